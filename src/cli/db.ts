@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { databaseFile, openConfiguredDatabase } from '../app.js';
+import {
+  backupDatabase,
+  checkDatabase,
+  loadMigrations,
+  migrate,
+  openDatabase,
+  schemaVersion,
+} from '../storage/database.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, resolveConfig, withDatabaseOptions } from './common.js';
+
+export function addDbCommands(program: Command): void {
+  const db = program.command('db').description('database maintenance (safe while the server runs)');
+
+  const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations')).action(
+    (options: DatabaseOptions) => {
+      const config = resolveConfig(options);
+      const database = openDatabase({ file: databaseFile(config), synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms });
+      try {
+        const applied = migrate(database);
+        const version = schemaVersion(database);
+        console.log(applied.length === 0 ? `schema is up to date (version ${version})` : `applied migration(s) ${applied.join(', ')}; schema version ${version}`);
+      } finally {
+        database.close();
+      }
+    },
+  );
+  examples(migrateCommand, ['chatd db migrate --data /var/lib/chatd']);
+
+  const check = withDatabaseOptions(
+    db
+      .command('check')
+      .description('run integrity_check and foreign_key_check (exit 1 on a problem)')
+      .argument('[file]', 'a database file, such as a backup (default: the data directory\'s)'),
+  ).action((file: string | undefined, options: DatabaseOptions) => {
+    const config = resolveConfig(options);
+    const path = file ? resolve(file) : databaseFile(config);
+    const database = openDatabase({ file: path, synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms, mustExist: true });
+    try {
+      const result = checkDatabase(database);
+      const version = schemaVersion(database);
+      const known = loadMigrations().length;
+      console.log(`${path}`);
+      console.log(`  integrity:    ${result.integrity.join('; ')}`);
+      console.log(`  foreign keys: ${result.foreignKeyViolations === 0 ? 'ok' : `${result.foreignKeyViolations} violation(s)`}`);
+      console.log(`  schema:       version ${version} (this chatd knows up to ${known})`);
+      if (!result.ok) throw new CliError('the database has problems (see above); restore a backup or ask for help with this output');
+    } finally {
+      database.close();
+    }
+  });
+  examples(check, ['chatd db check', 'chatd db check /backups/chatd-2026-11-23.db']);
+
+  const backup = withDatabaseOptions(
+    db
+      .command('backup')
+      .description('copy the database to FILE with SQLite\'s online backup, while the server keeps serving')
+      .argument('<file>', 'where to write the copy (must not exist)'),
+  ).action(async (file: string, options: DatabaseOptions) => {
+    const destination = resolve(file);
+    if (existsSync(destination)) throw new CliError(`${destination} already exists; choose a new file name`, EXIT_USAGE);
+    const database = openConfiguredDatabase(resolveConfig(options), { mustExist: true });
+    const started = Date.now();
+    try {
+      let lastReport = 0;
+      await backupDatabase(database, destination, (copied, total) => {
+        if (process.stderr.isTTY && Date.now() - lastReport > 200) {
+          lastReport = Date.now();
+          process.stderr.write(`\rbackup: ${Math.floor((copied / Math.max(total, 1)) * 100)}% (${copied}/${total} pages)`);
+        }
+      });
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    } finally {
+      database.close();
+    }
+    console.log(`backed up to ${destination} in ${Date.now() - started} ms; verify with: chatd db check ${destination}`);
+  });
+  examples(backup, ['chatd db backup /backups/chatd-$(date +%F).db']);
+}

@@ -1,0 +1,78 @@
+import { type Command, Option } from 'commander';
+import { startServer } from '../app.js';
+import { createLogger } from '../log.js';
+import { VERSION, examples, resolveConfig, withDatabaseOptions } from './common.js';
+
+interface ServeOptions {
+  data?: string;
+  config?: string;
+  port?: string;
+  host?: string;
+  transport?: string;
+  logLevel?: string;
+}
+
+export function addServeCommand(program: Command): void {
+  const command = program
+    .command('serve')
+    .description('run the chat server (HTTP + WebSocket) on the configured database')
+    .addOption(new Option('-p, --port <port>', 'TCP port (default 8080; 0 picks a free one)'))
+    .addOption(new Option('--host <address>', 'address to listen on (default 0.0.0.0)'))
+    .addOption(new Option('--transport <kind>', 'socket implementation: auto, uws or node'))
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent'));
+  withDatabaseOptions(command).action((options: ServeOptions) => serve(options));
+  examples(command, [
+    'chatd serve',
+    'chatd serve --port 9000 --data /var/lib/chatd',
+    'chatd serve --config /etc/chatd/config.toml',
+    'CHATD_ACCOUNTS_REGISTRATION=open chatd serve',
+  ]);
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  const config = resolveConfig(options, {
+    'server.port': options.port,
+    'server.host': options.host,
+    'server.transport': options.transport,
+    'log.level': options.logLevel,
+  });
+  const log = createLogger(config.log.level);
+  const server = await startServer(config, log);
+
+  const shown = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
+  const address = shown.includes(':') ? `[${shown}]` : shown;
+  console.log(
+    `chatd ${VERSION} listening on http://${address}:${server.port} (WebSocket /v1/ws, transport ${server.transport}), ` +
+      `data in ${server.databaseFile}, registration ${config.accounts.registration}`,
+  );
+  const details = { port: server.port, host: config.server.host, transport: server.transport, why: server.transportWhy, database: server.databaseFile };
+  if (server.transportFallback) log.warn(details, 'uWebSockets.js is not available; running on the slower node transport');
+  else log.info(details, 'listening');
+
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting without a clean shutdown');
+      process.exit(130);
+    }
+    log.info({ signal, timeout_ms: config.server.shutdown_timeout_ms }, 'shutting down');
+    // The graceful path is bounded inside stop(); this is the last resort if it hangs anyway.
+    setTimeout(() => {
+      log.error('shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, config.server.shutdown_timeout_ms + 5_000).unref();
+    server
+      .stop()
+      .then(() => {
+        log.info('stopped');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}

@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { readEpoch, databaseSize, schemaVersion } from '../storage/database.js';
+import { type DatabaseOptions, examples, printJson, withDatabaseOptions } from './common.js';
+import { withAdmin } from './user.js';
+
+export function addStatsCommand(program: Command): void {
+  const stats = withDatabaseOptions(
+    program.command('stats').description('counts of users, devices, threads and messages, and the database size').option('--json', 'machine-readable output'),
+  ).action((options: DatabaseOptions & { json?: boolean }) =>
+    withAdmin(options, ({ admin, db, file }) => {
+      const counts = admin.counts();
+      const report = { ...counts, database_bytes: databaseSize(file), schema_version: schemaVersion(db), epoch: readEpoch(db), database: file };
+      if (options.json) return printJson(report);
+      const mib = (report.database_bytes / 1024 / 1024).toFixed(2);
+      console.log(`users:     ${counts.users} (${counts.disabled_users} disabled)`);
+      console.log(`devices:   ${counts.devices} logged in`);
+      console.log(`threads:   ${counts.threads}`);
+      console.log(`messages:  ${counts.messages} (${counts.inbox_entries} waiting in offline inboxes)`);
+      console.log(`invites:   ${counts.invites_open} usable`);
+      console.log(`database:  ${file}, ${mib} MiB, schema version ${report.schema_version}`);
+    }),
+  );
+  examples(stats, ['chatd stats', 'chatd stats --json']);
+}

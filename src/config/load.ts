@@ -1,0 +1,159 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { type Config, type KeySpec, describeAllowed, envName, sections } from './schema.js';
+
+/** Raised when the configuration cannot be used; lists every problem at once. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** The environment variable that names a config file when --config is not given. */
+export const CONFIG_FILE_ENV = 'CHATD_CONFIG';
+
+export interface ConfigSources {
+  /** Path of a TOML file, or undefined for none. */
+  readonly file?: string | undefined;
+  /** Usually process.env; only CHATD_* variables are read. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Values from command-line flags, keyed "section.key", as typed by the user. */
+  readonly flags?: Readonly<Record<string, string | undefined>>;
+}
+
+type Raw = unknown;
+
+/**
+ * Builds the configuration: defaults < file < environment < flags.
+ * Validates everything once; an unknown key, a wrong type or a bad value in
+ * any source is a ConfigError naming the key, the source and what is allowed.
+ */
+export function loadConfig(sources: ConfigSources): Config {
+  const problems: string[] = [];
+  const fileValues = sources.file === undefined ? {} : readConfigFile(sources.file, problems);
+  const envValues = readEnv(sources.env ?? {}, problems);
+  const result: Record<string, Record<string, unknown>> = {};
+
+  for (const section of sections()) {
+    const values: Record<string, unknown> = {};
+    const fromFile = fileValues[section.name] ?? {};
+    for (const [key, spec] of section.keys) {
+      const path = `${section.name}.${key}`;
+      const flag = sources.flags?.[path];
+      const env = envValues.get(path);
+      let value: unknown = spec.default;
+      if (flag !== undefined) {
+        value = coerce(spec, flag, `${path} (flag ${spec.flag ?? ''})`.replace(' ()', ''), true, problems);
+      } else if (env !== undefined) {
+        value = coerce(spec, env, `${path} (from ${envName(section.name, key)})`, true, problems);
+      } else if (key in fromFile) {
+        value = coerce(spec, fromFile[key], `${path} (in ${sources.file})`, false, problems);
+      }
+      values[key] = value;
+    }
+    result[section.name] = values;
+  }
+
+  const config = result as unknown as Config;
+  if (problems.length === 0) checkRelations(config, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Reads and structurally checks a TOML file: known sections, known keys. */
+function readConfigFile(file: string, problems: string[]): Record<string, Record<string, Raw>> {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push(`cannot read config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    return {};
+  }
+  let document: Record<string, Raw>;
+  try {
+    document = parseToml(source) as Record<string, Raw>;
+  } catch (error) {
+    problems.push(`${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`);
+    return {};
+  }
+  const known = new Map(sections().map((s) => [s.name, new Set(s.keys.map(([k]) => k))]));
+  const out: Record<string, Record<string, Raw>> = {};
+  for (const [name, value] of Object.entries(document)) {
+    const keys = known.get(name);
+    if (keys === undefined) {
+      problems.push(`${file}: unknown ${isTable(value) ? 'section' : 'key'} "${name}"; known sections: ${[...known.keys()].join(', ')}`);
+      continue;
+    }
+    if (!isTable(value)) {
+      problems.push(`${file}: "${name}" must be a section ([${name}]), not a value`);
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (!keys.has(key)) problems.push(`${file}: unknown key ${name}.${key}; keys in [${name}]: ${[...keys].join(', ')}`);
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
+/** CHATD_<SECTION>_<KEY> variables; any other CHATD_* name is a typo and rejected. */
+function readEnv(env: Readonly<Record<string, string | undefined>>, problems: string[]): Map<string, string> {
+  const byName = new Map<string, string>();
+  for (const section of sections()) {
+    for (const [key] of section.keys) byName.set(envName(section.name, key), `${section.name}.${key}`);
+  }
+  const values = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('CHATD_') || name === CONFIG_FILE_ENV || value === undefined) continue;
+    const path = byName.get(name);
+    if (path === undefined) {
+      problems.push(`unknown environment variable ${name}; chatd reads CHATD_<SECTION>_<KEY> (see config.example.toml) and ${CONFIG_FILE_ENV}`);
+      continue;
+    }
+    values.set(path, value);
+  }
+  return values;
+}
+
+function coerce(spec: KeySpec, raw: Raw, where: string, fromText: boolean, problems: string[]): unknown {
+  const fail = (): unknown => {
+    problems.push(`${where} must be ${describeAllowed(spec)}, got ${JSON.stringify(raw)}`);
+    return spec.default;
+  };
+  switch (spec.type) {
+    case 'string':
+      if (typeof raw !== 'string' || (spec.nonEmpty && raw.trim() === '')) return fail();
+      return raw;
+    case 'integer': {
+      const value = fromText && typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < spec.min || value > spec.max) return fail();
+      return value;
+    }
+    case 'boolean': {
+      if (typeof raw === 'boolean') return raw;
+      if (fromText && raw === 'true') return true;
+      if (fromText && raw === 'false') return false;
+      return fail();
+    }
+    case 'enum':
+      if (typeof raw !== 'string' || !spec.values.includes(raw)) return fail();
+      return raw;
+  }
+}
+
+/** Rules that involve more than one key. */
+function checkRelations(config: Config, problems: string[]): void {
+  const ws = config.websocket;
+  if (ws.heartbeat_timeout_ms <= ws.heartbeat_interval_ms) {
+    problems.push(
+      `websocket.heartbeat_timeout_ms (${ws.heartbeat_timeout_ms}) must be greater than websocket.heartbeat_interval_ms (${ws.heartbeat_interval_ms})`,
+    );
+  }
+}
+
+function isTable(value: Raw): value is Record<string, Raw> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}

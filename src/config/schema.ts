@@ -1,0 +1,183 @@
+/**
+ * Every configuration key: its type, default, allowed values and doc.
+ * This one table is the source of config.example.toml (scripts/gen-config-example.ts,
+ * checked by a test), of validation, and of the environment variable names.
+ */
+
+interface KeyBase<T> {
+  readonly default: T;
+  readonly doc: string;
+  /** A command-line flag of `chatd serve` that sets this key, if any. */
+  readonly flag?: string;
+}
+export interface StringKey extends KeyBase<string> {
+  readonly type: 'string';
+  readonly nonEmpty: boolean;
+}
+export interface IntegerKey extends KeyBase<number> {
+  readonly type: 'integer';
+  readonly min: number;
+  readonly max: number;
+}
+export interface BooleanKey extends KeyBase<boolean> {
+  readonly type: 'boolean';
+}
+export interface EnumKey<V extends string = string> extends KeyBase<V> {
+  readonly type: 'enum';
+  readonly values: readonly V[];
+}
+export type KeySpec = StringKey | IntegerKey | BooleanKey | EnumKey;
+
+const text = (def: string, doc: string, extra: { flag?: string; nonEmpty?: boolean } = {}): StringKey => ({
+  type: 'string',
+  default: def,
+  doc,
+  nonEmpty: extra.nonEmpty ?? true,
+  ...(extra.flag ? { flag: extra.flag } : {}),
+});
+const integer = (def: number, min: number, max: number, doc: string, flag?: string): IntegerKey => ({
+  type: 'integer',
+  default: def,
+  min,
+  max,
+  doc,
+  ...(flag ? { flag } : {}),
+});
+const boolean = (def: boolean, doc: string): BooleanKey => ({ type: 'boolean', default: def, doc });
+const oneOf = <V extends string>(values: readonly V[], def: NoInfer<V>, doc: string, flag?: string): EnumKey<V> => ({
+  type: 'enum',
+  values,
+  default: def,
+  doc,
+  ...(flag ? { flag } : {}),
+});
+
+const MiB = 1024 * 1024;
+
+export const schema = {
+  server: {
+    doc: 'Where chatd listens and how it stops.',
+    keys: {
+      host: text('0.0.0.0', 'Address to listen on. "0.0.0.0" is every IPv4 interface; "127.0.0.1" only this machine.', {
+        flag: '--host',
+      }),
+      port: integer(8080, 0, 65535, 'TCP port for HTTP and WebSocket. 0 picks a free port (printed at start).', '--port'),
+      transport: oneOf(
+        ['auto', 'uws', 'node'] as const,
+        'auto',
+        'Socket implementation. "uws" is uWebSockets.js (fast; its native addon exists for Node 20 only), "node" is node:http + ws. "auto" uses uws when its native addon loads and node otherwise, with a warning.',
+        '--transport',
+      ),
+      shutdown_timeout_ms: integer(
+        10_000,
+        100,
+        600_000,
+        'On SIGTERM/SIGINT: how long to wait for open requests and sockets before closing the database and exiting anyway.',
+      ),
+    },
+  },
+  http: {
+    doc: 'HTTP API limits.',
+    keys: {
+      max_body_bytes: integer(64 * 1024, 1024, 16 * MiB, 'Largest request body accepted; larger ones get 413.'),
+      trust_proxy: boolean(
+        false,
+        'Take the client address from X-Forwarded-For (set this only behind a reverse proxy you run; it is used for rate limits).',
+      ),
+    },
+  },
+  storage: {
+    doc: 'The SQLite database.',
+    keys: {
+      dir: text('./chatd-data', 'Data directory; the database is chatd.db inside it. Relative paths start at the working directory.', {
+        flag: '--data',
+      }),
+      synchronous: oneOf(
+        ['full', 'normal'] as const,
+        'full',
+        'SQLite durability. "full": no acknowledged message is lost to a crash or a power cut. "normal": faster; a power cut (not a process crash) may lose the last moments.',
+      ),
+      busy_timeout_ms: integer(5_000, 0, 600_000, 'How long a writer waits for the database lock (the admin CLI and the server share the file).'),
+    },
+  },
+  accounts: {
+    doc: 'Who may create an account.',
+    keys: {
+      registration: oneOf(
+        ['open', 'invite', 'closed'] as const,
+        'invite',
+        'Registration over HTTP. "open": anyone who reaches the server; "invite": only with a code from `chatd invite create`; "closed": only an admin with `chatd user add`. The default keeps a server reachable from the internet from filling with strangers.',
+      ),
+      password_min_length: integer(8, 6, 128, 'Shortest password accepted (in characters).'),
+    },
+  },
+  passwords: {
+    doc: 'argon2id cost for new password hashes. Existing hashes keep their own parameters and are upgraded at the next login.',
+    keys: {
+      memory_kib: integer(65_536, 1_024, 4 * MiB, 'Memory per hash, in KiB.'),
+      time_cost: integer(3, 1, 64, 'Passes over the memory.'),
+      parallelism: integer(4, 1, 16, 'Lanes (threads) per hash.'),
+    },
+  },
+  rate_limit: {
+    doc: 'Login and registration attempts. Each limit allows a burst of that many attempts, refilled evenly over window_seconds. Past it the answer is 429 with Retry-After.',
+    keys: {
+      login_per_username: integer(5, 1, 100_000, 'Attempts per username per window.'),
+      login_per_address: integer(30, 1, 100_000, 'Attempts per client address per window (login and registration together).'),
+      window_seconds: integer(60, 1, 86_400, 'The window, in seconds.'),
+    },
+  },
+  websocket: {
+    doc: 'Live connections (/v1/ws).',
+    keys: {
+      auth_timeout_ms: integer(5_000, 100, 120_000, 'A connection that has not authenticated within this is closed (code 4001).'),
+      heartbeat_interval_ms: integer(25_000, 100, 600_000, 'How often clients send a heartbeat; announced in the welcome frame.'),
+      heartbeat_timeout_ms: integer(60_000, 200, 3_600_000, 'A connection silent for this long is closed (code 4003). Must exceed heartbeat_interval_ms.'),
+      max_frame_bytes: integer(64 * 1024, 1024, 16 * MiB, 'Largest WebSocket frame accepted.'),
+    },
+  },
+  log: {
+    doc: 'Logs are JSON lines on standard output (pino).',
+    keys: {
+      level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info', 'Least severe level written.', '--log-level'),
+    },
+  },
+} as const;
+
+export type Schema = typeof schema;
+export type SectionName = keyof Schema;
+
+type ValueOf<K> = K extends EnumKey<infer V> ? V : K extends KeyBase<infer T> ? T : never;
+
+/** The validated configuration: one typed value per key of the schema. */
+export type Config = {
+  readonly [S in SectionName]: { readonly [K in keyof Schema[S]['keys']]: ValueOf<Schema[S]['keys'][K]> };
+};
+
+/** Sections and keys as plain iterables, for the loader and the example generator. */
+export function sections(): Array<{ name: string; doc: string; keys: Array<[string, KeySpec]> }> {
+  return Object.entries(schema).map(([name, section]) => ({
+    name,
+    doc: section.doc,
+    keys: Object.entries(section.keys) as Array<[string, KeySpec]>,
+  }));
+}
+
+/** CHATD_<SECTION>_<KEY>, e.g. CHATD_SERVER_PORT. */
+export function envName(section: string, key: string): string {
+  return `CHATD_${section}_${key}`.toUpperCase();
+}
+
+/** What a key accepts, in words, for error messages and the example file. */
+export function describeAllowed(spec: KeySpec): string {
+  switch (spec.type) {
+    case 'string':
+      return spec.nonEmpty ? 'a non-empty string' : 'a string';
+    case 'integer':
+      return `an integer from ${spec.min} to ${spec.max}`;
+    case 'boolean':
+      return 'true or false';
+    case 'enum':
+      return `one of ${spec.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The two closed catalogues of failure (style.md, practice 5).
+ *
+ * ErrorCode: a request failed, the caller gets a reply with the code, and the
+ * connection (or HTTP client) carries on. Each code has one HTTP status and
+ * says whether repeating the same request later can succeed.
+ *
+ * CloseCode: the server ends a WebSocket connection; the code tells the client
+ * whether to reconnect. Both are documented once, in docs/protocol.md.
+ */
+
+export const ErrorCodes = {
+  bad_request: { status: 400, retryable: false },
+  invalid_frame: { status: 400, retryable: false },
+  unknown_type: { status: 400, retryable: false },
+  invalid_json: { status: 400, retryable: false },
+  invalid_field: { status: 400, retryable: false },
+  payload_too_large: { status: 413, retryable: false },
+  unsupported_media_type: { status: 415, retryable: false },
+  unauthorized: { status: 401, retryable: false },
+  invalid_credentials: { status: 401, retryable: false },
+  account_disabled: { status: 403, retryable: false },
+  forbidden: { status: 403, retryable: false },
+  registration_closed: { status: 403, retryable: false },
+  invite_invalid: { status: 403, retryable: false },
+  not_found: { status: 404, retryable: false },
+  method_not_allowed: { status: 405, retryable: false },
+  username_taken: { status: 409, retryable: false },
+  upgrade_required: { status: 426, retryable: false },
+  rate_limited: { status: 429, retryable: true },
+  internal: { status: 500, retryable: true },
+  unavailable: { status: 503, retryable: true },
+} as const satisfies Record<string, { status: number; retryable: boolean }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** A failure the caller is told about. Services throw these; transports map them. */
+export class ChatError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds after which a retry may succeed (rate limits). */
+  readonly retryAfterSeconds: number | undefined;
+  /** The request field at fault, when one is. */
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { field?: string; retryAfterSeconds?: number } = {}) {
+    super(message);
+    this.name = 'ChatError';
+    this.code = code;
+    this.field = options.field;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  get status(): number {
+    return ErrorCodes[this.code].status;
+  }
+}
+
+export function isChatError(error: unknown): error is ChatError {
+  return error instanceof ChatError;
+}
+
+/**
+ * WebSocket close codes. 1000-1015 are RFC 6455's; 4000-4999 are ours.
+ * `reconnect` tells a client whether connecting again can help.
+ */
+export const CloseCodes = {
+  normal: { code: 1000, reconnect: false },
+  going_away: { code: 1001, reconnect: true },
+  protocol_error: { code: 1002, reconnect: false },
+  message_too_big: { code: 1009, reconnect: true },
+  internal_error: { code: 1011, reconnect: true },
+  auth_timeout: { code: 4001, reconnect: true },
+  auth_failed: { code: 4002, reconnect: false },
+  heartbeat_timeout: { code: 4003, reconnect: true },
+  rate_limited: { code: 4004, reconnect: true },
+  slow_consumer: { code: 4005, reconnect: true },
+  device_revoked: { code: 4006, reconnect: false },
+} as const satisfies Record<string, { code: number; reconnect: boolean }>;
+
+export type CloseReason = keyof typeof CloseCodes;

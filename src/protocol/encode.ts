@@ -1,0 +1,10 @@
+import { ChatError, ErrorCodes } from '../errors.js';
+import type { RequestId, ServerFrame } from './frames.js';
+
+export function encodeFrame(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}
+
+export function errorFrame(id: RequestId | null, error: ChatError): ServerFrame {
+  return { type: 'error', id, error: { code: error.code, message: error.message, retryable: ErrorCodes[error.code].retryable } };
+}

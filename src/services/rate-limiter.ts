@@ -1,0 +1,39 @@
+import type { Clock } from '../clock.js';
+
+export type RateDecision = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number };
+
+/**
+ * Token buckets by key: a burst of `capacity`, refilled evenly over `windowMs`.
+ * In memory (one process); bounded by `maxKeys`: when full, buckets that have
+ * refilled completely are forgotten, as they carry no information.
+ */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; updatedAt: number }>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly capacity: number,
+    private readonly windowMs: number,
+    private readonly maxKeys = 100_000,
+  ) {}
+
+  /** Takes one token for `key`, or says how long until one is available. */
+  take(key: string): RateDecision {
+    const now = this.clock.now();
+    const ratePerMs = this.capacity / this.windowMs;
+    const bucket = this.buckets.get(key);
+    const tokens = bucket ? Math.min(this.capacity, bucket.tokens + (now - bucket.updatedAt) * ratePerMs) : this.capacity;
+    if (tokens < 1) {
+      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / ratePerMs / 1000)) };
+    }
+    if (!bucket && this.buckets.size >= this.maxKeys) this.forgetFullBuckets(now, ratePerMs);
+    this.buckets.set(key, { tokens: tokens - 1, updatedAt: now });
+    return { allowed: true };
+  }
+
+  private forgetFullBuckets(now: number, ratePerMs: number): void {
+    for (const [key, bucket] of this.buckets) {
+      if (bucket.tokens + (now - bucket.updatedAt) * ratePerMs >= this.capacity) this.buckets.delete(key);
+    }
+  }
+}

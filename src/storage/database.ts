@@ -1,0 +1,155 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+/** The database file's name inside the data directory. */
+export const DATABASE_FILE = 'chatd.db';
+
+/** Where the numbered .sql migrations live: <package>/migrations, from both src/ and dist/. */
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+/** Opening or migrating the database failed in a way the operator must fix. */
+export class DatabaseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatabaseError';
+  }
+}
+
+export interface OpenOptions {
+  readonly file: string;
+  readonly synchronous: 'full' | 'normal';
+  readonly busyTimeoutMs: number;
+  /** Refuse to create a database that does not exist yet (checks, backups of a named file). */
+  readonly mustExist?: boolean;
+}
+
+/**
+ * Opens the SQLite file in WAL mode with foreign keys on and the chosen durability.
+ * Several processes may open it at once (the server and the admin CLI); the busy
+ * timeout makes a writer wait for the lock instead of failing.
+ */
+export function openDatabase(options: OpenOptions): Db {
+  if (options.mustExist && !existsSync(options.file)) {
+    throw new DatabaseError(`no database at ${options.file}`);
+  }
+  if (!options.mustExist) mkdirSync(dirname(options.file), { recursive: true });
+  let db: Db;
+  try {
+    db = new Database(options.file, { fileMustExist: options.mustExist ?? false });
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous.toUpperCase()}`);
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw new DatabaseError(`cannot open database ${options.file}: ${(error as Error).message}`);
+  }
+  return db;
+}
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Reads NNNN_name.sql files, in order; the numbers must run 1, 2, 3 … without gaps. */
+export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
+  const migrations = readdirSync(dir)
+    .filter((file) => /^\d{4}_[\w-]+\.sql$/.test(file))
+    .sort()
+    .map((file) => ({ version: Number(file.slice(0, 4)), name: file, sql: readFileSync(join(dir, file), 'utf8') }));
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) throw new Error(`migrations: expected version ${index + 1}, found ${migration.name}`);
+  });
+  return migrations;
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Fails when the database was written by a newer chatd: running older code on it could corrupt it. */
+export function assertSchemaNotNewer(db: Db, migrations: readonly Migration[]): void {
+  const current = schemaVersion(db);
+  const known = migrations.length;
+  if (current > known) {
+    throw new DatabaseError(
+      `the database schema is version ${current}, newer than this chatd knows (${known}); ` +
+        'it was written by a newer chatd: upgrade chatd, or restore a backup made by this version',
+    );
+  }
+}
+
+/**
+ * Applies the migrations the database lacks, each in its own IMMEDIATE
+ * transaction together with its version bump, so that two processes starting
+ * at once cannot apply one twice. Returns the versions applied.
+ */
+export function migrate(db: Db, migrations: readonly Migration[] = loadMigrations()): number[] {
+  assertSchemaNotNewer(db, migrations);
+  const applied: number[] = [];
+  for (const migration of migrations) {
+    const step = db.transaction(() => {
+      if (schemaVersion(db) >= migration.version) return false;
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+      return true;
+    });
+    if (step.immediate()) applied.push(migration.version);
+  }
+  return applied;
+}
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly integrity: string[];
+  readonly foreignKeyViolations: number;
+}
+
+/** integrity_check and foreign_key_check: what `chatd db check` reports. */
+export function checkDatabase(db: Db): CheckResult {
+  const integrity = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((row) => row.integrity_check);
+  const foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;
+  const integrityOk = integrity.length === 1 && integrity[0] === 'ok';
+  return { ok: integrityOk && foreignKeyViolations === 0, integrity, foreignKeyViolations };
+}
+
+/**
+ * Copies the live database to `destination` with SQLite's online backup API,
+ * while other connections keep writing. Steps are large so that a busy writer
+ * does not make the copy restart forever; `onProgress` gets (copied, total) pages.
+ */
+export async function backupDatabase(
+  db: Db,
+  destination: string,
+  onProgress: (copiedPages: number, totalPages: number) => void = () => {},
+): Promise<void> {
+  const pagesPerStep = 25_600;
+  await db.backup(destination, {
+    progress({ totalPages, remainingPages }) {
+      onProgress(totalPages - remainingPages, totalPages);
+      return pagesPerStep;
+    },
+  });
+}
+
+/** Folds the WAL into the main file and empties it; done at shutdown. */
+export function checkpoint(db: Db): void {
+  db.pragma('wal_checkpoint(TRUNCATE)');
+}
+
+/** Bytes on disk: the main file plus its WAL. */
+export function databaseSize(file: string): number {
+  const size = (path: string): number => (existsSync(path) ? statSync(path).size : 0);
+  return size(file) + size(`${file}-wal`);
+}
+
+export function readEpoch(db: Db): string {
+  const row = db.prepare(`SELECT value FROM meta WHERE key = 'epoch'`).get() as { value: string } | undefined;
+  if (!row) throw new DatabaseError('the database has no epoch; it was not created by chatd');
+  return row.value;
+}

@@ -1,0 +1,77 @@
+import type { Db } from '../database.js';
+
+export interface UserRow {
+  readonly id: number;
+  readonly username: string;
+  readonly display_name: string;
+  readonly password_hash: string | null;
+  readonly disabled: 0 | 1;
+  readonly created_at: number;
+  readonly deleted_at: number | null;
+  readonly last_active_at: number | null;
+}
+
+export interface NewUser {
+  readonly username: string;
+  readonly displayName: string;
+  readonly passwordHash: string;
+  readonly now: number;
+}
+
+const COLUMNS = 'id, username, display_name, password_hash, disabled, created_at, deleted_at, last_active_at';
+
+export class UsersRepository {
+  private readonly insertStatement;
+  private readonly byUsername;
+  private readonly byId;
+  private readonly all;
+  private readonly setHash;
+  private readonly setDisabledStatement;
+  private readonly markDeletedStatement;
+
+  constructor(db: Db) {
+    this.insertStatement = db.prepare<[string, string, string, number]>(
+      'INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (username) DO NOTHING',
+    );
+    this.byUsername = db.prepare<[string], UserRow>(`SELECT ${COLUMNS} FROM users WHERE username = ?`);
+    this.byId = db.prepare<[number], UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = ?`);
+    this.all = db.prepare<[], UserRow>(`SELECT ${COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY username`);
+    this.setHash = db.prepare<[string, number]>('UPDATE users SET password_hash = ? WHERE id = ? AND deleted_at IS NULL');
+    this.setDisabledStatement = db.prepare<[0 | 1, number]>('UPDATE users SET disabled = ? WHERE id = ? AND deleted_at IS NULL');
+    this.markDeletedStatement = db.prepare<[number, number]>(
+      'UPDATE users SET deleted_at = ?, password_hash = NULL, disabled = 1 WHERE id = ? AND deleted_at IS NULL',
+    );
+  }
+
+  /** Returns the new user's id, or undefined when the username (in any case) is taken, deleted users included. */
+  insert(user: NewUser): number | undefined {
+    const result = this.insertStatement.run(user.username, user.displayName, user.passwordHash, user.now);
+    return result.changes === 1 ? Number(result.lastInsertRowid) : undefined;
+  }
+
+  /** Case-insensitive. Deleted users are found too (their names stay reserved); callers check deleted_at. */
+  findByUsername(username: string): UserRow | undefined {
+    return this.byUsername.get(username);
+  }
+
+  findById(id: number): UserRow | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Every user that is not deleted, by username. */
+  list(): UserRow[] {
+    return this.all.all();
+  }
+
+  setPasswordHash(id: number, hash: string): boolean {
+    return this.setHash.run(hash, id).changes === 1;
+  }
+
+  setDisabled(id: number, disabled: boolean): boolean {
+    return this.setDisabledStatement.run(disabled ? 1 : 0, id).changes === 1;
+  }
+
+  markDeleted(id: number, now: number): boolean {
+    return this.markDeletedStatement.run(now, id).changes === 1;
+  }
+}

@@ -1,0 +1,41 @@
+import type { Db } from './database.js';
+import { DevicesRepository } from './repositories/devices.js';
+import { InvitesRepository } from './repositories/invites.js';
+import { StatsRepository } from './repositories/stats.js';
+import { UsersRepository } from './repositories/users.js';
+
+/** Every repository over one open database, plus its transaction helper. */
+export class Store {
+  readonly users: UsersRepository;
+  readonly devices: DevicesRepository;
+  readonly invites: InvitesRepository;
+  readonly stats: StatsRepository;
+  private readonly pingStatement;
+
+  constructor(readonly db: Db) {
+    this.users = new UsersRepository(db);
+    this.devices = new DevicesRepository(db);
+    this.invites = new InvitesRepository(db);
+    this.stats = new StatsRepository(db);
+    this.pingStatement = db.prepare('SELECT 1');
+  }
+
+  /** True when the database answers a query (for /healthz). */
+  ping(): boolean {
+    try {
+      this.pingStatement.get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Runs `work` in one IMMEDIATE transaction (it takes the write lock at once,
+   * so a concurrent writer waits on busy_timeout instead of failing mid-way).
+   * `work` must be synchronous: no awaits inside a transaction.
+   */
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
+  }
+}

@@ -1,0 +1,189 @@
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { bodyTooLarge } from '../http/respond.js';
+import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
+
+/** Topic subscriptions, kept by hand: `ws` has no publish/subscribe of its own. */
+class Topics {
+  private readonly byTopic = new Map<string, Set<NodeConnection>>();
+
+  add(topic: string, connection: NodeConnection): void {
+    let members = this.byTopic.get(topic);
+    if (!members) this.byTopic.set(topic, (members = new Set()));
+    members.add(connection);
+  }
+
+  remove(topic: string, connection: NodeConnection): void {
+    const members = this.byTopic.get(topic);
+    if (!members) return;
+    members.delete(connection);
+    if (members.size === 0) this.byTopic.delete(topic);
+  }
+
+  publish(topic: string, text: string): void {
+    for (const connection of this.byTopic.get(topic) ?? []) connection.send(text);
+  }
+}
+
+class NodeConnection implements Connection {
+  private closed = false;
+  readonly topics = new Set<string>();
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly remoteAddress: string,
+    private readonly registry: Topics,
+    private readonly maxBufferedBytes: number,
+  ) {}
+
+  send(text: string): SendStatus {
+    // Like uWS with closeOnBackpressureLimit off: past the limit, frames are dropped.
+    if (this.closed || this.ws.bufferedAmount > this.maxBufferedBytes) return 'dropped';
+    this.ws.send(text);
+    return this.ws.bufferedAmount > 0 ? 'buffered' : 'sent';
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.bufferedAmount;
+  }
+
+  subscribe(topic: string): void {
+    if (this.closed) return;
+    this.topics.add(topic);
+    this.registry.add(topic, this);
+  }
+
+  unsubscribe(topic: string): void {
+    this.topics.delete(topic);
+    this.registry.remove(topic, this);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.close(code, reason);
+  }
+
+  /** Leaves every topic; called once the socket has closed. */
+  release(): void {
+    this.closed = true;
+    for (const topic of this.topics) this.registry.remove(topic, this);
+    this.topics.clear();
+  }
+}
+
+/** node:http + ws: for Node versions where the uWS native addon does not load. */
+export function createNodeTransport(options: TransportOptions): TransportServer {
+  const route = options.websocket;
+  const topics = new Topics();
+  const server = createServer((req, res) => void serveHttp(req, res, options));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: route.maxPayloadBytes });
+
+  server.on('upgrade', (req, socket, head) => {
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== route.path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, remoteAddress(req)));
+  });
+
+  const accept = (ws: WebSocket, address: string): void => {
+    const connection = new NodeConnection(ws, address, topics, route.maxBufferedBytes);
+    const listener: ConnectionListener = route.accept(connection);
+    watchLiveness(ws, route.idleTimeoutSeconds);
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) listener.onBinary();
+      else listener.onMessage(data.toString());
+    });
+    ws.on('close', (code, reason) => {
+      connection.release();
+      listener.onClose(code, reason.toString());
+    });
+    ws.on('error', () => ws.terminate());
+  };
+
+  return {
+    kind: 'node',
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      }),
+    publish: (topic, text) => topics.publish(topic, text),
+    stopListening: () => {
+      server.close();
+    },
+    close: async () => {
+      for (const ws of wss.clients) ws.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** WebSocket pings every half idle timeout; a peer that answers none in a whole timeout is dropped (as uWS does). */
+function watchLiveness(ws: WebSocket, idleTimeoutSeconds: number): void {
+  let answered = true;
+  ws.on('pong', () => {
+    answered = true;
+  });
+  const timer = setInterval(() => {
+    if (!answered) {
+      ws.terminate();
+      return;
+    }
+    answered = false;
+    ws.ping();
+  }, (idleTimeoutSeconds * 1000) / 2);
+  timer.unref();
+  ws.on('close', () => clearInterval(timer));
+}
+
+async function serveHttp(req: IncomingMessage, res: ServerResponse, options: TransportOptions): Promise<void> {
+  const method = req.method ?? 'GET';
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
+
+  let body: Buffer | undefined;
+  if (method !== 'GET' && method !== 'HEAD') {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = Number(headers.get('content-length') ?? 0) > options.maxBodyBytes;
+    if (!tooLarge) {
+      for await (const chunk of req) {
+        size += (chunk as Buffer).length;
+        if (size > options.maxBodyBytes) {
+          tooLarge = true;
+          break;
+        }
+        chunks.push(chunk as Buffer);
+      }
+    }
+    if (tooLarge) {
+      await write(res, bodyTooLarge(options.maxBodyBytes), method);
+      req.destroy();
+      return;
+    }
+    body = Buffer.concat(chunks);
+  }
+  const request = new Request(`http://localhost${req.url ?? '/'}`, { method, headers, ...(body ? { body } : {}) });
+  await write(res, await options.http(request, { remoteAddress: remoteAddress(req) }), method);
+}
+
+async function write(res: ServerResponse, response: Response, method: string): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, key) => {
+    headers[key] = value;
+  });
+  res.writeHead(response.status, headers);
+  res.end(method === 'HEAD' ? undefined : body);
+}
+
+function remoteAddress(req: IncomingMessage): string {
+  return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}

@@ -1,0 +1,29 @@
+import { createNodeTransport } from './node/server.js';
+import type { TransportKind, TransportOptions, TransportServer } from './types.js';
+import { loadNativeUws } from './uws/load.js';
+import { createUwsTransport } from './uws/server.js';
+
+export interface TransportChoice {
+  readonly server: TransportServer;
+  /** Why this implementation runs, for the start-up log. */
+  readonly why: string;
+  /** Set when `auto` had to fall back to node: worth a warning. */
+  readonly fallback: boolean;
+}
+
+/**
+ * Picks the socket implementation. `uws` refuses to start without its native
+ * addon (never its JS imitation); `auto` falls back to `node` and says why.
+ */
+export function createTransport(requested: 'auto' | TransportKind, options: TransportOptions): TransportChoice {
+  if (requested === 'node') return { server: createNodeTransport(options), why: 'transport = "node" in the configuration', fallback: false };
+  const loaded = loadNativeUws();
+  if (loaded.ok) {
+    const why = requested === 'uws' ? 'transport = "uws" in the configuration' : 'the uWebSockets.js native addon loaded';
+    return { server: createUwsTransport(loaded.uws, options), why, fallback: false };
+  }
+  if (requested === 'uws') {
+    throw new Error(`transport "uws" was requested but ${loaded.reason}; use transport = "node" (or "auto") on this Node`);
+  }
+  return { server: createNodeTransport(options), why: `${loaded.reason}; using node:http + ws instead`, fallback: true };
+}

@@ -1,0 +1,69 @@
+/**
+ * The transport's two seams. HTTP handlers take a web-standard Request and
+ * return a Response (as Hono's do); WebSocket code sees only Connection. The
+ * `uws` and `node` implementations adapt their socket library to these, so
+ * nothing above the transport knows which one runs.
+ */
+
+export type TransportKind = 'uws' | 'node';
+
+export interface HttpContext {
+  /** The peer's IP address as the socket sees it (a proxy's, behind one). */
+  readonly remoteAddress: string;
+}
+
+export type HttpHandler = (request: Request, context: HttpContext) => Promise<Response>;
+
+/** 'sent': written; 'buffered': queued behind backpressure; 'dropped': the connection is closed or over its buffer limit. */
+export type SendStatus = 'sent' | 'buffered' | 'dropped';
+
+/** One live WebSocket, as the session sees it. Calls after close are ignored. */
+export interface Connection {
+  readonly remoteAddress: string;
+  send(text: string): SendStatus;
+  /** Bytes accepted by send() and not yet written to the network. */
+  bufferedAmount(): number;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /** Sends a close frame; the listener's onClose follows (possibly before close returns). */
+  close(code: number, reason: string): void;
+}
+
+/** What the transport calls for each connection, from open to close. */
+export interface ConnectionListener {
+  onMessage(text: string): void;
+  /** A binary frame: chatd speaks JSON text only. */
+  onBinary(): void;
+  /** The send buffer has emptied below the library's threshold. */
+  onDrain(): void;
+  onClose(code: number, reason: string): void;
+}
+
+export interface WebSocketRoute {
+  readonly path: string;
+  /** Frames past this are refused by the socket library itself (close 1009). */
+  readonly maxPayloadBytes: number;
+  /** Send buffer past which the library drops frames (send returns 'dropped'). */
+  readonly maxBufferedBytes: number;
+  /** WebSocket-level idle timeout with automatic pings: the second line of defence behind app heartbeats. */
+  readonly idleTimeoutSeconds: number;
+  accept(connection: Connection): ConnectionListener;
+}
+
+export interface TransportOptions {
+  readonly http: HttpHandler;
+  readonly websocket: WebSocketRoute;
+  readonly maxBodyBytes: number;
+}
+
+export interface TransportServer {
+  readonly kind: TransportKind;
+  /** Starts listening; resolves to the bound port (useful with port 0). */
+  listen(host: string, port: number): Promise<number>;
+  /** Sends `text` once to every connection subscribed to `topic`. */
+  publish(topic: string, text: string): void;
+  /** Stops accepting new connections; open ones carry on. */
+  stopListening(): void;
+  /** Ends every remaining connection at once and releases the server. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,185 @@
+import { STATUS_CODES } from 'node:http';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+import { bodyTooLarge } from '../http/respond.js';
+import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
+import type { UwsModule } from './load.js';
+
+/** Per-socket data, set at upgrade and completed at open. */
+interface SocketData {
+  readonly remoteAddress: string;
+  connection?: UwsConnection;
+  listener?: ConnectionListener;
+}
+
+const decoder = new TextDecoder();
+
+class UwsConnection implements Connection {
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket<SocketData>,
+    readonly remoteAddress: string,
+  ) {}
+
+  send(text: string): SendStatus {
+    if (this.closed) return 'dropped';
+    const result = this.ws.send(text, false);
+    return result === 1 ? 'sent' : result === 0 ? 'buffered' : 'dropped';
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  subscribe(topic: string): void {
+    if (!this.closed) this.ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.closed) this.ws.unsubscribe(topic);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.end(code, reason);
+  }
+
+  /** uWS forbids any use of a socket after its close event. */
+  markClosed(): void {
+    this.closed = true;
+  }
+}
+
+/** The fast path: uWebSockets.js, whose topics fan a published frame out in C++. */
+export function createUwsTransport(uws: UwsModule, options: TransportOptions): TransportServer {
+  const app: TemplatedApp & { close?: () => void } = uws.App();
+  const route = options.websocket;
+  let listenSocket: us_listen_socket | undefined;
+
+  app.ws<SocketData>(route.path, {
+    maxPayloadLength: route.maxPayloadBytes,
+    maxBackpressure: route.maxBufferedBytes,
+    idleTimeout: route.idleTimeoutSeconds,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      res.upgrade<SocketData>(
+        { remoteAddress: remoteAddress(res) },
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    open: (ws) => {
+      const data = ws.getUserData();
+      data.connection = new UwsConnection(ws, data.remoteAddress);
+      data.listener = route.accept(data.connection);
+    },
+    message: (ws, message, isBinary) => {
+      const listener = ws.getUserData().listener;
+      if (isBinary) listener?.onBinary();
+      else listener?.onMessage(decoder.decode(message));
+    },
+    drain: (ws) => ws.getUserData().listener?.onDrain(),
+    close: (ws, code, message) => {
+      const data = ws.getUserData();
+      data.connection?.markClosed();
+      data.listener?.onClose(code, decoder.decode(message));
+    },
+  });
+
+  app.any('/*', (res, req) => serveHttp(res, req, options));
+
+  return {
+    kind: 'uws',
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        app.listen(host, port, (socket) => {
+          if (!socket) {
+            reject(new Error(`cannot listen on ${host}:${port} (address in use, or not an address of this machine)`));
+            return;
+          }
+          listenSocket = socket;
+          resolve(uws.us_socket_local_port(socket));
+        });
+      }),
+    publish: (topic, text) => {
+      app.publish(topic, text, false);
+    },
+    stopListening: () => {
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+    },
+    close: async () => {
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+      // Not in the typings, but in the binary: closes every socket, keep-alive ones included.
+      app.close?.();
+    },
+  };
+}
+
+/** Reads a request (synchronously, as uWS requires), runs the handler, writes the Response unless the client left. */
+function serveHttp(res: HttpResponse, req: HttpRequest, options: TransportOptions): void {
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  const method = req.getCaseSensitiveMethod().toUpperCase();
+  const query = req.getQuery();
+  const url = `http://localhost${req.getUrl()}${query ? `?${query}` : ''}`;
+  const headers = new Headers();
+  req.forEach((key, value) => headers.append(key, value));
+  const context = { remoteAddress: remoteAddress(res) };
+
+  const write = (response: Response): void => {
+    void response.arrayBuffer().then((body) => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
+        response.headers.forEach((value, key) => {
+          if (key !== 'content-length') res.writeHeader(key, value);
+        });
+        res.end(method === 'HEAD' ? undefined : body, response.headers.get('connection') === 'close');
+      });
+    });
+  };
+  const run = (body: Buffer | undefined): void => {
+    options
+      .http(new Request(url, { method, headers, ...(body ? { body } : {}) }), context)
+      .then(write)
+      .catch(() => {
+        if (!aborted) res.close();
+      });
+  };
+
+  if (method === 'GET' || method === 'HEAD') {
+    run(undefined);
+    return;
+  }
+  const declared = Number(headers.get('content-length') ?? 0);
+  if (declared > options.maxBodyBytes) {
+    write(bodyTooLarge(options.maxBodyBytes));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let refused = false;
+  res.onData((chunk, isLast) => {
+    if (refused) return;
+    size += chunk.byteLength;
+    if (size > options.maxBodyBytes) {
+      refused = true;
+      write(bodyTooLarge(options.maxBodyBytes));
+      return;
+    }
+    // The chunk's memory is reused once this callback returns: copy it.
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) run(Buffer.concat(chunks));
+  });
+}
+
+function remoteAddress(res: HttpResponse): string {
+  return decoder.decode(res.getRemoteAddressAsText()).replace(/^::ffff:/, '');
+}

@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The built command, as users run it. Tests run `npm run build` first (npm test does). */
+export const CHATD_BIN = fileURLToPath(new URL('../../bin/chatd', import.meta.url));
+
+/** The environment for child processes: ours without any CHATD_* variable a developer may have set. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CHATD_')) env[key] = value;
+  return { ...env, ...extra };
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `chatd ARGS` to completion with `input` on standard input. */
+export async function runCli(args: string[], options: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [CHATD_BIN, ...args], { env: cleanEnv(options.env), cwd: options.cwd, stdio: 'pipe' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(options.input ?? '');
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+export interface ServerProcess {
+  readonly process: ChildProcess;
+  readonly port: number;
+  readonly url: string;
+  readonly wsUrl: string;
+  /** The human line printed at start. */
+  readonly banner: string;
+  /** JSON log lines seen so far. */
+  readonly logs: Array<Record<string, unknown>>;
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * Starts `chatd serve` on a free port (port 0) and waits for its banner line.
+ * Stopped by SIGKILL when the test file ends, if still running.
+ */
+export async function startServer(args: string[], options: { env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CHATD_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], {
+    env: cleanEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const logs: Array<Record<string, unknown>> = [];
+  const lines = createInterface({ input: child.stdout });
+  const banner = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
+      else if (line.startsWith('chatd ')) resolve(line);
+    });
+    void exited.then((code) => reject(new Error(`chatd serve exited with ${code} before listening:\n${stderr}`)));
+  });
+  const port = Number(/:(\d+) /.exec(banner)?.[1]);
+  process.once('exit', () => child.kill('SIGKILL'));
+  return {
+    process: child,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
+    banner,
+    logs,
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

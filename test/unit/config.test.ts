@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { renderExampleConfig } from '../../src/config/example.js';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function problemsOf(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    return [...error.problems];
+  }
+  assert.fail('expected the configuration to be refused');
+}
+
+function file(toml: string): string {
+  const path = join(tempDir(), 'config.toml');
+  writeFileSync(path, toml);
+  return path;
+}
+
+describe('configuration', () => {
+  it('uses the documented defaults when nothing is given', () => {
+    const config = loadConfig({});
+    assert.equal(config.server.port, 8080);
+    assert.equal(config.server.host, '0.0.0.0');
+    assert.equal(config.storage.dir, './chatd-data');
+    assert.equal(config.storage.synchronous, 'full');
+    assert.equal(config.accounts.registration, 'invite');
+  });
+
+  it('takes flags over environment over file over defaults', () => {
+    const path = file('[server]\nport = 1000\nhost = "10.0.0.1"\n[log]\nlevel = "warn"\n');
+    const config = loadConfig({
+      file: path,
+      env: { CHATD_SERVER_PORT: '2000', CHATD_SERVER_HOST: '127.0.0.1' },
+      flags: { 'server.port': '3000' },
+    });
+    assert.equal(config.server.port, 3000, 'flag wins');
+    assert.equal(config.server.host, '127.0.0.1', 'environment beats the file');
+    assert.equal(config.log.level, 'warn', 'file beats the default');
+    assert.equal(config.storage.synchronous, 'full', 'default where nothing is set');
+  });
+
+  it('names an unknown key and lists the known ones', () => {
+    const [problem] = problemsOf(() => loadConfig({ file: file('[server]\nprot = 1\n') }));
+    assert.match(problem ?? '', /unknown key server\.prot; keys in \[server\]: host, port/);
+  });
+
+  it('names an unknown section', () => {
+    const [problem] = problemsOf(() => loadConfig({ file: file('[serevr]\nport = 1\n') }));
+    assert.match(problem ?? '', /unknown section "serevr"; known sections: server/);
+  });
+
+  it('names a wrong type with what is allowed and where it came from', () => {
+    const [problem] = problemsOf(() => loadConfig({ file: file('[server]\nport = "eighty"\n') }));
+    assert.match(problem ?? '', /server\.port \(in .*config\.toml\) must be an integer from 0 to 65535, got "eighty"/);
+  });
+
+  it('refuses a value out of range', () => {
+    const [problem] = problemsOf(() => loadConfig({ env: { CHATD_SERVER_PORT: '70000' } }));
+    assert.match(problem ?? '', /server\.port \(from CHATD_SERVER_PORT\) must be an integer from 0 to 65535, got "70000"/);
+  });
+
+  it('refuses a value not in an enumeration', () => {
+    const [problem] = problemsOf(() => loadConfig({ file: file('[accounts]\nregistration = "public"\n') }));
+    assert.match(problem ?? '', /accounts\.registration .* must be one of "open", "invite", "closed", got "public"/);
+  });
+
+  it('refuses a bad flag value, naming the flag', () => {
+    const [problem] = problemsOf(() => loadConfig({ flags: { 'server.transport': 'fast' } }));
+    assert.match(problem ?? '', /server\.transport \(flag --transport\) must be one of "auto", "uws", "node"/);
+  });
+
+  it('refuses an unknown CHATD_ environment variable as a probable typo', () => {
+    const [problem] = problemsOf(() => loadConfig({ env: { CHATD_SERVER_PROT: '1' } }));
+    assert.match(problem ?? '', /unknown environment variable CHATD_SERVER_PROT/);
+  });
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf(() => loadConfig({ file: file('[server]\nport = -1\nhost = ""\n[log]\nlevel = 3\n') }));
+    assert.equal(problems.length, 3);
+  });
+
+  it('refuses a file that is not TOML, saying so', () => {
+    const [problem] = problemsOf(() => loadConfig({ file: file('[server\nport = 1\n') }));
+    assert.match(problem ?? '', /is not valid TOML/);
+  });
+
+  it('refuses a missing file', () => {
+    const [problem] = problemsOf(() => loadConfig({ file: '/nonexistent/chatd.toml' }));
+    assert.match(problem ?? '', /cannot read config file \/nonexistent\/chatd\.toml: ENOENT/);
+  });
+
+  it('checks rules between keys: the heartbeat timeout must exceed the interval', () => {
+    const [problem] = problemsOf(() => loadConfig({ env: { CHATD_WEBSOCKET_HEARTBEAT_INTERVAL_MS: '5000', CHATD_WEBSOCKET_HEARTBEAT_TIMEOUT_MS: '4000' } }));
+    assert.match(problem ?? '', /heartbeat_timeout_ms \(4000\) must be greater than websocket\.heartbeat_interval_ms \(5000\)/);
+  });
+
+  it('config.example.toml is exactly what the schema generates (run npm run gen:config after changing the schema)', () => {
+    const committed = readFileSync(new URL('../../config.example.toml', import.meta.url), 'utf8');
+    assert.equal(committed, renderExampleConfig());
+  });
+
+  it('config.example.toml is a valid configuration equal to the defaults', () => {
+    const path = fileURLToPath(new URL('../../config.example.toml', import.meta.url));
+    assert.deepEqual(loadConfig({ file: path }), loadConfig({}));
+  });
+});

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FrameError, decodeClientFrame } from '../../src/protocol/decode.js';
+
+function failure(text: string, max = 1024): FrameError {
+  try {
+    decodeClientFrame(text, max);
+  } catch (error) {
+    assert.ok(error instanceof FrameError);
+    return error;
+  }
+  assert.fail(`expected ${text} to be refused`);
+}
+
+describe('decodeClientFrame', () => {
+  it('decodes the frames it knows', () => {
+    assert.deepEqual(decodeClientFrame('{"type":"auth","id":"1","token":"abc"}', 1024), { type: 'auth', id: '1', token: 'abc' });
+    assert.deepEqual(decodeClientFrame('{"type":"ping","id":"p"}', 1024), { type: 'ping', id: 'p' });
+  });
+
+  const cases: Array<[string, string, string | null, RegExp]> = [
+    ['not JSON', '{nope', null, /not valid JSON/],
+    ['not an object', '[1,2]', null, /must be a JSON object/],
+    ['no id', '{"type":"ping"}', null, /id must be a string/],
+    ['an id that is too long', JSON.stringify({ type: 'ping', id: 'x'.repeat(65) }), null, /id must be a string of 1-64/],
+    ['an unknown type', '{"type":"shout","id":"7"}', '7', /unknown frame type "shout"; known: auth, ping/],
+    ['a prototype key as type', '{"type":"constructor","id":"7"}', '7', /unknown frame type/],
+    ['a missing field', '{"type":"auth","id":"8"}', '8', /token must be a string/],
+  ];
+  for (const [name, text, id, message] of cases) {
+    it(`refuses ${name}, keeping the request id when it could read one`, () => {
+      const error = failure(text);
+      assert.equal(error.requestId, id);
+      assert.match(error.message, message);
+    });
+  }
+
+  it('refuses a frame over the size limit before parsing it', () => {
+    const error = failure(JSON.stringify({ type: 'ping', id: '1', pad: 'x'.repeat(100) }), 64);
+    assert.equal(error.code, 'invalid_frame');
+    assert.match(error.message, /larger than the limit of 64 bytes/);
+  });
+});

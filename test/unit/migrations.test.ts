@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { DatabaseError, checkDatabase, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from '../../src/storage/database.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const open = (file: string) => openDatabase({ file, synchronous: 'full', busyTimeoutMs: 1000 });
+
+describe('migrations', () => {
+  it('build the whole schema on an empty database, in WAL mode, with an epoch', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    assert.deepEqual(migrate(db), loadMigrations().map((m) => m.version));
+    assert.equal(schemaVersion(db), loadMigrations().length);
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+    const tables = (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>).map((t) => t.name);
+    for (const table of ['users', 'devices', 'invites', 'threads', 'thread_members', 'device_cursors', 'messages', 'inbox', 'contacts', 'meta']) {
+      assert.ok(tables.includes(table), `table ${table} exists`);
+    }
+    assert.match(readEpoch(db), /^[0-9a-f]{32}$/);
+    assert.equal(checkDatabase(db).ok, true);
+    db.close();
+  });
+
+  it('are a no-op when run again, and keep the epoch', () => {
+    const file = join(tempDir(), 'chatd.db');
+    const first = open(file);
+    migrate(first);
+    const epoch = readEpoch(first);
+    first.close();
+    const second = open(file);
+    assert.deepEqual(migrate(second), []);
+    assert.equal(readEpoch(second), epoch);
+    second.close();
+  });
+
+  it('give every new database its own epoch', () => {
+    const [a, b] = [open(join(tempDir(), 'a.db')), open(join(tempDir(), 'b.db'))];
+    migrate(a);
+    migrate(b);
+    assert.notEqual(readEpoch(a), readEpoch(b));
+  });
+
+  it('refuse a database whose schema is newer than the code', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    migrate(db);
+    db.pragma(`user_version = ${loadMigrations().length + 1}`);
+    assert.throws(() => migrate(db), (error: unknown) => error instanceof DatabaseError && /newer than this chatd knows/.test(error.message));
+  });
+
+  it('enforce the messaging invariants in the schema: one seq per thread, one message per (device, client_msg_id)', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    migrate(db);
+    db.exec(`
+      INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (1, 'a', 'a', 'x', 0);
+      INSERT INTO devices (id, user_id, name, platform, created_at) VALUES (1, 1, 'd', 'cli', 0);
+      INSERT INTO threads (id, kind, title, created_at) VALUES (1, 'group', 't', 0);
+      INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, body, created_at) VALUES (1, 1, 1, 1, 'm1', 'hi', 0);
+    `);
+    const insert = db.prepare(
+      `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, body, created_at) VALUES (1, ?, 1, 1, ?, 'hi', 0)`,
+    );
+    assert.throws(() => insert.run(1, 'm2'), /UNIQUE constraint failed: messages.thread_id, messages.seq/);
+    assert.throws(() => insert.run(2, 'm1'), /UNIQUE constraint failed: messages.sender_device_id, messages.client_msg_id/);
+  });
+});

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RateLimiter } from '../../src/services/rate-limiter.js';
+
+class FakeClock {
+  time = 1_000_000;
+  now(): number {
+    return this.time;
+  }
+}
+
+describe('RateLimiter', () => {
+  it('allows a burst of capacity, then refuses with the seconds until the next attempt', () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(clock, 3, 60_000);
+    for (let i = 0; i < 3; i++) assert.deepEqual(limiter.take('alice'), { allowed: true });
+    assert.deepEqual(limiter.take('alice'), { allowed: false, retryAfterSeconds: 20 });
+  });
+
+  it('refills evenly over the window', () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(clock, 3, 60_000);
+    for (let i = 0; i < 3; i++) limiter.take('alice');
+    clock.time += 19_999;
+    assert.equal(limiter.take('alice').allowed, false);
+    clock.time += 1;
+    assert.equal(limiter.take('alice').allowed, true);
+    assert.equal(limiter.take('alice').allowed, false);
+  });
+
+  it('keeps keys apart', () => {
+    const limiter = new RateLimiter(new FakeClock(), 1, 60_000);
+    assert.equal(limiter.take('alice').allowed, true);
+    assert.equal(limiter.take('bob').allowed, true);
+    assert.equal(limiter.take('alice').allowed, false);
+  });
+
+  it('forgets refilled buckets when it holds too many keys', () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(clock, 1, 1_000, 2);
+    limiter.take('a');
+    limiter.take('b');
+    clock.time += 1_000;
+    limiter.take('c');
+    // 'a' was forgotten (it had refilled), so it starts with a full bucket again.
+    assert.equal(limiter.take('a').allowed, true);
+    assert.equal(limiter.take('c').allowed, false);
+  });
+});
