@@ -78,3 +78,11 @@ export const CloseCodes = {
 } as const satisfies Record<string, { code: number; reconnect: boolean }>;
 
 export type CloseReason = keyof typeof CloseCodes;
+
+/** The server cannot start for a reason the operator must fix (port taken, transport missing). */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}

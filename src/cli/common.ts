@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { CONFIG_FILE_ENV, ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { isChatError } from '../errors.js';
+import { StartupError, isChatError } from '../errors.js';
 import { DatabaseError } from '../storage/database.js';
 
 /** Exit codes: 0 done; 1 the operation failed; 2 the command line or configuration is wrong. */
@@ -59,7 +59,7 @@ export function reportFailure(error: unknown): number {
     process.stderr.write(`chatd: ${error.message}\n`);
     return error.exitCode;
   }
-  if (isChatError(error) || error instanceof DatabaseError) {
+  if (isChatError(error) || error instanceof DatabaseError || error instanceof StartupError) {
     process.stderr.write(`chatd: ${error.message}\n`);
     return EXIT_FAILED;
   }

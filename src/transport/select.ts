@@ -1,3 +1,4 @@
+import { StartupError } from '../errors.js';
 import { createNodeTransport } from './node/server.js';
 import type { TransportKind, TransportOptions, TransportServer } from './types.js';
 import { loadNativeUws } from './uws/load.js';
@@ -23,7 +24,7 @@ export function createTransport(requested: 'auto' | TransportKind, options: Tran
     return { server: createUwsTransport(loaded.uws, options), why, fallback: false };
   }
   if (requested === 'uws') {
-    throw new Error(`transport "uws" was requested but ${loaded.reason}; use transport = "node" (or "auto") on this Node`);
+    throw new StartupError(`transport "uws" was requested but ${loaded.reason}; use transport = "node" (or "auto") on this Node`);
   }
   return { server: createNodeTransport(options), why: `${loaded.reason}; using node:http + ws instead`, fallback: true };
 }

@@ -1,6 +1,7 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { StartupError } from '../../errors.js';
 import { bodyTooLarge } from '../http/respond.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 
@@ -107,9 +108,13 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
     kind: 'node',
     listen: (host, port) =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const fail = (error: NodeJS.ErrnoException): void => {
+          const why = error.code === 'EADDRINUSE' ? 'the port is in use' : error.code === 'EADDRNOTAVAIL' ? "the address is not one of this machine's" : error.message;
+          reject(new StartupError(`cannot listen on ${host}:${port}: ${why}`));
+        };
+        server.once('error', fail);
         server.listen(port, host, () => {
-          server.off('error', reject);
+          server.off('error', fail);
           resolve((server.address() as AddressInfo).port);
         });
       }),

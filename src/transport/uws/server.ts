@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+import { StartupError } from '../../errors.js';
 import { bodyTooLarge } from '../http/respond.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 import type { UwsModule } from './load.js';
@@ -97,7 +98,7 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
       new Promise((resolve, reject) => {
         app.listen(host, port, (socket) => {
           if (!socket) {
-            reject(new Error(`cannot listen on ${host}:${port} (address in use, or not an address of this machine)`));
+            reject(new StartupError(`cannot listen on ${host}:${port}: the port is in use, or the address is not one of this machine's`));
             return;
           }
           listenSocket = socket;
