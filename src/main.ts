@@ -3,6 +3,15 @@ import { EXIT_USAGE, reportFailure } from './cli/common.js';
 import { buildProgram } from './cli/program.js';
 
 /** Entry point of bin/chatd. */
+
+// `chatd user list | head -1`: the reader went away, which is not a failure of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {

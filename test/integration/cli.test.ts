@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { logIn, request } from '../helpers/http.js';
+import { CHATD_BIN, type ServerProcess, cleanEnv, runCli, startServer } from '../helpers/processes.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
+
+describe('the admin CLI, on the database of a running server', () => {
+  let server: ServerProcess;
+  let dir: string;
+  let args: string[];
+  const chatd = (command: string[], input?: string) => runCli([...command, ...args], input === undefined ? {} : { input });
+
+  before(async () => {
+    dir = tempDir();
+    args = ['--data', join(dir, 'data'), '--config', writeConfig(dir, '')];
+    server = await startServer(args);
+  });
+  after(() => server.stop());
+
+  it('adds a user with the password from standard input, who can then log in', async () => {
+    const added = await chatd(['user', 'add', 'alice', '--display-name', 'Alice L.'], 'wonderland\n');
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, /created user alice \(id \d+\)/);
+    await logIn(server.url, 'alice', 'wonderland');
+  });
+
+  it('lists users as a table and as JSON', async () => {
+    await chatd(['user', 'add', 'bob'], 'builder1\n');
+    const table = await chatd(['user', 'list']);
+    assert.match(table.stdout, /^ID\s+USERNAME\s+DISPLAY NAME\s+STATUS/);
+    assert.match(table.stdout, /alice\s+Alice L\.\s+active/);
+    const json = JSON.parse((await chatd(['user', 'list', '--json'])).stdout);
+    const bob = json.find((u: any) => u.username === 'bob');
+    assert.deepEqual(Object.keys(bob).sort(), ['created_at', 'disabled', 'display_name', 'id', 'last_active_at', 'username']);
+    assert.equal(bob.disabled, false);
+  });
+
+  it('refuses a taken username, a bad username and a short password, with exit code 1', async () => {
+    const taken = await chatd(['user', 'add', 'ALICE'], 'whatever1\n');
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /the username "ALICE" is taken/);
+    const bad = await chatd(['user', 'add', 'a b'], 'whatever1\n');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /username must be 3-32 characters/);
+    const short = await chatd(['user', 'add', 'carol'], 'short\n');
+    assert.equal(short.code, 1);
+    assert.match(short.stderr, /password must be at least 8 characters/);
+    const none = await chatd(['user', 'add', 'carol'], '');
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no password on standard input/);
+  });
+
+  it('changes a password; with --revoke-devices every device must log in again', async () => {
+    await chatd(['user', 'add', 'dave'], 'first-password\n');
+    const session = await logIn(server.url, 'dave', 'first-password');
+    const changed = await chatd(['user', 'passwd', 'dave'], 'second-password\n');
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.equal((await request(`${server.url}/v1/me`, { token: session.token })).status, 200, 'devices stay logged in by default');
+    await logIn(server.url, 'dave', 'second-password');
+    const revoking = await chatd(['user', 'passwd', 'dave', '--revoke-devices'], 'third-password\n');
+    assert.match(revoking.stdout, /2 device\(s\) logged out/);
+    assert.equal((await request(`${server.url}/v1/me`, { token: session.token })).status, 401);
+    const unknown = await chatd(['user', 'passwd', 'nobody'], 'whatever1\n');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no user "nobody"/);
+  });
+
+  it('disables and enables a user', async () => {
+    await chatd(['user', 'add', 'erin'], 'erin-password\n');
+    assert.equal((await chatd(['user', 'disable', 'erin'])).code, 0);
+    assert.match((await chatd(['user', 'list'])).stdout, /erin\s+erin\s+disabled/);
+    const refused = await request(`${server.url}/v1/login`, { body: { username: 'erin', password: 'erin-password', device_name: 'x', platform: 'cli' } });
+    assert.equal(refused.body.error.code, 'account_disabled');
+    assert.equal((await chatd(['user', 'enable', 'erin'])).code, 0);
+    await logIn(server.url, 'erin', 'erin-password');
+  });
+
+  it('deletes a user only with --yes off a terminal, and keeps the username reserved', async () => {
+    await chatd(['user', 'add', 'mallory'], 'mallory-pass\n');
+    const session = await logIn(server.url, 'mallory', 'mallory-pass');
+    const unconfirmed = await chatd(['user', 'delete', 'mallory']);
+    assert.equal(unconfirmed.code, 2);
+    assert.match(unconfirmed.stderr, /without --yes/);
+    assert.equal((await chatd(['user', 'delete', 'mallory', '--yes'])).code, 0);
+    assert.doesNotMatch((await chatd(['user', 'list'])).stdout, /mallory/);
+    assert.equal((await request(`${server.url}/v1/me`, { token: session.token })).status, 401);
+    const again = await chatd(['user', 'add', 'mallory'], 'mallory-pass\n');
+    assert.match(again.stderr, /is taken/);
+  });
+
+  it("lists a user's devices and revokes one", async () => {
+    await chatd(['user', 'add', 'frank'], 'frank-password\n');
+    const phone = await logIn(server.url, 'frank', 'frank-password', 'phone');
+    const laptop = await logIn(server.url, 'frank', 'frank-password', 'laptop');
+    const devices = JSON.parse((await chatd(['device', 'list', 'frank', '--json'])).stdout);
+    assert.deepEqual(devices.map((d: any) => d.name), ['phone', 'laptop']);
+    const revoked = await chatd(['device', 'revoke', String(laptop.deviceId)]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal((await request(`${server.url}/v1/me`, { token: laptop.token })).status, 401);
+    assert.equal((await request(`${server.url}/v1/me`, { token: phone.token })).status, 200);
+    assert.match((await chatd(['device', 'list', 'frank'])).stdout, /phone/);
+    assert.doesNotMatch((await chatd(['device', 'list', 'frank'])).stdout, /laptop/);
+    assert.match((await chatd(['device', 'list', 'frank', '--all'])).stdout, /laptop.*revoked/);
+    const twice = await chatd(['device', 'revoke', String(laptop.deviceId)]);
+    assert.equal(twice.code, 1);
+    const bad = await chatd(['device', 'revoke', 'abc']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /device id must be a positive integer/);
+  });
+
+  it('creates, lists and revokes invite codes', async () => {
+    const created = await chatd(['invite', 'create', '--uses', '3', '--expires', '2d', '--note', 'book club', '--json']);
+    const invite = JSON.parse(created.stdout);
+    assert.match(invite.code, /^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}$/);
+    assert.equal(invite.max_uses, 3);
+    assert.equal(invite.expires_at - invite.created_at, 2 * 86_400_000);
+    const registered = await request(`${server.url}/v1/register`, { body: { username: 'grace', password: 'grace-password', invite: invite.code } });
+    assert.equal(registered.status, 201);
+    assert.match((await chatd(['invite', 'list'])).stdout, new RegExp(`${invite.code}\\s+1/3\\s+\\S+\\s+usable\\s+book club`));
+    assert.equal((await chatd(['invite', 'revoke', invite.code])).code, 0);
+    const refused = await request(`${server.url}/v1/register`, { body: { username: 'heidi', password: 'heidi-password', invite: invite.code } });
+    assert.equal(refused.body.error.code, 'invite_invalid');
+    assert.match((await chatd(['invite', 'list'])).stdout, /revoked\s+book club/);
+    assert.equal((await chatd(['invite', 'revoke', 'zzzz-zzzz-zzzz-zzzz'])).code, 1);
+    const badUses = await chatd(['invite', 'create', '--uses', '0']);
+    assert.equal(badUses.code, 2);
+    const badExpiry = await chatd(['invite', 'create', '--expires', 'soon']);
+    assert.equal(badExpiry.code, 2);
+    assert.match(badExpiry.stderr, /use a number with m, h or d/);
+  });
+
+  it('backs up the database while the server serves and writes, and the backup passes check', async () => {
+    const writes = Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        request(`${server.url}/v1/login`, { body: { username: 'alice', password: 'wonderland', device_name: `d${i}`, platform: 'cli' } }),
+      ),
+    );
+    const file = join(dir, 'backup.db');
+    const backup = await chatd(['db', 'backup', file]);
+    await writes;
+    assert.equal(backup.code, 0, backup.stderr);
+    assert.match(backup.stdout, /backed up to .*backup\.db/);
+    const check = await runCli(['db', 'check', file]);
+    assert.equal(check.code, 0, check.stderr + check.stdout);
+    assert.match(check.stdout, /integrity:\s+ok/);
+    assert.match(check.stdout, /foreign keys: ok/);
+    const restored = await runCli(['user', 'list', '--json', '--data', join(dir, 'restored')]);
+    assert.deepEqual(JSON.parse(restored.stdout), [], 'a fresh data dir has no users');
+    const again = await chatd(['db', 'backup', file]);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already exists/);
+  });
+
+  it('migrates (nothing to do on a current database), checks and reports stats', async () => {
+    const migrated = await chatd(['db', 'migrate']);
+    assert.match(migrated.stdout, /schema is up to date \(version 1\)/);
+    const check = await chatd(['db', 'check']);
+    assert.equal(check.code, 0);
+    const stats = JSON.parse((await chatd(['stats', '--json'])).stdout);
+    assert.ok(stats.users >= 5);
+    assert.ok(stats.database_bytes > 0);
+    assert.equal(stats.schema_version, 1);
+    assert.match((await chatd(['stats'])).stdout, /users:\s+\d+ \(\d+ disabled\)/);
+    const missing = await runCli(['db', 'check', join(dir, 'nope.db')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no database at/);
+  });
+});
+
+describe('the CLI as a command line', () => {
+  it('shows help with examples for every command', async () => {
+    for (const command of [['serve'], ['user', 'add'], ['invite', 'create'], ['db', 'backup'], ['device', 'revoke'], ['stats'], ['config', 'check']]) {
+      const help = await runCli([...command, '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /Examples:\n\s+\$ chatd /, `${command.join(' ')} --help has examples`);
+    }
+  });
+
+  it('exits 2 with a hint on an unknown command, a missing argument or an unknown option', async () => {
+    const unknown = await runCli(['frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+    const missing = await runCli(['user', 'add']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing required argument 'username'/);
+    const option = await runCli(['stats', '--colour']);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /unknown option '--colour'/);
+  });
+
+  it('checks a config file: ok, or each problem named with exit 2', async () => {
+    const dir = tempDir();
+    const good = join(dir, 'good.toml');
+    writeFileSync(good, '[server]\nport = 9000\n');
+    const ok = await runCli(['config', 'check', good]);
+    assert.equal(ok.code, 0);
+    assert.match(ok.stdout, /good\.toml: ok/);
+    const bad = join(dir, 'bad.toml');
+    writeFileSync(bad, '[server]\nport = "x"\nhots = "a"\n[storage]\nsynchronous = "sometimes"\n');
+    const refused = await runCli(['config', 'check', bad]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /server\.port .* must be an integer from 0 to 65535, got "x"/);
+    assert.match(refused.stderr, /unknown key server\.hots/);
+    assert.match(refused.stderr, /storage\.synchronous .* must be one of "full", "normal", got "sometimes"/);
+  });
+
+  it('prints the example configuration, which is config.example.toml', async () => {
+    const printed = await runCli(['config', 'example']);
+    assert.equal(printed.stdout, readFileSync(new URL('../../config.example.toml', import.meta.url), 'utf8'));
+  });
+
+  it('exits quietly when its reader goes away (`chatd config example | head -1`)', async () => {
+    const child = spawn(process.execPath, [CHATD_BIN, 'config', 'example'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // Close our end before chatd writes, as `head` does after its first line.
+    child.stdout.destroy();
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+  });
+});
