@@ -47,14 +47,30 @@ export interface ServerProcess {
 
 /**
  * Starts `chatd serve` on a free port (port 0) and waits for its banner line.
- * Stopped by SIGKILL when the test file ends, if still running.
+ * Stopped by SIGKILL when the test file ends, if still running. `stop` signals its whole process group.
  */
-export async function startServer(args: string[], options: { env?: Record<string, string> } = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CHATD_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], {
+export async function startServer(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; /** How to run chatd; the built bin/chatd by default. */ command?: string[] } = {},
+): Promise<ServerProcess> {
+  const [program, ...programArgs] = options.command ?? [process.execPath, CHATD_BIN];
+  const child = spawn(program as string, [...programArgs, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], {
     env: cleanEnv(options.env),
+    cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, signalled as a whole, the way a terminal's Ctrl-C reaches `npx chatd serve`:
+    // npx does not wait for the chatd it started.
+    detached: true,
   });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const signal = (name: NodeJS.Signals): void => {
+    try {
+      process.kill(-(child.pid as number), name);
+    } catch {
+      // The group is gone already.
+    }
+  };
+  // 'close', not 'exit': by then every line the process wrote has been read.
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const logs: Array<Record<string, unknown>> = [];
@@ -67,7 +83,7 @@ export async function startServer(args: string[], options: { env?: Record<string
     void exited.then((code) => reject(new Error(`chatd serve exited with ${code} before listening:\n${stderr}`)));
   });
   const port = Number(/:(\d+) /.exec(banner)?.[1]);
-  process.once('exit', () => child.kill('SIGKILL'));
+  process.once('exit', () => signal('SIGKILL'));
   return {
     process: child,
     port,
@@ -76,8 +92,8 @@ export async function startServer(args: string[], options: { env?: Record<string
     banner,
     logs,
     exited,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    stop: async (name = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) signal(name);
       return exited;
     },
   };

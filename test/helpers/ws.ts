@@ -39,7 +39,7 @@ export class TestSocket {
   }
 
   /** Sends a request and returns the next frame, its reply. */
-  async call(frame: Record<string, unknown>): Promise<any> {
+  async call(frame: Record<string, unknown> | string): Promise<any> {
     this.send(frame);
     return this.next();
   }

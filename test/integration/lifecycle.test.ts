@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { request, signUp } from '../helpers/http.js';
+import { runCli, startServer } from '../helpers/processes.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { connectAuthenticated } from '../helpers/ws.js';
+
+describe('start and stop', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} with a client connected: the client is told "going away" (1001), the process exits 0, the database checks clean`, async () => {
+      const dir = tempDir();
+      const args = ['--data', join(dir, 'data'), '--config', writeConfig(dir, '[accounts]\nregistration = "open"\n')];
+      const server = await startServer(args);
+      const { token } = await signUp(server.url, 'alice');
+      const { socket } = await connectAuthenticated(server.wsUrl, token);
+      const code = await server.stop(signal);
+      const closed = await socket.closed;
+      assert.equal(closed.code, 1001);
+      assert.match(closed.reason, /shutting down/);
+      assert.equal(code, 0);
+      assert.ok(server.logs.some((line) => line.msg === 'stopped'), 'logs that it stopped');
+      const wal = join(dir, 'data', 'chatd.db-wal');
+      assert.ok(!existsSync(wal) || statSync(wal).size === 0, 'the WAL was checkpointed into the database');
+      const check = await runCli(['db', 'check', ...args]);
+      assert.equal(check.code, 0, check.stdout);
+    });
+  }
+
+  it('creates the data directory and the database on first start, with no config at all', async () => {
+    const dir = tempDir();
+    const server = await startServer([], { cwd: dir });
+    try {
+      assert.match(server.banner, /data in .*chatd-data\/chatd\.db/);
+      assert.match(server.banner, /registration invite/);
+      assert.equal((await request(`${server.url}/healthz`)).status, 200);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('stops with exit code 2 and names the key when the configuration is bad', async () => {
+    const dir = tempDir();
+    const config = join(dir, 'bad.toml');
+    writeFileSync(config, '[server]\ntransport = "turbo"\n');
+    const result = await runCli(['serve', '--config', config, '--data', join(dir, 'data')]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /server\.transport .* must be one of "auto", "uws", "node", got "turbo"/);
+    const env = await runCli(['serve', '--data', join(dir, 'data')], { env: { CHATD_SERVER_PORT: 'eighty' } });
+    assert.equal(env.code, 2);
+    assert.match(env.stderr, /server\.port \(from CHATD_SERVER_PORT\) must be an integer/);
+    const flag = await runCli(['serve', '--port', '99999', '--data', join(dir, 'data')]);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /server\.port \(flag --port\) must be an integer from 0 to 65535, got "99999"/);
+  });
+
+  it('refuses to start on a database written by a newer chatd', async () => {
+    const dir = tempDir();
+    const data = join(dir, 'data');
+    assert.equal((await runCli(['db', 'migrate', '--data', data])).code, 0);
+    const db = new Database(join(data, 'chatd.db'));
+    db.pragma('user_version = 999');
+    db.close();
+    const result = await runCli(['serve', '--port', '0', '--data', data]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /schema is version 999, newer than this chatd knows/);
+  });
+
+  for (const transport of ['uws', 'node'] as const) {
+  it(`says clearly when the port is taken (${transport})`, async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const dir = tempDir();
+      const result = await runCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--transport', transport, '--data', join(dir, 'data')]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
+    } finally {
+      blocker.close();
+    }
+  });
+  }
+});
