@@ -1,0 +1,70 @@
+# chatd: one Node.js process, one SQLite database.
+#
+#   docker build -t chatd .
+#   docker run -d --name chatd -p 8080:8080 -v chatd-data:/data chatd
+#   docker exec -it chatd chatd user add alice
+#
+# Configuration: CHATD_<SECTION>_<KEY> environment variables (see config.example.toml),
+# or a file mounted into the container and named by CHATD_CONFIG.
+
+# ---- build: compile TypeScript and native addons, then keep production dependencies only ----
+FROM node:20-bookworm AS build
+WORKDIR /app
+
+# Dependencies first, so this layer (mostly compiling better-sqlite3) is cached while only src/ changes.
+# --ignore-scripts skips every install script (and the root's `prepare`, which needs src/);
+# the two native addons the server needs are then built explicitly.
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && npm rebuild better-sqlite3 argon2
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY src/ src/
+RUN npm run build \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+# uWebSockets.js ships binaries for every platform and Node ABI (twice: binaries/ and dist/).
+# chatd loads binaries/uws_<platform>_<arch>_<abi>.node itself (src/transport/uws/load.ts):
+# keep that one, for the Node of this image, and delete the rest (about 110 MB).
+# better-sqlite3 loads only build/Release/better_sqlite3.node: drop the SQLite sources and objects.
+RUN keep="uws_$(node -p 'process.platform + "_" + process.arch + "_" + process.versions.modules').node" \
+ && cd node_modules/uWebSockets.js \
+ && test -f "binaries/$keep" \
+ && find . -name '*.node' ! -path "./binaries/$keep" -delete \
+ && test "$(find . -name '*.node' | wc -l)" = 1 \
+ && cd ../better-sqlite3 \
+ && find build -mindepth 1 ! -path build/Release ! -path build/Release/better_sqlite3.node -prune -exec rm -rf {} + \
+ && rm -rf deps src \
+ && cd /app && node -e "require('better-sqlite3')(':memory:').close(); require('argon2')"
+
+# ---- run ----
+FROM node:20-bookworm-slim
+
+ENV NODE_ENV=production \
+    CHATD_STORAGE_DIR=/data
+
+WORKDIR /app
+# The application stays owned by root (read-only for the server); only /data is writable.
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules/ node_modules/
+COPY --from=build /app/dist/ dist/
+COPY bin/ bin/
+COPY migrations/ migrations/
+COPY config.example.toml ./
+
+# The official node images have the user node (uid 1000); create it if this base lacks it.
+RUN (id node >/dev/null 2>&1 || useradd --uid 1000 --user-group --create-home --shell /bin/bash node) \
+ && chmod 0755 /app/bin/chatd \
+ && ln -s /app/bin/chatd /usr/local/bin/chatd \
+ && mkdir -p /data \
+ && chown node:node /data
+
+USER node
+VOLUME /data
+EXPOSE 8080
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CHATD_SERVER_PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+ENTRYPOINT ["node", "/app/bin/chatd"]
+CMD ["serve"]
