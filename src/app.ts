@@ -4,11 +4,18 @@ import type { Config } from './config/schema.js';
 import { PasswordHasher } from './crypto/passwords.js';
 import { ChatError } from './errors.js';
 import type { Logger } from './log.js';
+import { ChannelRegistry } from './realtime/channels.js';
 import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
 import { AdminService } from './services/admin.js';
+import { ContactService } from './services/contacts.js';
+import { MessagingService } from './services/messaging.js';
+import { PresenceService } from './services/presence.js';
 import { RateLimiter } from './services/rate-limiter.js';
+import { ThreadService } from './services/threads.js';
 import type { RevocationListener } from './services/types.js';
+import { WireFanout } from './session/fanout.js';
+import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
 import { DATABASE_FILE, type Db, checkpoint, migrate, openDatabase, readEpoch } from './storage/database.js';
 import { Store } from './storage/store.js';
@@ -133,19 +140,55 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     heartbeatIntervalMs: ws.heartbeat_interval_ms,
     heartbeatTimeoutMs: ws.heartbeat_timeout_ms,
     maxFrameBytes: ws.max_frame_bytes,
+    maxBodyBytes: config.messages.max_body_bytes,
+    framesPerSecond: ws.frames_per_second,
+    maxRefusedFrames: ws.max_refused_frames,
+    maxBufferedBytes: ws.max_buffered_bytes,
+    historyPageMax: config.messages.history_page_max,
+    maxGroupMembers: config.messages.max_group_members,
   };
+  // The transport is made below, with the sessions that need the channels: publish reaches it late.
+  let publish: (topic: string, text: string) => void = () => {};
+  const channels = new ChannelRegistry((topic, text) => publish(topic, text));
+  const fanout = new WireFanout(channels);
+  const inboxSettings = { maxMessages: config.inbox.max_messages, readDiffusionAbove: config.messages.read_diffusion_above };
+  const services = {
+    messaging: new MessagingService({
+      store: core.store,
+      clock,
+      fanout,
+      settings: {
+        ...inboxSettings,
+        maxBodyBytes: config.messages.max_body_bytes,
+        pageMax: config.messages.history_page_max,
+        inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000,
+      },
+    }),
+    threads: new ThreadService({ store: core.store, clock, fanout, settings: { ...inboxSettings, maxGroupMembers: config.messages.max_group_members } }),
+    contacts: new ContactService({ store: core.store, clock }),
+    presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
+  };
+  const handlers = chatHandlers(services);
   const choice = createTransport(config.server.transport, {
     http,
     maxBodyBytes: config.http.max_body_bytes,
     websocket: {
       path: WS_PATH,
       maxPayloadBytes: ws.max_frame_bytes,
-      maxBufferedBytes: 4 * 1024 * 1024,
+      // Above our own slow-consumer limit, so that the sweep cuts a slow reader before the library starts dropping its frames.
+      maxBufferedBytes: 2 * ws.max_buffered_bytes,
       idleTimeoutSeconds: Math.min(960, Math.max(8, Math.ceil((2 * ws.heartbeat_timeout_ms) / 1000))),
-      accept: (connection) => new Session(connection, { accounts: core.accounts, registry, clock, log, epoch, settings: sessionSettings }),
+      accept: (connection) =>
+        new Session(connection, { accounts: core.accounts, services, handlers, registry, channels, clock, log, epoch, settings: sessionSettings }),
     },
   });
   const transport = choice.server;
+  publish = (topic, text) => transport.publish(topic, text);
+  const expireInboxes = setInterval(() => {
+    const devices = services.messaging.expireInboxes();
+    if (devices.length > 0) log.info({ devices: devices.length }, 'dropped inbox entries past inbox.max_age_days; those devices will sync');
+  }, 60_000);
+  expireInboxes.unref();
   const sweepEveryMs = Math.max(50, Math.min(1000, Math.floor(Math.min(ws.auth_timeout_ms, ws.heartbeat_timeout_ms) / 4)));
   const sweeper = setInterval(() => registry.sweep(clock.now()), sweepEveryMs);
 
@@ -154,6 +197,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     port = await transport.listen(config.server.host, config.server.port);
   } catch (error) {
     clearInterval(sweeper);
+    clearInterval(expireInboxes);
     await transport.close();
     db.close();
     throw error;
@@ -174,6 +218,10 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
         log.warn({ requests: inFlight, connections: registry.size }, 'shutdown timeout reached; closing the rest');
       }
       clearInterval(sweeper);
+      clearInterval(expireInboxes);
+      services.presence.stop();
+      // Sends already accepted into the group commit are stored before the database closes.
+      while (core.store.batcher.pending > 0) await new Promise((done) => setImmediate(done));
       await transport.close();
       checkpoint(db);
       db.close();

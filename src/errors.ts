@@ -67,6 +67,7 @@ export const CloseCodes = {
   normal: { code: 1000, reconnect: false },
   going_away: { code: 1001, reconnect: true },
   protocol_error: { code: 1002, reconnect: false },
+  policy_violation: { code: 1008, reconnect: false },
   message_too_big: { code: 1009, reconnect: true },
   internal_error: { code: 1011, reconnect: true },
   auth_timeout: { code: 4001, reconnect: true },

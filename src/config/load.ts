@@ -152,6 +152,13 @@ function checkRelations(config: Config, problems: string[]): void {
       `websocket.heartbeat_timeout_ms (${ws.heartbeat_timeout_ms}) must be greater than websocket.heartbeat_interval_ms (${ws.heartbeat_interval_ms})`,
     );
   }
+  const messages = config.messages;
+  // A send frame carries the body plus a few hundred bytes of envelope.
+  if (messages.max_body_bytes + 512 > ws.max_frame_bytes) {
+    problems.push(
+      `messages.max_body_bytes (${messages.max_body_bytes}) must be at least 512 less than websocket.max_frame_bytes (${ws.max_frame_bytes}), so that a send frame of the largest body fits`,
+    );
+  }
 }
 
 function isTable(value: Raw): value is Record<string, Raw> {

@@ -133,7 +133,67 @@ export const schema = {
       auth_timeout_ms: integer(5_000, 100, 120_000, 'A connection that has not authenticated within this is closed (code 4001).'),
       heartbeat_interval_ms: integer(25_000, 100, 600_000, 'How often clients send a heartbeat; announced in the welcome frame.'),
       heartbeat_timeout_ms: integer(60_000, 200, 3_600_000, 'A connection silent for this long is closed (code 4003). Must exceed heartbeat_interval_ms.'),
-      max_frame_bytes: integer(64 * 1024, 1024, 16 * MiB, 'Largest WebSocket frame accepted.'),
+      max_frame_bytes: integer(
+        64 * 1024,
+        1024,
+        16 * MiB,
+        'Largest WebSocket frame accepted. Larger ones are refused by the socket library, which closes the connection (code 1009).',
+      ),
+      frames_per_second: integer(
+        30,
+        1,
+        100_000,
+        'Frames a connection may send per second, on average; a burst of twice as many is allowed. Past it a frame gets the error rate_limited.',
+      ),
+      max_refused_frames: integer(
+        50,
+        1,
+        100_000,
+        'A connection whose frames keep being refused (rate_limited, or not valid frames) this many times in a row is closed: code 4004 for a flood, 1008 for garbage.',
+      ),
+      max_buffered_bytes: integer(
+        1 * MiB,
+        16 * 1024,
+        256 * MiB,
+        'Slow consumers: a connection with more than this waiting to be written to it is closed (code 4005) and catches up by sync when it reconnects.',
+      ),
+    },
+  },
+  messages: {
+    doc: 'Messages and threads.',
+    keys: {
+      max_body_bytes: integer(16 * 1024, 16, 4 * MiB, 'Largest message body (its JSON text, in bytes). Must fit in websocket.max_frame_bytes.'),
+      max_group_members: integer(1_000, 2, 100_000, 'Most members a group may have.'),
+      read_diffusion_above: integer(
+        100,
+        2,
+        100_000,
+        'Groups with more members than this write no offline-inbox rows: online devices get messages live, the others catch up by sync on reconnect.',
+      ),
+      history_page_max: integer(200, 10, 10_000, 'Most messages one history or sync request returns.'),
+    },
+  },
+  inbox: {
+    doc: "Each device's offline inbox: the messages it has not yet acknowledged, sent to it first on reconnect.",
+    keys: {
+      max_messages: integer(
+        10_000,
+        10,
+        10_000_000,
+        'Past this many messages a device\'s inbox is dropped and the device is told to sync by thread cursors instead (nothing is lost).',
+      ),
+      max_age_days: integer(30, 1, 3650, 'Inbox entries older than this are dropped the same way.'),
+    },
+  },
+  presence: {
+    doc: 'Online status.',
+    keys: {
+      offline_grace_ms: integer(
+        10_000,
+        0,
+        600_000,
+        "A user is shown offline only after their last connection has been closed this long, so a flapping network does not flap the indicator.",
+      ),
     },
   },
   log: {

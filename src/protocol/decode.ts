@@ -1,6 +1,6 @@
 import { ChatError } from '../errors.js';
 import { isObject } from './fields.js';
-import type { ClientFrame, ClientFrameType, RequestId } from './frames.js';
+import type { ClientFrame, ClientFrameType, HistoryFrame, RequestId, UserRefJson } from './frames.js';
 
 /** A frame that could not be decoded, with the request id when one was readable. */
 export class FrameError extends ChatError {
@@ -17,8 +17,48 @@ const MAX_ID_LENGTH = 64;
 type FieldReaders = { [T in ClientFrameType]: (frame: Record<string, unknown>, id: RequestId) => Extract<ClientFrame, { type: T }> };
 
 const readers: FieldReaders = {
-  auth: (frame, id) => ({ type: 'auth', id, token: requireString(frame, 'token', 256) }),
-  ping: (_frame, id) => ({ type: 'ping', id }),
+  auth: (f, id) => ({ type: 'auth', id, token: requireString(f, 'token', 256) }),
+  ping: (_f, id) => ({ type: 'ping', id }),
+  send: (f, id) => ({
+    type: 'send',
+    id,
+    thread_id: requireId(f, 'thread_id'),
+    client_msg_id: requireString(f, 'client_msg_id', 64),
+    kind: optionalEnum(f, 'kind', ['text', 'e2e'] as const) ?? 'text',
+    body_json: requireBody(f),
+  }),
+  delivered: (f, id) => ({ type: 'delivered', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
+  read: (f, id) => ({ type: 'read', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
+  history: (f, id) => ({ type: 'history', id, thread_id: requireId(f, 'thread_id'), anchor: readAnchor(f), limit: optionalLimit(f) }),
+  jump: (f, id) => ({ type: 'jump', id, message_id: requireId(f, 'message_id'), limit: optionalLimit(f) }),
+  sync: (f, id) => ({ type: 'sync', id, cursors: readCursors(f) }),
+  threads: (_f, id) => ({ type: 'threads', id }),
+  thread_get: (f, id) => ({ type: 'thread_get', id, thread_id: requireId(f, 'thread_id') }),
+  direct_open: (f, id) => ({ type: 'direct_open', id, user: requireUserRef(f) }),
+  group_create: (f, id) => ({ type: 'group_create', id, title: requireString(f, 'title', 100), members: readMembers(f, false) }),
+  group_add: (f, id) => ({ type: 'group_add', id, thread_id: requireId(f, 'thread_id'), members: readMembers(f, true) }),
+  group_remove: (f, id) => ({ type: 'group_remove', id, thread_id: requireId(f, 'thread_id'), user: requireUserRef(f) }),
+  group_leave: (f, id) => ({ type: 'group_leave', id, thread_id: requireId(f, 'thread_id') }),
+  group_rename: (f, id) => ({ type: 'group_rename', id, thread_id: requireId(f, 'thread_id'), title: requireString(f, 'title', 100) }),
+  group_role: (f, id) => ({
+    type: 'group_role',
+    id,
+    thread_id: requireId(f, 'thread_id'),
+    user: requireUserRef(f),
+    role: optionalEnum(f, 'role', ['owner', 'admin', 'member'] as const) ?? fail('role', 'is required (owner, admin or member)'),
+  }),
+  thread_settings: (f, id) => ({
+    type: 'thread_settings',
+    id,
+    thread_id: requireId(f, 'thread_id'),
+    muted: optionalBoolean(f, 'muted'),
+    label: f.label === null ? null : f.label === undefined ? undefined : requireString(f, 'label', 64),
+  }),
+  typing: (f, id) => ({ type: 'typing', id, thread_id: requireId(f, 'thread_id') }),
+  presence: (f, id) => ({ type: 'presence', id, user_ids: requireIdList(f, 'user_ids', 1000) }),
+  contacts: (_f, id) => ({ type: 'contacts', id }),
+  contact_add: (f, id) => ({ type: 'contact_add', id, user: requireUserRef(f) }),
+  contact_remove: (f, id) => ({ type: 'contact_remove', id, user_id: requireId(f, 'user_id') }),
 };
 
 /**
@@ -59,3 +99,102 @@ function requireString(frame: Record<string, unknown>, field: string, maxLength:
   }
   return value;
 }
+
+function fail(field: string, message: string): never {
+  throw new ChatError('invalid_field', `${field} ${message}`, { field });
+}
+
+/** A positive integer id. */
+function requireId(frame: Record<string, unknown>, field: string): number {
+  const value = frame[field];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(field, 'must be a positive integer');
+  return value;
+}
+
+/** A seq: an integer from 0. */
+function requireSeq(frame: Record<string, unknown>, field: string): number {
+  const value = frame[field];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(field, 'must be an integer of 0 or more');
+  return value;
+}
+
+function optionalBoolean(frame: Record<string, unknown>, field: string): boolean | undefined {
+  const value = frame[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') fail(field, 'must be true or false');
+  return value;
+}
+
+function optionalEnum<V extends string>(frame: Record<string, unknown>, field: string, values: readonly V[]): V | undefined {
+  const value = frame[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !values.includes(value as V)) fail(field, `must be one of ${values.join(', ')}`);
+  return value as V;
+}
+
+/** The page size asked for; the service caps it at history_page_max. */
+function optionalLimit(frame: Record<string, unknown>): number {
+  if (frame.limit === undefined) return 50;
+  const value = frame.limit;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail('limit', 'must be a positive integer');
+  return value;
+}
+
+/** The body: any JSON value but null, re-encoded compactly (that text is what is stored and sent). */
+function requireBody(frame: Record<string, unknown>): string {
+  const body = frame.body;
+  if (body === undefined || body === null) fail('body', 'is required (any JSON value, e.g. {"text":"hi"})');
+  return JSON.stringify(body);
+}
+
+function readAnchor(frame: Record<string, unknown>): HistoryFrame['anchor'] {
+  const given = (['before', 'after', 'around'] as const).filter((key) => frame[key] !== undefined);
+  if (given.length > 1) fail(given[1] as string, `cannot be combined with ${given[0]}; give one of before, after, around`);
+  const key = given[0];
+  if (key === undefined) return { latest: true };
+  const seq = requireSeq(frame, key);
+  return key === 'before' ? { before: seq } : key === 'after' ? { after: seq } : { around: seq };
+}
+
+function readCursors(frame: Record<string, unknown>): ReadonlyMap<number, number> | undefined {
+  const value = frame.cursors;
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length > 100_000) fail('cursors', 'must be a list of {"thread_id": N, "seq": N}');
+  const cursors = new Map<number, number>();
+  for (const item of value) {
+    if (!isObject(item)) fail('cursors', 'must be a list of {"thread_id": N, "seq": N}');
+    cursors.set(requireId(item, 'thread_id'), requireSeq(item, 'seq'));
+  }
+  return cursors;
+}
+
+function requireIdList(frame: Record<string, unknown>, field: string, max: number): number[] {
+  const value = frame[field];
+  if (!Array.isArray(value) || value.length > max) fail(field, `must be a list of at most ${max} user ids`);
+  return value.map((item) => {
+    if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 1) fail(field, 'must hold positive integers');
+    return item;
+  });
+}
+
+/** `user_id` or `username`. */
+function requireUserRef(frame: Record<string, unknown>): UserRefJson {
+  if (frame.user_id !== undefined) return { user_id: requireId(frame, 'user_id') };
+  if (frame.username !== undefined) return { username: requireString(frame, 'username', 64) };
+  return fail('user_id', 'is required (or username)');
+}
+
+/** `members`: a list of user ids (numbers) or usernames (strings). */
+function readMembers(frame: Record<string, unknown>, required: boolean): UserRefJson[] {
+  const value = frame.members;
+  if (value === undefined && !required) return [];
+  if (!Array.isArray(value) || (required && value.length === 0) || value.length > 100_000) {
+    fail('members', 'must be a list of user ids or usernames');
+  }
+  return value.map((item) => {
+    if (typeof item === 'number' && Number.isSafeInteger(item) && item > 0) return { user_id: item };
+    if (typeof item === 'string' && item.length > 0 && item.length <= 64) return { username: item };
+    return fail('members', 'must hold user ids (positive integers) or usernames (strings)');
+  });
+}
+

@@ -1,25 +1,186 @@
 import type { ErrorCode } from '../errors.js';
 
-/** Every WebSocket frame, both ways, as JSON text. Documented in docs/protocol.md. */
+/**
+ * Every WebSocket frame, both ways, as JSON text. Documented in docs/protocol.md.
+ * Client frames are requests: each has an `id` and gets exactly one reply with
+ * that id. Server events have no `id`.
+ */
 
 export const PROTOCOL_VERSION = 1;
 
 /** A request id chosen by the client; echoed in the one reply the request gets. */
 export type RequestId = string;
 
-export interface AuthFrame {
-  readonly type: 'auth';
+/** A user to act on: by id or by username. */
+export type UserRefJson = { readonly user_id: number } | { readonly username: string };
+
+// ---- client → server ----
+
+interface Request<T extends string> {
+  readonly type: T;
   readonly id: RequestId;
+}
+
+export interface AuthFrame extends Request<'auth'> {
   readonly token: string;
 }
-
-export interface PingFrame {
-  readonly type: 'ping';
-  readonly id: RequestId;
+export type PingFrame = Request<'ping'>;
+export interface SendFrame extends Request<'send'> {
+  readonly thread_id: number;
+  readonly client_msg_id: string;
+  readonly kind: 'text' | 'e2e';
+  /** Any JSON value but null, kept as the text the client sent. */
+  readonly body_json: string;
+}
+export interface DeliveredFrame extends Request<'delivered'> {
+  readonly thread_id: number;
+  readonly seq: number;
+}
+export interface ReadFrame extends Request<'read'> {
+  readonly thread_id: number;
+  readonly seq: number;
+}
+export interface HistoryFrame extends Request<'history'> {
+  readonly thread_id: number;
+  readonly anchor: { readonly before: number } | { readonly after: number } | { readonly around: number } | { readonly latest: true };
+  readonly limit: number;
+}
+export interface JumpFrame extends Request<'jump'> {
+  readonly message_id: number;
+  readonly limit: number;
+}
+export interface SyncFrame extends Request<'sync'> {
+  /** thread id → the highest seq the device has; absent threads use the server's record of its acks. */
+  readonly cursors: ReadonlyMap<number, number> | undefined;
+}
+export type ThreadsFrame = Request<'threads'>;
+export interface ThreadGetFrame extends Request<'thread_get'> {
+  readonly thread_id: number;
+}
+export interface DirectOpenFrame extends Request<'direct_open'> {
+  readonly user: UserRefJson;
+}
+export interface GroupCreateFrame extends Request<'group_create'> {
+  readonly title: string;
+  readonly members: readonly UserRefJson[];
+}
+export interface GroupAddFrame extends Request<'group_add'> {
+  readonly thread_id: number;
+  readonly members: readonly UserRefJson[];
+}
+export interface GroupRemoveFrame extends Request<'group_remove'> {
+  readonly thread_id: number;
+  readonly user: UserRefJson;
+}
+export interface GroupLeaveFrame extends Request<'group_leave'> {
+  readonly thread_id: number;
+}
+export interface GroupRenameFrame extends Request<'group_rename'> {
+  readonly thread_id: number;
+  readonly title: string;
+}
+export interface GroupRoleFrame extends Request<'group_role'> {
+  readonly thread_id: number;
+  readonly user: UserRefJson;
+  readonly role: 'owner' | 'admin' | 'member';
+}
+export interface ThreadSettingsFrame extends Request<'thread_settings'> {
+  readonly thread_id: number;
+  readonly muted: boolean | undefined;
+  /** null clears the label; undefined leaves it. */
+  readonly label: string | null | undefined;
+}
+export interface TypingFrame extends Request<'typing'> {
+  readonly thread_id: number;
+}
+export interface PresenceFrame extends Request<'presence'> {
+  readonly user_ids: readonly number[];
+}
+export type ContactsFrame = Request<'contacts'>;
+export interface ContactAddFrame extends Request<'contact_add'> {
+  readonly user: UserRefJson;
+}
+export interface ContactRemoveFrame extends Request<'contact_remove'> {
+  readonly user_id: number;
 }
 
-export type ClientFrame = AuthFrame | PingFrame;
+export type ClientFrame =
+  | AuthFrame
+  | PingFrame
+  | SendFrame
+  | DeliveredFrame
+  | ReadFrame
+  | HistoryFrame
+  | JumpFrame
+  | SyncFrame
+  | ThreadsFrame
+  | ThreadGetFrame
+  | DirectOpenFrame
+  | GroupCreateFrame
+  | GroupAddFrame
+  | GroupRemoveFrame
+  | GroupLeaveFrame
+  | GroupRenameFrame
+  | GroupRoleFrame
+  | ThreadSettingsFrame
+  | TypingFrame
+  | PresenceFrame
+  | ContactsFrame
+  | ContactAddFrame
+  | ContactRemoveFrame;
 export type ClientFrameType = ClientFrame['type'];
+
+// ---- shapes inside server frames ----
+
+export interface UserJson {
+  readonly id: number;
+  readonly username: string;
+  readonly display_name: string;
+}
+
+export interface MessageJson {
+  readonly id: number;
+  readonly thread_id: number;
+  readonly seq: number;
+  readonly sender_id: number;
+  readonly sender_device_id: number;
+  readonly client_msg_id: string;
+  readonly kind: 'text' | 'e2e' | 'system';
+  readonly body: unknown;
+  readonly created_at: number;
+}
+
+export interface ThreadJson {
+  readonly id: number;
+  readonly kind: 'direct' | 'group';
+  readonly title: string | null;
+  readonly peer: UserJson | null;
+  readonly created_at: number;
+  readonly last_seq: number;
+  readonly last_message: MessageJson | null;
+  readonly role: 'owner' | 'admin' | 'member';
+  readonly member: boolean;
+  readonly left_seq: number | null;
+  readonly read_seq: number;
+  readonly unread: number;
+  readonly muted: boolean;
+  readonly label: string | null;
+  readonly member_count: number;
+}
+
+export interface MemberJson {
+  readonly user: UserJson;
+  readonly role: 'owner' | 'admin' | 'member';
+  readonly joined_at: number;
+}
+
+export interface PresenceJson {
+  readonly user_id: number;
+  readonly online: boolean;
+  readonly last_active_at: number | null;
+}
+
+// ---- server → client: replies ----
 
 export interface WelcomeFrame {
   readonly type: 'welcome';
@@ -27,23 +188,138 @@ export interface WelcomeFrame {
   readonly protocol: number;
   /** Random per database; a new value means the server's data was replaced (restored backup): drop cursors and sync afresh. */
   readonly epoch: string;
-  readonly user: { readonly id: number; readonly username: string; readonly display_name: string };
+  readonly user: UserJson;
   readonly device_id: number;
   readonly heartbeat_interval_ms: number;
   readonly heartbeat_timeout_ms: number;
-  readonly limits: { readonly max_frame_bytes: number };
+  readonly limits: {
+    readonly max_frame_bytes: number;
+    readonly max_body_bytes: number;
+    readonly frames_per_second: number;
+    readonly history_page_max: number;
+    readonly max_group_members: number;
+  };
 }
-
 export interface PongFrame {
   readonly type: 'pong';
   readonly id: RequestId;
 }
-
+export interface OkFrame {
+  readonly type: 'ok';
+  readonly id: RequestId;
+}
+export interface AckFrame {
+  readonly type: 'ack';
+  readonly id: RequestId;
+  readonly thread_id: number;
+  readonly seq: number;
+  readonly message_id: number;
+  readonly client_msg_id: string;
+  readonly created_at: number;
+  readonly duplicate: boolean;
+}
+export interface DeliveredReplyFrame {
+  readonly type: 'delivered';
+  readonly id: RequestId;
+  readonly thread_id: number;
+  readonly seq: number;
+}
+export interface ReadStateFrame {
+  readonly type: 'read_state';
+  readonly id: RequestId;
+  readonly thread_id: number;
+  readonly read_seq: number;
+  readonly unread: number;
+  readonly total_unread: number;
+}
+export interface MessagesFrame {
+  readonly type: 'messages';
+  readonly id: RequestId;
+  readonly thread_id: number;
+  readonly messages: readonly MessageJson[];
+  readonly has_more_before: boolean;
+  readonly has_more_after: boolean;
+}
+export interface SyncReplyFrame {
+  readonly type: 'sync';
+  readonly id: RequestId;
+  readonly threads: ReadonlyArray<{ readonly thread_id: number; readonly last_seq: number; readonly messages: readonly MessageJson[]; readonly has_more: boolean }>;
+}
+export interface ThreadsReplyFrame {
+  readonly type: 'threads';
+  readonly id: RequestId;
+  readonly threads: readonly ThreadJson[];
+  readonly total_unread: number;
+}
+export interface ThreadReplyFrame {
+  readonly type: 'thread';
+  readonly id: RequestId;
+  readonly thread: ThreadJson;
+  readonly members: readonly MemberJson[];
+}
+export interface PresenceReplyFrame {
+  readonly type: 'presence';
+  readonly id: RequestId;
+  readonly users: readonly PresenceJson[];
+}
+export interface ContactsReplyFrame {
+  readonly type: 'contacts';
+  readonly id: RequestId;
+  readonly contacts: ReadonlyArray<{ readonly user: UserJson; readonly added_at: number; readonly presence: PresenceJson | null }>;
+}
 export interface ErrorFrame {
   readonly type: 'error';
   /** The failed request's id; null when the frame was too broken to have one. */
   readonly id: RequestId | null;
-  readonly error: { readonly code: ErrorCode; readonly message: string; readonly retryable: boolean };
+  readonly error: { readonly code: ErrorCode; readonly message: string; readonly retryable: boolean; readonly retry_after_ms?: number };
 }
 
-export type ServerFrame = WelcomeFrame | PongFrame | ErrorFrame;
+// ---- server → client: events (no id) ----
+
+export interface MessageEvent {
+  readonly type: 'message';
+  readonly message: MessageJson;
+}
+/** After the offline inbox has been sent (possibly empty): live traffic follows. */
+export interface InboxDoneEvent {
+  readonly type: 'inbox_done';
+  readonly count: number;
+  /** The inbox overflowed and was dropped: send `sync` to catch up by cursors. */
+  readonly overflow: boolean;
+}
+export interface ReceiptEvent {
+  readonly type: 'receipt';
+  readonly thread_id: number;
+  readonly user_id: number;
+  readonly kind: 'delivered' | 'read';
+  readonly seq: number;
+}
+export interface TypingEvent {
+  readonly type: 'typing';
+  readonly thread_id: number;
+  readonly user_id: number;
+  readonly device_id: number;
+}
+export interface PresenceEvent extends PresenceJson {
+  readonly type: 'presence_update';
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | PongFrame
+  | OkFrame
+  | AckFrame
+  | DeliveredReplyFrame
+  | ReadStateFrame
+  | MessagesFrame
+  | SyncReplyFrame
+  | ThreadsReplyFrame
+  | ThreadReplyFrame
+  | PresenceReplyFrame
+  | ContactsReplyFrame
+  | ErrorFrame
+  | MessageEvent
+  | InboxDoneEvent
+  | ReceiptEvent
+  | TypingEvent
+  | PresenceEvent;

@@ -10,6 +10,8 @@ export interface LiveSession {
   close(reason: CloseReason, message: string): void;
   /** Closes the session because its deadline passed, with the close reason that fits its state. */
   expire(): void;
+  /** Closes the session if too much is queued for it (slow consumer). */
+  checkBackpressure(): void;
 }
 
 /**
@@ -55,10 +57,11 @@ export class SessionRegistry implements RevocationListener {
     }
   }
 
-  /** Expires the sessions past their deadline. */
+  /** Expires the sessions past their deadline and cuts slow consumers. */
   sweep(now: number): void {
     for (const session of [...this.sessions]) {
       if (session.deadline <= now) session.expire();
+      else session.checkBackpressure();
     }
   }
 

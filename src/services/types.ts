@@ -25,3 +25,74 @@ export interface Principal {
 export interface RevocationListener {
   devicesRevoked(deviceIds: readonly number[]): void;
 }
+
+export type ThreadKind = 'direct' | 'group';
+export type MemberRole = 'owner' | 'admin' | 'member';
+export type MessageKind = 'text' | 'e2e' | 'system';
+
+export interface Message {
+  readonly id: number;
+  readonly threadId: number;
+  readonly seq: number;
+  readonly senderUserId: number;
+  readonly senderDeviceId: number;
+  readonly clientMsgId: string;
+  readonly kind: MessageKind;
+  /** The body as JSON text, exactly as stored: encoded once, never re-parsed on the way out. */
+  readonly bodyJson: string;
+  readonly createdAt: number;
+}
+
+export interface Member {
+  readonly user: User;
+  readonly role: MemberRole;
+  readonly joinedAt: number;
+}
+
+/** A thread as one user sees it. */
+export interface ThreadView {
+  readonly id: number;
+  readonly kind: ThreadKind;
+  readonly title: string | null;
+  readonly createdAt: number;
+  readonly lastSeq: number;
+  readonly lastMessageAt: number | null;
+  /** The last message this user may see, if any. */
+  readonly lastMessage: Message | null;
+  readonly role: MemberRole;
+  /** False once the user left or was removed: history stays readable up to leftSeq. */
+  readonly member: boolean;
+  readonly leftSeq: number | null;
+  readonly readSeq: number;
+  readonly unread: number;
+  readonly muted: boolean;
+  readonly label: string | null;
+  readonly memberCount: number;
+  /** Direct threads: the other user. */
+  readonly peer: User | null;
+}
+
+export type ReceiptKind = 'delivered' | 'read';
+
+export interface PresenceView {
+  readonly userId: number;
+  readonly online: boolean;
+  readonly lastActiveAt: number | null;
+}
+
+/**
+ * Where the services announce what live devices must learn. Implemented above
+ * (session layer: encodes each event once and publishes it through the channel
+ * registry), so that services know neither frames nor sockets.
+ */
+export interface Fanout {
+  /** A committed message, to every live device following its thread. */
+  message(message: Message): void;
+  /** A member's delivered or read cursor moved. */
+  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void;
+  /** Membership changed: live devices of `joined` start following the thread, those of `left` stop (after this thread's last event). */
+  membership(threadId: number, joined: readonly number[], left: readonly number[]): void;
+  typing(threadId: number, userId: number, deviceId: number): void;
+  /** To each of `audience` (online users allowed to see it). */
+  presence(presence: PresenceView, audience: Iterable<number>): void;
+}

@@ -1,24 +1,37 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import { ChatError, type CloseReason, CloseCodes } from '../errors.js';
+import { ChatError, type CloseReason, CloseCodes, isChatError } from '../errors.js';
 import { FrameError, decodeClientFrame } from '../protocol/decode.js';
 import { encodeFrame, errorFrame } from '../protocol/encode.js';
 import { type AuthFrame, type ClientFrame, PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
-import type { SessionRegistry, LiveSession } from '../realtime/sessions.js';
+import type { ChannelRegistry } from '../realtime/channels.js';
+import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
+import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
+import { type ChatFrame, type ChatServices, chatHandlers } from './handlers.js';
+import { messageJson } from './wire.js';
 
 export interface SessionSettings {
   readonly authTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly maxFrameBytes: number;
+  readonly maxBodyBytes: number;
+  readonly framesPerSecond: number;
+  readonly maxRefusedFrames: number;
+  readonly maxBufferedBytes: number;
+  readonly historyPageMax: number;
+  readonly maxGroupMembers: number;
 }
 
 export interface SessionDeps {
   readonly accounts: AccountService;
+  readonly services: ChatServices;
+  readonly handlers: ReturnType<typeof chatHandlers>;
   readonly registry: SessionRegistry;
+  readonly channels: ChannelRegistry;
   readonly clock: Clock;
   readonly log: Logger;
   readonly epoch: string;
@@ -26,14 +39,18 @@ export interface SessionDeps {
 }
 
 /**
- * One WebSocket connection's life: authenticate with the first frame, then
- * dispatch each frame and answer each request exactly once. Any frame after
- * authentication counts as a sign of life and moves the heartbeat deadline.
- * The only place that turns service results into wire frames.
+ * One WebSocket connection's life: authenticate with the first frame, send the
+ * offline inbox, then follow the user's threads live and answer each request
+ * exactly once. Any frame after authentication counts as a sign of life and
+ * moves the heartbeat deadline. The only place that turns service results into
+ * wire frames (through handlers.ts).
  */
 export class Session implements ConnectionListener, LiveSession {
   private principal: Principal | undefined;
   private closed = false;
+  /** Frames refused in a row (rate limit or garbage); a streak past the limit closes the connection. */
+  private refusedInARow = 0;
+  private readonly limiter: RateLimiter;
   deadline: number;
 
   constructor(
@@ -41,6 +58,8 @@ export class Session implements ConnectionListener, LiveSession {
     private readonly deps: SessionDeps,
   ) {
     this.deadline = deps.clock.now() + deps.settings.authTimeoutMs;
+    // A burst of two seconds' worth, refilled at frames_per_second.
+    this.limiter = new RateLimiter(deps.clock, 2 * deps.settings.framesPerSecond, 2000, 1);
     deps.registry.add(this);
   }
 
@@ -49,14 +68,21 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onMessage(text: string): void {
+    if (this.closed) return;
+    const allowed = this.limiter.take('frames');
+    if (!allowed.allowed) {
+      this.refuse('rate_limited', null, new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, { retryAfterSeconds: allowed.retryAfterSeconds }));
+      return;
+    }
     let frame: ClientFrame;
     try {
       frame = decodeClientFrame(text, this.deps.settings.maxFrameBytes);
     } catch (error) {
       const failure = error as FrameError;
-      this.send(errorFrame(failure.requestId, failure));
+      this.refuse('policy_violation', failure.requestId, failure);
       return;
     }
+    this.refusedInARow = 0;
     if (!this.principal) {
       if (frame.type === 'auth') this.authenticate(frame);
       else this.send(errorFrame(frame.id, new ChatError('unauthorized', 'authenticate first: send {"type":"auth","id":"…","token":"…"}')));
@@ -70,11 +96,13 @@ export class Session implements ConnectionListener, LiveSession {
       case 'ping':
         this.send({ type: 'pong', id: frame.id });
         return;
+      default:
+        this.dispatch(frame, this.principal);
     }
   }
 
   onBinary(): void {
-    this.send(errorFrame(null, new ChatError('invalid_frame', 'binary frames are not accepted; send JSON text frames')));
+    this.refuse('policy_violation', null, new ChatError('invalid_frame', 'binary frames are not accepted; send JSON text frames'));
   }
 
   onDrain(): void {}
@@ -82,6 +110,10 @@ export class Session implements ConnectionListener, LiveSession {
   onClose(code: number, reason: string): void {
     this.closed = true;
     this.deps.registry.remove(this);
+    if (this.principal) {
+      this.deps.channels.leave(this.connection, this.principal.user.id);
+      this.deps.services.presence.disconnected(this.principal.user.id);
+    }
     this.deps.log.debug({ device: this.principal?.deviceId, code, reason }, 'connection closed');
   }
 
@@ -91,14 +123,49 @@ export class Session implements ConnectionListener, LiveSession {
     else this.close('auth_timeout', `not authenticated within ${this.deps.settings.authTimeoutMs} ms`);
   }
 
+  /** Called by the registry's sweep: frames published to this connection pile up unread. */
+  checkBackpressure(): void {
+    if (this.connection.bufferedAmount() > this.deps.settings.maxBufferedBytes) this.cutSlowConsumer();
+  }
+
   close(reason: CloseReason, message: string): void {
     if (this.closed) return;
     this.closed = true;
     this.connection.close(CloseCodes[reason].code, message);
   }
 
+  private dispatch(frame: ChatFrame, principal: Principal): void {
+    const handler = this.deps.handlers[frame.type] as (f: ChatFrame, p: Principal) => ServerFrame | Promise<ServerFrame>;
+    try {
+      const reply = handler(frame, principal);
+      if (reply instanceof Promise) reply.then((frame) => this.send(frame), (error: unknown) => this.fail(frame.id, error));
+      else this.send(reply);
+    } catch (error) {
+      this.fail(frame.id, error);
+    }
+  }
+
+  private fail(id: string, error: unknown): void {
+    if (isChatError(error)) {
+      this.send(errorFrame(id, error));
+      return;
+    }
+    this.deps.log.error({ err: error, device: this.principal?.deviceId }, 'request failed');
+    this.send(errorFrame(id, new ChatError('internal', 'the server failed to handle this request; it has been logged')));
+  }
+
+  /** Answers a refused frame; a long enough streak of them is abuse and closes the connection. */
+  private refuse(reason: 'rate_limited' | 'policy_violation', id: string | null, error: ChatError): void {
+    this.refusedInARow++;
+    if (this.refusedInARow >= this.deps.settings.maxRefusedFrames) {
+      this.close(reason, reason === 'rate_limited' ? 'too many frames; slow down' : 'too many invalid frames');
+      return;
+    }
+    this.send(errorFrame(id, error));
+  }
+
   private authenticate(frame: AuthFrame): void {
-    const { accounts, registry, clock, settings, epoch } = this.deps;
+    const { accounts, registry, channels, clock, settings, epoch, services } = this.deps;
     let principal: Principal;
     try {
       principal = accounts.authenticate(frame.token);
@@ -120,11 +187,31 @@ export class Session implements ConnectionListener, LiveSession {
       device_id: principal.deviceId,
       heartbeat_interval_ms: settings.heartbeatIntervalMs,
       heartbeat_timeout_ms: settings.heartbeatTimeoutMs,
-      limits: { max_frame_bytes: settings.maxFrameBytes },
+      limits: {
+        max_frame_bytes: settings.maxFrameBytes,
+        max_body_bytes: settings.maxBodyBytes,
+        frames_per_second: settings.framesPerSecond,
+        history_page_max: settings.historyPageMax,
+        max_group_members: settings.maxGroupMembers,
+      },
     });
+    // The inbox goes out before the connection follows any topic, all in this
+    // one turn of the event loop: nothing live can overtake it.
+    const inbox = services.messaging.inbox(principal);
+    for (const message of inbox.messages) this.send({ type: 'message', message: messageJson(message) });
+    this.send({ type: 'inbox_done', count: inbox.messages.length, overflow: inbox.overflow });
+    channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
+    services.presence.connected(principal.user.id);
   }
 
   private send(frame: ServerFrame): void {
-    if (!this.closed) this.connection.send(encodeFrame(frame));
+    if (this.closed) return;
+    const status = this.connection.send(encodeFrame(frame));
+    if (status === 'dropped' || this.connection.bufferedAmount() > this.deps.settings.maxBufferedBytes) this.cutSlowConsumer();
+  }
+
+  private cutSlowConsumer(): void {
+    this.deps.log.info({ device: this.principal?.deviceId, buffered: this.connection.bufferedAmount() }, 'slow consumer disconnected');
+    this.close('slow_consumer', 'too much unread data queued; reconnect and sync');
   }
 }

@@ -1,8 +1,14 @@
 import type { Db } from './database.js';
+import { ContactsRepository } from './repositories/contacts.js';
+import { CursorsRepository } from './repositories/cursors.js';
 import { DevicesRepository } from './repositories/devices.js';
+import { InboxRepository } from './repositories/inbox.js';
 import { InvitesRepository } from './repositories/invites.js';
+import { MessagesRepository } from './repositories/messages.js';
 import { StatsRepository } from './repositories/stats.js';
+import { ThreadsRepository } from './repositories/threads.js';
 import { UsersRepository } from './repositories/users.js';
+import { WriteBatcher } from './write-batcher.js';
 
 /** Every repository over one open database, plus its transaction helper. */
 export class Store {
@@ -10,6 +16,13 @@ export class Store {
   readonly devices: DevicesRepository;
   readonly invites: InvitesRepository;
   readonly stats: StatsRepository;
+  readonly threads: ThreadsRepository;
+  readonly messages: MessagesRepository;
+  readonly inbox: InboxRepository;
+  readonly cursors: CursorsRepository;
+  readonly contacts: ContactsRepository;
+  /** Group commit for the message path. */
+  readonly batcher: WriteBatcher;
   private readonly pingStatement;
 
   constructor(readonly db: Db) {
@@ -17,6 +30,12 @@ export class Store {
     this.devices = new DevicesRepository(db);
     this.invites = new InvitesRepository(db);
     this.stats = new StatsRepository(db);
+    this.threads = new ThreadsRepository(db);
+    this.messages = new MessagesRepository(db);
+    this.inbox = new InboxRepository(db);
+    this.cursors = new CursorsRepository(db);
+    this.contacts = new ContactsRepository(db);
+    this.batcher = new WriteBatcher(db);
     this.pingStatement = db.prepare('SELECT 1');
   }
 

@@ -28,6 +28,7 @@ export class UsersRepository {
   private readonly setHash;
   private readonly setDisabledStatement;
   private readonly markDeletedStatement;
+  private readonly activeStatement;
 
   constructor(db: Db) {
     this.insertStatement = db.prepare<[string, string, string, number]>(
@@ -38,6 +39,7 @@ export class UsersRepository {
     this.all = db.prepare<[], UserRow>(`SELECT ${COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY username`);
     this.setHash = db.prepare<[string, number]>('UPDATE users SET password_hash = ? WHERE id = ? AND deleted_at IS NULL');
     this.setDisabledStatement = db.prepare<[0 | 1, number]>('UPDATE users SET disabled = ? WHERE id = ? AND deleted_at IS NULL');
+    this.activeStatement = db.prepare<[number, number]>('UPDATE users SET last_active_at = ? WHERE id = ?');
     this.markDeletedStatement = db.prepare<[number, number]>(
       'UPDATE users SET deleted_at = ?, password_hash = NULL, disabled = 1 WHERE id = ? AND deleted_at IS NULL',
     );
@@ -73,5 +75,10 @@ export class UsersRepository {
 
   markDeleted(id: number, now: number): boolean {
     return this.markDeletedStatement.run(now, id).changes === 1;
+  }
+
+  /** When the user was last seen online (presence). */
+  setLastActive(id: number, now: number): void {
+    this.activeStatement.run(now, id);
   }
 }

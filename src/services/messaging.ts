@@ -1,0 +1,220 @@
+import type { Clock } from '../clock.js';
+import { ChatError } from '../errors.js';
+import type { Store } from '../storage/store.js';
+import { type InboxSettings, findActiveMembership, findMembership, storeMessage, toMessage, visibleRange } from './message-store.js';
+import type { Fanout, Message, MessageKind, Principal } from './types.js';
+
+export interface MessagingSettings extends InboxSettings {
+  readonly maxBodyBytes: number;
+  readonly pageMax: number;
+  readonly inboxMaxAgeMs: number;
+}
+
+export interface MessagingDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly fanout: Fanout;
+  readonly settings: MessagingSettings;
+}
+
+export interface SendRequest {
+  readonly threadId: number;
+  readonly clientMsgId: string;
+  readonly kind: Extract<MessageKind, 'text' | 'e2e'>;
+  readonly bodyJson: string;
+}
+
+export interface SendResult {
+  readonly message: Message;
+  /** True when this (device, client_msg_id) was stored before: the same ack again, no second message. */
+  readonly duplicate: boolean;
+}
+
+export type HistoryAnchor = { readonly before: number } | { readonly after: number } | { readonly around: number } | { readonly latest: true };
+
+export interface HistoryPage {
+  readonly threadId: number;
+  readonly messages: Message[];
+  readonly hasMoreBefore: boolean;
+  readonly hasMoreAfter: boolean;
+}
+
+export interface SyncedThread {
+  readonly threadId: number;
+  /** The last seq the device may see in this thread. */
+  readonly lastSeq: number;
+  /** Messages after the device's cursor, oldest first, at most a page; `hasMore` asks for another sync or history after the last. */
+  readonly messages: Message[];
+  readonly hasMore: boolean;
+}
+
+export interface ReadResult {
+  readonly threadId: number;
+  readonly readSeq: number;
+  readonly unread: number;
+  readonly totalUnread: number;
+}
+
+/**
+ * The message path and everything a device does with messages: send (stored
+ * with its seq in a group-committed transaction, acked after commit, then fanned
+ * out), delivery acks, read cursors, history, sync, the offline inbox, typing.
+ */
+export class MessagingService {
+  constructor(private readonly deps: MessagingDeps) {}
+
+  async send(principal: Principal, request: SendRequest): Promise<SendResult> {
+    const { store, clock, settings } = this.deps;
+    if (Buffer.byteLength(request.bodyJson) > settings.maxBodyBytes) {
+      throw new ChatError('payload_too_large', `the message body is larger than the limit of ${settings.maxBodyBytes} bytes`, { field: 'body' });
+    }
+    const result = await store.batcher.submit((): SendResult => {
+      const existing = store.messages.findByClientId(principal.deviceId, request.clientMsgId);
+      if (existing) {
+        if (existing.thread_id !== request.threadId) {
+          throw new ChatError('invalid_field', `client_msg_id ${request.clientMsgId} was already used for a message in another thread`, {
+            field: 'client_msg_id',
+          });
+        }
+        return { message: toMessage(existing), duplicate: true };
+      }
+      findActiveMembership(store, request.threadId, principal.user.id);
+      const message = storeMessage(store, settings, {
+        threadId: request.threadId,
+        senderUserId: principal.user.id,
+        senderDeviceId: principal.deviceId,
+        clientMsgId: request.clientMsgId,
+        kind: request.kind,
+        bodyJson: request.bodyJson,
+        now: clock.now(),
+      });
+      return { message, duplicate: false };
+    });
+    // After commit: the ack (our caller) and the fanout both follow a durable row.
+    if (!result.duplicate) this.deps.fanout.message(result.message);
+    return result;
+  }
+
+  /** The device has received everything up to `seq` in the thread (cumulative). */
+  async delivered(principal: Principal, threadId: number, seq: number): Promise<{ threadId: number; seq: number }> {
+    const { store } = this.deps;
+    const outcome = await store.batcher.submit(() => {
+      const { thread, membership } = findMembership(store, threadId, principal.user.id);
+      const upTo = Math.min(seq, visibleRange(thread, membership).to);
+      store.cursors.advance(principal.deviceId, threadId, upTo);
+      store.inbox.acknowledge(principal.deviceId, threadId, upTo);
+      return { seq: upTo, moved: store.threads.advanceDelivered(threadId, principal.user.id, upTo) };
+    });
+    if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'delivered', outcome.seq);
+    return { threadId, seq: outcome.seq };
+  }
+
+  /** The user has read up to `seq`: moves the read cursor (forward only) and tells the thread. */
+  async read(principal: Principal, threadId: number, seq: number): Promise<ReadResult> {
+    const { store } = this.deps;
+    const outcome = await store.batcher.submit(() => {
+      const { thread, membership } = findMembership(store, threadId, principal.user.id);
+      const range = visibleRange(thread, membership);
+      const upTo = Math.min(seq, range.to);
+      const moved = store.threads.advanceRead(threadId, principal.user.id, upTo);
+      const readSeq = Math.max(upTo, membership.read_seq);
+      const unread = store.messages.countFromOthers(threadId, Math.max(readSeq, range.from), range.to, principal.user.id);
+      return { moved, readSeq, unread, totalUnread: this.totalUnread(principal.user.id) };
+    });
+    if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'read', outcome.readSeq);
+    return { threadId, readSeq: outcome.readSeq, unread: outcome.unread, totalUnread: outcome.totalUnread };
+  }
+
+  /** Unread messages over all the user's threads, muted ones included (clients may subtract them). */
+  totalUnread(userId: number): number {
+    const { store } = this.deps;
+    let total = 0;
+    for (const row of store.threads.forUser(userId)) {
+      const to = row.left_seq ?? row.last_seq;
+      total += store.messages.countFromOthers(row.id, Math.max(row.read_seq, row.joined_seq), to, userId);
+    }
+    return total;
+  }
+
+  history(principal: Principal, threadId: number, anchor: HistoryAnchor, limit: number): HistoryPage {
+    const { store, settings } = this.deps;
+    const { thread, membership } = findMembership(store, threadId, principal.user.id);
+    const { from, to } = visibleRange(thread, membership);
+    const size = Math.min(Math.max(1, limit), settings.pageMax);
+    let messages;
+    if ('after' in anchor) {
+      messages = store.messages.after(threadId, Math.max(anchor.after, from), to, size);
+    } else if ('before' in anchor) {
+      messages = store.messages.before(threadId, Math.min(anchor.before, to + 1), from, size);
+    } else if ('around' in anchor) {
+      const center = Math.min(Math.max(anchor.around, from + 1), to);
+      const older = store.messages.before(threadId, center, from, Math.floor((size - 1) / 2));
+      messages = [...older, ...store.messages.after(threadId, center - 1, to, size - older.length)];
+    } else {
+      messages = store.messages.before(threadId, to + 1, from, size);
+    }
+    const first = messages[0]?.seq;
+    const last = messages.at(-1)?.seq;
+    return {
+      threadId,
+      messages: messages.map(toMessage),
+      hasMoreBefore: first === undefined ? false : first > from + 1,
+      hasMoreAfter: last === undefined ? false : last < to,
+    };
+  }
+
+  /** The seq of a message the caller may see, for "jump to message". */
+  seqOfMessage(principal: Principal, messageId: number): { threadId: number; seq: number } {
+    const row = this.deps.store.messages.findById(messageId);
+    const notFound = new ChatError('not_found', `no message ${messageId}`);
+    if (!row) throw notFound;
+    const membership = this.deps.store.threads.membership(row.thread_id, principal.user.id);
+    const thread = this.deps.store.threads.findById(row.thread_id);
+    if (!membership || !thread) throw notFound;
+    const { from, to } = visibleRange(thread, membership);
+    if (row.seq <= from || row.seq > to) throw notFound;
+    return { threadId: row.thread_id, seq: row.seq };
+  }
+
+  /**
+   * What the device lacks, thread by thread. `cursors` are the device's own
+   * (thread id → highest seq it has); threads it does not mention start from the
+   * server's record of its acks. Clears the inbox-overflow flag: this is the
+   * catch-up that flag asked for.
+   */
+  sync(principal: Principal, cursors: ReadonlyMap<number, number> | undefined): SyncedThread[] {
+    const { store, settings } = this.deps;
+    const acked = store.cursors.forDevice(principal.deviceId);
+    const result: SyncedThread[] = [];
+    for (const row of store.threads.forUser(principal.user.id)) {
+      const to = row.left_seq ?? row.last_seq;
+      const cursor = Math.max(cursors?.get(row.id) ?? acked.get(row.id) ?? 0, row.joined_seq);
+      if (cursor >= to) continue;
+      const messages = store.messages.after(row.id, cursor, to, settings.pageMax);
+      result.push({ threadId: row.id, lastSeq: to, messages: messages.map(toMessage), hasMore: (messages.at(-1)?.seq ?? to) < to });
+    }
+    store.inbox.clearOverflow(principal.deviceId);
+    return result;
+  }
+
+  /** The device's offline inbox, oldest first, and whether it overflowed (then: sync). */
+  inbox(principal: Principal): { messages: Message[]; overflow: boolean } {
+    const { store } = this.deps;
+    return { messages: store.inbox.pending(principal.deviceId).map(toMessage), overflow: store.inbox.overflowed(principal.deviceId) };
+  }
+
+  typing(principal: Principal, threadId: number): void {
+    findActiveMembership(this.deps.store, threadId, principal.user.id);
+    this.deps.fanout.typing(threadId, principal.user.id, principal.deviceId);
+  }
+
+  /** Drops inbox rows past the age bound; their devices will sync by cursors. Returns the devices affected. */
+  expireInboxes(): number[] {
+    const { store, clock, settings } = this.deps;
+    return store.transaction(() => {
+      const devices = store.inbox.devicesWithRowsBefore(clock.now() - settings.inboxMaxAgeMs);
+      for (const deviceId of devices) store.inbox.overflow(deviceId);
+      return devices;
+    });
+  }
+}

@@ -1,0 +1,31 @@
+import { encodeFrame } from '../protocol/encode.js';
+import type { ChannelRegistry } from '../realtime/channels.js';
+import type { Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
+import { messageJson, presenceJson } from './wire.js';
+
+/** The services' Fanout on the wire: each event is encoded once, then published through the channel registry. */
+export class WireFanout implements Fanout {
+  constructor(private readonly channels: ChannelRegistry) {}
+
+  message(message: Message): void {
+    this.channels.publishToThread(message.threadId, encodeFrame({ type: 'message', message: messageJson(message) }));
+  }
+
+  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void {
+    this.channels.publishToThread(threadId, encodeFrame({ type: 'receipt', thread_id: threadId, user_id: userId, kind, seq }));
+  }
+
+  membership(threadId: number, joined: readonly number[], left: readonly number[]): void {
+    if (joined.length > 0) this.channels.follow(joined, threadId);
+    if (left.length > 0) this.channels.unfollow(left, threadId);
+  }
+
+  typing(threadId: number, userId: number, deviceId: number): void {
+    this.channels.publishToThread(threadId, encodeFrame({ type: 'typing', thread_id: threadId, user_id: userId, device_id: deviceId }));
+  }
+
+  presence(presence: PresenceView, audience: Iterable<number>): void {
+    const text = encodeFrame({ type: 'presence_update', ...presenceJson(presence) });
+    for (const userId of audience) this.channels.publishToUser(userId, text);
+  }
+}

@@ -1,0 +1,50 @@
+import type { MemberJson, MessageJson, PresenceJson, ThreadJson, UserJson } from '../protocol/frames.js';
+import type { Member, Message, PresenceView, ThreadView, User } from '../services/types.js';
+
+/** Domain values → the JSON shapes of docs/protocol.md. */
+
+export function userJson(user: User): UserJson {
+  return { id: user.id, username: user.username, display_name: user.displayName };
+}
+
+export function messageJson(message: Message): MessageJson {
+  return {
+    id: message.id,
+    thread_id: message.threadId,
+    seq: message.seq,
+    sender_id: message.senderUserId,
+    sender_device_id: message.senderDeviceId,
+    client_msg_id: message.clientMsgId,
+    kind: message.kind,
+    body: JSON.parse(message.bodyJson) as unknown,
+    created_at: message.createdAt,
+  };
+}
+
+export function threadJson(thread: ThreadView): ThreadJson {
+  return {
+    id: thread.id,
+    kind: thread.kind,
+    title: thread.title,
+    peer: thread.peer ? userJson(thread.peer) : null,
+    created_at: thread.createdAt,
+    last_seq: thread.lastSeq,
+    last_message: thread.lastMessage ? messageJson(thread.lastMessage) : null,
+    role: thread.role,
+    member: thread.member,
+    left_seq: thread.leftSeq,
+    read_seq: thread.readSeq,
+    unread: thread.unread,
+    muted: thread.muted,
+    label: thread.label,
+    member_count: thread.memberCount,
+  };
+}
+
+export function memberJson(member: Member): MemberJson {
+  return { user: userJson(member.user), role: member.role, joined_at: member.joinedAt };
+}
+
+export function presenceJson(presence: PresenceView): PresenceJson {
+  return { user_id: presence.userId, online: presence.online, last_active_at: presence.lastActiveAt };
+}

@@ -1,0 +1,89 @@
+import type { Db } from '../database.js';
+import type { MessageRow } from './messages.js';
+
+/**
+ * Per-device offline inbox: every message a device has yet to acknowledge, in
+ * the threads that use inboxes. Rows go when the device acknowledges them
+ * (cumulatively per thread). Past the bound the device's rows are dropped and
+ * the device is flagged to sync by cursors instead.
+ */
+export class InboxRepository {
+  private readonly fanInStatement;
+  private readonly countUpStatement;
+  private readonly pendingStatement;
+  private readonly ackStatement;
+  private readonly countDownStatement;
+  private readonly dropStatement;
+  private readonly flagStatement;
+  private readonly overflowStatement;
+  private readonly clearFlagStatement;
+  private readonly expiredDevicesStatement;
+
+  constructor(db: Db) {
+    // One statement per message, whatever the number of recipient devices.
+    this.fanInStatement = db.prepare<[number, number, number, number, number]>(
+      `INSERT INTO inbox (device_id, message_id, thread_id, seq, created_at)
+       SELECT d.id, ?, m.thread_id, ?, ?
+         FROM thread_members m JOIN devices d ON d.user_id = m.user_id
+        WHERE m.thread_id = ? AND m.left_seq IS NULL AND d.revoked_at IS NULL AND d.inbox_overflow = 0 AND d.id <> ?`,
+    );
+    this.countUpStatement = db.prepare<[number], { id: number; inbox_count: number }>(
+      'UPDATE devices SET inbox_count = inbox_count + 1 WHERE id IN (SELECT device_id FROM inbox WHERE message_id = ?) RETURNING id, inbox_count',
+    );
+    this.pendingStatement = db.prepare<[number], MessageRow>(
+      `SELECT m.id, m.thread_id, m.seq, m.sender_user_id, m.sender_device_id, m.client_msg_id, m.kind, m.body, m.created_at
+         FROM inbox i JOIN messages m ON m.id = i.message_id
+        WHERE i.device_id = ? ORDER BY i.message_id`,
+    );
+    this.ackStatement = db.prepare<[number, number, number]>('DELETE FROM inbox WHERE device_id = ? AND thread_id = ? AND seq <= ?');
+    this.countDownStatement = db.prepare<[number, number]>('UPDATE devices SET inbox_count = max(0, inbox_count - ?) WHERE id = ?');
+    this.dropStatement = db.prepare<[number]>('DELETE FROM inbox WHERE device_id = ?');
+    this.flagStatement = db.prepare<[number]>('UPDATE devices SET inbox_overflow = 1, inbox_count = 0 WHERE id = ?');
+    this.overflowStatement = db.prepare<[number], { inbox_overflow: 0 | 1 }>('SELECT inbox_overflow FROM devices WHERE id = ?');
+    this.clearFlagStatement = db.prepare<[number]>('UPDATE devices SET inbox_overflow = 0 WHERE id = ?');
+    this.expiredDevicesStatement = db.prepare<[number], number>('SELECT DISTINCT device_id FROM inbox WHERE created_at < ?').pluck();
+  }
+
+  /**
+   * Puts a new message in the inbox of every device of the thread's current
+   * members but the sender's, and returns the devices now over `maxMessages`
+   * (the caller overflows them).
+   */
+  add(message: Pick<MessageRow, 'id' | 'thread_id' | 'seq' | 'sender_device_id' | 'created_at'>, maxMessages: number): number[] {
+    this.fanInStatement.run(message.id, message.seq, message.created_at, message.thread_id, message.sender_device_id);
+    return this.countUpStatement
+      .all(message.id)
+      .filter((row) => row.inbox_count > maxMessages)
+      .map((row) => row.id);
+  }
+
+  /** The device's inbox, oldest first (seq order within each thread). */
+  pending(deviceId: number): MessageRow[] {
+    return this.pendingStatement.all(deviceId);
+  }
+
+  /** Drops the device's rows of a thread up to seq (its cumulative ack). */
+  acknowledge(deviceId: number, threadId: number, seq: number): void {
+    const removed = this.ackStatement.run(deviceId, threadId, seq).changes;
+    if (removed > 0) this.countDownStatement.run(removed, deviceId);
+  }
+
+  /** Drops the device's whole inbox and flags it to sync by cursors. */
+  overflow(deviceId: number): void {
+    this.dropStatement.run(deviceId);
+    this.flagStatement.run(deviceId);
+  }
+
+  overflowed(deviceId: number): boolean {
+    return this.overflowStatement.get(deviceId)?.inbox_overflow === 1;
+  }
+
+  clearOverflow(deviceId: number): void {
+    this.clearFlagStatement.run(deviceId);
+  }
+
+  /** Devices holding inbox rows older than `cutoff`. */
+  devicesWithRowsBefore(cutoff: number): number[] {
+    return this.expiredDevicesStatement.all(cutoff);
+  }
+}

@@ -1,0 +1,86 @@
+import type { Db } from '../database.js';
+
+export type MessageKind = 'text' | 'e2e' | 'system';
+
+export interface MessageRow {
+  readonly id: number;
+  readonly thread_id: number;
+  readonly seq: number;
+  readonly sender_user_id: number;
+  readonly sender_device_id: number;
+  readonly client_msg_id: string;
+  readonly kind: MessageKind;
+  /** JSON text, as the client sent it. */
+  readonly body: string;
+  readonly created_at: number;
+}
+
+export interface NewMessage {
+  readonly threadId: number;
+  readonly seq: number;
+  readonly senderUserId: number;
+  readonly senderDeviceId: number;
+  readonly clientMsgId: string;
+  readonly kind: MessageKind;
+  readonly body: string;
+  readonly now: number;
+}
+
+const COLUMNS = 'id, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at';
+
+/** Messages by thread and seq. A thread's visible range for a member is (from, to]: joined_seq < seq <= left_seq or last_seq. */
+export class MessagesRepository {
+  private readonly insertStatement;
+  private readonly byClientId;
+  private readonly byId;
+  private readonly afterStatement;
+  private readonly beforeStatement;
+  private readonly countOthersAfter;
+
+  constructor(db: Db) {
+    this.insertStatement = db.prepare<[number, number, number, number, string, string, string, number]>(
+      `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.byClientId = db.prepare<[number, string], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE sender_device_id = ? AND client_msg_id = ?`);
+    this.byId = db.prepare<[number], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`);
+    this.afterStatement = db.prepare<[number, number, number, number], MessageRow>(
+      `SELECT ${COLUMNS} FROM messages WHERE thread_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+    );
+    this.beforeStatement = db.prepare<[number, number, number, number], MessageRow>(
+      `SELECT ${COLUMNS} FROM messages WHERE thread_id = ? AND seq < ? AND seq > ? ORDER BY seq DESC LIMIT ?`,
+    );
+    this.countOthersAfter = db.prepare<[number, number, number, number], { n: number }>(
+      'SELECT count(*) AS n FROM messages WHERE thread_id = ? AND seq > ? AND seq <= ? AND sender_user_id <> ?',
+    );
+  }
+
+  insert(message: NewMessage): number {
+    const m = message;
+    return Number(this.insertStatement.run(m.threadId, m.seq, m.senderUserId, m.senderDeviceId, m.clientMsgId, m.kind, m.body, m.now).lastInsertRowid);
+  }
+
+  /** The message a device already sent under this client id, if any (idempotent send). */
+  findByClientId(deviceId: number, clientMsgId: string): MessageRow | undefined {
+    return this.byClientId.get(deviceId, clientMsgId);
+  }
+
+  findById(id: number): MessageRow | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Up to `limit` messages with afterSeq < seq <= maxSeq, ascending. */
+  after(threadId: number, afterSeq: number, maxSeq: number, limit: number): MessageRow[] {
+    return this.afterStatement.all(threadId, afterSeq, maxSeq, limit);
+  }
+
+  /** Up to `limit` messages with minSeq < seq < beforeSeq, ascending (the ones nearest beforeSeq). */
+  before(threadId: number, beforeSeq: number, minSeq: number, limit: number): MessageRow[] {
+    return this.beforeStatement.all(threadId, beforeSeq, minSeq, limit).reverse();
+  }
+
+  /** Messages from others with afterSeq < seq <= maxSeq: a member's unread count. */
+  countFromOthers(threadId: number, afterSeq: number, maxSeq: number, userId: number): number {
+    return afterSeq >= maxSeq ? 0 : (this.countOthersAfter.get(threadId, afterSeq, maxSeq, userId)?.n ?? 0);
+  }
+}

@@ -1,0 +1,197 @@
+import type { Db } from '../database.js';
+
+export type ThreadKind = 'direct' | 'group';
+export type MemberRole = 'owner' | 'admin' | 'member';
+
+export interface ThreadRow {
+  readonly id: number;
+  readonly kind: ThreadKind;
+  readonly title: string | null;
+  readonly last_seq: number;
+  readonly last_message_at: number | null;
+  readonly created_by: number | null;
+  readonly created_at: number;
+}
+
+export interface MembershipRow {
+  readonly thread_id: number;
+  readonly user_id: number;
+  readonly role: MemberRole;
+  readonly joined_seq: number;
+  readonly left_seq: number | null;
+  readonly read_seq: number;
+  readonly delivered_seq: number;
+  readonly muted: 0 | 1;
+  readonly label: string | null;
+  readonly joined_at: number;
+}
+
+export interface MemberRow {
+  readonly user_id: number;
+  readonly username: string;
+  readonly display_name: string;
+  readonly role: MemberRole;
+  readonly joined_at: number;
+}
+
+/** A thread as one user sees it in their list: the thread, their membership. */
+export type UserThreadRow = ThreadRow & Omit<MembershipRow, 'thread_id' | 'user_id' | 'joined_at'> & { readonly member_count: number };
+
+const THREAD = 't.id, t.kind, t.title, t.last_seq, t.last_message_at, t.created_by, t.created_at';
+const MEMBERSHIP = 'thread_id, user_id, role, joined_seq, left_seq, read_seq, delivered_seq, muted, label, joined_at';
+
+export class ThreadsRepository {
+  private readonly insertStatement;
+  private readonly byId;
+  private readonly byDirectKey;
+  private readonly nextSeqStatement;
+  private readonly setTitleStatement;
+  private readonly membershipStatement;
+  private readonly upsertMemberStatement;
+  private readonly leaveStatement;
+  private readonly setRoleStatement;
+  private readonly membersStatement;
+  private readonly memberCountStatement;
+  private readonly forUserStatement;
+  private readonly activeThreadIdsStatement;
+  private readonly setReadStatement;
+  private readonly setDeliveredStatement;
+  private readonly setSettingsStatement;
+  private readonly sharedUsersStatement;
+
+  constructor(db: Db) {
+    this.insertStatement = db.prepare<[string, string | null, string | null, number, number]>(
+      'INSERT INTO threads (kind, title, direct_key, created_by, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.byId = db.prepare<[number], ThreadRow>(`SELECT ${THREAD} FROM threads t WHERE t.id = ?`);
+    this.byDirectKey = db.prepare<[string], ThreadRow>(`SELECT ${THREAD} FROM threads t WHERE t.direct_key = ?`);
+    this.nextSeqStatement = db.prepare<[number, number], { last_seq: number }>(
+      'UPDATE threads SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ? RETURNING last_seq',
+    );
+    this.setTitleStatement = db.prepare<[string, number]>('UPDATE threads SET title = ? WHERE id = ?');
+    this.membershipStatement = db.prepare<[number, number], MembershipRow>(
+      `SELECT ${MEMBERSHIP} FROM thread_members WHERE thread_id = ? AND user_id = ?`,
+    );
+    this.upsertMemberStatement = db.prepare<[number, number, string, number, number, number]>(
+      `INSERT INTO thread_members (thread_id, user_id, role, joined_seq, read_seq, joined_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (thread_id, user_id) DO UPDATE SET role = excluded.role, joined_seq = excluded.joined_seq,
+         read_seq = excluded.read_seq, delivered_seq = excluded.joined_seq, left_seq = NULL, joined_at = excluded.joined_at`,
+    );
+    this.leaveStatement = db.prepare<[number, number, number]>(
+      'UPDATE thread_members SET left_seq = ? WHERE thread_id = ? AND user_id = ? AND left_seq IS NULL',
+    );
+    this.setRoleStatement = db.prepare<[string, number, number]>('UPDATE thread_members SET role = ? WHERE thread_id = ? AND user_id = ?');
+    this.membersStatement = db.prepare<[number], MemberRow>(
+      `SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
+         FROM thread_members m JOIN users u ON u.id = m.user_id
+        WHERE m.thread_id = ? AND m.left_seq IS NULL ORDER BY m.joined_at, m.user_id`,
+    );
+    this.memberCountStatement = db.prepare<[number], { n: number }>(
+      'SELECT count(*) AS n FROM thread_members WHERE thread_id = ? AND left_seq IS NULL',
+    );
+    this.forUserStatement = db.prepare<[number], UserThreadRow>(
+      `SELECT ${THREAD}, m.role, m.joined_seq, m.left_seq, m.read_seq, m.delivered_seq, m.muted, m.label,
+              (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count
+         FROM thread_members m JOIN threads t ON t.id = m.thread_id
+        WHERE m.user_id = ?
+        ORDER BY coalesce(t.last_message_at, t.created_at) DESC, t.id DESC`,
+    );
+    this.activeThreadIdsStatement = db
+      .prepare<[number], number>('SELECT thread_id FROM thread_members WHERE user_id = ? AND left_seq IS NULL')
+      .pluck();
+    this.setReadStatement = db.prepare<[number, number, number, number]>(
+      'UPDATE thread_members SET read_seq = ? WHERE thread_id = ? AND user_id = ? AND read_seq < ?',
+    );
+    this.setDeliveredStatement = db.prepare<[number, number, number, number]>(
+      'UPDATE thread_members SET delivered_seq = ? WHERE thread_id = ? AND user_id = ? AND delivered_seq < ?',
+    );
+    this.setSettingsStatement = db.prepare<[0 | 1, string | null, number, number]>(
+      'UPDATE thread_members SET muted = ?, label = ? WHERE thread_id = ? AND user_id = ?',
+    );
+    this.sharedUsersStatement = db
+      .prepare<[number, number], number>(
+        `SELECT DISTINCT o.user_id FROM thread_members m JOIN thread_members o ON o.thread_id = m.thread_id
+          WHERE m.user_id = ? AND m.left_seq IS NULL AND o.left_seq IS NULL AND o.user_id <> ?`,
+      )
+      .pluck();
+  }
+
+  insert(kind: ThreadKind, title: string | null, directKey: string | null, createdBy: number, now: number): number {
+    return Number(this.insertStatement.run(kind, title, directKey, createdBy, now).lastInsertRowid);
+  }
+
+  findById(id: number): ThreadRow | undefined {
+    return this.byId.get(id);
+  }
+
+  findDirect(directKey: string): ThreadRow | undefined {
+    return this.byDirectKey.get(directKey);
+  }
+
+  /** Takes the thread's next seq (in the caller's transaction) and marks the activity time. */
+  nextSeq(threadId: number, now: number): number {
+    const row = this.nextSeqStatement.get(now, threadId);
+    if (!row) throw new Error(`thread ${threadId} does not exist`);
+    return row.last_seq;
+  }
+
+  setTitle(threadId: number, title: string): void {
+    this.setTitleStatement.run(title, threadId);
+  }
+
+  membership(threadId: number, userId: number): MembershipRow | undefined {
+    return this.membershipStatement.get(threadId, userId);
+  }
+
+  /** Adds a member, or brings back one who left; they see history after joinedSeq. */
+  addMember(threadId: number, userId: number, role: MemberRole, joinedSeq: number, now: number): void {
+    this.upsertMemberStatement.run(threadId, userId, role, joinedSeq, joinedSeq, now);
+  }
+
+  /** Ends a membership: history stays readable up to leftSeq. */
+  leave(threadId: number, userId: number, leftSeq: number): boolean {
+    return this.leaveStatement.run(leftSeq, threadId, userId).changes === 1;
+  }
+
+  setRole(threadId: number, userId: number, role: MemberRole): void {
+    this.setRoleStatement.run(role, threadId, userId);
+  }
+
+  /** Current members, oldest first. */
+  members(threadId: number): MemberRow[] {
+    return this.membersStatement.all(threadId);
+  }
+
+  memberCount(threadId: number): number {
+    return this.memberCountStatement.get(threadId)?.n ?? 0;
+  }
+
+  /** Every thread the user is or was in, most recent activity first. */
+  forUser(userId: number): UserThreadRow[] {
+    return this.forUserStatement.all(userId);
+  }
+
+  /** Threads the user is a member of now. */
+  activeThreadIds(userId: number): number[] {
+    return this.activeThreadIdsStatement.all(userId);
+  }
+
+  /** Moves the read cursor forward only; true when it moved. */
+  advanceRead(threadId: number, userId: number, seq: number): boolean {
+    return this.setReadStatement.run(seq, threadId, userId, seq).changes === 1;
+  }
+
+  /** Moves the user's delivered cursor forward only; true when it moved. */
+  advanceDelivered(threadId: number, userId: number, seq: number): boolean {
+    return this.setDeliveredStatement.run(seq, threadId, userId, seq).changes === 1;
+  }
+
+  setSettings(threadId: number, userId: number, muted: boolean, label: string | null): void {
+    this.setSettingsStatement.run(muted ? 1 : 0, label, threadId, userId);
+  }
+
+  /** Users who share at least one thread with this one (both current members). */
+  usersSharingThreads(userId: number): number[] {
+    return this.sharedUsersStatement.all(userId, userId);
+  }
+}

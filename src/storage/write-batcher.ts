@@ -1,0 +1,76 @@
+import type { Db } from './database.js';
+
+interface Pending<T> {
+  readonly work: () => T;
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit. Writes submitted in the same turn of the event loop (the frames
+ * that arrived while the previous transaction was committing) run in one
+ * IMMEDIATE transaction: one fsync for all of them. Each write runs in its own
+ * savepoint, so one that throws is rolled back alone and rejects alone; the
+ * others commit. Every promise settles only after the commit, so a caller that
+ * awaits its write acknowledges nothing that is not on disk.
+ */
+export class WriteBatcher {
+  private queue: Array<Pending<unknown>> = [];
+  private scheduled = false;
+  private readonly runBatch;
+
+  constructor(
+    private readonly db: Db,
+    /** Most writes per transaction: bounds how long one commit holds the event loop. */
+    private readonly maxBatch = 1000,
+  ) {
+    this.runBatch = db.transaction((batch: Array<Pending<unknown>>) => {
+      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      const savepoint = this.db.transaction((work: () => unknown) => work());
+      for (const item of batch) {
+        try {
+          outcomes.push({ ok: true, value: savepoint(item.work) });
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+        }
+      }
+      return outcomes;
+    });
+  }
+
+  /** Runs `work` (synchronous) in the next group transaction; resolves with its result after commit. */
+  submit<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve, reject } as Pending<unknown>);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Number of writes waiting for the next transaction. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      let outcomes;
+      try {
+        outcomes = this.runBatch.immediate(batch);
+      } catch (error) {
+        // The commit itself failed (disk full, I/O error): nothing of the batch is stored.
+        for (const item of batch) item.reject(error);
+        continue;
+      }
+      outcomes.forEach((outcome, index) => {
+        const item = batch[index] as Pending<unknown>;
+        if (outcome.ok) item.resolve(outcome.value);
+        else item.reject(outcome.error);
+      });
+    }
+  }
+}
