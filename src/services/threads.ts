@@ -41,15 +41,16 @@ export class ThreadService {
     if (other.id === principal.user.id) throw new ChatError('invalid_field', 'a direct thread needs another user', { field: 'user_id' });
     const [low, high] = principal.user.id < other.id ? [principal.user.id, other.id] : [other.id, principal.user.id];
     const key = `${low}:${high}`;
-    const threadId = store.transaction(() => {
+    const { threadId, created } = store.transaction(() => {
       const existing = store.threads.findDirect(key);
-      if (existing) return existing.id;
+      if (existing) return { threadId: existing.id, created: false };
       const now = clock.now();
       const id = store.threads.insert('direct', null, key, principal.user.id, now);
       store.threads.addMember(id, low, 'member', 0, now);
       store.threads.addMember(id, high, 'member', 0, now);
-      return id;
+      return { threadId: id, created: true };
     });
+    if (created) this.deps.fanout.membership(threadId, [low, high], []);
     return this.details(principal, threadId);
   }
 

@@ -1,0 +1,406 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { logIn, signUp } from '../helpers/http.js';
+import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { type Connected, TestSocket, connectAuthenticated } from '../helpers/ws.js';
+
+const INBOX_MAX = 20;
+
+for (const transport of ['uws', 'node'] as const) {
+  describe(`messaging on the ${transport} transport`, () => {
+    let server: ServerProcess;
+    let names = 0;
+
+    before(async () => {
+      const dir = tempDir();
+      server = await startServer([
+        '--data',
+        `${dir}/data`,
+        '--transport',
+        transport,
+        '--config',
+        writeConfig(
+          dir,
+          `
+[accounts]
+registration = "open"
+[rate_limit]
+login_per_address = 100000
+[inbox]
+max_messages = ${INBOX_MAX}
+[messages]
+read_diffusion_above = 5
+max_group_members = 8
+max_body_bytes = 2048
+[presence]
+offline_grace_ms = 300
+[websocket]
+frames_per_second = 200
+max_refused_frames = 20
+`,
+        ),
+      ]);
+    });
+    after(() => server.stop());
+
+    /** A new user with `devices` logged-in devices. */
+    async function person(prefix: string, devices = 1): Promise<{ id: number; name: string; tokens: string[] }> {
+      const name = `${prefix}${++names}`;
+      const first = await signUp(server.url, name, 'correct horse', 'device-0');
+      const tokens = [first.token];
+      for (let i = 1; i < devices; i++) tokens.push((await logIn(server.url, name, 'correct horse', `device-${i}`)).token);
+      return { id: first.userId, name, tokens };
+    }
+
+    const connect = (token: string): Promise<Connected> => connectAuthenticated(server.wsUrl, token);
+    const bodies = (frames: any[]): unknown[] => frames.map((frame) => frame.message.body);
+
+    async function direct(socket: TestSocket, userId: number): Promise<number> {
+      return (await socket.expect({ type: 'direct_open', user_id: userId }, 'thread')).thread.id;
+    }
+
+    async function send(socket: TestSocket, threadId: number, text: string, clientMsgId = `c-${text}`): Promise<any> {
+      return socket.expect({ type: 'send', thread_id: threadId, client_msg_id: clientMsgId, body: { text } }, 'ack');
+    }
+
+    it('1-1: both ways, each message to the other user and to the sender’s other devices, in seq order', async () => {
+      const alice = await person('alice', 2);
+      const bob = await person('bob');
+      const [a0, a1, b0] = await Promise.all([connect(alice.tokens[0] as string), connect(alice.tokens[1] as string), connect(bob.tokens[0] as string)]);
+      const thread = await direct(a0.socket, bob.id);
+      assert.equal(await direct(b0.socket, alice.id), thread, 'one direct thread per pair, whoever opens it');
+
+      const ack1 = await send(a0.socket, thread, 'hi bob');
+      assert.deepEqual([ack1.thread_id, ack1.seq, ack1.duplicate], [thread, 1, false]);
+      const ack2 = await send(b0.socket, thread, 'hi alice');
+      assert.equal(ack2.seq, 2);
+      for (const device of [a0, a1, b0]) {
+        const first = await device.socket.nextEvent('message');
+        const second = await device.socket.nextEvent('message');
+        assert.deepEqual([first.message.seq, second.message.seq], [1, 2]);
+        assert.deepEqual(bodies([first, second]), [{ text: 'hi bob' }, { text: 'hi alice' }]);
+        assert.equal(first.message.sender_id, alice.id);
+        assert.equal(first.message.id, ack1.message_id);
+      }
+      for (const device of [a0, a1, b0]) device.socket.close();
+    });
+
+    it('group: every device of every member gets each message once; resending a client_msg_id stores nothing new', async () => {
+      const [owner, m1, m2] = [await person('own', 2), await person('mem', 2), await person('mem')];
+      const devices = await Promise.all([...owner.tokens, ...m1.tokens, ...m2.tokens].map(connect));
+      const created = await devices[0]!.socket.expect({ type: 'group_create', title: 'Team', members: [m1.id, m2.name] }, 'thread');
+      const threadId = created.thread.id;
+      assert.equal(created.members.length, 3);
+      assert.deepEqual(
+        created.members.map((m: any) => m.role),
+        ['owner', 'member', 'member'],
+      );
+      const first = await send(devices[2]!.socket, threadId, 'hello team', 'same-id');
+      const again = await send(devices[2]!.socket, threadId, 'hello team', 'same-id');
+      assert.deepEqual([again.seq, again.message_id, again.duplicate], [first.seq, first.message_id, true]);
+      await send(devices[0]!.socket, threadId, 'welcome');
+      for (const device of devices) {
+        const system = await device.socket.nextEvent('message');
+        assert.equal(system.message.kind, 'system');
+        assert.equal(system.message.body.event, 'group_created');
+        const texts = [await device.socket.nextEvent('message'), await device.socket.nextEvent('message')];
+        assert.deepEqual(bodies(texts), [{ text: 'hello team' }, { text: 'welcome' }], 'the resend was not delivered again');
+      }
+      const history = await devices[4]!.socket.expect({ type: 'history', thread_id: threadId }, 'messages');
+      assert.deepEqual(
+        history.messages.map((m: any) => m.seq),
+        [1, 2, 3],
+      );
+      for (const device of devices) device.socket.close();
+    });
+
+    it('offline inbox: a device that was away gets what it missed in order, then inbox_done, then live traffic', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob', 2);
+      const a = await connect(alice.tokens[0] as string);
+      const thread = await direct(a.socket, bob.id);
+      for (let i = 1; i <= 5; i++) await send(a.socket, thread, `m${i}`);
+      const phone = await connect(bob.tokens[0] as string);
+      assert.deepEqual(bodies(phone.inbox), [1, 2, 3, 4, 5].map((i) => ({ text: `m${i}` })));
+      assert.equal(phone.overflow, false);
+      await send(a.socket, thread, 'live');
+      assert.deepEqual((await phone.socket.nextEvent('message')).message.body, { text: 'live' });
+      // Acknowledged messages leave the inbox; the other device still has all of them.
+      assert.deepEqual(await phone.socket.expect({ type: 'delivered', thread_id: thread, seq: 6 }, 'delivered'), {
+        type: 'delivered',
+        id: 'r1',
+        thread_id: thread,
+        seq: 6,
+      });
+      assert.deepEqual((await a.socket.nextEvent('receipt')), { type: 'receipt', thread_id: thread, user_id: bob.id, kind: 'delivered', seq: 6 });
+      phone.socket.close();
+      await phone.socket.closed;
+      const again = await connect(bob.tokens[0] as string);
+      assert.equal(again.inbox.length, 0, 'acknowledged: not sent again');
+      const laptop = await connect(bob.tokens[1] as string);
+      assert.equal(laptop.inbox.length, 6);
+      for (const socket of [a.socket, again.socket, laptop.socket]) socket.close();
+    });
+
+    it('inbox overflow: past the bound the device is told to sync, and sync by cursors loses nothing', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob');
+      const a = await connect(alice.tokens[0] as string);
+      const thread = await direct(a.socket, bob.id);
+      const total = INBOX_MAX + 5;
+      for (let i = 1; i <= total; i++) await send(a.socket, thread, `n${i}`);
+      const b = await connect(bob.tokens[0] as string);
+      assert.equal(b.overflow, true);
+      const synced = await b.socket.expect({ type: 'sync' }, 'sync');
+      const entry = synced.threads.find((t: any) => t.thread_id === thread);
+      assert.equal(entry.last_seq, total);
+      assert.deepEqual(
+        entry.messages.map((m: any) => m.seq),
+        Array.from({ length: total }, (_, i) => i + 1),
+      );
+      // With the device's own cursor, only what it lacks.
+      const partial = await b.socket.expect({ type: 'sync', cursors: [{ thread_id: thread, seq: total - 2 }] }, 'sync');
+      assert.deepEqual(
+        partial.threads[0].messages.map((m: any) => m.seq),
+        [total - 1, total],
+      );
+      b.socket.close();
+      await b.socket.closed;
+      const back = await connect(bob.tokens[0] as string);
+      assert.equal(back.overflow, false, 'the sync cleared the flag');
+      for (const socket of [a.socket, back.socket]) socket.close();
+    });
+
+    it('history: pages before and after a seq, around a message, and fills a gap', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob');
+      const a = await connect(alice.tokens[0] as string);
+      const thread = await direct(a.socket, bob.id);
+      const acks = [];
+      for (let i = 1; i <= 12; i++) acks.push(await send(a.socket, thread, `h${i}`));
+      const seqs = (page: any): number[] => page.messages.map((m: any) => m.seq);
+      const latest = await a.socket.expect({ type: 'history', thread_id: thread, limit: 5 }, 'messages');
+      assert.deepEqual(seqs(latest), [8, 9, 10, 11, 12]);
+      assert.deepEqual([latest.has_more_before, latest.has_more_after], [true, false]);
+      const older = await a.socket.expect({ type: 'history', thread_id: thread, before: 8, limit: 5 }, 'messages');
+      assert.deepEqual(seqs(older), [3, 4, 5, 6, 7]);
+      const gap = await a.socket.expect({ type: 'history', thread_id: thread, after: 5, limit: 1 }, 'messages');
+      assert.deepEqual(seqs(gap), [6], 'has 5, got 7: asks for what is after 5');
+      const around = await a.socket.expect({ type: 'jump', message_id: acks[5].message_id, limit: 5 }, 'messages');
+      assert.deepEqual(seqs(around), [4, 5, 6, 7, 8]);
+      assert.deepEqual([around.has_more_before, around.has_more_after], [true, true]);
+      const both = await a.socket.request({ type: 'history', thread_id: thread, before: 3, after: 1 });
+      assert.equal(both.error.code, 'invalid_field');
+      a.socket.close();
+    });
+
+    it('read cursors: unread counts per thread and in total, read receipts to the others, sync to my devices', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob', 2);
+      const carol = await person('carol');
+      const [a, b0, b1] = await Promise.all([connect(alice.tokens[0] as string), connect(bob.tokens[0] as string), connect(bob.tokens[1] as string)]);
+      const c = await connect(carol.tokens[0] as string);
+      const withBob = await direct(a.socket, bob.id);
+      const withCarol = await direct(c.socket, bob.id);
+      for (let i = 1; i <= 3; i++) await send(a.socket, withBob, `r${i}`);
+      await send(c.socket, withCarol, 'from carol');
+      const list = await b0.socket.expect({ type: 'threads' }, 'threads');
+      assert.equal(list.total_unread, 4);
+      assert.deepEqual(
+        list.threads.map((t: any) => [t.id, t.unread]),
+        [
+          [withCarol, 1],
+          [withBob, 3],
+        ],
+        'most recent activity first',
+      );
+      assert.deepEqual(list.threads[0].last_message.body, { text: 'from carol' });
+      assert.equal(list.threads[0].peer.id, carol.id);
+      const state = await b0.socket.expect({ type: 'read', thread_id: withBob, seq: 2 }, 'read_state');
+      assert.deepEqual([state.read_seq, state.unread, state.total_unread], [2, 1, 2]);
+      const receipt = { type: 'receipt', thread_id: withBob, user_id: bob.id, kind: 'read', seq: 2 };
+      assert.deepEqual(await a.socket.nextEvent('receipt'), receipt);
+      assert.deepEqual(await b1.socket.nextEvent((f) => f.type === 'receipt' && f.kind === 'read'), receipt, 'my other device learns it too');
+      const backwards = await b0.socket.expect({ type: 'read', thread_id: withBob, seq: 1 }, 'read_state');
+      assert.equal(backwards.read_seq, 2, 'a read cursor never moves back');
+      // Writing reads: alice's own message leaves her nothing unread.
+      assert.equal((await a.socket.expect({ type: 'threads' }, 'threads')).total_unread, 0);
+      for (const socket of [a.socket, b0.socket, b1.socket, c.socket]) socket.close();
+    });
+
+    it('non-members cannot send to, read, or learn about a thread, even by guessing ids', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob');
+      const eve = await person('eve');
+      const [a, e] = await Promise.all([connect(alice.tokens[0] as string), connect(eve.tokens[0] as string)]);
+      const thread = await direct(a.socket, bob.id);
+      const ack = await send(a.socket, thread, 'secret');
+      const attempts = [
+        { type: 'send', thread_id: thread, client_msg_id: 'x', body: { text: 'hi' } },
+        { type: 'history', thread_id: thread },
+        { type: 'thread_get', thread_id: thread },
+        { type: 'read', thread_id: thread, seq: 1 },
+        { type: 'delivered', thread_id: thread, seq: 1 },
+        { type: 'typing', thread_id: thread },
+        { type: 'jump', message_id: ack.message_id },
+        { type: 'group_add', thread_id: thread, members: [eve.id] },
+      ];
+      for (const attempt of attempts) {
+        const reply = await e.socket.request(attempt);
+        assert.equal(reply.error?.code, 'not_found', `${attempt.type}: ${JSON.stringify(reply)}`);
+      }
+      const missing = await e.socket.request({ type: 'history', thread_id: 999_999 });
+      assert.equal(missing.error.message.replace('999999', String(thread)), (await e.socket.request({ type: 'history', thread_id: thread })).error.message, 'the same answer as for a thread that does not exist');
+      assert.equal((await e.socket.expect({ type: 'threads' }, 'threads')).threads.length, 0);
+      assert.equal(e.socket.drain('message').length, 0);
+      a.socket.close();
+      e.socket.close();
+    });
+
+    it('groups: admins add and remove, members cannot; a removed member gets nothing more and keeps history up to the removal', async () => {
+      const [owner, admin, member, newcomer] = [await person('owner'), await person('admin'), await person('member'), await person('new')];
+      const [o, ad, m, n] = await Promise.all([owner, admin, member, newcomer].map((p) => connect(p.tokens[0] as string)));
+      const group = (await o.socket.expect({ type: 'group_create', title: 'Club', members: [admin.id, member.id] }, 'thread')).thread.id;
+      await o.socket.expect({ type: 'group_role', thread_id: group, user_id: admin.id, role: 'admin' }, 'thread');
+      const denied = await m.socket.request({ type: 'group_add', thread_id: group, members: [newcomer.id] });
+      assert.equal(denied.error.code, 'forbidden');
+      const added = await ad.socket.expect({ type: 'group_add', thread_id: group, members: [newcomer.id] }, 'thread');
+      assert.equal(added.members.length, 4);
+      const joined = await n.socket.nextEvent('message');
+      assert.deepEqual(joined.message.body, { event: 'members_added', user_ids: [newcomer.id] });
+      const newcomerHistory = await n.socket.expect({ type: 'history', thread_id: group }, 'messages');
+      assert.deepEqual(
+        newcomerHistory.messages.map((msg: any) => msg.body.event),
+        ['members_added'],
+        'history from the moment they joined',
+      );
+      await send(o.socket, group, 'before removal');
+      const removed = await ad.socket.request({ type: 'group_remove', thread_id: group, user_id: member.id });
+      assert.equal(removed.type, 'ok');
+      const cannotRemoveOwner = await ad.socket.request({ type: 'group_remove', thread_id: group, user_id: owner.id });
+      assert.equal(cannotRemoveOwner.error.code, 'forbidden');
+      await send(o.socket, group, 'after removal');
+      assert.deepEqual((await n.socket.nextEvent((f) => f.type === 'message' && f.message.body.text === 'after removal')).message.body, { text: 'after removal' });
+      const seen = bodies(m.socket.drain('message'));
+      assert.ok(seen.some((body: any) => body.event === 'member_removed'), 'the removed member is told');
+      assert.ok(!seen.some((body: any) => body.text === 'after removal'), 'and gets nothing after');
+      const history = await m.socket.expect({ type: 'history', thread_id: group }, 'messages');
+      assert.deepEqual(history.messages.at(-1).body, { event: 'member_removed', user_id: member.id });
+      assert.equal((await m.socket.request({ type: 'send', thread_id: group, client_msg_id: 'late', body: { text: 'x' } })).error.code, 'forbidden');
+      const list = await m.socket.expect({ type: 'threads' }, 'threads');
+      assert.equal(list.threads[0].member, false);
+      // Three members left; six more would pass messages.max_group_members (8).
+      const crowd = await Promise.all(Array.from({ length: 6 }, () => person('crowd')));
+      const full = await o.socket.request({ type: 'group_add', thread_id: group, members: crowd.map((p) => p.id) });
+      assert.equal(full.error.code, 'invalid_field');
+      assert.match(full.error.message, /at most 8 members/);
+      for (const socket of [o.socket, ad.socket, m.socket, n.socket]) socket.close();
+    });
+
+    it('large groups (read diffusion): online devices get messages live, offline ones catch up by sync', async () => {
+      const people = await Promise.all(Array.from({ length: 6 }, () => person('big')));
+      const [first, ...rest] = people;
+      const online = await connect(first!.tokens[0] as string);
+      const listener = await connect(rest[0]!.tokens[0] as string);
+      const group = (await online.socket.expect({ type: 'group_create', title: 'Big', members: rest.map((p) => p.id) }, 'thread')).thread.id;
+      await send(online.socket, group, 'to many');
+      assert.deepEqual((await listener.socket.nextEvent((f) => f.type === 'message' && f.message.kind === 'text')).message.body, { text: 'to many' });
+      const offline = await connect(rest[1]!.tokens[0] as string);
+      assert.equal(offline.inbox.length, 0, 'no inbox rows above messages.read_diffusion_above');
+      const synced = await offline.socket.expect({ type: 'sync' }, 'sync');
+      assert.deepEqual(
+        bodies(synced.threads[0].messages.map((message: any) => ({ message }))).at(-1),
+        { text: 'to many' },
+      );
+      for (const socket of [online.socket, listener.socket, offline.socket]) socket.close();
+    });
+
+    it('presence: online to contacts and thread partners only, offline after the grace period, with last_active_at', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob');
+      const stranger = await person('stranger');
+      const a = await connect(alice.tokens[0] as string);
+      await direct(a.socket, bob.id);
+      const s = await connect(stranger.tokens[0] as string);
+      const b = await connect(bob.tokens[0] as string);
+      assert.deepEqual(await a.socket.nextEvent('presence_update'), { type: 'presence_update', user_id: bob.id, online: true, last_active_at: (await a.socket.expect({ type: 'presence', user_ids: [bob.id] }, 'presence')).users[0].last_active_at });
+      const hidden = await s.socket.expect({ type: 'presence', user_ids: [bob.id, alice.id] }, 'presence');
+      assert.deepEqual(hidden.users, [], 'a stranger learns nothing');
+      // A quick reconnect within the grace period is not announced.
+      b.socket.close();
+      await b.socket.closed;
+      const back = await connect(bob.tokens[0] as string);
+      back.socket.close();
+      await back.socket.closed;
+      const offline = await a.socket.nextEvent('presence_update');
+      assert.equal(offline.online, false);
+      assert.ok(offline.last_active_at > 0);
+      assert.equal(a.socket.drain('presence_update').length, 0, 'one offline, no flapping');
+      assert.equal(s.socket.drain('presence_update').length, 0);
+      // Adding a contact shows them your presence.
+      await s.socket.expect({ type: 'contact_add', user_id: alice.id }, 'ok');
+      const contacts = await s.socket.expect({ type: 'contacts' }, 'contacts');
+      assert.deepEqual(contacts.contacts.map((c: any) => [c.user.id, c.presence]), [[alice.id, null]], "alice's presence stays hers to share");
+      await a.socket.expect({ type: 'contact_add', username: stranger.name }, 'ok');
+      const visible = await s.socket.expect({ type: 'presence', user_ids: [alice.id] }, 'presence');
+      assert.equal(visible.users[0].online, true);
+      a.socket.close();
+      s.socket.close();
+    });
+
+    it('typing: fanned out to the thread, never stored', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob');
+      const [a, b] = await Promise.all([connect(alice.tokens[0] as string), connect(bob.tokens[0] as string)]);
+      const thread = await direct(a.socket, bob.id);
+      await a.socket.expect({ type: 'typing', thread_id: thread }, 'ok');
+      assert.deepEqual(await b.socket.nextEvent('typing'), { type: 'typing', thread_id: thread, user_id: alice.id, device_id: a.welcome.device_id });
+      const history = await b.socket.expect({ type: 'history', thread_id: thread }, 'messages');
+      assert.equal(history.messages.length, 0);
+      a.socket.close();
+      b.socket.close();
+    });
+
+    it('bad input: clear errors, the connection stays usable; a too-large body is refused', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob');
+      const a = await connect(alice.tokens[0] as string);
+      const thread = await direct(a.socket, bob.id);
+      const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+        [{ type: 'send', thread_id: thread, client_msg_id: 'a' }, 'invalid_field', /body is required/],
+        [{ type: 'send', thread_id: 'x', client_msg_id: 'a', body: 1 }, 'invalid_field', /thread_id must be a positive integer/],
+        [{ type: 'send', thread_id: thread, client_msg_id: 'big', body: { text: 'x'.repeat(3000) } }, 'payload_too_large', /larger than the limit of 2048/],
+        [{ type: 'read', thread_id: thread, seq: -1 }, 'invalid_field', /seq must be an integer/],
+        [{ type: 'group_create', title: '   ' }, 'invalid_field', /title/],
+        [{ type: 'direct_open', user_id: alice.id }, 'invalid_field', /another user/],
+      ];
+      for (const [frame, code, message] of cases) {
+        const reply = await a.socket.request(frame);
+        assert.equal(reply.error?.code, code, JSON.stringify(reply));
+        assert.match(reply.error.message, message);
+      }
+      assert.equal((await send(a.socket, thread, 'still fine')).seq, 1);
+      a.socket.close();
+    });
+
+    it('a flood past the rate limit closes the abuser only (4004); others carry on', async () => {
+      const alice = await person('alice');
+      const bob = await person('bob');
+      const [a, b] = await Promise.all([connect(alice.tokens[0] as string), connect(bob.tokens[0] as string)]);
+      for (let i = 0; i < 1000; i++) a.socket.send({ type: 'ping', id: `p${i}` });
+      const closed = await a.socket.closed;
+      assert.equal(closed.code, 4004);
+      assert.ok(a.socket.drain((f) => f.type === 'error' && f.error.code === 'rate_limited').length > 0, 'told before being cut');
+      assert.deepEqual(await b.socket.request({ type: 'ping' }), { type: 'pong', id: 'r1' });
+      b.socket.close();
+    });
+
+    it('repeated garbage closes the connection (1008)', async () => {
+      const alice = await person('alice');
+      const a = await connect(alice.tokens[0] as string);
+      for (let i = 0; i < 25; i++) a.socket.send('{nope');
+      assert.equal((await a.socket.closed).code, 1008);
+    });
+  });
+}
