@@ -174,7 +174,9 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     maxBodyBytes: config.http.max_body_bytes,
     websocket: {
       path: WS_PATH,
-      maxPayloadBytes: ws.max_frame_bytes,
+      // Frames up to twice the limit reach the session, which answers them with an error and carries on;
+      // only larger ones make the library close the connection (1009).
+      maxPayloadBytes: 2 * ws.max_frame_bytes,
       // Above our own slow-consumer limit, so that the sweep cuts a slow reader before the library starts dropping its frames.
       maxBufferedBytes: 2 * ws.max_buffered_bytes,
       idleTimeoutSeconds: Math.min(960, Math.max(8, Math.ceil((2 * ws.heartbeat_timeout_ms) / 1000))),

@@ -137,7 +137,7 @@ export const schema = {
         64 * 1024,
         1024,
         16 * MiB,
-        'Largest WebSocket frame accepted. Larger ones are refused by the socket library, which closes the connection (code 1009).',
+        'Largest WebSocket frame accepted. A larger one gets the error payload_too_large and the connection carries on; one over twice this size closes the connection (code 1009).',
       ),
       frames_per_second: integer(
         30,

@@ -67,7 +67,11 @@ const readers: FieldReaders = {
  */
 export function decodeClientFrame(text: string, maxBytes: number): ClientFrame {
   if (Buffer.byteLength(text, 'utf8') > maxBytes) {
-    throw new FrameError(null, new ChatError('invalid_frame', `frame is larger than the limit of ${maxBytes} bytes`));
+    // The transport bounds frames at twice the limit, so reading the id to answer it is cheap.
+    throw new FrameError(
+      readableId(text),
+      new ChatError('payload_too_large', `frame is larger than the limit of ${maxBytes} bytes (welcome.limits.max_frame_bytes)`),
+    );
   }
   let value: unknown;
   try {
@@ -198,3 +202,13 @@ function readMembers(frame: Record<string, unknown>, required: boolean): UserRef
   });
 }
 
+/** The request id of a frame refused for its size, when it has a readable one. */
+function readableId(text: string): RequestId | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    const id = isObject(value) ? value.id : undefined;
+    return typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH ? id : null;
+  } catch {
+    return null;
+  }
+}

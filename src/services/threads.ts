@@ -253,7 +253,7 @@ export class ThreadService {
 
   private assertGroupSize(size: number): void {
     const max = this.deps.settings.maxGroupMembers;
-    if (size > max) throw new ChatError('invalid_field', `a group may have at most ${max} members`, { field: 'user_ids' });
+    if (size > max) throw new ChatError('invalid_field', `a group may have at most ${max} members`, { field: 'members' });
   }
 
   private resolveUser(ref: UserRef): User {

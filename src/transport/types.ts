@@ -41,7 +41,7 @@ export interface ConnectionListener {
 
 export interface WebSocketRoute {
   readonly path: string;
-  /** Frames past this are refused by the socket library itself (close 1009). */
+  /** Frames past this make the socket library close the connection (1009; uWS may just drop it). */
   readonly maxPayloadBytes: number;
   /** Send buffer past which the library drops frames (send returns 'dropped'). */
   readonly maxBufferedBytes: number;

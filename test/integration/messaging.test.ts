@@ -260,7 +260,7 @@ max_refused_frames = 20
 
     it('groups: admins add and remove, members cannot; a removed member gets nothing more and keeps history up to the removal', async () => {
       const [owner, admin, member, newcomer] = [await person('owner'), await person('admin'), await person('member'), await person('new')];
-      const [o, ad, m, n] = await Promise.all([owner, admin, member, newcomer].map((p) => connect(p.tokens[0] as string)));
+      const [o, ad, m, n] = (await Promise.all([owner, admin, member, newcomer].map((p) => connect(p.tokens[0] as string)))) as [Connected, Connected, Connected, Connected];
       const group = (await o.socket.expect({ type: 'group_create', title: 'Club', members: [admin.id, member.id] }, 'thread')).thread.id;
       await o.socket.expect({ type: 'group_role', thread_id: group, user_id: admin.id, role: 'admin' }, 'thread');
       const denied = await m.socket.request({ type: 'group_add', thread_id: group, members: [newcomer.id] });
@@ -380,6 +380,9 @@ max_refused_frames = 20
         assert.equal(reply.error?.code, code, JSON.stringify(reply));
         assert.match(reply.error.message, message);
       }
+      // Over websocket.max_frame_bytes (65536): an error, not a disconnect.
+      const oversized = await a.socket.request({ type: 'ping', pad: 'x'.repeat(70_000) });
+      assert.equal(oversized.error?.code ?? oversized.type, 'payload_too_large');
       assert.equal((await send(a.socket, thread, 'still fine')).seq, 1);
       a.socket.close();
     });
@@ -404,3 +407,64 @@ max_refused_frames = 20
     });
   });
 }
+
+describe('slow consumers', () => {
+  let server: ServerProcess;
+
+  before(async () => {
+    const dir = tempDir();
+    server = await startServer([
+      '--data',
+      `${dir}/data`,
+      '--config',
+      writeConfig(
+        dir,
+        `
+[accounts]
+registration = "open"
+[messages]
+max_body_bytes = 200000
+[websocket]
+max_frame_bytes = 262144
+frames_per_second = 10000
+max_buffered_bytes = 65536
+`,
+      ),
+    ]);
+  });
+  after(() => server.stop());
+
+  it('a reader that stops reading is cut (4005) without stalling the others', async () => {
+    const [alice, bob, carol] = [await signUp(server.url, 'alice'), await signUp(server.url, 'bob'), await signUp(server.url, 'carol')];
+    const [a, b, c] = await Promise.all([alice, bob, carol].map((p) => connectAuthenticated(server.wsUrl, p.token)));
+    const group = (await a!.socket.expect({ type: 'group_create', title: 'Firehose', members: [bob.userId, carol.userId] }, 'thread')).thread.id;
+    // Bob's client stops reading: the kernel buffers fill, then the server's queue for him grows.
+    (b!.socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const big = 'x'.repeat(150_000);
+    let acked = 0;
+    const received = new Set<number>();
+    const counting = (async () => {
+      for (;;) {
+        const frame = await c!.socket.nextEvent((f) => f.type === 'message' && f.message.kind === 'text');
+        received.add(frame.message.seq);
+        if (frame.message.body.last) return;
+      }
+    })();
+    const cut = (): boolean => server.logs.some((line) => line.msg === 'slow consumer disconnected');
+    while (!cut() && acked < 2000) {
+      await a!.socket.expect({ type: 'send', thread_id: group, client_msg_id: `big-${acked}`, body: { pad: big } }, 'ack');
+      acked++;
+    }
+    assert.ok(cut(), 'the server cut the slow reader');
+    await a!.socket.expect({ type: 'send', thread_id: group, client_msg_id: 'last', body: { last: true } }, 'ack');
+    (b!.socket.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    // The close frame queues behind what bob never read; uWS may give up on it and drop the connection (1006).
+    assert.ok([4005, 1006].includes((await b!.socket.closed).code));
+    await counting;
+    assert.equal(received.size, acked + 1, 'carol got every message');
+    // Bob catches up from his inbox on reconnect.
+    const back = await connectAuthenticated(server.wsUrl, bob.token);
+    assert.equal(back.inbox.filter((frame) => frame.message.kind === 'text').length, acked + 1);
+    for (const socket of [a!.socket, c!.socket, back.socket]) socket.close();
+  });
+});

@@ -37,7 +37,8 @@ describe('decodeClientFrame', () => {
 
   it('refuses a frame over the size limit before parsing it', () => {
     const error = failure(JSON.stringify({ type: 'ping', id: '1', pad: 'x'.repeat(100) }), 64);
-    assert.equal(error.code, 'invalid_frame');
+    assert.equal(error.code, 'payload_too_large');
     assert.match(error.message, /larger than the limit of 64 bytes/);
+    assert.equal(error.requestId, '1', 'answered by id, so the client knows which request failed');
   });
 });
