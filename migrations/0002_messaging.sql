@@ -13,6 +13,8 @@ CREATE TABLE inbox (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX inbox_by_thread ON inbox (device_id, thread_id, seq);
 CREATE INDEX inbox_by_age ON inbox (created_at);
+-- The devices a new message was just put in for (their inbox counts go up).
+CREATE INDEX inbox_by_message ON inbox (message_id);
 
 -- Rows in the device's inbox, kept with them so that the bound is checked without counting.
 ALTER TABLE devices ADD COLUMN inbox_count INTEGER NOT NULL DEFAULT 0;

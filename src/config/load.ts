@@ -152,6 +152,12 @@ function checkRelations(config: Config, problems: string[]): void {
       `websocket.heartbeat_timeout_ms (${ws.heartbeat_timeout_ms}) must be greater than websocket.heartbeat_interval_ms (${ws.heartbeat_interval_ms})`,
     );
   }
+  // A connection must be able to hold a couple of the largest frames queued, or every big message would cut its readers.
+  if (ws.max_buffered_bytes < 2 * ws.max_frame_bytes) {
+    problems.push(
+      `websocket.max_buffered_bytes (${ws.max_buffered_bytes}) must be at least twice websocket.max_frame_bytes (${ws.max_frame_bytes})`,
+    );
+  }
   const messages = config.messages;
   // A send frame carries the body plus a few hundred bytes of envelope.
   if (messages.max_body_bytes + 512 > ws.max_frame_bytes) {

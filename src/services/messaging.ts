@@ -197,10 +197,14 @@ export class MessagingService {
     return result;
   }
 
-  /** The device's offline inbox, oldest first, and whether it overflowed (then: sync). */
-  inbox(principal: Principal): { messages: Message[]; overflow: boolean } {
-    const { store } = this.deps;
-    return { messages: store.inbox.pending(principal.deviceId).map(toMessage), overflow: store.inbox.overflowed(principal.deviceId) };
+  /** Whether the device's inbox overflowed and was dropped: it must sync by cursors. */
+  inboxOverflowed(principal: Principal): boolean {
+    return this.deps.store.inbox.overflowed(principal.deviceId);
+  }
+
+  /** A page of the device's offline inbox after message `afterId`, oldest first. */
+  inboxPage(principal: Principal, afterId: number, limit: number): Message[] {
+    return this.deps.store.inbox.pending(principal.deviceId, afterId, limit).map(toMessage);
   }
 
   typing(principal: Principal, threadId: number): void {

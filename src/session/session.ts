@@ -13,6 +13,11 @@ import type { Connection, ConnectionListener } from '../transport/types.js';
 import { type ChatFrame, type ChatServices, chatHandlers } from './handlers.js';
 import { messageJson } from './wire.js';
 
+/** Inbox messages read from the database at a time. */
+const INBOX_PAGE = 200;
+/** How soon to look again at a socket whose send buffer was too full to go on with the inbox. */
+const DRAIN_RETRY_MS = 20;
+
 export interface SessionSettings {
   readonly authTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
@@ -51,6 +56,8 @@ export class Session implements ConnectionListener, LiveSession {
   /** Frames refused in a row (rate limit or garbage); a streak past the limit closes the connection. */
   private refusedInARow = 0;
   private readonly limiter: RateLimiter;
+  /** Set while the offline inbox is being sent. */
+  private drain: { afterId: number; count: number; overflow: boolean } | undefined;
   deadline: number;
 
   constructor(
@@ -105,7 +112,9 @@ export class Session implements ConnectionListener, LiveSession {
     this.refuse('policy_violation', null, new ChatError('invalid_frame', 'binary frames are not accepted; send JSON text frames'));
   }
 
-  onDrain(): void {}
+  onDrain(): void {
+    this.continueDrain();
+  }
 
   onClose(code: number, reason: string): void {
     this.closed = true;
@@ -195,13 +204,42 @@ export class Session implements ConnectionListener, LiveSession {
         max_group_members: settings.maxGroupMembers,
       },
     });
-    // The inbox goes out before the connection follows any topic, all in this
-    // one turn of the event loop: nothing live can overtake it.
-    const inbox = services.messaging.inbox(principal);
-    for (const message of inbox.messages) this.send({ type: 'message', message: messageJson(message) });
-    this.send({ type: 'inbox_done', count: inbox.messages.length, overflow: inbox.overflow });
-    channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
     services.presence.connected(principal.user.id);
+    this.drain = { afterId: 0, count: 0, overflow: services.messaging.inboxOverflowed(principal) };
+    this.continueDrain();
+  }
+
+  /**
+   * Sends the offline inbox, paced: past half the slow-consumer limit it waits
+   * for the socket to drain, so a large inbox over a slow link is not cut. The
+   * connection follows its topics only once the inbox is empty, in the same turn
+   * of the event loop as the last (empty) page: nothing live overtakes the inbox,
+   * and what was stored meanwhile is in the inbox too.
+   */
+  private continueDrain(): void {
+    const drain = this.drain;
+    const principal = this.principal;
+    if (!drain || !principal || this.closed) return;
+    const { services, channels, settings } = this.deps;
+    const full = (): boolean => this.connection.bufferedAmount() > settings.maxBufferedBytes / 2;
+    for (;;) {
+      const page = full() ? [] : services.messaging.inboxPage(principal, drain.afterId, INBOX_PAGE);
+      for (const message of page) {
+        if (full()) break;
+        this.send({ type: 'message', message: messageJson(message) });
+        drain.afterId = message.id;
+        drain.count++;
+      }
+      if (this.closed) return;
+      if (full()) {
+        setTimeout(() => this.continueDrain(), DRAIN_RETRY_MS).unref();
+        return;
+      }
+      if (page.length === 0) break;
+    }
+    this.drain = undefined;
+    this.send({ type: 'inbox_done', count: drain.count, overflow: drain.overflow });
+    channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
   }
 
   private send(frame: ServerFrame): void {

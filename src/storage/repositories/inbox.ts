@@ -30,10 +30,10 @@ export class InboxRepository {
     this.countUpStatement = db.prepare<[number], { id: number; inbox_count: number }>(
       'UPDATE devices SET inbox_count = inbox_count + 1 WHERE id IN (SELECT device_id FROM inbox WHERE message_id = ?) RETURNING id, inbox_count',
     );
-    this.pendingStatement = db.prepare<[number], MessageRow>(
+    this.pendingStatement = db.prepare<[number, number, number], MessageRow>(
       `SELECT m.id, m.thread_id, m.seq, m.sender_user_id, m.sender_device_id, m.client_msg_id, m.kind, m.body, m.created_at
          FROM inbox i JOIN messages m ON m.id = i.message_id
-        WHERE i.device_id = ? ORDER BY i.message_id`,
+        WHERE i.device_id = ? AND i.message_id > ? ORDER BY i.message_id LIMIT ?`,
     );
     this.ackStatement = db.prepare<[number, number, number]>('DELETE FROM inbox WHERE device_id = ? AND thread_id = ? AND seq <= ?');
     this.countDownStatement = db.prepare<[number, number]>('UPDATE devices SET inbox_count = max(0, inbox_count - ?) WHERE id = ?');
@@ -57,9 +57,9 @@ export class InboxRepository {
       .map((row) => row.id);
   }
 
-  /** The device's inbox, oldest first (seq order within each thread). */
-  pending(deviceId: number): MessageRow[] {
-    return this.pendingStatement.all(deviceId);
+  /** A page of the device's inbox after message `afterId`, oldest first (seq order within each thread). */
+  pending(deviceId: number, afterId: number, limit: number): MessageRow[] {
+    return this.pendingStatement.all(deviceId, afterId, limit);
   }
 
   /** Drops the device's rows of a thread up to seq (its cumulative ack). */
