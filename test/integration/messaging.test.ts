@@ -423,11 +423,11 @@ describe('slow consumers', () => {
 [accounts]
 registration = "open"
 [messages]
-max_body_bytes = 200000
+max_body_bytes = 65536
 [websocket]
-max_frame_bytes = 262144
+max_frame_bytes = 131072
 frames_per_second = 10000
-max_buffered_bytes = 65536
+max_buffered_bytes = 524288
 `,
       ),
     ]);
@@ -440,18 +440,21 @@ max_buffered_bytes = 65536
     const group = (await a!.socket.expect({ type: 'group_create', title: 'Firehose', members: [bob.userId, carol.userId] }, 'thread')).thread.id;
     // Bob's client stops reading: the kernel buffers fill, then the server's queue for him grows.
     (b!.socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    const big = 'x'.repeat(150_000);
+    const big = 'x'.repeat(60_000);
     let acked = 0;
     const received = new Set<number>();
-    const counting = (async () => {
-      for (;;) {
-        const frame = await c!.socket.nextEvent((f) => f.type === 'message' && f.message.kind === 'text');
-        received.add(frame.message.seq);
-        if (frame.message.body.last) return;
-      }
-    })();
-    const cut = (): boolean => server.logs.some((line) => line.msg === 'slow consumer disconnected');
-    while (!cut() && acked < 2000) {
+    const counting = Promise.race([
+      (async () => {
+        for (;;) {
+          const frame = await c!.socket.nextEvent((f) => f.type === 'message' && f.message.kind === 'text');
+          received.add(frame.message.seq);
+          if (frame.message.body.last) return;
+        }
+      })(),
+      c!.socket.closed.then(({ code }) => assert.fail(`carol, who reads, was disconnected (${code})`)),
+    ]);
+    const cut = (): boolean => server.logs.some((line) => line.msg === 'slow consumer disconnected' && line.device === bob.deviceId);
+    while (!cut() && acked < 5000) {
       await a!.socket.expect({ type: 'send', thread_id: group, client_msg_id: `big-${acked}`, body: { pad: big } }, 'ack');
       acked++;
     }
