@@ -103,7 +103,9 @@ export class MessagingService {
       const upTo = Math.min(seq, visibleRange(thread, membership).to);
       store.cursors.advance(principal.deviceId, threadId, upTo);
       store.inbox.acknowledge(principal.deviceId, threadId, upTo);
-      return { seq: upTo, moved: store.threads.advanceDelivered(threadId, principal.user.id, upTo) };
+      const moved = store.threads.advanceDelivered(threadId, principal.user.id, upTo);
+      // A former member's cursors still move (their unread counts), but the thread is no longer told.
+      return { seq: upTo, moved: moved && membership.left_seq === null };
     });
     if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'delivered', outcome.seq);
     return { threadId, seq: outcome.seq };
@@ -119,7 +121,7 @@ export class MessagingService {
       const moved = store.threads.advanceRead(threadId, principal.user.id, upTo);
       const readSeq = Math.max(upTo, membership.read_seq);
       const unread = store.messages.countFromOthers(threadId, Math.max(readSeq, range.from), range.to, principal.user.id);
-      return { moved, readSeq, unread, totalUnread: this.totalUnread(principal.user.id) };
+      return { moved: moved && membership.left_seq === null, readSeq, unread, totalUnread: this.totalUnread(principal.user.id) };
     });
     if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'read', outcome.readSeq);
     return { threadId, readSeq: outcome.readSeq, unread: outcome.unread, totalUnread: outcome.totalUnread };

@@ -176,12 +176,13 @@ export class ThreadService {
     })();
   }
 
+  /** The thread and its members; a former member sees the thread as they left it, without today's member list. */
   details(principal: Principal, threadId: number): ThreadDetails {
     const { store } = this.deps;
-    findMembership(store, threadId, principal.user.id);
+    const { membership } = findMembership(store, threadId, principal.user.id);
     const row = store.threads.forUser(principal.user.id).find((candidate) => candidate.id === threadId);
     if (!row) throw new ChatError('not_found', `no thread ${threadId}`);
-    const members = store.threads.members(threadId).map((m) => ({
+    const members = (membership.left_seq === null ? store.threads.members(threadId) : []).map((m) => ({
       user: { id: m.user_id, username: m.username, displayName: m.display_name },
       role: m.role,
       joinedAt: m.joined_at,
@@ -214,7 +215,7 @@ export class ThreadService {
       unread: store.messages.countFromOthers(row.id, from, to, principal.user.id),
       muted: row.muted === 1,
       label: row.label,
-      memberCount: row.member_count,
+      memberCount: row.left_seq === null ? row.member_count : 0,
       peer,
     };
   }

@@ -289,7 +289,12 @@ max_refused_frames = 20
       assert.deepEqual(history.messages.at(-1).body, { event: 'member_removed', user_id: member.id });
       assert.equal((await m.socket.request({ type: 'send', thread_id: group, client_msg_id: 'late', body: { text: 'x' } })).error.code, 'forbidden');
       const list = await m.socket.expect({ type: 'threads' }, 'threads');
-      assert.equal(list.threads[0].member, false);
+      assert.deepEqual([list.threads[0].member, list.threads[0].member_count], [false, 0]);
+      const asFormer = await m.socket.expect({ type: 'thread_get', thread_id: group }, 'thread');
+      assert.deepEqual(asFormer.members, [], 'a former member no longer sees who is in the group');
+      await m.socket.expect({ type: 'read', thread_id: group, seq: 100 }, 'read_state');
+      await o.socket.expect({ type: 'ping' }, 'pong');
+      assert.equal(o.socket.drain((f) => f.type === 'receipt' && f.user_id === member.id && f.kind === 'read').length, 0, 'nor tells it what they read');
       // Three members left; six more would pass messages.max_group_members (8).
       const crowd = await Promise.all(Array.from({ length: 6 }, () => person('crowd')));
       const full = await o.socket.request({ type: 'group_add', thread_id: group, members: crowd.map((p) => p.id) });
