@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { databaseFile, openConfiguredDatabase } from '../app.js';
 import {
@@ -62,6 +62,7 @@ export function addDbCommands(program: Command): void {
   ).action(async (file: string, options: DatabaseOptions) => {
     const destination = resolve(file);
     if (existsSync(destination)) throw new CliError(`${destination} already exists; choose a new file name`, EXIT_USAGE);
+    if (!existsSync(dirname(destination))) throw new CliError(`the directory ${dirname(destination)} does not exist; create it first`, EXIT_USAGE);
     const database = openConfiguredDatabase(resolveConfig(options), { mustExist: true });
     const started = Date.now();
     try {

@@ -135,6 +135,14 @@ export async function backupDatabase(
       return pagesPerStep;
     },
   });
+  // A restored backup replaces data clients have already seen (its seqs may be behind theirs):
+  // a new epoch makes them drop their cursors and sync afresh, as the welcome frame tells them.
+  const copy = new Database(destination);
+  try {
+    copy.prepare(`UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'epoch'`).run();
+  } finally {
+    copy.close();
+  }
 }
 
 /** Folds the WAL into the main file and empties it; done at shutdown. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { logIn, request } from '../helpers/http.js';
@@ -153,6 +153,17 @@ describe('the admin CLI, on the database of a running server', () => {
     const again = await chatd(['db', 'backup', file]);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already exists/);
+    const nowhere = await chatd(['db', 'backup', join(dir, 'missing-dir', 'b.db')]);
+    assert.equal(nowhere.code, 2);
+    assert.match(nowhere.stderr, /directory .*missing-dir does not exist; create it first/);
+    // Restoring the backup must look, to clients, like a different database.
+    const restoredDir = join(dir, 'restore-test');
+    mkdirSync(restoredDir);
+    copyFileSync(file, join(restoredDir, 'chatd.db'));
+    const live = JSON.parse((await chatd(['stats', '--json'])).stdout);
+    const fromBackup = JSON.parse((await runCli(['stats', '--json', '--data', restoredDir])).stdout);
+    assert.notEqual(fromBackup.epoch, live.epoch, 'a backup carries a new epoch');
+    assert.equal(fromBackup.users, live.users);
   });
 
   it('migrates (nothing to do on a current database), checks and reports stats', async () => {
