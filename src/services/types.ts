@@ -1,3 +1,9 @@
+import type { MessageKind } from '../storage/repositories/messages.js';
+import type { MemberRole, ThreadKind } from '../storage/repositories/threads.js';
+
+// One definition of each, next to the rows (the schema's CHECK constraints list the same values).
+export type { MemberRole, MessageKind, ThreadKind };
+
 /** Domain values the services hand upwards. The transport and session map them to the wire. */
 
 export interface User {
@@ -26,9 +32,6 @@ export interface RevocationListener {
   devicesRevoked(deviceIds: readonly number[]): void;
 }
 
-export type ThreadKind = 'direct' | 'group';
-export type MemberRole = 'owner' | 'admin' | 'member';
-export type MessageKind = 'text' | 'e2e' | 'system';
 
 export interface Message {
   readonly id: number;
