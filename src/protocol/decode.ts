@@ -86,6 +86,9 @@ export function decodeClientFrame(text: string, maxBytes: number): ClientFrame {
   }
   const type = value.type;
   const reader = typeof type === 'string' && Object.hasOwn(readers, type) ? readers[type as ClientFrameType] : undefined;
+  if (type === undefined) {
+    throw new FrameError(id, new ChatError('invalid_field', `type is required; known: ${Object.keys(readers).join(', ')}`, { field: 'type' }));
+  }
   if (!reader) {
     throw new FrameError(id, new ChatError('unknown_type', `unknown frame type ${JSON.stringify(type)}; known: ${Object.keys(readers).join(', ')}`));
   }

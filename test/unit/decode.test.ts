@@ -16,6 +16,21 @@ describe('decodeClientFrame', () => {
   it('decodes the frames it knows', () => {
     assert.deepEqual(decodeClientFrame('{"type":"auth","id":"1","token":"abc"}', 1024), { type: 'auth', id: '1', token: 'abc' });
     assert.deepEqual(decodeClientFrame('{"type":"ping","id":"p"}', 1024), { type: 'ping', id: 'p' });
+    assert.deepEqual(decodeClientFrame('{"type":"send","id":"s","thread_id":3,"client_msg_id":"c1","body": {"text" : "hi"}}', 1024), {
+      type: 'send',
+      id: 's',
+      thread_id: 3,
+      client_msg_id: 'c1',
+      kind: 'text',
+      body_json: '{"text":"hi"}',
+    });
+    assert.deepEqual(decodeClientFrame('{"type":"history","id":"h","thread_id":3}', 1024), {
+      type: 'history',
+      id: 'h',
+      thread_id: 3,
+      anchor: { latest: true },
+      limit: 50,
+    });
   });
 
   const cases: Array<[string, string, string | null, RegExp]> = [
@@ -26,6 +41,10 @@ describe('decodeClientFrame', () => {
     ['an unknown type', '{"type":"shout","id":"7"}', '7', /unknown frame type "shout"; known: auth, ping/],
     ['a prototype key as type', '{"type":"constructor","id":"7"}', '7', /unknown frame type/],
     ['a missing field', '{"type":"auth","id":"8"}', '8', /token must be a string/],
+    ['a missing type', '{"id":"9"}', '9', /type is required; known: auth, ping, send/],
+    ['a send without a body', '{"type":"send","id":"s","thread_id":1,"client_msg_id":"c"}', 's', /body is required/],
+    ['a history with two anchors', '{"type":"history","id":"h","thread_id":1,"before":5,"after":2}', 'h', /cannot be combined/],
+    ['a member that is neither id nor name', '{"type":"group_create","id":"g","title":"t","members":[true]}', 'g', /members must hold user ids/],
   ];
   for (const [name, text, id, message] of cases) {
     it(`refuses ${name}, keeping the request id when it could read one`, () => {
