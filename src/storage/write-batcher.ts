@@ -31,6 +31,9 @@ export class WriteBatcher {
         try {
           outcomes.push({ ok: true, value: savepoint(item.work) });
         } catch (error) {
+          // Some failures (disk full, I/O error) roll back the whole transaction, not just the
+          // savepoint: then nothing of the batch is stored, and nothing more may run outside it.
+          if (!this.db.inTransaction) throw error;
           outcomes.push({ ok: false, error });
         }
       }
@@ -55,22 +58,22 @@ export class WriteBatcher {
   }
 
   private flush(): void {
-    this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      let outcomes;
-      try {
-        outcomes = this.runBatch.immediate(batch);
-      } catch (error) {
-        // The commit itself failed (disk full, I/O error): nothing of the batch is stored.
-        for (const item of batch) item.reject(error);
-        continue;
-      }
-      outcomes.forEach((outcome, index) => {
-        const item = batch[index] as Pending<unknown>;
-        if (outcome.ok) item.resolve(outcome.value);
-        else item.reject(outcome.error);
-      });
+    const batch = this.queue.splice(0, this.maxBatch);
+    // More than one batch's worth waiting: the rest goes in the next turn, after other I/O.
+    if (this.queue.length > 0) setImmediate(() => this.flush());
+    else this.scheduled = false;
+    let outcomes;
+    try {
+      outcomes = this.runBatch.immediate(batch);
+    } catch (error) {
+      // The transaction failed as a whole (disk full, I/O error): nothing of the batch is stored.
+      for (const item of batch) item.reject(error);
+      return;
     }
+    outcomes.forEach((outcome, index) => {
+      const item = batch[index] as Pending<unknown>;
+      if (outcome.ok) item.resolve(outcome.value);
+      else item.reject(outcome.error);
+    });
   }
 }

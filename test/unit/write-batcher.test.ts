@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { WriteBatcher } from '../../src/storage/write-batcher.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function open(): { db: Database.Database; file: string } {
+  const file = join(tempDir(), 'batch.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE, b BLOB)');
+  return { db, file };
+}
+
+describe('WriteBatcher (group commit)', () => {
+  it('runs the writes of one turn in one transaction and resolves each after the commit', async () => {
+    const { db, file } = open();
+    const batcher = new WriteBatcher(db);
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const commits: number[] = [];
+    const results = await Promise.all(
+      ['a', 'b', 'c'].map((v) =>
+        batcher.submit(() => {
+          commits.push(db.prepare('SELECT count(*) AS n FROM t').pluck().get() as number);
+          return Number(insert.run(v).lastInsertRowid);
+        }),
+      ),
+    );
+    assert.deepEqual(results, [1, 2, 3]);
+    assert.deepEqual(commits, [0, 1, 2], 'each write saw the ones before it in the same transaction');
+    const reader = new Database(file, { readonly: true });
+    assert.equal(reader.prepare('SELECT count(*) FROM t').pluck().get(), 3, 'committed when the promises resolved');
+    reader.close();
+  });
+
+  it('rolls back and rejects a failing write alone; the others commit', async () => {
+    const { db } = open();
+    const batcher = new WriteBatcher(db);
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const results = await Promise.allSettled([
+      batcher.submit(() => insert.run('x')),
+      batcher.submit(() => {
+        insert.run('y');
+        insert.run('x'); // UNIQUE violation: this write's 'y' must go too
+      }),
+      batcher.submit(() => insert.run('z')),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(db.prepare('SELECT v FROM t ORDER BY id').pluck().all(), ['x', 'z']);
+  });
+
+  it('when the whole transaction is lost (disk full), rejects every write and stores none', async () => {
+    const { db } = open();
+    const batcher = new WriteBatcher(db);
+    const insert = db.prepare('INSERT INTO t (v, b) VALUES (?, ?)');
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    db.pragma(`max_page_count = ${pages + 30}`);
+    const results = await Promise.allSettled([
+      batcher.submit(() => insert.run('small-1', Buffer.alloc(1000))),
+      batcher.submit(() => insert.run('huge', Buffer.alloc(200_000))),
+      batcher.submit(() => insert.run('small-2', Buffer.alloc(1000))),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected', 'rejected'],
+    );
+    assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 0, 'nothing stored that was not acknowledged');
+  });
+});
