@@ -28,6 +28,12 @@ export interface SendResult {
   readonly message: Message;
   /** True when this (device, client_msg_id) was stored before: the same ack again, no second message. */
   readonly duplicate: boolean;
+  /**
+   * Fans the stored message out to the thread. The caller acks first and then
+   * calls this, in the same turn of the event loop (so the thread's messages
+   * still go out in seq order). A no-op for a duplicate: it went out the first time.
+   */
+  readonly publish: () => void;
 }
 
 export type HistoryAnchor = { readonly before: number } | { readonly after: number } | { readonly around: number } | { readonly latest: true };
@@ -68,7 +74,7 @@ export class MessagingService {
     if (Buffer.byteLength(request.bodyJson) > settings.maxBodyBytes) {
       throw new ChatError('payload_too_large', `the message body is larger than the limit of ${settings.maxBodyBytes} bytes`, { field: 'body' });
     }
-    const result = await store.batcher.submit((): SendResult => {
+    const result = await store.batcher.submit((): Omit<SendResult, 'publish'> => {
       const existing = store.messages.findByClientId(principal.deviceId, request.clientMsgId);
       if (existing) {
         if (existing.thread_id !== request.threadId) {
@@ -90,9 +96,9 @@ export class MessagingService {
       });
       return { message, duplicate: false };
     });
-    // After commit: the ack (our caller) and the fanout both follow a durable row.
-    if (!result.duplicate) this.deps.fanout.message(result.message);
-    return result;
+    // After commit: the ack (our caller) and then the fanout both follow a durable row.
+    const publish = result.duplicate ? () => {} : () => this.deps.fanout.message(result.message);
+    return { ...result, publish };
   }
 
   /** The device has received everything up to `seq` in the thread (cumulative). */

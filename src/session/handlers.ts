@@ -16,8 +16,11 @@ export interface ChatServices {
 /** The requests of an authenticated connection (auth and ping are the session's own). */
 export type ChatFrame = Exclude<ClientFrame, { type: 'auth' | 'ping' }>;
 
+/** A reply, or a reply with work to do right after it is sent (the fanout that follows an ack). */
+export type Reply = ServerFrame | { readonly reply: ServerFrame; readonly afterReply: () => void };
+
 type Handlers = {
-  [T in ChatFrame['type']]: (frame: Extract<ChatFrame, { type: T }>, principal: Principal) => ServerFrame | Promise<ServerFrame>;
+  [T in ChatFrame['type']]: (frame: Extract<ChatFrame, { type: T }>, principal: Principal) => Reply | Promise<Reply>;
 };
 
 /**
@@ -36,8 +39,13 @@ export function chatHandlers(services: ChatServices): Handlers {
 
   return {
     send: async (f, p) => {
-      const { message, duplicate } = await messaging.send(p, { threadId: f.thread_id, clientMsgId: f.client_msg_id, kind: f.kind, bodyJson: f.body_json });
-      return {
+      const { message, duplicate, publish } = await messaging.send(p, {
+        threadId: f.thread_id,
+        clientMsgId: f.client_msg_id,
+        kind: f.kind,
+        bodyJson: f.body_json,
+      });
+      const ack: ServerFrame = {
         type: 'ack',
         id: f.id,
         thread_id: message.threadId,
@@ -47,6 +55,7 @@ export function chatHandlers(services: ChatServices): Handlers {
         created_at: message.createdAt,
         duplicate,
       };
+      return { reply: ack, afterReply: publish };
     },
     delivered: async (f, p) => {
       const result = await messaging.delivered(p, f.thread_id, f.seq);

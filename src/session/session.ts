@@ -10,7 +10,7 @@ import type { AccountService } from '../services/accounts.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
-import { type ChatFrame, type ChatServices, chatHandlers } from './handlers.js';
+import { type ChatFrame, type ChatServices, type Reply, chatHandlers } from './handlers.js';
 import { messageJson } from './wire.js';
 
 /** Inbox messages read from the database at a time. */
@@ -57,7 +57,7 @@ export class Session implements ConnectionListener, LiveSession {
   private refusedInARow = 0;
   private readonly limiter: RateLimiter;
   /** Set while the offline inbox is being sent. */
-  private drain: { afterId: number; count: number; overflow: boolean } | undefined;
+  private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined } | undefined;
   deadline: number;
 
   constructor(
@@ -144,13 +144,28 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   private dispatch(frame: ChatFrame, principal: Principal): void {
-    const handler = this.deps.handlers[frame.type] as (f: ChatFrame, p: Principal) => ServerFrame | Promise<ServerFrame>;
+    const handler = this.deps.handlers[frame.type] as (f: ChatFrame, p: Principal) => Reply | Promise<Reply>;
     try {
       const reply = handler(frame, principal);
-      if (reply instanceof Promise) reply.then((frame) => this.send(frame), (error: unknown) => this.fail(frame.id, error));
-      else this.send(reply);
+      if (reply instanceof Promise) reply.then((done) => this.answer(done), (error: unknown) => this.fail(frame.id, error));
+      else this.answer(reply);
     } catch (error) {
       this.fail(frame.id, error);
+    }
+  }
+
+  /** Sends the reply, then runs what must follow it (the fanout after an ack). */
+  private answer(reply: Reply): void {
+    if (!('afterReply' in reply)) {
+      this.send(reply);
+      return;
+    }
+    this.send(reply.reply);
+    try {
+      reply.afterReply();
+    } catch (error) {
+      // The request succeeded and was answered; a fanout failure is ours to log, not the client's error.
+      this.deps.log.error({ err: error }, 'fanout after reply failed');
     }
   }
 
@@ -232,13 +247,21 @@ export class Session implements ConnectionListener, LiveSession {
       }
       if (this.closed) return;
       if (full()) {
-        setTimeout(() => this.continueDrain(), DRAIN_RETRY_MS).unref();
+        if (!drain.retry) {
+          drain.retry = setTimeout(() => {
+            drain.retry = undefined;
+            this.continueDrain();
+          }, DRAIN_RETRY_MS).unref();
+        }
         return;
       }
       if (page.length === 0) break;
     }
     this.drain = undefined;
-    this.send({ type: 'inbox_done', count: drain.count, overflow: drain.overflow });
+    // Read again: the bound may have been crossed while a slow drain went on.
+    const overflow = drain.overflow || services.messaging.inboxOverflowed(principal);
+    this.send({ type: 'inbox_done', count: drain.count, overflow });
+    if (this.closed) return;
     channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
   }
 

@@ -11,6 +11,8 @@ export class TestSocket {
   private readonly waiters: Array<{ match: (frame: Frame) => boolean; resolve: (frame: Frame) => void }> = [];
   private readonly pending = new Map<string, (frame: Frame) => void>();
   private counter = 0;
+  /** Every frame received, in arrival order (replies included). */
+  readonly arrivals: Frame[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly opened: Promise<void>;
 
@@ -30,6 +32,7 @@ export class TestSocket {
   }
 
   private receive(frame: Frame): void {
+    this.arrivals.push(frame);
     const reply = typeof frame.id === 'string' ? this.pending.get(frame.id) : undefined;
     if (reply) {
       this.pending.delete(frame.id);

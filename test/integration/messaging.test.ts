@@ -73,6 +73,7 @@ max_refused_frames = 20
 
       const ack1 = await send(a0.socket, thread, 'hi bob');
       assert.deepEqual([ack1.thread_id, ack1.seq, ack1.duplicate], [thread, 1, false]);
+
       const ack2 = await send(b0.socket, thread, 'hi alice');
       assert.equal(ack2.seq, 2);
       for (const device of [a0, a1, b0]) {
@@ -83,6 +84,8 @@ max_refused_frames = 20
         assert.equal(first.message.sender_id, alice.id);
         assert.equal(first.message.id, ack1.message_id);
       }
+      const order = a0.socket.arrivals.filter((f) => f.type === 'ack' || f.type === 'message').map((f) => f.type);
+      assert.deepEqual(order.slice(0, 2), ['ack', 'message'], 'the sender is acked before the message is fanned out');
       for (const device of [a0, a1, b0]) device.socket.close();
     });
 
