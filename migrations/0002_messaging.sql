@@ -18,3 +18,6 @@ CREATE INDEX inbox_by_message ON inbox (message_id);
 
 -- Rows in the device's inbox, kept with them so that the bound is checked without counting.
 ALTER TABLE devices ADD COLUMN inbox_count INTEGER NOT NULL DEFAULT 0;
+
+-- Unread counts: messages from others after a cursor, read from the index alone.
+CREATE INDEX messages_by_thread_sender ON messages (thread_id, seq, sender_user_id);

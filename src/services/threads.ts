@@ -148,7 +148,7 @@ export class ThreadService {
   }
 
   /** Per-user settings: mute (no pushes) and a free-text label. Undefined leaves a setting as it is. */
-  updateSettings(principal: Principal, threadId: number, change: { muted?: boolean | undefined; label?: string | null | undefined }): ThreadView {
+  updateSettings(principal: Principal, threadId: number, change: { muted?: boolean | undefined; label?: string | null | undefined }): ThreadDetails {
     const { store } = this.deps;
     store.transaction(() => {
       const { membership } = findMembership(store, threadId, principal.user.id);
@@ -159,7 +159,7 @@ export class ThreadService {
         change.label === undefined ? membership.label : change.label,
       );
     });
-    return this.details(principal, threadId).thread;
+    return this.details(principal, threadId);
   }
 
   /** The threads the user is a member of now: what their live connections follow. */
@@ -180,7 +180,7 @@ export class ThreadService {
   details(principal: Principal, threadId: number): ThreadDetails {
     const { store } = this.deps;
     const { membership } = findMembership(store, threadId, principal.user.id);
-    const row = store.threads.forUser(principal.user.id).find((candidate) => candidate.id === threadId);
+    const row = store.threads.forUserThread(principal.user.id, threadId);
     if (!row) throw new ChatError('not_found', `no thread ${threadId}`);
     const members = (membership.left_seq === null ? store.threads.members(threadId) : []).map((m) => ({
       user: { id: m.user_id, username: m.username, displayName: m.display_name },

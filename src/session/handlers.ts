@@ -112,8 +112,7 @@ export function chatHandlers(services: ChatServices): Handlers {
     group_rename: (f, p) => threadReply(f.id, threads.rename(p, f.thread_id, f.title)),
     group_role: (f, p) => threadReply(f.id, threads.setRole(p, f.thread_id, userRef(f.user), f.role)),
     thread_settings: (f, p) => {
-      threads.updateSettings(p, f.thread_id, { muted: f.muted, label: f.label });
-      return threadReply(f.id, threads.details(p, f.thread_id));
+      return threadReply(f.id, threads.updateSettings(p, f.thread_id, { muted: f.muted, label: f.label }));
     },
     typing: (f, p) => {
       messaging.typing(p, f.thread_id);

@@ -53,6 +53,7 @@ export class ThreadsRepository {
   private readonly membersStatement;
   private readonly memberCountStatement;
   private readonly forUserStatement;
+  private readonly forUserThreadStatement;
   private readonly activeThreadIdsStatement;
   private readonly setReadStatement;
   private readonly setDeliveredStatement;
@@ -95,6 +96,12 @@ export class ThreadsRepository {
          FROM thread_members m JOIN threads t ON t.id = m.thread_id
         WHERE m.user_id = ?
         ORDER BY coalesce(t.last_message_at, t.created_at) DESC, t.id DESC`,
+    );
+    this.forUserThreadStatement = db.prepare<[number, number], UserThreadRow>(
+      `SELECT ${THREAD}, m.role, m.joined_seq, m.left_seq, m.read_seq, m.delivered_seq, m.muted, m.label,
+              (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count
+         FROM thread_members m JOIN threads t ON t.id = m.thread_id
+        WHERE m.thread_id = ? AND m.user_id = ?`,
     );
     this.activeThreadIdsStatement = db
       .prepare<[number], number>('SELECT thread_id FROM thread_members WHERE user_id = ? AND left_seq IS NULL')
@@ -169,6 +176,11 @@ export class ThreadsRepository {
   /** Every thread the user is or was in, most recent activity first. */
   forUser(userId: number): UserThreadRow[] {
     return this.forUserStatement.all(userId);
+  }
+
+  /** One thread as forUser() shows it, if the user is or was in it. */
+  forUserThread(userId: number, threadId: number): UserThreadRow | undefined {
+    return this.forUserThreadStatement.get(threadId, userId);
   }
 
   /** Threads the user is a member of now. */
