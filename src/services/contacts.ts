@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { Store } from '../storage/store.js';
 import type { Principal, User } from './types.js';
+import { type UserRef, resolveUser } from './users.js';
 
 export interface Contact {
   readonly user: User;
@@ -12,10 +13,9 @@ export interface Contact {
 export class ContactService {
   constructor(private readonly deps: { readonly store: Store; readonly clock: Clock }) {}
 
-  add(principal: Principal, ref: { userId: number } | { username: string }): Contact {
+  add(principal: Principal, ref: UserRef): Contact {
     const { store, clock } = this.deps;
-    const row = 'userId' in ref ? store.users.findById(ref.userId) : store.users.findByUsername(ref.username);
-    if (!row || row.deleted_at !== null) throw new ChatError('not_found', `no user ${'userId' in ref ? ref.userId : JSON.stringify(ref.username)}`);
+    const row = resolveUser(store, ref);
     if (row.id === principal.user.id) throw new ChatError('invalid_field', 'you cannot add yourself as a contact', { field: 'user_id' });
     store.contacts.add(principal.user.id, row.id, clock.now());
     return this.list(principal).find((contact) => contact.user.id === row.id) as Contact;

@@ -82,9 +82,17 @@ export function toMessage(row: MessageRow): Message {
   };
 }
 
+type MemberCursors = Pick<MembershipRow, 'joined_seq' | 'left_seq' | 'read_seq'>;
+
 /** The seqs a member may see: (from, to]. A former member sees up to where they left. */
-export function visibleRange(thread: ThreadRow, membership: MembershipRow): { from: number; to: number } {
-  return { from: membership.joined_seq, to: membership.left_seq ?? thread.last_seq };
+export function visibleRange(membership: Pick<MembershipRow, 'joined_seq' | 'left_seq'>, lastSeq: number): { from: number; to: number } {
+  return { from: membership.joined_seq, to: membership.left_seq ?? lastSeq };
+}
+
+/** Messages from others after the member's read cursor, within what they may see. Derived, never stored. */
+export function unreadCount(store: Store, threadId: number, membership: MemberCursors, lastSeq: number, userId: number): number {
+  const { from, to } = visibleRange(membership, lastSeq);
+  return store.messages.countFromOthers(threadId, Math.max(membership.read_seq, from), to, userId);
 }
 
 /**

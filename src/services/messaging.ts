@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { Store } from '../storage/store.js';
-import { type InboxSettings, findActiveMembership, findMembership, storeMessage, toMessage, visibleRange } from './message-store.js';
+import { type InboxSettings, findActiveMembership, findMembership, storeMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
 import type { Fanout, Message, MessageKind, Principal } from './types.js';
 
 export interface MessagingSettings extends InboxSettings {
@@ -106,7 +106,7 @@ export class MessagingService {
     const { store } = this.deps;
     const outcome = await store.batcher.submit(() => {
       const { thread, membership } = findMembership(store, threadId, principal.user.id);
-      const upTo = Math.min(seq, visibleRange(thread, membership).to);
+      const upTo = Math.min(seq, visibleRange(membership, thread.last_seq).to);
       store.cursors.advance(principal.deviceId, threadId, upTo);
       store.inbox.acknowledge(principal.deviceId, threadId, upTo);
       const moved = store.threads.advanceDelivered(threadId, principal.user.id, upTo);
@@ -122,11 +122,10 @@ export class MessagingService {
     const { store } = this.deps;
     const outcome = await store.batcher.submit(() => {
       const { thread, membership } = findMembership(store, threadId, principal.user.id);
-      const range = visibleRange(thread, membership);
-      const upTo = Math.min(seq, range.to);
+      const upTo = Math.min(seq, visibleRange(membership, thread.last_seq).to);
       const moved = store.threads.advanceRead(threadId, principal.user.id, upTo);
       const readSeq = Math.max(upTo, membership.read_seq);
-      const unread = store.messages.countFromOthers(threadId, Math.max(readSeq, range.from), range.to, principal.user.id);
+      const unread = unreadCount(store, threadId, { ...membership, read_seq: readSeq }, thread.last_seq, principal.user.id);
       return { moved: moved && membership.left_seq === null, readSeq, unread, totalUnread: this.totalUnread(principal.user.id) };
     });
     if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'read', outcome.readSeq);
@@ -137,17 +136,14 @@ export class MessagingService {
   totalUnread(userId: number): number {
     const { store } = this.deps;
     let total = 0;
-    for (const row of store.threads.forUser(userId)) {
-      const to = row.left_seq ?? row.last_seq;
-      total += store.messages.countFromOthers(row.id, Math.max(row.read_seq, row.joined_seq), to, userId);
-    }
+    for (const row of store.threads.forUser(userId)) total += unreadCount(store, row.id, row, row.last_seq, userId);
     return total;
   }
 
   history(principal: Principal, threadId: number, anchor: HistoryAnchor, limit: number): HistoryPage {
     const { store, settings } = this.deps;
     const { thread, membership } = findMembership(store, threadId, principal.user.id);
-    const { from, to } = visibleRange(thread, membership);
+    const { from, to } = visibleRange(membership, thread.last_seq);
     const size = Math.min(Math.max(1, limit), settings.pageMax);
     let messages;
     if ('after' in anchor) {
@@ -173,14 +169,13 @@ export class MessagingService {
 
   /** The seq of a message the caller may see, for "jump to message". */
   seqOfMessage(principal: Principal, messageId: number): { threadId: number; seq: number } {
-    const row = this.deps.store.messages.findById(messageId);
-    const notFound = new ChatError('not_found', `no message ${messageId}`);
-    if (!row) throw notFound;
-    const membership = this.deps.store.threads.membership(row.thread_id, principal.user.id);
-    const thread = this.deps.store.threads.findById(row.thread_id);
-    if (!membership || !thread) throw notFound;
-    const { from, to } = visibleRange(thread, membership);
-    if (row.seq <= from || row.seq > to) throw notFound;
+    const { store } = this.deps;
+    const row = store.messages.findById(messageId);
+    const membership = row && store.threads.membership(row.thread_id, principal.user.id);
+    const thread = row && membership && store.threads.findById(row.thread_id);
+    const range = membership && thread ? visibleRange(membership, thread.last_seq) : undefined;
+    // A message in a thread the caller cannot see is answered like one that does not exist.
+    if (!row || !range || row.seq <= range.from || row.seq > range.to) throw new ChatError('not_found', `no message ${messageId}`);
     return { threadId: row.thread_id, seq: row.seq };
   }
 
@@ -195,8 +190,8 @@ export class MessagingService {
     const acked = store.cursors.forDevice(principal.deviceId);
     const result: SyncedThread[] = [];
     for (const row of store.threads.forUser(principal.user.id)) {
-      const to = row.left_seq ?? row.last_seq;
-      const cursor = Math.max(cursors?.get(row.id) ?? acked.get(row.id) ?? 0, row.joined_seq);
+      const { from, to } = visibleRange(row, row.last_seq);
+      const cursor = Math.max(cursors?.get(row.id) ?? acked.get(row.id) ?? 0, from);
       if (cursor >= to) continue;
       const messages = store.messages.after(row.id, cursor, to, settings.pageMax);
       result.push({ threadId: row.id, lastSeq: to, messages: messages.map(toMessage), hasMore: (messages.at(-1)?.seq ?? to) < to });

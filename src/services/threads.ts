@@ -2,9 +2,10 @@ import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { UserThreadRow } from '../storage/repositories/threads.js';
 import type { Store } from '../storage/store.js';
-import { type InboxSettings, findActiveMembership, findMembership, storeSystemMessage, toMessage } from './message-store.js';
+import { type InboxSettings, findActiveMembership, findMembership, storeSystemMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
 import { assertCanManage, assertCanRemove, assertCanSetRole, checkTitle } from './thread-rules.js';
 import type { Fanout, Member, MemberRole, Message, Principal, ThreadView, User } from './types.js';
+import { type UserRef, resolveUser } from './users.js';
 
 export interface ThreadSettings extends InboxSettings {
   readonly maxGroupMembers: number;
@@ -21,9 +22,6 @@ export interface ThreadDetails {
   readonly thread: ThreadView;
   readonly members: Member[];
 }
-
-/** A user to act on: by id or by username. */
-export type UserRef = { readonly userId: number } | { readonly username: string };
 
 /**
  * Direct threads and groups: finding, creating, membership and roles, per-user
@@ -170,10 +168,10 @@ export class ThreadService {
   /** Every thread of the user, most recent activity first, with unread counts and the total. */
   list(principal: Principal): { threads: ThreadView[]; totalUnread: number } {
     const { store } = this.deps;
-    return store.db.transaction(() => {
+    return store.read(() => {
       const threads = store.threads.forUser(principal.user.id).map((row) => this.view(principal, row));
       return { threads, totalUnread: threads.reduce((sum, thread) => sum + thread.unread, 0) };
-    })();
+    });
   }
 
   /** The thread and its members; a former member sees the thread as they left it, without today's member list. */
@@ -192,9 +190,8 @@ export class ThreadService {
 
   private view(principal: Principal, row: UserThreadRow): ThreadView {
     const { store } = this.deps;
-    const to = row.left_seq ?? row.last_seq;
-    const from = Math.max(row.read_seq, row.joined_seq);
-    const last = to > row.joined_seq ? store.messages.before(row.id, to + 1, row.joined_seq, 1)[0] : undefined;
+    const { from, to } = visibleRange(row, row.last_seq);
+    const last = to > from ? store.messages.before(row.id, to + 1, from, 1)[0] : undefined;
     let peer: User | null = null;
     if (row.kind === 'direct') {
       const other = store.threads.members(row.id).find((m) => m.user_id !== principal.user.id);
@@ -212,7 +209,7 @@ export class ThreadService {
       member: row.left_seq === null,
       leftSeq: row.left_seq,
       readSeq: row.read_seq,
-      unread: store.messages.countFromOthers(row.id, from, to, principal.user.id),
+      unread: unreadCount(store, row.id, row, row.last_seq, principal.user.id),
       muted: row.muted === 1,
       label: row.label,
       memberCount: row.left_seq === null ? row.member_count : 0,
@@ -258,11 +255,7 @@ export class ThreadService {
   }
 
   private resolveUser(ref: UserRef): User {
-    const row = 'userId' in ref ? this.deps.store.users.findById(ref.userId) : this.deps.store.users.findByUsername(ref.username);
-    if (!row || row.deleted_at !== null) {
-      throw new ChatError('not_found', `no user ${'userId' in ref ? ref.userId : JSON.stringify(ref.username)}`);
-    }
-    return { id: row.id, username: row.username, displayName: row.display_name };
+    return resolveUser(this.deps.store, ref);
   }
 
   private resolveUsers(refs: readonly UserRef[]): User[] {

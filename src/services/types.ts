@@ -41,7 +41,7 @@ export interface Message {
   readonly senderDeviceId: number;
   readonly clientMsgId: string;
   readonly kind: MessageKind;
-  /** The body as JSON text, exactly as stored: encoded once, never re-parsed on the way out. */
+  /** The body as JSON text, exactly as stored. Parsed once per event on the way out, not once per recipient. */
   readonly bodyJson: string;
   readonly createdAt: number;
 }

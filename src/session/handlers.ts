@@ -2,7 +2,8 @@ import type { ClientFrame, ServerFrame, UserRefJson } from '../protocol/frames.j
 import type { ContactService } from '../services/contacts.js';
 import type { MessagingService } from '../services/messaging.js';
 import type { PresenceService } from '../services/presence.js';
-import type { ThreadDetails, ThreadService, UserRef } from '../services/threads.js';
+import type { ThreadDetails, ThreadService } from '../services/threads.js';
+import type { UserRef } from '../services/users.js';
 import type { Principal } from '../services/types.js';
 import { memberJson, messageJson, presenceJson, threadJson, userJson } from './wire.js';
 

@@ -57,4 +57,9 @@ export class Store {
   transaction<T>(work: () => T): T {
     return this.db.transaction(work).immediate();
   }
+
+  /** Runs `work` in one read transaction: a consistent snapshot of several queries, without the write lock. */
+  read<T>(work: () => T): T {
+    return this.db.transaction(work).deferred();
+  }
 }
