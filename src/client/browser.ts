@@ -1,0 +1,3 @@
+/** `chatd/client` in browsers: the global WebSocket, no Node module anywhere on this path. */
+export * from './index.js';
+export { ChatClient } from './client.js';

@@ -1,0 +1,273 @@
+import { CloseCodes, type CloseReason } from '../errors.js';
+import type {
+  AckFrame,
+  ContactsReplyFrame,
+  DeliveredReplyFrame,
+  ErrorFrame,
+  InboxDoneEvent,
+  MessageEvent,
+  MessagesFrame,
+  OkFrame,
+  PongFrame,
+  PresenceEvent,
+  PresenceReplyFrame,
+  ReadStateFrame,
+  ReceiptEvent,
+  SyncReplyFrame,
+  ThreadReplyFrame,
+  ThreadsReplyFrame,
+  TypingEvent,
+  WelcomeFrame,
+} from '../protocol/frames.js';
+import { ClientError } from './errors.js';
+import { Pacer } from './pacer.js';
+import type { RequestJson, RequestType } from './requests.js';
+import type { SocketFactory, SocketLike } from './socket.js';
+
+/** The reply frame each request gets (or an `error`). */
+export interface ReplyOf {
+  ping: PongFrame;
+  send: AckFrame;
+  delivered: DeliveredReplyFrame;
+  read: ReadStateFrame;
+  history: MessagesFrame;
+  jump: MessagesFrame;
+  sync: SyncReplyFrame;
+  threads: ThreadsReplyFrame;
+  thread_get: ThreadReplyFrame;
+  direct_open: ThreadReplyFrame;
+  group_create: ThreadReplyFrame;
+  group_add: ThreadReplyFrame;
+  group_remove: OkFrame;
+  group_leave: OkFrame;
+  group_rename: ThreadReplyFrame;
+  group_role: ThreadReplyFrame;
+  thread_settings: ThreadReplyFrame;
+  typing: OkFrame;
+  presence: PresenceReplyFrame;
+  contacts: ContactsReplyFrame;
+  contact_add: OkFrame;
+  contact_remove: OkFrame;
+}
+
+const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
+  ping: 'pong', send: 'ack', delivered: 'delivered', read: 'read_state', history: 'messages', jump: 'messages',
+  sync: 'sync', threads: 'threads', thread_get: 'thread', direct_open: 'thread', group_create: 'thread',
+  group_add: 'thread', group_remove: 'ok', group_leave: 'ok', group_rename: 'thread', group_role: 'thread',
+  thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok',
+};
+
+export type ServerEvent = MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent;
+
+/** Why a connection ended. */
+export interface ConnectionEnd {
+  /** The WebSocket close code; 1006 when the connection was lost without one, 4000 when the client gave up on a silent one. */
+  readonly code: number;
+  /** The server's close reason by name, or the client's: `heartbeat_timeout` (no reply to a ping), `connection_lost`. */
+  readonly reason: CloseReason | 'connection_lost' | 'no_reply' | 'closed_by_client';
+  /** Whether connecting again can help (docs/protocol.md, close codes). */
+  readonly reconnect: boolean;
+  /** The server's error before it closed (a refused token), when there was one. */
+  readonly error: ClientError | undefined;
+}
+
+export interface ConnectionOptions {
+  readonly url: string;
+  readonly token: string;
+  readonly openSocket: SocketFactory;
+  /** How long a request may wait for its reply. */
+  readonly requestTimeoutMs: number;
+  /** How long after a ping the connection may stay silent before it is taken for dead. */
+  readonly heartbeatReplyTimeoutMs: number;
+  readonly onEvent: (event: ServerEvent) => void;
+  /** Called once, when the connection has ended for whatever reason. */
+  readonly onEnd: (end: ConnectionEnd) => void;
+}
+
+interface Waiting {
+  readonly expect: string;
+  readonly resolve: (frame: never) => void;
+  readonly reject: (error: ClientError) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+const CLOSE_REASONS = new Map<number, CloseReason>(
+  Object.entries(CloseCodes).map(([name, entry]) => [entry.code, name as CloseReason]),
+);
+
+/**
+ * One WebSocket connection to chatd, from `auth` to its end: matches replies to
+ * requests by id, paces frames under the server's rate, sends heartbeats and
+ * takes a connection that stops answering them for dead (a cut network often
+ * closes nothing). It never reconnects; ChatClient does.
+ */
+export class Connection {
+  private readonly socket: SocketLike;
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly pacer = new Pacer(10);
+  private nextId = 1;
+  private ended = false;
+  private lastFrameAt = Date.now();
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private silenceCheck: ReturnType<typeof setTimeout> | undefined;
+  private refusal: ClientError | undefined;
+  welcome: WelcomeFrame | undefined;
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.socket = options.openSocket(options.url);
+    this.socket.onmessage = (event) => this.receive(event.data);
+    this.socket.onclose = (event) => this.end(this.endFromClose(event.code));
+    this.socket.onerror = () => {
+      // The close event that follows says what happened.
+    };
+  }
+
+  /** Opens the connection and authenticates; resolves with `welcome`. */
+  open(): Promise<WelcomeFrame> {
+    const authenticated = new Promise<WelcomeFrame>((resolve, reject) => {
+      const timer = setTimeout(() => this.abandon('no_reply'), this.options.requestTimeoutMs);
+      this.waiting.set('auth', { expect: 'welcome', resolve: resolve as (frame: never) => void, reject, timer });
+    });
+    this.socket.onopen = () => this.write(JSON.stringify({ type: 'auth', id: 'auth', token: this.options.token }), true);
+    return authenticated.then((welcome) => {
+      this.welcome = welcome;
+      this.pacer.setRate(welcome.limits.frames_per_second);
+      this.startHeartbeat(welcome.heartbeat_interval_ms);
+      return welcome;
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.ended;
+  }
+
+  /** Sends a request; resolves with its reply, rejects with the server's error or `disconnected`/`timeout`. */
+  request<R extends RequestJson>(request: R, timeoutMs = this.options.requestTimeoutMs): Promise<ReplyOf[R['type']]> {
+    return new Promise((resolve, reject) => this.send(request, resolve, reject, timeoutMs));
+  }
+
+  /**
+   * `request` with callbacks, called in the same turn as the reply arrives:
+   * for callers that must act before the frames that follow it are handled
+   * (an ack before the echo of the message it acks).
+   */
+  send<R extends RequestJson>(
+    request: R,
+    onReply: (reply: ReplyOf[R['type']]) => void,
+    onError: (error: ClientError) => void,
+    timeoutMs = this.options.requestTimeoutMs,
+  ): void {
+    if (this.ended) return onError(new ClientError('disconnected', 'not connected', true));
+    const id = String(this.nextId++);
+    const timer = setTimeout(() => {
+      this.waiting.delete(id);
+      onError(new ClientError('timeout', `no reply to ${request.type} within ${timeoutMs} ms`, true));
+    }, timeoutMs);
+    this.waiting.set(id, { expect: REPLY_TYPE[request.type], resolve: onReply as (frame: never) => void, reject: onError, timer });
+    this.write(JSON.stringify({ ...request, id }), request.type === 'ping');
+  }
+
+  /** Closes the connection from this side; `onEnd` is called with `closed_by_client`. */
+  close(): void {
+    if (this.ended) return;
+    try {
+      this.socket.close(1000);
+    } catch {
+      // Closing a socket that never opened throws in some implementations.
+    }
+    this.end({ code: 1000, reason: 'closed_by_client', reconnect: false, error: undefined });
+  }
+
+  private write(text: string, urgent: boolean): void {
+    this.pacer.run(() => {
+      if (!this.ended) this.socket.send(text);
+    }, urgent);
+  }
+
+  private receive(data: unknown): void {
+    this.lastFrameAt = Date.now();
+    let frame: { type?: unknown; id?: unknown };
+    try {
+      frame = JSON.parse(String(data)) as typeof frame;
+    } catch {
+      return; // The server only sends JSON; anything else is ignored rather than trusted.
+    }
+    if (frame.type === 'error') return this.receiveError(frame as ErrorFrame);
+    if (typeof frame.id === 'string') {
+      const waiting = this.waiting.get(frame.id);
+      if (!waiting) return;
+      this.waiting.delete(frame.id);
+      clearTimeout(waiting.timer);
+      if (frame.type === waiting.expect) waiting.resolve(frame as never);
+      else waiting.reject(new ClientError('bad_reply', `expected ${waiting.expect}, got ${String(frame.type)}`, false));
+      return;
+    }
+    this.options.onEvent(frame as ServerEvent);
+  }
+
+  private receiveError(frame: ErrorFrame): void {
+    const { code, message, retryable, retry_after_ms: retryAfter } = frame.error;
+    const error = new ClientError(code, message, retryable, undefined, retryAfter);
+    if (code === 'rate_limited' && retryAfter !== undefined) this.pacer.pause(retryAfter);
+    const waiting = frame.id === null ? undefined : this.waiting.get(frame.id);
+    if (!waiting) return;
+    this.waiting.delete(frame.id as string);
+    clearTimeout(waiting.timer);
+    // A refused auth is followed by close 4002; keep the reason for it.
+    if (frame.id === 'auth') this.refusal = error;
+    waiting.reject(error);
+  }
+
+  private startHeartbeat(intervalMs: number): void {
+    this.heartbeat = setInterval(() => {
+      const sentAt = Date.now();
+      this.request({ type: 'ping' }).catch(() => {
+        // Silence is judged below, by any frame arriving, not by this reply alone.
+      });
+      this.silenceCheck ??= setTimeout(() => {
+        this.silenceCheck = undefined;
+        if (this.lastFrameAt < sentAt) this.abandon('heartbeat_timeout');
+      }, this.options.heartbeatReplyTimeoutMs);
+    }, intervalMs);
+  }
+
+  /**
+   * Drops a connection that went silent (or that the client cannot use), without
+   * waiting for a close handshake that may never come; `onEnd` says to reconnect.
+   */
+  abandon(reason: 'heartbeat_timeout' | 'no_reply'): void {
+    if (this.ended) return;
+    const socket = this.socket as SocketLike & { terminate?: () => void };
+    try {
+      if (socket.terminate) socket.terminate();
+      else socket.close(4000, reason);
+    } catch {
+      // Already closing.
+    }
+    this.end({ code: 4000, reason, reconnect: true, error: undefined });
+  }
+
+  private endFromClose(code: number): ConnectionEnd {
+    const reason = CLOSE_REASONS.get(code);
+    if (reason) return { code, reason, reconnect: CloseCodes[reason].reconnect, error: this.refusal };
+    return { code, reason: 'connection_lost', reconnect: true, error: this.refusal };
+  }
+
+  private end(end: ConnectionEnd): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.silenceCheck);
+    this.pacer.stop();
+    this.socket.onmessage = null;
+    this.socket.onclose = null;
+    this.socket.onopen = null;
+    const failure = end.error ?? new ClientError('disconnected', `connection ended (${end.reason})`, true);
+    for (const waiting of this.waiting.values()) {
+      clearTimeout(waiting.timer);
+      waiting.reject(failure);
+    }
+    this.waiting.clear();
+    this.options.onEnd(end);
+  }
+}

@@ -1,0 +1,64 @@
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DocumentStore, type StoreDocument, type StoredState, documentToState, emptyDocument } from './store.js';
+
+/**
+ * A ClientStore in one JSON file, for Node apps (the terminal client uses it).
+ * Every change rewrites the file: written to a temporary file, flushed to disk,
+ * then renamed over the old one, so a crash leaves either the old or the new
+ * document. Changes made while a write is running are coalesced into the next.
+ */
+export class FileStore extends DocumentStore {
+  private writing: Promise<void> | undefined;
+  private dirty = false;
+
+  constructor(private readonly path: string) {
+    super();
+  }
+
+  async load(): Promise<StoredState> {
+    try {
+      this.document = parseDocument(await readFile(this.path, 'utf8'), this.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      this.document = emptyDocument();
+    }
+    return documentToState(structuredClone(this.document));
+  }
+
+  protected persist(): Promise<void> {
+    this.dirty = true;
+    // The running write loop picks the change up: it checks `dirty` and clears
+    // `writing` in one synchronous step, so no change can slip between them.
+    this.writing ??= this.writeWhileDirty();
+    return this.writing;
+  }
+
+  private async writeWhileDirty(): Promise<void> {
+    try {
+      await mkdir(dirname(this.path), { recursive: true });
+      while (this.dirty) {
+        this.dirty = false;
+        const temporary = `${this.path}.tmp`;
+        const file = await open(temporary, 'w', 0o600);
+        try {
+          await file.writeFile(JSON.stringify(this.document));
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await rename(temporary, this.path);
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+}
+
+function parseDocument(text: string, path: string): StoreDocument {
+  const value = JSON.parse(text) as Partial<StoreDocument>;
+  if (typeof value !== 'object' || value === null || typeof value.cursors !== 'object' || !Array.isArray(value.outbox)) {
+    throw new Error(`${path} is not a chatd client store`);
+  }
+  return { identity: value.identity, cursors: value.cursors, outbox: value.outbox };
+}

@@ -1,0 +1,170 @@
+import type { AckFrame, ReceiptEvent } from '../protocol/frames.js';
+import type { Connection } from './connection.js';
+import { ClientError } from './errors.js';
+import type { ClientStore, OutboxEntry } from './store.js';
+
+/** Where one of the app's messages stands. `delivered` and `read`: by at least one other member. */
+export type MessageStatus = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+
+export interface StatusChange {
+  readonly thread_id: number;
+  readonly client_msg_id: string;
+  readonly status: MessageStatus;
+  /** Once sent: the message's place in the thread. */
+  readonly seq: number | undefined;
+  readonly message_id: number | undefined;
+  /** Why it failed (for `failed`). */
+  readonly error: ClientError | undefined;
+}
+
+/** What `send` resolves with: the server's ack. */
+export interface SentMessage {
+  readonly thread_id: number;
+  readonly client_msg_id: string;
+  readonly seq: number;
+  readonly message_id: number;
+  readonly created_at: number;
+}
+
+export interface OutboxOptions {
+  readonly store: ClientStore;
+  readonly statusChanged: (change: StatusChange) => void;
+  /** Sends in flight on one connection at most. */
+  readonly maxInFlight: number;
+  readonly reportError: (error: unknown) => void;
+}
+
+const RANK: Record<MessageStatus, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: -1 };
+/** Per thread, how many sent messages are watched for receipts. */
+const WATCHED_PER_THREAD = 500;
+
+/**
+ * The sending half of the delivery contract (docs/protocol.md, flows 2 and 8):
+ * every message is stored before it is sent, sent in order, sent again on each
+ * new connection until acked (the server dedupes by client_msg_id), and then
+ * followed through the receipts to delivered and read.
+ */
+export class Outbox {
+  private readonly entries: OutboxEntry[] = [];
+  private readonly inFlight = new Set<string>();
+  private readonly waiters = new Map<string, { resolve: (sent: SentMessage) => void; reject: (error: ClientError) => void }>();
+  private readonly watched = new Map<number, Array<{ seq: number; client_msg_id: string; message_id: number; status: MessageStatus }>>();
+  private connection: Connection | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly options: OutboxOptions) {}
+
+  /** Entries from the store, in the order they were sent. */
+  load(entries: readonly OutboxEntry[]): void {
+    this.entries.push(...entries);
+  }
+
+  pending(): readonly OutboxEntry[] {
+    return [...this.entries];
+  }
+
+  /** Stores the message, then sends it when a connection is up. Resolves with the ack. */
+  async add(entry: OutboxEntry): Promise<SentMessage> {
+    await this.options.store.putOutbox(entry);
+    const sent = new Promise<SentMessage>((resolve, reject) => this.waiters.set(entry.client_msg_id, { resolve, reject }));
+    this.entries.push(entry);
+    this.changed(entry, 'pending', undefined, undefined);
+    this.flush();
+    return sent;
+  }
+
+  attach(connection: Connection): void {
+    this.connection = connection;
+    this.inFlight.clear();
+    this.flush();
+  }
+
+  detach(): void {
+    this.connection = undefined;
+    this.inFlight.clear();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /** Another member's cursor moved: their receipt covers every one of our messages up to its seq. */
+  receipt(receipt: ReceiptEvent, ownUserId: number): void {
+    if (receipt.user_id === ownUserId) return;
+    const list = this.watched.get(receipt.thread_id);
+    if (!list) return;
+    for (const item of list) {
+      if (item.seq > receipt.seq || RANK[item.status] >= RANK[receipt.kind]) continue;
+      item.status = receipt.kind;
+      this.options.statusChanged({
+        thread_id: receipt.thread_id, client_msg_id: item.client_msg_id, status: item.status,
+        seq: item.seq, message_id: item.message_id, error: undefined,
+      });
+    }
+    this.watched.set(receipt.thread_id, list.filter((item) => item.status !== 'read'));
+  }
+
+  /** Rejects the promises of this run's sends (the client is closing); the entries stay stored. */
+  abandon(error: ClientError): void {
+    for (const waiter of this.waiters.values()) waiter.reject(error);
+    this.waiters.clear();
+  }
+
+  private flush(): void {
+    const connection = this.connection;
+    if (!connection) return;
+    for (const entry of this.entries) {
+      if (this.inFlight.size >= this.options.maxInFlight) return;
+      if (this.inFlight.has(entry.client_msg_id)) continue;
+      this.inFlight.add(entry.client_msg_id);
+      // Callbacks, not a promise: the ack is handled before the echo of the message that follows it.
+      connection.send(
+        { type: 'send', thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, kind: entry.kind, body: entry.body },
+        (ack) => this.acked(entry, ack),
+        (error) => this.refused(connection, entry, error),
+      );
+    }
+  }
+
+  private acked(entry: OutboxEntry, ack: AckFrame): void {
+    this.inFlight.delete(entry.client_msg_id);
+    this.remove(entry);
+    const list = this.watched.get(ack.thread_id) ?? [];
+    list.push({ seq: ack.seq, client_msg_id: ack.client_msg_id, message_id: ack.message_id, status: 'sent' });
+    if (list.length > WATCHED_PER_THREAD) list.shift();
+    this.watched.set(ack.thread_id, list);
+    this.changed(entry, 'sent', ack.seq, ack.message_id);
+    this.waiters.get(entry.client_msg_id)?.resolve({
+      thread_id: ack.thread_id, client_msg_id: ack.client_msg_id, seq: ack.seq, message_id: ack.message_id, created_at: ack.created_at,
+    });
+    this.waiters.delete(entry.client_msg_id);
+    this.flush();
+  }
+
+  private refused(connection: Connection, entry: OutboxEntry, error: unknown): void {
+    if (connection !== this.connection) return; // The connection ended: the next one sends it again.
+    this.inFlight.delete(entry.client_msg_id);
+    const failure = error instanceof ClientError ? error : new ClientError('internal', String(error), true);
+    if (failure.retryable) {
+      // Busy server, rate limit or a lost reply: the same send again later is safe (it is deduplicated).
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = undefined;
+        this.flush();
+      }, failure.retryAfterMs ?? 1000);
+      return;
+    }
+    this.remove(entry);
+    this.changed(entry, 'failed', undefined, undefined, failure);
+    this.waiters.get(entry.client_msg_id)?.reject(failure);
+    this.waiters.delete(entry.client_msg_id);
+    this.flush();
+  }
+
+  private remove(entry: OutboxEntry): void {
+    const index = this.entries.indexOf(entry);
+    if (index >= 0) this.entries.splice(index, 1);
+    this.options.store.deleteOutbox(entry.client_msg_id).catch(this.options.reportError);
+  }
+
+  private changed(entry: OutboxEntry, status: MessageStatus, seq: number | undefined, messageId: number | undefined, error?: ClientError): void {
+    this.options.statusChanged({ thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, status, seq, message_id: messageId, error });
+  }
+}

@@ -1,0 +1,50 @@
+import type { UserRefJson } from '../protocol/frames.js';
+
+/**
+ * The requests a client sends, as JSON on the wire (docs/protocol.md), without
+ * the `id` the connection adds. The server's decoded forms are in protocol/frames.ts.
+ */
+/** In `members` lists a user is a user id or a username. */
+export type MemberRef = number | string;
+
+/** A user reference sits in the frame itself: `user_id` or `username`. */
+export type RequestJson =
+  | { readonly type: 'ping' }
+  | { readonly type: 'send'; readonly thread_id: number; readonly client_msg_id: string; readonly kind: 'text' | 'e2e'; readonly body: unknown }
+  | { readonly type: 'delivered'; readonly thread_id: number; readonly seq: number }
+  | { readonly type: 'read'; readonly thread_id: number; readonly seq: number }
+  /** At most one of before, after, around; none: the newest page. */
+  | { readonly type: 'history'; readonly thread_id: number; readonly limit?: number; readonly before?: number; readonly after?: number; readonly around?: number }
+  | { readonly type: 'jump'; readonly message_id: number; readonly limit?: number }
+  | { readonly type: 'sync'; readonly cursors: ReadonlyArray<{ readonly thread_id: number; readonly seq: number }> }
+  | { readonly type: 'threads' }
+  | { readonly type: 'thread_get'; readonly thread_id: number }
+  | ({ readonly type: 'direct_open' } & UserRefJson)
+  | { readonly type: 'group_create'; readonly title: string; readonly members: readonly MemberRef[] }
+  | { readonly type: 'group_add'; readonly thread_id: number; readonly members: readonly MemberRef[] }
+  | ({ readonly type: 'group_remove'; readonly thread_id: number } & UserRefJson)
+  | { readonly type: 'group_leave'; readonly thread_id: number }
+  | { readonly type: 'group_rename'; readonly thread_id: number; readonly title: string }
+  | ({ readonly type: 'group_role'; readonly thread_id: number; readonly role: 'owner' | 'admin' | 'member' } & UserRefJson)
+  | { readonly type: 'thread_settings'; readonly thread_id: number; readonly muted?: boolean; readonly label?: string | null }
+  | { readonly type: 'typing'; readonly thread_id: number }
+  | { readonly type: 'presence'; readonly user_ids: readonly number[] }
+  | { readonly type: 'contacts' }
+  | ({ readonly type: 'contact_add' } & UserRefJson)
+  | { readonly type: 'contact_remove'; readonly user_id: number };
+
+export type RequestType = RequestJson['type'];
+
+/**
+ * Requests that may be sent again after a lost reply without changing the
+ * outcome. The connection retries these across reconnects by itself; the
+ * others fail with `disconnected` and the app decides.
+ */
+const IDEMPOTENT: ReadonlySet<RequestType> = new Set<RequestType>([
+  'ping', 'send', 'delivered', 'read', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
+  'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove',
+]);
+
+export function isIdempotent(type: RequestType): boolean {
+  return IDEMPOTENT.has(type);
+}
