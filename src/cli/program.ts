@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { addChatCommand } from './chat.js';
 import { VERSION } from './common.js';
 import { addConfigCommands } from './config.js';
 import { addDbCommands } from './db.js';
@@ -23,5 +24,6 @@ export function buildProgram(): Command {
   addDbCommands(program);
   addStatsCommand(program);
   addConfigCommands(program);
+  addChatCommand(program);
   return program;
 }

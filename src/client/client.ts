@@ -41,7 +41,7 @@ export interface StateChange {
   readonly error: ClientError | undefined;
   /** For `offline`: when the next attempt starts. */
   readonly retry_in_ms: number | undefined;
-  /** Messages waiting to be sent. */
+  /** Messages waiting to be sent (a new `state` event follows each change of this count). */
   readonly pending: number;
 }
 
@@ -145,7 +145,11 @@ export class ChatClient extends Emitter<ClientEvents> {
     });
     this.outbox = new Outbox({
       store: this.store,
-      statusChanged: (change) => this.emit('status', change),
+      statusChanged: (change) => {
+        this.emit('status', change);
+        // The outbox grew or shrank: `state` carries the pending count.
+        this.setState(this.current.state, this.current);
+      },
       maxInFlight: options.maxInFlight ?? 32,
       reportError,
     });
@@ -197,13 +201,14 @@ export class ChatClient extends Emitter<ClientEvents> {
     if (change.state === 'stopped') throw change.error ?? new ClientError('closed', `the client stopped (${change.reason ?? 'closed'})`, false);
   }
 
-  /** Stops: closes the connection, stops reconnecting. Unsent messages stay in the store for the next start. */
+  /** Stops: closes the connection, stops reconnecting; resolves once the store is written. Unsent messages stay in it for the next start. */
   async close(): Promise<void> {
     this.closing = true;
     this.wake?.();
     this.connection?.close();
     this.outbox.abandon(new ClientError('closed', 'the client was closed before the server acked this message; it stays in the store', false));
     this.setState('stopped', { reason: 'closed_by_client' });
+    await this.store.flush();
   }
 
   // ---- messages ----
@@ -227,12 +232,10 @@ export class ChatClient extends Emitter<ClientEvents> {
       body,
       created_at: Date.now(),
     };
-    const sent = this.outbox.add(entry);
-    this.setState(this.current.state, this.current);
-    return sent;
+    return this.outbox.add(entry);
   }
 
-  /** Messages not yet acked by the server, oldest first. */
+  /** Messages not yet acked by the server, oldest first. A message joins once it is stored, just before `send` sends it. */
   pending(): readonly OutboxEntry[] {
     return this.outbox.pending();
   }
@@ -481,6 +484,7 @@ export class ChatClient extends Emitter<ClientEvents> {
       this.threadList.put(thread);
       this.emit('thread', { thread, reason });
     } catch (error) {
+      if (this.closing) return; // Cut short by close(): nothing went wrong.
       this.emit('error', error instanceof Error ? error : new Error(String(error)));
     }
   }

@@ -34,6 +34,10 @@ export class FileStore extends DocumentStore {
     return this.writing;
   }
 
+  flush(): Promise<void> {
+    return this.writing ?? Promise.resolve();
+  }
+
   private async writeWhileDirty(): Promise<void> {
     try {
       await mkdir(dirname(this.path), { recursive: true });

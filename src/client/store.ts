@@ -47,6 +47,8 @@ export interface ClientStore {
   deleteOutbox(clientMsgId: string): Promise<void>;
   /** Forgets identity and cursors (the server's data was replaced); keeps the outbox. */
   reset(): Promise<void>;
+  /** Resolves once every write called so far is durable; `ChatClient.close` awaits it. */
+  flush(): Promise<void>;
 }
 
 /** The serialisable form of a store's content, for stores that keep one document. */
@@ -107,6 +109,8 @@ export abstract class DocumentStore implements ClientStore {
     this.document = { cursors: {}, outbox: this.document.outbox };
     return this.persist();
   }
+
+  abstract flush(): Promise<void>;
 }
 
 /** The default: kept for the life of the ChatClient object only. */
@@ -116,6 +120,10 @@ export class MemoryStore extends DocumentStore {
   }
 
   protected persist(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  flush(): Promise<void> {
     return Promise.resolve();
   }
 }

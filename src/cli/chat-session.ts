@@ -1,0 +1,257 @@
+import { randomUUID } from 'node:crypto';
+import { type ChatClient, ClientError, type StateChange, type ThreadJson } from '../client/node.js';
+import { HELP, Renderer, SHORT_HELP, type Terminal, presenceLine, splitArguments, stateLine, threadLabel, threadLine, userIdsIn } from './chat-render.js';
+import { CliError } from './common.js';
+
+const PAGE = 20;
+/** How long the end of input waits for unsent messages; the rest stay in the store for the next run. */
+const DRAIN_MS = 5000;
+
+/** The server no longer takes the saved token: the caller deletes it, so the next run logs in. */
+export class LoginRefused extends CliError {}
+
+export type Outcome = 'quit' | 'logout';
+
+/** One run over a ChatClient: prints what arrives, runs what is typed, one line at a time and in order. */
+export class ChatSession {
+  private open: ThreadJson | undefined;
+  /** The oldest seq shown of the open thread, where /more goes on. */
+  private oldestSeq = 0;
+  /** Thread ids in the order /threads last showed them, for `/open N`. */
+  private listed: number[] = [];
+  private readonly sends = new Set<Promise<void>>();
+  private readonly renderer: Renderer;
+  private lastState: StateChange['state'] = 'stopped';
+  private wasOffline = false;
+  private connected = false;
+  private loggingOut = false;
+  private wake: (() => void) | undefined;
+  private markConnected: () => void = () => {};
+  private readonly connection = new Promise<void>((resolve) => (this.markConnected = resolve));
+  private fail: (error: CliError) => void = () => {};
+  private readonly failed = new Promise<never>((_, reject) => (this.fail = reject));
+
+  constructor(
+    private readonly client: ChatClient,
+    private readonly terminal: Terminal,
+    private readonly server: string,
+  ) {
+    this.failed.catch(() => {}); // only ever awaited in races; a failure after the end concerns nobody
+    this.renderer = new Renderer(client, terminal);
+    client.on('state', (change) => this.stateChanged(change));
+    client.on('thread', ({ thread }) => {
+      if (this.open?.id === thread.id) this.open = thread;
+    });
+    client.on('status', () => this.wake?.());
+  }
+
+  async run(): Promise<Outcome> {
+    try {
+      await this.client.start().catch((error: unknown) => {
+        throw new CliError(`cannot read the client state: ${(error as Error).message}`);
+      });
+      await Promise.race([this.connection, this.failed]);
+      for (;;) {
+        const line = await Promise.race([this.terminal.next(), this.failed]);
+        const outcome = line === undefined ? 'quit' : await Promise.race([this.handle(line.trim()), this.failed]);
+        if (outcome === 'quit') await this.drain();
+        if (outcome) return outcome;
+        this.terminal.prompt();
+      }
+    } finally {
+      this.renderer.closing = true;
+      await this.client.close();
+      await this.renderer.idle();
+    }
+  }
+
+  private stateChanged(change: StateChange): void {
+    const previous = this.lastState;
+    this.lastState = change.state;
+    if (change.state === previous) return; // the same state again, with another pending count
+    const why = `${change.reason ?? 'closed'}${change.error ? `: ${change.error.message}` : ''}`;
+    if (change.state === 'syncing' && !this.connected) {
+      this.connected = true;
+      this.renderer.names.learn(this.client.user);
+      this.terminal.print(`connected as ${this.client.user?.username} (device ${this.client.deviceId}) to ${this.server}`);
+      this.markConnected();
+    } else if (change.state === 'offline' && !this.connected) {
+      this.fail(new CliError(`cannot reach ${this.server} (${why})`));
+    } else if (change.state === 'offline' || (change.state === 'online' && this.wasOffline)) {
+      this.wasOffline = change.state === 'offline';
+      this.terminal.print(stateLine(change) ?? change.state);
+    } else if (change.state === 'stopped' && change.reason !== 'closed_by_client' && !this.loggingOut) {
+      this.fail(
+        change.reason === 'auth_failed' || change.reason === 'device_revoked'
+          ? new LoginRefused(`the server refused the saved login (${why}); it has been deleted: run the same command again to log in`)
+          : new CliError(`the server ended the session (${why})`),
+      );
+    }
+  }
+
+  private async handle(text: string): Promise<Outcome | undefined> {
+    if (text === '') return undefined;
+    if (!text.startsWith('/') || text.startsWith('//')) return this.sendText(text.startsWith('//') ? text.slice(1) : text);
+    const [name = '', ...args] = splitArguments(text);
+    try {
+      return await this.command(name, args, args.map((arg) => arg.replace(/^@/, '')));
+    } catch (error) {
+      this.terminal.print(`error: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** `users`: the arguments without a leading @, for the commands that take usernames. */
+  private async command(name: string, args: string[], users: string[]): Promise<Outcome | undefined> {
+    const print = (line: string): undefined => void this.terminal.print(line);
+    switch (name) {
+      case '/help':
+        return void HELP.forEach(print);
+      case '/threads': {
+        const threads = await this.refreshThreads();
+        this.listed = threads.map((thread) => thread.id);
+        if (threads.length === 0) return print('no threads yet: /dm USER or /group TITLE USER...');
+        for (const thread of threads) if (thread.last_message) await this.renderer.label(thread.id, userIdsIn(thread.last_message));
+        return void threads.forEach((thread, index) => print(threadLine(index, thread, this.renderer.names)));
+      }
+      case '/open':
+        return this.openThread(await this.findThread(single(args, '/open N|@USER|#ID')));
+      case '/dm':
+        return this.openThread((await this.client.openDirect(single(users, '/dm USER'))).id);
+      case '/group':
+        if (users.length < 2) throw new Error('usage: /group TITLE USER...');
+        return this.openThread((await this.client.createGroup(args[0] as string, users.slice(1))).id);
+      case '/add':
+        if (users.length === 0) throw new Error('usage: /add USER...');
+        return void (await this.client.addMembers(this.current().id, users));
+      case '/remove':
+        return this.client.removeMember(this.current().id, single(users, '/remove USER')).then(() => undefined);
+      case '/leave': {
+        const thread = this.current();
+        await this.client.leaveGroup(thread.id);
+        this.open = undefined;
+        return print(`left ${threadLabel(thread)}`);
+      }
+      case '/more': {
+        const page = await this.client.history(this.current().id, { before: this.oldestSeq }, PAGE);
+        this.oldestSeq = page.messages[0]?.seq ?? this.oldestSeq;
+        return void (await this.renderer.page(page.messages, page.has_more_before, [], '(no older messages)'));
+      }
+      case '/read': {
+        const thread = this.current();
+        const read = await this.client.markRead(thread.id);
+        return print(`${threadLabel(thread)} read up to ${read.read_seq}; ${read.total_unread} unread in all`);
+      }
+      case '/who':
+      case '/contacts': {
+        const thread = name === '/who' ? this.open : undefined;
+        const members = thread ? (await this.client.thread(thread.id)).members.filter(({ user }) => user.id !== this.client.user?.id) : [];
+        const presence = members.length > 0 ? await this.client.presence(members.map(({ user }) => user.id)) : [];
+        if (thread) print(`in ${threadLabel(thread)}:`);
+        for (const { user } of members) print(`  ${presenceLine(user.username, presence.find((seen) => seen.user_id === user.id) ?? null)}`);
+        const contacts = await this.client.contacts();
+        print(contacts.length === 0 ? 'no contacts yet: /contact USER' : 'contacts:');
+        return void contacts.forEach((contact) => print(`  ${presenceLine(contact.user.username, contact.presence)}`));
+      }
+      case '/contact':
+        await this.client.addContact(single(users, '/contact USER'));
+        return print(`${users[0]} is in your contacts`);
+      case '/logout':
+        await this.drain();
+        this.loggingOut = true; // the server then closes this device's connection: no refusal to report
+        return this.client.api.logout().then(
+          () => 'logout',
+          (error: unknown) => {
+            this.loggingOut = false;
+            throw error;
+          },
+        );
+      case '/quit':
+        return 'quit';
+      default:
+        return print(`unknown command ${name}; ${SHORT_HELP}`);
+    }
+  }
+
+  /** Resolves once the message is stored and handed to the connection: what is typed next goes out after it. */
+  private async sendText(text: string): Promise<undefined> {
+    const thread = this.open;
+    if (!thread) return void this.terminal.print('open a thread first: /dm USER or /open N');
+    const clientMsgId = randomUUID();
+    const stored = this.client.once('status', (change) => change.client_msg_id === clientMsgId);
+    const sent = this.client.send(thread.id, { text }, { clientMsgId }).then(
+      () => undefined,
+      (error: unknown) => {
+        // `closed`: the client stopped before the ack; the message stays in the store for the next run.
+        if (!(error instanceof ClientError && error.code === 'closed')) this.terminal.print(`error: not sent to ${threadLabel(thread)}: ${(error as Error).message}`);
+      },
+    );
+    this.sends.add(sent);
+    void sent.then(() => {
+      this.sends.delete(sent);
+      this.wake?.();
+    });
+    await Promise.race([stored, sent]);
+    return undefined;
+  }
+
+  /** Waits, a few seconds at most, until every message is acked; woken by status changes and settled sends. */
+  private async drain(): Promise<void> {
+    const deadline = Date.now() + DRAIN_MS;
+    while (this.sends.size > 0 || this.client.pending().length > 0) {
+      const left = deadline - Date.now();
+      const unsent = Math.max(this.sends.size, this.client.pending().length);
+      if (left <= 0) return void this.terminal.print(`${unsent} message(s) not sent yet; they are kept and sent on the next run`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  private current(): ThreadJson {
+    if (!this.open) throw new Error('open a thread first: /dm USER or /open N');
+    return this.open;
+  }
+
+  /** Most recent activity first, as /threads numbers them. */
+  private async refreshThreads(): Promise<ThreadJson[]> {
+    await this.client.threads();
+    const threads = this.client.cachedThreads();
+    for (const thread of threads) this.renderer.names.learnThread(thread);
+    return threads;
+  }
+
+  private async findThread(ref: string): Promise<number> {
+    if (/^#\d+$/.test(ref)) return Number(ref.slice(1));
+    if (/^\d+$/.test(ref)) {
+      if (this.listed.length === 0) this.listed = (await this.refreshThreads()).map((thread) => thread.id);
+      const id = this.listed[Number(ref) - 1];
+      if (id === undefined) throw new Error(`there is no thread ${ref}; /threads lists them`);
+      return id;
+    }
+    const username = ref.replace(/^@/, '');
+    const direct = (await this.refreshThreads()).find((thread) => thread.kind === 'direct' && thread.peer?.username.toLowerCase() === username.toLowerCase());
+    if (!direct) throw new Error(`no thread with ${username} yet: /dm ${username} starts one`);
+    return direct.id;
+  }
+
+  private async openThread(threadId: number): Promise<undefined> {
+    const { thread, members } = await this.client.thread(threadId);
+    for (const member of members) this.renderer.names.learn(member.user);
+    const page = await this.client.history(threadId, 'latest', PAGE);
+    this.open = thread;
+    this.oldestSeq = page.messages[0]?.seq ?? thread.last_seq + 1;
+    await this.renderer.page(page.messages, page.has_more_before, [`--- ${threadLabel(thread)} ---`], '(no messages yet)');
+    return undefined;
+  }
+
+}
+
+function single(args: readonly string[], usage: string): string {
+  if (args.length !== 1) throw new Error(`usage: ${usage}`);
+  return args[0] as string;
+}

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { AccountApi, ChatClient, type MessageJson } from '../../src/client/node.js';
+import { CHATD_BIN, type ServerProcess, cleanEnv, startServer } from '../helpers/processes.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
+
+const PASSWORD = 'correct horse';
+
+/** A running `chatd chat`: lines are written to its standard input, its output lines are waited for in order. */
+class ChatProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly exited: Promise<number | null>;
+  private readonly lines: string[] = [];
+  private position = 0;
+  private stderr = '';
+  private waiter: (() => void) | undefined;
+
+  constructor(args: string[], env: Record<string, string>) {
+    this.child = spawn(process.execPath, [CHATD_BIN, 'chat', ...args], { env: cleanEnv(env), stdio: 'pipe' });
+    this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      this.lines.push(line);
+      this.waiter?.();
+    });
+    // 'close', not 'exit': by then every line the process wrote has been read.
+    this.exited = once(this.child, 'close').then(([code]) => code as number | null);
+    void this.exited.then(() => this.waiter?.());
+  }
+
+  write(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  /** Ends standard input and resolves with the exit code and what went to stderr. */
+  async end(): Promise<{ code: number | null; stderr: string }> {
+    this.child.stdin.end();
+    return { code: await this.exited, stderr: this.stderr };
+  }
+
+  /** The next output line (after the last one matched) that matches; fails if the process exits first or it takes too long. */
+  async line(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.lines.findIndex((line, at) => at >= this.position && pattern.test(line));
+      if (index >= 0) {
+        this.position = index + 1;
+        return this.lines[index] as string;
+      }
+      const left = deadline - Date.now();
+      if (this.child.exitCode !== null || left <= 0) {
+        const why = this.child.exitCode === null ? `printed no line like ${pattern} in ${timeoutMs} ms` : `exited (${this.child.exitCode}) without printing ${pattern}`;
+        throw new Error(`chatd chat ${why}:\n${this.lines.join('\n')}\n${this.stderr}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+describe('the terminal client, chatd chat', () => {
+  const dir = tempDir();
+  const env = { XDG_STATE_HOME: join(dir, 'xdg') };
+  const aliceState = join(dir, 'alice', 'state.json');
+  const running: ChatProcess[] = [];
+  let server: ServerProcess;
+  let bob: ChatClient;
+
+  const chat = (args: string[]): ChatProcess => {
+    const started = new ChatProcess(['--server', server.url, ...args], env);
+    running.push(started);
+    return started;
+  };
+  const received = (text: string): Promise<MessageJson> =>
+    bob.once('message', (message) => JSON.stringify(message.body) === JSON.stringify({ text }));
+
+  before(async () => {
+    const config = writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n');
+    server = await startServer(['--data', join(dir, 'data'), '--config', config]);
+    const api = new AccountApi(server.url);
+    for (const username of ['alice', 'bob']) await api.register({ username, password: PASSWORD });
+    ({ client: bob } = await ChatClient.login({ server: server.url, username: 'bob', password: PASSWORD, deviceName: 'test' }));
+    await bob.start();
+    await bob.whenOnline();
+  });
+  after(async () => {
+    for (const process of running) process.child.kill('SIGKILL');
+    await bob.close();
+    await server.stop();
+  });
+
+  it('logs in with the password from standard input, sends to a direct thread and prints the reply', async () => {
+    const alice = chat(['--user', 'alice', '--state', aliceState]);
+    alice.write(PASSWORD);
+    await alice.line(/^connected as alice \(device \d+\) to http:\/\/127\.0\.0\.1:\d+$/);
+    alice.write('no thread yet');
+    await alice.line(/^open a thread first: \/dm USER or \/open N$/);
+    alice.write('/frobnicate');
+    await alice.line(/^unknown command \/frobnicate; commands: /);
+
+    const hello = received('hello bob');
+    alice.write('/dm bob');
+    await alice.line(/^--- @bob ---$/);
+    alice.write('hello bob');
+    const message = await hello;
+    assert.deepEqual(message.body, { text: 'hello bob' });
+    await alice.line(/^\[@bob\] alice: hello bob$/); // her own message comes back as an event too
+
+    await bob.send(message.thread_id, { text: 'hi alice' });
+    await alice.line(/^\[@bob\] bob: hi alice$/);
+    alice.write('/threads');
+    await alice.line(/^1\. @bob \(1 unread\) - bob: hi alice$/);
+
+    assert.deepEqual(await alice.end(), { code: 0, stderr: '' });
+    assert.equal(statSync(`${aliceState}.token`).mode & 0o777, 0o600, 'the token file is readable by its owner only');
+  });
+
+  it('runs again from the saved login without a password, shows the thread with /open @bob and sends what was typed before the end of input', async () => {
+    const alice = chat(['--state', aliceState]);
+    const bye = received('bye bob');
+    alice.write('/open @bob');
+    alice.write('bye bob');
+    const ended = alice.end();
+    await alice.line(/^connected as alice /);
+    await alice.line(/^--- @bob ---$/);
+    await alice.line(/^\[@bob\] alice: hello bob$/);
+    await alice.line(/^\[@bob\] bob: hi alice$/);
+    assert.deepEqual((await bye).body, { text: 'bye bob' });
+    assert.deepEqual(await ended, { code: 0, stderr: '' });
+  });
+
+  it('exits 1 with the server’s message when the password is wrong, and saves nothing', async () => {
+    const state = join(dir, 'wrong', 'state.json');
+    const alice = chat(['--user', 'alice', '--state', state]);
+    alice.write('not the password');
+    const { code, stderr } = await alice.end();
+    assert.equal(code, 1);
+    assert.match(stderr, /^chatd: cannot log in as alice: wrong username or password\n$/);
+    assert.equal(existsSync(`${state}.token`), false);
+  });
+
+  it('deletes a saved login the server no longer accepts, says to log in again and exits 1', async () => {
+    const state = join(dir, 'revoked', 'state.json');
+    const first = chat(['--user', 'alice', '--state', state]);
+    first.write(PASSWORD);
+    first.write('/quit');
+    assert.equal((await first.end()).code, 0);
+    const { token } = JSON.parse(readFileSync(`${state}.token`, 'utf8')) as { token: string };
+    await new AccountApi(server.url, token).logout();
+
+    const again = chat(['--state', state]);
+    const { code, stderr } = await again.end();
+    assert.equal(code, 1);
+    assert.match(stderr, /refused the saved login .*run the same command again to log in/);
+    assert.equal(existsSync(`${state}.token`), false);
+  });
+
+  it('refuses to start without --user when no login is saved, with the usage exit code', async () => {
+    const { code, stderr } = await chat(['--state', join(dir, 'nobody', 'state.json')]).end();
+    assert.equal(code, 2);
+    assert.match(stderr, /--user is required/);
+  });
+});

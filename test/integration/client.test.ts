@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AccountApi, ChatClient, type ChatClientOptions, FileStore, type MessageJson } from '../../src/client/node.js';
+import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { TcpProxy } from '../helpers/proxy.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
+
+/**
+ * The SDK against the real server over real sockets, with the network faults
+ * a client meets made by a TCP proxy in between and by killing the server.
+ */
+describe('the client SDK', () => {
+  const dir = tempDir();
+  const config = writeConfig(
+    dir,
+    `
+[accounts]
+registration = "open"
+[rate_limit]
+login_per_address = 100000
+[websocket]
+heartbeat_interval_ms = 200
+heartbeat_timeout_ms = 5000
+frames_per_second = 500
+[messages]
+read_diffusion_above = 2
+[presence]
+offline_grace_ms = 100
+`,
+  );
+  const serverArgs = ['--data', join(dir, 'data'), '--config', config];
+  let server: ServerProcess;
+  let proxy: TcpProxy;
+  let users = 0;
+  const clients: ChatClient[] = [];
+
+  before(async () => {
+    server = await startServer(serverArgs);
+    proxy = await TcpProxy.start(server.port);
+  });
+  after(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await proxy.close();
+    await server.stop();
+  });
+
+  /** Fast reconnects; a silent connection is given up after 1 s without any frame. */
+  const clientOptions = (token: string, extra: Partial<ChatClientOptions> = {}): ChatClientOptions => ({
+    server: proxy.url,
+    token,
+    reconnect: { initialDelayMs: 50, maxDelayMs: 400 },
+    heartbeatReplyTimeoutMs: 1000,
+    requestTimeoutMs: 10_000,
+    ...extra,
+  });
+
+  async function register(prefix: string): Promise<string> {
+    const name = `${prefix}${++users}`;
+    await new AccountApi(server.url).register({ username: name, password: 'correct horse' });
+    return name;
+  }
+
+  /** A device of `username`, started and caught up, recording every message it is given. */
+  async function device(username: string, extra: Partial<ChatClientOptions> = {}): Promise<Recorded> {
+    const login = await new AccountApi(server.url).login({ username, password: 'correct horse', device_name: 'sdk test', platform: 'bot' });
+    return start(new ChatClient(clientOptions(login.token, extra)));
+  }
+
+  async function start(client: ChatClient): Promise<Recorded> {
+    clients.push(client);
+    const recorded = new Recorded(client);
+    await client.start();
+    await client.whenOnline();
+    return recorded;
+  }
+
+  it('delivers every message once and in order when the server is killed and restarted mid-conversation', { timeout: 30_000 }, async () => {
+    const alice = await device(await register('alice'));
+    const bob = await device(await register('bob'));
+    const thread = await alice.client.openDirect(bob.client.user!.username);
+    const texts = Array.from({ length: 60 }, (_, i) => `m${i}`);
+    const sends = texts.slice(0, 30).map((text) => alice.client.send(thread.id, { text }));
+    await sends[5];
+    const killed = server.stop('SIGKILL');
+    // Queued while the server is down or coming back: sent when the client reconnects.
+    sends.push(...texts.slice(30).map((text) => alice.client.send(thread.id, { text })));
+    await killed;
+    server = await startServer(serverArgs);
+    proxy.target(server.port);
+    const acks = await Promise.all(sends);
+
+    assert.deepEqual(acks.map((ack) => ack.seq), texts.map((_, i) => i + 1), 'each message stored once, in the order sent');
+    await bob.until((messages) => messages.length >= texts.length);
+    await alice.until((messages) => messages.length >= texts.length);
+    for (const party of [alice, bob]) {
+      assert.deepEqual(party.texts(thread.id), texts);
+      assert.deepEqual(party.seqs(thread.id), texts.map((_, i) => i + 1));
+    }
+    assert.equal(alice.client.pending().length, 0);
+    assert.ok(alice.states.includes('offline') && bob.states.includes('offline'), 'both saw the server go');
+  });
+
+  it('reconnects after a network cut without a close frame, and notices a silent connection by its missing heartbeat reply', { timeout: 30_000 }, async () => {
+    const alice = await device(await register('alice'));
+    const bob = await device(await register('bob'));
+    const thread = await alice.client.openDirect(bob.client.user!.username);
+    await alice.client.send(thread.id, { text: 'before' });
+
+    const back = [alice, bob].map((party) => party.client.once('state', (change) => change.state === 'online'));
+    proxy.cut();
+    await alice.client.send(thread.id, { text: 'during the cut' });
+    // Both reconnected and caught up: the stall below hits live connections, not a handshake.
+    await Promise.all(back);
+
+    const silentAlice = alice.client.once('state', (change) => change.state === 'offline');
+    const silentBob = bob.client.once('state', (change) => change.state === 'offline');
+    proxy.stall();
+    const duringStall = alice.client.send(thread.id, { text: 'during the stall' });
+    assert.equal((await silentAlice).reason, 'heartbeat_timeout');
+    assert.equal((await silentBob).reason, 'heartbeat_timeout');
+    await duringStall;
+
+    await bob.until((messages) => messages.length >= 3);
+    assert.deepEqual(bob.texts(thread.id), ['before', 'during the cut', 'during the stall']);
+    assert.deepEqual(bob.seqs(thread.id), [1, 2, 3]);
+    assert.ok(bob.endReasons.includes('connection_lost'), `bob saw the cut as a lost connection: ${bob.endReasons.join(', ')}`);
+  });
+
+  it('gives two devices of the same user every message of a group, and follows the sender’s messages to read', { timeout: 30_000 }, async () => {
+    const aliceName = await register('alice');
+    const alice1 = await device(aliceName);
+    const alice2 = await device(aliceName);
+    const bob = await device(await register('bob'));
+    const carol = await device(await register('carol'));
+    const group = await alice1.client.createGroup('four', [bob.client.user!.username, carol.client.user!.username]);
+    const statuses: string[] = [];
+    alice1.client.on('status', (change) => statuses.push(`${change.client_msg_id}:${change.status}`));
+
+    for (let i = 0; i < 5; i++) {
+      await alice1.client.send(group.id, { text: `alice ${i}` }, { clientMsgId: `a${i}` });
+      await bob.client.send(group.id, { text: `bob ${i}` });
+    }
+    await alice2.until((messages) => messages.length >= 11);
+    await alice1.until((messages) => messages.length >= 11);
+    const expected = ['group_created', ...Array.from({ length: 5 }, (_, i) => [`alice ${i}`, `bob ${i}`]).flat()];
+    assert.deepEqual(alice1.texts(group.id), expected);
+    assert.deepEqual(alice2.texts(group.id), expected);
+    assert.deepEqual(alice2.seqs(group.id), expected.map((_, i) => i + 1));
+
+    await carol.until((messages) => messages.length >= 11);
+    const read = alice1.client.once('status', (change) => change.client_msg_id === 'a4' && change.status === 'read');
+    await carol.client.markRead(group.id);
+    await read;
+    assert.ok(statuses.indexOf('a0:sent') < statuses.indexOf('a0:delivered'));
+    assert.ok(statuses.indexOf('a0:delivered') < statuses.indexOf('a0:read'));
+  });
+
+  it('catches a device up by sync on a large group it was offline for (no inbox there)', { timeout: 30_000 }, async () => {
+    const alice = await device(await register('alice'));
+    const bob = await device(await register('bob'));
+    const carolLine = await TcpProxy.start(server.port);
+    const carol = await device(await register('carol'), { server: carolLine.url });
+    const group = await alice.client.createGroup('large', [bob.client.user!.username, carol.client.user!.username]);
+    await carol.until((messages) => messages.length >= 1);
+
+    const away = carol.client.once('state', (change) => change.state === 'offline');
+    carolLine.refuse(true);
+    carolLine.cut();
+    await away;
+    for (let i = 0; i < 4; i++) await alice.client.send(group.id, { text: `while away ${i}` });
+    carolLine.refuse(false);
+    await carol.until((messages) => messages.length >= 5);
+    assert.deepEqual(carol.texts(group.id), ['group_created', ...[0, 1, 2, 3].map((i) => `while away ${i}`)]);
+    assert.deepEqual(carol.seqs(group.id), [1, 2, 3, 4, 5]);
+    await carolLine.close();
+  });
+
+  it('resends after an app restart what a persistent store held, including a send whose ack was lost', { timeout: 30_000 }, async () => {
+    const aliceName = await register('alice');
+    const bob = await device(await register('bob'));
+    const login = await new AccountApi(server.url).login({ username: aliceName, password: 'correct horse', device_name: 'app', platform: 'bot' });
+    const storePath = join(tempDir(), 'alice.json');
+    // Alice's own line to the server, so it can fail alone.
+    const aliceLine = await TcpProxy.start(server.port);
+    const first = await start(new ChatClient(clientOptions(login.token, { server: aliceLine.url, store: new FileStore(storePath) })));
+    const thread = await first.client.openDirect(bob.client.user!.username);
+    await bob.client.send(thread.id, { text: 'hello alice' });
+    await first.until((messages) => messages.length >= 1);
+
+    // The line goes one-way: this send reaches the server, its ack never comes back.
+    aliceLine.stall('replies');
+    aliceLine.refuse(true);
+    void first.client.send(thread.id, { text: 'ack lost' }, { clientMsgId: 'lost-ack' }).catch(() => {});
+    await bob.until((messages) => messages.some((m) => m.client_msg_id === 'lost-ack'));
+    // And these never leave the app before it quits.
+    const stored = first.client.once('state', (change) => change.pending === 3);
+    for (const text of ['queued 1', 'queued 2']) void first.client.send(thread.id, { text }).catch(() => {});
+    await stored;
+    await first.client.close();
+
+    aliceLine.refuse(false);
+    const restartedClient = new ChatClient(clientOptions(login.token, { server: aliceLine.url, store: new FileStore(storePath) }));
+    const allSent = restartedClient.once('state', (change) => change.pending === 0 && change.state === 'online');
+    const restarted = await start(restartedClient);
+    await allSent;
+    await bob.until((messages) => messages.length >= 4);
+    assert.deepEqual(bob.texts(thread.id), ['hello alice', 'ack lost', 'queued 1', 'queued 2']);
+    assert.deepEqual(bob.seqs(thread.id), [1, 2, 3, 4]);
+    await restarted.until((messages) => messages.length >= 3);
+    assert.deepEqual(restarted.texts(thread.id), ['ack lost', 'queued 1', 'queued 2'], 'what the app had before the restart is not given again');
+    await aliceLine.close();
+  });
+});
+
+/** Everything a client emitted, with waits on it. */
+class Recorded {
+  readonly messages: MessageJson[] = [];
+  readonly states: string[] = [];
+  readonly endReasons: string[] = [];
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly client: ChatClient) {
+    client.on('message', (message) => {
+      this.messages.push(message);
+      for (const waiter of this.waiters) waiter();
+    });
+    client.on('state', (change) => {
+      this.states.push(change.state);
+      if (change.reason) this.endReasons.push(change.reason);
+    });
+  }
+
+  until(done: (messages: MessageJson[]) => boolean): Promise<void> {
+    if (done(this.messages)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!done(this.messages)) return;
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  texts(threadId: number): unknown[] {
+    return this.messages
+      .filter((m) => m.thread_id === threadId)
+      .map((m) => (m.kind === 'system' ? (m.body as { event: string }).event : (m.body as { text: string }).text));
+  }
+
+  seqs(threadId: number): number[] {
+    return this.messages.filter((m) => m.thread_id === threadId).map((m) => m.seq);
+  }
+}
