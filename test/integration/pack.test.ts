@@ -23,7 +23,10 @@ describe('the npm package', () => {
     const tarball = join(empty, name);
 
     const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
-    for (const expected of ['package/bin/chatd', 'package/dist/main.js', 'package/migrations/0001_initial.sql', 'package/config.example.toml']) {
+    const expectedFiles = ['package/bin/chatd', 'package/dist/main.js', 'package/migrations/0001_initial.sql', 'package/config.example.toml'];
+    // chatd/client: both export conditions, with their types.
+    for (const entry of ['node', 'browser']) expectedFiles.push(`package/dist/client/${entry}.js`, `package/dist/client/${entry}.d.ts`);
+    for (const expected of expectedFiles) {
       assert.ok(files.includes(expected), `${expected} is in the package`);
     }
     assert.ok(!files.some((file) => file.startsWith('package/src/') || file.startsWith('package/test/')), 'no sources or tests in the package');
