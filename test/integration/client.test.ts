@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AccountApi, ChatClient, type ChatClientOptions, FileStore, type MessageJson } from '../../src/client/node.js';
-import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { TcpProxy } from '../helpers/proxy.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 
@@ -55,15 +56,17 @@ offline_grace_ms = 100
     ...extra,
   });
 
-  async function register(prefix: string): Promise<string> {
+  const register = (prefix: string): Promise<string> => registerOn(server, prefix);
+
+  async function registerOn(on: ServerProcess, prefix: string): Promise<string> {
     const name = `${prefix}${++users}`;
-    await new AccountApi(server.url).register({ username: name, password: 'correct horse' });
+    await new AccountApi(on.url).register({ username: name, password: 'correct horse' });
     return name;
   }
 
   /** A device of `username`, started and caught up, recording every message it is given. */
   async function device(username: string, extra: Partial<ChatClientOptions> = {}): Promise<Recorded> {
-    const login = await new AccountApi(server.url).login({ username, password: 'correct horse', device_name: 'sdk test', platform: 'bot' });
+    const login = await new AccountApi(extra.server ?? server.url).login({ username, password: 'correct horse', device_name: 'sdk test', platform: 'bot' });
     return start(new ChatClient(clientOptions(login.token, extra)));
   }
 
@@ -210,6 +213,40 @@ offline_grace_ms = 100
     await restarted.until((messages) => messages.length >= 3);
     assert.deepEqual(restarted.texts(thread.id), ['ack lost', 'queued 1', 'queued 2'], 'what the app had before the restart is not given again');
     await aliceLine.close();
+  });
+
+  it('starts afresh after the server is restored from a backup (a new epoch), so reused seqs are not taken for repeats', { timeout: 30_000 }, async () => {
+    const data = join(tempDir(), 'data');
+    const args = ['--data', data, '--config', config];
+    let own = await startServer(args);
+    const line = await TcpProxy.start(own.port);
+    try {
+      const alice = await device(await registerOn(own, 'alice'), { server: line.url });
+      const bob = await device(await registerOn(own, 'bob'), { server: line.url });
+      const thread = await alice.client.openDirect(bob.client.user!.username);
+      for (const text of ['one', 'two']) await alice.client.send(thread.id, { text });
+      const backup = await runCli(['db', 'backup', join(data, 'backup.db'), '--data', data]);
+      assert.equal(backup.code, 0, backup.stderr);
+      await alice.client.send(thread.id, { text: 'lost in the restore' });
+      await bob.until((messages) => messages.length >= 3);
+
+      await own.stop();
+      copyFileSync(join(data, 'backup.db'), join(data, 'chatd.db'));
+      for (const suffix of ['-wal', '-shm']) rmSync(join(data, `chatd.db${suffix}`), { force: true });
+      const reset = bob.client.once('reset');
+      own = await startServer(args);
+      line.target(own.port);
+      assert.deepEqual(await reset, { reason: 'epoch' });
+      const before = bob.messages.length;
+      await alice.client.whenOnline();
+      await alice.client.send(thread.id, { text: 'after the restore' });
+      await bob.until((messages) => messages.some((m) => (m.body as { text: string }).text === 'after the restore'));
+      const afresh = bob.messages.slice(before).map((m) => [m.seq, (m.body as { text: string }).text]);
+      assert.deepEqual(afresh, [[1, 'one'], [2, 'two'], [3, 'after the restore']], 'seq 3 again, with other content: given, not dropped');
+    } finally {
+      await line.close();
+      await own.stop();
+    }
   });
 });
 
