@@ -388,10 +388,9 @@ export class ChatClient extends Emitter<ClientEvents> {
       });
       this.connection = connection;
       connection
-        .open()
-        .then((welcome) => {
+        .open((welcome) => {
           welcomed = true;
-          return this.welcomed(connection, welcome);
+          this.welcomed(connection, welcome);
         })
         .catch(() => {
           // The connection's end (already reported or on its way) says why.
@@ -399,17 +398,18 @@ export class ChatClient extends Emitter<ClientEvents> {
     });
   }
 
-  private async welcomed(connection: Connection, welcome: WelcomeFrame): Promise<void> {
+  /** Runs in the turn `welcome` arrives: the receiver must be ready for the inbox frames right behind it. */
+  private welcomed(connection: Connection, welcome: WelcomeFrame): void {
     this.welcomeFrame = welcome;
     const known = this.identity;
     if (known && (known.epoch !== welcome.epoch || known.user_id !== welcome.user.id || known.device_id !== welcome.device_id)) {
       // The data behind our cursors is gone (restored backup) or they are another account's: start afresh.
       this.identity = undefined;
       this.receiver.reset();
-      await this.store.reset();
+      // Store writes apply in call order: the cursors the catch-up saves land after this reset.
+      this.store.reset().catch((error: unknown) => this.emit('error', error instanceof Error ? error : new Error(String(error))));
       this.emit('reset', { reason: known.epoch !== welcome.epoch ? 'epoch' : 'account' });
     }
-    if (connection !== this.connection) return;
     this.receiver.attach(connection, this.identity === undefined);
     this.outbox.attach(connection);
     this.ready = connection;

@@ -122,19 +122,25 @@ export class Connection {
     };
   }
 
-  /** Opens the connection and authenticates; resolves with `welcome`. */
-  open(): Promise<WelcomeFrame> {
+  /**
+   * Opens the connection and authenticates; resolves with `welcome`. `onWelcome`
+   * runs in the turn the welcome arrives, before the inbox frames that follow it
+   * in the same read are handled (a promise would let them through first).
+   */
+  open(onWelcome: (welcome: WelcomeFrame) => void): Promise<WelcomeFrame> {
     const authenticated = new Promise<WelcomeFrame>((resolve, reject) => {
       const timer = setTimeout(() => this.abandon('no_reply'), this.options.requestTimeoutMs);
-      this.waiting.set('auth', { expect: 'welcome', resolve: resolve as (frame: never) => void, reject, timer });
+      const welcomed = (welcome: WelcomeFrame): void => {
+        this.welcome = welcome;
+        this.pacer.setRate(welcome.limits.frames_per_second);
+        this.startHeartbeat(welcome.heartbeat_interval_ms);
+        onWelcome(welcome);
+        resolve(welcome);
+      };
+      this.waiting.set('auth', { expect: 'welcome', resolve: welcomed as (frame: never) => void, reject, timer });
     });
     this.socket.onopen = () => this.write(JSON.stringify({ type: 'auth', id: 'auth', token: this.options.token }), true);
-    return authenticated.then((welcome) => {
-      this.welcome = welcome;
-      this.pacer.setRate(welcome.limits.frames_per_second);
-      this.startHeartbeat(welcome.heartbeat_interval_ms);
-      return welcome;
-    });
+    return authenticated;
   }
 
   get isOpen(): boolean {

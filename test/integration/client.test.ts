@@ -159,6 +159,23 @@ offline_grace_ms = 100
     assert.ok(statuses.indexOf('a0:delivered') < statuses.indexOf('a0:read'));
   });
 
+  it('gives a device with an empty store only the unread messages, even those waiting in its inbox', { timeout: 30_000 }, async () => {
+    const aliceName = await register('alice');
+    const phone = await device(aliceName);
+    const bob = await device(await register('bob'));
+    // A second device that has logged in but not connected: its inbox fills.
+    const laptop = await new AccountApi(server.url).login({ username: aliceName, password: 'correct horse', device_name: 'laptop', platform: 'bot' });
+    const thread = await bob.client.openDirect(aliceName);
+    for (const text of ['one', 'two', 'three']) await bob.client.send(thread.id, { text });
+    await phone.until((messages) => messages.length >= 3);
+    await phone.client.markRead(thread.id, 2);
+
+    const fresh = await start(new ChatClient(clientOptions(laptop.token)));
+    await fresh.client.history(thread.id); // a round trip: anything else the inbox held has arrived by now
+    assert.deepEqual(fresh.texts(thread.id), ['three']);
+    assert.equal(fresh.client.unread(thread.id), 1);
+  });
+
   it('catches a device up by sync on a large group it was offline for (no inbox there)', { timeout: 30_000 }, async () => {
     const alice = await device(await register('alice'));
     const bob = await device(await register('bob'));
