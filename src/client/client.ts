@@ -52,7 +52,6 @@ export interface ThreadChange {
 }
 
 export interface ClientEvents {
-  [name: string]: unknown;
   state: StateChange;
   /** Every message of every thread, once each, in seq order per thread: live, from the inbox, from sync and gap fills. */
   message: MessageJson;
@@ -124,6 +123,8 @@ export class ChatClient extends Emitter<ClientEvents> {
   private closing = false;
   private started: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** The last connection that got all the way online. */
+  private caughtUpOn: Connection | undefined;
 
   constructor(private readonly options: ChatClientOptions) {
     super();
@@ -184,10 +185,13 @@ export class ChatClient extends Emitter<ClientEvents> {
 
   /** Loads the store and starts connecting (and reconnecting until `close`). Resolves once the store is loaded. */
   start(): Promise<void> {
+    if (this.closing) return Promise.reject(new ClientError('closed', 'a closed client does not start again: make a new one (with the same store)', false));
     this.started ??= (async () => {
       const stored = await this.store.load();
       this.identity = stored.identity;
-      this.receiver.load(stored.cursors);
+      // Cursors count only with the identity they were made under; the identity is written last, after a whole catch-up.
+      if (stored.identity) this.receiver.load(stored.cursors);
+      else if (stored.cursors.size > 0) await this.store.reset();
       this.outbox.load(stored.outbox);
       void this.run();
     })();
@@ -197,6 +201,9 @@ export class ChatClient extends Emitter<ClientEvents> {
   /** Resolves when the client is caught up and live; rejects if it stops first. */
   async whenOnline(): Promise<void> {
     if (this.current.state === 'online') return;
+    if (this.closing || (this.current.state === 'stopped' && this.started)) {
+      throw this.current.error ?? new ClientError('closed', `the client stopped (${this.current.reason ?? 'closed'})`, false);
+    }
     const change = await this.once('state', (next) => next.state === 'online' || next.state === 'stopped');
     if (change.state === 'stopped') throw change.error ?? new ClientError('closed', `the client stopped (${change.reason ?? 'closed'})`, false);
   }
@@ -218,15 +225,23 @@ export class ChatClient extends Emitter<ClientEvents> {
    * every reconnect until the server acks it. Resolves with the ack. `body` is
    * any JSON but null; text messages use `{ text }`.
    */
-  send(threadId: number, body: unknown, options: { kind?: 'text' | 'e2e'; clientMsgId?: string } = {}): Promise<SentMessage> {
-    if (body === null || body === undefined) return Promise.reject(new ClientError('invalid_field', 'body must be a JSON value other than null', false));
-    const limit = this.limits?.max_body_bytes;
-    const size = new TextEncoder().encode(JSON.stringify(body)).length;
-    if (limit !== undefined && size > limit) {
-      return Promise.reject(new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${limit}`, false));
+  async send(threadId: number, body: unknown, options: { kind?: 'text' | 'e2e'; clientMsgId?: string } = {}): Promise<SentMessage> {
+    if (!this.started || this.closing || this.current.state === 'stopped') {
+      throw new ClientError('closed', this.started ? 'the client has stopped' : 'call start() before send(): the store must be loaded first', false);
     }
+    await this.started;
+    if (body === null || body === undefined) throw new ClientError('invalid_field', 'body must be a JSON value other than null', false);
+    let json: string;
+    try {
+      json = JSON.stringify(body);
+    } catch (error) {
+      throw new ClientError('invalid_field', `body cannot be sent as JSON: ${(error as Error).message}`, false);
+    }
+    const limit = this.limits?.max_body_bytes;
+    const size = new TextEncoder().encode(json).length;
+    if (limit !== undefined && size > limit) throw new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${limit}`, false);
     const entry: OutboxEntry = {
-      client_msg_id: options.clientMsgId ?? globalThis.crypto.randomUUID(),
+      client_msg_id: options.clientMsgId ?? randomUuid(),
       thread_id: threadId,
       kind: options.kind ?? 'text',
       body,
@@ -345,10 +360,12 @@ export class ChatClient extends Emitter<ClientEvents> {
   private async run(): Promise<void> {
     for (let attempt = 0; !this.closing; ) {
       this.setState('connecting', {});
-      const { end, welcomed } = await this.connectOnce();
+      const { end, caughtUp } = await this.connectOnce();
       if (this.closing) return;
-      if (welcomed) attempt = 0;
+      // Only a connection that got all the way online resets the backoff: one that fails in its catch-up every time must not spin.
+      if (caughtUp) attempt = 0;
       if (!end.reconnect) {
+        this.outbox.abandon(end.error ?? new ClientError('closed', `the server ended the session (${end.reason}); the message stays in the store`, false));
         this.setState('stopped', { reason: end.reason, error: end.error });
         return;
       }
@@ -366,36 +383,45 @@ export class ChatClient extends Emitter<ClientEvents> {
   }
 
   /** One connection, from opening to its end. */
-  private connectOnce(): Promise<{ end: ConnectionEnd; welcomed: boolean }> {
+  private connectOnce(): Promise<{ end: ConnectionEnd; caughtUp: boolean }> {
     return new Promise((resolve) => {
-      let welcomed = false;
-      const connection: Connection = new Connection({
-        url: webSocketUrl(this.options.server),
-        token: this.options.token,
-        openSocket: this.openSocket,
-        requestTimeoutMs: this.requestTimeoutMs,
-        heartbeatReplyTimeoutMs: this.heartbeatReplyTimeoutMs,
-        onEvent: (event) => this.receive(connection, event),
-        onEnd: (end) => {
-          if (this.connection === connection) {
-            this.connection = undefined;
-            this.ready = undefined;
-            this.receiver.detach();
-            this.outbox.detach();
-          }
-          resolve({ end, welcomed });
-        },
-      });
+      let connection: Connection;
+      try {
+        connection = this.newConnection(resolve);
+      } catch (error) {
+        // The WebSocket constructor refused the URL (a bad scheme; wss required on an https page): retrying cannot help.
+        const refusal = new ClientError('network', `cannot open a WebSocket to ${this.options.server}: ${(error as Error).message}`, false);
+        resolve({ end: { code: 0, reason: 'cannot_connect', reconnect: false, error: refusal }, caughtUp: false });
+        return;
+      }
       this.connection = connection;
       connection
-        .open((welcome) => {
-          welcomed = true;
-          this.welcomed(connection, welcome);
-        })
+        .open((welcome) => this.welcomed(connection, welcome))
         .catch(() => {
           // The connection's end (already reported or on its way) says why.
         });
     });
+  }
+
+  private newConnection(resolve: (result: { end: ConnectionEnd; caughtUp: boolean }) => void): Connection {
+    const connection: Connection = new Connection({
+      url: webSocketUrl(this.options.server),
+      token: this.options.token,
+      openSocket: this.openSocket,
+      requestTimeoutMs: this.requestTimeoutMs,
+      heartbeatReplyTimeoutMs: this.heartbeatReplyTimeoutMs,
+      onEvent: (event) => this.receive(connection, event),
+      onEnd: (end) => {
+        if (this.connection === connection) {
+          this.connection = undefined;
+          this.ready = undefined;
+          this.receiver.detach();
+          this.outbox.detach();
+        }
+        resolve({ end, caughtUp: this.caughtUpOn === connection });
+      },
+    });
+    return connection;
   }
 
   /** Runs in the turn `welcome` arrives: the receiver must be ready for the inbox frames right behind it. */
@@ -408,7 +434,10 @@ export class ChatClient extends Emitter<ClientEvents> {
       this.receiver.reset();
       // Store writes apply in call order: the cursors the catch-up saves land after this reset.
       this.store.reset().catch((error: unknown) => this.emit('error', error instanceof Error ? error : new Error(String(error))));
-      this.emit('reset', { reason: known.epoch !== welcome.epoch ? 'epoch' : 'account' });
+      const sameDevice = known.user_id === welcome.user.id && known.device_id === welcome.device_id;
+      // Another account's (or device's) unsent messages must not go out under this one: they fail instead.
+      if (!sameDevice) this.outbox.discard(new ClientError('forbidden', 'this message was queued by another account or device of this store; it was not sent', false));
+      this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
     }
     this.receiver.attach(connection, this.identity === undefined);
     this.outbox.attach(connection);
@@ -449,7 +478,9 @@ export class ChatClient extends Emitter<ClientEvents> {
       const identity = { epoch: this.welcomeFrame.epoch, user_id: this.welcomeFrame.user.id, device_id: this.welcomeFrame.device_id };
       if (!this.identity) await this.store.setIdentity(identity);
       this.identity = identity;
-      if (connection === this.connection) this.setState('online', {});
+      if (connection !== this.connection) return;
+      this.caughtUpOn = connection;
+      this.setState('online', {});
     } catch (error) {
       // Without a catch-up the order promise cannot be kept: start over on a new connection.
       if (connection !== this.connection) return;
@@ -544,6 +575,15 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.current = next;
     if (!same) this.emit('state', next);
   }
+}
+
+/** A version-4 UUID. `crypto.randomUUID` exists only in secure contexts (not on a plain-http page); `getRandomValues` everywhere. */
+function randomUuid(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function userRef(user: UserRef): UserRefJson {

@@ -64,7 +64,7 @@ export interface ConnectionEnd {
   /** The WebSocket close code; 1006 when the connection was lost without one, 4000 when the client gave up on a silent one. */
   readonly code: number;
   /** The server's close reason by name, or the client's: `heartbeat_timeout` (no reply to a ping), `connection_lost`. */
-  readonly reason: CloseReason | 'connection_lost' | 'no_reply' | 'closed_by_client';
+  readonly reason: CloseReason | 'connection_lost' | 'no_reply' | 'closed_by_client' | 'cannot_connect';
   /** Whether connecting again can help (docs/protocol.md, close codes). */
   readonly reconnect: boolean;
   /** The server's error before it closed (a refused token), when there was one. */
@@ -88,7 +88,7 @@ interface Waiting {
   readonly expect: string;
   readonly resolve: (frame: never) => void;
   readonly reject: (error: ClientError) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const CLOSE_REASONS = new Map<number, CloseReason>(
@@ -165,12 +165,15 @@ export class Connection {
   ): void {
     if (this.ended) return onError(new ClientError('disconnected', 'not connected', true));
     const id = String(this.nextId++);
-    const timer = setTimeout(() => {
-      this.waiting.delete(id);
-      onError(new ClientError('timeout', `no reply to ${request.type} within ${timeoutMs} ms`, true));
-    }, timeoutMs);
-    this.waiting.set(id, { expect: REPLY_TYPE[request.type], resolve: onReply as (frame: never) => void, reject: onError, timer });
-    this.write(JSON.stringify({ ...request, id }), request.type === 'ping');
+    const waiting: Waiting = { expect: REPLY_TYPE[request.type], resolve: onReply as (frame: never) => void, reject: onError, timer: undefined };
+    this.waiting.set(id, waiting);
+    // The clock starts when the frame is written, not while it waits for the pacer.
+    this.write(JSON.stringify({ ...request, id }), request.type === 'ping', () => {
+      waiting.timer = setTimeout(() => {
+        this.waiting.delete(id);
+        onError(new ClientError('timeout', `no reply to ${request.type} within ${timeoutMs} ms`, true));
+      }, timeoutMs);
+    });
   }
 
   /** Closes the connection from this side; `onEnd` is called with `closed_by_client`. */
@@ -184,9 +187,11 @@ export class Connection {
     this.end({ code: 1000, reason: 'closed_by_client', reconnect: false, error: undefined });
   }
 
-  private write(text: string, urgent: boolean): void {
+  private write(text: string, urgent: boolean, written?: () => void): void {
     this.pacer.run(() => {
-      if (!this.ended) this.socket.send(text);
+      if (this.ended) return;
+      this.socket.send(text);
+      written?.();
     }, urgent);
   }
 

@@ -1,5 +1,5 @@
 /** A small typed event emitter that runs in browsers and in Node alike. */
-export class Emitter<Events extends { [name: string]: unknown }> {
+export class Emitter<Events extends object> {
   private readonly listeners = new Map<keyof Events, Set<(value: never) => void>>();
 
   /** Adds a listener; returns the function that removes it. */

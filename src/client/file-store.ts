@@ -52,10 +52,26 @@ export class FileStore extends DocumentStore {
           await file.close();
         }
         await rename(temporary, this.path);
+        await syncDirectory(dirname(this.path));
       }
     } finally {
       this.writing = undefined;
     }
+  }
+}
+
+/** The rename is durable only once its directory is. Some systems (Windows) cannot open a directory for that: skipped there. */
+async function syncDirectory(path: string): Promise<void> {
+  let directory;
+  try {
+    directory = await open(path, 'r');
+  } catch {
+    return;
+  }
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
   }
 }
 

@@ -47,6 +47,8 @@ const WATCHED_PER_THREAD = 500;
 export class Outbox {
   private readonly entries: OutboxEntry[] = [];
   private readonly inFlight = new Set<string>();
+  /** Refused for now (busy server, rate limit, no reply): resent when the retry timer fires, not before. */
+  private readonly retrying = new Set<string>();
   private readonly waiters = new Map<string, { resolve: (sent: SentMessage) => void; reject: (error: ClientError) => void }>();
   private readonly watched = new Map<number, Array<{ seq: number; client_msg_id: string; message_id: number; status: MessageStatus }>>();
   private connection: Connection | undefined;
@@ -82,6 +84,7 @@ export class Outbox {
   detach(): void {
     this.connection = undefined;
     this.inFlight.clear();
+    this.retrying.clear();
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
@@ -102,7 +105,12 @@ export class Outbox {
     this.watched.set(receipt.thread_id, list.filter((item) => item.status !== 'read'));
   }
 
-  /** Rejects the promises of this run's sends (the client is closing); the entries stay stored. */
+  /** Fails every entry for good: removed from the store, status `failed`, promises rejected. */
+  discard(error: ClientError): void {
+    for (const entry of [...this.entries]) this.fail(entry, error);
+  }
+
+  /** Rejects the promises of this run's sends (the client is closing or stopped); the entries stay stored. */
   abandon(error: ClientError): void {
     for (const waiter of this.waiters.values()) waiter.reject(error);
     this.waiters.clear();
@@ -111,9 +119,19 @@ export class Outbox {
   private flush(): void {
     const connection = this.connection;
     if (!connection) return;
-    for (const entry of this.entries) {
+    const maxBody = connection.welcome?.limits.max_body_bytes;
+    // A thread whose earlier message waits for a retry sends nothing newer meanwhile, so seqs keep the order of sending.
+    const waiting = new Set<number>();
+    for (const entry of [...this.entries]) {
       if (this.inFlight.size >= this.options.maxInFlight) return;
-      if (this.inFlight.has(entry.client_msg_id)) continue;
+      if (this.retrying.has(entry.client_msg_id)) waiting.add(entry.thread_id);
+      if (this.inFlight.has(entry.client_msg_id) || waiting.has(entry.thread_id)) continue;
+      const size = new TextEncoder().encode(JSON.stringify(entry.body)).length;
+      if (maxBody !== undefined && size > maxBody) {
+        // Stored before the limits were known (or under other limits): the server would refuse it for ever.
+        this.fail(entry, new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${maxBody}`, false));
+        continue;
+      }
       this.inFlight.add(entry.client_msg_id);
       // Callbacks, not a promise: the ack is handled before the echo of the message that follows it.
       connection.send(
@@ -145,17 +163,23 @@ export class Outbox {
     const failure = error instanceof ClientError ? error : new ClientError('internal', String(error), true);
     if (failure.retryable) {
       // Busy server, rate limit or a lost reply: the same send again later is safe (it is deduplicated).
+      this.retrying.add(entry.client_msg_id);
       this.retryTimer ??= setTimeout(() => {
         this.retryTimer = undefined;
+        this.retrying.clear();
         this.flush();
       }, failure.retryAfterMs ?? 1000);
       return;
     }
+    this.fail(entry, failure);
+    this.flush();
+  }
+
+  private fail(entry: OutboxEntry, failure: ClientError): void {
     this.remove(entry);
     this.changed(entry, 'failed', undefined, undefined, failure);
     this.waiters.get(entry.client_msg_id)?.reject(failure);
     this.waiters.delete(entry.client_msg_id);
-    this.flush();
   }
 
   private remove(entry: OutboxEntry): void {

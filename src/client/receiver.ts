@@ -99,19 +99,25 @@ export class Receiver {
       this.held = undefined;
       for (const message of held) this.offer(message);
     }
+    // Cursors go in slices that keep each frame under the server's limit: a cursor is at most about 40 bytes of JSON.
+    const perFrame = Math.max(1, Math.floor(((connection.welcome?.limits.max_frame_bytes ?? 65_536) - 100) / 40));
     for (let more = true; more && connection === this.connection; ) {
-      const sent = this.cursors();
-      const reply = await connection.request({
-        type: 'sync',
-        cursors: [...sent].map(([thread_id, seq]) => ({ thread_id, seq })),
-      });
-      if (connection !== this.connection) return;
+      const cursors = [...this.cursors()];
       more = false;
-      for (const page of reply.threads) {
-        const log = this.logFor(page.thread_id);
-        this.release(page.thread_id, log.applyPage(sent.get(page.thread_id) ?? 0, page.messages));
-        this.scheduleAck(page.thread_id);
-        if (page.has_more) more = true;
+      for (let from = 0; from === 0 || from < cursors.length; from += perFrame) {
+        const sent = new Map(cursors.slice(from, from + perFrame));
+        const reply = await connection.request({ type: 'sync', cursors: [...sent].map(([thread_id, seq]) => ({ thread_id, seq })) });
+        if (connection !== this.connection) return;
+        for (const page of reply.threads) {
+          // Every sync also answers for the threads it does not list (from the server's record of acks): take those from
+          // the request that lists them, or from the first when none does (a thread new to this device).
+          const listed = sent.has(page.thread_id);
+          if (!listed && (from > 0 || cursors.some(([threadId]) => threadId === page.thread_id))) continue;
+          const log = this.logFor(page.thread_id);
+          this.release(page.thread_id, log.applyPage(sent.get(page.thread_id) ?? 0, page.messages));
+          this.scheduleAck(page.thread_id);
+          if (page.has_more) more = true;
+        }
       }
     }
     if (connection !== this.connection) return;
@@ -151,8 +157,11 @@ export class Receiver {
         this.scheduleAck(threadId);
       }
     } catch (error) {
-      // The connection ended (the next one catches up again) or the server refused: report, do not loop.
-      if (connection === this.connection) this.options.reportError(error);
+      // Held messages cannot be given out until the gap closes: start over on a new connection, which catches up again.
+      if (connection === this.connection) {
+        this.options.reportError(error);
+        connection.abandon('no_reply');
+      }
     } finally {
       this.filling.delete(threadId);
     }

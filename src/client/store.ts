@@ -96,7 +96,11 @@ export abstract class DocumentStore implements ClientStore {
   putOutbox(entry: OutboxEntry): Promise<void> {
     if (this.document.outbox.some((existing) => existing.client_msg_id === entry.client_msg_id)) return Promise.resolve();
     this.document.outbox.push(entry);
-    return this.persist();
+    return this.persist().catch((error: unknown) => {
+      // `send` rejects: the message must not go out later with a next write, behind the app's back.
+      this.document.outbox = this.document.outbox.filter((kept) => kept !== entry);
+      throw error;
+    });
   }
 
   deleteOutbox(clientMsgId: string): Promise<void> {

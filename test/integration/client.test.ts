@@ -24,7 +24,9 @@ login_per_address = 100000
 heartbeat_interval_ms = 200
 heartbeat_timeout_ms = 5000
 frames_per_second = 500
+max_frame_bytes = 4096
 [messages]
+max_body_bytes = 2048
 read_diffusion_above = 2
 [presence]
 offline_grace_ms = 100
@@ -174,6 +176,49 @@ offline_grace_ms = 100
     await fresh.client.history(thread.id); // a round trip: anything else the inbox held has arrived by now
     assert.deepEqual(fresh.texts(thread.id), ['three']);
     assert.equal(fresh.client.unread(thread.id), 1);
+  });
+
+  it('catches up a user with more threads than one sync frame can list', { timeout: 60_000 }, async () => {
+    const name = await register('many');
+    const first = await device(name);
+    for (let i = 0; i < 200; i++) await first.client.createGroup(`g${i}`, []);
+    // Starts afresh: one cursor per thread, about 200 × 27 bytes, over the 4 KiB frame limit.
+    const second = await device(name);
+    const last = await first.client.createGroup('last', []);
+    await first.client.send(last.id, { text: 'newest' });
+    await second.until((messages) => messages.some((m) => m.thread_id === last.id && m.seq === 2));
+    assert.equal(second.states.filter((state) => state === 'offline').length, 0, 'no reconnect was needed');
+  });
+
+  it('refuses cleanly what cannot work: a send before start, a server URL no WebSocket can open, another account’s outbox', { timeout: 30_000 }, async () => {
+    const unstarted = new ChatClient(clientOptions('no-token'));
+    await assert.rejects(unstarted.send(1, { text: 'too early' }), { code: 'closed' });
+
+    const badUrl = new ChatClient(clientOptions('no-token', { server: 'ftp://127.0.0.1:1' }));
+    const stopped = badUrl.once('state', (change) => change.state === 'stopped');
+    await badUrl.start();
+    assert.equal((await stopped).reason, 'cannot_connect');
+    await assert.rejects(badUrl.whenOnline(), { code: 'network' });
+
+    // One store, used by alice and then (wrongly) by bob: alice's unsent message must not go out as bob's.
+    const storePath = join(tempDir(), 'shared.json');
+    const aliceName = await register('alice');
+    const bobName = await register('bob');
+    const aliceLine = await TcpProxy.start(server.port);
+    const alice = await device(aliceName, { server: aliceLine.url, store: new FileStore(storePath) });
+    const thread = await alice.client.openDirect(bobName);
+    aliceLine.refuse(true);
+    aliceLine.cut();
+    const queued = alice.client.send(thread.id, { text: 'for bob from alice' }, { clientMsgId: 'alices' }).catch((error: Error) => error);
+    await alice.client.once('state', (change) => change.pending === 1);
+    await alice.client.close();
+    await aliceLine.close();
+    assert.equal(((await queued) as { code?: string }).code, 'closed');
+
+    const bob = await device(bobName, { store: new FileStore(storePath) });
+    assert.equal(bob.client.pending().length, 0, 'alice’s message was dropped, not sent by bob');
+    const history = await bob.client.history(thread.id);
+    assert.deepEqual(history.messages, []);
   });
 
   it('catches a device up by sync on a large group it was offline for (no inbox there)', { timeout: 30_000 }, async () => {
