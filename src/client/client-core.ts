@@ -1,0 +1,343 @@
+import type { MemberJson, MessageJson, ReceiptEvent, ThreadJson, UserJson, WelcomeFrame } from '../protocol/frames.js';
+import { type BackoffOptions, DEFAULT_BACKOFF, reconnectDelay } from './backoff.js';
+import { Connection, type ConnectionEnd, type ReplyOf, type ServerEvent } from './connection.js';
+import { Emitter } from './emitter.js';
+import { ClientError } from './errors.js';
+import { AccountApi } from './http.js';
+import { Outbox } from './outbox.js';
+import { Receiver } from './receiver.js';
+import { type RequestJson, isIdempotent } from './requests.js';
+import { type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
+import { type ClientStore, MemoryStore, type StoreIdentity } from './store.js';
+import { ThreadList } from './thread-list.js';
+import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, ThreadChange } from './types.js';
+
+/**
+ * The life of a ChatClient: connect, catch up, stay connected, reconnect; the
+ * receiving and sending halves wired to each connection in turn. ChatClient
+ * (client.ts) adds the calls an app makes.
+ */
+export abstract class ClientCore extends Emitter<ClientEvents> {
+  readonly api: AccountApi;
+  protected readonly store: ClientStore;
+  private readonly openSocket;
+  private readonly backoff: BackoffOptions;
+  private readonly requestTimeoutMs: number;
+  private readonly heartbeatReplyTimeoutMs: number;
+  protected readonly receiver: Receiver;
+  protected readonly outbox: Outbox;
+  protected readonly threadList = new ThreadList();
+  protected current: StateChange = { state: 'stopped', reason: undefined, error: undefined, retry_in_ms: undefined, pending: 0 };
+  private connection: Connection | undefined;
+  private ready: Connection | undefined;
+  private identity: StoreIdentity | undefined;
+  private welcomeFrame: WelcomeFrame | undefined;
+  protected closing = false;
+  protected started: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  /** The last connection that got all the way online. */
+  private caughtUpOn: Connection | undefined;
+
+  constructor(private readonly options: ChatClientOptions) {
+    super();
+    const WebSocketClass = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WebSocketClass) throw new Error('no WebSocket class: pass the `WebSocket` option (in Node, import from chatd/client, which uses the ws package)');
+    this.openSocket = socketFactory(WebSocketClass);
+    this.api = new AccountApi(options.server, options.token);
+    this.store = options.store ?? new MemoryStore();
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.reconnect };
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+    this.heartbeatReplyTimeoutMs = options.heartbeatReplyTimeoutMs ?? 10_000;
+    const reportError = (error: unknown): void => this.emit('error', error instanceof Error ? error : new Error(String(error)));
+    this.receiver = new Receiver({
+      deliver: (message) => this.delivered(message),
+      discovered: (threadId) => void this.refreshThread(threadId, 'new'),
+      saveCursor: (threadId, seq) => void this.store.setCursor(threadId, seq).catch(reportError),
+      catchUpLimit: options.catchUpLimit ?? 200,
+      reportError,
+    });
+    this.outbox = new Outbox({
+      store: this.store,
+      statusChanged: (change) => {
+        this.emit('status', change);
+        // The outbox grew or shrank: `state` carries the pending count.
+        this.setState(this.current.state, this.current);
+      },
+      maxInFlight: options.maxInFlight ?? 32,
+      reportError,
+    });
+  }
+
+  get state(): ConnectionState {
+    return this.current.state;
+  }
+
+  /** The logged-in user, once connected. */
+  get user(): UserJson | undefined {
+    return this.welcomeFrame?.user;
+  }
+
+  get deviceId(): number | undefined {
+    return this.welcomeFrame?.device_id;
+  }
+
+  get limits(): WelcomeFrame['limits'] | undefined {
+    return this.welcomeFrame?.limits;
+  }
+
+  /** Loads the store and starts connecting (and reconnecting until `close`). Resolves once the store is loaded. */
+  start(): Promise<void> {
+    if (this.closing) return Promise.reject(new ClientError('closed', 'a closed client does not start again: make a new one (with the same store)', false));
+    this.started ??= (async () => {
+      const stored = await this.store.load();
+      this.identity = stored.identity;
+      // Cursors count only with the identity they were made under; the identity is written last, after a whole catch-up.
+      if (stored.identity) this.receiver.load(stored.cursors);
+      else if (stored.cursors.size > 0) await this.store.reset();
+      this.outbox.load(stored.outbox);
+      void this.run();
+    })();
+    return this.started;
+  }
+
+  /** Resolves when the client is caught up and live; rejects if it stops first. */
+  async whenOnline(): Promise<void> {
+    if (this.current.state === 'online') return;
+    if (this.closing || (this.current.state === 'stopped' && this.started)) {
+      throw this.current.error ?? new ClientError('closed', `the client stopped (${this.current.reason ?? 'closed'})`, false);
+    }
+    const change = await this.once('state', (next) => next.state === 'online' || next.state === 'stopped');
+    if (change.state === 'stopped') throw change.error ?? new ClientError('closed', `the client stopped (${change.reason ?? 'closed'})`, false);
+  }
+
+  /** Stops: closes the connection, stops reconnecting; resolves once the store is written. Unsent messages stay in it for the next start. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.wake?.();
+    this.connection?.close();
+    this.outbox.abandon(new ClientError('closed', 'the client was closed before the server acked this message; it stays in the store', false));
+    this.setState('stopped', { reason: 'closed_by_client' });
+    await this.store.flush();
+  }
+
+  // ---- the connection ----
+
+  private async run(): Promise<void> {
+    for (let attempt = 0; !this.closing; ) {
+      this.setState('connecting', {});
+      const { end, caughtUp } = await this.connectOnce();
+      if (this.closing) return;
+      // Only a connection that got all the way online resets the backoff: one that fails in its catch-up every time must not spin.
+      if (caughtUp) attempt = 0;
+      if (!end.reconnect) {
+        this.outbox.abandon(end.error ?? new ClientError('closed', `the server ended the session (${end.reason}); the message stays in the store`, false));
+        this.setState('stopped', { reason: end.reason, error: end.error });
+        return;
+      }
+      const delay = reconnectDelay(attempt++, this.backoff);
+      this.setState('offline', { reason: end.reason, error: end.error, retry_in_ms: delay });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** One connection, from opening to its end. */
+  private connectOnce(): Promise<{ end: ConnectionEnd; caughtUp: boolean }> {
+    return new Promise((resolve) => {
+      let connection: Connection;
+      try {
+        connection = this.newConnection(resolve);
+      } catch (error) {
+        // The WebSocket constructor refused the URL (a bad scheme; wss required on an https page): retrying cannot help.
+        const refusal = new ClientError('network', `cannot open a WebSocket to ${this.options.server}: ${(error as Error).message}`, false);
+        resolve({ end: { code: 0, reason: 'cannot_connect', reconnect: false, error: refusal }, caughtUp: false });
+        return;
+      }
+      this.connection = connection;
+      connection
+        .open((welcome) => this.welcomed(connection, welcome))
+        .catch(() => {
+          // The connection's end (already reported or on its way) says why.
+        });
+    });
+  }
+
+  private newConnection(resolve: (result: { end: ConnectionEnd; caughtUp: boolean }) => void): Connection {
+    const connection: Connection = new Connection({
+      url: webSocketUrl(this.options.server),
+      token: this.options.token,
+      openSocket: this.openSocket,
+      requestTimeoutMs: this.requestTimeoutMs,
+      heartbeatReplyTimeoutMs: this.heartbeatReplyTimeoutMs,
+      onEvent: (event) => this.receive(connection, event),
+      onEnd: (end) => {
+        if (this.connection === connection) {
+          this.connection = undefined;
+          this.ready = undefined;
+          this.receiver.detach();
+          this.outbox.detach();
+        }
+        resolve({ end, caughtUp: this.caughtUpOn === connection });
+      },
+    });
+    return connection;
+  }
+
+  /** Runs in the turn `welcome` arrives: the receiver must be ready for the inbox frames right behind it. */
+  private welcomed(connection: Connection, welcome: WelcomeFrame): void {
+    this.welcomeFrame = welcome;
+    const known = this.identity;
+    if (known && (known.epoch !== welcome.epoch || known.user_id !== welcome.user.id || known.device_id !== welcome.device_id)) {
+      // The data behind our cursors is gone (restored backup) or they are another account's: start afresh.
+      this.identity = undefined;
+      this.receiver.reset();
+      // Store writes apply in call order: the cursors the catch-up saves land after this reset.
+      this.store.reset().catch((error: unknown) => this.emit('error', error instanceof Error ? error : new Error(String(error))));
+      const sameDevice = known.user_id === welcome.user.id && known.device_id === welcome.device_id;
+      // Another account's (or device's) unsent messages must not go out under this one: they fail instead.
+      if (!sameDevice) this.outbox.discard(new ClientError('forbidden', 'this message was queued by another account or device of this store; it was not sent', false));
+      this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
+    }
+    this.receiver.attach(connection, this.identity === undefined);
+    this.outbox.attach(connection);
+    this.ready = connection;
+    this.setState('syncing', {});
+  }
+
+  private receive(connection: Connection, event: ServerEvent): void {
+    if (connection !== this.connection) return;
+    switch (event.type) {
+      case 'message':
+        this.receiver.offer(event.message);
+        return;
+      case 'inbox_done':
+        void this.catchUp(connection);
+        return;
+      case 'receipt':
+        this.receipt(event);
+        return;
+      case 'typing':
+        if (event.device_id !== this.deviceId) this.emit('typing', event);
+        return;
+      case 'presence_update': {
+        const { type: _type, ...presence } = event;
+        this.emit('presence', presence);
+        return;
+      }
+    }
+  }
+
+  private async catchUp(connection: Connection): Promise<void> {
+    try {
+      const { threads } = await connection.request({ type: 'threads' });
+      if (connection !== this.connection) return;
+      this.threadList.replaceAll(threads);
+      await this.receiver.catchUp(connection, threads);
+      if (connection !== this.connection || !this.welcomeFrame) return;
+      const identity = { epoch: this.welcomeFrame.epoch, user_id: this.welcomeFrame.user.id, device_id: this.welcomeFrame.device_id };
+      if (!this.identity) await this.store.setIdentity(identity);
+      this.identity = identity;
+      if (connection !== this.connection) return;
+      this.caughtUpOn = connection;
+      this.setState('online', {});
+    } catch (error) {
+      // Without a catch-up the order promise cannot be kept: start over on a new connection.
+      if (connection !== this.connection) return;
+      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+      connection.abandon('no_reply');
+    }
+  }
+
+  private delivered(message: MessageJson): void {
+    const ownUserId = this.welcomeFrame?.user.id ?? 0;
+    const thread = this.threadList.messageArrived(message, ownUserId);
+    this.emit('message', message);
+    if (thread) this.emit('thread', { thread, reason: 'message' });
+    if (message.kind === 'system') void this.refreshThread(message.thread_id, 'changed');
+  }
+
+  private receipt(receipt: ReceiptEvent): void {
+    const ownUserId = this.welcomeFrame?.user.id ?? 0;
+    this.outbox.receipt(receipt, ownUserId);
+    this.emit('receipt', receipt);
+    if (receipt.user_id !== ownUserId || receipt.kind !== 'read') return;
+    // Another device of ours (or this one) read: the unread count follows.
+    const moved = this.threadList.readMoved(receipt.thread_id, receipt.seq);
+    if (!moved) return;
+    if (moved.exact) this.emit('thread', { thread: moved.thread, reason: 'read' });
+    else void this.refreshThread(receipt.thread_id, 'read');
+  }
+
+  protected async refreshThread(threadId: number, reason: ThreadChange['reason']): Promise<void> {
+    try {
+      const { thread } = await this.call({ type: 'thread_get', thread_id: threadId });
+      this.threadList.put(thread);
+      this.emit('thread', { thread, reason });
+    } catch (error) {
+      if (this.closing) return; // Cut short by close(): nothing went wrong.
+      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  protected async threadCall(request: RequestJson & { type: 'thread_get' | 'direct_open' | 'group_create' | 'group_add' | 'group_rename' | 'group_role' | 'thread_settings' }): Promise<{ thread: ThreadJson; members: MemberJson[] }> {
+    const reply = await this.call(request);
+    const known = this.threadList.get(reply.thread.id) !== undefined;
+    this.threadList.put(reply.thread);
+    this.emit('thread', { thread: reply.thread, reason: known ? 'changed' : 'new' });
+    return { thread: reply.thread, members: [...reply.members] };
+  }
+
+  /**
+   * Sends a request once a connection is ready (waiting up to the request
+   * timeout for one). Idempotent requests are repeated on the next connection
+   * when the one they went out on ends; others fail with `disconnected`.
+   */
+  protected async call<R extends RequestJson>(request: R): Promise<ReplyOf[R['type']]> {
+    const deadline = Date.now() + this.requestTimeoutMs;
+    for (;;) {
+      const connection = await this.readyConnection(deadline);
+      try {
+        return await connection.request(request);
+      } catch (error) {
+        if (!(error instanceof ClientError) || error.code !== 'disconnected' || !isIdempotent(request.type) || Date.now() >= deadline) throw error;
+      }
+    }
+  }
+
+  private async readyConnection(deadline: number): Promise<Connection> {
+    while (!this.ready) {
+      if (this.closing || this.current.state === 'stopped') throw new ClientError('closed', 'the client is not running', false);
+      const wait = deadline - Date.now();
+      if (wait <= 0) throw new ClientError('disconnected', 'not connected to the server', true);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        const off = this.on('state', done);
+        function done(): void {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+      });
+    }
+    return this.ready;
+  }
+
+  private setState(state: ConnectionState, change: Partial<Omit<StateChange, 'state' | 'pending'>>): void {
+    const next: StateChange = {
+      state,
+      reason: change.reason,
+      error: change.error,
+      retry_in_ms: change.retry_in_ms,
+      pending: this.outbox.pending().length,
+    };
+    const same = next.state === this.current.state && next.pending === this.current.pending && next.reason === this.current.reason;
+    this.current = next;
+    if (!same) this.emit('state', next);
+  }
+}

@@ -1,0 +1,83 @@
+import type { MessageJson, PresenceJson, ReceiptEvent, ThreadJson, TypingEvent, UserRefJson } from '../protocol/frames.js';
+import type { BackoffOptions } from './backoff.js';
+import type { ConnectionEnd } from './connection.js';
+import type { ClientError } from './errors.js';
+import type { StatusChange } from './outbox.js';
+import type { WebSocketConstructor } from './socket.js';
+import type { ClientStore } from './store.js';
+
+/**
+ * `connecting`: opening the socket and authenticating. `syncing`: connected,
+ * catching up on what was missed. `online`: caught up, live. `offline`: the
+ * connection was lost; a new attempt follows after `retry_in_ms`. `stopped`:
+ * closed by the app, or refused by the server in a way reconnecting cannot fix
+ * (`reason` says which: `auth_failed` and `device_revoked` mean log in again).
+ */
+export type ConnectionState = 'connecting' | 'syncing' | 'online' | 'offline' | 'stopped';
+
+export interface StateChange {
+  readonly state: ConnectionState;
+  /** Why the last connection ended (for `offline` and `stopped`). */
+  readonly reason: ConnectionEnd['reason'] | undefined;
+  /** The server's refusal, when there was one (a bad token). */
+  readonly error: ClientError | undefined;
+  /** For `offline`: when the next attempt starts. */
+  readonly retry_in_ms: number | undefined;
+  /** Messages waiting to be sent (a new `state` event follows each change of this count). */
+  readonly pending: number;
+}
+
+export interface ThreadChange {
+  readonly thread: ThreadJson;
+  /** `new`: first seen; `message`: a new last message; `read`: the user's read cursor or unread count; `changed`: title, members, roles, settings. */
+  readonly reason: 'new' | 'message' | 'read' | 'changed';
+}
+
+export interface ClientEvents {
+  state: StateChange;
+  /** Every message of every thread, once each, in seq order per thread: live, from the inbox, from sync and gap fills. */
+  message: MessageJson;
+  /** One of the app's own sends moved: pending → sent → delivered → read, or failed. */
+  status: StatusChange;
+  receipt: ReceiptEvent;
+  /** Someone is typing (never this device itself). Show it for a few seconds. */
+  typing: TypingEvent;
+  presence: PresenceJson;
+  thread: ThreadChange;
+  /** The server's data was replaced (restored backup): drop cached messages, they may be reused. */
+  reset: { readonly reason: 'epoch' | 'account' };
+  /** A problem the client worked around (a failed ack, a store write); nothing to do but log it. */
+  error: Error;
+}
+
+export interface ChatClientOptions {
+  /** The server's HTTP base URL, e.g. `https://chat.example.org`. */
+  readonly server: string;
+  /** The device token from login. */
+  readonly token: string;
+  /** Where the outbox and cursors live between runs; in memory by default. */
+  readonly store?: ClientStore;
+  /** The WebSocket class; the platform's by default (`ws` in Node, the global one in browsers). */
+  readonly WebSocket?: WebSocketConstructor;
+  readonly reconnect?: Partial<BackoffOptions>;
+  /** How long a request may wait for its reply (and for a connection), ms. Default 15 000. */
+  readonly requestTimeoutMs?: number;
+  /** How long the connection may stay silent after a ping before it is taken for dead, ms. Default 10 000. */
+  readonly heartbeatReplyTimeoutMs?: number;
+  /** On a device that starts afresh, how many of each thread's newest unread messages to deliver. Default 200. */
+  readonly catchUpLimit?: number;
+  /** Sends in flight at once. Default 32. */
+  readonly maxInFlight?: number;
+}
+
+/** A user to act on: a username, a user id, or the protocol's `{username}` / `{user_id}`. */
+export type UserRef = string | number | UserRefJson;
+
+export type HistoryAnchor = { before: number } | { after: number } | { around: number } | 'latest';
+
+export interface HistoryPage {
+  readonly thread_id: number;
+  readonly messages: readonly MessageJson[];
+  readonly has_more_before: boolean;
+  readonly has_more_after: boolean;
+}
