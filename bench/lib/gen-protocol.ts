@@ -1,0 +1,43 @@
+/** What the bench's main thread asks of a load-generator thread, and what it reports. */
+export type GenTask =
+  | {
+      readonly kind: 'pairs';
+      readonly worker: number;
+      readonly wsUrl: string;
+      readonly pairs: ReadonlyArray<{ readonly senderToken: string; readonly receiverToken: string; readonly threadId: number }>;
+      readonly mode: { readonly kind: 'window'; readonly window: number } | { readonly kind: 'rate'; readonly perSecond: number };
+      readonly padBytes: number;
+      readonly warmupMs: number;
+    }
+  | {
+      readonly kind: 'group';
+      readonly worker: number;
+      readonly wsUrl: string;
+      readonly members: ReadonlyArray<{ readonly token: string; readonly threadId: number; readonly senderIndex?: number }>;
+      readonly window: number;
+      readonly padBytes: number;
+      readonly warmupMs: number;
+    }
+  | { readonly kind: 'idle'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[]; readonly heartbeatMs: number }
+  | { readonly kind: 'storm'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[] }
+  /** Bare uWS: `echo` connections each keep `window` messages in flight; `publish`: `connections` subscribers, the first `publishers` of them publishing. */
+  | {
+      readonly kind: 'raw';
+      readonly worker: number;
+      readonly wsUrl: string;
+      readonly connections: number;
+      readonly publishers: number;
+      readonly window: number;
+      readonly warmupMs: number;
+    };
+
+export interface WorkerReport {
+  acked: number;
+  delivered: number;
+  /** ms; for `storm`, the absolute time each device finished draining. */
+  ackLatencies: number[];
+  deliverLatencies: number[];
+  errors: number;
+  /** group: [message key, sent at, last delivery seen by this worker] (absolute ms). */
+  lastDelivery: Array<[number, number, number]>;
+}

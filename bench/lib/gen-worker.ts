@@ -1,0 +1,257 @@
+/**
+ * One load-generator thread. It opens its share of the connections, says
+ * `ready`, runs its task on `start`, and reports on `stop` (or when the task
+ * ends by itself). Kept lean: frames are built from templates, incoming frames
+ * are recognised by their first bytes and parsed only where a figure needs it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import WebSocket from 'ws';
+import type { GenTask, WorkerReport } from './gen-protocol.js';
+
+const task = workerData as GenTask;
+const now = (): number => performance.timeOrigin + performance.now();
+const port = parentPort as NonNullable<typeof parentPort>;
+
+/** A connection that has authenticated and drained its inbox. */
+interface Conn {
+  readonly ws: WebSocket;
+  onFrame: (text: string) => void;
+}
+
+function open(token: string, onInbox?: (count: number) => void): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(task.wsUrl, { perMessageDeflate: false });
+    const conn: Conn = { ws, onFrame: () => {} };
+    let inbox = 0;
+    ws.on('error', reject);
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', id: 'a', token })));
+    ws.on('close', (code) => reject(new Error(`closed with ${code} before inbox_done`)));
+    ws.on('message', function first(data) {
+      const text = data.toString();
+      if (text.startsWith('{"type":"message"')) inbox++;
+      else if (text.startsWith('{"type":"error"')) reject(new Error(text));
+      else if (text.startsWith('{"type":"inbox_done"')) {
+        ws.off('message', first);
+        ws.removeAllListeners('close');
+        ws.on('close', () => {});
+        ws.on('message', (frame) => conn.onFrame(frame.toString()));
+        onInbox?.(inbox);
+        resolve(conn);
+      }
+    });
+  });
+}
+
+/** The number after `"key":` in a frame, without parsing the frame. */
+function numberAfter(text: string, key: string, from = 0): number {
+  const at = text.indexOf(key, from);
+  if (at < 0) return Number.NaN;
+  let end = at + key.length;
+  while (end < text.length && '0123456789.'.includes(text[end] as string)) end++;
+  return Number(text.slice(at + key.length, end));
+}
+
+const PAD = 'x'.repeat(task.kind === 'pairs' || task.kind === 'group' ? task.padBytes : 0);
+const SAMPLE_MAX = 200_000;
+/** client_msg_ids must not repeat across runs against the same server: the server would take them for resends. */
+const RUN = `${Date.now().toString(36)}${task.worker}`;
+
+function sample(into: number[], value: number): void {
+  if (into.length < SAMPLE_MAX) into.push(value);
+  else into[Math.floor(Math.random() * SAMPLE_MAX)] = value;
+}
+
+async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
+  let counting = false;
+  const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
+  const senders: Array<{ conn: Conn; threadId: number; next: number; inFlight: number }> = [];
+  let running = false;
+  let seq = 0;
+  /** Send times by request id, in a ring: an ack carries the id of its send. */
+  const sentAt = new Float64Array(1 << 16);
+  const send = (sender: (typeof senders)[number]): void => {
+    const n = ++seq;
+    sentAt[n & 0xffff] = now();
+    sender.inFlight++;
+    sender.conn.ws.send(`{"type":"send","id":"${n}","thread_id":${sender.threadId},"client_msg_id":"${RUN}-${n}","body":{"t":${now()},"p":"${PAD}"}}`);
+  };
+  await Promise.all(
+    t.pairs.map(async (pair) => {
+      const [senderConn, receiverConn] = await Promise.all([open(pair.senderToken), open(pair.receiverToken)]);
+      const sender = { conn: senderConn, threadId: pair.threadId, next: 0, inFlight: 0 };
+      senders.push(sender);
+      senderConn.onFrame = (text) => {
+        if (text.startsWith('{"type":"ack"')) {
+          sender.inFlight--;
+          if (counting) {
+            report.acked++;
+            sample(report.ackLatencies, now() - (sentAt[numberAfter(text, '"id":"') & 0xffff] as number));
+          }
+          if (t.mode.kind === 'window' && running) send(sender);
+        } else if (text.startsWith('{"type":"error"')) report.errors++;
+      };
+      let unacked = 0;
+      receiverConn.onFrame = (text) => {
+        if (!text.startsWith('{"type":"message"')) return;
+        if (counting) {
+          report.delivered++;
+          sample(report.deliverLatencies, now() - numberAfter(text, '"t":'));
+        }
+        // Acknowledge as a client would, so the receiver's inbox stays small.
+        if (++unacked >= 200) {
+          unacked = 0;
+          receiverConn.ws.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${numberAfter(text, '"seq":')}}`);
+        }
+      };
+    }),
+  );
+  port.postMessage({ type: 'ready' });
+  await new Promise<void>((resolve) => port.once('message', () => resolve()));
+  running = true;
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  if (t.mode.kind === 'window') {
+    for (const sender of senders) for (let i = 0; i < t.mode.window; i++) send(sender);
+  } else {
+    const perSecond = t.mode.perSecond;
+    const started = now();
+    let sent = 0;
+    let turn = 0;
+    ticker = setInterval(() => {
+      const due = Math.floor(((now() - started) / 1000) * perSecond) - sent;
+      for (let i = 0; i < due; i++) send(senders[turn++ % senders.length] as (typeof senders)[number]);
+      sent += Math.max(0, due);
+    }, 2);
+  }
+  setTimeout(() => (counting = true), t.warmupMs);
+  await new Promise<void>((resolve) => port.once('message', () => resolve()));
+  counting = false;
+  running = false;
+  clearInterval(ticker);
+  port.postMessage({ type: 'result', report });
+}
+
+async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
+  let counting = false;
+  const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
+  /** Message key (sender index × 2^20 + n) → [sent at, last delivery seen here]. */
+  const last = new Map<number, number>();
+  const senders: Array<{ conn: Conn; threadId: number; index: number; n: number }> = [];
+  let running = false;
+  const send = (sender: (typeof senders)[number]): void => {
+    const key = sender.index * 2 ** 20 + ++sender.n;
+    sender.conn.ws.send(`{"type":"send","id":"${key}","thread_id":${sender.threadId},"client_msg_id":"${RUN}-${key}","body":{"t":${now()},"k":${key},"p":"${PAD}"}}`);
+  };
+  await Promise.all(
+    t.members.map(async (member) => {
+      const conn = await open(member.token);
+      if (member.senderIndex !== undefined) {
+        const sender = { conn, threadId: member.threadId, index: member.senderIndex, n: 0 };
+        senders.push(sender);
+      }
+      conn.onFrame = (text) => {
+        if (text.startsWith('{"type":"message"')) {
+          if (!counting) return;
+          const at = now();
+          report.delivered++;
+          const key = numberAfter(text, '"k":');
+          const sentAt = numberAfter(text, '"t":');
+          if ((last.get(key) ?? 0) < at) last.set(key, at);
+          if (report.deliverLatencies.length < SAMPLE_MAX && Math.random() < 0.01) report.deliverLatencies.push(at - sentAt);
+          if (!last.has(-key)) last.set(-key, sentAt);
+        } else if (text.startsWith('{"type":"ack"')) {
+          if (counting) report.acked++;
+          const sender = senders.find((s) => s.conn === conn);
+          if (sender && running) send(sender);
+        }
+      };
+    }),
+  );
+  port.postMessage({ type: 'ready' });
+  await new Promise<void>((resolve) => port.once('message', () => resolve()));
+  running = true;
+  for (const sender of senders) for (let i = 0; i < t.window; i++) send(sender);
+  setTimeout(() => (counting = true), t.warmupMs);
+  await new Promise<void>((resolve) => port.once('message', () => resolve()));
+  counting = false;
+  running = false;
+  for (const [key, at] of last) if (key > 0) report.lastDelivery.push([key, last.get(-key) ?? Number.NaN, at]);
+  port.postMessage({ type: 'result', report });
+}
+
+async function runIdle(t: Extract<GenTask, { kind: 'idle' }>): Promise<void> {
+  const conns: Conn[] = [];
+  for (let i = 0; i < t.tokens.length; i += 50) conns.push(...(await Promise.all(t.tokens.slice(i, i + 50).map((token) => open(token)))));
+  const ping = setInterval(() => {
+    for (const conn of conns) conn.ws.send('{"type":"ping","id":"p"}');
+  }, t.heartbeatMs);
+  port.postMessage({ type: 'ready' });
+  await new Promise<void>((resolve) => port.once('message', () => resolve())); // start
+  await new Promise<void>((resolve) => port.once('message', () => resolve())); // stop
+  clearInterval(ping);
+  for (const conn of conns) conn.ws.terminate();
+  port.postMessage({ type: 'result', report: { acked: 0, delivered: conns.length, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] } });
+}
+
+async function runStorm(t: Extract<GenTask, { kind: 'storm' }>): Promise<void> {
+  port.postMessage({ type: 'ready' });
+  await new Promise<void>((resolve) => port.once('message', () => resolve()));
+  const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
+  const conns = await Promise.all(
+    t.tokens.map((token) =>
+      open(token, (count) => {
+        report.delivered += count;
+        report.deliverLatencies.push(now());
+      }).catch(() => {
+        report.errors++;
+        return undefined;
+      }),
+    ),
+  );
+  for (const conn of conns) conn?.ws.terminate();
+  port.postMessage({ type: 'result', report });
+}
+
+async function runRaw(t: Extract<GenTask, { kind: 'raw' }>): Promise<void> {
+  const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
+  let counting = false;
+  let running = false;
+  const frame = Buffer.from(`{"type":"send","thread_id":1,"body":{"p":"${'x'.repeat(170)}"}}`);
+  const sockets = await Promise.all(
+    Array.from({ length: t.connections }, (_, index) => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(t.wsUrl, { perMessageDeflate: false });
+      ws.on('open', () => resolve(ws));
+      ws.on('error', reject);
+      const publisher = index < t.publishers;
+      let inFlight = 0;
+      ws.on('message', () => {
+        if (counting) report.delivered++;
+        // Echo: every reply frees a slot. Publish: a publisher's own copy of its message does.
+        if (publisher && running) {
+          inFlight--;
+          if (counting) report.acked++;
+          while (inFlight < t.window) {
+            inFlight++;
+            ws.send(frame);
+          }
+        }
+      });
+      (ws as WebSocket & { start?: () => void }).start = () => {
+        if (!publisher) return;
+        for (; inFlight < t.window; inFlight++) ws.send(frame);
+      };
+    })),
+  );
+  port.postMessage({ type: 'ready' });
+  await new Promise<void>((resolve) => port.once('message', () => resolve()));
+  running = true;
+  for (const ws of sockets) (ws as WebSocket & { start?: () => void }).start?.();
+  setTimeout(() => (counting = true), t.warmupMs);
+  await new Promise<void>((resolve) => port.once('message', () => resolve()));
+  running = false;
+  counting = false;
+  for (const ws of sockets) ws.terminate();
+  port.postMessage({ type: 'result', report });
+}
+
+const run = { pairs: runPairs, group: runGroup, idle: runIdle, storm: runStorm, raw: runRaw }[task.kind] as (t: GenTask) => Promise<void>;
+run(task).catch((error: unknown) => port.postMessage({ type: 'failed', message: String((error as Error)?.stack ?? error) }));

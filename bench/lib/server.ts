@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import { type ServerProcess, CHATD_BIN, startServer } from '../../test/helpers/processes.js';
+import { tempDir, writeConfig } from '../../test/helpers/tmp.js';
+import { type Placement, processCpuMs, processRssBytes } from './machine.js';
+
+/** What every bench server gets: open registration, cheap argon2, no login limits, no frame-rate limit (one process plays many devices). */
+const BASE_CONFIG = `
+[accounts]
+registration = "open"
+[rate_limit]
+login_per_username = 100000
+login_per_address = 100000
+`;
+
+export interface BenchServer {
+  readonly process: ServerProcess;
+  readonly dataDir: string;
+  /** Server CPU ms and wall ms since `mark`, as a share of one core (1 = one core saturated). */
+  cpuShareSince(mark: CpuMark): number;
+  mark(): CpuMark;
+  rssBytes(): number;
+  stop(): Promise<void>;
+}
+
+export interface CpuMark {
+  readonly cpuMs: number;
+  readonly at: number;
+}
+
+/**
+ * Starts `chatd serve` (the built bin/chatd) on a free port with a fresh data
+ * directory, pinned to the server's core when the machine allows it.
+ */
+export async function startBenchServer(placement: Placement, toml: string, options: { dataDir?: string } = {}): Promise<BenchServer> {
+  const dir = tempDir('chatd-bench-');
+  const dataDir = options.dataDir ?? join(dir, 'data');
+  const command = placement.serverCores ? ['taskset', '-c', placement.serverCores, process.execPath, CHATD_BIN] : [process.execPath, CHATD_BIN];
+  const server = await startServer(['--data', dataDir, '--transport', 'uws', '--log-level', 'warn', '--config', writeConfig(dir, `${BASE_CONFIG}\n${toml}`)], { command });
+  const pid = server.process.pid as number;
+  return {
+    process: server,
+    dataDir,
+    mark: () => ({ cpuMs: processCpuMs(pid), at: performance.now() }),
+    cpuShareSince: (mark) => (processCpuMs(pid) - mark.cpuMs) / (performance.now() - mark.at),
+    rssBytes: () => processRssBytes(pid),
+    stop: async () => {
+      await server.stop();
+    },
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * chatd benchmarks: `npm run bench [-- --scenario NAME[,NAME] --quick --workers N]`.
+ * Each scenario starts a real `chatd serve` (the built bin/chatd) on a temporary
+ * data directory, drives it over real WebSockets from load-generator threads,
+ * and prints a table; the run is also written to bench/results/ as JSON and
+ * Markdown. See bench/README.md and docs/performance.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { placeProcesses } from './lib/machine.js';
+import type { Context, Result, Scenario } from './lib/scenario.js';
+import { formatCount, formatMs, formatPercent } from './lib/stats.js';
+import { ceilings } from './scenarios/ceilings.js';
+import { coldStart } from './scenarios/cold-start.js';
+import { directLatency, directThroughput } from './scenarios/direct.js';
+import { groupFanout } from './scenarios/group.js';
+import { idleConnections } from './scenarios/idle.js';
+import { reconnectStorm } from './scenarios/storm.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, idleConnections, reconnectStorm, coldStart, ceilings];
+
+function usage(problem?: string): never {
+  const lines = [
+    ...(problem ? [`bench: ${problem}`, ''] : []),
+    'usage: npm run bench -- [--scenario NAME[,NAME...]] [--quick] [--workers N]',
+    '',
+    'scenarios (all by default, in this order):',
+    ...SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(18)} ${scenario.summary}`),
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+  process.exit(problem ? 2 : 0);
+}
+
+/** The bench runs the built server: build when dist/ is missing or older than any source file. */
+function ensureBuilt(): void {
+  const main = join(ROOT, 'dist', 'main.js');
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  console.log('building dist/ (npm run build) …');
+  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+}
+
+function commit(): string {
+  try {
+    const hash = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${hash}-dirty` : hash;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function format(name: string, value: number): string {
+  if (name.endsWith(' ms')) return formatMs(value);
+  if (name.endsWith(' KB')) return value.toFixed(2);
+  return formatCount(value);
+}
+
+function table(results: readonly Result[]): string {
+  const names = [...new Set(results.flatMap((result) => Object.keys(result.figures)))];
+  const header = ['setting', ...names, 'server cpu', 'generator cpu', 'valid'];
+  const rows = results.map((result) => [
+    result.setting,
+    ...names.map((name) => (name in result.figures ? format(name, result.figures[name] as number) : '')),
+    formatPercent(result.serverCpu),
+    formatPercent(result.generatorCpu),
+    result.valid ? 'yes' : 'NO: generator-bound',
+  ]);
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)];
+  const notes = results.filter((result) => result.note).map((result) => `- ${result.setting}: ${result.note}`);
+  return [...lines, ...notes].join('\n');
+}
+
+async function main(): Promise<void> {
+  // Every server and temporary directory registers an exit handler; a full run makes dozens.
+  process.setMaxListeners(200);
+  const { values } = parseArgs({
+    options: { scenario: { type: 'string' }, quick: { type: 'boolean', default: false }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: false,
+  });
+  if (values.help) usage();
+  const wanted = values.scenario ? values.scenario.split(',') : SCENARIOS.map((scenario) => scenario.name);
+  for (const name of wanted) if (!SCENARIOS.some((scenario) => scenario.name === name)) usage(`no scenario "${name}"`);
+  ensureBuilt();
+  const placement = placeProcesses();
+  const workers = values.workers ? Number(values.workers) : placement.generatorCoreCount;
+  if (!Number.isInteger(workers) || workers < 1) usage('--workers must be a positive integer');
+  const context: Context = { placement, quick: values.quick ?? false, workers, earlier: new Map(), log: (line) => console.log(line) };
+  const started = new Date();
+  const header = [
+    `chatd bench, ${started.toISOString()}, commit ${commit()}${context.quick ? ', --quick' : ''}`,
+    `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${placement.description}; ${workers} generator thread(s)`,
+  ];
+  console.log(header.join('\n'));
+  const sections: string[] = [];
+  for (const scenario of SCENARIOS.filter((s) => wanted.includes(s.name))) {
+    console.log(`\n## ${scenario.name}: ${scenario.summary}`);
+    const results = await scenario.run(context);
+    context.earlier.set(scenario.name, results);
+    const text = table(results);
+    console.log(`\n${text}`);
+    sections.push(`## ${scenario.name}\n\n${scenario.summary}\n\n${text}`);
+  }
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const name = `${started.toISOString().slice(0, 19).replace(/[:T]/g, '-')}-${commit()}`;
+  writeFileSync(join(dir, `${name}.md`), `# ${header.join('\n\n')}\n\n${sections.join('\n\n')}\n`);
+  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ started, header, results: Object.fromEntries(context.earlier) }, null, 2)}\n`);
+  console.log(`\nwritten: bench/results/${name}.md and .json`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,86 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Generator, split } from '../lib/generator.js';
+import { ownCpuMs, processCpuMs } from '../lib/machine.js';
+import { type Context, type Result, type Scenario, generatorBound } from '../lib/scenario.js';
+
+const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+
+/** A helper script run like the server: pinned to the server's core, under tsx. */
+function pinned(context: Context, script: string, args: string[]): string[] {
+  const node = [process.execPath, '--import', 'tsx', here(script), ...args];
+  return context.placement.serverCores ? ['taskset', '-c', context.placement.serverCores, ...node] : node;
+}
+
+async function rawUws(context: Context, mode: 'echo' | 'publish'): Promise<Result> {
+  const [program, ...args] = pinned(context, '../lib/uws-child.ts', [mode]);
+  const child: ChildProcess = spawn(program as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
+    const url = `ws://127.0.0.1:${(JSON.parse(line) as { port: number }).port}/`;
+    const connections = mode === 'echo' ? 200 : context.quick ? 200 : 1000;
+    const perWorker = split(Array.from({ length: connections }, (_, i) => i), context.workers).map((list) => list.length);
+    const warmupMs = 500;
+    const generator = await Generator.prepare(
+      perWorker.map((count, worker) => ({
+        kind: 'raw' as const, worker, wsUrl: url, connections: count,
+        publishers: mode === 'echo' ? count : worker === 0 ? 1 : 0, window: mode === 'echo' ? 32 : 8, warmupMs,
+      })),
+    );
+    generator.start();
+    await new Promise((resolve) => setTimeout(resolve, warmupMs));
+    const serverMark = processCpuMs(child.pid as number);
+    const ownMark = ownCpuMs();
+    const started = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, (context.quick ? 2 : 5) * 1000));
+    const ms = performance.now() - started;
+    const serverCpu = (processCpuMs(child.pid as number) - serverMark) / ms;
+    const generatorCpu = (ownCpuMs() - ownMark) / ms / context.placement.generatorCoreCount;
+    const reports = await generator.stop();
+    const delivered = reports.reduce((total, report) => total + report.delivered, 0) / (ms / 1000);
+    return {
+      scenario: 'ceilings',
+      setting: mode === 'echo' ? 'bare uWS echo, 200 connections × window 32' : `bare uWS publish to ${connections} subscribers`,
+      figures: { [mode === 'echo' ? 'echoes/s' : 'deliveries/s']: delivered },
+      serverCpu,
+      generatorCpu,
+      valid: !generatorBound(serverCpu, generatorCpu),
+      ...(generatorBound(serverCpu, generatorCpu) ? { note: 'the ws-based generator saturated first: the real ceiling is higher' } : {}),
+    };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+function sqliteInserts(context: Context): Result[] {
+  const [program, ...args] = pinned(context, '../lib/sqlite-child.ts', [context.quick ? '1' : '3']);
+  const rates = JSON.parse(execFileSync(program as string, args, { encoding: 'utf8' })) as Record<string, number>;
+  const row = (setting: string, value: number | undefined): Result => ({
+    scenario: 'ceilings', setting, figures: { 'rows/s': value ?? Number.NaN }, serverCpu: 1, generatorCpu: 0, valid: true,
+  });
+  return [
+    row('SQLite insert of a 200-byte message row, one transaction each, synchronous=FULL', rates.full_per_row),
+    row('SQLite insert, one transaction each, synchronous=NORMAL', rates.normal_per_row),
+    row('SQLite insert, 100 rows per transaction, synchronous=FULL', rates.full_per_100),
+  ];
+}
+
+export const ceilings: Scenario = {
+  name: 'ceilings',
+  summary: 'on the same core: bare uWS echo and publish, SQLite inserts; chatd figures of this run as a fraction of them',
+  async run(context) {
+    const results = [await rawUws(context, 'echo'), await rawUws(context, 'publish'), ...sqliteInserts(context)];
+    const figure = (scenario: string, setting: string, name: string): number | undefined =>
+      context.earlier.get(scenario)?.find((result) => result.setting.startsWith(setting))?.figures[name];
+    const fraction = (label: string, chatd: number | undefined, ceiling: number | undefined): void => {
+      if (chatd === undefined || ceiling === undefined) return;
+      results.push({ scenario: 'ceilings', setting: label, figures: { 'chatd': chatd, 'ceiling': ceiling, 'percent of ceiling': (chatd / ceiling) * 100 }, serverCpu: Number.NaN, generatorCpu: Number.NaN, valid: true });
+    };
+    fraction('chatd direct acked msg/s (synchronous=full) vs SQLite 100 rows/transaction FULL', figure('direct-throughput', 'synchronous=full', 'acked msg/s'), results[4]?.figures['rows/s']);
+    fraction('chatd direct delivered msg/s vs bare uWS echo', figure('direct-throughput', 'synchronous=full', 'delivered msg/s'), results[0]?.figures['echoes/s']);
+    fraction('chatd group deliveries/s (1 group) vs bare uWS publish', figure('group-fanout', '1 group', 'deliveries/s'), results[1]?.figures['deliveries/s']);
+    return results;
+  },
+};

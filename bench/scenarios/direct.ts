@@ -1,0 +1,146 @@
+import { connectAuthenticated } from '../../test/helpers/ws.js';
+import { type Device, createDevices, inParallel } from '../lib/accounts.js';
+import { Generator, split } from '../lib/generator.js';
+import { ownCpuMs } from '../lib/machine.js';
+import { type Context, type Result, type Scenario, generatorBound } from '../lib/scenario.js';
+import { type BenchServer, startBenchServer } from '../lib/server.js';
+import { percentiles } from '../lib/stats.js';
+import type { WorkerReport } from '../lib/gen-protocol.js';
+
+const PAIRS = 200;
+const WINDOW = 32;
+/** Padding that makes the body about 200 bytes. */
+const PAD = 170;
+
+const serverToml = (synchronous: 'full' | 'normal'): string => `
+[storage]
+synchronous = "${synchronous}"
+[websocket]
+frames_per_second = 100000
+max_refused_frames = 100000
+max_buffered_bytes = 268435456
+`;
+
+interface Pair {
+  readonly senderToken: string;
+  readonly receiverToken: string;
+  readonly threadId: number;
+}
+
+async function preparePairs(server: BenchServer, pairs: number): Promise<Pair[]> {
+  const senders = await createDevices(server.process.url, 's', pairs);
+  const receivers = await createDevices(server.process.url, 'r', pairs);
+  return inParallel(pairs, 16, async (index) => {
+    const sender = senders[index] as Device;
+    const receiver = receivers[index] as Device;
+    const { socket } = await connectAuthenticated(server.process.wsUrl, sender.token);
+    const reply = await socket.expect({ type: 'direct_open', user_id: receiver.userId }, 'thread');
+    socket.close();
+    return { senderToken: sender.token, receiverToken: receiver.token, threadId: reply.thread.id as number };
+  });
+}
+
+/** Runs the pairs for `seconds` (after a warm-up) and measures what the server and the generator did. */
+async function measure(
+  context: Context,
+  server: BenchServer,
+  pairs: readonly Pair[],
+  mode: { kind: 'window'; window: number } | { kind: 'rate'; perSecond: number },
+  seconds: number,
+): Promise<{ reports: WorkerReport[]; serverCpu: number; generatorCpu: number; seconds: number }> {
+  const groups = split(pairs, context.workers);
+  const warmupMs = context.quick ? 500 : 1500;
+  const generator = await Generator.prepare(
+    groups.map((group, worker) => ({
+      kind: 'pairs' as const,
+      worker,
+      wsUrl: server.process.wsUrl,
+      pairs: group,
+      mode: mode.kind === 'rate' ? { kind: 'rate' as const, perSecond: mode.perSecond / groups.length } : mode,
+      padBytes: PAD,
+      warmupMs,
+    })),
+  );
+  generator.start();
+  await new Promise((resolve) => setTimeout(resolve, warmupMs));
+  const serverMark = server.mark();
+  const ownMark = ownCpuMs();
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const elapsed = (performance.now() - started) / 1000;
+  const serverCpu = server.cpuShareSince(serverMark);
+  const generatorCpu = (ownCpuMs() - ownMark) / (elapsed * 1000) / context.placement.generatorCoreCount;
+  const reports = await generator.stop();
+  return { reports, serverCpu, generatorCpu, seconds: elapsed };
+}
+
+const sum = (reports: WorkerReport[], key: 'acked' | 'delivered' | 'errors'): number => reports.reduce((total, report) => total + report[key], 0);
+
+export const directThroughput: Scenario = {
+  name: 'direct-throughput',
+  summary: `${PAIRS} pairs of devices, each sender keeping ${WINDOW} messages of about 200 bytes unacked`,
+  async run(context) {
+    const results: Result[] = [];
+    for (const synchronous of ['full', 'normal'] as const) {
+      const server = await startBenchServer(context.placement, serverToml(synchronous));
+      try {
+        const pairs = await preparePairs(server, context.quick ? 50 : PAIRS);
+        const run = await measure(context, server, pairs, { kind: 'window', window: WINDOW }, context.quick ? 3 : 10);
+        const acked = sum(run.reports, 'acked') / run.seconds;
+        const delivered = sum(run.reports, 'delivered') / run.seconds;
+        const ack = percentiles(run.reports.flatMap((report) => report.ackLatencies));
+        results.push({
+          scenario: 'direct-throughput',
+          setting: `synchronous=${synchronous}, ${pairs.length} pairs × window ${WINDOW}`,
+          figures: { 'acked msg/s': acked, 'delivered msg/s': delivered, 'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99, errors: sum(run.reports, 'errors') },
+          serverCpu: run.serverCpu,
+          generatorCpu: run.generatorCpu,
+          valid: !generatorBound(run.serverCpu, run.generatorCpu),
+        });
+        context.log(`  synchronous=${synchronous}: ${Math.round(acked)} acked/s, ${Math.round(delivered)} delivered/s`);
+      } finally {
+        await server.stop();
+      }
+    }
+    return results;
+  },
+};
+
+export const directLatency: Scenario = {
+  name: 'direct-latency',
+  summary: 'the same pairs at a fixed total rate (20% and 50% of the measured maximum, and 20,000/s): send→ack and send→deliver',
+  async run(context) {
+    const maximum = context.earlier.get('direct-throughput')?.find((result) => result.setting.startsWith('synchronous=full'))?.figures['acked msg/s'];
+    const rates = maximum ? [Math.round(maximum * 0.2), Math.round(maximum * 0.5), 20_000] : [1_000, 2_000, 20_000];
+    const results: Result[] = [];
+    const server = await startBenchServer(context.placement, serverToml('full'));
+    try {
+      const pairs = await preparePairs(server, context.quick ? 50 : PAIRS);
+      for (const rate of rates) {
+        const run = await measure(context, server, pairs, { kind: 'rate', perSecond: rate }, context.quick ? 3 : 8);
+        const delivered = sum(run.reports, 'delivered') / run.seconds;
+        const ack = percentiles(run.reports.flatMap((report) => report.ackLatencies));
+        const deliver = percentiles(run.reports.flatMap((report) => report.deliverLatencies));
+        // A rate the server cannot sustain shows as a backlog: latencies grow with the run, they are not the server's at that rate.
+        const kept = delivered >= rate * 0.95;
+        results.push({
+          scenario: 'direct-latency',
+          setting: `${rate.toLocaleString('en-US')} msg/s offered${maximum ? ` (${Math.round((rate / maximum) * 100)}% of max)` : ''}, synchronous=full`,
+          figures: {
+            'delivered msg/s': delivered,
+            'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99,
+            'deliver p50 ms': deliver.p50, 'deliver p95 ms': deliver.p95, 'deliver p99 ms': deliver.p99, 'deliver max ms': deliver.max,
+          },
+          serverCpu: run.serverCpu,
+          generatorCpu: run.generatorCpu,
+          valid: !generatorBound(run.serverCpu, run.generatorCpu),
+          ...(kept ? {} : { note: 'rate not sustained: the server fell behind, latencies include the growing backlog' }),
+        });
+        context.log(`  ${rate}/s offered: ${Math.round(delivered)}/s delivered, deliver p99 ${deliver.p99.toFixed(1)} ms`);
+      }
+    } finally {
+      await server.stop();
+    }
+    return results;
+  },
+};

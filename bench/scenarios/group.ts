@@ -1,0 +1,88 @@
+import { connectAuthenticated } from '../../test/helpers/ws.js';
+import { createDevices } from '../lib/accounts.js';
+import { Generator, split } from '../lib/generator.js';
+import { ownCpuMs } from '../lib/machine.js';
+import { type Result, type Scenario, generatorBound } from '../lib/scenario.js';
+import { startBenchServer } from '../lib/server.js';
+import { percentiles } from '../lib/stats.js';
+
+const TOML = `
+[websocket]
+frames_per_second = 100000
+max_refused_frames = 100000
+max_buffered_bytes = 268435456
+[messages]
+max_group_members = 1000
+`;
+
+interface Shape {
+  readonly groups: number;
+  readonly members: number;
+  readonly sendersPerGroup: number;
+  readonly window: number;
+}
+
+export const groupFanout: Scenario = {
+  name: 'group-fanout',
+  summary: 'one group of 1,000 members all online, 4 senders; and 100 groups of 50, one sender each: deliveries/s, send→last delivery',
+  async run(context) {
+    const shapes: Shape[] = context.quick
+      ? [{ groups: 1, members: 200, sendersPerGroup: 4, window: 4 }, { groups: 10, members: 50, sendersPerGroup: 1, window: 4 }]
+      : [{ groups: 1, members: 1000, sendersPerGroup: 4, window: 4 }, { groups: 100, members: 50, sendersPerGroup: 1, window: 4 }];
+    const results: Result[] = [];
+    for (const shape of shapes) {
+      const server = await startBenchServer(context.placement, TOML);
+      try {
+        const devices = await createDevices(server.process.url, 'm', shape.groups * shape.members, (done) => context.log(`  ${done} users`));
+        const members: Array<{ token: string; threadId: number; senderIndex?: number }> = [];
+        for (let g = 0; g < shape.groups; g++) {
+          const group = devices.slice(g * shape.members, (g + 1) * shape.members);
+          const { socket } = await connectAuthenticated(server.process.wsUrl, group[0]?.token as string);
+          const reply = await socket.expect({ type: 'group_create', title: `g${g}`, members: group.slice(1).map((d) => d.userId) }, 'thread');
+          socket.close();
+          group.forEach((device, i) => members.push({ token: device.token, threadId: reply.thread.id, ...(i < shape.sendersPerGroup ? { senderIndex: g * shape.sendersPerGroup + i } : {}) }));
+        }
+        const warmupMs = context.quick ? 500 : 1500;
+        const generator = await Generator.prepare(
+          split(members, context.workers).map((share, worker) => ({ kind: 'group' as const, worker, wsUrl: server.process.wsUrl, members: share, window: shape.window, padBytes: 150, warmupMs })),
+        );
+        generator.start();
+        await new Promise((resolve) => setTimeout(resolve, warmupMs));
+        const serverMark = server.mark();
+        const ownMark = ownCpuMs();
+        const started = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, (context.quick ? 3 : 8) * 1000));
+        const seconds = (performance.now() - started) / 1000;
+        const serverCpu = server.cpuShareSince(serverMark);
+        const generatorCpu = (ownCpuMs() - ownMark) / (seconds * 1000) / context.placement.generatorCoreCount;
+        const reports = await generator.stop();
+        const last = new Map<number, [number, number]>();
+        for (const report of reports) {
+          for (const [key, sentAt, at] of report.lastDelivery) {
+            const known = last.get(key);
+            last.set(key, [Number.isFinite(sentAt) ? sentAt : (known?.[0] ?? sentAt), Math.max(at, known?.[1] ?? 0)]);
+          }
+        }
+        const spread = percentiles([...last.values()].map(([sentAt, at]) => at - sentAt).filter(Number.isFinite));
+        const deliveries = reports.reduce((total, report) => total + report.delivered, 0) / seconds;
+        results.push({
+          scenario: 'group-fanout',
+          setting: `${shape.groups} group${shape.groups > 1 ? 's' : ''} of ${shape.members}, ${shape.sendersPerGroup} sender(s) each, window ${shape.window}`,
+          figures: {
+            'messages/s': reports.reduce((total, report) => total + report.acked, 0) / seconds,
+            'deliveries/s': deliveries,
+            'send→last p50 ms': spread.p50,
+            'send→last p99 ms': spread.p99,
+          },
+          serverCpu,
+          generatorCpu,
+          valid: !generatorBound(serverCpu, generatorCpu),
+        });
+        context.log(`  ${shape.groups}×${shape.members}: ${Math.round(deliveries)} deliveries/s`);
+      } finally {
+        await server.stop();
+      }
+    }
+    return results;
+  },
+};
