@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { placeProcesses } from './lib/machine.js';
@@ -27,7 +27,8 @@ const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFa
 function usage(problem?: string): never {
   const lines = [
     ...(problem ? [`bench: ${problem}`, ''] : []),
-    'usage: npm run bench -- [--scenario NAME[,NAME...]] [--quick] [--workers N]',
+    'usage: npm run bench -- [--scenario NAME[,NAME...]] [--quick] [--workers N] [--profile DIR]',
+    '  --profile DIR   each chatd server writes a V8 CPU profile (.cpuprofile) into DIR when it stops',
     '',
     'scenarios (all by default, in this order):',
     ...SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(18)} ${scenario.summary}`),
@@ -81,7 +82,13 @@ async function main(): Promise<void> {
   // Every server and temporary directory registers an exit handler; a full run makes dozens.
   process.setMaxListeners(200);
   const { values } = parseArgs({
-    options: { scenario: { type: 'string' }, quick: { type: 'boolean', default: false }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      scenario: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      workers: { type: 'string' },
+      profile: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     allowPositionals: false,
   });
   if (values.help) usage();
@@ -91,7 +98,8 @@ async function main(): Promise<void> {
   const placement = placeProcesses();
   const workers = values.workers ? Number(values.workers) : placement.generatorCoreCount;
   if (!Number.isInteger(workers) || workers < 1) usage('--workers must be a positive integer');
-  const context: Context = { placement, quick: values.quick ?? false, workers, earlier: new Map(), log: (line) => console.log(line) };
+  const profileDir = values.profile ? resolve(values.profile) : undefined;
+  const context: Context = { placement, quick: values.quick ?? false, workers, profileDir, earlier: new Map(), log: (line) => console.log(line) };
   const started = new Date();
   const header = [
     `chatd bench, ${started.toISOString()}, commit ${commit()}${context.quick ? ', --quick' : ''}`,

@@ -5,6 +5,8 @@ export interface Context {
   readonly placement: Placement;
   readonly quick: boolean;
   readonly workers: number;
+  /** --profile DIR: servers write CPU profiles there. */
+  readonly profileDir: string | undefined;
   /** Results of scenarios run before in this invocation (direct-latency uses direct-throughput's maximum). */
   readonly earlier: Map<string, Result[]>;
   log(line: string): void;

@@ -31,10 +31,17 @@ export interface CpuMark {
  * Starts `chatd serve` (the built bin/chatd) on a free port with a fresh data
  * directory, pinned to the server's core when the machine allows it.
  */
-export async function startBenchServer(placement: Placement, toml: string, options: { dataDir?: string } = {}): Promise<BenchServer> {
+export async function startBenchServer(
+  context: { readonly placement: Placement; readonly profileDir: string | undefined },
+  toml: string,
+  options: { dataDir?: string } = {},
+): Promise<BenchServer> {
+  const { placement, profileDir } = context;
   const dir = tempDir('chatd-bench-');
   const dataDir = options.dataDir ?? join(dir, 'data');
-  const command = placement.serverCores ? ['taskset', '-c', placement.serverCores, process.execPath, CHATD_BIN] : [process.execPath, CHATD_BIN];
+  // --profile: V8 writes a .cpuprofile of the server when it exits (open it in Chrome DevTools or speedscope).
+  const node = [process.execPath, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), CHATD_BIN];
+  const command = placement.serverCores ? ['taskset', '-c', placement.serverCores, ...node] : node;
   const server = await startServer(['--data', dataDir, '--transport', 'uws', '--log-level', 'warn', '--config', writeConfig(dir, `${BASE_CONFIG}\n${toml}`)], { command });
   const pid = server.process.pid as number;
   return {

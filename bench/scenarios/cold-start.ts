@@ -8,7 +8,7 @@ import type { Context, Result } from '../lib/scenario.js';
 /** Time from spawning `chatd serve` to its first 200 from /readyz. */
 async function timeToReady(context: Context, dataDir?: string): Promise<{ ms: number; server: Awaited<ReturnType<typeof startBenchServer>> }> {
   const started = performance.now();
-  const server = await startBenchServer(context.placement, '', dataDir ? { dataDir } : {});
+  const server = await startBenchServer(context, '', dataDir ? { dataDir } : {});
   while ((await request(`${server.process.url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 1));
   return { ms: performance.now() - started, server };
 }

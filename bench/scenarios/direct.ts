@@ -82,7 +82,7 @@ export const directThroughput: Scenario = {
   async run(context) {
     const results: Result[] = [];
     for (const synchronous of ['full', 'normal'] as const) {
-      const server = await startBenchServer(context.placement, serverToml(synchronous));
+      const server = await startBenchServer(context, serverToml(synchronous));
       try {
         const pairs = await preparePairs(server, context.quick ? 50 : PAIRS);
         const run = await measure(context, server, pairs, { kind: 'window', window: WINDOW }, context.quick ? 3 : 10);
@@ -113,7 +113,7 @@ export const directLatency: Scenario = {
     const maximum = context.earlier.get('direct-throughput')?.find((result) => result.setting.startsWith('synchronous=full'))?.figures['acked msg/s'];
     const rates = maximum ? [Math.round(maximum * 0.2), Math.round(maximum * 0.5), 20_000] : [1_000, 2_000, 20_000];
     const results: Result[] = [];
-    const server = await startBenchServer(context.placement, serverToml('full'));
+    const server = await startBenchServer(context, serverToml('full'));
     try {
       const pairs = await preparePairs(server, context.quick ? 50 : PAIRS);
       for (const rate of rates) {

@@ -31,7 +31,7 @@ export const groupFanout: Scenario = {
       : [{ groups: 1, members: 1000, sendersPerGroup: 4, window: 4 }, { groups: 100, members: 50, sendersPerGroup: 1, window: 4 }];
     const results: Result[] = [];
     for (const shape of shapes) {
-      const server = await startBenchServer(context.placement, TOML);
+      const server = await startBenchServer(context, TOML);
       try {
         const devices = await createDevices(server.process.url, 'm', shape.groups * shape.members, (done) => context.log(`  ${done} users`));
         const members: Array<{ token: string; threadId: number; senderIndex?: number }> = [];

@@ -14,7 +14,7 @@ export const idleConnections: Scenario = {
     const limit = fileLimit();
     const wanted = context.quick ? 2_000 : 20_000;
     const count = Math.min(wanted, limit - 300);
-    const server = await startBenchServer(context.placement, `[websocket]\nheartbeat_interval_ms = ${HEARTBEAT_MS}\nheartbeat_timeout_ms = ${HEARTBEAT_MS * 3}\n`);
+    const server = await startBenchServer(context, `[websocket]\nheartbeat_interval_ms = ${HEARTBEAT_MS}\nheartbeat_timeout_ms = ${HEARTBEAT_MS * 3}\n`);
     try {
       const devices = await createDevices(server.process.url, 'idle', count, (done) => context.log(`  ${done} devices`));
       await new Promise((resolve) => setTimeout(resolve, 1000));

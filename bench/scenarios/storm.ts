@@ -14,7 +14,7 @@ export const reconnectStorm: Scenario = {
   async run(context) {
     const devicesWanted = context.quick ? 500 : 5_000;
     const groups = devicesWanted / GROUP;
-    const server = await startBenchServer(context.placement, `[websocket]\nframes_per_second = 100000\n`);
+    const server = await startBenchServer(context, `[websocket]\nframes_per_second = 100000\n`);
     try {
       const members = await createDevices(server.process.url, 'storm', devicesWanted, (done) => context.log(`  ${done} devices`));
       const senders = await createDevices(server.process.url, 'sender', groups);

@@ -27,8 +27,12 @@ export class InboxRepository {
          FROM thread_members m JOIN devices d ON d.user_id = m.user_id
         WHERE m.thread_id = ? AND m.left_seq IS NULL AND d.revoked_at IS NULL AND d.inbox_overflow = 0 AND d.id <> ?`,
     );
-    this.countUpStatement = db.prepare<[number], { id: number; inbox_count: number }>(
-      'UPDATE devices SET inbox_count = inbox_count + 1 WHERE id IN (SELECT device_id FROM inbox WHERE message_id = ?) RETURNING id, inbox_count',
+    // The devices the fan-in just wrote to: the same conditions, in the same transaction.
+    this.countUpStatement = db.prepare<[number, number], { id: number; inbox_count: number }>(
+      `UPDATE devices SET inbox_count = inbox_count + 1
+        WHERE user_id IN (SELECT user_id FROM thread_members WHERE thread_id = ? AND left_seq IS NULL)
+          AND revoked_at IS NULL AND inbox_overflow = 0 AND id <> ?
+       RETURNING id, inbox_count`,
     );
     this.pendingStatement = db.prepare<[number, number, number], MessageRow>(
       `SELECT m.id, m.thread_id, m.seq, m.sender_user_id, m.sender_device_id, m.client_msg_id, m.kind, m.body, m.created_at
@@ -55,7 +59,7 @@ export class InboxRepository {
   add(message: Pick<MessageRow, 'id' | 'thread_id' | 'seq' | 'sender_device_id' | 'created_at'>, maxMessages: number): number[] {
     this.fanInStatement.run(message.id, message.seq, message.created_at, message.thread_id, message.sender_device_id);
     return this.countUpStatement
-      .all(message.id)
+      .all(message.thread_id, message.sender_device_id)
       .filter((row) => row.inbox_count > maxMessages)
       .map((row) => row.id);
   }
