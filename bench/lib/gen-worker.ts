@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import WebSocket from 'ws';
 import type { GenTask, WorkerReport } from './gen-protocol.js';
+import { RawWebSocket, frameType, numberIn } from './raw-ws.js';
 
 const task = workerData as GenTask;
 const now = (): number => performance.timeOrigin + performance.now();
@@ -130,51 +131,77 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
   port.postMessage({ type: 'result', report });
 }
 
+/**
+ * Group fanout on raw sockets (raw-ws.ts): every member of a group receives its
+ * messages in the topic's one order, so message i of a group is the i-th message
+ * frame on each member connection; the worker keeps, per group, the last arrival
+ * of each index, and reads the send time of each index from one connection only.
+ */
 async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
-  let counting = false;
   const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
-  /** Message key (sender index × 2^20 + n) → [sent at, last delivery seen here]. */
-  const last = new Map<number, number>();
-  const senders: Array<{ conn: Conn; threadId: number; index: number; n: number }> = [];
+  const T = Buffer.from('"t":');
+  let counting = false;
   let running = false;
+  interface Group { last: number[]; sent: number[]; members: Array<{ count: number; startAt: number; stopAt: number }> }
+  const groups = new Map<number, Group>();
+  const senders: Array<{ ws: RawWebSocket; threadId: number; index: number; n: number }> = [];
   const send = (sender: (typeof senders)[number]): void => {
-    const key = sender.index * 2 ** 20 + ++sender.n;
-    sender.conn.ws.send(`{"type":"send","id":"${key}","thread_id":${sender.threadId},"client_msg_id":"${RUN}-${key}","body":{"t":${now()},"k":${key},"p":"${PAD}"}}`);
+    sender.ws.send(`{"type":"send","id":"${++sender.n}","thread_id":${sender.threadId},"client_msg_id":"${RUN}-${sender.index}-${sender.n}","body":{"t":${now()},"p":"${PAD}"}}`);
   };
   await Promise.all(
     t.members.map(async (member) => {
-      const conn = await open(member.token);
-      if (member.senderIndex !== undefined) {
-        const sender = { conn, threadId: member.threadId, index: member.senderIndex, n: 0 };
-        senders.push(sender);
-      }
-      conn.onFrame = (text) => {
-        if (text.startsWith('{"type":"message"')) {
-          if (!counting) return;
-          const at = now();
-          report.delivered++;
-          const key = numberAfter(text, '"k":');
-          const sentAt = numberAfter(text, '"t":');
-          if ((last.get(key) ?? 0) < at) last.set(key, at);
-          if (report.deliverLatencies.length < SAMPLE_MAX && Math.random() < 0.01) report.deliverLatencies.push(at - sentAt);
-          if (!last.has(-key)) last.set(-key, sentAt);
-        } else if (text.startsWith('{"type":"ack"')) {
-          if (counting) report.acked++;
-          const sender = senders.find((s) => s.conn === conn);
-          if (sender && running) send(sender);
-        }
-      };
+      const ws = await RawWebSocket.connect(task.wsUrl);
+      let group = groups.get(member.threadId);
+      if (!group) groups.set(member.threadId, (group = { last: [], sent: [], members: [] }));
+      const g = group;
+      const reader = g.members.length === 0; // the one connection per group that reads send times
+      const state = { count: 0, startAt: 0, stopAt: 0 };
+      g.members.push(state);
+      const sender = member.senderIndex === undefined ? undefined : { ws, threadId: member.threadId, index: member.senderIndex, n: 0 };
+      if (sender) senders.push(sender);
+      await new Promise<void>((resolve) => {
+        let live = false;
+        ws.onText = (buffer, start, end, at) => {
+          const type = frameType(buffer, start);
+          if (!live) {
+            if (type === 'inbox_done') {
+              live = true;
+              resolve();
+            }
+            return;
+          }
+          if (type === 'message') {
+            const index = state.count++;
+            if ((g.last[index] ?? 0) < at) g.last[index] = at;
+            if (reader) g.sent[index] = numberIn(buffer, start, end, T);
+            if (counting) report.delivered++;
+          } else if (sender && type === 'ack') {
+            if (counting) report.acked++;
+            if (running) send(sender);
+          }
+        };
+        ws.send(`{"type":"auth","id":"a","token":"${member.token}"}`);
+      });
     }),
   );
   port.postMessage({ type: 'ready' });
   await new Promise<void>((resolve) => port.once('message', () => resolve()));
   running = true;
   for (const sender of senders) for (let i = 0; i < t.window; i++) send(sender);
-  setTimeout(() => (counting = true), t.warmupMs);
+  setTimeout(() => {
+    counting = true;
+    for (const g of groups.values()) for (const m of g.members) m.startAt = m.count;
+  }, t.warmupMs);
   await new Promise<void>((resolve) => port.once('message', () => resolve()));
   counting = false;
   running = false;
-  for (const [key, at] of last) if (key > 0) report.lastDelivery.push([key, last.get(-key) ?? Number.NaN, at]);
+  for (const [threadId, g] of groups) {
+    // Indexes every member of this worker received within the measured window.
+    const from = Math.max(...g.members.map((m) => m.startAt));
+    const to = Math.min(...g.members.map((m) => m.count));
+    for (let i = from; i < to; i++) report.lastDelivery.push([threadId * 2 ** 20 + i, g.sent[i] ?? Number.NaN, g.last[i] ?? Number.NaN]);
+  }
+  for (const g of groups.values()) g.members.length = 0;
   port.postMessage({ type: 'result', report });
 }
 
