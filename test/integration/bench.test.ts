@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { cleanEnv } from '../helpers/processes.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The bench is a program users run: it must keep running. Its figures are not checked, only that it produces them. */
+describe('npm run bench', () => {
+  it('runs scenarios in --quick mode and writes a results file with their tables', { timeout: 300_000 }, async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--scenario', 'cold-start,group-fanout', '--quick'], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const written = /written: (bench\/results\/\S+)\.md/.exec(stdout)?.[1];
+    assert.ok(written, `the bench names its results file:\n${stdout}`);
+    const markdown = readFileSync(`${ROOT}/${written}.md`, 'utf8');
+    for (const heading of ['## cold-start', '## group-fanout']) assert.ok(markdown.includes(heading), `${heading} is in the results`);
+    assert.match(markdown, /\| 1 group of 200, 4 sender\(s\) each, window 4 \| [\d,]+ \| [\d,]+ \|/, 'the fanout row has its figures');
+    const json = JSON.parse(readFileSync(`${ROOT}/${written}.json`, 'utf8')) as { results: Record<string, Array<{ figures: Record<string, number> }>> };
+    const fanout = json.results['group-fanout']?.[0]?.figures['deliveries/s'] ?? 0;
+    assert.ok(fanout > 0, 'messages were delivered');
+  });
+
+  it('refuses an unknown scenario with the list of scenarios and exit code 2', async () => {
+    const failure = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--scenario', 'nope'], { cwd: ROOT, env: cleanEnv() }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(failure?.code, 2);
+    assert.match(failure?.stderr ?? '', /no scenario "nope"/);
+    assert.match(failure?.stderr ?? '', /direct-throughput/);
+  });
+});
