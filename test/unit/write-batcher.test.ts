@@ -53,6 +53,24 @@ describe('WriteBatcher (group commit)', () => {
     assert.deepEqual(db.prepare('SELECT v FROM t ORDER BY id').pluck().all(), ['x', 'z']);
   });
 
+  it('runs each write once when none throws, and the batch again with savepoints only when one does', async () => {
+    const { db } = open();
+    const batcher = new WriteBatcher(db);
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const runs = [0, 0, 0];
+    await Promise.all([0, 1, 2].map((i) => batcher.submit(() => (runs[i]++, insert.run(`a${i}`)))));
+    assert.deepEqual(runs, [1, 1, 1]);
+
+    const again = [0, 0];
+    const results = await Promise.allSettled([
+      batcher.submit(() => (again[0]++, insert.run('b'))),
+      batcher.submit(() => (again[1]++, insert.run('a0'))), // UNIQUE violation
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected']);
+    assert.deepEqual(again, [2, 2], 'the plain run was rolled back and the batch run again');
+    assert.deepEqual(db.prepare('SELECT v FROM t ORDER BY id').pluck().all(), ['a0', 'a1', 'a2', 'b'], 'stored once');
+  });
+
   it('when the whole transaction is lost (disk full), rejects every write and stores none', async () => {
     const { db } = open();
     const batcher = new WriteBatcher(db);
