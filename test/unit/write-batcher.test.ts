@@ -58,13 +58,13 @@ describe('WriteBatcher (group commit)', () => {
     const batcher = new WriteBatcher(db);
     const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
     const runs = [0, 0, 0];
-    await Promise.all([0, 1, 2].map((i) => batcher.submit(() => (runs[i]++, insert.run(`a${i}`)))));
+    await Promise.all([0, 1, 2].map((i) => batcher.submit(() => ((runs[i] = (runs[i] ?? 0) + 1), insert.run(`a${i}`)))));
     assert.deepEqual(runs, [1, 1, 1]);
 
     const again = [0, 0];
     const results = await Promise.allSettled([
-      batcher.submit(() => (again[0]++, insert.run('b'))),
-      batcher.submit(() => (again[1]++, insert.run('a0'))), // UNIQUE violation
+      batcher.submit(() => ((again[0] = (again[0] ?? 0) + 1), insert.run('b'))),
+      batcher.submit(() => ((again[1] = (again[1] ?? 0) + 1), insert.run('a0'))), // UNIQUE violation
     ]);
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected']);
     assert.deepEqual(again, [2, 2], 'the plain run was rolled back and the batch run again');
