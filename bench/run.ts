@@ -81,6 +81,8 @@ function table(results: readonly Result[]): string {
 async function main(): Promise<void> {
   // Every server and temporary directory registers an exit handler; a full run makes dozens.
   process.setMaxListeners(200);
+  // Ctrl-C: exit through those handlers, so no server is left running pinned to its core.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string' },

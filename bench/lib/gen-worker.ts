@@ -159,14 +159,20 @@ async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
       g.members.push(state);
       const sender = member.senderIndex === undefined ? undefined : { ws, threadId: member.threadId, index: member.senderIndex, n: 0 };
       if (sender) senders.push(sender);
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((resolve, reject) => {
         let live = false;
+        ws.onClose = () => {
+          if (live) report.errors++; // cut off during the run (a slow consumer): its member's figures stop there
+          else reject(new Error('the server closed a group member connection before inbox_done'));
+        };
         ws.onText = (buffer, start, end, at) => {
           const type = frameType(buffer, start);
           if (!live) {
             if (type === 'inbox_done') {
               live = true;
               resolve();
+            } else if (type === 'other' && buffer.toString('latin1', start, Math.min(end, start + 16)).startsWith('{"type":"error"')) {
+              reject(new Error(`auth refused: ${buffer.toString('utf8', start, end)}`));
             }
             return;
           }
@@ -208,15 +214,22 @@ async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
 async function runIdle(t: Extract<GenTask, { kind: 'idle' }>): Promise<void> {
   const conns: Conn[] = [];
   for (let i = 0; i < t.tokens.length; i += 50) conns.push(...(await Promise.all(t.tokens.slice(i, i + 50).map((token) => open(token)))));
-  const ping = setInterval(() => {
-    for (const conn of conns) conn.ws.send('{"type":"ping","id":"p"}');
-  }, t.heartbeatMs);
+  let pongs = 0;
+  for (const conn of conns) conn.onFrame = (text) => void (text.startsWith('{"type":"pong"') && pongs++);
   port.postMessage({ type: 'ready' });
   await new Promise<void>((resolve) => port.once('message', () => resolve())); // start
+  // Each device pings once per interval, at its own moment in it, as real clients spread over time would.
+  const started = now();
+  let next = 0;
+  const ping = setInterval(() => {
+    const due = Math.floor(((now() - started) / t.heartbeatMs) * conns.length);
+    for (; next < due; next++) conns[next % conns.length]?.ws.send('{"type":"ping","id":"p"}');
+  }, 20);
   await new Promise<void>((resolve) => port.once('message', () => resolve())); // stop
   clearInterval(ping);
   for (const conn of conns) conn.ws.terminate();
-  port.postMessage({ type: 'result', report: { acked: 0, delivered: conns.length, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] } });
+  // acked: heartbeats answered while running.
+  port.postMessage({ type: 'result', report: { acked: pongs, delivered: conns.length, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] } });
 }
 
 async function runStorm(t: Extract<GenTask, { kind: 'storm' }>): Promise<void> {

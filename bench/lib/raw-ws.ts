@@ -12,6 +12,8 @@ export class RawWebSocket {
   private upgraded = false;
   /** A text frame: its payload is buffer[start, end); `at` is when its chunk arrived (one clock read per chunk, not per frame). */
   onText: (buffer: Buffer, start: number, end: number, at: number) => void = () => {};
+  /** The connection ended (either side). */
+  onClose: () => void = () => {};
 
   private constructor(private readonly socket: Socket) {}
 
@@ -22,6 +24,7 @@ export class RawWebSocket {
       const ws = new RawWebSocket(socket);
       socket.setNoDelay(true);
       socket.on('error', reject);
+      socket.on('close', () => ws.onClose());
       socket.on('data', (chunk: Buffer) => {
         if (!ws.upgraded) {
           const text = chunk.toString('latin1');

@@ -18,7 +18,10 @@ async function rawUws(context: Context, mode: 'echo' | 'publish'): Promise<Resul
   const [program, ...args] = pinned(context, '../lib/uws-child.ts', [mode]);
   const child: ChildProcess = spawn(program as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
+    const exited = once(child, 'exit').then(([code]) => {
+      throw new Error(`the uWS ceiling server exited (${String(code)}) before listening`);
+    });
+    const [line] = (await Promise.race([once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line'), exited])) as [string];
     const url = `ws://127.0.0.1:${(JSON.parse(line) as { port: number }).port}/`;
     const connections = mode === 'echo' ? 200 : context.quick ? 200 : 1000;
     const perWorker = split(Array.from({ length: connections }, (_, i) => i), context.workers).map((list) => list.length);

@@ -37,6 +37,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   private wake: (() => void) | undefined;
   /** The last connection that got all the way online. */
   private caughtUpOn: Connection | undefined;
+  /** The connect loop has begun (the store is loaded): from then on `stopped` is final. */
+  protected running = false;
 
   constructor(private readonly options: ChatClientOptions) {
     super();
@@ -95,6 +97,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       if (stored.identity) this.receiver.load(stored.cursors);
       else if (stored.cursors.size > 0) await this.store.reset();
       this.outbox.load(stored.outbox);
+      this.running = true;
       void this.run();
     })();
     return this.started;
@@ -103,7 +106,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   /** Resolves when the client is caught up and live; rejects if it stops first. */
   async whenOnline(): Promise<void> {
     if (this.current.state === 'online') return;
-    if (this.closing || (this.current.state === 'stopped' && this.started)) {
+    if (this.closing || (this.current.state === 'stopped' && this.running)) {
       throw this.current.error ?? new ClientError('closed', `the client stopped (${this.current.reason ?? 'closed'})`, false);
     }
     const change = await this.once('state', (next) => next.state === 'online' || next.state === 'stopped');

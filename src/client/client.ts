@@ -34,9 +34,8 @@ export class ChatClient extends ClientCore {
    * any JSON but null; text messages use `{ text }`.
    */
   async send(threadId: number, body: unknown, options: { kind?: 'text' | 'e2e'; clientMsgId?: string } = {}): Promise<SentMessage> {
-    if (!this.started || this.closing || this.current.state === 'stopped') {
-      throw new ClientError('closed', this.started ? 'the client has stopped' : 'call start() before send(): the store must be loaded first', false);
-    }
+    if (!this.started) throw new ClientError('closed', 'call start() before send(): the store must be loaded first', false);
+    if (this.closing || (this.running && this.current.state === 'stopped')) throw new ClientError('closed', 'the client has stopped', false);
     await this.started;
     if (body === null || body === undefined) throw new ClientError('invalid_field', 'body must be a JSON value other than null', false);
     let json: string;

@@ -52,6 +52,8 @@ export class Outbox {
   private readonly waiters = new Map<string, { resolve: (sent: SentMessage) => void; reject: (error: ClientError) => void }>();
   private readonly watched = new Map<number, Array<{ seq: number; client_msg_id: string; message_id: number; status: MessageStatus }>>();
   private connection: Connection | undefined;
+  /** Set once the client stopped: sends still being stored fail like the ones before them. */
+  private stopped: ClientError | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly options: OutboxOptions) {}
@@ -68,6 +70,8 @@ export class Outbox {
   /** Stores the message, then sends it when a connection is up. Resolves with the ack. */
   async add(entry: OutboxEntry): Promise<SentMessage> {
     await this.options.store.putOutbox(entry);
+    // The client stopped while this was being stored: it stays stored for the next start, like the others.
+    if (this.stopped) throw this.stopped;
     const sent = new Promise<SentMessage>((resolve, reject) => this.waiters.set(entry.client_msg_id, { resolve, reject }));
     this.entries.push(entry);
     this.changed(entry, 'pending', undefined, undefined);
@@ -112,6 +116,7 @@ export class Outbox {
 
   /** Rejects the promises of this run's sends (the client is closing or stopped); the entries stay stored. */
   abandon(error: ClientError): void {
+    this.stopped = error;
     for (const waiter of this.waiters.values()) waiter.reject(error);
     this.waiters.clear();
   }

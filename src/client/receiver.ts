@@ -1,5 +1,6 @@
 import type { MessageJson, ThreadJson } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
+import { ClientError } from './errors.js';
 import { ThreadLog } from './thread-log.js';
 
 export interface ReceiverOptions {
@@ -157,10 +158,13 @@ export class Receiver {
         this.scheduleAck(threadId);
       }
     } catch (error) {
-      // Held messages cannot be given out until the gap closes: start over on a new connection, which catches up again.
       if (connection === this.connection) {
         this.options.reportError(error);
-        connection.abandon('no_reply');
+        const log = this.logs.get(threadId);
+        // Refused for good (no longer a member): what is held is all there is. Otherwise (a timeout, a rate limit)
+        // the messages cannot be given out until the gap closes: start over on a new connection, which catches up again.
+        if (error instanceof ClientError && !error.retryable && log) this.release(threadId, log.skipGap());
+        else connection.abandon('no_reply');
       }
     } finally {
       this.filling.delete(threadId);

@@ -194,6 +194,16 @@ offline_grace_ms = 100
     const unstarted = new ChatClient(clientOptions('no-token'));
     await assert.rejects(unstarted.send(1, { text: 'too early' }), { code: 'closed' });
 
+    // start() not awaited: whenOnline waits for it rather than taking "not yet running" for "stopped".
+    const eager = new ChatClient(clientOptions((await new AccountApi(server.url).login({ username: await register('eager'), password: 'correct horse', device_name: 'x', platform: 'bot' })).token));
+    clients.push(eager);
+    void eager.start();
+    await eager.whenOnline();
+    // A send still being stored when the client closes settles (rejects) like the sends before it.
+    const racing = eager.send((await eager.openDirect(await register('peer'))).id, { text: 'racing close' });
+    await eager.close();
+    await assert.rejects(racing, { code: 'closed' });
+
     const badUrl = new ChatClient(clientOptions('no-token', { server: 'ftp://127.0.0.1:1' }));
     const stopped = badUrl.once('state', (change) => change.state === 'stopped');
     await badUrl.start();
