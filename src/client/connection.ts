@@ -143,10 +143,6 @@ export class Connection {
     return authenticated;
   }
 
-  get isOpen(): boolean {
-    return !this.ended;
-  }
-
   /** Sends a request; resolves with its reply, rejects with the server's error or `disconnected`/`timeout`. */
   request<R extends RequestJson>(request: R, timeoutMs = this.options.requestTimeoutMs): Promise<ReplyOf[R['type']]> {
     return new Promise((resolve, reject) => this.send(request, resolve, reject, timeoutMs));
