@@ -160,13 +160,16 @@ export class Session implements ConnectionListener, LiveSession {
       this.send(reply);
       return;
     }
-    this.send(reply.reply);
-    try {
-      reply.afterReply();
-    } catch (error) {
-      // The request succeeded and was answered; a fanout failure is ours to log, not the client's error.
-      this.deps.log.error({ err: error }, 'fanout after reply failed');
-    }
+    // One network write for the ack and this connection's own copy of what it fans out.
+    this.connection.cork(() => {
+      this.send(reply.reply);
+      try {
+        reply.afterReply();
+      } catch (error) {
+        // The request succeeded and was answered; a fanout failure is ours to log, not the client's error.
+        this.deps.log.error({ err: error }, 'fanout after reply failed');
+      }
+    });
   }
 
   private fail(id: string, error: unknown): void {

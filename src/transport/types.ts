@@ -25,6 +25,8 @@ export interface Connection {
   bufferedAmount(): number;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
+  /** Runs `work` with this connection's writes gathered into one network write (uWS cork); a plain call elsewhere. */
+  cork(work: () => void): void;
   /** Sends a close frame; the listener's onClose follows (possibly before close returns). */
   close(code: number, reason: string): void;
 }

@@ -49,6 +49,10 @@ class NodeConnection implements Connection {
     return this.closed ? 0 : this.ws.bufferedAmount;
   }
 
+  cork(work: () => void): void {
+    work();
+  }
+
   subscribe(topic: string): void {
     if (this.closed) return;
     this.topics.add(topic);

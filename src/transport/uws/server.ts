@@ -32,6 +32,12 @@ class UwsConnection implements Connection {
     return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 
+  cork(work: () => void): void {
+    // Outside uWS's own callbacks (after a commit) every send would be its own syscall.
+    if (this.closed) work();
+    else this.ws.cork(work);
+  }
+
   subscribe(topic: string): void {
     if (!this.closed) this.ws.subscribe(topic);
   }
