@@ -57,9 +57,15 @@ const SAMPLE_MAX = 200_000;
 /** client_msg_ids must not repeat across runs against the same server: the server would take them for resends. */
 const RUN = `${Date.now().toString(36)}${task.worker}`;
 
+/** Values seen per sample array, for reservoir sampling. */
+const seen = new WeakMap<number[], number>();
+
+/** Reservoir sampling: past SAMPLE_MAX values, each value of the run has the same chance to be kept. */
 function sample(into: number[], value: number): void {
+  const count = (seen.get(into) ?? 0) + 1;
+  seen.set(into, count);
   if (into.length < SAMPLE_MAX) into.push(value);
-  else into[Math.floor(Math.random() * SAMPLE_MAX)] = value;
+  else if (Math.random() * count < SAMPLE_MAX) into[Math.floor(Math.random() * SAMPLE_MAX)] = value;
 }
 
 async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
