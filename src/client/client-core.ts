@@ -50,7 +50,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     this.backoff = { ...DEFAULT_BACKOFF, ...options.reconnect };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
     this.heartbeatReplyTimeoutMs = options.heartbeatReplyTimeoutMs ?? 10_000;
-    const reportError = (error: unknown): void => this.emit('error', error instanceof Error ? error : new Error(String(error)));
+    const reportError = (error: unknown): void => this.reportError(error);
     this.receiver = new Receiver({
       deliver: (message) => this.delivered(message),
       discovered: (threadId) => void this.refreshThread(threadId, 'new'),
@@ -106,11 +106,15 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   /** Resolves when the client is caught up and live; rejects if it stops first. */
   async whenOnline(): Promise<void> {
     if (this.current.state === 'online') return;
-    if (this.closing || (this.current.state === 'stopped' && this.running)) {
-      throw this.current.error ?? new ClientError('closed', `the client stopped (${this.current.reason ?? 'closed'})`, false);
-    }
+    const stopped = (change: StateChange): ClientError => change.error ?? new ClientError('closed', `the client stopped (${change.reason ?? 'closed'})`, false);
+    if (this.closing || (this.current.state === 'stopped' && this.running)) throw stopped(this.current);
     const change = await this.once('state', (next) => next.state === 'online' || next.state === 'stopped');
-    if (change.state === 'stopped') throw change.error ?? new ClientError('closed', `the client stopped (${change.reason ?? 'closed'})`, false);
+    if (change.state === 'stopped') throw stopped(change);
+  }
+
+  /** A problem worked around (a failed ack, a store write): the app hears of it through `error`. */
+  private reportError(error: unknown): void {
+    this.emit('error', error instanceof Error ? error : new Error(String(error)));
   }
 
   /** Stops: closes the connection, stops reconnecting; resolves once the store is written. Unsent messages stay in it for the next start. */
@@ -201,7 +205,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       this.identity = undefined;
       this.receiver.reset();
       // Store writes apply in call order: the cursors the catch-up saves land after this reset.
-      this.store.reset().catch((error: unknown) => this.emit('error', error instanceof Error ? error : new Error(String(error))));
+      this.store.reset().catch((error: unknown) => this.reportError(error));
       const sameDevice = known.user_id === welcome.user.id && known.device_id === welcome.device_id;
       // Another account's (or device's) unsent messages must not go out under this one: they fail instead.
       if (!sameDevice) this.outbox.discard(new ClientError('forbidden', 'this message was queued by another account or device of this store; it was not sent', false));
@@ -252,7 +256,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     } catch (error) {
       // Without a catch-up the order promise cannot be kept: start over on a new connection.
       if (connection !== this.connection) return;
-      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+      this.reportError(error);
       connection.abandon('no_reply');
     }
   }
@@ -284,7 +288,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       this.emit('thread', { thread, reason });
     } catch (error) {
       if (this.closing) return; // Cut short by close(): nothing went wrong.
-      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+      this.reportError(error);
     }
   }
 

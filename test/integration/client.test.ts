@@ -161,6 +161,39 @@ offline_grace_ms = 100
     assert.ok(statuses.indexOf('a0:delivered') < statuses.indexOf('a0:read'));
   });
 
+  it('reports typing, presence, thread changes and unread counts as typed events', { timeout: 30_000 }, async () => {
+    const alice = await device(await register('alice'));
+    const bob = await device(await register('bob'));
+    const bobName = bob.client.user!.username;
+
+    const created = bob.client.once('thread', (change) => change.reason === 'new');
+    const group = await alice.client.createGroup('events', [bobName]);
+    assert.equal((await created).thread.id, group.id, 'bob learns of the thread he was added to');
+
+    const typing = bob.client.once('typing', (event) => event.thread_id === group.id);
+    await alice.client.typing(group.id);
+    assert.equal((await typing).user_id, alice.client.user!.id);
+
+    const unread = bob.client.once('thread', (change) => change.thread.id === group.id && change.thread.unread === 3);
+    await alice.client.send(group.id, { text: 'one' });
+    await alice.client.send(group.id, { text: 'two' });
+    await unread;
+    assert.equal(bob.client.unread(group.id), 3, 'the group_created system message counts too');
+    const cleared = bob.client.once('thread', (change) => change.reason === 'read' && change.thread.unread === 0);
+    await bob.client.markRead(group.id);
+    await cleared;
+    assert.equal(bob.client.unread(), 0);
+
+    const renamed = bob.client.once('thread', (change) => change.reason === 'changed' && change.thread.title === 'renamed');
+    await alice.client.renameGroup(group.id, 'renamed');
+    await renamed;
+
+    // Bob shares a thread with alice, so he sees her go offline (after the server's grace period).
+    const offline = bob.client.once('presence', (presence) => presence.user_id === alice.client.user!.id && !presence.online);
+    await alice.client.close();
+    assert.equal((await offline).online, false);
+  });
+
   it('gives a device with an empty store only the unread messages, even those waiting in its inbox', { timeout: 30_000 }, async () => {
     const aliceName = await register('alice');
     const phone = await device(aliceName);
