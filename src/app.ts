@@ -168,6 +168,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     contacts: new ContactService({ store: core.store, clock }),
     presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
   };
+  const recovered = services.messaging.recoverLiveDevices();
+  if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
   const handlers = chatHandlers(services);
   const choice = createTransport(config.server.transport, {
     http,

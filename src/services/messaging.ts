@@ -67,7 +67,79 @@ export interface ReadResult {
  * out), delivery acks, read cursors, history, sync, the offline inbox, typing.
  */
 export class MessagingService {
+  /**
+   * The connection each live device follows its threads on, in this process.
+   * Only a device's newest connection keeps it live: a new one (often while an
+   * old, dead one lingers until its heartbeat deadline) first turns what the
+   * old one got live into inbox rows, so the new one's inbox has it.
+   */
+  private readonly liveConnection = new Map<number, object>();
+  /** Devices whose going-offline write is not yet committed: their next inbox waits for it. */
+  private readonly settling = new Map<number, Promise<void>>();
+
   constructor(private readonly deps: MessagingDeps) {}
+
+  /**
+   * A connection of the device authenticated and is about to read its inbox.
+   * Ends the device's liveness on any older connection. Returns a promise to
+   * wait for before reading the inbox while the write for that is pending.
+   */
+  connectionOpened(deviceId: number): Promise<void> | undefined {
+    if (this.liveConnection.delete(deviceId)) this.goOffline(deviceId);
+    return this.settling.get(deviceId);
+  }
+
+  /**
+   * The connection follows the device's threads live from now on: no more
+   * inbox rows for the device. Call it once the connection is subscribed, so a
+   * message stored before the mark commits has an inbox row or reaches the
+   * connection live (or both: clients dedupe).
+   */
+  connectionLive(deviceId: number, connection: object): Promise<void> {
+    this.liveConnection.set(deviceId, connection);
+    return this.deps.store.batcher.submit(() => this.deps.store.inbox.goLive(deviceId));
+  }
+
+  /**
+   * A connection ended (call after unsubscribing it). If the device was live on
+   * it, what the device got live and has not acknowledged goes to its inbox,
+   * and messages stored from now on write inbox rows again.
+   */
+  connectionClosed(deviceId: number, connection: object): void {
+    if (this.liveConnection.get(deviceId) !== connection) return;
+    this.liveConnection.delete(deviceId);
+    this.goOffline(deviceId);
+  }
+
+  private goOffline(deviceId: number): void {
+    const { store, settings } = this.deps;
+    const written: Promise<void> = store.batcher
+      .submit(() => {
+        if (store.inbox.goOffline(deviceId, settings.readDiffusionAbove, settings.maxMessages)) store.inbox.overflow(deviceId);
+      })
+      .finally(() => {
+        if (this.settling.get(deviceId) === written) this.settling.delete(deviceId);
+      });
+    this.settling.set(deviceId, written);
+    // A failed write (disk, database) is seen by the next connection of the device, which waits for it.
+    written.catch(() => {});
+  }
+
+  /**
+   * At start-up: the devices that were live when the process stopped without
+   * closing their connections (a crash, a kill) get their unacknowledged live
+   * messages into their inbox. Returns how many devices that was.
+   */
+  recoverLiveDevices(): number {
+    const { store, settings } = this.deps;
+    return store.transaction(() => {
+      const devices = store.inbox.liveDevices();
+      for (const deviceId of devices) {
+        if (store.inbox.goOffline(deviceId, settings.readDiffusionAbove, settings.maxMessages)) store.inbox.overflow(deviceId);
+      }
+      return devices.length;
+    });
+  }
 
   async send(principal: Principal, request: SendRequest): Promise<SendResult> {
     const { store, clock, settings } = this.deps;

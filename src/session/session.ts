@@ -121,6 +121,7 @@ export class Session implements ConnectionListener, LiveSession {
     this.deps.registry.remove(this);
     if (this.principal) {
       this.deps.channels.leave(this.connection, this.principal.user.id);
+      this.deps.services.messaging.connectionClosed(this.principal.deviceId, this);
       this.deps.services.presence.disconnected(this.principal.user.id);
     }
     this.deps.log.debug({ device: this.principal?.deviceId, code, reason }, 'connection closed');
@@ -223,9 +224,17 @@ export class Session implements ConnectionListener, LiveSession {
       },
     });
     services.presence.connected(principal.user.id);
-    this.drain = { afterId: 0, count: 0, overflow: services.messaging.inboxOverflowed(principal) };
-    this.continueDrain();
+    const startDrain = (): void => {
+      if (this.closed) return;
+      this.drain = { afterId: 0, count: 0, overflow: services.messaging.inboxOverflowed(principal) };
+      this.continueDrain();
+    };
+    // The device's previous connection may have just ended: its unacknowledged messages are on their way to the inbox.
+    const settling = services.messaging.connectionOpened(principal.deviceId);
+    if (!settling) startDrain();
+    else settling.then(startDrain, (error: unknown) => this.close('internal_error', `the inbox could not be written: ${String(error)}`));
   }
+
 
   /**
    * Sends the offline inbox, paced: past half the slow-consumer limit it waits
@@ -266,6 +275,9 @@ export class Session implements ConnectionListener, LiveSession {
     this.send({ type: 'inbox_done', count: drain.count, overflow });
     if (this.closed) return;
     channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
+    services.messaging
+      .connectionLive(principal.deviceId, this)
+      .catch((error: unknown) => this.deps.log.error({ err: error, device: principal.deviceId }, 'marking the device live failed'));
   }
 
   private send(frame: ServerFrame): void {

@@ -6,6 +6,11 @@ import type { MessageRow } from './messages.js';
  * the threads that use inboxes. Rows go when the device acknowledges them
  * (cumulatively per thread). Past the bound the device's rows are dropped and
  * the device is flagged to sync by cursors instead.
+ *
+ * A live device (one following its threads on a connection) gets no rows when a
+ * message is stored: most messages are acknowledged within moments, and writing
+ * and deleting a row for each was most of the message path's database work.
+ * What a live device has not acknowledged when it goes offline is written then.
  */
 export class InboxRepository {
   private readonly fanInStatement;
@@ -18,6 +23,10 @@ export class InboxRepository {
   private readonly overflowStatement;
   private readonly clearFlagStatement;
   private readonly expiredDevicesStatement;
+  private readonly goLiveStatement;
+  private readonly backfillStatement;
+  private readonly goOfflineStatement;
+  private readonly liveDevicesStatement;
 
   constructor(db: Db) {
     // One statement per message, whatever the number of recipient devices.
@@ -25,13 +34,13 @@ export class InboxRepository {
       `INSERT INTO inbox (device_id, message_id, thread_id, seq, created_at)
        SELECT d.id, ?, m.thread_id, ?, ?
          FROM thread_members m JOIN devices d ON d.user_id = m.user_id
-        WHERE m.thread_id = ? AND m.left_seq IS NULL AND d.revoked_at IS NULL AND d.inbox_overflow = 0 AND d.id <> ?`,
+        WHERE m.thread_id = ? AND m.left_seq IS NULL AND d.revoked_at IS NULL AND d.inbox_overflow = 0 AND d.live_after IS NULL AND d.id <> ?`,
     );
     // The devices the fan-in just wrote to: the same conditions, in the same transaction.
     this.countUpStatement = db.prepare<[number, number], { id: number; inbox_count: number }>(
       `UPDATE devices SET inbox_count = inbox_count + 1
         WHERE user_id IN (SELECT user_id FROM thread_members WHERE thread_id = ? AND left_seq IS NULL)
-          AND revoked_at IS NULL AND inbox_overflow = 0 AND id <> ?
+          AND revoked_at IS NULL AND inbox_overflow = 0 AND live_after IS NULL AND id <> ?
        RETURNING id, inbox_count`,
     );
     this.pendingStatement = db.prepare<[number, number, number], MessageRow>(
@@ -49,6 +58,49 @@ export class InboxRepository {
       // Without statistics the planner would walk the primary key (the whole inbox) for the DISTINCT.
       .prepare<[number], number>('SELECT DISTINCT device_id FROM inbox INDEXED BY inbox_by_age WHERE created_at < ?')
       .pluck();
+    // Already live (a second connection): the mark stays where it was, so nothing since goes unrecorded.
+    this.goLiveStatement = db.prepare<[number]>(
+      'UPDATE devices SET live_after = coalesce(live_after, (SELECT max(id) FROM messages), 0) WHERE id = ?',
+    );
+    // What the fan-in skipped while the device was live and it has not acknowledged: the same
+    // conditions as the fan-in, in the threads that still write inboxes.
+    this.backfillStatement = db.prepare<[number, number]>(
+      `INSERT OR IGNORE INTO inbox (device_id, message_id, thread_id, seq, created_at)
+       SELECT d.id, m.id, m.thread_id, m.seq, m.created_at
+         FROM devices d
+         JOIN thread_members tm ON tm.user_id = d.user_id
+         JOIN messages m ON m.thread_id = tm.thread_id
+          AND m.seq > max(tm.joined_seq, coalesce((SELECT c.delivered_seq FROM device_cursors c WHERE c.device_id = d.id AND c.thread_id = tm.thread_id), 0))
+          AND m.seq <= coalesce(tm.left_seq, m.seq)
+        WHERE d.id = ? AND d.live_after IS NOT NULL AND d.revoked_at IS NULL AND d.inbox_overflow = 0
+          AND m.id > d.live_after AND m.sender_device_id <> d.id
+          AND (SELECT count(*) FROM thread_members x WHERE x.thread_id = tm.thread_id AND x.left_seq IS NULL) <= ?`,
+    );
+    this.goOfflineStatement = db.prepare<[number, number], { inbox_count: number }>(
+      'UPDATE devices SET live_after = NULL, inbox_count = inbox_count + ? WHERE id = ? RETURNING inbox_count',
+    );
+    this.liveDevicesStatement = db.prepare<[], number>('SELECT id FROM devices WHERE live_after IS NOT NULL').pluck();
+  }
+
+  /** The device follows its threads live from now on: new messages write no inbox row for it. */
+  goLive(deviceId: number): void {
+    this.goLiveStatement.run(deviceId);
+  }
+
+  /**
+   * The device's last live connection ended: the messages it got live and has
+   * not acknowledged go to its inbox. Returns true when that took the inbox past
+   * `maxMessages` (the caller overflows it).
+   */
+  goOffline(deviceId: number, readDiffusionAbove: number, maxMessages: number): boolean {
+    const added = this.backfillStatement.run(deviceId, readDiffusionAbove).changes;
+    const count = this.goOfflineStatement.get(added, deviceId)?.inbox_count ?? 0;
+    return count > maxMessages;
+  }
+
+  /** Devices marked live: at start-up, those that were live when the process stopped. */
+  liveDevices(): number[] {
+    return this.liveDevicesStatement.all();
   }
 
   /**
