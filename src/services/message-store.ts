@@ -27,8 +27,20 @@ export interface MessageInput {
   readonly now: number;
 }
 
-export function storeMessage(store: Store, settings: InboxSettings, input: MessageInput): Message {
-  const seq = store.threads.nextSeq(input.threadId, input.now);
+/** What storing a message needs to know of its thread, read in the same transaction. */
+export interface ThreadState {
+  readonly last_seq: number;
+  /** Current members: above `readDiffusionAbove` no inbox rows are written. */
+  readonly member_count: number;
+}
+
+/**
+ * Stores the message with the thread's next seq. Undefined when the sending
+ * device already used this client id: nothing is stored, and the caller looks
+ * up the message stored the first time (idempotent send).
+ */
+export function storeMessage(store: Store, settings: InboxSettings, input: MessageInput, thread: ThreadState): Message | undefined {
+  const seq = thread.last_seq + 1;
   const id = store.messages.insert({
     threadId: input.threadId,
     seq,
@@ -39,7 +51,9 @@ export function storeMessage(store: Store, settings: InboxSettings, input: Messa
     body: input.bodyJson,
     now: input.now,
   });
-  if (store.threads.memberCount(input.threadId) <= settings.readDiffusionAbove) {
+  if (id === undefined) return undefined;
+  store.threads.setLastSeq(input.threadId, seq, input.now);
+  if (thread.member_count <= settings.readDiffusionAbove) {
     const message = { id, thread_id: input.threadId, seq, sender_device_id: input.senderDeviceId, created_at: input.now };
     for (const deviceId of store.inbox.add(message, settings.maxMessages)) store.inbox.overflow(deviceId);
   }
@@ -57,15 +71,21 @@ export function storeSystemMessage(
   event: Record<string, unknown>,
   now: number,
 ): Message {
-  return storeMessage(store, settings, {
+  const thread = store.threads.findById(threadId);
+  if (!thread) throw new Error(`thread ${threadId} does not exist`);
+  const input = {
     threadId,
     senderUserId: actor.userId,
     senderDeviceId: actor.deviceId,
     clientMsgId: `system:${randomUUID()}`,
-    kind: 'system',
+    kind: 'system' as const,
     bodyJson: JSON.stringify(event),
     now,
-  });
+  };
+  const stored = storeMessage(store, settings, input, { last_seq: thread.last_seq, member_count: store.threads.memberCount(threadId) });
+  // A fresh UUID cannot have been used before.
+  if (!stored) throw new Error(`system message ${input.clientMsgId} collided`);
+  return stored;
 }
 
 export function toMessage(row: MessageRow): Message {

@@ -147,26 +147,23 @@ export class MessagingService {
       throw new ChatError('payload_too_large', `the message body is larger than the limit of ${settings.maxBodyBytes} bytes`, { field: 'body' });
     }
     const result = await store.batcher.submit((): Omit<SendResult, 'publish'> => {
+      // One read for the membership check and everything storing needs: this runs for every message.
+      const view = store.threads.forUserThread(principal.user.id, request.threadId);
+      const message =
+        view && view.left_seq === null
+          ? storeMessage(store, settings, { ...request, senderUserId: principal.user.id, senderDeviceId: principal.deviceId, now: clock.now() }, view)
+          : undefined;
+      if (message) return { message, duplicate: false };
+      // Not stored: a resend of a stored message (answered the same, even to a member who left since), or refused.
       const existing = store.messages.findByClientId(principal.deviceId, request.clientMsgId);
+      if (existing?.thread_id === request.threadId) return { message: toMessage(existing), duplicate: true };
       if (existing) {
-        if (existing.thread_id !== request.threadId) {
-          throw new ChatError('invalid_field', `client_msg_id ${request.clientMsgId} was already used for a message in another thread`, {
-            field: 'client_msg_id',
-          });
-        }
-        return { message: toMessage(existing), duplicate: true };
+        throw new ChatError('invalid_field', `client_msg_id ${request.clientMsgId} was already used for a message in another thread`, {
+          field: 'client_msg_id',
+        });
       }
-      findActiveMembership(store, request.threadId, principal.user.id);
-      const message = storeMessage(store, settings, {
-        threadId: request.threadId,
-        senderUserId: principal.user.id,
-        senderDeviceId: principal.deviceId,
-        clientMsgId: request.clientMsgId,
-        kind: request.kind,
-        bodyJson: request.bodyJson,
-        now: clock.now(),
-      });
-      return { message, duplicate: false };
+      if (!view) throw new ChatError('not_found', `no thread ${request.threadId}`);
+      throw new ChatError('forbidden', `you are no longer a member of thread ${request.threadId}`);
     });
     // After commit: the ack (our caller) and then the fanout both follow a durable row.
     const publish = result.duplicate ? () => {} : () => this.deps.fanout.message(result.message);

@@ -109,7 +109,8 @@ export class InboxRepository {
    * (the caller overflows them).
    */
   add(message: Pick<MessageRow, 'id' | 'thread_id' | 'seq' | 'sender_device_id' | 'created_at'>, maxMessages: number): number[] {
-    this.fanInStatement.run(message.id, message.seq, message.created_at, message.thread_id, message.sender_device_id);
+    // Nobody offline (the common case): no counts to move.
+    if (this.fanInStatement.run(message.id, message.seq, message.created_at, message.thread_id, message.sender_device_id).changes === 0) return [];
     return this.countUpStatement
       .all(message.thread_id, message.sender_device_id)
       .filter((row) => row.inbox_count > maxMessages)

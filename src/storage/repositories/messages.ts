@@ -40,7 +40,8 @@ export class MessagesRepository {
   constructor(db: Db) {
     this.insertStatement = db.prepare<[number, number, number, number, string, string, string, number]>(
       `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (sender_device_id, client_msg_id) DO NOTHING`,
     );
     this.byClientId = db.prepare<[number, string], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE sender_device_id = ? AND client_msg_id = ?`);
     this.byId = db.prepare<[number], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`);
@@ -55,9 +56,11 @@ export class MessagesRepository {
     );
   }
 
-  insert(message: NewMessage): number {
+  /** Stores the message; undefined when its device already used its client id (nothing stored: the caller looks that one up). */
+  insert(message: NewMessage): number | undefined {
     const m = message;
-    return Number(this.insertStatement.run(m.threadId, m.seq, m.senderUserId, m.senderDeviceId, m.clientMsgId, m.kind, m.body, m.now).lastInsertRowid);
+    const result = this.insertStatement.run(m.threadId, m.seq, m.senderUserId, m.senderDeviceId, m.clientMsgId, m.kind, m.body, m.now);
+    return result.changes === 1 ? Number(result.lastInsertRowid) : undefined;
   }
 
   /** The message a device already sent under this client id, if any (idempotent send). */

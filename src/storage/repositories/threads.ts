@@ -44,7 +44,7 @@ export class ThreadsRepository {
   private readonly insertStatement;
   private readonly byId;
   private readonly byDirectKey;
-  private readonly nextSeqStatement;
+  private readonly setLastSeqStatement;
   private readonly setTitleStatement;
   private readonly membershipStatement;
   private readonly upsertMemberStatement;
@@ -66,9 +66,7 @@ export class ThreadsRepository {
     );
     this.byId = db.prepare<[number], ThreadRow>(`SELECT ${THREAD} FROM threads t WHERE t.id = ?`);
     this.byDirectKey = db.prepare<[string], ThreadRow>(`SELECT ${THREAD} FROM threads t WHERE t.direct_key = ?`);
-    this.nextSeqStatement = db.prepare<[number, number], { last_seq: number }>(
-      'UPDATE threads SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ? RETURNING last_seq',
-    );
+    this.setLastSeqStatement = db.prepare<[number, number, number]>('UPDATE threads SET last_seq = ?, last_message_at = ? WHERE id = ?');
     this.setTitleStatement = db.prepare<[string, number]>('UPDATE threads SET title = ? WHERE id = ?');
     this.membershipStatement = db.prepare<[number, number], MembershipRow>(
       `SELECT ${MEMBERSHIP} FROM thread_members WHERE thread_id = ? AND user_id = ?`,
@@ -135,11 +133,9 @@ export class ThreadsRepository {
     return this.byDirectKey.get(directKey);
   }
 
-  /** Takes the thread's next seq (in the caller's transaction) and marks the activity time. */
-  nextSeq(threadId: number, now: number): number {
-    const row = this.nextSeqStatement.get(now, threadId);
-    if (!row) throw new Error(`thread ${threadId} does not exist`);
-    return row.last_seq;
+  /** Records the thread's newest seq (taken in the caller's transaction) and marks the activity time. */
+  setLastSeq(threadId: number, seq: number, now: number): void {
+    this.setLastSeqStatement.run(seq, now, threadId);
   }
 
   setTitle(threadId: number, title: string): void {
