@@ -161,8 +161,8 @@ export class Session implements ConnectionListener, LiveSession {
       this.send(reply);
       return;
     }
-    // One network write for the ack and this connection's own copy of what it fans out.
-    this.connection.cork(() => {
+    // The ack, then what follows it, in that order, gathered with the other answers of the same commit.
+    this.connection.gather(() => {
       this.send(reply.reply);
       try {
         reply.afterReply();

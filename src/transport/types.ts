@@ -25,8 +25,13 @@ export interface Connection {
   bufferedAmount(): number;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
-  /** Runs `work` with this connection's writes gathered into one network write (uWS cork); a plain call elsewhere. */
-  cork(work: () => void): void;
+  /**
+   * Runs `work` with this connection's sends gathered with the other frames of
+   * this event-loop iteration into as few network writes as possible (uWS);
+   * a plain call elsewhere. Order is kept; sends inside report 'sent', and
+   * backpressure shows in bufferedAmount() afterwards.
+   */
+  gather(work: () => void): void;
   /** Sends a close frame; the listener's onClose follows (possibly before close returns). */
   close(code: number, reason: string): void;
 }

@@ -49,7 +49,7 @@ class NodeConnection implements Connection {
     return this.closed ? 0 : this.ws.bufferedAmount;
   }
 
-  cork(work: () => void): void {
+  gather(work: () => void): void {
     work();
   }
 

@@ -14,16 +14,29 @@ interface SocketData {
 
 const decoder = new TextDecoder();
 
+/** Numbers each connection's own topic. */
+let connectionCount = 0;
+
 class UwsConnection implements Connection {
   private closed = false;
+  /** Set while gather() runs: sends go through the connection's own topic. */
+  private gathering = false;
+  private readonly ownTopic = `c:${++connectionCount}`;
 
   constructor(
     private readonly ws: WebSocket<SocketData>,
     readonly remoteAddress: string,
-  ) {}
+    private readonly app: TemplatedApp,
+  ) {
+    ws.subscribe(this.ownTopic);
+  }
 
   send(text: string): SendStatus {
     if (this.closed) return 'dropped';
+    if (this.gathering) {
+      this.app.publish(this.ownTopic, text, false);
+      return 'sent';
+    }
     const result = this.ws.send(text, false);
     return result === 1 ? 'sent' : result === 0 ? 'buffered' : 'dropped';
   }
@@ -32,10 +45,21 @@ class UwsConnection implements Connection {
     return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 
-  cork(work: () => void): void {
-    // Outside uWS's own callbacks (after a commit) every send would be its own syscall.
-    if (this.closed) work();
-    else this.ws.cork(work);
+  gather(work: () => void): void {
+    // Outside uWS's own callbacks (after a commit) every ws.send is a write syscall of its own, and
+    // ws.cork gathers only one socket's frames. Published frames wait in uWS's topic tree, which
+    // writes each socket's frames of one event-loop iteration together, in publish order across
+    // topics: so the acks of a whole group commit and their fanout leave in one write per socket.
+    if (this.closed) {
+      work();
+      return;
+    }
+    this.gathering = true;
+    try {
+      work();
+    } finally {
+      this.gathering = false;
+    }
   }
 
   subscribe(topic: string): void {
@@ -80,7 +104,7 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
     },
     open: (ws) => {
       const data = ws.getUserData();
-      data.connection = new UwsConnection(ws, data.remoteAddress);
+      data.connection = new UwsConnection(ws, data.remoteAddress, app);
       data.listener = route.accept(data.connection);
     },
     message: (ws, message, isBinary) => {
