@@ -21,19 +21,18 @@ class UwsConnection implements Connection {
   private closed = false;
   /** Set while gather() runs: sends go through the connection's own topic. */
   private gathering = false;
-  private readonly ownTopic = `c:${++connectionCount}`;
+  /** Subscribed at the first gather(): an idle connection (about 0.5 KB less) never needs it. */
+  private ownTopic: string | undefined;
 
   constructor(
     private readonly ws: WebSocket<SocketData>,
     readonly remoteAddress: string,
     private readonly app: TemplatedApp,
-  ) {
-    ws.subscribe(this.ownTopic);
-  }
+  ) {}
 
   send(text: string): SendStatus {
     if (this.closed) return 'dropped';
-    if (this.gathering) {
+    if (this.gathering && this.ownTopic) {
       this.app.publish(this.ownTopic, text, false);
       return 'sent';
     }
@@ -53,6 +52,10 @@ class UwsConnection implements Connection {
     if (this.closed) {
       work();
       return;
+    }
+    if (!this.ownTopic) {
+      this.ownTopic = `c:${++connectionCount}`;
+      this.ws.subscribe(this.ownTopic);
     }
     this.gathering = true;
     try {
