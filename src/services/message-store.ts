@@ -109,10 +109,15 @@ export function visibleRange(membership: Pick<MembershipRow, 'joined_seq' | 'lef
   return { from: membership.joined_seq, to: membership.left_seq ?? lastSeq };
 }
 
-/** Messages from others after the member's read cursor, within what they may see. Derived, never stored. */
-export function unreadCount(store: Store, threadId: number, membership: MemberCursors, lastSeq: number, userId: number): number {
+/**
+ * Messages from others after the member's read cursor, within what they may
+ * see. Derived from cursors, never stored, and counted without reading a
+ * message: storeMessage moves the sender's read cursor to every message they
+ * send, so nothing of their own is ever after it.
+ */
+export function unreadCount(membership: MemberCursors, lastSeq: number): number {
   const { from, to } = visibleRange(membership, lastSeq);
-  return store.messages.countFromOthers(threadId, Math.max(membership.read_seq, from), to, userId);
+  return Math.max(0, to - Math.max(membership.read_seq, from));
 }
 
 /**

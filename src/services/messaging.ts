@@ -194,7 +194,7 @@ export class MessagingService {
       const upTo = Math.min(seq, visibleRange(membership, thread.last_seq).to);
       const moved = store.threads.advanceRead(threadId, principal.user.id, upTo);
       const readSeq = Math.max(upTo, membership.read_seq);
-      const unread = unreadCount(store, threadId, { ...membership, read_seq: readSeq }, thread.last_seq, principal.user.id);
+      const unread = unreadCount({ ...membership, read_seq: readSeq }, thread.last_seq);
       return { moved: moved && membership.left_seq === null, readSeq, unread, totalUnread: this.totalUnread(principal.user.id) };
     });
     if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'read', outcome.readSeq);
@@ -203,9 +203,8 @@ export class MessagingService {
 
   /** Unread messages over all the user's threads, muted ones included (clients may subtract them). */
   totalUnread(userId: number): number {
-    const { store } = this.deps;
     let total = 0;
-    for (const row of store.threads.forUser(userId)) total += unreadCount(store, row.id, row, row.last_seq, userId);
+    for (const row of this.deps.store.threads.forUser(userId)) total += unreadCount(row, row.last_seq);
     return total;
   }
 

@@ -209,7 +209,7 @@ export class ThreadService {
       member: row.left_seq === null,
       leftSeq: row.left_seq,
       readSeq: row.read_seq,
-      unread: unreadCount(store, row.id, row, row.last_seq, principal.user.id),
+      unread: unreadCount(row, row.last_seq),
       muted: row.muted === 1,
       label: row.label,
       memberCount: row.left_seq === null ? row.member_count : 0,

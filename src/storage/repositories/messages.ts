@@ -35,7 +35,6 @@ export class MessagesRepository {
   private readonly byId;
   private readonly afterStatement;
   private readonly beforeStatement;
-  private readonly countOthersAfter;
 
   constructor(db: Db) {
     this.insertStatement = db.prepare<[number, number, number, number, string, string, string, number]>(
@@ -50,9 +49,6 @@ export class MessagesRepository {
     );
     this.beforeStatement = db.prepare<[number, number, number, number], MessageRow>(
       `SELECT ${COLUMNS} FROM messages WHERE thread_id = ? AND seq < ? AND seq > ? ORDER BY seq DESC LIMIT ?`,
-    );
-    this.countOthersAfter = db.prepare<[number, number, number, number], { n: number }>(
-      'SELECT count(*) AS n FROM messages WHERE thread_id = ? AND seq > ? AND seq <= ? AND sender_user_id <> ?',
     );
   }
 
@@ -80,10 +76,5 @@ export class MessagesRepository {
   /** Up to `limit` messages with minSeq < seq < beforeSeq, ascending (the ones nearest beforeSeq). */
   before(threadId: number, beforeSeq: number, minSeq: number, limit: number): MessageRow[] {
     return this.beforeStatement.all(threadId, beforeSeq, minSeq, limit).reverse();
-  }
-
-  /** Messages from others with afterSeq < seq <= maxSeq: a member's unread count. */
-  countFromOthers(threadId: number, afterSeq: number, maxSeq: number, userId: number): number {
-    return afterSeq >= maxSeq ? 0 : (this.countOthersAfter.get(threadId, afterSeq, maxSeq, userId)?.n ?? 0);
   }
 }
