@@ -5,12 +5,15 @@ import { PasswordHasher } from './crypto/passwords.js';
 import { ChatError } from './errors.js';
 import type { Logger } from './log.js';
 import { ChannelRegistry } from './realtime/channels.js';
+import { PushDispatcher } from './push/dispatcher.js';
+import { createProviders } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
 import { AdminService } from './services/admin.js';
 import { ContactService } from './services/contacts.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
+import { PushTokenService } from './services/push-tokens.js';
 import { RateLimiter } from './services/rate-limiter.js';
 import { ThreadService } from './services/threads.js';
 import type { RevocationListener } from './services/types.js';
@@ -19,7 +22,8 @@ import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
 import { DATABASE_FILE, type Db, checkpoint, migrate, openDatabase, readEpoch } from './storage/database.js';
 import { Store } from './storage/store.js';
-import { addAccountRoutes } from './transport/http/accounts.js';
+import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
+import { addPushRoutes } from './transport/http/push.js';
 import { addHealthRoutes } from './transport/http/health.js';
 import { errorResponse } from './transport/http/respond.js';
 import { Router } from './transport/http/router.js';
@@ -108,6 +112,8 @@ const WS_PATH = '/v1/ws';
 
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const file = databaseFile(config);
+  // Key files are checked before anything else: a bad one names its key and stops start-up.
+  const providers = createProviders(config);
   const db = openConfiguredDatabase(config);
   const epoch = readEpoch(db);
   const registry = new SessionRegistry();
@@ -151,23 +157,44 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   let publish: (topic: string, text: string) => void = () => {};
   const channels = new ChannelRegistry((topic, text) => publish(topic, text));
   const fanout = new WireFanout(channels);
-  const inboxSettings = { maxMessages: config.inbox.max_messages, readDiffusionAbove: config.messages.read_diffusion_above };
+  const storeSettings = {
+    maxMessages: config.inbox.max_messages,
+    readDiffusionAbove: config.messages.read_diffusion_above,
+    push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
+  };
+  const pushes = new PushDispatcher({
+    store: core.store,
+    clock,
+    log,
+    providers,
+    badge: (userId): number => services.messaging.totalUnread(userId),
+    settings: {
+      preview: config.push.preview,
+      maxAgeMs: config.push.max_age_seconds * 1000,
+      maxAttempts: config.push.max_attempts,
+      retryBaseMs: config.push.retry_base_ms,
+      concurrency: config.push.concurrency,
+    },
+  });
   const services = {
     messaging: new MessagingService({
       store: core.store,
       clock,
       fanout,
+      pushes,
       settings: {
-        ...inboxSettings,
+        ...storeSettings,
         maxBodyBytes: config.messages.max_body_bytes,
         pageMax: config.messages.history_page_max,
         inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000,
       },
     }),
-    threads: new ThreadService({ store: core.store, clock, fanout, settings: { ...inboxSettings, maxGroupMembers: config.messages.max_group_members } }),
+    threads: new ThreadService({ store: core.store, clock, fanout, settings: { ...storeSettings, maxGroupMembers: config.messages.max_group_members } }),
     contacts: new ContactService({ store: core.store, clock }),
     presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
+    pushTokens: new PushTokenService({ store: core.store, enabled: storeSettings.push }),
   };
+  addPushRoutes(router, bearerAuthenticator(core.accounts), services.pushTokens);
   const recovered = services.messaging.recoverLiveDevices();
   if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
   const handlers = chatHandlers(services);
@@ -202,11 +229,14 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   } catch (error) {
     clearInterval(sweeper);
     clearInterval(expireInboxes);
+    await pushes.stop();
     await transport.close();
     db.close();
     throw error;
   }
   ready = true;
+  pushes.start();
+  if (providers.size > 0) log.info({ providers: [...providers.keys()] }, 'push notifications on');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -224,6 +254,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       clearInterval(sweeper);
       clearInterval(expireInboxes);
       services.presence.stop();
+      // Pushes waiting for a provider stay queued: the next start sends them.
+      await pushes.stop();
       // Sends already accepted into the group commit are stored before the database closes.
       while (core.store.batcher.pending > 0) await new Promise((done) => setImmediate(done));
       await transport.close();

@@ -5,6 +5,7 @@ import { addConfigCommands } from './config.js';
 import { addDbCommands } from './db.js';
 import { addDeviceCommands } from './device.js';
 import { addInviteCommands } from './invite.js';
+import { addPushCommands } from './push.js';
 import { addServeCommand } from './serve.js';
 import { addStatsCommand } from './stats.js';
 import { addUserCommands } from './user.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   addDeviceCommands(program);
   addInviteCommands(program);
   addDbCommands(program);
+  addPushCommands(program);
   addStatsCommand(program);
   addConfigCommands(program);
   addChatCommand(program);

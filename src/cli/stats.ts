@@ -5,11 +5,12 @@ import { withAdmin } from './user.js';
 
 export function addStatsCommand(program: Command): void {
   const stats = withDatabaseOptions(
-    program.command('stats').description('counts of users, devices, threads and messages, and the database size').option('--json', 'machine-readable output'),
+    program.command('stats').description('counts of users, devices, threads, messages and push notifications, and the database size').option('--json', 'machine-readable output'),
   ).action((options: DatabaseOptions & { json?: boolean }) =>
     withAdmin(options, ({ admin, db, file }) => {
       const counts = admin.counts();
-      const report = { ...counts, database_bytes: databaseSize(file), schema_version: schemaVersion(db), epoch: readEpoch(db), database: file };
+      const push = admin.pushCounts();
+      const report = { ...counts, push, database_bytes: databaseSize(file), schema_version: schemaVersion(db), epoch: readEpoch(db), database: file };
       if (options.json) return printJson(report);
       const mib = (report.database_bytes / 1024 / 1024).toFixed(2);
       console.log(`users:     ${counts.users} (${counts.disabled_users} disabled)`);
@@ -17,6 +18,9 @@ export function addStatsCommand(program: Command): void {
       console.log(`threads:   ${counts.threads}`);
       console.log(`messages:  ${counts.messages} (${counts.inbox_entries} waiting in offline inboxes)`);
       console.log(`invites:   ${counts.invites_open} usable`);
+      console.log(
+        `push:      ${push.sent} sent, ${push.failed} failed, ${push.dropped_tokens} dead tokens removed, ${push.skipped} not needed, ${push.queued} queued`,
+      );
       console.log(`database:  ${file}, ${mib} MiB, schema version ${report.schema_version}`);
     }),
   );

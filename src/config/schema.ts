@@ -196,6 +196,38 @@ export const schema = {
       ),
     },
   },
+  push: {
+    doc: 'Push notifications to devices that are offline when a message arrives (providers: [apns] and [fcm]; see docs/push.md).',
+    keys: {
+      preview: boolean(
+        true,
+        "Show the sender's name and the start of the text in notifications of plaintext messages. false: they say only that there is a new message (end-to-end encrypted ones always do).",
+      ),
+      max_attempts: integer(8, 1, 100, 'Attempts per notification when the provider fails for a while (5xx, 429, timeouts) before it is given up.'),
+      max_age_seconds: integer(86_400, 60, 30 * 86_400, 'A notification not delivered to the provider within this long after its message is given up.'),
+      retry_base_ms: integer(1_000, 1, 3_600_000, 'Wait before the first retry; it doubles at each attempt (with jitter), up to 5 minutes.'),
+      concurrency: integer(32, 1, 1_000, 'Notifications waiting for a provider answer at once.'),
+      request_timeout_ms: integer(10_000, 100, 120_000, 'A provider that has not answered within this long counts as failed for a while: the notification is retried.'),
+    },
+  },
+  apns: {
+    doc: "Apple Push Notification service, token-based (.p8 key). Disabled while key_file is empty.",
+    keys: {
+      key_file: text('', 'Path of the .p8 token signing key from the Apple developer account.', { nonEmpty: false }),
+      key_id: text('', 'The key\'s 10-character Key ID.', { nonEmpty: false }),
+      team_id: text('', 'The developer account\'s 10-character Team ID.', { nonEmpty: false }),
+      bundle_id: text('', "The app's bundle id: the notification topic for devices that registered none of their own.", { nonEmpty: false }),
+      environment: oneOf(['production', 'sandbox'] as const, 'production', 'Apple\'s production servers, or the sandbox ones for development builds of the app.'),
+      connect_to: text('', "host:port to connect to instead of Apple's servers (a local test server). Empty: Apple's.", { nonEmpty: false }),
+    },
+  },
+  fcm: {
+    doc: 'Firebase Cloud Messaging (HTTP v1). Disabled while service_account_file is empty.',
+    keys: {
+      service_account_file: text('', 'Path of the Firebase service account key (JSON) of the project.', { nonEmpty: false }),
+      connect_to: text('', "host:port to connect to instead of Google's servers (a local test server). Empty: Google's.", { nonEmpty: false }),
+    },
+  },
   log: {
     doc: 'Logs are JSON lines on standard output (pino).',
     keys: {

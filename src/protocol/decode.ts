@@ -59,6 +59,14 @@ const readers: FieldReaders = {
   contacts: (_f, id) => ({ type: 'contacts', id }),
   contact_add: (f, id) => ({ type: 'contact_add', id, user: requireUserRef(f) }),
   contact_remove: (f, id) => ({ type: 'contact_remove', id, user_id: requireId(f, 'user_id') }),
+  push_register: (f, id) => ({
+    type: 'push_register',
+    id,
+    platform: optionalEnum(f, 'platform', ['apns', 'fcm'] as const) ?? fail('platform', 'is required ("apns" or "fcm")'),
+    token: requireString(f, 'token', 4096),
+    topic: f.topic === undefined || f.topic === null ? undefined : requireString(f, 'topic', 200),
+  }),
+  push_unregister: (_f, id) => ({ type: 'push_unregister', id }),
 };
 
 /**

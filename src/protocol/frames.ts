@@ -104,6 +104,14 @@ export interface ContactRemoveFrame extends Request<'contact_remove'> {
   readonly user_id: number;
 }
 
+export interface PushRegisterFrame extends Request<'push_register'> {
+  readonly platform: 'apns' | 'fcm';
+  readonly token: string;
+  /** APNs: the app's bundle id, when not the server's configured one. */
+  readonly topic: string | undefined;
+}
+export type PushUnregisterFrame = Request<'push_unregister'>;
+
 export type ClientFrame =
   | AuthFrame
   | PingFrame
@@ -127,7 +135,9 @@ export type ClientFrame =
   | PresenceFrame
   | ContactsFrame
   | ContactAddFrame
-  | ContactRemoveFrame;
+  | ContactRemoveFrame
+  | PushRegisterFrame
+  | PushUnregisterFrame;
 export type ClientFrameType = ClientFrame['type'];
 
 // ---- shapes inside server frames ----

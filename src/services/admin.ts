@@ -5,7 +5,9 @@ import { ChatError } from '../errors.js';
 import type { InviteRow } from '../storage/repositories/invites.js';
 import type { TableCounts } from '../storage/repositories/stats.js';
 import type { UserRow } from '../storage/repositories/users.js';
+import type { PushCounts, PushRegistration } from '../storage/repositories/push.js';
 import type { Store } from '../storage/store.js';
+import { unreadCount } from './message-store.js';
 import { checkPassword } from './account-rules.js';
 import { type AccountService, toDevice } from './accounts.js';
 import type { Device, RevocationListener, User } from './types.js';
@@ -117,6 +119,27 @@ export class AdminService {
 
   counts(): TableCounts {
     return this.deps.store.stats.counts(this.deps.clock.now());
+  }
+
+  pushCounts(): PushCounts {
+    return this.deps.store.push.counts();
+  }
+
+  /** Where a device's notifications go, and its user's badge (total unread), for a test notification. */
+  pushTarget(deviceId: number): { registration: PushRegistration; badge: number } {
+    const { store } = this.deps;
+    const device = store.devices.findById(deviceId);
+    if (!device || device.revoked_at !== null) throw new ChatError('not_found', `no device ${deviceId} that is logged in (see chatd device list USER)`);
+    const registration = store.push.registration(deviceId);
+    if (!registration) throw new ChatError('not_found', `device ${deviceId} has no push token: the app registers one (push_register, or PUT /v1/me/push)`);
+    let badge = 0;
+    for (const row of store.threads.forUser(device.user_id)) badge += unreadCount(row, row.last_seq);
+    return { registration, badge };
+  }
+
+  /** The provider said the device's token is dead: it is removed (unless replaced meanwhile). */
+  dropPushToken(deviceId: number, token: string): boolean {
+    return this.deps.store.transaction(() => this.deps.store.push.dropToken(deviceId, token));
   }
 
   private findUser(username: string): UserRow {

@@ -7,14 +7,16 @@ import type { Message, MessageKind } from './types.js';
 
 /**
  * The write every message takes, user-sent or system: next seq, row, inbox rows,
- * the sender's own read cursor. Runs inside the caller's transaction, so the seq
+ * push notifications to queue, the sender's own read cursor. Runs inside the caller's transaction, so the seq
  * is assigned in the transaction that stores the message (design.md, point 1).
  */
 
-export interface InboxSettings {
+export interface MessageStoreSettings {
   readonly maxMessages: number;
   /** Groups with more members write no inbox rows (read diffusion). */
   readonly readDiffusionAbove: number;
+  /** The push providers configured: devices registered with another get no notifications queued. */
+  readonly push: { readonly apns: boolean; readonly fcm: boolean };
 }
 
 export interface MessageInput {
@@ -39,7 +41,7 @@ export interface ThreadState {
  * device already used this client id: nothing is stored, and the caller looks
  * up the message stored the first time (idempotent send).
  */
-export function storeMessage(store: Store, settings: InboxSettings, input: MessageInput, thread: ThreadState): Message | undefined {
+export function storeMessage(store: Store, settings: MessageStoreSettings, input: MessageInput, thread: ThreadState): Message | undefined {
   const seq = thread.last_seq + 1;
   const id = store.messages.insert({
     threadId: input.threadId,
@@ -57,6 +59,10 @@ export function storeMessage(store: Store, settings: InboxSettings, input: Messa
     const message = { id, thread_id: input.threadId, seq, sender_device_id: input.senderDeviceId, created_at: input.now };
     for (const deviceId of store.inbox.add(message, settings.maxMessages)) store.inbox.overflow(deviceId);
   }
+  // Offline devices with a push token learn of it by a notification (system messages make none).
+  if (input.kind !== 'system' && (settings.push.apns || settings.push.fcm)) {
+    store.push.enqueue({ id, threadId: input.threadId, senderUserId: input.senderUserId, createdAt: input.now }, settings.push);
+  }
   // Whoever writes has read what came before.
   store.threads.advanceRead(input.threadId, input.senderUserId, seq);
   return { ...input, id, seq, createdAt: input.now };
@@ -65,7 +71,7 @@ export function storeMessage(store: Store, settings: InboxSettings, input: Messa
 /** A system message (member added, renamed, …): its body says what happened, in JSON. */
 export function storeSystemMessage(
   store: Store,
-  settings: InboxSettings,
+  settings: MessageStoreSettings,
   actor: { readonly userId: number; readonly deviceId: number },
   threadId: number,
   event: Record<string, unknown>,

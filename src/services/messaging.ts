@@ -1,10 +1,10 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { Store } from '../storage/store.js';
-import { type InboxSettings, findActiveMembership, findMembership, storeMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
-import type { Fanout, Message, MessageKind, Principal } from './types.js';
+import { type MessageStoreSettings, findActiveMembership, findMembership, storeMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
+import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
 
-export interface MessagingSettings extends InboxSettings {
+export interface MessagingSettings extends MessageStoreSettings {
   readonly maxBodyBytes: number;
   readonly pageMax: number;
   readonly inboxMaxAgeMs: number;
@@ -14,6 +14,7 @@ export interface MessagingDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly fanout: Fanout;
+  readonly pushes: PushQueueListener;
   readonly settings: MessagingSettings;
 }
 
@@ -166,7 +167,13 @@ export class MessagingService {
       throw new ChatError('forbidden', `you are no longer a member of thread ${request.threadId}`);
     });
     // After commit: the ack (our caller) and then the fanout both follow a durable row.
-    const publish = result.duplicate ? () => {} : () => this.deps.fanout.message(result.message);
+    const pushing = settings.push.apns || settings.push.fcm;
+    const publish = result.duplicate
+      ? () => {}
+      : () => {
+          this.deps.fanout.message(result.message);
+          if (pushing) this.deps.pushes.pushQueued();
+        };
     return { ...result, publish };
   }
 

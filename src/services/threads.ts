@@ -2,12 +2,12 @@ import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { UserThreadRow } from '../storage/repositories/threads.js';
 import type { Store } from '../storage/store.js';
-import { type InboxSettings, findActiveMembership, findMembership, storeSystemMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
+import { type MessageStoreSettings, findActiveMembership, findMembership, storeSystemMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
 import { assertCanManage, assertCanRemove, assertCanSetRole, checkTitle } from './thread-rules.js';
 import type { Fanout, Member, MemberRole, Message, Principal, ThreadView, User } from './types.js';
 import { type UserRef, resolveUser } from './users.js';
 
-export interface ThreadSettings extends InboxSettings {
+export interface ThreadSettings extends MessageStoreSettings {
   readonly maxGroupMembers: number;
 }
 

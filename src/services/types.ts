@@ -99,3 +99,8 @@ export interface Fanout {
   /** To each of `audience` (online users allowed to see it). */
   presence(presence: PresenceView, audience: Iterable<number>): void;
 }
+
+/** Told when a stored message queued push notifications (after its commit): the push worker's wake-up call. */
+export interface PushQueueListener {
+  pushQueued(): void;
+}

@@ -2,6 +2,7 @@ import type { ClientFrame, ServerFrame, UserRefJson } from '../protocol/frames.j
 import type { ContactService } from '../services/contacts.js';
 import type { MessagingService } from '../services/messaging.js';
 import type { PresenceService } from '../services/presence.js';
+import type { PushTokenService } from '../services/push-tokens.js';
 import type { ThreadDetails, ThreadService } from '../services/threads.js';
 import type { UserRef } from '../services/users.js';
 import type { Principal } from '../services/types.js';
@@ -12,6 +13,7 @@ export interface ChatServices {
   readonly threads: ThreadService;
   readonly contacts: ContactService;
   readonly presence: PresenceService;
+  readonly pushTokens: PushTokenService;
 }
 
 /** The requests of an authenticated connection (auth and ping are the session's own). */
@@ -30,7 +32,7 @@ type Handlers = {
  * in the session.
  */
 export function chatHandlers(services: ChatServices): Handlers {
-  const { messaging, threads, contacts, presence } = services;
+  const { messaging, threads, contacts, presence, pushTokens } = services;
   const threadReply = (id: string, details: ThreadDetails): ServerFrame => ({
     type: 'thread',
     id,
@@ -138,6 +140,14 @@ export function chatHandlers(services: ChatServices): Handlers {
     },
     contact_remove: (f, p) => {
       contacts.remove(p, f.user_id);
+      return { type: 'ok', id: f.id };
+    },
+    push_register: (f, p) => {
+      pushTokens.register(p, { platform: f.platform, token: f.token, topic: f.topic });
+      return { type: 'ok', id: f.id };
+    },
+    push_unregister: (f, p) => {
+      pushTokens.unregister(p);
       return { type: 'ok', id: f.id };
     },
   };

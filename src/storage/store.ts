@@ -5,6 +5,7 @@ import { DevicesRepository } from './repositories/devices.js';
 import { InboxRepository } from './repositories/inbox.js';
 import { InvitesRepository } from './repositories/invites.js';
 import { MessagesRepository } from './repositories/messages.js';
+import { PushRepository } from './repositories/push.js';
 import { StatsRepository } from './repositories/stats.js';
 import { ThreadsRepository } from './repositories/threads.js';
 import { UsersRepository } from './repositories/users.js';
@@ -21,6 +22,7 @@ export class Store {
   readonly inbox: InboxRepository;
   readonly cursors: CursorsRepository;
   readonly contacts: ContactsRepository;
+  readonly push: PushRepository;
   /** Group commit for the message path. */
   readonly batcher: WriteBatcher;
   private readonly pingStatement;
@@ -35,6 +37,7 @@ export class Store {
     this.inbox = new InboxRepository(db);
     this.cursors = new CursorsRepository(db);
     this.contacts = new ContactsRepository(db);
+    this.push = new PushRepository(db);
     this.batcher = new WriteBatcher(db);
     this.pingStatement = db.prepare('SELECT 1');
   }

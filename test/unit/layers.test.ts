@@ -14,12 +14,14 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 /** For each layer, the layers it may import (besides itself and the shared leaves). */
 const ALLOWED: Record<string, readonly string[]> = {
   main: ['cli'],
-  cli: ['app', 'client', 'config', 'services', 'storage'],
-  app: ['config', 'crypto', 'realtime', 'services', 'session', 'storage', 'transport'],
+  cli: ['app', 'client', 'config', 'push', 'services', 'storage'],
+  app: ['config', 'crypto', 'push', 'realtime', 'services', 'session', 'storage', 'transport'],
   transport: ['protocol', 'services'],
   session: ['protocol', 'realtime', 'services', 'transport'],
   realtime: ['services'],
   services: ['crypto', 'storage'],
+  // Push providers and the queue worker: beside the services, called through their PushQueueListener.
+  push: ['config', 'services', 'storage'],
   protocol: [],
   storage: [],
   crypto: [],

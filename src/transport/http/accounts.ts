@@ -10,14 +10,19 @@ import { deviceJson, userJson } from './wire.js';
 /** Type-level bound on free-text fields; the services apply the real rules. */
 const TEXT = { max: 1024 } as const;
 
-/** The account and device endpoints under /v1. */
-export function addAccountRoutes(router: Router, accounts: AccountService): void {
-  const authenticate = (request: Request): Principal => {
+/** The device a request's "Authorization: Bearer <token>" names, or unauthorized. */
+export function bearerAuthenticator(accounts: AccountService): (request: Request) => Principal {
+  return (request) => {
     const header = request.headers.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) throw new ChatError('unauthorized', 'send the device token as "Authorization: Bearer <token>" (from POST /v1/login)');
     return accounts.authenticate(match[1]);
   };
+}
+
+/** The account and device endpoints under /v1. */
+export function addAccountRoutes(router: Router, accounts: AccountService): void {
+  const authenticate = bearerAuthenticator(accounts);
 
   router.add('POST', '/v1/register', async (request, context) => {
     const body = await readJsonObject(request);

@@ -1,0 +1,49 @@
+import type { DuePushRow } from '../storage/repositories/push.js';
+import type { Notification } from './types.js';
+
+export interface ContentSettings {
+  /** Sender and text in plaintext notifications; false: only that there is a new message. */
+  readonly preview: boolean;
+  /** How long after its message a notification is still worth delivering. */
+  readonly maxAgeMs: number;
+}
+
+/** Longest text preview, in characters (notification screens show about two lines). */
+const PREVIEW_CHARS = 180;
+const GENERIC = 'New message';
+
+type PushedMessage = Pick<DuePushRow, 'thread_id' | 'message_id' | 'seq' | 'kind' | 'body' | 'sender_name' | 'thread_kind' | 'thread_title' | 'created_at'>;
+
+/**
+ * The notification for a message. An end-to-end encrypted message's says only
+ * that there is a new message, and so does every one with previews off: the
+ * app learns which thread from the data payload and fetches the rest itself.
+ */
+export function notificationFor(message: PushedMessage, badge: number, settings: ContentSettings): Notification {
+  const data = {
+    thread_id: String(message.thread_id),
+    seq: String(message.seq),
+    message_id: String(message.message_id),
+    encrypted: message.kind === 'e2e' ? 'true' : 'false',
+  };
+  const common = { badge, collapseKey: `thread-${message.thread_id}`, data, expiresAt: message.created_at + settings.maxAgeMs };
+  if (message.kind === 'e2e' || !settings.preview) return { ...common, body: GENERIC };
+  const text = previewOf(message.body) ?? GENERIC;
+  if (message.thread_kind === 'group') return { ...common, title: message.thread_title ?? 'Group', body: `${message.sender_name}: ${text}` };
+  return { ...common, title: message.sender_name, body: text };
+}
+
+/** The `text` of a message body, shortened; undefined when the body has none. */
+export function previewOf(bodyJson: string): string | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyJson);
+  } catch {
+    return undefined;
+  }
+  const text = (body as { text?: unknown } | null)?.text;
+  if (typeof text !== 'string' || text.trim() === '') return undefined;
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  const chars = [...oneLine];
+  return chars.length <= PREVIEW_CHARS ? oneLine : `${chars.slice(0, PREVIEW_CHARS - 1).join('')}…`;
+}

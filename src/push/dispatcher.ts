@@ -1,0 +1,199 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { PushQueueListener } from '../services/types.js';
+import type { DuePushRow, PushCounter } from '../storage/repositories/push.js';
+import type { Store } from '../storage/store.js';
+import { type ContentSettings, notificationFor } from './content.js';
+import type { Providers } from './providers.js';
+import type { PushOutcome } from './types.js';
+
+export interface DispatcherSettings extends ContentSettings {
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly concurrency: number;
+}
+
+export interface DispatcherDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly providers: Providers;
+  /** The user's total unread messages: the badge. */
+  readonly badge: (userId: number) => number;
+  readonly settings: DispatcherSettings;
+}
+
+/** Longest wait between two attempts of one notification. */
+const MAX_RETRY_MS = 5 * 60_000;
+
+/**
+ * Works off the push queue, away from the message path: a send only adds
+ * rows in its own transaction and wakes this up; nothing here is awaited by
+ * anyone sending. At most `concurrency` notifications wait for a provider at
+ * once, one per (device, thread), so a hung provider holds a bounded number
+ * and nothing else. A row leaves the queue only once its outcome is stored,
+ * so a restart sends what was pending (a notification sent just before a
+ * crash may go again; the collapse key shows it once).
+ */
+export class PushDispatcher implements PushQueueListener {
+  /** `device:thread` of the notifications waiting for a provider. */
+  private readonly inFlight = new Set<string>();
+  private immediate = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  /** Starts with what the queue already holds (pushes pending at the last stop). */
+  start(): void {
+    this.wake();
+  }
+
+  pushQueued(): void {
+    this.wake();
+  }
+
+  /** No new work; what a provider answers from now on is dropped (and sent again after the next start). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await Promise.all([...this.deps.providers.values()].map((provider) => provider.close().catch(() => {})));
+  }
+
+  private wake(): void {
+    if (this.stopped || this.immediate) return;
+    this.immediate = true;
+    setImmediate(() => {
+      this.immediate = false;
+      this.pass();
+    });
+  }
+
+  /** A pass at `at` (Unix ms), unless one is due sooner. */
+  private wakeAt(at: number): void {
+    if (this.stopped || (this.timerAt !== undefined && this.timerAt <= at)) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timerAt = undefined;
+      this.pass();
+    }, Math.max(0, at - this.deps.clock.now()));
+    this.timer.unref();
+  }
+
+  private pass(): void {
+    if (this.stopped) return;
+    const { store, settings } = this.deps;
+    const now = this.deps.clock.now();
+    // Rows in flight come back too (still queued): ask for enough to fill every free slot.
+    for (const row of store.push.due(now, settings.concurrency)) {
+      if (this.inFlight.size >= settings.concurrency) break;
+      const key = `${row.device_id}:${row.thread_id}`;
+      if (this.inFlight.has(key)) continue;
+      this.inFlight.add(key);
+      void this.handle(row, now)
+        .catch((error: unknown) => {
+          if (!this.stopped) this.deps.log.error({ err: error, device: row.device_id }, 'push failed in chatd');
+        })
+        .finally(() => {
+          this.inFlight.delete(key);
+          // A slot is free, and a newer notification of the same thread may be waiting.
+          this.wake();
+        });
+    }
+    // Due rows not taken now are in flight or wait for a slot: their completions wake us.
+    const next = store.push.nextDueAfter(now);
+    if (next !== null) this.wakeAt(next);
+  }
+
+  private async handle(row: DuePushRow, now: number): Promise<void> {
+    const { settings, providers } = this.deps;
+    const skipped = skipReason(row, now, settings.maxAgeMs);
+    if (skipped) {
+      await this.settle(row, skipped === 'expired' ? 'failed' : 'skipped');
+      this.deps.log.debug({ device: row.device_id, thread: row.thread_id, reason: skipped }, 'push not sent');
+      return;
+    }
+    const provider = row.push_platform ? providers.get(row.push_platform) : undefined;
+    if (!provider || !row.push_platform || !row.push_token) {
+      await this.settle(row, 'failed');
+      this.deps.log.warn({ device: row.device_id, platform: row.push_platform }, 'push not sent: no provider configured for the device\'s platform');
+      return;
+    }
+    const notification = notificationFor(row, this.deps.badge(row.user_id), settings);
+    const outcome = await provider.send({ platform: row.push_platform, token: row.push_token, topic: row.push_topic }, notification);
+    if (this.stopped) return;
+    await this.record(row, row.push_token, outcome);
+  }
+
+  private async record(row: DuePushRow, token: string, outcome: PushOutcome): Promise<void> {
+    const { store, log, settings } = this.deps;
+    const context = { device: row.device_id, thread: row.thread_id, message: row.message_id };
+    switch (outcome.kind) {
+      case 'sent':
+        await this.settle(row, 'sent');
+        log.debug({ ...context, id: outcome.id }, 'push sent');
+        return;
+      case 'dead_token':
+        await store.batcher.submit(() => {
+          store.push.done(row);
+          if (store.push.dropToken(row.device_id, token)) store.push.count('dropped_tokens');
+        });
+        log.warn({ ...context, reason: outcome.reason }, 'push token removed: the provider says it is no longer valid');
+        return;
+      case 'failed':
+        await this.settle(row, 'failed');
+        log.warn({ ...context, reason: outcome.reason }, 'push refused by the provider; not retried');
+        return;
+      case 'retry': {
+        const attempts = row.attempts + 1;
+        if (attempts >= settings.maxAttempts) {
+          await this.settle(row, 'failed');
+          log.warn({ ...context, attempts, reason: outcome.reason }, 'push given up after repeated provider failures');
+          return;
+        }
+        const delay = retryDelay(settings.retryBaseMs, attempts);
+        const at = this.deps.clock.now() + delay;
+        await store.batcher.submit(() => store.push.retryAt(row.id, at, outcome.reason));
+        log.info({ ...context, attempts, retry_in_ms: delay, reason: outcome.reason }, 'push failed for now; will retry');
+        this.wakeAt(at);
+        return;
+      }
+    }
+  }
+
+  /** The notification (and the older ones of its thread it stood for) leaves the queue, counted. */
+  private settle(row: DuePushRow, counter: PushCounter): Promise<void> {
+    const { store } = this.deps;
+    return store.batcher.submit(() => {
+      store.push.done(row);
+      store.push.count(counter);
+    });
+  }
+}
+
+export type SkipReason = 'revoked' | 'no_token' | 'online' | 'read' | 'muted' | 'expired';
+
+/** Why a queued notification is no longer wanted, if it is not; pure, for the table test. */
+export function skipReason(
+  row: Pick<DuePushRow, 'device_revoked' | 'push_token' | 'device_live' | 'read_seq' | 'seq' | 'muted' | 'created_at'>,
+  now: number,
+  maxAgeMs: number,
+): SkipReason | undefined {
+  if (row.device_revoked) return 'revoked';
+  if (!row.push_token) return 'no_token';
+  // Came online before it went out: the message reached it live or from its inbox.
+  if (row.device_live) return 'online';
+  // Read on another device meanwhile.
+  if (row.read_seq >= row.seq) return 'read';
+  if (row.muted) return 'muted';
+  if (now - row.created_at > maxAgeMs) return 'expired';
+  return undefined;
+}
+
+/** Exponential backoff with jitter: base·2^(attempt−1), between half and all of it, at most 5 minutes. */
+export function retryDelay(baseMs: number, attempt: number, random: () => number = Math.random): number {
+  const full = Math.min(MAX_RETRY_MS, baseMs * 2 ** (attempt - 1));
+  return Math.round(full / 2 + (random() * full) / 2);
+}

@@ -1,0 +1,101 @@
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { StartupError } from '../errors.js';
+import { ApnsProvider } from './apns.js';
+import { FcmProvider, type ServiceAccount } from './fcm.js';
+import type { PushPlatform, PushProvider } from './types.js';
+
+/** The configured providers by platform; a platform without configuration has none. */
+export type Providers = ReadonlyMap<PushPlatform, PushProvider>;
+
+/**
+ * Builds the providers the configuration enables, checking their key files
+ * first: a bad key stops start-up with a message naming the key, instead of
+ * failing at the first notification.
+ */
+export function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'push'>): Providers {
+  const providers = new Map<PushPlatform, PushProvider>();
+  const timeout = config.push.request_timeout_ms;
+  const apns = config.apns;
+  if (apns.key_file !== '') {
+    for (const key of ['key_id', 'team_id', 'bundle_id'] as const) {
+      if (apns[key].trim() === '') throw new StartupError(`apns.${key} is required when apns.key_file is set (see docs/push.md)`);
+    }
+    providers.set(
+      'apns',
+      new ApnsProvider({
+        key: readApnsKey(apns.key_file),
+        keyId: apns.key_id,
+        teamId: apns.team_id,
+        bundleId: apns.bundle_id,
+        production: apns.environment === 'production',
+        connectTo: parseHostPort('apns.connect_to', apns.connect_to),
+        requestTimeoutMs: timeout,
+      }),
+    );
+  } else if (apns.key_id !== '' || apns.team_id !== '') {
+    throw new StartupError('apns.key_file is required when apns.key_id or apns.team_id is set (or leave all three empty to turn APNs off)');
+  }
+  const fcm = config.fcm;
+  if (fcm.service_account_file !== '') {
+    providers.set(
+      'fcm',
+      new FcmProvider({
+        serviceAccount: readServiceAccount(fcm.service_account_file),
+        connectTo: parseHostPort('fcm.connect_to', fcm.connect_to),
+        requestTimeoutMs: timeout,
+      }),
+    );
+  }
+  return providers;
+}
+
+function readFile(key: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new StartupError(`${key}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
+
+function readApnsKey(path: string): string {
+  const pem = readFile('apns.key_file', path);
+  try {
+    const key = createPrivateKey(pem);
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not a P-256 key');
+  } catch (error) {
+    throw new StartupError(`apns.key_file: ${path} is not an APNs token key (a .p8 file holding a P-256 private key): ${(error as Error).message}`);
+  }
+  return pem;
+}
+
+function readServiceAccount(path: string): ServiceAccount {
+  const text = readFile('fcm.service_account_file', path);
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new StartupError(`fcm.service_account_file: ${path} is not JSON; download the key from the Firebase console (Project settings → Service accounts)`);
+  }
+  const field = (name: string): string => {
+    const value = parsed[name];
+    if (typeof value !== 'string' || value === '') throw new StartupError(`fcm.service_account_file: ${path} has no "${name}"; is it a service account key?`);
+    return value;
+  };
+  const account = { projectId: field('project_id'), clientEmail: field('client_email'), privateKey: field('private_key') };
+  try {
+    createPrivateKey(account.privateKey);
+  } catch (error) {
+    throw new StartupError(`fcm.service_account_file: the private_key in ${path} does not load: ${(error as Error).message}`);
+  }
+  return account;
+}
+
+function parseHostPort(key: string, value: string): { host: string; port: number } | undefined {
+  if (value === '') return undefined;
+  const match = /^(.+):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match?.[1] || port < 1 || port > 65535) throw new StartupError(`${key} must be host:port, got ${JSON.stringify(value)}`);
+  return { host: match[1], port };
+}

@@ -1,0 +1,48 @@
+import type { PushPlatform } from '../storage/repositories/push.js';
+
+export type { PushPlatform };
+
+/** Where a notification goes. */
+export interface PushTarget {
+  readonly platform: PushPlatform;
+  readonly token: string;
+  /** APNs topic (bundle id); null: the provider's configured default. */
+  readonly topic: string | null;
+}
+
+/** One notification, provider-neutral. */
+export interface Notification {
+  /** Omitted for notifications that say only that there is something new. */
+  readonly title?: string;
+  readonly body: string;
+  /** The user's total unread messages. */
+  readonly badge: number;
+  /** Notifications with the same key replace each other on the device (one per thread). */
+  readonly collapseKey: string;
+  /** Strings only: FCM's data payload allows nothing else. */
+  readonly data: Readonly<Record<string, string>>;
+  /** Unix ms after which the provider should no longer deliver it. */
+  readonly expiresAt: number;
+}
+
+/**
+ * What a provider answered:
+ * - `sent`: accepted (`id`: the provider's id for it, when it gives one);
+ * - `dead_token`: the token will never work again (the app was uninstalled, or it is malformed);
+ * - `retry`: a failure that may pass (5xx, 429, timeout, network);
+ * - `failed`: refused for good (bad payload, bad credentials): retrying cannot help.
+ */
+export type PushOutcome =
+  | { readonly kind: 'sent'; readonly id: string | undefined }
+  | { readonly kind: 'dead_token'; readonly reason: string }
+  | { readonly kind: 'retry'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+/** One push service (APNs, FCM). */
+export interface PushProvider {
+  readonly platform: PushPlatform;
+  /** Never rejects: every failure is an outcome. */
+  send(target: PushTarget, notification: Notification): Promise<PushOutcome>;
+  /** Closes connections; for shutdown. */
+  close(): Promise<void>;
+}
