@@ -281,7 +281,14 @@ export interface ErrorFrame {
   readonly type: 'error';
   /** The failed request's id; null when the frame was too broken to have one. */
   readonly id: RequestId | null;
-  readonly error: { readonly code: ErrorCode; readonly message: string; readonly retryable: boolean; readonly retry_after_ms?: number };
+  readonly error: {
+    readonly code: ErrorCode;
+    readonly message: string;
+    readonly retryable: boolean;
+    readonly retry_after_ms?: number;
+    /** The request field at fault, when one is. */
+    readonly field?: string;
+  };
 }
 
 // ---- server → client: events (no id) ----

@@ -12,6 +12,8 @@ export interface ServiceAccount {
 }
 
 export interface FcmSettings {
+  /** The key file's path: google-auth-library applies the agent only to credentials it reads from a file. */
+  readonly serviceAccountFile: string;
   readonly serviceAccount: ServiceAccount;
   /** Instead of Google's hosts (a local test server). */
   readonly connectTo: { readonly host: string; readonly port: number } | undefined;
@@ -48,7 +50,7 @@ export class FcmProvider implements PushProvider {
     const account = settings.serviceAccount;
     this.app = initializeApp(
       {
-        credential: cert({ projectId: account.projectId, clientEmail: account.clientEmail, privateKey: account.privateKey }, agent),
+        credential: cert(settings.serviceAccountFile, agent),
         projectId: account.projectId,
         ...(agent ? { httpAgent: agent } : {}),
       },

@@ -42,6 +42,7 @@ export function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'push'>): 
     providers.set(
       'fcm',
       new FcmProvider({
+        serviceAccountFile: fcm.service_account_file,
         serviceAccount: readServiceAccount(fcm.service_account_file),
         connectTo: parseHostPort('fcm.connect_to', fcm.connect_to),
         requestTimeoutMs: timeout,

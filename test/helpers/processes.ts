@@ -40,6 +40,8 @@ export interface ServerProcess {
   readonly banner: string;
   /** JSON log lines seen so far. */
   readonly logs: Array<Record<string, unknown>>;
+  /** Resolves with the first log line (seen so far or to come) that `match` accepts; rejects after `timeoutMs`. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Sends the signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   readonly exited: Promise<number | null>;
@@ -74,10 +76,15 @@ export async function startServer(
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const logs: Array<Record<string, unknown>> = [];
+  const logWaiters = new Set<(line: Record<string, unknown>) => void>();
   const lines = createInterface({ input: child.stdout });
   const banner = await new Promise<string>((resolve, reject) => {
     lines.on('line', (line) => {
-      if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
+      if (line.startsWith('{')) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        for (const waiter of [...logWaiters]) waiter(entry);
+      }
       else if (line.startsWith('chatd ')) resolve(line);
     });
     void exited.then((code) => reject(new Error(`chatd serve exited with ${code} before listening:\n${stderr}`)));
@@ -91,6 +98,23 @@ export async function startServer(
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
     banner,
     logs,
+    waitForLog: (match, timeoutMs = 10_000) => {
+      const seen = logs.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          logWaiters.delete(waiter);
+          reject(new Error(`no such log line within ${timeoutMs} ms; last lines: ${JSON.stringify(logs.slice(-5))}`));
+        }, timeoutMs);
+        const waiter = (line: Record<string, unknown>): void => {
+          if (!match(line)) return;
+          clearTimeout(timer);
+          logWaiters.delete(waiter);
+          resolve(line);
+        };
+        logWaiters.add(waiter);
+      });
+    },
     exited,
     stop: async (name = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) signal(name);
