@@ -161,6 +161,20 @@ export class ChatClient extends ClientCore {
   async removeContact(userId: number): Promise<void> {
     await this.call({ type: 'contact_remove', user_id: userId });
   }
+
+  /**
+   * Registers (or replaces) this device's push token, so that it gets APNs or
+   * FCM notifications while it is offline. `topic`: the APNs bundle id, when
+   * not the server's configured one.
+   */
+  async registerPush(registration: { platform: 'apns' | 'fcm'; token: string; topic?: string }): Promise<void> {
+    await this.call({ type: 'push_register', ...registration });
+  }
+
+  /** No more notifications for this device (the user turned them off). */
+  async unregisterPush(): Promise<void> {
+    await this.call({ type: 'push_unregister' });
+  }
 }
 
 /** A version-4 UUID. `crypto.randomUUID` exists only in secure contexts (not on a plain-http page); `getRandomValues` everywhere. */

@@ -48,13 +48,15 @@ export interface ReplyOf {
   contacts: ContactsReplyFrame;
   contact_add: OkFrame;
   contact_remove: OkFrame;
+  push_register: OkFrame;
+  push_unregister: OkFrame;
 }
 
 const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
   ping: 'pong', send: 'ack', delivered: 'delivered', read: 'read_state', history: 'messages', jump: 'messages',
   sync: 'sync', threads: 'threads', thread_get: 'thread', direct_open: 'thread', group_create: 'thread',
   group_add: 'thread', group_remove: 'ok', group_leave: 'ok', group_rename: 'thread', group_role: 'thread',
-  thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok',
+  thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok', push_register: 'ok', push_unregister: 'ok',
 };
 
 export type ServerEvent = MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent;

@@ -31,7 +31,9 @@ export type RequestJson =
   | { readonly type: 'presence'; readonly user_ids: readonly number[] }
   | { readonly type: 'contacts' }
   | ({ readonly type: 'contact_add' } & UserRefJson)
-  | { readonly type: 'contact_remove'; readonly user_id: number };
+  | { readonly type: 'contact_remove'; readonly user_id: number }
+  | { readonly type: 'push_register'; readonly platform: 'apns' | 'fcm'; readonly token: string; readonly topic?: string }
+  | { readonly type: 'push_unregister' };
 
 export type RequestType = RequestJson['type'];
 
@@ -42,7 +44,7 @@ export type RequestType = RequestJson['type'];
  */
 const IDEMPOTENT: ReadonlySet<RequestType> = new Set<RequestType>([
   'ping', 'send', 'delivered', 'read', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
-  'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove',
+  'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'push_register', 'push_unregister',
 ]);
 
 export function isIdempotent(type: RequestType): boolean {

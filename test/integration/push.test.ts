@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ChatClient } from '../../src/client/node.js';
 import { request, signUp } from '../helpers/http.js';
 import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import {
@@ -303,6 +304,15 @@ describe('push notifications', () => {
     assert.equal(bad.body.error.field, 'token');
     assert.equal((await request(`${server.url}/v1/me/push`, { method: 'DELETE', token: again.body.token })).status, 204);
     b.socket.close();
+    // The SDK's calls for the same.
+    const sdk = new ChatClient({ server: server.url, token: again.body.token });
+    await sdk.start();
+    await sdk.whenOnline();
+    await sdk.registerPush({ platform: 'apns', token: apnsToken(11) });
+    assert.deepEqual((await request(`${server.url}/v1/me/push`, { token: again.body.token })).body, { push: { platform: 'apns', topic: null } });
+    await sdk.unregisterPush();
+    assert.deepEqual((await request(`${server.url}/v1/me/push`, { token: again.body.token })).body, { push: null });
+    await sdk.close();
   });
 
   it('chatd push test sends a test notification and prints the provider’s answer; a dead token is removed', async () => {

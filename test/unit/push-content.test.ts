@@ -47,12 +47,12 @@ describe('push notification content', () => {
 });
 
 describe('push queue decisions', () => {
-  const row = { device_revoked: 0 as const, push_token: 't', device_live: 0 as const, read_seq: 2, seq: 3, muted: 0 as const, created_at: 1_000 };
+  const row: Parameters<typeof skipReason>[0] = { device_revoked: 0, push_token: 't', device_live: 0, read_seq: 2, seq: 3, muted: 0, created_at: 1_000 };
   it('skips a notification the device no longer needs, and says why', () => {
     const table: Array<[Partial<typeof row>, number, string | undefined]> = [
       [{}, 2_000, undefined],
       [{ device_revoked: 1 }, 2_000, 'revoked'],
-      [{ push_token: null as unknown as string }, 2_000, 'no_token'],
+      [{ push_token: null }, 2_000, 'no_token'],
       [{ device_live: 1 }, 2_000, 'online'],
       [{ read_seq: 3 }, 2_000, 'read'],
       [{ muted: 1 }, 2_000, 'muted'],
