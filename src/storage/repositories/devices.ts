@@ -50,10 +50,11 @@ export class DevicesRepository {
       `SELECT ${COLUMNS} FROM devices d WHERE d.user_id = ? AND (? = 1 OR d.revoked_at IS NULL) ORDER BY d.id`,
     );
     this.revokeStatement = db.prepare<[number, number]>(
-      'UPDATE devices SET revoked_at = ?, token_hash = NULL WHERE id = ? AND revoked_at IS NULL',
+      'UPDATE devices SET revoked_at = ?, token_hash = NULL, push_platform = NULL, push_token = NULL, push_topic = NULL WHERE id = ? AND revoked_at IS NULL',
     );
     this.revokeForUserStatement = db.prepare<[number, number, number]>(
-      'UPDATE devices SET revoked_at = ?, token_hash = NULL WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id',
+      `UPDATE devices SET revoked_at = ?, token_hash = NULL, push_platform = NULL, push_token = NULL, push_topic = NULL
+        WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`,
     );
     this.touchStatement = db.prepare<[number, number]>('UPDATE devices SET last_seen_at = ? WHERE id = ?');
   }
