@@ -52,6 +52,21 @@ before(() => {
 });
 after(() => Promise.all(cleanups.map((cleanup) => cleanup())));
 
+/** The [push] settings of the tests; `extra` ("key = value" lines) overrides them. */
+function pushSection(extra: string): string {
+  const settings = new Map([
+    ['concurrency', '1'],
+    ['retry_base_ms', '20'],
+    ['request_timeout_ms', '1000'],
+    ['max_attempts', '3'],
+  ]);
+  for (const line of extra.split('\n').filter((l) => l.includes('='))) {
+    const [key, value] = line.split('=').map((part) => part.trim()) as [string, string];
+    settings.set(key, value);
+  }
+  return [...settings].map(([key, value]) => `${key} = ${value}`).join('\n');
+}
+
 function pushConfig(apnsPort: number, fcmPort: number, extra = ''): string {
   return `
 [accounts]
@@ -59,11 +74,7 @@ registration = "open"
 [rate_limit]
 login_per_address = 100000
 [push]
-concurrency = 1
-retry_base_ms = 20
-request_timeout_ms = 1000
-max_attempts = 3
-${extra}
+${pushSection(extra)}
 [apns]
 key_file = "${pki.apnsKeyFile}"
 key_id = "${APNS_KEY_ID}"
@@ -78,14 +89,14 @@ connect_to = "127.0.0.1:${fcmPort}"
 }
 
 /** Fresh fakes and a fresh server on its own data directory. */
-async function world(extraPush = ''): Promise<World> {
+async function world(extraPush = '', serverArgs: string[] = []): Promise<World> {
   const dir = tempDir();
   const apns = await startFakeApns(pki);
   const fcm = await startFakeFcm(pki, { serviceAccountFile: serviceAccount });
   const configFile = writeConfig(dir, pushConfig(apns.port, fcm.port, extraPush));
   const env = { NODE_EXTRA_CA_CERTS: pki.caFile };
   const data = join(dir, 'data');
-  const server = await startServer(['--data', data, '--config', configFile], { env });
+  const server = await startServer(['--data', data, '--config', configFile, ...serverArgs], { env });
   const w: World = { dir, data, apns, fcm, configFile, env, server };
   cleanups.push(async () => {
     await w.server.stop();
@@ -225,6 +236,27 @@ describe('push notifications', () => {
     assert.deepEqual(aps(records[2]!).alert, aps(records[0]!).alert, 'the same notification each time');
     await w.server.waitForLog((line) => line.msg === 'push failed for now; will retry');
     a.socket.close();
+  });
+
+  it('a device that comes online before its notification goes out does not get it', async () => {
+    // The first attempt fails, the retry waits at least 1.5 s: time enough for bob to connect first.
+    const w = await world('retry_base_ms = 3000', ['--log-level', 'debug']);
+    w.apns.respondWith([{ status: 500, reason: 'InternalServerError' }]);
+    const bob = await offlineUser(w, 'bob', { platform: 'apns', token: apnsToken(12) });
+    const alice = await offlineUser(w, 'alice', null);
+    const a = await online(w, alice.token);
+    const thread = await direct(a.socket, bob.id);
+    const sent = await send(a.socket, thread, { text: 'are you up?' });
+    await w.apns.waitForRequests(1);
+    const b = await online(w, bob.token);
+    assert.equal(b.inbox.length, 1);
+    // An ack goes through the same group commit as the live mark, after it: once answered, bob is live in the database.
+    await b.socket.expect({ type: 'delivered', thread_id: thread, seq: sent.seq }, 'delivered');
+    const skipped = await w.server.waitForLog((line) => line.msg === 'push not sent' && line.device === bob.deviceId);
+    assert.equal(skipped.reason, 'online');
+    assert.equal(w.apns.requests.length, 1, 'only the failed first attempt reached the provider');
+    a.socket.close();
+    b.socket.close();
   });
 
   it('a token the provider calls dead is removed (APNs 410, FCM UNREGISTERED), and gets no more notifications', async () => {
