@@ -13,6 +13,7 @@ import { AdminService } from './services/admin.js';
 import { ContactService } from './services/contacts.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
+import { KeyService } from './services/keys.js';
 import { PushTokenService } from './services/push-tokens.js';
 import { RateLimiter } from './services/rate-limiter.js';
 import { ThreadService } from './services/threads.js';
@@ -187,12 +188,14 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
         maxBodyBytes: config.messages.max_body_bytes,
         pageMax: config.messages.history_page_max,
         inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000,
+        requireE2e: config.messages.require_e2e,
       },
     }),
     threads: new ThreadService({ store: core.store, clock, fanout, settings: { ...storeSettings, maxGroupMembers: config.messages.max_group_members } }),
     contacts: new ContactService({ store: core.store, clock }),
     presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
     pushTokens: new PushTokenService({ store: core.store, enabled: storeSettings.push }),
+    keys: new KeyService({ store: core.store, clock, fanout }),
   };
   addPushRoutes(router, bearerAuthenticator(core.accounts), services.pushTokens);
   const recovered = services.messaging.recoverLiveDevices();

@@ -26,6 +26,8 @@ export const ErrorCodes = {
   not_found: { status: 404, retryable: false },
   method_not_allowed: { status: 405, retryable: false },
   username_taken: { status: 409, retryable: false },
+  devices_changed: { status: 409, retryable: false },
+  encryption_required: { status: 403, retryable: false },
   upgrade_required: { status: 426, retryable: false },
   rate_limited: { status: 429, retryable: true },
   internal: { status: 500, retryable: true },
@@ -41,13 +43,20 @@ export class ChatError extends Error {
   readonly retryAfterSeconds: number | undefined;
   /** The request field at fault, when one is. */
   readonly field: string | undefined;
+  /** More for programs, sent inside the error object (devices_changed: the devices to add and to drop). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { field?: string; retryAfterSeconds?: number } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { field?: string; retryAfterSeconds?: number; details?: Readonly<Record<string, unknown>> } = {},
+  ) {
     super(message);
     this.name = 'ChatError';
     this.code = code;
     this.field = options.field;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
   }
 
   get status(): number {

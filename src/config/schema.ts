@@ -171,6 +171,7 @@ export const schema = {
         'Groups with more members than this write no offline-inbox rows: online devices get messages live, the others catch up by sync on reconnect.',
       ),
       history_page_max: integer(200, 10, 10_000, 'Most messages one history or sync request returns.'),
+      require_e2e: boolean(false, 'Refuse plaintext messages in every thread: only end-to-end encrypted ones are taken (kind "e2e"; see docs/e2e.md).'),
     },
   },
   inbox: {

@@ -35,7 +35,13 @@ const readers: FieldReaders = {
   threads: (_f, id) => ({ type: 'threads', id }),
   thread_get: (f, id) => ({ type: 'thread_get', id, thread_id: requireId(f, 'thread_id') }),
   direct_open: (f, id) => ({ type: 'direct_open', id, user: requireUserRef(f) }),
-  group_create: (f, id) => ({ type: 'group_create', id, title: requireString(f, 'title', 100), members: readMembers(f, false) }),
+  group_create: (f, id) => ({
+    type: 'group_create',
+    id,
+    title: requireString(f, 'title', 100),
+    members: readMembers(f, false),
+    e2e_required: optionalBoolean(f, 'e2e_required') ?? false,
+  }),
   group_add: (f, id) => ({ type: 'group_add', id, thread_id: requireId(f, 'thread_id'), members: readMembers(f, true) }),
   group_remove: (f, id) => ({ type: 'group_remove', id, thread_id: requireId(f, 'thread_id'), user: requireUserRef(f) }),
   group_leave: (f, id) => ({ type: 'group_leave', id, thread_id: requireId(f, 'thread_id') }),
@@ -67,6 +73,15 @@ const readers: FieldReaders = {
     topic: f.topic === undefined || f.topic === null ? undefined : requireString(f, 'topic', 200),
   }),
   push_unregister: (_f, id) => ({ type: 'push_unregister', id }),
+  keys_publish: (f, id) => ({
+    type: 'keys_publish',
+    id,
+    enc_key: requireString(f, 'enc_key', 64),
+    sign_key: requireString(f, 'sign_key', 64),
+    signature: requireString(f, 'signature', 128),
+  }),
+  keys_get: (f, id) => ({ type: 'keys_get', id, user_ids: f.user_ids === undefined ? undefined : requireIdList(f, 'user_ids', 1000) }),
+  require_e2e: (f, id) => ({ type: 'require_e2e', id, thread_id: requireId(f, 'thread_id') }),
 };
 
 /**

@@ -63,6 +63,8 @@ export interface DirectOpenFrame extends Request<'direct_open'> {
 export interface GroupCreateFrame extends Request<'group_create'> {
   readonly title: string;
   readonly members: readonly UserRefJson[];
+  /** The group takes end-to-end encrypted messages only. */
+  readonly e2e_required: boolean;
 }
 export interface GroupAddFrame extends Request<'group_add'> {
   readonly thread_id: number;
@@ -111,6 +113,19 @@ export interface PushRegisterFrame extends Request<'push_register'> {
   readonly topic: string | undefined;
 }
 export type PushUnregisterFrame = Request<'push_unregister'>;
+export interface KeysPublishFrame extends Request<'keys_publish'> {
+  /** base64: X25519 public key (32 bytes), Ed25519 public key (32 bytes), sign_key's signature of enc_key (64 bytes). */
+  readonly enc_key: string;
+  readonly sign_key: string;
+  readonly signature: string;
+}
+export interface KeysGetFrame extends Request<'keys_get'> {
+  /** Undefined: every user who shares a thread with the caller, and the caller. */
+  readonly user_ids: readonly number[] | undefined;
+}
+export interface RequireE2eFrame extends Request<'require_e2e'> {
+  readonly thread_id: number;
+}
 
 export type ClientFrame =
   | AuthFrame
@@ -137,7 +152,10 @@ export type ClientFrame =
   | ContactAddFrame
   | ContactRemoveFrame
   | PushRegisterFrame
-  | PushUnregisterFrame;
+  | PushUnregisterFrame
+  | KeysPublishFrame
+  | KeysGetFrame
+  | RequireE2eFrame;
 export type ClientFrameType = ClientFrame['type'];
 
 // ---- shapes inside server frames ----
@@ -176,6 +194,8 @@ export interface ThreadJson {
   readonly muted: boolean;
   readonly label: string | null;
   readonly member_count: number;
+  /** The thread takes end-to-end encrypted messages only. */
+  readonly e2e_required: boolean;
 }
 
 export interface MemberJson {
@@ -277,6 +297,19 @@ export interface ContactsReplyFrame {
   readonly id: RequestId;
   readonly contacts: ReadonlyArray<{ readonly user: UserJson; readonly added_at: number; readonly presence: PresenceJson | null }>;
 }
+/** A device's public keys for end-to-end encryption, base64. */
+export interface DeviceKeysJson {
+  readonly user_id: number;
+  readonly device_id: number;
+  readonly enc_key: string;
+  readonly sign_key: string;
+  readonly signature: string;
+}
+export interface KeysReplyFrame {
+  readonly type: 'keys';
+  readonly id: RequestId;
+  readonly devices: readonly DeviceKeysJson[];
+}
 export interface ErrorFrame {
   readonly type: 'error';
   /** The failed request's id; null when the frame was too broken to have one. */
@@ -288,6 +321,9 @@ export interface ErrorFrame {
     readonly retry_after_ms?: number;
     /** The request field at fault, when one is. */
     readonly field?: string;
+    /** devices_changed: devices that must get a sealed key, and devices that must not. */
+    readonly missing_devices?: readonly number[];
+    readonly extra_devices?: readonly number[];
   };
 }
 
@@ -320,6 +356,10 @@ export interface TypingEvent {
 export interface PresenceEvent extends PresenceJson {
   readonly type: 'presence_update';
 }
+/** A device published new keys (a new device, or a rotation): to the owner's devices and everyone sharing a thread with them. */
+export interface KeysChangedEvent extends DeviceKeysJson {
+  readonly type: 'keys_changed';
+}
 
 export type ServerFrame =
   | WelcomeFrame
@@ -334,9 +374,11 @@ export type ServerFrame =
   | ThreadReplyFrame
   | PresenceReplyFrame
   | ContactsReplyFrame
+  | KeysReplyFrame
   | ErrorFrame
   | MessageEvent
   | InboxDoneEvent
   | ReceiptEvent
   | TypingEvent
-  | PresenceEvent;
+  | PresenceEvent
+  | KeysChangedEvent;

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
+import { compareDevices, readEnvelope } from './e2e-envelope.js';
 import type { Store } from '../storage/store.js';
 import { type MessageStoreSettings, findActiveMembership, findMembership, storeMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
 import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
@@ -8,6 +9,8 @@ export interface MessagingSettings extends MessageStoreSettings {
   readonly maxBodyBytes: number;
   readonly pageMax: number;
   readonly inboxMaxAgeMs: number;
+  /** Every thread takes end-to-end encrypted messages only. */
+  readonly requireE2e: boolean;
 }
 
 export interface MessagingDeps {
@@ -150,12 +153,15 @@ export class MessagingService {
     const result = await store.batcher.submit((): Omit<SendResult, 'publish'> => {
       // One read for the membership check and everything storing needs: this runs for every message.
       const view = store.threads.forUserThread(principal.user.id, request.threadId);
+      const member = view !== undefined && view.left_seq === null;
+      const refusal = member ? this.refusal(principal, request, view) : undefined;
       const message =
-        view && view.left_seq === null
+        member && !refusal
           ? storeMessage(store, settings, { ...request, senderUserId: principal.user.id, senderDeviceId: principal.deviceId, now: clock.now() }, view)
           : undefined;
       if (message) return { message, duplicate: false };
-      // Not stored: a resend of a stored message (answered the same, even to a member who left since), or refused.
+      // Not stored: a resend of a stored message (answered the same, even to a member who left since, or
+      // after the thread's devices changed), or refused.
       const existing = store.messages.findByClientId(principal.deviceId, request.clientMsgId);
       if (existing?.thread_id === request.threadId) return { message: toMessage(existing), duplicate: true };
       if (existing) {
@@ -163,6 +169,7 @@ export class MessagingService {
           field: 'client_msg_id',
         });
       }
+      if (refusal) throw refusal;
       if (!view) throw new ChatError('not_found', `no thread ${request.threadId}`);
       throw new ChatError('forbidden', `you are no longer a member of thread ${request.threadId}`);
     });
@@ -175,6 +182,37 @@ export class MessagingService {
           if (pushing) this.deps.pushes.pushQueued();
         };
     return { ...result, publish };
+  }
+
+  /**
+   * Why this content may not go into the thread, if it may not: plaintext
+   * where encryption is required; for an encrypted message, an envelope that
+   * is malformed, claims another sender, or does not carry exactly one sealed
+   * key per current device of the thread (the sender's own included).
+   */
+  private refusal(principal: Principal, request: SendRequest, thread: { readonly e2e_required: 0 | 1 }): ChatError | undefined {
+    if (request.kind === 'text') {
+      if (!this.deps.settings.requireE2e && thread.e2e_required === 0) return undefined;
+      return new ChatError('encryption_required', 'this thread takes end-to-end encrypted messages only (kind "e2e")', { field: 'kind' });
+    }
+    let envelope;
+    try {
+      envelope = readEnvelope(request.bodyJson);
+    } catch (error) {
+      return error as ChatError;
+    }
+    if (envelope.senderDevice !== principal.deviceId) {
+      return new ChatError('invalid_field', `sender_device must be this device (${principal.deviceId})`, { field: 'body' });
+    }
+    const required = this.deps.store.keys.threadDevices(request.threadId);
+    if (!required.includes(principal.deviceId)) {
+      return new ChatError('invalid_field', 'this device has published no keys: send keys_publish first', { field: 'body' });
+    }
+    const { missing, extra } = compareDevices(envelope.deviceIds, required);
+    if (missing.length === 0 && extra.length === 0) return undefined;
+    return new ChatError('devices_changed', `the thread's devices changed (missing ${missing.join(', ') || 'none'}; extra ${extra.join(', ') || 'none'}): fetch keys and encrypt again`, {
+      details: { missing_devices: missing, extra_devices: extra },
+    });
   }
 
   /** The device has received everything up to `seq` in the thread (cumulative). */

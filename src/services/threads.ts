@@ -52,7 +52,7 @@ export class ThreadService {
     return this.details(principal, threadId);
   }
 
-  createGroup(principal: Principal, title: string, members: readonly UserRef[]): ThreadDetails {
+  createGroup(principal: Principal, title: string, members: readonly UserRef[], options: { e2eRequired?: boolean } = {}): ThreadDetails {
     const { store, clock, settings, fanout } = this.deps;
     const name = checkTitle(title);
     const others = this.resolveUsers(members).filter((user) => user.id !== principal.user.id);
@@ -62,6 +62,7 @@ export class ThreadService {
       const id = store.threads.insert('group', name, null, principal.user.id, now);
       store.threads.addMember(id, principal.user.id, 'owner', 0, now);
       for (const user of others) store.threads.addMember(id, user.id, 'member', 0, now);
+      if (options.e2eRequired) store.threads.requireE2e(id);
       const created = storeSystemMessage(store, settings, actor(principal), id, { event: 'group_created', title: name, user_ids: others.map((u) => u.id) }, now);
       return { threadId: id, message: created };
     });
@@ -118,6 +119,24 @@ export class ThreadService {
       if (heir) this.deps.store.threads.setRole(threadId, heir.user_id, 'owner');
       return { event: 'member_left', user_id: principal.user.id, ...(heir ? { new_owner: heir.user_id } : {}) };
     });
+  }
+
+  /**
+   * From now on the thread takes end-to-end encrypted messages only; there is
+   * no way back (turning it off would let a member quietly downgrade everyone).
+   * Any member of a direct thread may; in a group, owners and admins.
+   */
+  requireE2e(principal: Principal, threadId: number): ThreadDetails {
+    const { store, clock, settings, fanout } = this.deps;
+    const message = store.transaction(() => {
+      const { thread, membership } = findActiveMembership(store, threadId, principal.user.id);
+      if (thread.kind === 'group') assertCanManage(membership.role, 'require encryption');
+      if (thread.e2e_required === 1) return undefined;
+      store.threads.requireE2e(threadId);
+      return storeSystemMessage(store, settings, actor(principal), threadId, { event: 'e2e_required' }, clock.now());
+    });
+    if (message) fanout.message(message);
+    return this.details(principal, threadId);
   }
 
   rename(principal: Principal, threadId: number, title: string): ThreadDetails {
@@ -213,6 +232,7 @@ export class ThreadService {
       muted: row.muted === 1,
       label: row.label,
       memberCount: row.left_seq === null ? row.member_count : 0,
+      e2eRequired: row.e2e_required === 1,
       peer,
     };
   }

@@ -71,6 +71,8 @@ export interface ThreadView {
   readonly muted: boolean;
   readonly label: string | null;
   readonly memberCount: number;
+  /** Only end-to-end encrypted messages are taken. */
+  readonly e2eRequired: boolean;
   /** Direct threads: the other user. */
   readonly peer: User | null;
 }
@@ -98,6 +100,17 @@ export interface Fanout {
   typing(threadId: number, userId: number, deviceId: number): void;
   /** To each of `audience` (online users allowed to see it). */
   presence(presence: PresenceView, audience: Iterable<number>): void;
+  /** A device published new keys: to the live devices of each of `audience`. */
+  keysChanged(keys: DeviceKeys, audience: Iterable<number>): void;
+}
+
+/** A device's public keys for end-to-end encryption (base64). */
+export interface DeviceKeys {
+  readonly userId: number;
+  readonly deviceId: number;
+  readonly encKey: string;
+  readonly signKey: string;
+  readonly signature: string;
 }
 
 /** Told when a stored message queued push notifications (after its commit): the push worker's wake-up call. */

@@ -1,7 +1,7 @@
 import { encodeFrame } from '../protocol/encode.js';
 import type { ChannelRegistry } from '../realtime/channels.js';
-import type { Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
-import { messageJson, presenceJson } from './wire.js';
+import type { DeviceKeys, Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
+import { deviceKeysJson, messageJson, presenceJson } from './wire.js';
 
 /** The services' Fanout on the wire: each event is encoded once, then published through the channel registry. */
 export class WireFanout implements Fanout {
@@ -22,6 +22,11 @@ export class WireFanout implements Fanout {
 
   typing(threadId: number, userId: number, deviceId: number): void {
     this.channels.publishToThread(threadId, encodeFrame({ type: 'typing', thread_id: threadId, user_id: userId, device_id: deviceId }));
+  }
+
+  keysChanged(keys: DeviceKeys, audience: Iterable<number>): void {
+    const text = encodeFrame({ type: 'keys_changed', ...deviceKeysJson(keys) });
+    for (const userId of audience) this.channels.publishToUser(userId, text);
   }
 
   presence(presence: PresenceView, audience: Iterable<number>): void {

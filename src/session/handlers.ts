@@ -2,11 +2,12 @@ import type { ClientFrame, ServerFrame, UserRefJson } from '../protocol/frames.j
 import type { ContactService } from '../services/contacts.js';
 import type { MessagingService } from '../services/messaging.js';
 import type { PresenceService } from '../services/presence.js';
+import type { KeyService } from '../services/keys.js';
 import type { PushTokenService } from '../services/push-tokens.js';
 import type { ThreadDetails, ThreadService } from '../services/threads.js';
 import type { UserRef } from '../services/users.js';
 import type { Principal } from '../services/types.js';
-import { memberJson, messageJson, presenceJson, threadJson, userJson } from './wire.js';
+import { deviceKeysJson, memberJson, messageJson, presenceJson, threadJson, userJson } from './wire.js';
 
 export interface ChatServices {
   readonly messaging: MessagingService;
@@ -14,6 +15,7 @@ export interface ChatServices {
   readonly contacts: ContactService;
   readonly presence: PresenceService;
   readonly pushTokens: PushTokenService;
+  readonly keys: KeyService;
 }
 
 /** The requests of an authenticated connection (auth and ping are the session's own). */
@@ -32,7 +34,7 @@ type Handlers = {
  * in the session.
  */
 export function chatHandlers(services: ChatServices): Handlers {
-  const { messaging, threads, contacts, presence, pushTokens } = services;
+  const { messaging, threads, contacts, presence, pushTokens, keys } = services;
   const threadReply = (id: string, details: ThreadDetails): ServerFrame => ({
     type: 'thread',
     id,
@@ -102,7 +104,8 @@ export function chatHandlers(services: ChatServices): Handlers {
     },
     thread_get: (f, p) => threadReply(f.id, threads.details(p, f.thread_id)),
     direct_open: (f, p) => threadReply(f.id, threads.openDirect(p, userRef(f.user))),
-    group_create: (f, p) => threadReply(f.id, threads.createGroup(p, f.title, f.members.map(userRef))),
+    group_create: (f, p) => threadReply(f.id, threads.createGroup(p, f.title, f.members.map(userRef), { e2eRequired: f.e2e_required })),
+    require_e2e: (f, p) => threadReply(f.id, threads.requireE2e(p, f.thread_id)),
     group_add: (f, p) => threadReply(f.id, threads.addMembers(p, f.thread_id, f.members.map(userRef))),
     group_remove: (f, p) => {
       threads.removeMember(p, f.thread_id, userRef(f.user));
@@ -146,6 +149,11 @@ export function chatHandlers(services: ChatServices): Handlers {
       pushTokens.register(p, { platform: f.platform, token: f.token, topic: f.topic });
       return { type: 'ok', id: f.id };
     },
+    keys_publish: (f, p) => {
+      keys.publish(p, { encKey: f.enc_key, signKey: f.sign_key, signature: f.signature });
+      return { type: 'ok', id: f.id };
+    },
+    keys_get: (f, p) => ({ type: 'keys', id: f.id, devices: keys.devices(p, f.user_ids).map(deviceKeysJson) }),
     push_unregister: (f, p) => {
       pushTokens.unregister(p);
       return { type: 'ok', id: f.id };

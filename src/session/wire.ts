@@ -1,5 +1,5 @@
-import type { MemberJson, MessageJson, PresenceJson, ThreadJson, UserJson } from '../protocol/frames.js';
-import type { Member, Message, PresenceView, ThreadView, User } from '../services/types.js';
+import type { DeviceKeysJson, MemberJson, MessageJson, PresenceJson, ThreadJson, UserJson } from '../protocol/frames.js';
+import type { DeviceKeys, Member, Message, PresenceView, ThreadView, User } from '../services/types.js';
 
 /** Domain values → the JSON shapes of docs/protocol.md. */
 
@@ -38,6 +38,7 @@ export function threadJson(thread: ThreadView): ThreadJson {
     muted: thread.muted,
     label: thread.label,
     member_count: thread.memberCount,
+    e2e_required: thread.e2eRequired,
   };
 }
 
@@ -47,4 +48,8 @@ export function memberJson(member: Member): MemberJson {
 
 export function presenceJson(presence: PresenceView): PresenceJson {
   return { user_id: presence.userId, online: presence.online, last_active_at: presence.lastActiveAt };
+}
+
+export function deviceKeysJson(keys: DeviceKeys): DeviceKeysJson {
+  return { user_id: keys.userId, device_id: keys.deviceId, enc_key: keys.encKey, sign_key: keys.signKey, signature: keys.signature };
 }

@@ -4,6 +4,7 @@ import { CursorsRepository } from './repositories/cursors.js';
 import { DevicesRepository } from './repositories/devices.js';
 import { InboxRepository } from './repositories/inbox.js';
 import { InvitesRepository } from './repositories/invites.js';
+import { KeysRepository } from './repositories/keys.js';
 import { MessagesRepository } from './repositories/messages.js';
 import { PushRepository } from './repositories/push.js';
 import { StatsRepository } from './repositories/stats.js';
@@ -23,6 +24,7 @@ export class Store {
   readonly cursors: CursorsRepository;
   readonly contacts: ContactsRepository;
   readonly push: PushRepository;
+  readonly keys: KeysRepository;
   /** Group commit for the message path. */
   readonly batcher: WriteBatcher;
   private readonly pingStatement;
@@ -38,6 +40,7 @@ export class Store {
     this.cursors = new CursorsRepository(db);
     this.contacts = new ContactsRepository(db);
     this.push = new PushRepository(db);
+    this.keys = new KeysRepository(db);
     this.batcher = new WriteBatcher(db);
     this.pingStatement = db.prepare('SELECT 1');
   }

@@ -16,6 +16,7 @@ import {
   startFakeApns,
   startFakeFcm,
 } from '../helpers/push-providers.js';
+import { deviceKeys, envelope } from '../helpers/e2e.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { type Connected, type TestSocket, connectAuthenticated } from '../helpers/ws.js';
 
@@ -191,9 +192,11 @@ describe('push notifications', () => {
     const alice = await offlineUser(w, 'alice', null);
     const a = await online(w, alice.token);
     const thread = await direct(a.socket, bob.id);
-    await send(a.socket, thread, { ciphertext: 'c2VjcmV0IHRleHQ=', text: 'secret words' }, 'e2e');
+    await a.socket.expect({ type: 'keys_publish', ...deviceKeys() }, 'ok');
+    const sealed = envelope(alice.deviceId, [alice.deviceId]);
+    await send(a.socket, thread, sealed, 'e2e');
     const [e2e] = await w.fcm.waitForRequests(1);
-    assert.doesNotMatch(JSON.stringify(e2e?.message), /secret|c2VjcmV0/);
+    assert.doesNotMatch(JSON.stringify(e2e?.message), new RegExp(String(sealed.ciphertext).slice(0, 16).replace(/[+/]/g, '.')));
     assert.doesNotMatch(JSON.stringify(e2e?.message), new RegExp(alice.name));
     assert.deepEqual(e2e?.message.notification, { body: 'New message' });
     assert.equal((e2e?.message.data as any).thread_id, String(thread));

@@ -11,6 +11,7 @@ export interface ThreadRow {
   readonly last_message_at: number | null;
   readonly created_by: number | null;
   readonly created_at: number;
+  readonly e2e_required: 0 | 1;
 }
 
 export interface MembershipRow {
@@ -37,7 +38,7 @@ export interface MemberRow {
 /** A thread as one user sees it in their list: the thread, their membership. */
 export type UserThreadRow = ThreadRow & Omit<MembershipRow, 'thread_id' | 'user_id' | 'joined_at'> & { readonly member_count: number };
 
-const THREAD = 't.id, t.kind, t.title, t.last_seq, t.last_message_at, t.created_by, t.created_at';
+const THREAD = 't.id, t.kind, t.title, t.last_seq, t.last_message_at, t.created_by, t.created_at, t.e2e_required';
 const MEMBERSHIP = 'thread_id, user_id, role, joined_seq, left_seq, read_seq, delivered_seq, muted, label, joined_at';
 
 export class ThreadsRepository {
@@ -46,6 +47,7 @@ export class ThreadsRepository {
   private readonly byDirectKey;
   private readonly setLastSeqStatement;
   private readonly setTitleStatement;
+  private readonly requireE2eStatement;
   private readonly membershipStatement;
   private readonly upsertMemberStatement;
   private readonly leaveStatement;
@@ -68,6 +70,7 @@ export class ThreadsRepository {
     this.byDirectKey = db.prepare<[string], ThreadRow>(`SELECT ${THREAD} FROM threads t WHERE t.direct_key = ?`);
     this.setLastSeqStatement = db.prepare<[number, number, number]>('UPDATE threads SET last_seq = ?, last_message_at = ? WHERE id = ?');
     this.setTitleStatement = db.prepare<[string, number]>('UPDATE threads SET title = ? WHERE id = ?');
+    this.requireE2eStatement = db.prepare<[number]>('UPDATE threads SET e2e_required = 1 WHERE id = ?');
     this.membershipStatement = db.prepare<[number, number], MembershipRow>(
       `SELECT ${MEMBERSHIP} FROM thread_members WHERE thread_id = ? AND user_id = ?`,
     );
@@ -136,6 +139,10 @@ export class ThreadsRepository {
   /** Records the thread's newest seq (taken in the caller's transaction) and marks the activity time. */
   setLastSeq(threadId: number, seq: number, now: number): void {
     this.setLastSeqStatement.run(seq, now, threadId);
+  }
+
+  requireE2e(threadId: number): void {
+    this.requireE2eStatement.run(threadId);
   }
 
   setTitle(threadId: number, title: string): void {

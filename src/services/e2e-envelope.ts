@@ -1,0 +1,73 @@
+import { ChatError } from '../errors.js';
+
+/**
+ * The body of an end-to-end encrypted message, as the server sees it:
+ *
+ *   { "v": 1, "sender_device": 12, "nonce": b64, "ciphertext": b64,
+ *     "keys": { "<device id>": b64, ... }, "signature": b64 }
+ *
+ * `ciphertext` is the message (XChaCha20-Poly1305 under a fresh key),
+ * `keys` that key sealed to each device (crypto_box_seal), `signature` the
+ * sender device's Ed25519 signature over all of it. The server reads only the
+ * structure and the device ids, never a byte of the content; fields it does not
+ * know are refused, so that nothing readable rides along by mistake.
+ */
+export interface EnvelopeShape {
+  readonly senderDevice: number;
+  readonly deviceIds: readonly number[];
+}
+
+const FIELDS = new Set(['v', 'sender_device', 'nonce', 'ciphertext', 'keys', 'signature']);
+/** crypto_box_seal of a 32-byte key: the key, an ephemeral public key (32) and a MAC (16). */
+const SEALED_KEY_BYTES = 80;
+const NONCE_BYTES = 24;
+const SIGNATURE_BYTES = 64;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export function readEnvelope(bodyJson: string): EnvelopeShape {
+  let body: unknown;
+  try {
+    body = JSON.parse(bodyJson);
+  } catch {
+    throw bad('the body is not JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body of an e2e message is an object');
+  const envelope = body as Record<string, unknown>;
+  const unknown = Object.keys(envelope).filter((key) => !FIELDS.has(key));
+  if (unknown.length > 0) throw bad(`an e2e body holds only ${[...FIELDS].join(', ')}; not ${unknown.join(', ')}`);
+  if (envelope.v !== 1) throw bad('v must be 1');
+  const senderDevice = envelope.sender_device;
+  if (typeof senderDevice !== 'number' || !Number.isSafeInteger(senderDevice) || senderDevice < 1) throw bad('sender_device must be a device id');
+  base64Field(envelope, 'nonce', NONCE_BYTES);
+  base64Field(envelope, 'ciphertext', undefined);
+  base64Field(envelope, 'signature', SIGNATURE_BYTES);
+  const keys = envelope.keys;
+  if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) throw bad('keys must map device ids to sealed keys');
+  const deviceIds: number[] = [];
+  for (const [id, sealed] of Object.entries(keys as Record<string, unknown>)) {
+    if (!/^[1-9][0-9]{0,15}$/.test(id)) throw bad(`keys: "${id}" is not a device id`);
+    if (typeof sealed !== 'string' || !BASE64.test(sealed) || Buffer.from(sealed, 'base64').length !== SEALED_KEY_BYTES) {
+      throw bad(`keys.${id} must be a sealed key: ${SEALED_KEY_BYTES} bytes in base64`);
+    }
+    deviceIds.push(Number(id));
+  }
+  if (deviceIds.length === 0) throw bad('keys must hold a sealed key for every device of the thread');
+  return { senderDevice, deviceIds: deviceIds.sort((a, b) => a - b) };
+}
+
+/** Devices the envelope lacks and devices it must not have, against the thread's current ones. */
+export function compareDevices(given: readonly number[], required: readonly number[]): { missing: number[]; extra: number[] } {
+  const have = new Set(given);
+  const want = new Set(required);
+  return { missing: required.filter((id) => !have.has(id)), extra: given.filter((id) => !want.has(id)) };
+}
+
+function base64Field(envelope: Record<string, unknown>, name: string, bytes: number | undefined): void {
+  const value = envelope[name];
+  if (typeof value !== 'string' || value === '' || !BASE64.test(value)) throw bad(`${name} must be base64`);
+  if (bytes !== undefined && Buffer.from(value, 'base64').length !== bytes) throw bad(`${name} must be ${bytes} bytes`);
+}
+
+function bad(message: string): ChatError {
+  return new ChatError('invalid_field', message, { field: 'body' });
+}

@@ -1,0 +1,70 @@
+import type { Clock } from '../clock.js';
+import { keySignatureValid } from '../crypto/keys.js';
+import { ChatError } from '../errors.js';
+import type { DeviceKeysRow } from '../storage/repositories/keys.js';
+import type { Store } from '../storage/store.js';
+import type { DeviceKeys, Fanout, Principal } from './types.js';
+
+export interface KeyServiceDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly fanout: Fanout;
+}
+
+export interface PublishedKeys {
+  /** base64 of the raw keys and signature. */
+  readonly encKey: string;
+  readonly signKey: string;
+  readonly signature: string;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * Devices' public keys for end-to-end encryption. The server checks that a
+ * device's encryption key is signed by its signing key, and hands keys only
+ * to the users who share a thread with the owner (and the owner's devices).
+ * It cannot vouch for them: apps compare fingerprints for that (docs/e2e.md).
+ */
+export class KeyService {
+  constructor(private readonly deps: KeyServiceDeps) {}
+
+  /** Publishes (or rotates) the calling device's keys; a change is announced to everyone who may fetch them. */
+  publish(principal: Principal, keys: PublishedKeys): { changed: boolean } {
+    const encKey = decode(keys.encKey, 'enc_key');
+    const signKey = decode(keys.signKey, 'sign_key');
+    const signature = decode(keys.signature, 'signature');
+    if (!keySignatureValid(encKey, signKey, signature)) {
+      throw new ChatError('invalid_field', 'signature must be sign_key\'s Ed25519 signature of enc_key (32-byte keys, 64-byte signature)', {
+        field: 'signature',
+      });
+    }
+    const { store, clock, fanout } = this.deps;
+    const before = store.keys.ofDevice(principal.deviceId);
+    if (before && before.enc_key === keys.encKey && before.sign_key === keys.signKey) return { changed: false };
+    store.transaction(() => store.keys.publish(principal.deviceId, keys, clock.now()));
+    const audience = new Set([principal.user.id, ...store.threads.usersSharingThreads(principal.user.id)]);
+    fanout.keysChanged(toDeviceKeys(store.keys.ofDevice(principal.deviceId) as DeviceKeysRow), audience);
+    return { changed: true };
+  }
+
+  /**
+   * The keys of these users' devices (all the users the caller shares a
+   * thread with, and the caller, when `userIds` is undefined). Users the caller
+   * shares no thread with are left out, as if they had no devices.
+   */
+  devices(principal: Principal, userIds: readonly number[] | undefined): DeviceKeys[] {
+    const visible = new Set([principal.user.id, ...this.deps.store.threads.usersSharingThreads(principal.user.id)]);
+    const wanted = userIds === undefined ? [...visible] : userIds.filter((id) => visible.has(id));
+    return wanted.length === 0 ? [] : this.deps.store.keys.ofUsers(wanted).map(toDeviceKeys);
+  }
+}
+
+function toDeviceKeys(row: DeviceKeysRow): DeviceKeys {
+  return { userId: row.user_id, deviceId: row.device_id, encKey: row.enc_key, signKey: row.sign_key, signature: row.key_signature };
+}
+
+function decode(value: string, field: string): Buffer {
+  if (!BASE64.test(value)) throw new ChatError('invalid_field', `${field} must be base64`, { field });
+  return Buffer.from(value, 'base64');
+}
