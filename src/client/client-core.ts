@@ -1,6 +1,8 @@
 import type { MemberJson, MessageJson, ReceiptEvent, ThreadJson, UserJson, WelcomeFrame } from '../protocol/frames.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, reconnectDelay } from './backoff.js';
 import { Connection, type ConnectionEnd, type ReplyOf, type ServerEvent } from './connection.js';
+import type { DeviceSecrets } from './e2e-crypto.js';
+import { type ClientMessage, E2eSession } from './e2e.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
 import { AccountApi } from './http.js';
@@ -27,6 +29,12 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   protected readonly receiver: Receiver;
   protected readonly outbox: Outbox;
   protected readonly threadList = new ThreadList();
+  /** With `encryption: true` only. */
+  protected readonly e2e: E2eSession | undefined;
+  private storedSecrets: DeviceSecrets | undefined;
+  /** Messages waiting on decryption (keys being fetched), with those behind them: handed to the app in order. */
+  private emitting: Promise<void> = Promise.resolve();
+  private waitingToEmit = 0;
   protected current: StateChange = { state: 'stopped', reason: undefined, error: undefined, retry_in_ms: undefined, pending: 0 };
   private connection: Connection | undefined;
   private ready: Connection | undefined;
@@ -58,7 +66,15 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       catchUpLimit: options.catchUpLimit ?? 200,
       reportError,
     });
+    const e2e = options.encryption ? new E2eSession({ store: this.store, keyChanged: (change) => this.emit('keys', change), reportError }) : undefined;
+    this.e2e = e2e;
     this.outbox = new Outbox({
+      ...(e2e
+        ? {
+            seal: (entry) => e2e.seal(entry.thread_id, entry.body, (request) => this.call(request)),
+            devicesChanged: (threadId) => e2e.refreshThread(threadId, (request) => this.call(request)),
+          }
+        : {}),
       store: this.store,
       statusChanged: (change) => {
         this.emit('status', change);
@@ -93,6 +109,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     this.started ??= (async () => {
       const stored = await this.store.load();
       this.identity = stored.identity;
+      this.storedSecrets = stored.deviceSecrets;
       // Cursors count only with the identity they were made under; the identity is written last, after a whole catch-up.
       if (stored.identity) this.receiver.load(stored.cursors);
       else if (stored.cursors.size > 0) await this.store.reset();
@@ -212,6 +229,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
     }
     this.receiver.attach(connection, this.identity === undefined);
+    if (this.e2e) void this.e2e.connected(welcome.device_id, (request) => connection.request(request), this.storedSecrets);
     this.outbox.attach(connection);
     this.ready = connection;
     this.setState('syncing', {});
@@ -232,6 +250,11 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       case 'typing':
         if (event.device_id !== this.deviceId) this.emit('typing', event);
         return;
+      case 'keys_changed': {
+        const { type: _type, ...keys } = event;
+        this.e2e?.learn(keys);
+        return;
+      }
       case 'presence_update': {
         const { type: _type, ...presence } = event;
         this.emit('presence', presence);
@@ -261,7 +284,29 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     }
   }
 
+  /**
+   * Hands a message to the app. An encrypted one may wait for its sender's
+   * keys: then it, and every message after it, waits in turn, so the app still
+   * gets each thread in seq order.
+   */
   private delivered(message: MessageJson): void {
+    const e2e = this.e2e;
+    if (this.waitingToEmit === 0 && (message.kind !== 'e2e' || !e2e)) {
+      this.emitMessage(message);
+      return;
+    }
+    this.waitingToEmit++;
+    this.emitting = this.emitting
+      .then(async () => this.emitMessage(message.kind === 'e2e' && e2e ? await e2e.open(message, (request) => this.call(request)) : message))
+      .catch((error: unknown) => {
+        // Not decrypted for want of keys: given as it came, marked.
+        this.reportError(error);
+        this.emitMessage({ ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } });
+      })
+      .finally(() => this.waitingToEmit--);
+  }
+
+  private emitMessage(message: ClientMessage): void {
     const ownUserId = this.welcomeFrame?.user.id ?? 0;
     const thread = this.threadList.messageArrived(message, ownUserId);
     this.emit('message', message);
@@ -292,7 +337,9 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     }
   }
 
-  protected async threadCall(request: RequestJson & { type: 'thread_get' | 'direct_open' | 'group_create' | 'group_add' | 'group_rename' | 'group_role' | 'thread_settings' }): Promise<{ thread: ThreadJson; members: MemberJson[] }> {
+  protected async threadCall(
+    request: RequestJson & { type: 'thread_get' | 'direct_open' | 'group_create' | 'group_add' | 'group_rename' | 'group_role' | 'thread_settings' | 'require_e2e' },
+  ): Promise<{ thread: ThreadJson; members: MemberJson[] }> {
     const reply = await this.call(request);
     const known = this.threadList.get(reply.thread.id) !== undefined;
     this.threadList.put(reply.thread);

@@ -1,5 +1,6 @@
 import type { ContactsReplyFrame, MemberJson, MessagesFrame, PresenceJson, ReadStateFrame, ThreadJson, UserRefJson } from '../protocol/frames.js';
 import { ClientCore } from './client-core.js';
+import type { DeviceFingerprint, E2eSession } from './e2e.js';
 import { ClientError } from './errors.js';
 import { AccountApi, type LoginResult, type Platform } from './http.js';
 import type { SentMessage } from './outbox.js';
@@ -31,9 +32,11 @@ export class ChatClient extends ClientCore {
   /**
    * Sends a message: stored in the outbox first, then sent, and sent again after
    * every reconnect until the server acks it. Resolves with the ack. `body` is
-   * any JSON but null; text messages use `{ text }`.
+   * any JSON but null; text messages use `{ text }`. With `encryption: true`
+   * the message is end-to-end encrypted when `encrypted` is set or the thread
+   * requires it (encrypted again for each attempt, to the thread's devices then).
    */
-  async send(threadId: number, body: unknown, options: { kind?: 'text' | 'e2e'; clientMsgId?: string } = {}): Promise<SentMessage> {
+  async send(threadId: number, body: unknown, options: { encrypted?: boolean; clientMsgId?: string } = {}): Promise<SentMessage> {
     if (!this.started) throw new ClientError('closed', 'call start() before send(): the store must be loaded first', false);
     if (this.closing || (this.running && this.current.state === 'stopped')) throw new ClientError('closed', 'the client has stopped', false);
     await this.started;
@@ -50,7 +53,7 @@ export class ChatClient extends ClientCore {
     const entry: OutboxEntry = {
       client_msg_id: options.clientMsgId ?? randomUuid(),
       thread_id: threadId,
-      kind: options.kind ?? 'text',
+      kind: options.encrypted || this.threadList.get(threadId)?.e2e_required ? 'e2e' : 'text',
       body,
       created_at: Date.now(),
     };
@@ -65,12 +68,12 @@ export class ChatClient extends ClientCore {
   /** A page of a thread's messages (docs/protocol.md, `history`). Does not go through the `message` event. */
   async history(threadId: number, anchor: HistoryAnchor = 'latest', limit?: number): Promise<HistoryPage> {
     const reply = await this.call({ type: 'history', thread_id: threadId, ...(anchor === 'latest' ? {} : anchor), ...(limit ? { limit } : {}) });
-    return page(reply);
+    return this.page(reply);
   }
 
   /** The page around one message. */
   async jump(messageId: number, limit?: number): Promise<HistoryPage> {
-    return page(await this.call({ type: 'jump', message_id: messageId, ...(limit ? { limit } : {}) }));
+    return this.page(await this.call({ type: 'jump', message_id: messageId, ...(limit ? { limit } : {}) }));
   }
 
   /** Marks the thread read up to `seq` (default: its last message). */
@@ -115,8 +118,41 @@ export class ChatClient extends ClientCore {
     return (await this.threadCall({ type: 'direct_open', ...userRef(user) })).thread;
   }
 
-  async createGroup(title: string, members: readonly UserRef[]): Promise<ThreadJson> {
-    return (await this.threadCall({ type: 'group_create', title, members: members.map(memberRef) })).thread;
+  /** `e2eRequired`: the group takes end-to-end encrypted messages only, for good. */
+  async createGroup(title: string, members: readonly UserRef[], options: { e2eRequired?: boolean } = {}): Promise<ThreadJson> {
+    const request = { type: 'group_create' as const, title, members: members.map(memberRef), ...(options.e2eRequired ? { e2e_required: true } : {}) };
+    return (await this.threadCall(request)).thread;
+  }
+
+  /** From now on the thread takes end-to-end encrypted messages only (cannot be undone). */
+  requireEncryption(threadId: number): Promise<{ thread: ThreadJson; members: MemberJson[] }> {
+    return this.threadCall({ type: 'require_e2e', thread_id: threadId });
+  }
+
+  // ---- end-to-end encryption (with `encryption: true`) ----
+
+  /** The fingerprints of a user's devices: compare them with the person's own to know the keys are theirs. */
+  fingerprints(userId: number): Promise<DeviceFingerprint[]> {
+    return this.requireE2e().fingerprints(userId, (request) => this.call(request));
+  }
+
+  /** Makes and publishes new keys for this device; resolves with its new fingerprint. Peers get a `keys` event. */
+  rotateKeys(): Promise<string> {
+    return this.requireE2e().rotate((request) => this.call(request));
+  }
+
+  private requireE2e(): E2eSession {
+    if (!this.e2e) throw new ClientError('invalid_field', 'encryption is off: create the client with encryption: true', false);
+    return this.e2e;
+  }
+
+  /** A history page, its encrypted messages decrypted. */
+  private async page(reply: MessagesFrame): Promise<HistoryPage> {
+    const e2e = this.e2e;
+    const messages = e2e
+      ? await Promise.all(reply.messages.map((message) => (message.kind === 'e2e' ? e2e.open(message, (request) => this.call(request)) : message)))
+      : reply.messages;
+    return { thread_id: reply.thread_id, messages, has_more_before: reply.has_more_before, has_more_after: reply.has_more_after };
   }
 
   addMembers(threadId: number, members: readonly UserRef[]): Promise<{ thread: ThreadJson; members: MemberJson[] }> {
@@ -197,6 +233,3 @@ function memberRef(user: UserRef): number | string {
   return 'user_id' in user ? user.user_id : user.username;
 }
 
-function page(reply: MessagesFrame): HistoryPage {
-  return { thread_id: reply.thread_id, messages: reply.messages, has_more_before: reply.has_more_before, has_more_after: reply.has_more_after };
-}

@@ -5,6 +5,8 @@ import type {
   DeliveredReplyFrame,
   ErrorFrame,
   InboxDoneEvent,
+  KeysChangedEvent,
+  KeysReplyFrame,
   MessageEvent,
   MessagesFrame,
   OkFrame,
@@ -50,6 +52,9 @@ export interface ReplyOf {
   contact_remove: OkFrame;
   push_register: OkFrame;
   push_unregister: OkFrame;
+  keys_publish: OkFrame;
+  keys_get: KeysReplyFrame;
+  require_e2e: ThreadReplyFrame;
 }
 
 const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
@@ -57,9 +62,10 @@ const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
   sync: 'sync', threads: 'threads', thread_get: 'thread', direct_open: 'thread', group_create: 'thread',
   group_add: 'thread', group_remove: 'ok', group_leave: 'ok', group_rename: 'thread', group_role: 'thread',
   thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok', push_register: 'ok', push_unregister: 'ok',
+  keys_publish: 'ok', keys_get: 'keys', require_e2e: 'thread',
 };
 
-export type ServerEvent = MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent;
+export type ServerEvent = MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent | KeysChangedEvent;
 
 /** Why a connection ended. */
 export interface ConnectionEnd {

@@ -13,6 +13,8 @@ export type {
   UserRef,
 } from './client.js';
 export type { BackoffOptions } from './backoff.js';
+export type { ClientMessage, DeviceFingerprint, KeyChange } from './e2e.js';
+export type { DeviceSecrets, E2eStatus } from './e2e-crypto.js';
 export { ClientError, type ClientErrorCode } from './errors.js';
 export { AccountApi, type DeviceJson, type LoginResult, type Platform } from './http.js';
 export type { MessageStatus, SentMessage, StatusChange } from './outbox.js';

@@ -32,7 +32,14 @@ export interface OutboxOptions {
   /** Sends in flight on one connection at most. */
   readonly maxInFlight: number;
   readonly reportError: (error: unknown) => void;
+  /** For e2e entries: the envelope to send, or a wait (the thread's device keys being fetched) after which to ask again. Absent: encryption is off. */
+  readonly seal?: (entry: OutboxEntry) => { body: unknown } | { wait: Promise<void> };
+  /** The server said the thread's devices changed (`devices_changed`): settles once they are fetched again. */
+  readonly devicesChanged?: (threadId: number) => Promise<void>;
 }
+
+/** Times one message is encrypted again for a thread whose devices changed, before it fails. */
+const RESEALS = 3;
 
 const RANK: Record<MessageStatus, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: -1 };
 /** Per thread, how many sent messages are watched for receipts. */
@@ -55,6 +62,7 @@ export class Outbox {
   /** Set once the client stopped: sends still being stored fail like the ones before them. */
   private stopped: ClientError | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly reseals = new Map<string, number>();
 
   constructor(private readonly options: OutboxOptions) {}
 
@@ -137,10 +145,24 @@ export class Outbox {
         this.fail(entry, new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${maxBody}`, false));
         continue;
       }
+      let body = entry.body;
+      if (entry.kind === 'e2e') {
+        if (!this.options.seal) {
+          this.fail(entry, new ClientError('invalid_field', 'encrypted messages need a client made with encryption: true', false));
+          continue;
+        }
+        const sealed = this.options.seal(entry);
+        if ('wait' in sealed) {
+          this.waitFor(entry, sealed.wait);
+          waiting.add(entry.thread_id);
+          continue;
+        }
+        body = sealed.body;
+      }
       this.inFlight.add(entry.client_msg_id);
       // Callbacks, not a promise: the ack is handled before the echo of the message that follows it.
       connection.send(
-        { type: 'send', thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, kind: entry.kind, body: entry.body },
+        { type: 'send', thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, kind: entry.kind, body },
         (ack) => this.acked(entry, ack),
         (error) => this.refused(connection, entry, error),
       );
@@ -149,6 +171,7 @@ export class Outbox {
 
   private acked(entry: OutboxEntry, ack: AckFrame): void {
     this.inFlight.delete(entry.client_msg_id);
+    this.reseals.delete(entry.client_msg_id);
     this.remove(entry);
     const list = this.watched.get(ack.thread_id) ?? [];
     list.push({ seq: ack.seq, client_msg_id: ack.client_msg_id, message_id: ack.message_id, status: 'sent' });
@@ -166,6 +189,14 @@ export class Outbox {
     if (connection !== this.connection) return; // The connection ended: the next one sends it again.
     this.inFlight.delete(entry.client_msg_id);
     const failure = error instanceof ClientError ? error : new ClientError('internal', String(error), true);
+    const reseals = this.reseals.get(entry.client_msg_id) ?? 0;
+    if (failure.code === 'devices_changed' && this.options.devicesChanged && reseals < RESEALS) {
+      // Sealed to a stale list of devices: fetch the thread's devices and encrypt again.
+      this.reseals.set(entry.client_msg_id, reseals + 1);
+      this.waitFor(entry, this.options.devicesChanged(entry.thread_id));
+      this.flush();
+      return;
+    }
     if (failure.retryable) {
       // Busy server, rate limit or a lost reply: the same send again later is safe (it is deduplicated).
       this.retrying.add(entry.client_msg_id);
@@ -180,7 +211,27 @@ export class Outbox {
     this.flush();
   }
 
+  /** Holds the entry (and its thread's later ones) until `until` settles; a failure waits for the retry timer. */
+  private waitFor(entry: OutboxEntry, until: Promise<void>): void {
+    this.retrying.add(entry.client_msg_id);
+    until.then(
+      () => {
+        this.retrying.delete(entry.client_msg_id);
+        this.flush();
+      },
+      (error: unknown) => {
+        this.options.reportError(error);
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = undefined;
+          this.retrying.clear();
+          this.flush();
+        }, 1000);
+      },
+    );
+  }
+
   private fail(entry: OutboxEntry, failure: ClientError): void {
+    this.reseals.delete(entry.client_msg_id);
     this.remove(entry);
     this.changed(entry, 'failed', undefined, undefined, failure);
     this.waiters.get(entry.client_msg_id)?.reject(failure);

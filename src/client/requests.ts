@@ -20,7 +20,7 @@ export type RequestJson =
   | { readonly type: 'threads' }
   | { readonly type: 'thread_get'; readonly thread_id: number }
   | ({ readonly type: 'direct_open' } & UserRefJson)
-  | { readonly type: 'group_create'; readonly title: string; readonly members: readonly MemberRef[] }
+  | { readonly type: 'group_create'; readonly title: string; readonly members: readonly MemberRef[]; readonly e2e_required?: boolean }
   | { readonly type: 'group_add'; readonly thread_id: number; readonly members: readonly MemberRef[] }
   | ({ readonly type: 'group_remove'; readonly thread_id: number } & UserRefJson)
   | { readonly type: 'group_leave'; readonly thread_id: number }
@@ -33,7 +33,10 @@ export type RequestJson =
   | ({ readonly type: 'contact_add' } & UserRefJson)
   | { readonly type: 'contact_remove'; readonly user_id: number }
   | { readonly type: 'push_register'; readonly platform: 'apns' | 'fcm'; readonly token: string; readonly topic?: string }
-  | { readonly type: 'push_unregister' };
+  | { readonly type: 'push_unregister' }
+  | { readonly type: 'keys_publish'; readonly enc_key: string; readonly sign_key: string; readonly signature: string }
+  | { readonly type: 'keys_get'; readonly user_ids?: readonly number[] }
+  | { readonly type: 'require_e2e'; readonly thread_id: number };
 
 export type RequestType = RequestJson['type'];
 
@@ -45,6 +48,7 @@ export type RequestType = RequestJson['type'];
 const IDEMPOTENT: ReadonlySet<RequestType> = new Set<RequestType>([
   'ping', 'send', 'delivered', 'read', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
   'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'push_register', 'push_unregister',
+  'keys_publish', 'keys_get', 'require_e2e',
 ]);
 
 export function isIdempotent(type: RequestType): boolean {

@@ -1,7 +1,10 @@
+import type { DeviceSecrets } from './e2e-crypto.js';
+
 /**
  * What the client keeps between runs of the app, so that a restart loses
- * nothing: the messages not yet acked by the server (the outbox) and, per
- * thread, how far the app has been given messages (the cursors).
+ * nothing: the messages not yet acked by the server (the outbox), per thread
+ * how far the app has been given messages (the cursors), and, with
+ * encryption on, the device's secret keys.
  */
 
 /** A message the app sent that the server has not acked yet. */
@@ -27,6 +30,8 @@ export interface StoredState {
   readonly cursors: ReadonlyMap<number, number>;
   /** In the order the app sent them. */
   readonly outbox: readonly OutboxEntry[];
+  /** The device's key pairs for end-to-end encryption, once made. */
+  readonly deviceSecrets: DeviceSecrets | undefined;
 }
 
 /**
@@ -45,7 +50,9 @@ export interface ClientStore {
   setCursor(threadId: number, seq: number): Promise<void>;
   putOutbox(entry: OutboxEntry): Promise<void>;
   deleteOutbox(clientMsgId: string): Promise<void>;
-  /** Forgets identity and cursors (the server's data was replaced); keeps the outbox. */
+  /** Keeps the device's secret keys (they never leave the device: a store that syncs must not sync them). */
+  setDeviceSecrets(secrets: DeviceSecrets): Promise<void>;
+  /** Forgets identity and cursors (the server's data was replaced); keeps the outbox and the device's keys. */
   reset(): Promise<void>;
   /** Resolves once every write called so far is durable; `ChatClient.close` awaits it. */
   flush(): Promise<void>;
@@ -56,6 +63,7 @@ export interface StoreDocument {
   identity?: StoreIdentity;
   cursors: Record<string, number>;
   outbox: OutboxEntry[];
+  deviceSecrets?: DeviceSecrets;
 }
 
 export function emptyDocument(): StoreDocument {
@@ -67,6 +75,7 @@ export function documentToState(document: StoreDocument): StoredState {
     identity: document.identity,
     cursors: new Map(Object.entries(document.cursors).map(([thread, seq]) => [Number(thread), seq])),
     outbox: [...document.outbox],
+    deviceSecrets: document.deviceSecrets,
   };
 }
 
@@ -109,8 +118,13 @@ export abstract class DocumentStore implements ClientStore {
     return before === this.document.outbox.length ? Promise.resolve() : this.persist();
   }
 
+  setDeviceSecrets(secrets: DeviceSecrets): Promise<void> {
+    this.document.deviceSecrets = secrets;
+    return this.persist();
+  }
+
   reset(): Promise<void> {
-    this.document = { cursors: {}, outbox: this.document.outbox };
+    this.document = { cursors: {}, outbox: this.document.outbox, ...(this.document.deviceSecrets ? { deviceSecrets: this.document.deviceSecrets } : {}) };
     return this.persist();
   }
 

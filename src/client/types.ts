@@ -1,6 +1,7 @@
 import type { MessageJson, PresenceJson, ReceiptEvent, ThreadJson, TypingEvent, UserRefJson } from '../protocol/frames.js';
 import type { BackoffOptions } from './backoff.js';
 import type { ConnectionEnd } from './connection.js';
+import type { ClientMessage, KeyChange } from './e2e.js';
 import type { ClientError } from './errors.js';
 import type { StatusChange } from './outbox.js';
 import type { WebSocketConstructor } from './socket.js';
@@ -35,8 +36,10 @@ export interface ThreadChange {
 
 export interface ClientEvents {
   state: StateChange;
-  /** Every message of every thread, once each, in seq order per thread: live, from the inbox, from sync and gap fills. */
-  message: MessageJson;
+  /** Every message of every thread, once each, in seq order per thread: live, from the inbox, from sync and gap fills. Encrypted ones decrypted (see `e2e`). */
+  message: ClientMessage;
+  /** A device of someone this user shares a thread with has new keys (a new device, or changed keys: compare fingerprints). */
+  keys: KeyChange;
   /** One of the app's own sends moved: pending → sent → delivered → read, or failed. */
   status: StatusChange;
   receipt: ReceiptEvent;
@@ -68,6 +71,12 @@ export interface ChatClientOptions {
   readonly catchUpLimit?: number;
   /** Sends in flight at once. Default 32. */
   readonly maxInFlight?: number;
+  /**
+   * End-to-end encryption (docs/e2e.md): the device makes and publishes keys,
+   * `e2e` messages are decrypted before the app gets them, and `send` encrypts
+   * when asked or when the thread requires it. Loads libsodium. Default false.
+   */
+  readonly encryption?: boolean;
 }
 
 /** A user to act on: a username, a user id, or the protocol's `{username}` / `{user_id}`. */
@@ -77,7 +86,7 @@ export type HistoryAnchor = { before: number } | { after: number } | { around: n
 
 export interface HistoryPage {
   readonly thread_id: number;
-  readonly messages: readonly MessageJson[];
+  readonly messages: readonly ClientMessage[];
   readonly has_more_before: boolean;
   readonly has_more_after: boolean;
 }
