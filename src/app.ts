@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
+import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
 import { ChatError } from './errors.js';
 import type { Logger } from './log.js';
@@ -115,6 +116,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const file = databaseFile(config);
   // Key files are checked before anything else: a bad one names its key and stops start-up.
   const providers = createProviders(config);
+  const keyChecker = await createKeyChecker();
   const db = openConfiguredDatabase(config);
   const epoch = readEpoch(db);
   const registry = new SessionRegistry();
@@ -191,11 +193,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
         requireE2e: config.messages.require_e2e,
       },
     }),
-    threads: new ThreadService({ store: core.store, clock, fanout, settings: { ...storeSettings, maxGroupMembers: config.messages.max_group_members } }),
+    threads: new ThreadService({ store: core.store, clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
     contacts: new ContactService({ store: core.store, clock }),
     presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
     pushTokens: new PushTokenService({ store: core.store, enabled: storeSettings.push }),
-    keys: new KeyService({ store: core.store, clock, fanout }),
+    keys: new KeyService({ store: core.store, clock, fanout, checker: keyChecker }),
   };
   addPushRoutes(router, bearerAuthenticator(core.accounts), services.pushTokens);
   const recovered = services.messaging.recoverLiveDevices();

@@ -10,7 +10,7 @@ import { Outbox } from './outbox.js';
 import { Receiver } from './receiver.js';
 import { type RequestJson, isIdempotent } from './requests.js';
 import { type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
-import { type ClientStore, MemoryStore, type StoreIdentity } from './store.js';
+import { type ClientStore, type KnownDevice, MemoryStore, type StoreIdentity } from './store.js';
 import { ThreadList } from './thread-list.js';
 import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, ThreadChange } from './types.js';
 
@@ -32,6 +32,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   /** With `encryption: true` only. */
   protected readonly e2e: E2eSession | undefined;
   private storedSecrets: DeviceSecrets | undefined;
+  private knownDevices: ReadonlyMap<number, KnownDevice> = new Map();
   /** Messages waiting on decryption (keys being fetched), with those behind them: handed to the app in order. */
   private emitting: Promise<void> = Promise.resolve();
   private waitingToEmit = 0;
@@ -71,7 +72,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     this.outbox = new Outbox({
       ...(e2e
         ? {
-            seal: (entry) => e2e.seal(entry.thread_id, entry.body, (request) => this.call(request)),
+            seal: (entry) => e2e.seal(entry.thread_id, entry.client_msg_id, entry.body, (request) => this.call(request)),
             devicesChanged: (threadId) => e2e.refreshThread(threadId, (request) => this.call(request)),
           }
         : {}),
@@ -110,6 +111,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       const stored = await this.store.load();
       this.identity = stored.identity;
       this.storedSecrets = stored.deviceSecrets;
+      this.knownDevices = stored.knownDevices;
       // Cursors count only with the identity they were made under; the identity is written last, after a whole catch-up.
       if (stored.identity) this.receiver.load(stored.cursors);
       else if (stored.cursors.size > 0) await this.store.reset();
@@ -229,7 +231,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
     }
     this.receiver.attach(connection, this.identity === undefined);
-    if (this.e2e) void this.e2e.connected(welcome.device_id, (request) => connection.request(request), this.storedSecrets);
+    if (this.e2e) void this.e2e.connected(welcome.device_id, (request) => connection.request(request), this.storedSecrets, this.knownDevices);
     this.outbox.attach(connection);
     this.ready = connection;
     this.setState('syncing', {});
@@ -289,11 +291,15 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
    * keys: then it, and every message after it, waits in turn, so the app still
    * gets each thread in seq order.
    */
-  private delivered(message: MessageJson): void {
+  private delivered(message: MessageJson): void | Promise<void> {
     const e2e = this.e2e;
-    if (this.waitingToEmit === 0 && (message.kind !== 'e2e' || !e2e)) {
-      this.emitMessage(message);
-      return;
+    if (this.waitingToEmit === 0) {
+      // Most messages, encrypted ones from known devices included, reach the app at once.
+      const opened = message.kind === 'e2e' && e2e ? e2e.openNow(message) : message;
+      if (opened) {
+        this.emitMessage(opened);
+        return;
+      }
     }
     this.waitingToEmit++;
     this.emitting = this.emitting
@@ -304,6 +310,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
         this.emitMessage({ ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } });
       })
       .finally(() => this.waitingToEmit--);
+    return this.emitting;
   }
 
   private emitMessage(message: ClientMessage): void {

@@ -4,7 +4,7 @@ import { type DeviceSecrets, type E2eStatus, E2eCrypto, type Envelope, type Peer
 import { ClientError } from './errors.js';
 import type { RequestJson } from './requests.js';
 import { loadSodium } from './sodium.js';
-import type { ClientStore } from './store.js';
+import type { ClientStore, KnownDevice } from './store.js';
 
 /** A message as the app gets it: an encrypted one decrypted, with what became of it. */
 export type ClientMessage = MessageJson & {
@@ -12,12 +12,19 @@ export type ClientMessage = MessageJson & {
   readonly e2e?: { readonly status: E2eStatus; readonly fingerprint: string | undefined };
 };
 
-/** A device's keys appeared or changed: apps that show fingerprints may warn. */
+/**
+ * A device's keys appeared or changed. `new`: a device never seen before (first
+ * contact); `rotated`: a new encryption key under the same identity (the
+ * fingerprint is unchanged); `changed`: a different identity for a device
+ * seen before: the fingerprint differs, warn the user (the server may have
+ * replaced the keys).
+ */
 export interface KeyChange {
   readonly user_id: number;
   readonly device_id: number;
+  readonly reason: 'new' | 'rotated' | 'changed';
   readonly fingerprint: string;
-  /** The fingerprint before, for a change (a rotation, or keys the server replaced): undefined for a new device. */
+  /** The fingerprint remembered before (`changed`, `rotated`). */
   readonly previous_fingerprint: string | undefined;
 }
 
@@ -48,11 +55,19 @@ export class E2eSession {
   private ready: Promise<void> | undefined;
   private readonly directory = new Map<number, PeerDevice>();
   private readonly threadDevices = new Map<number, readonly number[]>();
+  /** Each known device's current encryption key (base64), to tell a rotation. */
+  private readonly encKeys = new Map<number, string>();
+  /** Fingerprints as first seen, kept in the store across runs. */
+  private known = new Map<number, KnownDevice>();
+  /** This connection's keys are published and the directory loaded. */
+  private settled = false;
 
   constructor(private readonly options: E2eSessionOptions) {}
 
   /** After `welcome`: keys made (first time) or loaded (`stored`), published, and the peers' keys fetched. */
-  connected(deviceId: number, call: Call, stored: DeviceSecrets | undefined): Promise<void> {
+  connected(deviceId: number, call: Call, stored: DeviceSecrets | undefined, known: ReadonlyMap<number, KnownDevice>): Promise<void> {
+    this.settled = false;
+    for (const [id, device] of known) if (!this.known.has(id)) this.known.set(id, device);
     this.ready = (async () => {
       const sodium = await loadSodium();
       let secrets = this.crypto?.secrets.device_id === deviceId ? this.crypto.secrets : stored;
@@ -66,6 +81,7 @@ export class E2eSession {
       for (const keys of devices) this.learn(keys);
       // Thread membership may have changed while away.
       this.threadDevices.clear();
+      this.settled = true;
     })();
     // Failures surface where the keys are needed (send, open); here only reported.
     this.ready.catch((error: unknown) => this.options.reportError(error));
@@ -81,13 +97,26 @@ export class E2eSession {
       this.options.reportError(new ClientError('bad_reply', `device ${keys.device_id}'s encryption key is not signed by its signing key: ignored`, false));
       return;
     }
-    const before = this.directory.get(device.deviceId);
+    const remembered = this.known.get(device.deviceId);
+    const encBefore = this.encKeys.get(device.deviceId);
     this.directory.set(device.deviceId, device);
-    // A new or changed device: the devices threads are sealed to are fetched again.
-    if (before?.fingerprint !== device.fingerprint) this.threadDevices.clear();
-    if (before && before.fingerprint === device.fingerprint) return;
+    this.encKeys.set(device.deviceId, keys.enc_key);
+    const reason = !remembered ? 'new' : remembered.fingerprint !== device.fingerprint ? 'changed' : encBefore !== undefined && encBefore !== keys.enc_key ? 'rotated' : undefined;
+    if (!reason) return;
+    // New keys somewhere: the devices threads are sealed to are fetched again.
+    this.threadDevices.clear();
+    if (reason !== 'rotated') {
+      this.known.set(device.deviceId, { user_id: device.userId, fingerprint: device.fingerprint });
+      this.options.store.rememberDevice(device.deviceId, { user_id: device.userId, fingerprint: device.fingerprint }).catch(this.options.reportError);
+    }
     if (device.deviceId === crypto.secrets.device_id) return;
-    this.options.keyChanged({ user_id: device.userId, device_id: device.deviceId, fingerprint: device.fingerprint, previous_fingerprint: before?.fingerprint });
+    this.options.keyChanged({
+      user_id: device.userId,
+      device_id: device.deviceId,
+      reason,
+      fingerprint: device.fingerprint,
+      previous_fingerprint: remembered?.fingerprint,
+    });
   }
 
   /** The fingerprints of a user's devices, as this client knows them (fetched when unknown). */
@@ -100,12 +129,12 @@ export class E2eSession {
       .map((device) => ({ user_id: device.userId, device_id: device.deviceId, fingerprint: device.fingerprint }));
   }
 
-  /** Makes new key pairs for this device and publishes them; peers get `keys_changed`. */
+  /** A new encryption key for this device, published (peers get `keys_changed`); the fingerprint stays. */
   async rotate(call: Call): Promise<string> {
     await this.whenReady();
     const sodium = await loadSodium();
     const crypto = this.requireCrypto();
-    const secrets = E2eCrypto.generate(sodium, crypto.secrets.device_id);
+    const secrets = E2eCrypto.rotated(sodium, crypto.secrets);
     await this.options.store.setDeviceSecrets(secrets);
     this.crypto = new E2eCrypto(sodium, secrets);
     await call({ type: 'keys_publish', ...this.crypto.publication() });
@@ -116,12 +145,12 @@ export class E2eSession {
    * The envelope for an outbox entry, when the thread's devices are known; or
    * a promise that settles once they are (then ask again).
    */
-  seal(threadId: number, body: unknown, call: Call): { body: Envelope } | { wait: Promise<void> } {
+  seal(threadId: number, clientMsgId: string, body: unknown, call: Call): { body: Envelope } | { wait: Promise<void> } {
     const crypto = this.crypto;
     const ids = this.threadDevices.get(threadId);
     if (!crypto || !ids) return { wait: this.refreshThread(threadId, call) };
     const devices = ids.flatMap((id) => this.directory.get(id) ?? []);
-    return { body: crypto.seal(threadId, body, devices) };
+    return { body: crypto.seal(threadId, clientMsgId, body, devices) };
   }
 
   /** The server said the thread's devices changed: fetch its members' keys again. */
@@ -130,13 +159,26 @@ export class E2eSession {
     return (async () => {
       await this.whenReady();
       const { members } = await call({ type: 'thread_get', thread_id: threadId });
-      const { devices } = await call({ type: 'keys_get', user_ids: members.map((member) => member.user.id) });
+      const userIds = members.map((member) => member.user.id);
+      const devices: DeviceKeysJson[] = [];
+      // keys_get takes at most 1,000 users a request.
+      for (let from = 0; from < userIds.length; from += 1000) {
+        devices.push(...(await call({ type: 'keys_get', user_ids: userIds.slice(from, from + 1000) })).devices);
+      }
       for (const keys of devices) this.learn(keys);
       this.threadDevices.set(
         threadId,
         devices.map((keys) => keys.device_id).filter((id) => this.directory.has(id)),
       );
     })();
+  }
+
+  /** Decrypts and verifies an e2e message now, if this device is ready and knows the sender; undefined otherwise. */
+  openNow(message: MessageJson): ClientMessage | undefined {
+    const crypto = this.crypto;
+    const senderDevice = (message.body as Partial<Envelope> | null)?.sender_device;
+    if (!crypto || !this.settled || typeof senderDevice !== 'number' || !this.directory.has(senderDevice)) return undefined;
+    return this.opened(crypto, message, this.directory.get(senderDevice));
   }
 
   /** Decrypts and verifies an e2e message (fetching the sender's keys when unknown). */
@@ -149,7 +191,10 @@ export class E2eSession {
       const { devices } = await call({ type: 'keys_get', user_ids: [message.sender_id] }).catch(() => ({ devices: [] as DeviceKeysJson[] }));
       for (const keys of devices) this.learn(keys);
     }
-    const sender = senderDevice === undefined ? undefined : this.directory.get(senderDevice);
+    return this.opened(crypto, message, senderDevice === undefined ? undefined : this.directory.get(senderDevice));
+  }
+
+  private opened(crypto: E2eCrypto, message: MessageJson, sender: PeerDevice | undefined): ClientMessage {
     // A device of another user than the one the server says sent it is no proof of anything.
     const trusted = sender && sender.userId === message.sender_id ? sender : undefined;
     const opened = crypto.open(message, trusted);

@@ -151,13 +151,25 @@ export class Outbox {
           this.fail(entry, new ClientError('invalid_field', 'encrypted messages need a client made with encryption: true', false));
           continue;
         }
-        const sealed = this.options.seal(entry);
+        let sealed: { body: unknown } | { wait: Promise<void> };
+        try {
+          sealed = this.options.seal(entry);
+        } catch (error) {
+          // A peer's unusable key, say: this message cannot be encrypted as things are.
+          this.fail(entry, new ClientError('invalid_field', `the message could not be encrypted: ${(error as Error).message}`, false));
+          continue;
+        }
         if ('wait' in sealed) {
           this.waitFor(entry, sealed.wait);
           waiting.add(entry.thread_id);
           continue;
         }
         body = sealed.body;
+        const sealedSize = new TextEncoder().encode(JSON.stringify(body)).length;
+        if (maxBody !== undefined && sealedSize > maxBody) {
+          this.fail(entry, new ClientError('payload_too_large', `encrypted for every device of the thread the body is ${sealedSize} bytes; the server takes at most ${maxBody}`, false));
+          continue;
+        }
       }
       this.inFlight.add(entry.client_msg_id);
       // Callbacks, not a promise: the ack is handled before the echo of the message that follows it.
@@ -211,7 +223,11 @@ export class Outbox {
     this.flush();
   }
 
-  /** Holds the entry (and its thread's later ones) until `until` settles; a failure waits for the retry timer. */
+  /**
+   * Holds the entry (and its thread's later ones) until `until` settles. A
+   * failure that can pass waits for the retry timer, at most RESEALS times; one
+   * that cannot (no such thread, not a member) fails the entry.
+   */
   private waitFor(entry: OutboxEntry, until: Promise<void>): void {
     this.retrying.add(entry.client_msg_id);
     until.then(
@@ -220,6 +236,15 @@ export class Outbox {
         this.flush();
       },
       (error: unknown) => {
+        const attempts = (this.reseals.get(entry.client_msg_id) ?? 0) + 1;
+        this.reseals.set(entry.client_msg_id, attempts);
+        if ((error instanceof ClientError && !error.retryable) || attempts > RESEALS) {
+          this.retrying.delete(entry.client_msg_id);
+          const failure = error instanceof ClientError ? error : new ClientError('internal', String(error), false);
+          if (this.entries.includes(entry)) this.fail(entry, failure);
+          this.flush();
+          return;
+        }
         this.options.reportError(error);
         this.retryTimer ??= setTimeout(() => {
           this.retryTimer = undefined;

@@ -4,8 +4,12 @@ import { ClientError } from './errors.js';
 import { ThreadLog } from './thread-log.js';
 
 export interface ReceiverOptions {
-  /** Gives the app a message: called once per message, in seq order per thread. */
-  readonly deliver: (message: MessageJson) => void;
+  /**
+   * Gives the app a message: called once per message, in seq order per thread.
+   * A promise (a message being decrypted) settles once the app has it: until
+   * then its cursor is neither stored nor acked, so a crash gives it again.
+   */
+  readonly deliver: (message: MessageJson) => void | Promise<void>;
   /** A thread the client had not seen before got its first message. */
   readonly discovered: (threadId: number) => void;
   /** Stores how far the app has been given a thread. */
@@ -28,6 +32,8 @@ export class Receiver {
   private caughtUp = false;
   private readonly filling = new Set<number>();
   private readonly acked = new Map<number, number>();
+  /** Per thread, the highest seq the app has been handed (what is stored and acked). */
+  private handed = new Map<number, number>();
   private readonly acking = new Set<number>();
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly toAck = new Set<number>();
@@ -36,12 +42,16 @@ export class Receiver {
 
   /** Cursors from the store. */
   load(cursors: ReadonlyMap<number, number>): void {
-    for (const [threadId, seq] of cursors) this.logs.set(threadId, new ThreadLog(seq));
+    for (const [threadId, seq] of cursors) {
+      this.logs.set(threadId, new ThreadLog(seq));
+      this.handed.set(threadId, seq);
+    }
   }
 
   /** The server's data was replaced (new epoch): every cursor is meaningless now. */
   reset(): void {
     this.logs = new Map();
+    this.handed = new Map();
     this.acked.clear();
   }
 
@@ -94,7 +104,9 @@ export class Receiver {
         // A new device starts at the user's read cursor, at most catchUpLimit messages back: older ones are history.
         const start = Math.min(thread.last_seq, Math.max(thread.read_seq, thread.last_seq - this.options.catchUpLimit));
         this.logs.set(thread.id, new ThreadLog(start));
+        this.handed.set(thread.id, start);
         this.options.saveCursor(thread.id, start);
+        this.scheduleAck(thread.id);
       }
       const held = this.held;
       this.held = undefined;
@@ -139,8 +151,19 @@ export class Receiver {
 
   private release(threadId: number, messages: readonly MessageJson[]): void {
     if (messages.length === 0) return;
-    for (const message of messages) this.options.deliver(message);
-    this.options.saveCursor(threadId, this.logs.get(threadId)?.cursor ?? 0);
+    let last: void | Promise<void> = undefined;
+    for (const message of messages) last = this.options.deliver(message);
+    const log = this.logs.get(threadId);
+    const cursor = log?.cursor ?? 0;
+    const handed = (): void => {
+      // A reset (new epoch) since: these cursors belong to the old data.
+      if (this.logs.get(threadId) !== log || (this.handed.get(threadId) ?? 0) >= cursor) return;
+      this.handed.set(threadId, cursor);
+      this.options.saveCursor(threadId, cursor);
+      this.scheduleAck(threadId);
+    };
+    if (last instanceof Promise) void last.then(handed, (error: unknown) => this.options.reportError(error));
+    else handed();
   }
 
   /** Asks `history after` the cursor until the gap is closed (flow 5). */
@@ -183,12 +206,12 @@ export class Receiver {
 
   private async ack(threadId: number): Promise<void> {
     const connection = this.connection;
-    const log = this.logs.get(threadId);
-    if (!connection || !log || this.acking.has(threadId)) return;
-    if (log.cursor === 0 || (this.acked.get(threadId) ?? -1) >= log.cursor) return;
+    const handed = this.handed.get(threadId) ?? 0;
+    if (!connection || this.acking.has(threadId)) return;
+    if (handed === 0 || (this.acked.get(threadId) ?? -1) >= handed) return;
     this.acking.add(threadId);
     try {
-      const seq = log.cursor;
+      const seq = handed;
       await connection.request({ type: 'delivered', thread_id: threadId, seq });
       if (connection !== this.connection) return;
       this.acked.set(threadId, seq);
@@ -199,6 +222,6 @@ export class Receiver {
       this.acking.delete(threadId);
     }
     // The cursor moved while the ack was in flight: ack again.
-    if ((this.acked.get(threadId) ?? 0) < log.cursor) this.scheduleAck(threadId);
+    if ((this.acked.get(threadId) ?? 0) < (this.handed.get(threadId) ?? 0)) this.scheduleAck(threadId);
   }
 }

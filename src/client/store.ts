@@ -32,6 +32,13 @@ export interface StoredState {
   readonly outbox: readonly OutboxEntry[];
   /** The device's key pairs for end-to-end encryption, once made. */
   readonly deviceSecrets: DeviceSecrets | undefined;
+  /** Other devices' fingerprints as first seen (trust on first use): a later difference is a key change. */
+  readonly knownDevices: ReadonlyMap<number, KnownDevice>;
+}
+
+export interface KnownDevice {
+  readonly user_id: number;
+  readonly fingerprint: string;
 }
 
 /**
@@ -52,6 +59,8 @@ export interface ClientStore {
   deleteOutbox(clientMsgId: string): Promise<void>;
   /** Keeps the device's secret keys (they never leave the device: a store that syncs must not sync them). */
   setDeviceSecrets(secrets: DeviceSecrets): Promise<void>;
+  /** Remembers another device's fingerprint. */
+  rememberDevice(deviceId: number, device: KnownDevice): Promise<void>;
   /** Forgets identity and cursors (the server's data was replaced); keeps the outbox and the device's keys. */
   reset(): Promise<void>;
   /** Resolves once every write called so far is durable; `ChatClient.close` awaits it. */
@@ -64,6 +73,7 @@ export interface StoreDocument {
   cursors: Record<string, number>;
   outbox: OutboxEntry[];
   deviceSecrets?: DeviceSecrets;
+  knownDevices?: Record<string, KnownDevice>;
 }
 
 export function emptyDocument(): StoreDocument {
@@ -76,6 +86,7 @@ export function documentToState(document: StoreDocument): StoredState {
     cursors: new Map(Object.entries(document.cursors).map(([thread, seq]) => [Number(thread), seq])),
     outbox: [...document.outbox],
     deviceSecrets: document.deviceSecrets,
+    knownDevices: new Map(Object.entries(document.knownDevices ?? {}).map(([id, device]) => [Number(id), device])),
   };
 }
 
@@ -123,8 +134,14 @@ export abstract class DocumentStore implements ClientStore {
     return this.persist();
   }
 
+  rememberDevice(deviceId: number, device: KnownDevice): Promise<void> {
+    this.document.knownDevices = { ...this.document.knownDevices, [String(deviceId)]: device };
+    return this.persist();
+  }
+
   reset(): Promise<void> {
-    this.document = { cursors: {}, outbox: this.document.outbox, ...(this.document.deviceSecrets ? { deviceSecrets: this.document.deviceSecrets } : {}) };
+    const { outbox, deviceSecrets, knownDevices } = this.document;
+    this.document = { cursors: {}, outbox, ...(deviceSecrets ? { deviceSecrets } : {}), ...(knownDevices ? { knownDevices } : {}) };
     return this.persist();
   }
 

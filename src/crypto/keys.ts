@@ -1,20 +1,56 @@
-import { createPublicKey, verify } from 'node:crypto';
-
-/** Key sizes of libsodium's crypto_box (X25519) and crypto_sign (Ed25519). */
-export const PUBLIC_KEY_BYTES = 32;
-export const SIGNATURE_BYTES = 64;
+import sodiumModule from 'libsodium-wrappers';
 
 /**
- * Whether `signature` is `signKey`'s Ed25519 signature of `encKey` (all raw
- * bytes): a device's encryption key is vouched for by its signing key, so a
- * peer that trusts the signing key (fingerprint) can trust the other too.
+ * Checks a device's published keys the way every client will use them: with
+ * libsodium. Keys the server takes but a client's libsodium refuses (a weak
+ * X25519 point, an unusual base64 spelling) would leave senders and server
+ * disagreeing on a thread's devices for ever, so the server refuses them first.
  */
-export function keySignatureValid(encKey: Buffer, signKey: Buffer, signature: Buffer): boolean {
-  if (encKey.length !== PUBLIC_KEY_BYTES || signKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
-  try {
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: signKey.toString('base64url') }, format: 'jwk' });
-    return verify(null, encKey, key, signature);
-  } catch {
-    return false;
-  }
+export interface KeyChecker {
+  /** Why these keys are unusable, or undefined when they are fine. Values are base64. */
+  problem(encKey: string, signKey: string, signature: string): { field: string; message: string } | undefined;
+}
+
+interface Sodium {
+  readonly ready: Promise<void>;
+  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  crypto_box_seal(message: Uint8Array, publicKey: Uint8Array): Uint8Array;
+}
+
+const PUBLIC_KEY_BYTES = 32;
+const SIGNATURE_BYTES = 64;
+
+export async function createKeyChecker(): Promise<KeyChecker> {
+  const sodium = ((sodiumModule as { default?: unknown }).default ?? sodiumModule) as Sodium;
+  await sodium.ready;
+  return {
+    problem(encKey, signKey, signature) {
+      const enc = canonical(encKey, PUBLIC_KEY_BYTES);
+      const sign = canonical(signKey, PUBLIC_KEY_BYTES);
+      const sig = canonical(signature, SIGNATURE_BYTES);
+      if (!enc) return { field: 'enc_key', message: `enc_key must be ${PUBLIC_KEY_BYTES} bytes in standard, padded base64` };
+      if (!sign) return { field: 'sign_key', message: `sign_key must be ${PUBLIC_KEY_BYTES} bytes in standard, padded base64` };
+      if (!sig) return { field: 'signature', message: `signature must be ${SIGNATURE_BYTES} bytes in standard, padded base64` };
+      let signed = false;
+      try {
+        signed = sodium.crypto_sign_verify_detached(sig, enc, sign);
+      } catch {
+        signed = false;
+      }
+      if (!signed) return { field: 'signature', message: "signature must be sign_key's Ed25519 signature of enc_key" };
+      try {
+        // libsodium refuses low-order points: a key no message key could be sealed to.
+        sodium.crypto_box_seal(new Uint8Array(32), enc);
+      } catch {
+        return { field: 'enc_key', message: 'enc_key is not a usable X25519 public key' };
+      }
+      return undefined;
+    },
+  };
+}
+
+/** The bytes of `value` when it is exactly the standard padded base64 of `bytes` bytes. */
+function canonical(value: string, bytes: number): Uint8Array | undefined {
+  const decoded = Buffer.from(value, 'base64');
+  return decoded.length === bytes && decoded.toString('base64') === value ? new Uint8Array(decoded) : undefined;
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { keySignatureValid } from '../crypto/keys.js';
+import type { KeyChecker } from '../crypto/keys.js';
 import { ChatError } from '../errors.js';
 import type { DeviceKeysRow } from '../storage/repositories/keys.js';
 import type { Store } from '../storage/store.js';
@@ -9,6 +9,7 @@ export interface KeyServiceDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly fanout: Fanout;
+  readonly checker: KeyChecker;
 }
 
 export interface PublishedKeys {
@@ -17,8 +18,6 @@ export interface PublishedKeys {
   readonly signKey: string;
   readonly signature: string;
 }
-
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
  * Devices' public keys for end-to-end encryption. The server checks that a
@@ -31,14 +30,8 @@ export class KeyService {
 
   /** Publishes (or rotates) the calling device's keys; a change is announced to everyone who may fetch them. */
   publish(principal: Principal, keys: PublishedKeys): { changed: boolean } {
-    const encKey = decode(keys.encKey, 'enc_key');
-    const signKey = decode(keys.signKey, 'sign_key');
-    const signature = decode(keys.signature, 'signature');
-    if (!keySignatureValid(encKey, signKey, signature)) {
-      throw new ChatError('invalid_field', 'signature must be sign_key\'s Ed25519 signature of enc_key (32-byte keys, 64-byte signature)', {
-        field: 'signature',
-      });
-    }
+    const problem = this.deps.checker.problem(keys.encKey, keys.signKey, keys.signature);
+    if (problem) throw new ChatError('invalid_field', problem.message, { field: problem.field });
     const { store, clock, fanout } = this.deps;
     const before = store.keys.ofDevice(principal.deviceId);
     if (before && before.enc_key === keys.encKey && before.sign_key === keys.signKey) return { changed: false };
@@ -62,9 +55,4 @@ export class KeyService {
 
 function toDeviceKeys(row: DeviceKeysRow): DeviceKeys {
   return { userId: row.user_id, deviceId: row.device_id, encKey: row.enc_key, signKey: row.sign_key, signature: row.key_signature };
-}
-
-function decode(value: string, field: string): Buffer {
-  if (!BASE64.test(value)) throw new ChatError('invalid_field', `${field} must be base64`, { field });
-  return Buffer.from(value, 'base64');
 }

@@ -9,6 +9,8 @@ import { type UserRef, resolveUser } from './users.js';
 
 export interface ThreadSettings extends MessageStoreSettings {
   readonly maxGroupMembers: number;
+  /** messages.require_e2e: every thread shows as requiring encryption. */
+  readonly requireE2e: boolean;
 }
 
 export interface ThreadDeps {
@@ -232,7 +234,7 @@ export class ThreadService {
       muted: row.muted === 1,
       label: row.label,
       memberCount: row.left_seq === null ? row.member_count : 0,
-      e2eRequired: row.e2e_required === 1,
+      e2eRequired: row.e2e_required === 1 || this.deps.settings.requireE2e,
       peer,
     };
   }

@@ -61,7 +61,7 @@ class Inbox {
   }
 }
 
-describe('end-to-end encryption', () => {
+describe('end-to-end encryption', { timeout: 120_000 }, () => {
   let server: ServerProcess;
   let data: string;
   const clients: ChatClient[] = [];
@@ -166,19 +166,48 @@ describe('end-to-end encryption', () => {
     raw.socket.close();
   });
 
-  it('a key rotation reaches the peers, who read what follows', async () => {
+  it('a key rotation reaches the peers; history from before it still opens on both sides', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const [a1, b1] = [await device(alice), await device(bob)];
     const thread = await a1.client.openDirect(bob);
     await b1.client.send(thread.id, { text: 'old keys' }, { encrypted: true });
+    await a1.client.send(thread.id, { text: 'sealed to the old key' }, { encrypted: true });
     const before = (await a1.text(thread.id, 'old keys')).e2e?.fingerprint;
+    await b1.text(thread.id, 'sealed to the old key');
     const fingerprint = await b1.client.rotateKeys();
-    const change = await a1.until(() => a1.keyChanges.find((c) => c.device_id === b1.deviceId && c.fingerprint === fingerprint));
-    assert.equal(change.previous_fingerprint, before);
-    assert.notEqual(fingerprint, before);
+    const change = await a1.until(() => a1.keyChanges.find((c) => c.device_id === b1.deviceId && c.reason === 'rotated'));
+    assert.equal(fingerprint, before, 'the identity (signing key) stays: the fingerprint does not change');
+    assert.deepEqual([change.fingerprint, change.previous_fingerprint], [before, before]);
     await b1.client.send(thread.id, { text: 'new keys' }, { encrypted: true });
-    const after = await a1.text(thread.id, 'new keys');
-    assert.deepEqual([after.e2e?.status, after.e2e?.fingerprint], ['ok', fingerprint]);
+    await a1.client.send(thread.id, { text: 'sealed to the new key' }, { encrypted: true });
+    assert.deepEqual([(await a1.text(thread.id, 'new keys')).e2e?.status, (await b1.text(thread.id, 'sealed to the new key')).e2e?.status], ['ok', 'ok']);
+    for (const d of [a1, b1]) {
+      const page = await d.client.history(thread.id);
+      assert.deepEqual(
+        page.messages.filter((m) => m.kind === 'e2e').map((m) => [(m.body as { text?: string }).text, m.e2e?.status]),
+        [['old keys', 'ok'], ['sealed to the old key', 'ok'], ['new keys', 'ok'], ['sealed to the new key', 'ok']],
+      );
+    }
+  });
+
+  it('a device whose identity key changes is reported as changed, with the fingerprint remembered from before', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const a1 = await device(alice);
+    const bobLogin = await new AccountApi(server.url).login({ username: bob, password: 'correct horse', device_name: 'raw', platform: 'bot' });
+    const raw = await connectAuthenticated(server.wsUrl, bobLogin.token);
+    await raw.socket.expect({ type: 'keys_publish', ...deviceKeys() }, 'ok');
+    await a1.client.openDirect(bob);
+    // Looking at bob's fingerprints is first contact with his device.
+    const [seen] = await a1.client.fingerprints(bobLogin.user.id);
+    const first = await a1.until(() => a1.keyChanges.find((c) => c.device_id === bobLogin.device.id));
+    assert.equal(seen?.fingerprint, first.fingerprint);
+    assert.equal(first.reason, 'new');
+    // The same device, other keys: what a server replacing keys would look like.
+    await raw.socket.expect({ type: 'keys_publish', ...deviceKeys() }, 'ok');
+    const changed = await a1.until(() => a1.keyChanges.find((c) => c.device_id === bobLogin.device.id && c.reason === 'changed'));
+    assert.equal(changed.previous_fingerprint, first.fingerprint);
+    assert.notEqual(changed.fingerprint, first.fingerprint);
+    raw.socket.close();
   });
 
   it('a device added later cannot read older messages and says so; it reads the new ones', async () => {

@@ -133,7 +133,7 @@ async function send(socket: TestSocket, threadId: number, body: unknown, kind: '
 
 const aps = (record: { payload: unknown }): any => (record.payload as any).aps;
 
-describe('push notifications', () => {
+describe('push notifications', { timeout: 120_000 }, () => {
   it('an offline device gets an APNs notification: sender, preview, badge of total unread, collapse per thread', async () => {
     const w = await world();
     const bob = await offlineUser(w, 'bob', { platform: 'apns', token: apnsToken(1) });
