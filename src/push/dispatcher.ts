@@ -25,6 +25,8 @@ export interface DispatcherDeps {
 
 /** Longest wait between two attempts of one notification. */
 const MAX_RETRY_MS = 5 * 60_000;
+/** Threads with news expanded to their devices per transaction. */
+const EXPAND_BATCH = 100;
 
 /**
  * Works off the push queue, away from the message path: a send only adds
@@ -42,8 +44,14 @@ export class PushDispatcher implements PushQueueListener {
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
   private stopped = false;
+  /** A pass is running (it awaits its expansion write): another waits for it. */
+  private passing = false;
+  private passAgain = false;
+  private readonly platforms;
 
-  constructor(private readonly deps: DispatcherDeps) {}
+  constructor(private readonly deps: DispatcherDeps) {
+    this.platforms = { apns: deps.providers.has('apns'), fcm: deps.providers.has('fcm') };
+  }
 
   /** Starts with what the queue already holds (pushes pending at the last stop). */
   start(): void {
@@ -70,6 +78,39 @@ export class PushDispatcher implements PushQueueListener {
     });
   }
 
+  /** Threads with news become per-device rows (one write), then due rows go to the providers. */
+  private pass(): void {
+    if (this.stopped) return;
+    if (this.passing) {
+      this.passAgain = true;
+      return;
+    }
+    this.passing = true;
+    void this.expand()
+      .then(() => this.sendDue())
+      .catch((error: unknown) => {
+        if (!this.stopped) this.deps.log.error({ err: error }, 'push queue pass failed');
+      })
+      .finally(() => {
+        this.passing = false;
+        if (this.passAgain) {
+          this.passAgain = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async expand(): Promise<void> {
+    const { store, clock } = this.deps;
+    const threads = store.push.pendingThreads(EXPAND_BATCH);
+    if (threads.length === 0) return;
+    await store.batcher.submit(() => {
+      const now = clock.now();
+      for (const thread of threads) store.push.expand(thread, now, this.platforms);
+    });
+    if (threads.length === EXPAND_BATCH) this.passAgain = true;
+  }
+
   /** A pass at `at` (Unix ms), unless one is due sooner. */
   private wakeAt(at: number): void {
     if (this.stopped || (this.timerAt !== undefined && this.timerAt <= at)) return;
@@ -82,9 +123,10 @@ export class PushDispatcher implements PushQueueListener {
     this.timer.unref();
   }
 
-  private pass(): void {
-    if (this.stopped) return;
+  private sendDue(): void {
     const { store, settings } = this.deps;
+    // Every slot busy: the next completion wakes us (the due query is not free on a long queue).
+    if (this.stopped || this.inFlight.size >= settings.concurrency) return;
     const now = this.deps.clock.now();
     // Rows in flight come back too (still queued): ask for enough to fill every free slot.
     for (const row of store.push.due(now, settings.concurrency)) {
@@ -93,8 +135,11 @@ export class PushDispatcher implements PushQueueListener {
       if (this.inFlight.has(key)) continue;
       this.inFlight.add(key);
       void this.handle(row, now)
-        .catch((error: unknown) => {
-          if (!this.stopped) this.deps.log.error({ err: error, device: row.device_id }, 'push failed in chatd');
+        .catch(async (error: unknown) => {
+          if (this.stopped) return;
+          this.deps.log.error({ err: error, device: row.device_id }, 'push failed in chatd');
+          // Recording the outcome failed (a disk error, say): hold this one back instead of sending it again at once.
+          await new Promise((resolve) => setTimeout(resolve, Math.max(1000, settings.retryBaseMs)).unref());
         })
         .finally(() => {
           this.inFlight.delete(key);
@@ -173,11 +218,11 @@ export class PushDispatcher implements PushQueueListener {
   }
 }
 
-export type SkipReason = 'revoked' | 'no_token' | 'online' | 'read' | 'muted' | 'expired';
+export type SkipReason = 'revoked' | 'no_token' | 'online' | 'delivered' | 'read' | 'muted' | 'left' | 'expired';
 
 /** Why a queued notification is no longer wanted, if it is not; pure, for the table test. */
 export function skipReason(
-  row: Pick<DuePushRow, 'device_revoked' | 'push_token' | 'device_live' | 'read_seq' | 'seq' | 'muted' | 'created_at'>,
+  row: Pick<DuePushRow, 'device_revoked' | 'push_token' | 'device_live' | 'delivered_seq' | 'read_seq' | 'seq' | 'muted' | 'left' | 'created_at'>,
   now: number,
   maxAgeMs: number,
 ): SkipReason | undefined {
@@ -185,9 +230,12 @@ export function skipReason(
   if (!row.push_token) return 'no_token';
   // Came online before it went out: the message reached it live or from its inbox.
   if (row.device_live) return 'online';
+  // It came online, got the message and went away again while the notification waited.
+  if (row.delivered_seq >= row.seq) return 'delivered';
   // Read on another device meanwhile.
   if (row.read_seq >= row.seq) return 'read';
   if (row.muted) return 'muted';
+  if (row.left) return 'left';
   if (now - row.created_at > maxAgeMs) return 'expired';
   return undefined;
 }

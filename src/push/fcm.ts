@@ -100,6 +100,9 @@ function classify(error: unknown): PushOutcome {
   const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'unknown';
   const reason = `FCM ${code}: ${(error as Error)?.message ?? String(error)}`;
   if (DEAD_TOKEN_CODES.has(code)) return { kind: 'dead_token', reason };
+  // FCM v1 answers a malformed token with INVALID_ARGUMENT, and one of another Firebase project with SENDER_ID_MISMATCH.
+  if (code === 'messaging/invalid-argument' && /registration token/i.test(reason)) return { kind: 'dead_token', reason };
+  if (code === 'messaging/mismatched-credential') return { kind: 'dead_token', reason };
   if (TRANSIENT_CODES.has(code) || code === 'unknown') return { kind: 'retry', reason };
   return { kind: 'failed', reason };
 }

@@ -59,9 +59,9 @@ export function storeMessage(store: Store, settings: MessageStoreSettings, input
     const message = { id, thread_id: input.threadId, seq, sender_device_id: input.senderDeviceId, created_at: input.now };
     for (const deviceId of store.inbox.add(message, settings.maxMessages)) store.inbox.overflow(deviceId);
   }
-  // Offline devices with a push token learn of it by a notification (system messages make none).
+  // Offline devices with a push token learn of it by a notification (system messages make none); the push worker finds them.
   if (input.kind !== 'system' && (settings.push.apns || settings.push.fcm)) {
-    store.push.enqueue({ id, threadId: input.threadId, senderUserId: input.senderUserId, createdAt: input.now }, settings.push);
+    store.push.noteThread({ id, threadId: input.threadId, senderUserId: input.senderUserId, createdAt: input.now });
   }
   // Whoever writes has read what came before.
   store.threads.advanceRead(input.threadId, input.senderUserId, seq);

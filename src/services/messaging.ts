@@ -116,11 +116,10 @@ export class MessagingService {
   }
 
   private goOffline(deviceId: number): void {
-    const { store, settings } = this.deps;
+    const { store } = this.deps;
     const written: Promise<void> = store.batcher
-      .submit(() => {
-        if (store.inbox.goOffline(deviceId, settings.readDiffusionAbove, settings.maxMessages)) store.inbox.overflow(deviceId);
-      })
+      .submit(() => this.writeOffline(deviceId))
+      .then(() => this.deps.pushes.pushQueued())
       .finally(() => {
         if (this.settling.get(deviceId) === written) this.settling.delete(deviceId);
       });
@@ -135,14 +134,24 @@ export class MessagingService {
    * messages into their inbox. Returns how many devices that was.
    */
   recoverLiveDevices(): number {
-    const { store, settings } = this.deps;
+    const { store } = this.deps;
     return store.transaction(() => {
       const devices = store.inbox.liveDevices();
-      for (const deviceId of devices) {
-        if (store.inbox.goOffline(deviceId, settings.readDiffusionAbove, settings.maxMessages)) store.inbox.overflow(deviceId);
-      }
+      for (const deviceId of devices) this.writeOffline(deviceId);
       return devices.length;
     });
+  }
+
+  /**
+   * The device is no longer live: what it got live and did not ack goes to its
+   * inbox, and (it may be a phone whose app was suspended) a notification per
+   * thread is queued for it. Runs in the caller's transaction.
+   */
+  private writeOffline(deviceId: number): void {
+    const { store, clock, settings } = this.deps;
+    const { overflowed, liveAfter } = store.inbox.goOffline(deviceId, settings.readDiffusionAbove, settings.maxMessages);
+    if (liveAfter !== null && (settings.push.apns || settings.push.fcm)) store.push.enqueueUnacked(deviceId, liveAfter, clock.now(), settings.push);
+    if (overflowed) store.inbox.overflow(deviceId);
   }
 
   async send(principal: Principal, request: SendRequest): Promise<SendResult> {

@@ -262,27 +262,49 @@ describe('push notifications', { timeout: 120_000 }, () => {
     b.socket.close();
   });
 
-  it('a token the provider calls dead is removed (APNs 410, FCM UNREGISTERED), and gets no more notifications', async () => {
+  it('a device that was connected (a suspended app) gets a notification for what it got live but never acked, once it is offline', async () => {
+    const w = await world();
+    const bob = await offlineUser(w, 'bob', { platform: 'apns', token: apnsToken(13) });
+    const alice = await offlineUser(w, 'alice', null);
+    const a = await online(w, alice.token);
+    const thread = await direct(a.socket, bob.id);
+    const b = await online(w, bob.token);
+    await send(a.socket, thread, { text: 'while you were connected' });
+    await b.socket.nextEvent('message');
+    // Live: no notification. The socket then goes without an ack, as a suspended app's does.
+    b.socket.close();
+    await b.socket.closed;
+    const [record] = await w.apns.waitForRequests(1);
+    assert.equal(record?.token, apnsToken(13));
+    assert.deepEqual(aps(record!).alert, { title: alice.name, body: 'while you were connected' });
+    a.socket.close();
+  });
+
+  it('a token the provider calls dead is removed (APNs 410, FCM UNREGISTERED and INVALID_ARGUMENT), and gets no more notifications', async () => {
     const w = await world();
     w.apns.respondWith((req) => (req.token === apnsToken(7) ? { status: 410, reason: 'Unregistered' } : undefined));
-    w.fcm.respondWith((req) => (req.message.token === fcmToken(3) ? { status: 404, errorCode: 'UNREGISTERED' } : undefined));
+    w.fcm.respondWith((req) =>
+      req.message.token === fcmToken(3) ? { status: 404, errorCode: 'UNREGISTERED' } : req.message.token === fcmToken(4) ? { status: 400, errorCode: 'INVALID_ARGUMENT' } : undefined,
+    );
     const bob = await offlineUser(w, 'bob', { platform: 'apns', token: apnsToken(7) });
     const carol = await offlineUser(w, 'carol', { platform: 'fcm', token: fcmToken(3) });
+    const dave = await offlineUser(w, 'dave', { platform: 'fcm', token: fcmToken(4) });
     const alice = await offlineUser(w, 'alice', null);
     const a = await online(w, alice.token);
     await send(a.socket, await direct(a.socket, bob.id), { text: 'to bob' });
     await send(a.socket, await direct(a.socket, carol.id), { text: 'to carol' });
+    await send(a.socket, await direct(a.socket, dave.id), { text: 'to dave' });
     await w.apns.waitForRequests(1);
-    await w.fcm.waitForRequests(1);
-    for (const device of [bob.deviceId, carol.deviceId]) {
+    await w.fcm.waitForRequests(2);
+    for (const device of [bob.deviceId, carol.deviceId, dave.deviceId]) {
       await w.server.waitForLog((line) => line.msg === 'push token removed: the provider says it is no longer valid' && line.device === device);
     }
-    for (const user of [bob, carol]) {
+    for (const user of [bob, carol, dave]) {
       assert.deepEqual((await request(`${w.server.url}/v1/me/push`, { token: user.token })).body, { push: null });
     }
     const stats = await runCli(['stats', '--json', '--config', w.configFile, '--data', w.data]);
     const push = JSON.parse(stats.stdout).push;
-    assert.equal(push.dropped_tokens, 2);
+    assert.equal(push.dropped_tokens, 3);
     assert.equal(push.queued, 0);
     a.socket.close();
   });

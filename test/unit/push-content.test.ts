@@ -47,13 +47,15 @@ describe('push notification content', () => {
 });
 
 describe('push queue decisions', () => {
-  const row: Parameters<typeof skipReason>[0] = { device_revoked: 0, push_token: 't', device_live: 0, read_seq: 2, seq: 3, muted: 0, created_at: 1_000 };
+  const row: Parameters<typeof skipReason>[0] = { device_revoked: 0, push_token: 't', device_live: 0, delivered_seq: 1, read_seq: 2, seq: 3, muted: 0, left: 0, created_at: 1_000 };
   it('skips a notification the device no longer needs, and says why', () => {
     const table: Array<[Partial<typeof row>, number, string | undefined]> = [
       [{}, 2_000, undefined],
       [{ device_revoked: 1 }, 2_000, 'revoked'],
       [{ push_token: null }, 2_000, 'no_token'],
       [{ device_live: 1 }, 2_000, 'online'],
+      [{ delivered_seq: 3 }, 2_000, 'delivered'],
+      [{ left: 1 }, 2_000, 'left'],
       [{ read_seq: 3 }, 2_000, 'read'],
       [{ muted: 1 }, 2_000, 'muted'],
       [{}, 1_000 + 60_001, 'expired'],

@@ -27,6 +27,7 @@ export class InboxRepository {
   private readonly backfillStatement;
   private readonly goOfflineStatement;
   private readonly liveDevicesStatement;
+  private readonly liveAfterStatement;
 
   constructor(db: Db) {
     // One statement per message, whatever the number of recipient devices.
@@ -80,6 +81,7 @@ export class InboxRepository {
       'UPDATE devices SET live_after = NULL, inbox_count = inbox_count + ? WHERE id = ? RETURNING inbox_count',
     );
     this.liveDevicesStatement = db.prepare<[], number>('SELECT id FROM devices WHERE live_after IS NOT NULL').pluck();
+    this.liveAfterStatement = db.prepare<[number], number | null>('SELECT live_after FROM devices WHERE id = ?').pluck();
   }
 
   /** The device follows its threads live from now on: new messages write no inbox row for it. */
@@ -89,13 +91,15 @@ export class InboxRepository {
 
   /**
    * The device's last live connection ended: the messages it got live and has
-   * not acknowledged go to its inbox. Returns true when that took the inbox past
-   * `maxMessages` (the caller overflows it).
+   * not acknowledged go to its inbox. `overflowed`: that took the inbox past
+   * `maxMessages` (the caller overflows it); `liveAfter`: the message id the
+   * device was live after (null if it was not live).
    */
-  goOffline(deviceId: number, readDiffusionAbove: number, maxMessages: number): boolean {
+  goOffline(deviceId: number, readDiffusionAbove: number, maxMessages: number): { overflowed: boolean; liveAfter: number | null } {
+    const liveAfter = this.liveAfterStatement.get(deviceId) ?? null;
     const added = this.backfillStatement.run(deviceId, readDiffusionAbove).changes;
     const count = this.goOfflineStatement.get(added, deviceId)?.inbox_count ?? 0;
-    return count > maxMessages;
+    return { overflowed: count > maxMessages, liveAfter };
   }
 
   /** Devices marked live: at start-up, those that were live when the process stopped. */

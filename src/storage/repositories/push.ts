@@ -33,6 +33,23 @@ export interface DuePushRow {
   /** The recipient's read cursor in the thread, and whether they muted it since. */
   readonly read_seq: number;
   readonly muted: 0 | 1;
+  /** The recipient left the thread since. */
+  readonly left: 0 | 1;
+  /** How far the device has acknowledged the thread. */
+  readonly delivered_seq: number;
+}
+
+/** A thread with news to notify of: its newest message. */
+export interface PushThreadRow {
+  readonly thread_id: number;
+  readonly message_id: number;
+  readonly sender_user_id: number;
+  readonly created_at: number;
+}
+
+export interface PushPlatforms {
+  readonly apns: boolean;
+  readonly fcm: boolean;
 }
 
 export type PushCounter = 'sent' | 'failed' | 'dropped_tokens' | 'skipped';
@@ -51,7 +68,11 @@ export class PushRepository {
   private readonly setTokenStatement;
   private readonly clearTokenStatement;
   private readonly dropTokenStatement;
-  private readonly enqueueStatement;
+  private readonly noteThreadStatement;
+  private readonly pendingThreadsStatement;
+  private readonly expandStatement;
+  private readonly expandedStatement;
+  private readonly enqueueForDeviceStatement;
   private readonly dueStatement;
   private readonly nextDueStatement;
   private readonly doneStatement;
@@ -73,15 +94,36 @@ export class PushRepository {
     this.dropTokenStatement = db.prepare<[number, string]>(
       'UPDATE devices SET push_platform = NULL, push_token = NULL, push_topic = NULL WHERE id = ? AND push_token = ?',
     );
+    this.noteThreadStatement = db.prepare<[number, number, number, number]>(
+      `INSERT INTO push_threads (thread_id, message_id, sender_user_id, created_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (thread_id) DO UPDATE SET message_id = excluded.message_id, sender_user_id = excluded.sender_user_id, created_at = excluded.created_at`,
+    );
+    this.pendingThreadsStatement = db.prepare<[number], PushThreadRow>('SELECT thread_id, message_id, sender_user_id, created_at FROM push_threads LIMIT ?');
     // Every device of the other current members that has a token for a configured provider,
-    // is not live and has not muted the thread.
-    this.enqueueStatement = db.prepare<[number, number, number, number, number, 0 | 1, 0 | 1]>(
+    // is not live and has not muted the thread; a device's pending row takes the newer message.
+    this.expandStatement = db.prepare<[number, number, number, number, number, 0 | 1, 0 | 1]>(
       `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
        SELECT d.id, m.thread_id, ?, ?, ?
          FROM thread_members m JOIN devices d ON d.user_id = m.user_id
         WHERE m.thread_id = ? AND m.left_seq IS NULL AND m.muted = 0 AND m.user_id <> ?
           AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
-          AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm'))`,
+          AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm'))
+       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
+    );
+    this.expandedStatement = db.prepare<[number, number]>('DELETE FROM push_threads WHERE thread_id = ? AND message_id = ?');
+    // A device that stopped being live: a notification per thread for the newest message it got live but never acked.
+    this.enqueueForDeviceStatement = db.prepare<[number, number, number, 0 | 1, 0 | 1]>(
+      `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
+       SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), ?
+         FROM inbox i
+         JOIN devices d ON d.id = i.device_id
+         JOIN messages msg ON msg.id = i.message_id
+         JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = d.user_id
+        WHERE i.device_id = ? AND i.message_id > ? AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system'
+          AND m.muted = 0 AND d.push_token IS NOT NULL
+          AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm'))
+        GROUP BY i.thread_id
+       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
     this.dueStatement = db.prepare<[number, number], DuePushRow>(
       `SELECT q.id, q.device_id, q.thread_id, q.message_id, q.created_at, q.attempts,
@@ -89,20 +131,22 @@ export class PushRepository {
               d.live_after IS NOT NULL AS device_live, d.revoked_at IS NOT NULL AS device_revoked,
               msg.seq, msg.kind, msg.body, u.display_name AS sender_name,
               t.kind AS thread_kind, t.title AS thread_title,
-              coalesce(tm.read_seq, 0) AS read_seq, coalesce(tm.muted, 0) AS muted
+              coalesce(tm.read_seq, 0) AS read_seq, coalesce(tm.muted, 0) AS muted,
+              tm.left_seq IS NOT NULL AS left, coalesce(c.delivered_seq, 0) AS delivered_seq
          FROM push_queue q
          JOIN devices d ON d.id = q.device_id
          JOIN messages msg ON msg.id = q.message_id
          JOIN users u ON u.id = msg.sender_user_id
          JOIN threads t ON t.id = q.thread_id
          LEFT JOIN thread_members tm ON tm.thread_id = q.thread_id AND tm.user_id = d.user_id
+         LEFT JOIN device_cursors c ON c.device_id = q.device_id AND c.thread_id = q.thread_id
         WHERE q.not_before <= ?
-          AND q.id = (SELECT max(x.id) FROM push_queue x WHERE x.device_id = q.device_id AND x.thread_id = q.thread_id)
         ORDER BY q.not_before, q.id
         LIMIT ?`,
     );
     this.nextDueStatement = db.prepare<[number], number | null>('SELECT min(not_before) FROM push_queue WHERE not_before > ?').pluck();
-    this.doneStatement = db.prepare<[number, number, number]>('DELETE FROM push_queue WHERE device_id = ? AND thread_id = ? AND id <= ?');
+    // Unless a newer message took the row meanwhile: that one is still to go.
+    this.doneStatement = db.prepare<[number, number]>('DELETE FROM push_queue WHERE id = ? AND message_id = ?');
     this.forgetDeviceStatement = db.prepare<[number]>('DELETE FROM push_queue WHERE device_id = ?');
     this.retryStatement = db.prepare<[number, string, number]>(
       'UPDATE push_queue SET attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?',
@@ -111,7 +155,7 @@ export class PushRepository {
       'INSERT INTO push_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
     );
     this.countersStatement = db.prepare<[], { name: string; value: number }>('SELECT name, value FROM push_counters');
-    this.depthStatement = db.prepare<[], number>('SELECT count(*) FROM push_queue').pluck();
+    this.depthStatement = db.prepare<[], number>('SELECT (SELECT count(*) FROM push_queue) + (SELECT count(*) FROM push_threads)').pluck();
     this.registrationStatement = db.prepare<[number], { push_platform: PushPlatform | null; push_token: string | null; push_topic: string | null }>(
       'SELECT push_platform, push_token, push_topic FROM devices WHERE id = ?',
     );
@@ -142,16 +186,27 @@ export class PushRepository {
     return dropped;
   }
 
-  /** Queues a push of the message for every device that should get one (see the statement); returns how many. */
-  enqueue(
-    message: { readonly id: number; readonly threadId: number; readonly senderUserId: number; readonly createdAt: number },
-    platforms: { readonly apns: boolean; readonly fcm: boolean },
-  ): number {
-    const m = message;
-    return this.enqueueStatement.run(m.id, m.createdAt, m.createdAt, m.threadId, m.senderUserId, platforms.apns ? 1 : 0, platforms.fcm ? 1 : 0).changes;
+  /** The thread has a new message to notify of (in the message's transaction: one row per thread, whatever its size). */
+  noteThread(message: { readonly id: number; readonly threadId: number; readonly senderUserId: number; readonly createdAt: number }): void {
+    this.noteThreadStatement.run(message.threadId, message.id, message.senderUserId, message.createdAt);
   }
 
-  /** Up to `limit` due pushes, the newest per (device, thread) only, oldest due first. */
+  pendingThreads(limit: number): PushThreadRow[] {
+    return this.pendingThreadsStatement.all(limit);
+  }
+
+  /** Turns a thread's news into a queued notification per device that should get one. */
+  expand(thread: PushThreadRow, now: number, platforms: PushPlatforms): void {
+    this.expandStatement.run(thread.message_id, thread.created_at, now, thread.thread_id, thread.sender_user_id, platforms.apns ? 1 : 0, platforms.fcm ? 1 : 0);
+    this.expandedStatement.run(thread.thread_id, thread.message_id);
+  }
+
+  /** Queues notifications for what a device got live after message `liveAfter` and never acked (it just went offline). */
+  enqueueUnacked(deviceId: number, liveAfter: number, now: number, platforms: PushPlatforms): void {
+    this.enqueueForDeviceStatement.run(now, deviceId, liveAfter, platforms.apns ? 1 : 0, platforms.fcm ? 1 : 0);
+  }
+
+  /** Up to `limit` due pushes (one per device and thread), oldest due first. */
   due(now: number, limit: number): DuePushRow[] {
     return this.dueStatement.all(now, limit);
   }
@@ -161,9 +216,9 @@ export class PushRepository {
     return this.nextDueStatement.get(now) ?? null;
   }
 
-  /** The push is settled: it and the older ones it stood for leave the queue. */
-  done(push: Pick<DuePushRow, 'device_id' | 'thread_id' | 'id'>): void {
-    this.doneStatement.run(push.device_id, push.thread_id, push.id);
+  /** The push is settled: it leaves the queue, unless a newer message of the thread took its row meanwhile. */
+  done(push: Pick<DuePushRow, 'id' | 'message_id'>): void {
+    this.doneStatement.run(push.id, push.message_id);
   }
 
   retryAt(pushId: number, notBefore: number, error: string): void {
