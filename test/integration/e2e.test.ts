@@ -224,6 +224,24 @@ describe('end-to-end encryption', { timeout: 120_000 }, () => {
     assert.equal((await late.text(thread.id, 'welcome, new phone')).e2e?.status, 'ok');
   });
 
+  it('a deployment that requires encryption refuses plaintext in every thread, and says so in each thread', async () => {
+    const dir = tempDir();
+    const strict = await startServer(['--data', join(dir, 'data'), '--config', writeConfig(dir, '[accounts]\nregistration = "open"\n[messages]\nrequire_e2e = true\n')]);
+    try {
+      const api = new AccountApi(strict.url);
+      for (const name of ['erin', 'frank']) await api.register({ username: name, password: 'correct horse' });
+      const login = await api.login({ username: 'erin', password: 'correct horse', device_name: 'raw', platform: 'bot' });
+      const raw = await connectAuthenticated(strict.wsUrl, login.token);
+      const opened = await raw.socket.expect({ type: 'direct_open', username: 'frank' }, 'thread');
+      assert.equal(opened.thread.e2e_required, true);
+      const plain = await raw.socket.expect({ type: 'send', thread_id: opened.thread.id, client_msg_id: 'x-1', body: { text: 'in the clear' } }, 'error');
+      assert.equal(plain.error.code, 'encryption_required');
+      raw.socket.close();
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('a thread that requires encryption refuses plaintext; malformed envelopes are refused by field', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const [a1] = [await device(alice), await device(bob)];

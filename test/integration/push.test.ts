@@ -227,17 +227,30 @@ describe('push notifications', { timeout: 120_000 }, () => {
     a.socket.close();
   });
 
-  it('a provider failing for a while (500, 503) is retried until it takes the notification', async () => {
-    const w = await world();
-    w.apns.respondWith([{ status: 500, reason: 'InternalServerError' }, { status: 503, reason: 'ServiceUnavailable' }]);
+  it('a provider failing for a while (500, 429, 503) is retried until it takes the notification', async () => {
+    const w = await world('max_attempts = 4');
+    w.apns.respondWith([{ status: 500, reason: 'InternalServerError' }, { status: 429, reason: 'TooManyRequests', retryAfter: 1 }, { status: 503, reason: 'ServiceUnavailable' }]);
     const bob = await offlineUser(w, 'bob', { platform: 'apns', token: apnsToken(6) });
     const alice = await offlineUser(w, 'alice', null);
     const a = await online(w, alice.token);
     await send(a.socket, await direct(a.socket, bob.id), { text: 'try again' });
-    const records = await w.apns.waitForRequests(3);
-    assert.deepEqual(records.map((r) => (typeof r.reply === 'string' ? r.reply : r.reply.status)), [500, 503, 200]);
-    assert.deepEqual(aps(records[2]!).alert, aps(records[0]!).alert, 'the same notification each time');
+    const records = await w.apns.waitForRequests(4);
+    assert.deepEqual(records.map((r) => (typeof r.reply === 'string' ? r.reply : r.reply.status)), [500, 429, 503, 200]);
+    assert.deepEqual(aps(records[3]!).alert, aps(records[0]!).alert, 'the same notification each time');
     await w.server.waitForLog((line) => line.msg === 'push failed for now; will retry');
+    a.socket.close();
+  });
+
+  it('a notification is given up after push.max_attempts failures', async () => {
+    const w = await world();
+    w.apns.respondWith(() => ({ status: 500, reason: 'InternalServerError' }));
+    const bob = await offlineUser(w, 'bob', { platform: 'apns', token: apnsToken(14) });
+    const alice = await offlineUser(w, 'alice', null);
+    const a = await online(w, alice.token);
+    await send(a.socket, await direct(a.socket, bob.id), { text: 'never arrives' });
+    const given = await w.server.waitForLog((line) => line.msg === 'push given up after repeated provider failures');
+    assert.equal(given.attempts, 3);
+    assert.equal(w.apns.requests.length, 3, 'max_attempts = 3: three requests, then no more');
     a.socket.close();
   });
 
