@@ -26,6 +26,7 @@ import { DATABASE_FILE, type Db, checkpoint, migrate, openDatabase, readEpoch } 
 import { Store } from './storage/store.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
+import { addWebRoutes } from './transport/http/web.js';
 import { addHealthRoutes } from './transport/http/health.js';
 import { errorResponse } from './transport/http/respond.js';
 import { Router } from './transport/http/router.js';
@@ -130,6 +131,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     ready: () => ready,
   });
   addAccountRoutes(router, core.accounts);
+  if (config.web.enabled && !addWebRoutes(router)) log.warn('the web client is not built into this chatd: / answers 404 (run npm run build)');
   // The socket library takes WebSocket upgrades first; a plain GET here is a client mistake worth explaining.
   router.add('GET', WS_PATH, () =>
     errorResponse(new ChatError('upgrade_required', `${WS_PATH} speaks WebSocket only; connect with a WebSocket client`)),

@@ -10,6 +10,8 @@ interface ServeOptions {
   host?: string;
   transport?: string;
   logLevel?: string;
+  /** commander's negated flag: false with --no-web. */
+  web?: boolean;
 }
 
 export function addServeCommand(program: Command): void {
@@ -19,7 +21,8 @@ export function addServeCommand(program: Command): void {
     .addOption(new Option('-p, --port <port>', 'TCP port (default 8080; 0 picks a free one)'))
     .addOption(new Option('--host <address>', 'address to listen on (default 0.0.0.0)'))
     .addOption(new Option('--transport <kind>', 'socket implementation: auto, uws or node'))
-    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent'));
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent'))
+    .addOption(new Option('--no-web', 'do not serve the web client at /'));
   withDatabaseOptions(command).action((options: ServeOptions) => serve(options));
   examples(command, [
     'chatd serve',
@@ -35,6 +38,7 @@ async function serve(options: ServeOptions): Promise<void> {
     'server.host': options.host,
     'server.transport': options.transport,
     'log.level': options.logLevel,
+    'web.enabled': options.web === false ? 'false' : undefined,
   });
   const log = createLogger(config.log.level);
   const server = await startServer(config, log);

@@ -22,6 +22,8 @@ export type { WebSocketConstructor } from './socket.js';
 export {
   type ClientStore,
   DocumentStore,
+  documentToState,
+  type KnownDevice,
   MemoryStore,
   type OutboxEntry,
   type StoreDocument,

@@ -229,6 +229,12 @@ export const schema = {
       connect_to: text('', "host:port to connect to instead of Google's servers (a local test server). Empty: Google's.", { nonEmpty: false }),
     },
   },
+  web: {
+    doc: 'The web client chatd serves at / (docs/web.md).',
+    keys: {
+      enabled: boolean(true, 'Serve the web client at / (turn off with false, or `chatd serve --no-web`, when only apps connect).'),
+    },
+  },
   log: {
     doc: 'Logs are JSON lines on standard output (pino).',
     keys: {

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { TcpProxy } from '../helpers/proxy.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
+
+/**
+ * The web client in headless Chromium (Debian's package, which .ci/run
+ * installs), against the real server: people register, chat both ways and in
+ * a group, see unread badges and ticks, and keep chatting across a server
+ * restart. A screenshot of the main screen goes to artifacts/.
+ */
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
+const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+
+describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
+  let browser: Browser;
+  let server: ServerProcess;
+  /** The pages' origin: the server behind it can restart on another port. */
+  let proxy: TcpProxy;
+  let dir: string;
+  const contexts: BrowserContext[] = [];
+
+  const serverArgs = (): string[] => [
+    '--data',
+    join(dir, 'data'),
+    '--config',
+    writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n[presence]\noffline_grace_ms = 200\n'),
+  ];
+
+  before(async () => {
+    dir = tempDir();
+    server = await startServer(serverArgs());
+    proxy = await TcpProxy.start(server.port);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await server?.stop();
+  });
+
+  /** A fresh browser profile that registers `username` through the page and lands on the chat screen. */
+  async function person(username: string, viewport = { width: 1100, height: 700 }): Promise<Page> {
+    const context = await browser.newContext({ viewport });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    await page.goto(proxy.url);
+    await page.getByRole('button', { name: 'No account yet? Create one' }).click();
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill('correct horse');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
+    return page;
+  }
+
+  async function startChat(page: Page, username: string): Promise<void> {
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await page.getByLabel('Username to chat with').fill(username);
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.getByRole('heading', { level: 2 }).waitFor();
+  }
+
+  async function say(page: Page, text: string): Promise<void> {
+    await page.getByLabel('Message', { exact: true }).fill(text);
+    await page.keyboard.press('Enter');
+  }
+
+  const message = (page: Page, text: string) => page.locator('.messages .message .body', { hasText: text });
+
+  it('two people chat both ways; the unread badge appears and clears; ticks turn to read', async () => {
+    const alice = await person('alice');
+    const bob = await person('bob');
+    await startChat(alice, 'bob');
+    await say(alice, 'hi bob, it is alice');
+    await message(alice, 'hi bob, it is alice').waitFor();
+    // Bob has not opened the chat: a badge with 1 on it.
+    const badge = bob.getByTestId('unread');
+    await badge.filter({ hasText: '1' }).waitFor();
+    await bob.locator('.thread-item', { hasText: 'alice' }).click();
+    await message(bob, 'hi bob, it is alice').waitFor();
+    await badge.waitFor({ state: 'detached' });
+    // Opened: alice's tick turns to read.
+    await alice.locator('.message.own .ticks.read').first().waitFor();
+    await say(bob, 'hello alice!');
+    await message(alice, 'hello alice!').waitFor();
+    // Alice has the chat open: bob's message is read at once, and his tick turns to read.
+    await bob.locator('.message.own .ticks.read').first().waitFor();
+    assert.equal(await alice.getByTestId('unread').count(), 0);
+    // Typing shows on the other side.
+    await bob.getByLabel('Message', { exact: true }).pressSequentially('typing a long answer', { delay: 10 });
+    await alice.locator('.typing', { hasText: 'bob is typing' }).waitFor();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await alice.screenshot({ path: join(ARTIFACTS, 'web-main.png') });
+    assert.ok(existsSync(join(ARTIFACTS, 'web-main.png')));
+  });
+
+  it('a group of three: created in the page, every member reads every message', async () => {
+    const [carol, dave, erin] = [await person('carol'), await person('dave'), await person('erin', { width: 390, height: 740 })];
+    await carol.getByRole('button', { name: 'New group' }).click();
+    await carol.getByLabel('Group name').fill('Climbing');
+    await carol.getByLabel('Members').fill('dave erin');
+    await carol.getByRole('button', { name: 'Create group' }).click();
+    await carol.getByRole('heading', { name: 'Climbing' }).waitFor();
+    await say(carol, 'Saturday at nine?');
+    for (const page of [dave, erin]) {
+      await page.locator('.thread-item', { hasText: 'Climbing' }).click();
+      await message(page, 'Saturday at nine?').waitFor();
+    }
+    await say(dave, 'I am in');
+    // erin is on a phone-sized screen: one pane at a time, the chat open.
+    await message(erin, 'I am in').waitFor();
+    assert.equal(await erin.locator('.sidebar').isVisible(), false, 'on a narrow screen the list hides while a chat is open');
+    await say(erin, 'me too');
+    for (const page of [carol, dave]) await message(page, 'me too').waitFor();
+    await carol.getByRole('button', { name: 'Members' }).click();
+    await carol.locator('.members li', { hasText: 'erin' }).waitFor();
+  });
+
+  it('the server restarts mid-conversation: the page shows what waits, reconnects and sends it', async () => {
+    const frank = await person('frank');
+    const gina = await person('gina');
+    await startChat(frank, 'gina');
+    await say(frank, 'before the restart');
+    await gina.locator('.thread-item', { hasText: 'frank' }).click();
+    await message(gina, 'before the restart').waitFor();
+    await server.stop();
+    await frank.getByTestId('connection').filter({ hasText: /Offline|Connecting/ }).waitFor();
+    await say(frank, 'sent while the server was down');
+    await frank.getByTestId('pending').waitFor();
+    await frank.getByTestId('connection').filter({ hasText: 'waiting to send' }).waitFor();
+    server = await startServer(serverArgs());
+    proxy.target(server.port);
+    await frank.getByTestId('pending').waitFor({ state: 'detached', timeout: 30_000 });
+    await message(gina, 'sent while the server was down').waitFor({ timeout: 30_000 });
+    await say(gina, 'and back again');
+    await message(frank, 'and back again').waitFor();
+  });
+});

@@ -1,0 +1,33 @@
+import { DocumentStore, type StoreDocument, type StoredState, documentToState } from '../../src/client/browser.js';
+
+/**
+ * The client store in localStorage, one document per account and server:
+ * unsent messages survive a reload or a closed tab and go out at the next
+ * connection. localStorage writes are synchronous, so each write is durable
+ * when its promise resolves.
+ */
+export class LocalStorageStore extends DocumentStore {
+  constructor(private readonly key: string) {
+    super();
+  }
+
+  load(): Promise<StoredState> {
+    const text = localStorage.getItem(this.key);
+    if (text) this.document = JSON.parse(text) as StoreDocument;
+    return Promise.resolve(documentToState(structuredClone(this.document)));
+  }
+
+  protected persist(): Promise<void> {
+    localStorage.setItem(this.key, JSON.stringify(this.document));
+    return Promise.resolve();
+  }
+
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Forgets everything (logout). */
+  clear(): void {
+    localStorage.removeItem(this.key);
+  }
+}

@@ -1,0 +1,34 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ChatModel, type Session, loadSession } from './model.js';
+import { ChatScreen, LoginScreen } from './views.js';
+
+/** The web client: the login screen, or the chat once a session is kept. */
+function App() {
+  const [model, setModel] = useState<ChatModel | undefined>(() => {
+    const session = loadSession();
+    return session ? new ChatModel(session) : undefined;
+  });
+  const [, setVersion] = useState(0);
+  useEffect(() => {
+    if (!model) return;
+    const off = model.subscribe(() => setVersion((v) => v + 1));
+    const shown = (): void => {
+      if (document.visibilityState === 'visible') model.pageShown();
+    };
+    document.addEventListener('visibilitychange', shown);
+    void model.start();
+    return () => {
+      off();
+      document.removeEventListener('visibilitychange', shown);
+    };
+  }, [model]);
+  if (!model) return <LoginScreen onSession={(session: Session) => setModel(new ChatModel(session))} />;
+  return <ChatScreen model={model} />;
+}
+
+const root = document.getElementById('app');
+if (root) {
+  root.textContent = '';
+  render(<App />, root);
+}

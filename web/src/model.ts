@@ -1,0 +1,256 @@
+import {
+  AccountApi,
+  ChatClient,
+  type ClientMessage,
+  type ConnectionState,
+  type MemberJson,
+  type MessageStatus,
+  type PresenceJson,
+  type ThreadJson,
+  type UserJson,
+} from '../../src/client/browser.js';
+import { LocalStorageStore } from './local-store.js';
+
+/** What is kept of a login in localStorage. */
+export interface Session {
+  readonly token: string;
+  readonly user: UserJson;
+  readonly deviceId: number;
+}
+
+const SESSION_KEY = 'chatd.session';
+/** How long a typing indicator shows after the last `typing` event. */
+const TYPING_MS = 5000;
+/** At most one `typing` request per this many ms while the user types. */
+const TYPING_EVERY_MS = 3000;
+
+export function loadSession(): Session | undefined {
+  try {
+    return JSON.parse(localStorage.getItem(SESSION_KEY) ?? 'null') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function logIn(username: string, password: string): Promise<Session> {
+  const api = new AccountApi(location.origin);
+  const login = await api.login({ username, password, device_name: `Web (${navigator.platform || 'browser'})`, platform: 'web' });
+  const session = { token: login.token, user: login.user, deviceId: login.device.id };
+  localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  return session;
+}
+
+export async function register(username: string, password: string, invite: string | undefined): Promise<Session> {
+  await new AccountApi(location.origin).register({ username, password, ...(invite ? { invite } : {}) });
+  return logIn(username, password);
+}
+
+/** A message the user sent that is not back from the server yet. */
+export interface PendingMessage {
+  readonly client_msg_id: string;
+  readonly thread_id: number;
+  readonly text: string;
+}
+
+/**
+ * Everything the screens show, kept from the SDK's events; `changed` runs
+ * after each change (the app re-renders). Messages are kept per thread in seq
+ * order as they arrive live or from history pages.
+ */
+export class ChatModel {
+  readonly client: ChatClient;
+  private readonly store: LocalStorageStore;
+  connection: ConnectionState = 'connecting';
+  pendingCount = 0;
+  threads: ThreadJson[] = [];
+  readonly messages = new Map<number, ClientMessage[]>();
+  readonly hasOlder = new Map<number, boolean>();
+  readonly statuses = new Map<string, MessageStatus>();
+  readonly users = new Map<number, UserJson>();
+  readonly presence = new Map<number, PresenceJson>();
+  readonly typing = new Map<number, Map<number, number>>();
+  readonly members = new Map<number, MemberJson[]>();
+  openThread: number | undefined;
+  error: string | undefined;
+  private lastTyping = 0;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(readonly session: Session) {
+    this.store = new LocalStorageStore(`chatd.store.${session.user.id}.${session.deviceId}`);
+    this.client = new ChatClient({ server: location.origin, token: session.token, store: this.store, reconnect: { initialDelayMs: 300, maxDelayMs: 10_000 } });
+    this.users.set(session.user.id, session.user);
+    const { client } = this;
+    client.on('state', (change) => {
+      this.connection = change.state;
+      this.pendingCount = change.pending;
+      if (change.state === 'online') void this.refreshThreads();
+      if (change.state === 'stopped' && (change.reason === 'auth_failed' || change.reason === 'device_revoked')) this.logOut();
+      this.changed();
+    });
+    client.on('message', (message) => this.add(message.thread_id, [message]));
+    client.on('thread', ({ thread }) => {
+      this.putThread(thread);
+      // The open thread is being read: what just counted as unread is read.
+      if (thread.id === this.openThread && thread.unread > 0) void this.markRead(thread.id).catch(() => {});
+      this.changed();
+    });
+    client.on('status', (change) => {
+      this.statuses.set(change.client_msg_id, change.status);
+      this.changed();
+    });
+    client.on('receipt', () => this.changed());
+    client.on('presence', (presence) => {
+      this.presence.set(presence.user_id, presence);
+      this.changed();
+    });
+    client.on('typing', (event) => {
+      const byUser = this.typing.get(event.thread_id) ?? new Map<number, number>();
+      byUser.set(event.user_id, Date.now() + TYPING_MS);
+      this.typing.set(event.thread_id, byUser);
+      this.changed();
+      setTimeout(() => this.changed(), TYPING_MS + 50);
+    });
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    await this.client.start();
+    this.threads = this.client.cachedThreads();
+    this.changed();
+  }
+
+  logOut(): void {
+    void this.client.api.logout().catch(() => {});
+    void this.client.close();
+    this.store.clear();
+    localStorage.removeItem(SESSION_KEY);
+    location.reload();
+  }
+
+  /** Messages of the thread sent from here and not yet back from the server, oldest first. */
+  pending(threadId: number): PendingMessage[] {
+    const arrived = new Set((this.messages.get(threadId) ?? []).map((m) => m.client_msg_id));
+    return this.client
+      .pending()
+      .filter((entry) => entry.thread_id === threadId && !arrived.has(entry.client_msg_id))
+      .map((entry) => ({ client_msg_id: entry.client_msg_id, thread_id: threadId, text: String((entry.body as { text?: unknown }).text ?? '') }));
+  }
+
+  typingIn(threadId: number): UserJson[] {
+    const now = Date.now();
+    return [...(this.typing.get(threadId) ?? new Map<number, number>())].filter(([, until]) => until > now).flatMap(([userId]) => this.users.get(userId) ?? []);
+  }
+
+  title(thread: ThreadJson): string {
+    return thread.kind === 'direct' ? (thread.peer?.display_name ?? 'Direct chat') : (thread.title ?? 'Group');
+  }
+
+  async open(threadId: number | undefined): Promise<void> {
+    this.openThread = threadId;
+    this.error = undefined;
+    this.changed();
+    if (threadId === undefined) return;
+    try {
+      if (!this.messages.has(threadId)) await this.loadOlder(threadId);
+      const { members } = await this.client.thread(threadId);
+      this.members.set(threadId, members);
+      for (const member of members) this.users.set(member.user.id, member.user);
+      const others = members.map((m) => m.user.id).filter((id) => id !== this.session.user.id);
+      for (const presence of await this.client.presence(others)) this.presence.set(presence.user_id, presence);
+      await this.markRead(threadId);
+    } catch (error) {
+      this.fail(error);
+    }
+    this.changed();
+  }
+
+  async loadOlder(threadId: number): Promise<void> {
+    const first = this.messages.get(threadId)?.[0];
+    const page = await this.client.history(threadId, first ? { before: first.seq } : 'latest', 50);
+    this.hasOlder.set(threadId, page.has_more_before);
+    this.add(threadId, page.messages);
+  }
+
+  async send(threadId: number, text: string): Promise<void> {
+    try {
+      const sending = this.client.send(threadId, { text });
+      this.changed();
+      await sending;
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  userTyped(threadId: number): void {
+    const now = Date.now();
+    if (now - this.lastTyping < TYPING_EVERY_MS || this.connection !== 'online') return;
+    this.lastTyping = now;
+    void this.client.typing(threadId).catch(() => {});
+  }
+
+  /** Runs a user action; its failure shows as the error line. */
+  async act(action: () => Promise<unknown>): Promise<boolean> {
+    this.error = undefined;
+    try {
+      await action();
+      await this.refreshThreads();
+      return true;
+    } catch (error) {
+      this.fail(error);
+      return false;
+    } finally {
+      this.changed();
+    }
+  }
+
+  private async markRead(threadId: number): Promise<void> {
+    const thread = this.threads.find((t) => t.id === threadId);
+    if (!thread || thread.unread === 0 || document.visibilityState === 'hidden') return;
+    await this.client.markRead(threadId);
+  }
+
+  /** Reads what arrived in the open thread while the page was hidden. */
+  pageShown(): void {
+    if (this.openThread !== undefined) void this.markRead(this.openThread).catch(() => {});
+  }
+
+  private async refreshThreads(): Promise<void> {
+    try {
+      const { threads } = await this.client.threads();
+      this.threads = threads;
+      for (const thread of threads) if (thread.peer) this.users.set(thread.peer.id, thread.peer);
+      this.changed();
+    } catch {
+      // Offline: the list stays as it was and refreshes when the connection is back.
+    }
+  }
+
+  private putThread(thread: ThreadJson): void {
+    const others = this.threads.filter((t) => t.id !== thread.id);
+    this.threads = [thread, ...others].sort((a, b) => activity(b) - activity(a));
+    if (thread.peer) this.users.set(thread.peer.id, thread.peer);
+  }
+
+  private add(threadId: number, messages: readonly ClientMessage[]): void {
+    const bySeq = new Map((this.messages.get(threadId) ?? []).map((m) => [m.seq, m]));
+    for (const message of messages) bySeq.set(message.seq, message);
+    this.messages.set(threadId, [...bySeq.values()].sort((a, b) => a.seq - b.seq));
+    this.changed();
+  }
+
+  private fail(error: unknown): void {
+    this.error = error instanceof Error ? error.message : String(error);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+function activity(thread: ThreadJson): number {
+  return thread.last_message?.created_at ?? thread.created_at;
+}

@@ -1,0 +1,370 @@
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import type { ClientMessage, MessageStatus, ThreadJson } from '../../src/client/browser.js';
+import { type ChatModel, type Session, logIn, register } from './model.js';
+
+export function LoginScreen({ onSession }: { onSession: (session: Session) => void }) {
+  const [mode, setMode] = useState<'login' | 'register'>('login');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event): Promise<void> => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const username = String(form.get('username') ?? '').trim();
+    const password = String(form.get('password') ?? '');
+    const invite = String(form.get('invite') ?? '').trim() || undefined;
+    setBusy(true);
+    setError(undefined);
+    try {
+      onSession(mode === 'login' ? await logIn(username, password) : await register(username, password, invite));
+    } catch (failure) {
+      setError((failure as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="login">
+      <form onSubmit={submit} aria-label={mode === 'login' ? 'Log in' : 'Create an account'}>
+        <h1>chatd</h1>
+        <label>
+          Username <input name="username" autocomplete="username" required autofocus />
+        </label>
+        <label>
+          Password <input name="password" type="password" autocomplete={mode === 'login' ? 'current-password' : 'new-password'} required />
+        </label>
+        {mode === 'register' && (
+          <label>
+            Invite code (if the server asks for one) <input name="invite" autocomplete="off" />
+          </label>
+        )}
+        {error && <p class="error" role="alert">{error}</p>}
+        <button type="submit" disabled={busy}>
+          {mode === 'login' ? 'Log in' : 'Create account'}
+        </button>
+        <button type="button" class="link" onClick={() => setMode(mode === 'login' ? 'register' : 'login')}>
+          {mode === 'login' ? 'No account yet? Create one' : 'I have an account: log in'}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+export function ChatScreen({ model }: { model: ChatModel }) {
+  const open = model.threads.find((t) => t.id === model.openThread);
+  return (
+    <div class="chat" data-view={open ? 'thread' : 'list'}>
+      <Sidebar model={model} />
+      {open ? <ThreadView model={model} thread={open} /> : <section class="thread empty">Pick a chat, or start one.</section>}
+    </div>
+  );
+}
+
+const STATE_TEXT: Record<string, string> = {
+  connecting: 'Connecting…',
+  syncing: 'Catching up…',
+  online: 'Online',
+  offline: 'Offline',
+  stopped: 'Stopped',
+};
+
+function ConnectionBadge({ model }: { model: ChatModel }) {
+  const pending = model.pendingCount > 0 && model.connection !== 'online' ? ` · ${model.pendingCount} waiting to send` : '';
+  return (
+    <span class={`connection ${model.connection}`} role="status" data-testid="connection">
+      {STATE_TEXT[model.connection] ?? model.connection}
+      {pending}
+    </span>
+  );
+}
+
+function Sidebar({ model }: { model: ChatModel }) {
+  const [form, setForm] = useState<'direct' | 'group' | undefined>();
+  const startDirect = async (event: Event): Promise<void> => {
+    event.preventDefault();
+    const username = String(new FormData(event.currentTarget as HTMLFormElement).get('username') ?? '').trim();
+    let threadId: number | undefined;
+    if (await model.act(async () => (threadId = (await model.client.openDirect(username)).id))) {
+      setForm(undefined);
+      await model.open(threadId);
+    }
+  };
+  const startGroup = async (event: Event): Promise<void> => {
+    event.preventDefault();
+    const data = new FormData(event.currentTarget as HTMLFormElement);
+    const members = String(data.get('members') ?? '').split(/[\s,]+/).filter(Boolean);
+    let threadId: number | undefined;
+    if (await model.act(async () => (threadId = (await model.client.createGroup(String(data.get('title') ?? ''), members)).id))) {
+      setForm(undefined);
+      await model.open(threadId);
+    }
+  };
+  return (
+    <aside class="sidebar">
+      <header>
+        <strong>{model.session.user.display_name}</strong>
+        <ConnectionBadge model={model} />
+        <button type="button" class="link" onClick={() => model.logOut()}>
+          Log out
+        </button>
+      </header>
+      <div class="actions">
+        <button type="button" onClick={() => setForm(form === 'direct' ? undefined : 'direct')}>New chat</button>
+        <button type="button" onClick={() => setForm(form === 'group' ? undefined : 'group')}>New group</button>
+      </div>
+      {form === 'direct' && (
+        <form class="inline" onSubmit={startDirect}>
+          <input name="username" placeholder="username" aria-label="Username to chat with" required autofocus />
+          <button type="submit">Start</button>
+        </form>
+      )}
+      {form === 'group' && (
+        <form class="inline stacked" onSubmit={startGroup}>
+          <input name="title" placeholder="group name" aria-label="Group name" required autofocus />
+          <input name="members" placeholder="usernames, separated by spaces" aria-label="Members" />
+          <button type="submit">Create group</button>
+        </form>
+      )}
+      {model.error && !model.openThread && <p class="error" role="alert">{model.error}</p>}
+      <nav aria-label="Chats">
+        <ul class="threads">
+          {model.threads.map((thread) => (
+            <li key={thread.id}>
+              <ThreadItem model={model} thread={thread} />
+            </li>
+          ))}
+        </ul>
+      </nav>
+    </aside>
+  );
+}
+
+function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
+  const last = thread.last_message;
+  const preview = last ? previewOf(last) : 'No messages yet';
+  const peerOnline = thread.peer ? model.presence.get(thread.peer.id)?.online : undefined;
+  return (
+    <button type="button" class={`thread-item${thread.id === model.openThread ? ' current' : ''}`} onClick={() => void model.open(thread.id)} data-thread={thread.id}>
+      <span class="title">
+        {peerOnline !== undefined && <span class={`dot${peerOnline ? ' online' : ''}`} aria-label={peerOnline ? 'online' : 'offline'} />}
+        {model.title(thread)}
+        {thread.muted && <span class="muted-icon" title="muted"> 🔕</span>}
+      </span>
+      <span class="preview">{preview}</span>
+      {thread.unread > 0 && (
+        <span class="badge" aria-label={`${thread.unread} unread`} data-testid="unread">
+          {thread.unread}
+        </span>
+      )}
+    </button>
+  );
+}
+
+function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
+  const [showMembers, setShowMembers] = useState(false);
+  const messages = model.messages.get(thread.id) ?? [];
+  const pending = model.pending(thread.id);
+  const typing = model.typingIn(thread.id).filter((u) => u.id !== model.session.user.id);
+  const list = useRef<HTMLOListElement>(null);
+  const atBottom = useRef(true);
+  // Stay at the bottom when new messages arrive if the user was there; otherwise keep their place.
+  useLayoutEffect(() => {
+    const element = list.current;
+    if (element && atBottom.current) element.scrollTop = element.scrollHeight;
+  }, [messages.length, pending.length, thread.id]);
+  const peer = thread.peer ? model.presence.get(thread.peer.id) : undefined;
+  const subtitle = thread.kind === 'group' ? `${thread.member_count} members` : peer ? (peer.online ? 'online' : lastSeen(peer.last_active_at)) : '';
+  return (
+    <section class="thread" aria-label={model.title(thread)}>
+      <header>
+        <button type="button" class="back" onClick={() => void model.open(undefined)} aria-label="Back to chats">
+          ←
+        </button>
+        <div class="heading">
+          <h2>{model.title(thread)}</h2>
+          <span class="subtitle">{subtitle}</span>
+        </div>
+        <button type="button" class="link" onClick={() => void model.act(() => model.client.updateThread(thread.id, { muted: !thread.muted }))}>
+          {thread.muted ? 'Unmute' : 'Mute'}
+        </button>
+        {thread.kind === 'group' && (
+          <button type="button" class="link" onClick={() => setShowMembers(!showMembers)} aria-expanded={showMembers}>
+            Members
+          </button>
+        )}
+      </header>
+      {showMembers && <Members model={model} thread={thread} />}
+      {model.error && <p class="error" role="alert">{model.error}</p>}
+      <ol
+        class="messages"
+        ref={list}
+        aria-live="polite"
+        onScroll={(event) => {
+          const element = event.currentTarget;
+          atBottom.current = element.scrollHeight - element.scrollTop - element.clientHeight < 40;
+        }}
+      >
+        {model.hasOlder.get(thread.id) && (
+          <li class="older">
+            <button type="button" class="link" onClick={() => void model.act(() => model.loadOlder(thread.id))}>
+              Load older messages
+            </button>
+          </li>
+        )}
+        {messages.map((message) => (
+          <MessageItem key={message.seq} model={model} message={message} />
+        ))}
+        {pending.map((message) => (
+          <li key={message.client_msg_id} class="message own pending" data-testid="pending">
+            <span class="body">{message.text}</span>
+            <span class="meta" title="waiting to be sent">🕓</span>
+          </li>
+        ))}
+      </ol>
+      <p class="typing" aria-live="polite">
+        {typing.length > 0 ? `${typing.map((u) => u.display_name).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ' '}
+      </p>
+      <Composer model={model} threadId={thread.id} />
+    </section>
+  );
+}
+
+function MessageItem({ model, message }: { model: ChatModel; message: ClientMessage }) {
+  if (message.kind === 'system') return <li class="system">{systemText(model, message)}</li>;
+  const own = message.sender_id === model.session.user.id;
+  const status = model.statuses.get(message.client_msg_id);
+  const sender = model.users.get(message.sender_id)?.display_name ?? `user ${message.sender_id}`;
+  return (
+    <li class={`message${own ? ' own' : ''}`} data-seq={message.seq}>
+      {!own && <span class="sender">{sender}</span>}
+      <span class="body">{textOf(message)}</span>
+      <span class="meta">
+        {time(message.created_at)}
+        {own && <Ticks status={status} />}
+      </span>
+    </li>
+  );
+}
+
+function Ticks({ status }: { status: MessageStatus | undefined }) {
+  if (status === 'read') return <span class="ticks read" title="read" data-testid="ticks">✓✓</span>;
+  if (status === 'delivered') return <span class="ticks" title="delivered" data-testid="ticks">✓✓</span>;
+  if (status === 'failed') return <span class="ticks failed" title="not sent">!</span>;
+  return <span class="ticks" title="sent" data-testid="ticks">✓</span>;
+}
+
+function Members({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
+  const members = model.members.get(thread.id) ?? [];
+  const add = async (event: Event): Promise<void> => {
+    event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement;
+    const names = String(new FormData(form).get('username') ?? '').split(/[\s,]+/).filter(Boolean);
+    if (await model.act(() => model.client.addMembers(thread.id, names))) {
+      form.reset();
+      await model.open(thread.id);
+    }
+  };
+  return (
+    <div class="members">
+      <ul>
+        {members.map((member) => (
+          <li key={member.user.id}>
+            {member.user.display_name} <small>@{member.user.username} · {member.role}</small>
+            {member.user.id !== model.session.user.id && (thread.role === 'owner' || thread.role === 'admin') && (
+              <button type="button" class="link" onClick={() => void model.act(() => model.client.removeMember(thread.id, member.user.id)).then(() => model.open(thread.id))}>
+                Remove
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      {(thread.role === 'owner' || thread.role === 'admin') && (
+        <form class="inline" onSubmit={add}>
+          <input name="username" placeholder="username to add" aria-label="Username to add" required />
+          <button type="submit">Add</button>
+        </form>
+      )}
+    </div>
+  );
+}
+
+function Composer({ model, threadId }: { model: ChatModel; threadId: number }) {
+  const [text, setText] = useState('');
+  const input = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => input.current?.focus(), [threadId]);
+  const send = (): void => {
+    const trimmed = text.trim();
+    if (!trimmed) return;
+    setText('');
+    void model.send(threadId, trimmed);
+  };
+  return (
+    <form
+      class="composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        send();
+      }}
+    >
+      <textarea
+        ref={input}
+        rows={1}
+        value={text}
+        placeholder="Message"
+        aria-label="Message"
+        onInput={(event) => {
+          setText(event.currentTarget.value);
+          model.userTyped(threadId);
+        }}
+        onKeyDown={(event) => {
+          if (event.key === 'Enter' && !event.shiftKey) {
+            event.preventDefault();
+            send();
+          }
+        }}
+      />
+      <button type="submit" disabled={!text.trim()}>
+        Send
+      </button>
+    </form>
+  );
+}
+
+function textOf(message: ClientMessage): string {
+  if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return '🔒 Encrypted message';
+  const text = (message.body as { text?: unknown } | null)?.text;
+  return typeof text === 'string' ? text : JSON.stringify(message.body);
+}
+
+function previewOf(message: ClientMessage): string {
+  return message.kind === 'system' ? 'Group changed' : textOf(message);
+}
+
+function systemText(model: ChatModel, message: ClientMessage): string {
+  const body = message.body as { event?: string; title?: string; user_ids?: number[]; user_id?: number };
+  const actor = model.users.get(message.sender_id)?.display_name ?? 'Someone';
+  const name = (id: number | undefined): string => (id === undefined ? 'someone' : (model.users.get(id)?.display_name ?? `user ${id}`));
+  switch (body.event) {
+    case 'group_created':
+      return `${actor} created the group “${body.title ?? ''}”`;
+    case 'members_added':
+      return `${actor} added ${(body.user_ids ?? []).map(name).join(', ')}`;
+    case 'member_removed':
+      return `${actor} removed ${name(body.user_id)}`;
+    case 'member_left':
+      return `${name(body.user_id)} left`;
+    case 'renamed':
+      return `${actor} renamed the group to “${body.title ?? ''}”`;
+    case 'e2e_required':
+      return `${actor} turned on end-to-end encryption`;
+    default:
+      return `${actor} changed the group`;
+  }
+}
+
+function time(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function lastSeen(ms: number | null): string {
+  return ms === null ? 'offline' : `last seen ${new Date(ms).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' })}`;
+}
