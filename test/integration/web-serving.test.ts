@@ -28,7 +28,7 @@ describe('serving the web client', () => {
     assert.equal((await fetch(`${server.url}/web/app.js`, { headers: { 'if-none-match': etag } })).status, 304);
     const missing = await fetch(`${server.url}/web/nothing.js`);
     assert.equal(missing.status, 404);
-    assert.match((await missing.json()).error.message, /no such file/);
+    assert.match(((await missing.json()) as { error: { message: string } }).error.message, /no such file/);
   });
 
   it('--no-web turns it off; the API stays', async () => {
