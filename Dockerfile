@@ -20,6 +20,9 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
 
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
+# The web client (docs/web.md), bundled into dist/web by the same build.
+COPY web/ web/
+COPY scripts/build-web.ts scripts/
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
