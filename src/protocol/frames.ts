@@ -202,6 +202,9 @@ export interface MemberJson {
   readonly user: UserJson;
   readonly role: 'owner' | 'admin' | 'member';
   readonly joined_at: number;
+  /** The member's read cursor and delivered cursor (the highest over their devices). */
+  readonly read_seq: number;
+  readonly delivered_seq: number;
 }
 
 export interface PresenceJson {

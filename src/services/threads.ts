@@ -205,6 +205,8 @@ export class ThreadService {
       user: { id: m.user_id, username: m.username, displayName: m.display_name },
       role: m.role,
       joinedAt: m.joined_at,
+      readSeq: m.read_seq,
+      deliveredSeq: m.delivered_seq,
     }));
     return { thread: this.view(principal, row), members };
   }

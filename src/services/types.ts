@@ -50,6 +50,9 @@ export interface Member {
   readonly user: User;
   readonly role: MemberRole;
   readonly joinedAt: number;
+  /** The member's read and delivered cursors: what receipts would have said (for ticks after a reload). */
+  readonly readSeq: number;
+  readonly deliveredSeq: number;
 }
 
 /** A thread as one user sees it. */

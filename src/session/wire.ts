@@ -43,7 +43,7 @@ export function threadJson(thread: ThreadView): ThreadJson {
 }
 
 export function memberJson(member: Member): MemberJson {
-  return { user: userJson(member.user), role: member.role, joined_at: member.joinedAt };
+  return { user: userJson(member.user), role: member.role, joined_at: member.joinedAt, read_seq: member.readSeq, delivered_seq: member.deliveredSeq };
 }
 
 export function presenceJson(presence: PresenceView): PresenceJson {

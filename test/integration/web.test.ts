@@ -128,6 +128,25 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     await carol.locator('.members li', { hasText: 'erin' }).waitFor();
   });
 
+  it('a chat opened after a live message shows its history; after a reload the open chat and its read ticks are back', async () => {
+    const hank = await person('hank');
+    const ivy = await person('ivy');
+    await startChat(hank, 'ivy');
+    for (const text of ['h1', 'h2', 'h3']) await say(hank, text);
+    await message(hank, 'h3').waitFor();
+    await ivy.reload();
+    await ivy.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
+    await say(hank, 'h4');
+    await ivy.getByTestId('unread').filter({ hasText: '4' }).waitFor();
+    await ivy.locator('.thread-item', { hasText: 'hank' }).click();
+    for (const text of ['h1', 'h2', 'h3', 'h4']) await message(ivy, text).waitFor();
+    assert.deepEqual(await ivy.locator('.messages .message .body').allTextContents(), ['h1', 'h2', 'h3', 'h4']);
+    await hank.locator('.message.own .ticks.read').nth(3).waitFor();
+    await hank.reload();
+    await message(hank, 'h4').waitFor();
+    assert.equal(await hank.locator('.message.own .ticks.read').count(), 4, 'read ticks come from the members\' cursors after a reload');
+  });
+
   it('the server restarts mid-conversation: the page shows what waits, reconnects and sends it', async () => {
     const frank = await person('frank');
     const gina = await person('gina');

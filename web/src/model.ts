@@ -70,6 +70,12 @@ export class ChatModel {
   readonly presence = new Map<number, PresenceJson>();
   readonly typing = new Map<number, Map<number, number>>();
   readonly members = new Map<number, MemberJson[]>();
+  /** Per thread, how far the other members have read and received (from members' cursors and live receipts): the ticks. */
+  readonly others = new Map<number, { read: number; delivered: number }>();
+  /** Threads whose newest history page was fetched (live arrivals alone do not make a history). */
+  private readonly historyLoaded = new Set<number>();
+  /** Sends refused by the server, with their text, shown with a mark. */
+  readonly failed = new Map<number, PendingMessage[]>();
   openThread: number | undefined;
   error: string | undefined;
   private lastTyping = 0;
@@ -87,7 +93,11 @@ export class ChatModel {
       if (change.state === 'stopped' && (change.reason === 'auth_failed' || change.reason === 'device_revoked')) this.logOut();
       this.changed();
     });
-    client.on('message', (message) => this.add(message.thread_id, [message]));
+    client.on('message', (message) => {
+      // Their message is here: they stopped typing.
+      this.typing.get(message.thread_id)?.delete(message.sender_id);
+      this.add(message.thread_id, [message]);
+    });
     client.on('thread', ({ thread }) => {
       this.putThread(thread);
       // The open thread is being read: what just counted as unread is read.
@@ -98,7 +108,14 @@ export class ChatModel {
       this.statuses.set(change.client_msg_id, change.status);
       this.changed();
     });
-    client.on('receipt', () => this.changed());
+    client.on('receipt', (receipt) => {
+      if (receipt.user_id !== this.session.user.id) {
+        const seen = this.others.get(receipt.thread_id) ?? { read: 0, delivered: 0 };
+        const read = receipt.kind === 'read' ? Math.max(seen.read, receipt.seq) : seen.read;
+        this.others.set(receipt.thread_id, { read, delivered: Math.max(seen.delivered, read, receipt.kind === 'delivered' ? receipt.seq : 0) });
+      }
+      this.changed();
+    });
     client.on('presence', (presence) => {
       this.presence.set(presence.user_id, presence);
       this.changed();
@@ -121,6 +138,17 @@ export class ChatModel {
     await this.client.start();
     this.threads = this.client.cachedThreads();
     this.changed();
+    // The chat that was open before a reload.
+    const open = Number(/^#thread-(\d+)$/.exec(location.hash)?.[1]);
+    if (open) void this.open(open);
+  }
+
+  /** How far the others have got in the thread: what ticks own messages. */
+  tick(threadId: number, seq: number, status: MessageStatus | undefined): MessageStatus {
+    const others = this.others.get(threadId);
+    if (others && others.read >= seq) return 'read';
+    if (others && others.delivered >= seq) return status === 'read' ? 'read' : 'delivered';
+    return status ?? 'sent';
   }
 
   logOut(): void {
@@ -152,15 +180,19 @@ export class ChatModel {
   async open(threadId: number | undefined): Promise<void> {
     this.openThread = threadId;
     this.error = undefined;
+    history.replaceState(null, '', threadId === undefined ? location.pathname : `#thread-${threadId}`);
     this.changed();
     if (threadId === undefined) return;
     try {
-      if (!this.messages.has(threadId)) await this.loadOlder(threadId);
+      if (!this.historyLoaded.has(threadId)) await this.loadLatest(threadId);
       const { members } = await this.client.thread(threadId);
       this.members.set(threadId, members);
+      const others = members.filter((m) => m.user.id !== this.session.user.id);
+      if (others.length > 0) {
+        this.others.set(threadId, { read: Math.max(...others.map((m) => m.read_seq)), delivered: Math.max(...others.map((m) => Math.max(m.delivered_seq, m.read_seq))) });
+      }
       for (const member of members) this.users.set(member.user.id, member.user);
-      const others = members.map((m) => m.user.id).filter((id) => id !== this.session.user.id);
-      for (const presence of await this.client.presence(others)) this.presence.set(presence.user_id, presence);
+      if (others.length > 0) for (const presence of await this.client.presence(others.map((m) => m.user.id))) this.presence.set(presence.user_id, presence);
       await this.markRead(threadId);
     } catch (error) {
       this.fail(error);
@@ -168,20 +200,34 @@ export class ChatModel {
     this.changed();
   }
 
+  private async loadLatest(threadId: number): Promise<void> {
+    const page = await this.client.history(threadId, 'latest', 50);
+    this.historyLoaded.add(threadId);
+    this.hasOlder.set(threadId, page.has_more_before);
+    this.add(threadId, page.messages);
+  }
+
   async loadOlder(threadId: number): Promise<void> {
     const first = this.messages.get(threadId)?.[0];
-    const page = await this.client.history(threadId, first ? { before: first.seq } : 'latest', 50);
+    if (!first) return this.loadLatest(threadId);
+    const page = await this.client.history(threadId, { before: first.seq }, 50);
     this.hasOlder.set(threadId, page.has_more_before);
     this.add(threadId, page.messages);
   }
 
   async send(threadId: number, text: string): Promise<void> {
+    // The next keystroke is a new message being typed: say so at once.
+    this.lastTyping = 0;
     try {
       const sending = this.client.send(threadId, { text });
       this.changed();
       await sending;
     } catch (error) {
+      // Refused for good (no longer a member, say): kept in view, marked, with why.
+      const failed = this.failed.get(threadId) ?? [];
+      this.failed.set(threadId, [...failed, { client_msg_id: `failed-${failed.length}`, thread_id: threadId, text }]);
       this.fail(error);
+      this.changed();
     }
   }
 
@@ -193,11 +239,11 @@ export class ChatModel {
   }
 
   /** Runs a user action; its failure shows as the error line. */
-  async act(action: () => Promise<unknown>): Promise<boolean> {
+  async act(action: () => Promise<unknown>, options: { refresh?: boolean } = {}): Promise<boolean> {
     this.error = undefined;
     try {
       await action();
-      await this.refreshThreads();
+      if (options.refresh !== false) await this.refreshThreads();
       return true;
     } catch (error) {
       this.fail(error);
@@ -224,12 +270,17 @@ export class ChatModel {
       this.threads = threads;
       for (const thread of threads) if (thread.peer) this.users.set(thread.peer.id, thread.peer);
       this.changed();
+      // Presence dots in the list: the peers of direct chats.
+      const peers = threads.flatMap((thread) => (thread.peer && thread.member ? [thread.peer.id] : []));
+      if (peers.length > 0) for (const presence of await this.client.presence(peers)) this.presence.set(presence.user_id, presence);
+      this.changed();
     } catch {
       // Offline: the list stays as it was and refreshes when the connection is back.
     }
   }
 
-  private putThread(thread: ThreadJson): void {
+  /** A thread just created or opened by the user: in the list at once. */
+  putThread(thread: ThreadJson): void {
     const others = this.threads.filter((t) => t.id !== thread.id);
     this.threads = [thread, ...others].sort((a, b) => activity(b) - activity(a));
     if (thread.peer) this.users.set(thread.peer.id, thread.peer);

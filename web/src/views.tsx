@@ -82,20 +82,22 @@ function Sidebar({ model }: { model: ChatModel }) {
   const startDirect = async (event: Event): Promise<void> => {
     event.preventDefault();
     const username = String(new FormData(event.currentTarget as HTMLFormElement).get('username') ?? '').trim();
-    let threadId: number | undefined;
-    if (await model.act(async () => (threadId = (await model.client.openDirect(username)).id))) {
+    let thread: ThreadJson | undefined;
+    if (await model.act(async () => (thread = await model.client.openDirect(username)), { refresh: false }) && thread) {
       setForm(undefined);
-      await model.open(threadId);
+      model.putThread(thread);
+      await model.open(thread.id);
     }
   };
   const startGroup = async (event: Event): Promise<void> => {
     event.preventDefault();
     const data = new FormData(event.currentTarget as HTMLFormElement);
     const members = String(data.get('members') ?? '').split(/[\s,]+/).filter(Boolean);
-    let threadId: number | undefined;
-    if (await model.act(async () => (threadId = (await model.client.createGroup(String(data.get('title') ?? ''), members)).id))) {
+    let thread: ThreadJson | undefined;
+    if (await model.act(async () => (thread = await model.client.createGroup(String(data.get('title') ?? ''), members)), { refresh: false }) && thread) {
       setForm(undefined);
-      await model.open(threadId);
+      model.putThread(thread);
+      await model.open(thread.id);
     }
   };
   return (
@@ -144,14 +146,14 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
   const peerOnline = thread.peer ? model.presence.get(thread.peer.id)?.online : undefined;
   return (
     <button type="button" class={`thread-item${thread.id === model.openThread ? ' current' : ''}`} onClick={() => void model.open(thread.id)} data-thread={thread.id}>
-      <span class="title">
+      <span class="title-row">
         {peerOnline !== undefined && <span class={`dot${peerOnline ? ' online' : ''}`} aria-label={peerOnline ? 'online' : 'offline'} />}
-        {model.title(thread)}
-        {thread.muted && <span class="muted-icon" title="muted"> 🔕</span>}
+        <span class="title">{model.title(thread)}</span>
+        {thread.muted && <span class="muted-label">muted</span>}
       </span>
       <span class="preview">{preview}</span>
       {thread.unread > 0 && (
-        <span class="badge" aria-label={`${thread.unread} unread`} data-testid="unread">
+        <span class={`badge${thread.muted ? ' quiet' : ''}`} aria-label={`${thread.unread} unread`} data-testid="unread">
           {thread.unread}
         </span>
       )}
@@ -164,13 +166,19 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
   const messages = model.messages.get(thread.id) ?? [];
   const pending = model.pending(thread.id);
   const typing = model.typingIn(thread.id).filter((u) => u.id !== model.session.user.id);
+  const failed = model.failed.get(thread.id) ?? [];
   const list = useRef<HTMLOListElement>(null);
   const atBottom = useRef(true);
-  // Stay at the bottom when new messages arrive if the user was there; otherwise keep their place.
+  const fromBottom = useRef(0);
+  // At the bottom, follow new messages; elsewhere keep the place being read (older pages load above it).
   useLayoutEffect(() => {
     const element = list.current;
-    if (element && atBottom.current) element.scrollTop = element.scrollHeight;
-  }, [messages.length, pending.length, thread.id]);
+    if (!element) return;
+    element.scrollTop = atBottom.current ? element.scrollHeight : element.scrollHeight - fromBottom.current;
+  }, [messages.length, pending.length, failed.length, thread.id]);
+  useLayoutEffect(() => {
+    atBottom.current = true;
+  }, [thread.id]);
   const peer = thread.peer ? model.presence.get(thread.peer.id) : undefined;
   const subtitle = thread.kind === 'group' ? `${thread.member_count} members` : peer ? (peer.online ? 'online' : lastSeen(peer.last_active_at)) : '';
   return (
@@ -200,6 +208,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
         aria-live="polite"
         onScroll={(event) => {
           const element = event.currentTarget;
+          fromBottom.current = element.scrollHeight - element.scrollTop;
           atBottom.current = element.scrollHeight - element.scrollTop - element.clientHeight < 40;
         }}
       >
@@ -216,14 +225,20 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
         {pending.map((message) => (
           <li key={message.client_msg_id} class="message own pending" data-testid="pending">
             <span class="body">{message.text}</span>
-            <span class="meta" title="waiting to be sent">🕓</span>
+            <span class="meta">sending…</span>
+          </li>
+        ))}
+        {failed.map((message) => (
+          <li key={message.client_msg_id} class="message own failed">
+            <span class="body">{message.text}</span>
+            <span class="meta">not sent</span>
           </li>
         ))}
       </ol>
       <p class="typing" aria-live="polite">
         {typing.length > 0 ? `${typing.map((u) => u.display_name).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ' '}
       </p>
-      <Composer model={model} threadId={thread.id} />
+      {thread.member ? <Composer model={model} threadId={thread.id} /> : <p class="left-note">You are no longer a member of this group.</p>}
     </section>
   );
 }
@@ -231,7 +246,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
 function MessageItem({ model, message }: { model: ChatModel; message: ClientMessage }) {
   if (message.kind === 'system') return <li class="system">{systemText(model, message)}</li>;
   const own = message.sender_id === model.session.user.id;
-  const status = model.statuses.get(message.client_msg_id);
+  const status = model.tick(message.thread_id, message.seq, model.statuses.get(message.client_msg_id));
   const sender = model.users.get(message.sender_id)?.display_name ?? `user ${message.sender_id}`;
   return (
     <li class={`message${own ? ' own' : ''}`} data-seq={message.seq}>
@@ -245,7 +260,7 @@ function MessageItem({ model, message }: { model: ChatModel; message: ClientMess
   );
 }
 
-function Ticks({ status }: { status: MessageStatus | undefined }) {
+function Ticks({ status }: { status: MessageStatus }) {
   if (status === 'read') return <span class="ticks read" title="read" data-testid="ticks">✓✓</span>;
   if (status === 'delivered') return <span class="ticks" title="delivered" data-testid="ticks">✓✓</span>;
   if (status === 'failed') return <span class="ticks failed" title="not sent">!</span>;

@@ -33,6 +33,8 @@ export interface MemberRow {
   readonly display_name: string;
   readonly role: MemberRole;
   readonly joined_at: number;
+  readonly read_seq: number;
+  readonly delivered_seq: number;
 }
 
 /** A thread as one user sees it in their list: the thread, their membership. */
@@ -84,7 +86,7 @@ export class ThreadsRepository {
     );
     this.setRoleStatement = db.prepare<[string, number, number]>('UPDATE thread_members SET role = ? WHERE thread_id = ? AND user_id = ?');
     this.membersStatement = db.prepare<[number], MemberRow>(
-      `SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
+      `SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at, m.read_seq, m.delivered_seq
          FROM thread_members m JOIN users u ON u.id = m.user_id
         WHERE m.thread_id = ? AND m.left_seq IS NULL ORDER BY m.joined_at, m.user_id`,
     );
