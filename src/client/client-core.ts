@@ -6,6 +6,7 @@ import { type ClientMessage, E2eSession } from './e2e.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
 import { AccountApi } from './http.js';
+import { OrderedDelivery } from './ordered-delivery.js';
 import { Outbox } from './outbox.js';
 import { Receiver } from './receiver.js';
 import { type RequestJson, isIdempotent } from './requests.js';
@@ -33,9 +34,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   protected readonly e2e: E2eSession | undefined;
   private storedSecrets: DeviceSecrets | undefined;
   private knownDevices: ReadonlyMap<number, KnownDevice> = new Map();
-  /** Messages waiting on decryption (keys being fetched), with those behind them: handed to the app in order. */
-  private emitting: Promise<void> = Promise.resolve();
-  private waitingToEmit = 0;
+  private readonly delivery: OrderedDelivery;
   protected current: StateChange = { state: 'stopped', reason: undefined, error: undefined, retry_in_ms: undefined, pending: 0 };
   private connection: Connection | undefined;
   private ready: Connection | undefined;
@@ -61,7 +60,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     this.heartbeatReplyTimeoutMs = options.heartbeatReplyTimeoutMs ?? 10_000;
     const reportError = (error: unknown): void => this.reportError(error);
     this.receiver = new Receiver({
-      deliver: (message) => this.delivered(message),
+      deliver: (message) => this.delivery.deliver(message),
       discovered: (threadId) => void this.refreshThread(threadId, 'new'),
       saveCursor: (threadId, seq) => void this.store.setCursor(threadId, seq).catch(reportError),
       catchUpLimit: options.catchUpLimit ?? 200,
@@ -69,6 +68,13 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     });
     const e2e = options.encryption ? new E2eSession({ store: this.store, keyChanged: (change) => this.emit('keys', change), reportError }) : undefined;
     this.e2e = e2e;
+    this.delivery = new OrderedDelivery({
+      // Without encryption an e2e message is given as it came.
+      openNow: (message) => (e2e ? e2e.openNow(message) : message),
+      open: async (message) => (e2e ? e2e.open(message, (request) => this.call(request)) : message),
+      emit: (message) => this.emitMessage(message),
+      reportError,
+    });
     this.outbox = new Outbox({
       ...(e2e
         ? {
@@ -284,33 +290,6 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       this.reportError(error);
       connection.abandon('no_reply');
     }
-  }
-
-  /**
-   * Hands a message to the app. An encrypted one may wait for its sender's
-   * keys: then it, and every message after it, waits in turn, so the app still
-   * gets each thread in seq order.
-   */
-  private delivered(message: MessageJson): void | Promise<void> {
-    const e2e = this.e2e;
-    if (this.waitingToEmit === 0) {
-      // Most messages, encrypted ones from known devices included, reach the app at once.
-      const opened = message.kind === 'e2e' && e2e ? e2e.openNow(message) : message;
-      if (opened) {
-        this.emitMessage(opened);
-        return;
-      }
-    }
-    this.waitingToEmit++;
-    this.emitting = this.emitting
-      .then(async () => this.emitMessage(message.kind === 'e2e' && e2e ? await e2e.open(message, (request) => this.call(request)) : message))
-      .catch((error: unknown) => {
-        // Not decrypted for want of keys: given as it came, marked.
-        this.reportError(error);
-        this.emitMessage({ ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } });
-      })
-      .finally(() => this.waitingToEmit--);
-    return this.emitting;
   }
 
   private emitMessage(message: ClientMessage): void {
