@@ -161,7 +161,7 @@ export class MessagingService {
     }
     const result = await store.batcher.submit((): Omit<SendResult, 'publish'> => {
       // One read for the membership check and everything storing needs: this runs for every message.
-      const view = store.threads.forUserThread(principal.user.id, request.threadId);
+      const view = store.threads.senderState(principal.user.id, request.threadId);
       const member = view !== undefined && view.left_seq === null;
       const refusal = member ? this.refusal(principal, request, view) : undefined;
       const message =

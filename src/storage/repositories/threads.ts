@@ -37,6 +37,14 @@ export interface MemberRow {
   readonly delivered_seq: number;
 }
 
+/** A thread as a sender needs it: where its seqs are, who is in it, its rule, and whether the sender still is. */
+export interface SenderState {
+  readonly last_seq: number;
+  readonly member_count: number;
+  readonly e2e_required: 0 | 1;
+  readonly left_seq: number | null;
+}
+
 /** A thread as one user sees it in their list: the thread, their membership. */
 export type UserThreadRow = ThreadRow & Omit<MembershipRow, 'thread_id' | 'user_id' | 'joined_at'> & { readonly member_count: number };
 
@@ -58,6 +66,7 @@ export class ThreadsRepository {
   private readonly memberCountStatement;
   private readonly forUserStatement;
   private readonly forUserThreadStatement;
+  private readonly senderStateStatement;
   private readonly activeThreadIdsStatement;
   private readonly setReadStatement;
   private readonly setDeliveredStatement;
@@ -102,6 +111,13 @@ export class ThreadsRepository {
     );
     this.forUserThreadStatement = db.prepare<[number, number], UserThreadRow>(
       `SELECT ${THREAD}, m.role, m.joined_seq, m.left_seq, m.read_seq, m.delivered_seq, m.muted, m.label,
+              (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count
+         FROM thread_members m JOIN threads t ON t.id = m.thread_id
+        WHERE m.thread_id = ? AND m.user_id = ?`,
+    );
+    // Only what a send needs (it runs for every message): no more columns than that.
+    this.senderStateStatement = db.prepare<[number, number], SenderState>(
+      `SELECT t.last_seq, t.e2e_required, m.left_seq,
               (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count
          FROM thread_members m JOIN threads t ON t.id = m.thread_id
         WHERE m.thread_id = ? AND m.user_id = ?`,
@@ -186,6 +202,11 @@ export class ThreadsRepository {
   /** One thread as forUser() shows it, if the user is or was in it. */
   forUserThread(userId: number, threadId: number): UserThreadRow | undefined {
     return this.forUserThreadStatement.get(threadId, userId);
+  }
+
+  /** What sending into the thread needs to know of it and of the sender's membership; undefined if never a member. */
+  senderState(userId: number, threadId: number): SenderState | undefined {
+    return this.senderStateStatement.get(threadId, userId);
   }
 
   /** Threads the user is a member of now. */
