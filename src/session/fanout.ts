@@ -1,14 +1,14 @@
 import { encodeFrame } from '../protocol/encode.js';
 import type { ChannelRegistry } from '../realtime/channels.js';
 import type { DeviceKeys, Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
-import { deviceKeysJson, messageJson, presenceJson } from './wire.js';
+import { deviceKeysJson, messageEventText, presenceJson } from './wire.js';
 
 /** The services' Fanout on the wire: each event is encoded once, then published through the channel registry. */
 export class WireFanout implements Fanout {
   constructor(private readonly channels: ChannelRegistry) {}
 
   message(message: Message): void {
-    this.channels.publishToThread(message.threadId, encodeFrame({ type: 'message', message: messageJson(message) }));
+    this.channels.publishToThread(message.threadId, messageEventText(message));
   }
 
   receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void {

@@ -11,7 +11,7 @@ import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
 import { type ChatFrame, type ChatServices, type Reply, chatHandlers } from './handlers.js';
-import { messageJson } from './wire.js';
+import { messageEventText } from './wire.js';
 
 /** Inbox messages read from the database at a time. */
 const INBOX_PAGE = 200;
@@ -253,7 +253,7 @@ export class Session implements ConnectionListener, LiveSession {
       const page = full() ? [] : services.messaging.inboxPage(principal, drain.afterId, INBOX_PAGE);
       for (const message of page) {
         if (full()) break;
-        this.send({ type: 'message', message: messageJson(message) });
+        this.sendText(messageEventText(message));
         drain.afterId = message.id;
         drain.count++;
       }
@@ -281,8 +281,12 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   private send(frame: ServerFrame): void {
+    this.sendText(encodeFrame(frame));
+  }
+
+  private sendText(text: string): void {
     if (this.closed) return;
-    const status = this.connection.send(encodeFrame(frame));
+    const status = this.connection.send(text);
     if (status === 'dropped' || this.connection.bufferedAmount() > this.deps.settings.maxBufferedBytes) this.cutSlowConsumer();
   }
 
