@@ -116,8 +116,8 @@ const WS_PATH = '/v1/ws';
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const file = databaseFile(config);
   // Key files are checked before anything else: a bad one names its key and stops start-up.
-  const providers = createProviders(config);
-  const keyChecker = await createKeyChecker();
+  const providers = await createProviders(config);
+  const keyChecker = createKeyChecker();
   const db = openConfiguredDatabase(config);
   const epoch = readEpoch(db);
   const registry = new SessionRegistry();

@@ -14,7 +14,7 @@ export function addPushCommands(program: Command): void {
   ).action(async (id: string, options: DatabaseOptions) => {
     const deviceId = parsePositiveInteger(id, 'device id');
     const config = resolveConfig(options);
-    const providers = createProviders(config);
+    const providers = await createProviders(config);
     try {
       await withAdmin(options, async ({ admin }) => {
         const { registration, badge } = admin.pushTarget(deviceId);

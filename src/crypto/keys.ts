@@ -1,5 +1,3 @@
-import sodiumModule from 'libsodium-wrappers';
-
 /**
  * Checks a device's published keys the way every client will use them: with
  * libsodium. Keys the server takes but a client's libsodium refuses (a weak
@@ -8,7 +6,7 @@ import sodiumModule from 'libsodium-wrappers';
  */
 export interface KeyChecker {
   /** Why these keys are unusable, or undefined when they are fine. Values are base64. */
-  problem(encKey: string, signKey: string, signature: string): { field: string; message: string } | undefined;
+  problem(encKey: string, signKey: string, signature: string): Promise<{ field: string; message: string } | undefined>;
 }
 
 interface Sodium {
@@ -20,11 +18,18 @@ interface Sodium {
 const PUBLIC_KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 
-export async function createKeyChecker(): Promise<KeyChecker> {
-  const sodium = ((sodiumModule as { default?: unknown }).default ?? sodiumModule) as Sodium;
-  await sodium.ready;
+/** libsodium loads (about 25 ms) at the first check, not at start-up. */
+export function createKeyChecker(): KeyChecker {
+  let loading: Promise<Sodium> | undefined;
+  const load = (): Promise<Sodium> =>
+    (loading ??= import('libsodium-wrappers').then(async (module) => {
+      const sodium = ((module as { default?: unknown }).default ?? module) as Sodium;
+      await sodium.ready;
+      return sodium;
+    }));
   return {
-    problem(encKey, signKey, signature) {
+    async problem(encKey, signKey, signature) {
+      const sodium = await load();
       const enc = canonical(encKey, PUBLIC_KEY_BYTES);
       const sign = canonical(signKey, PUBLIC_KEY_BYTES);
       const sig = canonical(signature, SIGNATURE_BYTES);

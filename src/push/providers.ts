@@ -2,8 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { StartupError } from '../errors.js';
-import { ApnsProvider } from './apns.js';
-import { FcmProvider, type ServiceAccount } from './fcm.js';
+import type { ServiceAccount } from './fcm.js';
 import type { PushPlatform, PushProvider } from './types.js';
 
 /** The configured providers by platform; a platform without configuration has none. */
@@ -12,9 +11,10 @@ export type Providers = ReadonlyMap<PushPlatform, PushProvider>;
 /**
  * Builds the providers the configuration enables, checking their key files
  * first: a bad key stops start-up with a message naming the key, instead of
- * failing at the first notification.
+ * failing at the first notification. The client libraries (firebase-admin is
+ * large) load only for a configured provider.
  */
-export function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'push'>): Providers {
+export async function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'push'>): Promise<Providers> {
   const providers = new Map<PushPlatform, PushProvider>();
   const timeout = config.push.request_timeout_ms;
   const apns = config.apns;
@@ -22,6 +22,7 @@ export function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'push'>): 
     for (const key of ['key_id', 'team_id', 'bundle_id'] as const) {
       if (apns[key].trim() === '') throw new StartupError(`apns.${key} is required when apns.key_file is set (see docs/push.md)`);
     }
+    const { ApnsProvider } = await import('./apns.js');
     providers.set(
       'apns',
       new ApnsProvider({
@@ -39,6 +40,7 @@ export function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'push'>): 
   }
   const fcm = config.fcm;
   if (fcm.service_account_file !== '') {
+    const { FcmProvider } = await import('./fcm.js');
     providers.set(
       'fcm',
       new FcmProvider({

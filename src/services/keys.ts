@@ -29,8 +29,8 @@ export class KeyService {
   constructor(private readonly deps: KeyServiceDeps) {}
 
   /** Publishes (or rotates) the calling device's keys; a change is announced to everyone who may fetch them. */
-  publish(principal: Principal, keys: PublishedKeys): { changed: boolean } {
-    const problem = this.deps.checker.problem(keys.encKey, keys.signKey, keys.signature);
+  async publish(principal: Principal, keys: PublishedKeys): Promise<{ changed: boolean }> {
+    const problem = await this.deps.checker.problem(keys.encKey, keys.signKey, keys.signature);
     if (problem) throw new ChatError('invalid_field', problem.message, { field: problem.field });
     const { store, clock, fanout } = this.deps;
     const before = store.keys.ofDevice(principal.deviceId);

@@ -149,8 +149,8 @@ export function chatHandlers(services: ChatServices): Handlers {
       pushTokens.register(p, { platform: f.platform, token: f.token, topic: f.topic });
       return { type: 'ok', id: f.id };
     },
-    keys_publish: (f, p) => {
-      keys.publish(p, { encKey: f.enc_key, signKey: f.sign_key, signature: f.signature });
+    keys_publish: async (f, p) => {
+      await keys.publish(p, { encKey: f.enc_key, signKey: f.sign_key, signature: f.signature });
       return { type: 'ok', id: f.id };
     },
     keys_get: (f, p) => ({ type: 'keys', id: f.id, devices: keys.devices(p, f.user_ids).map(deviceKeysJson) }),

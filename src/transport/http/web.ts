@@ -23,13 +23,16 @@ const TYPES: Record<string, string> = {
 interface Asset {
   readonly type: string;
   readonly body: Buffer;
-  readonly gzipped: Buffer | undefined;
+  readonly compressible: boolean;
+  /** Made at the first request that takes gzip (start-up stays quick). */
+  gzipped?: Buffer;
   readonly etag: string;
 }
 
 /**
  * Serves the web client: `/` is its page, `/web/<file>` its scripts and
- * styles. The files are small: read once at start-up, gzipped once, and
+ * styles. The files are small: read once at start-up, gzipped once (when first
+ * asked for), and
  * revalidated by ETag (no-cache), so a new chatd version is picked up at once.
  * Returns false when the client was not built (the routes then say so).
  */
@@ -40,7 +43,7 @@ export function addWebRoutes(router: Router, dir: string = WEB_DIR): boolean {
       const body = readFileSync(join(dir, name));
       const type = TYPES[extname(name)] ?? 'application/octet-stream';
       const compressible = /text|javascript|json|svg/.test(type);
-      assets.set(name, { type, body, gzipped: compressible ? gzipSync(body, { level: 9 }) : undefined, etag: `"${createHash('sha1').update(body).digest('base64url')}"` });
+      assets.set(name, { type, body, compressible, etag: `"${createHash('sha1').update(body).digest('base64url')}"` });
     }
   }
   const serve = (request: Request, name: string): Response => {
@@ -51,9 +54,11 @@ export function addWebRoutes(router: Router, dir: string = WEB_DIR): boolean {
     }
     const headers: Record<string, string> = { 'content-type': asset.type, 'cache-control': 'no-cache', etag: asset.etag, vary: 'accept-encoding' };
     if (request.headers.get('if-none-match') === asset.etag) return new Response(null, { status: 304, headers });
-    const gzip = asset.gzipped && /\bgzip\b/.test(request.headers.get('accept-encoding') ?? '');
-    if (gzip) headers['content-encoding'] = 'gzip';
-    return new Response(new Uint8Array(gzip ? (asset.gzipped as Buffer) : asset.body), { status: 200, headers });
+    const gzip = asset.compressible && /\bgzip\b/.test(request.headers.get('accept-encoding') ?? '');
+    if (!gzip) return new Response(new Uint8Array(asset.body), { status: 200, headers });
+    asset.gzipped ??= gzipSync(asset.body, { level: 9 });
+    headers['content-encoding'] = 'gzip';
+    return new Response(new Uint8Array(asset.gzipped), { status: 200, headers });
   };
   router.add('GET', '/', (request) => serve(request, 'index.html'));
   router.add('GET', '/web/:file', (request, context) => serve(request, context.params.file ?? ''));
