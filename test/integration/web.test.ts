@@ -126,6 +126,18 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     for (const page of [carol, dave]) await message(page, 'me too').waitFor();
     await carol.getByRole('button', { name: 'Members' }).click();
     await carol.locator('.members li', { hasText: 'erin' }).waitFor();
+    // Owners manage members: erin is removed and can no longer write there; frank is added.
+    await carol.locator('.members li', { hasText: 'erin' }).getByRole('button', { name: 'Remove' }).click();
+    await erin.getByText('You are no longer a member of this group.').waitFor();
+    await person('frank2');
+    await carol.getByLabel('Username to add').fill('frank2');
+    await carol.getByRole('button', { name: 'Add', exact: true }).click();
+    await carol.locator('.members li', { hasText: 'frank2' }).waitFor();
+    // Mute shows in the list; logging out ends on the login screen.
+    await dave.getByRole('button', { name: 'Mute' }).click();
+    await dave.locator('.thread-item', { hasText: 'Climbing' }).locator('.muted-label').waitFor();
+    await dave.getByRole('button', { name: 'Log out' }).click();
+    await dave.getByRole('button', { name: 'Log in' }).waitFor();
   });
 
   it('a chat opened after a live message shows its history; after a reload the open chat and its read ticks are back', async () => {
