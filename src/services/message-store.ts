@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ChatError } from '../errors.js';
 import type { MessageRow } from '../storage/repositories/messages.js';
+import type { PushPlatforms } from '../storage/repositories/push.js';
 import type { MembershipRow, ThreadRow } from '../storage/repositories/threads.js';
 import type { Store } from '../storage/store.js';
 import type { Message, MessageKind } from './types.js';
@@ -16,7 +17,7 @@ export interface MessageStoreSettings {
   /** Groups with more members write no inbox rows (read diffusion). */
   readonly readDiffusionAbove: number;
   /** The push providers configured: devices registered with another get no notifications queued. */
-  readonly push: { readonly apns: boolean; readonly fcm: boolean };
+  readonly push: PushPlatforms;
 }
 
 export interface MessageInput {

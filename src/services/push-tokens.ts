@@ -1,12 +1,12 @@
 import { ChatError } from '../errors.js';
-import type { PushPlatform, PushRegistration } from '../storage/repositories/push.js';
+import type { PushPlatform, PushPlatforms, PushRegistration } from '../storage/repositories/push.js';
 import type { Store } from '../storage/store.js';
 import type { Principal } from './types.js';
 
 export interface PushTokenDeps {
   readonly store: Store;
   /** Which providers this server is configured for. */
-  readonly enabled: { readonly apns: boolean; readonly fcm: boolean };
+  readonly enabled: PushPlatforms;
 }
 
 export interface PushTokenRequest {
