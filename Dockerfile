@@ -69,5 +69,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CHATD_SERVER_PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-ENTRYPOINT ["node", "/app/bin/chatd"]
+# A 64 MB young generation: under load, far less of the server's time goes to garbage
+# collection (docs/performance.md). bench/lib/server.ts runs its servers the same way.
+ENTRYPOINT ["node", "--max-semi-space-size=64", "/app/bin/chatd"]
 CMD ["serve"]

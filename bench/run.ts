@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { placeProcesses } from './lib/machine.js';
+import { DOCKER_NODE_FLAGS } from './lib/server.js';
 import type { Context, Result, Scenario } from './lib/scenario.js';
 import { formatCount, formatMs, formatPercent } from './lib/stats.js';
 import { ceilings } from './scenarios/ceilings.js';
@@ -27,8 +28,9 @@ const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFa
 function usage(problem?: string): never {
   const lines = [
     ...(problem ? [`bench: ${problem}`, ''] : []),
-    'usage: npm run bench -- [--scenario NAME[,NAME...]] [--quick] [--workers N] [--profile DIR]',
+    'usage: npm run bench -- [--scenario NAME[,NAME...]] [--quick] [--workers N] [--profile DIR] [--server-node-flags FLAGS]',
     '  --profile DIR   each chatd server writes a V8 CPU profile (.cpuprofile) into DIR when it stops',
+    `  --server-node-flags FLAGS   Node.js flags for the servers, space-separated (default: "${DOCKER_NODE_FLAGS.join(' ')}", as the Docker image; "" for none)`,
     '',
     'scenarios (all by default, in this order):',
     ...SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(18)} ${scenario.summary}`),
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       workers: { type: 'string' },
       profile: { type: 'string' },
+      'server-node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -101,11 +104,14 @@ async function main(): Promise<void> {
   const workers = values.workers ? Number(values.workers) : placement.generatorCoreCount;
   if (!Number.isInteger(workers) || workers < 1) usage('--workers must be a positive integer');
   const profileDir = values.profile ? resolve(values.profile) : undefined;
-  const context: Context = { placement, quick: values.quick ?? false, workers, profileDir, earlier: new Map(), log: (line) => console.log(line) };
+  const flagsGiven = values['server-node-flags'];
+  const serverNodeFlags = flagsGiven === undefined ? DOCKER_NODE_FLAGS : flagsGiven.split(/\s+/).filter((flag) => flag !== '');
+  const context: Context = { placement, quick: values.quick ?? false, workers, profileDir, serverNodeFlags, earlier: new Map(), log: (line) => console.log(line) };
   const started = new Date();
   const header = [
     `chatd bench, ${started.toISOString()}, commit ${commit()}${context.quick ? ', --quick' : ''}`,
     `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${placement.description}; ${workers} generator thread(s)`,
+    `server: node ${serverNodeFlags.length > 0 ? `${serverNodeFlags.join(' ')} ` : ''}bin/chatd serve${flagsGiven === undefined ? ' (as the Docker image runs it)' : ''}`,
   ];
   console.log(header.join('\n'));
   const sections: string[] = [];

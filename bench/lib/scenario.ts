@@ -7,6 +7,8 @@ export interface Context {
   readonly workers: number;
   /** --profile DIR: servers write CPU profiles there. */
   readonly profileDir: string | undefined;
+  /** Node.js flags for every chatd server (--server-node-flags; by default the Docker image's). */
+  readonly serverNodeFlags: readonly string[];
   /** Results of scenarios run before in this invocation (direct-latency uses direct-throughput's maximum). */
   readonly earlier: Map<string, Result[]>;
   log(line: string): void;

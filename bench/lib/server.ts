@@ -3,6 +3,15 @@ import { type ServerProcess, CHATD_BIN, startServer } from '../../test/helpers/p
 import { tempDir, writeConfig } from '../../test/helpers/tmp.js';
 import { type Placement, processCpuMs, processRssBytes } from './machine.js';
 
+/**
+ * The Node.js flags the Docker image runs `chatd serve` with (its ENTRYPOINT):
+ * a 64 MB young generation. Under load every send keeps a few objects alive
+ * until its commit; with V8's default (16 MB) the scavenger copies them again
+ * and again and promotes them, and garbage collection took a fifth of the
+ * server's time (docs/performance.md, "Memory and garbage collection").
+ */
+export const DOCKER_NODE_FLAGS = ['--max-semi-space-size=64'];
+
 /** What every bench server gets: open registration, cheap argon2, no login limits, no frame-rate limit (one process plays many devices). */
 const BASE_CONFIG = `
 [accounts]
@@ -32,15 +41,15 @@ export interface CpuMark {
  * directory, pinned to the server's core when the machine allows it.
  */
 export async function startBenchServer(
-  context: { readonly placement: Placement; readonly profileDir: string | undefined },
+  context: { readonly placement: Placement; readonly profileDir: string | undefined; readonly serverNodeFlags: readonly string[] },
   toml: string,
   options: { dataDir?: string } = {},
 ): Promise<BenchServer> {
-  const { placement, profileDir } = context;
+  const { placement, profileDir, serverNodeFlags } = context;
   const dir = tempDir('chatd-bench-');
   const dataDir = options.dataDir ?? join(dir, 'data');
   // --profile: V8 writes a .cpuprofile of the server when it exits (open it in Chrome DevTools or speedscope).
-  const node = [process.execPath, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), CHATD_BIN];
+  const node = [process.execPath, ...serverNodeFlags, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), CHATD_BIN];
   const command = placement.serverCores ? ['taskset', '-c', placement.serverCores, ...node] : node;
   const server = await startServer(['--data', dataDir, '--transport', 'uws', '--log-level', 'warn', '--config', writeConfig(dir, `${BASE_CONFIG}\n${toml}`)], { command });
   const pid = server.process.pid as number;

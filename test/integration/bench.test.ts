@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DOCKER_NODE_FLAGS } from '../../bench/lib/server.js';
 import { cleanEnv } from '../helpers/processes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,10 +21,16 @@ describe('npm run bench', () => {
     assert.ok(written, `the bench names its results file:\n${stdout}`);
     const markdown = readFileSync(`${ROOT}/${written}.md`, 'utf8');
     for (const heading of ['## cold-start', '## group-fanout']) assert.ok(markdown.includes(heading), `${heading} is in the results`);
+    assert.ok(markdown.includes(`server: node ${DOCKER_NODE_FLAGS.join(' ')} bin/chatd serve (as the Docker image runs it)`), 'the header says how the servers ran');
     assert.match(markdown, /\| 1 group of 200, 4 sender\(s\) each, window 4 \| [\d,]+ \| [\d,]+ \|/, 'the fanout row has its figures');
     const json = JSON.parse(readFileSync(`${ROOT}/${written}.json`, 'utf8')) as { results: Record<string, Array<{ figures: Record<string, number> }>> };
     const fanout = json.results['group-fanout']?.[0]?.figures['deliveries/s'] ?? 0;
     assert.ok(fanout > 0, 'messages were delivered');
+  });
+
+  it('runs its servers with the Node.js flags of the Docker image', () => {
+    const entrypoint = /^ENTRYPOINT (.*)$/m.exec(readFileSync(`${ROOT}/Dockerfile`, 'utf8'))?.[1];
+    assert.deepEqual(JSON.parse(entrypoint ?? 'null'), ['node', ...DOCKER_NODE_FLAGS, '/app/bin/chatd']);
   });
 
   it('refuses an unknown scenario with the list of scenarios and exit code 2', async () => {
