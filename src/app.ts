@@ -45,6 +45,7 @@ export function openConfiguredDatabase(config: Config, options: { mustExist?: bo
     file: databaseFile(config),
     synchronous: config.storage.synchronous,
     busyTimeoutMs: config.storage.busy_timeout_ms,
+    walCheckpointPages: config.storage.wal_checkpoint_pages,
     ...options,
   });
   try {

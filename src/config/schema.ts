@@ -98,6 +98,12 @@ export const schema = {
         'SQLite durability. "full": no acknowledged message is lost to a crash or a power cut. "normal": faster; a power cut (not a process crash) may lose the last moments.',
       ),
       busy_timeout_ms: integer(5_000, 0, 600_000, 'How long a writer waits for the database lock (the admin CLI and the server share the file).'),
+      wal_checkpoint_pages: integer(
+        10_000,
+        100,
+        1_000_000,
+        "The server copies its write-ahead log into the database file once the log holds this many pages (4 KiB each). SQLite's own default, 1,000, makes a busy server copy the same pages again and again: 10,000 (a log of up to about 40 MiB) costs a third less per message at moderate load.",
+      ),
     },
   },
   accounts: {

@@ -25,6 +25,8 @@ export interface OpenOptions {
   readonly busyTimeoutMs: number;
   /** Refuse to create a database that does not exist yet (checks, backups of a named file). */
   readonly mustExist?: boolean;
+  /** Checkpoint the WAL into the database file once it holds this many pages (SQLite's default: 1,000). */
+  readonly walCheckpointPages?: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export function openDatabase(options: OpenOptions): Db {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous.toUpperCase()}`);
     db.pragma('foreign_keys = ON');
+    if (options.walCheckpointPages !== undefined) db.pragma(`wal_autocheckpoint = ${options.walCheckpointPages}`);
   } catch (error) {
     throw new DatabaseError(`cannot open database ${options.file}: ${(error as Error).message}`);
   }

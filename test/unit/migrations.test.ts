@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { openConfiguredDatabase } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
 import { DatabaseError, checkDatabase, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from '../../src/storage/database.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -20,6 +22,16 @@ describe('migrations', () => {
     assert.match(readEpoch(db), /^[0-9a-f]{32}$/);
     assert.equal(checkDatabase(db).ok, true);
     db.close();
+  });
+
+  it('the server opens its database with the configured checkpoint interval (storage.wal_checkpoint_pages)', () => {
+    const dir = tempDir();
+    const defaults = openConfiguredDatabase(loadConfig({ flags: { 'storage.dir': join(dir, 'a') } }));
+    assert.equal(defaults.pragma('wal_autocheckpoint', { simple: true }), 10_000);
+    defaults.close();
+    const configured = openConfiguredDatabase(loadConfig({ flags: { 'storage.dir': join(dir, 'b') }, env: { CHATD_STORAGE_WAL_CHECKPOINT_PAGES: '2000' } }));
+    assert.equal(configured.pragma('wal_autocheckpoint', { simple: true }), 2000);
+    configured.close();
   });
 
   it('are a no-op when run again, and keep the epoch', () => {
