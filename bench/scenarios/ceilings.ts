@@ -70,11 +70,29 @@ function sqliteInserts(context: Context): Result[] {
   ];
 }
 
+/**
+ * chatd's own send statements without the server around them (bench/lib/send-sql-child.ts):
+ * per commit size, the messages/s they alone allow and their cost per message.
+ */
+function sendStatements(context: Context): Result[] {
+  const [program, ...args] = pinned(context, '../lib/send-sql-child.ts', [context.quick ? '1' : '3']);
+  const runs = JSON.parse(execFileSync(program as string, args, { encoding: 'utf8' })) as Array<{ perCommit: number; wallUs: number; cpuUs: number }>;
+  return runs.map((run) => ({
+    scenario: 'ceilings',
+    setting: `chatd's send statements alone (storeMessage, 200 live direct threads), ${run.perCommit.toLocaleString('en-US')} per commit, synchronous=FULL`,
+    figures: { 'msg/s': 1e6 / run.wallUs, 'µs per msg': run.wallUs, 'cpu µs per msg': run.cpuUs },
+    serverCpu: run.cpuUs / run.wallUs,
+    generatorCpu: 0,
+    valid: true,
+  }));
+}
+
 export const ceilings: Scenario = {
   name: 'ceilings',
-  summary: 'on the same core: bare uWS echo and publish, SQLite inserts; chatd figures of this run as a fraction of them',
+  summary: "on the same core: bare uWS echo and publish, SQLite inserts, chatd's send statements alone; chatd figures of this run as a fraction of them",
   async run(context) {
-    const results = [await rawUws(context, 'echo'), await rawUws(context, 'publish'), ...sqliteInserts(context)];
+    const statements = sendStatements(context);
+    const results = [await rawUws(context, 'echo'), await rawUws(context, 'publish'), ...sqliteInserts(context), ...statements];
     const figure = (scenario: string, setting: string, name: string): number | undefined =>
       context.earlier.get(scenario)?.find((result) => result.setting.startsWith(setting))?.figures[name];
     const fraction = (label: string, chatd: number | undefined, ceiling: number | undefined): void => {
@@ -82,6 +100,7 @@ export const ceilings: Scenario = {
       results.push({ scenario: 'ceilings', setting: label, figures: { 'chatd': chatd, 'ceiling': ceiling, 'percent of ceiling': (chatd / ceiling) * 100 }, serverCpu: Number.NaN, generatorCpu: Number.NaN, valid: true });
     };
     fraction('chatd direct acked msg/s (synchronous=full) vs SQLite 100 rows/transaction FULL', figure('direct-throughput', 'synchronous=full', 'acked msg/s'), results[4]?.figures['rows/s']);
+    fraction("chatd direct acked msg/s vs its send statements alone, 1,000 per commit", figure('direct-throughput', 'synchronous=full', 'acked msg/s'), statements[0]?.figures['msg/s']);
     fraction('chatd direct delivered msg/s vs bare uWS echo', figure('direct-throughput', 'synchronous=full', 'delivered msg/s'), results[0]?.figures['echoes/s']);
     fraction('chatd group deliveries/s (1 group) vs bare uWS publish', figure('group-fanout', '1 group', 'deliveries/s'), results[1]?.figures['deliveries/s']);
     return results;

@@ -12,7 +12,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The bench is a program users run: it must keep running. Its figures are not checked, only that it produces them. */
 describe('npm run bench', () => {
   it('runs scenarios in --quick mode and writes a results file with their tables', { timeout: 300_000 }, async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--scenario', 'cold-start,group-fanout', '--quick'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--scenario', 'cold-start,group-fanout,ceilings', '--quick'], {
       cwd: ROOT,
       env: cleanEnv(),
       maxBuffer: 16 * 1024 * 1024,
@@ -20,12 +20,14 @@ describe('npm run bench', () => {
     const written = /written: (bench\/results\/\S+)\.md/.exec(stdout)?.[1];
     assert.ok(written, `the bench names its results file:\n${stdout}`);
     const markdown = readFileSync(`${ROOT}/${written}.md`, 'utf8');
-    for (const heading of ['## cold-start', '## group-fanout']) assert.ok(markdown.includes(heading), `${heading} is in the results`);
+    for (const heading of ['## cold-start', '## group-fanout', '## ceilings']) assert.ok(markdown.includes(heading), `${heading} is in the results`);
     assert.ok(markdown.includes(`server: node ${DOCKER_NODE_FLAGS.join(' ')} bin/chatd serve (as the Docker image runs it)`), 'the header says how the servers ran');
     assert.match(markdown, /\| 1 group of 200, 4 sender\(s\) each, window 4 \| [\d,]+ \| [\d,]+ \|/, 'the fanout row has its figures');
     const json = JSON.parse(readFileSync(`${ROOT}/${written}.json`, 'utf8')) as { results: Record<string, Array<{ figures: Record<string, number> }>> };
     const fanout = json.results['group-fanout']?.[0]?.figures['deliveries/s'] ?? 0;
     assert.ok(fanout > 0, 'messages were delivered');
+    const statements = json.results.ceilings?.find((row) => 'cpu µs per msg' in row.figures)?.figures ?? {};
+    assert.ok((statements['msg/s'] ?? 0) > 0 && (statements['cpu µs per msg'] ?? 0) > 0, `chatd's send statements were measured: ${JSON.stringify(statements)}`);
   });
 
   it('runs its servers with the Node.js flags of the Docker image', () => {

@@ -1,0 +1,77 @@
+/**
+ * The storage ceiling of chatd's own send path: the statements a send runs
+ * (the sender's read, the insert, last seq, the inbox fan-in, the read
+ * cursor), through chatd's schema and code (Store, storeMessage), with the
+ * server's settings, over 200 direct threads whose devices are all live, in
+ * commits of 1,000, 100, 50 and 10 messages. No sockets, frames or promises:
+ * what is left of a message's cost when everything but the database is taken
+ * away. Prints, per commit size, the microseconds per message of wall time (the
+ * event loop is blocked for all of it: statements, commit, fsync) and of CPU, as JSON.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { type MessageStoreSettings, storeMessage } from '../../src/services/message-store.js';
+import { migrate, openDatabase } from '../../src/storage/database.js';
+import { Store } from '../../src/storage/store.js';
+
+const seconds = Number(process.argv[2] ?? 3);
+const THREADS = 200;
+const body = JSON.stringify({ t: 0, p: 'x'.repeat(180) });
+const config = loadConfig({});
+
+function run(perCommit: number): { wallUs: number; cpuUs: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'chatd-send-sql-'));
+  const db = openDatabase({
+    file: join(dir, 'chatd.db'),
+    synchronous: config.storage.synchronous,
+    busyTimeoutMs: config.storage.busy_timeout_ms,
+    walCheckpointPages: config.storage.wal_checkpoint_pages,
+  });
+  migrate(db);
+  const store = new Store(db);
+  const settings: MessageStoreSettings = {
+    maxMessages: config.inbox.max_messages,
+    readDiffusionAbove: config.messages.read_diffusion_above,
+    push: { apns: false, fcm: false },
+  };
+  const now = Date.now();
+  // Pairs of users with one device each, all live (on a connection), as in direct-throughput.
+  const senders = store.transaction(() =>
+    Array.from({ length: THREADS }, (_, i) => {
+      const [a, b] = [0, 1].map((side) => {
+        const userId = store.users.insert({ username: `u${i}-${side}`, displayName: `u${i}-${side}`, passwordHash: 'x', now }) as number;
+        const deviceId = store.devices.insert({ userId, name: 'bench', platform: 'cli', tokenHash: Buffer.from(`${i}-${side}`), now });
+        store.inbox.goLive(deviceId);
+        return { userId, deviceId };
+      }) as [{ userId: number; deviceId: number }, { userId: number; deviceId: number }];
+      const threadId = store.threads.insert('direct', null, `bench:${i}`, a.userId, now);
+      store.threads.addMember(threadId, a.userId, 'member', 0, now);
+      store.threads.addMember(threadId, b.userId, 'member', 0, now);
+      return { threadId, ...a };
+    }),
+  );
+  let sent = 0;
+  // The work of MessagingService.send's transaction, message after message.
+  const commit = db.transaction((count: number) => {
+    for (let i = 0; i < count; i++) {
+      const sender = senders[sent++ % THREADS] as (typeof senders)[number];
+      const view = store.threads.senderState(sender.userId, sender.threadId);
+      if (!view) throw new Error('not a member');
+      const input = { threadId: sender.threadId, senderUserId: sender.userId, senderDeviceId: sender.deviceId, clientMsgId: `c${sent}`, kind: 'text' as const, bodyJson: body, now: Date.now() };
+      storeMessage(store, settings, input, view);
+    }
+  });
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const first = sent;
+  while (performance.now() - started < seconds * 1000) commit.immediate(perCommit);
+  const wallUs = ((performance.now() - started) * 1000) / (sent - first);
+  const used = process.cpuUsage(cpu);
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { wallUs, cpuUs: (used.user + used.system) / (sent - first) };
+}
+
+console.log(JSON.stringify([1000, 100, 50, 10].map((perCommit) => ({ perCommit, ...run(perCommit) }))));
