@@ -4,7 +4,7 @@ import { tempDir, writeConfig } from '../../test/helpers/tmp.js';
 import { type Placement, processCpuMs, processRssBytes } from './machine.js';
 
 /**
- * The Node.js flags the Docker image runs `chatd serve` with (its ENTRYPOINT):
+ * The Node.js flags the Docker image runs `chatd serve` with (its NODE_OPTIONS):
  * a 64 MB young generation. Under load every send keeps a few objects alive
  * until its commit; with V8's default (16 MB) the scavenger copies them again
  * and again and promotes them, and garbage collection took a fifth of the
