@@ -11,25 +11,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openConfiguredDatabase } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { type MessageStoreSettings, storeMessage } from '../../src/services/message-store.js';
-import { migrate, openDatabase } from '../../src/storage/database.js';
 import { Store } from '../../src/storage/store.js';
 
 const seconds = Number(process.argv[2] ?? 3);
 const THREADS = 200;
 const body = JSON.stringify({ t: 0, p: 'x'.repeat(180) });
-const config = loadConfig({});
 
 function run(perCommit: number): { wallUs: number; cpuUs: number } {
   const dir = mkdtempSync(join(tmpdir(), 'chatd-send-sql-'));
-  const db = openDatabase({
-    file: join(dir, 'chatd.db'),
-    synchronous: config.storage.synchronous,
-    busyTimeoutMs: config.storage.busy_timeout_ms,
-    walCheckpointPages: config.storage.wal_checkpoint_pages,
-  });
-  migrate(db);
+  // The server's defaults, opened and migrated as the server opens its database.
+  const config = loadConfig({ flags: { 'storage.dir': dir } });
+  const db = openConfiguredDatabase(config);
   const store = new Store(db);
   const settings: MessageStoreSettings = {
     maxMessages: config.inbox.max_messages,

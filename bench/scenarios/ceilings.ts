@@ -100,7 +100,7 @@ export const ceilings: Scenario = {
       results.push({ scenario: 'ceilings', setting: label, figures: { 'chatd': chatd, 'ceiling': ceiling, 'percent of ceiling': (chatd / ceiling) * 100 }, serverCpu: Number.NaN, generatorCpu: Number.NaN, valid: true });
     };
     fraction('chatd direct acked msg/s (synchronous=full) vs SQLite 100 rows/transaction FULL', figure('direct-throughput', 'synchronous=full', 'acked msg/s'), results[4]?.figures['rows/s']);
-    fraction("chatd direct acked msg/s vs its send statements alone, 1,000 per commit", figure('direct-throughput', 'synchronous=full', 'acked msg/s'), statements[0]?.figures['msg/s']);
+    fraction('chatd direct acked msg/s vs its send statements alone, 1,000 per commit', figure('direct-throughput', 'synchronous=full', 'acked msg/s'), statements[0]?.figures['msg/s']);
     fraction('chatd direct delivered msg/s vs bare uWS echo', figure('direct-throughput', 'synchronous=full', 'delivered msg/s'), results[0]?.figures['echoes/s']);
     fraction('chatd group deliveries/s (1 group) vs bare uWS publish', figure('group-fanout', '1 group', 'deliveries/s'), results[1]?.figures['deliveries/s']);
     return results;
