@@ -54,7 +54,10 @@ function numberAfter(text: string, key: string, from = 0): number {
 
 const PAD = 'x'.repeat(task.kind === 'pairs' || task.kind === 'group' ? task.padBytes : 0);
 const SAMPLE_MAX = 200_000;
-/** client_msg_ids must not repeat across runs against the same server: the server would take them for resends. */
+/**
+ * client_msg_ids must not repeat across runs against the same server: the server would take them for resends.
+ * `${RUN}-${n}` also sorts (nearly) in the order the ids are made, as the SDK's time-ordered UUIDv7 ids do.
+ */
 const RUN = `${Date.now().toString(36)}${task.worker}`;
 
 /** Values seen per sample array, for reservoir sampling. */

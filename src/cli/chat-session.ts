@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { type ChatClient, ClientError, type StateChange, type ThreadJson } from '../client/node.js';
+import { type ChatClient, ClientError, type StateChange, type ThreadJson, newClientMsgId } from '../client/node.js';
 import { HELP, Renderer, SHORT_HELP, type Terminal, presenceLine, splitArguments, stateLine, threadLabel, threadLine, userIdsIn } from './chat-render.js';
 import { CliError } from './common.js';
 
@@ -177,7 +176,7 @@ export class ChatSession {
   private async sendText(text: string): Promise<undefined> {
     const thread = this.open;
     if (!thread) return void this.terminal.print('open a thread first: /dm USER or /open N');
-    const clientMsgId = randomUUID();
+    const clientMsgId = newClientMsgId();
     const stored = this.client.once('status', (change) => change.client_msg_id === clientMsgId);
     const sent = this.client.send(thread.id, { text }, { clientMsgId }).then(
       () => undefined,

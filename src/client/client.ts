@@ -3,6 +3,7 @@ import { ClientCore } from './client-core.js';
 import type { DeviceFingerprint, E2eSession } from './e2e.js';
 import { ClientError } from './errors.js';
 import { AccountApi, type LoginResult, type Platform } from './http.js';
+import { newClientMsgId } from './ids.js';
 import type { SentMessage } from './outbox.js';
 import type { OutboxEntry } from './store.js';
 import type { ChatClientOptions, HistoryAnchor, HistoryPage, UserRef } from './types.js';
@@ -51,7 +52,7 @@ export class ChatClient extends ClientCore {
     const size = new TextEncoder().encode(json).length;
     if (limit !== undefined && size > limit) throw new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${limit}`, false);
     const entry: OutboxEntry = {
-      client_msg_id: options.clientMsgId ?? randomUuid(),
+      client_msg_id: options.clientMsgId ?? newClientMsgId(),
       thread_id: threadId,
       kind: options.encrypted || this.threadList.get(threadId)?.e2e_required ? 'e2e' : 'text',
       body,
@@ -211,15 +212,6 @@ export class ChatClient extends ClientCore {
   async unregisterPush(): Promise<void> {
     await this.call({ type: 'push_unregister' });
   }
-}
-
-/** A version-4 UUID. `crypto.randomUUID` exists only in secure contexts (not on a plain-http page); `getRandomValues` everywhere. */
-function randomUuid(): string {
-  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
-  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
-  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function userRef(user: UserRef): UserRefJson {

@@ -17,6 +17,7 @@ export type { ClientMessage, DeviceFingerprint, KeyChange } from './e2e.js';
 export type { DeviceSecrets, E2eStatus } from './e2e-crypto.js';
 export { ClientError, type ClientErrorCode } from './errors.js';
 export { AccountApi, type DeviceJson, type LoginResult, type Platform } from './http.js';
+export { newClientMsgId } from './ids.js';
 export type { MessageStatus, SentMessage, StatusChange } from './outbox.js';
 export type { WebSocketConstructor } from './socket.js';
 export {

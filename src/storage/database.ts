@@ -91,18 +91,31 @@ export function assertSchemaNotNewer(db: Db, migrations: readonly Migration[]): 
  * Applies the migrations the database lacks, each in its own IMMEDIATE
  * transaction together with its version bump, so that two processes starting
  * at once cannot apply one twice. Returns the versions applied.
+ *
+ * Foreign keys are off while they run and checked before each commits, as
+ * SQLite's procedure for changing a table requires: a migration may rebuild
+ * a table others refer to (create, copy, drop, rename), which enforcement
+ * would refuse at the drop. The pragma only takes effect outside a transaction.
  */
 export function migrate(db: Db, migrations: readonly Migration[] = loadMigrations()): number[] {
   assertSchemaNotNewer(db, migrations);
   const applied: number[] = [];
-  for (const migration of migrations) {
-    const step = db.transaction(() => {
-      if (schemaVersion(db) >= migration.version) return false;
-      db.exec(migration.sql);
-      db.pragma(`user_version = ${migration.version}`);
-      return true;
-    });
-    if (step.immediate()) applied.push(migration.version);
+  const enforcing = db.pragma('foreign_keys', { simple: true }) === 1;
+  if (enforcing) db.pragma('foreign_keys = OFF');
+  try {
+    for (const migration of migrations) {
+      const step = db.transaction(() => {
+        if (schemaVersion(db) >= migration.version) return false;
+        db.exec(migration.sql);
+        const violations = (db.pragma('foreign_key_check') as unknown[]).length;
+        if (violations > 0) throw new DatabaseError(`migration ${migration.name} would leave ${violations} foreign key violation(s); nothing of it was applied`);
+        db.pragma(`user_version = ${migration.version}`);
+        return true;
+      });
+      if (step.immediate()) applied.push(migration.version);
+    }
+  } finally {
+    if (enforcing) db.pragma('foreign_keys = ON');
   }
   return applied;
 }

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { reconnectDelay } from '../../src/client/backoff.js';
+import { newClientMsgId } from '../../src/client/ids.js';
 import { FileStore } from '../../src/client/file-store.js';
 import { Pacer } from '../../src/client/pacer.js';
 import { webSocketUrl } from '../../src/client/socket.js';
@@ -102,5 +103,16 @@ describe('the browser entry of chatd/client', () => {
     assert.ok(seen.size > 5, 'the walk followed the imports');
     assert.deepEqual(offending, []);
     assert.ok(readdirSync(dirname(root)).includes('node.ts'));
+  });
+});
+
+describe('newClientMsgId', () => {
+  it('makes version-7 UUIDs that carry their time and sort in the order they were made', () => {
+    const now = Date.UTC(2026, 10, 23, 12, 0, 0);
+    const ids = [now, now + 1, now + 2, now + 1000, now + 86_400_000].map((t) => newClientMsgId(t));
+    for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(Number.parseInt(ids[0]!.replace('-', '').slice(0, 12), 16), now, 'the first 48 bits are the Unix milliseconds');
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(new Set(Array.from({ length: 1000 }, () => newClientMsgId(now))).size, 1000, 'ids of one millisecond differ by their random bits');
   });
 });

@@ -60,7 +60,47 @@ describe('migrations', () => {
     assert.throws(() => migrate(db), (error: unknown) => error instanceof DatabaseError && /newer than this chatd knows/.test(error.message));
   });
 
-  it('enforce the messaging invariants in the schema: one seq per thread, one message per (device, client_msg_id)', () => {
+  it('0009 rebuilds messages with the idempotency key led by client_msg_id, keeping every row and every reference to them', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    migrate(db, loadMigrations().slice(0, 8));
+    db.exec(`
+      INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (1, 'a', 'a', 'x', 0), (2, 'b', 'b', 'x', 0);
+      INSERT INTO devices (id, user_id, name, platform, created_at) VALUES (1, 1, 'd', 'cli', 0), (2, 2, 'd', 'cli', 0);
+      INSERT INTO threads (id, kind, title, created_at) VALUES (1, 'group', 't', 0);
+      INSERT INTO messages (id, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at)
+        VALUES (7, 1, 1, 1, 1, 'm1', 'text', '{"text":"one"}', 10), (9, 1, 2, 1, 1, 'm2', 'e2e', '{"v":1}', 11);
+      INSERT INTO inbox (device_id, message_id, thread_id, seq, created_at) VALUES (2, 7, 1, 1, 10), (2, 9, 1, 2, 11);
+    `);
+    const before = db.prepare('SELECT * FROM messages ORDER BY id').all();
+    assert.deepEqual(migrate(db), loadMigrations().slice(8).map((m) => m.version));
+    assert.deepEqual(db.prepare('SELECT * FROM messages ORDER BY id').all(), before, 'rows, ids and columns unchanged');
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are enforced again after migrating');
+    assert.deepEqual(db.pragma('foreign_key_check'), [], 'the inbox still refers to the rebuilt table');
+    const unique = (db.pragma('index_list(messages)') as Array<{ name: string; unique: number }>).filter((index) => index.unique === 1);
+    const columns = unique.map((index) => (db.pragma(`index_info(${index.name})`) as Array<{ name: string }>).map((column) => column.name).join(','));
+    assert.deepEqual(columns.sort(), ['client_msg_id,sender_device_id', 'thread_id,seq']);
+    assert.throws(
+      () => db.prepare(`INSERT INTO inbox (device_id, message_id, thread_id, seq, created_at) VALUES (2, 999, 1, 3, 0)`).run(),
+      /FOREIGN KEY constraint failed/,
+      'enforced on the rebuilt table',
+    );
+    assert.equal(checkDatabase(db).ok, true);
+    db.close();
+  });
+
+  it('refuse a migration that would leave foreign key violations, and apply nothing of it', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    migrate(db);
+    const version = schemaVersion(db);
+    const broken = { version: version + 1, name: `${version + 1}_broken.sql`, sql: 'CREATE TABLE extra (x INTEGER); INSERT INTO inbox (device_id, message_id, thread_id, seq, created_at) VALUES (5, 5, 5, 5, 0);' };
+    assert.throws(() => migrate(db, [...loadMigrations(), broken]), (error: unknown) => error instanceof DatabaseError && /would leave 3 foreign key violation\(s\); nothing of it was applied/.test(error.message));
+    assert.equal(schemaVersion(db), version);
+    assert.equal((db.prepare(`SELECT count(*) AS n FROM sqlite_schema WHERE name = 'extra'`).get() as { n: number }).n, 0, 'its table was rolled back');
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+    db.close();
+  });
+
+  it('enforce the messaging invariants in the schema: one seq per thread, one message per (client_msg_id, device)', () => {
     const db = open(join(tempDir(), 'chatd.db'));
     migrate(db);
     db.exec(`
@@ -73,6 +113,6 @@ describe('migrations', () => {
       `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, body, created_at) VALUES (1, ?, 1, 1, ?, 'hi', 0)`,
     );
     assert.throws(() => insert.run(1, 'm2'), /UNIQUE constraint failed: messages.thread_id, messages.seq/);
-    assert.throws(() => insert.run(2, 'm1'), /UNIQUE constraint failed: messages.sender_device_id, messages.client_msg_id/);
+    assert.throws(() => insert.run(2, 'm1'), /UNIQUE constraint failed: messages.client_msg_id, messages.sender_device_id/);
   });
 });

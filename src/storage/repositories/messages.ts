@@ -40,7 +40,7 @@ export class MessagesRepository {
     this.insertStatement = db.prepare<[number, number, number, number, string, string, string, number]>(
       `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (sender_device_id, client_msg_id) DO NOTHING`,
+       ON CONFLICT (client_msg_id, sender_device_id) DO NOTHING`,
     );
     this.byClientId = db.prepare<[number, string], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE sender_device_id = ? AND client_msg_id = ?`);
     this.byId = db.prepare<[number], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`);
