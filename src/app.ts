@@ -22,7 +22,7 @@ import type { RevocationListener } from './services/types.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
-import { DATABASE_FILE, type Db, checkpoint, migrate, openDatabase, readEpoch } from './storage/database.js';
+import { DATABASE_FILE, type Db, type MigrationProgress, checkpoint, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
 import { Store } from './storage/store.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
@@ -39,17 +39,21 @@ export function databaseFile(config: Config): string {
   return resolve(join(config.storage.dir, DATABASE_FILE));
 }
 
-/** Opens (creating if needed) and migrates the configured database. */
-export function openConfiguredDatabase(config: Config, options: { mustExist?: boolean } = {}): Db {
+/**
+ * Opens (creating if needed) and migrates the configured database. `progress`
+ * hears of the migrations an existing database gets (an upgrade may rebuild a
+ * large table); a new one gets them all at once, quickly, and silently.
+ */
+export function openConfiguredDatabase(config: Config, options: { mustExist?: boolean; progress?: MigrationProgress } = {}): Db {
   const db = openDatabase({
     file: databaseFile(config),
     synchronous: config.storage.synchronous,
     busyTimeoutMs: config.storage.busy_timeout_ms,
     walCheckpointPages: config.storage.wal_checkpoint_pages,
-    ...options,
+    ...(options.mustExist === undefined ? {} : { mustExist: options.mustExist }),
   });
   try {
-    migrate(db);
+    migrate(db, undefined, schemaVersion(db) > 0 ? options.progress : undefined);
   } catch (error) {
     db.close();
     throw error;
@@ -93,8 +97,8 @@ export interface AdminContext {
   close(): void;
 }
 
-export function openAdmin(config: Config): AdminContext {
-  const db = openConfiguredDatabase(config);
+export function openAdmin(config: Config, progress?: MigrationProgress): AdminContext {
+  const db = openConfiguredDatabase(config, progress ? { progress } : {});
   // Live connections belong to the server process; the CLI cannot reach them.
   // A revoked device's token stops working at once; its open socket closes at its next reconnect.
   const core = buildCore(config, db, systemClock, { devicesRevoked: () => {} });
@@ -119,7 +123,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   // Key files are checked before anything else: a bad one names its key and stops start-up.
   const providers = await createProviders(config);
   const keyChecker = createKeyChecker();
-  const db = openConfiguredDatabase(config);
+  const db = openConfiguredDatabase(config, {
+    progress: {
+      applying: (name) => log.info({ migration: name }, 'upgrading the database schema: this can take a while on a large database'),
+      applied: (name, ms) => log.info({ migration: name, ms: Math.round(ms) }, 'database schema upgraded'),
+    },
+  });
   const epoch = readEpoch(db);
   const registry = new SessionRegistry();
   const core = buildCore(config, db, clock, registry);

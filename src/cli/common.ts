@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { CONFIG_FILE_ENV, ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { StartupError, isChatError } from '../errors.js';
-import { DatabaseError } from '../storage/database.js';
+import { DatabaseError, type MigrationProgress } from '../storage/database.js';
 
 /** Exit codes: 0 done; 1 the operation failed; 2 the command line or configuration is wrong. */
 export const EXIT_FAILED = 1;
@@ -45,6 +45,12 @@ export function resolveConfig(options: DatabaseOptions, flags: Record<string, st
 }
 
 /** Adds a few examples to a command's --help. */
+/** Tells on stderr (stdout stays the command's own output) of a schema upgrade, which can take seconds on a large database. */
+export const migrationProgress: MigrationProgress = {
+  applying: (name) => process.stderr.write(`upgrading the database schema: ${name} (this can take a while on a large database) …\n`),
+  applied: (name, ms) => process.stderr.write(`upgraded: ${name} in ${(ms / 1000).toFixed(1)} s\n`),
+};
+
 export function examples(command: Command, lines: string[]): Command {
   return command.addHelpText('after', `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`);
 }

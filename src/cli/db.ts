@@ -10,7 +10,7 @@ import {
   openDatabase,
   schemaVersion,
 } from '../storage/database.js';
-import { CliError, type DatabaseOptions, EXIT_USAGE, examples, resolveConfig, withDatabaseOptions } from './common.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, resolveConfig, withDatabaseOptions } from './common.js';
 
 export function addDbCommands(program: Command): void {
   const db = program.command('db').description('database maintenance (safe while the server runs)');
@@ -20,7 +20,7 @@ export function addDbCommands(program: Command): void {
       const config = resolveConfig(options);
       const database = openDatabase({ file: databaseFile(config), synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms });
       try {
-        const applied = migrate(database);
+        const applied = migrate(database, undefined, migrationProgress);
         const version = schemaVersion(database);
         console.log(applied.length === 0 ? `schema is up to date (version ${version})` : `applied migration(s) ${applied.join(', ')}; schema version ${version}`);
       } finally {
@@ -63,7 +63,7 @@ export function addDbCommands(program: Command): void {
     const destination = resolve(file);
     if (existsSync(destination)) throw new CliError(`${destination} already exists; choose a new file name`, EXIT_USAGE);
     if (!existsSync(dirname(destination))) throw new CliError(`the directory ${dirname(destination)} does not exist; create it first`, EXIT_USAGE);
-    const database = openConfiguredDatabase(resolveConfig(options), { mustExist: true });
+    const database = openConfiguredDatabase(resolveConfig(options), { mustExist: true, progress: migrationProgress });
     const started = Date.now();
     try {
       let lastReport = 0;

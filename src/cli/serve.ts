@@ -43,16 +43,6 @@ async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger(config.log.level);
   const server = await startServer(config, log);
 
-  const shown = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
-  const address = shown.includes(':') ? `[${shown}]` : shown;
-  console.log(
-    `chatd ${VERSION} listening on http://${address}:${server.port} (WebSocket /v1/ws, transport ${server.transport}), ` +
-      `data in ${server.databaseFile}, registration ${config.accounts.registration}`,
-  );
-  const details = { port: server.port, host: config.server.host, transport: server.transport, why: server.transportWhy, database: server.databaseFile };
-  if (server.transportFallback) log.warn(details, 'uWebSockets.js is not available; running on the slower node transport');
-  else log.info(details, 'listening');
-
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals): void => {
     signals++;
@@ -77,6 +67,17 @@ async function serve(options: ServeOptions): Promise<void> {
         process.exit(1);
       });
   };
+  // Before the banner: whoever starts chatd may stop it as soon as it says it listens.
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+
+  const shown = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
+  const address = shown.includes(':') ? `[${shown}]` : shown;
+  console.log(
+    `chatd ${VERSION} listening on http://${address}:${server.port} (WebSocket /v1/ws, transport ${server.transport}), ` +
+      `data in ${server.databaseFile}, registration ${config.accounts.registration}`,
+  );
+  const details = { port: server.port, host: config.server.host, transport: server.transport, why: server.transportWhy, database: server.databaseFile };
+  if (server.transportFallback) log.warn(details, 'uWebSockets.js is not available; running on the slower node transport');
+  else log.info(details, 'listening');
 }

@@ -87,6 +87,12 @@ export function assertSchemaNotNewer(db: Db, migrations: readonly Migration[]): 
   }
 }
 
+/** Hears of each migration migrate() applies, before and after. */
+export interface MigrationProgress {
+  applying(name: string): void;
+  applied(name: string, ms: number): void;
+}
+
 /**
  * Applies the migrations the database lacks, each in its own IMMEDIATE
  * transaction together with its version bump, so that two processes starting
@@ -96,8 +102,11 @@ export function assertSchemaNotNewer(db: Db, migrations: readonly Migration[]): 
  * SQLite's procedure for changing a table requires: a migration may rebuild
  * a table others refer to (create, copy, drop, rename), which enforcement
  * would refuse at the drop. The pragma only takes effect outside a transaction.
+ *
+ * `progress` hears of each migration before and after it runs: one that
+ * rebuilds a large table takes seconds (about 6 s per million messages).
  */
-export function migrate(db: Db, migrations: readonly Migration[] = loadMigrations()): number[] {
+export function migrate(db: Db, migrations: readonly Migration[] = loadMigrations(), progress?: MigrationProgress): number[] {
   assertSchemaNotNewer(db, migrations);
   const applied: number[] = [];
   const enforcing = db.pragma('foreign_keys', { simple: true }) === 1;
@@ -106,10 +115,13 @@ export function migrate(db: Db, migrations: readonly Migration[] = loadMigration
     for (const migration of migrations) {
       const step = db.transaction(() => {
         if (schemaVersion(db) >= migration.version) return false;
+        progress?.applying(migration.name);
+        const started = performance.now();
         db.exec(migration.sql);
         const violations = (db.pragma('foreign_key_check') as unknown[]).length;
         if (violations > 0) throw new DatabaseError(`migration ${migration.name} would leave ${violations} foreign key violation(s); nothing of it was applied`);
         db.pragma(`user_version = ${migration.version}`);
+        progress?.applied(migration.name, performance.now() - started);
         return true;
       });
       if (step.immediate()) applied.push(migration.version);

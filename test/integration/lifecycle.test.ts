@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { loadMigrations, migrate, openDatabase } from '../../src/storage/database.js';
 import { request, signUp } from '../helpers/http.js';
 import { runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -55,6 +56,51 @@ describe('start and stop', () => {
     const flag = await runCli(['serve', '--port', '99999', '--data', join(dir, 'data')]);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /server\.port \(flag --port\) must be an integer from 0 to 65535, got "99999"/);
+  });
+
+  it('upgrades a database of an earlier schema at start, says so in its log, and keeps every message', async () => {
+    const upgraded = tempDir();
+    const olderDatabase = (dataDir: string): void => {
+      const db = openDatabase({ file: join(dataDir, 'chatd.db'), synchronous: 'full', busyTimeoutMs: 1000 });
+      migrate(db, loadMigrations().slice(0, 8));
+      db.exec(`
+        INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (1, 'a', 'a', 'x', 0);
+        INSERT INTO devices (id, user_id, name, platform, created_at) VALUES (1, 1, 'd', 'cli', 0);
+        INSERT INTO threads (id, kind, title, created_at, last_seq) VALUES (1, 'group', 't', 0, 2);
+        INSERT INTO messages (id, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, body, created_at)
+          VALUES (5, 1, 1, 1, 1, 'm1', '{"text":"one"}', 1), (6, 1, 2, 1, 1, 'm2', '{"text":"two"}', 2);
+      `);
+      db.close();
+    };
+    const data = join(upgraded, 'data');
+    mkdirSync(data);
+    olderDatabase(data);
+    const server = await startServer(['--data', data]);
+    const applying = server.logs.find((line) => line.msg === 'upgrading the database schema: this can take a while on a large database');
+    assert.equal(applying?.migration, '0009_idempotency_key_order.sql');
+    assert.ok(server.logs.some((line) => line.msg === 'database schema upgraded' && line.migration === '0009_idempotency_key_order.sql' && typeof line.ms === 'number'));
+    assert.equal(await server.stop(), 0);
+    const db = new Database(join(data, 'chatd.db'), { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), loadMigrations().length);
+    assert.deepEqual(db.prepare('SELECT id, seq, client_msg_id, body FROM messages ORDER BY id').all(), [
+      { id: 5, seq: 1, client_msg_id: 'm1', body: '{"text":"one"}' },
+      { id: 6, seq: 2, client_msg_id: 'm2', body: '{"text":"two"}' },
+    ]);
+    db.close();
+
+    // A new database gets every migration at once, without a word.
+    const fresh = await startServer(['--data', join(tempDir(), 'data')]);
+    assert.ok(!fresh.logs.some((line) => line.msg === 'upgrading the database schema: this can take a while on a large database'));
+    await fresh.stop();
+
+    // The CLI tells on stderr, and keeps stdout for its answer.
+    const cliData = join(tempDir(), 'data');
+    mkdirSync(cliData);
+    olderDatabase(cliData);
+    const migrated = await runCli(['db', 'migrate', '--data', cliData]);
+    assert.equal(migrated.code, 0, migrated.stderr);
+    assert.match(migrated.stderr, /upgrading the database schema: 0009_idempotency_key_order\.sql .*\n.*upgraded: 0009_idempotency_key_order\.sql in \d+\.\d s/);
+    assert.match(migrated.stdout, new RegExp(`^applied migration\\(s\\) 9(, \\d+)*; schema version ${loadMigrations().length}$`, 'm'));
   });
 
   it('refuses to start on a database written by a newer chatd', async () => {
