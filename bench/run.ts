@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { placeProcesses } from './lib/machine.js';
 import { DOCKER_NODE_FLAGS } from './lib/server.js';
 import type { Context, Result, Scenario } from './lib/scenario.js';
@@ -30,7 +30,8 @@ function usage(problem?: string): never {
     ...(problem ? [`bench: ${problem}`, ''] : []),
     'usage: npm run bench -- [--scenario NAME[,NAME...]] [--quick] [--workers N] [--profile DIR] [--server-node-flags FLAGS]',
     '  --profile DIR   each chatd server writes a V8 CPU profile (.cpuprofile) into DIR when it stops',
-    `  --server-node-flags FLAGS   Node.js flags for the servers, space-separated (default: "${DOCKER_NODE_FLAGS.join(' ')}", as the Docker image; "" for none)`,
+    `  --server-node-flags=FLAGS   Node.js flags for the servers, space-separated, after an = (default: "${DOCKER_NODE_FLAGS.join(' ')}", as the Docker image;`,
+    '                              --server-node-flags= for none)',
     '',
     'scenarios (all by default, in this order):',
     ...SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(18)} ${scenario.summary}`),
@@ -81,12 +82,21 @@ function table(results: readonly Result[]): string {
   return [...lines, ...notes].join('\n');
 }
 
+/** parseArgs, with a mistake on the command line answered by the usage and exit code 2 instead of a stack trace. */
+function parseCommandLine<T extends ParseArgsConfig>(config: T, fail: (problem: string) => never): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+}
+
 async function main(): Promise<void> {
   // Every server and temporary directory registers an exit handler; a full run makes dozens.
   process.setMaxListeners(200);
   // Ctrl-C: exit through those handlers, so no server is left running pinned to its core.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
-  const { values } = parseArgs({
+  const { values } = parseCommandLine({
     options: {
       scenario: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -96,7 +106,7 @@ async function main(): Promise<void> {
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
-  });
+  }, usage);
   if (values.help) usage();
   const wanted = values.scenario ? values.scenario.split(',') : SCENARIOS.map((scenario) => scenario.name);
   for (const name of wanted) if (!SCENARIOS.some((scenario) => scenario.name === name)) usage(`no scenario "${name}"`);

@@ -43,5 +43,13 @@ describe('npm run bench', () => {
     assert.equal(failure?.code, 2);
     assert.match(failure?.stderr ?? '', /no scenario "nope"/);
     assert.match(failure?.stderr ?? '', /direct-throughput/);
+    // A value that starts with a dash must follow an =; said plainly, with the usage.
+    const flags = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--server-node-flags', '--max-semi-space-size=32'], { cwd: ROOT, env: cleanEnv() }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(flags?.code, 2);
+    assert.match(flags?.stderr ?? '', /--server-node-flags=/);
+    assert.match(flags?.stderr ?? '', /usage: npm run bench/);
   });
 });
