@@ -43,8 +43,8 @@ RUN keep="uws_$(node -p 'process.platform + "_" + process.arch + "_" + process.v
 # ---- run ----
 FROM node:20-bookworm-slim
 
-# NODE_OPTIONS: a 64 MB young generation. Under load far less of the server's time goes
-# to garbage collection, for up to about 100 MB more memory (docs/performance.md);
+# NODE_OPTIONS: 64 MB semi-spaces for V8's young generation. Under load far less of the
+# server's time goes to garbage collection, for about 85 MB more memory (docs/performance.md);
 # `docker run -e NODE_OPTIONS= …` returns to V8's default. bench/lib/server.ts runs its
 # servers with the same flag.
 ENV NODE_ENV=production \

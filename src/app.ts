@@ -22,7 +22,7 @@ import type { RevocationListener } from './services/types.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
-import { DATABASE_FILE, type Db, type MigrationProgress, checkpoint, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
+import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
 import { Store } from './storage/store.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
@@ -39,12 +39,22 @@ export function databaseFile(config: Config): string {
   return resolve(join(config.storage.dir, DATABASE_FILE));
 }
 
-/**
- * Opens (creating if needed) and migrates the configured database. `progress`
- * hears of the migrations an existing database gets (an upgrade may rebuild a
- * large table); a new one gets them all at once, quickly, and silently.
- */
-export function openConfiguredDatabase(config: Config, options: { mustExist?: boolean; progress?: MigrationProgress } = {}): Db {
+export interface OpenConfiguredOptions {
+  readonly mustExist?: boolean;
+  /** Hears of the migrations an existing database gets (an upgrade may rebuild a large table); a new one gets them all at once, silently. */
+  readonly progress?: MigrationProgress;
+  /**
+   * False for admin commands: a database of an older schema is refused with
+   * the way to upgrade it, rather than migrated under a server of the older
+   * version that may hold it open (a rebuild holds the write lock for
+   * seconds, and that server could not start again on the new schema). A
+   * new database is still created.
+   */
+  readonly upgrade?: boolean;
+}
+
+/** Opens (creating if needed) and migrates the configured database. */
+export function openConfiguredDatabase(config: Config, options: OpenConfiguredOptions = {}): Db {
   const db = openDatabase({
     file: databaseFile(config),
     synchronous: config.storage.synchronous,
@@ -53,7 +63,15 @@ export function openConfiguredDatabase(config: Config, options: { mustExist?: bo
     ...(options.mustExist === undefined ? {} : { mustExist: options.mustExist }),
   });
   try {
-    migrate(db, undefined, schemaVersion(db) > 0 ? options.progress : undefined);
+    const version = schemaVersion(db);
+    const latest = loadMigrations().length;
+    if (options.upgrade === false && version > 0 && version < latest) {
+      throw new DatabaseError(
+        `the database schema is version ${version} and this chatd needs ${latest}: ` +
+          'stop the server, back the database up (chatd db backup FILE), then upgrade it with `chatd db migrate` or by starting the new server',
+      );
+    }
+    migrate(db, undefined, version > 0 ? options.progress : undefined);
   } catch (error) {
     db.close();
     throw error;
@@ -97,8 +115,8 @@ export interface AdminContext {
   close(): void;
 }
 
-export function openAdmin(config: Config, progress?: MigrationProgress): AdminContext {
-  const db = openConfiguredDatabase(config, progress ? { progress } : {});
+export function openAdmin(config: Config): AdminContext {
+  const db = openConfiguredDatabase(config, { upgrade: false });
   // Live connections belong to the server process; the CLI cannot reach them.
   // A revoked device's token stops working at once; its open socket closes at its next reconnect.
   const core = buildCore(config, db, systemClock, { devicesRevoked: () => {} });

@@ -5,7 +5,7 @@ import { type Placement, processCpuMs, processRssBytes } from './machine.js';
 
 /**
  * The Node.js flags the Docker image runs `chatd serve` with (its NODE_OPTIONS):
- * a 64 MB young generation. Under load every send keeps a few objects alive
+ * 64 MB semi-spaces, a larger young generation. Under load every send keeps a few objects alive
  * until its commit; with V8's default (16 MB) the scavenger copies them again
  * and again and promotes them, and garbage collection took a fifth of the
  * server's time (docs/performance.md, "Memory and garbage collection").

@@ -44,13 +44,13 @@ export function resolveConfig(options: DatabaseOptions, flags: Record<string, st
   });
 }
 
-/** Adds a few examples to a command's --help. */
 /** Tells on stderr (stdout stays the command's own output) of a schema upgrade, which can take seconds on a large database. */
 export const migrationProgress: MigrationProgress = {
   applying: (name) => process.stderr.write(`upgrading the database schema: ${name} (this can take a while on a large database) …\n`),
   applied: (name, ms) => process.stderr.write(`upgraded: ${name} in ${(ms / 1000).toFixed(1)} s\n`),
 };
 
+/** Adds a few examples to a command's --help. */
 export function examples(command: Command, lines: string[]): Command {
   return command.addHelpText('after', `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`);
 }

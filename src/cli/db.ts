@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { databaseFile, openConfiguredDatabase } from '../app.js';
+import { databaseFile } from '../app.js';
 import {
   backupDatabase,
   checkDatabase,
@@ -13,9 +13,9 @@ import {
 import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, resolveConfig, withDatabaseOptions } from './common.js';
 
 export function addDbCommands(program: Command): void {
-  const db = program.command('db').description('database maintenance (safe while the server runs)');
+  const db = program.command('db').description('database maintenance (check and backup are safe while the server runs)');
 
-  const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations')).action(
+  const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (stop a server of the older version first)')).action(
     (options: DatabaseOptions) => {
       const config = resolveConfig(options);
       const database = openDatabase({ file: databaseFile(config), synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms });
@@ -63,7 +63,9 @@ export function addDbCommands(program: Command): void {
     const destination = resolve(file);
     if (existsSync(destination)) throw new CliError(`${destination} already exists; choose a new file name`, EXIT_USAGE);
     if (!existsSync(dirname(destination))) throw new CliError(`the directory ${dirname(destination)} does not exist; create it first`, EXIT_USAGE);
-    const database = openConfiguredDatabase(resolveConfig(options), { mustExist: true, progress: migrationProgress });
+    // As it is: a backup taken before an upgrade must not upgrade first.
+    const config = resolveConfig(options);
+    const database = openDatabase({ file: databaseFile(config), synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms, mustExist: true });
     const started = Date.now();
     try {
       let lastReport = 0;

@@ -2,12 +2,12 @@ import { type Command, Option } from 'commander';
 import { openAdmin } from '../app.js';
 import { checkUsername } from '../services/account-rules.js';
 import type { UserSummary } from '../services/admin.js';
-import { CliError, type DatabaseOptions, EXIT_USAGE, examples, formatTime, migrationProgress, printJson, printTable, resolveConfig, withDatabaseOptions } from './common.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, formatTime, printJson, printTable, resolveConfig, withDatabaseOptions } from './common.js';
 import { confirm, readPassword } from './prompt.js';
 
 /** Runs `work` with the admin services over the configured database, and closes it after. */
 export async function withAdmin<T>(options: DatabaseOptions, work: (admin: ReturnType<typeof openAdmin>) => Promise<T> | T): Promise<T> {
-  const context = openAdmin(resolveConfig(options), migrationProgress);
+  const context = openAdmin(resolveConfig(options));
   try {
     return await work(context);
   } finally {

@@ -93,10 +93,21 @@ describe('start and stop', () => {
     assert.ok(!fresh.logs.some((line) => line.msg === 'upgrading the database schema: this can take a while on a large database'));
     await fresh.stop();
 
-    // The CLI tells on stderr, and keeps stdout for its answer.
-    const cliData = join(tempDir(), 'data');
+    // Admin commands leave an older database alone (its server may be running) and say how to upgrade it;
+    // a backup copies it as it is.
+    const cliDir = tempDir();
+    const cliData = join(cliDir, 'data');
     mkdirSync(cliData);
     olderDatabase(cliData);
+    const listed = await runCli(['user', 'list', '--data', cliData]);
+    assert.equal(listed.code, 1);
+    assert.match(listed.stderr, /the database schema is version 8 and this chatd needs \d+: stop the server, back the database up \(chatd db backup FILE\), then upgrade it/);
+    const backup = await runCli(['db', 'backup', join(cliDir, 'before-upgrade.db'), '--data', cliData]);
+    assert.equal(backup.code, 0, backup.stderr);
+    const copy = new Database(join(cliDir, 'before-upgrade.db'), { readonly: true });
+    assert.equal(copy.pragma('user_version', { simple: true }), 8, 'the backup is of the database as it was');
+    copy.close();
+    // The CLI tells of the upgrade on stderr, and keeps stdout for its answer.
     const migrated = await runCli(['db', 'migrate', '--data', cliData]);
     assert.equal(migrated.code, 0, migrated.stderr);
     assert.match(migrated.stderr, /upgrading the database schema: 0009_idempotency_key_order\.sql .*\n.*upgraded: 0009_idempotency_key_order\.sql in \d+\.\d s/);

@@ -77,6 +77,7 @@ describe('migrations', () => {
     assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are enforced again after migrating');
     assert.deepEqual(db.pragma('foreign_key_check'), [], 'the inbox still refers to the rebuilt table');
     const unique = (db.pragma('index_list(messages)') as Array<{ name: string; unique: number }>).filter((index) => index.unique === 1);
+    assert.equal(unique.length, 2, 'no index left over from the old table');
     const columns = unique.map((index) => (db.pragma(`index_info(${index.name})`) as Array<{ name: string }>).map((column) => column.name).join(','));
     assert.deepEqual(columns.sort(), ['client_msg_id,sender_device_id', 'thread_id,seq']);
     assert.throws(
@@ -93,10 +94,21 @@ describe('migrations', () => {
     migrate(db);
     const version = schemaVersion(db);
     const broken = { version: version + 1, name: `${version + 1}_broken.sql`, sql: 'CREATE TABLE extra (x INTEGER); INSERT INTO inbox (device_id, message_id, thread_id, seq, created_at) VALUES (5, 5, 5, 5, 0);' };
-    assert.throws(() => migrate(db, [...loadMigrations(), broken]), (error: unknown) => error instanceof DatabaseError && /would leave 3 foreign key violation\(s\); nothing of it was applied/.test(error.message));
+    assert.throws(() => migrate(db, [...loadMigrations(), broken]), (error: unknown) => error instanceof DatabaseError && /would add 3 foreign key violation\(s\); nothing of it was applied/.test(error.message));
     assert.equal(schemaVersion(db), version);
     assert.equal((db.prepare(`SELECT count(*) AS n FROM sqlite_schema WHERE name = 'extra'`).get() as { n: number }).n, 0, 'its table was rolled back');
     assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+    db.close();
+  });
+
+  it('apply a migration over foreign key violations that were there before it (db check reports those)', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    migrate(db, loadMigrations().slice(0, 8));
+    db.pragma('foreign_keys = OFF');
+    db.exec('INSERT INTO inbox (device_id, message_id, thread_id, seq, created_at) VALUES (5, 5, 5, 5, 0)');
+    db.pragma('foreign_keys = ON');
+    assert.deepEqual(migrate(db), loadMigrations().slice(8).map((m) => m.version));
+    assert.equal(checkDatabase(db).ok, false, 'the old violation is still reported');
     db.close();
   });
 
