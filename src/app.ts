@@ -64,14 +64,15 @@ export function openConfiguredDatabase(config: Config, options: OpenConfiguredOp
   });
   try {
     const version = schemaVersion(db);
-    const latest = loadMigrations().length;
+    const migrations = loadMigrations();
+    const latest = migrations.length;
     if (options.upgrade === false && version > 0 && version < latest) {
       throw new DatabaseError(
         `the database schema is version ${version} and this chatd needs ${latest}: ` +
           'stop the server, back the database up (chatd db backup FILE), then upgrade it with `chatd db migrate` or by starting the new server',
       );
     }
-    migrate(db, undefined, version > 0 ? options.progress : undefined);
+    migrate(db, migrations, version > 0 ? options.progress : undefined);
   } catch (error) {
     db.close();
     throw error;

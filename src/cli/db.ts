@@ -2,9 +2,11 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { databaseFile } from '../app.js';
+import type { Config } from '../config/schema.js';
 import {
   backupDatabase,
   checkDatabase,
+  type Db,
   loadMigrations,
   migrate,
   openDatabase,
@@ -12,13 +14,18 @@ import {
 } from '../storage/database.js';
 import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, resolveConfig, withDatabaseOptions } from './common.js';
 
+/** Opens a database file with the configured settings and without migrating it: these commands take it as it is. */
+function openAsIs(config: Config, file: string, mustExist: boolean): Db {
+  return openDatabase({ file, synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms, mustExist });
+}
+
 export function addDbCommands(program: Command): void {
   const db = program.command('db').description('database maintenance (check and backup are safe while the server runs)');
 
   const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (stop a server of the older version first)')).action(
     (options: DatabaseOptions) => {
       const config = resolveConfig(options);
-      const database = openDatabase({ file: databaseFile(config), synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms });
+      const database = openAsIs(config, databaseFile(config), false);
       try {
         const applied = migrate(database, undefined, migrationProgress);
         const version = schemaVersion(database);
@@ -38,7 +45,7 @@ export function addDbCommands(program: Command): void {
   ).action((file: string | undefined, options: DatabaseOptions) => {
     const config = resolveConfig(options);
     const path = file ? resolve(file) : databaseFile(config);
-    const database = openDatabase({ file: path, synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms, mustExist: true });
+    const database = openAsIs(config, path, true);
     try {
       const result = checkDatabase(database);
       const version = schemaVersion(database);
@@ -65,7 +72,7 @@ export function addDbCommands(program: Command): void {
     if (!existsSync(dirname(destination))) throw new CliError(`the directory ${dirname(destination)} does not exist; create it first`, EXIT_USAGE);
     // As it is: a backup taken before an upgrade must not upgrade first.
     const config = resolveConfig(options);
-    const database = openDatabase({ file: databaseFile(config), synchronous: config.storage.synchronous, busyTimeoutMs: config.storage.busy_timeout_ms, mustExist: true });
+    const database = openAsIs(config, databaseFile(config), true);
     const started = Date.now();
     try {
       let lastReport = 0;
