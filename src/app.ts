@@ -28,6 +28,8 @@ import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts
 import { addPushRoutes } from './transport/http/push.js';
 import { addWebRoutes } from './transport/http/web.js';
 import { addHealthRoutes } from './transport/http/health.js';
+import { addMetricsRoute } from './transport/http/metrics.js';
+import { RuntimeMetrics } from './metrics.js';
 import { errorResponse } from './transport/http/respond.js';
 import { Router } from './transport/http/router.js';
 import { createTransport } from './transport/select.js';
@@ -159,6 +161,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     databaseReachable: () => core.store.ping(),
     ready: () => ready,
   });
+  const metrics = config.metrics.enabled ? new RuntimeMetrics({ writes: () => core.store.batcher.totals, connections: () => registry.size }) : undefined;
+  if (metrics) addMetricsRoute(router, () => metrics.render());
   addAccountRoutes(router, core.accounts);
   if (config.web.enabled && !addWebRoutes(router)) log.warn('the web client is not built into this chatd: / answers 404 (run npm run build)');
   // The socket library takes WebSocket upgrades first; a plain GET here is a client mistake worth explaining.
@@ -265,6 +269,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   } catch (error) {
     clearInterval(sweeper);
     clearInterval(expireInboxes);
+    metrics?.stop();
     await pushes.stop();
     await transport.close();
     db.close();
@@ -289,6 +294,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       }
       clearInterval(sweeper);
       clearInterval(expireInboxes);
+      metrics?.stop();
       services.presence.stop();
       // Pushes waiting for a provider stay queued: the next start sends them.
       await pushes.stop();

@@ -19,6 +19,8 @@ registration = "open"
 [rate_limit]
 login_per_username = 100000
 login_per_address = 100000
+[metrics]
+enabled = true
 `;
 
 export interface BenchServer {
@@ -28,7 +30,68 @@ export interface BenchServer {
   cpuShareSince(mark: CpuMark): number;
   mark(): CpuMark;
   rssBytes(): number;
+  /** The server's own counters (GET /metrics): where its event loop's time went. */
+  metrics(): Promise<ServerMetrics>;
   stop(): Promise<void>;
+}
+
+export interface ServerMetrics {
+  readonly at: number;
+  readonly transactions: number;
+  readonly writes: number;
+  readonly transactionSeconds: number;
+  readonly gcSeconds: number;
+  /** The event-loop delay histogram: cumulative counts by upper bound in seconds, the last one Infinity. */
+  readonly delay: ReadonlyArray<readonly [number, number]>;
+}
+
+async function scrapeMetrics(url: string): Promise<ServerMetrics> {
+  const response = await fetch(`${url}/metrics`);
+  if (!response.ok) throw new Error(`GET /metrics: ${response.status}`);
+  const samples = new Map<string, number>();
+  for (const line of (await response.text()).split('\n')) {
+    const [name, value] = line.split(' ');
+    if (name && value && !line.startsWith('#')) samples.set(name, Number(value));
+  }
+  const delay = [...samples]
+    .filter(([name]) => name.startsWith('chatd_event_loop_delay_seconds_bucket'))
+    .map(([name, count]) => [Number(/le="([^"]+)"/.exec(name)?.[1]), count] as const);
+  return {
+    at: performance.now(),
+    transactions: samples.get('chatd_write_transactions_total') ?? 0,
+    writes: samples.get('chatd_writes_total') ?? 0,
+    transactionSeconds: samples.get('chatd_write_transaction_seconds_total') ?? 0,
+    gcSeconds: samples.get('chatd_gc_seconds_total') ?? 0,
+    delay,
+  };
+}
+
+/**
+ * What the server's event loop did between two scrapes, as table figures: the
+ * share of its time in write transactions and in garbage collection, writes
+ * per transaction, and the event-loop delay's 99th percentile (interpolated
+ * within its histogram bucket, as Prometheus' histogram_quantile does).
+ */
+export function loopFigures(from: ServerMetrics, to: ServerMetrics): Record<string, number> {
+  const seconds = (to.at - from.at) / 1000;
+  const transactions = to.transactions - from.transactions;
+  const counts = to.delay.map(([bound, count], index) => [bound, count - (from.delay[index]?.[1] ?? 0)] as const);
+  const total = counts.at(-1)?.[1] ?? 0;
+  let p99 = Number.NaN;
+  for (let index = 0; index < counts.length && total > 0; index++) {
+    const [bound, count] = counts[index] as readonly [number, number];
+    if (count < 0.99 * total) continue;
+    const [lower, below] = index === 0 ? [0, 0] : (counts[index - 1] as readonly [number, number]);
+    // Past the last finite bound there is nothing to interpolate towards: report that bound.
+    p99 = Number.isFinite(bound) ? lower + ((bound - lower) * (0.99 * total - below)) / Math.max(1, count - below) : lower;
+    break;
+  }
+  return {
+    'in commits %': (to.transactionSeconds - from.transactionSeconds) / seconds,
+    'writes/commit': transactions > 0 ? (to.writes - from.writes) / transactions : Number.NaN,
+    'GC %': (to.gcSeconds - from.gcSeconds) / seconds,
+    'loop delay p99 ms': p99 * 1000,
+  };
 }
 
 export interface CpuMark {
@@ -59,6 +122,7 @@ export async function startBenchServer(
     mark: () => ({ cpuMs: processCpuMs(pid), at: performance.now() }),
     cpuShareSince: (mark) => (processCpuMs(pid) - mark.cpuMs) / (performance.now() - mark.at),
     rssBytes: () => processRssBytes(pid),
+    metrics: () => scrapeMetrics(server.url),
     stop: async () => {
       await server.stop();
     },

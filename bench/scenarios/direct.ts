@@ -3,7 +3,7 @@ import { type Device, createDevices, inParallel } from '../lib/accounts.js';
 import { Generator, split } from '../lib/generator.js';
 import { ownCpuMs } from '../lib/machine.js';
 import { type Context, type Result, type Scenario, generatorBound } from '../lib/scenario.js';
-import { type BenchServer, startBenchServer } from '../lib/server.js';
+import { type BenchServer, loopFigures, startBenchServer } from '../lib/server.js';
 import { percentiles } from '../lib/stats.js';
 import type { WorkerReport } from '../lib/gen-protocol.js';
 
@@ -47,7 +47,7 @@ async function measure(
   pairs: readonly Pair[],
   mode: { kind: 'window'; window: number } | { kind: 'rate'; perSecond: number },
   seconds: number,
-): Promise<{ reports: WorkerReport[]; serverCpu: number; generatorCpu: number; seconds: number }> {
+): Promise<{ reports: WorkerReport[]; serverCpu: number; generatorCpu: number; seconds: number; loop: Record<string, number> }> {
   const groups = split(pairs, context.workers);
   const warmupMs = context.quick ? 500 : 1500;
   const generator = await Generator.prepare(
@@ -65,13 +65,15 @@ async function measure(
   await new Promise((resolve) => setTimeout(resolve, warmupMs));
   const serverMark = server.mark();
   const ownMark = ownCpuMs();
+  const loopMark = await server.metrics();
   const started = performance.now();
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   const elapsed = (performance.now() - started) / 1000;
   const serverCpu = server.cpuShareSince(serverMark);
   const generatorCpu = (ownCpuMs() - ownMark) / (elapsed * 1000) / context.placement.generatorCoreCount;
+  const loop = loopFigures(loopMark, await server.metrics());
   const reports = await generator.stop();
-  return { reports, serverCpu, generatorCpu, seconds: elapsed };
+  return { reports, serverCpu, generatorCpu, seconds: elapsed, loop };
 }
 
 const sum = (reports: WorkerReport[], key: 'acked' | 'delivered' | 'errors'): number => reports.reduce((total, report) => total + report[key], 0);
@@ -92,7 +94,10 @@ export const directThroughput: Scenario = {
         results.push({
           scenario: 'direct-throughput',
           setting: `synchronous=${synchronous}, ${pairs.length} pairs × window ${WINDOW}`,
-          figures: { 'acked msg/s': acked, 'delivered msg/s': delivered, 'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99, errors: sum(run.reports, 'errors') },
+          figures: {
+            'acked msg/s': acked, 'delivered msg/s': delivered, 'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99, errors: sum(run.reports, 'errors'),
+            ...run.loop,
+          },
           serverCpu: run.serverCpu,
           generatorCpu: run.generatorCpu,
           valid: !generatorBound(run.serverCpu, run.generatorCpu),
@@ -130,6 +135,7 @@ export const directLatency: Scenario = {
             'delivered msg/s': delivered,
             'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99,
             'deliver p50 ms': deliver.p50, 'deliver p95 ms': deliver.p95, 'deliver p99 ms': deliver.p99, 'deliver max ms': deliver.max,
+            ...run.loop,
           },
           serverCpu: run.serverCpu,
           generatorCpu: run.generatorCpu,

@@ -3,7 +3,7 @@ import { createDevices } from '../lib/accounts.js';
 import { Generator, split } from '../lib/generator.js';
 import { ownCpuMs } from '../lib/machine.js';
 import { type Result, type Scenario, generatorBound } from '../lib/scenario.js';
-import { startBenchServer } from '../lib/server.js';
+import { loopFigures, startBenchServer } from '../lib/server.js';
 import { percentiles } from '../lib/stats.js';
 
 const TOML = `
@@ -50,11 +50,13 @@ export const groupFanout: Scenario = {
         await new Promise((resolve) => setTimeout(resolve, warmupMs));
         const serverMark = server.mark();
         const ownMark = ownCpuMs();
+        const loopMark = await server.metrics();
         const started = performance.now();
         await new Promise((resolve) => setTimeout(resolve, (context.quick ? 3 : 8) * 1000));
         const seconds = (performance.now() - started) / 1000;
         const serverCpu = server.cpuShareSince(serverMark);
         const generatorCpu = (ownCpuMs() - ownMark) / (seconds * 1000) / context.placement.generatorCoreCount;
+        const loop = loopFigures(loopMark, await server.metrics());
         const reports = await generator.stop();
         const last = new Map<number, [number, number]>();
         for (const report of reports) {
@@ -73,6 +75,7 @@ export const groupFanout: Scenario = {
             'deliveries/s': deliveries,
             'send→last p50 ms': spread.p50,
             'send→last p99 ms': spread.p99,
+            ...loop,
           },
           serverCpu,
           generatorCpu,

@@ -241,6 +241,15 @@ export const schema = {
       enabled: boolean(true, 'Serve the web client at / (turn off with false, or `chatd serve --no-web`, when only apps connect).'),
     },
   },
+  metrics: {
+    doc: "The process's own figures, for monitoring (docs/performance.md, \"Monitoring\").",
+    keys: {
+      enabled: boolean(
+        false,
+        'Serve GET /metrics in Prometheus\' text format: event-loop delay, write transactions, garbage collection, connections, CPU, memory. It has no authentication: turn it on where only your monitoring can reach it (a private network, or a reverse proxy that refuses /metrics from outside).',
+      ),
+    },
+  },
   log: {
     doc: 'Logs are JSON lines on standard output (pino).',
     keys: {

@@ -1,5 +1,15 @@
 import type { Db } from './database.js';
 
+/** What the batcher has committed since it was made: the database's share of the event loop. */
+export interface WriteTotals {
+  /** Transactions committed (or rolled back whole). */
+  readonly transactions: number;
+  /** Writes run in them. */
+  readonly writes: number;
+  /** Time the event loop spent in them (statements, commit, fsync), in seconds. */
+  readonly seconds: number;
+}
+
 interface Pending<T> {
   readonly work: () => T;
   readonly resolve: (value: T) => void;
@@ -22,6 +32,7 @@ interface Pending<T> {
 export class WriteBatcher {
   private queue: Array<Pending<unknown>> = [];
   private scheduled = false;
+  private readonly counted = { transactions: 0, writes: 0, seconds: 0 };
   private readonly runInSavepoints;
   private readonly runPlainly;
 
@@ -32,7 +43,7 @@ export class WriteBatcher {
   ) {
     this.runPlainly = db.transaction((batch: Array<Pending<unknown>>) => batch.map((item) => ({ ok: true as const, value: item.work() })));
     this.runInSavepoints = db.transaction((batch: Array<Pending<unknown>>) => {
-      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      const outcomes: Outcome[] = [];
       const savepoint = this.db.transaction((work: () => unknown) => work());
       for (const item of batch) {
         try {
@@ -64,23 +75,19 @@ export class WriteBatcher {
     return this.queue.length;
   }
 
+  get totals(): WriteTotals {
+    return { ...this.counted };
+  }
+
   private flush(): void {
     const batch = this.queue.splice(0, this.maxBatch);
     // More than one batch's worth waiting: the rest goes in the next turn, after other I/O.
     if (this.queue.length > 0) setImmediate(() => this.flush());
     else this.scheduled = false;
-    let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
-    try {
-      outcomes = this.runPlainly.immediate(batch);
-    } catch {
-      // A write threw and took the batch with it: again, each write in its own savepoint.
-      try {
-        outcomes = this.runInSavepoints.immediate(batch);
-      } catch (error) {
-        // The transaction failed as a whole (disk full, I/O error): nothing of the batch is stored.
-        for (const item of batch) item.reject(error);
-        return;
-      }
+    const outcomes = this.commit(batch);
+    if (outcomes instanceof Failure) {
+      for (const item of batch) item.reject(outcomes.error);
+      return;
     }
     outcomes.forEach((outcome, index) => {
       const item = batch[index] as Pending<unknown>;
@@ -88,4 +95,30 @@ export class WriteBatcher {
       else item.reject(outcome.error);
     });
   }
+
+  /** Runs the batch in one transaction, timed: each write's outcome, or the failure that took the whole transaction. */
+  private commit(batch: Array<Pending<unknown>>): Outcome[] | Failure {
+    const started = performance.now();
+    try {
+      return this.runPlainly.immediate(batch);
+    } catch {
+      // A write threw and took the batch with it: again, each write in its own savepoint.
+      try {
+        return this.runInSavepoints.immediate(batch);
+      } catch (error) {
+        // The transaction failed as a whole (disk full, I/O error): nothing of the batch is stored.
+        return new Failure(error);
+      }
+    } finally {
+      this.counted.transactions++;
+      this.counted.writes += batch.length;
+      this.counted.seconds += (performance.now() - started) / 1000;
+    }
+  }
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+class Failure {
+  constructor(readonly error: unknown) {}
 }

@@ -26,6 +26,11 @@ describe('npm run bench', () => {
     const json = JSON.parse(readFileSync(`${ROOT}/${written}.json`, 'utf8')) as { results: Record<string, Array<{ figures: Record<string, number> }>> };
     const fanout = json.results['group-fanout']?.[0]?.figures['deliveries/s'] ?? 0;
     assert.ok(fanout > 0, 'messages were delivered');
+    // The server's own counters (GET /metrics) over the measured window: where its event loop's time went.
+    const loop = json.results['group-fanout']?.[0]?.figures ?? {};
+    assert.ok((loop['writes/commit'] ?? 0) >= 1, `the sends were committed in transactions: ${JSON.stringify(loop)}`);
+    assert.ok((loop['in commits %'] ?? 0) > 0 && (loop['in commits %'] ?? 1) < 1, 'a share of the loop went to commits');
+    assert.ok((loop['loop delay p99 ms'] ?? -1) >= 0, 'the event-loop delay was sampled');
     const statements = json.results.ceilings?.find((row) => 'cpu µs per msg' in row.figures)?.figures ?? {};
     assert.ok((statements['msg/s'] ?? 0) > 0 && (statements['cpu µs per msg'] ?? 0) > 0, `chatd's send statements were measured: ${JSON.stringify(statements)}`);
   });

@@ -29,6 +29,9 @@ describe('WriteBatcher (group commit)', () => {
     );
     assert.deepEqual(results, [1, 2, 3]);
     assert.deepEqual(commits, [0, 1, 2], 'each write saw the ones before it in the same transaction');
+    const totals = batcher.totals;
+    assert.deepEqual([totals.transactions, totals.writes], [1, 3], 'counted as one transaction of three writes (GET /metrics)');
+    assert.ok(totals.seconds > 0);
     const reader = new Database(file, { readonly: true });
     assert.equal(reader.prepare('SELECT count(*) FROM t').pluck().get(), 3, 'committed when the promises resolved');
     reader.close();

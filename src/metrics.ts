@@ -1,0 +1,90 @@
+import { PerformanceObserver } from 'node:perf_hooks';
+import type { WriteTotals } from './storage/write-batcher.js';
+
+/**
+ * What an operator needs to see whether the one process keeps up, in
+ * Prometheus' text format (GET /metrics when `metrics.enabled`): how late the
+ * event loop runs, how much of it the database's write transactions take,
+ * garbage collection, connections, CPU and memory. Everything that holds up
+ * the event loop delays every frame on every connection, so the event-loop
+ * delay is the figure to alert on; the other counters say why it grew.
+ */
+
+export interface MetricSources {
+  writes(): WriteTotals;
+  connections(): number;
+}
+
+/** How often the event loop is asked to run a timer; its lateness is the delay every frame waits. */
+export const DELAY_SAMPLE_MS = 10;
+/** Upper bounds of the delay histogram, in seconds. */
+export const DELAY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
+
+export class RuntimeMetrics {
+  private readonly delayCounts = new Array<number>(DELAY_BUCKETS.length + 1).fill(0);
+  private delaySum = 0;
+  private gcSeconds = 0;
+  private readonly timer: NodeJS.Timeout;
+  private readonly gc: PerformanceObserver;
+
+  constructor(private readonly sources: MetricSources) {
+    let due = performance.now() + DELAY_SAMPLE_MS;
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.recordDelay(Math.max(0, now - due) / 1000);
+      due = now + DELAY_SAMPLE_MS;
+    }, DELAY_SAMPLE_MS);
+    this.timer.unref();
+    this.gc = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) this.gcSeconds += entry.duration / 1000;
+    });
+    this.gc.observe({ entryTypes: ['gc'] });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.gc.disconnect();
+  }
+
+  /** The exposition text: one family per metric, HELP and TYPE lines first. */
+  render(): string {
+    const writes = this.sources.writes();
+    const cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
+    const lines: string[] = [];
+    const family = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: Array<[string, number]>): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [suffix, value] of samples) lines.push(`${name}${suffix} ${value}`);
+    };
+    let cumulative = 0;
+    const buckets: Array<[string, number]> = DELAY_BUCKETS.map((bound, index) => {
+      cumulative += this.delayCounts[index] as number;
+      return [`_bucket{le="${bound}"}`, cumulative];
+    });
+    const count = cumulative + (this.delayCounts[DELAY_BUCKETS.length] as number);
+    family(
+      'chatd_event_loop_delay_seconds',
+      'histogram',
+      `How late the event loop ran a timer due every ${DELAY_SAMPLE_MS} ms: what every frame and request waited besides its own work.`,
+      [...buckets, ['_bucket{le="+Inf"}', count], ['_sum', this.delaySum], ['_count', count]],
+    );
+    family('chatd_write_transactions_total', 'counter', 'Write transactions (group commits) run.', [['', writes.transactions]]);
+    family('chatd_writes_total', 'counter', 'Writes (sends, acknowledgements, …) run in those transactions.', [['', writes.writes]]);
+    family('chatd_write_transaction_seconds_total', 'counter', 'Time the event loop spent in write transactions: statements, commit and fsync.', [
+      ['', writes.seconds],
+    ]);
+    family('chatd_gc_seconds_total', 'counter', 'Time spent in garbage collection pauses.', [['', this.gcSeconds]]);
+    family('chatd_websocket_connections', 'gauge', 'Open WebSocket connections.', [['', this.sources.connections()]]);
+    family('process_cpu_seconds_total', 'counter', 'User and system CPU time of the process.', [['', (cpu.user + cpu.system) / 1e6]]);
+    family('process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]]);
+    family('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use.', [['', memory.heapUsed]]);
+    return `${lines.join('\n')}\n`;
+  }
+
+  private recordDelay(seconds: number): void {
+    const index = DELAY_BUCKETS.findIndex((bound) => seconds <= bound);
+    const bucket = index === -1 ? DELAY_BUCKETS.length : index;
+    this.delayCounts[bucket] = (this.delayCounts[bucket] as number) + 1;
+    this.delaySum += seconds;
+  }
+}
