@@ -84,10 +84,18 @@ export class WriteBatcher {
     // More than one batch's worth waiting: the rest goes in the next turn, after other I/O.
     if (this.queue.length > 0) setImmediate(() => this.flush());
     else this.scheduled = false;
-    const outcomes = this.commit(batch);
-    if (outcomes instanceof Failure) {
-      for (const item of batch) item.reject(outcomes.error);
+    const started = performance.now();
+    let outcomes: Outcome[];
+    try {
+      outcomes = this.run(batch);
+    } catch (error) {
+      // The transaction failed as a whole (disk full, I/O error): nothing of the batch is stored.
+      for (const item of batch) item.reject(error);
       return;
+    } finally {
+      this.counted.transactions++;
+      this.counted.writes += batch.length;
+      this.counted.seconds += (performance.now() - started) / 1000;
     }
     outcomes.forEach((outcome, index) => {
       const item = batch[index] as Pending<unknown>;
@@ -96,29 +104,15 @@ export class WriteBatcher {
     });
   }
 
-  /** Runs the batch in one transaction, timed: each write's outcome, or the failure that took the whole transaction. */
-  private commit(batch: Array<Pending<unknown>>): Outcome[] | Failure {
-    const started = performance.now();
+  /** Each write's outcome; throws when the transaction failed as a whole. */
+  private run(batch: Array<Pending<unknown>>): Outcome[] {
     try {
       return this.runPlainly.immediate(batch);
     } catch {
       // A write threw and took the batch with it: again, each write in its own savepoint.
-      try {
-        return this.runInSavepoints.immediate(batch);
-      } catch (error) {
-        // The transaction failed as a whole (disk full, I/O error): nothing of the batch is stored.
-        return new Failure(error);
-      }
-    } finally {
-      this.counted.transactions++;
-      this.counted.writes += batch.length;
-      this.counted.seconds += (performance.now() - started) / 1000;
+      return this.runInSavepoints.immediate(batch);
     }
   }
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-class Failure {
-  constructor(readonly error: unknown) {}
-}
