@@ -16,9 +16,9 @@ export interface MetricSources {
 }
 
 /** How often the event loop is asked to run a timer; its lateness is the delay every frame waits. */
-export const DELAY_SAMPLE_MS = 10;
+const DELAY_SAMPLE_MS = 10;
 /** Upper bounds of the delay histogram, in seconds. */
-export const DELAY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
+const DELAY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
 export class RuntimeMetrics {
   private readonly delayCounts = new Array<number>(DELAY_BUCKETS.length + 1).fill(0);
