@@ -253,6 +253,15 @@ export class ChatModel {
     }
   }
 
+  /**
+   * The badge a thread shows. The chat on screen is being read: its count is
+   * zero at once rather than after the read round trip, so a badge never
+   * flickers on the chat the user is looking at.
+   */
+  unreadShown(thread: ThreadJson): number {
+    return thread.id === this.openThread && document.visibilityState !== 'hidden' ? 0 : thread.unread;
+  }
+
   private async markRead(threadId: number): Promise<void> {
     const thread = this.threads.find((t) => t.id === threadId);
     if (!thread || thread.unread === 0 || document.visibilityState === 'hidden') return;

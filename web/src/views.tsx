@@ -144,6 +144,7 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
   const last = thread.last_message;
   const preview = last ? previewOf(last) : 'No messages yet';
   const peerOnline = thread.peer ? model.presence.get(thread.peer.id)?.online : undefined;
+  const unread = model.unreadShown(thread);
   return (
     <button type="button" class={`thread-item${thread.id === model.openThread ? ' current' : ''}`} onClick={() => void model.open(thread.id)} data-thread={thread.id}>
       <span class="title-row">
@@ -152,9 +153,9 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
         {thread.muted && <span class="muted-label">muted</span>}
       </span>
       <span class="preview">{preview}</span>
-      {thread.unread > 0 && (
-        <span class={`badge${thread.muted ? ' quiet' : ''}`} aria-label={`${thread.unread} unread`} data-testid="unread">
-          {thread.unread}
+      {unread > 0 && (
+        <span class={`badge${thread.muted ? ' quiet' : ''}`} aria-label={`${unread} unread`} data-testid="unread">
+          {unread}
         </span>
       )}
     </button>
