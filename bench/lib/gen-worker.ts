@@ -260,45 +260,47 @@ async function runStorm(t: Extract<GenTask, { kind: 'storm' }>): Promise<void> {
   port.postMessage({ type: 'result', report });
 }
 
+/**
+ * The bare-uWS ceilings on raw sockets, as lean as the generator gets: frames
+ * are built once, arrivals are counted without reading them, and each chunk's
+ * arrivals are answered with one write of that many frames.
+ */
 async function runRaw(t: Extract<GenTask, { kind: 'raw' }>): Promise<void> {
   const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
   let counting = false;
   let running = false;
-  const frame = Buffer.from(`{"type":"send","thread_id":1,"body":{"p":"${'x'.repeat(170)}"}}`);
+  const { frames, frameLength } = RawWebSocket.textFrames(`{"type":"send","thread_id":1,"body":{"p":"${'x'.repeat(170)}"}}`, t.window);
+  const starts: Array<() => void> = [];
   const sockets = await Promise.all(
-    Array.from({ length: t.connections }, (_, index) => new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(t.wsUrl, { perMessageDeflate: false });
-      ws.on('open', () => resolve(ws));
-      ws.on('error', reject);
+    Array.from({ length: t.connections }, async (_, index) => {
+      const ws = await RawWebSocket.connect(t.wsUrl);
       const publisher = index < t.publishers;
-      let inFlight = 0;
-      ws.on('message', () => {
+      let arrived = 0;
+      ws.onText = () => {
+        arrived++;
         if (counting) report.delivered++;
-        // Echo: every reply frees a slot. Publish: a publisher's own copy of its message does.
-        if (publisher && running) {
-          inFlight--;
-          if (counting) report.acked++;
-          while (inFlight < t.window) {
-            inFlight++;
-            ws.send(frame);
-          }
-        }
-      });
-      (ws as WebSocket & { start?: () => void }).start = () => {
-        if (!publisher) return;
-        for (; inFlight < t.window; inFlight++) ws.send(frame);
       };
-    })),
+      // Echo: every reply frees a slot. Publish: a publisher's own copy of its message does.
+      ws.onChunkDone = () => {
+        if (publisher && running && arrived > 0) {
+          if (counting) report.acked += arrived;
+          ws.sendFrames(frames.subarray(0, Math.min(arrived, t.window) * frameLength));
+        }
+        arrived = 0;
+      };
+      if (publisher) starts.push(() => ws.sendFrames(frames));
+      return ws;
+    }),
   );
   port.postMessage({ type: 'ready' });
   await new Promise<void>((resolve) => port.once('message', () => resolve()));
   running = true;
-  for (const ws of sockets) (ws as WebSocket & { start?: () => void }).start?.();
+  for (const start of starts) start();
   setTimeout(() => (counting = true), t.warmupMs);
   await new Promise<void>((resolve) => port.once('message', () => resolve()));
   running = false;
   counting = false;
-  for (const ws of sockets) ws.terminate();
+  for (const ws of sockets) ws.destroy();
   port.postMessage({ type: 'result', report });
 }
 

@@ -14,6 +14,8 @@ export class RawWebSocket {
   onText: (buffer: Buffer, start: number, end: number, at: number) => void = () => {};
   /** The connection ended (either side). */
   onClose: () => void = () => {};
+  /** Every frame of a chunk was handed to onText: a place to answer them with one write. */
+  onChunkDone: () => void = () => {};
 
   private constructor(private readonly socket: Socket) {}
 
@@ -52,11 +54,26 @@ export class RawWebSocket {
     this.frame(0x1, Buffer.from(text));
   }
 
+  /** Writes frames built beforehand by `textFrames`, as they are: no copy, one system call. */
+  sendFrames(frames: Buffer): void {
+    this.socket.write(frames);
+  }
+
+  /** `count` copies of a client text frame of `text`, back to back, to send whole or in part with `sendFrames`. */
+  static textFrames(text: string, count: number): { readonly frames: Buffer; readonly frameLength: number } {
+    const one = RawWebSocket.encode(0x1, Buffer.from(text));
+    return { frames: Buffer.concat(Array.from({ length: count }, () => one)), frameLength: one.length };
+  }
+
   destroy(): void {
     this.socket.destroy();
   }
 
   private frame(opcode: number, payload: Buffer): void {
+    this.socket.write(RawWebSocket.encode(opcode, payload));
+  }
+
+  private static encode(opcode: number, payload: Buffer): Buffer {
     const length = payload.length;
     const header = Buffer.alloc(length < 126 ? 6 : length < 65536 ? 8 : 14);
     header[0] = 0x80 | opcode;
@@ -68,7 +85,7 @@ export class RawWebSocket {
       header[1] = 0x80 | 127;
       header.writeBigUInt64BE(BigInt(length), 2);
     }
-    this.socket.write(Buffer.concat([header, payload]));
+    return Buffer.concat([header, payload]);
   }
 
   private receive(chunk: Buffer): void {
@@ -98,6 +115,7 @@ export class RawWebSocket {
       buffer = buffer.subarray(at);
       this.pending = Buffer.from(buffer);
     }
+    this.onChunkDone();
   }
 }
 

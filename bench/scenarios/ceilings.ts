@@ -29,7 +29,7 @@ async function rawUws(context: Context, mode: 'echo' | 'publish'): Promise<Resul
     const generator = await Generator.prepare(
       perWorker.map((count, worker) => ({
         kind: 'raw' as const, worker, wsUrl: url, connections: count,
-        publishers: mode === 'echo' ? count : worker === 0 ? 1 : 0, window: mode === 'echo' ? 32 : 8, warmupMs,
+        publishers: mode === 'echo' ? count : worker === 0 ? 4 : 0, window: 32, warmupMs,
       })),
     );
     generator.start();
@@ -50,7 +50,7 @@ async function rawUws(context: Context, mode: 'echo' | 'publish'): Promise<Resul
       serverCpu,
       generatorCpu,
       valid: !generatorBound(serverCpu, generatorCpu),
-      ...(generatorBound(serverCpu, generatorCpu) ? { note: 'the ws-based generator saturated first: the real ceiling is higher' } : {}),
+      ...(generatorBound(serverCpu, generatorCpu) ? { note: 'the generator saturated first: the real ceiling is higher' } : {}),
     };
   } finally {
     child.kill('SIGKILL');
