@@ -238,7 +238,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const recovered = services.messaging.recoverLiveDevices();
   if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
   const handlers = chatHandlers(services);
-  const choice = createTransport(config.server.transport, {
+  const choice = await createTransport(config.server.transport, {
     http,
     maxBodyBytes: config.http.max_body_bytes,
     websocket: {

@@ -1,18 +1,12 @@
 import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Command } from 'commander';
 import { AccountApi, ChatClient, FileStore } from '../client/node.js';
 import { Terminal } from './chat-render.js';
 import { ChatSession, LoginRefused } from './chat-session.js';
-import { CliError, EXIT_USAGE, examples } from './common.js';
+import type { ChatOptions } from './chat-command.js';
+import { CliError, EXIT_USAGE } from './common.js';
 import { readPassword } from './prompt.js';
-
-interface ChatOptions {
-  server: string;
-  user?: string;
-  state?: string;
-}
 
 /** `<state>.token` (mode 0600): the device's credential and whose and where it is, so --user may be left out. The SDK's FileStore owns `<state>`. */
 interface SavedLogin {
@@ -21,19 +15,7 @@ interface SavedLogin {
   readonly token: string;
 }
 
-
-export function addChatCommand(program: Command): void {
-  const chat = program
-    .command('chat')
-    .description('a terminal chat client: logs in once (the login is kept), then reads commands and messages from standard input')
-    .option('--server <url>', "the server's HTTP address", 'http://localhost:8080')
-    .option('--user <name>', 'your username (needed until a login is saved)')
-    .option('--state <file>', 'the client state; the login goes to FILE.token (default $XDG_STATE_HOME/chatd/chat-HOST_PORT-USER.json)')
-    .action((options: ChatOptions, command: Command) => runChat(options, command.getOptionValueSource('server') === 'cli'));
-  examples(chat, ['chatd chat --server https://chat.example.org --user alice', "printf '%s\\n' \"$PASSWORD\" '/dm bob' 'hello bob' | chatd chat --user alice"]);
-}
-
-async function runChat(options: ChatOptions, serverGiven: boolean): Promise<void> {
+export async function runChat(options: ChatOptions, serverGiven: boolean): Promise<void> {
   const { server, username, state, saved } = await findLogin(options, serverGiven);
   // Piped input is read by one Terminal from the start: the password is its first line.
   let terminal = process.stdin.isTTY ? undefined : new Terminal(false);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { addChatCommand } from './chat.js';
+import { addChatCommand } from './chat-command.js';
 import { VERSION } from './common.js';
 import { addConfigCommands } from './config.js';
 import { addDbCommands } from './db.js';

@@ -1,5 +1,4 @@
 import { StartupError } from '../errors.js';
-import { createNodeTransport } from './node/server.js';
 import type { TransportKind, TransportOptions, TransportServer } from './types.js';
 import { loadNativeUws } from './uws/load.js';
 import { createUwsTransport } from './uws/server.js';
@@ -16,8 +15,8 @@ export interface TransportChoice {
  * Picks the socket implementation. `uws` refuses to start without its native
  * addon (never its JS imitation); `auto` falls back to `node` and says why.
  */
-export function createTransport(requested: 'auto' | TransportKind, options: TransportOptions): TransportChoice {
-  if (requested === 'node') return { server: createNodeTransport(options), why: 'transport = "node" in the configuration', fallback: false };
+export async function createTransport(requested: 'auto' | TransportKind, options: TransportOptions): Promise<TransportChoice> {
+  if (requested === 'node') return { server: await createNodeTransport(options), why: 'transport = "node" in the configuration', fallback: false };
   const loaded = loadNativeUws();
   if (loaded.ok) {
     const why = requested === 'uws' ? 'transport = "uws" in the configuration' : 'the uWebSockets.js native addon loaded';
@@ -26,5 +25,11 @@ export function createTransport(requested: 'auto' | TransportKind, options: Tran
   if (requested === 'uws') {
     throw new StartupError(`transport "uws" was requested but ${loaded.reason}; use transport = "node" (or "auto") on this Node`);
   }
-  return { server: createNodeTransport(options), why: `${loaded.reason}; using node:http + ws instead`, fallback: true };
+  return { server: await createNodeTransport(options), why: `${loaded.reason}; using node:http + ws instead`, fallback: true };
+}
+
+/** The `ws` package takes about a tenth of the start-up time to load: only a server that runs on it loads it. */
+async function createNodeTransport(options: TransportOptions): Promise<TransportServer> {
+  const node = await import('./node/server.js');
+  return node.createNodeTransport(options);
 }
