@@ -126,9 +126,16 @@ export class AccountService {
     return { user: toUser(found.user), deviceId: found.device.id };
   }
 
-  /** A live connection of this device authenticated: remember when it was last seen. */
+  /**
+   * A live connection of this device authenticated: remember when it was last
+   * seen. In the next group commit rather than a commit of its own: a storm of
+   * reconnects would otherwise wait on one fsync per device. A failed write
+   * loses a timestamp, nothing a client was promised.
+   */
   deviceConnected(principal: Principal): void {
-    this.deps.store.devices.touch(principal.deviceId, this.deps.clock.now());
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    store.batcher.submit(() => store.devices.touch(principal.deviceId, now)).catch(() => {});
   }
 
   logout(principal: Principal): void {

@@ -33,10 +33,7 @@ export class PresenceService {
       this.goingOffline.delete(userId);
       return;
     }
-    if (count === 1) {
-      this.deps.store.users.setLastActive(userId, this.deps.clock.now());
-      this.announce(userId);
-    }
+    if (count === 1) this.markActive(userId);
   }
 
   disconnected(userId: number): void {
@@ -49,8 +46,7 @@ export class PresenceService {
     const timer = setTimeout(() => {
       this.goingOffline.delete(userId);
       if (this.connections.has(userId)) return;
-      this.deps.store.users.setLastActive(userId, this.deps.clock.now());
-      this.announce(userId);
+      this.markActive(userId);
     }, this.deps.offlineGraceMs);
     timer.unref();
     this.goingOffline.set(userId, timer);
@@ -83,11 +79,18 @@ export class PresenceService {
     return { userId, online: this.isOnline(userId), lastActiveAt };
   }
 
-  private announce(userId: number): void {
+  /**
+   * Came online or went offline: the time is stored and announced. Stored in
+   * the next group commit, not a commit of its own (a reconnect storm would
+   * wait on one fsync per user), normally before the next frames are read.
+   * A failed write loses a timestamp, nothing a client was promised.
+   */
+  private markActive(userId: number): void {
     const { store } = this.deps;
+    const now = this.deps.clock.now();
+    store.batcher.submit(() => store.users.setLastActive(userId, now)).catch(() => {});
     const audience = new Set([...store.contacts.ids(userId), ...store.threads.usersSharingThreads(userId)]);
     const online = [...audience].filter((id) => this.connections.has(id));
-    if (online.length === 0) return;
-    this.deps.fanout.presence(this.view(userId, store.users.findById(userId)?.last_active_at ?? null), online);
+    if (online.length > 0) this.deps.fanout.presence(this.view(userId, now), online);
   }
 }

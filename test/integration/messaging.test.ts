@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { logIn, signUp } from '../helpers/http.js';
+import { logIn, request, signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { type Connected, TestSocket, connectAuthenticated } from '../helpers/ws.js';
@@ -344,6 +344,9 @@ max_refused_frames = 20
       const offline = await a.socket.nextEvent('presence_update');
       assert.equal(offline.online, false);
       assert.ok(offline.last_active_at > 0);
+      // What was announced is what was stored.
+      const stored = await a.socket.expect({ type: 'presence', user_ids: [bob.id] }, 'presence');
+      assert.deepEqual(stored.users[0], { user_id: bob.id, online: false, last_active_at: offline.last_active_at });
       assert.equal(a.socket.drain('presence_update').length, 0, 'one offline, no flapping');
       assert.equal(s.socket.drain('presence_update').length, 0);
       // Adding a contact shows them your presence.
@@ -355,6 +358,19 @@ max_refused_frames = 20
       assert.equal(visible.users[0].online, true);
       a.socket.close();
       s.socket.close();
+    });
+
+    it("a connection marks its device seen (in the next group commit)", async () => {
+      const carol = await person('carol', 2);
+      const listed = async (): Promise<any[]> => (await request(`${server.url}/v1/devices`, { token: carol.tokens[1] as string })).body.devices;
+      const [phone] = await listed();
+      // The clock moves past the login's own last_seen_at, so only the connection can account for a later one.
+      const loggedInAt = phone.last_seen_at as number;
+      while (Date.now() <= loggedInAt) await new Promise((resolve) => setTimeout(resolve, 1));
+      const c = await connect(carol.tokens[0] as string);
+      const seen = (await listed()).find((device) => device.id === phone.id);
+      assert.ok(seen.last_seen_at > loggedInAt, `last_seen_at ${seen.last_seen_at} follows the connection (logged in at ${loggedInAt})`);
+      c.socket.close();
     });
 
     it('typing: fanned out to the thread, never stored', async () => {
