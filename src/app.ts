@@ -298,9 +298,14 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       services.presence.stop();
       // Pushes waiting for a provider stay queued: the next start sends them.
       await pushes.stop();
-      // Sends already accepted into the group commit are stored before the database closes.
-      while (core.store.batcher.pending > 0) await new Promise((done) => setImmediate(done));
+      // Sends already accepted into the group commit are stored (and acked) before the sockets close,
+      // and what the closing connections still write (their inboxes, last-seen times) before the database closes.
+      const drain = async (): Promise<void> => {
+        while (core.store.batcher.pending > 0) await new Promise((done) => setImmediate(done));
+      };
+      await drain();
       await transport.close();
+      await drain();
       checkpoint(db);
       db.close();
     })();

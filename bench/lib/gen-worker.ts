@@ -269,24 +269,27 @@ async function runRaw(t: Extract<GenTask, { kind: 'raw' }>): Promise<void> {
   const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
   let counting = false;
   let running = false;
-  const { frames, frameLength } = RawWebSocket.textFrames(`{"type":"send","thread_id":1,"body":{"p":"${'x'.repeat(170)}"}}`, t.window);
   const starts: Array<() => void> = [];
   const sockets = await Promise.all(
     Array.from({ length: t.connections }, async (_, index) => {
       const ws = await RawWebSocket.connect(t.wsUrl);
       const publisher = index < t.publishers;
-      let arrived = 0;
-      ws.onText = () => {
-        arrived++;
+      // Each sender's frames carry its tag at a fixed place, `{"f":"WNN"` (worker, index), so that it
+      // can tell its own messages among the copies of every publisher's.
+      const tag = Buffer.from(`${t.worker % 10}${String(index % 100).padStart(2, '0')}`);
+      const { frames, frameLength } = RawWebSocket.textFrames(`{"f":"${tag.toString()}","type":"send","thread_id":1,"body":{"p":"${'x'.repeat(160)}"}}`, t.window);
+      let own = 0;
+      ws.onText = (buffer, start) => {
         if (counting) report.delivered++;
+        if (publisher && buffer[start + 6] === tag[0] && buffer[start + 7] === tag[1] && buffer[start + 8] === tag[2]) own++;
       };
-      // Echo: every reply frees a slot. Publish: a publisher's own copy of its message does.
+      // Echo: every reply frees a slot. Publish: the copy of its own message that comes back to the publisher does.
       ws.onChunkDone = () => {
-        if (publisher && running && arrived > 0) {
-          if (counting) report.acked += arrived;
-          ws.sendFrames(frames.subarray(0, Math.min(arrived, t.window) * frameLength));
+        if (running && own > 0) {
+          if (counting) report.acked += own;
+          ws.sendFrames(frames.subarray(0, Math.min(own, t.window) * frameLength));
         }
-        arrived = 0;
+        own = 0;
       };
       if (publisher) starts.push(() => ws.sendFrames(frames));
       return ws;

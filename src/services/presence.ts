@@ -69,9 +69,18 @@ export class PresenceService {
       });
   }
 
-  /** Timers off; for shutdown. */
+  /**
+   * Timers off; for shutdown. Users in their grace period went offline now:
+   * their last-active time is stored (in the group commit the shutdown drains)
+   * instead of staying at when they connected.
+   */
   stop(): void {
-    for (const timer of this.goingOffline.values()) clearTimeout(timer);
+    const { store } = this.deps;
+    const now = this.deps.clock.now();
+    for (const [userId, timer] of this.goingOffline) {
+      clearTimeout(timer);
+      if (!this.connections.has(userId)) store.batcher.submit(() => store.users.setLastActive(userId, now)).catch(() => {});
+    }
     this.goingOffline.clear();
   }
 

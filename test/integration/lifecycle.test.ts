@@ -31,6 +31,25 @@ describe('start and stop', () => {
     });
   }
 
+  it('a user still connected when the server stops is stored as last active then, not when they connected', async () => {
+    const dir = tempDir();
+    // A grace period longer than the test: only the shutdown can record the user as gone.
+    const args = ['--data', join(dir, 'data'), '--config', writeConfig(dir, '[accounts]\nregistration = "open"\n[presence]\noffline_grace_ms = 600000\n')];
+    const server = await startServer(args);
+    const { token, userId } = await signUp(server.url, 'alice');
+    const { socket } = await connectAuthenticated(server.wsUrl, token);
+    const connectedAt = (await socket.expect({ type: 'presence', user_ids: [userId] }, 'presence')).users[0].last_active_at as number;
+    while (Date.now() <= connectedAt) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal(await server.stop(), 0);
+    const db = new Database(join(dir, 'data', 'chatd.db'), { readonly: true });
+    try {
+      const row = db.prepare('SELECT last_active_at FROM users WHERE id = ?').get(userId) as { last_active_at: number };
+      assert.ok(row.last_active_at > connectedAt, `last_active_at ${row.last_active_at} is the stop, after the connection at ${connectedAt}`);
+    } finally {
+      db.close();
+    }
+  });
+
   it('creates the data directory and the database on first start, with no config at all', async () => {
     const dir = tempDir();
     const server = await startServer([], { cwd: dir });

@@ -54,7 +54,7 @@ describe('layers', () => {
       if (SHARED.has(from)) continue;
       const allowed = ALLOWED[from];
       assert.ok(allowed, `${relative(SRC, file)} is in no known layer; add it to this test`);
-      for (const match of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+      for (const match of readFileSync(file, 'utf8').matchAll(/(?:from |import\()'(\.[^']+)'/g)) {
         const target = layerOf(resolve(dirname(file), match[1] as string));
         if (target === from || SHARED.has(target) || allowed.includes(target)) continue;
         violations.push(`${relative(SRC, file)} (${from}) imports ${match[1]} (${target})`);
