@@ -75,29 +75,33 @@ export class PresenceService {
    * instead of staying at when they connected.
    */
   stop(): void {
-    const { store } = this.deps;
     const now = this.deps.clock.now();
     for (const [userId, timer] of this.goingOffline) {
       clearTimeout(timer);
-      if (!this.connections.has(userId)) store.batcher.submit(() => store.users.setLastActive(userId, now)).catch(() => {});
+      if (!this.connections.has(userId)) this.storeLastActive(userId, now);
     }
     this.goingOffline.clear();
+  }
+
+  /**
+   * In the next group commit, not a commit of its own (a reconnect storm would
+   * wait on one fsync per user), normally before the next frames are read. A
+   * failed write loses a timestamp, nothing a client was promised.
+   */
+  private storeLastActive(userId: number, at: number): void {
+    const { store } = this.deps;
+    store.batcher.submit(() => store.users.setLastActive(userId, at)).catch(() => {});
   }
 
   private view(userId: number, lastActiveAt: number | null): PresenceView {
     return { userId, online: this.isOnline(userId), lastActiveAt };
   }
 
-  /**
-   * Came online or went offline: the time is stored and announced. Stored in
-   * the next group commit, not a commit of its own (a reconnect storm would
-   * wait on one fsync per user), normally before the next frames are read.
-   * A failed write loses a timestamp, nothing a client was promised.
-   */
+  /** Came online or went offline: the time is stored and announced. */
   private markActive(userId: number): void {
     const { store } = this.deps;
     const now = this.deps.clock.now();
-    store.batcher.submit(() => store.users.setLastActive(userId, now)).catch(() => {});
+    this.storeLastActive(userId, now);
     const audience = new Set([...store.contacts.ids(userId), ...store.threads.usersSharingThreads(userId)]);
     const online = [...audience].filter((id) => this.connections.has(id));
     if (online.length > 0) this.deps.fanout.presence(this.view(userId, now), online);

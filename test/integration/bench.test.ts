@@ -31,6 +31,10 @@ describe('npm run bench', () => {
     assert.ok((loop['writes/commit'] ?? 0) >= 1, `the sends were committed in transactions: ${JSON.stringify(loop)}`);
     assert.ok((loop['in commits %'] ?? 0) > 0 && (loop['in commits %'] ?? 1) < 1, 'a share of the loop went to commits');
     assert.ok((loop['loop delay p99 ms'] ?? -1) >= 0, 'the event-loop delay was sampled');
+    // The bare-uWS ceilings ran through the raw-socket generator, and chatd's figures were set against them.
+    const ceiling = (name: string): number => json.results.ceilings?.find((row) => name in row.figures)?.figures[name] ?? 0;
+    assert.ok(ceiling('echoes/s') > 0 && ceiling('deliveries/s') > 0, `the uWS ceilings were measured: ${JSON.stringify(json.results.ceilings)}`);
+    assert.ok(ceiling('percent of ceiling') > 0, 'chatd figures of the run are shown as a share of a ceiling');
     const statements = json.results.ceilings?.find((row) => 'cpu µs per msg' in row.figures)?.figures ?? {};
     assert.ok((statements['msg/s'] ?? 0) > 0 && (statements['cpu µs per msg'] ?? 0) > 0, `chatd's send statements were measured: ${JSON.stringify(statements)}`);
   });
