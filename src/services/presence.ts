@@ -20,6 +20,8 @@ export interface PresenceDeps {
 export class PresenceService {
   private readonly connections = new Map<number, number>();
   private readonly goingOffline = new Map<number, NodeJS.Timeout>();
+  /** Last-active times announced but not yet committed: what a read shows meanwhile. */
+  private readonly unstored = new Map<number, number>();
 
   constructor(private readonly deps: PresenceDeps) {}
 
@@ -65,7 +67,7 @@ export class PresenceService {
       .filter((id) => id === viewerId || visible.has(id) || store.contacts.has(id, viewerId))
       .flatMap((id) => {
         const user = store.users.findById(id);
-        return user && user.deleted_at === null ? [this.view(id, user.last_active_at)] : [];
+        return user && user.deleted_at === null ? [this.view(id, this.unstored.get(id) ?? user.last_active_at)] : [];
       });
   }
 
@@ -85,12 +87,17 @@ export class PresenceService {
 
   /**
    * In the next group commit, not a commit of its own (a reconnect storm would
-   * wait on one fsync per user), normally before the next frames are read. A
+   * wait on one fsync per user). A frame read before that commit may ask for
+   * the time just announced, so it is kept in memory until the commit ends. A
    * failed write loses a timestamp, nothing a client was promised.
    */
   private storeLastActive(userId: number, at: number): void {
     const { store } = this.deps;
-    store.batcher.submit(() => store.users.setLastActive(userId, at)).catch(() => {});
+    this.unstored.set(userId, at);
+    const settled = (): void => {
+      if (this.unstored.get(userId) === at) this.unstored.delete(userId);
+    };
+    store.batcher.submit(() => store.users.setLastActive(userId, at)).then(settled, settled);
   }
 
   private view(userId: number, lastActiveAt: number | null): PresenceView {
