@@ -6,6 +6,7 @@ import type { Store } from '../storage/store.js';
 import type { DeviceRow } from '../storage/repositories/devices.js';
 import type { UserRow } from '../storage/repositories/users.js';
 import { checkDeviceName, checkDisplayName, checkPassword, checkPlatform, checkUsername } from './account-rules.js';
+import { BatchedTimes } from './batched-times.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { Device, Principal, RevocationListener, User } from './types.js';
 
@@ -53,7 +54,11 @@ export interface LoginResult {
  * Passwords are hashed before any transaction starts (hashing is slow and async).
  */
 export class AccountService {
-  constructor(private readonly deps: AccountServiceDeps) {}
+  private readonly lastSeen: BatchedTimes;
+
+  constructor(private readonly deps: AccountServiceDeps) {
+    this.lastSeen = new BatchedTimes(deps.store.batcher);
+  }
 
   /** Self-service registration, as the server's registration mode allows. */
   async register(request: Registration, address: string): Promise<User> {
@@ -126,16 +131,11 @@ export class AccountService {
     return { user: toUser(found.user), deviceId: found.device.id };
   }
 
-  /**
-   * A live connection of this device authenticated: remember when it was last
-   * seen. In the next group commit rather than a commit of its own: a storm of
-   * reconnects would otherwise wait on one fsync per device. A failed write
-   * loses a timestamp, nothing a client was promised.
-   */
+  /** A live connection of this device authenticated: remember when it was last seen (in the next group commit). */
   deviceConnected(principal: Principal): void {
     const { store, clock } = this.deps;
     const now = clock.now();
-    store.batcher.submit(() => store.devices.touch(principal.deviceId, now)).catch(() => {});
+    this.lastSeen.set(principal.deviceId, now, () => store.devices.touch(principal.deviceId, now));
   }
 
   logout(principal: Principal): void {
@@ -164,7 +164,9 @@ export class AccountService {
   }
 
   listDevices(principal: Principal): Device[] {
-    return this.deps.store.devices.listByUser(principal.user.id, { includeRevoked: false }).map(toDevice);
+    return this.deps.store.devices
+      .listByUser(principal.user.id, { includeRevoked: false })
+      .map((row) => ({ ...toDevice(row), lastSeenAt: this.lastSeen.get(row.id, row.last_seen_at) }));
   }
 
   /** Revokes one of the principal's own devices (the current one included). */

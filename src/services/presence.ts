@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Store } from '../storage/store.js';
+import { BatchedTimes } from './batched-times.js';
 import type { Fanout, PresenceView } from './types.js';
 
 export interface PresenceDeps {
@@ -20,10 +21,11 @@ export interface PresenceDeps {
 export class PresenceService {
   private readonly connections = new Map<number, number>();
   private readonly goingOffline = new Map<number, NodeJS.Timeout>();
-  /** Last-active times announced but not yet committed: what a read shows meanwhile. */
-  private readonly unstored = new Map<number, number>();
+  private readonly lastActive: BatchedTimes;
 
-  constructor(private readonly deps: PresenceDeps) {}
+  constructor(private readonly deps: PresenceDeps) {
+    this.lastActive = new BatchedTimes(deps.store.batcher);
+  }
 
   connected(userId: number): void {
     const count = (this.connections.get(userId) ?? 0) + 1;
@@ -67,7 +69,7 @@ export class PresenceService {
       .filter((id) => id === viewerId || visible.has(id) || store.contacts.has(id, viewerId))
       .flatMap((id) => {
         const user = store.users.findById(id);
-        return user && user.deleted_at === null ? [this.view(id, this.unstored.get(id) ?? user.last_active_at)] : [];
+        return user && user.deleted_at === null ? [this.view(id, this.lastActive.get(id, user.last_active_at))] : [];
       });
   }
 
@@ -85,19 +87,9 @@ export class PresenceService {
     this.goingOffline.clear();
   }
 
-  /**
-   * In the next group commit, not a commit of its own (a reconnect storm would
-   * wait on one fsync per user). A frame read before that commit may ask for
-   * the time just announced, so it is kept in memory until the commit ends. A
-   * failed write loses a timestamp, nothing a client was promised.
-   */
   private storeLastActive(userId: number, at: number): void {
     const { store } = this.deps;
-    this.unstored.set(userId, at);
-    const settled = (): void => {
-      if (this.unstored.get(userId) === at) this.unstored.delete(userId);
-    };
-    store.batcher.submit(() => store.users.setLastActive(userId, at)).then(settled, settled);
+    this.lastActive.set(userId, at, () => store.users.setLastActive(userId, at));
   }
 
   private view(userId: number, lastActiveAt: number | null): PresenceView {
