@@ -24,18 +24,16 @@ describe('PresenceService', () => {
     store.contacts.add(bob, alice, 1);
     let now = 1_000;
     const seen: Announced[] = [];
-    let presence: PresenceService | undefined;
-    const announced = new Promise<void>((resolve) => {
-      const fanout: Pick<Fanout, 'presence'> = {
-        presence: (view) => {
-          // The same turn as the announcement: the group commit has not run yet.
-          seen.push({ announced: view, readBack: presence?.statusFor(alice, [bob])[0] });
-          if (!view.online) resolve();
-        },
-      };
-      presence = new PresenceService({ store, clock: { now: () => now }, fanout: fanout as Fanout, offlineGraceMs: 1 });
-    });
-    const service = presence as PresenceService;
+    let wentOffline!: () => void;
+    const announced = new Promise<void>((resolve) => (wentOffline = resolve));
+    const fanout: Pick<Fanout, 'presence'> = {
+      presence: (view) => {
+        // The same turn as the announcement: the group commit has not run yet.
+        seen.push({ announced: view, readBack: service.statusFor(alice, [bob])[0] });
+        if (!view.online) wentOffline();
+      },
+    };
+    const service = new PresenceService({ store, clock: { now: () => now }, fanout: fanout as Fanout, offlineGraceMs: 1 });
     service.connected(alice);
     service.connected(bob);
     now = 2_000;
