@@ -241,6 +241,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const choice = await createTransport(config.server.transport, {
     http,
     maxBodyBytes: config.http.max_body_bytes,
+    onError: (error, where) => log.error({ err: error, where }, 'a request handler failed; the client got an internal error'),
     websocket: {
       path: WS_PATH,
       // Frames up to twice the limit reach the session, which answers them with an error and carries on;
