@@ -143,7 +143,7 @@ export const schema = {
         64 * 1024,
         1024,
         16 * MiB,
-        'Largest WebSocket frame accepted. A larger one gets the error payload_too_large and the connection carries on; one over twice this size closes the connection (code 1009).',
+        'Largest WebSocket frame accepted. A larger one gets the error payload_too_large and the connection carries on; one over twice this size closes the connection (code 1009; the uws transport drops it without a close frame). At least messages.max_body_bytes + 512.',
       ),
       frames_per_second: integer(
         30,
@@ -168,7 +168,12 @@ export const schema = {
   messages: {
     doc: 'Messages and threads.',
     keys: {
-      max_body_bytes: integer(16 * 1024, 16, 4 * MiB, 'Largest message body (its JSON text, in bytes). Must fit in websocket.max_frame_bytes.'),
+      max_body_bytes: integer(
+        16 * 1024,
+        16,
+        4 * MiB,
+        'Largest message body (its compact JSON text, in bytes). Must be at least 512 less than websocket.max_frame_bytes: the rest of a send frame needs that room, and chatd refuses to start otherwise. (http.max_body_bytes is another limit, for HTTP request bodies.)',
+      ),
       max_group_members: integer(1_000, 2, 100_000, 'Most members a group may have.'),
       read_diffusion_above: integer(
         100,

@@ -75,12 +75,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onMessage(text: string): void {
-    if (this.closed) return;
-    const allowed = this.limiter.take('frames');
-    if (!allowed.allowed) {
-      this.refuse('rate_limited', null, new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, { retryAfterSeconds: allowed.retryAfterSeconds }));
-      return;
-    }
+    if (this.closed || !this.admit()) return;
     let frame: ClientFrame;
     try {
       frame = decodeClientFrame(text, this.deps.settings.maxFrameBytes);
@@ -109,6 +104,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onBinary(): void {
+    if (this.closed || !this.admit()) return;
     this.refuse('policy_violation', null, new ChatError('invalid_frame', 'binary frames are not accepted; send JSON text frames'));
   }
 
@@ -180,6 +176,19 @@ export class Session implements ConnectionListener, LiveSession {
     }
     this.deps.log.error({ err: error, device: this.principal?.deviceId }, 'request failed');
     this.send(errorFrame(id, new ChatError('internal', 'the server failed to handle this request; it has been logged')));
+  }
+
+  /**
+   * Spends the rate limit on a frame before anything else is done with it, so
+   * that frames of every kind count, refused ones (binary, unreadable, before
+   * auth) included: otherwise garbage would be a way past the limit. False when
+   * the frame is over the limit (it was answered with rate_limited, unread).
+   */
+  private admit(): boolean {
+    const allowed = this.limiter.take('frames');
+    if (allowed.allowed) return true;
+    this.refuse('rate_limited', null, new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, { retryAfterSeconds: allowed.retryAfterSeconds }));
+    return false;
   }
 
   /** Answers a refused frame; a long enough streak of them is abuse and closes the connection. */
