@@ -198,9 +198,11 @@ max_body_bytes = 2048
       const login = await request(`${server.url}/v1/login`, { body: { username: 'judy', password: 'correct horse', device_name: 'x', platform: 'web' } });
       assert.equal(login.status, 403);
       assert.equal(login.body.error.code, 'account_disabled');
-      assert.equal((await request(`${server.url}/v1/me`, { token: judy.token })).status, 403);
+      assert.equal((await request(`${server.url}/v1/me`, { token: judy.token })).status, 401, 'disabling logged the device out');
       assert.equal((await runCli(['user', 'enable', 'judy', '--data', data, '--config', config])).code, 0);
-      assert.equal((await request(`${server.url}/v1/me`, { token: judy.token })).status, 200);
+      assert.equal((await request(`${server.url}/v1/me`, { token: judy.token })).status, 401, 'and enabling does not bring its token back');
+      const again = await request(`${server.url}/v1/login`, { body: { username: 'judy', password: 'correct horse', device_name: 'x', platform: 'web' } });
+      assert.equal(again.status, 201);
     });
   });
 }
@@ -225,7 +227,7 @@ describe('registration modes', () => {
       const reused = await request(`${server.url}/v1/register`, { body: { username: 'lee', password: 'whatever1', invite: code } });
       assert.equal(reused.body.error.code, 'invite_invalid', 'a one-use code works once');
       const list = await runCli(['invite', 'list', '--json', ...args]);
-      assert.deepEqual(JSON.parse(list.stdout).map((i: any) => [i.code, i.uses, i.usable]), [[code, 1, false]]);
+      assert.deepEqual(JSON.parse(list.stdout).map((i: any) => [i.prefix, i.uses, i.usable]), [[code.slice(0, 4), 1, false]]);
     } finally {
       await server.stop();
     }
