@@ -166,4 +166,21 @@ describe('migrations', () => {
     assert.equal(checkDatabase(db).ok, true);
     db.close();
   });
+
+  it('0011 logs out the devices of users disabled before it, whose tokens enabling them would have brought back', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    migrate(db, loadMigrations().filter((m) => m.version < 11));
+    db.exec(`
+      INSERT INTO users (id, username, display_name, password_hash, disabled, created_at) VALUES (1, 'a', 'a', 'x', 1, 0), (2, 'b', 'b', 'x', 0, 0);
+      INSERT INTO devices (id, user_id, name, platform, token_hash, created_at, push_platform, push_token) VALUES
+        (1, 1, 'd', 'cli', X'01', 0, 'fcm', 't1'), (2, 2, 'd', 'cli', X'02', 0, 'fcm', 't2');
+    `);
+    migrate(db);
+    const devices = db.prepare('SELECT id, token_hash, push_token, revoked_at FROM devices ORDER BY id').all() as Array<Record<string, unknown>>;
+    assert.equal(devices[0]?.token_hash, null);
+    assert.equal(devices[0]?.push_token, null);
+    assert.ok(Math.abs(Number(devices[0]?.revoked_at) - Date.now()) < 60_000, 'revoked now, in milliseconds');
+    assert.deepEqual(devices[1], { id: 2, token_hash: Buffer.from([2]), push_token: 't2', revoked_at: null }, 'an enabled user keeps their devices');
+    db.close();
+  });
 });
