@@ -138,6 +138,19 @@ frames_per_second = 5
     assert.equal(failed.reason, 'invalid_credentials');
   });
 
+  it('lets a page of any origin connect and authenticate with a token it holds: tokens travel only in the auth frame', async () => {
+    await addUser('nina', 'nina-password');
+    const nina = await signIn('nina', 'nina-password');
+    for (const origin of ['https://elsewhere.example', 'null']) {
+      const socket = new TestSocket(new WebSocket(server.wsUrl, { origin }));
+      await socket.opened;
+      const welcome = await socket.call({ type: 'auth', id: 'a1', token: nina.token });
+      assert.equal(welcome.type, 'welcome', `Origin: ${origin}`);
+      socket.ws.close();
+      await socket.closed;
+    }
+  });
+
   it('audits refused tokens and the frame limit of a live connection', async () => {
     const socket = await TestSocket.connect(server.wsUrl);
     socket.send({ type: 'auth', id: 'a1', token: 'not-a-token-at-all' });
