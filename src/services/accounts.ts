@@ -8,6 +8,7 @@ import type { UserRow } from '../storage/repositories/users.js';
 import { checkDeviceName, checkDisplayName, checkPassword, checkPlatform, checkUsername } from './account-rules.js';
 import { BatchedTimes } from './batched-times.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { isSignedIn, recordRevocations } from './revocations.js';
 import type { Device, Principal, RevocationListener, User } from './types.js';
 
 export interface AccountSettings {
@@ -131,6 +132,11 @@ export class AccountService {
     return { user: toUser(found.user), deviceId: found.device.id };
   }
 
+  /** Whether the device's token still works (a revocation, disable or delete may have come from another process). */
+  isSignedIn(deviceId: number): boolean {
+    return isSignedIn(this.deps.store.devices.tokenState(deviceId));
+  }
+
   /** A live connection of this device authenticated: remember when it was last seen (in the next group commit). */
   deviceConnected(principal: Principal): void {
     const { store, clock } = this.deps;
@@ -139,7 +145,7 @@ export class AccountService {
   }
 
   logout(principal: Principal): void {
-    this.revokeDevices([principal.deviceId]);
+    this.revokeDevices(principal, [principal.deviceId]);
   }
 
   /** Checks the current password, sets the new one, and (by default) signs out every other device. */
@@ -155,11 +161,14 @@ export class AccountService {
     }
     checkPassword(request.newPassword, this.deps.settings.passwordMinLength, 'new_password');
     const hash = await hasher.hash(request.newPassword);
+    const now = clock.now();
     const revoked = store.transaction(() => {
       store.users.setPasswordHash(user.id, hash);
-      return request.revokeOtherDevices ? store.devices.revokeAllOfUser(user.id, principal.deviceId, clock.now()) : [];
+      if (!request.revokeOtherDevices) return [];
+      const deviceIds = store.devices.revokeAllOfUser(user.id, principal.deviceId, now);
+      return recordRevocations(store, { userId: user.id, deviceIds, reason: 'password_changed', now });
     });
-    if (revoked.length > 0) this.deps.revocations.devicesRevoked(revoked);
+    if (revoked.length > 0) this.deps.revocations.revoked(revoked);
     return { revokedDevices: revoked.length };
   }
 
@@ -175,13 +184,17 @@ export class AccountService {
     if (!device || device.user_id !== principal.user.id || device.revoked_at !== null) {
       throw new ChatError('not_found', `you have no device ${deviceId}`);
     }
-    this.revokeDevices([deviceId]);
+    this.revokeDevices(principal, [deviceId]);
   }
 
-  private revokeDevices(deviceIds: readonly number[]): void {
-    const now = this.deps.clock.now();
-    const revoked = deviceIds.filter((id) => this.deps.store.devices.revoke(id, now));
-    if (revoked.length > 0) this.deps.revocations.devicesRevoked(revoked);
+  private revokeDevices(principal: Principal, deviceIds: readonly number[]): void {
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const revoked = store.transaction(() => {
+      const done = deviceIds.filter((id) => store.devices.revoke(id, now));
+      return recordRevocations(store, { userId: principal.user.id, deviceIds: done, reason: 'device_revoked', now });
+    });
+    if (revoked.length > 0) this.deps.revocations.revoked(revoked);
   }
 
   private limit(limiter: RateLimiter, key: string): void {

@@ -10,6 +10,7 @@ import type { Store } from '../storage/store.js';
 import { unreadCount } from './message-store.js';
 import { checkPassword } from './account-rules.js';
 import { type AccountService, toDevice } from './accounts.js';
+import { recordRevocations } from './revocations.js';
 import type { Device, RevocationListener, User } from './types.js';
 
 export interface UserSummary extends User {
@@ -42,7 +43,10 @@ export class AdminService {
       readonly hasher: PasswordHasher;
       readonly clock: Clock;
       readonly passwordMinLength: number;
-      /** Live connections of revoked devices are closed through this (a no-op in the CLI's own process). */
+      /**
+       * Told of revocations after they commit, to close live connections (a
+       * no-op in the CLI's process: the server reads them from the database).
+       */
       readonly revocations: RevocationListener;
     },
   ) {}
@@ -60,14 +64,32 @@ export class AdminService {
     const user = this.findUser(username);
     checkPassword(password, this.deps.passwordMinLength);
     const hash = await this.deps.hasher.hash(password);
-    this.deps.store.users.setPasswordHash(user.id, hash);
-    return { revokedDevices: options.revokeDevices ? this.revokeAllDevices(user.id) : 0 };
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const revoked = store.transaction(() => {
+      store.users.setPasswordHash(user.id, hash);
+      if (!options.revokeDevices) return [];
+      const deviceIds = store.devices.revokeAllOfUser(user.id, 0, now);
+      return recordRevocations(store, { userId: user.id, deviceIds, reason: 'password_changed', now });
+    });
+    if (revoked.length > 0) this.deps.revocations.revoked(revoked);
+    return { revokedDevices: revoked.length };
   }
 
-  /** A disabled user cannot log in, and their existing tokens are refused; nothing is deleted. */
+  /**
+   * A disabled user cannot log in, and their existing tokens are refused (their
+   * live connections close); nothing is deleted.
+   */
   setDisabled(username: string, disabled: boolean): UserSummary {
     const user = this.findUser(username);
-    this.deps.store.users.setDisabled(user.id, disabled);
+    const { store, clock } = this.deps;
+    const revoked = store.transaction(() => {
+      const changed = store.users.setDisabled(user.id, disabled);
+      // Already disabled: no connection of the user can be open.
+      if (!disabled || !changed || user.disabled === 1) return [];
+      return recordRevocations(store, { userId: user.id, deviceIds: null, reason: 'user_disabled', now: clock.now() });
+    });
+    if (revoked.length > 0) this.deps.revocations.revoked(revoked);
     return { ...toSummary(user), disabled };
   }
 
@@ -79,11 +101,13 @@ export class AdminService {
   deleteUser(username: string): void {
     const user = this.findUser(username);
     const { store, clock } = this.deps;
+    const now = clock.now();
     const revoked = store.transaction(() => {
-      store.users.markDeleted(user.id, clock.now());
-      return store.devices.revokeAllOfUser(user.id, 0, clock.now());
+      store.users.markDeleted(user.id, now);
+      store.devices.revokeAllOfUser(user.id, 0, now);
+      return recordRevocations(store, { userId: user.id, deviceIds: null, reason: 'user_deleted', now });
     });
-    this.deps.revocations.devicesRevoked(revoked);
+    this.deps.revocations.revoked(revoked);
   }
 
   listDevices(username: string, options: { includeRevoked: boolean }): Array<Device & { revokedAt: number | null }> {
@@ -92,12 +116,17 @@ export class AdminService {
   }
 
   revokeDevice(deviceId: number): void {
-    const device = this.deps.store.devices.findById(deviceId);
+    const { store, clock } = this.deps;
+    const device = store.devices.findById(deviceId);
     if (!device) throw new ChatError('not_found', `no device ${deviceId}`);
-    if (device.revoked_at !== null || !this.deps.store.devices.revoke(deviceId, this.deps.clock.now())) {
-      throw new ChatError('not_found', `device ${deviceId} is already revoked`);
-    }
-    this.deps.revocations.devicesRevoked([deviceId]);
+    const now = clock.now();
+    const revoked = store.transaction(() => {
+      if (device.revoked_at !== null || !store.devices.revoke(deviceId, now)) {
+        throw new ChatError('not_found', `device ${deviceId} is already revoked`);
+      }
+      return recordRevocations(store, { userId: device.user_id, deviceIds: [deviceId], reason: 'device_revoked', now });
+    });
+    this.deps.revocations.revoked(revoked);
   }
 
   createInvite(options: { maxUses: number; expiresInMs: number | null; note: string }): Invite {
@@ -146,12 +175,6 @@ export class AdminService {
     const user = this.deps.store.users.findByUsername(username);
     if (!user || user.deleted_at !== null) throw new ChatError('not_found', `no user "${username}"`);
     return user;
-  }
-
-  private revokeAllDevices(userId: number): number {
-    const revoked = this.deps.store.devices.revokeAllOfUser(userId, 0, this.deps.clock.now());
-    this.deps.revocations.devicesRevoked(revoked);
-    return revoked.length;
   }
 
   private toInvite(row: InviteRow): Invite {

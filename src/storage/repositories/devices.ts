@@ -27,9 +27,9 @@ export interface DeviceWithUser {
 
 /** Whether a device's token still works, and if not, why. */
 export interface TokenState {
-  readonly revoked: 0 | 1;
-  readonly disabled: 0 | 1;
-  readonly deleted: 0 | 1;
+  readonly revoked: boolean;
+  readonly disabled: boolean;
+  readonly deleted: boolean;
 }
 
 const COLUMNS = 'd.id, d.user_id, d.name, d.platform, d.created_at, d.last_seen_at, d.revoked_at';
@@ -65,10 +65,13 @@ export class DevicesRepository {
         WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`,
     );
     this.touchStatement = db.prepare<[number, number]>('UPDATE devices SET last_seen_at = ? WHERE id = ?');
-    this.tokenStateStatement = db.prepare<[number], TokenState>(
-      `SELECT d.revoked_at IS NOT NULL AS revoked, u.disabled, u.deleted_at IS NOT NULL AS deleted
-         FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?`,
-    );
+    // One integer rather than a row: better-sqlite3 makes a row object at a cost (about 1 µs here) this read, run for every message, need not pay.
+    this.tokenStateStatement = db
+      .prepare<[number], number>(
+        `SELECT (d.revoked_at IS NOT NULL) | (u.disabled << 1) | ((u.deleted_at IS NOT NULL) << 2)
+           FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?`,
+      )
+      .pluck();
   }
 
   insert(device: NewDevice): number {
@@ -107,7 +110,9 @@ export class DevicesRepository {
    * deleted. Two primary-key reads: cheap enough for every message stored.
    */
   tokenState(id: number): TokenState | undefined {
-    return this.tokenStateStatement.get(id);
+    const bits = this.tokenStateStatement.get(id);
+    if (bits === undefined) return undefined;
+    return { revoked: (bits & 1) === 1, disabled: (bits & 2) === 2, deleted: (bits & 4) === 4 };
   }
 
   touch(id: number, now: number): void {
