@@ -19,6 +19,7 @@ import { PresenceService } from './services/presence.js';
 import { KeyService } from './services/keys.js';
 import { PushTokenService } from './services/push-tokens.js';
 import { RateLimiter } from './services/rate-limiter.js';
+import { RevocationWatcher } from './services/revocation-watcher.js';
 import { ThreadService } from './services/threads.js';
 import type { RevocationListener } from './services/types.js';
 import { WireFanout } from './session/fanout.js';
@@ -158,9 +159,8 @@ function systemUser(): string {
 
 export function openAdmin(config: Config): AdminContext {
   const db = openConfiguredDatabase(config, { upgrade: false });
-  // Live connections belong to the server process; the CLI cannot reach them.
-  // A revoked device's token stops working at once; its open socket closes at its next reconnect.
-  const core = buildCore(config, db, systemClock, { devicesRevoked: () => {} }, adminAuditLog(config));
+  // Live connections belong to the server process: it reads the account events the admin services record.
+  const core = buildCore(config, db, systemClock, { revoked: () => {} }, adminAuditLog(config));
   return { db, admin: core.admin, file: databaseFile(config), close: () => db.close() };
 }
 
@@ -189,9 +189,16 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     },
   });
   const epoch = readEpoch(db);
-  const registry = new SessionRegistry();
   const audit = new PinoAuditLog(log);
-  const core = buildCore(config, db, clock, registry, audit);
+  // The services tell the watcher of their own revocations; it hands those, and the ones other processes commit, to the registry.
+  const core = buildCore(config, db, clock, { revoked: (revocations) => revocationWatcher.revoked(revocations) }, audit);
+  const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId));
+  const revocationWatcher = new RevocationWatcher({
+    events: core.store.accountEvents,
+    listener: registry,
+    log,
+    intervalMs: config.storage.revocation_poll_ms,
+  });
   let ready = false;
   let inFlight = 0;
 
@@ -302,6 +309,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   expireInboxes.unref();
   const sweepEveryMs = Math.max(50, Math.min(1000, Math.floor(Math.min(ws.auth_timeout_ms, ws.heartbeat_timeout_ms) / 4)));
   const sweeper = setInterval(() => registry.sweep(clock.now()), sweepEveryMs);
+  revocationWatcher.start();
 
   let port: number;
   try {
@@ -309,6 +317,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   } catch (error) {
     clearInterval(sweeper);
     clearInterval(expireInboxes);
+    revocationWatcher.stop();
     metrics?.stop();
     await pushes.stop();
     await transport.close();
@@ -334,6 +343,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       }
       clearInterval(sweeper);
       clearInterval(expireInboxes);
+      revocationWatcher.stop();
       metrics?.stop();
       services.presence.stop();
       // Pushes waiting for a provider stay queued: the next start sends them.

@@ -104,6 +104,12 @@ export const schema = {
         1_000_000,
         "The server copies its write-ahead log into the database file once the log holds this many pages (4 KiB each). SQLite's own default, 1,000, makes a busy server copy the same pages again and again: 10,000 (a log of up to about 40 MiB) costs a third less per message at moderate load.",
       ),
+      revocation_poll_ms: integer(
+        250,
+        10,
+        60_000,
+        'How often the server looks whether another process (the admin CLI: device revoke, user disable, user delete, user passwd --revoke-devices) changed the database, and closes the connections a revocation concerns: they close within about this. A look that finds nothing costs a few microseconds.',
+      ),
     },
   },
   accounts: {

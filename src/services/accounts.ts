@@ -10,6 +10,7 @@ import type { AuditLog } from './audit.js';
 import { checkDeviceName, checkDisplayName, checkPassword, checkPlatform, checkUsername } from './account-rules.js';
 import { BatchedTimes } from './batched-times.js';
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
+import { isSignedIn, recordRevocations } from './revocations.js';
 import type { Device, Principal, RevocationListener, User } from './types.js';
 
 export interface AccountSettings {
@@ -185,6 +186,11 @@ export class AccountService {
     return { user: toUser(found.user), deviceId: found.device.id };
   }
 
+  /** Whether the device's token still works (a revocation, disable or delete may have come from another process). */
+  isSignedIn(deviceId: number): boolean {
+    return isSignedIn(this.deps.store.devices.tokenState(deviceId));
+  }
+
   /** A live connection of this device authenticated: remember when it was last seen (in the next group commit). */
   deviceConnected(principal: Principal): void {
     const { store, clock } = this.deps;
@@ -215,14 +221,17 @@ export class AccountService {
     }
     checkPassword(request.newPassword, this.deps.settings.passwordMinLength, 'new_password');
     const hash = await hasher.hash(request.newPassword);
+    const now = clock.now();
     const revoked = store.transaction(() => {
       store.users.setPasswordHash(user.id, hash);
-      return request.revokeOtherDevices ? store.devices.revokeAllOfUser(user.id, principal.deviceId, clock.now()) : [];
+      if (!request.revokeOtherDevices) return [];
+      const deviceIds = store.devices.revokeAllOfUser(user.id, principal.deviceId, now);
+      return recordRevocations(store, { userId: user.id, deviceIds, reason: 'password_changed', now });
     });
     audit.record('password_changed', who);
     if (revoked.length > 0) {
-      audit.record('tokens_revoked', { ...who, deviceIds: revoked, reason: 'password_change' });
-      this.deps.revocations.devicesRevoked(revoked);
+      audit.record('tokens_revoked', { ...who, deviceIds: revoked.map((revocation) => revocation.deviceId as number), reason: 'password_change' });
+      this.deps.revocations.revoked(revoked);
     }
     return { revokedDevices: revoked.length };
   }
@@ -243,11 +252,15 @@ export class AccountService {
   }
 
   private revokeDevices(principal: Principal, deviceIds: readonly number[], reason: 'logout' | 'device_revoke', address: string | undefined): void {
-    const now = this.deps.clock.now();
-    const revoked = deviceIds.filter((id) => this.deps.store.devices.revoke(id, now));
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const revoked = store.transaction(() => {
+      const done = deviceIds.filter((id) => store.devices.revoke(id, now));
+      return recordRevocations(store, { userId: principal.user.id, deviceIds: done, reason: 'device_revoked', now });
+    });
     if (revoked.length === 0) return;
-    this.deps.audit.record('tokens_revoked', { userId: principal.user.id, deviceId: principal.deviceId, deviceIds: revoked, address, reason });
-    this.deps.revocations.devicesRevoked(revoked);
+    this.deps.audit.record('tokens_revoked', { userId: principal.user.id, deviceId: principal.deviceId, deviceIds: revoked.map((revocation) => revocation.deviceId as number), address, reason });
+    this.deps.revocations.revoked(revoked);
   }
 
   private limit(limiter: RateLimiter, key: string, limit: string, who: { userId?: number | undefined; address?: string | undefined }): void {

@@ -11,7 +11,8 @@ import { unreadCount } from './message-store.js';
 import { checkPassword } from './account-rules.js';
 import { type AccountService, toDevice } from './accounts.js';
 import type { AuditLog, AuditReason } from './audit.js';
-import type { Device, RevocationListener, User } from './types.js';
+import { recordRevocations } from './revocations.js';
+import type { Device, Revocation, RevocationListener, User } from './types.js';
 
 export interface UserSummary extends User {
   readonly disabled: boolean;
@@ -50,7 +51,10 @@ export class AdminService {
       readonly hasher: PasswordHasher;
       readonly clock: Clock;
       readonly passwordMinLength: number;
-      /** Live connections of revoked devices are closed through this (a no-op in the CLI's own process). */
+      /**
+       * Told of revocations after they commit, to close live connections (a
+       * no-op in the CLI's process: the server reads them from the database).
+       */
       readonly revocations: RevocationListener;
       /** Every change made here is recorded: these are the admin's actions. */
       readonly audit: AuditLog;
@@ -72,19 +76,24 @@ export class AdminService {
     const user = this.findUser(username);
     checkPassword(password, this.deps.passwordMinLength);
     const hash = await this.deps.hasher.hash(password);
-    this.deps.store.users.setPasswordHash(user.id, hash);
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const change = store.transaction(() => {
+      store.users.setPasswordHash(user.id, hash);
+      if (!options.revokeDevices) return { deviceIds: [], revocations: [] };
+      const deviceIds = store.devices.revokeAllOfUser(user.id, 0, now);
+      return { deviceIds, revocations: recordRevocations(store, { userId: user.id, deviceIds, reason: 'password_changed', now }) };
+    });
     this.deps.audit.record('admin_password_set', { userId: user.id });
-    if (!options.revokeDevices) return { revokedDevices: 0 };
-    const revoked = this.deps.store.devices.revokeAllOfUser(user.id, 0, this.deps.clock.now());
-    this.revoked(user.id, revoked, 'admin_passwd');
-    return { revokedDevices: revoked.length };
+    this.revoked(user.id, change, 'admin_passwd');
+    return { revokedDevices: change.deviceIds.length };
   }
 
   /**
    * A disabled user cannot log in, and every device they have is logged out
-   * for good: enabling them again does not bring back a token issued before
-   * (one that may have been stolen, which may be why they were disabled).
-   * Nothing else is deleted.
+   * for good (their live connections close): enabling them again does not
+   * bring back a token issued before (one that may have been stolen, which may
+   * be why they were disabled). Nothing else is deleted.
    */
   setDisabled(username: string, disabled: boolean): UserSummary & { revokedDevices: number } {
     const user = this.findUser(username);
@@ -94,13 +103,15 @@ export class AdminService {
       audit.record('admin_user_enabled', { userId: user.id });
       return { ...toSummary(user), disabled, revokedDevices: 0 };
     }
-    const revoked = store.transaction(() => {
+    const now = clock.now();
+    const change = store.transaction(() => {
       store.users.setDisabled(user.id, true);
-      return store.devices.revokeAllOfUser(user.id, 0, clock.now());
+      const deviceIds = store.devices.revokeAllOfUser(user.id, 0, now);
+      return { deviceIds, revocations: recordRevocations(store, { userId: user.id, deviceIds: null, reason: 'user_disabled', now }) };
     });
     audit.record('admin_user_disabled', { userId: user.id });
-    this.revoked(user.id, revoked, 'admin_user_disable');
-    return { ...toSummary(user), disabled, revokedDevices: revoked.length };
+    this.revoked(user.id, change, 'admin_user_disable');
+    return { ...toSummary(user), disabled, revokedDevices: change.deviceIds.length };
   }
 
   /**
@@ -111,12 +122,14 @@ export class AdminService {
   deleteUser(username: string): void {
     const user = this.findUser(username);
     const { store, clock } = this.deps;
-    const revoked = store.transaction(() => {
-      store.users.markDeleted(user.id, clock.now());
-      return store.devices.revokeAllOfUser(user.id, 0, clock.now());
+    const now = clock.now();
+    const change = store.transaction(() => {
+      store.users.markDeleted(user.id, now);
+      const deviceIds = store.devices.revokeAllOfUser(user.id, 0, now);
+      return { deviceIds, revocations: recordRevocations(store, { userId: user.id, deviceIds: null, reason: 'user_deleted', now }) };
     });
     this.deps.audit.record('admin_user_deleted', { userId: user.id });
-    this.revoked(user.id, revoked, 'admin_user_delete');
+    this.revoked(user.id, change, 'admin_user_delete');
   }
 
   listDevices(username: string, options: { includeRevoked: boolean }): Array<Device & { revokedAt: number | null }> {
@@ -125,13 +138,18 @@ export class AdminService {
   }
 
   revokeDevice(deviceId: number): void {
-    const device = this.deps.store.devices.findById(deviceId);
+    const { store, clock } = this.deps;
+    const device = store.devices.findById(deviceId);
     if (!device) throw new ChatError('not_found', `no device ${deviceId}`);
-    if (device.revoked_at !== null || !this.deps.store.devices.revoke(deviceId, this.deps.clock.now())) {
-      throw new ChatError('not_found', `device ${deviceId} is already revoked`);
-    }
+    const now = clock.now();
+    const change = store.transaction(() => {
+      if (device.revoked_at !== null || !store.devices.revoke(deviceId, now)) {
+        throw new ChatError('not_found', `device ${deviceId} is already revoked`);
+      }
+      return { deviceIds: [deviceId], revocations: recordRevocations(store, { userId: device.user_id, deviceIds: [deviceId], reason: 'device_revoked', now }) };
+    });
     this.deps.audit.record('admin_device_revoked', { userId: device.user_id, deviceId });
-    this.revoked(device.user_id, [deviceId], 'admin_device_revoke');
+    this.revoked(device.user_id, change, 'admin_device_revoke');
   }
 
   /** The code is returned here and never again: the database keeps only its hash. */
@@ -191,11 +209,10 @@ export class AdminService {
     return user;
   }
 
-  /** Audits devices that lost their tokens and closes their live connections. */
-  private revoked(userId: number, deviceIds: readonly number[], reason: AuditReason): void {
-    if (deviceIds.length === 0) return;
-    this.deps.audit.record('tokens_revoked', { userId, deviceIds, reason });
-    this.deps.revocations.devicesRevoked(deviceIds);
+  /** Audits devices that lost their tokens and closes their live connections (after the change committed). */
+  private revoked(userId: number, change: { readonly deviceIds: readonly number[]; readonly revocations: readonly Revocation[] }, reason: AuditReason): void {
+    if (change.deviceIds.length > 0) this.deps.audit.record('tokens_revoked', { userId, deviceIds: change.deviceIds, reason });
+    if (change.revocations.length > 0) this.deps.revocations.revoked(change.revocations);
   }
 
   private toInvite(row: InviteRow): Invite {

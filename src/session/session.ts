@@ -78,6 +78,10 @@ export class Session implements ConnectionListener, LiveSession {
     return this.principal?.deviceId;
   }
 
+  get userId(): number | undefined {
+    return this.principal?.user.id;
+  }
+
   onMessage(text: string): void {
     if (this.closed || !this.admit()) return;
     let frame: ClientFrame;
@@ -176,6 +180,9 @@ export class Session implements ConnectionListener, LiveSession {
   private fail(id: string, error: unknown): void {
     if (isChatError(error)) {
       this.send(errorFrame(id, error));
+      // The device's token stopped working while the request was on its way (a revocation, perhaps by
+      // another process, that the registry has not acted on yet): this connection ends as the registry would end it.
+      if (error.code === 'unauthorized' || error.code === 'account_disabled') this.close('device_revoked', error.message);
       return;
     }
     this.deps.log.error({ err: error, device: this.principal?.deviceId }, 'request failed');

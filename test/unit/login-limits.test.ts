@@ -32,7 +32,7 @@ async function accounts(): Promise<{ service: AccountService; clock: FakeClock; 
       failuresPerUsernameAndAddress: new RateLimiter(clock, 5, windowMs),
       failuresPerUsername: new RateLimiter(clock, 100, windowMs),
     },
-    revocations: { devicesRevoked: () => {} },
+    revocations: { revoked: () => {} },
     audit,
   });
   await service.createUser({ username: 'alice', password: 'alice-password' });
