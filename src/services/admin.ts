@@ -107,7 +107,9 @@ export class AdminService {
     const change = store.transaction(() => {
       store.users.setDisabled(user.id, true);
       const deviceIds = store.devices.revokeAllOfUser(user.id, 0, now);
-      return { deviceIds, revocations: recordRevocations(store, { userId: user.id, deviceIds: null, reason: 'user_disabled', now }) };
+      // Already disabled: no connection of the user can be open, and none is told again.
+      const revocations = user.disabled === 0 ? recordRevocations(store, { userId: user.id, deviceIds: null, reason: 'user_disabled', now }) : [];
+      return { deviceIds, revocations };
     });
     audit.record('admin_user_disabled', { userId: user.id });
     this.revoked(user.id, change, 'admin_user_disable');
