@@ -4,6 +4,7 @@ import { CONFIG_FILE_ENV, ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { StartupError, isChatError } from '../errors.js';
 import { DatabaseError, type MigrationProgress } from '../storage/database.js';
+import { DataDirectoryLockedError } from '../storage/directory-lock.js';
 
 /** Exit codes: 0 done; 1 the operation failed; 2 the command line or configuration is wrong. */
 export const EXIT_FAILED = 1;
@@ -65,7 +66,7 @@ export function reportFailure(error: unknown): number {
     process.stderr.write(`chatd: ${error.message}\n`);
     return error.exitCode;
   }
-  if (isChatError(error) || error instanceof DatabaseError || error instanceof StartupError) {
+  if (isChatError(error) || error instanceof DatabaseError || error instanceof StartupError || error instanceof DataDirectoryLockedError) {
     process.stderr.write(`chatd: ${error.message}\n`);
     return EXIT_FAILED;
   }

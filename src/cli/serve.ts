@@ -1,7 +1,8 @@
 import { type Command, Option } from 'commander';
-import { startServer } from '../app.js';
+import { type RunningServer, startServer } from '../app.js';
 import { createLogger } from '../log.js';
 import { VERSION, examples, resolveConfig, withDatabaseOptions } from './common.js';
+import { takeDataDirectory, warnAboutReadableKeyFiles } from './serve-files.js';
 
 interface ServeOptions {
   data?: string;
@@ -41,7 +42,17 @@ async function serve(options: ServeOptions): Promise<void> {
     'web.enabled': options.web === false ? 'false' : undefined,
   });
   const log = createLogger(config.log.level);
-  const server = await startServer(config, log);
+  // Before the database is opened: a second server stops here, before it migrates or listens.
+  const lock = takeDataDirectory(config, log);
+  warnAboutReadableKeyFiles(config, log);
+  let server: RunningServer;
+  try {
+    server = await startServer(config, log);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  lock.describe({ port: server.port, host: config.server.host });
 
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -59,6 +70,7 @@ async function serve(options: ServeOptions): Promise<void> {
     server
       .stop()
       .then(() => {
+        lock.release();
         log.info('stopped');
         process.exit(0);
       })
@@ -81,3 +93,4 @@ async function serve(options: ServeOptions): Promise<void> {
   if (server.transportFallback) log.warn(details, 'uWebSockets.js is not available; running on the slower node transport');
   else log.info(details, 'listening');
 }
+
