@@ -96,6 +96,39 @@ describe('one server per data directory and per port', () => {
   });
 });
 
+describe('a mistyped --data', () => {
+  it('is refused by every command but serve, with exit 2, and nothing is created', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const typo = join(dir, 'chatd-dta');
+    const commands = [
+      ['user', 'list'],
+      ['user', 'add', 'alice'],
+      ['user', 'disable', 'alice'],
+      ['device', 'revoke', '5'],
+      ['invite', 'create'],
+      ['stats'],
+      ['push', 'test', '5'],
+      ['db', 'migrate'],
+      ['db', 'check'],
+      ['db', 'backup', join(dir, 'backup.db')],
+    ];
+    for (const command of commands) {
+      const result = await runCli([...command, '--data', typo], { input: 'a long password\n' });
+      assert.equal(result.code, 2, `${command.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`no database at ${typo}/chatd\\.db: the data directory ${typo} does not exist\\. Check --data`), command.join(' '));
+      assert.equal(result.stdout, '');
+    }
+    assert.deepEqual(readdirSync(dir), [], 'no directory, database or backup was created');
+
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const inEmpty = await runCli(['stats', '--data', empty]);
+    assert.equal(inEmpty.code, 2);
+    assert.match(inEmpty.stderr, /the data directory .*empty holds no chatd database/);
+    assert.deepEqual(readdirSync(empty), []);
+  });
+});
+
 describe('files the world cannot read', () => {
   let umask: number;
   // Inherited by every process these tests start: the most permissive umask there is.
@@ -172,5 +205,20 @@ describe('files the world cannot read', () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe('configuration errors', () => {
+  it('invalid TOML names the file, the line and the column, with the lines around it, for config check and serve', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'chatd.toml');
+    writeFileSync(file, '[server]\nport = 9000\nhost = localhost\n');
+    for (const args of [['config', 'check', file], ['serve', '--config', file, '--data', join(dir, 'data')]]) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.stderr, new RegExp(`${file}, line 3, column 8: not valid TOML: invalid value`));
+      assert.match(result.stderr, /\n\s+3:\s+host = localhost\n\s+\^/, 'the offending line, with a caret under the column');
+    }
+    assert.ok(!existsSync(join(dir, 'data')), 'serve created nothing');
   });
 });
