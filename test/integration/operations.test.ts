@@ -222,3 +222,26 @@ describe('configuration errors', () => {
     assert.ok(!existsSync(join(dir, 'data')), 'serve created nothing');
   });
 });
+
+describe('signals', () => {
+  // The package's own directory: npx links it (no copy, no compile), so this costs a few seconds.
+  // --ignore-scripts: its prepare script would rebuild dist/ under the other test files.
+  it('SIGTERM to the `npx chatd serve` process alone stops the server gracefully and leaves nothing listening', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const server = await startServer(['--data', './data'], { cwd: dir, command: ['npx', '--yes', '--ignore-scripts', ROOT] });
+    assert.equal((await request(`${server.url}/healthz`)).status, 200);
+    // npm alone, as `kill PID` or a process manager would: not its process group, as a terminal's Ctrl-C does.
+    server.process.kill('SIGTERM');
+    // Resolves when every process that holds its output has ended: chatd included.
+    const waiting = new AbortController();
+    const stopped = await Promise.race([
+      server.exited.then(() => true),
+      delay(30_000, false, { signal: waiting.signal }).catch(() => true),
+    ]);
+    waiting.abort();
+    if (!stopped) process.kill(-(server.process.pid as number), 'SIGKILL'); // the orphan, left listening
+    assert.ok(stopped, 'chatd stopped within 30 s of the SIGTERM to npx');
+    assert.equal(server.logs.at(-1)?.msg, 'stopped');
+    assert.ok(await refusesConnections(server.port), 'nothing listens on the port any more');
+  });
+});
