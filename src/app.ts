@@ -1,16 +1,18 @@
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
 import { ChatError } from './errors.js';
-import type { Logger } from './log.js';
+import { type Logger, createFileLogger } from './log.js';
 import { ChannelRegistry } from './realtime/channels.js';
 import { PushDispatcher } from './push/dispatcher.js';
 import { createProviders } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
 import { AdminService } from './services/admin.js';
+import { type AuditLog, PinoAuditLog } from './services/audit.js';
 import { ContactService } from './services/contacts.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
@@ -22,7 +24,7 @@ import type { RevocationListener } from './services/types.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
-import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
+import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
 import { Store } from './storage/store.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
@@ -67,7 +69,7 @@ export function openConfiguredDatabase(config: Config, options: OpenConfiguredOp
   try {
     const version = schemaVersion(db);
     const migrations = loadMigrations();
-    const latest = migrations.length;
+    const latest = latestVersion(migrations);
     if (options.upgrade === false && version > 0 && version < latest) {
       throw new DatabaseError(
         `the database schema is version ${version} and this chatd needs ${latest}: ` +
@@ -89,7 +91,7 @@ interface Core {
   readonly admin: AdminService;
 }
 
-function buildCore(config: Config, db: Db, clock: Clock, revocations: RevocationListener): Core {
+function buildCore(config: Config, db: Db, clock: Clock, revocations: RevocationListener, audit: AuditLog): Core {
   const store = new Store(db);
   const hasher = new PasswordHasher({
     memoryKib: config.passwords.memory_kib,
@@ -101,12 +103,20 @@ function buildCore(config: Config, db: Db, clock: Clock, revocations: Revocation
     store,
     hasher,
     clock,
-    settings: { registration: config.accounts.registration, passwordMinLength: config.accounts.password_min_length },
-    usernameLimiter: new RateLimiter(clock, config.rate_limit.login_per_username, windowMs),
-    addressLimiter: new RateLimiter(clock, config.rate_limit.login_per_address, windowMs),
+    settings: {
+      registration: config.accounts.registration,
+      passwordMinLength: config.accounts.password_min_length,
+      loginSlowdownMs: config.rate_limit.login_slowdown_ms,
+    },
+    limiters: {
+      perAddress: new RateLimiter(clock, config.rate_limit.login_per_address, windowMs),
+      failuresPerUsernameAndAddress: new RateLimiter(clock, config.rate_limit.login_per_username, windowMs),
+      failuresPerUsername: new RateLimiter(clock, config.rate_limit.login_slowdown_after, windowMs),
+    },
     revocations,
+    audit,
   });
-  const admin = new AdminService({ store, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations });
+  const admin = new AdminService({ store, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
   return { store, hasher, accounts, admin };
 }
 
@@ -118,11 +128,39 @@ export interface AdminContext {
   close(): void;
 }
 
+/** Where the admin commands record what they change: beside the database, read by its owner only. */
+export const ADMIN_AUDIT_FILE = 'audit.log';
+
+/**
+ * The audit log of the admin CLI: lines appended to ADMIN_AUDIT_FILE in the
+ * data directory (the server's own events go to the server's log), each
+ * saying it came from the CLI and which system user ran it. The file is
+ * made at the first change, so that commands that only read leave no trace.
+ */
+export function adminAuditLog(config: Config): AuditLog {
+  let audit: AuditLog | undefined;
+  return {
+    record(event, fields) {
+      audit ??= new PinoAuditLog(createFileLogger('info', join(resolve(config.storage.dir), ADMIN_AUDIT_FILE)).child({ via: 'cli', os_user: systemUser() }));
+      audit.record(event, fields);
+    },
+  };
+}
+
+function systemUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    // A container's uid may have no name.
+    return `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
 export function openAdmin(config: Config): AdminContext {
   const db = openConfiguredDatabase(config, { upgrade: false });
   // Live connections belong to the server process; the CLI cannot reach them.
   // A revoked device's token stops working at once; its open socket closes at its next reconnect.
-  const core = buildCore(config, db, systemClock, { devicesRevoked: () => {} });
+  const core = buildCore(config, db, systemClock, { devicesRevoked: () => {} }, adminAuditLog(config));
   return { db, admin: core.admin, file: databaseFile(config), close: () => db.close() };
 }
 
@@ -152,7 +190,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   });
   const epoch = readEpoch(db);
   const registry = new SessionRegistry();
-  const core = buildCore(config, db, clock, registry);
+  const audit = new PinoAuditLog(log);
+  const core = buildCore(config, db, clock, registry, audit);
   let ready = false;
   let inFlight = 0;
 
@@ -241,6 +280,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const choice = await createTransport(config.server.transport, {
     http,
     maxBodyBytes: config.http.max_body_bytes,
+    onError: (error, where) => log.error({ err: error, where }, 'a request handler failed; the client got an internal error'),
     websocket: {
       path: WS_PATH,
       // Frames up to twice the limit reach the session, which answers them with an error and carries on;
@@ -250,7 +290,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       maxBufferedBytes: 2 * ws.max_buffered_bytes,
       idleTimeoutSeconds: Math.min(960, Math.max(8, Math.ceil((2 * ws.heartbeat_timeout_ms) / 1000))),
       accept: (connection) =>
-        new Session(connection, { accounts: core.accounts, services, handlers, registry, channels, clock, log, epoch, settings: sessionSettings }),
+        new Session(connection, { accounts: core.accounts, services, handlers, registry, channels, clock, log, audit, epoch, settings: sessionSettings }),
     },
   });
   const transport = choice.server;

@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { adminAuditLog } from '../app.js';
 import type { Config } from '../config/schema.js';
 import {
   backupDatabase,
   checkDatabase,
   type Db,
+  latestVersion,
   loadMigrations,
   migrate,
   openDatabase,
@@ -28,6 +30,7 @@ export function addDbCommands(program: Command): void {
       try {
         const applied = migrate(database, undefined, migrationProgress);
         const version = schemaVersion(database);
+        if (applied.length > 0) adminAuditLog(config).record('admin_database_migrated', { schemaVersion: version });
         console.log(applied.length === 0 ? `schema is up to date (version ${version})` : `applied migration(s) ${applied.join(', ')}; schema version ${version}`);
       } finally {
         database.close();
@@ -48,7 +51,7 @@ export function addDbCommands(program: Command): void {
     try {
       const result = checkDatabase(database);
       const version = schemaVersion(database);
-      const known = loadMigrations().length;
+      const known = latestVersion(loadMigrations());
       console.log(`${path}`);
       console.log(`  integrity:    ${result.integrity.join('; ')}`);
       console.log(`  foreign keys: ${result.foreignKeyViolations === 0 ? 'ok' : `${result.foreignKeyViolations} violation(s)`}`);

@@ -82,12 +82,16 @@ export function addUserCommands(program: Command): void {
     const command = withDatabaseOptions(
       user
         .command(name)
-        .description(disabled ? 'stop a user from logging in; their tokens stop working (nothing is deleted)' : 'let a disabled user log in again')
+        .description(
+          disabled
+            ? 'stop a user from logging in and log out all their devices for good (nothing else is deleted)'
+            : 'let a disabled user log in again (with their password: the devices logged out stay logged out)',
+        )
         .argument('<username>'),
     ).action((username: string, options: DatabaseOptions) =>
       withAdmin(options, ({ admin }) => {
-        admin.setDisabled(username, disabled);
-        console.log(`user ${username} ${disabled ? 'disabled' : 'enabled'}`);
+        const result = admin.setDisabled(username, disabled);
+        console.log(`user ${username} ${disabled ? `disabled; ${result.revokedDevices} device(s) logged out` : 'enabled'}`);
       }),
     );
     examples(command, [`chatd user ${name} alice`]);

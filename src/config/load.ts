@@ -175,10 +175,11 @@ function checkRelations(config: Config, problems: string[]): void {
     );
   }
   const messages = config.messages;
-  // A send frame carries the body plus a few hundred bytes of envelope.
+  // A send frame carries the body plus its type, ids and thread id: up to about 250 bytes, compactly encoded with ASCII ids.
   if (messages.max_body_bytes + 512 > ws.max_frame_bytes) {
     problems.push(
-      `messages.max_body_bytes (${messages.max_body_bytes}) must be at least 512 less than websocket.max_frame_bytes (${ws.max_frame_bytes}), so that a send frame of the largest body fits`,
+      `messages.max_body_bytes (${messages.max_body_bytes}) must be at least 512 less than websocket.max_frame_bytes (${ws.max_frame_bytes}), so that a send frame of the largest body fits: ` +
+        `lower messages.max_body_bytes to ${Math.max(0, ws.max_frame_bytes - 512)} or raise websocket.max_frame_bytes to ${messages.max_body_bytes + 512}`,
     );
   }
 }

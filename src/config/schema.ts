@@ -126,10 +126,12 @@ export const schema = {
     },
   },
   rate_limit: {
-    doc: 'Login and registration attempts. Each limit allows a burst of that many attempts, refilled evenly over window_seconds. Past it the answer is 429 with Retry-After.',
+    doc: 'Login and registration attempts. Each limit allows a burst of that many, refilled evenly over window_seconds. Past a refusing limit the answer is 429 with Retry-After. No limit locks an account: what one address does counts against that address only, and the limit across all addresses slows logins down without refusing the right password.',
     keys: {
-      login_per_username: integer(5, 1, 100_000, 'Attempts per username per window.'),
-      login_per_address: integer(30, 1, 100_000, 'Attempts per client address per window (login and registration together).'),
+      login_per_username: integer(5, 1, 100_000, 'Wrong passwords per username from one client address per window. Past it that address is refused for that username; other addresses are not.'),
+      login_per_address: integer(30, 1, 100_000, 'Attempts per client address per window (login and registration together, right or wrong).'),
+      login_slowdown_after: integer(100, 1, 1_000_000, 'Wrong passwords per username from all addresses together per window. Past it every login attempt for that username waits login_slowdown_ms before its answer; none is refused.'),
+      login_slowdown_ms: integer(1_000, 0, 60_000, 'The wait, in milliseconds, once login_slowdown_after is passed.'),
       window_seconds: integer(60, 1, 86_400, 'The window, in seconds.'),
     },
   },
@@ -143,7 +145,7 @@ export const schema = {
         64 * 1024,
         1024,
         16 * MiB,
-        'Largest WebSocket frame accepted. A larger one gets the error payload_too_large and the connection carries on; one over twice this size closes the connection (code 1009).',
+        'Largest WebSocket frame accepted. A larger one gets the error payload_too_large and the connection carries on; one over twice this size closes the connection (code 1009; the uws transport drops it without a close frame). At least messages.max_body_bytes + 512.',
       ),
       frames_per_second: integer(
         30,
@@ -168,7 +170,12 @@ export const schema = {
   messages: {
     doc: 'Messages and threads.',
     keys: {
-      max_body_bytes: integer(16 * 1024, 16, 4 * MiB, 'Largest message body (its JSON text, in bytes). Must fit in websocket.max_frame_bytes.'),
+      max_body_bytes: integer(
+        16 * 1024,
+        16,
+        4 * MiB,
+        'Largest message body (its compact JSON text, in bytes). Must be at least 512 less than websocket.max_frame_bytes: the rest of a send frame needs that room, and chatd refuses to start otherwise. (http.max_body_bytes is another limit, for HTTP request bodies.)',
+      ),
       max_group_members: integer(1_000, 2, 100_000, 'Most members a group may have.'),
       read_diffusion_above: integer(
         100,

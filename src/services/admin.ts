@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { newInviteCode } from '../crypto/tokens.js';
+import { hashInviteCode, inviteCodePrefix, newInviteCode } from '../crypto/tokens.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import { ChatError } from '../errors.js';
 import type { InviteRow } from '../storage/repositories/invites.js';
@@ -10,6 +10,7 @@ import type { Store } from '../storage/store.js';
 import { unreadCount } from './message-store.js';
 import { checkPassword } from './account-rules.js';
 import { type AccountService, toDevice } from './accounts.js';
+import type { AuditLog, AuditReason } from './audit.js';
 import type { Device, RevocationListener, User } from './types.js';
 
 export interface UserSummary extends User {
@@ -19,7 +20,9 @@ export interface UserSummary extends User {
 }
 
 export interface Invite {
-  readonly code: string;
+  readonly id: number;
+  /** The code's first four letters; the code itself is kept only as a hash. */
+  readonly prefix: string;
   readonly createdAt: number;
   readonly expiresAt: number | null;
   readonly maxUses: number;
@@ -28,6 +31,11 @@ export interface Invite {
   readonly note: string;
   /** Can register an account right now. */
   readonly usable: boolean;
+}
+
+/** A new invite: the one time its code is known. */
+export interface CreatedInvite extends Invite {
+  readonly code: string;
 }
 
 /**
@@ -44,11 +52,15 @@ export class AdminService {
       readonly passwordMinLength: number;
       /** Live connections of revoked devices are closed through this (a no-op in the CLI's own process). */
       readonly revocations: RevocationListener;
+      /** Every change made here is recorded: these are the admin's actions. */
+      readonly audit: AuditLog;
     },
   ) {}
 
-  addUser(username: string, password: string, displayName?: string): Promise<User> {
-    return this.deps.accounts.createUser({ username, password, displayName });
+  async addUser(username: string, password: string, displayName?: string): Promise<User> {
+    const { user } = await this.deps.accounts.createUser({ username, password, displayName });
+    this.deps.audit.record('admin_user_added', { userId: user.id });
+    return user;
   }
 
   listUsers(): UserSummary[] {
@@ -61,14 +73,34 @@ export class AdminService {
     checkPassword(password, this.deps.passwordMinLength);
     const hash = await this.deps.hasher.hash(password);
     this.deps.store.users.setPasswordHash(user.id, hash);
-    return { revokedDevices: options.revokeDevices ? this.revokeAllDevices(user.id) : 0 };
+    this.deps.audit.record('admin_password_set', { userId: user.id });
+    if (!options.revokeDevices) return { revokedDevices: 0 };
+    const revoked = this.deps.store.devices.revokeAllOfUser(user.id, 0, this.deps.clock.now());
+    this.revoked(user.id, revoked, 'admin_passwd');
+    return { revokedDevices: revoked.length };
   }
 
-  /** A disabled user cannot log in, and their existing tokens are refused; nothing is deleted. */
-  setDisabled(username: string, disabled: boolean): UserSummary {
+  /**
+   * A disabled user cannot log in, and every device they have is logged out
+   * for good: enabling them again does not bring back a token issued before
+   * (one that may have been stolen, which may be why they were disabled).
+   * Nothing else is deleted.
+   */
+  setDisabled(username: string, disabled: boolean): UserSummary & { revokedDevices: number } {
     const user = this.findUser(username);
-    this.deps.store.users.setDisabled(user.id, disabled);
-    return { ...toSummary(user), disabled };
+    const { store, clock, audit } = this.deps;
+    if (!disabled) {
+      store.users.setDisabled(user.id, false);
+      audit.record('admin_user_enabled', { userId: user.id });
+      return { ...toSummary(user), disabled, revokedDevices: 0 };
+    }
+    const revoked = store.transaction(() => {
+      store.users.setDisabled(user.id, true);
+      return store.devices.revokeAllOfUser(user.id, 0, clock.now());
+    });
+    audit.record('admin_user_disabled', { userId: user.id });
+    this.revoked(user.id, revoked, 'admin_user_disable');
+    return { ...toSummary(user), disabled, revokedDevices: revoked.length };
   }
 
   /**
@@ -83,7 +115,8 @@ export class AdminService {
       store.users.markDeleted(user.id, clock.now());
       return store.devices.revokeAllOfUser(user.id, 0, clock.now());
     });
-    this.deps.revocations.devicesRevoked(revoked);
+    this.deps.audit.record('admin_user_deleted', { userId: user.id });
+    this.revoked(user.id, revoked, 'admin_user_delete');
   }
 
   listDevices(username: string, options: { includeRevoked: boolean }): Array<Device & { revokedAt: number | null }> {
@@ -97,24 +130,34 @@ export class AdminService {
     if (device.revoked_at !== null || !this.deps.store.devices.revoke(deviceId, this.deps.clock.now())) {
       throw new ChatError('not_found', `device ${deviceId} is already revoked`);
     }
-    this.deps.revocations.devicesRevoked([deviceId]);
+    this.deps.audit.record('admin_device_revoked', { userId: device.user_id, deviceId });
+    this.revoked(device.user_id, [deviceId], 'admin_device_revoke');
   }
 
-  createInvite(options: { maxUses: number; expiresInMs: number | null; note: string }): Invite {
+  /** The code is returned here and never again: the database keeps only its hash. */
+  createInvite(options: { maxUses: number; expiresInMs: number | null; note: string }): CreatedInvite {
     const now = this.deps.clock.now();
     const code = newInviteCode();
+    const prefix = inviteCodePrefix(code);
     const expiresAt = options.expiresInMs === null ? null : now + options.expiresInMs;
-    this.deps.store.invites.insert({ code, now, expiresAt, maxUses: options.maxUses, note: options.note });
-    return this.toInvite({ code, created_at: now, expires_at: expiresAt, max_uses: options.maxUses, uses: 0, revoked_at: null, note: options.note });
+    const id = this.deps.store.invites.insert({ codeHash: hashInviteCode(code), codePrefix: prefix, now, expiresAt, maxUses: options.maxUses, note: options.note });
+    this.deps.audit.record('admin_invite_created', { inviteId: id });
+    const row = { id, code_prefix: prefix, created_at: now, expires_at: expiresAt, max_uses: options.maxUses, uses: 0, revoked_at: null, note: options.note };
+    return { ...this.toInvite(row), code };
   }
 
   listInvites(): Invite[] {
     return this.deps.store.invites.list().map((row) => this.toInvite(row));
   }
 
-  revokeInvite(code: string): void {
-    if (!this.deps.store.invites.find(code)) throw new ChatError('not_found', `no invite ${code}`);
-    if (!this.deps.store.invites.revoke(code, this.deps.clock.now())) throw new ChatError('not_found', `invite ${code} is already revoked`);
+  /** By the id `invite list` shows, or by the code itself. */
+  revokeInvite(idOrCode: string): Invite {
+    const { store, clock } = this.deps;
+    const row = /^\d{1,15}$/.test(idOrCode) ? store.invites.findById(Number(idOrCode)) : store.invites.findByHash(hashInviteCode(idOrCode));
+    if (!row) throw new ChatError('not_found', `no invite ${idOrCode} (give the id from \`chatd invite list\`, or the whole code)`);
+    if (!store.invites.revoke(row.id, clock.now())) throw new ChatError('not_found', `invite ${row.id} is already revoked`);
+    this.deps.audit.record('admin_invite_revoked', { inviteId: row.id });
+    return this.toInvite({ ...row, revoked_at: clock.now() });
   }
 
   counts(): TableCounts {
@@ -148,17 +191,19 @@ export class AdminService {
     return user;
   }
 
-  private revokeAllDevices(userId: number): number {
-    const revoked = this.deps.store.devices.revokeAllOfUser(userId, 0, this.deps.clock.now());
-    this.deps.revocations.devicesRevoked(revoked);
-    return revoked.length;
+  /** Audits devices that lost their tokens and closes their live connections. */
+  private revoked(userId: number, deviceIds: readonly number[], reason: AuditReason): void {
+    if (deviceIds.length === 0) return;
+    this.deps.audit.record('tokens_revoked', { userId, deviceIds, reason });
+    this.deps.revocations.devicesRevoked(deviceIds);
   }
 
   private toInvite(row: InviteRow): Invite {
     const now = this.deps.clock.now();
     const usable = row.revoked_at === null && row.uses < row.max_uses && (row.expires_at === null || row.expires_at > now);
     return {
-      code: row.code,
+      id: row.id,
+      prefix: row.code_prefix,
       createdAt: row.created_at,
       expiresAt: row.expires_at,
       maxUses: row.max_uses,

@@ -7,6 +7,7 @@ import { type AuthFrame, type ClientFrame, PROTOCOL_VERSION, type ServerFrame } 
 import type { ChannelRegistry } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
+import type { AuditLog } from '../services/audit.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
@@ -39,6 +40,8 @@ export interface SessionDeps {
   readonly channels: ChannelRegistry;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Refused tokens and rate-limit hits are recorded here (once per connection for the frame limit, not per frame). */
+  readonly audit: AuditLog;
   readonly epoch: string;
   readonly settings: SessionSettings;
 }
@@ -55,6 +58,7 @@ export class Session implements ConnectionListener, LiveSession {
   private closed = false;
   /** Frames refused in a row (rate limit or garbage); a streak past the limit closes the connection. */
   private refusedInARow = 0;
+  private frameLimitAudited = false;
   private readonly limiter: RateLimiter;
   /** Set while the offline inbox is being sent. */
   private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined } | undefined;
@@ -75,12 +79,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onMessage(text: string): void {
-    if (this.closed) return;
-    const allowed = this.limiter.take('frames');
-    if (!allowed.allowed) {
-      this.refuse('rate_limited', null, new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, { retryAfterSeconds: allowed.retryAfterSeconds }));
-      return;
-    }
+    if (this.closed || !this.admit()) return;
     let frame: ClientFrame;
     try {
       frame = decodeClientFrame(text, this.deps.settings.maxFrameBytes);
@@ -109,6 +108,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onBinary(): void {
+    if (this.closed || !this.admit()) return;
     this.refuse('policy_violation', null, new ChatError('invalid_frame', 'binary frames are not accepted; send JSON text frames'));
   }
 
@@ -182,6 +182,30 @@ export class Session implements ConnectionListener, LiveSession {
     this.send(errorFrame(id, new ChatError('internal', 'the server failed to handle this request; it has been logged')));
   }
 
+  /**
+   * Spends the rate limit on a frame before anything else is done with it, so
+   * that frames of every kind count, refused ones (binary, unreadable, before
+   * auth) included: otherwise garbage would be a way past the limit. False when
+   * the frame is over the limit (it was answered with rate_limited, unread).
+   */
+  private admit(): boolean {
+    const allowed = this.limiter.take('frames');
+    if (allowed.allowed) return true;
+    if (!this.frameLimitAudited) {
+      this.frameLimitAudited = true;
+      this.deps.audit.record('rate_limited', {
+        limit: 'websocket.frames_per_second',
+        reason: 'refused',
+        userId: this.principal?.user.id,
+        deviceId: this.principal?.deviceId,
+        address: this.connection.remoteAddress,
+        retryAfterSeconds: allowed.retryAfterSeconds,
+      });
+    }
+    this.refuse('rate_limited', null, new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, { retryAfterSeconds: allowed.retryAfterSeconds }));
+    return false;
+  }
+
   /** Answers a refused frame; a long enough streak of them is abuse and closes the connection. */
   private refuse(reason: 'rate_limited' | 'policy_violation', id: string | null, error: ChatError): void {
     this.refusedInARow++;
@@ -196,7 +220,7 @@ export class Session implements ConnectionListener, LiveSession {
     const { accounts, registry, channels, clock, settings, epoch, services } = this.deps;
     let principal: Principal;
     try {
-      principal = accounts.authenticate(frame.token);
+      principal = accounts.authenticate(frame.token, this.connection.remoteAddress);
     } catch (error) {
       this.send(errorFrame(frame.id, error as ChatError));
       this.close('auth_failed', (error as ChatError).message);

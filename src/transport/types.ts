@@ -61,6 +61,12 @@ export interface TransportOptions {
   readonly http: HttpHandler;
   readonly websocket: WebSocketRoute;
   readonly maxBodyBytes: number;
+  /**
+   * Called with whatever a handler or listener threw that nothing above caught. The transport
+   * has already answered (500, or closed the WebSocket with 1011); this only reports it, so a
+   * bug in one request never ends the process.
+   */
+  readonly onError: (error: unknown, where: string) => void;
 }
 
 export interface TransportServer {

@@ -101,6 +101,13 @@ describe('configuration', () => {
     assert.match(problem ?? '', /heartbeat_timeout_ms \(4000\) must be greater than websocket\.heartbeat_interval_ms \(5000\)/);
   });
 
+  it('checks rules between keys: a message body must leave 512 bytes of a frame for the rest of the send frame, and says what to change', () => {
+    const [problem] = problemsOf(() => loadConfig({ env: { CHATD_WEBSOCKET_MAX_FRAME_BYTES: '4096', CHATD_MESSAGES_MAX_BODY_BYTES: '3700' } }));
+    assert.match(problem ?? '', /messages\.max_body_bytes \(3700\) must be at least 512 less than websocket\.max_frame_bytes \(4096\)/);
+    assert.match(problem ?? '', /lower messages\.max_body_bytes to 3584 or raise websocket\.max_frame_bytes to 4212/);
+    assert.equal(loadConfig({ env: { CHATD_WEBSOCKET_MAX_FRAME_BYTES: '4096', CHATD_MESSAGES_MAX_BODY_BYTES: '3584' } }).messages.max_body_bytes, 3584);
+  });
+
   it('config.example.toml is exactly what the schema generates (run npm run gen:config after changing the schema)', () => {
     const committed = readFileSync(new URL('../../config.example.toml', import.meta.url), 'utf8');
     assert.equal(committed, renderExampleConfig());

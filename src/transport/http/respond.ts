@@ -26,3 +26,8 @@ export function bodyTooLarge(limit: number): Response {
     connection: 'close',
   });
 }
+
+/** The answer to an exception no handler caught: the details go to the log, never to the client. */
+export function internalError(): Response {
+  return errorResponse(new ChatError('internal', 'internal server error; the server log has the details'));
+}

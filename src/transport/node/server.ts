@@ -1,8 +1,10 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { StartupError } from '../../errors.js';
-import { bodyTooLarge } from '../http/respond.js';
+import { CloseCodes, StartupError } from '../../errors.js';
+import { SERVED_METHODS, checkHead, toRequest } from '../http/incoming.js';
+import { bodyTooLarge, internalError } from '../http/respond.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 
 /** Topic subscriptions, kept by hand: `ws` has no publish/subscribe of its own. */
@@ -85,8 +87,15 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
   const server = createServer((req, res) => void serveHttp(req, res, options));
   const wss = new WebSocketServer({ noServer: true, maxPayload: route.maxPayloadBytes });
 
+  // CONNECT (a proxy tunnel) never reaches the request handler: without this, Node drops the socket unanswered.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const body = JSON.stringify({ error: { code: 'method_not_allowed', message: 'chatd does not serve CONNECT requests' } });
+    const head = `HTTP/1.1 405 Method Not Allowed\r\nAllow: ${SERVED_METHODS.join(', ')}\r\nContent-Type: application/json; charset=utf-8`;
+    socket.end(`${head}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
   server.on('upgrade', (req, socket, head) => {
-    if (new URL(req.url ?? '/', 'http://localhost').pathname !== route.path) {
+    const target = req.url ?? '/';
+    if (!target.startsWith('/') || target.split('?')[0] !== route.path) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
@@ -95,15 +104,35 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
 
   const accept = (ws: WebSocket, address: string): void => {
     const connection = new NodeConnection(ws, address, topics, route.maxBufferedBytes);
-    const listener: ConnectionListener = route.accept(connection);
+    // A listener that throws gets its connection closed with 1011, and the process carries on.
+    const guard = (where: string, work: () => void): void => {
+      try {
+        work();
+      } catch (error) {
+        options.onError(error, where);
+        connection.close(CloseCodes.internal_error.code, 'internal server error');
+      }
+    };
+    let listener: ConnectionListener | undefined;
+    guard('opening a WebSocket', () => {
+      listener = route.accept(connection);
+    });
     watchLiveness(ws, route.idleTimeoutSeconds);
     ws.on('message', (data, isBinary) => {
-      if (isBinary) listener.onBinary();
-      else listener.onMessage(data.toString());
+      if (!listener) return;
+      const open = listener;
+      guard('handling a WebSocket message', () => {
+        if (isBinary) open.onBinary();
+        else open.onMessage(data.toString());
+      });
     });
     ws.on('close', (code, reason) => {
       connection.release();
-      listener.onClose(code, reason.toString());
+      try {
+        listener?.onClose(code, reason.toString());
+      } catch (error) {
+        options.onError(error, 'closing a WebSocket');
+      }
     });
     ws.on('error', () => ws.terminate());
   };
@@ -152,35 +181,49 @@ function watchLiveness(ws: WebSocket, idleTimeoutSeconds: number): void {
   ws.on('close', () => clearInterval(timer));
 }
 
+/** Reads the request, runs the handler, writes its Response. Nothing a request carries or a handler throws escapes. */
 async function serveHttp(req: IncomingMessage, res: ServerResponse, options: TransportOptions): Promise<void> {
   const method = req.method ?? 'GET';
-  const headers = new Headers();
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
-
-  let body: Buffer | undefined;
-  if (method !== 'GET' && method !== 'HEAD') {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = Number(headers.get('content-length') ?? 0) > options.maxBodyBytes;
-    if (!tooLarge) {
-      for await (const chunk of req) {
-        size += (chunk as Buffer).length;
-        if (size > options.maxBodyBytes) {
-          tooLarge = true;
-          break;
-        }
-        chunks.push(chunk as Buffer);
-      }
-    }
-    if (tooLarge) {
-      await write(res, bodyTooLarge(options.maxBodyBytes), method);
-      req.destroy();
+  const head = { method, target: req.url ?? '/', headers: headerPairs(req.rawHeaders) };
+  try {
+    const refused = checkHead(head);
+    if (refused) {
+      await write(res, refused, method);
       return;
     }
-    body = Buffer.concat(chunks);
+    let body: Buffer | undefined;
+    if (method !== 'GET' && method !== 'HEAD') {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let tooLarge = Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes;
+      if (!tooLarge) {
+        for await (const chunk of req) {
+          size += (chunk as Buffer).length;
+          if (size > options.maxBodyBytes) {
+            tooLarge = true;
+            break;
+          }
+          chunks.push(chunk as Buffer);
+        }
+      }
+      if (tooLarge) {
+        await write(res, bodyTooLarge(options.maxBodyBytes), method);
+        req.destroy();
+        return;
+      }
+      body = Buffer.concat(chunks);
+    }
+    const incoming = toRequest(head, body);
+    await write(res, incoming.ok ? await options.http(incoming.request, { remoteAddress: remoteAddress(req) }) : incoming.response, method);
+  } catch (error) {
+    options.onError(error, `${method} ${head.target}`);
+    if (!res.headersSent) await write(res, internalError(), method).catch(() => res.destroy());
+    else res.destroy();
   }
-  const request = new Request(`http://localhost${req.url ?? '/'}`, { method, headers, ...(body ? { body } : {}) });
-  await write(res, await options.http(request, { remoteAddress: remoteAddress(req) }), method);
+}
+
+function* headerPairs(raw: readonly string[]): Generator<[string, string]> {
+  for (let i = 0; i + 1 < raw.length; i += 2) yield [raw[i] as string, raw[i + 1] as string];
 }
 
 async function write(res: ServerResponse, response: Response, method: string): Promise<void> {

@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
-import { StartupError } from '../../errors.js';
-import { bodyTooLarge } from '../http/respond.js';
+import { CloseCodes, StartupError } from '../../errors.js';
+import { checkHead, toRequest } from '../http/incoming.js';
+import { bodyTooLarge, internalError } from '../http/respond.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 import type { UwsModule } from './load.js';
 
@@ -108,20 +109,43 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
     open: (ws) => {
       const data = ws.getUserData();
       data.connection = new UwsConnection(ws, data.remoteAddress, app);
-      data.listener = route.accept(data.connection);
+      const connection = data.connection;
+      guard(connection, 'opening a WebSocket', () => {
+        data.listener = route.accept(connection);
+      });
     },
     message: (ws, message, isBinary) => {
-      const listener = ws.getUserData().listener;
-      if (isBinary) listener?.onBinary();
-      else listener?.onMessage(decoder.decode(message));
+      const { connection, listener } = ws.getUserData();
+      if (!connection || !listener) return;
+      guard(connection, 'handling a WebSocket message', () => {
+        if (isBinary) listener.onBinary();
+        else listener.onMessage(decoder.decode(message));
+      });
     },
-    drain: (ws) => ws.getUserData().listener?.onDrain(),
+    drain: (ws) => {
+      const { connection, listener } = ws.getUserData();
+      if (connection && listener) guard(connection, 'draining a WebSocket', () => listener.onDrain());
+    },
     close: (ws, code, message) => {
       const data = ws.getUserData();
       data.connection?.markClosed();
-      data.listener?.onClose(code, decoder.decode(message));
+      try {
+        data.listener?.onClose(code, decoder.decode(message));
+      } catch (error) {
+        options.onError(error, 'closing a WebSocket');
+      }
     },
   });
+
+  /** A listener that throws gets its connection closed with 1011, and the process carries on. */
+  const guard = (connection: UwsConnection, where: string, work: () => void): void => {
+    try {
+      work();
+    } catch (error) {
+      options.onError(error, where);
+      connection.close(CloseCodes.internal_error.code, 'internal server error');
+    }
+  };
 
   app.any('/*', (res, req) => serveHttp(res, req, options));
 
@@ -164,64 +188,97 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
   };
 }
 
-/** Reads a request (synchronously, as uWS requires), runs the handler, writes the Response unless the client left. */
+/**
+ * Reads a request (synchronously, as uWS requires), runs the handler, writes the Response unless the client left.
+ * Nothing that a request carries or a handler throws escapes: uWS would end the process.
+ */
 function serveHttp(res: HttpResponse, req: HttpRequest, options: TransportOptions): void {
   let aborted = false;
+  let answered = false;
   res.onAborted(() => {
     aborted = true;
   });
   const method = req.getCaseSensitiveMethod().toUpperCase();
-  const query = req.getQuery();
-  const url = `http://localhost${req.getUrl()}${query ? `?${query}` : ''}`;
-  const headers = new Headers();
-  req.forEach((key, value) => headers.append(key, value));
-  const context = { remoteAddress: remoteAddress(res) };
 
   const write = (response: Response): void => {
-    void response.arrayBuffer().then((body) => {
-      if (aborted) return;
-      res.cork(() => {
-        res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
-        response.headers.forEach((value, key) => {
-          if (key !== 'content-length') res.writeHeader(key, value);
+    if (answered) return;
+    answered = true;
+    response
+      .arrayBuffer()
+      .then((body) => {
+        if (aborted) return;
+        res.cork(() => {
+          res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
+          response.headers.forEach((value, key) => {
+            if (key !== 'content-length') res.writeHeader(key, value);
+          });
+          res.end(method === 'HEAD' ? undefined : body, response.headers.get('connection') === 'close');
         });
-        res.end(method === 'HEAD' ? undefined : body, response.headers.get('connection') === 'close');
-      });
-    });
-  };
-  const run = (body: Buffer | undefined): void => {
-    options
-      .http(new Request(url, { method, headers, ...(body ? { body } : {}) }), context)
-      .then(write)
-      .catch(() => {
+      })
+      .catch((error: unknown) => {
+        options.onError(error, 'writing an HTTP response');
         if (!aborted) res.close();
       });
   };
 
-  if (method === 'GET' || method === 'HEAD') {
-    run(undefined);
-    return;
-  }
-  const declared = Number(headers.get('content-length') ?? 0);
-  if (declared > options.maxBodyBytes) {
-    write(bodyTooLarge(options.maxBodyBytes));
-    return;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let refused = false;
-  res.onData((chunk, isLast) => {
-    if (refused) return;
-    size += chunk.byteLength;
-    if (size > options.maxBodyBytes) {
-      refused = true;
+  try {
+    const query = req.getQuery();
+    const headers: Array<[string, string]> = [];
+    req.forEach((key, value) => headers.push([key, value]));
+    const head = { method, target: `${req.getUrl()}${query ? `?${query}` : ''}`, headers };
+    const context = { remoteAddress: remoteAddress(res) };
+    const run = (body: Buffer | undefined): void => {
+      const incoming = toRequest(head, body);
+      if (!incoming.ok) {
+        write(incoming.response);
+        return;
+      }
+      // A handler that throws before its first await throws here, not in a promise.
+      new Promise<Response>((resolve) => resolve(options.http(incoming.request, context)))
+        .then(write)
+        .catch((error: unknown) => {
+          options.onError(error, `${method} ${head.target}`);
+          write(internalError());
+        });
+    };
+
+    const refused = checkHead(head);
+    if (refused) {
+      write(refused);
+      return;
+    }
+    if (method === 'GET' || method === 'HEAD') {
+      run(undefined);
+      return;
+    }
+    const declared = Number(headers.find(([key]) => key === 'content-length')?.[1] ?? 0);
+    if (declared > options.maxBodyBytes) {
       write(bodyTooLarge(options.maxBodyBytes));
       return;
     }
-    // The chunk's memory is reused once this callback returns: copy it.
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (isLast) run(Buffer.concat(chunks));
-  });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      if (answered) return;
+      size += chunk.byteLength;
+      if (size > options.maxBodyBytes) {
+        write(bodyTooLarge(options.maxBodyBytes));
+        return;
+      }
+      // The chunk's memory is reused once this callback returns: copy it.
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      try {
+        run(Buffer.concat(chunks));
+      } catch (error) {
+        options.onError(error, `${method} request`);
+        write(internalError());
+      }
+    });
+  } catch (error) {
+    options.onError(error, `${method} request`);
+    write(internalError());
+  }
 }
 
 function remoteAddress(res: HttpResponse): string {
