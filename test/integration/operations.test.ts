@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -243,5 +243,33 @@ describe('signals', () => {
     assert.ok(stopped, 'chatd stopped within 30 s of the SIGTERM to npx');
     assert.equal(server.logs.at(-1)?.msg, 'stopped');
     assert.ok(await refusesConnections(server.port), 'nothing listens on the port any more');
+  });
+});
+
+describe('the systemd unit', () => {
+  const unitFile = join(ROOT, 'examples', 'systemd', 'chatd.service');
+  const unit = readFileSync(unitFile, 'utf8');
+  const setting = (key: string): string | undefined => new RegExp(`^${key}=(.*)$`, 'm').exec(unit)?.[1];
+
+  it('runs the installed chatd directly, with its data directory the only one it may write', () => {
+    const exec = setting('ExecStart') ?? '';
+    assert.match(exec, /^\/\S+\/chatd serve --data (\S+)/, 'the binary, not npx');
+    const data = /--data (\S+)/.exec(exec)?.[1];
+    assert.equal(setting('ReadWritePaths'), data);
+    assert.equal(`/var/lib/${setting('StateDirectory')}`, data);
+    for (const hardening of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'UMask=0077']) {
+      assert.ok(unit.includes(`\n${hardening}\n`), hardening);
+    }
+    assert.ok(!/^MemoryDenyWriteExecute=yes/m.test(unit), "V8's JIT needs writable, executable memory");
+  });
+
+  it('passes systemd-analyze verify', { skip: spawnSync('systemd-analyze', ['--version']).status !== 0 && 'systemd-analyze is not installed' }, () => {
+    // verify wants ExecStart's program to exist: an installed chatd is not needed for the rest.
+    const dir = tempDir();
+    const copy = join(dir, 'chatd.service');
+    writeFileSync(copy, unit.replaceAll(/^(#?ExecStart=)\S+/gm, `$1${process.execPath}`));
+    const verified = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' });
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.equal(verified.stderr.split('\n').filter((line) => line.includes(copy)).join('\n'), '', 'no warning about the unit');
   });
 });
