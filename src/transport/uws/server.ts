@@ -155,8 +155,8 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
       new Promise((resolve, reject) => {
         // Exclusive: without it uWS sets SO_REUSEPORT, and a second chatd on a busy port would start
         // silently and share the clients with the first. The binary takes (host, port, options, callback)
-        // and exports the option's value; the typings know neither.
-        const exclusive = (uws as UwsModule & { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+        // and exports the option's value (1, ListenOptions in the typings); the typings know neither.
+        const exclusive = (uws as UwsModule & { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
         const listenExclusive = app.listen as unknown as (
           host: string,
           port: number,
