@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { adminAuditLog, databaseFile } from '../app.js';
+import { adminAuditLog } from '../app.js';
 import type { Config } from '../config/schema.js';
 import {
   backupDatabase,
@@ -13,7 +13,7 @@ import {
   openDatabase,
   schemaVersion,
 } from '../storage/database.js';
-import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, resolveConfig, withDatabaseOptions } from './common.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 
 /** Opens a database file with the configured settings and without migrating it: these commands take it as it is. */
 function openAsIs(config: Config, file: string, mustExist: boolean): Db {
@@ -26,7 +26,7 @@ export function addDbCommands(program: Command): void {
   const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (stop a server of the older version first)')).action(
     (options: DatabaseOptions) => {
       const config = resolveConfig(options);
-      const database = openAsIs(config, databaseFile(config), false);
+      const database = openAsIs(config, requireDatabase(config), true);
       try {
         const applied = migrate(database, undefined, migrationProgress);
         const version = schemaVersion(database);
@@ -46,7 +46,7 @@ export function addDbCommands(program: Command): void {
       .argument('[file]', 'a database file, such as a backup (default: the data directory\'s)'),
   ).action((file: string | undefined, options: DatabaseOptions) => {
     const config = resolveConfig(options);
-    const path = file ? resolve(file) : databaseFile(config);
+    const path = file ? resolve(file) : requireDatabase(config);
     const database = openAsIs(config, path, true);
     try {
       const result = checkDatabase(database);
@@ -74,7 +74,7 @@ export function addDbCommands(program: Command): void {
     if (!existsSync(dirname(destination))) throw new CliError(`the directory ${dirname(destination)} does not exist; create it first`, EXIT_USAGE);
     // As it is: a backup taken before an upgrade must not upgrade first.
     const config = resolveConfig(options);
-    const database = openAsIs(config, databaseFile(config), true);
+    const database = openAsIs(config, requireDatabase(config), true);
     const started = Date.now();
     try {
       let lastReport = 0;

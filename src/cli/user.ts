@@ -2,12 +2,14 @@ import { type Command, Option } from 'commander';
 import { openAdmin } from '../app.js';
 import { checkUsername } from '../services/account-rules.js';
 import type { UserSummary } from '../services/admin.js';
-import { CliError, type DatabaseOptions, EXIT_USAGE, examples, formatTime, printJson, printTable, resolveConfig, withDatabaseOptions } from './common.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, formatTime, printJson, printTable, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 import { confirm, readPassword } from './prompt.js';
 
 /** Runs `work` with the admin services over the configured database, and closes it after. */
 export async function withAdmin<T>(options: DatabaseOptions, work: (admin: ReturnType<typeof openAdmin>) => Promise<T> | T): Promise<T> {
-  const context = openAdmin(resolveConfig(options));
+  const config = resolveConfig(options);
+  requireDatabase(config);
+  const context = openAdmin(config);
   try {
     return await work(context);
   } finally {

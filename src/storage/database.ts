@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { createPrivateDirectory, createPrivateFile } from './data-directory.js';
 
 export type Db = Database.Database;
 
@@ -33,13 +34,21 @@ export interface OpenOptions {
 /**
  * Opens the SQLite file in WAL mode with foreign keys on and the chosen durability.
  * Several processes may open it at once (the server and the admin CLI); the busy
- * timeout makes a writer wait for the lock instead of failing.
+ * timeout makes a writer wait for the lock instead of failing. A database it
+ * creates is 0600 in a 0700 directory, whatever the umask (data-directory.ts).
  */
 export function openDatabase(options: OpenOptions): Db {
   if (options.mustExist && !existsSync(options.file)) {
     throw new DatabaseError(`no database at ${options.file}`);
   }
-  if (!options.mustExist) mkdirSync(dirname(options.file), { recursive: true });
+  if (!options.mustExist) {
+    try {
+      createPrivateDirectory(dirname(options.file));
+      createPrivateFile(options.file);
+    } catch (error) {
+      throw new DatabaseError(`cannot create database ${options.file}: ${(error as Error).message}`);
+    }
+  }
   let db: Db;
   try {
     db = new Database(options.file, { fileMustExist: options.mustExist ?? false });
@@ -181,6 +190,7 @@ export function checkDatabase(db: Db): CheckResult {
  * Copies the live database to `destination` with SQLite's online backup API,
  * while other connections keep writing. Steps are large so that a busy writer
  * does not make the copy restart forever; `onProgress` gets (copied, total) pages.
+ * The copy holds everything the database does: it is made 0600, whatever the umask.
  */
 export async function backupDatabase(
   db: Db,
@@ -188,6 +198,7 @@ export async function backupDatabase(
   onProgress: (copiedPages: number, totalPages: number) => void = () => {},
 ): Promise<void> {
   const pagesPerStep = 25_600;
+  createPrivateFile(destination);
   await db.backup(destination, {
     progress({ totalPages, remainingPages }) {
       onProgress(totalPages - remainingPages, totalPages);

@@ -158,8 +158,6 @@ describe('the admin CLI, on the database of a running server', () => {
     assert.equal(check.code, 0, check.stderr + check.stdout);
     assert.match(check.stdout, /integrity:\s+ok/);
     assert.match(check.stdout, /foreign keys: ok/);
-    const restored = await runCli(['user', 'list', '--json', '--data', join(dir, 'restored')]);
-    assert.deepEqual(JSON.parse(restored.stdout), [], 'a fresh data dir has no users');
     const again = await chatd(['db', 'backup', file]);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already exists/);

@@ -136,8 +136,8 @@ describe('start and stop', () => {
   it('refuses to start on a database written by a newer chatd', async () => {
     const dir = tempDir();
     const data = join(dir, 'data');
-    assert.equal((await runCli(['db', 'migrate', '--data', data])).code, 0);
-    const db = new Database(join(data, 'chatd.db'));
+    const db = openDatabase({ file: join(data, 'chatd.db'), synchronous: 'full', busyTimeoutMs: 1000 });
+    migrate(db);
     db.pragma('user_version = 999');
     db.close();
     const result = await runCli(['serve', '--port', '0', '--data', data]);

@@ -153,7 +153,17 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
     kind: 'uws',
     listen: (host, port) =>
       new Promise((resolve, reject) => {
-        app.listen(host, port, (socket) => {
+        // Exclusive: without it uWS sets SO_REUSEPORT, and a second chatd on a busy port would start
+        // silently and share the clients with the first. The binary takes (host, port, options, callback)
+        // and exports the option's value (1, ListenOptions in the typings); the typings know neither.
+        const exclusive = (uws as UwsModule & { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+        const listenExclusive = app.listen as unknown as (
+          host: string,
+          port: number,
+          options: number,
+          callback: (socket: us_listen_socket | false) => void,
+        ) => TemplatedApp;
+        listenExclusive.call(app, host, port, exclusive, (socket) => {
           if (!socket) {
             reject(new StartupError(`cannot listen on ${host}:${port}: the port is in use, or the address is not one of this machine's`));
             return;
