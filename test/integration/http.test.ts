@@ -211,11 +211,12 @@ describe('registration modes', () => {
   it('"invite" (the default) registers only with a valid, unused invite code', async () => {
     const dir = tempDir();
     const args = ['--data', `${dir}/data`, '--config', writeConfig(dir, '')];
-    const created = await runCli(['invite', 'create', '--uses', '1', ...args]);
-    assert.equal(created.code, 0, created.stderr);
-    const code = created.stdout.trim();
+    // Only `serve` creates the database: the admin makes the invite while the server runs.
     const server = await startServer(args);
     try {
+      const created = await runCli(['invite', 'create', '--uses', '1', ...args]);
+      assert.equal(created.code, 0, created.stderr);
+      const code = created.stdout.trim();
       assert.match(server.banner, /registration invite/);
       const none = await request(`${server.url}/v1/register`, { body: { username: 'kim', password: 'whatever1' } });
       assert.equal(none.status, 403);
