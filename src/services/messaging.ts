@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import { compareDevices, readEnvelope } from './e2e-envelope.js';
+import type { SendBudget } from './limits/send-budget.js';
 import type { Store } from '../storage/store.js';
 import { type MessageStoreSettings, findActiveMembership, findMembership, storeMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
 import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
@@ -18,6 +19,8 @@ export interface MessagingDeps {
   readonly clock: Clock;
   readonly fanout: Fanout;
   readonly pushes: PushQueueListener;
+  /** The user's budget of sends across all their connections and devices. */
+  readonly sendBudget: Pick<SendBudget, 'spend'>;
   readonly settings: MessagingSettings;
 }
 
@@ -156,6 +159,7 @@ export class MessagingService {
 
   async send(principal: Principal, request: SendRequest): Promise<SendResult> {
     const { store, clock, settings } = this.deps;
+    this.deps.sendBudget.spend(principal.user.id);
     if (Buffer.byteLength(request.bodyJson) > settings.maxBodyBytes) {
       throw new ChatError('payload_too_large', `the message body is larger than the limit of ${settings.maxBodyBytes} bytes`, { field: 'body' });
     }

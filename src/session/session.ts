@@ -7,8 +7,10 @@ import { type AuthFrame, type ClientFrame, PROTOCOL_VERSION, type ServerFrame } 
 import type { ChannelRegistry } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
+import type { ConnectionLimits, ConnectionSlot } from '../services/limits/connection-limits.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
+import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
 import { type ChatFrame, type ChatServices, type Reply, chatHandlers } from './handlers.js';
 import { messageEventText } from './wire.js';
@@ -29,10 +31,13 @@ export interface SessionSettings {
   readonly maxBufferedBytes: number;
   readonly historyPageMax: number;
   readonly maxGroupMembers: number;
+  /** http.trust_proxy: the client address is the last X-Forwarded-For hop of the upgrade request. */
+  readonly trustProxy: boolean;
 }
 
 export interface SessionDeps {
   readonly accounts: AccountService;
+  readonly limits: ConnectionLimits;
   readonly services: ChatServices;
   readonly handlers: ReturnType<typeof chatHandlers>;
   readonly registry: SessionRegistry;
@@ -56,6 +61,10 @@ export class Session implements ConnectionListener, LiveSession {
   /** Frames refused in a row (rate limit or garbage); a streak past the limit closes the connection. */
   private refusedInARow = 0;
   private readonly limiter: RateLimiter;
+  /** What this connection holds of the limits across connections; undefined when it was refused at open. */
+  private readonly slot: ConnectionSlot | undefined;
+  /** The client's address (behind a trusted proxy, the one it forwarded). */
+  private readonly address: string;
   /** Set while the offline inbox is being sent. */
   private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined } | undefined;
   deadline: number;
@@ -67,6 +76,18 @@ export class Session implements ConnectionListener, LiveSession {
     this.deadline = deps.clock.now() + deps.settings.authTimeoutMs;
     // A burst of two seconds' worth, refilled at frames_per_second.
     this.limiter = new RateLimiter(deps.clock, 2 * deps.settings.framesPerSecond, 2000, 1);
+    this.address = clientAddress(connection.remoteAddress, connection.forwardedFor, deps.settings.trustProxy);
+    try {
+      this.slot = deps.limits.open(this.address);
+    } catch (error) {
+      // Told why and when to come back, then closed. Never registered: the transport may report
+      // the close of a connection it is still opening before this constructor returns, or not at all.
+      this.slot = undefined;
+      deps.log.debug({ address: this.address, reason: (error as ChatError).message }, 'connection refused by a limit');
+      this.send(errorFrame(null, error as ChatError));
+      this.close('rate_limited', (error as ChatError).message);
+      return;
+    }
     deps.registry.add(this);
   }
 
@@ -118,6 +139,7 @@ export class Session implements ConnectionListener, LiveSession {
 
   onClose(code: number, reason: string): void {
     this.closed = true;
+    this.slot?.release();
     this.deps.registry.remove(this);
     if (this.principal) {
       this.deps.channels.leave(this.connection, this.principal.user.id);
@@ -141,6 +163,7 @@ export class Session implements ConnectionListener, LiveSession {
   close(reason: CloseReason, message: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.slot?.release();
     this.connection.close(CloseCodes[reason].code, message);
   }
 
@@ -186,7 +209,16 @@ export class Session implements ConnectionListener, LiveSession {
   private refuse(reason: 'rate_limited' | 'policy_violation', id: string | null, error: ChatError): void {
     this.refusedInARow++;
     if (this.refusedInARow >= this.deps.settings.maxRefusedFrames) {
-      this.close(reason, reason === 'rate_limited' ? 'too many frames; slow down' : 'too many invalid frames');
+      if (reason === 'policy_violation') {
+        this.close(reason, 'too many invalid frames');
+        return;
+      }
+      // The pause 4004 asks for is enforced: reconnecting during it is refused, so it does not reset the limit.
+      const seconds = this.slot?.flooded() ?? 1;
+      this.deps.log.info({ device: this.principal?.deviceId, user: this.principal?.user.id, address: this.address, pauseSeconds: seconds }, 'connection closed for flooding; paused');
+      const pause = new ChatError('rate_limited', `too many frames; reconnect in ${seconds} s`, { retryAfterSeconds: seconds });
+      this.send(errorFrame(null, pause));
+      this.close(reason, pause.message);
       return;
     }
     this.send(errorFrame(id, error));
@@ -196,10 +228,14 @@ export class Session implements ConnectionListener, LiveSession {
     const { accounts, registry, channels, clock, settings, epoch, services } = this.deps;
     let principal: Principal;
     try {
+      this.slot?.authAttempt();
       principal = accounts.authenticate(frame.token);
+      this.slot?.authenticated(principal.user.id, principal.deviceId);
     } catch (error) {
       this.send(errorFrame(frame.id, error as ChatError));
-      this.close('auth_failed', (error as ChatError).message);
+      // A limit says when to come back (4004); a refused token says not to (4002).
+      const limited = isChatError(error) && error.code === 'rate_limited';
+      this.close(limited ? 'rate_limited' : 'auth_failed', (error as ChatError).message);
       return;
     }
     this.principal = principal;

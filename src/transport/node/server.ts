@@ -34,6 +34,7 @@ class NodeConnection implements Connection {
   constructor(
     private readonly ws: WebSocket,
     readonly remoteAddress: string,
+    readonly forwardedFor: string | undefined,
     private readonly registry: Topics,
     private readonly maxBufferedBytes: number,
   ) {}
@@ -90,11 +91,11 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, remoteAddress(req)));
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, remoteAddress(req), req.headers['x-forwarded-for']?.toString()));
   });
 
-  const accept = (ws: WebSocket, address: string): void => {
-    const connection = new NodeConnection(ws, address, topics, route.maxBufferedBytes);
+  const accept = (ws: WebSocket, address: string, forwardedFor: string | undefined): void => {
+    const connection = new NodeConnection(ws, address, forwardedFor, topics, route.maxBufferedBytes);
     const listener: ConnectionListener = route.accept(connection);
     watchLiveness(ws, route.idleTimeoutSeconds);
     ws.on('message', (data, isBinary) => {
