@@ -166,7 +166,7 @@ export const schema = {
     },
   },
   limits: {
-    doc: 'Limits that hold across connections, so that reconnecting does not reset them: per client address, per user, per device. Refusals are the error rate_limited with retry_after_ms, then close 4004 (see docs/protocol.md, "Limits"). Each node keeps its own counts: with several nodes behind a load balancer, each allows this much.',
+    doc: 'Limits per client address, user and device, across connections; counted per server process (docs/protocol.md, "Limits").',
     keys: {
       pause_after_flood_seconds: integer(
         10,
