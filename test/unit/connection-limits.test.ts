@@ -5,13 +5,8 @@ import { type ConnectionLimitSettings, ConnectionLimits } from '../../src/servic
 import { MemoryRateLimitStore } from '../../src/services/limits/memory-rate-limit-store.js';
 import { SendBudget } from '../../src/services/limits/send-budget.js';
 import { clientAddress } from '../../src/transport/client-address.js';
+import { FakeClock } from '../helpers/rate-limit-store-contract.js';
 
-class FakeClock {
-  time = 1_000_000;
-  now(): number {
-    return this.time;
-  }
-}
 
 const generous: ConnectionLimitSettings = {
   pauseAfterFloodMs: 10_000,
