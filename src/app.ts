@@ -17,6 +17,9 @@ import { ContactService } from './services/contacts.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
 import { KeyService } from './services/keys.js';
+import { ConnectionLimits } from './services/limits/connection-limits.js';
+import { MemoryRateLimitStore } from './services/limits/memory-rate-limit-store.js';
+import { SendBudget } from './services/limits/send-budget.js';
 import { PushTokenService } from './services/push-tokens.js';
 import { RateLimiter } from './services/rate-limiter.js';
 import { RevocationWatcher } from './services/revocation-watcher.js';
@@ -236,7 +239,26 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     maxBufferedBytes: ws.max_buffered_bytes,
     historyPageMax: config.messages.history_page_max,
     maxGroupMembers: config.messages.max_group_members,
+    trustProxy: config.http.trust_proxy,
   };
+  // Limits across connections: per address, user and device. One node's memory for now; the shared store is the seam for several nodes.
+  const limitStore = new MemoryRateLimitStore(clock);
+  const limits = config.limits;
+  const connectionLimits = new ConnectionLimits({
+    shared: limitStore,
+    local: new MemoryRateLimitStore(clock),
+    settings: {
+      pauseAfterFloodMs: limits.pause_after_flood_seconds * 1000,
+      connectionsPerAddressPerMinute: limits.connections_per_address_per_minute,
+      authPerAddressPerMinute: limits.auth_per_address_per_minute,
+      authPerUserPerMinute: limits.auth_per_user_per_minute,
+      authPerDevicePerMinute: limits.auth_per_device_per_minute,
+      maxUnauthenticated: limits.max_unauthenticated,
+      maxUnauthenticatedPerAddress: limits.max_unauthenticated_per_address,
+      maxConnectionsPerUser: limits.max_connections_per_user,
+      maxConnectionsPerDevice: limits.max_connections_per_device,
+    },
+  });
   // The transport is made below, with the sessions that need the channels: publish reaches it late.
   let publish: (topic: string, text: string) => void = () => {};
   const channels = new ChannelRegistry((topic, text) => publish(topic, text));
@@ -266,6 +288,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       clock,
       fanout,
       pushes,
+      sendBudget: new SendBudget(limitStore, limits.user_sends_per_second),
       settings: {
         ...storeSettings,
         maxBodyBytes: config.messages.max_body_bytes,
@@ -297,7 +320,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       maxBufferedBytes: 2 * ws.max_buffered_bytes,
       idleTimeoutSeconds: Math.min(960, Math.max(8, Math.ceil((2 * ws.heartbeat_timeout_ms) / 1000))),
       accept: (connection) =>
-        new Session(connection, { accounts: core.accounts, services, handlers, registry, channels, clock, log, audit, epoch, settings: sessionSettings }),
+        new Session(connection, { accounts: core.accounts, limits: connectionLimits, services, handlers, registry, channels, clock, log, audit, epoch, settings: sessionSettings }),
     },
   });
   const transport = choice.server;

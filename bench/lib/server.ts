@@ -12,13 +12,23 @@ import { type Placement, processCpuMs, processRssBytes } from './machine.js';
  */
 export const DOCKER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
-/** What every bench server gets: open registration, cheap argon2, no login limits, no frame-rate limit (one process plays many devices). */
+/** What every bench server gets: open registration, cheap argon2, no login limits, no limits per address or user (one process plays many devices, from one address). */
 const BASE_CONFIG = `
 [accounts]
 registration = "open"
 [rate_limit]
 login_per_username = 100000
 login_per_address = 100000
+[limits]
+connections_per_address_per_minute = 1000000
+auth_per_address_per_minute = 1000000
+auth_per_user_per_minute = 1000000
+auth_per_device_per_minute = 1000000
+max_unauthenticated = 10000000
+max_unauthenticated_per_address = 10000000
+max_connections_per_user = 1000000
+max_connections_per_device = 1000000
+user_sends_per_second = 1000000
 [metrics]
 enabled = true
 `;

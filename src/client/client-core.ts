@@ -166,7 +166,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
         this.setState('stopped', { reason: end.reason, error: end.error });
         return;
       }
-      const delay = reconnectDelay(attempt++, this.backoff);
+      // After 4004 the server refuses this device until its pause is over: no sooner than it said.
+      const delay = Math.max(reconnectDelay(attempt++, this.backoff), end.retryAfterMs ?? 0);
       this.setState('offline', { reason: end.reason, error: end.error, retry_in_ms: delay });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);

@@ -77,6 +77,8 @@ export interface ConnectionEnd {
   readonly reconnect: boolean;
   /** The server's error before it closed (a refused token), when there was one. */
   readonly error: ClientError | undefined;
+  /** After 4004: how long the server asked to wait before connecting again (reconnecting sooner is refused). */
+  readonly retryAfterMs?: number | undefined;
 }
 
 export interface ConnectionOptions {
@@ -119,6 +121,8 @@ export class Connection {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private silenceCheck: ReturnType<typeof setTimeout> | undefined;
   private refusal: ClientError | undefined;
+  /** retry_after_ms of the last rate_limited error: the pause a 4004 that follows asks for. */
+  private lastRetryAfterMs: number | undefined;
   welcome: WelcomeFrame | undefined;
 
   constructor(private readonly options: ConnectionOptions) {
@@ -223,7 +227,10 @@ export class Connection {
   private receiveError(frame: ErrorFrame): void {
     const { code, message, retryable, retry_after_ms: retryAfter } = frame.error;
     const error = new ClientError(code, message, retryable, undefined, retryAfter);
-    if (code === 'rate_limited' && retryAfter !== undefined) this.pacer.pause(retryAfter);
+    if (code === 'rate_limited' && retryAfter !== undefined) {
+      this.pacer.pause(retryAfter);
+      this.lastRetryAfterMs = retryAfter;
+    }
     const waiting = frame.id === null ? undefined : this.waiting.get(frame.id);
     if (!waiting) return;
     this.waiting.delete(frame.id as string);
@@ -264,6 +271,7 @@ export class Connection {
 
   private endFromClose(code: number): ConnectionEnd {
     const reason = CLOSE_REASONS.get(code);
+    if (reason === 'rate_limited') return { code, reason, reconnect: true, error: this.refusal, retryAfterMs: this.lastRetryAfterMs };
     if (reason) return { code, reason, reconnect: CloseCodes[reason].reconnect, error: this.refusal };
     return { code, reason: 'connection_lost', reconnect: true, error: this.refusal };
   }

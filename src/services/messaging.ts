@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import { compareDevices, readEnvelope } from './e2e-envelope.js';
+import type { SendBudget } from './limits/send-budget.js';
 import { assertSignedIn } from './revocations.js';
 import type { Store } from '../storage/store.js';
 import { type MessageStoreSettings, findActiveMembership, findMembership, storeMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
@@ -19,6 +20,8 @@ export interface MessagingDeps {
   readonly clock: Clock;
   readonly fanout: Fanout;
   readonly pushes: PushQueueListener;
+  /** The user's budget of sends across all their connections and devices. */
+  readonly sendBudget: Pick<SendBudget, 'spend'>;
   readonly settings: MessagingSettings;
 }
 
@@ -157,6 +160,7 @@ export class MessagingService {
 
   async send(principal: Principal, request: SendRequest): Promise<SendResult> {
     const { store, clock, settings } = this.deps;
+    this.deps.sendBudget.spend(principal.user.id);
     if (Buffer.byteLength(request.bodyJson) > settings.maxBodyBytes) {
       throw new ChatError('payload_too_large', `the message body is larger than the limit of ${settings.maxBodyBytes} bytes`, { field: 'body' });
     }

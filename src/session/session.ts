@@ -8,8 +8,10 @@ import type { ChannelRegistry } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
 import type { AuditLog } from '../services/audit.js';
+import type { ConnectionLimits, ConnectionSlot } from '../services/limits/connection-limits.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
+import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
 import { type ChatFrame, type ChatServices, type Reply, chatHandlers } from './handlers.js';
 import { messageEventText } from './wire.js';
@@ -30,10 +32,13 @@ export interface SessionSettings {
   readonly maxBufferedBytes: number;
   readonly historyPageMax: number;
   readonly maxGroupMembers: number;
+  /** http.trust_proxy: the client address is the last X-Forwarded-For hop of the upgrade request. */
+  readonly trustProxy: boolean;
 }
 
 export interface SessionDeps {
   readonly accounts: AccountService;
+  readonly limits: ConnectionLimits;
   readonly services: ChatServices;
   readonly handlers: ReturnType<typeof chatHandlers>;
   readonly registry: SessionRegistry;
@@ -58,8 +63,13 @@ export class Session implements ConnectionListener, LiveSession {
   private closed = false;
   /** Frames refused in a row (rate limit or garbage); a streak past the limit closes the connection. */
   private refusedInARow = 0;
-  private frameLimitAudited = false;
+  /** The limits this connection was refused by, audited once each: a flood would otherwise write a line per frame. */
+  private readonly auditedLimits = new Set<string>();
   private readonly limiter: RateLimiter;
+  /** What this connection holds of the limits across connections; undefined when it was refused at open. */
+  private readonly slot: ConnectionSlot | undefined;
+  /** The client's address (behind a trusted proxy, the one it forwarded). */
+  private readonly address: string;
   /** Set while the offline inbox is being sent. */
   private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined } | undefined;
   deadline: number;
@@ -71,6 +81,18 @@ export class Session implements ConnectionListener, LiveSession {
     this.deadline = deps.clock.now() + deps.settings.authTimeoutMs;
     // A burst of two seconds' worth, refilled at frames_per_second.
     this.limiter = new RateLimiter(deps.clock, 2 * deps.settings.framesPerSecond, 2000, 1);
+    this.address = clientAddress(connection.remoteAddress, connection.forwardedFor, deps.settings.trustProxy);
+    try {
+      this.slot = deps.limits.open(this.address);
+    } catch (error) {
+      // Told why and when to come back, then closed. Never registered: the transport may report
+      // the close of a connection it is still opening before this constructor returns, or not at all.
+      this.slot = undefined;
+      this.auditLimit(error as ChatError);
+      this.send(errorFrame(null, error as ChatError));
+      this.close('rate_limited', (error as ChatError).message);
+      return;
+    }
     deps.registry.add(this);
   }
 
@@ -122,6 +144,7 @@ export class Session implements ConnectionListener, LiveSession {
 
   onClose(code: number, reason: string): void {
     this.closed = true;
+    this.slot?.release();
     this.deps.registry.remove(this);
     if (this.principal) {
       this.deps.channels.leave(this.connection, this.principal.user.id);
@@ -145,6 +168,7 @@ export class Session implements ConnectionListener, LiveSession {
   close(reason: CloseReason, message: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.slot?.release();
     this.connection.close(CloseCodes[reason].code, message);
   }
 
@@ -179,6 +203,7 @@ export class Session implements ConnectionListener, LiveSession {
 
   private fail(id: string, error: unknown): void {
     if (isChatError(error)) {
+      if (error.code === 'rate_limited') this.auditLimit(error);
       this.send(errorFrame(id, error));
       // The device's token stopped working while the request was on its way (a revocation, perhaps by
       // another process, that the registry has not acted on yet): this connection ends as the registry would end it.
@@ -198,26 +223,47 @@ export class Session implements ConnectionListener, LiveSession {
   private admit(): boolean {
     const allowed = this.limiter.take('frames');
     if (allowed.allowed) return true;
-    if (!this.frameLimitAudited) {
-      this.frameLimitAudited = true;
-      this.deps.audit.record('rate_limited', {
-        limit: 'websocket.frames_per_second',
-        reason: 'refused',
-        userId: this.principal?.user.id,
-        deviceId: this.principal?.deviceId,
-        address: this.connection.remoteAddress,
-        retryAfterSeconds: allowed.retryAfterSeconds,
-      });
-    }
-    this.refuse('rate_limited', null, new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, { retryAfterSeconds: allowed.retryAfterSeconds }));
+    const refused = new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, {
+      retryAfterSeconds: allowed.retryAfterSeconds,
+      details: { limit: 'websocket.frames_per_second' },
+    });
+    this.auditLimit(refused);
+    this.refuse('rate_limited', null, refused);
     return false;
+  }
+
+  /** Audits a refusal by a limit, once per limit and connection; the limit's config key travels in the error's details. */
+  private auditLimit(error: ChatError): void {
+    const limit = typeof error.details?.limit === 'string' ? error.details.limit : 'unknown';
+    if (this.auditedLimits.has(limit)) return;
+    this.auditedLimits.add(limit);
+    this.deps.audit.record('rate_limited', {
+      limit,
+      reason: 'refused',
+      userId: this.principal?.user.id,
+      deviceId: this.principal?.deviceId,
+      address: this.address,
+      retryAfterSeconds: error.retryAfterSeconds,
+    });
   }
 
   /** Answers a refused frame; a long enough streak of them is abuse and closes the connection. */
   private refuse(reason: 'rate_limited' | 'policy_violation', id: string | null, error: ChatError): void {
     this.refusedInARow++;
     if (this.refusedInARow >= this.deps.settings.maxRefusedFrames) {
-      this.close(reason, reason === 'rate_limited' ? 'too many frames; slow down' : 'too many invalid frames');
+      if (reason === 'policy_violation') {
+        this.close(reason, 'too many invalid frames');
+        return;
+      }
+      // The pause 4004 asks for is enforced: reconnecting during it is refused, so it does not reset the limit.
+      const seconds = this.slot?.flooded() ?? 1;
+      const pause = new ChatError('rate_limited', `too many frames; reconnect in ${seconds} s`, {
+        retryAfterSeconds: seconds,
+        details: { limit: 'limits.pause_after_flood_seconds' },
+      });
+      this.auditLimit(pause);
+      this.send(errorFrame(null, pause));
+      this.close(reason, pause.message);
       return;
     }
     this.send(errorFrame(id, error));
@@ -227,10 +273,15 @@ export class Session implements ConnectionListener, LiveSession {
     const { accounts, registry, channels, clock, settings, epoch, services } = this.deps;
     let principal: Principal;
     try {
-      principal = accounts.authenticate(frame.token, this.connection.remoteAddress);
+      this.slot?.authAttempt();
+      principal = accounts.authenticate(frame.token, this.address);
+      this.slot?.authenticated(principal.user.id, principal.deviceId);
     } catch (error) {
       this.send(errorFrame(frame.id, error as ChatError));
-      this.close('auth_failed', (error as ChatError).message);
+      // A limit says when to come back (4004); a refused token says not to (4002).
+      const limited = isChatError(error) && error.code === 'rate_limited';
+      if (limited) this.auditLimit(error);
+      this.close(limited ? 'rate_limited' : 'auth_failed', (error as ChatError).message);
       return;
     }
     this.principal = principal;

@@ -19,7 +19,10 @@ export type SendStatus = 'sent' | 'buffered' | 'dropped';
 
 /** One live WebSocket, as the session sees it. Calls after close are ignored. */
 export interface Connection {
+  /** The peer's IP address as the socket sees it (a proxy's, behind one). */
   readonly remoteAddress: string;
+  /** The X-Forwarded-For header of the upgrade request, if it had one: the client address behind a trusted proxy. */
+  readonly forwardedFor: string | undefined;
   send(text: string): SendStatus;
   /** Bytes accepted by send() and not yet written to the network. */
   bufferedAmount(): number;

@@ -77,6 +77,8 @@ registration = "open"
 synchronous = "full"
 [websocket]
 frames_per_second = 100000
+[limits]
+user_sends_per_second = 100000
 `,
       ),
     ];

@@ -461,6 +461,8 @@ max_body_bytes = 65536
 max_frame_bytes = 131072
 frames_per_second = 10000
 max_buffered_bytes = 524288
+[limits]
+user_sends_per_second = 100000
 `,
       ),
     ]);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ChatError, isChatError } from '../../errors.js';
 import type { HttpContext, HttpHandler } from '../types.js';
+import { clientAddress } from '../client-address.js';
 import { errorResponse } from './respond.js';
 
 export interface RequestContext {
@@ -64,9 +65,7 @@ export class Router {
   };
 
   private clientAddress(request: Request, context: HttpContext): string {
-    if (!this.trustProxy) return context.remoteAddress;
-    const hops = (request.headers.get('x-forwarded-for') ?? '').split(',').map((hop) => hop.trim()).filter(Boolean);
-    return hops.at(-1) ?? context.remoteAddress;
+    return clientAddress(context.remoteAddress, request.headers.get('x-forwarded-for'), this.trustProxy);
   }
 }
 

@@ -36,6 +36,7 @@ class NodeConnection implements Connection {
   constructor(
     private readonly ws: WebSocket,
     readonly remoteAddress: string,
+    readonly forwardedFor: string | undefined,
     private readonly registry: Topics,
     private readonly maxBufferedBytes: number,
   ) {}
@@ -99,11 +100,11 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, remoteAddress(req)));
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, remoteAddress(req), req.headers['x-forwarded-for']?.toString()));
   });
 
-  const accept = (ws: WebSocket, address: string): void => {
-    const connection = new NodeConnection(ws, address, topics, route.maxBufferedBytes);
+  const accept = (ws: WebSocket, address: string, forwardedFor: string | undefined): void => {
+    const connection = new NodeConnection(ws, address, forwardedFor, topics, route.maxBufferedBytes);
     // A listener that throws gets its connection closed with 1011, and the process carries on.
     const guard = (where: string, work: () => void): void => {
       try {

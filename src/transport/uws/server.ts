@@ -9,6 +9,7 @@ import type { UwsModule } from './load.js';
 /** Per-socket data, set at upgrade and completed at open. */
 interface SocketData {
   readonly remoteAddress: string;
+  readonly forwardedFor: string | undefined;
   connection?: UwsConnection;
   listener?: ConnectionListener;
 }
@@ -28,6 +29,7 @@ class UwsConnection implements Connection {
   constructor(
     private readonly ws: WebSocket<SocketData>,
     readonly remoteAddress: string,
+    readonly forwardedFor: string | undefined,
     private readonly app: TemplatedApp,
   ) {}
 
@@ -99,7 +101,7 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
       res.upgrade<SocketData>(
-        { remoteAddress: remoteAddress(res) },
+        { remoteAddress: remoteAddress(res), forwardedFor: req.getHeader('x-forwarded-for') || undefined },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -108,7 +110,7 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
     },
     open: (ws) => {
       const data = ws.getUserData();
-      data.connection = new UwsConnection(ws, data.remoteAddress, app);
+      data.connection = new UwsConnection(ws, data.remoteAddress, data.forwardedFor, app);
       const connection = data.connection;
       guard(connection, 'opening a WebSocket', () => {
         data.listener = route.accept(connection);
