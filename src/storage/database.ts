@@ -41,7 +41,8 @@ export function openDatabase(options: OpenOptions): Db {
   if (options.mustExist && !existsSync(options.file)) {
     throw new DatabaseError(`no database at ${options.file}`);
   }
-  if (!options.mustExist) {
+  // ':memory:' (the unit tests' database) is no file: nothing to create.
+  if (!options.mustExist && options.file !== ':memory:') {
     try {
       createPrivateDirectory(dirname(options.file));
       createPrivateFile(options.file);
