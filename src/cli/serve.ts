@@ -70,14 +70,28 @@ async function serve(options: ServeOptions): Promise<void> {
   // Before the banner: whoever starts chatd may stop it as soon as it says it listens.
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  // SIGHUP (systemctl reload, a certificate renewal hook) swaps the TLS certificate in; without TLS there is nothing to read again.
+  process.on('SIGHUP', () => {
+    if (!server.tls) {
+      log.info('SIGHUP: TLS is off, nothing to reload');
+      return;
+    }
+    try {
+      const certificate = server.reloadTls();
+      log.info({ signal: 'SIGHUP', ...certificate }, 'TLS certificate reloaded: new connections get it');
+    } catch (error) {
+      log.error({ signal: 'SIGHUP', err: error }, 'TLS certificate reload failed; still serving the previous certificate');
+    }
+  });
 
   const shown = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
   const address = shown.includes(':') ? `[${shown}]` : shown;
   console.log(
-    `chatd ${VERSION} listening on http://${address}:${server.port} (WebSocket /v1/ws, transport ${server.transport}), ` +
+    `chatd ${VERSION} listening on ${server.tls ? 'https' : 'http'}://${address}:${server.port} (WebSocket /v1/ws, transport ${server.transport}), ` +
       `data in ${server.databaseFile}, registration ${config.accounts.registration}`,
   );
   const details = { port: server.port, host: config.server.host, transport: server.transport, why: server.transportWhy, database: server.databaseFile };
   if (server.transportFallback) log.warn(details, 'uWebSockets.js is not available; running on the slower node transport');
   else log.info(details, 'listening');
+  if (server.tls) log.info(server.tls, 'serving HTTPS and WSS with this certificate');
 }
