@@ -101,8 +101,8 @@ type UwsApp = TemplatedApp & { close?: () => void };
  * the same event-loop turn. Connections the kernel had queued and not yet
  * handed over are refused in that instant (their clients reconnect); open
  * connections stay on the app that accepted them, and publish reaches every
- * app. The port must be the one the first listen bound: with port 0 the kernel
- * may refuse to bind it again while connections are open.
+ * app. With port 0 there is no reload: the kernel refuses to bind the chosen
+ * port again while connections accepted on it are open.
  */
 export function createUwsTransport(uws: UwsModule, options: TransportOptions): TransportServer {
   const route = options.websocket;
@@ -110,7 +110,7 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
   let certificate = tls ? readTlsFiles(tls).info : undefined;
   /** Every app made so far, the listening one last; older ones keep the connections they accepted. */
   const apps: UwsApp[] = [];
-  let listening: { readonly host: string; readonly port: number; socket: us_listen_socket } | undefined;
+  let listening: { readonly host: string; readonly port: number; readonly requested: number; socket: us_listen_socket } | undefined;
 
   /** A listener that throws gets its connection closed with 1011, and the process carries on. */
   const guard = (connection: UwsConnection, where: string, work: () => void): void => {
@@ -199,7 +199,7 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
           return;
         }
         const bound = uws.us_socket_local_port(socket);
-        listening = { host, port: bound, socket };
+        listening = { host, port: bound, requested: port, socket };
         resolve(bound);
       }),
     publish: (topic, text) => {
@@ -218,6 +218,9 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
     certificate: () => certificate,
     reloadTls: () => {
       if (!tls) throw new StartupError('TLS is off (tls.cert and tls.key are empty): there is no certificate to reload');
+      // Checked before the old socket is closed: a port the kernel chose cannot be bound again while
+      // connections are open, and the old app could not have it back either.
+      if (listening?.requested === 0) throw new StartupError('on the uws transport a TLS certificate can be reloaded only with a fixed server.port, not 0');
       const info = readTlsFiles(tls).info;
       const next = makeApp();
       if (listening) {
