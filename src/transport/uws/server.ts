@@ -178,7 +178,12 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
     return app;
   };
 
-  /** uWS calls back before listen() returns: the socket, or false when the address cannot be bound. */
+  /**
+   * uWS calls back before listen() returns: the socket, or false when the address cannot be bound.
+   * The one place that binds, for the first listen and for a reload alike. Closing before binding
+   * again also works with LIBUS_LISTEN_EXCLUSIVE_PORT (tried: SO_REUSEADDR is still set, so open
+   * connections on the port do not block the new bind); binding first would not.
+   */
   const bind = (app: UwsApp, host: string, port: number): us_listen_socket | false => {
     let bound: us_listen_socket | false = false;
     app.listen(host, port, (socket) => {
