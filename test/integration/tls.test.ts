@@ -93,6 +93,23 @@ for (const transport of ['uws', 'node'] as const) {
   });
 }
 
+describe('a TLS reload on the uws transport listening on port 0', { skip: uws.ok ? false : uws.reason }, () => {
+  it('is refused before anything closes, and the server keeps its certificate and its port', async () => {
+    const dir = tempDir();
+    const cert = selfSigned(dir, 'only');
+    const config = writeConfig(dir, `[tls]\ncert = "${cert.certFile}"\nkey = "${cert.keyFile}"\n`);
+    const server = await startServer(['--data', join(dir, 'data'), '--config', config, '--transport', 'uws']);
+    try {
+      server.process.kill('SIGHUP');
+      const failed = await server.waitForLog((line) => line.msg === 'TLS certificate reload failed; still serving the previous certificate');
+      assert.match(String((failed.err as { message?: string }).message), /only with a fixed server\.port, not 0/);
+      assert.equal(await servedFingerprint(server.port, cert.pem), cert.fingerprint256);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('TLS configuration errors', () => {
   it('refuses to start with a certificate but no key, naming both keys', async () => {
     const dir = tempDir();
