@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseHostPort } from './config/address.js';
 import { type Clock, systemClock } from './clock.js';
@@ -5,25 +6,27 @@ import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
 import { ChatError } from './errors.js';
-import type { Logger } from './log.js';
+import { type Logger, createFileLogger } from './log.js';
 import { ChannelRegistry } from './realtime/channels.js';
 import { PushDispatcher } from './push/dispatcher.js';
 import { createProviders } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
 import { AdminService } from './services/admin.js';
+import { type AuditLog, PinoAuditLog } from './services/audit.js';
 import { ContactService } from './services/contacts.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
 import { KeyService } from './services/keys.js';
 import { PushTokenService } from './services/push-tokens.js';
 import { RateLimiter } from './services/rate-limiter.js';
+import { RevocationWatcher } from './services/revocation-watcher.js';
 import { ThreadService } from './services/threads.js';
 import type { RevocationListener } from './services/types.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
-import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
+import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
 import { Store } from './storage/store.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
@@ -70,7 +73,7 @@ export function openConfiguredDatabase(config: Config, options: OpenConfiguredOp
   try {
     const version = schemaVersion(db);
     const migrations = loadMigrations();
-    const latest = migrations.length;
+    const latest = latestVersion(migrations);
     if (options.upgrade === false && version > 0 && version < latest) {
       throw new DatabaseError(
         `the database schema is version ${version} and this chatd needs ${latest}: ` +
@@ -92,7 +95,7 @@ interface Core {
   readonly admin: AdminService;
 }
 
-function buildCore(config: Config, db: Db, clock: Clock, revocations: RevocationListener): Core {
+function buildCore(config: Config, db: Db, clock: Clock, revocations: RevocationListener, audit: AuditLog): Core {
   const store = new Store(db);
   const hasher = new PasswordHasher({
     memoryKib: config.passwords.memory_kib,
@@ -104,12 +107,20 @@ function buildCore(config: Config, db: Db, clock: Clock, revocations: Revocation
     store,
     hasher,
     clock,
-    settings: { registration: config.accounts.registration, passwordMinLength: config.accounts.password_min_length },
-    usernameLimiter: new RateLimiter(clock, config.rate_limit.login_per_username, windowMs),
-    addressLimiter: new RateLimiter(clock, config.rate_limit.login_per_address, windowMs),
+    settings: {
+      registration: config.accounts.registration,
+      passwordMinLength: config.accounts.password_min_length,
+      loginSlowdownMs: config.rate_limit.login_slowdown_ms,
+    },
+    limiters: {
+      perAddress: new RateLimiter(clock, config.rate_limit.login_per_address, windowMs),
+      failuresPerUsernameAndAddress: new RateLimiter(clock, config.rate_limit.login_per_username, windowMs),
+      failuresPerUsername: new RateLimiter(clock, config.rate_limit.login_slowdown_after, windowMs),
+    },
     revocations,
+    audit,
   });
-  const admin = new AdminService({ store, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations });
+  const admin = new AdminService({ store, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
   return { store, hasher, accounts, admin };
 }
 
@@ -121,11 +132,38 @@ export interface AdminContext {
   close(): void;
 }
 
+/** Where the admin commands record what they change: beside the database, read by its owner only. */
+export const ADMIN_AUDIT_FILE = 'audit.log';
+
+/**
+ * The audit log of the admin CLI: lines appended to ADMIN_AUDIT_FILE in the
+ * data directory (the server's own events go to the server's log), each
+ * saying it came from the CLI and which system user ran it. The file is
+ * made at the first change, so that commands that only read leave no trace.
+ */
+export function adminAuditLog(config: Config): AuditLog {
+  let audit: AuditLog | undefined;
+  return {
+    record(event, fields) {
+      audit ??= new PinoAuditLog(createFileLogger('info', join(resolve(config.storage.dir), ADMIN_AUDIT_FILE)).child({ via: 'cli', os_user: systemUser() }));
+      audit.record(event, fields);
+    },
+  };
+}
+
+function systemUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    // A container's uid may have no name.
+    return `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
 export function openAdmin(config: Config): AdminContext {
   const db = openConfiguredDatabase(config, { upgrade: false });
-  // Live connections belong to the server process; the CLI cannot reach them.
-  // A revoked device's token stops working at once; its open socket closes at its next reconnect.
-  const core = buildCore(config, db, systemClock, { devicesRevoked: () => {} });
+  // Live connections belong to the server process: it reads the account events the admin services record.
+  const core = buildCore(config, db, systemClock, { revoked: () => {} }, adminAuditLog(config));
   return { db, admin: core.admin, file: databaseFile(config), close: () => db.close() };
 }
 
@@ -168,8 +206,16 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     },
   });
   const epoch = readEpoch(db);
-  const registry = new SessionRegistry();
-  const core = buildCore(config, db, clock, registry);
+  const audit = new PinoAuditLog(log);
+  // The services tell the watcher of their own revocations; it hands those, and the ones other processes commit, to the registry.
+  const core = buildCore(config, db, clock, { revoked: (revocations) => revocationWatcher.revoked(revocations) }, audit);
+  const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId));
+  const revocationWatcher = new RevocationWatcher({
+    events: core.store.accountEvents,
+    listener: registry,
+    log,
+    intervalMs: config.storage.revocation_poll_ms,
+  });
   let ready = false;
   let inFlight = 0;
 
@@ -271,7 +317,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       maxBufferedBytes: 2 * ws.max_buffered_bytes,
       idleTimeoutSeconds: Math.min(960, Math.max(8, Math.ceil((2 * ws.heartbeat_timeout_ms) / 1000))),
       accept: (connection) =>
-        new Session(connection, { accounts: core.accounts, services, handlers, registry, channels, clock, log, epoch, settings: sessionSettings }),
+        new Session(connection, { accounts: core.accounts, services, handlers, registry, channels, clock, log, audit, epoch, settings: sessionSettings }),
     },
   });
   const transport = choice.server;
@@ -283,6 +329,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   expireInboxes.unref();
   const sweepEveryMs = Math.max(50, Math.min(1000, Math.floor(Math.min(ws.auth_timeout_ms, ws.heartbeat_timeout_ms) / 4)));
   const sweeper = setInterval(() => registry.sweep(clock.now()), sweepEveryMs);
+  revocationWatcher.start();
 
   let port: number;
   let metricsListener: MetricsListener | undefined;
@@ -297,6 +344,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   } catch (error) {
     clearInterval(sweeper);
     clearInterval(expireInboxes);
+    revocationWatcher.stop();
     metrics?.stop();
     await pushes.stop();
     await transport.close();
@@ -322,6 +370,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       }
       clearInterval(sweeper);
       clearInterval(expireInboxes);
+      revocationWatcher.stop();
       metrics?.stop();
       await metricsListener?.close();
       services.presence.stop();

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { openConfiguredDatabase } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { type MessageStoreSettings, storeMessage } from '../../src/services/message-store.js';
+import { assertSignedIn } from '../../src/services/revocations.js';
 import { Store } from '../../src/storage/store.js';
 
 const seconds = Number(process.argv[2] ?? 3);
@@ -55,6 +56,7 @@ function run(perCommit: number): { wallUs: number; cpuUs: number } {
   const commit = db.transaction((count: number) => {
     for (let i = 0; i < count; i++) {
       const sender = senders[sent++ % THREADS] as (typeof senders)[number];
+      assertSignedIn(store.devices.tokenState(sender.deviceId));
       const view = store.threads.senderState(sender.userId, sender.threadId);
       if (!view) throw new Error('not a member');
       const input = { threadId: sender.threadId, senderUserId: sender.userId, senderDeviceId: sender.deviceId, clientMsgId: clientMsgId(sent), kind: 'text' as const, bodyJson: body, now: Date.now() };

@@ -1,9 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { type Command, Option } from 'commander';
+import { databaseFile } from '../app.js';
 import { CONFIG_FILE_ENV, ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { StartupError, isChatError } from '../errors.js';
 import { DatabaseError, type MigrationProgress } from '../storage/database.js';
+import { DataDirectoryLockedError } from '../storage/directory-lock.js';
 
 /** Exit codes: 0 done; 1 the operation failed; 2 the command line or configuration is wrong. */
 export const EXIT_FAILED = 1;
@@ -44,6 +47,22 @@ export function resolveConfig(options: DatabaseOptions, flags: Record<string, st
   });
 }
 
+/**
+ * The database file of an existing data directory. Every command but `serve`
+ * works on a database that is there: opening a mistyped --data would create an
+ * empty one and show an empty server, with no hint that the path is wrong.
+ */
+export function requireDatabase(config: Config): string {
+  const file = databaseFile(config);
+  if (existsSync(file)) return file;
+  const dir = dirname(file);
+  const why = existsSync(dir) ? `the data directory ${dir} holds no chatd database` : `the data directory ${dir} does not exist`;
+  throw new CliError(
+    `no database at ${file}: ${why}. Check --data (or storage.dir, CHATD_STORAGE_DIR); only \`chatd serve\` creates a new database, at its first start`,
+    EXIT_USAGE,
+  );
+}
+
 /** Tells on stderr (stdout stays the command's own output) of a schema upgrade, which can take seconds on a large database. */
 export const migrationProgress: MigrationProgress = {
   applying: (name) => process.stderr.write(`upgrading the database schema: ${name} (this can take a while on a large database) …\n`),
@@ -65,7 +84,7 @@ export function reportFailure(error: unknown): number {
     process.stderr.write(`chatd: ${error.message}\n`);
     return error.exitCode;
   }
-  if (isChatError(error) || error instanceof DatabaseError || error instanceof StartupError) {
+  if (isChatError(error) || error instanceof DatabaseError || error instanceof StartupError || error instanceof DataDirectoryLockedError) {
     process.stderr.write(`chatd: ${error.message}\n`);
     return EXIT_FAILED;
   }

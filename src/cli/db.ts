@@ -1,19 +1,20 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { databaseFile } from '../app.js';
+import { adminAuditLog } from '../app.js';
 import type { Config } from '../config/schema.js';
 import {
   backupDatabase,
   checkDatabase,
   type Db,
+  latestVersion,
   loadMigrations,
   migrate,
   openDatabase,
   schemaVersion,
 } from '../storage/database.js';
 import { DatabaseInUseError, databaseSize, takeExclusively, vacuum } from '../storage/vacuum.js';
-import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, resolveConfig, withDatabaseOptions } from './common.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 
 /** Opens a database file with the configured settings and without migrating it: these commands take it as it is. */
 function openAsIs(config: Config, file: string, mustExist: boolean): Db {
@@ -26,10 +27,11 @@ export function addDbCommands(program: Command): void {
   const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (stop a server of the older version first)')).action(
     (options: DatabaseOptions) => {
       const config = resolveConfig(options);
-      const database = openAsIs(config, databaseFile(config), false);
+      const database = openAsIs(config, requireDatabase(config), true);
       try {
         const applied = migrate(database, undefined, migrationProgress);
         const version = schemaVersion(database);
+        if (applied.length > 0) adminAuditLog(config).record('admin_database_migrated', { schemaVersion: version });
         console.log(applied.length === 0 ? `schema is up to date (version ${version})` : `applied migration(s) ${applied.join(', ')}; schema version ${version}`);
       } finally {
         database.close();
@@ -45,12 +47,12 @@ export function addDbCommands(program: Command): void {
       .argument('[file]', 'a database file, such as a backup (default: the data directory\'s)'),
   ).action((file: string | undefined, options: DatabaseOptions) => {
     const config = resolveConfig(options);
-    const path = file ? resolve(file) : databaseFile(config);
+    const path = file ? resolve(file) : requireDatabase(config);
     const database = openAsIs(config, path, true);
     try {
       const result = checkDatabase(database);
       const version = schemaVersion(database);
-      const known = loadMigrations().length;
+      const known = latestVersion(loadMigrations());
       console.log(`${path}`);
       console.log(`  integrity:    ${result.integrity.join('; ')}`);
       console.log(`  foreign keys: ${result.foreignKeyViolations === 0 ? 'ok' : `${result.foreignKeyViolations} violation(s)`}`);
@@ -73,7 +75,7 @@ export function addDbCommands(program: Command): void {
     if (!existsSync(dirname(destination))) throw new CliError(`the directory ${dirname(destination)} does not exist; create it first`, EXIT_USAGE);
     // As it is: a backup taken before an upgrade must not upgrade first.
     const config = resolveConfig(options);
-    const database = openAsIs(config, databaseFile(config), true);
+    const database = openAsIs(config, requireDatabase(config), true);
     const started = Date.now();
     try {
       let lastReport = 0;
@@ -95,7 +97,7 @@ export function addDbCommands(program: Command): void {
     db.command('vacuum').description('rebuild the database file without its free pages, giving the space back (stop the server first)'),
   ).action((options: DatabaseOptions) => {
     const config = resolveConfig(options);
-    const file = databaseFile(config);
+    const file = requireDatabase(config);
     const database = openAsIs(config, file, true);
     try {
       try {

@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
-import type { Invite } from '../services/admin.js';
+import type { CreatedInvite, Invite } from '../services/admin.js';
 import { type DatabaseOptions, examples, formatTime, parseDuration, parsePositiveInteger, printJson, printTable, withDatabaseOptions } from './common.js';
 import { withAdmin } from './user.js';
 
-function inviteJson(invite: Invite): Record<string, unknown> {
+/** The code appears only in what `invite create` prints: the database keeps its hash. */
+function inviteJson(invite: Invite | CreatedInvite): Record<string, unknown> {
   return {
-    code: invite.code,
+    id: invite.id,
+    ...('code' in invite ? { code: invite.code } : {}),
+    prefix: invite.prefix,
     created_at: invite.createdAt,
     expires_at: invite.expiresAt,
     max_uses: invite.maxUses,
@@ -22,7 +25,7 @@ export function addInviteCommands(program: Command): void {
   const create = withDatabaseOptions(
     invite
       .command('create')
-      .description('make an invite code and print it')
+      .description('make an invite code and print it (the only time it is shown: the server keeps only its hash)')
       .option('--uses <n>', 'how many accounts it may create', '1')
       .option('--expires <duration>', 'lifetime: like 30m, 12h, 7d, or "never"', '7d')
       .option('--note <text>', 'a reminder of whom it is for', '')
@@ -35,21 +38,25 @@ export function addInviteCommands(program: Command): void {
       if (options.json) return printJson(inviteJson(created));
       console.log(created.code);
       process.stderr.write(
-        `invite for ${maxUses} account(s), ${created.expiresAt === null ? 'never expires' : `expires ${formatTime(created.expiresAt)}`}\n`,
+        `invite ${created.id} for ${maxUses} account(s), ${created.expiresAt === null ? 'never expires' : `expires ${formatTime(created.expiresAt)}`}; ` +
+          'the code is shown only now\n',
       );
     });
   });
   examples(create, ['chatd invite create', 'chatd invite create --uses 10 --expires 30d --note "book club"']);
 
-  const list = withDatabaseOptions(invite.command('list').description('list invite codes').option('--json', 'machine-readable output')).action(
+  const list = withDatabaseOptions(
+    invite.command('list').description('list invites by id and the first letters of their codes').option('--json', 'machine-readable output'),
+  ).action(
     (options: DatabaseOptions & { json?: boolean }) =>
       withAdmin(options, ({ admin }) => {
         const invites = admin.listInvites();
         if (options.json) return printJson(invites.map(inviteJson));
         printTable(
-          ['CODE', 'USES', 'EXPIRES', 'STATUS', 'NOTE'],
+          ['ID', 'CODE', 'USES', 'EXPIRES', 'STATUS', 'NOTE'],
           invites.map((i) => [
-            i.code,
+            i.id,
+            `${i.prefix}-…`,
             `${i.uses}/${i.maxUses}`,
             formatTime(i.expiresAt),
             i.revoked ? 'revoked' : i.usable ? 'usable' : i.uses >= i.maxUses ? 'used up' : 'expired',
@@ -60,12 +67,13 @@ export function addInviteCommands(program: Command): void {
   );
   examples(list, ['chatd invite list', 'chatd invite list --json']);
 
-  const revoke = withDatabaseOptions(invite.command('revoke').description('make an invite code unusable').argument('<code>')).action(
-    (code: string, options: DatabaseOptions) =>
-      withAdmin(options, ({ admin }) => {
-        admin.revokeInvite(code);
-        console.log(`invite ${code} revoked`);
-      }),
+  const revoke = withDatabaseOptions(
+    invite.command('revoke').description('make an invite unusable').argument('<id-or-code>', 'the id from `chatd invite list`, or the whole code'),
+  ).action((idOrCode: string, options: DatabaseOptions) =>
+    withAdmin(options, ({ admin }) => {
+      const revoked = admin.revokeInvite(idOrCode);
+      console.log(`invite ${revoked.id} (${revoked.prefix}-…) revoked`);
+    }),
   );
-  examples(revoke, ['chatd invite revoke abcd-efgh-jkmn-pqrs']);
+  examples(revoke, ['chatd invite revoke 3', 'chatd invite revoke abcd-efgh-jkmn-pqrs']);
 }

@@ -1,7 +1,8 @@
 import { type Command, Option } from 'commander';
-import { startServer } from '../app.js';
+import { type RunningServer, startServer } from '../app.js';
 import { createLogger } from '../log.js';
 import { VERSION, examples, resolveConfig, withDatabaseOptions } from './common.js';
+import { takeDataDirectory, warnAboutReadableKeyFiles } from './serve-files.js';
 
 interface ServeOptions {
   data?: string;
@@ -41,10 +42,22 @@ async function serve(options: ServeOptions): Promise<void> {
     'web.enabled': options.web === false ? 'false' : undefined,
   });
   const log = createLogger(config.log.level);
-  const server = await startServer(config, log);
+  // Before the database is opened: a second server stops here, before it migrates or listens.
+  const lock = takeDataDirectory(config, log);
+  warnAboutReadableKeyFiles(config, log);
+  let server: RunningServer;
+  try {
+    server = await startServer(config, log);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  lock.describe({ port: server.port, host: config.server.host });
 
   let signals = 0;
-  const shutdown = (signal: NodeJS.Signals): void => {
+  const shutdown = (signal: NodeJS.Signals | 'parent gone'): void => {
+    // npm's shell dies of the signal that also reached us (Ctrl-C reaches the whole process group): not a second request.
+    if (signal === 'parent gone' && signals > 0) return;
     signals++;
     if (signals > 1) {
       log.warn({ signal }, 'second signal: exiting without a clean shutdown');
@@ -59,6 +72,7 @@ async function serve(options: ServeOptions): Promise<void> {
     server
       .stop()
       .then(() => {
+        lock.release();
         log.info('stopped');
         process.exit(0);
       })
@@ -70,6 +84,7 @@ async function serve(options: ServeOptions): Promise<void> {
   // Before the banner: whoever starts chatd may stop it as soon as it says it listens.
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  stopWhenOrphanedByNpm(() => shutdown('parent gone'));
   // SIGHUP (systemctl reload, a certificate renewal hook) swaps the TLS certificate in; without TLS there is nothing to read again.
   process.on('SIGHUP', () => {
     if (!server.tls) {
@@ -94,4 +109,29 @@ async function serve(options: ServeOptions): Promise<void> {
   if (server.transportFallback) log.warn(details, 'uWebSockets.js is not available; running on the slower node transport');
   else log.info(details, 'listening');
   if (server.tls) log.info(server.tls, 'serving HTTPS and WSS with this certificate');
+}
+
+/**
+ * `npx chatd serve` (and `npm start`) runs chatd through `sh -c`, which does not
+ * hand its place to chatd (dash, Debian's sh, forks instead of exec'ing). npm
+ * forwards a SIGTERM only to that shell, which dies of it, and chatd would live
+ * on, orphaned and still listening. So when npm started this process, losing
+ * the parent counts as SIGTERM. Not otherwise: `nohup chatd serve &` must
+ * survive the shell that started it. npm sets npm_lifecycle_event for every
+ * command it runs ("npx" under npx); Node's process.ppid is fixed at start, so
+ * the parent is watched by asking whether it still exists.
+ */
+function stopWhenOrphanedByNpm(stop: () => void): void {
+  if (process.env['npm_lifecycle_event'] === undefined) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      // ESRCH: gone. EPERM: the pid now belongs to another account's process, so ours is gone too.
+      clearInterval(timer);
+      stop();
+    }
+  }, 250);
+  timer.unref();
 }

@@ -2,12 +2,14 @@ import { type Command, Option } from 'commander';
 import { openAdmin } from '../app.js';
 import { checkUsername } from '../services/account-rules.js';
 import type { UserSummary } from '../services/admin.js';
-import { CliError, type DatabaseOptions, EXIT_USAGE, examples, formatTime, printJson, printTable, resolveConfig, withDatabaseOptions } from './common.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, formatTime, printJson, printTable, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 import { confirm, readPassword } from './prompt.js';
 
 /** Runs `work` with the admin services over the configured database, and closes it after. */
 export async function withAdmin<T>(options: DatabaseOptions, work: (admin: ReturnType<typeof openAdmin>) => Promise<T> | T): Promise<T> {
-  const context = openAdmin(resolveConfig(options));
+  const config = resolveConfig(options);
+  requireDatabase(config);
+  const context = openAdmin(config);
   try {
     return await work(context);
   } finally {
@@ -80,12 +82,16 @@ export function addUserCommands(program: Command): void {
     const command = withDatabaseOptions(
       user
         .command(name)
-        .description(disabled ? 'stop a user from logging in; their tokens stop working (nothing is deleted)' : 'let a disabled user log in again')
+        .description(
+          disabled
+            ? 'stop a user from logging in and log out all their devices for good (nothing else is deleted)'
+            : 'let a disabled user log in again (with their password: the devices logged out stay logged out)',
+        )
         .argument('<username>'),
     ).action((username: string, options: DatabaseOptions) =>
       withAdmin(options, ({ admin }) => {
-        admin.setDisabled(username, disabled);
-        console.log(`user ${username} ${disabled ? 'disabled' : 'enabled'}`);
+        const result = admin.setDisabled(username, disabled);
+        console.log(`user ${username} ${disabled ? `disabled; ${result.revokedDevices} device(s) logged out` : 'enabled'}`);
       }),
     );
     examples(command, [`chatd user ${name} alice`]);

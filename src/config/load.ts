@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
+import { TomlError, parse as parseToml } from 'smol-toml';
 import { parseHostPort } from './address.js';
 import { type Config, type KeySpec, describeAllowed, envName, sections } from './schema.js';
 
@@ -77,7 +77,7 @@ function readConfigFile(file: string, problems: string[]): Record<string, Record
   try {
     document = parseToml(source) as Record<string, Raw>;
   } catch (error) {
-    problems.push(`${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`);
+    problems.push(describeTomlError(file, error));
     return {};
   }
   const known = new Map(sections().map((s) => [s.name, new Set(s.keys.map(([k]) => k))]));
@@ -98,6 +98,22 @@ function readConfigFile(file: string, problems: string[]): Record<string, Record
     out[name] = value;
   }
   return out;
+}
+
+/**
+ * "FILE, line 5, column 16: not valid TOML: invalid value", then the parser's excerpt with a
+ * caret under the column, indented to sit under the problem in ConfigError's list.
+ */
+function describeTomlError(file: string, error: unknown): string {
+  if (!(error instanceof TomlError)) return `${file} is not valid TOML: ${String(error)}`;
+  // smol-toml's message is "Invalid TOML document: <what>", a blank line, then its code block.
+  const what = error.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'invalid';
+  const excerpt = error.codeblock
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => `      ${line}`)
+    .join('\n');
+  return `${file}, line ${error.line}, column ${error.column}: not valid TOML: ${what}${excerpt ? `\n${excerpt}` : ''}`;
 }
 
 /** CHATD_<SECTION>_<KEY> variables; any other CHATD_* name is a typo and rejected. */

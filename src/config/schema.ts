@@ -111,6 +111,12 @@ export const schema = {
         1_000_000,
         "The server copies its write-ahead log into the database file once the log holds this many pages (4 KiB each). SQLite's own default, 1,000, makes a busy server copy the same pages again and again: 10,000 (a log of up to about 40 MiB) costs a third less per message at moderate load.",
       ),
+      revocation_poll_ms: integer(
+        250,
+        10,
+        60_000,
+        'How often the server looks whether another process (the admin CLI: device revoke, user disable, user delete, user passwd --revoke-devices) changed the database, and closes the connections a revocation concerns: they close within about this. A look that finds nothing costs a few microseconds.',
+      ),
     },
   },
   accounts: {
@@ -133,10 +139,12 @@ export const schema = {
     },
   },
   rate_limit: {
-    doc: 'Login and registration attempts. Each limit allows a burst of that many attempts, refilled evenly over window_seconds. Past it the answer is 429 with Retry-After.',
+    doc: 'Login and registration attempts. Each limit allows a burst of that many, refilled evenly over window_seconds. Past a refusing limit the answer is 429 with Retry-After. No limit locks an account: what one address does counts against that address only, and the limit across all addresses slows logins down without refusing the right password.',
     keys: {
-      login_per_username: integer(5, 1, 100_000, 'Attempts per username per window.'),
-      login_per_address: integer(30, 1, 100_000, 'Attempts per client address per window (login and registration together).'),
+      login_per_username: integer(5, 1, 100_000, 'Wrong passwords per username from one client address per window. Past it that address is refused for that username; other addresses are not.'),
+      login_per_address: integer(30, 1, 100_000, 'Attempts per client address per window (login and registration together, right or wrong).'),
+      login_slowdown_after: integer(100, 1, 1_000_000, 'Wrong passwords per username from all addresses together per window. Past it every login attempt for that username waits login_slowdown_ms before its answer; none is refused.'),
+      login_slowdown_ms: integer(1_000, 0, 60_000, 'The wait, in milliseconds, once login_slowdown_after is passed.'),
       window_seconds: integer(60, 1, 86_400, 'The window, in seconds.'),
     },
   },

@@ -18,3 +18,13 @@ export function newInviteCode(): string {
   for (const byte of bytes) code += alphabet[byte % alphabet.length];
   return `${code.slice(0, 4)}-${code.slice(4, 8)}-${code.slice(8, 12)}-${code.slice(12, 16)}`;
 }
+
+/** What the database keeps of an invite code. Codes are compared without case and surrounding spaces, as people retype them. */
+export function hashInviteCode(code: string): Buffer {
+  return hashToken(code.trim().toLowerCase());
+}
+
+/** The code's first four letters: shown in lists to tell invites apart (about 20 of its 79 bits). */
+export function inviteCodePrefix(code: string): string {
+  return code.trim().toLowerCase().slice(0, 4);
+}

@@ -1,10 +1,13 @@
 import type { CloseReason } from '../errors.js';
-import type { RevocationListener } from '../services/types.js';
+import { revocationMessage } from '../services/revocations.js';
+import type { Revocation, RevocationListener } from '../services/types.js';
 
 /** What the registry needs of a live session. */
 export interface LiveSession {
   /** The authenticated device, or undefined before authentication. */
   readonly deviceId: number | undefined;
+  /** The authenticated device's user, or undefined before authentication. */
+  readonly userId: number | undefined;
   /** Unix ms after which the session is dead (no auth, or no heartbeat). */
   readonly deadline: number;
   close(reason: CloseReason, message: string): void;
@@ -22,6 +25,13 @@ export interface LiveSession {
 export class SessionRegistry implements RevocationListener {
   private readonly sessions = new Set<LiveSession>();
   private readonly byDevice = new Map<number, Set<LiveSession>>();
+
+  /**
+   * `isSignedIn` says whether a device's token works now: a revocation is
+   * acted on as things stand when it arrives (a user disabled and enabled
+   * again in between keeps the connections made since).
+   */
+  constructor(private readonly isSignedIn: (deviceId: number) => boolean) {}
 
   get size(): number {
     return this.sessions.size;
@@ -51,10 +61,27 @@ export class SessionRegistry implements RevocationListener {
     return this.byDevice.get(deviceId)?.size ?? 0;
   }
 
-  devicesRevoked(deviceIds: readonly number[]): void {
-    for (const id of deviceIds) {
-      for (const session of [...(this.byDevice.get(id) ?? [])]) session.close('device_revoked', 'this device was logged out');
+  /** Closes (4006) the live sessions of the devices whose tokens no longer work: the devices named, or all of a user's. */
+  revoked(revocations: readonly Revocation[]): void {
+    for (const revocation of revocations) {
+      const deviceIds = revocation.deviceId !== null ? [revocation.deviceId] : this.devicesOf(revocation.userId);
+      for (const deviceId of deviceIds) {
+        const sessions = this.byDevice.get(deviceId);
+        if (!sessions || this.isSignedIn(deviceId)) continue;
+        for (const session of [...sessions]) session.close('device_revoked', revocationMessage(revocation.reason));
+      }
     }
+  }
+
+  /** The user's devices with live sessions here. A scan: revoking all of a user's devices is rare. */
+  private devicesOf(userId: number): number[] {
+    const found: number[] = [];
+    for (const [deviceId, sessions] of this.byDevice) {
+      // A device belongs to one user: any of its sessions says which.
+      const [session] = sessions;
+      if (session?.userId === userId) found.push(deviceId);
+    }
+    return found;
   }
 
   /** Expires the sessions past their deadline and cuts slow consumers. */

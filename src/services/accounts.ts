@@ -1,18 +1,37 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
 import { PasswordHasher } from '../crypto/passwords.js';
-import { hashToken, newToken } from '../crypto/tokens.js';
+import { hashInviteCode, hashToken, newToken } from '../crypto/tokens.js';
 import { ChatError } from '../errors.js';
 import type { Store } from '../storage/store.js';
 import type { DeviceRow } from '../storage/repositories/devices.js';
 import type { UserRow } from '../storage/repositories/users.js';
+import type { AuditLog } from './audit.js';
 import { checkDeviceName, checkDisplayName, checkPassword, checkPlatform, checkUsername } from './account-rules.js';
 import { BatchedTimes } from './batched-times.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { RateDecision, RateLimiter } from './rate-limiter.js';
+import { isSignedIn, recordRevocations } from './revocations.js';
 import type { Device, Principal, RevocationListener, User } from './types.js';
 
 export interface AccountSettings {
   readonly registration: 'open' | 'invite' | 'closed';
   readonly passwordMinLength: number;
+  /** How long a login attempt waits once its username's wrong passwords pass `failuresPerUsername`. */
+  readonly loginSlowdownMs: number;
+}
+
+/**
+ * The limits on guessing passwords. None of them can lock the owner of an
+ * account out: what one address does is held against that address only, and
+ * the limit across all addresses slows attempts down but never refuses one.
+ */
+export interface LoginLimiters {
+  /** Login and registration attempts per client address (rate_limit.login_per_address). */
+  readonly perAddress: RateLimiter;
+  /** Wrong passwords per username from one address (rate_limit.login_per_username): past it, that address is refused for that username. */
+  readonly failuresPerUsernameAndAddress: RateLimiter;
+  /** Wrong passwords per username from all addresses (rate_limit.login_slowdown_after): past it, attempts wait loginSlowdownMs. */
+  readonly failuresPerUsername: RateLimiter;
 }
 
 export interface AccountServiceDeps {
@@ -20,11 +39,9 @@ export interface AccountServiceDeps {
   readonly hasher: PasswordHasher;
   readonly clock: Clock;
   readonly settings: AccountSettings;
-  /** Login attempts per username. */
-  readonly usernameLimiter: RateLimiter;
-  /** Login and registration attempts per client address. */
-  readonly addressLimiter: RateLimiter;
+  readonly limiters: LoginLimiters;
   readonly revocations: RevocationListener;
+  readonly audit: AuditLog;
 }
 
 export interface Registration {
@@ -69,8 +86,11 @@ export class AccountService {
     if (mode === 'invite' && !request.invite) {
       throw new ChatError('invite_invalid', 'this server registers by invitation only: an invite code is required', { field: 'invite' });
     }
-    this.limit(this.deps.addressLimiter, `address:${address}`);
-    return this.createUser(request, mode === 'invite' ? request.invite : undefined);
+    this.limit(this.deps.limiters.perAddress, address, 'rate_limit.login_per_address', { address });
+    const created = await this.createUser(request, mode === 'invite' ? request.invite : undefined);
+    if (created.inviteId !== undefined) this.deps.audit.record('invite_used', { userId: created.user.id, inviteId: created.inviteId, address });
+    this.deps.audit.record('register', { userId: created.user.id, inviteId: created.inviteId, address });
+    return created.user;
   }
 
   /**
@@ -78,7 +98,7 @@ export class AccountService {
    * the registration mode). With `invite`, the invite is used up in the same
    * transaction, so a taken username does not waste it.
    */
-  async createUser(request: Omit<Registration, 'invite'>, invite?: string): Promise<User> {
+  async createUser(request: Omit<Registration, 'invite'>, invite?: string): Promise<{ user: User; inviteId: number | undefined }> {
     const { store, settings, clock } = this.deps;
     checkUsername(request.username);
     const displayName = request.displayName?.trim() || request.username;
@@ -86,49 +106,89 @@ export class AccountService {
     checkPassword(request.password, settings.passwordMinLength);
     const passwordHash = await this.deps.hasher.hash(request.password);
     const now = clock.now();
-    const id = store.transaction(() => {
-      if (invite !== undefined && !store.invites.consume(invite, now)) {
+    const { id, inviteId } = store.transaction(() => {
+      const usedInvite = invite === undefined ? undefined : store.invites.consume(hashInviteCode(invite), now);
+      if (invite !== undefined && usedInvite === undefined) {
         throw new ChatError('invite_invalid', 'the invite code is unknown, used up, expired or revoked', { field: 'invite' });
       }
       const userId = store.users.insert({ username: request.username, displayName, passwordHash, now });
       if (userId === undefined) throw new ChatError('username_taken', `the username "${request.username}" is taken`, { field: 'username' });
-      return userId;
+      return { id: userId, inviteId: usedInvite };
     });
-    return { id, username: request.username, displayName };
+    return { user: { id, username: request.username, displayName }, inviteId };
   }
 
+  /**
+   * Checks the password and makes a new device with its token. Wrong
+   * passwords count against the username from this address (refused past
+   * rate_limit.login_per_username) and against the username from everywhere
+   * (slowed past rate_limit.login_slowdown_after, never refused), so that
+   * whoever guesses from one address cannot keep the owner out.
+   */
   async login(request: LoginRequest, address: string): Promise<LoginResult> {
-    const { store, hasher, clock } = this.deps;
+    const { store, hasher, clock, limiters, audit } = this.deps;
     checkDeviceName(request.deviceName);
     checkPlatform(request.platform);
-    this.limit(this.deps.addressLimiter, `address:${address}`);
-    this.limit(this.deps.usernameLimiter, `username:${request.username.toLowerCase()}`);
+    this.limit(limiters.perAddress, address, 'rate_limit.login_per_address', { address });
+    const username = request.username.toLowerCase();
     const user = store.users.findByUsername(request.username);
-    const valid =
-      user && user.password_hash !== null && user.deleted_at === null
-        ? await hasher.verify(user.password_hash, request.password)
-        : await hasher.verifyDecoy(request.password);
-    if (!valid || !user) throw new ChatError('invalid_credentials', 'wrong username or password');
-    if (user.disabled) throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
-    if (user.password_hash && hasher.needsRehash(user.password_hash)) {
-      store.users.setPasswordHash(user.id, await hasher.hash(request.password));
+    const known = user && user.password_hash !== null && user.deleted_at === null ? user : undefined;
+    // Keyed by the username as typed, known or not: a refusal must not tell which usernames exist.
+    const fromHere = `${username}\n${address}`;
+    this.refuseIfLimited(limiters.failuresPerUsernameAndAddress.peek(fromHere), 'rate_limit.login_per_username', { userId: known?.id, address });
+    if (!limiters.failuresPerUsername.peek(username).allowed) {
+      const delayMs = this.deps.settings.loginSlowdownMs;
+      audit.record('rate_limited', { limit: 'rate_limit.login_slowdown_after', reason: 'slowed', userId: known?.id, address, delayMs });
+      await sleep(delayMs);
+    }
+    const valid = known ? await hasher.verify(known.password_hash as string, request.password) : await hasher.verifyDecoy(request.password);
+    if (!valid || !known) {
+      limiters.failuresPerUsernameAndAddress.take(fromHere);
+      limiters.failuresPerUsername.take(username);
+      // An unknown username is not logged: it may be a password typed into the wrong field.
+      audit.record('login_failed', { userId: known?.id, address, reason: 'invalid_credentials' });
+      throw new ChatError('invalid_credentials', 'wrong username or password');
+    }
+    if (known.disabled) {
+      audit.record('login_failed', { userId: known.id, address, reason: 'account_disabled' });
+      throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
+    }
+    if (hasher.needsRehash(known.password_hash as string)) {
+      store.users.setPasswordHash(known.id, await hasher.hash(request.password));
     }
     const token = newToken();
     const now = clock.now();
-    const deviceId = store.devices.insert({ userId: user.id, name: request.deviceName, platform: request.platform, tokenHash: hashToken(token), now });
+    const deviceId = store.transaction(() => {
+      // The user may have been disabled or deleted while the password was checked: no token for them.
+      const current = store.users.findById(known.id);
+      if (!current || current.disabled || current.deleted_at !== null) throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
+      return store.devices.insert({ userId: known.id, name: request.deviceName, platform: request.platform, tokenHash: hashToken(token), now });
+    });
+    audit.record('login', { userId: known.id, deviceId, address });
     return {
-      user: toUser(user),
-      device: { id: deviceId, userId: user.id, name: request.deviceName, platform: request.platform, createdAt: now, lastSeenAt: now },
+      user: toUser(known),
+      device: { id: deviceId, userId: known.id, name: request.deviceName, platform: request.platform, createdAt: now, lastSeenAt: now },
       token,
     };
   }
 
-  /** The principal behind a bearer token. Revoked tokens, disabled and deleted users are refused. */
-  authenticate(token: string): Principal {
+  /** The principal behind a bearer token. Revoked tokens, disabled and deleted users are refused (and audited, with `address`). */
+  authenticate(token: string, address?: string): Principal {
     const found = token ? this.deps.store.devices.findByTokenHash(hashToken(token)) : undefined;
-    if (!found || found.user.deleted_at !== null) throw new ChatError('unauthorized', 'the token is unknown or was revoked; log in again');
-    if (found.user.disabled) throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
+    if (!found || found.user.deleted_at !== null) {
+      this.deps.audit.record('token_refused', { address, reason: 'unauthorized' });
+      throw new ChatError('unauthorized', 'the token is unknown or was revoked; log in again');
+    }
+    if (found.user.disabled) {
+      this.deps.audit.record('token_refused', { userId: found.user.id, deviceId: found.device.id, address, reason: 'account_disabled' });
+      throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
+    }
     return { user: toUser(found.user), deviceId: found.device.id };
+  }
+
+  /** Whether the device's token still works (a revocation, disable or delete may have come from another process). */
+  isSignedIn(deviceId: number): boolean {
+    return isSignedIn(this.deps.store.devices.tokenState(deviceId));
   }
 
   /** A live connection of this device authenticated: remember when it was last seen (in the next group commit). */
@@ -138,28 +198,41 @@ export class AccountService {
     this.lastSeen.set(principal.deviceId, now, () => store.devices.touch(principal.deviceId, now));
   }
 
-  logout(principal: Principal): void {
-    this.revokeDevices([principal.deviceId]);
+  logout(principal: Principal, address?: string): void {
+    this.revokeDevices(principal, [principal.deviceId], 'logout', address);
   }
 
   /** Checks the current password, sets the new one, and (by default) signs out every other device. */
   async changePassword(
     principal: Principal,
     request: { currentPassword: string; newPassword: string; revokeOtherDevices: boolean },
+    address?: string,
   ): Promise<{ revokedDevices: number }> {
-    const { store, hasher, clock } = this.deps;
-    this.limit(this.deps.usernameLimiter, `username:${principal.user.username.toLowerCase()}`);
+    const { store, hasher, clock, audit } = this.deps;
+    // Only a device of the user gets here: its wrong guesses count against that device, not the username.
+    const key = `device ${principal.deviceId}`;
+    const who = { userId: principal.user.id, deviceId: principal.deviceId, address };
+    this.refuseIfLimited(this.deps.limiters.failuresPerUsernameAndAddress.peek(key), 'rate_limit.login_per_username', who);
     const user = store.users.findById(principal.user.id);
     if (!user?.password_hash || !(await hasher.verify(user.password_hash, request.currentPassword))) {
+      this.deps.limiters.failuresPerUsernameAndAddress.take(key);
+      audit.record('password_change_failed', { ...who, reason: 'invalid_credentials' });
       throw new ChatError('invalid_credentials', 'the current password is wrong', { field: 'current_password' });
     }
     checkPassword(request.newPassword, this.deps.settings.passwordMinLength, 'new_password');
     const hash = await hasher.hash(request.newPassword);
+    const now = clock.now();
     const revoked = store.transaction(() => {
       store.users.setPasswordHash(user.id, hash);
-      return request.revokeOtherDevices ? store.devices.revokeAllOfUser(user.id, principal.deviceId, clock.now()) : [];
+      if (!request.revokeOtherDevices) return [];
+      const deviceIds = store.devices.revokeAllOfUser(user.id, principal.deviceId, now);
+      return recordRevocations(store, { userId: user.id, deviceIds, reason: 'password_changed', now });
     });
-    if (revoked.length > 0) this.deps.revocations.devicesRevoked(revoked);
+    audit.record('password_changed', who);
+    if (revoked.length > 0) {
+      audit.record('tokens_revoked', { ...who, deviceIds: revoked.map((revocation) => revocation.deviceId as number), reason: 'password_change' });
+      this.deps.revocations.revoked(revoked);
+    }
     return { revokedDevices: revoked.length };
   }
 
@@ -170,27 +243,37 @@ export class AccountService {
   }
 
   /** Revokes one of the principal's own devices (the current one included). */
-  revokeDevice(principal: Principal, deviceId: number): void {
+  revokeDevice(principal: Principal, deviceId: number, address?: string): void {
     const device = this.deps.store.devices.findById(deviceId);
     if (!device || device.user_id !== principal.user.id || device.revoked_at !== null) {
       throw new ChatError('not_found', `you have no device ${deviceId}`);
     }
-    this.revokeDevices([deviceId]);
+    this.revokeDevices(principal, [deviceId], 'device_revoke', address);
   }
 
-  private revokeDevices(deviceIds: readonly number[]): void {
-    const now = this.deps.clock.now();
-    const revoked = deviceIds.filter((id) => this.deps.store.devices.revoke(id, now));
-    if (revoked.length > 0) this.deps.revocations.devicesRevoked(revoked);
+  private revokeDevices(principal: Principal, deviceIds: readonly number[], reason: 'logout' | 'device_revoke', address: string | undefined): void {
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const revoked = store.transaction(() => {
+      const done = deviceIds.filter((id) => store.devices.revoke(id, now));
+      return recordRevocations(store, { userId: principal.user.id, deviceIds: done, reason: 'device_revoked', now });
+    });
+    if (revoked.length === 0) return;
+    this.deps.audit.record('tokens_revoked', { userId: principal.user.id, deviceId: principal.deviceId, deviceIds: revoked.map((revocation) => revocation.deviceId as number), address, reason });
+    this.deps.revocations.revoked(revoked);
   }
 
-  private limit(limiter: RateLimiter, key: string): void {
-    const decision = limiter.take(key);
-    if (!decision.allowed) {
-      throw new ChatError('rate_limited', `too many attempts; try again in ${decision.retryAfterSeconds} s`, {
-        retryAfterSeconds: decision.retryAfterSeconds,
-      });
-    }
+  private limit(limiter: RateLimiter, key: string, limit: string, who: { userId?: number | undefined; address?: string | undefined }): void {
+    this.refuseIfLimited(limiter.take(key), limit, who);
+  }
+
+  /** Audits and throws rate_limited when `decision` refuses; `limit` is the config key, for the log. */
+  private refuseIfLimited(decision: RateDecision, limit: string, who: { userId?: number | undefined; deviceId?: number | undefined; address?: string | undefined }): void {
+    if (decision.allowed) return;
+    this.deps.audit.record('rate_limited', { ...who, limit, reason: 'refused', retryAfterSeconds: decision.retryAfterSeconds });
+    throw new ChatError('rate_limited', `too many attempts; try again in ${decision.retryAfterSeconds} s`, {
+      retryAfterSeconds: decision.retryAfterSeconds,
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { newInviteCode } from '../crypto/tokens.js';
+import { hashInviteCode, inviteCodePrefix, newInviteCode } from '../crypto/tokens.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import { ChatError } from '../errors.js';
 import type { InviteRow } from '../storage/repositories/invites.js';
@@ -10,7 +10,9 @@ import type { Store } from '../storage/store.js';
 import { unreadCount } from './message-store.js';
 import { checkPassword } from './account-rules.js';
 import { type AccountService, toDevice } from './accounts.js';
-import type { Device, RevocationListener, User } from './types.js';
+import type { AuditLog, AuditReason } from './audit.js';
+import { recordRevocations } from './revocations.js';
+import type { Device, Revocation, RevocationListener, User } from './types.js';
 
 export interface UserSummary extends User {
   readonly disabled: boolean;
@@ -19,7 +21,9 @@ export interface UserSummary extends User {
 }
 
 export interface Invite {
-  readonly code: string;
+  readonly id: number;
+  /** The code's first four letters; the code itself is kept only as a hash. */
+  readonly prefix: string;
   readonly createdAt: number;
   readonly expiresAt: number | null;
   readonly maxUses: number;
@@ -28,6 +32,11 @@ export interface Invite {
   readonly note: string;
   /** Can register an account right now. */
   readonly usable: boolean;
+}
+
+/** A new invite: the one time its code is known. */
+export interface CreatedInvite extends Invite {
+  readonly code: string;
 }
 
 /**
@@ -42,13 +51,20 @@ export class AdminService {
       readonly hasher: PasswordHasher;
       readonly clock: Clock;
       readonly passwordMinLength: number;
-      /** Live connections of revoked devices are closed through this (a no-op in the CLI's own process). */
+      /**
+       * Told of revocations after they commit, to close live connections (a
+       * no-op in the CLI's process: the server reads them from the database).
+       */
       readonly revocations: RevocationListener;
+      /** Every change made here is recorded: these are the admin's actions. */
+      readonly audit: AuditLog;
     },
   ) {}
 
-  addUser(username: string, password: string, displayName?: string): Promise<User> {
-    return this.deps.accounts.createUser({ username, password, displayName });
+  async addUser(username: string, password: string, displayName?: string): Promise<User> {
+    const { user } = await this.deps.accounts.createUser({ username, password, displayName });
+    this.deps.audit.record('admin_user_added', { userId: user.id });
+    return user;
   }
 
   listUsers(): UserSummary[] {
@@ -60,15 +76,44 @@ export class AdminService {
     const user = this.findUser(username);
     checkPassword(password, this.deps.passwordMinLength);
     const hash = await this.deps.hasher.hash(password);
-    this.deps.store.users.setPasswordHash(user.id, hash);
-    return { revokedDevices: options.revokeDevices ? this.revokeAllDevices(user.id) : 0 };
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    const change = store.transaction(() => {
+      store.users.setPasswordHash(user.id, hash);
+      if (!options.revokeDevices) return { deviceIds: [], revocations: [] };
+      const deviceIds = store.devices.revokeAllOfUser(user.id, 0, now);
+      return { deviceIds, revocations: recordRevocations(store, { userId: user.id, deviceIds, reason: 'password_changed', now }) };
+    });
+    this.deps.audit.record('admin_password_set', { userId: user.id });
+    this.revoked(user.id, change, 'admin_passwd');
+    return { revokedDevices: change.deviceIds.length };
   }
 
-  /** A disabled user cannot log in, and their existing tokens are refused; nothing is deleted. */
-  setDisabled(username: string, disabled: boolean): UserSummary {
+  /**
+   * A disabled user cannot log in, and every device they have is logged out
+   * for good (their live connections close): enabling them again does not
+   * bring back a token issued before (one that may have been stolen, which may
+   * be why they were disabled). Nothing else is deleted.
+   */
+  setDisabled(username: string, disabled: boolean): UserSummary & { revokedDevices: number } {
     const user = this.findUser(username);
-    this.deps.store.users.setDisabled(user.id, disabled);
-    return { ...toSummary(user), disabled };
+    const { store, clock, audit } = this.deps;
+    if (!disabled) {
+      store.users.setDisabled(user.id, false);
+      audit.record('admin_user_enabled', { userId: user.id });
+      return { ...toSummary(user), disabled, revokedDevices: 0 };
+    }
+    const now = clock.now();
+    const change = store.transaction(() => {
+      store.users.setDisabled(user.id, true);
+      const deviceIds = store.devices.revokeAllOfUser(user.id, 0, now);
+      // Already disabled: no connection of the user can be open, and none is told again.
+      const revocations = user.disabled === 0 ? recordRevocations(store, { userId: user.id, deviceIds: null, reason: 'user_disabled', now }) : [];
+      return { deviceIds, revocations };
+    });
+    audit.record('admin_user_disabled', { userId: user.id });
+    this.revoked(user.id, change, 'admin_user_disable');
+    return { ...toSummary(user), disabled, revokedDevices: change.deviceIds.length };
   }
 
   /**
@@ -79,11 +124,14 @@ export class AdminService {
   deleteUser(username: string): void {
     const user = this.findUser(username);
     const { store, clock } = this.deps;
-    const revoked = store.transaction(() => {
-      store.users.markDeleted(user.id, clock.now());
-      return store.devices.revokeAllOfUser(user.id, 0, clock.now());
+    const now = clock.now();
+    const change = store.transaction(() => {
+      store.users.markDeleted(user.id, now);
+      const deviceIds = store.devices.revokeAllOfUser(user.id, 0, now);
+      return { deviceIds, revocations: recordRevocations(store, { userId: user.id, deviceIds: null, reason: 'user_deleted', now }) };
     });
-    this.deps.revocations.devicesRevoked(revoked);
+    this.deps.audit.record('admin_user_deleted', { userId: user.id });
+    this.revoked(user.id, change, 'admin_user_delete');
   }
 
   listDevices(username: string, options: { includeRevoked: boolean }): Array<Device & { revokedAt: number | null }> {
@@ -92,29 +140,44 @@ export class AdminService {
   }
 
   revokeDevice(deviceId: number): void {
-    const device = this.deps.store.devices.findById(deviceId);
+    const { store, clock } = this.deps;
+    const device = store.devices.findById(deviceId);
     if (!device) throw new ChatError('not_found', `no device ${deviceId}`);
-    if (device.revoked_at !== null || !this.deps.store.devices.revoke(deviceId, this.deps.clock.now())) {
-      throw new ChatError('not_found', `device ${deviceId} is already revoked`);
-    }
-    this.deps.revocations.devicesRevoked([deviceId]);
+    const now = clock.now();
+    const change = store.transaction(() => {
+      if (device.revoked_at !== null || !store.devices.revoke(deviceId, now)) {
+        throw new ChatError('not_found', `device ${deviceId} is already revoked`);
+      }
+      return { deviceIds: [deviceId], revocations: recordRevocations(store, { userId: device.user_id, deviceIds: [deviceId], reason: 'device_revoked', now }) };
+    });
+    this.deps.audit.record('admin_device_revoked', { userId: device.user_id, deviceId });
+    this.revoked(device.user_id, change, 'admin_device_revoke');
   }
 
-  createInvite(options: { maxUses: number; expiresInMs: number | null; note: string }): Invite {
+  /** The code is returned here and never again: the database keeps only its hash. */
+  createInvite(options: { maxUses: number; expiresInMs: number | null; note: string }): CreatedInvite {
     const now = this.deps.clock.now();
     const code = newInviteCode();
+    const prefix = inviteCodePrefix(code);
     const expiresAt = options.expiresInMs === null ? null : now + options.expiresInMs;
-    this.deps.store.invites.insert({ code, now, expiresAt, maxUses: options.maxUses, note: options.note });
-    return this.toInvite({ code, created_at: now, expires_at: expiresAt, max_uses: options.maxUses, uses: 0, revoked_at: null, note: options.note });
+    const id = this.deps.store.invites.insert({ codeHash: hashInviteCode(code), codePrefix: prefix, now, expiresAt, maxUses: options.maxUses, note: options.note });
+    this.deps.audit.record('admin_invite_created', { inviteId: id });
+    const row = { id, code_prefix: prefix, created_at: now, expires_at: expiresAt, max_uses: options.maxUses, uses: 0, revoked_at: null, note: options.note };
+    return { ...this.toInvite(row), code };
   }
 
   listInvites(): Invite[] {
     return this.deps.store.invites.list().map((row) => this.toInvite(row));
   }
 
-  revokeInvite(code: string): void {
-    if (!this.deps.store.invites.find(code)) throw new ChatError('not_found', `no invite ${code}`);
-    if (!this.deps.store.invites.revoke(code, this.deps.clock.now())) throw new ChatError('not_found', `invite ${code} is already revoked`);
+  /** By the id `invite list` shows, or by the code itself. */
+  revokeInvite(idOrCode: string): Invite {
+    const { store, clock } = this.deps;
+    const row = /^\d{1,15}$/.test(idOrCode) ? store.invites.findById(Number(idOrCode)) : store.invites.findByHash(hashInviteCode(idOrCode));
+    if (!row) throw new ChatError('not_found', `no invite ${idOrCode} (give the id from \`chatd invite list\`, or the whole code)`);
+    if (!store.invites.revoke(row.id, clock.now())) throw new ChatError('not_found', `invite ${row.id} is already revoked`);
+    this.deps.audit.record('admin_invite_revoked', { inviteId: row.id });
+    return this.toInvite({ ...row, revoked_at: clock.now() });
   }
 
   counts(): TableCounts {
@@ -148,17 +211,18 @@ export class AdminService {
     return user;
   }
 
-  private revokeAllDevices(userId: number): number {
-    const revoked = this.deps.store.devices.revokeAllOfUser(userId, 0, this.deps.clock.now());
-    this.deps.revocations.devicesRevoked(revoked);
-    return revoked.length;
+  /** Audits devices that lost their tokens and closes their live connections (after the change committed). */
+  private revoked(userId: number, change: { readonly deviceIds: readonly number[]; readonly revocations: readonly Revocation[] }, reason: AuditReason): void {
+    if (change.deviceIds.length > 0) this.deps.audit.record('tokens_revoked', { userId, deviceIds: change.deviceIds, reason });
+    if (change.revocations.length > 0) this.deps.revocations.revoked(change.revocations);
   }
 
   private toInvite(row: InviteRow): Invite {
     const now = this.deps.clock.now();
     const usable = row.revoked_at === null && row.uses < row.max_uses && (row.expires_at === null || row.expires_at > now);
     return {
-      code: row.code,
+      id: row.id,
+      prefix: row.code_prefix,
       createdAt: row.created_at,
       expiresAt: row.expires_at,
       maxUses: row.max_uses,

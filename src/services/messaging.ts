@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import { compareDevices, readEnvelope } from './e2e-envelope.js';
+import { assertSignedIn } from './revocations.js';
 import type { Store } from '../storage/store.js';
 import { type MessageStoreSettings, findActiveMembership, findMembership, storeMessage, toMessage, unreadCount, visibleRange } from './message-store.js';
 import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
@@ -160,6 +161,9 @@ export class MessagingService {
       throw new ChatError('payload_too_large', `the message body is larger than the limit of ${settings.maxBodyBytes} bytes`, { field: 'body' });
     }
     const result = await store.batcher.submit((): Omit<SendResult, 'publish'> => {
+      // Checked in the storing transaction: nothing is stored from a device once its revocation has
+      // committed, whichever process made it and however late this process hears of it.
+      assertSignedIn(store.devices.tokenState(principal.deviceId));
       // One read for the membership check and everything storing needs: this runs for every message.
       const view = store.threads.senderState(principal.user.id, request.threadId);
       const member = view !== undefined && view.left_seq === null;

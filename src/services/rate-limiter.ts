@@ -23,12 +23,26 @@ export class RateLimiter {
     const ratePerMs = this.capacity / this.windowMs;
     const bucket = this.buckets.get(key);
     const tokens = bucket ? Math.min(this.capacity, bucket.tokens + (now - bucket.updatedAt) * ratePerMs) : this.capacity;
-    if (tokens < 1) {
-      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / ratePerMs / 1000)) };
-    }
+    if (tokens < 1) return this.refusal(tokens, ratePerMs);
     if (!bucket && this.buckets.size >= this.maxKeys) this.forgetFullBuckets(now, ratePerMs);
     this.buckets.set(key, { tokens: tokens - 1, updatedAt: now });
     return { allowed: true };
+  }
+
+  /**
+   * What `take` would answer, without taking: for limits that count only some
+   * outcomes (wrong passwords), checked before the attempt and taken after it.
+   */
+  peek(key: string): RateDecision {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return { allowed: true };
+    const ratePerMs = this.capacity / this.windowMs;
+    const tokens = Math.min(this.capacity, bucket.tokens + (this.clock.now() - bucket.updatedAt) * ratePerMs);
+    return tokens < 1 ? this.refusal(tokens, ratePerMs) : { allowed: true };
+  }
+
+  private refusal(tokens: number, ratePerMs: number): RateDecision {
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / ratePerMs / 1000)) };
   }
 
   private forgetFullBuckets(now: number, ratePerMs: number): void {

@@ -1,8 +1,9 @@
+import type { RevocationReason } from '../storage/repositories/account-events.js';
 import type { MessageKind } from '../storage/repositories/messages.js';
 import type { MemberRole, ThreadKind } from '../storage/repositories/threads.js';
 
 // One definition of each, next to the rows (the schema's CHECK constraints list the same values).
-export type { MemberRole, MessageKind, ThreadKind };
+export type { MemberRole, MessageKind, RevocationReason, ThreadKind };
 
 /** Domain values the services hand upwards. The transport and session map them to the wire. */
 
@@ -27,9 +28,24 @@ export interface Principal {
   readonly deviceId: number;
 }
 
-/** Told when devices lose their tokens, so their live connections can be closed. */
+/** A device's token stopped working (or every device's of a user), as recorded in the database. */
+export interface Revocation {
+  /** The account event's id: they grow in commit order. */
+  readonly id: number;
+  readonly userId: number;
+  /** Null: every device of the user (disabled, deleted). */
+  readonly deviceId: number | null;
+  readonly reason: RevocationReason;
+}
+
+/**
+ * Told of revocations after they commit, so that the live connections they
+ * concern are closed: at once by the process that made them, and by a
+ * process that reads them from the database later. The same revocation may
+ * come more than once; acting on it checks what holds now.
+ */
 export interface RevocationListener {
-  devicesRevoked(deviceIds: readonly number[]): void;
+  revoked(revocations: readonly Revocation[]): void;
 }
 
 

@@ -7,6 +7,7 @@ import { type AuthFrame, type ClientFrame, PROTOCOL_VERSION, type ServerFrame } 
 import type { ChannelRegistry } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
+import type { AuditLog } from '../services/audit.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
@@ -39,6 +40,8 @@ export interface SessionDeps {
   readonly channels: ChannelRegistry;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Refused tokens and rate-limit hits are recorded here (once per connection for the frame limit, not per frame). */
+  readonly audit: AuditLog;
   readonly epoch: string;
   readonly settings: SessionSettings;
 }
@@ -55,6 +58,7 @@ export class Session implements ConnectionListener, LiveSession {
   private closed = false;
   /** Frames refused in a row (rate limit or garbage); a streak past the limit closes the connection. */
   private refusedInARow = 0;
+  private frameLimitAudited = false;
   private readonly limiter: RateLimiter;
   /** Set while the offline inbox is being sent. */
   private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined } | undefined;
@@ -72,6 +76,10 @@ export class Session implements ConnectionListener, LiveSession {
 
   get deviceId(): number | undefined {
     return this.principal?.deviceId;
+  }
+
+  get userId(): number | undefined {
+    return this.principal?.user.id;
   }
 
   onMessage(text: string): void {
@@ -172,6 +180,9 @@ export class Session implements ConnectionListener, LiveSession {
   private fail(id: string, error: unknown): void {
     if (isChatError(error)) {
       this.send(errorFrame(id, error));
+      // The device's token stopped working while the request was on its way (a revocation, perhaps by
+      // another process, that the registry has not acted on yet): this connection ends as the registry would end it.
+      if (error.code === 'unauthorized' || error.code === 'account_disabled') this.close('device_revoked', error.message);
       return;
     }
     this.deps.log.error({ err: error, device: this.principal?.deviceId }, 'request failed');
@@ -187,6 +198,17 @@ export class Session implements ConnectionListener, LiveSession {
   private admit(): boolean {
     const allowed = this.limiter.take('frames');
     if (allowed.allowed) return true;
+    if (!this.frameLimitAudited) {
+      this.frameLimitAudited = true;
+      this.deps.audit.record('rate_limited', {
+        limit: 'websocket.frames_per_second',
+        reason: 'refused',
+        userId: this.principal?.user.id,
+        deviceId: this.principal?.deviceId,
+        address: this.connection.remoteAddress,
+        retryAfterSeconds: allowed.retryAfterSeconds,
+      });
+    }
     this.refuse('rate_limited', null, new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, { retryAfterSeconds: allowed.retryAfterSeconds }));
     return false;
   }
@@ -205,7 +227,7 @@ export class Session implements ConnectionListener, LiveSession {
     const { accounts, registry, channels, clock, settings, epoch, services } = this.deps;
     let principal: Principal;
     try {
-      principal = accounts.authenticate(frame.token);
+      principal = accounts.authenticate(frame.token, this.connection.remoteAddress);
     } catch (error) {
       this.send(errorFrame(frame.id, error as ChatError));
       this.close('auth_failed', (error as ChatError).message);

@@ -1,7 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { createPrivateDirectory, createPrivateFile } from './data-directory.js';
 
 export type Db = Database.Database;
 
@@ -32,13 +34,21 @@ export interface OpenOptions {
 /**
  * Opens the SQLite file in WAL mode with foreign keys on and the chosen durability.
  * Several processes may open it at once (the server and the admin CLI); the busy
- * timeout makes a writer wait for the lock instead of failing.
+ * timeout makes a writer wait for the lock instead of failing. A database it
+ * creates is 0600 in a 0700 directory, whatever the umask (data-directory.ts).
  */
 export function openDatabase(options: OpenOptions): Db {
   if (options.mustExist && !existsSync(options.file)) {
     throw new DatabaseError(`no database at ${options.file}`);
   }
-  if (!options.mustExist) mkdirSync(dirname(options.file), { recursive: true });
+  if (!options.mustExist) {
+    try {
+      createPrivateDirectory(dirname(options.file));
+      createPrivateFile(options.file);
+    } catch (error) {
+      throw new DatabaseError(`cannot create database ${options.file}: ${(error as Error).message}`);
+    }
+  }
   let db: Db;
   try {
     db = new Database(options.file, { fileMustExist: options.mustExist ?? false });
@@ -59,16 +69,27 @@ export interface Migration {
   readonly sql: string;
 }
 
-/** Reads NNNN_name.sql files, in order; the numbers must run 1, 2, 3 … without gaps. */
+/**
+ * Reads NNNN_name.sql files, in order. Numbers must rise strictly (two files
+ * of one number are refused) but may skip one: work done side by side
+ * reserves its numbers in advance, and a branch may land before the number
+ * below it.
+ */
 export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
   const migrations = readdirSync(dir)
     .filter((file) => /^\d{4}_[\w-]+\.sql$/.test(file))
     .sort()
     .map((file) => ({ version: Number(file.slice(0, 4)), name: file, sql: readFileSync(join(dir, file), 'utf8') }));
   migrations.forEach((migration, index) => {
-    if (migration.version !== index + 1) throw new Error(`migrations: expected version ${index + 1}, found ${migration.name}`);
+    const previous = index === 0 ? 0 : (migrations[index - 1] as Migration).version;
+    if (migration.version <= previous) throw new Error(`migrations: ${migration.name} does not come after version ${previous}`);
   });
   return migrations;
+}
+
+/** The schema version the migrations lead to: the last one's number. */
+export function latestVersion(migrations: readonly Migration[]): number {
+  return migrations.at(-1)?.version ?? 0;
 }
 
 export function schemaVersion(db: Db): number {
@@ -78,7 +99,7 @@ export function schemaVersion(db: Db): number {
 /** Fails when the database was written by a newer chatd: running older code on it could corrupt it. */
 export function assertSchemaNotNewer(db: Db, migrations: readonly Migration[]): void {
   const current = schemaVersion(db);
-  const known = migrations.length;
+  const known = latestVersion(migrations);
   if (current > known) {
     throw new DatabaseError(
       `the database schema is version ${current}, newer than this chatd knows (${known}); ` +
@@ -111,6 +132,7 @@ export interface MigrationProgress {
  */
 export function migrate(db: Db, migrations: readonly Migration[] = loadMigrations(), progress?: MigrationProgress): number[] {
   assertSchemaNotNewer(db, migrations);
+  defineMigrationFunctions(db);
   const applied: number[] = [];
   const enforcing = db.pragma('foreign_keys', { simple: true }) === 1;
   if (enforcing) db.pragma('foreign_keys = OFF');
@@ -137,6 +159,15 @@ export function migrate(db: Db, migrations: readonly Migration[] = loadMigration
   return applied;
 }
 
+/**
+ * SQL functions the migrations may call. sha256(text) is the hash the
+ * services keep of tokens and invite codes (crypto/tokens.ts, hashToken): the
+ * same bytes, so that a migration can hash secrets stored in the clear.
+ */
+function defineMigrationFunctions(db: Db): void {
+  db.function('sha256', { deterministic: true }, (text: unknown) => createHash('sha256').update(String(text), 'utf8').digest());
+}
+
 function foreignKeyViolations(db: Db): number {
   return (db.pragma('foreign_key_check') as unknown[]).length;
 }
@@ -159,6 +190,7 @@ export function checkDatabase(db: Db): CheckResult {
  * Copies the live database to `destination` with SQLite's online backup API,
  * while other connections keep writing. Steps are large so that a busy writer
  * does not make the copy restart forever; `onProgress` gets (copied, total) pages.
+ * The copy holds everything the database does: it is made 0600, whatever the umask.
  */
 export async function backupDatabase(
   db: Db,
@@ -166,6 +198,7 @@ export async function backupDatabase(
   onProgress: (copiedPages: number, totalPages: number) => void = () => {},
 ): Promise<void> {
   const pagesPerStep = 25_600;
+  createPrivateFile(destination);
   await db.backup(destination, {
     progress({ totalPages, remainingPages }) {
       onProgress(totalPages - remainingPages, totalPages);

@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { AccountEventsRepository } from './repositories/account-events.js';
 import { ContactsRepository } from './repositories/contacts.js';
 import { CursorsRepository } from './repositories/cursors.js';
 import { DevicesRepository } from './repositories/devices.js';
@@ -25,6 +26,7 @@ export class Store {
   readonly contacts: ContactsRepository;
   readonly push: PushRepository;
   readonly keys: KeysRepository;
+  readonly accountEvents: AccountEventsRepository;
   /** Group commit for the message path. */
   readonly batcher: WriteBatcher;
   private readonly pingStatement;
@@ -41,6 +43,7 @@ export class Store {
     this.contacts = new ContactsRepository(db);
     this.push = new PushRepository(db);
     this.keys = new KeysRepository(db);
+    this.accountEvents = new AccountEventsRepository(db);
     this.batcher = new WriteBatcher(db);
     this.pingStatement = db.prepare('SELECT 1');
   }

@@ -66,7 +66,7 @@ describe('chatd db vacuum', () => {
 
   it('refuses a data directory without a database', async () => {
     const result = await runCli(['db', 'vacuum', '--data', join(tempDir(), 'nowhere')]);
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /no database at/);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /no database at .*nowhere/);
   });
 });

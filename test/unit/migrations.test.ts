@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openConfiguredDatabase } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
-import { DatabaseError, checkDatabase, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from '../../src/storage/database.js';
+import { DatabaseError, checkDatabase, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from '../../src/storage/database.js';
+import { hashInviteCode } from '../../src/crypto/tokens.js';
+import { InvitesRepository } from '../../src/storage/repositories/invites.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const open = (file: string) => openDatabase({ file, synchronous: 'full', busyTimeoutMs: 1000 });
@@ -12,7 +15,7 @@ describe('migrations', () => {
   it('build the whole schema on an empty database, in WAL mode, with an epoch', () => {
     const db = open(join(tempDir(), 'chatd.db'));
     assert.deepEqual(migrate(db), loadMigrations().map((m) => m.version));
-    assert.equal(schemaVersion(db), loadMigrations().length);
+    assert.equal(schemaVersion(db), latestVersion(loadMigrations()));
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
     const tables = (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>).map((t) => t.name);
@@ -56,7 +59,7 @@ describe('migrations', () => {
   it('refuse a database whose schema is newer than the code', () => {
     const db = open(join(tempDir(), 'chatd.db'));
     migrate(db);
-    db.pragma(`user_version = ${loadMigrations().length + 1}`);
+    db.pragma(`user_version = ${latestVersion(loadMigrations()) + 1}`);
     assert.throws(() => migrate(db), (error: unknown) => error instanceof DatabaseError && /newer than this chatd knows/.test(error.message));
   });
 
@@ -126,5 +129,58 @@ describe('migrations', () => {
     );
     assert.throws(() => insert.run(1, 'm2'), /UNIQUE constraint failed: messages.thread_id, messages.seq/);
     assert.throws(() => insert.run(2, 'm1'), /UNIQUE constraint failed: messages.client_msg_id, messages.sender_device_id/);
+  });
+
+  it('load migrations whose numbers skip one (reserved by work landing separately), and refuse two of one number', () => {
+    const gap = tempDir();
+    for (const file of ['0001_a.sql', '0002_b.sql', '0004_d.sql']) writeFileSync(join(gap, file), 'SELECT 1;');
+    assert.deepEqual(loadMigrations(gap).map((m) => m.version), [1, 2, 4]);
+    assert.equal(latestVersion(loadMigrations(gap)), 4);
+    const twice = tempDir();
+    for (const file of ['0001_a.sql', '0002_b.sql', '0002_c.sql']) writeFileSync(join(twice, file), 'SELECT 1;');
+    assert.throws(() => loadMigrations(twice), /0002_c\.sql does not come after version 2/);
+  });
+
+  it('0011 keeps invite codes only as hashes, and the codes made before it keep working', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    migrate(db, loadMigrations().filter((m) => m.version < 11));
+    db.exec(`
+      INSERT INTO invites (code, created_at, expires_at, max_uses, uses, revoked_at, note) VALUES
+        ('abcd-efgh-jkmn-pqrs', 1, NULL, 2, 1, NULL, 'book club'),
+        ('wxyz-2345-6789-abcd', 2, 5, 1, 0, 3, '');
+    `);
+    migrate(db);
+    const rows = db.prepare('SELECT * FROM invites ORDER BY id').all() as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      rows.map((row) => ({ ...row, code_hash: undefined })),
+      [
+        { id: 1, code_hash: undefined, code_prefix: 'abcd', created_at: 1, expires_at: null, max_uses: 2, uses: 1, revoked_at: null, note: 'book club' },
+        { id: 2, code_hash: undefined, code_prefix: 'wxyz', created_at: 2, expires_at: 5, max_uses: 1, uses: 0, revoked_at: 3, note: '' },
+      ],
+    );
+    assert.ok(!JSON.stringify(db.prepare('SELECT * FROM invites').all()).includes('efgh'), 'no code left in the table');
+    const invites = new InvitesRepository(db);
+    assert.equal(invites.consume(hashInviteCode(' ABCD-efgh-jkmn-pqrs '), 10), 1, 'the old code registers, typed in any case');
+    assert.equal(invites.consume(hashInviteCode('abcd-efgh-jkmn-pqrs'), 10), undefined, 'and is used up after its two uses');
+    assert.equal(invites.consume(hashInviteCode('wxyz-2345-6789-abcd'), 1), undefined, 'a revoked one stays revoked');
+    assert.equal(checkDatabase(db).ok, true);
+    db.close();
+  });
+
+  it('0011 logs out the devices of users disabled before it, whose tokens enabling them would have brought back', () => {
+    const db = open(join(tempDir(), 'chatd.db'));
+    migrate(db, loadMigrations().filter((m) => m.version < 11));
+    db.exec(`
+      INSERT INTO users (id, username, display_name, password_hash, disabled, created_at) VALUES (1, 'a', 'a', 'x', 1, 0), (2, 'b', 'b', 'x', 0, 0);
+      INSERT INTO devices (id, user_id, name, platform, token_hash, created_at, push_platform, push_token) VALUES
+        (1, 1, 'd', 'cli', X'01', 0, 'fcm', 't1'), (2, 2, 'd', 'cli', X'02', 0, 'fcm', 't2');
+    `);
+    migrate(db);
+    const devices = db.prepare('SELECT id, token_hash, push_token, revoked_at FROM devices ORDER BY id').all() as Array<Record<string, unknown>>;
+    assert.equal(devices[0]?.token_hash, null);
+    assert.equal(devices[0]?.push_token, null);
+    assert.ok(Math.abs(Number(devices[0]?.revoked_at) - Date.now()) < 60_000, 'revoked now, in milliseconds');
+    assert.deepEqual(devices[1], { id: 2, token_hash: Buffer.from([2]), push_token: 't2', revoked_at: null }, 'an enabled user keeps their devices');
+    db.close();
   });
 });

@@ -17,6 +17,19 @@ describe('RateLimiter', () => {
     assert.deepEqual(limiter.take('alice'), { allowed: false, retryAfterSeconds: 20 });
   });
 
+  it('peek says what take would answer without taking a token', () => {
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(clock, 2, 60_000);
+    assert.deepEqual(limiter.peek('alice'), { allowed: true });
+    limiter.take('alice');
+    limiter.take('alice');
+    assert.deepEqual(limiter.peek('alice'), { allowed: false, retryAfterSeconds: 30 });
+    assert.deepEqual(limiter.peek('alice'), { allowed: false, retryAfterSeconds: 30 }, 'peeking took nothing');
+    clock.time += 30_000;
+    assert.deepEqual(limiter.peek('alice'), { allowed: true });
+    assert.deepEqual(limiter.take('alice'), { allowed: true });
+  });
+
   it('refills evenly over the window', () => {
     const clock = new FakeClock();
     const limiter = new RateLimiter(clock, 3, 60_000);

@@ -1,7 +1,9 @@
 import type { Db } from '../database.js';
 
+/** An invite as stored: the code itself is not, only its hash and first letters. */
 export interface InviteRow {
-  readonly code: string;
+  readonly id: number;
+  readonly code_prefix: string;
   readonly created_at: number;
   readonly expires_at: number | null;
   readonly max_uses: number;
@@ -11,51 +13,63 @@ export interface InviteRow {
 }
 
 export interface NewInvite {
-  readonly code: string;
+  readonly codeHash: Buffer;
+  readonly codePrefix: string;
   readonly now: number;
   readonly expiresAt: number | null;
   readonly maxUses: number;
   readonly note: string;
 }
 
+const COLUMNS = 'id, code_prefix, created_at, expires_at, max_uses, uses, revoked_at, note';
+
 export class InvitesRepository {
   private readonly insertStatement;
   private readonly all;
-  private readonly byCode;
+  private readonly byId;
+  private readonly byHash;
   private readonly revokeStatement;
   private readonly consumeStatement;
 
   constructor(db: Db) {
-    this.insertStatement = db.prepare<[string, number, number | null, number, string]>(
-      'INSERT INTO invites (code, created_at, expires_at, max_uses, note) VALUES (?, ?, ?, ?, ?)',
+    this.insertStatement = db.prepare<[Buffer, string, number, number | null, number, string]>(
+      'INSERT INTO invites (code_hash, code_prefix, created_at, expires_at, max_uses, note) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.all = db.prepare<[], InviteRow>('SELECT * FROM invites ORDER BY created_at, code');
-    this.byCode = db.prepare<[string], InviteRow>('SELECT * FROM invites WHERE code = ?');
-    this.revokeStatement = db.prepare<[number, string]>('UPDATE invites SET revoked_at = ? WHERE code = ? AND revoked_at IS NULL');
-    this.consumeStatement = db.prepare<[string, number]>(
+    this.all = db.prepare<[], InviteRow>(`SELECT ${COLUMNS} FROM invites ORDER BY created_at, id`);
+    this.byId = db.prepare<[number], InviteRow>(`SELECT ${COLUMNS} FROM invites WHERE id = ?`);
+    this.byHash = db.prepare<[Buffer], InviteRow>(`SELECT ${COLUMNS} FROM invites WHERE code_hash = ?`);
+    this.revokeStatement = db.prepare<[number, number]>('UPDATE invites SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+    this.consumeStatement = db.prepare<[Buffer, number], { id: number }>(
       `UPDATE invites SET uses = uses + 1
-        WHERE code = ? AND revoked_at IS NULL AND uses < max_uses AND (expires_at IS NULL OR expires_at > ?)`,
+        WHERE code_hash = ? AND revoked_at IS NULL AND uses < max_uses AND (expires_at IS NULL OR expires_at > ?)
+        RETURNING id`,
     );
   }
 
-  insert(invite: NewInvite): void {
-    this.insertStatement.run(invite.code, invite.now, invite.expiresAt, invite.maxUses, invite.note);
+  /** Returns the new invite's id. */
+  insert(invite: NewInvite): number {
+    const result = this.insertStatement.run(invite.codeHash, invite.codePrefix, invite.now, invite.expiresAt, invite.maxUses, invite.note);
+    return Number(result.lastInsertRowid);
   }
 
   list(): InviteRow[] {
     return this.all.all();
   }
 
-  find(code: string): InviteRow | undefined {
-    return this.byCode.get(code);
+  findById(id: number): InviteRow | undefined {
+    return this.byId.get(id);
   }
 
-  revoke(code: string, now: number): boolean {
-    return this.revokeStatement.run(now, code).changes === 1;
+  findByHash(codeHash: Buffer): InviteRow | undefined {
+    return this.byHash.get(codeHash);
   }
 
-  /** Uses the invite once if it is valid now; false if unknown, revoked, used up or expired. */
-  consume(code: string, now: number): boolean {
-    return this.consumeStatement.run(code, now).changes === 1;
+  revoke(id: number, now: number): boolean {
+    return this.revokeStatement.run(now, id).changes === 1;
+  }
+
+  /** Uses the invite once if it is valid now: its id, or undefined if unknown, revoked, used up or expired. */
+  consume(codeHash: Buffer, now: number): number | undefined {
+    return this.consumeStatement.get(codeHash, now)?.id;
   }
 }

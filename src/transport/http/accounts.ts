@@ -10,13 +10,13 @@ import { deviceJson, userJson } from './wire.js';
 /** Type-level bound on free-text fields; the services apply the real rules. */
 const TEXT = { max: 1024 } as const;
 
-/** The device a request's "Authorization: Bearer <token>" names, or unauthorized. */
-export function bearerAuthenticator(accounts: AccountService): (request: Request) => Principal {
-  return (request) => {
+/** The device a request's "Authorization: Bearer <token>" names, or unauthorized. `address` is for the audit log. */
+export function bearerAuthenticator(accounts: AccountService): (request: Request, address?: string) => Principal {
+  return (request, address) => {
     const header = request.headers.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) throw new ChatError('unauthorized', 'send the device token as "Authorization: Bearer <token>" (from POST /v1/login)');
-    return accounts.authenticate(match[1]);
+    return accounts.authenticate(match[1], address);
   };
 }
 
@@ -52,36 +52,36 @@ export function addAccountRoutes(router: Router, accounts: AccountService): void
     return json(201, { user: userJson(result.user), device: deviceJson(result.device), token: result.token });
   });
 
-  router.add('POST', '/v1/logout', (request) => {
-    accounts.logout(authenticate(request));
+  router.add('POST', '/v1/logout', (request, context) => {
+    accounts.logout(authenticate(request, context.clientAddress), context.clientAddress);
     return noContent();
   });
 
-  router.add('GET', '/v1/me', (request) => {
-    const principal = authenticate(request);
+  router.add('GET', '/v1/me', (request, context) => {
+    const principal = authenticate(request, context.clientAddress);
     return json(200, { user: userJson(principal.user), device_id: principal.deviceId });
   });
 
-  router.add('POST', '/v1/me/password', async (request) => {
-    const principal = authenticate(request);
+  router.add('POST', '/v1/me/password', async (request, context) => {
+    const principal = authenticate(request, context.clientAddress);
     const body = await readJsonObject(request);
     const result = await accounts.changePassword(principal, {
       currentPassword: readString(body, 'current_password', TEXT),
       newPassword: readString(body, 'new_password', TEXT),
       revokeOtherDevices: readOptionalBoolean(body, 'revoke_other_devices') ?? true,
-    });
+    }, context.clientAddress);
     return json(200, { revoked_devices: result.revokedDevices });
   });
 
-  router.add('GET', '/v1/devices', (request) => {
-    const principal = authenticate(request);
+  router.add('GET', '/v1/devices', (request, context) => {
+    const principal = authenticate(request, context.clientAddress);
     const devices = accounts.listDevices(principal).map((device) => ({ ...deviceJson(device), current: device.id === principal.deviceId }));
     return json(200, { devices });
   });
 
   router.add('DELETE', '/v1/devices/:id', (request, context) => {
-    const principal = authenticate(request);
-    accounts.revokeDevice(principal, parseId(context.params.id, 'device id'));
+    const principal = authenticate(request, context.clientAddress);
+    accounts.revokeDevice(principal, parseId(context.params.id, 'device id'), context.clientAddress);
     return noContent();
   });
 }

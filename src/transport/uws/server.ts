@@ -185,8 +185,18 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
    * connections on the port do not block the new bind); binding first would not.
    */
   const bind = (app: UwsApp, host: string, port: number): us_listen_socket | false => {
+    // Exclusive: without it uWS sets SO_REUSEPORT, and a second chatd on a busy port would start
+    // silently and share the clients with the first. The binary takes (host, port, options, callback)
+    // and exports the option's value (1, ListenOptions in the typings); the typings know neither.
+    const exclusive = (uws as UwsModule & { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+    const listenExclusive = app.listen as unknown as (
+      host: string,
+      port: number,
+      options: number,
+      callback: (socket: us_listen_socket | false) => void,
+    ) => TemplatedApp;
     let bound: us_listen_socket | false = false;
-    app.listen(host, port, (socket) => {
+    listenExclusive.call(app, host, port, exclusive, (socket) => {
       bound = socket;
     });
     return bound;

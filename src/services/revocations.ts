@@ -1,0 +1,56 @@
+import { ChatError } from '../errors.js';
+import type { TokenState } from '../storage/repositories/devices.js';
+import type { Store } from '../storage/store.js';
+import type { Revocation, RevocationReason } from './types.js';
+
+/**
+ * Records revocations as account events, in the caller's transaction (the one
+ * that revokes): a running server learns of them from the database whichever
+ * process made them. `deviceIds` null: every device of the user. Returns them
+ * for the caller to hand to its RevocationListener once the transaction has
+ * committed.
+ */
+export function recordRevocations(
+  store: Store,
+  change: { readonly userId: number; readonly deviceIds: readonly number[] | null; readonly reason: RevocationReason; readonly now: number },
+): Revocation[] {
+  const targets = change.deviceIds ?? [null];
+  const rows = store.accountEvents.record(
+    targets.map((deviceId) => ({ user_id: change.userId, device_id: deviceId, reason: change.reason, created_at: change.now })),
+  );
+  return rows.map(toRevocation);
+}
+
+export function toRevocation(row: { id: number; user_id: number; device_id: number | null; reason: RevocationReason }): Revocation {
+  return { id: row.id, userId: row.user_id, deviceId: row.device_id, reason: row.reason };
+}
+
+/** What a client is told (the close frame's reason, the error's message) when its token stopped working. */
+export function revocationMessage(reason: RevocationReason): string {
+  switch (reason) {
+    case 'device_revoked':
+      return 'this device was logged out; log in again';
+    case 'password_changed':
+      return 'the password was changed; log in again';
+    case 'user_disabled':
+      return 'this account was disabled; ask the server admin';
+    case 'user_deleted':
+      return 'this account was deleted';
+  }
+}
+
+/**
+ * Refuses a request of a device whose token no longer works (a device that
+ * does not exist counts as revoked): unauthorized, or account_disabled, as
+ * authentication would answer.
+ */
+export function assertSignedIn(state: TokenState | undefined): void {
+  // The account's state first: deleting or disabling a user may revoke the devices too.
+  if (state?.deleted) throw new ChatError('unauthorized', revocationMessage('user_deleted'));
+  if (state?.disabled) throw new ChatError('account_disabled', revocationMessage('user_disabled'));
+  if (!state || state.revoked) throw new ChatError('unauthorized', revocationMessage('device_revoked'));
+}
+
+export function isSignedIn(state: TokenState | undefined): boolean {
+  return state !== undefined && !state.revoked && !state.deleted && !state.disabled;
+}

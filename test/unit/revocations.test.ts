@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { PasswordHasher } from '../../src/crypto/passwords.js';
+import type { CloseReason } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { type LiveSession, SessionRegistry } from '../../src/realtime/sessions.js';
+import { AccountService } from '../../src/services/accounts.js';
+import { AdminService } from '../../src/services/admin.js';
+import { RateLimiter } from '../../src/services/rate-limiter.js';
+import { RevocationWatcher } from '../../src/services/revocation-watcher.js';
+import { recordRevocations } from '../../src/services/revocations.js';
+import type { Revocation, RevocationListener } from '../../src/services/types.js';
+import { ACCOUNT_EVENT_RETENTION_MS } from '../../src/storage/repositories/account-events.js';
+import { migrate, openDatabase } from '../../src/storage/database.js';
+import { Store } from '../../src/storage/store.js';
+import { tempDir } from '../helpers/tmp.js';
+import { MemoryAuditLog } from '../../src/services/audit.js';
+
+const silent = createLogger('silent');
+
+/** Two connections to one database file, as the server and the admin CLI have. */
+function twoProcesses(): { server: Store; cli: Store } {
+  const file = join(tempDir(), 'chatd.db');
+  const open = (): Store => new Store(openDatabase({ file, synchronous: 'normal', busyTimeoutMs: 1000 }));
+  const first = openDatabase({ file, synchronous: 'normal', busyTimeoutMs: 1000 });
+  migrate(first);
+  first.close();
+  return { server: open(), cli: open() };
+}
+
+function admin(store: Store, revocations: RevocationListener = { revoked: () => {} }): AdminService {
+  const clock = { now: () => Date.now() };
+  const hasher = new PasswordHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 });
+  const accounts = new AccountService({
+    store,
+    hasher,
+    clock,
+    settings: { registration: 'closed', passwordMinLength: 8, loginSlowdownMs: 0 },
+    limiters: {
+      perAddress: new RateLimiter(clock, 100, 60_000),
+      failuresPerUsernameAndAddress: new RateLimiter(clock, 100, 60_000),
+      failuresPerUsername: new RateLimiter(clock, 100, 60_000),
+    },
+    revocations,
+    audit: new MemoryAuditLog(),
+  });
+  return new AdminService({ store, accounts, hasher, clock, passwordMinLength: 8, revocations, audit: new MemoryAuditLog() });
+}
+
+function addUser(store: Store, username: string, devices: number): { userId: number; deviceIds: number[] } {
+  const userId = store.users.insert({ username, displayName: username, passwordHash: 'x', now: 1 }) as number;
+  const deviceIds = Array.from({ length: devices }, (_, i) =>
+    store.devices.insert({ userId, name: `d${i}`, platform: 'cli', tokenHash: Buffer.from(`${username}-${i}`), now: 1 }),
+  );
+  return { userId, deviceIds };
+}
+
+/** A listener that keeps what it is handed, one array per call. */
+function recorder(): RevocationListener & { calls: Revocation[][] } {
+  const calls: Revocation[][] = [];
+  return { calls, revoked: (revocations) => void calls.push([...revocations]) };
+}
+
+describe('RevocationWatcher', () => {
+  it('hands on a revocation another process commits once it looks, and only once', () => {
+    const { server, cli } = twoProcesses();
+    const frank = addUser(cli, 'frank', 2);
+    const listener = recorder();
+    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
+    admin(cli).revokeDevice(frank.deviceIds[1] as number);
+    assert.equal(listener.calls.length, 0, 'nothing before it looks');
+    watcher.poll();
+    assert.deepEqual(
+      listener.calls.flat().map((r) => [r.userId, r.deviceId, r.reason]),
+      [[frank.userId, frank.deviceIds[1], 'device_revoked']],
+    );
+    watcher.poll();
+    assert.equal(listener.calls.length, 1, 'not again at the next look');
+  });
+
+  it('reads no events while no other process has committed', () => {
+    const { server, cli } = twoProcesses();
+    addUser(cli, 'grace', 1);
+    let reads = 0;
+    const events = {
+      changedElsewhere: () => server.accountEvents.changedElsewhere(),
+      latestId: () => server.accountEvents.latestId(),
+      after: (id: number, limit: number) => (reads++, server.accountEvents.after(id, limit)),
+    };
+    const watcher = new RevocationWatcher({ events, listener: recorder(), log: silent, intervalMs: 1000 });
+    watcher.poll();
+    assert.equal(reads, 1, 'the user added is a commit by another process: one read');
+    for (let i = 0; i < 5; i++) watcher.poll();
+    assert.equal(reads, 1, 'nothing committed since: no read');
+    server.transaction(() => server.users.insert({ username: 'own', displayName: 'own', passwordHash: 'x', now: 1 }));
+    watcher.poll();
+    assert.equal(reads, 1, "this process's own commits are not another's");
+  });
+
+  it("hands on this process's own revocations at once, and not again when it reads the database", () => {
+    const { server, cli } = twoProcesses();
+    const heidi = addUser(server, 'heidi', 2);
+    const listener = recorder();
+    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
+    admin(server, watcher).revokeDevice(heidi.deviceIds[0] as number);
+    assert.deepEqual(listener.calls.flat().map((r) => r.deviceId), [heidi.deviceIds[0]], 'at once, before any look');
+    admin(cli).revokeDevice(heidi.deviceIds[1] as number);
+    watcher.poll();
+    assert.deepEqual(listener.calls.flat().map((r) => r.deviceId), [heidi.deviceIds[0], heidi.deviceIds[1]]);
+  });
+
+  it("does not skip another process's revocation committed just before one of this process's own", () => {
+    const { server, cli } = twoProcesses();
+    const ivan = addUser(server, 'ivan', 2);
+    const listener = recorder();
+    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
+    admin(cli).revokeDevice(ivan.deviceIds[0] as number);
+    admin(server, watcher).revokeDevice(ivan.deviceIds[1] as number);
+    assert.deepEqual(listener.calls.flat().map((r) => r.deviceId).sort(), [...ivan.deviceIds].sort());
+    watcher.poll();
+    assert.equal(listener.calls.flat().length, 2, 'each once');
+  });
+
+  it('ignores the revocations made before it started: no connection of this process predates them', () => {
+    const { server, cli } = twoProcesses();
+    const judy = addUser(cli, 'judy', 1);
+    admin(cli).setDisabled('judy', true);
+    const listener = recorder();
+    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
+    watcher.poll();
+    assert.equal(listener.calls.length, 0);
+    admin(cli).deleteUser('judy');
+    watcher.poll();
+    assert.deepEqual(listener.calls.flat().map((r) => [r.userId, r.deviceId, r.reason]), [[judy.userId, null, 'user_deleted']]);
+  });
+
+  it('reads a burst larger than one page in order, every event once', () => {
+    const { server, cli } = twoProcesses();
+    const many = addUser(cli, 'many', 1_200);
+    const listener = recorder();
+    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
+    cli.transaction(() => {
+      const deviceIds = cli.devices.revokeAllOfUser(many.userId, 0, 5);
+      recordRevocations(cli, { userId: many.userId, deviceIds, reason: 'password_changed', now: 5 });
+    });
+    watcher.poll();
+    const ids = listener.calls.flat().map((r) => r.id);
+    assert.equal(ids.length, 1_200);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+  });
+});
+
+describe('the admin services record revocations for the running server', () => {
+  it('each admin action that ends connections records its events in the same commit; enable records none', async () => {
+    const { cli } = twoProcesses();
+    const kim = addUser(cli, 'kim', 2);
+    const leo = addUser(cli, 'leo', 1);
+    const service = admin(cli);
+    const reasons = (): Array<[number, number | null, string]> =>
+      cli.accountEvents.after(0, 100).map((row) => [row.user_id, row.device_id, row.reason]);
+    service.revokeDevice(kim.deviceIds[0] as number);
+    await service.setPassword('kim', 'new-password', { revokeDevices: true });
+    await service.setPassword('kim', 'newer-password', { revokeDevices: false });
+    service.setDisabled('leo', true);
+    service.setDisabled('leo', true);
+    service.setDisabled('leo', false);
+    service.deleteUser('leo');
+    assert.deepEqual(reasons(), [
+      [kim.userId, kim.deviceIds[0], 'device_revoked'],
+      [kim.userId, kim.deviceIds[1], 'password_changed'],
+      [leo.userId, null, 'user_disabled'],
+      [leo.userId, null, 'user_deleted'],
+    ]);
+    assert.throws(() => service.revokeDevice(kim.deviceIds[0] as number), /already revoked/);
+    assert.equal(reasons().length, 4, 'a refused revocation records nothing');
+  });
+
+  it('keep the events table small: a day-old event is pruned by the next write, and ids are never used again', () => {
+    const { cli } = twoProcesses();
+    const mia = addUser(cli, 'mia', 2);
+    const first = cli.transaction(() => recordRevocations(cli, { userId: mia.userId, deviceIds: [mia.deviceIds[0] as number], reason: 'device_revoked', now: 1_000 }));
+    const later = 1_000 + ACCOUNT_EVENT_RETENTION_MS + 1;
+    const second = cli.transaction(() => recordRevocations(cli, { userId: mia.userId, deviceIds: null, reason: 'user_disabled', now: later }));
+    assert.deepEqual(cli.accountEvents.after(0, 10).map((row) => row.id), [second[0]?.id]);
+    assert.ok((second[0]?.id ?? 0) > (first[0]?.id ?? 0));
+    const third = cli.transaction(() => recordRevocations(cli, { userId: mia.userId, deviceIds: null, reason: 'user_deleted', now: later + 2 * ACCOUNT_EVENT_RETENTION_MS }));
+    assert.equal(cli.accountEvents.latestId(), third[0]?.id);
+    assert.ok((third[0]?.id ?? 0) > (second[0]?.id ?? 0), 'the table emptied, yet the id is new');
+  });
+});
+
+/** A session as the registry sees it, remembering how it was closed. */
+class FakeSession implements LiveSession {
+  closedWith: { reason: CloseReason; message: string } | undefined;
+  readonly deadline = Number.MAX_SAFE_INTEGER;
+  constructor(
+    readonly deviceId: number,
+    readonly userId: number,
+  ) {}
+  close(reason: CloseReason, message: string): void {
+    this.closedWith ??= { reason, message };
+  }
+  expire(): void {}
+  checkBackpressure(): void {}
+}
+
+describe('SessionRegistry on revocations', () => {
+  function registryWith(signedIn: Set<number>, sessions: FakeSession[]): SessionRegistry {
+    const registry = new SessionRegistry((deviceId) => signedIn.has(deviceId));
+    for (const session of sessions) {
+      registry.add(session);
+      registry.bind(session, session.deviceId);
+    }
+    return registry;
+  }
+
+  it("closes with device_revoked every session of a revoked device, and no other device's", () => {
+    const [a, b, other] = [new FakeSession(1, 10), new FakeSession(1, 10), new FakeSession(2, 10)];
+    const registry = registryWith(new Set([2]), [a, b, other]);
+    registry.revoked([{ id: 1, userId: 10, deviceId: 1, reason: 'device_revoked' }]);
+    assert.deepEqual([a.closedWith?.reason, b.closedWith?.reason, other.closedWith], ['device_revoked', 'device_revoked', undefined]);
+    assert.match(a.closedWith?.message ?? '', /logged out/);
+  });
+
+  it("closes all of a user's devices for a user-wide revocation, saying why, and no other user's", () => {
+    const [phone, laptop, stranger] = [new FakeSession(1, 10), new FakeSession(2, 10), new FakeSession(3, 11)];
+    const registry = registryWith(new Set([3]), [phone, laptop, stranger]);
+    registry.revoked([{ id: 1, userId: 10, deviceId: null, reason: 'user_disabled' }]);
+    assert.deepEqual([phone.closedWith?.reason, laptop.closedWith?.reason, stranger.closedWith], ['device_revoked', 'device_revoked', undefined]);
+    assert.match(phone.closedWith?.message ?? '', /account was disabled/);
+  });
+
+  it('keeps the sessions of a device whose token works again by the time the revocation arrives (disabled, then enabled)', () => {
+    const session = new FakeSession(1, 10);
+    const registry = registryWith(new Set([1]), [session]);
+    registry.revoked([{ id: 1, userId: 10, deviceId: null, reason: 'user_disabled' }]);
+    assert.equal(session.closedWith, undefined);
+  });
+});
