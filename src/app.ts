@@ -38,7 +38,7 @@ import { errorResponse } from './transport/http/respond.js';
 import { Router } from './transport/http/router.js';
 import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
 import { createTransport } from './transport/select.js';
-import { type CertificateInfo, type TlsFiles, readTlsFiles } from './transport/tls.js';
+import { type CertificateInfo, ListenerLostError, type TlsFiles, readTlsFiles } from './transport/tls.js';
 import type { HttpHandler, TransportKind } from './transport/types.js';
 
 /** The composition root: the one place that builds every object and wires them together. */
@@ -180,6 +180,8 @@ export interface RunningServer {
   readonly metricsPort: number | undefined;
   /** Reads tls.cert and tls.key again (SIGHUP); throws a StartupError, and keeps serving the old pair, when they cannot be used. */
   reloadTls(): CertificateInfo;
+  /** False once a certificate reload lost the listening socket: the server should stop. */
+  readonly listening: boolean;
   /** Graceful stop, bounded by server.shutdown_timeout_ms. Resolves once the database is closed. */
   stop(): Promise<void>;
 }
@@ -355,6 +357,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   pushes.start();
   if (providers.size > 0) log.info({ providers: [...providers.keys()] }, 'push notifications on');
 
+  let lostListener = false;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
@@ -400,7 +403,17 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       return transport.certificate();
     },
     metricsPort: metricsListener?.port,
-    reloadTls: () => transport.reloadTls(),
+    reloadTls: () => {
+      try {
+        return transport.reloadTls();
+      } catch (error) {
+        if (error instanceof ListenerLostError) lostListener = true;
+        throw error;
+      }
+    },
+    get listening() {
+      return !lostListener;
+    },
     stop,
   };
 }

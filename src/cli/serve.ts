@@ -74,7 +74,8 @@ async function serve(options: ServeOptions): Promise<void> {
       .then(() => {
         lock.release();
         log.info('stopped');
-        process.exit(0);
+        // 1 after a lost listening socket, so that a supervisor restarts chatd.
+        process.exit(server.listening ? 0 : 1);
       })
       .catch((error: unknown) => {
         log.error({ err: error }, 'shutdown failed');
@@ -95,7 +96,13 @@ async function serve(options: ServeOptions): Promise<void> {
       const certificate = server.reloadTls();
       log.info({ signal: 'SIGHUP', ...certificate }, 'TLS certificate reloaded: new connections get it');
     } catch (error) {
-      log.error({ signal: 'SIGHUP', err: error }, 'TLS certificate reload failed; still serving the previous certificate');
+      if (server.listening) {
+        log.error({ signal: 'SIGHUP', err: error }, 'TLS certificate reload failed; still serving the previous certificate');
+        return;
+      }
+      // Nothing accepts connections any more: stop, and let the supervisor start chatd again.
+      log.fatal({ signal: 'SIGHUP', err: error }, 'the listening socket was lost in a TLS certificate reload; stopping');
+      shutdown('SIGHUP');
     }
   });
 

@@ -3,6 +3,19 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { StartupError } from '../errors.js';
 
+/**
+ * A certificate reload closed the listening socket and could bind neither the
+ * new server nor the old one again (out of file descriptors, say): the process
+ * no longer accepts connections and should stop, so that its supervisor
+ * starts it afresh.
+ */
+export class ListenerLostError extends StartupError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ListenerLostError';
+  }
+}
+
 /** PEM files of the certificate chain and its key, as the configuration names them. */
 export interface TlsFiles {
   readonly certFile: string;

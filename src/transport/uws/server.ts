@@ -3,7 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_sock
 import { CloseCodes, StartupError } from '../../errors.js';
 import { checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
-import { readTlsFiles } from '../tls.js';
+import { ListenerLostError, readTlsFiles } from '../tls.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 import type { UwsModule } from './load.js';
 
@@ -247,7 +247,7 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
           const again = bind(current, host, port);
           if (!again) {
             listening = undefined;
-            throw new StartupError(`lost ${host}:${port} while changing the TLS certificate: the address could not be bound again; restart chatd`);
+            throw new ListenerLostError(`lost ${host}:${port} while changing the TLS certificate: the address could not be bound again`);
           }
           listening.socket = again;
           throw new StartupError(`cannot listen on ${host}:${port} with the new certificate; still serving the previous one`);
