@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync } from 'node:fs';
+import { chmodSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -111,6 +111,21 @@ describe('a TLS reload on the uws transport listening on port 0', { skip: uws.ok
 });
 
 describe('TLS configuration errors', () => {
+  it('warns at start about a TLS key file every account can read', async () => {
+    const dir = tempDir();
+    const cert = selfSigned(dir, 'open');
+    chmodSync(cert.keyFile, 0o644);
+    const config = writeConfig(dir, `[tls]\ncert = "${cert.certFile}"\nkey = "${cert.keyFile}"\n`);
+    const server = await startServer(['--data', join(dir, 'data'), '--config', config, '--transport', 'node']);
+    try {
+      const warning = await server.waitForLog((line) => line.key === 'tls.key');
+      assert.equal(warning.mode, '0644');
+      assert.match(String(warning.msg), /readable by every account on the machine/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('refuses to start with a certificate but no key, naming both keys', async () => {
     const dir = tempDir();
     const cert = selfSigned(dir, 'only');
