@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseHostPort } from './config/address.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
@@ -38,7 +39,9 @@ import { addMetricsRoute } from './transport/http/metrics.js';
 import { RuntimeMetrics } from './metrics.js';
 import { errorResponse } from './transport/http/respond.js';
 import { Router } from './transport/http/router.js';
+import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
 import { createTransport } from './transport/select.js';
+import { type CertificateInfo, ListenerLostError, type TlsFiles, readTlsFiles } from './transport/tls.js';
 import type { HttpHandler, TransportKind } from './transport/types.js';
 
 /** The composition root: the one place that builds every object and wires them together. */
@@ -174,16 +177,32 @@ export interface RunningServer {
   readonly transportWhy: string;
   readonly transportFallback: boolean;
   readonly databaseFile: string;
+  /** The certificate served, when chatd terminates TLS itself. */
+  readonly tls: CertificateInfo | undefined;
+  /** Where /metrics is served when metrics.listen gives it a listener of its own. */
+  readonly metricsPort: number | undefined;
+  /** Reads tls.cert and tls.key again (SIGHUP); throws a StartupError, and keeps serving the old pair, when they cannot be used. */
+  reloadTls(): CertificateInfo;
+  /** False once a certificate reload lost the listening socket: the server should stop. */
+  readonly listening: boolean;
   /** Graceful stop, bounded by server.shutdown_timeout_ms. Resolves once the database is closed. */
   stop(): Promise<void>;
 }
 
 const WS_PATH = '/v1/ws';
 
+/** The certificate and key to serve, resolved from the working directory like storage.dir; undefined when TLS is off. */
+function tlsFiles(config: Config): TlsFiles | undefined {
+  if (config.tls.cert === '') return undefined;
+  return { certFile: resolve(config.tls.cert), keyFile: resolve(config.tls.key) };
+}
+
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const file = databaseFile(config);
   // Key files are checked before anything else: a bad one names its key and stops start-up.
   const providers = await createProviders(config);
+  const tls = tlsFiles(config);
+  if (tls) readTlsFiles(tls);
   const keyChecker = createKeyChecker();
   const db = openConfiguredDatabase(config, {
     progress: {
@@ -211,7 +230,9 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     ready: () => ready,
   });
   const metrics = config.metrics.enabled ? new RuntimeMetrics({ writes: () => core.store.batcher.totals, connections: () => registry.size }) : undefined;
-  if (metrics) addMetricsRoute(router, () => metrics.render());
+  // With a listener of its own, /metrics is on that one only: the main port answers 404 like any unknown path.
+  const metricsRouter = metrics && config.metrics.listen !== '' ? new Router(log, false) : undefined;
+  if (metrics) addMetricsRoute(metricsRouter ?? router, () => metrics.render(), config.metrics.token);
   addAccountRoutes(router, core.accounts);
   if (config.web.enabled && !addWebRoutes(router)) log.warn('the web client is not built into this chatd: / answers 404 (run npm run build)');
   // The socket library takes WebSocket upgrades first; a plain GET here is a client mistake worth explaining.
@@ -310,6 +331,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const choice = await createTransport(config.server.transport, {
     http,
     maxBodyBytes: config.http.max_body_bytes,
+    ...(tls ? { tls } : {}),
     onError: (error, where) => log.error({ err: error, where }, 'a request handler failed; the client got an internal error'),
     websocket: {
       path: WS_PATH,
@@ -335,8 +357,15 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   revocationWatcher.start();
 
   let port: number;
+  let metricsListener: MetricsListener | undefined;
   try {
     port = await transport.listen(config.server.host, config.server.port);
+    if (metricsRouter) {
+      const address = parseHostPort(config.metrics.listen);
+      if ('error' in address) throw new Error(`metrics.listen ${address.error}`);
+      metricsListener = await listenForMetrics(address.host, address.port, metricsRouter.handle);
+      log.info({ host: address.host, port: metricsListener.port }, 'serving /metrics on its own listener');
+    }
   } catch (error) {
     clearInterval(sweeper);
     clearInterval(expireInboxes);
@@ -351,6 +380,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   pushes.start();
   if (providers.size > 0) log.info({ providers: [...providers.keys()] }, 'push notifications on');
 
+  let lostListener = false;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
@@ -368,6 +398,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       clearInterval(expireInboxes);
       revocationWatcher.stop();
       metrics?.stop();
+      await metricsListener?.close();
       services.presence.stop();
       // Pushes waiting for a provider stay queued: the next start sends them.
       await pushes.stop();
@@ -385,5 +416,27 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     return stopping;
   };
 
-  return { port, transport: transport.kind, transportWhy: choice.why, transportFallback: choice.fallback, databaseFile: file, stop };
+  return {
+    port,
+    transport: transport.kind,
+    transportWhy: choice.why,
+    transportFallback: choice.fallback,
+    databaseFile: file,
+    get tls() {
+      return transport.certificate();
+    },
+    metricsPort: metricsListener?.port,
+    reloadTls: () => {
+      try {
+        return transport.reloadTls();
+      } catch (error) {
+        if (error instanceof ListenerLostError) lostListener = true;
+        throw error;
+      }
+    },
+    get listening() {
+      return !lostListener;
+    },
+    stop,
+  };
 }

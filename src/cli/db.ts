@@ -13,6 +13,7 @@ import {
   openDatabase,
   schemaVersion,
 } from '../storage/database.js';
+import { DatabaseInUseError, databaseSize, takeExclusively, vacuum } from '../storage/vacuum.js';
 import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 
 /** Opens a database file with the configured settings and without migrating it: these commands take it as it is. */
@@ -21,7 +22,7 @@ function openAsIs(config: Config, file: string, mustExist: boolean): Db {
 }
 
 export function addDbCommands(program: Command): void {
-  const db = program.command('db').description('database maintenance (check and backup are safe while the server runs)');
+  const db = program.command('db').description('database maintenance (check and backup are safe while the server runs; vacuum is not)');
 
   const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (stop a server of the older version first)')).action(
     (options: DatabaseOptions) => {
@@ -91,4 +92,43 @@ export function addDbCommands(program: Command): void {
     console.log(`backed up to ${destination} in ${Date.now() - started} ms; verify with: chatd db check ${destination}`);
   });
   examples(backup, ['chatd db backup /backups/chatd-$(date +%F).db']);
+
+  const vacuumCommand = withDatabaseOptions(
+    db.command('vacuum').description('rebuild the database file without its free pages, giving the space back (stop the server first)'),
+  ).action((options: DatabaseOptions) => {
+    const config = resolveConfig(options);
+    const file = requireDatabase(config);
+    const database = openAsIs(config, file, true);
+    try {
+      try {
+        takeExclusively(database, file);
+      } catch (error) {
+        if (!(error instanceof DatabaseInUseError)) throw error;
+        throw new CliError(
+          `${file} is in use by another process, most likely a running chatd serve: stop it first. ` +
+            'A vacuum rewrites the whole file and the server could not write meanwhile (chatd db backup works while it serves)',
+        );
+      }
+      const before = databaseSize(database, file);
+      process.stderr.write(`vacuuming ${file}: ${formatBytes(before.bytes)}, of which ${formatBytes(before.freeBytes)} in free pages …\n`);
+      const started = Date.now();
+      vacuum(database);
+      const after = databaseSize(database, file);
+      console.log(
+        `vacuumed ${file} in ${Date.now() - started} ms: ${formatBytes(before.bytes)} before, ${formatBytes(after.bytes)} after ` +
+          `(${formatBytes(Math.max(0, before.bytes - after.bytes))} given back)`,
+      );
+    } finally {
+      database.close();
+    }
+  });
+  examples(vacuumCommand, ['sudo systemctl stop chatd && chatd db vacuum --data /var/lib/chatd && sudo systemctl start chatd']);
+}
+
+/** Bytes in the unit that reads best: 812 B, 64.0 KiB, 12.3 MiB, 1.20 GiB. */
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { addChatCommand } from './chat-command.js';
 import { VERSION } from './common.js';
 import { addConfigCommands } from './config.js';
@@ -9,15 +9,23 @@ import { addPushCommands } from './push.js';
 import { addServeCommand } from './serve.js';
 import { addStatsCommand } from './stats.js';
 import { addUserCommands } from './user.js';
+import { describeVersion } from './version.js';
 
 export function buildProgram(): Command {
   const program = new Command('chatd')
     .description('chatd: a self-hostable chat server. Every command finds its database the way `serve` does (--data, --config, CHATD_*).')
-    .version(VERSION, '-V, --version')
+    // Not commander's .version(): that takes the text up front, and finding the commit runs git.
+    .option('-V, --version', 'output the version number (and the git commit, in a checkout)')
     // Settings inherited by every subcommand made after this point.
     .exitOverride()
     .showHelpAfterError('(add --help for usage and examples)')
     .showSuggestionAfterError(true);
+  program.on('option:version', () => {
+    const text = describeVersion(VERSION);
+    process.stdout.write(`${text}\n`);
+    // As commander's own --version does under exitOverride: main.ts turns exit code 0 into a clean exit.
+    throw new CommanderError(0, 'commander.version', text);
+  });
   addServeCommand(program);
   addUserCommands(program);
   addDeviceCommands(program);

@@ -35,6 +35,7 @@ function keyFiles(config: Config): Array<[string, string]> {
   const files: Array<[string, string]> = [
     ['apns.key_file', config.apns.key_file],
     ['fcm.service_account_file', config.fcm.service_account_file],
+    ['tls.key', config.tls.key],
   ];
   return files.filter(([, path]) => path !== '');
 }

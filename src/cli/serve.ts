@@ -74,7 +74,8 @@ async function serve(options: ServeOptions): Promise<void> {
       .then(() => {
         lock.release();
         log.info('stopped');
-        process.exit(0);
+        // 1 after a lost listening socket, so that a supervisor restarts chatd.
+        process.exit(server.listening ? 0 : 1);
       })
       .catch((error: unknown) => {
         log.error({ err: error }, 'shutdown failed');
@@ -85,16 +86,36 @@ async function serve(options: ServeOptions): Promise<void> {
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
   stopWhenOrphanedByNpm(() => shutdown('parent gone'));
+  // SIGHUP (systemctl reload, a certificate renewal hook) swaps the TLS certificate in; without TLS there is nothing to read again.
+  process.on('SIGHUP', () => {
+    if (!server.tls) {
+      log.info('SIGHUP: TLS is off, nothing to reload');
+      return;
+    }
+    try {
+      const certificate = server.reloadTls();
+      log.info({ signal: 'SIGHUP', ...certificate }, 'TLS certificate reloaded: new connections get it');
+    } catch (error) {
+      if (server.listening) {
+        log.error({ signal: 'SIGHUP', err: error }, 'TLS certificate reload failed; still serving the previous certificate');
+        return;
+      }
+      // Nothing accepts connections any more: stop, and let the supervisor start chatd again.
+      log.fatal({ signal: 'SIGHUP', err: error }, 'the listening socket was lost in a TLS certificate reload; stopping');
+      shutdown('SIGHUP');
+    }
+  });
 
   const shown = config.server.host === '0.0.0.0' || config.server.host === '::' ? 'localhost' : config.server.host;
   const address = shown.includes(':') ? `[${shown}]` : shown;
   console.log(
-    `chatd ${VERSION} listening on http://${address}:${server.port} (WebSocket /v1/ws, transport ${server.transport}), ` +
+    `chatd ${VERSION} listening on ${server.tls ? 'https' : 'http'}://${address}:${server.port} (WebSocket /v1/ws, transport ${server.transport}), ` +
       `data in ${server.databaseFile}, registration ${config.accounts.registration}`,
   );
   const details = { port: server.port, host: config.server.host, transport: server.transport, why: server.transportWhy, database: server.databaseFile };
   if (server.transportFallback) log.warn(details, 'uWebSockets.js is not available; running on the slower node transport');
   else log.info(details, 'listening');
+  if (server.tls) log.info(server.tls, 'serving HTTPS and WSS with this certificate');
 }
 
 /**

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { TomlError, parse as parseToml } from 'smol-toml';
+import { parseHostPort } from './address.js';
 import { type Config, type KeySpec, describeAllowed, envName, sections } from './schema.js';
 
 /** Raised when the configuration cannot be used; lists every problem at once. */
@@ -174,6 +175,7 @@ function checkRelations(config: Config, problems: string[]): void {
       `websocket.max_buffered_bytes (${ws.max_buffered_bytes}) must be at least twice websocket.max_frame_bytes (${ws.max_frame_bytes})`,
     );
   }
+  checkServing(config, problems);
   const messages = config.messages;
   // A send frame carries the body plus its type, ids and thread id: up to about 250 bytes, compactly encoded with ASCII ids.
   if (messages.max_body_bytes + 512 > ws.max_frame_bytes) {
@@ -181,6 +183,25 @@ function checkRelations(config: Config, problems: string[]): void {
       `messages.max_body_bytes (${messages.max_body_bytes}) must be at least 512 less than websocket.max_frame_bytes (${ws.max_frame_bytes}), so that a send frame of the largest body fits: ` +
         `lower messages.max_body_bytes to ${Math.max(0, ws.max_frame_bytes - 512)} or raise websocket.max_frame_bytes to ${messages.max_body_bytes + 512}`,
     );
+  }
+}
+
+/** TLS and the /metrics guards: half a pair, a guessable token or an unusable address would fail later or quietly. */
+function checkServing(config: Config, problems: string[]): void {
+  const { cert, key } = config.tls;
+  if ((cert === '') !== (key === '')) {
+    problems.push(`tls.cert and tls.key go together: ${cert === '' ? 'tls.key' : 'tls.cert'} is set, ${cert === '' ? 'tls.cert' : 'tls.key'} is empty`);
+  }
+  const metrics = config.metrics;
+  if (metrics.token !== '' && metrics.token.length < 16) {
+    problems.push(`metrics.token must be at least 16 characters (it has ${metrics.token.length}); make one with \`openssl rand -hex 32\``);
+  }
+  if (metrics.listen !== '') {
+    const address = parseHostPort(metrics.listen);
+    if ('error' in address) problems.push(`metrics.listen ${address.error}, got ${JSON.stringify(metrics.listen)}`);
+  }
+  if (!metrics.enabled && (metrics.token !== '' || metrics.listen !== '')) {
+    problems.push(`metrics.${metrics.token !== '' ? 'token' : 'listen'} is set but metrics.enabled is false: set enabled = true to serve /metrics`);
   }
 }
 

@@ -76,6 +76,13 @@ export const schema = {
       ),
     },
   },
+  tls: {
+    doc: 'HTTPS and WSS served by chatd itself (docs/operations.md, "TLS from the configuration"). Off while cert and key are empty; behind a reverse proxy that terminates TLS, leave them empty. Both files are read again on SIGHUP.',
+    keys: {
+      cert: text('', 'Path of the certificate chain, PEM: the server certificate first, then its intermediates (Let\'s Encrypt\'s fullchain.pem).', { nonEmpty: false }),
+      key: text('', "Path of the certificate's private key, PEM, without a passphrase (Let's Encrypt's privkey.pem).", { nonEmpty: false }),
+    },
+  },
   http: {
     doc: 'HTTP API limits.',
     keys: {
@@ -290,11 +297,21 @@ export const schema = {
     },
   },
   metrics: {
-    doc: "The process's own figures, for monitoring (docs/performance.md, \"Monitoring\").",
+    doc: "The process's own figures, for monitoring (docs/operations.md, \"Monitoring\"; docs/performance.md).",
     keys: {
       enabled: boolean(
         false,
-        'Serve GET /metrics in Prometheus\' text format: event-loop delay, write transactions, garbage collection, connections, CPU, memory. It has no authentication: turn it on where only your monitoring can reach it (a private network, or a reverse proxy that refuses /metrics from outside).',
+        "Serve GET /metrics in Prometheus' text format: event-loop delay, write transactions, garbage collection, connections, CPU, memory. Keep it from the internet: set token, or listen on a local address, or both.",
+      ),
+      token: text(
+        '',
+        'When set, /metrics answers only requests with the header "Authorization: Bearer <token>" (401 otherwise). At least 16 characters; make one with `openssl rand -hex 32`. Empty: no token asked.',
+        { nonEmpty: false },
+      ),
+      listen: text(
+        '',
+        'host:port of a listener of its own for /metrics (plain HTTP), such as "127.0.0.1:9464"; the main port then answers /metrics with 404. Empty: /metrics is served on the main port.',
+        { nonEmpty: false },
       ),
     },
   },

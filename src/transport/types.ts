@@ -1,3 +1,5 @@
+import type { CertificateInfo, TlsFiles } from './tls.js';
+
 /**
  * The transport's two seams. HTTP handlers take a web-standard Request and
  * return a Response (as Hono's do); WebSocket code sees only Connection. The
@@ -70,6 +72,8 @@ export interface TransportOptions {
    * bug in one request never ends the process.
    */
   readonly onError: (error: unknown, where: string) => void;
+  /** Serve HTTPS and WSS with this certificate (checked with readTlsFiles before any socket opens); plain HTTP without. */
+  readonly tls?: TlsFiles;
 }
 
 export interface TransportServer {
@@ -82,4 +86,13 @@ export interface TransportServer {
   stopListening(): void;
   /** Ends every remaining connection at once and releases the server. */
   close(): Promise<void>;
+  /** The certificate new connections get; undefined without TLS. */
+  certificate(): CertificateInfo | undefined;
+  /**
+   * Reads the TLS files again and serves new connections with them; open
+   * connections keep the certificate they began with. Throws a StartupError
+   * (naming the file) and keeps the previous certificate when the new one
+   * cannot be used.
+   */
+  reloadTls(): CertificateInfo;
 }

@@ -94,3 +94,53 @@ describe('GET /metrics when metrics are off (the default)', () => {
     assert.equal(response.body.error.code, 'not_found');
   });
 });
+
+describe('GET /metrics with metrics.token', () => {
+  const token = 'a-token-of-32-characters-or-so-1';
+  let server: ServerProcess;
+  before(async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, `[metrics]\nenabled = true\ntoken = "${token}"\n`);
+    server = await startServer(['--data', `${dir}/data`, '--config', config]);
+  });
+  after(() => server.stop());
+
+  it('answers 401 with a Bearer challenge without the token and with a wrong one, and 200 with it', async () => {
+    const attempts: Array<Record<string, string>> = [{}, { authorization: 'Bearer not-the-token-at-all-but-long' }, { authorization: `Basic ${token}` }, { authorization: `Bearer ${token}x` }];
+    for (const headers of attempts) {
+      const refused = await request(`${server.url}/metrics`, { headers });
+      assert.equal(refused.status, 401, JSON.stringify(headers));
+      assert.equal(refused.body.error.code, 'unauthorized');
+      assert.equal(refused.headers.get('www-authenticate'), 'Bearer realm="chatd metrics"');
+    }
+    const response = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(response.status, 200);
+    assert.ok(parse(await response.text()).has('chatd_websocket_connections'));
+  });
+});
+
+describe('GET /metrics on a listener of its own (metrics.listen)', () => {
+  let server: ServerProcess;
+  let metricsUrl: string;
+  before(async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, '[metrics]\nenabled = true\nlisten = "127.0.0.1:0"\n');
+    server = await startServer(['--data', `${dir}/data`, '--config', config]);
+    const line = await server.waitForLog((entry) => entry.msg === 'serving /metrics on its own listener');
+    metricsUrl = `http://127.0.0.1:${String(line.port)}`;
+  });
+  after(() => server.stop());
+
+  it('serves /metrics there, and the main port answers 404 for it', async () => {
+    assert.notEqual(metricsUrl, server.url);
+    assert.ok(value(await scrape(metricsUrl), 'process_resident_memory_bytes') > 0);
+    const main = await request(`${server.url}/metrics`);
+    assert.equal(main.status, 404);
+    assert.equal(main.body.error.code, 'not_found');
+  });
+
+  it('serves nothing else there: other paths get 404, other methods 405', async () => {
+    assert.equal((await fetch(`${metricsUrl}/healthz`)).status, 404);
+    assert.equal((await fetch(`${metricsUrl}/metrics`, { method: 'POST' })).status, 405);
+  });
+});

@@ -37,6 +37,9 @@ describe('the npm package', () => {
       assert.match(server.banner, /^chatd \d+\.\d+\.\d+ listening on/);
       assert.match(server.banner, new RegExp(`data in ${empty}/data/chatd.db`));
       assert.deepEqual((await request(`${server.url}/healthz`)).body, { status: 'ok' });
+      // Installed from the tarball, there is no .git beside the package: the version alone.
+      const version = execFileSync('npx', ['--yes', `./${name}`, '--version'], { cwd: empty, encoding: 'utf8' });
+      assert.match(version, /^\d+\.\d+\.\d+\n$/);
     } finally {
       // npx re-raises the signal its child got, so its own exit status says nothing; chatd's last log line does.
       await server.stop();

@@ -1,10 +1,12 @@
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, type RequestListener, type Server, type ServerResponse, createServer } from 'node:http';
+import { type Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { CloseCodes, StartupError } from '../../errors.js';
 import { SERVED_METHODS, checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
+import { type CertificateInfo, readTlsFiles } from '../tls.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 
 /** Topic subscriptions, kept by hand: `ws` has no publish/subscribe of its own. */
@@ -85,7 +87,16 @@ class NodeConnection implements Connection {
 export function createNodeTransport(options: TransportOptions): TransportServer {
   const route = options.websocket;
   const topics = new Topics();
-  const server = createServer((req, res) => void serveHttp(req, res, options));
+  const handle: RequestListener = (req, res) => void serveHttp(req, res, options);
+  const tls = options.tls;
+  let certificate: CertificateInfo | undefined;
+  let secure: HttpsServer | undefined;
+  if (tls) {
+    const material = readTlsFiles(tls);
+    certificate = material.info;
+    secure = createHttpsServer({ cert: material.cert, key: material.key }, handle);
+  }
+  const server: Server = secure ?? createServer(handle);
   const wss = new WebSocketServer({ noServer: true, maxPayload: route.maxPayloadBytes });
 
   // CONNECT (a proxy tunnel) never reaches the request handler: without this, Node drops the socket unanswered.
@@ -160,6 +171,15 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
       for (const ws of wss.clients) ws.terminate();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    certificate: () => certificate,
+    reloadTls: () => {
+      if (!tls || !secure) throw new StartupError('TLS is off (tls.cert and tls.key are empty): there is no certificate to reload');
+      const material = readTlsFiles(tls);
+      // New handshakes use the new context; the listening socket and open connections are untouched.
+      secure.setSecureContext({ cert: material.cert, key: material.key });
+      certificate = material.info;
+      return material.info;
     },
   };
 }

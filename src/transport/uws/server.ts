@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_sock
 import { CloseCodes, StartupError } from '../../errors.js';
 import { checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
+import { ListenerLostError, readTlsFiles } from '../tls.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 import type { UwsModule } from './load.js';
 
@@ -88,56 +89,30 @@ class UwsConnection implements Connection {
   }
 }
 
-/** The fast path: uWebSockets.js, whose topics fan a published frame out in C++. */
-export function createUwsTransport(uws: UwsModule, options: TransportOptions): TransportServer {
-  const app: TemplatedApp & { close?: () => void } = uws.App();
-  const route = options.websocket;
-  let listenSocket: us_listen_socket | undefined;
+type UwsApp = TemplatedApp & { close?: () => void };
 
-  app.ws<SocketData>(route.path, {
-    maxPayloadLength: route.maxPayloadBytes,
-    maxBackpressure: route.maxBufferedBytes,
-    idleTimeout: route.idleTimeoutSeconds,
-    sendPingsAutomatically: true,
-    upgrade: (res, req, context) => {
-      res.upgrade<SocketData>(
-        { remoteAddress: remoteAddress(res), forwardedFor: req.getHeader('x-forwarded-for') || undefined },
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
-    },
-    open: (ws) => {
-      const data = ws.getUserData();
-      data.connection = new UwsConnection(ws, data.remoteAddress, data.forwardedFor, app);
-      const connection = data.connection;
-      guard(connection, 'opening a WebSocket', () => {
-        data.listener = route.accept(connection);
-      });
-    },
-    message: (ws, message, isBinary) => {
-      const { connection, listener } = ws.getUserData();
-      if (!connection || !listener) return;
-      guard(connection, 'handling a WebSocket message', () => {
-        if (isBinary) listener.onBinary();
-        else listener.onMessage(decoder.decode(message));
-      });
-    },
-    drain: (ws) => {
-      const { connection, listener } = ws.getUserData();
-      if (connection && listener) guard(connection, 'draining a WebSocket', () => listener.onDrain());
-    },
-    close: (ws, code, message) => {
-      const data = ws.getUserData();
-      data.connection?.markClosed();
-      try {
-        data.listener?.onClose(code, decoder.decode(message));
-      } catch (error) {
-        options.onError(error, 'closing a WebSocket');
-      }
-    },
-  });
+/**
+ * The fast path: uWebSockets.js, whose topics fan a published frame out in C++.
+ *
+ * With TLS, a reloaded certificate needs a new app: uWS cannot change the
+ * certificate of an SSLApp, and its per-name certificates (addServerName) are
+ * unsafe to replace — removeServerName frees the routes that keep-alive
+ * connections under that name still use, and the next request on one of them
+ * ends the process. So a reload builds an SSLApp with the new files, closes
+ * the old listening socket and listens with the new app on the same address in
+ * the same event-loop turn. Connections the kernel had queued and not yet
+ * handed over are refused in that instant (their clients reconnect); open
+ * connections stay on the app that accepted them, and publish reaches every
+ * app. With port 0 there is no reload: the kernel refuses to bind the chosen
+ * port again while connections accepted on it are open.
+ */
+export function createUwsTransport(uws: UwsModule, options: TransportOptions): TransportServer {
+  const route = options.websocket;
+  const tls = options.tls;
+  let certificate = tls ? readTlsFiles(tls).info : undefined;
+  /** Every app made so far, the listening one last; older ones keep the connections they accepted. */
+  const apps: UwsApp[] = [];
+  let listening: { readonly host: string; readonly port: number; readonly requested: number; socket: us_listen_socket } | undefined;
 
   /** A listener that throws gets its connection closed with 1011, and the process carries on. */
   const guard = (connection: UwsConnection, where: string, work: () => void): void => {
@@ -149,43 +124,141 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
     }
   };
 
-  app.any('/*', (res, req) => serveHttp(res, req, options));
+  const makeApp = (): UwsApp => {
+    let app: UwsApp;
+    try {
+      app = tls ? uws.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uws.App();
+    } catch (error) {
+      throw new StartupError(`uWebSockets.js could not use ${tls?.certFile} and ${tls?.keyFile}: ${(error as Error).message}`);
+    }
+    app.ws<SocketData>(route.path, {
+      maxPayloadLength: route.maxPayloadBytes,
+      maxBackpressure: route.maxBufferedBytes,
+      idleTimeout: route.idleTimeoutSeconds,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        res.upgrade<SocketData>(
+          { remoteAddress: remoteAddress(res), forwardedFor: req.getHeader('x-forwarded-for') || undefined },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => {
+        const data = ws.getUserData();
+        data.connection = new UwsConnection(ws, data.remoteAddress, data.forwardedFor, app);
+        const connection = data.connection;
+        guard(connection, 'opening a WebSocket', () => {
+          data.listener = route.accept(connection);
+        });
+      },
+      message: (ws, message, isBinary) => {
+        const { connection, listener } = ws.getUserData();
+        if (!connection || !listener) return;
+        guard(connection, 'handling a WebSocket message', () => {
+          if (isBinary) listener.onBinary();
+          else listener.onMessage(decoder.decode(message));
+        });
+      },
+      drain: (ws) => {
+        const { connection, listener } = ws.getUserData();
+        if (connection && listener) guard(connection, 'draining a WebSocket', () => listener.onDrain());
+      },
+      close: (ws, code, message) => {
+        const data = ws.getUserData();
+        data.connection?.markClosed();
+        try {
+          data.listener?.onClose(code, decoder.decode(message));
+        } catch (error) {
+          options.onError(error, 'closing a WebSocket');
+        }
+      },
+    });
+    app.any('/*', (res, req) => serveHttp(res, req, options));
+    apps.push(app);
+    return app;
+  };
+
+  /**
+   * uWS calls back before listen() returns: the socket, or false when the address cannot be bound.
+   * The one place that binds, for the first listen and for a reload alike. Closing before binding
+   * again also works with LIBUS_LISTEN_EXCLUSIVE_PORT (tried: SO_REUSEADDR is still set, so open
+   * connections on the port do not block the new bind); binding first would not.
+   */
+  const bind = (app: UwsApp, host: string, port: number): us_listen_socket | false => {
+    // Exclusive: without it uWS sets SO_REUSEPORT, and a second chatd on a busy port would start
+    // silently and share the clients with the first. The binary takes (host, port, options, callback)
+    // and exports the option's value (1, ListenOptions in the typings); the typings know neither.
+    const exclusive = (uws as UwsModule & { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+    const listenExclusive = app.listen as unknown as (
+      host: string,
+      port: number,
+      options: number,
+      callback: (socket: us_listen_socket | false) => void,
+    ) => TemplatedApp;
+    let bound: us_listen_socket | false = false;
+    listenExclusive.call(app, host, port, exclusive, (socket) => {
+      bound = socket;
+    });
+    return bound;
+  };
+
+  let current = makeApp();
 
   return {
     kind: 'uws',
     listen: (host, port) =>
       new Promise((resolve, reject) => {
-        // Exclusive: without it uWS sets SO_REUSEPORT, and a second chatd on a busy port would start
-        // silently and share the clients with the first. The binary takes (host, port, options, callback)
-        // and exports the option's value (1, ListenOptions in the typings); the typings know neither.
-        const exclusive = (uws as UwsModule & { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
-        const listenExclusive = app.listen as unknown as (
-          host: string,
-          port: number,
-          options: number,
-          callback: (socket: us_listen_socket | false) => void,
-        ) => TemplatedApp;
-        listenExclusive.call(app, host, port, exclusive, (socket) => {
-          if (!socket) {
-            reject(new StartupError(`cannot listen on ${host}:${port}: the port is in use, or the address is not one of this machine's`));
-            return;
-          }
-          listenSocket = socket;
-          resolve(uws.us_socket_local_port(socket));
-        });
+        const socket = bind(current, host, port);
+        if (!socket) {
+          reject(new StartupError(`cannot listen on ${host}:${port}: the port is in use, or the address is not one of this machine's`));
+          return;
+        }
+        const bound = uws.us_socket_local_port(socket);
+        listening = { host, port: bound, requested: port, socket };
+        resolve(bound);
       }),
     publish: (topic, text) => {
-      app.publish(topic, text, false);
+      for (const app of apps) app.publish(topic, text, false);
     },
     stopListening: () => {
-      if (listenSocket) uws.us_listen_socket_close(listenSocket);
-      listenSocket = undefined;
+      if (listening) uws.us_listen_socket_close(listening.socket);
+      listening = undefined;
     },
     close: async () => {
-      if (listenSocket) uws.us_listen_socket_close(listenSocket);
-      listenSocket = undefined;
+      if (listening) uws.us_listen_socket_close(listening.socket);
+      listening = undefined;
       // Not in the typings, but in the binary: closes every socket, keep-alive ones included.
-      app.close?.();
+      for (const app of apps) app.close?.();
+    },
+    certificate: () => certificate,
+    reloadTls: () => {
+      if (!tls) throw new StartupError('TLS is off (tls.cert and tls.key are empty): there is no certificate to reload');
+      // Checked before the old socket is closed: a port the kernel chose cannot be bound again while
+      // connections are open, and the old app could not have it back either.
+      if (listening?.requested === 0) throw new StartupError('on the uws transport a TLS certificate can be reloaded only with a fixed server.port, not 0');
+      const info = readTlsFiles(tls).info;
+      const next = makeApp();
+      if (listening) {
+        const { host, port } = listening;
+        uws.us_listen_socket_close(listening.socket);
+        const socket = bind(next, host, port);
+        if (!socket) {
+          apps.pop();
+          const again = bind(current, host, port);
+          if (!again) {
+            listening = undefined;
+            throw new ListenerLostError(`lost ${host}:${port} while changing the TLS certificate: the address could not be bound again`);
+          }
+          listening.socket = again;
+          throw new StartupError(`cannot listen on ${host}:${port} with the new certificate; still serving the previous one`);
+        }
+        listening.socket = socket;
+      }
+      current = next;
+      certificate = info;
+      return info;
     },
   };
 }
