@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { logIn, signUp } from '../helpers/http.js';
 import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { preferredTransport } from '../helpers/transports.js';
 import { type Connected, type TestSocket, connectAuthenticated } from '../helpers/ws.js';
 
 /**
@@ -60,7 +61,8 @@ interface Live {
 
 const key = (threadId: number, seq: number): string => `${threadId}/${seq}`;
 
-describe('durability: kill -9 while clients send (uws, synchronous = "full")', () => {
+// The contract is the storage's; it runs on the transport `auto` would pick, so Node 22/24 without uWS still check it.
+describe(`durability: kill -9 while clients send (${preferredTransport}, synchronous = "full")`, () => {
   it('keeps every acked message exactly once, with no seq gaps, and delivers all of it to every device after restarts', { timeout: 120_000 }, async (t) => {
     const started = Date.now();
     const dir = tempDir();
@@ -82,7 +84,7 @@ user_sends_per_second = 100000
 `,
       ),
     ];
-    const args = [...dbArgs, '--transport', 'uws'];
+    const args = [...dbArgs, '--transport', preferredTransport];
     let server: ServerProcess = await startServer(args);
     try {
       // ---- alice (two devices), bob, carol; a group of the three and a direct thread alice–bob ----

@@ -3,11 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { request, signUp } from '../helpers/http.js';
 import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { transports } from '../helpers/transports.js';
 
 /** Wrong passwords allowed per username from one address in these servers. */
 const LOGIN_LIMIT = 6;
 
-for (const transport of ['uws', 'node'] as const) {
+for (const transport of transports('HTTP API')) {
   describe(`HTTP API on the ${transport} transport`, () => {
     let server: ServerProcess;
     let data: string;

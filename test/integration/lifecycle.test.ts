@@ -8,6 +8,7 @@ import { latestVersion, loadMigrations, migrate, openDatabase } from '../../src/
 import { request, signUp } from '../helpers/http.js';
 import { runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { transports } from '../helpers/transports.js';
 import { connectAuthenticated } from '../helpers/ws.js';
 
 describe('start and stop', () => {
@@ -145,7 +146,7 @@ describe('start and stop', () => {
     assert.match(result.stderr, /schema is version 999, newer than this chatd knows/);
   });
 
-  for (const transport of ['uws', 'node'] as const) {
+  for (const transport of transports('says clearly when the port is taken')) {
   it(`says clearly when the port is taken (${transport})`, async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { type Transport, transports } from '../helpers/transports.js';
 import { type Connected, type TestSocket, connectAuthenticated } from '../helpers/ws.js';
 
 /**
@@ -22,7 +23,7 @@ registration = "open"
 login_per_address = 100000
 `;
 
-async function serve(data: string, dir: string, transport: 'uws' | 'node'): Promise<ServerProcess> {
+async function serve(data: string, dir: string, transport: Transport): Promise<ServerProcess> {
   return startServer(['--data', data, '--transport', transport, '--config', writeConfig(dir, CONFIG)]);
 }
 
@@ -48,7 +49,7 @@ async function receive(socket: TestSocket, count: number): Promise<string[]> {
   return got;
 }
 
-for (const transport of ['uws', 'node'] as const) {
+for (const transport of transports('inbox of live devices')) {
   describe(`inbox of live devices (${transport})`, () => {
     const servers: ServerProcess[] = [];
     after(() => Promise.all(servers.map((server) => server.stop())));

@@ -3,11 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { logIn, request, signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { transports } from '../helpers/transports.js';
 import { type Connected, TestSocket, connectAuthenticated } from '../helpers/ws.js';
 
 const INBOX_MAX = 20;
 
-for (const transport of ['uws', 'node'] as const) {
+for (const transport of transports('messaging')) {
   describe(`messaging on the ${transport} transport`, () => {
     let server: ServerProcess;
     let names = 0;

@@ -4,8 +4,9 @@ import { request, signUp } from '../helpers/http.js';
 import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { TestSocket, connectAuthenticated } from '../helpers/ws.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { transports } from '../helpers/transports.js';
 
-for (const transport of ['uws', 'node'] as const) {
+for (const transport of transports('WebSocket /v1/ws')) {
   describe(`WebSocket /v1/ws on the ${transport} transport`, () => {
     let server: ServerProcess;
     let args: string[];
