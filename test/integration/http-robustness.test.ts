@@ -5,9 +5,10 @@ import { request } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { tempDir } from '../helpers/tmp.js';
+import { transports } from '../helpers/transports.js';
 
 /** What no client should be able to do: end the server, or get no answer it can read. */
-for (const transport of ['uws', 'node'] as const) {
+for (const transport of transports('odd HTTP requests')) {
   describe(`odd HTTP requests on the ${transport} transport`, () => {
     let server: ServerProcess;
 

@@ -6,6 +6,7 @@ import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { TestSocket, connectAuthenticated } from '../helpers/ws.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { transports } from '../helpers/transports.js';
 
 /** Connects from a given local address (any of 127.0.0.0/8 reaches the server), without authenticating. */
 async function connectFrom(url: string, localAddress = '127.0.0.1'): Promise<TestSocket> {
@@ -36,7 +37,7 @@ login_per_address = 100000
 ${toml}`)]);
 }
 
-for (const transport of ['uws', 'node'] as const) {
+for (const transport of transports('limits across connections')) {
   describe(`limits across connections on the ${transport} transport`, () => {
     describe('flooding and reconnecting', () => {
       let server: ServerProcess;

@@ -12,6 +12,7 @@ import { request, signUp } from '../helpers/http.js';
 import { CHATD_BIN, type CliResult, cleanEnv, runCli, startServer } from '../helpers/processes.js';
 import { serviceAccountJson } from '../helpers/push-pki.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { uwsUnavailable } from '../helpers/transports.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -66,7 +67,7 @@ describe('one server per data directory and per port', () => {
   });
 
   for (const transport of ['uws', 'node'] as const) {
-    it(`a second server on the port of a running chatd (uws) exits 1, and every request still reaches the first (second on ${transport})`, { timeout: 60_000 }, async () => {
+    it(`a second server on the port of a running chatd (uws) exits 1, and every request still reaches the first (second on ${transport})`, { timeout: 60_000, skip: uwsUnavailable ?? false }, async () => {
       const dir = tempDir();
       const port = await freePort();
       // A fixed port, not 0: the kernel never shares a port it picked itself, so only a named one shows sharing.

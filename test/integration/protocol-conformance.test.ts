@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { transports } from '../helpers/transports.js';
 import { TestSocket, connectAuthenticated } from '../helpers/ws.js';
 
 /**
@@ -13,7 +14,7 @@ import { TestSocket, connectAuthenticated } from '../helpers/ws.js';
 
 const MAX_FRAME_BYTES = 1024;
 
-for (const transport of ['uws', 'node'] as const) {
+for (const transport of transports('protocol conformance')) {
   describe(`docs/protocol.md against the server on the ${transport} transport`, () => {
     let server: ServerProcess;
     let token: string;
