@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { rawRequest } from '../helpers/raw-http.js';
-import { tempDir } from '../helpers/tmp.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { transports } from '../helpers/transports.js';
 
 /** What no client should be able to do: end the server, or get no answer it can read. */
@@ -13,7 +13,9 @@ for (const transport of transports('odd HTTP requests')) {
     let server: ServerProcess;
 
     before(async () => {
-      server = await startServer(['--data', `${tempDir()}/data`, '--transport', transport]);
+      const dir = tempDir();
+      // A short auth deadline, so that the server closes an idle raw socket soon.
+      server = await startServer(['--data', `${dir}/data`, '--transport', transport, '--config', writeConfig(dir, '[websocket]\nauth_timeout_ms = 300\n')]);
     });
     after(() => server.stop());
 
@@ -45,6 +47,29 @@ for (const transport of transports('odd HTTP requests')) {
       });
       assert.equal(viaFetch.status, 401);
       await alive();
+    });
+
+    it('lives on when a client resets the connection right after a CONNECT or an upgrade to another path', async () => {
+      for (const request of ['CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n', upgradeRequest('/elsewhere')]) {
+        for (let i = 0; i < 5; i++) {
+          const socket = connect(server.port, '127.0.0.1');
+          socket.on('error', () => {});
+          await new Promise((resolve) => socket.once('connect', resolve));
+          socket.write(request);
+          socket.resetAndDestroy();
+        }
+      }
+      await alive();
+    });
+
+    it('cuts the socket of a client that never answers the close frame, soon after closing it', { timeout: 15_000 }, async () => {
+      // A raw client that completes the handshake and then reads nothing: chatd closes it when auth does not come.
+      const socket = connect(server.port, '127.0.0.1', () => socket.write(upgradeRequest('/v1/ws')));
+      socket.on('error', () => {});
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+      await new Promise((resolve) => socket.once('close', resolve));
+      assert.match(received, /^HTTP\/1\.1 101/);
     });
 
     it('answers a header that is not HTTP at all (a bare CR in a value) or lives on', async () => {
@@ -85,4 +110,8 @@ for (const transport of transports('odd HTTP requests')) {
       });
     }
   });
+}
+
+function upgradeRequest(path: string): string {
+  return `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 }

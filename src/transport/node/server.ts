@@ -31,6 +31,9 @@ class Topics {
   }
 }
 
+/** How long a closing connection waits for the peer's close frame before the socket is cut. */
+const CLOSE_HANDSHAKE_MS = 2_000;
+
 class NodeConnection implements Connection {
   private closed = false;
   readonly topics = new Set<string>();
@@ -73,6 +76,9 @@ class NodeConnection implements Connection {
     if (this.closed) return;
     this.closed = true;
     this.ws.close(code, reason);
+    // ws waits 30 s for the peer's close frame. A client that never answers would keep the socket that
+    // long after the limits counted it gone (uWS closes at once): give it a moment, then cut it.
+    setTimeout(() => this.ws.terminate(), CLOSE_HANDSHAKE_MS).unref();
   }
 
   /** Leaves every topic; called once the socket has closed. */
@@ -103,12 +109,12 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     const body = JSON.stringify({ error: { code: 'method_not_allowed', message: 'chatd does not serve CONNECT requests' } });
     const head = `HTTP/1.1 405 Method Not Allowed\r\nAllow: ${SERVED_METHODS.join(', ')}\r\nContent-Type: application/json; charset=utf-8`;
-    socket.end(`${head}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    answerRaw(socket, `${head}\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
   server.on('upgrade', (req, socket, head) => {
     const target = req.url ?? '/';
     if (!target.startsWith('/') || target.split('?')[0] !== route.path) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      answerRaw(socket, 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, remoteAddress(req), req.headers['x-forwarded-for']?.toString()));
@@ -241,6 +247,16 @@ async function serveHttp(req: IncomingMessage, res: ServerResponse, options: Tra
     if (!res.headersSent) await write(res, internalError(), method).catch(() => res.destroy());
     else res.destroy();
   }
+}
+
+/**
+ * Writes a whole HTTP answer on a socket Node has handed over (CONNECT, upgrade) and closes it.
+ * Node removed its own error listener before handing it over: without one, a client's reset
+ * (ECONNRESET) would be an uncaught error that ends the process.
+ */
+function answerRaw(socket: Duplex, text: string): void {
+  socket.on('error', () => socket.destroy());
+  socket.end(text, () => socket.destroy());
 }
 
 function* headerPairs(raw: readonly string[]): Generator<[string, string]> {
