@@ -256,7 +256,7 @@ export class Session implements ConnectionListener, LiveSession {
         return;
       }
       // The pause 4004 asks for is enforced: reconnecting during it is refused, so it does not reset the limit.
-      const seconds = this.slot?.flooded() ?? 1;
+      const seconds = Math.max(1, this.slot?.flooded() ?? 0);
       const pause = new ChatError('rate_limited', `too many frames; reconnect in ${seconds} s`, {
         retryAfterSeconds: seconds,
         details: { limit: 'limits.pause_after_flood_seconds' },

@@ -2,7 +2,7 @@ import { ChatError } from '../../errors.js';
 import type { RateLimitStore } from './rate-limit-store.js';
 
 export interface ConnectionLimitSettings {
-  /** After a close for flooding (4004): how long its device and user, or its address before auth, are refused. */
+  /** After a close for flooding (4004): how long its device and user are refused. */
   readonly pauseAfterFloodMs: number;
   readonly connectionsPerAddressPerMinute: number;
   readonly authPerAddressPerMinute: number;
@@ -39,7 +39,6 @@ export class ConnectionLimits {
   /** A WebSocket from `address` opened. Refused while the address is paused, past its connection rate, or when too many connections wait for auth. */
   open(address: string): ConnectionSlot {
     const { shared, local, settings } = this.deps;
-    refuseWhilePaused(shared, `pause:address:${address}`, 'connections from this address are paused after a flood');
     const rate = shared.take(`connect:address:${address}`, { burst: settings.connectionsPerAddressPerMinute, refillMs: MINUTE_MS });
     if (!rate.allowed) {
       throw limited(`more than ${settings.connectionsPerAddressPerMinute} connections a minute from this address`, rate.retryAfterSeconds, 'connections_per_address_per_minute');
@@ -102,19 +101,18 @@ export class ConnectionSlot {
   }
 
   /**
-   * The connection is being closed for flooding (4004): its device and user, or
-   * its address if it never authenticated, are refused for the pause that 4004
-   * asks for. The address of an authenticated flooder is not paused: others
-   * may share it (NAT). Returns the pause in seconds, for the client.
+   * The connection is being closed for flooding (4004): its device and user are
+   * refused for the pause that 4004 asks for. An address is never paused, not
+   * even one that flooded before auth: others may share it (NAT, a proxy), and
+   * one anonymous client could keep them all out. Before auth the per-address
+   * connection rate and unauthenticated caps bound a flooder instead. Returns
+   * the pause in seconds, for the client (0: reconnect when you like).
    */
   flooded(): number {
     const { shared, settings } = this.deps;
-    if (this.principal) {
-      shared.pause(`pause:device:${this.principal.deviceId}`, settings.pauseAfterFloodMs);
-      shared.pause(`pause:user:${this.principal.userId}`, settings.pauseAfterFloodMs);
-    } else {
-      shared.pause(`pause:address:${this.address}`, settings.pauseAfterFloodMs);
-    }
+    if (!this.principal) return 0;
+    shared.pause(`pause:device:${this.principal.deviceId}`, settings.pauseAfterFloodMs);
+    shared.pause(`pause:user:${this.principal.userId}`, settings.pauseAfterFloodMs);
     return Math.ceil(settings.pauseAfterFloodMs / 1000);
   }
 
