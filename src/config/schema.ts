@@ -187,7 +187,7 @@ export const schema = {
         10,
         1,
         3_600,
-        'After a connection is closed for flooding (4004), its device and its user (or, if it had not authenticated, its address) are refused for this long: reconnecting does not reset the frame limit.',
+        'After a connection is closed for flooding (4004), its device and its user are refused for this long: reconnecting does not reset the frame limit. No address is paused (others may share it).',
       ),
       connections_per_address_per_minute: integer(
         300,

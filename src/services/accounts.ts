@@ -135,7 +135,9 @@ export class AccountService {
     const known = user && user.password_hash !== null && user.deleted_at === null ? user : undefined;
     // Keyed by the username as typed, known or not: a refusal must not tell which usernames exist.
     const fromHere = `${username}\n${address}`;
-    this.refuseIfLimited(limiters.failuresPerUsernameAndAddress.peek(fromHere), 'rate_limit.login_per_username', { userId: known?.id, address });
+    // Taken before the password is checked and given back if it was right: checked first and taken after
+    // the (slow) check, parallel guesses would all pass the check before any of them counted.
+    this.refuseIfLimited(limiters.failuresPerUsernameAndAddress.take(fromHere), 'rate_limit.login_per_username', { userId: known?.id, address });
     if (!limiters.failuresPerUsername.peek(username).allowed) {
       const delayMs = this.deps.settings.loginSlowdownMs;
       audit.record('rate_limited', { limit: 'rate_limit.login_slowdown_after', reason: 'slowed', userId: known?.id, address, delayMs });
@@ -143,12 +145,12 @@ export class AccountService {
     }
     const valid = known ? await hasher.verify(known.password_hash as string, request.password) : await hasher.verifyDecoy(request.password);
     if (!valid || !known) {
-      limiters.failuresPerUsernameAndAddress.take(fromHere);
       limiters.failuresPerUsername.take(username);
       // An unknown username is not logged: it may be a password typed into the wrong field.
       audit.record('login_failed', { userId: known?.id, address, reason: 'invalid_credentials' });
       throw new ChatError('invalid_credentials', 'wrong username or password');
     }
+    limiters.failuresPerUsernameAndAddress.giveBack(fromHere);
     if (known.disabled) {
       audit.record('login_failed', { userId: known.id, address, reason: 'account_disabled' });
       throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');

@@ -41,6 +41,12 @@ export class RateLimiter {
     return tokens < 1 ? this.refusal(tokens, ratePerMs) : { allowed: true };
   }
 
+  /** Returns a token taken for `key` (the attempt it was taken for did not count after all). */
+  giveBack(key: string): void {
+    const bucket = this.buckets.get(key);
+    if (bucket) bucket.tokens = Math.min(this.capacity, bucket.tokens + 1);
+  }
+
   private refusal(tokens: number, ratePerMs: number): RateDecision {
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / ratePerMs / 1000)) };
   }

@@ -60,6 +60,14 @@ describe('login limits', () => {
     assert.deepEqual([...answers.keys()].sort(), ['invalid_credentials', 'rate_limited'], 'the guessing address itself is held back');
   });
 
+  it('guesses sent all at once from one address get no more tries than login_per_username, and a right password gives its try back', async () => {
+    const { service } = await accounts();
+    const answers = await Promise.all(Array.from({ length: 12 }, () => attempt(service, 'guess-guess', '198.51.100.7')));
+    assert.equal(answers.filter((answer) => answer === 'invalid_credentials').length, 5, answers.join(' '));
+    const { service: other } = await accounts();
+    for (let i = 0; i < 10; i++) assert.equal(await attempt(other, 'alice-password', '203.0.113.5'), 'ok', `login ${i}`);
+  });
+
   it('a flood of guesses from one address is refused there, and the owner still logs in from theirs', async () => {
     const { service, audit } = await accounts();
     const answers: string[] = [];
