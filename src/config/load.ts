@@ -111,9 +111,18 @@ function describeTomlError(file: string, error: unknown): string {
   const excerpt = error.codeblock
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .map((line) => `      ${line}`)
+    .map((line) => `      ${maskStrings(line)}`)
     .join('\n');
   return `${file}, line ${error.line}, column ${error.column}: not valid TOML: ${what}${excerpt ? `\n${excerpt}` : ''}`;
+}
+
+/**
+ * The excerpt goes to stderr and the journal, and a line near the error may hold a
+ * secret (metrics.token): quoted text becomes asterisks of the same length, so the
+ * caret still points at the column.
+ */
+function maskStrings(line: string): string {
+  return line.replace(/"(?:[^"\\]|\\.)*"|'[^']*'/g, (quoted) => `${quoted[0]}${'*'.repeat(quoted.length - 2)}${quoted[0]}`);
 }
 
 /** CHATD_<SECTION>_<KEY> variables; any other CHATD_* name is a typo and rejected. */

@@ -91,6 +91,13 @@ describe('configuration', () => {
     assert.match(problem ?? '', /, line 1, column 8: not valid TOML: illegal character in key\n\s+1:\s+\[server\n\s+\^/);
   });
 
+  it('shows no quoted value in the excerpt of a TOML error, where a secret may stand, and keeps the caret under the column', () => {
+    const [problem] = problemsOf(() => loadConfig({ file: file('[metrics]\ntoken = "s3cret-metrics-token-123"\nenabled = yes\n') }));
+    assert.doesNotMatch(problem ?? '', /s3cret/);
+    assert.match(problem ?? '', /token = "\*{24}"/);
+    assert.match(problem ?? '', /line 3, column 11: not valid TOML/);
+  });
+
   it('refuses a missing file', () => {
     const [problem] = problemsOf(() => loadConfig({ file: '/nonexistent/chatd.toml' }));
     assert.match(problem ?? '', /cannot read config file \/nonexistent\/chatd\.toml: ENOENT/);
