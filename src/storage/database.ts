@@ -71,10 +71,9 @@ export interface Migration {
 }
 
 /**
- * Reads NNNN_name.sql files, in order. Numbers must rise strictly (two files
- * of one number are refused) but may skip one: work done side by side
- * reserves its numbers in advance, and a branch may land before the number
- * below it.
+ * Reads NNNN_name.sql files, in order, numbered 1, 2, 3… without a gap or a
+ * repeat: a database records only the last number applied (user_version), so
+ * a migration that landed after a higher one would never be applied to it.
  */
 export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
   const migrations = readdirSync(dir)
@@ -83,7 +82,7 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
     .map((file) => ({ version: Number(file.slice(0, 4)), name: file, sql: readFileSync(join(dir, file), 'utf8') }));
   migrations.forEach((migration, index) => {
     const previous = index === 0 ? 0 : (migrations[index - 1] as Migration).version;
-    if (migration.version <= previous) throw new Error(`migrations: ${migration.name} does not come after version ${previous}`);
+    if (migration.version !== previous + 1) throw new Error(`migrations: ${migration.name} does not follow version ${previous} (expected ${String(previous + 1).padStart(4, '0')}_…)`);
   });
   return migrations;
 }

@@ -131,14 +131,17 @@ describe('migrations', () => {
     assert.throws(() => insert.run(2, 'm1'), /UNIQUE constraint failed: messages.client_msg_id, messages.sender_device_id/);
   });
 
-  it('load migrations whose numbers skip one (reserved by work landing separately), and refuse two of one number', () => {
+  it('load migrations numbered without a gap, and refuse a gap (a lower number landing later would never be applied) or two of one number', () => {
+    const ok = tempDir();
+    for (const file of ['0001_a.sql', '0002_b.sql', '0003_c.sql']) writeFileSync(join(ok, file), 'SELECT 1;');
+    assert.deepEqual(loadMigrations(ok).map((m) => m.version), [1, 2, 3]);
+    assert.equal(latestVersion(loadMigrations(ok)), 3);
     const gap = tempDir();
     for (const file of ['0001_a.sql', '0002_b.sql', '0004_d.sql']) writeFileSync(join(gap, file), 'SELECT 1;');
-    assert.deepEqual(loadMigrations(gap).map((m) => m.version), [1, 2, 4]);
-    assert.equal(latestVersion(loadMigrations(gap)), 4);
+    assert.throws(() => loadMigrations(gap), /0004_d\.sql does not follow version 2 \(expected 0003_…\)/);
     const twice = tempDir();
     for (const file of ['0001_a.sql', '0002_b.sql', '0002_c.sql']) writeFileSync(join(twice, file), 'SELECT 1;');
-    assert.throws(() => loadMigrations(twice), /0002_c\.sql does not come after version 2/);
+    assert.throws(() => loadMigrations(twice), /0002_c\.sql does not follow version 2/);
   });
 
   it('0011 keeps invite codes only as hashes, and the codes made before it keep working', () => {
