@@ -1,3 +1,4 @@
+import { accessSync, constants, existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseHostPort } from './config/address.js';
@@ -5,7 +6,7 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
-import { ChatError } from './errors.js';
+import { ChatError, StartupError } from './errors.js';
 import { type Logger, createFileLogger } from './log.js';
 import { ChannelRegistry } from './realtime/channels.js';
 import { PushDispatcher } from './push/dispatcher.js';
@@ -145,10 +146,19 @@ export const ADMIN_AUDIT_FILE = 'audit.log';
  * made at the first change, so that commands that only read leave no trace.
  */
 export function adminAuditLog(config: Config): AuditLog {
+  const dir = resolve(config.storage.dir);
+  const file = join(dir, ADMIN_AUDIT_FILE);
+  // Checked before any change: a change committed with no audit line (say, an audit.log that an
+  // earlier `sudo chatd …` left to root) must not happen; the command stops here instead.
+  try {
+    accessSync(existsSync(file) ? file : dir, constants.W_OK);
+  } catch {
+    throw new StartupError(`cannot write the admin audit log ${file}: run chatd as the user that owns the data directory (or chown the file to it)`);
+  }
   let audit: AuditLog | undefined;
   return {
     record(event, fields) {
-      audit ??= new PinoAuditLog(createFileLogger('info', join(resolve(config.storage.dir), ADMIN_AUDIT_FILE)).child({ via: 'cli', os_user: systemUser() }));
+      audit ??= new PinoAuditLog(createFileLogger('info', file).child({ via: 'cli', os_user: systemUser() }));
       audit.record(event, fields);
     },
   };

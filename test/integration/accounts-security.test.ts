@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { logIn, request } from '../helpers/http.js';
-import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
+import { CHATD_BIN, type ServerProcess, cleanEnv, runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { TestSocket } from '../helpers/ws.js';
 
@@ -230,5 +231,31 @@ frames_per_second = 5
     const everything = JSON.stringify(server.logs) + readFileSync(file, 'utf8');
     assert.ok(secrets.length >= 15);
     for (const secret of secrets) assert.ok(!everything.includes(secret), `a secret (${secret.slice(0, 3)}…) appears in a log`);
+  });
+});
+
+describe('the admin audit log', () => {
+  it('stops an admin command before it changes anything when its audit line could not be written', async (t) => {
+    const nobody = 65534;
+    const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CHATD_BIN)}, require('fs').constants.R_OK)`], { uid: nobody, gid: nobody });
+    if (process.getuid?.() !== 0 || probe.status !== 0) {
+      t.skip('needs root, and a checkout that another account may read, to run the command as another account');
+      return;
+    }
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const data = join(dir, 'data');
+    const args = ['--data', data, '--config', writeConfig(dir, '')];
+    const server = await startServer(args);
+    assert.equal(await server.stop(), 0);
+    assert.equal((await runCli(['user', 'add', 'bob', ...args], { input: 'bob-password\n' })).code, 0, 'as root: audit.log is now root’s, 0600');
+    // The data directory goes to the service account, as a package install would leave it; audit.log stays root's.
+    for (const file of readdirSync(data)) if (file !== 'audit.log') chownSync(join(data, file), nobody, nobody);
+    chownSync(data, nobody, nobody);
+    const asService = spawnSync(process.execPath, [CHATD_BIN, 'user', 'disable', 'bob', ...args], { uid: nobody, gid: nobody, env: cleanEnv(), encoding: 'utf8' });
+    assert.notEqual(asService.status, 0);
+    assert.match(asService.stderr, /cannot write the admin audit log .*audit\.log/);
+    const list = await runCli(['user', 'list', '--json', ...args]);
+    assert.equal(JSON.parse(list.stdout)[0].disabled, false, 'bob was not disabled');
   });
 });
