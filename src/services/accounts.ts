@@ -10,6 +10,7 @@ import type { AuditLog } from './audit.js';
 import { checkDeviceName, checkDisplayName, checkPassword, checkPlatform, checkUsername } from './account-rules.js';
 import { BatchedTimes } from './batched-times.js';
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
+import { addressKey } from './limits/address-key.js';
 import { isSignedIn, recordRevocations } from './revocations.js';
 import type { Device, Principal, RevocationListener, User } from './types.js';
 
@@ -86,7 +87,7 @@ export class AccountService {
     if (mode === 'invite' && !request.invite) {
       throw new ChatError('invite_invalid', 'this server registers by invitation only: an invite code is required', { field: 'invite' });
     }
-    this.limit(this.deps.limiters.perAddress, address, 'rate_limit.login_per_address', { address });
+    this.limit(this.deps.limiters.perAddress, addressKey(address), 'rate_limit.login_per_address', { address });
     const created = await this.createUser(request, mode === 'invite' ? request.invite : undefined);
     if (created.inviteId !== undefined) this.deps.audit.record('invite_used', { userId: created.user.id, inviteId: created.inviteId, address });
     this.deps.audit.record('register', { userId: created.user.id, inviteId: created.inviteId, address });
@@ -129,12 +130,12 @@ export class AccountService {
     const { store, hasher, clock, limiters, audit } = this.deps;
     checkDeviceName(request.deviceName);
     checkPlatform(request.platform);
-    this.limit(limiters.perAddress, address, 'rate_limit.login_per_address', { address });
+    this.limit(limiters.perAddress, addressKey(address), 'rate_limit.login_per_address', { address });
     const username = request.username.toLowerCase();
     const user = store.users.findByUsername(request.username);
     const known = user && user.password_hash !== null && user.deleted_at === null ? user : undefined;
     // Keyed by the username as typed, known or not: a refusal must not tell which usernames exist.
-    const fromHere = `${username}\n${address}`;
+    const fromHere = `${username}\n${addressKey(address)}`;
     // Taken before the password is checked and given back if it was right: checked first and taken after
     // the (slow) check, parallel guesses would all pass the check before any of them counted.
     this.refuseIfLimited(limiters.failuresPerUsernameAndAddress.take(fromHere), 'rate_limit.login_per_username', { userId: known?.id, address });

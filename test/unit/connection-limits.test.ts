@@ -66,6 +66,14 @@ describe('ConnectionLimits', () => {
     limits.open('10.0.0.1').authenticated(2, 21);
   });
 
+  it('counts the addresses of one IPv6 /64 as one address', () => {
+    const { limits } = limitsWith({ maxUnauthenticatedPerAddress: 2 });
+    limits.open('2001:db8:0:1::1');
+    limits.open('2001:db8:0:1::2');
+    assert.equal(refusal(() => limits.open('2001:db8:0:1:ffff::3')).details?.limit, 'limits.max_unauthenticated_per_address');
+    limits.open('2001:db8:0:2::1');
+  });
+
   it('caps the connections waiting for auth per address and in total; auth or close frees the place', () => {
     const { limits } = limitsWith({ maxUnauthenticated: 3, maxUnauthenticatedPerAddress: 2 });
     const a1 = limits.open('a');

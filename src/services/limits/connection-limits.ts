@@ -1,5 +1,6 @@
 import { ChatError } from '../../errors.js';
 import type { RateLimitStore } from './rate-limit-store.js';
+import { addressKey } from './address-key.js';
 
 export interface ConnectionLimitSettings {
   /** After a close for flooding (4004): how long its device and user are refused. */
@@ -36,9 +37,10 @@ const FULL_RETRY_SECONDS = 5;
 export class ConnectionLimits {
   constructor(private readonly deps: ConnectionLimitsDeps) {}
 
-  /** A WebSocket from `address` opened. Refused while the address is paused, past its connection rate, or when too many connections wait for auth. */
-  open(address: string): ConnectionSlot {
+  /** A WebSocket from `clientAddress` opened (counted under its addressKey: an IPv6 address by its /64). Refused past its connection rate, or when too many connections wait for auth. */
+  open(clientAddress: string): ConnectionSlot {
     const { shared, local, settings } = this.deps;
+    const address = addressKey(clientAddress);
     const rate = shared.take(`connect:address:${address}`, { burst: settings.connectionsPerAddressPerMinute, refillMs: MINUTE_MS });
     if (!rate.allowed) {
       throw limited(`more than ${settings.connectionsPerAddressPerMinute} connections a minute from this address`, rate.retryAfterSeconds, 'connections_per_address_per_minute');
