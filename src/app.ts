@@ -15,6 +15,7 @@ import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
 import { AdminService } from './services/admin.js';
 import { type AuditLog, PinoAuditLog } from './services/audit.js';
+import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { ContactService } from './services/contacts.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
@@ -221,7 +222,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     },
   });
   const epoch = readEpoch(db);
-  const audit = new PinoAuditLog(log);
+  // Refusals are throttled per address: anyone can cause them, without credentials.
+  const audit = new ThrottledAuditLog(new PinoAuditLog(log), clock);
   // The services tell the watcher of their own revocations; it hands those, and the ones other processes commit, to the registry.
   const core = buildCore(config, db, clock, { revoked: (revocations) => revocationWatcher.revoked(revocations) }, audit);
   const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId));

@@ -64,6 +64,8 @@ export interface AuditFields {
   readonly limit?: string | undefined;
   readonly retryAfterSeconds?: number | undefined;
   readonly delayMs?: number | undefined;
+  /** Refusals left out of the log in the minute before this line (ThrottledAuditLog). */
+  readonly suppressed?: number | undefined;
   /** admin_database_migrated: the version the schema has now. */
   readonly schemaVersion?: number | undefined;
 }
@@ -84,6 +86,7 @@ export class PinoAuditLog implements AuditLog {
     if (fields.retryAfterSeconds !== undefined) line.retry_after_seconds = fields.retryAfterSeconds;
     if (fields.delayMs !== undefined) line.delay_ms = fields.delayMs;
     if (fields.schemaVersion !== undefined) line.schema_version = fields.schemaVersion;
+    if (fields.suppressed !== undefined) line.suppressed = fields.suppressed;
     this.log[AUDIT_LEVELS[event]](line, `audit: ${event}`);
   }
 }
