@@ -35,9 +35,10 @@ export function checkHead(head: IncomingHead): Response | undefined {
   return undefined;
 }
 
+/** The Request for a head that checkHead passed (the transports call it first, before reading a body). */
 export function toRequest(head: IncomingHead, body: Uint8Array | undefined): Incoming {
-  const refused = checkHead(head);
-  if (refused) return { ok: false, response: refused };
+  const path = requestPath(head.target);
+  if (path === undefined) return { ok: false, response: errorResponse(new ChatError('bad_request', 'the request target is not a path')) };
   const headers = new Headers();
   for (const [name, value] of head.headers) {
     try {
@@ -48,7 +49,7 @@ export function toRequest(head: IncomingHead, body: Uint8Array | undefined): Inc
     }
   }
   try {
-    const request = new Request(`http://localhost${requestPath(head.target) as string}`, { method: head.method, headers, ...(body ? { body } : {}) });
+    const request = new Request(`http://localhost${path}`, { method: head.method, headers, ...(body ? { body } : {}) });
     return { ok: true, request };
   } catch {
     return { ok: false, response: errorResponse(new ChatError('bad_request', 'the request target is not a valid URL path')) };
