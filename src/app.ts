@@ -1,13 +1,11 @@
-import { accessSync, constants, existsSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseHostPort } from './config/address.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
-import { ChatError, StartupError } from './errors.js';
-import { type Logger, createFileLogger } from './log.js';
+import { ChatError } from './errors.js';
+import type { Logger } from './log.js';
 import { ChannelRegistry } from './realtime/channels.js';
 import { PushDispatcher } from './push/dispatcher.js';
 import { createProviders } from './push/providers.js';
@@ -15,6 +13,7 @@ import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
 import { AdminService } from './services/admin.js';
 import { type AuditLog, PinoAuditLog } from './services/audit.js';
+import { adminAuditLog } from './services/admin-audit-file.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { ContactService } from './services/contacts.js';
 import { MessagingService } from './services/messaging.js';
@@ -137,47 +136,10 @@ export interface AdminContext {
   close(): void;
 }
 
-/** Where the admin commands record what they change: beside the database, read by its owner only. */
-export const ADMIN_AUDIT_FILE = 'audit.log';
-
-/**
- * The audit log of the admin CLI: lines appended to ADMIN_AUDIT_FILE in the
- * data directory (the server's own events go to the server's log), each
- * saying it came from the CLI and which system user ran it. The file is
- * made at the first change, so that commands that only read leave no trace.
- */
-export function adminAuditLog(config: Config): AuditLog {
-  const dir = resolve(config.storage.dir);
-  const file = join(dir, ADMIN_AUDIT_FILE);
-  // Checked before any change: a change committed with no audit line (say, an audit.log that an
-  // earlier `sudo chatd …` left to root) must not happen; the command stops here instead.
-  try {
-    accessSync(existsSync(file) ? file : dir, constants.W_OK);
-  } catch {
-    throw new StartupError(`cannot write the admin audit log ${file}: run chatd as the user that owns the data directory (or chown the file to it)`);
-  }
-  let audit: AuditLog | undefined;
-  return {
-    record(event, fields) {
-      audit ??= new PinoAuditLog(createFileLogger('info', file).child({ via: 'cli', os_user: systemUser() }));
-      audit.record(event, fields);
-    },
-  };
-}
-
-function systemUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    // A container's uid may have no name.
-    return `uid ${process.getuid?.() ?? 'unknown'}`;
-  }
-}
-
 export function openAdmin(config: Config): AdminContext {
   const db = openConfiguredDatabase(config, { upgrade: false });
   // Live connections belong to the server process: it reads the account events the admin services record.
-  const core = buildCore(config, db, systemClock, { revoked: () => {} }, adminAuditLog(config));
+  const core = buildCore(config, db, systemClock, { revoked: () => {} }, adminAuditLog(resolve(config.storage.dir)));
   return { db, admin: core.admin, file: databaseFile(config), close: () => db.close() };
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { adminAuditLog } from '../app.js';
+import { adminAuditLog } from '../services/admin-audit-file.js';
 import type { Config } from '../config/schema.js';
 import {
   backupDatabase,
@@ -31,7 +31,7 @@ export function addDbCommands(program: Command): void {
       try {
         const applied = migrate(database, undefined, migrationProgress);
         const version = schemaVersion(database);
-        if (applied.length > 0) adminAuditLog(config).record('admin_database_migrated', { schemaVersion: version });
+        if (applied.length > 0) adminAuditLog(resolve(config.storage.dir)).record('admin_database_migrated', { schemaVersion: version });
         console.log(applied.length === 0 ? `schema is up to date (version ${version})` : `applied migration(s) ${applied.join(', ')}; schema version ${version}`);
       } finally {
         database.close();
