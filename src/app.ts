@@ -234,6 +234,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     maxBufferedBytes: ws.max_buffered_bytes,
     historyPageMax: config.messages.history_page_max,
     maxGroupMembers: config.messages.max_group_members,
+    userSendsPerSecond: config.limits.user_sends_per_second,
+    maxConnectionsPerDevice: config.limits.max_connections_per_device,
     trustProxy: config.http.trust_proxy,
   };
   // Limits across connections: per address, user and device. One node's memory for now; the shared store is the seam for several nodes.

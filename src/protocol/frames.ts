@@ -231,6 +231,10 @@ export interface WelcomeFrame {
     readonly frames_per_second: number;
     readonly history_page_max: number;
     readonly max_group_members: number;
+    /** limits.user_sends_per_second: `send`s a second for the user across all their devices (bursts of twice as many). */
+    readonly user_sends_per_second: number;
+    /** limits.max_connections_per_device: connections one device may hold at once. */
+    readonly max_connections_per_device: number;
   };
 }
 export interface PongFrame {

@@ -32,6 +32,8 @@ export interface SessionSettings {
   readonly maxBufferedBytes: number;
   readonly historyPageMax: number;
   readonly maxGroupMembers: number;
+  readonly userSendsPerSecond: number;
+  readonly maxConnectionsPerDevice: number;
   /** http.trust_proxy: the client address is the last X-Forwarded-For hop of the upgrade request. */
   readonly trustProxy: boolean;
 }
@@ -303,6 +305,8 @@ export class Session implements ConnectionListener, LiveSession {
         frames_per_second: settings.framesPerSecond,
         history_page_max: settings.historyPageMax,
         max_group_members: settings.maxGroupMembers,
+        user_sends_per_second: settings.userSendsPerSecond,
+        max_connections_per_device: settings.maxConnectionsPerDevice,
       },
     });
     services.presence.connected(principal.user.id);

@@ -34,6 +34,8 @@ heartbeat_timeout_ms = 900
       assert.equal(welcome.heartbeat_interval_ms, 300);
       assert.equal(welcome.heartbeat_timeout_ms, 900);
       assert.equal(welcome.limits.max_frame_bytes, 65536);
+      assert.equal(welcome.limits.user_sends_per_second, 30);
+      assert.equal(welcome.limits.max_connections_per_device, 10);
       assert.deepEqual(welcome.user, { id: alice.userId, username: 'alice', display_name: 'alice' });
       assert.equal(welcome.device_id, alice.deviceId);
       const stats = await runCli(['stats', '--json', ...args]);
