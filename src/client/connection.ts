@@ -5,8 +5,6 @@ import type {
   DeliveredReplyFrame,
   ErrorFrame,
   InboxDoneEvent,
-  KeysChangedEvent,
-  KeysReplyFrame,
   MessageEvent,
   MessagesFrame,
   OkFrame,
@@ -21,6 +19,7 @@ import type {
   TypingEvent,
   WelcomeFrame,
 } from '../protocol/frames.js';
+import type { AccountChangedEvent, DeviceMessageEvent, DeviceMessagesReplyFrame, KeysChangedV2Event, KeysV2ReplyFrame } from './e2e-wire.js';
 import { ClientError } from './errors.js';
 import { Pacer } from './pacer.js';
 import type { RequestJson, RequestType } from './requests.js';
@@ -53,8 +52,13 @@ export interface ReplyOf {
   push_register: OkFrame;
   push_unregister: OkFrame;
   keys_publish: OkFrame;
-  keys_get: KeysReplyFrame;
+  keys_get: KeysV2ReplyFrame;
   require_e2e: ThreadReplyFrame;
+  account_publish: OkFrame;
+  device_approve: OkFrame;
+  device_send: OkFrame;
+  device_messages: DeviceMessagesReplyFrame;
+  device_messages_ack: OkFrame;
 }
 
 const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
@@ -63,9 +67,12 @@ const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
   group_add: 'thread', group_remove: 'ok', group_leave: 'ok', group_rename: 'thread', group_role: 'thread',
   thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok', push_register: 'ok', push_unregister: 'ok',
   keys_publish: 'ok', keys_get: 'keys', require_e2e: 'thread',
+  account_publish: 'ok', device_approve: 'ok', device_send: 'ok', device_messages: 'device_messages', device_messages_ack: 'ok',
 };
 
-export type ServerEvent = MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent | KeysChangedEvent;
+export type ServerEvent =
+  | MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent
+  | KeysChangedV2Event | AccountChangedEvent | DeviceMessageEvent;
 
 /** Why a connection ended. */
 export interface ConnectionEnd {
@@ -225,8 +232,9 @@ export class Connection {
   }
 
   private receiveError(frame: ErrorFrame): void {
-    const { code, message, retryable, retry_after_ms: retryAfter } = frame.error;
-    const error = new ClientError(code, message, retryable, undefined, retryAfter);
+    const { code, message, retryable, retry_after_ms: retryAfter, field, missing_devices: missing, extra_devices: extra } = frame.error;
+    const details = { ...(field ? { field } : {}), ...(missing ? { missing_devices: missing } : {}), ...(extra ? { extra_devices: extra } : {}) };
+    const error = new ClientError(code, message, retryable, undefined, retryAfter, details);
     if (code === 'rate_limited' && retryAfter !== undefined) {
       this.pacer.pause(retryAfter);
       this.lastRetryAfterMs = retryAfter;
