@@ -1,5 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, MessageStatus, ThreadJson } from '../../src/client/browser.js';
+import { EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
 import { type ChatModel, type Session, logIn, register } from './model.js';
 
 export function LoginScreen({ onSession }: { onSession: (session: Session) => void }) {
@@ -52,9 +53,12 @@ export function LoginScreen({ onSession }: { onSession: (session: Session) => vo
 export function ChatScreen({ model }: { model: ChatModel }) {
   const open = model.threads.find((t) => t.id === model.openThread);
   return (
-    <div class="chat" data-view={open ? 'thread' : 'list'}>
-      <Sidebar model={model} />
-      {open ? <ThreadView model={model} thread={open} /> : <section class="thread empty">Pick a chat, or start one.</section>}
+    <div class="shell">
+      <EncryptionBanners model={model} />
+      <div class="chat" data-view={open ? 'thread' : 'list'}>
+        <Sidebar model={model} />
+        {open ? <ThreadView model={model} thread={open} /> : <section class="thread empty">Pick a chat, or start one.</section>}
+      </div>
     </div>
   );
 }
@@ -83,7 +87,7 @@ function Sidebar({ model }: { model: ChatModel }) {
     event.preventDefault();
     const username = String(new FormData(event.currentTarget as HTMLFormElement).get('username') ?? '').trim();
     let thread: ThreadJson | undefined;
-    if (await model.act(async () => (thread = await model.client.openDirect(username)), { refresh: false }) && thread) {
+    if (await model.act(async () => (thread = await model.startDirect(username)), { refresh: false }) && thread) {
       setForm(undefined);
       model.putThread(thread);
       await model.open(thread.id);
@@ -94,7 +98,7 @@ function Sidebar({ model }: { model: ChatModel }) {
     const data = new FormData(event.currentTarget as HTMLFormElement);
     const members = String(data.get('members') ?? '').split(/[\s,]+/).filter(Boolean);
     let thread: ThreadJson | undefined;
-    if (await model.act(async () => (thread = await model.client.createGroup(String(data.get('title') ?? ''), members)), { refresh: false }) && thread) {
+    if (await model.act(async () => (thread = await model.startGroup(String(data.get('title') ?? ''), members)), { refresh: false }) && thread) {
       setForm(undefined);
       model.putThread(thread);
       await model.open(thread.id);
@@ -150,6 +154,8 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
       <span class="title-row">
         {peerOnline !== undefined && <span class={`dot${peerOnline ? ' online' : ''}`} aria-label={peerOnline ? 'online' : 'offline'} />}
         <span class="title">{model.title(thread)}</span>
+        {model.e2e.isEncrypted(thread) && <LockMark />}
+        {thread.peer && model.e2e.isVerified(thread.peer.id) && <VerifiedBadge />}
         {thread.muted && <span class="muted-label">muted</span>}
       </span>
       <span class="preview">{preview}</span>
@@ -164,6 +170,10 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
 
 function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
   const [showMembers, setShowMembers] = useState(false);
+  /** Whose safety number is shown (the peer of a direct chat, or a member whose identity changed). */
+  const [safetyWith, setSafetyWith] = useState<number>();
+  useLayoutEffect(() => setSafetyWith(undefined), [thread.id]);
+  const encrypted = model.e2e.isEncrypted(thread);
   const messages = model.messages.get(thread.id) ?? [];
   const pending = model.pending(thread.id);
   const typing = model.typingIn(thread.id).filter((u) => u.id !== model.session.user.id);
@@ -189,9 +199,19 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
           ←
         </button>
         <div class="heading">
-          <h2>{model.title(thread)}</h2>
-          <span class="subtitle">{subtitle}</span>
+          <h2>
+            {encrypted && <LockMark />} {model.title(thread)} {thread.peer && model.e2e.isVerified(thread.peer.id) && <VerifiedBadge />}
+          </h2>
+          <span class="subtitle">
+            <span data-testid="encryption">{encrypted ? 'End-to-end encrypted' : 'Not encrypted'}</span>
+            {subtitle && ` · ${subtitle}`}
+          </span>
         </div>
+        {thread.peer && model.e2e.standing !== 'pending' && (
+          <button type="button" class="link" onClick={() => setSafetyWith(safetyWith === undefined ? thread.peer?.id : undefined)} aria-expanded={safetyWith !== undefined}>
+            Verify safety number
+          </button>
+        )}
         <button type="button" class="link" onClick={() => void model.act(() => model.client.updateThread(thread.id, { muted: !thread.muted }))}>
           {thread.muted ? 'Unmute' : 'Mute'}
         </button>
@@ -202,6 +222,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
         )}
       </header>
       {showMembers && <Members model={model} thread={thread} />}
+      {safetyWith !== undefined && <SafetyNumberPanel key={safetyWith} model={model} userId={safetyWith} name={model.nameOf(safetyWith)} onClose={() => setSafetyWith(undefined)} />}
       {model.error && <p class="error" role="alert">{model.error}</p>}
       <ol
         class="messages"
@@ -229,6 +250,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
             <span class="meta">sending…</span>
           </li>
         ))}
+        <IdentityWarnings model={model} thread={thread} onVerify={setSafetyWith} />
         {failed.map((message) => (
           <li key={message.client_msg_id} class="message own failed">
             <span class="body">{message.text}</span>
@@ -239,6 +261,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
       <p class="typing" aria-live="polite">
         {typing.length > 0 ? `${typing.map((u) => u.display_name).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ' '}
       </p>
+      {thread.member && <HeldNotice model={model} thread={thread} onVerify={setSafetyWith} />}
       {thread.member ? <Composer model={model} threadId={thread.id} /> : <p class="left-note">You are no longer a member of this group.</p>}
     </section>
   );
@@ -249,8 +272,9 @@ function MessageItem({ model, message }: { model: ChatModel; message: ClientMess
   const own = message.sender_id === model.session.user.id;
   const status = model.tick(message.thread_id, message.seq, model.statuses.get(message.client_msg_id));
   const sender = model.users.get(message.sender_id)?.display_name ?? `user ${message.sender_id}`;
+  const problem = message.kind === 'e2e' && message.e2e?.status !== 'ok';
   return (
-    <li class={`message${own ? ' own' : ''}`} data-seq={message.seq}>
+    <li class={`message${own ? ' own' : ''}${problem ? ' e2e-problem' : ''}`} data-seq={message.seq} data-e2e={message.e2e?.status}>
       {!own && <span class="sender">{sender}</span>}
       <span class="body">{textOf(message)}</span>
       <span class="meta">
@@ -346,7 +370,7 @@ function Composer({ model, threadId }: { model: ChatModel; threadId: number }) {
 }
 
 function textOf(message: ClientMessage): string {
-  if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return '🔒 Encrypted message';
+  if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return e2eProblem(message.e2e?.status);
   const text = (message.body as { text?: unknown } | null)?.text;
   return typeof text === 'string' ? text : JSON.stringify(message.body);
 }
