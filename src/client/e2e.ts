@@ -1,13 +1,24 @@
 import type { MessageJson, ThreadJson } from '../protocol/frames.js';
 import type { ReplyOf } from './connection.js';
+import { DeviceDirectory } from './device-directory.js';
+import { certifyDevice } from './device-keys.js';
+import { DeviceMailbox } from './device-mailbox.js';
+import { decode, encode } from './e2e-bytes.js';
 import type { E2eState } from './e2e-records.js';
 import type {
-  AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, IdentityChange, KeyChange, OwnDevice, SafetyNumber,
+  AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, E2eStatus, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
 } from './e2e-types.js';
-import type { AccountChangedEvent, DeviceMessageEvent, KeysChangedV2Event } from './e2e-wire.js';
+import type { AccountChangedEvent, AccountKeyJson, DeviceKeysV2Json, DeviceMessageEvent, KeysChangedV2Event } from './e2e-wire.js';
+import { type Envelope, type Recipient, decryptEnvelope, readEnvelope, sealEnvelope, signatureValid, unsealKey } from './envelope.js';
 import { ClientError } from './errors.js';
+import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hook.js';
+import { OwnDevice } from './own-device.js';
+import { ReplayGuard } from './replay-guard.js';
 import type { RequestJson } from './requests.js';
+import { qrMatches, qrPayload, safetyNumber } from './safety-number.js';
+import { type Sodium, loadSodium } from './sodium.js';
 import type { ClientStore, OutboxEntry } from './store.js';
+import { ThreadEncryptionPolicy } from './thread-encryption.js';
 
 export type Call = <R extends RequestJson>(request: R) => Promise<ReplyOf[R['type']]>;
 
@@ -33,90 +44,444 @@ export interface E2eSessionOptions {
   readonly oldKeysTtlMs: number;
 }
 
-const notYet = (): never => {
-  throw new ClientError('internal', 'not implemented yet', false);
-};
+/** keys_get takes at most 1,000 users a request. */
+const KEYS_PER_REQUEST = 1000;
 
 /**
- * End-to-end encryption for one client (docs/e2e.md).
+ * End-to-end encryption for one client (docs/e2e.md): this device's keys and
+ * standing (OwnDevice), who is trusted (DeviceDirectory), which threads stay
+ * encrypted (ThreadEncryptionPolicy), device messages (DeviceMailbox); here:
+ * sealing the outbox's messages, opening received ones, and the app's calls.
  */
 export class E2eSession {
-  constructor(private readonly options: E2eSessionOptions) {}
+  private sodium: Sodium | undefined;
+  private own: OwnDevice | undefined;
+  private directory: DeviceDirectory | undefined;
+  private mailbox: DeviceMailbox | undefined;
+  private readonly policy: ThreadEncryptionPolicy;
+  private readonly replays = new ReplayGuard();
+  private readonly historyKeys: HistoryKeys;
+  private stored: E2eState = {};
+  /** Settles once this connection's keys are settled and the directory loaded. */
+  private ready: Promise<void> | undefined;
+  private settled = false;
+  private standing: AccountStanding['state'] | undefined;
+  /** Per thread, its members (from thread_get), until the server says they changed. */
+  private readonly members = new Map<number, ReadonlySet<number>>();
+  /** Sends waiting for `acceptIdentity`, per held user. */
+  private readonly holds = new Map<number, { promise: Promise<void>; release: () => void }>();
+
+  constructor(private readonly options: E2eSessionOptions) {
+    this.policy = new ThreadEncryptionPolicy(options.store, options.always, options.events.error);
+    this.historyKeys = new HistoryKeys(options.store, options.events.error);
+  }
 
   /** The store's encryption fields, at start. */
-  load(_state: E2eState): void {
-    void this.options;
+  load(state: E2eState): void {
+    this.stored = state;
+    this.policy.load(state.e2eThreads);
+    this.historyKeys.load(state.historyKeys);
   }
 
   /** After `welcome`: this device's keys and standing settled, the directory loaded, device messages drained. */
-  connected(_userId: number, _deviceId: number, _call: Call): Promise<void> {
-    return Promise.resolve();
+  connected(userId: number, deviceId: number, call: Call): Promise<void> {
+    this.settled = false;
+    this.ready = (async () => {
+      const { own, directory, mailbox } = await this.parts();
+      const mine = await call({ type: 'keys_get', user_ids: [userId] });
+      const state = await own.establish(call, userId, deviceId, mine);
+      directory.setSelf(own.self(), own.accountKey);
+      const all = await call({ type: 'keys_get' });
+      this.learn(all.accounts, all.devices);
+      // Thread membership may have changed while away.
+      this.members.clear();
+      this.settled = true;
+      this.setStanding(state);
+      await mailbox.drain(call);
+    })();
+    // Failures surface where the keys are needed (send, open); here only reported.
+    this.ready.catch(this.options.events.error);
+    return this.ready;
   }
 
   /** A `keys_changed`, `account_changed` or `device_message` event. */
-  event(_event: KeysChangedV2Event | AccountChangedEvent | DeviceMessageEvent): void {}
+  event(event: KeysChangedV2Event | AccountChangedEvent | DeviceMessageEvent): void {
+    const { directory, mailbox } = this;
+    if (!directory || !mailbox || !this.settled) {
+      // Before the directory is loaded: the keys_get of connected() brings the same news; device messages are drained.
+      return;
+    }
+    if (event.type === 'device_message') return mailbox.live(this.options.call, event.message);
+    if (event.type === 'account_changed') {
+      const { type: _type, ...entry } = event;
+      directory.learnAccount(entry);
+    } else {
+      const { type: _type, ...keys } = event;
+      directory.learnDevice(keys);
+    }
+    this.afterLearning();
+  }
 
-  /** Whether a send to this thread must be encrypted (asked, required, ever seen encrypted, or `always`). */
-  mustEncrypt(_threadId: number, _thread: ThreadJson | undefined): boolean {
-    return notYet();
+  // ---- threads ----
+
+  /** Whether a send to this thread must be encrypted (required, ever seen encrypted, or `always`). */
+  mustEncrypt(threadId: number, thread: ThreadJson | undefined): boolean {
+    return this.policy.mustEncrypt(threadId, thread);
   }
 
   /** The server's view of a thread: remembered when it requires encryption; a requirement that went away is an alarm. */
-  threadSeen(_thread: ThreadJson): void {}
-
-  seal(_entry: OutboxEntry): { body: unknown } | { wait: Promise<void> } {
-    return notYet();
+  threadSeen(thread: ThreadJson): void {
+    this.policy.seen(thread);
   }
 
-  refreshThread(_threadId: number, _refusal?: ClientError): Promise<void> {
-    return notYet();
+  // ---- sending ----
+
+  /**
+   * The envelope for an outbox entry: sealed to this device and every trusted
+   * device of the thread's members that the server lists. A wait instead while
+   * the thread's devices are fetched, or while a member's changed identity
+   * waits for `acceptIdentity`.
+   */
+  seal(entry: OutboxEntry): { body: unknown } | { wait: Promise<void> } {
+    const { own, directory, sodium } = this;
+    const members = this.members.get(entry.thread_id);
+    if (!own || !directory || !sodium || !this.settled || !members) return { wait: this.refreshThread(entry.thread_id) };
+    // A device waiting for approval sends nothing: its messages would read `untrusted_sender` everywhere.
+    if (!own.approved) return { wait: this.approval() };
+    const held = [...members].filter((userId) => directory.isHeld(userId));
+    if (held.length > 0) return { wait: Promise.all(held.map((userId) => this.hold(userId))).then(() => undefined) };
+    const self = own.self();
+    const recipients: Recipient[] = [{ device_id: self.device_id, encKey: own.encKey() }];
+    for (const device of directory.reportedFor(members)) {
+      if (device.device_id === self.device_id) continue;
+      const encKey = directory.sealKey(device.device_id);
+      if (encKey) recipients.push({ device_id: device.device_id, encKey });
+    }
+    const binding = { thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, sender_user_id: self.user_id };
+    const body = sealEnvelope(sodium, { device_id: self.device_id, signSecret: own.signSecret() }, binding, entry.body, recipients);
+    this.policy.encrypted(entry.thread_id);
+    return { body };
   }
 
-  openNow(_message: MessageJson): ClientMessage | undefined {
-    return notYet();
+  /**
+   * Fetches the thread's members and their keys again (the server said its
+   * devices changed). With the server's refusal: rejects with
+   * `untrusted_devices` (and reports it) when the server insists on devices
+   * this client will not seal to, so the message fails instead of looping.
+   */
+  refreshThread(threadId: number, refusal?: ClientError): Promise<void> {
+    this.members.delete(threadId);
+    return (async () => {
+      await this.whenReady();
+      const directory = this.directory as DeviceDirectory;
+      const { members } = await this.options.call({ type: 'thread_get', thread_id: threadId });
+      const userIds = members.map((member) => member.user.id);
+      for (let from = 0; from < userIds.length; from += KEYS_PER_REQUEST) {
+        const reply = await this.options.call({ type: 'keys_get', user_ids: userIds.slice(from, from + KEYS_PER_REQUEST) });
+        this.learn(reply.accounts, reply.devices);
+      }
+      this.members.set(threadId, new Set(userIds));
+      const selfId = this.own?.deviceId;
+      const untrusted = (refusal?.details?.missing_devices ?? []).filter((id) => id !== selfId && !directory.isTrusted(id));
+      if (untrusted.length > 0) {
+        const error = new ClientError(
+          'untrusted_devices',
+          `the server insists on sealing thread ${threadId}'s message to device(s) ${untrusted.join(', ')}, which are not approved by their owner's pinned account key (or revoked, or with refused keys): not sent`,
+          false,
+        );
+        this.options.events.error(error);
+        throw error;
+      }
+    })();
   }
 
-  open(_message: MessageJson): Promise<ClientMessage> {
-    return notYet();
+  // ---- receiving ----
+
+  /** Decrypts and verifies an e2e message now, if this device is ready and knows the sender; undefined otherwise. */
+  openNow(message: MessageJson): ClientMessage | undefined {
+    if (!this.settled) return undefined;
+    const envelope = readEnvelope(message.body);
+    if (envelope && !this.knowsSender(envelope.sender_device)) return undefined;
+    return this.opened(message, envelope);
   }
 
-  devices(): Promise<OwnDevice[]> {
-    return notYet();
+  /** Decrypts and verifies an e2e message (fetching the sender's keys when unknown). */
+  async open(message: MessageJson): Promise<ClientMessage> {
+    try {
+      await this.whenReady();
+    } catch {
+      return { ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } };
+    }
+    const envelope = readEnvelope(message.body);
+    if (envelope && !this.knowsSender(envelope.sender_device)) {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] }).catch(() => undefined);
+      if (reply) this.learn(reply.accounts, reply.devices);
+    }
+    return this.opened(message, envelope);
   }
 
-  approveDevice(_deviceId: number, _fingerprint: string): Promise<void> {
-    return notYet();
+  private knowsSender(deviceId: number): boolean {
+    return deviceId === this.own?.deviceId || this.directory?.signer(deviceId) !== undefined;
   }
 
-  rejectDevice(_deviceId: number): Promise<void> {
-    return notYet();
+  private opened(message: MessageJson, envelope: Envelope | undefined): ClientMessage {
+    const result = (status: E2eStatus, fingerprint?: string, body?: unknown, via?: 'sealed' | 'history'): ClientMessage => ({
+      ...message,
+      body: status === 'ok' ? body : message.body,
+      e2e: { status, fingerprint, ...(via ? { via } : {}) },
+    });
+    const own = this.own as OwnDevice;
+    const sodium = this.sodium as Sodium;
+    if (!envelope) return result('bad_signature');
+    const signer = envelope.sender_device === own.deviceId
+      ? { user_id: own.user, signKey: own.signKey(), fingerprint: own.fingerprint(), trusted: true }
+      : this.directory?.signer(envelope.sender_device);
+    if (!signer) return result('unknown_sender');
+    const binding = { thread_id: message.thread_id, client_msg_id: message.client_msg_id, sender_user_id: message.sender_id };
+    // The device's owner is what it was pinned under, not the server's word for this message (review H1).
+    if (signer.user_id !== message.sender_id || !signatureValid(sodium, envelope, binding, signer.signKey)) return result('bad_signature', signer.fingerprint);
+    if (!signer.trusted) return result('untrusted_sender', signer.fingerprint);
+    const opened = this.messageKey(message, envelope);
+    if (!opened) return result('undecryptable', signer.fingerprint);
+    const decrypted = decryptEnvelope(sodium, envelope, binding, opened.key);
+    if (decrypted === 'bad_commit') return result('bad_signature', signer.fingerprint);
+    if (decrypted === 'undecryptable') return result('undecryptable', signer.fingerprint);
+    if (this.replays.isReplay(message.thread_id, envelope.sender_device, message.client_msg_id, message.seq)) return result('replayed', signer.fingerprint);
+    this.policy.encrypted(message.thread_id);
+    return result('ok', signer.fingerprint, decrypted.body, opened.via);
+  }
+
+  /** K of a message: sealed to this device, or shared by another own device (history keys). */
+  private messageKey(message: MessageJson, envelope: Envelope): { key: Uint8Array; via: 'sealed' | 'history' } | undefined {
+    const own = this.own as OwnDevice;
+    const sodium = this.sodium as Sodium;
+    const sealed = unsealKey(sodium, envelope, own.deviceId as number, own.pairs());
+    if (sealed) return { key: sealed, via: 'sealed' };
+    const shared = this.historyKeys.get(message.thread_id, message.seq);
+    return shared ? { key: decode(sodium, shared), via: 'history' } : undefined;
+  }
+
+  // ---- this user's devices ----
+
+  async devices(): Promise<OwnDeviceInfo[]> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    const directory = this.directory as DeviceDirectory;
+    const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
+    this.learn(reply.accounts, reply.devices);
+    const others = directory.reportedFor(new Set([own.user])).filter((device) => device.device_id !== own.deviceId);
+    const listed: OwnDeviceInfo[] = others.map((device) => ({
+      device_id: device.device_id,
+      fingerprint: device.fingerprint,
+      state: device.revoked ? 'revoked' : directory.isTrusted(device.device_id) ? 'approved' : 'pending',
+    }));
+    // This device from its own keys, never from the server's report (review C2).
+    listed.push({ device_id: own.deviceId as number, fingerprint: own.fingerprint(), state: 'this' });
+    return listed.sort((a, b) => a.device_id - b.device_id);
+  }
+
+  async approveDevice(deviceId: number, fingerprint: string): Promise<void> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    const directory = this.directory as DeviceDirectory;
+    const secret = own.accountSecret();
+    const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
+    this.learn(reply.accounts, reply.devices);
+    const device = directory.reportOf(deviceId);
+    if (!device || device.user_id !== own.user || device.revoked || deviceId === own.deviceId) {
+      throw new ClientError('not_found', `device ${deviceId} is not another current device of this account with keys`, false);
+    }
+    if (fingerprint.replace(/\s+/g, '') !== device.fingerprint.replace(/\s+/g, '')) {
+      throw new ClientError('invalid_field', `the fingerprint does not match device ${deviceId}'s: not approved (compare the code the new device shows)`, false);
+    }
+    const accountSignature = certifyDevice(this.sodium as Sodium, device, secret);
+    await this.options.call({ type: 'device_approve', device_id: deviceId, account_signature: accountSignature });
+    directory.pinApproved(device, accountSignature);
+    await (this.mailbox as DeviceMailbox).send(this.options.call, deviceId, 'account_key', own.accountGrant());
+  }
+
+  async rejectDevice(deviceId: number): Promise<void> {
+    if (deviceId === this.own?.deviceId) throw new ClientError('invalid_field', 'this is the device itself: log out instead', false);
+    await this.options.revokeDevice(deviceId);
   }
 
   ownFingerprint(): string {
-    return notYet();
+    if (!this.own?.deviceId || !this.settled) throw new ClientError('disconnected', 'the fingerprint is known once the client has connected', true);
+    return this.own.fingerprint();
   }
 
-  safetyNumber(_userId: number): Promise<SafetyNumber> {
-    return notYet();
+  /** A new encryption key for this device, certified and published; resolves with its fingerprint (unchanged: the identity stays). */
+  async rotate(): Promise<string> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    await own.rotate(this.options.call);
+    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey);
+    return own.fingerprint();
   }
 
-  verifyQr(_userId: number, _scanned: string): Promise<boolean> {
-    return notYet();
+  // ---- other users ----
+
+  async safetyNumber(userId: number): Promise<SafetyNumber> {
+    const { own, theirs } = await this.accountKeys(userId);
+    const sodium = this.sodium as Sodium;
+    return { number: safetyNumber(sodium, own, theirs), qr: qrPayload(own, theirs), verified: this.directory?.pinnedAccount(userId)?.verified === true };
   }
 
-  markVerified(_userId: number, _verified: boolean): Promise<void> {
-    return notYet();
+  async verifyQr(userId: number, scanned: string): Promise<boolean> {
+    const { own, theirs } = await this.accountKeys(userId);
+    if (!qrMatches(scanned, own, theirs)) return false;
+    (this.directory as DeviceDirectory).setVerified(userId, true);
+    return true;
   }
 
-  acceptIdentity(_userId: number): Promise<void> {
-    return notYet();
+  async markVerified(userId: number, verified: boolean): Promise<void> {
+    await this.accountKeys(userId);
+    (this.directory as DeviceDirectory).setVerified(userId, verified);
   }
 
-  fingerprints(_userId: number): Promise<DeviceFingerprint[]> {
-    return notYet();
+  async acceptIdentity(userId: number): Promise<void> {
+    await this.whenReady();
+    (this.directory as DeviceDirectory).acceptIdentity(userId);
+    this.afterLearning();
   }
 
-  rotate(): Promise<string> {
-    return notYet();
+  async fingerprints(userId: number): Promise<DeviceFingerprint[]> {
+    await this.whenReady();
+    const directory = this.directory as DeviceDirectory;
+    if (directory.pinnedOf(userId).length === 0) {
+      // Nothing pinned yet: ask once (a looked-up user is a user the server learns this client cares about).
+      const reply = await this.options.call({ type: 'keys_get', user_ids: [userId] });
+      this.learn(reply.accounts, reply.devices);
+    }
+    return directory.pinnedOf(userId).map((device) => ({ user_id: userId, ...device }));
+  }
+
+  /** Both pinned account keys (the other user's fetched and pinned when never seen). */
+  private async accountKeys(userId: number): Promise<{ own: { user_id: number; account_key: string }; theirs: { user_id: number; account_key: string } }> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    const directory = this.directory as DeviceDirectory;
+    if (!directory.pinnedAccount(userId) && userId !== own.user) {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: [userId] });
+      this.learn(reply.accounts, reply.devices);
+    }
+    const theirs = directory.accountKeyOf(userId);
+    if (!own.accountKey || !theirs) throw new ClientError('not_found', `no account key is known for user ${userId} (they have no encrypting device yet)`, false);
+    return { own: { user_id: own.user, account_key: own.accountKey }, theirs: { user_id: userId, account_key: theirs } };
+  }
+
+  // ---- history (history-hook.ts) ----
+
+  /** Plugs a history module in: it gets what it needs of this session, and the `history` device messages. */
+  attachHistory(module: HistoryModule): HistoryHost {
+    void this.parts().then(({ mailbox }) => mailbox.handle('history', (from, body) => module.receive(from, body)));
+    return {
+      messageKey: (message) => {
+        if (!this.settled) return undefined;
+        const envelope = readEnvelope(message.body);
+        const opened = envelope && this.opened(message, envelope).e2e?.status === 'ok' ? this.messageKey(message, envelope) : undefined;
+        return opened ? encode(this.sodium as Sodium, opened.key) : undefined;
+      },
+      addHistoryKeys: (keys) => this.historyKeys.add(keys),
+      sendDeviceMessage: async (toDevice, body) => {
+        await this.whenReady();
+        await (this.mailbox as DeviceMailbox).send(this.options.call, toDevice, 'history', body);
+      },
+      isApprovedOwnDevice: (deviceId) => this.own !== undefined && this.directory?.signer(deviceId)?.user_id === this.own.user && this.directory.isTrusted(deviceId),
+      grants: () => this.stored.grants ?? {},
+      setGrants: (grants) => {
+        this.stored = { ...this.stored, grants };
+        return this.options.store.setE2e('grants', grants);
+      },
+    };
+  }
+
+  // ---- plumbing ----
+
+  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysV2Json[]): void {
+    const directory = this.directory as DeviceDirectory;
+    // Account keys first: a device is judged by its owner's pinned account key.
+    for (const entry of accounts) directory.learnAccount(entry);
+    for (const keys of devices) directory.learnDevice(keys);
+    this.afterLearning();
+  }
+
+  /** Holds whose user is no longer held (accepted, or the server went back to the pinned key) are released. */
+  private afterLearning(): void {
+    for (const [userId, hold] of [...this.holds]) {
+      if (this.directory?.isHeld(userId)) continue;
+      this.holds.delete(userId);
+      hold.release();
+    }
+  }
+
+  private hold(userId: number): Promise<void> {
+    let hold = this.holds.get(userId);
+    if (!hold) {
+      let release!: () => void;
+      const promise = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      hold = { promise, release };
+      this.holds.set(userId, hold);
+    }
+    return hold.promise;
+  }
+
+  private setStanding(state: AccountStanding['state']): void {
+    if (state === this.standing) return;
+    this.standing = state;
+    this.options.events.account({ state });
+    if (state !== 'pending') this.approved?.release();
+  }
+
+  /** Settles once this device is approved (sends wait for it). */
+  private approved: { promise: Promise<void>; release: () => void } | undefined;
+
+  private approval(): Promise<void> {
+    if (!this.approved) {
+      let release!: () => void;
+      const promise = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      this.approved = { promise, release };
+    }
+    return this.approved.promise;
+  }
+
+  /** The parts that need libsodium, made once it is loaded. */
+  private async parts(): Promise<{ own: OwnDevice; directory: DeviceDirectory; mailbox: DeviceMailbox }> {
+    const sodium = (this.sodium ??= await loadSodium());
+    const { store, events, oldKeysTtlMs } = this.options;
+    if (!this.own || !this.directory || !this.mailbox) {
+      const own = new OwnDevice(sodium, store, oldKeysTtlMs);
+      own.load(this.stored.deviceSecrets, this.stored.account);
+      const directory = new DeviceDirectory(sodium, store, events);
+      directory.load(this.stored.accounts, this.stored.knownDevices);
+      const mailbox = new DeviceMailbox({
+        sodium,
+        self: () => ({ user_id: own.user, device_id: own.deviceId as number, pairs: own.pairs(), signSecret: own.signSecret() }),
+        approvedSignKey: (deviceId) => (directory.isTrusted(deviceId) && directory.signer(deviceId)?.user_id === own.user ? directory.signer(deviceId)?.signKey : undefined),
+        approvedEncKey: (deviceId) => (directory.reportOf(deviceId)?.user_id === own.user ? directory.sealKey(deviceId) : undefined),
+        reportError: events.error,
+      });
+      mailbox.handle('account_key', async (_from, body) => {
+        if (!(await own.receiveAccountKey(this.options.call, body))) {
+          events.error(new ClientError('bad_reply', 'an account key grant that is not this account\'s key (or not its secret) was refused', false));
+          return;
+        }
+        directory.setSelf(own.self(), own.accountKey);
+        this.setStanding('approved');
+      });
+      this.own = own;
+      this.directory = directory;
+      this.mailbox = mailbox;
+    }
+    return { own: this.own, directory: this.directory, mailbox: this.mailbox };
+  }
+
+  private async whenReady(): Promise<void> {
+    if (!this.ready) throw new ClientError('disconnected', 'encryption starts with the first connection', true);
+    await this.ready;
   }
 }

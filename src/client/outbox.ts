@@ -158,8 +158,8 @@ export class Outbox {
         try {
           sealed = this.options.seal(entry);
         } catch (error) {
-          // A peer's unusable key, say: this message cannot be encrypted as things are.
-          this.fail(entry, new ClientError('invalid_field', `the message could not be encrypted: ${(error as Error).message}`, false));
+          // A peer's unusable key, or this device's keys unusable (key_mismatch): this message cannot be encrypted as things are.
+          this.fail(entry, error instanceof ClientError ? error : new ClientError('invalid_field', `the message could not be encrypted: ${(error as Error).message}`, false));
           continue;
         }
         if ('wait' in sealed) {
