@@ -53,7 +53,7 @@ export function LoginScreen({ onSession }: { onSession: (session: Session) => vo
 export function ChatScreen({ model }: { model: ChatModel }) {
   const open = model.threads.find((t) => t.id === model.openThread);
   return (
-    <div class="shell">
+    <div class="shell" data-standing={model.e2e.standing}>
       <EncryptionBanners model={model} />
       <div class="chat" data-view={open ? 'thread' : 'list'}>
         <Sidebar model={model} />

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
+
+/**
+ * The web client's end-to-end encryption in headless Chromium against the real
+ * server (like web.test.ts): two people chat in an encrypted direct thread
+ * whose words the server's database never holds, compare equal safety
+ * numbers and mark each other verified; a device keeps its identity across a
+ * reload; a second browser of the same user waits for approval, is approved
+ * after the codes were compared, and reads what is sent next.
+ */
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+
+describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
+  let browser: Browser;
+  let server: ServerProcess;
+  let dir: string;
+  let origin: string;
+
+  before(async () => {
+    dir = tempDir();
+    server = await startServer([
+      '--data',
+      join(dir, 'data'),
+      '--config',
+      writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n'),
+    ]);
+    origin = `http://127.0.0.1:${server.port}/`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  /** A fresh browser profile on the chat screen, logged in (or registered first) as `username`. */
+  async function browserOf(username: string, mode: 'register' | 'login'): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    await page.goto(origin);
+    if (mode === 'register') await page.getByRole('button', { name: 'No account yet? Create one' }).click();
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill('correct horse');
+    await page.getByRole('button', { name: mode === 'register' ? 'Create account' : 'Log in' }).click();
+    await page.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
+    return page;
+  }
+
+  /** A new user whose first device made the account key (so others can encrypt to them). */
+  async function person(username: string): Promise<Page> {
+    const page = await browserOf(username, 'register');
+    await page.locator('.shell[data-standing=created]').waitFor();
+    return page;
+  }
+
+  async function startChat(page: Page, username: string): Promise<void> {
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await page.getByLabel('Username to chat with').fill(username);
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.getByRole('heading', { level: 2, name: username }).waitFor();
+  }
+
+  async function say(page: Page, text: string): Promise<void> {
+    await page.getByLabel('Message', { exact: true }).fill(text);
+    await page.keyboard.press('Enter');
+  }
+
+  const message = (page: Page, text: string) => page.locator('.messages .message .body', { hasText: text });
+  const digits = async (page: Page, testId: string): Promise<string> => ((await page.getByTestId(testId).textContent()) ?? '').replace(/\s+/g, '');
+
+  async function safetyNumber(page: Page): Promise<string> {
+    await page.getByRole('button', { name: 'Verify safety number' }).click();
+    await page.getByTestId('safety-number').waitFor();
+    await page.locator('.qr svg').waitFor();
+    return digits(page, 'safety-number');
+  }
+
+  /** Every message body the server stored, and the database files' raw bytes (WAL included). */
+  function stored(): { bodies: { kind: string; body: string }[]; raw: string } {
+    const path = join(dir, 'data', 'chatd.db');
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      const bodies = db.prepare('SELECT kind, body FROM messages ORDER BY id').all() as { kind: string; body: string }[];
+      const raw = ['', '-wal'].map((suffix) => (existsSync(path + suffix) ? readFileSync(path + suffix).toString('latin1') : '')).join('');
+      return { bodies, raw };
+    } finally {
+      db.close();
+    }
+  }
+
+  it('two people chat in an encrypted direct thread: the lock shows, the server holds no plaintext, the safety numbers match, verified shows', async () => {
+    const alice = await person('alice');
+    const bob = await person('bob');
+    await startChat(alice, 'bob');
+    await alice.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
+    await alice.locator('.thread .heading').getByTestId('lock').waitFor();
+    const said = ['the meeting point is the old mill', 'bring the blue folder'];
+    await say(alice, said[0] as string);
+    await bob.locator('.thread-item', { hasText: 'alice' }).click();
+    await message(bob, said[0] as string).waitFor();
+    await bob.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
+    await bob.locator('.thread-item', { hasText: 'alice' }).getByTestId('lock').waitFor();
+    await say(bob, said[1] as string);
+    await message(alice, said[1] as string).waitFor();
+    // Both sent: neither the messages table nor the database files hold the words.
+    await alice.locator('.message.own .ticks').first().waitFor();
+    const { bodies, raw } = stored();
+    const encrypted = bodies.filter((row) => row.kind === 'e2e');
+    assert.equal(encrypted.length, 2, `two encrypted messages stored: ${JSON.stringify(bodies.map((row) => row.kind))}`);
+    for (const text of said) {
+      assert.ok(!bodies.some((row) => row.body.includes(text)), `the server stored "${text}" in plaintext`);
+      assert.ok(!raw.includes(text), `"${text}" is in the database files`);
+    }
+    // The safety numbers: 60 digits, the same on both sides.
+    const [seenByAlice, seenByBob] = [await safetyNumber(alice), await safetyNumber(bob)];
+    assert.match(seenByAlice, /^\d{60}$/);
+    assert.equal(seenByAlice, seenByBob);
+    assert.equal(await alice.getByTestId('verified').count(), 0, 'nobody is verified before it is marked');
+    await alice.getByRole('button', { name: 'Mark as verified' }).click();
+    await alice.locator('.thread .heading').getByTestId('verified').waitFor();
+    await alice.locator('.thread-item', { hasText: 'bob' }).getByTestId('verified').waitFor();
+    await alice.getByRole('button', { name: 'Unverify' }).waitFor();
+
+    // A reload keeps the device's keys (they live in localStorage with the rest of the store): the same
+    // standing, the same safety number, the old messages still open, bob still verified.
+    await alice.reload();
+    await alice.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
+    await alice.locator('.shell[data-standing=created]').waitFor();
+    for (const text of said) await message(alice, text).waitFor();
+    await alice.locator('.thread-item', { hasText: 'bob' }).getByTestId('verified').waitFor();
+    assert.equal(await safetyNumber(alice), seenByAlice);
+    await say(bob, 'still there after the reload?');
+    await message(alice, 'still there after the reload?').waitFor();
+  });
+
+  it('a second browser of the same user waits for approval, is approved after comparing its code, and reads new messages', async () => {
+    const carol = await person('carol');
+    const dan = await person('dan');
+    await startChat(carol, 'dan');
+    await carol.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
+    await say(carol, 'before the new device');
+    await dan.locator('.thread-item', { hasText: 'carol' }).click();
+    await message(dan, 'before the new device').waitFor();
+
+    const laptop = await browserOf('carol', 'login');
+    await laptop.locator('.shell[data-standing=pending]').waitFor();
+    await laptop.getByText('This device waits for approval: open chatd on one of your other devices and compare this code').waitFor();
+    const shown = await digits(laptop, 'own-fingerprint');
+    assert.match(shown, /^\d{60}$/);
+    // On the first device: the request, with the same code.
+    const request = carol.getByTestId('device-request');
+    await request.getByText('A new device wants to join your account').waitFor();
+    assert.equal(await digits(carol, 'request-fingerprint'), shown);
+    await request.getByRole('button', { name: 'Approve' }).click();
+    await request.waitFor({ state: 'detached' });
+    await carol.getByTestId('history-offer').waitFor();
+    await laptop.locator('.shell[data-standing=approved]').waitFor();
+    assert.equal(await laptop.getByTestId('own-fingerprint').count(), 0, 'the approval banner is gone');
+
+    // What was sent before it joined is explained, not shown raw; what is sent now, it reads.
+    await laptop.locator('.thread-item', { hasText: 'dan' }).click();
+    await laptop.locator('.message.e2e-problem', { hasText: 'Not readable on this device' }).waitFor();
+    assert.equal(await laptop.getByText('ciphertext').count(), 0);
+    await say(dan, 'welcome, new device');
+    await message(laptop, 'welcome, new device').waitFor();
+    await message(carol, 'welcome, new device').waitFor();
+    await say(laptop, 'hello from the laptop');
+    await message(dan, 'hello from the laptop').waitFor();
+    await message(carol, 'hello from the laptop').waitFor();
+  });
+});
