@@ -61,6 +61,7 @@ export class EncryptionModel {
 
   constructor(
     private readonly client: ChatClient,
+    private readonly selfId: number,
     private readonly store: LocalStorageStore,
     private readonly changed: () => void,
     /** After history arrived: messages shown undecryptable may open now. */
@@ -198,14 +199,16 @@ export class EncryptionModel {
   }
 
   /**
-   * Whether every one of these users (this one included) has a device its
+   * Whether every one of these users (this user included) has a device its
    * owner's account key approved: then a new chat with them is encrypted.
    * Any doubt (keys not to be had) means plain: a chat nobody can read is worse.
    */
   async allTrusted(userIds: readonly number[]): Promise<boolean> {
+    // This user: this device itself is approved (fingerprints() lists the others, as pinned).
     if (this.standing === 'pending' || this.standing === undefined) return false;
     try {
       for (const userId of userIds) {
+        if (userId === this.selfId) continue;
         const devices = await this.client.fingerprints(userId);
         if (!devices.some((device) => device.trusted && !device.revoked && !device.mismatch)) return false;
       }

@@ -92,7 +92,7 @@ export class ChatModel {
     this.client = new ChatClient({
       server: location.origin, token: session.token, store: this.store, encryption: true, reconnect: { initialDelayMs: 300, maxDelayMs: 10_000 },
     });
-    this.e2e = new EncryptionModel(this.client, this.store, () => this.changed(), () => void this.reloadMessages());
+    this.e2e = new EncryptionModel(this.client, session.user.id, this.store, () => this.changed(), () => void this.reloadMessages());
     this.users.set(session.user.id, session.user);
     const { client } = this;
     client.on('state', (change) => {
