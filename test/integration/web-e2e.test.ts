@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { type Browser, type Page, chromium } from 'playwright-core';
+import { logIn } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { connectAuthenticated } from '../helpers/ws.js';
 
 /**
  * The web client's end-to-end encryption in headless Chromium against the real
@@ -13,8 +16,16 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  * whose words the server's database never holds, compare equal safety
  * numbers and mark each other verified; a device keeps its identity across a
  * reload; a second browser of the same user waits for approval, is approved
- * after the codes were compared, and reads what is sent next.
+ * after the codes were compared, and reads what is sent next; a contact's
+ * new account key shows as a warning and holds sends to a verified contact.
  */
+
+/** A new account key for `userId` and its self-signature (account_publish's fields), made with node:crypto. */
+function accountPublication(userId: number): { account_key: string; signature: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const key = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url').toString('base64');
+  return { account_key: key, signature: sign(null, Buffer.from(JSON.stringify(['chatd-account-v2', userId, key])), privateKey).toString('base64') };
+}
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
@@ -181,5 +192,35 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     await say(laptop, 'hello from the laptop');
     await message(dan, 'hello from the laptop').waitFor();
     await message(carol, 'hello from the laptop').waitFor();
+  });
+
+  it("a contact's safety number changes: the thread warns, and sends to a verified contact wait until the new number is accepted", async () => {
+    const erin = await person('erin');
+    const fay = await person('fay');
+    await startChat(erin, 'fay');
+    await erin.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
+    await say(erin, 'first words');
+    await fay.locator('.thread-item', { hasText: 'erin' }).click();
+    await message(fay, 'first words').waitFor();
+    await erin.getByRole('button', { name: 'Verify safety number' }).click();
+    await erin.getByRole('button', { name: 'Mark as verified' }).click();
+    await erin.locator('.thread .heading').getByTestId('verified').waitFor();
+    await erin.getByRole('button', { name: 'Close' }).click();
+
+    // fay starts over with a new account key (she lost her devices, say): erin's page must not take it quietly.
+    const phone = await logIn(server.url, 'fay', 'correct horse', 'new phone');
+    const raw = await connectAuthenticated(server.wsUrl, phone.token);
+    await raw.socket.expect({ type: 'account_publish', ...accountPublication(phone.userId), reset: true }, 'ok');
+    await erin.getByTestId('identity-warning').filter({ hasText: "fay's safety number changed" }).waitFor();
+    const held = erin.getByTestId('held');
+    await held.filter({ hasText: 'Your messages wait' }).waitFor();
+    assert.equal(await erin.locator('.thread .heading').getByTestId('verified').count(), 0, 'no longer verified');
+    await say(erin, 'is this still you?');
+    await erin.getByTestId('pending').filter({ hasText: 'is this still you?' }).waitFor();
+    await held.getByRole('button', { name: 'Accept the new safety number' }).click();
+    await held.waitFor({ state: 'detached' });
+    await erin.getByTestId('pending').waitFor({ state: 'detached' });
+    await erin.locator('.message.own', { hasText: 'is this still you?' }).locator('.ticks').waitFor();
+    raw.socket.close();
   });
 });
