@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { logIn } from '../helpers/http.js';
@@ -28,6 +29,7 @@ function accountPublication(userId: number): { account_key: string; signature: s
 }
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
 const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
 
 describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
@@ -139,6 +141,8 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     const [seenByAlice, seenByBob] = [await safetyNumber(alice), await safetyNumber(bob)];
     assert.match(seenByAlice, /^\d{60}$/);
     assert.equal(seenByAlice, seenByBob);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await alice.screenshot({ path: join(ARTIFACTS, 'web-e2e-safety-number.png') });
     assert.equal(await alice.getByTestId('verified').count(), 0, 'nobody is verified before it is marked');
     await alice.getByRole('button', { name: 'Mark as verified' }).click();
     await alice.locator('.thread .heading').getByTestId('verified').waitFor();
@@ -176,6 +180,8 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     const request = carol.getByTestId('device-request');
     await request.getByText('A new device wants to join your account').waitFor();
     assert.equal(await digits(carol, 'request-fingerprint'), shown);
+    await carol.screenshot({ path: join(ARTIFACTS, 'web-e2e-device-request.png') });
+    await laptop.screenshot({ path: join(ARTIFACTS, 'web-e2e-pending-device.png') });
     await request.getByRole('button', { name: 'Approve' }).click();
     await request.waitFor({ state: 'detached' });
     await carol.getByTestId('history-offer').waitFor();
@@ -217,6 +223,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     assert.equal(await erin.locator('.thread .heading').getByTestId('verified').count(), 0, 'no longer verified');
     await say(erin, 'is this still you?');
     await erin.getByTestId('pending').filter({ hasText: 'is this still you?' }).waitFor();
+    await erin.screenshot({ path: join(ARTIFACTS, 'web-e2e-identity-changed.png') });
     await held.getByRole('button', { name: 'Accept the new safety number' }).click();
     await held.waitFor({ state: 'detached' });
     await erin.getByTestId('pending').waitFor({ state: 'detached' });
