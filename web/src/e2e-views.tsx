@@ -136,10 +136,13 @@ function HistoryOfferCard({ model, deviceId, offer }: { model: ChatModel; device
   );
 }
 
+/** A padlock drawn here rather than an emoji: not every system has an emoji font (headless Chromium has none). */
 export function LockMark() {
   return (
     <span class="lock" title="End-to-end encrypted" role="img" aria-label="end-to-end encrypted" data-testid="lock">
-      🔒
+      <svg viewBox="0 0 16 16" width="0.85em" height="0.85em" aria-hidden="true">
+        <path fill="currentColor" d="M4 7V5a4 4 0 1 1 8 0v2h.5A1.5 1.5 0 0 1 14 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-9A1.5 1.5 0 0 1 2 13.5v-5A1.5 1.5 0 0 1 3.5 7H4zm2 0h4V5a2 2 0 1 0-4 0v2z" />
+      </svg>
     </span>
   );
 }
@@ -243,7 +246,7 @@ export function HeldNotice({ model, thread, onVerify }: { model: ChatModel; thre
 }
 
 const PROBLEMS: Record<Exclude<E2eStatus, 'ok'>, string> = {
-  undecryptable: '🔒 Not readable on this device: it was not encrypted for it (sent before this device joined, or damaged).',
+  undecryptable: 'Not readable on this device: it was not encrypted for it (sent before this device joined, or damaged).',
   bad_signature: '⚠ Not shown: this message failed its authenticity check (forged or altered).',
   unknown_sender: '⚠ Not shown: the device that sent it is unknown, so it cannot be checked.',
   untrusted_sender: '⚠ Not shown: sent from a device its owner has not approved.',
@@ -252,5 +255,5 @@ const PROBLEMS: Record<Exclude<E2eStatus, 'ok'>, string> = {
 
 /** What shows instead of an encrypted message that did not open cleanly (never the raw envelope). */
 export function e2eProblem(status: E2eStatus | undefined): string {
-  return status === undefined || status === 'ok' ? '🔒 Encrypted message' : PROBLEMS[status];
+  return status === undefined || status === 'ok' ? 'Encrypted message' : PROBLEMS[status];
 }

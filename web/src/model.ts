@@ -68,6 +68,8 @@ export class ChatModel {
   pendingCount = 0;
   threads: ThreadJson[] = [];
   readonly messages = new Map<number, ClientMessage[]>();
+  /** Per thread, the newest message as the client gave it (decrypted): the list's preview. */
+  readonly latest = new Map<number, ClientMessage>();
   readonly hasOlder = new Map<number, boolean>();
   readonly statuses = new Map<string, MessageStatus>();
   readonly users = new Map<number, UserJson>();
@@ -367,6 +369,7 @@ export class ChatModel {
   }
 
   private add(threadId: number, messages: readonly ClientMessage[]): void {
+    for (const message of messages) if (message.seq > (this.latest.get(threadId)?.seq ?? 0)) this.latest.set(threadId, message);
     const bySeq = new Map((this.messages.get(threadId) ?? []).map((m) => [m.seq, m]));
     for (const message of messages) bySeq.set(message.seq, message);
     this.messages.set(threadId, [...bySeq.values()].sort((a, b) => a.seq - b.seq));

@@ -146,7 +146,9 @@ function Sidebar({ model }: { model: ChatModel }) {
 
 function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
   const last = thread.last_message;
-  const preview = last ? previewOf(last) : 'No messages yet';
+  // The list's last message comes from the server as sent: an encrypted one is shown as this page opened it, when it did.
+  const shown: ClientMessage | undefined = last ? (model.latest.get(thread.id)?.seq === last.seq ? model.latest.get(thread.id) : last) : undefined;
+  const preview = shown ? previewOf(shown) : 'No messages yet';
   const peerOnline = thread.peer ? model.presence.get(thread.peer.id)?.online : undefined;
   const unread = model.unreadShown(thread);
   return (
@@ -158,7 +160,9 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
         {thread.peer && model.e2e.isVerified(thread.peer.id) && <VerifiedBadge />}
         {thread.muted && <span class="muted-label">muted</span>}
       </span>
-      <span class="preview">{preview}</span>
+      <span class="preview">
+        {shown?.kind === 'e2e' && shown.e2e?.status !== 'ok' && <LockMark />} {preview}
+      </span>
       {unread > 0 && (
         <span class={`badge${thread.muted ? ' quiet' : ''}`} aria-label={`${unread} unread`} data-testid="unread">
           {unread}
@@ -244,13 +248,13 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
         {messages.map((message) => (
           <MessageItem key={message.seq} model={model} message={message} />
         ))}
+        <IdentityWarnings model={model} thread={thread} onVerify={setSafetyWith} />
         {pending.map((message) => (
           <li key={message.client_msg_id} class="message own pending" data-testid="pending">
             <span class="body">{message.text}</span>
             <span class="meta">sending…</span>
           </li>
         ))}
-        <IdentityWarnings model={model} thread={thread} onVerify={setSafetyWith} />
         {failed.map((message) => (
           <li key={message.client_msg_id} class="message own failed">
             <span class="body">{message.text}</span>
