@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { type Browser, type Page, chromium } from 'playwright-core';
+import { ChatClient } from '../../src/client/node.js';
 import { logIn } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -31,6 +32,8 @@ function accountPublication(userId: number): { account_key: string; signature: s
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
 const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+/** History handover is the SDK's `shareHistory`; the page offers it only when the SDK has it. */
+const noHistory = typeof (ChatClient.prototype as { shareHistory?: unknown }).shareHistory === 'function' ? false : 'the SDK has no shareHistory yet';
 
 describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   let browser: Browser;
@@ -229,5 +232,53 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     await erin.getByTestId('pending').waitFor({ state: 'detached' });
     await erin.locator('.message.own', { hasText: 'is this still you?' }).locator('.ticks').waitFor();
     raw.socket.close();
+  });
+
+  it('a group whose members all have approved devices is created encrypted; every member reads it, the server does not', async () => {
+    const [ian, jo, kim] = [await person('ian'), await person('jo'), await person('kim')];
+    await ian.getByRole('button', { name: 'New group' }).click();
+    await ian.getByLabel('Group name').fill('Night train');
+    await ian.getByLabel('Members').fill('jo kim');
+    await ian.getByRole('button', { name: 'Create group' }).click();
+    await ian.getByRole('heading', { name: 'Night train' }).waitFor();
+    await ian.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
+    await say(ian, 'platform nine, bring snacks');
+    for (const page of [jo, kim]) {
+      await page.locator('.thread-item', { hasText: 'Night train' }).getByTestId('lock').waitFor();
+      await page.locator('.thread-item', { hasText: 'Night train' }).click();
+      await message(page, 'platform nine, bring snacks').waitFor();
+    }
+    await say(kim, 'snacks: yes');
+    await message(ian, 'snacks: yes').waitFor();
+    const { bodies, raw } = stored();
+    for (const text of ['platform nine', 'snacks: yes']) {
+      assert.ok(!bodies.some((row) => row.body.includes(text)), `the server stored "${text}" in plaintext`);
+      assert.ok(!raw.includes(text));
+    }
+  });
+
+  it('after approving a new device, its owner shares the message history: the new device reads what came before it', { skip: noHistory }, async () => {
+    const gus = await person('gus');
+    const hal = await person('hal');
+    await startChat(gus, 'hal');
+    await gus.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
+    await say(gus, 'old news from gus');
+    await hal.locator('.thread-item', { hasText: 'gus' }).click();
+    await message(hal, 'old news from gus').waitFor();
+    await say(hal, 'old news from hal');
+    await message(gus, 'old news from hal').waitFor();
+
+    const tablet = await browserOf('gus', 'login');
+    await tablet.locator('.shell[data-standing=pending]').waitFor();
+    assert.equal(await digits(gus, 'request-fingerprint'), await digits(tablet, 'own-fingerprint'));
+    await gus.getByTestId('device-request').getByRole('button', { name: 'Approve' }).click();
+    await tablet.locator('.shell[data-standing=approved]').waitFor();
+    await gus.getByRole('button', { name: 'Share your message history with this device' }).click();
+    await gus.getByTestId('history-shared').filter({ hasText: /History shared: [1-9]\d* messages/ }).waitFor();
+    await tablet.getByTestId('history-incoming').filter({ hasText: 'Message history received' }).waitFor();
+    await tablet.locator('.thread-item', { hasText: 'hal' }).click();
+    await message(tablet, 'old news from gus').waitFor();
+    await message(tablet, 'old news from hal').waitFor();
+    assert.equal(await tablet.locator('.message.e2e-problem').count(), 0, 'every earlier message opens');
   });
 });
