@@ -235,10 +235,10 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   });
 
   it('a group whose members all have approved devices is created encrypted; every member reads it, the server does not', async () => {
-    const [ian, jo, kim] = [await person('ian'), await person('jo'), await person('kim')];
+    const [ian, jo, kim] = [await person('ian'), await person('joan'), await person('kira')];
     await ian.getByRole('button', { name: 'New group' }).click();
     await ian.getByLabel('Group name').fill('Night train');
-    await ian.getByLabel('Members').fill('jo kim');
+    await ian.getByLabel('Members').fill('joan kira');
     await ian.getByRole('button', { name: 'Create group' }).click();
     await ian.getByRole('heading', { name: 'Night train' }).waitFor();
     await ian.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
