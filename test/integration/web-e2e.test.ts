@@ -235,7 +235,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   });
 
   it('a group whose members all have approved devices is created encrypted; every member reads it, the server does not', async () => {
-    const [ian, jo, kim] = [await person('ian'), await person('joan'), await person('kira')];
+    const [ian, joan, kira] = [await person('ian'), await person('joan'), await person('kira')];
     await ian.getByRole('button', { name: 'New group' }).click();
     await ian.getByLabel('Group name').fill('Night train');
     await ian.getByLabel('Members').fill('joan kira');
@@ -243,12 +243,12 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     await ian.getByRole('heading', { name: 'Night train' }).waitFor();
     await ian.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await say(ian, 'platform nine, bring snacks');
-    for (const page of [jo, kim]) {
+    for (const page of [joan, kira]) {
       await page.locator('.thread-item', { hasText: 'Night train' }).getByTestId('lock').waitFor();
       await page.locator('.thread-item', { hasText: 'Night train' }).click();
       await message(page, 'platform nine, bring snacks').waitFor();
     }
-    await say(kim, 'snacks: yes');
+    await say(kira, 'snacks: yes');
     await message(ian, 'snacks: yes').waitFor();
     const { bodies, raw } = stored();
     for (const text of ['platform nine', 'snacks: yes']) {
