@@ -22,6 +22,12 @@ import { connectAuthenticated } from '../helpers/ws.js';
  * new account key shows as a warning and holds sends to a verified contact.
  */
 
+/** The page's localStorage, as the test's functions that run in the page use it. */
+interface PageStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
 /** A new account key for `userId` and its self-signature (account_publish's fields), made with node:crypto. */
 function accountPublication(userId: number): { account_key: string; signature: string } {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -232,6 +238,23 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     await erin.getByTestId('pending').waitFor({ state: 'detached' });
     await erin.locator('.message.own', { hasText: 'is this still you?' }).locator('.ticks').waitFor();
     raw.socket.close();
+
+    // A damaged key store stops the page rather than make a new identity behind erin's back; it is left as it was.
+    // (These functions run in the page: its localStorage, typed here without the DOM library.)
+    const damage = (): string => {
+      const storage = (globalThis as unknown as { localStorage: PageStorage }).localStorage;
+      const key = Object.keys(storage).find((name) => name.startsWith('chatd.store.')) as string;
+      const document = JSON.parse(storage.getItem(key) as string) as { deviceSecrets: { sign_secret: string } };
+      document.deviceSecrets.sign_secret = 'not a key';
+      storage.setItem(key, JSON.stringify(document));
+      return key;
+    };
+    const read = (name: string): string | null => (globalThis as unknown as { localStorage: PageStorage }).localStorage.getItem(name);
+    const key = await erin.evaluate(damage);
+    const damaged = await erin.evaluate(read, key);
+    await erin.reload();
+    await erin.getByText('chatd cannot start on this device').waitFor();
+    assert.equal(await erin.evaluate(read, key), damaged);
   });
 
   it('a group whose members all have approved devices is created encrypted; every member reads it, the server does not', async () => {

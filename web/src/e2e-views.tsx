@@ -40,7 +40,8 @@ export function EncryptionBanners({ model }: { model: ChatModel }) {
           <p>Approve it there if the codes are the same. Until then this device cannot read or send encrypted messages.</p>
         </section>
       )}
-      {[...e2e.requests.values()].map((request) => (
+      {/* Only a device that holds the account key can approve another. */}
+      {e2e.standing !== 'pending' && [...e2e.requests.values()].map((request) => (
         <DeviceRequestCard key={request.device_id} model={model} request={request} />
       ))}
       {[...e2e.offers].map(([deviceId, offer]) => (
