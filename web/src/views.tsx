@@ -225,7 +225,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
           </button>
         )}
       </header>
-      {showMembers && <Members model={model} thread={thread} />}
+      {showMembers && <Members model={model} thread={thread} onVerify={setSafetyWith} />}
       {safetyWith !== undefined && <SafetyNumberPanel key={safetyWith} model={model} userId={safetyWith} name={model.nameOf(safetyWith)} onClose={() => setSafetyWith(undefined)} />}
       {model.error && <p class="error" role="alert">{model.error}</p>}
       <ol
@@ -296,7 +296,7 @@ function Ticks({ status }: { status: MessageStatus }) {
   return <span class="ticks" title="sent" data-testid="ticks">✓</span>;
 }
 
-function Members({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
+function Members({ model, thread, onVerify }: { model: ChatModel; thread: ThreadJson; onVerify: (userId: number) => void }) {
   const members = model.members.get(thread.id) ?? [];
   const add = async (event: Event): Promise<void> => {
     event.preventDefault();
@@ -313,6 +313,12 @@ function Members({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
         {members.map((member) => (
           <li key={member.user.id}>
             {member.user.display_name} <small>@{member.user.username} · {member.role}</small>
+            {model.e2e.isVerified(member.user.id) && <VerifiedBadge />}
+            {member.user.id !== model.session.user.id && model.e2e.standing !== 'pending' && (
+              <button type="button" class="link" onClick={() => onVerify(member.user.id)}>
+                Safety number
+              </button>
+            )}
             {member.user.id !== model.session.user.id && (thread.role === 'owner' || thread.role === 'admin') && (
               <button type="button" class="link" onClick={() => void model.act(() => model.client.removeMember(thread.id, member.user.id)).then(() => model.open(thread.id))}>
                 Remove
