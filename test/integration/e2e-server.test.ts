@@ -373,7 +373,7 @@ max_device_queue_bytes = ${MAX_QUEUE}
       const thread = await direct(alice, bob);
       const a = await approvedDevice(alice.socket, alice.userId, alice.deviceId, new TestAccount(alice.userId));
       const ids = [a.deviceId];
-      const { commit: _commit, ...v1 } = { ...envelope(a.deviceId, ids), v: 1 };
+      const { commit: _commit, ...v1 } = { ...envelope(a.deviceId, ids), v: 1 } as Record<string, unknown>;
       const { commit: _gone, ...noCommit } = envelope(a.deviceId, ids);
       const cases: Array<[unknown, RegExp]> = [
         [v1, /v must be 2 \(this server speaks protocol 2: update the client\)/],
