@@ -6,6 +6,7 @@ import { TestAccount, TestDevice, approvedDevice, deviceBytes, envelope, loadSod
 import { logIn, request, signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { transports } from '../helpers/transports.js';
 import { type TestSocket, connectAuthenticated } from '../helpers/ws.js';
 
 /**
@@ -26,7 +27,8 @@ interface Dev {
   readonly token: string;
 }
 
-describe('end-to-end keys, envelopes and device messages on the server (protocol 2)', { timeout: 120_000 }, () => {
+// Both transports: device messages travel on a topic of their own (one device's connections).
+for (const transport of transports('protocol 2 on the server')) describe(`end-to-end keys, envelopes and device messages on the server (protocol 2, ${transport} transport)`, { timeout: 120_000 }, () => {
   let server: ServerProcess;
   let data: string;
   const sockets: TestSocket[] = [];
@@ -47,7 +49,7 @@ frames_per_second = 1000
 max_device_message_bytes = ${MAX_MESSAGE}
 max_device_queue_bytes = ${MAX_QUEUE}
 `;
-    server = await startServer(['--data', data, '--config', writeConfig(dir, config)]);
+    server = await startServer(['--data', data, '--transport', transport, '--config', writeConfig(dir, config)]);
   });
   after(async () => {
     for (const socket of sockets) socket.close();
