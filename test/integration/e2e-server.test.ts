@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { TestAccount, TestDevice, approvedDevice, deviceBytes, envelope, loadSodium, openEnvelope, sealEnvelope } from '../helpers/e2e.js';
 import { logIn, request, signUp } from '../helpers/http.js';
-import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { transports } from '../helpers/transports.js';
 import { type TestSocket, connectAuthenticated } from '../helpers/ws.js';
@@ -31,6 +31,7 @@ interface Dev {
 for (const transport of transports('protocol 2 on the server')) describe(`end-to-end keys, envelopes and device messages on the server (protocol 2, ${transport} transport)`, { timeout: 120_000 }, () => {
   let server: ServerProcess;
   let data: string;
+  let configFile: string;
   const sockets: TestSocket[] = [];
   let names = 0;
 
@@ -49,7 +50,8 @@ frames_per_second = 1000
 max_device_message_bytes = ${MAX_MESSAGE}
 max_device_queue_bytes = ${MAX_QUEUE}
 `;
-    server = await startServer(['--data', data, '--transport', transport, '--config', writeConfig(dir, config)]);
+    configFile = writeConfig(dir, config);
+    server = await startServer(['--data', data, '--transport', transport, '--config', configFile]);
   });
   after(async () => {
     for (const socket of sockets) socket.close();
@@ -345,6 +347,28 @@ max_device_queue_bytes = ${MAX_QUEUE}
       assert.equal((await request(`${server.url}/v1/devices/${alice2.deviceId}`, { method: 'DELETE', token: alice.token })).status, 204);
       const event = await bob.socket.nextEvent((f) => f.type === 'keys_changed' && f.device_id === alice2.deviceId && f.revoked === true);
       assert.deepEqual(event, { type: 'keys_changed', ...d2.entry(account.certify(d2), true) });
+    });
+  });
+
+  describe('revocation by the admin CLI (another process)', () => {
+    it("announces the device as revoked and drops the messages waiting for it", async () => {
+      const [alice, bob] = [await user('alice'), await user('bob')];
+      const alice2 = await another(alice);
+      await direct(bob, alice);
+      const account = new TestAccount(alice.userId);
+      await approvedDevice(alice.socket, alice.userId, alice.deviceId, account);
+      const d2 = await approvedDevice(alice2.socket, alice2.userId, alice2.deviceId, account, false);
+      await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: 'AAEC' }, 'ok');
+      const revoked = await runCli(['device', 'revoke', String(alice2.deviceId), '--data', data, '--config', configFile]);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      const event = await bob.socket.nextEvent((f) => f.type === 'keys_changed' && f.device_id === alice2.deviceId && f.revoked === true);
+      assert.deepEqual(event, { type: 'keys_changed', ...d2.entry(account.certify(d2), true) });
+      const db = new Database(join(data, 'chatd.db'), { readonly: true });
+      try {
+        assert.equal((db.prepare('SELECT count(*) AS n FROM device_messages WHERE to_device = ?').get(alice2.deviceId) as { n: number }).n, 0);
+      } finally {
+        db.close();
+      }
     });
   });
 
