@@ -251,10 +251,10 @@ export const schema = {
     doc: 'End-to-end encryption (docs/e2e.md): the device messages by which a device hands the account key and message keys to another device of the same user.',
     keys: {
       max_device_message_bytes: integer(
-        49_152,
+        45_056,
         1_024,
         4 * MiB,
-        'Largest device message payload (decoded bytes); a larger one gets payload_too_large. The device_send frame must also fit websocket.max_frame_bytes (the payload travels as base64: 4/3 of its size).',
+        'Largest device message payload (decoded bytes); a larger one gets payload_too_large. The device_send frame must also fit websocket.max_frame_bytes: the payload travels as base64 (4/3 of its size), so the default of 44 KiB leaves room in the default 64 KiB frame.',
       ),
       max_device_queue_bytes: integer(
         64 * MiB,

@@ -56,7 +56,7 @@ export class DeviceMessageService {
       if (store.deviceMessages.queueBytes(toDevice) + payload.length > settings.maxQueueBytes) {
         throw new ChatError('rate_limited', `device ${toDevice} has ${settings.maxQueueBytes} bytes waiting (e2e.max_device_queue_bytes): it must fetch them first`, {
           retryAfterSeconds: QUEUE_FULL_RETRY_SECONDS,
-          details: { limit: 'device_queue' },
+          details: { limit: 'e2e.max_device_queue_bytes' },
         });
       }
       return store.deviceMessages.insert(toDevice, principal.deviceId, payload, now);

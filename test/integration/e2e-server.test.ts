@@ -484,14 +484,14 @@ max_device_queue_bytes = ${MAX_QUEUE}
       assert.deepEqual(stored.messages.map((m: any) => Buffer.from(m.payload, 'base64').length), [MAX_MESSAGE]);
     });
 
-    it('refuse a message that would overfill the queue: rate_limited, limit device_queue, until the receiver acknowledges', async () => {
+    it('refuse a message that would overfill the queue: rate_limited, limit e2e.max_device_queue_bytes, until the receiver acknowledges', async () => {
       const alice = await user('alice');
       const alice2 = await another(alice);
       for (let i = 0; i < MAX_QUEUE / MAX_MESSAGE; i++) {
         await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(MAX_MESSAGE) }, 'ok');
       }
       const full = await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(1) }, 'error');
-      assert.deepEqual([full.error.code, full.error.limit, full.error.retryable], ['rate_limited', 'device_queue', true]);
+      assert.deepEqual([full.error.code, full.error.limit, full.error.retryable], ['rate_limited', 'e2e.max_device_queue_bytes', true]);
       assert.ok(full.error.retry_after_ms > 0);
       let count = 0;
       let after = 0;
