@@ -1,5 +1,5 @@
 import type { MessageJson, ThreadJson } from '../protocol/frames.js';
-import type { ReplyOf } from './connection.js';
+import type { Call } from './connection.js';
 import { DeviceDirectory } from './device-directory.js';
 import { certifyDevice } from './device-keys.js';
 import { DeviceMailbox } from './device-mailbox.js';
@@ -14,13 +14,12 @@ import { ClientError } from './errors.js';
 import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hook.js';
 import { OwnDevice } from './own-device.js';
 import { ReplayGuard } from './replay-guard.js';
-import type { RequestJson } from './requests.js';
 import { qrMatches, qrPayload, safetyNumber } from './safety-number.js';
 import { type Sodium, loadSodium } from './sodium.js';
 import type { ClientStore, OutboxEntry } from './store.js';
 import { ThreadEncryptionPolicy } from './thread-encryption.js';
 
-export type Call = <R extends RequestJson>(request: R) => Promise<ReplyOf[R['type']]>;
+export type { Call };
 
 /** What the session tells the client (and the client the app). */
 export interface E2eEvents {
