@@ -192,6 +192,23 @@ export class DeviceDirectory {
     }
   }
 
+  /**
+   * A complete answer for these users (`keys_get` lists revoked devices too):
+   * a device it no longer lists is not sealed to. A pinned one of a user the
+   * answer names (`announced`: asked about by id, and their account key
+   * listed) is reported `removed` (the pin stays, for its history); the
+   * others only left this client's view (no thread shared any more).
+   */
+  listedFor(userIds: ReadonlySet<number> | 'all', listed: ReadonlySet<number>, announced: ReadonlySet<number>): void {
+    for (const [deviceId, device] of [...this.reported]) {
+      if ((userIds !== 'all' && !userIds.has(device.user_id)) || listed.has(deviceId)) continue;
+      this.reported.delete(deviceId);
+      this.reportedRaw.delete(deviceId);
+      const pinned = this.devices[String(deviceId)];
+      if (pinned && !pinned.revoked && announced.has(device.user_id)) this.emitKeys(device, 'removed', pinned.fingerprint, this.isCertifiedPin(pinned, deviceId));
+    }
+  }
+
   /** Everything the server reported for one user again (their account key changed: certificates are judged anew). */
   private relearn(userId: number): void {
     for (const keys of [...this.reportedRaw.values()]) if (keys.user_id === userId) this.learnDevice(keys);

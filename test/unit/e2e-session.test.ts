@@ -216,6 +216,15 @@ describe('e2e session: a malicious server', () => {
     assert.deepEqual(Object.keys((await sealed(carol, THREAD, 'l2b', {}) as { keys: object }).keys).sort(), ['20', '30']);
   });
 
+  it('a pinned device the server stops listing is removed and no longer sealed to', async () => {
+    const { server, carol } = await threeUsers();
+    server.devices.delete(20);
+    await carol.session.refreshThread(THREAD);
+    assert.deepEqual(carol.keys.map((k) => [k.device_id, k.reason]), [[20, 'removed']]);
+    assert.deepEqual(Object.keys((await sealed(carol, THREAD, 'gone', {}) as { keys: object }).keys).sort(), ['12', '30']);
+    assert.deepEqual((await carol.session.fingerprints(BOB)).map((d) => d.device_id), [20], 'the pin stays, for its history');
+  });
+
   it('a message from an uncertified device is untrusted_sender', async () => {
     const { server, carol } = await threeUsers();
     const ghost = serverMadeKeys(BOB, 99);
