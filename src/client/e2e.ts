@@ -93,7 +93,7 @@ export class E2eSession {
       const { own, directory, mailbox } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
       const state = await own.establish(call, userId, deviceId, mine);
-      directory.setSelf(own.self(), own.accountKey);
+      directory.setSelf(own.self(), own.accountKey, own.approved);
       const all = await call({ type: 'keys_get' });
       this.learn(all.accounts, all.devices);
       // Thread membership may have changed while away.
@@ -278,7 +278,7 @@ export class E2eSession {
     await this.whenReady();
     const own = this.own as OwnDevice;
     await own.rotate(this.options.call);
-    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey);
+    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey, own.approved);
     return own.fingerprint();
   }
 
@@ -382,7 +382,8 @@ export class E2eSession {
           events.error(new ClientError('bad_reply', 'an account key grant that is not this account\'s key (or not its secret) was refused', false));
           return;
         }
-        directory.setSelf(own.self(), own.accountKey);
+        directory.setSelf(own.self(), own.accountKey, own.approved);
+        directory.announcePending();
         this.setStanding('approved');
       });
       this.own = own;
