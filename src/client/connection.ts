@@ -70,6 +70,9 @@ const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
   account_publish: 'ok', device_approve: 'ok', device_send: 'ok', device_messages: 'device_messages', device_messages_ack: 'ok',
 };
 
+/** A request path that resolves with the request's reply (a connection's, or the client's that waits for one). */
+export type Call = <R extends RequestJson>(request: R) => Promise<ReplyOf[R['type']]>;
+
 export type ServerEvent =
   | MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent
   | KeysChangedV2Event | AccountChangedEvent | DeviceMessageEvent;

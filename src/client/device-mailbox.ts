@@ -2,7 +2,7 @@ import { type DeviceMessageKind, openDeviceMessage, sealDeviceMessage } from './
 import type { DeviceMessageJson } from './e2e-wire.js';
 import type { EncPair } from './envelope.js';
 import { ClientError } from './errors.js';
-import type { Call } from './e2e.js';
+import type { Call } from './connection.js';
 import type { Sodium } from './sodium.js';
 
 /** Handles one kind of device message; resolves once what it carried is stored (then it is acked). */

@@ -1,26 +1,26 @@
 import type { MessageJson, ThreadJson } from '../protocol/frames.js';
-import type { ReplyOf } from './connection.js';
+import type { Call } from './connection.js';
 import { DeviceDirectory } from './device-directory.js';
 import { certifyDevice } from './device-keys.js';
 import { DeviceMailbox } from './device-mailbox.js';
-import { decode, encode } from './e2e-bytes.js';
 import type { E2eState } from './e2e-records.js';
 import type {
-  AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, E2eStatus, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
+  AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
 } from './e2e-types.js';
 import type { AccountChangedEvent, AccountKeyJson, DeviceKeysV2Json, DeviceMessageEvent, KeysChangedV2Event } from './e2e-wire.js';
-import { type Envelope, type Recipient, decryptEnvelope, readEnvelope, sealEnvelope, signatureValid, unsealKey } from './envelope.js';
+import { type Recipient, sealEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
 import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hook.js';
+import { Identities } from './identities.js';
+import { Latches } from './latch.js';
+import { MessageOpener } from './message-opener.js';
 import { OwnDevice } from './own-device.js';
 import { ReplayGuard } from './replay-guard.js';
-import type { RequestJson } from './requests.js';
-import { qrMatches, qrPayload, safetyNumber } from './safety-number.js';
 import { type Sodium, loadSodium } from './sodium.js';
 import type { ClientStore, OutboxEntry } from './store.js';
 import { ThreadEncryptionPolicy } from './thread-encryption.js';
 
-export type Call = <R extends RequestJson>(request: R) => Promise<ReplyOf[R['type']]>;
+export type { Call };
 
 /** What the session tells the client (and the client the app). */
 export interface E2eEvents {
@@ -58,6 +58,7 @@ export class E2eSession {
   private own: OwnDevice | undefined;
   private directory: DeviceDirectory | undefined;
   private mailbox: DeviceMailbox | undefined;
+  private opener: MessageOpener | undefined;
   private readonly policy: ThreadEncryptionPolicy;
   private readonly replays = new ReplayGuard();
   private readonly historyKeys: HistoryKeys;
@@ -68,8 +69,10 @@ export class E2eSession {
   private standing: AccountStanding['state'] | undefined;
   /** Per thread, its members (from thread_get), until the server says they changed. */
   private readonly members = new Map<number, ReadonlySet<number>>();
-  /** Sends waiting for `acceptIdentity`, per held user. */
-  private readonly holds = new Map<number, { promise: Promise<void>; release: () => void }>();
+  /** Sends waiting for `acceptIdentity`, per held user id. */
+  private readonly holds = new Latches<number>();
+  /** Sends of a pending device, waiting for its approval. */
+  private readonly approval = new Latches<'approved'>();
 
   constructor(private readonly options: E2eSessionOptions) {
     this.policy = new ThreadEncryptionPolicy(options.store, options.always, options.events.error);
@@ -90,14 +93,15 @@ export class E2eSession {
       const { own, directory, mailbox } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
       const state = await own.establish(call, userId, deviceId, mine);
-      directory.setSelf(own.self(), own.accountKey);
+      directory.setSelf(own.self(), own.accountKey, own.approved);
       const all = await call({ type: 'keys_get' });
       this.learn(all.accounts, all.devices);
       // Thread membership may have changed while away.
       this.members.clear();
       this.settled = true;
       this.setStanding(state);
-      await mailbox.drain(call);
+      // Keys are settled: a device message that cannot be had now is fetched again at the next connect.
+      await mailbox.drain(call).catch(this.options.events.error);
     })();
     // Failures surface where the keys are needed (send, open); here only reported.
     this.ready.catch(this.options.events.error);
@@ -147,9 +151,9 @@ export class E2eSession {
     const members = this.members.get(entry.thread_id);
     if (!own || !directory || !sodium || !this.settled || !members) return { wait: this.refreshThread(entry.thread_id) };
     // A device waiting for approval sends nothing: its messages would read `untrusted_sender` everywhere.
-    if (!own.approved) return { wait: this.approval() };
+    if (!own.approved) return { wait: this.approval.wait('approved') };
     const held = [...members].filter((userId) => directory.isHeld(userId));
-    if (held.length > 0) return { wait: Promise.all(held.map((userId) => this.hold(userId))).then(() => undefined) };
+    if (held.length > 0) return { wait: Promise.all(held.map((userId) => this.holds.wait(userId))).then(() => undefined) };
     const self = own.self();
     const recipients: Recipient[] = [{ device_id: self.device_id, encKey: own.encKey() }];
     for (const device of directory.reportedFor(members)) {
@@ -177,8 +181,9 @@ export class E2eSession {
       const { members } = await this.options.call({ type: 'thread_get', thread_id: threadId });
       const userIds = members.map((member) => member.user.id);
       for (let from = 0; from < userIds.length; from += KEYS_PER_REQUEST) {
-        const reply = await this.options.call({ type: 'keys_get', user_ids: userIds.slice(from, from + KEYS_PER_REQUEST) });
-        this.learn(reply.accounts, reply.devices);
+        const slice = userIds.slice(from, from + KEYS_PER_REQUEST);
+        const reply = await this.options.call({ type: 'keys_get', user_ids: slice });
+        this.learn(reply.accounts, reply.devices, slice);
       }
       this.members.set(threadId, new Set(userIds));
       const selfId = this.own?.deviceId;
@@ -199,10 +204,9 @@ export class E2eSession {
 
   /** Decrypts and verifies an e2e message now, if this device is ready and knows the sender; undefined otherwise. */
   openNow(message: MessageJson): ClientMessage | undefined {
-    if (!this.settled) return undefined;
-    const envelope = readEnvelope(message.body);
-    if (envelope && !this.knowsSender(envelope.sender_device)) return undefined;
-    return this.opened(message, envelope);
+    const opener = this.opener;
+    if (!this.settled || !opener || !opener.knowsSender(message)) return undefined;
+    return opener.open(message);
   }
 
   /** Decrypts and verifies an e2e message (fetching the sender's keys when unknown). */
@@ -212,53 +216,12 @@ export class E2eSession {
     } catch {
       return { ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } };
     }
-    const envelope = readEnvelope(message.body);
-    if (envelope && !this.knowsSender(envelope.sender_device)) {
+    const opener = this.opener as MessageOpener;
+    if (!opener.knowsSender(message)) {
       const reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] }).catch(() => undefined);
-      if (reply) this.learn(reply.accounts, reply.devices);
+      if (reply) this.learn(reply.accounts, reply.devices, [message.sender_id]);
     }
-    return this.opened(message, envelope);
-  }
-
-  private knowsSender(deviceId: number): boolean {
-    return deviceId === this.own?.deviceId || this.directory?.signer(deviceId) !== undefined;
-  }
-
-  private opened(message: MessageJson, envelope: Envelope | undefined): ClientMessage {
-    const result = (status: E2eStatus, fingerprint?: string, body?: unknown, via?: 'sealed' | 'history'): ClientMessage => ({
-      ...message,
-      body: status === 'ok' ? body : message.body,
-      e2e: { status, fingerprint, ...(via ? { via } : {}) },
-    });
-    const own = this.own as OwnDevice;
-    const sodium = this.sodium as Sodium;
-    if (!envelope) return result('bad_signature');
-    const signer = envelope.sender_device === own.deviceId
-      ? { user_id: own.user, signKey: own.signKey(), fingerprint: own.fingerprint(), trusted: true }
-      : this.directory?.signer(envelope.sender_device);
-    if (!signer) return result('unknown_sender');
-    const binding = { thread_id: message.thread_id, client_msg_id: message.client_msg_id, sender_user_id: message.sender_id };
-    // The device's owner is what it was pinned under, not the server's word for this message (review H1).
-    if (signer.user_id !== message.sender_id || !signatureValid(sodium, envelope, binding, signer.signKey)) return result('bad_signature', signer.fingerprint);
-    if (!signer.trusted) return result('untrusted_sender', signer.fingerprint);
-    const opened = this.messageKey(message, envelope);
-    if (!opened) return result('undecryptable', signer.fingerprint);
-    const decrypted = decryptEnvelope(sodium, envelope, binding, opened.key);
-    if (decrypted === 'bad_commit') return result('bad_signature', signer.fingerprint);
-    if (decrypted === 'undecryptable') return result('undecryptable', signer.fingerprint);
-    if (this.replays.isReplay(message.thread_id, envelope.sender_device, message.client_msg_id, message.seq)) return result('replayed', signer.fingerprint);
-    this.policy.encrypted(message.thread_id);
-    return result('ok', signer.fingerprint, decrypted.body, opened.via);
-  }
-
-  /** K of a message: sealed to this device, or shared by another own device (history keys). */
-  private messageKey(message: MessageJson, envelope: Envelope): { key: Uint8Array; via: 'sealed' | 'history' } | undefined {
-    const own = this.own as OwnDevice;
-    const sodium = this.sodium as Sodium;
-    const sealed = unsealKey(sodium, envelope, own.deviceId as number, own.pairs());
-    if (sealed) return { key: sealed, via: 'sealed' };
-    const shared = this.historyKeys.get(message.thread_id, message.seq);
-    return shared ? { key: decode(sodium, shared), via: 'history' } : undefined;
+    return opener.open(message);
   }
 
   // ---- this user's devices ----
@@ -268,7 +231,7 @@ export class E2eSession {
     const own = this.own as OwnDevice;
     const directory = this.directory as DeviceDirectory;
     const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices);
+    this.learn(reply.accounts, reply.devices, [own.user]);
     const others = directory.reportedFor(new Set([own.user])).filter((device) => device.device_id !== own.deviceId);
     const listed: OwnDeviceInfo[] = others.map((device) => ({
       device_id: device.device_id,
@@ -286,7 +249,7 @@ export class E2eSession {
     const directory = this.directory as DeviceDirectory;
     const secret = own.accountSecret();
     const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices);
+    this.learn(reply.accounts, reply.devices, [own.user]);
     const device = directory.reportOf(deviceId);
     if (!device || device.user_id !== own.user || device.revoked || deviceId === own.deviceId) {
       throw new ClientError('not_found', `device ${deviceId} is not another current device of this account with keys`, false);
@@ -315,59 +278,41 @@ export class E2eSession {
     await this.whenReady();
     const own = this.own as OwnDevice;
     await own.rotate(this.options.call);
-    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey);
+    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey, own.approved);
     return own.fingerprint();
   }
 
-  // ---- other users ----
+  // ---- other users (identities.ts) ----
 
   async safetyNumber(userId: number): Promise<SafetyNumber> {
-    const { own, theirs } = await this.accountKeys(userId);
-    const sodium = this.sodium as Sodium;
-    return { number: safetyNumber(sodium, own, theirs), qr: qrPayload(own, theirs), verified: this.directory?.pinnedAccount(userId)?.verified === true };
+    return (await this.identities()).safetyNumber(userId);
   }
 
   async verifyQr(userId: number, scanned: string): Promise<boolean> {
-    const { own, theirs } = await this.accountKeys(userId);
-    if (!qrMatches(scanned, own, theirs)) return false;
-    (this.directory as DeviceDirectory).setVerified(userId, true);
-    return true;
+    return (await this.identities()).verifyQr(userId, scanned);
   }
 
   async markVerified(userId: number, verified: boolean): Promise<void> {
-    await this.accountKeys(userId);
-    (this.directory as DeviceDirectory).setVerified(userId, verified);
+    return (await this.identities()).markVerified(userId, verified);
   }
 
+  async fingerprints(userId: number): Promise<DeviceFingerprint[]> {
+    return (await this.identities()).fingerprints(userId);
+  }
+
+  /** Takes a held contact's new account key: their sends go out. */
   async acceptIdentity(userId: number): Promise<void> {
     await this.whenReady();
     (this.directory as DeviceDirectory).acceptIdentity(userId);
     this.afterLearning();
   }
 
-  async fingerprints(userId: number): Promise<DeviceFingerprint[]> {
+  private async identities(): Promise<Identities> {
     await this.whenReady();
-    const directory = this.directory as DeviceDirectory;
-    if (directory.pinnedOf(userId).length === 0) {
-      // Nothing pinned yet: ask once (a looked-up user is a user the server learns this client cares about).
-      const reply = await this.options.call({ type: 'keys_get', user_ids: [userId] });
-      this.learn(reply.accounts, reply.devices);
-    }
-    return directory.pinnedOf(userId).map((device) => ({ user_id: userId, ...device }));
-  }
-
-  /** Both pinned account keys (the other user's fetched and pinned when never seen). */
-  private async accountKeys(userId: number): Promise<{ own: { user_id: number; account_key: string }; theirs: { user_id: number; account_key: string } }> {
-    await this.whenReady();
-    const own = this.own as OwnDevice;
-    const directory = this.directory as DeviceDirectory;
-    if (!directory.pinnedAccount(userId) && userId !== own.user) {
-      const reply = await this.options.call({ type: 'keys_get', user_ids: [userId] });
-      this.learn(reply.accounts, reply.devices);
-    }
-    const theirs = directory.accountKeyOf(userId);
-    if (!own.accountKey || !theirs) throw new ClientError('not_found', `no account key is known for user ${userId} (they have no encrypting device yet)`, false);
-    return { own: { user_id: own.user, account_key: own.accountKey }, theirs: { user_id: userId, account_key: theirs } };
+    return new Identities(this.sodium as Sodium, this.own as OwnDevice, this.directory as DeviceDirectory, async (userIds) => {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: userIds });
+      this.learn(reply.accounts, reply.devices, userIds);
+    });
   }
 
   // ---- history (history-hook.ts) ----
@@ -376,12 +321,7 @@ export class E2eSession {
   attachHistory(module: HistoryModule): HistoryHost {
     void this.parts().then(({ mailbox }) => mailbox.handle('history', (from, body) => module.receive(from, body)));
     return {
-      messageKey: (message) => {
-        if (!this.settled) return undefined;
-        const envelope = readEnvelope(message.body);
-        const opened = envelope && this.opened(message, envelope).e2e?.status === 'ok' ? this.messageKey(message, envelope) : undefined;
-        return opened ? encode(this.sodium as Sodium, opened.key) : undefined;
-      },
+      messageKey: (message) => (this.settled ? this.opener?.keyOf(message) : undefined),
       addHistoryKeys: (keys) => this.historyKeys.add(keys),
       sendDeviceMessage: async (toDevice, body) => {
         await this.whenReady();
@@ -398,55 +338,27 @@ export class E2eSession {
 
   // ---- plumbing ----
 
-  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysV2Json[]): void {
+  /** A `keys` reply for `userIds` (all visible users when absent). */
+  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysV2Json[], userIds?: readonly number[]): void {
     const directory = this.directory as DeviceDirectory;
     // Account keys first: a device is judged by its owner's pinned account key.
     for (const entry of accounts) directory.learnAccount(entry);
     for (const keys of devices) directory.learnDevice(keys);
+    const named = new Set(userIds ? accounts.filter((entry) => userIds.includes(entry.user_id)).map((entry) => entry.user_id) : []);
+    directory.listedFor(userIds ? new Set(userIds) : 'all', new Set(devices.map((keys) => keys.device_id)), named);
     this.afterLearning();
   }
 
   /** Holds whose user is no longer held (accepted, or the server went back to the pinned key) are released. */
   private afterLearning(): void {
-    for (const [userId, hold] of [...this.holds]) {
-      if (this.directory?.isHeld(userId)) continue;
-      this.holds.delete(userId);
-      hold.release();
-    }
-  }
-
-  private hold(userId: number): Promise<void> {
-    let hold = this.holds.get(userId);
-    if (!hold) {
-      let release!: () => void;
-      const promise = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      hold = { promise, release };
-      this.holds.set(userId, hold);
-    }
-    return hold.promise;
+    this.holds.releaseUnless((userId) => this.directory?.isHeld(userId) === true);
   }
 
   private setStanding(state: AccountStanding['state']): void {
     if (state === this.standing) return;
     this.standing = state;
     this.options.events.account({ state });
-    if (state !== 'pending') this.approved?.release();
-  }
-
-  /** Settles once this device is approved (sends wait for it). */
-  private approved: { promise: Promise<void>; release: () => void } | undefined;
-
-  private approval(): Promise<void> {
-    if (!this.approved) {
-      let release!: () => void;
-      const promise = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      this.approved = { promise, release };
-    }
-    return this.approved.promise;
+    if (state !== 'pending') this.approval.release('approved');
   }
 
   /** The parts that need libsodium, made once it is loaded. */
@@ -470,12 +382,14 @@ export class E2eSession {
           events.error(new ClientError('bad_reply', 'an account key grant that is not this account\'s key (or not its secret) was refused', false));
           return;
         }
-        directory.setSelf(own.self(), own.accountKey);
+        directory.setSelf(own.self(), own.accountKey, own.approved);
+        directory.announcePending();
         this.setStanding('approved');
       });
       this.own = own;
       this.directory = directory;
       this.mailbox = mailbox;
+      this.opener = new MessageOpener(sodium, own, directory, this.historyKeys, this.replays, this.policy);
     }
     return { own: this.own, directory: this.directory, mailbox: this.mailbox };
   }

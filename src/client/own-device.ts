@@ -8,7 +8,7 @@ import type { AccountStanding } from './e2e-types.js';
 import type { AccountKeyJson, DeviceKeysV2Json } from './e2e-wire.js';
 import type { EncPair } from './envelope.js';
 import { ClientError } from './errors.js';
-import type { Call } from './e2e.js';
+import type { Call } from './connection.js';
 import type { Sodium } from './sodium.js';
 import type { ClientStore } from './store.js';
 
