@@ -169,6 +169,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     assert.equal(await safetyNumber(alice), seenByAlice);
     await say(bob, 'still there after the reload?');
     await message(alice, 'still there after the reload?').waitFor();
+    for (const page of [alice, bob]) assert.equal(await page.locator('.banner.alarm').count(), 0, 'no security warning on an ordinary chat');
   });
 
   it('a second browser of the same user waits for approval, is approved after comparing its code, and reads new messages', async () => {
@@ -207,6 +208,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     await say(laptop, 'hello from the laptop');
     await message(dan, 'hello from the laptop').waitFor();
     await message(carol, 'hello from the laptop').waitFor();
+    for (const page of [carol, laptop, dan]) assert.equal(await page.locator('.banner.alarm').count(), 0, 'no security warning around an approval');
   });
 
   it("a contact's safety number changes: the thread warns, and sends to a verified contact wait until the new number is accepted", async () => {
