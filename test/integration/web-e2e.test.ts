@@ -172,7 +172,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     for (const page of [alice, bob]) assert.equal(await page.locator('.banner.alarm').count(), 0, 'no security warning on an ordinary chat');
   });
 
-  it('a second browser of the same user waits for approval, is approved after comparing its code, and reads new messages', async () => {
+  it('a second browser of the same user waits for approval, is approved after comparing its code, reads new messages, and can be removed; a device whose code does not match is rejected', async () => {
     const carol = await person('carol');
     const dan = await person('dan');
     await startChat(carol, 'dan');
@@ -209,6 +209,22 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     await message(dan, 'hello from the laptop').waitFor();
     await message(carol, 'hello from the laptop').waitFor();
     for (const page of [carol, laptop, dan]) assert.equal(await page.locator('.banner.alarm').count(), 0, 'no security warning around an approval');
+
+    // The device list: this browser and the approved laptop; removing the laptop logs it out.
+    await carol.getByRole('button', { name: 'Devices' }).click();
+    const devices = carol.getByRole('list', { name: 'Your devices' });
+    await devices.locator('li', { hasText: 'this browser' }).waitFor();
+    assert.equal(await devices.locator('li').count(), 2);
+    await devices.locator('li', { hasText: 'approved' }).getByRole('button', { name: 'Remove' }).click();
+    await laptop.getByRole('button', { name: 'Log in' }).waitFor();
+    await devices.locator('li', { hasText: 'approved' }).waitFor({ state: 'detached' });
+
+    // A device whose code does not match is rejected: it is revoked and ends on the login screen.
+    const stranger = await browserOf('carol', 'login');
+    await stranger.locator('.shell[data-standing=pending]').waitFor();
+    await carol.getByTestId('device-request').getByRole('button', { name: 'Reject' }).click();
+    await stranger.getByRole('button', { name: 'Log in' }).waitFor();
+    await carol.getByTestId('device-request').waitFor({ state: 'detached' });
   });
 
   it("a contact's safety number changes: the thread warns, and sends to a verified contact wait until the new number is accepted", async () => {

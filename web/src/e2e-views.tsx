@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { DeviceRequest, E2eStatus, SafetyNumber, ThreadJson } from '../../src/client/browser.js';
+import type { DeviceRequest, E2eStatus, OwnDevice, SafetyNumber, ThreadJson } from '../../src/client/browser.js';
 import { type HistoryOffer, groupsOfFive } from './e2e-model.js';
 import type { ChatModel } from './model.js';
 
@@ -257,4 +257,40 @@ const PROBLEMS: Record<Exclude<E2eStatus, 'ok'>, string> = {
 /** What shows instead of an encrypted message that did not open cleanly (never the raw envelope). */
 export function e2eProblem(status: E2eStatus | undefined): string {
   return status === undefined || status === 'ok' ? 'Encrypted message' : PROBLEMS[status];
+}
+
+const DEVICE_STATE: Record<OwnDevice['state'], string> = {
+  this: 'this browser',
+  approved: 'approved',
+  pending: 'waiting for approval',
+  revoked: 'removed',
+};
+
+/** This user's devices with their codes; any but this one can be removed (a lost phone, say). */
+export function DevicesPanel({ model }: { model: ChatModel }) {
+  const [devices, setDevices] = useState<OwnDevice[]>();
+  const load = (): Promise<boolean> => model.act(async () => setDevices(await model.client.devices()), { refresh: false });
+  useEffect(() => {
+    void load();
+  }, []);
+  if (!devices) return <p class="devices">Loading devices…</p>;
+  return (
+    <ul class="devices" aria-label="Your devices">
+      {devices
+        .filter((device) => device.state !== 'revoked')
+        .map((device) => (
+          <li key={device.device_id} data-device={device.device_id}>
+            <span>
+              Device {device.device_id} · {DEVICE_STATE[device.state]}
+            </span>
+            <small class="code-inline">{groupsOfFive(device.fingerprint).join(' ')}</small>
+            {device.state !== 'this' && model.e2e.standing !== 'pending' && (
+              <button type="button" class="link" onClick={() => void model.act(() => model.e2e.reject(device.device_id), { refresh: false }).then(load)}>
+                Remove
+              </button>
+            )}
+          </li>
+        ))}
+    </ul>
+  );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, MessageStatus, ThreadJson } from '../../src/client/browser.js';
-import { EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
+import { DevicesPanel, EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
 import { type ChatModel, type Session, logIn, register } from './model.js';
 
 export function LoginScreen({ onSession }: { onSession: (session: Session) => void }) {
@@ -82,7 +82,7 @@ function ConnectionBadge({ model }: { model: ChatModel }) {
 }
 
 function Sidebar({ model }: { model: ChatModel }) {
-  const [form, setForm] = useState<'direct' | 'group' | undefined>();
+  const [form, setForm] = useState<'direct' | 'group' | 'devices' | undefined>();
   const startDirect = async (event: Event): Promise<void> => {
     event.preventDefault();
     const username = String(new FormData(event.currentTarget as HTMLFormElement).get('username') ?? '').trim();
@@ -116,7 +116,11 @@ function Sidebar({ model }: { model: ChatModel }) {
       <div class="actions">
         <button type="button" onClick={() => setForm(form === 'direct' ? undefined : 'direct')}>New chat</button>
         <button type="button" onClick={() => setForm(form === 'group' ? undefined : 'group')}>New group</button>
+        <button type="button" class="link" onClick={() => setForm(form === 'devices' ? undefined : 'devices')} aria-expanded={form === 'devices'}>
+          Devices
+        </button>
       </div>
+      {form === 'devices' && <DevicesPanel model={model} />}
       {form === 'direct' && (
         <form class="inline" onSubmit={startDirect}>
           <input name="username" placeholder="username" aria-label="Username to chat with" required autofocus />
