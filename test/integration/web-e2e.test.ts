@@ -160,6 +160,15 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
 
     // A reload keeps the device's keys (they live in localStorage with the rest of the store): the same
     // standing, the same safety number, the old messages still open, bob still verified.
+    const thisBrowser = async (): Promise<string> => {
+      await alice.getByRole('button', { name: 'Devices' }).click();
+      const row = alice.getByRole('list', { name: 'Your devices' }).locator('li', { hasText: 'this browser' });
+      const code = ((await row.locator('.code-inline').textContent()) ?? '').replace(/\s+/g, '');
+      await alice.getByRole('button', { name: 'Devices' }).click();
+      return code;
+    };
+    const deviceCode = await thisBrowser();
+    assert.match(deviceCode, /^\d{60}$/);
     await alice.reload();
     await alice.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
     // (A device that made the account key says `approved` after a restart: it holds the key, as any approved one.)
@@ -167,6 +176,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     for (const text of said) await message(alice, text).waitFor();
     await alice.locator('.thread-item', { hasText: 'bob' }).getByTestId('verified').waitFor();
     assert.equal(await safetyNumber(alice), seenByAlice);
+    assert.equal(await thisBrowser(), deviceCode, "the device's own keys are the same after the reload");
     await say(bob, 'still there after the reload?');
     await message(alice, 'still there after the reload?').waitFor();
     for (const page of [alice, bob]) assert.equal(await page.locator('.banner.alarm').count(), 0, 'no security warning on an ordinary chat');
