@@ -1,5 +1,4 @@
 import {
-  AccountApi,
   ChatClient,
   type ClientMessage,
   type ConnectionState,
@@ -11,40 +10,12 @@ import {
 } from '../../src/client/browser.js';
 import { EncryptionModel } from './e2e-model.js';
 import { LocalStorageStore } from './local-store.js';
+import { type Session, forgetSession } from './session.js';
 
-/** What is kept of a login in localStorage. */
-export interface Session {
-  readonly token: string;
-  readonly user: UserJson;
-  readonly deviceId: number;
-}
-
-const SESSION_KEY = 'chatd.session';
 /** How long a typing indicator shows after the last `typing` event. */
 const TYPING_MS = 5000;
 /** At most one `typing` request per this many ms while the user types. */
 const TYPING_EVERY_MS = 3000;
-
-export function loadSession(): Session | undefined {
-  try {
-    return JSON.parse(localStorage.getItem(SESSION_KEY) ?? 'null') ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export async function logIn(username: string, password: string): Promise<Session> {
-  const api = new AccountApi(location.origin);
-  const login = await api.login({ username, password, device_name: `Web (${navigator.platform || 'browser'})`, platform: 'web' });
-  const session = { token: login.token, user: login.user, deviceId: login.device.id };
-  localStorage.setItem(SESSION_KEY, JSON.stringify(session));
-  return session;
-}
-
-export async function register(username: string, password: string, invite: string | undefined): Promise<Session> {
-  await new AccountApi(location.origin).register({ username, password, ...(invite ? { invite } : {}) });
-  return logIn(username, password);
-}
 
 /** A message the user sent that is not back from the server yet. */
 export interface PendingMessage {
@@ -176,7 +147,7 @@ export class ChatModel {
     void this.client.api.logout().catch(() => {});
     void this.client.close();
     this.store.clear();
-    localStorage.removeItem(SESSION_KEY);
+    forgetSession();
     location.reload();
   }
 
