@@ -248,7 +248,7 @@ export class E2eSession {
     await this.whenReady();
     const own = this.own as OwnDevice;
     const directory = this.directory as DeviceDirectory;
-    const secret = own.accountSecret();
+    const secret = own.accountGrant().account_secret;
     const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
     this.learn(reply.accounts, reply.devices, [own.user]);
     const device = directory.reportOf(deviceId);
@@ -278,8 +278,9 @@ export class E2eSession {
   async rotate(): Promise<string> {
     await this.whenReady();
     const own = this.own as OwnDevice;
-    await own.rotate(this.options.call);
+    await own.rotate();
     (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey, own.approved);
+    await own.publish(this.options.call);
     return own.fingerprint();
   }
 
