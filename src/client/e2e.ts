@@ -60,6 +60,8 @@ export class E2eSession {
   private directory: DeviceDirectory | undefined;
   private mailbox: DeviceMailbox | undefined;
   private opener: MessageOpener | undefined;
+  /** Takes `history` device messages (history-hook.ts), once attached. */
+  private historyModule: HistoryModule | undefined;
   private readonly policy: ThreadEncryptionPolicy;
   private readonly replays = new ReplayGuard();
   private readonly historyKeys: HistoryKeys;
@@ -321,7 +323,8 @@ export class E2eSession {
 
   /** Plugs a history module in: it gets what it needs of this session, and the `history` device messages. */
   attachHistory(module: HistoryModule): HistoryHost {
-    void this.parts().then(({ mailbox }) => mailbox.handle('history', (from, body) => module.receive(from, body)));
+    this.historyModule = module;
+    this.mailbox?.handle('history', (from, body) => module.receive(from, body));
     return {
       messageKey: (message) => (this.settled ? this.opener?.keyOf(message) : undefined),
       addHistoryKeys: (keys) => this.historyKeys.add(keys),
@@ -388,6 +391,8 @@ export class E2eSession {
         directory.announcePending();
         this.setStanding('approved');
       });
+      const history = this.historyModule;
+      if (history) mailbox.handle('history', (from, body) => history.receive(from, body));
       this.own = own;
       this.directory = directory;
       this.mailbox = mailbox;
