@@ -1,6 +1,6 @@
 import type { Call } from './connection.js';
+import { DeviceApprovals } from './device-approvals.js';
 import { DeviceDirectory } from './device-directory.js';
-import { certifyDevice } from './device-keys.js';
 import { DeviceMailbox } from './device-mailbox.js';
 import type { E2eState } from './e2e-records.js';
 import type {
@@ -230,40 +230,11 @@ export class E2eSession {
   // ---- this user's devices ----
 
   async devices(): Promise<OwnDeviceInfo[]> {
-    await this.whenReady();
-    const own = this.own as OwnDevice;
-    const directory = this.directory as DeviceDirectory;
-    const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices, [own.user]);
-    const others = directory.reportedFor(new Set([own.user])).filter((device) => device.device_id !== own.deviceId);
-    const listed: OwnDeviceInfo[] = others.map((device) => ({
-      device_id: device.device_id,
-      fingerprint: device.fingerprint,
-      state: device.revoked ? 'revoked' : directory.isTrusted(device.device_id) ? 'approved' : 'pending',
-    }));
-    // This device from its own keys, never from the server's report (review C2).
-    listed.push({ device_id: own.deviceId as number, fingerprint: own.fingerprint(), state: 'this' });
-    return listed.sort((a, b) => a.device_id - b.device_id);
+    return (await this.approvals()).list();
   }
 
   async approveDevice(deviceId: number, fingerprint: string): Promise<void> {
-    await this.whenReady();
-    const own = this.own as OwnDevice;
-    const directory = this.directory as DeviceDirectory;
-    const secret = own.accountGrant().account_secret;
-    const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices, [own.user]);
-    const device = directory.reportOf(deviceId);
-    if (!device || device.user_id !== own.user || device.revoked || deviceId === own.deviceId) {
-      throw new ClientError('not_found', `device ${deviceId} is not another current device of this account with keys`, false);
-    }
-    if (fingerprint.replace(/\s+/g, '') !== device.fingerprint.replace(/\s+/g, '')) {
-      throw new ClientError('invalid_field', `the fingerprint does not match device ${deviceId}'s: not approved (compare the code the new device shows)`, false);
-    }
-    const accountSignature = certifyDevice(this.sodium as Sodium, device, secret);
-    await this.options.call({ type: 'device_approve', device_id: deviceId, account_signature: accountSignature });
-    directory.pinApproved(device, accountSignature);
-    await (this.mailbox as DeviceMailbox).send(this.options.call, deviceId, 'account_key', own.accountGrant());
+    return (await this.approvals()).approve(deviceId, fingerprint);
   }
 
   async rejectDevice(deviceId: number): Promise<void> {
@@ -309,6 +280,15 @@ export class E2eSession {
     await this.whenReady();
     (this.directory as DeviceDirectory).acceptIdentity(userId);
     this.afterLearning();
+  }
+
+  private async approvals(): Promise<DeviceApprovals> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    return new DeviceApprovals(this.sodium as Sodium, own, this.directory as DeviceDirectory, this.mailbox as DeviceMailbox, this.options.call, async () => {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
+      this.learn(reply.accounts, reply.devices, [own.user]);
+    });
   }
 
   private async identities(): Promise<Identities> {
