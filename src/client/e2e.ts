@@ -1,3 +1,6 @@
+import type {
+  AccountChangedEvent, AccountKeyJson, DeviceKeysJson, DeviceMessageEvent, KeysChangedEvent, MessageJson, ThreadJson,
+} from '../protocol/frames.js';
 import type { Call } from './connection.js';
 import { DeviceApprovals } from './device-approvals.js';
 import { DeviceDirectory } from './device-directory.js';
@@ -6,9 +9,6 @@ import type { E2eState } from './e2e-records.js';
 import type {
   AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
 } from './e2e-types.js';
-import type {
-  AccountChangedEvent, AccountKeyJson, DeviceKeysJson, DeviceMessageEvent, KeysChangedEvent, MessageJson, ThreadJson,
-} from '../protocol/frames.js';
 import { type Recipient, sealEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
 import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hook.js';

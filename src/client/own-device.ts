@@ -1,3 +1,4 @@
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import {
   accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
 } from './device-keys.js';
@@ -5,7 +6,6 @@ import type { SelfDevice } from './device-directory.js';
 import { decode } from './e2e-bytes.js';
 import type { DeviceSecrets, OwnAccount } from './e2e-records.js';
 import type { AccountStanding } from './e2e-types.js';
-import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import type { EncPair } from './envelope.js';
 import { ClientError } from './errors.js';
 import type { Call } from './connection.js';
