@@ -1,8 +1,8 @@
 import type { MemberJson, MessageJson, ReceiptEvent, ThreadJson, UserJson, WelcomeFrame } from '../protocol/frames.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, reconnectDelay } from './backoff.js';
 import { Connection, type ConnectionEnd, type ReplyOf, type ServerEvent } from './connection.js';
-import type { DeviceSecrets } from './e2e-crypto.js';
-import { type ClientMessage, E2eSession } from './e2e.js';
+import { E2eSession } from './e2e.js';
+import type { ClientMessage } from './e2e-types.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
 import { AccountApi } from './http.js';
@@ -11,7 +11,7 @@ import { Outbox } from './outbox.js';
 import { Receiver } from './receiver.js';
 import { type RequestJson, isIdempotent } from './requests.js';
 import { type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
-import { type ClientStore, type KnownDevice, MemoryStore, type StoreIdentity } from './store.js';
+import { type ClientStore, MemoryStore, type StoreIdentity } from './store.js';
 import { ThreadList } from './thread-list.js';
 import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, ThreadChange } from './types.js';
 
@@ -30,10 +30,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   protected readonly receiver: Receiver;
   protected readonly outbox: Outbox;
   protected readonly threadList = new ThreadList();
-  /** With `encryption: true` only. */
+  /** With `encryption` on only. */
   protected readonly e2e: E2eSession | undefined;
-  private storedSecrets: DeviceSecrets | undefined;
-  private knownDevices: ReadonlyMap<number, KnownDevice> = new Map();
   private readonly delivery: OrderedDelivery;
   protected current: StateChange = { state: 'stopped', reason: undefined, error: undefined, retry_in_ms: undefined, pending: 0 };
   private connection: Connection | undefined;
@@ -66,20 +64,35 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       catchUpLimit: options.catchUpLimit ?? 200,
       reportError,
     });
-    const e2e = options.encryption ? new E2eSession({ store: this.store, keyChanged: (change) => this.emit('keys', change), reportError }) : undefined;
+    const e2e = options.encryption
+      ? new E2eSession({
+          store: this.store,
+          call: (request) => this.call(request),
+          revokeDevice: (deviceId) => this.api.removeDevice(deviceId),
+          events: {
+            keys: (change) => this.emit('keys', change),
+            identity: (change) => this.emit('identity', change),
+            deviceRequest: (request) => this.emit('device_request', request),
+            account: (standing) => this.emit('account', standing),
+            error: reportError,
+          },
+          always: options.encryption === 'always',
+          oldKeysTtlMs: options.oldKeysTtlMs ?? 30 * 24 * 3600 * 1000,
+        })
+      : undefined;
     this.e2e = e2e;
     this.delivery = new OrderedDelivery({
       // Without encryption an e2e message is given as it came.
       openNow: (message) => (e2e ? e2e.openNow(message) : message),
-      open: async (message) => (e2e ? e2e.open(message, (request) => this.call(request)) : message),
+      open: async (message) => (e2e ? e2e.open(message) : message),
       emit: (message) => this.emitMessage(message),
       reportError,
     });
     this.outbox = new Outbox({
       ...(e2e
         ? {
-            seal: (entry) => e2e.seal(entry.thread_id, entry.client_msg_id, entry.body, (request) => this.call(request)),
-            devicesChanged: (threadId) => e2e.refreshThread(threadId, (request) => this.call(request)),
+            seal: (entry) => e2e.seal(entry),
+            devicesChanged: (threadId, refusal) => e2e.refreshThread(threadId, refusal),
           }
         : {}),
       store: this.store,
@@ -116,8 +129,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     this.started ??= (async () => {
       const stored = await this.store.load();
       this.identity = stored.identity;
-      this.storedSecrets = stored.deviceSecrets;
-      this.knownDevices = stored.knownDevices;
+      this.e2e?.load(stored.e2e);
       // Cursors count only with the identity they were made under; the identity is written last, after a whole catch-up.
       if (stored.identity) this.receiver.load(stored.cursors);
       else if (stored.cursors.size > 0) await this.store.reset();
@@ -238,7 +250,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
     }
     this.receiver.attach(connection, this.identity === undefined);
-    if (this.e2e) void this.e2e.connected(welcome.device_id, (request) => connection.request(request), this.storedSecrets, this.knownDevices);
+    if (this.e2e) void this.e2e.connected(welcome.user.id, welcome.device_id, (request) => connection.request(request));
     this.outbox.attach(connection);
     this.ready = connection;
     this.setState('syncing', {});
@@ -259,11 +271,11 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       case 'typing':
         if (event.device_id !== this.deviceId) this.emit('typing', event);
         return;
-      case 'keys_changed': {
-        const { type: _type, ...keys } = event;
-        this.e2e?.learn(keys);
+      case 'keys_changed':
+      case 'account_changed':
+      case 'device_message':
+        this.e2e?.event(event);
         return;
-      }
       case 'presence_update': {
         const { type: _type, ...presence } = event;
         this.emit('presence', presence);
@@ -277,6 +289,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       const { threads } = await connection.request({ type: 'threads' });
       if (connection !== this.connection) return;
       this.threadList.replaceAll(threads);
+      for (const thread of threads) this.e2e?.threadSeen(thread);
       await this.receiver.catchUp(connection, threads);
       if (connection !== this.connection || !this.welcomeFrame) return;
       const identity = { epoch: this.welcomeFrame.epoch, user_id: this.welcomeFrame.user.id, device_id: this.welcomeFrame.device_id };
@@ -317,6 +330,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     try {
       const { thread } = await this.call({ type: 'thread_get', thread_id: threadId });
       this.threadList.put(thread);
+      this.e2e?.threadSeen(thread);
       this.emit('thread', { thread, reason });
     } catch (error) {
       if (this.closing) return; // Cut short by close(): nothing went wrong.
@@ -330,6 +344,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     const reply = await this.call(request);
     const known = this.threadList.get(reply.thread.id) !== undefined;
     this.threadList.put(reply.thread);
+    this.e2e?.threadSeen(reply.thread);
     this.emit('thread', { thread: reply.thread, reason: known ? 'changed' : 'new' });
     return { thread: reply.thread, members: [...reply.members] };
   }

@@ -1,6 +1,7 @@
 import type { ContactsReplyFrame, MemberJson, MessagesFrame, PresenceJson, ReadStateFrame, ThreadJson, UserRefJson } from '../protocol/frames.js';
 import { ClientCore } from './client-core.js';
-import type { DeviceFingerprint, E2eSession } from './e2e.js';
+import type { E2eSession } from './e2e.js';
+import type { DeviceFingerprint, OwnDevice, SafetyNumber } from './e2e-types.js';
 import { ClientError } from './errors.js';
 import { AccountApi, type LoginResult, type Platform } from './http.js';
 import { newClientMsgId } from './ids.js';
@@ -33,9 +34,14 @@ export class ChatClient extends ClientCore {
   /**
    * Sends a message: stored in the outbox first, then sent, and sent again after
    * every reconnect until the server acks it. Resolves with the ack. `body` is
-   * any JSON but null; text messages use `{ text }`. With `encryption: true`
-   * the message is end-to-end encrypted when `encrypted` is set or the thread
-   * requires it (encrypted again for each attempt, to the thread's devices then).
+   * any JSON but null; text messages use `{ text }`. With `encryption` on
+   * the message is end-to-end encrypted when `encrypted` is set, the thread
+   * requires it, the thread was ever seen encrypted, or with `encryption:
+   * 'always'` (encrypted again for each attempt, to the thread's trusted
+   * devices then). Such a thread never gets plaintext: `encrypted: false`
+   * there rejects with `encryption_required`, nothing stored. A send to a
+   * contact whose verified identity changed waits in the outbox until
+   * `acceptIdentity`.
    */
   async send(threadId: number, body: unknown, options: { encrypted?: boolean; clientMsgId?: string } = {}): Promise<SentMessage> {
     if (!this.started) throw new ClientError('closed', 'call start() before send(): the store must be loaded first', false);
@@ -51,10 +57,15 @@ export class ChatClient extends ClientCore {
     const limit = this.limits?.max_body_bytes;
     const size = new TextEncoder().encode(json).length;
     if (limit !== undefined && size > limit) throw new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${limit}`, false);
+    const thread = this.threadList.get(threadId);
+    const sticky = this.e2e ? this.e2e.mustEncrypt(threadId, thread) : thread?.e2e_required === true;
+    if (sticky && options.encrypted === false) {
+      throw new ClientError('encryption_required', `thread ${threadId} is end-to-end encrypted: it never gets plaintext`, false);
+    }
     const entry: OutboxEntry = {
       client_msg_id: options.clientMsgId ?? newClientMsgId(),
       thread_id: threadId,
-      kind: options.encrypted || this.threadList.get(threadId)?.e2e_required ? 'e2e' : 'text',
+      kind: options.encrypted || sticky ? 'e2e' : 'text',
       body,
       created_at: Date.now(),
     };
@@ -97,6 +108,7 @@ export class ChatClient extends ClientCore {
   async threads(): Promise<{ threads: ThreadJson[]; total_unread: number }> {
     const reply = await this.call({ type: 'threads' });
     this.threadList.replaceAll(reply.threads);
+    for (const thread of reply.threads) this.e2e?.threadSeen(thread);
     return { threads: [...reply.threads], total_unread: reply.total_unread };
   }
 
@@ -130,20 +142,68 @@ export class ChatClient extends ClientCore {
     return this.threadCall({ type: 'require_e2e', thread_id: threadId });
   }
 
-  // ---- end-to-end encryption (with `encryption: true`) ----
+  // ---- end-to-end encryption (with `encryption` on) ----
 
-  /** The fingerprints of a user's devices: compare them with the person's own to know the keys are theirs. */
-  fingerprints(userId: number): Promise<DeviceFingerprint[]> {
-    return this.requireE2e().fingerprints(userId, (request) => this.call(request));
+  /** This user's devices: this one, the approved, the pending (waiting for approval) and the revoked. */
+  devices(): Promise<OwnDevice[]> {
+    return this.requireE2e().devices();
   }
 
-  /** Makes and publishes new keys for this device; resolves with its new fingerprint. Peers get a `keys` event. */
+  /**
+   * Approves a pending device of this user: `fingerprint` is what the new
+   * device shows (`ownFingerprint()` there); it must match. Signs the device
+   * with the account key, tells the server, and hands the device the account key.
+   */
+  approveDevice(deviceId: number, options: { fingerprint: string }): Promise<void> {
+    return this.requireE2e().approveDevice(deviceId, options.fingerprint);
+  }
+
+  /** Refuses a pending device (or drops an approved one): it is revoked. */
+  rejectDevice(deviceId: number): Promise<void> {
+    return this.requireE2e().rejectDevice(deviceId);
+  }
+
+  /** This device's fingerprint: a new device shows it, the approving device compares it. */
+  ownFingerprint(): string {
+    return this.requireE2e().ownFingerprint();
+  }
+
+  /** The safety number of this user and `userId`, from both pinned account keys: equal on both sides unless a key was substituted. */
+  safetyNumber(userId: number): Promise<SafetyNumber> {
+    return this.requireE2e().safetyNumber(userId);
+  }
+
+  /** Checks a scanned QR code (the other side's `safetyNumber(...).qr`): true, and `userId` marked verified, when it matches. */
+  verifyQr(userId: number, scanned: string): Promise<boolean> {
+    return this.requireE2e().verifyQr(userId, scanned);
+  }
+
+  /** The user compared the safety number: a later change of `userId`'s account key holds sends until `acceptIdentity`. */
+  markVerified(userId: number): Promise<void> {
+    return this.requireE2e().markVerified(userId, true);
+  }
+
+  unverify(userId: number): Promise<void> {
+    return this.requireE2e().markVerified(userId, false);
+  }
+
+  /** Accepts `userId`'s new account key: held sends go out; `verified` stays false until verified again. */
+  acceptIdentity(userId: number): Promise<void> {
+    return this.requireE2e().acceptIdentity(userId);
+  }
+
+  /** A user's devices as pinned here (not the server's current word: `mismatch` says where it differs). */
+  fingerprints(userId: number): Promise<DeviceFingerprint[]> {
+    return this.requireE2e().fingerprints(userId);
+  }
+
+  /** A new encryption key for this device (counter + 1), certified again with the account key; resolves with the fingerprint (unchanged). */
   rotateKeys(): Promise<string> {
-    return this.requireE2e().rotate((request) => this.call(request));
+    return this.requireE2e().rotate();
   }
 
   private requireE2e(): E2eSession {
-    if (!this.e2e) throw new ClientError('invalid_field', 'encryption is off: create the client with encryption: true', false);
+    if (!this.e2e) throw new ClientError('invalid_field', 'encryption is off: create the client with `encryption: true` (or `\'always\'`)', false);
     return this.e2e;
   }
 
@@ -151,7 +211,7 @@ export class ChatClient extends ClientCore {
   private async page(reply: MessagesFrame): Promise<HistoryPage> {
     const e2e = this.e2e;
     const messages = e2e
-      ? await Promise.all(reply.messages.map((message) => (message.kind === 'e2e' ? e2e.open(message, (request) => this.call(request)) : message)))
+      ? await Promise.all(reply.messages.map((message) => (message.kind === 'e2e' ? e2e.open(message) : message)))
       : reply.messages;
     return { thread_id: reply.thread_id, messages, has_more_before: reply.has_more_before, has_more_after: reply.has_more_after };
   }

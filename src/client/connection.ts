@@ -1,8 +1,11 @@
 import { CloseCodes, type CloseReason } from '../errors.js';
 import type {
+  AccountChangedEvent,
   AckFrame,
   ContactsReplyFrame,
   DeliveredReplyFrame,
+  DeviceMessageEvent,
+  DeviceMessagesReplyFrame,
   ErrorFrame,
   InboxDoneEvent,
   KeysChangedEvent,
@@ -55,6 +58,11 @@ export interface ReplyOf {
   keys_publish: OkFrame;
   keys_get: KeysReplyFrame;
   require_e2e: ThreadReplyFrame;
+  account_publish: OkFrame;
+  device_approve: OkFrame;
+  device_send: OkFrame;
+  device_messages: DeviceMessagesReplyFrame;
+  device_messages_ack: OkFrame;
 }
 
 const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
@@ -63,9 +71,15 @@ const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
   group_add: 'thread', group_remove: 'ok', group_leave: 'ok', group_rename: 'thread', group_role: 'thread',
   thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok', push_register: 'ok', push_unregister: 'ok',
   keys_publish: 'ok', keys_get: 'keys', require_e2e: 'thread',
+  account_publish: 'ok', device_approve: 'ok', device_send: 'ok', device_messages: 'device_messages', device_messages_ack: 'ok',
 };
 
-export type ServerEvent = MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent | KeysChangedEvent;
+/** A request path that resolves with the request's reply (a connection's, or the client's that waits for one). */
+export type Call = <R extends RequestJson>(request: R) => Promise<ReplyOf[R['type']]>;
+
+export type ServerEvent =
+  | MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent
+  | KeysChangedEvent | AccountChangedEvent | DeviceMessageEvent;
 
 /** Why a connection ended. */
 export interface ConnectionEnd {
@@ -225,8 +239,9 @@ export class Connection {
   }
 
   private receiveError(frame: ErrorFrame): void {
-    const { code, message, retryable, retry_after_ms: retryAfter } = frame.error;
-    const error = new ClientError(code, message, retryable, undefined, retryAfter);
+    const { code, message, retryable, retry_after_ms: retryAfter, field, missing_devices: missing, extra_devices: extra } = frame.error;
+    const details = { ...(field ? { field } : {}), ...(missing ? { missing_devices: missing } : {}), ...(extra ? { extra_devices: extra } : {}) };
+    const error = new ClientError(code, message, retryable, undefined, retryAfter, details);
     if (code === 'rate_limited' && retryAfter !== undefined) {
       this.pacer.pause(retryAfter);
       this.lastRetryAfterMs = retryAfter;

@@ -1,214 +1,391 @@
-import type { DeviceKeysJson, MessageJson } from '../protocol/frames.js';
-import type { ReplyOf } from './connection.js';
-import { type DeviceSecrets, type E2eStatus, E2eCrypto, type Envelope, type PeerDevice } from './e2e-crypto.js';
+import type {
+  AccountChangedEvent, AccountKeyJson, DeviceKeysJson, DeviceMessageEvent, KeysChangedEvent, MessageJson, ThreadJson,
+} from '../protocol/frames.js';
+import type { Call } from './connection.js';
+import { DeviceApprovals } from './device-approvals.js';
+import { DeviceDirectory } from './device-directory.js';
+import { DeviceMailbox } from './device-mailbox.js';
+import type { E2eState } from './e2e-records.js';
+import type {
+  AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
+} from './e2e-types.js';
+import { type Recipient, sealEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
-import type { RequestJson } from './requests.js';
-import { loadSodium } from './sodium.js';
-import type { ClientStore, KnownDevice } from './store.js';
+import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hook.js';
+import { Identities } from './identities.js';
+import { Latches } from './latch.js';
+import { MessageOpener } from './message-opener.js';
+import { OwnDevice } from './own-device.js';
+import { ReplayGuard } from './replay-guard.js';
+import { type Sodium, loadSodium } from './sodium.js';
+import type { ClientStore, OutboxEntry } from './store.js';
+import { ThreadEncryptionPolicy } from './thread-encryption.js';
 
-/** A message as the app gets it: an encrypted one decrypted, with what became of it. */
-export type ClientMessage = MessageJson & {
-  /** Set for end-to-end encrypted messages; `body` is the decrypted body when `status` is `ok`, the envelope otherwise. */
-  readonly e2e?: { readonly status: E2eStatus; readonly fingerprint: string | undefined };
-};
+export type { Call };
 
-/**
- * A device's keys appeared or changed. `new`: a device never seen before (first
- * contact); `rotated`: a new encryption key under the same identity (the
- * fingerprint is unchanged); `changed`: a different identity for a device
- * seen before: the fingerprint differs, warn the user (the server may have
- * replaced the keys).
- */
-export interface KeyChange {
-  readonly user_id: number;
-  readonly device_id: number;
-  readonly reason: 'new' | 'rotated' | 'changed';
-  readonly fingerprint: string;
-  /** The fingerprint remembered before (`changed`, `rotated`). */
-  readonly previous_fingerprint: string | undefined;
+/** What the session tells the client (and the client the app). */
+export interface E2eEvents {
+  readonly keys: (change: KeyChange) => void;
+  readonly identity: (change: IdentityChange) => void;
+  readonly deviceRequest: (request: DeviceRequest) => void;
+  readonly account: (standing: AccountStanding) => void;
+  /** Alarms (ClientError `key_mismatch`, `untrusted_devices`, `encryption_downgrade`) and problems worked around. */
+  readonly error: (error: unknown) => void;
 }
-
-export interface DeviceFingerprint {
-  readonly user_id: number;
-  readonly device_id: number;
-  readonly fingerprint: string;
-}
-
-type Call = <R extends RequestJson>(request: R) => Promise<ReplyOf[R['type']]>;
 
 export interface E2eSessionOptions {
   readonly store: ClientStore;
-  readonly keyChanged: (change: KeyChange) => void;
-  readonly reportError: (error: unknown) => void;
+  /** The client's request path (waits for a connection). */
+  readonly call: Call;
+  /** Revokes one of this user's devices (the HTTP API). */
+  readonly revokeDevice: (deviceId: number) => Promise<void>;
+  readonly events: E2eEvents;
+  /** `encryption: 'always'`. */
+  readonly always: boolean;
+  readonly oldKeysTtlMs: number;
 }
 
+/** keys_get takes at most 1,000 users a request. */
+const KEYS_PER_REQUEST = 1000;
+
 /**
- * End-to-end encryption for one client: its device's keys (made once, kept in
- * the store, published at every connect), the keys of the devices it shares
- * threads with (verified, cached, updated by `keys_changed`), and, per thread,
- * the devices a message must be sealed to (refreshed when the server says they
- * changed).
+ * End-to-end encryption for one client (docs/e2e.md): this device's keys and
+ * standing (OwnDevice), who is trusted (DeviceDirectory), which threads stay
+ * encrypted (ThreadEncryptionPolicy), device messages (DeviceMailbox); here:
+ * sealing the outbox's messages, opening received ones, and the app's calls.
  */
 export class E2eSession {
-  private crypto: E2eCrypto | undefined;
-  /** Settles once this connection's keys are published and the directory loaded. */
+  private sodium: Sodium | undefined;
+  private own: OwnDevice | undefined;
+  private directory: DeviceDirectory | undefined;
+  private mailbox: DeviceMailbox | undefined;
+  private opener: MessageOpener | undefined;
+  /** Takes `history` device messages (history-hook.ts), once attached. */
+  private historyModule: HistoryModule | undefined;
+  private readonly policy: ThreadEncryptionPolicy;
+  private readonly replays = new ReplayGuard();
+  private readonly historyKeys: HistoryKeys;
+  private stored: E2eState = {};
+  /** Settles once this connection's keys are settled and the directory loaded. */
   private ready: Promise<void> | undefined;
-  private readonly directory = new Map<number, PeerDevice>();
-  private readonly threadDevices = new Map<number, readonly number[]>();
-  /** Each known device's current encryption key (base64), to tell a rotation. */
-  private readonly encKeys = new Map<number, string>();
-  /** Fingerprints as first seen, kept in the store across runs. */
-  private known = new Map<number, KnownDevice>();
-  /** This connection's keys are published and the directory loaded. */
   private settled = false;
+  private standing: AccountStanding['state'] | undefined;
+  /** Per thread, its members (from thread_get), until the server says they changed. */
+  private readonly members = new Map<number, ReadonlySet<number>>();
+  /** Sends waiting for `acceptIdentity`, per held user id. */
+  private readonly holds = new Latches<number>();
+  /** Sends of a pending device, waiting for its approval. */
+  private readonly approval = new Latches<'approved'>();
 
-  constructor(private readonly options: E2eSessionOptions) {}
+  constructor(private readonly options: E2eSessionOptions) {
+    this.policy = new ThreadEncryptionPolicy(options.store, options.always, options.events.error);
+    this.historyKeys = new HistoryKeys(options.store, options.events.error);
+  }
 
-  /** After `welcome`: keys made (first time) or loaded (`stored`), published, and the peers' keys fetched. */
-  connected(deviceId: number, call: Call, stored: DeviceSecrets | undefined, known: ReadonlyMap<number, KnownDevice>): Promise<void> {
+  /** The store's encryption fields, at start. */
+  load(state: E2eState): void {
+    this.stored = state;
+    this.policy.load(state.e2eThreads);
+    this.historyKeys.load(state.historyKeys);
+  }
+
+  /** After `welcome`: this device's keys and standing settled, the directory loaded, device messages drained. */
+  connected(userId: number, deviceId: number, call: Call): Promise<void> {
     this.settled = false;
-    for (const [id, device] of known) if (!this.known.has(id)) this.known.set(id, device);
+    // One at a time: a reconnect while the last connect still settles keys must not make a second account key.
+    const previous = this.ready?.catch(() => undefined);
     this.ready = (async () => {
-      const sodium = await loadSodium();
-      let secrets = this.crypto?.secrets.device_id === deviceId ? this.crypto.secrets : stored;
-      if (!secrets || secrets.device_id !== deviceId) {
-        secrets = E2eCrypto.generate(sodium, deviceId);
-        await this.options.store.setDeviceSecrets(secrets);
-      }
-      this.crypto = new E2eCrypto(sodium, secrets);
-      await call({ type: 'keys_publish', ...this.crypto.publication() });
-      const { devices } = await call({ type: 'keys_get' });
-      for (const keys of devices) this.learn(keys);
+      await previous;
+      const { own, directory, mailbox } = await this.parts();
+      const mine = await call({ type: 'keys_get', user_ids: [userId] });
+      const state = await own.establish(call, userId, deviceId, mine);
+      directory.setSelf(own.self(), own.accountKey, own.approved);
+      const all = await call({ type: 'keys_get' });
+      this.learn(all.accounts, all.devices);
       // Thread membership may have changed while away.
-      this.threadDevices.clear();
+      this.members.clear();
       this.settled = true;
+      this.setStanding(state);
+      // Keys are settled: a device message that cannot be had now is fetched again at the next connect.
+      await mailbox.drain(call).catch(this.options.events.error);
     })();
     // Failures surface where the keys are needed (send, open); here only reported.
-    this.ready.catch((error: unknown) => this.options.reportError(error));
+    this.ready.catch(this.options.events.error);
     return this.ready;
   }
 
-  /** A `keys_changed` event, or a device from `keys_get`: verified, remembered, and a change told to the app. */
-  learn(keys: DeviceKeysJson): void {
-    const crypto = this.crypto;
-    if (!crypto) return;
-    const device = crypto.verifyDevice(keys);
-    if (!device) {
-      this.options.reportError(new ClientError('bad_reply', `device ${keys.device_id}'s encryption key is not signed by its signing key: ignored`, false));
+  /** A `keys_changed`, `account_changed` or `device_message` event. */
+  event(event: KeysChangedEvent | AccountChangedEvent | DeviceMessageEvent): void {
+    const { directory, mailbox } = this;
+    if (!directory || !mailbox || !this.settled) {
+      // Before the directory is loaded: the keys_get of connected() brings the same news; device messages are drained.
       return;
     }
-    const remembered = this.known.get(device.deviceId);
-    const encBefore = this.encKeys.get(device.deviceId);
-    this.directory.set(device.deviceId, device);
-    this.encKeys.set(device.deviceId, keys.enc_key);
-    const reason = !remembered ? 'new' : remembered.fingerprint !== device.fingerprint ? 'changed' : encBefore !== undefined && encBefore !== keys.enc_key ? 'rotated' : undefined;
-    if (!reason) return;
-    // New keys somewhere: the devices threads are sealed to are fetched again.
-    this.threadDevices.clear();
-    if (reason !== 'rotated') {
-      this.known.set(device.deviceId, { user_id: device.userId, fingerprint: device.fingerprint });
-      this.options.store.rememberDevice(device.deviceId, { user_id: device.userId, fingerprint: device.fingerprint }).catch(this.options.reportError);
+    if (event.type === 'device_message') return mailbox.live(this.options.call, event.message);
+    if (event.type === 'account_changed') {
+      const { type: _type, ...entry } = event;
+      directory.learnAccount(entry);
+    } else {
+      const { type: _type, ...keys } = event;
+      directory.learnDevice(keys);
     }
-    if (device.deviceId === crypto.secrets.device_id) return;
-    this.options.keyChanged({
-      user_id: device.userId,
-      device_id: device.deviceId,
-      reason,
-      fingerprint: device.fingerprint,
-      previous_fingerprint: remembered?.fingerprint,
-    });
+    this.afterLearning();
   }
 
-  /** The fingerprints of a user's devices, as this client knows them (fetched when unknown). */
-  async fingerprints(userId: number, call: Call): Promise<DeviceFingerprint[]> {
-    await this.whenReady();
-    const { devices } = await call({ type: 'keys_get', user_ids: [userId] });
-    for (const keys of devices) this.learn(keys);
-    return [...this.directory.values()]
-      .filter((device) => device.userId === userId)
-      .map((device) => ({ user_id: device.userId, device_id: device.deviceId, fingerprint: device.fingerprint }));
+  // ---- threads ----
+
+  /** Whether a send to this thread must be encrypted (required, ever seen encrypted, or `always`). */
+  mustEncrypt(threadId: number, thread: ThreadJson | undefined): boolean {
+    return this.policy.mustEncrypt(threadId, thread);
   }
 
-  /** A new encryption key for this device, published (peers get `keys_changed`); the fingerprint stays. */
-  async rotate(call: Call): Promise<string> {
-    await this.whenReady();
-    const sodium = await loadSodium();
-    const crypto = this.requireCrypto();
-    const secrets = E2eCrypto.rotated(sodium, crypto.secrets);
-    await this.options.store.setDeviceSecrets(secrets);
-    this.crypto = new E2eCrypto(sodium, secrets);
-    await call({ type: 'keys_publish', ...this.crypto.publication() });
-    return this.crypto.fingerprint(sodium.from_base64(secrets.sign_public, sodium.base64_variants.ORIGINAL));
+  /** The server's view of a thread: remembered when it requires encryption; a requirement that went away is an alarm. */
+  threadSeen(thread: ThreadJson): void {
+    this.policy.seen(thread);
+  }
+
+  // ---- sending ----
+
+  /**
+   * The envelope for an outbox entry: sealed to this device and every trusted
+   * device of the thread's members that the server lists. A wait instead while
+   * the thread's devices are fetched, or while a member's changed identity
+   * waits for `acceptIdentity`.
+   */
+  seal(entry: OutboxEntry): { body: unknown } | { wait: Promise<void> } {
+    const { own, directory, sodium } = this;
+    const members = this.members.get(entry.thread_id);
+    if (!own || !directory || !sodium || !this.settled || !members) return { wait: this.refreshThread(entry.thread_id) };
+    // A device waiting for approval sends nothing: its messages would read `untrusted_sender` everywhere.
+    if (!own.approved) return { wait: this.approval.wait('approved') };
+    const held = [...members].filter((userId) => directory.isHeld(userId));
+    if (held.length > 0) return { wait: Promise.all(held.map((userId) => this.holds.wait(userId))).then(() => undefined) };
+    const self = own.self();
+    const recipients: Recipient[] = [{ device_id: self.device_id, encKey: own.encKey() }];
+    for (const device of directory.reportedFor(members)) {
+      if (device.device_id === self.device_id) continue;
+      const encKey = directory.sealKey(device.device_id);
+      if (encKey) recipients.push({ device_id: device.device_id, encKey });
+    }
+    const binding = { thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, sender_user_id: self.user_id };
+    const body = sealEnvelope(sodium, { device_id: self.device_id, signSecret: own.signSecret() }, binding, entry.body, recipients);
+    this.policy.encrypted(entry.thread_id);
+    return { body };
   }
 
   /**
-   * The envelope for an outbox entry, when the thread's devices are known; or
-   * a promise that settles once they are (then ask again).
+   * Fetches the thread's members and their keys again (the server said its
+   * devices changed). With the server's refusal: rejects with
+   * `untrusted_devices` (and reports it) when the server insists on devices
+   * this client will not seal to, so the message fails instead of looping.
    */
-  seal(threadId: number, clientMsgId: string, body: unknown, call: Call): { body: Envelope } | { wait: Promise<void> } {
-    const crypto = this.crypto;
-    const ids = this.threadDevices.get(threadId);
-    if (!crypto || !ids) return { wait: this.refreshThread(threadId, call) };
-    const devices = ids.flatMap((id) => this.directory.get(id) ?? []);
-    return { body: crypto.seal(threadId, clientMsgId, body, devices) };
-  }
-
-  /** The server said the thread's devices changed: fetch its members' keys again. */
-  refreshThread(threadId: number, call: Call): Promise<void> {
-    this.threadDevices.delete(threadId);
+  refreshThread(threadId: number, refusal?: ClientError): Promise<void> {
+    this.members.delete(threadId);
     return (async () => {
       await this.whenReady();
-      const { members } = await call({ type: 'thread_get', thread_id: threadId });
+      const directory = this.directory as DeviceDirectory;
+      const { members } = await this.options.call({ type: 'thread_get', thread_id: threadId });
       const userIds = members.map((member) => member.user.id);
-      const devices: DeviceKeysJson[] = [];
-      // keys_get takes at most 1,000 users a request.
-      for (let from = 0; from < userIds.length; from += 1000) {
-        devices.push(...(await call({ type: 'keys_get', user_ids: userIds.slice(from, from + 1000) })).devices);
+      for (let from = 0; from < userIds.length; from += KEYS_PER_REQUEST) {
+        const slice = userIds.slice(from, from + KEYS_PER_REQUEST);
+        const reply = await this.options.call({ type: 'keys_get', user_ids: slice });
+        this.learn(reply.accounts, reply.devices, slice);
       }
-      for (const keys of devices) this.learn(keys);
-      this.threadDevices.set(
-        threadId,
-        devices.map((keys) => keys.device_id).filter((id) => this.directory.has(id)),
-      );
+      this.members.set(threadId, new Set(userIds));
+      const selfId = this.own?.deviceId;
+      const untrusted = (refusal?.details?.missing_devices ?? []).filter((id) => id !== selfId && !directory.isTrusted(id));
+      if (untrusted.length > 0) {
+        const error = new ClientError(
+          'untrusted_devices',
+          `the server insists on sealing thread ${threadId}'s message to device(s) ${untrusted.join(', ')}, which are not approved by their owner's pinned account key (or revoked, or with refused keys): not sent`,
+          false,
+        );
+        this.options.events.error(error);
+        throw error;
+      }
     })();
   }
 
+  // ---- receiving ----
+
   /** Decrypts and verifies an e2e message now, if this device is ready and knows the sender; undefined otherwise. */
   openNow(message: MessageJson): ClientMessage | undefined {
-    const crypto = this.crypto;
-    const senderDevice = (message.body as Partial<Envelope> | null)?.sender_device;
-    if (!crypto || !this.settled || typeof senderDevice !== 'number' || !this.directory.has(senderDevice)) return undefined;
-    return this.opened(crypto, message, this.directory.get(senderDevice));
+    const opener = this.opener;
+    if (!this.settled || !opener || !opener.knowsSender(message)) return undefined;
+    return opener.open(message);
   }
 
   /** Decrypts and verifies an e2e message (fetching the sender's keys when unknown). */
-  async open(message: MessageJson, call: Call): Promise<ClientMessage> {
-    await this.whenReady();
-    const crypto = this.requireCrypto();
-    const envelope = message.body as Partial<Envelope> | null;
-    const senderDevice = typeof envelope?.sender_device === 'number' ? envelope.sender_device : undefined;
-    if (senderDevice !== undefined && !this.directory.has(senderDevice)) {
-      const { devices } = await call({ type: 'keys_get', user_ids: [message.sender_id] }).catch(() => ({ devices: [] as DeviceKeysJson[] }));
-      for (const keys of devices) this.learn(keys);
+  async open(message: MessageJson): Promise<ClientMessage> {
+    try {
+      await this.whenReady();
+    } catch {
+      return { ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } };
     }
-    return this.opened(crypto, message, senderDevice === undefined ? undefined : this.directory.get(senderDevice));
+    const opener = this.opener as MessageOpener;
+    if (!opener.knowsSender(message)) {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] }).catch(() => undefined);
+      if (reply) this.learn(reply.accounts, reply.devices, [message.sender_id]);
+    }
+    return opener.open(message);
   }
 
-  private opened(crypto: E2eCrypto, message: MessageJson, sender: PeerDevice | undefined): ClientMessage {
-    // A device of another user than the one the server says sent it is no proof of anything.
-    const trusted = sender && sender.userId === message.sender_id ? sender : undefined;
-    const opened = crypto.open(message, trusted);
-    const e2e = { status: sender && !trusted ? ('bad_signature' as const) : opened.status, fingerprint: trusted?.fingerprint };
-    return { ...message, body: opened.status === 'ok' ? opened.body : message.body, e2e };
+  // ---- this user's devices ----
+
+  async devices(): Promise<OwnDeviceInfo[]> {
+    return (await this.approvals()).list();
+  }
+
+  async approveDevice(deviceId: number, fingerprint: string): Promise<void> {
+    return (await this.approvals()).approve(deviceId, fingerprint);
+  }
+
+  async rejectDevice(deviceId: number): Promise<void> {
+    if (deviceId === this.own?.deviceId) throw new ClientError('invalid_field', 'this is the device itself: log out instead', false);
+    await this.options.revokeDevice(deviceId);
+  }
+
+  ownFingerprint(): string {
+    if (!this.own?.deviceId || !this.settled) throw new ClientError('disconnected', 'the fingerprint is known once the client has connected', true);
+    return this.own.fingerprint();
+  }
+
+  /** A new encryption key for this device, certified and published; resolves with its fingerprint (unchanged: the identity stays). */
+  async rotate(): Promise<string> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    await own.rotate();
+    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey, own.approved);
+    await own.publish(this.options.call);
+    return own.fingerprint();
+  }
+
+  // ---- other users (identities.ts) ----
+
+  async safetyNumber(userId: number): Promise<SafetyNumber> {
+    return (await this.identities()).safetyNumber(userId);
+  }
+
+  async verifyQr(userId: number, scanned: string): Promise<boolean> {
+    return (await this.identities()).verifyQr(userId, scanned);
+  }
+
+  async markVerified(userId: number, verified: boolean): Promise<void> {
+    return (await this.identities()).markVerified(userId, verified);
+  }
+
+  async fingerprints(userId: number): Promise<DeviceFingerprint[]> {
+    return (await this.identities()).fingerprints(userId);
+  }
+
+  /** Takes a held contact's new account key: their sends go out. */
+  async acceptIdentity(userId: number): Promise<void> {
+    await this.whenReady();
+    (this.directory as DeviceDirectory).acceptIdentity(userId);
+    this.afterLearning();
+  }
+
+  private async approvals(): Promise<DeviceApprovals> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    return new DeviceApprovals(this.sodium as Sodium, own, this.directory as DeviceDirectory, this.mailbox as DeviceMailbox, this.options.call, async () => {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
+      this.learn(reply.accounts, reply.devices, [own.user]);
+    });
+  }
+
+  private async identities(): Promise<Identities> {
+    await this.whenReady();
+    return new Identities(this.sodium as Sodium, this.own as OwnDevice, this.directory as DeviceDirectory, async (userIds) => {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: userIds });
+      this.learn(reply.accounts, reply.devices, userIds);
+    });
+  }
+
+  // ---- history (history-hook.ts) ----
+
+  /** Plugs a history module in: it gets what it needs of this session, and the `history` device messages. */
+  attachHistory(module: HistoryModule): HistoryHost {
+    this.historyModule = module;
+    this.mailbox?.handle('history', (from, body) => module.receive(from, body));
+    return {
+      messageKey: (message) => (this.settled ? this.opener?.keyOf(message) : undefined),
+      addHistoryKeys: (keys) => this.historyKeys.add(keys),
+      sendDeviceMessage: async (toDevice, body) => {
+        await this.whenReady();
+        await (this.mailbox as DeviceMailbox).send(this.options.call, toDevice, 'history', body);
+      },
+      isApprovedOwnDevice: (deviceId) => this.own !== undefined && this.directory?.signer(deviceId)?.user_id === this.own.user && this.directory.isTrusted(deviceId),
+      grants: () => this.stored.grants ?? {},
+      setGrants: (grants) => {
+        this.stored = { ...this.stored, grants };
+        return this.options.store.setE2e('grants', grants);
+      },
+    };
+  }
+
+  // ---- plumbing ----
+
+  /** A `keys` reply for `userIds` (all visible users when absent). */
+  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysJson[], userIds?: readonly number[]): void {
+    const directory = this.directory as DeviceDirectory;
+    // Account keys first: a device is judged by its owner's pinned account key.
+    for (const entry of accounts) directory.learnAccount(entry);
+    for (const keys of devices) directory.learnDevice(keys);
+    const named = new Set(userIds ? accounts.filter((entry) => userIds.includes(entry.user_id)).map((entry) => entry.user_id) : []);
+    directory.listedFor(userIds ? new Set(userIds) : 'all', new Set(devices.map((keys) => keys.device_id)), named);
+    this.afterLearning();
+  }
+
+  /** Holds whose user is no longer held (accepted, or the server went back to the pinned key) are released. */
+  private afterLearning(): void {
+    this.holds.releaseUnless((userId) => this.directory?.isHeld(userId) === true);
+  }
+
+  private setStanding(state: AccountStanding['state']): void {
+    if (state === this.standing) return;
+    this.standing = state;
+    this.options.events.account({ state });
+    if (state !== 'pending') this.approval.release('approved');
+  }
+
+  /** The parts that need libsodium, made once it is loaded. */
+  private async parts(): Promise<{ own: OwnDevice; directory: DeviceDirectory; mailbox: DeviceMailbox }> {
+    const sodium = (this.sodium ??= await loadSodium());
+    const { store, events, oldKeysTtlMs } = this.options;
+    if (!this.own || !this.directory || !this.mailbox) {
+      const own = new OwnDevice(sodium, store, oldKeysTtlMs);
+      own.load(this.stored.deviceSecrets, this.stored.account);
+      const directory = new DeviceDirectory(sodium, store, events);
+      directory.load(this.stored.accounts, this.stored.knownDevices);
+      const mailbox = new DeviceMailbox({
+        sodium,
+        self: () => ({ user_id: own.user, device_id: own.deviceId as number, pairs: own.pairs(), signSecret: own.signSecret() }),
+        approvedSignKey: (deviceId) => (directory.isTrusted(deviceId) && directory.signer(deviceId)?.user_id === own.user ? directory.signer(deviceId)?.signKey : undefined),
+        approvedEncKey: (deviceId) => (directory.reportOf(deviceId)?.user_id === own.user ? directory.sealKey(deviceId) : undefined),
+        reportError: events.error,
+      });
+      mailbox.handle('account_key', async (_from, body) => {
+        if (!(await own.receiveAccountKey(this.options.call, body))) {
+          events.error(new ClientError('bad_reply', 'an account key grant that is not this account\'s key (or not its secret) was refused', false));
+          return;
+        }
+        directory.setSelf(own.self(), own.accountKey, own.approved);
+        directory.announcePending();
+        this.setStanding('approved');
+      });
+      const history = this.historyModule;
+      if (history) mailbox.handle('history', (from, body) => history.receive(from, body));
+      this.own = own;
+      this.directory = directory;
+      this.mailbox = mailbox;
+      this.opener = new MessageOpener(sodium, own, directory, this.historyKeys, this.replays, this.policy);
+    }
+    return { own: this.own, directory: this.directory, mailbox: this.mailbox };
   }
 
   private async whenReady(): Promise<void> {
     if (!this.ready) throw new ClientError('disconnected', 'encryption starts with the first connection', true);
     await this.ready;
-  }
-
-  private requireCrypto(): E2eCrypto {
-    if (!this.crypto) throw new ClientError('disconnected', 'encryption starts with the first connection', true);
-    return this.crypto;
   }
 }

@@ -5,8 +5,24 @@ import type { ErrorCode } from '../errors.js';
  * the client's own: the connection dropped before the reply (`disconnected`),
  * no reply in time (`timeout`), the client was closed (`closed`), or the
  * server's reply made no sense (`bad_reply`).
+ *
+ * End-to-end encryption adds its own (docs/client.md): the server reports
+ * other keys for this device than the ones it holds (`key_mismatch`), insists
+ * on sealing to devices the client does not trust (`untrusted_devices`), says
+ * an encrypted thread no longer requires encryption (`encryption_downgrade`);
+ * the store holds malformed secrets (`store_corrupt`).
  */
-export type ClientErrorCode = ErrorCode | 'disconnected' | 'timeout' | 'closed' | 'bad_reply' | 'network';
+export type ClientErrorCode =
+  | ErrorCode
+  | 'disconnected' | 'timeout' | 'closed' | 'bad_reply' | 'network'
+  | 'key_mismatch' | 'untrusted_devices' | 'encryption_downgrade' | 'store_corrupt';
+
+/** What an error frame carries besides its code (`devices_changed`: the devices to add and to drop). */
+export interface ClientErrorDetails {
+  readonly field?: string;
+  readonly missing_devices?: readonly number[];
+  readonly extra_devices?: readonly number[];
+}
 
 export class ClientError extends Error {
   constructor(
@@ -18,6 +34,7 @@ export class ClientError extends Error {
     readonly status?: number,
     /** From `rate_limited`: when to try again. */
     readonly retryAfterMs?: number,
+    readonly details?: ClientErrorDetails,
   ) {
     super(message);
     this.name = 'ClientError';

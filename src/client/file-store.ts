@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DocumentStore, type StoreDocument, type StoredState, documentToState, emptyDocument } from './store.js';
+import { DocumentStore, type StoredState, documentToState, emptyDocument, parseStoreDocument } from './store.js';
 
 /**
  * A ClientStore in one JSON file, for Node apps (the terminal client uses it).
@@ -16,13 +16,17 @@ export class FileStore extends DocumentStore {
     super();
   }
 
+  /** Throws `store_corrupt` for a file it cannot trust whole (and leaves the file alone). */
   async load(): Promise<StoredState> {
+    let text: string;
     try {
-      this.document = parseDocument(await readFile(this.path, 'utf8'), this.path);
+      text = await readFile(this.path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       this.document = emptyDocument();
+      return documentToState(structuredClone(this.document));
     }
+    this.document = parseStoreDocument(text, this.path);
     return documentToState(structuredClone(this.document));
   }
 
@@ -73,12 +77,4 @@ async function syncDirectory(path: string): Promise<void> {
   } finally {
     await directory.close();
   }
-}
-
-function parseDocument(text: string, path: string): StoreDocument {
-  const value = JSON.parse(text) as Partial<StoreDocument>;
-  if (typeof value !== 'object' || value === null || typeof value.cursors !== 'object' || !Array.isArray(value.outbox)) {
-    throw new Error(`${path} is not a chatd client store`);
-  }
-  return { identity: value.identity, cursors: value.cursors, outbox: value.outbox };
 }

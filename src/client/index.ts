@@ -13,9 +13,13 @@ export type {
   UserRef,
 } from './client.js';
 export type { BackoffOptions } from './backoff.js';
-export type { ClientMessage, DeviceFingerprint, KeyChange } from './e2e.js';
-export type { DeviceSecrets, E2eStatus } from './e2e-crypto.js';
-export { ClientError, type ClientErrorCode } from './errors.js';
+export type {
+  AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, E2eStatus, IdentityChange, KeyChange, OwnDevice, SafetyNumber,
+} from './e2e-types.js';
+export type {
+  DeviceSecrets, E2eField, E2eRecords, E2eState, OwnAccount, PinnedAccount, PinnedDevice, ThreadEncryption,
+} from './e2e-records.js';
+export { ClientError, type ClientErrorCode, type ClientErrorDetails } from './errors.js';
 export { AccountApi, type DeviceJson, type LoginResult, type Platform } from './http.js';
 export { newClientMsgId } from './ids.js';
 export type { MessageStatus, SentMessage, StatusChange } from './outbox.js';
@@ -24,8 +28,8 @@ export {
   type ClientStore,
   DocumentStore,
   documentToState,
-  type KnownDevice,
   MemoryStore,
+  parseStoreDocument,
   type OutboxEntry,
   type StoreDocument,
   type StoreIdentity,

@@ -1,5 +1,5 @@
 import type { MessageJson } from '../protocol/frames.js';
-import type { ClientMessage } from './e2e.js';
+import type { ClientMessage } from './e2e-types.js';
 
 export interface OrderedDeliveryOptions {
   /** Decrypts now when it can (undefined: it cannot without fetching keys). */

@@ -34,8 +34,11 @@ export interface OutboxOptions {
   readonly reportError: (error: unknown) => void;
   /** For e2e entries: the envelope to send, or a wait (the thread's device keys being fetched) after which to ask again. Absent: encryption is off. */
   readonly seal?: (entry: OutboxEntry) => { body: unknown } | { wait: Promise<void> };
-  /** The server said the thread's devices changed (`devices_changed`): settles once they are fetched again. */
-  readonly devicesChanged?: (threadId: number) => Promise<void>;
+  /**
+   * The server said the thread's devices changed (`devices_changed`, `refusal` lists them): settles once they are
+   * fetched again; rejects (not retryable) when the server insists on devices the client will not seal to.
+   */
+  readonly devicesChanged?: (threadId: number, refusal: ClientError) => Promise<void>;
 }
 
 /** Times one message is encrypted again for a thread whose devices changed, before it fails. */
@@ -155,8 +158,8 @@ export class Outbox {
         try {
           sealed = this.options.seal(entry);
         } catch (error) {
-          // A peer's unusable key, say: this message cannot be encrypted as things are.
-          this.fail(entry, new ClientError('invalid_field', `the message could not be encrypted: ${(error as Error).message}`, false));
+          // A peer's unusable key, or this device's keys unusable (key_mismatch): this message cannot be encrypted as things are.
+          this.fail(entry, error instanceof ClientError ? error : new ClientError('invalid_field', `the message could not be encrypted: ${(error as Error).message}`, false));
           continue;
         }
         if ('wait' in sealed) {
@@ -205,7 +208,7 @@ export class Outbox {
     if (failure.code === 'devices_changed' && this.options.devicesChanged && reseals < RESEALS) {
       // Sealed to a stale list of devices: fetch the thread's devices and encrypt again.
       this.reseals.set(entry.client_msg_id, reseals + 1);
-      this.waitFor(entry, this.options.devicesChanged(entry.thread_id));
+      this.waitFor(entry, this.options.devicesChanged(entry.thread_id, failure));
       this.flush();
       return;
     }

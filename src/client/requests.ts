@@ -34,8 +34,16 @@ export type RequestJson =
   | { readonly type: 'contact_remove'; readonly user_id: number }
   | { readonly type: 'push_register'; readonly platform: 'apns' | 'fcm'; readonly token: string; readonly topic?: string }
   | { readonly type: 'push_unregister' }
-  | { readonly type: 'keys_publish'; readonly enc_key: string; readonly sign_key: string; readonly signature: string }
+  | {
+      readonly type: 'keys_publish'; readonly enc_key: string; readonly sign_key: string; readonly counter: number;
+      readonly signature: string; readonly account_signature?: string | null;
+    }
   | { readonly type: 'keys_get'; readonly user_ids?: readonly number[] }
+  | { readonly type: 'account_publish'; readonly account_key: string; readonly signature: string; readonly reset?: boolean }
+  | { readonly type: 'device_approve'; readonly device_id: number; readonly account_signature: string }
+  | { readonly type: 'device_send'; readonly device_id: number; readonly payload: string }
+  | { readonly type: 'device_messages'; readonly after: number; readonly limit?: number }
+  | { readonly type: 'device_messages_ack'; readonly up_to: number }
   | { readonly type: 'require_e2e'; readonly thread_id: number };
 
 export type RequestType = RequestJson['type'];
@@ -43,12 +51,13 @@ export type RequestType = RequestJson['type'];
 /**
  * Requests that may be sent again after a lost reply without changing the
  * outcome. The connection retries these across reconnects by itself; the
- * others fail with `disconnected` and the app decides.
+ * others fail with `disconnected` and the app decides (`device_send` is not
+ * among them: a repeat would queue the payload twice).
  */
 const IDEMPOTENT: ReadonlySet<RequestType> = new Set<RequestType>([
   'ping', 'send', 'delivered', 'read', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
   'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'push_register', 'push_unregister',
-  'keys_publish', 'keys_get', 'require_e2e',
+  'keys_publish', 'keys_get', 'require_e2e', 'account_publish', 'device_approve', 'device_messages', 'device_messages_ack',
 ]);
 
 export function isIdempotent(type: RequestType): boolean {

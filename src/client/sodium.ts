@@ -9,7 +9,10 @@ export interface Sodium {
   crypto_aead_xchacha20poly1305_ietf_keygen(): Uint8Array;
   crypto_aead_xchacha20poly1305_ietf_encrypt(message: Uint8Array, additional: Uint8Array, secretNonce: null, nonce: Uint8Array, key: Uint8Array): Uint8Array;
   crypto_aead_xchacha20poly1305_ietf_decrypt(secretNonce: null, ciphertext: Uint8Array, additional: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
-  crypto_generichash(length: number, message: Uint8Array): Uint8Array;
+  /** BLAKE2b; keyed when `key` is given. */
+  crypto_generichash(length: number, message: Uint8Array, key?: Uint8Array | null): Uint8Array;
+  /** SHA-512 (libsodium's crypto_hash is crypto_hash_sha512). */
+  crypto_hash(message: Uint8Array): Uint8Array;
   randombytes_buf(length: number): Uint8Array;
   to_base64(bytes: Uint8Array, variant: number): string;
   from_base64(text: string, variant: number): Uint8Array;

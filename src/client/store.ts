@@ -1,10 +1,11 @@
-import type { DeviceSecrets } from './e2e-crypto.js';
+import { type E2eField, type E2eRecords, type E2eState, E2E_FIELDS, checkE2eState } from './e2e-records.js';
+import { ClientError } from './errors.js';
 
 /**
  * What the client keeps between runs of the app, so that a restart loses
  * nothing: the messages not yet acked by the server (the outbox), per thread
  * how far the app has been given messages (the cursors), and, with
- * encryption on, the device's secret keys.
+ * encryption on, the device's secret keys and what it trusts (e2e-records.ts).
  */
 
 /** A message the app sent that the server has not acked yet. */
@@ -30,15 +31,8 @@ export interface StoredState {
   readonly cursors: ReadonlyMap<number, number>;
   /** In the order the app sent them. */
   readonly outbox: readonly OutboxEntry[];
-  /** The device's key pairs for end-to-end encryption, once made. */
-  readonly deviceSecrets: DeviceSecrets | undefined;
-  /** Other devices' fingerprints as first seen (trust on first use): a later difference is a key change. */
-  readonly knownDevices: ReadonlyMap<number, KnownDevice>;
-}
-
-export interface KnownDevice {
-  readonly user_id: number;
-  readonly fingerprint: string;
+  /** End-to-end encryption: the device's keys, the account key, what is pinned (each field absent until first written). */
+  readonly e2e: E2eState;
 }
 
 /**
@@ -57,11 +51,13 @@ export interface ClientStore {
   setCursor(threadId: number, seq: number): Promise<void>;
   putOutbox(entry: OutboxEntry): Promise<void>;
   deleteOutbox(clientMsgId: string): Promise<void>;
-  /** Keeps the device's secret keys (they never leave the device: a store that syncs must not sync them). */
-  setDeviceSecrets(secrets: DeviceSecrets): Promise<void>;
-  /** Remembers another device's fingerprint. */
-  rememberDevice(deviceId: number, device: KnownDevice): Promise<void>;
-  /** Forgets identity and cursors (the server's data was replaced); keeps the outbox and the device's keys. */
+  /**
+   * Replaces one encryption field whole (`deviceSecrets`, `account`,
+   * `knownDevices`, …). The device's secrets are among them: a store that
+   * syncs must not sync `deviceSecrets` or `account`.
+   */
+  setE2e<K extends E2eField>(field: K, value: E2eRecords[K]): Promise<void>;
+  /** Forgets identity and cursors (the server's data was replaced); keeps the outbox and the encryption fields. */
   reset(): Promise<void>;
   /** Resolves once every write called so far is durable; `ChatClient.close` awaits it. */
   flush(): Promise<void>;
@@ -72,8 +68,13 @@ export interface StoreDocument {
   identity?: StoreIdentity;
   cursors: Record<string, number>;
   outbox: OutboxEntry[];
-  deviceSecrets?: DeviceSecrets;
-  knownDevices?: Record<string, KnownDevice>;
+  deviceSecrets?: E2eRecords['deviceSecrets'];
+  account?: E2eRecords['account'];
+  knownDevices?: E2eRecords['knownDevices'];
+  accounts?: E2eRecords['accounts'];
+  e2eThreads?: E2eRecords['e2eThreads'];
+  historyKeys?: E2eRecords['historyKeys'];
+  grants?: E2eRecords['grants'];
 }
 
 export function emptyDocument(): StoreDocument {
@@ -85,9 +86,40 @@ export function documentToState(document: StoreDocument): StoredState {
     identity: document.identity,
     cursors: new Map(Object.entries(document.cursors).map(([thread, seq]) => [Number(thread), seq])),
     outbox: [...document.outbox],
-    deviceSecrets: document.deviceSecrets,
-    knownDevices: new Map(Object.entries(document.knownDevices ?? {}).map(([id, device]) => [Number(id), device])),
+    e2e: e2eOf(document),
   };
+}
+
+/**
+ * A stored document from its JSON text, checked: anything malformed throws
+ * `store_corrupt` (naming `where` and the field) rather than be dropped, since a
+ * dropped secret key means a new identity for this device.
+ */
+export function parseStoreDocument(text: string, where: string): StoreDocument {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ClientError('store_corrupt', `${where} is not JSON: ${(error as Error).message}`, false);
+  }
+  const document = value as Partial<StoreDocument> | null;
+  if (typeof document !== 'object' || document === null || typeof document.cursors !== 'object' || document.cursors === null || !Array.isArray(document.outbox)) {
+    throw new ClientError('store_corrupt', `${where} is not a chatd client store`, false);
+  }
+  let e2e: E2eState;
+  try {
+    e2e = checkE2eState(document as Record<string, unknown>);
+  } catch (error) {
+    throw new ClientError('store_corrupt', `${where}: ${(error as Error).message}; the file was left as it is`, false);
+  }
+  return { ...(document.identity ? { identity: document.identity } : {}), cursors: document.cursors, outbox: document.outbox, ...e2e };
+}
+
+/** The encryption fields of a document (as they are: FileStore checks them when it loads). */
+function e2eOf(document: StoreDocument): E2eState {
+  const state: Record<string, unknown> = {};
+  for (const field of E2E_FIELDS) if (document[field] !== undefined) state[field] = document[field];
+  return state as E2eState;
 }
 
 /**
@@ -129,19 +161,14 @@ export abstract class DocumentStore implements ClientStore {
     return before === this.document.outbox.length ? Promise.resolve() : this.persist();
   }
 
-  setDeviceSecrets(secrets: DeviceSecrets): Promise<void> {
-    this.document.deviceSecrets = secrets;
-    return this.persist();
-  }
-
-  rememberDevice(deviceId: number, device: KnownDevice): Promise<void> {
-    this.document.knownDevices = { ...this.document.knownDevices, [String(deviceId)]: device };
+  setE2e<K extends E2eField>(field: K, value: E2eRecords[K]): Promise<void> {
+    (this.document as Partial<E2eRecords>)[field] = value;
     return this.persist();
   }
 
   reset(): Promise<void> {
-    const { outbox, deviceSecrets, knownDevices } = this.document;
-    this.document = { cursors: {}, outbox, ...(deviceSecrets ? { deviceSecrets } : {}), ...(knownDevices ? { knownDevices } : {}) };
+    const { identity: _identity, cursors: _cursors, ...kept } = this.document;
+    this.document = { ...kept, cursors: {} };
     return this.persist();
   }
 

@@ -1,7 +1,7 @@
 import type { MessageJson, PresenceJson, ReceiptEvent, ThreadJson, TypingEvent, UserRefJson } from '../protocol/frames.js';
 import type { BackoffOptions } from './backoff.js';
 import type { ConnectionEnd } from './connection.js';
-import type { ClientMessage, KeyChange } from './e2e.js';
+import type { AccountStanding, ClientMessage, DeviceRequest, IdentityChange, KeyChange } from './e2e-types.js';
 import type { ClientError } from './errors.js';
 import type { StatusChange } from './outbox.js';
 import type { WebSocketConstructor } from './socket.js';
@@ -38,8 +38,14 @@ export interface ClientEvents {
   state: StateChange;
   /** Every message of every thread, once each, in seq order per thread: live, from the inbox, from sync and gap fills. Encrypted ones decrypted (see `e2e`). */
   message: ClientMessage;
-  /** A device of someone this user shares a thread with has new keys (a new device, or changed keys: compare fingerprints). */
+  /** A device of someone this user shares a thread with (or of this user) appeared, rotated, was refused (`changed`) or revoked. */
   keys: KeyChange;
+  /** A contact's account key was first seen or changed (show the safety number; `held`: sends wait for `acceptIdentity`). */
+  identity: IdentityChange;
+  /** A device of this user waits for approval: `approveDevice` (after comparing its fingerprint) or `rejectDevice`. */
+  device_request: DeviceRequest;
+  /** This device's standing in its account: made the account key, approved, or waiting for approval. */
+  account: AccountStanding;
   /** One of the app's own sends moved: pending → sent → delivered → read, or failed. */
   status: StatusChange;
   receipt: ReceiptEvent;
@@ -49,7 +55,10 @@ export interface ClientEvents {
   thread: ThreadChange;
   /** The server's data was replaced (restored backup): drop cached messages, they may be reused. */
   reset: { readonly reason: 'epoch' | 'account' };
-  /** A problem the client worked around (a failed ack, a store write); nothing to do but log it. */
+  /**
+   * A problem the client worked around (a failed ack, a store write); nothing to do but log it. With encryption
+   * also the alarms (a ClientError): `key_mismatch`, `untrusted_devices`, `encryption_downgrade`.
+   */
   error: Error;
 }
 
@@ -74,9 +83,13 @@ export interface ChatClientOptions {
   /**
    * End-to-end encryption (docs/e2e.md): the device makes and publishes keys,
    * `e2e` messages are decrypted before the app gets them, and `send` encrypts
-   * when asked or when the thread requires it. Loads libsodium. Default false.
+   * when asked, when the thread requires it, or when the thread was ever seen
+   * encrypted. `'always'`: every send is encrypted and plaintext is refused.
+   * Loads libsodium. Default false.
    */
-  readonly encryption?: boolean;
+  readonly encryption?: boolean | 'always';
+  /** How long previous encryption secrets are kept after a rotation (what was sealed to them still opens), ms. Default 30 days. */
+  readonly oldKeysTtlMs?: number;
 }
 
 /** A user to act on: a username, a user id, or the protocol's `{username}` / `{user_id}`. */

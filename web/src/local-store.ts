@@ -1,4 +1,4 @@
-import { DocumentStore, type StoreDocument, type StoredState, documentToState } from '../../src/client/browser.js';
+import { DocumentStore, type StoredState, documentToState, parseStoreDocument } from '../../src/client/browser.js';
 
 /**
  * The client store in localStorage, one document per account and server:
@@ -11,9 +11,14 @@ export class LocalStorageStore extends DocumentStore {
     super();
   }
 
+  /** Rejects with `store_corrupt` when the stored document is malformed (it is left as it is). */
   load(): Promise<StoredState> {
-    const text = localStorage.getItem(this.key);
-    if (text) this.document = JSON.parse(text) as StoreDocument;
+    try {
+      const text = localStorage.getItem(this.key);
+      if (text) this.document = parseStoreDocument(text, `localStorage ${this.key}`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return Promise.resolve(documentToState(structuredClone(this.document)));
   }
 

@@ -1,0 +1,133 @@
+/**
+ * What a client store keeps for end-to-end encryption (docs/client.md,
+ * "Stores"), and the checks a store runs on it when it loads: a malformed
+ * secret must stop the client (`store_corrupt`), never make it start over
+ * with a new identity.
+ */
+
+/** This device's key pairs, base64 (they never leave the device: a store that syncs must not sync them). */
+export interface DeviceSecrets {
+  readonly device_id: number;
+  /** +1 at every rotation of the encryption key (the spec's `counter`). */
+  readonly counter: number;
+  readonly enc_public: string;
+  readonly enc_secret: string;
+  readonly sign_public: string;
+  readonly sign_secret: string;
+  /** Encryption key pairs from before rotations, newest first: what was sealed to them still opens until `oldKeysTtlMs` after `retired_at`. */
+  readonly previous_enc?: ReadonlyArray<{ readonly public: string; readonly secret: string; readonly retired_at: number }>;
+}
+
+/** This user's account key; the secret once this device was approved (or made it). */
+export interface OwnAccount {
+  readonly user_id: number;
+  readonly account_key: string;
+  readonly account_secret?: string;
+}
+
+/** A device as first seen approved by its owner's account key (trust on first use, per device). */
+export interface PinnedDevice {
+  readonly user_id: number;
+  readonly sign_key: string;
+  readonly enc_key: string;
+  readonly counter: number;
+  readonly fingerprint: string;
+  /** The owner's account key's signature over the device (its certificate), as last accepted. */
+  readonly account_signature: string;
+  readonly revoked?: boolean;
+}
+
+/** A user's account key as first seen; `pending_change`: a new key seen for a verified user, not yet accepted. */
+export interface PinnedAccount {
+  readonly account_key: string;
+  readonly signature: string;
+  readonly verified: boolean;
+  readonly pending_change?: { readonly account_key: string; readonly signature: string };
+}
+
+/** Whether a thread was ever seen encrypted (`encrypted`) or requiring encryption (`required`): it never gets plaintext again. */
+export type ThreadEncryption = 'encrypted' | 'required';
+
+/** Everything the encryption keeps, by store field. Each is written whole (`ClientStore.setE2e`). */
+export interface E2eRecords {
+  deviceSecrets: DeviceSecrets;
+  account: OwnAccount;
+  /** device id → pinned device. */
+  knownDevices: Readonly<Record<string, PinnedDevice>>;
+  /** user id → pinned account key. */
+  accounts: Readonly<Record<string, PinnedAccount>>;
+  /** thread id → why it stays encrypted. */
+  e2eThreads: Readonly<Record<string, ThreadEncryption>>;
+  /** thread id → seq → message key (base64), shared by another own device. */
+  historyKeys: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** grant id → the history module's progress record (outgoing next part, incoming parts received). */
+  grants: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+export type E2eField = keyof E2eRecords;
+export type E2eState = { readonly [K in E2eField]?: E2eRecords[K] };
+
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
+/** Standard padded base64 of exactly `bytes` bytes. */
+const isKey = (value: unknown, bytes: number): boolean => typeof value === 'string' && B64.test(value) && value.length === Math.ceil(bytes / 3) * 4;
+
+/** Each field's check: the reason it is malformed, or undefined. */
+const CHECKS: { readonly [K in E2eField]: (value: unknown) => string | undefined } = {
+  deviceSecrets: (v) => {
+    if (!isObject(v) || !isId(v.device_id) || !isId(v.counter)) return 'device_id and counter must be positive integers';
+    if (!isKey(v.enc_public, 32) || !isKey(v.enc_secret, 32) || !isKey(v.sign_public, 32) || !isKey(v.sign_secret, 64)) return 'a key is not base64 of its size';
+    if (v.previous_enc !== undefined) {
+      if (!Array.isArray(v.previous_enc)) return 'previous_enc must be a list';
+      for (const pair of v.previous_enc as unknown[]) {
+        if (!isObject(pair) || !isKey(pair.public, 32) || !isKey(pair.secret, 32) || typeof pair.retired_at !== 'number') return 'a previous encryption key is malformed';
+      }
+    }
+    return undefined;
+  },
+  account: (v) => {
+    if (!isObject(v) || !isId(v.user_id) || !isKey(v.account_key, 32)) return 'user_id or account_key is malformed';
+    if (v.account_secret !== undefined && !isKey(v.account_secret, 64)) return 'account_secret is not base64 of 64 bytes';
+    return undefined;
+  },
+  knownDevices: (v) => eachEntry(v, (d) =>
+    isObject(d) && isId(d.user_id) && isKey(d.sign_key, 32) && isKey(d.enc_key, 32) && isId(d.counter) && typeof d.fingerprint === 'string'
+    && isKey(d.account_signature, 64) && (d.revoked === undefined || typeof d.revoked === 'boolean')),
+  accounts: (v) => eachEntry(v, (a) =>
+    isObject(a) && isKey(a.account_key, 32) && isKey(a.signature, 64) && typeof a.verified === 'boolean'
+    && (a.pending_change === undefined || (isObject(a.pending_change) && isKey(a.pending_change.account_key, 32) && isKey(a.pending_change.signature, 64)))),
+  e2eThreads: (v) => eachEntry(v, (why) => why === 'encrypted' || why === 'required'),
+  historyKeys: (v) => eachEntry(v, (seqs) => eachEntry(seqs, (key) => isKey(key, 32)) === undefined),
+  grants: (v) => (isObject(v) && Object.values(v).every(isObject) ? undefined : 'must map grant ids to objects'),
+};
+
+/** A map keyed by positive integer ids whose every value passes `valid`. */
+function eachEntry(value: unknown, valid: (entry: unknown) => boolean): string | undefined {
+  if (!isObject(value)) return 'must be an object';
+  for (const [key, entry] of Object.entries(value)) {
+    if (!isId(Number(key)) || String(Number(key)) !== key) return `key ${JSON.stringify(key)} is not an id`;
+    if (!valid(entry)) return `entry ${key} is malformed`;
+  }
+  return undefined;
+}
+
+export const E2E_FIELDS = Object.keys(CHECKS) as E2eField[];
+
+/**
+ * The encryption fields of a stored document, each checked; throws with the
+ * field and the reason when one is present but malformed (the caller turns it
+ * into `store_corrupt`). Absent fields stay absent.
+ */
+export function checkE2eState(document: Readonly<Record<string, unknown>>): E2eState {
+  const state: Record<string, unknown> = {};
+  for (const field of E2E_FIELDS) {
+    const value = document[field];
+    if (value === undefined) continue;
+    const problem = CHECKS[field](value);
+    if (problem) throw new Error(`${field}: ${problem}`);
+    state[field] = value;
+  }
+  return state as E2eState;
+}

@@ -1,0 +1,80 @@
+import type { MessageJson } from '../protocol/frames.js';
+import type { DeviceDirectory, Signer } from './device-directory.js';
+import { decode } from './e2e-bytes.js';
+import type { ClientMessage, E2eStatus } from './e2e-types.js';
+import { type Envelope, decryptEnvelope, readEnvelope, signatureValid, unsealKey } from './envelope.js';
+import type { HistoryKeys } from './history-hook.js';
+import type { OwnDevice } from './own-device.js';
+import type { ReplayGuard } from './replay-guard.js';
+import type { Sodium } from './sodium.js';
+import type { ThreadEncryptionPolicy } from './thread-encryption.js';
+
+/**
+ * Turns a received e2e message into what the app gets (docs/client.md,
+ * statuses), in this order: the envelope's shape; the signer, as pinned, and
+ * the owner it was pinned under (not the server's word for this message:
+ * review H1); the signature; the owner's approval (`untrusted_sender`); the
+ * message key, sealed to this device or shared by another own device; the
+ * key commitment, before decrypting (review M1); replays (review L1).
+ */
+export class MessageOpener {
+  constructor(
+    private readonly sodium: Sodium,
+    private readonly own: OwnDevice,
+    private readonly directory: DeviceDirectory,
+    private readonly historyKeys: HistoryKeys,
+    private readonly replays: ReplayGuard,
+    private readonly policy: ThreadEncryptionPolicy,
+  ) {}
+
+  /** Whether the sending device's keys are known here (else they are fetched first). */
+  knowsSender(message: MessageJson): boolean {
+    const envelope = readEnvelope(message.body);
+    return !envelope || this.signer(envelope.sender_device) !== undefined;
+  }
+
+  open(message: MessageJson): ClientMessage {
+    const result = (status: E2eStatus, fingerprint?: string, body?: unknown, via?: 'sealed' | 'history'): ClientMessage => ({
+      ...message,
+      body: status === 'ok' ? body : message.body,
+      e2e: { status, fingerprint, ...(via ? { via } : {}) },
+    });
+    const envelope = readEnvelope(message.body);
+    if (!envelope) return result('bad_signature');
+    const signer = this.signer(envelope.sender_device);
+    if (!signer) return result('unknown_sender');
+    const binding = { thread_id: message.thread_id, client_msg_id: message.client_msg_id, sender_user_id: message.sender_id };
+    if (signer.user_id !== message.sender_id || !signatureValid(this.sodium, envelope, binding, signer.signKey)) return result('bad_signature', signer.fingerprint);
+    if (!signer.trusted) return result('untrusted_sender', signer.fingerprint);
+    const opened = this.messageKey(message, envelope);
+    if (!opened) return result('undecryptable', signer.fingerprint);
+    const decrypted = decryptEnvelope(this.sodium, envelope, binding, opened.key);
+    if (decrypted === 'bad_commit') return result('bad_signature', signer.fingerprint);
+    if (decrypted === 'undecryptable') return result('undecryptable', signer.fingerprint);
+    if (this.replays.isReplay(message.thread_id, envelope.sender_device, message.client_msg_id, message.seq)) return result('replayed', signer.fingerprint);
+    this.policy.encrypted(message.thread_id);
+    return result('ok', signer.fingerprint, decrypted.body, opened.via);
+  }
+
+  /** K (base64) of a message that opens `ok` here; undefined otherwise (the history hook's `messageKey`). */
+  keyOf(message: MessageJson): string | undefined {
+    const envelope = readEnvelope(message.body);
+    if (!envelope || this.open(message).e2e?.status !== 'ok') return undefined;
+    const opened = this.messageKey(message, envelope);
+    return opened ? this.sodium.to_base64(opened.key, this.sodium.base64_variants.ORIGINAL) : undefined;
+  }
+
+  /** This device from its own keys; any other from the directory. */
+  private signer(deviceId: number): Signer | undefined {
+    if (deviceId === this.own.deviceId) return { user_id: this.own.user, signKey: this.own.signKey(), fingerprint: this.own.fingerprint(), trusted: true };
+    return this.directory.signer(deviceId);
+  }
+
+  /** K of a message: sealed to this device (current or earlier key), or shared by another own device (history keys). */
+  private messageKey(message: MessageJson, envelope: Envelope): { key: Uint8Array; via: 'sealed' | 'history' } | undefined {
+    const sealed = unsealKey(this.sodium, envelope, this.own.deviceId as number, this.own.pairs());
+    if (sealed) return { key: sealed, via: 'sealed' };
+    const shared = this.historyKeys.get(message.thread_id, message.seq);
+    return shared ? { key: decode(this.sodium, shared), via: 'history' } : undefined;
+  }
+}

@@ -1,0 +1,197 @@
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
+import {
+  accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
+} from './device-keys.js';
+import type { SelfDevice } from './device-directory.js';
+import { decode } from './e2e-bytes.js';
+import type { DeviceSecrets, OwnAccount } from './e2e-records.js';
+import type { AccountStanding } from './e2e-types.js';
+import type { EncPair } from './envelope.js';
+import { ClientError } from './errors.js';
+import type { Call } from './connection.js';
+import type { Sodium } from './sodium.js';
+import type { ClientStore } from './store.js';
+
+/**
+ * This device's keys and its standing in its account (the shared spec,
+ * section 1): the key pairs come from the store only, never from the server
+ * (review C2); the first device of a user makes the account key; a later one
+ * publishes its keys uncertified and waits until an approved device hands it
+ * the account key. Secrets are written to the store before anything that
+ * depends on them is published.
+ */
+export class OwnDevice {
+  private secrets: DeviceSecrets | undefined;
+  private account: OwnAccount | undefined;
+  private userId = 0;
+
+  constructor(
+    private readonly sodium: Sodium,
+    private readonly store: ClientStore,
+    private readonly oldKeysTtlMs: number,
+  ) {}
+
+  load(secrets: DeviceSecrets | undefined, account: OwnAccount | undefined): void {
+    this.secrets = secrets;
+    this.account = account;
+  }
+
+  get deviceId(): number | undefined {
+    return this.secrets?.device_id;
+  }
+
+  get user(): number {
+    return this.userId;
+  }
+
+  get accountKey(): string | undefined {
+    return this.account?.account_key;
+  }
+
+  /** Whether this device holds the account key (it can approve others and certify itself). */
+  get approved(): boolean {
+    return this.account?.account_secret !== undefined;
+  }
+
+  /**
+   * Settles this device's keys and account key for this connection and
+   * publishes them. `server` is what keys_get reports for this user.
+   * Throws `key_mismatch` when the server has keys for this device id but the
+   * store has none (the store was lost or replaced: a new identity under the
+   * same device id is what an attacker's substitution looks like, so none is made).
+   */
+  async establish(call: Call, userId: number, deviceId: number, server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysJson[] }): Promise<AccountStanding['state']> {
+    this.userId = userId;
+    if (this.secrets && this.secrets.device_id !== deviceId) {
+      // The store was another device's (a new login on the same store): this device starts with its own keys.
+      this.secrets = undefined;
+    }
+    if (this.account && this.account.user_id !== userId) this.account = undefined;
+    if (!this.secrets) {
+      if (server.devices.some((device) => device.device_id === deviceId)) {
+        throw new ClientError('key_mismatch', `the server has keys for this device (${deviceId}) but the store has none: the store was lost or replaced; log in again as a new device`, false);
+      }
+      this.secrets = generateDevice(this.sodium, deviceId);
+      await this.store.setE2e('deviceSecrets', this.secrets);
+    } else {
+      const kept = dropExpiredKeys(this.secrets, Date.now(), this.oldKeysTtlMs);
+      if (kept !== this.secrets) {
+        this.secrets = kept;
+        await this.store.setE2e('deviceSecrets', kept);
+      }
+    }
+    const reported = server.accounts.find((entry) => entry.user_id === userId && verifyAccount(this.sodium, entry));
+    let state: AccountStanding['state'] = this.approved ? 'approved' : 'pending';
+    if (!this.account) {
+      if (reported) {
+        // A later device: the account key as the server reports it is pinned; the grant that brings its secret must match it.
+        this.account = { user_id: userId, account_key: reported.account_key };
+        await this.store.setE2e('account', this.account);
+      } else {
+        state = await this.createAccount(call, userId);
+      }
+    } else if (!reported && this.account.account_secret) {
+      // The server lost it (a restored backup): this device holds it and publishes it again.
+      await call({ type: 'account_publish', account_key: this.account.account_key, signature: accountSignature(this.sodium, this.account as Required<OwnAccount>) });
+    }
+    await this.publish(call);
+    return state;
+  }
+
+  /** The first device: a new account key, stored, then published; another device that won the race makes this one pending. */
+  private async createAccount(call: Call, userId: number): Promise<AccountStanding['state']> {
+    const { account, signature } = generateAccount(this.sodium, userId);
+    this.account = account;
+    await this.store.setE2e('account', account);
+    try {
+      await call({ type: 'account_publish', account_key: account.account_key, signature });
+      return 'created';
+    } catch (error) {
+      if (!(error instanceof ClientError) || error.code !== 'key_conflict') throw error;
+      const { accounts } = await call({ type: 'keys_get', user_ids: [userId] });
+      const winner = accounts.find((entry) => entry.user_id === userId && verifyAccount(this.sodium, entry));
+      if (!winner) throw error;
+      this.account = { user_id: userId, account_key: winner.account_key };
+      await this.store.setE2e('account', this.account);
+      return 'pending';
+    }
+  }
+
+  /** keys_publish: the keys, certified when this device holds the account key. */
+  async publish(call: Call): Promise<void> {
+    const secrets = this.requireSecrets();
+    await call({ type: 'keys_publish', ...publication(this.sodium, secrets, this.userId, this.account) });
+  }
+
+  /** A new encryption key (counter + 1), stored; `publish` next (after the directory knows it: the server's echo must match). */
+  async rotate(): Promise<void> {
+    this.secrets = rotateDevice(this.sodium, this.requireSecrets(), Date.now(), this.oldKeysTtlMs);
+    await this.store.setE2e('deviceSecrets', this.secrets);
+  }
+
+  /**
+   * An `account_key` device message: kept when it is the account key this
+   * device pinned and the secret is its secret half. Returns false (nothing
+   * kept) otherwise.
+   */
+  async receiveAccountKey(call: Call, body: unknown): Promise<boolean> {
+    const grant = body as { account_key?: unknown; account_secret?: unknown } | null;
+    const account = this.account;
+    if (!account || account.account_secret || typeof grant?.account_key !== 'string' || typeof grant.account_secret !== 'string') return false;
+    if (grant.account_key !== account.account_key || !secretMatches(this.sodium, grant.account_key, grant.account_secret)) return false;
+    this.account = { ...account, account_secret: grant.account_secret };
+    await this.store.setE2e('account', this.account);
+    await this.publish(call);
+    return true;
+  }
+
+  /** The account key pair, for handing to a device this one approves. */
+  accountGrant(): { account_key: string; account_secret: string } {
+    const account = this.account;
+    if (!account?.account_secret) throw new ClientError('forbidden', 'this device is not approved: it cannot approve others', false);
+    return { account_key: account.account_key, account_secret: account.account_secret };
+  }
+
+  self(): SelfDevice {
+    const secrets = this.requireSecrets();
+    return {
+      user_id: this.userId,
+      device_id: secrets.device_id,
+      enc_key: secrets.enc_public,
+      sign_key: secrets.sign_public,
+      counter: secrets.counter,
+      previous_enc_keys: (secrets.previous_enc ?? []).map((pair) => pair.public),
+    };
+  }
+
+  fingerprint(): string {
+    const secrets = this.requireSecrets();
+    return deviceFingerprint(this.sodium, this.userId, secrets.device_id, secrets.sign_public);
+  }
+
+  signSecret(): Uint8Array {
+    return decode(this.sodium, this.requireSecrets().sign_secret);
+  }
+
+  signKey(): Uint8Array {
+    return decode(this.sodium, this.requireSecrets().sign_public);
+  }
+
+  encKey(): Uint8Array {
+    return decode(this.sodium, this.requireSecrets().enc_public);
+  }
+
+  /** The current encryption key pair, then the ones from before rotations (not yet expired). */
+  pairs(): EncPair[] {
+    const secrets = this.requireSecrets();
+    return [{ public: secrets.enc_public, secret: secrets.enc_secret }, ...(secrets.previous_enc ?? [])].map((pair) => ({
+      public: decode(this.sodium, pair.public),
+      secret: decode(this.sodium, pair.secret),
+    }));
+  }
+
+  private requireSecrets(): DeviceSecrets {
+    if (!this.secrets) throw new ClientError('disconnected', 'encryption starts with the first connection', true);
+    return this.secrets;
+  }
+}
