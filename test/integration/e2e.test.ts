@@ -283,6 +283,18 @@ describe('end-to-end encryption', { timeout: 120_000 }, () => {
     assert.equal((await late.text(thread.id, 'welcome, new phone')).e2e?.status, 'ok');
   });
 
+  it('a rejected device is revoked: listed as such, and its client stops', async () => {
+    const alice = await user('alice');
+    const a1 = await device(alice);
+    const unwanted = await device(alice);
+    await a1.until(() => a1.requests.find((id) => id === unwanted.deviceId));
+    const stopped = unwanted.client.once('state', (change) => change.state === 'stopped');
+    await a1.client.rejectDevice(unwanted.deviceId);
+    assert.equal((await stopped).reason, 'device_revoked');
+    assert.deepEqual((await a1.client.devices()).map((d) => [d.device_id, d.state]), [[a1.deviceId, 'this'], [unwanted.deviceId, 'revoked']]);
+    await assert.rejects(a1.client.rejectDevice(a1.deviceId), (error: Error & { code?: string }) => error.code === 'invalid_field');
+  });
+
   it('a restart on a FileStore keeps the identity: peers get no key event and the device\'s own history reads ok', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const path = join(tempDir(), 'alice.json');
