@@ -20,7 +20,7 @@ export interface HistoryProgress {
 
 /** The history module's part of the SDK; typed here so the app builds against an SDK that does not have it yet. */
 interface HistorySharing {
-  shareHistory(deviceId: number, options: { threads?: number[]; since?: number }): Promise<{ grant_id: string; messages: number }>;
+  shareHistory(deviceId: number, options: { threads?: number[]; since?: number }): Promise<{ grant_id: string; messages: number; truncated?: boolean }>;
   on(event: 'history', listener: (value: HistoryReceived) => void): () => void;
   on(event: 'history_progress', listener: (value: HistoryProgress) => void): () => void;
 }
@@ -29,7 +29,7 @@ interface HistorySharing {
 export type HistoryOffer =
   | { readonly state: 'offered' }
   | { readonly state: 'sharing'; readonly part: number; readonly parts: number }
-  | { readonly state: 'shared'; readonly messages: number }
+  | { readonly state: 'shared'; readonly messages: number; readonly truncated: boolean }
   | { readonly state: 'failed'; readonly error: string };
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -154,8 +154,8 @@ export class EncryptionModel {
     this.offers.set(deviceId, { state: 'sharing', part: 0, parts: 0 });
     this.changed();
     try {
-      const { messages } = await sharing.shareHistory(deviceId, scope === 'month' ? { since: Date.now() - 30 * DAY_MS } : {});
-      this.offers.set(deviceId, { state: 'shared', messages });
+      const { messages, truncated } = await sharing.shareHistory(deviceId, scope === 'month' ? { since: Date.now() - 30 * DAY_MS } : {});
+      this.offers.set(deviceId, { state: 'shared', messages, truncated: truncated === true });
     } catch (error) {
       this.offers.set(deviceId, { state: 'failed', error: (error as Error).message });
     }

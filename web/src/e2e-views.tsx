@@ -111,7 +111,8 @@ function HistoryOfferCard({ model, deviceId, offer }: { model: ChatModel; device
   if (offer.state === 'shared') {
     return (
       <section class="banner history" role="status" data-testid="history-shared">
-        <strong>History shared: {offer.messages} messages</strong> {close}
+        <strong>History shared: {offer.messages} messages</strong>
+        {offer.truncated && <span>(the newest: older ones were left out, there were too many)</span>} {close}
       </section>
     );
   }
