@@ -61,6 +61,8 @@ export class DeviceDirectory {
   private readonly announced = new Map<number, string>();
   private self: SelfDevice | undefined;
   private ownAccountKey: string | undefined;
+  /** Only a device that can approve is asked to (`device_request`). */
+  private approver = false;
 
   constructor(
     private readonly sodium: Sodium,
@@ -73,10 +75,11 @@ export class DeviceDirectory {
     this.devices = { ...devices };
   }
 
-  /** This device and its user's account key (as this device holds or pinned it). */
-  setSelf(self: SelfDevice, ownAccountKey: string | undefined): void {
+  /** This device, its user's account key (as this device holds or pinned it), and whether it holds the secret (it can approve). */
+  setSelf(self: SelfDevice, ownAccountKey: string | undefined, approver: boolean): void {
     this.self = self;
     this.ownAccountKey = ownAccountKey;
+    this.approver = approver;
   }
 
   /** The pinned account key of a user (this user's: the one this device holds). */
@@ -171,7 +174,7 @@ export class DeviceDirectory {
       if (certified) {
         this.putDevice(device, device.revoked);
         if (!device.revoked) this.emitKeys(device, 'new', undefined, true);
-      } else if (device.user_id === self?.user_id && !device.revoked && this.announced.get(device.device_id) !== device.sign_key) {
+      } else if (this.approver && device.user_id === self?.user_id && !device.revoked && this.announced.get(device.device_id) !== device.sign_key) {
         this.announced.set(device.device_id, device.sign_key);
         this.events.deviceRequest({ device_id: device.device_id, fingerprint: device.fingerprint });
       }
@@ -190,6 +193,28 @@ export class DeviceDirectory {
       // Certified again (after an accepted account key change): the pin follows.
       this.putDevice(device, pinned.revoked === true || device.revoked);
     }
+  }
+
+  /**
+   * A complete answer for these users (`keys_get` lists revoked devices too):
+   * a device it no longer lists is not sealed to. A pinned one of a user the
+   * answer names (`announced`: asked about by id, and their account key
+   * listed) is reported `removed` (the pin stays, for its history); the
+   * others only left this client's view (no thread shared any more).
+   */
+  listedFor(userIds: ReadonlySet<number> | 'all', listed: ReadonlySet<number>, announced: ReadonlySet<number>): void {
+    for (const [deviceId, device] of [...this.reported]) {
+      if ((userIds !== 'all' && !userIds.has(device.user_id)) || listed.has(deviceId)) continue;
+      this.reported.delete(deviceId);
+      this.reportedRaw.delete(deviceId);
+      const pinned = this.devices[String(deviceId)];
+      if (pinned && !pinned.revoked && announced.has(device.user_id)) this.emitKeys(device, 'removed', pinned.fingerprint, this.isCertifiedPin(pinned, deviceId));
+    }
+  }
+
+  /** This device was just approved: the own devices that wait for approval are its to announce now. */
+  announcePending(): void {
+    if (this.self) this.relearn(this.self.user_id);
   }
 
   /** Everything the server reported for one user again (their account key changed: certificates are judged anew). */

@@ -93,7 +93,7 @@ export class E2eSession {
       const { own, directory, mailbox } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
       const state = await own.establish(call, userId, deviceId, mine);
-      directory.setSelf(own.self(), own.accountKey);
+      directory.setSelf(own.self(), own.accountKey, own.approved);
       const all = await call({ type: 'keys_get' });
       this.learn(all.accounts, all.devices);
       // Thread membership may have changed while away.
@@ -181,8 +181,9 @@ export class E2eSession {
       const { members } = await this.options.call({ type: 'thread_get', thread_id: threadId });
       const userIds = members.map((member) => member.user.id);
       for (let from = 0; from < userIds.length; from += KEYS_PER_REQUEST) {
-        const reply = await this.options.call({ type: 'keys_get', user_ids: userIds.slice(from, from + KEYS_PER_REQUEST) });
-        this.learn(reply.accounts, reply.devices);
+        const slice = userIds.slice(from, from + KEYS_PER_REQUEST);
+        const reply = await this.options.call({ type: 'keys_get', user_ids: slice });
+        this.learn(reply.accounts, reply.devices, slice);
       }
       this.members.set(threadId, new Set(userIds));
       const selfId = this.own?.deviceId;
@@ -218,7 +219,7 @@ export class E2eSession {
     const opener = this.opener as MessageOpener;
     if (!opener.knowsSender(message)) {
       const reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] }).catch(() => undefined);
-      if (reply) this.learn(reply.accounts, reply.devices);
+      if (reply) this.learn(reply.accounts, reply.devices, [message.sender_id]);
     }
     return opener.open(message);
   }
@@ -230,7 +231,7 @@ export class E2eSession {
     const own = this.own as OwnDevice;
     const directory = this.directory as DeviceDirectory;
     const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices);
+    this.learn(reply.accounts, reply.devices, [own.user]);
     const others = directory.reportedFor(new Set([own.user])).filter((device) => device.device_id !== own.deviceId);
     const listed: OwnDeviceInfo[] = others.map((device) => ({
       device_id: device.device_id,
@@ -248,7 +249,7 @@ export class E2eSession {
     const directory = this.directory as DeviceDirectory;
     const secret = own.accountSecret();
     const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices);
+    this.learn(reply.accounts, reply.devices, [own.user]);
     const device = directory.reportOf(deviceId);
     if (!device || device.user_id !== own.user || device.revoked || deviceId === own.deviceId) {
       throw new ClientError('not_found', `device ${deviceId} is not another current device of this account with keys`, false);
@@ -277,7 +278,7 @@ export class E2eSession {
     await this.whenReady();
     const own = this.own as OwnDevice;
     await own.rotate(this.options.call);
-    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey);
+    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey, own.approved);
     return own.fingerprint();
   }
 
@@ -310,7 +311,7 @@ export class E2eSession {
     await this.whenReady();
     return new Identities(this.sodium as Sodium, this.own as OwnDevice, this.directory as DeviceDirectory, async (userIds) => {
       const reply = await this.options.call({ type: 'keys_get', user_ids: userIds });
-      this.learn(reply.accounts, reply.devices);
+      this.learn(reply.accounts, reply.devices, userIds);
     });
   }
 
@@ -337,11 +338,14 @@ export class E2eSession {
 
   // ---- plumbing ----
 
-  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysV2Json[]): void {
+  /** A `keys` reply for `userIds` (all visible users when absent). */
+  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysV2Json[], userIds?: readonly number[]): void {
     const directory = this.directory as DeviceDirectory;
     // Account keys first: a device is judged by its owner's pinned account key.
     for (const entry of accounts) directory.learnAccount(entry);
     for (const keys of devices) directory.learnDevice(keys);
+    const named = new Set(userIds ? accounts.filter((entry) => userIds.includes(entry.user_id)).map((entry) => entry.user_id) : []);
+    directory.listedFor(userIds ? new Set(userIds) : 'all', new Set(devices.map((keys) => keys.device_id)), named);
     this.afterLearning();
   }
 
@@ -378,7 +382,8 @@ export class E2eSession {
           events.error(new ClientError('bad_reply', 'an account key grant that is not this account\'s key (or not its secret) was refused', false));
           return;
         }
-        directory.setSelf(own.self(), own.accountKey);
+        directory.setSelf(own.self(), own.accountKey, own.approved);
+        directory.announcePending();
         this.setStanding('approved');
       });
       this.own = own;

@@ -100,6 +100,63 @@ describe('e2e session: the account key', () => {
   });
 });
 
+describe('e2e session: device messages and races', () => {
+  it('two first devices at once: the one whose account key lost the race becomes pending', async () => {
+    const server = new FakeKeyServer();
+    await seamDevice(server, ALICE, 12);
+    let hidden = false;
+    // Device 13's first keys_get was answered before device 12 published its account key.
+    server.tamper = (reply) => (hidden ? reply : ((hidden = true), { ...reply, accounts: [] }));
+    const late = await seamDevice(server, ALICE, 13);
+    assert.deepEqual(late.standings, [{ state: 'pending' }]);
+    assert.equal((await late.store.load()).e2e.account?.account_key, server.accounts.get(ALICE)?.account_key, 'the winner\'s key, pinned, without a secret');
+    assert.equal((await late.store.load()).e2e.account?.account_secret, undefined);
+  });
+
+  it('a history device message waits in the queue until a history module takes it, then is acked', async () => {
+    const server = new FakeKeyServer();
+    const first = await seamDevice(server, ALICE, 12);
+    const second = await seamDevice(server, ALICE, 13);
+    await settle();
+    await first.session.approveDevice(13, second.session.ownFingerprint());
+    await settle();
+    await settle();
+    const host = first.session.attachHistory({ receive: async () => {} });
+    await host.sendDeviceMessage(13, { grant_id: 'g', part: 1, parts: 1, keys: [] });
+    await settle();
+    assert.equal(server.queues.get(13)?.length, 1, 'nobody handles history yet: it stays queued');
+    const received: Array<[number, unknown]> = [];
+    second.session.attachHistory({ receive: async (from, body) => { received.push([from, body]); } });
+    await second.session.connected(ALICE, 13, second.call);
+    assert.deepEqual(received, [[12, { grant_id: 'g', part: 1, parts: 1, keys: [] }]]);
+    assert.equal(server.queues.get(13)?.length, 0, 'acked');
+    await assert.rejects(host.sendDeviceMessage(99, {}), (error: ClientError) => error.code === 'not_found');
+  });
+
+  it('history keys open a message that was not sealed to this device, via history; messageKey gives K only for ok messages', async () => {
+    const server = new FakeKeyServer();
+    server.threads.set(THREAD, [ALICE]);
+    const first = await seamDevice(server, ALICE, 12);
+    const envelope = await sealed(first, THREAD, 'old', { text: 'before the new phone' });
+    const second = await seamDevice(server, ALICE, 13);
+    await settle();
+    await first.session.approveDevice(13, second.session.ownFingerprint());
+    await settle();
+    await settle();
+    const old = message(first, envelope, 'old', { seq: 700 });
+    assert.equal((await second.session.open(old)).e2e?.status, 'undecryptable');
+    const key = first.session.attachHistory({ receive: async () => {} }).messageKey(old);
+    assert.ok(key);
+    const secondHost = second.session.attachHistory({ receive: async () => {} });
+    assert.equal(secondHost.messageKey(old), undefined);
+    await secondHost.addHistoryKeys([[THREAD, 700, key]]);
+    const opened = await second.session.open(old);
+    assert.deepEqual([opened.e2e?.status, opened.e2e?.via, opened.body], ['ok', 'history', { text: 'before the new phone' }]);
+    await secondHost.addHistoryKeys([[THREAD, 701, key]]);
+    assert.equal((await second.session.open({ ...old, seq: 701, id: 701 })).e2e?.status, 'replayed', 'a key for another seq does not make a copy ok');
+  });
+});
+
 describe('e2e session: a malicious server', () => {
   it('C2: keys the server reports for this device are not used; key_mismatch, nothing sealed to them', async () => {
     const { server, carol } = await threeUsers();
@@ -214,6 +271,15 @@ describe('e2e session: a malicious server', () => {
     assert.deepEqual(carol.keys.map((k) => [k.device_id, k.reason]), [[12, 'removed']]);
     assert.equal((await carol.session.open(message(alice, envelope, 'l2'))).e2e?.status, 'ok');
     assert.deepEqual(Object.keys((await sealed(carol, THREAD, 'l2b', {}) as { keys: object }).keys).sort(), ['20', '30']);
+  });
+
+  it('a pinned device the server stops listing is removed and no longer sealed to', async () => {
+    const { server, carol } = await threeUsers();
+    server.devices.delete(20);
+    await carol.session.refreshThread(THREAD);
+    assert.deepEqual(carol.keys.map((k) => [k.device_id, k.reason]), [[20, 'removed']]);
+    assert.deepEqual(Object.keys((await sealed(carol, THREAD, 'gone', {}) as { keys: object }).keys).sort(), ['12', '30']);
+    assert.deepEqual((await carol.session.fingerprints(BOB)).map((d) => d.device_id), [20], 'the pin stays, for its history');
   });
 
   it('a message from an uncertified device is untrusted_sender', async () => {
