@@ -62,6 +62,7 @@ export class E2eSession {
   private readonly policy: ThreadEncryptionPolicy;
   private readonly replays = new ReplayGuard();
   private readonly historyKeys: HistoryKeys;
+  private history: HistoryModule | undefined;
   private stored: E2eState = {};
   /** Settles once this connection's keys are settled and the directory loaded. */
   private ready: Promise<void> | undefined;
@@ -319,7 +320,9 @@ export class E2eSession {
 
   /** Plugs a history module in: it gets what it needs of this session, and the `history` device messages. */
   attachHistory(module: HistoryModule): HistoryHost {
-    void this.parts().then(({ mailbox }) => mailbox.handle('history', (from, body) => module.receive(from, body)));
+    // Registered on the mailbox when it is made: making it here could come before load() and start from an empty store.
+    this.history = module;
+    this.mailbox?.handle('history', (from, body) => module.receive(from, body));
     return {
       messageKey: (message) => (this.settled ? this.opener?.keyOf(message) : undefined),
       addHistoryKeys: (keys) => this.historyKeys.add(keys),
@@ -386,6 +389,8 @@ export class E2eSession {
         directory.announcePending();
         this.setStanding('approved');
       });
+      const history = this.history;
+      if (history) mailbox.handle('history', (from, body) => history.receive(from, body));
       this.own = own;
       this.directory = directory;
       this.mailbox = mailbox;
