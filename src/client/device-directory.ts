@@ -2,7 +2,7 @@ import { type DevicePublic, type VerifiedDevice, deviceFingerprint, isCertified,
 import { decode } from './e2e-bytes.js';
 import type { PinnedAccount, PinnedDevice } from './e2e-records.js';
 import type { IdentityChange, KeyChange } from './e2e-types.js';
-import type { AccountKeyJson, DeviceKeysV2Json } from './e2e-wire.js';
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import { ClientError } from './errors.js';
 import { safetyNumber } from './safety-number.js';
 import type { Sodium } from './sodium.js';
@@ -54,7 +54,7 @@ export class DeviceDirectory {
   private devices: Record<string, PinnedDevice> = {};
   /** The server's latest report per device, self-signature checked (and as it came, to judge it again). */
   private readonly reported = new Map<number, VerifiedDevice>();
-  private readonly reportedRaw = new Map<number, DeviceKeysV2Json>();
+  private readonly reportedRaw = new Map<number, DeviceKeysJson>();
   /** Devices whose current report was refused (another owner, identity or an older counter than pinned). */
   private readonly refused = new Map<number, string>();
   /** Pending own devices already announced this session (by sign key). */
@@ -150,7 +150,7 @@ export class DeviceDirectory {
   }
 
   /** A device from `keys` or `keys_changed`. */
-  learnDevice(keys: DeviceKeysV2Json): void {
+  learnDevice(keys: DeviceKeysJson): void {
     const device = verifyDevice(this.sodium, keys);
     if (!device) {
       this.events.error(new ClientError('bad_reply', `device ${keys.device_id}'s keys are not signed by its own signing key: ignored`, false));

@@ -1,4 +1,3 @@
-import type { MessageJson, ThreadJson } from '../protocol/frames.js';
 import type { Call } from './connection.js';
 import { DeviceDirectory } from './device-directory.js';
 import { certifyDevice } from './device-keys.js';
@@ -7,7 +6,9 @@ import type { E2eState } from './e2e-records.js';
 import type {
   AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
 } from './e2e-types.js';
-import type { AccountChangedEvent, AccountKeyJson, DeviceKeysV2Json, DeviceMessageEvent, KeysChangedV2Event } from './e2e-wire.js';
+import type {
+  AccountChangedEvent, AccountKeyJson, DeviceKeysJson, DeviceMessageEvent, KeysChangedEvent, MessageJson, ThreadJson,
+} from '../protocol/frames.js';
 import { type Recipient, sealEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
 import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hook.js';
@@ -110,7 +111,7 @@ export class E2eSession {
   }
 
   /** A `keys_changed`, `account_changed` or `device_message` event. */
-  event(event: KeysChangedV2Event | AccountChangedEvent | DeviceMessageEvent): void {
+  event(event: KeysChangedEvent | AccountChangedEvent | DeviceMessageEvent): void {
     const { directory, mailbox } = this;
     if (!directory || !mailbox || !this.settled) {
       // Before the directory is loaded: the keys_get of connected() brings the same news; device messages are drained.
@@ -342,7 +343,7 @@ export class E2eSession {
   // ---- plumbing ----
 
   /** A `keys` reply for `userIds` (all visible users when absent). */
-  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysV2Json[], userIds?: readonly number[]): void {
+  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysJson[], userIds?: readonly number[]): void {
     const directory = this.directory as DeviceDirectory;
     // Account keys first: a device is judged by its owner's pinned account key.
     for (const entry of accounts) directory.learnAccount(entry);

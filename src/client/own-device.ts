@@ -5,7 +5,7 @@ import type { SelfDevice } from './device-directory.js';
 import { decode } from './e2e-bytes.js';
 import type { DeviceSecrets, OwnAccount } from './e2e-records.js';
 import type { AccountStanding } from './e2e-types.js';
-import type { AccountKeyJson, DeviceKeysV2Json } from './e2e-wire.js';
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import type { EncPair } from './envelope.js';
 import { ClientError } from './errors.js';
 import type { Call } from './connection.js';
@@ -60,7 +60,7 @@ export class OwnDevice {
    * store has none (the store was lost or replaced: a new identity under the
    * same device id is what an attacker's substitution looks like, so none is made).
    */
-  async establish(call: Call, userId: number, deviceId: number, server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysV2Json[] }): Promise<AccountStanding['state']> {
+  async establish(call: Call, userId: number, deviceId: number, server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysJson[] }): Promise<AccountStanding['state']> {
     this.userId = userId;
     if (this.secrets && this.secrets.device_id !== deviceId) {
       // The store was another device's (a new login on the same store): this device starts with its own keys.
