@@ -122,7 +122,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       received: (received) => this.emit('history', received),
       error: (error) => this.reportError(error),
       maxMessages: options.maxHistoryMessages ?? 100_000,
-      partBytes: Math.max(256, options.historyPartBytes ?? 32_768),
+      // The server takes device messages of up to 44 KiB (sealed, with the signature around the body): 40 KiB of body at most.
+      partBytes: Math.min(40_960, Math.max(256, options.historyPartBytes ?? 32_768)),
     });
     share.attach(e2e.attachHistory(share));
     return share;

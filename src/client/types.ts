@@ -101,7 +101,7 @@ export interface ChatClientOptions {
   readonly oldKeysTtlMs?: number;
   /** Most message keys one `shareHistory` grant carries (the newest are kept); also the most a received grant may add. Default 100 000. */
   readonly maxHistoryMessages?: number;
-  /** Largest JSON body of one `history` part, bytes (each goes out as one device message). Default 32 768; at least 256. */
+  /** Largest JSON body of one `history` part, bytes (each goes out as one device message). Default 32 768; from 256 to 40 960. */
   readonly historyPartBytes?: number;
 }
 

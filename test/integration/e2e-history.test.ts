@@ -177,6 +177,20 @@ describe('history for a new device', { timeout: 120_000 }, () => {
     assert.deepEqual(await read(a2, withCarol.id), [[null, 'undecryptable', undefined]]);
   });
 
+  it('a grant is bounded by maxHistoryMessages: the newest messages are shared and the result says it was cut', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const a1 = await device(alice.name, { maxHistoryMessages: 2 });
+    const thread = await a1.client.openDirect(bob.name);
+    for (const text of ['oldest', 'middle', 'newest']) await a1.client.send(thread.id, { text }, { encrypted: true });
+    const a2 = await device(alice.name);
+    await approve(a1, a2);
+    const shared = await a1.client.shareHistory(a2.deviceId);
+    assert.deepEqual([shared.messages, shared.truncated], [2, true]);
+    assert.ok(a1.errors.some((e) => /stops at the newest 2 messages/.test(e.message)));
+    assert.equal((await a2.complete(shared.grant_id)).messages, 2);
+    assert.deepEqual((await read(a2, thread.id)).map(([text, status]) => [text, status]), [[null, 'undecryptable'], ['middle', 'ok'], ['newest', 'ok']]);
+  });
+
   it('a share cut short after its first part continues after a restart (FileStore) and completes; the receiver ignores a part sent twice', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const path = join(tempDir(), 'alice.json');
