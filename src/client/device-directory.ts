@@ -1,8 +1,8 @@
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import { type DevicePublic, type VerifiedDevice, deviceFingerprint, isCertified, verifyAccount, verifyDevice } from './device-keys.js';
 import { decode } from './e2e-bytes.js';
 import type { PinnedAccount, PinnedDevice } from './e2e-records.js';
 import type { IdentityChange, KeyChange } from './e2e-types.js';
-import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import { ClientError } from './errors.js';
 import { safetyNumber } from './safety-number.js';
 import type { Sodium } from './sodium.js';

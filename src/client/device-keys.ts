@@ -1,6 +1,6 @@
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import { decode, decodeSized, encode, signedArray, verifies } from './e2e-bytes.js';
 import type { DeviceSecrets, OwnAccount } from './e2e-records.js';
-import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import type { Sodium } from './sodium.js';
 
 /**

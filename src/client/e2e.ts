@@ -1,14 +1,14 @@
+import type {
+  AccountChangedEvent, AccountKeyJson, DeviceKeysJson, DeviceMessageEvent, KeysChangedEvent, MessageJson, ThreadJson,
+} from '../protocol/frames.js';
 import type { Call } from './connection.js';
+import { DeviceApprovals } from './device-approvals.js';
 import { DeviceDirectory } from './device-directory.js';
-import { certifyDevice } from './device-keys.js';
 import { DeviceMailbox } from './device-mailbox.js';
 import type { E2eState } from './e2e-records.js';
 import type {
   AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
 } from './e2e-types.js';
-import type {
-  AccountChangedEvent, AccountKeyJson, DeviceKeysJson, DeviceMessageEvent, KeysChangedEvent, MessageJson, ThreadJson,
-} from '../protocol/frames.js';
 import { type Recipient, sealEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
 import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hook.js';
@@ -60,10 +60,11 @@ export class E2eSession {
   private directory: DeviceDirectory | undefined;
   private mailbox: DeviceMailbox | undefined;
   private opener: MessageOpener | undefined;
+  /** Takes `history` device messages (history-hook.ts), once attached. */
+  private historyModule: HistoryModule | undefined;
   private readonly policy: ThreadEncryptionPolicy;
   private readonly replays = new ReplayGuard();
   private readonly historyKeys: HistoryKeys;
-  private history: HistoryModule | undefined;
   private stored: E2eState = {};
   /** Settles once this connection's keys are settled and the directory loaded. */
   private ready: Promise<void> | undefined;
@@ -91,7 +92,10 @@ export class E2eSession {
   /** After `welcome`: this device's keys and standing settled, the directory loaded, device messages drained. */
   connected(userId: number, deviceId: number, call: Call): Promise<void> {
     this.settled = false;
+    // One at a time: a reconnect while the last connect still settles keys must not make a second account key.
+    const previous = this.ready?.catch(() => undefined);
     this.ready = (async () => {
+      await previous;
       const { own, directory, mailbox } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
       const state = await own.establish(call, userId, deviceId, mine);
@@ -229,40 +233,11 @@ export class E2eSession {
   // ---- this user's devices ----
 
   async devices(): Promise<OwnDeviceInfo[]> {
-    await this.whenReady();
-    const own = this.own as OwnDevice;
-    const directory = this.directory as DeviceDirectory;
-    const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices, [own.user]);
-    const others = directory.reportedFor(new Set([own.user])).filter((device) => device.device_id !== own.deviceId);
-    const listed: OwnDeviceInfo[] = others.map((device) => ({
-      device_id: device.device_id,
-      fingerprint: device.fingerprint,
-      state: device.revoked ? 'revoked' : directory.isTrusted(device.device_id) ? 'approved' : 'pending',
-    }));
-    // This device from its own keys, never from the server's report (review C2).
-    listed.push({ device_id: own.deviceId as number, fingerprint: own.fingerprint(), state: 'this' });
-    return listed.sort((a, b) => a.device_id - b.device_id);
+    return (await this.approvals()).list();
   }
 
   async approveDevice(deviceId: number, fingerprint: string): Promise<void> {
-    await this.whenReady();
-    const own = this.own as OwnDevice;
-    const directory = this.directory as DeviceDirectory;
-    const secret = own.accountSecret();
-    const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices, [own.user]);
-    const device = directory.reportOf(deviceId);
-    if (!device || device.user_id !== own.user || device.revoked || deviceId === own.deviceId) {
-      throw new ClientError('not_found', `device ${deviceId} is not another current device of this account with keys`, false);
-    }
-    if (fingerprint.replace(/\s+/g, '') !== device.fingerprint.replace(/\s+/g, '')) {
-      throw new ClientError('invalid_field', `the fingerprint does not match device ${deviceId}'s: not approved (compare the code the new device shows)`, false);
-    }
-    const accountSignature = certifyDevice(this.sodium as Sodium, device, secret);
-    await this.options.call({ type: 'device_approve', device_id: deviceId, account_signature: accountSignature });
-    directory.pinApproved(device, accountSignature);
-    await (this.mailbox as DeviceMailbox).send(this.options.call, deviceId, 'account_key', own.accountGrant());
+    return (await this.approvals()).approve(deviceId, fingerprint);
   }
 
   async rejectDevice(deviceId: number): Promise<void> {
@@ -279,8 +254,9 @@ export class E2eSession {
   async rotate(): Promise<string> {
     await this.whenReady();
     const own = this.own as OwnDevice;
-    await own.rotate(this.options.call);
+    await own.rotate();
     (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey, own.approved);
+    await own.publish(this.options.call);
     return own.fingerprint();
   }
 
@@ -309,6 +285,15 @@ export class E2eSession {
     this.afterLearning();
   }
 
+  private async approvals(): Promise<DeviceApprovals> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    return new DeviceApprovals(this.sodium as Sodium, own, this.directory as DeviceDirectory, this.mailbox as DeviceMailbox, this.options.call, async () => {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
+      this.learn(reply.accounts, reply.devices, [own.user]);
+    });
+  }
+
   private async identities(): Promise<Identities> {
     await this.whenReady();
     return new Identities(this.sodium as Sodium, this.own as OwnDevice, this.directory as DeviceDirectory, async (userIds) => {
@@ -321,8 +306,7 @@ export class E2eSession {
 
   /** Plugs a history module in: it gets what it needs of this session, and the `history` device messages. */
   attachHistory(module: HistoryModule): HistoryHost {
-    // Registered on the mailbox when it is made: making it here could come before load() and start from an empty store.
-    this.history = module;
+    this.historyModule = module;
     this.mailbox?.handle('history', (from, body) => module.receive(from, body));
     return {
       messageKey: (message) => (this.settled ? this.opener?.keyOf(message) : undefined),
@@ -390,7 +374,7 @@ export class E2eSession {
         directory.announcePending();
         this.setStanding('approved');
       });
-      const history = this.history;
+      const history = this.historyModule;
       if (history) mailbox.handle('history', (from, body) => history.receive(from, body));
       this.own = own;
       this.directory = directory;

@@ -1,6 +1,6 @@
+import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson } from '../../src/protocol/frames.js';
 import { type Call, E2eSession } from '../../src/client/e2e.js';
 import type { AccountStanding, DeviceRequest, IdentityChange, KeyChange } from '../../src/client/e2e-types.js';
-import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson } from '../../src/protocol/frames.js';
 import { ClientError } from '../../src/client/errors.js';
 import type { RequestJson } from '../../src/client/requests.js';
 import { MemoryStore } from '../../src/client/store.js';

@@ -171,6 +171,17 @@ describe('e2e session: a malicious server', () => {
     assert.equal(carol.keys.length, 0);
   });
 
+  it('after a rotation, a late echo of this device\'s own earlier keys is no alarm; keys it never had are', async () => {
+    const { server, carol } = await threeUsers();
+    const before = server.devices.get(30)!;
+    await carol.session.rotate();
+    carol.session.event({ type: 'keys_changed', ...server.devices.get(30)! });
+    carol.session.event({ type: 'keys_changed', ...before });
+    assert.deepEqual(carol.errors, []);
+    carol.session.event({ type: 'keys_changed', ...serverMadeKeys(CAROL, 30).keys });
+    assert.deepEqual(carol.errors.map((error) => (error as ClientError).code), ['key_mismatch']);
+  });
+
   it('C1: a store that lost its secrets does not make a new identity for a device the server knows', async () => {
     const { server } = await threeUsers();
     const amnesiac = await seamDevice(server, CAROL, 30, { store: new MemoryStore(), connect: false });
