@@ -6,6 +6,7 @@ import type { HistoryHost } from '../../src/client/history-hook.js';
 import type { HistoryPart } from '../../src/client/history-parts.js';
 import { type HistoryProgress, type HistoryReceived, HistoryShare } from '../../src/client/history-share.js';
 import { loadSodium } from '../../src/client/sodium.js';
+import { FakeKeyServer, seamDevice, settle } from '../helpers/e2e-seam.js';
 import type { MessageJson, MessagesFrame, ThreadJson } from '../../src/protocol/frames.js';
 
 /**
@@ -257,5 +258,33 @@ describe('history sharing: the receiver', () => {
     await module.receive(DEVICE, { grant_id: 'grant-0006', part: 1, parts: 1, keys });
     assert.equal(host.kept.length, 2);
     assert.match(errors[0]?.message ?? '', /past maxHistoryMessages: 1 key/);
+  });
+});
+
+describe('history sharing: the device-message queue', () => {
+  it('a history part whose handling fails in a way that may pass stays queued and is handled at the next connect', async () => {
+    const server = new FakeKeyServer();
+    const first = await seamDevice(server, ME, DEVICE);
+    const second = await seamDevice(server, ME, NEW);
+    await settle();
+    await first.session.approveDevice(NEW, second.session.ownFingerprint());
+    await settle();
+    await settle();
+    await first.session.attachHistory({ receive: async () => {} }).sendDeviceMessage(NEW, { grant_id: 'grant-0007', part: 1, parts: 1, keys: [] });
+    await settle();
+    const handled: unknown[] = [];
+    let fail = true;
+    second.session.attachHistory({
+      receive: async (_from, body) => {
+        if (fail) throw new ClientError('disconnected', 'the connection dropped', true);
+        handled.push(body);
+      },
+    });
+    await second.session.connected(ME, NEW, second.call);
+    assert.equal(server.queues.get(NEW)?.length, 1, 'not acked');
+    fail = false;
+    await second.session.connected(ME, NEW, second.call);
+    assert.equal(handled.length, 1);
+    assert.equal(server.queues.get(NEW)?.length, 0, 'acked once handled');
   });
 });
