@@ -71,6 +71,8 @@ class FakeHost implements HistoryHost {
 
   constructor(private readonly server: FakeServer, private readonly approved = new Set([NEW])) {}
 
+  async ready(): Promise<void> {}
+
   messageKey(message: MessageJson): string | undefined {
     return this.server.keys.get(`${message.thread_id}:${message.seq}`);
   }
@@ -169,6 +171,22 @@ describe('history sharing: the sender', () => {
     const parts = host.sent.length;
     await again.module.resume();
     assert.equal(host.sent.length, parts, 'a finished grant is not sent again');
+  });
+
+  it('asked again with the same choice, the unfinished grant goes on under its id; another choice is another grant', async () => {
+    const server = new FakeServer();
+    for (let i = 0; i < 10; i++) server.add(3, `m ${i}`);
+    server.add(8, 'other');
+    const host = new FakeHost(server);
+    host.failSendAt = 2;
+    const { module, progress } = share(server, host, { partBytes: 512 });
+    await assert.rejects(module.share(NEW, {}), { code: 'disconnected' });
+    const again = await module.share(NEW, {});
+    assert.equal(again.grant_id, progress[0]?.grant_id);
+    assert.deepEqual(progress.map((p) => p.part), host.sent.map((_, i) => i + 1));
+    const other = await module.share(NEW, { threads: [8] });
+    assert.notEqual(other.grant_id, again.grant_id);
+    assert.equal(other.messages, 1);
   });
 
   it('a grant past maxMessages keeps the newest and says it was cut', async () => {
