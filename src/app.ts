@@ -16,6 +16,7 @@ import { type AuditLog, PinoAuditLog } from './services/audit.js';
 import { adminAuditLog } from './services/admin-audit-file.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { ContactService } from './services/contacts.js';
+import { DeviceMessageService } from './services/device-messages.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
 import { KeyService } from './services/keys.js';
@@ -191,7 +192,17 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId));
   const revocationWatcher = new RevocationWatcher({
     events: core.store.accountEvents,
-    listener: registry,
+    // Connections close first; then the revoked devices' keys are announced (revoked: true) to whoever may see them.
+    listener: {
+      revoked: (revocations) => {
+        registry.revoked(revocations);
+        try {
+          services.keys.revoked(revocations);
+        } catch (error) {
+          log.error({ err: error }, 'announcing the keys of revoked devices failed');
+        }
+      },
+    },
     log,
     intervalMs: config.storage.revocation_poll_ms,
   });
@@ -298,7 +309,17 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     contacts: new ContactService({ store: core.store, clock }),
     presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
     pushTokens: new PushTokenService({ store: core.store, enabled: storeSettings.push }),
-    keys: new KeyService({ store: core.store, clock, fanout, checker: keyChecker }),
+    keys: new KeyService({ store: core.store, clock, fanout, checker: keyChecker, audit }),
+    deviceMessages: new DeviceMessageService({
+      store: core.store,
+      clock,
+      fanout,
+      settings: {
+        maxMessageBytes: config.e2e.max_device_message_bytes,
+        maxQueueBytes: config.e2e.max_device_queue_bytes,
+        ttlMs: config.e2e.device_message_ttl_days * 86_400_000,
+      },
+    }),
   };
   addPushRoutes(router, bearerAuthenticator(core.accounts), services.pushTokens);
   const recovered = services.messaging.recoverLiveDevices();
@@ -326,6 +347,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const expireInboxes = setInterval(() => {
     const devices = services.messaging.expireInboxes();
     if (devices.length > 0) log.info({ devices: devices.length }, 'dropped inbox entries past inbox.max_age_days; those devices will sync');
+    const deviceMessages = services.deviceMessages.expire();
+    if (deviceMessages > 0) log.info({ messages: deviceMessages }, 'dropped device messages past e2e.device_message_ttl_days');
   }, 60_000);
   expireInboxes.unref();
   const sweepEveryMs = Math.max(50, Math.min(1000, Math.floor(Math.min(ws.auth_timeout_ms, ws.heartbeat_timeout_ms) / 4)));

@@ -27,6 +27,7 @@ export const ErrorCodes = {
   method_not_allowed: { status: 405, retryable: false },
   username_taken: { status: 409, retryable: false },
   devices_changed: { status: 409, retryable: false },
+  key_conflict: { status: 409, retryable: false },
   encryption_required: { status: 403, retryable: false },
   upgrade_required: { status: 426, retryable: false },
   rate_limited: { status: 429, retryable: true },

@@ -247,6 +247,24 @@ export const schema = {
       max_age_days: integer(30, 1, 3650, 'Inbox entries older than this are dropped the same way.'),
     },
   },
+  e2e: {
+    doc: 'End-to-end encryption (docs/e2e.md): the device messages by which a device hands the account key and message keys to another device of the same user.',
+    keys: {
+      max_device_message_bytes: integer(
+        45_056,
+        1_024,
+        4 * MiB,
+        'Largest device message payload (decoded bytes); a larger one gets payload_too_large. The device_send frame must also fit websocket.max_frame_bytes: the payload travels as base64 (4/3 of its size), so the default of 44 KiB leaves room in the default 64 KiB frame.',
+      ),
+      max_device_queue_bytes: integer(
+        64 * MiB,
+        64 * 1024,
+        4096 * MiB,
+        'Most payload bytes waiting for one device; past it device_send gets rate_limited until that device fetches and acknowledges its messages.',
+      ),
+      device_message_ttl_days: integer(30, 1, 3650, 'Device messages not acknowledged within this long are dropped.'),
+    },
+  },
   presence: {
     doc: 'Online status.',
     keys: {

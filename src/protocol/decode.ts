@@ -78,9 +78,23 @@ const readers: FieldReaders = {
     id,
     enc_key: requireString(f, 'enc_key', 64),
     sign_key: requireString(f, 'sign_key', 64),
+    counter: requireId(f, 'counter'),
     signature: requireString(f, 'signature', 128),
+    account_signature: f.account_signature === undefined || f.account_signature === null ? undefined : requireString(f, 'account_signature', 128),
   }),
+  account_publish: (f, id) => ({
+    type: 'account_publish',
+    id,
+    account_key: requireString(f, 'account_key', 64),
+    signature: requireString(f, 'signature', 128),
+    reset: optionalBoolean(f, 'reset') ?? false,
+  }),
+  device_approve: (f, id) => ({ type: 'device_approve', id, device_id: requireId(f, 'device_id'), account_signature: requireString(f, 'account_signature', 128) }),
   keys_get: (f, id) => ({ type: 'keys_get', id, user_ids: f.user_ids === undefined ? undefined : requireIdList(f, 'user_ids', 1000) }),
+  // The payload's size is the service's to judge (e2e.max_device_message_bytes); the frame limit bounds the text.
+  device_send: (f, id) => ({ type: 'device_send', id, device_id: requireId(f, 'device_id'), payload: typeof f.payload === 'string' && f.payload !== '' ? f.payload : fail('payload', 'is required: the message in base64') }),
+  device_messages: (f, id) => ({ type: 'device_messages', id, after: f.after === undefined ? 0 : requireSeq(f, 'after'), limit: optionalLimit(f, 100) }),
+  device_messages_ack: (f, id) => ({ type: 'device_messages_ack', id, up_to: requireId(f, 'up_to') }),
   require_e2e: (f, id) => ({ type: 'require_e2e', id, thread_id: requireId(f, 'thread_id') }),
 };
 
@@ -162,9 +176,9 @@ function optionalEnum<V extends string>(frame: Record<string, unknown>, field: s
   return value as V;
 }
 
-/** The page size asked for; the service caps it at history_page_max. */
-function optionalLimit(frame: Record<string, unknown>): number {
-  if (frame.limit === undefined) return 50;
+/** The page size asked for; the service caps it (history_page_max, 100 for device messages). */
+function optionalLimit(frame: Record<string, unknown>, fallback = 50): number {
+  if (frame.limit === undefined) return fallback;
   const value = frame.limit;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail('limit', 'must be a positive integer');
   return value;

@@ -6,7 +6,7 @@ import type { ErrorCode } from '../errors.js';
  * that id. Server events have no `id`.
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** A request id chosen by the client; echoed in the one reply the request gets. */
 export type RequestId = string;
@@ -114,14 +114,44 @@ export interface PushRegisterFrame extends Request<'push_register'> {
 }
 export type PushUnregisterFrame = Request<'push_unregister'>;
 export interface KeysPublishFrame extends Request<'keys_publish'> {
-  /** base64: X25519 public key (32 bytes), Ed25519 public key (32 bytes), sign_key's signature of enc_key (64 bytes). */
+  /** base64: X25519 public key (32 bytes), Ed25519 public key (32 bytes); signatures 64 bytes (docs/protocol.md). */
   readonly enc_key: string;
   readonly sign_key: string;
+  /** Grows by one at every rotation of enc_key; from 1. */
+  readonly counter: number;
+  /** sign_key's signature of ["chatd-device-v2", user_id, device_id, enc_key, sign_key, counter]. */
   readonly signature: string;
+  /** The account key's signature of ["chatd-device-cert-v2", …]; undefined while the device is pending. */
+  readonly account_signature: string | undefined;
+}
+export interface AccountPublishFrame extends Request<'account_publish'> {
+  /** base64 Ed25519 public key (32 bytes). */
+  readonly account_key: string;
+  /** account_key's signature of ["chatd-account-v2", user_id, account_key]. */
+  readonly signature: string;
+  /** Replace a different account key (every device holding it was lost). */
+  readonly reset: boolean;
+}
+export interface DeviceApproveFrame extends Request<'device_approve'> {
+  readonly device_id: number;
+  readonly account_signature: string;
 }
 export interface KeysGetFrame extends Request<'keys_get'> {
   /** Undefined: every user who shares a thread with the caller, and the caller. */
   readonly user_ids: readonly number[] | undefined;
+}
+export interface DeviceSendFrame extends Request<'device_send'> {
+  readonly device_id: number;
+  /** base64, opaque to the server. */
+  readonly payload: string;
+}
+export interface DeviceMessagesFrame extends Request<'device_messages'> {
+  /** Messages with ids above this one. */
+  readonly after: number;
+  readonly limit: number;
+}
+export interface DeviceMessagesAckFrame extends Request<'device_messages_ack'> {
+  readonly up_to: number;
 }
 export interface RequireE2eFrame extends Request<'require_e2e'> {
   readonly thread_id: number;
@@ -154,7 +184,12 @@ export type ClientFrame =
   | PushRegisterFrame
   | PushUnregisterFrame
   | KeysPublishFrame
+  | AccountPublishFrame
+  | DeviceApproveFrame
   | KeysGetFrame
+  | DeviceSendFrame
+  | DeviceMessagesFrame
+  | DeviceMessagesAckFrame
   | RequireE2eFrame;
 export type ClientFrameType = ClientFrame['type'];
 
@@ -310,12 +345,37 @@ export interface DeviceKeysJson {
   readonly device_id: number;
   readonly enc_key: string;
   readonly sign_key: string;
+  readonly counter: number;
+  readonly signature: string;
+  /** The account key's signature of the device's certificate; null: the device is pending (not approved). */
+  readonly account_signature: string | null;
+  readonly revoked: boolean;
+}
+/** A user's account key (the account's identity) and its self-signature, base64. */
+export interface AccountKeyJson {
+  readonly user_id: number;
+  readonly account_key: string;
   readonly signature: string;
 }
 export interface KeysReplyFrame {
   readonly type: 'keys';
   readonly id: RequestId;
+  readonly accounts: readonly AccountKeyJson[];
   readonly devices: readonly DeviceKeysJson[];
+}
+/** A message from another device of the same user; payload base64, opaque to the server. */
+export interface DeviceMessageJson {
+  readonly id: number;
+  readonly from_device: number;
+  readonly payload: string;
+  readonly created_at: number;
+}
+export interface DeviceMessagesReplyFrame {
+  readonly type: 'device_messages';
+  readonly id: RequestId;
+  readonly messages: readonly DeviceMessageJson[];
+  /** More messages wait after the last one. */
+  readonly more: boolean;
 }
 export interface ErrorFrame {
   readonly type: 'error';
@@ -363,9 +423,18 @@ export interface TypingEvent {
 export interface PresenceEvent extends PresenceJson {
   readonly type: 'presence_update';
 }
-/** A device published new keys (a new device, or a rotation): to the owner's devices and everyone sharing a thread with them. */
+/** A device's keys changed (new, rotated, approved, revoked): to the owner's devices and everyone sharing a thread with them. */
 export interface KeysChangedEvent extends DeviceKeysJson {
   readonly type: 'keys_changed';
+}
+/** A user's account key was set or replaced (a reset): to the owner's devices and everyone sharing a thread with them. */
+export interface AccountChangedEvent extends AccountKeyJson {
+  readonly type: 'account_changed';
+}
+/** A device message for this device was stored. */
+export interface DeviceMessageEvent {
+  readonly type: 'device_message';
+  readonly message: DeviceMessageJson;
 }
 
 export type ServerFrame =
@@ -382,10 +451,13 @@ export type ServerFrame =
   | PresenceReplyFrame
   | ContactsReplyFrame
   | KeysReplyFrame
+  | DeviceMessagesReplyFrame
   | ErrorFrame
   | MessageEvent
   | InboxDoneEvent
   | ReceiptEvent
   | TypingEvent
   | PresenceEvent
-  | KeysChangedEvent;
+  | KeysChangedEvent
+  | AccountChangedEvent
+  | DeviceMessageEvent;

@@ -25,6 +25,8 @@ export const AUDIT_LEVELS = {
   password_change_failed: 'warn',
   /** Devices lost their tokens; `reason` says why, `device_ids` which. */
   tokens_revoked: 'info',
+  /** A user replaced their account key (account_publish with reset): every device of theirs is pending again; `device_ids` which. */
+  account_key_reset: 'warn',
   admin_user_added: 'info',
   admin_password_set: 'info',
   admin_user_disabled: 'info',

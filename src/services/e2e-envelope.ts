@@ -3,12 +3,14 @@ import { ChatError } from '../errors.js';
 /**
  * The body of an end-to-end encrypted message, as the server sees it:
  *
- *   { "v": 1, "sender_device": 12, "nonce": b64, "ciphertext": b64,
+ *   { "v": 2, "sender_device": 12, "nonce": b64, "commit": b64, "ciphertext": b64,
  *     "keys": { "<device id>": b64, ... }, "signature": b64 }
  *
- * `ciphertext` is the message (XChaCha20-Poly1305 under a fresh key),
- * `keys` that key sealed to each device (crypto_box_seal), `signature` the
- * sender device's Ed25519 signature over all of it. The server reads only the
+ * `ciphertext` is the message (XChaCha20-Poly1305 under a key derived from a
+ * fresh one), `commit` a hash that binds the envelope to that key (so that
+ * one envelope cannot open as two messages), `keys` the fresh key sealed to
+ * each device (crypto_box_seal), `signature` the sender device's Ed25519
+ * signature over all of it (docs/protocol.md, "The e2e body"). The server reads only the
  * structure and the device ids, never a byte of the content; fields it does not
  * know are refused, so that nothing readable rides along by mistake.
  */
@@ -17,10 +19,11 @@ export interface EnvelopeShape {
   readonly deviceIds: readonly number[];
 }
 
-const FIELDS = new Set(['v', 'sender_device', 'nonce', 'ciphertext', 'keys', 'signature']);
+const FIELDS = new Set(['v', 'sender_device', 'nonce', 'commit', 'ciphertext', 'keys', 'signature']);
 /** crypto_box_seal of a 32-byte key: the key, an ephemeral public key (32) and a MAC (16). */
 const SEALED_KEY_BYTES = 80;
 const NONCE_BYTES = 24;
+const COMMIT_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -33,12 +36,14 @@ export function readEnvelope(bodyJson: string): EnvelopeShape {
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body of an e2e message is an object');
   const envelope = body as Record<string, unknown>;
+  // The version first: a protocol-1 client learns what to do, not which field it lacks.
+  if (envelope.v !== 2) throw bad('v must be 2 (this server speaks protocol 2: update the client)');
   const unknown = Object.keys(envelope).filter((key) => !FIELDS.has(key));
   if (unknown.length > 0) throw bad(`an e2e body holds only ${[...FIELDS].join(', ')}; not ${unknown.join(', ')}`);
-  if (envelope.v !== 1) throw bad('v must be 1');
   const senderDevice = envelope.sender_device;
   if (typeof senderDevice !== 'number' || !Number.isSafeInteger(senderDevice) || senderDevice < 1) throw bad('sender_device must be a device id');
   base64Field(envelope, 'nonce', NONCE_BYTES);
+  base64Field(envelope, 'commit', COMMIT_BYTES);
   base64Field(envelope, 'ciphertext', undefined);
   base64Field(envelope, 'signature', SIGNATURE_BYTES);
   const keys = envelope.keys;

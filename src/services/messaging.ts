@@ -205,7 +205,8 @@ export class MessagingService {
    * Why this content may not go into the thread, if it may not: plaintext
    * where encryption is required; for an encrypted message, an envelope that
    * is malformed, claims another sender, or does not carry exactly one sealed
-   * key per current device of the thread (the sender's own included).
+   * key per current, approved device of the thread (the sender's own
+   * included; a pending device neither sends nor gets keys).
    */
   private refusal(principal: Principal, request: SendRequest, thread: { readonly e2e_required: 0 | 1 }): ChatError | undefined {
     if (request.kind === 'text') {
@@ -223,7 +224,11 @@ export class MessagingService {
     }
     const required = this.deps.store.keys.threadDevices(request.threadId);
     if (!required.includes(principal.deviceId)) {
-      return new ChatError('invalid_field', 'this device has published no keys: send keys_publish first', { field: 'body' });
+      return new ChatError(
+        'invalid_field',
+        'this device has no approved keys: publish them (keys_publish) and have them signed by your account key (account_signature) first',
+        { field: 'body' },
+      );
     }
     const { missing, extra } = compareDevices(envelope.deviceIds, required);
     if (missing.length === 0 && extra.length === 0) return undefined;

@@ -119,8 +119,12 @@ export interface Fanout {
   typing(threadId: number, userId: number, deviceId: number): void;
   /** To each of `audience` (online users allowed to see it). */
   presence(presence: PresenceView, audience: Iterable<number>): void;
-  /** A device published new keys: to the live devices of each of `audience`. */
+  /** A device's keys changed (published, rotated, approved, revoked): to the live devices of each of `audience`. */
   keysChanged(keys: DeviceKeys, audience: Iterable<number>): void;
+  /** A user's account key was set or replaced: to the live devices of each of `audience`. */
+  accountChanged(account: AccountKey, audience: Iterable<number>): void;
+  /** A device message was stored for `deviceId` (of `userId`): to that device's live connections. */
+  deviceMessage(userId: number, deviceId: number, message: DeviceMessage): void;
 }
 
 /** A device's public keys for end-to-end encryption (base64). */
@@ -129,7 +133,28 @@ export interface DeviceKeys {
   readonly deviceId: number;
   readonly encKey: string;
   readonly signKey: string;
+  /** Grows at every rotation of encKey. */
+  readonly counter: number;
   readonly signature: string;
+  /** The account key's signature of the device's certificate; null: the device is pending. */
+  readonly accountSignature: string | null;
+  readonly revoked: boolean;
+}
+
+/** A user's account key (the account's identity, base64) and its self-signature. */
+export interface AccountKey {
+  readonly userId: number;
+  readonly accountKey: string;
+  readonly signature: string;
+}
+
+/** An opaque payload from one device of a user to another of the same user. */
+export interface DeviceMessage {
+  readonly id: number;
+  readonly fromDevice: number;
+  /** base64 */
+  readonly payload: string;
+  readonly createdAt: number;
 }
 
 /** Told when a stored message queued push notifications (after its commit): the push worker's wake-up call. */

@@ -1,7 +1,7 @@
 import { encodeFrame } from '../protocol/encode.js';
 import type { ChannelRegistry } from '../realtime/channels.js';
-import type { DeviceKeys, Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
-import { deviceKeysJson, messageEventText, presenceJson } from './wire.js';
+import type { AccountKey, DeviceKeys, DeviceMessage, Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
+import { accountKeyJson, deviceKeysJson, deviceMessageJson, messageEventText, presenceJson } from './wire.js';
 
 /** The services' Fanout on the wire: each event is encoded once, then published through the channel registry. */
 export class WireFanout implements Fanout {
@@ -27,6 +27,15 @@ export class WireFanout implements Fanout {
   keysChanged(keys: DeviceKeys, audience: Iterable<number>): void {
     const text = encodeFrame({ type: 'keys_changed', ...deviceKeysJson(keys) });
     for (const userId of audience) this.channels.publishToUser(userId, text);
+  }
+
+  accountChanged(account: AccountKey, audience: Iterable<number>): void {
+    const text = encodeFrame({ type: 'account_changed', ...accountKeyJson(account) });
+    for (const userId of audience) this.channels.publishToUser(userId, text);
+  }
+
+  deviceMessage(userId: number, deviceId: number, message: DeviceMessage): void {
+    this.channels.publishToDevice(userId, deviceId, encodeFrame({ type: 'device_message', message: deviceMessageJson(message) }));
   }
 
   presence(presence: PresenceView, audience: Iterable<number>): void {

@@ -1,5 +1,6 @@
 import type { ClientFrame, ServerFrame, UserRefJson } from '../protocol/frames.js';
 import type { ContactService } from '../services/contacts.js';
+import type { DeviceMessageService } from '../services/device-messages.js';
 import type { MessagingService } from '../services/messaging.js';
 import type { PresenceService } from '../services/presence.js';
 import type { KeyService } from '../services/keys.js';
@@ -7,7 +8,7 @@ import type { PushTokenService } from '../services/push-tokens.js';
 import type { ThreadDetails, ThreadService } from '../services/threads.js';
 import type { UserRef } from '../services/users.js';
 import type { Principal } from '../services/types.js';
-import { deviceKeysJson, memberJson, messageJson, presenceJson, threadJson, userJson } from './wire.js';
+import { accountKeyJson, deviceKeysJson, deviceMessageJson, memberJson, messageJson, presenceJson, threadJson, userJson } from './wire.js';
 
 export interface ChatServices {
   readonly messaging: MessagingService;
@@ -16,6 +17,7 @@ export interface ChatServices {
   readonly presence: PresenceService;
   readonly pushTokens: PushTokenService;
   readonly keys: KeyService;
+  readonly deviceMessages: DeviceMessageService;
 }
 
 /** The requests of an authenticated connection (auth and ping are the session's own). */
@@ -34,7 +36,7 @@ type Handlers = {
  * in the session.
  */
 export function chatHandlers(services: ChatServices): Handlers {
-  const { messaging, threads, contacts, presence, pushTokens, keys } = services;
+  const { messaging, threads, contacts, presence, pushTokens, keys, deviceMessages } = services;
   const threadReply = (id: string, details: ThreadDetails): ServerFrame => ({
     type: 'thread',
     id,
@@ -150,10 +152,33 @@ export function chatHandlers(services: ChatServices): Handlers {
       return { type: 'ok', id: f.id };
     },
     keys_publish: async (f, p) => {
-      await keys.publish(p, { encKey: f.enc_key, signKey: f.sign_key, signature: f.signature });
+      await keys.publish(p, { encKey: f.enc_key, signKey: f.sign_key, counter: f.counter, signature: f.signature, accountSignature: f.account_signature });
       return { type: 'ok', id: f.id };
     },
-    keys_get: (f, p) => ({ type: 'keys', id: f.id, devices: keys.devices(p, f.user_ids).map(deviceKeysJson) }),
+    account_publish: async (f, p) => {
+      await keys.publishAccount(p, { accountKey: f.account_key, signature: f.signature, reset: f.reset });
+      return { type: 'ok', id: f.id };
+    },
+    device_approve: async (f, p) => {
+      await keys.approve(p, f.device_id, f.account_signature);
+      return { type: 'ok', id: f.id };
+    },
+    keys_get: (f, p) => {
+      const found = keys.keys(p, f.user_ids);
+      return { type: 'keys', id: f.id, accounts: found.accounts.map(accountKeyJson), devices: found.devices.map(deviceKeysJson) };
+    },
+    device_send: (f, p) => {
+      deviceMessages.send(p, f.device_id, f.payload);
+      return { type: 'ok', id: f.id };
+    },
+    device_messages: (f, p) => {
+      const page = deviceMessages.page(p, f.after, f.limit);
+      return { type: 'device_messages', id: f.id, messages: page.messages.map(deviceMessageJson), more: page.more };
+    },
+    device_messages_ack: (f, p) => {
+      deviceMessages.ack(p, f.up_to);
+      return { type: 'ok', id: f.id };
+    },
     push_unregister: (f, p) => {
       pushTokens.unregister(p);
       return { type: 'ok', id: f.id };

@@ -360,7 +360,7 @@ export class Session implements ConnectionListener, LiveSession {
     const overflow = drain.overflow || services.messaging.inboxOverflowed(principal);
     this.send({ type: 'inbox_done', count: drain.count, overflow });
     if (this.closed) return;
-    channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
+    channels.join(this.connection, principal.user.id, principal.deviceId, services.threads.activeThreadIds(principal.user.id));
     services.messaging
       .connectionLive(principal.deviceId, this)
       .catch((error: unknown) => this.deps.log.error({ err: error, device: principal.deviceId }, 'marking the device live failed'));

@@ -1,5 +1,5 @@
-import type { DeviceKeysJson, MemberJson, MessageJson, PresenceJson, ThreadJson, UserJson } from '../protocol/frames.js';
-import type { DeviceKeys, Member, Message, PresenceView, ThreadView, User } from '../services/types.js';
+import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson, MemberJson, MessageJson, PresenceJson, ThreadJson, UserJson } from '../protocol/frames.js';
+import type { AccountKey, DeviceKeys, DeviceMessage, Member, Message, PresenceView, ThreadView, User } from '../services/types.js';
 
 /** Domain values → the JSON shapes of docs/protocol.md. */
 
@@ -66,5 +66,22 @@ export function presenceJson(presence: PresenceView): PresenceJson {
 }
 
 export function deviceKeysJson(keys: DeviceKeys): DeviceKeysJson {
-  return { user_id: keys.userId, device_id: keys.deviceId, enc_key: keys.encKey, sign_key: keys.signKey, signature: keys.signature };
+  return {
+    user_id: keys.userId,
+    device_id: keys.deviceId,
+    enc_key: keys.encKey,
+    sign_key: keys.signKey,
+    counter: keys.counter,
+    signature: keys.signature,
+    account_signature: keys.accountSignature,
+    revoked: keys.revoked,
+  };
+}
+
+export function accountKeyJson(account: AccountKey): AccountKeyJson {
+  return { user_id: account.userId, account_key: account.accountKey, signature: account.signature };
+}
+
+export function deviceMessageJson(message: DeviceMessage): DeviceMessageJson {
+  return { id: message.id, from_device: message.fromDevice, payload: message.payload, created_at: message.createdAt };
 }

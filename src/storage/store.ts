@@ -2,6 +2,7 @@ import type { Db } from './database.js';
 import { AccountEventsRepository } from './repositories/account-events.js';
 import { ContactsRepository } from './repositories/contacts.js';
 import { CursorsRepository } from './repositories/cursors.js';
+import { DeviceMessagesRepository } from './repositories/device-messages.js';
 import { DevicesRepository } from './repositories/devices.js';
 import { InboxRepository } from './repositories/inbox.js';
 import { InvitesRepository } from './repositories/invites.js';
@@ -26,6 +27,7 @@ export class Store {
   readonly contacts: ContactsRepository;
   readonly push: PushRepository;
   readonly keys: KeysRepository;
+  readonly deviceMessages: DeviceMessagesRepository;
   readonly accountEvents: AccountEventsRepository;
   /** Group commit for the message path. */
   readonly batcher: WriteBatcher;
@@ -43,6 +45,7 @@ export class Store {
     this.contacts = new ContactsRepository(db);
     this.push = new PushRepository(db);
     this.keys = new KeysRepository(db);
+    this.deviceMessages = new DeviceMessagesRepository(db);
     this.accountEvents = new AccountEventsRepository(db);
     this.batcher = new WriteBatcher(db);
     this.pingStatement = db.prepare('SELECT 1');

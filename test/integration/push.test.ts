@@ -16,7 +16,7 @@ import {
   startFakeApns,
   startFakeFcm,
 } from '../helpers/push-providers.js';
-import { deviceKeys, envelope } from '../helpers/e2e.js';
+import { TestAccount, approvedDevice, envelope, loadSodium } from '../helpers/e2e.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { type Connected, type TestSocket, connectAuthenticated } from '../helpers/ws.js';
 
@@ -192,7 +192,8 @@ describe('push notifications', { timeout: 120_000 }, () => {
     const alice = await offlineUser(w, 'alice', null);
     const a = await online(w, alice.token);
     const thread = await direct(a.socket, bob.id);
-    await a.socket.expect({ type: 'keys_publish', ...deviceKeys() }, 'ok');
+    await loadSodium();
+    await approvedDevice(a.socket, alice.id, alice.deviceId, new TestAccount(alice.id));
     const sealed = envelope(alice.deviceId, [alice.deviceId]);
     await send(a.socket, thread, sealed, 'e2e');
     const [e2e] = await w.fcm.waitForRequests(1);

@@ -1,0 +1,98 @@
+import type { Clock } from '../clock.js';
+import { ChatError } from '../errors.js';
+import type { DeviceMessageRow } from '../storage/repositories/device-messages.js';
+import type { Store } from '../storage/store.js';
+import type { DeviceMessage, Fanout, Principal } from './types.js';
+
+export interface DeviceMessageSettings {
+  /** e2e.max_device_message_bytes: largest payload, decoded. */
+  readonly maxMessageBytes: number;
+  /** e2e.max_device_queue_bytes: most payload bytes waiting for one device. */
+  readonly maxQueueBytes: number;
+  /** e2e.device_message_ttl_days, in ms: unacknowledged messages older than this are dropped. */
+  readonly ttlMs: number;
+}
+
+export interface DeviceMessageDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly fanout: Pick<Fanout, 'deviceMessage'>;
+  readonly settings: DeviceMessageSettings;
+}
+
+/** Most messages one device_messages reply holds. */
+export const DEVICE_MESSAGES_PAGE_MAX = 100;
+/** A reply stops adding messages once it holds this many payload bytes (it always holds one, if any wait). */
+const PAGE_BYTES = 1024 * 1024;
+/** When a full queue is worth trying again: the receiver drains it when it next connects. */
+const QUEUE_FULL_RETRY_SECONDS = 60;
+
+/**
+ * Device messages: opaque payloads from one device of a user to another of
+ * the same user (how the account key and message keys reach a new device,
+ * docs/e2e.md). The server stores them until the receiver acknowledges them
+ * or they expire, and reads none of them.
+ */
+export class DeviceMessageService {
+  constructor(private readonly deps: DeviceMessageDeps) {}
+
+  /** Stores the payload for `toDevice`, then hands it to that device's live connections. */
+  send(principal: Principal, toDevice: number, payloadBase64: string): DeviceMessage {
+    const { store, clock, settings } = this.deps;
+    const target = store.devices.findById(toDevice);
+    if (!target || target.user_id !== principal.user.id || target.revoked_at !== null || toDevice === principal.deviceId) {
+      throw new ChatError('not_found', `device ${toDevice} is not another current device of yours`, { field: 'device_id' });
+    }
+    const payload = Buffer.from(payloadBase64, 'base64');
+    // Canonical only: what the receiver gets back (re-encoded from the stored bytes) is what was sent.
+    if (payload.length === 0 || payload.toString('base64') !== payloadBase64) {
+      throw new ChatError('invalid_field', 'payload must be standard, padded base64 of at least one byte', { field: 'payload' });
+    }
+    if (payload.length > settings.maxMessageBytes) {
+      throw new ChatError('payload_too_large', `payload is ${payload.length} bytes; at most ${settings.maxMessageBytes} (e2e.max_device_message_bytes)`, { field: 'payload' });
+    }
+    const now = clock.now();
+    const id = store.transaction(() => {
+      if (store.deviceMessages.queueBytes(toDevice) + payload.length > settings.maxQueueBytes) {
+        throw new ChatError('rate_limited', `device ${toDevice} has ${settings.maxQueueBytes} bytes waiting (e2e.max_device_queue_bytes): it must fetch them first`, {
+          retryAfterSeconds: QUEUE_FULL_RETRY_SECONDS,
+          details: { limit: 'e2e.max_device_queue_bytes' },
+        });
+      }
+      return store.deviceMessages.insert(toDevice, principal.deviceId, payload, now);
+    });
+    const message: DeviceMessage = { id, fromDevice: principal.deviceId, payload: payloadBase64, createdAt: now };
+    this.deps.fanout.deviceMessage(principal.user.id, toDevice, message);
+    return message;
+  }
+
+  /** The calling device's messages after id `after`: at most `limit` (capped at 100) and about 1 MiB of payload. */
+  page(principal: Principal, after: number, limit: number): { messages: DeviceMessage[]; more: boolean } {
+    const wanted = Math.min(limit, DEVICE_MESSAGES_PAGE_MAX);
+    const rows = this.deps.store.deviceMessages.page(principal.deviceId, after, wanted + 1);
+    const messages: DeviceMessage[] = [];
+    let bytes = 0;
+    for (const row of rows.slice(0, wanted)) {
+      if (messages.length > 0 && bytes + row.payload.length > PAGE_BYTES) break;
+      bytes += row.payload.length;
+      messages.push(toDeviceMessage(row));
+    }
+    return { messages, more: rows.length > messages.length };
+  }
+
+  /** Deletes the calling device's messages with ids up to `upTo`. */
+  ack(principal: Principal, upTo: number): void {
+    const { store } = this.deps;
+    store.transaction(() => store.deviceMessages.ack(principal.deviceId, upTo));
+  }
+
+  /** Drops messages older than e2e.device_message_ttl_days; returns how many. */
+  expire(): number {
+    const { store, clock, settings } = this.deps;
+    return store.transaction(() => store.deviceMessages.expire(clock.now() - settings.ttlMs));
+  }
+}
+
+function toDeviceMessage(row: DeviceMessageRow): DeviceMessage {
+  return { id: row.id, fromDevice: row.from_device, payload: row.payload.toString('base64'), createdAt: row.created_at };
+}
