@@ -276,4 +276,126 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       }
     });
   });
+
+  describe('a device relabelled to another user', () => {
+    it("in the database (devices.user_id and the messages' sender): a refused key report, and the moved messages are bad_signature, never ok from the wrong user", async () => {
+      const [aliceName, bobName, carolName] = [await user('alice'), await user('bob'), await user('carol')];
+      const [alice, bob, carol] = [await device(aliceName), await device(bobName), await device(carolName)];
+      const group = await carol.client.createGroup('three', [aliceName, bobName]);
+      const said = 'relabel-secret: alice said this';
+      await alice.client.send(group.id, { text: said }, { encrypted: true });
+      assert.equal((await carol.text(group.id, said)).sender_id, alice.userId);
+      await bob.text(group.id, said);
+
+      // The operator moves alice's device, and what it sent, to bob.
+      db.prepare('UPDATE devices SET user_id = ? WHERE id = ?').run(bob.userId, alice.deviceId);
+      db.prepare('UPDATE messages SET sender_user_id = ? WHERE sender_device_id = ?').run(bob.userId, alice.deviceId);
+      const restarted = await restart(carol);
+      // The device's self-signature binds its user id: the server's new word does not verify and changes no pin.
+      const refusal = await restarted.until(() => restarted.errors.find((e) => e.message.includes(`device ${alice.deviceId}'s keys are not signed`)), 'the refused report');
+      assert.equal((refusal as { code?: string }).code, 'bad_reply');
+      assert.equal(restarted.keys.some((k) => k.device_id === alice.deviceId && k.trusted), false);
+      const pinned = await restarted.client.fingerprints(alice.userId);
+      assert.deepEqual(pinned.map((d) => d.device_id), [alice.deviceId], "the pin stays alice's");
+      const page = await restarted.client.history(group.id);
+      const moved = page.messages.filter((m) => m.sender_device_id === alice.deviceId);
+      assert.equal(moved.length, 1);
+      assert.equal(moved[0]?.sender_id, bob.userId, 'the server now says bob sent it');
+      assert.equal(moved[0]?.e2e?.status, 'bad_signature');
+      assert.equal((moved[0]?.body as { text?: string }).text, undefined);
+      assertNowhere(said);
+      db.prepare('UPDATE messages SET sender_user_id = ? WHERE sender_device_id = ?').run(alice.userId, alice.deviceId);
+      db.prepare('UPDATE devices SET user_id = ? WHERE id = ?').run(alice.userId, alice.deviceId);
+    });
+
+    it('by a man in the middle (keys, keys_changed and every message frame say bob): bad_signature, never ok from the wrong user', async () => {
+      const [aliceName, bobName, carolName] = [await user('alice'), await user('bob'), await user('carol')];
+      const relay = await mitm();
+      const [alice, bob] = [await device(aliceName), await device(bobName)];
+      // Carol is new to both: every key report and message she ever sees says alice's device is bob's.
+      let relabel = (_frame: unknown): void => {};
+      relay.rewrite = (frame) => {
+        relabel(frame);
+        return frame;
+      };
+      const carol = await device(carolName, { via: relay });
+      const group = await carol.client.createGroup('three', [aliceName, bobName]);
+      relabel = function walk(value: unknown): void {
+        if (Array.isArray(value)) return value.forEach(walk);
+        if (typeof value !== 'object' || value === null) return;
+        const object = value as Record<string, unknown>;
+        if (object.sender_device_id === alice.deviceId) object.sender_id = bob.userId;
+        if (object.device_id === alice.deviceId && typeof object.enc_key === 'string') object.user_id = bob.userId;
+        Object.values(object).forEach(walk);
+      };
+      const said = 'mitm-relabel-secret: alice said this';
+      await alice.client.send(group.id, { text: said }, { encrypted: true });
+      await bob.text(group.id, said);
+      const seen = await carol.encryptedAfter(group.id, 0);
+      assert.equal(seen.sender_id, bob.userId);
+      // The relabelled key report fails the device's self-signature (it binds the user id): refused, so the sender
+      // is unknown; and the envelope's signature binds alice's user id, so bob's name on it would be bad_signature.
+      assert.ok(['unknown_sender', 'bad_signature'].includes(seen.e2e?.status as string), String(seen.e2e?.status));
+      const refusal = await carol.until(() => carol.errors.find((e) => e.message.includes(`device ${alice.deviceId}'s keys are not signed`)), 'the refused report');
+      assert.equal((refusal as { code?: string }).code, 'bad_reply');
+      const page = await carol.client.history(group.id);
+      const statuses = page.messages.filter((m) => m.kind === 'e2e').map((m) => m.e2e?.status);
+      assert.equal(statuses.length, 1);
+      assert.notEqual(statuses[0], 'ok');
+      // Now only the messages are relabelled: carol learns alice's device honestly (her own send fetches the
+      // members' keys) and pins it as alice's; a message of it under bob's name is bad_signature.
+      relabel = function walk(value: unknown): void {
+        if (Array.isArray(value)) return value.forEach(walk);
+        if (typeof value !== 'object' || value === null) return;
+        const object = value as Record<string, unknown>;
+        if (object.sender_device_id === alice.deviceId) object.sender_id = bob.userId;
+        Object.values(object).forEach(walk);
+      };
+      await carol.client.send(group.id, { text: 'carol here' }, { encrypted: true });
+      await alice.text(group.id, 'carol here');
+      const pinned = await carol.client.fingerprints(alice.userId);
+      assert.deepEqual(pinned.map((d) => [d.device_id, d.trusted]), [[alice.deviceId, true]]);
+      const again = 'mitm-relabel-secret-2: alice again';
+      await alice.client.send(group.id, { text: again }, { encrypted: true });
+      const second = await carol.until(() => carol.messages.find((m) => m.kind === 'e2e' && m.sender_device_id === alice.deviceId && m.seq > seen.seq), 'the second message');
+      assert.equal(second.sender_id, bob.userId);
+      assert.equal(second.e2e?.status, 'bad_signature');
+      assert.equal(carol.messages.some((m) => m.e2e?.status === 'ok' && m.sender_id === bob.userId), false, 'never ok under the wrong user');
+      for (const text of [said, again]) assertNowhere(text, relay);
+    });
+  });
+
+  describe("this device's keys", () => {
+    it("substituted by the server (keys reply and keys_changed under this device's id): key_mismatch, and nothing is sealed to the substituted key", async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const relay = await mitm();
+      const path = join(tempDir(), 'alice.json');
+      const [alice, bob] = [await device(aliceName, { via: relay, store: new FileStore(path) }), await device(bobName)];
+      const thread = await alice.client.openDirect(bobName);
+      const impostor = new TestDevice(alice.userId, alice.deviceId);
+      const impostorPair = { public: impostor.encKey, secret: b64(impostor.encSecret) };
+      const entry = impostor.entry(null);
+      relay.rewrite = (frame, link, direction) => {
+        if (direction === 'down' && link.answers(frame) === 'keys_get') {
+          frame.devices = frame.devices.map((d: { device_id: number }) => (d.device_id === alice.deviceId ? entry : d));
+        }
+        return frame;
+      };
+      relay.links.at(-1)?.toClient({ type: 'keys_changed', ...entry });
+      const alarm = await alice.errorCoded('key_mismatch');
+      assert.match(alarm.message, new RegExp(`not its own`));
+      const listed = await alice.client.devices();
+      assert.deepEqual(listed.filter((d) => d.state === 'this').map((d) => d.fingerprint), [alice.client.ownFingerprint()]);
+      const secret = 'substituted-secret: my own copy stays mine';
+      await alice.client.send(thread.id, { text: secret }, { encrypted: true });
+      assert.equal((await bob.text(thread.id, secret)).e2e?.status, 'ok');
+      assert.equal((await alice.text(thread.id, secret)).e2e?.status, 'ok');
+      const sends = relay.frames().filter((f) => f.type === 'send' && f.thread_id === thread.id);
+      assert.equal(sends.length, 1);
+      const own = sends[0].body.keys[String(alice.deviceId)] as string;
+      assert.equal(opensWith(own, storedPair(path)), true, "this device's copy is sealed to its own key, from its store");
+      for (const sealed of Object.values(sends[0].body.keys as Record<string, string>)) assert.equal(opensWith(sealed, impostorPair), false);
+      assertNowhere(secret, relay);
+    });
+  });
 });
