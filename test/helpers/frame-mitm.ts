@@ -57,6 +57,7 @@ export class FrameMitm {
   /** The text of every frame the attacker saw, both ways, as it arrived. */
   readonly seen: string[] = [];
   readonly links: MitmLink[] = [];
+  private readonly waiters = new Set<() => void>();
   /** Replaced at will by the test; passes everything through unchanged by default. */
   rewrite: Rewrite = (frame) => frame;
 
@@ -92,6 +93,27 @@ export class FrameMitm {
     return this.seen.map((text) => JSON.parse(text) as Frame);
   }
 
+  /** Resolves with the first frame seen (so far or later, either way, before any rewrite) that `match` accepts. */
+  until(match: (frame: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> {
+    const find = (): Frame | undefined => this.frames().find(match);
+    const found = find();
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`no such frame within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = (): void => {
+        const frame = find();
+        if (frame === undefined) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(frame);
+      };
+      this.waiters.add(check);
+    });
+  }
+
   async close(): Promise<void> {
     for (const link of this.links) link.close();
     this.server.close();
@@ -106,6 +128,7 @@ export class FrameMitm {
     const pass = (data: WebSocket.RawData, direction: Direction, to: WebSocket): void => {
       const text = data.toString();
       this.seen.push(text);
+      for (const waiter of [...this.waiters]) waiter();
       const frame = JSON.parse(text) as Frame;
       if (direction === 'up' && typeof frame.id === 'string' && typeof frame.type === 'string') link.requests.set(frame.id, frame.type);
       const out = this.rewrite(frame, link, direction);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import {
-  AccountApi, ChatClient, type ClientMessage, type ClientStore, FileStore, type IdentityChange, type KeyChange, MemoryStore, type StatusChange,
+  AccountApi, type AccountStanding, ChatClient, type ClientMessage, type ClientStore, FileStore, type IdentityChange, type KeyChange, MemoryStore, type StatusChange,
 } from '../../src/client/node.js';
 import { TestAccount, TestDevice, approvedDevice, loadSodium } from '../helpers/e2e.js';
 import { FrameMitm } from '../helpers/frame-mitm.js';
@@ -55,6 +55,7 @@ class Peer {
   readonly errors: Error[] = [];
   readonly deviceRequests: Array<{ device_id: number; fingerprint: string }> = [];
   readonly statuses: StatusChange[] = [];
+  readonly standings: AccountStanding[] = [];
   private readonly waiters = new Set<() => void>();
 
   constructor(
@@ -73,6 +74,7 @@ class Peer {
     client.on('error', track(this.errors));
     client.on('device_request', track(this.deviceRequests));
     client.on('status', track(this.statuses));
+    client.on('account', track(this.standings));
   }
 
   get userId(): number {
@@ -89,7 +91,7 @@ class Peer {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`${this.username}: no ${what} within 10 s; errors: ${this.errors.map((e) => e.message).join(' | ')}`));
+        reject(new Error(`${this.username}: no ${what} within 10 s; errors: ${this.errors.map((e) => e.message).join(' | ')}; messages: ${JSON.stringify(this.messages.map((m) => [m.thread_id, m.seq, m.kind, m.e2e?.status]))}; state ${this.client.state}`));
       }, 10_000);
       const check = (): void => {
         const value = find();
@@ -169,6 +171,8 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
     peers.push(peer);
     await client.start();
     await client.whenOnline();
+    // `online` is about messages; this device's keys are settled (published, standing known) when `account` comes.
+    await peer.until(() => peer.standings[0], 'its account standing');
     return peer;
   }
 
@@ -328,6 +332,9 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
         if (object.device_id === alice.deviceId && typeof object.enc_key === 'string') object.user_id = bob.userId;
         Object.values(object).forEach(walk);
       };
+      // Carol's own send fetches the members' keys: alice's device, reported as bob's, fails its self-signature
+      // (which binds the user id) and is refused; the server insists on it, so carol's message fails.
+      await assert.rejects(carol.client.send(group.id, { text: 'carol first' }, { encrypted: true }), { code: 'untrusted_devices' });
       const said = 'mitm-relabel-secret: alice said this';
       await alice.client.send(group.id, { text: said }, { encrypted: true });
       await bob.text(group.id, said);
@@ -396,6 +403,145 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       assert.equal(opensWith(own, storedPair(path)), true, "this device's copy is sealed to its own key, from its store");
       for (const sealed of Object.values(sends[0].body.keys as Record<string, string>)) assert.equal(opensWith(sealed, impostorPair), false);
       assertNowhere(secret, relay);
+    });
+  });
+
+  describe('the encryption requirement cleared', () => {
+    it('in the database (threads.e2e_required = 0), seen by a client restarted on its FileStore: encryption_downgrade, it still encrypts, a plaintext send is refused locally', async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const path = join(tempDir(), 'alice.json');
+      const [alice, bob] = [await device(aliceName, { store: new FileStore(path) }), await device(bobName)];
+      const group = await alice.client.createGroup('required', [bobName], { e2eRequired: true });
+      await alice.client.send(group.id, { text: 'while required' });
+      assert.equal((await bob.text(group.id, 'while required')).kind, 'e2e');
+      await alice.client.close();
+      db.prepare('UPDATE threads SET e2e_required = 0 WHERE id = ?').run(group.id);
+      const restarted = await device(aliceName, { token: alice.token, store: new FileStore(path) });
+      const alarm = await restarted.errorCoded('encryption_downgrade');
+      assert.match(alarm.message, new RegExp(`thread ${group.id} no longer requires encryption`));
+      assert.equal(restarted.client.cachedThreads().find((t) => t.id === group.id)?.e2e_required, false, 'the server did say so');
+      const secret = 'downgrade-secret: still sealed';
+      const sent = await restarted.client.send(group.id, { text: secret });
+      assert.equal((await bob.text(group.id, secret)).kind, 'e2e');
+      assert.equal(db.prepare('SELECT kind FROM messages WHERE thread_id = ? AND seq = ?').pluck().get(group.id, sent.seq), 'e2e');
+      const rows = db.prepare('SELECT count(*) FROM messages WHERE thread_id = ?').pluck().get(group.id);
+      const plain = 'downgrade-plain: would go in the clear';
+      await assert.rejects(restarted.client.send(group.id, { text: plain }, { encrypted: false }), { code: 'encryption_required' });
+      assert.equal(restarted.client.pending().length, 0, 'nothing stored to be sent later');
+      assert.equal(db.prepare('SELECT count(*) FROM messages WHERE thread_id = ?').pluck().get(group.id), rows);
+      for (const text of [secret, plain]) assertNowhere(text);
+      db.prepare('UPDATE threads SET e2e_required = 1 WHERE id = ?').run(group.id);
+    });
+
+    it('by a man in the middle rewriting threads and thread replies: encryption_downgrade, it still encrypts, a plaintext send never leaves the client', async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const relay = await mitm();
+      const [alice, bob] = [await device(aliceName, { via: relay }), await device(bobName)];
+      const group = await bob.client.createGroup('required', [aliceName], { e2eRequired: true });
+      await bob.client.send(group.id, { text: 'from bob, required' });
+      await alice.text(group.id, 'from bob, required');
+      relay.rewrite = (frame, _link, direction) => {
+        if (direction !== 'down') return frame;
+        for (const thread of [...(frame.type === 'threads' ? frame.threads : []), ...(frame.type === 'thread' ? [frame.thread] : [])]) thread.e2e_required = false;
+        return frame;
+      };
+      const { threads } = await alice.client.threads();
+      assert.equal(threads.find((t) => t.id === group.id)?.e2e_required, false);
+      await alice.errorCoded('encryption_downgrade');
+      const secret = 'mitm-downgrade-secret: still sealed';
+      await alice.client.send(group.id, { text: secret });
+      assert.equal((await bob.text(group.id, secret)).e2e?.status, 'ok');
+      const plain = 'mitm-downgrade-plain: would go in the clear';
+      await assert.rejects(alice.client.send(group.id, { text: plain }, { encrypted: false }), { code: 'encryption_required' });
+      assert.equal(relay.frames().filter((f) => f.type === 'send' && f.kind !== 'e2e').length, 0, 'no plaintext send ever passed the relay');
+      for (const text of [secret, plain]) assertNowhere(text, relay);
+    });
+  });
+
+  describe('replays', () => {
+    it("an old encryption key served again after a rotation is refused (the pin stays) and nothing is sealed to it", async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const relay = await mitm();
+      const path = join(tempDir(), 'bob.json');
+      const [alice, bob] = [await device(aliceName, { via: relay }), await device(bobName, { store: new FileStore(path) })];
+      const thread = await alice.client.openDirect(bobName);
+      await alice.client.send(thread.id, { text: 'before the rotation' }, { encrypted: true });
+      await bob.text(thread.id, 'before the rotation');
+      // The attacker kept bob's first key report (as the server stored it) and bob's first secret leaked later.
+      const old = db
+        .prepare<[number], Record<string, unknown>>(
+          `SELECT user_id, id AS device_id, enc_key, sign_key, key_counter AS counter, key_signature AS signature, account_signature, 0 AS revoked FROM devices WHERE id = ?`,
+        )
+        .get(bob.deviceId) as Record<string, unknown>;
+      const oldEntry = { ...old, revoked: false };
+      const oldPair = storedPair(path);
+      await bob.client.rotateKeys();
+      await alice.until(() => alice.keys.find((k) => k.device_id === bob.deviceId && k.reason === 'rotated'), 'the rotation');
+      const newPair = storedPair(path);
+      assert.notEqual(newPair.public, oldPair.public);
+
+      let replaying = true;
+      relay.rewrite = (frame, link, direction) => {
+        if (replaying && direction === 'down' && link.answers(frame) === 'keys_get') {
+          frame.devices = frame.devices.map((d: { device_id: number }) => (d.device_id === bob.deviceId ? oldEntry : d));
+        }
+        return frame;
+      };
+      relay.links.at(-1)?.toClient({ type: 'keys_changed', ...oldEntry });
+      const refused = await alice.until(() => alice.keys.find((k) => k.device_id === bob.deviceId && k.reason === 'changed'), 'the refusal');
+      assert.equal(refused.trusted, false);
+      const secret = 'old-key-secret: not for the old key';
+      await assert.rejects(alice.client.send(thread.id, { text: secret }, { encrypted: true }), { code: 'untrusted_devices' });
+      // The attacker stops; the pin (counter 2) was kept all along, so the next send seals to the new key.
+      replaying = false;
+      const later = 'old-key-secret-2: for the new key only';
+      await alice.client.send(thread.id, { text: later }, { encrypted: true });
+      assert.equal((await bob.text(thread.id, later)).e2e?.status, 'ok');
+      const sends = relay.frames().filter((f) => f.type === 'send' && f.thread_id === thread.id);
+      for (const frame of sends) assert.equal(opensWith(frame.body.keys[String(bob.deviceId)] ?? '', oldPair) && frame.client_msg_id !== sends[0].client_msg_id, false);
+      assert.equal(opensWith(sends.at(-1).body.keys[String(bob.deviceId)], newPair), true);
+      assert.equal(sends.slice(1).some((frame) => Object.values(frame.body.keys as Record<string, string>).some((sealed) => opensWith(sealed, oldPair))), false);
+      for (const text of [secret, later]) assertNowhere(text, relay);
+    });
+
+    it('the same envelope delivered again at a new seq is `replayed`', async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const relay = await mitm();
+      const [alice, bob] = [await device(aliceName), await device(bobName, { via: relay })];
+      const thread = await alice.client.openDirect(bobName);
+      const secret = 'replay-secret: transfer 100 to carol';
+      await alice.client.send(thread.id, { text: secret }, { encrypted: true });
+      const original = await bob.text(thread.id, secret);
+      assert.equal(original.e2e?.status, 'ok');
+      const delivered = relay.frames().find((f) => f.type === 'message' && f.message.seq === original.seq && f.message.thread_id === thread.id);
+      relay.links.at(-1)?.toClient({ ...delivered, message: { ...delivered.message, id: delivered.message.id + 1000, seq: original.seq + 1 } });
+      const copy = await bob.encryptedAfter(thread.id, original.seq);
+      assert.equal(copy.e2e?.status, 'replayed');
+      assert.equal((copy.body as { text?: string }).text, undefined, 'the envelope, not the body again');
+      assertNowhere(secret, relay);
+    });
+  });
+
+  describe('withheld key news', () => {
+    it("a contact's device announced without its account key (account_changed dropped) is not taken for untrusted: the account key is fetched before judging", async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const relay = await mitm();
+      relay.rewrite = (frame, _link, direction) => (direction === 'down' && frame.type === 'account_changed' ? null : frame);
+      const alice = await device(aliceName, { via: relay });
+      const bob = await rawDevice(bobName);
+      const thread = (await bob.socket.expect({ type: 'direct_open', username: aliceName }, 'thread')).thread.id as number;
+      // Bob's first device makes his account key and an approved device; alice hears keys_changed only.
+      const account = new TestAccount(bob.userId);
+      const bobDevice = await approvedDevice(bob.socket, bob.userId, bob.deviceId, account);
+      await relay.until((f) => f.type === 'keys_changed' && f.device_id === bob.deviceId && f.account_signature !== null);
+      const { devices } = await bob.socket.expect({ type: 'keys_get', user_ids: [alice.userId, bob.userId] }, 'keys');
+      const recipients = devices.filter((d: { revoked: boolean; account_signature: string | null }) => !d.revoked && d.account_signature).map((d: { device_id: number; enc_key: string }) => ({ deviceId: d.device_id, encKey: d.enc_key }));
+      const { sealEnvelope } = await import('../helpers/e2e.js');
+      const body = sealEnvelope(bobDevice, { threadId: thread, clientMsgId: 'withheld-1', senderUserId: bob.userId }, { text: 'hello from a new contact' }, recipients);
+      await bob.socket.expect({ type: 'send', thread_id: thread, client_msg_id: 'withheld-1', kind: 'e2e', body }, 'ack');
+      const got = await alice.encryptedAfter(thread, 0);
+      assert.equal(got.e2e?.status, 'ok');
+      assert.deepEqual(alice.identities.map((i) => [i.user_id, i.reason]), [[bob.userId, 'new']]);
     });
   });
 });
