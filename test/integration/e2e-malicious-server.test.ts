@@ -490,6 +490,8 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       relay.links.at(-1)?.toClient({ type: 'keys_changed', ...oldEntry });
       const refused = await alice.until(() => alice.keys.find((k) => k.device_id === bob.deviceId && k.reason === 'changed'), 'the refusal');
       assert.equal(refused.trusted, false);
+      const pins = await alice.client.fingerprints(bob.userId);
+      assert.deepEqual(pins.map((d) => [d.device_id, d.mismatch]), [[bob.deviceId, true]], 'the pin stays; the report is flagged');
       const secret = 'old-key-secret: not for the old key';
       await assert.rejects(alice.client.send(thread.id, { text: secret }, { encrypted: true }), { code: 'untrusted_devices' });
       // The attacker stops; the pin (counter 2) was kept all along, so the next send seals to the new key.
@@ -498,8 +500,8 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       await alice.client.send(thread.id, { text: later }, { encrypted: true });
       assert.equal((await bob.text(thread.id, later)).e2e?.status, 'ok');
       const sends = relay.frames().filter((f) => f.type === 'send' && f.thread_id === thread.id);
-      for (const frame of sends) assert.equal(opensWith(frame.body.keys[String(bob.deviceId)] ?? '', oldPair) && frame.client_msg_id !== sends[0].client_msg_id, false);
       assert.equal(opensWith(sends.at(-1).body.keys[String(bob.deviceId)], newPair), true);
+      // The first send (before the rotation) was rightly sealed to the old key; none after it.
       assert.equal(sends.slice(1).some((frame) => Object.values(frame.body.keys as Record<string, string>).some((sealed) => opensWith(sealed, oldPair))), false);
       for (const text of [secret, later]) assertNowhere(text, relay);
     });
@@ -542,6 +544,160 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       const got = await alice.encryptedAfter(thread, 0);
       assert.equal(got.e2e?.status, 'ok');
       assert.deepEqual(alice.identities.map((i) => [i.user_id, i.reason]), [[bob.userId, 'new']]);
+    });
+  });
+
+  describe('equivocation', () => {
+    /** A hand-made envelope from `sender`: the body under K1, `commit` of the chosen key, and per recipient the key chosen for it. */
+    function twoFacedEnvelope(
+      sender: TestDevice,
+      context: { threadId: number; clientMsgId: string },
+      body: unknown,
+      keyFor: (deviceId: number) => Uint8Array,
+      encryptWith: Uint8Array,
+      commitTo: Uint8Array,
+      recipients: ReadonlyArray<{ deviceId: number; encKey: string }>,
+    ): Record<string, unknown> {
+      const derive = (label: string, key: Uint8Array): Uint8Array => sodium.crypto_generichash(32, utf8(label), key);
+      const nonce = b64(sodium.randombytes_buf(24));
+      const commit = b64(derive('chatd-e2e-v2-commit', commitTo));
+      const ad = utf8(JSON.stringify(['chatd-e2e-v2', context.threadId, context.clientMsgId, sender.userId, sender.deviceId]));
+      const ciphertext = b64(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(utf8(JSON.stringify(body)), ad, null, raw(nonce), derive('chatd-e2e-v2-aead', encryptWith)));
+      const keys = Object.fromEntries(recipients.map((r) => [String(r.deviceId), b64(sodium.crypto_box_seal(keyFor(r.deviceId), raw(r.encKey)))]));
+      const signed = JSON.stringify([
+        'chatd-e2e-v2', context.threadId, context.clientMsgId, sender.userId, sender.deviceId, nonce, commit, ciphertext,
+        Object.keys(keys).sort().map((id) => [id, keys[id]]),
+      ]);
+      return { v: 2, sender_device: sender.deviceId, nonce, commit, ciphertext, keys, signature: b64(sodium.crypto_sign_detached(utf8(signed), sender.signSecret)) };
+    }
+
+    it('one signed envelope with different message keys sealed to bob and to carol never opens ok to both: the key commitment gives one of them bad_signature or undecryptable', async () => {
+      const [malloryName, bobName, carolName] = [await user('mallory'), await user('bob'), await user('carol')];
+      const [bob, carol] = [await device(bobName), await device(carolName)];
+      const mallory = await rawDevice(malloryName);
+      const malloryDevice = await approvedDevice(mallory.socket, mallory.userId, mallory.deviceId, new TestAccount(mallory.userId));
+      const group = (await mallory.socket.expect({ type: 'group_create', title: 'vote', members: [bobName, carolName] }, 'thread')).thread.id as number;
+      const { devices } = await mallory.socket.expect({ type: 'keys_get', user_ids: [mallory.userId, bob.userId, carol.userId] }, 'keys');
+      const recipients = devices
+        .filter((d: { revoked: boolean; account_signature: string | null }) => !d.revoked && d.account_signature)
+        .map((d: { device_id: number; enc_key: string }) => ({ deviceId: d.device_id, encKey: d.enc_key }));
+      const [k1, k2] = [sodium.randombytes_buf(32), sodium.randombytes_buf(32)];
+      const toCarolK2 = (deviceId: number): Uint8Array => (deviceId === carol.deviceId ? k2 : k1);
+      const variants = [
+        // Committed to K1 (bob's): carol's K2 does not match the commitment.
+        { clientMsgId: 'two-faced-1', body: { text: 'YES, I vote for it' }, commitTo: k1 },
+        // Committed to K2 (carol's) but encrypted under K1: bob's key does not match, carol's does not decrypt.
+        { clientMsgId: 'two-faced-2', body: { text: 'NO, I vote against' }, commitTo: k2 },
+      ];
+      for (const variant of variants) {
+        const body = twoFacedEnvelope(malloryDevice, { threadId: group, clientMsgId: variant.clientMsgId }, variant.body, toCarolK2, k1, variant.commitTo, recipients);
+        await mallory.socket.expect({ type: 'send', thread_id: group, client_msg_id: variant.clientMsgId, kind: 'e2e', body }, 'ack');
+      }
+      for (const variant of variants) {
+        const [atBob, atCarol] = await Promise.all([bob, carol].map((peer) => peer.until(() => peer.messages.find((m) => m.client_msg_id === variant.clientMsgId), variant.clientMsgId)));
+        const statuses = [atBob?.e2e?.status, atCarol?.e2e?.status];
+        assert.ok(!statuses.every((status) => status === 'ok'), `${variant.clientMsgId}: both ok (${statuses.join(', ')})`);
+        assert.ok(statuses.some((status) => status === 'bad_signature' || status === 'undecryptable'), statuses.join(', '));
+        assert.equal(statuses.filter((status) => status === 'ok').length <= 1, true);
+      }
+      assert.deepEqual(
+        [bob, carol].map((peer) => variants.map((v) => peer.messages.find((m) => m.client_msg_id === v.clientMsgId)?.e2e?.status)),
+        [['ok', 'bad_signature'], ['bad_signature', 'undecryptable']],
+      );
+      for (const variant of variants) assertNowhere(variant.body.text);
+    });
+  });
+
+  describe("a contact's account key substituted", () => {
+    it('in the database, seen at a restart: identity changed; for a verified contact sends are held, not sent, until acceptIdentity', async () => {
+      const [aliceName, bobName, carolName] = [await user('alice'), await user('bob'), await user('carol')];
+      const [alice, bob] = [await device(aliceName), await device(bobName)];
+      await device(carolName);
+      const thread = await alice.client.openDirect(bobName);
+      const other = await alice.client.openDirect(carolName);
+      await alice.client.send(thread.id, { text: 'hello bob' }, { encrypted: true });
+      await bob.text(thread.id, 'hello bob');
+      const before = await alice.client.safetyNumber(bob.userId);
+      await alice.client.markVerified(bob.userId);
+
+      const attacker = new TestAccount(bob.userId);
+      const real = db.prepare('SELECT account_key, signature FROM account_keys WHERE user_id = ?').get(bob.userId) as { account_key: string; signature: string };
+      const forged = attacker.publication();
+      db.prepare('UPDATE account_keys SET account_key = ?, signature = ? WHERE user_id = ?').run(forged.account_key, forged.signature, bob.userId);
+      const restarted = await restart(alice);
+      const change = await restarted.until(() => restarted.identities.find((i) => i.user_id === bob.userId && i.reason === 'changed'), 'identity changed');
+      assert.deepEqual([change.verified, change.held], [true, true]);
+      assert.equal((await restarted.client.safetyNumber(bob.userId)).number, before.number, 'the pinned key stays until accepted');
+
+      const secret = 'held-secret: for the real bob only';
+      const held = restarted.client.send(thread.id, { text: secret }, { encrypted: true });
+      held.catch(() => {});
+      // A send to another thread goes out: the outbox ran, and the held one stayed.
+      await restarted.client.send(other.id, { text: 'to carol meanwhile' }, { encrypted: true });
+      assert.deepEqual(restarted.client.pending().map((entry) => entry.thread_id), [thread.id]);
+      assert.equal(db.prepare('SELECT count(*) FROM messages WHERE thread_id = ?').pluck().get(thread.id), 1, 'nothing sent while held');
+      assert.equal(restarted.statuses.some((s) => s.thread_id === thread.id && s.status !== 'pending'), false);
+
+      // Accepting the new key releases the send; bob's real devices are not certified by it, so it fails (untrusted_devices).
+      await restarted.client.acceptIdentity(bob.userId);
+      await assert.rejects(held, { code: 'untrusted_devices' });
+      assert.equal((await restarted.client.safetyNumber(bob.userId)).verified, false);
+      assertNowhere(secret);
+      db.prepare('UPDATE account_keys SET account_key = ?, signature = ? WHERE user_id = ?').run(real.account_key, real.signature, bob.userId);
+    });
+
+    it('by a man in the middle injecting account_changed: the same hold; the pinned key reported again releases it, still verified', async () => {
+      const [aliceName, bobName, carolName] = [await user('alice'), await user('bob'), await user('carol')];
+      const relay = await mitm();
+      const [alice, bob] = [await device(aliceName, { via: relay }), await device(bobName)];
+      await device(carolName);
+      const thread = await alice.client.openDirect(bobName);
+      const other = await alice.client.openDirect(carolName);
+      await alice.client.send(thread.id, { text: 'hello bob' }, { encrypted: true });
+      await bob.text(thread.id, 'hello bob');
+      await alice.client.markVerified(bob.userId);
+      const honest = (await relay.until((f) => f.type === 'keys' && f.accounts?.some((a: { user_id: number }) => a.user_id === bob.userId))).accounts
+        .find((a: { user_id: number }) => a.user_id === bob.userId);
+      const attacker = new TestAccount(bob.userId);
+      relay.links.at(-1)?.toClient({ type: 'account_changed', user_id: bob.userId, ...attacker.publication() });
+      const change = await alice.until(() => alice.identities.find((i) => i.user_id === bob.userId && i.reason === 'changed'), 'identity changed');
+      assert.deepEqual([change.verified, change.held], [true, true]);
+      const secret = 'mitm-held-secret: for the real bob only';
+      const held = alice.client.send(thread.id, { text: secret }, { encrypted: true });
+      await alice.client.send(other.id, { text: 'to carol meanwhile' }, { encrypted: true });
+      const heldId = alice.client.pending().find((entry) => entry.thread_id === thread.id)?.client_msg_id;
+      assert.ok(heldId, 'the message waits in the outbox');
+      assert.equal(relay.frames().some((f) => f.type === 'send' && f.client_msg_id === heldId), false, 'not sent while held');
+      // The server reports the pinned key again: the hold is lifted without accepting anything.
+      relay.links.at(-1)?.toClient({ type: 'account_changed', ...honest });
+      await held;
+      assert.equal((await bob.text(thread.id, secret)).e2e?.status, 'ok');
+      assert.equal((await alice.client.safetyNumber(bob.userId)).verified, true, 'still verified: the key never changed');
+      assertNowhere(secret, relay);
+    });
+  });
+
+  describe('restarts', () => {
+    it('an encrypted client restarted on its FileStore: peers get no key event, its own history is ok', async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const path = join(tempDir(), 'alice.json');
+      const [alice, bob] = [await device(aliceName, { store: new FileStore(path) }), await device(bobName)];
+      const thread = await alice.client.openDirect(bobName);
+      await alice.client.send(thread.id, { text: 'before the restart' }, { encrypted: true });
+      await bob.client.send(thread.id, { text: 'bob before the restart' }, { encrypted: true });
+      await alice.text(thread.id, 'bob before the restart');
+      const [bobKeys, bobIdentities] = [bob.keys.length, bob.identities.length];
+      const restarted = await restart(alice, { path });
+      await restarted.client.send(thread.id, { text: 'after the restart' }, { encrypted: true });
+      assert.equal((await bob.text(thread.id, 'after the restart')).e2e?.status, 'ok');
+      assert.deepEqual([bob.keys.length, bob.identities.length], [bobKeys, bobIdentities], 'no key or identity event at the peer');
+      assert.deepEqual(restarted.standings.map((s) => s.state), ['approved']);
+      assert.deepEqual(restarted.errors, []);
+      const page = await restarted.client.history(thread.id);
+      assert.deepEqual(
+        page.messages.filter((m) => m.kind === 'e2e').map((m) => [(m.body as { text?: string }).text, m.e2e?.status]),
+        [['before the restart', 'ok'], ['bob before the restart', 'ok'], ['after the restart', 'ok']],
+      );
     });
   });
 });
