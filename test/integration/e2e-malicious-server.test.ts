@@ -700,4 +700,97 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       );
     });
   });
+
+  describe('bad input from a malicious peer', () => {
+    it('a malformed key bundle is refused by the server by field and stores nothing; one the server slips in anyway is reported (bad_reply) and changes nothing the client stores', async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const relay = await mitm();
+      const path = join(tempDir(), 'alice.json');
+      const alice = await device(aliceName, { via: relay, store: new FileStore(path) });
+      const bob = await rawDevice(bobName);
+      await bob.socket.expect({ type: 'direct_open', username: aliceName }, 'thread');
+      const keysRow = () => db.prepare('SELECT enc_key, sign_key, key_counter, key_signature, account_signature FROM devices WHERE id = ?').get(bob.deviceId);
+      const rowBefore = keysRow();
+      const bundle = new TestDevice(bob.userId, bob.deviceId);
+      const good = bundle.publication() as Record<string, unknown>;
+      const other = new TestDevice(bob.userId, bob.deviceId).publication() as { signature: string };
+      for (const [frame, field] of [
+        [{ ...good, signature: other.signature }, 'signature'],
+        [{ ...good, enc_key: Buffer.alloc(31, 7).toString('base64') }, 'enc_key'],
+        [{ ...good, counter: -1 }, 'counter'],
+      ] as const) {
+        const reply = await bob.socket.expect({ type: 'keys_publish', ...frame }, 'error');
+        assert.deepEqual([reply.error.code, reply.error.field], ['invalid_field', field]);
+      }
+      assert.deepEqual(keysRow(), rowBefore, 'the server stored nothing');
+
+      await alice.store.flush();
+      const stored = storedE2e(path);
+      const errorsBefore = alice.errors.length;
+      const link = relay.links.at(-1);
+      link?.toClient({ type: 'keys_changed', ...bundle.entry(null), signature: other.signature });
+      link?.toClient({ type: 'keys_changed', ...bundle.entry(null), enc_key: Buffer.alloc(31, 7).toString('base64') });
+      link?.toClient({ type: 'account_changed', user_id: bob.userId, ...new TestAccount(bob.userId).publication(bob.userId + 1) });
+      await alice.until(() => (alice.errors.length >= errorsBefore + 3 ? true : undefined), 'three refusals');
+      const refusals = alice.errors.slice(errorsBefore);
+      assert.deepEqual(refusals.map((e) => (e as { code?: string }).code), ['bad_reply', 'bad_reply', 'bad_reply']);
+      assert.match(refusals[0]?.message ?? '', new RegExp(`device ${bob.deviceId}'s keys are not signed by its own signing key`));
+      assert.match(refusals[2]?.message ?? '', /account key is not signed by itself/);
+      assert.deepEqual(alice.keys.filter((k) => k.user_id === bob.userId), []);
+      await alice.store.flush();
+      assert.deepEqual(storedE2e(path), stored, "the client's store is unchanged");
+    });
+
+    it('device messages not sealed to this device, not JSON, from a device the account key never approved, addressed elsewhere, or bringing a foreign account secret are refused (bad_reply) and change nothing stored', async () => {
+      const aliceName = await user('alice');
+      const path = join(tempDir(), 'alice.json');
+      const alice = await device(aliceName, { store: new FileStore(path) });
+      const peer = await rawDevice(aliceName);
+      const peerDevice = new TestDevice(peer.userId, peer.deviceId);
+      await peer.socket.expect({ type: 'keys_publish', ...peerDevice.publication() }, 'ok');
+      await alice.client.devices();
+      const request = await alice.until(() => alice.deviceRequests.find((r) => r.device_id === peer.deviceId), 'device_request');
+      const { devices } = await peer.socket.expect({ type: 'keys_get', user_ids: [peer.userId] }, 'keys');
+      const aliceEnc = raw(devices.find((d: { device_id: number }) => d.device_id === alice.deviceId).enc_key);
+      const inner = (kind: string, body: unknown, to = alice.deviceId): Record<string, unknown> => {
+        const signed = JSON.stringify(['chatd-device-msg-v2', peer.userId, peer.deviceId, to, kind, JSON.stringify(body)]);
+        return { v: 2, from_device: peer.deviceId, to_device: to, kind, body, signature: b64(sodium.crypto_sign_detached(utf8(signed), peerDevice.signSecret)) };
+      };
+      const sealed = (value: unknown): string => b64(sodium.crypto_box_seal(utf8(typeof value === 'string' ? value : JSON.stringify(value)), aliceEnc));
+      const historyGrant = { grant_id: 'g-1', part: 0, parts: 1, keys: [[1, 1, b64(sodium.randombytes_buf(32))]] };
+      await alice.store.flush();
+      const stored = storedE2e(path);
+      const send = async (payload: string): Promise<void> => {
+        await peer.socket.expect({ type: 'device_send', device_id: alice.deviceId, payload }, 'ok');
+      };
+      const refusedCount = (): number => alice.errors.filter((e) => e.message.includes(`from device ${peer.deviceId} refused`)).length;
+      // While the peer is pending: garbage, not JSON, and a well-formed history grant from an unapproved device.
+      await send(b64(sodium.randombytes_buf(120)));
+      await send(sealed('{not json'));
+      await send(sealed(inner('history', historyGrant)));
+      await alice.until(() => (refusedCount() >= 3 ? true : undefined), 'three refusals');
+      const reasons = alice.errors.filter((e) => e.message.includes(`from device ${peer.deviceId} refused`)).map((e) => e.message);
+      assert.match(reasons[0] ?? '', /not sealed to this device/);
+      assert.match(reasons[2] ?? '', new RegExp(`device ${peer.deviceId} is not an approved device`));
+      // Approved now (the user compared the code), it turns bad: a message addressed to another device, and a foreign account secret.
+      await alice.client.approveDevice(peer.deviceId, { fingerprint: request.fingerprint });
+      const grant = await peer.socket.nextEvent('device_message');
+      const opened = JSON.parse(Buffer.from(sodium.crypto_box_seal_open(raw(grant.message.payload), peerDevice.encPublic, peerDevice.encSecret)).toString('utf8'));
+      assert.equal(opened.kind, 'account_key');
+      await alice.store.flush();
+      const approvedStore = storedE2e(path);
+      await send(sealed(inner('history', historyGrant, alice.deviceId + 1000)));
+      await alice.until(() => (refusedCount() >= 4 ? true : undefined), 'the misaddressed one');
+      assert.match(alice.errors.filter((e) => e.message.includes('refused')).at(-1)?.message ?? '', /addressed to another device/);
+      const before = alice.errors.length;
+      await send(sealed(inner('account_key', { account_key: opened.body.account_key, account_secret: b64(sodium.randombytes_buf(64)) })));
+      const foreign = await alice.until(() => alice.errors.slice(before).find((e) => /account key grant/.test(e.message)), 'the refused grant');
+      assert.equal((foreign as { code?: string }).code, 'bad_reply');
+      await alice.store.flush();
+      const after = storedE2e(path);
+      assert.deepEqual(after, approvedStore, 'nothing stored from any of them');
+      assert.equal(after.historyKeys, undefined);
+      assert.deepEqual({ ...after, knownDevices: undefined }, { ...stored, knownDevices: undefined }, 'only the approval itself pinned a device');
+    });
+  });
 });
