@@ -1,10 +1,15 @@
 import { CloseCodes, type CloseReason } from '../errors.js';
 import type {
+  AccountChangedEvent,
   AckFrame,
   ContactsReplyFrame,
   DeliveredReplyFrame,
+  DeviceMessageEvent,
+  DeviceMessagesReplyFrame,
   ErrorFrame,
   InboxDoneEvent,
+  KeysChangedEvent,
+  KeysReplyFrame,
   MessageEvent,
   MessagesFrame,
   OkFrame,
@@ -19,7 +24,6 @@ import type {
   TypingEvent,
   WelcomeFrame,
 } from '../protocol/frames.js';
-import type { AccountChangedEvent, DeviceMessageEvent, DeviceMessagesReplyFrame, KeysChangedV2Event, KeysV2ReplyFrame } from './e2e-wire.js';
 import { ClientError } from './errors.js';
 import { Pacer } from './pacer.js';
 import type { RequestJson, RequestType } from './requests.js';
@@ -52,7 +56,7 @@ export interface ReplyOf {
   push_register: OkFrame;
   push_unregister: OkFrame;
   keys_publish: OkFrame;
-  keys_get: KeysV2ReplyFrame;
+  keys_get: KeysReplyFrame;
   require_e2e: ThreadReplyFrame;
   account_publish: OkFrame;
   device_approve: OkFrame;
@@ -75,7 +79,7 @@ export type Call = <R extends RequestJson>(request: R) => Promise<ReplyOf[R['typ
 
 export type ServerEvent =
   | MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent
-  | KeysChangedV2Event | AccountChangedEvent | DeviceMessageEvent;
+  | KeysChangedEvent | AccountChangedEvent | DeviceMessageEvent;
 
 /** Why a connection ended. */
 export interface ConnectionEnd {

@@ -1,8 +1,8 @@
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import { type DevicePublic, type VerifiedDevice, deviceFingerprint, isCertified, verifyAccount, verifyDevice } from './device-keys.js';
 import { decode } from './e2e-bytes.js';
 import type { PinnedAccount, PinnedDevice } from './e2e-records.js';
 import type { IdentityChange, KeyChange } from './e2e-types.js';
-import type { AccountKeyJson, DeviceKeysV2Json } from './e2e-wire.js';
 import { ClientError } from './errors.js';
 import { safetyNumber } from './safety-number.js';
 import type { Sodium } from './sodium.js';
@@ -54,13 +54,15 @@ export class DeviceDirectory {
   private devices: Record<string, PinnedDevice> = {};
   /** The server's latest report per device, self-signature checked (and as it came, to judge it again). */
   private readonly reported = new Map<number, VerifiedDevice>();
-  private readonly reportedRaw = new Map<number, DeviceKeysV2Json>();
+  private readonly reportedRaw = new Map<number, DeviceKeysJson>();
   /** Devices whose current report was refused (another owner, identity or an older counter than pinned). */
   private readonly refused = new Map<number, string>();
   /** Pending own devices already announced this session (by sign key). */
   private readonly announced = new Map<number, string>();
   private self: SelfDevice | undefined;
   private ownAccountKey: string | undefined;
+  /** Only a device that can approve is asked to (`device_request`). */
+  private approver = false;
 
   constructor(
     private readonly sodium: Sodium,
@@ -73,10 +75,11 @@ export class DeviceDirectory {
     this.devices = { ...devices };
   }
 
-  /** This device and its user's account key (as this device holds or pinned it). */
-  setSelf(self: SelfDevice, ownAccountKey: string | undefined): void {
+  /** This device, its user's account key (as this device holds or pinned it), and whether it holds the secret (it can approve). */
+  setSelf(self: SelfDevice, ownAccountKey: string | undefined, approver: boolean): void {
     this.self = self;
     this.ownAccountKey = ownAccountKey;
+    this.approver = approver;
   }
 
   /** The pinned account key of a user (this user's: the one this device holds). */
@@ -147,7 +150,7 @@ export class DeviceDirectory {
   }
 
   /** A device from `keys` or `keys_changed`. */
-  learnDevice(keys: DeviceKeysV2Json): void {
+  learnDevice(keys: DeviceKeysJson): void {
     const device = verifyDevice(this.sodium, keys);
     if (!device) {
       this.events.error(new ClientError('bad_reply', `device ${keys.device_id}'s keys are not signed by its own signing key: ignored`, false));
@@ -171,7 +174,7 @@ export class DeviceDirectory {
       if (certified) {
         this.putDevice(device, device.revoked);
         if (!device.revoked) this.emitKeys(device, 'new', undefined, true);
-      } else if (device.user_id === self?.user_id && !device.revoked && this.announced.get(device.device_id) !== device.sign_key) {
+      } else if (this.approver && device.user_id === self?.user_id && !device.revoked && this.announced.get(device.device_id) !== device.sign_key) {
         this.announced.set(device.device_id, device.sign_key);
         this.events.deviceRequest({ device_id: device.device_id, fingerprint: device.fingerprint });
       }
@@ -207,6 +210,11 @@ export class DeviceDirectory {
       const pinned = this.devices[String(deviceId)];
       if (pinned && !pinned.revoked && announced.has(device.user_id)) this.emitKeys(device, 'removed', pinned.fingerprint, this.isCertifiedPin(pinned, deviceId));
     }
+  }
+
+  /** This device was just approved: the own devices that wait for approval are its to announce now. */
+  announcePending(): void {
+    if (this.self) this.relearn(this.self.user_id);
   }
 
   /** Everything the server reported for one user again (their account key changed: certificates are judged anew). */

@@ -1,6 +1,6 @@
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import { decode, decodeSized, encode, signedArray, verifies } from './e2e-bytes.js';
 import type { DeviceSecrets, OwnAccount } from './e2e-records.js';
-import type { AccountKeyJson, DeviceKeysV2Json } from './e2e-wire.js';
 import type { Sodium } from './sodium.js';
 
 /**
@@ -105,7 +105,7 @@ export function isCertified(sodium: Sodium, device: DevicePublic, signature: str
 }
 
 /** A device entry of `keys`/`keys_changed`, when well-formed and signed by its own signing key; undefined otherwise. */
-export function verifyDevice(sodium: Sodium, keys: DeviceKeysV2Json): VerifiedDevice | undefined {
+export function verifyDevice(sodium: Sodium, keys: DeviceKeysJson): VerifiedDevice | undefined {
   if (!Number.isSafeInteger(keys.user_id) || !Number.isSafeInteger(keys.device_id) || !Number.isSafeInteger(keys.counter) || keys.counter < 1) return undefined;
   const encKey = decodeSized(sodium, keys.enc_key, 32);
   const signKey = decodeSized(sodium, keys.sign_key, 32);

@@ -1,5 +1,5 @@
+import type { DeviceMessageJson } from '../protocol/frames.js';
 import { type DeviceMessageKind, openDeviceMessage, sealDeviceMessage } from './device-message.js';
-import type { DeviceMessageJson } from './e2e-wire.js';
 import type { EncPair } from './envelope.js';
 import { ClientError } from './errors.js';
 import type { Call } from './connection.js';

@@ -1,13 +1,14 @@
-import type { MessageJson, ThreadJson } from '../protocol/frames.js';
+import type {
+  AccountChangedEvent, AccountKeyJson, DeviceKeysJson, DeviceMessageEvent, KeysChangedEvent, MessageJson, ThreadJson,
+} from '../protocol/frames.js';
 import type { Call } from './connection.js';
+import { DeviceApprovals } from './device-approvals.js';
 import { DeviceDirectory } from './device-directory.js';
-import { certifyDevice } from './device-keys.js';
 import { DeviceMailbox } from './device-mailbox.js';
 import type { E2eState } from './e2e-records.js';
 import type {
   AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
 } from './e2e-types.js';
-import type { AccountChangedEvent, AccountKeyJson, DeviceKeysV2Json, DeviceMessageEvent, KeysChangedV2Event } from './e2e-wire.js';
 import { type Recipient, sealEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
 import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hook.js';
@@ -59,6 +60,8 @@ export class E2eSession {
   private directory: DeviceDirectory | undefined;
   private mailbox: DeviceMailbox | undefined;
   private opener: MessageOpener | undefined;
+  /** Takes `history` device messages (history-hook.ts), once attached. */
+  private historyModule: HistoryModule | undefined;
   private readonly policy: ThreadEncryptionPolicy;
   private readonly replays = new ReplayGuard();
   private readonly historyKeys: HistoryKeys;
@@ -93,7 +96,7 @@ export class E2eSession {
       const { own, directory, mailbox } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
       const state = await own.establish(call, userId, deviceId, mine);
-      directory.setSelf(own.self(), own.accountKey);
+      directory.setSelf(own.self(), own.accountKey, own.approved);
       const all = await call({ type: 'keys_get' });
       this.learn(all.accounts, all.devices);
       // Thread membership may have changed while away.
@@ -109,7 +112,7 @@ export class E2eSession {
   }
 
   /** A `keys_changed`, `account_changed` or `device_message` event. */
-  event(event: KeysChangedV2Event | AccountChangedEvent | DeviceMessageEvent): void {
+  event(event: KeysChangedEvent | AccountChangedEvent | DeviceMessageEvent): void {
     const { directory, mailbox } = this;
     if (!directory || !mailbox || !this.settled) {
       // Before the directory is loaded: the keys_get of connected() brings the same news; device messages are drained.
@@ -227,40 +230,11 @@ export class E2eSession {
   // ---- this user's devices ----
 
   async devices(): Promise<OwnDeviceInfo[]> {
-    await this.whenReady();
-    const own = this.own as OwnDevice;
-    const directory = this.directory as DeviceDirectory;
-    const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices, [own.user]);
-    const others = directory.reportedFor(new Set([own.user])).filter((device) => device.device_id !== own.deviceId);
-    const listed: OwnDeviceInfo[] = others.map((device) => ({
-      device_id: device.device_id,
-      fingerprint: device.fingerprint,
-      state: device.revoked ? 'revoked' : directory.isTrusted(device.device_id) ? 'approved' : 'pending',
-    }));
-    // This device from its own keys, never from the server's report (review C2).
-    listed.push({ device_id: own.deviceId as number, fingerprint: own.fingerprint(), state: 'this' });
-    return listed.sort((a, b) => a.device_id - b.device_id);
+    return (await this.approvals()).list();
   }
 
   async approveDevice(deviceId: number, fingerprint: string): Promise<void> {
-    await this.whenReady();
-    const own = this.own as OwnDevice;
-    const directory = this.directory as DeviceDirectory;
-    const secret = own.accountSecret();
-    const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
-    this.learn(reply.accounts, reply.devices, [own.user]);
-    const device = directory.reportOf(deviceId);
-    if (!device || device.user_id !== own.user || device.revoked || deviceId === own.deviceId) {
-      throw new ClientError('not_found', `device ${deviceId} is not another current device of this account with keys`, false);
-    }
-    if (fingerprint.replace(/\s+/g, '') !== device.fingerprint.replace(/\s+/g, '')) {
-      throw new ClientError('invalid_field', `the fingerprint does not match device ${deviceId}'s: not approved (compare the code the new device shows)`, false);
-    }
-    const accountSignature = certifyDevice(this.sodium as Sodium, device, secret);
-    await this.options.call({ type: 'device_approve', device_id: deviceId, account_signature: accountSignature });
-    directory.pinApproved(device, accountSignature);
-    await (this.mailbox as DeviceMailbox).send(this.options.call, deviceId, 'account_key', own.accountGrant());
+    return (await this.approvals()).approve(deviceId, fingerprint);
   }
 
   async rejectDevice(deviceId: number): Promise<void> {
@@ -277,8 +251,9 @@ export class E2eSession {
   async rotate(): Promise<string> {
     await this.whenReady();
     const own = this.own as OwnDevice;
-    await own.rotate(this.options.call);
-    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey);
+    await own.rotate();
+    (this.directory as DeviceDirectory).setSelf(own.self(), own.accountKey, own.approved);
+    await own.publish(this.options.call);
     return own.fingerprint();
   }
 
@@ -307,6 +282,15 @@ export class E2eSession {
     this.afterLearning();
   }
 
+  private async approvals(): Promise<DeviceApprovals> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    return new DeviceApprovals(this.sodium as Sodium, own, this.directory as DeviceDirectory, this.mailbox as DeviceMailbox, this.options.call, async () => {
+      const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
+      this.learn(reply.accounts, reply.devices, [own.user]);
+    });
+  }
+
   private async identities(): Promise<Identities> {
     await this.whenReady();
     return new Identities(this.sodium as Sodium, this.own as OwnDevice, this.directory as DeviceDirectory, async (userIds) => {
@@ -319,7 +303,8 @@ export class E2eSession {
 
   /** Plugs a history module in: it gets what it needs of this session, and the `history` device messages. */
   attachHistory(module: HistoryModule): HistoryHost {
-    void this.parts().then(({ mailbox }) => mailbox.handle('history', (from, body) => module.receive(from, body)));
+    this.historyModule = module;
+    this.mailbox?.handle('history', (from, body) => module.receive(from, body));
     return {
       messageKey: (message) => (this.settled ? this.opener?.keyOf(message) : undefined),
       addHistoryKeys: (keys) => this.historyKeys.add(keys),
@@ -339,7 +324,7 @@ export class E2eSession {
   // ---- plumbing ----
 
   /** A `keys` reply for `userIds` (all visible users when absent). */
-  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysV2Json[], userIds?: readonly number[]): void {
+  private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysJson[], userIds?: readonly number[]): void {
     const directory = this.directory as DeviceDirectory;
     // Account keys first: a device is judged by its owner's pinned account key.
     for (const entry of accounts) directory.learnAccount(entry);
@@ -382,9 +367,12 @@ export class E2eSession {
           events.error(new ClientError('bad_reply', 'an account key grant that is not this account\'s key (or not its secret) was refused', false));
           return;
         }
-        directory.setSelf(own.self(), own.accountKey);
+        directory.setSelf(own.self(), own.accountKey, own.approved);
+        directory.announcePending();
         this.setStanding('approved');
       });
+      const history = this.historyModule;
+      if (history) mailbox.handle('history', (from, body) => history.receive(from, body));
       this.own = own;
       this.directory = directory;
       this.mailbox = mailbox;

@@ -1,3 +1,4 @@
+import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import {
   accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
 } from './device-keys.js';
@@ -5,7 +6,6 @@ import type { SelfDevice } from './device-directory.js';
 import { decode } from './e2e-bytes.js';
 import type { DeviceSecrets, OwnAccount } from './e2e-records.js';
 import type { AccountStanding } from './e2e-types.js';
-import type { AccountKeyJson, DeviceKeysV2Json } from './e2e-wire.js';
 import type { EncPair } from './envelope.js';
 import { ClientError } from './errors.js';
 import type { Call } from './connection.js';
@@ -60,7 +60,7 @@ export class OwnDevice {
    * store has none (the store was lost or replaced: a new identity under the
    * same device id is what an attacker's substitution looks like, so none is made).
    */
-  async establish(call: Call, userId: number, deviceId: number, server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysV2Json[] }): Promise<AccountStanding['state']> {
+  async establish(call: Call, userId: number, deviceId: number, server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysJson[] }): Promise<AccountStanding['state']> {
     this.userId = userId;
     if (this.secrets && this.secrets.device_id !== deviceId) {
       // The store was another device's (a new login on the same store): this device starts with its own keys.
@@ -123,11 +123,10 @@ export class OwnDevice {
     await call({ type: 'keys_publish', ...publication(this.sodium, secrets, this.userId, this.account) });
   }
 
-  /** A new encryption key (counter + 1), stored, then published certified. */
-  async rotate(call: Call): Promise<void> {
+  /** A new encryption key (counter + 1), stored; `publish` next (after the directory knows it: the server's echo must match). */
+  async rotate(): Promise<void> {
     this.secrets = rotateDevice(this.sodium, this.requireSecrets(), Date.now(), this.oldKeysTtlMs);
     await this.store.setE2e('deviceSecrets', this.secrets);
-    await this.publish(call);
   }
 
   /**
@@ -151,10 +150,6 @@ export class OwnDevice {
     const account = this.account;
     if (!account?.account_secret) throw new ClientError('forbidden', 'this device is not approved: it cannot approve others', false);
     return { account_key: account.account_key, account_secret: account.account_secret };
-  }
-
-  accountSecret(): string {
-    return this.accountGrant().account_secret;
   }
 
   self(): SelfDevice {

@@ -1,6 +1,6 @@
+import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson } from '../../src/protocol/frames.js';
 import { type Call, E2eSession } from '../../src/client/e2e.js';
 import type { AccountStanding, DeviceRequest, IdentityChange, KeyChange } from '../../src/client/e2e-types.js';
-import type { AccountKeyJson, DeviceKeysV2Json, DeviceMessageJson } from '../../src/client/e2e-wire.js';
 import { ClientError } from '../../src/client/errors.js';
 import type { RequestJson } from '../../src/client/requests.js';
 import { MemoryStore } from '../../src/client/store.js';
@@ -13,13 +13,13 @@ import { MemoryStore } from '../../src/client/store.js';
  */
 export class FakeKeyServer {
   readonly accounts = new Map<number, AccountKeyJson>();
-  readonly devices = new Map<number, DeviceKeysV2Json>();
+  readonly devices = new Map<number, DeviceKeysJson>();
   readonly threads = new Map<number, number[]>();
   readonly queues = new Map<number, DeviceMessageJson[]>();
   readonly requests: Array<{ device: number; request: RequestJson }> = [];
   readonly sessions = new Map<number, E2eSession>();
   /** Rewrites the `keys` replies (a malicious server). */
-  tamper: (reply: { accounts: AccountKeyJson[]; devices: DeviceKeysV2Json[] }, deviceId: number) => { accounts: AccountKeyJson[]; devices: DeviceKeysV2Json[] } = (reply) => reply;
+  tamper: (reply: { accounts: AccountKeyJson[]; devices: DeviceKeysJson[] }, deviceId: number) => { accounts: AccountKeyJson[]; devices: DeviceKeysJson[] } = (reply) => reply;
   private nextMessage = 1;
 
   callFor(userId: number, deviceId: number): Call {
@@ -30,7 +30,7 @@ export class FakeKeyServer {
   }
 
   /** Every visible device's keys, as `keys_get` with no list answers (self + anyone sharing a thread: here, everyone). */
-  keysReply(deviceId: number, userIds?: readonly number[]): { type: 'keys'; id: string; accounts: AccountKeyJson[]; devices: DeviceKeysV2Json[] } {
+  keysReply(deviceId: number, userIds?: readonly number[]): { type: 'keys'; id: string; accounts: AccountKeyJson[]; devices: DeviceKeysJson[] } {
     const wanted = (userId: number): boolean => !userIds || userIds.includes(userId);
     const reply = {
       accounts: [...this.accounts.values()].filter((entry) => wanted(entry.user_id)),

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { openDeviceMessage, sealDeviceMessage } from '../../src/client/device-message.js';
 import {
-  certifyDevice, deviceBytes, generateAccount, generateDevice, isCertified, publication, rotateDevice, secretMatches, verifyAccount, verifyDevice,
+  certifyDevice, deviceBytes, dropExpiredKeys, generateAccount, generateDevice, isCertified, publication, rotateDevice, secretMatches, verifyAccount, verifyDevice,
 } from '../../src/client/device-keys.js';
 import { signedArray } from '../../src/client/e2e-bytes.js';
 import { decryptEnvelope, readEnvelope, sealEnvelope, signatureValid, unsealKey } from '../../src/client/envelope.js';
@@ -56,6 +56,8 @@ describe('device keys and certificates', () => {
     assert.deepEqual(second.previous_enc?.map((pair) => pair.public), [first.enc_public]);
     const third = rotateDevice(sodium, second, 1600, 500);
     assert.deepEqual(third.previous_enc?.map((pair) => pair.public), [second.enc_public], 'the first pair was retired 600 ms ago: dropped');
+    assert.equal(dropExpiredKeys(third, 1700, 500), third, 'nothing expired: the same secrets');
+    assert.deepEqual(dropExpiredKeys(third, 2200, 500).previous_enc, [], 'at connect, expired pairs go too');
   });
 });
 

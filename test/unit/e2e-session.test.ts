@@ -100,6 +100,63 @@ describe('e2e session: the account key', () => {
   });
 });
 
+describe('e2e session: device messages and races', () => {
+  it('two first devices at once: the one whose account key lost the race becomes pending', async () => {
+    const server = new FakeKeyServer();
+    await seamDevice(server, ALICE, 12);
+    let hidden = false;
+    // Device 13's first keys_get was answered before device 12 published its account key.
+    server.tamper = (reply) => (hidden ? reply : ((hidden = true), { ...reply, accounts: [] }));
+    const late = await seamDevice(server, ALICE, 13);
+    assert.deepEqual(late.standings, [{ state: 'pending' }]);
+    assert.equal((await late.store.load()).e2e.account?.account_key, server.accounts.get(ALICE)?.account_key, 'the winner\'s key, pinned, without a secret');
+    assert.equal((await late.store.load()).e2e.account?.account_secret, undefined);
+  });
+
+  it('a history device message waits in the queue until a history module takes it, then is acked', async () => {
+    const server = new FakeKeyServer();
+    const first = await seamDevice(server, ALICE, 12);
+    const second = await seamDevice(server, ALICE, 13);
+    await settle();
+    await first.session.approveDevice(13, second.session.ownFingerprint());
+    await settle();
+    await settle();
+    const host = first.session.attachHistory({ receive: async () => {} });
+    await host.sendDeviceMessage(13, { grant_id: 'g', part: 1, parts: 1, keys: [] });
+    await settle();
+    assert.equal(server.queues.get(13)?.length, 1, 'nobody handles history yet: it stays queued');
+    const received: Array<[number, unknown]> = [];
+    second.session.attachHistory({ receive: async (from, body) => { received.push([from, body]); } });
+    await second.session.connected(ALICE, 13, second.call);
+    assert.deepEqual(received, [[12, { grant_id: 'g', part: 1, parts: 1, keys: [] }]]);
+    assert.equal(server.queues.get(13)?.length, 0, 'acked');
+    await assert.rejects(host.sendDeviceMessage(99, {}), (error: ClientError) => error.code === 'not_found');
+  });
+
+  it('history keys open a message that was not sealed to this device, via history; messageKey gives K only for ok messages', async () => {
+    const server = new FakeKeyServer();
+    server.threads.set(THREAD, [ALICE]);
+    const first = await seamDevice(server, ALICE, 12);
+    const envelope = await sealed(first, THREAD, 'old', { text: 'before the new phone' });
+    const second = await seamDevice(server, ALICE, 13);
+    await settle();
+    await first.session.approveDevice(13, second.session.ownFingerprint());
+    await settle();
+    await settle();
+    const old = message(first, envelope, 'old', { seq: 700 });
+    assert.equal((await second.session.open(old)).e2e?.status, 'undecryptable');
+    const key = first.session.attachHistory({ receive: async () => {} }).messageKey(old);
+    assert.ok(key);
+    const secondHost = second.session.attachHistory({ receive: async () => {} });
+    assert.equal(secondHost.messageKey(old), undefined);
+    await secondHost.addHistoryKeys([[THREAD, 700, key]]);
+    const opened = await second.session.open(old);
+    assert.deepEqual([opened.e2e?.status, opened.e2e?.via, opened.body], ['ok', 'history', { text: 'before the new phone' }]);
+    await secondHost.addHistoryKeys([[THREAD, 701, key]]);
+    assert.equal((await second.session.open({ ...old, seq: 701, id: 701 })).e2e?.status, 'replayed', 'a key for another seq does not make a copy ok');
+  });
+});
+
 describe('e2e session: a malicious server', () => {
   it('C2: keys the server reports for this device are not used; key_mismatch, nothing sealed to them', async () => {
     const { server, carol } = await threeUsers();
@@ -112,6 +169,17 @@ describe('e2e session: a malicious server', () => {
     const serverPair = { public: sodium.from_base64(substitute.secrets.enc_public, 1), secret: sodium.from_base64(substitute.secrets.enc_secret, 1) };
     assert.equal(unsealKey(sodium, envelope as never, 30, [serverPair]), undefined, 'the server cannot open carol\'s own copy');
     assert.equal(carol.keys.length, 0);
+  });
+
+  it('after a rotation, a late echo of this device\'s own earlier keys is no alarm; keys it never had are', async () => {
+    const { server, carol } = await threeUsers();
+    const before = server.devices.get(30)!;
+    await carol.session.rotate();
+    carol.session.event({ type: 'keys_changed', ...server.devices.get(30)! });
+    carol.session.event({ type: 'keys_changed', ...before });
+    assert.deepEqual(carol.errors, []);
+    carol.session.event({ type: 'keys_changed', ...serverMadeKeys(CAROL, 30).keys });
+    assert.deepEqual(carol.errors.map((error) => (error as ClientError).code), ['key_mismatch']);
   });
 
   it('C1: a store that lost its secrets does not make a new identity for a device the server knows', async () => {
