@@ -677,6 +677,27 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
     });
   });
 
+  describe('a removed member', () => {
+    it('gets no message key for what is sent after the removal; what it had stays readable to it', async () => {
+      const [aliceName, bobName, carolName] = [await user('alice'), await user('bob'), await user('carol')];
+      const [alice, bob, carol] = [await device(aliceName), await device(bobName), await device(carolName)];
+      const group = await alice.client.createGroup('three', [bobName, carolName]);
+      await alice.client.send(group.id, { text: 'while carol is in' }, { encrypted: true });
+      assert.equal((await carol.text(group.id, 'while carol is in')).e2e?.status, 'ok');
+      await alice.client.removeMember(group.id, carolName);
+      const secret = 'removed-secret: after carol left';
+      await alice.client.send(group.id, { text: secret }, { encrypted: true });
+      assert.equal((await bob.text(group.id, secret)).e2e?.status, 'ok');
+      const envelopes = storedEnvelopes(group.id);
+      assert.deepEqual(Object.keys(envelopes[0]?.keys ?? {}).map(Number).includes(carol.deviceId), true);
+      assert.equal(envelopes.at(-1)?.keys[String(carol.deviceId)], undefined, 'no key sealed to the removed member');
+      assert.equal(carol.messages.some((m) => (m.body as { text?: string })?.text === secret), false);
+      const page = await carol.client.history(group.id).catch((error: { code?: string }) => error);
+      assert.ok(!('messages' in page) || page.messages.every((m) => (m.body as { text?: string })?.text !== secret));
+      assertNowhere(secret);
+    });
+  });
+
   // A restart of an encrypted client on a FileStore (no key event at peers, its own history ok) is in
   // e2e.test.ts: "a restart on a FileStore keeps the identity: peers get no key event and the device's own history reads ok".
 
