@@ -677,6 +677,40 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
     });
   });
 
+  describe('the limit: trust on first use', () => {
+    it('an account key served before first contact is trusted: the attacker reads what is sealed to its device, and only the safety numbers, which differ, show it', async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const bob = await device(bobName);
+      const attacker = new TestAccount(bob.userId);
+      const ghost = new TestDevice(bob.userId, 900_000 + names);
+      const ghostEntry = ghost.entry(attacker.certify(ghost));
+      const relay = await mitm();
+      // From alice's very first connection, every answer about bob names the attacker's account key and device.
+      relay.rewrite = (frame, link, direction) => {
+        if (direction !== 'down') return frame;
+        if (frame.type === 'account_changed' && frame.user_id === bob.userId) return null;
+        if (link.answers(frame) === 'keys_get' && frame.accounts.some((a: { user_id: number }) => a.user_id === bob.userId)) {
+          frame.accounts = frame.accounts.map((a: { user_id: number }) => (a.user_id === bob.userId ? { user_id: bob.userId, ...attacker.publication() } : a));
+          frame.devices = [...frame.devices, ghostEntry];
+        }
+        return frame;
+      };
+      const alice = await device(aliceName, { via: relay });
+      const thread = await alice.client.openDirect(bobName);
+      const secret = 'tofu-secret: read by whoever the server says bob is';
+      await assert.rejects(alice.client.send(thread.id, { text: secret }, { encrypted: true }), { code: 'untrusted_devices' });
+      const first = await alice.until(() => alice.identities.find((i) => i.user_id === bob.userId), 'identity new');
+      assert.deepEqual([first.reason, first.verified], ['new', false]);
+      // The attacker opened the key sealed to its device in the send frame it relayed (the server then refused the send).
+      const send = relay.frames().find((f) => f.type === 'send' && f.thread_id === thread.id);
+      assert.equal(opensWith(send.body.keys[String(ghost.deviceId)], { public: ghost.encKey, secret: b64(ghost.encSecret) }), true);
+      // What shows it: the safety numbers on the two phones differ.
+      const [atAlice, atBob] = [await alice.client.safetyNumber(bob.userId), await bob.client.safetyNumber(alice.userId)];
+      assert.notEqual(atAlice.number, atBob.number);
+      assert.equal(await bob.client.verifyQr(alice.userId, atAlice.qr), false, "bob's scan of alice's code fails");
+    });
+  });
+
   describe('a removed member', () => {
     it('gets no message key for what is sent after the removal; what it had stays readable to it', async () => {
       const [aliceName, bobName, carolName] = [await user('alice'), await user('bob'), await user('carol')];
