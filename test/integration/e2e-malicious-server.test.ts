@@ -711,6 +711,52 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
     });
   });
 
+  describe('the limit: a brand-new device', () => {
+    it("takes its account's key from the server at its first connect: a server serving its own makes the device part of a fake account; the real devices never see it approved, and the safety numbers differ", async () => {
+      const [aliceName, bobName] = [await user('alice'), await user('bob')];
+      const [alice1, bob] = [await device(aliceName), await device(bobName)];
+      const thread = await alice1.client.openDirect(bobName);
+      await alice1.client.send(thread.id, { text: 'hi bob' }, { encrypted: true });
+      await bob.text(thread.id, 'hi bob');
+      const attacker = new TestAccount(alice1.userId);
+      const ghost = new TestDevice(alice1.userId, 910_000 + names);
+      const ghostEntry = ghost.entry(attacker.certify(ghost));
+      const relay = await mitm();
+      relay.rewrite = (frame, link, direction) => {
+        if (direction !== 'down') return frame;
+        if (frame.type === 'account_changed' && frame.user_id === alice1.userId) return null;
+        if (link.answers(frame) === 'keys_get' && frame.accounts.some((a: { user_id: number }) => a.user_id === alice1.userId)) {
+          frame.accounts = frame.accounts.map((a: { user_id: number }) => (a.user_id === alice1.userId ? { user_id: alice1.userId, ...attacker.publication() } : a));
+          frame.devices = [...frame.devices, ghostEntry];
+        }
+        // The real server refuses the fake certificate; the attacker answers ok in its place.
+        if (frame.type === 'error' && link.answers(frame) === 'keys_publish') return { type: 'ok', id: frame.id };
+        return frame;
+      };
+      const alice2 = await device(aliceName, { via: relay });
+      assert.equal(alice2.standings[0]?.state, 'pending');
+      // The attacker's "approved device" hands the new device the attacker's account key.
+      const published = await relay.until((f) => f.type === 'keys_publish');
+      const body = { account_key: attacker.key, account_secret: b64(attacker.secretKey) };
+      const signed = JSON.stringify(['chatd-device-msg-v2', alice1.userId, ghost.deviceId, alice2.deviceId, 'account_key', JSON.stringify(body)]);
+      const inner = { v: 2, from_device: ghost.deviceId, to_device: alice2.deviceId, kind: 'account_key', body, signature: b64(sodium.crypto_sign_detached(utf8(signed), ghost.signSecret)) };
+      const payload = b64(sodium.crypto_box_seal(utf8(JSON.stringify(inner)), raw(published.enc_key)));
+      relay.links.at(-1)?.toClient({ type: 'device_message', message: { id: 1_000_000, from_device: ghost.deviceId, payload, created_at: Date.now() } });
+      await alice2.until(() => alice2.standings.find((s) => s.state === 'approved'), 'approved by the fake account');
+      // Its sends are sealed to the attacker's device (the real server refuses them: the device is not approved there).
+      const secret = 'new-device-secret: sealed to a fake own device';
+      await assert.rejects(alice2.client.send(thread.id, { text: secret }, { encrypted: true }));
+      const send = relay.frames().find((f) => f.type === 'send' && f.thread_id === thread.id);
+      assert.equal(opensWith(send.body.keys[String(ghost.deviceId)], { public: ghost.encKey, secret: b64(ghost.encSecret) }), true);
+      // What shows it: the real device lists the new one as pending (and was asked to approve it), and the safety numbers differ.
+      const listed = await alice1.client.devices();
+      assert.equal(listed.find((d) => d.device_id === alice2.deviceId)?.state, 'pending');
+      assert.ok(alice1.deviceRequests.some((r) => r.device_id === alice2.deviceId));
+      const [fromNew, atBob] = [await alice2.client.safetyNumber(bob.userId), await bob.client.safetyNumber(alice1.userId)];
+      assert.notEqual(fromNew.number, atBob.number);
+    });
+  });
+
   describe('a removed member', () => {
     it('gets no message key for what is sent after the removal; what it had stays readable to it', async () => {
       const [aliceName, bobName, carolName] = [await user('alice'), await user('bob'), await user('carol')];
