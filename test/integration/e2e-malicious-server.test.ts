@@ -821,7 +821,7 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       assert.deepEqual(storedE2e(path), stored, "the client's store is unchanged");
     });
 
-    it('device messages not sealed to this device, not JSON, from a device the account key never approved, addressed elsewhere, or bringing a foreign account secret are refused (bad_reply) and change nothing stored', async () => {
+    it('device messages not sealed to this device, not JSON, from a device the account key never approved, addressed elsewhere, a malformed history part, or a foreign account secret are refused (bad_reply) and change nothing stored', async () => {
       const aliceName = await user('alice');
       const path = join(tempDir(), 'alice.json');
       const alice = await device(aliceName, { store: new FileStore(path) });
@@ -862,6 +862,11 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       await send(sealed(inner('history', historyGrant, alice.deviceId + 1000)));
       await alice.until(() => (refusedCount() >= 4 ? true : undefined), 'the misaddressed one');
       assert.match(alice.errors.filter((e) => e.message.includes('refused')).at(-1)?.message ?? '', /addressed to another device/);
+      // A history part from an approved device, malformed (grant_id too short): refused by the history module.
+      await send(sealed(inner('history', historyGrant)));
+      const malformed = await alice.until(() => alice.errors.find((e) => e.message.includes(`a history part from device ${peer.deviceId} was refused`)), 'the refused history part');
+      assert.equal((malformed as { code?: string }).code, 'bad_reply');
+      assert.match(malformed.message, /grant_id/);
       const before = alice.errors.length;
       await send(sealed(inner('account_key', { account_key: opened.body.account_key, account_secret: b64(sodium.randombytes_buf(64)) })));
       const foreign = await alice.until(() => alice.errors.slice(before).find((e) => /account key grant/.test(e.message)), 'the refused grant');
