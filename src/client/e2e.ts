@@ -92,7 +92,10 @@ export class E2eSession {
   /** After `welcome`: this device's keys and standing settled, the directory loaded, device messages drained. */
   connected(userId: number, deviceId: number, call: Call): Promise<void> {
     this.settled = false;
+    // One at a time: a reconnect while the last connect still settles keys must not make a second account key.
+    const previous = this.ready?.catch(() => undefined);
     this.ready = (async () => {
+      await previous;
       const { own, directory, mailbox } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
       const state = await own.establish(call, userId, deviceId, mine);
