@@ -96,8 +96,9 @@ export interface OutgoingGrant {
   readonly direction: 'out';
   readonly grant_id: string;
   readonly to_device: number;
-  /** The threads chosen (all of the user's when the grant began, if none were given), ascending. */
+  /** The threads chosen (all of the user's when the grant began, if none were given: `all_threads`), ascending. */
   readonly threads: readonly number[];
+  readonly all_threads: boolean;
   /** Messages from this time on (ms epoch); 0: all. */
   readonly since: number;
   /** Per thread, its last seq when the grant began: later messages were sealed to the new device anyway. */
@@ -141,7 +142,7 @@ const isEntryPair = (value: unknown): value is [number, number] => Array.isArray
 export function readOutgoing(record: Readonly<Record<string, unknown>> | undefined): OutgoingGrant | undefined {
   const r = record as Partial<Record<keyof OutgoingGrant, unknown>> | undefined;
   if (!r || r.direction !== 'out' || typeof r.grant_id !== 'string' || !isId(r.to_device)) return undefined;
-  if (!Array.isArray(r.threads) || !r.threads.every(isId) || typeof r.since !== 'number' || typeof r.until !== 'object' || r.until === null) return undefined;
+  if (!Array.isArray(r.threads) || !r.threads.every(isId) || typeof r.all_threads !== 'boolean' || typeof r.since !== 'number' || typeof r.until !== 'object' || r.until === null) return undefined;
   if (!Object.values(r.until).every((seq) => Number.isSafeInteger(seq) && (seq as number) >= 0)) return undefined;
   if (!isId(r.next_part) || (r.after !== null && !isEntryPair(r.after))) return undefined;
   if (![r.parts, r.messages, r.sent].every((n) => Number.isSafeInteger(n) && (n as number) >= 0) || typeof r.truncated !== 'boolean') return undefined;

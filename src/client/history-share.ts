@@ -96,7 +96,7 @@ export class HistoryShare implements HistoryModule {
     const wanted = choice.threads ? [...new Set(choice.threads)].sort((a, b) => a - b) : undefined;
     if (wanted?.some((id) => !Number.isSafeInteger(id) || id <= 0)) throw new ClientError('invalid_field', 'threads must be thread ids', false);
     const unfinished = this.outgoing().find((grant) => grant.state === 'sending' && grant.to_device === toDevice && grant.since === since
-      && (wanted === undefined || sameList(grant.threads, wanted)));
+      && (wanted === undefined ? grant.all_threads : sameList(grant.threads, wanted)));
     if (unfinished) return this.continueGrant(unfinished);
     const threads = await this.options.requests.threads();
     const known = new Map(threads.map((thread) => [thread.id, thread]));
@@ -104,7 +104,7 @@ export class HistoryShare implements HistoryModule {
     if (missing.length > 0) throw new ClientError('not_found', `thread(s) ${missing.join(', ')} are not among this user's threads`, false);
     const chosen = wanted ?? [...known.keys()].sort((a, b) => a - b);
     const grant: OutgoingGrant = {
-      direction: 'out', grant_id: newGrantId(), to_device: toDevice, threads: chosen, since,
+      direction: 'out', grant_id: newGrantId(), to_device: toDevice, threads: chosen, all_threads: wanted === undefined, since,
       until: Object.fromEntries(chosen.map((id) => [String(id), known.get(id)?.last_seq ?? 0])),
       next_part: 1, after: null, parts: 0, messages: 0, sent: 0, truncated: false, state: 'sending',
     };
@@ -190,6 +190,8 @@ export class HistoryShare implements HistoryModule {
           if (error instanceof ClientError && (error.code === 'not_found' || error.code === 'forbidden')) break;
           throw error;
         }
+        // A reconnect while the page was fetched unsettles the keys for a moment: messageKey would miss what it reads.
+        await host.ready();
         for (const message of page.messages) {
           if (message.kind !== 'e2e' || message.created_at < grant.since) continue;
           const key = host.messageKey(message);

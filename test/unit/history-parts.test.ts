@@ -94,13 +94,14 @@ describe('history parts: progress records', () => {
 
   it('a malformed stored record is not taken for a grant (it is ignored, never half-used)', () => {
     const outgoing = {
-      direction: 'out', grant_id: 'abcdefgh12', to_device: 13, threads: [1, 2], since: 0, until: { 1: 5, 2: 0 },
+      direction: 'out', grant_id: 'abcdefgh12', to_device: 13, threads: [1, 2], all_threads: true, since: 0, until: { 1: 5, 2: 0 },
       next_part: 2, after: [1, 4], parts: 3, messages: 40, sent: 20, truncated: false, state: 'sending',
     };
     assert.deepEqual(readOutgoing(outgoing), outgoing);
     assert.equal(readOutgoing({ ...outgoing, after: [1] }), undefined);
     assert.equal(readOutgoing({ ...outgoing, state: 'paused' }), undefined);
     assert.equal(readOutgoing({ ...outgoing, threads: ['1'] }), undefined);
+    assert.equal(readOutgoing({ ...outgoing, all_threads: undefined }), undefined);
     assert.equal(readOutgoing({ ...outgoing, direction: 'in' }), undefined);
     assert.equal(readIncoming(outgoing), undefined);
   });
