@@ -5,12 +5,14 @@ import { E2eSession } from './e2e.js';
 import type { ClientMessage } from './e2e-types.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
+import { HistoryShare } from './history-share.js';
 import { AccountApi } from './http.js';
 import { OrderedDelivery } from './ordered-delivery.js';
 import { Outbox } from './outbox.js';
 import { Receiver } from './receiver.js';
 import { type RequestJson, isIdempotent } from './requests.js';
 import { type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
+import { loadSodium } from './sodium.js';
 import { type ClientStore, MemoryStore, type StoreIdentity } from './store.js';
 import { ThreadList } from './thread-list.js';
 import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, ThreadChange } from './types.js';
@@ -32,6 +34,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   protected readonly threadList = new ThreadList();
   /** With `encryption` on only. */
   protected readonly e2e: E2eSession | undefined;
+  /** `shareHistory` and the `history` device messages (with `encryption` on only). */
+  protected readonly historyShare: HistoryShare | undefined;
   private readonly delivery: OrderedDelivery;
   protected current: StateChange = { state: 'stopped', reason: undefined, error: undefined, retry_in_ms: undefined, pending: 0 };
   private connection: Connection | undefined;
@@ -81,6 +85,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
         })
       : undefined;
     this.e2e = e2e;
+    this.historyShare = e2e ? this.newHistoryShare(e2e, options) : undefined;
     this.delivery = new OrderedDelivery({
       // Without encryption an e2e message is given as it came.
       openNow: (message) => (e2e ? e2e.openNow(message) : message),
@@ -104,6 +109,24 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       maxInFlight: options.maxInFlight ?? 32,
       reportError,
     });
+  }
+
+  private newHistoryShare(e2e: E2eSession, options: ChatClientOptions): HistoryShare {
+    const share = new HistoryShare({
+      sodium: loadSodium,
+      requests: {
+        threads: async () => (await this.call({ type: 'threads' })).threads,
+        page: (threadId, anchor, limit) => this.call({ type: 'history', thread_id: threadId, ...anchor, limit }),
+      },
+      progress: (progress) => this.emit('history_progress', progress),
+      received: (received) => this.emit('history', received),
+      error: (error) => this.reportError(error),
+      maxMessages: options.maxHistoryMessages ?? 100_000,
+      // The server takes device messages of up to 44 KiB (sealed, with the signature around the body): 40 KiB of body at most.
+      partBytes: Math.min(40_960, Math.max(256, options.historyPartBytes ?? 32_768)),
+    });
+    share.attach(e2e.attachHistory(share));
+    return share;
   }
 
   get state(): ConnectionState {
@@ -250,7 +273,14 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
     }
     this.receiver.attach(connection, this.identity === undefined);
-    if (this.e2e) void this.e2e.connected(welcome.user.id, welcome.device_id, (request) => connection.request(request));
+    if (this.e2e) {
+      const history = this.historyShare;
+      // Keys settled and device messages drained: a history grant cut short goes on (failures are reported by the session).
+      void this.e2e.connected(welcome.user.id, welcome.device_id, (request) => connection.request(request)).then(
+        () => history?.resume().catch((error: unknown) => this.reportError(error)),
+        () => undefined,
+      );
+    }
     this.outbox.attach(connection);
     this.ready = connection;
     this.setState('syncing', {});
