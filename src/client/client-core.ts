@@ -46,6 +46,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   private wake: (() => void) | undefined;
   /** The last connection that got all the way online. */
   private caughtUpOn: Connection | undefined;
+  /** With encryption: settles once this connection's keys are published and the directory loaded (never rejects). */
+  private e2eSettled: Promise<void> | undefined;
   /** The connect loop has begun (the store is loaded): from then on `stopped` is final. */
   protected running = false;
 
@@ -263,7 +265,10 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     if (this.e2e) {
       const history = this.historyShare;
       // Keys settled and device messages drained: a history grant cut short goes on (failures are reported by the session).
-      void this.e2e.connected(welcome.user.id, welcome.device_id, (request) => connection.request(request)).then(
+      const settled = this.e2e.connected(welcome.user.id, welcome.device_id, (request) => connection.request(request));
+      // `online` waits for it: a message sent to this device then is sealed to its published keys.
+      this.e2eSettled = settled.catch(() => undefined);
+      void settled.then(
         () => history?.resume().catch((error: unknown) => this.reportError(error)),
         () => undefined,
       );
@@ -312,6 +317,9 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       const identity = { epoch: this.welcomeFrame.epoch, user_id: this.welcomeFrame.user.id, device_id: this.welcomeFrame.device_id };
       if (!this.identity) await this.store.setIdentity(identity);
       this.identity = identity;
+      if (connection !== this.connection) return;
+      // With encryption, online also means this device's keys are published and its standing known (failures were reported).
+      await this.e2eSettled;
       if (connection !== this.connection) return;
       this.caughtUpOn = connection;
       this.setState('online', {});
