@@ -12,7 +12,6 @@ import { Outbox } from './outbox.js';
 import { Receiver } from './receiver.js';
 import { type RequestJson, isIdempotent } from './requests.js';
 import { type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
-import { loadSodium } from './sodium.js';
 import { type ClientStore, MemoryStore, type StoreIdentity } from './store.js';
 import { ThreadList } from './thread-list.js';
 import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, ThreadChange } from './types.js';
@@ -87,7 +86,13 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
         })
       : undefined;
     this.e2e = e2e;
-    this.historyShare = e2e ? this.newHistoryShare(e2e, options) : undefined;
+    this.historyShare = e2e
+      ? HistoryShare.attachTo(e2e, (request) => this.call(request), {
+          progress: (progress) => this.emit('history_progress', progress),
+          received: (received) => this.emit('history', received),
+          error: reportError,
+        }, options)
+      : undefined;
     this.delivery = new OrderedDelivery({
       // Without encryption an e2e message is given as it came.
       openNow: (message) => (e2e ? e2e.openNow(message) : message),
@@ -111,24 +116,6 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       maxInFlight: options.maxInFlight ?? 32,
       reportError,
     });
-  }
-
-  private newHistoryShare(e2e: E2eSession, options: ChatClientOptions): HistoryShare {
-    const share = new HistoryShare({
-      sodium: loadSodium,
-      requests: {
-        threads: async () => (await this.call({ type: 'threads' })).threads,
-        page: (threadId, anchor, limit) => this.call({ type: 'history', thread_id: threadId, ...anchor, limit }),
-      },
-      progress: (progress) => this.emit('history_progress', progress),
-      received: (received) => this.emit('history', received),
-      error: (error) => this.reportError(error),
-      maxMessages: options.maxHistoryMessages ?? 100_000,
-      // The server takes device messages of up to 44 KiB (sealed, with the signature around the body): 40 KiB of body at most.
-      partBytes: Math.min(40_960, Math.max(256, options.historyPartBytes ?? 32_768)),
-    });
-    share.attach(e2e.attachHistory(share));
-    return share;
   }
 
   get state(): ConnectionState {

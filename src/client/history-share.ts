@@ -1,4 +1,5 @@
 import type { MessageJson, MessagesFrame, ThreadJson } from '../protocol/frames.js';
+import type { Call } from './connection.js';
 import { decodeSized } from './e2e-bytes.js';
 import { decryptEnvelope, readEnvelope } from './envelope.js';
 import { ClientError } from './errors.js';
@@ -7,7 +8,7 @@ import {
   type HistoryEntry, type HistoryPart, type IncomingGrant, type OutgoingGrant, compareEntries, incomingKey, newGrantId, newestWithin,
   outgoingKey, packParts, parsePart, readIncoming, readOutgoing, withPart,
 } from './history-parts.js';
-import type { Sodium } from './sodium.js';
+import { type Sodium, loadSodium } from './sodium.js';
 
 /** What the history module asks of the server (the client's request path: waits for a connection). */
 export interface HistoryRequests {
@@ -73,6 +74,28 @@ export class HistoryShare implements HistoryModule {
   private readonly running = new Map<string, Promise<ShareResult>>();
 
   constructor(private readonly options: HistoryShareOptions) {}
+
+  /** The module of a client: over its request path, plugged into its encryption session; options as in ChatClientOptions. */
+  static attachTo(
+    session: { attachHistory(module: HistoryModule): HistoryHost },
+    call: Call,
+    events: Pick<HistoryShareOptions, 'progress' | 'received' | 'error'>,
+    options: { readonly maxHistoryMessages?: number; readonly historyPartBytes?: number },
+  ): HistoryShare {
+    const share = new HistoryShare({
+      ...events,
+      sodium: loadSodium,
+      requests: {
+        threads: async () => (await call({ type: 'threads' })).threads,
+        page: (threadId, anchor, limit) => call({ type: 'history', thread_id: threadId, ...anchor, limit }),
+      },
+      maxMessages: options.maxHistoryMessages ?? 100_000,
+      // The server takes device messages of up to 44 KiB (sealed, with the signature around the body): 40 KiB of body at most.
+      partBytes: Math.min(40_960, Math.max(256, options.historyPartBytes ?? 32_768)),
+    });
+    share.attach(session.attachHistory(share));
+    return share;
+  }
 
   attach(host: HistoryHost): void {
     this.host = host;
