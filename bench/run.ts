@@ -18,12 +18,13 @@ import { formatCount, formatMs, formatPercent } from './lib/stats.js';
 import { ceilings } from './scenarios/ceilings.js';
 import { coldStart } from './scenarios/cold-start.js';
 import { directLatency, directThroughput } from './scenarios/direct.js';
+import { e2eCrypto } from './scenarios/e2e-crypto.js';
 import { groupFanout } from './scenarios/group.js';
 import { idleConnections } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/storm.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, idleConnections, reconnectStorm, coldStart, ceilings];
+const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, idleConnections, reconnectStorm, coldStart, ceilings, e2eCrypto];
 
 function usage(problem?: string): never {
   const lines = [

@@ -5,6 +5,7 @@ export interface ChatOptions {
   server: string;
   user?: string;
   state?: string;
+  encryption?: boolean;
 }
 
 /**
@@ -19,9 +20,10 @@ export function addChatCommand(program: Command): void {
     .option('--server <url>', "the server's HTTP address", 'http://localhost:8080')
     .option('--user <name>', 'your username (needed until a login is saved)')
     .option('--state <file>', 'the client state; the login goes to FILE.token (default $XDG_STATE_HOME/chatd/chat-HOST_PORT-USER.json)')
+    .option('--encryption', 'end-to-end encryption: every message sent is encrypted; /verify, /devices, /approve, /share-history (stays on for a state that has encryption keys)')
     .action(async (options: ChatOptions, command: Command) => {
       const { runChat } = await import('./chat.js');
       await runChat(options, command.getOptionValueSource('server') === 'cli');
     });
-  examples(chat, ['chatd chat --server https://chat.example.org --user alice', "printf '%s\\n' \"$PASSWORD\" '/dm bob' 'hello bob' | chatd chat --user alice"]);
+  examples(chat, ['chatd chat --server https://chat.example.org --user alice', 'chatd chat --user alice --encryption', "printf '%s\\n' \"$PASSWORD\" '/dm bob' 'hello bob' | chatd chat --user alice"]);
 }

@@ -1,5 +1,5 @@
 import { type Interface, createInterface } from 'node:readline';
-import type { ChatClient, MessageJson, PresenceJson, StateChange, ThreadJson, UserJson } from '../client/node.js';
+import type { ChatClient, ClientMessage, MessageJson, PresenceJson, StateChange, ThreadJson, UserJson } from '../client/node.js';
 import { CliError } from './common.js';
 
 /**
@@ -174,7 +174,7 @@ export const HELP = [
   '  //text                   send a line that starts with /',
 ];
 
-export const SHORT_HELP = 'commands: /threads /open /dm /group /add /remove /leave /more /read /who /contacts /contact /logout /quit (/help explains)';
+export const SHORT_HELP = 'commands: /threads /open /dm /group /add /remove /leave /more /read /who /contacts /contact /verify /devices /approve /share-history /logout /quit (/help explains)';
 
 /** `@bob` for a direct thread, the title for a group; `(left)` once the user is no longer a member. */
 export function threadLabel(thread: ThreadJson): string {
@@ -197,6 +197,8 @@ export function messageLine(label: string, message: MessageJson, names: Names): 
 /** The message without its thread: for a line, and for the preview in /threads. */
 export function messageText(message: MessageJson, names: Names): string {
   if (message.kind === 'system') return `* ${describeSystem(message, names)}`;
+  const e2e = (message as ClientMessage).e2e;
+  if (e2e && e2e.status !== 'ok') return `${names.name(message.sender_id)}: (encrypted message: ${e2e.status})`;
   return `${names.name(message.sender_id)}: ${bodyText(message.body)}`;
 }
 

@@ -1,5 +1,6 @@
 import { type ChatClient, ClientError, type StateChange, type ThreadJson, newClientMsgId } from '../client/node.js';
 import { HELP, Renderer, SHORT_HELP, type Terminal, presenceLine, splitArguments, stateLine, threadLabel, threadLine, userIdsIn } from './chat-render.js';
+import { ChatEncryption, ENCRYPTION_HELP } from './chat-e2e.js';
 import { CliError } from './common.js';
 
 const PAGE = 20;
@@ -29,14 +30,18 @@ export class ChatSession {
   private readonly connection = new Promise<void>((resolve) => (this.markConnected = resolve));
   private fail: (error: CliError) => void = () => {};
   private readonly failed = new Promise<never>((_, reject) => (this.fail = reject));
+  /** With `--encryption`. */
+  private readonly encryption: ChatEncryption | undefined;
 
   constructor(
     private readonly client: ChatClient,
     private readonly terminal: Terminal,
     private readonly server: string,
+    encrypted = false,
   ) {
     this.failed.catch(() => {}); // only ever awaited in races; a failure after the end concerns nobody
     this.renderer = new Renderer(client, terminal);
+    this.encryption = encrypted ? new ChatEncryption(client, terminal) : undefined;
     client.on('state', (change) => this.stateChanged(change));
     client.on('thread', ({ thread }) => {
       if (this.open?.id === thread.id) this.open = thread;
@@ -105,7 +110,8 @@ export class ChatSession {
     const print = (line: string): undefined => void this.terminal.print(line);
     switch (name) {
       case '/help':
-        return void HELP.forEach(print);
+        HELP.forEach(print);
+        return void (this.encryption ? ENCRYPTION_HELP.forEach(print) : print('  (/verify /devices /approve /share-history: run with --encryption)'));
       case '/threads': {
         const threads = await this.refreshThreads();
         this.listed = threads.map((thread) => thread.id);
@@ -168,8 +174,17 @@ export class ChatSession {
       case '/quit':
         return 'quit';
       default:
+        if (this.encryption && (await this.encryption.command(name, args, (question) => this.ask(question)))) return undefined;
+        if (ENCRYPTION_HELP.some((line) => line.trimStart().startsWith(`${name} `))) return print(`${name} needs end-to-end encryption: run chatd chat with --encryption`);
         return print(`unknown command ${name}; ${SHORT_HELP}`);
     }
+  }
+
+  /** A question, answered by the next input line. */
+  private async ask(question: string): Promise<string | undefined> {
+    this.terminal.print(question);
+    this.terminal.prompt();
+    return Promise.race([this.terminal.next(), this.failed]);
   }
 
   /** Resolves once the message is stored and handed to the connection: what is typed next goes out after it. */

@@ -30,8 +30,10 @@ export async function runChat(options: ChatOptions, serverGiven: boolean): Promi
     }
     terminal ??= new Terminal(true);
     const store = new FileStore(state);
-    const client = new ChatClient({ server: login.server, token: login.token, store });
-    if ((await new ChatSession(client, terminal, login.server).run()) === 'logout') {
+    // A state with encryption keys stays encrypted: a run without the flag must still read what was sealed to this device.
+    const encryption = options.encryption === true || (await hasEncryptionKeys(store));
+    const client = new ChatClient({ server: login.server, token: login.token, store, ...(encryption ? { encryption: 'always' as const } : {}) });
+    if ((await new ChatSession(client, terminal, login.server, encryption).run()) === 'logout') {
       await store.flush(); // the store's last write is done, so the files below stay deleted
       await Promise.all([`${state}.token`, state, `${state}.tmp`].map((path) => rm(path, { force: true })));
       process.stdout.write('logged out\n');
@@ -41,6 +43,15 @@ export async function runChat(options: ChatOptions, serverGiven: boolean): Promi
     throw error;
   } finally {
     terminal?.close();
+  }
+}
+
+/** Whether this state already holds the device's encryption keys. A state that cannot be read says so when the client loads it. */
+async function hasEncryptionKeys(store: FileStore): Promise<boolean> {
+  try {
+    return (await store.load()).e2e.deviceSecrets !== undefined;
+  } catch {
+    return false;
   }
 }
 

@@ -5,6 +5,7 @@ import { E2eSession } from './e2e.js';
 import type { ClientMessage } from './e2e-types.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
+import { HistoryShare } from './history-share.js';
 import { AccountApi } from './http.js';
 import { OrderedDelivery } from './ordered-delivery.js';
 import { Outbox } from './outbox.js';
@@ -32,6 +33,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   protected readonly threadList = new ThreadList();
   /** With `encryption` on only. */
   protected readonly e2e: E2eSession | undefined;
+  /** `shareHistory` and the `history` device messages (with `encryption` on only). */
+  protected readonly historyShare: HistoryShare | undefined;
   private readonly delivery: OrderedDelivery;
   protected current: StateChange = { state: 'stopped', reason: undefined, error: undefined, retry_in_ms: undefined, pending: 0 };
   private connection: Connection | undefined;
@@ -43,6 +46,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   private wake: (() => void) | undefined;
   /** The last connection that got all the way online. */
   private caughtUpOn: Connection | undefined;
+  /** With encryption: settles once this connection's keys are published and the directory loaded (never rejects). */
+  private e2eSettled: Promise<void> | undefined;
   /** The connect loop has begun (the store is loaded): from then on `stopped` is final. */
   protected running = false;
 
@@ -81,6 +86,13 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
         })
       : undefined;
     this.e2e = e2e;
+    this.historyShare = e2e
+      ? HistoryShare.attachTo(e2e, (request) => this.call(request), {
+          progress: (progress) => this.emit('history_progress', progress),
+          received: (received) => this.emit('history', received),
+          error: reportError,
+        }, options)
+      : undefined;
     this.delivery = new OrderedDelivery({
       // Without encryption an e2e message is given as it came.
       openNow: (message) => (e2e ? e2e.openNow(message) : message),
@@ -250,7 +262,17 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
     }
     this.receiver.attach(connection, this.identity === undefined);
-    if (this.e2e) void this.e2e.connected(welcome.user.id, welcome.device_id, (request) => connection.request(request));
+    if (this.e2e) {
+      const history = this.historyShare;
+      // Keys settled and device messages drained: a history grant cut short goes on (failures are reported by the session).
+      const settled = this.e2e.connected(welcome.user.id, welcome.device_id, (request) => connection.request(request));
+      // `online` waits for it: a message sent to this device then is sealed to its published keys.
+      this.e2eSettled = settled.catch(() => undefined);
+      void settled.then(
+        () => history?.resume().catch((error: unknown) => this.reportError(error)),
+        () => undefined,
+      );
+    }
     this.outbox.attach(connection);
     this.ready = connection;
     this.setState('syncing', {});
@@ -295,6 +317,9 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       const identity = { epoch: this.welcomeFrame.epoch, user_id: this.welcomeFrame.user.id, device_id: this.welcomeFrame.device_id };
       if (!this.identity) await this.store.setIdentity(identity);
       this.identity = identity;
+      if (connection !== this.connection) return;
+      // With encryption, online also means this device's keys are published and its standing known (failures were reported).
+      await this.e2eSettled;
       if (connection !== this.connection) return;
       this.caughtUpOn = connection;
       this.setState('online', {});

@@ -3,6 +3,7 @@ import { ClientCore } from './client-core.js';
 import type { E2eSession } from './e2e.js';
 import type { DeviceFingerprint, OwnDevice, SafetyNumber } from './e2e-types.js';
 import { ClientError } from './errors.js';
+import type { HistoryShare } from './history-share.js';
 import { AccountApi, type LoginResult, type Platform } from './http.js';
 import { newClientMsgId } from './ids.js';
 import type { SentMessage } from './outbox.js';
@@ -200,6 +201,21 @@ export class ChatClient extends ClientCore {
   /** A new encryption key for this device (counter + 1), certified again with the account key; resolves with the fingerprint (unchanged). */
   rotateKeys(): Promise<string> {
     return this.requireE2e().rotate();
+  }
+
+  /**
+   * Shares this device's message keys with another approved device of this
+   * user (docs/e2e.md, "History for a new device"): of `threads` (default:
+   * all), of messages from `since` on (ms epoch), at most
+   * `maxHistoryMessages` (the newest). Sent through the server in sealed,
+   * signed parts (`history_progress` after each); resolves once all are sent.
+   * Cut short, it continues at the next connect, or when called again with
+   * the same choice. Only what this device can read is shared.
+   */
+  async shareHistory(deviceId: number, choice: { threads?: number[]; since?: number } = {}): Promise<{ grant_id: string; messages: number; truncated: boolean }> {
+    const e2e = this.requireE2e();
+    await e2e.devices(); // this user's devices as the server has them now (an approval made elsewhere)
+    return (this.historyShare as HistoryShare).share(deviceId, choice);
   }
 
   private requireE2e(): E2eSession {

@@ -75,7 +75,7 @@ export class DeviceMailbox {
     await call({ type: 'device_send', device_id: toDevice, payload });
   }
 
-  /** True when the message is done with (handled, or refused for good); false when no handler takes its kind yet. */
+  /** True when the message is done with (handled, or refused for good); false when no handler takes its kind yet, or it failed in a way that may pass. */
   private async receive(message: DeviceMessageJson): Promise<boolean> {
     let opened;
     try {
@@ -90,6 +90,8 @@ export class DeviceMailbox {
       await handler(opened.from_device, opened.body);
     } catch (error) {
       this.options.reportError(error);
+      // Cut short (the connection dropped, the store failed for now): it stays queued and is handled again at the next drain.
+      if (error instanceof ClientError && error.retryable) return false;
     }
     return true;
   }

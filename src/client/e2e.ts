@@ -309,6 +309,7 @@ export class E2eSession {
     this.historyModule = module;
     this.mailbox?.handle('history', (from, body) => module.receive(from, body));
     return {
+      ready: () => this.whenReady(),
       messageKey: (message) => (this.settled ? this.opener?.keyOf(message) : undefined),
       addHistoryKeys: (keys) => this.historyKeys.add(keys),
       sendDeviceMessage: async (toDevice, body) => {

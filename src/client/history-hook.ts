@@ -20,6 +20,8 @@ export interface HistoryModule {
 }
 
 export interface HistoryHost {
+  /** Resolves once this connection's keys are settled: `messageKey` answers for every message only then (undefined before). */
+  ready(): Promise<void>;
   /** K (base64) of a message this device opens `ok` (sealed to it, or itself from history); undefined otherwise. */
   messageKey(message: MessageJson): string | undefined;
   /** Keeps shared message keys (`[thread_id, seq, key]`): those messages then open with status `ok`, `via: 'history'`. */

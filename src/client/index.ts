@@ -20,6 +20,7 @@ export type {
   DeviceSecrets, E2eField, E2eRecords, E2eState, OwnAccount, PinnedAccount, PinnedDevice, ThreadEncryption,
 } from './e2e-records.js';
 export { ClientError, type ClientErrorCode, type ClientErrorDetails } from './errors.js';
+export type { HistoryProgress, HistoryReceived, ShareResult } from './history-share.js';
 export { AccountApi, type DeviceJson, type LoginResult, type Platform } from './http.js';
 export { newClientMsgId } from './ids.js';
 export type { MessageStatus, SentMessage, StatusChange } from './outbox.js';

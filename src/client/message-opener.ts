@@ -27,10 +27,14 @@ export class MessageOpener {
     private readonly policy: ThreadEncryptionPolicy,
   ) {}
 
-  /** Whether the sending device's keys are known here (else they are fetched first). */
+  /**
+   * Whether the sending device is known here and trusted (else its owner's keys are fetched first): a device
+   * learned from a `keys_changed` before its owner's account key was seen is not yet judged, and would
+   * otherwise read `untrusted_sender` until some other fetch brought the account key.
+   */
   knowsSender(message: MessageJson): boolean {
     const envelope = readEnvelope(message.body);
-    return !envelope || this.signer(envelope.sender_device) !== undefined;
+    return !envelope || this.signer(envelope.sender_device)?.trusted === true;
   }
 
   open(message: MessageJson): ClientMessage {

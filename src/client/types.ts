@@ -3,6 +3,7 @@ import type { BackoffOptions } from './backoff.js';
 import type { ConnectionEnd } from './connection.js';
 import type { AccountStanding, ClientMessage, DeviceRequest, IdentityChange, KeyChange } from './e2e-types.js';
 import type { ClientError } from './errors.js';
+import type { HistoryProgress, HistoryReceived } from './history-share.js';
 import type { StatusChange } from './outbox.js';
 import type { WebSocketConstructor } from './socket.js';
 import type { ClientStore } from './store.js';
@@ -46,6 +47,14 @@ export interface ClientEvents {
   device_request: DeviceRequest;
   /** This device's standing in its account: made the account key, approved, or waiting for approval. */
   account: AccountStanding;
+  /**
+   * Another device of this user shared message keys with this one (`shareHistory` there), one part at a time:
+   * the messages of `threads` now open `ok` (`via: 'history'`) when read again with `history()`. Messages already
+   * delivered as `undecryptable` are not delivered again.
+   */
+  history: HistoryReceived;
+  /** A part of a `shareHistory` grant was sent (and recorded: a restart continues after it). */
+  history_progress: HistoryProgress;
   /** One of the app's own sends moved: pending → sent → delivered → read, or failed. */
   status: StatusChange;
   receipt: ReceiptEvent;
@@ -90,6 +99,10 @@ export interface ChatClientOptions {
   readonly encryption?: boolean | 'always';
   /** How long previous encryption secrets are kept after a rotation (what was sealed to them still opens), ms. Default 30 days. */
   readonly oldKeysTtlMs?: number;
+  /** Most message keys one `shareHistory` grant carries (the newest are kept); also the most a received grant may add. Default 100 000. */
+  readonly maxHistoryMessages?: number;
+  /** Largest JSON body of one `history` part, bytes (each goes out as one device message). Default 32 768; from 256 to 40 960. */
+  readonly historyPartBytes?: number;
 }
 
 /** A user to act on: a username, a user id, or the protocol's `{username}` / `{user_id}`. */

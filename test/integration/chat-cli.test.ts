@@ -164,6 +164,64 @@ describe('the terminal client, chatd chat', () => {
     assert.equal(existsSync(`${state}.token`), false);
   });
 
+  it('with --encryption: /verify shows the safety number and its QR code and marks the user verified; /approve takes the code of a new device; /share-history lets it read the past', { timeout: 60_000 }, async () => {
+    const api = new AccountApi(server.url);
+    for (const username of ['dana', 'erik']) await api.register({ username, password: PASSWORD });
+    const { client: erik } = await ChatClient.login({ server: server.url, username: 'erik', password: PASSWORD, deviceName: 'test', encryption: true });
+    await erik.start();
+    await erik.whenOnline();
+    try {
+      const dana = chat(['--user', 'dana', '--state', join(dir, 'dana', 'state.json'), '--encryption']);
+      dana.write(PASSWORD);
+      await dana.line(/^connected as dana /);
+      dana.write('/verify erik');
+      dana.write('yes');
+      await dana.line(/^safety number with erik:$/);
+      const rows = [await dana.line(/^ {2}(\d{5} ){3}\d{5}$/), await dana.line(/^ {2}(\d{5} ){3}\d{5}$/), await dana.line(/^ {2}(\d{5} ){3}\d{5}$/)];
+      await dana.line(/[█▀▄]/); // the QR code
+      await dana.line(/^compare it with erik's .*Type yes to mark erik verified:$/);
+      await dana.line(/^erik is verified/);
+      const danaId = (await erik.openDirect('dana')).peer?.id as number;
+      assert.equal(rows.map((row) => row.trim()).join(' '), (await erik.safetyNumber(danaId)).number, 'both sides compute the same number');
+      dana.write('/verify erik');
+      dana.write('no');
+      await dana.line(/^safety number with erik \(verified\):$/);
+      await dana.line(/^erik not marked verified$/);
+
+      dana.write('/dm erik');
+      await dana.line(/^--- @erik ---$/);
+      dana.write('sealed before the new phone');
+      await dana.line(/^\[@erik\] dana: sealed before the new phone$/);
+
+      const { client: phone, login } = await ChatClient.login({ server: server.url, username: 'dana', password: PASSWORD, deviceName: 'phone', encryption: true });
+      const approved = phone.once('account', ({ state }) => state === 'approved');
+      const history = phone.once('history', (received) => received.parts_received === received.parts);
+      await phone.start();
+      await phone.whenOnline();
+      await dana.line(new RegExp(`^\\* device ${login.device.id} wants to join your account`));
+      dana.write('/devices');
+      await dana.line(new RegExp(`^device ${login.device.id} \\(pending\\): (\\d{5} ){11}\\d{5}$`));
+      dana.write(`/approve ${login.device.id}`);
+      dana.write('00000 00000 00000 00000 00000 00000 00000 00000 00000 00000 00000 00000');
+      await dana.line(/^error: the fingerprint does not match/);
+      dana.write(`/approve ${login.device.id}`);
+      dana.write(phone.ownFingerprint());
+      await dana.line(new RegExp(`^device ${login.device.id} approved`));
+      await approved;
+      dana.write(`/share-history ${login.device.id}`);
+      await dana.line(new RegExp(`^\\* history to device ${login.device.id}: part 1 of 1 sent$`));
+      await dana.line(new RegExp(`^shared the keys of 1 messages with device ${login.device.id}$`));
+      await history;
+      const thread = (await phone.openDirect('erik')).id;
+      const page = await phone.history(thread);
+      assert.deepEqual(page.messages.map((m) => [m.body, m.e2e?.status, m.e2e?.via]), [[{ text: 'sealed before the new phone' }, 'ok', 'history']]);
+      await phone.close();
+      assert.equal((await dana.end()).code, 0);
+    } finally {
+      await erik.close();
+    }
+  });
+
   it('refuses to start without --user when no login is saved, with the usage exit code', async () => {
     const { code, stderr } = await chat(['--state', join(dir, 'nobody', 'state.json')]).end();
     assert.equal(code, 2);
