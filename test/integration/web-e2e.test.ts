@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { type Browser, type Page, chromium } from 'playwright-core';
-import { ChatClient } from '../../src/client/node.js';
 import { logIn } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -38,8 +37,6 @@ function accountPublication(userId: number): { account_key: string; signature: s
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
 const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
-/** History handover is the SDK's `shareHistory`; the page offers it only when the SDK has it. */
-const noHistory = typeof (ChatClient.prototype as { shareHistory?: unknown }).shareHistory === 'function' ? false : 'the SDK has no shareHistory yet';
 
 describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   let browser: Browser;
@@ -308,7 +305,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     }
   });
 
-  it('after approving a new device, its owner shares the message history: the new device reads what came before it', { skip: noHistory }, async () => {
+  it('after approving a new device, its owner shares the message history: the new device reads what came before it', async () => {
     const gus = await person('gus');
     const hal = await person('hal');
     await startChat(gus, 'hal');

@@ -1,29 +1,5 @@
-import type { ChatClient, DeviceRequest, IdentityChange, ThreadJson } from '../../src/client/browser.js';
+import type { ChatClient, DeviceRequest, HistoryReceived, IdentityChange, ThreadJson } from '../../src/client/browser.js';
 import type { LocalStorageStore } from './local-store.js';
-
-/** Receiving another own device's message history (the SDK's `history` event). */
-export interface HistoryReceived {
-  readonly from_device: number;
-  readonly grant_id: string;
-  readonly parts_received: number;
-  readonly parts: number;
-  readonly messages: number;
-}
-
-/** Sending this device's message history to another own device (the SDK's `history_progress` event). */
-export interface HistoryProgress {
-  readonly to_device: number;
-  readonly grant_id: string;
-  readonly part: number;
-  readonly parts: number;
-}
-
-/** The history module's part of the SDK; typed here so the app builds against an SDK that does not have it yet. */
-interface HistorySharing {
-  shareHistory(deviceId: number, options: { threads?: number[]; since?: number }): Promise<{ grant_id: string; messages: number; truncated?: boolean }>;
-  on(event: 'history', listener: (value: HistoryReceived) => void): () => void;
-  on(event: 'history_progress', listener: (value: HistoryProgress) => void): () => void;
-}
 
 /** A device approved from here, offered this device's history: where the offer stands. */
 export type HistoryOffer =
@@ -96,23 +72,15 @@ export class EncryptionModel {
         this.changed();
       }
     });
-    if (this.canShareHistory()) {
-      const sharing = client as unknown as HistorySharing;
-      sharing.on('history_progress', (progress) => {
-        this.offers.set(progress.to_device, { state: 'sharing', part: progress.part, parts: progress.parts });
-        this.changed();
-      });
-      sharing.on('history', (received) => {
-        this.incoming.set(received.grant_id, received);
-        if (received.parts_received >= received.parts) this.historyArrived();
-        this.changed();
-      });
-    }
-  }
-
-  /** Whether the SDK can hand history to another device (the button shows only then). */
-  canShareHistory(): boolean {
-    return typeof (this.client as unknown as Partial<HistorySharing>).shareHistory === 'function';
+    client.on('history_progress', (progress) => {
+      this.offers.set(progress.to_device, { state: 'sharing', part: progress.part, parts: progress.parts });
+      this.changed();
+    });
+    client.on('history', (received) => {
+      this.incoming.set(received.grant_id, received);
+      if (received.parts_received >= received.parts) this.historyArrived();
+      this.changed();
+    });
   }
 
   /** Once online: the pending devices the SDK knew before this page listened. */
@@ -150,12 +118,11 @@ export class EncryptionModel {
 
   /** Hands this device's message keys to `deviceId`: every thread, or only what is newer than 30 days. */
   async shareHistory(deviceId: number, scope: 'all' | 'month'): Promise<void> {
-    const sharing = this.client as unknown as HistorySharing;
     this.offers.set(deviceId, { state: 'sharing', part: 0, parts: 0 });
     this.changed();
     try {
-      const { messages, truncated } = await sharing.shareHistory(deviceId, scope === 'month' ? { since: Date.now() - 30 * DAY_MS } : {});
-      this.offers.set(deviceId, { state: 'shared', messages, truncated: truncated === true });
+      const { messages, truncated } = await this.client.shareHistory(deviceId, scope === 'month' ? { since: Date.now() - 30 * DAY_MS } : {});
+      this.offers.set(deviceId, { state: 'shared', messages, truncated });
     } catch (error) {
       this.offers.set(deviceId, { state: 'failed', error: (error as Error).message });
     }

@@ -119,21 +119,13 @@ function HistoryOfferCard({ model, deviceId, offer }: { model: ChatModel; device
   return (
     <section class="banner history" role="status" data-testid="history-offer">
       <strong>The new device is approved.</strong>
-      {e2e.canShareHistory() ? (
-        <>
-          <p>Share your message history with this device? It gets the keys of the encrypted messages this device can read.</p>
-          {offer.state === 'failed' && <p class="error">Sharing failed: {offer.error}</p>}
-          <div class="buttons">
-            <button type="button" onClick={() => void e2e.shareHistory(deviceId, 'all')}>Share your message history with this device</button>
-            <button type="button" onClick={() => void e2e.shareHistory(deviceId, 'month')}>Only the last 30 days</button>
-            {close}
-          </div>
-        </>
-      ) : (
-        <>
-          <p>It reads encrypted messages sent from now on.</p> {close}
-        </>
-      )}
+      <p>Share your message history with this device? It gets the keys of the encrypted messages this device can read.</p>
+      {offer.state === 'failed' && <p class="error">Sharing failed: {offer.error}</p>}
+      <div class="buttons">
+        <button type="button" onClick={() => void e2e.shareHistory(deviceId, 'all')}>Share your message history with this device</button>
+        <button type="button" onClick={() => void e2e.shareHistory(deviceId, 'month')}>Only the last 30 days</button>
+        {close}
+      </div>
     </section>
   );
 }
