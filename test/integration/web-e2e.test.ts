@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { type Browser, type Page, chromium } from 'playwright-core';
+import { TestDevice, deviceBytes, envelope, loadSodium, sealEnvelope } from '../helpers/e2e.js';
 import { logIn } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -25,6 +26,13 @@ import { connectAuthenticated } from '../helpers/ws.js';
 interface PageStorage {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
+}
+
+/** An account key's certificate of a device (its account_signature), made with the account's secret key (base64, libsodium's 64 bytes). */
+function certify(device: TestDevice, accountSecret: string): string {
+  const raw = Buffer.from(accountSecret, 'base64');
+  const jwk = { kty: 'OKP', crv: 'Ed25519', d: raw.subarray(0, 32).toString('base64url'), x: raw.subarray(32).toString('base64url') };
+  return sign(null, deviceBytes('chatd-device-cert-v2', device.statement()), createPrivateKey({ key: jwk, format: 'jwk' })).toString('base64');
 }
 
 /** A new account key for `userId` and its self-signature (account_publish's fields), made with node:crypto. */
@@ -53,6 +61,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
       writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n'),
     ]);
     origin = `http://127.0.0.1:${server.port}/`;
+    await loadSodium();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -328,5 +337,46 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     await message(tablet, 'old news from gus').waitFor();
     await message(tablet, 'old news from hal').waitFor();
     assert.equal(await tablet.locator('.message.e2e-problem').count(), 0, 'every earlier message opens');
+  });
+
+  it('messages that do not open show why (forged, not encrypted for this device), never the envelope', async () => {
+    const lou = await person('lou');
+    const max = await person('max');
+    await startChat(lou, 'max');
+    await lou.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
+    await say(lou, 'the real one');
+    await max.locator('.thread-item', { hasText: 'lou' }).click();
+    await message(max, 'the real one').waitFor();
+
+    // A device of max's that he approves with his account key (taken from his browser's store here) writes
+    // to the thread: a forged envelope (random bytes), and one well signed but whose key is sealed for
+    // another device than lou's. The server takes both (it cannot tell); lou's page must not show them as text.
+    const accountSecret = await max.evaluate(() => {
+      const storage = (globalThis as unknown as { localStorage: PageStorage }).localStorage;
+      const key = Object.keys(storage).find((name) => name.startsWith('chatd.store.')) as string;
+      return (JSON.parse(storage.getItem(key) as string) as { account: { account_secret: string } }).account.account_secret;
+    });
+    const login = await logIn(server.url, 'max', 'correct horse', 'forger');
+    const { socket } = await connectAuthenticated(server.wsUrl, login.token);
+    const forger = new TestDevice(login.userId, login.deviceId);
+    await socket.expect({ type: 'keys_publish', ...forger.publication(certify(forger, accountSecret)) }, 'ok');
+    const { threads } = (await socket.expect({ type: 'threads' }, 'threads')) as unknown as { threads: { id: number; peer: { id: number } }[] };
+    const thread = threads[0] as { id: number; peer: { id: number } };
+    const keys = (await socket.expect({ type: 'keys_get', user_ids: [login.userId, thread.peer.id] }, 'keys')) as unknown as {
+      devices: { user_id: number; device_id: number; enc_key: string; account_signature: string | null; revoked: boolean }[];
+    };
+    const approved = keys.devices.filter((device) => device.account_signature !== null && !device.revoked);
+    await socket.expect({ type: 'send', thread_id: thread.id, client_msg_id: 'forged-1', kind: 'e2e', body: envelope(login.deviceId, approved.map((d) => d.device_id)) }, 'ack');
+    const notLou = approved.find((device) => device.user_id === login.userId) as { enc_key: string };
+    const recipients = approved.map((d) => ({ deviceId: d.device_id, encKey: d.user_id === thread.peer.id ? notLou.enc_key : d.enc_key }));
+    const misdirected = sealEnvelope(forger, { threadId: thread.id, clientMsgId: 'misdirected-1', senderUserId: login.userId }, { text: 'for other eyes' }, recipients);
+    await socket.expect({ type: 'send', thread_id: thread.id, client_msg_id: 'misdirected-1', kind: 'e2e', body: misdirected }, 'ack');
+    socket.close();
+
+    await lou.locator('.message.e2e-problem[data-e2e=bad_signature]', { hasText: 'failed its authenticity check (forged or altered)' }).waitFor();
+    await lou.locator('.message.e2e-problem[data-e2e=undecryptable]', { hasText: 'Not readable on this device' }).waitFor();
+    assert.equal(await lou.getByText('for other eyes').count(), 0);
+    assert.equal(await lou.getByText('ciphertext').count(), 0, 'never the raw envelope');
+    await message(lou, 'the real one').waitFor();
   });
 });
