@@ -18,8 +18,10 @@ import { connectAuthenticated } from '../helpers/ws.js';
  * whose words the server's database never holds, compare equal safety
  * numbers and mark each other verified; a device keeps its identity across a
  * reload; a second browser of the same user waits for approval, is approved
- * after the codes were compared, and reads what is sent next; a contact's
- * new account key shows as a warning and holds sends to a verified contact.
+ * after the codes were compared, reads what is sent next and gets the
+ * history it missed; a contact's new account key shows as a warning and holds
+ * sends to a verified contact; an encrypted group; forged and misdirected
+ * envelopes show their explanation. Screenshots go to artifacts/.
  */
 
 /** The page's localStorage, as the test's functions that run in the page use it. */
