@@ -67,7 +67,8 @@ export class EncryptionModel {
     });
     client.on('error', (error) => {
       const code = (error as { code?: string }).code;
-      if (code && ALARMS.has(code)) {
+      // The same alarm again (at each reconnect, say) is one warning.
+      if (code && ALARMS.has(code) && !this.alarms.includes(error.message)) {
         this.alarms = [...this.alarms, error.message];
         this.changed();
       }
