@@ -23,6 +23,12 @@ export interface OwnAccount {
   readonly user_id: number;
   readonly account_key: string;
   readonly account_secret?: string;
+  /**
+   * Set while a reset this device makes (`resetAccount`) is not yet known to
+   * have reached the server: the next connect publishes it again instead of
+   * taking the server's (older) key for another device's reset.
+   */
+  readonly resetting?: true;
 }
 
 /** A device as first seen approved by its owner's account key (trust on first use, per device). */
@@ -90,6 +96,7 @@ const CHECKS: { readonly [K in E2eField]: (value: unknown) => string | undefined
   account: (v) => {
     if (!isObject(v) || !isId(v.user_id) || !isKey(v.account_key, 32)) return 'user_id or account_key is malformed';
     if (v.account_secret !== undefined && !isKey(v.account_secret, 64)) return 'account_secret is not base64 of 64 bytes';
+    if (v.resetting !== undefined && (v.resetting !== true || v.account_secret === undefined)) return 'resetting must be true, with account_secret';
     return undefined;
   },
   knownDevices: (v) => eachEntry(v, (d) =>
