@@ -151,6 +151,42 @@ describe('e2e session: resetting the account key', () => {
     assert.equal((await a12.session.open(message(bob, body.body, 'held'))).e2e?.status, 'ok');
   });
 
+  it('a device left pending (every approved device lost) resets and becomes the account: created, certified, sealed to', async () => {
+    const server = new FakeKeyServer();
+    server.threads.set(THREAD, [ALICE, BOB]);
+    const lost = await seamDevice(server, ALICE, 12);
+    const bob = await seamDevice(server, BOB, 20);
+    const fresh = await seamDevice(server, ALICE, 14);
+    assert.deepEqual(fresh.standings, [{ state: 'pending' }]);
+    server.devices.set(12, { ...server.devices.get(12)!, revoked: true });
+    server.sessions.delete(12);
+    void lost;
+    await fresh.session.resetAccount();
+    assert.deepEqual(fresh.standings, [{ state: 'pending' }, { state: 'created' }]);
+    const self = server.devices.get(14)!;
+    assert.ok(isCertified(sodium, self, self.account_signature, server.accounts.get(ALICE)!.account_key));
+    await settle();
+    await bob.session.refreshThread(THREAD);
+    assert.deepEqual(await sealedTo(bob, 'to-fresh'), ['14', '20']);
+    const sent = await sealed(fresh, THREAD, 'from-fresh', { text: 'my new phone' });
+    assert.equal((await bob.session.open(message(fresh, sent, 'from-fresh'))).e2e?.status, 'ok');
+  });
+
+  it('messages sent before the reset by a device not approved again read untrusted_sender; ok again once it is', async () => {
+    const { a12, a13, bob } = await twoDevices();
+    const before = await sealed(a13, THREAD, 'old', { text: 'before the reset' });
+    const old = message(a13, before, 'old');
+    assert.equal((await bob.session.open(old)).e2e?.status, 'ok');
+    await a12.session.resetAccount();
+    await settle();
+    await settle();
+    assert.equal((await bob.session.open(old)).e2e?.status, 'untrusted_sender', 'its certificate was by the old key');
+    await a12.session.approveDevice(13, a13.session.ownFingerprint());
+    await settle();
+    await settle();
+    assert.equal((await bob.session.open(old)).e2e?.status, 'ok');
+  });
+
   it('a reset made while the device was away is seen at its next connect: alarm, pending', async () => {
     const { a12, a13 } = await twoDevices();
     // Device 13 is away: it gets no events (only at its next connect).
