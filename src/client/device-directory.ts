@@ -287,6 +287,14 @@ export class DeviceDirectory {
     return accountKey !== undefined && isCertified(this.sodium, { ...pinned, device_id: deviceId }, pinned.account_signature, accountKey);
   }
 
+  /** The devices of `userId` pinned as certified by `accountKey`, not revoked (whom this device knew as approved before a reset). */
+  approvedUnder(userId: number, accountKey: string): number[] {
+    return Object.entries(this.devices)
+      .filter(([id, pinned]) => pinned.user_id === userId && !pinned.revoked
+        && isCertified(this.sodium, { ...pinned, device_id: Number(id) }, pinned.account_signature, accountKey))
+      .map(([id]) => Number(id));
+  }
+
   /** The server's current report of a device (checked), for own-device decisions (approval). */
   reportOf(deviceId: number): VerifiedDevice | undefined {
     return this.reported.get(deviceId);

@@ -109,7 +109,8 @@ export class E2eSession {
       await previous;
       const { own, directory, mailbox } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
-      const { state, replaced } = await own.establish(call, userId, deviceId, mine);
+      const vouched = own.accountKey ? directory.approvedUnder(userId, own.accountKey) : [];
+      const { state, replaced } = await own.establish(call, userId, deviceId, mine, vouched);
       directory.setSelf(own.self(), own.accountKey, own.approved);
       if (replaced) this.options.events.error(accountResetAlarm());
       const all = await call({ type: 'keys_get' });
@@ -392,8 +393,8 @@ export class E2eSession {
       const userId = own.user;
       const { accounts } = await this.options.call({ type: 'keys_get', user_ids: [userId] });
       const current = accounts.find((account) => account.user_id === userId && account.account_key !== own.accountKey);
-      if (!current || !(await own.followReset(current))) return;
       const directory = this.directory as DeviceDirectory;
+      if (!current || !(await own.followReset(current, directory.approvedUnder(userId, own.accountKey as string)))) return;
       directory.setSelf(own.self(), own.accountKey, own.approved);
       // This user's devices are judged under the new key: those it certified (the one that reset) are trusted, the others not.
       directory.announcePending();
@@ -430,11 +431,12 @@ export class E2eSession {
         approvedEncKey: (deviceId) => (directory.reportOf(deviceId)?.user_id === own.user ? directory.sealKey(deviceId) : undefined),
         reportError: events.error,
       });
-      mailbox.handle('account_key', async (_from, body) => {
+      mailbox.handle('account_key', async (from, body) => {
         // A grant for a new account key may come right after the reset that made it: the reset is taken first.
         await this.ownCheck;
-        if (!(await own.receiveAccountKey(this.options.call, body))) {
-          events.error(new ClientError('bad_reply', 'an account key grant that is not this account\'s key (or not its secret) was refused', false));
+        const refused = await own.receiveAccountKey(this.options.call, from, body);
+        if (refused !== undefined) {
+          events.error(new ClientError('bad_reply', `an account key grant from device ${from} was refused: ${refused}`, false));
           return;
         }
         directory.setSelf(own.self(), own.accountKey, own.approved);

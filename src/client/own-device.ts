@@ -63,7 +63,14 @@ export class OwnDevice {
    * device held, and this device did not make it (a reset elsewhere, see
    * `followReset`): the session raises the `account_reset` alarm.
    */
-  async establish(call: Call, userId: number, deviceId: number, server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysJson[] }): Promise<{ state: AccountStanding['state']; replaced: boolean }> {
+  async establish(
+    call: Call,
+    userId: number,
+    deviceId: number,
+    server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysJson[] },
+    /** The own devices this device knew as approved under the key it holds (for `followReset`). */
+    vouched: readonly number[],
+  ): Promise<{ state: AccountStanding['state']; replaced: boolean }> {
     this.userId = userId;
     if (this.secrets && this.secrets.device_id !== deviceId) {
       // The store was another device's (a new login on the same store): this device starts with its own keys.
@@ -101,7 +108,7 @@ export class OwnDevice {
     } else if (!reported && this.account.account_secret) {
       // The server lost it (a restored backup): this device holds it and publishes it again.
       await call({ type: 'account_publish', account_key: this.account.account_key, signature: accountSignature(this.sodium, this.account as AccountPair) });
-    } else if (reported && (await this.followReset(reported))) {
+    } else if (reported && (await this.followReset(reported, vouched))) {
       state = 'pending';
       replaced = true;
     }
@@ -116,14 +123,19 @@ export class OwnDevice {
    * its secret is dropped, and this device stands where a brand-new device
    * stands — it takes the new key as the server reports it and waits,
    * pending, for an approved device to hand it the secret (a grant from a
-   * device certified by that key, for that key: `receiveAccountKey`).
+   * device certified by that key, for that key: `receiveAccountKey`) — with
+   * one check more when it held the old key: the grant must come from one of
+   * `vouched`, the own devices it knew as approved under the old key (the
+   * device that reset is one), never from a device it first sees now.
    * Returns false (nothing changed) when the key is the one held.
    */
-  async followReset(reported: AccountKeyJson): Promise<boolean> {
+  async followReset(reported: AccountKeyJson, vouched: readonly number[]): Promise<boolean> {
     const account = this.account;
     if (!account || account.resetting || reported.user_id !== account.user_id || reported.account_key === account.account_key) return false;
     if (!verifyAccount(this.sodium, reported)) return false;
-    this.account = { user_id: account.user_id, account_key: reported.account_key };
+    // Still waiting after an earlier reset: the devices known then stay the ones a grant may come from.
+    const grantors = account.account_secret ? [...vouched] : account.grantors;
+    this.account = { user_id: account.user_id, account_key: reported.account_key, ...(grantors ? { grantors } : {}) };
     await this.store.setE2e('account', this.account);
     return true;
   }
@@ -195,19 +207,27 @@ export class OwnDevice {
   }
 
   /**
-   * An `account_key` device message: kept when it is the account key this
-   * device pinned and the secret is its secret half. Returns false (nothing
-   * kept) otherwise.
+   * An `account_key` device message from `fromDevice` (an approved device of
+   * this user, checked by the mailbox): kept when it is the account key this
+   * device pinned, the secret is its secret half, and — after a reset seen
+   * here — the sender is one of the devices known as approved before it.
+   * Returns why it was refused (nothing kept), or undefined when kept.
    */
-  async receiveAccountKey(call: Call, body: unknown): Promise<boolean> {
+  async receiveAccountKey(call: Call, fromDevice: number, body: unknown): Promise<string | undefined> {
     const grant = body as { account_key?: unknown; account_secret?: unknown } | null;
     const account = this.account;
-    if (!account || account.account_secret || typeof grant?.account_key !== 'string' || typeof grant.account_secret !== 'string') return false;
-    if (grant.account_key !== account.account_key || !secretMatches(this.sodium, grant.account_key, grant.account_secret)) return false;
-    this.account = { ...account, account_secret: grant.account_secret };
+    if (!account || account.account_secret) return 'this device holds the account key already';
+    if (typeof grant?.account_key !== 'string' || typeof grant.account_secret !== 'string') return 'malformed';
+    if (grant.account_key !== account.account_key || !secretMatches(this.sodium, grant.account_key, grant.account_secret)) {
+      return 'not this account\'s key (or not its secret)';
+    }
+    if (account.grantors && !account.grantors.includes(fromDevice)) {
+      return `after the reset, the new key is taken only from a device this one knew as approved before it (${account.grantors.join(', ') || 'none'}), not from device ${fromDevice}`;
+    }
+    this.account = { user_id: account.user_id, account_key: account.account_key, account_secret: grant.account_secret };
     await this.store.setE2e('account', this.account);
     await this.publish(call);
-    return true;
+    return undefined;
   }
 
   /** The account key pair, for handing to a device this one approves. */

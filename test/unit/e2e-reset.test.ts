@@ -87,7 +87,8 @@ describe('e2e session: resetting the account key', () => {
     assert.match((a13.errors[0] as Error).message, /reset/);
     assert.deepEqual(a13.standings, [{ state: 'pending' }]);
     const followed = (await a13.store.load()).e2e.account!;
-    assert.deepEqual(followed, { user_id: ALICE, account_key: server.accounts.get(ALICE)!.account_key }, 'the old secret is dropped, nothing held for the new key');
+    assert.deepEqual(followed, { user_id: ALICE, account_key: server.accounts.get(ALICE)!.account_key, grantors: [12] },
+      'the old secret is dropped, nothing held for the new key; its grant may come only from device 12, known as approved before');
     assert.deepEqual(a12.requests.map((r) => r.device_id), [13], 'the resetting device is asked to approve it');
     assert.deepEqual((await a12.session.devices()).map((d) => [d.device_id, d.state]), [[12, 'this'], [13, 'pending']]);
     assert.deepEqual(await sealedTo(a12, 'while-pending'), ['12', '20'], 'nothing sealed to the device until approved again');
@@ -199,7 +200,7 @@ describe('e2e session: resetting the account key', () => {
     await a13.session.connected(ALICE, 13, a13.call);
     assert.deepEqual(codes(a13), ['account_reset']);
     assert.deepEqual(a13.standings, [{ state: 'pending' }]);
-    assert.equal((await a13.store.load()).e2e.account!.account_secret, undefined);
+    assert.deepEqual((await a13.store.load()).e2e.account!.grantors, [12], 'kept in the store: the grant may come later');
     // A further connect changes nothing: no second alarm.
     await a13.session.connected(ALICE, 13, a13.call);
     assert.deepEqual(codes(a13), ['account_reset']);
@@ -240,6 +241,34 @@ describe('e2e session: a reset and a malicious server', () => {
     await settle();
     assert.deepEqual(a13.standings.at(-1), { state: 'approved' });
     assert.equal((await a13.store.load()).e2e.account!.account_key, current.account_key);
+  });
+
+  it('a server that invents a new account key and a ghost device certified by it cannot make a device that held the old key follow it; a pending one it can, as a brand-new one', async () => {
+    const { server, a13 } = await twoDevices();
+    const pending = await seamDevice(server, ALICE, 14);
+    assert.deepEqual(pending.standings, [{ state: 'pending' }]);
+    // The operator replaces alice's account key with one of its own, and adds a ghost device certified by it.
+    const invented = generateAccount(sodium, ALICE).account;
+    const entry = { user_id: ALICE, account_key: invented.account_key, signature: accountSignature(sodium, invented) };
+    server.accounts.set(ALICE, entry);
+    const ghost = generateDevice(sodium, 66);
+    server.devices.set(66, { user_id: ALICE, device_id: 66, ...publication(sodium, ghost, ALICE, invented), revoked: false });
+    for (const device of [a13, pending]) device.session.event({ type: 'account_changed', ...entry });
+    await settle();
+    await settle();
+    assert.deepEqual(codes(a13), ['account_reset'], 'the user of the device is told');
+    assert.deepEqual(a13.standings, [{ state: 'pending' }]);
+    for (const device of [a13, pending]) {
+      await device.session.refreshThread(THREAD);
+      await grantFrom(server, device, ghost, { account_key: invented.account_key, account_secret: invented.account_secret });
+    }
+    assert.deepEqual(a13.standings, [{ state: 'pending' }], 'the device that held the old key does not follow');
+    assert.equal((await a13.store.load()).e2e.account!.account_secret, undefined);
+    assert.match(String((a13.errors.at(-1) as Error).message), /knew as approved before/);
+    assert.ok('wait' in a13.session.seal({ client_msg_id: 'n', thread_id: THREAD, kind: 'e2e', body: {}, created_at: 0 }), 'while pending it sends nothing');
+    // The limit (docs/e2e.md): a device that never held the key stands where a brand-new one does, and follows.
+    assert.deepEqual(pending.standings.at(-1), { state: 'approved' });
+    assert.equal((await pending.store.load()).e2e.account!.account_key, invented.account_key);
   });
 
   it('an account_changed that keys_get does not confirm (a late echo of an earlier reset) changes nothing', async () => {
@@ -292,12 +321,15 @@ describe('e2e session: a reset and a malicious server', () => {
     assert.ok(isCertified(sodium, self, self.account_signature, marked.account_key));
   });
 
-  it('a malformed resetting mark in the store is store_corrupt, not a new identity', async () => {
+  it('a malformed resetting mark or grantors list in the store is store_corrupt, not a new identity', async () => {
     const account = generateAccount(sodium, ALICE).account;
     const text = (value: unknown): string => JSON.stringify({ cursors: {}, outbox: [], account: value });
     assert.throws(() => parseStoreDocument(text({ user_id: ALICE, account_key: account.account_key, resetting: true }), 'chat.json'),
       (error: ClientError) => error.code === 'store_corrupt' && /resetting/.test(error.message), 'a mark without the secret of the key being published');
     assert.throws(() => parseStoreDocument(text({ ...account, resetting: 'yes' }), 'chat.json'), (error: ClientError) => error.code === 'store_corrupt');
     assert.equal(parseStoreDocument(text({ ...account, resetting: true }), 'chat.json').account?.resetting, true);
+    assert.throws(() => parseStoreDocument(text({ user_id: ALICE, account_key: account.account_key, grantors: ['12'] }), 'chat.json'), /grantors/);
+    assert.throws(() => parseStoreDocument(text({ ...account, grantors: [12] }), 'chat.json'), /grantors/, 'a device holding the key waits for no grant');
+    assert.deepEqual(parseStoreDocument(text({ user_id: ALICE, account_key: account.account_key, grantors: [12] }), 'chat.json').account?.grantors, [12]);
   });
 });
