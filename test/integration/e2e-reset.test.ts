@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { AccountApi, ChatClient, type ClientMessage, type IdentityChange } from '../../src/client/node.js';
+import { AccountApi, ChatClient, type ClientMessage, FileStore, type IdentityChange, MemoryStore } from '../../src/client/node.js';
 import { ClientError } from '../../src/client/errors.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -81,17 +81,19 @@ describe('resetting the account key', { timeout: 120_000 }, () => {
     return name;
   }
 
-  type Device = Inbox & { deviceId: number; userId: number };
+  type Device = Inbox & { deviceId: number; userId: number; token: string };
 
-  async function device(username: string): Promise<Device> {
-    const login = await new AccountApi(server.url).login({ username, password: 'correct horse', device_name: 'reset test', platform: 'bot' });
-    const client = new ChatClient({ server: server.url, token: login.token, encryption: true, reconnect: { initialDelayMs: 50, maxDelayMs: 400 } });
+  /** A logged-in encrypting device, online, its standing settled (`again`: the same device restarted on its store). */
+  async function device(username: string, options: { store?: FileStore | MemoryStore; again?: Device } = {}): Promise<Device> {
+    const login = options.again ? undefined : await new AccountApi(server.url).login({ username, password: 'correct horse', device_name: 'reset test', platform: 'bot' });
+    const token = options.again?.token ?? login!.token;
+    const client = new ChatClient({ server: server.url, token, encryption: true, reconnect: { initialDelayMs: 50, maxDelayMs: 400 }, ...(options.store ? { store: options.store } : {}) });
     clients.push(client);
     const inbox = new Inbox(client);
     await client.start();
     await client.whenOnline();
     await inbox.until(() => inbox.standings[0]);
-    return Object.assign(inbox, { deviceId: login.device.id, userId: client.user!.id });
+    return Object.assign(inbox, { deviceId: options.again?.deviceId ?? login!.device.id, userId: client.user!.id, token });
   }
 
   /** Approves `added` on `approver` once asked (for the `nth` time: a device is asked about again after a reset). */
@@ -169,6 +171,46 @@ describe('resetting the account key', { timeout: 120_000 }, () => {
     await a2.client.send(withCarol.id, { text: 'alice to carol' }, { encrypted: true });
     assert.equal((await c1.text(withCarol.id, 'alice to carol')).e2e?.status, 'ok');
     assert.equal((await c1.client.safetyNumber(a1.userId)).verified, false, 'verified again only by comparing again');
+  });
+
+  it('a device away during the reset gets the alarm at its restart, keeps waiting across restarts, and is approved again', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const path = join(tempDir(), 'a2.json');
+    const a1 = await device(alice);
+    const a2 = await device(alice, { store: new FileStore(path) });
+    await approve(a1, a2);
+    const b1 = await device(bob);
+    const thread = await a1.client.openDirect(bob);
+    await a2.client.close();
+    await a1.client.resetAccount();
+    const back = await device(alice, { store: new FileStore(path), again: a2 });
+    assert.deepEqual(back.standings, ['pending']);
+    assert.deepEqual(back.errors.map((error) => error.code), ['account_reset'], 'the alarm, at connect');
+    await back.client.close();
+    // Restarted again before approval: still pending, no second alarm; the list of devices its grant may come from is kept.
+    const waiting = await device(alice, { store: new FileStore(path), again: a2 });
+    assert.deepEqual([waiting.standings, waiting.errors.map((error) => error.code)], [['pending'], []]);
+    await approve(a1, waiting, 2);
+    await b1.client.send(thread.id, { text: 'to the device approved again' }, { encrypted: true });
+    assert.equal((await waiting.text(thread.id, 'to the device approved again')).e2e?.status, 'ok');
+  });
+
+  it('a reset made on a device the others never knew approved: they refuse its grant and must log in again', async () => {
+    const alice = await user('alice');
+    const a1 = await device(alice);
+    const fresh = await device(alice);
+    assert.deepEqual(fresh.standings, ['pending']);
+    // The fresh device resets while pending (as if the user had lost a1): a1 knew it only as pending.
+    await fresh.client.resetAccount();
+    assert.deepEqual(fresh.standings, ['pending', 'created']);
+    await a1.until(() => a1.errors.find((error) => error.code === 'account_reset'));
+    await a1.until(() => (a1.standings.at(-1) === 'pending' ? true : undefined));
+    await fresh.until(() => fresh.requests.find((id) => id === a1.deviceId));
+    await fresh.client.approveDevice(a1.deviceId, { fingerprint: a1.client.ownFingerprint() });
+    const refused = await a1.until(() => a1.errors.find((error) => error.code === 'bad_reply' && /knew as approved before/.test(error.message)));
+    assert.match(refused.message, new RegExp(`device ${fresh.deviceId}`));
+    assert.deepEqual(a1.standings.at(-1), 'pending', 'it does not follow');
+    assert.deepEqual((await fresh.client.devices()).find((d) => d.device_id === a1.deviceId)?.state, 'approved', 'the server took the certificate; the device did not take the key');
   });
 
   it('without encryption resetAccount is refused', async () => {
