@@ -204,6 +204,18 @@ export class ChatClient extends ClientCore {
   }
 
   /**
+   * Replaces this user's account key with a new one made on this device (an
+   * approved device was stolen: revoke it first). This device stays approved
+   * (`account` `created`); every other device of the user is pending until
+   * approved again (`device_request` here), and gets an `account_reset`
+   * error event; every contact sees `identity` `changed`, and one who had
+   * verified this user holds sends until they accept (docs/e2e.md).
+   */
+  resetAccount(): Promise<void> {
+    return this.requireE2e().resetAccount();
+  }
+
+  /**
    * Shares this device's message keys with another approved device of this
    * user (docs/e2e.md, "History for a new device"): of `threads` (default:
    * all), of messages from `since` on (ms epoch), at most

@@ -77,6 +77,8 @@ export class DeviceDirectory {
 
   /** This device, its user's account key (as this device holds or pinned it), and whether it holds the secret (it can approve). */
   setSelf(self: SelfDevice, ownAccountKey: string | undefined, approver: boolean): void {
+    // A new account key for this user (a reset): devices asked about under the old one are asked about again.
+    if (this.ownAccountKey !== undefined && ownAccountKey !== this.ownAccountKey) this.announced.clear();
     this.self = self;
     this.ownAccountKey = ownAccountKey;
     this.approver = approver;
@@ -106,7 +108,8 @@ export class DeviceDirectory {
       return;
     }
     if (entry.user_id === this.self?.user_id) {
-      // This user's account key is the one this device holds or pinned; a different one is the server's word against ours.
+      // This user's account key is the one this device holds or pinned. The session routes this user's entries to
+      // OwnDevice.followReset (a reset elsewhere) instead; one that reaches here is the server's word against ours.
       if (this.ownAccountKey !== undefined && entry.account_key !== this.ownAccountKey) {
         this.events.error(new ClientError('key_mismatch', 'the server reports another account key for this user than the one this device holds: not trusted', false));
       }
@@ -174,9 +177,8 @@ export class DeviceDirectory {
       if (certified) {
         this.putDevice(device, device.revoked);
         if (!device.revoked) this.emitKeys(device, 'new', undefined, true);
-      } else if (this.approver && device.user_id === self?.user_id && !device.revoked && this.announced.get(device.device_id) !== device.sign_key) {
-        this.announced.set(device.device_id, device.sign_key);
-        this.events.deviceRequest({ device_id: device.device_id, fingerprint: device.fingerprint });
+      } else {
+        this.askApproval(device);
       }
       return;
     }
@@ -185,7 +187,12 @@ export class DeviceDirectory {
       this.emitKeys(device, 'removed', pinned.fingerprint, this.isCertifiedPin(pinned, device.device_id));
       return;
     }
-    if (!certified) return; // The pin stays; an uncertified newer key is not sealed to (the device is untrusted until certified).
+    if (!certified) {
+      // The pin stays; an uncertified newer key is not sealed to (the device is untrusted until certified).
+      // An own device pinned under an account key since reset waits for approval again: it is asked about.
+      if (!pinned.revoked && !this.isCertifiedPin(pinned, device.device_id)) this.askApproval(device);
+      return;
+    }
     if (device.counter > pinned.counter) {
       this.putDevice(device, pinned.revoked === true || device.revoked);
       this.emitKeys(device, 'rotated', pinned.fingerprint, true);
@@ -193,6 +200,13 @@ export class DeviceDirectory {
       // Certified again (after an accepted account key change): the pin follows.
       this.putDevice(device, pinned.revoked === true || device.revoked);
     }
+  }
+
+  /** A current device of this user that the account key has not certified: `device_request`, once per identity key, on a device that can approve. */
+  private askApproval(device: VerifiedDevice): void {
+    if (!this.approver || device.user_id !== this.self?.user_id || device.revoked || this.announced.get(device.device_id) === device.sign_key) return;
+    this.announced.set(device.device_id, device.sign_key);
+    this.events.deviceRequest({ device_id: device.device_id, fingerprint: device.fingerprint });
   }
 
   /**
@@ -271,6 +285,14 @@ export class DeviceDirectory {
   private isCertifiedPin(pinned: PinnedDevice, deviceId: number): boolean {
     const accountKey = this.accountKeyOf(pinned.user_id);
     return accountKey !== undefined && isCertified(this.sodium, { ...pinned, device_id: deviceId }, pinned.account_signature, accountKey);
+  }
+
+  /** The devices of `userId` pinned as certified by `accountKey`, not revoked (whom this device knew as approved before a reset). */
+  approvedUnder(userId: number, accountKey: string): number[] {
+    return Object.entries(this.devices)
+      .filter(([id, pinned]) => pinned.user_id === userId && !pinned.revoked
+        && isCertified(this.sodium, { ...pinned, device_id: Number(id) }, pinned.account_signature, accountKey))
+      .map(([id]) => Number(id));
   }
 
   /** The server's current report of a device (checked), for own-device decisions (approval). */

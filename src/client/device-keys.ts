@@ -138,14 +138,17 @@ export function deviceFingerprint(sodium: Sodium, userId: number, deviceId: numb
   return groups.join(' ');
 }
 
+/** An account key with its secret half. */
+export type AccountPair = Required<Pick<OwnAccount, 'user_id' | 'account_key' | 'account_secret'>>;
+
 /** A new account key pair for `userId`, with its self-signature (what `account_publish` sends). */
-export function generateAccount(sodium: Sodium, userId: number): { account: Required<OwnAccount>; signature: string } {
+export function generateAccount(sodium: Sodium, userId: number): { account: AccountPair; signature: string } {
   const pair = sodium.crypto_sign_keypair();
   const account = { user_id: userId, account_key: encode(sodium, pair.publicKey), account_secret: encode(sodium, pair.privateKey) };
   return { account, signature: accountSignature(sodium, account) };
 }
 
-export function accountSignature(sodium: Sodium, account: Required<OwnAccount>): string {
+export function accountSignature(sodium: Sodium, account: AccountPair): string {
   return encode(sodium, sodium.crypto_sign_detached(signedArray(ACCOUNT, account.user_id, account.account_key), decode(sodium, account.account_secret)));
 }
 

@@ -23,6 +23,20 @@ export interface OwnAccount {
   readonly user_id: number;
   readonly account_key: string;
   readonly account_secret?: string;
+  /**
+   * Set while a reset this device makes (`resetAccount`) is not yet known to
+   * have reached the server: the next connect publishes it again instead of
+   * taking the server's (older) key for another device's reset.
+   */
+  readonly resetting?: true;
+  /**
+   * After a reset this device did not make, while it waits for the new key:
+   * the own devices it knew as approved under the old key (certified by it,
+   * not revoked). The new key's grant is taken only from one of them, so a
+   * server cannot make this device follow a key it invents with a device of
+   * its own. Absent for a device that never held the old key.
+   */
+  readonly grantors?: readonly number[];
 }
 
 /** A device as first seen approved by its owner's account key (trust on first use, per device). */
@@ -90,6 +104,8 @@ const CHECKS: { readonly [K in E2eField]: (value: unknown) => string | undefined
   account: (v) => {
     if (!isObject(v) || !isId(v.user_id) || !isKey(v.account_key, 32)) return 'user_id or account_key is malformed';
     if (v.account_secret !== undefined && !isKey(v.account_secret, 64)) return 'account_secret is not base64 of 64 bytes';
+    if (v.resetting !== undefined && (v.resetting !== true || v.account_secret === undefined)) return 'resetting must be true, with account_secret';
+    if (v.grantors !== undefined && (!Array.isArray(v.grantors) || !v.grantors.every(isId) || v.account_secret !== undefined)) return 'grantors must be device ids, without account_secret';
     return undefined;
   },
   knownDevices: (v) => eachEntry(v, (d) =>

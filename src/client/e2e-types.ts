@@ -32,10 +32,12 @@ export type ClientMessage = MessageJson & {
 /**
  * A device's keys appeared or changed. `new`: first seen approved by its
  * owner's account key; `rotated`: a new encryption key (higher counter) under
- * the same identity; `changed`: the server reports another identity, another
- * owner or an older counter for a device seen before: refused (the pinned keys
+ * the same identity; `changed`: the server reports another identity (signing)
+ * key or an older counter for a device seen before: refused (the pinned keys
  * stay, nothing is sealed to what the server reports, `trusted` is false);
- * `removed`: the device was revoked.
+ * `removed`: the device was revoked. (A report moving a device's own keys to
+ * another user fails their self-signature: an `error` event `bad_reply`, no
+ * `keys` event.)
  */
 export interface KeyChange {
   readonly user_id: number;

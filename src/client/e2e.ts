@@ -45,6 +45,15 @@ export interface E2eSessionOptions {
   readonly oldKeysTtlMs: number;
 }
 
+/** The alarm for a reset of this user's account key that this device did not make. */
+function accountResetAlarm(): ClientError {
+  return new ClientError(
+    'account_reset',
+    'this account\'s key was reset by another device (or the server says so): this device dropped the old account key and waits, pending, until one of your approved devices approves it again. If you did not reset it, someone else may control your account: revoke the devices you do not know',
+    false,
+  );
+}
+
 /** keys_get takes at most 1,000 users a request. */
 const KEYS_PER_REQUEST = 1000;
 
@@ -70,6 +79,8 @@ export class E2eSession {
   private ready: Promise<void> | undefined;
   private settled = false;
   private standing: AccountStanding['state'] | undefined;
+  /** A check of this user's account key after the server reported another one (ownAccountReported); settled when none runs. */
+  private ownCheck: Promise<void> = Promise.resolve();
   /** Per thread, its members (from thread_get), until the server says they changed. */
   private readonly members = new Map<number, ReadonlySet<number>>();
   /** Sends waiting for `acceptIdentity`, per held user id. */
@@ -98,13 +109,17 @@ export class E2eSession {
       await previous;
       const { own, directory, mailbox } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
-      const state = await own.establish(call, userId, deviceId, mine);
+      const vouched = own.accountKey ? directory.approvedUnder(userId, own.accountKey) : [];
+      const { state, replaced } = await own.establish(call, userId, deviceId, mine, vouched);
       directory.setSelf(own.self(), own.accountKey, own.approved);
+      if (replaced) this.options.events.error(accountResetAlarm());
       const all = await call({ type: 'keys_get' });
       this.learn(all.accounts, all.devices);
       // Thread membership may have changed while away.
       this.members.clear();
       this.settled = true;
+      // After a reset (made here or seen) the standing is reported again even when its name did not change.
+      if (replaced || state === 'created') this.standing = undefined;
       this.setStanding(state);
       // Keys are settled: a device message that cannot be had now is fetched again at the next connect.
       await mailbox.drain(call).catch(this.options.events.error);
@@ -124,6 +139,7 @@ export class E2eSession {
     if (event.type === 'device_message') return mailbox.live(this.options.call, event.message);
     if (event.type === 'account_changed') {
       const { type: _type, ...entry } = event;
+      if (entry.user_id === this.own?.user) return this.ownAccountReported(entry);
       directory.learnAccount(entry);
     } else {
       const { type: _type, ...keys } = event;
@@ -260,6 +276,26 @@ export class E2eSession {
     return own.fingerprint();
   }
 
+  /**
+   * Replaces this user's account key with a new one made here (docs/e2e.md,
+   * "Resetting the account key"): every other device of the user is pending
+   * until approved again (they are announced as `device_request`), and every
+   * contact sees `identity` `changed`. This device stays approved (`account`
+   * `created`).
+   */
+  async resetAccount(): Promise<void> {
+    await this.whenReady();
+    const own = this.own as OwnDevice;
+    const directory = this.directory as DeviceDirectory;
+    await this.ownCheck;
+    await own.resetAccount(this.options.call);
+    directory.setSelf(own.self(), own.accountKey, own.approved);
+    // Own devices certified by the old key are judged anew: pending, asked about.
+    directory.announcePending();
+    this.standing = undefined;
+    this.setStanding('created');
+  }
+
   // ---- other users (identities.ts) ----
 
   async safetyNumber(userId: number): Promise<SafetyNumber> {
@@ -331,11 +367,40 @@ export class E2eSession {
   private learn(accounts: readonly AccountKeyJson[], devices: readonly DeviceKeysJson[], userIds?: readonly number[]): void {
     const directory = this.directory as DeviceDirectory;
     // Account keys first: a device is judged by its owner's pinned account key.
-    for (const entry of accounts) directory.learnAccount(entry);
+    for (const entry of accounts) {
+      if (entry.user_id === this.own?.user) this.ownAccountReported(entry);
+      else directory.learnAccount(entry);
+    }
     for (const keys of devices) directory.learnDevice(keys);
     const named = new Set(userIds ? accounts.filter((entry) => userIds.includes(entry.user_id)).map((entry) => entry.user_id) : []);
     directory.listedFor(userIds ? new Set(userIds) : 'all', new Set(devices.map((keys) => keys.device_id)), named);
     this.afterLearning();
+  }
+
+  /**
+   * The server reports an account key for this user. Another one than this
+   * device holds means a reset this device did not make (or a server saying
+   * so): confirmed with a fresh keys_get (an event may be a stale echo of an
+   * earlier key), then this device drops the old key and is pending again,
+   * with the `account_reset` alarm (OwnDevice.followReset).
+   */
+  private ownAccountReported(entry: AccountKeyJson): void {
+    const own = this.own;
+    if (!own || !this.settled || entry.account_key === own.accountKey) return;
+    const previous = this.ownCheck;
+    this.ownCheck = (async () => {
+      await previous;
+      const userId = own.user;
+      const { accounts } = await this.options.call({ type: 'keys_get', user_ids: [userId] });
+      const current = accounts.find((account) => account.user_id === userId && account.account_key !== own.accountKey);
+      const directory = this.directory as DeviceDirectory;
+      if (!current || !(await own.followReset(current, directory.approvedUnder(userId, own.accountKey as string)))) return;
+      directory.setSelf(own.self(), own.accountKey, own.approved);
+      // This user's devices are judged under the new key: those it certified (the one that reset) are trusted, the others not.
+      directory.announcePending();
+      this.options.events.error(accountResetAlarm());
+      this.setStanding('pending');
+    })().catch(this.options.events.error);
   }
 
   /** Holds whose user is no longer held (accepted, or the server went back to the pinned key) are released. */
@@ -366,9 +431,12 @@ export class E2eSession {
         approvedEncKey: (deviceId) => (directory.reportOf(deviceId)?.user_id === own.user ? directory.sealKey(deviceId) : undefined),
         reportError: events.error,
       });
-      mailbox.handle('account_key', async (_from, body) => {
-        if (!(await own.receiveAccountKey(this.options.call, body))) {
-          events.error(new ClientError('bad_reply', 'an account key grant that is not this account\'s key (or not its secret) was refused', false));
+      mailbox.handle('account_key', async (from, body) => {
+        // A grant for a new account key may come right after the reset that made it: the reset is taken first.
+        await this.ownCheck;
+        const refused = await own.receiveAccountKey(this.options.call, from, body);
+        if (refused !== undefined) {
+          events.error(new ClientError('bad_reply', `an account key grant from device ${from} was refused: ${refused}`, false));
           return;
         }
         directory.setSelf(own.self(), own.accountKey, own.approved);

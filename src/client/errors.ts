@@ -10,12 +10,14 @@ import type { ErrorCode } from '../errors.js';
  * other keys for this device than the ones it holds (`key_mismatch`), insists
  * on sealing to devices the client does not trust (`untrusted_devices`), says
  * an encrypted thread no longer requires encryption (`encryption_downgrade`);
+ * this user's account key was replaced by a reset this device did not make
+ * (`account_reset`: it dropped the old one and waits for approval again);
  * the store holds malformed secrets (`store_corrupt`).
  */
 export type ClientErrorCode =
   | ErrorCode
   | 'disconnected' | 'timeout' | 'closed' | 'bad_reply' | 'network'
-  | 'key_mismatch' | 'untrusted_devices' | 'encryption_downgrade' | 'store_corrupt';
+  | 'key_mismatch' | 'untrusted_devices' | 'encryption_downgrade' | 'account_reset' | 'store_corrupt';
 
 /** What an error frame carries besides its code (`devices_changed`: the devices to add and to drop). */
 export interface ClientErrorDetails {

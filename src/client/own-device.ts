@@ -1,6 +1,6 @@
 import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import {
-  accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
+  type AccountPair, accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
 } from './device-keys.js';
 import type { SelfDevice } from './device-directory.js';
 import { decode } from './e2e-bytes.js';
@@ -59,8 +59,18 @@ export class OwnDevice {
    * Throws `key_mismatch` when the server has keys for this device id but the
    * store has none (the store was lost or replaced: a new identity under the
    * same device id is what an attacker's substitution looks like, so none is made).
+   * `replaced`: the server reports another account key than the one this
+   * device held, and this device did not make it (a reset elsewhere, see
+   * `followReset`): the session raises the `account_reset` alarm.
    */
-  async establish(call: Call, userId: number, deviceId: number, server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysJson[] }): Promise<AccountStanding['state']> {
+  async establish(
+    call: Call,
+    userId: number,
+    deviceId: number,
+    server: { accounts: readonly AccountKeyJson[]; devices: readonly DeviceKeysJson[] },
+    /** The own devices this device knew as approved under the key it holds (for `followReset`). */
+    vouched: readonly number[],
+  ): Promise<{ state: AccountStanding['state']; replaced: boolean }> {
     this.userId = userId;
     if (this.secrets && this.secrets.device_id !== deviceId) {
       // The store was another device's (a new login on the same store): this device starts with its own keys.
@@ -82,6 +92,7 @@ export class OwnDevice {
     }
     const reported = server.accounts.find((entry) => entry.user_id === userId && verifyAccount(this.sodium, entry));
     let state: AccountStanding['state'] = this.approved ? 'approved' : 'pending';
+    let replaced = false;
     if (!this.account) {
       if (reported) {
         // A later device: the account key as the server reports it is pinned; the grant that brings its secret must match it.
@@ -90,12 +101,78 @@ export class OwnDevice {
       } else {
         state = await this.createAccount(call, userId);
       }
+    } else if (this.account.resetting) {
+      // A reset made here was cut short: it is this user's intent, published again (the same key again is a no-op).
+      await this.publishReset(call);
+      state = 'created';
     } else if (!reported && this.account.account_secret) {
       // The server lost it (a restored backup): this device holds it and publishes it again.
-      await call({ type: 'account_publish', account_key: this.account.account_key, signature: accountSignature(this.sodium, this.account as Required<OwnAccount>) });
+      await call({ type: 'account_publish', account_key: this.account.account_key, signature: accountSignature(this.sodium, this.account as AccountPair) });
+    } else if (reported && (await this.followReset(reported, vouched))) {
+      state = 'pending';
+      replaced = true;
     }
     await this.publish(call);
-    return state;
+    return { state, replaced };
+  }
+
+  /**
+   * The server reports another account key for this user than this device
+   * holds, and this device did not make it: the account key was reset (by
+   * another device of the user, or the server says so). The old key is void:
+   * its secret is dropped, and this device stands where a brand-new device
+   * stands — it takes the new key as the server reports it and waits,
+   * pending, for an approved device to hand it the secret (a grant from a
+   * device certified by that key, for that key: `receiveAccountKey`) — with
+   * one check more when it held the old key: the grant must come from one of
+   * `vouched`, the own devices it knew as approved under the old key (the
+   * device that reset is one), never from a device it first sees now.
+   * Returns false (nothing changed) when the key is the one held.
+   */
+  async followReset(reported: AccountKeyJson, vouched: readonly number[]): Promise<boolean> {
+    const account = this.account;
+    if (!account || account.resetting || reported.user_id !== account.user_id || reported.account_key === account.account_key) return false;
+    if (!verifyAccount(this.sodium, reported)) return false;
+    // Still waiting after an earlier reset: the devices known then stay the ones a grant may come from.
+    const grantors = account.account_secret ? [...vouched] : account.grantors;
+    this.account = { user_id: account.user_id, account_key: reported.account_key, ...(grantors ? { grantors } : {}) };
+    await this.store.setE2e('account', this.account);
+    return true;
+  }
+
+  /**
+   * Replaces this user's account key with a new one made here (docs/e2e.md,
+   * "Resetting the account key"): stored first (marked `resetting` until the
+   * server has it), published with `reset: true` (the server makes every
+   * device of the user pending), then this device certifies itself with it.
+   * A refusal by the server puts the old key back; a dropped connection
+   * leaves the mark, and the next connect publishes the reset again.
+   */
+  async resetAccount(call: Call): Promise<void> {
+    this.requireSecrets();
+    const previous = this.account;
+    const { account } = generateAccount(this.sodium, this.userId);
+    this.account = { ...account, resetting: true };
+    await this.store.setE2e('account', this.account);
+    try {
+      await this.publishReset(call);
+    } catch (error) {
+      if (error instanceof ClientError && !error.retryable) {
+        this.account = previous;
+        if (previous) await this.store.setE2e('account', previous);
+      }
+      throw error;
+    }
+    await this.publish(call);
+  }
+
+  /** account_publish with reset for the key marked `resetting`, then the mark is dropped. */
+  private async publishReset(call: Call): Promise<void> {
+    const account = this.account as AccountPair & { resetting?: true };
+    const pair: AccountPair = { user_id: account.user_id, account_key: account.account_key, account_secret: account.account_secret };
+    await call({ type: 'account_publish', account_key: pair.account_key, signature: accountSignature(this.sodium, pair), reset: true });
+    this.account = pair;
+    await this.store.setE2e('account', pair);
   }
 
   /** The first device: a new account key, stored, then published; another device that won the race makes this one pending. */
@@ -130,19 +207,27 @@ export class OwnDevice {
   }
 
   /**
-   * An `account_key` device message: kept when it is the account key this
-   * device pinned and the secret is its secret half. Returns false (nothing
-   * kept) otherwise.
+   * An `account_key` device message from `fromDevice` (an approved device of
+   * this user, checked by the mailbox): kept when it is the account key this
+   * device pinned, the secret is its secret half, and — after a reset seen
+   * here — the sender is one of the devices known as approved before it.
+   * Returns why it was refused (nothing kept), or undefined when kept.
    */
-  async receiveAccountKey(call: Call, body: unknown): Promise<boolean> {
+  async receiveAccountKey(call: Call, fromDevice: number, body: unknown): Promise<string | undefined> {
     const grant = body as { account_key?: unknown; account_secret?: unknown } | null;
     const account = this.account;
-    if (!account || account.account_secret || typeof grant?.account_key !== 'string' || typeof grant.account_secret !== 'string') return false;
-    if (grant.account_key !== account.account_key || !secretMatches(this.sodium, grant.account_key, grant.account_secret)) return false;
-    this.account = { ...account, account_secret: grant.account_secret };
+    if (!account || account.account_secret) return 'this device holds the account key already';
+    if (typeof grant?.account_key !== 'string' || typeof grant.account_secret !== 'string') return 'malformed';
+    if (grant.account_key !== account.account_key || !secretMatches(this.sodium, grant.account_key, grant.account_secret)) {
+      return 'not this account\'s key (or not its secret)';
+    }
+    if (account.grantors && !account.grantors.includes(fromDevice)) {
+      return `after the reset, the new key is taken only from a device this one knew as approved before it (${account.grantors.join(', ') || 'none'}), not from device ${fromDevice}`;
+    }
+    this.account = { user_id: account.user_id, account_key: account.account_key, account_secret: grant.account_secret };
     await this.store.setE2e('account', this.account);
     await this.publish(call);
-    return true;
+    return undefined;
   }
 
   /** The account key pair, for handing to a device this one approves. */

@@ -58,8 +58,18 @@ export class FakeKeyServer {
       }
       case 'account_publish': {
         const existing = this.accounts.get(userId);
-        if (existing && existing.account_key !== request.account_key) throw new ClientError('key_conflict', 'another account key exists', false);
-        this.accounts.set(userId, { user_id: userId, account_key: request.account_key, signature: request.signature });
+        if (existing && existing.account_key !== request.account_key && !request.reset) throw new ClientError('key_conflict', 'another account key exists', false);
+        const entry = { user_id: userId, account_key: request.account_key, signature: request.signature };
+        this.accounts.set(userId, entry);
+        if (existing && existing.account_key !== request.account_key) {
+          // A reset: every device of the user is pending again; account_changed, then keys_changed for each, fan out.
+          const own = [...this.devices.values()].filter((device) => device.user_id === userId);
+          for (const device of own) this.devices.set(device.device_id, { ...device, account_signature: null });
+          setImmediate(() => {
+            for (const session of this.sessions.values()) session.event({ type: 'account_changed', ...entry });
+            for (const device of own) this.announce(device.device_id);
+          });
+        }
         return { type: 'ok', id: '1' };
       }
       case 'device_approve': {

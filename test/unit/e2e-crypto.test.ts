@@ -145,3 +145,21 @@ describe('safety numbers', () => {
     assert.equal(qrMatches(qrPayload(a, { ...b, user_id: 10 }), a, b), false);
   });
 });
+
+describe('randomness from Web Crypto', () => {
+  it('seals boxes that libsodium opens, with a fresh ephemeral key each time, and random bytes that differ', async () => {
+    const libsodium = ((await import('libsodium-wrappers')) as unknown as { default: typeof sodium }).default;
+    const recipient = libsodium.crypto_box_keypair();
+    const key = sodium.randombytes_buf(32);
+    const first = sodium.crypto_box_seal(key, recipient.publicKey);
+    const second = sodium.crypto_box_seal(key, recipient.publicKey);
+    assert.equal(first.length, 32 + 32 + 16);
+    assert.deepEqual(libsodium.crypto_box_seal_open(first, recipient.publicKey, recipient.privateKey), key);
+    assert.deepEqual(libsodium.crypto_box_seal_open(second, recipient.publicKey, recipient.privateKey), key);
+    assert.notDeepEqual(first.subarray(0, 32), second.subarray(0, 32));
+    assert.notDeepEqual(sodium.randombytes_buf(32), sodium.randombytes_buf(32));
+    // Sealed to another key, it does not open.
+    const other = libsodium.crypto_box_keypair();
+    assert.throws(() => libsodium.crypto_box_seal_open(first, other.publicKey, other.privateKey));
+  });
+});
