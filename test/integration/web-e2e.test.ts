@@ -232,7 +232,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     await carol.getByRole('button', { name: 'Devices' }).click();
     const devices = carol.getByRole('list', { name: 'Your devices' });
     await devices.locator('li', { hasText: 'this browser' }).waitFor();
-    assert.equal(await devices.locator('li').count(), 2);
+    assert.equal(await devices.locator('li.device').count(), 2);
     await devices.locator('li', { hasText: 'approved' }).getByRole('button', { name: 'Remove' }).click();
     await laptop.getByRole('button', { name: 'Log in' }).waitFor();
     await devices.locator('li', { hasText: 'approved' }).waitFor({ state: 'detached' });
@@ -380,5 +380,31 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     assert.equal(await lou.getByText('for other eyes').count(), 0);
     assert.equal(await lou.getByText('ciphertext').count(), 0, 'never the raw envelope');
     await message(lou, 'the real one').waitFor();
+  });
+
+  it('a waiting device whose other devices are lost starts over with a new account key: the old device is warned, the contact sees a new safety number', async () => {
+    const olga = await person('olga');
+    const pia = await person('pia');
+    await startChat(olga, 'pia');
+    await olga.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
+    await say(olga, 'from the old phone');
+    await pia.locator('.thread-item', { hasText: 'olga' }).click();
+    await message(pia, 'from the old phone').waitFor();
+
+    const newPhone = await browserOf('olga', 'login');
+    await newPhone.locator('.shell[data-standing=pending]').waitFor();
+    await newPhone.getByRole('button', { name: 'I no longer have any of my other devices' }).click();
+    await newPhone.getByRole('button', { name: 'Start over with a new account key' }).click();
+    await newPhone.locator('.shell[data-standing=created]').waitFor();
+    assert.equal(await newPhone.getByTestId('own-fingerprint').count(), 0, 'no longer waiting');
+
+    // The old device did not make the reset: it says so, and waits for approval like a new one.
+    await olga.locator('.banner.alarm', { hasText: 'Your account key was reset on another of your devices' }).waitFor();
+    await olga.locator('.shell[data-standing=pending]').waitFor();
+    await pia.getByTestId('identity-warning').filter({ hasText: "olga's safety number changed" }).waitFor();
+    // The new phone writes in the encrypted chat, and pia reads it.
+    await newPhone.locator('.thread-item', { hasText: 'pia' }).click();
+    await say(newPhone, 'from the new phone');
+    await message(pia, 'from the new phone').waitFor();
   });
 });

@@ -68,8 +68,9 @@ export class EncryptionModel {
     client.on('error', (error) => {
       const code = (error as { code?: string }).code;
       // The same alarm again (at each reconnect, say) is one warning.
-      if (code && ALARMS.has(code) && !this.alarms.includes(error.message)) {
-        this.alarms = [...this.alarms, error.message];
+      const text = code === 'account_reset' ? RESET_ELSEWHERE : error.message;
+      if (code && ALARMS.has(code) && !this.alarms.includes(text)) {
+        this.alarms = [...this.alarms, text];
         this.changed();
       }
     });
@@ -110,6 +111,16 @@ export class EncryptionModel {
     await this.client.approveDevice(request.device_id, { fingerprint: request.fingerprint });
     this.requests.delete(request.device_id);
     this.offers.set(request.device_id, { state: 'offered' });
+  }
+
+  /**
+   * A new account key made here (a stolen device was removed, or every other device is lost): this device
+   * becomes the account's, the others wait for approval again, contacts see a new safety number.
+   */
+  async resetAccount(): Promise<void> {
+    await this.client.resetAccount();
+    this.readFingerprint();
+    await this.refreshRequests();
   }
 
   async reject(deviceId: number): Promise<void> {
@@ -187,7 +198,9 @@ export class EncryptionModel {
   }
 }
 
-const ALARMS = new Set(['key_mismatch', 'untrusted_devices', 'encryption_downgrade', 'store_corrupt']);
+const ALARMS = new Set(['key_mismatch', 'untrusted_devices', 'encryption_downgrade', 'account_reset', 'store_corrupt']);
+const RESET_ELSEWHERE =
+  'Your account key was reset on another of your devices, so this device waits for approval again. If you did not reset it, someone else may control your account: change your password and remove the devices you do not know.';
 
 /** A code (fingerprint or safety number) as groups of five characters, the way people read them aloud. */
 export function groupsOfFive(code: string): string[] {

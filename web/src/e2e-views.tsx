@@ -38,6 +38,7 @@ export function EncryptionBanners({ model }: { model: ChatModel }) {
           <strong>This device waits for approval: open chatd on one of your other devices and compare this code</strong>
           {e2e.fingerprint ? <Code code={e2e.fingerprint} testid="own-fingerprint" /> : <p>Making this device's keys…</p>}
           <p>Approve it there if the codes are the same. Until then this device cannot read or send encrypted messages.</p>
+          <ResetAccount model={model} lost />
         </section>
       )}
       {/* Only a device that holds the account key can approve another. */}
@@ -259,6 +260,40 @@ const DEVICE_STATE: Record<OwnDevice['state'], string> = {
   revoked: 'removed',
 };
 
+/**
+ * Starting over with a new account key, behind a second click: from a waiting device when every other device
+ * is lost, or from an approved one after removing a stolen device.
+ */
+function ResetAccount({ model, lost = false }: { model: ChatModel; lost?: boolean }) {
+  const [asked, setAsked] = useState(false);
+  if (!asked) {
+    return (
+      <button type="button" class="link" onClick={() => setAsked(true)}>
+        {lost ? 'I no longer have any of my other devices' : 'Reset the account key'}
+      </button>
+    );
+  }
+  return (
+    <div class="reset" role="group" aria-label="Reset the account key">
+      <p>
+        {lost
+          ? 'This device can start over with a new account key and become your account’s device. '
+          : 'Do this after removing a stolen device: a new account key, made on this browser. '}
+        Your other devices then wait for approval again (they may need to log in again), your contacts see a new safety number, and whoever had
+        verified you must accept it.
+      </p>
+      <div class="buttons">
+        <button type="button" onClick={() => void model.act(() => model.e2e.resetAccount(), { refresh: false }).then(() => setAsked(false))}>
+          Start over with a new account key
+        </button>
+        <button type="button" class="link" onClick={() => setAsked(false)}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
 /** This user's devices with their codes; any but this one can be removed (a lost phone, say). */
 export function DevicesPanel({ model }: { model: ChatModel }) {
   const [devices, setDevices] = useState<OwnDevice[]>();
@@ -272,7 +307,7 @@ export function DevicesPanel({ model }: { model: ChatModel }) {
       {devices
         .filter((device) => device.state !== 'revoked')
         .map((device) => (
-          <li key={device.device_id} data-device={device.device_id}>
+          <li key={device.device_id} class="device" data-device={device.device_id}>
             <span>
               Device {device.device_id} · {DEVICE_STATE[device.state]}
             </span>
@@ -284,6 +319,11 @@ export function DevicesPanel({ model }: { model: ChatModel }) {
             )}
           </li>
         ))}
+      {model.e2e.standing !== 'pending' && (
+        <li>
+          <ResetAccount model={model} />
+        </li>
+      )}
     </ul>
   );
 }
