@@ -105,6 +105,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
         ? {
             seal: (entry) => e2e.seal(entry),
             devicesChanged: (threadId, refusal) => e2e.refreshThread(threadId, refusal),
+            mustEncrypt: (threadId) => e2e.mustEncrypt(threadId, this.threadList.get(threadId)),
           }
         : {}),
       store: this.store,

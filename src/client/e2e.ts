@@ -155,6 +155,11 @@ export class E2eSession {
     return this.policy.mustEncrypt(threadId, thread);
   }
 
+  /** The app sends an encrypted message to the thread: it never gets plaintext again (sticky from the send, not the seal). */
+  encryptedSend(threadId: number): void {
+    this.policy.encrypted(threadId);
+  }
+
   /** The server's view of a thread: remembered when it requires encryption; a requirement that went away is an alarm. */
   threadSeen(thread: ThreadJson): void {
     this.policy.seen(thread);

@@ -39,6 +39,11 @@ export interface OutboxOptions {
    * fetched again; rejects (not retryable) when the server insists on devices the client will not seal to.
    */
   readonly devicesChanged?: (threadId: number, refusal: ClientError) => Promise<void>;
+  /**
+   * Whether the thread never gets plaintext (required, seen encrypted, or `always`), asked again before each
+   * attempt: a text entry stored before the thread became so fails instead of going out in the clear (review H-1).
+   */
+  readonly mustEncrypt?: (threadId: number) => boolean;
 }
 
 /** Times one message is encrypted again for a thread whose devices changed, before it fails. */
@@ -146,6 +151,10 @@ export class Outbox {
       if (maxBody !== undefined && size > maxBody) {
         // Stored before the limits were known (or under other limits): the server would refuse it for ever.
         this.fail(entry, new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${maxBody}`, false));
+        continue;
+      }
+      if (entry.kind !== 'e2e' && this.options.mustEncrypt?.(entry.thread_id)) {
+        this.fail(entry, new ClientError('encryption_required', `thread ${entry.thread_id} is end-to-end encrypted now: this message was queued in plaintext and is not sent`, false));
         continue;
       }
       let body = entry.body;
