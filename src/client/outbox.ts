@@ -237,8 +237,11 @@ export class Outbox {
 
   /**
    * Holds the entry (and its thread's later ones) until `until` settles. A
-   * failure that can pass waits for the retry timer, at most RESEALS times; one
-   * that cannot (no such thread, not a member) fails the entry.
+   * failure that can pass (a dropped connection, a timeout) waits for the
+   * retry timer or the next connection, as often as it takes: only reseals
+   * after `devices_changed` are counted (refused), not a flaky link (review
+   * M-2). One that cannot pass (no such thread, not a member, untrusted
+   * devices) fails the entry.
    */
   private waitFor(entry: OutboxEntry, until: Promise<void>): void {
     this.retrying.add(entry.client_msg_id);
@@ -248,9 +251,7 @@ export class Outbox {
         this.flush();
       },
       (error: unknown) => {
-        const attempts = (this.reseals.get(entry.client_msg_id) ?? 0) + 1;
-        this.reseals.set(entry.client_msg_id, attempts);
-        if ((error instanceof ClientError && !error.retryable) || attempts > RESEALS) {
+        if (!(error instanceof ClientError) || !error.retryable) {
           this.retrying.delete(entry.client_msg_id);
           const failure = error instanceof ClientError ? error : new ClientError('internal', String(error), false);
           if (this.entries.includes(entry)) this.fail(entry, failure);

@@ -127,4 +127,27 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     await b.text(thread, 'after');
     assert.ok(!b.messages.some((m) => (m.body as { text?: string })?.text === 'queued in the clear'));
   });
+
+  it('M-2: an encrypted send waiting through several dropped connections is sent once keys settle, not failed', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const a0 = await device(alice);
+    const b = await device(bob);
+    const thread = (await a0.client.openDirect(bob)).id;
+    await a0.client.send(thread, { text: 'm1' }, { encrypted: true });
+    await a0.client.close();
+    const flaky = await mitm();
+    let drops = 0;
+    flaky.rewrite = (frame, link, direction) => {
+      if (direction === 'up' && frame.type === 'keys_get' && drops < 5) {
+        drops++;
+        setImmediate(() => link.close());
+        return null;
+      }
+      return frame;
+    };
+    const a = await device(alice, { store: a0.store, token: a0.token, via: flaky.url, online: false });
+    await a.client.send(thread, { text: 'through a flaky minute' });
+    assert.equal(drops, 5);
+    assert.equal((await b.text(thread, 'through a flaky minute')).e2e?.status, 'ok');
+  });
 });
