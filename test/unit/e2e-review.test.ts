@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { signedArray } from '../../src/client/e2e-bytes.js';
+import { loadSodium } from '../../src/client/sodium.js';
+import type { MessageJson } from '../../src/protocol/frames.js';
+import { FakeKeyServer, type SeamDevice, seamDevice, sealed, settle } from '../helpers/e2e-seam.js';
+
+/**
+ * E2eSession fixes of the first review of protocol 2, at the scripted seam:
+ * L-5 (the verified sender device), L-7 (protocol 1 history marked legacy),
+ * M-1 (a transient failure is no unknown_sender), L-2 (a verified contact's
+ * new devices hold a send), H-2 (a dropped account_publish; a store from
+ * before a rotation).
+ */
+
+const ALICE = 7, BOB = 9, THREAD = 5;
+const sodium = await loadSodium();
+const b64 = (bytes: Uint8Array): string => sodium.to_base64(bytes, 1);
+const raw = (text: string): Uint8Array => sodium.from_base64(text, 1);
+let seqs = 0;
+
+function message(from: SeamDevice, body: unknown, clientMsgId: string, options: { senderDevice?: number } = {}): MessageJson {
+  const seq = ++seqs;
+  return {
+    id: seq, thread_id: THREAD, seq, sender_id: from.userId, sender_device_id: options.senderDevice ?? from.deviceId,
+    client_msg_id: clientMsgId, kind: 'e2e', body, created_at: 0,
+  };
+}
+
+async function twoUsers(): Promise<{ server: FakeKeyServer; alice: SeamDevice; bob: SeamDevice }> {
+  const server = new FakeKeyServer();
+  server.threads.set(THREAD, [ALICE, BOB]);
+  const alice = await seamDevice(server, ALICE, 12);
+  const bob = await seamDevice(server, BOB, 20);
+  for (const device of [alice, bob]) await device.session.connected(device.userId, device.deviceId, device.call);
+  await settle();
+  for (const device of [alice, bob]) for (const list of [device.keys, device.errors, device.requests, device.identities]) list.length = 0;
+  return { server, alice, bob };
+}
+
+describe('e2e review fixes (session)', () => {
+  it('L-5: an e2e message carries the verified sender device, not the server\'s label', async () => {
+    const { alice, bob } = await twoUsers();
+    const envelope = await sealed(alice, THREAD, 'l5', { text: 'hi' });
+    const opened = await bob.session.open(message(alice, envelope, 'l5', { senderDevice: 999 }));
+    assert.equal(opened.e2e?.status, 'ok');
+    assert.equal(opened.sender_device_id, 12);
+    assert.equal(opened.e2e?.legacy, undefined);
+  });
+
+  it('L-7: a protocol 1 envelope from older history opens, marked legacy (no key commitment)', async () => {
+    const { alice, bob } = await twoUsers();
+    const aliceSecrets = (await alice.store.load()).e2e.deviceSecrets!;
+    const bobSecrets = (await bob.store.load()).e2e.deviceSecrets!;
+    const key = sodium.crypto_aead_xchacha20poly1305_ietf_keygen();
+    const nonce = sodium.randombytes_buf(24);
+    const ad = signedArray('chatd-e2e-v1', THREAD, 'old', 12);
+    const ciphertext = b64(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(new TextEncoder().encode('{"text":"v1"}'), ad, null, nonce, key));
+    const keys = { '20': b64(sodium.crypto_box_seal(key, raw(bobSecrets.enc_public))) };
+    const signed = signedArray('chatd-e2e-v1', THREAD, 'old', 12, b64(nonce), ciphertext, [['20', keys['20']]]);
+    const v1 = { v: 1, sender_device: 12, nonce: b64(nonce), ciphertext, keys, signature: b64(sodium.crypto_sign_detached(signed, raw(aliceSecrets.sign_secret))) };
+    const opened = await bob.session.open(message(alice, v1, 'old'));
+    assert.equal(opened.e2e?.status, 'ok');
+    assert.deepEqual(opened.body, { text: 'v1' });
+    assert.equal(opened.e2e?.legacy, true);
+  });
+});
