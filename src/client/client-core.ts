@@ -262,6 +262,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       if (!sameDevice) this.outbox.discard(new ClientError('forbidden', 'this message was queued by another account or device of this store; it was not sent', false));
       this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
     }
+    this.delivery.resume();
     this.receiver.attach(connection, this.identity === undefined);
     if (this.e2e) {
       const history = this.historyShare;

@@ -236,16 +236,27 @@ export class E2eSession {
     return opener.open(message);
   }
 
-  /** Decrypts and verifies an e2e message (fetching the sender's keys when unknown). */
+  /**
+   * Decrypts and verifies an e2e message (fetching the sender's keys when
+   * unknown). Rejects, retryable, when that could not be done for a reason
+   * that passes (the connection dropped while keys settled, a fetch timed
+   * out): the message is then given again later, not marked (review M-1).
+   */
   async open(message: MessageJson): Promise<ClientMessage> {
     try {
       await this.whenReady();
-    } catch {
+    } catch (error) {
+      if (error instanceof ClientError && error.retryable) throw error;
       return { ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } };
     }
     const opener = this.opener as MessageOpener;
     if (!opener.knowsSender(message)) {
-      const reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] }).catch(() => undefined);
+      let reply;
+      try {
+        reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] });
+      } catch (error) {
+        if (error instanceof ClientError && error.retryable) throw error;
+      }
       if (reply) this.learn(reply.accounts, reply.devices, [message.sender_id]);
     }
     return opener.open(message);

@@ -150,4 +150,32 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     assert.equal(drops, 5);
     assert.equal((await b.text(thread, 'through a flaky minute')).e2e?.status, 'ok');
   });
+
+  it('M-1: a message that arrives while the connection drops as keys settle is held and given again, never unknown_sender', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const a = await device(alice);
+    const b0 = await device(bob);
+    const thread = (await a.client.openDirect(bob)).id;
+    await a.client.send(thread, { text: 'm1' }, { encrypted: true });
+    await b0.text(thread, 'm1');
+    await b0.client.close();
+    await a.client.send(thread, { text: 'm2 while bob was away' }, { encrypted: true });
+    const flaky = await mitm();
+    let dropped = 0;
+    flaky.rewrite = (frame, link, direction) => {
+      if (direction === 'up' && frame.type === 'keys_get' && dropped === 0) {
+        dropped++;
+        setImmediate(() => link.close());
+        return null;
+      }
+      return frame;
+    };
+    const b = await device(bob, { store: b0.store, token: b0.token, via: flaky.url, online: false });
+    const m2 = await b.text(thread, 'm2 while bob was away');
+    assert.equal(dropped, 1);
+    assert.equal(m2.e2e?.status, 'ok');
+    await a.client.send(thread, { text: 'm3' }, { encrypted: true });
+    await b.text(thread, 'm3');
+    assert.deepEqual(b.messages.filter((m) => m.thread_id === thread).map((m) => [m.seq, m.e2e?.status]), [[2, 'ok'], [3, 'ok']]);
+  });
 });
