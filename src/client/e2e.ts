@@ -214,7 +214,13 @@ export class E2eSession {
       }
       this.members.set(threadId, new Set(userIds));
       const selfId = this.own?.deviceId;
-      const untrusted = (refusal?.details?.missing_devices ?? []).filter((id) => id !== selfId && !directory.isTrusted(id));
+      // A device of a held user (a verified contact whose account key changed) is not refused here: seal() holds the
+      // send until acceptIdentity, as it would have without devices_changed (review L-2).
+      const held = (id: number): boolean => {
+        const owner = directory.reportOf(id)?.user_id;
+        return owner !== undefined && directory.isHeld(owner);
+      };
+      const untrusted = (refusal?.details?.missing_devices ?? []).filter((id) => id !== selfId && !directory.isTrusted(id) && !held(id));
       if (untrusted.length > 0) {
         const error = new ClientError(
           'untrusted_devices',

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { generateAccount, generateDevice, publication } from '../../src/client/device-keys.js';
 import { signedArray } from '../../src/client/e2e-bytes.js';
+import { ClientError } from '../../src/client/errors.js';
 import { loadSodium } from '../../src/client/sodium.js';
 import type { MessageJson } from '../../src/protocol/frames.js';
 import { FakeKeyServer, type SeamDevice, seamDevice, sealed, settle } from '../helpers/e2e-seam.js';
@@ -63,5 +65,27 @@ describe('e2e review fixes (session)', () => {
     assert.equal(opened.e2e?.status, 'ok');
     assert.deepEqual(opened.body, { text: 'v1' });
     assert.equal(opened.e2e?.legacy, true);
+  });
+
+  it('L-2: a verified contact\'s new device under a changed account key, found through devices_changed, holds the send', async () => {
+    const { server, alice, bob } = await twoUsers();
+    await alice.session.markVerified(BOB, true);
+    await sealed(alice, THREAD, 'warm', {});
+    // Bob's account key is reset and a new device certified by it, without alice being told (no events).
+    const { account, signature } = generateAccount(sodium, BOB);
+    server.accounts.set(BOB, { user_id: BOB, account_key: account.account_key, signature });
+    const secrets = generateDevice(sodium, 21);
+    server.devices.set(21, { user_id: BOB, device_id: 21, ...publication(sodium, secrets, BOB, account), revoked: false });
+    const refusal = new ClientError('devices_changed', 'stale', false, undefined, undefined, { missing_devices: [21] });
+    await alice.session.refreshThread(THREAD, refusal);
+    assert.equal(alice.identities.at(-1)?.held, true);
+    const entry = { client_msg_id: 'held', thread_id: THREAD, kind: 'e2e' as const, body: { text: 'wait' }, created_at: 0 };
+    const first = alice.session.seal(entry);
+    assert.ok('wait' in first, 'held, not failed');
+    await alice.session.acceptIdentity(BOB);
+    await first.wait;
+    const body = alice.session.seal(entry);
+    assert.ok('body' in body);
+    assert.deepEqual(Object.keys((body.body as { keys: object }).keys).sort(), ['12', '21']);
   });
 });
