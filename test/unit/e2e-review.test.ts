@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateAccount, generateDevice, publication } from '../../src/client/device-keys.js';
 import { signedArray } from '../../src/client/e2e-bytes.js';
+import type { Call } from '../../src/client/e2e.js';
 import { ClientError } from '../../src/client/errors.js';
+import type { RequestJson } from '../../src/client/requests.js';
+import { MemoryStore } from '../../src/client/store.js';
 import { loadSodium } from '../../src/client/sodium.js';
 import type { MessageJson } from '../../src/protocol/frames.js';
 import { FakeKeyServer, type SeamDevice, seamDevice, sealed, settle } from '../helpers/e2e-seam.js';
@@ -87,5 +90,75 @@ describe('e2e review fixes (session)', () => {
     const body = alice.session.seal(entry);
     assert.ok('body' in body);
     assert.deepEqual(Object.keys((body.body as { keys: object }).keys).sort(), ['12', '21']);
+  });
+
+  it('H-2a: a first device whose account_publish was dropped while another device won waits, pending, and takes the winner\'s grant', async () => {
+    const server = new FakeKeyServer();
+    server.threads.set(THREAD, [ALICE]);
+    const loser = await seamDevice(server, ALICE, 13, { connect: false });
+    const dropping: Call = (async (request: RequestJson) => {
+      if (request.type === 'account_publish') throw new ClientError('disconnected', 'connection ended', true);
+      return loser.call(request as never);
+    }) as Call;
+    await assert.rejects(loser.session.connected(ALICE, 13, dropping), { code: 'disconnected' });
+    assert.equal((await loser.store.load()).e2e.account?.creating, true, 'marked until the server has it');
+    const winner = await seamDevice(server, ALICE, 12);
+    assert.deepEqual(winner.standings, [{ state: 'created' }]);
+    await loser.session.connected(ALICE, 13, loser.call);
+    assert.deepEqual(loser.standings, [{ state: 'pending' }]);
+    assert.deepEqual(loser.errors.filter((e) => e instanceof ClientError && e.code === 'account_reset'), [], 'no reset alarm: nothing was reset');
+    assert.equal((await loser.store.load()).e2e.account?.account_key, server.accounts.get(ALICE)?.account_key);
+    await settle();
+    await winner.session.approveDevice(13, loser.session.ownFingerprint());
+    await settle();
+    await settle();
+    assert.deepEqual(loser.standings.at(-1), { state: 'approved' });
+  });
+
+  it('H-2a: a dropped account_publish whose key did reach the server is finished at the next connect: created', async () => {
+    const server = new FakeKeyServer();
+    const device = await seamDevice(server, ALICE, 12, { connect: false });
+    const lostReply: Call = (async (request: RequestJson) => {
+      const reply = await device.call(request as never);
+      if (request.type === 'account_publish') throw new ClientError('timeout', 'no reply', true);
+      return reply;
+    }) as Call;
+    await assert.rejects(device.session.connected(ALICE, 12, lostReply));
+    await device.session.connected(ALICE, 12, device.call);
+    assert.deepEqual(device.standings, [{ state: 'created' }]);
+    const account = (await device.store.load()).e2e.account!;
+    assert.equal(account.creating, undefined);
+    assert.equal(account.account_key, server.accounts.get(ALICE)?.account_key);
+    assert.equal(typeof server.devices.get(12)?.account_signature, 'string');
+  });
+
+  it('H-2c: a store restored from before a rotation rotates past the server\'s counter, under the same identity', async () => {
+    const { server, bob } = await twoUsers();
+    const backup = (await bob.store.load()).e2e;
+    await bob.session.rotate();
+    await bob.session.rotate();
+    assert.equal(server.devices.get(20)?.counter, 3);
+    const restored = new MemoryStore();
+    await restored.setE2e('deviceSecrets', backup.deviceSecrets!);
+    await restored.setE2e('account', backup.account!);
+    const again = await seamDevice(server, BOB, 20, { store: restored, connect: false });
+    const published: number[] = [];
+    const strict: Call = (async (request: RequestJson) => {
+      // The real server's rule: a counter lower than stored, or equal with another key, is a rollback.
+      if (request.type === 'keys_publish') {
+        const stored = server.devices.get(20)!;
+        if (request.counter < stored.counter || (request.counter === stored.counter && request.enc_key !== stored.enc_key)) {
+          throw new ClientError('key_conflict', 'rollback', false);
+        }
+        published.push(request.counter);
+      }
+      return again.call(request as never);
+    }) as Call;
+    await again.session.connected(BOB, 20, strict);
+    assert.deepEqual(published, [4]);
+    const secrets = (await restored.load()).e2e.deviceSecrets!;
+    assert.equal(secrets.counter, 4);
+    assert.equal(secrets.sign_public, backup.deviceSecrets!.sign_public, 'the identity stays');
+    assert.equal(again.session.ownFingerprint(), bob.session.ownFingerprint());
   });
 });
