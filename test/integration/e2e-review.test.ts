@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AccountApi, ChatClient, type ClientMessage, MemoryStore } from '../../src/client/node.js';
+import { E2E_FIELDS } from '../../src/client/e2e-records.js';
 import type { StatusChange } from '../../src/client/outbox.js';
 import { FrameMitm } from '../helpers/frame-mitm.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
@@ -177,5 +178,30 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     await a.client.send(thread, { text: 'm3' }, { encrypted: true });
     await b.text(thread, 'm3');
     assert.deepEqual(b.messages.filter((m) => m.thread_id === thread).map((m) => [m.seq, m.e2e?.status]), [[2, 'ok'], [3, 'ok']]);
+  });
+
+  it('H-2c: a device whose store is restored from before a rotation rotates past the server\'s counter and reads what is sent next', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const a = await device(alice);
+    const b0 = await device(bob);
+    const thread = (await a.client.openDirect(bob)).id;
+    await a.client.send(thread, { text: 'before' }, { encrypted: true });
+    await b0.text(thread, 'before');
+    const backup = (await b0.store.load()).e2e;
+    const fingerprint = b0.client.ownFingerprint();
+    await b0.client.rotateKeys();
+    await b0.client.rotateKeys();
+    await b0.client.close();
+    const restored = new MemoryStore();
+    for (const field of E2E_FIELDS) if (backup[field] !== undefined) await restored.setE2e(field, backup[field] as never);
+    const errors: unknown[] = [];
+    const b = await device(bob, { store: restored, token: b0.token, online: false });
+    b.client.on('error', (error) => errors.push(error));
+    await b.client.whenOnline();
+    assert.equal(b.client.ownFingerprint(), fingerprint, 'the same identity');
+    assert.equal((await restored.load()).e2e.deviceSecrets?.counter, 4);
+    await a.client.send(thread, { text: 'after the restore' }, { encrypted: true });
+    assert.equal((await b.text(thread, 'after the restore')).e2e?.status, 'ok');
+    assert.deepEqual(errors.filter((e) => (e as { code?: string }).code === 'key_conflict'), []);
   });
 });
