@@ -75,10 +75,10 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
 
   type Device = Watch & { token: string; store: MemoryStore };
 
-  async function device(username: string, options: { store?: MemoryStore; token?: string; via?: string; online?: boolean } = {}): Promise<Device> {
+  async function device(username: string, options: { store?: MemoryStore; token?: string; via?: string; online?: boolean; encryption?: boolean | 'always' } = {}): Promise<Device> {
     const token = options.token ?? (await new AccountApi(server.url).login({ username, password: 'correct horse', device_name: 'review', platform: 'bot' })).token;
     const store = options.store ?? new MemoryStore();
-    const client = new ChatClient({ server: options.via ?? server.url, token, encryption: true, store, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, requestTimeoutMs: 3000 });
+    const client = new ChatClient({ server: options.via ?? server.url, token, encryption: options.encryption ?? true, store, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, requestTimeoutMs: 3000 });
     clients.push(client);
     const watch = new Watch(client);
     await client.start();
@@ -127,6 +127,21 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     await a.client.send(thread, { text: 'after' });
     await b.text(thread, 'after');
     assert.ok(!b.messages.some((m) => (m.body as { text?: string })?.text === 'queued in the clear'));
+  });
+
+  it('H-1: a plaintext entry stored before `encryption: \'always\'` was turned on fails with encryption_required', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const a0 = await device(alice);
+    const b = await device(bob);
+    const thread = (await a0.client.openDirect(bob)).id;
+    await a0.client.close();
+    await a0.store.putOutbox({ client_msg_id: 'before-always', thread_id: thread, kind: 'text', body: { text: 'queued before always' }, created_at: Date.now() });
+    const a = await device(alice, { store: a0.store, token: a0.token, encryption: 'always' });
+    const failed = await a.until(() => a.statuses.find((s) => s.client_msg_id === 'before-always' && s.status === 'failed'));
+    assert.equal(failed.error?.code, 'encryption_required');
+    await a.client.send(thread, { text: 'under always' });
+    assert.equal((await b.text(thread, 'under always')).kind, 'e2e');
+    assert.ok(!b.messages.some((m) => (m.body as { text?: string })?.text === 'queued before always'));
   });
 
   it('M-2: an encrypted send waiting through several dropped connections is sent once keys settle, not failed', async () => {
