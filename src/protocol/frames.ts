@@ -131,6 +131,8 @@ export interface AccountPublishFrame extends Request<'account_publish'> {
   readonly signature: string;
   /** Replace a different account key (every device holding it was lost). */
   readonly reset: boolean;
+  /** The user's password: needed for a reset from a device that is not approved. */
+  readonly password: string | undefined;
 }
 export interface DeviceApproveFrame extends Request<'device_approve'> {
   readonly device_id: number;
