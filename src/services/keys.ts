@@ -185,7 +185,8 @@ export class KeyService {
    * with are left out, as if they had no keys.
    */
   keys(principal: Principal, userIds: readonly number[] | undefined): { accounts: AccountKey[]; devices: DeviceKeys[] } {
-    const visible = new Set([principal.user.id, ...this.deps.store.threads.usersSharingThreads(principal.user.id)]);
+    // Former members too (either side): their old messages in the caller's history must still verify.
+    const visible = new Set([principal.user.id, ...this.deps.store.threads.usersEverSharingThreads(principal.user.id)]);
     const wanted = userIds === undefined ? [...visible] : userIds.filter((id) => visible.has(id));
     if (wanted.length === 0) return { accounts: [], devices: [] };
     const { store } = this.deps;
@@ -206,13 +207,18 @@ export class KeyService {
     }
   }
 
-  /** To the owner's devices and everyone sharing a thread with the owner. */
+  /** To the owner's devices and everyone who shares or shared a thread with the owner. */
   private announce(keys: DeviceKeys): void {
     this.deps.fanout.keysChanged(keys, this.audience(keys.userId));
   }
 
+  /**
+   * Whoever keys_get serves the owner's keys to: a change reaches everyone
+   * who may hold them pinned (a former member who keeps the history hears of
+   * a revocation too).
+   */
   private audience(userId: number): Set<number> {
-    return new Set([userId, ...this.deps.store.threads.usersSharingThreads(userId)]);
+    return new Set([userId, ...this.deps.store.threads.usersEverSharingThreads(userId)]);
   }
 }
 

@@ -361,6 +361,23 @@ max_device_queue_bytes = ${MAX_QUEUE}
       assert.deepEqual(await keysOf(carol, [alice.userId]), { accounts: [], devices: [] }, 'carol shares no thread with alice');
     });
 
+    it('still serves the keys of a former member (either side left) and tells them of changes: old messages must verify', async () => {
+      const [alice, bob, carol] = [await user('alice'), await user('bob'), await user('carol')];
+      const group: number = (await alice.socket.expect({ type: 'group_create', title: 'g', members: [bob.userId] }, 'thread')).thread.id;
+      const account = new TestAccount(bob.userId);
+      const b = await approvedDevice(bob.socket, bob.userId, bob.deviceId, account);
+      await bob.socket.expect({ type: 'group_leave', thread_id: group }, 'ok');
+      assert.deepEqual(await keysOf(alice, [bob.userId]), { accounts: [{ user_id: bob.userId, ...account.publication() }], devices: [b.entry(account.certify(b))] });
+      assert.ok((await alice.socket.expect({ type: 'keys_get' }, 'keys')).devices.some((d: any) => d.device_id === bob.deviceId));
+      assert.equal((await keysOf(bob, [alice.userId])).devices.length, 0, 'alice has no keys yet; bob may ask');
+      const a = await approvedDevice(alice.socket, alice.userId, alice.deviceId, new TestAccount(alice.userId));
+      assert.deepEqual((await keysOf(bob, [alice.userId])).devices.map((d: any) => d.device_id), [a.deviceId], 'the one who left still sees the one who stayed');
+      b.rotate();
+      await bob.socket.expect({ type: 'keys_publish', ...b.publication() }, 'ok');
+      assert.equal((await alice.socket.nextEvent((f) => f.type === 'keys_changed' && f.device_id === bob.deviceId && f.counter === 2)).user_id, bob.userId);
+      assert.deepEqual(await keysOf(carol, [bob.userId]), { accounts: [], devices: [] }, 'carol never shared a thread with bob');
+    });
+
     it('announces a revoked device with revoked: true', async () => {
       const [alice, bob] = [await user('alice'), await user('bob')];
       const alice2 = await another(alice);
