@@ -283,12 +283,12 @@ export class E2eSession {
    * contact sees `identity` `changed`. This device stays approved (`account`
    * `created`).
    */
-  async resetAccount(): Promise<void> {
+  async resetAccount(options: { readonly password?: string } = {}): Promise<void> {
     await this.whenReady();
     const own = this.own as OwnDevice;
     const directory = this.directory as DeviceDirectory;
     await this.ownCheck;
-    await own.resetAccount(this.options.call);
+    await own.resetAccount(this.options.call, options);
     directory.setSelf(own.self(), own.accountKey, own.approved);
     // Own devices certified by the old key are judged anew: pending, asked about.
     directory.announcePending();
