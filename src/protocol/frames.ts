@@ -393,6 +393,8 @@ export interface ErrorFrame {
     /** devices_changed: devices that must get a sealed key, and devices that must not. */
     readonly missing_devices?: readonly number[];
     readonly extra_devices?: readonly number[];
+    /** rate_limited: the config key of the limit that refused. */
+    readonly limit?: string;
   };
 }
 
