@@ -70,7 +70,7 @@ export class ChatClient extends ClientCore {
       body,
       created_at: Date.now(),
     };
-    // The thread is encrypted from this send on, not from when it is sealed (review H-1): a send right after it, or
+    // The thread is encrypted from this send on, not from when it is sealed: a send right after it, or
     // one made offline, would otherwise go out in plaintext.
     if (entry.kind === 'e2e') this.e2e?.encryptedSend(threadId);
     return this.outbox.add(entry);

@@ -31,7 +31,7 @@ export interface OwnAccount {
   readonly resetting?: true;
   /**
    * Set while the account key this device made as the user's first device is
-   * not yet known to have reached the server (review H-2a): the next connect
+   * not yet known to have reached the server: the next connect
    * publishes it again, or, when another device's key won meanwhile, takes
    * that one and waits like any new device (no reset, no alarm).
    */

@@ -215,7 +215,7 @@ export class E2eSession {
       this.members.set(threadId, new Set(userIds));
       const selfId = this.own?.deviceId;
       // A device of a held user (a verified contact whose account key changed) is not refused here: seal() holds the
-      // send until acceptIdentity, as it would have without devices_changed (review L-2).
+      // send until acceptIdentity, as it would have without devices_changed.
       const held = (id: number): boolean => {
         const owner = directory.reportOf(id)?.user_id;
         return owner !== undefined && directory.isHeld(owner);
@@ -246,7 +246,7 @@ export class E2eSession {
    * Decrypts and verifies an e2e message (fetching the sender's keys when
    * unknown). Rejects, retryable, when that could not be done for a reason
    * that passes (the connection dropped while keys settled, a fetch timed
-   * out): the message is then given again later, not marked (review M-1).
+   * out): the message is then given again later, not marked.
    */
   async open(message: MessageJson): Promise<ClientMessage> {
     try {

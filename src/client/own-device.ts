@@ -193,7 +193,7 @@ export class OwnDevice {
    * dropped; another device that won the race makes this one pending. A
    * publish that fails otherwise (a dropped connection) leaves the mark: the
    * next connect finishes (establish), instead of taking the winner's key
-   * for a reset (review H-2a).
+   * for a reset.
    */
   private async createAccount(call: Call, userId: number, made?: AccountPair): Promise<AccountStanding['state']> {
     const account = made ?? generateAccount(this.sodium, userId).account;
@@ -218,7 +218,7 @@ export class OwnDevice {
   /**
    * The server holds a later counter for this device under the same identity
    * key than the store has (a store restored from a backup taken before a
-   * rotation, review H-2c): publishing the stored keys would be refused as a
+   * rotation): publishing the stored keys would be refused as a
    * rollback for ever, so the device rotates to a counter past the server's.
    * A server that inflates the counter gains nothing: this device rotates.
    * (Messages sealed to the lost key stay unreadable here.)
