@@ -105,6 +105,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
         ? {
             seal: (entry) => e2e.seal(entry),
             devicesChanged: (threadId, refusal) => e2e.refreshThread(threadId, refusal),
+            mustEncrypt: (threadId) => e2e.mustEncrypt(threadId, this.threadList.get(threadId)),
           }
         : {}),
       store: this.store,
@@ -261,6 +262,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       if (!sameDevice) this.outbox.discard(new ClientError('forbidden', 'this message was queued by another account or device of this store; it was not sent', false));
       this.emit('reset', { reason: sameDevice ? 'epoch' : 'account' });
     }
+    this.delivery.resume();
     this.receiver.attach(connection, this.identity === undefined);
     if (this.e2e) {
       const history = this.historyShare;

@@ -70,6 +70,9 @@ export class ChatClient extends ClientCore {
       body,
       created_at: Date.now(),
     };
+    // The thread is encrypted from this send on, not from when it is sealed: a send right after it, or
+    // one made offline, would otherwise go out in plaintext.
+    if (entry.kind === 'e2e') this.e2e?.encryptedSend(threadId);
     return this.outbox.add(entry);
   }
 

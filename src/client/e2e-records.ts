@@ -30,6 +30,13 @@ export interface OwnAccount {
    */
   readonly resetting?: true;
   /**
+   * Set while the account key this device made as the user's first device is
+   * not yet known to have reached the server: the next connect
+   * publishes it again, or, when another device's key won meanwhile, takes
+   * that one and waits like any new device (no reset, no alarm).
+   */
+  readonly creating?: true;
+  /**
    * After a reset this device did not make, while it waits for the new key:
    * the own devices it knew as approved under the old key (certified by it,
    * not revoked). The new key's grant is taken only from one of them, so a
@@ -109,6 +116,7 @@ const CHECKS: { readonly [K in E2eField]: (value: unknown) => string | undefined
     if (!isObject(v) || !isId(v.user_id) || !isKey(v.account_key, 32)) return 'user_id or account_key is malformed';
     if (v.account_secret !== undefined && !isKey(v.account_secret, 64)) return 'account_secret is not base64 of 64 bytes';
     if (v.resetting !== undefined && (v.resetting !== true || v.account_secret === undefined)) return 'resetting must be true, with account_secret';
+    if (v.creating !== undefined && (v.creating !== true || v.account_secret === undefined)) return 'creating must be true, with account_secret';
     if (v.grantors !== undefined && (!Array.isArray(v.grantors) || !v.grantors.every(isId) || v.account_secret !== undefined)) return 'grantors must be device ids, without account_secret';
     return undefined;
   },

@@ -19,6 +19,8 @@ export type E2eStatus = 'ok' | 'undecryptable' | 'bad_signature' | 'unknown_send
 
 /** A message as the app gets it: an encrypted one decrypted, with what became of it. */
 export type ClientMessage = MessageJson & {
+  // For an e2e message whose envelope could be read, `sender_device_id` is the envelope's `sender_device` (the
+  // device the signature is checked against and `fingerprint` names), not the server's label.
   /** Set for end-to-end encrypted messages; `body` is the decrypted body when `status` is `ok`, the envelope otherwise. */
   readonly e2e?: {
     readonly status: E2eStatus;
@@ -26,6 +28,12 @@ export type ClientMessage = MessageJson & {
     readonly fingerprint: string | undefined;
     /** For `ok`: how this device got the message key: sealed to it in the envelope, or shared later by another own device. */
     readonly via?: 'sealed' | 'history';
+    /**
+     * A protocol 1 envelope (older history): it has no key commitment, so its
+     * sender, with the server's help, could have shown other members another
+     * body for the same message. Absent for protocol 2.
+     */
+    readonly legacy?: true;
   };
 };
 

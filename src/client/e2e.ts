@@ -178,6 +178,11 @@ export class E2eSession {
     return this.policy.mustEncrypt(threadId, thread);
   }
 
+  /** The app sends an encrypted message to the thread: it never gets plaintext again (sticky from the send, not the seal). */
+  encryptedSend(threadId: number): void {
+    this.policy.encrypted(threadId);
+  }
+
   /** The server's view of a thread: remembered when it requires encryption; a requirement that went away is an alarm. */
   threadSeen(thread: ThreadJson): void {
     this.policy.seen(thread);
@@ -232,7 +237,13 @@ export class E2eSession {
       }
       this.members.set(threadId, new Set(userIds));
       const selfId = this.own?.deviceId;
-      const untrusted = (refusal?.details?.missing_devices ?? []).filter((id) => id !== selfId && !directory.isTrusted(id));
+      // A device of a held user (a verified contact whose account key changed) is not refused here: seal() holds the
+      // send until acceptIdentity, as it would have without devices_changed.
+      const held = (id: number): boolean => {
+        const owner = directory.reportOf(id)?.user_id;
+        return owner !== undefined && directory.isHeld(owner);
+      };
+      const untrusted = (refusal?.details?.missing_devices ?? []).filter((id) => id !== selfId && !directory.isTrusted(id) && !held(id));
       if (untrusted.length > 0) {
         const error = new ClientError(
           'untrusted_devices',
@@ -254,16 +265,27 @@ export class E2eSession {
     return opener.open(message);
   }
 
-  /** Decrypts and verifies an e2e message (fetching the sender's keys when unknown). */
+  /**
+   * Decrypts and verifies an e2e message (fetching the sender's keys when
+   * unknown). Rejects, retryable, when that could not be done for a reason
+   * that passes (the connection dropped while keys settled, a fetch timed
+   * out): the message is then given again later, not marked.
+   */
   async open(message: MessageJson): Promise<ClientMessage> {
     try {
       await this.whenReady();
-    } catch {
+    } catch (error) {
+      if (error instanceof ClientError && error.retryable) throw error;
       return { ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } };
     }
     const opener = this.opener as MessageOpener;
     if (!opener.knowsSender(message)) {
-      const reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] }).catch(() => undefined);
+      let reply;
+      try {
+        reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] });
+      } catch (error) {
+        if (error instanceof ClientError && error.retryable) throw error;
+      }
       if (reply) this.learn(reply.accounts, reply.devices, [message.sender_id]);
     }
     return opener.open(message);

@@ -38,12 +38,15 @@ export class MessageOpener {
   }
 
   open(message: MessageJson): ClientMessage {
+    const envelope = readEnvelope(message.body);
     const result = (status: E2eStatus, fingerprint?: string, body?: unknown, via?: 'sealed' | 'history'): ClientMessage => ({
       ...message,
+      // The device the envelope names and its signature was checked against, not the server's unsigned label.
+      ...(envelope ? { sender_device_id: envelope.sender_device } : {}),
       body: status === 'ok' ? body : message.body,
-      e2e: { status, fingerprint, ...(via ? { via } : {}) },
+      // Protocol 1 history: no key commitment, so a sender (with a colluding server) could show recipients different bodies.
+      e2e: { status, fingerprint, ...(via ? { via } : {}), ...(envelope?.v === 1 ? { legacy: true as const } : {}) },
     });
-    const envelope = readEnvelope(message.body);
     if (!envelope) return result('bad_signature');
     const signer = this.signer(envelope.sender_device);
     if (!signer) return result('unknown_sender');

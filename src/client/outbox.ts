@@ -39,6 +39,11 @@ export interface OutboxOptions {
    * fetched again; rejects (not retryable) when the server insists on devices the client will not seal to.
    */
   readonly devicesChanged?: (threadId: number, refusal: ClientError) => Promise<void>;
+  /**
+   * Whether the thread never gets plaintext (required, seen encrypted, or `always`), asked again before each
+   * attempt: a text entry stored before the thread became so fails instead of going out in the clear.
+   */
+  readonly mustEncrypt?: (threadId: number) => boolean;
 }
 
 /** Times one message is encrypted again for a thread whose devices changed, before it fails. */
@@ -148,6 +153,10 @@ export class Outbox {
         this.fail(entry, new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${maxBody}`, false));
         continue;
       }
+      if (entry.kind !== 'e2e' && this.options.mustEncrypt?.(entry.thread_id)) {
+        this.fail(entry, new ClientError('encryption_required', `thread ${entry.thread_id} is end-to-end encrypted now: this message was queued in plaintext and is not sent`, false));
+        continue;
+      }
       let body = entry.body;
       if (entry.kind === 'e2e') {
         if (!this.options.seal) {
@@ -228,8 +237,11 @@ export class Outbox {
 
   /**
    * Holds the entry (and its thread's later ones) until `until` settles. A
-   * failure that can pass waits for the retry timer, at most RESEALS times; one
-   * that cannot (no such thread, not a member) fails the entry.
+   * failure that can pass (a dropped connection, a timeout) waits for the
+   * retry timer or the next connection, as often as it takes: only reseals
+   * after `devices_changed` are counted (refused), not a flaky link (review
+   * M-2). One that cannot pass (no such thread, not a member, untrusted
+   * devices) fails the entry.
    */
   private waitFor(entry: OutboxEntry, until: Promise<void>): void {
     this.retrying.add(entry.client_msg_id);
@@ -239,9 +251,7 @@ export class Outbox {
         this.flush();
       },
       (error: unknown) => {
-        const attempts = (this.reseals.get(entry.client_msg_id) ?? 0) + 1;
-        this.reseals.set(entry.client_msg_id, attempts);
-        if ((error instanceof ClientError && !error.retryable) || attempts > RESEALS) {
+        if (!(error instanceof ClientError) || !error.retryable) {
           this.retrying.delete(entry.client_msg_id);
           const failure = error instanceof ClientError ? error : new ClientError('internal', String(error), false);
           if (this.entries.includes(entry)) this.fail(entry, failure);

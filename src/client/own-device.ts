@@ -89,6 +89,7 @@ export class OwnDevice {
         this.secrets = kept;
         await this.store.setE2e('deviceSecrets', kept);
       }
+      await this.rotatePastServer(server.devices.find((device) => device.device_id === deviceId));
     }
     const reported = server.accounts.find((entry) => entry.user_id === userId && verifyAccount(this.sodium, entry));
     let state: AccountStanding['state'] = this.approved ? 'approved' : 'pending';
@@ -100,6 +101,17 @@ export class OwnDevice {
         await this.store.setE2e('account', this.account);
       } else {
         state = await this.createAccount(call, userId);
+      }
+    } else if (this.account.creating) {
+      if (reported && reported.account_key !== this.account.account_key) {
+        // This device's first publish was cut short and another device's key won: this one waits, pending, like any new device.
+        this.account = { user_id: userId, account_key: reported.account_key };
+        await this.store.setE2e('account', this.account);
+        state = 'pending';
+      } else {
+        // Not there yet (publish it again), or there already (the reply was lost): the same key again is a no-op.
+        const { creating: _creating, ...made } = this.account;
+        state = await this.createAccount(call, userId, made as AccountPair);
       }
     } else if (this.account.resetting) {
       // A reset made here was cut short: it is this user's intent, published again (the same key again is a no-op).
@@ -131,7 +143,7 @@ export class OwnDevice {
    */
   async followReset(reported: AccountKeyJson, vouched: readonly number[]): Promise<boolean> {
     const account = this.account;
-    if (!account || account.resetting || reported.user_id !== account.user_id || reported.account_key === account.account_key) return false;
+    if (!account || account.resetting || account.creating || reported.user_id !== account.user_id || reported.account_key === account.account_key) return false;
     if (!verifyAccount(this.sodium, reported)) return false;
     // Still waiting after an earlier reset: the devices known then stay the ones a grant may come from.
     const grantors = account.account_secret ? [...vouched] : account.grantors;
@@ -188,14 +200,20 @@ export class OwnDevice {
     await this.store.setE2e('account', pair);
   }
 
-  /** The first device: a new account key, stored, then published; another device that won the race makes this one pending. */
-  private async createAccount(call: Call, userId: number): Promise<AccountStanding['state']> {
-    const { account, signature } = generateAccount(this.sodium, userId);
-    this.account = account;
-    await this.store.setE2e('account', account);
+  /**
+   * The first device: a new account key (or the one `made` at a connect that
+   * was cut short), stored marked `creating`, then published, then the mark
+   * dropped; another device that won the race makes this one pending. A
+   * publish that fails otherwise (a dropped connection) leaves the mark: the
+   * next connect finishes (establish), instead of taking the winner's key
+   * for a reset.
+   */
+  private async createAccount(call: Call, userId: number, made?: AccountPair): Promise<AccountStanding['state']> {
+    const account = made ?? generateAccount(this.sodium, userId).account;
+    this.account = { ...account, creating: true };
+    await this.store.setE2e('account', this.account);
     try {
-      await call({ type: 'account_publish', account_key: account.account_key, signature });
-      return 'created';
+      await call({ type: 'account_publish', account_key: account.account_key, signature: accountSignature(this.sodium, account) });
     } catch (error) {
       if (!(error instanceof ClientError) || error.code !== 'key_conflict') throw error;
       const { accounts } = await call({ type: 'keys_get', user_ids: [userId] });
@@ -205,6 +223,26 @@ export class OwnDevice {
       await this.store.setE2e('account', this.account);
       return 'pending';
     }
+    this.account = account;
+    await this.store.setE2e('account', account);
+    return 'created';
+  }
+
+  /**
+   * The server holds a later counter for this device under the same identity
+   * key than the store has (a store restored from a backup taken before a
+   * rotation): publishing the stored keys would be refused as a
+   * rollback for ever, so the device rotates to a counter past the server's.
+   * A server that inflates the counter gains nothing: this device rotates.
+   * (Messages sealed to the lost key stay unreadable here.)
+   */
+  private async rotatePastServer(reported: DeviceKeysJson | undefined): Promise<void> {
+    const secrets = this.secrets as DeviceSecrets;
+    if (!reported || reported.sign_key !== secrets.sign_public || !Number.isSafeInteger(reported.counter + 1)) return;
+    const behind = reported.counter > secrets.counter || (reported.counter === secrets.counter && reported.enc_key !== secrets.enc_public);
+    if (!behind) return;
+    this.secrets = rotateDevice(this.sodium, { ...secrets, counter: reported.counter }, Date.now(), this.oldKeysTtlMs);
+    await this.store.setE2e('deviceSecrets', this.secrets);
   }
 
   /** keys_publish: the keys, certified when this device holds the account key. */

@@ -1,6 +1,7 @@
 import type { MessageJson, ThreadJson } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
 import { ClientError } from './errors.js';
+import { isTransient } from './ordered-delivery.js';
 import { ThreadLog } from './thread-log.js';
 
 export interface ReceiverOptions {
@@ -151,19 +152,31 @@ export class Receiver {
 
   private release(threadId: number, messages: readonly MessageJson[]): void {
     if (messages.length === 0) return;
-    let last: void | Promise<void> = undefined;
-    for (const message of messages) last = this.options.deliver(message);
     const log = this.logs.get(threadId);
     const cursor = log?.cursor ?? 0;
-    const handed = (): void => {
+    const handed = (upTo: number): void => {
       // A reset (new epoch) since: these cursors belong to the old data.
-      if (this.logs.get(threadId) !== log || (this.handed.get(threadId) ?? 0) >= cursor) return;
-      this.handed.set(threadId, cursor);
-      this.options.saveCursor(threadId, cursor);
+      if (this.logs.get(threadId) !== log || (this.handed.get(threadId) ?? 0) >= upTo) return;
+      this.handed.set(threadId, upTo);
+      this.options.saveCursor(threadId, upTo);
       this.scheduleAck(threadId);
     };
-    if (last instanceof Promise) void last.then(handed, (error: unknown) => this.options.reportError(error));
-    else handed();
+    let last: void | Promise<void> = undefined;
+    for (const message of messages) {
+      last = this.options.deliver(message);
+      // Each message the app has moves the cursor, so that one held back (below) is the first to come again.
+      if (last instanceof Promise) void last.then(() => handed(message.seq), () => undefined);
+    }
+    if (!(last instanceof Promise)) return handed(cursor);
+    void last.then(
+      () => handed(cursor),
+      (error: unknown) => {
+        if (!isTransient(error)) return this.options.reportError(error);
+        // Held back: the thread starts again where the app is; a new connection brings the rest again.
+        if (this.logs.get(threadId) === log) this.logs.set(threadId, new ThreadLog(this.handed.get(threadId) ?? 0));
+        this.connection?.abandon('no_reply');
+      },
+    );
   }
 
   /** Asks `history after` the cursor until the gap is closed (flow 5). */

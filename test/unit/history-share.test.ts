@@ -150,6 +150,21 @@ describe('history sharing: the sender', () => {
     await assert.rejects(module.share(NEW, { threads: [404] }), { code: 'not_found' });
   });
 
+  it('L-4: a page the server fills with another thread\'s messages shares none of them', async () => {
+    const server = new FakeServer();
+    server.add(3, 'chosen', 5000);
+    const other = server.add(8, 'not chosen', 5000);
+    const honest = server.page.bind(server);
+    server.page = (threadId, anchor, limit) => {
+      const page = honest(threadId, anchor, limit);
+      return threadId === 3 ? { ...page, messages: [other, ...page.messages] } : page;
+    };
+    const host = new FakeHost(server);
+    const { module } = share(server, host);
+    assert.equal((await module.share(NEW, { threads: [3] })).messages, 1);
+    assert.deepEqual(host.sent.flatMap((part) => part.keys).map(([t, s]) => [t, s]), [[3, 1]]);
+  });
+
   it('a grant cut short continues from the next part (at resume, or when asked again) and never sends a key twice', async () => {
     const server = new FakeServer();
     for (let i = 0; i < 20; i++) server.add(3, `m ${i}`);
