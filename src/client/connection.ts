@@ -243,7 +243,7 @@ export class Connection {
     const details = { ...(field ? { field } : {}), ...(missing ? { missing_devices: missing } : {}), ...(extra ? { extra_devices: extra } : {}), ...(limit ? { limit } : {}) };
     const error = new ClientError(code, message, retryable, undefined, retryAfter, details);
     // A full device-message queue is the receiver's to drain, not this connection's rate: pausing every
-    // request on it for that would stall the whole client (review M-4). The caller keeps the message.
+    // request on it for that would stall the whole client. The caller keeps the message.
     const queueFull = limit?.startsWith('e2e.max_device_queue_') === true;
     if (code === 'rate_limited' && retryAfter !== undefined && !queueFull) {
       this.pacer.pause(retryAfter);

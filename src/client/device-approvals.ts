@@ -53,7 +53,7 @@ export class DeviceApprovals {
     const accountSignature = certifyDevice(this.sodium, device, grant.account_secret);
     await this.call({ type: 'device_approve', device_id: deviceId, account_signature: accountSignature });
     this.directory.pinApproved(device, accountSignature);
-    // Owed before it is sent: a grant that does not get through now is sent again at every connect (review M-4).
+    // Owed before it is sent: a grant that does not get through now is sent again at every connect.
     await this.owed.add(deviceId);
     await this.deliver(deviceId);
   }

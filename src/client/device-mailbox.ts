@@ -83,7 +83,7 @@ export class DeviceMailbox {
         this.blockedFrom = Math.min(this.blockedFrom ?? message.id, message.id);
         return;
       }
-      // Acking it would delete the blocked one below it too (review M-5).
+      // Acking it would delete the blocked one below it too.
       if (this.blockedFrom === undefined) await this.ack(call, message.id);
     }).catch(this.options.reportError);
   }
@@ -104,7 +104,7 @@ export class DeviceMailbox {
     try {
       opened = openDeviceMessage(this.options.sodium, this.options.self(), message, this.options.approvedSignKey);
     } catch (error) {
-      // A grant from a device whose approval this device has not heard of yet is not lost (review M-3): it waits, queued.
+      // A grant from a device whose approval this device has not heard of yet is not lost: it waits, queued.
       const untrusted = error instanceof UntrustedSender;
       this.options.reportError(new ClientError('bad_reply', `device message ${message.id} from device ${message.from_device} ${untrusted ? 'waits' : 'refused'}: ${(error as Error).message}`, false));
       return !untrusted;

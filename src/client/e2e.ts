@@ -138,7 +138,7 @@ export class E2eSession {
     })();
     // Failures surface where the keys are needed (send, open); here only reported.
     this.ready.catch(this.options.events.error);
-    // After ready, not inside it: sends and opens do not wait for a long queue (review M-4). A device
+    // After ready, not inside it: sends and opens do not wait for a long queue. A device
     // message that cannot be had now is fetched again at the next connect.
     const ready = this.ready;
     void ready.then(async () => {
@@ -478,7 +478,7 @@ export class E2eSession {
           directory.isTrusted(deviceId) && directory.signer(deviceId)?.user_id === own.user
             ? directory.signer(deviceId)?.signKey
             // An account-key grant checks itself (its secret must be the pinned key's): an approver revoked since
-            // it approved this device (a phone sold before the new one fetched its grant) still hands it over (review M-3).
+            // it approved this device (a phone sold before the new one fetched its grant) still hands it over.
             : kind === 'account_key' ? directory.grantSigner(own.user, deviceId) : undefined,
         approvedEncKey: (deviceId) => (directory.reportOf(deviceId)?.user_id === own.user ? directory.sealKey(deviceId) : undefined),
         log: this.deviceLog,

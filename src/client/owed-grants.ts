@@ -2,7 +2,7 @@ import type { ClientStore } from './store.js';
 
 /**
  * Own devices approved here whose account-key grant has not reached the
- * server yet (review M-4): device_approve committed, then the device_send
+ * server yet: device_approve committed, then the device_send
  * failed (a dropped connection, the target's queue full). Kept in the store
  * and sent again at every connect until the server takes it or the device is
  * gone; without this the new device stays approved on the server but never

@@ -5,8 +5,8 @@ import type { ClientError } from '../../src/client/errors.js';
 import type { SocketLike } from '../../src/client/socket.js';
 
 /**
- * A full device-message queue at the receiver is not this connection's rate
- * (review M-4): a rate_limited reply naming an e2e.max_device_queue_* limit
+ * A full device-message queue at the receiver is not this connection's rate:
+ * a rate_limited reply naming an e2e.max_device_queue_* limit
  * must not pause every other request, even if a server sent retry_after_ms.
  * A genuine rate limit still does.
  */

@@ -117,7 +117,7 @@ describe('device messages', () => {
     assert.throws(() => openDeviceMessage(sodium, receiver, { from_device: 12, payload }, () => undefined), UntrustedSender);
   });
 
-  it('bind a random message id and the time made into the signed bytes (review L-10): each is unique, and neither can be changed', () => {
+  it('bind a random message id and the time made into the signed bytes: each is unique, and neither can be changed', () => {
     const from = generateDevice(sodium, 12);
     const to = generateDevice(sodium, 13);
     const sender = { user_id: 7, device_id: 12, signSecret: raw(from.sign_secret) };

@@ -9,7 +9,7 @@ import { Store } from '../../src/storage/store.js';
 import { TestAccount, TestDevice, loadSodium } from '../helpers/e2e.js';
 
 /**
- * KeyService's rules that sockets cannot race (review L-9, H-2): a device
+ * KeyService's rules that sockets cannot race: a device
  * whose revocation committed (in any process) stores nothing, however it got
  * past authentication; a reset needs an approved device or the password.
  */

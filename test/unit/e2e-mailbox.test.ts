@@ -13,9 +13,8 @@ import type { DeviceMessageJson } from '../../src/protocol/frames.js';
 import { FakeKeyServer, seamDevice, settle } from '../helpers/e2e-seam.js';
 
 /**
- * The device-message queue on the receiving side (review M-3, M-4, M-5,
- * L-10): what is acked, what is handled again, and grants that must not be
- * lost. DeviceMailbox against a scripted queue; the grant flows through
+ * The device-message queue on the receiving side: what is acked, what is
+ * handled again, and grants that must not be lost. DeviceMailbox against a scripted queue; the grant flows through
  * E2eSession at its seam (test/helpers/e2e-seam.ts).
  */
 
@@ -76,7 +75,7 @@ function setUp(now = Date.now) {
 
 
 describe('device mailbox', () => {
-  it('M-5: a live message handled after a blocked one is not acked (the ack would delete the blocked one); the next drain handles the blocked one and does not handle the other twice', async () => {
+  it('a live message handled after a blocked one is not acked (the ack would delete the blocked one); the next drain handles the blocked one and does not handle the other twice', async () => {
     const { queue, mailbox, handled, seal } = setUp();
     let failures = 1;
     mailbox.handle('history', async (_from, body) => {
@@ -95,7 +94,7 @@ describe('device mailbox', () => {
     assert.deepEqual([queue.acks, queue.messages], [[2], []]);
   });
 
-  it('M-4: a drain acks page by page: a connection lost on the third page keeps the first two acked', async () => {
+  it('a drain acks page by page: a connection lost on the third page keeps the first two acked', async () => {
     const { queue, mailbox, handled, seal } = setUp();
     mailbox.handle('history', async (_from, body) => void handled.push(body));
     for (let i = 0; i < 250; i++) queue.push(seal({ n: i }));
@@ -108,7 +107,7 @@ describe('device mailbox', () => {
     assert.deepEqual([handled.length, queue.acks.at(-1), queue.messages.length], [250, 250, 0]);
   });
 
-  it('L-10: the same signed message delivered again (a replay, under another server id) is acked and not handled twice, across a restart of the log from the store', async () => {
+  it('the same signed message delivered again (a replay, under another server id) is acked and not handled twice, across a restart of the log from the store', async () => {
     const { queue, mailbox, handled, seal, store } = setUp();
     mailbox.handle('history', async (_from, body) => void handled.push(body));
     const payload = seal({ part: 1 });
@@ -126,7 +125,7 @@ describe('device mailbox', () => {
     assert.equal(restarted.judge(id, at), 'replayed');
   });
 
-  it('L-10: a message made longer ago than the log remembers (or far in the future) is refused, reported and acked, never handled', async () => {
+  it('a message made longer ago than the log remembers (or far in the future) is refused, reported and acked, never handled', async () => {
     const now = Date.now();
     const { queue, mailbox, handled, seal, errors } = setUp(() => now);
     mailbox.handle('history', async (_from, body) => void handled.push(body));
@@ -141,7 +140,7 @@ describe('device mailbox', () => {
 });
 
 describe('device mailbox: account-key grants', () => {
-  it('M-3: the grant of an approver revoked after it approved (before the new device fetched it) is taken', async () => {
+  it('the grant of an approver revoked after it approved (before the new device fetched it) is taken', async () => {
     const server = new FakeKeyServer();
     const a = await seamDevice(server, ALICE, 12);
     const n = await seamDevice(server, ALICE, 13);
@@ -161,7 +160,7 @@ describe('device mailbox: account-key grants', () => {
     assert.deepEqual(server.queues.get(13), [], 'and acked');
   });
 
-  it('M-3: a grant from a device not (yet) known as approved stays queued, and is taken once its approval is heard of', async () => {
+  it('a grant from a device not (yet) known as approved stays queued, and is taken once its approval is heard of', async () => {
     const server = new FakeKeyServer();
     const a = await seamDevice(server, ALICE, 12);
     const n = await seamDevice(server, ALICE, 13);
@@ -190,7 +189,7 @@ describe('device mailbox: account-key grants', () => {
     void n;
   });
 
-  it('M-4: a grant whose device_send failed after device_approve committed is kept in the store and sent at the next connect', async () => {
+  it('a grant whose device_send failed after device_approve committed is kept in the store and sent at the next connect', async () => {
     const server = new FakeKeyServer();
     const original = server.callFor.bind(server);
     let dropSends = 1;
