@@ -213,9 +213,13 @@ export class ChatClient extends ClientCore {
    * approved again (`device_request` here), and gets an `account_reset`
    * error event; every contact sees `identity` `changed`, and one who had
    * verified this user holds sends until they accept (docs/e2e.md).
+   *
+   * The server takes a reset from an approved device; a device that is not
+   * approved (every approved one was lost) must give the user's `password`
+   * (wrong: `invalid_credentials`; none: `forbidden`). It is sent once, never stored.
    */
-  resetAccount(): Promise<void> {
-    return this.requireE2e().resetAccount();
+  resetAccount(options: { readonly password?: string } = {}): Promise<void> {
+    return this.requireE2e().resetAccount(options);
   }
 
   /**
