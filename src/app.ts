@@ -309,7 +309,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     contacts: new ContactService({ store: core.store, clock }),
     presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
     pushTokens: new PushTokenService({ store: core.store, enabled: storeSettings.push }),
-    keys: new KeyService({ store: core.store, clock, fanout, checker: keyChecker, audit }),
+    keys: new KeyService({ store: core.store, clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
     deviceMessages: new DeviceMessageService({
       store: core.store,
       clock,
@@ -317,6 +317,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       settings: {
         maxMessageBytes: config.e2e.max_device_message_bytes,
         maxQueueBytes: config.e2e.max_device_queue_bytes,
+        maxQueueMessages: config.e2e.max_device_queue_messages,
         ttlMs: config.e2e.device_message_ttl_days * 86_400_000,
       },
     }),

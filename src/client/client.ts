@@ -70,7 +70,7 @@ export class ChatClient extends ClientCore {
       body,
       created_at: Date.now(),
     };
-    // The thread is encrypted from this send on, not from when it is sealed (review H-1): a send right after it, or
+    // The thread is encrypted from this send on, not from when it is sealed: a send right after it, or
     // one made offline, would otherwise go out in plaintext.
     if (entry.kind === 'e2e') this.e2e?.encryptedSend(threadId);
     return this.outbox.add(entry);
@@ -213,9 +213,13 @@ export class ChatClient extends ClientCore {
    * approved again (`device_request` here), and gets an `account_reset`
    * error event; every contact sees `identity` `changed`, and one who had
    * verified this user holds sends until they accept (docs/e2e.md).
+   *
+   * The server takes a reset from an approved device; a device that is not
+   * approved (every approved one was lost) must give the user's `password`
+   * (wrong: `invalid_credentials`; none: `forbidden`). It is sent once, never stored.
    */
-  resetAccount(): Promise<void> {
-    return this.requireE2e().resetAccount();
+  resetAccount(options: { readonly password?: string } = {}): Promise<void> {
+    return this.requireE2e().resetAccount(options);
   }
 
   /**

@@ -239,10 +239,13 @@ export class Connection {
   }
 
   private receiveError(frame: ErrorFrame): void {
-    const { code, message, retryable, retry_after_ms: retryAfter, field, missing_devices: missing, extra_devices: extra } = frame.error;
-    const details = { ...(field ? { field } : {}), ...(missing ? { missing_devices: missing } : {}), ...(extra ? { extra_devices: extra } : {}) };
+    const { code, message, retryable, retry_after_ms: retryAfter, field, missing_devices: missing, extra_devices: extra, limit } = frame.error;
+    const details = { ...(field ? { field } : {}), ...(missing ? { missing_devices: missing } : {}), ...(extra ? { extra_devices: extra } : {}), ...(limit ? { limit } : {}) };
     const error = new ClientError(code, message, retryable, undefined, retryAfter, details);
-    if (code === 'rate_limited' && retryAfter !== undefined) {
+    // A full device-message queue is the receiver's to drain, not this connection's rate: pausing every
+    // request on it for that would stall the whole client. The caller keeps the message.
+    const queueFull = limit?.startsWith('e2e.max_device_queue_') === true;
+    if (code === 'rate_limited' && retryAfter !== undefined && !queueFull) {
       this.pacer.pause(retryAfter);
       this.lastRetryAfterMs = retryAfter;
     }

@@ -4,6 +4,7 @@ import { certifyDevice } from './device-keys.js';
 import type { DeviceMailbox } from './device-mailbox.js';
 import type { OwnDevice as OwnDeviceInfo } from './e2e-types.js';
 import { ClientError } from './errors.js';
+import type { OwedGrants } from './owed-grants.js';
 import type { OwnDevice } from './own-device.js';
 import type { Sodium } from './sodium.js';
 
@@ -22,6 +23,7 @@ export class DeviceApprovals {
     private readonly call: Call,
     /** keys_get for this user, learned into the directory. */
     private readonly fetchOwn: () => Promise<void>,
+    private readonly owed: OwedGrants,
   ) {}
 
   async list(): Promise<OwnDeviceInfo[]> {
@@ -51,6 +53,23 @@ export class DeviceApprovals {
     const accountSignature = certifyDevice(this.sodium, device, grant.account_secret);
     await this.call({ type: 'device_approve', device_id: deviceId, account_signature: accountSignature });
     this.directory.pinApproved(device, accountSignature);
-    await this.mailbox.send(this.call, deviceId, 'account_key', grant);
+    // Owed before it is sent: a grant that does not get through now is sent again at every connect.
+    await this.owed.add(deviceId);
+    await this.deliver(deviceId);
+  }
+
+  /**
+   * Sends the account key to a device approved here, and settles the debt;
+   * a device no longer to be sent to (revoked, not approved under the key
+   * this device holds, or this device no longer approved) settles it too.
+   * Other failures throw and leave it owed.
+   */
+  async deliver(deviceId: number): Promise<void> {
+    try {
+      await this.mailbox.send(this.call, deviceId, 'account_key', this.own.accountGrant());
+    } catch (error) {
+      if (!(error instanceof ClientError) || (error.code !== 'not_found' && error.code !== 'forbidden')) throw error;
+    }
+    await this.owed.settled(deviceId);
   }
 }

@@ -281,6 +281,18 @@ export class DeviceDirectory {
     return { user_id: reported.user_id, signKey: reported.signKey, fingerprint: reported.fingerprint, trusted: false };
   }
 
+  /**
+   * The signing key of a device of `userId` certified under the pinned
+   * account key, revoked or not (not refused): whom an account-key grant may
+   * come from — the grant checks itself, and the approver is often revoked
+   * before the new device fetched it.
+   */
+  grantSigner(userId: number, deviceId: number): Uint8Array | undefined {
+    const pinned = this.devices[String(deviceId)];
+    if (!pinned || pinned.user_id !== userId || this.refused.has(deviceId) || !this.isCertifiedPin(pinned, deviceId)) return undefined;
+    return decode(this.sodium, pinned.sign_key);
+  }
+
   /** Certified under the owner's pinned account key (revoked or not: history from a revoked device stays `ok`). */
   private isCertifiedPin(pinned: PinnedDevice, deviceId: number): boolean {
     const accountKey = this.accountKeyOf(pinned.user_id);

@@ -1,5 +1,6 @@
 import type { DeviceMessageJson } from '../protocol/frames.js';
-import { type DeviceMessageKind, openDeviceMessage, sealDeviceMessage } from './device-message.js';
+import { type DeviceMessageKind, UntrustedSender, openDeviceMessage, sealDeviceMessage } from './device-message.js';
+import type { DeviceMessageLog } from './device-message-log.js';
 import type { EncPair } from './envelope.js';
 import { ClientError } from './errors.js';
 import type { Call } from './connection.js';
@@ -12,25 +13,35 @@ export interface MailboxOptions {
   readonly sodium: Sodium;
   /** This device: its ids, its encryption key pairs and its signing secret. */
   readonly self: () => { user_id: number; device_id: number; pairs: readonly EncPair[]; signSecret: Uint8Array };
-  /** The signing key of an approved device of this user; undefined refuses messages from it. */
-  readonly approvedSignKey: (deviceId: number) => Uint8Array | undefined;
+  /** The signing key of a device of this user this device takes messages of `kind` from; undefined: not (yet). */
+  readonly approvedSignKey: (deviceId: number, kind: DeviceMessageKind) => Uint8Array | undefined;
   /** The encryption key of an approved device of this user, to send to it; undefined refuses. */
   readonly approvedEncKey: (deviceId: number) => Uint8Array | undefined;
+  /** The messages handled already (by their signed id): a replay is not handled again. */
+  readonly log: DeviceMessageLog;
   readonly reportError: (error: unknown) => void;
 }
 
 /**
  * The device-message queue of this device (the shared spec, section 3):
- * drains it at connect, takes live `device_message` events, hands each
+ * drains it after connect, takes live `device_message` events, hands each
  * payload to the handler of its kind and acks what was handled. A message of
- * a kind nobody handles yet stays queued (a later version may); one that does
- * not open or verify is reported and acked (it can never become good).
+ * a kind nobody handles yet, one whose handling was cut short, and one from a
+ * device not (yet) trusted stay queued ("blocked"); one that does not open or
+ * verify, or is older than the log remembers, is reported and acked (it can
+ * never become good).
+ *
+ * An ack deletes every id up to it on the server, so nothing is acked past a
+ * blocked message: live messages after one are handled but not acked, and
+ * the next drain brings them again — recognised by the log, not handled twice.
  */
 export class DeviceMailbox {
   private readonly handlers = new Map<DeviceMessageKind, DeviceMessageHandler>();
   /** One message at a time, in id order: an ack covers every id below it. */
   private chain: Promise<void> = Promise.resolve();
   private handledUpTo = 0;
+  /** The lowest id left queued since the last drain began; nothing at or past it is acked until a drain. */
+  private blockedFrom: number | undefined;
 
   constructor(private readonly options: MailboxOptions) {}
 
@@ -38,31 +49,42 @@ export class DeviceMailbox {
     this.handlers.set(kind, handler);
   }
 
-  /** Every queued message, page by page, then one ack. */
+  /** Every queued message, page by page, each page acked (up to the first blocked message). */
   drain(call: Call): Promise<void> {
     return this.enqueue(async () => {
+      this.blockedFrom = undefined;
       let after = 0;
-      let ackUpTo = 0;
-      let blocked = false;
       for (let more = true; more; ) {
         const page = await call({ type: 'device_messages', after, limit: 100 });
+        let ackUpTo = 0;
         for (const message of page.messages) {
           after = Math.max(after, message.id);
           const handled = await this.receive(message);
-          if (!handled) blocked = true;
-          else if (!blocked) ackUpTo = message.id;
+          if (!handled) this.blockedFrom ??= message.id;
+          else if (this.blockedFrom === undefined) ackUpTo = message.id;
         }
+        // Per page: a long queue is not fetched again from its start when the connection drops halfway.
+        await this.ack(call, ackUpTo);
         more = page.more && page.messages.length > 0;
       }
-      await this.ack(call, ackUpTo);
     });
+  }
+
+  /** Drains again when something is blocked (a handler was attached, a sender became trusted). */
+  retryBlocked(call: Call): Promise<void> {
+    return this.blockedFrom === undefined ? Promise.resolve() : this.drain(call);
   }
 
   /** A live `device_message` event. */
   live(call: Call, message: DeviceMessageJson): void {
     void this.enqueue(async () => {
       if (message.id <= this.handledUpTo) return;
-      if (await this.receive(message)) await this.ack(call, message.id);
+      if (!(await this.receive(message))) {
+        this.blockedFrom = Math.min(this.blockedFrom ?? message.id, message.id);
+        return;
+      }
+      // Acking it would delete the blocked one below it too.
+      if (this.blockedFrom === undefined) await this.ack(call, message.id);
     }).catch(this.options.reportError);
   }
 
@@ -75,13 +97,22 @@ export class DeviceMailbox {
     await call({ type: 'device_send', device_id: toDevice, payload });
   }
 
-  /** True when the message is done with (handled, or refused for good); false when no handler takes its kind yet, or it failed in a way that may pass. */
+  /** True when the message is done with (handled, a replay, or refused for good); false when it stays queued. */
   private async receive(message: DeviceMessageJson): Promise<boolean> {
+    const { log } = this.options;
     let opened;
     try {
       opened = openDeviceMessage(this.options.sodium, this.options.self(), message, this.options.approvedSignKey);
     } catch (error) {
-      this.options.reportError(new ClientError('bad_reply', `device message ${message.id} from device ${message.from_device} refused: ${(error as Error).message}`, false));
+      // A grant from a device whose approval this device has not heard of yet is not lost: it waits, queued.
+      const untrusted = error instanceof UntrustedSender;
+      this.options.reportError(new ClientError('bad_reply', `device message ${message.id} from device ${message.from_device} ${untrusted ? 'waits' : 'refused'}: ${(error as Error).message}`, false));
+      return !untrusted;
+    }
+    const judged = log.judge(opened.msg_id, opened.sent_at);
+    if (judged === 'replayed') return true;
+    if (judged === 'stale') {
+      this.options.reportError(new ClientError('bad_reply', `device message ${message.id} from device ${message.from_device} refused: made at ${new Date(opened.sent_at).toISOString()}, outside the time this device remembers messages for (a replay cannot be told)`, false));
       return true;
     }
     const handler = this.handlers.get(opened.kind);
@@ -93,6 +124,7 @@ export class DeviceMailbox {
       // Cut short (the connection dropped, the store failed for now): it stays queued and is handled again at the next drain.
       if (error instanceof ClientError && error.retryable) return false;
     }
+    await log.record(opened.msg_id, opened.sent_at);
     return true;
   }
 

@@ -31,7 +31,7 @@ export interface OwnAccount {
   readonly resetting?: true;
   /**
    * Set while the account key this device made as the user's first device is
-   * not yet known to have reached the server (review H-2a): the next connect
+   * not yet known to have reached the server: the next connect
    * publishes it again, or, when another device's key won meanwhile, takes
    * that one and waits like any new device (no reset, no alarm).
    */
@@ -83,6 +83,10 @@ export interface E2eRecords {
   historyKeys: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** grant id → the history module's progress record (outgoing next part, incoming parts received). */
   grants: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** msg_id (base64, 16 bytes) → sent_at of device messages handled here: a replay is recognised (device-message-log.ts). */
+  deviceMessagesSeen: Readonly<Record<string, number>>;
+  /** Own devices approved here that still wait for their account-key grant (sent again at every connect). */
+  owedGrants: readonly number[];
 }
 
 export type E2eField = keyof E2eRecords;
@@ -125,6 +129,9 @@ const CHECKS: { readonly [K in E2eField]: (value: unknown) => string | undefined
   e2eThreads: (v) => eachEntry(v, (why) => why === 'encrypted' || why === 'required'),
   historyKeys: (v) => eachEntry(v, (seqs) => eachEntry(seqs, (key) => isKey(key, 32)) === undefined),
   grants: (v) => (isObject(v) && Object.values(v).every(isObject) ? undefined : 'must map grant ids to objects'),
+  deviceMessagesSeen: (v) =>
+    isObject(v) && Object.entries(v).every(([id, at]) => isKey(id, 16) && Number.isSafeInteger(at)) ? undefined : 'must map message ids (base64, 16 bytes) to times',
+  owedGrants: (v) => (Array.isArray(v) && v.every(isId) ? undefined : 'must be a list of device ids'),
 };
 
 /** A map keyed by positive integer ids whose every value passes `valid`. */

@@ -5,6 +5,7 @@ import type { Call } from './connection.js';
 import { DeviceApprovals } from './device-approvals.js';
 import { DeviceDirectory } from './device-directory.js';
 import { DeviceMailbox } from './device-mailbox.js';
+import { DeviceMessageLog } from './device-message-log.js';
 import type { E2eState } from './e2e-records.js';
 import type {
   AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, IdentityChange, KeyChange, OwnDevice as OwnDeviceInfo, SafetyNumber,
@@ -15,6 +16,7 @@ import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hoo
 import { Identities } from './identities.js';
 import { Latches } from './latch.js';
 import { MessageOpener } from './message-opener.js';
+import { OwedGrants } from './owed-grants.js';
 import { OwnDevice } from './own-device.js';
 import { ReplayGuard } from './replay-guard.js';
 import { type Sodium, loadSodium } from './sodium.js';
@@ -74,6 +76,10 @@ export class E2eSession {
   private readonly policy: ThreadEncryptionPolicy;
   private readonly replays = new ReplayGuard();
   private readonly historyKeys: HistoryKeys;
+  /** Device messages handled here, by signed id: replays are not handled twice. */
+  private readonly deviceLog: DeviceMessageLog;
+  /** Account-key grants for devices approved here that have not reached the server yet. */
+  private readonly owed: OwedGrants;
   private stored: E2eState = {};
   /** Settles once this connection's keys are settled and the directory loaded. */
   private ready: Promise<void> | undefined;
@@ -91,6 +97,8 @@ export class E2eSession {
   constructor(private readonly options: E2eSessionOptions) {
     this.policy = new ThreadEncryptionPolicy(options.store, options.always, options.events.error);
     this.historyKeys = new HistoryKeys(options.store, options.events.error);
+    this.deviceLog = new DeviceMessageLog(options.store);
+    this.owed = new OwedGrants(options.store);
   }
 
   /** The store's encryption fields, at start. */
@@ -98,16 +106,22 @@ export class E2eSession {
     this.stored = state;
     this.policy.load(state.e2eThreads);
     this.historyKeys.load(state.historyKeys);
+    this.deviceLog.load(state.deviceMessagesSeen);
+    this.owed.load(state.owedGrants);
   }
 
-  /** After `welcome`: this device's keys and standing settled, the directory loaded, device messages drained. */
+  /**
+   * After `welcome`: this device's keys and standing settled and the
+   * directory loaded (what the returned promise waits for); then, not waited
+   * for, device messages drained and owed account-key grants sent again.
+   */
   connected(userId: number, deviceId: number, call: Call): Promise<void> {
     this.settled = false;
     // One at a time: a reconnect while the last connect still settles keys must not make a second account key.
     const previous = this.ready?.catch(() => undefined);
     this.ready = (async () => {
       await previous;
-      const { own, directory, mailbox } = await this.parts();
+      const { own, directory } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
       const vouched = own.accountKey ? directory.approvedUnder(userId, own.accountKey) : [];
       const { state, replaced } = await own.establish(call, userId, deviceId, mine, vouched);
@@ -121,11 +135,18 @@ export class E2eSession {
       // After a reset (made here or seen) the standing is reported again even when its name did not change.
       if (replaced || state === 'created') this.standing = undefined;
       this.setStanding(state);
-      // Keys are settled: a device message that cannot be had now is fetched again at the next connect.
-      await mailbox.drain(call).catch(this.options.events.error);
     })();
     // Failures surface where the keys are needed (send, open); here only reported.
     this.ready.catch(this.options.events.error);
+    // After ready, not inside it: sends and opens do not wait for a long queue. A device
+    // message that cannot be had now is fetched again at the next connect.
+    const ready = this.ready;
+    void ready.then(async () => {
+      await (this.mailbox as DeviceMailbox).drain(call).catch(this.options.events.error);
+      if (this.ready !== ready || this.owed.list().length === 0) return;
+      const approvals = await this.approvals();
+      await this.owed.retry((deviceId) => approvals.deliver(deviceId), this.options.events.error);
+    }, () => undefined);
     return this.ready;
   }
 
@@ -144,6 +165,8 @@ export class E2eSession {
     } else {
       const { type: _type, ...keys } = event;
       directory.learnDevice(keys);
+      // An own device approved: a message from it that waited for that is handled now.
+      if (keys.user_id === this.own?.user) mailbox.retryBlocked(this.options.call).catch(this.options.events.error);
     }
     this.afterLearning();
   }
@@ -215,7 +238,7 @@ export class E2eSession {
       this.members.set(threadId, new Set(userIds));
       const selfId = this.own?.deviceId;
       // A device of a held user (a verified contact whose account key changed) is not refused here: seal() holds the
-      // send until acceptIdentity, as it would have without devices_changed (review L-2).
+      // send until acceptIdentity, as it would have without devices_changed.
       const held = (id: number): boolean => {
         const owner = directory.reportOf(id)?.user_id;
         return owner !== undefined && directory.isHeld(owner);
@@ -246,7 +269,7 @@ export class E2eSession {
    * Decrypts and verifies an e2e message (fetching the sender's keys when
    * unknown). Rejects, retryable, when that could not be done for a reason
    * that passes (the connection dropped while keys settled, a fetch timed
-   * out): the message is then given again later, not marked (review M-1).
+   * out): the message is then given again later, not marked.
    */
   async open(message: MessageJson): Promise<ClientMessage> {
     try {
@@ -305,12 +328,12 @@ export class E2eSession {
    * contact sees `identity` `changed`. This device stays approved (`account`
    * `created`).
    */
-  async resetAccount(): Promise<void> {
+  async resetAccount(options: { readonly password?: string } = {}): Promise<void> {
     await this.whenReady();
     const own = this.own as OwnDevice;
     const directory = this.directory as DeviceDirectory;
     await this.ownCheck;
-    await own.resetAccount(this.options.call);
+    await own.resetAccount(this.options.call, options);
     directory.setSelf(own.self(), own.accountKey, own.approved);
     // Own devices certified by the old key are judged anew: pending, asked about.
     directory.announcePending();
@@ -349,7 +372,7 @@ export class E2eSession {
     return new DeviceApprovals(this.sodium as Sodium, own, this.directory as DeviceDirectory, this.mailbox as DeviceMailbox, this.options.call, async () => {
       const reply = await this.options.call({ type: 'keys_get', user_ids: [own.user] });
       this.learn(reply.accounts, reply.devices, [own.user]);
-    });
+    }, this.owed);
   }
 
   private async identities(): Promise<Identities> {
@@ -366,6 +389,8 @@ export class E2eSession {
   attachHistory(module: HistoryModule): HistoryHost {
     this.historyModule = module;
     this.mailbox?.handle('history', (from, body) => module.receive(from, body));
+    // History messages that waited for a module are handled now.
+    if (this.settled) this.mailbox?.retryBlocked(this.options.call).catch(this.options.events.error);
     return {
       ready: () => this.whenReady(),
       messageKey: (message) => (this.settled ? this.opener?.keyOf(message) : undefined),
@@ -449,8 +474,14 @@ export class E2eSession {
       const mailbox = new DeviceMailbox({
         sodium,
         self: () => ({ user_id: own.user, device_id: own.deviceId as number, pairs: own.pairs(), signSecret: own.signSecret() }),
-        approvedSignKey: (deviceId) => (directory.isTrusted(deviceId) && directory.signer(deviceId)?.user_id === own.user ? directory.signer(deviceId)?.signKey : undefined),
+        approvedSignKey: (deviceId, kind) =>
+          directory.isTrusted(deviceId) && directory.signer(deviceId)?.user_id === own.user
+            ? directory.signer(deviceId)?.signKey
+            // An account-key grant checks itself (its secret must be the pinned key's): an approver revoked since
+            // it approved this device (a phone sold before the new one fetched its grant) still hands it over.
+            : kind === 'account_key' ? directory.grantSigner(own.user, deviceId) : undefined,
         approvedEncKey: (deviceId) => (directory.reportOf(deviceId)?.user_id === own.user ? directory.sealKey(deviceId) : undefined),
+        log: this.deviceLog,
         reportError: events.error,
       });
       mailbox.handle('account_key', async (from, body) => {

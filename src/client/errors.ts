@@ -24,6 +24,8 @@ export interface ClientErrorDetails {
   readonly field?: string;
   readonly missing_devices?: readonly number[];
   readonly extra_devices?: readonly number[];
+  /** rate_limited: the config key of the server's limit that refused. */
+  readonly limit?: string;
 }
 
 export class ClientError extends Error {

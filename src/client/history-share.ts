@@ -216,7 +216,7 @@ export class HistoryShare implements HistoryModule {
         // A reconnect while the page was fetched unsettles the keys for a moment: messageKey would miss what it reads.
         await host.ready();
         for (const message of page.messages) {
-          // A page of another thread (a server widening the share beyond the user's choice: review L-4) gives nothing.
+          // A page of another thread (a server widening the share beyond the user's choice) gives nothing.
           // `since` is the server's word (created_at): best effort, not a guarantee.
           if (message.thread_id !== threadId || message.kind !== 'e2e' || message.created_at < grant.since) continue;
           const key = host.messageKey(message);

@@ -41,10 +41,10 @@ export class MessageOpener {
     const envelope = readEnvelope(message.body);
     const result = (status: E2eStatus, fingerprint?: string, body?: unknown, via?: 'sealed' | 'history'): ClientMessage => ({
       ...message,
-      // The device the envelope names and its signature was checked against, not the server's unsigned label (review L-5).
+      // The device the envelope names and its signature was checked against, not the server's unsigned label.
       ...(envelope ? { sender_device_id: envelope.sender_device } : {}),
       body: status === 'ok' ? body : message.body,
-      // Protocol 1 history: no key commitment, so a sender (with a colluding server) could show recipients different bodies (review L-7).
+      // Protocol 1 history: no key commitment, so a sender (with a colluding server) could show recipients different bodies.
       e2e: { status, fingerprint, ...(via ? { via } : {}), ...(envelope?.v === 1 ? { legacy: true as const } : {}) },
     });
     if (!envelope) return result('bad_signature');

@@ -27,7 +27,7 @@ export function isTransient(error: unknown): error is ClientError {
  * one that waited) settles once the app has it.
  *
  * A message that cannot be opened for a transient reason is not given out
- * (review M-1: never a lasting `unknown_sender` for a dropped connection):
+ * (never a lasting `unknown_sender` for a dropped connection):
  * its promise rejects with that error, and so does every message after it
  * until `resume()` (the next connection), so that nothing overtakes it. The
  * receiver then keeps its cursor where the app is, and gets it again.

@@ -41,7 +41,7 @@ export interface OutboxOptions {
   readonly devicesChanged?: (threadId: number, refusal: ClientError) => Promise<void>;
   /**
    * Whether the thread never gets plaintext (required, seen encrypted, or `always`), asked again before each
-   * attempt: a text entry stored before the thread became so fails instead of going out in the clear (review H-1).
+   * attempt: a text entry stored before the thread became so fails instead of going out in the clear.
    */
   readonly mustEncrypt?: (threadId: number) => boolean;
 }

@@ -159,11 +159,24 @@ export class OwnDevice {
    * device of the user pending), then this device certifies itself with it.
    * A refusal by the server puts the old key back; a dropped connection
    * leaves the mark, and the next connect publishes the reset again.
+   *
+   * With `password` (a device that is not approved: the server wants the
+   * user's password for a reset from it): the password is never stored, so a
+   * reset cut short could not be published again at the next connect; the new
+   * key is kept only once the server has it. (If the server got it and the
+   * reply was lost, the next connect sees a reset this device did not make:
+   * pending, with the alarm; the user resets again.)
    */
-  async resetAccount(call: Call): Promise<void> {
+  async resetAccount(call: Call, options: { readonly password?: string } = {}): Promise<void> {
     this.requireSecrets();
     const previous = this.account;
     const { account } = generateAccount(this.sodium, this.userId);
+    if (options.password !== undefined) {
+      await call({ type: 'account_publish', account_key: account.account_key, signature: accountSignature(this.sodium, account), reset: true, password: options.password });
+      this.account = account;
+      await this.store.setE2e('account', account);
+      return this.publish(call);
+    }
     this.account = { ...account, resetting: true };
     await this.store.setE2e('account', this.account);
     try {
@@ -193,7 +206,7 @@ export class OwnDevice {
    * dropped; another device that won the race makes this one pending. A
    * publish that fails otherwise (a dropped connection) leaves the mark: the
    * next connect finishes (establish), instead of taking the winner's key
-   * for a reset (review H-2a).
+   * for a reset.
    */
   private async createAccount(call: Call, userId: number, made?: AccountPair): Promise<AccountStanding['state']> {
     const account = made ?? generateAccount(this.sodium, userId).account;
@@ -218,7 +231,7 @@ export class OwnDevice {
   /**
    * The server holds a later counter for this device under the same identity
    * key than the store has (a store restored from a backup taken before a
-   * rotation, review H-2c): publishing the stored keys would be refused as a
+   * rotation): publishing the stored keys would be refused as a
    * rollback for ever, so the device rotates to a counter past the server's.
    * A server that inflates the counter gains nothing: this device rotates.
    * (Messages sealed to the lost key stay unreadable here.)

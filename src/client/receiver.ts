@@ -172,7 +172,7 @@ export class Receiver {
       () => handed(cursor),
       (error: unknown) => {
         if (!isTransient(error)) return this.options.reportError(error);
-        // Held back (review M-1): the thread starts again where the app is; a new connection brings the rest again.
+        // Held back: the thread starts again where the app is; a new connection brings the rest again.
         if (this.logs.get(threadId) === log) this.logs.set(threadId, new ThreadLog(this.handed.get(threadId) ?? 0));
         this.connection?.abandon('no_reply');
       },

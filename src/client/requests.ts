@@ -39,7 +39,7 @@ export type RequestJson =
       readonly signature: string; readonly account_signature?: string | null;
     }
   | { readonly type: 'keys_get'; readonly user_ids?: readonly number[] }
-  | { readonly type: 'account_publish'; readonly account_key: string; readonly signature: string; readonly reset?: boolean }
+  | { readonly type: 'account_publish'; readonly account_key: string; readonly signature: string; readonly reset?: boolean; readonly password?: string }
   | { readonly type: 'device_approve'; readonly device_id: number; readonly account_signature: string }
   | { readonly type: 'device_send'; readonly device_id: number; readonly payload: string }
   | { readonly type: 'device_messages'; readonly after: number; readonly limit?: number }

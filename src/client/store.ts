@@ -75,6 +75,8 @@ export interface StoreDocument {
   e2eThreads?: E2eRecords['e2eThreads'];
   historyKeys?: E2eRecords['historyKeys'];
   grants?: E2eRecords['grants'];
+  deviceMessagesSeen?: E2eRecords['deviceMessagesSeen'];
+  owedGrants?: E2eRecords['owedGrants'];
 }
 
 export function emptyDocument(): StoreDocument {

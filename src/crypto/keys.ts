@@ -124,6 +124,12 @@ export function canonical(value: string, bytes: number): Uint8Array | undefined 
   return decoded.length === bytes && decoded.toString('base64') === value ? new Uint8Array(decoded) : undefined;
 }
 
+/** The decoded length of canonical base64 (standard alphabet, padded, zero trailing bits), else undefined. */
+export function canonicalLength(value: string): number | undefined {
+  const decoded = Buffer.from(value, 'base64');
+  return decoded.toString('base64') === value ? decoded.length : undefined;
+}
+
 function utf8(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'utf8'));
 }

@@ -88,6 +88,7 @@ const readers: FieldReaders = {
     account_key: requireString(f, 'account_key', 64),
     signature: requireString(f, 'signature', 128),
     reset: optionalBoolean(f, 'reset') ?? false,
+    password: f.password === undefined || f.password === null ? undefined : requireString(f, 'password', 1024),
   }),
   device_approve: (f, id) => ({ type: 'device_approve', id, device_id: requireId(f, 'device_id'), account_signature: requireString(f, 'account_signature', 128) }),
   keys_get: (f, id) => ({ type: 'keys_get', id, user_ids: f.user_ids === undefined ? undefined : requireIdList(f, 'user_ids', 1000) }),

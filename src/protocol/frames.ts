@@ -131,6 +131,8 @@ export interface AccountPublishFrame extends Request<'account_publish'> {
   readonly signature: string;
   /** Replace a different account key (every device holding it was lost). */
   readonly reset: boolean;
+  /** The user's password: needed for a reset from a device that is not approved. */
+  readonly password: string | undefined;
 }
 export interface DeviceApproveFrame extends Request<'device_approve'> {
   readonly device_id: number;
@@ -391,6 +393,8 @@ export interface ErrorFrame {
     /** devices_changed: devices that must get a sealed key, and devices that must not. */
     readonly missing_devices?: readonly number[];
     readonly extra_devices?: readonly number[];
+    /** rate_limited: the config key of the limit that refused. */
+    readonly limit?: string;
   };
 }
 

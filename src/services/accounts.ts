@@ -205,6 +205,31 @@ export class AccountService {
     this.revokeDevices(principal, [principal.deviceId], 'logout', address);
   }
 
+  /**
+   * Re-checks the user's password for a request a token alone may not make
+   * (an account-key reset from a device that is not approved). Wrong
+   * passwords count as in changePassword: against the device, under
+   * rate_limit.login_per_username. Throws invalid_credentials (field `field`).
+   */
+  async confirmPassword(principal: Principal, password: string, field: string, address?: string): Promise<void> {
+    await this.passwordOf(principal, password, field, 'password_confirm_failed', address);
+  }
+
+  private async passwordOf(principal: Principal, password: string, field: string, failure: 'password_change_failed' | 'password_confirm_failed', address?: string): Promise<UserRow> {
+    const { store, hasher, audit } = this.deps;
+    // Only a device of the user gets here: its wrong guesses count against that device, not the username.
+    const key = `device ${principal.deviceId}`;
+    const who = { userId: principal.user.id, deviceId: principal.deviceId, address };
+    this.refuseIfLimited(this.deps.limiters.failuresPerUsernameAndAddress.peek(key), 'rate_limit.login_per_username', who);
+    const user = store.users.findById(principal.user.id);
+    if (!user?.password_hash || !(await hasher.verify(user.password_hash, password))) {
+      this.deps.limiters.failuresPerUsernameAndAddress.take(key);
+      audit.record(failure, { ...who, reason: 'invalid_credentials' });
+      throw new ChatError('invalid_credentials', 'the password is wrong', { field });
+    }
+    return user;
+  }
+
   /** Checks the current password, sets the new one, and (by default) signs out every other device. */
   async changePassword(
     principal: Principal,
@@ -212,16 +237,8 @@ export class AccountService {
     address?: string,
   ): Promise<{ revokedDevices: number }> {
     const { store, hasher, clock, audit } = this.deps;
-    // Only a device of the user gets here: its wrong guesses count against that device, not the username.
-    const key = `device ${principal.deviceId}`;
     const who = { userId: principal.user.id, deviceId: principal.deviceId, address };
-    this.refuseIfLimited(this.deps.limiters.failuresPerUsernameAndAddress.peek(key), 'rate_limit.login_per_username', who);
-    const user = store.users.findById(principal.user.id);
-    if (!user?.password_hash || !(await hasher.verify(user.password_hash, request.currentPassword))) {
-      this.deps.limiters.failuresPerUsernameAndAddress.take(key);
-      audit.record('password_change_failed', { ...who, reason: 'invalid_credentials' });
-      throw new ChatError('invalid_credentials', 'the current password is wrong', { field: 'current_password' });
-    }
+    const user = await this.passwordOf(principal, request.currentPassword, 'current_password', 'password_change_failed', address);
     checkPassword(request.newPassword, this.deps.settings.passwordMinLength, 'new_password');
     const hash = await hasher.hash(request.newPassword);
     const now = clock.now();

@@ -23,6 +23,8 @@ export const AUDIT_LEVELS = {
   rate_limited: 'warn',
   password_changed: 'info',
   password_change_failed: 'warn',
+  /** A wrong password given to confirm a request (account_publish with reset from a device that is not approved). */
+  password_confirm_failed: 'warn',
   /** Devices lost their tokens; `reason` says why, `device_ids` which. */
   tokens_revoked: 'info',
   /** A user replaced their account key (account_publish with reset): every device of theirs is pending again; `device_ids` which. */

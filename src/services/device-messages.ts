@@ -2,13 +2,16 @@ import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { DeviceMessageRow } from '../storage/repositories/device-messages.js';
 import type { Store } from '../storage/store.js';
+import { assertSignedIn } from './revocations.js';
 import type { DeviceMessage, Fanout, Principal } from './types.js';
 
 export interface DeviceMessageSettings {
   /** e2e.max_device_message_bytes: largest payload, decoded. */
   readonly maxMessageBytes: number;
-  /** e2e.max_device_queue_bytes: most payload bytes waiting for one device. */
+  /** e2e.max_device_queue_bytes: most payload bytes from one device waiting for another. */
   readonly maxQueueBytes: number;
+  /** e2e.max_device_queue_messages: most messages from one device waiting for another. */
+  readonly maxQueueMessages: number;
   /** e2e.device_message_ttl_days, in ms: unacknowledged messages older than this are dropped. */
   readonly ttlMs: number;
 }
@@ -24,8 +27,6 @@ export interface DeviceMessageDeps {
 export const DEVICE_MESSAGES_PAGE_MAX = 100;
 /** A reply stops adding messages once it holds this many payload bytes (it always holds one, if any wait). */
 const PAGE_BYTES = 1024 * 1024;
-/** When a full queue is worth trying again: the receiver drains it when it next connects. */
-const QUEUE_FULL_RETRY_SECONDS = 60;
 
 /**
  * Device messages: opaque payloads from one device of a user to another of
@@ -36,13 +37,15 @@ const QUEUE_FULL_RETRY_SECONDS = 60;
 export class DeviceMessageService {
   constructor(private readonly deps: DeviceMessageDeps) {}
 
-  /** Stores the payload for `toDevice`, then hands it to that device's live connections. */
+  /**
+   * Stores the payload for `toDevice`, then hands it to that device's live
+   * connections. Only an approved device sends (grants and history come from
+   * approved devices; a token alone, even a stolen password's new device,
+   * cannot fill another device's queue), and each sender has a queue of its
+   * own at the target, so one sender cannot crowd out another.
+   */
   send(principal: Principal, toDevice: number, payloadBase64: string): DeviceMessage {
     const { store, clock, settings } = this.deps;
-    const target = store.devices.findById(toDevice);
-    if (!target || target.user_id !== principal.user.id || target.revoked_at !== null || toDevice === principal.deviceId) {
-      throw new ChatError('not_found', `device ${toDevice} is not another current device of yours`, { field: 'device_id' });
-    }
     const payload = Buffer.from(payloadBase64, 'base64');
     // Canonical only: what the receiver gets back (re-encoded from the stored bytes) is what was sent.
     if (payload.length === 0 || payload.toString('base64') !== payloadBase64) {
@@ -53,10 +56,26 @@ export class DeviceMessageService {
     }
     const now = clock.now();
     const id = store.transaction(() => {
-      if (store.deviceMessages.queueBytes(toDevice) + payload.length > settings.maxQueueBytes) {
-        throw new ChatError('rate_limited', `device ${toDevice} has ${settings.maxQueueBytes} bytes waiting (e2e.max_device_queue_bytes): it must fetch them first`, {
-          retryAfterSeconds: QUEUE_FULL_RETRY_SECONDS,
+      // All in the storing transaction: a revocation of either device that committed first wins.
+      assertSignedIn(store.devices.tokenState(principal.deviceId));
+      const target = store.devices.findById(toDevice);
+      if (!target || target.user_id !== principal.user.id || target.revoked_at !== null || toDevice === principal.deviceId) {
+        throw new ChatError('not_found', `device ${toDevice} is not another current device of yours`, { field: 'device_id' });
+      }
+      if (store.keys.ofDevice(principal.deviceId)?.account_signature == null) {
+        throw new ChatError('forbidden', 'only a device approved by your account key sends device messages: approve this device from another one first');
+      }
+      const queued = store.deviceMessages.queued(toDevice, principal.deviceId);
+      // No retry_after: the receiver drains its queue when it connects, and a pause would hold every other
+      // request on the sender's connection. The sender keeps the message and tries again later.
+      if (queued.bytes + payload.length > settings.maxQueueBytes) {
+        throw new ChatError('rate_limited', `device ${toDevice} has ${queued.bytes} bytes from you waiting (e2e.max_device_queue_bytes): it must fetch them first`, {
           details: { limit: 'e2e.max_device_queue_bytes' },
+        });
+      }
+      if (queued.count + 1 > settings.maxQueueMessages) {
+        throw new ChatError('rate_limited', `device ${toDevice} has ${queued.count} messages from you waiting (e2e.max_device_queue_messages): it must fetch them first`, {
+          details: { limit: 'e2e.max_device_queue_messages' },
         });
       }
       return store.deviceMessages.insert(toDevice, principal.deviceId, payload, now);

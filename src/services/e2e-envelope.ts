@@ -1,3 +1,4 @@
+import { canonicalLength } from '../crypto/keys.js';
 import { ChatError } from '../errors.js';
 
 /**
@@ -25,7 +26,8 @@ const SEALED_KEY_BYTES = 80;
 const NONCE_BYTES = 24;
 const COMMIT_BYTES = 32;
 const SIGNATURE_BYTES = 64;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** XChaCha20-Poly1305's tag: no ciphertext is shorter. */
+const MIN_CIPHERTEXT_BYTES = 16;
 
 export function readEnvelope(bodyJson: string): EnvelopeShape {
   let body: unknown;
@@ -51,8 +53,8 @@ export function readEnvelope(bodyJson: string): EnvelopeShape {
   const deviceIds: number[] = [];
   for (const [id, sealed] of Object.entries(keys as Record<string, unknown>)) {
     if (!/^[1-9][0-9]{0,15}$/.test(id)) throw bad(`keys: "${id}" is not a device id`);
-    if (typeof sealed !== 'string' || !BASE64.test(sealed) || Buffer.from(sealed, 'base64').length !== SEALED_KEY_BYTES) {
-      throw bad(`keys.${id} must be a sealed key: ${SEALED_KEY_BYTES} bytes in base64`);
+    if (typeof sealed !== 'string' || canonicalLength(sealed) !== SEALED_KEY_BYTES) {
+      throw bad(`keys.${id} must be a sealed key: ${SEALED_KEY_BYTES} bytes in standard, padded base64`);
     }
     deviceIds.push(Number(id));
   }
@@ -67,10 +69,17 @@ export function compareDevices(given: readonly number[], required: readonly numb
   return { missing: required.filter((id) => !have.has(id)), extra: given.filter((id) => !want.has(id)) };
 }
 
+/**
+ * Canonical base64 only (standard alphabet, padded, zero trailing bits): every
+ * implementation then reads the same bytes from the same text, so no two
+ * clients can see two different envelopes in one stored body.
+ */
 function base64Field(envelope: Record<string, unknown>, name: string, bytes: number | undefined): void {
   const value = envelope[name];
-  if (typeof value !== 'string' || value === '' || !BASE64.test(value)) throw bad(`${name} must be base64`);
-  if (bytes !== undefined && Buffer.from(value, 'base64').length !== bytes) throw bad(`${name} must be ${bytes} bytes`);
+  const length = typeof value === 'string' ? canonicalLength(value) : undefined;
+  if (length === undefined) throw bad(`${name} must be standard, padded base64`);
+  if (bytes !== undefined && length !== bytes) throw bad(`${name} must be ${bytes} bytes`);
+  if (bytes === undefined && length < MIN_CIPHERTEXT_BYTES) throw bad(`${name} must be at least ${MIN_CIPHERTEXT_BYTES} bytes`);
 }
 
 function bad(message: string): ChatError {

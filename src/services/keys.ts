@@ -4,6 +4,7 @@ import { ChatError } from '../errors.js';
 import type { AccountKeyRow, DeviceKeysRow } from '../storage/repositories/keys.js';
 import type { Store } from '../storage/store.js';
 import type { AuditLog } from './audit.js';
+import { assertSignedIn } from './revocations.js';
 import type { AccountKey, DeviceKeys, Fanout, Principal, Revocation } from './types.js';
 
 export interface KeyServiceDeps {
@@ -12,6 +13,13 @@ export interface KeyServiceDeps {
   readonly fanout: Fanout;
   readonly checker: KeyChecker;
   readonly audit: AuditLog;
+  readonly passwords: PasswordConfirmer;
+}
+
+/** The accounts service's password check, with its limits (AccountService.confirmPassword). */
+export interface PasswordConfirmer {
+  /** Throws invalid_credentials (field `field`) when the password is not the user's. */
+  confirmPassword(principal: Principal, password: string, field: string): Promise<void>;
 }
 
 export interface PublishedKeys {
@@ -29,6 +37,8 @@ export interface PublishedAccount {
   readonly signature: string;
   /** Replace a different account key (the user lost every device that held it). */
   readonly reset: boolean;
+  /** The user's password: lets a device that is not approved make a reset. */
+  readonly password?: string | undefined;
 }
 
 const SIGNATURE_BYTES = 64;
@@ -61,6 +71,8 @@ export class KeyService {
     const account = store.keys.accountOf(principal.user.id);
     const certified = keys.accountSignature !== undefined && account !== undefined && (await checker.certified(statement, account.account_key, keys.accountSignature));
     const stored = store.transaction(() => {
+      // In the storing transaction, as for send: nothing is stored once the device's revocation has committed.
+      assertSignedIn(store.devices.tokenState(principal.deviceId));
       const before = store.keys.ofDevice(principal.deviceId);
       const signKey = store.keys.signKeyOf(principal.deviceId);
       if (signKey !== undefined && signKey !== keys.signKey) {
@@ -106,11 +118,21 @@ export class KeyService {
     const userId = principal.user.id;
     const problem = await checker.accountProblem(userId, account.accountKey, account.signature);
     if (problem) throw new ChatError('invalid_field', problem.message, { field: problem.field });
+    // argon2 is slow and async: checked before the transaction, which then needs no password check of its own.
+    const confirmed = account.reset && account.password !== undefined;
+    if (confirmed) await this.deps.passwords.confirmPassword(principal, account.password as string, 'password');
     const outcome = store.transaction(() => {
+      assertSignedIn(store.devices.tokenState(principal.deviceId));
       const before = store.keys.accountOf(userId);
       if (before?.account_key === account.accountKey) return undefined;
       if (before && !account.reset) {
         throw conflict('account_key', 'your account already has another account key: get it from one of your approved devices, or reset with "reset": true if every device holding it is lost');
+      }
+      // A token alone must not reset (a thief who logged in with the password would otherwise become the
+      // account): the device must hold a certificate under the current key (a reset clears every one, so
+      // a stored one is current), or the frame must carry the password.
+      if (before && !confirmed && store.keys.ofDevice(principal.deviceId)?.account_signature == null) {
+        throw new ChatError('forbidden', 'a reset from a device that is not approved needs your password: account_publish with "password"', { field: 'password' });
       }
       store.keys.setAccount(userId, account.accountKey, account.signature, clock.now());
       const uncertified = before ? store.keys.uncertifyAll(userId) : [];
@@ -135,6 +157,7 @@ export class KeyService {
     if (!account) throw new ChatError('invalid_field', 'account_signature: your account has no account key yet (account_publish first)', { field: 'account_signature' });
     const certified = await checker.certified(statementOf(device), account.account_key, accountSignature);
     const stored = store.transaction(() => {
+      assertSignedIn(store.devices.tokenState(principal.deviceId));
       const now = store.keys.ofDevice(deviceId);
       if (!now || now.revoked === 1) throw new ChatError('not_found', `device ${deviceId} is not a current device of yours with published keys`, { field: 'device_id' });
       // The device may have rotated, or the account been reset, while the signature was checked.
@@ -162,7 +185,8 @@ export class KeyService {
    * with are left out, as if they had no keys.
    */
   keys(principal: Principal, userIds: readonly number[] | undefined): { accounts: AccountKey[]; devices: DeviceKeys[] } {
-    const visible = new Set([principal.user.id, ...this.deps.store.threads.usersSharingThreads(principal.user.id)]);
+    // Former members too (either side): their old messages in the caller's history must still verify.
+    const visible = new Set([principal.user.id, ...this.deps.store.threads.usersEverSharingThreads(principal.user.id)]);
     const wanted = userIds === undefined ? [...visible] : userIds.filter((id) => visible.has(id));
     if (wanted.length === 0) return { accounts: [], devices: [] };
     const { store } = this.deps;
@@ -183,13 +207,18 @@ export class KeyService {
     }
   }
 
-  /** To the owner's devices and everyone sharing a thread with the owner. */
+  /** To the owner's devices and everyone who shares or shared a thread with the owner. */
   private announce(keys: DeviceKeys): void {
     this.deps.fanout.keysChanged(keys, this.audience(keys.userId));
   }
 
+  /**
+   * Whoever keys_get serves the owner's keys to: a change reaches everyone
+   * who may hold them pinned (a former member who keeps the history hears of
+   * a revocation too).
+   */
   private audience(userId: number): Set<number> {
-    return new Set([userId, ...this.deps.store.threads.usersSharingThreads(userId)]);
+    return new Set([userId, ...this.deps.store.threads.usersEverSharingThreads(userId)]);
   }
 }
 

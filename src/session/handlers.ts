@@ -156,7 +156,7 @@ export function chatHandlers(services: ChatServices): Handlers {
       return { type: 'ok', id: f.id };
     },
     account_publish: async (f, p) => {
-      await keys.publishAccount(p, { accountKey: f.account_key, signature: f.signature, reset: f.reset });
+      await keys.publishAccount(p, { accountKey: f.account_key, signature: f.signature, reset: f.reset, password: f.password });
       return { type: 'ok', id: f.id };
     },
     device_approve: async (f, p) => {

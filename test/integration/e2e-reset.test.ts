@@ -201,7 +201,11 @@ describe('resetting the account key', { timeout: 120_000 }, () => {
     const fresh = await device(alice);
     assert.deepEqual(fresh.standings, ['pending']);
     // The fresh device resets while pending (as if the user had lost a1): a1 knew it only as pending.
-    await fresh.client.resetAccount();
+    // A token alone is not enough for that: the server wants the password, and a wrong one is refused.
+    await assert.rejects(fresh.client.resetAccount(), (error: ClientError) => error.code === 'forbidden');
+    await assert.rejects(fresh.client.resetAccount({ password: 'wrong horse' }), (error: ClientError) => error.code === 'invalid_credentials');
+    assert.deepEqual([fresh.standings, a1.errors], [['pending'], []], 'nothing changed');
+    await fresh.client.resetAccount({ password: 'correct horse' });
     assert.deepEqual(fresh.standings, ['pending', 'created']);
     await a1.until(() => a1.errors.find((error) => error.code === 'account_reset'));
     await a1.until(() => (a1.standings.at(-1) === 'pending' ? true : undefined));

@@ -266,6 +266,30 @@ max_device_queue_bytes = ${MAX_QUEUE}
       await refused(alice2, { type: 'device_approve', device_id: d1.deviceId, account_signature: account.certify(d1) }, 'invalid_field', 'account_signature');
       await alice2.socket.expect({ type: 'device_approve', device_id: d1.deviceId, account_signature: fresh.certify(d1) }, 'ok');
     });
+    it('a reset needs a device approved under the current key, or the password in the frame (a token alone is not enough)', async () => {
+      const [alice, bob] = [await user('alice'), await user('bob')];
+      await direct(bob, alice);
+      const [thief, bare] = [await another(alice), await another(alice)];
+      const account = new TestAccount(alice.userId);
+      await approvedDevice(alice.socket, alice.userId, alice.deviceId, account);
+      await thief.socket.expect({ type: 'keys_publish', ...new TestDevice(thief.userId, thief.deviceId).publication() }, 'ok');
+      const fresh = new TestAccount(alice.userId);
+      for (const dev of [thief, bare]) {
+        const error = await refused(dev, { type: 'account_publish', ...fresh.publication(), reset: true }, 'forbidden', 'password');
+        assert.match(error.message, /needs your password/);
+      }
+      await refused(thief, { type: 'account_publish', ...fresh.publication(), reset: true, password: 'wrong horse' }, 'invalid_credentials', 'password');
+      const failed = await server.waitForLog((l) => l.audit === 'password_confirm_failed' && l.device_id === thief.deviceId);
+      assert.equal(failed.user_id, alice.userId);
+      assert.deepEqual((await keysOf(bob, [alice.userId])).accounts, [{ user_id: alice.userId, ...account.publication() }], 'bob still sees the old key');
+      // The password (the owner who lost every approved device) makes the reset, audited as before.
+      await thief.socket.expect({ type: 'account_publish', ...fresh.publication(), reset: true, password: 'correct horse' }, 'ok');
+      assert.equal((await bob.socket.nextEvent((f) => f.type === 'account_changed' && f.account_key === fresh.key)).user_id, alice.userId);
+      const line = await server.waitForLog((l) => l.audit === 'account_key_reset' && l.user_id === alice.userId);
+      assert.equal(line.device_id, thief.deviceId);
+      // After the reset nobody is approved: the first device needs the password too.
+      await refused(alice, { type: 'account_publish', ...new TestAccount(alice.userId).publication(), reset: true }, 'forbidden', 'password');
+    });
   });
 
   describe('device_approve', () => {
@@ -337,6 +361,23 @@ max_device_queue_bytes = ${MAX_QUEUE}
       assert.deepEqual(await keysOf(carol, [alice.userId]), { accounts: [], devices: [] }, 'carol shares no thread with alice');
     });
 
+    it('still serves the keys of a former member (either side left) and tells them of changes: old messages must verify', async () => {
+      const [alice, bob, carol] = [await user('alice'), await user('bob'), await user('carol')];
+      const group: number = (await alice.socket.expect({ type: 'group_create', title: 'g', members: [bob.userId] }, 'thread')).thread.id;
+      const account = new TestAccount(bob.userId);
+      const b = await approvedDevice(bob.socket, bob.userId, bob.deviceId, account);
+      await bob.socket.expect({ type: 'group_leave', thread_id: group }, 'ok');
+      assert.deepEqual(await keysOf(alice, [bob.userId]), { accounts: [{ user_id: bob.userId, ...account.publication() }], devices: [b.entry(account.certify(b))] });
+      assert.ok((await alice.socket.expect({ type: 'keys_get' }, 'keys')).devices.some((d: any) => d.device_id === bob.deviceId));
+      assert.equal((await keysOf(bob, [alice.userId])).devices.length, 0, 'alice has no keys yet; bob may ask');
+      const a = await approvedDevice(alice.socket, alice.userId, alice.deviceId, new TestAccount(alice.userId));
+      assert.deepEqual((await keysOf(bob, [alice.userId])).devices.map((d: any) => d.device_id), [a.deviceId], 'the one who left still sees the one who stayed');
+      b.rotate();
+      await bob.socket.expect({ type: 'keys_publish', ...b.publication() }, 'ok');
+      assert.equal((await alice.socket.nextEvent((f) => f.type === 'keys_changed' && f.device_id === bob.deviceId && f.counter === 2)).user_id, bob.userId);
+      assert.deepEqual(await keysOf(carol, [bob.userId]), { accounts: [], devices: [] }, 'carol never shared a thread with bob');
+    });
+
     it('announces a revoked device with revoked: true', async () => {
       const [alice, bob] = [await user('alice'), await user('bob')];
       const alice2 = await another(alice);
@@ -404,7 +445,7 @@ max_device_queue_bytes = ${MAX_QUEUE}
       const cases: Array<[unknown, RegExp]> = [
         [v1, /v must be 2 \(this server speaks protocol 2: update the client\)/],
         [{ ...envelope(a.deviceId, ids), v: 1 }, /v must be 2/],
-        [noCommit, /commit must be base64/],
+        [noCommit, /commit must be standard, padded base64/],
         [{ ...envelope(a.deviceId, ids), commit: Buffer.alloc(16).toString('base64') }, /commit must be 32 bytes/],
         [{ ...envelope(a.deviceId, ids), extra: 'x' }, /not extra/],
       ];
@@ -415,6 +456,34 @@ max_device_queue_bytes = ${MAX_QUEUE}
       }
       const history = await alice.socket.expect({ type: 'history', thread_id: thread }, 'messages');
       assert.equal(history.messages.filter((m: any) => m.kind === 'e2e').length, 0);
+    });
+
+    it('refuses every envelope field not in canonical base64 (unpadded, non-zero trailing bits, URL alphabet) and a ciphertext shorter than its tag', async () => {
+      const [alice, bob] = [await user('alice'), await user('bob')];
+      const thread = await direct(alice, bob);
+      const a = await approvedDevice(alice.socket, alice.userId, alice.deviceId, new TestAccount(alice.userId));
+      const b = await approvedDevice(bob.socket, bob.userId, bob.deviceId, new TestAccount(bob.userId));
+      const good = envelope(a.deviceId, [a.deviceId, b.deviceId]);
+      const keys = good.keys as Record<string, string>;
+      const sealed = keys[String(b.deviceId)]!;
+      // 80 bytes: base64 ends in one "=" after a character carrying 2 bits of the last byte and 4 zero bits.
+      const trailingBits = sealed.slice(0, -2) + String.fromCharCode(sealed.charCodeAt(sealed.length - 2) ^ 1) + '=';
+      const variants: Array<[string, Record<string, unknown>]> = [
+        ['nonce url alphabet', { ...good, nonce: Buffer.alloc(24, 0xfb).toString('base64url') }],
+        ['commit unpadded', { ...good, commit: String(good.commit).replace(/=$/, '') }],
+        ['signature unpadded', { ...good, signature: String(good.signature).replace(/==$/, '') }],
+        ['ciphertext of 1 byte', { ...good, ciphertext: 'AB==' }],
+        ['ciphertext url alphabet', { ...good, ciphertext: Buffer.alloc(48, 0xfb).toString('base64url') }],
+        ['key unpadded', { ...good, keys: { ...keys, [String(b.deviceId)]: sealed.replace(/=$/, '') } }],
+        ['key trailing bits', { ...good, keys: { ...keys, [String(b.deviceId)]: trailingBits } }],
+      ];
+      for (const [name, body] of variants) {
+        const reply = await alice.socket.expect({ type: 'send', thread_id: thread, client_msg_id: name, kind: 'e2e', body }, 'error');
+        assert.deepEqual([reply.error.code, reply.error.field], ['invalid_field', 'body'], name);
+      }
+      await alice.socket.expect({ type: 'send', thread_id: thread, client_msg_id: 'good', kind: 'e2e', body: good }, 'ack');
+      const history = await alice.socket.expect({ type: 'history', thread_id: thread }, 'messages');
+      assert.deepEqual(history.messages.filter((m: any) => m.kind === 'e2e').map((m: any) => m.client_msg_id), ['good']);
     });
 
     it('passes a v2 envelope built to the spec unchanged: the receiver opens it and checks its commitment', async () => {
@@ -434,10 +503,17 @@ max_device_queue_bytes = ${MAX_QUEUE}
 
   describe('device messages', () => {
     const payload = (bytes: number, fill = 7): string => Buffer.alloc(bytes, fill).toString('base64');
+    /** Only approved devices send: the user's account key, and each given device certified by it. */
+    const approve = async (...devs: Dev[]): Promise<TestAccount> => {
+      const account = new TestAccount(devs[0]!.userId);
+      for (const [i, dev] of devs.entries()) await approvedDevice(dev.socket, dev.userId, dev.deviceId, account, i === 0);
+      return account;
+    };
 
     it('reach the other device live and by device_messages, in pages, until acknowledged', async () => {
       const alice = await user('alice');
       const alice2 = await another(alice);
+      await approve(alice);
       const sent: number[] = [];
       for (let i = 1; i <= 5; i++) {
         await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(10 * i, i) }, 'ok');
@@ -461,6 +537,7 @@ max_device_queue_bytes = ${MAX_QUEUE}
     it("go to the user's own other current devices only", async () => {
       const [alice, bob] = [await user('alice'), await user('bob')];
       const [alice2, alice3] = [await another(alice), await another(alice)];
+      await approve(alice);
       assert.equal((await request(`${server.url}/v1/devices/${alice3.deviceId}`, { method: 'DELETE', token: alice.token })).status, 204);
       for (const target of [bob.deviceId, alice.deviceId, alice3.deviceId, 999_999]) {
         const reply = await alice.socket.expect({ type: 'device_send', device_id: target, payload: payload(8) }, 'error');
@@ -472,6 +549,7 @@ max_device_queue_bytes = ${MAX_QUEUE}
     it('refuse a payload over e2e.max_device_message_bytes or not in base64, and storing nothing', async () => {
       const alice = await user('alice');
       const alice2 = await another(alice);
+      await approve(alice);
       const big = await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(MAX_MESSAGE + 1) }, 'error');
       assert.deepEqual([big.error.code, big.error.field], ['payload_too_large', 'payload']);
       assert.match(big.error.message, /e2e\.max_device_message_bytes/);
@@ -484,15 +562,20 @@ max_device_queue_bytes = ${MAX_QUEUE}
       assert.deepEqual(stored.messages.map((m: any) => Buffer.from(m.payload, 'base64').length), [MAX_MESSAGE]);
     });
 
-    it('refuse a message that would overfill the queue: rate_limited, limit e2e.max_device_queue_bytes, until the receiver acknowledges', async () => {
+    it("refuse a message that would overfill the sender's queue at the target: rate_limited, limit e2e.max_device_queue_bytes, no retry_after, until the receiver acknowledges", async () => {
       const alice = await user('alice');
-      const alice2 = await another(alice);
+      const [alice2, alice3] = [await another(alice), await another(alice)];
+      await approve(alice, alice3);
       for (let i = 0; i < MAX_QUEUE / MAX_MESSAGE; i++) {
         await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(MAX_MESSAGE) }, 'ok');
       }
       const full = await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(1) }, 'error');
       assert.deepEqual([full.error.code, full.error.limit, full.error.retryable], ['rate_limited', 'e2e.max_device_queue_bytes', true]);
-      assert.ok(full.error.retry_after_ms > 0);
+      // A retry_after would pause every request on the sender's connection (the SDK's pacer).
+      assert.equal(full.error.retry_after_ms, undefined);
+      // Another sender has a queue of its own there: alice's full one does not block it.
+      await alice3.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(1) }, 'ok');
+      await alice2.socket.nextEvent((f) => f.type === 'device_message' && f.message.from_device === alice3.deviceId);
       let count = 0;
       let after = 0;
       for (;;) {
@@ -501,14 +584,32 @@ max_device_queue_bytes = ${MAX_QUEUE}
         after = page.messages.at(-1)?.id ?? after;
         if (!page.more) break;
       }
-      assert.equal(count, MAX_QUEUE / MAX_MESSAGE, 'the refused one was not stored');
+      assert.equal(count, MAX_QUEUE / MAX_MESSAGE + 1, "the refused one was not stored (alice3's one is there)");
       await alice2.socket.expect({ type: 'device_messages_ack', up_to: after }, 'ok');
       await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(1) }, 'ok');
+    });
+
+    it('come only from an approved device: a pending one, or one without keys, is forbidden and stores nothing', async () => {
+      const alice = await user('alice');
+      const alice2 = await another(alice);
+      const account = await approve(alice);
+      const refusedSend = async (): Promise<void> => {
+        const reply = await alice2.socket.expect({ type: 'device_send', device_id: alice.deviceId, payload: payload(8) }, 'error');
+        assert.equal(reply.error.code, 'forbidden', JSON.stringify(reply.error));
+      };
+      await refusedSend();
+      const pending = new TestDevice(alice2.userId, alice2.deviceId);
+      await alice2.socket.expect({ type: 'keys_publish', ...pending.publication() }, 'ok');
+      await refusedSend();
+      assert.deepEqual((await alice.socket.expect({ type: 'device_messages' }, 'device_messages')).messages, []);
+      await alice.socket.expect({ type: 'device_approve', device_id: alice2.deviceId, account_signature: account.certify(pending) }, 'ok');
+      await alice2.socket.expect({ type: 'device_send', device_id: alice.deviceId, payload: payload(8) }, 'ok');
     });
 
     it("are deleted with their device's revocation", async () => {
       const alice = await user('alice');
       const alice2 = await another(alice);
+      await approve(alice, alice2);
       await alice.socket.expect({ type: 'device_send', device_id: alice2.deviceId, payload: payload(16) }, 'ok');
       await alice2.socket.expect({ type: 'device_send', device_id: alice.deviceId, payload: payload(16) }, 'ok');
       assert.equal((await request(`${server.url}/v1/devices/${alice2.deviceId}`, { method: 'DELETE', token: alice.token })).status, 204);

@@ -6,7 +6,7 @@ import { OrderedDelivery } from '../../src/client/ordered-delivery.js';
 import { Receiver } from '../../src/client/receiver.js';
 import type { MessageJson } from '../../src/protocol/frames.js';
 
-/** Receiver and OrderedDelivery together: a message that cannot be opened for a reason that passes (review M-1). */
+/** Receiver and OrderedDelivery together: a message that cannot be opened for a reason that passes (keys not settled when the connection drops). */
 
 const THREAD = 4;
 const message = (seq: number): MessageJson => ({

@@ -26,6 +26,8 @@ function records(): E2eRecords {
     e2eThreads: { '5': 'required', '6': 'encrypted' },
     historyKeys: { '5': { '3': sodium.to_base64(sodium.randombytes_buf(32), 1) } },
     grants: { 'g-1': { direction: 'outgoing', device_id: 13, next_part: 2 } },
+    deviceMessagesSeen: { [sodium.to_base64(sodium.randombytes_buf(16), 1)]: 1_700_000_000_000 },
+    owedGrants: [13, 14],
   };
 }
 
@@ -77,6 +79,8 @@ describe('client store: encryption fields', () => {
       ['accounts', { '9': { account_key: 'AAAA', verified: 'yes' } }],
       ['e2eThreads', { '5': 'sometimes' }],
       ['historyKeys', { '5': { '3': 42 } }],
+      ['deviceMessagesSeen', { 'not-an-id': 1 }],
+      ['owedGrants', [0]],
       ['deviceSecrets', { ...records().deviceSecrets, counter: 0 }],
     ];
     for (const [field, value] of cases) {

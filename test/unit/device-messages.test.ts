@@ -8,22 +8,34 @@ import { Store } from '../../src/storage/store.js';
 const DAY = 86_400_000;
 
 /** A user with two devices on a fresh in-memory database, a clock the test moves, and the service. */
-function setUp(): { service: DeviceMessageService; store: Store; clock: { time: number; now(): number }; from: Principal; to: Principal; live: DeviceMessage[] } {
+function setUp(settings: { maxQueueBytes?: number; maxQueueMessages?: number } = {}): {
+  service: DeviceMessageService;
+  store: Store;
+  clock: { time: number; now(): number };
+  from: Principal;
+  to: Principal;
+  third: Principal;
+  live: DeviceMessage[];
+} {
   const db = openDatabase({ file: ':memory:', synchronous: 'normal', busyTimeoutMs: 1000 });
   migrate(db);
   const store = new Store(db);
   const userId = store.users.insert({ username: 'alice', displayName: 'alice', passwordHash: 'x', now: 1 }) as number;
-  const [first, second] = [0, 1].map((i) => store.devices.insert({ userId, name: `d${i}`, platform: 'cli', tokenHash: Buffer.from(`t${i}`), now: 1 }));
+  const [first, second, third] = [0, 1, 2].map((i) => store.devices.insert({ userId, name: `d${i}`, platform: 'cli', tokenHash: Buffer.from(`t${i}`), now: 1 }));
+  // Approved senders (the service reads only whether a certificate is stored; KeyService checks it).
+  for (const [i, id] of [first, third].entries()) {
+    store.keys.publish(id as number, { encKey: `e${i}`, signKey: `s${i}`, counter: 1, signature: 'sig', accountSignature: 'cert' }, 1);
+  }
   const clock = { time: 10 * DAY, now: () => clock.time };
   const live: DeviceMessage[] = [];
   const service = new DeviceMessageService({
     store,
     clock,
     fanout: { deviceMessage: (_user, _device, message) => live.push(message) },
-    settings: { maxMessageBytes: 1024, maxQueueBytes: 64 * 1024, ttlMs: 30 * DAY },
+    settings: { maxMessageBytes: 1024, maxQueueBytes: settings.maxQueueBytes ?? 64 * 1024, maxQueueMessages: settings.maxQueueMessages ?? 1000, ttlMs: 30 * DAY },
   });
   const user = { id: userId, username: 'alice', displayName: 'alice' };
-  return { service, store, clock, from: { user, deviceId: first as number }, to: { user, deviceId: second as number }, live };
+  return { service, store, clock, from: { user, deviceId: first as number }, to: { user, deviceId: second as number }, third: { user, deviceId: third as number }, live };
 }
 
 describe('device messages', () => {
@@ -55,5 +67,37 @@ describe('device messages', () => {
     const sent = service.send(from, to.deviceId, 'AAEC');
     assert.deepEqual(live, [sent]);
     assert.deepEqual(service.page(to, 0, 100).messages, [sent]);
+  });
+
+  it('come only from an approved device: a pending one or one without keys is forbidden and stores nothing', () => {
+    const { service, store, from, to } = setUp();
+    assert.throws(() => service.send(to, from.deviceId, 'AAEC'), (e: any) => e.code === 'forbidden', 'no keys at all');
+    store.keys.publish(to.deviceId, { encKey: 'e', signKey: 's', counter: 1, signature: 'sig', accountSignature: null }, 1);
+    assert.throws(() => service.send(to, from.deviceId, 'AAEC'), (e: any) => e.code === 'forbidden', 'pending');
+    assert.deepEqual(service.page(from, 0, 100).messages, []);
+  });
+
+  it('are refused from a device whose revocation committed, and to a target revoked before the transaction', () => {
+    const { service, store, from, to, third } = setUp();
+    store.devices.revoke(to.deviceId, 5);
+    store.devices.revoke(third.deviceId, 5);
+    assert.throws(() => service.send(from, to.deviceId, 'AAEC'), (e: any) => e.code === 'not_found', 'the target is revoked');
+    assert.throws(() => service.send(third, from.deviceId, 'AAEC'), (e: any) => e.code === 'unauthorized', 'the sender is revoked');
+  });
+
+  it('keep a queue per sender: one sender that fills its share (bytes or count) does not block another, and no retry_after pauses the sender', () => {
+    const { service, from, to, third } = setUp({ maxQueueBytes: 8, maxQueueMessages: 3 });
+    service.send(from, to.deviceId, Buffer.alloc(8).toString('base64'));
+    assert.throws(
+      () => service.send(from, to.deviceId, 'AA=='),
+      (e: any) => e.code === 'rate_limited' && e.details?.limit === 'e2e.max_device_queue_bytes' && e.retryAfterSeconds === undefined,
+    );
+    for (let i = 0; i < 3; i++) service.send(third, to.deviceId, 'AA==');
+    assert.throws(() => service.send(third, to.deviceId, 'AA=='), (e: any) => e.code === 'rate_limited' && e.details?.limit === 'e2e.max_device_queue_messages');
+    const page = service.page(to, 0, 100);
+    assert.equal(page.messages.length, 4);
+    service.ack(to, page.messages.at(-1)!.id);
+    service.send(third, to.deviceId, 'AA==');
+    service.send(from, to.deviceId, 'AA==');
   });
 });

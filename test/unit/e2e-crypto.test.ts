@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { openDeviceMessage, sealDeviceMessage } from '../../src/client/device-message.js';
+import { UntrustedSender, openDeviceMessage, sealDeviceMessage } from '../../src/client/device-message.js';
 import {
   certifyDevice, deviceBytes, dropExpiredKeys, generateAccount, generateDevice, isCertified, publication, rotateDevice, secretMatches, verifyAccount, verifyDevice,
 } from '../../src/client/device-keys.js';
@@ -110,10 +110,33 @@ describe('device messages', () => {
     const payload = sealDeviceMessage(sodium, { user_id: 7, device_id: 12, signSecret: raw(from.sign_secret) }, { device_id: 13, encKey: raw(to.enc_public) }, 'history', { part: 1 });
     const receiver = { user_id: 7, device_id: 13, pairs: [{ public: raw(to.enc_public), secret: raw(to.enc_secret) }] };
     const signKeys = (id: number) => (id === 12 ? raw(from.sign_public) : undefined);
-    assert.deepEqual(openDeviceMessage(sodium, receiver, { from_device: 12, payload }, signKeys), { from_device: 12, kind: 'history', body: { part: 1 } });
+    const opened = openDeviceMessage(sodium, receiver, { from_device: 12, payload }, signKeys);
+    assert.deepEqual({ ...opened, msg_id: undefined, sent_at: undefined }, { from_device: 12, kind: 'history', body: { part: 1 }, msg_id: undefined, sent_at: undefined });
     assert.throws(() => openDeviceMessage(sodium, receiver, { from_device: 14, payload }, signKeys), /another/);
     assert.throws(() => openDeviceMessage(sodium, { ...receiver, user_id: 8 }, { from_device: 12, payload }, signKeys), /bad signature/);
-    assert.throws(() => openDeviceMessage(sodium, receiver, { from_device: 12, payload }, () => undefined), /not an approved device/);
+    assert.throws(() => openDeviceMessage(sodium, receiver, { from_device: 12, payload }, () => undefined), UntrustedSender);
+  });
+
+  it('bind a random message id and the time made into the signed bytes: each is unique, and neither can be changed', () => {
+    const from = generateDevice(sodium, 12);
+    const to = generateDevice(sodium, 13);
+    const sender = { user_id: 7, device_id: 12, signSecret: raw(from.sign_secret) };
+    const receiver = { user_id: 7, device_id: 13, pairs: [{ public: raw(to.enc_public), secret: raw(to.enc_secret) }] };
+    const signKeys = () => raw(from.sign_public);
+    const seal = (at: number) => sealDeviceMessage(sodium, sender, { device_id: 13, encKey: raw(to.enc_public) }, 'history', { part: 1 }, at);
+    const [first, second] = [openDeviceMessage(sodium, receiver, { from_device: 12, payload: seal(1000) }, signKeys), openDeviceMessage(sodium, receiver, { from_device: 12, payload: seal(2000) }, signKeys)];
+    assert.equal(raw(first.msg_id).length, 16);
+    assert.notEqual(first.msg_id, second.msg_id, 'a new id for every message');
+    assert.deepEqual([first.sent_at, second.sent_at], [1000, 2000]);
+    // Re-sealed with another id or time by whoever could open it (the receiver itself, say): the signature no longer holds.
+    const inner = JSON.parse(Buffer.from(sodium.crypto_box_seal_open(raw(seal(1000)), raw(to.enc_public), raw(to.enc_secret))).toString('utf8'));
+    for (const changed of [{ ...inner, sent_at: 5000 }, { ...inner, msg_id: b64(sodium.randombytes_buf(16)) }]) {
+      const payload = b64(sodium.crypto_box_seal(Buffer.from(JSON.stringify(changed)), raw(to.enc_public)));
+      assert.throws(() => openDeviceMessage(sodium, receiver, { from_device: 12, payload }, signKeys), /bad signature/);
+    }
+    const { msg_id: _id, sent_at: _at, ...older } = inner;
+    const payload = b64(sodium.crypto_box_seal(Buffer.from(JSON.stringify(older)), raw(to.enc_public)));
+    assert.throws(() => openDeviceMessage(sodium, receiver, { from_device: 12, payload }, signKeys), /msg_id/);
   });
 });
 

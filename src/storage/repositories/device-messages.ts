@@ -20,9 +20,9 @@ export class DeviceMessagesRepository {
     this.insertStatement = db.prepare<[number, number, Buffer, number]>(
       'INSERT INTO device_messages (to_device, from_device, payload, created_at) VALUES (?, ?, ?, ?)',
     );
-    this.queueBytesStatement = db
-      .prepare<[number], number>('SELECT coalesce(sum(length(payload)), 0) FROM device_messages WHERE to_device = ?')
-      .pluck();
+    this.queueBytesStatement = db.prepare<[number, number], { bytes: number; count: number }>(
+      'SELECT coalesce(sum(length(payload)), 0) AS bytes, count(*) AS count FROM device_messages WHERE to_device = ? AND from_device = ?',
+    );
     this.pageStatement = db.prepare<[number, number, number], DeviceMessageRow>(
       'SELECT id, from_device, payload, created_at FROM device_messages WHERE to_device = ? AND id > ? ORDER BY id LIMIT ?',
     );
@@ -35,9 +35,9 @@ export class DeviceMessagesRepository {
     return Number(this.insertStatement.run(toDevice, fromDevice, payload, now).lastInsertRowid);
   }
 
-  /** The payload bytes waiting for the device. */
-  queueBytes(toDevice: number): number {
-    return this.queueBytesStatement.get(toDevice) ?? 0;
+  /** The payload bytes and messages from one device waiting for another. */
+  queued(toDevice: number, fromDevice: number): { bytes: number; count: number } {
+    return this.queueBytesStatement.get(toDevice, fromDevice) ?? { bytes: 0, count: 0 };
   }
 
   /** The device's messages after id `afterId`, oldest first, at most `limit`. */

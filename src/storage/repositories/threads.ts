@@ -72,6 +72,7 @@ export class ThreadsRepository {
   private readonly setDeliveredStatement;
   private readonly setSettingsStatement;
   private readonly sharedUsersStatement;
+  private readonly everSharedUsersStatement;
 
   constructor(db: Db) {
     this.insertStatement = db.prepare<[string, string | null, string | null, number, number]>(
@@ -138,6 +139,12 @@ export class ThreadsRepository {
       .prepare<[number, number], number>(
         `SELECT DISTINCT o.user_id FROM thread_members m JOIN thread_members o ON o.thread_id = m.thread_id
           WHERE m.user_id = ? AND m.left_seq IS NULL AND o.left_seq IS NULL AND o.user_id <> ?`,
+      )
+      .pluck();
+    this.everSharedUsersStatement = db
+      .prepare<[number, number], number>(
+        `SELECT DISTINCT o.user_id FROM thread_members m JOIN thread_members o ON o.thread_id = m.thread_id
+          WHERE m.user_id = ? AND o.user_id <> ?`,
       )
       .pluck();
   }
@@ -226,6 +233,15 @@ export class ThreadsRepository {
 
   setSettings(threadId: number, userId: number, muted: boolean, label: string | null): void {
     this.setSettingsStatement.run(muted ? 1 : 0, label, threadId, userId);
+  }
+
+  /**
+   * Users who are or were members of a thread this one is or was a member of
+   * (left or not, on either side): whose keys this one may need to verify
+   * the history it holds.
+   */
+  usersEverSharingThreads(userId: number): number[] {
+    return this.everSharedUsersStatement.all(userId, userId);
   }
 
   /** Users who share at least one thread with this one (both current members). */

@@ -9,7 +9,8 @@ import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 
 /**
- * The SDK fixes of the first review of protocol 2 (H-1, M-1, M-2, L-5), over
+ * The encrypting SDK where a first review of protocol 2 found it weak: sticky
+ * encryption, held delivery, sends across dropped links, a restored store; over
  * the real server; flaky links are a frame man in the middle.
  */
 
@@ -51,7 +52,7 @@ class Watch {
   }
 }
 
-describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
+describe('the encrypting SDK over flaky links and with stored state', { timeout: 120_000 }, () => {
   let server: ServerProcess;
   const clients: ChatClient[] = [];
   const mitms: FrameMitm[] = [];
@@ -95,7 +96,7 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     return made;
   }
 
-  it('H-1: a send right after an encrypted one is encrypted too; the server never sees its text', async () => {
+  it('a send right after an encrypted one is encrypted too; the server never sees its text', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const watcher = await mitm();
     const a = await device(alice, { via: watcher.url });
@@ -111,7 +112,7 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     assert.ok(!watcher.seen.some((frame) => frame.includes('second, sticky')), 'the follow-up never passed in the clear');
   });
 
-  it('H-1: a plaintext entry stored before the thread became encrypted fails with encryption_required at the next start', async () => {
+  it('a plaintext entry stored before the thread became encrypted fails with encryption_required at the next start', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const a0 = await device(alice);
     const b = await device(bob);
@@ -129,7 +130,7 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     assert.ok(!b.messages.some((m) => (m.body as { text?: string })?.text === 'queued in the clear'));
   });
 
-  it('H-1: a plaintext entry stored before `encryption: \'always\'` was turned on fails with encryption_required', async () => {
+  it('a plaintext entry stored before `encryption: \'always\'` was turned on fails with encryption_required', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const a0 = await device(alice);
     const b = await device(bob);
@@ -144,7 +145,7 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     assert.ok(!b.messages.some((m) => (m.body as { text?: string })?.text === 'queued before always'));
   });
 
-  it('M-2: an encrypted send waiting through several dropped connections is sent once keys settle, not failed', async () => {
+  it('an encrypted send waiting through several dropped connections is sent once keys settle, not failed', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const a0 = await device(alice);
     const b = await device(bob);
@@ -167,7 +168,7 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     assert.equal((await b.text(thread, 'through a flaky minute')).e2e?.status, 'ok');
   });
 
-  it('M-1: a message that arrives while the connection drops as keys settle is held and given again, never unknown_sender', async () => {
+  it('a message that arrives while the connection drops as keys settle is held and given again, never unknown_sender', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const a = await device(alice);
     const b0 = await device(bob);
@@ -195,7 +196,7 @@ describe('e2e review fixes (SDK)', { timeout: 120_000 }, () => {
     assert.deepEqual(b.messages.filter((m) => m.thread_id === thread).map((m) => [m.seq, m.e2e?.status]), [[2, 'ok'], [3, 'ok']]);
   });
 
-  it('H-2c: a device whose store is restored from before a rotation rotates past the server\'s counter and reads what is sent next', async () => {
+  it('a device whose store is restored from before a rotation rotates past the server\'s counter and reads what is sent next', async () => {
     const [alice, bob] = [await user('alice'), await user('bob')];
     const a = await device(alice);
     const b0 = await device(bob);

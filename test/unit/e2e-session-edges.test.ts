@@ -11,11 +11,11 @@ import type { MessageJson } from '../../src/protocol/frames.js';
 import { FakeKeyServer, type SeamDevice, seamDevice, sealed, settle } from '../helpers/e2e-seam.js';
 
 /**
- * E2eSession fixes of the first review of protocol 2, at the scripted seam:
- * L-5 (the verified sender device), L-7 (protocol 1 history marked legacy),
- * M-1 (a transient failure is no unknown_sender), L-2 (a verified contact's
- * new devices hold a send), H-2 (a dropped account_publish; a store from
- * before a rotation).
+ * E2eSession at its edges, at the scripted seam (where a first review of
+ * protocol 2 found it weak): the verified sender device, protocol 1 history
+ * marked legacy, a transient failure that is no unknown_sender, a verified
+ * contact's new devices holding a send, a dropped account_publish, a store
+ * from before a rotation.
  */
 
 const ALICE = 7, BOB = 9, THREAD = 5;
@@ -43,8 +43,8 @@ async function twoUsers(): Promise<{ server: FakeKeyServer; alice: SeamDevice; b
   return { server, alice, bob };
 }
 
-describe('e2e review fixes (session)', () => {
-  it('L-5: an e2e message carries the verified sender device, not the server\'s label', async () => {
+describe('the encryption session at its edges', () => {
+  it('an e2e message carries the verified sender device, not the server\'s label', async () => {
     const { alice, bob } = await twoUsers();
     const envelope = await sealed(alice, THREAD, 'l5', { text: 'hi' });
     const opened = await bob.session.open(message(alice, envelope, 'l5', { senderDevice: 999 }));
@@ -53,7 +53,7 @@ describe('e2e review fixes (session)', () => {
     assert.equal(opened.e2e?.legacy, undefined);
   });
 
-  it('L-7: a protocol 1 envelope from older history opens, marked legacy (no key commitment)', async () => {
+  it('a protocol 1 envelope from older history opens, marked legacy (no key commitment)', async () => {
     const { alice, bob } = await twoUsers();
     const aliceSecrets = (await alice.store.load()).e2e.deviceSecrets!;
     const bobSecrets = (await bob.store.load()).e2e.deviceSecrets!;
@@ -70,7 +70,7 @@ describe('e2e review fixes (session)', () => {
     assert.equal(opened.e2e?.legacy, true);
   });
 
-  it('L-2: a verified contact\'s new device under a changed account key, found through devices_changed, holds the send', async () => {
+  it('a verified contact\'s new device under a changed account key, found through devices_changed, holds the send', async () => {
     const { server, alice, bob } = await twoUsers();
     await alice.session.markVerified(BOB, true);
     await sealed(alice, THREAD, 'warm', {});
@@ -92,7 +92,7 @@ describe('e2e review fixes (session)', () => {
     assert.deepEqual(Object.keys((body.body as { keys: object }).keys).sort(), ['12', '21']);
   });
 
-  it('H-2a: a first device whose account_publish was dropped while another device won waits, pending, and takes the winner\'s grant', async () => {
+  it('a first device whose account_publish was dropped while another device won waits, pending, and takes the winner\'s grant', async () => {
     const server = new FakeKeyServer();
     server.threads.set(THREAD, [ALICE]);
     const loser = await seamDevice(server, ALICE, 13, { connect: false });
@@ -115,7 +115,7 @@ describe('e2e review fixes (session)', () => {
     assert.deepEqual(loser.standings.at(-1), { state: 'approved' });
   });
 
-  it('H-2a: a dropped account_publish whose key did reach the server is finished at the next connect: created', async () => {
+  it('a dropped account_publish whose key did reach the server is finished at the next connect: created', async () => {
     const server = new FakeKeyServer();
     const device = await seamDevice(server, ALICE, 12, { connect: false });
     const lostReply: Call = (async (request: RequestJson) => {
@@ -132,7 +132,7 @@ describe('e2e review fixes (session)', () => {
     assert.equal(typeof server.devices.get(12)?.account_signature, 'string');
   });
 
-  it('H-2c: a store restored from before a rotation rotates past the server\'s counter, under the same identity', async () => {
+  it('a store restored from before a rotation rotates past the server\'s counter, under the same identity', async () => {
     const { server, bob } = await twoUsers();
     const backup = (await bob.store.load()).e2e;
     await bob.session.rotate();
