@@ -261,7 +261,8 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     // fay starts over with a new account key (she lost her devices, say): erin's page must not take it quietly.
     const phone = await logIn(server.url, 'fay', 'correct horse', 'new phone');
     const raw = await connectAuthenticated(server.wsUrl, phone.token);
-    await raw.socket.expect({ type: 'account_publish', ...accountPublication(phone.userId), reset: true }, 'ok');
+    // (A device that is not approved resets only with the password.)
+    await raw.socket.expect({ type: 'account_publish', ...accountPublication(phone.userId), reset: true, password: 'correct horse' }, 'ok');
     await erin.getByTestId('identity-warning').filter({ hasText: "fay's safety number changed" }).waitFor();
     const held = erin.getByTestId('held');
     await held.filter({ hasText: 'Your messages wait' }).waitFor();
@@ -394,6 +395,12 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     const newPhone = await browserOf('olga', 'login');
     await newPhone.locator('.shell[data-standing=pending]').waitFor();
     await newPhone.getByRole('button', { name: 'I no longer have any of my other devices' }).click();
+    // The password is asked (a device that is not approved resets only with it); a wrong one changes nothing.
+    await newPhone.getByLabel('Your password').fill('wrong horse');
+    await newPhone.getByRole('button', { name: 'Start over with a new account key' }).click();
+    await newPhone.locator('.reset .error').waitFor();
+    assert.equal(await newPhone.locator('.shell[data-standing=pending]').count(), 1);
+    await newPhone.getByLabel('Your password').fill('correct horse');
     await newPhone.getByRole('button', { name: 'Start over with a new account key' }).click();
     await newPhone.locator('.shell[data-standing=created]').waitFor();
     assert.equal(await newPhone.getByTestId('own-fingerprint').count(), 0, 'no longer waiting');

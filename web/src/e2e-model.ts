@@ -115,10 +115,11 @@ export class EncryptionModel {
 
   /**
    * A new account key made here (a stolen device was removed, or every other device is lost): this device
-   * becomes the account's, the others wait for approval again, contacts see a new safety number.
+   * becomes the account's, the others wait for approval again, contacts see a new safety number. A waiting
+   * device gives the user's password (the server takes a reset from it only then).
    */
-  async resetAccount(): Promise<void> {
-    await this.client.resetAccount();
+  async resetAccount(password?: string): Promise<void> {
+    await this.client.resetAccount(password === undefined ? {} : { password });
     this.readFingerprint();
     await this.refreshRequests();
   }

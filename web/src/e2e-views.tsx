@@ -273,8 +273,14 @@ function ResetAccount({ model, lost = false }: { model: ChatModel; lost?: boolea
       </button>
     );
   }
+  const reset = async (event: Event): Promise<void> => {
+    event.preventDefault();
+    // A waiting device proves it is the user with the password (sent in that one request, never kept).
+    const password = lost ? String(new FormData(event.currentTarget as HTMLFormElement).get('password') ?? '') : undefined;
+    if (await model.act(() => model.e2e.resetAccount(password), { refresh: false })) setAsked(false);
+  };
   return (
-    <div class="reset" role="group" aria-label="Reset the account key">
+    <form class="reset" aria-label="Reset the account key" onSubmit={(event) => void reset(event)}>
       <p>
         {lost
           ? 'This device can start over with a new account key and become your account’s device. '
@@ -282,15 +288,19 @@ function ResetAccount({ model, lost = false }: { model: ChatModel; lost?: boolea
         Your other devices then wait for approval again (they may need to log in again), your contacts see a new safety number, and whoever had
         verified you must accept it.
       </p>
+      {model.error && <p class="error" role="alert">{model.error}</p>}
+      {lost && (
+        <label>
+          Your password <input name="password" type="password" autocomplete="current-password" required />
+        </label>
+      )}
       <div class="buttons">
-        <button type="button" onClick={() => void model.act(() => model.e2e.resetAccount(), { refresh: false }).then(() => setAsked(false))}>
-          Start over with a new account key
-        </button>
+        <button type="submit">Start over with a new account key</button>
         <button type="button" class="link" onClick={() => setAsked(false)}>
           Cancel
         </button>
       </div>
-    </div>
+    </form>
   );
 }
 
