@@ -270,7 +270,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   // The transport is made below, with the sessions that need the channels: publish reaches it late.
   let publish: (topic: string, text: string) => void = () => {};
   const channels = new ChannelRegistry((topic, text) => publish(topic, text));
-  const fanout = new WireFanout(channels);
+  const fanout = new WireFanout(channels, registry);
   const storeSettings = {
     maxMessages: config.inbox.max_messages,
     readDiffusionAbove: config.messages.read_diffusion_above,

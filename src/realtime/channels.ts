@@ -4,9 +4,11 @@
  * library copies the bytes to every follower (in C++ with uWS), so a group
  * message is encoded once, not once per member.
  *
- * Topics: `t:<thread id>` (messages, receipts, typing of a thread),
- * `u:<user id>` (events for all of one user's devices, e.g. presence) and
- * `d:<device id>` (events for one device's connections: device messages).
+ * Topics: `t:<thread id>` (messages, receipts, typing of a thread) and
+ * `u:<user id>` (events for all of one user's devices, e.g. presence). Events
+ * for one device (device messages) go through the SessionRegistry instead: a
+ * topic per connected device would cost every idle connection memory for a
+ * rare event.
  */
 
 /** What the registry needs of a live connection. */
@@ -26,22 +28,17 @@ export function userTopic(userId: number): string {
   return `u:${userId}`;
 }
 
-export function deviceTopic(deviceId: number): string {
-  return `d:${deviceId}`;
-}
-
 export class ChannelRegistry {
   private readonly byUser = new Map<number, Set<Follower>>();
 
   constructor(private readonly publishText: Publish) {}
 
-  /** An authenticated connection starts following its user's and device's topics and its threads. */
-  join(follower: Follower, userId: number, deviceId: number, threadIds: Iterable<number>): void {
+  /** An authenticated connection starts following its user's topic and its threads. */
+  join(follower: Follower, userId: number, threadIds: Iterable<number>): void {
     let set = this.byUser.get(userId);
     if (!set) this.byUser.set(userId, (set = new Set()));
     set.add(follower);
     follower.subscribe(userTopic(userId));
-    follower.subscribe(deviceTopic(deviceId));
     for (const id of threadIds) follower.subscribe(threadTopic(id));
   }
 
@@ -67,10 +64,5 @@ export class ChannelRegistry {
 
   publishToUser(userId: number, text: string): void {
     if (this.byUser.has(userId)) this.publishText(userTopic(userId), text);
-  }
-
-  /** To the live connections of one device (of `userId`: none are here unless the user has some). */
-  publishToDevice(userId: number, deviceId: number, text: string): void {
-    if (this.byUser.has(userId)) this.publishText(deviceTopic(deviceId), text);
   }
 }

@@ -15,6 +15,8 @@ export interface LiveSession {
   expire(): void;
   /** Closes the session if too much is queued for it (slow consumer). */
   checkBackpressure(): void;
+  /** An encoded event for this device alone; sent once the session follows its live events (after inbox_done), dropped before. */
+  deliver(text: string): void;
 }
 
 /**
@@ -54,6 +56,11 @@ export class SessionRegistry implements RevocationListener {
     const set = this.byDevice.get(session.deviceId);
     set?.delete(session);
     if (set?.size === 0) this.byDevice.delete(session.deviceId);
+  }
+
+  /** An encoded event to every live session of one device (a device message). */
+  sendToDevice(deviceId: number, text: string): void {
+    for (const session of this.byDevice.get(deviceId) ?? []) session.deliver(text);
   }
 
   /** Number of live authenticated sessions of a device. */

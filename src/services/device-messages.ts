@@ -81,7 +81,7 @@ export class DeviceMessageService {
       return store.deviceMessages.insert(toDevice, principal.deviceId, payload, now);
     });
     const message: DeviceMessage = { id, fromDevice: principal.deviceId, payload: payloadBase64, createdAt: now };
-    this.deps.fanout.deviceMessage(principal.user.id, toDevice, message);
+    this.deps.fanout.deviceMessage(toDevice, message);
     return message;
   }
 

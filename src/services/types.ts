@@ -123,8 +123,8 @@ export interface Fanout {
   keysChanged(keys: DeviceKeys, audience: Iterable<number>): void;
   /** A user's account key was set or replaced: to the live devices of each of `audience`. */
   accountChanged(account: AccountKey, audience: Iterable<number>): void;
-  /** A device message was stored for `deviceId` (of `userId`): to that device's live connections. */
-  deviceMessage(userId: number, deviceId: number, message: DeviceMessage): void;
+  /** A device message was stored for `deviceId`: to that device's live connections. */
+  deviceMessage(deviceId: number, message: DeviceMessage): void;
 }
 
 /** A device's public keys for end-to-end encryption (base64). */

@@ -1,11 +1,18 @@
 import { encodeFrame } from '../protocol/encode.js';
 import type { ChannelRegistry } from '../realtime/channels.js';
+import type { SessionRegistry } from '../realtime/sessions.js';
 import type { AccountKey, DeviceKeys, DeviceMessage, Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
 import { accountKeyJson, deviceKeysJson, deviceMessageJson, messageEventText, presenceJson } from './wire.js';
 
-/** The services' Fanout on the wire: each event is encoded once, then published through the channel registry. */
+/**
+ * The services' Fanout on the wire: each event is encoded once, then published
+ * through the channel registry, or, for one device, handed to its sessions.
+ */
 export class WireFanout implements Fanout {
-  constructor(private readonly channels: ChannelRegistry) {}
+  constructor(
+    private readonly channels: ChannelRegistry,
+    private readonly sessions: Pick<SessionRegistry, 'sendToDevice'>,
+  ) {}
 
   message(message: Message): void {
     this.channels.publishToThread(message.threadId, messageEventText(message));
@@ -34,8 +41,8 @@ export class WireFanout implements Fanout {
     for (const userId of audience) this.channels.publishToUser(userId, text);
   }
 
-  deviceMessage(userId: number, deviceId: number, message: DeviceMessage): void {
-    this.channels.publishToDevice(userId, deviceId, encodeFrame({ type: 'device_message', message: deviceMessageJson(message) }));
+  deviceMessage(deviceId: number, message: DeviceMessage): void {
+    this.sessions.sendToDevice(deviceId, encodeFrame({ type: 'device_message', message: deviceMessageJson(message) }));
   }
 
   presence(presence: PresenceView, audience: Iterable<number>): void {

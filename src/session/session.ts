@@ -63,6 +63,8 @@ export interface SessionDeps {
 export class Session implements ConnectionListener, LiveSession {
   private principal: Principal | undefined;
   private closed = false;
+  /** Follows its user's and threads' live events (after inbox_done): events for this device alone may come now. */
+  private following = false;
   /** Frames refused in a row (rate limit or garbage); a streak past the limit closes the connection. */
   private refusedInARow = 0;
   /** The limits this connection was refused by, audited once each: a flood would otherwise write a line per frame. */
@@ -160,6 +162,11 @@ export class Session implements ConnectionListener, LiveSession {
   expire(): void {
     if (this.principal) this.close('heartbeat_timeout', `no frame for ${this.deps.settings.heartbeatTimeoutMs} ms`);
     else this.close('auth_timeout', `not authenticated within ${this.deps.settings.authTimeoutMs} ms`);
+  }
+
+  /** A device message (or other event for this device alone); before the inbox is through, the client fetches those itself. */
+  deliver(text: string): void {
+    if (this.following) this.sendText(text);
   }
 
   /** Called by the registry's sweep: frames published to this connection pile up unread. */
@@ -360,7 +367,8 @@ export class Session implements ConnectionListener, LiveSession {
     const overflow = drain.overflow || services.messaging.inboxOverflowed(principal);
     this.send({ type: 'inbox_done', count: drain.count, overflow });
     if (this.closed) return;
-    channels.join(this.connection, principal.user.id, principal.deviceId, services.threads.activeThreadIds(principal.user.id));
+    channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
+    this.following = true;
     services.messaging
       .connectionLive(principal.deviceId, this)
       .catch((error: unknown) => this.deps.log.error({ err: error, device: principal.deviceId }, 'marking the device live failed'));

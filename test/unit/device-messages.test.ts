@@ -31,7 +31,7 @@ function setUp(settings: { maxQueueBytes?: number; maxQueueMessages?: number } =
   const service = new DeviceMessageService({
     store,
     clock,
-    fanout: { deviceMessage: (_user, _device, message) => live.push(message) },
+    fanout: { deviceMessage: (_device, message) => live.push(message) },
     settings: { maxMessageBytes: 1024, maxQueueBytes: settings.maxQueueBytes ?? 64 * 1024, maxQueueMessages: settings.maxQueueMessages ?? 1000, ttlMs: 30 * DAY },
   });
   const user = { id: userId, username: 'alice', displayName: 'alice' };

@@ -203,6 +203,7 @@ class FakeSession implements LiveSession {
   }
   expire(): void {}
   checkBackpressure(): void {}
+  deliver(): void {}
 }
 
 describe('SessionRegistry on revocations', () => {
