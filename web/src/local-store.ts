@@ -1,4 +1,4 @@
-import { DocumentStore, type StoredState, documentToState, parseStoreDocument } from '../../src/client/browser.js';
+import { DocumentStore, type E2eRecords, type StoredState, documentToState, parseStoreDocument } from '../../src/client/browser.js';
 
 /**
  * The client store in localStorage, one document per account and server:
@@ -29,6 +29,16 @@ export class LocalStorageStore extends DocumentStore {
 
   flush(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /** Contacts' account keys as the SDK pinned them (verified, a change waiting for acceptance): read by the screens, written by the SDK only. */
+  pinnedAccounts(): E2eRecords['accounts'] {
+    return this.document.accounts ?? {};
+  }
+
+  /** Threads the SDK keeps encrypted for good. */
+  encryptedThreads(): E2eRecords['e2eThreads'] {
+    return this.document.e2eThreads ?? {};
   }
 
   /** Forgets everything (logout). */

@@ -1,7 +1,9 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ChatModel, type Session, loadSession } from './model.js';
-import { ChatScreen, LoginScreen } from './views.js';
+import { LoginScreen } from './login.js';
+import { ChatModel } from './model.js';
+import { type Session, loadSession } from './session.js';
+import { ChatScreen } from './views.js';
 
 /** The web client: the login screen, or the chat once a session is kept. */
 function App() {

@@ -1,5 +1,4 @@
 import {
-  AccountApi,
   ChatClient,
   type ClientMessage,
   type ConnectionState,
@@ -9,41 +8,14 @@ import {
   type ThreadJson,
   type UserJson,
 } from '../../src/client/browser.js';
+import { EncryptionModel } from './e2e-model.js';
 import { LocalStorageStore } from './local-store.js';
+import { type Session, forgetSession } from './session.js';
 
-/** What is kept of a login in localStorage. */
-export interface Session {
-  readonly token: string;
-  readonly user: UserJson;
-  readonly deviceId: number;
-}
-
-const SESSION_KEY = 'chatd.session';
 /** How long a typing indicator shows after the last `typing` event. */
 const TYPING_MS = 5000;
 /** At most one `typing` request per this many ms while the user types. */
 const TYPING_EVERY_MS = 3000;
-
-export function loadSession(): Session | undefined {
-  try {
-    return JSON.parse(localStorage.getItem(SESSION_KEY) ?? 'null') ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export async function logIn(username: string, password: string): Promise<Session> {
-  const api = new AccountApi(location.origin);
-  const login = await api.login({ username, password, device_name: `Web (${navigator.platform || 'browser'})`, platform: 'web' });
-  const session = { token: login.token, user: login.user, deviceId: login.device.id };
-  localStorage.setItem(SESSION_KEY, JSON.stringify(session));
-  return session;
-}
-
-export async function register(username: string, password: string, invite: string | undefined): Promise<Session> {
-  await new AccountApi(location.origin).register({ username, password, ...(invite ? { invite } : {}) });
-  return logIn(username, password);
-}
 
 /** A message the user sent that is not back from the server yet. */
 export interface PendingMessage {
@@ -60,10 +32,15 @@ export interface PendingMessage {
 export class ChatModel {
   readonly client: ChatClient;
   private readonly store: LocalStorageStore;
+  readonly e2e: EncryptionModel;
+  /** Why the client cannot run at all (a damaged store: its secrets are left as they are). */
+  fatal: string | undefined;
   connection: ConnectionState = 'connecting';
   pendingCount = 0;
   threads: ThreadJson[] = [];
   readonly messages = new Map<number, ClientMessage[]>();
+  /** Per thread, the newest message as the client gave it (decrypted): the list's preview. */
+  readonly latest = new Map<number, ClientMessage>();
   readonly hasOlder = new Map<number, boolean>();
   readonly statuses = new Map<string, MessageStatus>();
   readonly users = new Map<number, UserJson>();
@@ -83,13 +60,21 @@ export class ChatModel {
 
   constructor(readonly session: Session) {
     this.store = new LocalStorageStore(`chatd.store.${session.user.id}.${session.deviceId}`);
-    this.client = new ChatClient({ server: location.origin, token: session.token, store: this.store, reconnect: { initialDelayMs: 300, maxDelayMs: 10_000 } });
+    // Encryption on: the device's keys live in the same localStorage document (a reload keeps its identity);
+    // libsodium loads as a separate chunk once the client starts.
+    this.client = new ChatClient({
+      server: location.origin, token: session.token, store: this.store, encryption: true, reconnect: { initialDelayMs: 300, maxDelayMs: 10_000 },
+    });
+    this.e2e = new EncryptionModel(this.client, session.user.id, this.store, () => this.changed(), () => void this.reloadMessages());
     this.users.set(session.user.id, session.user);
     const { client } = this;
     client.on('state', (change) => {
       this.connection = change.state;
       this.pendingCount = change.pending;
-      if (change.state === 'online') void this.refreshThreads();
+      if (change.state === 'online') {
+        void this.refreshThreads();
+        void this.e2e.refreshRequests();
+      }
       if (change.state === 'stopped' && (change.reason === 'auth_failed' || change.reason === 'device_revoked')) this.logOut();
       this.changed();
     });
@@ -135,7 +120,14 @@ export class ChatModel {
   }
 
   async start(): Promise<void> {
-    await this.client.start();
+    try {
+      await this.client.start();
+    } catch (error) {
+      // store_corrupt: starting afresh would make a new identity behind the user's back.
+      this.fatal = error instanceof Error ? error.message : String(error);
+      this.changed();
+      return;
+    }
     this.threads = this.client.cachedThreads();
     this.changed();
     // The chat that was open before a reload.
@@ -155,7 +147,7 @@ export class ChatModel {
     void this.client.api.logout().catch(() => {});
     void this.client.close();
     this.store.clear();
-    localStorage.removeItem(SESSION_KEY);
+    forgetSession();
     location.reload();
   }
 
@@ -198,6 +190,58 @@ export class ChatModel {
       this.fail(error);
     }
     this.changed();
+  }
+
+  /**
+   * Opens the direct chat with `username`. A new one is encrypted when both
+   * people have a device their account approved (then it stays encrypted);
+   * otherwise it is plain, and its header says so.
+   */
+  async startDirect(username: string): Promise<ThreadJson> {
+    const thread = await this.client.openDirect(username);
+    const fresh = thread.last_seq === 0;
+    if (fresh && thread.peer && !this.e2e.isEncrypted(thread) && (await this.e2e.allTrusted([this.session.user.id, thread.peer.id]))) {
+      return (await this.client.requireEncryption(thread.id)).thread;
+    }
+    return thread;
+  }
+
+  /**
+   * Creates a group, encrypted when every member (this user too) has an
+   * approved device. Members this page knows are checked before it is
+   * created (`e2eRequired`); with others, their keys can be had only once
+   * they share the group, so it is checked just after and switched on then.
+   */
+  async startGroup(title: string, usernames: readonly string[]): Promise<ThreadJson> {
+    const byName = new Map([...this.users.values()].map((user) => [user.username, user.id]));
+    const known = usernames.map((name) => byName.get(name));
+    const ids = known.filter((id): id is number => id !== undefined);
+    if (ids.length === known.length && (await this.e2e.allTrusted([this.session.user.id, ...ids]))) {
+      return this.client.createGroup(title, usernames, { e2eRequired: true });
+    }
+    const thread = await this.client.createGroup(title, usernames);
+    const { members } = await this.client.thread(thread.id);
+    if (await this.e2e.allTrusted(members.map((member) => member.user.id))) return (await this.client.requireEncryption(thread.id)).thread;
+    return thread;
+  }
+
+  /** Messages shown before this device had their keys (history just arrived from another own device): fetched again. */
+  async reloadMessages(): Promise<void> {
+    this.messages.clear();
+    this.historyLoaded.clear();
+    this.changed();
+    if (this.openThread !== undefined) await this.loadLatest(this.openThread).catch((error: unknown) => this.fail(error));
+    this.changed();
+  }
+
+  nameOf(userId: number): string {
+    return this.users.get(userId)?.display_name ?? `user ${userId}`;
+  }
+
+  /** The users of a thread other than this one: the peer of a direct chat, the members of a group once loaded. */
+  othersIn(thread: ThreadJson): number[] {
+    if (thread.peer) return [thread.peer.id];
+    return (this.members.get(thread.id) ?? []).map((member) => member.user.id).filter((id) => id !== this.session.user.id);
   }
 
   private async loadLatest(threadId: number): Promise<void> {
@@ -296,6 +340,7 @@ export class ChatModel {
   }
 
   private add(threadId: number, messages: readonly ClientMessage[]): void {
+    for (const message of messages) if (message.seq > (this.latest.get(threadId)?.seq ?? 0)) this.latest.set(threadId, message);
     const bySeq = new Map((this.messages.get(threadId) ?? []).map((m) => [m.seq, m]));
     for (const message of messages) bySeq.set(message.seq, message);
     this.messages.set(threadId, [...bySeq.values()].sort((a, b) => a.seq - b.seq));

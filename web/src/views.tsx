@@ -1,60 +1,17 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, MessageStatus, ThreadJson } from '../../src/client/browser.js';
-import { type ChatModel, type Session, logIn, register } from './model.js';
-
-export function LoginScreen({ onSession }: { onSession: (session: Session) => void }) {
-  const [mode, setMode] = useState<'login' | 'register'>('login');
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    const username = String(form.get('username') ?? '').trim();
-    const password = String(form.get('password') ?? '');
-    const invite = String(form.get('invite') ?? '').trim() || undefined;
-    setBusy(true);
-    setError(undefined);
-    try {
-      onSession(mode === 'login' ? await logIn(username, password) : await register(username, password, invite));
-    } catch (failure) {
-      setError((failure as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <main class="login">
-      <form onSubmit={submit} aria-label={mode === 'login' ? 'Log in' : 'Create an account'}>
-        <h1>chatd</h1>
-        <label>
-          Username <input name="username" autocomplete="username" required autofocus />
-        </label>
-        <label>
-          Password <input name="password" type="password" autocomplete={mode === 'login' ? 'current-password' : 'new-password'} required />
-        </label>
-        {mode === 'register' && (
-          <label>
-            Invite code (if the server asks for one) <input name="invite" autocomplete="off" />
-          </label>
-        )}
-        {error && <p class="error" role="alert">{error}</p>}
-        <button type="submit" disabled={busy}>
-          {mode === 'login' ? 'Log in' : 'Create account'}
-        </button>
-        <button type="button" class="link" onClick={() => setMode(mode === 'login' ? 'register' : 'login')}>
-          {mode === 'login' ? 'No account yet? Create one' : 'I have an account: log in'}
-        </button>
-      </form>
-    </main>
-  );
-}
+import { DevicesPanel, EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
+import type { ChatModel } from './model.js';
 
 export function ChatScreen({ model }: { model: ChatModel }) {
   const open = model.threads.find((t) => t.id === model.openThread);
   return (
-    <div class="chat" data-view={open ? 'thread' : 'list'}>
-      <Sidebar model={model} />
-      {open ? <ThreadView model={model} thread={open} /> : <section class="thread empty">Pick a chat, or start one.</section>}
+    <div class="shell" data-standing={model.e2e.standing}>
+      <EncryptionBanners model={model} />
+      <div class="chat" data-view={open ? 'thread' : 'list'}>
+        <Sidebar model={model} />
+        {open ? <ThreadView model={model} thread={open} /> : <section class="thread empty">Pick a chat, or start one.</section>}
+      </div>
     </div>
   );
 }
@@ -78,12 +35,12 @@ function ConnectionBadge({ model }: { model: ChatModel }) {
 }
 
 function Sidebar({ model }: { model: ChatModel }) {
-  const [form, setForm] = useState<'direct' | 'group' | undefined>();
+  const [form, setForm] = useState<'direct' | 'group' | 'devices' | undefined>();
   const startDirect = async (event: Event): Promise<void> => {
     event.preventDefault();
     const username = String(new FormData(event.currentTarget as HTMLFormElement).get('username') ?? '').trim();
     let thread: ThreadJson | undefined;
-    if (await model.act(async () => (thread = await model.client.openDirect(username)), { refresh: false }) && thread) {
+    if (await model.act(async () => (thread = await model.startDirect(username)), { refresh: false }) && thread) {
       setForm(undefined);
       model.putThread(thread);
       await model.open(thread.id);
@@ -94,7 +51,7 @@ function Sidebar({ model }: { model: ChatModel }) {
     const data = new FormData(event.currentTarget as HTMLFormElement);
     const members = String(data.get('members') ?? '').split(/[\s,]+/).filter(Boolean);
     let thread: ThreadJson | undefined;
-    if (await model.act(async () => (thread = await model.client.createGroup(String(data.get('title') ?? ''), members)), { refresh: false }) && thread) {
+    if (await model.act(async () => (thread = await model.startGroup(String(data.get('title') ?? ''), members)), { refresh: false }) && thread) {
       setForm(undefined);
       model.putThread(thread);
       await model.open(thread.id);
@@ -112,7 +69,11 @@ function Sidebar({ model }: { model: ChatModel }) {
       <div class="actions">
         <button type="button" onClick={() => setForm(form === 'direct' ? undefined : 'direct')}>New chat</button>
         <button type="button" onClick={() => setForm(form === 'group' ? undefined : 'group')}>New group</button>
+        <button type="button" class="link" onClick={() => setForm(form === 'devices' ? undefined : 'devices')} aria-expanded={form === 'devices'}>
+          Devices
+        </button>
       </div>
+      {form === 'devices' && <DevicesPanel model={model} />}
       {form === 'direct' && (
         <form class="inline" onSubmit={startDirect}>
           <input name="username" placeholder="username" aria-label="Username to chat with" required autofocus />
@@ -142,7 +103,9 @@ function Sidebar({ model }: { model: ChatModel }) {
 
 function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
   const last = thread.last_message;
-  const preview = last ? previewOf(last) : 'No messages yet';
+  // The list's last message comes from the server as sent: an encrypted one is shown as this page opened it, when it did.
+  const shown: ClientMessage | undefined = last ? (model.latest.get(thread.id)?.seq === last.seq ? model.latest.get(thread.id) : last) : undefined;
+  const preview = shown ? previewOf(shown) : 'No messages yet';
   const peerOnline = thread.peer ? model.presence.get(thread.peer.id)?.online : undefined;
   const unread = model.unreadShown(thread);
   return (
@@ -150,9 +113,13 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
       <span class="title-row">
         {peerOnline !== undefined && <span class={`dot${peerOnline ? ' online' : ''}`} aria-label={peerOnline ? 'online' : 'offline'} />}
         <span class="title">{model.title(thread)}</span>
+        {model.e2e.isEncrypted(thread) && <LockMark />}
+        {thread.peer && model.e2e.isVerified(thread.peer.id) && <VerifiedBadge />}
         {thread.muted && <span class="muted-label">muted</span>}
       </span>
-      <span class="preview">{preview}</span>
+      <span class="preview">
+        {shown?.kind === 'e2e' && shown.e2e?.status !== 'ok' && <LockMark />} {preview}
+      </span>
       {unread > 0 && (
         <span class={`badge${thread.muted ? ' quiet' : ''}`} aria-label={`${unread} unread`} data-testid="unread">
           {unread}
@@ -164,6 +131,10 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
 
 function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
   const [showMembers, setShowMembers] = useState(false);
+  /** Whose safety number is shown (the peer of a direct chat, or a member whose identity changed). */
+  const [safetyWith, setSafetyWith] = useState<number>();
+  useLayoutEffect(() => setSafetyWith(undefined), [thread.id]);
+  const encrypted = model.e2e.isEncrypted(thread);
   const messages = model.messages.get(thread.id) ?? [];
   const pending = model.pending(thread.id);
   const typing = model.typingIn(thread.id).filter((u) => u.id !== model.session.user.id);
@@ -189,9 +160,19 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
           ←
         </button>
         <div class="heading">
-          <h2>{model.title(thread)}</h2>
-          <span class="subtitle">{subtitle}</span>
+          <h2>
+            {encrypted && <LockMark />} {model.title(thread)} {thread.peer && model.e2e.isVerified(thread.peer.id) && <VerifiedBadge />}
+          </h2>
+          <span class="subtitle">
+            <span data-testid="encryption">{encrypted ? 'End-to-end encrypted' : 'Not encrypted'}</span>
+            {subtitle && ` · ${subtitle}`}
+          </span>
         </div>
+        {thread.peer && model.e2e.standing !== 'pending' && (
+          <button type="button" class="link" onClick={() => setSafetyWith(safetyWith === undefined ? thread.peer?.id : undefined)} aria-expanded={safetyWith !== undefined}>
+            Verify safety number
+          </button>
+        )}
         <button type="button" class="link" onClick={() => void model.act(() => model.client.updateThread(thread.id, { muted: !thread.muted }))}>
           {thread.muted ? 'Unmute' : 'Mute'}
         </button>
@@ -201,7 +182,8 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
           </button>
         )}
       </header>
-      {showMembers && <Members model={model} thread={thread} />}
+      {showMembers && <Members model={model} thread={thread} onVerify={setSafetyWith} />}
+      {safetyWith !== undefined && <SafetyNumberPanel key={safetyWith} model={model} userId={safetyWith} name={model.nameOf(safetyWith)} onClose={() => setSafetyWith(undefined)} />}
       {model.error && <p class="error" role="alert">{model.error}</p>}
       <ol
         class="messages"
@@ -223,6 +205,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
         {messages.map((message) => (
           <MessageItem key={message.seq} model={model} message={message} />
         ))}
+        <IdentityWarnings model={model} thread={thread} onVerify={setSafetyWith} />
         {pending.map((message) => (
           <li key={message.client_msg_id} class="message own pending" data-testid="pending">
             <span class="body">{message.text}</span>
@@ -239,6 +222,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
       <p class="typing" aria-live="polite">
         {typing.length > 0 ? `${typing.map((u) => u.display_name).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ' '}
       </p>
+      {thread.member && <HeldNotice model={model} thread={thread} onVerify={setSafetyWith} />}
       {thread.member ? <Composer model={model} threadId={thread.id} /> : <p class="left-note">You are no longer a member of this group.</p>}
     </section>
   );
@@ -249,8 +233,9 @@ function MessageItem({ model, message }: { model: ChatModel; message: ClientMess
   const own = message.sender_id === model.session.user.id;
   const status = model.tick(message.thread_id, message.seq, model.statuses.get(message.client_msg_id));
   const sender = model.users.get(message.sender_id)?.display_name ?? `user ${message.sender_id}`;
+  const problem = message.kind === 'e2e' && message.e2e?.status !== 'ok';
   return (
-    <li class={`message${own ? ' own' : ''}`} data-seq={message.seq}>
+    <li class={`message${own ? ' own' : ''}${problem ? ' e2e-problem' : ''}`} data-seq={message.seq} data-e2e={message.e2e?.status}>
       {!own && <span class="sender">{sender}</span>}
       <span class="body">{textOf(message)}</span>
       <span class="meta">
@@ -268,7 +253,7 @@ function Ticks({ status }: { status: MessageStatus }) {
   return <span class="ticks" title="sent" data-testid="ticks">✓</span>;
 }
 
-function Members({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
+function Members({ model, thread, onVerify }: { model: ChatModel; thread: ThreadJson; onVerify: (userId: number) => void }) {
   const members = model.members.get(thread.id) ?? [];
   const add = async (event: Event): Promise<void> => {
     event.preventDefault();
@@ -285,6 +270,12 @@ function Members({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
         {members.map((member) => (
           <li key={member.user.id}>
             {member.user.display_name} <small>@{member.user.username} · {member.role}</small>
+            {model.e2e.isVerified(member.user.id) && <VerifiedBadge />}
+            {member.user.id !== model.session.user.id && model.e2e.standing !== 'pending' && (
+              <button type="button" class="link" onClick={() => onVerify(member.user.id)}>
+                Safety number
+              </button>
+            )}
             {member.user.id !== model.session.user.id && (thread.role === 'owner' || thread.role === 'admin') && (
               <button type="button" class="link" onClick={() => void model.act(() => model.client.removeMember(thread.id, member.user.id)).then(() => model.open(thread.id))}>
                 Remove
@@ -346,7 +337,7 @@ function Composer({ model, threadId }: { model: ChatModel; threadId: number }) {
 }
 
 function textOf(message: ClientMessage): string {
-  if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return '🔒 Encrypted message';
+  if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return e2eProblem(message.e2e?.status);
   const text = (message.body as { text?: unknown } | null)?.text;
   return typeof text === 'string' ? text : JSON.stringify(message.body);
 }
