@@ -63,7 +63,9 @@ export class DeviceMailbox {
           if (!handled) this.blockedFrom ??= message.id;
           else if (this.blockedFrom === undefined) ackUpTo = message.id;
         }
-        // Per page: a long queue is not fetched again from its start when the connection drops halfway.
+        // Per page: a long queue is not fetched again from its start when the connection drops halfway. What was handled
+        // is stored first (one write per page): an ack deletes it on the server.
+        await this.options.log.flush();
         await this.ack(call, ackUpTo);
         more = page.more && page.messages.length > 0;
       }
@@ -79,7 +81,9 @@ export class DeviceMailbox {
   live(call: Call, message: DeviceMessageJson): void {
     void this.enqueue(async () => {
       if (message.id <= this.handledUpTo) return;
-      if (!(await this.receive(message))) {
+      const handled = await this.receive(message);
+      await this.options.log.flush();
+      if (!handled) {
         this.blockedFrom = Math.min(this.blockedFrom ?? message.id, message.id);
         return;
       }
@@ -124,7 +128,7 @@ export class DeviceMailbox {
       // Cut short (the connection dropped, the store failed for now): it stays queued and is handled again at the next drain.
       if (error instanceof ClientError && error.retryable) return false;
     }
-    await log.record(opened.msg_id, opened.sent_at);
+    log.record(opened.msg_id, opened.sent_at);
     return true;
   }
 

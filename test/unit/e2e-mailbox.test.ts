@@ -107,6 +107,21 @@ describe('device mailbox', () => {
     assert.deepEqual([handled.length, queue.acks.at(-1), queue.messages.length], [250, 250, 0]);
   });
 
+  it('the replay log is written once per drained page, each write stored before the page is acked (not the whole log per message)', async () => {
+    const { queue, mailbox, seal, store } = setUp();
+    mailbox.handle('history', async () => undefined);
+    for (let i = 0; i < 250; i++) queue.push(seal({ n: i }));
+    const writes: number[] = [];
+    const setE2e = store.setE2e.bind(store);
+    store.setE2e = (async (field: string, value: unknown) => {
+      if (field === 'deviceMessagesSeen') writes.push(Object.keys(value as object).length);
+      return setE2e(field as never, value as never);
+    }) as typeof store.setE2e;
+    await mailbox.drain(queue.call);
+    assert.deepEqual(writes, [100, 200, 250]);
+    assert.deepEqual(queue.acks, [100, 200, 250]);
+  });
+
   it('the same signed message delivered again (a replay, under another server id) is acked and not handled twice, across a restart of the log from the store', async () => {
     const { queue, mailbox, handled, seal, store } = setUp();
     mailbox.handle('history', async (_from, body) => void handled.push(body));
