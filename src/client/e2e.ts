@@ -481,9 +481,17 @@ export class E2eSession {
         approvedSignKey: (deviceId, kind) =>
           directory.isTrusted(deviceId) && directory.signer(deviceId)?.user_id === own.user
             ? directory.signer(deviceId)?.signKey
-            // An account-key grant checks itself (its secret must be the pinned key's): an approver revoked since
-            // it approved this device (a phone sold before the new one fetched its grant) still hands it over.
-            : kind === 'account_key' ? directory.grantSigner(own.user, deviceId) : undefined,
+            // A device certified under the pinned account key but revoked since (a phone sold before the new one
+            // fetched what it sent) still hands over what it sent before: an account-key grant checks itself (its
+            // secret must be the pinned key's), and each history part's keys are checked against the commitments of
+            // the stored messages they open.
+            : directory.grantSigner(own.user, deviceId),
+        mayBecomeTrusted: async (call, deviceId) => {
+          const reply = await call({ type: 'keys_get', user_ids: [own.user] });
+          this.learn(reply.accounts, reply.devices, [own.user]);
+          const device = directory.reportOf(deviceId);
+          return device?.user_id === own.user && !device.revoked && !directory.isTrusted(deviceId);
+        },
         approvedEncKey: (deviceId) => (directory.reportOf(deviceId)?.user_id === own.user ? directory.sealKey(deviceId) : undefined),
         log: this.deviceLog,
         reportError: events.error,
