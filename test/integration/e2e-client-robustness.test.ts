@@ -82,10 +82,10 @@ describe('the encrypting SDK over flaky links and with stored state', { timeout:
 
   type Device = Watch & { token: string; store: MemoryStore };
 
-  async function device(username: string, options: { store?: MemoryStore; token?: string; via?: string; online?: boolean; encryption?: boolean | 'always' } = {}): Promise<Device> {
+  async function device(username: string, options: { store?: MemoryStore; token?: string; via?: string; online?: boolean; encryption?: boolean | 'always'; requestTimeoutMs?: number } = {}): Promise<Device> {
     const token = options.token ?? (await new AccountApi(server.url).login({ username, password: 'correct horse', device_name: 'review', platform: 'bot' })).token;
     const store = options.store ?? new MemoryStore();
-    const client = new ChatClient({ server: options.via ?? server.url, token, encryption: options.encryption ?? true, store, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, requestTimeoutMs: 3000 });
+    const client = new ChatClient({ server: options.via ?? server.url, token, encryption: options.encryption ?? true, store, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, requestTimeoutMs: options.requestTimeoutMs ?? 3000 });
     clients.push(client);
     const watch = new Watch(client);
     await client.start();
@@ -244,6 +244,38 @@ describe('the encrypting SDK over flaky links and with stored state', { timeout:
     assert.ok(refused >= 1);
     assert.equal(connects, 1, 'one connection: nothing was dropped to redeliver');
     assert.equal(b.messages.filter((m) => m.thread_id === withAlice).length, 1, 'given once');
+  });
+
+  it('a connection dropped to redeliver a held message does not reset the reconnect backoff', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const a = await device(alice);
+    const b0 = await device(bob);
+    await b0.client.close();
+    // Bob has never seen alice's keys: the thread is new to him.
+    const thread = (await a.client.openDirect(bob)).id;
+    await a.client.send(thread, { text: 'from alice' }, { encrypted: true });
+    const aliceId = a.client.user?.id;
+    const silent = await mitm();
+    // Every fetch that could bring alice's keys (hers, or all contacts') goes unanswered: it times out on each
+    // connection, which is then dropped to try again.
+    silent.rewrite = (frame, _link, direction) =>
+      direction === 'up' && frame.type === 'keys_get' && (!Array.isArray(frame.user_ids) || frame.user_ids.includes(aliceId)) ? null : frame;
+    const delays: number[] = [];
+    const b = await device(bob, { store: b0.store, token: b0.token, via: silent.url, online: false, requestTimeoutMs: 200 });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`waited 15 s for four reconnects: ${delays.join(', ')}`)), 15_000);
+      b.client.on('state', (change) => {
+        if (change.state !== 'offline' || change.retry_in_ms === undefined) return;
+        delays.push(change.retry_in_ms);
+        if (delays.length < 4) return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await b.client.close();
+    // Backoff 50 ms doubling up to 200 (each delay between half and all of it): the fourth is at least 100 ms; reset each time, at most 50.
+    assert.ok(delays[3]! >= 100, `the backoff grew: ${delays.join(', ')}`);
+    assert.equal(b.messages.filter((m) => m.thread_id === thread).length, 0, 'held, never marked');
   });
 
   it('a device whose store is restored from before a rotation rotates past the server\'s counter and reads what is sent next', async () => {
