@@ -46,6 +46,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   private wake: (() => void) | undefined;
   /** The last connection that got all the way online. */
   private caughtUpOn: Connection | undefined;
+  /** A connection dropped to have a held-back message delivered again: it does not count as a good one for the backoff. */
+  private droppedToRedeliver: Connection | undefined;
   /** With encryption: settles once this connection's keys are published and the directory loaded (never rejects). */
   private e2eSettled: Promise<void> | undefined;
   /** The connect loop has begun (the store is loaded): from then on `stopped` is final. */
@@ -68,6 +70,9 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       saveCursor: (threadId, seq) => void this.store.setCursor(threadId, seq).catch(reportError),
       catchUpLimit: options.catchUpLimit ?? 200,
       reportError,
+      heldBack: (connection) => {
+        this.droppedToRedeliver = connection;
+      },
     });
     const e2e = options.encryption
       ? new E2eSession({
@@ -241,7 +246,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
           this.receiver.detach();
           this.outbox.detach();
         }
-        resolve({ end, caughtUp: this.caughtUpOn === connection });
+        resolve({ end, caughtUp: this.caughtUpOn === connection && this.droppedToRedeliver !== connection });
       },
     });
     return connection;

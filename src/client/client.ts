@@ -1,7 +1,7 @@
-import type { ContactsReplyFrame, MemberJson, MessagesFrame, PresenceJson, ReadStateFrame, ThreadJson, UserRefJson } from '../protocol/frames.js';
+import type { ContactsReplyFrame, MemberJson, MessageJson, MessagesFrame, PresenceJson, ReadStateFrame, ThreadJson, UserRefJson } from '../protocol/frames.js';
 import { ClientCore } from './client-core.js';
 import type { E2eSession } from './e2e.js';
-import type { DeviceFingerprint, OwnDevice, SafetyNumber } from './e2e-types.js';
+import type { ClientMessage, DeviceFingerprint, OwnDevice, SafetyNumber } from './e2e-types.js';
 import { ClientError } from './errors.js';
 import type { HistoryShare } from './history-share.js';
 import { AccountApi, type LoginResult, type Platform } from './http.js';
@@ -246,9 +246,23 @@ export class ChatClient extends ClientCore {
   private async page(reply: MessagesFrame): Promise<HistoryPage> {
     const e2e = this.e2e;
     const messages = e2e
-      ? await Promise.all(reply.messages.map((message) => (message.kind === 'e2e' ? e2e.open(message) : message)))
+      ? await Promise.all(reply.messages.map((message) => (message.kind === 'e2e' ? this.openForPage(e2e, message) : message)))
       : reply.messages;
     return { thread_id: reply.thread_id, messages, has_more_before: reply.has_more_before, has_more_after: reply.has_more_after };
+  }
+
+  /**
+   * One message of a page: one that cannot be opened now (its sender's keys could not be fetched: a dropped
+   * connection, a server error) is given as it came, marked `unknown_sender`, and the error reported; the rest of
+   * the page still comes. Asking for the page again later may open it.
+   */
+  private async openForPage(e2e: E2eSession, message: MessageJson): Promise<ClientMessage> {
+    try {
+      return await e2e.open(message);
+    } catch (error) {
+      this.emit('error', error instanceof Error ? error : new Error(String(error)));
+      return { ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } };
+    }
   }
 
   addMembers(threadId: number, members: readonly UserRef[]): Promise<{ thread: ThreadJson; members: MemberJson[] }> {

@@ -22,7 +22,9 @@ export type Judgement = 'new' | 'replayed' | 'stale';
  * store for DEVICE_MESSAGE_MAX_AGE_MS, which also bounds it.
  */
 export class DeviceMessageLog {
-  private seen: Readonly<Record<string, number>> = {};
+  private seen: Record<string, number> = {};
+  /** Recorded since the last flush: written to the store in one go (per drained page), not the whole log per message. */
+  private dirty = false;
 
   constructor(
     private readonly store: ClientStore,
@@ -30,7 +32,7 @@ export class DeviceMessageLog {
   ) {}
 
   load(seen: E2eRecords['deviceMessagesSeen'] | undefined): void {
-    this.seen = seen ?? {};
+    this.seen = { ...seen };
   }
 
   judge(msgId: string, sentAt: number): Judgement {
@@ -40,11 +42,19 @@ export class DeviceMessageLog {
     return 'new';
   }
 
-  /** Remembers a handled message (and forgets those past the window: they are refused as stale anyway). */
-  async record(msgId: string, sentAt: number): Promise<void> {
+  /** Remembers a handled message; stored at the next `flush()`, which the mailbox calls before it acks. */
+  record(msgId: string, sentAt: number): void {
+    this.seen[msgId] = sentAt;
+    this.dirty = true;
+  }
+
+  /** Writes what was recorded since the last flush (and forgets those past the window: they are refused as stale anyway). */
+  async flush(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
     const oldest = this.now() - DEVICE_MESSAGE_MAX_AGE_MS;
-    const kept = Object.fromEntries(Object.entries(this.seen).filter(([, at]) => at >= oldest));
-    this.seen = { ...kept, [msgId]: sentAt };
-    await this.store.setE2e('deviceMessagesSeen', this.seen);
+    for (const [msgId, at] of Object.entries(this.seen)) if (at < oldest) delete this.seen[msgId];
+    // A copy: the store may keep what it is given, and this one goes on changing.
+    await this.store.setE2e('deviceMessagesSeen', { ...this.seen });
   }
 }

@@ -16,6 +16,7 @@ import { HistoryKeys, type HistoryHost, type HistoryModule } from './history-hoo
 import { Identities } from './identities.js';
 import { Latches } from './latch.js';
 import { MessageOpener } from './message-opener.js';
+import { isTransient } from './ordered-delivery.js';
 import { OwedGrants } from './owed-grants.js';
 import { OwnDevice } from './own-device.js';
 import { ReplayGuard } from './replay-guard.js';
@@ -267,15 +268,15 @@ export class E2eSession {
 
   /**
    * Decrypts and verifies an e2e message (fetching the sender's keys when
-   * unknown). Rejects, retryable, when that could not be done for a reason
-   * that passes (the connection dropped while keys settled, a fetch timed
-   * out): the message is then given again later, not marked.
+   * unknown). Rejects when that could not be done for a reason of the
+   * connection's own (it dropped while keys settled, a fetch timed out): the
+   * message is then given again later, not marked. A server's error reply marks it.
    */
   async open(message: MessageJson): Promise<ClientMessage> {
     try {
       await this.whenReady();
     } catch (error) {
-      if (error instanceof ClientError && error.retryable) throw error;
+      if (isTransient(error)) throw error;
       return { ...message, e2e: { status: 'unknown_sender', fingerprint: undefined } };
     }
     const opener = this.opener as MessageOpener;
@@ -284,7 +285,10 @@ export class E2eSession {
       try {
         reply = await this.options.call({ type: 'keys_get', user_ids: [message.sender_id] });
       } catch (error) {
-        if (error instanceof ClientError && error.retryable) throw error;
+        // Only this connection's own failure holds the message back: a server's error reply (internal, rate_limited…)
+        // would come again on the next connection, so the message is marked now (unknown_sender) instead.
+        if (isTransient(error)) throw error;
+        this.options.events.error(error);
       }
       if (reply) this.learn(reply.accounts, reply.devices, [message.sender_id]);
     }
@@ -477,9 +481,17 @@ export class E2eSession {
         approvedSignKey: (deviceId, kind) =>
           directory.isTrusted(deviceId) && directory.signer(deviceId)?.user_id === own.user
             ? directory.signer(deviceId)?.signKey
-            // An account-key grant checks itself (its secret must be the pinned key's): an approver revoked since
-            // it approved this device (a phone sold before the new one fetched its grant) still hands it over.
-            : kind === 'account_key' ? directory.grantSigner(own.user, deviceId) : undefined,
+            // A device certified under the pinned account key but revoked since (a phone sold before the new one
+            // fetched what it sent) still hands over what it sent before: an account-key grant checks itself (its
+            // secret must be the pinned key's), and each history part's keys are checked against the commitments of
+            // the stored messages they open.
+            : directory.grantSigner(own.user, deviceId),
+        mayBecomeTrusted: async (call, deviceId) => {
+          const reply = await call({ type: 'keys_get', user_ids: [own.user] });
+          this.learn(reply.accounts, reply.devices, [own.user]);
+          const device = directory.reportOf(deviceId);
+          return device?.user_id === own.user && !device.revoked && !directory.isTrusted(deviceId);
+        },
         approvedEncKey: (deviceId) => (directory.reportOf(deviceId)?.user_id === own.user ? directory.sealKey(deviceId) : undefined),
         log: this.deviceLog,
         reportError: events.error,

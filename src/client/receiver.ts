@@ -18,6 +18,8 @@ export interface ReceiverOptions {
   /** On a device that starts afresh, how many of each thread's newest unread messages to give the app. */
   readonly catchUpLimit: number;
   readonly reportError: (error: unknown) => void;
+  /** A message was held back and `connection` is about to be dropped so that it comes again. */
+  readonly heldBack: (connection: Connection) => void;
 }
 
 /**
@@ -164,8 +166,10 @@ export class Receiver {
     let last: void | Promise<void> = undefined;
     for (const message of messages) {
       last = this.options.deliver(message);
-      // Each message the app has moves the cursor, so that one held back (below) is the first to come again.
+      // Each message the app has moves the cursor (those given at once too), so that one held back (below) is the first
+      // to come again, and nothing before it is given twice.
       if (last instanceof Promise) void last.then(() => handed(message.seq), () => undefined);
+      else handed(message.seq);
     }
     if (!(last instanceof Promise)) return handed(cursor);
     void last.then(
@@ -174,7 +178,9 @@ export class Receiver {
         if (!isTransient(error)) return this.options.reportError(error);
         // Held back: the thread starts again where the app is; a new connection brings the rest again.
         if (this.logs.get(threadId) === log) this.logs.set(threadId, new ThreadLog(this.handed.get(threadId) ?? 0));
-        this.connection?.abandon('no_reply');
+        if (!this.connection) return;
+        this.options.heldBack(this.connection);
+        this.connection.abandon('no_reply');
       },
     );
   }

@@ -28,13 +28,19 @@ class Watch {
     client.on('error', () => undefined);
   }
 
-  until<T>(find: () => T | undefined): Promise<T> {
+  /** Resolves with what `find` finds once an event makes it find something; a regression fails within `ms` with `what`, not by hanging the suite. */
+  until<T>(find: () => T | undefined, what = 'an event', ms = 15_000): Promise<T> {
     const found = find();
     if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`waited ${ms} ms for ${what}: it never came`));
+      }, ms);
       const check = (): void => {
         const value = find();
         if (value === undefined) return;
+        clearTimeout(timer);
         this.waiters.delete(check);
         resolve(value);
       };
@@ -43,7 +49,7 @@ class Watch {
   }
 
   text(threadId: number, text: string): Promise<ClientMessage> {
-    return this.until(() => this.messages.find((m) => m.thread_id === threadId && (m.body as { text?: string })?.text === text));
+    return this.until(() => this.messages.find((m) => m.thread_id === threadId && (m.body as { text?: string })?.text === text), `the message "${text}" in thread ${threadId}`);
   }
 
   private push<T>(list: T[], value: T): void {
@@ -76,16 +82,16 @@ describe('the encrypting SDK over flaky links and with stored state', { timeout:
 
   type Device = Watch & { token: string; store: MemoryStore };
 
-  async function device(username: string, options: { store?: MemoryStore; token?: string; via?: string; online?: boolean; encryption?: boolean | 'always' } = {}): Promise<Device> {
+  async function device(username: string, options: { store?: MemoryStore; token?: string; via?: string; online?: boolean; encryption?: boolean | 'always'; requestTimeoutMs?: number } = {}): Promise<Device> {
     const token = options.token ?? (await new AccountApi(server.url).login({ username, password: 'correct horse', device_name: 'review', platform: 'bot' })).token;
     const store = options.store ?? new MemoryStore();
-    const client = new ChatClient({ server: options.via ?? server.url, token, encryption: options.encryption ?? true, store, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, requestTimeoutMs: 3000 });
+    const client = new ChatClient({ server: options.via ?? server.url, token, encryption: options.encryption ?? true, store, reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, requestTimeoutMs: options.requestTimeoutMs ?? 3000 });
     clients.push(client);
     const watch = new Watch(client);
     await client.start();
     if (options.online !== false) {
       await client.whenOnline();
-      await watch.until(() => watch.standings[0]);
+      await watch.until(() => watch.standings[0], 'the account standing');
     }
     return Object.assign(watch, { token, store });
   }
@@ -122,7 +128,7 @@ describe('the encrypting SDK over flaky links and with stored state', { timeout:
     // Queued in plaintext (an older client, or before the thread was seen encrypted) and still in the store.
     await a0.store.putOutbox({ client_msg_id: 'queued-clear', thread_id: thread, kind: 'text', body: { text: 'queued in the clear' }, created_at: Date.now() });
     const a = await device(alice, { store: a0.store, token: a0.token });
-    const failed = await a.until(() => a.statuses.find((s) => s.client_msg_id === 'queued-clear' && s.status === 'failed'));
+    const failed = await a.until(() => a.statuses.find((s) => s.client_msg_id === 'queued-clear' && s.status === 'failed'), 'queued-clear to fail');
     assert.equal(failed.error?.code, 'encryption_required');
     assert.equal(a.client.pending().length, 0);
     await a.client.send(thread, { text: 'after' });
@@ -138,7 +144,7 @@ describe('the encrypting SDK over flaky links and with stored state', { timeout:
     await a0.client.close();
     await a0.store.putOutbox({ client_msg_id: 'before-always', thread_id: thread, kind: 'text', body: { text: 'queued before always' }, created_at: Date.now() });
     const a = await device(alice, { store: a0.store, token: a0.token, encryption: 'always' });
-    const failed = await a.until(() => a.statuses.find((s) => s.client_msg_id === 'before-always' && s.status === 'failed'));
+    const failed = await a.until(() => a.statuses.find((s) => s.client_msg_id === 'before-always' && s.status === 'failed'), 'before-always to fail');
     assert.equal(failed.error?.code, 'encryption_required');
     await a.client.send(thread, { text: 'under always' });
     assert.equal((await b.text(thread, 'under always')).kind, 'e2e');
@@ -194,6 +200,82 @@ describe('the encrypting SDK over flaky links and with stored state', { timeout:
     await a.client.send(thread, { text: 'm3' }, { encrypted: true });
     await b.text(thread, 'm3');
     assert.deepEqual(b.messages.filter((m) => m.thread_id === thread).map((m) => [m.seq, m.e2e?.status]), [[2, 'ok'], [3, 'ok']]);
+  });
+
+  it('a server that answers every key fetch for a sender with an error: the message is marked at once, no reconnect storm, other threads delivered', async () => {
+    const [alice, bob, carol] = [await user('alice'), await user('bob'), await user('carol')];
+    const a = await device(alice);
+    const b0 = await device(bob);
+    const c = await device(carol);
+    const withAlice = (await a.client.openDirect(bob)).id;
+    const withCarol = (await c.client.openDirect(bob)).id;
+    await c.client.send(withCarol, { text: 'carol-1' }, { encrypted: true });
+    await b0.text(withCarol, 'carol-1');
+    await b0.client.close();
+    // Alice is new to bob (never pinned) and writes while bob is away; so does carol, whom bob knows.
+    await a.client.send(withAlice, { text: 'from alice' }, { encrypted: true });
+    await c.client.send(withCarol, { text: 'carol-2' }, { encrypted: true });
+    const aliceId = a.client.user?.id;
+    assert.ok(aliceId);
+    const failing = await mitm();
+    let connects = 0;
+    let refused = 0;
+    failing.rewrite = (frame, link, direction) => {
+      if (direction === 'down' && frame.type === 'welcome') connects++;
+      // Alice's keys never come: not in a reply that lists several users, and an `internal` error for a fetch of hers.
+      if (direction === 'down' && link.answers(frame) === 'keys_get' && Array.isArray(frame.accounts)) {
+        const strip = <T extends { user_id?: number }>(list: T[]): T[] => list.filter((x) => x.user_id !== aliceId);
+        return { ...frame, accounts: strip(frame.accounts as { user_id?: number }[]), devices: strip((frame.devices ?? []) as { user_id?: number }[]) };
+      }
+      if (direction === 'up' && frame.type === 'keys_get' && Array.isArray(frame.user_ids) && frame.user_ids.includes(aliceId)) {
+        refused++;
+        link.toClient({ type: 'error', id: frame.id, error: { code: 'internal', message: 'boom', retryable: true } });
+        return null;
+      }
+      return frame;
+    };
+    const b = await device(bob, { store: b0.store, token: b0.token, via: failing.url, online: false });
+    // Not opened: the app gets it as it came (the envelope), marked.
+    const fromAlice = await b.until(() => b.messages.find((m) => m.thread_id === withAlice), "alice's message");
+    assert.equal(fromAlice.e2e?.status, 'unknown_sender', 'marked at once, not held for a server error');
+    assert.equal((await b.text(withCarol, 'carol-2')).e2e?.status, 'ok');
+    await c.client.send(withCarol, { text: 'carol-3' }, { encrypted: true });
+    assert.equal((await b.text(withCarol, 'carol-3')).e2e?.status, 'ok');
+    assert.ok(refused >= 1);
+    assert.equal(connects, 1, 'one connection: nothing was dropped to redeliver');
+    assert.equal(b.messages.filter((m) => m.thread_id === withAlice).length, 1, 'given once');
+  });
+
+  it('a connection dropped to redeliver a held message does not reset the reconnect backoff', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const a = await device(alice);
+    const b0 = await device(bob);
+    await b0.client.close();
+    // Bob has never seen alice's keys: the thread is new to him.
+    const thread = (await a.client.openDirect(bob)).id;
+    await a.client.send(thread, { text: 'from alice' }, { encrypted: true });
+    const aliceId = a.client.user?.id;
+    const silent = await mitm();
+    // Every fetch that could bring alice's keys (hers, or all contacts') goes unanswered: it times out on each
+    // connection, which is then dropped to try again.
+    silent.rewrite = (frame, _link, direction) =>
+      direction === 'up' && frame.type === 'keys_get' && (!Array.isArray(frame.user_ids) || frame.user_ids.includes(aliceId)) ? null : frame;
+    const delays: number[] = [];
+    const b = await device(bob, { store: b0.store, token: b0.token, via: silent.url, online: false, requestTimeoutMs: 200 });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`waited 15 s for four reconnects: ${delays.join(', ')}`)), 15_000);
+      b.client.on('state', (change) => {
+        if (change.state !== 'offline' || change.retry_in_ms === undefined) return;
+        delays.push(change.retry_in_ms);
+        if (delays.length < 4) return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await b.client.close();
+    // Backoff 50 ms doubling up to 200 (each delay between half and all of it): the fourth is at least 100 ms; reset each time, at most 50.
+    assert.ok(delays[3]! >= 100, `the backoff grew: ${delays.join(', ')}`);
+    assert.equal(b.messages.filter((m) => m.thread_id === thread).length, 0, 'held, never marked');
   });
 
   it('a device whose store is restored from before a rotation rotates past the server\'s counter and reads what is sent next', async () => {

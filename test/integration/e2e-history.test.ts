@@ -160,6 +160,30 @@ describe('history for a new device', { timeout: 120_000 }, () => {
     assert.deepEqual(a3.history, []);
   });
 
+  it('history shared by a device revoked before the new device fetched it is still taken (each key checked against the stored message it opens)', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const [a1, b1] = [await device(alice.name), await device(bob.name)];
+    const direct = await a1.client.openDirect(bob.name);
+    await b1.client.send(direct.id, { text: 'before the new phone' }, { encrypted: true });
+    await a1.text(direct.id, 'before the new phone');
+    const a2 = await device(alice.name);
+    const fingerprint = a2.client.ownFingerprint();
+    await a2.client.close();
+    // The old phone approves the new one and shares history while the new one is offline, then is revoked (sold).
+    await a1.client.approveDevice(a2.deviceId, { fingerprint });
+    const shared = await a1.client.shareHistory(a2.deviceId);
+    assert.equal(shared.messages, 1);
+    await a1.client.close();
+    await new AccountApi(server.url, a1.token).logout();
+    const back = await start(a2.token, a2.deviceId, a2.store);
+    const deadline = <T>(promise: Promise<T>, what: string): Promise<T> =>
+      Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`waited 15 s for ${what}`)), 15_000).unref())]);
+    await deadline(back.until(() => back.accounts.find((state) => state === 'approved')), 'the approval');
+    const done = await deadline(back.complete(shared.grant_id), 'the shared history');
+    assert.equal(done.from_device, a1.deviceId);
+    assert.deepEqual(await read(back, direct.id), [['before the new phone', 'ok', 'history']]);
+  });
+
   it('a share with a choice of threads and a time carries only those messages', async () => {
     const [alice, bob, carol] = [await user('alice'), await user('bob'), await user('carol')];
     const a1 = await device(alice.name);

@@ -30,8 +30,8 @@ class Queue {
   fail: ((request: RequestJson) => boolean) | undefined;
   private nextId = 1;
 
-  push(payload: string): DeviceMessageJson {
-    const message = { id: this.nextId++, from_device: 12, payload, created_at: 0 };
+  push(payload: string, fromDevice = 12): DeviceMessageJson {
+    const message = { id: this.nextId++, from_device: fromDevice, payload, created_at: Date.now() };
     this.messages.push(message);
     return message;
   }
@@ -52,25 +52,33 @@ class Queue {
   }) as Call;
 }
 
-function setUp(now = Date.now) {
+function setUp(now = Date.now, pending: (deviceId: number) => boolean = () => true) {
   const sender = generateDevice(sodium, 12);
   const receiver = generateDevice(sodium, 13);
   const queue = new Queue();
   const errors: unknown[] = [];
   const handled: unknown[] = [];
   const store = new MemoryStore();
+  const looks: number[] = [];
   const log = new DeviceMessageLog(store, now);
   const mailbox = new DeviceMailbox({
     sodium,
     self: () => ({ user_id: ALICE, device_id: 13, pairs: [{ public: raw(receiver.enc_public), secret: raw(receiver.enc_secret) }], signSecret: raw(receiver.sign_secret) }),
     approvedSignKey: (id) => (id === 12 ? raw(sender.sign_public) : undefined),
     approvedEncKey: () => undefined,
+    mayBecomeTrusted: async (_call, deviceId) => {
+      looks.push(deviceId);
+      return pending(deviceId);
+    },
     log,
     reportError: (error) => errors.push(error),
   });
   const seal = (body: unknown, at = Date.now()): string =>
     sealDeviceMessage(sodium, { user_id: ALICE, device_id: 12, signSecret: raw(sender.sign_secret) }, { device_id: 13, encKey: raw(receiver.enc_public) }, 'history', body, at);
-  return { queue, mailbox, errors, handled, seal, store };
+  const other = generateDevice(sodium, 15);
+  const sealFrom15 = (body: unknown): string =>
+    sealDeviceMessage(sodium, { user_id: ALICE, device_id: 15, signSecret: raw(other.sign_secret) }, { device_id: 13, encKey: raw(receiver.enc_public) }, 'history', body);
+  return { queue, mailbox, errors, handled, seal, sealFrom15, store, looks };
 }
 
 
@@ -105,6 +113,46 @@ describe('device mailbox', () => {
     queue.fail = undefined;
     await mailbox.drain(queue.call);
     assert.deepEqual([handled.length, queue.acks.at(-1), queue.messages.length], [250, 250, 0]);
+  });
+
+  it('the replay log is written once per drained page, each write stored before the page is acked (not the whole log per message)', async () => {
+    const { queue, mailbox, seal, store } = setUp();
+    mailbox.handle('history', async () => undefined);
+    for (let i = 0; i < 250; i++) queue.push(seal({ n: i }));
+    const writes: number[] = [];
+    const setE2e = store.setE2e.bind(store);
+    store.setE2e = (async (field: string, value: unknown) => {
+      if (field === 'deviceMessagesSeen') writes.push(Object.keys(value as object).length);
+      return setE2e(field as never, value as never);
+    }) as typeof store.setE2e;
+    await mailbox.drain(queue.call);
+    assert.deepEqual(writes, [100, 200, 250]);
+    assert.deepEqual(queue.acks, [100, 200, 250]);
+  });
+
+  it('a message from a device that can never be trusted (revoked, unknown: not a pending device of this user after a fresh look) is refused and acked; what follows is handled and acked', async () => {
+    const { queue, mailbox, handled, sealFrom15, seal, looks } = setUp(Date.now, () => false);
+    mailbox.handle('history', async (_from, body) => void handled.push(body));
+    queue.push(sealFrom15({ from: 15 }), 15);
+    queue.push(sealFrom15({ from: 15, again: true }), 15);
+    queue.push(seal({ part: 1 }));
+    await mailbox.drain(queue.call);
+    assert.deepEqual(handled, [{ part: 1 }]);
+    assert.deepEqual([queue.acks, queue.messages], [[3], []]);
+    assert.deepEqual(looks, [15], 'one fresh look per device per drain');
+  });
+
+  it('a message from a pending device of this user waits (nothing after it acked), but not past a week', async () => {
+    const { queue, mailbox, handled, sealFrom15, seal } = setUp(Date.now, (id) => id === 15);
+    mailbox.handle('history', async (_from, body) => void handled.push(body));
+    const waiting = queue.push(sealFrom15({ from: 15 }), 15);
+    queue.push(seal({ part: 1 }));
+    await mailbox.drain(queue.call);
+    assert.deepEqual([handled, queue.acks, queue.messages.length], [[{ part: 1 }], [], 2]);
+    // Eight days later (by the server's clock), still not approved: refused and acked.
+    Object.assign(waiting, { created_at: Date.now() - 8 * DAY });
+    await mailbox.drain(queue.call);
+    assert.deepEqual([handled, queue.acks, queue.messages.length], [[{ part: 1 }], [2], 0], 'the part is not handled twice');
   });
 
   it('the same signed message delivered again (a replay, under another server id) is acked and not handled twice, across a restart of the log from the store', async () => {
