@@ -84,6 +84,8 @@ export class E2eSession {
   /** Settles once this connection's keys are settled and the directory loaded. */
   private ready: Promise<void> | undefined;
   private settled = false;
+  /** resetAccount({ password }) went through while keys were not settled: the next settling reports `created`. */
+  private resetBeforeSettled = false;
   private standing: AccountStanding['state'] | undefined;
   /** A check of this user's account key after the server reported another one (ownAccountReported); settled when none runs. */
   private ownCheck: Promise<void> = Promise.resolve();
@@ -123,8 +125,13 @@ export class E2eSession {
       await previous;
       const { own, directory } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
-      const vouched = own.accountKey ? directory.approvedUnder(userId, own.accountKey) : [];
-      const { state, replaced } = await own.establish(call, userId, deviceId, mine, vouched);
+      const vouching = own.vouchingKey;
+      const vouched = vouching ? directory.approvedUnder(userId, vouching) : [];
+      const established = await own.establish(call, userId, deviceId, mine, vouched);
+      const { replaced } = established;
+      // A reset with the password made before keys were settled (resetAccount) is reported as made here.
+      const state = this.resetBeforeSettled ? 'created' : established.state;
+      this.resetBeforeSettled = false;
       directory.setSelf(own.self(), own.accountKey, own.approved);
       if (replaced) this.options.events.error(accountResetAlarm());
       const all = await call({ type: 'keys_get' });
@@ -329,11 +336,23 @@ export class E2eSession {
    * `created`).
    */
   async resetAccount(options: { readonly password?: string } = {}): Promise<void> {
-    await this.whenReady();
+    try {
+      await this.whenReady();
+    } catch (error) {
+      // With the password a reset is how a device whose keys cannot be settled (its account lost to a reset it
+      // cannot follow) gets out: it needs only this device's own keys, not a settled connection.
+      if (options.password === undefined || !this.own?.deviceId || !this.directory) throw error;
+    }
     const own = this.own as OwnDevice;
     const directory = this.directory as DeviceDirectory;
     await this.ownCheck;
     await own.resetAccount(this.options.call, options);
+    if (!this.settled) {
+      // Settled afresh under the new key (keys published, the directory loaded, device messages drained).
+      this.resetBeforeSettled = true;
+      await this.connected(own.user, own.deviceId as number, this.options.call);
+      return;
+    }
     directory.setSelf(own.self(), own.accountKey, own.approved);
     // Own devices certified by the old key are judged anew: pending, asked about.
     directory.announcePending();
@@ -441,10 +460,22 @@ export class E2eSession {
       const { accounts } = await this.options.call({ type: 'keys_get', user_ids: [userId] });
       const current = accounts.find((account) => account.user_id === userId && account.account_key !== own.accountKey);
       const directory = this.directory as DeviceDirectory;
-      if (!current || !(await own.followReset(current, directory.approvedUnder(userId, own.accountKey as string)))) return;
+      if (!current) return;
+      const outcome = await own.reported(this.options.call, current, directory.approvedUnder(userId, own.accountKey as string));
+      if (outcome === 'same') return;
+      if (outcome === 'rollback') {
+        // The current key published again over an older one: this device's certificate goes with it.
+        await own.publish(this.options.call);
+        return;
+      }
       directory.setSelf(own.self(), own.accountKey, own.approved);
-      // This user's devices are judged under the new key: those it certified (the one that reset) are trusted, the others not.
       directory.announcePending();
+      if (outcome === 'restored') {
+        await own.publish(this.options.call);
+        this.setStanding('approved');
+        return;
+      }
+      // This user's devices are judged under the new key: those it certified (the one that reset) are trusted, the others not.
       this.options.events.error(accountResetAlarm());
       this.setStanding('pending');
     })().catch(this.options.events.error);
