@@ -1,6 +1,6 @@
 import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import {
-  type AccountPair, accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
+  type AccountPair, MAX_SANE_COUNTER, accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
 } from './device-keys.js';
 import type { SelfDevice } from './device-directory.js';
 import { decode } from './e2e-bytes.js';
@@ -321,12 +321,22 @@ export class OwnDevice {
    * key than the store has (a store restored from a backup taken before a
    * rotation): publishing the stored keys would be refused as a
    * rollback for ever, so the device rotates to a counter past the server's.
-   * A server that inflates the counter gains nothing: this device rotates.
-   * (Messages sealed to the lost key stay unreadable here.)
+   * A server that inflates the counter gains nothing: this device rotates
+   * (and keeps at most MAX_PREVIOUS_ENC old pairs). A counter above
+   * MAX_SANE_COUNTER is refused with `key_mismatch` instead: no backup
+   * explains it, and rotating past it would bring this device near counters
+   * it can no longer raise. (Messages sealed to the lost key stay unreadable here.)
    */
   private async rotatePastServer(reported: DeviceKeysJson | undefined): Promise<void> {
     const secrets = this.secrets as DeviceSecrets;
-    if (!reported || reported.sign_key !== secrets.sign_public || !Number.isSafeInteger(reported.counter + 1)) return;
+    if (!reported || reported.sign_key !== secrets.sign_public) return;
+    if (!Number.isSafeInteger(reported.counter) || reported.counter > MAX_SANE_COUNTER) {
+      throw new ClientError(
+        'key_mismatch',
+        `the server reports key counter ${reported.counter} for this device (its store has ${secrets.counter}): no rotation goes that far; the server's keys for this device were tampered with, so this device does not follow them`,
+        false,
+      );
+    }
     const behind = reported.counter > secrets.counter || (reported.counter === secrets.counter && reported.enc_key !== secrets.enc_public);
     if (!behind) return;
     this.secrets = rotateDevice(this.sodium, { ...secrets, counter: reported.counter }, Date.now(), this.oldKeysTtlMs);
