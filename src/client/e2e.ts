@@ -448,7 +448,9 @@ export class E2eSession {
    * device holds means a reset this device did not make (or a server saying
    * so): confirmed with a fresh keys_get (an event may be a stale echo of an
    * earlier key), then this device drops the old key and is pending again,
-   * with the `account_reset` alarm (OwnDevice.followReset).
+   * with the `account_reset` alarm (OwnDevice.followReset) — unless the key
+   * is one this device held before (a rollback: the current key is published
+   * again) or the one it held until a reset it followed (taken back).
    */
   private ownAccountReported(entry: AccountKeyJson): void {
     const own = this.own;

@@ -206,7 +206,8 @@ export class OwnDevice {
    * The server reports another account key for this user than this device
    * holds, and this device did not make it: the account key was reset (by
    * another device of the user, or the server says so). The old key is void:
-   * its secret is dropped, and this device stands where a brand-new device
+   * its secret is no longer used (kept aside, `kept`, only to be taken back
+   * should the server report that key again), and this device stands where a brand-new device
    * stands — it takes the new key as the server reports it and waits,
    * pending, for an approved device to hand it the secret (a grant from a
    * device certified by that key, for that key: `receiveAccountKey`) — with
