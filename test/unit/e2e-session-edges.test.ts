@@ -132,6 +132,26 @@ describe('the encryption session at its edges', () => {
     assert.equal(typeof server.devices.get(12)?.account_signature, 'string');
   });
 
+  it('a grant dropped before the new device fetched it (the server\'s TTL) is sent again by approveDevice again', async () => {
+    const server = new FakeKeyServer();
+    const first = await seamDevice(server, ALICE, 12);
+    const added = await seamDevice(server, ALICE, 13);
+    const away = added.session.event.bind(added.session);
+    added.session.event = () => {};
+    await first.session.approveDevice(13, added.session.ownFingerprint());
+    await settle();
+    // The server took the approval, then dropped the queued grant unread (past e2e.device_message_ttl_days).
+    server.queues.delete(13);
+    added.session.event = away;
+    await added.session.connected(ALICE, 13, added.call);
+    assert.deepEqual(added.standings.at(-1), { state: 'pending' }, 'certified on the server, but without the key');
+    await first.session.approveDevice(13, added.session.ownFingerprint());
+    await settle();
+    await settle();
+    assert.deepEqual(added.standings.at(-1), { state: 'approved' });
+    assert.equal((await added.store.load()).e2e.account!.account_secret, (await first.store.load()).e2e.account!.account_secret);
+  });
+
   it('a server that makes the device rotate at every connect cannot grow its old keys past MAX_PREVIOUS_ENC; an absurd counter is refused as key_mismatch', async () => {
     const { server, bob } = await twoUsers();
     // The server reports the device's own counter with another encryption key: the device rotates past it, each connect.
