@@ -167,7 +167,14 @@ export class E2eSession {
     if (event.type === 'device_message') return mailbox.live(this.options.call, event.message);
     if (event.type === 'account_changed') {
       const { type: _type, ...entry } = event;
-      if (entry.user_id === this.own?.user) return this.ownAccountReported(entry);
+      const own = this.own;
+      if (entry.user_id === own?.user && entry.account_key === own.accountKey && own.approved) {
+        // The server set the key this device holds (again: another device undid a rollback with a reset), which
+        // cleared every certificate: this device's is published again (the same keys again are a no-op).
+        own.publish(this.options.call).catch(this.options.events.error);
+        return;
+      }
+      if (entry.user_id === own?.user) return this.ownAccountReported(entry);
       directory.learnAccount(entry);
     } else {
       const { type: _type, ...keys } = event;
