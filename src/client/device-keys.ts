@@ -37,6 +37,22 @@ export interface VerifiedDevice extends DevicePublic {
   readonly fingerprint: string;
 }
 
+/**
+ * At most this many encryption key pairs from before rotations are kept
+ * (besides the TTL): a server that makes this device rotate at every connect
+ * (rotatePastServer) cannot make the store grow without bound. What was
+ * sealed to an older pair than these no longer opens here.
+ */
+export const MAX_PREVIOUS_ENC = 20;
+
+/**
+ * The highest key counter this device takes from the server: an honest one
+ * is one more per rotation and never comes near it; one above is a server
+ * pushing this device toward counters it could no longer raise (2^53), not
+ * a store restored from a backup (own-device.ts, rotatePastServer).
+ */
+export const MAX_SANE_COUNTER = 2 ** 31;
+
 export function generateDevice(sodium: Sodium, deviceId: number): DeviceSecrets {
   const enc = sodium.crypto_box_keypair();
   const signing = sodium.crypto_sign_keypair();
@@ -63,13 +79,13 @@ export function rotateDevice(sodium: Sodium, secrets: DeviceSecrets, now: number
     counter: secrets.counter + 1,
     enc_public: encode(sodium, enc.publicKey),
     enc_secret: encode(sodium, enc.privateKey),
-    previous_enc: previous.filter((pair) => pair.retired_at + ttlMs > now),
+    previous_enc: previous.filter((pair) => pair.retired_at + ttlMs > now).slice(0, MAX_PREVIOUS_ENC),
   };
 }
 
-/** The secrets without previous encryption keys older than `ttlMs`; the same object when nothing expired. */
+/** The secrets without previous encryption keys older than `ttlMs` (or past MAX_PREVIOUS_ENC); the same object when nothing went. */
 export function dropExpiredKeys(secrets: DeviceSecrets, now: number, ttlMs: number): DeviceSecrets {
-  const kept = (secrets.previous_enc ?? []).filter((pair) => pair.retired_at + ttlMs > now);
+  const kept = (secrets.previous_enc ?? []).filter((pair) => pair.retired_at + ttlMs > now).slice(0, MAX_PREVIOUS_ENC);
   return kept.length === (secrets.previous_enc ?? []).length ? secrets : { ...secrets, previous_enc: kept };
 }
 

@@ -30,6 +30,14 @@ export interface OwnAccount {
    */
   readonly resetting?: true;
   /**
+   * With `resetting`: the account as it was before the reset (the key it
+   * replaces, with its secret when held). The reset is published again only
+   * while the server still reports that key (or already the new one); when
+   * it reports a third key (another device reset meanwhile) or refuses, the
+   * mark is dropped, this record comes back and the other reset is followed.
+   */
+  readonly resetting_from?: OwnAccount;
+  /**
    * Set while the account key this device made as the user's first device is
    * not yet known to have reached the server: the next connect
    * publishes it again, or, when another device's key won meanwhile, takes
@@ -44,7 +52,24 @@ export interface OwnAccount {
    * its own. Absent for a device that never held the old key.
    */
   readonly grantors?: readonly number[];
+  /**
+   * The account keys this device held (with their secret) before the current
+   * one, newest first, at most MAX_FORMER_KEYS: the server reporting one of
+   * them again is a rollback (its database restored from before a reset),
+   * answered by publishing the current key again, never followed.
+   */
+  readonly former_keys?: readonly string[];
+  /**
+   * After following a reset this device did not make: the account key it
+   * held until then, with its secret, kept until a grant of a new key is
+   * accepted. Should the server report that key again (another device
+   * undid a rollback), this device takes it back instead of staying pending.
+   */
+  readonly kept?: { readonly account_key: string; readonly account_secret: string };
 }
+
+/** How many former account keys a device remembers (former_keys). */
+export const MAX_FORMER_KEYS = 10;
 
 /** A device as first seen approved by its owner's account key (trust on first use, per device). */
 export interface PinnedDevice {
@@ -112,14 +137,7 @@ const CHECKS: { readonly [K in E2eField]: (value: unknown) => string | undefined
     }
     return undefined;
   },
-  account: (v) => {
-    if (!isObject(v) || !isId(v.user_id) || !isKey(v.account_key, 32)) return 'user_id or account_key is malformed';
-    if (v.account_secret !== undefined && !isKey(v.account_secret, 64)) return 'account_secret is not base64 of 64 bytes';
-    if (v.resetting !== undefined && (v.resetting !== true || v.account_secret === undefined)) return 'resetting must be true, with account_secret';
-    if (v.creating !== undefined && (v.creating !== true || v.account_secret === undefined)) return 'creating must be true, with account_secret';
-    if (v.grantors !== undefined && (!Array.isArray(v.grantors) || !v.grantors.every(isId) || v.account_secret !== undefined)) return 'grantors must be device ids, without account_secret';
-    return undefined;
-  },
+  account: (v) => checkAccount(v, true),
   knownDevices: (v) => eachEntry(v, (d) =>
     isObject(d) && isId(d.user_id) && isKey(d.sign_key, 32) && isKey(d.enc_key, 32) && isId(d.counter) && typeof d.fingerprint === 'string'
     && isKey(d.account_signature, 64) && (d.revoked === undefined || typeof d.revoked === 'boolean')),
@@ -133,6 +151,23 @@ const CHECKS: { readonly [K in E2eField]: (value: unknown) => string | undefined
     isObject(v) && Object.entries(v).every(([id, at]) => isKey(id, 16) && Number.isSafeInteger(at)) ? undefined : 'must map message ids (base64, 16 bytes) to times',
   owedGrants: (v) => (Array.isArray(v) && v.every(isId) ? undefined : 'must be a list of device ids'),
 };
+
+/** An `account` record's check; `outer`: the stored record itself (a `resetting_from` inside it may not be resetting again). */
+function checkAccount(v: unknown, outer: boolean): string | undefined {
+  if (!isObject(v) || !isId(v.user_id) || !isKey(v.account_key, 32)) return 'user_id or account_key is malformed';
+  if (v.account_secret !== undefined && !isKey(v.account_secret, 64)) return 'account_secret is not base64 of 64 bytes';
+  if (v.resetting !== undefined && (!outer || v.resetting !== true || v.account_secret === undefined)) return 'resetting must be true, with account_secret';
+  if (v.resetting_from !== undefined) {
+    if (v.resetting !== true) return 'resetting_from goes with resetting';
+    const problem = checkAccount(v.resetting_from, false);
+    if (problem) return `resetting_from: ${problem}`;
+  }
+  if (v.creating !== undefined && (v.creating !== true || v.account_secret === undefined)) return 'creating must be true, with account_secret';
+  if (v.grantors !== undefined && (!Array.isArray(v.grantors) || !v.grantors.every(isId) || v.account_secret !== undefined)) return 'grantors must be device ids, without account_secret';
+  if (v.former_keys !== undefined && (!Array.isArray(v.former_keys) || !v.former_keys.every((key) => isKey(key, 32)))) return 'former_keys must be account keys';
+  if (v.kept !== undefined && (!isObject(v.kept) || !isKey(v.kept.account_key, 32) || !isKey(v.kept.account_secret, 64))) return 'kept must be an account key with its secret';
+  return undefined;
+}
 
 /** A map keyed by positive integer ids whose every value passes `valid`. */
 function eachEntry(value: unknown, valid: (entry: unknown) => boolean): string | undefined {

@@ -85,6 +85,8 @@ export class E2eSession {
   /** Settles once this connection's keys are settled and the directory loaded. */
   private ready: Promise<void> | undefined;
   private settled = false;
+  /** resetAccount({ password }) went through while keys were not settled: the next settling reports `created`. */
+  private resetBeforeSettled = false;
   private standing: AccountStanding['state'] | undefined;
   /** A check of this user's account key after the server reported another one (ownAccountReported); settled when none runs. */
   private ownCheck: Promise<void> = Promise.resolve();
@@ -124,8 +126,13 @@ export class E2eSession {
       await previous;
       const { own, directory } = await this.parts();
       const mine = await call({ type: 'keys_get', user_ids: [userId] });
-      const vouched = own.accountKey ? directory.approvedUnder(userId, own.accountKey) : [];
-      const { state, replaced } = await own.establish(call, userId, deviceId, mine, vouched);
+      const vouching = own.vouchingKey;
+      const vouched = vouching ? directory.approvedUnder(userId, vouching) : [];
+      const established = await own.establish(call, userId, deviceId, mine, vouched);
+      const { replaced } = established;
+      // A reset with the password made before keys were settled (resetAccount) is reported as made here.
+      const state = this.resetBeforeSettled ? 'created' : established.state;
+      this.resetBeforeSettled = false;
       directory.setSelf(own.self(), own.accountKey, own.approved);
       if (replaced) this.options.events.error(accountResetAlarm());
       const all = await call({ type: 'keys_get' });
@@ -161,7 +168,14 @@ export class E2eSession {
     if (event.type === 'device_message') return mailbox.live(this.options.call, event.message);
     if (event.type === 'account_changed') {
       const { type: _type, ...entry } = event;
-      if (entry.user_id === this.own?.user) return this.ownAccountReported(entry);
+      const own = this.own;
+      if (entry.user_id === own?.user && entry.account_key === own.accountKey && own.approved) {
+        // The server set the key this device holds (again: another device undid a rollback with a reset), which
+        // cleared every certificate: this device's is published again (the same keys again are a no-op).
+        own.publish(this.options.call).catch(this.options.events.error);
+        return;
+      }
+      if (entry.user_id === own?.user) return this.ownAccountReported(entry);
       directory.learnAccount(entry);
     } else {
       const { type: _type, ...keys } = event;
@@ -333,11 +347,23 @@ export class E2eSession {
    * `created`).
    */
   async resetAccount(options: { readonly password?: string } = {}): Promise<void> {
-    await this.whenReady();
+    try {
+      await this.whenReady();
+    } catch (error) {
+      // With the password a reset is how a device whose keys cannot be settled (its account lost to a reset it
+      // cannot follow) gets out: it needs only this device's own keys, not a settled connection.
+      if (options.password === undefined || !this.own?.deviceId || !this.directory) throw error;
+    }
     const own = this.own as OwnDevice;
     const directory = this.directory as DeviceDirectory;
     await this.ownCheck;
     await own.resetAccount(this.options.call, options);
+    if (!this.settled) {
+      // Settled afresh under the new key (keys published, the directory loaded, device messages drained).
+      this.resetBeforeSettled = true;
+      await this.connected(own.user, own.deviceId as number, this.options.call);
+      return;
+    }
     directory.setSelf(own.self(), own.accountKey, own.approved);
     // Own devices certified by the old key are judged anew: pending, asked about.
     directory.announcePending();
@@ -433,7 +459,9 @@ export class E2eSession {
    * device holds means a reset this device did not make (or a server saying
    * so): confirmed with a fresh keys_get (an event may be a stale echo of an
    * earlier key), then this device drops the old key and is pending again,
-   * with the `account_reset` alarm (OwnDevice.followReset).
+   * with the `account_reset` alarm (OwnDevice.followReset) — unless the key
+   * is one this device held before (a rollback: the current key is published
+   * again) or the one it held until a reset it followed (taken back).
    */
   private ownAccountReported(entry: AccountKeyJson): void {
     const own = this.own;
@@ -445,10 +473,22 @@ export class E2eSession {
       const { accounts } = await this.options.call({ type: 'keys_get', user_ids: [userId] });
       const current = accounts.find((account) => account.user_id === userId && account.account_key !== own.accountKey);
       const directory = this.directory as DeviceDirectory;
-      if (!current || !(await own.followReset(current, directory.approvedUnder(userId, own.accountKey as string)))) return;
+      if (!current) return;
+      const outcome = await own.reported(this.options.call, current, directory.approvedUnder(userId, own.accountKey as string));
+      if (outcome === 'same') return;
+      if (outcome === 'rollback') {
+        // The current key published again over an older one: this device's certificate goes with it.
+        await own.publish(this.options.call);
+        return;
+      }
       directory.setSelf(own.self(), own.accountKey, own.approved);
-      // This user's devices are judged under the new key: those it certified (the one that reset) are trusted, the others not.
       directory.announcePending();
+      if (outcome === 'restored') {
+        await own.publish(this.options.call);
+        this.setStanding('approved');
+        return;
+      }
+      // This user's devices are judged under the new key: those it certified (the one that reset) are trusted, the others not.
       this.options.events.error(accountResetAlarm());
       this.setStanding('pending');
     })().catch(this.options.events.error);

@@ -1,10 +1,10 @@
 import type { AccountKeyJson, DeviceKeysJson } from '../protocol/frames.js';
 import {
-  type AccountPair, accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
+  type AccountPair, MAX_SANE_COUNTER, accountSignature, deviceFingerprint, dropExpiredKeys, generateAccount, generateDevice, publication, rotateDevice, secretMatches, verifyAccount,
 } from './device-keys.js';
 import type { SelfDevice } from './device-directory.js';
 import { decode } from './e2e-bytes.js';
-import type { DeviceSecrets, OwnAccount } from './e2e-records.js';
+import { type DeviceSecrets, MAX_FORMER_KEYS, type OwnAccount } from './e2e-records.js';
 import type { AccountStanding } from './e2e-types.js';
 import type { EncPair } from './envelope.js';
 import { ClientError } from './errors.js';
@@ -114,25 +114,100 @@ export class OwnDevice {
         state = await this.createAccount(call, userId, made as AccountPair);
       }
     } else if (this.account.resetting) {
-      // A reset made here was cut short: it is this user's intent, published again (the same key again is a no-op).
-      await this.publishReset(call);
-      state = 'created';
+      ({ state, replaced } = await this.resumeReset(call, reported, vouched));
     } else if (!reported && this.account.account_secret) {
       // The server lost it (a restored backup): this device holds it and publishes it again.
       await call({ type: 'account_publish', account_key: this.account.account_key, signature: accountSignature(this.sodium, this.account as AccountPair) });
-    } else if (reported && (await this.followReset(reported, vouched))) {
-      state = 'pending';
-      replaced = true;
+    } else if (reported) {
+      const outcome = await this.reported(call, reported, vouched);
+      if (outcome === 'followed') {
+        state = 'pending';
+        replaced = true;
+      } else if (outcome === 'restored') {
+        state = 'approved';
+      }
     }
     await this.publish(call);
     return { state, replaced };
+  }
+
+  /** The account key whose approved devices vouch for a reset seen now: the one held before a reset still marked `resetting`. */
+  get vouchingKey(): string | undefined {
+    return this.account?.resetting_from?.account_key ?? this.account?.account_key;
+  }
+
+  /**
+   * A reset made here was cut short (the mark `resetting` stayed). It is
+   * published again only while the server still reports the key it replaces
+   * (or already this one: the reply was lost); when the server reports a
+   * third key (another device reset meanwhile) or refuses the reset
+   * (this device no longer approved there), the mark is dropped, the account
+   * as it was before comes back, and the other key is followed like any
+   * reset seen (`reported`). Re-sending it then would be refused for ever, or,
+   * accepted, would silently undo the user's later reset.
+   */
+  private async resumeReset(
+    call: Call,
+    reported: AccountKeyJson | undefined,
+    vouched: readonly number[],
+  ): Promise<{ state: AccountStanding['state']; replaced: boolean }> {
+    const account = this.account as OwnAccount;
+    const from = account.resetting_from;
+    const current = reported?.account_key;
+    if (!from || current === undefined || current === account.account_key || current === from.account_key) {
+      try {
+        await this.publishReset(call);
+        return { state: 'created', replaced: false };
+      } catch (error) {
+        // A store from before resetting_from was kept has nothing to go back to: the reset stays marked.
+        if (!from || !(error instanceof ClientError) || error.retryable) throw error;
+      }
+    }
+    this.account = from as OwnAccount;
+    await this.store.setE2e('account', this.account);
+    const outcome = reported ? await this.reported(call, reported, vouched) : 'same';
+    if (outcome === 'followed') return { state: 'pending', replaced: true };
+    return { state: this.approved ? 'approved' : 'pending', replaced: false };
+  }
+
+  /**
+   * The server reports `reported` as this user's account key (at connect, or
+   * confirmed after an event). `same`: the key held (or nothing to do);
+   * `rollback`: it is a key this device held before the current one (the
+   * server's database restored from before a reset): the current key is
+   * published again with reset, and kept; `restored`: this device, pending
+   * after following a reset, held that key until then and takes it back
+   * (another device undid a rollback); `followed`: a reset this device did
+   * not make (`followReset`).
+   */
+  async reported(call: Call, reported: AccountKeyJson, vouched: readonly number[]): Promise<'same' | 'rollback' | 'restored' | 'followed'> {
+    const account = this.account;
+    if (!account || account.resetting || account.creating || reported.user_id !== account.user_id || reported.account_key === account.account_key) return 'same';
+    if (!verifyAccount(this.sodium, reported)) return 'same';
+    if (account.account_secret && account.former_keys?.includes(reported.account_key)) {
+      try {
+        await call({ type: 'account_publish', account_key: account.account_key, signature: accountSignature(this.sodium, account as AccountPair), reset: true });
+        return 'rollback';
+      } catch (error) {
+        // Refused (this device is not approved in the restored database): the older key is followed, this one kept aside.
+        if (!(error instanceof ClientError) || error.retryable) throw error;
+      }
+    }
+    if (!account.account_secret && account.kept?.account_key === reported.account_key) {
+      const { grantors: _grantors, kept, ...rest } = account;
+      this.account = { ...rest, account_key: kept.account_key, account_secret: kept.account_secret, former_keys: without(account.former_keys, kept.account_key) };
+      await this.store.setE2e('account', this.account);
+      return 'restored';
+    }
+    return (await this.followReset(reported, vouched)) ? 'followed' : 'same';
   }
 
   /**
    * The server reports another account key for this user than this device
    * holds, and this device did not make it: the account key was reset (by
    * another device of the user, or the server says so). The old key is void:
-   * its secret is dropped, and this device stands where a brand-new device
+   * its secret is no longer used (kept aside, `kept`, only to be taken back
+   * should the server report that key again), and this device stands where a brand-new device
    * stands — it takes the new key as the server reports it and waits,
    * pending, for an approved device to hand it the secret (a grant from a
    * device certified by that key, for that key: `receiveAccountKey`) — with
@@ -147,7 +222,17 @@ export class OwnDevice {
     if (!verifyAccount(this.sodium, reported)) return false;
     // Still waiting after an earlier reset: the devices known then stay the ones a grant may come from.
     const grantors = account.account_secret ? [...vouched] : account.grantors;
-    this.account = { user_id: account.user_id, account_key: reported.account_key, ...(grantors ? { grantors } : {}) };
+    // The secret held until now is kept aside (not used) until a grant of a new key is accepted: should the
+    // server go back to it (a rollback undone by another device), this device takes it back.
+    const kept = account.account_secret ? { account_key: account.account_key, account_secret: account.account_secret } : account.kept;
+    const former_keys = account.account_secret ? remember(account.former_keys, account.account_key) : account.former_keys;
+    this.account = {
+      user_id: account.user_id,
+      account_key: reported.account_key,
+      ...(grantors ? { grantors } : {}),
+      ...(kept ? { kept } : {}),
+      ...(former_keys ? { former_keys } : {}),
+    };
     await this.store.setE2e('account', this.account);
     return true;
   }
@@ -169,20 +254,24 @@ export class OwnDevice {
    */
   async resetAccount(call: Call, options: { readonly password?: string } = {}): Promise<void> {
     this.requireSecrets();
-    const previous = this.account;
+    // A reset still marked (cut short) is replaced by this one; the account from before it is what this one replaces.
+    const previous = this.account?.resetting ? this.account.resetting_from : this.account;
     const { account } = generateAccount(this.sodium, this.userId);
+    const former_keys = previous?.account_secret ? remember(previous.former_keys, previous.account_key) : previous?.former_keys;
+    const made: OwnAccount = { ...account, ...(former_keys ? { former_keys } : {}) };
     if (options.password !== undefined) {
       await call({ type: 'account_publish', account_key: account.account_key, signature: accountSignature(this.sodium, account), reset: true, password: options.password });
-      this.account = account;
-      await this.store.setE2e('account', account);
+      this.account = made;
+      await this.store.setE2e('account', made);
       return this.publish(call);
     }
-    this.account = { ...account, resetting: true };
+    this.account = { ...made, resetting: true, ...(previous ? { resetting_from: previous } : {}) };
     await this.store.setE2e('account', this.account);
     try {
       await this.publishReset(call);
     } catch (error) {
       if (error instanceof ClientError && !error.retryable) {
+        // Refused: the account as it was (a reset marked earlier and cut short stays dropped: this one replaced it).
         this.account = previous;
         if (previous) await this.store.setE2e('account', previous);
       }
@@ -193,11 +282,11 @@ export class OwnDevice {
 
   /** account_publish with reset for the key marked `resetting`, then the mark is dropped. */
   private async publishReset(call: Call): Promise<void> {
-    const account = this.account as AccountPair & { resetting?: true };
-    const pair: AccountPair = { user_id: account.user_id, account_key: account.account_key, account_secret: account.account_secret };
+    const { resetting: _resetting, resetting_from: _from, ...account } = this.account as OwnAccount;
+    const pair = account as AccountPair;
     await call({ type: 'account_publish', account_key: pair.account_key, signature: accountSignature(this.sodium, pair), reset: true });
-    this.account = pair;
-    await this.store.setE2e('account', pair);
+    this.account = account;
+    await this.store.setE2e('account', account);
   }
 
   /**
@@ -233,12 +322,22 @@ export class OwnDevice {
    * key than the store has (a store restored from a backup taken before a
    * rotation): publishing the stored keys would be refused as a
    * rollback for ever, so the device rotates to a counter past the server's.
-   * A server that inflates the counter gains nothing: this device rotates.
-   * (Messages sealed to the lost key stay unreadable here.)
+   * A server that inflates the counter gains nothing: this device rotates
+   * (and keeps at most MAX_PREVIOUS_ENC old pairs). A counter above
+   * MAX_SANE_COUNTER is refused with `key_mismatch` instead: no backup
+   * explains it, and rotating past it would bring this device near counters
+   * it can no longer raise. (Messages sealed to the lost key stay unreadable here.)
    */
   private async rotatePastServer(reported: DeviceKeysJson | undefined): Promise<void> {
     const secrets = this.secrets as DeviceSecrets;
-    if (!reported || reported.sign_key !== secrets.sign_public || !Number.isSafeInteger(reported.counter + 1)) return;
+    if (!reported || reported.sign_key !== secrets.sign_public) return;
+    if (!Number.isSafeInteger(reported.counter) || reported.counter > MAX_SANE_COUNTER) {
+      throw new ClientError(
+        'key_mismatch',
+        `the server reports key counter ${reported.counter} for this device (its store has ${secrets.counter}): no rotation goes that far; the server's keys for this device were tampered with, so this device does not follow them`,
+        false,
+      );
+    }
     const behind = reported.counter > secrets.counter || (reported.counter === secrets.counter && reported.enc_key !== secrets.enc_public);
     if (!behind) return;
     this.secrets = rotateDevice(this.sodium, { ...secrets, counter: reported.counter }, Date.now(), this.oldKeysTtlMs);
@@ -275,7 +374,13 @@ export class OwnDevice {
     if (account.grantors && !account.grantors.includes(fromDevice)) {
       return `after the reset, the new key is taken only from a device this one knew as approved before it (${account.grantors.join(', ') || 'none'}), not from device ${fromDevice}`;
     }
-    this.account = { user_id: account.user_id, account_key: account.account_key, account_secret: grant.account_secret };
+    // A grant of the new key accepted: the secret kept aside since the reset is dropped.
+    this.account = {
+      user_id: account.user_id,
+      account_key: account.account_key,
+      account_secret: grant.account_secret,
+      ...(account.former_keys ? { former_keys: account.former_keys } : {}),
+    };
     await this.store.setE2e('account', this.account);
     await this.publish(call);
     return undefined;
@@ -330,4 +435,13 @@ export class OwnDevice {
     if (!this.secrets) throw new ClientError('disconnected', 'encryption starts with the first connection', true);
     return this.secrets;
   }
+}
+
+/** `key` first in a list of former account keys, at most MAX_FORMER_KEYS. */
+function remember(former: readonly string[] | undefined, key: string): string[] {
+  return [key, ...without(former, key)].slice(0, MAX_FORMER_KEYS);
+}
+
+function without(former: readonly string[] | undefined, key: string): string[] {
+  return (former ?? []).filter((entry) => entry !== key);
 }

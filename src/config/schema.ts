@@ -268,7 +268,12 @@ export const schema = {
         1_000_000,
         'Most messages from one device waiting for another; past it device_send gets rate_limited until the target fetches and acknowledges its messages.',
       ),
-      device_message_ttl_days: integer(30, 1, 3650, 'Device messages not acknowledged within this long are dropped.'),
+      device_message_ttl_days: integer(
+        30,
+        1,
+        30,
+        'Device messages not acknowledged within this long are dropped. At most 30: clients remember the device messages they handled for 31 days (their replay window) and refuse older ones as stale, so a longer time to live would only deliver grants that are then refused and lost.',
+      ),
     },
   },
   presence: {

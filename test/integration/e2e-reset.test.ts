@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { AccountApi, ChatClient, type ClientMessage, FileStore, type IdentityChange, MemoryStore } from '../../src/client/node.js';
 import { ClientError } from '../../src/client/errors.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { FrameMitm } from '../helpers/frame-mitm.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 
 /**
@@ -215,6 +216,52 @@ describe('resetting the account key', { timeout: 120_000 }, () => {
     assert.match(refused.message, new RegExp(`device ${fresh.deviceId}`));
     assert.deepEqual(a1.standings.at(-1), 'pending', 'it does not follow');
     assert.deepEqual((await fresh.client.devices()).find((d) => d.device_id === a1.deviceId)?.state, 'approved', 'the server took the certificate; the device did not take the key');
+  });
+
+  it('a reset cut short, then a reset on another device: the first device follows the later reset instead of re-sending its own, and is approved again', async () => {
+    const [alice, bob] = [await user('alice'), await user('bob')];
+    const mitm = await FrameMitm.start(server.wsUrl);
+    let dropReset = false;
+    mitm.rewrite = (frame, link, direction) => {
+      // Device 1's reset never reaches the server: the link drops as it is sent.
+      if (direction === 'up' && frame.type === 'account_publish' && frame.reset && dropReset) {
+        link.close();
+        return null;
+      }
+      return frame;
+    };
+    try {
+      const login = await new AccountApi(server.url).login({ username: alice, password: 'correct horse', device_name: 'reset test', platform: 'bot' });
+      const store = new MemoryStore();
+      const client = new ChatClient({ server: mitm.url, token: login.token, encryption: true, store, reconnect: { initialDelayMs: 50, maxDelayMs: 400 }, requestTimeoutMs: 3000 });
+      clients.push(client);
+      const inbox = new Inbox(client);
+      await client.start();
+      await client.whenOnline();
+      await inbox.until(() => inbox.standings[0]);
+      const a1: Device = Object.assign(inbox, { deviceId: login.device.id, userId: client.user!.id, token: login.token });
+      const a2 = await device(alice);
+      await approve(a1, a2);
+      const b1 = await device(bob);
+      const thread = await b1.client.openDirect(alice);
+      dropReset = true;
+      await assert.rejects(a1.client.resetAccount(), (error: ClientError) => error.retryable);
+      assert.equal((await store.load()).e2e.account?.resetting, true, 'the reset cut short stays marked');
+      // Meanwhile the user resets on device 2; then device 1's link lets its frames through again.
+      await a2.client.resetAccount();
+      dropReset = false;
+      await a1.until(() => a1.errors.find((error) => error.code === 'account_reset'));
+      await a1.until(() => (a1.standings.at(-1) === 'pending' ? true : undefined));
+      assert.ok(!a1.errors.some((error) => error.code === 'forbidden'), 'the stale reset is not sent again');
+      assert.equal((await store.load()).e2e.account?.resetting, undefined, 'the mark is dropped');
+      await approve(a2, a1, 1);
+      assert.deepEqual(a2.errors.map((error) => error.code), [], 'device 2 keeps the key it made: nothing undid its reset');
+      assert.equal(a2.standings.at(-1), 'created');
+      await b1.client.send(thread.id, { text: 'to the device approved again' }, { encrypted: true });
+      assert.equal((await a1.text(thread.id, 'to the device approved again')).e2e?.status, 'ok');
+    } finally {
+      await mitm.close();
+    }
   });
 
   it('without encryption resetAccount is refused', async () => {

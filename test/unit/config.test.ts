@@ -66,6 +66,12 @@ describe('configuration', () => {
     assert.match(problem ?? '', /server\.port \(from CHATD_SERVER_PORT\) must be an integer from 0 to 65535, got "70000"/);
   });
 
+  it('caps e2e.device_message_ttl_days at 30: past the clients\' 31-day replay window a queued grant would be refused as stale', () => {
+    const [problem] = problemsOf(() => loadConfig({ file: file('[e2e]\ndevice_message_ttl_days = 31\n') }));
+    assert.match(problem ?? '', /e2e\.device_message_ttl_days .* must be an integer from 1 to 30, got 31/);
+    assert.equal(loadConfig({ file: file('[e2e]\ndevice_message_ttl_days = 30\n') }).e2e.device_message_ttl_days, 30);
+  });
+
   it('refuses a value not in an enumeration', () => {
     const [problem] = problemsOf(() => loadConfig({ file: file('[accounts]\nregistration = "public"\n') }));
     assert.match(problem ?? '', /accounts\.registration .* must be one of "open", "invite", "closed", got "public"/);

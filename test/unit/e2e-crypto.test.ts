@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { UntrustedSender, openDeviceMessage, sealDeviceMessage } from '../../src/client/device-message.js';
 import {
-  certifyDevice, deviceBytes, dropExpiredKeys, generateAccount, generateDevice, isCertified, publication, rotateDevice, secretMatches, verifyAccount, verifyDevice,
+  MAX_PREVIOUS_ENC, certifyDevice, deviceBytes, dropExpiredKeys, generateAccount, generateDevice, isCertified, publication, rotateDevice, secretMatches, verifyAccount, verifyDevice,
 } from '../../src/client/device-keys.js';
 import { signedArray } from '../../src/client/e2e-bytes.js';
 import { decryptEnvelope, readEnvelope, sealEnvelope, signatureValid, unsealKey } from '../../src/client/envelope.js';
@@ -58,6 +58,19 @@ describe('device keys and certificates', () => {
     assert.deepEqual(third.previous_enc?.map((pair) => pair.public), [second.enc_public], 'the first pair was retired 600 ms ago: dropped');
     assert.equal(dropExpiredKeys(third, 1700, 500), third, 'nothing expired: the same secrets');
     assert.deepEqual(dropExpiredKeys(third, 2200, 500).previous_enc, [], 'at connect, expired pairs go too');
+  });
+
+  it('keeps at most MAX_PREVIOUS_ENC old encryption pairs, newest first, whatever the TTL', () => {
+    let secrets = generateDevice(sodium, 12);
+    const retired: string[] = [];
+    for (let i = 0; i < MAX_PREVIOUS_ENC + 5; i++) {
+      retired.unshift(secrets.enc_public);
+      secrets = rotateDevice(sodium, secrets, 1000 + i, 1e12);
+    }
+    assert.equal(MAX_PREVIOUS_ENC, 20);
+    assert.deepEqual(secrets.previous_enc?.map((pair) => pair.public), retired.slice(0, MAX_PREVIOUS_ENC));
+    const bloated = { ...secrets, previous_enc: [...secrets.previous_enc!, ...secrets.previous_enc!] };
+    assert.equal(dropExpiredKeys(bloated, 2000, 1e12).previous_enc?.length, MAX_PREVIOUS_ENC, 'a store from before the cap is trimmed at connect');
   });
 });
 

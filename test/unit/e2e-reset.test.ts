@@ -87,8 +87,13 @@ describe('e2e session: resetting the account key', () => {
     assert.match((a13.errors[0] as Error).message, /reset/);
     assert.deepEqual(a13.standings, [{ state: 'pending' }]);
     const followed = (await a13.store.load()).e2e.account!;
-    assert.deepEqual(followed, { user_id: ALICE, account_key: server.accounts.get(ALICE)!.account_key, grantors: [12] },
-      'the old secret is dropped, nothing held for the new key; its grant may come only from device 12, known as approved before');
+    assert.deepEqual(followed, {
+      user_id: ALICE,
+      account_key: server.accounts.get(ALICE)!.account_key,
+      grantors: [12],
+      former_keys: [old.account_key],
+      kept: { account_key: old.account_key, account_secret: old.account_secret },
+    }, 'the old secret is no longer held (only kept aside until a grant), nothing held for the new key; its grant may come only from device 12, known as approved before');
     assert.deepEqual(a12.requests.map((r) => r.device_id), [13], 'the resetting device is asked to approve it');
     assert.deepEqual((await a12.session.devices()).map((d) => [d.device_id, d.state]), [[12, 'this'], [13, 'pending']]);
     assert.deepEqual(await sealedTo(a12, 'while-pending'), ['12', '20'], 'nothing sealed to the device until approved again');
@@ -100,6 +105,7 @@ describe('e2e session: resetting the account key', () => {
     await settle();
     assert.deepEqual(a13.standings.at(-1), { state: 'approved' });
     assert.equal((await a13.store.load()).e2e.account!.account_secret, (await a12.store.load()).e2e.account!.account_secret, 'the grant handed the new key');
+    assert.equal((await a13.store.load()).e2e.account!.kept, undefined, 'the old secret kept aside is dropped once a grant is accepted');
     assert.deepEqual(await sealedTo(a12, 'after'), ['12', '13', '20']);
     const fromA12 = await sealed(a12, THREAD, 'a12', { text: 'hi from 12' });
     assert.equal((await a13.session.open(message(a12, fromA12, 'a12'))).e2e?.status, 'ok');
@@ -331,5 +337,179 @@ describe('e2e session: a reset and a malicious server', () => {
     assert.throws(() => parseStoreDocument(text({ user_id: ALICE, account_key: account.account_key, grantors: ['12'] }), 'chat.json'), /grantors/);
     assert.throws(() => parseStoreDocument(text({ ...account, grantors: [12] }), 'chat.json'), /grantors/, 'a device holding the key waits for no grant');
     assert.deepEqual(parseStoreDocument(text({ user_id: ALICE, account_key: account.account_key, grantors: [12] }), 'chat.json').account?.grantors, [12]);
+    const before = generateAccount(sodium, ALICE).account;
+    assert.equal(parseStoreDocument(text({ ...account, resetting: true, resetting_from: before }), 'chat.json').account?.resetting_from?.account_key, before.account_key);
+    assert.throws(() => parseStoreDocument(text({ ...account, resetting_from: before }), 'chat.json'), /resetting_from/, 'only with the mark');
+    assert.throws(() => parseStoreDocument(text({ ...account, resetting: true, resetting_from: { ...before, resetting: true } }), 'chat.json'), /resetting_from/);
+    assert.throws(() => parseStoreDocument(text({ ...account, former_keys: ['x'] }), 'chat.json'), /former_keys/);
+    assert.throws(() => parseStoreDocument(text({ ...account, kept: { account_key: before.account_key } }), 'chat.json'), /kept/);
+  });
+});
+
+/** `device`'s calls through `fail` first: it throws what it returns for a request, or lets the request through. */
+function flake(server: FakeKeyServer, device: SeamDevice, fail: (request: { type: string; reset?: boolean; password?: string }) => ClientError | undefined): SeamDevice['call'] {
+  const honest = server.callFor(device.userId, device.deviceId);
+  const flaky = (async (request: { type: string }) => {
+    const error = fail(request);
+    if (error) throw error;
+    return honest(request as never);
+  }) as typeof honest;
+  (device.session as unknown as { options: { call: typeof honest } }).options.call = flaky;
+  return flaky;
+}
+
+describe('e2e session: a reset cut short, then another', () => {
+  it('a reset cut short is not published again once another device reset: the mark is dropped and the other reset followed (it would undo it)', async () => {
+    const { server, a12, a13 } = await twoDevices();
+    const k1 = (await a12.store.load()).e2e.account!;
+    let dropped = true;
+    const call = flake(server, a12, (request) => (dropped && request.type === 'account_publish' ? new ClientError('disconnected', 'dropped', true) : undefined));
+    const away = a12.session.event.bind(a12.session);
+    a12.session.event = () => {};
+    await assert.rejects(a12.session.resetAccount(), (error: ClientError) => error.code === 'disconnected');
+    const marked = (await a12.store.load()).e2e.account!;
+    assert.equal(marked.resetting, true);
+    assert.equal(marked.resetting_from?.account_key, k1.account_key, 'the key the reset replaces is stored with the mark');
+    // Meanwhile device 13 resets (K2), and approves 12 again under it before 12 is back.
+    await a13.session.resetAccount();
+    await settle();
+    const k2 = server.accounts.get(ALICE)!.account_key;
+    await a13.session.approveDevice(12, a12.session.ownFingerprint());
+    await settle();
+    dropped = false;
+    a12.session.event = away;
+    a12.errors.length = 0;
+    await a12.session.connected(ALICE, 12, call);
+    await settle();
+    await settle();
+    assert.equal(server.accounts.get(ALICE)!.account_key, k2, 'the reset cut short is not published over the later one');
+    assert.ok(!server.requests.some((entry) => entry.device === 12 && entry.request.type === 'account_publish' && entry.request.account_key === marked.account_key));
+    assert.ok(codes(a12).includes('account_reset'), 'the other reset is seen, with the alarm');
+    const account = (await a12.store.load()).e2e.account!;
+    assert.equal(account.resetting, undefined);
+    assert.equal(account.account_key, k2);
+    assert.equal(account.account_secret, (await a13.store.load()).e2e.account!.account_secret, 'the grant from 13 (known as approved under K1) is taken');
+    assert.deepEqual(a12.standings.at(-1), { state: 'approved' });
+  });
+
+  it('a reset cut short that the server then refuses (forbidden) drops the mark: the key it replaced comes back', async () => {
+    const { server, a12 } = await twoDevices();
+    const k1 = (await a12.store.load()).e2e.account!;
+    let fail: ClientError | undefined = new ClientError('disconnected', 'dropped', true);
+    const call = flake(server, a12, (request) => (request.type === 'account_publish' ? fail : undefined));
+    await assert.rejects(a12.session.resetAccount(), (error: ClientError) => error.code === 'disconnected');
+    fail = new ClientError('forbidden', 'not approved', false);
+    a12.standings.length = 0;
+    await a12.session.connected(ALICE, 12, call);
+    assert.deepEqual((await a12.store.load()).e2e.account, k1, 'the mark and its key are dropped');
+    assert.deepEqual(a12.standings, [], 'still approved under the old key (nothing created, nothing pending)');
+    assert.deepEqual(codes(a12), []);
+    assert.equal(server.accounts.get(ALICE)!.account_key, k1.account_key);
+  });
+
+  it('resetAccount({ password }) works on a device whose keys could not be settled (no settled connection needed)', async () => {
+    const { server, a12, a13 } = await twoDevices();
+    // A store from before the key a reset replaces was kept: the mark alone, published again at every connect.
+    const k1 = (await a12.store.load()).e2e.account!;
+    await a13.session.resetAccount();
+    await settle();
+    await settle();
+    const stale = generateAccount(sodium, ALICE).account;
+    await a12.store.setE2e('account', { ...stale, resetting: true });
+    const fresh = await seamDevice(server, ALICE, 12, { store: a12.store, connect: false });
+    const call = flake(server, fresh, (request) =>
+      request.type === 'account_publish' && request.reset && request.password === undefined ? new ClientError('forbidden', 'a reset from a device that is not approved needs your password', false) : undefined);
+    await assert.rejects(fresh.session.connected(ALICE, 12, call), (error: ClientError) => error.code === 'forbidden');
+    await fresh.session.resetAccount({ password: 'secret' });
+    const account = (await fresh.store.load()).e2e.account!;
+    assert.equal(server.accounts.get(ALICE)!.account_key, account.account_key, 'the reset with the password went through');
+    assert.notEqual(account.account_key, k1.account_key);
+    assert.equal(account.resetting, undefined);
+    assert.deepEqual(fresh.standings.at(-1), { state: 'created' });
+    const self = server.devices.get(12)!;
+    assert.ok(isCertified(sodium, self, self.account_signature, account.account_key));
+  });
+});
+
+describe('e2e session: a server that reports an older account key (its database restored)', () => {
+  /** Alice's devices 12 and 13 approved under K1; 12 resets to K2 and approves 13 again; `restore` puts the server back to K1. */
+  async function afterReset(): Promise<{ server: FakeKeyServer; a12: SeamDevice; a13: SeamDevice; k2: string; restore: () => void }> {
+    const { server, a12, a13 } = await twoDevices();
+    const accounts = structuredClone([...server.accounts]);
+    const devices = structuredClone([...server.devices]);
+    await a12.session.resetAccount();
+    await settle();
+    await settle();
+    await a12.session.approveDevice(13, a13.session.ownFingerprint());
+    await settle();
+    await settle();
+    assert.deepEqual(a13.standings.at(-1), { state: 'approved' });
+    const k2 = server.accounts.get(ALICE)!.account_key;
+    for (const device of [a12, a13]) for (const list of [device.errors, device.standings]) list.length = 0;
+    const restore = (): void => {
+      server.accounts.clear();
+      for (const [id, entry] of accounts) server.accounts.set(id, entry);
+      for (const [id, keys] of devices) server.devices.set(id, keys);
+    };
+    return { server, a12, a13, k2, restore };
+  }
+
+  it('a device that held the older key publishes the current one again with reset, and keeps it (live, and at connect)', async () => {
+    const { server, a12, a13, k2, restore } = await afterReset();
+    restore();
+    a12.session.event({ type: 'account_changed', ...server.accounts.get(ALICE)! });
+    await settle();
+    await settle();
+    await settle();
+    assert.equal(server.accounts.get(ALICE)!.account_key, k2, 'the current key is published again');
+    for (const id of [12, 13]) {
+      const keys = server.devices.get(id)!;
+      assert.ok(isCertified(sodium, keys, keys.account_signature, k2), `device ${id} certified by it again (13 at the account_changed of 12's reset)`);
+    }
+    // Again, seen by 13 at its next connect.
+    restore();
+    await a13.session.connected(ALICE, 13, a13.call);
+    await settle();
+    await settle();
+    assert.equal(server.accounts.get(ALICE)!.account_key, k2);
+    for (const device of [a12, a13]) {
+      assert.deepEqual(codes(device), [], 'no alarm: nothing was followed');
+      assert.ok(!device.standings.some((standing) => standing.state === 'pending'));
+      const account = (await device.store.load()).e2e.account!;
+      assert.equal(account.account_key, k2);
+      assert.ok(account.account_secret, 'the current secret is kept');
+    }
+  });
+
+  it('a device that never held the older key follows it, keeps its secret aside, and takes it back when another device publishes it again', async () => {
+    const { server, a12, k2, restore } = await afterReset();
+    const a14 = await seamDevice(server, ALICE, 14);
+    await settle();
+    await a12.session.approveDevice(14, a14.session.ownFingerprint());
+    await settle();
+    await settle();
+    assert.deepEqual(a14.standings.at(-1), { state: 'approved' });
+    const held = (await a14.store.load()).e2e.account!;
+    const away = a12.session.event.bind(a12.session);
+    a12.session.event = () => {};
+    restore();
+    server.devices.delete(14);
+    a14.standings.length = 0;
+    await a14.session.connected(ALICE, 14, a14.call);
+    assert.deepEqual(codes(a14), ['account_reset']);
+    assert.deepEqual(a14.standings, [{ state: 'pending' }]);
+    assert.deepEqual((await a14.store.load()).e2e.account!.kept, { account_key: k2, account_secret: held.account_secret });
+    // Device 12 held the older key: it publishes K2 again; 14 takes its kept secret back.
+    a12.session.event = away;
+    await a12.session.connected(ALICE, 12, a12.call);
+    await settle();
+    await settle();
+    await settle();
+    assert.equal(server.accounts.get(ALICE)!.account_key, k2);
+    assert.deepEqual(a14.standings.at(-1), { state: 'approved' });
+    const account = (await a14.store.load()).e2e.account!;
+    assert.equal(account.account_key, k2);
+    assert.equal(account.account_secret, held.account_secret);
+    assert.equal(account.kept, undefined);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateAccount, generateDevice, publication } from '../../src/client/device-keys.js';
+import { MAX_PREVIOUS_ENC, generateAccount, generateDevice, publication } from '../../src/client/device-keys.js';
 import { signedArray } from '../../src/client/e2e-bytes.js';
 import type { Call } from '../../src/client/e2e.js';
 import { ClientError } from '../../src/client/errors.js';
@@ -130,6 +130,42 @@ describe('the encryption session at its edges', () => {
     assert.equal(account.creating, undefined);
     assert.equal(account.account_key, server.accounts.get(ALICE)?.account_key);
     assert.equal(typeof server.devices.get(12)?.account_signature, 'string');
+  });
+
+  it('a grant dropped before the new device fetched it (the server\'s TTL) is sent again by approveDevice again', async () => {
+    const server = new FakeKeyServer();
+    const first = await seamDevice(server, ALICE, 12);
+    const added = await seamDevice(server, ALICE, 13);
+    const away = added.session.event.bind(added.session);
+    added.session.event = () => {};
+    await first.session.approveDevice(13, added.session.ownFingerprint());
+    await settle();
+    // The server took the approval, then dropped the queued grant unread (past e2e.device_message_ttl_days).
+    server.queues.delete(13);
+    added.session.event = away;
+    await added.session.connected(ALICE, 13, added.call);
+    assert.deepEqual(added.standings.at(-1), { state: 'pending' }, 'certified on the server, but without the key');
+    await first.session.approveDevice(13, added.session.ownFingerprint());
+    await settle();
+    await settle();
+    assert.deepEqual(added.standings.at(-1), { state: 'approved' });
+    assert.equal((await added.store.load()).e2e.account!.account_secret, (await first.store.load()).e2e.account!.account_secret);
+  });
+
+  it('a server that makes the device rotate at every connect cannot grow its old keys past MAX_PREVIOUS_ENC; an absurd counter is refused as key_mismatch', async () => {
+    const { server, bob } = await twoUsers();
+    // The server reports the device's own counter with another encryption key: the device rotates past it, each connect.
+    server.tamper = (reply) => ({ ...reply, devices: reply.devices.map((keys) => (keys.device_id === 20 ? { ...keys, enc_key: generateDevice(sodium, 20).enc_public } : keys)) });
+    for (let i = 0; i < MAX_PREVIOUS_ENC + 3; i++) await bob.session.connected(BOB, 20, bob.call);
+    const rotated = (await bob.store.load()).e2e.deviceSecrets!;
+    assert.ok(rotated.counter > MAX_PREVIOUS_ENC + 3, 'it rotated at each connect');
+    assert.equal(rotated.previous_enc?.length, MAX_PREVIOUS_ENC);
+    // A counter no rotation reaches: refused, nothing rotated, nothing published.
+    server.tamper = (reply) => ({ ...reply, devices: reply.devices.map((keys) => (keys.device_id === 20 ? { ...keys, counter: 2 ** 31 + 1 } : keys)) });
+    const published = server.requests.filter((entry) => entry.request.type === 'keys_publish').length;
+    await assert.rejects(bob.session.connected(BOB, 20, bob.call), (error: ClientError) => error.code === 'key_mismatch' && !error.retryable && /counter 2147483649/.test(error.message));
+    assert.deepEqual((await bob.store.load()).e2e.deviceSecrets, rotated);
+    assert.equal(server.requests.filter((entry) => entry.request.type === 'keys_publish').length, published);
   });
 
   it('a store restored from before a rotation rotates past the server\'s counter, under the same identity', async () => {
