@@ -3,6 +3,7 @@ import {
   type KeyChange, type StatusChange,
 } from '../../src/client/node.js';
 import { ClientError } from '../../src/client/errors.js';
+import { Waiters } from './waiters.js';
 
 /**
  * Everything a ChatClient tells the app, recorded per event and waited on by
@@ -31,7 +32,7 @@ export class ClientEvents {
   /** Connection states in order, and the reasons the ones that ended gave. */
   readonly states: string[] = [];
   readonly endReasons: string[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Waiters();
 
   constructor(
     readonly client: ChatClient,
@@ -66,22 +67,7 @@ export class ClientEvents {
    * instead of hanging the suite.
    */
   until<T>(find: () => T | undefined, what = 'an event', ms = 15_000): Promise<T> {
-    const found = find();
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(this.describeTimeout(what, ms)));
-      }, ms);
-      const check = (): void => {
-        const value = find();
-        if (value === undefined) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve(value);
-      };
-      this.waiters.add(check);
-    });
+    return this.waiters.until(find, ms, () => this.describeTimeout(what, ms));
   }
 
   /** The message of that thread whose (decrypted) text is `text`. */
@@ -97,6 +83,6 @@ export class ClientEvents {
   /** Adds `value` to `list` and lets every waiter look again. */
   protected record<T>(list: T[], value: T): void {
     list.push(value);
-    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.notify();
   }
 }
