@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import WebSocket, { WebSocketServer } from 'ws';
+import { Waiters } from './waiters.js';
 
 type Frame = any;
 
@@ -57,7 +58,7 @@ export class FrameMitm {
   /** The text of every frame the attacker saw, both ways, as it arrived. */
   readonly seen: string[] = [];
   readonly links: MitmLink[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Waiters();
   /** Replaced at will by the test; passes everything through unchanged by default. */
   rewrite: Rewrite = (frame) => frame;
 
@@ -95,23 +96,7 @@ export class FrameMitm {
 
   /** Resolves with the first frame seen (so far or later, either way, before any rewrite) that `match` accepts. */
   until(match: (frame: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> {
-    const find = (): Frame | undefined => this.frames().find(match);
-    const found = find();
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`no such frame within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const check = (): void => {
-        const frame = find();
-        if (frame === undefined) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve(frame);
-      };
-      this.waiters.add(check);
-    });
+    return this.waiters.until(() => this.frames().find(match), timeoutMs, () => `no such frame within ${timeoutMs} ms`);
   }
 
   async close(): Promise<void> {
@@ -128,7 +113,7 @@ export class FrameMitm {
     const pass = (data: WebSocket.RawData, direction: Direction, to: WebSocket): void => {
       const text = data.toString();
       this.seen.push(text);
-      for (const waiter of [...this.waiters]) waiter();
+      this.waiters.notify();
       const frame = JSON.parse(text) as Frame;
       if (direction === 'up' && typeof frame.id === 'string' && typeof frame.type === 'string') link.requests.set(frame.id, frame.type);
       const out = this.rewrite(frame, link, direction);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AccountApi, ChatClient, type ChatClientOptions, FileStore, type MessageJson } from '../../src/client/node.js';
 import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
+import { ClientEvents } from '../helpers/client-events.js';
 import { TcpProxy } from '../helpers/proxy.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 
@@ -96,8 +97,8 @@ offline_grace_ms = 100
     const acks = await Promise.all(sends);
 
     assert.deepEqual(acks.map((ack) => ack.seq), texts.map((_, i) => i + 1), 'each message stored once, in the order sent');
-    await bob.until((messages) => messages.length >= texts.length);
-    await alice.until((messages) => messages.length >= texts.length);
+    await bob.untilMessages((messages) => messages.length >= texts.length);
+    await alice.untilMessages((messages) => messages.length >= texts.length);
     for (const party of [alice, bob]) {
       assert.deepEqual(party.texts(thread.id), texts);
       assert.deepEqual(party.seqs(thread.id), texts.map((_, i) => i + 1));
@@ -126,7 +127,7 @@ offline_grace_ms = 100
     assert.equal((await silentBob).reason, 'heartbeat_timeout');
     await duringStall;
 
-    await bob.until((messages) => messages.length >= 3);
+    await bob.untilMessages((messages) => messages.length >= 3);
     assert.deepEqual(bob.texts(thread.id), ['before', 'during the cut', 'during the stall']);
     assert.deepEqual(bob.seqs(thread.id), [1, 2, 3]);
     assert.ok(bob.endReasons.includes('connection_lost'), `bob saw the cut as a lost connection: ${bob.endReasons.join(', ')}`);
@@ -146,14 +147,14 @@ offline_grace_ms = 100
       await alice1.client.send(group.id, { text: `alice ${i}` }, { clientMsgId: `a${i}` });
       await bob.client.send(group.id, { text: `bob ${i}` });
     }
-    await alice2.until((messages) => messages.length >= 11);
-    await alice1.until((messages) => messages.length >= 11);
+    await alice2.untilMessages((messages) => messages.length >= 11);
+    await alice1.untilMessages((messages) => messages.length >= 11);
     const expected = ['group_created', ...Array.from({ length: 5 }, (_, i) => [`alice ${i}`, `bob ${i}`]).flat()];
     assert.deepEqual(alice1.texts(group.id), expected);
     assert.deepEqual(alice2.texts(group.id), expected);
     assert.deepEqual(alice2.seqs(group.id), expected.map((_, i) => i + 1));
 
-    await carol.until((messages) => messages.length >= 11);
+    await carol.untilMessages((messages) => messages.length >= 11);
     const read = alice1.client.once('status', (change) => change.client_msg_id === 'a4' && change.status === 'read');
     await carol.client.markRead(group.id);
     await read;
@@ -202,7 +203,7 @@ offline_grace_ms = 100
     const laptop = await new AccountApi(server.url).login({ username: aliceName, password: 'correct horse', device_name: 'laptop', platform: 'bot' });
     const thread = await bob.client.openDirect(aliceName);
     for (const text of ['one', 'two', 'three']) await bob.client.send(thread.id, { text });
-    await phone.until((messages) => messages.length >= 3);
+    await phone.untilMessages((messages) => messages.length >= 3);
     await phone.client.markRead(thread.id, 2);
 
     const fresh = await start(new ChatClient(clientOptions(laptop.token)));
@@ -219,7 +220,7 @@ offline_grace_ms = 100
     const second = await device(name);
     const last = await first.client.createGroup('last', []);
     await first.client.send(last.id, { text: 'newest' });
-    await second.until((messages) => messages.some((m) => m.thread_id === last.id && m.seq === 2));
+    await second.untilMessages((messages) => messages.some((m) => m.thread_id === last.id && m.seq === 2));
     assert.equal(second.states.filter((state) => state === 'offline').length, 0, 'no reconnect was needed');
   });
 
@@ -270,7 +271,7 @@ offline_grace_ms = 100
     const carolLine = await TcpProxy.start(server.port);
     const carol = await device(await register('carol'), { server: carolLine.url });
     const group = await alice.client.createGroup('large', [bob.client.user!.username, carol.client.user!.username]);
-    await carol.until((messages) => messages.length >= 1);
+    await carol.untilMessages((messages) => messages.length >= 1);
 
     const away = carol.client.once('state', (change) => change.state === 'offline');
     carolLine.refuse(true);
@@ -278,7 +279,7 @@ offline_grace_ms = 100
     await away;
     for (let i = 0; i < 4; i++) await alice.client.send(group.id, { text: `while away ${i}` });
     carolLine.refuse(false);
-    await carol.until((messages) => messages.length >= 5);
+    await carol.untilMessages((messages) => messages.length >= 5);
     assert.deepEqual(carol.texts(group.id), ['group_created', ...[0, 1, 2, 3].map((i) => `while away ${i}`)]);
     assert.deepEqual(carol.seqs(group.id), [1, 2, 3, 4, 5]);
     await carolLine.close();
@@ -294,13 +295,13 @@ offline_grace_ms = 100
     const first = await start(new ChatClient(clientOptions(login.token, { server: aliceLine.url, store: new FileStore(storePath) })));
     const thread = await first.client.openDirect(bob.client.user!.username);
     await bob.client.send(thread.id, { text: 'hello alice' });
-    await first.until((messages) => messages.length >= 1);
+    await first.untilMessages((messages) => messages.length >= 1);
 
     // The line goes one-way: this send reaches the server, its ack never comes back.
     aliceLine.stall('replies');
     aliceLine.refuse(true);
     void first.client.send(thread.id, { text: 'ack lost' }, { clientMsgId: 'lost-ack' }).catch(() => {});
-    await bob.until((messages) => messages.some((m) => m.client_msg_id === 'lost-ack'));
+    await bob.untilMessages((messages) => messages.some((m) => m.client_msg_id === 'lost-ack'));
     // And these never leave the app before it quits.
     const stored = first.client.once('state', (change) => change.pending === 3);
     for (const text of ['queued 1', 'queued 2']) void first.client.send(thread.id, { text }).catch(() => {});
@@ -312,10 +313,10 @@ offline_grace_ms = 100
     const allSent = restartedClient.once('state', (change) => change.pending === 0 && change.state === 'online');
     const restarted = await start(restartedClient);
     await allSent;
-    await bob.until((messages) => messages.length >= 4);
+    await bob.untilMessages((messages) => messages.length >= 4);
     assert.deepEqual(bob.texts(thread.id), ['hello alice', 'ack lost', 'queued 1', 'queued 2']);
     assert.deepEqual(bob.seqs(thread.id), [1, 2, 3, 4]);
-    await restarted.until((messages) => messages.length >= 3);
+    await restarted.untilMessages((messages) => messages.length >= 3);
     assert.deepEqual(restarted.texts(thread.id), ['ack lost', 'queued 1', 'queued 2'], 'what the app had before the restart is not given again');
     await aliceLine.close();
   });
@@ -333,7 +334,7 @@ offline_grace_ms = 100
       const backup = await runCli(['db', 'backup', join(data, 'backup.db'), '--data', data]);
       assert.equal(backup.code, 0, backup.stderr);
       await alice.client.send(thread.id, { text: 'lost in the restore' });
-      await bob.until((messages) => messages.length >= 3);
+      await bob.untilMessages((messages) => messages.length >= 3);
 
       await own.stop();
       copyFileSync(join(data, 'backup.db'), join(data, 'chatd.db'));
@@ -345,7 +346,7 @@ offline_grace_ms = 100
       const before = bob.messages.length;
       await alice.client.whenOnline();
       await alice.client.send(thread.id, { text: 'after the restore' });
-      await bob.until((messages) => messages.some((m) => (m.body as { text: string }).text === 'after the restore'));
+      await bob.untilMessages((messages) => messages.some((m) => (m.body as { text: string }).text === 'after the restore'));
       const afresh = bob.messages.slice(before).map((m) => [m.seq, (m.body as { text: string }).text]);
       assert.deepEqual(afresh, [[1, 'one'], [2, 'two'], [3, 'after the restore']], 'seq 3 again, with other content: given, not dropped');
     } finally {
@@ -356,33 +357,10 @@ offline_grace_ms = 100
 });
 
 /** Everything a client emitted, with waits on it. */
-class Recorded {
-  readonly messages: MessageJson[] = [];
-  readonly states: string[] = [];
-  readonly endReasons: string[] = [];
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly client: ChatClient) {
-    client.on('message', (message) => {
-      this.messages.push(message);
-      for (const waiter of this.waiters) waiter();
-    });
-    client.on('state', (change) => {
-      this.states.push(change.state);
-      if (change.reason) this.endReasons.push(change.reason);
-    });
-  }
-
-  until(done: (messages: MessageJson[]) => boolean): Promise<void> {
-    if (done(this.messages)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (!done(this.messages)) return;
-        this.waiters.delete(check);
-        resolve();
-      };
-      this.waiters.add(check);
-    });
+class Recorded extends ClientEvents {
+  /** Once `done` holds for the messages so far (a regression fails within the deadline, naming `done`). */
+  untilMessages(done: (messages: MessageJson[]) => boolean): Promise<void> {
+    return this.until(() => (done(this.messages) ? true : undefined), `messages where ${String(done)}`).then(() => undefined);
   }
 
   texts(threadId: number): unknown[] {

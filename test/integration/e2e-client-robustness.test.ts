@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AccountApi, ChatClient, type ClientMessage, MemoryStore } from '../../src/client/node.js';
+import { AccountApi, ChatClient, MemoryStore } from '../../src/client/node.js';
 import { E2E_FIELDS } from '../../src/client/e2e-records.js';
-import type { StatusChange } from '../../src/client/outbox.js';
+import { ClientEvents } from '../helpers/client-events.js';
 import { FrameMitm } from '../helpers/frame-mitm.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -15,48 +15,7 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  */
 
 /** Everything a client tells the app, waited on by event. */
-class Watch {
-  readonly messages: ClientMessage[] = [];
-  readonly statuses: StatusChange[] = [];
-  readonly standings: string[] = [];
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly client: ChatClient) {
-    client.on('message', (message) => this.push(this.messages, message));
-    client.on('status', (change) => this.push(this.statuses, change));
-    client.on('account', (standing) => this.push(this.standings, standing.state));
-    client.on('error', () => undefined);
-  }
-
-  /** Resolves with what `find` finds once an event makes it find something; a regression fails within `ms` with `what`, not by hanging the suite. */
-  until<T>(find: () => T | undefined, what = 'an event', ms = 15_000): Promise<T> {
-    const found = find();
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`waited ${ms} ms for ${what}: it never came`));
-      }, ms);
-      const check = (): void => {
-        const value = find();
-        if (value === undefined) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve(value);
-      };
-      this.waiters.add(check);
-    });
-  }
-
-  text(threadId: number, text: string): Promise<ClientMessage> {
-    return this.until(() => this.messages.find((m) => m.thread_id === threadId && (m.body as { text?: string })?.text === text), `the message "${text}" in thread ${threadId}`);
-  }
-
-  private push<T>(list: T[], value: T): void {
-    list.push(value);
-    for (const waiter of [...this.waiters]) waiter();
-  }
-}
+class Watch extends ClientEvents {}
 
 describe('the encrypting SDK over flaky links and with stored state', { timeout: 120_000 }, () => {
   let server: ServerProcess;

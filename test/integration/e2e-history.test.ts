@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  AccountApi, ChatClient, type ClientMessage, type ChatClientOptions, FileStore, type HistoryProgress, type HistoryReceived, MemoryStore,
+  AccountApi, ChatClient, type ChatClientOptions, FileStore, type HistoryReceived, MemoryStore,
 } from '../../src/client/node.js';
 import type { HistoryHost } from '../../src/client/history-hook.js';
+import { ClientEvents } from '../helpers/client-events.js';
 import { TestDevice, loadSodium } from '../helpers/e2e.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -19,47 +20,15 @@ import { connectAuthenticated } from '../helpers/ws.js';
  */
 
 /** What one client hands the app, waited on by event. */
-class Watch {
-  readonly messages: ClientMessage[] = [];
-  readonly history: HistoryReceived[] = [];
-  readonly progress: HistoryProgress[] = [];
-  readonly errors: Error[] = [];
-  readonly accounts: string[] = [];
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly client: ChatClient) {
-    client.on('message', (message) => this.push(this.messages, message));
-    client.on('history', (received) => this.push(this.history, received));
-    client.on('history_progress', (progress) => this.push(this.progress, progress));
-    client.on('error', (error) => this.push(this.errors, error));
-    client.on('account', ({ state }) => this.push(this.accounts, state));
-  }
-
-  until<T>(find: () => T | undefined): Promise<T> {
-    return new Promise((resolve) => {
-      const check = (): void => {
-        const value = find();
-        if (value === undefined) return;
-        this.waiters.delete(check);
-        resolve(value);
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  text(threadId: number, text: string): Promise<ClientMessage> {
-    return this.until(() => this.messages.find((m) => m.thread_id === threadId && (m.body as { text?: string })?.text === text));
+class Watch extends ClientEvents {
+  /** The states of its `account` events. */
+  get accounts(): string[] {
+    return this.standings;
   }
 
   /** The last `history` event once a grant is complete. */
   complete(grantId?: string): Promise<HistoryReceived> {
-    return this.until(() => this.history.find((h) => (grantId === undefined || h.grant_id === grantId) && h.parts_received === h.parts));
-  }
-
-  private push<T>(list: T[], value: T): void {
-    list.push(value);
-    for (const waiter of [...this.waiters]) waiter();
+    return this.until(() => this.history.find((h) => (grantId === undefined || h.grant_id === grantId) && h.parts_received === h.parts), `grant ${grantId ?? '(any)'} complete`);
   }
 }
 

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import {
-  AccountApi, type AccountStanding, ChatClient, type ClientMessage, type ClientStore, FileStore, type IdentityChange, type KeyChange, MemoryStore, type StatusChange,
+  AccountApi, ChatClient, type ClientMessage, type ClientStore, FileStore, MemoryStore,
 } from '../../src/client/node.js';
 import { TestAccount, TestDevice, approvedDevice, loadSodium } from '../helpers/e2e.js';
+import { ClientEvents } from '../helpers/client-events.js';
 import { FrameMitm } from '../helpers/frame-mitm.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -48,33 +49,14 @@ function opensWith(sealed: string, pair: { public: string; secret: string }): bo
 }
 
 /** One SDK client and everything it told the app, waited on by event. */
-class Peer {
-  readonly messages: ClientMessage[] = [];
-  readonly keys: KeyChange[] = [];
-  readonly identities: IdentityChange[] = [];
-  readonly errors: Error[] = [];
-  readonly deviceRequests: Array<{ device_id: number; fingerprint: string }> = [];
-  readonly statuses: StatusChange[] = [];
-  readonly standings: AccountStanding[] = [];
-  private readonly waiters = new Set<() => void>();
-
+class Peer extends ClientEvents {
   constructor(
-    readonly client: ChatClient,
+    client: ChatClient,
     readonly username: string,
     readonly token: string,
     readonly store: ClientStore,
   ) {
-    const track = <T>(list: T[]) => (value: T): void => {
-      list.push(value);
-      for (const waiter of [...this.waiters]) waiter();
-    };
-    client.on('message', track(this.messages));
-    client.on('keys', track(this.keys));
-    client.on('identity', track(this.identities));
-    client.on('error', track(this.errors));
-    client.on('device_request', track(this.deviceRequests));
-    client.on('status', track(this.statuses));
-    client.on('account', track(this.standings));
+    super(client);
   }
 
   get userId(): number {
@@ -85,30 +67,6 @@ class Peer {
     return this.client.deviceId as number;
   }
 
-  until<T>(find: () => T | undefined, what = 'an event'): Promise<T> {
-    const found = find();
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`${this.username}: no ${what} within 10 s; errors: ${this.errors.map((e) => e.message).join(' | ')}; messages: ${JSON.stringify(this.messages.map((m) => [m.thread_id, m.seq, m.kind, m.e2e?.status]))}; state ${this.client.state}`));
-      }, 10_000);
-      const check = (): void => {
-        const value = find();
-        if (value === undefined) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve(value);
-      };
-      this.waiters.add(check);
-    });
-  }
-
-  /** The message of the thread whose decrypted text is `text`. */
-  text(threadId: number, text: string): Promise<ClientMessage> {
-    return this.until(() => this.messages.find((m) => m.thread_id === threadId && (m.body as { text?: string })?.text === text), `message "${text}"`);
-  }
-
   /** The next e2e message of the thread after seq `after` (opened or not). */
   encryptedAfter(threadId: number, after: number): Promise<ClientMessage> {
     return this.until(() => this.messages.find((m) => m.thread_id === threadId && m.kind === 'e2e' && m.seq > after), `an e2e message after seq ${after}`);
@@ -116,6 +74,11 @@ class Peer {
 
   errorCoded(code: string): Promise<Error> {
     return this.until(() => this.errors.find((e) => (e as { code?: string }).code === code), `error ${code}`);
+  }
+
+  /** A timeout says who waited and what the client had seen: these cases fail far from the cause. */
+  protected override describeTimeout(what: string, ms: number): string {
+    return `${this.username}: no ${what} within ${ms} ms; errors: ${this.errors.map((e) => e.message).join(' | ')}; messages: ${JSON.stringify(this.messages.map((m) => [m.thread_id, m.seq, m.kind, m.e2e?.status]))}; state ${this.client.state}`;
   }
 }
 
@@ -734,7 +697,7 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
         return frame;
       };
       const alice2 = await device(aliceName, { via: relay });
-      assert.equal(alice2.standings[0]?.state, 'pending');
+      assert.equal(alice2.accountStandings[0]?.state, 'pending');
       // The attacker's "approved device" hands the new device the attacker's account key.
       const published = await relay.until((f) => f.type === 'keys_publish');
       const body = { account_key: attacker.key, account_secret: b64(attacker.secretKey) };
@@ -743,7 +706,7 @@ describe('end-to-end encryption against a malicious server (issue 17)', { timeou
       const inner = { v: 2, from_device: ghost.deviceId, to_device: alice2.deviceId, kind: 'account_key', msg_id: msgId, sent_at: sentAt, body, signature: b64(sodium.crypto_sign_detached(utf8(signed), ghost.signSecret)) };
       const payload = b64(sodium.crypto_box_seal(utf8(JSON.stringify(inner)), raw(published.enc_key)));
       relay.links.at(-1)?.toClient({ type: 'device_message', message: { id: 1_000_000, from_device: ghost.deviceId, payload, created_at: Date.now() } });
-      await alice2.until(() => alice2.standings.find((s) => s.state === 'approved'), 'approved by the fake account');
+      await alice2.until(() => alice2.accountStandings.find((s) => s.state === 'approved'), 'approved by the fake account');
       // Its sends are sealed to the attacker's device (the real server refuses them: the device is not approved there).
       const secret = 'new-device-secret: sealed to a fake own device';
       await assert.rejects(alice2.client.send(thread.id, { text: secret }, { encrypted: true }));

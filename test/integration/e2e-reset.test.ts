@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { AccountApi, ChatClient, type ClientMessage, FileStore, type IdentityChange, MemoryStore } from '../../src/client/node.js';
+import { AccountApi, ChatClient, FileStore, MemoryStore } from '../../src/client/node.js';
 import { ClientError } from '../../src/client/errors.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { ClientEvents } from '../helpers/client-events.js';
 import { FrameMitm } from '../helpers/frame-mitm.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 
@@ -18,45 +19,12 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  */
 
 /** Everything a client tells the app, waited on by event. */
-class Inbox {
-  readonly messages: ClientMessage[] = [];
-  readonly requests: number[] = [];
-  readonly standings: string[] = [];
-  readonly identities: IdentityChange[] = [];
-  readonly errors: ClientError[] = [];
-  private readonly waiters = new Set<() => void>();
+class Inbox extends ClientEvents {
+  /** Only the SDK's alarms: the assertions compare their codes. */
+  declare readonly errors: ClientError[];
 
-  constructor(readonly client: ChatClient) {
-    client.on('message', (message) => this.push(this.messages, message));
-    client.on('device_request', (request) => this.push(this.requests, request.device_id));
-    client.on('account', (standing) => this.push(this.standings, standing.state));
-    client.on('identity', (change) => this.push(this.identities, change));
-    client.on('error', (error) => {
-      if (error instanceof ClientError) this.push(this.errors, error);
-    });
-  }
-
-  until<T>(find: () => T | undefined): Promise<T> {
-    const found = find();
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => {
-      const check = (): void => {
-        const value = find();
-        if (value === undefined) return;
-        this.waiters.delete(check);
-        resolve(value);
-      };
-      this.waiters.add(check);
-    });
-  }
-
-  text(threadId: number, text: string): Promise<ClientMessage> {
-    return this.until(() => this.messages.find((m) => m.thread_id === threadId && (m.body as { text?: string })?.text === text));
-  }
-
-  private push<T>(list: T[], value: T): void {
-    list.push(value);
-    for (const waiter of [...this.waiters]) waiter();
+  constructor(client: ChatClient) {
+    super(client, { errors: 'alarms' });
   }
 }
 

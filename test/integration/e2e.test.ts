@@ -3,9 +3,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { certifyDevice } from '../../src/client/device-keys.js';
-import { AccountApi, ChatClient, type ClientMessage, FileStore, type KeyChange, MemoryStore } from '../../src/client/node.js';
+import { AccountApi, ChatClient, type ClientMessage, FileStore, MemoryStore } from '../../src/client/node.js';
 import { loadSodium as loadClientSodium } from '../../src/client/sodium.js';
 import { TestAccount, TestDevice, approvedDevice, envelope, loadSodium, sealEnvelope } from '../helpers/e2e.js';
+import { ClientEvents } from '../helpers/client-events.js';
 import { request } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -31,58 +32,10 @@ async function certifiedRawKeys(raw: Connected, accountHolder: MemoryStore): Pro
 }
 
 /** Every message a client hands the app, waited on by event. */
-class Inbox {
-  readonly messages: ClientMessage[] = [];
-  readonly keyChanges: KeyChange[] = [];
-  readonly requests: number[] = [];
-  readonly standings: string[] = [];
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly client: ChatClient) {
-    client.on('message', (message) => {
-      this.messages.push(message);
-      this.notify();
-    });
-    client.on('device_request', (request) => {
-      this.requests.push(request.device_id);
-      this.notify();
-    });
-    client.on('account', (standing) => {
-      this.standings.push(standing.state);
-      this.notify();
-    });
-    client.on('keys', (change) => {
-      this.keyChanges.push(change);
-      this.notify();
-    });
-  }
-
-  until<T>(find: () => T | undefined): Promise<T> {
-    const found = find();
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => {
-      const check = (): void => {
-        const value = find();
-        if (value === undefined) return;
-        this.waiters.delete(check);
-        resolve(value);
-      };
-      this.waiters.add(check);
-    });
-  }
-
-  /** The message of that thread whose decrypted text is `text`. */
-  text(threadId: number, text: string): Promise<ClientMessage> {
-    return this.until(() => this.messages.find((m) => m.thread_id === threadId && (m.body as { text?: string })?.text === text));
-  }
-
+class Inbox extends ClientEvents {
   /** The next e2e message of the thread after seq `after`. */
   encryptedAfter(threadId: number, after: number): Promise<ClientMessage> {
-    return this.until(() => this.messages.find((m) => m.thread_id === threadId && m.kind === 'e2e' && m.seq > after));
-  }
-
-  private notify(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    return this.until(() => this.messages.find((m) => m.thread_id === threadId && m.kind === 'e2e' && m.seq > after), `an e2e message after seq ${after}`);
   }
 }
 
@@ -228,7 +181,7 @@ describe('end-to-end encryption', { timeout: 120_000 }, () => {
     const before = (await a1.text(thread.id, 'old keys')).e2e?.fingerprint;
     await b1.text(thread.id, 'sealed to the old key');
     const fingerprint = await b1.client.rotateKeys();
-    const change = await a1.until(() => a1.keyChanges.find((c) => c.device_id === b1.deviceId && c.reason === 'rotated'));
+    const change = await a1.until(() => a1.keys.find((c) => c.device_id === b1.deviceId && c.reason === 'rotated'));
     assert.equal(fingerprint, before, 'the identity (signing key) stays: the fingerprint does not change');
     assert.deepEqual([change.fingerprint, change.previous_fingerprint, change.trusted], [before, before, true]);
     await b1.client.send(thread.id, { text: 'new keys' }, { encrypted: true });
@@ -256,7 +209,7 @@ describe('end-to-end encryption', { timeout: 120_000 }, () => {
     await a1.client.send(thread.id, { text: 'not for the ghost' }, { encrypted: true });
     const event = await raw.socket.nextEvent((frame) => frame.type === 'message' && frame.message.client_msg_id !== undefined && frame.message.kind === 'e2e');
     assert.deepEqual(Object.keys(event.message.body.keys).map(Number).sort((x, y) => x - y), [a1.deviceId, b1.deviceId]);
-    assert.equal(a1.keyChanges.some((change) => change.device_id === bobLogin.device.id), false, 'a pending device of someone else is no news');
+    assert.equal(a1.keys.some((change) => change.device_id === bobLogin.device.id), false, 'a pending device of someone else is no news');
     raw.socket.close();
   });
 
@@ -278,7 +231,7 @@ describe('end-to-end encryption', { timeout: 120_000 }, () => {
     const old = page.messages.find((m) => m.kind === 'e2e');
     assert.equal(old?.e2e?.status, 'undecryptable');
     assert.equal((old?.body as { text?: string }).text, undefined, 'the envelope, not a guess');
-    await a1.until(() => a1.keyChanges.find((change) => change.device_id === late.deviceId && change.reason === 'new' && change.trusted));
+    await a1.until(() => a1.keys.find((change) => change.device_id === late.deviceId && change.reason === 'new' && change.trusted));
     await a1.client.send(thread.id, { text: 'welcome, new phone' }, { encrypted: true });
     assert.equal((await late.text(thread.id, 'welcome, new phone')).e2e?.status, 'ok');
   });
@@ -305,13 +258,13 @@ describe('end-to-end encryption', { timeout: 120_000 }, () => {
     await b1.client.send(thread.id, { text: 'received before the restart' }, { encrypted: true });
     await a1.text(thread.id, 'received before the restart');
     await b1.text(thread.id, 'sent before the restart');
-    const seenBefore = b1.keyChanges.length;
+    const seenBefore = b1.keys.length;
     await a1.client.close();
     const again = await device(alice, { store: new FileStore(path), token: a1.token, deviceId: a1.deviceId });
     assert.deepEqual(again.standings, ['approved']);
     await again.client.send(thread.id, { text: 'after the restart' }, { encrypted: true });
     assert.equal((await b1.text(thread.id, 'after the restart')).e2e?.status, 'ok');
-    assert.equal(b1.keyChanges.length, seenBefore, 'no key event at the peer');
+    assert.equal(b1.keys.length, seenBefore, 'no key event at the peer');
     const page = await again.client.history(thread.id);
     assert.deepEqual(
       page.messages.filter((m) => m.kind === 'e2e').map((m) => [(m.body as { text?: string }).text, m.e2e?.status]),
