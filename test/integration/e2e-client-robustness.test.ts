@@ -248,6 +248,9 @@ describe('the encrypting SDK over flaky links and with stored state', { timeout:
     const fingerprint = b0.client.ownFingerprint();
     await b0.client.rotateKeys();
     await b0.client.rotateKeys();
+    // Alice has heard of both rotations: what she hears after this is the restored device's.
+    await a.until(() => (a.keys.filter((change) => change.reason === 'rotated').length >= 2 ? true : undefined), "alice hearing of bob's two rotations");
+    const heard = a.keys.length;
     await b0.client.close();
     const restored = new MemoryStore();
     for (const field of E2E_FIELDS) if (backup[field] !== undefined) await restored.setE2e(field, backup[field] as never);
@@ -257,6 +260,8 @@ describe('the encrypting SDK over flaky links and with stored state', { timeout:
     await b.client.whenOnline();
     assert.equal(b.client.ownFingerprint(), fingerprint, 'the same identity');
     assert.equal((await restored.load()).e2e.deviceSecrets?.counter, 4);
+    // Sealed to the key of counter 3 (lost with the restore), it would be undecryptable: alice must know counter 4 first.
+    await a.until(() => a.keys.slice(heard).find((change) => change.reason === 'rotated'), "alice hearing of the restored device's rotation past the server's counter");
     await a.client.send(thread, { text: 'after the restore' }, { encrypted: true });
     assert.equal((await b.text(thread, 'after the restore')).e2e?.status, 'ok');
     assert.deepEqual(errors.filter((e) => (e as { code?: string }).code === 'key_conflict'), []);
