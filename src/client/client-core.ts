@@ -1,4 +1,4 @@
-import type { MemberJson, MessageJson, ReceiptEvent, ThreadJson, UserJson, WelcomeFrame } from '../protocol/frames.js';
+import type { MemberJson, ReceiptEvent, ThreadJson, UserJson, WelcomeFrame } from '../protocol/frames.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, reconnectDelay } from './backoff.js';
 import { Connection, type ConnectionEnd, type ReplyOf, type ServerEvent } from './connection.js';
 import { E2eSession } from './e2e.js';

@@ -1,4 +1,4 @@
-import type { MessageJson, PresenceJson, ReceiptEvent, ThreadJson, TypingEvent, UserRefJson } from '../protocol/frames.js';
+import type { PresenceJson, ReceiptEvent, ThreadJson, TypingEvent, UserRefJson } from '../protocol/frames.js';
 import type { BackoffOptions } from './backoff.js';
 import type { ConnectionEnd } from './connection.js';
 import type { AccountStanding, ClientMessage, DeviceRequest, IdentityChange, KeyChange } from './e2e-types.js';

@@ -279,7 +279,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   private authenticate(frame: AuthFrame): void {
-    const { accounts, registry, channels, clock, settings, epoch, services } = this.deps;
+    const { accounts, registry, clock, settings, epoch, services } = this.deps;
     let principal: Principal;
     try {
       this.slot?.authAttempt();

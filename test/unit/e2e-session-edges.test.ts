@@ -71,7 +71,7 @@ describe('the encryption session at its edges', () => {
   });
 
   it('a verified contact\'s new device under a changed account key, found through devices_changed, holds the send', async () => {
-    const { server, alice, bob } = await twoUsers();
+    const { server, alice } = await twoUsers();
     await alice.session.markVerified(BOB, true);
     await sealed(alice, THREAD, 'warm', {});
     // Bob's account key is reset and a new device certified by it, without alice being told (no events).
