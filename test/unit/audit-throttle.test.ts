@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { MemoryAuditLog } from '../../src/services/audit.js';
 import { ThrottledAuditLog } from '../../src/services/audit-throttle.js';
 
 describe('ThrottledAuditLog', () => {
   const setup = () => {
-    const clock = { time: 1_000_000, now() { return this.time; } };
+    const clock = new FakeClock();
     const inner = new MemoryAuditLog();
     return { clock, inner, audit: new ThrottledAuditLog(inner, clock, 3, 4) };
   };

@@ -5,7 +5,7 @@ import { type ConnectionLimitSettings, ConnectionLimits } from '../../src/servic
 import { MemoryRateLimitStore } from '../../src/services/limits/memory-rate-limit-store.js';
 import { SendBudget } from '../../src/services/limits/send-budget.js';
 import { clientAddress } from '../../src/transport/client-address.js';
-import { FakeClock } from '../helpers/rate-limit-store-contract.js';
+import { FakeClock } from '../contracts/rate-limit-store.contract.js';
 
 
 const generous: ConnectionLimitSettings = {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { describe, it } from 'node:test';
 import { DeviceMessageService } from '../../src/services/device-messages.js';
 import type { DeviceMessage, Principal } from '../../src/services/types.js';
@@ -11,7 +12,7 @@ const DAY = 86_400_000;
 function setUp(settings: { maxQueueBytes?: number; maxQueueMessages?: number } = {}): {
   service: DeviceMessageService;
   store: Store;
-  clock: { time: number; now(): number };
+  clock: FakeClock;
   from: Principal;
   to: Principal;
   third: Principal;
@@ -26,7 +27,7 @@ function setUp(settings: { maxQueueBytes?: number; maxQueueMessages?: number } =
   for (const [i, id] of [first, third].entries()) {
     store.keys.publish(id as number, { encKey: `e${i}`, signKey: `s${i}`, counter: 1, signature: 'sig', accountSignature: 'cert' }, 1);
   }
-  const clock = { time: 10 * DAY, now: () => clock.time };
+  const clock = new FakeClock(10 * DAY);
   const live: DeviceMessage[] = [];
   const service = new DeviceMessageService({
     store,
@@ -42,11 +43,11 @@ describe('device messages', () => {
   it('expire after e2e.device_message_ttl_days, and not before', () => {
     const { service, clock, from, to } = setUp();
     service.send(from, to.deviceId, Buffer.from('old').toString('base64'));
-    clock.time += 20 * DAY;
+    clock.advance(20 * DAY);
     service.send(from, to.deviceId, Buffer.from('newer').toString('base64'));
-    clock.time += 10 * DAY;
+    clock.advance(10 * DAY);
     assert.equal(service.expire(), 0, 'exactly 30 days old: kept');
-    clock.time += 1;
+    clock.advance(1);
     assert.equal(service.expire(), 1);
     assert.deepEqual(service.page(to, 0, 100).messages.map((m) => Buffer.from(m.payload, 'base64').toString()), ['newer']);
   });

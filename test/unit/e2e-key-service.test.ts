@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { describe, it } from 'node:test';
 import { createKeyChecker } from '../../src/crypto/keys.js';
 import { ChatError } from '../../src/errors.js';
@@ -25,7 +26,7 @@ function setUp() {
   const passwords: string[] = [];
   const keys = new KeyService({
     store,
-    clock: { now: () => 10 },
+    clock: new FakeClock(10),
     fanout: { keysChanged: () => {}, accountChanged: () => {} } as unknown as Fanout,
     checker: createKeyChecker(),
     audit: { record: () => {} },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { PasswordHasher } from '../../src/crypto/passwords.js';
 import { isChatError } from '../../src/errors.js';
 import { AccountService } from '../../src/services/accounts.js';
@@ -8,12 +9,6 @@ import { RateLimiter } from '../../src/services/rate-limiter.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
 import { Store } from '../../src/storage/store.js';
 
-class FakeClock {
-  time = 1_000_000;
-  now(): number {
-    return this.time;
-  }
-}
 
 /** The service as app.ts builds it with the default [rate_limit] (5 and 30 per 60 s, slow down after 100), on a database in memory. */
 async function accounts(): Promise<{ service: AccountService; clock: FakeClock; audit: MemoryAuditLog }> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { systemClock } from '../../src/clock.js';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PresenceService } from '../../src/services/presence.js';
@@ -33,7 +34,7 @@ describe('PresenceService', () => {
         if (!view.online) wentOffline();
       },
     };
-    const service = new PresenceService({ store, clock: { now: () => now }, fanout: fanout as Fanout, offlineGraceMs: 1 });
+    const service = new PresenceService({ store, clock: { ...systemClock, now: () => now }, fanout: fanout as Fanout, offlineGraceMs: 1 });
     service.connected(alice);
     service.connected(bob);
     now = 2_000;

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { RateLimiter } from '../../src/services/rate-limiter.js';
 
-class FakeClock {
-  time = 1_000_000;
-  now(): number {
-    return this.time;
-  }
-}
 
 describe('RateLimiter', () => {
   it('allows a burst of capacity, then refuses with the seconds until the next attempt', () => {

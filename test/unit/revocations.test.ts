@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { systemClock } from '../../src/clock.js';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PasswordHasher } from '../../src/crypto/passwords.js';
@@ -30,7 +31,7 @@ function twoProcesses(): { server: Store; cli: Store } {
 }
 
 function admin(store: Store, revocations: RevocationListener = { revoked: () => {} }): AdminService {
-  const clock = { now: () => Date.now() };
+  const clock = systemClock;
   const hasher = new PasswordHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 });
   const accounts = new AccountService({
     store,

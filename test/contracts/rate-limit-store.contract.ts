@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Clock } from '../../src/clock.js';
 import type { RateLimitStore } from '../../src/services/limits/rate-limit-store.js';
 
-/** A clock the test moves by hand. */
-export class FakeClock implements Clock {
-  time = 1_000_000;
-  now(): number {
-    return this.time;
-  }
-}
+import { FakeClock } from '../helpers/fake-clock.js';
+
+export { FakeClock };
 
 const rule = { burst: 3, refillMs: 3_000 };
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryRateLimitStore } from '../../src/services/limits/memory-rate-limit-store.js';
-import { FakeClock, rateLimitStoreContract } from '../helpers/rate-limit-store-contract.js';
+import { FakeClock, rateLimitStoreContract } from './rate-limit-store.contract.js';
 
 rateLimitStoreContract('in memory', (clock) => new MemoryRateLimitStore(clock));
 
