@@ -75,7 +75,7 @@ export class AccountService {
   private readonly lastSeen: BatchedTimes;
 
   constructor(private readonly deps: AccountServiceDeps) {
-    this.lastSeen = new BatchedTimes(deps.store.batcher);
+    this.lastSeen = new BatchedTimes();
   }
 
   /** Self-service registration, as the server's registration mode allows. */
@@ -198,7 +198,7 @@ export class AccountService {
   deviceConnected(principal: Principal): void {
     const { store, clock } = this.deps;
     const now = clock.now();
-    this.lastSeen.set(principal.deviceId, now, () => store.devices.touch(principal.deviceId, now));
+    this.lastSeen.set(principal.deviceId, now, () => store.batcher.submit(() => store.devices.touch(principal.deviceId, now)));
   }
 
   logout(principal: Principal, address?: string): void {

@@ -1,5 +1,3 @@
-import type { WriteBatcher } from '../storage/write-batcher.js';
-
 /**
  * Timestamps written through the group commit rather than in a commit of their
  * own (a reconnect storm would otherwise wait on one fsync per device or user).
@@ -11,15 +9,13 @@ import type { WriteBatcher } from '../storage/write-batcher.js';
 export class BatchedTimes {
   private readonly unstored = new Map<number, number>();
 
-  constructor(private readonly batcher: WriteBatcher) {}
-
-  /** Sets `id`'s time to `at`: `write` stores it in the next group commit. */
-  set(id: number, at: number, write: () => void): void {
+  /** Sets `id`'s time to `at`: `write` is the storage's unit of work that stores it (group-committed), settling after its commit. */
+  set(id: number, at: number, write: () => Promise<unknown>): void {
     this.unstored.set(id, at);
     const settled = (): void => {
       if (this.unstored.get(id) === at) this.unstored.delete(id);
     };
-    this.batcher.submit(write).then(settled, settled);
+    write().then(settled, settled);
   }
 
   /** The time set for `id` that is not committed yet, else the stored one. */

@@ -24,7 +24,7 @@ export class PresenceService {
   private readonly lastActive: BatchedTimes;
 
   constructor(private readonly deps: PresenceDeps) {
-    this.lastActive = new BatchedTimes(deps.store.batcher);
+    this.lastActive = new BatchedTimes();
   }
 
   connected(userId: number): void {
@@ -89,7 +89,7 @@ export class PresenceService {
 
   private storeLastActive(userId: number, at: number): void {
     const { store } = this.deps;
-    this.lastActive.set(userId, at, () => store.users.setLastActive(userId, at));
+    this.lastActive.set(userId, at, () => store.batcher.submit(() => store.users.setLastActive(userId, at)));
   }
 
   private view(userId: number, lastActiveAt: number | null): PresenceView {

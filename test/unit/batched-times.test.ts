@@ -14,12 +14,14 @@ describe('BatchedTimes', () => {
     const update = db.prepare<[number, number]>('UPDATE t SET at = ? WHERE id = ?');
     const stored = (id: number): number => db.prepare('SELECT at FROM t WHERE id = ?').pluck().get(id) as number;
     const batcher = new WriteBatcher(db);
-    const times = new BatchedTimes(batcher);
-    times.set(1, 20, () => update.run(20, 1));
-    times.set(1, 30, () => update.run(30, 1));
-    times.set(2, 40, () => {
-      throw new Error('disk full');
-    });
+    const times = new BatchedTimes();
+    times.set(1, 20, () => batcher.submit(() => update.run(20, 1)));
+    times.set(1, 30, () => batcher.submit(() => update.run(30, 1)));
+    times.set(2, 40, () =>
+      batcher.submit(() => {
+        throw new Error('disk full');
+      }),
+    );
     assert.deepEqual([times.get(1, stored(1)), times.get(2, stored(2))], [30, 40], 'before the commit: the times set');
     assert.deepEqual([stored(1), stored(2)], [10, 10], 'nothing written yet');
     await batcher.submit(() => undefined);
