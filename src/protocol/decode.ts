@@ -114,6 +114,8 @@ const readers: FieldReaders = {
 /**
  * Text → ClientFrame. Pure: checks size, JSON, the request id, the type and
  * each field, and names the bad field in the error. Never throws anything but FrameError.
+ * Fields are read with protocol/fields.ts, the readers HTTP uses too, so string
+ * limits count code points as the services do.
  */
 export function decodeClientFrame(text: string, maxBytes: number): ClientFrame {
   if (Buffer.byteLength(text, 'utf8') > maxBytes) {
