@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Command, Option } from 'commander';
-import { databaseFile } from '../app.js';
+import { databaseFile, openAdmin } from '../app.js';
 import { CONFIG_FILE_ENV, ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { StartupError, isChatError } from '../errors.js';
@@ -123,4 +123,16 @@ export function parseDuration(text: string): number | null {
 export function parsePositiveInteger(text: string, what: string): number {
   if (!/^\d{1,9}$/.test(text) || Number(text) < 1) throw new CliError(`${what} must be a positive integer, got "${text}"`, EXIT_USAGE);
   return Number(text);
+}
+
+/** Runs `work` with the admin services over the configured database, and closes it after. */
+export async function withAdmin<T>(options: DatabaseOptions, work: (admin: ReturnType<typeof openAdmin>) => Promise<T> | T): Promise<T> {
+  const config = resolveConfig(options);
+  requireDatabase(config);
+  const context = openAdmin(config);
+  try {
+    return await work(context);
+  } finally {
+    context.close();
+  }
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { type DatabaseOptions, examples, formatTime, parsePositiveInteger, printJson, printTable, withDatabaseOptions } from './common.js';
-import { withAdmin } from './user.js';
+import { type DatabaseOptions, examples, formatTime, parsePositiveInteger, printJson, printTable, withAdmin, withDatabaseOptions } from './common.js';
 
 export function addDeviceCommands(program: Command): void {
   const device = program.command('device').description("manage users' devices (logins)");

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { CreatedInvite, Invite } from '../services/admin.js';
-import { type DatabaseOptions, examples, formatTime, parseDuration, parsePositiveInteger, printJson, printTable, withDatabaseOptions } from './common.js';
-import { withAdmin } from './user.js';
+import { type DatabaseOptions, examples, formatTime, parseDuration, parsePositiveInteger, printJson, printTable, withAdmin, withDatabaseOptions } from './common.js';
 
 /** The code appears only in what `invite create` prints: the database keeps its hash. */
 function inviteJson(invite: Invite | CreatedInvite): Record<string, unknown> {

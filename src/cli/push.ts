@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { createProviders } from '../push/providers.js';
-import { CliError, type DatabaseOptions, EXIT_USAGE, examples, parsePositiveInteger, resolveConfig, withDatabaseOptions } from './common.js';
-import { withAdmin } from './user.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, parsePositiveInteger, resolveConfig, withAdmin, withDatabaseOptions } from './common.js';
 
 export function addPushCommands(program: Command): void {
   const push = program.command('push').description('push notifications (APNs, FCM)');

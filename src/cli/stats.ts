@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { readEpoch, databaseSize, schemaVersion } from '../storage/database.js';
-import { type DatabaseOptions, examples, printJson, withDatabaseOptions } from './common.js';
-import { withAdmin } from './user.js';
+import { type DatabaseOptions, examples, printJson, withAdmin, withDatabaseOptions } from './common.js';
 
 export function addStatsCommand(program: Command): void {
   const stats = withDatabaseOptions(

@@ -1,27 +1,14 @@
 import { type Command, Option } from 'commander';
-import { openAdmin } from '../app.js';
+import { userJson } from '../protocol/encode.js';
 import { checkUsername } from '../services/account-rules.js';
 import type { UserSummary } from '../services/admin.js';
-import { CliError, type DatabaseOptions, EXIT_USAGE, examples, formatTime, printJson, printTable, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
+import { CliError, type DatabaseOptions, EXIT_USAGE, examples, formatTime, printJson, printTable, withAdmin, withDatabaseOptions } from './common.js';
 import { confirm, readPassword } from './prompt.js';
 
-/** Runs `work` with the admin services over the configured database, and closes it after. */
-export async function withAdmin<T>(options: DatabaseOptions, work: (admin: ReturnType<typeof openAdmin>) => Promise<T> | T): Promise<T> {
-  const config = resolveConfig(options);
-  requireDatabase(config);
-  const context = openAdmin(config);
-  try {
-    return await work(context);
-  } finally {
-    context.close();
-  }
-}
-
-function userJson(user: UserSummary): Record<string, unknown> {
+/** A user as `user list --json` prints it: the protocol's user, plus what only an operator sees. */
+function summaryJson(user: UserSummary): Record<string, unknown> {
   return {
-    id: user.id,
-    username: user.username,
-    display_name: user.displayName,
+    ...userJson(user),
     disabled: user.disabled,
     created_at: user.createdAt,
     last_active_at: user.lastActiveAt,
@@ -51,7 +38,7 @@ export function addUserCommands(program: Command): void {
     (options: DatabaseOptions & { json?: boolean }) =>
       withAdmin(options, ({ admin }) => {
         const users = admin.listUsers();
-        if (options.json) return printJson(users.map(userJson));
+        if (options.json) return printJson(users.map(summaryJson));
         printTable(
           ['ID', 'USERNAME', 'DISPLAY NAME', 'STATUS', 'CREATED', 'LAST ACTIVE'],
           users.map((u) => [u.id, u.username, u.displayName, u.disabled ? 'disabled' : 'active', formatTime(u.createdAt), formatTime(u.lastActiveAt)]),

@@ -1,5 +1,17 @@
 import { ChatError } from '../errors.js';
-import { isObject } from './fields.js';
+import {
+  type JsonObject,
+  fail,
+  isObject,
+  isTextOfLength,
+  optionalBoolean,
+  optionalEnum,
+  optionalString,
+  requireId,
+  requireIdList,
+  requireSeq,
+  requireString,
+} from './fields.js';
 import type { ClientFrame, ClientFrameType, HistoryFrame, RequestId, UserRefJson } from './frames.js';
 
 /** A frame that could not be decoded, with the request id when one was readable. */
@@ -14,7 +26,7 @@ export class FrameError extends ChatError {
 
 const MAX_ID_LENGTH = 64;
 
-type FieldReaders = { [T in ClientFrameType]: (frame: Record<string, unknown>, id: RequestId) => Extract<ClientFrame, { type: T }> };
+type FieldReaders = { [T in ClientFrameType]: (frame: JsonObject, id: RequestId) => Extract<ClientFrame, { type: T }> };
 
 const readers: FieldReaders = {
   auth: (f, id) => ({ type: 'auth', id, token: requireString(f, 'token', 256) }),
@@ -70,7 +82,7 @@ const readers: FieldReaders = {
     id,
     platform: optionalEnum(f, 'platform', ['apns', 'fcm'] as const) ?? fail('platform', 'is required ("apns" or "fcm")'),
     token: requireString(f, 'token', 4096),
-    topic: f.topic === undefined || f.topic === null ? undefined : requireString(f, 'topic', 200),
+    topic: optionalString(f, 'topic', 200),
   }),
   push_unregister: (_f, id) => ({ type: 'push_unregister', id }),
   keys_publish: (f, id) => ({
@@ -80,7 +92,7 @@ const readers: FieldReaders = {
     sign_key: requireString(f, 'sign_key', 64),
     counter: requireId(f, 'counter'),
     signature: requireString(f, 'signature', 128),
-    account_signature: f.account_signature === undefined || f.account_signature === null ? undefined : requireString(f, 'account_signature', 128),
+    account_signature: optionalString(f, 'account_signature', 128),
   }),
   account_publish: (f, id) => ({
     type: 'account_publish',
@@ -88,7 +100,7 @@ const readers: FieldReaders = {
     account_key: requireString(f, 'account_key', 64),
     signature: requireString(f, 'signature', 128),
     reset: optionalBoolean(f, 'reset') ?? false,
-    password: f.password === undefined || f.password === null ? undefined : requireString(f, 'password', 1024),
+    password: optionalString(f, 'password', 1024),
   }),
   device_approve: (f, id) => ({ type: 'device_approve', id, device_id: requireId(f, 'device_id'), account_signature: requireString(f, 'account_signature', 128) }),
   keys_get: (f, id) => ({ type: 'keys_get', id, user_ids: f.user_ids === undefined ? undefined : requireIdList(f, 'user_ids', 1000) }),
@@ -102,6 +114,8 @@ const readers: FieldReaders = {
 /**
  * Text → ClientFrame. Pure: checks size, JSON, the request id, the type and
  * each field, and names the bad field in the error. Never throws anything but FrameError.
+ * Fields are read with protocol/fields.ts, the readers HTTP uses too, so string
+ * limits count code points as the services do.
  */
 export function decodeClientFrame(text: string, maxBytes: number): ClientFrame {
   if (Buffer.byteLength(text, 'utf8') > maxBytes) {
@@ -119,7 +133,7 @@ export function decodeClientFrame(text: string, maxBytes: number): ClientFrame {
   }
   if (!isObject(value)) throw new FrameError(null, new ChatError('invalid_frame', 'frame must be a JSON object'));
   const id = value.id;
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
+  if (!isTextOfLength(id, MAX_ID_LENGTH)) {
     throw new FrameError(null, new ChatError('invalid_field', `id must be a string of 1-${MAX_ID_LENGTH} characters`, { field: 'id' }));
   }
   const type = value.type;
@@ -137,48 +151,8 @@ export function decodeClientFrame(text: string, maxBytes: number): ClientFrame {
   }
 }
 
-function requireString(frame: Record<string, unknown>, field: string, maxLength: number): string {
-  const value = frame[field];
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
-    throw new ChatError('invalid_field', `${field} must be a string of 1-${maxLength} characters`, { field });
-  }
-  return value;
-}
-
-function fail(field: string, message: string): never {
-  throw new ChatError('invalid_field', `${field} ${message}`, { field });
-}
-
-/** A positive integer id. */
-function requireId(frame: Record<string, unknown>, field: string): number {
-  const value = frame[field];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(field, 'must be a positive integer');
-  return value;
-}
-
-/** A seq: an integer from 0. */
-function requireSeq(frame: Record<string, unknown>, field: string): number {
-  const value = frame[field];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(field, 'must be an integer of 0 or more');
-  return value;
-}
-
-function optionalBoolean(frame: Record<string, unknown>, field: string): boolean | undefined {
-  const value = frame[field];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') fail(field, 'must be true or false');
-  return value;
-}
-
-function optionalEnum<V extends string>(frame: Record<string, unknown>, field: string, values: readonly V[]): V | undefined {
-  const value = frame[field];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !values.includes(value as V)) fail(field, `must be one of ${values.join(', ')}`);
-  return value as V;
-}
-
 /** The page size asked for; the service caps it (history_page_max, 100 for device messages). */
-function optionalLimit(frame: Record<string, unknown>, fallback = 50): number {
+function optionalLimit(frame: JsonObject, fallback = 50): number {
   if (frame.limit === undefined) return fallback;
   const value = frame.limit;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail('limit', 'must be a positive integer');
@@ -186,13 +160,13 @@ function optionalLimit(frame: Record<string, unknown>, fallback = 50): number {
 }
 
 /** The body: any JSON value but null, re-encoded compactly (that text is what is stored and sent). */
-function requireBody(frame: Record<string, unknown>): string {
+function requireBody(frame: JsonObject): string {
   const body = frame.body;
   if (body === undefined || body === null) fail('body', 'is required (any JSON value, e.g. {"text":"hi"})');
   return JSON.stringify(body);
 }
 
-function readAnchor(frame: Record<string, unknown>): HistoryFrame['anchor'] {
+function readAnchor(frame: JsonObject): HistoryFrame['anchor'] {
   const given = (['before', 'after', 'around'] as const).filter((key) => frame[key] !== undefined);
   if (given.length > 1) fail(given[1] as string, `cannot be combined with ${given[0]}; give one of before, after, around`);
   const key = given[0];
@@ -201,7 +175,7 @@ function readAnchor(frame: Record<string, unknown>): HistoryFrame['anchor'] {
   return key === 'before' ? { before: seq } : key === 'after' ? { after: seq } : { around: seq };
 }
 
-function readCursors(frame: Record<string, unknown>): ReadonlyMap<number, number> | undefined {
+function readCursors(frame: JsonObject): ReadonlyMap<number, number> | undefined {
   const value = frame.cursors;
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.length > 100_000) fail('cursors', 'must be a list of {"thread_id": N, "seq": N}');
@@ -213,24 +187,15 @@ function readCursors(frame: Record<string, unknown>): ReadonlyMap<number, number
   return cursors;
 }
 
-function requireIdList(frame: Record<string, unknown>, field: string, max: number): number[] {
-  const value = frame[field];
-  if (!Array.isArray(value) || value.length > max) fail(field, `must be a list of at most ${max} user ids`);
-  return value.map((item) => {
-    if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 1) fail(field, 'must hold positive integers');
-    return item;
-  });
-}
-
 /** `user_id` or `username`. */
-function requireUserRef(frame: Record<string, unknown>): UserRefJson {
+function requireUserRef(frame: JsonObject): UserRefJson {
   if (frame.user_id !== undefined) return { user_id: requireId(frame, 'user_id') };
   if (frame.username !== undefined) return { username: requireString(frame, 'username', 64) };
   return fail('user_id', 'is required (or username)');
 }
 
 /** `members`: a list of user ids (numbers) or usernames (strings). */
-function readMembers(frame: Record<string, unknown>, required: boolean): UserRefJson[] {
+function readMembers(frame: JsonObject, required: boolean): UserRefJson[] {
   const value = frame.members;
   if (value === undefined && !required) return [];
   if (!Array.isArray(value) || (required && value.length === 0) || value.length > 100_000) {
@@ -238,7 +203,7 @@ function readMembers(frame: Record<string, unknown>, required: boolean): UserRef
   }
   return value.map((item) => {
     if (typeof item === 'number' && Number.isSafeInteger(item) && item > 0) return { user_id: item };
-    if (typeof item === 'string' && item.length > 0 && item.length <= 64) return { username: item };
+    if (isTextOfLength(item, 64)) return { username: item };
     return fail('members', 'must hold user ids (positive integers) or usernames (strings)');
   });
 }
@@ -248,7 +213,7 @@ function readableId(text: string): RequestId | null {
   try {
     const value: unknown = JSON.parse(text);
     const id = isObject(value) ? value.id : undefined;
-    return typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH ? id : null;
+    return isTextOfLength(id, MAX_ID_LENGTH) ? id : null;
   } catch {
     return null;
   }

@@ -1,8 +1,8 @@
-import { encodeFrame } from '../protocol/encode.js';
+import { encodeFrame, messageEventText } from '../protocol/encode.js';
 import type { ChannelRegistry } from '../realtime/channels.js';
 import type { SessionRegistry } from '../realtime/sessions.js';
 import type { AccountKey, DeviceKeys, DeviceMessage, Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
-import { accountKeyJson, deviceKeysJson, deviceMessageJson, messageEventText, presenceJson } from './wire.js';
+import { accountKeyJson, deviceKeysJson, deviceMessageJson, presenceJson } from './wire.js';
 
 /**
  * The services' Fanout on the wire: each event is encoded once, then published

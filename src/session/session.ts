@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { ChatError, type CloseReason, CloseCodes, isChatError } from '../errors.js';
 import { FrameError, decodeClientFrame } from '../protocol/decode.js';
-import { encodeFrame, errorFrame } from '../protocol/encode.js';
+import { encodeFrame, errorFrame, messageEventText } from '../protocol/encode.js';
 import { type AuthFrame, type ClientFrame, PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
 import type { ChannelRegistry } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
@@ -14,7 +14,6 @@ import type { Principal } from '../services/types.js';
 import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
 import { type ChatFrame, type ChatServices, type Reply, chatHandlers } from './handlers.js';
-import { messageEventText } from './wire.js';
 
 /** Inbox messages read from the database at a time. */
 const INBOX_PAGE = 200;

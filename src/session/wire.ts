@@ -1,40 +1,13 @@
-import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson, MemberJson, MessageJson, PresenceJson, ThreadJson, UserJson } from '../protocol/frames.js';
-import type { AccountKey, DeviceKeys, DeviceMessage, Member, Message, PresenceView, ThreadView, User } from '../services/types.js';
-
-/** Domain values → the JSON shapes of docs/protocol.md. */
-
-export function userJson(user: User): UserJson {
-  return { id: user.id, username: user.username, display_name: user.displayName };
-}
-
-export function messageJson(message: Message): MessageJson {
-  return {
-    id: message.id,
-    thread_id: message.threadId,
-    seq: message.seq,
-    sender_id: message.senderUserId,
-    sender_device_id: message.senderDeviceId,
-    client_msg_id: message.clientMsgId,
-    kind: message.kind,
-    body: JSON.parse(message.bodyJson) as unknown,
-    created_at: message.createdAt,
-  };
-}
+import { messageJson, userJson } from '../protocol/encode.js';
+import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson, MemberJson, PresenceJson, ThreadJson } from '../protocol/frames.js';
+import type { AccountKey, DeviceKeys, DeviceMessage, Member, PresenceView, ThreadView } from '../services/types.js';
 
 /**
- * The `message` event's text, the same as encodeFrame({ type: 'message',
- * message: messageJson(message) }) gives, with the stored body spliced in as
- * it is: it is compact JSON already (decode.ts re-encoded it), and parsing it
- * only to encode it again was a large share of the fanout's cost.
+ * Domain values → the JSON shapes of docs/protocol.md. Users and messages are
+ * mapped by protocol/encode.ts (one mapper each, shared with HTTP and the
+ * message event's encoder); re-exported here for the handlers.
  */
-export function messageEventText(message: Message): string {
-  return (
-    `{"type":"message","message":{"id":${message.id},"thread_id":${message.threadId},"seq":${message.seq},` +
-    `"sender_id":${message.senderUserId},"sender_device_id":${message.senderDeviceId},` +
-    `"client_msg_id":${JSON.stringify(message.clientMsgId)},"kind":${JSON.stringify(message.kind)},` +
-    `"body":${message.bodyJson},"created_at":${message.createdAt}}}`
-  );
-}
+export { messageJson, userJson };
 
 export function threadJson(thread: ThreadView): ThreadJson {
   return {

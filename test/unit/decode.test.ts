@@ -54,6 +54,36 @@ describe('decodeClientFrame', () => {
     });
   }
 
+  // One length rule with the services (thread-rules.ts checkTitle): code points, so an emoji (two UTF-16 units) is one character.
+  for (const [type, extra] of [
+    ['group_create', {}],
+    ['group_rename', { thread_id: 4 }],
+  ] as const) {
+    it(`counts a ${type} title in code points: 60 or 100 emoji pass, 101 characters are refused naming the field and the limit`, () => {
+      for (const title of ['😀'.repeat(60), '😀'.repeat(100)]) {
+        const frame = decodeClientFrame(JSON.stringify({ type, id: 't', ...extra, title }), 4096);
+        assert.equal('title' in frame && frame.title, title);
+      }
+      for (const title of ['😀'.repeat(101), 'a'.repeat(101), `${'a'.repeat(100)}😀`]) {
+        const error = failure(JSON.stringify({ type, id: 't', ...extra, title }), 4096);
+        assert.equal(error.code, 'invalid_field');
+        assert.equal(error.field, 'title');
+        assert.equal(error.message, 'title must be a string of 1-100 characters');
+      }
+    });
+  }
+
+  it('counts the request id and usernames in code points too', () => {
+    assert.equal(decodeClientFrame(JSON.stringify({ type: 'ping', id: '😀'.repeat(64) }), 4096).id, '😀'.repeat(64));
+    assert.equal(failure(JSON.stringify({ type: 'ping', id: '😀'.repeat(65) }), 4096).field, 'id');
+    assert.deepEqual(decodeClientFrame(JSON.stringify({ type: 'direct_open', id: 'd', username: '😀'.repeat(64) }), 4096), {
+      type: 'direct_open',
+      id: 'd',
+      user: { username: '😀'.repeat(64) },
+    });
+    assert.match(failure(JSON.stringify({ type: 'group_create', id: 'g', title: 't', members: ['😀'.repeat(65)] }), 4096).message, /members must hold/);
+  });
+
   it('refuses a frame over the size limit before parsing it', () => {
     const error = failure(JSON.stringify({ type: 'ping', id: '1', pad: 'x'.repeat(100) }), 64);
     assert.equal(error.code, 'payload_too_large');

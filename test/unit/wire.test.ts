@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Message } from '../../src/services/types.js';
-import { messageEventText, messageJson } from '../../src/session/wire.js';
+import { encodeFrame, messageEventText, messageJson, userJson } from '../../src/protocol/encode.js';
+import type { Message, User } from '../../src/services/types.js';
 
 describe('the message event text', () => {
   it('is what encoding the message object gives, with the stored body spliced in', () => {
@@ -19,8 +19,16 @@ describe('the message event text', () => {
         createdAt: 1_795_436_940_558,
       };
       const text = messageEventText(message);
+      assert.equal(text, encodeFrame({ type: 'message', message: messageJson(message) }));
       assert.equal(text, JSON.stringify({ type: 'message', message: messageJson(message) }));
       assert.deepEqual(JSON.parse(text).message.body, body);
     }
+  });
+});
+
+describe('the user mapper', () => {
+  it('gives the same UserJson to frames and HTTP bodies, whatever else the user carries', () => {
+    const user: User & { readonly disabled: boolean } = { id: 7, username: 'alice', displayName: 'Alice Liddell', disabled: false };
+    assert.deepEqual(userJson(user), { id: 7, username: 'alice', display_name: 'Alice Liddell' });
   });
 });

@@ -1,12 +1,9 @@
-import type { Device, User } from '../../services/types.js';
+import type { Device } from '../../services/types.js';
 
 /** How users and devices appear in HTTP bodies (snake_case, times in Unix ms). */
 
-export interface UserJson {
-  readonly id: number;
-  readonly username: string;
-  readonly display_name: string;
-}
+/** Users look the same in HTTP bodies as in frames: one mapper, one type (protocol/frames.ts UserJson). */
+export { userJson } from '../../protocol/encode.js';
 
 export interface DeviceJson {
   readonly id: number;
@@ -14,10 +11,6 @@ export interface DeviceJson {
   readonly platform: string;
   readonly created_at: number;
   readonly last_seen_at: number | null;
-}
-
-export function userJson(user: User): UserJson {
-  return { id: user.id, username: user.username, display_name: user.displayName };
 }
 
 export function deviceJson(device: Device): DeviceJson {
