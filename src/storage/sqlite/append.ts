@@ -65,7 +65,17 @@ export function insertMessage(store: Store, settings: AppendSettings, input: Mes
   }
   // Whoever writes has read what came before.
   store.threads.advanceRead(input.threadId, input.senderUserId, seq);
-  return { ...input, id, seq, createdAt: input.now };
+  return {
+    id,
+    threadId: input.threadId,
+    seq,
+    senderUserId: input.senderUserId,
+    senderDeviceId: input.senderDeviceId,
+    clientMsgId: input.clientMsgId,
+    kind: input.kind,
+    bodyJson: input.bodyJson,
+    createdAt: input.now,
+  };
 }
 
 /** A system message (member added, renamed, …): its body says what happened, in JSON. */
