@@ -78,7 +78,7 @@ export class ThreadService {
   async addMembers(principal: Principal, threadId: number, members: readonly UserRef[]): Promise<ThreadDetails> {
     const users = await this.resolveUsers(members);
     const { message, added } = await this.change(principal, threadId, (state) => {
-      this.assertGroup(state, threadId);
+      this.assertGroup(state);
       assertCanManage(state.actor.role, 'add members');
       const event = { event: 'members_added' };
       return { expect: { actorRole: state.actor.role }, change: { kind: 'add', userIds: users.map((u) => u.id), maxMembers: this.deps.settings.maxGroupMembers, event } };
@@ -94,7 +94,7 @@ export class ThreadService {
     const user = await this.resolveUser(target);
     if (user.id === principal.user.id) return this.leave(principal, threadId);
     await this.endMembership(principal, threadId, user.id, (state) => {
-      this.assertGroup(state, threadId);
+      this.assertGroup(state);
       const theirs = state.members.find((m) => m.userId === user.id);
       if (!theirs) throw new ChatError('not_found', `${user.username} is not a member of this group`);
       assertCanRemove(state.actor.role, theirs.role);
@@ -109,7 +109,7 @@ export class ThreadService {
   async leave(principal: Principal, threadId: number): Promise<void> {
     const self = principal.user.id;
     await this.endMembership(principal, threadId, self, (state) => {
-      this.assertGroup(state, threadId);
+      this.assertGroup(state);
       const role = state.actor.role;
       if (role !== 'owner') return { expect: { actorRole: role }, change: { kind: 'end', userId: self, newOwner: null, event: { event: 'member_left', user_id: self } } };
       const heir = state.members.filter((m) => m.userId !== self).sort((a, b) => rank(b.role) - rank(a.role))[0];
@@ -135,7 +135,7 @@ export class ThreadService {
   async rename(principal: Principal, threadId: number, title: string): Promise<ThreadDetails> {
     const name = checkTitle(title);
     const { message } = await this.change(principal, threadId, (state) => {
-      this.assertGroup(state, threadId);
+      this.assertGroup(state);
       assertCanManage(state.actor.role, 'rename the group');
       return { expect: { actorRole: state.actor.role }, change: { kind: 'rename', title: name, event: { event: 'renamed', title: name } } };
     });
@@ -147,7 +147,7 @@ export class ThreadService {
   async setRole(principal: Principal, threadId: number, target: UserRef, role: MemberRole): Promise<ThreadDetails> {
     const user = await this.resolveUser(target);
     const { message } = await this.change(principal, threadId, (state) => {
-      this.assertGroup(state, threadId);
+      this.assertGroup(state);
       assertCanSetRole(state.actor.role);
       const theirs = state.members.find((m) => m.userId === user.id);
       if (!theirs) throw new ChatError('not_found', `${user.username} is not a member of this group`);
@@ -234,7 +234,7 @@ export class ThreadService {
     throw new ChatError('unavailable', `thread ${threadId} kept changing; try again`);
   }
 
-  private assertGroup(state: GroupState, _threadId: number): void {
+  private assertGroup(state: GroupState): void {
     if (state.kind !== 'group') throw new ChatError('bad_request', 'direct threads have no members to manage; start a group instead');
   }
 

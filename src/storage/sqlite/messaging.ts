@@ -29,8 +29,20 @@ export class SqliteMessagingStorage implements MessagingStorage {
     const member = view !== undefined && view.left_seq === null;
     const refusal = member ? this.contentRefusal(input, view.e2e_required === 1) : undefined;
     if (member && !refusal) {
-      const { content: _content, requireE2eEverywhere: _everywhere, ...rest } = input;
-      const message = insertMessage(store, this.settings, { ...rest, kind: input.content.kind }, view);
+      const message = insertMessage(
+        store,
+        this.settings,
+        {
+          threadId: input.threadId,
+          senderUserId: input.senderUserId,
+          senderDeviceId: input.senderDeviceId,
+          clientMsgId: input.clientMsgId,
+          kind: input.content.kind,
+          bodyJson: input.bodyJson,
+          now: input.now,
+        },
+        view,
+      );
       if (message) return { kind: 'stored', message };
     }
     // Not stored: a resend of a stored message (answered the same, even to a member who left since, or
