@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isChatError } from '../../src/errors.js';
+import { ThreadService } from '../../src/services/threads.js';
+import type { ThreadStorage } from '../../src/storage/ports/threads.js';
 import { serviceWorld } from '../helpers/service-world.js';
 
 async function refused(promise: Promise<unknown>, code: string, message?: string): Promise<void> {
@@ -124,5 +126,30 @@ describe('ThreadService in process', () => {
     assert.equal((await w.threads.list(w.bob)).totalUnread, 1, 'the group was created by alice: unread to bob');
     assert.equal(list.threads[0]?.lastMessage?.bodyJson, '"hi"');
     assert.deepEqual(await w.threads.activeThreadIds(w.alice.user.id).then((ids) => ids.sort()), [w.threadId, pair.id].sort());
+  });
+
+  it('refuses a group above the limit at creation', async () => {
+    const w = await serviceWorld({ maxGroupMembers: 2 });
+    const [alice, bob, carol] = [await w.principal('alice'), await w.principal('bob'), await w.principal('carol')];
+    await refused(w.threads.createGroup(alice, 'g', [{ userId: bob.user.id }, { userId: carol.user.id }]), 'invalid_field', 'a group may have at most 2 members');
+    assert.deepEqual(await w.threads.list(alice), { threads: [], totalUnread: 0 }, 'nothing stored');
+  });
+
+  it('decides again when the roles a change was decided on changed before it committed', async () => {
+    const w = await group();
+    // Between alice's read and her rename, she hands the group to bob: the rename was decided as owner.
+    let raced = false;
+    const storage: ThreadStorage = Object.create(w.fixture.threads) as ThreadStorage;
+    storage.changeGroup = async (input) => {
+      if (!raced) {
+        raced = true;
+        await w.threads.setRole(w.alice, w.threadId, { userId: w.bob.user.id }, 'owner');
+      }
+      return w.fixture.threads.changeGroup(input);
+    };
+    const racing = new ThreadService({ storage, clock: w.clock, fanout: w.fanout, settings: { maxMessages: 1000, readDiffusionAbove: 50, push: { apns: false, fcm: false }, requireE2e: false, maxGroupMembers: 10 } });
+    // As admin now, alice may still rename: decided again, it goes through.
+    assert.equal((await racing.rename(w.alice, w.threadId, 'renamed')).thread.title, 'renamed');
+    assert.equal(raced, true);
   });
 });
