@@ -17,6 +17,8 @@ import { adminAuditLog } from './services/admin-audit-file.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { ContactService } from './services/contacts.js';
 import { DeviceMessageService } from './services/device-messages.js';
+import { HistoryService } from './services/history.js';
+import { unreadCount } from './services/message-store.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
 import { KeyService } from './services/keys.js';
@@ -32,6 +34,9 @@ import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
 import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
+import { SqliteHistoryStorage } from './storage/sqlite/history.js';
+import { SqliteMessagingStorage } from './storage/sqlite/messaging.js';
+import { SqliteThreadStorage } from './storage/sqlite/threads.js';
 import { Store } from './storage/store.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
@@ -281,7 +286,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     clock,
     log,
     providers,
-    badge: (userId): number => services.messaging.totalUnread(userId),
+    // Synchronous until the dispatcher awaits its badge (its port is port-accounts'): the same count as MessagingStorage.totalUnread.
+    badge: (userId): number => core.store.threads.forUser(userId).reduce((sum, row) => sum + unreadCount(row, row.last_seq), 0),
     settings: {
       preview: config.push.preview,
       maxAgeMs: config.push.max_age_seconds * 1000,
@@ -292,6 +298,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   });
   const services = {
     messaging: new MessagingService({
+      storage: new SqliteMessagingStorage(core.store, storeSettings),
       store: core.store,
       clock,
       fanout,
@@ -300,12 +307,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       settings: {
         ...storeSettings,
         maxBodyBytes: config.messages.max_body_bytes,
-        pageMax: config.messages.history_page_max,
         inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000,
         requireE2e: config.messages.require_e2e,
       },
     }),
-    threads: new ThreadService({ store: core.store, clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
+    history: new HistoryService({ storage: new SqliteHistoryStorage(core.store), settings: { pageMax: config.messages.history_page_max } }),
+    threads: new ThreadService({ storage: new SqliteThreadStorage(core.store, storeSettings), clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
     contacts: new ContactService({ store: core.store, clock }),
     presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
     pushTokens: new PushTokenService({ store: core.store, enabled: storeSettings.push }),

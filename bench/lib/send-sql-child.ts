@@ -1,7 +1,7 @@
 /**
  * The storage ceiling of chatd's own send path: the statements a send runs
  * (the sender's read, the insert, last seq, the inbox fan-in, the read
- * cursor), through chatd's schema and code (Store, storeMessage), with the
+ * cursor), through chatd's schema and code (the SQLite append unit's body), with the
  * server's settings, over 200 direct threads whose devices are all live, in
  * commits of 1,000, 100, 50 and 10 messages. No sockets, frames or promises:
  * what is left of a message's cost when everything but the database is taken
@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openConfiguredDatabase } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
-import { type MessageStoreSettings, storeMessage } from '../../src/services/message-store.js';
-import { assertSignedIn } from '../../src/services/revocations.js';
+import type { AppendSettings } from '../../src/storage/sqlite/append.js';
+import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
 import { Store } from '../../src/storage/store.js';
 
 const seconds = Number(process.argv[2] ?? 3);
@@ -30,7 +30,7 @@ function run(perCommit: number): { wallUs: number; cpuUs: number } {
   const config = loadConfig({ flags: { 'storage.dir': dir } });
   const db = openConfiguredDatabase(config);
   const store = new Store(db);
-  const settings: MessageStoreSettings = {
+  const settings: AppendSettings = {
     maxMessages: config.inbox.max_messages,
     readDiffusionAbove: config.messages.read_diffusion_above,
     push: { apns: false, fcm: false },
@@ -52,15 +52,22 @@ function run(perCommit: number): { wallUs: number; cpuUs: number } {
     }),
   );
   let sent = 0;
-  // The work of MessagingService.send's transaction, message after message.
+  const storage = new SqliteMessagingStorage(store, settings);
+  // The work of the send's unit (token check, membership, seq, insert, inbox, cursor), message after message.
   const commit = db.transaction((count: number) => {
     for (let i = 0; i < count; i++) {
       const sender = senders[sent++ % THREADS] as (typeof senders)[number];
-      assertSignedIn(store.devices.tokenState(sender.deviceId));
-      const view = store.threads.senderState(sender.userId, sender.threadId);
-      if (!view) throw new Error('not a member');
-      const input = { threadId: sender.threadId, senderUserId: sender.userId, senderDeviceId: sender.deviceId, clientMsgId: clientMsgId(sent), kind: 'text' as const, bodyJson: body, now: Date.now() };
-      storeMessage(store, settings, input, view);
+      const input = {
+        threadId: sender.threadId,
+        senderUserId: sender.userId,
+        senderDeviceId: sender.deviceId,
+        clientMsgId: clientMsgId(sent),
+        content: { kind: 'text' as const },
+        bodyJson: body,
+        now: Date.now(),
+        requireE2eEverywhere: false,
+      };
+      if (storage.append(input).kind !== 'stored') throw new Error('not stored');
     }
   });
   const cpu = process.cpuUsage();

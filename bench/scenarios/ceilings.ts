@@ -79,7 +79,7 @@ function sendStatements(context: Context): Result[] {
   const runs = JSON.parse(execFileSync(program as string, args, { encoding: 'utf8' })) as Array<{ perCommit: number; wallUs: number; cpuUs: number }>;
   return runs.map((run) => ({
     scenario: 'ceilings',
-    setting: `chatd's send statements alone (storeMessage, 200 live direct threads), ${run.perCommit.toLocaleString('en-US')} per commit, synchronous=FULL`,
+    setting: `chatd's send statements alone (the SQLite append unit, 200 live direct threads), ${run.perCommit.toLocaleString('en-US')} per commit, synchronous=FULL`,
     figures: { 'msg/s': 1e6 / run.wallUs, 'µs per msg': run.wallUs, 'cpu µs per msg': run.cpuUs },
     serverCpu: run.cpuUs / run.wallUs,
     generatorCpu: 0,

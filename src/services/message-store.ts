@@ -1,15 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { ChatError } from '../errors.js';
 import type { MessageRow } from '../storage/repositories/messages.js';
 import type { PushPlatforms } from '../storage/repositories/push.js';
-import type { MembershipRow, ThreadRow } from '../storage/repositories/threads.js';
-import type { Store } from '../storage/store.js';
-import type { Message, MessageKind } from './types.js';
+import type { MembershipRow } from '../storage/repositories/threads.js';
+import type { Message } from './types.js';
 
 /**
- * The write every message takes, user-sent or system: next seq, row, inbox rows,
- * push notifications to queue, the sender's own read cursor. Runs inside the caller's transaction, so the seq
- * is assigned in the transaction that stores the message (design.md, point 1).
+ * Pure helpers of the message path. Storing a message is the storage port's
+ * unit of work now (src/storage/sqlite/append.ts for SQLite).
  */
 
 export interface MessageStoreSettings {
@@ -20,81 +16,7 @@ export interface MessageStoreSettings {
   readonly push: PushPlatforms;
 }
 
-export interface MessageInput {
-  readonly threadId: number;
-  readonly senderUserId: number;
-  readonly senderDeviceId: number;
-  readonly clientMsgId: string;
-  readonly kind: MessageKind;
-  readonly bodyJson: string;
-  readonly now: number;
-}
-
-/** What storing a message needs to know of its thread, read in the same transaction. */
-export interface ThreadState {
-  readonly last_seq: number;
-  /** Current members: above `readDiffusionAbove` no inbox rows are written. */
-  readonly member_count: number;
-}
-
-/**
- * Stores the message with the thread's next seq. Undefined when the sending
- * device already used this client id: nothing is stored, and the caller looks
- * up the message stored the first time (idempotent send).
- */
-export function storeMessage(store: Store, settings: MessageStoreSettings, input: MessageInput, thread: ThreadState): Message | undefined {
-  const seq = thread.last_seq + 1;
-  const id = store.messages.insert({
-    threadId: input.threadId,
-    seq,
-    senderUserId: input.senderUserId,
-    senderDeviceId: input.senderDeviceId,
-    clientMsgId: input.clientMsgId,
-    kind: input.kind,
-    body: input.bodyJson,
-    now: input.now,
-  });
-  if (id === undefined) return undefined;
-  store.threads.setLastSeq(input.threadId, seq, input.now);
-  if (thread.member_count <= settings.readDiffusionAbove) {
-    const message = { id, thread_id: input.threadId, seq, sender_device_id: input.senderDeviceId, created_at: input.now };
-    for (const deviceId of store.inbox.add(message, settings.maxMessages)) store.inbox.overflow(deviceId);
-  }
-  // Offline devices with a push token learn of it by a notification (system messages make none); the push worker finds them.
-  if (input.kind !== 'system' && (settings.push.apns || settings.push.fcm)) {
-    store.push.noteThread({ id, threadId: input.threadId, senderUserId: input.senderUserId, createdAt: input.now });
-  }
-  // Whoever writes has read what came before.
-  store.threads.advanceRead(input.threadId, input.senderUserId, seq);
-  return { ...input, id, seq, createdAt: input.now };
-}
-
-/** A system message (member added, renamed, …): its body says what happened, in JSON. */
-export function storeSystemMessage(
-  store: Store,
-  settings: MessageStoreSettings,
-  actor: { readonly userId: number; readonly deviceId: number },
-  threadId: number,
-  event: Record<string, unknown>,
-  now: number,
-): Message {
-  const thread = store.threads.findById(threadId);
-  if (!thread) throw new Error(`thread ${threadId} does not exist`);
-  const input = {
-    threadId,
-    senderUserId: actor.userId,
-    senderDeviceId: actor.deviceId,
-    clientMsgId: `system:${randomUUID()}`,
-    kind: 'system' as const,
-    bodyJson: JSON.stringify(event),
-    now,
-  };
-  const stored = storeMessage(store, settings, input, { last_seq: thread.last_seq, member_count: store.threads.memberCount(threadId) });
-  // A fresh UUID cannot have been used before.
-  if (!stored) throw new Error(`system message ${input.clientMsgId} collided`);
-  return stored;
-}
-
+/** A message row as the services see it (the inbox handover still reads rows; it moves to services/delivery.ts). */
 export function toMessage(row: MessageRow): Message {
   return {
     id: row.id,
@@ -119,28 +41,10 @@ export function visibleRange(membership: Pick<MembershipRow, 'joined_seq' | 'lef
 /**
  * Messages from others after the member's read cursor, within what they may
  * see. Derived from cursors, never stored, and counted without reading a
- * message: storeMessage moves the sender's read cursor to every message they
- * send, so nothing of their own is ever after it.
+ * message: storing a message moves the sender's read cursor to it, so nothing
+ * of their own is ever after it.
  */
 export function unreadCount(membership: MemberCursors, lastSeq: number): number {
   const { from, to } = visibleRange(membership, lastSeq);
   return Math.max(0, to - Math.max(membership.read_seq, from));
-}
-
-/**
- * The thread and the caller's membership, or not_found: a thread the user was
- * never in is indistinguishable from one that does not exist.
- */
-export function findMembership(store: Store, threadId: number, userId: number): { thread: ThreadRow; membership: MembershipRow } {
-  const membership = store.threads.membership(threadId, userId);
-  const thread = membership ? store.threads.findById(threadId) : undefined;
-  if (!membership || !thread) throw new ChatError('not_found', `no thread ${threadId}`);
-  return { thread, membership };
-}
-
-/** As findMembership, for actions only current members may take. */
-export function findActiveMembership(store: Store, threadId: number, userId: number): { thread: ThreadRow; membership: MembershipRow } {
-  const found = findMembership(store, threadId, userId);
-  if (found.membership.left_seq !== null) throw new ChatError('forbidden', `you are no longer a member of thread ${threadId}`);
-  return found;
 }

@@ -1,17 +1,19 @@
 import type { ClientFrame, ServerFrame, UserRefJson } from '../protocol/frames.js';
 import type { ContactService } from '../services/contacts.js';
 import type { DeviceMessageService } from '../services/device-messages.js';
+import type { HistoryService } from '../services/history.js';
 import type { MessagingService } from '../services/messaging.js';
 import type { PresenceService } from '../services/presence.js';
 import type { KeyService } from '../services/keys.js';
 import type { PushTokenService } from '../services/push-tokens.js';
 import type { ThreadDetails, ThreadService } from '../services/threads.js';
 import type { UserRef } from '../services/users.js';
-import type { Principal } from '../services/types.js';
+import type { Message, Principal } from '../services/types.js';
 import { accountKeyJson, deviceKeysJson, deviceMessageJson, memberJson, messageJson, presenceJson, threadJson, userJson } from './wire.js';
 
 export interface ChatServices {
   readonly messaging: MessagingService;
+  readonly history: HistoryService;
   readonly threads: ThreadService;
   readonly contacts: ContactService;
   readonly presence: PresenceService;
@@ -23,12 +25,28 @@ export interface ChatServices {
 /** The requests of an authenticated connection (auth and ping are the session's own). */
 export type ChatFrame = Exclude<ClientFrame, { type: 'auth' | 'ping' }>;
 
-/** A reply, or a reply with work to do right after it is sent (the fanout that follows an ack). */
-export type Reply = ServerFrame | { readonly reply: ServerFrame; readonly afterReply: () => void };
+/** The requests answered by one reply frame: all but send, whose answer (ack, then announce) the session writes itself. */
+export type RequestFrame = Exclude<ChatFrame, { type: 'send' }>;
+
+export type Reply = ServerFrame;
 
 type Handlers = {
-  [T in ChatFrame['type']]: (frame: Extract<ChatFrame, { type: T }>, principal: Principal) => Reply | Promise<Reply>;
+  [T in RequestFrame['type']]: (frame: Extract<RequestFrame, { type: T }>, principal: Principal) => Reply | Promise<Reply>;
 };
+
+/** The ack of a send: what the storing unit reported. */
+export function ackFrame(id: string, message: Message, duplicate: boolean): ServerFrame {
+  return {
+    type: 'ack',
+    id,
+    thread_id: message.threadId,
+    seq: message.seq,
+    message_id: message.id,
+    client_msg_id: message.clientMsgId,
+    created_at: message.createdAt,
+    duplicate,
+  };
+}
 
 /**
  * One function per request type: call the service, turn its result into the
@@ -36,7 +54,7 @@ type Handlers = {
  * in the session.
  */
 export function chatHandlers(services: ChatServices): Handlers {
-  const { messaging, threads, contacts, presence, pushTokens, keys, deviceMessages } = services;
+  const { messaging, history, threads, contacts, presence, pushTokens, keys, deviceMessages } = services;
   const threadReply = (id: string, details: ThreadDetails): ServerFrame => ({
     type: 'thread',
     id,
@@ -45,25 +63,6 @@ export function chatHandlers(services: ChatServices): Handlers {
   });
 
   return {
-    send: async (f, p) => {
-      const { message, duplicate, publish } = await messaging.send(p, {
-        threadId: f.thread_id,
-        clientMsgId: f.client_msg_id,
-        kind: f.kind,
-        bodyJson: f.body_json,
-      });
-      const ack: ServerFrame = {
-        type: 'ack',
-        id: f.id,
-        thread_id: message.threadId,
-        seq: message.seq,
-        message_id: message.id,
-        client_msg_id: message.clientMsgId,
-        created_at: message.createdAt,
-        duplicate,
-      };
-      return { reply: ack, afterReply: publish };
-    },
     delivered: async (f, p) => {
       const result = await messaging.delivered(p, f.thread_id, f.seq);
       return { type: 'delivered', id: f.id, thread_id: result.threadId, seq: result.seq };
@@ -72,8 +71,8 @@ export function chatHandlers(services: ChatServices): Handlers {
       const result = await messaging.read(p, f.thread_id, f.seq);
       return { type: 'read_state', id: f.id, thread_id: result.threadId, read_seq: result.readSeq, unread: result.unread, total_unread: result.totalUnread };
     },
-    history: (f, p) => {
-      const page = messaging.history(p, f.thread_id, f.anchor, f.limit);
+    history: async (f, p) => {
+      const page = await history.history(p, f.thread_id, f.anchor, f.limit);
       return {
         type: 'messages',
         id: f.id,
@@ -83,9 +82,9 @@ export function chatHandlers(services: ChatServices): Handlers {
         has_more_after: page.hasMoreAfter,
       };
     },
-    jump: (f, p) => {
-      const { threadId, seq } = messaging.seqOfMessage(p, f.message_id);
-      const page = messaging.history(p, threadId, { around: seq }, f.limit);
+    jump: async (f, p) => {
+      const { threadId, seq } = await history.seqOfMessage(p, f.message_id);
+      const page = await history.history(p, threadId, { around: seq }, f.limit);
       return {
         type: 'messages',
         id: f.id,
@@ -95,35 +94,35 @@ export function chatHandlers(services: ChatServices): Handlers {
         has_more_after: page.hasMoreAfter,
       };
     },
-    sync: (f, p) => ({
+    sync: async (f, p) => ({
       type: 'sync',
       id: f.id,
-      threads: messaging.sync(p, f.cursors).map((t) => ({ thread_id: t.threadId, last_seq: t.lastSeq, messages: t.messages.map(messageJson), has_more: t.hasMore })),
+      threads: (await history.sync(p, f.cursors)).map((t) => ({ thread_id: t.threadId, last_seq: t.lastSeq, messages: t.messages.map(messageJson), has_more: t.hasMore })),
     }),
-    threads: (f, p) => {
-      const list = threads.list(p);
+    threads: async (f, p) => {
+      const list = await threads.list(p);
       return { type: 'threads', id: f.id, threads: list.threads.map(threadJson), total_unread: list.totalUnread };
     },
-    thread_get: (f, p) => threadReply(f.id, threads.details(p, f.thread_id)),
-    direct_open: (f, p) => threadReply(f.id, threads.openDirect(p, userRef(f.user))),
-    group_create: (f, p) => threadReply(f.id, threads.createGroup(p, f.title, f.members.map(userRef), { e2eRequired: f.e2e_required })),
-    require_e2e: (f, p) => threadReply(f.id, threads.requireE2e(p, f.thread_id)),
-    group_add: (f, p) => threadReply(f.id, threads.addMembers(p, f.thread_id, f.members.map(userRef))),
-    group_remove: (f, p) => {
-      threads.removeMember(p, f.thread_id, userRef(f.user));
+    thread_get: async (f, p) => threadReply(f.id, await threads.details(p, f.thread_id)),
+    direct_open: async (f, p) => threadReply(f.id, await threads.openDirect(p, userRef(f.user))),
+    group_create: async (f, p) => threadReply(f.id, await threads.createGroup(p, f.title, f.members.map(userRef), { e2eRequired: f.e2e_required })),
+    require_e2e: async (f, p) => threadReply(f.id, await threads.requireE2e(p, f.thread_id)),
+    group_add: async (f, p) => threadReply(f.id, await threads.addMembers(p, f.thread_id, f.members.map(userRef))),
+    group_remove: async (f, p) => {
+      await threads.removeMember(p, f.thread_id, userRef(f.user));
       return { type: 'ok', id: f.id };
     },
-    group_leave: (f, p) => {
-      threads.leave(p, f.thread_id);
+    group_leave: async (f, p) => {
+      await threads.leave(p, f.thread_id);
       return { type: 'ok', id: f.id };
     },
-    group_rename: (f, p) => threadReply(f.id, threads.rename(p, f.thread_id, f.title)),
-    group_role: (f, p) => threadReply(f.id, threads.setRole(p, f.thread_id, userRef(f.user), f.role)),
-    thread_settings: (f, p) => {
-      return threadReply(f.id, threads.updateSettings(p, f.thread_id, { muted: f.muted, label: f.label }));
+    group_rename: async (f, p) => threadReply(f.id, await threads.rename(p, f.thread_id, f.title)),
+    group_role: async (f, p) => threadReply(f.id, await threads.setRole(p, f.thread_id, userRef(f.user), f.role)),
+    thread_settings: async (f, p) => {
+      return threadReply(f.id, await threads.updateSettings(p, f.thread_id, { muted: f.muted, label: f.label }));
     },
-    typing: (f, p) => {
-      messaging.typing(p, f.thread_id);
+    typing: async (f, p) => {
+      await messaging.typing(p, f.thread_id);
       return { type: 'ok', id: f.id };
     },
     presence: (f, p) => ({ type: 'presence', id: f.id, users: presence.statusFor(p.user.id, f.user_ids).map(presenceJson) }),

@@ -13,7 +13,7 @@ import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
 import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
-import { type ChatFrame, type ChatServices, type Reply, chatHandlers } from './handlers.js';
+import { type ChatFrame, type ChatServices, type Reply, type RequestFrame, ackFrame, chatHandlers } from './handlers.js';
 
 /** Inbox messages read from the database at a time. */
 const INBOX_PAGE = 200;
@@ -74,7 +74,7 @@ export class Session implements ConnectionListener, LiveSession {
   /** The client's address (behind a trusted proxy, the one it forwarded). */
   private readonly address: string;
   /** Set while the offline inbox is being sent. */
-  private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined } | undefined;
+  private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined; threadIds?: number[] } | undefined;
   deadline: number;
 
   constructor(
@@ -181,30 +181,43 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   private dispatch(frame: ChatFrame, principal: Principal): void {
-    const handler = this.deps.handlers[frame.type] as (f: ChatFrame, p: Principal) => Reply | Promise<Reply>;
+    if (frame.type === 'send') {
+      this.sendMessage(frame, principal).catch((error: unknown) => this.fail(frame.id, error));
+      return;
+    }
+    const handler = this.deps.handlers[frame.type] as (f: RequestFrame, p: Principal) => Reply | Promise<Reply>;
     try {
       const reply = handler(frame, principal);
-      if (reply instanceof Promise) reply.then((done) => this.answer(done), (error: unknown) => this.fail(frame.id, error));
-      else this.answer(reply);
+      if (reply instanceof Promise) reply.then((done) => this.send(done), (error: unknown) => this.fail(frame.id, error));
+      else this.send(reply);
     } catch (error) {
       this.fail(frame.id, error);
     }
   }
 
-  /** Sends the reply, then runs what must follow it (the fanout after an ack). */
-  private answer(reply: Reply): void {
-    if (!('afterReply' in reply)) {
-      this.send(reply);
-      return;
-    }
-    // The ack, then what follows it, in that order, gathered with the other answers of the same commit.
+  /**
+   * The message path in order: store (resolves after commit), then in one
+   * gathered turn the ack and the announcement (fanout to the thread, then the
+   * push wake-up). The sender hears its ack before the thread's event, and
+   * acks and events of one commit leave in seq order. A duplicate is acked
+   * again and not announced: it went out the first time.
+   */
+  private async sendMessage(frame: Extract<ChatFrame, { type: 'send' }>, principal: Principal): Promise<void> {
+    const { messaging } = this.deps.services;
+    const { message, duplicate } = await messaging.send(principal, {
+      threadId: frame.thread_id,
+      clientMsgId: frame.client_msg_id,
+      kind: frame.kind,
+      bodyJson: frame.body_json,
+    });
     this.connection.gather(() => {
-      this.send(reply.reply);
+      this.send(ackFrame(frame.id, message, duplicate));
+      if (duplicate) return;
       try {
-        reply.afterReply();
+        messaging.announce(message);
       } catch (error) {
-        // The request succeeded and was answered; a fanout failure is ours to log, not the client's error.
-        this.deps.log.error({ err: error }, 'fanout after reply failed');
+        // The message is stored and acked; a fanout failure is ours to log, not the client's error.
+        this.deps.log.error({ err: error }, 'announcing a stored message failed');
       }
     });
   }
@@ -361,12 +374,24 @@ export class Session implements ConnectionListener, LiveSession {
       }
       if (page.length === 0) break;
     }
+    // The threads to follow are read (asynchronously) before the last empty page, so the join below is
+    // in the same turn as that page; what was stored meanwhile is in that page.
+    if (!drain.threadIds) {
+      services.threads.activeThreadIds(principal.user.id).then(
+        (ids) => {
+          drain.threadIds = ids;
+          this.continueDrain();
+        },
+        (error: unknown) => this.close('internal_error', `the threads could not be read: ${String(error)}`),
+      );
+      return;
+    }
     this.drain = undefined;
     // Read again: the bound may have been crossed while a slow drain went on.
     const overflow = drain.overflow || services.messaging.inboxOverflowed(principal);
     this.send({ type: 'inbox_done', count: drain.count, overflow });
     if (this.closed) return;
-    channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
+    channels.join(this.connection, principal.user.id, drain.threadIds);
     this.following = true;
     services.messaging
       .connectionLive(principal.deviceId, this)

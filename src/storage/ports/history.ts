@@ -1,0 +1,36 @@
+import type { StoredMessage } from './messaging.js';
+
+/** Reads of stored messages for history, jump and sync (HistoryService). Every read is a consistent snapshot. */
+
+export type HistoryAnchor = { readonly before: number } | { readonly after: number } | { readonly around: number } | { readonly latest: true };
+
+/** A page of the seqs (from, to] the user may see: `from` joined, `to` left or the thread's last. */
+export interface StoredPage {
+  readonly messages: StoredMessage[];
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface SyncInput {
+  readonly userId: number;
+  readonly deviceId: number;
+  /** The device's own cursors (thread id → highest seq it has); others start from the device's acks. */
+  readonly cursors: ReadonlyMap<number, number> | undefined;
+  readonly pageMax: number;
+}
+
+export interface StoredSync {
+  readonly threadId: number;
+  readonly lastSeq: number;
+  readonly messages: StoredMessage[];
+  readonly hasMore: boolean;
+}
+
+export interface HistoryStorage {
+  /** Up to `size` messages at the anchor within what the user may see; undefined if the user was never in the thread. */
+  page(input: { readonly userId: number; readonly threadId: number; readonly anchor: HistoryAnchor; readonly size: number }): Promise<StoredPage | undefined>;
+  /** A message's thread and seq with the range the user may see of that thread; undefined if there is no such message or the user was never in its thread. */
+  locate(userId: number, messageId: number): Promise<{ readonly threadId: number; readonly seq: number; readonly from: number; readonly to: number } | undefined>;
+  /** What the device lacks, thread by thread (a page each); clears its inbox-overflow flag. Resolves after the clear commits. */
+  sync(input: SyncInput): Promise<StoredSync[]>;
+}

@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type { MessageKind, MessageRow } from '../repositories/messages.js';
+import type { PushPlatforms } from '../repositories/push.js';
+import type { Store } from '../store.js';
+import type { StoredMessage, ThreadEvent } from '../ports/index.js';
+
+/**
+ * The write every message takes, user-sent or system: next seq, row, inbox
+ * rows, push rows, the sender's own read cursor. Runs inside the caller's
+ * transaction, so the seq is assigned in the transaction that stores the
+ * message (design.md, point 1).
+ */
+
+export interface AppendSettings {
+  readonly maxMessages: number;
+  /** Groups with more members write no inbox rows (read diffusion). */
+  readonly readDiffusionAbove: number;
+  /** The push providers configured: devices registered with another get no notifications queued. */
+  readonly push: PushPlatforms;
+}
+
+export interface MessageInput {
+  readonly threadId: number;
+  readonly senderUserId: number;
+  readonly senderDeviceId: number;
+  readonly clientMsgId: string;
+  readonly kind: MessageKind;
+  readonly bodyJson: string;
+  readonly now: number;
+}
+
+/** What storing a message needs to know of its thread, read in the same transaction. */
+export interface ThreadState {
+  readonly last_seq: number;
+  /** Current members: above `readDiffusionAbove` no inbox rows are written. */
+  readonly member_count: number;
+}
+
+/**
+ * Stores the message with the thread's next seq. Undefined when the sending
+ * device already used this client id: nothing is stored, and the caller looks
+ * up the message stored the first time (idempotent send).
+ */
+export function insertMessage(store: Store, settings: AppendSettings, input: MessageInput, thread: ThreadState): StoredMessage | undefined {
+  const seq = thread.last_seq + 1;
+  const id = store.messages.insert({
+    threadId: input.threadId,
+    seq,
+    senderUserId: input.senderUserId,
+    senderDeviceId: input.senderDeviceId,
+    clientMsgId: input.clientMsgId,
+    kind: input.kind,
+    body: input.bodyJson,
+    now: input.now,
+  });
+  if (id === undefined) return undefined;
+  store.threads.setLastSeq(input.threadId, seq, input.now);
+  if (thread.member_count <= settings.readDiffusionAbove) {
+    const message = { id, thread_id: input.threadId, seq, sender_device_id: input.senderDeviceId, created_at: input.now };
+    for (const deviceId of store.inbox.add(message, settings.maxMessages)) store.inbox.overflow(deviceId);
+  }
+  // Offline devices with a push token learn of it by a notification (system messages make none); the push worker finds them.
+  if (input.kind !== 'system' && (settings.push.apns || settings.push.fcm)) {
+    store.push.noteThread({ id, threadId: input.threadId, senderUserId: input.senderUserId, createdAt: input.now });
+  }
+  // Whoever writes has read what came before.
+  store.threads.advanceRead(input.threadId, input.senderUserId, seq);
+  return {
+    id,
+    threadId: input.threadId,
+    seq,
+    senderUserId: input.senderUserId,
+    senderDeviceId: input.senderDeviceId,
+    clientMsgId: input.clientMsgId,
+    kind: input.kind,
+    bodyJson: input.bodyJson,
+    createdAt: input.now,
+  };
+}
+
+/** A system message (member added, renamed, …): its body says what happened, in JSON. */
+export function insertSystemMessage(
+  store: Store,
+  settings: AppendSettings,
+  actor: { readonly userId: number; readonly deviceId: number },
+  threadId: number,
+  event: ThreadEvent,
+  now: number,
+): StoredMessage {
+  const thread = store.threads.findById(threadId);
+  if (!thread) throw new Error(`thread ${threadId} does not exist`);
+  const input = {
+    threadId,
+    senderUserId: actor.userId,
+    senderDeviceId: actor.deviceId,
+    clientMsgId: `system:${randomUUID()}`,
+    kind: 'system' as const,
+    bodyJson: JSON.stringify(event),
+    now,
+  };
+  const stored = insertMessage(store, settings, input, { last_seq: thread.last_seq, member_count: store.threads.memberCount(threadId) });
+  // A fresh UUID cannot have been used before.
+  if (!stored) throw new Error(`system message ${input.clientMsgId} collided`);
+  return stored;
+}
+
+export function toStoredMessage(row: MessageRow): StoredMessage {
+  return {
+    id: row.id,
+    threadId: row.thread_id,
+    seq: row.seq,
+    senderUserId: row.sender_user_id,
+    senderDeviceId: row.sender_device_id,
+    clientMsgId: row.client_msg_id,
+    kind: row.kind,
+    bodyJson: row.body,
+    createdAt: row.created_at,
+  };
+}
+
+/** The seqs a member may see: (from, to]. A former member sees up to where they left. */
+export function seenRange(membership: { readonly joined_seq: number; readonly left_seq: number | null }, lastSeq: number): { from: number; to: number } {
+  return { from: membership.joined_seq, to: membership.left_seq ?? lastSeq };
+}
+
+/** Messages from others after the read cursor (the sender's cursor moves with each of their messages). */
+export function unreadOf(membership: { readonly joined_seq: number; readonly left_seq: number | null; readonly read_seq: number }, lastSeq: number): number {
+  const { from, to } = seenRange(membership, lastSeq);
+  return Math.max(0, to - Math.max(membership.read_seq, from));
+}

@@ -1,0 +1,63 @@
+import type { HistoryAnchor, HistoryStorage, StoredPage, StoredSync, SyncInput } from '../ports/history.js';
+import type { Store } from '../store.js';
+import { seenRange, toStoredMessage } from './append.js';
+
+/** HistoryStorage on SQLite: each read in one read transaction (a snapshot without the write lock). */
+export class SqliteHistoryStorage implements HistoryStorage {
+  constructor(private readonly store: Store) {}
+
+  async page(input: { userId: number; threadId: number; anchor: HistoryAnchor; size: number }): Promise<StoredPage | undefined> {
+    const { store } = this;
+    return store.read(() => {
+      const { threadId, anchor, size } = input;
+      const membership = store.threads.membership(threadId, input.userId);
+      const thread = membership ? store.threads.findById(threadId) : undefined;
+      if (!membership || !thread) return undefined;
+      const { from, to } = seenRange(membership, thread.last_seq);
+      let rows;
+      if ('after' in anchor) {
+        rows = store.messages.after(threadId, Math.max(anchor.after, from), to, size);
+      } else if ('before' in anchor) {
+        rows = store.messages.before(threadId, Math.min(anchor.before, to + 1), from, size);
+      } else if ('around' in anchor) {
+        const center = Math.min(Math.max(anchor.around, from + 1), to);
+        const older = store.messages.before(threadId, center, from, Math.floor((size - 1) / 2));
+        rows = [...older, ...store.messages.after(threadId, center - 1, to, size - older.length)];
+      } else {
+        rows = store.messages.before(threadId, to + 1, from, size);
+      }
+      return { messages: rows.map(toStoredMessage), from, to };
+    });
+  }
+
+  async locate(userId: number, messageId: number): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
+    const { store } = this;
+    return store.read(() => {
+      const row = store.messages.findById(messageId);
+      const membership = row && store.threads.membership(row.thread_id, userId);
+      const thread = row && membership && store.threads.findById(row.thread_id);
+      if (!row || !membership || !thread) return undefined;
+      return { threadId: row.thread_id, seq: row.seq, ...seenRange(membership, thread.last_seq) };
+    });
+  }
+
+  async sync(input: SyncInput): Promise<StoredSync[]> {
+    const { store } = this;
+    const result = store.read(() => {
+      const acked = store.cursors.forDevice(input.deviceId);
+      const threads: StoredSync[] = [];
+      for (const row of store.threads.forUser(input.userId)) {
+        const { from, to } = seenRange(row, row.last_seq);
+        const cursor = Math.max(input.cursors?.get(row.id) ?? acked.get(row.id) ?? 0, from);
+        if (cursor >= to) continue;
+        const messages = store.messages.after(row.id, cursor, to, input.pageMax);
+        threads.push({ threadId: row.id, lastSeq: to, messages: messages.map(toStoredMessage), hasMore: (messages.at(-1)?.seq ?? to) < to });
+      }
+      return threads;
+    });
+    // The catch-up the overflow flag asked for has been read: the flag goes (after the read, so a
+    // device never loses the flag without having had the sync that answers it).
+    await store.batcher.submit(() => store.inbox.clearOverflow(input.deviceId));
+    return result;
+  }
+}

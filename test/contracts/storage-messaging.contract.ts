@@ -1,0 +1,280 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { HistoryStorage } from '../../src/storage/ports/history.js';
+import type { AppendMessageInput, AppendOutcome, MessagingStorage, StoredMessage } from '../../src/storage/ports/messaging.js';
+import type { ThreadStorage } from '../../src/storage/ports/threads.js';
+
+/** What the engine under test is configured with. */
+export interface FixtureSettings {
+  /** Groups with more current members write no inbox rows. */
+  readonly readDiffusionAbove: number;
+}
+
+/**
+ * The ports under test over one fresh database, and seeding helpers that every
+ * engine implements its own way (they are not part of any port).
+ */
+export interface MessagingFixture {
+  readonly messaging: MessagingStorage;
+  readonly history: HistoryStorage;
+  readonly threads: ThreadStorage;
+  user(name: string): Promise<number>;
+  /** A device of the user; `approved`: it published keys certified by the account key (an e2e sender and recipient). */
+  device(userId: number, options?: { approved?: boolean }): Promise<number>;
+  revokeDevice(deviceId: number): Promise<void>;
+  /** The device follows its threads live: no inbox rows for it. */
+  goLive(deviceId: number): Promise<void>;
+  /** The message ids in the device's offline inbox, oldest first. */
+  inbox(deviceId: number): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+const NOW = 1_000_000;
+
+/**
+ * The contract of the message path's storage: run on SQLite here, on
+ * PostgreSQL by its own runner. It checks what the ports promise (seqs without
+ * gaps, idempotency, refusals, inbox rows, results only after commit), not how.
+ */
+export function messagingStorageContract(name: string, open: (settings: FixtureSettings) => Promise<MessagingFixture>): void {
+  describe(`messaging storage contract: ${name}`, () => {
+    const opened: MessagingFixture[] = [];
+    after(async () => {
+      for (const fixture of opened) await fixture.close();
+    });
+
+    /** Alice and bob (one device each) in a direct thread, plus carol outside it. */
+    async function world(settings: FixtureSettings = { readDiffusionAbove: 50 }) {
+      const f = await open(settings);
+      opened.push(f);
+      const [alice, bob, carol] = [await f.user('alice'), await f.user('bob'), await f.user('carol')];
+      const [aliceDevice, bobDevice, carolDevice] = [await f.device(alice), await f.device(bob), await f.device(carol)];
+      const { threadId } = await f.threads.openDirect({ userIds: [alice, bob], createdBy: alice, now: NOW });
+      let n = 0;
+      const text = (input: Partial<AppendMessageInput> = {}): AppendMessageInput => ({
+        threadId,
+        senderUserId: alice,
+        senderDeviceId: aliceDevice,
+        clientMsgId: `c${++n}`,
+        content: { kind: 'text' },
+        bodyJson: '{"text":"hi"}',
+        now: NOW,
+        requireE2eEverywhere: false,
+        ...input,
+      });
+      return { f, alice, bob, carol, aliceDevice, bobDevice, carolDevice, threadId, text };
+    }
+
+    const stored = (outcome: AppendOutcome): StoredMessage => {
+      assert.equal(outcome.kind, 'stored', JSON.stringify(outcome));
+      return (outcome as { message: StoredMessage }).message;
+    };
+
+    it('gives concurrent appends to one thread the seqs 1..n, without gaps, each once', async () => {
+      const w = await world();
+      const outcomes = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          w.f.messaging.appendMessage(i % 2 === 0 ? w.text() : w.text({ senderUserId: w.bob, senderDeviceId: w.bobDevice })),
+        ),
+      );
+      const seqs = outcomes.map((o) => stored(o).seq).sort((a, b) => a - b);
+      assert.deepEqual(seqs, Array.from({ length: 60 }, (_, i) => i + 1));
+      const page = await w.f.history.page({ userId: w.bob, threadId: w.threadId, anchor: { after: 0 }, size: 100 });
+      assert.deepEqual(
+        page?.messages.map((m) => m.seq),
+        seqs,
+      );
+    });
+
+    it('resolves only after commit: what it reports is readable at once', async () => {
+      const w = await world();
+      const message = stored(await w.f.messaging.appendMessage(w.text()));
+      const page = await w.f.history.page({ userId: w.bob, threadId: w.threadId, anchor: { latest: true }, size: 10 });
+      assert.deepEqual(page?.messages, [message]);
+      assert.deepEqual(await w.f.history.locate(w.bob, message.id), { threadId: w.threadId, seq: 1, from: 0, to: 1 });
+    });
+
+    it('answers a resend with the stored message and stores one row, even when both race', async () => {
+      const w = await world();
+      const input = w.text({ clientMsgId: 'same' });
+      const [first, second] = await Promise.all([w.f.messaging.appendMessage(input), w.f.messaging.appendMessage(input)]);
+      assert.equal(first.kind, 'stored');
+      assert.deepEqual(second, { kind: 'duplicate', message: stored(first) });
+      assert.deepEqual(await w.f.messaging.appendMessage({ ...input, now: NOW + 5 }), { kind: 'duplicate', message: stored(first) });
+      const page = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 10 });
+      assert.equal(page?.messages.length, 1);
+    });
+
+    it('refuses a client id used in another thread', async () => {
+      const w = await world();
+      const { threadId: other } = await w.f.threads.openDirect({ userIds: [w.alice, w.carol], createdBy: w.alice, now: NOW });
+      stored(await w.f.messaging.appendMessage(w.text({ clientMsgId: 'x' })));
+      assert.deepEqual(await w.f.messaging.appendMessage(w.text({ clientMsgId: 'x', threadId: other })), { kind: 'refused', reason: 'client_id_in_other_thread' });
+    });
+
+    it('refuses a thread that does not exist and one the sender was never in, storing nothing', async () => {
+      const w = await world();
+      assert.deepEqual(await w.f.messaging.appendMessage(w.text({ threadId: 999_999 })), { kind: 'refused', reason: 'no_thread' });
+      assert.deepEqual(await w.f.messaging.appendMessage(w.text({ senderUserId: w.carol, senderDeviceId: w.carolDevice })), { kind: 'refused', reason: 'no_thread' });
+      const page = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual(page?.messages, []);
+    });
+
+    it('refuses a member who left, but still answers their resend of a stored message', async () => {
+      const w = await world();
+      const { threadId, message: created } = await w.f.threads.createGroup({
+        title: 'g',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob],
+        e2eRequired: false,
+        event: { event: 'group_created' },
+        now: NOW,
+      });
+      assert.equal(created.seq, 1);
+      const bobs = { threadId, senderUserId: w.bob, senderDeviceId: w.bobDevice };
+      const first = stored(await w.f.messaging.appendMessage(w.text({ ...bobs, clientMsgId: 'b1' })));
+      const left = await w.f.threads.changeGroup({
+        threadId,
+        actor: { userId: w.bob, deviceId: w.bobDevice },
+        expect: { actorRole: 'member' },
+        change: { kind: 'end', userId: w.bob, newOwner: null, event: { event: 'member_left' } },
+        now: NOW,
+      });
+      assert.equal(left.kind, 'changed');
+      assert.deepEqual(await w.f.messaging.appendMessage(w.text({ ...bobs, clientMsgId: 'b2' })), { kind: 'refused', reason: 'not_member' });
+      assert.deepEqual(await w.f.messaging.appendMessage(w.text({ ...bobs, clientMsgId: 'b1' })), { kind: 'duplicate', message: first });
+    });
+
+    it('refuses a device whose token no longer works, before anything else', async () => {
+      const w = await world();
+      const input = w.text({ clientMsgId: 'r' });
+      stored(await w.f.messaging.appendMessage(input));
+      await w.f.revokeDevice(w.aliceDevice);
+      const outcome = await w.f.messaging.appendMessage(input);
+      assert.equal(outcome.kind, 'refused');
+      assert.equal(outcome.kind === 'refused' && outcome.reason, 'signed_out');
+      assert.equal(outcome.kind === 'refused' && outcome.reason === 'signed_out' && outcome.token?.revoked, true);
+    });
+
+    it('refuses plaintext where encryption is required (by the thread or everywhere)', async () => {
+      const w = await world();
+      assert.deepEqual(await w.f.messaging.appendMessage(w.text({ requireE2eEverywhere: true })), { kind: 'refused', reason: 'encryption_required' });
+      const changed = await w.f.threads.changeGroup({
+        threadId: w.threadId,
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        expect: { actorRole: 'member' },
+        change: { kind: 'require_e2e', event: { event: 'e2e_required' } },
+        now: NOW,
+      });
+      assert.equal(changed.kind === 'changed' && changed.message?.seq, 1);
+      assert.deepEqual(await w.f.messaging.appendMessage(w.text()), { kind: 'refused', reason: 'encryption_required' });
+    });
+
+    it('takes an e2e message sealed to exactly the approved devices, and names the missing and extra ones otherwise', async () => {
+      const w = await world();
+      const [a1, a2, b1] = [await w.f.device(w.alice, { approved: true }), await w.f.device(w.alice, { approved: true }), await w.f.device(w.bob, { approved: true })];
+      const e2e = (sealedTo: readonly number[] | 'invalid', senderDeviceId = a1) => w.text({ senderDeviceId, content: { kind: 'e2e', sealedTo } });
+      assert.deepEqual(await w.f.messaging.appendMessage(e2e([a1, a2], a1)), { kind: 'refused', reason: 'devices_changed', missing: [b1], extra: [] });
+      assert.deepEqual(await w.f.messaging.appendMessage(e2e([a1, a2, b1, 4242])), { kind: 'refused', reason: 'devices_changed', missing: [], extra: [4242] });
+      assert.deepEqual(await w.f.messaging.appendMessage(e2e('invalid')), { kind: 'refused', reason: 'envelope_invalid' });
+      assert.deepEqual(await w.f.messaging.appendMessage(e2e([a1, a2, b1], w.aliceDevice)), { kind: 'refused', reason: 'device_unapproved' });
+      const message = stored(await w.f.messaging.appendMessage(e2e([b1, a2, a1])));
+      assert.equal(message.kind, 'e2e');
+    });
+
+    it('writes inbox rows for the devices not live, none for the sender or live ones, none above read diffusion', async () => {
+      const w = await world({ readDiffusionAbove: 2 });
+      const bobLive = await w.f.device(w.bob);
+      await w.f.goLive(bobLive);
+      const message = stored(await w.f.messaging.appendMessage(w.text()));
+      assert.deepEqual(await w.f.inbox(w.bobDevice), [message.id]);
+      assert.deepEqual(await w.f.inbox(bobLive), []);
+      assert.deepEqual(await w.f.inbox(w.aliceDevice), []);
+      const { threadId } = await w.f.threads.createGroup({
+        title: 'big',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob, w.carol],
+        e2eRequired: false,
+        event: { event: 'group_created' },
+        now: NOW,
+      });
+      stored(await w.f.messaging.appendMessage(w.text({ threadId })));
+      assert.deepEqual(await w.f.inbox(w.carolDevice), [], 'three members is above read diffusion (2)');
+    });
+
+    it('moves read and delivered cursors forward only, within what the member may see', async () => {
+      const w = await world();
+      for (let i = 0; i < 3; i++) stored(await w.f.messaging.appendMessage(w.text()));
+      assert.deepEqual(await w.f.messaging.totalUnread(w.bob), 3);
+      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 99 }), {
+        kind: 'done',
+        moved: true,
+        readSeq: 3,
+        unread: 0,
+        totalUnread: 0,
+      });
+      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 1 }), { kind: 'done', moved: false, readSeq: 3, unread: 0, totalUnread: 0 });
+      assert.deepEqual(await w.f.messaging.markDelivered({ userId: w.bob, deviceId: w.bobDevice, threadId: w.threadId, seq: 2 }), { kind: 'done', seq: 2, moved: true });
+      assert.deepEqual(await w.f.inbox(w.bobDevice).then((ids) => ids.length), 1, 'acked rows leave the inbox');
+      assert.deepEqual(await w.f.messaging.markDelivered({ userId: w.carol, deviceId: w.carolDevice, threadId: w.threadId, seq: 2 }), { kind: 'refused', reason: 'no_thread' });
+      assert.equal(await w.f.messaging.membership(w.threadId, w.carol), 'none');
+      assert.equal(await w.f.messaging.membership(w.threadId, w.bob), 'member');
+    });
+
+    it('syncs what a device lacks after its cursors, a page per thread', async () => {
+      const w = await world();
+      for (let i = 0; i < 5; i++) stored(await w.f.messaging.appendMessage(w.text()));
+      const synced = await w.f.history.sync({ userId: w.bob, deviceId: w.bobDevice, cursors: new Map([[w.threadId, 2]]), pageMax: 2 });
+      assert.deepEqual(
+        synced.map((t) => ({ ...t, messages: t.messages.map((m) => m.seq) })),
+        [{ threadId: w.threadId, lastSeq: 5, messages: [3, 4], hasMore: true }],
+      );
+    });
+
+    it('opens one direct thread per pair, and refuses a group change decided on roles that changed', async () => {
+      const w = await world();
+      const again = await w.f.threads.openDirect({ userIds: [w.bob, w.alice], createdBy: w.bob, now: NOW });
+      assert.deepEqual(again, { threadId: w.threadId, created: false });
+      const { threadId } = await w.f.threads.createGroup({
+        title: 'g',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob],
+        e2eRequired: false,
+        event: { event: 'group_created' },
+        now: NOW,
+      });
+      const asAdmin = await w.f.threads.changeGroup({
+        threadId,
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        expect: { actorRole: 'admin' },
+        change: { kind: 'rename', title: 'h', event: { event: 'renamed' } },
+        now: NOW,
+      });
+      assert.deepEqual(asAdmin, { kind: 'stale' });
+      const full = await w.f.threads.changeGroup({
+        threadId,
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        expect: { actorRole: 'owner' },
+        change: { kind: 'add', userIds: [w.carol], maxMembers: 2, event: { event: 'members_added' } },
+        now: NOW,
+      });
+      assert.deepEqual(full, { kind: 'refused', reason: 'group_full' });
+      const added = await w.f.threads.changeGroup({
+        threadId,
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        expect: { actorRole: 'owner' },
+        change: { kind: 'add', userIds: [w.carol, w.bob], maxMembers: 3, event: { event: 'members_added' } },
+        now: NOW,
+      });
+      assert.equal(added.kind, 'changed');
+      assert.deepEqual(added.kind === 'changed' && added.added, [w.carol]);
+      assert.deepEqual(added.kind === 'changed' && JSON.parse(added.message?.bodyJson ?? 'null'), { event: 'members_added', user_ids: [w.carol] });
+      // Carol sees history from her own "added" message on.
+      const page = await w.f.history.page({ userId: w.carol, threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual(page?.messages.map((m) => m.seq), [2]);
+      const details = await w.f.threads.details(w.carol, threadId);
+      assert.equal(details?.members.length, 3);
+      assert.equal(details?.summary.title, 'g');
+    });
+  });
+}

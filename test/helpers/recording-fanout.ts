@@ -1,0 +1,36 @@
+import type { Fanout, Message, PushQueueListener, ReceiptKind } from '../../src/services/types.js';
+
+/** A Fanout (and push wake-up) that records what it was told, in order, as short strings and the messages. */
+export class RecordingFanout implements Fanout, PushQueueListener {
+  readonly log: string[] = [];
+  readonly messages: Message[] = [];
+
+  message(message: Message): void {
+    this.messages.push(message);
+    this.log.push(`message ${message.threadId}:${message.seq}`);
+  }
+  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void {
+    this.log.push(`${kind} ${threadId} user ${userId} seq ${seq}`);
+  }
+  membership(threadId: number, joined: readonly number[], left: readonly number[]): void {
+    this.log.push(`membership ${threadId} +[${joined.join(',')}] -[${left.join(',')}]`);
+  }
+  typing(threadId: number, userId: number, deviceId: number): void {
+    this.log.push(`typing ${threadId} user ${userId} device ${deviceId}`);
+  }
+  presence(): void {
+    this.log.push('presence');
+  }
+  keysChanged(): void {
+    this.log.push('keys');
+  }
+  accountChanged(): void {
+    this.log.push('account');
+  }
+  deviceMessage(deviceId: number): void {
+    this.log.push(`device message ${deviceId}`);
+  }
+  pushQueued(): void {
+    this.log.push('push');
+  }
+}
