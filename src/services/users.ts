@@ -1,4 +1,5 @@
 import { ChatError } from '../errors.js';
+import type { UserLookup, UserRow } from '../storage/ports/accounts.js';
 import type { Store } from '../storage/store.js';
 import type { User } from './types.js';
 
@@ -6,8 +7,19 @@ import type { User } from './types.js';
 export type UserRef = { readonly userId: number } | { readonly username: string };
 
 /** The user a request names, or not_found (deleted users included). */
+export async function findUser(users: UserLookup, ref: UserRef): Promise<User> {
+  return userOrNotFound('userId' in ref ? await users.userById(ref.userId) : await users.userByUsername(ref.username), ref);
+}
+
+/**
+ * findUser over the synchronous Store, for ThreadService until its own port
+ * (issue 18, helper port-messaging) replaces it: remove it then.
+ */
 export function resolveUser(store: Store, ref: UserRef): User {
-  const row = 'userId' in ref ? store.users.findById(ref.userId) : store.users.findByUsername(ref.username);
+  return userOrNotFound('userId' in ref ? store.users.findById(ref.userId) : store.users.findByUsername(ref.username), ref);
+}
+
+function userOrNotFound(row: UserRow | undefined, ref: UserRef): User {
   if (!row || row.deleted_at !== null) throw new ChatError('not_found', `no user ${'userId' in ref ? ref.userId : JSON.stringify(ref.username)}`);
   return { id: row.id, username: row.username, displayName: row.display_name };
 }
