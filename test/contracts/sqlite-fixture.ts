@@ -15,7 +15,7 @@ export function seedThread(store: Store, members: readonly number[], sender: { u
     for (const userId of members) store.threads.addMember(threadId, userId, 'member', 0, now);
     const messageIds: number[] = [];
     for (let seq = 1; seq <= messages; seq++) {
-      const id = store.messages.insert({ threadId, seq, senderUserId: sender.userId, senderDeviceId: sender.deviceId, clientMsgId: `m${seq}`, kind: 'text', body: '{"text":"hi"}', now }) as number;
+      const id = store.messages.insert({ threadId, seq, senderUserId: sender.userId, senderDeviceId: sender.deviceId, clientMsgId: `t${threadId}-m${seq}`, kind: 'text', body: '{"text":"hi"}', now }) as number;
       store.threads.setLastSeq(threadId, seq, now);
       store.push.noteThread({ id, threadId, senderUserId: sender.userId, createdAt: now });
       messageIds.push(id);
