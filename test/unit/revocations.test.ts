@@ -18,6 +18,7 @@ import { SqliteAccountEventsStorage } from '../../src/storage/sqlite/account-eve
 import { SqliteAdminStorage } from '../../src/storage/sqlite/admin.js';
 import { recordRevocationEvents as recordRevocations } from '../../src/storage/sqlite/revocation-events.js';
 import { tempDir } from '../helpers/tmp.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { MemoryAuditLog } from '../../src/services/audit.js';
 
 const silent = createLogger('silent');
@@ -145,6 +146,24 @@ describe('RevocationWatcher', () => {
     await admin(cli).deleteUser('judy');
     await watcher.poll();
     assert.deepEqual(listener.calls.flat().map((r) => [r.userId, r.deviceId, r.reason]), [[judy.userId, null, 'user_deleted']]);
+  });
+
+  it('looks every interval on its clock, and no longer once stopped', async () => {
+    const { server, cli } = twoProcesses();
+    const nina = addUser(cli, 'nina', 1);
+    const listener = recorder();
+    const clock = new FakeClock();
+    const watcher = new RevocationWatcher({ events: new SqliteAccountEventsStorage(server), listener, log: silent, clock, intervalMs: 250 });
+    await watcher.start();
+    await admin(cli).revokeDevice(nina.deviceIds[0] as number);
+    clock.advance(249);
+    await new Promise((next) => setImmediate(next));
+    assert.equal(listener.calls.length, 0, 'not before the interval');
+    clock.advance(1);
+    for (let turn = 0; turn < 100 && listener.calls.length === 0; turn++) await new Promise((next) => setImmediate(next));
+    assert.deepEqual(listener.calls.flat().map((r) => r.deviceId), [nina.deviceIds[0]]);
+    watcher.stop();
+    assert.equal(clock.pending, 0, 'its timer is gone');
   });
 
   it('reads a burst larger than one page in order, every event once', async () => {
