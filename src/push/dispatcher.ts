@@ -145,6 +145,7 @@ export class PushDispatcher implements PushQueueListener {
         });
     }
     // Due rows not taken now are in flight or wait for a slot: their completions wake us.
+    if (this.stopped) return;
     const next = await storage.nextDueAfter(now);
     if (next !== null) this.wakeAt(next);
   }
