@@ -18,7 +18,6 @@ import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { ContactService } from './services/contacts.js';
 import { DeviceMessageService } from './services/device-messages.js';
 import { HistoryService } from './services/history.js';
-import { unreadCount } from './services/message-store.js';
 import { MessagingService } from './services/messaging.js';
 import { PresenceService } from './services/presence.js';
 import { KeyService } from './services/keys.js';
@@ -38,6 +37,12 @@ import { SqliteHistoryStorage } from './storage/sqlite/history.js';
 import { SqliteMessagingStorage } from './storage/sqlite/messaging.js';
 import { SqliteThreadStorage } from './storage/sqlite/threads.js';
 import { Store } from './storage/store.js';
+import { SqliteAccountEventsStorage } from './storage/sqlite/account-events.js';
+import { SqliteAdminStorage } from './storage/sqlite/admin.js';
+import { SqliteContactsStorage } from './storage/sqlite/contacts.js';
+import { SqliteDeviceMessagesStorage } from './storage/sqlite/device-messages.js';
+import { SqliteKeysStorage } from './storage/sqlite/keys.js';
+import { SqlitePushQueueStorage, SqlitePushTokensStorage } from './storage/sqlite/push.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
 import { addWebRoutes } from './transport/http/web.js';
@@ -107,6 +112,8 @@ interface Core {
 
 function buildCore(config: Config, db: Db, clock: Clock, revocations: RevocationListener, audit: AuditLog): Core {
   const store = new Store(db);
+  // One object serves both: the admin's storage is the accounts' storage plus the admin's own.
+  const storage = new SqliteAdminStorage(store);
   const hasher = new PasswordHasher({
     memoryKib: config.passwords.memory_kib,
     timeCost: config.passwords.time_cost,
@@ -114,7 +121,7 @@ function buildCore(config: Config, db: Db, clock: Clock, revocations: Revocation
   });
   const windowMs = config.rate_limit.window_seconds * 1000;
   const accounts = new AccountService({
-    store,
+    storage,
     hasher,
     clock,
     settings: {
@@ -130,7 +137,7 @@ function buildCore(config: Config, db: Db, clock: Clock, revocations: Revocation
     revocations,
     audit,
   });
-  const admin = new AdminService({ store, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
+  const admin = new AdminService({ storage, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
   return { store, hasher, accounts, admin };
 }
 
@@ -196,16 +203,13 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const core = buildCore(config, db, clock, { revoked: (revocations) => revocationWatcher.revoked(revocations) }, audit);
   const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId));
   const revocationWatcher = new RevocationWatcher({
-    events: core.store.accountEvents,
+    events: new SqliteAccountEventsStorage(core.store),
+    clock,
     // Connections close first; then the revoked devices' keys are announced (revoked: true) to whoever may see them.
     listener: {
       revoked: (revocations) => {
         registry.revoked(revocations);
-        try {
-          services.keys.revoked(revocations);
-        } catch (error) {
-          log.error({ err: error }, 'announcing the keys of revoked devices failed');
-        }
+        services.keys.revoked(revocations).catch((error: unknown) => log.error({ err: error }, 'announcing the keys of revoked devices failed'));
       },
     },
     log,
@@ -282,12 +286,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
   };
   const pushes = new PushDispatcher({
-    store: core.store,
+    storage: new SqlitePushQueueStorage(core.store),
     clock,
     log,
     providers,
-    // Synchronous until the dispatcher awaits its badge (its port is port-accounts'): the same count as MessagingStorage.totalUnread.
-    badge: (userId): number => core.store.threads.forUser(userId).reduce((sum, row) => sum + unreadCount(row, row.last_seq), 0),
+    badge: async (userId): Promise<number> => services.messaging.totalUnread(userId),
     settings: {
       preview: config.push.preview,
       maxAgeMs: config.push.max_age_seconds * 1000,
@@ -313,12 +316,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     }),
     history: new HistoryService({ storage: new SqliteHistoryStorage(core.store), settings: { pageMax: config.messages.history_page_max } }),
     threads: new ThreadService({ storage: new SqliteThreadStorage(core.store, storeSettings), clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
-    contacts: new ContactService({ store: core.store, clock }),
+    contacts: new ContactService({ storage: new SqliteContactsStorage(core.store), clock }),
     presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
-    pushTokens: new PushTokenService({ store: core.store, enabled: storeSettings.push }),
-    keys: new KeyService({ store: core.store, clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
+    pushTokens: new PushTokenService({ storage: new SqlitePushTokensStorage(core.store), enabled: storeSettings.push }),
+    keys: new KeyService({ storage: new SqliteKeysStorage(core.store), clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
     deviceMessages: new DeviceMessageService({
-      store: core.store,
+      storage: new SqliteDeviceMessagesStorage(core.store),
       clock,
       fanout,
       settings: {
@@ -355,13 +358,17 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const expireInboxes = setInterval(() => {
     const devices = services.messaging.expireInboxes();
     if (devices.length > 0) log.info({ devices: devices.length }, 'dropped inbox entries past inbox.max_age_days; those devices will sync');
-    const deviceMessages = services.deviceMessages.expire();
-    if (deviceMessages > 0) log.info({ messages: deviceMessages }, 'dropped device messages past e2e.device_message_ttl_days');
+    services.deviceMessages.expire().then(
+      (deviceMessages) => {
+        if (deviceMessages > 0) log.info({ messages: deviceMessages }, 'dropped device messages past e2e.device_message_ttl_days');
+      },
+      (error: unknown) => log.error({ err: error }, 'dropping expired device messages failed'),
+    );
   }, 60_000);
   expireInboxes.unref();
   const sweepEveryMs = Math.max(50, Math.min(1000, Math.floor(Math.min(ws.auth_timeout_ms, ws.heartbeat_timeout_ms) / 4)));
   const sweeper = setInterval(() => registry.sweep(clock.now()), sweepEveryMs);
-  revocationWatcher.start();
+  await revocationWatcher.start();
 
   let port: number;
   let metricsListener: MetricsListener | undefined;

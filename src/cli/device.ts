@@ -12,8 +12,8 @@ export function addDeviceCommands(program: Command): void {
       .option('--all', 'include revoked devices')
       .option('--json', 'machine-readable output'),
   ).action((username: string, options: DatabaseOptions & { all?: boolean; json?: boolean }) =>
-    withAdmin(options, ({ admin }) => {
-      const devices = admin.listDevices(username, { includeRevoked: options.all ?? false });
+    withAdmin(options, async ({ admin }) => {
+      const devices = await admin.listDevices(username, { includeRevoked: options.all ?? false });
       if (options.json) {
         return printJson(
           devices.map((d) => ({
@@ -37,8 +37,8 @@ export function addDeviceCommands(program: Command): void {
   const revoke = withDatabaseOptions(
     device.command('revoke').description('log a device out: its token stops working').argument('<id>', 'device id (from `chatd device list`)'),
   ).action((id: string, options: DatabaseOptions) =>
-    withAdmin(options, ({ admin }) => {
-      admin.revokeDevice(parsePositiveInteger(id, 'device id'));
+    withAdmin(options, async ({ admin }) => {
+      await admin.revokeDevice(parsePositiveInteger(id, 'device id'));
       console.log(`device ${id} revoked`);
     }),
   );

@@ -32,8 +32,8 @@ export function addInviteCommands(program: Command): void {
   ).action((options: DatabaseOptions & { uses: string; expires: string; note: string; json?: boolean }) => {
     const maxUses = parsePositiveInteger(options.uses, '--uses');
     const expiresInMs = parseDuration(options.expires);
-    return withAdmin(options, ({ admin }) => {
-      const created = admin.createInvite({ maxUses, expiresInMs, note: options.note });
+    return withAdmin(options, async ({ admin }) => {
+      const created = await admin.createInvite({ maxUses, expiresInMs, note: options.note });
       if (options.json) return printJson(inviteJson(created));
       console.log(created.code);
       process.stderr.write(
@@ -48,8 +48,8 @@ export function addInviteCommands(program: Command): void {
     invite.command('list').description('list invites by id and the first letters of their codes').option('--json', 'machine-readable output'),
   ).action(
     (options: DatabaseOptions & { json?: boolean }) =>
-      withAdmin(options, ({ admin }) => {
-        const invites = admin.listInvites();
+      withAdmin(options, async ({ admin }) => {
+        const invites = await admin.listInvites();
         if (options.json) return printJson(invites.map(inviteJson));
         printTable(
           ['ID', 'CODE', 'USES', 'EXPIRES', 'STATUS', 'NOTE'],
@@ -69,8 +69,8 @@ export function addInviteCommands(program: Command): void {
   const revoke = withDatabaseOptions(
     invite.command('revoke').description('make an invite unusable').argument('<id-or-code>', 'the id from `chatd invite list`, or the whole code'),
   ).action((idOrCode: string, options: DatabaseOptions) =>
-    withAdmin(options, ({ admin }) => {
-      const revoked = admin.revokeInvite(idOrCode);
+    withAdmin(options, async ({ admin }) => {
+      const revoked = await admin.revokeInvite(idOrCode);
       console.log(`invite ${revoked.id} (${revoked.prefix}-…) revoked`);
     }),
   );

@@ -16,7 +16,7 @@ export function addPushCommands(program: Command): void {
     const providers = await createProviders(config);
     try {
       await withAdmin(options, async ({ admin }) => {
-        const { registration, badge } = admin.pushTarget(deviceId);
+        const { registration, badge } = await admin.pushTarget(deviceId);
         const provider = providers.get(registration.platform);
         if (!provider) {
           throw new CliError(`device ${deviceId} has an ${registration.platform} token, but [${registration.platform}] is not configured`, EXIT_USAGE);
@@ -34,7 +34,7 @@ export function addPushCommands(program: Command): void {
             console.log(`sent to device ${deviceId} (${registration.platform}): accepted by the provider${outcome.id ? `, id ${outcome.id}` : ''}; badge ${badge}`);
             return;
           case 'dead_token': {
-            const removed = admin.dropPushToken(deviceId, registration.token);
+            const removed = await admin.dropPushToken(deviceId, registration.token);
             throw new CliError(`not sent: the provider says the token is no longer valid (${outcome.reason})${removed ? `; removed it from device ${deviceId}` : ''}`);
           }
           case 'retry':

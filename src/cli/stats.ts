@@ -6,9 +6,9 @@ export function addStatsCommand(program: Command): void {
   const stats = withDatabaseOptions(
     program.command('stats').description('counts of users, devices, threads, messages and push notifications, and the database size').option('--json', 'machine-readable output'),
   ).action((options: DatabaseOptions & { json?: boolean }) =>
-    withAdmin(options, ({ admin, db, file }) => {
-      const counts = admin.counts();
-      const push = admin.pushCounts();
+    withAdmin(options, async ({ admin, db, file }) => {
+      const counts = await admin.counts();
+      const push = await admin.pushCounts();
       const report = { ...counts, push, database_bytes: databaseSize(file), schema_version: schemaVersion(db), epoch: readEpoch(db), database: file };
       if (options.json) return printJson(report);
       const mib = (report.database_bytes / 1024 / 1024).toFixed(2);

@@ -36,8 +36,8 @@ export function addUserCommands(program: Command): void {
 
   const list = withDatabaseOptions(user.command('list').description('list accounts').option('--json', 'machine-readable output')).action(
     (options: DatabaseOptions & { json?: boolean }) =>
-      withAdmin(options, ({ admin }) => {
-        const users = admin.listUsers();
+      withAdmin(options, async ({ admin }) => {
+        const users = await admin.listUsers();
         if (options.json) return printJson(users.map(summaryJson));
         printTable(
           ['ID', 'USERNAME', 'DISPLAY NAME', 'STATUS', 'CREATED', 'LAST ACTIVE'],
@@ -76,8 +76,8 @@ export function addUserCommands(program: Command): void {
         )
         .argument('<username>'),
     ).action((username: string, options: DatabaseOptions) =>
-      withAdmin(options, ({ admin }) => {
-        const result = admin.setDisabled(username, disabled);
+      withAdmin(options, async ({ admin }) => {
+        const result = await admin.setDisabled(username, disabled);
         console.log(`user ${username} ${disabled ? `disabled; ${result.revokedDevices} device(s) logged out` : 'enabled'}`);
       }),
     );
@@ -95,7 +95,7 @@ export function addUserCommands(program: Command): void {
       if (!options.yes && !(await confirm(`Delete user ${username}? This cannot be undone. [y/N] `))) {
         throw new CliError(process.stdin.isTTY ? 'not deleted' : 'refusing to delete without --yes when not on a terminal', EXIT_USAGE);
       }
-      admin.deleteUser(username);
+      await admin.deleteUser(username);
       console.log(`user ${username} deleted`);
     }),
   );

@@ -1,4 +1,4 @@
-import type { DuePushRow } from '../storage/repositories/push.js';
+import type { DuePushRow } from '../storage/ports/push.js';
 import type { Notification } from './types.js';
 
 export interface ContentSettings {

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
+import type { Clock, Timer } from '../clock.js';
 import type { PushQueueListener } from '../services/types.js';
-import type { DuePushRow, PushCounter } from '../storage/repositories/push.js';
-import type { Store } from '../storage/store.js';
+import type { DuePushRow, PushCounter, PushQueueStorage } from '../storage/ports/push.js';
 import { type ContentSettings, notificationFor } from './content.js';
 import type { Providers } from './providers.js';
 import type { PushOutcome } from './types.js';
@@ -14,12 +13,13 @@ export interface DispatcherSettings extends ContentSettings {
 }
 
 export interface DispatcherDeps {
-  readonly store: Store;
+  readonly storage: PushQueueStorage;
+  /** Every wait (the next due row, a retry, the pause after a failed write) is a timer of this clock. */
   readonly clock: Clock;
   readonly log: Logger;
   readonly providers: Providers;
   /** The user's total unread messages: the badge. */
-  readonly badge: (userId: number) => number;
+  readonly badge: (userId: number) => Promise<number>;
   readonly settings: DispatcherSettings;
 }
 
@@ -41,7 +41,7 @@ export class PushDispatcher implements PushQueueListener {
   /** `device:thread` of the notifications waiting for a provider. */
   private readonly inFlight = new Set<string>();
   private immediate = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private timerAt: number | undefined;
   private stopped = false;
   /** A pass is running (it awaits its expansion write): another waits for it. */
@@ -65,7 +65,7 @@ export class PushDispatcher implements PushQueueListener {
   /** No new work; what a provider answers from now on is dropped (and sent again after the next start). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    if (this.timer) this.deps.clock.clearTimer(this.timer);
     await Promise.all([...this.deps.providers.values()].map((provider) => provider.close().catch(() => {})));
   }
 
@@ -101,35 +101,32 @@ export class PushDispatcher implements PushQueueListener {
   }
 
   private async expand(): Promise<void> {
-    const { store, clock } = this.deps;
-    const threads = store.push.pendingThreads(EXPAND_BATCH);
-    if (threads.length === 0) return;
-    await store.batcher.submit(() => {
-      const now = clock.now();
-      for (const thread of threads) store.push.expand(thread, now, this.platforms);
-    });
-    if (threads.length === EXPAND_BATCH) this.passAgain = true;
+    const { storage, clock } = this.deps;
+    const expanded = await storage.expandPending({ limit: EXPAND_BATCH, now: clock.now(), platforms: this.platforms });
+    if (expanded === EXPAND_BATCH) this.passAgain = true;
   }
 
   /** A pass at `at` (Unix ms), unless one is due sooner. */
   private wakeAt(at: number): void {
+    const { clock } = this.deps;
     if (this.stopped || (this.timerAt !== undefined && this.timerAt <= at)) return;
-    clearTimeout(this.timer);
+    if (this.timer) clock.clearTimer(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
+    this.timer = clock.setTimeout(() => {
+      this.timer = undefined;
       this.timerAt = undefined;
       this.pass();
-    }, Math.max(0, at - this.deps.clock.now()));
-    this.timer.unref();
+    }, Math.max(0, at - clock.now()));
   }
 
-  private sendDue(): void {
-    const { store, settings } = this.deps;
+  private async sendDue(): Promise<void> {
+    const { storage, settings, clock } = this.deps;
     // Every slot busy: the next completion wakes us (the due query is not free on a long queue).
     if (this.stopped || this.inFlight.size >= settings.concurrency) return;
-    const now = this.deps.clock.now();
+    const now = clock.now();
     // Rows in flight come back too (still queued): ask for enough to fill every free slot.
-    for (const row of store.push.due(now, settings.concurrency)) {
+    for (const row of await storage.duePushes(now, settings.concurrency)) {
+      if (this.stopped) return;
       if (this.inFlight.size >= settings.concurrency) break;
       const key = `${row.device_id}:${row.thread_id}`;
       if (this.inFlight.has(key)) continue;
@@ -139,7 +136,7 @@ export class PushDispatcher implements PushQueueListener {
           if (this.stopped) return;
           this.deps.log.error({ err: error, device: row.device_id }, 'push failed in chatd');
           // Recording the outcome failed (a disk error, say): hold this one back instead of sending it again at once.
-          await new Promise((resolve) => setTimeout(resolve, Math.max(1000, settings.retryBaseMs)).unref());
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.max(1000, settings.retryBaseMs)));
         })
         .finally(() => {
           this.inFlight.delete(key);
@@ -148,7 +145,8 @@ export class PushDispatcher implements PushQueueListener {
         });
     }
     // Due rows not taken now are in flight or wait for a slot: their completions wake us.
-    const next = store.push.nextDueAfter(now);
+    if (this.stopped) return;
+    const next = await storage.nextDueAfter(now);
     if (next !== null) this.wakeAt(next);
   }
 
@@ -166,14 +164,14 @@ export class PushDispatcher implements PushQueueListener {
       this.deps.log.warn({ device: row.device_id, platform: row.push_platform }, 'push not sent: no provider configured for the device\'s platform');
       return;
     }
-    const notification = notificationFor(row, this.deps.badge(row.user_id), settings);
+    const notification = notificationFor(row, await this.deps.badge(row.user_id), settings);
     const outcome = await provider.send({ platform: row.push_platform, token: row.push_token, topic: row.push_topic }, notification);
     if (this.stopped) return;
     await this.record(row, row.push_token, outcome);
   }
 
   private async record(row: DuePushRow, token: string, outcome: PushOutcome): Promise<void> {
-    const { store, log, settings } = this.deps;
+    const { storage, log, settings } = this.deps;
     const context = { device: row.device_id, thread: row.thread_id, message: row.message_id };
     switch (outcome.kind) {
       case 'sent':
@@ -181,10 +179,7 @@ export class PushDispatcher implements PushQueueListener {
         log.debug({ ...context, id: outcome.id }, 'push sent');
         return;
       case 'dead_token':
-        await store.batcher.submit(() => {
-          store.push.done(row);
-          if (store.push.dropToken(row.device_id, token)) store.push.count('dropped_tokens');
-        });
+        await storage.dropDeadToken(row, token);
         log.warn({ ...context, reason: outcome.reason }, 'push token removed: the provider says it is no longer valid');
         return;
       case 'failed':
@@ -200,7 +195,7 @@ export class PushDispatcher implements PushQueueListener {
         }
         const delay = retryDelay(settings.retryBaseMs, attempts);
         const at = this.deps.clock.now() + delay;
-        await store.batcher.submit(() => store.push.retryAt(row.id, at, outcome.reason));
+        await storage.retryPush(row.id, at, outcome.reason);
         log.info({ ...context, attempts, retry_in_ms: delay, reason: outcome.reason }, 'push failed for now; will retry');
         this.wakeAt(at);
         return;
@@ -210,11 +205,7 @@ export class PushDispatcher implements PushQueueListener {
 
   /** The notification (and the older ones of its thread it stood for) leaves the queue, counted. */
   private settle(row: DuePushRow, counter: PushCounter): Promise<void> {
-    const { store } = this.deps;
-    return store.batcher.submit(() => {
-      store.push.done(row);
-      store.push.count(counter);
-    });
+    return this.deps.storage.settlePush(row, counter);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { PushPlatform } from '../storage/repositories/push.js';
+import type { PushPlatform } from '../storage/ports/push.js';
 
 export type { PushPlatform };
 

@@ -33,7 +33,7 @@ export class SessionRegistry implements RevocationListener {
    * acted on as things stand when it arrives (a user disabled and enabled
    * again in between keeps the connections made since).
    */
-  constructor(private readonly isSignedIn: (deviceId: number) => boolean) {}
+  constructor(private readonly isSignedIn: (deviceId: number) => Promise<boolean>) {}
 
   get size(): number {
     return this.sessions.size;
@@ -73,9 +73,15 @@ export class SessionRegistry implements RevocationListener {
     for (const revocation of revocations) {
       const deviceIds = revocation.deviceId !== null ? [revocation.deviceId] : this.devicesOf(revocation.userId);
       for (const deviceId of deviceIds) {
-        const sessions = this.byDevice.get(deviceId);
-        if (!sessions || this.isSignedIn(deviceId)) continue;
-        for (const session of [...sessions]) session.close('device_revoked', revocationMessage(revocation.reason));
+        if (!this.byDevice.has(deviceId)) continue;
+        void this.isSignedIn(deviceId).then(
+          (signedIn) => {
+            if (signedIn) return;
+            for (const session of [...(this.byDevice.get(deviceId) ?? [])]) session.close('device_revoked', revocationMessage(revocation.reason));
+          },
+          // Unknown: the token may still work; the device's next request is refused by its unit if not.
+          () => {},
+        );
       }
     }
   }

@@ -3,15 +3,13 @@ import type { Clock } from '../clock.js';
 import { PasswordHasher } from '../crypto/passwords.js';
 import { hashInviteCode, hashToken, newToken } from '../crypto/tokens.js';
 import { ChatError } from '../errors.js';
-import type { Store } from '../storage/store.js';
-import type { DeviceRow } from '../storage/repositories/devices.js';
-import type { UserRow } from '../storage/repositories/users.js';
+import type { AccountsStorage, DeviceRow, RevocationChange, UserRow } from '../storage/ports/accounts.js';
 import type { AuditLog } from './audit.js';
 import { checkDeviceName, checkDisplayName, checkPassword, checkPlatform, checkUsername } from './account-rules.js';
 import { BatchedTimes } from './batched-times.js';
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
 import { addressKey } from './limits/address-key.js';
-import { isSignedIn, recordRevocations } from './revocations.js';
+import { isSignedIn, toRevocation } from './revocations.js';
 import type { Device, Principal, RevocationListener, User } from './types.js';
 
 export interface AccountSettings {
@@ -36,7 +34,7 @@ export interface LoginLimiters {
 }
 
 export interface AccountServiceDeps {
-  readonly store: Store;
+  readonly storage: AccountsStorage;
   readonly hasher: PasswordHasher;
   readonly clock: Clock;
   readonly settings: AccountSettings;
@@ -100,22 +98,26 @@ export class AccountService {
    * transaction, so a taken username does not waste it.
    */
   async createUser(request: Omit<Registration, 'invite'>, invite?: string): Promise<{ user: User; inviteId: number | undefined }> {
-    const { store, settings, clock } = this.deps;
+    const { storage, settings, clock } = this.deps;
     checkUsername(request.username);
     const displayName = request.displayName?.trim() || request.username;
     checkDisplayName(displayName);
     checkPassword(request.password, settings.passwordMinLength);
     const passwordHash = await this.deps.hasher.hash(request.password);
-    const now = clock.now();
-    const { id, inviteId } = store.transaction(() => {
-      const usedInvite = invite === undefined ? undefined : store.invites.consume(hashInviteCode(invite), now);
-      if (invite !== undefined && usedInvite === undefined) {
+    const outcome = await storage.createUser({
+      username: request.username,
+      displayName,
+      passwordHash,
+      inviteHash: invite === undefined ? null : hashInviteCode(invite),
+      now: clock.now(),
+    });
+    if (outcome.kind === 'refused') {
+      if (outcome.reason === 'invite_invalid') {
         throw new ChatError('invite_invalid', 'the invite code is unknown, used up, expired or revoked', { field: 'invite' });
       }
-      const userId = store.users.insert({ username: request.username, displayName, passwordHash, now });
-      if (userId === undefined) throw new ChatError('username_taken', `the username "${request.username}" is taken`, { field: 'username' });
-      return { id: userId, inviteId: usedInvite };
-    });
+      throw new ChatError('username_taken', `the username "${request.username}" is taken`, { field: 'username' });
+    }
+    const { userId: id, inviteId } = outcome;
     return { user: { id, username: request.username, displayName }, inviteId };
   }
 
@@ -127,12 +129,12 @@ export class AccountService {
    * whoever guesses from one address cannot keep the owner out.
    */
   async login(request: LoginRequest, address: string): Promise<LoginResult> {
-    const { store, hasher, clock, limiters, audit } = this.deps;
+    const { storage, hasher, clock, limiters, audit } = this.deps;
     checkDeviceName(request.deviceName);
     checkPlatform(request.platform);
     this.limit(limiters.perAddress, addressKey(address), 'rate_limit.login_per_address', { address });
     const username = request.username.toLowerCase();
-    const user = store.users.findByUsername(request.username);
+    const user = await storage.userByUsername(request.username);
     const known = user && user.password_hash !== null && user.deleted_at === null ? user : undefined;
     // Keyed by the username as typed, known or not: a refusal must not tell which usernames exist.
     const fromHere = `${username}\n${addressKey(address)}`;
@@ -157,16 +159,14 @@ export class AccountService {
       throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
     }
     if (hasher.needsRehash(known.password_hash as string)) {
-      store.users.setPasswordHash(known.id, await hasher.hash(request.password));
+      await storage.setPasswordHash(known.id, await hasher.hash(request.password));
     }
     const token = newToken();
     const now = clock.now();
-    const deviceId = store.transaction(() => {
-      // The user may have been disabled or deleted while the password was checked: no token for them.
-      const current = store.users.findById(known.id);
-      if (!current || current.disabled || current.deleted_at !== null) throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
-      return store.devices.insert({ userId: known.id, name: request.deviceName, platform: request.platform, tokenHash: hashToken(token), now });
-    });
+    // The user may have been disabled or deleted while the password was checked: no token for them.
+    const added = await storage.addDevice({ userId: known.id, name: request.deviceName, platform: request.platform, tokenHash: hashToken(token), now });
+    if (added.kind === 'refused') throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
+    const { deviceId } = added;
     audit.record('login', { userId: known.id, deviceId, address });
     return {
       user: toUser(known),
@@ -176,8 +176,8 @@ export class AccountService {
   }
 
   /** The principal behind a bearer token. Revoked tokens, disabled and deleted users are refused (and audited, with `address`). */
-  authenticate(token: string, address?: string): Principal {
-    const found = token ? this.deps.store.devices.findByTokenHash(hashToken(token)) : undefined;
+  async authenticate(token: string, address?: string): Promise<Principal> {
+    const found = token ? await this.deps.storage.deviceByTokenHash(hashToken(token)) : undefined;
     if (!found || found.user.deleted_at !== null) {
       this.deps.audit.record('token_refused', { address, reason: 'unauthorized' });
       throw new ChatError('unauthorized', 'the token is unknown or was revoked; log in again');
@@ -190,19 +190,19 @@ export class AccountService {
   }
 
   /** Whether the device's token still works (a revocation, disable or delete may have come from another process). */
-  isSignedIn(deviceId: number): boolean {
-    return isSignedIn(this.deps.store.devices.tokenState(deviceId));
+  async isSignedIn(deviceId: number): Promise<boolean> {
+    return isSignedIn(await this.deps.storage.tokenState(deviceId));
   }
 
   /** A live connection of this device authenticated: remember when it was last seen (in the next group commit). */
   deviceConnected(principal: Principal): void {
-    const { store, clock } = this.deps;
+    const { storage, clock } = this.deps;
     const now = clock.now();
-    this.lastSeen.set(principal.deviceId, now, () => store.batcher.submit(() => store.devices.touch(principal.deviceId, now)));
+    this.lastSeen.set(principal.deviceId, now, () => storage.touchDevice(principal.deviceId, now));
   }
 
-  logout(principal: Principal, address?: string): void {
-    this.revokeDevices(principal, [principal.deviceId], 'logout', address);
+  async logout(principal: Principal, address?: string): Promise<void> {
+    await this.revokeDevices(principal, [principal.deviceId], 'logout', address);
   }
 
   /**
@@ -216,12 +216,12 @@ export class AccountService {
   }
 
   private async passwordOf(principal: Principal, password: string, field: string, failure: 'password_change_failed' | 'password_confirm_failed', address?: string): Promise<UserRow> {
-    const { store, hasher, audit } = this.deps;
+    const { storage, hasher, audit } = this.deps;
     // Only a device of the user gets here: its wrong guesses count against that device, not the username.
     const key = `device ${principal.deviceId}`;
     const who = { userId: principal.user.id, deviceId: principal.deviceId, address };
     this.refuseIfLimited(this.deps.limiters.failuresPerUsernameAndAddress.peek(key), 'rate_limit.login_per_username', who);
-    const user = store.users.findById(principal.user.id);
+    const user = await storage.userById(principal.user.id);
     if (!user?.password_hash || !(await hasher.verify(user.password_hash, password))) {
       this.deps.limiters.failuresPerUsernameAndAddress.take(key);
       audit.record(failure, { ...who, reason: 'invalid_credentials' });
@@ -236,18 +236,18 @@ export class AccountService {
     request: { currentPassword: string; newPassword: string; revokeOtherDevices: boolean },
     address?: string,
   ): Promise<{ revokedDevices: number }> {
-    const { store, hasher, clock, audit } = this.deps;
+    const { storage, hasher, clock, audit } = this.deps;
     const who = { userId: principal.user.id, deviceId: principal.deviceId, address };
     const user = await this.passwordOf(principal, request.currentPassword, 'current_password', 'password_change_failed', address);
     checkPassword(request.newPassword, this.deps.settings.passwordMinLength, 'new_password');
     const hash = await hasher.hash(request.newPassword);
-    const now = clock.now();
-    const revoked = store.transaction(() => {
-      store.users.setPasswordHash(user.id, hash);
-      if (!request.revokeOtherDevices) return [];
-      const deviceIds = store.devices.revokeAllOfUser(user.id, principal.deviceId, now);
-      return recordRevocations(store, { userId: user.id, deviceIds, reason: 'password_changed', now });
+    const change = await storage.changePassword({
+      userId: user.id,
+      passwordHash: hash,
+      revoke: request.revokeOtherDevices ? { keepDeviceId: principal.deviceId } : null,
+      now: clock.now(),
     });
+    const revoked = change.events.map(toRevocation);
     audit.record('password_changed', who);
     if (revoked.length > 0) {
       audit.record('tokens_revoked', { ...who, deviceIds: revoked.map((revocation) => revocation.deviceId as number), reason: 'password_change' });
@@ -256,28 +256,24 @@ export class AccountService {
     return { revokedDevices: revoked.length };
   }
 
-  listDevices(principal: Principal): Device[] {
-    return this.deps.store.devices
-      .listByUser(principal.user.id, { includeRevoked: false })
+  async listDevices(principal: Principal): Promise<Device[]> {
+    return (await this.deps.storage.devicesOfUser(principal.user.id, { includeRevoked: false }))
       .map((row) => ({ ...toDevice(row), lastSeenAt: this.lastSeen.get(row.id, row.last_seen_at) }));
   }
 
   /** Revokes one of the principal's own devices (the current one included). */
-  revokeDevice(principal: Principal, deviceId: number, address?: string): void {
-    const device = this.deps.store.devices.findById(deviceId);
+  async revokeDevice(principal: Principal, deviceId: number, address?: string): Promise<void> {
+    const device = await this.deps.storage.deviceById(deviceId);
     if (!device || device.user_id !== principal.user.id || device.revoked_at !== null) {
       throw new ChatError('not_found', `you have no device ${deviceId}`);
     }
-    this.revokeDevices(principal, [deviceId], 'device_revoke', address);
+    await this.revokeDevices(principal, [deviceId], 'device_revoke', address);
   }
 
-  private revokeDevices(principal: Principal, deviceIds: readonly number[], reason: 'logout' | 'device_revoke', address: string | undefined): void {
-    const { store, clock } = this.deps;
-    const now = clock.now();
-    const revoked = store.transaction(() => {
-      const done = deviceIds.filter((id) => store.devices.revoke(id, now));
-      return recordRevocations(store, { userId: principal.user.id, deviceIds: done, reason: 'device_revoked', now });
-    });
+  private async revokeDevices(principal: Principal, deviceIds: readonly number[], reason: 'logout' | 'device_revoke', address: string | undefined): Promise<void> {
+    const { storage, clock } = this.deps;
+    const change: RevocationChange = await storage.revokeDevices({ userId: principal.user.id, deviceIds, now: clock.now() });
+    const revoked = change.events.map(toRevocation);
     if (revoked.length === 0) return;
     this.deps.audit.record('tokens_revoked', { userId: principal.user.id, deviceId: principal.deviceId, deviceIds: revoked.map((revocation) => revocation.deviceId as number), address, reason });
     this.deps.revocations.revoked(revoked);

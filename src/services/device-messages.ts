@@ -1,8 +1,7 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
-import type { DeviceMessageRow } from '../storage/repositories/device-messages.js';
-import type { Store } from '../storage/store.js';
-import { assertSignedIn } from './revocations.js';
+import type { DeviceMessageRow, DeviceMessagesStorage, SendDeviceMessageOutcome } from '../storage/ports/device-messages.js';
+import { refuseSignedOut } from './revocations.js';
 import type { DeviceMessage, Fanout, Principal } from './types.js';
 
 export interface DeviceMessageSettings {
@@ -17,7 +16,7 @@ export interface DeviceMessageSettings {
 }
 
 export interface DeviceMessageDeps {
-  readonly store: Store;
+  readonly storage: DeviceMessagesStorage;
   readonly clock: Clock;
   readonly fanout: Pick<Fanout, 'deviceMessage'>;
   readonly settings: DeviceMessageSettings;
@@ -44,8 +43,8 @@ export class DeviceMessageService {
    * cannot fill another device's queue), and each sender has a queue of its
    * own at the target, so one sender cannot crowd out another.
    */
-  send(principal: Principal, toDevice: number, payloadBase64: string): DeviceMessage {
-    const { store, clock, settings } = this.deps;
+  async send(principal: Principal, toDevice: number, payloadBase64: string): Promise<DeviceMessage> {
+    const { storage, clock, settings } = this.deps;
     const payload = Buffer.from(payloadBase64, 'base64');
     // Canonical only: what the receiver gets back (re-encoded from the stored bytes) is what was sent.
     if (payload.length === 0 || payload.toString('base64') !== payloadBase64) {
@@ -55,40 +54,26 @@ export class DeviceMessageService {
       throw new ChatError('payload_too_large', `payload is ${payload.length} bytes; at most ${settings.maxMessageBytes} (e2e.max_device_message_bytes)`, { field: 'payload' });
     }
     const now = clock.now();
-    const id = store.transaction(() => {
-      // All in the storing transaction: a revocation of either device that committed first wins.
-      assertSignedIn(store.devices.tokenState(principal.deviceId));
-      const target = store.devices.findById(toDevice);
-      if (!target || target.user_id !== principal.user.id || target.revoked_at !== null || toDevice === principal.deviceId) {
-        throw new ChatError('not_found', `device ${toDevice} is not another current device of yours`, { field: 'device_id' });
-      }
-      if (store.keys.ofDevice(principal.deviceId)?.account_signature == null) {
-        throw new ChatError('forbidden', 'only a device approved by your account key sends device messages: approve this device from another one first');
-      }
-      const queued = store.deviceMessages.queued(toDevice, principal.deviceId);
-      // No retry_after: the receiver drains its queue when it connects, and a pause would hold every other
-      // request on the sender's connection. The sender keeps the message and tries again later.
-      if (queued.bytes + payload.length > settings.maxQueueBytes) {
-        throw new ChatError('rate_limited', `device ${toDevice} has ${queued.bytes} bytes from you waiting (e2e.max_device_queue_bytes): it must fetch them first`, {
-          details: { limit: 'e2e.max_device_queue_bytes' },
-        });
-      }
-      if (queued.count + 1 > settings.maxQueueMessages) {
-        throw new ChatError('rate_limited', `device ${toDevice} has ${queued.count} messages from you waiting (e2e.max_device_queue_messages): it must fetch them first`, {
-          details: { limit: 'e2e.max_device_queue_messages' },
-        });
-      }
-      return store.deviceMessages.insert(toDevice, principal.deviceId, payload, now);
+    const outcome = await storage.sendDeviceMessage({
+      userId: principal.user.id,
+      fromDevice: principal.deviceId,
+      toDevice,
+      payload,
+      now,
+      limits: { maxQueueBytes: settings.maxQueueBytes, maxQueueMessages: settings.maxQueueMessages },
     });
+    if (outcome.kind === 'signed_out') refuseSignedOut(outcome.state);
+    if (outcome.kind === 'refused') throw refusal(outcome, toDevice);
+    const { id } = outcome;
     const message: DeviceMessage = { id, fromDevice: principal.deviceId, payload: payloadBase64, createdAt: now };
     this.deps.fanout.deviceMessage(toDevice, message);
     return message;
   }
 
   /** The calling device's messages after id `after`: at most `limit` (capped at 100) and about 1 MiB of payload. */
-  page(principal: Principal, after: number, limit: number): { messages: DeviceMessage[]; more: boolean } {
+  async page(principal: Principal, after: number, limit: number): Promise<{ messages: DeviceMessage[]; more: boolean }> {
     const wanted = Math.min(limit, DEVICE_MESSAGES_PAGE_MAX);
-    const rows = this.deps.store.deviceMessages.page(principal.deviceId, after, wanted + 1);
+    const rows = await this.deps.storage.deviceMessages(principal.deviceId, after, wanted + 1);
     const messages: DeviceMessage[] = [];
     let bytes = 0;
     for (const row of rows.slice(0, wanted)) {
@@ -100,15 +85,34 @@ export class DeviceMessageService {
   }
 
   /** Deletes the calling device's messages with ids up to `upTo`. */
-  ack(principal: Principal, upTo: number): void {
-    const { store } = this.deps;
-    store.transaction(() => store.deviceMessages.ack(principal.deviceId, upTo));
+  async ack(principal: Principal, upTo: number): Promise<void> {
+    await this.deps.storage.ackDeviceMessages(principal.deviceId, upTo);
   }
 
   /** Drops messages older than e2e.device_message_ttl_days; returns how many. */
-  expire(): number {
-    const { store, clock, settings } = this.deps;
-    return store.transaction(() => store.deviceMessages.expire(clock.now() - settings.ttlMs));
+  expire(): Promise<number> {
+    const { storage, clock, settings } = this.deps;
+    return storage.expireDeviceMessages(clock.now() - settings.ttlMs);
+  }
+}
+
+/** Today's error for each refusal of the unit. */
+function refusal(outcome: Extract<SendDeviceMessageOutcome, { kind: 'refused' }>, toDevice: number): ChatError {
+  switch (outcome.reason) {
+    case 'no_target':
+      return new ChatError('not_found', `device ${toDevice} is not another current device of yours`, { field: 'device_id' });
+    case 'not_approved':
+      return new ChatError('forbidden', 'only a device approved by your account key sends device messages: approve this device from another one first');
+    // No retry_after: the receiver drains its queue when it connects, and a pause would hold every other
+    // request on the sender's connection. The sender keeps the message and tries again later.
+    case 'queue_bytes':
+      return new ChatError('rate_limited', `device ${toDevice} has ${outcome.queued.bytes} bytes from you waiting (e2e.max_device_queue_bytes): it must fetch them first`, {
+        details: { limit: 'e2e.max_device_queue_bytes' },
+      });
+    case 'queue_messages':
+      return new ChatError('rate_limited', `device ${toDevice} has ${outcome.queued.count} messages from you waiting (e2e.max_device_queue_messages): it must fetch them first`, {
+        details: { limit: 'e2e.max_device_queue_messages' },
+      });
   }
 }
 

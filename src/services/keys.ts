@@ -1,14 +1,13 @@
 import type { Clock } from '../clock.js';
 import { type DeviceStatement, type KeyChecker, canonical } from '../crypto/keys.js';
 import { ChatError } from '../errors.js';
-import type { AccountKeyRow, DeviceKeysRow } from '../storage/repositories/keys.js';
-import type { Store } from '../storage/store.js';
+import type { AccountKeyRow, DeviceKeysRow, KeysStorage } from '../storage/ports/keys.js';
 import type { AuditLog } from './audit.js';
-import { assertSignedIn } from './revocations.js';
+import { refuseSignedOut } from './revocations.js';
 import type { AccountKey, DeviceKeys, Fanout, Principal, Revocation } from './types.js';
 
 export interface KeyServiceDeps {
-  readonly store: Store;
+  readonly storage: KeysStorage;
   readonly clock: Clock;
   readonly fanout: Fanout;
   readonly checker: KeyChecker;
@@ -56,126 +55,130 @@ export class KeyService {
 
   /**
    * keys_publish: the rules of docs/protocol.md in their order. The signatures
-   * are checked before the transaction (libsodium is awaited); the
-   * transaction checks the stored state and writes, so two publications
-   * cannot both pass a rule the other breaks.
+   * are checked before the unit of work (libsodium is awaited); the unit
+   * checks the stored state and writes, so two publications cannot both pass
+   * a rule the other breaks.
    */
   async publish(principal: Principal, keys: PublishedKeys): Promise<{ changed: boolean }> {
-    const { store, clock, checker } = this.deps;
+    const { storage, clock, checker } = this.deps;
     const statement: DeviceStatement = { userId: principal.user.id, deviceId: principal.deviceId, encKey: keys.encKey, signKey: keys.signKey, counter: keys.counter };
     const problem = await checker.deviceProblem(statement, keys.signature);
     if (problem) throw new ChatError('invalid_field', problem.message, { field: problem.field });
     if (keys.accountSignature !== undefined && !canonical(keys.accountSignature, SIGNATURE_BYTES)) {
       throw new ChatError('invalid_field', `account_signature must be ${SIGNATURE_BYTES} bytes in standard, padded base64`, { field: 'account_signature' });
     }
-    const account = store.keys.accountOf(principal.user.id);
-    const certified = keys.accountSignature !== undefined && account !== undefined && (await checker.certified(statement, account.account_key, keys.accountSignature));
-    const stored = store.transaction(() => {
-      // In the storing transaction, as for send: nothing is stored once the device's revocation has committed.
-      assertSignedIn(store.devices.tokenState(principal.deviceId));
-      const before = store.keys.ofDevice(principal.deviceId);
-      const signKey = store.keys.signKeyOf(principal.deviceId);
-      if (signKey !== undefined && signKey !== keys.signKey) {
-        throw conflict('sign_key', "a device's identity key cannot change: log in again for a new device");
-      }
-      if (store.keys.deviceWithSignKey(keys.signKey, principal.deviceId) !== undefined) {
-        throw conflict('sign_key', 'this sign_key is the identity of another device: make a new key pair for this one');
-      }
-      if (before && keys.counter < before.key_counter) {
-        throw conflict('counter', `counter ${keys.counter} is lower than the stored ${before.key_counter}: a rollback to older keys is refused`);
-      }
-      const sameKeys = before !== undefined && keys.counter === before.key_counter;
-      if (sameKeys && keys.encKey !== before.enc_key) {
-        throw conflict('counter', `a new enc_key needs a higher counter than ${before.key_counter}`);
-      }
-      if (keys.accountSignature !== undefined) {
-        // The account key read before the await must still be the user's: a reset in between voids the check.
-        const now = store.keys.accountOf(principal.user.id);
-        if (!certified || now?.account_key !== account?.account_key) {
-          throw new ChatError(
-            'invalid_field',
-            now === undefined
-              ? 'account_signature: your account has no account key yet (account_publish first)'
-              : `account_signature must be your account key's Ed25519 signature of ["chatd-device-cert-v2", user_id, device_id, enc_key, sign_key, counter]`,
-            { field: 'account_signature' },
-          );
-        }
-      }
-      // The same keys keep their approval when none is given; new keys (a rotation) are pending until certified again.
-      const accountSignature = keys.accountSignature ?? (sameKeys ? before.account_signature : null);
-      if (sameKeys && before.key_signature === keys.signature && before.account_signature === accountSignature) return undefined;
-      store.keys.publish(principal.deviceId, { ...keys, accountSignature }, clock.now());
-      return store.keys.ofDevice(principal.deviceId);
+    const account = await storage.accountKey(principal.user.id);
+    const verified = keys.accountSignature !== undefined && account !== undefined && (await checker.certified(statement, account.account_key, keys.accountSignature));
+    const outcome = await storage.publishDeviceKeys({
+      userId: principal.user.id,
+      deviceId: principal.deviceId,
+      keys: { encKey: keys.encKey, signKey: keys.signKey, counter: keys.counter, signature: keys.signature },
+      certification: keys.accountSignature === undefined ? undefined : { accountSignature: keys.accountSignature, verified, accountKey: account?.account_key },
+      now: clock.now(),
     });
-    if (!stored) return { changed: false };
-    this.announce(toDeviceKeys(stored));
-    return { changed: true };
+    switch (outcome.kind) {
+      case 'signed_out':
+        return refuseSignedOut(outcome.state);
+      case 'unchanged':
+        return { changed: false };
+      case 'stored':
+        await this.announce(toDeviceKeys(outcome.keys));
+        return { changed: true };
+      case 'refused':
+        switch (outcome.reason) {
+          case 'sign_key_changed':
+            throw conflict('sign_key', "a device's identity key cannot change: log in again for a new device");
+          case 'sign_key_taken':
+            throw conflict('sign_key', 'this sign_key is the identity of another device: make a new key pair for this one');
+          case 'counter_lower':
+            throw conflict('counter', `counter ${keys.counter} is lower than the stored ${outcome.storedCounter}: a rollback to older keys is refused`);
+          case 'enc_key_needs_higher_counter':
+            throw conflict('counter', `a new enc_key needs a higher counter than ${outcome.storedCounter}`);
+          case 'no_account_key':
+            throw new ChatError('invalid_field', 'account_signature: your account has no account key yet (account_publish first)', { field: 'account_signature' });
+          case 'not_certified':
+            throw new ChatError(
+              'invalid_field',
+              `account_signature must be your account key's Ed25519 signature of ["chatd-device-cert-v2", user_id, device_id, enc_key, sign_key, counter]`,
+              { field: 'account_signature' },
+            );
+        }
+    }
   }
 
   /** account_publish: sets the user's account key; a different one only with `reset`, which makes every device pending again. */
   async publishAccount(principal: Principal, account: PublishedAccount): Promise<{ changed: boolean }> {
-    const { store, clock, checker } = this.deps;
+    const { storage, clock, checker } = this.deps;
     const userId = principal.user.id;
     const problem = await checker.accountProblem(userId, account.accountKey, account.signature);
     if (problem) throw new ChatError('invalid_field', problem.message, { field: problem.field });
-    // argon2 is slow and async: checked before the transaction, which then needs no password check of its own.
+    // argon2 is slow and async: checked before the unit, which then needs no password check of its own.
     const confirmed = account.reset && account.password !== undefined;
     if (confirmed) await this.deps.passwords.confirmPassword(principal, account.password as string, 'password');
-    const outcome = store.transaction(() => {
-      assertSignedIn(store.devices.tokenState(principal.deviceId));
-      const before = store.keys.accountOf(userId);
-      if (before?.account_key === account.accountKey) return undefined;
-      if (before && !account.reset) {
-        throw conflict('account_key', 'your account already has another account key: get it from one of your approved devices, or reset with "reset": true if every device holding it is lost');
-      }
-      // A token alone must not reset (a thief who logged in with the password would otherwise become the
-      // account): the device must hold a certificate under the current key (a reset clears every one, so
-      // a stored one is current), or the frame must carry the password.
-      if (before && !confirmed && store.keys.ofDevice(principal.deviceId)?.account_signature == null) {
-        throw new ChatError('forbidden', 'a reset from a device that is not approved needs your password: account_publish with "password"', { field: 'password' });
-      }
-      store.keys.setAccount(userId, account.accountKey, account.signature, clock.now());
-      const uncertified = before ? store.keys.uncertifyAll(userId) : [];
-      return { reset: before !== undefined, uncertified: uncertified.map((id) => store.keys.ofDevice(id)).filter((row) => row !== undefined) };
+    const outcome = await storage.publishAccountKey({
+      userId,
+      deviceId: principal.deviceId,
+      accountKey: account.accountKey,
+      signature: account.signature,
+      reset: account.reset,
+      passwordConfirmed: confirmed,
+      now: clock.now(),
     });
-    if (!outcome) return { changed: false };
-    if (outcome.reset) this.deps.audit.record('account_key_reset', { userId, deviceId: principal.deviceId, deviceIds: outcome.uncertified.map((row) => row.device_id) });
-    const audience = this.audience(userId);
-    this.deps.fanout.accountChanged({ userId, accountKey: account.accountKey, signature: account.signature }, audience);
-    for (const row of outcome.uncertified) this.deps.fanout.keysChanged(toDeviceKeys(row), audience);
-    return { changed: true };
+    switch (outcome.kind) {
+      case 'signed_out':
+        return refuseSignedOut(outcome.state);
+      case 'unchanged':
+        return { changed: false };
+      case 'refused':
+        if (outcome.reason === 'other_account_key') {
+          throw conflict('account_key', 'your account already has another account key: get it from one of your approved devices, or reset with "reset": true if every device holding it is lost');
+        }
+        // A token alone must not reset (a thief who logged in with the password would otherwise become the
+        // account): the device must hold a certificate under the current key, or the frame must carry the password.
+        throw new ChatError('forbidden', 'a reset from a device that is not approved needs your password: account_publish with "password"', { field: 'password' });
+      case 'stored': {
+        if (outcome.reset) this.deps.audit.record('account_key_reset', { userId, deviceId: principal.deviceId, deviceIds: outcome.uncertified.map((row) => row.device_id) });
+        const audience = await this.audience(userId);
+        this.deps.fanout.accountChanged({ userId, accountKey: account.accountKey, signature: account.signature }, audience);
+        for (const row of outcome.uncertified) this.deps.fanout.keysChanged(toDeviceKeys(row), audience);
+        return { changed: true };
+      }
+    }
   }
 
   /** device_approve: stores the account key's signature of another device of the caller's user. */
   async approve(principal: Principal, deviceId: number, accountSignature: string): Promise<{ changed: boolean }> {
-    const { store, checker } = this.deps;
-    const device = store.keys.ofDevice(deviceId);
-    if (!device || device.user_id !== principal.user.id || device.revoked === 1) {
-      throw new ChatError('not_found', `device ${deviceId} is not a current device of yours with published keys`, { field: 'device_id' });
-    }
-    const account = store.keys.accountOf(principal.user.id);
+    const { storage, checker } = this.deps;
+    const device = await storage.deviceKeys(deviceId);
+    const notFound = (): ChatError => new ChatError('not_found', `device ${deviceId} is not a current device of yours with published keys`, { field: 'device_id' });
+    if (!device || device.user_id !== principal.user.id || device.revoked === 1) throw notFound();
+    const account = await storage.accountKey(principal.user.id);
     if (!account) throw new ChatError('invalid_field', 'account_signature: your account has no account key yet (account_publish first)', { field: 'account_signature' });
-    const certified = await checker.certified(statementOf(device), account.account_key, accountSignature);
-    const stored = store.transaction(() => {
-      assertSignedIn(store.devices.tokenState(principal.deviceId));
-      const now = store.keys.ofDevice(deviceId);
-      if (!now || now.revoked === 1) throw new ChatError('not_found', `device ${deviceId} is not a current device of yours with published keys`, { field: 'device_id' });
-      // The device may have rotated, or the account been reset, while the signature was checked.
-      const unchanged = now.key_counter === device.key_counter && now.enc_key === device.enc_key && store.keys.accountOf(principal.user.id)?.account_key === account.account_key;
-      if (!certified || !unchanged) {
+    const verified = await checker.certified(statementOf(device), account.account_key, accountSignature);
+    const outcome = await storage.approveDevice({
+      userId: principal.user.id,
+      deviceId: principal.deviceId,
+      target: { deviceId, counter: device.key_counter, encKey: device.enc_key },
+      accountKey: account.account_key,
+      accountSignature,
+      verified,
+    });
+    switch (outcome.kind) {
+      case 'signed_out':
+        return refuseSignedOut(outcome.state);
+      case 'unchanged':
+        return { changed: false };
+      case 'stored':
+        await this.announce(toDeviceKeys(outcome.keys));
+        return { changed: true };
+      case 'refused':
+        if (outcome.reason === 'no_device') throw notFound();
         throw new ChatError(
           'invalid_field',
-          `account_signature must be your account key's Ed25519 signature of the device's ["chatd-device-cert-v2", user_id, device_id, enc_key, sign_key, counter] (counter ${now.key_counter})`,
+          `account_signature must be your account key's Ed25519 signature of the device's ["chatd-device-cert-v2", user_id, device_id, enc_key, sign_key, counter] (counter ${outcome.storedCounter})`,
           { field: 'account_signature' },
         );
-      }
-      if (now.account_signature === accountSignature) return undefined;
-      store.keys.certify(deviceId, accountSignature);
-      return store.keys.ofDevice(deviceId);
-    });
-    if (!stored) return { changed: false };
-    this.announce(toDeviceKeys(stored));
-    return { changed: true };
+    }
   }
 
   /**
@@ -184,13 +187,13 @@ export class KeyService {
    * caller, when `userIds` is undefined). Users the caller shares no thread
    * with are left out, as if they had no keys.
    */
-  keys(principal: Principal, userIds: readonly number[] | undefined): { accounts: AccountKey[]; devices: DeviceKeys[] } {
+  async keys(principal: Principal, userIds: readonly number[] | undefined): Promise<{ accounts: AccountKey[]; devices: DeviceKeys[] }> {
     // Former members too (either side): their old messages in the caller's history must still verify.
-    const visible = new Set([principal.user.id, ...this.deps.store.threads.usersEverSharingThreads(principal.user.id)]);
+    const visible = await this.audience(principal.user.id);
     const wanted = userIds === undefined ? [...visible] : userIds.filter((id) => visible.has(id));
     if (wanted.length === 0) return { accounts: [], devices: [] };
-    const { store } = this.deps;
-    return store.read(() => ({ accounts: store.keys.accountsOf(wanted).map(toAccountKey), devices: store.keys.ofUsers(wanted).map(toDeviceKeys) }));
+    const found = await this.deps.storage.keysOfUsers(wanted);
+    return { accounts: found.accounts.map(toAccountKey), devices: found.devices.map(toDeviceKeys) };
   }
 
   /**
@@ -199,17 +202,17 @@ export class KeyService {
    * device of a user announces all of the user's revoked devices again;
    * clients take a repeat as no change.
    */
-  revoked(revocations: readonly Revocation[]): void {
-    const { store } = this.deps;
+  async revoked(revocations: readonly Revocation[]): Promise<void> {
+    const { storage } = this.deps;
     for (const revocation of revocations) {
-      const rows = revocation.deviceId === null ? store.keys.revokedOfUser(revocation.userId) : [store.keys.ofDevice(revocation.deviceId)];
-      for (const row of rows) if (row && row.revoked === 1) this.announce(toDeviceKeys(row));
+      const rows = revocation.deviceId === null ? await storage.revokedDeviceKeys(revocation.userId) : [await storage.deviceKeys(revocation.deviceId)];
+      for (const row of rows) if (row && row.revoked === 1) await this.announce(toDeviceKeys(row));
     }
   }
 
   /** To the owner's devices and everyone who shares or shared a thread with the owner. */
-  private announce(keys: DeviceKeys): void {
-    this.deps.fanout.keysChanged(keys, this.audience(keys.userId));
+  private async announce(keys: DeviceKeys): Promise<void> {
+    this.deps.fanout.keysChanged(keys, await this.audience(keys.userId));
   }
 
   /**
@@ -217,8 +220,8 @@ export class KeyService {
    * who may hold them pinned (a former member who keeps the history hears of
    * a revocation too).
    */
-  private audience(userId: number): Set<number> {
-    return new Set([userId, ...this.deps.store.threads.usersEverSharingThreads(userId)]);
+  private async audience(userId: number): Promise<Set<number>> {
+    return new Set([userId, ...(await this.deps.storage.usersEverSharingThreads(userId))]);
   }
 }
 

@@ -1,10 +1,9 @@
 import { ChatError } from '../errors.js';
-import type { PushPlatform, PushPlatforms, PushRegistration } from '../storage/repositories/push.js';
-import type { Store } from '../storage/store.js';
+import type { PushPlatform, PushPlatforms, PushRegistration, PushTokensStorage } from '../storage/ports/push.js';
 import type { Principal } from './types.js';
 
 export interface PushTokenDeps {
-  readonly store: Store;
+  readonly storage: PushTokensStorage;
   /** Which providers this server is configured for. */
   readonly enabled: PushPlatforms;
 }
@@ -30,7 +29,7 @@ const BUNDLE_ID = /^[A-Za-z0-9.-]{1,200}$/;
 export class PushTokenService {
   constructor(private readonly deps: PushTokenDeps) {}
 
-  register(principal: Principal, request: PushTokenRequest): PushRegistration {
+  async register(principal: Principal, request: PushTokenRequest): Promise<PushRegistration> {
     if (!this.deps.enabled[request.platform]) {
       throw new ChatError(
         'invalid_field',
@@ -50,15 +49,15 @@ export class PushTokenService {
       });
     }
     const registration = { platform: request.platform, token: apns ? request.token.toLowerCase() : request.token, topic: request.topic ?? null };
-    this.deps.store.transaction(() => this.deps.store.push.register(principal.deviceId, registration));
+    await this.deps.storage.registerPushToken(principal.deviceId, registration);
     return registration;
   }
 
-  unregister(principal: Principal): void {
-    this.deps.store.transaction(() => this.deps.store.push.unregister(principal.deviceId));
+  unregister(principal: Principal): Promise<void> {
+    return this.deps.storage.unregisterPushToken(principal.deviceId);
   }
 
-  registration(principal: Principal): PushRegistration | undefined {
-    return this.deps.store.push.registration(principal.deviceId);
+  registration(principal: Principal): Promise<PushRegistration | undefined> {
+    return this.deps.storage.pushRegistration(principal.deviceId);
   }
 }

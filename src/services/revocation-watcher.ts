@@ -1,16 +1,8 @@
+import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { AccountEventRow } from '../storage/repositories/account-events.js';
+import type { AccountEventsStorage } from '../storage/ports/account-events.js';
 import { toRevocation } from './revocations.js';
 import type { Revocation, RevocationListener } from './types.js';
-
-/** Where the watcher reads account events: the database this process shares with the admin CLI. */
-export interface AccountEventSource {
-  /** Whether another process committed anything since the last call (cheap: asked several times a second). */
-  changedElsewhere(): boolean;
-  /** The events after `afterId`, oldest first, at most `limit`; ids grow in commit order. */
-  after(afterId: number, limit: number): AccountEventRow[];
-  latestId(): number;
-}
 
 /** Events read at a time. */
 const PAGE = 500;
@@ -33,33 +25,35 @@ const PAGE = 500;
  * order: a reader by id there needs a look-back.)
  */
 export class RevocationWatcher implements RevocationListener {
-  private lastId: number;
+  /** Undefined until start() has read where the events end. */
+  private lastId: number | undefined;
   /** This process's revocations already handed on, not yet passed by the cursor. */
   private readonly handled = new Set<number>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   /** Events may wait to be read: set before a read, cleared once one succeeded. */
   private unread = false;
+  /** A read is under way: the next one waits for it (the cursor moves in one place at a time). */
+  private reading: Promise<void> | undefined;
 
   constructor(
     private readonly deps: {
-      readonly events: AccountEventSource;
+      readonly events: AccountEventsStorage;
       readonly listener: RevocationListener;
       readonly log: Logger;
+      readonly clock: Clock;
       /** How often to ask whether another process committed. */
       readonly intervalMs: number;
     },
-  ) {
-    // Connections open only after start-up: older revocations concern none of them.
-    this.lastId = deps.events.latestId();
-  }
+  ) {}
 
-  start(): void {
-    this.timer ??= setInterval(() => this.poll(), this.deps.intervalMs);
-    this.timer.unref();
+  /** Resolves once the cursor is at the newest event: connections open only after start-up, so older revocations concern none of them. */
+  async start(): Promise<void> {
+    this.lastId ??= await this.deps.events.latestAccountEventId();
+    this.timer ??= this.deps.clock.setInterval(() => void this.poll(), this.deps.intervalMs);
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    if (this.timer) this.deps.clock.clearTimer(this.timer);
     this.timer = undefined;
   }
 
@@ -68,33 +62,39 @@ export class RevocationWatcher implements RevocationListener {
     for (const revocation of revocations) this.handled.add(revocation.id);
     this.deps.listener.revoked(revocations);
     this.unread = true;
-    this.catchUp();
+    void this.catchUp();
   }
 
-  /** Reads new events if another process committed since the last look. */
-  poll(): void {
+  /** Reads new events if another process committed since the last look; resolves once they are handed on. */
+  async poll(): Promise<void> {
     try {
-      if (this.deps.events.changedElsewhere()) this.unread = true;
+      if (await this.deps.events.changedElsewhere()) this.unread = true;
     } catch (error) {
       this.deps.log.error({ err: error }, 'looking for account events failed; trying again shortly');
     }
-    this.catchUp();
+    await this.catchUp();
   }
 
   /** Hands on the events after the cursor. A failed read is logged and tried again at the next look: it must not stop the process. */
-  private catchUp(): void {
-    if (!this.unread) return;
-    try {
-      this.readAll();
-      this.unread = false;
-    } catch (error) {
+  private async catchUp(): Promise<void> {
+    while (this.reading) await this.reading;
+    if (!this.unread || this.lastId === undefined) return;
+    this.unread = false;
+    this.reading = this.readAll(this.lastId).catch((error: unknown) => {
+      this.unread = true;
       this.deps.log.error({ err: error }, 'reading account events failed; trying again shortly');
+    });
+    try {
+      await this.reading;
+    } finally {
+      this.reading = undefined;
     }
   }
 
-  private readAll(): void {
+  private async readAll(from: number): Promise<void> {
+    let lastId = from;
     for (;;) {
-      const rows = this.deps.events.after(this.lastId, PAGE);
+      const rows = await this.deps.events.accountEventsAfter(lastId, PAGE);
       const fresh = rows.filter((row) => !this.handled.has(row.id));
       for (const row of fresh) {
         this.deps.log.info({ user: row.user_id, device: row.device_id, reason: row.reason }, 'revocation made by another process: closing its connections');
@@ -102,7 +102,8 @@ export class RevocationWatcher implements RevocationListener {
       // Should this throw, the page is read again at the next look (handing a revocation on twice changes nothing).
       if (fresh.length > 0) this.deps.listener.revoked(fresh.map(toRevocation));
       for (const row of rows) this.handled.delete(row.id);
-      this.lastId = rows.at(-1)?.id ?? this.lastId;
+      lastId = rows.at(-1)?.id ?? lastId;
+      this.lastId = lastId;
       if (rows.length < PAGE) return;
     }
   }

@@ -1,25 +1,6 @@
 import { ChatError } from '../errors.js';
-import type { TokenState } from '../storage/repositories/devices.js';
-import type { Store } from '../storage/store.js';
+import type { TokenState } from '../storage/ports/accounts.js';
 import type { Revocation, RevocationReason } from './types.js';
-
-/**
- * Records revocations as account events, in the caller's transaction (the one
- * that revokes): a running server learns of them from the database whichever
- * process made them. `deviceIds` null: every device of the user. Returns them
- * for the caller to hand to its RevocationListener once the transaction has
- * committed.
- */
-export function recordRevocations(
-  store: Store,
-  change: { readonly userId: number; readonly deviceIds: readonly number[] | null; readonly reason: RevocationReason; readonly now: number },
-): Revocation[] {
-  const targets = change.deviceIds ?? [null];
-  const rows = store.accountEvents.record(
-    targets.map((deviceId) => ({ user_id: change.userId, device_id: deviceId, reason: change.reason, created_at: change.now })),
-  );
-  return rows.map(toRevocation);
-}
 
 export function toRevocation(row: { id: number; user_id: number; device_id: number | null; reason: RevocationReason }): Revocation {
   return { id: row.id, userId: row.user_id, deviceId: row.device_id, reason: row.reason };
@@ -49,6 +30,13 @@ export function assertSignedIn(state: TokenState | undefined): void {
   if (state?.deleted) throw new ChatError('unauthorized', revocationMessage('user_deleted'));
   if (state?.disabled) throw new ChatError('account_disabled', revocationMessage('user_disabled'));
   if (!state || state.revoked) throw new ChatError('unauthorized', revocationMessage('device_revoked'));
+}
+
+/** assertSignedIn for a unit's `signed_out` outcome: the state it found makes it throw. */
+export function refuseSignedOut(state: TokenState | undefined): never {
+  assertSignedIn(state);
+  // A unit reports signed_out only for a token that does not work: treat a disagreement as revoked.
+  throw new ChatError('unauthorized', revocationMessage('device_revoked'));
 }
 
 export function isSignedIn(state: TokenState | undefined): boolean {

@@ -126,8 +126,8 @@ export function chatHandlers(services: ChatServices): Handlers {
       return { type: 'ok', id: f.id };
     },
     presence: (f, p) => ({ type: 'presence', id: f.id, users: presence.statusFor(p.user.id, f.user_ids).map(presenceJson) }),
-    contacts: (f, p) => {
-      const list = contacts.list(p);
+    contacts: async (f, p) => {
+      const list = await contacts.list(p);
       const visible = new Map(presence.statusFor(p.user.id, list.map((c) => c.user.id)).map((s) => [s.userId, s]));
       return {
         type: 'contacts',
@@ -138,16 +138,16 @@ export function chatHandlers(services: ChatServices): Handlers {
         }),
       };
     },
-    contact_add: (f, p) => {
-      contacts.add(p, userRef(f.user));
+    contact_add: async (f, p) => {
+      await contacts.add(p, userRef(f.user));
       return { type: 'ok', id: f.id };
     },
-    contact_remove: (f, p) => {
-      contacts.remove(p, f.user_id);
+    contact_remove: async (f, p) => {
+      await contacts.remove(p, f.user_id);
       return { type: 'ok', id: f.id };
     },
-    push_register: (f, p) => {
-      pushTokens.register(p, { platform: f.platform, token: f.token, topic: f.topic });
+    push_register: async (f, p) => {
+      await pushTokens.register(p, { platform: f.platform, token: f.token, topic: f.topic });
       return { type: 'ok', id: f.id };
     },
     keys_publish: async (f, p) => {
@@ -162,24 +162,24 @@ export function chatHandlers(services: ChatServices): Handlers {
       await keys.approve(p, f.device_id, f.account_signature);
       return { type: 'ok', id: f.id };
     },
-    keys_get: (f, p) => {
-      const found = keys.keys(p, f.user_ids);
+    keys_get: async (f, p) => {
+      const found = await keys.keys(p, f.user_ids);
       return { type: 'keys', id: f.id, accounts: found.accounts.map(accountKeyJson), devices: found.devices.map(deviceKeysJson) };
     },
-    device_send: (f, p) => {
-      deviceMessages.send(p, f.device_id, f.payload);
+    device_send: async (f, p) => {
+      await deviceMessages.send(p, f.device_id, f.payload);
       return { type: 'ok', id: f.id };
     },
-    device_messages: (f, p) => {
-      const page = deviceMessages.page(p, f.after, f.limit);
+    device_messages: async (f, p) => {
+      const page = await deviceMessages.page(p, f.after, f.limit);
       return { type: 'device_messages', id: f.id, messages: page.messages.map(deviceMessageJson), more: page.more };
     },
-    device_messages_ack: (f, p) => {
-      deviceMessages.ack(p, f.up_to);
+    device_messages_ack: async (f, p) => {
+      await deviceMessages.ack(p, f.up_to);
       return { type: 'ok', id: f.id };
     },
-    push_unregister: (f, p) => {
-      pushTokens.unregister(p);
+    push_unregister: async (f, p) => {
+      await pushTokens.unregister(p);
       return { type: 'ok', id: f.id };
     },
   };

@@ -61,6 +61,8 @@ export interface SessionDeps {
  */
 export class Session implements ConnectionListener, LiveSession {
   private principal: Principal | undefined;
+  /** Set while authentication is in flight (it reads storage): the frames that arrived meanwhile. */
+  private pendingFrames: ClientFrame[] | undefined;
   private closed = false;
   /** Follows its user's and threads' live events (after inbox_done): events for this device alone may come now. */
   private following = false;
@@ -118,8 +120,17 @@ export class Session implements ConnectionListener, LiveSession {
       return;
     }
     this.refusedInARow = 0;
+    this.handle(frame);
+  }
+
+  private handle(frame: ClientFrame): void {
+    // Frames pipelined behind the auth frame wait for its answer, then run in order.
+    if (this.pendingFrames) {
+      this.pendingFrames.push(frame);
+      return;
+    }
     if (!this.principal) {
-      if (frame.type === 'auth') this.authenticate(frame);
+      if (frame.type === 'auth') void this.authenticate(frame);
       else this.send(errorFrame(frame.id, new ChatError('unauthorized', 'authenticate first: send {"type":"auth","id":"…","token":"…"}')));
       return;
     }
@@ -290,14 +301,18 @@ export class Session implements ConnectionListener, LiveSession {
     this.send(errorFrame(id, error));
   }
 
-  private authenticate(frame: AuthFrame): void {
+  private async authenticate(frame: AuthFrame): Promise<void> {
     const { accounts, registry, clock, settings, epoch, services } = this.deps;
     let principal: Principal;
+    this.pendingFrames = [];
     try {
       this.slot?.authAttempt();
-      principal = accounts.authenticate(frame.token, this.address);
+      principal = await accounts.authenticate(frame.token, this.address);
+      if (this.closed) return;
       this.slot?.authenticated(principal.user.id, principal.deviceId);
     } catch (error) {
+      this.pendingFrames = undefined;
+      if (this.closed) return;
       this.send(errorFrame(frame.id, error as ChatError));
       // A limit says when to come back (4004); a refused token says not to (4002).
       const limited = isChatError(error) && error.code === 'rate_limited';
@@ -338,6 +353,9 @@ export class Session implements ConnectionListener, LiveSession {
     const settling = services.messaging.connectionOpened(principal.deviceId);
     if (!settling) startDrain();
     else settling.then(startDrain, (error: unknown) => this.close('internal_error', `the inbox could not be written: ${String(error)}`));
+    const queued = this.pendingFrames ?? [];
+    this.pendingFrames = undefined;
+    for (const pending of queued) if (!this.closed) this.handle(pending);
   }
 
 

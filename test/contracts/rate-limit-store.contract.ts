@@ -26,6 +26,22 @@ export function rateLimitStoreContract(name: string, makeStore: (clock: FakeCloc
       assert.equal(store.take('other', rule).allowed, true, 'keys are apart');
     });
 
+    it('peeks without taking, and gives a token back up to the burst, never past it', () => {
+      const clock = new FakeClock();
+      const store = makeStore(clock);
+      assert.deepEqual(store.peek('k', rule), { allowed: true });
+      for (let i = 0; i < 3; i++) store.take('k', rule);
+      assert.deepEqual(store.peek('k', rule), { allowed: false, retryAfterSeconds: 1 });
+      assert.deepEqual(store.peek('k', rule), { allowed: false, retryAfterSeconds: 1 }, 'peeking took nothing');
+      store.giveBack('k', rule);
+      assert.deepEqual(store.peek('k', rule), { allowed: true });
+      assert.equal(store.take('k', rule).allowed, true);
+      assert.equal(store.take('k', rule).allowed, false);
+      store.giveBack('fresh', rule);
+      for (let i = 0; i < 3; i++) assert.equal(store.take('fresh', rule).allowed, true);
+      assert.equal(store.take('fresh', rule).allowed, false, 'a full bucket gets nothing more back');
+    });
+
     it('rounds a wait up to whole seconds', () => {
       const clock = new FakeClock();
       const store = makeStore(clock);

@@ -7,6 +7,7 @@ import { KeyService, type PublishedKeys } from '../../src/services/keys.js';
 import type { Fanout, Principal } from '../../src/services/types.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
 import { Store } from '../../src/storage/store.js';
+import { SqliteKeysStorage } from '../../src/storage/sqlite/keys.js';
 import { TestAccount, TestDevice, loadSodium } from '../helpers/e2e.js';
 
 /**
@@ -25,7 +26,7 @@ function setUp() {
   const [first, second] = [0, 1].map((i) => store.devices.insert({ userId, name: `d${i}`, platform: 'cli', tokenHash: Buffer.from(`t${i}`), now: 1 }) as number);
   const passwords: string[] = [];
   const keys = new KeyService({
-    store,
+    storage: new SqliteKeysStorage(store),
     clock: new FakeClock(10),
     fanout: { keysChanged: () => {}, accountChanged: () => {} } as unknown as Fanout,
     checker: createKeyChecker(),
@@ -61,13 +62,13 @@ describe('key service: a revoked device stores nothing (checked in the transacti
     const d2 = new TestDevice(userId, second.deviceId);
     await keys.publish(second, published(d2.publication()));
     store.devices.revoke(first.deviceId, 20);
-    const before = keys.keys(second, undefined);
+    const before = await keys.keys(second, undefined);
     const unauthorized = (error: unknown) => error instanceof ChatError && error.code === 'unauthorized';
     d1.rotate();
     await assert.rejects(keys.publish(first, published(d1.publication())), unauthorized);
     await assert.rejects(keys.publishAccount(first, account(new TestAccount(userId), true)), unauthorized);
     await assert.rejects(keys.approve(first, second.deviceId, acct.certify(d2)), unauthorized);
-    assert.deepEqual(keys.keys(second, undefined), before);
+    assert.deepEqual(await keys.keys(second, undefined), before);
   });
 });
 
@@ -82,7 +83,7 @@ describe('key service: who may reset the account key', () => {
     const code = (expected: string, field: string) => (error: unknown) => error instanceof ChatError && error.code === expected && error.field === field;
     await assert.rejects(keys.publishAccount(second, account(new TestAccount(userId), true)), code('forbidden', 'password'));
     await assert.rejects(keys.publishAccount(second, account(new TestAccount(userId), true, 'wrong')), code('invalid_credentials', 'password'));
-    assert.equal(keys.keys(first, [userId]).accounts[0]?.accountKey, acct.publication().account_key);
+    assert.equal((await keys.keys(first, [userId])).accounts[0]?.accountKey, acct.publication().account_key);
     const fresh = new TestAccount(userId);
     assert.deepEqual(await keys.publishAccount(second, account(fresh, true, 'correct horse')), { changed: true });
     assert.deepEqual(passwords, ['wrong', 'correct horse']);

@@ -8,6 +8,7 @@ import { MemoryAuditLog } from '../../src/services/audit.js';
 import { RateLimiter } from '../../src/services/rate-limiter.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
 import { Store } from '../../src/storage/store.js';
+import { SqliteAccountsStorage } from '../../src/storage/sqlite/accounts.js';
 
 
 /** The service as app.ts builds it with the default [rate_limit] (5 and 30 per 60 s, slow down after 100), on a database in memory. */
@@ -18,7 +19,7 @@ async function accounts(): Promise<{ service: AccountService; clock: FakeClock; 
   const audit = new MemoryAuditLog();
   const windowMs = 60_000;
   const service = new AccountService({
-    store: new Store(db),
+    storage: new SqliteAccountsStorage(new Store(db)),
     hasher: new PasswordHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 }),
     clock,
     settings: { registration: 'open', passwordMinLength: 8, loginSlowdownMs: 0 },

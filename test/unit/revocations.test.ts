@@ -10,12 +10,15 @@ import { AccountService } from '../../src/services/accounts.js';
 import { AdminService } from '../../src/services/admin.js';
 import { RateLimiter } from '../../src/services/rate-limiter.js';
 import { RevocationWatcher } from '../../src/services/revocation-watcher.js';
-import { recordRevocations } from '../../src/services/revocations.js';
 import type { Revocation, RevocationListener } from '../../src/services/types.js';
 import { ACCOUNT_EVENT_RETENTION_MS } from '../../src/storage/repositories/account-events.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
 import { Store } from '../../src/storage/store.js';
+import { SqliteAccountEventsStorage } from '../../src/storage/sqlite/account-events.js';
+import { SqliteAdminStorage } from '../../src/storage/sqlite/admin.js';
+import { recordRevocationEvents as recordRevocations } from '../../src/storage/sqlite/revocation-events.js';
 import { tempDir } from '../helpers/tmp.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { MemoryAuditLog } from '../../src/services/audit.js';
 
 const silent = createLogger('silent');
@@ -33,8 +36,9 @@ function twoProcesses(): { server: Store; cli: Store } {
 function admin(store: Store, revocations: RevocationListener = { revoked: () => {} }): AdminService {
   const clock = systemClock;
   const hasher = new PasswordHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 });
+  const storage = new SqliteAdminStorage(store);
   const accounts = new AccountService({
-    store,
+    storage,
     hasher,
     clock,
     settings: { registration: 'closed', passwordMinLength: 8, loginSlowdownMs: 0 },
@@ -46,7 +50,7 @@ function admin(store: Store, revocations: RevocationListener = { revoked: () => 
     revocations,
     audit: new MemoryAuditLog(),
   });
-  return new AdminService({ store, accounts, hasher, clock, passwordMinLength: 8, revocations, audit: new MemoryAuditLog() });
+  return new AdminService({ storage, accounts, hasher, clock, passwordMinLength: 8, revocations, audit: new MemoryAuditLog() });
 }
 
 function addUser(store: Store, username: string, devices: number): { userId: number; deviceIds: number[] } {
@@ -57,6 +61,13 @@ function addUser(store: Store, username: string, devices: number): { userId: num
   return { userId, deviceIds };
 }
 
+/** The watcher once started (its cursor at the newest event); its timer is stopped at once, the test polls. */
+async function started(watcher: RevocationWatcher): Promise<RevocationWatcher> {
+  await watcher.start();
+  watcher.stop();
+  return watcher;
+}
+
 /** A listener that keeps what it is handed, one array per call. */
 function recorder(): RevocationListener & { calls: Revocation[][] } {
   const calls: Revocation[][] = [];
@@ -64,88 +75,107 @@ function recorder(): RevocationListener & { calls: Revocation[][] } {
 }
 
 describe('RevocationWatcher', () => {
-  it('hands on a revocation another process commits once it looks, and only once', () => {
+  it('hands on a revocation another process commits once it looks, and only once', async () => {
     const { server, cli } = twoProcesses();
     const frank = addUser(cli, 'frank', 2);
     const listener = recorder();
-    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
-    admin(cli).revokeDevice(frank.deviceIds[1] as number);
+    const watcher = await started(new RevocationWatcher({ events: new SqliteAccountEventsStorage(server), listener, log: silent, clock: systemClock, intervalMs: 1000 }));
+    await admin(cli).revokeDevice(frank.deviceIds[1] as number);
     assert.equal(listener.calls.length, 0, 'nothing before it looks');
-    watcher.poll();
+    await watcher.poll();
     assert.deepEqual(
       listener.calls.flat().map((r) => [r.userId, r.deviceId, r.reason]),
       [[frank.userId, frank.deviceIds[1], 'device_revoked']],
     );
-    watcher.poll();
+    await watcher.poll();
     assert.equal(listener.calls.length, 1, 'not again at the next look');
   });
 
-  it('reads no events while no other process has committed', () => {
+  it('reads no events while no other process has committed', async () => {
     const { server, cli } = twoProcesses();
     addUser(cli, 'grace', 1);
     let reads = 0;
+    const sqlite = new SqliteAccountEventsStorage(server);
     const events = {
-      changedElsewhere: () => server.accountEvents.changedElsewhere(),
-      latestId: () => server.accountEvents.latestId(),
-      after: (id: number, limit: number) => (reads++, server.accountEvents.after(id, limit)),
+      changedElsewhere: () => sqlite.changedElsewhere(),
+      latestAccountEventId: () => sqlite.latestAccountEventId(),
+      accountEventsAfter: (id: number, limit: number) => (reads++, sqlite.accountEventsAfter(id, limit)),
     };
-    const watcher = new RevocationWatcher({ events, listener: recorder(), log: silent, intervalMs: 1000 });
-    watcher.poll();
+    const watcher = await started(new RevocationWatcher({ events, listener: recorder(), log: silent, clock: systemClock, intervalMs: 1000 }));
+    await watcher.poll();
     assert.equal(reads, 1, 'the user added is a commit by another process: one read');
-    for (let i = 0; i < 5; i++) watcher.poll();
+    for (let i = 0; i < 5; i++) await watcher.poll();
     assert.equal(reads, 1, 'nothing committed since: no read');
     server.transaction(() => server.users.insert({ username: 'own', displayName: 'own', passwordHash: 'x', now: 1 }));
-    watcher.poll();
+    await watcher.poll();
     assert.equal(reads, 1, "this process's own commits are not another's");
   });
 
-  it("hands on this process's own revocations at once, and not again when it reads the database", () => {
+  it("hands on this process's own revocations at once, and not again when it reads the database", async () => {
     const { server, cli } = twoProcesses();
     const heidi = addUser(server, 'heidi', 2);
     const listener = recorder();
-    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
-    admin(server, watcher).revokeDevice(heidi.deviceIds[0] as number);
+    const watcher = await started(new RevocationWatcher({ events: new SqliteAccountEventsStorage(server), listener, log: silent, clock: systemClock, intervalMs: 1000 }));
+    await admin(server, watcher).revokeDevice(heidi.deviceIds[0] as number);
     assert.deepEqual(listener.calls.flat().map((r) => r.deviceId), [heidi.deviceIds[0]], 'at once, before any look');
-    admin(cli).revokeDevice(heidi.deviceIds[1] as number);
-    watcher.poll();
+    await admin(cli).revokeDevice(heidi.deviceIds[1] as number);
+    await watcher.poll();
     assert.deepEqual(listener.calls.flat().map((r) => r.deviceId), [heidi.deviceIds[0], heidi.deviceIds[1]]);
   });
 
-  it("does not skip another process's revocation committed just before one of this process's own", () => {
+  it("does not skip another process's revocation committed just before one of this process's own", async () => {
     const { server, cli } = twoProcesses();
     const ivan = addUser(server, 'ivan', 2);
     const listener = recorder();
-    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
-    admin(cli).revokeDevice(ivan.deviceIds[0] as number);
-    admin(server, watcher).revokeDevice(ivan.deviceIds[1] as number);
+    const watcher = await started(new RevocationWatcher({ events: new SqliteAccountEventsStorage(server), listener, log: silent, clock: systemClock, intervalMs: 1000 }));
+    await admin(cli).revokeDevice(ivan.deviceIds[0] as number);
+    await admin(server, watcher).revokeDevice(ivan.deviceIds[1] as number);
     assert.deepEqual(listener.calls.flat().map((r) => r.deviceId).sort(), [...ivan.deviceIds].sort());
-    watcher.poll();
+    await watcher.poll();
     assert.equal(listener.calls.flat().length, 2, 'each once');
   });
 
-  it('ignores the revocations made before it started: no connection of this process predates them', () => {
+  it('ignores the revocations made before it started: no connection of this process predates them', async () => {
     const { server, cli } = twoProcesses();
     const judy = addUser(cli, 'judy', 1);
-    admin(cli).setDisabled('judy', true);
+    await admin(cli).setDisabled('judy', true);
     const listener = recorder();
-    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
-    watcher.poll();
+    const watcher = await started(new RevocationWatcher({ events: new SqliteAccountEventsStorage(server), listener, log: silent, clock: systemClock, intervalMs: 1000 }));
+    await watcher.poll();
     assert.equal(listener.calls.length, 0);
-    admin(cli).deleteUser('judy');
-    watcher.poll();
+    await admin(cli).deleteUser('judy');
+    await watcher.poll();
     assert.deepEqual(listener.calls.flat().map((r) => [r.userId, r.deviceId, r.reason]), [[judy.userId, null, 'user_deleted']]);
   });
 
-  it('reads a burst larger than one page in order, every event once', () => {
+  it('looks every interval on its clock, and no longer once stopped', async () => {
+    const { server, cli } = twoProcesses();
+    const nina = addUser(cli, 'nina', 1);
+    const listener = recorder();
+    const clock = new FakeClock();
+    const watcher = new RevocationWatcher({ events: new SqliteAccountEventsStorage(server), listener, log: silent, clock, intervalMs: 250 });
+    await watcher.start();
+    await admin(cli).revokeDevice(nina.deviceIds[0] as number);
+    clock.advance(249);
+    await new Promise((next) => setImmediate(next));
+    assert.equal(listener.calls.length, 0, 'not before the interval');
+    clock.advance(1);
+    for (let turn = 0; turn < 100 && listener.calls.length === 0; turn++) await new Promise((next) => setImmediate(next));
+    assert.deepEqual(listener.calls.flat().map((r) => r.deviceId), [nina.deviceIds[0]]);
+    watcher.stop();
+    assert.equal(clock.pending, 0, 'its timer is gone');
+  });
+
+  it('reads a burst larger than one page in order, every event once', async () => {
     const { server, cli } = twoProcesses();
     const many = addUser(cli, 'many', 1_200);
     const listener = recorder();
-    const watcher = new RevocationWatcher({ events: server.accountEvents, listener, log: silent, intervalMs: 1000 });
+    const watcher = await started(new RevocationWatcher({ events: new SqliteAccountEventsStorage(server), listener, log: silent, clock: systemClock, intervalMs: 1000 }));
     cli.transaction(() => {
       const deviceIds = cli.devices.revokeAllOfUser(many.userId, 0, 5);
       recordRevocations(cli, { userId: many.userId, deviceIds, reason: 'password_changed', now: 5 });
     });
-    watcher.poll();
+    await watcher.poll();
     const ids = listener.calls.flat().map((r) => r.id);
     assert.equal(ids.length, 1_200);
     assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
@@ -160,24 +190,24 @@ describe('the admin services record revocations for the running server', () => {
     const service = admin(cli);
     const reasons = (): Array<[number, number | null, string]> =>
       cli.accountEvents.after(0, 100).map((row) => [row.user_id, row.device_id, row.reason]);
-    service.revokeDevice(kim.deviceIds[0] as number);
+    await service.revokeDevice(kim.deviceIds[0] as number);
     await service.setPassword('kim', 'new-password', { revokeDevices: true });
     await service.setPassword('kim', 'newer-password', { revokeDevices: false });
-    service.setDisabled('leo', true);
-    service.setDisabled('leo', true);
-    service.setDisabled('leo', false);
-    service.deleteUser('leo');
+    await service.setDisabled('leo', true);
+    await service.setDisabled('leo', true);
+    await service.setDisabled('leo', false);
+    await service.deleteUser('leo');
     assert.deepEqual(reasons(), [
       [kim.userId, kim.deviceIds[0], 'device_revoked'],
       [kim.userId, kim.deviceIds[1], 'password_changed'],
       [leo.userId, null, 'user_disabled'],
       [leo.userId, null, 'user_deleted'],
     ]);
-    assert.throws(() => service.revokeDevice(kim.deviceIds[0] as number), /already revoked/);
+    await assert.rejects(service.revokeDevice(kim.deviceIds[0] as number), /already revoked/);
     assert.equal(reasons().length, 4, 'a refused revocation records nothing');
   });
 
-  it('keep the events table small: a day-old event is pruned by the next write, and ids are never used again', () => {
+  it('keep the events table small: a day-old event is pruned by the next write, and ids are never used again', async () => {
     const { cli } = twoProcesses();
     const mia = addUser(cli, 'mia', 2);
     const first = cli.transaction(() => recordRevocations(cli, { userId: mia.userId, deviceIds: [mia.deviceIds[0] as number], reason: 'device_revoked', now: 1_000 }));
@@ -209,7 +239,7 @@ class FakeSession implements LiveSession {
 
 describe('SessionRegistry on revocations', () => {
   function registryWith(signedIn: Set<number>, sessions: FakeSession[]): SessionRegistry {
-    const registry = new SessionRegistry((deviceId) => signedIn.has(deviceId));
+    const registry = new SessionRegistry(async (deviceId) => signedIn.has(deviceId));
     for (const session of sessions) {
       registry.add(session);
       registry.bind(session, session.deviceId);
@@ -217,26 +247,29 @@ describe('SessionRegistry on revocations', () => {
     return registry;
   }
 
-  it("closes with device_revoked every session of a revoked device, and no other device's", () => {
+  it("closes with device_revoked every session of a revoked device, and no other device's", async () => {
     const [a, b, other] = [new FakeSession(1, 10), new FakeSession(1, 10), new FakeSession(2, 10)];
     const registry = registryWith(new Set([2]), [a, b, other]);
     registry.revoked([{ id: 1, userId: 10, deviceId: 1, reason: 'device_revoked' }]);
+    await new Promise((settled) => setImmediate(settled));
     assert.deepEqual([a.closedWith?.reason, b.closedWith?.reason, other.closedWith], ['device_revoked', 'device_revoked', undefined]);
     assert.match(a.closedWith?.message ?? '', /logged out/);
   });
 
-  it("closes all of a user's devices for a user-wide revocation, saying why, and no other user's", () => {
+  it("closes all of a user's devices for a user-wide revocation, saying why, and no other user's", async () => {
     const [phone, laptop, stranger] = [new FakeSession(1, 10), new FakeSession(2, 10), new FakeSession(3, 11)];
     const registry = registryWith(new Set([3]), [phone, laptop, stranger]);
     registry.revoked([{ id: 1, userId: 10, deviceId: null, reason: 'user_disabled' }]);
+    await new Promise((settled) => setImmediate(settled));
     assert.deepEqual([phone.closedWith?.reason, laptop.closedWith?.reason, stranger.closedWith], ['device_revoked', 'device_revoked', undefined]);
     assert.match(phone.closedWith?.message ?? '', /account was disabled/);
   });
 
-  it('keeps the sessions of a device whose token works again by the time the revocation arrives (disabled, then enabled)', () => {
+  it('keeps the sessions of a device whose token works again by the time the revocation arrives (disabled, then enabled)', async () => {
     const session = new FakeSession(1, 10);
     const registry = registryWith(new Set([1]), [session]);
     registry.revoked([{ id: 1, userId: 10, deviceId: null, reason: 'user_disabled' }]);
+    await new Promise((settled) => setImmediate(settled));
     assert.equal(session.closedWith, undefined);
   });
 });

@@ -32,17 +32,34 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   take(key: string, rule: BucketRule): RateDecision {
     const now = this.clock.now();
-    const perMs = rule.burst / rule.refillMs;
-    const bucket = this.buckets.get(key);
-    const tokens = bucket ? Math.min(rule.burst, bucket.tokens + (now - bucket.updatedAt) * perMs) : rule.burst;
-    if (tokens < 1) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)) };
-    const left = tokens - 1;
-    this.buckets.set(key, { tokens: left, updatedAt: now, fullAt: now + (rule.burst - left) / perMs });
+    const tokens = this.tokens(key, rule, now);
+    if (tokens < 1) return refusal(tokens, rule);
+    this.store(key, rule, tokens - 1, now);
     if (this.buckets.size >= this.sweepBucketsAt) {
       for (const [other, held] of this.buckets) if (held.fullAt <= now) this.buckets.delete(other);
       this.sweepBucketsAt = Math.max(this.maxKeys, 2 * this.buckets.size);
     }
     return { allowed: true };
+  }
+
+  peek(key: string, rule: BucketRule): RateDecision {
+    const tokens = this.tokens(key, rule, this.clock.now());
+    return tokens < 1 ? refusal(tokens, rule) : { allowed: true };
+  }
+
+  giveBack(key: string, rule: BucketRule): void {
+    const now = this.clock.now();
+    if (this.buckets.has(key)) this.store(key, rule, Math.min(rule.burst, this.tokens(key, rule, now) + 1), now);
+  }
+
+  /** The tokens in `key`'s bucket at `now` (a bucket never seen, or forgotten, is full). */
+  private tokens(key: string, rule: BucketRule, now: number): number {
+    const bucket = this.buckets.get(key);
+    return bucket ? Math.min(rule.burst, bucket.tokens + (now - bucket.updatedAt) * (rule.burst / rule.refillMs)) : rule.burst;
+  }
+
+  private store(key: string, rule: BucketRule, tokens: number, now: number): void {
+    this.buckets.set(key, { tokens, updatedAt: now, fullAt: now + (rule.burst - tokens) / (rule.burst / rule.refillMs) });
   }
 
   pause(key: string, ms: number): void {
@@ -80,4 +97,9 @@ export class MemoryRateLimitStore implements RateLimitStore {
   get size(): { readonly buckets: number; readonly pauses: number; readonly counts: number } {
     return { buckets: this.buckets.size, pauses: this.pauses.size, counts: this.counts.size };
   }
+}
+
+/** The refusal with the whole seconds until `tokens` has grown to one. */
+function refusal(tokens: number, rule: BucketRule): RateDecision {
+  return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / (rule.burst / rule.refillMs) / 1000)) };
 }

@@ -1,6 +1,4 @@
-import type { RateDecision } from '../rate-limiter.js';
-
-export type { RateDecision };
+export type RateDecision = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number };
 
 /** A token bucket: a burst of `burst` tokens, refilled evenly over `refillMs`. */
 export interface BucketRule {
@@ -21,6 +19,13 @@ export interface BucketRule {
 export interface RateLimitStore {
   /** Takes one token from `key`'s bucket, or says how long until one is available. */
   take(key: string, rule: BucketRule): RateDecision;
+  /**
+   * What `take` would answer, without taking: for limits that count only some
+   * outcomes (wrong passwords), checked before the attempt and taken after it.
+   */
+  peek(key: string, rule: BucketRule): RateDecision;
+  /** Returns a token taken from `key`'s bucket (the attempt it was taken for did not count after all); never past `rule.burst`. */
+  giveBack(key: string, rule: BucketRule): void;
   /** Refuses `key` for `ms` from now (a longer pause already running is kept). */
   pause(key: string, ms: number): void;
   /** Milliseconds left of `key`'s pause; 0 when it is not paused. */

@@ -11,8 +11,8 @@ import { deviceJson, userJson } from './wire.js';
 const TEXT = { max: 1024 } as const;
 
 /** The device a request's "Authorization: Bearer <token>" names, or unauthorized. `address` is for the audit log. */
-export function bearerAuthenticator(accounts: AccountService): (request: Request, address?: string) => Principal {
-  return (request, address) => {
+export function bearerAuthenticator(accounts: AccountService): (request: Request, address?: string) => Promise<Principal> {
+  return async (request, address) => {
     const header = request.headers.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) throw new ChatError('unauthorized', 'send the device token as "Authorization: Bearer <token>" (from POST /v1/login)');
@@ -52,18 +52,18 @@ export function addAccountRoutes(router: Router, accounts: AccountService): void
     return json(201, { user: userJson(result.user), device: deviceJson(result.device), token: result.token });
   });
 
-  router.add('POST', '/v1/logout', (request, context) => {
-    accounts.logout(authenticate(request, context.clientAddress), context.clientAddress);
+  router.add('POST', '/v1/logout', async (request, context) => {
+    await accounts.logout(await authenticate(request, context.clientAddress), context.clientAddress);
     return noContent();
   });
 
-  router.add('GET', '/v1/me', (request, context) => {
-    const principal = authenticate(request, context.clientAddress);
+  router.add('GET', '/v1/me', async (request, context) => {
+    const principal = await authenticate(request, context.clientAddress);
     return json(200, { user: userJson(principal.user), device_id: principal.deviceId });
   });
 
   router.add('POST', '/v1/me/password', async (request, context) => {
-    const principal = authenticate(request, context.clientAddress);
+    const principal = await authenticate(request, context.clientAddress);
     const body = await readJsonObject(request);
     const result = await accounts.changePassword(principal, {
       currentPassword: readString(body, 'current_password', TEXT),
@@ -73,15 +73,15 @@ export function addAccountRoutes(router: Router, accounts: AccountService): void
     return json(200, { revoked_devices: result.revokedDevices });
   });
 
-  router.add('GET', '/v1/devices', (request, context) => {
-    const principal = authenticate(request, context.clientAddress);
-    const devices = accounts.listDevices(principal).map((device) => ({ ...deviceJson(device), current: device.id === principal.deviceId }));
+  router.add('GET', '/v1/devices', async (request, context) => {
+    const principal = await authenticate(request, context.clientAddress);
+    const devices = (await accounts.listDevices(principal)).map((device) => ({ ...deviceJson(device), current: device.id === principal.deviceId }));
     return json(200, { devices });
   });
 
-  router.add('DELETE', '/v1/devices/:id', (request, context) => {
-    const principal = authenticate(request, context.clientAddress);
-    accounts.revokeDevice(principal, parseId(context.params.id, 'device id'), context.clientAddress);
+  router.add('DELETE', '/v1/devices/:id', async (request, context) => {
+    const principal = await authenticate(request, context.clientAddress);
+    await accounts.revokeDevice(principal, parseId(context.params.id, 'device id'), context.clientAddress);
     return noContent();
   });
 }

@@ -1,0 +1,60 @@
+import type { AccountEventRow } from '../repositories/account-events.js';
+import type { DeviceRow, DeviceWithUser, TokenState } from '../repositories/devices.js';
+import type { UserRow } from '../repositories/users.js';
+
+export type { AccountEventRow, DeviceRow, DeviceWithUser, TokenState, UserRow };
+
+/**
+ * Looking users up by id or by name (case-insensitive). Deleted users are
+ * found too: their names stay reserved, and the caller checks deleted_at.
+ */
+export interface UserLookup {
+  userById(id: number): Promise<UserRow | undefined>;
+  userByUsername(username: string): Promise<UserRow | undefined>;
+}
+
+/** What a unit that revokes tokens did: the devices that lost theirs, and the account events recorded in the same commit. */
+export interface RevocationChange {
+  readonly deviceIds: readonly number[];
+  /** Recorded in the revoking transaction (any process reads them); ids grow in commit order. */
+  readonly events: readonly AccountEventRow[];
+}
+
+export type CreateUserOutcome =
+  | { readonly kind: 'created'; readonly userId: number; readonly inviteId: number | undefined }
+  | { readonly kind: 'refused'; readonly reason: 'invite_invalid' | 'username_taken' };
+
+export type AddDeviceOutcome = { readonly kind: 'added'; readonly deviceId: number } | { readonly kind: 'refused'; readonly reason: 'account_disabled' };
+
+/**
+ * AccountService's storage. Every read resolves with a snapshot; every write
+ * is one named unit of work (atomic, plain data in and out) that resolves only
+ * after its commit, so whatever the caller tells anyone afterwards is stored.
+ */
+export interface AccountsStorage extends UserLookup {
+  /** The live (not revoked) device holding this token hash, with its user. */
+  deviceByTokenHash(tokenHash: Buffer): Promise<DeviceWithUser | undefined>;
+  /** Whether the device's token works (revoked, user disabled, user deleted); undefined for an unknown device. */
+  tokenState(deviceId: number): Promise<TokenState | undefined>;
+  deviceById(deviceId: number): Promise<DeviceRow | undefined>;
+  devicesOfUser(userId: number, options: { includeRevoked: boolean }): Promise<DeviceRow[]>;
+  /**
+   * Creates a user. With `inviteHash`, the invite is used once in the same
+   * unit: a taken username leaves it unused, an unusable invite creates nobody.
+   */
+  createUser(input: { username: string; displayName: string; passwordHash: string; inviteHash: Buffer | null; now: number }): Promise<CreateUserOutcome>;
+  /** Replaces the password hash (a rehash under new parameters); nothing else changes. */
+  setPasswordHash(userId: number, passwordHash: string): Promise<void>;
+  /** A new device with its token hash, refused if the user is (by now) disabled or deleted. */
+  addDevice(input: { userId: number; name: string; platform: string; tokenHash: Buffer; now: number }): Promise<AddDeviceOutcome>;
+  /**
+   * Sets the password hash and, with `revoke`, revokes every live device of
+   * the user but `revoke.keepDeviceId` (0: none), recording a
+   * `password_changed` event per revoked device.
+   */
+  changePassword(input: { userId: number; passwordHash: string; revoke: { keepDeviceId: number } | null; now: number }): Promise<RevocationChange>;
+  /** Revokes those of `deviceIds` still live (a `device_revoked` event each); the others are left out of the answer. */
+  revokeDevices(input: { userId: number; deviceIds: readonly number[]; now: number }): Promise<RevocationChange>;
+  /** When the device was last seen (group-committed with whatever else commits). */
+  touchDevice(deviceId: number, at: number): Promise<void>;
+}

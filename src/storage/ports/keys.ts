@@ -1,0 +1,75 @@
+import type { AccountKeyRow, DeviceKeysRow, NewDeviceKeys } from '../repositories/keys.js';
+import type { TokenState } from './accounts.js';
+
+export type { AccountKeyRow, DeviceKeysRow, NewDeviceKeys };
+
+/** Every unit acting for a device first checks its token inside the unit: a revocation that committed first wins. */
+export interface SignedOut {
+  readonly kind: 'signed_out';
+  /** What the unit found (undefined: no such device); the service turns it into today's error. */
+  readonly state: TokenState | undefined;
+}
+
+/** The account-key check a device publication carries, decided before the unit (libsodium is awaited outside). */
+export interface Certification {
+  readonly accountSignature: string;
+  /** The signature verified against `accountKey`. */
+  readonly verified: boolean;
+  /** The account key read before the check; the unit refuses if it is no longer the user's. */
+  readonly accountKey: string | undefined;
+}
+
+export type PublishKeysOutcome =
+  | SignedOut
+  | { readonly kind: 'refused'; readonly reason: 'sign_key_changed' | 'sign_key_taken' | 'no_account_key' | 'not_certified' }
+  | { readonly kind: 'refused'; readonly reason: 'counter_lower' | 'enc_key_needs_higher_counter'; readonly storedCounter: number }
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'stored'; readonly keys: DeviceKeysRow };
+
+export type PublishAccountOutcome =
+  | SignedOut
+  | { readonly kind: 'refused'; readonly reason: 'other_account_key' | 'not_approved' }
+  | { readonly kind: 'unchanged' }
+  /** `reset`: a different key replaced the user's; `uncertified` lost their approval by it. */
+  | { readonly kind: 'stored'; readonly reset: boolean; readonly uncertified: readonly DeviceKeysRow[] };
+
+export type ApproveOutcome =
+  | SignedOut
+  | { readonly kind: 'refused'; readonly reason: 'no_device' }
+  | { readonly kind: 'refused'; readonly reason: 'not_certified'; readonly storedCounter: number }
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'stored'; readonly keys: DeviceKeysRow };
+
+/**
+ * KeyService's storage. The identity rules a concurrent publication could
+ * break between a read and a write (a device's sign_key never changes, no two
+ * devices share one, counters never go back, an account key changes only by
+ * a reset) are checked inside the units that write; signatures are checked
+ * by the service before.
+ */
+export interface KeysStorage {
+  deviceKeys(deviceId: number): Promise<DeviceKeysRow | undefined>;
+  accountKey(userId: number): Promise<AccountKeyRow | undefined>;
+  /** One consistent snapshot: the account keys and device keys (revoked and pending too) of these users. */
+  keysOfUsers(userIds: readonly number[]): Promise<{ accounts: AccountKeyRow[]; devices: DeviceKeysRow[] }>;
+  /** The user's revoked devices that had published keys. */
+  revokedDeviceKeys(userId: number): Promise<DeviceKeysRow[]>;
+  /** Users who share or shared a thread with the user (either side left since): who may hold their keys. */
+  usersEverSharingThreads(userId: number): Promise<number[]>;
+  /** keys_publish. Keys equal to the stored ones (approval included) are `unchanged`; new keys without `certification` are stored pending. */
+  publishDeviceKeys(input: { userId: number; deviceId: number; keys: Omit<NewDeviceKeys, 'accountSignature'>; certification: Certification | undefined; now: number }): Promise<PublishKeysOutcome>;
+  /**
+   * account_publish. A different key than the stored one needs `reset`; a
+   * reset needs a device holding a certificate, or `passwordConfirmed`.
+   */
+  publishAccountKey(input: { userId: number; deviceId: number; accountKey: string; signature: string; reset: boolean; passwordConfirmed: boolean; now: number }): Promise<PublishAccountOutcome>;
+  /** device_approve: stores the certificate if the device's keys and the account key are still those the signature was checked against. */
+  approveDevice(input: {
+    userId: number;
+    deviceId: number;
+    target: { deviceId: number; counter: number; encKey: string };
+    accountKey: string;
+    accountSignature: string;
+    verified: boolean;
+  }): Promise<ApproveOutcome>;
+}

@@ -1,0 +1,18 @@
+import type { AccountEventRow, AccountEventsStorage } from '../ports/account-events.js';
+import type { Store } from '../store.js';
+
+export class SqliteAccountEventsStorage implements AccountEventsStorage {
+  constructor(private readonly store: Store) {}
+
+  async changedElsewhere(): Promise<boolean> {
+    return this.store.accountEvents.changedElsewhere();
+  }
+
+  async accountEventsAfter(afterId: number, limit: number): Promise<AccountEventRow[]> {
+    return this.store.accountEvents.after(afterId, limit);
+  }
+
+  async latestAccountEventId(): Promise<number> {
+    return this.store.accountEvents.latestId();
+  }
+}

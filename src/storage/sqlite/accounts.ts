@@ -1,0 +1,90 @@
+import type { AccountsStorage, AddDeviceOutcome, CreateUserOutcome, RevocationChange } from '../ports/accounts.js';
+import type { DeviceRow, DeviceWithUser, TokenState } from '../repositories/devices.js';
+import type { UserRow } from '../repositories/users.js';
+import type { Store } from '../store.js';
+import { recordRevocationEvents } from './revocation-events.js';
+
+/** AccountsStorage on SQLite: reads are the prepared statements; each unit is one synchronous function run in the group commit. */
+export class SqliteAccountsStorage implements AccountsStorage {
+  constructor(protected readonly store: Store) {}
+
+  async userById(id: number): Promise<UserRow | undefined> {
+    return this.store.users.findById(id);
+  }
+
+  async userByUsername(username: string): Promise<UserRow | undefined> {
+    return this.store.users.findByUsername(username);
+  }
+
+  async deviceByTokenHash(tokenHash: Buffer): Promise<DeviceWithUser | undefined> {
+    return this.store.devices.findByTokenHash(tokenHash);
+  }
+
+  async tokenState(deviceId: number): Promise<TokenState | undefined> {
+    return this.store.devices.tokenState(deviceId);
+  }
+
+  async deviceById(deviceId: number): Promise<DeviceRow | undefined> {
+    return this.store.devices.findById(deviceId);
+  }
+
+  async devicesOfUser(userId: number, options: { includeRevoked: boolean }): Promise<DeviceRow[]> {
+    return this.store.devices.listByUser(userId, options);
+  }
+
+  createUser(input: { username: string; displayName: string; passwordHash: string; inviteHash: Buffer | null; now: number }): Promise<CreateUserOutcome> {
+    const { store } = this;
+    return store.batcher.submit((): CreateUserOutcome => {
+      const inviteId = input.inviteHash === null ? undefined : store.invites.consume(input.inviteHash, input.now);
+      if (input.inviteHash !== null && inviteId === undefined) return { kind: 'refused', reason: 'invite_invalid' };
+      const userId = store.users.insert({ username: input.username, displayName: input.displayName, passwordHash: input.passwordHash, now: input.now });
+      if (userId === undefined) {
+        // Throwing rolls the invite's use back (the batcher runs the write again alone in a savepoint).
+        if (inviteId !== undefined) throw new UsernameTaken();
+        return { kind: 'refused', reason: 'username_taken' };
+      }
+      return { kind: 'created', userId, inviteId };
+    }).catch((error: unknown) => {
+      if (error instanceof UsernameTaken) return { kind: 'refused', reason: 'username_taken' } as const;
+      throw error;
+    });
+  }
+
+  async setPasswordHash(userId: number, passwordHash: string): Promise<void> {
+    await this.store.batcher.submit(() => this.store.users.setPasswordHash(userId, passwordHash));
+  }
+
+  addDevice(input: { userId: number; name: string; platform: string; tokenHash: Buffer; now: number }): Promise<AddDeviceOutcome> {
+    const { store } = this;
+    return store.batcher.submit((): AddDeviceOutcome => {
+      const current = store.users.findById(input.userId);
+      if (!current || current.disabled || current.deleted_at !== null) return { kind: 'refused', reason: 'account_disabled' };
+      return { kind: 'added', deviceId: store.devices.insert(input) };
+    });
+  }
+
+  changePassword(input: { userId: number; passwordHash: string; revoke: { keepDeviceId: number } | null; now: number }): Promise<RevocationChange> {
+    const { store } = this;
+    return store.batcher.submit((): RevocationChange => {
+      store.users.setPasswordHash(input.userId, input.passwordHash);
+      if (!input.revoke) return { deviceIds: [], events: [] };
+      const deviceIds = store.devices.revokeAllOfUser(input.userId, input.revoke.keepDeviceId, input.now);
+      return { deviceIds, events: recordRevocationEvents(store, { userId: input.userId, deviceIds, reason: 'password_changed', now: input.now }) };
+    });
+  }
+
+  revokeDevices(input: { userId: number; deviceIds: readonly number[]; now: number }): Promise<RevocationChange> {
+    const { store } = this;
+    return store.batcher.submit((): RevocationChange => {
+      const deviceIds = input.deviceIds.filter((id) => store.devices.revoke(id, input.now));
+      return { deviceIds, events: recordRevocationEvents(store, { userId: input.userId, deviceIds, reason: 'device_revoked', now: input.now }) };
+    });
+  }
+
+  async touchDevice(deviceId: number, at: number): Promise<void> {
+    await this.store.batcher.submit(() => this.store.devices.touch(deviceId, at));
+  }
+}
+
+/** Inside createUser's unit only: turns into the `username_taken` outcome once the unit has rolled back. */
+class UsernameTaken extends Error {}

@@ -1,0 +1,59 @@
+import type { DuePushRow, PushCounter, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
+import type { Store } from '../store.js';
+
+export class SqlitePushTokensStorage implements PushTokensStorage {
+  constructor(private readonly store: Store) {}
+
+  async registerPushToken(deviceId: number, registration: PushRegistration): Promise<void> {
+    await this.store.batcher.submit(() => this.store.push.register(deviceId, registration));
+  }
+
+  async unregisterPushToken(deviceId: number): Promise<void> {
+    await this.store.batcher.submit(() => this.store.push.unregister(deviceId));
+  }
+
+  async pushRegistration(deviceId: number): Promise<PushRegistration | undefined> {
+    return this.store.push.registration(deviceId);
+  }
+}
+
+export class SqlitePushQueueStorage implements PushQueueStorage {
+  constructor(private readonly store: Store) {}
+
+  expandPending(input: { limit: number; now: number; platforms: PushPlatforms }): Promise<number> {
+    const { store } = this;
+    return store.batcher.submit(() => {
+      const threads = store.push.pendingThreads(input.limit);
+      for (const thread of threads) store.push.expand(thread, input.now, input.platforms);
+      return threads.length;
+    });
+  }
+
+  async duePushes(now: number, limit: number): Promise<DuePushRow[]> {
+    return this.store.push.due(now, limit);
+  }
+
+  async nextDueAfter(now: number): Promise<number | null> {
+    return this.store.push.nextDueAfter(now);
+  }
+
+  async settlePush(push: QueuedPush, counter: PushCounter): Promise<void> {
+    const { store } = this;
+    await store.batcher.submit(() => {
+      store.push.done(push);
+      store.push.count(counter);
+    });
+  }
+
+  async dropDeadToken(push: QueuedPush, token: string): Promise<void> {
+    const { store } = this;
+    await store.batcher.submit(() => {
+      store.push.done(push);
+      if (store.push.dropToken(push.device_id, token)) store.push.count('dropped_tokens');
+    });
+  }
+
+  async retryPush(pushId: number, notBefore: number, error: string): Promise<void> {
+    await this.store.batcher.submit(() => this.store.push.retryAt(pushId, notBefore, error));
+  }
+}

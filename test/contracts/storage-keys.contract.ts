@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AccountsStorage } from '../../src/storage/ports/accounts.js';
+import type { KeysStorage } from '../../src/storage/ports/keys.js';
+import { seedUser } from './storage-accounts.contract.js';
+
+export interface KeysFixture {
+  readonly keys: KeysStorage;
+  readonly accounts: AccountsStorage;
+  /** A thread both users are members of (who may see whose keys). */
+  seedSharedThread(userIds: readonly number[]): Promise<void>;
+  close(): void;
+}
+
+const NOW = 2_000_000;
+const keysOf = (n: number, counter = 1) => ({ encKey: `enc${n}-${counter}`, signKey: `sign${n}`, counter, signature: `sig${n}-${counter}` });
+
+/** The identity rules KeysStorage's units enforce atomically (signatures are the service's). */
+export function keysStorageContract(name: string, open: () => Promise<KeysFixture>): void {
+  describe(`keys storage contract: ${name}`, () => {
+    it("stores a device's keys, refuses a changed or shared sign_key and a lower counter, and keeps same keys unchanged", async () => {
+      const { keys, accounts, close } = await open();
+      const { userId, deviceIds } = await seedUser(accounts, 'alice', 2);
+      const [d1, d2] = deviceIds as [number, number];
+      const publish = (deviceId: number, k: ReturnType<typeof keysOf>) => keys.publishDeviceKeys({ userId, deviceId, keys: k, certification: undefined, now: NOW });
+      const stored = await publish(d1, keysOf(1, 2));
+      assert.equal(stored.kind, 'stored');
+      assert.deepEqual(await publish(d1, keysOf(1, 2)), { kind: 'unchanged' });
+      assert.deepEqual(await publish(d1, { ...keysOf(1, 3), signKey: 'other' }), { kind: 'refused', reason: 'sign_key_changed' });
+      assert.deepEqual(await publish(d2, keysOf(1, 1)), { kind: 'refused', reason: 'sign_key_taken' });
+      assert.deepEqual(await publish(d1, keysOf(1, 1)), { kind: 'refused', reason: 'counter_lower', storedCounter: 2 });
+      assert.deepEqual(await publish(d1, { ...keysOf(1, 2), encKey: 'new' }), { kind: 'refused', reason: 'enc_key_needs_higher_counter', storedCounter: 2 });
+      assert.equal((await keys.deviceKeys(d1))?.key_counter, 2, 'the refusals changed nothing');
+      assert.equal((await publish(d1, keysOf(1, 3))).kind, 'stored');
+      close();
+    });
+
+    it('refuses every unit of a device whose token no longer works, storing nothing', async () => {
+      const { keys, accounts, close } = await open();
+      const { userId, deviceIds } = await seedUser(accounts, 'bob', 1);
+      const device = deviceIds[0] as number;
+      await accounts.revokeDevices({ userId, deviceIds: [device], now: NOW });
+      const outcome = await keys.publishDeviceKeys({ userId, deviceId: device, keys: keysOf(2), certification: undefined, now: NOW });
+      assert.deepEqual(outcome, { kind: 'signed_out', state: { revoked: true, disabled: false, deleted: false } });
+      assert.equal((await keys.publishAccountKey({ userId, deviceId: device, accountKey: 'A', signature: 's', reset: false, passwordConfirmed: false, now: NOW })).kind, 'signed_out');
+      assert.equal(await keys.deviceKeys(device), undefined);
+      assert.equal(await keys.accountKey(userId), undefined);
+      close();
+    });
+
+    it('sets an account key once; another needs a reset from an approved device or with the password, and uncertifies every device', async () => {
+      const { keys, accounts, close } = await open();
+      const { userId, deviceIds } = await seedUser(accounts, 'carol', 2);
+      const [d1, d2] = deviceIds as [number, number];
+      const account = (deviceId: number, accountKey: string, reset: boolean, passwordConfirmed = false) =>
+        keys.publishAccountKey({ userId, deviceId, accountKey, signature: `s-${accountKey}`, reset, passwordConfirmed, now: NOW });
+      assert.deepEqual(await account(d1, 'K1', false), { kind: 'stored', reset: false, uncertified: [] });
+      assert.deepEqual(await account(d1, 'K1', false), { kind: 'unchanged' });
+      assert.deepEqual(await account(d1, 'K2', false), { kind: 'refused', reason: 'other_account_key' });
+      const certified = await keys.publishDeviceKeys({
+        userId,
+        deviceId: d1,
+        keys: keysOf(3),
+        certification: { accountSignature: 'cert1', verified: true, accountKey: 'K1' },
+        now: NOW,
+      });
+      assert.equal(certified.kind === 'stored' && certified.keys.account_signature, 'cert1');
+      await keys.publishDeviceKeys({ userId, deviceId: d2, keys: keysOf(4), certification: undefined, now: NOW });
+      assert.deepEqual(await account(d2, 'K2', true), { kind: 'refused', reason: 'not_approved' }, 'a pending device alone may not reset');
+      const reset = await account(d1, 'K2', true);
+      assert.equal(reset.kind, 'stored');
+      assert.deepEqual(reset.kind === 'stored' && [reset.reset, reset.uncertified.map((row) => [row.device_id, row.account_signature])], [true, [[d1, null]]]);
+      assert.equal((await account(d2, 'K3', true, true)).kind, 'stored', 'with the password, from any device');
+      assert.equal((await keys.accountKey(userId))?.account_key, 'K3');
+      close();
+    });
+
+    it('refuses a certification against an account key that changed since it was checked', async () => {
+      const { keys, accounts, close } = await open();
+      const { userId, deviceIds } = await seedUser(accounts, 'dan', 2);
+      const [d1, d2] = deviceIds as [number, number];
+      const noAccount = await keys.publishDeviceKeys({ userId, deviceId: d1, keys: keysOf(5), certification: { accountSignature: 'c', verified: false, accountKey: undefined }, now: NOW });
+      assert.deepEqual(noAccount, { kind: 'refused', reason: 'no_account_key' });
+      await keys.publishAccountKey({ userId, deviceId: d1, accountKey: 'K1', signature: 's', reset: false, passwordConfirmed: false, now: NOW });
+      const stale = await keys.publishDeviceKeys({ userId, deviceId: d1, keys: keysOf(5), certification: { accountSignature: 'c', verified: true, accountKey: 'K0' }, now: NOW });
+      assert.deepEqual(stale, { kind: 'refused', reason: 'not_certified' });
+      await keys.publishDeviceKeys({ userId, deviceId: d2, keys: keysOf(6), certification: undefined, now: NOW });
+      const approve = (counter: number, accountKey: string, verified = true) =>
+        keys.approveDevice({ userId, deviceId: d1, target: { deviceId: d2, counter, encKey: keysOf(6).encKey }, accountKey, accountSignature: 'cert2', verified });
+      assert.deepEqual(await approve(0, 'K1'), { kind: 'refused', reason: 'not_certified', storedCounter: 1 }, 'the device rotated meanwhile');
+      assert.deepEqual(await approve(1, 'K1', false), { kind: 'refused', reason: 'not_certified', storedCounter: 1 });
+      const approved = await approve(1, 'K1');
+      assert.equal(approved.kind === 'stored' && approved.keys.account_signature, 'cert2');
+      assert.deepEqual(await approve(1, 'K1'), { kind: 'unchanged' });
+      assert.deepEqual(
+        await keys.approveDevice({ userId, deviceId: d1, target: { deviceId: 9_999, counter: 1, encKey: 'x' }, accountKey: 'K1', accountSignature: 'c', verified: true }),
+        { kind: 'refused', reason: 'no_device' },
+      );
+      close();
+    });
+
+    it("reads users' keys in one snapshot, revoked devices included, and who shares a thread with whom", async () => {
+      const { keys, accounts, seedSharedThread, close } = await open();
+      const erin = await seedUser(accounts, 'erin', 2);
+      const finn = await seedUser(accounts, 'finn', 1);
+      await seedUser(accounts, 'gail', 1);
+      await seedSharedThread([erin.userId, finn.userId]);
+      const [e1, e2] = erin.deviceIds as [number, number];
+      await keys.publishDeviceKeys({ userId: erin.userId, deviceId: e1, keys: keysOf(7), certification: undefined, now: NOW });
+      await keys.publishDeviceKeys({ userId: erin.userId, deviceId: e2, keys: keysOf(8), certification: undefined, now: NOW });
+      await keys.publishAccountKey({ userId: erin.userId, deviceId: e1, accountKey: 'KE', signature: 's', reset: false, passwordConfirmed: false, now: NOW });
+      await accounts.revokeDevices({ userId: erin.userId, deviceIds: [e2], now: NOW });
+      const found = await keys.keysOfUsers([erin.userId, finn.userId]);
+      assert.deepEqual(found.accounts.map((row) => [row.user_id, row.account_key]), [[erin.userId, 'KE']]);
+      assert.deepEqual(found.devices.map((row) => [row.device_id, row.revoked]), [
+        [e1, 0],
+        [e2, 1],
+      ]);
+      assert.deepEqual((await keys.revokedDeviceKeys(erin.userId)).map((row) => row.device_id), [e2]);
+      assert.deepEqual(await keys.usersEverSharingThreads(erin.userId), [finn.userId]);
+      close();
+    });
+  });
+}

@@ -1,0 +1,18 @@
+import { SqliteAdminStorage } from '../../src/storage/sqlite/admin.js';
+import { SqlitePushQueueStorage, SqlitePushTokensStorage } from '../../src/storage/sqlite/push.js';
+import { memoryStore, seedThread } from './sqlite-fixture.js';
+import { pushStorageContract } from './storage-push.contract.js';
+
+pushStorageContract('SQLite in memory', async () => {
+  const store = memoryStore();
+  const admin = new SqliteAdminStorage(store);
+  return {
+    tokens: new SqlitePushTokensStorage(store),
+    queue: new SqlitePushQueueStorage(store),
+    accounts: admin,
+    admin,
+    seedThread: async (members, sender, messages, now) => seedThread(store, members, sender, messages, now),
+    mute: async (threadId, userId) => store.threads.setSettings(threadId, userId, true, null),
+    close: () => store.db.close(),
+  };
+});

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AccountsStorage } from '../../src/storage/ports/accounts.js';
+import type { AdminStorage } from '../../src/storage/ports/admin.js';
+import type { PushQueueStorage, PushTokensStorage } from '../../src/storage/ports/push.js';
+import { seedUser } from './storage-accounts.contract.js';
+
+export interface PushFixture {
+  readonly tokens: PushTokensStorage;
+  readonly queue: PushQueueStorage;
+  readonly accounts: AccountsStorage;
+  /** For the counters. */
+  readonly admin: AdminStorage;
+  /** A thread of these users with `messages` messages from `sender`, noted for push as the message path does. */
+  seedThread(members: readonly number[], sender: { userId: number; deviceId: number }, messages: number, now: number): Promise<{ threadId: number; messageIds: number[] }>;
+  mute(threadId: number, userId: number): Promise<void>;
+  close(): void;
+}
+
+const NOW = 4_000_000;
+const both = { apns: true, fcm: true };
+const apnsToken = (n: number) => String(n).repeat(64).slice(0, 64);
+
+/** Push tokens, and the queue as the dispatcher works it: expand, due, settle, retry. */
+export function pushStorageContract(name: string, open: () => Promise<PushFixture>): void {
+  describe(`push storage contract: ${name}`, () => {
+    it('gives one token to one device: registering it elsewhere moves it; unregister removes it', async () => {
+      const { tokens, accounts, close } = await open();
+      const { deviceIds } = await seedUser(accounts, 'alice', 2);
+      const [a, b] = deviceIds as [number, number];
+      const registration = { platform: 'apns' as const, token: apnsToken(1), topic: 'org.example.chat' };
+      await tokens.registerPushToken(a, registration);
+      assert.deepEqual(await tokens.pushRegistration(a), registration);
+      await tokens.registerPushToken(b, { ...registration, topic: null });
+      assert.equal(await tokens.pushRegistration(a), undefined, 'moved to the new device');
+      assert.deepEqual(await tokens.pushRegistration(b), { ...registration, topic: null });
+      await tokens.unregisterPushToken(b);
+      assert.equal(await tokens.pushRegistration(b), undefined);
+      close();
+    });
+
+    it("expands a thread's news to one row per other member's device with a token, not muted, on a configured platform", async () => {
+      const fixture = await open();
+      const { tokens, queue, accounts } = fixture;
+      const alice = await seedUser(accounts, 'alice', 1);
+      const bob = await seedUser(accounts, 'bob', 2);
+      const carol = await seedUser(accounts, 'carol', 1);
+      const dave = await seedUser(accounts, 'dave', 1);
+      const [b1, b2] = bob.deviceIds as [number, number];
+      await tokens.registerPushToken(alice.deviceIds[0] as number, { platform: 'apns', token: apnsToken(1), topic: null });
+      await tokens.registerPushToken(b1, { platform: 'apns', token: apnsToken(2), topic: null });
+      await tokens.registerPushToken(b2, { platform: 'fcm', token: 'f'.repeat(30), topic: null });
+      await tokens.registerPushToken(carol.deviceIds[0] as number, { platform: 'apns', token: apnsToken(3), topic: null });
+      const sender = { userId: alice.userId, deviceId: alice.deviceIds[0] as number };
+      const { threadId, messageIds } = await fixture.seedThread([alice.userId, bob.userId, carol.userId, dave.userId], sender, 2, NOW);
+      await fixture.mute(threadId, carol.userId);
+      assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: { apns: true, fcm: false } }), 1);
+      const due = await queue.duePushes(NOW, 10);
+      assert.deepEqual(due.map((row) => [row.device_id, row.message_id, row.seq, row.attempts]), [[b1, messageIds[1], 2, 0]], 'the newest message, the apns device only');
+      assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: both }), 0, 'expanded once');
+      assert.deepEqual(await queue.duePushes(NOW - 1, 10), [], 'not due before its time');
+      fixture.close();
+    });
+
+    it('settles a row (counted) unless a newer message took it; retries later; drops a dead token', async () => {
+      const fixture = await open();
+      const { tokens, queue, accounts, admin } = fixture;
+      const alice = await seedUser(accounts, 'alice', 1);
+      const bob = await seedUser(accounts, 'bob', 1);
+      const b1 = bob.deviceIds[0] as number;
+      await tokens.registerPushToken(b1, { platform: 'apns', token: apnsToken(2), topic: null });
+      const sender = { userId: alice.userId, deviceId: alice.deviceIds[0] as number };
+      await fixture.seedThread([alice.userId, bob.userId], sender, 1, NOW);
+      await queue.expandPending({ limit: 10, now: NOW, platforms: both });
+      const [row] = await queue.duePushes(NOW, 10);
+      assert.ok(row);
+      await queue.retryPush(row.id, NOW + 500, 'provider busy');
+      assert.deepEqual(await queue.duePushes(NOW, 10), []);
+      assert.equal(await queue.nextDueAfter(NOW), NOW + 500);
+      const [again] = await queue.duePushes(NOW + 500, 10);
+      assert.equal(again?.attempts, 1);
+      await queue.settlePush(again!, 'sent');
+      assert.deepEqual(await queue.duePushes(NOW + 500, 10), []);
+      assert.equal(await queue.nextDueAfter(NOW), null);
+      assert.equal((await admin.pushCounts()).sent, 1);
+
+      await fixture.seedThread([alice.userId, bob.userId], sender, 1, NOW + 1_000);
+      await queue.expandPending({ limit: 10, now: NOW + 1_000, platforms: both });
+      const [pending] = await queue.duePushes(NOW + 1_000, 10);
+      await queue.settlePush({ ...pending!, message_id: pending!.message_id - 1 }, 'skipped');
+      assert.equal((await queue.duePushes(NOW + 1_000, 10)).length, 1, 'a newer message holds the row: it stays');
+      await queue.dropDeadToken(pending!, apnsToken(2));
+      assert.deepEqual(await queue.duePushes(NOW + 1_000, 10), []);
+      assert.equal(await tokens.pushRegistration(b1), undefined);
+      const counts = await admin.pushCounts();
+      assert.deepEqual([counts.sent, counts.skipped, counts.dropped_tokens, counts.queued], [1, 1, 1, 0]);
+      fixture.close();
+    });
+  });
+}
