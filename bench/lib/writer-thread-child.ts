@@ -27,7 +27,7 @@
  * busy share, the worker's busy share, the process's CPU, writes per commit.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -62,6 +62,10 @@ export interface WriterRunReport {
   /** The process's CPU, all threads, as a share of one core. */
   readonly cpu: number;
   readonly writesPerCommit: number;
+  /** Main mode: share of the window inside write transactions (statements, commit, fsync), as the server's metric. */
+  readonly inCommits: number;
+  /** Worker mode: the cores the worker thread was allowed, as Linux reports them. */
+  readonly workerCores?: string;
   readonly failed: number;
 }
 
@@ -69,6 +73,9 @@ interface Writer {
   submit(command: SendCommand): Promise<SendResult>;
   /** Transactions so far. */
   readonly commits: number;
+  /** Main mode: seconds the event loop spent in transactions so far. */
+  readonly commitSeconds: number;
+  readonly cores?: string;
   busy(): number;
   close(): Promise<void>;
 }
@@ -88,6 +95,9 @@ function mainThreadWriter(dir: string): Writer {
     submit: (command) => batcher.submit(() => send(command)),
     get commits() {
       return batcher.totals.transactions;
+    },
+    get commitSeconds() {
+      return batcher.totals.seconds;
     },
     busy: () => 0,
     close: async () => {
@@ -122,6 +132,7 @@ async function workerThreadWriter(dir: string, core: string | undefined): Promis
   });
   const threadId = await ready;
   if (core !== undefined) execFileSync('taskset', ['-pc', core, String(threadId)], { stdio: 'ignore' });
+  const cores = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/self/task/${threadId}/status`, 'utf8'))?.[1];
   const flush = (): void => {
     const batch = queue.splice(0, MAX_BATCH);
     if (queue.length > 0) setImmediate(flush);
@@ -142,6 +153,8 @@ async function workerThreadWriter(dir: string, core: string | undefined): Promis
     get commits() {
       return commits;
     },
+    commitSeconds: Number.NaN,
+    ...(cores ? { cores } : {}),
     busy: () => worker.performance.eventLoopUtilization().active,
     close: async () => {
       worker.postMessage('close');
@@ -245,6 +258,7 @@ export async function runWriter(options: WriterRunOptions): Promise<WriterRunRep
     const eluMark = performance.eventLoopUtilization();
     const workerMark = writer.busy();
     const commitMark = writer.commits;
+    const commitSecondsMark = writer.commitSeconds;
     const completedMark = completed;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, measureTo - performance.now())));
     loop.disable();
@@ -253,6 +267,7 @@ export async function runWriter(options: WriterRunOptions): Promise<WriterRunRep
     const mainBusy = performance.eventLoopUtilization(eluMark).utilization;
     const workerActive = writer.busy() - workerMark;
     const commits = writer.commits - commitMark;
+    const inCommits = ((writer.commitSeconds - commitSecondsMark) * 1000) / elapsed;
     const writes = completed - completedMark;
     await drained;
     await writer.close();
@@ -266,6 +281,8 @@ export async function runWriter(options: WriterRunOptions): Promise<WriterRunRep
       mainBusy, workerBusy: workerActive / elapsed,
       cpu: (cpu.user + cpu.system) / 1000 / elapsed,
       writesPerCommit: commits > 0 ? writes / commits : Number.NaN,
+      inCommits,
+      ...(writer.cores ? { workerCores: writer.cores } : {}),
       failed,
     };
   } finally {

@@ -34,7 +34,8 @@ async function once(context: Context, options: WriterRunOptions): Promise<Writer
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? Number.NaN : (sorted[Math.floor((sorted.length - 1) / 2)] as number);
+  const middle = (sorted.length - 1) / 2;
+  return sorted.length === 0 ? Number.NaN : ((sorted[Math.floor(middle)] as number) + (sorted[Math.ceil(middle)] as number)) / 2;
 };
 
 export const writerThread: Scenario = {
@@ -49,8 +50,8 @@ export const writerThread: Scenario = {
       { name: 'writer on a worker thread, same core', mode: 'worker' },
       ...(context.placement.serverCores && ownCore ? [{ name: `writer on a worker thread, own core (${ownCore})`, mode: 'worker' as const, workerCore: ownCore }] : []),
     ];
-    const rounds = context.quick ? 1 : 2;
-    const seconds = context.quick ? 2 : 4;
+    const rounds = context.quick ? 1 : 3;
+    const seconds = context.quick ? 2 : 3;
     const warmupMs = 1000;
     // Each round: A B C C B A per rate, so that a slow spell of this machine falls on every variant alike.
     const order = [...variants, ...[...variants].reverse()];
@@ -58,7 +59,8 @@ export const writerThread: Scenario = {
     const rateLabels: string[] = [];
     const rateOf = new Map<string, number>();
     for (let round = 0; round < rounds; round++) {
-      const rates: Array<[string, number]> = [['maximum', 0], ['5,000/s', 5000], ['20,000/s', 20_000]];
+      // 10,000/s besides the issue's 20,000: on a slow day of this machine 20,000/s is past every variant's maximum.
+      const rates: Array<[string, number]> = [['maximum', 0], ['5,000/s', 5000], ['10,000/s', 10_000], ['20,000/s', 20_000]];
       for (const [label, rate] of rates) {
         if (!rateLabels.includes(label)) rateLabels.push(label);
         rateOf.set(label, rate);
@@ -70,7 +72,7 @@ export const writerThread: Scenario = {
           const report = await once(context, options);
           const key = `${label}|${variant.name}`;
           reports.set(key, [...(reports.get(key) ?? []), report]);
-          context.log(`  round ${round + 1}, ${label}, ${variant.name}: ${Math.round(report.perSecond)}/s, p50 ${report.p50.toFixed(1)} ms, p99 ${report.p99.toFixed(1)} ms, loop delay p99 ${report.loopP99.toFixed(1)} ms, ${report.writesPerCommit.toFixed(0)} writes/commit, cpu ${Math.round(report.cpu * 100)}%`);
+          context.log(`  round ${round + 1}, ${label}, ${variant.name}: ${Math.round(report.perSecond)}/s, p50 ${report.p50.toFixed(1)} ms, p99 ${report.p99.toFixed(1)} ms, loop delay p99 ${report.loopP99.toFixed(1)} ms, ${report.writesPerCommit.toFixed(0)} writes/commit, main busy ${Math.round(report.mainBusy * 100)}%, cpu ${Math.round(report.cpu * 100)}%${report.workerCores ? `, worker on cores ${report.workerCores}` : ''}`);
         }
       }
     }
@@ -79,7 +81,7 @@ export const writerThread: Scenario = {
       const rate = rateOf.get(label) as number;
       for (const variant of variants) {
         const runs = reports.get(`${label}|${variant.name}`) ?? [];
-        const pick = (key: keyof WriterRunReport): number[] => runs.map((report) => report[key]);
+        const pick = (key: Exclude<keyof WriterRunReport, 'workerCores'>): number[] => runs.map((report) => report[key]);
         const perSecond = median(pick('perSecond'));
         const kept = rate === 0 || Math.min(...pick('perSecond')) >= rate * 0.95;
         results.push({
@@ -95,6 +97,7 @@ export const writerThread: Scenario = {
             'loop delay p99 ms': median(pick('loopP99')),
             'loop delay max ms': Math.max(...pick('loopMax')),
             'main busy %': median(pick('mainBusy')),
+            'in commits %': variant.mode === 'main' ? median(pick('inCommits')) : Number.NaN,
             'worker busy %': variant.mode === 'worker' ? median(pick('workerBusy')) : Number.NaN,
             'writes/commit': median(pick('writesPerCommit')),
             failed: pick('failed').reduce((a, b) => a + b, 0),
