@@ -62,6 +62,10 @@ export interface WriterRunReport {
   /** The process's CPU, all threads, as a share of one core. */
   readonly cpu: number;
   readonly writesPerCommit: number;
+  /** CPU per completed message, in µs: the main thread's, the worker thread's (0 in main mode), and the whole process's (GC and other helper threads too). */
+  readonly mainCpuUs: number;
+  readonly workerCpuUs: number;
+  readonly processCpuUs: number;
   /** Main mode: share of the window inside write transactions (statements, commit, fsync), as the server's metric. */
   readonly inCommits: number;
   /** Worker mode: the cores the worker thread was allowed, as Linux reports them. */
@@ -76,6 +80,8 @@ interface Writer {
   /** Main mode: seconds the event loop spent in transactions so far. */
   readonly commitSeconds: number;
   readonly cores?: string;
+  /** The worker's Linux thread id. */
+  readonly threadId?: number;
   busy(): number;
   close(): Promise<void>;
 }
@@ -154,6 +160,7 @@ async function workerThreadWriter(dir: string, core: string | undefined): Promis
       return commits;
     },
     commitSeconds: Number.NaN,
+    threadId,
     ...(cores ? { cores } : {}),
     busy: () => worker.performance.eventLoopUtilization().active,
     close: async () => {
@@ -162,6 +169,21 @@ async function workerThreadWriter(dir: string, core: string | undefined): Promis
     },
   };
 }
+
+/** CPU time (user + system) of one thread of this process, in ms (Linux; clock ticks, 10 ms here). */
+function threadCpuMs(threadId: number): number {
+  const stat = readFileSync(`/proc/self/task/${threadId}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+const TICKS_PER_SECOND = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 /** CPU for `us` microseconds, from `since` (what the message's real work already took counts). */
 function spin(since: number, us: number): void {
@@ -255,6 +277,9 @@ export async function runWriter(options: WriterRunOptions): Promise<WriterRunRep
     await new Promise((resolve) => setTimeout(resolve, measureFrom - performance.now()));
     loop.enable();
     const cpuMark = process.cpuUsage();
+    // The main thread's Linux thread id is the process id.
+    const mainCpuMark = threadCpuMs(process.pid);
+    const workerCpuMark = writer.threadId === undefined ? 0 : threadCpuMs(writer.threadId);
     const eluMark = performance.eventLoopUtilization();
     const workerMark = writer.busy();
     const commitMark = writer.commits;
@@ -264,6 +289,8 @@ export async function runWriter(options: WriterRunOptions): Promise<WriterRunRep
     loop.disable();
     const elapsed = performance.now() - measureFrom;
     const cpu = process.cpuUsage(cpuMark);
+    const mainCpu = threadCpuMs(process.pid) - mainCpuMark;
+    const workerCpu = writer.threadId === undefined ? 0 : threadCpuMs(writer.threadId) - workerCpuMark;
     const mainBusy = performance.eventLoopUtilization(eluMark).utilization;
     const workerActive = writer.busy() - workerMark;
     const commits = writer.commits - commitMark;
@@ -282,6 +309,8 @@ export async function runWriter(options: WriterRunOptions): Promise<WriterRunRep
       cpu: (cpu.user + cpu.system) / 1000 / elapsed,
       writesPerCommit: commits > 0 ? writes / commits : Number.NaN,
       inCommits,
+      mainCpuUs: (mainCpu * 1000) / writes, workerCpuUs: (workerCpu * 1000) / writes,
+      processCpuUs: ((cpu.user + cpu.system) / writes),
       ...(writer.cores ? { workerCores: writer.cores } : {}),
       failed,
     };

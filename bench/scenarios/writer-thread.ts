@@ -72,7 +72,7 @@ export const writerThread: Scenario = {
           const report = await once(context, options);
           const key = `${label}|${variant.name}`;
           reports.set(key, [...(reports.get(key) ?? []), report]);
-          context.log(`  round ${round + 1}, ${label}, ${variant.name}: ${Math.round(report.perSecond)}/s, p50 ${report.p50.toFixed(1)} ms, p99 ${report.p99.toFixed(1)} ms, loop delay p99 ${report.loopP99.toFixed(1)} ms, ${report.writesPerCommit.toFixed(0)} writes/commit, main busy ${Math.round(report.mainBusy * 100)}%, cpu ${Math.round(report.cpu * 100)}%${report.workerCores ? `, worker on cores ${report.workerCores}` : ''}`);
+          context.log(`  round ${round + 1}, ${label}, ${variant.name}: ${Math.round(report.perSecond)}/s, p50 ${report.p50.toFixed(1)} ms, p99 ${report.p99.toFixed(1)} ms, loop delay p99 ${report.loopP99.toFixed(1)} ms, ${report.writesPerCommit.toFixed(0)} writes/commit, main busy ${Math.round(report.mainBusy * 100)}%, cpu µs/msg main ${report.mainCpuUs.toFixed(1)} worker ${report.workerCpuUs.toFixed(1)} process ${report.processCpuUs.toFixed(1)}, cpu ${Math.round(report.cpu * 100)}%${report.workerCores ? `, worker on cores ${report.workerCores}` : ''}`);
         }
       }
     }
@@ -100,6 +100,9 @@ export const writerThread: Scenario = {
             'in commits %': variant.mode === 'main' ? median(pick('inCommits')) : Number.NaN,
             'worker busy %': variant.mode === 'worker' ? median(pick('workerBusy')) : Number.NaN,
             'writes/commit': median(pick('writesPerCommit')),
+            'main cpu µs/msg': median(pick('mainCpuUs')),
+            'worker cpu µs/msg': variant.mode === 'worker' ? median(pick('workerCpuUs')) : Number.NaN,
+            'process cpu µs/msg': median(pick('processCpuUs')),
             failed: pick('failed').reduce((a, b) => a + b, 0),
           },
           serverCpu: median(pick('cpu')),
