@@ -22,9 +22,10 @@ import { e2eCrypto } from './scenarios/e2e-crypto.js';
 import { groupFanout } from './scenarios/group.js';
 import { idleConnections } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/storm.js';
+import { writerThread } from './scenarios/writer-thread.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, idleConnections, reconnectStorm, coldStart, ceilings, e2eCrypto];
+const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, idleConnections, reconnectStorm, coldStart, ceilings, e2eCrypto, writerThread];
 
 function usage(problem?: string): never {
   const lines = [
@@ -34,7 +35,7 @@ function usage(problem?: string): never {
     `  --server-node-flags=FLAGS   Node.js flags for the servers, space-separated, after an = (default: "${DOCKER_NODE_FLAGS.join(' ')}", as the Docker image;`,
     '                              --server-node-flags= for none)',
     '',
-    'scenarios (all by default, in this order):',
+    'scenarios (all but the experiments by default, in this order):',
     ...SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(18)} ${scenario.summary}`),
   ];
   process.stderr.write(`${lines.join('\n')}\n`);
@@ -65,7 +66,7 @@ function format(name: string, value: number): string {
   if (name.endsWith(' ms')) return formatMs(value);
   if (name.endsWith(' %')) return formatPercent(value);
   if (name.endsWith(' KB')) return value.toFixed(2);
-  if (name.includes('µs')) return value.toFixed(1);
+  if (name.includes('µs')) return Number.isFinite(value) ? value.toFixed(1) : '–';
   return formatCount(value);
 }
 
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
     allowPositionals: false,
   }, usage);
   if (values.help) usage();
-  const wanted = values.scenario ? values.scenario.split(',') : SCENARIOS.map((scenario) => scenario.name);
+  const wanted = values.scenario ? values.scenario.split(',') : SCENARIOS.filter((scenario) => !scenario.onlyWhenNamed).map((scenario) => scenario.name);
   for (const name of wanted) if (!SCENARIOS.some((scenario) => scenario.name === name)) usage(`no scenario "${name}"`);
   ensureBuilt();
   const placement = placeProcesses();

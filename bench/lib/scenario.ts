@@ -32,6 +32,8 @@ export interface Result {
 export interface Scenario {
   readonly name: string;
   readonly summary: string;
+  /** Experiments left out of a run of every scenario: they run when named with --scenario. */
+  readonly onlyWhenNamed?: boolean;
   run(context: Context): Promise<Result[]>;
 }
 

@@ -1,0 +1,88 @@
+/**
+ * chatd's send, as a unit of work on plain data, for the writer-thread
+ * experiment (writer-thread-child.ts): the same statements as send-sql-child.ts
+ * (the device's token state, the sender's read, storeMessage with the inbox
+ * fan-in) through chatd's schema and code, over 200 direct threads whose
+ * devices are all live. Plain data in and out, so that the same unit can run
+ * on the main thread or be posted to a worker thread.
+ */
+import { loadConfig } from '../../src/config/load.js';
+import { openConfiguredDatabase } from '../../src/app.js';
+import { type MessageStoreSettings, storeMessage } from '../../src/services/message-store.js';
+import { assertSignedIn } from '../../src/services/revocations.js';
+import type { Db } from '../../src/storage/database.js';
+import { Store } from '../../src/storage/store.js';
+
+export const THREADS = 200;
+
+/** One direct thread's sending side. */
+export interface Sender {
+  readonly threadId: number;
+  readonly userId: number;
+  readonly deviceId: number;
+}
+
+/** What the main thread sends the writer: a decoded `send` frame. */
+export interface SendCommand {
+  readonly threadId: number;
+  readonly senderUserId: number;
+  readonly senderDeviceId: number;
+  readonly clientMsgId: string;
+  readonly bodyJson: string;
+  readonly now: number;
+}
+
+/** What the ack reports. */
+export interface SendResult {
+  readonly id: number;
+  readonly seq: number;
+  readonly createdAt: number;
+}
+
+/** The server's defaults (synchronous, WAL, checkpoint pages), opened and migrated as the server opens its database. */
+export function openWriter(dir: string): { db: Db; store: Store; settings: MessageStoreSettings } {
+  const config = loadConfig({ flags: { 'storage.dir': dir } });
+  const db = openConfiguredDatabase(config);
+  const settings: MessageStoreSettings = {
+    maxMessages: config.inbox.max_messages,
+    readDiffusionAbove: config.messages.read_diffusion_above,
+    push: { apns: false, fcm: false },
+  };
+  return { db, store: new Store(db), settings };
+}
+
+/** Creates the 200 pairs of users with one live device each and their direct threads; returns the senders. */
+export function createThreads(dir: string): Sender[] {
+  const { db, store } = openWriter(dir);
+  const now = Date.now();
+  try {
+    return store.transaction(() =>
+      Array.from({ length: THREADS }, (_, i) => {
+        const [a, b] = [0, 1].map((side) => {
+          const userId = store.users.insert({ username: `u${i}-${side}`, displayName: `u${i}-${side}`, passwordHash: 'x', now }) as number;
+          const deviceId = store.devices.insert({ userId, name: 'bench', platform: 'cli', tokenHash: Buffer.from(`${i}-${side}`), now });
+          store.inbox.goLive(deviceId);
+          return { userId, deviceId };
+        }) as [{ userId: number; deviceId: number }, { userId: number; deviceId: number }];
+        const threadId = store.threads.insert('direct', null, `bench:${i}`, a.userId, now);
+        store.threads.addMember(threadId, a.userId, 'member', 0, now);
+        store.threads.addMember(threadId, b.userId, 'member', 0, now);
+        return { threadId, ...a };
+      }),
+    );
+  } finally {
+    db.close();
+  }
+}
+
+/** The work of MessagingService.send's transaction for one message; runs inside the caller's transaction. */
+export function sendUnit(store: Store, settings: MessageStoreSettings): (command: SendCommand) => SendResult {
+  return (command) => {
+    assertSignedIn(store.devices.tokenState(command.senderDeviceId));
+    const view = store.threads.senderState(command.senderUserId, command.threadId);
+    if (!view) throw new Error('not a member');
+    const message = storeMessage(store, settings, { ...command, kind: 'text' }, view);
+    if (!message) throw new Error('duplicate client id');
+    return { id: message.id, seq: message.seq, createdAt: message.createdAt };
+  };
+}
