@@ -8,8 +8,8 @@
  */
 import { loadConfig } from '../../src/config/load.js';
 import { openConfiguredDatabase } from '../../src/app.js';
-import { type MessageStoreSettings, storeMessage } from '../../src/services/message-store.js';
-import { assertSignedIn } from '../../src/services/revocations.js';
+import type { AppendSettings } from '../../src/storage/sqlite/append.js';
+import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
 import type { Db } from '../../src/storage/database.js';
 import { Store } from '../../src/storage/store.js';
 
@@ -40,10 +40,10 @@ export interface SendResult {
 }
 
 /** The server's defaults (synchronous, WAL, checkpoint pages), opened and migrated as the server opens its database. */
-export function openWriter(dir: string): { db: Db; store: Store; settings: MessageStoreSettings } {
+export function openWriter(dir: string): { db: Db; store: Store; settings: AppendSettings } {
   const config = loadConfig({ flags: { 'storage.dir': dir } });
   const db = openConfiguredDatabase(config);
-  const settings: MessageStoreSettings = {
+  const settings: AppendSettings = {
     maxMessages: config.inbox.max_messages,
     readDiffusionAbove: config.messages.read_diffusion_above,
     push: { apns: false, fcm: false },
@@ -75,14 +75,12 @@ export function createThreads(dir: string): Sender[] {
   }
 }
 
-/** The work of MessagingService.send's transaction for one message; runs inside the caller's transaction. */
-export function sendUnit(store: Store, settings: MessageStoreSettings): (command: SendCommand) => SendResult {
+/** The body of the send's unit of work (SqliteMessagingStorage.append) for one message; runs inside the caller's transaction. */
+export function sendUnit(store: Store, settings: AppendSettings): (command: SendCommand) => SendResult {
+  const storage = new SqliteMessagingStorage(store, settings);
   return (command) => {
-    assertSignedIn(store.devices.tokenState(command.senderDeviceId));
-    const view = store.threads.senderState(command.senderUserId, command.threadId);
-    if (!view) throw new Error('not a member');
-    const message = storeMessage(store, settings, { ...command, kind: 'text' }, view);
-    if (!message) throw new Error('duplicate client id');
-    return { id: message.id, seq: message.seq, createdAt: message.createdAt };
+    const outcome = storage.append({ ...command, content: { kind: 'text' }, requireE2eEverywhere: false });
+    if (outcome.kind !== 'stored') throw new Error(`not stored: ${outcome.kind}`);
+    return { id: outcome.message.id, seq: outcome.message.seq, createdAt: outcome.message.createdAt };
   };
 }
