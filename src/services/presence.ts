@@ -1,76 +1,94 @@
-import type { Clock } from '../clock.js';
+import type { Clock, Timer } from '../clock.js';
 import type { Store } from '../storage/store.js';
 import { BatchedTimes } from './batched-times.js';
+import type { PresenceStore } from './live/presence-store.js';
 import type { Fanout, PresenceView } from './types.js';
 
 export interface PresenceDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly fanout: Fanout;
+  /** Who is connected, across nodes. */
+  readonly connections: PresenceStore;
   /** How long a user stays shown online after their last connection closed. */
   readonly offlineGraceMs: number;
 }
 
+/** The presence store's key for a user's grace period: a connection of its own, so every node shows them online meanwhile. */
+function graceKey(userId: number): string {
+  return `grace:${userId}`;
+}
+
 /**
- * Who is online, in this process's memory. A user is online while any of their
- * devices is connected; going offline waits out a grace period, so a flapping
- * network does not flap the indicator. A user's presence is visible to the
- * users they have added as contacts and to members of the threads they share,
- * and changes are sent only to those of them who are online.
+ * Who is online. A user is online while any of their devices is connected, on
+ * any node (the PresenceStore counts connection keys); going offline waits out
+ * a grace period on this node's Clock, during which a key of the grace period
+ * stands in for the last connection, so a flapping network does not flap the
+ * indicator. A user's presence is visible to the users they have added as
+ * contacts and to members of the threads they share, and changes are sent
+ * only to those of them who are online.
  */
 export class PresenceService {
-  private readonly connections = new Map<number, number>();
-  private readonly goingOffline = new Map<number, NodeJS.Timeout>();
-  private readonly lastActive: BatchedTimes;
+  private readonly goingOffline = new Map<number, Timer>();
+  private readonly lastActive = new BatchedTimes();
 
-  constructor(private readonly deps: PresenceDeps) {
-    this.lastActive = new BatchedTimes();
-  }
+  constructor(private readonly deps: PresenceDeps) {}
 
-  connected(userId: number): void {
-    const count = (this.connections.get(userId) ?? 0) + 1;
-    this.connections.set(userId, count);
+  /** A connection (`key`, unique across nodes) of the user authenticated. Announces them online if they were not. */
+  connected(userId: number, key: string): void {
     const pending = this.goingOffline.get(userId);
     if (pending) {
       // Back within the grace period: they never looked offline.
-      clearTimeout(pending);
+      this.deps.clock.clearTimer(pending);
       this.goingOffline.delete(userId);
-      return;
     }
-    if (count === 1) this.markActive(userId);
+    this.settle(
+      this.deps.connections.add(userId, key).then(async (count) => {
+        if (pending) await this.deps.connections.remove(userId, graceKey(userId));
+        else if (count === 1) await this.markActive(userId);
+      }),
+    );
   }
 
-  disconnected(userId: number): void {
-    const count = (this.connections.get(userId) ?? 1) - 1;
-    if (count > 0) {
-      this.connections.set(userId, count);
-      return;
-    }
-    this.connections.delete(userId);
-    const timer = setTimeout(() => {
-      this.goingOffline.delete(userId);
-      if (this.connections.has(userId)) return;
-      this.markActive(userId);
-    }, this.deps.offlineGraceMs);
-    timer.unref();
-    this.goingOffline.set(userId, timer);
-  }
-
-  /** Shown online: connected, or within the grace period after the last connection. */
-  isOnline(userId: number): boolean {
-    return this.connections.has(userId) || this.goingOffline.has(userId);
+  /** The connection closed. The user's last connection anywhere starts the grace period. */
+  disconnected(userId: number, key: string): void {
+    const { connections, clock, offlineGraceMs } = this.deps;
+    this.settle(
+      (async () => {
+        const inGrace = this.goingOffline.has(userId);
+        // The grace key goes in before the connection's goes out: no node sees the user offline in between.
+        if (!inGrace) await connections.add(userId, graceKey(userId));
+        const left = await connections.remove(userId, key);
+        if (inGrace) return;
+        if (left > 1) {
+          await connections.remove(userId, graceKey(userId));
+          return;
+        }
+        this.goingOffline.set(
+          userId,
+          clock.setTimeout(() => {
+            this.goingOffline.delete(userId);
+            this.settle(
+              connections.remove(userId, graceKey(userId)).then(async (count) => {
+                if (count === 0) await this.markActive(userId);
+              }),
+            );
+          }, offlineGraceMs),
+        );
+      })(),
+    );
   }
 
   /** The presence of those of `userIds` the viewer may see; the others are left out. */
-  statusFor(viewerId: number, userIds: readonly number[]): PresenceView[] {
-    const visible = new Set(this.deps.store.threads.usersSharingThreads(viewerId));
+  async statusFor(viewerId: number, userIds: readonly number[]): Promise<PresenceView[]> {
     const { store } = this.deps;
-    return userIds
-      .filter((id) => id === viewerId || visible.has(id) || store.contacts.has(id, viewerId))
-      .flatMap((id) => {
-        const user = store.users.findById(id);
-        return user && user.deleted_at === null ? [this.view(id, this.lastActive.get(id, user.last_active_at))] : [];
-      });
+    const visible = new Set(store.threads.usersSharingThreads(viewerId));
+    const shown = userIds.filter((id) => id === viewerId || visible.has(id) || store.contacts.has(id, viewerId));
+    const online = await this.deps.connections.online(shown);
+    return shown.flatMap((id) => {
+      const user = store.users.findById(id);
+      return user && user.deleted_at === null ? [{ userId: id, online: online.has(id), lastActiveAt: this.lastActive.get(id, user.last_active_at) }] : [];
+    });
   }
 
   /**
@@ -81,8 +99,9 @@ export class PresenceService {
   stop(): void {
     const now = this.deps.clock.now();
     for (const [userId, timer] of this.goingOffline) {
-      clearTimeout(timer);
-      if (!this.connections.has(userId)) this.storeLastActive(userId, now);
+      this.deps.clock.clearTimer(timer);
+      this.storeLastActive(userId, now);
+      this.settle(this.deps.connections.remove(userId, graceKey(userId)));
     }
     this.goingOffline.clear();
   }
@@ -92,17 +111,19 @@ export class PresenceService {
     this.lastActive.set(userId, at, () => store.batcher.submit(() => store.users.setLastActive(userId, at)));
   }
 
-  private view(userId: number, lastActiveAt: number | null): PresenceView {
-    return { userId, online: this.isOnline(userId), lastActiveAt };
-  }
-
-  /** Came online or went offline: the time is stored and announced. */
-  private markActive(userId: number): void {
-    const { store } = this.deps;
+  /** Came online or went offline: the time is stored and announced to the audience online. */
+  private async markActive(userId: number): Promise<void> {
+    const { store, connections } = this.deps;
     const now = this.deps.clock.now();
     this.storeLastActive(userId, now);
-    const audience = new Set([...store.contacts.ids(userId), ...store.threads.usersSharingThreads(userId)]);
-    const online = [...audience].filter((id) => this.connections.has(id));
-    if (online.length > 0) this.deps.fanout.presence(this.view(userId, now), online);
+    const audience = [...new Set([...store.contacts.ids(userId), ...store.threads.usersSharingThreads(userId)])];
+    const online = await connections.online([userId, ...audience]);
+    const listening = audience.filter((id) => online.has(id));
+    if (listening.length > 0) this.deps.fanout.presence({ userId, online: online.has(userId), lastActiveAt: now }, listening);
+  }
+
+  /** Presence is best effort: a failed store call is not the connection's problem. */
+  private settle(work: Promise<unknown>): void {
+    work.catch(() => {});
   }
 }

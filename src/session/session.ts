@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
+import type { Clock, Timer } from '../clock.js';
 import { ChatError, type CloseReason, CloseCodes, isChatError } from '../errors.js';
 import { FrameError, decodeClientFrame } from '../protocol/decode.js';
 import { encodeFrame, errorFrame } from '../protocol/encode.js';
 import { type AuthFrame, type ClientFrame, PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
-import type { ChannelRegistry } from '../realtime/channels.js';
+import type { ChannelRegistry, LiveLink } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
 import type { AuditLog } from '../services/audit.js';
+import type { DeliveryService } from '../services/delivery.js';
+import type { DeviceLinks } from '../services/live/device-links.js';
 import type { ConnectionLimits, ConnectionSlot } from '../services/limits/connection-limits.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
@@ -39,12 +41,18 @@ export interface SessionSettings {
 }
 
 export interface SessionDeps {
-  readonly accounts: AccountService;
+  readonly accounts: Pick<AccountService, 'authenticate' | 'deviceConnected'>;
   readonly limits: ConnectionLimits;
   readonly services: ChatServices;
   readonly handlers: ReturnType<typeof chatHandlers>;
-  readonly registry: SessionRegistry;
-  readonly channels: ChannelRegistry;
+  readonly registry: Pick<SessionRegistry, 'add' | 'remove'>;
+  readonly channels: Pick<ChannelRegistry, 'join' | 'leave'>;
+  /** Which device is live on which connection: this session's link is attached once it has authenticated. */
+  readonly links: Pick<DeviceLinks<LiveLink>, 'attach'>;
+  /** The inbox before live, and the handover when the connection ends. */
+  readonly delivery: Pick<DeliveryService, 'connectionOpened' | 'connectionLive' | 'connectionClosed' | 'inboxPage'>;
+  /** A key for this session's link, unique across nodes. */
+  readonly linkKey: () => string;
   readonly clock: Clock;
   readonly log: Logger;
   /** Refused tokens and rate-limit hits are recorded here (once per connection for the frame limit, not per frame). */
@@ -62,6 +70,10 @@ export interface SessionDeps {
  */
 export class Session implements ConnectionListener, LiveSession {
   private principal: Principal | undefined;
+  /** This connection as the live seams know it, from authentication on. */
+  private link: LiveLink | undefined;
+  /** Frames that came while the auth frame was being checked: handled, in order, right after the welcome. */
+  private waiting: ClientFrame[] | undefined;
   private closed = false;
   /** Follows its user's and threads' live events (after inbox_done): events for this device alone may come now. */
   private following = false;
@@ -75,7 +87,7 @@ export class Session implements ConnectionListener, LiveSession {
   /** The client's address (behind a trusted proxy, the one it forwarded). */
   private readonly address: string;
   /** Set while the offline inbox is being sent. */
-  private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined } | undefined;
+  private drain: { afterId: number; count: number; overflow: boolean; reading: boolean; retry: Timer | undefined } | undefined;
   deadline: number;
 
   constructor(
@@ -119,11 +131,20 @@ export class Session implements ConnectionListener, LiveSession {
       return;
     }
     this.refusedInARow = 0;
+    if (this.waiting) {
+      this.waiting.push(frame);
+      return;
+    }
     if (!this.principal) {
-      if (frame.type === 'auth') this.authenticate(frame);
+      if (frame.type === 'auth') void this.authenticate(frame);
       else this.send(errorFrame(frame.id, new ChatError('unauthorized', 'authenticate first: send {"type":"auth","id":"…","token":"…"}')));
       return;
     }
+    this.handle(frame, this.principal);
+  }
+
+  /** An authenticated connection's frame. */
+  private handle(frame: ClientFrame, principal: Principal): void {
     this.deadline = this.deps.clock.now() + this.deps.settings.heartbeatTimeoutMs;
     switch (frame.type) {
       case 'auth':
@@ -133,7 +154,7 @@ export class Session implements ConnectionListener, LiveSession {
         this.send({ type: 'pong', id: frame.id });
         return;
       default:
-        this.dispatch(frame, this.principal);
+        this.dispatch(frame, principal);
     }
   }
 
@@ -143,17 +164,21 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onDrain(): void {
-    this.continueDrain();
+    void this.continueDrain();
   }
 
   onClose(code: number, reason: string): void {
     this.closed = true;
     this.slot?.release();
     this.deps.registry.remove(this);
-    if (this.principal) {
-      this.deps.channels.leave(this.connection, this.principal.user.id);
-      this.deps.services.messaging.connectionClosed(this.principal.deviceId, this);
-      this.deps.services.presence.disconnected(this.principal.user.id);
+    if (this.drain?.retry) this.deps.clock.clearTimer(this.drain.retry);
+    const link = this.link;
+    if (link) {
+      const { channels, delivery, services, log } = this.deps;
+      // Unsubscribed first: the handover writes what this connection got live, and nothing more comes to it.
+      channels.leave(link);
+      delivery.connectionClosed(link).catch((error: unknown) => log.error({ err: error, device: link.deviceId }, 'handing the device over to its inbox failed'));
+      services.presence.disconnected(link.userId, link.key);
     }
     this.deps.log.debug({ device: this.principal?.deviceId, code, reason }, 'connection closed');
   }
@@ -165,7 +190,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   /** A device message (or other event for this device alone); before the inbox is through, the client fetches those itself. */
-  deliver(text: string): void {
+  private deliver(text: string): void {
     if (this.following) this.sendText(text);
   }
 
@@ -278,14 +303,22 @@ export class Session implements ConnectionListener, LiveSession {
     this.send(errorFrame(id, error));
   }
 
-  private authenticate(frame: AuthFrame): void {
-    const { accounts, registry, clock, settings, epoch, services } = this.deps;
+  /**
+   * Checks the token (async: a password-grade check, and a network round trip
+   * on a networked store). Frames that arrive meanwhile wait and are handled
+   * after the welcome, in order: a client that pipelines requests behind its
+   * auth frame is answered as if it had waited (the SDK waits for the welcome).
+   */
+  private async authenticate(frame: AuthFrame): Promise<void> {
+    const { accounts, clock, settings, epoch, services, links, delivery } = this.deps;
     let principal: Principal;
+    this.waiting = [];
     try {
       this.slot?.authAttempt();
-      principal = accounts.authenticate(frame.token, this.address);
+      principal = await accounts.authenticate(frame.token, this.address);
       this.slot?.authenticated(principal.user.id, principal.deviceId);
     } catch (error) {
+      this.waiting = undefined;
       this.send(errorFrame(frame.id, error as ChatError));
       // A limit says when to come back (4004); a refused token says not to (4002).
       const limited = isChatError(error) && error.code === 'rate_limited';
@@ -293,9 +326,21 @@ export class Session implements ConnectionListener, LiveSession {
       this.close(limited ? 'rate_limited' : 'auth_failed', (error as ChatError).message);
       return;
     }
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (this.closed) return;
     this.principal = principal;
     this.deadline = clock.now() + settings.heartbeatTimeoutMs;
-    registry.bind(this, principal.deviceId);
+    const link: LiveLink = {
+      key: this.deps.linkKey(),
+      deviceId: principal.deviceId,
+      userId: principal.user.id,
+      follower: this.connection,
+      deliver: (text) => this.deliver(text),
+      close: (reason, message) => this.close(reason, message),
+    };
+    this.link = link;
+    links.attach(link);
     accounts.deviceConnected(principal);
     this.send({
       type: 'welcome',
@@ -316,62 +361,75 @@ export class Session implements ConnectionListener, LiveSession {
         max_connections_per_device: settings.maxConnectionsPerDevice,
       },
     });
-    services.presence.connected(principal.user.id);
-    const startDrain = (): void => {
-      if (this.closed) return;
-      this.drain = { afterId: 0, count: 0, overflow: services.messaging.inboxOverflowed(principal) };
-      this.continueDrain();
-    };
-    // The device's previous connection may have just ended: its unacknowledged messages are on their way to the inbox.
-    const settling = services.messaging.connectionOpened(principal.deviceId);
-    if (!settling) startDrain();
-    else settling.then(startDrain, (error: unknown) => this.close('internal_error', `the inbox could not be written: ${String(error)}`));
+    services.presence.connected(principal.user.id, link.key);
+    for (const waited of waiting) if (!this.closed) this.handle(waited, principal);
+    try {
+      // The device's previous connection may have just ended: its unacknowledged messages are on their way to the inbox.
+      await delivery.connectionOpened(link);
+    } catch (error) {
+      this.close('internal_error', `the inbox could not be written: ${String(error)}`);
+      return;
+    }
+    if (this.closed) return;
+    this.drain = { afterId: 0, count: 0, overflow: false, reading: false, retry: undefined };
+    await this.continueDrain();
   }
-
 
   /**
    * Sends the offline inbox, paced: past half the slow-consumer limit it waits
-   * for the socket to drain, so a large inbox over a slow link is not cut. The
-   * connection follows its topics only once the inbox is empty, in the same turn
-   * of the event loop as the last (empty) page: nothing live overtakes the inbox,
-   * and what was stored meanwhile is in the inbox too.
+   * for the socket to drain (onDrain, or a retry on the Clock), so a large
+   * inbox over a slow link is not cut. The connection follows its channels
+   * only once the inbox is empty, and the last (empty) page's read and the join
+   * happen in one continuation, with no await between: a message committed
+   * before that read is in the page; one committed after it is fanned out after
+   * its own commit, which comes in a later turn, when the connection already
+   * follows. Nothing live overtakes the inbox and nothing falls between.
+   * (On a networked engine the read and the broker subscription are not one
+   * step: a message committed after the read's snapshot and published before
+   * the node subscribes reaches neither. The client's per-thread seq gap-fill
+   * covers that window; an engine that cares can subscribe before the last read.)
    */
-  private continueDrain(): void {
+  private async continueDrain(): Promise<void> {
     const drain = this.drain;
-    const principal = this.principal;
-    if (!drain || !principal || this.closed) return;
-    const { services, channels, settings } = this.deps;
+    const link = this.link;
+    if (!drain || !link || this.closed || drain.reading) return;
+    const { delivery, channels, services, settings, clock } = this.deps;
     const full = (): boolean => this.connection.bufferedAmount() > settings.maxBufferedBytes / 2;
-    for (;;) {
-      const page = full() ? [] : services.messaging.inboxPage(principal, drain.afterId, INBOX_PAGE);
-      for (const message of page) {
-        if (full()) break;
-        this.sendText(messageEventText(message));
-        drain.afterId = message.id;
-        drain.count++;
-      }
-      if (this.closed) return;
-      if (full()) {
-        if (!drain.retry) {
-          drain.retry = setTimeout(() => {
+    drain.reading = true;
+    try {
+      for (;;) {
+        if (full()) {
+          drain.retry ??= clock.setTimeout(() => {
             drain.retry = undefined;
-            this.continueDrain();
-          }, DRAIN_RETRY_MS).unref();
+            void this.continueDrain();
+          }, DRAIN_RETRY_MS);
+          return;
         }
-        return;
+        const page = await delivery.inboxPage(link.deviceId, drain.afterId, INBOX_PAGE);
+        if (this.closed) return;
+        drain.overflow ||= page.overflowed;
+        for (const message of page.messages) {
+          if (full()) break;
+          this.sendText(messageEventText(message));
+          drain.afterId = message.id;
+          drain.count++;
+        }
+        if (this.closed) return;
+        if (page.messages.length === 0) break;
       }
-      if (page.length === 0) break;
+    } catch (error) {
+      this.close('internal_error', `the inbox could not be read: ${String(error)}`);
+      return;
+    } finally {
+      drain.reading = false;
     }
+    // The same continuation as the empty page's read: see above.
     this.drain = undefined;
-    // Read again: the bound may have been crossed while a slow drain went on.
-    const overflow = drain.overflow || services.messaging.inboxOverflowed(principal);
-    this.send({ type: 'inbox_done', count: drain.count, overflow });
+    this.send({ type: 'inbox_done', count: drain.count, overflow: drain.overflow });
     if (this.closed) return;
-    channels.join(this.connection, principal.user.id, services.threads.activeThreadIds(principal.user.id));
+    channels.join(link, services.threads.activeThreadIds(link.userId));
     this.following = true;
-    services.messaging
-      .connectionLive(principal.deviceId, this)
-      .catch((error: unknown) => this.deps.log.error({ err: error, device: principal.deviceId }, 'marking the device live failed'));
+    delivery.connectionLive(link).catch((error: unknown) => this.deps.log.error({ err: error, device: link.deviceId }, 'marking the device live failed'));
   }
 
   private send(frame: ServerFrame): void {
