@@ -10,12 +10,14 @@ import type { AccountService } from '../services/accounts.js';
 import type { AuditLog } from '../services/audit.js';
 import type { DeliveryService } from '../services/delivery.js';
 import type { DeviceLinks } from '../services/live/device-links.js';
+import type { PresenceService } from '../services/presence.js';
+import type { ThreadService } from '../services/threads.js';
 import type { ConnectionLimits, ConnectionSlot } from '../services/limits/connection-limits.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
 import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
-import { type ChatFrame, type ChatServices, type Reply, chatHandlers } from './handlers.js';
+import { type ChatFrame, type Reply, chatHandlers } from './handlers.js';
 import { messageEventText } from './wire.js';
 
 /** Inbox messages read from the database at a time. */
@@ -43,7 +45,11 @@ export interface SessionSettings {
 export interface SessionDeps {
   readonly accounts: Pick<AccountService, 'authenticate' | 'deviceConnected'>;
   readonly limits: ConnectionLimits;
-  readonly services: ChatServices;
+  /** What the session itself uses of the services (the handlers use the rest). */
+  readonly services: {
+    readonly presence: Pick<PresenceService, 'connected' | 'disconnected'>;
+    readonly threads: Pick<ThreadService, 'activeThreadIds'>;
+  };
   readonly handlers: ReturnType<typeof chatHandlers>;
   readonly registry: Pick<SessionRegistry, 'add' | 'remove'>;
   readonly channels: Pick<ChannelRegistry, 'join' | 'leave'>;
