@@ -43,7 +43,11 @@ export interface SessionSettings {
 }
 
 export interface SessionDeps {
-  readonly accounts: Pick<AccountService, 'authenticate' | 'deviceConnected'>;
+  /** The token check may be a round trip (awaited either way). */
+  readonly accounts: {
+    authenticate(token: string, address: string): Principal | Promise<Principal>;
+    deviceConnected: AccountService['deviceConnected'];
+  };
   readonly limits: ConnectionLimits;
   /** What the session itself uses of the services (the handlers use the rest). */
   readonly services: {
