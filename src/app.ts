@@ -39,6 +39,7 @@ import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
 import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
 import { SqliteDeliveryStorage } from './storage/sqlite/delivery.js';
+import { SqlitePresenceStorage } from './storage/sqlite/presence.js';
 import { Store } from './storage/store.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
@@ -321,7 +322,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     }),
     threads: new ThreadService({ store: core.store, clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
     contacts: new ContactService({ store: core.store, clock }),
-    presence: new PresenceService({ store: core.store, clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms }),
+    presence: new PresenceService({ storage: new SqlitePresenceStorage(core.store), clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms }),
     pushTokens: new PushTokenService({ store: core.store, enabled: storeSettings.push }),
     keys: new KeyService({ store: core.store, clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
     deviceMessages: new DeviceMessageService({

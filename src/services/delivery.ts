@@ -1,6 +1,5 @@
 import type { Clock } from '../clock.js';
 import type { DeliveryStorage, OfflineRules } from '../storage/ports/delivery.js';
-import type { PushPlatforms } from '../storage/repositories/push.js';
 import type { Broker } from './live/broker.js';
 import type { DeviceLinks, Link } from './live/device-links.js';
 import { toMessage } from './message-store.js';
@@ -9,7 +8,8 @@ import type { Message, PushQueueListener } from './types.js';
 export interface DeliverySettings {
   readonly maxMessages: number;
   readonly readDiffusionAbove: number;
-  readonly push: PushPlatforms;
+  /** The push providers configured: a device going offline gets notifications queued only for these. */
+  readonly push: OfflineRules['push'];
   readonly inboxMaxAgeMs: number;
 }
 

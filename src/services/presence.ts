@@ -1,11 +1,11 @@
 import type { Clock, Timer } from '../clock.js';
-import type { Store } from '../storage/store.js';
+import type { PresenceStorage } from '../storage/ports/presence.js';
 import { BatchedTimes } from './batched-times.js';
 import type { PresenceStore } from './live/presence-store.js';
 import type { Fanout, PresenceView } from './types.js';
 
 export interface PresenceDeps {
-  readonly store: Store;
+  readonly storage: PresenceStorage;
   readonly clock: Clock;
   readonly fanout: Fanout;
   /** Who is connected, across nodes. */
@@ -81,14 +81,10 @@ export class PresenceService {
 
   /** The presence of those of `userIds` the viewer may see; the others are left out. */
   async statusFor(viewerId: number, userIds: readonly number[]): Promise<PresenceView[]> {
-    const { store } = this.deps;
-    const visible = new Set(store.threads.usersSharingThreads(viewerId));
-    const shown = userIds.filter((id) => id === viewerId || visible.has(id) || store.contacts.has(id, viewerId));
-    const online = await this.deps.connections.online(shown);
-    return shown.flatMap((id) => {
-      const user = store.users.findById(id);
-      return user && user.deleted_at === null ? [{ userId: id, online: online.has(id), lastActiveAt: this.lastActive.get(id, user.last_active_at) }] : [];
-    });
+    const facts = await this.deps.storage.facts(viewerId, userIds);
+    const shown = facts.filter((fact) => !fact.deleted && (fact.userId === viewerId || fact.sharesThread || fact.addedViewer));
+    const online = await this.deps.connections.online(shown.map((fact) => fact.userId));
+    return shown.map((fact) => ({ userId: fact.userId, online: online.has(fact.userId), lastActiveAt: this.lastActive.get(fact.userId, fact.lastActiveAt) }));
   }
 
   /**
@@ -107,16 +103,16 @@ export class PresenceService {
   }
 
   private storeLastActive(userId: number, at: number): void {
-    const { store } = this.deps;
-    this.lastActive.set(userId, at, () => store.batcher.submit(() => store.users.setLastActive(userId, at)));
+    this.lastActive.set(userId, at, () => this.deps.storage.setLastActive(userId, at));
   }
 
   /** Came online or went offline: the time is stored and announced to the audience online. */
   private async markActive(userId: number): Promise<void> {
-    const { store, connections } = this.deps;
+    const { storage, connections } = this.deps;
     const now = this.deps.clock.now();
     this.storeLastActive(userId, now);
-    const audience = [...new Set([...store.contacts.ids(userId), ...store.threads.usersSharingThreads(userId)])];
+    const { contacts, sharingThreads } = await storage.audience(userId);
+    const audience = [...new Set([...contacts, ...sharingThreads])];
     const online = await connections.online([userId, ...audience]);
     const listening = audience.filter((id) => online.has(id));
     if (listening.length > 0) this.deps.fanout.presence({ userId, online: online.has(userId), lastActiveAt: now }, listening);

@@ -4,6 +4,7 @@ import { MemoryPresenceStore } from '../../src/realtime/memory-presence-store.js
 import { PresenceService } from '../../src/services/presence.js';
 import type { Fanout, PresenceView } from '../../src/services/types.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
+import { SqlitePresenceStorage } from '../../src/storage/sqlite/presence.js';
 import { Store } from '../../src/storage/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
@@ -34,7 +35,7 @@ function setUp() {
       seen.push({ announced: view, readBack: service.statusFor(alice, [bob]).then((views) => views[0]) });
     },
   };
-  const service = new PresenceService({ store, clock, fanout: fanout as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 5_000 });
+  const service = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: fanout as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 5_000 });
   return { db, store, alice, bob, clock, seen, service };
 }
 

@@ -18,6 +18,7 @@ import type { chatHandlers } from '../../src/session/handlers.js';
 import { Session } from '../../src/session/session.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
 import { SqliteDeliveryStorage } from '../../src/storage/sqlite/delivery.js';
+import { SqlitePresenceStorage } from '../../src/storage/sqlite/presence.js';
 import { Store } from '../../src/storage/store.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeConnection } from '../helpers/fake-connection.js';
@@ -78,7 +79,7 @@ function node() {
     settings: { maxMessages: 1_000, readDiffusionAbove: 100, push: { apns: false, fcm: false }, inboxMaxAgeMs: 86_400_000 },
   });
   broker.run(nodeEvents({ channels, revocations: registry, delivery }));
-  const presence = new PresenceService({ store, clock, fanout: { presence: () => {} } as unknown as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 1_000 });
+  const presence = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: { presence: () => {} } as unknown as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 1_000 });
   const limitStore = new MemoryRateLimitStore(clock);
   const limits = new ConnectionLimits({
     shared: limitStore,
