@@ -441,7 +441,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       revocationWatcher.stop();
       metrics?.stop();
       await metricsListener?.close();
-      services.presence.stop();
+      await services.presence.stop();
       // Pushes waiting for a provider stay queued: the next start sends them.
       await pushes.stop();
       // Sends already accepted into the group commit are stored (and acked) before the sockets close,

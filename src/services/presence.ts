@@ -31,6 +31,9 @@ function graceKey(userId: number): string {
 export class PresenceService {
   private readonly goingOffline = new Map<number, Timer>();
   private readonly lastActive = new BatchedTimes();
+  /** Store calls not yet settled: stop() waits for them, so a connection closed just before it is counted. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private stopped = false;
 
   constructor(private readonly deps: PresenceDeps) {}
 
@@ -64,6 +67,12 @@ export class PresenceService {
           await connections.remove(userId, graceKey(userId));
           return;
         }
+        if (this.stopped) {
+          // Shutting down: gone now, with no grace period to wait out.
+          this.storeLastActive(userId, clock.now());
+          await connections.remove(userId, graceKey(userId));
+          return;
+        }
         this.goingOffline.set(
           userId,
           clock.setTimeout(() => {
@@ -88,11 +97,13 @@ export class PresenceService {
   }
 
   /**
-   * Timers off; for shutdown. Users in their grace period went offline now:
-   * their last-active time is stored (in the group commit the shutdown drains)
-   * instead of staying at when they connected.
+   * Timers off; for shutdown, once the connections are closed. Users in their
+   * grace period went offline now: their last-active time is stored (in the
+   * group commit the shutdown drains) instead of staying at when they connected.
    */
-  stop(): void {
+  async stop(): Promise<void> {
+    this.stopped = true;
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     const now = this.deps.clock.now();
     for (const [userId, timer] of this.goingOffline) {
       this.deps.clock.clearTimer(timer);
@@ -120,6 +131,7 @@ export class PresenceService {
 
   /** Presence is best effort: a failed store call is not the connection's problem. */
   private settle(work: Promise<unknown>): void {
-    work.catch(() => {});
+    const settled = work.catch(() => {}).finally(() => this.pending.delete(settled));
+    this.pending.add(settled);
   }
 }

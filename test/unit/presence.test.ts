@@ -59,7 +59,7 @@ describe('PresenceService', () => {
     await store.batcher.submit(() => undefined);
     assert.equal(store.users.findById(bob)?.last_active_at, 7_000, 'stored by the group commit');
     assert.equal((await service.statusFor(alice, [bob]))[0]?.online, false);
-    service.stop();
+    await service.stop();
     db.close();
   });
 
@@ -83,7 +83,21 @@ describe('PresenceService', () => {
     await settle();
     assert.deepEqual(seen.map((s) => s.announced.online), [true], 'only the first coming online was announced');
     assert.equal((await service.statusFor(alice, [bob]))[0]?.online, true);
-    service.stop();
+    await service.stop();
+    db.close();
+  });
+
+  it('a connection that closed just before the stop counts: the user is stored as last active at the stop', async () => {
+    const { db, store, bob, clock, service } = setUp();
+    service.connected(bob, 'n:1');
+    await settle();
+    clock.set(3_000);
+    service.disconnected(bob, 'n:1');
+    // No turn in between: the store's answers are still on their way.
+    await service.stop();
+    await store.batcher.submit(() => undefined);
+    assert.equal(store.users.findById(bob)?.last_active_at, 3_000);
+    assert.equal(clock.pending, 0, 'no grace timer left behind');
     db.close();
   });
 });
