@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock, Timer } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { ChatError, type CloseReason, CloseCodes, isChatError } from '../errors.js';
 import { FrameError, decodeClientFrame } from '../protocol/decode.js';
 import { encodeFrame, errorFrame } from '../protocol/encode.js';
@@ -18,12 +18,7 @@ import type { Principal } from '../services/types.js';
 import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
 import { type ChatFrame, type Reply, chatHandlers } from './handlers.js';
-import { messageEventText } from './wire.js';
-
-/** Inbox messages read from the database at a time. */
-const INBOX_PAGE = 200;
-/** How soon to look again at a socket whose send buffer was too full to go on with the inbox. */
-const DRAIN_RETRY_MS = 20;
+import { InboxDrain } from './inbox-drain.js';
 
 export interface SessionSettings {
   readonly authTimeoutMs: number;
@@ -97,7 +92,7 @@ export class Session implements ConnectionListener, LiveSession {
   /** The client's address (behind a trusted proxy, the one it forwarded). */
   private readonly address: string;
   /** Set while the offline inbox is being sent. */
-  private drain: { afterId: number; count: number; overflow: boolean; reading: boolean; retry: Timer | undefined } | undefined;
+  private drain: InboxDrain | undefined;
   deadline: number;
 
   constructor(
@@ -174,14 +169,14 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onDrain(): void {
-    void this.continueDrain();
+    void this.drain?.continue();
   }
 
   onClose(code: number, reason: string): void {
     this.closed = true;
     this.slot?.release();
     this.deps.registry.remove(this);
-    if (this.drain?.retry) this.deps.clock.clearTimer(this.drain.retry);
+    this.drain?.stop();
     const link = this.link;
     if (link) {
       const { channels, delivery, services, log } = this.deps;
@@ -381,65 +376,28 @@ export class Session implements ConnectionListener, LiveSession {
       return;
     }
     if (this.closed) return;
-    this.drain = { afterId: 0, count: 0, overflow: false, reading: false, retry: undefined };
-    await this.continueDrain();
+    this.drain = new InboxDrain(link.deviceId, {
+      delivery,
+      clock,
+      maxBufferedBytes: settings.maxBufferedBytes,
+      bufferedAmount: () => this.connection.bufferedAmount(),
+      sendText: (text) => this.sendText(text),
+      isClosed: () => this.closed,
+      done: (count, overflow) => this.followLive(link, count, overflow),
+      failed: (error) => this.close('internal_error', `the inbox could not be read: ${String(error)}`),
+    });
+    await this.drain.continue();
   }
 
-  /**
-   * Sends the offline inbox, paced: past half the slow-consumer limit it waits
-   * for the socket to drain (onDrain, or a retry on the Clock), so a large
-   * inbox over a slow link is not cut. The connection follows its channels
-   * only once the inbox is empty, and the last (empty) page's read and the join
-   * happen in one continuation, with no await between: a message committed
-   * before that read is in the page; one committed after it is fanned out after
-   * its own commit, which comes in a later turn, when the connection already
-   * follows. Nothing live overtakes the inbox and nothing falls between.
-   * (On a networked engine the read and the broker subscription are not one
-   * step: a message committed after the read's snapshot and published before
-   * the node subscribes reaches neither. The client's per-thread seq gap-fill
-   * covers that window; an engine that cares can subscribe before the last read.)
-   */
-  private async continueDrain(): Promise<void> {
-    const drain = this.drain;
-    const link = this.link;
-    if (!drain || !link || this.closed || drain.reading) return;
-    const { delivery, channels, services, settings, clock } = this.deps;
-    const full = (): boolean => this.connection.bufferedAmount() > settings.maxBufferedBytes / 2;
-    drain.reading = true;
-    try {
-      for (;;) {
-        if (full()) {
-          drain.retry ??= clock.setTimeout(() => {
-            drain.retry = undefined;
-            void this.continueDrain();
-          }, DRAIN_RETRY_MS);
-          return;
-        }
-        const page = await delivery.inboxPage(link.deviceId, drain.afterId, INBOX_PAGE);
-        if (this.closed) return;
-        drain.overflow ||= page.overflowed;
-        for (const message of page.messages) {
-          if (full()) break;
-          this.sendText(messageEventText(message));
-          drain.afterId = message.id;
-          drain.count++;
-        }
-        if (this.closed) return;
-        if (page.messages.length === 0) break;
-      }
-    } catch (error) {
-      this.close('internal_error', `the inbox could not be read: ${String(error)}`);
-      return;
-    } finally {
-      drain.reading = false;
-    }
-    // The same continuation as the empty page's read: see above.
+  /** The inbox is through (called in the continuation of its last read: see InboxDrain): from now on the connection follows its channels live. */
+  private followLive(link: LiveLink, count: number, overflow: boolean): void {
+    const { delivery, channels, services, log } = this.deps;
     this.drain = undefined;
-    this.send({ type: 'inbox_done', count: drain.count, overflow: drain.overflow });
+    this.send({ type: 'inbox_done', count, overflow });
     if (this.closed) return;
     channels.join(link, services.threads.activeThreadIds(link.userId));
     this.following = true;
-    delivery.connectionLive(link).catch((error: unknown) => this.deps.log.error({ err: error, device: link.deviceId }, 'marking the device live failed'));
+    delivery.connectionLive(link).catch((error: unknown) => log.error({ err: error, device: link.deviceId }, 'marking the device live failed'));
   }
 
   private send(frame: ServerFrame): void {
