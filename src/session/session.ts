@@ -77,7 +77,7 @@ export class Session implements ConnectionListener, LiveSession {
   private principal: Principal | undefined;
   /** This connection as the live seams know it, from authentication on. */
   private link: LiveLink | undefined;
-  /** Frames that came while the auth frame was being checked: handled, in order, right after the welcome. */
+  /** Frames that came while the auth frame was being checked: handled, in order, right after the welcome (bounded by the frame rate limit and the auth timeout). */
   private waiting: ClientFrame[] | undefined;
   private closed = false;
   /** Follows its user's and threads' live events (after inbox_done): events for this device alone may come now. */
