@@ -69,7 +69,8 @@ function node() {
   const links = new MemoryDeviceLinks<LiveLink>();
   const published: Array<[string, string]> = [];
   const channels = new ChannelRegistry(broker, links, (topic, text) => published.push([topic, text]));
-  const registry = new SessionRegistry(() => true, links);
+  const revokedDevices = new Set<number>();
+  const registry = new SessionRegistry((deviceId) => !revokedDevices.has(deviceId), links);
   const delivery = new DeliveryService({
     storage: new SqliteDeliveryStorage(store),
     links,
@@ -147,7 +148,7 @@ function node() {
     authGate = new Promise((resolve) => (release = resolve));
     return release;
   };
-  return { db, store, clock, thread, bob, bobPhone, links, broker, registry, published, connect, send, holdAuth };
+  return { db, store, clock, thread, bob, bobPhone, links, broker, registry, published, revokedDevices, connect, send, holdAuth };
 }
 
 const auth = (token: string): string => JSON.stringify({ type: 'auth', id: 'a1', token });
@@ -262,6 +263,42 @@ describe('Session in process', () => {
     first.connection.close(1000, 'bye');
     await n.store.batcher.submit(() => undefined);
     assert.deepEqual(n.store.inbox.liveDevices(), [n.bobPhone], 'still live on the new connection');
+    n.db.close();
+  });
+
+  it("acts on the broker's control events: members changed move the connection's topics, a revocation closes it", async () => {
+    const n = node();
+    const { connection } = n.connect();
+    connection.receive(auth('bob-token'));
+    await until(() => connection.types().includes('inbox_done'), 'inbox_done');
+    n.broker.publishControl({ kind: 'members_changed', threadId: 77, joined: [n.bob], left: [] });
+    assert.equal(connection.topics.has('t:77'), true);
+    assert.equal(n.broker.subscribed('t:77'), true);
+    n.broker.publishControl({ kind: 'members_changed', threadId: 77, joined: [], left: [n.bob] });
+    assert.equal(connection.topics.has('t:77'), false);
+    assert.equal(n.broker.subscribed('t:77'), false, 'no connection here follows it any more');
+    n.broker.publishControl({ kind: 'revoked', revocations: [{ id: 1, userId: n.bob, deviceId: null, reason: 'user_disabled' }] });
+    assert.equal(connection.closedWith, undefined, 'the token still works: nothing closes');
+    n.revokedDevices.add(n.bobPhone);
+    n.broker.publishControl({ kind: 'revoked', revocations: [{ id: 2, userId: n.bob, deviceId: n.bobPhone, reason: 'device_revoked' }] });
+    assert.equal((connection.closedWith as { code: number } | undefined)?.code, CloseCodes.device_revoked.code);
+    n.db.close();
+  });
+
+  it("gives a device's events (its broker channel) to its connections once their inbox is through, not before", async () => {
+    const n = node();
+    const { connection } = n.connect();
+    // A full buffer holds the inbox back: the connection stays between welcome and inbox_done.
+    connection.buffered = 600;
+    connection.receive(auth('bob-token'));
+    await until(() => n.clock.pending > 0, 'the drain waiting');
+    n.broker.publish(`d:${n.bobPhone}`, '{"type":"device_message","early":true}');
+    connection.buffered = 0;
+    n.clock.advance(20);
+    await until(() => connection.types().includes('inbox_done'), 'inbox_done');
+    n.broker.publish(`d:${n.bobPhone}`, '{"type":"device_message"}');
+    assert.deepEqual(connection.types(), ['welcome', 'inbox_done', 'device_message']);
+    assert.equal(connection.frames()[2]?.early, undefined, 'the client fetches what came before inbox_done itself');
     n.db.close();
   });
 });
