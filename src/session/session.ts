@@ -320,8 +320,11 @@ export class Session implements ConnectionListener, LiveSession {
     this.waiting = [];
     try {
       this.slot?.authAttempt();
-      principal = await accounts.authenticate(frame.token, this.address);
-      this.slot?.authenticated(principal.user.id, principal.deviceId);
+      const found = await accounts.authenticate(frame.token, this.address);
+      // Closed while the token was checked (auth timeout, the client left): its slot is released; taking a live place now would leak it.
+      if (this.closed) return;
+      this.slot?.authenticated(found.user.id, found.deviceId);
+      principal = found;
     } catch (error) {
       this.waiting = undefined;
       this.send(errorFrame(frame.id, error as ChatError));

@@ -148,7 +148,7 @@ function node() {
     authGate = new Promise((resolve) => (release = resolve));
     return release;
   };
-  return { db, store, clock, thread, bob, bobPhone, links, broker, registry, published, revokedDevices, connect, send, holdAuth };
+  return { db, store, clock, thread, bob, bobPhone, links, broker, registry, published, revokedDevices, limitStore, connect, send, holdAuth };
 }
 
 const auth = (token: string): string => JSON.stringify({ type: 'auth', id: 'a1', token });
@@ -299,6 +299,21 @@ describe('Session in process', () => {
     n.broker.publish(`d:${n.bobPhone}`, '{"type":"device_message"}');
     assert.deepEqual(connection.types(), ['welcome', 'inbox_done', 'device_message']);
     assert.equal(connection.frames()[2]?.early, undefined, 'the client fetches what came before inbox_done itself');
+    n.db.close();
+  });
+
+  it('a connection that closes while its token is checked takes no place among its device’s and user’s connections', async () => {
+    const n = node();
+    const release = n.holdAuth();
+    const { connection } = n.connect();
+    connection.receive(auth('bob-token'));
+    connection.close(1000, 'gone');
+    release();
+    await until(() => n.limitStore.size.counts === 0 && n.links.ofDevice(n.bobPhone).length === 0, 'nothing held');
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(n.limitStore.size.counts, 0, 'no live place taken after the close');
+    assert.deepEqual(n.links.ofDevice(n.bobPhone), []);
+    assert.deepEqual(connection.sent, [], 'no welcome to a closed connection');
     n.db.close();
   });
 });
