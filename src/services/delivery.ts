@@ -96,11 +96,12 @@ export class DeliveryService {
   /**
    * A page of the device's offline inbox after message `afterId`, oldest first,
    * and whether the inbox overflowed (it was dropped: the device must sync by
-   * cursors), read together.
+   * cursors), read together. An empty page (the inbox is through) names the
+   * threads to follow, from the same snapshot.
    */
-  async inboxPage(deviceId: number, afterId: number, limit: number): Promise<{ messages: Message[]; overflowed: boolean }> {
+  async inboxPage(deviceId: number, afterId: number, limit: number): Promise<{ messages: Message[]; overflowed: boolean; followedThreadIds: number[] }> {
     const page = await this.deps.storage.inboxPage(deviceId, afterId, limit);
-    return { messages: page.rows.map(toMessage), overflowed: page.overflowed };
+    return { messages: page.rows.map(toMessage), overflowed: page.overflowed, followedThreadIds: page.followedThreadIds ?? [] };
   }
 
   /** Whether the device's inbox overflowed and was dropped: it must sync by cursors. */

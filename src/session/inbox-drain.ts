@@ -20,7 +20,7 @@ export interface InboxDrainDeps {
    * last (empty) page, with no await between: the caller follows its channels
    * there (see `InboxDrain`).
    */
-  done(count: number, overflow: boolean): void;
+  done(count: number, overflow: boolean, threadIds: readonly number[]): void;
   /** Reading the inbox failed: the connection cannot go on without it. */
   failed(error: unknown): void;
 }
@@ -48,6 +48,7 @@ export class InboxDrain {
   private reading = false;
   private finished = false;
   private retry: Timer | undefined;
+  private threadIds: readonly number[] = [];
 
   constructor(
     private readonly deviceId: number,
@@ -79,7 +80,10 @@ export class InboxDrain {
           this.count++;
         }
         if (deps.isClosed()) return;
-        if (page.messages.length === 0) break;
+        if (page.messages.length === 0) {
+          this.threadIds = page.followedThreadIds;
+          break;
+        }
       }
     } catch (error) {
       this.finished = true;
@@ -90,7 +94,7 @@ export class InboxDrain {
     }
     // The same continuation as the empty page's read: see above.
     this.finished = true;
-    deps.done(this.count, this.overflow);
+    deps.done(this.count, this.overflow, this.threadIds);
   }
 
   /** The connection closed: no retry fires. */

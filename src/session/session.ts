@@ -11,7 +11,6 @@ import type { AuditLog } from '../services/audit.js';
 import type { DeliveryService } from '../services/delivery.js';
 import type { DeviceLinks } from '../services/live/device-links.js';
 import type { PresenceService } from '../services/presence.js';
-import type { ThreadService } from '../services/threads.js';
 import type { ConnectionLimits, ConnectionSlot } from '../services/limits/connection-limits.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
@@ -47,7 +46,6 @@ export interface SessionDeps {
   /** What the session itself uses of the services (the handlers use the rest). */
   readonly services: {
     readonly presence: Pick<PresenceService, 'connected' | 'disconnected'>;
-    readonly threads: Pick<ThreadService, 'activeThreadIds'>;
   };
   readonly handlers: ReturnType<typeof chatHandlers>;
   readonly registry: Pick<SessionRegistry, 'add' | 'remove'>;
@@ -386,19 +384,19 @@ export class Session implements ConnectionListener, LiveSession {
       bufferedAmount: () => this.connection.bufferedAmount(),
       sendText: (text) => this.sendText(text),
       isClosed: () => this.closed,
-      done: (count, overflow) => this.followLive(link, count, overflow),
+      done: (count, overflow, threadIds) => this.followLive(link, count, overflow, threadIds),
       failed: (error) => this.close('internal_error', `the inbox could not be read: ${String(error)}`),
     });
     await this.drain.continue();
   }
 
   /** The inbox is through (called in the continuation of its last read: see InboxDrain): from now on the connection follows its channels live. */
-  private followLive(link: LiveLink, count: number, overflow: boolean): void {
-    const { delivery, channels, services, log } = this.deps;
+  private followLive(link: LiveLink, count: number, overflow: boolean, threadIds: readonly number[]): void {
+    const { delivery, channels, log } = this.deps;
     this.drain = undefined;
     this.send({ type: 'inbox_done', count, overflow });
     if (this.closed) return;
-    channels.join(link, services.threads.activeThreadIds(link.userId));
+    channels.join(link, threadIds);
     this.following = true;
     delivery.connectionLive(link).catch((error: unknown) => log.error({ err: error, device: link.deviceId }, 'marking the device live failed'));
   }

@@ -56,6 +56,17 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       const rest = await f.storage.inboxPage(bobPhone, first.rows.at(-1)?.id ?? 0, 3);
       assert.deepEqual(rest.rows.map((row) => row.id), sent.slice(3).map((m) => m.id));
       assert.deepEqual((await f.storage.inboxPage(alicePhone, 0, 10)).rows, []);
+      assert.equal(first.followedThreadIds, undefined, 'a page with rows names no threads');
+      await f.close();
+    });
+
+    it('the last, empty page names the threads the user is a current member of, from the same snapshot', async () => {
+      const { f, alice, bob, alicePhone, bobPhone, thread } = await pair(open);
+      const other = await f.thread([bob]);
+      await f.thread([alice]);
+      const message = await f.send(thread, alice, alicePhone, 1_000);
+      const page = await f.storage.inboxPage(bobPhone, message.id, 10);
+      assert.deepEqual({ rows: page.rows, followed: [...(page.followedThreadIds ?? [])].sort((a, b) => a - b) }, { rows: [], followed: [thread, other] });
       await f.close();
     });
 
@@ -90,7 +101,7 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.storage.goLive(bobPhone);
       for (let i = 0; i < 3; i++) await f.send(thread, alice, alicePhone, 1_000 + i);
       assert.deepEqual(await f.storage.goOffline(bobPhone, rules({ maxMessages: 2 })), { wasLive: true, overflowed: true, pushesQueued: false });
-      assert.deepEqual(await f.storage.inboxPage(bobPhone, 0, 10), { rows: [], overflowed: true });
+      assert.deepEqual(await f.storage.inboxPage(bobPhone, 0, 10), { rows: [], overflowed: true, followedThreadIds: [thread] });
       assert.equal(await f.storage.inboxOverflowed(bobPhone), true);
       assert.equal(await f.storage.inboxOverflowed(alicePhone), false);
       await f.close();
@@ -123,7 +134,7 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.acknowledge(bobLaptop, thread, 1);
       await f.send(thread, alice, alicePhone, 9_000);
       assert.deepEqual(await f.storage.expireInboxes(5_000), [bobPhone]);
-      assert.deepEqual(await f.storage.inboxPage(bobPhone, 0, 10), { rows: [], overflowed: true });
+      assert.deepEqual(await f.storage.inboxPage(bobPhone, 0, 10), { rows: [], overflowed: true, followedThreadIds: [thread] });
       assert.equal((await f.storage.inboxPage(bobLaptop, 0, 10)).rows.length, 1, 'its one row is newer than the cutoff');
       assert.deepEqual(await f.storage.expireInboxes(5_000), []);
       await f.close();

@@ -103,7 +103,7 @@ function node() {
     const session = new Session(connection, {
       accounts,
       limits,
-      services: { presence, threads: { activeThreadIds: (userId) => store.threads.activeThreadIds(userId) } },
+      services: { presence },
       // The session answers auth and ping itself; these tests send nothing else.
       handlers: {} as ReturnType<typeof chatHandlers>,
       registry,

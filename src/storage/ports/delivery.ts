@@ -25,6 +25,12 @@ export interface OfflineOutcome {
 export interface InboxPage {
   readonly rows: MessageRow[];
   readonly overflowed: boolean;
+  /**
+   * When `rows` is empty (the inbox is through): the threads the device's user
+   * is a current member of, from the same snapshot, for the connection to
+   * follow live. Undefined otherwise.
+   */
+  readonly followedThreadIds: number[] | undefined;
 }
 
 /**
@@ -51,7 +57,9 @@ export interface DeliveryStorage {
    * A page of the device's inbox after message id `afterId`, oldest first (seq
    * order within each thread), at most `limit`, and the overflow flag, read
    * together (one snapshot): an empty page with `overflowed: false` means
-   * nothing was waiting and nothing was dropped.
+   * nothing was waiting and nothing was dropped. The last (empty) page also
+   * names the threads to follow: membership and inbox from one snapshot, so a
+   * thread joined after it is announced after it (a members-changed event).
    */
   inboxPage(deviceId: number, afterId: number, limit: number): Promise<InboxPage>;
   /** Whether the device's inbox overflowed and was dropped (it must sync by cursors). */

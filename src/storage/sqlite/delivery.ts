@@ -3,7 +3,7 @@ import type { Store } from '../store.js';
 
 /** DeliveryStorage on SQLite: each write one synchronous function run in the group commit. */
 export class SqliteDeliveryStorage implements DeliveryStorage {
-  constructor(private readonly store: Pick<Store, 'inbox' | 'push' | 'batcher' | 'read'>) {}
+  constructor(private readonly store: Pick<Store, 'inbox' | 'push' | 'devices' | 'threads' | 'batcher' | 'read'>) {}
 
   goLive(deviceId: number): Promise<void> {
     return this.store.batcher.submit(() => this.store.inbox.goLive(deviceId));
@@ -30,8 +30,12 @@ export class SqliteDeliveryStorage implements DeliveryStorage {
   }
 
   async inboxPage(deviceId: number, afterId: number, limit: number): Promise<InboxPage> {
-    const { inbox } = this.store;
-    return this.store.read(() => ({ rows: inbox.pending(deviceId, afterId, limit), overflowed: inbox.overflowed(deviceId) }));
+    const { inbox, devices, threads } = this.store;
+    return this.store.read(() => {
+      const rows = inbox.pending(deviceId, afterId, limit);
+      const userId = rows.length === 0 ? devices.findById(deviceId)?.user_id : undefined;
+      return { rows, overflowed: inbox.overflowed(deviceId), followedThreadIds: userId === undefined ? undefined : threads.activeThreadIds(userId) };
+    });
   }
 
   async inboxOverflowed(deviceId: number): Promise<boolean> {
