@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseHostPort } from './config/address.js';
 import { type Clock, systemClock } from './clock.js';
@@ -6,7 +7,11 @@ import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
 import { ChatError } from './errors.js';
 import type { Logger } from './log.js';
-import { ChannelRegistry } from './realtime/channels.js';
+import { ChannelRegistry, type LiveLink } from './realtime/channels.js';
+import { MemoryBroker } from './realtime/memory-broker.js';
+import { MemoryDeviceLinks } from './realtime/memory-device-links.js';
+import { MemoryPresenceStore } from './realtime/memory-presence-store.js';
+import { nodeEvents } from './realtime/node-events.js';
 import { PushDispatcher } from './push/dispatcher.js';
 import { createProviders } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
@@ -16,6 +21,7 @@ import { type AuditLog, PinoAuditLog } from './services/audit.js';
 import { adminAuditLog } from './services/admin-audit-file.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { ContactService } from './services/contacts.js';
+import { DeliveryService } from './services/delivery.js';
 import { DeviceMessageService } from './services/device-messages.js';
 import { HistoryService } from './services/history.js';
 import { MessagingService } from './services/messaging.js';
@@ -33,8 +39,10 @@ import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
 import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
+import { SqliteDeliveryStorage } from './storage/sqlite/delivery.js';
 import { SqliteHistoryStorage } from './storage/sqlite/history.js';
 import { SqliteMessagingStorage } from './storage/sqlite/messaging.js';
+import { SqlitePresenceStorage } from './storage/sqlite/presence.js';
 import { SqliteThreadStorage } from './storage/sqlite/threads.js';
 import { Store } from './storage/store.js';
 import { SqliteAccountEventsStorage } from './storage/sqlite/account-events.js';
@@ -199,9 +207,17 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const epoch = readEpoch(db);
   // Refusals are throttled per address: anyone can cause them, without credentials.
   const audit = new ThrottledAuditLog(new PinoAuditLog(log), clock);
-  // The services tell the watcher of their own revocations; it hands those, and the ones other processes commit, to the registry.
-  const core = buildCore(config, db, clock, { revoked: (revocations) => revocationWatcher.revoked(revocations) }, audit);
-  const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId));
+  // What is live between nodes: one node's memory here; a networked broker, presence store and device links are the seams for several.
+  const broker = new MemoryBroker();
+  const links = new MemoryDeviceLinks<LiveLink>();
+  const presenceStore = new MemoryPresenceStore();
+  // Links are named node:counter, unique across nodes.
+  const node = randomUUID().slice(0, 8);
+  let linkCount = 0;
+  // The services' own revocations go to every node through the broker, whose handler gives them to the watcher;
+  // the watcher hands those, and the ones other processes (the admin CLI, which has no broker) commit, to the registry.
+  const core = buildCore(config, db, clock, { revoked: (revocations) => broker.publishControl({ kind: 'revoked', revocations }) }, audit);
+  const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId), links);
   const revocationWatcher = new RevocationWatcher({
     events: new SqliteAccountEventsStorage(core.store),
     clock,
@@ -278,8 +294,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   });
   // The transport is made below, with the sessions that need the channels: publish reaches it late.
   let publish: (topic: string, text: string) => void = () => {};
-  const channels = new ChannelRegistry((topic, text) => publish(topic, text));
-  const fanout = new WireFanout(channels, registry);
+  const channels = new ChannelRegistry(broker, links, (topic, text) => publish(topic, text));
+  const fanout = new WireFanout(broker);
   const storeSettings = {
     maxMessages: config.inbox.max_messages,
     readDiffusionAbove: config.messages.read_diffusion_above,
@@ -302,7 +318,6 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const services = {
     messaging: new MessagingService({
       storage: new SqliteMessagingStorage(core.store, storeSettings),
-      store: core.store,
       clock,
       fanout,
       pushes,
@@ -310,14 +325,13 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       settings: {
         ...storeSettings,
         maxBodyBytes: config.messages.max_body_bytes,
-        inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000,
         requireE2e: config.messages.require_e2e,
       },
     }),
     history: new HistoryService({ storage: new SqliteHistoryStorage(core.store), settings: { pageMax: config.messages.history_page_max } }),
     threads: new ThreadService({ storage: new SqliteThreadStorage(core.store, storeSettings), clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
     contacts: new ContactService({ storage: new SqliteContactsStorage(core.store), clock }),
-    presence: new PresenceService({ store: core.store, clock, fanout, offlineGraceMs: config.presence.offline_grace_ms }),
+    presence: new PresenceService({ storage: new SqlitePresenceStorage(core.store), clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms }),
     pushTokens: new PushTokenService({ storage: new SqlitePushTokensStorage(core.store), enabled: storeSettings.push }),
     keys: new KeyService({ storage: new SqliteKeysStorage(core.store), clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
     deviceMessages: new DeviceMessageService({
@@ -332,8 +346,17 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       },
     }),
   };
+  const delivery = new DeliveryService({
+    storage: new SqliteDeliveryStorage(core.store),
+    links,
+    broker,
+    clock,
+    pushes,
+    settings: { ...storeSettings, inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000 },
+  });
+  broker.run(nodeEvents({ channels, revocations: revocationWatcher, delivery }));
   addPushRoutes(router, bearerAuthenticator(core.accounts), services.pushTokens);
-  const recovered = services.messaging.recoverLiveDevices();
+  const recovered = await delivery.recoverLiveDevices();
   if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
   const handlers = chatHandlers(services);
   const choice = await createTransport(config.server.transport, {
@@ -350,14 +373,33 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       maxBufferedBytes: 2 * ws.max_buffered_bytes,
       idleTimeoutSeconds: Math.min(960, Math.max(8, Math.ceil((2 * ws.heartbeat_timeout_ms) / 1000))),
       accept: (connection) =>
-        new Session(connection, { accounts: core.accounts, limits: connectionLimits, services, handlers, registry, channels, clock, log, audit, epoch, settings: sessionSettings }),
+        new Session(connection, {
+          accounts: core.accounts,
+          limits: connectionLimits,
+          services,
+          handlers,
+          registry,
+          channels,
+          links,
+          delivery,
+          linkKey: () => `${node}:${++linkCount}`,
+          clock,
+          log,
+          audit,
+          epoch,
+          settings: sessionSettings,
+        }),
     },
   });
   const transport = choice.server;
   publish = (topic, text) => transport.publish(topic, text);
-  const expireInboxes = setInterval(() => {
-    const devices = services.messaging.expireInboxes();
-    if (devices.length > 0) log.info({ devices: devices.length }, 'dropped inbox entries past inbox.max_age_days; those devices will sync');
+  const expireInboxes = clock.setInterval(() => {
+    delivery.expireInboxes().then(
+      (devices) => {
+        if (devices.length > 0) log.info({ devices: devices.length }, 'dropped inbox entries past inbox.max_age_days; those devices will sync');
+      },
+      (error: unknown) => log.error({ err: error }, 'expiring inboxes failed'),
+    );
     services.deviceMessages.expire().then(
       (deviceMessages) => {
         if (deviceMessages > 0) log.info({ messages: deviceMessages }, 'dropped device messages past e2e.device_message_ttl_days');
@@ -365,9 +407,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       (error: unknown) => log.error({ err: error }, 'dropping expired device messages failed'),
     );
   }, 60_000);
-  expireInboxes.unref();
   const sweepEveryMs = Math.max(50, Math.min(1000, Math.floor(Math.min(ws.auth_timeout_ms, ws.heartbeat_timeout_ms) / 4)));
-  const sweeper = setInterval(() => registry.sweep(clock.now()), sweepEveryMs);
+  const sweeper = clock.setInterval(() => registry.sweep(clock.now()), sweepEveryMs);
   await revocationWatcher.start();
 
   let port: number;
@@ -381,8 +422,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       log.info({ host: address.host, port: metricsListener.port }, 'serving /metrics on its own listener');
     }
   } catch (error) {
-    clearInterval(sweeper);
-    clearInterval(expireInboxes);
+    clock.clearTimer(sweeper);
+    clock.clearTimer(expireInboxes);
     revocationWatcher.stop();
     metrics?.stop();
     await pushes.stop();
@@ -408,12 +449,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       if (inFlight > 0 || registry.size > 0) {
         log.warn({ requests: inFlight, connections: registry.size }, 'shutdown timeout reached; closing the rest');
       }
-      clearInterval(sweeper);
-      clearInterval(expireInboxes);
+      clock.clearTimer(sweeper);
+      clock.clearTimer(expireInboxes);
       revocationWatcher.stop();
       metrics?.stop();
       await metricsListener?.close();
-      services.presence.stop();
+      await services.presence.stop();
       // Pushes waiting for a provider stay queued: the next start sends them.
       await pushes.stop();
       // Sends already accepted into the group commit are stored (and acked) before the sockets close,
@@ -423,6 +464,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       };
       await drain();
       await transport.close();
+      await broker.close();
       await drain();
       checkpoint(db);
       db.close();

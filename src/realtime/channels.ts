@@ -1,14 +1,19 @@
+import { type Broker, type BrokerHandler, type Channel, threadChannel, userChannel, deviceChannel } from '../services/live/broker.js';
+import type { DeviceLinks, Link } from '../services/live/device-links.js';
+
 /**
- * The channel registry: which users have live connections here, and the topics
- * they follow. A message is published once to its thread's topic and the socket
- * library copies the bytes to every follower (in C++ with uWS), so a group
+ * The channel registry: the topics this node's connections follow, and the
+ * node's broker subscriptions that feed them. A connection follows its user's
+ * channel and its threads' channels once its inbox is through (join); the node
+ * subscribes a channel at the broker while any of its connections follows it
+ * (a count per channel) and hands each publication to the transport's
+ * publish, which copies the bytes to every follower (in C++ with uWS): a group
  * message is encoded once, not once per member.
  *
- * Topics: `t:<thread id>` (messages, receipts, typing of a thread) and
- * `u:<user id>` (events for all of one user's devices, e.g. presence). Events
- * for one device (device messages) go through the SessionRegistry instead: a
+ * Device channels (`d:<id>`, device messages) are not transport topics: a
  * topic per connected device would cost every idle connection memory for a
- * rare event.
+ * rare event. The node subscribes them while the device has a joined
+ * connection here and hands each publication to the device's links.
  */
 
 /** What the registry needs of a live connection. */
@@ -17,52 +22,92 @@ export interface Follower {
   unsubscribe(topic: string): void;
 }
 
+/** A device's authenticated connection, as the live seams hold it. */
+export interface LiveLink extends Link {
+  readonly follower: Follower;
+  /** An encoded event for this device alone (dropped before its inbox is through). */
+  deliver(text: string): void;
+  /** Closes the connection (a revocation). */
+  close(reason: 'device_revoked', message: string): void;
+}
+
 /** Sends one text to every connection following a topic (the transport's publish). */
 export type Publish = (topic: string, text: string) => void;
 
-export function threadTopic(threadId: number): string {
-  return `t:${threadId}`;
-}
+export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
+  /** The channels each joined connection follows (a device's own channel included). */
+  private readonly following = new Map<LiveLink, Set<Channel>>();
+  /** Joined connections of this node per channel: the broker subscription lives while this is above 0. */
+  private readonly counts = new Map<Channel, number>();
 
-export function userTopic(userId: number): string {
-  return `u:${userId}`;
-}
+  constructor(
+    private readonly broker: Broker,
+    private readonly links: Pick<DeviceLinks<LiveLink>, 'ofDevice' | 'ofUser'>,
+    private readonly publishText: Publish,
+  ) {}
 
-export class ChannelRegistry {
-  private readonly byUser = new Map<number, Set<Follower>>();
-
-  constructor(private readonly publishText: Publish) {}
-
-  /** An authenticated connection starts following its user's topic and its threads. */
-  join(follower: Follower, userId: number, threadIds: Iterable<number>): void {
-    let set = this.byUser.get(userId);
-    if (!set) this.byUser.set(userId, (set = new Set()));
-    set.add(follower);
-    follower.subscribe(userTopic(userId));
-    for (const id of threadIds) follower.subscribe(threadTopic(id));
+  /** An authenticated connection, its inbox through, starts following its user's channel, its device's and its threads'. */
+  join(link: LiveLink, threadIds: Iterable<number>): void {
+    if (this.following.has(link)) return;
+    this.following.set(link, new Set());
+    this.retain(link, deviceChannel(link.deviceId), false);
+    this.retain(link, userChannel(link.userId), true);
+    for (const id of threadIds) this.retain(link, threadChannel(id), true);
   }
 
-  /** The connection has closed (the transport drops its subscriptions itself). */
-  leave(follower: Follower, userId: number): void {
-    const set = this.byUser.get(userId);
-    set?.delete(follower);
-    if (set?.size === 0) this.byUser.delete(userId);
+  /** The connection has closed (the transport drops its topics itself): the node's counts go down. */
+  leave(link: LiveLink): void {
+    const channels = this.following.get(link);
+    if (!channels) return;
+    this.following.delete(link);
+    for (const channel of channels) this.release(channel);
   }
 
-  /** Every live connection of these users starts following the thread. */
+  /** Every joined connection here of these users starts following the thread. */
   follow(userIds: Iterable<number>, threadId: number): void {
-    for (const userId of userIds) for (const follower of this.byUser.get(userId) ?? []) follower.subscribe(threadTopic(threadId));
+    const channel = threadChannel(threadId);
+    for (const userId of userIds) for (const link of this.links.ofUser(userId)) if (this.following.has(link)) this.retain(link, channel, true);
   }
 
+  /** Every joined connection here of these users stops following the thread. */
   unfollow(userIds: Iterable<number>, threadId: number): void {
-    for (const userId of userIds) for (const follower of this.byUser.get(userId) ?? []) follower.unsubscribe(threadTopic(threadId));
+    const channel = threadChannel(threadId);
+    for (const userId of userIds) {
+      for (const link of this.links.ofUser(userId)) {
+        const channels = this.following.get(link);
+        if (!channels?.delete(channel)) continue;
+        link.follower.unsubscribe(channel);
+        this.release(channel);
+      }
+    }
   }
 
-  publishToThread(threadId: number, text: string): void {
-    this.publishText(threadTopic(threadId), text);
+  /** From the broker: to the transport's followers of the topic, or to a device's joined links. */
+  publication(channel: Channel, text: string): void {
+    if (!channel.startsWith('d:')) {
+      this.publishText(channel, text);
+      return;
+    }
+    for (const link of this.links.ofDevice(Number(channel.slice(2)))) if (this.following.has(link)) link.deliver(text);
   }
 
-  publishToUser(userId: number, text: string): void {
-    if (this.byUser.has(userId)) this.publishText(userTopic(userId), text);
+  private retain(link: LiveLink, channel: Channel, topic: boolean): void {
+    const channels = this.following.get(link);
+    if (!channels || channels.has(channel)) return;
+    channels.add(channel);
+    if (topic) link.follower.subscribe(channel);
+    const count = (this.counts.get(channel) ?? 0) + 1;
+    this.counts.set(channel, count);
+    if (count === 1) this.broker.subscribe(channel);
+  }
+
+  private release(channel: Channel): void {
+    const count = (this.counts.get(channel) ?? 1) - 1;
+    if (count > 0) {
+      this.counts.set(channel, count);
+      return;
+    }
+    this.counts.delete(channel);
+    this.broker.unsubscribe(channel);
   }
 }

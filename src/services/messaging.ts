@@ -1,24 +1,20 @@
 import type { Clock } from '../clock.js';
 import { ChatError, isChatError } from '../errors.js';
 import type { AppendOutcome, MessagingStorage } from '../storage/ports/messaging.js';
-import type { Store } from '../storage/store.js';
 import { readEnvelope } from './e2e-envelope.js';
 import type { SendBudget } from './limits/send-budget.js';
-import { type MessageStoreSettings, toMessage } from './message-store.js';
+import type { MessageStoreSettings } from './message-store.js';
 import { assertSignedIn } from './revocations.js';
 import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
 
 export interface MessagingSettings extends MessageStoreSettings {
   readonly maxBodyBytes: number;
-  readonly inboxMaxAgeMs: number;
   /** Every thread takes end-to-end encrypted messages only. */
   readonly requireE2e: boolean;
 }
 
 export interface MessagingDeps {
   readonly storage: MessagingStorage;
-  /** Only for the inbox handover below, which moves to services/delivery.ts with its own port. */
-  readonly store: Store;
   readonly clock: Clock;
   readonly fanout: Fanout;
   readonly pushes: PushQueueListener;
@@ -53,88 +49,7 @@ export interface ReadResult {
  * delivery acks, read cursors, typing. History and sync are HistoryService's.
  */
 export class MessagingService {
-  /**
-   * The connection each live device follows its threads on, in this process.
-   * Only a device's newest connection keeps it live: a new one (often while an
-   * old, dead one lingers until its heartbeat deadline) first turns what the
-   * old one got live into inbox rows, so the new one's inbox has it.
-   */
-  private readonly liveConnection = new Map<number, object>();
-  /** Devices whose going-offline write is not yet committed: their next inbox waits for it. */
-  private readonly settling = new Map<number, Promise<void>>();
-
   constructor(private readonly deps: MessagingDeps) {}
-
-  /**
-   * A connection of the device authenticated and is about to read its inbox.
-   * Ends the device's liveness on any older connection. Returns a promise to
-   * wait for before reading the inbox while the write for that is pending.
-   */
-  connectionOpened(deviceId: number): Promise<void> | undefined {
-    if (this.liveConnection.delete(deviceId)) this.goOffline(deviceId);
-    return this.settling.get(deviceId);
-  }
-
-  /**
-   * The connection follows the device's threads live from now on: no more
-   * inbox rows for the device. Call it once the connection is subscribed, so a
-   * message stored before the mark commits has an inbox row or reaches the
-   * connection live (or both: clients dedupe).
-   */
-  connectionLive(deviceId: number, connection: object): Promise<void> {
-    this.liveConnection.set(deviceId, connection);
-    return this.deps.store.batcher.submit(() => this.deps.store.inbox.goLive(deviceId));
-  }
-
-  /**
-   * A connection ended (call after unsubscribing it). If the device was live on
-   * it, what the device got live and has not acknowledged goes to its inbox,
-   * and messages stored from now on write inbox rows again.
-   */
-  connectionClosed(deviceId: number, connection: object): void {
-    if (this.liveConnection.get(deviceId) !== connection) return;
-    this.liveConnection.delete(deviceId);
-    this.goOffline(deviceId);
-  }
-
-  private goOffline(deviceId: number): void {
-    const { store } = this.deps;
-    const written: Promise<void> = store.batcher
-      .submit(() => this.writeOffline(deviceId))
-      .then(() => this.deps.pushes.pushQueued())
-      .finally(() => {
-        if (this.settling.get(deviceId) === written) this.settling.delete(deviceId);
-      });
-    this.settling.set(deviceId, written);
-    // A failed write (disk, database) is seen by the next connection of the device, which waits for it.
-    written.catch(() => {});
-  }
-
-  /**
-   * At start-up: the devices that were live when the process stopped without
-   * closing their connections (a crash, a kill) get their unacknowledged live
-   * messages into their inbox. Returns how many devices that was.
-   */
-  recoverLiveDevices(): number {
-    const { store } = this.deps;
-    return store.transaction(() => {
-      const devices = store.inbox.liveDevices();
-      for (const deviceId of devices) this.writeOffline(deviceId);
-      return devices.length;
-    });
-  }
-
-  /**
-   * The device is no longer live: what it got live and did not ack goes to its
-   * inbox, and (it may be a phone whose app was suspended) a notification per
-   * thread is queued for it. Runs in the caller's transaction.
-   */
-  private writeOffline(deviceId: number): void {
-    const { store, clock, settings } = this.deps;
-    const { overflowed, liveAfter } = store.inbox.goOffline(deviceId, settings.readDiffusionAbove, settings.maxMessages);
-    if (liveAfter !== null && (settings.push.apns || settings.push.fcm)) store.push.enqueueUnacked(deviceId, liveAfter, clock.now(), settings.push);
-    if (overflowed) store.inbox.overflow(deviceId);
-  }
 
   /**
    * Stores the message (one unit of work: membership, seq, row, idempotency,
@@ -219,28 +134,6 @@ export class MessagingService {
     if (membership === 'none') throw new ChatError('not_found', `no thread ${threadId}`);
     if (membership === 'left') throw new ChatError('forbidden', `you are no longer a member of thread ${threadId}`);
     this.deps.fanout.typing(threadId, principal.user.id, principal.deviceId);
-  }
-
-  // ---- The inbox handover: moves to services/delivery.ts (helper "live"); it still reads `deps.store`. ----
-
-  /** Whether the device's inbox overflowed and was dropped: it must sync by cursors. */
-  inboxOverflowed(principal: Principal): boolean {
-    return this.deps.store.inbox.overflowed(principal.deviceId);
-  }
-
-  /** A page of the device's offline inbox after message `afterId`, oldest first. */
-  inboxPage(principal: Principal, afterId: number, limit: number): Message[] {
-    return this.deps.store.inbox.pending(principal.deviceId, afterId, limit).map(toMessage);
-  }
-
-  /** Drops inbox rows past the age bound; their devices will sync by cursors. Returns the devices affected. */
-  expireInboxes(): number[] {
-    const { store, clock, settings } = this.deps;
-    return store.transaction(() => {
-      const devices = store.inbox.devicesWithRowsBefore(clock.now() - settings.inboxMaxAgeMs);
-      for (const deviceId of devices) store.inbox.overflow(deviceId);
-      return devices;
-    });
   }
 }
 

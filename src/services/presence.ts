@@ -1,108 +1,137 @@
-import type { Clock } from '../clock.js';
-import type { Store } from '../storage/store.js';
+import type { Clock, Timer } from '../clock.js';
+import type { PresenceStorage } from '../storage/ports/presence.js';
 import { BatchedTimes } from './batched-times.js';
+import type { PresenceStore } from './live/presence-store.js';
 import type { Fanout, PresenceView } from './types.js';
 
 export interface PresenceDeps {
-  readonly store: Store;
+  readonly storage: PresenceStorage;
   readonly clock: Clock;
   readonly fanout: Fanout;
+  /** Who is connected, across nodes. */
+  readonly connections: PresenceStore;
   /** How long a user stays shown online after their last connection closed. */
   readonly offlineGraceMs: number;
 }
 
+/** The presence store's key for a user's grace period: a connection of its own, so every node shows them online meanwhile. */
+function graceKey(userId: number): string {
+  return `grace:${userId}`;
+}
+
 /**
- * Who is online, in this process's memory. A user is online while any of their
- * devices is connected; going offline waits out a grace period, so a flapping
- * network does not flap the indicator. A user's presence is visible to the
- * users they have added as contacts and to members of the threads they share,
- * and changes are sent only to those of them who are online.
+ * Who is online. A user is online while any of their devices is connected, on
+ * any node (the PresenceStore counts connection keys); going offline waits out
+ * a grace period on this node's Clock, during which a key of the grace period
+ * stands in for the last connection, so a flapping network does not flap the
+ * indicator. A user's presence is visible to the users they have added as
+ * contacts and to members of the threads they share, and changes are sent
+ * only to those of them who are online.
  */
 export class PresenceService {
-  private readonly connections = new Map<number, number>();
-  private readonly goingOffline = new Map<number, NodeJS.Timeout>();
-  private readonly lastActive: BatchedTimes;
+  private readonly goingOffline = new Map<number, Timer>();
+  private readonly lastActive = new BatchedTimes();
+  /** Store calls not yet settled: stop() waits for them, so a connection closed just before it is counted. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private stopped = false;
 
-  constructor(private readonly deps: PresenceDeps) {
-    this.lastActive = new BatchedTimes();
-  }
+  constructor(private readonly deps: PresenceDeps) {}
 
-  connected(userId: number): void {
-    const count = (this.connections.get(userId) ?? 0) + 1;
-    this.connections.set(userId, count);
+  /** A connection (`key`, unique across nodes) of the user authenticated. Announces them online if they were not. */
+  connected(userId: number, key: string): void {
     const pending = this.goingOffline.get(userId);
     if (pending) {
       // Back within the grace period: they never looked offline.
-      clearTimeout(pending);
+      this.deps.clock.clearTimer(pending);
       this.goingOffline.delete(userId);
-      return;
     }
-    if (count === 1) this.markActive(userId);
+    this.settle(
+      this.deps.connections.add(userId, key).then(async (count) => {
+        if (pending) await this.deps.connections.remove(userId, graceKey(userId));
+        else if (count === 1) await this.markActive(userId);
+      }),
+    );
   }
 
-  disconnected(userId: number): void {
-    const count = (this.connections.get(userId) ?? 1) - 1;
-    if (count > 0) {
-      this.connections.set(userId, count);
-      return;
-    }
-    this.connections.delete(userId);
-    const timer = setTimeout(() => {
-      this.goingOffline.delete(userId);
-      if (this.connections.has(userId)) return;
-      this.markActive(userId);
-    }, this.deps.offlineGraceMs);
-    timer.unref();
-    this.goingOffline.set(userId, timer);
-  }
-
-  /** Shown online: connected, or within the grace period after the last connection. */
-  isOnline(userId: number): boolean {
-    return this.connections.has(userId) || this.goingOffline.has(userId);
+  /** The connection closed. The user's last connection anywhere starts the grace period. */
+  disconnected(userId: number, key: string): void {
+    const { connections, clock, offlineGraceMs } = this.deps;
+    this.settle(
+      (async () => {
+        const inGrace = this.goingOffline.has(userId);
+        // The grace key goes in before the connection's goes out: no node sees the user offline in between.
+        if (!inGrace) await connections.add(userId, graceKey(userId));
+        const left = await connections.remove(userId, key);
+        if (inGrace) return;
+        if (left > 1) {
+          await connections.remove(userId, graceKey(userId));
+          return;
+        }
+        if (this.stopped) {
+          // Shutting down: gone now, with no grace period to wait out.
+          this.storeLastActive(userId, clock.now());
+          await connections.remove(userId, graceKey(userId));
+          return;
+        }
+        this.goingOffline.set(
+          userId,
+          clock.setTimeout(() => {
+            this.goingOffline.delete(userId);
+            this.settle(
+              connections.remove(userId, graceKey(userId)).then(async (count) => {
+                if (count === 0) await this.markActive(userId);
+              }),
+            );
+          }, offlineGraceMs),
+        );
+      })(),
+    );
   }
 
   /** The presence of those of `userIds` the viewer may see; the others are left out. */
-  statusFor(viewerId: number, userIds: readonly number[]): PresenceView[] {
-    const visible = new Set(this.deps.store.threads.usersSharingThreads(viewerId));
-    const { store } = this.deps;
-    return userIds
-      .filter((id) => id === viewerId || visible.has(id) || store.contacts.has(id, viewerId))
-      .flatMap((id) => {
-        const user = store.users.findById(id);
-        return user && user.deleted_at === null ? [this.view(id, this.lastActive.get(id, user.last_active_at))] : [];
-      });
+  async statusFor(viewerId: number, userIds: readonly number[]): Promise<PresenceView[]> {
+    const facts = await this.deps.storage.facts(viewerId, userIds);
+    const shown = facts.filter((fact) => !fact.deleted && (fact.userId === viewerId || fact.sharesThread || fact.addedViewer));
+    const online = await this.deps.connections.online(shown.map((fact) => fact.userId));
+    return shown.map((fact) => ({ userId: fact.userId, online: online.has(fact.userId), lastActiveAt: this.lastActive.get(fact.userId, fact.lastActiveAt) }));
   }
 
   /**
-   * Timers off; for shutdown. Users in their grace period went offline now:
-   * their last-active time is stored (in the group commit the shutdown drains)
-   * instead of staying at when they connected.
+   * Timers off; for shutdown, once the connections are closed. Users in their
+   * grace period went offline now: their last-active time is stored (in the
+   * group commit the shutdown drains) instead of staying at when they connected.
    */
-  stop(): void {
+  async stop(): Promise<void> {
+    this.stopped = true;
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     const now = this.deps.clock.now();
     for (const [userId, timer] of this.goingOffline) {
-      clearTimeout(timer);
-      if (!this.connections.has(userId)) this.storeLastActive(userId, now);
+      this.deps.clock.clearTimer(timer);
+      this.storeLastActive(userId, now);
+      this.settle(this.deps.connections.remove(userId, graceKey(userId)));
     }
     this.goingOffline.clear();
   }
 
   private storeLastActive(userId: number, at: number): void {
-    const { store } = this.deps;
-    this.lastActive.set(userId, at, () => store.batcher.submit(() => store.users.setLastActive(userId, at)));
+    this.lastActive.set(userId, at, () => this.deps.storage.setLastActive(userId, at));
   }
 
-  private view(userId: number, lastActiveAt: number | null): PresenceView {
-    return { userId, online: this.isOnline(userId), lastActiveAt };
-  }
-
-  /** Came online or went offline: the time is stored and announced. */
-  private markActive(userId: number): void {
-    const { store } = this.deps;
+  /** Came online or went offline: the time is stored and announced to the audience online. */
+  private async markActive(userId: number): Promise<void> {
+    const { storage, connections } = this.deps;
     const now = this.deps.clock.now();
     this.storeLastActive(userId, now);
-    const audience = new Set([...store.contacts.ids(userId), ...store.threads.usersSharingThreads(userId)]);
-    const online = [...audience].filter((id) => this.connections.has(id));
-    if (online.length > 0) this.deps.fanout.presence(this.view(userId, now), online);
+    const { contacts, sharingThreads } = await storage.audience(userId);
+    const audience = [...new Set([...contacts, ...sharingThreads])];
+    const online = await connections.online([userId, ...audience]);
+    const listening = audience.filter((id) => online.has(id));
+    if (listening.length > 0) this.deps.fanout.presence({ userId, online: online.has(userId), lastActiveAt: now }, listening);
+  }
+
+  /** Presence is best effort: a failed store call is not the connection's problem. */
+  private settle(work: Promise<unknown>): void {
+    const settled = work.catch(() => {}).finally(() => this.pending.delete(settled));
+    this.pending.add(settled);
   }
 }

@@ -1,52 +1,50 @@
 import { encodeFrame, messageEventText } from '../protocol/encode.js';
-import type { ChannelRegistry } from '../realtime/channels.js';
-import type { SessionRegistry } from '../realtime/sessions.js';
+import { type Broker, deviceChannel, threadChannel, userChannel } from '../services/live/broker.js';
 import type { AccountKey, DeviceKeys, DeviceMessage, Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
 import { accountKeyJson, deviceKeysJson, deviceMessageJson, presenceJson } from './wire.js';
 
 /**
  * The services' Fanout on the wire: each event is encoded once, then published
- * through the channel registry, or, for one device, handed to its sessions.
+ * through the broker to whichever nodes hold the connections that follow its
+ * channel. Membership changes are control events: every node moves its own
+ * connections' subscriptions.
  */
 export class WireFanout implements Fanout {
-  constructor(
-    private readonly channels: ChannelRegistry,
-    private readonly sessions: Pick<SessionRegistry, 'sendToDevice'>,
-  ) {}
+  constructor(private readonly broker: Pick<Broker, 'publish' | 'publishControl'>) {}
 
   message(message: Message): void {
-    this.channels.publishToThread(message.threadId, messageEventText(message));
+    this.broker.publish(threadChannel(message.threadId), messageEventText(message));
   }
 
   receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void {
-    this.channels.publishToThread(threadId, encodeFrame({ type: 'receipt', thread_id: threadId, user_id: userId, kind, seq }));
+    this.broker.publish(threadChannel(threadId), encodeFrame({ type: 'receipt', thread_id: threadId, user_id: userId, kind, seq }));
   }
 
   membership(threadId: number, joined: readonly number[], left: readonly number[]): void {
-    if (joined.length > 0) this.channels.follow(joined, threadId);
-    if (left.length > 0) this.channels.unfollow(left, threadId);
+    if (joined.length > 0 || left.length > 0) this.broker.publishControl({ kind: 'members_changed', threadId, joined, left });
   }
 
   typing(threadId: number, userId: number, deviceId: number): void {
-    this.channels.publishToThread(threadId, encodeFrame({ type: 'typing', thread_id: threadId, user_id: userId, device_id: deviceId }));
+    this.broker.publish(threadChannel(threadId), encodeFrame({ type: 'typing', thread_id: threadId, user_id: userId, device_id: deviceId }));
   }
 
   keysChanged(keys: DeviceKeys, audience: Iterable<number>): void {
-    const text = encodeFrame({ type: 'keys_changed', ...deviceKeysJson(keys) });
-    for (const userId of audience) this.channels.publishToUser(userId, text);
+    this.toUsers(audience, encodeFrame({ type: 'keys_changed', ...deviceKeysJson(keys) }));
   }
 
   accountChanged(account: AccountKey, audience: Iterable<number>): void {
-    const text = encodeFrame({ type: 'account_changed', ...accountKeyJson(account) });
-    for (const userId of audience) this.channels.publishToUser(userId, text);
+    this.toUsers(audience, encodeFrame({ type: 'account_changed', ...accountKeyJson(account) }));
   }
 
   deviceMessage(deviceId: number, message: DeviceMessage): void {
-    this.sessions.sendToDevice(deviceId, encodeFrame({ type: 'device_message', message: deviceMessageJson(message) }));
+    this.broker.publish(deviceChannel(deviceId), encodeFrame({ type: 'device_message', message: deviceMessageJson(message) }));
   }
 
   presence(presence: PresenceView, audience: Iterable<number>): void {
-    const text = encodeFrame({ type: 'presence_update', ...presenceJson(presence) });
-    for (const userId of audience) this.channels.publishToUser(userId, text);
+    this.toUsers(audience, encodeFrame({ type: 'presence_update', ...presenceJson(presence) }));
+  }
+
+  private toUsers(audience: Iterable<number>, text: string): void {
+    for (const userId of audience) this.broker.publish(userChannel(userId), text);
   }
 }

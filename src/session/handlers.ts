@@ -125,10 +125,10 @@ export function chatHandlers(services: ChatServices): Handlers {
       await messaging.typing(p, f.thread_id);
       return { type: 'ok', id: f.id };
     },
-    presence: (f, p) => ({ type: 'presence', id: f.id, users: presence.statusFor(p.user.id, f.user_ids).map(presenceJson) }),
+    presence: async (f, p) => ({ type: 'presence', id: f.id, users: (await presence.statusFor(p.user.id, f.user_ids)).map(presenceJson) }),
     contacts: async (f, p) => {
       const list = await contacts.list(p);
-      const visible = new Map(presence.statusFor(p.user.id, list.map((c) => c.user.id)).map((s) => [s.userId, s]));
+      const visible = new Map((await presence.statusFor(p.user.id, list.map((c) => c.user.id))).map((s) => [s.userId, s]));
       return {
         type: 'contacts',
         id: f.id,

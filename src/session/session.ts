@@ -2,23 +2,23 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { ChatError, type CloseReason, CloseCodes, isChatError } from '../errors.js';
 import { FrameError, decodeClientFrame } from '../protocol/decode.js';
-import { encodeFrame, errorFrame, messageEventText } from '../protocol/encode.js';
+import { encodeFrame, errorFrame } from '../protocol/encode.js';
 import { type AuthFrame, type ClientFrame, PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
-import type { ChannelRegistry } from '../realtime/channels.js';
+import type { ChannelRegistry, LiveLink } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
 import type { AuditLog } from '../services/audit.js';
+import type { DeliveryService } from '../services/delivery.js';
+import type { MessagingService } from '../services/messaging.js';
+import type { DeviceLinks } from '../services/live/device-links.js';
+import type { PresenceService } from '../services/presence.js';
 import type { ConnectionLimits, ConnectionSlot } from '../services/limits/connection-limits.js';
 import { RateLimiter } from '../services/rate-limiter.js';
 import type { Principal } from '../services/types.js';
 import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
-import { type ChatFrame, type ChatServices, type Reply, type RequestFrame, ackFrame, chatHandlers } from './handlers.js';
-
-/** Inbox messages read from the database at a time. */
-const INBOX_PAGE = 200;
-/** How soon to look again at a socket whose send buffer was too full to go on with the inbox. */
-const DRAIN_RETRY_MS = 20;
+import { type ChatFrame, type Reply, type RequestFrame, ackFrame, chatHandlers } from './handlers.js';
+import { InboxDrain } from './inbox-drain.js';
 
 export interface SessionSettings {
   readonly authTimeoutMs: number;
@@ -38,12 +38,27 @@ export interface SessionSettings {
 }
 
 export interface SessionDeps {
-  readonly accounts: AccountService;
+  /** The token check may be a round trip (awaited either way). */
+  readonly accounts: {
+    authenticate(token: string, address: string): Principal | Promise<Principal>;
+    deviceConnected: AccountService['deviceConnected'];
+  };
   readonly limits: ConnectionLimits;
-  readonly services: ChatServices;
+  /** What the session itself uses of the services (the handlers use the rest). */
+  readonly services: {
+    readonly presence: Pick<PresenceService, 'connected' | 'disconnected'>;
+    /** The send is the session's own, so that its order (store, ack, announce) reads in one function. */
+    readonly messaging: Pick<MessagingService, 'send' | 'announce'>;
+  };
   readonly handlers: ReturnType<typeof chatHandlers>;
-  readonly registry: SessionRegistry;
-  readonly channels: ChannelRegistry;
+  readonly registry: Pick<SessionRegistry, 'add' | 'remove'>;
+  readonly channels: Pick<ChannelRegistry, 'join' | 'leave'>;
+  /** Which device is live on which connection: this session's link is attached once it has authenticated. */
+  readonly links: Pick<DeviceLinks<LiveLink>, 'attach'>;
+  /** The inbox before live, and the handover when the connection ends. */
+  readonly delivery: Pick<DeliveryService, 'connectionOpened' | 'connectionLive' | 'connectionClosed' | 'inboxPage'>;
+  /** A key for this session's link, unique across nodes. */
+  readonly linkKey: () => string;
   readonly clock: Clock;
   readonly log: Logger;
   /** Refused tokens and rate-limit hits are recorded here (once per connection for the frame limit, not per frame). */
@@ -61,8 +76,10 @@ export interface SessionDeps {
  */
 export class Session implements ConnectionListener, LiveSession {
   private principal: Principal | undefined;
-  /** Set while authentication is in flight (it reads storage): the frames that arrived meanwhile. */
-  private pendingFrames: ClientFrame[] | undefined;
+  /** This connection as the live seams know it, from authentication on. */
+  private link: LiveLink | undefined;
+  /** Frames that came while the auth frame was being checked: handled, in order, right after the welcome (bounded by the frame rate limit and the auth timeout). */
+  private waiting: ClientFrame[] | undefined;
   private closed = false;
   /** Follows its user's and threads' live events (after inbox_done): events for this device alone may come now. */
   private following = false;
@@ -76,7 +93,7 @@ export class Session implements ConnectionListener, LiveSession {
   /** The client's address (behind a trusted proxy, the one it forwarded). */
   private readonly address: string;
   /** Set while the offline inbox is being sent. */
-  private drain: { afterId: number; count: number; overflow: boolean; retry?: NodeJS.Timeout | undefined; threadIds?: number[] } | undefined;
+  private drain: InboxDrain | undefined;
   deadline: number;
 
   constructor(
@@ -120,13 +137,8 @@ export class Session implements ConnectionListener, LiveSession {
       return;
     }
     this.refusedInARow = 0;
-    this.handle(frame);
-  }
-
-  private handle(frame: ClientFrame): void {
-    // Frames pipelined behind the auth frame wait for its answer, then run in order.
-    if (this.pendingFrames) {
-      this.pendingFrames.push(frame);
+    if (this.waiting) {
+      this.waiting.push(frame);
       return;
     }
     if (!this.principal) {
@@ -134,6 +146,11 @@ export class Session implements ConnectionListener, LiveSession {
       else this.send(errorFrame(frame.id, new ChatError('unauthorized', 'authenticate first: send {"type":"auth","id":"…","token":"…"}')));
       return;
     }
+    this.handle(frame, this.principal);
+  }
+
+  /** An authenticated connection's frame. */
+  private handle(frame: ClientFrame, principal: Principal): void {
     this.deadline = this.deps.clock.now() + this.deps.settings.heartbeatTimeoutMs;
     switch (frame.type) {
       case 'auth':
@@ -143,7 +160,7 @@ export class Session implements ConnectionListener, LiveSession {
         this.send({ type: 'pong', id: frame.id });
         return;
       default:
-        this.dispatch(frame, this.principal);
+        this.dispatch(frame, principal);
     }
   }
 
@@ -153,17 +170,21 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onDrain(): void {
-    this.continueDrain();
+    void this.drain?.continue();
   }
 
   onClose(code: number, reason: string): void {
     this.closed = true;
     this.slot?.release();
     this.deps.registry.remove(this);
-    if (this.principal) {
-      this.deps.channels.leave(this.connection, this.principal.user.id);
-      this.deps.services.messaging.connectionClosed(this.principal.deviceId, this);
-      this.deps.services.presence.disconnected(this.principal.user.id);
+    this.drain?.stop();
+    const link = this.link;
+    if (link) {
+      const { channels, delivery, services, log } = this.deps;
+      // Unsubscribed first: the handover writes what this connection got live, and nothing more comes to it.
+      channels.leave(link);
+      delivery.connectionClosed(link).catch((error: unknown) => log.error({ err: error, device: link.deviceId }, 'handing the device over to its inbox failed'));
+      services.presence.disconnected(link.userId, link.key);
     }
     this.deps.log.debug({ device: this.principal?.deviceId, code, reason }, 'connection closed');
   }
@@ -175,7 +196,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   /** A device message (or other event for this device alone); before the inbox is through, the client fetches those itself. */
-  deliver(text: string): void {
+  private deliver(text: string): void {
     if (this.following) this.sendText(text);
   }
 
@@ -301,18 +322,25 @@ export class Session implements ConnectionListener, LiveSession {
     this.send(errorFrame(id, error));
   }
 
+  /**
+   * Checks the token (async: a password-grade check, and a network round trip
+   * on a networked store). Frames that arrive meanwhile wait and are handled
+   * after the welcome, in order: a client that pipelines requests behind its
+   * auth frame is answered as if it had waited (the SDK waits for the welcome).
+   */
   private async authenticate(frame: AuthFrame): Promise<void> {
-    const { accounts, registry, clock, settings, epoch, services } = this.deps;
+    const { accounts, clock, settings, epoch, services, links, delivery } = this.deps;
     let principal: Principal;
-    this.pendingFrames = [];
+    this.waiting = [];
     try {
       this.slot?.authAttempt();
-      principal = await accounts.authenticate(frame.token, this.address);
+      const found = await accounts.authenticate(frame.token, this.address);
+      // Closed while the token was checked (auth timeout, the client left): its slot is released; taking a live place now would leak it.
       if (this.closed) return;
-      this.slot?.authenticated(principal.user.id, principal.deviceId);
+      this.slot?.authenticated(found.user.id, found.deviceId);
+      principal = found;
     } catch (error) {
-      this.pendingFrames = undefined;
-      if (this.closed) return;
+      this.waiting = undefined;
       this.send(errorFrame(frame.id, error as ChatError));
       // A limit says when to come back (4004); a refused token says not to (4002).
       const limited = isChatError(error) && error.code === 'rate_limited';
@@ -320,9 +348,21 @@ export class Session implements ConnectionListener, LiveSession {
       this.close(limited ? 'rate_limited' : 'auth_failed', (error as ChatError).message);
       return;
     }
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (this.closed) return;
     this.principal = principal;
     this.deadline = clock.now() + settings.heartbeatTimeoutMs;
-    registry.bind(this, principal.deviceId);
+    const link: LiveLink = {
+      key: this.deps.linkKey(),
+      deviceId: principal.deviceId,
+      userId: principal.user.id,
+      follower: this.connection,
+      deliver: (text) => this.deliver(text),
+      close: (reason, message) => this.close(reason, message),
+    };
+    this.link = link;
+    links.attach(link);
     accounts.deviceConnected(principal);
     this.send({
       type: 'welcome',
@@ -343,77 +383,38 @@ export class Session implements ConnectionListener, LiveSession {
         max_connections_per_device: settings.maxConnectionsPerDevice,
       },
     });
-    services.presence.connected(principal.user.id);
-    const startDrain = (): void => {
-      if (this.closed) return;
-      this.drain = { afterId: 0, count: 0, overflow: services.messaging.inboxOverflowed(principal) };
-      this.continueDrain();
-    };
-    // The device's previous connection may have just ended: its unacknowledged messages are on their way to the inbox.
-    const settling = services.messaging.connectionOpened(principal.deviceId);
-    if (!settling) startDrain();
-    else settling.then(startDrain, (error: unknown) => this.close('internal_error', `the inbox could not be written: ${String(error)}`));
-    const queued = this.pendingFrames ?? [];
-    this.pendingFrames = undefined;
-    for (const pending of queued) if (!this.closed) this.handle(pending);
-  }
-
-
-  /**
-   * Sends the offline inbox, paced: past half the slow-consumer limit it waits
-   * for the socket to drain, so a large inbox over a slow link is not cut. The
-   * connection follows its topics only once the inbox is empty, in the same turn
-   * of the event loop as the last (empty) page: nothing live overtakes the inbox,
-   * and what was stored meanwhile is in the inbox too.
-   */
-  private continueDrain(): void {
-    const drain = this.drain;
-    const principal = this.principal;
-    if (!drain || !principal || this.closed) return;
-    const { services, channels, settings } = this.deps;
-    const full = (): boolean => this.connection.bufferedAmount() > settings.maxBufferedBytes / 2;
-    for (;;) {
-      const page = full() ? [] : services.messaging.inboxPage(principal, drain.afterId, INBOX_PAGE);
-      for (const message of page) {
-        if (full()) break;
-        this.sendText(messageEventText(message));
-        drain.afterId = message.id;
-        drain.count++;
-      }
-      if (this.closed) return;
-      if (full()) {
-        if (!drain.retry) {
-          drain.retry = setTimeout(() => {
-            drain.retry = undefined;
-            this.continueDrain();
-          }, DRAIN_RETRY_MS).unref();
-        }
-        return;
-      }
-      if (page.length === 0) break;
-    }
-    // The threads to follow are read (asynchronously) before the last empty page, so the join below is
-    // in the same turn as that page; what was stored meanwhile is in that page.
-    if (!drain.threadIds) {
-      services.threads.activeThreadIds(principal.user.id).then(
-        (ids) => {
-          drain.threadIds = ids;
-          this.continueDrain();
-        },
-        (error: unknown) => this.close('internal_error', `the threads could not be read: ${String(error)}`),
-      );
+    services.presence.connected(principal.user.id, link.key);
+    for (const waited of waiting) if (!this.closed) this.handle(waited, principal);
+    try {
+      // The device's previous connection may have just ended: its unacknowledged messages are on their way to the inbox.
+      await delivery.connectionOpened(link);
+    } catch (error) {
+      this.close('internal_error', `the inbox could not be written: ${String(error)}`);
       return;
     }
-    this.drain = undefined;
-    // Read again: the bound may have been crossed while a slow drain went on.
-    const overflow = drain.overflow || services.messaging.inboxOverflowed(principal);
-    this.send({ type: 'inbox_done', count: drain.count, overflow });
     if (this.closed) return;
-    channels.join(this.connection, principal.user.id, drain.threadIds);
+    this.drain = new InboxDrain(link.deviceId, {
+      delivery,
+      clock,
+      maxBufferedBytes: settings.maxBufferedBytes,
+      bufferedAmount: () => this.connection.bufferedAmount(),
+      sendText: (text) => this.sendText(text),
+      isClosed: () => this.closed,
+      done: (count, overflow, threadIds) => this.followLive(link, count, overflow, threadIds),
+      failed: (error) => this.close('internal_error', `the inbox could not be read: ${String(error)}`),
+    });
+    await this.drain.continue();
+  }
+
+  /** The inbox is through (called in the continuation of its last read: see InboxDrain): from now on the connection follows its channels live. */
+  private followLive(link: LiveLink, count: number, overflow: boolean, threadIds: readonly number[]): void {
+    const { delivery, channels, log } = this.deps;
+    this.drain = undefined;
+    this.send({ type: 'inbox_done', count, overflow });
+    if (this.closed) return;
+    channels.join(link, threadIds);
     this.following = true;
-    services.messaging
-      .connectionLive(principal.deviceId, this)
-      .catch((error: unknown) => this.deps.log.error({ err: error, device: principal.deviceId }, 'marking the device live failed'));
+    delivery.connectionLive(link).catch((error: unknown) => log.error({ err: error, device: link.deviceId }, 'marking the device live failed'));
   }
 
   private send(frame: ServerFrame): void {

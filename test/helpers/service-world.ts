@@ -22,12 +22,11 @@ export async function serviceWorld(options: WorldOptions = {}) {
   const base = { maxMessages: 1000, readDiffusionAbove: options.readDiffusionAbove ?? 50, push, requireE2e: options.requireE2e === true };
   const messaging = new MessagingService({
     storage: fixture.messaging,
-    store: fixture.store,
     clock,
     fanout,
     pushes: fanout,
     sendBudget: { spend: () => {} },
-    settings: { ...base, maxBodyBytes: 4096, inboxMaxAgeMs: 86_400_000 },
+    settings: { ...base, maxBodyBytes: 4096 },
   });
   const history = new HistoryService({ storage: fixture.history, settings: { pageMax: 100 } });
   const threads = new ThreadService({ storage: fixture.threads, clock, fanout, settings: { ...base, maxGroupMembers: options.maxGroupMembers ?? 10 } });

@@ -1,60 +1,103 @@
 import assert from 'node:assert/strict';
-import { systemClock } from '../../src/clock.js';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { MemoryPresenceStore } from '../../src/realtime/memory-presence-store.js';
 import { PresenceService } from '../../src/services/presence.js';
 import type { Fanout, PresenceView } from '../../src/services/types.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
+import { SqlitePresenceStorage } from '../../src/storage/sqlite/presence.js';
 import { Store } from '../../src/storage/store.js';
-import { tempDir } from '../helpers/tmp.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
-/** The presence changes the service announces, with what a read gives at that very moment. */
+/** The presence changes the service announces, with what a read gives right after. */
 interface Announced {
   readonly announced: PresenceView;
-  readonly readBack: PresenceView | undefined;
+  readonly readBack: Promise<PresenceView | undefined>;
+}
+
+/** Lets the presence store's promises settle (the in-memory store answers in a microtask or two). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+function setUp() {
+  const db = openDatabase({ file: ':memory:', synchronous: 'full', busyTimeoutMs: 1000 });
+  migrate(db);
+  const store = new Store(db);
+  const alice = store.users.insert({ username: 'alice', displayName: 'Alice', passwordHash: 'x', now: 1 }) as number;
+  const bob = store.users.insert({ username: 'bob', displayName: 'Bob', passwordHash: 'x', now: 1 }) as number;
+  // Bob shares his presence with Alice by adding her.
+  store.contacts.add(bob, alice, 1);
+  const clock = new FakeClock(1_000);
+  const seen: Announced[] = [];
+  const fanout: Pick<Fanout, 'presence'> = {
+    presence: (view) => {
+      // The same turn as the announcement: the group commit has not run yet.
+      seen.push({ announced: view, readBack: service.statusFor(alice, [bob]).then((views) => views[0]) });
+    },
+  };
+  const service = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: fanout as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 5_000 });
+  return { db, store, alice, bob, clock, seen, service };
 }
 
 describe('PresenceService', () => {
-  it('a read right after an announcement, before the group commit, gives the announced last-active time; the commit stores it', { timeout: 10_000 }, async () => {
-    const db = openDatabase({ file: join(tempDir(), 'chatd.db'), synchronous: 'full', busyTimeoutMs: 1000 });
-    migrate(db);
-    const store = new Store(db);
-    const alice = store.users.insert({ username: 'alice', displayName: 'Alice', passwordHash: 'x', now: 1 }) as number;
-    const bob = store.users.insert({ username: 'bob', displayName: 'Bob', passwordHash: 'x', now: 1 }) as number;
-    // Bob shares his presence with Alice by adding her.
-    store.contacts.add(bob, alice, 1);
-    let now = 1_000;
-    const seen: Announced[] = [];
-    let wentOffline!: () => void;
-    const announced = new Promise<void>((resolve) => (wentOffline = resolve));
-    const fanout: Pick<Fanout, 'presence'> = {
-      presence: (view) => {
-        // The same turn as the announcement: the group commit has not run yet.
-        seen.push({ announced: view, readBack: service.statusFor(alice, [bob])[0] });
-        if (!view.online) wentOffline();
-      },
-    };
-    const service = new PresenceService({ store, clock: { ...systemClock, now: () => now }, fanout: fanout as Fanout, offlineGraceMs: 1 });
-    service.connected(alice);
-    service.connected(bob);
-    now = 2_000;
-    service.disconnected(bob);
-    // The grace timer is unref'd (it must not hold a stopping server open); this one holds the test open meanwhile.
-    const keepAlive = setInterval(() => {}, 1_000);
-    await announced;
-    clearInterval(keepAlive);
-    assert.deepEqual(
-      seen.map((s) => [s.announced.online, s.announced.lastActiveAt, s.readBack?.lastActiveAt]),
-      [
-        [true, 1_000, 1_000],
-        [false, 2_000, 2_000],
-      ],
-      'what a read gives is what was announced, committed or not',
-    );
+  it('a read right after an announcement, before the group commit, gives the announced last-active time; the commit stores it', async () => {
+    const { db, store, alice, bob, clock, seen, service } = setUp();
+    service.connected(alice, 'n:1');
+    service.connected(bob, 'n:2');
+    await settle();
+    clock.time = 2_000;
+    service.disconnected(bob, 'n:2');
+    await settle();
+    assert.equal((await service.statusFor(alice, [bob]))[0]?.online, true, 'online during the grace period');
+    clock.advance(5_000);
+    await settle();
+    const announced = await Promise.all(seen.map(async (s) => [s.announced.online, s.announced.lastActiveAt, (await s.readBack)?.lastActiveAt]));
+    assert.deepEqual(announced, [
+      [true, 1_000, 1_000],
+      [false, 7_000, 7_000],
+    ], 'what a read gives is what was announced, committed or not');
     await store.batcher.submit(() => undefined);
-    assert.equal(store.users.findById(bob)?.last_active_at, 2_000, 'stored by the group commit');
-    assert.equal(service.statusFor(alice, [bob])[0]?.lastActiveAt, 2_000);
-    service.stop();
+    assert.equal(store.users.findById(bob)?.last_active_at, 7_000, 'stored by the group commit');
+    assert.equal((await service.statusFor(alice, [bob]))[0]?.online, false);
+    await service.stop();
+    db.close();
+  });
+
+  it('a user back within the grace period never looked offline; a second connection keeps them online', async () => {
+    const { db, alice, bob, clock, seen, service } = setUp();
+    service.connected(alice, 'n:1');
+    service.connected(bob, 'n:2');
+    service.connected(bob, 'm:1');
+    await settle();
+    service.disconnected(bob, 'n:2');
+    await settle();
+    clock.advance(10_000);
+    await settle();
+    assert.equal(clock.pending, 0, 'no grace period: another connection is open');
+    service.disconnected(bob, 'm:1');
+    await settle();
+    clock.advance(4_000);
+    service.connected(bob, 'n:3');
+    await settle();
+    clock.advance(10_000);
+    await settle();
+    assert.deepEqual(seen.map((s) => s.announced.online), [true], 'only the first coming online was announced');
+    assert.equal((await service.statusFor(alice, [bob]))[0]?.online, true);
+    await service.stop();
+    db.close();
+  });
+
+  it('a connection that closed just before the stop counts: the user is stored as last active at the stop', async () => {
+    const { db, store, bob, clock, service } = setUp();
+    service.connected(bob, 'n:1');
+    await settle();
+    clock.set(3_000);
+    service.disconnected(bob, 'n:1');
+    // No turn in between: the store's answers are still on their way.
+    await service.stop();
+    await store.batcher.submit(() => undefined);
+    assert.equal(store.users.findById(bob)?.last_active_at, 3_000);
+    assert.equal(clock.pending, 0, 'no grace timer left behind');
     db.close();
   });
 });

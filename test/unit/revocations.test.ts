@@ -6,6 +6,8 @@ import { PasswordHasher } from '../../src/crypto/passwords.js';
 import type { CloseReason } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { type LiveSession, SessionRegistry } from '../../src/realtime/sessions.js';
+import type { LiveLink } from '../../src/realtime/channels.js';
+import { MemoryDeviceLinks } from '../../src/realtime/memory-device-links.js';
 import { AccountService } from '../../src/services/accounts.js';
 import { AdminService } from '../../src/services/admin.js';
 import { RateLimiter } from '../../src/services/rate-limiter.js';
@@ -221,14 +223,19 @@ describe('the admin services record revocations for the running server', () => {
   });
 });
 
-/** A session as the registry sees it, remembering how it was closed. */
-class FakeSession implements LiveSession {
+/** A session as the registry and the device links see it, remembering how it was closed. */
+class FakeSession implements LiveSession, LiveLink {
   closedWith: { reason: CloseReason; message: string } | undefined;
   readonly deadline = Number.MAX_SAFE_INTEGER;
+  readonly key: string;
+  readonly follower = { subscribe: (): void => {}, unsubscribe: (): void => {} };
   constructor(
     readonly deviceId: number,
     readonly userId: number,
-  ) {}
+  ) {
+    this.key = `test:${FakeSession.count++}`;
+  }
+  static count = 0;
   close(reason: CloseReason, message: string): void {
     this.closedWith ??= { reason, message };
   }
@@ -238,11 +245,12 @@ class FakeSession implements LiveSession {
 }
 
 describe('SessionRegistry on revocations', () => {
-  function registryWith(signedIn: Set<number>, sessions: FakeSession[]): SessionRegistry {
-    const registry = new SessionRegistry(async (deviceId) => signedIn.has(deviceId));
+  function registryWith(signedIn: Set<number>, sessions: FakeSession[], answer: 'now' | 'later' = 'now'): SessionRegistry {
+    const links = new MemoryDeviceLinks<LiveLink>();
+    const registry = new SessionRegistry((deviceId) => (answer === 'now' ? signedIn.has(deviceId) : Promise.resolve(signedIn.has(deviceId))), links);
     for (const session of sessions) {
       registry.add(session);
-      registry.bind(session, session.deviceId);
+      links.attach(session);
     }
     return registry;
   }
@@ -263,6 +271,14 @@ describe('SessionRegistry on revocations', () => {
     await new Promise((settled) => setImmediate(settled));
     assert.deepEqual([phone.closedWith?.reason, laptop.closedWith?.reason, stranger.closedWith], ['device_revoked', 'device_revoked', undefined]);
     assert.match(phone.closedWith?.message ?? '', /account was disabled/);
+  });
+
+  it('closes them once the answer comes when whether a token works is a round trip', async () => {
+    const [a, other] = [new FakeSession(1, 10), new FakeSession(2, 10)];
+    const registry = registryWith(new Set([2]), [a, other], 'later');
+    registry.revoked([{ id: 1, userId: 10, deviceId: null, reason: 'user_disabled' }]);
+    await Promise.resolve();
+    assert.deepEqual([a.closedWith?.reason, other.closedWith], ['device_revoked', undefined]);
   });
 
   it('keeps the sessions of a device whose token works again by the time the revocation arrives (disabled, then enabled)', async () => {

@@ -1,0 +1,140 @@
+import type { Clock } from '../clock.js';
+import type { DeliveryStorage, OfflineRules } from '../storage/ports/delivery.js';
+import type { Broker } from './live/broker.js';
+import type { DeviceLinks, Link } from './live/device-links.js';
+import { toMessage } from './message-store.js';
+import type { Message, PushQueueListener } from './types.js';
+
+export interface DeliverySettings {
+  readonly maxMessages: number;
+  readonly readDiffusionAbove: number;
+  /** The push providers configured: a device going offline gets notifications queued only for these. */
+  readonly push: OfflineRules['push'];
+  readonly inboxMaxAgeMs: number;
+}
+
+export interface DeliveryDeps {
+  readonly storage: DeliveryStorage;
+  readonly links: DeviceLinks;
+  /** Tells the node whose link lost a device's liveness (when it is another node). */
+  readonly broker: Pick<Broker, 'publishControl'>;
+  readonly clock: Clock;
+  readonly pushes: PushQueueListener;
+  readonly settings: DeliverySettings;
+}
+
+/**
+ * The handover between a device's offline inbox and its live connection: the
+ * inbox is read first, then the connection follows its threads live, and
+ * nothing stored in between is lost. Only a device's newest connection keeps
+ * it live: a new one (often while an old, dead one lingers until its
+ * heartbeat deadline) first turns what the old one got live into inbox rows,
+ * so the new one's inbox has it. Which link is live is the DeviceLinks'
+ * (one owner, across nodes); the writes are the DeliveryStorage's.
+ */
+export class DeliveryService {
+  /** Devices whose going-offline write is not yet committed: their next inbox waits for it. This node's writes only. */
+  private readonly settling = new Map<number, Promise<void>>();
+
+  constructor(private readonly deps: DeliveryDeps) {}
+
+  /**
+   * A connection of the device authenticated (and is attached to the links)
+   * and is about to read its inbox. Ends the device's liveness on any older
+   * link, on any node, and writes the handover; resolves once the inbox may
+   * be read (that write, and any still pending here, committed). Rejects when
+   * the write failed: the inbox would miss what the old link got live.
+   */
+  async connectionOpened(link: Link): Promise<void> {
+    const { links, broker } = this.deps;
+    const ended = await links.endLiveness(link.deviceId);
+    if (ended !== undefined) {
+      this.goOffline(link.deviceId);
+      if (!links.isLocal(ended)) broker.publishControl({ kind: 'device_live', deviceId: link.deviceId, key: ended });
+    }
+    await this.settling.get(link.deviceId);
+  }
+
+  /**
+   * The link follows the device's threads live from now on: no more inbox rows
+   * for the device. Call it once the link is subscribed, so a message stored
+   * before the mark commits has an inbox row or reaches the link live (or
+   * both: clients dedupe).
+   */
+  async connectionLive(link: Link): Promise<void> {
+    await this.deps.links.markLive(link);
+    await this.deps.storage.goLive(link.deviceId);
+  }
+
+  /**
+   * A connection ended (call after unsubscribing it). If the device was live on
+   * it, what the device got live and has not acknowledged goes to its inbox,
+   * and messages stored from now on write inbox rows again.
+   */
+  async connectionClosed(link: Link): Promise<void> {
+    if (await this.deps.links.detach(link)) this.goOffline(link.deviceId);
+  }
+
+  /** Another node took the device's liveness from link `key` of this node. */
+  livenessTaken(deviceId: number, key: string): void {
+    this.deps.links.forgetLiveness(deviceId, key);
+  }
+
+  /**
+   * At start-up: the devices that were live when the process stopped without
+   * closing their connections (a crash, a kill) get their unacknowledged live
+   * messages into their inbox. Resolves to how many devices that was.
+   * (Several nodes: only while no node serves connections, e.g. a cluster's
+   * first start; a node joining a running cluster must not call it.)
+   */
+  async recoverLiveDevices(): Promise<number> {
+    const recovered = await this.deps.storage.recoverLiveDevices(this.rules());
+    if (recovered > 0) this.deps.pushes.pushQueued();
+    return recovered;
+  }
+
+  /**
+   * A page of the device's offline inbox after message `afterId`, oldest first,
+   * and whether the inbox overflowed (it was dropped: the device must sync by
+   * cursors), read together. An empty page (the inbox is through) names the
+   * threads to follow, from the same snapshot.
+   */
+  async inboxPage(deviceId: number, afterId: number, limit: number): Promise<{ messages: Message[]; overflowed: boolean; followedThreadIds: number[] }> {
+    const page = await this.deps.storage.inboxPage(deviceId, afterId, limit);
+    return { messages: page.rows.map(toMessage), overflowed: page.overflowed, followedThreadIds: page.followedThreadIds ?? [] };
+  }
+
+  /** Whether the device's inbox overflowed and was dropped: it must sync by cursors. */
+  inboxOverflowed(deviceId: number): Promise<boolean> {
+    return this.deps.storage.inboxOverflowed(deviceId);
+  }
+
+  /** Drops inbox rows past the age bound; their devices will sync by cursors. Resolves to the devices affected. */
+  expireInboxes(): Promise<number[]> {
+    return this.deps.storage.expireInboxes(this.deps.clock.now() - this.deps.settings.inboxMaxAgeMs);
+  }
+
+  /**
+   * The device is no longer live: what it got live and did not ack goes to its
+   * inbox, and (it may be a phone whose app was suspended) a notification per
+   * thread is queued for it.
+   */
+  private goOffline(deviceId: number): void {
+    const written: Promise<void> = this.deps.storage
+      .goOffline(deviceId, this.rules())
+      .then((outcome) => {
+        if (outcome.pushesQueued) this.deps.pushes.pushQueued();
+      })
+      .finally(() => {
+        if (this.settling.get(deviceId) === written) this.settling.delete(deviceId);
+      });
+    this.settling.set(deviceId, written);
+    // A failed write (disk, database) is seen by the next connection of the device, which waits for it.
+    written.catch(() => {});
+  }
+
+  private rules(): OfflineRules {
+    const { settings, clock } = this.deps;
+    return { readDiffusionAbove: settings.readDiffusionAbove, maxMessages: settings.maxMessages, push: settings.push, now: clock.now() };
+  }
+}
