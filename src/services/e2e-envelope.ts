@@ -62,13 +62,6 @@ export function readEnvelope(bodyJson: string): EnvelopeShape {
   return { senderDevice, deviceIds: deviceIds.sort((a, b) => a - b) };
 }
 
-/** Devices the envelope lacks and devices it must not have, against the thread's current ones. */
-export function compareDevices(given: readonly number[], required: readonly number[]): { missing: number[]; extra: number[] } {
-  const have = new Set(given);
-  const want = new Set(required);
-  return { missing: required.filter((id) => !have.has(id)), extra: given.filter((id) => !want.has(id)) };
-}
-
 /**
  * Canonical base64 only (standard alphabet, padded, zero trailing bits): every
  * implementation then reads the same bytes from the same text, so no two

@@ -5,7 +5,7 @@ import type { MessageStoreSettings } from './message-store.js';
 import { unreadCount, visibleRange } from './message-store.js';
 import { assertCanManage, assertCanRemove, assertCanSetRole, checkTitle } from './thread-rules.js';
 import type { Fanout, Member, MemberRole, Message, Principal, ThreadView, User } from './types.js';
-import type { UserRef } from './users.js';
+import { type UserRef, findUser } from './users.js';
 
 export interface ThreadSettings extends MessageStoreSettings {
   readonly maxGroupMembers: number;
@@ -243,11 +243,8 @@ export class ThreadService {
     if (size > max) throw new ChatError('invalid_field', `a group may have at most ${max} members`, { field: 'members' });
   }
 
-  /** The user a request names, or not_found (deleted users included). */
-  private async resolveUser(ref: UserRef): Promise<User> {
-    const user = await this.deps.storage.findUser(ref);
-    if (!user) throw new ChatError('not_found', `no user ${'userId' in ref ? ref.userId : JSON.stringify(ref.username)}`);
-    return user;
+  private resolveUser(ref: UserRef): Promise<User> {
+    return findUser(this.deps.storage, ref);
   }
 
   private async resolveUsers(refs: readonly UserRef[]): Promise<User[]> {

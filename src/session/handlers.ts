@@ -9,7 +9,8 @@ import type { PushTokenService } from '../services/push-tokens.js';
 import type { ThreadDetails, ThreadService } from '../services/threads.js';
 import type { UserRef } from '../services/users.js';
 import type { Message, Principal } from '../services/types.js';
-import { accountKeyJson, deviceKeysJson, deviceMessageJson, memberJson, messageJson, presenceJson, threadJson, userJson } from './wire.js';
+import { messageJson, userJson } from '../protocol/encode.js';
+import { accountKeyJson, deviceKeysJson, deviceMessageJson, memberJson, presenceJson, threadJson } from './wire.js';
 
 export interface ChatServices {
   readonly messaging: MessagingService;

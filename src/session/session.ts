@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { ChatError, type CloseReason, CloseCodes, isChatError } from '../errors.js';
 import { FrameError, decodeClientFrame } from '../protocol/decode.js';
 import { encodeFrame, errorFrame } from '../protocol/encode.js';
-import { type AuthFrame, type ClientFrame, PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
+import type { AuthFrame, ClientFrame, ServerFrame } from '../protocol/frames.js';
 import type { ChannelRegistry, LiveLink } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
@@ -19,6 +19,7 @@ import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
 import { type ChatFrame, type Reply, type RequestFrame, ackFrame, chatHandlers } from './handlers.js';
 import { InboxDrain } from './inbox-drain.js';
+import { welcomeFrame } from './wire.js';
 
 export interface SessionSettings {
   readonly authTimeoutMs: number;
@@ -364,25 +365,7 @@ export class Session implements ConnectionListener, LiveSession {
     this.link = link;
     links.attach(link);
     accounts.deviceConnected(principal);
-    this.send({
-      type: 'welcome',
-      id: frame.id,
-      protocol: PROTOCOL_VERSION,
-      epoch,
-      user: { id: principal.user.id, username: principal.user.username, display_name: principal.user.displayName },
-      device_id: principal.deviceId,
-      heartbeat_interval_ms: settings.heartbeatIntervalMs,
-      heartbeat_timeout_ms: settings.heartbeatTimeoutMs,
-      limits: {
-        max_frame_bytes: settings.maxFrameBytes,
-        max_body_bytes: settings.maxBodyBytes,
-        frames_per_second: settings.framesPerSecond,
-        history_page_max: settings.historyPageMax,
-        max_group_members: settings.maxGroupMembers,
-        user_sends_per_second: settings.userSendsPerSecond,
-        max_connections_per_device: settings.maxConnectionsPerDevice,
-      },
-    });
+    this.send(welcomeFrame(frame.id, principal, epoch, settings));
     services.presence.connected(principal.user.id, link.key);
     for (const waited of waiting) if (!this.closed) this.handle(waited, principal);
     try {

@@ -1,13 +1,13 @@
 import { messageJson, userJson } from '../protocol/encode.js';
+import { PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
 import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson, MemberJson, PresenceJson, ThreadJson } from '../protocol/frames.js';
-import type { AccountKey, DeviceKeys, DeviceMessage, Member, PresenceView, ThreadView } from '../services/types.js';
+import type { AccountKey, DeviceKeys, DeviceMessage, Member, PresenceView, Principal, ThreadView } from '../services/types.js';
 
 /**
  * Domain values → the JSON shapes of docs/protocol.md. Users and messages are
  * mapped by protocol/encode.ts (one mapper each, shared with HTTP and the
- * message event's encoder); re-exported here for the handlers.
+ * message event's encoder).
  */
-export { messageJson, userJson };
 
 export function threadJson(thread: ThreadView): ThreadJson {
   return {
@@ -57,4 +57,40 @@ export function accountKeyJson(account: AccountKey): AccountKeyJson {
 
 export function deviceMessageJson(message: DeviceMessage): DeviceMessageJson {
   return { id: message.id, from_device: message.fromDevice, payload: message.payload, created_at: message.createdAt };
+}
+
+/** What the welcome tells the client of the server's settings (a part of SessionSettings). */
+export interface WelcomeSettings {
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly maxFrameBytes: number;
+  readonly maxBodyBytes: number;
+  readonly framesPerSecond: number;
+  readonly historyPageMax: number;
+  readonly maxGroupMembers: number;
+  readonly userSendsPerSecond: number;
+  readonly maxConnectionsPerDevice: number;
+}
+
+/** The answer to a good auth frame: who this is, and the limits the client must keep (docs/protocol.md, "Connecting"). */
+export function welcomeFrame(id: string, principal: Principal, epoch: string, settings: WelcomeSettings): ServerFrame {
+  return {
+    type: 'welcome',
+    id,
+    protocol: PROTOCOL_VERSION,
+    epoch,
+    user: userJson(principal.user),
+    device_id: principal.deviceId,
+    heartbeat_interval_ms: settings.heartbeatIntervalMs,
+    heartbeat_timeout_ms: settings.heartbeatTimeoutMs,
+    limits: {
+      max_frame_bytes: settings.maxFrameBytes,
+      max_body_bytes: settings.maxBodyBytes,
+      frames_per_second: settings.framesPerSecond,
+      history_page_max: settings.historyPageMax,
+      max_group_members: settings.maxGroupMembers,
+      user_sends_per_second: settings.userSendsPerSecond,
+      max_connections_per_device: settings.maxConnectionsPerDevice,
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import type { MemberRole, ThreadKind } from '../repositories/threads.js';
 import type { StoredMessage } from './messaging.js';
+import type { UserLookup } from './accounts.js';
 
 /**
  * The storage of threads and memberships (ThreadService). Rules stay in the
@@ -14,7 +15,6 @@ export interface StoredUser {
   readonly displayName: string;
 }
 
-export type UserLookup = { readonly userId: number } | { readonly username: string };
 
 /** A thread as one user sees it in their list. */
 export interface ThreadSummary {
@@ -87,9 +87,8 @@ export type GroupOutcome =
   | { readonly kind: 'stale' }
   | { readonly kind: 'refused'; readonly reason: 'group_full' };
 
-export interface ThreadStorage {
-  /** A user who exists and is not deleted. */
-  findUser(ref: UserLookup): Promise<StoredUser | undefined>;
+/** Users are looked up as everywhere else (UserLookup: deleted ones found too, the caller checks). */
+export interface ThreadStorage extends UserLookup {
   /** Every thread the user is or was in, most recent activity first. */
   list(userId: number): Promise<ThreadSummary[]>;
   /** One thread as the user sees it, with its current members (none for a former member); undefined if never in it. */

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { MessageKind, MessageRow } from '../repositories/messages.js';
 import type { PushPlatforms } from '../repositories/push.js';
 import type { Store } from '../store.js';
-import type { StoredMessage, ThreadEvent } from '../ports/index.js';
+import type { StoredMessage } from '../ports/messaging.js';
+import type { ThreadEvent } from '../ports/threads.js';
 
 /**
  * The write every message takes, user-sent or system: next seq, row, inbox

@@ -1,5 +1,6 @@
 import type { StoredMessage } from '../ports/messaging.js';
-import type { Actor, Expectation, GroupChange, GroupOutcome, GroupState, StoredMember, StoredUser, ThreadEvent, ThreadStorage, ThreadSummary, UserLookup } from '../ports/threads.js';
+import type { Actor, Expectation, GroupChange, GroupOutcome, GroupState, StoredMember, StoredUser, ThreadEvent, ThreadStorage, ThreadSummary } from '../ports/threads.js';
+import type { UserRow } from '../ports/accounts.js';
 import type { UserThreadRow } from '../repositories/threads.js';
 import type { Store } from '../store.js';
 import { type AppendSettings, insertSystemMessage, seenRange, toStoredMessage } from './append.js';
@@ -11,10 +12,12 @@ export class SqliteThreadStorage implements ThreadStorage {
     private readonly settings: AppendSettings,
   ) {}
 
-  async findUser(ref: UserLookup): Promise<StoredUser | undefined> {
-    const { users } = this.store;
-    const row = 'userId' in ref ? users.findById(ref.userId) : users.findByUsername(ref.username);
-    return row && row.deleted_at === null ? { id: row.id, username: row.username, displayName: row.display_name } : undefined;
+  async userById(id: number): Promise<UserRow | undefined> {
+    return this.store.users.findById(id);
+  }
+
+  async userByUsername(username: string): Promise<UserRow | undefined> {
+    return this.store.users.findByUsername(username);
   }
 
   async list(userId: number): Promise<ThreadSummary[]> {

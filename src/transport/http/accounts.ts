@@ -5,7 +5,8 @@ import type { Principal } from '../../services/types.js';
 import { readJsonObject } from './body.js';
 import { json, noContent } from './respond.js';
 import type { Router } from './router.js';
-import { deviceJson, userJson } from './wire.js';
+import { userJson } from '../../protocol/encode.js';
+import { deviceJson } from './wire.js';
 
 /** Type-level bound on free-text fields; the services apply the real rules. */
 const TEXT = { max: 1024 } as const;

@@ -2,8 +2,7 @@ import type { Device } from '../../services/types.js';
 
 /** How users and devices appear in HTTP bodies (snake_case, times in Unix ms). */
 
-/** Users look the same in HTTP bodies as in frames: one mapper, one type (protocol/frames.ts UserJson). */
-export { userJson } from '../../protocol/encode.js';
+/** Users look the same in HTTP bodies as in frames: protocol/encode.ts userJson, one mapper and one type. */
 
 export interface DeviceJson {
   readonly id: number;
