@@ -35,8 +35,12 @@ export interface LiveLink extends Link {
 export type Publish = (topic: string, text: string) => void;
 
 export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
-  /** The channels each joined connection follows (a device's own channel included). */
-  private readonly following = new Map<LiveLink, Set<Channel>>();
+  /**
+   * Each joined connection, with the thread channels it follows (made at the
+   * first thread: an idle connection in no thread pays for no set). Its user's
+   * and device's channels go without saying.
+   */
+  private readonly following = new Map<LiveLink, Set<Channel> | undefined>();
   /** Joined connections of this node per channel: the broker subscription lives while this is above 0. */
   private readonly counts = new Map<Channel, number>();
 
@@ -49,24 +53,28 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
   /** An authenticated connection, its inbox through, starts following its user's channel, its device's and its threads'. */
   join(link: LiveLink, threadIds: Iterable<number>): void {
     if (this.following.has(link)) return;
-    this.following.set(link, new Set());
-    this.retain(link, deviceChannel(link.deviceId), false);
-    this.retain(link, userChannel(link.userId), true);
-    for (const id of threadIds) this.retain(link, threadChannel(id), true);
+    this.following.set(link, undefined);
+    this.retain(deviceChannel(link.deviceId));
+    const user = userChannel(link.userId);
+    link.follower.subscribe(user);
+    this.retain(user);
+    for (const id of threadIds) this.followThread(link, threadChannel(id));
   }
 
   /** The connection has closed (the transport drops its topics itself): the node's counts go down. */
   leave(link: LiveLink): void {
-    const channels = this.following.get(link);
-    if (!channels) return;
+    if (!this.following.has(link)) return;
+    const threads = this.following.get(link);
     this.following.delete(link);
-    for (const channel of channels) this.release(channel);
+    this.release(deviceChannel(link.deviceId));
+    this.release(userChannel(link.userId));
+    for (const channel of threads ?? []) this.release(channel);
   }
 
   /** Every joined connection here of these users starts following the thread. */
   follow(userIds: Iterable<number>, threadId: number): void {
     const channel = threadChannel(threadId);
-    for (const userId of userIds) for (const link of this.links.ofUser(userId)) if (this.following.has(link)) this.retain(link, channel, true);
+    for (const userId of userIds) for (const link of this.links.ofUser(userId)) if (this.following.has(link)) this.followThread(link, channel);
   }
 
   /** Every joined connection here of these users stops following the thread. */
@@ -74,8 +82,7 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     const channel = threadChannel(threadId);
     for (const userId of userIds) {
       for (const link of this.links.ofUser(userId)) {
-        const channels = this.following.get(link);
-        if (!channels?.delete(channel)) continue;
+        if (!this.following.get(link)?.delete(channel)) continue;
         link.follower.unsubscribe(channel);
         this.release(channel);
       }
@@ -91,11 +98,16 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     for (const link of this.links.ofDevice(Number(channel.slice(2)))) if (this.following.has(link)) link.deliver(text);
   }
 
-  private retain(link: LiveLink, channel: Channel, topic: boolean): void {
-    const channels = this.following.get(link);
-    if (!channels || channels.has(channel)) return;
-    channels.add(channel);
-    if (topic) link.follower.subscribe(channel);
+  private followThread(link: LiveLink, channel: Channel): void {
+    let threads = this.following.get(link);
+    if (threads?.has(channel)) return;
+    if (!threads) this.following.set(link, (threads = new Set()));
+    threads.add(channel);
+    link.follower.subscribe(channel);
+    this.retain(channel);
+  }
+
+  private retain(channel: Channel): void {
     const count = (this.counts.get(channel) ?? 0) + 1;
     this.counts.set(channel, count);
     if (count === 1) this.broker.subscribe(channel);

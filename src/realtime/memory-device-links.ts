@@ -6,8 +6,8 @@ import type { DeviceLinks, Link } from '../services/live/device-links.js';
  */
 export class MemoryDeviceLinks<L extends Link = Link> implements DeviceLinks<L> {
   private readonly byKey = new Map<string, L>();
-  private readonly byDevice = new Map<number, L[]>();
-  private readonly byUser = new Map<number, L[]>();
+  private readonly byDevice = new Map<number, L | L[]>();
+  private readonly byUser = new Map<number, L | L[]>();
   private readonly live = new Map<number, string>();
 
   attach(link: L): void {
@@ -43,11 +43,11 @@ export class MemoryDeviceLinks<L extends Link = Link> implements DeviceLinks<L> 
   }
 
   ofDevice(deviceId: number): readonly L[] {
-    return [...(this.byDevice.get(deviceId) ?? [])];
+    return listed(this.byDevice.get(deviceId));
   }
 
   ofUser(userId: number): readonly L[] {
-    return [...(this.byUser.get(userId) ?? [])];
+    return listed(this.byUser.get(userId));
   }
 
   isLocal(key: string): boolean {
@@ -55,16 +55,33 @@ export class MemoryDeviceLinks<L extends Link = Link> implements DeviceLinks<L> 
   }
 }
 
-function add<L>(index: Map<number, L[]>, id: number, link: L): void {
-  const list = index.get(id);
-  if (list) list.push(link);
-  else index.set(id, [link]);
+/*
+ * The indexes hold one link as it is and make an array only for a second:
+ * most devices and users have one connection, and every idle one pays for these maps.
+ */
+
+function add<L>(index: Map<number, L | L[]>, id: number, link: L): void {
+  const held = index.get(id);
+  if (held === undefined) index.set(id, link);
+  else if (Array.isArray(held)) held.push(link);
+  else index.set(id, [held, link]);
 }
 
-function remove<L>(index: Map<number, L[]>, id: number, link: L): void {
-  const list = index.get(id);
-  if (!list) return;
-  const at = list.indexOf(link);
-  if (at >= 0) list.splice(at, 1);
-  if (list.length === 0) index.delete(id);
+function remove<L>(index: Map<number, L | L[]>, id: number, link: L): void {
+  const held = index.get(id);
+  if (held === undefined) return;
+  if (!Array.isArray(held)) {
+    if (held === link) index.delete(id);
+    return;
+  }
+  const at = held.indexOf(link);
+  if (at >= 0) held.splice(at, 1);
+  if (held.length === 0) index.delete(id);
+  else if (held.length === 1) index.set(id, held[0] as L);
+}
+
+/** A copy: callers may attach and detach while they walk it. */
+function listed<L>(held: L | L[] | undefined): readonly L[] {
+  if (held === undefined) return [];
+  return Array.isArray(held) ? [...held] : [held];
 }

@@ -4,7 +4,7 @@ import { ChatError, type CloseReason, CloseCodes, isChatError } from '../errors.
 import { FrameError, decodeClientFrame } from '../protocol/decode.js';
 import { encodeFrame, errorFrame } from '../protocol/encode.js';
 import type { AuthFrame, ClientFrame, ServerFrame } from '../protocol/frames.js';
-import type { ChannelRegistry, LiveLink } from '../realtime/channels.js';
+import type { ChannelRegistry, Follower, LiveLink } from '../realtime/channels.js';
 import type { LiveSession, SessionRegistry } from '../realtime/sessions.js';
 import type { AccountService } from '../services/accounts.js';
 import type { AuditLog } from '../services/audit.js';
@@ -13,7 +13,7 @@ import type { MessagingService } from '../services/messaging.js';
 import type { DeviceLinks } from '../services/live/device-links.js';
 import type { PresenceService } from '../services/presence.js';
 import type { ConnectionLimits, ConnectionSlot } from '../services/limits/connection-limits.js';
-import { RateLimiter } from '../services/rate-limiter.js';
+import { TokenBucket } from '../services/limits/token-bucket.js';
 import type { Principal } from '../services/types.js';
 import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
@@ -88,7 +88,7 @@ export class Session implements ConnectionListener, LiveSession {
   private refusedInARow = 0;
   /** The limits this connection was refused by, audited once each: a flood would otherwise write a line per frame. */
   private readonly auditedLimits = new Set<string>();
-  private readonly limiter: RateLimiter;
+  private readonly limiter: TokenBucket;
   /** What this connection holds of the limits across connections; undefined when it was refused at open. */
   private readonly slot: ConnectionSlot | undefined;
   /** The client's address (behind a trusted proxy, the one it forwarded). */
@@ -103,7 +103,7 @@ export class Session implements ConnectionListener, LiveSession {
   ) {
     this.deadline = deps.clock.now() + deps.settings.authTimeoutMs;
     // A burst of two seconds' worth, refilled at frames_per_second.
-    this.limiter = new RateLimiter(deps.clock, 2 * deps.settings.framesPerSecond, 2000, 1);
+    this.limiter = new TokenBucket(deps.clock, { burst: 2 * deps.settings.framesPerSecond, refillMs: 2000 });
     this.address = clientAddress(connection.remoteAddress, connection.forwardedFor, deps.settings.trustProxy);
     try {
       this.slot = deps.limits.open(this.address);
@@ -197,7 +197,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   /** A device message (or other event for this device alone); before the inbox is through, the client fetches those itself. */
-  private deliver(text: string): void {
+  deliver(text: string): void {
     if (this.following) this.sendText(text);
   }
 
@@ -275,7 +275,7 @@ export class Session implements ConnectionListener, LiveSession {
    * the frame is over the limit (it was answered with rate_limited, unread).
    */
   private admit(): boolean {
-    const allowed = this.limiter.take('frames');
+    const allowed = this.limiter.take();
     if (allowed.allowed) return true;
     const refused = new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, {
       retryAfterSeconds: allowed.retryAfterSeconds,
@@ -354,14 +354,7 @@ export class Session implements ConnectionListener, LiveSession {
     if (this.closed) return;
     this.principal = principal;
     this.deadline = clock.now() + settings.heartbeatTimeoutMs;
-    const link: LiveLink = {
-      key: this.deps.linkKey(),
-      deviceId: principal.deviceId,
-      userId: principal.user.id,
-      follower: this.connection,
-      deliver: (text) => this.deliver(text),
-      close: (reason, message) => this.close(reason, message),
-    };
+    const link = new SessionLink(this.deps.linkKey(), principal.deviceId, principal.user.id, this.connection, this);
     this.link = link;
     links.attach(link);
     accounts.deviceConnected(principal);
@@ -413,5 +406,24 @@ export class Session implements ConnectionListener, LiveSession {
   private cutSlowConsumer(): void {
     this.deps.log.info({ device: this.principal?.deviceId, buffered: this.connection.bufferedAmount() }, 'slow consumer disconnected');
     this.close('slow_consumer', 'too much unread data queued; reconnect and sync');
+  }
+}
+
+/** A session as the live seams hold it. Methods, not closures: every idle connection has one. */
+class SessionLink implements LiveLink {
+  constructor(
+    readonly key: string,
+    readonly deviceId: number,
+    readonly userId: number,
+    readonly follower: Follower,
+    private readonly session: Session,
+  ) {}
+
+  deliver(text: string): void {
+    this.session.deliver(text);
+  }
+
+  close(reason: 'device_revoked', message: string): void {
+    this.session.close(reason, message);
   }
 }

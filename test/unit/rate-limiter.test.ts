@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { TokenBucket } from '../../src/services/limits/token-bucket.js';
 import { RateLimiter } from '../../src/services/rate-limiter.js';
 
 
@@ -53,5 +54,22 @@ describe('RateLimiter', () => {
     // 'a' was forgotten (it had refilled), so it starts with a full bucket again.
     assert.equal(limiter.take('a').allowed, true);
     assert.equal(limiter.take('c').allowed, false);
+  });
+});
+
+describe('TokenBucket (a connection\'s own budget)', () => {
+  it('allows the burst, refuses with the seconds until the next token, and refills evenly, as the keyed buckets do', () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(clock, { burst: 4, refillMs: 2000 });
+    for (let i = 0; i < 4; i++) assert.deepEqual(bucket.take(), { allowed: true });
+    assert.deepEqual(bucket.take(), { allowed: false, retryAfterSeconds: 1 });
+    clock.advance(499);
+    assert.equal(bucket.take().allowed, false);
+    clock.advance(1);
+    assert.equal(bucket.take().allowed, true, 'one token every 500 ms');
+    assert.equal(bucket.take().allowed, false);
+    clock.advance(60_000);
+    for (let i = 0; i < 4; i++) assert.equal(bucket.take().allowed, true, 'never more than the burst');
+    assert.equal(bucket.take().allowed, false);
   });
 });

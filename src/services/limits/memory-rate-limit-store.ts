@@ -1,5 +1,6 @@
 import type { Clock } from '../../clock.js';
 import type { BucketRule, RateDecision, RateLimitStore } from './rate-limit-store.js';
+import { refusal, tokensAt } from './token-bucket.js';
 
 interface Bucket {
   tokens: number;
@@ -55,7 +56,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
   /** The tokens in `key`'s bucket at `now` (a bucket never seen, or forgotten, is full). */
   private tokens(key: string, rule: BucketRule, now: number): number {
     const bucket = this.buckets.get(key);
-    return bucket ? Math.min(rule.burst, bucket.tokens + (now - bucket.updatedAt) * (rule.burst / rule.refillMs)) : rule.burst;
+    return bucket ? tokensAt(bucket.tokens, bucket.updatedAt, rule, now) : rule.burst;
   }
 
   private store(key: string, rule: BucketRule, tokens: number, now: number): void {
@@ -99,7 +100,3 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 }
 
-/** The refusal with the whole seconds until `tokens` has grown to one. */
-function refusal(tokens: number, rule: BucketRule): RateDecision {
-  return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / (rule.burst / rule.refillMs) / 1000)) };
-}
