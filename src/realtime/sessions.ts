@@ -63,8 +63,9 @@ export class SessionRegistry implements RevocationListener {
         };
         const signedIn = this.isSignedIn(deviceId);
         if (typeof signedIn === 'boolean') closeUnlessSignedIn(signedIn);
-        // A failed check closes nothing: the watcher's next poll brings the revocation again.
-        else signedIn.then(closeUnlessSignedIn, () => {});
+        // A failed check closes them: nothing brings this revocation again (the watcher's cursor is past it),
+        // and a device whose token still works only reconnects and authenticates again.
+        else signedIn.then(closeUnlessSignedIn, () => closeUnlessSignedIn(false));
       }
     }
   }

@@ -66,7 +66,7 @@ export class InboxDrain {
         if (full()) {
           this.retry ??= deps.clock.setTimeout(() => {
             this.retry = undefined;
-            void this.continue();
+            this.continue().catch((error: unknown) => this.deps.failed(error));
           }, DRAIN_RETRY_MS);
           return;
         }
@@ -94,7 +94,11 @@ export class InboxDrain {
     }
     // The same continuation as the empty page's read: see above.
     this.finished = true;
-    deps.done(this.count, this.overflow, this.threadIds);
+    try {
+      deps.done(this.count, this.overflow, this.threadIds);
+    } catch (error) {
+      deps.failed(error);
+    }
   }
 
   /** The connection closed: no retry fires. */

@@ -143,7 +143,7 @@ export class Session implements ConnectionListener, LiveSession {
       return;
     }
     if (!this.principal) {
-      if (frame.type === 'auth') void this.authenticate(frame);
+      if (frame.type === 'auth') this.authenticate(frame).catch((error: unknown) => this.broke(error));
       else this.send(errorFrame(frame.id, new ChatError('unauthorized', 'authenticate first: send {"type":"auth","id":"…","token":"…"}')));
       return;
     }
@@ -171,7 +171,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onDrain(): void {
-    void this.drain?.continue();
+    this.drain?.continue().catch((error: unknown) => this.broke(error));
   }
 
   onClose(code: number, reason: string): void {
@@ -253,6 +253,16 @@ export class Session implements ConnectionListener, LiveSession {
         this.deps.log.error({ err: error }, 'announcing a stored message failed');
       }
     });
+  }
+
+  /**
+   * A failure no request waits for (storage failing while the inbox is read, a
+   * bug): logged, and this connection ends with 1011 (come back); the process
+   * and every other connection go on.
+   */
+  private broke(error: unknown): void {
+    this.deps.log.error({ err: error, device: this.principal?.deviceId }, 'connection failed');
+    this.close('internal_error', 'the server failed on this connection; reconnect');
   }
 
   private fail(id: string, error: unknown): void {
@@ -342,11 +352,19 @@ export class Session implements ConnectionListener, LiveSession {
       principal = found;
     } catch (error) {
       this.waiting = undefined;
-      this.send(errorFrame(frame.id, error as ChatError));
+      if (!isChatError(error)) {
+        // The token could not be checked (a storage failure), which says nothing about the token: this
+        // connection ends and may come back (1011), the process and every other connection go on.
+        this.deps.log.error({ err: error }, 'checking a token failed');
+        this.send(errorFrame(frame.id, new ChatError('internal', 'the server failed to check the token; it has been logged')));
+        this.close('internal_error', 'the token could not be checked');
+        return;
+      }
+      this.send(errorFrame(frame.id, error));
       // A limit says when to come back (4004); a refused token says not to (4002).
-      const limited = isChatError(error) && error.code === 'rate_limited';
+      const limited = error.code === 'rate_limited';
       if (limited) this.auditLimit(error);
-      this.close(limited ? 'rate_limited' : 'auth_failed', (error as ChatError).message);
+      this.close(limited ? 'rate_limited' : 'auth_failed', error.message);
       return;
     }
     const waiting = this.waiting;

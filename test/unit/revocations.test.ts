@@ -281,6 +281,17 @@ describe('SessionRegistry on revocations', () => {
     assert.deepEqual([a.closedWith?.reason, other.closedWith], ['device_revoked', undefined]);
   });
 
+  it('closes them when whether the token works cannot be told (the check failed): nothing brings the revocation again', async () => {
+    const session = new FakeSession(1, 10);
+    const links = new MemoryDeviceLinks<LiveLink>();
+    const registry = new SessionRegistry(() => Promise.reject(new Error('disk I/O error')), links);
+    registry.add(session);
+    links.attach(session);
+    registry.revoked([{ id: 1, userId: 10, deviceId: 1, reason: 'device_revoked' }]);
+    await new Promise((settled) => setImmediate(settled));
+    assert.equal(session.closedWith?.reason, 'device_revoked');
+  });
+
   it('keeps the sessions of a device whose token works again by the time the revocation arrives (disabled, then enabled)', async () => {
     const session = new FakeSession(1, 10);
     const registry = registryWith(new Set([1]), [session]);

@@ -62,6 +62,8 @@ function node() {
   const accounts = {
     authenticate: async (token: string): Promise<Principal> => {
       await authGate;
+      // What better-sqlite3 throws when a read fails (SQLITE_IOERR), or a network error on another engine.
+      if (token === 'storage-failing') throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
       const principal = principals.get(token);
       if (!principal) throw new ChatError('unauthorized', 'this token is not valid');
       return principal;
@@ -355,5 +357,27 @@ describe('Session in process', () => {
     assert.deepEqual(n.order, ['sent ack']);
     assert.equal(connection.frames().at(-1)?.duplicate, true);
     n.db.close();
+  });
+  it('a storage failure while the token is checked ends that connection (1011, internal), never the process', async () => {
+    const n = node();
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => {
+      rejections.push(reason);
+    };
+    process.on('unhandledRejection', onRejection);
+    try {
+      const { connection } = n.connect();
+      connection.receive(auth('storage-failing'));
+      await until(() => connection.closedWith !== undefined, 'the close');
+      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(rejections, [], 'no unhandled rejection: Node would exit on one');
+      assert.equal(connection.closedWith?.code, CloseCodes.internal_error.code);
+      assert.equal(connection.frames()[0]?.type, 'error');
+      assert.equal((connection.frames()[0]?.error as { code?: string } | undefined)?.code, 'internal');
+      assert.equal(n.links.ofUser(n.bob).length, 0, 'never linked');
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      n.db.close();
+    }
   });
 });
