@@ -88,7 +88,7 @@ function node() {
     settings: { maxMessages: 1_000, readDiffusionAbove: 100, push: { apns: false, fcm: false }, inboxMaxAgeMs: 86_400_000 },
   });
   broker.run(nodeEvents({ channels, revocations: registry, delivery }));
-  const presence = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: { presence: () => {} } as unknown as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 1_000 });
+  const presence = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: { presence: () => {} } as unknown as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 1_000, node: 'test' });
   const settings = { maxMessages: 1_000, readDiffusionAbove: 100, push: { apns: true, fcm: false } };
   const messaging = new MessagingService({
     storage: new SqliteMessagingStorage(store, settings),
