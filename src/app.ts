@@ -331,7 +331,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     history: new HistoryService({ storage: new SqliteHistoryStorage(core.store), settings: { pageMax: config.messages.history_page_max } }),
     threads: new ThreadService({ storage: new SqliteThreadStorage(core.store, storeSettings), clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
     contacts: new ContactService({ storage: new SqliteContactsStorage(core.store), clock }),
-    presence: new PresenceService({ storage: new SqlitePresenceStorage(core.store), clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms }),
+    presence: new PresenceService({ storage: new SqlitePresenceStorage(core.store), clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms, node }),
     pushTokens: new PushTokenService({ storage: new SqlitePushTokensStorage(core.store), enabled: storeSettings.push }),
     keys: new KeyService({ storage: new SqliteKeysStorage(core.store), clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
     deviceMessages: new DeviceMessageService({

@@ -43,6 +43,16 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
   private readonly following = new Map<LiveLink, Set<Channel> | undefined>();
   /** Joined connections of this node per channel: the broker subscription lives while this is above 0. */
   private readonly counts = new Map<Channel, number>();
+  /**
+   * Membership changes that came for an attached connection not joined yet:
+   * per thread channel, whether it should follow it (the latest change wins,
+   * which is applying them in order). Join's thread list is a snapshot taken
+   * earlier (the inbox's last page); a change committed after it would
+   * otherwise be lost for the life of the connection (a removed member
+   * following the thread it left). Made only when such a change comes: an
+   * idle connection pays nothing.
+   */
+  private readonly early = new Map<LiveLink, Map<Channel, boolean>>();
 
   constructor(
     private readonly broker: Broker,
@@ -59,10 +69,18 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     link.follower.subscribe(user);
     this.retain(user);
     for (const id of threadIds) this.followThread(link, threadChannel(id));
+    const early = this.early.get(link);
+    if (!early) return;
+    this.early.delete(link);
+    for (const [channel, follows] of early) {
+      if (follows) this.followThread(link, channel);
+      else this.unfollowThread(link, channel);
+    }
   }
 
   /** The connection has closed (the transport drops its topics itself): the node's counts go down. */
   leave(link: LiveLink): void {
+    this.early.delete(link);
     if (!this.following.has(link)) return;
     const threads = this.following.get(link);
     this.following.delete(link);
@@ -71,22 +89,14 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     for (const channel of threads ?? []) this.release(channel);
   }
 
-  /** Every joined connection here of these users starts following the thread. */
+  /** Every connection here of these users starts following the thread (one not joined yet: once it joins). */
   follow(userIds: Iterable<number>, threadId: number): void {
-    const channel = threadChannel(threadId);
-    for (const userId of userIds) for (const link of this.links.ofUser(userId)) if (this.following.has(link)) this.followThread(link, channel);
+    this.membershipChanged(userIds, threadChannel(threadId), true);
   }
 
-  /** Every joined connection here of these users stops following the thread. */
+  /** Every connection here of these users stops following the thread (one not joined yet: is kept from it at join). */
   unfollow(userIds: Iterable<number>, threadId: number): void {
-    const channel = threadChannel(threadId);
-    for (const userId of userIds) {
-      for (const link of this.links.ofUser(userId)) {
-        if (!this.following.get(link)?.delete(channel)) continue;
-        link.follower.unsubscribe(channel);
-        this.release(channel);
-      }
-    }
+    this.membershipChanged(userIds, threadChannel(threadId), false);
   }
 
   /** From the broker: to the transport's followers of the topic, or to a device's joined links. */
@@ -96,6 +106,26 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
       return;
     }
     for (const link of this.links.ofDevice(Number(channel.slice(2)))) if (this.following.has(link)) link.deliver(text);
+  }
+
+  private membershipChanged(userIds: Iterable<number>, channel: Channel, follows: boolean): void {
+    for (const userId of userIds) {
+      for (const link of this.links.ofUser(userId)) {
+        if (!this.following.has(link)) {
+          // Attached, its inbox not through: join's snapshot may predate this change.
+          let early = this.early.get(link);
+          if (!early) this.early.set(link, (early = new Map()));
+          early.set(channel, follows);
+        } else if (follows) this.followThread(link, channel);
+        else this.unfollowThread(link, channel);
+      }
+    }
+  }
+
+  private unfollowThread(link: LiveLink, channel: Channel): void {
+    if (!this.following.get(link)?.delete(channel)) return;
+    link.follower.unsubscribe(channel);
+    this.release(channel);
   }
 
   private followThread(link: LiveLink, channel: Channel): void {

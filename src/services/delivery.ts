@@ -33,26 +33,27 @@ export interface DeliveryDeps {
  * (one owner, across nodes); the writes are the DeliveryStorage's.
  */
 export class DeliveryService {
-  /** Devices whose going-offline write is not yet committed: their next inbox waits for it. This node's writes only. */
-  private readonly settling = new Map<number, Promise<void>>();
-
   constructor(private readonly deps: DeliveryDeps) {}
 
   /**
    * A connection of the device authenticated (and is attached to the links)
    * and is about to read its inbox. Ends the device's liveness on any older
    * link, on any node, and writes the handover; resolves once the inbox may
-   * be read (that write, and any still pending here, committed). Rejects when
-   * the write failed: the inbox would miss what the old link got live.
+   * be read (the handover committed). Rejects when the write failed: the
+   * inbox would miss what the old link got live.
+   *
+   * The handover runs whether or not a link was live: the database's live mark
+   * is what says whether there is something to hand over, not the links. An
+   * old link whose close already ended its liveness (on this node or another)
+   * may not have committed its handover yet; this unit, after it or before it,
+   * writes the same rows once (the first to run unmarks the device, the other
+   * finds nothing to do), and the inbox is read only after.
    */
   async connectionOpened(link: Link): Promise<void> {
     const { links, broker } = this.deps;
     const ended = await links.endLiveness(link.deviceId);
-    if (ended !== undefined) {
-      this.goOffline(link.deviceId);
-      if (!links.isLocal(ended)) broker.publishControl({ kind: 'device_live', deviceId: link.deviceId, key: ended });
-    }
-    await this.settling.get(link.deviceId);
+    if (ended !== undefined && !links.isLocal(ended)) broker.publishControl({ kind: 'device_live', deviceId: link.deviceId, key: ended });
+    await this.goOffline(link.deviceId);
   }
 
   /**
@@ -69,10 +70,12 @@ export class DeliveryService {
   /**
    * A connection ended (call after unsubscribing it). If the device was live on
    * it, what the device got live and has not acknowledged goes to its inbox,
-   * and messages stored from now on write inbox rows again.
+   * and messages stored from now on write inbox rows again. Resolves once
+   * that is committed; a failure is the caller's to log (the device's next
+   * connection runs the handover again before reading its inbox).
    */
   async connectionClosed(link: Link): Promise<void> {
-    if (await this.deps.links.detach(link)) this.goOffline(link.deviceId);
+    if (await this.deps.links.detach(link)) await this.goOffline(link.deviceId);
   }
 
   /** Another node took the device's liveness from link `key` of this node. */
@@ -117,20 +120,11 @@ export class DeliveryService {
   /**
    * The device is no longer live: what it got live and did not ack goes to its
    * inbox, and (it may be a phone whose app was suspended) a notification per
-   * thread is queued for it.
+   * thread is queued for it. Writes nothing if the database has it unmarked.
    */
-  private goOffline(deviceId: number): void {
-    const written: Promise<void> = this.deps.storage
-      .goOffline(deviceId, this.rules())
-      .then((outcome) => {
-        if (outcome.pushesQueued) this.deps.pushes.pushQueued();
-      })
-      .finally(() => {
-        if (this.settling.get(deviceId) === written) this.settling.delete(deviceId);
-      });
-    this.settling.set(deviceId, written);
-    // A failed write (disk, database) is seen by the next connection of the device, which waits for it.
-    written.catch(() => {});
+  private async goOffline(deviceId: number): Promise<void> {
+    const outcome = await this.deps.storage.goOffline(deviceId, this.rules());
+    if (outcome.pushesQueued) this.deps.pushes.pushQueued();
   }
 
   private rules(): OfflineRules {

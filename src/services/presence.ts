@@ -12,11 +12,12 @@ export interface PresenceDeps {
   readonly connections: PresenceStore;
   /** How long a user stays shown online after their last connection closed. */
   readonly offlineGraceMs: number;
-}
-
-/** The presence store's key for a user's grace period: a connection of its own, so every node shows them online meanwhile. */
-function graceKey(userId: number): string {
-  return `grace:${userId}`;
+  /**
+   * This node's id: its connection keys start with `<node>:` (see app.ts), and
+   * so do its grace keys, so that two nodes' grace periods for one user do not
+   * touch each other's key and removeAll(`<node>:`) takes them with the node.
+   */
+  readonly node: string;
 }
 
 /**
@@ -33,59 +34,63 @@ export class PresenceService {
   private readonly lastActive = new BatchedTimes();
   /** Store calls not yet settled: stop() waits for them, so a connection closed just before it is counted. */
   private readonly pending = new Set<Promise<unknown>>();
+  /**
+   * Per user, the tail of their presence operations on this node: each runs
+   * after the one before has settled (two connections closing in one turn
+   * would otherwise both decide on the same grace state). Dropped when the
+   * user's last operation settles: an idle user costs nothing here.
+   */
+  private readonly queues = new Map<number, Promise<void>>();
   private stopped = false;
 
   constructor(private readonly deps: PresenceDeps) {}
 
   /** A connection (`key`, unique across nodes) of the user authenticated. Announces them online if they were not. */
   connected(userId: number, key: string): void {
-    const pending = this.goingOffline.get(userId);
-    if (pending) {
-      // Back within the grace period: they never looked offline.
-      this.deps.clock.clearTimer(pending);
-      this.goingOffline.delete(userId);
-    }
-    this.settle(
-      this.deps.connections.add(userId, key).then(async (count) => {
-        if (pending) await this.deps.connections.remove(userId, graceKey(userId));
-        else if (count === 1) await this.markActive(userId);
-      }),
-    );
+    const { connections, clock } = this.deps;
+    this.serially(userId, async () => {
+      const pending = this.goingOffline.get(userId);
+      if (pending) {
+        // Back within the grace period: they never looked offline.
+        clock.clearTimer(pending);
+        this.goingOffline.delete(userId);
+      }
+      const count = await connections.add(userId, key);
+      if (pending) await connections.remove(userId, this.graceKey(userId));
+      else if (count === 1) await this.markActive(userId);
+    });
   }
 
   /** The connection closed. The user's last connection anywhere starts the grace period. */
   disconnected(userId: number, key: string): void {
     const { connections, clock, offlineGraceMs } = this.deps;
-    this.settle(
-      (async () => {
-        const inGrace = this.goingOffline.has(userId);
-        // The grace key goes in before the connection's goes out: no node sees the user offline in between.
-        if (!inGrace) await connections.add(userId, graceKey(userId));
-        const left = await connections.remove(userId, key);
-        if (inGrace) return;
-        if (left > 1) {
-          await connections.remove(userId, graceKey(userId));
-          return;
-        }
-        if (this.stopped) {
-          // Shutting down: gone now, with no grace period to wait out.
-          this.storeLastActive(userId, clock.now());
-          await connections.remove(userId, graceKey(userId));
-          return;
-        }
-        this.goingOffline.set(
-          userId,
-          clock.setTimeout(() => {
-            this.goingOffline.delete(userId);
-            this.settle(
-              connections.remove(userId, graceKey(userId)).then(async (count) => {
-                if (count === 0) await this.markActive(userId);
-              }),
-            );
-          }, offlineGraceMs),
-        );
-      })(),
-    );
+    const grace = this.graceKey(userId);
+    this.serially(userId, async () => {
+      const inGrace = this.goingOffline.has(userId);
+      // The grace key goes in before the connection's goes out: no node sees the user offline in between.
+      if (!inGrace) await connections.add(userId, grace);
+      const left = await connections.remove(userId, key);
+      if (inGrace) return;
+      if (left > 1) {
+        await connections.remove(userId, grace);
+        return;
+      }
+      if (this.stopped) {
+        // Shutting down: gone now, with no grace period to wait out.
+        this.storeLastActive(userId, clock.now());
+        await connections.remove(userId, grace);
+        return;
+      }
+      const timer = clock.setTimeout(() => {
+        this.serially(userId, async () => {
+          // A connection since (queued before this) took the grace period back.
+          if (this.goingOffline.get(userId) !== timer) return;
+          this.goingOffline.delete(userId);
+          if ((await connections.remove(userId, grace)) === 0) await this.markActive(userId);
+        });
+      }, offlineGraceMs);
+      this.goingOffline.set(userId, timer);
+    });
   }
 
   /** The presence of those of `userIds` the viewer may see; the others are left out. */
@@ -108,7 +113,7 @@ export class PresenceService {
     for (const [userId, timer] of this.goingOffline) {
       this.deps.clock.clearTimer(timer);
       this.storeLastActive(userId, now);
-      this.settle(this.deps.connections.remove(userId, graceKey(userId)));
+      this.settle(this.deps.connections.remove(userId, this.graceKey(userId)));
     }
     this.goingOffline.clear();
   }
@@ -127,6 +132,22 @@ export class PresenceService {
     const online = await connections.online([userId, ...audience]);
     const listening = audience.filter((id) => online.has(id));
     if (listening.length > 0) this.deps.fanout.presence({ userId, online: online.has(userId), lastActiveAt: now }, listening);
+  }
+
+  /** The presence store's key for the user's grace period here: a connection of its own, so every node shows them online meanwhile. */
+  private graceKey(userId: number): string {
+    return `${this.deps.node}:grace:${userId}`;
+  }
+
+  /** Runs `work` once the user's earlier operations here have settled (see `queues`). */
+  private serially(userId: number, work: () => Promise<void>): void {
+    const next = (this.queues.get(userId) ?? Promise.resolve()).then(work).catch(() => {});
+    this.queues.set(userId, next);
+    this.settle(
+      next.finally(() => {
+        if (this.queues.get(userId) === next) this.queues.delete(userId);
+      }),
+    );
   }
 
   /** Presence is best effort: a failed store call is not the connection's problem. */

@@ -140,6 +140,23 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.close();
     });
 
+    it('two handovers of one going offline (the old link closing, the new one opening, maybe on two nodes) write it once: the second sees the first', async () => {
+      const { f, alice, alicePhone, bobPhone, thread } = await pair(open);
+      await f.storage.goLive(bobPhone);
+      const message = await f.send(thread, alice, alicePhone, 1_000);
+      const both = await Promise.all([f.storage.goOffline(bobPhone, rules({ push: { apns: true, fcm: false } })), f.storage.goOffline(bobPhone, rules({ push: { apns: true, fcm: false } }))]);
+      assert.deepEqual(
+        both.map((outcome) => outcome.wasLive).sort(),
+        [false, true],
+        'one handed over, the other found the device unmarked',
+      );
+      assert.deepEqual(both.filter((outcome) => outcome.pushesQueued).length, 1, 'notifications queued once');
+      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).rows.map((row) => row.id), [message.id], 'the row written once');
+      assert.deepEqual(await f.storage.goOffline(bobPhone, rules({ maxMessages: 0 })), { wasLive: false, overflowed: false, pushesQueued: false }, 'not live: nothing written, not even the flag');
+      assert.equal(await f.storage.inboxOverflowed(bobPhone), false);
+      await f.close();
+    });
+
     it('a write resolves after it is committed: a read made then sees it', async () => {
       const { f, alice, alicePhone, bobPhone, thread } = await pair(open);
       await f.storage.goLive(bobPhone);

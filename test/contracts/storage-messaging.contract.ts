@@ -26,6 +26,10 @@ export interface MessagingFixture {
   goLive(deviceId: number): Promise<void>;
   /** The message ids in the device's offline inbox, oldest first. */
   inbox(deviceId: number): Promise<number[]>;
+  /** Drops the device's inbox and flags it to sync by cursors (as an overflow does). */
+  overflow(deviceId: number): Promise<void>;
+  /** Whether the device is flagged to sync by cursors. */
+  overflowed(deviceId: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -229,6 +233,22 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
         synced.map((t) => ({ ...t, messages: t.messages.map((m) => m.seq) })),
         [{ threadId: w.threadId, lastSeq: 5, messages: [3, 4], hasMore: true }],
       );
+    });
+
+    it('a sync clears the overflow flag without losing a message stored meanwhile: it is in the answer or the inbox, or the flag stays', async () => {
+      const w = await world();
+      await w.f.overflow(w.bobDevice);
+      // The send and the sync in the same turn (on SQLite: one group commit), the send first.
+      const [outcome, synced] = await Promise.all([
+        w.f.messaging.appendMessage(w.text()),
+        w.f.history.sync({ userId: w.bob, deviceId: w.bobDevice, cursors: undefined, pageMax: 100 }),
+      ]);
+      const { id } = stored(outcome);
+      const inSync = synced.some((t) => t.messages.some((m) => m.id === id));
+      const inInbox = (await w.f.inbox(w.bobDevice)).includes(id);
+      const stillFlagged = await w.f.overflowed(w.bobDevice);
+      assert.ok(inSync || inInbox || stillFlagged, `message ${id} is in no sync answer, no inbox row, and the overflow flag is cleared`);
+      assert.equal(stillFlagged, false, 'the sync answers the flag');
     });
 
     it('opens one direct thread per pair, and refuses a group change decided on roles that changed', async () => {

@@ -30,6 +30,10 @@ export async function openSqliteMessaging(settings: FixtureSettings): Promise<Me
       store.inbox.goLive(deviceId);
     },
     inbox: async (deviceId) => store.inbox.pending(deviceId, 0, 10_000).map((row) => row.id),
+    overflow: async (deviceId) => {
+      store.inbox.overflow(deviceId);
+    },
+    overflowed: async (deviceId) => store.inbox.overflowed(deviceId),
     close: async () => {
       db.close();
     },

@@ -35,7 +35,7 @@ function setUp() {
       seen.push({ announced: view, readBack: service.statusFor(alice, [bob]).then((views) => views[0]) });
     },
   };
-  const service = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: fanout as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 5_000 });
+  const service = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: fanout as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 5_000, node: 'n' });
   return { db, store, alice, bob, clock, seen, service };
 }
 
@@ -84,6 +84,54 @@ describe('PresenceService', () => {
     assert.deepEqual(seen.map((s) => s.announced.online), [true], 'only the first coming online was announced');
     assert.equal((await service.statusFor(alice, [bob]))[0]?.online, true);
     await service.stop();
+    db.close();
+  });
+
+  it('a user whose two connections close in the same turn is still online during the grace period', async () => {
+    const { db, alice, bob, clock, seen, service } = setUp();
+    service.connected(alice, 'n:0');
+    service.connected(bob, 'n:1');
+    service.connected(bob, 'n:2');
+    await settle();
+    service.disconnected(bob, 'n:1');
+    service.disconnected(bob, 'n:2');
+    await settle();
+    assert.equal(clock.pending, 1, 'the grace timer runs');
+    assert.equal((await service.statusFor(alice, [bob]))[0]?.online, true, 'online during the grace period');
+    clock.advance(5_000);
+    await settle();
+    assert.equal((await service.statusFor(alice, [bob]))[0]?.online, false, 'offline once it is over');
+    assert.deepEqual(seen.map((s) => s.announced.online), [true, false]);
+    await service.stop();
+    db.close();
+  });
+
+  it("keeps the grace period under the node's own key: another node's grace for the user is not touched, and the node's keys go with it", async () => {
+    const { db, alice, bob, clock, store } = setUp();
+    const connections = new MemoryPresenceStore();
+    const fanout = { presence: () => {} } as unknown as Fanout;
+    const onNode = (node: string) => new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout, connections, offlineGraceMs: 5_000, node });
+    const [a, b] = [onNode('a'), onNode('b')];
+    // Bob on both nodes; both connections drop, on node b a little later.
+    a.connected(bob, 'a:1');
+    b.connected(bob, 'b:1');
+    await settle();
+    a.disconnected(bob, 'a:1');
+    await settle();
+    clock.advance(1_000);
+    b.disconnected(bob, 'b:1');
+    await settle();
+    // Node a's grace ends first; node b's still holds him online.
+    clock.advance(4_000);
+    await settle();
+    assert.equal((await a.statusFor(alice, [bob]))[0]?.online, true, "node b's grace period still runs");
+    // Node b stops without its timers (it died): its keys, grace included, are removed by prefix.
+    assert.deepEqual(await connections.removeAll('b:'), [bob]);
+    assert.equal((await a.statusFor(alice, [bob]))[0]?.online, false);
+    clock.advance(1_000);
+    await settle();
+    await a.stop();
+    await b.stop();
     db.close();
   });
 

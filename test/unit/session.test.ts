@@ -19,6 +19,7 @@ import { WireFanout } from '../../src/session/fanout.js';
 import type { chatHandlers } from '../../src/session/handlers.js';
 import { Session } from '../../src/session/session.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
+import type { DeliveryStorage } from '../../src/storage/ports/delivery.js';
 import { SqliteDeliveryStorage } from '../../src/storage/sqlite/delivery.js';
 import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
 import { SqlitePresenceStorage } from '../../src/storage/sqlite/presence.js';
@@ -38,7 +39,7 @@ async function until(done: () => boolean, what: string): Promise<void> {
 }
 
 /** A node in process: the session's real collaborators over SQLite :memory:, a FakeClock, and fake connections. */
-function node() {
+function node(options: { deliveryStorage?: (inner: SqliteDeliveryStorage) => DeliveryStorage } = {}) {
   const db = openDatabase({ file: ':memory:', synchronous: 'full', busyTimeoutMs: 1000 });
   migrate(db);
   const store = new Store(db);
@@ -81,8 +82,9 @@ function node() {
   });
   const revokedDevices = new Set<number>();
   const registry = new SessionRegistry((deviceId) => !revokedDevices.has(deviceId), links);
+  const deliveryStorage = new SqliteDeliveryStorage(store);
   const delivery = new DeliveryService({
-    storage: new SqliteDeliveryStorage(store),
+    storage: options.deliveryStorage?.(deliveryStorage) ?? deliveryStorage,
     links,
     broker,
     clock,
@@ -90,7 +92,7 @@ function node() {
     settings: { maxMessages: 1_000, readDiffusionAbove: 100, push: { apns: false, fcm: false }, inboxMaxAgeMs: 86_400_000 },
   });
   broker.run(nodeEvents({ channels, revocations: registry, delivery }));
-  const presence = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: { presence: () => {} } as unknown as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 1_000 });
+  const presence = new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout: { presence: () => {} } as unknown as Fanout, connections: new MemoryPresenceStore(), offlineGraceMs: 1_000, node: 'test' });
   const settings = { maxMessages: 1_000, readDiffusionAbove: 100, push: { apns: true, fcm: false } };
   const messaging = new MessagingService({
     storage: new SqliteMessagingStorage(store, settings),
@@ -302,6 +304,35 @@ describe('Session in process', () => {
     n.revokedDevices.add(n.bobPhone);
     n.broker.publishControl({ kind: 'revoked', revocations: [{ id: 2, userId: n.bob, deviceId: n.bobPhone, reason: 'device_revoked' }] });
     assert.equal((connection.closedWith as { code: number } | undefined)?.code, CloseCodes.device_revoked.code);
+    n.db.close();
+  });
+
+  it('a membership change between the last inbox page\'s snapshot and the join is applied at the join: removed, it does not follow; added, it does', async () => {
+    // A networked store: the last page is read (one snapshot) when asked; its answer comes back when the test releases it.
+    let release: (() => void) | undefined;
+    const n = node({
+      deliveryStorage: (inner) => {
+        const held = Object.create(inner) as SqliteDeliveryStorage;
+        held.inboxPage = async (deviceId, afterId, limit) => {
+          const page = await inner.inboxPage(deviceId, afterId, limit);
+          return new Promise((resolve) => (release = () => resolve(page)));
+        };
+        return held;
+      },
+    });
+    const { connection } = n.connect();
+    connection.receive(auth('bob-token'));
+    await until(() => release !== undefined, 'the last inbox page read');
+    // Bob is removed from the thread and added to thread 77 meanwhile: committed, then told to every node.
+    n.store.transaction(() => n.store.threads.leave(n.thread, n.bob, 1));
+    n.broker.publishControl({ kind: 'members_changed', threadId: n.thread, joined: [], left: [n.bob] });
+    n.broker.publishControl({ kind: 'members_changed', threadId: 77, joined: [n.bob], left: [] });
+    release?.();
+    await until(() => connection.types().includes('inbox_done'), 'inbox_done');
+    assert.equal(connection.topics.has(`t:${n.thread}`), false, 'the removed member does not follow the thread');
+    assert.equal(n.broker.subscribed(`t:${n.thread}`), false);
+    assert.equal(connection.topics.has('t:77'), true, 'the added member follows the thread');
+    assert.equal(n.broker.subscribed('t:77'), true);
     n.db.close();
   });
 

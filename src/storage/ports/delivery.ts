@@ -46,7 +46,10 @@ export interface DeliveryStorage {
    * The device is no longer live: what it got live and did not acknowledge goes
    * to its inbox (the same recipient rules as storing a message), notifications
    * are queued per `rules.push`, and an inbox past the bound is dropped and
-   * flagged. Unmarks it. A device not marked live: only the flag check.
+   * flagged. Unmarks it. A device not marked live: writes nothing. Units for
+   * one device are serialised by the engine, so two of them (the old link's
+   * close and the new link's open, on two nodes) hand over once: the second
+   * sees the first's result (`wasLive: false`).
    */
   goOffline(deviceId: number, rules: OfflineRules): Promise<OfflineOutcome>;
   /** At start-up: goOffline for every device still marked live (the last process stopped without closing them), in one unit. Resolves to their number. */

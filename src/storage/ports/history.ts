@@ -31,6 +31,10 @@ export interface HistoryStorage {
   page(input: { readonly userId: number; readonly threadId: number; readonly anchor: HistoryAnchor; readonly size: number }): Promise<StoredPage | undefined>;
   /** A message's thread and seq with the range the user may see of that thread; undefined if there is no such message or the user was never in its thread. */
   locate(userId: number, messageId: number): Promise<{ readonly threadId: number; readonly seq: number; readonly from: number; readonly to: number } | undefined>;
-  /** What the device lacks, thread by thread (a page each); clears its inbox-overflow flag. Resolves after the clear commits. */
+  /**
+   * What the device lacks, thread by thread (a page each); clears its
+   * inbox-overflow flag, committed before the read, so that a message stored
+   * meanwhile is in the answer or in the inbox (or both), never in neither.
+   */
   sync(input: SyncInput): Promise<StoredSync[]>;
 }

@@ -93,10 +93,12 @@ export class InboxRepository {
    * The device's last live connection ended: the messages it got live and has
    * not acknowledged go to its inbox. `overflowed`: that took the inbox past
    * `maxMessages` (the caller overflows it); `liveAfter`: the message id the
-   * device was live after (null if it was not live).
+   * device was live after (null if it was not live: then nothing is written,
+   * so a second handover of the same going offline is a no-op).
    */
   goOffline(deviceId: number, readDiffusionAbove: number, maxMessages: number): { overflowed: boolean; liveAfter: number | null } {
     const liveAfter = this.liveAfterStatement.get(deviceId) ?? null;
+    if (liveAfter === null) return { overflowed: false, liveAfter };
     const added = this.backfillStatement.run(deviceId, readDiffusionAbove).changes;
     const count = this.goOfflineStatement.get(added, deviceId)?.inbox_count ?? 0;
     return { overflowed: count > maxMessages, liveAfter };

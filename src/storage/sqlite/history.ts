@@ -43,7 +43,12 @@ export class SqliteHistoryStorage implements HistoryStorage {
 
   async sync(input: SyncInput): Promise<StoredSync[]> {
     const { store } = this;
-    const result = store.read(() => {
+    // The catch-up the overflow flag asks for: the flag goes first (committed), then the read. A message
+    // stored between the two gets an inbox row (the device is no longer flagged) and may be in the
+    // answer too (clients dedupe); cleared after the read, a message stored in between would be in
+    // neither. A read that fails after the clear is an error the client retries its sync on.
+    if (store.inbox.overflowed(input.deviceId)) await store.batcher.submit(() => store.inbox.clearOverflow(input.deviceId));
+    return store.read(() => {
       const acked = store.cursors.forDevice(input.deviceId);
       const threads: StoredSync[] = [];
       for (const row of store.threads.forUser(input.userId)) {
@@ -55,9 +60,5 @@ export class SqliteHistoryStorage implements HistoryStorage {
       }
       return threads;
     });
-    // The catch-up the overflow flag asked for has been read: the flag goes (after the read, so a
-    // device never loses the flag without having had the sync that answers it).
-    await store.batcher.submit(() => store.inbox.clearOverflow(input.deviceId));
-    return result;
   }
 }
