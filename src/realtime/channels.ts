@@ -140,7 +140,9 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
   private retain(channel: Channel): void {
     const count = (this.counts.get(channel) ?? 0) + 1;
     this.counts.set(channel, count);
-    if (count === 1) this.broker.subscribe(channel);
+    // Not awaited: the in-memory broker is subscribed before this returns; a networked one delivers from when it
+    // resolves, and what a joining connection misses meanwhile its client fills in by seq (see InboxDrain).
+    if (count === 1) void this.broker.subscribe(channel);
   }
 
   private release(channel: Channel): void {

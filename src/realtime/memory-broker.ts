@@ -17,7 +17,7 @@ export class MemoryBroker implements Broker {
     if (this.channels.has(channel)) this.handler?.publication(channel, text);
   }
 
-  subscribe(channel: Channel): void {
+  async subscribe(channel: Channel): Promise<void> {
     this.channels.add(channel);
   }
 

@@ -38,8 +38,8 @@ export function brokerContract(name: string, make: () => Promise<BrokerFixture>)
     it('delivers a publication to a node that subscribes its channel, once, and nothing of channels it does not', async () => {
       const { fixture, recorders } = await running(make);
       const [node] = fixture.nodes as [Broker];
-      node.subscribe('t:1');
-      node.subscribe('t:1');
+      await node.subscribe('t:1');
+      await node.subscribe('t:1');
       node.publish('t:1', 'one');
       node.publish('t:2', 'elsewhere');
       node.publish('u:1', 'elsewhere');
@@ -51,7 +51,7 @@ export function brokerContract(name: string, make: () => Promise<BrokerFixture>)
     it('stops delivering a channel once it is unsubscribed, and says whether a channel is subscribed', async () => {
       const { fixture, recorders } = await running(make);
       const [node] = fixture.nodes as [Broker];
-      node.subscribe('d:7');
+      await node.subscribe('d:7');
       assert.equal(node.subscribed('d:7'), true);
       node.publish('d:7', 'before');
       await fixture.flush();
@@ -67,8 +67,8 @@ export function brokerContract(name: string, make: () => Promise<BrokerFixture>)
     it("keeps one publisher's order within a channel", async () => {
       const { fixture, recorders } = await running(make);
       const last = fixture.nodes.at(-1) as Broker;
-      last.subscribe('t:5');
-      last.subscribe('u:5');
+      await last.subscribe('t:5');
+      await last.subscribe('u:5');
       await fixture.flush();
       const publisher = fixture.nodes[0] as Broker;
       const sent = Array.from({ length: 200 }, (_, i) => String(i));
@@ -112,7 +112,7 @@ export function brokerContract(name: string, make: () => Promise<BrokerFixture>)
         return;
       }
       const [a, b] = fixture.nodes as [Broker, Broker];
-      b.subscribe('t:9');
+      await b.subscribe('t:9');
       await fixture.flush();
       a.publish('t:9', 'across');
       await fixture.flush();
@@ -124,7 +124,7 @@ export function brokerContract(name: string, make: () => Promise<BrokerFixture>)
     it('delivers nothing after close', async () => {
       const { fixture, recorders } = await running(make);
       const [node] = fixture.nodes as [Broker];
-      node.subscribe('t:1');
+      await node.subscribe('t:1');
       await node.close();
       node.publish('t:1', 'late');
       node.publishControl({ kind: 'device_live', deviceId: 1, key: 'x' });

@@ -61,8 +61,13 @@ export interface Broker {
    * in the same gathered turn, goes out behind it.
    */
   publish(channel: Channel, text: string): void;
-  /** This node receives the channel's publications from now on (idempotent). Those published before may or may not arrive. */
-  subscribe(channel: Channel): void;
+  /**
+   * This node receives the channel's publications (idempotent). Resolves once
+   * it does: a networked broker's subscription is a round trip, and what is
+   * published before it resolves may or may not arrive. Never rejects: a
+   * broker retries and logs its own failures (the in-memory one resolves at once).
+   */
+  subscribe(channel: Channel): Promise<void>;
   /** This node stops receiving the channel (idempotent). */
   unsubscribe(channel: Channel): void;
   /** Sends a control event to every node, this one included. */
