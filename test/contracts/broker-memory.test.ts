@@ -11,7 +11,7 @@ describe('MemoryBroker', () => {
     const broker = new MemoryBroker();
     const seen: string[] = [];
     broker.run({ publication: (_channel: Channel, text: string) => seen.push(text), control: () => seen.push('control') });
-    broker.subscribe('t:1');
+    void broker.subscribe('t:1');
     seen.push('ack');
     broker.publish('t:1', 'message');
     broker.publishControl({ kind: 'device_live', deviceId: 1, key: 'k' });
