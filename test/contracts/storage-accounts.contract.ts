@@ -163,6 +163,8 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       await seedInvite(Buffer.from('open'), 2, null);
       const counts = await admin.counts(NOW);
       assert.deepEqual([counts.users, counts.disabledUsers, counts.devices, counts.invitesOpen], [2, 1, 1, 1]);
+      // Real booleans, whatever the engine stores.
+      assert.deepEqual((await admin.listUsers()).map((user) => [user.username, user.disabled]), [['kim', true], ['lee', false]]);
       assert.deepEqual(await admin.pushCounts(), { sent: 0, failed: 0, droppedTokens: 0, skipped: 0, queued: 0 });
       assert.deepEqual(await admin.unreadCursors(kim.userId), []);
       close();

@@ -57,6 +57,7 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: { apns: true, fcm: false } }), 1);
       const due = await queue.duePushes(NOW, 10);
       assert.deepEqual(due.map((push) => [push.deviceId, push.messageId, push.seq, push.attempts]), [[b1, messageIds[1], 2, 0]], 'the newest message, the apns device only');
+      assert.deepEqual(due.map((push) => [push.deviceLive, push.deviceRevoked, push.muted, push.left]), [[false, false, false, false]], 'real booleans');
       assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: both }), 0, 'expanded once');
       assert.deepEqual(await queue.duePushes(NOW - 1, 10), [], 'not due before its time');
       fixture.close();
