@@ -9,16 +9,26 @@ export function addStatsCommand(program: Command): void {
     withAdmin(options, async ({ admin, db, file }) => {
       const counts = await admin.counts();
       const push = await admin.pushCounts();
-      const report = { ...counts, push, database_bytes: databaseSize(file), schema_version: schemaVersion(db), epoch: readEpoch(db), database: file };
+      // The JSON keys are the command's output format (scripts read them): written out here, not the port's names.
+      const report = {
+        users: counts.users,
+        disabled_users: counts.disabledUsers,
+        devices: counts.devices,
+        threads: counts.threads,
+        messages: counts.messages,
+        inbox_entries: counts.inboxEntries,
+        invites_open: counts.invitesOpen,
+        push: { sent: push.sent, failed: push.failed, dropped_tokens: push.droppedTokens, skipped: push.skipped, queued: push.queued },
+        database_bytes: databaseSize(file), schema_version: schemaVersion(db), epoch: readEpoch(db), database: file };
       if (options.json) return printJson(report);
       const mib = (report.database_bytes / 1024 / 1024).toFixed(2);
-      console.log(`users:     ${counts.users} (${counts.disabled_users} disabled)`);
+      console.log(`users:     ${counts.users} (${counts.disabledUsers} disabled)`);
       console.log(`devices:   ${counts.devices} logged in`);
       console.log(`threads:   ${counts.threads}`);
-      console.log(`messages:  ${counts.messages} (${counts.inbox_entries} waiting in offline inboxes)`);
-      console.log(`invites:   ${counts.invites_open} usable`);
+      console.log(`messages:  ${counts.messages} (${counts.inboxEntries} waiting in offline inboxes)`);
+      console.log(`invites:   ${counts.invitesOpen} usable`);
       console.log(
-        `push:      ${push.sent} sent, ${push.failed} failed, ${push.dropped_tokens} dead tokens removed, ${push.skipped} not needed, ${push.queued} queued`,
+        `push:      ${push.sent} sent, ${push.failed} failed, ${push.droppedTokens} dead tokens removed, ${push.skipped} not needed, ${push.queued} queued`,
       );
       console.log(`database:  ${file}, ${mib} MiB, schema version ${report.schema_version}`);
     }),

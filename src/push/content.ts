@@ -1,4 +1,4 @@
-import type { DuePushRow } from '../storage/ports/push.js';
+import type { DuePush } from '../storage/ports/push.js';
 import type { Notification } from './types.js';
 
 export interface ContentSettings {
@@ -12,7 +12,7 @@ export interface ContentSettings {
 const PREVIEW_CHARS = 180;
 const GENERIC = 'New message';
 
-type PushedMessage = Pick<DuePushRow, 'thread_id' | 'message_id' | 'seq' | 'kind' | 'body' | 'sender_name' | 'thread_kind' | 'thread_title' | 'created_at'>;
+type PushedMessage = Pick<DuePush, 'threadId' | 'messageId' | 'seq' | 'kind' | 'body' | 'senderName' | 'threadKind' | 'threadTitle' | 'createdAt'>;
 
 /**
  * The notification for a message. An end-to-end encrypted message's says only
@@ -21,16 +21,16 @@ type PushedMessage = Pick<DuePushRow, 'thread_id' | 'message_id' | 'seq' | 'kind
  */
 export function notificationFor(message: PushedMessage, badge: number, settings: ContentSettings): Notification {
   const data = {
-    thread_id: String(message.thread_id),
+    thread_id: String(message.threadId),
     seq: String(message.seq),
-    message_id: String(message.message_id),
+    message_id: String(message.messageId),
     encrypted: message.kind === 'e2e' ? 'true' : 'false',
   };
-  const common = { badge, collapseKey: `thread-${message.thread_id}`, data, expiresAt: message.created_at + settings.maxAgeMs };
+  const common = { badge, collapseKey: `thread-${message.threadId}`, data, expiresAt: message.createdAt + settings.maxAgeMs };
   if (message.kind === 'e2e' || !settings.preview) return { ...common, body: GENERIC };
   const text = previewOf(message.body) ?? GENERIC;
-  if (message.thread_kind === 'group') return { ...common, title: message.thread_title ?? 'Group', body: `${message.sender_name}: ${text}` };
-  return { ...common, title: message.sender_name, body: text };
+  if (message.threadKind === 'group') return { ...common, title: message.threadTitle ?? 'Group', body: `${message.senderName}: ${text}` };
+  return { ...common, title: message.senderName, body: text };
 }
 
 /** The `text` of a message body, shortened; undefined when the body has none. */

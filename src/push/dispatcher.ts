@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../clock.js';
 import type { PushQueueListener } from '../services/types.js';
-import type { DuePushRow, PushCounter, PushQueueStorage } from '../storage/ports/push.js';
+import type { DuePush, PushCounter, PushQueueStorage } from '../storage/ports/push.js';
 import { type ContentSettings, notificationFor } from './content.js';
 import type { Providers } from './providers.js';
 import type { PushOutcome } from './types.js';
@@ -128,13 +128,13 @@ export class PushDispatcher implements PushQueueListener {
     for (const row of await storage.duePushes(now, settings.concurrency)) {
       if (this.stopped) return;
       if (this.inFlight.size >= settings.concurrency) break;
-      const key = `${row.device_id}:${row.thread_id}`;
+      const key = `${row.deviceId}:${row.threadId}`;
       if (this.inFlight.has(key)) continue;
       this.inFlight.add(key);
       void this.handle(row, now)
         .catch(async (error: unknown) => {
           if (this.stopped) return;
-          this.deps.log.error({ err: error, device: row.device_id }, 'push failed in chatd');
+          this.deps.log.error({ err: error, device: row.deviceId }, 'push failed in chatd');
           // Recording the outcome failed (a disk error, say): hold this one back instead of sending it again at once.
           await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.max(1000, settings.retryBaseMs)));
         })
@@ -150,29 +150,29 @@ export class PushDispatcher implements PushQueueListener {
     if (next !== null) this.wakeAt(next);
   }
 
-  private async handle(row: DuePushRow, now: number): Promise<void> {
+  private async handle(row: DuePush, now: number): Promise<void> {
     const { settings, providers } = this.deps;
     const skipped = skipReason(row, now, settings.maxAgeMs);
     if (skipped) {
       await this.settle(row, skipped === 'expired' ? 'failed' : 'skipped');
-      this.deps.log.debug({ device: row.device_id, thread: row.thread_id, reason: skipped }, 'push not sent');
+      this.deps.log.debug({ device: row.deviceId, thread: row.threadId, reason: skipped }, 'push not sent');
       return;
     }
-    const provider = row.push_platform ? providers.get(row.push_platform) : undefined;
-    if (!provider || !row.push_platform || !row.push_token) {
+    const provider = row.pushPlatform ? providers.get(row.pushPlatform) : undefined;
+    if (!provider || !row.pushPlatform || !row.pushToken) {
       await this.settle(row, 'failed');
-      this.deps.log.warn({ device: row.device_id, platform: row.push_platform }, 'push not sent: no provider configured for the device\'s platform');
+      this.deps.log.warn({ device: row.deviceId, platform: row.pushPlatform }, 'push not sent: no provider configured for the device\'s platform');
       return;
     }
-    const notification = notificationFor(row, await this.deps.badge(row.user_id), settings);
-    const outcome = await provider.send({ platform: row.push_platform, token: row.push_token, topic: row.push_topic }, notification);
+    const notification = notificationFor(row, await this.deps.badge(row.userId), settings);
+    const outcome = await provider.send({ platform: row.pushPlatform, token: row.pushToken, topic: row.pushTopic }, notification);
     if (this.stopped) return;
-    await this.record(row, row.push_token, outcome);
+    await this.record(row, row.pushToken, outcome);
   }
 
-  private async record(row: DuePushRow, token: string, outcome: PushOutcome): Promise<void> {
+  private async record(row: DuePush, token: string, outcome: PushOutcome): Promise<void> {
     const { storage, log, settings } = this.deps;
-    const context = { device: row.device_id, thread: row.thread_id, message: row.message_id };
+    const context = { device: row.deviceId, thread: row.threadId, message: row.messageId };
     switch (outcome.kind) {
       case 'sent':
         await this.settle(row, 'sent');
@@ -204,7 +204,7 @@ export class PushDispatcher implements PushQueueListener {
   }
 
   /** The notification (and the older ones of its thread it stood for) leaves the queue, counted. */
-  private settle(row: DuePushRow, counter: PushCounter): Promise<void> {
+  private settle(row: DuePush, counter: PushCounter): Promise<void> {
     return this.deps.storage.settlePush(row, counter);
   }
 }
@@ -213,21 +213,21 @@ export type SkipReason = 'revoked' | 'no_token' | 'online' | 'delivered' | 'read
 
 /** Why a queued notification is no longer wanted, if it is not; pure, for the table test. */
 export function skipReason(
-  row: Pick<DuePushRow, 'device_revoked' | 'push_token' | 'device_live' | 'delivered_seq' | 'read_seq' | 'seq' | 'muted' | 'left' | 'created_at'>,
+  row: Pick<DuePush, 'deviceRevoked' | 'pushToken' | 'deviceLive' | 'deliveredSeq' | 'readSeq' | 'seq' | 'muted' | 'left' | 'createdAt'>,
   now: number,
   maxAgeMs: number,
 ): SkipReason | undefined {
-  if (row.device_revoked) return 'revoked';
-  if (!row.push_token) return 'no_token';
+  if (row.deviceRevoked) return 'revoked';
+  if (!row.pushToken) return 'no_token';
   // Came online before it went out: the message reached it live or from its inbox.
-  if (row.device_live) return 'online';
+  if (row.deviceLive) return 'online';
   // It came online, got the message and went away again while the notification waited.
-  if (row.delivered_seq >= row.seq) return 'delivered';
+  if (row.deliveredSeq >= row.seq) return 'delivered';
   // Read on another device meanwhile.
-  if (row.read_seq >= row.seq) return 'read';
+  if (row.readSeq >= row.seq) return 'read';
   if (row.muted) return 'muted';
   if (row.left) return 'left';
-  if (now - row.created_at > maxAgeMs) return 'expired';
+  if (now - row.createdAt > maxAgeMs) return 'expired';
   return undefined;
 }
 

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { PasswordHasher } from '../crypto/passwords.js';
 import { hashInviteCode, hashToken, newToken } from '../crypto/tokens.js';
 import { ChatError } from '../errors.js';
-import type { AccountsStorage, DeviceRow, RevocationChange, UserRow } from '../storage/ports/accounts.js';
+import type { AccountsStorage, RevocationChange, StoredAccount, StoredDevice } from '../storage/ports/accounts.js';
 import type { AuditLog } from './audit.js';
 import { checkDeviceName, checkDisplayName, checkPassword, checkPlatform, checkUsername } from './account-rules.js';
 import { BatchedTimes } from './batched-times.js';
@@ -135,7 +135,7 @@ export class AccountService {
     this.limit(limiters.perAddress, addressKey(address), 'rate_limit.login_per_address', { address });
     const username = request.username.toLowerCase();
     const user = await storage.userByUsername(request.username);
-    const known = user && user.password_hash !== null && user.deleted_at === null ? user : undefined;
+    const known = user && user.passwordHash !== null && user.deletedAt === null ? user : undefined;
     // Keyed by the username as typed, known or not: a refusal must not tell which usernames exist.
     const fromHere = `${username}\n${addressKey(address)}`;
     // Taken before the password is checked and given back if it was right: checked first and taken after
@@ -146,7 +146,7 @@ export class AccountService {
       audit.record('rate_limited', { limit: 'rate_limit.login_slowdown_after', reason: 'slowed', userId: known?.id, address, delayMs });
       await sleep(delayMs);
     }
-    const valid = known ? await hasher.verify(known.password_hash as string, request.password) : await hasher.verifyDecoy(request.password);
+    const valid = known ? await hasher.verify(known.passwordHash as string, request.password) : await hasher.verifyDecoy(request.password);
     if (!valid || !known) {
       limiters.failuresPerUsername.take(username);
       // An unknown username is not logged: it may be a password typed into the wrong field.
@@ -158,7 +158,7 @@ export class AccountService {
       audit.record('login_failed', { userId: known.id, address, reason: 'account_disabled' });
       throw new ChatError('account_disabled', 'this account is disabled; ask the server admin');
     }
-    if (hasher.needsRehash(known.password_hash as string)) {
+    if (hasher.needsRehash(known.passwordHash as string)) {
       await storage.setPasswordHash(known.id, await hasher.hash(request.password));
     }
     const token = newToken();
@@ -178,7 +178,7 @@ export class AccountService {
   /** The principal behind a bearer token. Revoked tokens, disabled and deleted users are refused (and audited, with `address`). */
   async authenticate(token: string, address?: string): Promise<Principal> {
     const found = token ? await this.deps.storage.deviceByTokenHash(hashToken(token)) : undefined;
-    if (!found || found.user.deleted_at !== null) {
+    if (!found || found.user.deletedAt !== null) {
       this.deps.audit.record('token_refused', { address, reason: 'unauthorized' });
       throw new ChatError('unauthorized', 'the token is unknown or was revoked; log in again');
     }
@@ -215,14 +215,14 @@ export class AccountService {
     await this.passwordOf(principal, password, field, 'password_confirm_failed', address);
   }
 
-  private async passwordOf(principal: Principal, password: string, field: string, failure: 'password_change_failed' | 'password_confirm_failed', address?: string): Promise<UserRow> {
+  private async passwordOf(principal: Principal, password: string, field: string, failure: 'password_change_failed' | 'password_confirm_failed', address?: string): Promise<StoredAccount> {
     const { storage, hasher, audit } = this.deps;
     // Only a device of the user gets here: its wrong guesses count against that device, not the username.
     const key = `device ${principal.deviceId}`;
     const who = { userId: principal.user.id, deviceId: principal.deviceId, address };
     this.refuseIfLimited(this.deps.limiters.failuresPerUsernameAndAddress.peek(key), 'rate_limit.login_per_username', who);
     const user = await storage.userById(principal.user.id);
-    if (!user?.password_hash || !(await hasher.verify(user.password_hash, password))) {
+    if (!user?.passwordHash || !(await hasher.verify(user.passwordHash, password))) {
       this.deps.limiters.failuresPerUsernameAndAddress.take(key);
       audit.record(failure, { ...who, reason: 'invalid_credentials' });
       throw new ChatError('invalid_credentials', 'the password is wrong', { field });
@@ -258,13 +258,13 @@ export class AccountService {
 
   async listDevices(principal: Principal): Promise<Device[]> {
     return (await this.deps.storage.devicesOfUser(principal.user.id, { includeRevoked: false }))
-      .map((row) => ({ ...toDevice(row), lastSeenAt: this.lastSeen.get(row.id, row.last_seen_at) }));
+      .map((row) => ({ ...toDevice(row), lastSeenAt: this.lastSeen.get(row.id, row.lastSeenAt) }));
   }
 
   /** Revokes one of the principal's own devices (the current one included). */
   async revokeDevice(principal: Principal, deviceId: number, address?: string): Promise<void> {
     const device = await this.deps.storage.deviceById(deviceId);
-    if (!device || device.user_id !== principal.user.id || device.revoked_at !== null) {
+    if (!device || device.userId !== principal.user.id || device.revokedAt !== null) {
       throw new ChatError('not_found', `you have no device ${deviceId}`);
     }
     await this.revokeDevices(principal, [deviceId], 'device_revoke', address);
@@ -293,10 +293,10 @@ export class AccountService {
   }
 }
 
-export function toUser(row: Pick<UserRow, 'id' | 'username' | 'display_name'>): User {
-  return { id: row.id, username: row.username, displayName: row.display_name };
+export function toUser(row: Pick<StoredAccount, 'id' | 'username' | 'displayName'>): User {
+  return { id: row.id, username: row.username, displayName: row.displayName };
 }
 
-export function toDevice(row: DeviceRow): Device {
-  return { id: row.id, userId: row.user_id, name: row.name, platform: row.platform, createdAt: row.created_at, lastSeenAt: row.last_seen_at };
+export function toDevice(row: StoredDevice): Device {
+  return { id: row.id, userId: row.userId, name: row.name, platform: row.platform, createdAt: row.createdAt, lastSeenAt: row.lastSeenAt };
 }

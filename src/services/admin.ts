@@ -2,8 +2,9 @@ import type { Clock } from '../clock.js';
 import { hashInviteCode, inviteCodePrefix, newInviteCode } from '../crypto/tokens.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import { ChatError } from '../errors.js';
-import type { RevocationChange, UserRow } from '../storage/ports/accounts.js';
-import type { AdminStorage, InviteRow, PushCounts, PushRegistration, TableCounts } from '../storage/ports/admin.js';
+import type { RevocationChange, StoredAccount } from '../storage/ports/accounts.js';
+import type { AdminStorage, PushCounts, StoredInvite, TableCounts } from '../storage/ports/admin.js';
+import type { PushRegistration } from '../storage/ports/push.js';
 import { unreadCount } from './message-store.js';
 import { checkPassword } from './account-rules.js';
 import { type AccountService, toDevice } from './accounts.js';
@@ -74,7 +75,7 @@ export class AdminService {
     checkPassword(password, this.deps.passwordMinLength);
     const hash = await this.deps.hasher.hash(password);
     const { storage, clock } = this.deps;
-    const change = await storage.changePassword({ userId: user.id, passwordHash: hash, revoke: options.revokeDevices ? { keepDeviceId: 0 } : null, now: clock.now() });
+    const change = await storage.changePassword({ userId: user.id, passwordHash: hash, revoke: options.revokeDevices ? { keepDeviceId: null } : null, now: clock.now() });
     this.deps.audit.record('admin_password_set', { userId: user.id });
     this.revoked(user.id, change, 'admin_passwd');
     return { revokedDevices: change.deviceIds.length };
@@ -116,7 +117,7 @@ export class AdminService {
 
   async listDevices(username: string, options: { includeRevoked: boolean }): Promise<Array<Device & { revokedAt: number | null }>> {
     const user = await this.findUser(username);
-    return (await this.deps.storage.devicesOfUser(user.id, options)).map((row) => ({ ...toDevice(row), revokedAt: row.revoked_at }));
+    return (await this.deps.storage.devicesOfUser(user.id, options)).map((row) => ({ ...toDevice(row), revokedAt: row.revokedAt }));
   }
 
   async revokeDevice(deviceId: number): Promise<void> {
@@ -124,11 +125,11 @@ export class AdminService {
     const device = await storage.deviceById(deviceId);
     if (!device) throw new ChatError('not_found', `no device ${deviceId}`);
     const already = (): ChatError => new ChatError('not_found', `device ${deviceId} is already revoked`);
-    if (device.revoked_at !== null) throw already();
-    const change = await storage.revokeDevices({ userId: device.user_id, deviceIds: [deviceId], now: clock.now() });
+    if (device.revokedAt !== null) throw already();
+    const change = await storage.revokeDevices({ userId: device.userId, deviceIds: [deviceId], now: clock.now() });
     if (change.deviceIds.length === 0) throw already();
-    this.deps.audit.record('admin_device_revoked', { userId: device.user_id, deviceId });
-    this.revoked(device.user_id, change, 'admin_device_revoke');
+    this.deps.audit.record('admin_device_revoked', { userId: device.userId, deviceId });
+    this.revoked(device.userId, change, 'admin_device_revoke');
   }
 
   /** The code is returned here and never again: the database keeps only its hash. */
@@ -139,7 +140,7 @@ export class AdminService {
     const expiresAt = options.expiresInMs === null ? null : now + options.expiresInMs;
     const id = await this.deps.storage.createInvite({ codeHash: hashInviteCode(code), codePrefix: prefix, now, expiresAt, maxUses: options.maxUses, note: options.note });
     this.deps.audit.record('admin_invite_created', { inviteId: id });
-    const row = { id, code_prefix: prefix, created_at: now, expires_at: expiresAt, max_uses: options.maxUses, uses: 0, revoked_at: null, note: options.note };
+    const row = { id, codePrefix: prefix, createdAt: now, expiresAt, maxUses: options.maxUses, uses: 0, revokedAt: null, note: options.note };
     return { ...this.toInvite(row), code };
   }
 
@@ -154,7 +155,7 @@ export class AdminService {
     if (!row) throw new ChatError('not_found', `no invite ${idOrCode} (give the id from \`chatd invite list\`, or the whole code)`);
     if (!(await storage.revokeInvite(row.id, clock.now()))) throw new ChatError('not_found', `invite ${row.id} is already revoked`);
     this.deps.audit.record('admin_invite_revoked', { inviteId: row.id });
-    return this.toInvite({ ...row, revoked_at: clock.now() });
+    return this.toInvite({ ...row, revokedAt: clock.now() });
   }
 
   counts(): Promise<TableCounts> {
@@ -169,11 +170,11 @@ export class AdminService {
   async pushTarget(deviceId: number): Promise<{ registration: PushRegistration; badge: number }> {
     const { storage } = this.deps;
     const device = await storage.deviceById(deviceId);
-    if (!device || device.revoked_at !== null) throw new ChatError('not_found', `no device ${deviceId} that is logged in (see chatd device list USER)`);
+    if (!device || device.revokedAt !== null) throw new ChatError('not_found', `no device ${deviceId} that is logged in (see chatd device list USER)`);
     const registration = await storage.pushRegistration(deviceId);
     if (!registration) throw new ChatError('not_found', `device ${deviceId} has no push token: the app registers one (push_register, or PUT /v1/me/push)`);
     let badge = 0;
-    for (const row of await storage.unreadCursors(device.user_id)) badge += unreadCount(row, row.last_seq);
+    for (const row of await storage.unreadCursors(device.userId)) badge += unreadCount(row, row.lastSeq);
     return { registration, badge };
   }
 
@@ -182,9 +183,9 @@ export class AdminService {
     return this.deps.storage.dropPushToken(deviceId, token);
   }
 
-  private async findUser(username: string): Promise<UserRow> {
+  private async findUser(username: string): Promise<StoredAccount> {
     const user = await this.deps.storage.userByUsername(username);
-    if (!user || user.deleted_at !== null) throw new ChatError('not_found', `no user "${username}"`);
+    if (!user || user.deletedAt !== null) throw new ChatError('not_found', `no user "${username}"`);
     return user;
   }
 
@@ -194,30 +195,30 @@ export class AdminService {
     if (change.events.length > 0) this.deps.revocations.revoked(change.events.map(toRevocation));
   }
 
-  private toInvite(row: InviteRow): Invite {
+  private toInvite(row: StoredInvite): Invite {
     const now = this.deps.clock.now();
-    const usable = row.revoked_at === null && row.uses < row.max_uses && (row.expires_at === null || row.expires_at > now);
+    const usable = row.revokedAt === null && row.uses < row.maxUses && (row.expiresAt === null || row.expiresAt > now);
     return {
       id: row.id,
-      prefix: row.code_prefix,
-      createdAt: row.created_at,
-      expiresAt: row.expires_at,
-      maxUses: row.max_uses,
+      prefix: row.codePrefix,
+      createdAt: row.createdAt,
+      expiresAt: row.expiresAt,
+      maxUses: row.maxUses,
       uses: row.uses,
-      revoked: row.revoked_at !== null,
+      revoked: row.revokedAt !== null,
       note: row.note,
       usable,
     };
   }
 }
 
-function toSummary(row: UserRow): UserSummary {
+function toSummary(row: StoredAccount): UserSummary {
   return {
     id: row.id,
     username: row.username,
-    displayName: row.display_name,
-    disabled: row.disabled === 1,
-    createdAt: row.created_at,
-    lastActiveAt: row.last_active_at,
+    displayName: row.displayName,
+    disabled: row.disabled,
+    createdAt: row.createdAt,
+    lastActiveAt: row.lastActiveAt,
   };
 }

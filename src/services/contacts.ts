@@ -26,9 +26,9 @@ export class ContactService {
   }
 
   async list(principal: Principal): Promise<Contact[]> {
-    return (await this.deps.storage.contacts(principal.user.id)).map((row) => ({
-      user: { id: row.user_id, username: row.username, displayName: row.display_name },
-      addedAt: row.created_at,
+    return (await this.deps.storage.contacts(principal.user.id)).map((contact) => ({
+      user: { id: contact.user.id, username: contact.user.username, displayName: contact.user.displayName },
+      addedAt: contact.addedAt,
     }));
   }
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
-import type { DeviceMessageRow, DeviceMessagesStorage, SendDeviceMessageOutcome } from '../storage/ports/device-messages.js';
+import type { DeviceMessagesStorage, StoredDeviceMessage, SendDeviceMessageOutcome } from '../storage/ports/device-messages.js';
 import { refuseSignedOut } from './revocations.js';
 import type { DeviceMessage, Fanout, Principal } from './types.js';
 
@@ -116,6 +116,6 @@ function refusal(outcome: Extract<SendDeviceMessageOutcome, { kind: 'refused' }>
   }
 }
 
-function toDeviceMessage(row: DeviceMessageRow): DeviceMessage {
-  return { id: row.id, fromDevice: row.from_device, payload: row.payload.toString('base64'), createdAt: row.created_at };
+function toDeviceMessage(stored: StoredDeviceMessage): DeviceMessage {
+  return { id: stored.id, fromDevice: stored.fromDevice, payload: stored.payload.toString('base64'), createdAt: stored.createdAt };
 }

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { type DeviceStatement, type KeyChecker, canonical } from '../crypto/keys.js';
 import { ChatError } from '../errors.js';
-import type { AccountKeyRow, DeviceKeysRow, KeysStorage } from '../storage/ports/keys.js';
+import type { KeysStorage, StoredAccountKey, StoredDeviceKeys } from '../storage/ports/keys.js';
 import type { AuditLog } from './audit.js';
 import { refuseSignedOut } from './revocations.js';
 import type { AccountKey, DeviceKeys, Fanout, Principal, Revocation } from './types.js';
@@ -68,12 +68,12 @@ export class KeyService {
       throw new ChatError('invalid_field', `account_signature must be ${SIGNATURE_BYTES} bytes in standard, padded base64`, { field: 'account_signature' });
     }
     const account = await storage.accountKey(principal.user.id);
-    const verified = keys.accountSignature !== undefined && account !== undefined && (await checker.certified(statement, account.account_key, keys.accountSignature));
+    const verified = keys.accountSignature !== undefined && account !== undefined && (await checker.certified(statement, account.accountKey, keys.accountSignature));
     const outcome = await storage.publishDeviceKeys({
       userId: principal.user.id,
       deviceId: principal.deviceId,
       keys: { encKey: keys.encKey, signKey: keys.signKey, counter: keys.counter, signature: keys.signature },
-      certification: keys.accountSignature === undefined ? undefined : { accountSignature: keys.accountSignature, verified, accountKey: account?.account_key },
+      certification: keys.accountSignature === undefined ? undefined : { accountSignature: keys.accountSignature, verified, accountKey: account?.accountKey },
       now: clock.now(),
     });
     switch (outcome.kind) {
@@ -137,7 +137,7 @@ export class KeyService {
         // account): the device must hold a certificate under the current key, or the frame must carry the password.
         throw new ChatError('forbidden', 'a reset from a device that is not approved needs your password: account_publish with "password"', { field: 'password' });
       case 'stored': {
-        if (outcome.reset) this.deps.audit.record('account_key_reset', { userId, deviceId: principal.deviceId, deviceIds: outcome.uncertified.map((row) => row.device_id) });
+        if (outcome.reset) this.deps.audit.record('account_key_reset', { userId, deviceId: principal.deviceId, deviceIds: outcome.uncertified.map((row) => row.deviceId) });
         const audience = await this.audience(userId);
         this.deps.fanout.accountChanged({ userId, accountKey: account.accountKey, signature: account.signature }, audience);
         for (const row of outcome.uncertified) this.deps.fanout.keysChanged(toDeviceKeys(row), audience);
@@ -151,15 +151,15 @@ export class KeyService {
     const { storage, checker } = this.deps;
     const device = await storage.deviceKeys(deviceId);
     const notFound = (): ChatError => new ChatError('not_found', `device ${deviceId} is not a current device of yours with published keys`, { field: 'device_id' });
-    if (!device || device.user_id !== principal.user.id || device.revoked === 1) throw notFound();
+    if (!device || device.userId !== principal.user.id || device.revoked) throw notFound();
     const account = await storage.accountKey(principal.user.id);
     if (!account) throw new ChatError('invalid_field', 'account_signature: your account has no account key yet (account_publish first)', { field: 'account_signature' });
-    const verified = await checker.certified(statementOf(device), account.account_key, accountSignature);
+    const verified = await checker.certified(statementOf(device), account.accountKey, accountSignature);
     const outcome = await storage.approveDevice({
       userId: principal.user.id,
       deviceId: principal.deviceId,
-      target: { deviceId, counter: device.key_counter, encKey: device.enc_key },
-      accountKey: account.account_key,
+      target: { deviceId, counter: device.counter, encKey: device.encKey },
+      accountKey: account.accountKey,
       accountSignature,
       verified,
     });
@@ -206,7 +206,7 @@ export class KeyService {
     const { storage } = this.deps;
     for (const revocation of revocations) {
       const rows = revocation.deviceId === null ? await storage.revokedDeviceKeys(revocation.userId) : [await storage.deviceKeys(revocation.deviceId)];
-      for (const row of rows) if (row && row.revoked === 1) await this.announce(toDeviceKeys(row));
+      for (const row of rows) if (row?.revoked) await this.announce(toDeviceKeys(row));
     }
   }
 
@@ -229,23 +229,23 @@ function conflict(field: string, message: string): ChatError {
   return new ChatError('key_conflict', message, { field });
 }
 
-function statementOf(row: DeviceKeysRow): DeviceStatement {
-  return { userId: row.user_id, deviceId: row.device_id, encKey: row.enc_key, signKey: row.sign_key, counter: row.key_counter };
+function statementOf(keys: StoredDeviceKeys): DeviceStatement {
+  return { userId: keys.userId, deviceId: keys.deviceId, encKey: keys.encKey, signKey: keys.signKey, counter: keys.counter };
 }
 
-function toDeviceKeys(row: DeviceKeysRow): DeviceKeys {
+function toDeviceKeys(keys: StoredDeviceKeys): DeviceKeys {
   return {
-    userId: row.user_id,
-    deviceId: row.device_id,
-    encKey: row.enc_key,
-    signKey: row.sign_key,
-    counter: row.key_counter,
-    signature: row.key_signature,
-    accountSignature: row.account_signature,
-    revoked: row.revoked === 1,
+    userId: keys.userId,
+    deviceId: keys.deviceId,
+    encKey: keys.encKey,
+    signKey: keys.signKey,
+    counter: keys.counter,
+    signature: keys.signature,
+    accountSignature: keys.accountSignature,
+    revoked: keys.revoked,
   };
 }
 
-function toAccountKey(row: AccountKeyRow): AccountKey {
-  return { userId: row.user_id, accountKey: row.account_key, signature: row.signature };
+function toAccountKey(key: StoredAccountKey): AccountKey {
+  return { userId: key.userId, accountKey: key.accountKey, signature: key.signature };
 }

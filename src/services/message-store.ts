@@ -1,6 +1,6 @@
-import type { MessageRow } from '../storage/repositories/messages.js';
-import type { PushPlatforms } from '../storage/repositories/push.js';
-import type { MembershipRow } from '../storage/repositories/threads.js';
+import type { StoredMessage } from '../storage/ports/messaging.js';
+import type { PushPlatforms } from '../storage/ports/push.js';
+import type { ThreadSummary } from '../storage/ports/threads.js';
 import type { Message } from './types.js';
 
 /**
@@ -16,26 +16,26 @@ export interface MessageStoreSettings {
   readonly push: PushPlatforms;
 }
 
-/** A message row as the services see it (the inbox handover still reads rows; it moves to services/delivery.ts). */
-export function toMessage(row: MessageRow): Message {
+/** A stored message as the services see it. */
+export function toMessage(stored: StoredMessage): Message {
   return {
-    id: row.id,
-    threadId: row.thread_id,
-    seq: row.seq,
-    senderUserId: row.sender_user_id,
-    senderDeviceId: row.sender_device_id,
-    clientMsgId: row.client_msg_id,
-    kind: row.kind,
-    bodyJson: row.body,
-    createdAt: row.created_at,
+    id: stored.id,
+    threadId: stored.threadId,
+    seq: stored.seq,
+    senderUserId: stored.senderUserId,
+    senderDeviceId: stored.senderDeviceId,
+    clientMsgId: stored.clientMsgId,
+    kind: stored.kind,
+    bodyJson: stored.bodyJson,
+    createdAt: stored.createdAt,
   };
 }
 
-type MemberCursors = Pick<MembershipRow, 'joined_seq' | 'left_seq' | 'read_seq'>;
+type MemberCursors = Pick<ThreadSummary, 'joinedSeq' | 'leftSeq' | 'readSeq'>;
 
 /** The seqs a member may see: (from, to]. A former member sees up to where they left. */
-export function visibleRange(membership: Pick<MembershipRow, 'joined_seq' | 'left_seq'>, lastSeq: number): { from: number; to: number } {
-  return { from: membership.joined_seq, to: membership.left_seq ?? lastSeq };
+export function visibleRange(membership: Pick<MemberCursors, 'joinedSeq' | 'leftSeq'>, lastSeq: number): { from: number; to: number } {
+  return { from: membership.joinedSeq, to: membership.leftSeq ?? lastSeq };
 }
 
 /**
@@ -46,5 +46,5 @@ export function visibleRange(membership: Pick<MembershipRow, 'joined_seq' | 'lef
  */
 export function unreadCount(membership: MemberCursors, lastSeq: number): number {
   const { from, to } = visibleRange(membership, lastSeq);
-  return Math.max(0, to - Math.max(membership.read_seq, from));
+  return Math.max(0, to - Math.max(membership.readSeq, from));
 }

@@ -4,7 +4,7 @@ import type { AppendOutcome, MessagingStorage } from '../storage/ports/messaging
 import { readEnvelope } from './e2e-envelope.js';
 import type { SendBudget } from './limits/send-budget.js';
 import type { MessageStoreSettings } from './message-store.js';
-import { assertSignedIn } from './revocations.js';
+import { refuseSignedOut } from './revocations.js';
 import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
 
 export interface MessagingSettings extends MessageStoreSettings {
@@ -73,6 +73,7 @@ export class MessagingService {
       now: clock.now(),
       requireE2eEverywhere: settings.requireE2e,
     });
+    if (outcome.kind === 'signed_out') refuseSignedOut(outcome.state);
     if (outcome.kind !== 'refused') return { message: outcome.message, duplicate: outcome.kind === 'duplicate' };
     throw sendRefusal(outcome, request, content.kind === 'e2e' ? content.error : undefined);
   }
@@ -140,14 +141,6 @@ export class MessagingService {
 /** The error a refused send is answered with (today's codes, messages and details: clients and tests rely on them). */
 function sendRefusal(outcome: AppendOutcome & { kind: 'refused' }, request: SendRequest, envelopeError: ChatError | undefined): ChatError {
   switch (outcome.reason) {
-    case 'signed_out':
-      try {
-        assertSignedIn(outcome.token ?? undefined);
-      } catch (error) {
-        if (isChatError(error)) return error;
-        throw error;
-      }
-      return new ChatError('unauthorized', 'this device was logged out; log in again');
     case 'client_id_in_other_thread':
       return new ChatError('invalid_field', `client_msg_id ${request.clientMsgId} was already used for a message in another thread`, { field: 'client_msg_id' });
     case 'encryption_required':

@@ -97,7 +97,7 @@ export class RevocationWatcher implements RevocationListener {
       const rows = await this.deps.events.accountEventsAfter(lastId, PAGE);
       const fresh = rows.filter((row) => !this.handled.has(row.id));
       for (const row of fresh) {
-        this.deps.log.info({ user: row.user_id, device: row.device_id, reason: row.reason }, 'revocation made by another process: closing its connections');
+        this.deps.log.info({ user: row.userId, device: row.deviceId, reason: row.reason }, 'revocation made by another process: closing its connections');
       }
       // Should this throw, the page is read again at the next look (handing a revocation on twice changes nothing).
       if (fresh.length > 0) this.deps.listener.revoked(fresh.map(toRevocation));

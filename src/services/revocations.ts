@@ -1,9 +1,10 @@
 import { ChatError } from '../errors.js';
-import type { TokenState } from '../storage/ports/accounts.js';
+import type { AccountEvent } from '../storage/ports/account-events.js';
+import type { TokenState } from '../storage/ports/token.js';
 import type { Revocation, RevocationReason } from './types.js';
 
-export function toRevocation(row: { id: number; user_id: number; device_id: number | null; reason: RevocationReason }): Revocation {
-  return { id: row.id, userId: row.user_id, deviceId: row.device_id, reason: row.reason };
+export function toRevocation(event: AccountEvent): Revocation {
+  return { id: event.id, userId: event.userId, deviceId: event.deviceId, reason: event.reason };
 }
 
 /** What a client is told (the close frame's reason, the error's message) when its token stopped working. */

@@ -185,8 +185,7 @@ export class ThreadService {
   }
 
   private view(summary: ThreadSummary): ThreadView {
-    const membership = { joined_seq: summary.joinedSeq, left_seq: summary.leftSeq, read_seq: summary.readSeq };
-    const { to } = visibleRange(membership, summary.lastSeq);
+    const { to } = visibleRange(summary, summary.lastSeq);
     const member = summary.leftSeq === null;
     return {
       id: summary.id,
@@ -200,7 +199,7 @@ export class ThreadService {
       member,
       leftSeq: summary.leftSeq,
       readSeq: summary.readSeq,
-      unread: unreadCount(membership, summary.lastSeq),
+      unread: unreadCount(summary, summary.lastSeq),
       muted: summary.muted,
       label: summary.label,
       memberCount: member ? summary.memberCount : 0,

@@ -1,6 +1,6 @@
-import type { RevocationReason } from '../storage/repositories/account-events.js';
-import type { MessageKind } from '../storage/repositories/messages.js';
-import type { MemberRole, ThreadKind } from '../storage/repositories/threads.js';
+import type { RevocationReason } from '../storage/ports/account-events.js';
+import type { MessageKind } from '../storage/ports/messaging.js';
+import type { MemberRole, ThreadKind } from '../storage/ports/threads.js';
 
 // One definition of each, next to the rows (the schema's CHECK constraints list the same values).
 export type { MemberRole, MessageKind, RevocationReason, ThreadKind };

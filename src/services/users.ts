@@ -1,5 +1,5 @@
 import { ChatError } from '../errors.js';
-import type { UserLookup, UserRow } from '../storage/ports/accounts.js';
+import type { UserLookup, StoredAccount } from '../storage/ports/accounts.js';
 import type { User } from './types.js';
 
 /** A user to act on: by id or by username. */
@@ -10,7 +10,7 @@ export async function findUser(users: UserLookup, ref: UserRef): Promise<User> {
   return userOrNotFound('userId' in ref ? await users.userById(ref.userId) : await users.userByUsername(ref.username), ref);
 }
 
-function userOrNotFound(row: UserRow | undefined, ref: UserRef): User {
-  if (!row || row.deleted_at !== null) throw new ChatError('not_found', `no user ${'userId' in ref ? ref.userId : JSON.stringify(ref.username)}`);
-  return { id: row.id, username: row.username, displayName: row.display_name };
+function userOrNotFound(row: StoredAccount | undefined, ref: UserRef): User {
+  if (!row || row.deletedAt !== null) throw new ChatError('not_found', `no user ${'userId' in ref ? ref.userId : JSON.stringify(ref.username)}`);
+  return { id: row.id, username: row.username, displayName: row.displayName };
 }

@@ -114,7 +114,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       assert.deepEqual(changed.deviceIds, [c], 'every live device but the one kept');
       const unchanged = await accounts.changePassword({ userId: ida.userId, passwordHash: 'newer', revoke: null, now: NOW });
       assert.deepEqual(unchanged, { deviceIds: [], events: [] });
-      assert.equal((await accounts.userById(ida.userId))?.password_hash, 'newer');
+      assert.equal((await accounts.userById(ida.userId))?.passwordHash, 'newer');
       const disabled = await admin.disableUser({ userId: ida.userId, now: NOW });
       assert.deepEqual(disabled.deviceIds, [b]);
       const again = await admin.disableUser({ userId: ida.userId, now: NOW });
@@ -124,7 +124,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       const stored = await events.accountEventsAfter(start, 100);
       assert.deepEqual(stored, returned, 'what the units return is what was stored');
       assert.deepEqual(
-        stored.map((row) => [row.device_id, row.reason]),
+        stored.map((event) => [event.deviceId, event.reason]),
         [
           [a, 'device_revoked'],
           [c, 'password_changed'],
@@ -144,14 +144,14 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       const jo = await seedUser(accounts, 'jo', 1);
       const device = jo.deviceIds[0] as number;
       await accounts.touchDevice(device, NOW + 5);
-      assert.equal((await accounts.deviceById(device))?.last_seen_at, NOW + 5);
+      assert.equal((await accounts.deviceById(device))?.lastSeenAt, NOW + 5);
       const writes = [accounts.setPasswordHash(jo.userId, 'p2'), admin.createInvite({ codeHash: Buffer.from('i'), codePrefix: 'ABCD', now: NOW, expiresAt: null, maxUses: 1, note: 'n' })];
       const [, inviteId] = await Promise.all(writes);
-      assert.equal((await accounts.userById(jo.userId))?.password_hash, 'p2');
-      assert.equal((await admin.listInvites()).find((row) => row.id === inviteId)?.code_prefix, 'ABCD');
+      assert.equal((await accounts.userById(jo.userId))?.passwordHash, 'p2');
+      assert.equal((await admin.listInvites()).find((row) => row.id === inviteId)?.codePrefix, 'ABCD');
       assert.equal(await admin.revokeInvite(inviteId as number, NOW), true);
       assert.equal(await admin.revokeInvite(inviteId as number, NOW), false, 'once');
-      assert.equal((await admin.invite({ codeHash: Buffer.from('i') }))?.revoked_at, NOW);
+      assert.equal((await admin.invite({ codeHash: Buffer.from('i') }))?.revokedAt, NOW);
       close();
     });
 
@@ -162,8 +162,10 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       await admin.disableUser({ userId: kim.userId, now: NOW });
       await seedInvite(Buffer.from('open'), 2, null);
       const counts = await admin.counts(NOW);
-      assert.deepEqual([counts.users, counts.disabled_users, counts.devices, counts.invites_open], [2, 1, 1, 1]);
-      assert.deepEqual(await admin.pushCounts(), { sent: 0, failed: 0, dropped_tokens: 0, skipped: 0, queued: 0 });
+      assert.deepEqual([counts.users, counts.disabledUsers, counts.devices, counts.invitesOpen], [2, 1, 1, 1]);
+      // Real booleans, whatever the engine stores.
+      assert.deepEqual((await admin.listUsers()).map((user) => [user.username, user.disabled]), [['kim', true], ['lee', false]]);
+      assert.deepEqual(await admin.pushCounts(), { sent: 0, failed: 0, droppedTokens: 0, skipped: 0, queued: 0 });
       assert.deepEqual(await admin.unreadCursors(kim.userId), []);
       close();
     });

@@ -22,13 +22,13 @@ export function contactsStorageContract(name: string, open: () => Promise<Contac
       assert.equal(await contacts.addContact(alice.userId, zed.userId, 5), true);
       assert.equal(await contacts.addContact(alice.userId, zed.userId, 6), false, 'already a contact');
       assert.equal(await contacts.addContact(alice.userId, bob.userId, 7), true);
-      assert.deepEqual((await contacts.contacts(alice.userId)).map((row) => [row.username, row.created_at]), [
-        ['bob', 7],
-        ['zed', 5],
+      assert.deepEqual((await contacts.contacts(alice.userId)).map((contact) => [contact.user.username, contact.user.displayName, contact.addedAt]), [
+        ['bob', 'bob', 7],
+        ['zed', 'zed', 5],
       ]);
       assert.deepEqual(await contacts.contacts(zed.userId), [], 'one-sided');
       await admin.deleteUser({ userId: bob.userId, now: 8 });
-      assert.deepEqual((await contacts.contacts(alice.userId)).map((row) => row.username), ['zed']);
+      assert.deepEqual((await contacts.contacts(alice.userId)).map((contact) => contact.user.username), ['zed']);
       assert.equal(await contacts.removeContact(alice.userId, zed.userId), true);
       assert.equal(await contacts.removeContact(alice.userId, zed.userId), false);
       assert.equal((await contacts.userByUsername('ZED'))?.id, zed.userId);

@@ -41,7 +41,7 @@ export function deviceMessagesStorageContract(name: string, open: () => Promise<
       for (let i = 0; i < 3; i++) assert.equal((await send(c, 1)).kind, 'stored', 'another sender has its own queue');
       assert.deepEqual(await send(c, 1), { kind: 'refused', reason: 'queue_messages', queued: { bytes: 3, count: 3 } });
       const page = await deviceMessages.deviceMessages(b, 0, 10);
-      assert.deepEqual(page.map((row) => row.from_device), [a, c, c, c]);
+      assert.deepEqual(page.map((message) => message.fromDevice), [a, c, c, c]);
       assert.deepEqual(page.map((row) => row.id), [...page.map((row) => row.id)].sort((x, y) => x - y));
       assert.deepEqual(page[0]?.payload, Buffer.alloc(6, a));
       assert.deepEqual((await deviceMessages.deviceMessages(b, page[1]!.id, 1)).map((row) => row.id), [page[2]!.id]);

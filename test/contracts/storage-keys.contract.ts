@@ -30,7 +30,7 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
       assert.deepEqual(await publish(d2, keysOf(1, 1)), { kind: 'refused', reason: 'sign_key_taken' });
       assert.deepEqual(await publish(d1, keysOf(1, 1)), { kind: 'refused', reason: 'counter_lower', storedCounter: 2 });
       assert.deepEqual(await publish(d1, { ...keysOf(1, 2), encKey: 'new' }), { kind: 'refused', reason: 'enc_key_needs_higher_counter', storedCounter: 2 });
-      assert.equal((await keys.deviceKeys(d1))?.key_counter, 2, 'the refusals changed nothing');
+      assert.equal((await keys.deviceKeys(d1))?.counter, 2, 'the refusals changed nothing');
       assert.equal((await publish(d1, keysOf(1, 3))).kind, 'stored');
       close();
     });
@@ -64,14 +64,14 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
         certification: { accountSignature: 'cert1', verified: true, accountKey: 'K1' },
         now: NOW,
       });
-      assert.equal(certified.kind === 'stored' && certified.keys.account_signature, 'cert1');
+      assert.equal(certified.kind === 'stored' && certified.keys.accountSignature, 'cert1');
       await keys.publishDeviceKeys({ userId, deviceId: d2, keys: keysOf(4), certification: undefined, now: NOW });
       assert.deepEqual(await account(d2, 'K2', true), { kind: 'refused', reason: 'not_approved' }, 'a pending device alone may not reset');
       const reset = await account(d1, 'K2', true);
       assert.equal(reset.kind, 'stored');
-      assert.deepEqual(reset.kind === 'stored' && [reset.reset, reset.uncertified.map((row) => [row.device_id, row.account_signature])], [true, [[d1, null]]]);
+      assert.deepEqual(reset.kind === 'stored' && [reset.reset, reset.uncertified.map((keys) => [keys.deviceId, keys.accountSignature])], [true, [[d1, null]]]);
       assert.equal((await account(d2, 'K3', true, true)).kind, 'stored', 'with the password, from any device');
-      assert.equal((await keys.accountKey(userId))?.account_key, 'K3');
+      assert.equal((await keys.accountKey(userId))?.accountKey, 'K3');
       close();
     });
 
@@ -90,7 +90,7 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
       assert.deepEqual(await approve(0, 'K1'), { kind: 'refused', reason: 'not_certified', storedCounter: 1 }, 'the device rotated meanwhile');
       assert.deepEqual(await approve(1, 'K1', false), { kind: 'refused', reason: 'not_certified', storedCounter: 1 });
       const approved = await approve(1, 'K1');
-      assert.equal(approved.kind === 'stored' && approved.keys.account_signature, 'cert2');
+      assert.equal(approved.kind === 'stored' && approved.keys.accountSignature, 'cert2');
       assert.deepEqual(await approve(1, 'K1'), { kind: 'unchanged' });
       assert.deepEqual(
         await keys.approveDevice({ userId, deviceId: d1, target: { deviceId: 9_999, counter: 1, encKey: 'x' }, accountKey: 'K1', accountSignature: 'c', verified: true }),
@@ -111,12 +111,12 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
       await keys.publishAccountKey({ userId: erin.userId, deviceId: e1, accountKey: 'KE', signature: 's', reset: false, passwordConfirmed: false, now: NOW });
       await accounts.revokeDevices({ userId: erin.userId, deviceIds: [e2], now: NOW });
       const found = await keys.keysOfUsers([erin.userId, finn.userId]);
-      assert.deepEqual(found.accounts.map((row) => [row.user_id, row.account_key]), [[erin.userId, 'KE']]);
-      assert.deepEqual(found.devices.map((row) => [row.device_id, row.revoked]), [
-        [e1, 0],
-        [e2, 1],
+      assert.deepEqual(found.accounts.map((key) => [key.userId, key.accountKey]), [[erin.userId, 'KE']]);
+      assert.deepEqual(found.devices.map((keys) => [keys.deviceId, keys.revoked]), [
+        [e1, false],
+        [e2, true],
       ]);
-      assert.deepEqual((await keys.revokedDeviceKeys(erin.userId)).map((row) => row.device_id), [e2]);
+      assert.deepEqual((await keys.revokedDeviceKeys(erin.userId)).map((keys) => keys.deviceId), [e2]);
       assert.deepEqual(await keys.usersEverSharingThreads(erin.userId), [finn.userId]);
       close();
     });

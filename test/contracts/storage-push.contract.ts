@@ -56,7 +56,8 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       await fixture.mute(threadId, carol.userId);
       assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: { apns: true, fcm: false } }), 1);
       const due = await queue.duePushes(NOW, 10);
-      assert.deepEqual(due.map((row) => [row.device_id, row.message_id, row.seq, row.attempts]), [[b1, messageIds[1], 2, 0]], 'the newest message, the apns device only');
+      assert.deepEqual(due.map((push) => [push.deviceId, push.messageId, push.seq, push.attempts]), [[b1, messageIds[1], 2, 0]], 'the newest message, the apns device only');
+      assert.deepEqual(due.map((push) => [push.deviceLive, push.deviceRevoked, push.muted, push.left]), [[false, false, false, false]], 'real booleans');
       assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: both }), 0, 'expanded once');
       assert.deepEqual(await queue.duePushes(NOW - 1, 10), [], 'not due before its time');
       fixture.close();
@@ -87,13 +88,13 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       await fixture.seedThread([alice.userId, bob.userId], sender, 1, NOW + 1_000);
       await queue.expandPending({ limit: 10, now: NOW + 1_000, platforms: both });
       const [pending] = await queue.duePushes(NOW + 1_000, 10);
-      await queue.settlePush({ ...pending!, message_id: pending!.message_id - 1 }, 'skipped');
+      await queue.settlePush({ ...pending!, messageId: pending!.messageId - 1 }, 'skipped');
       assert.equal((await queue.duePushes(NOW + 1_000, 10)).length, 1, 'a newer message holds the row: it stays');
       await queue.dropDeadToken(pending!, apnsToken(2));
       assert.deepEqual(await queue.duePushes(NOW + 1_000, 10), []);
       assert.equal(await tokens.pushRegistration(b1), undefined);
       const counts = await admin.pushCounts();
-      assert.deepEqual([counts.sent, counts.skipped, counts.dropped_tokens, counts.queued], [1, 1, 1, 0]);
+      assert.deepEqual([counts.sent, counts.skipped, counts.droppedTokens, counts.queued], [1, 1, 1, 0]);
       fixture.close();
     });
   });

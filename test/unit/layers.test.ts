@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
  * the layers below it. Layers beside the chain say where they sit. Anything
  * more is an exception, listed under EXCEPTIONS with why; an entry with a '/'
  * allows one module (its path under src/, without extension), not its whole layer.
+ * THROUGH narrows an allowed layer to some of its folders for some importers.
  * A layer is the first folder under src/ (so services/live/, storage/ports/ and
  * storage/sqlite/ belong to services and storage), except transport/http/,
  * the HTTP routes, which is a layer of its own.
@@ -69,7 +70,8 @@ const EXCEPTIONS: Record<string, readonly string[]> = {
   // The session applies the same X-Forwarded-For rule (http.trust_proxy) as the HTTP router; the realtime
   // registries are beside it (SEAMS-SPEC: realtime sits beside session).
   session: ['transport/client-address', 'realtime'],
-  // The push queue worker reads its queue through storage; the providers read their config section.
+  // The push queue worker reads its queue through storage (its port only: see THROUGH); the providers read
+  // their config section.
   push: ['storage', 'config'],
   // The services hash passwords and check keys with crypto (a library: it imports no chatd layer).
   services: ['crypto'],
@@ -77,6 +79,22 @@ const EXCEPTIONS: Record<string, readonly string[]> = {
   metrics: ['storage'],
   // The client SDK runs in apps, not in the server: it shares only the protocol's types.
   client: ['protocol'],
+};
+
+/**
+ * The issue's rule for storage (SEAMS-SPEC, "the storage port"): services, the
+ * session and the push worker see storage only through its ports, the
+ * interfaces a PostgreSQL implementation will fulfil too: never `Store`, the
+ * write batcher, SQL repositories (their rows are SQLite's encoding) or an
+ * SQLite implementation. Each entry is a folder prefix under src/. None of them
+ * needs storage/database.ts either: opening, migrating and backing up the
+ * database is the composition root's (app.ts) and the CLI's, which may import
+ * any of storage (app.ts wires the SQLite implementations).
+ */
+const THROUGH: Record<string, Record<string, readonly string[]>> = {
+  services: { storage: ['storage/ports/'] },
+  session: { storage: ['storage/ports/'] },
+  push: { storage: ['storage/ports/'] },
 };
 
 function allowedFor(layer: string): readonly string[] {
@@ -103,6 +121,8 @@ function layerOf(module: string): string {
 function mayImport(from: string, target: string): boolean {
   const to = layerOf(target);
   if (to === from || SHARED.has(to)) return true;
+  const through = THROUGH[from]?.[to];
+  if (through && !through.some((prefix) => target.startsWith(prefix))) return false;
   return allowedFor(from).some((entry) => (entry.includes('/') ? target === entry : entry === to));
 }
 
@@ -149,6 +169,14 @@ describe('layers', () => {
       ['realtime', 'session/session'],
       ['client', 'services/types'],
       ['app', 'cli/common'],
+      ['services', 'storage/store'],
+      ['services', 'storage/sqlite/messaging'],
+      ['services', 'storage/repositories/messages'],
+      ['services', 'storage/write-batcher'],
+      ['session', 'storage/write-batcher'],
+      ['session', 'storage/store'],
+      ['push', 'storage/repositories/push'],
+      ['push', 'storage/sqlite/push'],
     ];
     for (const [from, target] of forbidden) assert.equal(mayImport(from, target), false, `${from} → ${target} must be refused`);
     const allowed: Array<[string, string]> = [
@@ -159,6 +187,11 @@ describe('layers', () => {
       ['session', 'protocol/decode'],
       ['session', 'transport/types'],
       ['services', 'storage/ports/messaging'],
+      ['push', 'storage/ports/push'],
+      ['session', 'storage/ports/messaging'],
+      ['app', 'storage/sqlite/messaging'],
+      ['app', 'storage/store'],
+      ['cli', 'storage/sqlite/admin'],
       ['services', 'services/live/broker'],
       ['realtime', 'services/live/broker'],
     ];
@@ -166,6 +199,10 @@ describe('layers', () => {
   });
 
   it('names only modules and layers that exist', () => {
+    for (const [from, narrowed] of Object.entries(THROUGH)) {
+      assert.ok(isKnownLayer(from), `${from} names no layer`);
+      for (const prefix of Object.values(narrowed).flat()) assert.ok(existsSync(join(SRC, prefix)), `${prefix} names no folder`);
+    }
     for (const entry of Object.values(STATED).flat().concat(Object.values(EXCEPTIONS).flat())) {
       if (entry.includes('/')) {
         assert.ok(existsSync(join(SRC, `${entry}.ts`)), `${entry} names no module`);

@@ -4,15 +4,15 @@ import { notificationFor, previewOf } from '../../src/push/content.js';
 import { retryDelay, skipReason } from '../../src/push/dispatcher.js';
 
 const message = {
-  thread_id: 7,
-  message_id: 70,
+  threadId: 7,
+  messageId: 70,
   seq: 3,
   kind: 'text' as const,
   body: JSON.stringify({ text: 'see you at 9' }),
-  sender_name: 'Alice',
-  thread_kind: 'direct' as const,
-  thread_title: null,
-  created_at: 1_000,
+  senderName: 'Alice',
+  threadKind: 'direct' as const,
+  threadTitle: null,
+  createdAt: 1_000,
 };
 const settings = { preview: true, maxAgeMs: 60_000 };
 
@@ -21,7 +21,7 @@ describe('push notification content', () => {
     const direct = notificationFor(message, 4, settings);
     assert.deepEqual([direct.title, direct.body, direct.badge, direct.collapseKey, direct.expiresAt], ['Alice', 'see you at 9', 4, 'thread-7', 61_000]);
     assert.deepEqual(direct.data, { thread_id: '7', seq: '3', message_id: '70', encrypted: 'false' });
-    const group = notificationFor({ ...message, thread_kind: 'group', thread_title: 'Climbing' }, 1, settings);
+    const group = notificationFor({ ...message, threadKind: 'group', threadTitle: 'Climbing' }, 1, settings);
     assert.deepEqual([group.title, group.body], ['Climbing', 'Alice: see you at 9']);
   });
 
@@ -47,17 +47,17 @@ describe('push notification content', () => {
 });
 
 describe('push queue decisions', () => {
-  const row: Parameters<typeof skipReason>[0] = { device_revoked: 0, push_token: 't', device_live: 0, delivered_seq: 1, read_seq: 2, seq: 3, muted: 0, left: 0, created_at: 1_000 };
+  const row: Parameters<typeof skipReason>[0] = { deviceRevoked: false, pushToken: 't', deviceLive: false, deliveredSeq: 1, readSeq: 2, seq: 3, muted: false, left: false, createdAt: 1_000 };
   it('skips a notification the device no longer needs, and says why', () => {
     const table: Array<[Partial<typeof row>, number, string | undefined]> = [
       [{}, 2_000, undefined],
-      [{ device_revoked: 1 }, 2_000, 'revoked'],
-      [{ push_token: null }, 2_000, 'no_token'],
-      [{ device_live: 1 }, 2_000, 'online'],
-      [{ delivered_seq: 3 }, 2_000, 'delivered'],
-      [{ left: 1 }, 2_000, 'left'],
-      [{ read_seq: 3 }, 2_000, 'read'],
-      [{ muted: 1 }, 2_000, 'muted'],
+      [{ deviceRevoked: true }, 2_000, 'revoked'],
+      [{ pushToken: null }, 2_000, 'no_token'],
+      [{ deviceLive: true }, 2_000, 'online'],
+      [{ deliveredSeq: 3 }, 2_000, 'delivered'],
+      [{ left: true }, 2_000, 'left'],
+      [{ readSeq: 3 }, 2_000, 'read'],
+      [{ muted: true }, 2_000, 'muted'],
       [{}, 1_000 + 60_001, 'expired'],
     ];
     for (const [change, now, expected] of table) assert.equal(skipReason({ ...row, ...change }, now, 60_000), expected, JSON.stringify(change));

@@ -74,7 +74,7 @@ describe('KeyService in process', () => {
     assert.deepEqual(await keys.keys(principal(cy, 'cy'), [ann.userId]), { accounts: [], devices: [] }, 'no shared thread: as if there were no keys');
     const change = await accounts.revokeDevices({ userId: ann.userId, deviceIds: [device.deviceId], now: 5 });
     announced.length = 0;
-    await keys.revoked(change.events.map((row) => ({ id: row.id, userId: row.user_id, deviceId: row.device_id, reason: row.reason })));
+    await keys.revoked(change.events.map((event) => ({ id: event.id, userId: event.userId, deviceId: event.deviceId, reason: event.reason })));
     assert.deepEqual(announced.map((a) => [a.keys.deviceId, a.keys.revoked]), [[device.deviceId, true]]);
   });
 });

@@ -98,7 +98,7 @@ describe('PushDispatcher on the fake clock', () => {
     const { admin, provider, dispatcher, bob, store } = await setUp([{ kind: 'dead_token', reason: 'Unregistered' }]);
     dispatcher.start();
     await provider.called(1);
-    await turnsUntil(async () => (await admin.pushCounts()).dropped_tokens === 1, 'the token dropped');
+    await turnsUntil(async () => (await admin.pushCounts()).droppedTokens === 1, 'the token dropped');
     assert.equal(await new SqlitePushTokensStorage(store).pushRegistration(bob.deviceIds[0] as number), undefined);
     await dispatcher.stop();
   });

@@ -1,23 +1,51 @@
-import type { AccountEventRow } from '../repositories/account-events.js';
-import type { DeviceRow, DeviceWithUser, TokenState } from '../repositories/devices.js';
-import type { UserRow } from '../repositories/users.js';
+import type { AccountEvent } from './account-events.js';
+import type { TokenState } from './token.js';
 
-export type { AccountEventRow, DeviceRow, DeviceWithUser, TokenState, UserRow };
+/** A user as every engine returns it (times in Unix ms). */
+export interface StoredAccount {
+  readonly id: number;
+  readonly username: string;
+  readonly displayName: string;
+  /** Null once the user is deleted. */
+  readonly passwordHash: string | null;
+  readonly disabled: boolean;
+  readonly createdAt: number;
+  /** Deleted users stay (their names stay reserved), marked here. */
+  readonly deletedAt: number | null;
+  readonly lastActiveAt: number | null;
+}
+
+/** A device as every engine returns it (times in Unix ms). */
+export interface StoredDevice {
+  readonly id: number;
+  readonly userId: number;
+  readonly name: string;
+  readonly platform: string;
+  readonly createdAt: number;
+  readonly lastSeenAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+/** A live device found by its token, with what authentication needs of its user. */
+export interface DeviceWithUser {
+  readonly device: StoredDevice;
+  readonly user: Pick<StoredAccount, 'id' | 'username' | 'displayName' | 'disabled' | 'deletedAt'>;
+}
 
 /**
  * Looking users up by id or by name (case-insensitive). Deleted users are
- * found too: their names stay reserved, and the caller checks deleted_at.
+ * found too: their names stay reserved, and the caller checks deletedAt.
  */
 export interface UserLookup {
-  userById(id: number): Promise<UserRow | undefined>;
-  userByUsername(username: string): Promise<UserRow | undefined>;
+  userById(id: number): Promise<StoredAccount | undefined>;
+  userByUsername(username: string): Promise<StoredAccount | undefined>;
 }
 
 /** What a unit that revokes tokens did: the devices that lost theirs, and the account events recorded in the same commit. */
 export interface RevocationChange {
   readonly deviceIds: readonly number[];
   /** Recorded in the revoking transaction (any process reads them); ids grow in commit order. */
-  readonly events: readonly AccountEventRow[];
+  readonly events: readonly AccountEvent[];
 }
 
 export type CreateUserOutcome =
@@ -36,8 +64,8 @@ export interface AccountsStorage extends UserLookup {
   deviceByTokenHash(tokenHash: Buffer): Promise<DeviceWithUser | undefined>;
   /** Whether the device's token works (revoked, user disabled, user deleted); undefined for an unknown device. */
   tokenState(deviceId: number): Promise<TokenState | undefined>;
-  deviceById(deviceId: number): Promise<DeviceRow | undefined>;
-  devicesOfUser(userId: number, options: { includeRevoked: boolean }): Promise<DeviceRow[]>;
+  deviceById(deviceId: number): Promise<StoredDevice | undefined>;
+  devicesOfUser(userId: number, options: { includeRevoked: boolean }): Promise<StoredDevice[]>;
   /**
    * Creates a user. With `inviteHash`, the invite is used once in the same
    * unit: a taken username leaves it unused, an unusable invite creates nobody.
@@ -49,10 +77,10 @@ export interface AccountsStorage extends UserLookup {
   addDevice(input: { userId: number; name: string; platform: string; tokenHash: Buffer; now: number }): Promise<AddDeviceOutcome>;
   /**
    * Sets the password hash and, with `revoke`, revokes every live device of
-   * the user but `revoke.keepDeviceId` (0: none), recording a
+   * the user but `revoke.keepDeviceId` (null: none), recording a
    * `password_changed` event per revoked device.
    */
-  changePassword(input: { userId: number; passwordHash: string; revoke: { keepDeviceId: number } | null; now: number }): Promise<RevocationChange>;
+  changePassword(input: { userId: number; passwordHash: string; revoke: { keepDeviceId: number | null } | null; now: number }): Promise<RevocationChange>;
   /** Revokes those of `deviceIds` still live (a `device_revoked` event each); the others are left out of the answer. */
   revokeDevices(input: { userId: number; deviceIds: readonly number[]; now: number }): Promise<RevocationChange>;
   /** When the device was last seen (group-committed with whatever else commits). */

@@ -1,18 +1,62 @@
-import type { InviteRow, NewInvite } from '../repositories/invites.js';
-import type { PushCounts, PushRegistration } from '../repositories/push.js';
-import type { TableCounts } from '../repositories/stats.js';
-import type { MembershipRow } from '../repositories/threads.js';
-import type { AccountsStorage, RevocationChange, UserRow } from './accounts.js';
+import type { AccountsStorage, RevocationChange, StoredAccount } from './accounts.js';
+import type { PushRegistration } from './push.js';
 
-export type { InviteRow, NewInvite, PushCounts, PushRegistration, TableCounts };
+/** An invite as every engine returns it (its code is never stored, only its hash and a prefix to recognise it by). */
+export interface StoredInvite {
+  readonly id: number;
+  readonly codePrefix: string;
+  readonly createdAt: number;
+  readonly expiresAt: number | null;
+  readonly maxUses: number;
+  readonly uses: number;
+  readonly revokedAt: number | null;
+  readonly note: string;
+}
+
+export interface NewInvite {
+  readonly codeHash: Buffer;
+  readonly codePrefix: string;
+  readonly now: number;
+  readonly expiresAt: number | null;
+  readonly maxUses: number;
+  readonly note: string;
+}
+
+/** How many of each thing is stored (`chatd stats`). */
+export interface TableCounts {
+  readonly users: number;
+  readonly disabledUsers: number;
+  /** Logged in (not revoked). */
+  readonly devices: number;
+  readonly threads: number;
+  readonly messages: number;
+  readonly inboxEntries: number;
+  /** Usable now: not revoked, not used up, not expired. */
+  readonly invitesOpen: number;
+}
+
+/** What the push worker did since the database was created, and what waits. */
+export interface PushCounts {
+  readonly sent: number;
+  readonly failed: number;
+  readonly droppedTokens: number;
+  readonly skipped: number;
+  readonly queued: number;
+}
 
 /** A user's place in one thread, enough to count its unread messages. */
-export type UnreadCursors = Pick<MembershipRow, 'joined_seq' | 'left_seq' | 'read_seq'> & { readonly last_seq: number };
+export interface UnreadCursors {
+  readonly joinedSeq: number;
+  /** Null while a member. */
+  readonly leftSeq: number | null;
+  readonly readSeq: number;
+  readonly lastSeq: number;
+}
 
 /** AdminService's storage (the `chatd` admin commands): units resolve after commit, as in AccountsStorage. */
 export interface AdminStorage extends Pick<AccountsStorage, 'userByUsername' | 'deviceById' | 'devicesOfUser' | 'changePassword' | 'revokeDevices'> {
   /** Every user that is not deleted, by username. */
-  listUsers(): Promise<UserRow[]>;
+  listUsers(): Promise<StoredAccount[]>;
   /**
    * Disables the user and revokes every device; records a `user_disabled`
    * event only when the user was enabled (an already disabled user has no
@@ -23,8 +67,8 @@ export interface AdminStorage extends Pick<AccountsStorage, 'userByUsername' | '
   /** Marks the user deleted (password erased, name kept reserved), revokes every device, records `user_deleted`. */
   deleteUser(input: { userId: number; now: number }): Promise<RevocationChange>;
   createInvite(invite: NewInvite): Promise<number>;
-  listInvites(): Promise<InviteRow[]>;
-  invite(ref: { id: number } | { codeHash: Buffer }): Promise<InviteRow | undefined>;
+  listInvites(): Promise<StoredInvite[]>;
+  invite(ref: { id: number } | { codeHash: Buffer }): Promise<StoredInvite | undefined>;
   /** False when it was revoked already. */
   revokeInvite(id: number, now: number): Promise<boolean>;
   counts(now: number): Promise<TableCounts>;

@@ -1,7 +1,10 @@
-import type { ContactRow } from '../repositories/contacts.js';
-import type { UserLookup } from './accounts.js';
+import type { StoredAccount, UserLookup } from './accounts.js';
 
-export type { ContactRow };
+/** One of a user's contacts: who, and when they were added. */
+export interface StoredContact {
+  readonly user: Pick<StoredAccount, 'id' | 'username' | 'displayName'>;
+  readonly addedAt: number;
+}
 
 /** ContactService's storage: a user's contact book (one row per pair, the adder's side). */
 export interface ContactsStorage extends UserLookup {
@@ -10,5 +13,5 @@ export interface ContactsStorage extends UserLookup {
   /** Resolves false when it was no contact. */
   removeContact(userId: number, contactUserId: number): Promise<boolean>;
   /** The user's contacts that are not deleted, by username. */
-  contacts(userId: number): Promise<ContactRow[]>;
+  contacts(userId: number): Promise<StoredContact[]>;
 }

@@ -1,5 +1,5 @@
-import type { MessageRow } from '../repositories/messages.js';
-import type { PushPlatforms } from '../repositories/push.js';
+import type { StoredMessage } from './messaging.js';
+import type { PushPlatforms } from './push.js';
 
 /** The rules a going-offline write applies, as plain data (they are the DeliveryService's, from config). */
 export interface OfflineRules {
@@ -23,7 +23,7 @@ export interface OfflineOutcome {
 }
 
 export interface InboxPage {
-  readonly rows: MessageRow[];
+  readonly rows: StoredMessage[];
   readonly overflowed: boolean;
   /**
    * When `rows` is empty (the inbox is through): the threads the device's user

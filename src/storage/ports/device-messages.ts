@@ -1,7 +1,14 @@
-import type { DeviceMessageRow } from '../repositories/device-messages.js';
-import type { SignedOut } from './keys.js';
+import type { SignedOut } from './token.js';
 
-export type { DeviceMessageRow };
+/** A message from another device of the same user, waiting for this one. */
+export interface StoredDeviceMessage {
+  /** Grows: the receiver pages and acks by id. */
+  readonly id: number;
+  readonly fromDevice: number;
+  /** The payload's bytes (the wire carries them in base64). */
+  readonly payload: Buffer;
+  readonly createdAt: number;
+}
 
 export type SendDeviceMessageOutcome =
   | SignedOut
@@ -27,7 +34,7 @@ export interface DeviceMessagesStorage {
     limits: { maxQueueBytes: number; maxQueueMessages: number };
   }): Promise<SendDeviceMessageOutcome>;
   /** The device's messages after id `after`, oldest first, at most `limit`. */
-  deviceMessages(toDevice: number, after: number, limit: number): Promise<DeviceMessageRow[]>;
+  deviceMessages(toDevice: number, after: number, limit: number): Promise<StoredDeviceMessage[]>;
   /** Deletes the device's messages with ids up to `upTo`; resolves with how many. */
   ackDeviceMessages(toDevice: number, upTo: number): Promise<number>;
   /** Deletes every message stored before `before` (ms); resolves with how many. */

@@ -1,13 +1,35 @@
-import type { AccountKeyRow, DeviceKeysRow, NewDeviceKeys } from '../repositories/keys.js';
-import type { TokenState } from './accounts.js';
+import type { SignedOut } from './token.js';
 
-export type { AccountKeyRow, DeviceKeysRow, NewDeviceKeys };
+/** A device's published keys, as every engine returns them. */
+export interface StoredDeviceKeys {
+  readonly userId: number;
+  readonly deviceId: number;
+  readonly encKey: string;
+  readonly signKey: string;
+  /** Grows with every rotation; never goes back. */
+  readonly counter: number;
+  /** The device's signature over its keys. */
+  readonly signature: string;
+  /** The account key's certificate of these keys; null while pending approval. */
+  readonly accountSignature: string | null;
+  /** The device was logged out (its keys stay, announced as revoked). */
+  readonly revoked: boolean;
+}
 
-/** Every unit acting for a device first checks its token inside the unit: a revocation that committed first wins. */
-export interface SignedOut {
-  readonly kind: 'signed_out';
-  /** What the unit found (undefined: no such device); the service turns it into today's error. */
-  readonly state: TokenState | undefined;
+/** What keys_publish stores. */
+export interface NewDeviceKeys {
+  readonly encKey: string;
+  readonly signKey: string;
+  readonly counter: number;
+  readonly signature: string;
+  readonly accountSignature: string | null;
+}
+
+/** A user's account key, as every engine returns it. */
+export interface StoredAccountKey {
+  readonly userId: number;
+  readonly accountKey: string;
+  readonly signature: string;
 }
 
 /** The account-key check a device publication carries, decided before the unit (libsodium is awaited outside). */
@@ -24,21 +46,21 @@ export type PublishKeysOutcome =
   | { readonly kind: 'refused'; readonly reason: 'sign_key_changed' | 'sign_key_taken' | 'no_account_key' | 'not_certified' }
   | { readonly kind: 'refused'; readonly reason: 'counter_lower' | 'enc_key_needs_higher_counter'; readonly storedCounter: number }
   | { readonly kind: 'unchanged' }
-  | { readonly kind: 'stored'; readonly keys: DeviceKeysRow };
+  | { readonly kind: 'stored'; readonly keys: StoredDeviceKeys };
 
 export type PublishAccountOutcome =
   | SignedOut
   | { readonly kind: 'refused'; readonly reason: 'other_account_key' | 'not_approved' }
   | { readonly kind: 'unchanged' }
   /** `reset`: a different key replaced the user's; `uncertified` lost their approval by it. */
-  | { readonly kind: 'stored'; readonly reset: boolean; readonly uncertified: readonly DeviceKeysRow[] };
+  | { readonly kind: 'stored'; readonly reset: boolean; readonly uncertified: readonly StoredDeviceKeys[] };
 
 export type ApproveOutcome =
   | SignedOut
   | { readonly kind: 'refused'; readonly reason: 'no_device' }
   | { readonly kind: 'refused'; readonly reason: 'not_certified'; readonly storedCounter: number }
   | { readonly kind: 'unchanged' }
-  | { readonly kind: 'stored'; readonly keys: DeviceKeysRow };
+  | { readonly kind: 'stored'; readonly keys: StoredDeviceKeys };
 
 /**
  * KeyService's storage. The identity rules a concurrent publication could
@@ -48,12 +70,12 @@ export type ApproveOutcome =
  * by the service before.
  */
 export interface KeysStorage {
-  deviceKeys(deviceId: number): Promise<DeviceKeysRow | undefined>;
-  accountKey(userId: number): Promise<AccountKeyRow | undefined>;
+  deviceKeys(deviceId: number): Promise<StoredDeviceKeys | undefined>;
+  accountKey(userId: number): Promise<StoredAccountKey | undefined>;
   /** One consistent snapshot: the account keys and device keys (revoked and pending too) of these users. */
-  keysOfUsers(userIds: readonly number[]): Promise<{ accounts: AccountKeyRow[]; devices: DeviceKeysRow[] }>;
+  keysOfUsers(userIds: readonly number[]): Promise<{ accounts: StoredAccountKey[]; devices: StoredDeviceKeys[] }>;
   /** The user's revoked devices that had published keys. */
-  revokedDeviceKeys(userId: number): Promise<DeviceKeysRow[]>;
+  revokedDeviceKeys(userId: number): Promise<StoredDeviceKeys[]>;
   /** Users who share or shared a thread with the user (either side left since): who may hold their keys. */
   usersEverSharingThreads(userId: number): Promise<number[]>;
   /** keys_publish. Keys equal to the stored ones (approval included) are `unchanged`; new keys without `certification` are stored pending. */

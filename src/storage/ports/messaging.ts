@@ -1,4 +1,4 @@
-import type { MessageKind } from '../repositories/messages.js';
+import type { SignedOut } from './token.js';
 
 /**
  * The storage the message path needs (MessagingService): the send as one unit
@@ -44,10 +44,11 @@ export interface AppendMessageInput {
   readonly requireE2eEverywhere: boolean;
 }
 
-/** Why a send stored nothing. Checked in this order; a resend of a stored message wins over all but `signed_out`. */
+/** What a message is: a client's plaintext, an end-to-end envelope, or a notice the server wrote. */
+export type MessageKind = 'text' | 'e2e' | 'system';
+
+/** Why a send stored nothing. Checked in this order, after the token (a `signed_out` outcome wins over all); a resend of a stored message wins over the rest. */
 export type AppendRefusal =
-  /** The device's token no longer works (revoked, its user disabled or deleted, or no such device). */
-  | { readonly reason: 'signed_out'; readonly token: { readonly revoked: boolean; readonly disabled: boolean; readonly deleted: boolean } | null }
   /** This (device, client_msg_id) was used for a message in another thread. */
   | { readonly reason: 'client_id_in_other_thread' }
   | { readonly reason: 'encryption_required' }
@@ -64,6 +65,8 @@ export type AppendOutcome =
   | { readonly kind: 'stored'; readonly message: StoredMessage }
   /** The same (device, client_msg_id) in the same thread was stored before: that message, nothing new stored. */
   | { readonly kind: 'duplicate'; readonly message: StoredMessage }
+  /** The device's token no longer works (revoked, its user disabled or deleted, or no such device). */
+  | SignedOut
   | ({ readonly kind: 'refused' } & AppendRefusal);
 
 /** A cursor move: refused when the user was never in the thread. `moved`: it moved and the user is still a member (the thread is told). */

@@ -1,6 +1,55 @@
-import type { DuePushRow, PushCounter, PushPlatform, PushPlatforms, PushRegistration } from '../repositories/push.js';
+import type { MessageKind } from './messaging.js';
+import type { ThreadKind } from './threads.js';
 
-export type { DuePushRow, PushCounter, PushPlatform, PushPlatforms, PushRegistration };
+export type PushPlatform = 'apns' | 'fcm';
+
+/** The providers configured: devices registered with another get no notifications queued. */
+export interface PushPlatforms {
+  readonly apns: boolean;
+  readonly fcm: boolean;
+}
+
+export interface PushRegistration {
+  readonly platform: PushPlatform;
+  readonly token: string;
+  /** APNs: the app's bundle id (the notification's topic); null for FCM or the configured default. */
+  readonly topic: string | null;
+}
+
+/** The push worker's counters (`chatd stats`). */
+export type PushCounter = 'sent' | 'failed' | 'dropped_tokens' | 'skipped';
+
+/** A due notification with everything needed to decide on it and build it, as every engine returns it. */
+export interface DuePush {
+  readonly id: number;
+  readonly deviceId: number;
+  readonly threadId: number;
+  readonly messageId: number;
+  /** When the message was stored (Unix ms). */
+  readonly createdAt: number;
+  readonly attempts: number;
+  readonly userId: number;
+  /** The device's registration now (null: it has none any more). */
+  readonly pushPlatform: PushPlatform | null;
+  readonly pushToken: string | null;
+  readonly pushTopic: string | null;
+  readonly deviceLive: boolean;
+  readonly deviceRevoked: boolean;
+  readonly seq: number;
+  readonly kind: MessageKind;
+  readonly body: string;
+  readonly senderName: string;
+  readonly threadKind: ThreadKind;
+  readonly threadTitle: string | null;
+  /** The recipient's read cursor in the thread. */
+  readonly readSeq: number;
+  /** The recipient muted the thread since. */
+  readonly muted: boolean;
+  /** The recipient left the thread since. */
+  readonly left: boolean;
+  /** How far the device has acknowledged the thread. */
+  readonly deliveredSeq: number;
+}
 
 /** PushTokenService's storage: one token belongs to one device. */
 export interface PushTokensStorage {
@@ -11,7 +60,7 @@ export interface PushTokensStorage {
 }
 
 /** A queued notification, as the dispatcher settles it. */
-export type QueuedPush = Pick<DuePushRow, 'id' | 'message_id' | 'device_id'>;
+export type QueuedPush = Pick<DuePush, 'id' | 'messageId' | 'deviceId'>;
 
 /**
  * The push queue as the dispatcher works it off: threads with news become a
@@ -28,7 +77,7 @@ export interface PushQueueStorage {
    */
   expandPending(input: { limit: number; now: number; platforms: PushPlatforms }): Promise<number>;
   /** Up to `limit` due notifications (one per device and thread), oldest due first. */
-  duePushes(now: number, limit: number): Promise<DuePushRow[]>;
+  duePushes(now: number, limit: number): Promise<DuePush[]>;
   /** When the earliest notification due after `now` is due, or null when none is. */
   nextDueAfter(now: number): Promise<number | null>;
   /** The notification leaves the queue (unless a newer message took its row meanwhile) and `counter` counts it. */

@@ -1,6 +1,8 @@
-import type { MemberRole, ThreadKind } from '../repositories/threads.js';
+import type { StoredAccount, UserLookup } from './accounts.js';
 import type { StoredMessage } from './messaging.js';
-import type { UserLookup } from './accounts.js';
+
+export type ThreadKind = 'direct' | 'group';
+export type MemberRole = 'owner' | 'admin' | 'member';
 
 /**
  * The storage of threads and memberships (ThreadService). Rules stay in the
@@ -9,12 +11,8 @@ import type { UserLookup } from './accounts.js';
  * they no longer hold at commit (the service reads again and decides again).
  */
 
-export interface StoredUser {
-  readonly id: number;
-  readonly username: string;
-  readonly displayName: string;
-}
-
+/** A user as a thread shows them. */
+export type StoredUser = Pick<StoredAccount, 'id' | 'username' | 'displayName'>;
 
 /** A thread as one user sees it in their list. */
 export interface ThreadSummary {

@@ -1,7 +1,8 @@
 import type { Db } from '../database.js';
+import type { RevocationReason } from '../ports/account-events.js';
 
-/** Why a device's token stopped working (the schema's CHECK lists the same values). */
-export type RevocationReason = 'device_revoked' | 'password_changed' | 'user_disabled' | 'user_deleted';
+/** The schema's CHECK lists the same values as RevocationReason. */
+export type { RevocationReason };
 
 export interface AccountEventRow {
   readonly id: number;

@@ -1,4 +1,5 @@
 import type { Db } from '../database.js';
+import type { TokenState } from '../ports/token.js';
 import type { UserRow } from './users.js';
 
 export interface DeviceRow {
@@ -23,13 +24,6 @@ export interface NewDevice {
 export interface DeviceWithUser {
   readonly device: DeviceRow;
   readonly user: Pick<UserRow, 'id' | 'username' | 'display_name' | 'disabled' | 'deleted_at'>;
-}
-
-/** Whether a device's token still works, and if not, why. */
-export interface TokenState {
-  readonly revoked: boolean;
-  readonly disabled: boolean;
-  readonly deleted: boolean;
 }
 
 const COLUMNS = 'd.id, d.user_id, d.name, d.platform, d.created_at, d.last_seen_at, d.revoked_at';
@@ -100,9 +94,10 @@ export class DevicesRepository {
     return this.revokeStatement.run(now, id).changes === 1;
   }
 
-  /** Revokes every live device of a user except `keepDeviceId` (0 keeps none). Returns the revoked ids. */
-  revokeAllOfUser(userId: number, keepDeviceId: number, now: number): number[] {
-    return (this.revokeForUserStatement.all(now, userId, keepDeviceId) as Array<{ id: number }>).map((row) => row.id);
+  /** Revokes every live device of a user except `keepDeviceId` (null keeps none). Returns the revoked ids. */
+  revokeAllOfUser(userId: number, keepDeviceId: number | null, now: number): number[] {
+    // Device ids start at 1: 0 matches none.
+    return (this.revokeForUserStatement.all(now, userId, keepDeviceId ?? 0) as Array<{ id: number }>).map((row) => row.id);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Db } from '../database.js';
+import type { NewInvite } from '../ports/admin.js';
 
 /** An invite as stored: the code itself is not, only its hash and first letters. */
 export interface InviteRow {
@@ -12,14 +13,7 @@ export interface InviteRow {
   readonly note: string;
 }
 
-export interface NewInvite {
-  readonly codeHash: Buffer;
-  readonly codePrefix: string;
-  readonly now: number;
-  readonly expiresAt: number | null;
-  readonly maxUses: number;
-  readonly note: string;
-}
+export type { NewInvite };
 
 const COLUMNS = 'id, code_prefix, created_at, expires_at, max_uses, uses, revoked_at, note';
 

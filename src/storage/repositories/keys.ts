@@ -1,4 +1,5 @@
 import type { Db } from '../database.js';
+import type { NewDeviceKeys } from '../ports/keys.js';
 
 /** A device's published public keys (base64), as protocol 2 knows them. */
 export interface DeviceKeysRow {
@@ -13,14 +14,7 @@ export interface DeviceKeysRow {
   readonly revoked: 0 | 1;
 }
 
-/** What keys_publish stores. */
-export interface NewDeviceKeys {
-  readonly encKey: string;
-  readonly signKey: string;
-  readonly counter: number;
-  readonly signature: string;
-  readonly accountSignature: string | null;
-}
+export type { NewDeviceKeys };
 
 /** A user's account key (base64) and its self-signature. */
 export interface AccountKeyRow {

@@ -1,6 +1,7 @@
 import type { Db } from '../database.js';
+import type { MessageKind } from '../ports/messaging.js';
 
-export type MessageKind = 'text' | 'e2e' | 'system';
+export type { MessageKind };
 
 export interface MessageRow {
   readonly id: number;

@@ -1,14 +1,8 @@
 import type { Db } from '../database.js';
+import type { PushCounter, PushPlatform, PushPlatforms, PushRegistration } from '../ports/push.js';
 import type { MessageKind } from './messages.js';
 
-export type PushPlatform = 'apns' | 'fcm';
-
-export interface PushRegistration {
-  readonly platform: PushPlatform;
-  readonly token: string;
-  /** APNs: the app's bundle id (the notification's topic); null for FCM or the configured default. */
-  readonly topic: string | null;
-}
+export type { PushCounter, PushPlatform, PushPlatforms, PushRegistration };
 
 /** A due push with everything needed to decide on it and build its notification. */
 export interface DuePushRow {
@@ -47,12 +41,6 @@ export interface PushThreadRow {
   readonly created_at: number;
 }
 
-export interface PushPlatforms {
-  readonly apns: boolean;
-  readonly fcm: boolean;
-}
-
-export type PushCounter = 'sent' | 'failed' | 'dropped_tokens' | 'skipped';
 
 export interface PushCounts {
   readonly sent: number;

@@ -1,7 +1,8 @@
 import type { Db } from '../database.js';
 
-export type ThreadKind = 'direct' | 'group';
-export type MemberRole = 'owner' | 'admin' | 'member';
+import type { MemberRole, ThreadKind } from '../ports/threads.js';
+
+export type { MemberRole, ThreadKind };
 
 export interface ThreadRow {
   readonly id: number;

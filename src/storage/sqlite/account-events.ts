@@ -1,5 +1,6 @@
-import type { AccountEventRow, AccountEventsStorage } from '../ports/account-events.js';
+import type { AccountEvent, AccountEventsStorage } from '../ports/account-events.js';
 import type { Store } from '../store.js';
+import { toAccountEvent } from './rows.js';
 
 export class SqliteAccountEventsStorage implements AccountEventsStorage {
   constructor(private readonly store: Store) {}
@@ -8,8 +9,8 @@ export class SqliteAccountEventsStorage implements AccountEventsStorage {
     return this.store.accountEvents.changedElsewhere();
   }
 
-  async accountEventsAfter(afterId: number, limit: number): Promise<AccountEventRow[]> {
-    return this.store.accountEvents.after(afterId, limit);
+  async accountEventsAfter(afterId: number, limit: number): Promise<AccountEvent[]> {
+    return this.store.accountEvents.after(afterId, limit).map(toAccountEvent);
   }
 
   async latestAccountEventId(): Promise<number> {

@@ -1,35 +1,41 @@
-import type { AccountsStorage, AddDeviceOutcome, CreateUserOutcome, RevocationChange } from '../ports/accounts.js';
-import type { DeviceRow, DeviceWithUser, TokenState } from '../repositories/devices.js';
-import type { UserRow } from '../repositories/users.js';
+import type { AccountsStorage, AddDeviceOutcome, CreateUserOutcome, DeviceWithUser, RevocationChange, StoredDevice, StoredAccount } from '../ports/accounts.js';
+import type { TokenState } from '../ports/token.js';
 import type { Store } from '../store.js';
 import { recordRevocationEvents } from './revocation-events.js';
+import { mapped, toStoredDevice, toStoredAccount } from './rows.js';
 
 /** AccountsStorage on SQLite: reads are the prepared statements; each unit is one synchronous function run in the group commit. */
 export class SqliteAccountsStorage implements AccountsStorage {
   constructor(protected readonly store: Store) {}
 
-  async userById(id: number): Promise<UserRow | undefined> {
-    return this.store.users.findById(id);
+  async userById(id: number): Promise<StoredAccount | undefined> {
+    return mapped(this.store.users.findById(id), toStoredAccount);
   }
 
-  async userByUsername(username: string): Promise<UserRow | undefined> {
-    return this.store.users.findByUsername(username);
+  async userByUsername(username: string): Promise<StoredAccount | undefined> {
+    return mapped(this.store.users.findByUsername(username), toStoredAccount);
   }
 
   async deviceByTokenHash(tokenHash: Buffer): Promise<DeviceWithUser | undefined> {
-    return this.store.devices.findByTokenHash(tokenHash);
+    const found = this.store.devices.findByTokenHash(tokenHash);
+    if (!found) return undefined;
+    const { user } = found;
+    return {
+      device: toStoredDevice(found.device),
+      user: { id: user.id, username: user.username, displayName: user.display_name, disabled: user.disabled === 1, deletedAt: user.deleted_at },
+    };
   }
 
   async tokenState(deviceId: number): Promise<TokenState | undefined> {
     return this.store.devices.tokenState(deviceId);
   }
 
-  async deviceById(deviceId: number): Promise<DeviceRow | undefined> {
-    return this.store.devices.findById(deviceId);
+  async deviceById(deviceId: number): Promise<StoredDevice | undefined> {
+    return mapped(this.store.devices.findById(deviceId), toStoredDevice);
   }
 
-  async devicesOfUser(userId: number, options: { includeRevoked: boolean }): Promise<DeviceRow[]> {
-    return this.store.devices.listByUser(userId, options);
+  async devicesOfUser(userId: number, options: { includeRevoked: boolean }): Promise<StoredDevice[]> {
+    return this.store.devices.listByUser(userId, options).map(toStoredDevice);
   }
 
   createUser(input: { username: string; displayName: string; passwordHash: string; inviteHash: Buffer | null; now: number }): Promise<CreateUserOutcome> {
@@ -63,7 +69,7 @@ export class SqliteAccountsStorage implements AccountsStorage {
     });
   }
 
-  changePassword(input: { userId: number; passwordHash: string; revoke: { keepDeviceId: number } | null; now: number }): Promise<RevocationChange> {
+  changePassword(input: { userId: number; passwordHash: string; revoke: { keepDeviceId: number | null } | null; now: number }): Promise<RevocationChange> {
     const { store } = this;
     return store.batcher.submit((): RevocationChange => {
       store.users.setPasswordHash(input.userId, input.passwordHash);

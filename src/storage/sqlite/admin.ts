@@ -1,12 +1,14 @@
-import type { RevocationChange, UserRow } from '../ports/accounts.js';
-import type { AdminStorage, InviteRow, NewInvite, PushCounts, PushRegistration, TableCounts, UnreadCursors } from '../ports/admin.js';
+import type { RevocationChange, StoredAccount } from '../ports/accounts.js';
+import type { AdminStorage, NewInvite, PushCounts, StoredInvite, TableCounts, UnreadCursors } from '../ports/admin.js';
+import type { PushRegistration } from '../ports/push.js';
 import { SqliteAccountsStorage } from './accounts.js';
 import { recordRevocationEvents } from './revocation-events.js';
+import { mapped, toStoredAccount, toStoredInvite } from './rows.js';
 
 /** AdminStorage on SQLite (the admin CLI's process, or tests): the account reads and units, plus the admin's own. */
 export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminStorage {
-  async listUsers(): Promise<UserRow[]> {
-    return this.store.users.list();
+  async listUsers(): Promise<StoredAccount[]> {
+    return this.store.users.list().map(toStoredAccount);
   }
 
   disableUser(input: { userId: number; now: number }): Promise<RevocationChange> {
@@ -14,7 +16,7 @@ export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminSt
     return store.batcher.submit((): RevocationChange => {
       const wasEnabled = store.users.findById(input.userId)?.disabled === 0;
       store.users.setDisabled(input.userId, true);
-      const deviceIds = store.devices.revokeAllOfUser(input.userId, 0, input.now);
+      const deviceIds = store.devices.revokeAllOfUser(input.userId, null, input.now);
       const events = wasEnabled ? recordRevocationEvents(store, { userId: input.userId, deviceIds: null, reason: 'user_disabled', now: input.now }) : [];
       return { deviceIds, events };
     });
@@ -28,7 +30,7 @@ export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminSt
     const { store } = this;
     return store.batcher.submit((): RevocationChange => {
       store.users.markDeleted(input.userId, input.now);
-      const deviceIds = store.devices.revokeAllOfUser(input.userId, 0, input.now);
+      const deviceIds = store.devices.revokeAllOfUser(input.userId, null, input.now);
       return { deviceIds, events: recordRevocationEvents(store, { userId: input.userId, deviceIds: null, reason: 'user_deleted', now: input.now }) };
     });
   }
@@ -37,12 +39,12 @@ export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminSt
     return this.store.batcher.submit(() => this.store.invites.insert(invite));
   }
 
-  async listInvites(): Promise<InviteRow[]> {
-    return this.store.invites.list();
+  async listInvites(): Promise<StoredInvite[]> {
+    return this.store.invites.list().map(toStoredInvite);
   }
 
-  async invite(ref: { id: number } | { codeHash: Buffer }): Promise<InviteRow | undefined> {
-    return 'id' in ref ? this.store.invites.findById(ref.id) : this.store.invites.findByHash(ref.codeHash);
+  async invite(ref: { id: number } | { codeHash: Buffer }): Promise<StoredInvite | undefined> {
+    return mapped('id' in ref ? this.store.invites.findById(ref.id) : this.store.invites.findByHash(ref.codeHash), toStoredInvite);
   }
 
   revokeInvite(id: number, now: number): Promise<boolean> {
@@ -50,11 +52,21 @@ export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminSt
   }
 
   async counts(now: number): Promise<TableCounts> {
-    return this.store.stats.counts(now);
+    const row = this.store.stats.counts(now);
+    return {
+      users: row.users,
+      disabledUsers: row.disabled_users,
+      devices: row.devices,
+      threads: row.threads,
+      messages: row.messages,
+      inboxEntries: row.inbox_entries,
+      invitesOpen: row.invites_open,
+    };
   }
 
   async pushCounts(): Promise<PushCounts> {
-    return this.store.push.counts();
+    const row = this.store.push.counts();
+    return { sent: row.sent, failed: row.failed, droppedTokens: row.dropped_tokens, skipped: row.skipped, queued: row.queued };
   }
 
   async pushRegistration(deviceId: number): Promise<PushRegistration | undefined> {
@@ -62,7 +74,7 @@ export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminSt
   }
 
   async unreadCursors(userId: number): Promise<UnreadCursors[]> {
-    return this.store.threads.forUser(userId);
+    return this.store.threads.forUser(userId).map((row) => ({ joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq, lastSeq: row.last_seq }));
   }
 
   dropPushToken(deviceId: number, token: string): Promise<boolean> {

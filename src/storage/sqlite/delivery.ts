@@ -1,5 +1,6 @@
 import type { DeliveryStorage, InboxPage, OfflineOutcome, OfflineRules } from '../ports/delivery.js';
 import type { Store } from '../store.js';
+import { toStoredMessage } from './append.js';
 
 /** DeliveryStorage on SQLite: each write one synchronous function run in the group commit. */
 export class SqliteDeliveryStorage implements DeliveryStorage {
@@ -32,7 +33,7 @@ export class SqliteDeliveryStorage implements DeliveryStorage {
   async inboxPage(deviceId: number, afterId: number, limit: number): Promise<InboxPage> {
     const { inbox, devices, threads } = this.store;
     return this.store.read(() => {
-      const rows = inbox.pending(deviceId, afterId, limit);
+      const rows = inbox.pending(deviceId, afterId, limit).map(toStoredMessage);
       const userId = rows.length === 0 ? devices.findById(deviceId)?.user_id : undefined;
       return { rows, overflowed: inbox.overflowed(deviceId), followedThreadIds: userId === undefined ? undefined : threads.activeThreadIds(userId) };
     });

@@ -1,5 +1,4 @@
-import type { DeviceMessagesStorage, SendDeviceMessageOutcome } from '../ports/device-messages.js';
-import type { DeviceMessageRow } from '../repositories/device-messages.js';
+import type { DeviceMessagesStorage, SendDeviceMessageOutcome, StoredDeviceMessage } from '../ports/device-messages.js';
 import type { Store } from '../store.js';
 import { signedOut } from './signed-out.js';
 
@@ -29,8 +28,8 @@ export class SqliteDeviceMessagesStorage implements DeviceMessagesStorage {
     });
   }
 
-  async deviceMessages(toDevice: number, after: number, limit: number): Promise<DeviceMessageRow[]> {
-    return this.store.deviceMessages.page(toDevice, after, limit);
+  async deviceMessages(toDevice: number, after: number, limit: number): Promise<StoredDeviceMessage[]> {
+    return this.store.deviceMessages.page(toDevice, after, limit).map((row) => ({ id: row.id, fromDevice: row.from_device, payload: row.payload, createdAt: row.created_at }));
   }
 
   ackDeviceMessages(toDevice: number, upTo: number): Promise<number> {

@@ -1,27 +1,37 @@
-import type { ApproveOutcome, Certification, KeysStorage, PublishAccountOutcome, PublishKeysOutcome } from '../ports/keys.js';
-import type { AccountKeyRow, DeviceKeysRow, NewDeviceKeys } from '../repositories/keys.js';
+import type {
+  ApproveOutcome,
+  Certification,
+  KeysStorage,
+  NewDeviceKeys,
+  PublishAccountOutcome,
+  PublishKeysOutcome,
+  StoredAccountKey,
+  StoredDeviceKeys,
+} from '../ports/keys.js';
+import type { AccountKeyRow, DeviceKeysRow } from '../repositories/keys.js';
 import type { Store } from '../store.js';
+import { mapped } from './rows.js';
 import { signedOut } from './signed-out.js';
 
 /** KeysStorage on SQLite: each unit one synchronous function in the group commit. */
 export class SqliteKeysStorage implements KeysStorage {
   constructor(private readonly store: Store) {}
 
-  async deviceKeys(deviceId: number): Promise<DeviceKeysRow | undefined> {
-    return this.store.keys.ofDevice(deviceId);
+  async deviceKeys(deviceId: number): Promise<StoredDeviceKeys | undefined> {
+    return mapped(this.store.keys.ofDevice(deviceId), toStoredDeviceKeys);
   }
 
-  async accountKey(userId: number): Promise<AccountKeyRow | undefined> {
-    return this.store.keys.accountOf(userId);
+  async accountKey(userId: number): Promise<StoredAccountKey | undefined> {
+    return mapped(this.store.keys.accountOf(userId), toStoredAccountKey);
   }
 
-  async keysOfUsers(userIds: readonly number[]): Promise<{ accounts: AccountKeyRow[]; devices: DeviceKeysRow[] }> {
+  async keysOfUsers(userIds: readonly number[]): Promise<{ accounts: StoredAccountKey[]; devices: StoredDeviceKeys[] }> {
     const { store } = this;
-    return store.read(() => ({ accounts: store.keys.accountsOf(userIds), devices: store.keys.ofUsers(userIds) }));
+    return store.read(() => ({ accounts: store.keys.accountsOf(userIds).map(toStoredAccountKey), devices: store.keys.ofUsers(userIds).map(toStoredDeviceKeys) }));
   }
 
-  async revokedDeviceKeys(userId: number): Promise<DeviceKeysRow[]> {
-    return this.store.keys.revokedOfUser(userId);
+  async revokedDeviceKeys(userId: number): Promise<StoredDeviceKeys[]> {
+    return this.store.keys.revokedOfUser(userId).map(toStoredDeviceKeys);
   }
 
   async usersEverSharingThreads(userId: number): Promise<number[]> {
@@ -57,7 +67,7 @@ export class SqliteKeysStorage implements KeysStorage {
       const accountSignature = certification?.accountSignature ?? (sameKeys ? before.account_signature : null);
       if (sameKeys && before.key_signature === keys.signature && before.account_signature === accountSignature) return { kind: 'unchanged' };
       store.keys.publish(input.deviceId, { ...keys, accountSignature }, input.now);
-      return { kind: 'stored', keys: store.keys.ofDevice(input.deviceId) as DeviceKeysRow };
+      return { kind: 'stored', keys: toStoredDeviceKeys(store.keys.ofDevice(input.deviceId) as DeviceKeysRow) };
     });
   }
 
@@ -76,7 +86,7 @@ export class SqliteKeysStorage implements KeysStorage {
       return {
         kind: 'stored',
         reset: before !== undefined,
-        uncertified: uncertified.map((id) => store.keys.ofDevice(id)).filter((row) => row !== undefined),
+        uncertified: uncertified.map((id) => store.keys.ofDevice(id)).filter((row) => row !== undefined).map(toStoredDeviceKeys),
       };
     });
   }
@@ -101,7 +111,24 @@ export class SqliteKeysStorage implements KeysStorage {
       if (!input.verified || !unchanged) return { kind: 'refused', reason: 'not_certified', storedCounter: now.key_counter };
       if (now.account_signature === input.accountSignature) return { kind: 'unchanged' };
       store.keys.certify(input.target.deviceId, input.accountSignature);
-      return { kind: 'stored', keys: store.keys.ofDevice(input.target.deviceId) as DeviceKeysRow };
+      return { kind: 'stored', keys: toStoredDeviceKeys(store.keys.ofDevice(input.target.deviceId) as DeviceKeysRow) };
     });
   }
+}
+
+function toStoredDeviceKeys(row: DeviceKeysRow): StoredDeviceKeys {
+  return {
+    userId: row.user_id,
+    deviceId: row.device_id,
+    encKey: row.enc_key,
+    signKey: row.sign_key,
+    counter: row.key_counter,
+    signature: row.key_signature,
+    accountSignature: row.account_signature,
+    revoked: row.revoked === 1,
+  };
+}
+
+function toStoredAccountKey(row: AccountKeyRow): StoredAccountKey {
+  return { userId: row.user_id, accountKey: row.account_key, signature: row.signature };
 }

@@ -1,5 +1,6 @@
 import type { AppendMessageInput, AppendOutcome, CursorOutcome, Membership, MessagingStorage } from '../ports/messaging.js';
 import type { Store } from '../store.js';
+import { signedOut } from './signed-out.js';
 import { type AppendSettings, insertMessage, seenRange, toStoredMessage, unreadOf } from './append.js';
 
 /**
@@ -22,8 +23,8 @@ export class SqliteMessagingStorage implements MessagingStorage {
     const { store } = this;
     // Checked in the storing transaction: nothing is stored from a device once its revocation has
     // committed, whichever process made it and however late this process hears of it.
-    const token = store.devices.tokenState(input.senderDeviceId);
-    if (!token || token.revoked || token.disabled || token.deleted) return { kind: 'refused', reason: 'signed_out', token: token ?? null };
+    const out = signedOut(store, input.senderDeviceId);
+    if (out) return out;
     // One read for the membership check and everything storing needs: this runs for every message.
     const view = store.threads.senderState(input.senderUserId, input.threadId);
     const member = view !== undefined && view.left_seq === null;

@@ -1,5 +1,6 @@
-import type { DuePushRow, PushCounter, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
+import type { DuePush, PushCounter, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
 import type { Store } from '../store.js';
+import { toDuePush } from './rows.js';
 
 export class SqlitePushTokensStorage implements PushTokensStorage {
   constructor(private readonly store: Store) {}
@@ -29,8 +30,8 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
     });
   }
 
-  async duePushes(now: number, limit: number): Promise<DuePushRow[]> {
-    return this.store.push.due(now, limit);
+  async duePushes(now: number, limit: number): Promise<DuePush[]> {
+    return this.store.push.due(now, limit).map(toDuePush);
   }
 
   async nextDueAfter(now: number): Promise<number | null> {
@@ -40,7 +41,7 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
   async settlePush(push: QueuedPush, counter: PushCounter): Promise<void> {
     const { store } = this;
     await store.batcher.submit(() => {
-      store.push.done(push);
+      store.push.done({ id: push.id, message_id: push.messageId });
       store.push.count(counter);
     });
   }
@@ -48,8 +49,8 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
   async dropDeadToken(push: QueuedPush, token: string): Promise<void> {
     const { store } = this;
     await store.batcher.submit(() => {
-      store.push.done(push);
-      if (store.push.dropToken(push.device_id, token)) store.push.count('dropped_tokens');
+      store.push.done({ id: push.id, message_id: push.messageId });
+      if (store.push.dropToken(push.deviceId, token)) store.push.count('dropped_tokens');
     });
   }
 

@@ -1,5 +1,6 @@
-import type { AccountEventRow, RevocationReason } from '../repositories/account-events.js';
+import type { AccountEvent, RevocationReason } from '../ports/account-events.js';
 import type { Store } from '../store.js';
+import { toAccountEvent } from './rows.js';
 
 /**
  * Records revocations as account events, inside the unit that revokes (call
@@ -9,7 +10,9 @@ import type { Store } from '../store.js';
 export function recordRevocationEvents(
   store: Store,
   change: { readonly userId: number; readonly deviceIds: readonly number[] | null; readonly reason: RevocationReason; readonly now: number },
-): AccountEventRow[] {
+): AccountEvent[] {
   const targets = change.deviceIds ?? [null];
-  return store.accountEvents.record(targets.map((deviceId) => ({ user_id: change.userId, device_id: deviceId, reason: change.reason, created_at: change.now })));
+  return store.accountEvents
+    .record(targets.map((deviceId) => ({ user_id: change.userId, device_id: deviceId, reason: change.reason, created_at: change.now })))
+    .map(toAccountEvent);
 }

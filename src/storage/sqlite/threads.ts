@@ -1,8 +1,9 @@
 import type { StoredMessage } from '../ports/messaging.js';
 import type { Actor, Expectation, GroupChange, GroupOutcome, GroupState, StoredMember, StoredUser, ThreadEvent, ThreadStorage, ThreadSummary } from '../ports/threads.js';
-import type { UserRow } from '../ports/accounts.js';
+import type { StoredAccount } from '../ports/accounts.js';
 import type { UserThreadRow } from '../repositories/threads.js';
 import type { Store } from '../store.js';
+import { mapped, toStoredAccount } from './rows.js';
 import { type AppendSettings, insertSystemMessage, seenRange, toStoredMessage } from './append.js';
 
 /** ThreadStorage on SQLite: writes through the WriteBatcher's group commit, multi-query reads in one read transaction. */
@@ -12,12 +13,12 @@ export class SqliteThreadStorage implements ThreadStorage {
     private readonly settings: AppendSettings,
   ) {}
 
-  async userById(id: number): Promise<UserRow | undefined> {
-    return this.store.users.findById(id);
+  async userById(id: number): Promise<StoredAccount | undefined> {
+    return mapped(this.store.users.findById(id), toStoredAccount);
   }
 
-  async userByUsername(username: string): Promise<UserRow | undefined> {
-    return this.store.users.findByUsername(username);
+  async userByUsername(username: string): Promise<StoredAccount | undefined> {
+    return mapped(this.store.users.findByUsername(username), toStoredAccount);
   }
 
   async list(userId: number): Promise<ThreadSummary[]> {
