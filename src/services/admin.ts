@@ -4,7 +4,6 @@ import type { PasswordHasher } from '../crypto/passwords.js';
 import { ChatError } from '../errors.js';
 import type { RevocationChange, UserRow } from '../storage/ports/accounts.js';
 import type { AdminStorage, InviteRow, PushCounts, PushRegistration, TableCounts } from '../storage/ports/admin.js';
-import { unreadCount } from './message-store.js';
 import { checkPassword } from './account-rules.js';
 import { type AccountService, toDevice } from './accounts.js';
 import type { AuditLog, AuditReason } from './audit.js';
@@ -172,9 +171,7 @@ export class AdminService {
     if (!device || device.revoked_at !== null) throw new ChatError('not_found', `no device ${deviceId} that is logged in (see chatd device list USER)`);
     const registration = await storage.pushRegistration(deviceId);
     if (!registration) throw new ChatError('not_found', `device ${deviceId} has no push token: the app registers one (push_register, or PUT /v1/me/push)`);
-    let badge = 0;
-    for (const row of await storage.unreadCursors(device.user_id)) badge += unreadCount(row, row.last_seq);
-    return { registration, badge };
+    return { registration, badge: await storage.totalUnread(device.user_id) };
   }
 
   /** The provider said the device's token is dead: it is removed (unless replaced meanwhile). */

@@ -1,13 +1,12 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { Expectation, GroupChange, GroupState, ThreadStorage, ThreadSummary } from '../storage/ports/threads.js';
-import type { MessageStoreSettings } from './message-store.js';
-import { unreadCount, visibleRange } from './message-store.js';
+import { unreadCount, visibleRange } from '../storage/ports/visibility.js';
 import { assertCanManage, assertCanRemove, assertCanSetRole, checkTitle } from './thread-rules.js';
 import type { Fanout, Member, MemberRole, Message, Principal, ThreadView, User } from './types.js';
 import { type UserRef, findUser } from './users.js';
 
-export interface ThreadSettings extends MessageStoreSettings {
+export interface ThreadSettings {
   readonly maxGroupMembers: number;
   /** messages.require_e2e: every thread shows as requiring encryption. */
   readonly requireE2e: boolean;
@@ -185,8 +184,7 @@ export class ThreadService {
   }
 
   private view(summary: ThreadSummary): ThreadView {
-    const membership = { joined_seq: summary.joinedSeq, left_seq: summary.leftSeq, read_seq: summary.readSeq };
-    const { to } = visibleRange(membership, summary.lastSeq);
+    const { to } = visibleRange(summary, summary.lastSeq);
     const member = summary.leftSeq === null;
     return {
       id: summary.id,
@@ -200,7 +198,7 @@ export class ThreadService {
       member,
       leftSeq: summary.leftSeq,
       readSeq: summary.readSeq,
-      unread: unreadCount(membership, summary.lastSeq),
+      unread: unreadCount(summary, summary.lastSeq),
       muted: summary.muted,
       label: summary.label,
       memberCount: member ? summary.memberCount : 0,

@@ -1,16 +1,16 @@
 import type { InviteRow, NewInvite } from '../repositories/invites.js';
 import type { PushCounts, PushRegistration } from '../repositories/push.js';
 import type { TableCounts } from '../repositories/stats.js';
-import type { MembershipRow } from '../repositories/threads.js';
 import type { AccountsStorage, RevocationChange, UserRow } from './accounts.js';
+import type { MessagingStorage } from './messaging.js';
 
 export type { InviteRow, NewInvite, PushCounts, PushRegistration, TableCounts };
 
-/** A user's place in one thread, enough to count its unread messages. */
-export type UnreadCursors = Pick<MembershipRow, 'joined_seq' | 'left_seq' | 'read_seq'> & { readonly last_seq: number };
-
 /** AdminService's storage (the `chatd` admin commands): units resolve after commit, as in AccountsStorage. */
-export interface AdminStorage extends Pick<AccountsStorage, 'userByUsername' | 'deviceById' | 'devicesOfUser' | 'changePassword' | 'revokeDevices'> {
+export interface AdminStorage
+  extends Pick<AccountsStorage, 'userByUsername' | 'deviceById' | 'devicesOfUser' | 'changePassword' | 'revokeDevices'>,
+    /** The badge of a test notification: the same count as a notification's. */
+    Pick<MessagingStorage, 'totalUnread'> {
   /** Every user that is not deleted, by username. */
   listUsers(): Promise<UserRow[]>;
   /**
@@ -30,8 +30,6 @@ export interface AdminStorage extends Pick<AccountsStorage, 'userByUsername' | '
   counts(now: number): Promise<TableCounts>;
   pushCounts(): Promise<PushCounts>;
   pushRegistration(deviceId: number): Promise<PushRegistration | undefined>;
-  /** The user's cursors in every thread they are or were in (the badge). */
-  unreadCursors(userId: number): Promise<UnreadCursors[]>;
   /** The provider said the token is dead: removed unless the device registered another meanwhile. */
   dropPushToken(deviceId: number, token: string): Promise<boolean>;
 }

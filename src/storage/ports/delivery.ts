@@ -1,4 +1,4 @@
-import type { MessageRow } from '../repositories/messages.js';
+import type { StoredMessage } from './messaging.js';
 import type { PushPlatforms } from '../repositories/push.js';
 
 /** The rules a going-offline write applies, as plain data (they are the DeliveryService's, from config). */
@@ -23,10 +23,10 @@ export interface OfflineOutcome {
 }
 
 export interface InboxPage {
-  readonly rows: MessageRow[];
+  readonly messages: StoredMessage[];
   readonly overflowed: boolean;
   /**
-   * When `rows` is empty (the inbox is through): the threads the device's user
+   * When `messages` is empty (the inbox is through): the threads the device's user
    * is a current member of, from the same snapshot, for the connection to
    * follow live. Undefined otherwise.
    */

@@ -1,6 +1,7 @@
 import type { RevocationChange, UserRow } from '../ports/accounts.js';
-import type { AdminStorage, InviteRow, NewInvite, PushCounts, PushRegistration, TableCounts, UnreadCursors } from '../ports/admin.js';
+import type { AdminStorage, InviteRow, NewInvite, PushCounts, PushRegistration, TableCounts } from '../ports/admin.js';
 import { SqliteAccountsStorage } from './accounts.js';
+import { unreadTotal } from './messaging.js';
 import { recordRevocationEvents } from './revocation-events.js';
 
 /** AdminStorage on SQLite (the admin CLI's process, or tests): the account reads and units, plus the admin's own. */
@@ -61,8 +62,8 @@ export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminSt
     return this.store.push.registration(deviceId);
   }
 
-  async unreadCursors(userId: number): Promise<UnreadCursors[]> {
-    return this.store.threads.forUser(userId);
+  async totalUnread(userId: number): Promise<number> {
+    return unreadTotal(this.store, userId);
   }
 
   dropPushToken(deviceId: number, token: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { DeliveryStorage, InboxPage, OfflineOutcome, OfflineRules } from '../ports/delivery.js';
 import type { Store } from '../store.js';
+import { toStoredMessage } from './append.js';
 
 /** DeliveryStorage on SQLite: each write one synchronous function run in the group commit. */
 export class SqliteDeliveryStorage implements DeliveryStorage {
@@ -34,7 +35,7 @@ export class SqliteDeliveryStorage implements DeliveryStorage {
     return this.store.read(() => {
       const rows = inbox.pending(deviceId, afterId, limit);
       const userId = rows.length === 0 ? devices.findById(deviceId)?.user_id : undefined;
-      return { rows, overflowed: inbox.overflowed(deviceId), followedThreadIds: userId === undefined ? undefined : threads.activeThreadIds(userId) };
+      return { messages: rows.map(toStoredMessage), overflowed: inbox.overflowed(deviceId), followedThreadIds: userId === undefined ? undefined : threads.activeThreadIds(userId) };
     });
   }
 
