@@ -30,7 +30,7 @@ export class SessionRegistry implements RevocationListener {
    * again in between keeps the connections made since).
    */
   constructor(
-    private readonly isSignedIn: (deviceId: number) => boolean | Promise<boolean>,
+    private readonly isSignedIn: (deviceId: number) => Promise<boolean>,
     private readonly links: Pick<DeviceLinks<LiveLink>, 'ofDevice' | 'ofUser'>,
   ) {}
 
@@ -48,8 +48,8 @@ export class SessionRegistry implements RevocationListener {
 
   /**
    * Closes (4006) this node's connections of the devices whose tokens no longer
-   * work: the devices named, or all of a user's. Synchronous while isSignedIn
-   * is; otherwise each device's connections close once its answer comes.
+   * work: the devices named, or all of a user's. Each device's connections
+   * close once the answer to whether its token still works comes.
    */
   revoked(revocations: readonly Revocation[]): void {
     for (const revocation of revocations) {
@@ -58,13 +58,13 @@ export class SessionRegistry implements RevocationListener {
       for (const link of links) byDevice.set(link.deviceId, [...(byDevice.get(link.deviceId) ?? []), link]);
       const message = revocationMessage(revocation.reason);
       for (const [deviceId, deviceLinks] of byDevice) {
-        const closeUnlessSignedIn = (signedIn: boolean): void => {
-          if (!signedIn) for (const link of deviceLinks) link.close('device_revoked', message);
-        };
-        const signedIn = this.isSignedIn(deviceId);
-        if (typeof signedIn === 'boolean') closeUnlessSignedIn(signedIn);
-        // A failed check closes nothing: the watcher's next poll brings the revocation again.
-        else signedIn.then(closeUnlessSignedIn, () => {});
+        this.isSignedIn(deviceId).then(
+          (signedIn) => {
+            if (!signedIn) for (const link of deviceLinks) link.close('device_revoked', message);
+          },
+          // A failed check closes nothing: the watcher's next poll brings the revocation again.
+          () => {},
+        );
       }
     }
   }
