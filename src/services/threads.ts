@@ -165,11 +165,6 @@ export class ThreadService {
     return this.details(principal, threadId);
   }
 
-  /** The threads the user is a member of now: what their live connections follow. */
-  activeThreadIds(userId: number): Promise<number[]> {
-    return this.deps.storage.activeThreadIds(userId);
-  }
-
   /** Every thread of the user, most recent activity first, with unread counts and the total. */
   async list(principal: Principal): Promise<{ threads: ThreadView[]; totalUnread: number }> {
     const threads = (await this.deps.storage.list(principal.user.id)).map((summary) => this.view(summary));
