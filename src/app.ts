@@ -38,19 +38,11 @@ import type { RevocationListener } from './services/types.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
-import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
-import { SqliteDeliveryStorage } from './storage/sqlite/delivery.js';
-import { SqliteHistoryStorage } from './storage/sqlite/history.js';
-import { SqliteMessagingStorage } from './storage/sqlite/messaging.js';
-import { SqlitePresenceStorage } from './storage/sqlite/presence.js';
-import { SqliteThreadStorage } from './storage/sqlite/threads.js';
+import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
 import { Store } from './storage/store.js';
-import { SqliteAccountEventsStorage } from './storage/sqlite/account-events.js';
 import { SqliteAdminStorage } from './storage/sqlite/admin.js';
-import { SqliteContactsStorage } from './storage/sqlite/contacts.js';
-import { SqliteDeviceMessagesStorage } from './storage/sqlite/device-messages.js';
-import { SqliteKeysStorage } from './storage/sqlite/keys.js';
-import { SqlitePushQueueStorage, SqlitePushTokensStorage } from './storage/sqlite/push.js';
+import { sqliteStorage } from './storage/sqlite/storage.js';
+import type { Storage } from './storage/ports/storage.js';
 import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
 import { addPushRoutes } from './transport/http/push.js';
 import { addWebRoutes } from './transport/http/web.js';
@@ -112,16 +104,12 @@ export function openConfiguredDatabase(config: Config, options: OpenConfiguredOp
 }
 
 interface Core {
-  readonly store: Store;
   readonly hasher: PasswordHasher;
   readonly accounts: AccountService;
   readonly admin: AdminService;
 }
 
-function buildCore(config: Config, db: Db, clock: Clock, revocations: RevocationListener, audit: AuditLog): Core {
-  const store = new Store(db);
-  // One object serves both: the admin's storage is the accounts' storage plus the admin's own.
-  const storage = new SqliteAdminStorage(store);
+function buildCore(config: Config, storage: Pick<Storage, 'accounts' | 'admin'>, clock: Clock, revocations: RevocationListener, audit: AuditLog): Core {
   const hasher = new PasswordHasher({
     memoryKib: config.passwords.memory_kib,
     timeCost: config.passwords.time_cost,
@@ -129,7 +117,7 @@ function buildCore(config: Config, db: Db, clock: Clock, revocations: Revocation
   });
   const windowMs = config.rate_limit.window_seconds * 1000;
   const accounts = new AccountService({
-    storage,
+    storage: storage.accounts,
     hasher,
     clock,
     settings: {
@@ -145,8 +133,8 @@ function buildCore(config: Config, db: Db, clock: Clock, revocations: Revocation
     revocations,
     audit,
   });
-  const admin = new AdminService({ storage, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
-  return { store, hasher, accounts, admin };
+  const admin = new AdminService({ storage: storage.admin, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
+  return { hasher, accounts, admin };
 }
 
 /** What the admin CLI works with: the services over the database, no sockets. */
@@ -160,7 +148,9 @@ export interface AdminContext {
 export function openAdmin(config: Config): AdminContext {
   const db = openConfiguredDatabase(config, { upgrade: false });
   // Live connections belong to the server process: it reads the account events the admin services record.
-  const core = buildCore(config, db, systemClock, { revoked: () => {} }, adminAuditLog(resolve(config.storage.dir)));
+  // One object serves both: the admin's storage is the accounts' storage plus the admin's own.
+  const storage = new SqliteAdminStorage(new Store(db));
+  const core = buildCore(config, { accounts: storage, admin: storage }, systemClock, { revoked: () => {} }, adminAuditLog(resolve(config.storage.dir)));
   return { db, admin: core.admin, file: databaseFile(config), close: () => db.close() };
 }
 
@@ -205,6 +195,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     },
   });
   const epoch = readEpoch(db);
+  const storeSettings = {
+    maxMessages: config.inbox.max_messages,
+    readDiffusionAbove: config.messages.read_diffusion_above,
+    push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
+  };
+  const storage = sqliteStorage(new Store(db), storeSettings);
   // Refusals are throttled per address: anyone can cause them, without credentials.
   const audit = new ThrottledAuditLog(new PinoAuditLog(log), clock);
   // What is live between nodes: one node's memory here; a networked broker, presence store and device links are the seams for several.
@@ -216,30 +212,17 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   let linkCount = 0;
   // The services' own revocations go to every node through the broker, whose handler gives them to the watcher;
   // the watcher hands those, and the ones other processes (the admin CLI, which has no broker) commit, to the registry.
-  const core = buildCore(config, db, clock, { revoked: (revocations) => broker.publishControl({ kind: 'revoked', revocations }) }, audit);
+  const core = buildCore(config, storage, clock, { revoked: (revocations) => broker.publishControl({ kind: 'revoked', revocations }) }, audit);
   const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId), links);
-  const revocationWatcher = new RevocationWatcher({
-    events: new SqliteAccountEventsStorage(core.store),
-    clock,
-    // Connections close first; then the revoked devices' keys are announced (revoked: true) to whoever may see them.
-    listener: {
-      revoked: (revocations) => {
-        registry.revoked(revocations);
-        services.keys.revoked(revocations).catch((error: unknown) => log.error({ err: error }, 'announcing the keys of revoked devices failed'));
-      },
-    },
-    log,
-    intervalMs: config.storage.revocation_poll_ms,
-  });
   let ready = false;
   let inFlight = 0;
 
   const router = new Router(log, config.http.trust_proxy);
   addHealthRoutes(router, {
-    databaseReachable: () => core.store.ping(),
+    databaseReachable: () => storage.ping(),
     ready: () => ready,
   });
-  const metrics = config.metrics.enabled ? new RuntimeMetrics({ writes: () => core.store.batcher.totals, connections: () => registry.size }) : undefined;
+  const metrics = config.metrics.enabled ? new RuntimeMetrics({ writes: () => storage.writes(), connections: () => registry.size }) : undefined;
   // With a listener of its own, /metrics is on that one only: the main port answers 404 like any unknown path.
   const metricsRouter = metrics && config.metrics.listen !== '' ? new Router(log, false) : undefined;
   if (metrics) addMetricsRoute(metricsRouter ?? router, () => metrics.render(), config.metrics.token);
@@ -296,17 +279,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   let publish: (topic: string, text: string) => void = () => {};
   const channels = new ChannelRegistry(broker, links, (topic, text) => publish(topic, text));
   const fanout = new WireFanout(broker);
-  const storeSettings = {
-    maxMessages: config.inbox.max_messages,
-    readDiffusionAbove: config.messages.read_diffusion_above,
-    push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
-  };
   const pushes = new PushDispatcher({
-    storage: new SqlitePushQueueStorage(core.store),
+    storage: storage.pushQueue,
     clock,
     log,
     providers,
-    badge: async (userId): Promise<number> => services.messaging.totalUnread(userId),
+    badge: (userId) => storage.messaging.totalUnread(userId),
     settings: {
       preview: config.push.preview,
       maxAgeMs: config.push.max_age_seconds * 1000,
@@ -317,25 +295,25 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   });
   const services = {
     messaging: new MessagingService({
-      storage: new SqliteMessagingStorage(core.store, storeSettings),
+      storage: storage.messaging,
       clock,
       fanout,
       pushes,
       sendBudget: new SendBudget(limitStore, limits.user_sends_per_second),
       settings: {
-        ...storeSettings,
+        push: storeSettings.push,
         maxBodyBytes: config.messages.max_body_bytes,
         requireE2e: config.messages.require_e2e,
       },
     }),
-    history: new HistoryService({ storage: new SqliteHistoryStorage(core.store), settings: { pageMax: config.messages.history_page_max } }),
-    threads: new ThreadService({ storage: new SqliteThreadStorage(core.store, storeSettings), clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
-    contacts: new ContactService({ storage: new SqliteContactsStorage(core.store), clock }),
-    presence: new PresenceService({ storage: new SqlitePresenceStorage(core.store), clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms }),
-    pushTokens: new PushTokenService({ storage: new SqlitePushTokensStorage(core.store), enabled: storeSettings.push }),
-    keys: new KeyService({ storage: new SqliteKeysStorage(core.store), clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
+    history: new HistoryService({ storage: storage.history, settings: { pageMax: config.messages.history_page_max } }),
+    threads: new ThreadService({ storage: storage.threads, clock, fanout, settings: { requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
+    contacts: new ContactService({ storage: storage.contacts, clock }),
+    presence: new PresenceService({ storage: storage.presence, clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms }),
+    pushTokens: new PushTokenService({ storage: storage.pushTokens, enabled: storeSettings.push }),
+    keys: new KeyService({ storage: storage.keys, clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
     deviceMessages: new DeviceMessageService({
-      storage: new SqliteDeviceMessagesStorage(core.store),
+      storage: storage.deviceMessages,
       clock,
       fanout,
       settings: {
@@ -347,12 +325,25 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     }),
   };
   const delivery = new DeliveryService({
-    storage: new SqliteDeliveryStorage(core.store),
+    storage: storage.delivery,
     links,
     broker,
     clock,
     pushes,
     settings: { ...storeSettings, inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000 },
+  });
+  const revocationWatcher = new RevocationWatcher({
+    events: storage.accountEvents,
+    clock,
+    // Connections close first; then the revoked devices' keys are announced (revoked: true) to whoever may see them.
+    listener: {
+      revoked: (revocations) => {
+        registry.revoked(revocations);
+        services.keys.revoked(revocations).catch((error: unknown) => log.error({ err: error }, 'announcing the keys of revoked devices failed'));
+      },
+    },
+    log,
+    intervalMs: config.storage.revocation_poll_ms,
   });
   broker.run(nodeEvents({ channels, revocations: revocationWatcher, delivery }));
   addPushRoutes(router, bearerAuthenticator(core.accounts), services.pushTokens);
@@ -428,7 +419,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     metrics?.stop();
     await pushes.stop();
     await transport.close();
-    db.close();
+    storage.close();
     throw error;
   }
   ready = true;
@@ -459,15 +450,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       await pushes.stop();
       // Sends already accepted into the group commit are stored (and acked) before the sockets close,
       // and what the closing connections still write (their inboxes, last-seen times) before the database closes.
-      const drain = async (): Promise<void> => {
-        while (core.store.batcher.pending > 0) await new Promise((done) => setImmediate(done));
-      };
-      await drain();
+      await storage.settle();
       await transport.close();
       await broker.close();
-      await drain();
-      checkpoint(db);
-      db.close();
+      await storage.settle();
+      storage.close();
     })();
     return stopping;
   };
