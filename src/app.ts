@@ -12,7 +12,6 @@ import { MemoryBroker } from './realtime/memory-broker.js';
 import { MemoryDeviceLinks } from './realtime/memory-device-links.js';
 import { MemoryPresenceStore } from './realtime/memory-presence-store.js';
 import { nodeEvents } from './realtime/node-events.js';
-import { PushDispatcher } from './push/dispatcher.js';
 import { createProviders } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
@@ -20,21 +19,12 @@ import { AdminService } from './services/admin.js';
 import { type AuditLog, PinoAuditLog } from './services/audit.js';
 import { adminAuditLog } from './services/admin-audit-file.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
-import { ContactService } from './services/contacts.js';
-import { DeliveryService } from './services/delivery.js';
-import { DeviceMessageService } from './services/device-messages.js';
-import { HistoryService } from './services/history.js';
-import { MessagingService } from './services/messaging.js';
-import { PresenceService } from './services/presence.js';
-import { KeyService } from './services/keys.js';
 import { ConnectionLimits } from './services/limits/connection-limits.js';
 import { MemoryRateLimitStore } from './services/limits/memory-rate-limit-store.js';
-import { SendBudget } from './services/limits/send-budget.js';
-import { PushTokenService } from './services/push-tokens.js';
 import { RateLimiter } from './services/rate-limiter.js';
 import { RevocationWatcher } from './services/revocation-watcher.js';
-import { ThreadService } from './services/threads.js';
 import type { RevocationListener } from './services/types.js';
+import { buildChatServices } from './app/services.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
@@ -195,12 +185,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     },
   });
   const epoch = readEpoch(db);
-  const storeSettings = {
+  const storage = sqliteStorage(new Store(db), {
     maxMessages: config.inbox.max_messages,
     readDiffusionAbove: config.messages.read_diffusion_above,
     push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
-  };
-  const storage = sqliteStorage(new Store(db), storeSettings);
+  });
   // Refusals are throttled per address: anyone can cause them, without credentials.
   const audit = new ThrottledAuditLog(new PinoAuditLog(log), clock);
   // What is live between nodes: one node's memory here; a networked broker, presence store and device links are the seams for several.
@@ -279,58 +268,20 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   let publish: (topic: string, text: string) => void = () => {};
   const channels = new ChannelRegistry(broker, links, (topic, text) => publish(topic, text));
   const fanout = new WireFanout(broker);
-  const pushes = new PushDispatcher({
-    storage: storage.pushQueue,
+  const { services, delivery, pushes } = buildChatServices({
+    config,
+    storage,
+    accounts: core.accounts,
     clock,
     log,
-    providers,
-    badge: (userId) => storage.messaging.totalUnread(userId),
-    settings: {
-      preview: config.push.preview,
-      maxAgeMs: config.push.max_age_seconds * 1000,
-      maxAttempts: config.push.max_attempts,
-      retryBaseMs: config.push.retry_base_ms,
-      concurrency: config.push.concurrency,
-    },
-  });
-  const services = {
-    messaging: new MessagingService({
-      storage: storage.messaging,
-      clock,
-      fanout,
-      pushes,
-      sendBudget: new SendBudget(limitStore, limits.user_sends_per_second),
-      settings: {
-        push: storeSettings.push,
-        maxBodyBytes: config.messages.max_body_bytes,
-        requireE2e: config.messages.require_e2e,
-      },
-    }),
-    history: new HistoryService({ storage: storage.history, settings: { pageMax: config.messages.history_page_max } }),
-    threads: new ThreadService({ storage: storage.threads, clock, fanout, settings: { requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
-    contacts: new ContactService({ storage: storage.contacts, clock }),
-    presence: new PresenceService({ storage: storage.presence, clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms }),
-    pushTokens: new PushTokenService({ storage: storage.pushTokens, enabled: storeSettings.push }),
-    keys: new KeyService({ storage: storage.keys, clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
-    deviceMessages: new DeviceMessageService({
-      storage: storage.deviceMessages,
-      clock,
-      fanout,
-      settings: {
-        maxMessageBytes: config.e2e.max_device_message_bytes,
-        maxQueueBytes: config.e2e.max_device_queue_bytes,
-        maxQueueMessages: config.e2e.max_device_queue_messages,
-        ttlMs: config.e2e.device_message_ttl_days * 86_400_000,
-      },
-    }),
-  };
-  const delivery = new DeliveryService({
-    storage: storage.delivery,
-    links,
+    audit,
+    fanout,
     broker,
-    clock,
-    pushes,
-    settings: { ...storeSettings, inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000 },
+    links,
+    presenceStore,
+    limitStore,
+    keyChecker,
+    providers,
   });
   const revocationWatcher = new RevocationWatcher({
     events: storage.accountEvents,
