@@ -5,7 +5,6 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
-import { ChatError } from './errors.js';
 import type { Logger } from './log.js';
 import { ChannelRegistry, type LiveLink } from './realtime/channels.js';
 import { MemoryBroker } from './realtime/memory-broker.js';
@@ -19,12 +18,13 @@ import { AdminService } from './services/admin.js';
 import { type AuditLog, PinoAuditLog } from './services/audit.js';
 import { adminAuditLog } from './services/admin-audit-file.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
-import { ConnectionLimits } from './services/limits/connection-limits.js';
 import { MemoryRateLimitStore } from './services/limits/memory-rate-limit-store.js';
 import { RateLimiter } from './services/rate-limiter.js';
 import { RevocationWatcher } from './services/revocation-watcher.js';
 import type { RevocationListener } from './services/types.js';
+import { WS_PATH, buildHttp } from './app/http.js';
 import { buildChatServices } from './app/services.js';
+import { connectionLimitsOf, sessionSettingsOf } from './app/settings.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
@@ -33,18 +33,10 @@ import { Store } from './storage/store.js';
 import { SqliteAdminStorage } from './storage/sqlite/admin.js';
 import { sqliteStorage } from './storage/sqlite/storage.js';
 import type { Storage } from './storage/ports/storage.js';
-import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
-import { addPushRoutes } from './transport/http/push.js';
-import { addWebRoutes } from './transport/http/web.js';
-import { addHealthRoutes } from './transport/http/health.js';
-import { addMetricsRoute } from './transport/http/metrics.js';
-import { RuntimeMetrics } from './metrics.js';
-import { errorResponse } from './transport/http/respond.js';
-import { Router } from './transport/http/router.js';
 import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
 import { createTransport } from './transport/select.js';
 import { type CertificateInfo, ListenerLostError, type TlsFiles, readTlsFiles } from './transport/tls.js';
-import type { HttpHandler, TransportKind } from './transport/types.js';
+import type { TransportKind } from './transport/types.js';
 
 /** The composition root: the one place that builds every object and wires them together. */
 
@@ -163,8 +155,6 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-const WS_PATH = '/v1/ws';
-
 /** The certificate and key to serve, resolved from the working directory like storage.dir; undefined when TLS is off. */
 function tlsFiles(config: Config): TlsFiles | undefined {
   if (config.tls.cert === '') return undefined;
@@ -203,67 +193,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   // the watcher hands those, and the ones other processes (the admin CLI, which has no broker) commit, to the registry.
   const core = buildCore(config, storage, clock, { revoked: (revocations) => broker.publishControl({ kind: 'revoked', revocations }) }, audit);
   const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId), links);
-  let ready = false;
-  let inFlight = 0;
-
-  const router = new Router(log, config.http.trust_proxy);
-  addHealthRoutes(router, {
-    databaseReachable: () => storage.ping(),
-    ready: () => ready,
-  });
-  const metrics = config.metrics.enabled ? new RuntimeMetrics({ writes: () => storage.writes(), connections: () => registry.size }) : undefined;
-  // With a listener of its own, /metrics is on that one only: the main port answers 404 like any unknown path.
-  const metricsRouter = metrics && config.metrics.listen !== '' ? new Router(log, false) : undefined;
-  if (metrics) addMetricsRoute(metricsRouter ?? router, () => metrics.render(), config.metrics.token);
-  addAccountRoutes(router, core.accounts);
-  if (config.web.enabled && !addWebRoutes(router)) log.warn('the web client is not built into this chatd: / answers 404 (run npm run build)');
-  // The socket library takes WebSocket upgrades first; a plain GET here is a client mistake worth explaining.
-  router.add('GET', WS_PATH, () =>
-    errorResponse(new ChatError('upgrade_required', `${WS_PATH} speaks WebSocket only; connect with a WebSocket client`)),
-  );
-  const http: HttpHandler = async (request, context) => {
-    inFlight++;
-    try {
-      return await router.handle(request, context);
-    } finally {
-      inFlight--;
-    }
-  };
-
   const ws = config.websocket;
-  const sessionSettings = {
-    authTimeoutMs: ws.auth_timeout_ms,
-    heartbeatIntervalMs: ws.heartbeat_interval_ms,
-    heartbeatTimeoutMs: ws.heartbeat_timeout_ms,
-    maxFrameBytes: ws.max_frame_bytes,
-    maxBodyBytes: config.messages.max_body_bytes,
-    framesPerSecond: ws.frames_per_second,
-    maxRefusedFrames: ws.max_refused_frames,
-    maxBufferedBytes: ws.max_buffered_bytes,
-    historyPageMax: config.messages.history_page_max,
-    maxGroupMembers: config.messages.max_group_members,
-    userSendsPerSecond: config.limits.user_sends_per_second,
-    maxConnectionsPerDevice: config.limits.max_connections_per_device,
-    trustProxy: config.http.trust_proxy,
-  };
+  const sessionSettings = sessionSettingsOf(config);
   // Limits across connections: per address, user and device. One node's memory for now; the shared store is the seam for several nodes.
   const limitStore = new MemoryRateLimitStore(clock);
-  const limits = config.limits;
-  const connectionLimits = new ConnectionLimits({
-    shared: limitStore,
-    local: new MemoryRateLimitStore(clock),
-    settings: {
-      pauseAfterFloodMs: limits.pause_after_flood_seconds * 1000,
-      connectionsPerAddressPerMinute: limits.connections_per_address_per_minute,
-      authPerAddressPerMinute: limits.auth_per_address_per_minute,
-      authPerUserPerMinute: limits.auth_per_user_per_minute,
-      authPerDevicePerMinute: limits.auth_per_device_per_minute,
-      maxUnauthenticated: limits.max_unauthenticated,
-      maxUnauthenticatedPerAddress: limits.max_unauthenticated_per_address,
-      maxConnectionsPerUser: limits.max_connections_per_user,
-      maxConnectionsPerDevice: limits.max_connections_per_device,
-    },
-  });
+  const connectionLimits = connectionLimitsOf(config, limitStore, clock);
   // The transport is made below, with the sessions that need the channels: publish reaches it late.
   let publish: (topic: string, text: string) => void = () => {};
   const channels = new ChannelRegistry(broker, links, (topic, text) => publish(topic, text));
@@ -297,12 +231,20 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     intervalMs: config.storage.revocation_poll_ms,
   });
   broker.run(nodeEvents({ channels, revocations: revocationWatcher, delivery }));
-  addPushRoutes(router, bearerAuthenticator(core.accounts), services.pushTokens);
+  let ready = false;
+  const http = buildHttp(config, log, {
+    storage,
+    accounts: core.accounts,
+    pushTokens: services.pushTokens,
+    ready: () => ready,
+    connections: () => registry.size,
+  });
+  const { metrics, metricsRouter } = http;
   const recovered = await delivery.recoverLiveDevices();
   if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
   const handlers = chatHandlers(services);
   const choice = await createTransport(config.server.transport, {
-    http,
+    http: http.handler,
     maxBodyBytes: config.http.max_body_bytes,
     ...(tls ? { tls } : {}),
     onError: (error, where) => log.error({ err: error, where }, 'a request handler failed; the client got an internal error'),
@@ -385,11 +327,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       transport.stopListening();
       registry.closeAll('going_away', 'server shutting down');
       const deadline = Date.now() + config.server.shutdown_timeout_ms;
-      while ((inFlight > 0 || registry.size > 0) && Date.now() < deadline) {
+      while ((http.inFlight() > 0 || registry.size > 0) && Date.now() < deadline) {
         await new Promise((done) => setTimeout(done, 20));
       }
-      if (inFlight > 0 || registry.size > 0) {
-        log.warn({ requests: inFlight, connections: registry.size }, 'shutdown timeout reached; closing the rest');
+      if (http.inFlight() > 0 || registry.size > 0) {
+        log.warn({ requests: http.inFlight(), connections: registry.size }, 'shutdown timeout reached; closing the rest');
       }
       clock.clearTimer(sweeper);
       clock.clearTimer(expireInboxes);
