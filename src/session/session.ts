@@ -39,7 +39,7 @@ export interface SessionSettings {
 }
 
 export interface SessionDeps {
-  /** The token check may be a round trip (awaited either way). */
+  /** The token check: a round trip on a networked engine, always awaited. */
   readonly accounts: {
     authenticate(token: string, address: string): Promise<Principal>;
     deviceConnected: AccountService['deviceConnected'];
