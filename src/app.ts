@@ -5,14 +5,12 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
-import { ChatError } from './errors.js';
 import type { Logger } from './log.js';
 import { ChannelRegistry, type LiveLink } from './realtime/channels.js';
 import { MemoryBroker } from './realtime/memory-broker.js';
 import { MemoryDeviceLinks } from './realtime/memory-device-links.js';
 import { MemoryPresenceStore } from './realtime/memory-presence-store.js';
 import { nodeEvents } from './realtime/node-events.js';
-import { PushDispatcher } from './push/dispatcher.js';
 import { createProviders } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
@@ -20,49 +18,25 @@ import { AdminService } from './services/admin.js';
 import { type AuditLog, PinoAuditLog } from './services/audit.js';
 import { adminAuditLog } from './services/admin-audit-file.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
-import { ContactService } from './services/contacts.js';
-import { DeliveryService } from './services/delivery.js';
-import { DeviceMessageService } from './services/device-messages.js';
-import { HistoryService } from './services/history.js';
-import { MessagingService } from './services/messaging.js';
-import { PresenceService } from './services/presence.js';
-import { KeyService } from './services/keys.js';
-import { ConnectionLimits } from './services/limits/connection-limits.js';
 import { MemoryRateLimitStore } from './services/limits/memory-rate-limit-store.js';
-import { SendBudget } from './services/limits/send-budget.js';
-import { PushTokenService } from './services/push-tokens.js';
 import { RateLimiter } from './services/rate-limiter.js';
 import { RevocationWatcher } from './services/revocation-watcher.js';
-import { ThreadService } from './services/threads.js';
 import type { RevocationListener } from './services/types.js';
+import { WS_PATH, buildHttp } from './app/http.js';
+import { buildChatServices } from './app/services.js';
+import { connectionLimitsOf, sessionSettingsOf } from './app/settings.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
-import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, checkpoint, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
-import { SqliteDeliveryStorage } from './storage/sqlite/delivery.js';
-import { SqliteHistoryStorage } from './storage/sqlite/history.js';
-import { SqliteMessagingStorage } from './storage/sqlite/messaging.js';
-import { SqlitePresenceStorage } from './storage/sqlite/presence.js';
-import { SqliteThreadStorage } from './storage/sqlite/threads.js';
+import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
 import { Store } from './storage/store.js';
-import { SqliteAccountEventsStorage } from './storage/sqlite/account-events.js';
 import { SqliteAdminStorage } from './storage/sqlite/admin.js';
-import { SqliteContactsStorage } from './storage/sqlite/contacts.js';
-import { SqliteDeviceMessagesStorage } from './storage/sqlite/device-messages.js';
-import { SqliteKeysStorage } from './storage/sqlite/keys.js';
-import { SqlitePushQueueStorage, SqlitePushTokensStorage } from './storage/sqlite/push.js';
-import { addAccountRoutes, bearerAuthenticator } from './transport/http/accounts.js';
-import { addPushRoutes } from './transport/http/push.js';
-import { addWebRoutes } from './transport/http/web.js';
-import { addHealthRoutes } from './transport/http/health.js';
-import { addMetricsRoute } from './transport/http/metrics.js';
-import { RuntimeMetrics } from './metrics.js';
-import { errorResponse } from './transport/http/respond.js';
-import { Router } from './transport/http/router.js';
+import { sqliteStorage } from './storage/sqlite/storage.js';
+import type { Storage } from './storage/ports/storage.js';
 import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
 import { createTransport } from './transport/select.js';
 import { type CertificateInfo, ListenerLostError, type TlsFiles, readTlsFiles } from './transport/tls.js';
-import type { HttpHandler, TransportKind } from './transport/types.js';
+import type { TransportKind } from './transport/types.js';
 
 /** The composition root: the one place that builds every object and wires them together. */
 
@@ -112,16 +86,12 @@ export function openConfiguredDatabase(config: Config, options: OpenConfiguredOp
 }
 
 interface Core {
-  readonly store: Store;
   readonly hasher: PasswordHasher;
   readonly accounts: AccountService;
   readonly admin: AdminService;
 }
 
-function buildCore(config: Config, db: Db, clock: Clock, revocations: RevocationListener, audit: AuditLog): Core {
-  const store = new Store(db);
-  // One object serves both: the admin's storage is the accounts' storage plus the admin's own.
-  const storage = new SqliteAdminStorage(store);
+function buildCore(config: Config, storage: Pick<Storage, 'accounts' | 'admin'>, clock: Clock, revocations: RevocationListener, audit: AuditLog): Core {
   const hasher = new PasswordHasher({
     memoryKib: config.passwords.memory_kib,
     timeCost: config.passwords.time_cost,
@@ -129,7 +99,7 @@ function buildCore(config: Config, db: Db, clock: Clock, revocations: Revocation
   });
   const windowMs = config.rate_limit.window_seconds * 1000;
   const accounts = new AccountService({
-    storage,
+    storage: storage.accounts,
     hasher,
     clock,
     settings: {
@@ -145,8 +115,8 @@ function buildCore(config: Config, db: Db, clock: Clock, revocations: Revocation
     revocations,
     audit,
   });
-  const admin = new AdminService({ storage, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
-  return { store, hasher, accounts, admin };
+  const admin = new AdminService({ storage: storage.admin, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
+  return { hasher, accounts, admin };
 }
 
 /** What the admin CLI works with: the services over the database, no sockets. */
@@ -160,7 +130,9 @@ export interface AdminContext {
 export function openAdmin(config: Config): AdminContext {
   const db = openConfiguredDatabase(config, { upgrade: false });
   // Live connections belong to the server process: it reads the account events the admin services record.
-  const core = buildCore(config, db, systemClock, { revoked: () => {} }, adminAuditLog(resolve(config.storage.dir)));
+  // One object serves both: the admin's storage is the accounts' storage plus the admin's own.
+  const storage = new SqliteAdminStorage(new Store(db));
+  const core = buildCore(config, { accounts: storage, admin: storage }, systemClock, { revoked: () => {} }, adminAuditLog(resolve(config.storage.dir)));
   return { db, admin: core.admin, file: databaseFile(config), close: () => db.close() };
 }
 
@@ -183,8 +155,6 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-const WS_PATH = '/v1/ws';
-
 /** The certificate and key to serve, resolved from the working directory like storage.dir; undefined when TLS is off. */
 function tlsFiles(config: Config): TlsFiles | undefined {
   if (config.tls.cert === '') return undefined;
@@ -205,6 +175,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     },
   });
   const epoch = readEpoch(db);
+  const storage = sqliteStorage(new Store(db), {
+    maxMessages: config.inbox.max_messages,
+    readDiffusionAbove: config.messages.read_diffusion_above,
+    push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
+  });
   // Refusals are throttled per address: anyone can cause them, without credentials.
   const audit = new ThrottledAuditLog(new PinoAuditLog(log), clock);
   // What is live between nodes: one node's memory here; a networked broker, presence store and device links are the seams for several.
@@ -216,10 +191,35 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   let linkCount = 0;
   // The services' own revocations go to every node through the broker, whose handler gives them to the watcher;
   // the watcher hands those, and the ones other processes (the admin CLI, which has no broker) commit, to the registry.
-  const core = buildCore(config, db, clock, { revoked: (revocations) => broker.publishControl({ kind: 'revoked', revocations }) }, audit);
+  const core = buildCore(config, storage, clock, { revoked: (revocations) => broker.publishControl({ kind: 'revoked', revocations }) }, audit);
   const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId), links);
+  const ws = config.websocket;
+  const sessionSettings = sessionSettingsOf(config);
+  // Limits across connections: per address, user and device. One node's memory for now; the shared store is the seam for several nodes.
+  const limitStore = new MemoryRateLimitStore(clock);
+  const connectionLimits = connectionLimitsOf(config, limitStore, clock);
+  // The transport is made below, with the sessions that need the channels: publish reaches it late.
+  let publish: (topic: string, text: string) => void = () => {};
+  const channels = new ChannelRegistry(broker, links, (topic, text) => publish(topic, text));
+  const fanout = new WireFanout(broker);
+  const { services, delivery, pushes } = buildChatServices({
+    config,
+    storage,
+    accounts: core.accounts,
+    clock,
+    log,
+    audit,
+    fanout,
+    broker,
+    links,
+    presenceStore,
+    node,
+    limitStore,
+    keyChecker,
+    providers,
+  });
   const revocationWatcher = new RevocationWatcher({
-    events: new SqliteAccountEventsStorage(core.store),
+    events: storage.accountEvents,
     clock,
     // Connections close first; then the revoked devices' keys are announced (revoked: true) to whoever may see them.
     listener: {
@@ -231,136 +231,21 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     log,
     intervalMs: config.storage.revocation_poll_ms,
   });
-  let ready = false;
-  let inFlight = 0;
-
-  const router = new Router(log, config.http.trust_proxy);
-  addHealthRoutes(router, {
-    databaseReachable: () => core.store.ping(),
-    ready: () => ready,
-  });
-  const metrics = config.metrics.enabled ? new RuntimeMetrics({ writes: () => core.store.batcher.totals, connections: () => registry.size }) : undefined;
-  // With a listener of its own, /metrics is on that one only: the main port answers 404 like any unknown path.
-  const metricsRouter = metrics && config.metrics.listen !== '' ? new Router(log, false) : undefined;
-  if (metrics) addMetricsRoute(metricsRouter ?? router, () => metrics.render(), config.metrics.token);
-  addAccountRoutes(router, core.accounts);
-  if (config.web.enabled && !addWebRoutes(router)) log.warn('the web client is not built into this chatd: / answers 404 (run npm run build)');
-  // The socket library takes WebSocket upgrades first; a plain GET here is a client mistake worth explaining.
-  router.add('GET', WS_PATH, () =>
-    errorResponse(new ChatError('upgrade_required', `${WS_PATH} speaks WebSocket only; connect with a WebSocket client`)),
-  );
-  const http: HttpHandler = async (request, context) => {
-    inFlight++;
-    try {
-      return await router.handle(request, context);
-    } finally {
-      inFlight--;
-    }
-  };
-
-  const ws = config.websocket;
-  const sessionSettings = {
-    authTimeoutMs: ws.auth_timeout_ms,
-    heartbeatIntervalMs: ws.heartbeat_interval_ms,
-    heartbeatTimeoutMs: ws.heartbeat_timeout_ms,
-    maxFrameBytes: ws.max_frame_bytes,
-    maxBodyBytes: config.messages.max_body_bytes,
-    framesPerSecond: ws.frames_per_second,
-    maxRefusedFrames: ws.max_refused_frames,
-    maxBufferedBytes: ws.max_buffered_bytes,
-    historyPageMax: config.messages.history_page_max,
-    maxGroupMembers: config.messages.max_group_members,
-    userSendsPerSecond: config.limits.user_sends_per_second,
-    maxConnectionsPerDevice: config.limits.max_connections_per_device,
-    trustProxy: config.http.trust_proxy,
-  };
-  // Limits across connections: per address, user and device. One node's memory for now; the shared store is the seam for several nodes.
-  const limitStore = new MemoryRateLimitStore(clock);
-  const limits = config.limits;
-  const connectionLimits = new ConnectionLimits({
-    shared: limitStore,
-    local: new MemoryRateLimitStore(clock),
-    settings: {
-      pauseAfterFloodMs: limits.pause_after_flood_seconds * 1000,
-      connectionsPerAddressPerMinute: limits.connections_per_address_per_minute,
-      authPerAddressPerMinute: limits.auth_per_address_per_minute,
-      authPerUserPerMinute: limits.auth_per_user_per_minute,
-      authPerDevicePerMinute: limits.auth_per_device_per_minute,
-      maxUnauthenticated: limits.max_unauthenticated,
-      maxUnauthenticatedPerAddress: limits.max_unauthenticated_per_address,
-      maxConnectionsPerUser: limits.max_connections_per_user,
-      maxConnectionsPerDevice: limits.max_connections_per_device,
-    },
-  });
-  // The transport is made below, with the sessions that need the channels: publish reaches it late.
-  let publish: (topic: string, text: string) => void = () => {};
-  const channels = new ChannelRegistry(broker, links, (topic, text) => publish(topic, text));
-  const fanout = new WireFanout(broker);
-  const storeSettings = {
-    maxMessages: config.inbox.max_messages,
-    readDiffusionAbove: config.messages.read_diffusion_above,
-    push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
-  };
-  const pushes = new PushDispatcher({
-    storage: new SqlitePushQueueStorage(core.store),
-    clock,
-    log,
-    providers,
-    badge: async (userId): Promise<number> => services.messaging.totalUnread(userId),
-    settings: {
-      preview: config.push.preview,
-      maxAgeMs: config.push.max_age_seconds * 1000,
-      maxAttempts: config.push.max_attempts,
-      retryBaseMs: config.push.retry_base_ms,
-      concurrency: config.push.concurrency,
-    },
-  });
-  const services = {
-    messaging: new MessagingService({
-      storage: new SqliteMessagingStorage(core.store, storeSettings),
-      clock,
-      fanout,
-      pushes,
-      sendBudget: new SendBudget(limitStore, limits.user_sends_per_second),
-      settings: {
-        ...storeSettings,
-        maxBodyBytes: config.messages.max_body_bytes,
-        requireE2e: config.messages.require_e2e,
-      },
-    }),
-    history: new HistoryService({ storage: new SqliteHistoryStorage(core.store), settings: { pageMax: config.messages.history_page_max } }),
-    threads: new ThreadService({ storage: new SqliteThreadStorage(core.store, storeSettings), clock, fanout, settings: { ...storeSettings, requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members } }),
-    contacts: new ContactService({ storage: new SqliteContactsStorage(core.store), clock }),
-    presence: new PresenceService({ storage: new SqlitePresenceStorage(core.store), clock, fanout, connections: presenceStore, offlineGraceMs: config.presence.offline_grace_ms, node }),
-    pushTokens: new PushTokenService({ storage: new SqlitePushTokensStorage(core.store), enabled: storeSettings.push }),
-    keys: new KeyService({ storage: new SqliteKeysStorage(core.store), clock, fanout, checker: keyChecker, audit, passwords: core.accounts }),
-    deviceMessages: new DeviceMessageService({
-      storage: new SqliteDeviceMessagesStorage(core.store),
-      clock,
-      fanout,
-      settings: {
-        maxMessageBytes: config.e2e.max_device_message_bytes,
-        maxQueueBytes: config.e2e.max_device_queue_bytes,
-        maxQueueMessages: config.e2e.max_device_queue_messages,
-        ttlMs: config.e2e.device_message_ttl_days * 86_400_000,
-      },
-    }),
-  };
-  const delivery = new DeliveryService({
-    storage: new SqliteDeliveryStorage(core.store),
-    links,
-    broker,
-    clock,
-    pushes,
-    settings: { ...storeSettings, inboxMaxAgeMs: config.inbox.max_age_days * 86_400_000 },
-  });
   broker.run(nodeEvents({ channels, revocations: revocationWatcher, delivery }));
-  addPushRoutes(router, bearerAuthenticator(core.accounts), services.pushTokens);
+  let ready = false;
+  const http = buildHttp(config, log, {
+    storage,
+    accounts: core.accounts,
+    pushTokens: services.pushTokens,
+    ready: () => ready,
+    connections: () => registry.size,
+  });
+  const { metrics, metricsRouter } = http;
   const recovered = await delivery.recoverLiveDevices();
   if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
   const handlers = chatHandlers(services);
   const choice = await createTransport(config.server.transport, {
-    http,
+    http: http.handler,
     maxBodyBytes: config.http.max_body_bytes,
     ...(tls ? { tls } : {}),
     onError: (error, where) => log.error({ err: error, where }, 'a request handler failed; the client got an internal error'),
@@ -428,7 +313,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     metrics?.stop();
     await pushes.stop();
     await transport.close();
-    db.close();
+    storage.close();
     throw error;
   }
   ready = true;
@@ -443,11 +328,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       transport.stopListening();
       registry.closeAll('going_away', 'server shutting down');
       const deadline = Date.now() + config.server.shutdown_timeout_ms;
-      while ((inFlight > 0 || registry.size > 0) && Date.now() < deadline) {
+      while ((http.inFlight() > 0 || registry.size > 0) && Date.now() < deadline) {
         await new Promise((done) => setTimeout(done, 20));
       }
-      if (inFlight > 0 || registry.size > 0) {
-        log.warn({ requests: inFlight, connections: registry.size }, 'shutdown timeout reached; closing the rest');
+      if (http.inFlight() > 0 || registry.size > 0) {
+        log.warn({ requests: http.inFlight(), connections: registry.size }, 'shutdown timeout reached; closing the rest');
       }
       clock.clearTimer(sweeper);
       clock.clearTimer(expireInboxes);
@@ -459,15 +344,11 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       await pushes.stop();
       // Sends already accepted into the group commit are stored (and acked) before the sockets close,
       // and what the closing connections still write (their inboxes, last-seen times) before the database closes.
-      const drain = async (): Promise<void> => {
-        while (core.store.batcher.pending > 0) await new Promise((done) => setImmediate(done));
-      };
-      await drain();
+      await storage.settle();
       await transport.close();
       await broker.close();
-      await drain();
-      checkpoint(db);
-      db.close();
+      await storage.settle();
+      storage.close();
     })();
     return stopping;
   };

@@ -51,25 +51,29 @@ export function openWriter(dir: string): { db: Db; store: Store; settings: Appen
   return { db, store: new Store(db), settings };
 }
 
-/** Creates the 200 pairs of users with one live device each and their direct threads; returns the senders. */
+/** Creates the 200 pairs of users with one live device each and their direct threads, in one transaction; returns the senders. */
+export function seedThreads(store: Store, now = Date.now()): Sender[] {
+  return store.transaction(() =>
+    Array.from({ length: THREADS }, (_, i) => {
+      const [a, b] = [0, 1].map((side) => {
+        const userId = store.users.insert({ username: `u${i}-${side}`, displayName: `u${i}-${side}`, passwordHash: 'x', now }) as number;
+        const deviceId = store.devices.insert({ userId, name: 'bench', platform: 'cli', tokenHash: Buffer.from(`${i}-${side}`), now });
+        store.inbox.goLive(deviceId);
+        return { userId, deviceId };
+      }) as [{ userId: number; deviceId: number }, { userId: number; deviceId: number }];
+      const threadId = store.threads.insert('direct', null, `bench:${i}`, a.userId, now);
+      store.threads.addMember(threadId, a.userId, 'member', 0, now);
+      store.threads.addMember(threadId, b.userId, 'member', 0, now);
+      return { threadId, ...a };
+    }),
+  );
+}
+
+/** seedThreads on the database in `dir`, closed after. */
 export function createThreads(dir: string): Sender[] {
   const { db, store } = openWriter(dir);
-  const now = Date.now();
   try {
-    return store.transaction(() =>
-      Array.from({ length: THREADS }, (_, i) => {
-        const [a, b] = [0, 1].map((side) => {
-          const userId = store.users.insert({ username: `u${i}-${side}`, displayName: `u${i}-${side}`, passwordHash: 'x', now }) as number;
-          const deviceId = store.devices.insert({ userId, name: 'bench', platform: 'cli', tokenHash: Buffer.from(`${i}-${side}`), now });
-          store.inbox.goLive(deviceId);
-          return { userId, deviceId };
-        }) as [{ userId: number; deviceId: number }, { userId: number; deviceId: number }];
-        const threadId = store.threads.insert('direct', null, `bench:${i}`, a.userId, now);
-        store.threads.addMember(threadId, a.userId, 'member', 0, now);
-        store.threads.addMember(threadId, b.userId, 'member', 0, now);
-        return { threadId, ...a };
-      }),
-    );
+    return seedThreads(store);
   } finally {
     db.close();
   }

@@ -11,14 +11,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openConfiguredDatabase } from '../../src/app.js';
-import { loadConfig } from '../../src/config/load.js';
-import type { AppendSettings } from '../../src/storage/sqlite/append.js';
 import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
-import { Store } from '../../src/storage/store.js';
+import { THREADS, openWriter, seedThreads } from './send-fixture.js';
 
 const seconds = Number(process.argv[2] ?? 3);
-const THREADS = 200;
 const body = JSON.stringify({ t: 0, p: 'x'.repeat(180) });
 
 /** Ids that sort in the order they are made, as the SDK's UUIDv7 ids do, without the cost of making UUIDs in the measured loop. */
@@ -26,31 +22,10 @@ const clientMsgId = (n: number): string => `c${n.toString().padStart(12, '0')}`;
 
 function run(perCommit: number): { wallUs: number; cpuUs: number } {
   const dir = mkdtempSync(join(tmpdir(), 'chatd-send-sql-'));
-  // The server's defaults, opened and migrated as the server opens its database.
-  const config = loadConfig({ flags: { 'storage.dir': dir } });
-  const db = openConfiguredDatabase(config);
-  const store = new Store(db);
-  const settings: AppendSettings = {
-    maxMessages: config.inbox.max_messages,
-    readDiffusionAbove: config.messages.read_diffusion_above,
-    push: { apns: false, fcm: false },
-  };
-  const now = Date.now();
-  // Pairs of users with one device each, all live (on a connection), as in direct-throughput.
-  const senders = store.transaction(() =>
-    Array.from({ length: THREADS }, (_, i) => {
-      const [a, b] = [0, 1].map((side) => {
-        const userId = store.users.insert({ username: `u${i}-${side}`, displayName: `u${i}-${side}`, passwordHash: 'x', now }) as number;
-        const deviceId = store.devices.insert({ userId, name: 'bench', platform: 'cli', tokenHash: Buffer.from(`${i}-${side}`), now });
-        store.inbox.goLive(deviceId);
-        return { userId, deviceId };
-      }) as [{ userId: number; deviceId: number }, { userId: number; deviceId: number }];
-      const threadId = store.threads.insert('direct', null, `bench:${i}`, a.userId, now);
-      store.threads.addMember(threadId, a.userId, 'member', 0, now);
-      store.threads.addMember(threadId, b.userId, 'member', 0, now);
-      return { threadId, ...a };
-    }),
-  );
+  // The server's defaults, opened and migrated as the server opens its database; pairs of users with one device each,
+  // all live (on a connection), as in direct-throughput.
+  const { db, store, settings } = openWriter(dir);
+  const senders = seedThreads(store);
   let sent = 0;
   const storage = new SqliteMessagingStorage(store, settings);
   // The work of the send's unit (token check, membership, seq, insert, inbox, cursor), message after message.

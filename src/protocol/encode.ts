@@ -36,7 +36,7 @@ export function userJson(user: UserFields): UserJson {
  * the store keeps. The services' Message fits it as it is, so the fanout hands
  * its message over without building another object per event.
  */
-export interface StoredMessage {
+export interface MessageFields {
   readonly id: number;
   readonly threadId: number;
   readonly seq: number;
@@ -49,7 +49,7 @@ export interface StoredMessage {
   readonly createdAt: number;
 }
 
-export function messageJson(message: StoredMessage): MessageJson {
+export function messageJson(message: MessageFields): MessageJson {
   return {
     id: message.id,
     thread_id: message.threadId,
@@ -70,7 +70,7 @@ export function messageJson(message: StoredMessage): MessageJson {
  * again was a large share of the fanout's cost; this is encoded once per
  * message, whatever the number of recipients.
  */
-export function messageEventText(message: StoredMessage): string {
+export function messageEventText(message: MessageFields): string {
   return (
     `{"type":"message","message":{"id":${message.id},"thread_id":${message.threadId},"seq":${message.seq},` +
     `"sender_id":${message.senderUserId},"sender_device_id":${message.senderDeviceId},` +

@@ -30,7 +30,7 @@ export class SessionRegistry implements RevocationListener {
    * again in between keeps the connections made since).
    */
   constructor(
-    private readonly isSignedIn: (deviceId: number) => boolean | Promise<boolean>,
+    private readonly isSignedIn: (deviceId: number) => Promise<boolean>,
     private readonly links: Pick<DeviceLinks<LiveLink>, 'ofDevice' | 'ofUser'>,
   ) {}
 
@@ -48,8 +48,8 @@ export class SessionRegistry implements RevocationListener {
 
   /**
    * Closes (4006) this node's connections of the devices whose tokens no longer
-   * work: the devices named, or all of a user's. Synchronous while isSignedIn
-   * is; otherwise each device's connections close once its answer comes.
+   * work: the devices named, or all of a user's. Each device's connections
+   * close once the answer to whether its token still works comes.
    */
   revoked(revocations: readonly Revocation[]): void {
     for (const revocation of revocations) {
@@ -61,11 +61,9 @@ export class SessionRegistry implements RevocationListener {
         const closeUnlessSignedIn = (signedIn: boolean): void => {
           if (!signedIn) for (const link of deviceLinks) link.close('device_revoked', message);
         };
-        const signedIn = this.isSignedIn(deviceId);
-        if (typeof signedIn === 'boolean') closeUnlessSignedIn(signedIn);
         // A failed check closes them: nothing brings this revocation again (the watcher's cursor is past it),
         // and a device whose token still works only reconnects and authenticates again.
-        else signedIn.then(closeUnlessSignedIn, () => closeUnlessSignedIn(false));
+        this.isSignedIn(deviceId).then(closeUnlessSignedIn, () => closeUnlessSignedIn(false));
       }
     }
   }

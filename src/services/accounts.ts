@@ -7,7 +7,8 @@ import type { AccountsStorage, RevocationChange, StoredAccount, StoredDevice } f
 import type { AuditLog } from './audit.js';
 import { checkDeviceName, checkDisplayName, checkPassword, checkPlatform, checkUsername } from './account-rules.js';
 import { BatchedTimes } from './batched-times.js';
-import type { RateDecision, RateLimiter } from './rate-limiter.js';
+import type { RateDecision } from './limits/rate-limit-store.js';
+import type { RateLimiter } from './rate-limiter.js';
 import { addressKey } from './limits/address-key.js';
 import { isSignedIn, toRevocation } from './revocations.js';
 import type { Device, Principal, RevocationListener, User } from './types.js';

@@ -5,7 +5,6 @@ import { ChatError } from '../errors.js';
 import type { RevocationChange, StoredAccount } from '../storage/ports/accounts.js';
 import type { AdminStorage, PushCounts, StoredInvite, TableCounts } from '../storage/ports/admin.js';
 import type { PushRegistration } from '../storage/ports/push.js';
-import { unreadCount } from './message-store.js';
 import { checkPassword } from './account-rules.js';
 import { type AccountService, toDevice } from './accounts.js';
 import type { AuditLog, AuditReason } from './audit.js';
@@ -173,9 +172,7 @@ export class AdminService {
     if (!device || device.revokedAt !== null) throw new ChatError('not_found', `no device ${deviceId} that is logged in (see chatd device list USER)`);
     const registration = await storage.pushRegistration(deviceId);
     if (!registration) throw new ChatError('not_found', `device ${deviceId} has no push token: the app registers one (push_register, or PUT /v1/me/push)`);
-    let badge = 0;
-    for (const row of await storage.unreadCursors(device.userId)) badge += unreadCount(row, row.lastSeq);
-    return { registration, badge };
+    return { registration, badge: await storage.totalUnread(device.userId) };
   }
 
   /** The provider said the device's token is dead: it is removed (unless replaced meanwhile). */

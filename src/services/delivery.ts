@@ -2,7 +2,6 @@ import type { Clock } from '../clock.js';
 import type { DeliveryStorage, OfflineRules } from '../storage/ports/delivery.js';
 import type { Broker } from './live/broker.js';
 import type { DeviceLinks, Link } from './live/device-links.js';
-import { toMessage } from './message-store.js';
 import type { Message, PushQueueListener } from './types.js';
 
 export interface DeliverySettings {
@@ -104,7 +103,7 @@ export class DeliveryService {
    */
   async inboxPage(deviceId: number, afterId: number, limit: number): Promise<{ messages: Message[]; overflowed: boolean; followedThreadIds: number[] }> {
     const page = await this.deps.storage.inboxPage(deviceId, afterId, limit);
-    return { messages: page.rows.map(toMessage), overflowed: page.overflowed, followedThreadIds: page.followedThreadIds ?? [] };
+    return { messages: page.messages, overflowed: page.overflowed, followedThreadIds: page.followedThreadIds ?? [] };
   }
 
   /** Whether the device's inbox overflowed and was dropped: it must sync by cursors. */

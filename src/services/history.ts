@@ -2,8 +2,6 @@ import { ChatError } from '../errors.js';
 import type { HistoryAnchor, HistoryStorage } from '../storage/ports/history.js';
 import type { Message, Principal } from './types.js';
 
-export type { HistoryAnchor } from '../storage/ports/history.js';
-
 export interface HistorySettings {
   /** Most messages in one page of history or of one thread's sync. */
   readonly pageMax: number;

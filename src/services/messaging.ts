@@ -1,13 +1,15 @@
 import type { Clock } from '../clock.js';
 import { ChatError, isChatError } from '../errors.js';
 import type { AppendOutcome, MessagingStorage } from '../storage/ports/messaging.js';
+import type { PushPlatforms } from '../storage/ports/push.js';
 import { readEnvelope } from './e2e-envelope.js';
 import type { SendBudget } from './limits/send-budget.js';
-import type { MessageStoreSettings } from './message-store.js';
 import { refuseSignedOut } from './revocations.js';
 import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
 
-export interface MessagingSettings extends MessageStoreSettings {
+export interface MessagingSettings {
+  /** The push providers configured: with none, a stored message wakes no push worker. */
+  readonly push: PushPlatforms;
   readonly maxBodyBytes: number;
   /** Every thread takes end-to-end encrypted messages only. */
   readonly requireE2e: boolean;

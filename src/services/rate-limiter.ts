@@ -2,8 +2,6 @@ import type { Clock } from '../clock.js';
 import { MemoryRateLimitStore } from './limits/memory-rate-limit-store.js';
 import type { BucketRule, RateDecision, RateLimitStore } from './limits/rate-limit-store.js';
 
-export type { RateDecision };
-
 /**
  * One limit: token buckets by key, a burst of `capacity` refilled evenly over
  * `windowMs`, kept in a RateLimitStore (the one token bucket of chatd). By

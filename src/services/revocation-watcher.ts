@@ -20,8 +20,10 @@ const PAGE = 500;
  * passes it, and that read follows its commit at once (the events of others
  * committed before it are handed on in the same read).
  *
- * Issue 18's broker will carry these between nodes; on SQLite this stays the
- * way other processes are heard. (PostgreSQL sequences are not in commit
+ * Between server nodes the Broker carries them: the services publish their
+ * revocations as a `revoked` control event, and each node hands it to its
+ * watcher here. The database poll stays the way processes without a broker
+ * (the admin CLI) are heard. (PostgreSQL sequences are not in commit
  * order: a reader by id there needs a look-back.)
  */
 export class RevocationWatcher implements RevocationListener {

@@ -1,13 +1,12 @@
 import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { Expectation, GroupChange, GroupState, ThreadStorage, ThreadSummary } from '../storage/ports/threads.js';
-import type { MessageStoreSettings } from './message-store.js';
-import { unreadCount, visibleRange } from './message-store.js';
+import { unreadCount, visibleRange } from '../storage/ports/visibility.js';
 import { assertCanManage, assertCanRemove, assertCanSetRole, checkTitle } from './thread-rules.js';
 import type { Fanout, Member, MemberRole, Message, Principal, ThreadView, User } from './types.js';
 import { type UserRef, findUser } from './users.js';
 
-export interface ThreadSettings extends MessageStoreSettings {
+export interface ThreadSettings {
   readonly maxGroupMembers: number;
   /** messages.require_e2e: every thread shows as requiring encryption. */
   readonly requireE2e: boolean;
@@ -164,11 +163,6 @@ export class ThreadService {
     const found = await this.deps.storage.updateSettings({ threadId, userId: principal.user.id, muted: change.muted, label: change.label });
     if (!found) throw new ChatError('not_found', `no thread ${threadId}`);
     return this.details(principal, threadId);
-  }
-
-  /** The threads the user is a member of now: what their live connections follow. */
-  activeThreadIds(userId: number): Promise<number[]> {
-    return this.deps.storage.activeThreadIds(userId);
   }
 
   /** Every thread of the user, most recent activity first, with unread counts and the total. */

@@ -1,9 +1,11 @@
 import type { RevocationReason } from '../storage/ports/account-events.js';
-import type { MessageKind } from '../storage/ports/messaging.js';
+import type { MessageKind, StoredMessage as Message } from '../storage/ports/messaging.js';
 import type { MemberRole, ThreadKind } from '../storage/ports/threads.js';
 
 // One definition of each, next to the rows (the schema's CHECK constraints list the same values).
 export type { MemberRole, MessageKind, RevocationReason, ThreadKind };
+// A message is the storage port's StoredMessage: one shape from the row mapper (storage/sqlite) to the encoder (protocol's MessageFields).
+export type { Message };
 
 /** Domain values the services hand upwards. The transport and session map them to the wire. */
 
@@ -48,19 +50,6 @@ export interface RevocationListener {
   revoked(revocations: readonly Revocation[]): void;
 }
 
-
-export interface Message {
-  readonly id: number;
-  readonly threadId: number;
-  readonly seq: number;
-  readonly senderUserId: number;
-  readonly senderDeviceId: number;
-  readonly clientMsgId: string;
-  readonly kind: MessageKind;
-  /** The body as JSON text, exactly as stored. Parsed once per event on the way out, not once per recipient. */
-  readonly bodyJson: string;
-  readonly createdAt: number;
-}
 
 export interface Member {
   readonly user: User;

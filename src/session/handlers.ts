@@ -29,10 +29,9 @@ export type ChatFrame = Exclude<ClientFrame, { type: 'auth' | 'ping' }>;
 /** The requests answered by one reply frame: all but send, whose answer (ack, then announce) the session writes itself. */
 export type RequestFrame = Exclude<ChatFrame, { type: 'send' }>;
 
-export type Reply = ServerFrame;
-
+/** Every handler is async: its reply (or its error) is written when the services' promise settles. */
 type Handlers = {
-  [T in RequestFrame['type']]: (frame: Extract<RequestFrame, { type: T }>, principal: Principal) => Reply | Promise<Reply>;
+  [T in RequestFrame['type']]: (frame: Extract<RequestFrame, { type: T }>, principal: Principal) => Promise<ServerFrame>;
 };
 
 /** The ack of a send: what the storing unit reported. */

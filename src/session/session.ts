@@ -17,7 +17,7 @@ import { TokenBucket } from '../services/limits/token-bucket.js';
 import type { Principal } from '../services/types.js';
 import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
-import { type ChatFrame, type Reply, type RequestFrame, ackFrame, chatHandlers } from './handlers.js';
+import { type ChatFrame, type RequestFrame, ackFrame, chatHandlers } from './handlers.js';
 import { InboxDrain } from './inbox-drain.js';
 import { welcomeFrame } from './wire.js';
 
@@ -39,9 +39,9 @@ export interface SessionSettings {
 }
 
 export interface SessionDeps {
-  /** The token check may be a round trip (awaited either way). */
+  /** The token check: a round trip on a networked engine, always awaited. */
   readonly accounts: {
-    authenticate(token: string, address: string): Principal | Promise<Principal>;
+    authenticate(token: string, address: string): Promise<Principal>;
     deviceConnected: AccountService['deviceConnected'];
   };
   readonly limits: ConnectionLimits;
@@ -218,14 +218,8 @@ export class Session implements ConnectionListener, LiveSession {
       this.sendMessage(frame, principal).catch((error: unknown) => this.fail(frame.id, error));
       return;
     }
-    const handler = this.deps.handlers[frame.type] as (f: RequestFrame, p: Principal) => Reply | Promise<Reply>;
-    try {
-      const reply = handler(frame, principal);
-      if (reply instanceof Promise) reply.then((done) => this.send(done), (error: unknown) => this.fail(frame.id, error));
-      else this.send(reply);
-    } catch (error) {
-      this.fail(frame.id, error);
-    }
+    const handler = this.deps.handlers[frame.type] as (f: RequestFrame, p: Principal) => Promise<ServerFrame>;
+    handler(frame, principal).then((reply) => this.send(reply), (error: unknown) => this.fail(frame.id, error));
   }
 
   /**

@@ -51,11 +51,11 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       const sent = [];
       for (let i = 0; i < 5; i++) sent.push(await f.send(thread, alice, alicePhone, 1_000 + i));
       const first = await f.storage.inboxPage(bobPhone, 0, 3);
-      assert.deepEqual(first.rows.map((row) => row.seq), [1, 2, 3]);
+      assert.deepEqual(first.messages.map((row) => row.seq), [1, 2, 3]);
       assert.equal(first.overflowed, false);
-      const rest = await f.storage.inboxPage(bobPhone, first.rows.at(-1)?.id ?? 0, 3);
-      assert.deepEqual(rest.rows.map((row) => row.id), sent.slice(3).map((m) => m.id));
-      assert.deepEqual((await f.storage.inboxPage(alicePhone, 0, 10)).rows, []);
+      const rest = await f.storage.inboxPage(bobPhone, first.messages.at(-1)?.id ?? 0, 3);
+      assert.deepEqual(rest.messages.map((row) => row.id), sent.slice(3).map((m) => m.id));
+      assert.deepEqual((await f.storage.inboxPage(alicePhone, 0, 10)).messages, []);
       assert.equal(first.followedThreadIds, undefined, 'a page with rows names no threads');
       await f.close();
     });
@@ -66,7 +66,7 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.thread([alice]);
       const message = await f.send(thread, alice, alicePhone, 1_000);
       const page = await f.storage.inboxPage(bobPhone, message.id, 10);
-      assert.deepEqual({ rows: page.rows, followed: [...(page.followedThreadIds ?? [])].sort((a, b) => a - b) }, { rows: [], followed: [thread, other] });
+      assert.deepEqual({ messages: page.messages, followed: [...(page.followedThreadIds ?? [])].sort((a, b) => a - b) }, { messages: [], followed: [thread, other] });
       await f.close();
     });
 
@@ -76,12 +76,12 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.send(thread, alice, alicePhone, 1_000);
       const second = await f.send(thread, alice, alicePhone, 1_001);
       const third = await f.send(thread, alice, alicePhone, 1_002);
-      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).rows, [], 'live: no rows');
+      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages, [], 'live: no rows');
       await f.acknowledge(bobPhone, thread, 1);
       assert.deepEqual(await f.storage.goOffline(bobPhone, rules()), { wasLive: true, overflowed: false, pushesQueued: false });
-      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).rows.map((row) => row.id), [second.id, third.id]);
+      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages.map((row) => row.id), [second.id, third.id]);
       const fourth = await f.send(thread, alice, alicePhone, 1_003);
-      assert.deepEqual((await f.storage.inboxPage(bobPhone, third.id, 10)).rows.map((row) => row.id), [fourth.id], 'offline again: rows as messages are stored');
+      assert.deepEqual((await f.storage.inboxPage(bobPhone, third.id, 10)).messages.map((row) => row.id), [fourth.id], 'offline again: rows as messages are stored');
       assert.deepEqual(await f.storage.goOffline(bobPhone, rules()), { wasLive: false, overflowed: false, pushesQueued: false }, 'not live: nothing to hand over');
       await f.close();
     });
@@ -92,7 +92,7 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       const first = await f.send(thread, alice, alicePhone, 1_000);
       await f.storage.goLive(bobPhone);
       await f.storage.goOffline(bobPhone, rules());
-      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).rows.map((row) => row.id), [first.id]);
+      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages.map((row) => row.id), [first.id]);
       await f.close();
     });
 
@@ -101,7 +101,7 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.storage.goLive(bobPhone);
       for (let i = 0; i < 3; i++) await f.send(thread, alice, alicePhone, 1_000 + i);
       assert.deepEqual(await f.storage.goOffline(bobPhone, rules({ maxMessages: 2 })), { wasLive: true, overflowed: true, pushesQueued: false });
-      assert.deepEqual(await f.storage.inboxPage(bobPhone, 0, 10), { rows: [], overflowed: true, followedThreadIds: [thread] });
+      assert.deepEqual(await f.storage.inboxPage(bobPhone, 0, 10), { messages: [], overflowed: true, followedThreadIds: [thread] });
       assert.equal(await f.storage.inboxOverflowed(bobPhone), true);
       assert.equal(await f.storage.inboxOverflowed(alicePhone), false);
       await f.close();
@@ -122,7 +122,7 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.storage.goLive(alicePhone);
       const message = await f.send(thread, alice, alicePhone, 1_000);
       assert.equal(await f.storage.recoverLiveDevices(rules()), 2);
-      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).rows.map((row) => row.id), [message.id]);
+      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages.map((row) => row.id), [message.id]);
       assert.equal(await f.storage.recoverLiveDevices(rules()), 0, 'none are live any more');
       await f.close();
     });
@@ -134,8 +134,8 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.acknowledge(bobLaptop, thread, 1);
       await f.send(thread, alice, alicePhone, 9_000);
       assert.deepEqual(await f.storage.expireInboxes(5_000), [bobPhone]);
-      assert.deepEqual(await f.storage.inboxPage(bobPhone, 0, 10), { rows: [], overflowed: true, followedThreadIds: [thread] });
-      assert.equal((await f.storage.inboxPage(bobLaptop, 0, 10)).rows.length, 1, 'its one row is newer than the cutoff');
+      assert.deepEqual(await f.storage.inboxPage(bobPhone, 0, 10), { messages: [], overflowed: true, followedThreadIds: [thread] });
+      assert.equal((await f.storage.inboxPage(bobLaptop, 0, 10)).messages.length, 1, 'its one row is newer than the cutoff');
       assert.deepEqual(await f.storage.expireInboxes(5_000), []);
       await f.close();
     });
@@ -151,7 +151,7 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
         'one handed over, the other found the device unmarked',
       );
       assert.deepEqual(both.filter((outcome) => outcome.pushesQueued).length, 1, 'notifications queued once');
-      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).rows.map((row) => row.id), [message.id], 'the row written once');
+      assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages.map((message) => message.id), [message.id], 'the row written once');
       assert.deepEqual(await f.storage.goOffline(bobPhone, rules({ maxMessages: 0 })), { wasLive: false, overflowed: false, pushesQueued: false }, 'not live: nothing written, not even the flag');
       assert.equal(await f.storage.inboxOverflowed(bobPhone), false);
       await f.close();
@@ -163,7 +163,7 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       await f.send(thread, alice, alicePhone, 1_000);
       const offline = f.storage.goOffline(bobPhone, rules());
       await offline;
-      assert.equal((await f.storage.inboxPage(bobPhone, 0, 10)).rows.length, 1);
+      assert.equal((await f.storage.inboxPage(bobPhone, 0, 10)).messages.length, 1);
       await f.close();
     });
   });

@@ -1,5 +1,4 @@
 import { type KeyObject, verify } from 'node:crypto';
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 
 // ---------------------------------------------------------------------------

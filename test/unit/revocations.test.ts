@@ -245,9 +245,9 @@ class FakeSession implements LiveSession, LiveLink {
 }
 
 describe('SessionRegistry on revocations', () => {
-  function registryWith(signedIn: Set<number>, sessions: FakeSession[], answer: 'now' | 'later' = 'now'): SessionRegistry {
+  function registryWith(signedIn: Set<number>, sessions: FakeSession[]): SessionRegistry {
     const links = new MemoryDeviceLinks<LiveLink>();
-    const registry = new SessionRegistry((deviceId) => (answer === 'now' ? signedIn.has(deviceId) : Promise.resolve(signedIn.has(deviceId))), links);
+    const registry = new SessionRegistry(async (deviceId) => signedIn.has(deviceId), links);
     for (const session of sessions) {
       registry.add(session);
       links.attach(session);
@@ -275,8 +275,9 @@ describe('SessionRegistry on revocations', () => {
 
   it('closes them once the answer comes when whether a token works is a round trip', async () => {
     const [a, other] = [new FakeSession(1, 10), new FakeSession(2, 10)];
-    const registry = registryWith(new Set([2]), [a, other], 'later');
+    const registry = registryWith(new Set([2]), [a, other]);
     registry.revoked([{ id: 1, userId: 10, deviceId: null, reason: 'user_disabled' }]);
+    assert.deepEqual([a.closedWith, other.closedWith], [undefined, undefined], 'nothing closes before the answer');
     await Promise.resolve();
     assert.deepEqual([a.closedWith?.reason, other.closedWith], ['device_revoked', undefined]);
   });

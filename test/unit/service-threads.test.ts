@@ -125,7 +125,6 @@ describe('ThreadService in process', () => {
     assert.equal(list.totalUnread, 1);
     assert.equal((await w.threads.list(w.bob)).totalUnread, 1, 'the group was created by alice: unread to bob');
     assert.equal(list.threads[0]?.lastMessage?.bodyJson, '"hi"');
-    assert.deepEqual(await w.threads.activeThreadIds(w.alice.user.id).then((ids) => ids.sort()), [w.threadId, pair.id].sort());
   });
 
   it('refuses a group above the limit at creation', async () => {
@@ -147,7 +146,7 @@ describe('ThreadService in process', () => {
       }
       return w.fixture.threads.changeGroup(input);
     };
-    const racing = new ThreadService({ storage, clock: w.clock, fanout: w.fanout, settings: { maxMessages: 1000, readDiffusionAbove: 50, push: { apns: false, fcm: false }, requireE2e: false, maxGroupMembers: 10 } });
+    const racing = new ThreadService({ storage, clock: w.clock, fanout: w.fanout, settings: { requireE2e: false, maxGroupMembers: 10 } });
     // As admin now, alice may still rename: decided again, it goes through.
     assert.equal((await racing.rename(w.alice, w.threadId, 'renamed')).thread.title, 'renamed');
     assert.equal(raced, true);

@@ -81,7 +81,7 @@ function node(options: { deliveryStorage?: (inner: SqliteDeliveryStorage) => Del
     order.push(`publish ${topic}`);
   });
   const revokedDevices = new Set<number>();
-  const registry = new SessionRegistry((deviceId) => !revokedDevices.has(deviceId), links);
+  const registry = new SessionRegistry(async (deviceId) => !revokedDevices.has(deviceId), links);
   const deliveryStorage = new SqliteDeliveryStorage(store);
   const delivery = new DeliveryService({
     storage: options.deliveryStorage?.(deliveryStorage) ?? deliveryStorage,
@@ -300,9 +300,11 @@ describe('Session in process', () => {
     assert.equal(connection.topics.has('t:77'), false);
     assert.equal(n.broker.subscribed('t:77'), false, 'no connection here follows it any more');
     n.broker.publishControl({ kind: 'revoked', revocations: [{ id: 1, userId: n.bob, deviceId: null, reason: 'user_disabled' }] });
+    await new Promise((settled) => setImmediate(settled));
     assert.equal(connection.closedWith, undefined, 'the token still works: nothing closes');
     n.revokedDevices.add(n.bobPhone);
     n.broker.publishControl({ kind: 'revoked', revocations: [{ id: 2, userId: n.bob, deviceId: n.bobPhone, reason: 'device_revoked' }] });
+    await new Promise((settled) => setImmediate(settled));
     assert.equal((connection.closedWith as { code: number } | undefined)?.code, CloseCodes.device_revoked.code);
     n.db.close();
   });

@@ -1,4 +1,5 @@
 import type { AccountsStorage, RevocationChange, StoredAccount } from './accounts.js';
+import type { MessagingStorage } from './messaging.js';
 import type { PushRegistration } from './push.js';
 
 /** An invite as every engine returns it (its code is never stored, only its hash and a prefix to recognise it by). */
@@ -44,17 +45,11 @@ export interface PushCounts {
   readonly queued: number;
 }
 
-/** A user's place in one thread, enough to count its unread messages. */
-export interface UnreadCursors {
-  readonly joinedSeq: number;
-  /** Null while a member. */
-  readonly leftSeq: number | null;
-  readonly readSeq: number;
-  readonly lastSeq: number;
-}
-
 /** AdminService's storage (the `chatd` admin commands): units resolve after commit, as in AccountsStorage. */
-export interface AdminStorage extends Pick<AccountsStorage, 'userByUsername' | 'deviceById' | 'devicesOfUser' | 'changePassword' | 'revokeDevices'> {
+export interface AdminStorage
+  extends Pick<AccountsStorage, 'userByUsername' | 'deviceById' | 'devicesOfUser' | 'changePassword' | 'revokeDevices'>,
+    /** The badge of a test notification: the same count as a notification's. */
+    Pick<MessagingStorage, 'totalUnread'> {
   /** Every user that is not deleted, by username. */
   listUsers(): Promise<StoredAccount[]>;
   /**
@@ -74,8 +69,6 @@ export interface AdminStorage extends Pick<AccountsStorage, 'userByUsername' | '
   counts(now: number): Promise<TableCounts>;
   pushCounts(): Promise<PushCounts>;
   pushRegistration(deviceId: number): Promise<PushRegistration | undefined>;
-  /** The user's cursors in every thread they are or were in (the badge). */
-  unreadCursors(userId: number): Promise<UnreadCursors[]>;
   /** The provider said the token is dead: removed unless the device registered another meanwhile. */
   dropPushToken(deviceId: number, token: string): Promise<boolean>;
 }

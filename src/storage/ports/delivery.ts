@@ -23,10 +23,10 @@ export interface OfflineOutcome {
 }
 
 export interface InboxPage {
-  readonly rows: StoredMessage[];
+  readonly messages: StoredMessage[];
   readonly overflowed: boolean;
   /**
-   * When `rows` is empty (the inbox is through): the threads the device's user
+   * When `messages` is empty (the inbox is through): the threads the device's user
    * is a current member of, from the same snapshot, for the connection to
    * follow live. Undefined otherwise.
    */

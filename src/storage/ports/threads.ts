@@ -91,8 +91,6 @@ export interface ThreadStorage extends UserLookup {
   list(userId: number): Promise<ThreadSummary[]>;
   /** One thread as the user sees it, with its current members (none for a former member); undefined if never in it. */
   details(userId: number, threadId: number): Promise<{ readonly summary: ThreadSummary; readonly members: StoredMember[] } | undefined>;
-  /** Threads the user is a member of now. */
-  activeThreadIds(userId: number): Promise<number[]>;
   /** Undefined if the user was never in the thread. */
   groupState(threadId: number, userId: number): Promise<GroupState | undefined>;
   /** The direct thread of the two users, created with both as members if there is none. */

@@ -1,7 +1,8 @@
 import type { RevocationChange, StoredAccount } from '../ports/accounts.js';
-import type { AdminStorage, NewInvite, PushCounts, StoredInvite, TableCounts, UnreadCursors } from '../ports/admin.js';
+import type { AdminStorage, NewInvite, PushCounts, StoredInvite, TableCounts } from '../ports/admin.js';
 import type { PushRegistration } from '../ports/push.js';
 import { SqliteAccountsStorage } from './accounts.js';
+import { unreadTotal } from './messaging.js';
 import { recordRevocationEvents } from './revocation-events.js';
 import { mapped, toStoredAccount, toStoredInvite } from './rows.js';
 
@@ -73,8 +74,8 @@ export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminSt
     return this.store.push.registration(deviceId);
   }
 
-  async unreadCursors(userId: number): Promise<UnreadCursors[]> {
-    return this.store.threads.forUser(userId).map((row) => ({ joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq, lastSeq: row.last_seq }));
+  async totalUnread(userId: number): Promise<number> {
+    return unreadTotal(this.store, userId);
   }
 
   dropPushToken(deviceId: number, token: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import type { PushPlatforms } from '../repositories/push.js';
 import type { Store } from '../store.js';
 import type { StoredMessage } from '../ports/messaging.js';
 import type { ThreadEvent } from '../ports/threads.js';
+import { unreadCount, visibleRange } from '../ports/visibility.js';
 
 /**
  * The write every message takes, user-sent or system: next seq, row, inbox
@@ -105,6 +106,7 @@ export function insertSystemMessage(
   return stored;
 }
 
+/** The one row → message mapper: every port hands messages out in this shape. */
 export function toStoredMessage(row: MessageRow): StoredMessage {
   return {
     id: row.id,
@@ -119,13 +121,11 @@ export function toStoredMessage(row: MessageRow): StoredMessage {
   };
 }
 
-/** The seqs a member may see: (from, to]. A former member sees up to where they left. */
-export function seenRange(membership: { readonly joined_seq: number; readonly left_seq: number | null }, lastSeq: number): { from: number; to: number } {
-  return { from: membership.joined_seq, to: membership.left_seq ?? lastSeq };
+// A membership row's cursors, for the one rule in ports/visibility.ts (SQLite rows are snake_case).
+export function seenRange(row: { readonly joined_seq: number; readonly left_seq: number | null }, lastSeq: number): { from: number; to: number } {
+  return visibleRange({ joinedSeq: row.joined_seq, leftSeq: row.left_seq }, lastSeq);
 }
 
-/** Messages from others after the read cursor (the sender's cursor moves with each of their messages). */
-export function unreadOf(membership: { readonly joined_seq: number; readonly left_seq: number | null; readonly read_seq: number }, lastSeq: number): number {
-  const { from, to } = seenRange(membership, lastSeq);
-  return Math.max(0, to - Math.max(membership.read_seq, from));
+export function unreadOf(row: { readonly joined_seq: number; readonly left_seq: number | null; readonly read_seq: number }, lastSeq: number): number {
+  return unreadCount({ joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq }, lastSeq);
 }

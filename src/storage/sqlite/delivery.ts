@@ -33,9 +33,9 @@ export class SqliteDeliveryStorage implements DeliveryStorage {
   async inboxPage(deviceId: number, afterId: number, limit: number): Promise<InboxPage> {
     const { inbox, devices, threads } = this.store;
     return this.store.read(() => {
-      const rows = inbox.pending(deviceId, afterId, limit).map(toStoredMessage);
-      const userId = rows.length === 0 ? devices.findById(deviceId)?.user_id : undefined;
-      return { rows, overflowed: inbox.overflowed(deviceId), followedThreadIds: userId === undefined ? undefined : threads.activeThreadIds(userId) };
+      const messages = inbox.pending(deviceId, afterId, limit).map(toStoredMessage);
+      const userId = messages.length === 0 ? devices.findById(deviceId)?.user_id : undefined;
+      return { messages, overflowed: inbox.overflowed(deviceId), followedThreadIds: userId === undefined ? undefined : threads.activeThreadIds(userId) };
     });
   }
 

@@ -108,9 +108,7 @@ export class SqliteMessagingStorage implements MessagingStorage {
   }
 
   private unreadTotal(userId: number): number {
-    let total = 0;
-    for (const row of this.store.threads.forUser(userId)) total += unreadOf(row, row.last_seq);
-    return total;
+    return unreadTotal(this.store, userId);
   }
 
   private membershipOf(threadId: number, userId: number) {
@@ -118,4 +116,11 @@ export class SqliteMessagingStorage implements MessagingStorage {
     const thread = membership ? this.store.threads.findById(threadId) : undefined;
     return membership && thread ? { membership, lastSeq: thread.last_seq } : undefined;
   }
+}
+
+/** Unread messages over all the user's threads (MessagingStorage.totalUnread; AdminStorage's badge is the same read). */
+export function unreadTotal(store: Pick<Store, 'threads'>, userId: number): number {
+  let total = 0;
+  for (const row of store.threads.forUser(userId)) total += unreadOf(row, row.last_seq);
+  return total;
 }

@@ -41,10 +41,6 @@ export class SqliteThreadStorage implements ThreadStorage {
     });
   }
 
-  async activeThreadIds(userId: number): Promise<number[]> {
-    return this.store.threads.activeThreadIds(userId);
-  }
-
   async groupState(threadId: number, userId: number): Promise<GroupState | undefined> {
     const { store } = this;
     return store.read(() => {

@@ -1,0 +1,64 @@
+import type { Config } from '../config/schema.js';
+import { ChatError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { RuntimeMetrics } from '../metrics.js';
+import type { AccountService } from '../services/accounts.js';
+import type { PushTokenService } from '../services/push-tokens.js';
+import type { Storage } from '../storage/ports/storage.js';
+import { addAccountRoutes, bearerAuthenticator } from '../transport/http/accounts.js';
+import { addHealthRoutes } from '../transport/http/health.js';
+import { addMetricsRoute } from '../transport/http/metrics.js';
+import { addPushRoutes } from '../transport/http/push.js';
+import { errorResponse } from '../transport/http/respond.js';
+import { Router } from '../transport/http/router.js';
+import { addWebRoutes } from '../transport/http/web.js';
+import type { HttpHandler } from '../transport/types.js';
+
+export const WS_PATH = '/v1/ws';
+
+export interface ServerHttp {
+  /** What the transport calls for every request that is not a WebSocket upgrade. */
+  readonly handler: HttpHandler;
+  /** Requests being answered now: shutdown waits for them. */
+  inFlight(): number;
+  readonly metrics: RuntimeMetrics | undefined;
+  /** /metrics alone, when metrics.listen gives it a listener of its own. */
+  readonly metricsRouter: Router | undefined;
+}
+
+/** The HTTP side of the server: health, metrics, accounts, push tokens, the web client, and the hint for a plain GET of the socket path. */
+export function buildHttp(
+  config: Config,
+  log: Logger,
+  deps: {
+    readonly storage: Pick<Storage, 'ping' | 'writes'>;
+    readonly accounts: AccountService;
+    readonly pushTokens: PushTokenService;
+    readonly ready: () => boolean;
+    readonly connections: () => number;
+  },
+): ServerHttp {
+  const router = new Router(log, config.http.trust_proxy);
+  addHealthRoutes(router, { databaseReachable: () => deps.storage.ping(), ready: deps.ready });
+  const metrics = config.metrics.enabled ? new RuntimeMetrics({ writes: () => deps.storage.writes(), connections: deps.connections }) : undefined;
+  // With a listener of its own, /metrics is on that one only: the main port answers 404 like any unknown path.
+  const metricsRouter = metrics && config.metrics.listen !== '' ? new Router(log, false) : undefined;
+  if (metrics) addMetricsRoute(metricsRouter ?? router, () => metrics.render(), config.metrics.token);
+  addAccountRoutes(router, deps.accounts);
+  if (config.web.enabled && !addWebRoutes(router)) log.warn('the web client is not built into this chatd: / answers 404 (run npm run build)');
+  // The socket library takes WebSocket upgrades first; a plain GET here is a client mistake worth explaining.
+  router.add('GET', WS_PATH, () =>
+    errorResponse(new ChatError('upgrade_required', `${WS_PATH} speaks WebSocket only; connect with a WebSocket client`)),
+  );
+  addPushRoutes(router, bearerAuthenticator(deps.accounts), deps.pushTokens);
+  let inFlight = 0;
+  const handler: HttpHandler = async (request, context) => {
+    inFlight++;
+    try {
+      return await router.handle(request, context);
+    } finally {
+      inFlight--;
+    }
+  };
+  return { handler, inFlight: () => inFlight, metrics, metricsRouter };
+}
