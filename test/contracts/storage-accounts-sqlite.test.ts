@@ -12,6 +12,8 @@ accountsStorageContract('SQLite in memory', async () => {
     admin,
     events: new SqliteAccountEventsStorage(store),
     seedInvite: async (codeHash, maxUses, expiresAt) => store.invites.insert({ codeHash, codePrefix: 'TEST', now: 1, expiresAt, maxUses, note: '' }),
-    close: () => store.db.close(),
+    close: async () => {
+      store.db.close();
+    },
   };
 });

@@ -11,7 +11,8 @@ export interface AccountsFixture {
   readonly events: AccountEventsStorage;
   /** Stores an invite usable `maxUses` times until `expiresAt` (null: never). */
   seedInvite(codeHash: Buffer, maxUses: number, expiresAt: number | null): Promise<number>;
-  close(): void;
+  /** Async: a networked engine closes its pool. */
+  close(): Promise<void>;
 }
 
 const NOW = 1_000_000;
@@ -49,7 +50,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       });
       assert.deepEqual((await admin.listUsers()).map((user) => user.username), ['alice']);
       assert.equal((await accounts.userByUsername('Alice'))?.username, 'alice');
-      close();
+      await close();
     });
 
     it('uses an invite in the same unit as the user it creates: a taken name leaves it unused, an unusable one creates nobody', async () => {
@@ -72,7 +73,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       const expired = Buffer.from('invite-2');
       await seedInvite(expired, 5, NOW);
       assert.equal((await accounts.createUser({ username: 'fay', displayName: 'f', passwordHash: 'h', inviteHash: expired, now: NOW })).kind, 'refused');
-      close();
+      await close();
     });
 
     it('finds a device by its token hash only while it is not revoked, and reports its token state', async () => {
@@ -90,7 +91,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       assert.deepEqual((await accounts.revokeDevices({ userId: gus.userId, deviceIds: [second], now: NOW })).deviceIds, [], 'already revoked: not again');
       assert.deepEqual((await accounts.devicesOfUser(gus.userId, { includeRevoked: false })).map((row) => row.id), [first]);
       assert.deepEqual((await accounts.devicesOfUser(gus.userId, { includeRevoked: true })).map((row) => row.id), [first, second]);
-      close();
+      await close();
     });
 
     it('refuses a new device to a user disabled or deleted meanwhile', async () => {
@@ -101,7 +102,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       assert.deepEqual(added, { kind: 'refused', reason: 'account_disabled' });
       await admin.enableUser(hal.userId);
       assert.equal((await accounts.addDevice({ userId: hal.userId, name: 'x', platform: 'cli', tokenHash: Buffer.from('t'), now: NOW })).kind, 'added');
-      close();
+      await close();
     });
 
     it('records an account event with every revocation, in the unit that revokes, ids growing in commit order', async () => {
@@ -136,7 +137,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       assert.equal(await events.latestAccountEventId(), stored.at(-1)?.id);
       assert.deepEqual(await events.accountEventsAfter(stored[1]!.id, 1), [stored[2]], 'paged by id');
       assert.deepEqual(await accounts.tokenState(b), { revoked: true, disabled: true, deleted: true });
-      close();
+      await close();
     });
 
     it('resolves each write only once what it wrote is there for any read', async () => {
@@ -152,7 +153,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       assert.equal(await admin.revokeInvite(inviteId as number, NOW), true);
       assert.equal(await admin.revokeInvite(inviteId as number, NOW), false, 'once');
       assert.equal((await admin.invite({ codeHash: Buffer.from('i') }))?.revokedAt, NOW);
-      close();
+      await close();
     });
 
     it('counts users, devices and open invites for the admin', async () => {
@@ -167,7 +168,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       assert.deepEqual((await admin.listUsers()).map((user) => [user.username, user.disabled]), [['kim', true], ['lee', false]]);
       assert.deepEqual(await admin.pushCounts(), { sent: 0, failed: 0, droppedTokens: 0, skipped: 0, queued: 0 });
       assert.equal(await admin.totalUnread(kim.userId), 0, 'in no thread: nothing unread');
-      close();
+      await close();
     });
   });
 }

@@ -5,5 +5,5 @@ import { contactsStorageContract } from './storage-contacts.contract.js';
 
 contactsStorageContract('SQLite in memory', async () => {
   const store = memoryStore();
-  return { contacts: new SqliteContactsStorage(store), admin: new SqliteAdminStorage(store), close: () => store.db.close() };
+  return { contacts: new SqliteContactsStorage(store), admin: new SqliteAdminStorage(store), close: async () => void store.db.close() };
 });

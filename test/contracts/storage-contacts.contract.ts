@@ -8,7 +8,8 @@ export interface ContactsFixture {
   readonly contacts: ContactsStorage;
   /** Seeds users (through AccountsStorage) and deletes them. */
   readonly admin: AdminStorage & Parameters<typeof seedUser>[0];
-  close(): void;
+  /** Async: a networked engine closes its pool. */
+  close(): Promise<void>;
 }
 
 /** A contact book: one row per (user, contact), listed by username, deleted users left out. */
@@ -32,7 +33,7 @@ export function contactsStorageContract(name: string, open: () => Promise<Contac
       assert.equal(await contacts.removeContact(alice.userId, zed.userId), true);
       assert.equal(await contacts.removeContact(alice.userId, zed.userId), false);
       assert.equal((await contacts.userByUsername('ZED'))?.id, zed.userId);
-      close();
+      await close();
     });
   });
 }

@@ -10,6 +10,8 @@ deviceMessagesStorageContract('SQLite in memory', async () => {
     deviceMessages: new SqliteDeviceMessagesStorage(store),
     accounts: new SqliteAccountsStorage(store),
     keys: new SqliteKeysStorage(store),
-    close: () => store.db.close(),
+    close: async () => {
+      store.db.close();
+    },
   };
 });

@@ -9,7 +9,8 @@ export interface DeviceMessagesFixture {
   readonly deviceMessages: DeviceMessagesStorage;
   readonly accounts: AccountsStorage;
   readonly keys: KeysStorage;
-  close(): void;
+  /** Async: a networked engine closes its pool. */
+  close(): Promise<void>;
 }
 
 const NOW = 3_000_000;

@@ -9,6 +9,8 @@ keysStorageContract('SQLite in memory', async () => {
     keys: new SqliteKeysStorage(store),
     accounts: new SqliteAccountsStorage(store),
     seedSharedThread: async (userIds) => void seedThread(store, userIds, { userId: userIds[0] as number, deviceId: 0 }, 0, 1),
-    close: () => store.db.close(),
+    close: async () => {
+      store.db.close();
+    },
   };
 });

@@ -9,7 +9,8 @@ export interface KeysFixture {
   readonly accounts: AccountsStorage;
   /** A thread both users are members of (who may see whose keys). */
   seedSharedThread(userIds: readonly number[]): Promise<void>;
-  close(): void;
+  /** Async: a networked engine closes its pool. */
+  close(): Promise<void>;
 }
 
 const NOW = 2_000_000;
@@ -32,7 +33,7 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
       assert.deepEqual(await publish(d1, { ...keysOf(1, 2), encKey: 'new' }), { kind: 'refused', reason: 'enc_key_needs_higher_counter', storedCounter: 2 });
       assert.equal((await keys.deviceKeys(d1))?.counter, 2, 'the refusals changed nothing');
       assert.equal((await publish(d1, keysOf(1, 3))).kind, 'stored');
-      close();
+      await close();
     });
 
     it('refuses every unit of a device whose token no longer works, storing nothing', async () => {
@@ -45,7 +46,7 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
       assert.equal((await keys.publishAccountKey({ userId, deviceId: device, accountKey: 'A', signature: 's', reset: false, passwordConfirmed: false, now: NOW })).kind, 'signed_out');
       assert.equal(await keys.deviceKeys(device), undefined);
       assert.equal(await keys.accountKey(userId), undefined);
-      close();
+      await close();
     });
 
     it('sets an account key once; another needs a reset from an approved device or with the password, and uncertifies every device', async () => {
@@ -72,7 +73,7 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
       assert.deepEqual(reset.kind === 'stored' && [reset.reset, reset.uncertified.map((keys) => [keys.deviceId, keys.accountSignature])], [true, [[d1, null]]]);
       assert.equal((await account(d2, 'K3', true, true)).kind, 'stored', 'with the password, from any device');
       assert.equal((await keys.accountKey(userId))?.accountKey, 'K3');
-      close();
+      await close();
     });
 
     it('refuses a certification against an account key that changed since it was checked', async () => {
@@ -96,7 +97,7 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
         await keys.approveDevice({ userId, deviceId: d1, target: { deviceId: 9_999, counter: 1, encKey: 'x' }, accountKey: 'K1', accountSignature: 'c', verified: true }),
         { kind: 'refused', reason: 'no_device' },
       );
-      close();
+      await close();
     });
 
     it("reads users' keys in one snapshot, revoked devices included, and who shares a thread with whom", async () => {
@@ -118,7 +119,7 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
       ]);
       assert.deepEqual((await keys.revokedDeviceKeys(erin.userId)).map((keys) => keys.deviceId), [e2]);
       assert.deepEqual(await keys.usersEverSharingThreads(erin.userId), [finn.userId]);
-      close();
+      await close();
     });
   });
 }

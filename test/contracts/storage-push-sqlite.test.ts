@@ -13,6 +13,8 @@ pushStorageContract('SQLite in memory', async () => {
     admin,
     seedThread: async (members, sender, messages, now) => seedThread(store, members, sender, messages, now),
     mute: async (threadId, userId) => store.threads.setSettings(threadId, userId, true, null),
-    close: () => store.db.close(),
+    close: async () => {
+      store.db.close();
+    },
   };
 });

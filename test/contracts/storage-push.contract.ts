@@ -14,7 +14,8 @@ export interface PushFixture {
   /** A thread of these users with `messages` messages from `sender`, noted for push as the message path does. */
   seedThread(members: readonly number[], sender: { userId: number; deviceId: number }, messages: number, now: number): Promise<{ threadId: number; messageIds: number[] }>;
   mute(threadId: number, userId: number): Promise<void>;
-  close(): void;
+  /** Async: a networked engine closes its pool. */
+  close(): Promise<void>;
 }
 
 const NOW = 4_000_000;
@@ -36,7 +37,7 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       assert.deepEqual(await tokens.pushRegistration(b), { ...registration, topic: null });
       await tokens.unregisterPushToken(b);
       assert.equal(await tokens.pushRegistration(b), undefined);
-      close();
+      await close();
     });
 
     it("expands a thread's news to one row per other member's device with a token, not muted, on a configured platform", async () => {

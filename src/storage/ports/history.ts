@@ -1,7 +1,5 @@
 import type { StoredMessage } from './messaging.js';
 
-/** Reads of stored messages for history, jump and sync (HistoryService). Every read is a consistent snapshot. */
-
 export type HistoryAnchor = { readonly before: number } | { readonly after: number } | { readonly around: number } | { readonly latest: true };
 
 /** A page of the seqs (from, to] the user may see: `from` joined, `to` left or the thread's last. */
@@ -26,6 +24,7 @@ export interface StoredSync {
   readonly hasMore: boolean;
 }
 
+/** Reads of stored messages for history, jump and sync (HistoryService). Every read is a consistent snapshot. */
 export interface HistoryStorage {
   /** Up to `size` messages at the anchor within what the user may see; undefined if the user was never in the thread. */
   page(input: { readonly userId: number; readonly threadId: number; readonly anchor: HistoryAnchor; readonly size: number }): Promise<StoredPage | undefined>;

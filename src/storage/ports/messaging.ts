@@ -1,12 +1,5 @@
 import type { SignedOut } from './token.js';
 
-/**
- * The storage the message path needs (MessagingService): the send as one unit
- * of work, delivery and read cursors, unread totals. Every method is async and
- * resolves only after its work has committed: a PostgreSQL implementation runs
- * the same named units over the network, an SQLite one group-commits them.
- */
-
 /** A stored message, as every engine returns it. */
 export interface StoredMessage {
   readonly id: number;
@@ -74,6 +67,12 @@ export type CursorOutcome<T> = ({ readonly kind: 'done'; readonly moved: boolean
 
 export type Membership = 'none' | 'member' | 'left';
 
+/**
+ * The storage the message path needs (MessagingService): the send as one unit
+ * of work, delivery and read cursors, unread totals. Every method is async and
+ * resolves only after its work has committed: a PostgreSQL implementation runs
+ * the same named units over the network, an SQLite one group-commits them.
+ */
 export interface MessagingStorage {
   /**
    * The send, atomically: token check, the sender's membership, the content's

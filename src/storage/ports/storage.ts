@@ -32,8 +32,8 @@ export interface Storage {
   readonly deviceMessages: DeviceMessagesStorage;
   readonly pushTokens: PushTokensStorage;
   readonly pushQueue: PushQueueStorage;
-  /** Whether the database answers (the health check). */
-  ping(): boolean;
+  /** Whether the database answers (the health check; a round trip on a networked engine). */
+  ping(): Promise<boolean>;
   /** Write transactions run so far (the metrics). */
   writes(): WriteTotals;
   /** Resolves once every write accepted so far has committed (or failed): shutdown waits on it before closing. */

@@ -4,13 +4,6 @@ import type { StoredMessage } from './messaging.js';
 export type ThreadKind = 'direct' | 'group';
 export type MemberRole = 'owner' | 'admin' | 'member';
 
-/**
- * The storage of threads and memberships (ThreadService). Rules stay in the
- * service: it reads a group's state, decides, and sends the change with the
- * roles it decided on as a precondition; the unit refuses with `stale` when
- * they no longer hold at commit (the service reads again and decides again).
- */
-
 /** A user as a thread shows them. */
 export type StoredUser = Pick<StoredAccount, 'id' | 'username' | 'displayName'>;
 
@@ -85,7 +78,13 @@ export type GroupOutcome =
   | { readonly kind: 'stale' }
   | { readonly kind: 'refused'; readonly reason: 'group_full' };
 
-/** Users are looked up as everywhere else (UserLookup: deleted ones found too, the caller checks). */
+/**
+ * The storage of threads and memberships (ThreadService). Rules stay in the
+ * service: it reads a group's state, decides, and sends the change with the
+ * roles it decided on as a precondition; the unit refuses with `stale` when
+ * they no longer hold at commit (the service reads again and decides again).
+ * Users are looked up as everywhere else (UserLookup: deleted ones found too, the caller checks).
+ */
 export interface ThreadStorage extends UserLookup {
   /** Every thread the user is or was in, most recent activity first. */
   list(userId: number): Promise<ThreadSummary[]>;

@@ -37,7 +37,7 @@ export function sqliteStorage(store: Store, settings: AppendSettings): Storage {
     deviceMessages: new SqliteDeviceMessagesStorage(store),
     pushTokens: new SqlitePushTokensStorage(store),
     pushQueue: new SqlitePushQueueStorage(store),
-    ping: () => store.ping(),
+    ping: async () => store.ping(),
     writes: () => store.batcher.totals,
     settle: async () => {
       while (store.batcher.pending > 0) await new Promise((done) => setImmediate(done));
