@@ -82,7 +82,7 @@ export class KeyService {
       case 'unchanged':
         return { changed: false };
       case 'stored':
-        await this.announce(toDeviceKeys(outcome.keys));
+        await this.announce(outcome.keys);
         return { changed: true };
       case 'refused':
         switch (outcome.reason) {
@@ -140,7 +140,7 @@ export class KeyService {
         if (outcome.reset) this.deps.audit.record('account_key_reset', { userId, deviceId: principal.deviceId, deviceIds: outcome.uncertified.map((row) => row.deviceId) });
         const audience = await this.audience(userId);
         this.deps.fanout.accountChanged({ userId, accountKey: account.accountKey, signature: account.signature }, audience);
-        for (const row of outcome.uncertified) this.deps.fanout.keysChanged(toDeviceKeys(row), audience);
+        for (const row of outcome.uncertified) this.deps.fanout.keysChanged(row, audience);
         return { changed: true };
       }
     }
@@ -169,7 +169,7 @@ export class KeyService {
       case 'unchanged':
         return { changed: false };
       case 'stored':
-        await this.announce(toDeviceKeys(outcome.keys));
+        await this.announce(outcome.keys);
         return { changed: true };
       case 'refused':
         if (outcome.reason === 'no_device') throw notFound();
@@ -193,7 +193,7 @@ export class KeyService {
     const wanted = userIds === undefined ? [...visible] : userIds.filter((id) => visible.has(id));
     if (wanted.length === 0) return { accounts: [], devices: [] };
     const found = await this.deps.storage.keysOfUsers(wanted);
-    return { accounts: found.accounts.map(toAccountKey), devices: found.devices.map(toDeviceKeys) };
+    return { accounts: found.accounts.map(toAccountKey), devices: found.devices };
   }
 
   /**
@@ -206,7 +206,7 @@ export class KeyService {
     const { storage } = this.deps;
     for (const revocation of revocations) {
       const rows = revocation.deviceId === null ? await storage.revokedDeviceKeys(revocation.userId) : [await storage.deviceKeys(revocation.deviceId)];
-      for (const row of rows) if (row?.revoked) await this.announce(toDeviceKeys(row));
+      for (const row of rows) if (row?.revoked) await this.announce(row);
     }
   }
 
@@ -231,19 +231,6 @@ function conflict(field: string, message: string): ChatError {
 
 function statementOf(keys: StoredDeviceKeys): DeviceStatement {
   return { userId: keys.userId, deviceId: keys.deviceId, encKey: keys.encKey, signKey: keys.signKey, counter: keys.counter };
-}
-
-function toDeviceKeys(keys: StoredDeviceKeys): DeviceKeys {
-  return {
-    userId: keys.userId,
-    deviceId: keys.deviceId,
-    encKey: keys.encKey,
-    signKey: keys.signKey,
-    counter: keys.counter,
-    signature: keys.signature,
-    accountSignature: keys.accountSignature,
-    revoked: keys.revoked,
-  };
 }
 
 function toAccountKey(key: StoredAccountKey): AccountKey {

@@ -1,5 +1,6 @@
 import type { RevocationReason } from '../storage/ports/account-events.js';
 import type { MessageKind, StoredMessage as Message } from '../storage/ports/messaging.js';
+import type { StoredDeviceKeys } from '../storage/ports/keys.js';
 import type { MemberRole, ThreadKind } from '../storage/ports/threads.js';
 
 // One definition of each, next to the rows (the schema's CHECK constraints list the same values).
@@ -116,19 +117,8 @@ export interface Fanout {
   deviceMessage(deviceId: number, message: DeviceMessage): void;
 }
 
-/** A device's public keys for end-to-end encryption (base64). */
-export interface DeviceKeys {
-  readonly userId: number;
-  readonly deviceId: number;
-  readonly encKey: string;
-  readonly signKey: string;
-  /** Grows at every rotation of encKey. */
-  readonly counter: number;
-  readonly signature: string;
-  /** The account key's signature of the device's certificate; null: the device is pending. */
-  readonly accountSignature: string | null;
-  readonly revoked: boolean;
-}
+/** A device's public keys for end-to-end encryption (base64): the port's record as it is. */
+export type DeviceKeys = StoredDeviceKeys;
 
 /** A user's account key (the account's identity, base64) and its self-signature. */
 export interface AccountKey {
