@@ -41,18 +41,19 @@ export class DeliveryService {
    * be read (the handover committed). Rejects when the write failed: the
    * inbox would miss what the old link got live.
    *
-   * The handover runs whether or not a link was live: the database's live mark
-   * is what says whether there is something to hand over, not the links. An
-   * old link whose close already ended its liveness (on this node or another)
-   * may not have committed its handover yet; this unit, after it or before it,
-   * writes the same rows once (the first to run unmarks the device, the other
-   * finds nothing to do), and the inbox is read only after.
+   * The database's live mark, not the links, says whether there is something
+   * to hand over: an old link whose close already ended its liveness (on this
+   * node or another) may not have committed its handover yet. While the mark
+   * is set, this connection runs the handover unit too and waits for it
+   * (after or before the old link's, it writes the same rows once: the first
+   * to run unmarks the device, the other finds nothing to do). A device not
+   * marked live (the common case: it was offline) costs one read, no commit.
    */
   async connectionOpened(link: Link): Promise<void> {
-    const { links, broker } = this.deps;
+    const { links, broker, storage } = this.deps;
     const ended = await links.endLiveness(link.deviceId);
     if (ended !== undefined && !links.isLocal(ended)) broker.publishControl({ kind: 'device_live', deviceId: link.deviceId, key: ended });
-    await this.goOffline(link.deviceId);
+    if (ended !== undefined || (await storage.isLive(link.deviceId))) await this.goOffline(link.deviceId);
   }
 
   /**

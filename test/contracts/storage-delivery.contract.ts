@@ -72,13 +72,16 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
 
     it('a live device gets no inbox rows; going offline writes what it did not acknowledge, and unmarks it', async () => {
       const { f, alice, alicePhone, bobPhone, thread } = await pair(open);
+      assert.equal(await f.storage.isLive(bobPhone), false, 'not marked before it goes live');
       await f.storage.goLive(bobPhone);
+      assert.equal(await f.storage.isLive(bobPhone), true);
       await f.send(thread, alice, alicePhone, 1_000);
       const second = await f.send(thread, alice, alicePhone, 1_001);
       const third = await f.send(thread, alice, alicePhone, 1_002);
       assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages, [], 'live: no rows');
       await f.acknowledge(bobPhone, thread, 1);
       assert.deepEqual(await f.storage.goOffline(bobPhone, rules()), { wasLive: true, overflowed: false, pushesQueued: false });
+      assert.equal(await f.storage.isLive(bobPhone), false, 'unmarked');
       assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages.map((row) => row.id), [second.id, third.id]);
       const fourth = await f.send(thread, alice, alicePhone, 1_003);
       assert.deepEqual((await f.storage.inboxPage(bobPhone, third.id, 10)).messages.map((row) => row.id), [fourth.id], 'offline again: rows as messages are stored');

@@ -40,6 +40,8 @@ export interface InboxPage {
  * as messages are stored; going offline backfills what it did not acknowledge.
  */
 export interface DeliveryStorage {
+  /** Whether the database marks the device live: a going-offline write is owed (a read, not a unit). */
+  isLive(deviceId: number): Promise<boolean>;
   /** Marks the device live after the newest stored message (idempotent: an already-live device keeps its older mark, so nothing since goes unrecorded). */
   goLive(deviceId: number): Promise<void>;
   /**

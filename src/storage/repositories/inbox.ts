@@ -84,6 +84,11 @@ export class InboxRepository {
     this.liveAfterStatement = db.prepare<[number], number | null>('SELECT live_after FROM devices WHERE id = ?').pluck();
   }
 
+  /** Whether the device is marked live (a handover is owed when it stops being live). */
+  isLive(deviceId: number): boolean {
+    return (this.liveAfterStatement.get(deviceId) ?? null) !== null;
+  }
+
   /** The device follows its threads live from now on: new messages write no inbox row for it. */
   goLive(deviceId: number): void {
     this.goLiveStatement.run(deviceId);

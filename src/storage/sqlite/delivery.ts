@@ -10,6 +10,10 @@ export class SqliteDeliveryStorage implements DeliveryStorage {
     return this.store.batcher.submit(() => this.store.inbox.goLive(deviceId));
   }
 
+  async isLive(deviceId: number): Promise<boolean> {
+    return this.store.inbox.isLive(deviceId);
+  }
+
   goOffline(deviceId: number, rules: OfflineRules): Promise<OfflineOutcome> {
     return this.store.batcher.submit(() => this.writeOffline(deviceId, rules));
   }
