@@ -3,11 +3,9 @@ import { describe, it } from 'node:test';
 import { MemoryDeviceLinks } from '../../src/realtime/memory-device-links.js';
 import { DeliveryService } from '../../src/services/delivery.js';
 import type { DeviceLinks, Link } from '../../src/services/live/device-links.js';
-import { migrate, openDatabase } from '../../src/storage/database.js';
 import { SqliteDeliveryStorage } from '../../src/storage/sqlite/delivery.js';
 import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
-import { Store } from '../../src/storage/store.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { groupOfTwo } from '../helpers/group-of-two.js';
 
 async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -15,20 +13,7 @@ async function turns(n: number): Promise<void> {
 
 /** Bob's phone in a group with alice, one database; device links shared by the nodes, each answer a turn late (a networked store). */
 function cluster() {
-  const db = openDatabase({ file: ':memory:', synchronous: 'full', busyTimeoutMs: 1000 });
-  migrate(db);
-  const store = new Store(db);
-  const clock = new FakeClock();
-  const alice = store.users.insert({ username: 'alice', displayName: 'Alice', passwordHash: 'x', now: 1 }) as number;
-  const bob = store.users.insert({ username: 'bob', displayName: 'Bob', passwordHash: 'x', now: 1 }) as number;
-  const alicePhone = store.devices.insert({ userId: alice, name: 'phone', platform: 'cli', tokenHash: Buffer.from('a'), now: 1 });
-  const bobPhone = store.devices.insert({ userId: bob, name: 'phone', platform: 'cli', tokenHash: Buffer.from('b'), now: 1 });
-  const thread = store.transaction(() => {
-    const id = store.threads.insert('group', 'test', null, alice, 1);
-    store.threads.addMember(id, alice, 'owner', 0, 1);
-    store.threads.addMember(id, bob, 'member', 0, 1);
-    return id;
-  });
+  const { db, store, clock, alice, bob, alicePhone, bobPhone, thread } = groupOfTwo();
   const settings = { maxMessages: 1_000, readDiffusionAbove: 100, push: { apns: true, fcm: false } };
   const messaging = new SqliteMessagingStorage(store, settings);
   const send = async (clientMsgId: string): Promise<number> => {

@@ -18,13 +18,11 @@ import type { Fanout, Principal } from '../../src/services/types.js';
 import { WireFanout } from '../../src/session/fanout.js';
 import type { chatHandlers } from '../../src/session/handlers.js';
 import { Session } from '../../src/session/session.js';
-import { migrate, openDatabase } from '../../src/storage/database.js';
 import type { DeliveryStorage } from '../../src/storage/ports/delivery.js';
 import { SqliteDeliveryStorage } from '../../src/storage/sqlite/delivery.js';
 import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
 import { SqlitePresenceStorage } from '../../src/storage/sqlite/presence.js';
-import { Store } from '../../src/storage/store.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { groupOfTwo } from '../helpers/group-of-two.js';
 import { FakeConnection } from '../helpers/fake-connection.js';
 
 const MAX_BUFFERED = 1_000;
@@ -40,20 +38,7 @@ async function until(done: () => boolean, what: string): Promise<void> {
 
 /** A node in process: the session's real collaborators over SQLite :memory:, a FakeClock, and fake connections. */
 function node(options: { deliveryStorage?: (inner: SqliteDeliveryStorage) => DeliveryStorage } = {}) {
-  const db = openDatabase({ file: ':memory:', synchronous: 'full', busyTimeoutMs: 1000 });
-  migrate(db);
-  const store = new Store(db);
-  const clock = new FakeClock();
-  const alice = store.users.insert({ username: 'alice', displayName: 'Alice', passwordHash: 'x', now: 1 }) as number;
-  const bob = store.users.insert({ username: 'bob', displayName: 'Bob', passwordHash: 'x', now: 1 }) as number;
-  const alicePhone = store.devices.insert({ userId: alice, name: 'phone', platform: 'cli', tokenHash: Buffer.from('a'), now: 1 });
-  const bobPhone = store.devices.insert({ userId: bob, name: 'phone', platform: 'cli', tokenHash: Buffer.from('b'), now: 1 });
-  const thread = store.transaction(() => {
-    const id = store.threads.insert('group', 'test', null, alice, 1);
-    store.threads.addMember(id, alice, 'owner', 0, 1);
-    store.threads.addMember(id, bob, 'member', 0, 1);
-    return id;
-  });
+  const { db, store, clock, alice, bob, alicePhone, bobPhone, thread } = groupOfTwo();
   const principals = new Map<string, Principal>([
     ['alice-token', { user: { id: alice, username: 'alice', displayName: 'Alice' }, deviceId: alicePhone }],
     ['bob-token', { user: { id: bob, username: 'bob', displayName: 'Bob' }, deviceId: bobPhone }],

@@ -25,18 +25,21 @@ export interface DeviceMessagesStorage {
    * another current device of the same user, and the sender's queue there stays
    * within `limits` with it. Ids grow: the receiver pages and acks by id.
    */
-  sendDeviceMessage(input: {
-    userId: number;
-    fromDevice: number;
-    toDevice: number;
-    payload: Buffer;
-    now: number;
-    limits: { maxQueueBytes: number; maxQueueMessages: number };
-  }): Promise<SendDeviceMessageOutcome>;
+  sendDeviceMessage(input: SendDeviceMessageInput): Promise<SendDeviceMessageOutcome>;
   /** The device's messages after id `after`, oldest first, at most `limit`. */
   deviceMessages(toDevice: number, after: number, limit: number): Promise<StoredDeviceMessage[]>;
   /** Deletes the device's messages with ids up to `upTo`; resolves with how many. */
   ackDeviceMessages(toDevice: number, upTo: number): Promise<number>;
   /** Deletes every message stored before `before` (ms); resolves with how many. */
   expireDeviceMessages(before: number): Promise<number>;
+}
+
+/** A device message to store, with the sender's queue bounds (`[e2e]` config) the unit checks. */
+export interface SendDeviceMessageInput {
+  readonly userId: number;
+  readonly fromDevice: number;
+  readonly toDevice: number;
+  readonly payload: Buffer;
+  readonly now: number;
+  readonly limits: { readonly maxQueueBytes: number; readonly maxQueueMessages: number };
 }

@@ -86,12 +86,15 @@ export interface KeysStorage {
    */
   publishAccountKey(input: { userId: number; deviceId: number; accountKey: string; signature: string; reset: boolean; passwordConfirmed: boolean; now: number }): Promise<PublishAccountOutcome>;
   /** device_approve: stores the certificate if the device's keys and the account key are still those the signature was checked against. */
-  approveDevice(input: {
-    userId: number;
-    deviceId: number;
-    target: { deviceId: number; counter: number; encKey: string };
-    accountKey: string;
-    accountSignature: string;
-    verified: boolean;
-  }): Promise<ApproveOutcome>;
+  approveDevice(input: ApproveDeviceInput): Promise<ApproveOutcome>;
+}
+
+/** What device_approve hands the unit: the approving device, the keys and account key the signature was checked against. */
+export interface ApproveDeviceInput {
+  readonly userId: number;
+  readonly deviceId: number;
+  readonly target: { readonly deviceId: number; readonly counter: number; readonly encKey: string };
+  readonly accountKey: string;
+  readonly accountSignature: string;
+  readonly verified: boolean;
 }

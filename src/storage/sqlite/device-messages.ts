@@ -1,18 +1,11 @@
-import type { DeviceMessagesStorage, SendDeviceMessageOutcome, StoredDeviceMessage } from '../ports/device-messages.js';
+import type { DeviceMessagesStorage, SendDeviceMessageInput, SendDeviceMessageOutcome, StoredDeviceMessage } from '../ports/device-messages.js';
 import type { Store } from '../store.js';
 import { signedOut } from './signed-out.js';
 
 export class SqliteDeviceMessagesStorage implements DeviceMessagesStorage {
   constructor(private readonly store: Store) {}
 
-  sendDeviceMessage(input: {
-    userId: number;
-    fromDevice: number;
-    toDevice: number;
-    payload: Buffer;
-    now: number;
-    limits: { maxQueueBytes: number; maxQueueMessages: number };
-  }): Promise<SendDeviceMessageOutcome> {
+  sendDeviceMessage(input: SendDeviceMessageInput): Promise<SendDeviceMessageOutcome> {
     const { store } = this;
     return store.batcher.submit((): SendDeviceMessageOutcome => {
       // All in one unit: a revocation of either device that committed first wins.

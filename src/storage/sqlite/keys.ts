@@ -1,5 +1,5 @@
 import type {
-  ApproveOutcome,
+  ApproveDeviceInput, ApproveOutcome,
   Certification,
   KeysStorage,
   NewDeviceKeys,
@@ -91,14 +91,7 @@ export class SqliteKeysStorage implements KeysStorage {
     });
   }
 
-  approveDevice(input: {
-    userId: number;
-    deviceId: number;
-    target: { deviceId: number; counter: number; encKey: string };
-    accountKey: string;
-    accountSignature: string;
-    verified: boolean;
-  }): Promise<ApproveOutcome> {
+  approveDevice(input: ApproveDeviceInput): Promise<ApproveOutcome> {
     const { store } = this;
     return store.batcher.submit((): ApproveOutcome => {
       const out = signedOut(store, input.deviceId);
