@@ -22,7 +22,7 @@ export interface EngineSample {
   readonly role: string;
   readonly engine: string;
   readonly ok: boolean;
-  /** Recent round trips in milliseconds; undefined for an engine inside the process (SQLite, memory). */
+  /** Recent round trips in milliseconds (count: all timed since the start); undefined for an engine inside the process (SQLite, memory). */
   readonly latency: { readonly p50Ms: number; readonly p99Ms: number; readonly count: number } | undefined;
 }
 
@@ -105,9 +105,9 @@ export class RuntimeMetrics {
       ]),
     );
     family(
-      'chatd_engine_latency_samples',
-      'gauge',
-      'Round trips in the window chatd_engine_latency_seconds is computed over.',
+      'chatd_engine_round_trips_total',
+      'counter',
+      'Round trips timed since the start (chatd_engine_latency_seconds is computed over the most recent of them).',
       measured.map((state) => [`{${engine(state)}}`, state.latency?.count ?? 0]),
     );
     family('process_cpu_seconds_total', 'counter', 'User and system CPU time of the process.', [['', (cpu.user + cpu.system) / 1e6]]);

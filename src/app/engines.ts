@@ -1,3 +1,4 @@
+import type { LatencySummary } from '../latency.js';
 import type { Storage } from '../storage/ports/storage.js';
 
 /**
@@ -10,20 +11,13 @@ import type { Storage } from '../storage/ports/storage.js';
 export type EngineName = 'sqlite' | 'postgres' | 'memory' | 'redis';
 export type EngineRole = 'storage' | 'bus';
 
-/** Recent round trips to the engine, in milliseconds (how many the window holds: count). */
-export interface EngineLatency {
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly count: number;
-}
-
 export interface EngineHealth {
   readonly name: EngineName;
   readonly role: EngineRole;
   /** Whether the engine answers now (a round trip on a networked engine). Resolves false rather than rejecting. */
   ping(): Promise<boolean>;
   /** Undefined for an engine in this process (SQLite, memory): no round trips to measure. */
-  latency(): EngineLatency | undefined;
+  latency(): LatencySummary | undefined;
 }
 
 /** One engine's state at one moment: what /readyz shows and /metrics exports. */
@@ -31,7 +25,7 @@ export interface EngineState {
   readonly role: EngineRole;
   readonly engine: EngineName;
   readonly ok: boolean;
-  readonly latency: EngineLatency | undefined;
+  readonly latency: LatencySummary | undefined;
 }
 
 /**

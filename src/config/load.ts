@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { TomlError, parse as parseToml } from 'smol-toml';
-import { redactUrl } from '../redact-url.js';
+import { redactUrl } from './redact-url.js';
 import { parseHostPort } from './address.js';
 import { type Config, type KeySpec, describeAllowed, envName, sections } from './schema.js';
 
@@ -242,7 +242,8 @@ function urlProblem(text: string, schemes: readonly string[]): string | undefine
   try {
     url = new URL(text);
   } catch {
-    return `${JSON.stringify(redactUrl(text))} is not a URL`;
+    // Not shown: text that does not parse may be a password pasted in the wrong place.
+    return 'the value is not a URL (a password holding @, :, / or # must be percent-encoded: %40, %3A, %2F, %23)';
   }
   if (!schemes.includes(url.protocol)) return `${JSON.stringify(redactUrl(text))} has the scheme ${url.protocol.slice(0, -1)}`;
   return undefined;

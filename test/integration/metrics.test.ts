@@ -67,7 +67,7 @@ describe('GET /metrics', () => {
     const samples = await scrape(server.url);
     assert.equal(value(samples, 'chatd_engine_up{role="storage",engine="sqlite"}'), 1);
     assert.equal(value(samples, 'chatd_engine_up{role="bus",engine="memory"}'), 1);
-    assert.deepEqual([...samples.keys()].filter((name) => name.startsWith('chatd_engine_latency')), []);
+    assert.deepEqual([...samples.keys()].filter((name) => name.startsWith('chatd_engine_latency') || name.startsWith('chatd_engine_round_trips')), []);
   });
 
   it('samples the event-loop delay into a cumulative histogram', async () => {

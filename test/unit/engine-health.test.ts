@@ -47,8 +47,8 @@ describe('engine health', () => {
     assert.deepEqual(answer.body, {
       status: 'ready',
       engines: {
-        storage: { engine: 'postgres', ok: true, latency_ms: { p50: 1.25, p99: 8.5, samples: 200 } },
-        bus: { engine: 'redis', ok: true, latency_ms: { p50: 1.25, p99: 8.5, samples: 200 } },
+        storage: { engine: 'postgres', ok: true, latency_ms: { p50: 1.25, p99: 8.5 }, round_trips: 200 },
+        bus: { engine: 'redis', ok: true, latency_ms: { p50: 1.25, p99: 8.5 }, round_trips: 200 },
       },
     });
   });
@@ -78,7 +78,7 @@ describe('engine health', () => {
         'chatd_engine_up{role="bus",engine="redis"} 0',
         'chatd_engine_latency_seconds{role="storage",engine="postgres",quantile="0.5"} 0.00125',
         'chatd_engine_latency_seconds{role="storage",engine="postgres",quantile="0.99"} 0.0085',
-        'chatd_engine_latency_samples{role="storage",engine="postgres"} 200',
+        'chatd_engine_round_trips_total{role="storage",engine="postgres"} 200',
       ]) {
         assert.ok(lines.includes(line), `missing: ${line}`);
       }

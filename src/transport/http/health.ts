@@ -42,7 +42,7 @@ function engineJson(state: EngineStatus): Record<string, unknown> {
   return {
     engine: state.engine,
     ok: state.ok,
-    ...(latency ? { latency_ms: { p50: round(latency.p50Ms), p99: round(latency.p99Ms), samples: latency.count } } : {}),
+    ...(latency ? { latency_ms: { p50: round(latency.p50Ms), p99: round(latency.p99Ms) }, round_trips: latency.count } : {}),
   };
 }
 
