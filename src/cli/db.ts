@@ -14,6 +14,7 @@ import {
   schemaVersion,
 } from '../storage/database.js';
 import { DatabaseInUseError, databaseSize, takeExclusively, vacuum } from '../storage/vacuum.js';
+import { addDbCopyCommand } from './db-copy.js';
 import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 
 /** Opens a database file with the configured settings and without migrating it: these commands take it as it is. */
@@ -22,7 +23,7 @@ function openAsIs(config: Config, file: string, mustExist: boolean): Db {
 }
 
 export function addDbCommands(program: Command): void {
-  const db = program.command('db').description('database maintenance (check and backup are safe while the server runs; vacuum is not)');
+  const db = program.command('db').description('database maintenance (check and backup are safe while the server runs; vacuum and copy are not)');
 
   const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (stop a server of the older version first)')).action(
     (options: DatabaseOptions) => {
@@ -123,6 +124,8 @@ export function addDbCommands(program: Command): void {
     }
   });
   examples(vacuumCommand, ['sudo systemctl stop chatd && chatd db vacuum --data /var/lib/chatd && sudo systemctl start chatd']);
+
+  addDbCopyCommand(db);
 }
 
 /** Bytes in the unit that reads best: 812 B, 64.0 KiB, 12.3 MiB, 1.20 GiB. */

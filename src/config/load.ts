@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { TomlError, parse as parseToml } from 'smol-toml';
-import { redactUrl } from './redact-url.js';
+import { urlProblem } from './engine-urls.js';
 import { parseHostPort } from './address.js';
 import { type Config, type KeySpec, describeAllowed, envName, sections } from './schema.js';
 
@@ -234,19 +234,6 @@ function checkEngines(config: Config, problems: string[]): void {
     // Nodes that share a bus share thread ids and device ids: each on a SQLite file of its own, they would mean different things.
     else if (storage === '') problems.push('bus.url is set but storage.url is empty: the nodes that share a bus must share one PostgreSQL database (set storage.url)');
   }
-}
-
-/** Why `text` is not a URL of one of `schemes`, or undefined when it is. */
-function urlProblem(text: string, schemes: readonly string[]): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    // Not shown: text that does not parse may be a password pasted in the wrong place.
-    return 'the value is not a URL (a password holding @, :, / or # must be percent-encoded: %40, %3A, %2F, %23)';
-  }
-  if (!schemes.includes(url.protocol)) return `${JSON.stringify(redactUrl(text))} has the scheme ${url.protocol.slice(0, -1)}`;
-  return undefined;
 }
 
 function isTable(value: Raw): value is Record<string, Raw> {

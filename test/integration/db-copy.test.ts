@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { COPIED_TABLES } from '../../src/storage/copy-to-postgres.js';
+import { TestAccount, approvedDevice, loadSodium } from '../helpers/e2e.js';
+import { freeLocalPort } from '../helpers/engine-process.js';
+import { request, signUp } from '../helpers/http.js';
+import { type PgServer, startPostgres } from '../helpers/postgres.js';
+import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
+import { type FakeFcm, makeTestPki, serviceAccountJson, startFakeFcm } from '../helpers/push-providers.js';
+import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { connectAuthenticated } from '../helpers/ws.js';
+
+/**
+ * `chatd db copy --to postgres://…` on a SQLite database the real server made
+ * (users, devices, a group, a direct thread, messages, read cursors, keys, a
+ * push token and its queued notification), into a real PostgreSQL.
+ */
+
+type Row = Record<string, unknown>;
+
+/** The SQLite side as PostgreSQL returns it: 0/1 flags as booleans where PostgreSQL has a boolean column. */
+function asPostgres(row: Row, booleans: ReadonlySet<string>): Row {
+  return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, booleans.has(key) && value !== null ? value !== 0 : value]));
+}
+
+async function query<R extends Row>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  // int8 as numbers, as the server reads them.
+  client.setTypeParser(20, (value: string) => Number(value));
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe('chatd db copy --to postgres://…', () => {
+  let postgres: PgServer;
+  let fcm: FakeFcm;
+  let data: string;
+  let config: string;
+  let env: Record<string, string>;
+  let sqliteEpoch: string;
+
+  before(async () => {
+    postgres = await startPostgres();
+    await loadSodium();
+    const dir = tempDir();
+    const pki = makeTestPki(dir);
+    const serviceAccount = serviceAccountJson(dir, 'chatd-test');
+    fcm = await startFakeFcm(pki, { serviceAccountFile: serviceAccount });
+    // FCM is down for a while: carol's notification stays queued (a push_queue row) for the copy.
+    fcm.respondWith(() => ({ status: 503 }));
+    env = { NODE_EXTRA_CA_CERTS: pki.caFile };
+    data = join(dir, 'data');
+    config = writeConfig(
+      dir,
+      `[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n[fcm]\nservice_account_file = "${serviceAccount}"\nconnect_to = "127.0.0.1:${fcm.port}"\n`,
+    );
+    const server = await startServer(['--data', data, '--config', config], { env });
+    try {
+      await fillServer(server);
+    } finally {
+      await server.stop();
+    }
+    const sqlite = new Database(join(data, 'chatd.db'), { readonly: true });
+    sqliteEpoch = (sqlite.prepare(`SELECT value FROM meta WHERE key = 'epoch'`).get() as { value: string }).value;
+    sqlite.close();
+  });
+  after(async () => {
+    await fcm?.close();
+    await postgres?.stop();
+  });
+
+  /** Three users, alice on two devices with keys; a group and a direct thread with messages; bob received and read some; carol has a push token and is offline. */
+  async function fillServer(server: ServerProcess): Promise<void> {
+    const alice = await signUp(server.url, 'alice');
+    const alice2 = await signUp(server.url, 'alice2');
+    const bob = await signUp(server.url, 'bob');
+    const carol = await signUp(server.url, 'carol');
+    const pushed = await request(`${server.url}/v1/me/push`, { method: 'PUT', token: carol.token, body: { platform: 'fcm', token: `fcm-token-carol-${'x'.repeat(40)}` } });
+    assert.equal(pushed.status, 200);
+    const a = await connectAuthenticated(server.wsUrl, alice.token);
+    await approvedDevice(a.socket, alice.userId, alice.deviceId, new TestAccount(alice.userId));
+    const group = (await a.socket.expect({ type: 'group_create', title: 'Copy', members: [bob.userId, 'carol', alice2.userId] }, 'thread')).thread.id;
+    const direct = (await a.socket.expect({ type: 'direct_open', user_id: bob.userId }, 'thread')).thread.id;
+    for (let i = 0; i < 12; i++) {
+      await a.socket.expect({ type: 'send', thread_id: i % 3 === 0 ? direct : group, client_msg_id: `m${i}`, body: { text: `message ${i}` } }, 'ack');
+    }
+    const b = await connectAuthenticated(server.wsUrl, bob.token);
+    await b.socket.expect({ type: 'delivered', thread_id: group, seq: 7 }, 'delivered');
+    await b.socket.expect({ type: 'read', thread_id: group, seq: 5 }, 'read_state');
+    await b.socket.expect({ type: 'send', thread_id: direct, client_msg_id: 'b1', body: { text: 'hello alice' } }, 'ack');
+    await fcm.waitForRequests(1);
+    a.socket.close();
+    b.socket.close();
+  }
+
+  it('copies every table with its ids, verifies it, and gives PostgreSQL a new epoch', async () => {
+    const url = await postgres.freshDatabase();
+    const target = url.replace('postgres@', 'postgres:s3cret@');
+    const result = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', target], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /messages: \d+\/\d+ rows \(100%\)/, 'progress on stderr, per table');
+    assert.match(result.stdout, /^copied \d+ rows of 15 tables to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/chatd_test_\d+ in [\d.]+ s$/m);
+    assert.match(result.stdout, /verified: the rows of every table, and the last seq and messages of each of the 2 threads/);
+    assert.doesNotMatch(result.stdout + result.stderr, /s3cret/);
+
+    const sqlite = new Database(join(data, 'chatd.db'), { readonly: true });
+    try {
+      for (const table of COPIED_TABLES) {
+        const want = (sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+        const [got] = await query<{ n: number }>(url, `SELECT count(*) AS n FROM ${table}`);
+        assert.equal(got?.n, want, `rows of ${table}`);
+      }
+      for (const table of ['users', 'devices', 'threads', 'thread_members', 'messages', 'device_cursors', 'inbox', 'push_queue', 'account_keys']) {
+        assert.ok((sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n > 0, `the source has rows in ${table}: the test covers it`);
+      }
+      // A sample of rows, column for column.
+      const booleans = new Set(
+        (await query<{ column_name: string }>(url, `SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND data_type = 'boolean'`)).map((row) => row.column_name),
+      );
+      for (const [table, order] of [
+        ['users', 'id'],
+        ['devices', 'id'],
+        ['threads', 'id'],
+        ['thread_members', 'thread_id, user_id'],
+        ['messages', 'id'],
+        ['device_cursors', 'device_id, thread_id'],
+        ['account_keys', 'user_id'],
+      ] as const) {
+        const want = (sqlite.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).all() as Row[]).map((row) => asPostgres(row, booleans));
+        const got = await query(url, `SELECT ${Object.keys(want[0] ?? {}).join(', ')} FROM ${table} ORDER BY ${order}`);
+        assert.deepEqual(got, want, `rows of ${table}`);
+      }
+      const seqs = sqlite.prepare('SELECT thread_id, max(seq) AS seq FROM messages GROUP BY thread_id ORDER BY thread_id').all();
+      assert.deepEqual(await query(url, 'SELECT thread_id, max(seq) AS seq FROM messages GROUP BY thread_id ORDER BY thread_id'), seqs);
+      const [{ max } = { max: 0 }] = sqlite.prepare('SELECT max(id) AS max FROM users').all() as Array<{ max: number }>;
+      const [next] = await query<{ id: number }>(url, `INSERT INTO users (username, display_name, created_at) VALUES ('dave', 'Dave', 0) RETURNING id`);
+      assert.ok((next?.id ?? 0) > max, 'a new user gets an id past the copied ones');
+    } finally {
+      sqlite.close();
+    }
+    const [epoch] = await query<{ value: string }>(url, `SELECT value FROM meta WHERE key = 'epoch'`);
+    assert.ok(epoch && epoch.value !== sqliteEpoch, 'a new epoch, so that clients sync afresh');
+  });
+
+  it('refuses a database that is not empty, and writes nothing to it', async () => {
+    const url = await postgres.freshDatabase();
+    assert.equal((await runCli(['db', 'copy', '--data', data, '--config', config, '--to', url], { env })).code, 0);
+    const before = await query(url, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages, (SELECT value FROM meta) AS epoch');
+    const again = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', url], { env });
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^chatd: postgres:\/\/postgres@127\.0\.0\.1:\d+\/chatd_test_\d+ is not empty \(users: 4, devices: \d+, .*\): copy into a new, empty database/m);
+    assert.deepEqual(await query(url, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages, (SELECT value FROM meta) AS epoch'), before);
+  });
+
+  it('names an unreachable database without its password and exits 1', async () => {
+    const port = await freeLocalPort();
+    const result = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', `postgres://chatd:s3cret@127.0.0.1:${port}/chatd`], { env });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`^chatd: cannot use PostgreSQL at postgres://chatd:\\*\\*\\*@127\\.0\\.0\\.1:${port}/chatd: .*ECONNREFUSED`, 'm'));
+    assert.doesNotMatch(result.stderr, /s3cret|    at /);
+  });
+
+  it('refuses a URL of another engine as a usage error', async () => {
+    const result = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', 'redis://:s3cret@127.0.0.1:6379'], { env });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--to must be a postgres:\/\/ URL .*"redis:\/\/:\*\*\*@127\.0\.0\.1:6379" has the scheme redis/);
+  });
+
+  it('refuses to copy while a server serves the data directory', async () => {
+    const server = await startServer(['--data', data, '--config', config], { env });
+    try {
+      const url = await postgres.freshDatabase();
+      const result = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', url], { env });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /is in use by another chatd \(pid \d+, port \d+.*\): stop the server first, so that no message is sent while the database is copied/);
+      assert.deepEqual(await query(url, `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`), [{ n: 0 }], 'nothing was created');
+    } finally {
+      await server.stop();
+    }
+  });
+});
