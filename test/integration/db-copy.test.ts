@@ -173,6 +173,27 @@ describe('chatd db copy --to postgres://…', () => {
     assert.match(result.stderr, /--to must be a postgres:\/\/ URL .*"redis:\/\/:\*\*\*@127\.0\.0\.1:6379" has the scheme redis/);
   });
 
+  it('chatd db migrate with storage.url migrates PostgreSQL; check, backup and vacuum refuse, saying what to use', async () => {
+    const url = await postgres.freshDatabase();
+    const urlEnv = { ...env, CHATD_STORAGE_URL: url.replace('postgres@', 'postgres:s3cret@') };
+    const first = await runCli(['db', 'migrate', '--data', data, '--config', config], { env: urlEnv });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^applied migration\(s\) 0001_initial\.sql.* to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/chatd_test_\d+$/m);
+    const again = await runCli(['db', 'migrate', '--data', data, '--config', config], { env: urlEnv });
+    assert.match(again.stdout, /^the PostgreSQL schema at postgres:\/\/postgres:\*\*\*@.* is up to date$/m);
+    for (const [args, instead] of [
+      [['db', 'backup', join(tempDir(), 'copy.db')], /pg_dump/],
+      [['db', 'check'], /amcheck/],
+      [['db', 'vacuum'], /autovacuum/],
+    ] as const) {
+      const refused = await runCli([...args, '--data', data, '--config', config], { env: urlEnv });
+      assert.equal(refused.code, 1, args.join(' '));
+      assert.match(refused.stderr, /works on SQLite, and storage\.url \(postgres:\/\/postgres:\*\*\*@.*\) says this deployment runs on PostgreSQL/);
+      assert.match(refused.stderr, instead);
+      assert.doesNotMatch(refused.stderr, /s3cret/);
+    }
+  });
+
   it('refuses to copy while a server serves the data directory', async () => {
     const server = await startServer(['--data', data, '--config', config], { env });
     try {
