@@ -1,4 +1,5 @@
 import type { LatencySummary } from '../latency.js';
+import type { PgDatabase } from '../storage/postgres/database.js';
 import type { Storage } from '../storage/ports/storage.js';
 
 /**
@@ -67,4 +68,14 @@ export function sqliteEngine(storage: Pick<Storage, 'ping'>): EngineHealth {
 /** One node, no bus: fanout and presence live in this process's memory, which is up while the process is. */
 export function memoryBusEngine(): EngineHealth {
   return { name: 'memory', role: 'bus', ping: async () => true, latency: () => undefined };
+}
+
+/** PostgreSQL (storage.url): a `SELECT 1` through the pool, and the round trips of every statement the node ran. */
+export function postgresEngine(db: Pick<PgDatabase, 'ping' | 'latency'>): EngineHealth {
+  return { name: 'postgres', role: 'storage', ping: () => db.ping(), latency: () => db.latency() };
+}
+
+/** Redis (bus.url): a PING on the command connection, and the round trips of the node's commands. */
+export function redisEngine(bus: { ping(): Promise<boolean>; latency(): LatencySummary | undefined }): EngineHealth {
+  return { name: 'redis', role: 'bus', ping: () => bus.ping(), latency: () => bus.latency() };
 }
