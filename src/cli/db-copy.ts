@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { urlProblem } from '../config/engine-urls.js';
 import { redactUrl } from '../config/redact-url.js';
-import { type CopyProgress, CopyVerificationError, SchemaMismatchError, TargetNotEmptyError, copyToPostgres } from '../storage/copy-to-postgres.js';
+import { CopyFailedError, type CopyProgress, CopyVerificationError, SchemaMismatchError, TargetNotEmptyError, copyToPostgres } from '../storage/copy-to-postgres.js';
 import { latestVersion, loadMigrations, openDatabase, schemaVersion } from '../storage/database.js';
 import { DataDirectoryLockedError, lockDataDirectory } from '../storage/directory-lock.js';
 import { StorageStartError } from '../storage/errors.js';
@@ -76,7 +76,7 @@ async function copy(options: CopyOptions): Promise<void> {
           if (error instanceof TargetNotEmptyError) {
             throw new CliError(`${target} is not empty (${error.counts.map((c) => `${c.table}: ${c.rows}`).join(', ')} rows): copy into a new, empty database (createdb), nothing was written`);
           }
-          if (error instanceof CopyVerificationError || error instanceof SchemaMismatchError) throw new CliError(`${error.message}; nothing was written to ${target}`);
+          if (error instanceof CopyVerificationError || error instanceof CopyFailedError || error instanceof SchemaMismatchError) throw new CliError(`${error.message}; nothing was written to ${target}`);
           throw error;
         } finally {
           client.release();

@@ -71,6 +71,18 @@ export class CopyVerificationError extends Error {
   }
 }
 
+/** PostgreSQL refused rows of a table (a constraint, a value it cannot store): rolled back, nothing was written. */
+export class CopyFailedError extends Error {
+  constructor(
+    readonly table: string,
+    cause: unknown,
+  ) {
+    const detail = (cause as { detail?: unknown }).detail;
+    super(`copying ${table} failed: ${(cause as Error).message}${typeof detail === 'string' ? ` (${detail})` : ''}`, { cause });
+    this.name = 'CopyFailedError';
+  }
+}
+
 /** The two schemas do not match (a migration on one side only): nothing was written. */
 export class SchemaMismatchError extends Error {
   constructor(message: string) {
@@ -126,9 +138,17 @@ async function copyInTransaction(source: Db, client: pg.ClientBase, progress: Co
   for (const { table, rows: total } of totals) {
     const types = targetTypes.get(table);
     if (!types) throw new SchemaMismatchError(`the PostgreSQL database has no table ${table}: its schema is older than this chatd's`);
-    await copyTable(source, client, table, types, total, (done) => {
-      progress.copied(table, done, total, { done: overall.done + done, total: overall.total });
-    });
+    try {
+      await copyTable(source, client, table, types, total, (done) => {
+        progress.copied(table, done, total, { done: overall.done + done, total: overall.total });
+      });
+    } catch (error) {
+      // PostgreSQL's own refusals carry a SQLSTATE; a lost connection or a schema mismatch goes up as it is.
+      if (typeof (error as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((error as { code: string }).code) && !/^08/.test((error as { code: string }).code)) {
+        throw new CopyFailedError(table, error);
+      }
+      throw error;
+    }
     overall.done += total;
     // The last batch reported a table with rows; an empty one is reported here.
     if (total === 0) progress.copied(table, 0, 0, overall);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -147,6 +148,66 @@ describe('chatd db copy --to postgres://…', () => {
     }
     const [epoch] = await query<{ value: string }>(url, `SELECT value FROM meta WHERE key = 'epoch'`);
     assert.ok(epoch && epoch.value !== sqliteEpoch, 'a new epoch, so that clients sync afresh');
+  });
+
+  it('copies a table larger than one batch, in several, reporting progress', async () => {
+    // A copy of the data directory with 4,500 more messages in the direct thread, written as the server would.
+    const big = join(tempDir(), 'data');
+    mkdirSync(big, { mode: 0o700 });
+    const original = new Database(join(data, 'chatd.db'), { readonly: true });
+    original.exec(`VACUUM INTO '${join(big, 'chatd.db')}'`);
+    original.close();
+    const sqlite = new Database(join(big, 'chatd.db'));
+    const thread = sqlite.prepare(`SELECT id, last_seq FROM threads WHERE kind = 'direct'`).get() as { id: number; last_seq: number };
+    const sender = sqlite.prepare('SELECT sender_user_id AS user, sender_device_id AS device FROM messages WHERE thread_id = ? LIMIT 1').get(thread.id) as { user: number; device: number };
+    const insert = sqlite.prepare('INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    sqlite.transaction(() => {
+      for (let i = 1; i <= 4_500; i++) insert.run(thread.id, thread.last_seq + i, sender.user, sender.device, `bulk-${i}`, JSON.stringify({ text: `bulk ${i}` }), 1_700_000_000_000 + i);
+      sqlite.prepare('UPDATE threads SET last_seq = ? WHERE id = ?').run(thread.last_seq + 4_500, thread.id);
+    })();
+    const messages = (sqlite.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
+    sqlite.close();
+
+    const url = await postgres.freshDatabase();
+    const result = await runCli(['db', 'copy', '--data', big, '--config', config, '--to', url], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^  messages +${messages}$`, 'm'));
+    assert.match(result.stderr, new RegExp(`messages: ${messages}/${messages} rows \\(100%\\)`));
+    assert.deepEqual(await query(url, 'SELECT count(*) AS n, max(seq) AS seq FROM messages WHERE thread_id = $1', [thread.id]), [
+      { n: thread.last_seq + 4_500, seq: thread.last_seq + 4_500 },
+    ]);
+  });
+
+  it('rolls the whole copy back when what it reads back differs (a seq moved), leaving the target empty', async () => {
+    const url = await postgres.freshDatabase();
+    assert.equal((await runCli(['db', 'migrate', '--data', data, '--config', config], { env: { ...env, CHATD_STORAGE_URL: url } })).code, 0);
+    // A trigger that quietly moves the last message of a thread to another seq: the copy must notice, not commit a thread with a hole.
+    const sqlite = new Database(join(data, 'chatd.db'), { readonly: true });
+    const { id } = sqlite.prepare('SELECT max(id) AS id FROM messages').get() as { id: number };
+    sqlite.close();
+    await query(url, `CREATE FUNCTION drop_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id = ${id} THEN NEW.seq := NEW.seq + 1000; END IF; RETURN NEW; END $$`);
+    await query(url, `CREATE TRIGGER drop_one BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION drop_one()`);
+    const result = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', url], { env });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^chatd: the copy differs from the source, so it was rolled back: thread \d+: last_seq (\d+), largest message seq \1, \d+ messages in SQLite, last_seq \1, largest message seq \d+, \d+ messages in PostgreSQL; nothing was written to postgres:/m);
+    const [counts] = await query(url, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages');
+    assert.deepEqual(counts, { users: 0, messages: 0 });
+  });
+
+  it('stops at rows PostgreSQL refuses, naming the table, and leaves the target empty', async () => {
+    const url = await postgres.freshDatabase();
+    assert.equal((await runCli(['db', 'migrate', '--data', data, '--config', config], { env: { ...env, CHATD_STORAGE_URL: url } })).code, 0);
+    // A message an inbox row refers to goes missing: the inbox rows then break their foreign key.
+    const sqlite = new Database(join(data, 'chatd.db'), { readonly: true });
+    const { id } = sqlite.prepare('SELECT message_id AS id FROM inbox ORDER BY message_id LIMIT 1').get() as { id: number };
+    sqlite.close();
+    await query(url, `CREATE FUNCTION drop_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id = ${id} THEN RETURN NULL; END IF; RETURN NEW; END $$`);
+    await query(url, `CREATE TRIGGER drop_one BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION drop_one()`);
+    const result = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', url], { env });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^chatd: copying inbox failed: insert or update on table "inbox" violates foreign key constraint "inbox_message_id_fkey" \(Key \(message_id\)=\(\d+\) is not present in table "messages"\.\); nothing was written to postgres:/m);
+    assert.doesNotMatch(result.stderr, /    at /);
+    assert.deepEqual(await query(url, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages'), [{ users: 0, messages: 0 }]);
   });
 
   it('refuses a database that is not empty, and writes nothing to it', async () => {
