@@ -101,7 +101,7 @@ export const schema = {
       }),
       url: text(
         '',
-        'Empty: SQLite, in storage.dir. "postgres://user:password@host:5432/database" (or postgresql://): PostgreSQL, which every node of a deployment shares; chatd migrates it at start. Grow from SQLite with `chatd db copy --to URL`. The password is never logged; keep it out of a world-readable file (CHATD_STORAGE_URL).',
+        'Empty: SQLite, in storage.dir. "postgres://user:password@host:5432/database" (or postgresql://): PostgreSQL, which every node of a deployment shares; chatd migrates it at start. Grow from SQLite with `chatd db copy --to URL`. The password is never logged; keep it in the environment or in a file only chatd\'s user can read.',
         { nonEmpty: false },
       ),
       pool_size: integer(10, 1, 1_000, 'PostgreSQL: connections this node keeps open to the database (writes go through one of them at a time, group-committed; reads share the rest). Mind the server\'s max_connections across all nodes and admin commands.'),
@@ -110,7 +110,7 @@ export const schema = {
         'full',
         'SQLite durability. "full": no acknowledged message is lost to a crash or a power cut. "normal": faster; a power cut (not a process crash) may lose the last moments.',
       ),
-      busy_timeout_ms: integer(5_000, 0, 600_000, 'How long a writer waits for the database lock (the admin CLI and the server share the file).'),
+      busy_timeout_ms: integer(5_000, 0, 600_000, 'SQLite: how long a writer waits for the database lock (the admin CLI and the server share the file).'),
       wal_checkpoint_pages: integer(
         10_000,
         100,
@@ -130,7 +130,7 @@ export const schema = {
     keys: {
       url: text(
         '',
-        'Empty: one node, everything live in its memory. "redis://[user:password@]host:6379[/db]" (or rediss:// for TLS): Redis, shared by every node; needs storage.url (nodes that share a bus share one database). The password is never logged (CHATD_BUS_URL).',
+        'Empty: one node, everything live in its memory. "redis://[user:password@]host:6379[/db]" (or rediss:// for TLS): Redis, shared by every node; needs storage.url (nodes that share a bus share one database). The password is never logged.',
         { nonEmpty: false },
       ),
       prefix: text('chatd:', 'Prefix of every Redis key and channel chatd uses, so that two deployments can share one Redis.'),
