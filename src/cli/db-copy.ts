@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { urlProblem } from '../config/engine-urls.js';
-import { redactUrl } from '../config/redact-url.js';
+import { redactUrl } from '../redact-url.js';
 import { CopyFailedError, type CopyProgress, CopyVerificationError, SchemaMismatchError, TargetNotEmptyError, copyToPostgres } from '../storage/copy-to-postgres.js';
 import { latestVersion, loadMigrations, openDatabase, schemaVersion } from '../storage/database.js';
 import { DataDirectoryLockedError, lockDataDirectory } from '../storage/directory-lock.js';

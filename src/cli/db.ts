@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { adminAuditLog } from '../services/admin-audit-file.js';
-import { redactUrl } from '../config/redact-url.js';
+import { redactUrl } from '../redact-url.js';
 import type { Config } from '../config/schema.js';
 import {
   backupDatabase,

@@ -1,4 +1,4 @@
-import { redactUrl } from './redact-url.js';
+import { redactUrl } from '../redact-url.js';
 
 /**
  * Why `text` is not a URL of one of `schemes` ("postgres:", "redis:" …), in

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { redactUrl } from '../../src/config/redact-url.js';
+import { redactUrl } from '../../src/redact-url.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
