@@ -149,9 +149,9 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
     it('never gives one row to two claimants claiming at once, and together they claim every due row', async () => {
       const fixture = await open();
       const other = await fixture.anotherQueue();
-      const { deviceIds } = await queuedForDevices(fixture, 12);
+      const { deviceIds } = await queuedForDevices(fixture, 24);
       const claimed: number[] = [];
-      for (let round = 0; round < 20; round++) {
+      for (let round = 0; round < 30; round++) {
         const [mine, theirs] = await Promise.all([claim(fixture.queue, NOW, 2), claim(other, NOW, 2)]);
         if (mine.length + theirs.length === 0) break;
         claimed.push(...[...mine, ...theirs].map((push) => push.id));
