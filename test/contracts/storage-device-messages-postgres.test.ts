@@ -1,0 +1,15 @@
+import { PostgresAccountsStorage } from '../../src/storage/postgres/accounts.js';
+import { PostgresDeviceMessagesStorage } from '../../src/storage/postgres/device-messages.js';
+import { PostgresKeysStorage } from '../../src/storage/postgres/keys.js';
+import { freshPostgres } from './postgres-fixture.js';
+import { deviceMessagesStorageContract } from './storage-device-messages.contract.js';
+
+deviceMessagesStorageContract('PostgreSQL', async () => {
+  const db = await freshPostgres();
+  return {
+    deviceMessages: new PostgresDeviceMessagesStorage(db),
+    accounts: new PostgresAccountsStorage(db),
+    keys: new PostgresKeysStorage(db),
+    close: async () => {},
+  };
+});
