@@ -31,7 +31,8 @@ const EXPAND_BATCH = 100;
  * How long a claimed notification is this node's: longer than a provider
  * request may take (request_timeout_ms is at most 2 minutes) with the writes
  * around it. A node that dies holding claims delays those notifications by
- * this much, then another node (or this one, restarted) sends them.
+ * this much, then another node sends them (the node itself, restarted under
+ * its name, at once).
  */
 export const CLAIM_LEASE_MS = 5 * 60_000;
 
@@ -138,8 +139,8 @@ export class PushDispatcher implements PushQueueListener {
     // Every slot busy: the next completion wakes us (the due query is not free on a long queue).
     if (this.stopped || this.inFlight.size >= settings.concurrency) return;
     const now = clock.now();
-    // Rows in flight stay claimed: claim enough to fill every free slot.
-    const claimed = await storage.claimDuePushes({ now, limit: settings.concurrency - this.inFlight.size, leaseMs: CLAIM_LEASE_MS });
+    // Rows in flight come back too (claimed by this node): ask for enough to fill every free slot.
+    const claimed = await storage.claimDuePushes({ now, limit: settings.concurrency, leaseMs: CLAIM_LEASE_MS });
     for (const row of claimed) {
       if (this.stopped) return;
       if (this.inFlight.size >= settings.concurrency) break;

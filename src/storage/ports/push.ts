@@ -59,6 +59,11 @@ export interface PushTokensStorage {
   pushRegistration(deviceId: number): Promise<PushRegistration | undefined>;
 }
 
+/** Who claims: a node's name that stays across restarts, so that a node restarted after a crash takes its claims back at once. */
+export interface PushClaimant {
+  readonly claimant?: string;
+}
+
 /** A queued notification, as the dispatcher settles it. */
 export type QueuedPush = Pick<DuePush, 'id' | 'messageId' | 'deviceId'>;
 
@@ -67,9 +72,10 @@ export type QueuedPush = Pick<DuePush, 'id' | 'messageId' | 'deviceId'>;
  * row per device that should hear of them (expand), due rows are claimed and
  * go to providers, and a row leaves only once its outcome is stored (settle),
  * so a restart sends what was pending. Several nodes may work one queue: each
- * storage object is one claimant, and a claimed row goes to no other claimant
- * until it is settled, retried or released, or its lease runs out (its node
- * died: another takes it over).
+ * storage object is one claimant (a node), and a claimed row goes to no other
+ * claimant until it is settled, retried or released, or its lease runs out
+ * (its node died: another takes it over). A claimant's own claims come back
+ * to it, so a node restarted under the same name takes them back at once.
  */
 export interface PushQueueStorage {
   /**
@@ -82,7 +88,8 @@ export interface PushQueueStorage {
   /**
    * Claims up to `limit` due notifications (one per device and thread),
    * oldest due first, until `now + leaseMs`: rows claimed by another claimant
-   * whose lease has not run out are not due. A unit of work (it writes the claim).
+   * whose lease has not run out are not due; this claimant's own are (those
+   * still in flight the dispatcher skips). A unit of work (it writes the claim).
    */
   claimDuePushes(input: { now: number; limit: number; leaseMs: number }): Promise<DuePush[]>;
   /** When the earliest notification not due at `now` becomes due (its not_before, or the end of another's claim), or null when none will. */

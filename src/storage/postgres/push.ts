@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PushCounts } from '../ports/admin.js';
-import type { DuePush, PushCounter, PushPlatform, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
+import type { DuePush, PushClaimant, PushCounter, PushPlatform, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
 
@@ -137,13 +137,19 @@ function toDuePush(row: DuePushRow): DuePush {
  * Each object is one claimant: a claim takes due rows with FOR UPDATE SKIP
  * LOCKED (nodes claiming at the same moment take different rows, none waits)
  * and marks them claimed until `now + leaseMs`; a row whose claim runs out
- * (its node died) is due again for everyone.
+ * (its node died) is due again for everyone, and a node's own claims are due
+ * again for it (restarted under the same name, it takes them back at once).
  */
 export class PostgresPushQueueStorage implements PushQueueStorage {
-  /** This object's claims are marked with it (a node has one). */
-  private readonly claimant = randomUUID();
+  private readonly claimant: string;
 
-  constructor(private readonly db: PgDatabase) {}
+  /** `claimant`: the node's name (stable across restarts); by default a random one, whose claims a restart leaves to the lease. */
+  constructor(
+    private readonly db: PgDatabase,
+    options: PushClaimant = {},
+  ) {
+    this.claimant = options.claimant ?? randomUUID();
+  }
 
   /**
    * One statement: the threads with news (SKIP LOCKED: another node expands
@@ -183,7 +189,7 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
       const { rows } = await sql.query<DuePushRow>(
         `WITH due AS (
            SELECT id FROM push_queue
-            WHERE not_before <= $1 AND (claimed_until IS NULL OR claimed_until <= $1)
+            WHERE not_before <= $1 AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by = $3)
             ORDER BY not_before, id LIMIT $2 FOR UPDATE SKIP LOCKED),
          q AS (
            UPDATE push_queue SET claimed_by = $3, claimed_until = $4 FROM due WHERE push_queue.id = due.id

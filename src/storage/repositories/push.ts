@@ -116,12 +116,12 @@ export class PushRepository {
         GROUP BY i.thread_id
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
-    // Due, and not claimed by anyone whose lease still runs.
-    this.claimStatement = db.prepare<[string, number, number, number, number], { id: number }>(
-      `UPDATE push_queue SET claimed_by = ?, claimed_until = ?
+    // Due, and not claimed by another whose lease still runs.
+    this.claimStatement = db.prepare<{ claimant: string; until: number; now: number; limit: number }, { id: number }>(
+      `UPDATE push_queue SET claimed_by = :claimant, claimed_until = :until
         WHERE id IN (SELECT id FROM push_queue
-                      WHERE not_before <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
-                      ORDER BY not_before, id LIMIT ?)
+                      WHERE not_before <= :now AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :claimant)
+                      ORDER BY not_before, id LIMIT :limit)
        RETURNING id`,
     );
     this.dueStatement = db.prepare<[string], DuePushRow>(
@@ -216,7 +216,7 @@ export class PushRepository {
 
   /** Claims up to `limit` due pushes (one per device and thread), oldest due first, for `claimant` until `until`; returns them. */
   claimDue(claimant: string, now: number, until: number, limit: number): DuePushRow[] {
-    const ids = this.claimStatement.all(claimant, until, now, now, limit).map((row) => row.id);
+    const ids = this.claimStatement.all({ claimant, until, now, limit }).map((row) => row.id);
     return ids.length === 0 ? [] : this.dueStatement.all(JSON.stringify(ids));
   }
 

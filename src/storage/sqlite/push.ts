@@ -1,5 +1,4 @@
-import type { DuePush, PushCounter, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
-import { randomUUID } from 'node:crypto';
+import type { DuePush, PushClaimant, PushCounter, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
 import type { Store } from '../store.js';
 import { toDuePush } from './rows.js';
 
@@ -22,13 +21,19 @@ export class SqlitePushTokensStorage implements PushTokensStorage {
 /**
  * The queue on SQLite. One server process works it, so claims never race
  * (the single writer runs each claim alone); they are stored anyway, so that
- * the queue keeps the port's contract as it does on PostgreSQL.
+ * the queue keeps the port's contract as it does on PostgreSQL. The claimant
+ * is the same for every process by default: one process at a time serves a
+ * SQLite database, and the next one (after a crash) takes its claims back at once.
  */
 export class SqlitePushQueueStorage implements PushQueueStorage {
-  /** This object's claims are marked with it. */
-  private readonly claimant = randomUUID();
+  private readonly claimant: string;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    options: PushClaimant = {},
+  ) {
+    this.claimant = options.claimant ?? 'local';
+  }
 
   expandPending(input: { limit: number; now: number; platforms: PushPlatforms }): Promise<number> {
     const { store } = this;
