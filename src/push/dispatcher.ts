@@ -44,8 +44,8 @@ export const CLAIM_LEASE_MS = 5 * 60_000;
  * and nothing else. Rows are claimed before they are sent, so that with
  * several nodes on one queue each notification goes out from one of them. A
  * row leaves the queue only once its outcome is stored, so a restart sends
- * what was pending (a notification sent just before a crash may go again,
- * after the claim's lease; the collapse key shows it once).
+ * what was pending (a notification sent just before a crash may go again;
+ * the collapse key shows it once).
  */
 export class PushDispatcher implements PushQueueListener {
   /** `device:thread` of the notifications waiting for a provider. */
