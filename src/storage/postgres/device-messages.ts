@@ -17,17 +17,13 @@ export class PostgresDeviceMessagesStorage implements DeviceMessagesStorage {
    */
   sendDeviceMessage(input: SendDeviceMessageInput): Promise<SendDeviceMessageOutcome> {
     return this.db.writes.submit(async (sql): Promise<SendDeviceMessageOutcome> => {
-      const states = await lockDevices(sql, [input.fromDevice, input.toDevice]);
-      const out = signedOutOf(states.get(input.fromDevice));
+      const devices = await lockDevices(sql, [input.fromDevice, input.toDevice]);
+      const sender = devices.get(input.fromDevice);
+      const out = signedOutOf(sender);
       if (out) return out;
-      const { rows } = await sql.query<{ id: number; user_id: number; revoked: boolean; approved: boolean }>(
-        `SELECT id, user_id, revoked_at IS NOT NULL AS revoked, key_counter IS NOT NULL AND account_signature IS NOT NULL AS approved
-           FROM devices WHERE id = ANY($1::bigint[])`,
-        [[input.fromDevice, input.toDevice]],
-      );
-      const target = rows.find((row) => row.id === input.toDevice);
-      if (!target || target.user_id !== input.userId || target.revoked || input.toDevice === input.fromDevice) return { kind: 'refused', reason: 'no_target' };
-      if (!rows.find((row) => row.id === input.fromDevice)?.approved) return { kind: 'refused', reason: 'not_approved' };
+      const target = devices.get(input.toDevice);
+      if (!target || target.userId !== input.userId || target.state.revoked || input.toDevice === input.fromDevice) return { kind: 'refused', reason: 'no_target' };
+      if (!sender?.approved) return { kind: 'refused', reason: 'not_approved' };
       const queued = await sql.query<{ bytes: number; count: number }>(
         // length() of bytea is an int4; the sum a bigint (a number here).
         'SELECT coalesce(sum(length(payload)), 0)::bigint AS bytes, count(*) AS count FROM device_messages WHERE to_device = $1 AND from_device = $2',

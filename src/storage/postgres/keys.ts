@@ -93,14 +93,18 @@ export class PostgresKeysStorage implements KeysStorage {
     return this.db.writes.submit(async (sql): Promise<PublishKeysOutcome> => {
       const out = await lockSignedIn(sql, input.deviceId);
       if (out) return out;
-      const { rows } = await sql.query<{ sign_key: string | null }>('SELECT sign_key FROM devices WHERE id = $1', [input.deviceId]);
+      // The identity key published under either protocol, and the protocol-2 keys if any (the row is locked: they stay so).
+      const { rows } = await sql.query<Omit<DeviceKeysRow, 'sign_key' | 'key_counter'> & { sign_key: string | null; key_counter: number | null }>(
+        `SELECT ${KEY_COLUMNS} FROM devices WHERE id = $1`,
+        [input.deviceId],
+      );
       const signKey = rows[0]?.sign_key ?? undefined;
+      const before = rows[0] && rows[0].key_counter !== null ? (rows[0] as DeviceKeysRow) : undefined;
       if (signKey !== undefined && signKey !== keys.signKey) return { kind: 'refused', reason: 'sign_key_changed' };
       // Two devices claiming one new identity key on two nodes at once: the second waits here, then sees the first's.
       await sql.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SIGN_KEY_LOCKS, keys.signKey]);
       const taken = await sql.query('SELECT 1 FROM devices WHERE sign_key = $1 AND id <> $2 LIMIT 1', [keys.signKey, input.deviceId]);
       if (taken.rowCount > 0) return { kind: 'refused', reason: 'sign_key_taken' };
-      const before = await ofDevice(sql, input.deviceId);
       if (before && keys.counter < before.key_counter) return { kind: 'refused', reason: 'counter_lower', storedCounter: before.key_counter };
       const sameKeys = before !== undefined && keys.counter === before.key_counter;
       if (sameKeys && keys.encKey !== before.enc_key) return { kind: 'refused', reason: 'enc_key_needs_higher_counter', storedCounter: before.key_counter };
