@@ -60,6 +60,7 @@ describe('PostgresDeliveryStorage and messages written at the same time on anoth
     assert.ok(early.id < later.id, 'the message under way took the smaller id');
     await f.storage.goOffline(bobPhone, rules);
     assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages.map((message) => message.id).sort((a, b) => a - b), [early.id, later.id]);
+    assert.equal(await deadlocks(db), 0, 'the handover locks in the order the message path does: no deadlock (one would be retried after a second)');
   });
 
   it('going offline waits for a message under way that skipped the live device: the backfill then has it', async (t) => {
@@ -75,9 +76,15 @@ describe('PostgresDeliveryStorage and messages written at the same time on anoth
     await client.query('COMMIT');
     assert.equal((await offline).wasLive, true);
     assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages.map((row) => row.id), [message.id]);
+    assert.equal(await deadlocks(db), 0);
   });
 });
 
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}
+
+async function deadlocks(db: PgDatabase): Promise<number> {
+  const { rows } = await db.read.query<{ deadlocks: number }>('SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()');
+  return rows[0]?.deadlocks ?? 0;
 }

@@ -38,11 +38,12 @@ const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_i
  * DeliveryStorage on PostgreSQL. Several nodes run units at once here, so
  * what SQLite's single writer gave for free is taken with locks:
  *
- * - every unit for one device locks the device row first (`FOR UPDATE`), so
- *   two handovers of one going offline (the old node's close, the new node's
- *   open) run one after the other and the second finds the device unmarked;
+ * - every unit for one device locks the device row (`FOR UPDATE`) before it
+ *   reads it, so two handovers of one going offline (the old node's close,
+ *   the new node's open) run one after the other and the second finds the
+ *   device unmarked;
  * - going live and going offline share-lock the user's current threads (in id
- *   order) before reading messages. The message path updates a thread's row
+ *   order, before the device row: see lockDevice) before reading messages. The message path updates a thread's row
  *   (its seq) before it takes a message id and writes the inbox rows, and
  *   holds that lock to its commit: waiting for it means no message of those
  *   threads is half-written while the mark is read or set. Without it a
@@ -57,17 +58,23 @@ const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_i
 export class PostgresDeliveryStorage implements DeliveryStorage {
   constructor(private readonly db: PgDatabase) {}
 
-  async isLive(deviceId: number): Promise<boolean> {
-    const { rows } = await this.db.read.query<{ live: boolean }>('SELECT live_after IS NOT NULL AS live FROM devices WHERE id = $1', [deviceId]);
+  isLive(deviceId: number): Promise<boolean> {
+    return this.isLiveIn(this.db.read, deviceId);
+  }
+
+  private async isLiveIn(sql: Sql, deviceId: number): Promise<boolean> {
+    const { rows } = await sql.query<{ live: boolean }>('SELECT live_after IS NOT NULL AS live FROM devices WHERE id = $1', [deviceId]);
     return rows[0]?.live ?? false;
   }
 
   goLive(deviceId: number): Promise<void> {
     return this.db.writes.submit(async (sql) => {
-      const device = await lockDevice(sql, deviceId);
       // Already live (a second connection): the mark stays where it was, so nothing since goes unrecorded.
+      // Looked at before taking any lock: a reconnect storm mostly finds its devices live (or unmarked
+      // since by a handover, which leaves them writing inbox rows: nothing lost either way).
+      if (await this.isLiveIn(sql, deviceId)) return;
+      const device = await lockDevice(sql, deviceId);
       if (!device || device.liveAfter !== null) return;
-      await lockThreadsOf(sql, device.userId);
       await sql.query('UPDATE devices SET live_after = coalesce((SELECT max(id) FROM messages), 0) WHERE id = $1', [deviceId]);
     });
   }
@@ -130,7 +137,6 @@ export class PostgresDeliveryStorage implements DeliveryStorage {
     const liveAfter = device?.liveAfter ?? null;
     // Not live (or a handover on another node came first and unmarked it): nothing to write.
     if (!device || liveAfter === null) return { wasLive: false, overflowed: false, pushesQueued: false };
-    await lockThreadsOf(sql, device.userId);
     const added = (await sql.query(BACKFILL, [deviceId, rules.readDiffusionAbove])).rowCount;
     const { rows } = await sql.query<{ inbox_count: number }>(
       'UPDATE devices SET live_after = NULL, inbox_count = inbox_count + $1 WHERE id = $2 RETURNING inbox_count',
@@ -144,22 +150,29 @@ export class PostgresDeliveryStorage implements DeliveryStorage {
   }
 }
 
-/** The device row, locked to the end of the transaction: the first statement of every unit for one device. */
+/**
+ * Locks what a unit for one device works on, to the end of the transaction:
+ * first the threads its user is a current member of (shared, in id order: it
+ * waits for the message writes under way in them and holds new ones back, see
+ * the class comment), then the device row (exclusive: units for one device
+ * run one after the other, across nodes). In that order because the message
+ * path locks a thread (its seq) and then the rows of the devices it writes
+ * inbox rows for (their counts): the other order would deadlock with a message
+ * being written to a device that is going live. The threads are found by the
+ * device's user, which never changes, so the unlocked read is safe.
+ */
 async function lockDevice(sql: Sql, deviceId: number): Promise<{ userId: number; liveAfter: number | null } | undefined> {
+  await sql.query(
+    `SELECT id FROM threads
+      WHERE id IN (SELECT tm.thread_id FROM devices d JOIN thread_members tm ON tm.user_id = d.user_id WHERE d.id = $1 AND tm.left_seq IS NULL)
+      ORDER BY id FOR SHARE`,
+    [deviceId],
+  );
   const { rows } = await sql.query<{ userId: number; liveAfter: number | null }>(
     'SELECT user_id AS "userId", live_after AS "liveAfter" FROM devices WHERE id = $1 FOR UPDATE',
     [deviceId],
   );
   return rows[0];
-}
-
-/**
- * Share-locks the threads the user is a current member of, in id order: waits
- * for the message writes under way in them, and holds new ones back until this
- * unit commits (see the class comment).
- */
-async function lockThreadsOf(sql: Sql, userId: number): Promise<void> {
-  await sql.query('SELECT id FROM threads WHERE id IN (SELECT thread_id FROM thread_members WHERE user_id = $1 AND left_seq IS NULL) ORDER BY id FOR SHARE', [userId]);
 }
 
 /** Drops the devices' whole inboxes and flags them to sync by cursors. */
