@@ -18,6 +18,8 @@ export interface MessagingFixture {
   readonly messaging: MessagingStorage;
   readonly history: HistoryStorage;
   readonly threads: ThreadStorage;
+  /** The message path's storage of a second node (process) on the same database: for races between nodes. */
+  otherNode(): Promise<{ readonly messaging: MessagingStorage }>;
   user(name: string): Promise<number>;
   /** A device of the user; `approved`: it published keys certified by the account key (an e2e sender and recipient). */
   device(userId: number, options?: { approved?: boolean }): Promise<number>;
@@ -88,6 +90,79 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
         page?.messages.map((m) => m.seq),
         seqs,
       );
+    });
+
+    it('gives appends to one thread racing from two nodes the seqs 1..n between them, without gaps, each once', async () => {
+      const w = await world();
+      const other = await w.f.otherNode();
+      const outcomes = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          i % 2 === 0 ? w.f.messaging.appendMessage(w.text()) : other.messaging.appendMessage(w.text({ senderUserId: w.bob, senderDeviceId: w.bobDevice })),
+        ),
+      );
+      const seqs = outcomes.map((o) => stored(o).seq).sort((a, b) => a - b);
+      assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
+      const page = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 100 });
+      assert.deepEqual(page?.messages.map((m) => m.seq), seqs);
+    });
+
+    it('stores a send racing itself from two nodes once: the other gets the duplicate (or, in another thread, the refusal)', async () => {
+      const w = await world();
+      const other = await w.f.otherNode();
+      const { threadId: elsewhere } = await w.f.threads.openDirect({ userIds: [w.alice, w.carol], createdBy: w.alice, now: NOW });
+      const pairs = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => {
+          const input = w.text({ clientMsgId: `race${i}` });
+          // Odd pairs: the same client id into two threads at once.
+          const again = i % 2 === 0 ? input : { ...input, threadId: elsewhere };
+          return Promise.all([w.f.messaging.appendMessage(input), other.messaging.appendMessage(again)]);
+        }),
+      );
+      pairs.forEach(([here, there], i) => {
+        const kinds = [here.kind, there.kind].sort();
+        if (i % 2 === 0) {
+          assert.deepEqual(kinds, ['duplicate', 'stored'], `pair ${i}: ${JSON.stringify([here, there])}`);
+          assert.deepEqual((here as { message: StoredMessage }).message, (there as { message: StoredMessage }).message);
+        } else {
+          assert.deepEqual(kinds, ['refused', 'stored'], `pair ${i}: ${JSON.stringify([here, there])}`);
+          const refused = here.kind === 'refused' ? here : there;
+          assert.deepEqual(refused, { kind: 'refused', reason: 'client_id_in_other_thread' });
+        }
+      });
+      const here = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 100 });
+      const there = await w.f.history.page({ userId: w.alice, threadId: elsewhere, anchor: { after: 0 }, size: 100 });
+      const all = [...(here?.messages ?? []), ...(there?.messages ?? [])];
+      assert.equal(all.length, 8, 'one message per client id');
+      assert.deepEqual(here?.messages.map((m) => m.seq), Array.from({ length: here?.messages.length ?? 0 }, (_, i) => i + 1));
+      assert.deepEqual(there?.messages.map((m) => m.seq), Array.from({ length: there?.messages.length ?? 0 }, (_, i) => i + 1));
+    });
+
+    it('decides the sends of one turn one after another: stores, refusals and a client id used twice in the same turn', async () => {
+      const w = await world();
+      const { threadId: elsewhere } = await w.f.threads.openDirect({ userIds: [w.alice, w.carol], createdBy: w.alice, now: NOW });
+      // All in the same turn: on SQLite one group commit, on PostgreSQL one batch.
+      const outcomes = await Promise.all([
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'a' })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'b', senderUserId: w.carol, senderDeviceId: w.carolDevice })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'a', now: NOW + 1 })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'a', threadId: elsewhere })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'c', requireE2eEverywhere: true })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'd', threadId: elsewhere })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'e', senderUserId: w.bob, senderDeviceId: w.bobDevice })),
+      ]);
+      const first = stored(outcomes[0] as AppendOutcome);
+      assert.equal(first.seq, 1);
+      assert.deepEqual(outcomes.slice(1, 5), [
+        { kind: 'refused', reason: 'no_thread' },
+        { kind: 'duplicate', message: first },
+        { kind: 'refused', reason: 'client_id_in_other_thread' },
+        { kind: 'refused', reason: 'encryption_required' },
+      ]);
+      assert.equal(stored(outcomes[5] as AppendOutcome).seq, 1, 'the other thread has its own seqs');
+      assert.equal(stored(outcomes[6] as AppendOutcome).seq, 2);
+      assert.deepEqual(await w.f.inbox(w.bobDevice), [first.id], "bob's inbox: alice's message, not his own");
+      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 0 }), { kind: 'done', moved: false, readSeq: 2, unread: 0, totalUnread: 0 });
+      assert.equal(await w.f.messaging.totalUnread(w.alice), 1, "bob's message is alice's one unread");
     });
 
     it('resolves only after commit: what it reports is readable at once', async () => {

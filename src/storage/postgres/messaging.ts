@@ -1,0 +1,213 @@
+import type { AppendMessageInput, AppendOutcome, CursorOutcome, Membership, MessagingStorage, StoredMessage } from '../ports/messaging.js';
+import { unreadCount, visibleRange } from '../ports/visibility.js';
+import type { BatchedUnit } from './batcher.js';
+import type { PgDatabase } from './database.js';
+import type { Sql } from './sql.js';
+import { type AppendSettings, storedMessage, writeMessages } from './append.js';
+import { type AppendCheck, planAppends } from './append-plan.js';
+
+/**
+ * MessagingStorage on PostgreSQL. Sends are one BatchedUnit: every send of a
+ * turn goes to one `run` in the batcher's group transaction, which takes a
+ * fixed number of round trips whatever the batch's size — lock the threads
+ * (id order), check everything (token, membership, thread, e2e devices,
+ * idempotency) in one query, write everything in one statement (see
+ * append.ts); one more only when an inbox overflows.
+ */
+export class PostgresMessagingStorage implements MessagingStorage {
+  private readonly sends: BatchedUnit<AppendMessageInput, AppendOutcome>;
+
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly settings: AppendSettings,
+  ) {
+    this.sends = { name: 'appendMessage', run: (sql, inputs) => appendBatch(sql, this.settings, inputs) };
+  }
+
+  appendMessage(input: AppendMessageInput): Promise<AppendOutcome> {
+    return this.db.writes.submitBatched(this.sends, input);
+  }
+
+  markDelivered(input: { userId: number; deviceId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ seq: number }>> {
+    return this.db.writes.submit(async (sql): Promise<CursorOutcome<{ seq: number }>> => {
+      const found = await membershipOf(sql, input.threadId, input.userId);
+      if (!found) return { kind: 'refused', reason: 'no_thread' };
+      const upTo = Math.min(input.seq, visibleRange(found, found.lastSeq).to);
+      // The device's cursor, its inbox rows up to it (and their count), the user's cursor: one statement.
+      const { rows } = await sql.query<{ moved: boolean }>(
+        `WITH cursor AS (
+           INSERT INTO device_cursors (device_id, thread_id, delivered_seq) VALUES ($1, $2, $3)
+           ON CONFLICT (device_id, thread_id) DO UPDATE SET delivered_seq = greatest(device_cursors.delivered_seq, excluded.delivered_seq)
+         ),
+         acked AS (DELETE FROM inbox WHERE device_id = $1 AND thread_id = $2 AND seq <= $3 RETURNING 1),
+         counted AS (
+           UPDATE devices SET inbox_count = greatest(0, inbox_count - (SELECT count(*) FROM acked))
+            WHERE id = $1 AND EXISTS (SELECT 1 FROM acked)
+         ),
+         moved AS (
+           UPDATE thread_members SET delivered_seq = $3 WHERE thread_id = $2 AND user_id = $4 AND delivered_seq < $3 RETURNING 1
+         )
+         SELECT EXISTS (SELECT 1 FROM moved) AS moved`,
+        [input.deviceId, input.threadId, upTo, input.userId],
+      );
+      // A former member's cursors still move (their unread counts), but the thread is no longer told.
+      return { kind: 'done', seq: upTo, moved: rows[0]?.moved === true && found.leftSeq === null };
+    });
+  }
+
+  markRead(input: { userId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> {
+    return this.db.writes.submit(async (sql): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> => {
+      const found = await membershipOf(sql, input.threadId, input.userId);
+      if (!found) return { kind: 'refused', reason: 'no_thread' };
+      const upTo = Math.min(input.seq, visibleRange(found, found.lastSeq).to);
+      const { rowCount } = await sql.query('UPDATE thread_members SET read_seq = $1 WHERE thread_id = $2 AND user_id = $3 AND read_seq < $1', [
+        upTo,
+        input.threadId,
+        input.userId,
+      ]);
+      const readSeq = Math.max(upTo, found.readSeq);
+      const unread = unreadCount({ ...found, readSeq }, found.lastSeq);
+      return { kind: 'done', moved: rowCount > 0 && found.leftSeq === null, readSeq, unread, totalUnread: await totalUnread(sql, input.userId) };
+    });
+  }
+
+  totalUnread(userId: number): Promise<number> {
+    return totalUnread(this.db.read, userId);
+  }
+
+  async membership(threadId: number, userId: number): Promise<Membership> {
+    const { rows } = await this.db.read.query<{ left_seq: number | null }>('SELECT left_seq FROM thread_members WHERE thread_id = $1 AND user_id = $2', [
+      threadId,
+      userId,
+    ]);
+    const row = rows[0];
+    return !row ? 'none' : row.left_seq === null ? 'member' : 'left';
+  }
+}
+
+/** Unread messages over all the user's threads, in one query (MessagingStorage.totalUnread; the admin's badge is the same read). */
+export async function totalUnread(sql: Sql, userId: number): Promise<number> {
+  // unreadCount (ports/visibility.ts) in SQL: max(0, to - max(read, from)) summed.
+  const { rows } = await sql.query<{ total: number | string | null }>(
+    `SELECT sum(greatest(0, coalesce(m.left_seq, t.last_seq) - greatest(m.read_seq, m.joined_seq))) AS total
+       FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $1`,
+    [userId],
+  );
+  return Number(rows[0]?.total ?? 0);
+}
+
+/** The user's cursors in the thread and its last seq; undefined if never a member. */
+async function membershipOf(sql: Sql, threadId: number, userId: number) {
+  const { rows } = await sql.query<{ joined_seq: number; left_seq: number | null; read_seq: number; last_seq: number }>(
+    `SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq
+       FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.thread_id = $1 AND m.user_id = $2`,
+    [threadId, userId],
+  );
+  const row = rows[0];
+  return row && { joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq, lastSeq: row.last_seq };
+}
+
+/** Locks the threads of the batch in id order: their seqs and members hold still until commit. */
+const LOCK_THREADS = 'SELECT id FROM threads WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE';
+
+/** Everything the batch's decisions need, per input (read after the locks, so it is current for the locked threads). */
+const CHECK = `
+WITH input AS (
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS i(ord, thread_id, user_id, device_id, client_msg_id)
+),
+members AS (
+  SELECT thread_id, count(*) AS n FROM thread_members WHERE thread_id = ANY($6::bigint[]) AND left_seq IS NULL GROUP BY thread_id
+),
+approved AS (
+  SELECT m.thread_id, array_agg(d.id ORDER BY d.id) AS ids
+    FROM thread_members m JOIN devices d ON d.user_id = m.user_id
+   WHERE m.thread_id = ANY($7::bigint[]) AND m.left_seq IS NULL AND d.revoked_at IS NULL
+     AND d.key_counter IS NOT NULL AND d.account_signature IS NOT NULL
+   GROUP BY m.thread_id
+)
+SELECT i.ord, d.id IS NOT NULL AS device_found, d.revoked_at IS NOT NULL AS revoked,
+       coalesce(u.disabled, false) AS disabled, u.deleted_at IS NOT NULL AS deleted,
+       t.id IS NOT NULL AS in_thread, t.last_seq, t.e2e_required, m.left_seq IS NOT NULL AS left,
+       coalesce(c.n, 0) AS member_count, a.ids AS approved,
+       e.id AS e_id, e.thread_id AS e_thread_id, e.seq AS e_seq, e.sender_user_id AS e_sender_user_id, e.kind AS e_kind,
+       e.body AS e_body, e.created_at AS e_created_at
+  FROM input i
+  LEFT JOIN devices d ON d.id = i.device_id
+  LEFT JOIN users u ON u.id = d.user_id
+  LEFT JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = i.user_id
+  LEFT JOIN threads t ON t.id = m.thread_id
+  LEFT JOIN members c ON c.thread_id = i.thread_id
+  LEFT JOIN approved a ON a.thread_id = i.thread_id
+  LEFT JOIN messages e ON e.sender_device_id = i.device_id AND e.client_msg_id = i.client_msg_id
+ ORDER BY i.ord`;
+
+type CheckRow = {
+  ord: number;
+  device_found: boolean;
+  revoked: boolean;
+  disabled: boolean;
+  deleted: boolean;
+  in_thread: boolean;
+  last_seq: number | null;
+  e2e_required: boolean | null;
+  left: boolean;
+  member_count: number | string;
+  approved: Array<number | string> | null;
+  e_id: number | null;
+  e_thread_id: number;
+  e_seq: number;
+  e_sender_user_id: number;
+  e_kind: StoredMessage['kind'];
+  e_body: string;
+  e_created_at: number;
+};
+
+/** The BatchedUnit's run: one outcome per input, in order. */
+export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: readonly AppendMessageInput[]): Promise<AppendOutcome[]> {
+  const threadIds = [...new Set(inputs.map((input) => input.threadId))].sort((a, b) => a - b);
+  await sql.query(LOCK_THREADS, [threadIds]);
+  const e2eThreads = [...new Set(inputs.filter((input) => input.content.kind === 'e2e').map((input) => input.threadId))];
+  const { rows } = await sql.query<CheckRow>(CHECK, [
+    inputs.map((_, index) => index),
+    inputs.map((input) => input.threadId),
+    inputs.map((input) => input.senderUserId),
+    inputs.map((input) => input.senderDeviceId),
+    inputs.map((input) => input.clientMsgId),
+    threadIds,
+    e2eThreads,
+  ]);
+  const checks = rows.map((row, index): AppendCheck => toCheck(row, inputs[index] as AppendMessageInput));
+  const plan = planAppends(inputs, checks);
+  const inboxThreads = [...plan.threads].filter(([, thread]) => thread.memberCount <= settings.readDiffusionAbove).map(([id]) => id);
+  const ids = await writeMessages(sql, settings, plan.messages, inboxThreads);
+  const messages = plan.messages.map((message, index) => storedMessage(message, ids[index] as number));
+  return plan.outcomes.map((planned): AppendOutcome => {
+    if (planned.kind === 'final') return planned.outcome;
+    return { kind: planned.kind, message: messages[planned.planned] as StoredMessage };
+  });
+}
+
+function toCheck(row: CheckRow, input: AppendMessageInput): AppendCheck {
+  return {
+    token: row.device_found ? { revoked: row.revoked, disabled: row.disabled, deleted: row.deleted } : undefined,
+    thread: row.in_thread
+      ? { lastSeq: Number(row.last_seq), memberCount: Number(row.member_count), e2eRequired: row.e2e_required === true, left: row.left }
+      : undefined,
+    approved: row.approved?.map(Number),
+    existing:
+      row.e_id === null
+        ? undefined
+        : {
+            id: Number(row.e_id),
+            threadId: Number(row.e_thread_id),
+            seq: Number(row.e_seq),
+            senderUserId: Number(row.e_sender_user_id),
+            senderDeviceId: input.senderDeviceId,
+            clientMsgId: input.clientMsgId,
+            kind: row.e_kind,
+            bodyJson: row.e_body,
+            createdAt: Number(row.e_created_at),
+          },
+  };
+}
+
