@@ -8,11 +8,12 @@ import { type AppendCheck, planAppends } from './append-plan.js';
 
 /**
  * MessagingStorage on PostgreSQL. Sends are one BatchedUnit: every send of a
- * turn goes to one `run` in the batcher's group transaction, which takes a
- * fixed number of round trips whatever the batch's size — lock the threads
- * (id order), check everything (token, membership, thread, e2e devices,
- * idempotency) in one query, write everything in one statement (see
- * append.ts); one more only when an inbox overflows.
+ * turn goes to one `run` in the batcher's group transaction, which takes two
+ * round trips whatever the batch's size — lock the threads (id order) and
+ * check everything (token, membership, thread, e2e devices, idempotency) in
+ * one statement, write everything in one more (see append.ts) — plus one
+ * when a thread changed while the batch waited for its lock, and one when an
+ * inbox overflows.
  */
 export class PostgresMessagingStorage implements MessagingStorage {
   private readonly sends: BatchedUnit<AppendMessageInput, AppendOutcome>;
@@ -107,12 +108,24 @@ async function membershipOf(sql: Sql, threadId: number, userId: number) {
   return row && { joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq, lastSeq: row.last_seq };
 }
 
-/** Locks the threads of the batch in id order: their seqs and members hold still until commit. */
-const LOCK_THREADS = 'SELECT id FROM threads WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE';
-
-/** Everything the batch's decisions need, per input (read after the locks, so it is current for the locked threads). */
+/**
+ * Everything the batch's decisions need, per input, in the same statement that
+ * locks the batch's threads in id order (their seqs and members then hold
+ * still until commit). The statement reads at its start; a locked thread whose
+ * row another transaction changed while this one waited for its lock comes
+ * back in its newer version (READ COMMITTED), so its version differing from
+ * the one the rest of the statement read says the read is stale: the caller
+ * reads again, now under the locks (every change of a thread's members, roles
+ * or seqs updates its row: the system message moves last_seq).
+ */
 const CHECK = `
-WITH input AS (
+WITH locked AS (
+  SELECT id, xmin::text AS version FROM threads WHERE id = ANY($6::bigint[]) ORDER BY id FOR NO KEY UPDATE
+),
+stale AS (
+  SELECT coalesce(bool_or(l.version <> t.xmin::text), false) AS stale FROM locked l JOIN threads t ON t.id = l.id
+),
+input AS (
   SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS i(ord, thread_id, user_id, device_id, client_msg_id)
 ),
 members AS (
@@ -125,7 +138,7 @@ approved AS (
      AND d.key_counter IS NOT NULL AND d.account_signature IS NOT NULL
    GROUP BY m.thread_id
 )
-SELECT i.ord, d.id IS NOT NULL AS device_found, d.revoked_at IS NOT NULL AS revoked,
+SELECT (SELECT stale FROM stale) AS stale, i.ord, d.id IS NOT NULL AS device_found, d.revoked_at IS NOT NULL AS revoked,
        coalesce(u.disabled, false) AS disabled, u.deleted_at IS NOT NULL AS deleted,
        t.id IS NOT NULL AS in_thread, t.last_seq, t.e2e_required, m.left_seq IS NOT NULL AS left,
        coalesce(c.n, 0) AS member_count, a.ids AS approved,
@@ -142,6 +155,7 @@ SELECT i.ord, d.id IS NOT NULL AS device_found, d.revoked_at IS NOT NULL AS revo
  ORDER BY i.ord`;
 
 type CheckRow = {
+  stale: boolean;
   ord: number;
   device_found: boolean;
   revoked: boolean;
@@ -165,9 +179,8 @@ type CheckRow = {
 /** The BatchedUnit's run: one outcome per input, in order. */
 export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: readonly AppendMessageInput[]): Promise<AppendOutcome[]> {
   const threadIds = [...new Set(inputs.map((input) => input.threadId))].sort((a, b) => a - b);
-  await sql.query(LOCK_THREADS, [threadIds]);
   const e2eThreads = [...new Set(inputs.filter((input) => input.content.kind === 'e2e').map((input) => input.threadId))];
-  const { rows } = await sql.query<CheckRow>(CHECK, [
+  const values = [
     inputs.map((_, index) => index),
     inputs.map((input) => input.threadId),
     inputs.map((input) => input.senderUserId),
@@ -175,7 +188,12 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
     inputs.map((input) => input.clientMsgId),
     threadIds,
     e2eThreads,
-  ]);
+  ];
+  let { rows } = await sql.query<CheckRow>(CHECK, values);
+  // Another node changed a thread of the batch while this one waited for its lock: read again, under the locks.
+  // (The unique (thread_id, seq) would refuse a stale seq anyway, but then the whole batch rolls back and runs
+  // again unit by unit.)
+  if (rows[0]?.stale) rows = (await sql.query<CheckRow>(CHECK, values)).rows;
   const checks = rows.map((row, index): AppendCheck => toCheck(row, inputs[index] as AppendMessageInput));
   const plan = planAppends(inputs, checks);
   const inboxThreads = [...plan.threads].filter(([, thread]) => thread.memberCount <= settings.readDiffusionAbove).map(([id]) => id);
