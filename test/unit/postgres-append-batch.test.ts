@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AppendMessageInput, AppendOutcome } from '../../src/storage/ports/messaging.js';
+import type { PgDatabase } from '../../src/storage/postgres/database.js';
+import { appendBatch } from '../../src/storage/postgres/messaging.js';
+import type { Sql } from '../../src/storage/postgres/sql.js';
+import { openPostgresMessaging } from '../helpers/postgres-messaging.js';
+
+/**
+ * The batch path of sends on a real PostgreSQL: what the contract cannot see
+ * through the port — how many statements a batch takes, an overflow inside a
+ * batch, a batch that waited for another node's lock.
+ */
+
+const NOW = 1_000_000;
+const settings = (maxMessages = 1000) => ({ maxMessages, readDiffusionAbove: 50, push: { apns: true, fcm: false } });
+
+/** `work` in one transaction of its own, counting its statements. */
+async function counted<T>(db: PgDatabase, work: (sql: Sql) => Promise<T>): Promise<{ value: T; statements: number }> {
+  const client = await db.pool.connect();
+  let statements = 0;
+  const sql: Sql = {
+    async query(text, values) {
+      statements++;
+      const result = await client.query(text, values as unknown[]);
+      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+    },
+  };
+  try {
+    await client.query('BEGIN');
+    const value = await work(sql);
+    await client.query('COMMIT');
+    return { value, statements };
+  } finally {
+    client.release();
+  }
+}
+
+async function world() {
+  const f = await openPostgresMessaging({ readDiffusionAbove: 50 });
+  const [alice, bob, carol] = [await f.user('alice'), await f.user('bob'), await f.user('carol')];
+  const [aliceDevice, bobDevice] = [await f.device(alice), await f.device(bob)];
+  const direct = (await f.threads.openDirect({ userIds: [alice, bob], createdBy: alice, now: NOW })).threadId;
+  const { threadId: group } = await f.threads.createGroup({
+    title: 'g',
+    actor: { userId: alice, deviceId: aliceDevice },
+    memberIds: [bob],
+    e2eRequired: false,
+    event: { event: 'group_created' },
+    now: NOW,
+  });
+  let n = 0;
+  const text = (input: Partial<AppendMessageInput> = {}): AppendMessageInput => ({
+    threadId: direct,
+    senderUserId: alice,
+    senderDeviceId: aliceDevice,
+    clientMsgId: `c${++n}`,
+    content: { kind: 'text' },
+    bodyJson: '{"text":"hi"}',
+    now: NOW,
+    requireE2eEverywhere: false,
+    ...input,
+  });
+  return { f, alice, bob, carol, aliceDevice, bobDevice, direct, group, text };
+}
+
+describe('sends on PostgreSQL, batched', () => {
+  it('takes two statements for a batch of any size: one to lock and check, one to write', async () => {
+    const w = await world();
+    const one = await counted(w.f.db, (sql) => appendBatch(sql, settings(), [w.text()]));
+    assert.equal(one.value[0]?.kind, 'stored');
+    assert.equal(one.statements, 2);
+    const inputs = Array.from({ length: 60 }, (_, i) =>
+      i % 3 === 0 ? w.text({ threadId: w.group }) : i % 3 === 1 ? w.text({ senderUserId: w.bob, senderDeviceId: w.bobDevice }) : w.text({ clientMsgId: 'again' }),
+    );
+    const many = await counted(w.f.db, (sql) => appendBatch(sql, settings(), inputs));
+    const kinds = many.value.map((o) => o.kind);
+    assert.deepEqual([kinds.filter((k) => k === 'stored').length, kinds.filter((k) => k === 'duplicate').length], [41, 19]);
+    assert.equal(many.statements, 2);
+    const groupPage = await w.f.history.page({ userId: w.bob, threadId: w.group, anchor: { after: 0 }, size: 100 });
+    assert.deepEqual(groupPage?.messages.map((m) => m.seq), Array.from({ length: 21 }, (_, i) => i + 1), 'the system message, then 20 sends');
+    const pushed = await w.f.db.read.query<{ thread_id: number; seq: number }>(
+      'SELECT p.thread_id, m.seq FROM push_threads p JOIN messages m ON m.id = p.message_id ORDER BY p.thread_id',
+    );
+    assert.deepEqual(pushed.rows, [
+      { thread_id: w.direct, seq: 22 },
+      { thread_id: w.group, seq: 21 },
+    ], "each thread's push note names its newest message");
+  });
+
+  it('overflows an inbox the batch takes past its bound: dropped whole, the device flagged, one statement more', async () => {
+    const w = await world();
+    const { value, statements } = await counted(w.f.db, (sql) => appendBatch(sql, settings(3), Array.from({ length: 5 }, () => w.text())));
+    assert.ok(value.every((o) => o.kind === 'stored'));
+    assert.equal(statements, 3);
+    assert.deepEqual(await w.f.inbox(w.bobDevice), []);
+    assert.equal(await w.f.overflowed(w.bobDevice), true);
+    const count = await w.f.db.read.query<{ inbox_count: number }>('SELECT inbox_count FROM devices WHERE id = $1', [w.bobDevice]);
+    assert.equal(count.rows[0]?.inbox_count, 0);
+  });
+
+  it('refuses a send that waited for another node removing its sender: the removal committed first', async () => {
+    const w = await world();
+    // Another node's change of the group, held open: the thread's row locked, bob gone at seq 2.
+    const client = await w.f.db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM threads WHERE id = $1 FOR NO KEY UPDATE', [w.group]);
+      await client.query(
+        `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at)
+         VALUES ($1, 2, $2, $3, 'system:removed', 'system', '{}', 1)`,
+        [w.group, w.alice, w.aliceDevice],
+      );
+      await client.query('UPDATE threads SET last_seq = 2 WHERE id = $1', [w.group]);
+      await client.query('UPDATE thread_members SET left_seq = 2 WHERE thread_id = $1 AND user_id = $2', [w.group, w.bob]);
+      const send = w.f.messaging.appendMessage(w.text({ threadId: w.group, senderUserId: w.bob, senderDeviceId: w.bobDevice }));
+      await waitForLockWait(w.f.db);
+      await client.query('COMMIT');
+      assert.deepEqual(await send, { kind: 'refused', reason: 'not_member' });
+    } finally {
+      client.release();
+    }
+    const after = stored(await w.f.messaging.appendMessage(w.text({ threadId: w.group })));
+    assert.equal(after, 3, 'the next send follows the removal');
+  });
+});
+
+function stored(outcome: AppendOutcome): number {
+  assert.equal(outcome.kind, 'stored', JSON.stringify(outcome));
+  return outcome.kind === 'stored' ? outcome.message.seq : -1;
+}
+
+/** Until a statement of this database waits for a row lock (the send's batch, behind the held transaction). */
+async function waitForLockWait(db: PgDatabase): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { rows } = await db.read.query<{ n: number }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if ((rows[0]?.n ?? 0) > 0) return;
+    if (Date.now() > deadline) throw new Error('no statement waited for the lock');
+    await new Promise((done) => setTimeout(done, 5));
+  }
+}
