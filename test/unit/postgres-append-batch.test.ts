@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AppendMessageInput, AppendOutcome } from '../../src/storage/ports/messaging.js';
 import type { PgDatabase } from '../../src/storage/postgres/database.js';
+import { markDeliveredBatch } from '../../src/storage/postgres/delivered.js';
 import { appendBatch } from '../../src/storage/postgres/messaging.js';
 import type { Sql } from '../../src/storage/postgres/sql.js';
 import { openPostgresMessaging } from '../helpers/postgres-messaging.js';
 
 /**
- * The batch path of sends on a real PostgreSQL: what the contract cannot see
- * through the port — how many statements a batch takes, an overflow inside a
- * batch, a batch that waited for another node's lock.
+ * The batch paths of sends and delivery acks on a real PostgreSQL: what the
+ * contract cannot see through the port — how many statements a batch takes,
+ * an overflow inside a batch, a batch that waited for another node's lock.
  */
 
 const NOW = 1_000_000;
@@ -97,6 +98,37 @@ describe('sends on PostgreSQL, batched', () => {
     assert.equal(await w.f.overflowed(w.bobDevice), true);
     const count = await w.f.db.read.query<{ inbox_count: number }>('SELECT inbox_count FROM devices WHERE id = $1', [w.bobDevice]);
     assert.equal(count.rows[0]?.inbox_count, 0);
+  });
+
+  it('takes one statement for a batch of delivery acks, each decided as if the ones before it had committed', async () => {
+    const w = await world();
+    const bobPhone = await w.f.device(w.bob);
+    await counted(w.f.db, (sql) => appendBatch(sql, settings(), Array.from({ length: 4 }, () => w.text())));
+    const acks = [
+      { userId: w.bob, deviceId: w.bobDevice, threadId: w.direct, seq: 2 },
+      { userId: w.bob, deviceId: bobPhone, threadId: w.direct, seq: 3 },
+      { userId: w.bob, deviceId: w.bobDevice, threadId: w.direct, seq: 1 },
+      { userId: w.bob, deviceId: w.bobDevice, threadId: w.direct, seq: 99 },
+      { userId: w.carol, deviceId: w.bobDevice, threadId: w.direct, seq: 1 },
+    ];
+    const { value, statements } = await counted(w.f.db, (sql) => markDeliveredBatch(sql, acks));
+    assert.equal(statements, 1);
+    assert.deepEqual(value, [
+      { kind: 'done', seq: 2, moved: true },
+      { kind: 'done', seq: 3, moved: true },
+      { kind: 'done', seq: 1, moved: false },
+      { kind: 'done', seq: 4, moved: true },
+      { kind: 'refused', reason: 'no_thread' },
+    ]);
+    const left = await w.f.db.read.query<{ device_id: number; seq: number }>('SELECT device_id, seq FROM inbox WHERE thread_id = $1 ORDER BY device_id, seq', [w.direct]);
+    assert.deepEqual(left.rows, [{ device_id: bobPhone, seq: 4 }], 'the laptop acked up to 4, the phone up to 3');
+    const counts = await w.f.db.read.query<{ id: number; inbox_count: number }>('SELECT id, inbox_count FROM devices WHERE id = ANY($1) ORDER BY id', [[w.bobDevice, bobPhone]]);
+    assert.deepEqual(counts.rows, [
+      { id: w.bobDevice, inbox_count: 1 },
+      { id: bobPhone, inbox_count: 1 },
+    ], "what is left: the laptop's row of the group's first message, the phone's of seq 4");
+    const cursor = await w.f.db.read.query<{ delivered_seq: number }>('SELECT delivered_seq FROM thread_members WHERE thread_id = $1 AND user_id = $2', [w.direct, w.bob]);
+    assert.equal(cursor.rows[0]?.delivered_seq, 4);
   });
 
   it('refuses a send that waited for another node removing its sender: the removal committed first', async () => {

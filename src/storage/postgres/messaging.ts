@@ -5,6 +5,7 @@ import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
 import { type AppendSettings, storedMessage, writeMessages } from './append.js';
 import { type AppendCheck, planAppends } from './append-plan.js';
+import { type DeliveredInput, type DeliveredOutcome, markDeliveredBatch } from './delivered.js';
 
 /**
  * MessagingStorage on PostgreSQL. Sends are one BatchedUnit: every send of a
@@ -13,10 +14,11 @@ import { type AppendCheck, planAppends } from './append-plan.js';
  * check everything (token, membership, thread, e2e devices, idempotency) in
  * one statement, write everything in one more (see append.ts) — plus one
  * when a thread changed while the batch waited for its lock, and one when an
- * inbox overflows.
+ * inbox overflows. Delivery acks are batched too (one statement: delivered.ts).
  */
 export class PostgresMessagingStorage implements MessagingStorage {
   private readonly sends: BatchedUnit<AppendMessageInput, AppendOutcome>;
+  private readonly acks: BatchedUnit<DeliveredInput, DeliveredOutcome> = { name: 'markDelivered', run: markDeliveredBatch };
 
   constructor(
     private readonly db: PgDatabase,
@@ -29,31 +31,8 @@ export class PostgresMessagingStorage implements MessagingStorage {
     return this.db.writes.submitBatched(this.sends, input);
   }
 
-  markDelivered(input: { userId: number; deviceId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ seq: number }>> {
-    return this.db.writes.submit(async (sql): Promise<CursorOutcome<{ seq: number }>> => {
-      const found = await membershipOf(sql, input.threadId, input.userId);
-      if (!found) return { kind: 'refused', reason: 'no_thread' };
-      const upTo = Math.min(input.seq, visibleRange(found, found.lastSeq).to);
-      // The device's cursor, its inbox rows up to it (and their count), the user's cursor: one statement.
-      const { rows } = await sql.query<{ moved: boolean }>(
-        `WITH cursor AS (
-           INSERT INTO device_cursors (device_id, thread_id, delivered_seq) VALUES ($1, $2, $3)
-           ON CONFLICT (device_id, thread_id) DO UPDATE SET delivered_seq = greatest(device_cursors.delivered_seq, excluded.delivered_seq)
-         ),
-         acked AS (DELETE FROM inbox WHERE device_id = $1 AND thread_id = $2 AND seq <= $3 RETURNING 1),
-         counted AS (
-           UPDATE devices SET inbox_count = greatest(0, inbox_count - (SELECT count(*) FROM acked))
-            WHERE id = $1 AND EXISTS (SELECT 1 FROM acked)
-         ),
-         moved AS (
-           UPDATE thread_members SET delivered_seq = $3 WHERE thread_id = $2 AND user_id = $4 AND delivered_seq < $3 RETURNING 1
-         )
-         SELECT EXISTS (SELECT 1 FROM moved) AS moved`,
-        [input.deviceId, input.threadId, upTo, input.userId],
-      );
-      // A former member's cursors still move (their unread counts), but the thread is no longer told.
-      return { kind: 'done', seq: upTo, moved: rows[0]?.moved === true && found.leftSeq === null };
-    });
+  markDelivered(input: DeliveredInput): Promise<DeliveredOutcome> {
+    return this.db.writes.submitBatched(this.acks, input);
   }
 
   markRead(input: { userId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> {
