@@ -77,11 +77,16 @@ noted AS (
    WHERE $11::boolean AND kind <> 'system' ORDER BY thread_id, seq DESC
   ON CONFLICT (thread_id) DO UPDATE SET message_id = excluded.message_id, sender_user_id = excluded.sender_user_id, created_at = excluded.created_at
 ),
+readers AS (SELECT thread_id, sender_user_id AS user_id, max(seq) AS seq FROM planned GROUP BY thread_id, sender_user_id),
+locked_readers AS (
+  SELECT m.thread_id, m.user_id FROM thread_members m JOIN readers r ON r.thread_id = m.thread_id AND r.user_id = m.user_id
+   ORDER BY m.thread_id, m.user_id FOR NO KEY UPDATE OF m
+),
 read AS (
   -- Whoever writes has read what came before.
   UPDATE thread_members m SET read_seq = r.seq
-    FROM (SELECT thread_id, sender_user_id, max(seq) AS seq FROM planned GROUP BY thread_id, sender_user_id) r
-   WHERE m.thread_id = r.thread_id AND m.user_id = r.sender_user_id AND m.read_seq < r.seq
+    FROM readers r JOIN locked_readers l ON l.thread_id = r.thread_id AND l.user_id = r.user_id
+   WHERE m.thread_id = r.thread_id AND m.user_id = r.user_id AND m.read_seq < r.seq
 )
 SELECT i.thread_id, i.seq, i.id, (SELECT array_agg(id) FROM counted_up WHERE inbox_count > $12) AS overflowed FROM inserted i`;
 
