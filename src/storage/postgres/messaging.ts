@@ -37,17 +37,17 @@ export class PostgresMessagingStorage implements MessagingStorage {
 
   markRead(input: { userId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> {
     return this.db.writes.submit(async (sql): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> => {
-      const found = await membershipOf(sql, input.threadId, input.userId);
+      const { rows } = await sql.query<{ joined_seq: number; left_seq: number | null; read_seq: number; last_seq: number; moved: boolean; elsewhere: number | null }>(
+        MARK_READ,
+        [input.threadId, input.userId, input.seq],
+      );
+      const found = rows[0];
       if (!found) return { kind: 'refused', reason: 'no_thread' };
-      const upTo = Math.min(input.seq, visibleRange(found, found.lastSeq).to);
-      const { rowCount } = await sql.query('UPDATE thread_members SET read_seq = $1 WHERE thread_id = $2 AND user_id = $3 AND read_seq < $1', [
-        upTo,
-        input.threadId,
-        input.userId,
-      ]);
-      const readSeq = Math.max(upTo, found.readSeq);
-      const unread = unreadCount({ ...found, readSeq }, found.lastSeq);
-      return { kind: 'done', moved: rowCount > 0 && found.leftSeq === null, readSeq, unread, totalUnread: await totalUnread(sql, input.userId) };
+      const cursors = { joinedSeq: found.joined_seq, leftSeq: found.left_seq };
+      const upTo = Math.min(input.seq, visibleRange(cursors, found.last_seq).to);
+      const readSeq = Math.max(upTo, found.read_seq);
+      const unread = unreadCount({ ...cursors, readSeq }, found.last_seq);
+      return { kind: 'done', moved: found.moved && found.left_seq === null, readSeq, unread, totalUnread: Number(found.elsewhere ?? 0) + unread };
     });
   }
 
@@ -67,25 +67,33 @@ export class PostgresMessagingStorage implements MessagingStorage {
 
 /** Unread messages over all the user's threads, in one query (MessagingStorage.totalUnread; the admin's badge is the same read). */
 export async function totalUnread(sql: Sql, userId: number): Promise<number> {
-  // unreadCount (ports/visibility.ts) in SQL: max(0, to - max(read, from)) summed.
   const { rows } = await sql.query<{ total: number | string | null }>(
-    `SELECT sum(greatest(0, coalesce(m.left_seq, t.last_seq) - greatest(m.read_seq, m.joined_seq))) AS total
-       FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $1`,
+    `SELECT sum(${UNREAD}) AS total FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $1`,
     [userId],
   );
   return Number(rows[0]?.total ?? 0);
 }
 
-/** The user's cursors in the thread and its last seq; undefined if never a member. */
-async function membershipOf(sql: Sql, threadId: number, userId: number) {
-  const { rows } = await sql.query<{ joined_seq: number; left_seq: number | null; read_seq: number; last_seq: number }>(
-    `SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq
-       FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.thread_id = $1 AND m.user_id = $2`,
-    [threadId, userId],
-  );
-  const row = rows[0];
-  return row && { joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq, lastSeq: row.last_seq };
-}
+/** unreadCount (ports/visibility.ts) in SQL, of thread_members `m` joined with its thread `t`: max(0, to - max(read, from)). */
+const UNREAD = 'greatest(0, coalesce(m.left_seq, t.last_seq) - greatest(m.read_seq, m.joined_seq))';
+
+/**
+ * The read cursor moved (clamped, forward only) in one statement, with what
+ * the answer needs: the cursors as they were, whether it moved, the unread
+ * of the user's other threads (this one's is counted after the move, from them).
+ */
+const MARK_READ = `
+WITH found AS (
+  SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq, least($3::bigint, coalesce(m.left_seq, t.last_seq)) AS up_to
+    FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.thread_id = $1 AND m.user_id = $2
+),
+moved AS (
+  UPDATE thread_members m SET read_seq = f.up_to FROM found f
+   WHERE m.thread_id = $1 AND m.user_id = $2 AND m.read_seq < f.up_to RETURNING 1
+)
+SELECT f.joined_seq, f.left_seq, f.read_seq, f.last_seq, EXISTS (SELECT 1 FROM moved) AS moved,
+       (SELECT sum(${UNREAD}) FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $2 AND m.thread_id <> $1) AS elsewhere
+  FROM found f`;
 
 /**
  * Everything the batch's decisions need, per input, in the same statement that
