@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { HistoryStorage } from '../../src/storage/ports/history.js';
+import type { HistoryAnchor, HistoryStorage } from '../../src/storage/ports/history.js';
 import type { AppendMessageInput, AppendOutcome, MessagingStorage, StoredMessage } from '../../src/storage/ports/messaging.js';
 import type { ThreadStorage } from '../../src/storage/ports/threads.js';
 
@@ -297,6 +297,40 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.deepEqual(await w.f.messaging.markDelivered({ userId: w.carol, deviceId: w.carolDevice, threadId: w.threadId, seq: 2 }), { kind: 'refused', reason: 'no_thread' });
       assert.equal(await w.f.messaging.membership(w.threadId, w.carol), 'none');
       assert.equal(await w.f.messaging.membership(w.threadId, w.bob), 'member');
+    });
+
+    it('pages before, after, at the latest and around a message, within what the member may see', async () => {
+      const w = await world();
+      for (let i = 0; i < 10; i++) stored(await w.f.messaging.appendMessage(w.text()));
+      const seqs = async (anchor: HistoryAnchor, size: number) =>
+        (await w.f.history.page({ userId: w.bob, threadId: w.threadId, anchor, size }))?.messages.map((m) => m.seq);
+      assert.deepEqual(await seqs({ before: 5 }, 3), [2, 3, 4]);
+      assert.deepEqual(await seqs({ after: 7 }, 5), [8, 9, 10]);
+      assert.deepEqual(await seqs({ latest: true }, 3), [8, 9, 10]);
+      assert.deepEqual(await seqs({ around: 5 }, 4), [4, 5, 6, 7]);
+      assert.deepEqual(await seqs({ around: 1 }, 4), [1, 2, 3, 4]);
+      assert.deepEqual(await seqs({ around: 99 }, 3), [9, 10]);
+      assert.deepEqual(await seqs({ before: 99 }, 2), [9, 10]);
+      assert.equal(await w.f.history.page({ userId: w.carol, threadId: w.threadId, anchor: { latest: true }, size: 3 }), undefined, 'never a member');
+      // A member who left sees up to where they left.
+      const { threadId, message: created } = await w.f.threads.createGroup({
+        title: 'g',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob],
+        e2eRequired: false,
+        event: { event: 'group_created' },
+        now: NOW,
+      });
+      await w.f.threads.changeGroup({
+        threadId,
+        actor: { userId: w.bob, deviceId: w.bobDevice },
+        expect: { actorRole: 'member' },
+        change: { kind: 'end', userId: w.bob, newOwner: null, event: { event: 'member_left' } },
+        now: NOW,
+      });
+      stored(await w.f.messaging.appendMessage(w.text({ threadId })));
+      const page = await w.f.history.page({ userId: w.bob, threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual({ seqs: page?.messages.map((m) => m.seq), from: page?.from, to: page?.to }, { seqs: [created.seq, 2], from: 0, to: 2 });
     });
 
     it('syncs what a device lacks after its cursors, a page per thread', async () => {

@@ -2,37 +2,72 @@ import type { HistoryAnchor, HistoryStorage, StoredPage, StoredSync, SyncInput }
 import type { StoredMessage } from '../ports/messaging.js';
 import { visibleRange } from '../ports/visibility.js';
 import type { PgDatabase } from './database.js';
-import type { Row, Sql } from './sql.js';
+import type { Row } from './sql.js';
 import { messageColumns } from './append.js';
 
 const COLUMNS = messageColumns('m');
-const AFTER = `SELECT ${COLUMNS} FROM messages m WHERE m.thread_id = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq LIMIT $4`;
-const BEFORE = `SELECT ${COLUMNS} FROM messages m WHERE m.thread_id = $1 AND m.seq < $2 AND m.seq > $3 ORDER BY m.seq DESC LIMIT $4`;
+
+/**
+ * A page in one statement (one snapshot): the range (from, to] the user may
+ * see, and the messages below the older bound ($3; null: to + 1) and above
+ * the newer one ($5; clamped to from), or both around message $7 (the
+ * center clamped into the range). Nothing when the user was never a member.
+ */
+const PAGE = `
+WITH r AS (
+  SELECT tm.joined_seq AS from_seq, coalesce(tm.left_seq, t.last_seq) AS to_seq
+    FROM thread_members tm JOIN threads t ON t.id = tm.thread_id WHERE tm.thread_id = $1 AND tm.user_id = $2
+),
+b AS (
+  SELECT from_seq, to_seq,
+         CASE WHEN $7::bigint IS NULL THEN least($3::bigint, to_seq + 1) ELSE least(greatest($7::bigint, from_seq + 1), to_seq) END AS below,
+         CASE WHEN $7::bigint IS NULL THEN greatest($5::bigint, from_seq) ELSE least(greatest($7::bigint, from_seq + 1), to_seq) - 1 END AS above
+    FROM r
+),
+older AS (
+  SELECT 'older' AS side, x.* FROM b, messages x
+   WHERE x.thread_id = $1 AND x.seq < b.below AND x.seq > b.from_seq ORDER BY x.seq DESC LIMIT $4
+),
+newer AS (
+  SELECT 'newer' AS side, x.* FROM b, messages x
+   WHERE x.thread_id = $1 AND x.seq > b.above AND x.seq <= b.to_seq ORDER BY x.seq LIMIT $6
+)
+SELECT b.from_seq, b.to_seq, m.side, ${COLUMNS}
+  FROM b LEFT JOIN LATERAL (SELECT * FROM older UNION ALL SELECT * FROM newer) m ON true
+ ORDER BY m.seq`;
 
 /** HistoryStorage on PostgreSQL: each read in one snapshot (REPEATABLE READ, READ ONLY). */
 export class PostgresHistoryStorage implements HistoryStorage {
   constructor(private readonly db: PgDatabase) {}
 
-  page(input: { userId: number; threadId: number; anchor: HistoryAnchor; size: number }): Promise<StoredPage | undefined> {
-    return this.db.snapshot(async (sql) => {
-      const { threadId, anchor, size } = input;
-      const range = await seenRange(sql, threadId, input.userId);
-      if (!range) return undefined;
-      const { from, to } = range;
-      let messages: StoredMessage[];
-      if ('after' in anchor) {
-        messages = await after(sql, threadId, Math.max(anchor.after, from), to, size);
-      } else if ('before' in anchor) {
-        messages = await before(sql, threadId, Math.min(anchor.before, to + 1), from, size);
-      } else if ('around' in anchor) {
-        const center = Math.min(Math.max(anchor.around, from + 1), to);
-        const older = await before(sql, threadId, center, from, Math.floor((size - 1) / 2));
-        messages = [...older, ...(await after(sql, threadId, center - 1, to, size - older.length))];
-      } else {
-        messages = await before(sql, threadId, to + 1, from, size);
-      }
-      return { messages, from, to };
-    });
+  async page(input: { userId: number; threadId: number; anchor: HistoryAnchor; size: number }): Promise<StoredPage | undefined> {
+    const { anchor, size } = input;
+    // The older side (seq below a bound, nearest it first) and the newer side (seq above a bound), each
+    // with its limit: one side for before/after/latest, both around a message (newer trimmed below).
+    let older: { bound: number | null; limit: number } = { bound: null, limit: 0 };
+    let newer: { bound: number | null; limit: number } = { bound: null, limit: 0 };
+    let around: number | null = null;
+    if ('after' in anchor) newer = { bound: anchor.after, limit: size };
+    else if ('before' in anchor) older = { bound: anchor.before, limit: size };
+    else if ('around' in anchor) {
+      around = anchor.around;
+      older = { bound: null, limit: Math.floor((size - 1) / 2) };
+      newer = { bound: null, limit: size };
+    } else older = { bound: null, limit: size };
+    const { rows } = await this.db.read.query<StoredMessage & Row & { from_seq: number; to_seq: number; side: 'older' | 'newer' | null }>(PAGE, [
+      input.threadId,
+      input.userId,
+      older.bound,
+      Math.max(0, older.limit),
+      newer.bound,
+      Math.max(0, newer.limit),
+      around,
+    ]);
+    const first = rows[0];
+    if (!first) return undefined;
+    const olderRows = rows.filter((row) => row.side === 'older').map(messageOf);
+    const newerRows = rows.filter((row) => row.side === 'newer').map(messageOf);
+    return { messages: [...olderRows, ...newerRows.slice(0, size - olderRows.length)], from: first.from_seq, to: first.to_seq };
   }
 
   async locate(userId: number, messageId: number): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
@@ -104,27 +139,4 @@ function synced(thread: { threadId: number; lastSeq: number; messages: StoredMes
 function messageOf(row: StoredMessage): StoredMessage {
   const { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt } = row;
   return { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt };
-}
-
-/** The seqs (from, to] the user may see of the thread; undefined if never a member. */
-async function seenRange(sql: Sql, threadId: number, userId: number): Promise<{ from: number; to: number } | undefined> {
-  const { rows } = await sql.query<{ joined_seq: number; left_seq: number | null; last_seq: number }>(
-    `SELECT tm.joined_seq, tm.left_seq, t.last_seq FROM thread_members tm JOIN threads t ON t.id = tm.thread_id
-      WHERE tm.thread_id = $1 AND tm.user_id = $2`,
-    [threadId, userId],
-  );
-  const row = rows[0];
-  return row && visibleRange({ joinedSeq: row.joined_seq, leftSeq: row.left_seq }, row.last_seq);
-}
-
-/** Up to `limit` messages with afterSeq < seq <= maxSeq, ascending. */
-async function after(sql: Sql, threadId: number, afterSeq: number, maxSeq: number, limit: number): Promise<StoredMessage[]> {
-  if (limit <= 0) return [];
-  return (await sql.query<StoredMessage & Row>(AFTER, [threadId, afterSeq, maxSeq, limit])).rows.map(messageOf);
-}
-
-/** Up to `limit` messages with minSeq < seq < beforeSeq, ascending (the ones nearest beforeSeq). */
-async function before(sql: Sql, threadId: number, beforeSeq: number, minSeq: number, limit: number): Promise<StoredMessage[]> {
-  if (limit <= 0) return [];
-  return (await sql.query<StoredMessage & Row>(BEFORE, [threadId, beforeSeq, minSeq, limit])).rows.map(messageOf).reverse();
 }
