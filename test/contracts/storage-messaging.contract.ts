@@ -19,7 +19,7 @@ export interface MessagingFixture {
   readonly history: HistoryStorage;
   readonly threads: ThreadStorage;
   /** The message path's storage of a second node (process) on the same database: for races between nodes. */
-  otherNode(): Promise<{ readonly messaging: MessagingStorage }>;
+  otherNode(): Promise<{ readonly messaging: MessagingStorage; readonly threads: ThreadStorage }>;
   user(name: string): Promise<number>;
   /** A device of the user; `approved`: it published keys certified by the account key (an e2e sender and recipient). */
   device(userId: number, options?: { approved?: boolean }): Promise<number>;
@@ -164,6 +164,93 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.deepEqual(await w.f.inbox(w.bobDevice), [first.id], "bob's inbox: alice's message, not his own");
       assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 0 }), { kind: 'done', moved: false, readSeq: 2, unread: 0, totalUnread: 0 });
       assert.equal(await w.f.messaging.totalUnread(w.alice), 1, "bob's message is alice's one unread");
+    });
+
+    it("orders a removal on one node and the removed member's sends on another: stored before the removal, refused after it", async () => {
+      const w = await world();
+      const other = await w.f.otherNode();
+      const { threadId } = await w.f.threads.createGroup({
+        title: 'g',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob],
+        e2eRequired: false,
+        event: { event: 'group_created' },
+        now: NOW,
+      });
+      const bobs = () => w.text({ threadId, senderUserId: w.bob, senderDeviceId: w.bobDevice });
+      const early = await Promise.all(Array.from({ length: 10 }, () => other.messaging.appendMessage(bobs())));
+      const [removed, ...late] = await Promise.all([
+        w.f.threads.changeGroup({
+          threadId,
+          actor: { userId: w.alice, deviceId: w.aliceDevice },
+          expect: { actorRole: 'owner', members: [{ userId: w.bob, role: 'member' }] },
+          change: { kind: 'end', userId: w.bob, newOwner: null, event: { event: 'member_removed' } },
+          now: NOW,
+        }),
+        ...Array.from({ length: 10 }, () => other.messaging.appendMessage(bobs())),
+      ]);
+      assert.equal(removed?.kind, 'changed');
+      const leftAt = (removed as { message: StoredMessage }).message.seq;
+      for (const outcome of [...early, ...(late as AppendOutcome[])]) {
+        if (outcome.kind === 'stored') assert.ok(outcome.message.seq < leftAt, `seq ${outcome.message.seq} stored after the removal at ${leftAt}`);
+        else assert.deepEqual(outcome, { kind: 'refused', reason: 'not_member' });
+      }
+      const page = await w.f.history.page({ userId: w.alice, threadId, anchor: { after: 0 }, size: 100 });
+      assert.deepEqual(page?.messages.map((m) => m.seq), Array.from({ length: leftAt }, (_, i) => i + 1), 'no gap, nothing after the removal');
+    });
+
+    it('lists threads as the user sees them: last visible message, peer, members, unread cursors, settings', async () => {
+      const w = await world();
+      const first = stored(await w.f.messaging.appendMessage(w.text()));
+      const { threadId: group } = await w.f.threads.createGroup({
+        title: 'g',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob, w.carol],
+        e2eRequired: true,
+        event: { event: 'group_created' },
+        now: NOW + 10,
+      });
+      assert.equal(await w.f.threads.updateSettings({ threadId: w.threadId, userId: w.bob, muted: true, label: 'A' }), true);
+      assert.equal(await w.f.threads.updateSettings({ threadId: w.threadId, userId: w.bob, muted: undefined, label: undefined }), true, 'undefined leaves both');
+      assert.equal(await w.f.threads.updateSettings({ threadId: w.threadId, userId: w.carol, muted: true, label: null }), false);
+      const list = await w.f.threads.list(w.bob);
+      assert.deepEqual(list.map((t) => t.id), [group, w.threadId], 'most recent activity first');
+      const [groupSummary, direct] = list;
+      assert.deepEqual(
+        { ...direct, lastMessage: direct?.lastMessage?.id },
+        {
+          id: w.threadId,
+          kind: 'direct',
+          title: null,
+          createdAt: NOW,
+          lastSeq: 1,
+          e2eRequired: false,
+          role: 'member',
+          joinedSeq: 0,
+          leftSeq: null,
+          readSeq: 0,
+          muted: true,
+          label: 'A',
+          memberCount: 2,
+          lastMessage: first.id,
+          peer: { id: w.alice, username: 'alice', displayName: 'alice' },
+        },
+      );
+      assert.deepEqual([groupSummary?.kind, groupSummary?.title, groupSummary?.e2eRequired, groupSummary?.memberCount, groupSummary?.peer, groupSummary?.lastMessage?.kind], ['group', 'g', true, 3, null, 'system']);
+      assert.deepEqual(await w.f.threads.groupState(group, w.carol), {
+        kind: 'group',
+        e2eRequired: true,
+        actor: { role: 'member', left: false },
+        members: [
+          { userId: w.alice, role: 'owner' },
+          { userId: w.bob, role: 'member' },
+          { userId: w.carol, role: 'member' },
+        ].sort((a, b) => a.userId - b.userId),
+      });
+      assert.equal(await w.f.threads.groupState(w.threadId, w.carol), undefined);
+      assert.equal((await w.f.threads.userByUsername('ALICE'))?.id, w.alice, 'usernames compare without case');
+      assert.equal((await w.f.threads.userById(w.bob))?.username, 'bob');
+      assert.equal(await w.f.threads.userById(999_999), undefined);
     });
 
     it('resolves only after commit: what it reports is readable at once', async () => {

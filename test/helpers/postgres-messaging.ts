@@ -18,7 +18,7 @@ export async function openPostgresMessaging(settings: FixtureSettings): Promise<
     threads: new PostgresThreadStorage(db, append),
     otherNode: async () => {
       const other = await anotherNode(db);
-      return { messaging: new PostgresMessagingStorage(other, append) };
+      return { messaging: new PostgresMessagingStorage(other, append), threads: new PostgresThreadStorage(other, append) };
     },
     user: (name) => one(`INSERT INTO users (username, display_name, password_hash, created_at) VALUES ($1, $1, 'x', 1) RETURNING id`, [name]),
     device: async (userId, options = {}) => {

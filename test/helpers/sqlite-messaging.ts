@@ -29,7 +29,7 @@ export async function openSqliteMessaging(settings: FixtureSettings, options: { 
       if (file === ':memory:') throw new Error('a second node needs the database in a file: openSqliteMessaging(settings, { inFile: true })');
       const other = new Store(openDatabase({ file, synchronous: 'normal', busyTimeoutMs: 1000 }));
       others.push(other);
-      return { messaging: new SqliteMessagingStorage(other, append) };
+      return { messaging: new SqliteMessagingStorage(other, append), threads: new SqliteThreadStorage(other, append) };
     },
     user: async (name) => store.users.insert({ username: name, displayName: name, passwordHash: 'x', now: 1 }) as number,
     device: async (userId, options = {}) => {
