@@ -78,8 +78,11 @@ noted AS (
   ON CONFLICT (thread_id) DO UPDATE SET message_id = excluded.message_id, sender_user_id = excluded.sender_user_id, created_at = excluded.created_at
 ),
 readers AS (SELECT thread_id, sender_user_id AS user_id, max(seq) AS seq FROM planned GROUP BY thread_id, sender_user_id),
+-- Every unit that locks several of these takes threads, then devices, then memberships (the condition on
+-- counted_up runs it to completion first), each in key order: no deadlock between nodes.
 locked_readers AS (
   SELECT m.thread_id, m.user_id FROM thread_members m JOIN readers r ON r.thread_id = m.thread_id AND r.user_id = m.user_id
+   WHERE (SELECT count(*) FROM counted_up) >= 0
    ORDER BY m.thread_id, m.user_id FOR NO KEY UPDATE OF m
 ),
 read AS (

@@ -31,7 +31,7 @@ found AS (
 per_device AS (SELECT device_id, thread_id, max(up_to) AS up_to FROM found GROUP BY device_id, thread_id),
 per_user AS (SELECT thread_id, user_id, max(up_to) AS up_to FROM found GROUP BY thread_id, user_id),
 cursors AS (
-  INSERT INTO device_cursors (device_id, thread_id, delivered_seq) SELECT device_id, thread_id, up_to FROM per_device
+  INSERT INTO device_cursors (device_id, thread_id, delivered_seq) SELECT device_id, thread_id, up_to FROM per_device ORDER BY device_id, thread_id
   ON CONFLICT (device_id, thread_id) DO UPDATE SET delivered_seq = greatest(device_cursors.delivered_seq, excluded.delivered_seq)
 ),
 acked AS (
@@ -40,15 +40,19 @@ acked AS (
   RETURNING x.device_id
 ),
 counted AS (SELECT device_id, count(*) AS n FROM acked GROUP BY device_id),
--- Rows that several units update, locked in key order (as the sends do): no deadlock between nodes.
+-- Rows that several units update, locked in key order and in the sends' order of tables: no deadlock between nodes.
 locked_devices AS (SELECT id FROM devices WHERE id IN (SELECT device_id FROM counted) ORDER BY id FOR NO KEY UPDATE),
 counted_down AS (
   UPDATE devices d SET inbox_count = greatest(0, d.inbox_count - c.n)
     FROM counted c JOIN locked_devices l ON l.id = c.device_id
    WHERE d.id = c.device_id
+  RETURNING d.id
 ),
+-- After the devices (the condition on counted_down runs it to completion first), as the sends lock them:
+-- threads, then devices, then memberships.
 locked_members AS (
   SELECT m.thread_id, m.user_id FROM thread_members m JOIN per_user p ON p.thread_id = m.thread_id AND p.user_id = m.user_id
+   WHERE (SELECT count(*) FROM counted_down) >= 0
    ORDER BY m.thread_id, m.user_id FOR NO KEY UPDATE OF m
 ),
 moved AS (
