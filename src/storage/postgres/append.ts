@@ -82,7 +82,7 @@ readers AS (SELECT thread_id, sender_user_id AS user_id, max(seq) AS seq FROM pl
 -- counted_up runs it to completion first), each in key order: no deadlock between nodes.
 locked_readers AS (
   SELECT m.thread_id, m.user_id FROM thread_members m JOIN readers r ON r.thread_id = m.thread_id AND r.user_id = m.user_id
-   WHERE (SELECT count(*) FROM counted_up) >= 0
+   WHERE (SELECT count(*) FROM counted_up) >= 0 AND m.read_seq < r.seq
    ORDER BY m.thread_id, m.user_id FOR NO KEY UPDATE OF m
 ),
 read AS (

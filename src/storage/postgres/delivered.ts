@@ -49,10 +49,10 @@ counted_down AS (
   RETURNING d.id
 ),
 -- After the devices (the condition on counted_down runs it to completion first), as the sends lock them:
--- threads, then devices, then memberships.
+-- threads, then devices, then memberships; only those the ack moves (checked again under the lock).
 locked_members AS (
   SELECT m.thread_id, m.user_id FROM thread_members m JOIN per_user p ON p.thread_id = m.thread_id AND p.user_id = m.user_id
-   WHERE (SELECT count(*) FROM counted_down) >= 0
+   WHERE (SELECT count(*) FROM counted_down) >= 0 AND m.delivered_seq < p.up_to
    ORDER BY m.thread_id, m.user_id FOR NO KEY UPDATE OF m
 ),
 moved AS (
