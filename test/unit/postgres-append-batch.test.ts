@@ -100,6 +100,19 @@ describe('sends on PostgreSQL, batched', () => {
     assert.equal(count.rows[0]?.inbox_count, 0);
   });
 
+  it("writes an inbox row for a live device when the message's id is not above its live mark (the handover's backfill would miss it)", async () => {
+    const w = await world();
+    const live = await w.f.device(w.bob);
+    await w.f.goLive(live);
+    stored(await w.f.messaging.appendMessage(w.text()));
+    assert.deepEqual(await w.f.inbox(live), [], 'live since before the message: no row');
+    // As when a message's id was taken before another node marked the device live, and committed after it.
+    await w.f.db.read.query('UPDATE devices SET live_after = $2 WHERE id = $1', [live, 1_000_000]);
+    const outcome = await w.f.messaging.appendMessage(w.text());
+    stored(outcome);
+    assert.deepEqual(await w.f.inbox(live), [outcome.kind === 'stored' && outcome.message.id]);
+  });
+
   it('takes one statement for a batch of delivery acks, each decided as if the ones before it had committed', async () => {
     const w = await world();
     const bobPhone = await w.f.device(w.bob);
