@@ -253,6 +253,15 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.equal(await w.f.threads.userById(999_999), undefined);
     });
 
+    it('stores bodies and client ids exactly as sent: quotes, backslashes, commas, braces, NULL, unicode', async () => {
+      const w = await world();
+      const odd = ['NULL', 'a,b', '{"x"}', 'back\\slash "quoted"', 'ünï 👋', ' '];
+      const outcomes = await Promise.all(odd.map((text) => w.f.messaging.appendMessage(w.text({ clientMsgId: text, bodyJson: JSON.stringify({ text }) }))));
+      const page = await w.f.history.page({ userId: w.bob, threadId: w.threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual(page?.messages, outcomes.map(stored));
+      assert.deepEqual(page?.messages.map((m) => [m.clientMsgId, JSON.parse(m.bodyJson).text]), odd.map((text) => [text, text]));
+    });
+
     it('resolves only after commit: what it reports is readable at once', async () => {
       const w = await world();
       const message = stored(await w.f.messaging.appendMessage(w.text()));
