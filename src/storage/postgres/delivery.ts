@@ -38,7 +38,7 @@ const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_i
  * DeliveryStorage on PostgreSQL. Several nodes run units at once here, so
  * what SQLite's single writer gave for free is taken with locks:
  *
- * - every unit for one device locks the device row (`FOR UPDATE`) before it
+ * - every unit for one device locks the device row (`FOR NO KEY UPDATE`: inserts that reference the device, which take KEY SHARE, need not wait) before it
  *   reads it, so two handovers of one going offline (the old node's close,
  *   the new node's open) run one after the other and the second finds the
  *   device unmarked;
@@ -96,7 +96,7 @@ export class PostgresDeliveryStorage implements DeliveryStorage {
   expireInboxes(cutoff: number): Promise<number[]> {
     return this.db.writes.submit(async (sql) => {
       const candidates = await sql.query<{ id: number }>(
-        'SELECT id FROM devices WHERE id IN (SELECT DISTINCT device_id FROM inbox WHERE created_at < $1) ORDER BY id FOR UPDATE',
+        'SELECT id FROM devices WHERE id IN (SELECT DISTINCT device_id FROM inbox WHERE created_at < $1) ORDER BY id FOR NO KEY UPDATE',
         [cutoff],
       );
       if (candidates.rows.length === 0) return [];
@@ -169,7 +169,7 @@ async function lockDevice(sql: Sql, deviceId: number): Promise<{ userId: number;
     [deviceId],
   );
   const { rows } = await sql.query<{ userId: number; liveAfter: number | null }>(
-    'SELECT user_id AS "userId", live_after AS "liveAfter" FROM devices WHERE id = $1 FOR UPDATE',
+    'SELECT user_id AS "userId", live_after AS "liveAfter" FROM devices WHERE id = $1 FOR NO KEY UPDATE',
     [deviceId],
   );
   return rows[0];
