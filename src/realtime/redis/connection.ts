@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { ErrorReply, createClient, type RedisClientType } from 'redis';
+import { redactUrl } from '../../config/redact-url.js';
+import { type LatencySummary, LatencyWindow } from '../../latency.js';
 import type { Logger } from '../../log.js';
 import { BusStartError, BusUnavailableError } from './errors.js';
-import { type LatencySummary, RoundTrips } from './round-trips.js';
 
 /** A node-redis client as the bus makes it (RESP3, no modules). */
 export type BusClient = RedisClientType;
@@ -92,7 +93,7 @@ export async function openRedisBus(url: string, options: RedisBusOptions): Promi
 }
 
 class Bus implements RedisBus {
-  private readonly roundTrips = new RoundTrips();
+  private readonly roundTrips = new LatencyWindow();
 
   constructor(
     readonly label: string,
@@ -183,21 +184,19 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-/** The URL without its password (kept for scrubbing), or BusStartError for what is not a redis:// URL. */
-export function redactRedisUrl(url: string): { label: string; password: string } {
+/** The URL as it may be shown and its password (to scrub from a reason), or BusStartError for what is not a redis:// URL. */
+function redactRedisUrl(url: string): { label: string; password: string } {
+  const label = redactUrl(url);
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    // Not echoed: it may hold a password.
-    throw new BusStartError('bus.url', 'not a URL (expected redis://[user[:password]@]host[:port][/db])');
+    throw new BusStartError(label, 'bus.url is not a URL (expected redis://[user[:password]@]host[:port][/db])');
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new BusStartError(`${parsed.protocol}//${parsed.host}`, 'bus.url must start with redis:// or rediss://');
+    throw new BusStartError(label, 'bus.url must start with redis:// or rediss://');
   }
-  const password = decodeURIComponent(parsed.password);
-  parsed.password = '';
-  return { label: parsed.href.replace(/\/$/, ''), password };
+  return { label, password: decodeURIComponent(parsed.password) };
 }
 
 /** The reason an error gives; Node's AggregateError (every address refused) has an empty message. */

@@ -6,6 +6,8 @@ import { StartupError } from '../../errors.js';
  * message and exits 1. The message names the URL without its password.
  */
 export class BusStartError extends StartupError {
+  readonly code = 'bus_start' as const;
+
   constructor(label: string, why: string) {
     super(`cannot reach Redis at ${label}: ${why}`);
     this.name = 'BusStartError';
@@ -20,7 +22,7 @@ export class BusStartError extends StartupError {
  * them; clients fill gaps by seq).
  */
 export class BusUnavailableError extends Error {
-  readonly code = 'bus_unavailable';
+  readonly code = 'bus_unavailable' as const;
 
   constructor(message = 'the bus (Redis) is unavailable', options?: { cause?: unknown }) {
     super(message, options);
