@@ -37,6 +37,11 @@ function next(client: BusClient, event: 'ready' | 'error'): Promise<void> {
   return new Promise((resolve) => client.once(event, () => resolve()));
 }
 
+/** Resolves once every connection of these nodes has come back (attach before Redis returns). */
+function allBack(nodes: readonly BusNode[]): Promise<unknown> {
+  return Promise.all(nodes.flatMap((node) => [next(node.bus.commands, 'ready'), next(node.bus.subscriber, 'ready')]));
+}
+
 let server: RedisServer;
 before(async () => {
   server = await startRedis();
@@ -75,7 +80,7 @@ describe('The Redis bus when Redis goes away', () => {
     assert.ok((a.bus.latency()?.count ?? 0) >= 2, 'the publish and the ping were timed');
 
     const lost = [next(a.bus.commands, 'error'), next(b.bus.subscriber, 'error')];
-    const back = [next(a.bus.commands, 'ready'), next(b.bus.subscriber, 'ready')];
+    const back = allBack([a, b]);
     await server.stop();
     await Promise.all(lost);
     assert.doesNotThrow(() => {
@@ -87,7 +92,7 @@ describe('The Redis bus when Redis goes away', () => {
     await assert.rejects(a.bus.run((client) => client.get('anything')), BusUnavailableError);
 
     await server.start();
-    await Promise.all(back);
+    await back;
     a.broker.publish('t:1', 'after');
     a.broker.publishControl({ kind: 'device_live', deviceId: 2, key: 'after' });
     await received.text('after');
@@ -120,6 +125,7 @@ describe('The Redis bus when Redis goes away', () => {
   it('subscribes a channel asked for while Redis is down once Redis is back, and resolves then', async () => {
     const { a, b, received, close } = await twoNodes();
     const lost = next(b.bus.subscriber, 'error');
+    const back = allBack([a, b]);
     await server.stop();
     await lost;
     let acknowledged = false;
@@ -127,9 +133,12 @@ describe('The Redis bus when Redis goes away', () => {
       acknowledged = true;
     });
     assert.equal(b.broker.subscribed('u:4'), true);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(acknowledged, false, 'not before Redis acknowledged it');
     await server.start();
     await subscribing;
     assert.equal(acknowledged, true);
+    await back;
     a.broker.publish('u:4', 'hello');
     await received.text('hello');
     await close();

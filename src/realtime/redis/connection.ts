@@ -54,6 +54,9 @@ export interface RedisBus {
   close(): Promise<void>;
 }
 
+/** Commands queued or awaiting their answer on the command connection, at most. */
+const COMMANDS_IN_FLIGHT_MAX = 50_000;
+
 /**
  * Connects both clients, or fails with BusStartError naming the URL without
  * its password: at start nothing is retried (a wrong URL or a Redis that is
@@ -72,11 +75,17 @@ export async function openRedisBus(url: string, options: RedisBusOptions): Promi
     url,
     name: `${name}:commands`,
     disableOfflineQueue: true,
+    // Bounded (style: everything bounded): a Redis that stalls without closing the socket would otherwise let
+    // publications pile up in memory. Far above what a round trip holds in flight at full load; past it a command
+    // fails (a publication is dropped, a presence call gets BusUnavailableError).
+    commandsQueueMaxLength: COMMANDS_IN_FLIGHT_MAX,
     // Redis Enterprise's maintenance notices: a plain Redis refuses them, which costs a round trip per connection.
     maintNotifications: 'disabled',
     socket: { connectTimeout: options.connectTimeoutMs ?? 5000, reconnectStrategy },
   });
-  const subscriber: BusClient = commands.duplicate({ name: `${name}:subscriber`, disableOfflineQueue: false });
+  // The subscriber keeps what it is asked while disconnected (SUBSCRIBE, UNSUBSCRIBE) and sends it once back, unbounded:
+  // it holds at most one command per channel change.
+  const subscriber: BusClient = commands.duplicate({ name: `${name}:subscriber`, disableOfflineQueue: false, commandsQueueMaxLength: undefined });
   const isStarting = (): boolean => starting;
   watchConnection(commands, 'commands', log, isStarting);
   watchConnection(subscriber, 'subscriber', log, isStarting);
