@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { ErrorReply, createClient, type RedisClientType } from 'redis';
-import { redactUrl } from '../../config/redact-url.js';
+import { redactUrl } from '../../redact-url.js';
 import { type LatencySummary, LatencyWindow } from '../../latency.js';
 import type { Logger } from '../../log.js';
 import { BusStartError, BusUnavailableError } from './errors.js';
