@@ -215,6 +215,20 @@ describe('The Redis broker when a SUBSCRIBE or UNSUBSCRIBE is lost with its conn
   });
 });
 
+describe('RedisBus.run', () => {
+  it('keeps a command\u2019s own reply error as it is (only a connection that is down becomes BusUnavailableError)', async () => {
+    const bus = await openRedisBus(server.url, { prefix: freshPrefix(), node: 'n', log: createLogger('silent') });
+    await assert.rejects(bus.run((client) => client.sendCommand(['NO-SUCH-COMMAND'])), (error: unknown) => {
+      assert.ok(!(error instanceof BusUnavailableError));
+      assert.match(String(error), /unknown command/i);
+      return true;
+    });
+    assert.equal(await bus.run((client) => client.ping()), 'PONG');
+    await bus.close();
+    await assert.rejects(bus.run((client) => client.ping()), BusUnavailableError);
+  });
+});
+
 describe('Starting the Redis bus', () => {
   const log = createLogger('silent');
 
