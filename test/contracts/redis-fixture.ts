@@ -1,0 +1,41 @@
+import { after } from 'node:test';
+import { createClient } from 'redis';
+import type { RedisCommands } from '../../src/realtime/redis/script.js';
+import { startRedis, type RedisServer } from '../helpers/redis-r2-temp.js';
+
+/**
+ * What a `*-redis.test.ts` contract runner of a live seam needs: one real
+ * redis-server per test file (started at the first case, stopped after the
+ * last), a connection per node, and a fresh key prefix per case (cases never
+ * see each other's keys, with no FLUSHALL between them).
+ */
+export class RedisFixture {
+  private server: Promise<RedisServer> | undefined;
+  private cases = 0;
+
+  constructor() {
+    after(async () => {
+      if (this.server) await (await this.server).stop();
+    });
+  }
+
+  /** A fresh prefix, as a deployment's `bus.prefix`. */
+  prefix(): string {
+    return `test${++this.cases}:`;
+  }
+
+  /** A connected command client, as one node's (commands fail fast while disconnected, as in production). */
+  async connect(): Promise<RedisCommands> {
+    this.server ??= startRedis();
+    const { url } = await this.server;
+    const client: RedisCommands = createClient({ url, disableOfflineQueue: true });
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  }
+
+  /** Closes clients made by connect. */
+  async disconnect(clients: readonly RedisCommands[]): Promise<void> {
+    await Promise.all(clients.map((client) => client.close()));
+  }
+}
