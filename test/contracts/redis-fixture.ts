@@ -12,9 +12,12 @@ import { startRedis, type RedisServer } from '../helpers/redis-r2-temp.js';
 export class RedisFixture {
   private server: Promise<RedisServer> | undefined;
   private cases = 0;
+  /** Clients not disconnected yet: a failed case leaves its own open, and they would keep the process alive. */
+  private readonly open = new Set<RedisCommands>();
 
   constructor() {
     after(async () => {
+      await this.disconnect([...this.open]);
       if (this.server) await (await this.server).stop();
     });
   }
@@ -31,11 +34,13 @@ export class RedisFixture {
     const client: RedisCommands = createClient({ url, disableOfflineQueue: true });
     client.on('error', () => {});
     await client.connect();
+    this.open.add(client);
     return client;
   }
 
   /** Closes clients made by connect. */
   async disconnect(clients: readonly RedisCommands[]): Promise<void> {
-    await Promise.all(clients.map((client) => client.close()));
+    for (const client of clients) this.open.delete(client);
+    await Promise.all(clients.map((client) => (client.isOpen ? client.close() : undefined)));
   }
 }

@@ -60,9 +60,12 @@ function busError(error: unknown, what: string): unknown {
   return new BusUnavailableError(`Redis is unavailable (${what}): ${why}`, { cause: error });
 }
 
-/** The node of a connection key (`<node>:<counter>`, `<node>:grace:<user>`): what precedes the first colon. */
+/**
+ * The node of a connection key (`<node>:<counter>`, `<node>:grace:<user>`): what
+ * precedes the first colon, or the whole key if it has none (as the scripts'
+ * `^[^:]*` read it).
+ */
 export function nodeOfKey(key: string): string {
   const colon = key.indexOf(':');
-  if (colon <= 0) throw new Error(`a connection key must start with its node and a colon: ${JSON.stringify(key)}`);
-  return key.slice(0, colon);
+  return colon < 0 ? key : key.slice(0, colon);
 }
