@@ -1,7 +1,8 @@
 import type { DeviceLinks, Link } from '../../services/live/device-links.js';
 import { LocalLinks } from '../local-links.js';
+import { nodeOfKey } from '../../services/live/nodes.js';
 import { redisKeys } from './keys.js';
-import { LuaScript, nodeOfKey, type RedisCommands } from './script.js';
+import { LuaScript, type RedisCommands } from './script.js';
 
 /*
  * Liveness in Redis: `<prefix>live:<device>` holds the live link's key, and

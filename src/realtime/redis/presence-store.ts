@@ -1,6 +1,7 @@
 import type { PresenceStore } from '../../services/live/presence-store.js';
+import { nodeOfKey } from '../../services/live/nodes.js';
 import { redisKeys } from './keys.js';
-import { command, LuaScript, nodeOfKey, type RedisCommands } from './script.js';
+import { command, LuaScript, type RedisCommands } from './script.js';
 
 /**
  * Removes the keys starting with ARGV[1] that node KEYS[1]'s index lists, from

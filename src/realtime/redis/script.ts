@@ -59,13 +59,3 @@ function busError(error: unknown, what: string): unknown {
   const why = error instanceof Error ? error.message : String(error);
   return new BusUnavailableError(`Redis is unavailable (${what}): ${why}`, { cause: error });
 }
-
-/**
- * The node of a connection key (`<node>:<counter>`, `<node>:grace:<user>`): what
- * precedes the first colon, or the whole key if it has none (as the scripts'
- * `^[^:]*` read it).
- */
-export function nodeOfKey(key: string): string {
-  const colon = key.indexOf(':');
-  return colon < 0 ? key : key.slice(0, colon);
-}
