@@ -1,0 +1,150 @@
+import { execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { exited, freeLocalPort, spawnUntilReady } from './engine-process.js';
+import { tempDir } from './tmp.js';
+
+/**
+ * A real PostgreSQL server for one test file: Debian's binaries, a data
+ * directory in a temp dir, a free port, fsync off (the tests crash chatd, not
+ * the machine). Each test takes a fresh database from it.
+ */
+export interface PgServer {
+  readonly port: number;
+  /** A URL for database `name` (as the superuser, over TCP). */
+  url(name: string): string;
+  /** Creates an empty database and resolves to its URL. */
+  freshDatabase(): Promise<string>;
+  /** Fast shutdown; resolves when it has exited. */
+  stop(): Promise<void>;
+  /** SIGKILL, as a crash: the next start recovers from the WAL. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data (after stop or kill). */
+  start(): Promise<void>;
+}
+
+/** Where Debian keeps PostgreSQL's server binaries: /usr/lib/postgresql/<newest version>/bin (CHATD_PG_BIN overrides). */
+export function postgresBin(): string {
+  if (process.env['CHATD_PG_BIN']) return process.env['CHATD_PG_BIN'];
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a)) : [];
+  if (versions.length === 0) throw new Error('PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)');
+  return join(root, versions[0] as string, 'bin');
+}
+
+/** PostgreSQL refuses to run as root: then it runs as Debian's `postgres` user. */
+function runAs(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  return { uid, gid };
+}
+
+function chownTree(dir: string, owner: { uid: number; gid: number }): void {
+  execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, dir]);
+}
+
+/** A data directory made by initdb once per machine and copied for each server (a copy takes a tenth of an initdb). */
+function template(bin: string, owner: { uid: number; gid: number } | undefined): string {
+  const version = execFileSync(join(bin, 'postgres'), ['--version']).toString().trim().replace(/\W+/g, '_');
+  const dir = join(tmpdir(), `chatd-pg-template-${version}-${owner?.uid ?? process.getuid?.() ?? 'u'}`);
+  if (existsSync(join(dir, 'PG_VERSION'))) return dir;
+  const building = `${dir}.${process.pid}`;
+  mkdirSync(building, { recursive: true });
+  if (owner) chownSync(building, owner.uid, owner.gid);
+  execFileSync(join(bin, 'initdb'), ['-D', building, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale', 'C'], {
+    stdio: 'ignore',
+    ...(owner ?? {}),
+  });
+  try {
+    renameSync(building, dir);
+  } catch {
+    // Another test file made it first.
+    rmSync(building, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+export async function startPostgres(): Promise<PgServer> {
+  const bin = postgresBin();
+  const owner = runAs();
+  const root = tempDir('chatd-pg-');
+  const data = join(root, 'data');
+  cpSync(template(bin, owner), data, { recursive: true });
+  if (owner) chownTree(root, owner);
+  let port = 0;
+  let child: ChildProcess | undefined;
+  let databases = 0;
+
+  const launch = async (): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      if (port === 0 || attempt > 0) port = await freeLocalPort();
+      try {
+        const started = await spawnUntilReady(
+          join(bin, 'postgres'),
+          ['-D', data, '-p', String(port), '-k', root, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'shared_buffers=32MB'],
+          { ...(owner ?? {}) },
+          /database system is ready to accept connections/,
+        );
+        child = started.child;
+        return;
+      } catch (error) {
+        // Someone took the port between our check and its bind: another one.
+        if (attempt < 5 && /could not bind|Address already in use/.test(String(error))) continue;
+        throw error;
+      }
+    }
+  };
+  /** Start again on the same port (clients reconnect to the URL they know). */
+  const relaunch = async (): Promise<void> => {
+    const started = await spawnUntilReady(
+      join(bin, 'postgres'),
+      ['-D', data, '-p', String(port), '-k', root, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'shared_buffers=32MB'],
+      { ...(owner ?? {}) },
+      /database system is ready to accept connections/,
+    );
+    child = started.child;
+  };
+  await launch();
+
+  const url = (name: string): string => `postgres://postgres@127.0.0.1:${port}/${name}`;
+  return {
+    get port() {
+      return port;
+    },
+    url,
+    async freshDatabase() {
+      const name = `chatd_test_${++databases}`;
+      const admin = new pg.Client({ connectionString: url('postgres') });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await admin.end();
+      }
+      return url(name);
+    },
+    async stop() {
+      if (!child) return;
+      const running = child;
+      child = undefined;
+      running.kill('SIGINT');
+      await exited(running);
+    },
+    async kill() {
+      if (!child) return;
+      const running = child;
+      child = undefined;
+      running.kill('SIGKILL');
+      await exited(running);
+      // The postmaster's backends notice it is gone and exit; the next start waits for its shared memory to be free.
+    },
+    async start() {
+      if (child) return;
+      await relaunch();
+    },
+  };
+}
