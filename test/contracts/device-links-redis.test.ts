@@ -1,4 +1,10 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
 import { RedisDeviceLinks } from '../../src/realtime/redis/device-links.js';
+import { BusUnavailableError } from '../../src/realtime/redis/errors.js';
+import { RedisNodeDirectory } from '../../src/realtime/redis/nodes.js';
+import { RedisPresenceStore } from '../../src/realtime/redis/presence-store.js';
 import { deviceLinksContract } from './device-links.contract.js';
 import { RedisFixture } from './redis-fixture.js';
 
@@ -8,4 +14,39 @@ deviceLinksContract('on Redis, two nodes', async () => {
   const prefix = redis.prefix();
   const clients = [await redis.connect(), await redis.connect()];
   return { nodes: clients.map((client) => new RedisDeviceLinks(client, prefix)), close: () => redis.disconnect(clients) };
+});
+
+describe('The live seams on Redis when Redis goes away', () => {
+  it('reject with BusUnavailableError while it is down, and work again once it is back (its scripts loaded anew)', async () => {
+    const server = await redis.server();
+    const client = await redis.connect();
+    const prefix = redis.prefix();
+    const links = new RedisDeviceLinks(client, prefix);
+    const presence = new RedisPresenceStore(client, prefix);
+    const nodes = new RedisNodeDirectory(client, { node: 'a', prefix, ttlMs: 10_000 });
+    const phone = { key: 'a:1', deviceId: 1, userId: 10 };
+    links.attach(phone);
+    await links.markLive(phone);
+    assert.equal(await nodes.heartbeat(), true);
+
+    await server.stop();
+    await assert.rejects(links.markLive(phone), BusUnavailableError);
+    await assert.rejects(links.endLiveness(1), BusUnavailableError);
+    await assert.rejects(presence.add(10, 'a:1'), BusUnavailableError);
+    await assert.rejects(presence.online([10]), BusUnavailableError);
+    await assert.rejects(nodes.heartbeat(), BusUnavailableError);
+    await assert.rejects(links.detach(phone), BusUnavailableError);
+    assert.deepEqual(links.ofDevice(1), [], 'the closed connection is unlisted all the same');
+
+    const ready = once(client, 'ready');
+    await server.start();
+    await ready;
+    const again = { key: 'a:2', deviceId: 1, userId: 10 };
+    assert.equal(await links.detach(again), false, 'Redis came back empty: nothing live');
+    await links.markLive(again);
+    assert.equal(await links.endLiveness(1), 'a:2');
+    assert.equal(await presence.add(10, 'a:2'), 1);
+    assert.equal(await nodes.heartbeat(), false, 'the directory lost the node with its data: the node must rebuild');
+    await redis.disconnect([client]);
+  });
 });

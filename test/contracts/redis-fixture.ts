@@ -1,7 +1,7 @@
 import { after } from 'node:test';
 import { createClient } from 'redis';
 import type { RedisCommands } from '../../src/realtime/redis/script.js';
-import { startRedis, type RedisServer } from '../helpers/redis-r2-temp.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /**
  * What a `*-redis.test.ts` contract runner of a live seam needs: one real
@@ -10,7 +10,7 @@ import { startRedis, type RedisServer } from '../helpers/redis-r2-temp.js';
  * see each other's keys, with no FLUSHALL between them).
  */
 export class RedisFixture {
-  private server: Promise<RedisServer> | undefined;
+  private started: Promise<RedisServer> | undefined;
   private cases = 0;
   /** Clients not disconnected yet: a failed case leaves its own open, and they would keep the process alive. */
   private readonly open = new Set<RedisCommands>();
@@ -18,7 +18,7 @@ export class RedisFixture {
   constructor() {
     after(async () => {
       await this.disconnect([...this.open]);
-      if (this.server) await (await this.server).stop();
+      if (this.started) await (await this.started).stop();
     });
   }
 
@@ -27,10 +27,15 @@ export class RedisFixture {
     return `test${++this.cases}:`;
   }
 
+  /** The server (started if need be), for fault tests: stop, restart. */
+  async server(): Promise<RedisServer> {
+    this.started ??= startRedis();
+    return this.started;
+  }
+
   /** A connected command client, as one node's (commands fail fast while disconnected, as in production). */
   async connect(): Promise<RedisCommands> {
-    this.server ??= startRedis();
-    const { url } = await this.server;
+    const { url } = await this.server();
     const client: RedisCommands = createClient({ url, disableOfflineQueue: true });
     client.on('error', () => {});
     await client.connect();

@@ -4,7 +4,7 @@
  * and the caller answers as for any lost engine (`unavailable`, retryable).
  */
 export class BusUnavailableError extends Error {
-  readonly code = 'bus_unavailable';
+  readonly code = 'bus_unavailable' as const;
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
