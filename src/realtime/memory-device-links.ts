@@ -25,8 +25,12 @@ export class MemoryDeviceLinks<L extends Link = Link> implements DeviceLinks<L> 
 
   async detach(link: L): Promise<boolean> {
     this.local.detach(link);
-    if (this.live.get(link.deviceId) !== link.key) return false;
-    this.live.delete(link.deviceId);
+    return this.release(link.deviceId, link.key);
+  }
+
+  async release(deviceId: number, key: string): Promise<boolean> {
+    if (this.live.get(deviceId) !== key) return false;
+    this.live.delete(deviceId);
     return true;
   }
 

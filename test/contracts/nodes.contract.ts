@@ -76,7 +76,7 @@ export function nodesContract(name: string, make: () => Promise<NodesFixture>): 
       await b.directory.heartbeat();
       assert.deepEqual(await b.directory.deadNodes(), ['a']);
       for (const { deviceId, key } of await b.directory.liveDevicesOf('a')) {
-        assert.equal(await b.links.detach(link(key, deviceId)), true, 'released by key, with compare-and-delete');
+        assert.equal(await b.links.release(deviceId, key), true, 'released by key, with compare-and-delete');
       }
       assert.deepEqual(await b.directory.liveDevicesOf('a'), []);
       assert.equal(await b.links.endLiveness(1), undefined);
@@ -104,7 +104,7 @@ export function nodesContract(name: string, make: () => Promise<NodesFixture>): 
       const sweep = async (survivor: NodeView): Promise<number> => {
         let released = 0;
         for (const dead of await survivor.directory.deadNodes()) {
-          const results = await Promise.all((await survivor.directory.liveDevicesOf(dead)).map(({ deviceId, key }) => survivor.links.detach(link(key, deviceId))));
+          const results = await Promise.all((await survivor.directory.liveDevicesOf(dead)).map(({ deviceId, key }) => survivor.links.release(deviceId, key)));
           released += results.filter(Boolean).length;
           await survivor.directory.forget(dead);
         }

@@ -35,6 +35,7 @@ function cluster() {
   const links: DeviceLinks<Link> = {
     attach: (link) => inner.attach(link),
     detach: (link) => inner.detach(link).then(later),
+    release: (deviceId, key) => inner.release(deviceId, key).then(later),
     endLiveness: (deviceId) => inner.endLiveness(deviceId).then(later),
     markLive: (link) => inner.markLive(link).then(later),
     forgetLiveness: (deviceId, key) => inner.forgetLiveness(deviceId, key),

@@ -63,9 +63,13 @@ export class RedisDeviceLinks<L extends Link = Link> implements DeviceLinks<L> {
 
   async detach(link: L): Promise<boolean> {
     this.local.detach(link);
+    return this.release(link.deviceId, link.key);
+  }
+
+  async release(deviceId: number, key: string): Promise<boolean> {
     const { prefix } = this;
-    const keys = [redisKeys.live(prefix, link.deviceId), redisKeys.liveOf(prefix, nodeOfKey(link.key))];
-    return (await release.run(this.redis, keys, [link.key, String(link.deviceId)])) === 1;
+    const keys = [redisKeys.live(prefix, deviceId), redisKeys.liveOf(prefix, nodeOfKey(key))];
+    return (await release.run(this.redis, keys, [key, String(deviceId)])) === 1;
   }
 
   async endLiveness(deviceId: number): Promise<string | undefined> {

@@ -31,6 +31,13 @@ export interface DeviceLinks<L extends Link = Link> {
    */
   detach(link: L): Promise<boolean>;
   /**
+   * Ends the device's liveness if link `key` (of any node) holds it
+   * (compare-and-delete); resolves true if it did, which asks the caller for
+   * the handover. What detach does for a link of this node, a survivor does
+   * with this for a dead node's links.
+   */
+  release(deviceId: number, key: string): Promise<boolean>;
+  /**
    * Ends the device's liveness wherever it is, ahead of a new connection's
    * inbox. Resolves to the key of the link that held it, if any (then the
    * caller writes the handover, and tells that link's node if it is another one).
