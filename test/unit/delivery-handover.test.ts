@@ -85,6 +85,24 @@ describe('DeliveryService handover across nodes', () => {
     c.db.close();
   });
 
+  it("a survivor releases a dead node's live link and writes its handover, once however many survivors try", async () => {
+    const c = cluster();
+    const [dead, survivor, other] = [c.node(), c.node(), c.node()];
+    const link: Link = { key: 'A:1', deviceId: c.bobPhone, userId: c.bob };
+    c.links.attach(link);
+    await dead.connectionOpened(link);
+    await dead.connectionLive(link);
+    const id = await c.send('while-live');
+    // Node A died with the link: two survivors find it in the directory at once.
+    await Promise.all([survivor.releaseDeadLink(c.bobPhone, 'A:1'), other.releaseDeadLink(c.bobPhone, 'A:1')]);
+    assert.deepEqual(c.store.inbox.liveDevices(), [], 'no longer live in the database');
+    assert.deepEqual(c.store.inbox.pending(c.bobPhone, 0, 10).map((m) => m.id), [id], 'written once');
+    assert.equal(c.pushWakes(), 1);
+    await survivor.releaseDeadLink(c.bobPhone, 'A:1');
+    assert.equal(c.pushWakes(), 1, 'a released link is not handed over again');
+    c.db.close();
+  });
+
   it('a new connection of a device nobody holds live hands over nothing and reads its inbox as it is', async () => {
     const c = cluster();
     const node = c.node();
