@@ -5,6 +5,9 @@
  *
  * Connection and link keys are `<node>:<rest>`: the per-node indexes are found
  * by what precedes the first colon (see nodeOfKey), never by scanning keys.
+ * Some scripts name keys they compute (the index of a liveness's previous
+ * owner, the sets of a dead node's users): a single Redis (or Sentinel) is
+ * fine, Redis Cluster is not supported.
  */
 export const redisKeys = {
   /** String: the key of the device's live link. */
