@@ -23,6 +23,7 @@ import { RateLimiter } from './services/rate-limiter.js';
 import { RevocationWatcher } from './services/revocation-watcher.js';
 import type { RevocationListener } from './services/types.js';
 import { WS_PATH, buildHttp } from './app/http.js';
+import { memoryBusEngine, sqliteEngine } from './app/engines.js';
 import { buildChatServices } from './app/services.js';
 import { connectionLimitsOf, sessionSettingsOf } from './app/settings.js';
 import { WireFanout } from './session/fanout.js';
@@ -235,6 +236,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   let ready = false;
   const http = buildHttp(config, log, {
     storage,
+    engines: [sqliteEngine(storage), memoryBusEngine()],
     accounts: core.accounts,
     pushTokens: services.pushTokens,
     ready: () => ready,
