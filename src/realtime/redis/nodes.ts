@@ -41,9 +41,20 @@ export interface RedisNodeDirectoryOptions {
  * read from the per-node indexes the device links keep (`live-of:<node>`);
  * its presence keys, from the presence store's (removeAll). A call that
  * cannot reach Redis rejects with BusUnavailableError.
+ *
+ * Redis should run without persistence and with `maxmemory-policy
+ * noeviction`: an evicted heartbeat key makes a live node look dead, an
+ * evicted liveness or presence key loses state no one rebuilds.
  */
 export class RedisNodeDirectory implements NodeDirectory {
   private registered = false;
+  /**
+   * The Redis server's run id at the last heartbeat. A restarted server may
+   * have restored an old snapshot (persistence on), in which this node is
+   * still registered but presence and liveness are stale: a new run id is
+   * treated as having been forgotten.
+   */
+  private runId: string | undefined;
 
   constructor(
     private readonly redis: RedisCommands,
@@ -53,9 +64,15 @@ export class RedisNodeDirectory implements NodeDirectory {
   async heartbeat(): Promise<boolean> {
     const { node, prefix, ttlMs } = this.options;
     const first = !this.registered;
-    const answer = await heartbeat.run(this.redis, [redisKeys.nodes(prefix), redisKeys.alive(prefix, node)], [node, String(Math.max(1, Math.round(ttlMs))), first ? '1' : '0']);
+    const [answer, info] = await Promise.all([
+      heartbeat.run(this.redis, [redisKeys.nodes(prefix), redisKeys.alive(prefix, node)], [node, String(Math.max(1, Math.round(ttlMs))), first ? '1' : '0']),
+      command('heartbeat', () => this.redis.info('server')),
+    ]);
+    const runId = /run_id:(\w+)/.exec(String(info))?.[1];
+    const restarted = this.runId !== undefined && runId !== this.runId;
     this.registered = true;
-    return answer === 1;
+    this.runId = runId;
+    return answer === 1 && !restarted;
   }
 
   async deadNodes(): Promise<string[]> {
