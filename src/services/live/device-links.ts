@@ -17,7 +17,7 @@ export interface Link {
  * newest connection that got through its inbox). While it is live the
  * database writes no inbox rows for it; when it stops being live, the
  * DeliveryService writes what it got live and did not acknowledge into its
- * inbox (the handover). `endLiveness`, `markLive` and `detach` are atomic
+ * inbox (the handover). `endLiveness`, `markLive`, `detach` and `release` are atomic
  * across nodes; `attach`, `detach`, `ofDevice` and `ofUser` index this node's
  * connections only.
  */
