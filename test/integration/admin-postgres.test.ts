@@ -39,7 +39,7 @@ async function addDevice(url: string, userId: number, name: string): Promise<num
   }
 }
 
-describe('admin commands on PostgreSQL (storage.url)', { timeout: 180_000 }, () => {
+describe('admin commands on PostgreSQL (storage.url)', { timeout: 600_000 }, () => {
   let server: PgServer;
   before(async () => {
     server = await startPostgres();
@@ -115,7 +115,7 @@ describe('admin commands on PostgreSQL (storage.url)', { timeout: 180_000 }, () 
     assert.ok(!readdirSync(data).some((name) => name.startsWith('chatd.db')), 'no SQLite database was made');
   });
 
-  it("lists and revokes a user's devices", async () => {
+  it("lists and revokes a user's devices, then logs them all out with a new password and deletes the user", async () => {
     const { url, chatd } = await deployment();
     assert.equal((await chatd(['user', 'add', 'carol'], 'carol-password\n')).code, 0);
     const [carol] = await query<{ id: number }>(url, `SELECT id FROM users WHERE username = 'carol'`);
@@ -144,6 +144,17 @@ describe('admin commands on PostgreSQL (storage.url)', { timeout: 180_000 }, () 
     const unknown = await chatd(['device', 'revoke', '999']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /device 999/);
+
+    const passwd = await chatd(['user', 'passwd', 'carol', '--revoke-devices'], 'new-carol-password\n');
+    assert.equal(passwd.code, 0, passwd.stderr);
+    assert.match(passwd.stdout, /password of carol changed; 1 device\(s\) logged out/);
+    assert.deepEqual(JSON.parse((await chatd(['device', 'list', 'carol', '--json'])).stdout), []);
+    const deleted = await chatd(['user', 'delete', 'carol', '--yes']);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const [gone] = await query<{ deleted_at: number | null; password_hash: string | null }>(url, 'SELECT deleted_at, password_hash FROM users WHERE id = $1', [carol.id]);
+    assert.notEqual(gone?.deleted_at, null);
+    assert.equal(gone?.password_hash, null);
+    assert.equal((await chatd(['user', 'list'])).stdout, '(none)\n');
   });
 
   it('creates and lists invites, which are stored hashed', async () => {
