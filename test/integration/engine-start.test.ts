@@ -26,9 +26,6 @@ async function refusedStart(env: Record<string, string>): Promise<string> {
   assert.fail(`chatd serve started although the engine does not answer: ${server.banner}`);
 }
 
-/** Remove when startServer opens storage.url and bus.url: then these must pass. */
-const WIRED = { todo: 'until startServer opens storage.url and bus.url' };
-
 describe('chatd serve with an engine that does not answer', () => {
   let postgres: PgServer;
   before(async () => {
@@ -36,14 +33,14 @@ describe('chatd serve with an engine that does not answer', () => {
   });
   after(() => postgres?.stop());
 
-  it('names an unreachable PostgreSQL without its password and exits 1', WIRED, async () => {
+  it('names an unreachable PostgreSQL without its password and exits 1', async () => {
     const port = await freeLocalPort();
     const stderr = await refusedStart({ CHATD_STORAGE_URL: `postgres://chatd:s3cret@127.0.0.1:${port}/chatd` });
     assert.match(stderr, new RegExp(`^chatd: cannot (use|reach) PostgreSQL at postgres://chatd:\\*\\*\\*@127\\.0\\.0\\.1:${port}/chatd: `));
     assert.doesNotMatch(stderr, /s3cret|    at /);
   });
 
-  it('names an unreachable Redis without its password and exits 1', WIRED, async () => {
+  it('names an unreachable Redis without its password and exits 1', async () => {
     const port = await freeLocalPort();
     const stderr = await refusedStart({ CHATD_STORAGE_URL: await postgres.freshDatabase(), CHATD_BUS_URL: `redis://:s3cret@127.0.0.1:${port}` });
     assert.match(stderr, new RegExp(`^chatd: cannot (use|reach) Redis at redis://(:\\*\\*\\*@)?127\\.0\\.0\\.1:${port}`));
