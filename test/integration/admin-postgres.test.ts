@@ -8,8 +8,10 @@ import { openPostgres } from '../../src/storage/postgres/database.js';
 import { PostgresAccountsStorage } from '../../src/storage/postgres/accounts.js';
 import { freeLocalPort } from '../helpers/engine-process.js';
 import { type PgServer, startPostgres } from '../helpers/postgres.js';
-import { runCli } from '../helpers/processes.js';
+import { logIn } from '../helpers/http.js';
+import { runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { connectAuthenticated } from '../helpers/ws.js';
 
 /**
  * The admin CLI with storage.url (CHATD_STORAGE_URL): the same commands as on
@@ -225,6 +227,38 @@ describe('admin commands on PostgreSQL (storage.url)', { timeout: 600_000 }, () 
     assert.equal(result.code, 0, result.stderr);
     assert.ok(!result.stdout.includes('hunter2'), result.stdout);
     assert.match(result.stdout, /database:\s+postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/chatd_test_\d+, /);
+  });
+
+  it('reaches a node running on the same PostgreSQL: a user the CLI adds logs in there, a device it revokes is closed there (4006)', async () => {
+    const url = await server.freshDatabase();
+    const nodeDir = tempDir();
+    // The node creates the schema at its first start; the CLI runs beside it with a data directory of its own.
+    const node = await startServer(['--data', join(nodeDir, 'data'), '--config', writeConfig(nodeDir, '')], { env: { CHATD_STORAGE_URL: url } });
+    try {
+      const adminDir = tempDir();
+      const chatd = (command: string[], input?: string) =>
+        runCli([...command, '--config', writeConfig(adminDir, ''), '--data', join(adminDir, 'data')], {
+          env: { CHATD_STORAGE_URL: url },
+          ...(input === undefined ? {} : { input }),
+        });
+      assert.equal((await chatd(['user', 'add', 'ivy'], 'ivy-password\n')).code, 0);
+      const login = await logIn(node.url, 'ivy', 'ivy-password', 'tablet');
+      const live = await connectAuthenticated(node.wsUrl, login.token);
+      const listed = JSON.parse((await chatd(['device', 'list', 'ivy', '--json'])).stdout) as Array<{ id: number; name: string }>;
+      assert.deepEqual(listed.map((device) => [device.id, device.name]), [[login.deviceId, 'tablet']]);
+      const revoked = await chatd(['device', 'revoke', String(login.deviceId)]);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      // The node reads the account event from PostgreSQL (storage.revocation_poll_ms) and closes the quiet device.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the socket was still open five seconds after the command')), 5_000);
+      });
+      const closed = await Promise.race([live.socket.closed, late]).finally(() => clearTimeout(timer));
+      assert.equal(closed.code, 4006);
+      assert.match(closed.reason, /device was logged out/);
+    } finally {
+      await node.stop();
+    }
   });
 
   it('works from a machine with only the URL: no data directory, no SQLite file', async () => {
