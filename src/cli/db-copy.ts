@@ -2,7 +2,15 @@ import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { urlProblem } from '../config/engine-urls.js';
 import { redactUrl } from '../redact-url.js';
-import { CopyFailedError, type CopyProgress, CopyVerificationError, SchemaMismatchError, TargetNotEmptyError, copyToPostgres } from '../storage/copy-to-postgres.js';
+import {
+  CopyFailedError,
+  type CopyProgress,
+  CopyVerificationError,
+  SchemaMismatchError,
+  TargetNotEmptyError,
+  copyToPostgres,
+  nonEmptyTargetTables,
+} from '../storage/copy-to-postgres.js';
 import { latestVersion, loadMigrations, openDatabase, schemaVersion } from '../storage/database.js';
 import { DataDirectoryLockedError, lockDataDirectory } from '../storage/directory-lock.js';
 import { StorageStartError } from '../storage/errors.js';
@@ -61,10 +69,24 @@ async function copy(options: CopyOptions): Promise<void> {
       const started = Date.now();
       let database: Awaited<ReturnType<typeof openPostgres>>;
       try {
-        // Creates chatd's tables in an empty database; a database of another chatd version stops here.
+        // A database that holds rows is refused before its schema is touched (it may be a live deployment's).
+        const probe = await openPostgres(options.to, { poolSize: 1, migrate: false });
+        try {
+          const client = await probe.pool.connect();
+          try {
+            const nonEmpty = await nonEmptyTargetTables(client);
+            if (nonEmpty.length > 0) throw new TargetNotEmptyError(nonEmpty);
+          } finally {
+            client.release();
+          }
+        } finally {
+          await probe.close();
+        }
+        // Creates chatd's tables in the empty database; a database of another chatd version stops here.
         database = await openPostgres(options.to, { poolSize: 1, applied: (name) => process.stderr.write(`  created the schema: ${name}\n`) });
       } catch (error) {
         if (error instanceof StorageStartError) throw new CliError(error.message);
+        if (error instanceof TargetNotEmptyError) throw notEmpty(target, error);
         throw error;
       }
       try {
@@ -73,9 +95,7 @@ async function copy(options: CopyOptions): Promise<void> {
         try {
           summary = await copyToPostgres(source, client, progressOnStderr());
         } catch (error) {
-          if (error instanceof TargetNotEmptyError) {
-            throw new CliError(`${target} is not empty (${error.counts.map((c) => `${c.table}: ${c.rows}`).join(', ')} rows): copy into a new, empty database (createdb), nothing was written`);
-          }
+          if (error instanceof TargetNotEmptyError) throw notEmpty(target, error);
           if (error instanceof CopyVerificationError || error instanceof CopyFailedError || error instanceof SchemaMismatchError) throw new CliError(`${error.message}; nothing was written to ${target}`);
           throw error;
         } finally {
@@ -117,4 +137,8 @@ function progressOnStderr(): CopyProgress {
 
 function percent(done: number, total: number): string {
   return `${total === 0 ? 100 : Math.floor((done / total) * 100)}%`;
+}
+
+function notEmpty(target: string, error: TargetNotEmptyError): CliError {
+  return new CliError(`${target} is not empty (${error.counts.map((c) => `${c.table}: ${c.rows}`).join(', ')} rows): copy into a new, empty database (createdb), nothing was written`);
 }

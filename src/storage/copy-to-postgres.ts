@@ -177,6 +177,25 @@ async function columnTypes(client: pg.ClientBase): Promise<Map<string, Map<strin
   return tables;
 }
 
+/**
+ * The copied tables that hold rows in the target, read before anything is
+ * written to it (tables that do not exist yet count as empty): a target that
+ * holds rows is refused before its schema is touched, so a `--to` pointed at a
+ * live deployment by mistake changes nothing there.
+ */
+export async function nonEmptyTargetTables(client: pg.ClientBase): Promise<Array<{ table: string; rows: number }>> {
+  const { rows: existing } = await client.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1::text[])`,
+    [COPIED_TABLES],
+  );
+  const nonEmpty: Array<{ table: string; rows: number }> = [];
+  for (const { table_name: table } of existing) {
+    const rows = await countTarget(client, table);
+    if (rows > 0) nonEmpty.push({ table, rows });
+  }
+  return nonEmpty;
+}
+
 async function countTarget(client: pg.ClientBase, table: string): Promise<number> {
   return Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quote(table)}`)).rows[0]?.n ?? 0);
 }

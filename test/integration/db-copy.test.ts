@@ -218,6 +218,16 @@ describe('chatd db copy --to postgres://…', () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /^chatd: postgres:\/\/postgres@127\.0\.0\.1:\d+\/chatd_test_\d+ is not empty \(users: 4, devices: \d+, .*\): copy into a new, empty database/m);
     assert.deepEqual(await query(url, 'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM messages) AS messages, (SELECT value FROM meta) AS epoch'), before);
+
+    // A deployment's database of an older schema (here: its last migration not applied) is refused before its
+    // schema is touched: a --to pointed at it by mistake does not upgrade it under its running nodes.
+    await query(url, 'DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)');
+    const applied = await query(url, 'SELECT version FROM schema_migrations ORDER BY version');
+    const older = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', url], { env });
+    assert.equal(older.code, 1);
+    assert.match(older.stderr, /is not empty \(users: 4/);
+    assert.doesNotMatch(older.stderr, /created the schema/);
+    assert.deepEqual(await query(url, 'SELECT version FROM schema_migrations ORDER BY version'), applied);
   });
 
   it('names an unreachable database without its password and exits 1', async () => {

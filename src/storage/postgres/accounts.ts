@@ -2,7 +2,7 @@ import type { AccountsStorage, AddDeviceOutcome, CreateUserOutcome, DeviceWithUs
 import type { TokenState } from '../ports/token.js';
 import { DEVICE_COLUMNS, type DeviceRow, USER_COLUMNS, type UserRow, toStoredAccount, toStoredDevice } from './account-rows.js';
 import type { PgDatabase } from './database.js';
-import { recordRevocations } from './record-revocations.js';
+import { recordRevocationEvents } from './revocation-events.js';
 import type { Sql } from './sql.js';
 
 /**
@@ -119,7 +119,7 @@ export class PostgresAccountsStorage implements AccountsStorage {
       await sql.query('UPDATE users SET password_hash = $1 WHERE id = $2 AND deleted_at IS NULL', [input.passwordHash, input.userId]);
       if (!input.revoke) return { deviceIds: [], events: [] };
       const deviceIds = await revokeAllOfUser(sql, input.userId, input.revoke.keepDeviceId, input.now);
-      return { deviceIds, events: await recordRevocations(sql, { userId: input.userId, deviceIds, reason: 'password_changed', now: input.now }) };
+      return { deviceIds, events: await recordRevocationEvents(sql, { userId: input.userId, deviceIds, reason: 'password_changed', now: input.now }) };
     });
   }
 
@@ -128,7 +128,7 @@ export class PostgresAccountsStorage implements AccountsStorage {
       const revoked = new Set(await revokeDevices(sql, input.deviceIds, input.now));
       // In the order asked, each once, as SQLite answers.
       const deviceIds = [...new Set(input.deviceIds)].filter((id) => revoked.has(id));
-      return { deviceIds, events: await recordRevocations(sql, { userId: input.userId, deviceIds, reason: 'device_revoked', now: input.now }) };
+      return { deviceIds, events: await recordRevocationEvents(sql, { userId: input.userId, deviceIds, reason: 'device_revoked', now: input.now }) };
     });
   }
 

@@ -5,7 +5,7 @@ import { unreadCount } from '../ports/visibility.js';
 import { INVITE_COLUMNS, type InviteRow, USER_COLUMNS, type UserRow, toStoredAccount, toStoredInvite } from './account-rows.js';
 import { PostgresAccountsStorage, revokeAllOfUser } from './accounts.js';
 import { dropPushToken, pushCounts, pushRegistration } from './push.js';
-import { recordRevocations } from './record-revocations.js';
+import { recordRevocationEvents } from './revocation-events.js';
 
 /** AdminStorage on PostgreSQL (the admin CLI's process, or a node): the account reads and units, plus the admin's own. */
 export class PostgresAdminStorage extends PostgresAccountsStorage implements AdminStorage {
@@ -22,7 +22,7 @@ export class PostgresAdminStorage extends PostgresAccountsStorage implements Adm
       const wasEnabled = rows[0]?.disabled === false;
       await sql.query('UPDATE users SET disabled = true WHERE id = $1 AND deleted_at IS NULL', [input.userId]);
       const deviceIds = await revokeAllOfUser(sql, input.userId, null, input.now);
-      const events = wasEnabled ? await recordRevocations(sql, { userId: input.userId, deviceIds: null, reason: 'user_disabled', now: input.now }) : [];
+      const events = wasEnabled ? await recordRevocationEvents(sql, { userId: input.userId, deviceIds: null, reason: 'user_disabled', now: input.now }) : [];
       return { deviceIds, events };
     });
   }
@@ -35,7 +35,7 @@ export class PostgresAdminStorage extends PostgresAccountsStorage implements Adm
     return this.db.writes.submit(async (sql): Promise<RevocationChange> => {
       await sql.query('UPDATE users SET deleted_at = $1, password_hash = NULL, disabled = true WHERE id = $2 AND deleted_at IS NULL', [input.now, input.userId]);
       const deviceIds = await revokeAllOfUser(sql, input.userId, null, input.now);
-      return { deviceIds, events: await recordRevocations(sql, { userId: input.userId, deviceIds: null, reason: 'user_deleted', now: input.now }) };
+      return { deviceIds, events: await recordRevocationEvents(sql, { userId: input.userId, deviceIds: null, reason: 'user_deleted', now: input.now }) };
     });
   }
 
