@@ -26,7 +26,7 @@ export interface ClusterOptions {
   /** The node heartbeat; a node is dead after three missed. Short in tests so that a killed node's devices are taken over soon. */
   readonly heartbeatMs?: number;
   /** Node i's bus URL (e.g. through a TCP proxy that the test cuts); Redis's own by default. */
-  readonly busUrl?: (node: number, redisUrl: string) => string;
+  readonly busUrl?: (node: number, redis: RedisServer) => string | Promise<string>;
   /** Extra environment for every node. */
   readonly env?: Record<string, string>;
 }
@@ -75,7 +75,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       env: {
         ...options.env,
         CHATD_STORAGE_URL: databaseUrl,
-        CHATD_BUS_URL: options.busUrl ? options.busUrl(i, redis.url) : redis.url,
+        CHATD_BUS_URL: options.busUrl ? await options.busUrl(i, redis) : redis.url,
         ...(options.heartbeatMs === undefined ? {} : { CHATD_BUS_HEARTBEAT_MS: String(options.heartbeatMs) }),
       },
     });
