@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import pg from 'pg';
+import { createClient } from 'redis';
 import { type PgServer, startPostgres } from './postgres.js';
 import { type ServerProcess, startServer } from './processes.js';
 import { type RedisServer, startRedis } from './redis.js';
@@ -51,6 +52,13 @@ export interface Cluster {
   restart(i: number): Promise<ServerProcess>;
   /** One statement on the shared database, through `pg` (what the test checks as the truth). */
   sql<R extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<R[]>;
+  /**
+   * Resolves once `count` connections subscribe the bus channel (chatd's
+   * default prefix added: `t:12` is `chatd:t:12`): one per node whose
+   * connections follow it. For the few cases where a publication that cannot
+   * be filled in later (typing) must not go out before the nodes listen.
+   */
+  subscribed(channel: string, count: number): Promise<void>;
   /** Stops every node (SIGTERM, then the engines). Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -61,6 +69,8 @@ export function nodeForDevice(nodes: number, user: number, device: number): numb
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  // Each engine and node process kills itself at our exit through an 'exit' listener: a cluster has more than ten.
+  process.setMaxListeners(Math.max(process.getMaxListeners(), 64));
   const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
   const databaseUrl = await postgres.freshDatabase();
   const processes: Array<ServerProcess | undefined> = [];
@@ -129,6 +139,22 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     sql: async <R extends Record<string, unknown>>(text: string, values?: unknown[]) => {
       pool ??= new pg.Pool({ connectionString: databaseUrl, max: 2 });
       return (await pool.query<R>(text, values)).rows;
+    },
+    subscribed: async (channel, count) => {
+      const client = createClient({ url: redis.url });
+      await client.connect();
+      try {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const [, subscribers] = (await client.sendCommand(['PUBSUB', 'NUMSUB', `chatd:${channel}`])) as [string, number];
+          if (subscribers >= count) return;
+          if (Date.now() > deadline) throw new Error(`${subscribers} connections subscribe ${channel} after 10 s, not ${count}`);
+          // Redis tells no one of a SUBSCRIBE: look again in a moment (the wait ends on the state, not on the time).
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      } finally {
+        await client.quit();
+      }
     },
     stop: stopAll,
   };

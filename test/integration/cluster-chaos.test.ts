@@ -103,8 +103,13 @@ user_sends_per_second = 100000
             waiters.notify();
           }),
       );
-      const acksReach = (n: number, what: string): Promise<true> =>
-        waiters.until(() => (acks >= n ? true : undefined), 30_000, () => `${what}: ${acks} acks, waited for ${n}; devices on ${devices.map((d) => `${d.name}@${d.node}`).join(' ')}`);
+      let workersFailed: Promise<never> = new Promise(() => {});
+      /** Resolves once `n` sends are acked; rejects at once if a worker failed (its error says more than a timeout would). */
+      const acksReach = (n: number, what: string): Promise<unknown> =>
+        Promise.race([
+          waiters.until(() => (acks >= n ? true : undefined), 30_000, () => `${what}: ${acks} acks, waited for ${n}; devices on ${devices.map((d) => `${d.name}@${d.node}`).join(' ')}`),
+          workersFailed,
+        ]);
 
       // ---- the load: WINDOW workers per device, each one message in flight, resent until acked ----
       let stopping = false;
@@ -123,6 +128,11 @@ user_sends_per_second = 100000
         () => undefined,
         (error: unknown) => error,
       );
+      workersFailed = failed.then((error) => {
+        if (error) throw error;
+        return new Promise<never>(() => {});
+      });
+      workersFailed.catch(() => {}); // awaited through acksReach and below
 
       // ---- the faults, each after STEP more acks ----
       const faults: string[] = [];
@@ -130,17 +140,18 @@ user_sends_per_second = 100000
       for (const victim of [0, 1, 2]) {
         await acksReach((target += STEP), `before killing node ${victim}`);
         await cluster.kill(victim);
-        const killedAt = acks;
-        faults.push(`node ${victim} killed at ${killedAt} acks`);
+        const killedAt = Date.now();
+        faults.push(`node ${victim} killed at ${acks} acks (${killedAt - started} ms)`);
         // Its clients reconnect elsewhere and go on: every device on a running node, and more acks.
         await waiters.until(
           () => (devices.every((d) => d.node !== undefined && d.node !== victim) ? true : undefined),
           30_000,
           () => `the clients of node ${victim} did not reconnect elsewhere: ${devices.map((d) => `${d.name}@${d.node}`).join(' ')}`,
         );
+        faults.push(`its clients on other nodes ${Date.now() - killedAt} ms later, at ${acks} acks`);
         await acksReach((target = acks + STEP / 2), `after killing node ${victim}`);
         await cluster.restart(victim);
-        faults.push(`node ${victim} restarted at ${acks} acks`);
+        faults.push(`node ${victim} restarted at ${acks} acks (${Date.now() - started} ms)`);
         // Two devices move to the restarted node by a reconnect (their in-flight sends go again there).
         const movers = devices.filter((d) => d.node !== victim).slice(0, 2);
         for (const device of movers) preferred.set(device.name, victim);
@@ -148,7 +159,7 @@ user_sends_per_second = 100000
         if (victim === 1) {
           await acksReach((target = acks + STEP / 2), 'before the Redis restart');
           await cluster.redis.restart();
-          faults.push(`Redis restarted at ${acks} acks`);
+          faults.push(`Redis restarted at ${acks} acks (${Date.now() - started} ms)`);
         }
       }
       await acksReach((target = acks + STEP), 'after the last fault');

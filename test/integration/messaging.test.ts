@@ -41,6 +41,14 @@ interface Deployment {
   /** The base URL for HTTP requests made with `token`. */
   urlOf(token: string): string;
   connect(token: string): Promise<Connected>;
+  /**
+   * Resolves once every node with a connection following the thread listens
+   * to it. On one node at once; on two, a node subscribes a thread's channel
+   * when the membership change reaches it over the bus, and what is published
+   * before that is lost there: messages come back by gap fill, typing (never
+   * stored) does not.
+   */
+  listening(threadId: number): Promise<void>;
   stop(): Promise<unknown>;
 }
 
@@ -52,6 +60,7 @@ async function singleNode(transport: Transport): Promise<Deployment> {
     assign: () => {},
     urlOf: () => server.url,
     connect: (token) => connectAuthenticated(server.wsUrl, token),
+    listening: async () => {},
     stop: () => server.stop(),
   };
 }
@@ -82,6 +91,7 @@ async function twoNodes(): Promise<Deployment> {
     },
     urlOf: (token) => cluster.url(nodeOf(token)),
     connect: (token) => connectAuthenticated(cluster.wsUrl(nodeOf(token)), token, GapFillingSocket.open(stores.get(token) as DeviceStore)),
+    listening: (threadId) => cluster.subscribed(`t:${threadId}`, 2),
     stop: () => cluster.stop(),
   };
 }
@@ -459,6 +469,7 @@ for (const { title, deploy, cluster } of deployments) {
       const bob = await person('bob');
       const [a, b] = await Promise.all([connect(alice.tokens[0] as string), connect(bob.tokens[0] as string)]);
       const thread = await direct(a.socket, bob.id);
+      await deployment.listening(thread);
       await a.socket.expect({ type: 'typing', thread_id: thread }, 'ok');
       assert.deepEqual(await b.socket.nextEvent('typing'), { type: 'typing', thread_id: thread, user_id: alice.id, device_id: a.welcome.device_id });
       const history = await b.socket.expect({ type: 'history', thread_id: thread }, 'messages');
