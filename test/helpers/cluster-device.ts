@@ -38,7 +38,8 @@ class DeviceSocket extends TestSocket {
   }
 }
 
-interface Link {
+/** One connection of a device. */
+export interface Link {
   readonly socket: DeviceSocket;
   readonly node: number;
   /** (thread, seq) delivered live on this connection: twice is a server fault. */
@@ -50,6 +51,8 @@ interface Link {
   /** inbox_done came: what follows is live. */
   live: boolean;
   readonly inbox: Frame[];
+  /** Per thread, the highest seq held without a gap once the inbox was in (before sync). */
+  readonly afterInbox: Map<number, number>;
   readonly inboxDone: Promise<Frame>;
   closed: boolean;
 }
@@ -183,6 +186,7 @@ export class ClusterDevice {
       sinceAck: new Map(),
       live: false,
       inbox: [],
+      afterInbox: new Map(),
       inboxDone: new Promise((resolve) => (inboxDone = resolve)),
       closed: false,
     };
@@ -202,6 +206,7 @@ export class ClusterDevice {
       const done = await Promise.race([link.inboxDone, gone]);
       if (done.count !== link.inbox.length) this.faults.push(`${this.name}: inbox_done says ${done.count} messages, ${link.inbox.length} came`);
       this.checkInbox(link.inbox);
+      for (const threadId of this.threads) link.afterInbox.set(threadId, this.store.top(threadId));
       this.link = link;
       this.connections.push(node);
       await Promise.race([this.catchUp(link), gone]);

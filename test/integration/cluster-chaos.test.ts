@@ -39,7 +39,8 @@ describe(`cluster chaos: ${NODES} nodes on PostgreSQL and Redis (${preferredTran
     const cluster: Cluster = await startCluster({
       nodes: NODES,
       transport: preferredTransport,
-      heartbeatMs: 250,
+      // Dead after 1.5 s: a killed node's devices are handed over within the test, and a busy shared machine does not pass for dead.
+      heartbeatMs: 500,
       config: `
 [accounts]
 registration = "open"
@@ -60,8 +61,9 @@ user_sends_per_second = 100000
       const bob1 = await logIn(url(0), 'bob', 'correct horse', 'laptop');
       const carol0 = await signUp(url(1), 'carol', 'correct horse', 'phone');
       const dave0 = await signUp(url(2), 'dave', 'correct horse', 'phone');
+      const eve0 = await signUp(url(0), 'eve', 'correct horse', 'phone');
       const setupA = await connectAuthenticated(cluster.wsUrl(0), alice0.token);
-      const group: number = (await setupA.socket.expect({ type: 'group_create', title: 'Chaos', members: [bob0.userId, carol0.userId, dave0.userId] }, 'thread')).thread.id;
+      const group: number = (await setupA.socket.expect({ type: 'group_create', title: 'Chaos', members: [bob0.userId, carol0.userId, dave0.userId, eve0.userId] }, 'thread')).thread.id;
       const ab: number = (await setupA.socket.expect({ type: 'direct_open', user_id: bob0.userId }, 'thread')).thread.id;
       setupA.socket.close();
       const setupC = await connectAuthenticated(cluster.wsUrl(1), carol0.token);
@@ -75,6 +77,7 @@ user_sends_per_second = 100000
         { name: 'b1', login: bob1, threads: [group, ab] },
         { name: 'c0', login: carol0, threads: [group, cd] },
         { name: 'd0', login: dave0, threads: [group, cd] },
+        { name: 'e0', login: eve0, threads: [group] },
       ];
 
       // ---- where devices connect: device i first to node i % 3; after a lost connection, the next running node in turn ----
@@ -96,13 +99,22 @@ user_sends_per_second = 100000
       const waiters = new Waiters();
       let acks = 0;
       const sent: Sent[] = [];
-      const devices = who.map(
+      const everyDevice = who.map(
         ({ name, login, threads }, i) =>
           new ClusterDevice(name, login.token, login.deviceId, threads, new DeviceStore(name), pickerFor(name, i % NODES), () => {
             acks++;
             waiters.notify();
           }),
       );
+      // Eve's phone only listens, on node 0, and does not come back when node 0 dies (it is off, say) until the end:
+      // a survivor must hand it over (its inbox written, its live mark cleared) once node 0's heartbeat lapses.
+      const devices = everyDevice.filter((device) => device.name !== 'e0');
+      const e0 = everyDevice.find((device) => device.name === 'e0') as ClusterDevice;
+      await e0.ready();
+      assert.equal(e0.node, 0);
+      const e0Live = async (): Promise<boolean> =>
+        (await cluster.sql<{ live: boolean }>('SELECT live_after IS NOT NULL AS live FROM devices WHERE id = $1', [eve0.deviceId]))[0]?.live === true;
+      assert.equal(await e0Live(), true, "the database marks eve's phone live");
       let workersFailed: Promise<never> = new Promise(() => {});
       /** Resolves once `n` sends are acked; rejects at once if a worker failed (its error says more than a timeout would). */
       const acksReach = (n: number, what: string): Promise<unknown> =>
@@ -149,6 +161,15 @@ user_sends_per_second = 100000
           () => `the clients of node ${victim} did not reconnect elsewhere: ${devices.map((d) => `${d.name}@${d.node}`).join(' ')}`,
         );
         faults.push(`its clients on other nodes ${Date.now() - killedAt} ms later, at ${acks} acks`);
+        if (victim === 0) {
+          // Nothing announces the takeover to a client: look at the database until it shows (a deadline, not a pause for luck).
+          const deadline = Date.now() + 15_000;
+          while (await e0Live()) {
+            assert.ok(Date.now() < deadline, "no survivor took node 0's device over (eve's phone still marked live) 15 s after the kill");
+            await new Promise((resolve) => setTimeout(resolve, 25));
+          }
+          faults.push(`eve's phone (left on node 0) handed over by a survivor ${Date.now() - killedAt} ms after the kill`);
+        }
         await acksReach((target = acks + STEP / 2), `after killing node ${victim}`);
         await cluster.restart(victim);
         faults.push(`node ${victim} restarted at ${acks} acks (${Date.now() - started} ms)`);
@@ -236,10 +257,13 @@ user_sends_per_second = 100000
       const twice = await cluster.sql(`SELECT sender_device_id, client_msg_id, count(*)::int AS n FROM messages GROUP BY 1, 2 HAVING count(*) > 1`);
       assert.deepEqual(twice, [], 'PostgreSQL: no (device, client_msg_id) stored twice');
 
-      // ---- every device, as a client: a fresh connection's inbox and sync close every gap (no history needed); it holds each message once ----
-      for (const device of devices) {
+      // ---- every device, as a client: a fresh connection's inbox closes every gap (the handover wrote what it had not acked), sync finds the rest empty; it holds each message once ----
+      for (const device of everyDevice) {
         const fillsBefore = device.fills;
-        await device.reconnect();
+        const link = await device.reconnect();
+        for (const threadId of device.threads) {
+          assert.equal(link.afterInbox.get(threadId), (history.get(threadId) as Frame[]).length, `${device.name}: thread ${threadId}: after the inbox on node ${link.node}, nothing is missing`);
+        }
         assert.equal(device.fills, fillsBefore, `${device.name}: the inbox and sync left no gap to fill by history`);
         for (const threadId of device.threads) {
           const expected = (history.get(threadId) as Frame[]).map((m) => [m.seq, m.id]);
@@ -266,7 +290,7 @@ user_sends_per_second = 100000
       }
 
       // ---- acked with delivered: a fresh connection has an empty inbox and nothing to sync ----
-      for (const device of devices) {
+      for (const device of everyDevice) {
         await device.disconnect();
         const node = cluster.liveNodes()[turn++ % NODES] as number;
         const again = await connectAuthenticated(cluster.wsUrl(node), device.token);
@@ -280,8 +304,8 @@ user_sends_per_second = 100000
       t.diagnostic(
         `${sent.length} messages (group ${history.get(group)?.length}, direct ${history.get(ab)?.length} and ${history.get(cd)?.length} seqs); ` +
           `${resent} sent more than once, ${duplicates} of them committed before their first ack was lost; ` +
-          `connections: ${devices.map((d) => `${d.name} ${d.connections.join('>')}`).join(', ')}; ` +
-          `held by way: ${devices.map((d) => `${d.name} ${JSON.stringify(d.store.sources())} fills ${d.fills}`).join(', ')}; ${Date.now() - started} ms`,
+          `connections: ${everyDevice.map((d) => `${d.name} ${d.connections.join('>')}`).join(', ')}; ` +
+          `held by way: ${everyDevice.map((d) => `${d.name} ${JSON.stringify(d.store.sources())} fills ${d.fills}`).join(', ')}; ${Date.now() - started} ms`,
       );
     } finally {
       await cluster.stop();
