@@ -98,7 +98,7 @@ export class ClusterDevice {
     return this.link && !this.link.closed ? this.link.node : undefined;
   }
 
-  /** Resolves once connected and caught up (inbox, sync, delivered): now, or after the reconnect under way. */
+  /** Resolves with the connection once it is caught up (inbox, sync, delivered): now, or after the connection under way. */
   ready(): Promise<Link> {
     if (this.link && !this.link.closed) return Promise.resolve(this.link);
     this.connecting ??= this.connectSomewhere().finally(() => (this.connecting = undefined));
@@ -207,9 +207,10 @@ export class ClusterDevice {
       if (done.count !== link.inbox.length) this.faults.push(`${this.name}: inbox_done says ${done.count} messages, ${link.inbox.length} came`);
       this.checkInbox(link.inbox);
       for (const threadId of this.threads) link.afterInbox.set(threadId, this.store.top(threadId));
+      await Promise.race([this.catchUp(link), gone]);
+      // Only now the connection is the device's: whoever calls ready() meanwhile waits for the catch-up.
       this.link = link;
       this.connections.push(node);
-      await Promise.race([this.catchUp(link), gone]);
       return link;
     } catch (error) {
       socket.close();
