@@ -137,7 +137,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       return launch(i);
     },
     sql: async <R extends Record<string, unknown>>(text: string, values?: unknown[]) => {
-      pool ??= new pg.Pool({ connectionString: databaseUrl, max: 2 });
+      if (!pool) {
+        pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+        // An idle connection that PostgreSQL ends (its shutdown at the end of the file) is no failure: a query reports its own.
+        pool.on('error', () => {});
+      }
       return (await pool.query<R>(text, values)).rows;
     },
     subscribed: async (channel, count) => {
