@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { CloseCodes } from '../../src/errors.js';
 import { type Cluster, startCluster } from '../helpers/cluster.js';
 import { DeviceStore, GapFillingSocket } from '../helpers/gap-fill.js';
 import { logIn, signUp } from '../helpers/http.js';
@@ -247,5 +248,89 @@ level = "debug"
     assert.deepEqual(held(bob, thread), await history(moved.socket, thread), 'bob holds every message once');
     for (const socket of [a.socket, moved.socket]) socket.close();
     await link.close();
+  });
+});
+
+/**
+ * A partition longer than the dead threshold: node B has no Redis for more
+ * than three heartbeats, so node A takes it for dead and hands its devices
+ * over (their unacked messages to their inboxes, their live marks cleared);
+ * when B is back it learns it was forgotten and closes its connections (its
+ * presence and liveness are gone); their clients reconnect and catch up.
+ */
+describe(`cluster: a node cut from Redis past the dead threshold (${preferredTransport})`, () => {
+  let cluster: Cluster;
+  let busProxy: TcpProxy;
+
+  before(async () => {
+    cluster = await startCluster({
+      nodes: 2,
+      transport: preferredTransport,
+      heartbeatMs: 200,
+      busUrl: async (node, redis) => {
+        if (node !== B) return redis.url;
+        busProxy = await TcpProxy.start(redis.port);
+        return `redis://127.0.0.1:${busProxy.port}`;
+      },
+      config: `
+[accounts]
+registration = "open"
+`,
+    });
+  });
+  after(async () => {
+    await cluster.stop();
+    await busProxy?.close();
+  });
+
+  it('is taken for dead and handed over; back, it closes its connections, and its clients lose nothing', async () => {
+    const alice = await signUp(cluster.url(A), 'alice');
+    const bob = await signUp(cluster.url(B), 'bob');
+    const bobStore = new DeviceStore('bob');
+    const a = await connectAuthenticated(cluster.wsUrl(A), alice.token);
+    const b = await connectAuthenticated(cluster.wsUrl(B), bob.token, GapFillingSocket.open(bobStore));
+    b.socket.ws.on('error', () => {});
+    const thread = (await a.socket.expect({ type: 'direct_open', user_id: bob.userId }, 'thread')).thread.id;
+    await a.socket.expect({ type: 'send', thread_id: thread, client_msg_id: 'one', body: { text: 'one' } }, 'ack');
+    assert.equal((await b.socket.nextEvent('message')).message.seq, 1);
+    await b.socket.expect({ type: 'delivered', thread_id: thread, seq: 1 }, 'delivered');
+    const live = async (): Promise<boolean> =>
+      (await cluster.sql<{ live: boolean }>('SELECT live_after IS NOT NULL AS live FROM devices WHERE id = $1', [bob.deviceId]))[0]?.live === true;
+    assert.equal(await live(), true);
+
+    busProxy.refuse(true);
+    busProxy.cut();
+    // Node A's sweep releases bob's device: nothing tells a client, so look at the database until it shows (with a deadline).
+    const deadline = Date.now() + 10_000;
+    while (await live()) {
+      assert.ok(Date.now() < deadline, "node A did not take node B for dead and hand bob's device over within 10 s");
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    for (const text of ['two', 'three']) await a.socket.expect({ type: 'send', thread_id: thread, client_msg_id: text, body: { text } }, 'ack');
+
+    busProxy.refuse(false);
+    const closed = await b.socket.closed;
+    const reconnecting: number[] = Object.values(CloseCodes).filter((close) => close.reconnect).map((close) => close.code);
+    assert.ok(reconnecting.includes(closed.code), `node B, forgotten, closes its connections with a code that says to reconnect (got ${closed.code})`);
+    assert.deepEqual(b.socket.drain('message'), [], 'nothing came live while node B had no Redis');
+
+    const back = await connectAuthenticated(cluster.wsUrl(B), bob.token, GapFillingSocket.open(bobStore));
+    assert.deepEqual(
+      back.inbox.map((frame: Frame) => frame.message.seq),
+      [2, 3],
+      'the inbox has what was sent while bob was cut off',
+    );
+    assert.deepEqual((await back.socket.expect({ type: 'sync', cursors: [{ thread_id: thread, seq: bobStore.top(thread) }] }, 'sync')).threads, []);
+    await a.socket.expect({ type: 'send', thread_id: thread, client_msg_id: 'four', body: { text: 'four' } }, 'ack');
+    assert.equal((await back.socket.nextEvent('message')).message.seq, 4, 'node B delivers live again');
+    assert.equal(await live(), true, 'and marks bob live again');
+    const stored = (await back.socket.expect({ type: 'history', thread_id: thread }, 'messages')).messages.map((m: Frame) => [m.seq, m.id]);
+    assert.deepEqual(
+      bobStore.messages(thread).map((m: Frame) => [m.seq, m.id]),
+      stored,
+      'bob holds every message once',
+    );
+    a.socket.close();
+    back.socket.close();
   });
 });
