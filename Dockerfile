@@ -6,6 +6,7 @@
 #
 # Configuration: CHATD_<SECTION>_<KEY> environment variables (see config.example.toml),
 # or a file mounted into the container and named by CHATD_CONFIG.
+# Several nodes on PostgreSQL and Redis (CHATD_STORAGE_URL, CHATD_BUS_URL): examples/compose/.
 #
 # Node 24 (LTS) on Debian 13: uWebSockets.js's only registry build for Node 22/24 needs glibc 2.38,
 # which Debian 12 lacks (docs/node-versions.md). `--build-arg NODE_MAJOR=22` (or 20) builds on that Node.

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseHostPort } from './config/address.js';
 import { type Clock, systemClock } from './clock.js';
@@ -6,10 +7,7 @@ import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
 import { PasswordHasher } from './crypto/passwords.js';
 import type { Logger } from './log.js';
-import { ChannelRegistry, type LiveLink } from './realtime/channels.js';
-import { MemoryBroker } from './realtime/memory-broker.js';
-import { MemoryDeviceLinks } from './realtime/memory-device-links.js';
-import { MemoryPresenceStore } from './realtime/memory-presence-store.js';
+import { ChannelRegistry } from './realtime/channels.js';
 import { nodeEvents } from './realtime/node-events.js';
 import { createProviders } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
@@ -23,15 +21,17 @@ import { RateLimiter } from './services/rate-limiter.js';
 import { RevocationWatcher } from './services/revocation-watcher.js';
 import type { RevocationListener } from './services/types.js';
 import { WS_PATH, buildHttp } from './app/http.js';
+import { type OpenedBus, openBusEngine } from './app/bus-engine.js';
+import { openStorageEngine } from './app/storage-engine.js';
+import { NodeWatch } from './services/node-watch.js';
 import { buildChatServices } from './app/services.js';
 import { connectionLimitsOf, sessionSettingsOf } from './app/settings.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
-import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, latestVersion, loadMigrations, migrate, openDatabase, readEpoch, schemaVersion } from './storage/database.js';
+import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, latestVersion, loadMigrations, migrate, openDatabase, schemaVersion } from './storage/database.js';
 import { Store } from './storage/store.js';
 import { SqliteAdminStorage } from './storage/sqlite/admin.js';
-import { sqliteStorage } from './storage/sqlite/storage.js';
 import type { Storage } from './storage/ports/storage.js';
 import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
 import { createTransport } from './transport/select.js';
@@ -168,26 +168,43 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const tls = tlsFiles(config);
   if (tls) readTlsFiles(tls);
   const keyChecker = createKeyChecker();
-  const db = openConfiguredDatabase(config, {
-    progress: {
-      applying: (name) => log.info({ migration: name }, 'upgrading the database schema: this can take a while on a large database'),
-      applied: (name, ms) => log.info({ migration: name, ms: Math.round(ms) }, 'database schema upgraded'),
+  // This process's id among the nodes: the prefix of its link and presence keys (unique across nodes).
+  const node = randomUUID().slice(0, 8);
+  const opened = await openStorageEngine(
+    config,
+    {
+      maxMessages: config.inbox.max_messages,
+      readDiffusionAbove: config.messages.read_diffusion_above,
+      push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
     },
-  });
-  const epoch = readEpoch(db);
-  const storage = sqliteStorage(new Store(db), {
-    maxMessages: config.inbox.max_messages,
-    readDiffusionAbove: config.messages.read_diffusion_above,
-    push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
-  });
+    log,
+    {
+      file,
+      open: () =>
+        openConfiguredDatabase(config, {
+          progress: {
+            applying: (name) => log.info({ migration: name }, 'upgrading the database schema: this can take a while on a large database'),
+            applied: (name, ms) => log.info({ migration: name, ms: Math.round(ms) }, 'database schema upgraded'),
+          },
+        }),
+    },
+    // The push queue's claims name the node stably across its restarts (it takes its own back at once).
+    `${hostname()}:${resolve(config.storage.dir)}`,
+  );
+  const { storage, epoch } = opened;
+  // What is live between nodes: this process's memory, or Redis shared by every node (bus.url).
+  let bus: OpenedBus;
+  try {
+    bus = await openBusEngine(config, node, log);
+  } catch (error) {
+    await storage.settle();
+    storage.close();
+    throw error;
+  }
   // Refusals are throttled per address: anyone can cause them, without credentials.
   const audit = new ThrottledAuditLog(new PinoAuditLog(log), clock);
-  // What is live between nodes: one node's memory here; a networked broker, presence store and device links are the seams for several.
-  const broker = new MemoryBroker();
-  const links = new MemoryDeviceLinks<LiveLink>();
-  const presenceStore = new MemoryPresenceStore();
+  const { broker, links, presenceStore } = bus;
   // Links are named node:counter, unique across nodes.
-  const node = randomUUID().slice(0, 8);
   let linkCount = 0;
   // The services' own revocations go to every node through the broker, whose handler gives them to the watcher;
   // the watcher hands those, and the ones other processes (the admin CLI, which has no broker) commit, to the registry.
@@ -235,14 +252,19 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   let ready = false;
   const http = buildHttp(config, log, {
     storage,
+    engines: [opened.health, bus.health],
     accounts: core.accounts,
     pushTokens: services.pushTokens,
     ready: () => ready,
     connections: () => registry.size,
   });
   const { metrics, metricsRouter } = http;
-  const recovered = await delivery.recoverLiveDevices();
-  if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
+  // One node: the devices still marked live when it last stopped get their handover now. With several, the
+  // others may hold those devices live: a dead node's devices are handed over by the node watch instead.
+  if (!bus.nodes) {
+    const recovered = await delivery.recoverLiveDevices();
+    if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
+  }
   const handlers = chatHandlers(services);
   const choice = await createTransport(config.server.transport, {
     http: http.handler,
@@ -295,6 +317,24 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const sweepEveryMs = Math.max(50, Math.min(1000, Math.floor(Math.min(ws.auth_timeout_ms, ws.heartbeat_timeout_ms) / 4)));
   const sweeper = clock.setInterval(() => registry.sweep(clock.now()), sweepEveryMs);
   await revocationWatcher.start();
+  const watch = bus.nodes
+    ? new NodeWatch({
+        nodes: bus.nodes,
+        connections: presenceStore,
+        presence: services.presence,
+        delivery,
+        clock,
+        heartbeatMs: config.bus.heartbeat_ms,
+        forgotten: () => {
+          // Declared dead while away (or Redis lost its data): this node's presence and liveness may have been
+          // swept. Its clients reconnect (here or elsewhere) and rebuild both.
+          log.warn({ node, connections: registry.size }, 'this node was declared dead by the others (or Redis lost its data): closing its connections so that they come back whole');
+          registry.closeAll('going_away', 'the server lost its place among the nodes; reconnect');
+        },
+        failed: (error) => log.warn({ err: error }, 'the node heartbeat or the sweep of dead nodes failed; trying again at the next heartbeat'),
+      })
+    : undefined;
+  await watch?.start();
 
   let port: number;
   let metricsListener: MetricsListener | undefined;
@@ -310,9 +350,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     clock.clearTimer(sweeper);
     clock.clearTimer(expireInboxes);
     revocationWatcher.stop();
+    await watch?.stop();
     metrics?.stop();
     await pushes.stop();
     await transport.close();
+    await broker.close();
+    await bus.close();
     storage.close();
     throw error;
   }
@@ -340,13 +383,22 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       metrics?.stop();
       await metricsListener?.close();
       await services.presence.stop();
+      await watch?.stop();
       // Pushes waiting for a provider stay queued: the next start sends them.
       await pushes.stop();
       // Sends already accepted into the group commit are stored (and acked) before the sockets close,
       // and what the closing connections still write (their inboxes, last-seen times) before the database closes.
       await storage.settle();
       await transport.close();
+      if (bus.nodes) {
+        // Gone cleanly: nothing of this node is left for the others to sweep (its grace-period presence keys).
+        await presenceStore
+          .removeAll(`${node}:`)
+          .then(() => bus.nodes?.forget(node))
+          .catch((error: unknown) => log.warn({ err: error }, 'leaving the node directory failed; the other nodes will sweep this node after its heartbeat lapses'));
+      }
       await broker.close();
+      await bus.close();
       await storage.settle();
       storage.close();
     })();
@@ -358,7 +410,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     transport: transport.kind,
     transportWhy: choice.why,
     transportFallback: choice.fallback,
-    databaseFile: file,
+    databaseFile: opened.where,
     get tls() {
       return transport.certificate();
     },

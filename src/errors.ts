@@ -70,6 +70,20 @@ export function isChatError(error: unknown): error is ChatError {
 }
 
 /**
+ * What a caller is told when an engine is gone for now (PostgreSQL or Redis
+ * lost while serving: StorageUnavailableError, BusUnavailableError, which say
+ * so by their code): the retryable `unavailable`. Nothing that failed was
+ * acknowledged, and a resend with the same client_msg_id is stored once.
+ * Undefined for any other failure.
+ */
+export function unavailableError(error: unknown): ChatError | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (code === 'storage_unavailable') return new ChatError('unavailable', 'the database is unavailable for the moment; try again');
+  if (code === 'bus_unavailable') return new ChatError('unavailable', 'the message bus between servers is unavailable for the moment; try again');
+  return undefined;
+}
+
+/**
  * WebSocket close codes. 1000-1015 are RFC 6455's; 4000-4999 are ours.
  * `reconnect` tells a client whether connecting again can help.
  */

@@ -13,6 +13,17 @@ import type { WriteTotals } from './storage/write-batcher.js';
 export interface MetricSources {
   writes(): WriteTotals;
   connections(): number;
+  /** The storage and bus engines, pinged now (src/app/engines.ts). */
+  engines(): Promise<readonly EngineSample[]>;
+}
+
+/** One engine's state as the composition root reports it. */
+export interface EngineSample {
+  readonly role: string;
+  readonly engine: string;
+  readonly ok: boolean;
+  /** Recent round trips in milliseconds (count: all timed since the start); undefined for an engine inside the process (SQLite, memory). */
+  readonly latency: { readonly p50Ms: number; readonly p99Ms: number; readonly count: number } | undefined;
 }
 
 /** How often the event loop is asked to run a timer; its lateness is the delay every frame waits. */
@@ -46,8 +57,9 @@ export class RuntimeMetrics {
     this.gc.disconnect();
   }
 
-  /** The exposition text: one family per metric, HELP and TYPE lines first. */
-  render(): string {
+  /** The exposition text: one family per metric, HELP and TYPE lines first. Pings the engines (each bounded in time). */
+  async render(): Promise<string> {
+    const engines = await this.sources.engines();
     const writes = this.sources.writes();
     const cpu = process.cpuUsage();
     const memory = process.memoryUsage();
@@ -75,6 +87,29 @@ export class RuntimeMetrics {
     ]);
     family('chatd_gc_seconds_total', 'counter', 'Time spent in garbage collection pauses.', [['', this.gcSeconds]]);
     family('chatd_websocket_connections', 'gauge', 'Open WebSocket connections.', [['', this.sources.connections()]]);
+    const engine = (state: EngineSample): string => `role="${state.role}",engine="${state.engine}"`;
+    family(
+      'chatd_engine_up',
+      'gauge',
+      'Whether the engine (role: storage or bus) answered a ping when this page was made: 1 yes, 0 no.',
+      engines.map((state) => [`{${engine(state)}}`, state.ok ? 1 : 0]),
+    );
+    const measured = engines.filter((state) => state.latency !== undefined);
+    family(
+      'chatd_engine_latency_seconds',
+      'gauge',
+      "Round trips to a networked engine (PostgreSQL, Redis) over its recent window, by quantile. Engines inside the process (SQLite, memory) have none.",
+      measured.flatMap((state) => [
+        [`{${engine(state)},quantile="0.5"}`, (state.latency?.p50Ms ?? 0) / 1000],
+        [`{${engine(state)},quantile="0.99"}`, (state.latency?.p99Ms ?? 0) / 1000],
+      ]),
+    );
+    family(
+      'chatd_engine_round_trips_total',
+      'counter',
+      'Round trips timed since the start (chatd_engine_latency_seconds is computed over the most recent of them).',
+      measured.map((state) => [`{${engine(state)}}`, state.latency?.count ?? 0]),
+    );
     family('process_cpu_seconds_total', 'counter', 'User and system CPU time of the process.', [['', (cpu.user + cpu.system) / 1e6]]);
     family('process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]]);
     family('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use.', [['', memory.heapUsed]]);

@@ -13,6 +13,7 @@ import { errorResponse } from '../transport/http/respond.js';
 import { Router } from '../transport/http/router.js';
 import { addWebRoutes } from '../transport/http/web.js';
 import type { HttpHandler } from '../transport/types.js';
+import { type EngineHealth, checkEngines } from './engines.js';
 
 export const WS_PATH = '/v1/ws';
 
@@ -32,6 +33,8 @@ export function buildHttp(
   log: Logger,
   deps: {
     readonly storage: Pick<Storage, 'ping' | 'writes'>;
+    /** The storage and bus engines, for /readyz and /metrics. */
+    readonly engines: readonly EngineHealth[];
     readonly accounts: AccountService;
     readonly pushTokens: PushTokenService;
     readonly ready: () => boolean;
@@ -39,8 +42,11 @@ export function buildHttp(
   },
 ): ServerHttp {
   const router = new Router(log, config.http.trust_proxy);
-  addHealthRoutes(router, { databaseReachable: () => deps.storage.ping(), ready: deps.ready });
-  const metrics = config.metrics.enabled ? new RuntimeMetrics({ writes: () => deps.storage.writes(), connections: deps.connections }) : undefined;
+  const engines = () => checkEngines(deps.engines);
+  addHealthRoutes(router, { databaseReachable: () => deps.storage.ping(), ready: deps.ready, engines });
+  const metrics = config.metrics.enabled
+    ? new RuntimeMetrics({ writes: () => deps.storage.writes(), connections: deps.connections, engines })
+    : undefined;
   // With a listener of its own, /metrics is on that one only: the main port answers 404 like any unknown path.
   const metricsRouter = metrics && config.metrics.listen !== '' ? new Router(log, false) : undefined;
   if (metrics) addMetricsRoute(metricsRouter ?? router, () => metrics.render(), config.metrics.token);

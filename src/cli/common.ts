@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { StartupError, isChatError } from '../errors.js';
 import { DatabaseError, type MigrationProgress } from '../storage/database.js';
 import { DataDirectoryLockedError } from '../storage/directory-lock.js';
+import { StorageStartError } from '../storage/errors.js';
 
 /** Exit codes: 0 done; 1 the operation failed; 2 the command line or configuration is wrong. */
 export const EXIT_FAILED = 1;
@@ -84,12 +85,28 @@ export function reportFailure(error: unknown): number {
     process.stderr.write(`chatd: ${error.message}\n`);
     return error.exitCode;
   }
-  if (isChatError(error) || error instanceof DatabaseError || error instanceof StartupError || error instanceof DataDirectoryLockedError) {
+  // An engine that cannot be reached at start (storage.url, bus.url): its message names the URL without the password.
+  if (
+    isChatError(error) ||
+    error instanceof DatabaseError ||
+    error instanceof StartupError ||
+    error instanceof DataDirectoryLockedError ||
+    error instanceof StorageStartError ||
+    isBusStartError(error)
+  ) {
     process.stderr.write(`chatd: ${error.message}\n`);
     return EXIT_FAILED;
   }
   process.stderr.write(`chatd: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
   return EXIT_FAILED;
+}
+
+/**
+ * The Redis bus's start error (src/realtime/redis/errors.ts), known by its
+ * name: the command line may not import the realtime layer.
+ */
+function isBusStartError(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'BusStartError';
 }
 
 /** Prints rows as aligned columns, or "(none)". */

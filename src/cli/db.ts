@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { adminAuditLog } from '../services/admin-audit-file.js';
+import { redactUrl } from '../redact-url.js';
 import type { Config } from '../config/schema.js';
 import {
   backupDatabase,
@@ -13,7 +14,10 @@ import {
   openDatabase,
   schemaVersion,
 } from '../storage/database.js';
+import { StorageStartError } from '../storage/errors.js';
+import { openPostgres } from '../storage/postgres/database.js';
 import { DatabaseInUseError, databaseSize, takeExclusively, vacuum } from '../storage/vacuum.js';
+import { addDbCopyCommand } from './db-copy.js';
 import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 
 /** Opens a database file with the configured settings and without migrating it: these commands take it as it is. */
@@ -22,11 +26,12 @@ function openAsIs(config: Config, file: string, mustExist: boolean): Db {
 }
 
 export function addDbCommands(program: Command): void {
-  const db = program.command('db').description('database maintenance (check and backup are safe while the server runs; vacuum is not)');
+  const db = program.command('db').description('database maintenance (check and backup are safe while the server runs; vacuum and copy are not)');
 
   const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (stop a server of the older version first)')).action(
-    (options: DatabaseOptions) => {
+    async (options: DatabaseOptions) => {
       const config = resolveConfig(options);
+      if (config.storage.url !== '') return migratePostgres(config.storage.url);
       const database = openAsIs(config, requireDatabase(config), true);
       try {
         const applied = migrate(database, undefined, migrationProgress);
@@ -38,7 +43,7 @@ export function addDbCommands(program: Command): void {
       }
     },
   );
-  examples(migrateCommand, ['chatd db migrate --data /var/lib/chatd']);
+  examples(migrateCommand, ['chatd db migrate --data /var/lib/chatd', 'CHATD_STORAGE_URL=postgres://chatd:PASSWORD@db/chatd chatd db migrate']);
 
   const check = withDatabaseOptions(
     db
@@ -47,6 +52,7 @@ export function addDbCommands(program: Command): void {
       .argument('[file]', 'a database file, such as a backup (default: the data directory\'s)'),
   ).action((file: string | undefined, options: DatabaseOptions) => {
     const config = resolveConfig(options);
+    refuseOnPostgres(config, 'db check', 'PostgreSQL checks its own pages (amcheck); back it up with pg_dump');
     const path = file ? resolve(file) : requireDatabase(config);
     const database = openAsIs(config, path, true);
     try {
@@ -75,6 +81,7 @@ export function addDbCommands(program: Command): void {
     if (!existsSync(dirname(destination))) throw new CliError(`the directory ${dirname(destination)} does not exist; create it first`, EXIT_USAGE);
     // As it is: a backup taken before an upgrade must not upgrade first.
     const config = resolveConfig(options);
+    refuseOnPostgres(config, 'db backup', 'back PostgreSQL up with pg_dump (docs/scaling.md, "Backups")');
     const database = openAsIs(config, requireDatabase(config), true);
     const started = Date.now();
     try {
@@ -97,6 +104,7 @@ export function addDbCommands(program: Command): void {
     db.command('vacuum').description('rebuild the database file without its free pages, giving the space back (stop the server first)'),
   ).action((options: DatabaseOptions) => {
     const config = resolveConfig(options);
+    refuseOnPostgres(config, 'db vacuum', "PostgreSQL's autovacuum does this while it serves");
     const file = requireDatabase(config);
     const database = openAsIs(config, file, true);
     try {
@@ -123,6 +131,31 @@ export function addDbCommands(program: Command): void {
     }
   });
   examples(vacuumCommand, ['sudo systemctl stop chatd && chatd db vacuum --data /var/lib/chatd && sudo systemctl start chatd']);
+
+  addDbCopyCommand(db);
+}
+
+/**
+ * check, backup and vacuum work on the SQLite file: with storage.url set, that file is not the
+ * deployment's database, and a backup of it would be a backup of nothing.
+ */
+function refuseOnPostgres(config: Config, command: string, instead: string): void {
+  if (config.storage.url === '') return;
+  throw new CliError(`chatd ${command} works on SQLite, and storage.url (${redactUrl(config.storage.url)}) says this deployment runs on PostgreSQL: ${instead}`);
+}
+
+/** `chatd db migrate` with storage.url: the PostgreSQL schema, under the same advisory lock the nodes take at start. */
+async function migratePostgres(url: string): Promise<void> {
+  const applied: string[] = [];
+  let database: Awaited<ReturnType<typeof openPostgres>>;
+  try {
+    database = await openPostgres(url, { poolSize: 1, applied: (name) => applied.push(name) });
+  } catch (error) {
+    if (error instanceof StorageStartError) throw new CliError(error.message);
+    throw error;
+  }
+  await database.close();
+  console.log(applied.length === 0 ? `the PostgreSQL schema at ${database.label} is up to date` : `applied migration(s) ${applied.join(', ')} to ${database.label}`);
 }
 
 /** Bytes in the unit that reads best: 812 B, 64.0 KiB, 12.3 MiB, 1.20 GiB. */

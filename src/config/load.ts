@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { TomlError, parse as parseToml } from 'smol-toml';
+import { urlProblem } from './engine-urls.js';
 import { parseHostPort } from './address.js';
 import { type Config, type KeySpec, describeAllowed, envName, sections } from './schema.js';
 
@@ -185,6 +186,7 @@ function checkRelations(config: Config, problems: string[]): void {
     );
   }
   checkServing(config, problems);
+  checkEngines(config, problems);
   const messages = config.messages;
   // A send frame carries the body plus its type, ids and thread id: up to about 250 bytes, compactly encoded with ASCII ids.
   if (messages.max_body_bytes + 512 > ws.max_frame_bytes) {
@@ -211,6 +213,26 @@ function checkServing(config: Config, problems: string[]): void {
   }
   if (!metrics.enabled && (metrics.token !== '' || metrics.listen !== '')) {
     problems.push(`metrics.${metrics.token !== '' ? 'token' : 'listen'} is set but metrics.enabled is false: set enabled = true to serve /metrics`);
+  }
+}
+
+/**
+ * storage.url and bus.url: empty, or a URL of the one engine each key selects. A URL
+ * of another scheme (mysql://, a Redis URL in storage.url) would otherwise fail late
+ * with the driver's own words, or not at all. Shown without its password.
+ */
+function checkEngines(config: Config, problems: string[]): void {
+  const storage = config.storage.url;
+  if (storage !== '') {
+    const why = urlProblem(storage, ['postgres:', 'postgresql:']);
+    if (why) problems.push(`storage.url must be empty (SQLite in storage.dir) or a postgres:// URL such as "postgres://chatd:PASSWORD@db:5432/chatd": ${why}`);
+  }
+  const bus = config.bus.url;
+  if (bus !== '') {
+    const why = urlProblem(bus, ['redis:', 'rediss:']);
+    if (why) problems.push(`bus.url must be empty (one node) or a redis:// URL such as "redis://redis:6379": ${why}`);
+    // Nodes that share a bus share thread ids and device ids: each on a SQLite file of its own, they would mean different things.
+    else if (storage === '') problems.push('bus.url is set but storage.url is empty: the nodes that share a bus must share one PostgreSQL database (set storage.url)');
   }
 }
 

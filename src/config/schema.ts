@@ -94,17 +94,23 @@ export const schema = {
     },
   },
   storage: {
-    doc: 'The SQLite database.',
+    doc: 'The database: SQLite in storage.dir (the default, one node), or PostgreSQL when storage.url is set (several nodes: docs/scaling.md).',
     keys: {
-      dir: text('./chatd-data', 'Data directory; the database is chatd.db inside it. Relative paths start at the working directory.', {
+      dir: text('./chatd-data', 'Data directory; the SQLite database is chatd.db inside it, the admin audit log and the server lock beside it. Relative paths start at the working directory.', {
         flag: '--data',
       }),
+      url: text(
+        '',
+        'Empty: SQLite, in storage.dir. "postgres://user:password@host:5432/database" (or postgresql://): PostgreSQL, which every node of a deployment shares; chatd migrates it at start. Grow from SQLite with `chatd db copy --to URL`. The password is never logged; keep it in the environment or in a file only chatd\'s user can read.',
+        { nonEmpty: false },
+      ),
+      pool_size: integer(10, 1, 1_000, 'PostgreSQL: connections this node keeps open to the database (writes go through one of them at a time, group-committed; reads share the rest). Mind the server\'s max_connections across all nodes and admin commands.'),
       synchronous: oneOf(
         ['full', 'normal'] as const,
         'full',
         'SQLite durability. "full": no acknowledged message is lost to a crash or a power cut. "normal": faster; a power cut (not a process crash) may lose the last moments.',
       ),
-      busy_timeout_ms: integer(5_000, 0, 600_000, 'How long a writer waits for the database lock (the admin CLI and the server share the file).'),
+      busy_timeout_ms: integer(5_000, 0, 600_000, 'SQLite: how long a writer waits for the database lock (the admin CLI and the server share the file).'),
       wal_checkpoint_pages: integer(
         10_000,
         100,
@@ -116,6 +122,23 @@ export const schema = {
         10,
         60_000,
         'How often the server looks whether another process (the admin CLI: device revoke, user disable, user delete, user passwd --revoke-devices) changed the database, and closes the connections a revocation concerns: they close within about this. A look that finds nothing costs a few microseconds.',
+      ),
+    },
+  },
+  bus: {
+    doc: 'How the nodes of a deployment reach each other (docs/scaling.md): live messages, presence, typing, revocations. Empty url: one node, in memory.',
+    keys: {
+      url: text(
+        '',
+        'Empty: one node, everything live in its memory. "redis://[user:password@]host:6379[/db]" (or rediss:// for TLS): Redis, shared by every node; needs storage.url (nodes that share a bus share one database). The password is never logged.',
+        { nonEmpty: false },
+      ),
+      prefix: text('chatd:', 'Prefix of every Redis key and channel chatd uses, so that two deployments can share one Redis.'),
+      heartbeat_ms: integer(
+        2_000,
+        100,
+        60_000,
+        'How often a node tells the others it is alive. A node silent for three of these is dead: another node writes the inboxes of the devices it held and frees them.',
       ),
     },
   },

@@ -27,15 +27,25 @@ export interface DispatcherDeps {
 const MAX_RETRY_MS = 5 * 60_000;
 /** Threads with news expanded to their devices per transaction. */
 const EXPAND_BATCH = 100;
+/**
+ * How long a claimed notification is this node's: longer than a provider
+ * request may take (request_timeout_ms is at most 2 minutes) with the writes
+ * around it. A node that dies holding claims delays those notifications by
+ * this much, then another node sends them (the node itself, restarted under
+ * its name, at once).
+ */
+export const CLAIM_LEASE_MS = 5 * 60_000;
 
 /**
  * Works off the push queue, away from the message path: a send only adds
  * rows in its own transaction and wakes this up; nothing here is awaited by
  * anyone sending. At most `concurrency` notifications wait for a provider at
  * once, one per (device, thread), so a hung provider holds a bounded number
- * and nothing else. A row leaves the queue only once its outcome is stored,
- * so a restart sends what was pending (a notification sent just before a
- * crash may go again; the collapse key shows it once).
+ * and nothing else. Rows are claimed before they are sent, so that with
+ * several nodes on one queue each notification goes out from one of them. A
+ * row leaves the queue only once its outcome is stored, so a restart sends
+ * what was pending (a notification sent just before a crash may go again;
+ * the collapse key shows it once).
  */
 export class PushDispatcher implements PushQueueListener {
   /** `device:thread` of the notifications waiting for a provider. */
@@ -62,11 +72,16 @@ export class PushDispatcher implements PushQueueListener {
     this.wake();
   }
 
-  /** No new work; what a provider answers from now on is dropped (and sent again after the next start). */
+  /**
+   * No new work; what a provider answers from now on is dropped, and the
+   * claims are released: sent again by another node, or after the next start.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) this.deps.clock.clearTimer(this.timer);
     await Promise.all([...this.deps.providers.values()].map((provider) => provider.close().catch(() => {})));
+    // Storage gone: the claims end with their lease instead.
+    await this.deps.storage.releaseClaims().catch((error: unknown) => this.deps.log.warn({ err: error }, 'push claims not released; they end with their lease'));
   }
 
   private wake(): void {
@@ -124,8 +139,9 @@ export class PushDispatcher implements PushQueueListener {
     // Every slot busy: the next completion wakes us (the due query is not free on a long queue).
     if (this.stopped || this.inFlight.size >= settings.concurrency) return;
     const now = clock.now();
-    // Rows in flight come back too (still queued): ask for enough to fill every free slot.
-    for (const row of await storage.duePushes(now, settings.concurrency)) {
+    // Rows in flight come back too (claimed by this node): ask for enough to fill every free slot.
+    const claimed = await storage.claimDuePushes({ now, limit: settings.concurrency, leaseMs: CLAIM_LEASE_MS });
+    for (const row of claimed) {
       if (this.stopped) return;
       if (this.inFlight.size >= settings.concurrency) break;
       const key = `${row.deviceId}:${row.threadId}`;

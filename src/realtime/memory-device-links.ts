@@ -1,30 +1,36 @@
 import type { DeviceLinks, Link } from '../services/live/device-links.js';
+import { LocalLinks } from './local-links.js';
+
+/**
+ * Device liveness in one process: device → the key of its live link. One
+ * node owns its own; tests hand one map to several MemoryDeviceLinks (and to
+ * a MemoryNodeDirectory) to play several nodes over one shared store.
+ */
+export type MemoryLiveness = Map<number, string>;
 
 /**
  * Device links of a single node: every link is local, so liveness is one map
  * (device → the key of its live link) beside the indexes by device and user.
+ * Each call on the map is atomic (one turn of the event loop), which is the
+ * cross-node atomicity the interface asks for when several share the map.
  */
 export class MemoryDeviceLinks<L extends Link = Link> implements DeviceLinks<L> {
-  private readonly byKey = new Map<string, L>();
-  private readonly byDevice = new Map<number, L | L[]>();
-  private readonly byUser = new Map<number, L | L[]>();
-  private readonly live = new Map<number, string>();
+  private readonly local = new LocalLinks<L>();
+
+  constructor(private readonly live: MemoryLiveness = new Map()) {}
 
   attach(link: L): void {
-    if (this.byKey.has(link.key)) return;
-    this.byKey.set(link.key, link);
-    add(this.byDevice, link.deviceId, link);
-    add(this.byUser, link.userId, link);
+    this.local.attach(link);
   }
 
   async detach(link: L): Promise<boolean> {
-    if (this.byKey.get(link.key) === link) {
-      this.byKey.delete(link.key);
-      remove(this.byDevice, link.deviceId, link);
-      remove(this.byUser, link.userId, link);
-    }
-    if (this.live.get(link.deviceId) !== link.key) return false;
-    this.live.delete(link.deviceId);
+    this.local.detach(link);
+    return this.release(link.deviceId, link.key);
+  }
+
+  async release(deviceId: number, key: string): Promise<boolean> {
+    if (this.live.get(deviceId) !== key) return false;
+    this.live.delete(deviceId);
     return true;
   }
 
@@ -43,45 +49,14 @@ export class MemoryDeviceLinks<L extends Link = Link> implements DeviceLinks<L> 
   }
 
   ofDevice(deviceId: number): readonly L[] {
-    return listed(this.byDevice.get(deviceId));
+    return this.local.ofDevice(deviceId);
   }
 
   ofUser(userId: number): readonly L[] {
-    return listed(this.byUser.get(userId));
+    return this.local.ofUser(userId);
   }
 
   isLocal(key: string): boolean {
-    return this.byKey.has(key);
+    return this.local.isLocal(key);
   }
-}
-
-/*
- * The indexes hold one link as it is and make an array only for a second:
- * most devices and users have one connection, and every idle one pays for these maps.
- */
-
-function add<L>(index: Map<number, L | L[]>, id: number, link: L): void {
-  const held = index.get(id);
-  if (held === undefined) index.set(id, link);
-  else if (Array.isArray(held)) held.push(link);
-  else index.set(id, [held, link]);
-}
-
-function remove<L>(index: Map<number, L | L[]>, id: number, link: L): void {
-  const held = index.get(id);
-  if (held === undefined) return;
-  if (!Array.isArray(held)) {
-    if (held === link) index.delete(id);
-    return;
-  }
-  const at = held.indexOf(link);
-  if (at >= 0) held.splice(at, 1);
-  if (held.length === 0) index.delete(id);
-  else if (held.length === 1) index.set(id, held[0] as L);
-}
-
-/** A copy: callers may attach and detach while they walk it. */
-function listed<L>(held: L | L[] | undefined): readonly L[] {
-  if (held === undefined) return [];
-  return Array.isArray(held) ? [...held] : [held];
 }

@@ -78,6 +78,15 @@ export class DeliveryService {
     if (await this.deps.links.detach(link)) await this.goOffline(link.deviceId);
   }
 
+  /**
+   * A dead node's link `key` held the device's liveness (see NodeWatch): ends
+   * it if that link still holds it, and writes the handover as the link's
+   * close would have. Two survivors doing this at once hand over once.
+   */
+  async releaseDeadLink(deviceId: number, key: string): Promise<void> {
+    if (await this.deps.links.release(deviceId, key)) await this.goOffline(deviceId);
+  }
+
   /** Another node took the device's liveness from link `key` of this node. */
   livenessTaken(deviceId: number, key: string): void {
     this.deps.links.forgetLiveness(deviceId, key);

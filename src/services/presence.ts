@@ -93,6 +93,15 @@ export class PresenceService {
     });
   }
 
+  /**
+   * A dead node's connection keys were removed (see NodeWatch) and these users
+   * were left with none: they went offline (no grace period: it ran out with
+   * the node), their last-active time is stored and announced.
+   */
+  wentOffline(userIds: readonly number[]): void {
+    for (const userId of userIds) this.serially(userId, () => this.markActive(userId));
+  }
+
   /** The presence of those of `userIds` the viewer may see; the others are left out. */
   async statusFor(viewerId: number, userIds: readonly number[]): Promise<PresenceView[]> {
     const facts = await this.deps.storage.facts(viewerId, userIds);

@@ -23,8 +23,9 @@ const PAGE = 500;
  * Between server nodes the Broker carries them: the services publish their
  * revocations as a `revoked` control event, and each node hands it to its
  * watcher here. The database poll stays the way processes without a broker
- * (the admin CLI) are heard. (PostgreSQL sequences are not in commit
- * order: a reader by id there needs a look-back.)
+ * (the admin CLI) are heard. (A PostgreSQL sequence alone is not in commit
+ * order; migration 0003 makes account event ids so: each writer draws its ids
+ * under a lock held to its commit. See PostgresAccountEventsStorage.)
  */
 export class RevocationWatcher implements RevocationListener {
   /** Undefined until start() has read where the events end. */

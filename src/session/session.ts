@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import { ChatError, type CloseReason, CloseCodes, isChatError } from '../errors.js';
+import { ChatError, type CloseReason, CloseCodes, isChatError, unavailableError } from '../errors.js';
 import { FrameError, decodeClientFrame } from '../protocol/decode.js';
 import { encodeFrame, errorFrame } from '../protocol/encode.js';
 import type { AuthFrame, ClientFrame, ServerFrame } from '../protocol/frames.js';
@@ -266,6 +266,12 @@ export class Session implements ConnectionListener, LiveSession {
       // The device's token stopped working while the request was on its way (a revocation, perhaps by
       // another process, that the registry has not acted on yet): this connection ends as the registry would end it.
       if (error.code === 'unauthorized' || error.code === 'account_disabled') this.close('device_revoked', error.message);
+      return;
+    }
+    const unavailable = unavailableError(error);
+    if (unavailable) {
+      this.deps.log.warn({ err: error, device: this.principal?.deviceId }, 'request failed: an engine is unavailable');
+      this.send(errorFrame(id, unavailable));
       return;
     }
     this.deps.log.error({ err: error, device: this.principal?.deviceId }, 'request failed');

@@ -8,7 +8,7 @@ export interface PresenceStoreFixture {
   close(): Promise<void>;
 }
 
-/** What every PresenceStore must do: run on the in-memory store here, on a networked one in the next issue. */
+/** What every PresenceStore must do: on the in-memory store (one node) and on Redis (two nodes). */
 export function presenceStoreContract(name: string, make: () => Promise<PresenceStoreFixture>): void {
   describe(`PresenceStore contract: ${name}`, () => {
     it('counts connection keys per user, each once, and says who has any', async () => {
@@ -50,6 +50,21 @@ export function presenceStoreContract(name: string, make: () => Promise<Presence
       assert.deepEqual((await store.removeAll('a:')).sort(), [2]);
       assert.deepEqual([...(await store.online([1, 2, 3]))].sort(), [1, 3]);
       assert.equal(await store.remove(1, 'b:1'), 0, "user 1's key of node a is gone");
+      await fixture.close();
+    });
+
+    it('two survivors removing a dead node\'s keys at once name each emptied user once, and again nothing', async () => {
+      const fixture = await make();
+      const [first, last] = [fixture.nodes[0] as PresenceStore, fixture.nodes.at(-1) as PresenceStore];
+      await first.add(1, 'a:1');
+      await first.add(2, 'a:2');
+      await first.add(2, 'a:grace:2');
+      await last.add(3, 'b:1');
+      const removed = await Promise.all([first.removeAll('a:'), last.removeAll('a:')]);
+      assert.deepEqual(removed.flat().sort(), [1, 2]);
+      assert.deepEqual(await last.removeAll('a:'), []);
+      assert.deepEqual(await last.removeAll('z:'), [], 'a node never seen');
+      assert.deepEqual([...(await first.online([1, 2, 3]))], [3]);
       await fixture.close();
     });
   });

@@ -12,6 +12,8 @@ accountsStorageContract('SQLite in memory', async () => {
     admin,
     events: new SqliteAccountEventsStorage(store),
     seedInvite: async (codeHash, maxUses, expiresAt) => store.invites.insert({ codeHash, codePrefix: 'TEST', now: 1, expiresAt, maxUses, note: '' }),
+    // One database, one writer: another storage is another object on it.
+    anotherAccounts: async () => new SqliteAdminStorage(store),
     close: async () => {
       store.db.close();
     },

@@ -11,6 +11,8 @@ export interface AccountsFixture {
   readonly events: AccountEventsStorage;
   /** Stores an invite usable `maxUses` times until `expiresAt` (null: never). */
   seedInvite(codeHash: Buffer, maxUses: number, expiresAt: number | null): Promise<number>;
+  /** Another accounts storage on the same database, as another node opens it; close() closes it too. */
+  anotherAccounts(): Promise<AccountsStorage>;
   /** Async: a networked engine closes its pool. */
   close(): Promise<void>;
 }
@@ -73,6 +75,24 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       const expired = Buffer.from('invite-2');
       await seedInvite(expired, 5, NOW);
       assert.equal((await accounts.createUser({ username: 'fay', displayName: 'f', passwordHash: 'h', inviteHash: expired, now: NOW })).kind, 'refused');
+      await close();
+    });
+
+    it("admits one user with an invite's last use, however many storages redeem it at once", async () => {
+      const { accounts, admin, seedInvite, anotherAccounts, close } = await open();
+      const other = await anotherAccounts();
+      const hash = Buffer.from('invite-last');
+      const inviteId = await seedInvite(hash, 2, null);
+      assert.equal((await accounts.createUser({ username: 'first', displayName: 'f', passwordHash: 'h', inviteHash: hash, now: NOW })).kind, 'created');
+      const redeem = (storage: AccountsStorage, username: string) => storage.createUser({ username, displayName: username, passwordHash: 'h', inviteHash: hash, now: NOW });
+      const outcomes = await Promise.all([redeem(accounts, 'amy'), redeem(other, 'ben'), redeem(accounts, 'cy'), redeem(other, 'di')]);
+      assert.equal(outcomes.filter((outcome) => outcome.kind === 'created').length, 1, 'the last use admits one');
+      assert.deepEqual(
+        outcomes.filter((outcome) => outcome.kind === 'refused'),
+        [1, 2, 3].map(() => ({ kind: 'refused', reason: 'invite_invalid' })),
+      );
+      assert.equal((await admin.invite({ id: inviteId }))?.uses, 2);
+      assert.equal((await admin.listUsers()).length, 2);
       await close();
     });
 

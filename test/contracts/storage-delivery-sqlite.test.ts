@@ -1,10 +1,17 @@
-import { migrate, openDatabase } from '../../src/storage/database.js';
+import { join } from 'node:path';
+import { type Db, migrate, openDatabase } from '../../src/storage/database.js';
 import { SqliteDeliveryStorage } from '../../src/storage/sqlite/delivery.js';
 import { Store } from '../../src/storage/store.js';
+import { tempDir } from '../helpers/tmp.js';
 import { type DeliveryFixture, deliveryStorageContract } from './storage-delivery.contract.js';
 
+// A file, not ':memory:': another node's storage is a second connection to the same database.
+const open = (file: string): Db => openDatabase({ file, synchronous: 'full', busyTimeoutMs: 1000 });
+
 deliveryStorageContract('SQLite', async (): Promise<DeliveryFixture> => {
-  const db = openDatabase({ file: ':memory:', synchronous: 'full', busyTimeoutMs: 1000 });
+  const file = join(tempDir(), 'chatd.db');
+  const db = open(file);
+  const others: Db[] = [];
   migrate(db);
   const store = new Store(db);
   let devices = 0;
@@ -32,7 +39,13 @@ deliveryStorageContract('SQLite', async (): Promise<DeliveryFixture> => {
         store.cursors.advance(deviceId, threadId, seq);
         store.inbox.acknowledge(deviceId, threadId, seq);
       }),
+    anotherNode: async () => {
+      const other = open(file);
+      others.push(other);
+      return new SqliteDeliveryStorage(new Store(other));
+    },
     close: async () => {
+      for (const other of others) other.close();
       db.close();
     },
   };

@@ -13,6 +13,8 @@ export interface DeliveryFixture {
   send(threadId: number, senderUserId: number, senderDeviceId: number, now: number): Promise<{ id: number; seq: number }>;
   /** The device acknowledged the thread up to seq (its cursor moves, its inbox rows go). */
   acknowledge(deviceId: number, threadId: number, seq: number): Promise<void>;
+  /** The same storage on another connection to the same database, as another node (or process) has: its own transactions, its own group commit. */
+  anotherNode(): Promise<DeliveryStorage>;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,24 @@ export function deliveryStorageContract(name: string, open: () => Promise<Delive
       assert.deepEqual((await f.storage.inboxPage(bobPhone, 0, 10)).messages.map((message) => message.id), [message.id], 'the row written once');
       assert.deepEqual(await f.storage.goOffline(bobPhone, rules({ maxMessages: 0 })), { wasLive: false, overflowed: false, pushesQueued: false }, 'not live: nothing written, not even the flag');
       assert.equal(await f.storage.inboxOverflowed(bobPhone), false);
+      await f.close();
+    });
+
+    it('two nodes handing over one device at once (the old node closing, the new one opening) write it once: units for one device are serialised between them', async () => {
+      const { f, alice, alicePhone, bobPhone, thread } = await pair(open);
+      const other = await f.anotherNode();
+      const withPush = rules({ push: { apns: true, fcm: false } });
+      const sent: number[] = [];
+      // A few rounds: each one a real race between two connections' transactions.
+      for (let round = 0; round < 5; round++) {
+        await (round % 2 === 0 ? f.storage : other).goLive(bobPhone);
+        sent.push((await f.send(thread, alice, alicePhone, 1_000 + round)).id);
+        const both = await Promise.all([f.storage.goOffline(bobPhone, withPush), other.goOffline(bobPhone, withPush)]);
+        assert.deepEqual(both.map((outcome) => outcome.wasLive).sort(), [false, true], `round ${round}: one handed over, the other found the device unmarked`);
+        assert.equal(both.filter((outcome) => outcome.pushesQueued).length, 1, `round ${round}: notifications queued once`);
+        assert.equal(await other.isLive(bobPhone), false);
+      }
+      assert.deepEqual((await other.inboxPage(bobPhone, 0, 100)).messages.map((message) => message.id), sent, 'each message written once, seen alike from both');
       await f.close();
     });
 

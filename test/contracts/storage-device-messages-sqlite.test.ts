@@ -10,6 +10,8 @@ deviceMessagesStorageContract('SQLite in memory', async () => {
     deviceMessages: new SqliteDeviceMessagesStorage(store),
     accounts: new SqliteAccountsStorage(store),
     keys: new SqliteKeysStorage(store),
+    // One database, one writer: another storage is another object on it.
+    anotherDeviceMessages: async () => new SqliteDeviceMessagesStorage(store),
     close: async () => {
       store.db.close();
     },

@@ -9,6 +9,8 @@ export interface DeviceMessagesFixture {
   readonly deviceMessages: DeviceMessagesStorage;
   readonly accounts: AccountsStorage;
   readonly keys: KeysStorage;
+  /** Another device messages storage on the same database, as another node opens it; close() closes it too. */
+  anotherDeviceMessages(): Promise<DeviceMessagesStorage>;
   /** Async: a networked engine closes its pool. */
   close(): Promise<void>;
 }
@@ -67,6 +69,20 @@ export function deviceMessagesStorageContract(name: string, open: () => Promise<
       assert.equal((await send(c, a)).kind, 'signed_out');
       assert.deepEqual(await deviceMessages.deviceMessages(a, 0, 10), []);
       assert.deepEqual(await deviceMessages.deviceMessages(b, 0, 10), []);
+      fixture.close();
+    });
+
+    it('keeps each sender within the bounds when storages send at once', async () => {
+      const fixture = await open();
+      const other = await fixture.anotherDeviceMessages();
+      const { userId, a, b, c } = await family(fixture);
+      const send = (storage: DeviceMessagesStorage, from: number) =>
+        storage.sendDeviceMessage({ userId, fromDevice: from, toDevice: b, payload: Buffer.from('x'), now: NOW, limits });
+      const outcomes = await Promise.all([a, a, c, c, a, a, c, c].map((from, i) => send(i % 2 === 0 ? fixture.deviceMessages : other, from)));
+      assert.equal(outcomes.filter((outcome) => outcome.kind === 'stored').length, 6, 'three from each sender: the bound');
+      const page = await fixture.deviceMessages.deviceMessages(b, 0, 10);
+      const storedIds = outcomes.flatMap((outcome) => (outcome.kind === 'stored' ? [outcome.id] : [])).sort((x, y) => x - y);
+      assert.deepEqual(page.map((row) => row.id), storedIds, 'every message stored is queued');
       fixture.close();
     });
 

@@ -9,6 +9,8 @@ keysStorageContract('SQLite in memory', async () => {
     keys: new SqliteKeysStorage(store),
     accounts: new SqliteAccountsStorage(store),
     seedSharedThread: async (userIds) => void seedThread(store, userIds, { userId: userIds[0] as number, deviceId: 0 }, 0, 1),
+    // One database, one writer: another storage is another object on it.
+    anotherKeys: async () => new SqliteKeysStorage(store),
     close: async () => {
       store.db.close();
     },

@@ -9,6 +9,8 @@ export interface KeysFixture {
   readonly accounts: AccountsStorage;
   /** A thread both users are members of (who may see whose keys). */
   seedSharedThread(userIds: readonly number[]): Promise<void>;
+  /** Another keys storage on the same database, as another node opens it; close() closes it too. */
+  anotherKeys(): Promise<KeysStorage>;
   /** Async: a networked engine closes its pool. */
   close(): Promise<void>;
 }
@@ -97,6 +99,28 @@ export function keysStorageContract(name: string, open: () => Promise<KeysFixtur
         await keys.approveDevice({ userId, deviceId: d1, target: { deviceId: 9_999, counter: 1, encKey: 'x' }, accountKey: 'K1', accountSignature: 'c', verified: true }),
         { kind: 'refused', reason: 'no_device' },
       );
+      await close();
+    });
+
+    it('keeps the identity rules between storages acting at once: one device gets a new sign_key, one account key is set first', async () => {
+      const { keys, accounts, anotherKeys, close } = await open();
+      const other = await anotherKeys();
+      const { userId, deviceIds } = await seedUser(accounts, 'hana', 2);
+      const [d1, d2] = deviceIds as [number, number];
+      const published = await Promise.all([
+        keys.publishDeviceKeys({ userId, deviceId: d1, keys: keysOf(9), certification: undefined, now: NOW }),
+        other.publishDeviceKeys({ userId, deviceId: d2, keys: keysOf(9), certification: undefined, now: NOW }),
+      ]);
+      assert.deepEqual(published.map((outcome) => outcome.kind).sort(), ['refused', 'stored']);
+      assert.deepEqual(published.find((outcome) => outcome.kind === 'refused'), { kind: 'refused', reason: 'sign_key_taken' });
+      const set = await Promise.all([
+        keys.publishAccountKey({ userId, deviceId: d1, accountKey: 'KA', signature: 's', reset: false, passwordConfirmed: false, now: NOW }),
+        other.publishAccountKey({ userId, deviceId: d2, accountKey: 'KB', signature: 's', reset: false, passwordConfirmed: false, now: NOW }),
+      ]);
+      assert.deepEqual(set.map((outcome) => outcome.kind).sort(), ['refused', 'stored']);
+      assert.deepEqual(set.find((outcome) => outcome.kind === 'refused'), { kind: 'refused', reason: 'other_account_key' });
+      const winner = set[0]?.kind === 'stored' ? 'KA' : 'KB';
+      assert.equal((await keys.accountKey(userId))?.accountKey, winner);
       await close();
     });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { HistoryStorage } from '../../src/storage/ports/history.js';
+import type { HistoryAnchor, HistoryStorage } from '../../src/storage/ports/history.js';
 import type { AppendMessageInput, AppendOutcome, MessagingStorage, StoredMessage } from '../../src/storage/ports/messaging.js';
 import type { ThreadStorage } from '../../src/storage/ports/threads.js';
 
@@ -18,6 +18,8 @@ export interface MessagingFixture {
   readonly messaging: MessagingStorage;
   readonly history: HistoryStorage;
   readonly threads: ThreadStorage;
+  /** The message path's storage of a second node (process) on the same database: for races between nodes. */
+  otherNode(): Promise<{ readonly messaging: MessagingStorage; readonly threads: ThreadStorage }>;
   user(name: string): Promise<number>;
   /** A device of the user; `approved`: it published keys certified by the account key (an e2e sender and recipient). */
   device(userId: number, options?: { approved?: boolean }): Promise<number>;
@@ -88,6 +90,176 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
         page?.messages.map((m) => m.seq),
         seqs,
       );
+    });
+
+    it('gives appends to one thread racing from two nodes the seqs 1..n between them, without gaps, each once', async () => {
+      const w = await world();
+      const other = await w.f.otherNode();
+      const outcomes = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          i % 2 === 0 ? w.f.messaging.appendMessage(w.text()) : other.messaging.appendMessage(w.text({ senderUserId: w.bob, senderDeviceId: w.bobDevice })),
+        ),
+      );
+      const seqs = outcomes.map((o) => stored(o).seq).sort((a, b) => a - b);
+      assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
+      const page = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 100 });
+      assert.deepEqual(page?.messages.map((m) => m.seq), seqs);
+    });
+
+    it('stores a send racing itself from two nodes once: the other gets the duplicate', async () => {
+      const w = await world();
+      const other = await w.f.otherNode();
+      const inputs = Array.from({ length: 8 }, (_, i) => w.text({ clientMsgId: `race${i}` }));
+      const pairs = await Promise.all(inputs.map((input) => Promise.all([w.f.messaging.appendMessage(input), other.messaging.appendMessage(input)])));
+      for (const [here, there] of pairs) {
+        assert.deepEqual([here.kind, there.kind].sort(), ['duplicate', 'stored'], JSON.stringify([here, there]));
+        assert.deepEqual((here as { message: StoredMessage }).message, (there as { message: StoredMessage }).message);
+      }
+      const page = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 100 });
+      assert.deepEqual(page?.messages.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8], 'one message per client id, no gap');
+    });
+
+    it('stores a client id racing into two threads from two nodes once: the other send is refused, and neither thread has a gap', async () => {
+      const w = await world();
+      const other = await w.f.otherNode();
+      const { threadId: elsewhere } = await w.f.threads.openDirect({ userIds: [w.alice, w.carol], createdBy: w.alice, now: NOW });
+      // Each node's sends go to one thread only: the two nodes share no thread, so nothing orders them but the client id.
+      const inputs = Array.from({ length: 8 }, (_, i) => w.text({ clientMsgId: `race${i}` }));
+      const pairs = await Promise.all(
+        inputs.map((input) => Promise.all([w.f.messaging.appendMessage(input), other.messaging.appendMessage({ ...input, threadId: elsewhere })])),
+      );
+      for (const [here, there] of pairs) {
+        assert.deepEqual([here.kind, there.kind].sort(), ['refused', 'stored'], JSON.stringify([here, there]));
+        assert.deepEqual(here.kind === 'refused' ? here : there, { kind: 'refused', reason: 'client_id_in_other_thread' });
+      }
+      const here = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 100 });
+      const there = await w.f.history.page({ userId: w.alice, threadId: elsewhere, anchor: { after: 0 }, size: 100 });
+      assert.equal((here?.messages.length ?? 0) + (there?.messages.length ?? 0), 8, 'one message per client id');
+      for (const page of [here, there]) assert.deepEqual(page?.messages.map((m) => m.seq), page?.messages.map((_, i) => i + 1));
+    });
+
+    it('decides the sends of one turn one after another: stores, refusals and a client id used twice in the same turn', async () => {
+      const w = await world();
+      const { threadId: elsewhere } = await w.f.threads.openDirect({ userIds: [w.alice, w.carol], createdBy: w.alice, now: NOW });
+      // All in the same turn: on SQLite one group commit, on PostgreSQL one batch.
+      const outcomes = await Promise.all([
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'a' })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'b', senderUserId: w.carol, senderDeviceId: w.carolDevice })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'a', now: NOW + 1 })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'a', threadId: elsewhere })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'c', requireE2eEverywhere: true })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'd', threadId: elsewhere })),
+        w.f.messaging.appendMessage(w.text({ clientMsgId: 'e', senderUserId: w.bob, senderDeviceId: w.bobDevice })),
+      ]);
+      const first = stored(outcomes[0] as AppendOutcome);
+      assert.equal(first.seq, 1);
+      assert.deepEqual(outcomes.slice(1, 5), [
+        { kind: 'refused', reason: 'no_thread' },
+        { kind: 'duplicate', message: first },
+        { kind: 'refused', reason: 'client_id_in_other_thread' },
+        { kind: 'refused', reason: 'encryption_required' },
+      ]);
+      assert.equal(stored(outcomes[5] as AppendOutcome).seq, 1, 'the other thread has its own seqs');
+      assert.equal(stored(outcomes[6] as AppendOutcome).seq, 2);
+      assert.deepEqual(await w.f.inbox(w.bobDevice), [first.id], "bob's inbox: alice's message, not his own");
+      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 0 }), { kind: 'done', moved: false, readSeq: 2, unread: 0, totalUnread: 0 });
+      assert.equal(await w.f.messaging.totalUnread(w.alice), 1, "bob's message is alice's one unread");
+    });
+
+    it("orders a removal on one node and the removed member's sends on another: stored before the removal, refused after it", async () => {
+      const w = await world();
+      const other = await w.f.otherNode();
+      const { threadId } = await w.f.threads.createGroup({
+        title: 'g',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob],
+        e2eRequired: false,
+        event: { event: 'group_created' },
+        now: NOW,
+      });
+      const bobs = () => w.text({ threadId, senderUserId: w.bob, senderDeviceId: w.bobDevice });
+      const early = await Promise.all(Array.from({ length: 10 }, () => other.messaging.appendMessage(bobs())));
+      const [removed, ...late] = await Promise.all([
+        w.f.threads.changeGroup({
+          threadId,
+          actor: { userId: w.alice, deviceId: w.aliceDevice },
+          expect: { actorRole: 'owner', members: [{ userId: w.bob, role: 'member' }] },
+          change: { kind: 'end', userId: w.bob, newOwner: null, event: { event: 'member_removed' } },
+          now: NOW,
+        }),
+        ...Array.from({ length: 10 }, () => other.messaging.appendMessage(bobs())),
+      ]);
+      assert.equal(removed?.kind, 'changed');
+      const leftAt = (removed as { message: StoredMessage }).message.seq;
+      for (const outcome of [...early, ...(late as AppendOutcome[])]) {
+        if (outcome.kind === 'stored') assert.ok(outcome.message.seq < leftAt, `seq ${outcome.message.seq} stored after the removal at ${leftAt}`);
+        else assert.deepEqual(outcome, { kind: 'refused', reason: 'not_member' });
+      }
+      const page = await w.f.history.page({ userId: w.alice, threadId, anchor: { after: 0 }, size: 100 });
+      assert.deepEqual(page?.messages.map((m) => m.seq), Array.from({ length: leftAt }, (_, i) => i + 1), 'no gap, nothing after the removal');
+    });
+
+    it('lists threads as the user sees them: last visible message, peer, members, unread cursors, settings', async () => {
+      const w = await world();
+      const first = stored(await w.f.messaging.appendMessage(w.text()));
+      const { threadId: group } = await w.f.threads.createGroup({
+        title: 'g',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob, w.carol],
+        e2eRequired: true,
+        event: { event: 'group_created' },
+        now: NOW + 10,
+      });
+      assert.equal(await w.f.threads.updateSettings({ threadId: w.threadId, userId: w.bob, muted: true, label: 'A' }), true);
+      assert.equal(await w.f.threads.updateSettings({ threadId: w.threadId, userId: w.bob, muted: undefined, label: undefined }), true, 'undefined leaves both');
+      assert.equal(await w.f.threads.updateSettings({ threadId: w.threadId, userId: w.carol, muted: true, label: null }), false);
+      const list = await w.f.threads.list(w.bob);
+      assert.deepEqual(list.map((t) => t.id), [group, w.threadId], 'most recent activity first');
+      const [groupSummary, direct] = list;
+      assert.deepEqual(
+        { ...direct, lastMessage: direct?.lastMessage?.id },
+        {
+          id: w.threadId,
+          kind: 'direct',
+          title: null,
+          createdAt: NOW,
+          lastSeq: 1,
+          e2eRequired: false,
+          role: 'member',
+          joinedSeq: 0,
+          leftSeq: null,
+          readSeq: 0,
+          muted: true,
+          label: 'A',
+          memberCount: 2,
+          lastMessage: first.id,
+          peer: { id: w.alice, username: 'alice', displayName: 'alice' },
+        },
+      );
+      assert.deepEqual([groupSummary?.kind, groupSummary?.title, groupSummary?.e2eRequired, groupSummary?.memberCount, groupSummary?.peer, groupSummary?.lastMessage?.kind], ['group', 'g', true, 3, null, 'system']);
+      assert.deepEqual(await w.f.threads.groupState(group, w.carol), {
+        kind: 'group',
+        e2eRequired: true,
+        actor: { role: 'member', left: false },
+        members: [
+          { userId: w.alice, role: 'owner' },
+          { userId: w.bob, role: 'member' },
+          { userId: w.carol, role: 'member' },
+        ].sort((a, b) => a.userId - b.userId),
+      });
+      assert.equal(await w.f.threads.groupState(w.threadId, w.carol), undefined);
+      assert.equal((await w.f.threads.userByUsername('ALICE'))?.id, w.alice, 'usernames compare without case');
+      assert.equal((await w.f.threads.userById(w.bob))?.username, 'bob');
+      assert.equal(await w.f.threads.userById(999_999), undefined);
+    });
+
+    it('stores bodies and client ids exactly as sent: quotes, backslashes, commas, braces, NULL, unicode', async () => {
+      const w = await world();
+      const odd = ['NULL', 'a,b', '{"x"}', 'back\\slash "quoted"', 'ünï 👋', ' '];
+      const outcomes = await Promise.all(odd.map((text) => w.f.messaging.appendMessage(w.text({ clientMsgId: text, bodyJson: JSON.stringify({ text }) }))));
+      const page = await w.f.history.page({ userId: w.bob, threadId: w.threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual(page?.messages, outcomes.map(stored));
+      assert.deepEqual(page?.messages.map((m) => [m.clientMsgId, JSON.parse(m.bodyJson).text]), odd.map((text) => [text, text]));
     });
 
     it('resolves only after commit: what it reports is readable at once', async () => {
@@ -221,6 +393,40 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.deepEqual(await w.f.messaging.markDelivered({ userId: w.carol, deviceId: w.carolDevice, threadId: w.threadId, seq: 2 }), { kind: 'refused', reason: 'no_thread' });
       assert.equal(await w.f.messaging.membership(w.threadId, w.carol), 'none');
       assert.equal(await w.f.messaging.membership(w.threadId, w.bob), 'member');
+    });
+
+    it('pages before, after, at the latest and around a message, within what the member may see', async () => {
+      const w = await world();
+      for (let i = 0; i < 10; i++) stored(await w.f.messaging.appendMessage(w.text()));
+      const seqs = async (anchor: HistoryAnchor, size: number) =>
+        (await w.f.history.page({ userId: w.bob, threadId: w.threadId, anchor, size }))?.messages.map((m) => m.seq);
+      assert.deepEqual(await seqs({ before: 5 }, 3), [2, 3, 4]);
+      assert.deepEqual(await seqs({ after: 7 }, 5), [8, 9, 10]);
+      assert.deepEqual(await seqs({ latest: true }, 3), [8, 9, 10]);
+      assert.deepEqual(await seqs({ around: 5 }, 4), [4, 5, 6, 7]);
+      assert.deepEqual(await seqs({ around: 1 }, 4), [1, 2, 3, 4]);
+      assert.deepEqual(await seqs({ around: 99 }, 3), [9, 10]);
+      assert.deepEqual(await seqs({ before: 99 }, 2), [9, 10]);
+      assert.equal(await w.f.history.page({ userId: w.carol, threadId: w.threadId, anchor: { latest: true }, size: 3 }), undefined, 'never a member');
+      // A member who left sees up to where they left.
+      const { threadId, message: created } = await w.f.threads.createGroup({
+        title: 'g',
+        actor: { userId: w.alice, deviceId: w.aliceDevice },
+        memberIds: [w.bob],
+        e2eRequired: false,
+        event: { event: 'group_created' },
+        now: NOW,
+      });
+      await w.f.threads.changeGroup({
+        threadId,
+        actor: { userId: w.bob, deviceId: w.bobDevice },
+        expect: { actorRole: 'member' },
+        change: { kind: 'end', userId: w.bob, newOwner: null, event: { event: 'member_left' } },
+        now: NOW,
+      });
+      stored(await w.f.messaging.appendMessage(w.text({ threadId })));
+      const page = await w.f.history.page({ userId: w.bob, threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual({ seqs: page?.messages.map((m) => m.seq), from: page?.from, to: page?.to }, { seqs: [created.seq, 2], from: 0, to: 2 });
     });
 
     it('syncs what a device lacks after its cursors, a page per thread', async () => {

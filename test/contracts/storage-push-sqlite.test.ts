@@ -13,6 +13,8 @@ pushStorageContract('SQLite in memory', async () => {
     admin,
     seedThread: async (members, sender, messages, now) => seedThread(store, members, sender, messages, now),
     mute: async (threadId, userId) => store.threads.setSettings(threadId, userId, true, null),
+    // One database, one writer: another claimant is another storage object on it.
+    anotherQueue: async () => new SqlitePushQueueStorage(store, { claimant: 'another' }),
     close: async () => {
       store.db.close();
     },

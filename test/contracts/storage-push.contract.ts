@@ -14,6 +14,8 @@ export interface PushFixture {
   /** A thread of these users with `messages` messages from `sender`, noted for push as the message path does. */
   seedThread(members: readonly number[], sender: { userId: number; deviceId: number }, messages: number, now: number): Promise<{ threadId: number; messageIds: number[] }>;
   mute(threadId: number, userId: number): Promise<void>;
+  /** Another queue storage on the same database, as another node opens it (another claimant: another name); close() closes it too. */
+  anotherQueue(): Promise<PushQueueStorage>;
   /** Async: a networked engine closes its pool. */
   close(): Promise<void>;
 }
@@ -21,6 +23,18 @@ export interface PushFixture {
 const NOW = 4_000_000;
 const both = { apns: true, fcm: true };
 const apnsToken = (n: number) => String(n).repeat(64).slice(0, 64);
+const LEASE_MS = 60_000;
+const claim = (queue: PushQueueStorage, now: number, limit = 10, leaseMs = LEASE_MS) => queue.claimDuePushes({ now, limit, leaseMs });
+
+/** Alice's thread with bob, whose `devices` devices have a token each, expanded: a queued notification per device of bob. */
+async function queuedForDevices(fixture: PushFixture, devices: number): Promise<{ deviceIds: number[] }> {
+  const alice = await seedUser(fixture.accounts, 'alice', 1);
+  const bob = await seedUser(fixture.accounts, 'bob', devices);
+  for (const deviceId of bob.deviceIds) await fixture.tokens.registerPushToken(deviceId, { platform: 'fcm', token: `token-of-${deviceId}`, topic: null });
+  await fixture.seedThread([alice.userId, bob.userId], { userId: alice.userId, deviceId: alice.deviceIds[0] as number }, 1, NOW);
+  assert.equal(await fixture.queue.expandPending({ limit: 10, now: NOW, platforms: both }), 1);
+  return { deviceIds: bob.deviceIds };
+}
 
 /** Push tokens, and the queue as the dispatcher works it: expand, due, settle, retry. */
 export function pushStorageContract(name: string, open: () => Promise<PushFixture>): void {
@@ -56,12 +70,12 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       const { threadId, messageIds } = await fixture.seedThread([alice.userId, bob.userId, carol.userId, dave.userId], sender, 2, NOW);
       await fixture.mute(threadId, carol.userId);
       assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: { apns: true, fcm: false } }), 1);
-      const due = await queue.duePushes(NOW, 10);
+      const due = await claim(queue, NOW);
       assert.deepEqual(due.map((push) => [push.deviceId, push.messageId, push.seq, push.attempts]), [[b1, messageIds[1], 2, 0]], 'the newest message, the apns device only');
       assert.deepEqual(due.map((push) => [push.deviceLive, push.deviceRevoked, push.muted, push.left]), [[false, false, false, false]], 'real booleans');
       assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: both }), 0, 'expanded once');
-      assert.deepEqual(await queue.duePushes(NOW - 1, 10), [], 'not due before its time');
-      fixture.close();
+      assert.deepEqual(await claim(queue, NOW - 1), [], 'not due before its time');
+      await fixture.close();
     });
 
     it('settles a row (counted) unless a newer message took it; retries later; drops a dead token', async () => {
@@ -74,29 +88,89 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       const sender = { userId: alice.userId, deviceId: alice.deviceIds[0] as number };
       await fixture.seedThread([alice.userId, bob.userId], sender, 1, NOW);
       await queue.expandPending({ limit: 10, now: NOW, platforms: both });
-      const [row] = await queue.duePushes(NOW, 10);
+      const [row] = await claim(queue, NOW);
       assert.ok(row);
       await queue.retryPush(row.id, NOW + 500, 'provider busy');
-      assert.deepEqual(await queue.duePushes(NOW, 10), []);
+      assert.deepEqual(await claim(queue, NOW), []);
       assert.equal(await queue.nextDueAfter(NOW), NOW + 500);
-      const [again] = await queue.duePushes(NOW + 500, 10);
+      const [again] = await claim(queue, NOW + 500);
       assert.equal(again?.attempts, 1);
       await queue.settlePush(again!, 'sent');
-      assert.deepEqual(await queue.duePushes(NOW + 500, 10), []);
+      assert.deepEqual(await claim(queue, NOW + 500), []);
       assert.equal(await queue.nextDueAfter(NOW), null);
       assert.equal((await admin.pushCounts()).sent, 1);
 
       await fixture.seedThread([alice.userId, bob.userId], sender, 1, NOW + 1_000);
       await queue.expandPending({ limit: 10, now: NOW + 1_000, platforms: both });
-      const [pending] = await queue.duePushes(NOW + 1_000, 10);
+      const [pending] = await claim(queue, NOW + 1_000);
       await queue.settlePush({ ...pending!, messageId: pending!.messageId - 1 }, 'skipped');
-      assert.equal((await queue.duePushes(NOW + 1_000, 10)).length, 1, 'a newer message holds the row: it stays');
+      assert.equal((await claim(queue, NOW + 1_000)).length, 1, 'a newer message holds the row: it stays');
       await queue.dropDeadToken(pending!, apnsToken(2));
-      assert.deepEqual(await queue.duePushes(NOW + 1_000, 10), []);
+      assert.deepEqual(await claim(queue, NOW + 1_000), []);
       assert.equal(await tokens.pushRegistration(b1), undefined);
       const counts = await admin.pushCounts();
       assert.deepEqual([counts.sent, counts.skipped, counts.droppedTokens, counts.queued], [1, 1, 1, 0]);
-      fixture.close();
+      await fixture.close();
+    });
+
+    it('gives a claimed notification to no other claimant until its lease runs out, then to another (a dead node is taken over)', async () => {
+      const fixture = await open();
+      const { queue, admin } = fixture;
+      const other = await fixture.anotherQueue();
+      await queuedForDevices(fixture, 1);
+      const [row] = await claim(queue, NOW, 10, 1_000);
+      assert.ok(row);
+      assert.deepEqual(await claim(other, NOW + 999), [], 'claimed by the first');
+      assert.deepEqual(
+        (await claim(queue, NOW, 10, 1_000)).map((push) => push.id),
+        [row.id],
+        'its own claim comes back to a claimant (restarted, it takes it back at once; a dispatcher skips what it has in flight)',
+      );
+      assert.deepEqual(await claim(other, NOW + 999), [], 'claimed again: the lease runs from the last claim');
+      assert.equal(await other.nextDueAfter(NOW + 999), NOW + 1_000, 'due again when the lease runs out');
+      const [taken] = await claim(other, NOW + 1_000);
+      assert.deepEqual([taken?.id, taken?.messageId, taken?.attempts], [row.id, row.messageId, 0]);
+      await other.settlePush(taken!, 'sent');
+      assert.deepEqual([(await admin.pushCounts()).sent, (await admin.pushCounts()).queued], [1, 0]);
+      await fixture.close();
+    });
+
+    it('releases every claim of a claimant that stops: another claims them at once', async () => {
+      const fixture = await open();
+      const { queue } = fixture;
+      const other = await fixture.anotherQueue();
+      await queuedForDevices(fixture, 2);
+      assert.equal((await claim(queue, NOW)).length, 2);
+      assert.deepEqual(await claim(other, NOW), []);
+      await queue.releaseClaims();
+      assert.equal((await claim(other, NOW)).length, 2);
+      await queue.releaseClaims();
+      assert.deepEqual(await claim(queue, NOW), [], "another's claims are not released");
+      await other.releaseClaims();
+      assert.equal((await claim(queue, NOW)).length, 2);
+      await fixture.close();
+    });
+
+    it('never gives one row to two claimants claiming at once, and together they claim every due row', async () => {
+      const fixture = await open();
+      const other = await fixture.anotherQueue();
+      const { deviceIds } = await queuedForDevices(fixture, 24);
+      const claimed: number[] = [];
+      // As two nodes' dispatchers: both claim at the same moment, then settle what they got.
+      const work = async (queue: PushQueueStorage) => {
+        const pushes = await claim(queue, NOW, 2);
+        claimed.push(...pushes.map((push) => push.id));
+        for (const push of pushes) await queue.settlePush(push, 'sent');
+        return pushes.length;
+      };
+      for (let round = 0; round < 30; round++) {
+        const got = await Promise.all([work(fixture.queue), work(other)]);
+        if (got[0] + got[1] === 0) break;
+      }
+      assert.equal(claimed.length, deviceIds.length, 'each row once');
+      assert.equal(new Set(claimed).size, deviceIds.length);
+      assert.equal((await fixture.admin.pushCounts()).sent, deviceIds.length);
+      await fixture.close();
     });
   });
 }

@@ -2,14 +2,22 @@ import { SqliteHistoryStorage } from '../../src/storage/sqlite/history.js';
 import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
 import { SqliteThreadStorage } from '../../src/storage/sqlite/threads.js';
 import { migrate, openDatabase } from '../../src/storage/database.js';
+import { join } from 'node:path';
 import { Store } from '../../src/storage/store.js';
+import { tempDir } from './tmp.js';
 import type { FixtureSettings, MessagingFixture } from '../contracts/storage-messaging.contract.js';
 
-/** The ports over a fresh SQLite database in memory, seeded through the repositories. */
-export async function openSqliteMessaging(settings: FixtureSettings): Promise<MessagingFixture & { store: Store }> {
-  const db = openDatabase({ file: ':memory:', synchronous: 'normal', busyTimeoutMs: 1000 });
+/**
+ * The ports over a fresh SQLite database, seeded through the repositories: in
+ * memory, or (`inFile`) in a temp file, so that a second connection — another
+ * process, as `otherNode` makes — can open the same database.
+ */
+export async function openSqliteMessaging(settings: FixtureSettings, options: { inFile?: boolean } = {}): Promise<MessagingFixture & { store: Store }> {
+  const file = options.inFile ? join(tempDir(), 'chatd.db') : ':memory:';
+  const db = openDatabase({ file, synchronous: 'normal', busyTimeoutMs: 1000 });
   migrate(db);
   const store = new Store(db);
+  const others: Store[] = [];
   const append = { maxMessages: 1000, readDiffusionAbove: settings.readDiffusionAbove, push: { apns: false, fcm: false } };
   let devices = 0;
   return {
@@ -17,6 +25,12 @@ export async function openSqliteMessaging(settings: FixtureSettings): Promise<Me
     messaging: new SqliteMessagingStorage(store, append),
     history: new SqliteHistoryStorage(store),
     threads: new SqliteThreadStorage(store, append),
+    otherNode: async () => {
+      if (file === ':memory:') throw new Error('a second node needs the database in a file: openSqliteMessaging(settings, { inFile: true })');
+      const other = new Store(openDatabase({ file, synchronous: 'normal', busyTimeoutMs: 1000 }));
+      others.push(other);
+      return { messaging: new SqliteMessagingStorage(other, append), threads: new SqliteThreadStorage(other, append) };
+    },
     user: async (name) => store.users.insert({ username: name, displayName: name, passwordHash: 'x', now: 1 }) as number,
     device: async (userId, options = {}) => {
       const id = store.devices.insert({ userId, name: 'd', platform: 'cli', tokenHash: Buffer.from(`t${++devices}`), now: 1 });
@@ -35,6 +49,7 @@ export async function openSqliteMessaging(settings: FixtureSettings): Promise<Me
     },
     overflowed: async (deviceId) => store.inbox.overflowed(deviceId),
     close: async () => {
+      for (const other of others) other.db.close();
       db.close();
     },
   };

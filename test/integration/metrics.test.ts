@@ -10,7 +10,7 @@ function parse(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const match = /^([a-z_]+(?:\{le="[^"]+"\})?) (\S+)$/.exec(line);
+    const match = /^([a-z_]+(?:\{[a-z_]+="[^"]+"(?:,[a-z_]+="[^"]+")*\})?) (\S+)$/.exec(line);
     assert.ok(match, `not a Prometheus sample: ${line}`);
     samples.set(match[1] as string, Number(match[2]));
   }
@@ -61,6 +61,13 @@ describe('GET /metrics', () => {
     assert.ok(value(after, 'process_resident_memory_bytes') > 1024 * 1024);
     assert.ok(value(after, 'nodejs_heap_used_bytes') > 0);
     assert.ok(value(after, 'chatd_gc_seconds_total') >= 0);
+  });
+
+  it('says per engine whether it answers: SQLite for storage, this process\'s memory for the bus, neither with round trips to time', async () => {
+    const samples = await scrape(server.url);
+    assert.equal(value(samples, 'chatd_engine_up{role="storage",engine="sqlite"}'), 1);
+    assert.equal(value(samples, 'chatd_engine_up{role="bus",engine="memory"}'), 1);
+    assert.deepEqual([...samples.keys()].filter((name) => name.startsWith('chatd_engine_latency') || name.startsWith('chatd_engine_round_trips')), []);
   });
 
   it('samples the event-loop delay into a cumulative histogram', async () => {

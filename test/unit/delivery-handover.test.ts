@@ -35,6 +35,7 @@ function cluster() {
   const links: DeviceLinks<Link> = {
     attach: (link) => inner.attach(link),
     detach: (link) => inner.detach(link).then(later),
+    release: (deviceId, key) => inner.release(deviceId, key).then(later),
     endLiveness: (deviceId) => inner.endLiveness(deviceId).then(later),
     markLive: (link) => inner.markLive(link).then(later),
     forgetLiveness: (deviceId, key) => inner.forgetLiveness(deviceId, key),
@@ -81,6 +82,24 @@ describe('DeliveryService handover across nodes', () => {
     );
     assert.deepEqual(c.store.inbox.pending(c.bobPhone, 0, 10).map((m) => m.id), [id], 'written once');
     assert.equal(c.pushWakes(), 1, 'one handover, one wake of the push worker');
+    c.db.close();
+  });
+
+  it("a survivor releases a dead node's live link and writes its handover, once however many survivors try", async () => {
+    const c = cluster();
+    const [dead, survivor, other] = [c.node(), c.node(), c.node()];
+    const link: Link = { key: 'A:1', deviceId: c.bobPhone, userId: c.bob };
+    c.links.attach(link);
+    await dead.connectionOpened(link);
+    await dead.connectionLive(link);
+    const id = await c.send('while-live');
+    // Node A died with the link: two survivors find it in the directory at once.
+    await Promise.all([survivor.releaseDeadLink(c.bobPhone, 'A:1'), other.releaseDeadLink(c.bobPhone, 'A:1')]);
+    assert.deepEqual(c.store.inbox.liveDevices(), [], 'no longer live in the database');
+    assert.deepEqual(c.store.inbox.pending(c.bobPhone, 0, 10).map((m) => m.id), [id], 'written once');
+    assert.equal(c.pushWakes(), 1);
+    await survivor.releaseDeadLink(c.bobPhone, 'A:1');
+    assert.equal(c.pushWakes(), 1, 'a released link is not handed over again');
     c.db.close();
   });
 

@@ -28,8 +28,8 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 /** The stated chain, top to bottom. */
 const CHAIN = ['cli', 'app', 'session', 'services', 'storage'] as const;
 
-/** Leaves any layer may use; they import no chatd module but each other. */
-const SHARED = new Set(['errors', 'clock', 'log']);
+/** Leaves any layer may use; they import no chatd module but each other (latency: round-trip windows of the engines; redact-url: URLs shown without their password). */
+const SHARED = new Set(['errors', 'clock', 'log', 'latency', 'redact-url']);
 
 /** What the rule itself says beyond the chain, and the layers beside it. */
 const STATED: Record<string, readonly string[]> = {

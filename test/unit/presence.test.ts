@@ -135,6 +135,27 @@ describe('PresenceService', () => {
     db.close();
   });
 
+  it("a dead node's users left with no connection are announced offline by the survivor that removed its keys", async () => {
+    const { db, store, alice, bob, clock } = setUp();
+    const connections = new MemoryPresenceStore();
+    const announced: PresenceView[] = [];
+    const fanout = { presence: (view: PresenceView) => announced.push(view) } as unknown as Fanout;
+    const onNode = (node: string) => new PresenceService({ storage: new SqlitePresenceStorage(store), clock, fanout, connections, offlineGraceMs: 5_000, node });
+    const [dead, survivor] = [onNode('a'), onNode('b')];
+    survivor.connected(alice, 'b:1');
+    dead.connected(bob, 'a:1');
+    await settle();
+    announced.length = 0;
+    clock.set(4_000);
+    survivor.wentOffline(await connections.removeAll('a:'));
+    await settle();
+    assert.deepEqual(announced, [{ userId: bob, online: false, lastActiveAt: 4_000 }]);
+    await store.batcher.submit(() => undefined);
+    assert.equal(store.users.findById(bob)?.last_active_at, 4_000);
+    await survivor.stop();
+    db.close();
+  });
+
   it('a connection that closed just before the stop counts: the user is stored as last active at the stop', async () => {
     const { db, store, bob, clock, service } = setUp();
     service.connected(bob, 'n:1');

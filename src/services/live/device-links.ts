@@ -17,7 +17,7 @@ export interface Link {
  * newest connection that got through its inbox). While it is live the
  * database writes no inbox rows for it; when it stops being live, the
  * DeliveryService writes what it got live and did not acknowledge into its
- * inbox (the handover). `endLiveness`, `markLive` and `detach` are atomic
+ * inbox (the handover). `endLiveness`, `markLive`, `detach` and `release` are atomic
  * across nodes; `attach`, `detach`, `ofDevice` and `ofUser` index this node's
  * connections only.
  */
@@ -30,6 +30,13 @@ export interface DeviceLinks<L extends Link = Link> {
    * liveness a newer link took resolves false). True asks the caller for the handover.
    */
   detach(link: L): Promise<boolean>;
+  /**
+   * Ends the device's liveness if link `key` (of any node) holds it
+   * (compare-and-delete); resolves true if it did, which asks the caller for
+   * the handover. What detach does for a link of this node, a survivor does
+   * with this for a dead node's links.
+   */
+  release(deviceId: number, key: string): Promise<boolean>;
   /**
    * Ends the device's liveness wherever it is, ahead of a new connection's
    * inbox. Resolves to the key of the link that held it, if any (then the

@@ -59,14 +59,23 @@ export interface PushTokensStorage {
   pushRegistration(deviceId: number): Promise<PushRegistration | undefined>;
 }
 
+/** Who claims: a node's name that stays across restarts, so that a node restarted after a crash takes its claims back at once. */
+export interface PushClaimant {
+  readonly claimant?: string;
+}
+
 /** A queued notification, as the dispatcher settles it. */
 export type QueuedPush = Pick<DuePush, 'id' | 'messageId' | 'deviceId'>;
 
 /**
  * The push queue as the dispatcher works it off: threads with news become a
- * row per device that should hear of them (expand), due rows go to providers,
- * and a row leaves only once its outcome is stored (settle), so a restart
- * sends what was pending.
+ * row per device that should hear of them (expand), due rows are claimed and
+ * go to providers, and a row leaves only once its outcome is stored (settle),
+ * so a restart sends what was pending. Several nodes may work one queue: each
+ * storage object is one claimant (a node), and a claimed row goes to no other
+ * claimant until it is settled, retried or released, or its lease runs out
+ * (its node died: another takes it over). A claimant's own claims come back
+ * to it, so a node restarted under the same name takes them back at once.
  */
 export interface PushQueueStorage {
   /**
@@ -76,14 +85,25 @@ export interface PushQueueStorage {
    * with how many threads it expanded.
    */
   expandPending(input: { limit: number; now: number; platforms: PushPlatforms }): Promise<number>;
-  /** Up to `limit` due notifications (one per device and thread), oldest due first. */
-  duePushes(now: number, limit: number): Promise<DuePush[]>;
-  /** When the earliest notification due after `now` is due, or null when none is. */
+  /**
+   * Claims up to `limit` due notifications (one per device and thread),
+   * oldest due first, until `now + leaseMs`: rows claimed by another claimant
+   * whose lease has not run out are not due; this claimant's own are (those
+   * still in flight the dispatcher skips). A unit of work (it writes the claim).
+   */
+  claimDuePushes(input: { now: number; limit: number; leaseMs: number }): Promise<DuePush[]>;
+  /** When the earliest notification not due at `now` becomes due (its not_before, or the end of another's claim), or null when none will. */
   nextDueAfter(now: number): Promise<number | null>;
-  /** The notification leaves the queue (unless a newer message took its row meanwhile) and `counter` counts it. */
+  /**
+   * The notification leaves the queue and `counter` counts it; unless a newer
+   * message took its row meanwhile: then the row stays, its claim released so
+   * that the newer message goes out.
+   */
   settlePush(push: QueuedPush, counter: PushCounter): Promise<void>;
   /** The provider said the token is dead: the notification leaves the queue and the token is removed (unless replaced meanwhile). */
   dropDeadToken(push: QueuedPush, token: string): Promise<void>;
-  /** One more failed attempt: due again at `notBefore`. */
+  /** One more failed attempt: due again at `notBefore`, its claim released. */
   retryPush(pushId: number, notBefore: number, error: string): Promise<void>;
+  /** At a clean stop: this claimant's claims are released, so another node (or this one, restarted) sends them without waiting for the lease. */
+  releaseClaims(): Promise<void>;
 }

@@ -37,6 +37,9 @@ const RACE_RETRIES = 3;
  * one transaction on one connection, and every promise settles only after
  * COMMIT, so nothing is acknowledged that is not stored.
  *
+ * Within the transaction the batched kinds run first (see runTogether), then
+ * the plain units in submit order.
+ *
  * One batch is in flight at a time (per node): the next one gathers meanwhile,
  * so a busier node commits more per transaction instead of holding more
  * connections. A unit that throws rolls the batch back; then each unit runs
@@ -145,7 +148,15 @@ export class PgWriteBatcher {
     }
   }
 
-  /** Every unit of the batch, in submit order, with the inputs of each batched kind run together where the kind first appears. */
+  /**
+   * Every unit of the batch: first each batched kind's inputs together, kinds
+   * in the order of their names, then the plain units in submit order. The
+   * fixed order is for locks: every node's transactions take the sends'
+   * thread and device locks before the acks' and before anything else, so two
+   * nodes' batches wait for each other instead of deadlocking (PostgreSQL
+   * breaks a deadlock only after deadlock_timeout, a second, and then every
+   * unit of the batch runs again alone).
+   */
   private async runTogether(sql: Sql, batch: Pending[]): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(batch.length);
     const groups = new Map<BatchedUnit<unknown, unknown>, number[]>();
@@ -155,15 +166,9 @@ export class PgWriteBatcher {
       if (group) group.push(index);
       else groups.set(item.kind, [index]);
     });
-    for (let index = 0; index < batch.length; index++) {
-      const item = batch[index] as Pending;
-      if (item.unit) {
-        outcomes[index] = { ok: true, value: await item.unit(sql) };
-        continue;
-      }
-      const kind = item.kind as BatchedUnit<unknown, unknown>;
-      const group = groups.get(kind);
-      if (!group || group[0] !== index) continue;
+    const kinds = [...groups.keys()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const kind of kinds) {
+      const group = groups.get(kind) as number[];
       const values = await kind.run(
         sql,
         group.map((at) => (batch[at] as Pending).input),
@@ -171,6 +176,10 @@ export class PgWriteBatcher {
       group.forEach((at, n) => {
         outcomes[at] = { ok: true, value: values[n] };
       });
+    }
+    for (let index = 0; index < batch.length; index++) {
+      const item = batch[index] as Pending;
+      if (item.unit) outcomes[index] = { ok: true, value: await item.unit(sql) };
     }
     return outcomes;
   }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { redactUrl } from '../../config/redact-url.js';
+import { redactUrl } from '../../redact-url.js';
 import { LatencyWindow, type LatencySummary } from '../../latency.js';
 import { StorageStartError, StorageUnavailableError } from '../errors.js';
 import { PgWriteBatcher, timedSql } from './batcher.js';

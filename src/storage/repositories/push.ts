@@ -61,9 +61,12 @@ export class PushRepository {
   private readonly expandStatement;
   private readonly expandedStatement;
   private readonly enqueueForDeviceStatement;
+  private readonly claimStatement;
   private readonly dueStatement;
   private readonly nextDueStatement;
   private readonly doneStatement;
+  private readonly releaseStatement;
+  private readonly releaseAllStatement;
   private readonly forgetDeviceStatement;
   private readonly retryStatement;
   private readonly bumpStatement;
@@ -113,7 +116,15 @@ export class PushRepository {
         GROUP BY i.thread_id
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
-    this.dueStatement = db.prepare<[number, number], DuePushRow>(
+    // Due, and not claimed by another whose lease still runs.
+    this.claimStatement = db.prepare<{ claimant: string; until: number; now: number; limit: number }, { id: number }>(
+      `UPDATE push_queue SET claimed_by = :claimant, claimed_until = :until
+        WHERE id IN (SELECT id FROM push_queue
+                      WHERE not_before <= :now AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :claimant)
+                      ORDER BY not_before, id LIMIT :limit)
+       RETURNING id`,
+    );
+    this.dueStatement = db.prepare<[string], DuePushRow>(
       `SELECT q.id, q.device_id, q.thread_id, q.message_id, q.created_at, q.attempts,
               d.user_id, d.push_platform, d.push_token, d.push_topic,
               d.live_after IS NOT NULL AS device_live, d.revoked_at IS NOT NULL AS device_revoked,
@@ -128,16 +139,25 @@ export class PushRepository {
          JOIN threads t ON t.id = q.thread_id
          LEFT JOIN thread_members tm ON tm.thread_id = q.thread_id AND tm.user_id = d.user_id
          LEFT JOIN device_cursors c ON c.device_id = q.device_id AND c.thread_id = q.thread_id
-        WHERE q.not_before <= ?
-        ORDER BY q.not_before, q.id
-        LIMIT ?`,
+        WHERE q.id IN (SELECT value FROM json_each(?))
+        ORDER BY q.not_before, q.id`,
     );
-    this.nextDueStatement = db.prepare<[number], number | null>('SELECT min(not_before) FROM push_queue WHERE not_before > ?').pluck();
+    // Two index lookups: the next not_before of the unclaimed rows, the next end of a claim.
+    this.nextDueStatement = db
+      .prepare<[number, number, number], number | null>(
+        `SELECT min(due) FROM (
+           SELECT min(not_before) AS due FROM push_queue WHERE not_before > ? AND (claimed_until IS NULL OR claimed_until <= ?)
+           UNION ALL
+           SELECT min(max(not_before, claimed_until)) FROM push_queue WHERE claimed_until > ?)`,
+      )
+      .pluck();
     // Unless a newer message took the row meanwhile: that one is still to go.
     this.doneStatement = db.prepare<[number, number]>('DELETE FROM push_queue WHERE id = ? AND message_id = ?');
+    this.releaseStatement = db.prepare<[number, string]>('UPDATE push_queue SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?');
+    this.releaseAllStatement = db.prepare<[string]>('UPDATE push_queue SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?');
     this.forgetDeviceStatement = db.prepare<[number]>('DELETE FROM push_queue WHERE device_id = ?');
     this.retryStatement = db.prepare<[number, string, number]>(
-      'UPDATE push_queue SET attempts = attempts + 1, not_before = ?, last_error = ? WHERE id = ?',
+      'UPDATE push_queue SET attempts = attempts + 1, not_before = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?',
     );
     this.bumpStatement = db.prepare<[string, number]>(
       'INSERT INTO push_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
@@ -194,19 +214,31 @@ export class PushRepository {
     this.enqueueForDeviceStatement.run(now, deviceId, liveAfter, platforms.apns ? 1 : 0, platforms.fcm ? 1 : 0);
   }
 
-  /** Up to `limit` due pushes (one per device and thread), oldest due first. */
-  due(now: number, limit: number): DuePushRow[] {
-    return this.dueStatement.all(now, limit);
+  /** Claims up to `limit` due pushes (one per device and thread), oldest due first, for `claimant` until `until`; returns them. */
+  claimDue(claimant: string, now: number, until: number, limit: number): DuePushRow[] {
+    const ids = this.claimStatement.all({ claimant, until, now, limit }).map((row) => row.id);
+    return ids.length === 0 ? [] : this.dueStatement.all(JSON.stringify(ids));
   }
 
-  /** When the earliest push due after `now` is due, or null when there is none. */
+  /** When the earliest push not due at `now` becomes due (its not_before, or the end of a claim), or null when none will. */
   nextDueAfter(now: number): number | null {
-    return this.nextDueStatement.get(now) ?? null;
+    return this.nextDueStatement.get(now, now, now) ?? null;
   }
 
-  /** The push is settled: it leaves the queue, unless a newer message of the thread took its row meanwhile. */
-  done(push: Pick<DuePushRow, 'id' | 'message_id'>): void {
-    this.doneStatement.run(push.id, push.message_id);
+  /**
+   * The push is settled: it leaves the queue, unless a newer message of the
+   * thread took its row meanwhile; then `claimant`'s claim is released, so
+   * that the newer one goes out. Returns whether it left.
+   */
+  done(push: Pick<DuePushRow, 'id' | 'message_id'>, claimant: string): boolean {
+    if (this.doneStatement.run(push.id, push.message_id).changes === 1) return true;
+    this.releaseStatement.run(push.id, claimant);
+    return false;
+  }
+
+  /** Every claim of `claimant` ends (a clean stop). */
+  releaseClaims(claimant: string): void {
+    this.releaseAllStatement.run(claimant);
   }
 
   retryAt(pushId: number, notBefore: number, error: string): void {

@@ -1,4 +1,4 @@
-import type { DuePush, PushCounter, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
+import type { DuePush, PushClaimant, PushCounter, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
 import type { Store } from '../store.js';
 import { toDuePush } from './rows.js';
 
@@ -18,8 +18,22 @@ export class SqlitePushTokensStorage implements PushTokensStorage {
   }
 }
 
+/**
+ * The queue on SQLite. One server process works it, so claims never race
+ * (the single writer runs each claim alone); they are stored anyway, so that
+ * the queue keeps the port's contract as it does on PostgreSQL. The claimant
+ * is the same for every process by default: one process at a time serves a
+ * SQLite database, and the next one (after a crash) takes its claims back at once.
+ */
 export class SqlitePushQueueStorage implements PushQueueStorage {
-  constructor(private readonly store: Store) {}
+  private readonly claimant: string;
+
+  constructor(
+    private readonly store: Store,
+    options: PushClaimant = {},
+  ) {
+    this.claimant = options.claimant ?? 'local';
+  }
 
   expandPending(input: { limit: number; now: number; platforms: PushPlatforms }): Promise<number> {
     const { store } = this;
@@ -30,8 +44,10 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
     });
   }
 
-  async duePushes(now: number, limit: number): Promise<DuePush[]> {
-    return this.store.push.due(now, limit).map(toDuePush);
+  async claimDuePushes(input: { now: number; limit: number; leaseMs: number }): Promise<DuePush[]> {
+    const { store } = this;
+    const rows = await store.batcher.submit(() => store.push.claimDue(this.claimant, input.now, input.now + input.leaseMs, input.limit));
+    return rows.map(toDuePush);
   }
 
   async nextDueAfter(now: number): Promise<number | null> {
@@ -41,7 +57,7 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
   async settlePush(push: QueuedPush, counter: PushCounter): Promise<void> {
     const { store } = this;
     await store.batcher.submit(() => {
-      store.push.done({ id: push.id, message_id: push.messageId });
+      store.push.done({ id: push.id, message_id: push.messageId }, this.claimant);
       store.push.count(counter);
     });
   }
@@ -49,12 +65,16 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
   async dropDeadToken(push: QueuedPush, token: string): Promise<void> {
     const { store } = this;
     await store.batcher.submit(() => {
-      store.push.done({ id: push.id, message_id: push.messageId });
+      store.push.done({ id: push.id, message_id: push.messageId }, this.claimant);
       if (store.push.dropToken(push.deviceId, token)) store.push.count('dropped_tokens');
     });
   }
 
   async retryPush(pushId: number, notBefore: number, error: string): Promise<void> {
     await this.store.batcher.submit(() => this.store.push.retryAt(pushId, notBefore, error));
+  }
+
+  async releaseClaims(): Promise<void> {
+    await this.store.batcher.submit(() => this.store.push.releaseClaims(this.claimant));
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ChatError, isChatError } from '../../errors.js';
+import { ChatError, isChatError, unavailableError } from '../../errors.js';
 import type { HttpContext, HttpHandler } from '../types.js';
 import { clientAddress } from '../client-address.js';
 import { errorResponse } from './respond.js';
@@ -59,6 +59,11 @@ export class Router {
       return errorResponse(new ChatError('not_found', `no such endpoint: ${request.method} ${path}`));
     } catch (error) {
       if (isChatError(error)) return errorResponse(error);
+      const unavailable = unavailableError(error);
+      if (unavailable) {
+        this.log.warn({ err: error, method: request.method, path }, 'request failed: an engine is unavailable');
+        return errorResponse(unavailable);
+      }
       this.log.error({ err: error, method: request.method, path }, 'request failed');
       return errorResponse(new ChatError('internal', 'internal server error; the server log has the details'));
     }

@@ -1,0 +1,142 @@
+import type { HistoryAnchor, HistoryStorage, StoredPage, StoredSync, SyncInput } from '../ports/history.js';
+import type { StoredMessage } from '../ports/messaging.js';
+import { visibleRange } from '../ports/visibility.js';
+import type { PgDatabase } from './database.js';
+import type { Row } from './sql.js';
+import { messageColumns } from './append.js';
+
+const COLUMNS = messageColumns('m');
+
+/**
+ * A page in one statement (one snapshot): the range (from, to] the user may
+ * see, and the messages below the older bound ($3; null: to + 1) and above
+ * the newer one ($5; clamped to from), or both around message $7 (the
+ * center clamped into the range). Nothing when the user was never a member.
+ */
+const PAGE = `
+WITH r AS (
+  SELECT tm.joined_seq AS from_seq, coalesce(tm.left_seq, t.last_seq) AS to_seq
+    FROM thread_members tm JOIN threads t ON t.id = tm.thread_id WHERE tm.thread_id = $1 AND tm.user_id = $2
+),
+b AS (
+  SELECT from_seq, to_seq,
+         CASE WHEN $7::bigint IS NULL THEN least($3::bigint, to_seq + 1) ELSE least(greatest($7::bigint, from_seq + 1), to_seq) END AS below,
+         CASE WHEN $7::bigint IS NULL THEN greatest($5::bigint, from_seq) ELSE least(greatest($7::bigint, from_seq + 1), to_seq) - 1 END AS above
+    FROM r
+),
+older AS (
+  SELECT 'older' AS side, x.* FROM b, messages x
+   WHERE x.thread_id = $1 AND x.seq < b.below AND x.seq > b.from_seq ORDER BY x.seq DESC LIMIT $4
+),
+newer AS (
+  SELECT 'newer' AS side, x.* FROM b, messages x
+   WHERE x.thread_id = $1 AND x.seq > b.above AND x.seq <= b.to_seq ORDER BY x.seq LIMIT $6
+)
+SELECT b.from_seq, b.to_seq, m.side, ${COLUMNS}
+  FROM b LEFT JOIN LATERAL (SELECT * FROM older UNION ALL SELECT * FROM newer) m ON true
+ ORDER BY m.seq`;
+
+/** HistoryStorage on PostgreSQL: each read in one snapshot (REPEATABLE READ, READ ONLY). */
+export class PostgresHistoryStorage implements HistoryStorage {
+  constructor(private readonly db: PgDatabase) {}
+
+  async page(input: { userId: number; threadId: number; anchor: HistoryAnchor; size: number }): Promise<StoredPage | undefined> {
+    const { anchor, size } = input;
+    // The older side (seq below a bound, nearest it first) and the newer side (seq above a bound), each
+    // with its limit: one side for before/after/latest, both around a message (newer trimmed below).
+    let older: { bound: number | null; limit: number } = { bound: null, limit: 0 };
+    let newer: { bound: number | null; limit: number } = { bound: null, limit: 0 };
+    let around: number | null = null;
+    if ('after' in anchor) newer = { bound: anchor.after, limit: size };
+    else if ('before' in anchor) older = { bound: anchor.before, limit: size };
+    else if ('around' in anchor) {
+      around = anchor.around;
+      older = { bound: null, limit: Math.floor((size - 1) / 2) };
+      newer = { bound: null, limit: size };
+    } else older = { bound: null, limit: size };
+    const { rows } = await this.db.read.query<StoredMessage & Row & { from_seq: number; to_seq: number; side: 'older' | 'newer' | null }>(PAGE, [
+      input.threadId,
+      input.userId,
+      older.bound,
+      Math.max(0, older.limit),
+      newer.bound,
+      Math.max(0, newer.limit),
+      around,
+    ]);
+    const first = rows[0];
+    if (!first) return undefined;
+    const olderRows = rows.filter((row) => row.side === 'older').map(messageOf);
+    const newerRows = rows.filter((row) => row.side === 'newer').map(messageOf);
+    return { messages: [...olderRows, ...newerRows.slice(0, size - olderRows.length)], from: first.from_seq, to: first.to_seq };
+  }
+
+  async locate(userId: number, messageId: number): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
+    // One statement: one snapshot.
+    const { rows } = await this.db.read.query<{ thread_id: number; seq: number; joined_seq: number; left_seq: number | null; last_seq: number }>(
+      `SELECT m.thread_id, m.seq, tm.joined_seq, tm.left_seq, t.last_seq
+         FROM messages m
+         JOIN thread_members tm ON tm.thread_id = m.thread_id AND tm.user_id = $2
+         JOIN threads t ON t.id = m.thread_id
+        WHERE m.id = $1`,
+      [messageId, userId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return { threadId: row.thread_id, seq: row.seq, ...visibleRange({ joinedSeq: row.joined_seq, leftSeq: row.left_seq }, row.last_seq) };
+  }
+
+  async sync(input: SyncInput): Promise<StoredSync[]> {
+    const { db } = this;
+    // The catch-up the overflow flag asks for: the flag goes first (committed), then the read. A message
+    // stored between the two gets an inbox row (the device is no longer flagged) and may be in the
+    // answer too (clients dedupe); cleared after the read, a message stored in between would be in
+    // neither. A read that fails after the clear is an error the client retries its sync on.
+    const flagged = await db.read.query('SELECT 1 FROM devices WHERE id = $1 AND inbox_overflow', [input.deviceId]);
+    if (flagged.rowCount > 0) await db.writes.submit((sql) => sql.query('UPDATE devices SET inbox_overflow = false WHERE id = $1', [input.deviceId]));
+    const cursors = [...(input.cursors ?? new Map<number, number>())];
+    // Every thread of the user with a page of what the device lacks, in one statement (one snapshot):
+    // the device's cursor is its own (the request's) where it gave one, else its acks.
+    const { rows } = await db.read.query<StoredMessage & Row & { thread: number; visible_to: number; message: boolean }>(
+      `WITH given AS (SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS g(thread_id, seq)),
+       threads_of AS (
+         SELECT t.id, coalesce(tm.left_seq, t.last_seq) AS visible_to,
+                greatest(coalesce(g.seq, c.delivered_seq, 0), tm.joined_seq) AS cursor,
+                coalesce(t.last_message_at, t.created_at) AS active_at
+           FROM thread_members tm
+           JOIN threads t ON t.id = tm.thread_id
+           LEFT JOIN given g ON g.thread_id = t.id
+           LEFT JOIN device_cursors c ON c.device_id = $2 AND c.thread_id = t.id
+          WHERE tm.user_id = $1
+       )
+       SELECT o.id AS thread, o.visible_to, m.id IS NOT NULL AS message, ${COLUMNS}
+         FROM threads_of o
+         LEFT JOIN LATERAL (
+           SELECT * FROM messages x WHERE x.thread_id = o.id AND x.seq > o.cursor AND x.seq <= o.visible_to ORDER BY x.seq LIMIT $5
+         ) m ON true
+        WHERE o.cursor < o.visible_to
+        ORDER BY o.active_at DESC, o.id DESC, m.seq`,
+      [input.userId, input.deviceId, cursors.map(([threadId]) => threadId), cursors.map(([, seq]) => seq), input.pageMax],
+    );
+    const threads: StoredSync[] = [];
+    let current: { threadId: number; lastSeq: number; messages: StoredMessage[] } | undefined;
+    for (const row of rows) {
+      if (current?.threadId !== row.thread) {
+        if (current) threads.push(synced(current));
+        current = { threadId: row.thread, lastSeq: row.visible_to, messages: [] };
+      }
+      if (row.message) current.messages.push(messageOf(row));
+    }
+    if (current) threads.push(synced(current));
+    return threads;
+  }
+}
+
+function synced(thread: { threadId: number; lastSeq: number; messages: StoredMessage[] }): StoredSync {
+  return { ...thread, hasMore: (thread.messages.at(-1)?.seq ?? thread.lastSeq) < thread.lastSeq };
+}
+
+/** The message columns of a row that carries others too. */
+function messageOf(row: StoredMessage): StoredMessage {
+  const { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt } = row;
+  return { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt };
+}

@@ -1,0 +1,218 @@
+import type { AppendMessageInput, AppendOutcome, CursorOutcome, Membership, MessagingStorage, StoredMessage } from '../ports/messaging.js';
+import { unreadCount, visibleRange } from '../ports/visibility.js';
+import type { BatchedUnit } from './batcher.js';
+import type { PgDatabase } from './database.js';
+import type { Sql } from './sql.js';
+import { type AppendSettings, storedMessage, writeMessages } from './append.js';
+import { type AppendCheck, planAppends } from './append-plan.js';
+import { type DeliveredInput, type DeliveredOutcome, markDeliveredBatch } from './delivered.js';
+
+/**
+ * MessagingStorage on PostgreSQL. Sends are one BatchedUnit: every send of a
+ * turn goes to one `run` in the batcher's group transaction, which takes two
+ * round trips whatever the batch's size — lock the threads (id order) and
+ * check everything (token, membership, thread, e2e devices, idempotency) in
+ * one statement, write everything in one more (see append.ts) — plus one
+ * when a thread changed while the batch waited for its lock, and one when an
+ * inbox overflows. Delivery acks are batched too (one statement: delivered.ts).
+ */
+export class PostgresMessagingStorage implements MessagingStorage {
+  private readonly sends: BatchedUnit<AppendMessageInput, AppendOutcome>;
+  private readonly acks: BatchedUnit<DeliveredInput, DeliveredOutcome> = { name: 'markDelivered', run: markDeliveredBatch };
+
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly settings: AppendSettings,
+  ) {
+    this.sends = { name: 'appendMessage', run: (sql, inputs) => appendBatch(sql, this.settings, inputs) };
+  }
+
+  appendMessage(input: AppendMessageInput): Promise<AppendOutcome> {
+    return this.db.writes.submitBatched(this.sends, input);
+  }
+
+  markDelivered(input: DeliveredInput): Promise<DeliveredOutcome> {
+    return this.db.writes.submitBatched(this.acks, input);
+  }
+
+  markRead(input: { userId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> {
+    return this.db.writes.submit(async (sql): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> => {
+      const { rows } = await sql.query<{ joined_seq: number; left_seq: number | null; read_seq: number; last_seq: number; moved: boolean; elsewhere: number | null }>(
+        MARK_READ,
+        [input.threadId, input.userId, input.seq],
+      );
+      const found = rows[0];
+      if (!found) return { kind: 'refused', reason: 'no_thread' };
+      const cursors = { joinedSeq: found.joined_seq, leftSeq: found.left_seq };
+      const upTo = Math.min(input.seq, visibleRange(cursors, found.last_seq).to);
+      const readSeq = Math.max(upTo, found.read_seq);
+      const unread = unreadCount({ ...cursors, readSeq }, found.last_seq);
+      return { kind: 'done', moved: found.moved && found.left_seq === null, readSeq, unread, totalUnread: Number(found.elsewhere ?? 0) + unread };
+    });
+  }
+
+  totalUnread(userId: number): Promise<number> {
+    return totalUnread(this.db.read, userId);
+  }
+
+  async membership(threadId: number, userId: number): Promise<Membership> {
+    const { rows } = await this.db.read.query<{ left_seq: number | null }>('SELECT left_seq FROM thread_members WHERE thread_id = $1 AND user_id = $2', [
+      threadId,
+      userId,
+    ]);
+    const row = rows[0];
+    return !row ? 'none' : row.left_seq === null ? 'member' : 'left';
+  }
+}
+
+/** Unread messages over all the user's threads, in one query (MessagingStorage.totalUnread; the admin's badge is the same read). */
+export async function totalUnread(sql: Sql, userId: number): Promise<number> {
+  const { rows } = await sql.query<{ total: number | string | null }>(
+    `SELECT sum(${UNREAD}) AS total FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $1`,
+    [userId],
+  );
+  return Number(rows[0]?.total ?? 0);
+}
+
+/** unreadCount (ports/visibility.ts) in SQL, of thread_members `m` joined with its thread `t`: max(0, to - max(read, from)). */
+const UNREAD = 'greatest(0, coalesce(m.left_seq, t.last_seq) - greatest(m.read_seq, m.joined_seq))';
+
+/**
+ * The read cursor moved (clamped, forward only) in one statement, with what
+ * the answer needs: the cursors as they were, whether it moved, the unread
+ * of the user's other threads (this one's is counted after the move, from them).
+ */
+const MARK_READ = `
+WITH found AS (
+  SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq, least($3::bigint, coalesce(m.left_seq, t.last_seq)) AS up_to
+    FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.thread_id = $1 AND m.user_id = $2
+),
+moved AS (
+  UPDATE thread_members m SET read_seq = f.up_to FROM found f
+   WHERE m.thread_id = $1 AND m.user_id = $2 AND m.read_seq < f.up_to RETURNING 1
+)
+SELECT f.joined_seq, f.left_seq, f.read_seq, f.last_seq, EXISTS (SELECT 1 FROM moved) AS moved,
+       (SELECT sum(${UNREAD}) FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $2 AND m.thread_id <> $1) AS elsewhere
+  FROM found f`;
+
+/**
+ * Everything the batch's decisions need, per input, in the same statement that
+ * locks the batch's threads in id order (their seqs and members then hold
+ * still until commit). The statement reads at its start; a locked thread whose
+ * row another transaction changed while this one waited for its lock comes
+ * back in its newer version (READ COMMITTED), so its version differing from
+ * the one the rest of the statement read says the read is stale: the caller
+ * reads again, now under the locks (every change of a thread's members, roles
+ * or seqs updates its row: the system message moves last_seq).
+ */
+const CHECK = `
+WITH locked AS (
+  SELECT id, xmin::text AS version FROM threads WHERE id = ANY($6::bigint[]) ORDER BY id FOR NO KEY UPDATE
+),
+stale AS (
+  SELECT coalesce(bool_or(l.version <> t.xmin::text), false) AS stale FROM locked l JOIN threads t ON t.id = l.id
+),
+input AS (
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS i(ord, thread_id, user_id, device_id, client_msg_id)
+),
+members AS (
+  SELECT thread_id, count(*) AS n FROM thread_members WHERE thread_id = ANY($6::bigint[]) AND left_seq IS NULL GROUP BY thread_id
+),
+approved AS (
+  SELECT m.thread_id, array_agg(d.id ORDER BY d.id) AS ids
+    FROM thread_members m JOIN devices d ON d.user_id = m.user_id
+   WHERE m.thread_id = ANY($7::bigint[]) AND m.left_seq IS NULL AND d.revoked_at IS NULL
+     AND d.key_counter IS NOT NULL AND d.account_signature IS NOT NULL
+   GROUP BY m.thread_id
+)
+SELECT (SELECT stale FROM stale) AS stale, i.ord, d.id IS NOT NULL AS device_found, d.revoked_at IS NOT NULL AS revoked,
+       coalesce(u.disabled, false) AS disabled, u.deleted_at IS NOT NULL AS deleted,
+       t.id IS NOT NULL AS in_thread, t.last_seq, t.e2e_required, m.left_seq IS NOT NULL AS left,
+       coalesce(c.n, 0) AS member_count, a.ids AS approved,
+       e.id AS e_id, e.thread_id AS e_thread_id, e.seq AS e_seq, e.sender_user_id AS e_sender_user_id, e.kind AS e_kind,
+       e.body AS e_body, e.created_at AS e_created_at
+  FROM input i
+  LEFT JOIN devices d ON d.id = i.device_id
+  LEFT JOIN users u ON u.id = d.user_id
+  LEFT JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = i.user_id
+  LEFT JOIN threads t ON t.id = m.thread_id
+  LEFT JOIN members c ON c.thread_id = i.thread_id
+  LEFT JOIN approved a ON a.thread_id = i.thread_id
+  LEFT JOIN messages e ON e.sender_device_id = i.device_id AND e.client_msg_id = i.client_msg_id
+ ORDER BY i.ord`;
+
+type CheckRow = {
+  stale: boolean;
+  ord: number;
+  device_found: boolean;
+  revoked: boolean;
+  disabled: boolean;
+  deleted: boolean;
+  in_thread: boolean;
+  last_seq: number | null;
+  e2e_required: boolean | null;
+  left: boolean;
+  member_count: number | string;
+  approved: Array<number | string> | null;
+  e_id: number | null;
+  e_thread_id: number;
+  e_seq: number;
+  e_sender_user_id: number;
+  e_kind: StoredMessage['kind'];
+  e_body: string;
+  e_created_at: number;
+};
+
+/** The BatchedUnit's run: one outcome per input, in order. */
+export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: readonly AppendMessageInput[]): Promise<AppendOutcome[]> {
+  const threadIds = [...new Set(inputs.map((input) => input.threadId))].sort((a, b) => a - b);
+  const e2eThreads = [...new Set(inputs.filter((input) => input.content.kind === 'e2e').map((input) => input.threadId))];
+  const values = [
+    inputs.map((_, index) => index),
+    inputs.map((input) => input.threadId),
+    inputs.map((input) => input.senderUserId),
+    inputs.map((input) => input.senderDeviceId),
+    inputs.map((input) => input.clientMsgId),
+    threadIds,
+    e2eThreads,
+  ];
+  let { rows } = await sql.query<CheckRow>(CHECK, values);
+  // Another node changed a thread of the batch while this one waited for its lock: read again, under the locks.
+  // (The unique (thread_id, seq) would refuse a stale seq anyway, but then the whole batch rolls back and runs
+  // again unit by unit.)
+  if (rows[0]?.stale) rows = (await sql.query<CheckRow>(CHECK, values)).rows;
+  const checks = rows.map((row, index): AppendCheck => toCheck(row, inputs[index] as AppendMessageInput));
+  const plan = planAppends(inputs, checks);
+  const inboxThreads = [...plan.threads].filter(([, thread]) => thread.memberCount <= settings.readDiffusionAbove).map(([id]) => id);
+  const ids = await writeMessages(sql, settings, plan.messages, inboxThreads);
+  const messages = plan.messages.map((message, index) => storedMessage(message, ids[index] as number));
+  return plan.outcomes.map((planned): AppendOutcome => {
+    if (planned.kind === 'final') return planned.outcome;
+    return { kind: planned.kind, message: messages[planned.planned] as StoredMessage };
+  });
+}
+
+function toCheck(row: CheckRow, input: AppendMessageInput): AppendCheck {
+  return {
+    token: row.device_found ? { revoked: row.revoked, disabled: row.disabled, deleted: row.deleted } : undefined,
+    thread: row.in_thread
+      ? { lastSeq: Number(row.last_seq), memberCount: Number(row.member_count), e2eRequired: row.e2e_required === true, left: row.left }
+      : undefined,
+    approved: row.approved?.map(Number),
+    existing:
+      row.e_id === null
+        ? undefined
+        : {
+            id: Number(row.e_id),
+            threadId: Number(row.e_thread_id),
+            seq: Number(row.e_seq),
+            senderUserId: Number(row.e_sender_user_id),
+            senderDeviceId: input.senderDeviceId,
+            clientMsgId: input.clientMsgId,
+            kind: row.e_kind,
+            bodyJson: row.e_body,
+            createdAt: Number(row.e_created_at),
+          },
+  };
+}
+

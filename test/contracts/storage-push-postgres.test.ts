@@ -1,0 +1,22 @@
+import { PostgresAdminStorage } from '../../src/storage/postgres/admin.js';
+import { PostgresPushQueueStorage, PostgresPushTokensStorage } from '../../src/storage/postgres/push.js';
+import { muteThread, seedThreadRows } from '../helpers/postgres-seed.js';
+import { anotherNode, freshPostgres } from './postgres-fixture.js';
+import { pushStorageContract } from './storage-push.contract.js';
+
+pushStorageContract('PostgreSQL', async () => {
+  const db = await freshPostgres();
+  const admin = new PostgresAdminStorage(db);
+  return {
+    tokens: new PostgresPushTokensStorage(db),
+    queue: new PostgresPushQueueStorage(db),
+    accounts: admin,
+    admin,
+    seedThread: (members, sender, messages, now) => seedThreadRows(db, members, sender, messages, now),
+    mute: (threadId, userId) => muteThread(db, threadId, userId),
+    // Another node: its own pool and group commit, so its claims really race this one's.
+    anotherQueue: async () => new PostgresPushQueueStorage(await anotherNode(db)),
+    // The fixture closes every pool after the file's tests.
+    close: async () => {},
+  };
+});

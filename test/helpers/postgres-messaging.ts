@@ -1,0 +1,51 @@
+import { PostgresHistoryStorage } from '../../src/storage/postgres/history.js';
+import { PostgresMessagingStorage } from '../../src/storage/postgres/messaging.js';
+import { PostgresThreadStorage } from '../../src/storage/postgres/threads.js';
+import type { PgDatabase } from '../../src/storage/postgres/database.js';
+import { anotherNode, freshPostgres } from '../contracts/postgres-fixture.js';
+import type { FixtureSettings, MessagingFixture } from '../contracts/storage-messaging.contract.js';
+
+/** The ports over a fresh PostgreSQL database (on the test file's server), seeded with SQL. */
+export async function openPostgresMessaging(settings: FixtureSettings): Promise<MessagingFixture & { db: PgDatabase }> {
+  const db = await freshPostgres();
+  const append = { maxMessages: 1000, readDiffusionAbove: settings.readDiffusionAbove, push: { apns: false, fcm: false } };
+  let devices = 0;
+  const one = async (text: string, values: unknown[]): Promise<number> => (await db.read.query<{ id: number }>(text, values)).rows[0]?.id as number;
+  return {
+    db,
+    messaging: new PostgresMessagingStorage(db, append),
+    history: new PostgresHistoryStorage(db),
+    threads: new PostgresThreadStorage(db, append),
+    otherNode: async () => {
+      const other = await anotherNode(db);
+      return { messaging: new PostgresMessagingStorage(other, append), threads: new PostgresThreadStorage(other, append) };
+    },
+    user: (name) => one(`INSERT INTO users (username, display_name, password_hash, created_at) VALUES ($1, $1, 'x', 1) RETURNING id`, [name]),
+    device: async (userId, options = {}) => {
+      const id = await one(`INSERT INTO devices (user_id, name, platform, token_hash, created_at, last_seen_at) VALUES ($1, 'd', 'cli', $2, 1, 1) RETURNING id`, [
+        userId,
+        Buffer.from(`t${++devices}`),
+      ]);
+      if (options.approved) {
+        await db.read.query(
+          `UPDATE devices SET enc_key = 'e' || id, sign_key = 's' || id, key_counter = 1, key_signature = 'sig', account_signature = 'cert', keys_at = 1 WHERE id = $1`,
+          [id],
+        );
+      }
+      return id;
+    },
+    revokeDevice: async (deviceId) => {
+      await db.read.query('UPDATE devices SET revoked_at = 2, token_hash = NULL WHERE id = $1', [deviceId]);
+    },
+    goLive: async (deviceId) => {
+      await db.read.query('UPDATE devices SET live_after = coalesce(live_after, (SELECT max(id) FROM messages), 0) WHERE id = $1', [deviceId]);
+    },
+    inbox: async (deviceId) => (await db.read.query<{ message_id: number }>('SELECT message_id FROM inbox WHERE device_id = $1 ORDER BY message_id', [deviceId])).rows.map((row) => row.message_id),
+    overflow: async (deviceId) => {
+      await db.read.query('WITH dropped AS (DELETE FROM inbox WHERE device_id = $1) UPDATE devices SET inbox_overflow = true, inbox_count = 0 WHERE id = $1', [deviceId]);
+    },
+    overflowed: async (deviceId) => (await db.read.query('SELECT 1 FROM devices WHERE id = $1 AND inbox_overflow', [deviceId])).rowCount > 0,
+    // The file's databases close after its tests (postgres-fixture).
+    close: async () => {},
+  };
+}
