@@ -266,7 +266,8 @@ describe(`cluster: a node cut from Redis past the dead threshold (${preferredTra
     cluster = await startCluster({
       nodes: 2,
       transport: preferredTransport,
-      heartbeatMs: 200,
+      // Dead after 1.5 s: soon enough for the test, and a node that misses a beat on a busy shared machine is not taken for dead.
+      heartbeatMs: 500,
       busUrl: async (node, redis) => {
         if (node !== B) return redis.url;
         busProxy = await TcpProxy.start(redis.port);
