@@ -14,7 +14,6 @@ import { SessionRegistry } from './realtime/sessions.js';
 import { AccountService } from './services/accounts.js';
 import { AdminService } from './services/admin.js';
 import { type AuditLog, PinoAuditLog } from './services/audit.js';
-import { adminAuditLog } from './services/admin-audit-file.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { MemoryRateLimitStore } from './services/limits/memory-rate-limit-store.js';
 import { RateLimiter } from './services/rate-limiter.js';
@@ -30,8 +29,6 @@ import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
 import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, latestVersion, loadMigrations, migrate, openDatabase, schemaVersion } from './storage/database.js';
-import { Store } from './storage/store.js';
-import { SqliteAdminStorage } from './storage/sqlite/admin.js';
 import type { Storage } from './storage/ports/storage.js';
 import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
 import { createTransport } from './transport/select.js';
@@ -117,23 +114,6 @@ function buildCore(config: Config, storage: Pick<Storage, 'accounts' | 'admin'>,
   });
   const admin = new AdminService({ storage: storage.admin, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
   return { hasher, accounts, admin };
-}
-
-/** What the admin CLI works with: the services over the database, no sockets. */
-export interface AdminContext {
-  readonly db: Db;
-  readonly admin: AdminService;
-  readonly file: string;
-  close(): void;
-}
-
-export function openAdmin(config: Config): AdminContext {
-  const db = openConfiguredDatabase(config, { upgrade: false });
-  // Live connections belong to the server process: it reads the account events the admin services record.
-  // One object serves both: the admin's storage is the accounts' storage plus the admin's own.
-  const storage = new SqliteAdminStorage(new Store(db));
-  const core = buildCore(config, { accounts: storage, admin: storage }, systemClock, { revoked: () => {} }, adminAuditLog(resolve(config.storage.dir)));
-  return { db, admin: core.admin, file: databaseFile(config), close: () => db.close() };
 }
 
 export interface RunningServer {

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Command, Option } from 'commander';
-import { databaseFile, openAdmin } from '../app.js';
+import { databaseFile } from '../app.js';
+import { type AdminContext, openAdmin } from '../app/admin.js';
 import { CONFIG_FILE_ENV, ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { StartupError, isChatError } from '../errors.js';
@@ -142,14 +143,18 @@ export function parsePositiveInteger(text: string, what: string): number {
   return Number(text);
 }
 
-/** Runs `work` with the admin services over the configured database, and closes it after. */
-export async function withAdmin<T>(options: DatabaseOptions, work: (admin: ReturnType<typeof openAdmin>) => Promise<T> | T): Promise<T> {
+/**
+ * Runs `work` with the admin services over the configured database, and closes it after:
+ * storage.url's PostgreSQL (from any machine that reaches it), else the data directory's
+ * SQLite file, which must exist.
+ */
+export async function withAdmin<T>(options: DatabaseOptions, work: (admin: AdminContext) => Promise<T> | T): Promise<T> {
   const config = resolveConfig(options);
-  requireDatabase(config);
-  const context = openAdmin(config);
+  if (config.storage.url === '') requireDatabase(config);
+  const context = await openAdmin(config);
   try {
     return await work(context);
   } finally {
-    context.close();
+    await context.close();
   }
 }

@@ -10,16 +10,17 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
 const MiB = 1024 * 1024;
 
 describe('chatd db vacuum', () => {
-  it('refuses while a server has the database open, and the server carries on', async () => {
+  // The busy timeout is ten minutes and the test's limit two: a vacuum that waited for the server to let go
+  // would fail by the limit, not by a clock measured on a loaded machine.
+  it('refuses while a server has the database open, at once (not after the busy timeout), and the server carries on', { timeout: 120_000 }, async () => {
     const dir = tempDir();
     const data = join(dir, 'data');
-    const server = await startServer(['--data', data]);
+    const config = writeConfig(dir, '[storage]\nbusy_timeout_ms = 600000\n');
+    const server = await startServer(['--data', data, '--config', config]);
     try {
-      const started = Date.now();
-      const refused = await runCli(['db', 'vacuum', '--data', data]);
+      const refused = await runCli(['db', 'vacuum', '--data', data, '--config', config]);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /chatd\.db is in use by another process, most likely a running chatd serve: stop it first/);
-      assert.ok(Date.now() - started < 5_000, 'it does not wait the whole busy timeout for a server that never lets go');
       assert.equal((await request(`${server.url}/healthz`)).status, 200);
     } finally {
       await server.stop();
