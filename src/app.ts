@@ -5,31 +5,26 @@ import { parseHostPort } from './config/address.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { createKeyChecker } from './crypto/keys.js';
-import { PasswordHasher } from './crypto/passwords.js';
 import type { Logger } from './log.js';
 import { ChannelRegistry } from './realtime/channels.js';
 import { nodeEvents } from './realtime/node-events.js';
 import { createProviders } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
-import { AccountService } from './services/accounts.js';
-import { AdminService } from './services/admin.js';
-import { type AuditLog, PinoAuditLog } from './services/audit.js';
+import { PinoAuditLog } from './services/audit.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { MemoryRateLimitStore } from './services/limits/memory-rate-limit-store.js';
-import { RateLimiter } from './services/rate-limiter.js';
 import { RevocationWatcher } from './services/revocation-watcher.js';
-import type { RevocationListener } from './services/types.js';
 import { WS_PATH, buildHttp } from './app/http.js';
 import { type OpenedBus, openBusEngine } from './app/bus-engine.js';
 import { openStorageEngine } from './app/storage-engine.js';
 import { NodeWatch } from './services/node-watch.js';
+import { buildCore } from './app/core.js';
 import { buildChatServices } from './app/services.js';
 import { connectionLimitsOf, sessionSettingsOf } from './app/settings.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
 import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, latestVersion, loadMigrations, migrate, openDatabase, schemaVersion } from './storage/database.js';
-import type { Storage } from './storage/ports/storage.js';
 import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
 import { createTransport } from './transport/select.js';
 import { type CertificateInfo, ListenerLostError, type TlsFiles, readTlsFiles } from './transport/tls.js';
@@ -82,39 +77,6 @@ export function openConfiguredDatabase(config: Config, options: OpenConfiguredOp
   return db;
 }
 
-interface Core {
-  readonly hasher: PasswordHasher;
-  readonly accounts: AccountService;
-  readonly admin: AdminService;
-}
-
-function buildCore(config: Config, storage: Pick<Storage, 'accounts' | 'admin'>, clock: Clock, revocations: RevocationListener, audit: AuditLog): Core {
-  const hasher = new PasswordHasher({
-    memoryKib: config.passwords.memory_kib,
-    timeCost: config.passwords.time_cost,
-    parallelism: config.passwords.parallelism,
-  });
-  const windowMs = config.rate_limit.window_seconds * 1000;
-  const accounts = new AccountService({
-    storage: storage.accounts,
-    hasher,
-    clock,
-    settings: {
-      registration: config.accounts.registration,
-      passwordMinLength: config.accounts.password_min_length,
-      loginSlowdownMs: config.rate_limit.login_slowdown_ms,
-    },
-    limiters: {
-      perAddress: new RateLimiter(clock, config.rate_limit.login_per_address, windowMs),
-      failuresPerUsernameAndAddress: new RateLimiter(clock, config.rate_limit.login_per_username, windowMs),
-      failuresPerUsername: new RateLimiter(clock, config.rate_limit.login_slowdown_after, windowMs),
-    },
-    revocations,
-    audit,
-  });
-  const admin = new AdminService({ storage: storage.admin, accounts, hasher, clock, passwordMinLength: config.accounts.password_min_length, revocations, audit });
-  return { hasher, accounts, admin };
-}
 
 export interface RunningServer {
   readonly port: number;
