@@ -125,7 +125,7 @@ level = "debug"
     to.drain('typing');
   }
 
-  it('receivers on node B miss what node A publishes while B has no Redis, and fill it from the next message’s seq gap', async () => {
+  it('receivers on node B miss what node A publishes while B has no Redis, and fill it from the next message’s seq gap', { timeout: 30_000 }, async () => {
     const [alice] = (await person('alice')) as [Device];
     const bob = await person('bob', 2);
     const [carol] = (await person('carol')) as [Device];
@@ -163,7 +163,7 @@ level = "debug"
     for (const connection of [a, c, ...bs]) connection.socket.close();
   });
 
-  it('with no next message, the receiver’s next connection brings what the bus lost (its inbox, on the other node)', async () => {
+  it('with no next message, the receiver’s next connection brings what the bus lost (its inbox, on the other node)', { timeout: 30_000 }, async () => {
     const [alice] = (await person('alice')) as [Device];
     const [bob] = (await person('bob')) as [Device];
     const a = await connect(alice, cluster.wsUrl(A));
@@ -192,7 +192,7 @@ level = "debug"
     for (const socket of [a.socket, back.socket]) socket.close();
   });
 
-  it('a device moved to another node by a reconnect gets its inbox there: after a clean close, and while the node it left still holds its connection', async () => {
+  it('a device moved to another node by a reconnect gets its inbox there: after a clean close, and while the node it left still holds its connection', { timeout: 30_000 }, async () => {
     const [alice] = (await person('alice')) as [Device];
     const [bob] = (await person('bob')) as [Device];
     const a = await connect(alice, cluster.wsUrl(A));
@@ -284,7 +284,7 @@ registration = "open"
     await busProxy?.close();
   });
 
-  it('is taken for dead and handed over; back, it closes its connections, and its clients lose nothing', async () => {
+  it('is taken for dead and handed over; back, it closes its connections, and its clients lose nothing', { timeout: 30_000 }, async () => {
     const alice = await signUp(cluster.url(A), 'alice');
     const bob = await signUp(cluster.url(B), 'bob');
     const bobStore = new DeviceStore('bob');
