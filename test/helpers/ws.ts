@@ -31,7 +31,8 @@ export class TestSocket {
     return socket;
   }
 
-  private receive(frame: Frame): void {
+  /** Every frame that arrives; a subclass may look at it first (a client that fills gaps, test/helpers/gap-fill.ts). */
+  protected receive(frame: Frame): void {
     this.arrivals.push(frame);
     const reply = typeof frame.id === 'string' ? this.pending.get(frame.id) : undefined;
     if (reply) {
@@ -107,9 +108,9 @@ export interface Connected {
   readonly overflow: boolean;
 }
 
-/** Connects and authenticates; returns the socket, its welcome frame and the offline inbox that followed it. */
-export async function connectAuthenticated(url: string, token: string): Promise<Connected> {
-  const socket = await TestSocket.connect(url);
+/** Connects and authenticates; returns the socket, its welcome frame and the offline inbox that followed it. `open` makes the socket (a TestSocket by default). */
+export async function connectAuthenticated(url: string, token: string, open: (url: string) => Promise<TestSocket> = TestSocket.connect): Promise<Connected> {
+  const socket = await open(url);
   const welcome = await socket.call({ type: 'auth', id: 'auth', token });
   if (welcome.type !== 'welcome') throw new Error(`auth failed: ${JSON.stringify(welcome)}`);
   const inbox: Frame[] = [];
