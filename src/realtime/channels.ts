@@ -90,8 +90,8 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
   }
 
   /** Every connection here of these users starts following the thread (one not joined yet: once it joins). */
-  follow(userIds: Iterable<number>, threadId: number): void {
-    this.membershipChanged(userIds, threadChannel(threadId), true);
+  follow(userIds: Iterable<number>, threadId: number, frames: readonly string[] = []): void {
+    this.membershipChanged(userIds, threadChannel(threadId), true, frames);
   }
 
   /** Every connection here of these users stops following the thread (one not joined yet: is kept from it at join). */
@@ -108,16 +108,18 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     for (const link of this.links.ofDevice(Number(channel.slice(2)))) if (this.following.has(link)) link.deliver(text);
   }
 
-  private membershipChanged(userIds: Iterable<number>, channel: Channel, follows: boolean): void {
+  private membershipChanged(userIds: Iterable<number>, channel: Channel, follows: boolean, frames: readonly string[] = []): void {
     for (const userId of userIds) {
       for (const link of this.links.ofUser(userId)) {
         if (!this.following.has(link)) {
-          // Attached, its inbox not through: join's snapshot may predate this change.
+          // Attached, its inbox not through: join's snapshot may predate this change (and its inbox has the frames).
           let early = this.early.get(link);
           if (!early) this.early.set(link, (early = new Map()));
           early.set(channel, follows);
-        } else if (follows) this.followThread(link, channel);
-        else this.unfollowThread(link, channel);
+        } else if (follows) {
+          this.followThread(link, channel);
+          for (const frame of frames) link.deliver(frame);
+        } else this.unfollowThread(link, channel);
       }
     }
   }

@@ -20,7 +20,7 @@ export function nodeEvents(deps: NodeEventsDeps): BrokerHandler {
           deps.revocations.revoked(event.revocations);
           return;
         case 'members_changed':
-          if (event.joined.length > 0) deps.channels.follow(event.joined, event.threadId);
+          if (event.joined.length > 0) deps.channels.follow(event.joined, event.threadId, event.frames ?? []);
           if (event.left.length > 0) deps.channels.unfollow(event.left, event.threadId);
           return;
         case 'device_live':

@@ -69,8 +69,9 @@ export class ThreadService {
       event: { event: 'group_created', title: name, user_ids: others.map((u) => u.id) },
       now: clock.now(),
     });
-    fanout.membership(threadId, [principal.user.id, ...others.map((user) => user.id)], []);
+    // The thread's followers first (nobody yet), then the members with the message that made them members.
     fanout.message(message);
+    fanout.membership(threadId, [principal.user.id, ...others.map((user) => user.id)], [], message);
     return this.details(principal, threadId);
   }
 
@@ -83,8 +84,9 @@ export class ThreadService {
       return { expect: { actorRole: state.actor.role }, change: { kind: 'add', userIds: users.map((u) => u.id), maxMembers: this.deps.settings.maxGroupMembers, event } };
     });
     if (message) {
-      this.deps.fanout.membership(threadId, added, []);
+      // The members so far get it on the thread; the added ones with the change (see Fanout.membership).
       this.deps.fanout.message(message);
+      this.deps.fanout.membership(threadId, added, [], message);
     }
     return this.details(principal, threadId);
   }

@@ -104,8 +104,15 @@ export interface Fanout {
   message(message: Message): void;
   /** A member's delivered or read cursor moved. */
   receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void;
-  /** Membership changed: live devices of `joined` start following the thread, those of `left` stop (after this thread's last event). */
-  membership(threadId: number, joined: readonly number[], left: readonly number[]): void;
+  /**
+   * Membership changed: live devices of `joined` start following the thread,
+   * those of `left` stop (after this thread's last event). `joinedBy`: the
+   * message that made `joined` members (group_created, members_added),
+   * already announced to the thread: it goes to `joined`'s live devices with
+   * the change itself, since on several nodes their node's subscription to the
+   * thread is still on its way when the message is published.
+   */
+  membership(threadId: number, joined: readonly number[], left: readonly number[], joinedBy?: Message): void;
   typing(threadId: number, userId: number, deviceId: number): void;
   /** To each of `audience` (online users allowed to see it). */
   presence(presence: PresenceView, audience: Iterable<number>): void;

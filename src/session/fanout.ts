@@ -20,8 +20,10 @@ export class WireFanout implements Fanout {
     this.broker.publish(threadChannel(threadId), encodeFrame({ type: 'receipt', thread_id: threadId, user_id: userId, kind, seq }));
   }
 
-  membership(threadId: number, joined: readonly number[], left: readonly number[]): void {
-    if (joined.length > 0 || left.length > 0) this.broker.publishControl({ kind: 'members_changed', threadId, joined, left });
+  membership(threadId: number, joined: readonly number[], left: readonly number[], joinedBy?: Message): void {
+    if (joined.length === 0 && left.length === 0) return;
+    const frames = joined.length > 0 && joinedBy ? [messageEventText(joinedBy)] : [];
+    this.broker.publishControl({ kind: 'members_changed', threadId, joined, left, frames });
   }
 
   typing(threadId: number, userId: number, deviceId: number): void {

@@ -12,8 +12,8 @@ export class RecordingFanout implements Fanout, PushQueueListener {
   receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void {
     this.log.push(`${kind} ${threadId} user ${userId} seq ${seq}`);
   }
-  membership(threadId: number, joined: readonly number[], left: readonly number[]): void {
-    this.log.push(`membership ${threadId} +[${joined.join(',')}] -[${left.join(',')}]`);
+  membership(threadId: number, joined: readonly number[], left: readonly number[], joinedBy?: Message): void {
+    this.log.push(`membership ${threadId} +[${joined.join(',')}] -[${left.join(',')}]${joinedBy ? ` with ${joinedBy.threadId}:${joinedBy.seq}` : ''}`);
   }
   typing(threadId: number, userId: number, deviceId: number): void {
     this.log.push(`typing ${threadId} user ${userId} device ${deviceId}`);

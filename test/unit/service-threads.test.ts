@@ -25,13 +25,13 @@ async function group(options: Parameters<typeof serviceWorld>[0] = {}) {
 const bodies = (messages: ReadonlyArray<{ bodyJson: string }>) => messages.map((m) => JSON.parse(m.bodyJson) as Record<string, unknown>);
 
 describe('ThreadService in process', () => {
-  it('creates a group with its owner, members and a system message, fanned out after the membership', async () => {
+  it('creates a group with its owner, members and a system message, which the members get with the membership', async () => {
     const w = await group();
     assert.equal(w.thread.title, 'friends');
     assert.equal(w.thread.role, 'owner');
     assert.equal(w.thread.memberCount, 3);
     assert.equal(w.thread.lastSeq, 1);
-    assert.deepEqual(w.fanout.log, [`membership ${w.threadId} +[${w.alice.user.id},${w.bob.user.id},${w.carol.user.id}] -[]`, `message ${w.threadId}:1`]);
+    assert.deepEqual(w.fanout.log, [`message ${w.threadId}:1`, `membership ${w.threadId} +[${w.alice.user.id},${w.bob.user.id},${w.carol.user.id}] -[] with ${w.threadId}:1`]);
     assert.deepEqual(bodies(w.fanout.messages), [{ event: 'group_created', title: 'friends', user_ids: [w.bob.user.id, w.carol.user.id] }]);
   });
 
@@ -56,7 +56,7 @@ describe('ThreadService in process', () => {
     w.fanout.log.length = 0;
     const details = await w.threads.addMembers(w.alice, w.threadId, [{ userId: w.dave.user.id }, { userId: w.bob.user.id }]);
     assert.equal(details.members.length, 4);
-    assert.deepEqual(w.fanout.log, [`membership ${w.threadId} +[${w.dave.user.id}] -[]`, `message ${w.threadId}:2`]);
+    assert.deepEqual(w.fanout.log, [`message ${w.threadId}:2`, `membership ${w.threadId} +[${w.dave.user.id}] -[] with ${w.threadId}:2`]);
     // Adding only current members changes nothing and tells nobody.
     w.fanout.log.length = 0;
     await w.threads.addMembers(w.alice, w.threadId, [{ userId: w.bob.user.id }]);

@@ -23,8 +23,19 @@ export function deviceChannel(deviceId: number): Channel {
 export type ControlEvent =
   /** Tokens stopped working (a device revoked, a user disabled or deleted): every node closes the sessions concerned, checking what holds now. */
   | { readonly kind: 'revoked'; readonly revocations: readonly Revocation[] }
-  /** A thread's members changed: live connections of `joined` start following it, those of `left` stop. */
-  | { readonly kind: 'members_changed'; readonly threadId: number; readonly joined: readonly number[]; readonly left: readonly number[] }
+  /**
+   * A thread's members changed: live connections of `joined` start following
+   * it, those of `left` stop. `frames`: what the connections of `joined` that
+   * follow get at once (the message that made them members: published on the
+   * thread before they followed it).
+   */
+  | {
+      readonly kind: 'members_changed';
+      readonly threadId: number;
+      readonly joined: readonly number[];
+      readonly left: readonly number[];
+      readonly frames?: readonly string[];
+    }
   /** A new connection took the device's liveness from link `key` (on another node): that node forgets the link held it. */
   | { readonly kind: 'device_live'; readonly deviceId: number; readonly key: string };
 
