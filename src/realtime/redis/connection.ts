@@ -3,7 +3,7 @@ import { ErrorReply, createClient, type RedisClientType } from 'redis';
 import { redactUrl } from '../../redact-url.js';
 import { type LatencySummary, LatencyWindow } from '../../latency.js';
 import type { Logger } from '../../log.js';
-import { BusStartError, BusUnavailableError } from './errors.js';
+import { BusStartError, BusUnavailableError, NOT_SERVING } from './errors.js';
 
 /** A node-redis client as the bus makes it (RESP3, no modules). */
 export type BusClient = RedisClientType;
@@ -165,9 +165,6 @@ function watchConnection(client: BusClient, connection: string, log: Logger, sta
     log.info({ connection }, 'the connection to Redis is back');
   });
 }
-
-/** Reply errors that mean "Redis cannot serve now", not "this command is wrong". */
-const NOT_SERVING = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|CLUSTERDOWN)\b/;
 
 function unavailable(error: unknown, label: string): BusUnavailableError | undefined {
   if (error instanceof BusUnavailableError) return error;

@@ -30,6 +30,5 @@ export class BusUnavailableError extends Error {
   }
 }
 
-export function isBusUnavailable(error: unknown): error is BusUnavailableError {
-  return error instanceof BusUnavailableError;
-}
+/** Reply errors that mean "Redis cannot serve now" (it is loading its data, busy with a script, a replica…), not "this command is wrong". */
+export const NOT_SERVING = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|CLUSTERDOWN)\b/;

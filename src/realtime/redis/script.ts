@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ErrorReply, type RedisClientType } from 'redis';
-import { BusUnavailableError } from './errors.js';
+import { BusUnavailableError, NOT_SERVING } from './errors.js';
 
 /** The command connection the live seams use (R1's RedisBus.commands). */
 export type RedisCommands = RedisClientType;
@@ -50,12 +50,14 @@ export async function command<T>(what: string, run: () => Promise<T>): Promise<T
 }
 
 /**
- * A reply error (a bad script, a wrong type) is a bug and stays as it is;
- * anything else (closed, offline, the socket dropped, a timeout) means Redis
- * is out of reach.
+ * A reply error (a bad script, a wrong type) is a bug and stays as it is,
+ * unless it says Redis cannot serve now (LOADING after a restart, BUSY…: see
+ * NOT_SERVING); anything else (closed, offline, the socket dropped, a
+ * timeout) means Redis is out of reach. The same rule as the bus's `run`.
  */
 function busError(error: unknown, what: string): unknown {
-  if (error instanceof ErrorReply || error instanceof BusUnavailableError) return error;
+  if (error instanceof BusUnavailableError) return error;
+  if (error instanceof ErrorReply && !NOT_SERVING.test(error.message)) return error;
   const why = error instanceof Error ? error.message : String(error);
   return new BusUnavailableError(`Redis is unavailable (${what}): ${why}`, { cause: error });
 }
