@@ -14,6 +14,7 @@ import {
 import { latestVersion, loadMigrations, openDatabase, schemaVersion } from '../storage/database.js';
 import { DataDirectoryLockedError, lockDataDirectory } from '../storage/directory-lock.js';
 import { StorageStartError } from '../storage/errors.js';
+import { checkout } from '../storage/postgres/checkout.js';
 import { openPostgres } from '../storage/postgres/database.js';
 import { CliError, type DatabaseOptions, EXIT_USAGE, examples, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 
@@ -72,34 +73,34 @@ async function copy(options: CopyOptions): Promise<void> {
         // A database that holds rows is refused before its schema is touched (it may be a live deployment's).
         const probe = await openPostgres(options.to, { poolSize: 1, migrate: false });
         try {
-          const client = await probe.pool.connect();
+          const taken = await checkout(probe.pool);
           try {
-            const nonEmpty = await nonEmptyTargetTables(client);
+            const nonEmpty = await nonEmptyTargetTables(taken.client);
             if (nonEmpty.length > 0) throw new TargetNotEmptyError(nonEmpty);
           } finally {
-            client.release();
+            taken.release();
           }
         } finally {
           await probe.close();
         }
         // Creates chatd's tables in the empty database; a database of another chatd version stops here.
-        database = await openPostgres(options.to, { poolSize: 1, applied: (name) => process.stderr.write(`  created the schema: ${name}\n`) });
+        database = await openPostgres(options.to, { poolSize: 1, queryTimeoutMs: 0, applied: (name) => process.stderr.write(`  created the schema: ${name}\n`) });
       } catch (error) {
         if (error instanceof StorageStartError) throw new CliError(error.message);
         if (error instanceof TargetNotEmptyError) throw notEmpty(target, error);
         throw error;
       }
       try {
-        const client = await database.pool.connect();
+        const taken = await checkout(database.pool);
         let summary: Awaited<ReturnType<typeof copyToPostgres>>;
         try {
-          summary = await copyToPostgres(source, client, progressOnStderr());
+          summary = await copyToPostgres(source, taken.client, progressOnStderr());
         } catch (error) {
           if (error instanceof TargetNotEmptyError) throw notEmpty(target, error);
           if (error instanceof CopyVerificationError || error instanceof CopyFailedError || error instanceof SchemaMismatchError) throw new CliError(`${error.message}; nothing was written to ${target}`);
           throw error;
         } finally {
-          client.release();
+          taken.release();
         }
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
         console.log(`copied ${summary.rows} rows of ${summary.tables.length} tables to ${target} in ${seconds} s`);

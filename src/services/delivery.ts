@@ -79,12 +79,18 @@ export class DeliveryService {
   }
 
   /**
-   * A dead node's link `key` held the device's liveness (see NodeWatch): ends
-   * it if that link still holds it, and writes the handover as the link's
-   * close would have. Two survivors doing this at once hand over once.
+   * A dead node's link `key` held the device's liveness (see NodeWatch):
+   * writes the handover as the link's close would have, then ends the
+   * liveness if that link still holds it. In that order: a handover that
+   * fails leaves the dead node listed as holding the device, so the next
+   * sweep (here or on another node) tries again, where the other order would
+   * lose the device's live mark for good (no inbox rows, no push, until it
+   * connects again). Two survivors doing this at once hand over once (the
+   * unit finds the device unmarked the second time).
    */
   async releaseDeadLink(deviceId: number, key: string): Promise<void> {
-    if (await this.deps.links.release(deviceId, key)) await this.goOffline(deviceId);
+    await this.goOffline(deviceId);
+    await this.deps.links.release(deviceId, key);
   }
 
   /** Another node took the device's liveness from link `key` of this node. */

@@ -76,6 +76,33 @@ describe('PostgreSQL database', () => {
     assert.deepEqual(calls, [[1, 2, 3]]);
   });
 
+  it('a connection terminated under a batch or a snapshot fails that work as unavailable, and the process carries on', async () => {
+    // pg emits 'error' on a taken connection whose backend dies: with no listener, that ends the process (this test's).
+    const db = await freshPostgres();
+    const terminate = async (): Promise<void> => {
+      for (;;) {
+        const { rowCount } = await db.read.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)' AND pid <> pg_backend_pid()`);
+        if (rowCount > 0) return;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    // Handlers first: the work fails while terminate() still awaits.
+    const batch = assert.rejects(
+      db.writes.submit((sql) => sql.query('SELECT pg_sleep(30)')),
+      (error: unknown) => error instanceof StorageUnavailableError,
+    );
+    await terminate();
+    await batch;
+    const snapshot = assert.rejects(
+      db.snapshot((sql) => sql.query('SELECT pg_sleep(30)')),
+      (error: unknown) => error instanceof StorageUnavailableError,
+    );
+    await terminate();
+    await snapshot;
+    // The pool gives fresh connections afterwards.
+    assert.equal(await db.writes.submit(async (sql) => (await sql.query<{ n: number }>('SELECT 1::bigint AS n')).rows[0]?.n), 1);
+  });
+
   it('refuses to start on an unreachable server, naming the URL without its password', async () => {
     const port = await freeLocalPort();
     await assert.rejects(openPostgres(`postgres://chatd:s3cret@127.0.0.1:${port}/chatd`, { connectTimeoutMs: 2000 }), (error: unknown) => {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { LatencyWindow } from '../../latency.js';
 import { StorageUnavailableError } from '../errors.js';
 import type { WriteTotals } from '../write-batcher.js';
+import { type Checkout, checkout } from './checkout.js';
 import { isConnectionLoss, isRaceWithAnotherWriter } from './connection-loss.js';
 import type { Row, Sql } from './sql.js';
 
@@ -116,15 +117,15 @@ export class PgWriteBatcher {
   }
 
   private async runBatch(batch: Pending[]): Promise<void> {
-    let client: pg.PoolClient;
+    let taken: Checkout;
     try {
-      client = await this.pool.connect();
+      taken = await checkout(this.pool);
     } catch (error) {
       const lost = new StorageUnavailableError(`PostgreSQL is unavailable: ${(error as Error).message}`, { cause: error });
       for (const item of batch) item.reject(lost);
       return;
     }
-    const sql = this.sqlOf(client);
+    const sql = this.sqlOf(taken.client);
     let broken: unknown;
     try {
       const outcomes = await this.inTransaction(sql, () => this.runTogether(sql, batch));
@@ -144,7 +145,7 @@ export class PgWriteBatcher {
       }
     } finally {
       // A connection that failed is destroyed, not returned to the pool.
-      client.release(broken instanceof Error ? broken : undefined);
+      taken.release(broken instanceof Error ? broken : undefined);
     }
   }
 

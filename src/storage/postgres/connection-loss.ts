@@ -12,7 +12,8 @@ export function isConnectionLoss(error: unknown): boolean {
     if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
   }
   // pg's own wording when the socket closes under a query or a pooled client waits too long.
-  return /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect/i.test(error.message);
+  // "Query read timeout": the server did not answer within query_timeout (it went silent), and the connection is not reused.
+  return /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout/i.test(error.message);
 }
 
 /** SQLSTATEs that a unit run again alone may not meet: another node's transaction raced this one. */

@@ -3,6 +3,7 @@ import { redactUrl } from '../../redact-url.js';
 import { LatencyWindow, type LatencySummary } from '../../latency.js';
 import { StorageStartError, StorageUnavailableError } from '../errors.js';
 import { PgWriteBatcher, timedSql } from './batcher.js';
+import { type Checkout, checkout } from './checkout.js';
 import { isConnectionLoss } from './connection-loss.js';
 import { loadPostgresMigrations, migratePostgres } from './migrate.js';
 import type { Sql } from './sql.js';
@@ -12,6 +13,8 @@ export interface PostgresOptions {
   readonly poolSize?: number;
   /** How long a connection attempt may take before it fails (start-up, and each reconnect). */
   readonly connectTimeoutMs?: number;
+  /** The longest a statement may wait for its answer before the connection counts as lost (30 s; 0: no limit, for a copy's large statements). */
+  readonly queryTimeoutMs?: number;
   /** False for tools that must not change the schema; true by default. */
   readonly migrate?: boolean;
   /** Hears of each migration applied. */
@@ -56,7 +59,11 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     connectionString: url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    // A server that goes silent (its host gone, a partition, a frozen process) sends no reset: without these a
+    // write batch would wait for the kernel's keepalive, about two hours, and every later write behind it.
+    query_timeout: options.queryTimeoutMs === undefined ? 30_000 : options.queryTimeoutMs || undefined,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     types,
   });
   // An idle pooled connection that dies (the server restarted) must not crash the process: the pool drops it
@@ -71,7 +78,8 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     latency,
   );
   try {
-    const client = await pool.connect();
+    const taken = await checkout(pool);
+    const client = taken.client;
     try {
       const version = (await client.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0]?.server_version_num;
       if (Number(version) < 130000) throw new StorageStartError(`PostgreSQL at ${label} is version ${version}: chatd needs 13 or newer`);
@@ -80,7 +88,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         for (const name of applied) options.applied?.(name);
       }
     } finally {
-      client.release();
+      taken.release();
     }
   } catch (error) {
     await pool.end().catch(() => {});
@@ -94,12 +102,13 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     read,
     label,
     async snapshot<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-      let client: pg.PoolClient;
+      let taken: Checkout;
       try {
-        client = await pool.connect();
+        taken = await checkout(pool);
       } catch (error) {
         throw new StorageUnavailableError(`PostgreSQL is unavailable: ${(error as Error).message}`, { cause: error });
       }
+      const client = taken.client;
       const sql = timedSql((text, values) => client.query(text, values as unknown[]), latency);
       let broken: Error | undefined;
       try {
@@ -115,7 +124,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         await sql.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
-        client.release(broken);
+        taken.release(broken);
       }
     },
     async epoch() {
