@@ -101,6 +101,10 @@ export const groupFanout: Scenario = {
           valid: !generatorBound(serverCpu, generatorCpu),
         });
         context.log(`  ${shape.groups}×${shape.members}: ${Math.round(deliveries)} deliveries/s`);
+      } catch (error) {
+        // What the servers said (warnings and errors) is the first thing to read when a run fails.
+        const said = nodes.flatMap((node, index) => node.process.logs.slice(-5).map((line) => `  node ${index}: ${JSON.stringify(line)}`));
+        throw said.length > 0 ? new Error(`${(error as Error).message}\nthe servers' last log lines:\n${said.join('\n')}`, { cause: error }) : error;
       } finally {
         await deployment.stop();
       }
