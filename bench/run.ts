@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { placeProcesses } from './lib/machine.js';
 import { DOCKER_NODE_FLAGS } from './lib/server.js';
+import { type DeploymentOptions, describeDeployment } from './lib/deployment.js';
+import { postgresBin } from '../test/helpers/postgres.js';
 import type { Context, Result, Scenario } from './lib/scenario.js';
 import { formatCount, formatMs, formatPercent } from './lib/stats.js';
 import { ceilings } from './scenarios/ceilings.js';
@@ -30,7 +32,10 @@ const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFa
 function usage(problem?: string): never {
   const lines = [
     ...(problem ? [`bench: ${problem}`, ''] : []),
-    'usage: npm run bench -- [--scenario NAME[,NAME...]] [--quick] [--workers N] [--profile DIR] [--server-node-flags FLAGS]',
+    'usage: npm run bench -- [--scenario NAME[,NAME...]] [--quick] [--workers N] [--storage sqlite|postgres] [--nodes N] [--profile DIR] [--server-node-flags FLAGS]',
+    '  --storage postgres   chatd on a PostgreSQL the bench starts (durable: fsync and synchronous_commit on); default sqlite',
+    '  --nodes N            with --storage postgres: N chatd nodes and a redis-server between them, the clients spread across the nodes (default 1)',
+    `                       these run only ${SCENARIOS.filter((scenario) => scenario.anyDeployment).map((scenario) => scenario.name).join(', ')}; every server-side process shares the server's cores`,
     '  --profile DIR   each chatd server writes a V8 CPU profile (.cpuprofile) into DIR when it stops',
     `  --server-node-flags=FLAGS   Node.js flags for the servers, space-separated, after an = (default: "${DOCKER_NODE_FLAGS.join(' ')}", as the Docker image;`,
     '                              --server-node-flags= for none)',
@@ -52,6 +57,14 @@ function ensureBuilt(): void {
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
 }
 
+function postgresVersion(): string {
+  try {
+    return /\d+(\.\d+)?/.exec(execFileSync(join(postgresBin(), 'postgres'), ['--version'], { encoding: 'utf8' }))?.[0] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
 function commit(): string {
   try {
     const hash = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
@@ -66,6 +79,7 @@ function format(name: string, value: number): string {
   if (name.endsWith(' ms')) return formatMs(value);
   if (name.endsWith(' %')) return formatPercent(value);
   if (name.endsWith(' KB')) return value.toFixed(2);
+  if (name.endsWith('/msg')) return Number.isFinite(value) ? value.toFixed(2) : '–';
   if (name.includes('µs')) return Number.isFinite(value) ? value.toFixed(1) : '–';
   return formatCount(value);
 }
@@ -106,13 +120,27 @@ async function main(): Promise<void> {
       workers: { type: 'string' },
       profile: { type: 'string' },
       'server-node-flags': { type: 'string' },
+      storage: { type: 'string', default: 'sqlite' },
+      nodes: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
   }, usage);
   if (values.help) usage();
-  const wanted = values.scenario ? values.scenario.split(',') : SCENARIOS.filter((scenario) => !scenario.onlyWhenNamed).map((scenario) => scenario.name);
-  for (const name of wanted) if (!SCENARIOS.some((scenario) => scenario.name === name)) usage(`no scenario "${name}"`);
+  const storage = values.storage;
+  if (storage !== 'sqlite' && storage !== 'postgres') usage(`--storage must be sqlite or postgres, not "${storage}"`);
+  const nodes = Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1) usage('--nodes must be a positive integer');
+  if (nodes > 1 && storage !== 'postgres') usage('--nodes above 1 needs --storage postgres (nodes share one database)');
+  const deployment: DeploymentOptions = { storage, nodes };
+  // On SQLite every scenario; on PostgreSQL (or several nodes) those that can run there.
+  const runsHere = (scenario: Scenario): boolean => storage === 'sqlite' || scenario.anyDeployment === true;
+  const wanted = values.scenario ? values.scenario.split(',') : SCENARIOS.filter((scenario) => !scenario.onlyWhenNamed && runsHere(scenario)).map((scenario) => scenario.name);
+  for (const name of wanted) {
+    const scenario = SCENARIOS.find((candidate) => candidate.name === name);
+    if (!scenario) usage(`no scenario "${name}"`);
+    if (!runsHere(scenario)) usage(`scenario "${name}" runs on SQLite only`);
+  }
   ensureBuilt();
   const placement = placeProcesses();
   const workers = values.workers ? Number(values.workers) : placement.generatorCoreCount;
@@ -120,12 +148,17 @@ async function main(): Promise<void> {
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   const flagsGiven = values['server-node-flags'];
   const serverNodeFlags = flagsGiven === undefined ? DOCKER_NODE_FLAGS : flagsGiven.split(/\s+/).filter((flag) => flag !== '');
-  const context: Context = { placement, quick: values.quick ?? false, workers, profileDir, serverNodeFlags, earlier: new Map(), log: (line) => console.log(line) };
+  const context: Context = { placement, quick: values.quick ?? false, workers, profileDir, serverNodeFlags, deployment, earlier: new Map(), log: (line) => console.log(line) };
   const started = new Date();
   const header = [
     `chatd bench, ${started.toISOString()}, commit ${commit()}${context.quick ? ', --quick' : ''}`,
     `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${placement.description}; ${workers} generator thread(s)`,
     `server: node ${serverNodeFlags.length > 0 ? `${serverNodeFlags.join(' ')} ` : ''}bin/chatd serve${flagsGiven === undefined ? ' (as the Docker image runs it)' : ''}`,
+    ...(storage === 'postgres'
+      ? [
+          `storage: ${describeDeployment(deployment)}; PostgreSQL ${postgresVersion()} started by the bench with its durable defaults (fsync, full_page_writes, synchronous_commit on)${nodes > 1 ? ', redis-server between the nodes' : ''}; all of them on the server's core(s)`,
+        ]
+      : []),
   ];
   console.log(header.join('\n'));
   const sections: string[] = [];
@@ -139,7 +172,7 @@ async function main(): Promise<void> {
   }
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const name = `${started.toISOString().slice(0, 19).replace(/[:T]/g, '-')}-${commit()}`;
+  const name = `${started.toISOString().slice(0, 19).replace(/[:T]/g, '-')}-${commit()}${storage === 'sqlite' ? '' : `-postgres-${nodes}`}`;
   writeFileSync(join(dir, `${name}.md`), `# ${header.join('\n\n')}\n\n${sections.join('\n\n')}\n`);
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ started, header, results: Object.fromEntries(context.earlier) }, null, 2)}\n`);
   console.log(`\nwritten: bench/results/${name}.md and .json`);

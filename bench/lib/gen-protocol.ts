@@ -4,7 +4,8 @@ export type GenTask =
       readonly kind: 'pairs';
       readonly worker: number;
       readonly wsUrl: string;
-      readonly pairs: ReadonlyArray<{ readonly senderToken: string; readonly receiverToken: string; readonly threadId: number }>;
+      /** Receivers connect to `receiverWsUrl` when given (another node), senders to `wsUrl`. */
+      readonly pairs: ReadonlyArray<{ readonly senderToken: string; readonly receiverToken: string; readonly threadId: number; readonly receiverWsUrl?: string }>;
       readonly mode: { readonly kind: 'window'; readonly window: number } | { readonly kind: 'rate'; readonly perSecond: number };
       readonly padBytes: number;
       readonly warmupMs: number;
@@ -13,7 +14,8 @@ export type GenTask =
       readonly kind: 'group';
       readonly worker: number;
       readonly wsUrl: string;
-      readonly members: ReadonlyArray<{ readonly token: string; readonly threadId: number; readonly senderIndex?: number }>;
+      /** A member with a `wsUrl` connects there (its node), the others to the task's. */
+      readonly members: ReadonlyArray<{ readonly token: string; readonly threadId: number; readonly senderIndex?: number; readonly wsUrl?: string }>;
       readonly window: number;
       readonly padBytes: number;
       readonly warmupMs: number;

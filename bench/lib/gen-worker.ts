@@ -19,9 +19,9 @@ interface Conn {
   onFrame: (text: string) => void;
 }
 
-function open(token: string, onInbox?: (count: number) => void): Promise<Conn> {
+function open(token: string, onInbox?: (count: number) => void, url = task.wsUrl): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(task.wsUrl, { perMessageDeflate: false });
+    const ws = new WebSocket(url, { perMessageDeflate: false });
     const conn: Conn = { ws, onFrame: () => {} };
     let inbox = 0;
     ws.on('error', reject);
@@ -87,7 +87,7 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
   };
   await Promise.all(
     t.pairs.map(async (pair) => {
-      const [senderConn, receiverConn] = await Promise.all([open(pair.senderToken), open(pair.receiverToken)]);
+      const [senderConn, receiverConn] = await Promise.all([open(pair.senderToken), open(pair.receiverToken, undefined, pair.receiverWsUrl)]);
       const sender = { conn: senderConn, threadId: pair.threadId, next: 0, inFlight: 0 };
       senders.push(sender);
       senderConn.onFrame = (text) => {
@@ -159,7 +159,7 @@ async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
   };
   await Promise.all(
     t.members.map(async (member) => {
-      const ws = await RawWebSocket.connect(task.wsUrl);
+      const ws = await RawWebSocket.connect(member.wsUrl ?? task.wsUrl);
       let group = groups.get(member.threadId);
       if (!group) groups.set(member.threadId, (group = { last: [], sent: [], members: [] }));
       const g = group;

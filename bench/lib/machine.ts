@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 /**
@@ -76,5 +76,51 @@ export function fileLimit(): number {
     return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
   } catch {
     return 1024;
+  }
+}
+
+/** A process and all its descendants, now (from /proc: each process's parent). */
+export function processTree(root: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // It exited while we looked.
+    }
+  }
+  const tree = [root];
+  for (let index = 0; index < tree.length; index++) for (const [pid, parent] of parents) if (parent === tree[index]) tree.push(pid);
+  return tree;
+}
+
+/**
+ * CPU time (user + system) of a server made of processes (PostgreSQL's postmaster and its backends), in ms:
+ * every living process of the tree, and the children the root has already reaped.
+ */
+export function processTreeCpuMs(root: number): number {
+  let total = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += Number(fields[11]) + Number(fields[12]) + (pid === root ? Number(fields[13]) + Number(fields[14]) : 0);
+    } catch {
+      // A backend that exited meanwhile: counted in the root's reaped children's time from now on.
+    }
+  }
+  return (total * 1000) / TICKS_PER_SECOND;
+}
+
+/** Pins a running server and its processes (and the threads of each) to `cores`; processes it forks later inherit it. */
+export function pinProcessTree(root: number, cores: string): void {
+  for (const pid of processTree(root)) {
+    try {
+      execFileSync('taskset', ['-a', '-cp', cores, String(pid)], { stdio: 'ignore' });
+    } catch {
+      // It exited meanwhile.
+    }
   }
 }

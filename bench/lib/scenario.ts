@@ -1,3 +1,4 @@
+import type { DeploymentOptions } from './deployment.js';
 import type { Placement } from './machine.js';
 
 /** What every scenario gets: where processes run, whether to run small, and flags. */
@@ -9,6 +10,8 @@ export interface Context {
   readonly profileDir: string | undefined;
   /** Node.js flags for every chatd server (--server-node-flags; by default the Docker image's). */
   readonly serverNodeFlags: readonly string[];
+  /** --storage and --nodes: SQLite and one node by default. */
+  readonly deployment: DeploymentOptions;
   /** Results of scenarios run before in this invocation (direct-latency uses direct-throughput's maximum). */
   readonly earlier: Map<string, Result[]>;
   log(line: string): void;
@@ -34,6 +37,8 @@ export interface Scenario {
   readonly summary: string;
   /** Experiments left out of a run of every scenario: they run when named with --scenario. */
   readonly onlyWhenNamed?: boolean;
+  /** Runs on PostgreSQL and on several nodes too (--storage postgres, --nodes N); the others only on SQLite. */
+  readonly anyDeployment?: boolean;
   run(context: Context): Promise<Result[]>;
 }
 

@@ -51,6 +51,9 @@ export interface ServerMetrics {
   readonly writes: number;
   readonly transactionSeconds: number;
   readonly gcSeconds: number;
+  /** Round trips to the storage (PostgreSQL) and to the bus (Redis) since the start; 0 for engines inside the process. */
+  readonly storageRoundTrips: number;
+  readonly busRoundTrips: number;
   /** The event-loop delay histogram: cumulative counts by upper bound in seconds, the last one Infinity. */
   readonly delay: ReadonlyArray<readonly [number, number]>;
 }
@@ -72,6 +75,8 @@ async function scrapeMetrics(url: string): Promise<ServerMetrics> {
     writes: samples.get('chatd_writes_total') ?? 0,
     transactionSeconds: samples.get('chatd_write_transaction_seconds_total') ?? 0,
     gcSeconds: samples.get('chatd_gc_seconds_total') ?? 0,
+    storageRoundTrips: [...samples].find(([name]) => name.startsWith('chatd_engine_round_trips_total{role="storage"'))?.[1] ?? 0,
+    busRoundTrips: [...samples].find(([name]) => name.startsWith('chatd_engine_round_trips_total{role="bus"'))?.[1] ?? 0,
     delay,
   };
 }
@@ -116,7 +121,7 @@ export interface CpuMark {
 export async function startBenchServer(
   context: { readonly placement: Placement; readonly profileDir: string | undefined; readonly serverNodeFlags: readonly string[] },
   toml: string,
-  options: { dataDir?: string } = {},
+  options: { dataDir?: string; /** Environment for the server (the engines' URLs: CHATD_STORAGE_URL, CHATD_BUS_URL). */ env?: Record<string, string> } = {},
 ): Promise<BenchServer> {
   const { placement, profileDir, serverNodeFlags } = context;
   const dir = tempDir('chatd-bench-');
@@ -124,7 +129,7 @@ export async function startBenchServer(
   // --profile: V8 writes a .cpuprofile of the server when it exits (open it in Chrome DevTools or speedscope).
   const node = [process.execPath, ...serverNodeFlags, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), CHATD_BIN];
   const command = placement.serverCores ? ['taskset', '-c', placement.serverCores, ...node] : node;
-  const server = await startServer(['--data', dataDir, '--transport', 'uws', '--log-level', 'warn', '--config', writeConfig(dir, `${BASE_CONFIG}\n${toml}`)], { command });
+  const server = await startServer(['--data', dataDir, '--transport', 'uws', '--log-level', 'warn', '--config', writeConfig(dir, `${BASE_CONFIG}\n${toml}`)], { command, ...(options.env ? { env: options.env } : {}) });
   const pid = server.process.pid as number;
   return {
     process: server,

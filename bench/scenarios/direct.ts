@@ -3,7 +3,8 @@ import { type Device, createDevices, inParallel } from '../lib/accounts.js';
 import { Generator, split } from '../lib/generator.js';
 import { ownCpuMs } from '../lib/machine.js';
 import { type Context, type Result, type Scenario, generatorBound } from '../lib/scenario.js';
-import { type BenchServer, loopFigures, startBenchServer } from '../lib/server.js';
+import { type Deployment, type DeploymentOptions, describeDeployment, startDeployment } from '../lib/deployment.js';
+import type { BenchServer } from '../lib/server.js';
 import { percentiles } from '../lib/stats.js';
 import type { WorkerReport } from '../lib/gen-protocol.js';
 
@@ -21,29 +22,37 @@ max_refused_frames = 100000
 max_buffered_bytes = 268435456
 `;
 
+/** How durable the row's storage was, as its setting says it. */
+function durability(deployment: DeploymentOptions, synchronous: 'full' | 'normal'): string {
+  return deployment.storage === 'sqlite' ? `synchronous=${synchronous}` : describeDeployment(deployment);
+}
+
 interface Pair {
   readonly senderToken: string;
   readonly receiverToken: string;
   readonly threadId: number;
+  readonly receiverWsUrl?: string;
 }
 
-async function preparePairs(server: BenchServer, pairs: number): Promise<Pair[]> {
-  const senders = await createDevices(server.process.url, 's', pairs);
-  const receivers = await createDevices(server.process.url, 'r', pairs);
+/** The pairs, made through the first node; with several nodes the senders stay on the first and the receivers go to the second. */
+async function preparePairs(deployment: Deployment, pairs: number): Promise<Pair[]> {
+  const [first, second] = deployment.nodes as [BenchServer, ...BenchServer[]];
+  const senders = await createDevices(first.process.url, 's', pairs);
+  const receivers = await createDevices(first.process.url, 'r', pairs);
   return inParallel(pairs, 16, async (index) => {
     const sender = senders[index] as Device;
     const receiver = receivers[index] as Device;
-    const { socket } = await connectAuthenticated(server.process.wsUrl, sender.token);
+    const { socket } = await connectAuthenticated(first.process.wsUrl, sender.token);
     const reply = await socket.expect({ type: 'direct_open', user_id: receiver.userId }, 'thread');
     socket.close();
-    return { senderToken: sender.token, receiverToken: receiver.token, threadId: reply.thread.id as number };
+    return { senderToken: sender.token, receiverToken: receiver.token, threadId: reply.thread.id as number, ...(second ? { receiverWsUrl: second.process.wsUrl } : {}) };
   });
 }
 
 /** Runs the pairs for `seconds` (after a warm-up) and measures what the server and the generator did. */
 async function measure(
   context: Context,
-  server: BenchServer,
+  deployment: Deployment,
   pairs: readonly Pair[],
   mode: { kind: 'window'; window: number } | { kind: 'rate'; perSecond: number },
   seconds: number,
@@ -54,7 +63,7 @@ async function measure(
     groups.map((group, worker) => ({
       kind: 'pairs' as const,
       worker,
-      wsUrl: server.process.wsUrl,
+      wsUrl: (deployment.nodes[0] as BenchServer).process.wsUrl,
       pairs: group,
       mode: mode.kind === 'rate' ? { kind: 'rate' as const, perSecond: mode.perSecond / groups.length } : mode,
       padBytes: PAD,
@@ -63,17 +72,17 @@ async function measure(
   );
   generator.start();
   await new Promise((resolve) => setTimeout(resolve, warmupMs));
-  const serverMark = server.mark();
   const ownMark = ownCpuMs();
-  const loopMark = await server.metrics();
+  const serverMark = await deployment.mark();
   const started = performance.now();
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   const elapsed = (performance.now() - started) / 1000;
-  const serverCpu = server.cpuShareSince(serverMark);
   const generatorCpu = (ownCpuMs() - ownMark) / (elapsed * 1000) / context.placement.generatorCoreCount;
-  const loop = loopFigures(loopMark, await server.metrics());
+  const window = await deployment.since(serverMark);
   const reports = await generator.stop();
-  return { reports, serverCpu, generatorCpu, seconds: elapsed, loop };
+  // The server's counters per message acked at the generator's rate over the same window.
+  const loop = { ...window.figures, ...window.perMessage(sum(reports, 'acked') / elapsed) };
+  return { reports, serverCpu: window.serverCpu, generatorCpu, seconds: elapsed, loop };
 }
 
 const sum = (reports: WorkerReport[], key: 'acked' | 'delivered' | 'errors'): number => reports.reduce((total, report) => total + report[key], 0);
@@ -81,10 +90,13 @@ const sum = (reports: WorkerReport[], key: 'acked' | 'delivered' | 'errors'): nu
 export const directThroughput: Scenario = {
   name: 'direct-throughput',
   summary: `${PAIRS} pairs of devices, each sender keeping ${WINDOW} messages of about 200 bytes unacked`,
+  anyDeployment: true,
   async run(context) {
     const results: Result[] = [];
-    for (const synchronous of ['full', 'normal'] as const) {
-      const server = await startBenchServer(context, serverToml(synchronous));
+    // SQLite's two durability settings; PostgreSQL runs with its durable defaults (fsync and synchronous_commit on).
+    const settings = context.deployment.storage === 'sqlite' ? (['full', 'normal'] as const) : (['full'] as const);
+    for (const synchronous of settings) {
+      const server = await startDeployment(context, serverToml(synchronous));
       try {
         const pairs = await preparePairs(server, context.quick ? 50 : PAIRS);
         const run = await measure(context, server, pairs, { kind: 'window', window: WINDOW }, context.quick ? 3 : 10);
@@ -93,7 +105,7 @@ export const directThroughput: Scenario = {
         const ack = percentiles(run.reports.flatMap((report) => report.ackLatencies));
         results.push({
           scenario: 'direct-throughput',
-          setting: `synchronous=${synchronous}, ${pairs.length} pairs × window ${WINDOW}`,
+          setting: `${durability(context.deployment, synchronous)}, ${pairs.length} pairs × window ${WINDOW}`,
           figures: {
             'acked msg/s': acked, 'delivered msg/s': delivered, 'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99, errors: sum(run.reports, 'errors'),
             ...run.loop,
@@ -102,7 +114,7 @@ export const directThroughput: Scenario = {
           generatorCpu: run.generatorCpu,
           valid: !generatorBound(run.serverCpu, run.generatorCpu),
         });
-        context.log(`  synchronous=${synchronous}: ${Math.round(acked)} acked/s, ${Math.round(delivered)} delivered/s`);
+        context.log(`  ${durability(context.deployment, synchronous)}: ${Math.round(acked)} acked/s, ${Math.round(delivered)} delivered/s`);
       } finally {
         await server.stop();
       }
@@ -114,11 +126,13 @@ export const directThroughput: Scenario = {
 export const directLatency: Scenario = {
   name: 'direct-latency',
   summary: 'the same pairs at a fixed total rate (20% and 50% of the measured maximum, and 20,000/s): send→ack and send→deliver',
+  anyDeployment: true,
   async run(context) {
-    const maximum = context.earlier.get('direct-throughput')?.find((result) => result.setting.startsWith('synchronous=full'))?.figures['acked msg/s'];
+    // The durable row's maximum: synchronous=full on SQLite (its first row), the only row on PostgreSQL.
+    const maximum = context.earlier.get('direct-throughput')?.[0]?.figures['acked msg/s'];
     const rates = maximum ? [Math.round(maximum * 0.2), Math.round(maximum * 0.5), 20_000] : [1_000, 2_000, 20_000];
     const results: Result[] = [];
-    const server = await startBenchServer(context, serverToml('full'));
+    const server = await startDeployment(context, serverToml('full'));
     try {
       const pairs = await preparePairs(server, context.quick ? 50 : PAIRS);
       for (const rate of rates) {
@@ -130,7 +144,7 @@ export const directLatency: Scenario = {
         const kept = delivered >= rate * 0.95;
         results.push({
           scenario: 'direct-latency',
-          setting: `${rate.toLocaleString('en-US')} msg/s offered${maximum ? ` (${Math.round((rate / maximum) * 100)}% of max)` : ''}, synchronous=full`,
+          setting: `${rate.toLocaleString('en-US')} msg/s offered${maximum ? ` (${Math.round((rate / maximum) * 100)}% of max)` : ''}, ${durability(context.deployment, 'full')}`,
           figures: {
             'delivered msg/s': delivered,
             'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99,

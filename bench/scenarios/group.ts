@@ -3,7 +3,8 @@ import { createDevices } from '../lib/accounts.js';
 import { Generator, split } from '../lib/generator.js';
 import { ownCpuMs } from '../lib/machine.js';
 import { type Result, type Scenario, generatorBound } from '../lib/scenario.js';
-import { loopFigures, startBenchServer } from '../lib/server.js';
+import { describeDeployment, startDeployment } from '../lib/deployment.js';
+import type { BenchServer } from '../lib/server.js';
 import { percentiles } from '../lib/stats.js';
 
 const TOML = `
@@ -25,6 +26,7 @@ interface Shape {
 export const groupFanout: Scenario = {
   name: 'group-fanout',
   summary: 'one group of 1,000 members all online, 4 senders keeping 4 and then 16 messages in flight; and 100 groups of 50, one sender each: deliveries/s, send→last delivery',
+  anyDeployment: true,
   async run(context) {
     const shapes: Shape[] = context.quick
       ? [{ groups: 1, members: 200, sendersPerGroup: 4, window: 4 }, { groups: 10, members: 50, sendersPerGroup: 1, window: 4 }]
@@ -37,7 +39,9 @@ export const groupFanout: Scenario = {
         ];
     const results: Result[] = [];
     for (const shape of shapes) {
-      const server = await startBenchServer(context, TOML);
+      const deployment = await startDeployment(context, TOML);
+      const nodes = deployment.nodes;
+      const server = nodes[0] as BenchServer;
       try {
         const devices = await createDevices(server.process.url, 'm', shape.groups * shape.members, (done) => context.log(`  ${done} users`));
         const members: Array<{ token: string; threadId: number; senderIndex?: number }> = [];
@@ -46,7 +50,15 @@ export const groupFanout: Scenario = {
           const { socket } = await connectAuthenticated(server.process.wsUrl, group[0]?.token as string);
           const reply = await socket.expect({ type: 'group_create', title: `g${g}`, members: group.slice(1).map((d) => d.userId) }, 'thread');
           socket.close();
-          group.forEach((device, i) => members.push({ token: device.token, threadId: reply.thread.id, ...(i < shape.sendersPerGroup ? { senderIndex: g * shape.sendersPerGroup + i } : {}) }));
+          // With several nodes the members take turns (shifted by group, so that one-sender groups spread their senders too).
+          group.forEach((device, i) =>
+            members.push({
+              token: device.token,
+              threadId: reply.thread.id,
+              ...(i < shape.sendersPerGroup ? { senderIndex: g * shape.sendersPerGroup + i } : {}),
+              ...(nodes.length > 1 ? { wsUrl: (nodes[(i + g) % nodes.length] as BenchServer).process.wsUrl } : {}),
+            }),
+          );
         }
         const warmupMs = context.quick ? 500 : 1500;
         const generator = await Generator.prepare(
@@ -54,16 +66,17 @@ export const groupFanout: Scenario = {
         );
         generator.start();
         await new Promise((resolve) => setTimeout(resolve, warmupMs));
-        const serverMark = server.mark();
         const ownMark = ownCpuMs();
-        const loopMark = await server.metrics();
+        const serverMark = await deployment.mark();
         const started = performance.now();
         await new Promise((resolve) => setTimeout(resolve, (context.quick ? 3 : 8) * 1000));
         const seconds = (performance.now() - started) / 1000;
-        const serverCpu = server.cpuShareSince(serverMark);
         const generatorCpu = (ownCpuMs() - ownMark) / (seconds * 1000) / context.placement.generatorCoreCount;
-        const loop = loopFigures(loopMark, await server.metrics());
+        const window = await deployment.since(serverMark);
+        const serverCpu = window.serverCpu;
         const reports = await generator.stop();
+        const sent = reports.reduce((total, report) => total + report.acked, 0) / seconds;
+        const loop = { ...window.figures, ...window.perMessage(sent) };
         const last = new Map<number, [number, number]>();
         for (const report of reports) {
           for (const [key, sentAt, at] of report.lastDelivery) {
@@ -75,9 +88,9 @@ export const groupFanout: Scenario = {
         const deliveries = reports.reduce((total, report) => total + report.delivered, 0) / seconds;
         results.push({
           scenario: 'group-fanout',
-          setting: `${shape.groups} group${shape.groups > 1 ? 's' : ''} of ${shape.members}, ${shape.sendersPerGroup} sender(s) each, window ${shape.window}`,
+          setting: `${context.deployment.storage === 'sqlite' ? '' : `${describeDeployment(context.deployment)}: `}${shape.groups} group${shape.groups > 1 ? 's' : ''} of ${shape.members}, ${shape.sendersPerGroup} sender(s) each, window ${shape.window}`,
           figures: {
-            'messages/s': reports.reduce((total, report) => total + report.acked, 0) / seconds,
+            'messages/s': sent,
             'deliveries/s': deliveries,
             'send→last p50 ms': spread.p50,
             'send→last p99 ms': spread.p99,
@@ -88,8 +101,12 @@ export const groupFanout: Scenario = {
           valid: !generatorBound(serverCpu, generatorCpu),
         });
         context.log(`  ${shape.groups}×${shape.members}: ${Math.round(deliveries)} deliveries/s`);
+      } catch (error) {
+        // What the servers said (warnings and errors) is the first thing to read when a run fails.
+        const said = nodes.flatMap((node, index) => node.process.logs.slice(-5).map((line) => `  node ${index}: ${JSON.stringify(line)}`));
+        throw said.length > 0 ? new Error(`${(error as Error).message}\nthe servers' last log lines:\n${said.join('\n')}`, { cause: error }) : error;
       } finally {
-        await server.stop();
+        await deployment.stop();
       }
     }
     return results;

@@ -24,6 +24,16 @@ export interface PgServer {
   kill(): Promise<void>;
   /** Starts it again on the same port and data (after stop or kill). */
   start(): Promise<void>;
+  /** The postmaster's process id while it runs (the bench reads its and its backends' CPU time). */
+  readonly pid: number | undefined;
+}
+
+export interface PostgresOptions {
+  /**
+   * PostgreSQL's own durable defaults (fsync, full-page writes, synchronous commit, its shared_buffers)
+   * instead of the tests' fsync off: the bench's figures must compare with SQLite's synchronous=full.
+   */
+  readonly durable?: boolean;
 }
 
 /** Where Debian keeps PostgreSQL's server binaries: /usr/lib/postgresql/<newest version>/bin (CHATD_PG_BIN overrides). */
@@ -68,7 +78,7 @@ function template(bin: string, owner: { uid: number; gid: number } | undefined):
   return dir;
 }
 
-export async function startPostgres(): Promise<PgServer> {
+export async function startPostgres(options: PostgresOptions = {}): Promise<PgServer> {
   const bin = postgresBin();
   const owner = runAs();
   const root = tempDir('chatd-pg-');
@@ -78,6 +88,8 @@ export async function startPostgres(): Promise<PgServer> {
   let port = 0;
   let child: ChildProcess | undefined;
   let databases = 0;
+  const settings = options.durable ? ['max_connections=200'] : ['fsync=off', 'full_page_writes=off', 'max_connections=200', 'shared_buffers=32MB'];
+  const args = (): string[] => ['-D', data, '-p', String(port), '-k', root, '-c', 'listen_addresses=127.0.0.1', ...settings.flatMap((setting) => ['-c', setting])];
 
   const launch = async (): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
@@ -85,7 +97,7 @@ export async function startPostgres(): Promise<PgServer> {
       try {
         const started = await spawnUntilReady(
           join(bin, 'postgres'),
-          ['-D', data, '-p', String(port), '-k', root, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'shared_buffers=32MB'],
+          args(),
           { ...(owner ?? {}) },
           /database system is ready to accept connections/,
         );
@@ -102,7 +114,7 @@ export async function startPostgres(): Promise<PgServer> {
   const relaunch = async (): Promise<void> => {
     const started = await spawnUntilReady(
       join(bin, 'postgres'),
-      ['-D', data, '-p', String(port), '-k', root, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'shared_buffers=32MB'],
+      args(),
       { ...(owner ?? {}) },
       /database system is ready to accept connections/,
     );
@@ -114,6 +126,9 @@ export async function startPostgres(): Promise<PgServer> {
   return {
     get port() {
       return port;
+    },
+    get pid() {
+      return child?.pid;
     },
     url,
     async freshDatabase() {

@@ -15,6 +15,8 @@ export interface RedisServer {
   start(): Promise<void>;
   /** stop() then start(). */
   restart(): Promise<void>;
+  /** The server's process id while it runs (the bench reads its CPU time). */
+  readonly pid: number | undefined;
 }
 
 export function redisBin(): string {
@@ -60,6 +62,9 @@ export async function startRedis(): Promise<RedisServer> {
     },
     get url() {
       return `redis://127.0.0.1:${port}`;
+    },
+    get pid() {
+      return child?.pid;
     },
     stop: () => halt('SIGTERM'),
     kill: () => halt('SIGKILL'),

@@ -62,5 +62,18 @@ describe('npm run bench', () => {
     assert.equal(flags?.code, 2);
     assert.match(flags?.stderr ?? '', /--server-node-flags=/);
     assert.match(flags?.stderr ?? '', /usage: npm run bench/);
+    // Several nodes share one database: without PostgreSQL they are refused, and so is a scenario that runs on SQLite only.
+    for (const [args, problem] of [
+      [['--nodes', '2'], /--nodes above 1 needs --storage postgres/],
+      [['--storage', 'postgres', '--scenario', 'idle-connections'], /scenario "idle-connections" runs on SQLite only/],
+      [['--storage', 'mysql'], /--storage must be sqlite or postgres/],
+    ] as const) {
+      const refused = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: ROOT, env: cleanEnv() }).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(refused?.code, 2, args.join(' '));
+      assert.match(refused?.stderr ?? '', problem);
+    }
   });
 });

@@ -9,6 +9,8 @@ const scrape = (at: number, counts: [number, number, number, number], totals: Pa
   writes: 0,
   transactionSeconds: 0,
   gcSeconds: 0,
+  storageRoundTrips: 0,
+  busRoundTrips: 0,
   delay: [
     [0.001, counts[0]],
     [0.01, counts[1]],
