@@ -112,13 +112,18 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<PgSe
   };
   /** Start again on the same port (clients reconnect to the URL they know). */
   const relaunch = async (): Promise<void> => {
-    const started = await spawnUntilReady(
-      join(bin, 'postgres'),
-      args(),
-      { ...(owner ?? {}) },
-      /database system is ready to accept connections/,
-    );
-    child = started.child;
+    // After a kill the old backends exit once they notice their postmaster is gone (at their next wait):
+    // until then a new postmaster refuses the shared memory they hold. Tried again until they have.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const started = await spawnUntilReady(join(bin, 'postgres'), args(), { ...(owner ?? {}) }, /database system is ready to accept connections/);
+        child = started.child;
+        return;
+      } catch (error) {
+        if (attempt >= 100 || !/pre-existing shared memory block/.test(String(error))) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   };
   await launch();
 
