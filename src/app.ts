@@ -154,7 +154,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const registry = new SessionRegistry((deviceId) => core.accounts.isSignedIn(deviceId), links);
   const ws = config.websocket;
   const sessionSettings = sessionSettingsOf(config);
-  // Limits across connections: per address, user and device. One node's memory for now; the shared store is the seam for several nodes.
+  // Limits across connections: per address, user and device. Per node by design (docs/scaling.md, "Limits are per node").
   const limitStore = new MemoryRateLimitStore(clock);
   const connectionLimits = connectionLimitsOf(config, limitStore, clock);
   // The transport is made below, with the sessions that need the channels: publish reaches it late.

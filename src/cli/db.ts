@@ -28,7 +28,7 @@ function openAsIs(config: Config, file: string, mustExist: boolean): Db {
 export function addDbCommands(program: Command): void {
   const db = program.command('db').description('database maintenance (check and backup are safe while the server runs; vacuum and copy are not)');
 
-  const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (stop a server of the older version first)')).action(
+  const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (SQLite: stop a server of the older version first; PostgreSQL: safe while nodes of the previous version run)')).action(
     async (options: DatabaseOptions) => {
       const config = resolveConfig(options);
       if (config.storage.url !== '') return migratePostgres(config.storage.url);

@@ -11,7 +11,7 @@ export interface PgMigration {
   readonly sql: string;
 }
 
-/** The numbered files of migrations/postgres/ (NNNN_what.sql), in order. */
+/** The numbered files of migrations/postgres/ (NNNN_what.sql), in order. Numbers need not follow each other: 0002 was never used (the helper that would have written it needed no migration). */
 export function loadPostgresMigrations(dir = POSTGRES_MIGRATIONS_DIR): PgMigration[] {
   return readdirSync(dir)
     .filter((name) => /^\d{4}_.+\.sql$/.test(name))
