@@ -21,7 +21,8 @@ const BACKFILL = `INSERT INTO inbox (device_id, message_id, thread_id, seq, crea
      AND (SELECT count(*) FROM thread_members x WHERE x.thread_id = tm.thread_id AND x.left_seq IS NULL) <= $2
   ON CONFLICT DO NOTHING`;
 
-// A notification per thread for the newest message the device got live but never acknowledged.
+// A notification per thread for the newest message the device got live but never acknowledged (never moving a
+// pending one back to an older message: another node's expansion may have queued a newer one meanwhile).
 const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
   SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), $1
     FROM inbox i
@@ -32,7 +33,8 @@ const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_i
      AND NOT m.muted AND d.push_token IS NOT NULL
      AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm'))
    GROUP BY d.id, i.thread_id
-  ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`;
+  ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
+   WHERE push_queue.message_id < excluded.message_id`;
 
 /**
  * DeliveryStorage on PostgreSQL. Several nodes run units at once here, so
