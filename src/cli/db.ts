@@ -16,6 +16,7 @@ import {
 } from '../storage/database.js';
 import { StorageStartError } from '../storage/errors.js';
 import { openPostgres } from '../storage/postgres/database.js';
+import { loadPostgresMigrations } from '../storage/postgres/migrate.js';
 import { DatabaseInUseError, databaseSize, takeExclusively, vacuum } from '../storage/vacuum.js';
 import { addDbCopyCommand } from './db-copy.js';
 import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
@@ -31,7 +32,7 @@ export function addDbCommands(program: Command): void {
   const migrateCommand = withDatabaseOptions(db.command('migrate').description('apply pending schema migrations (SQLite: stop a server of the older version first; PostgreSQL: safe while nodes of the previous version run)')).action(
     async (options: DatabaseOptions) => {
       const config = resolveConfig(options);
-      if (config.storage.url !== '') return migratePostgres(config.storage.url);
+      if (config.storage.url !== '') return migratePostgres(config.storage.url, resolve(config.storage.dir));
       const database = openAsIs(config, requireDatabase(config), true);
       try {
         const applied = migrate(database, undefined, migrationProgress);
@@ -145,7 +146,8 @@ function refuseOnPostgres(config: Config, command: string, instead: string): voi
 }
 
 /** `chatd db migrate` with storage.url: the PostgreSQL schema, under the same advisory lock the nodes take at start. */
-async function migratePostgres(url: string): Promise<void> {
+/** `dir`: where this machine's admin audit log is (as for the other admin commands on PostgreSQL). */
+async function migratePostgres(url: string, dir: string): Promise<void> {
   const applied: string[] = [];
   let database: Awaited<ReturnType<typeof openPostgres>>;
   try {
@@ -155,6 +157,8 @@ async function migratePostgres(url: string): Promise<void> {
     throw error;
   }
   await database.close();
+  const version = Math.max(0, ...loadPostgresMigrations().map((migration) => migration.version));
+  if (applied.length > 0) adminAuditLog(dir).record('admin_database_migrated', { schemaVersion: version });
   console.log(applied.length === 0 ? `the PostgreSQL schema at ${database.label} is up to date` : `applied migration(s) ${applied.join(', ')} to ${database.label}`);
 }
 

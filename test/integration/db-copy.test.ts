@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -247,9 +247,20 @@ describe('chatd db copy --to postgres://…', () => {
   it('chatd db migrate with storage.url migrates PostgreSQL; check, backup and vacuum refuse, saying what to use', async () => {
     const url = await postgres.freshDatabase();
     const urlEnv = { ...env, CHATD_STORAGE_URL: url.replace('postgres@', 'postgres:s3cret@') };
+    const auditLines = (): Array<Record<string, unknown>> => {
+      try {
+        return readFileSync(join(data, 'audit.log'), 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        return [];
+      }
+    };
+    const audited = auditLines().length;
     const first = await runCli(['db', 'migrate', '--data', data, '--config', config], { env: urlEnv });
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /^applied migration\(s\) 0001_initial\.sql.* to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/chatd_test_\d+$/m);
+    // Audited on this machine, as on SQLite (the data directory's audit.log), without the password.
+    assert.deepEqual(auditLines().slice(audited).map((entry) => entry['audit']), ['admin_database_migrated']);
+    assert.doesNotMatch(readFileSync(join(data, 'audit.log'), 'utf8'), /s3cret/);
     const again = await runCli(['db', 'migrate', '--data', data, '--config', config], { env: urlEnv });
     assert.match(again.stdout, /^the PostgreSQL schema at postgres:\/\/postgres:\*\*\*@.* is up to date$/m);
     for (const [args, instead] of [
