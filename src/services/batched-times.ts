@@ -9,13 +9,17 @@
 export class BatchedTimes {
   private readonly unstored = new Map<number, number>();
 
-  /** Sets `id`'s time to `at`: `write` is the storage's unit of work that stores it (group-committed), settling after its commit. */
-  set(id: number, at: number, write: () => Promise<unknown>): void {
+  /**
+   * Sets `id`'s time to `at`: `write` is the storage's unit of work that
+   * stores it (group-committed), settling after its commit. Resolves once it
+   * settled (never rejects): what other nodes read from then on is `at`.
+   */
+  set(id: number, at: number, write: () => Promise<unknown>): Promise<void> {
     this.unstored.set(id, at);
     const settled = (): void => {
       if (this.unstored.get(id) === at) this.unstored.delete(id);
     };
-    write().then(settled, settled);
+    return write().then(settled, settled);
   }
 
   /** The time set for `id` that is not committed yet, else the stored one. */

@@ -127,19 +127,24 @@ export class PresenceService {
     this.goingOffline.clear();
   }
 
-  private storeLastActive(userId: number, at: number): void {
-    this.lastActive.set(userId, at, () => this.deps.storage.setLastActive(userId, at));
+  private storeLastActive(userId: number, at: number): Promise<void> {
+    return this.lastActive.set(userId, at, () => this.deps.storage.setLastActive(userId, at));
   }
 
-  /** Came online or went offline: the time is stored and announced to the audience online. */
+  /**
+   * Came online or went offline: the time is stored and announced to the
+   * audience online, after the store committed: someone told of it who asks
+   * another node (whose BatchedTimes do not know it) reads the same time.
+   */
   private async markActive(userId: number): Promise<void> {
     const { storage, connections } = this.deps;
     const now = this.deps.clock.now();
-    this.storeLastActive(userId, now);
+    const stored = this.storeLastActive(userId, now);
     const { contacts, sharingThreads } = await storage.audience(userId);
     const audience = [...new Set([...contacts, ...sharingThreads])];
     const online = await connections.online([userId, ...audience]);
     const listening = audience.filter((id) => online.has(id));
+    await stored;
     if (listening.length > 0) this.deps.fanout.presence({ userId, online: online.has(userId), lastActiveAt: now }, listening);
   }
 
