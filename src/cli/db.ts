@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { adminAuditLog } from '../services/admin-audit-file.js';
@@ -146,8 +146,14 @@ function refuseOnPostgres(config: Config, command: string, instead: string): voi
 }
 
 /** `chatd db migrate` with storage.url: the PostgreSQL schema, under the same advisory lock the nodes take at start. */
-/** `dir`: where this machine's admin audit log is (as for the other admin commands on PostgreSQL). */
+/**
+ * `dir`: where this machine's admin audit log is, as for the other admin
+ * commands on PostgreSQL (made if missing: this machine may hold no data
+ * directory); it must be writable before anything changes.
+ */
 async function migratePostgres(url: string, dir: string): Promise<void> {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const audit = adminAuditLog(dir);
   const applied: string[] = [];
   let database: Awaited<ReturnType<typeof openPostgres>>;
   try {
@@ -158,7 +164,7 @@ async function migratePostgres(url: string, dir: string): Promise<void> {
   }
   await database.close();
   const version = Math.max(0, ...loadPostgresMigrations().map((migration) => migration.version));
-  if (applied.length > 0) adminAuditLog(dir).record('admin_database_migrated', { schemaVersion: version });
+  if (applied.length > 0) audit.record('admin_database_migrated', { schemaVersion: version });
   console.log(applied.length === 0 ? `the PostgreSQL schema at ${database.label} is up to date` : `applied migration(s) ${applied.join(', ')} to ${database.label}`);
 }
 

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -84,6 +84,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<PgSe
   const root = tempDir('chatd-pg-');
   const data = join(root, 'data');
   cpSync(template(bin, owner), data, { recursive: true });
+  // PostgreSQL refuses a data directory others may read; a copy is made with the process's umask on some Nodes.
+  chmodSync(data, 0o700);
   if (owner) chownTree(root, owner);
   let port = 0;
   let child: ChildProcess | undefined;

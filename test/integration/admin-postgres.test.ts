@@ -111,7 +111,8 @@ describe('admin commands on PostgreSQL (storage.url)', { timeout: 600_000 }, () 
       .map((line) => JSON.parse(line) as { audit: string; via: string });
     assert.deepEqual(
       audit.map((line) => line.audit),
-      ['admin_user_added', 'admin_user_added', 'admin_user_disabled', 'tokens_revoked', 'admin_user_enabled'],
+      // The first: the `db migrate` that made the deployment's schema.
+      ['admin_database_migrated', 'admin_user_added', 'admin_user_added', 'admin_user_disabled', 'tokens_revoked', 'admin_user_enabled'],
     );
     assert.ok(audit.every((line) => line.via === 'cli'));
     assert.ok(!readdirSync(data).some((name) => name.startsWith('chatd.db')), 'no SQLite database was made');
