@@ -310,6 +310,26 @@ export const schema = {
       ),
     },
   },
+  attachments: {
+    doc: 'Photos, files and voice notes: uploaded over tus to /v1/uploads, stored once per distinct content under the data directory (docs/attachments.md).',
+    keys: {
+      enabled: boolean(true, 'Accept uploads. false: /v1/uploads answers 404 and messages with attachments are refused; attachments sent before stay readable.'),
+      max_file_bytes: integer(1024 * MiB, 1024, 64 * 1024 * MiB, 'Largest file accepted; a larger Upload-Length gets 413.'),
+      user_quota_bytes: integer(10 * 1024 * MiB, 1024, Number.MAX_SAFE_INTEGER, "Bytes one user's uploads may hold at once, counted from each upload's creation (deduplicated content still counts for each sender); past it, 413."),
+      allowed_types: text(
+        '*',
+        'Media types accepted, by what the content is (sniffed), not by the name: a comma-separated list such as "image/*, video/*, audio/*, application/pdf", or * for any. A file of another type gets 415. End-to-end encrypted uploads are ciphertext and are accepted whatever this says, unless allow_encrypted is false.',
+      ),
+      allow_encrypted: boolean(true, 'Accept uploads marked encrypted (end-to-end attachments, whose type the server cannot see).'),
+      uploads_per_minute: integer(60, 1, 100_000, 'Uploads one user may start per minute; past it, 429 with Retry-After.'),
+      upload_expiry_hours: integer(24, 1, 24 * 30, 'An upload not finished within this long is deleted; a client resuming later starts again.'),
+      gc_grace_hours: integer(24, 0, 24 * 365, 'A finished upload no message references is deleted after this long, and so is content no upload names any more.'),
+      gc_interval_minutes: integer(60, 1, 24 * 60, 'How often the server collects unreferenced uploads and content (chatd blobs gc runs it by hand).'),
+      max_image_pixels: integer(50_000_000, 1_000_000, 1_000_000_000, 'Images with more pixels than this (width × height) get no thumbnail and are stored as files: the guard against decompression bombs.'),
+      thumbnail_pixels: integer(320, 32, 2048, 'Longest side of thumbnails (WebP) made of images in plaintext threads.'),
+      link_ttl_seconds: integer(300, 10, 86_400, 'How long a signed attachment link (for <img>, <audio>, <video>) stays valid.'),
+    },
+  },
   push: {
     doc: 'Push notifications to devices that are offline when a message arrives (providers: [apns] and [fcm]; see docs/push.md).',
     keys: {

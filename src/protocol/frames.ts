@@ -203,6 +203,28 @@ export interface UserJson {
   readonly display_name: string;
 }
 
+/**
+ * A file a message carries (docs/attachments.md). In a plaintext thread the
+ * server fills every field from its own record of the upload: `size`, `mime`,
+ * `sha256` are of the bytes it serves (never what a client claimed). In an
+ * end-to-end thread only `id` is outside the envelope; name, type, key and
+ * hash are inside it, and the server knows nothing else.
+ */
+export interface AttachmentJson {
+  /** The upload's id: GET /v1/attachments/{id}. */
+  readonly id: string;
+  readonly name?: string;
+  readonly size?: number;
+  readonly mime?: string;
+  readonly sha256?: string;
+  readonly width?: number;
+  readonly height?: number;
+  /** Milliseconds, as the sender's client measured it. */
+  readonly duration?: number;
+  /** A WebP preview: GET /v1/attachments/{id}/thumbnail. */
+  readonly thumbnail?: { readonly width: number; readonly height: number };
+}
+
 export interface MessageJson {
   readonly id: number;
   readonly thread_id: number;

@@ -1,0 +1,72 @@
+/**
+ * Where attachment bytes live: uploads in progress ("staged", by upload id,
+ * appended to in order as tus PATCHes arrive) and finished content stored
+ * once by its SHA-256 ("blobs"). The database knows which upload names which
+ * blob; this store knows only bytes. Implementations: disk (under the data
+ * directory; works on a volume several nodes share, since every move is a
+ * rename within it) and memory (tests). One contract suite:
+ * test/contracts/blob-store.contract.ts.
+ */
+
+/** An inclusive byte range, as HTTP's Range header names one. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface BlobStoreStats {
+  readonly blobs: number;
+  readonly blobBytes: number;
+  readonly staged: number;
+  readonly stagedBytes: number;
+}
+
+export interface BlobStore {
+  /** Starts an empty staged file for the upload (idempotent). */
+  createStaged(uploadId: string): Promise<void>;
+  /** Bytes staged so far, or undefined when there is no staged file: the tus offset. */
+  stagedSize(uploadId: string): Promise<number | undefined>;
+  /**
+   * Appends `chunks` at `offset` (which must equal stagedSize, else it throws
+   * BlobStoreError 'offset_mismatch'), stopping with BlobStoreError
+   * 'too_long' before more than `maxBytes` would be written in total.
+   * Bytes that arrived before the stream ended or failed stay staged (tus
+   * resumes from them); resolves to the new staged size. Reads `chunks` with
+   * backpressure: never more than one chunk held at a time.
+   */
+  appendStaged(uploadId: string, offset: number, chunks: AsyncIterable<Uint8Array>, maxBytes: number): Promise<number>;
+  /** The staged bytes, whole or a range, streamed. */
+  readStaged(uploadId: string, range?: ByteRange): AsyncIterable<Uint8Array>;
+  /** Replaces the staged bytes with `chunks` (an image rewritten without its location data). */
+  rewriteStaged(uploadId: string, chunks: AsyncIterable<Uint8Array>): Promise<number>;
+  /**
+   * Moves the staged file in as the blob `sha256` (computed by the caller from
+   * readStaged); when that blob exists already the staged copy is deleted
+   * instead. `created`: whether the content was new.
+   */
+  commitStaged(uploadId: string, sha256: string): Promise<{ readonly created: boolean }>;
+  deleteStaged(uploadId: string): Promise<void>;
+  /** Stores small derived content (a thumbnail) as a blob under its own hash, computed here. */
+  putBlob(bytes: Uint8Array): Promise<{ readonly sha256: string; readonly size: number }>;
+  blobSize(sha256: string): Promise<number | undefined>;
+  /** The blob, whole or a range (inclusive), streamed. Throws BlobStoreError 'not_found' for an unknown hash. */
+  readBlob(sha256: string, range?: ByteRange): AsyncIterable<Uint8Array>;
+  deleteBlob(sha256: string): Promise<void>;
+  /** Every blob, for collection's check against the database. */
+  listBlobs(): AsyncIterable<{ readonly sha256: string; readonly size: number }>;
+  /** Staged upload ids, for collection of staged files whose upload row is gone. */
+  listStaged(): AsyncIterable<string>;
+  stats(): Promise<BlobStoreStats>;
+}
+
+export type BlobStoreErrorCode = 'offset_mismatch' | 'too_long' | 'not_found' | 'invalid_hash';
+
+export class BlobStoreError extends Error {
+  constructor(
+    readonly code: BlobStoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BlobStoreError';
+  }
+}
