@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ClientMessage } from '../../src/client/browser.js';
 import { type ShownAttachment, attachmentCalls, attachmentsOf, durationText, sizeText } from './attachment-sdk.js';
-import { fileGlyph } from './composer.js';
+import { FileBadge } from './composer.js';
 import type { ChatModel } from './model.js';
 import { Viewer } from './viewer.js';
 
@@ -95,9 +95,7 @@ function FileCard({ attachment, onDownload }: { attachment: ShownAttachment; onD
   const [busy, setBusy] = useState(false);
   return (
     <div class="att-file" data-testid="file-card">
-      <span class="att-file-icon" aria-hidden="true">
-        {fileGlyph(attachment.mime)}
-      </span>
+      <FileBadge mime={attachment.mime} name={attachment.name} />
       <span class="att-file-text">
         <span class="att-file-name">{attachment.name}</span>
         <span class="att-file-size">{sizeText(attachment.size)}</span>

@@ -61,6 +61,8 @@ export function useFileDrop(onFiles: (files: File[]) => void): {
 
 export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
   const [text, setText] = useState('');
+  /** Why a voice message could not be recorded (the microphone refused, say). */
+  const [voiceError, setVoiceError] = useState<string>();
   const input = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
   useEffect(() => input.current?.focus(), [thread.id]);
@@ -131,11 +133,19 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
             }
           }}
         />
-        <VoiceButton model={model} thread={thread} />
+        <VoiceButton model={model} thread={thread} onError={setVoiceError} />
         <button type="submit" disabled={!canSend} title={uploading ? 'Waiting for the attachments to upload' : undefined}>
           Send
         </button>
       </div>
+      {voiceError && (
+        <p class="voice-error" role="alert">
+          {voiceError}{' '}
+          <button type="button" class="link" onClick={() => setVoiceError(undefined)}>
+            Close
+          </button>
+        </p>
+      )}
     </form>
   );
 }
@@ -144,7 +154,7 @@ function UploadCard({ upload, onRemove }: { upload: PendingUpload; onRemove: () 
   const percent = upload.size > 0 ? Math.round((upload.sent / upload.size) * 100) : 100;
   return (
     <li class={`upload ${upload.state}`} data-testid="upload" data-state={upload.state}>
-      {upload.preview ? <img class="upload-preview" src={upload.preview} alt="" /> : <span class="upload-icon" aria-hidden="true">{fileGlyph(upload.type)}</span>}
+      {upload.preview ? <img class="upload-preview" src={upload.preview} alt="" /> : <FileBadge mime={upload.type} name={upload.name} />}
       <span class="upload-text">
         <span class="upload-name">{upload.name}</span>
         <span class="upload-size">
@@ -167,10 +177,9 @@ function UploadCard({ upload, onRemove }: { upload: PendingUpload; onRemove: () 
 }
 
 /** A voice message: record, see the time, stop to send (or cancel). */
-function VoiceButton({ model, thread }: { model: ChatModel; thread: ThreadJson }) {
+function VoiceButton({ model, thread, onError }: { model: ChatModel; thread: ThreadJson; onError: (error: string | undefined) => void }) {
   const [recorder, setRecorder] = useState<VoiceRecorder>();
   const [elapsed, setElapsed] = useState(0);
-  const [error, setError] = useState<string>();
   useEffect(() => {
     if (!recorder) return;
     const timer = setInterval(() => setElapsed(recorder.elapsed()), 250);
@@ -181,14 +190,14 @@ function VoiceButton({ model, thread }: { model: ChatModel; thread: ThreadJson }
   current.current = recorder;
   useEffect(() => () => current.current?.cancel(), [thread.id]);
   const start = async (): Promise<void> => {
-    setError(undefined);
+    onError(undefined);
     const next = new VoiceRecorder();
     try {
       await next.start();
       setElapsed(0);
       setRecorder(next);
     } catch (failure) {
-      setError(failure instanceof VoiceError ? failure.message : String(failure));
+      onError(failure instanceof VoiceError ? failure.message : String(failure));
     }
   };
   const stop = async (): Promise<void> => {
@@ -214,31 +223,34 @@ function VoiceButton({ model, thread }: { model: ChatModel; thread: ThreadJson }
     );
   }
   return (
-    <>
-      <button type="button" class="icon" aria-label="Record a voice message" title="Record a voice message" onClick={() => void start()}>
-        <MicIcon />
-      </button>
-      {error && (
-        <p class="voice-error" role="alert">
-          {error}{' '}
-          <button type="button" class="link" onClick={() => setError(undefined)}>
-            Close
-          </button>
-        </p>
-      )}
-    </>
+    <button type="button" class="icon" aria-label="Record a voice message" title="Record a voice message" onClick={() => void start()}>
+      <MicIcon />
+    </button>
   );
 }
 
-/** A glyph per kind of file (the card's icon). */
-export function fileGlyph(mime: string): string {
-  if (mime.startsWith('image/')) return '🖼';
-  if (mime.startsWith('audio/')) return '🎵';
-  if (mime.startsWith('video/')) return '🎬';
-  if (mime === 'application/pdf') return '📕';
-  if (mime.startsWith('text/')) return '📝';
-  if (/zip|gzip|x-tar|compressed/.test(mime)) return '🗜';
-  return '📄';
+/**
+ * The card's icon: a short label of the file's kind (PDF, ZIP, the name's
+ * extension…), in words rather than an emoji, which not every system can draw.
+ */
+export function FileBadge({ mime, name }: { mime: string; name: string }) {
+  return (
+    <span class={`file-badge ${mime.split('/')[0] ?? ''}`} aria-hidden="true">
+      {fileLabel(mime, name)}
+    </span>
+  );
+}
+
+function fileLabel(mime: string, name: string): string {
+  if (mime === 'application/pdf') return 'PDF';
+  if (/zip|gzip|x-tar|compressed/.test(mime)) return 'ZIP';
+  const extension = /\.([a-z0-9]{1,4})$/i.exec(name)?.[1];
+  if (extension) return extension.toUpperCase();
+  if (mime.startsWith('image/')) return 'IMG';
+  if (mime.startsWith('audio/')) return 'AUDIO';
+  if (mime.startsWith('video/')) return 'VIDEO';
+  if (mime.startsWith('text/')) return 'TXT';
+  return 'FILE';
 }
 
 function PaperclipIcon() {

@@ -53,8 +53,9 @@ export class UploadQueue {
     };
     this.byThread.set(threadId, [...this.list(threadId), upload]);
     this.changed();
-    return attachmentCalls(this.client)
-      .upload(file, {
+    // Through a promise from the start: a call that throws at once fails the card like one that rejects.
+    return Promise.resolve()
+      .then(() => attachmentCalls(this.client).upload(file, {
         name: options.name,
         ...(file.type ? { type: file.type } : {}),
         encrypt: options.encrypt,
@@ -64,7 +65,7 @@ export class UploadQueue {
           upload.sent = sent;
           this.changed();
         },
-      })
+      }))
       .then((result) => {
         upload.state = 'done';
         upload.sent = upload.size;

@@ -322,7 +322,7 @@ function previewOf(message: ClientMessage): string {
 }
 
 function pendingText(message: PendingMessage): string {
-  const files = message.attachments > 0 ? `📎 ${message.attachments} ${message.attachments === 1 ? 'file' : 'files'}` : '';
+  const files = message.attachments > 0 ? `[${message.attachments} ${message.attachments === 1 ? 'file' : 'files'}]` : '';
   return [files, message.text].filter(Boolean).join(' ');
 }
 
