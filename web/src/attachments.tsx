@@ -68,7 +68,7 @@ function InlineImage({ attachment, src, full, onError }: { attachment: ShownAtta
   const box = boxOf(attachment);
   return (
     <>
-      <button type="button" class="att-image" style={{ width: `${box.width}px`, height: `${box.height}px` }} aria-label={`Open ${attachment.name}`} onClick={() => setViewing(true)}>
+      <button type="button" class="att-image" style={{ width: `${box.width}px`, aspectRatio: `${box.width} / ${box.height}` }} aria-label={`Open ${attachment.name}`} onClick={() => setViewing(true)}>
         {src && <img src={src} alt={attachment.name} width={box.width} height={box.height} onError={onError} />}
       </button>
       {viewing && <Viewer name={attachment.name} src={full} download={full} onError={onError} onClose={() => setViewing(false)} />}
