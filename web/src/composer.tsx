@@ -27,6 +27,18 @@ export function useFileDrop(onFiles: (files: File[]) => void): {
   // dragenter/dragleave fire for every child crossed: counted, so the zone does not flicker.
   const depth = useRef(0);
   const carriesFiles = (event: DragEvent): boolean => [...(event.dataTransfer?.types ?? [])].includes('Files');
+  // A file dropped just beside the chat must not make the browser leave the page to show it.
+  useEffect(() => {
+    const keep = (event: DragEvent): void => {
+      if (carriesFiles(event)) event.preventDefault();
+    };
+    window.addEventListener('dragover', keep);
+    window.addEventListener('drop', keep);
+    return () => {
+      window.removeEventListener('dragover', keep);
+      window.removeEventListener('drop', keep);
+    };
+  }, []);
   return {
     dragging,
     handlers: {
