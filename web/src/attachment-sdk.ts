@@ -8,14 +8,22 @@ import type { AttachmentJson } from '../../src/protocol/frames.js';
  * end-to-end thread happens there too (`encrypt`).
  */
 
-/** What `upload` gives back: the server's description (plaintext), or the key material to seal into an envelope. */
-export type UploadedAttachment = AttachmentJson | { readonly id: string; readonly encrypted: unknown };
+/** What `upload` gives back, and what a message lists: the server's description, plus `encrypted` (key, hash) for an end-to-end one. */
+export type UploadedAttachment = AttachmentJson & { readonly encrypted?: unknown };
 
-export interface UploadOptions {
+/** An image's size and a small preview, made in the browser for an encrypted upload (the server sees only ciphertext). */
+export interface ImageFacts {
+  readonly width: number;
+  readonly height: number;
+  readonly thumbnail?: { readonly bytes: Blob; readonly width: number; readonly height: number; readonly mime: string };
+}
+
+export interface UploadOptions extends Partial<ImageFacts> {
   readonly name?: string;
   readonly type?: string;
   readonly encrypt?: boolean;
   readonly durationMs?: number;
+  /** Bytes the server holds, of `total` (the ciphertext's size when encrypting). */
   readonly onProgress?: (sent: number, total: number) => void;
   readonly signal?: AbortSignal;
 }
@@ -28,10 +36,10 @@ export interface AttachmentLinks {
   readonly expiresAt: number;
 }
 
-/** The SDK's attachment calls as the spec states them (src/client: `upload`, `download`, `attachmentLinks`, `send` with attachments). */
+/** The SDK's attachment calls (src/client: `upload`, `download`, `attachmentLinks`, `send` with attachments). */
 interface AttachmentCalls {
   upload(input: Blob, options: UploadOptions): Promise<UploadedAttachment>;
-  download(attachment: unknown, options?: { onProgress?: (received: number, total: number) => void }): Promise<Uint8Array>;
+  download(attachment: UploadedAttachment, options?: { thumbnail?: boolean }): Promise<Uint8Array>;
   attachmentLinks(id: string): Promise<AttachmentLinks>;
   send(threadId: number, body: unknown, options: { attachments?: readonly UploadedAttachment[] }): Promise<unknown>;
 }
@@ -42,7 +50,7 @@ interface AttachmentCalls {
  * puts their keys inside the envelope.
  */
 export function sendWithAttachments(client: ChatClient, threadId: number, text: string, attachments: readonly UploadedAttachment[]): Promise<unknown> {
-  return attachmentCalls(client).send(threadId, text ? { text } : undefined, { attachments });
+  return attachmentCalls(client).send(threadId, text ? { text } : null, { attachments });
 }
 
 /** The SDK seen through the calls above (one cast, here, while the SDK and the web client are merged). */
@@ -51,10 +59,9 @@ export function attachmentCalls(client: ChatClient): AttachmentCalls {
 }
 
 /**
- * An attachment as a message shows it, whether it came from the server
- * (plaintext thread: the server's description) or from inside a decrypted
- * envelope (end-to-end thread: `source` is the SDK's record, handed back to
- * `download` to fetch and decrypt it).
+ * An attachment as a message shows it, whether the server described it
+ * (plaintext thread) or its sender did inside the envelope (end-to-end
+ * thread: `encrypted`, fetched and decrypted by the SDK's `download`).
  */
 export interface ShownAttachment {
   readonly id: string;
@@ -66,54 +73,42 @@ export interface ShownAttachment {
   /** Milliseconds. */
   readonly duration: number | undefined;
   readonly thumbnail: { readonly width: number; readonly height: number } | undefined;
-  /** Set for end-to-end encrypted ones: what `download` takes. */
-  readonly encrypted: unknown;
+  readonly encrypted: boolean;
+  /** The SDK's record: what `download` takes. */
+  readonly source: UploadedAttachment;
 }
 
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
 function count(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
-function dims(value: unknown): { width: number; height: number } | undefined {
-  const record = value as { width?: unknown; height?: unknown } | null | undefined;
-  const width = count(record?.width);
-  const height = count(record?.height);
-  return width && height ? { width, height } : undefined;
-}
 
-/** One attachment record, from the server or an envelope; undefined when it names no id. */
-function shown(record: unknown, encrypted: boolean): ShownAttachment | undefined {
-  if (typeof record !== 'object' || record === null) return undefined;
-  const r = record as Record<string, unknown>;
-  const id = text(r.id);
-  if (!id) return undefined;
+function shown(record: UploadedAttachment): ShownAttachment | undefined {
+  if (typeof record?.id !== 'string') return undefined;
+  const thumbnail = record.thumbnail && count(record.thumbnail.width) && count(record.thumbnail.height) ? record.thumbnail : undefined;
   return {
-    id,
-    name: text(r.name) ?? 'file',
-    size: count(r.size),
-    mime: text(r.mime) ?? 'application/octet-stream',
-    width: count(r.width),
-    height: count(r.height),
-    duration: count(r.duration),
-    thumbnail: encrypted ? undefined : dims(r.thumbnail),
-    encrypted: encrypted ? record : undefined,
+    id: record.id,
+    name: typeof record.name === 'string' && record.name ? record.name : 'file',
+    size: count(record.size),
+    mime: typeof record.mime === 'string' ? record.mime : 'application/octet-stream',
+    width: count(record.width),
+    height: count(record.height),
+    duration: count(record.duration),
+    thumbnail,
+    encrypted: record.encrypted !== undefined,
+    source: record,
   };
 }
 
 /**
- * The attachments a message carries: the server's list for plaintext; for an
- * end-to-end message the decrypted body's (the outer list holds ids only).
+ * The attachments a message carries, as the SDK gives them: the server's
+ * descriptions, or for an opened end-to-end message the sender's. An
+ * end-to-end message that did not open shows its reason instead (the server's
+ * bare ids say nothing to show).
  */
 export function attachmentsOf(message: ClientMessage): ShownAttachment[] {
-  if (message.kind === 'e2e') {
-    if (message.e2e?.status !== 'ok') return [];
-    const inner = (message.body as { attachments?: unknown } | null)?.attachments;
-    return Array.isArray(inner) ? inner.flatMap((record) => shown(record, true) ?? []) : [];
-  }
-  const outer = (message as { attachments?: unknown }).attachments;
-  return Array.isArray(outer) ? outer.flatMap((record) => shown(record, false) ?? []) : [];
+  if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return [];
+  const listed = (message as { attachments?: unknown }).attachments;
+  return Array.isArray(listed) ? listed.flatMap((record: UploadedAttachment) => shown(record) ?? []) : [];
 }
 
 /** What an upload's failure means to the person who chose the file. */

@@ -24,7 +24,7 @@ export function MessageAttachments({ model, message }: { model: ChatModel; messa
   return (
     <div class="attachments">
       {attachments.map((attachment) =>
-        attachment.encrypted === undefined ? (
+        !attachment.encrypted ? (
           <PlainAttachment key={attachment.id} model={model} attachment={attachment} />
         ) : (
           <EncryptedAttachment key={attachment.id} model={model} attachment={attachment} />
@@ -59,20 +59,27 @@ function PlainAttachment({ model, attachment }: { model: ChatModel; attachment: 
   if (kind === 'file') return <FileCard attachment={attachment} onDownload={async () => saveAs((await model.links.fresh(attachment.id)).url, attachment.name)} />;
   const links = model.links.get(attachment.id);
   const refresh = (): void => model.links.refresh(attachment.id);
-  if (kind === 'image') return <InlineImage attachment={attachment} src={links ? (links.thumbnailUrl ?? links.url) : undefined} full={links?.url} onError={refresh} />;
+  if (kind === 'image') return <PlainImage attachment={attachment} src={links ? (links.thumbnailUrl ?? links.url) : undefined} full={links?.url} onError={refresh} />;
   return <Player kind={kind} attachment={attachment} src={links?.url} poster={links?.thumbnailUrl ?? undefined} onError={refresh} />;
 }
 
-function InlineImage({ attachment, src, full, onError }: { attachment: ShownAttachment; src: string | undefined; full: string | undefined; onError?: () => void }) {
+function PlainImage({ attachment, src, full, onError }: { attachment: ShownAttachment; src: string | undefined; full: string | undefined; onError?: () => void }) {
   const [viewing, setViewing] = useState(false);
-  const box = boxOf(attachment);
   return (
     <>
-      <button type="button" class="att-image" style={{ width: `${box.width}px`, aspectRatio: `${box.width} / ${box.height}` }} aria-label={`Open ${attachment.name}`} onClick={() => setViewing(true)}>
-        {src && <img src={src} alt={attachment.name} width={box.width} height={box.height} onError={onError} />}
-      </button>
+      <InlineImage attachment={attachment} src={src} onOpen={() => setViewing(true)} onError={onError} />
       {viewing && <Viewer name={attachment.name} src={full} download={full} onError={onError} onClose={() => setViewing(false)} />}
     </>
+  );
+}
+
+/** The image in the message, in a box of its shape kept before it loads; a button that opens the viewer. */
+function InlineImage({ attachment, src, onOpen, onError }: { attachment: ShownAttachment; src: string | undefined; onOpen: () => void; onError?: (() => void) | undefined }) {
+  const box = boxOf(attachment);
+  return (
+    <button type="button" class="att-image" style={{ width: `${box.width}px`, aspectRatio: `${box.width} / ${box.height}` }} aria-label={`Open ${attachment.name}`} onClick={onOpen}>
+      {src && <img src={src} alt={attachment.name} width={box.width} height={box.height} onError={onError} />}
+    </button>
   );
 }
 
@@ -124,18 +131,21 @@ function FileCard({ attachment, onDownload }: { attachment: ShownAttachment; onD
   );
 }
 
-/** The decrypted bytes of an encrypted attachment as an object URL while the element that shows it is mounted. */
-function useDecrypted(model: ChatModel, attachment: ShownAttachment, wanted: boolean): { url?: string; error?: string } {
+/**
+ * The decrypted bytes of an encrypted attachment (or of the preview its
+ * sender made) as an object URL while the element that shows it is mounted.
+ */
+function useDecrypted(model: ChatModel, attachment: ShownAttachment, wanted: boolean, preview = false): { url?: string; error?: string } {
   const [state, setState] = useState<{ url?: string; error?: string }>({});
   useEffect(() => {
     if (!wanted) return;
     let url: string | undefined;
     let gone = false;
     attachmentCalls(model.client)
-      .download(attachment.encrypted)
+      .download(attachment.source, preview ? { thumbnail: true } : {})
       .then((bytes) => {
         if (gone) return;
-        url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: attachment.mime }));
+        url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: preview ? 'image/jpeg' : attachment.mime }));
         setState({ url });
       })
       .catch((failure: unknown) => {
@@ -145,20 +155,37 @@ function useDecrypted(model: ChatModel, attachment: ShownAttachment, wanted: boo
       gone = true;
       if (url) URL.revokeObjectURL(url);
     };
-  }, [attachment.id, wanted]);
+  }, [attachment.id, wanted, preview]);
   return state;
+}
+
+/** An encrypted image: its sender's preview inline (or the image, without one), the image itself decrypted when the viewer opens. */
+function EncryptedImage({ model, attachment }: { model: ChatModel; attachment: ShownAttachment }) {
+  const [viewing, setViewing] = useState(false);
+  const hasPreview = attachment.thumbnail !== undefined;
+  const preview = useDecrypted(model, attachment, hasPreview, true);
+  const full = useDecrypted(model, attachment, !hasPreview || viewing);
+  const error = preview.error ?? full.error;
+  if (error) return <p class="att-error">{error}</p>;
+  return (
+    <>
+      <InlineImage attachment={attachment} src={hasPreview ? preview.url : full.url} onOpen={() => setViewing(true)} />
+      {viewing && <Viewer name={attachment.name} src={full.url} download={full.url} onClose={() => setViewing(false)} />}
+    </>
+  );
 }
 
 function EncryptedAttachment({ model, attachment }: { model: ChatModel; attachment: ShownAttachment }) {
   const kind = kindOf(attachment);
   const media = kind !== 'file' && (attachment.size ?? 0) <= AUTO_DECRYPT_BYTES;
-  const { url, error } = useDecrypted(model, attachment, media);
+  const { url, error } = useDecrypted(model, attachment, media && kind !== 'image');
+  if (media && kind === 'image') return <EncryptedImage model={model} attachment={attachment} />;
   if (!media) {
     return (
       <FileCard
         attachment={attachment}
         onDownload={async () => {
-          const bytes = await attachmentCalls(model.client).download(attachment.encrypted);
+          const bytes = await attachmentCalls(model.client).download(attachment.source);
           const local = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: attachment.mime }));
           saveAs(local, attachment.name);
           // The browser has started saving it by then.
@@ -168,7 +195,6 @@ function EncryptedAttachment({ model, attachment }: { model: ChatModel; attachme
     );
   }
   if (error) return <p class="att-error">{error}</p>;
-  if (kind === 'image') return <InlineImage attachment={attachment} src={url} full={url} />;
   return <Player kind={kind as 'audio' | 'video'} attachment={attachment} src={url} />;
 }
 

@@ -163,7 +163,7 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
 }
 
 function UploadCard({ upload, onRemove }: { upload: PendingUpload; onRemove: () => void }) {
-  const percent = upload.size > 0 ? Math.round((upload.sent / upload.size) * 100) : 100;
+  const percent = upload.total > 0 ? Math.min(100, Math.round((upload.sent / upload.total) * 100)) : 100;
   return (
     <li class={`upload ${upload.state}`} data-testid="upload" data-state={upload.state}>
       {upload.preview ? <img class="upload-preview" src={upload.preview} alt="" /> : <FileBadge mime={upload.type} name={upload.name} />}
@@ -174,7 +174,7 @@ function UploadCard({ upload, onRemove }: { upload: PendingUpload; onRemove: () 
           {upload.state === 'uploading' && ` · ${percent}%`}
           {upload.state === 'done' && ' · ready'}
         </span>
-        {upload.state === 'uploading' && <progress value={upload.sent} max={upload.size || 1} aria-label={`Uploading ${upload.name}`} />}
+        {upload.state === 'uploading' && <progress value={upload.sent} max={upload.total || 1} aria-label={`Uploading ${upload.name}`} />}
         {upload.error && (
           <span class="upload-error" role="alert">
             {upload.error}

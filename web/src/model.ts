@@ -168,12 +168,13 @@ export class ChatModel {
     return this.client
       .pending()
       .filter((entry) => entry.thread_id === threadId && !arrived.has(entry.client_msg_id))
-      .map((entry) => ({
-        client_msg_id: entry.client_msg_id,
-        thread_id: threadId,
-        text: String((entry.body as { text?: unknown } | null | undefined)?.text ?? ''),
-        attachments: ((entry as { attachments?: unknown }).attachments as unknown[] | undefined)?.length ?? 0,
-      }));
+      .map((entry) => {
+        // An encrypted message with files is kept sealed-to-be: { chatd, body, attachments } (the SDK's shape).
+        const sealed = entry.body as { chatd?: unknown; body?: { text?: unknown } | null; attachments?: unknown[]; text?: unknown } | null;
+        const inner = typeof sealed?.chatd === 'string' ? sealed.body : sealed;
+        const files = typeof sealed?.chatd === 'string' ? sealed.attachments : (entry as { attachments?: unknown[] }).attachments;
+        return { client_msg_id: entry.client_msg_id, thread_id: threadId, text: String(inner?.text ?? ''), attachments: files?.length ?? 0 };
+      });
   }
 
   typingIn(threadId: number): UserJson[] {

@@ -1,5 +1,6 @@
 import type { ChatClient } from '../../src/client/browser.js';
 import { type UploadedAttachment, attachmentCalls, uploadErrorText } from './attachment-sdk.js';
+import { imageFacts } from './image-preview.js';
 
 /** A file on its way to the server from the composer: what its card shows. */
 export interface PendingUpload {
@@ -8,6 +9,8 @@ export interface PendingUpload {
   readonly size: number;
   readonly type: string;
   sent: number;
+  /** What the server is to hold in the end (an encrypted file is a little larger than the file). */
+  total: number;
   state: 'uploading' | 'done' | 'failed';
   /** Why it failed, in words. */
   error?: string;
@@ -47,6 +50,7 @@ export class UploadQueue {
       size: file.size,
       type: file.type,
       sent: 0,
+      total: file.size,
       state: 'uploading',
       preview: file.type.startsWith('image/') && !file.type.includes('svg') ? URL.createObjectURL(file) : undefined,
       controller: new AbortController(),
@@ -54,21 +58,24 @@ export class UploadQueue {
     this.byThread.set(threadId, [...this.list(threadId), upload]);
     this.changed();
     // Through a promise from the start: a call that throws at once fails the card like one that rejects.
-    return Promise.resolve()
-      .then(() => attachmentCalls(this.client).upload(file, {
+    // An encrypted image's size and preview are the sender's to say (the server cannot see them).
+    return Promise.resolve(options.encrypt ? imageFacts(file) : undefined)
+      .then((facts) => attachmentCalls(this.client).upload(file, {
+        ...facts,
         name: options.name,
         ...(file.type ? { type: file.type } : {}),
         encrypt: options.encrypt,
         ...(options.durationMs !== undefined ? { durationMs: Math.round(options.durationMs) } : {}),
         signal: upload.controller.signal,
-        onProgress: (sent) => {
+        onProgress: (sent, total) => {
           upload.sent = sent;
+          upload.total = total;
           this.changed();
         },
       }))
       .then((result) => {
         upload.state = 'done';
-        upload.sent = upload.size;
+        upload.sent = upload.total;
         upload.result = result;
         return upload;
       })
