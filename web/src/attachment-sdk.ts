@@ -165,7 +165,17 @@ export function attachmentSummary(attachments: readonly ShownAttachment[]): stri
   if (!first) return '';
   const more = attachments.length > 1 ? ` +${attachments.length - 1}` : '';
   if (first.mime.startsWith('image/')) return `Photo${more}`;
+  if (isVoiceMessage(first) && first.width === undefined) return `Voice message${more}`;
   if (first.mime.startsWith('video/')) return `Video${more}`;
-  if (first.mime.startsWith('audio/')) return `Voice message${more}`;
+  if (first.mime.startsWith('audio/')) return `Audio: ${first.name}${more}`;
   return `File: ${first.name}${more}`;
+}
+
+/**
+ * A recording made to be sent as a voice message: it comes with its duration
+ * (what the web client sends) or the name it gives them. Its sound may be in
+ * a video container (WebM), which the server names video/webm.
+ */
+export function isVoiceMessage(attachment: ShownAttachment): boolean {
+  return (attachment.mime.startsWith('audio/') || attachment.mime.startsWith('video/')) && (attachment.duration !== undefined || attachment.name.startsWith('voice-'));
 }

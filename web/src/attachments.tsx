@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ClientMessage } from '../../src/client/browser.js';
-import { type ShownAttachment, attachmentCalls, attachmentsOf, durationText, sizeText } from './attachment-sdk.js';
+import { type ShownAttachment, attachmentCalls, attachmentsOf, durationText, isVoiceMessage, sizeText } from './attachment-sdk.js';
 import { FileBadge } from './composer.js';
 import type { ChatModel } from './model.js';
 import { Viewer } from './viewer.js';
@@ -41,7 +41,8 @@ function kindOf(attachment: ShownAttachment): Kind {
   // SVG is served as a download, never shown (it can carry script).
   if (mime.startsWith('image/') && !mime.includes('svg')) return 'image';
   if (mime.startsWith('audio/')) return 'audio';
-  if (mime.startsWith('video/')) return 'video';
+  // The server names WebM by its container (video/webm) even when it holds sound alone: a voice message's is.
+  if (mime.startsWith('video/')) return isVoiceMessage(attachment) && attachment.width === undefined ? 'audio' : 'video';
   return 'file';
 }
 
@@ -84,8 +85,11 @@ function InlineImage({ attachment, src, onOpen, onError }: { attachment: ShownAt
 }
 
 function Player({ kind, attachment, src, poster, onError }: { kind: 'audio' | 'video'; attachment: ShownAttachment; src: string | undefined; poster?: string | undefined; onError?: () => void }) {
-  const label = kind === 'audio' ? `Voice message${attachment.duration ? ` · ${durationText(attachment.duration)}` : ''}` : attachment.name;
-  if (kind === 'audio') {
+  // A "video" with no picture (sound in a video container) is shown as the audio it is, once the browser has looked.
+  const [soundOnly, setSoundOnly] = useState(false);
+  const length = attachment.duration ? ` · ${durationText(attachment.duration)}` : '';
+  const label = isVoiceMessage(attachment) ? `Voice message${length}` : `${attachment.name}${length}`;
+  if (kind === 'audio' || soundOnly) {
     return (
       <div class="att-audio">
         <audio controls preload="metadata" src={src} aria-label={label} onError={onError} />
@@ -94,7 +98,22 @@ function Player({ kind, attachment, src, poster, onError }: { kind: 'audio' | 'v
     );
   }
   const box = boxOf(attachment);
-  return <video class="att-video" controls preload="metadata" src={src} poster={poster} width={box.width} height={box.height} aria-label={label} onError={onError} />;
+  return (
+    <video
+      class="att-video"
+      controls
+      preload="metadata"
+      src={src}
+      poster={poster}
+      width={box.width}
+      height={box.height}
+      aria-label={label}
+      onError={onError}
+      onLoadedMetadata={(event) => {
+        if (event.currentTarget.videoWidth === 0) setSoundOnly(true);
+      }}
+    />
+  );
 }
 
 function FileCard({ attachment, onDownload }: { attachment: ShownAttachment; onDownload: () => Promise<void> }) {
