@@ -1,17 +1,23 @@
 import type { Clock, Timer } from '../../clock.js';
 import type { Logger } from '../../log.js';
-import type { BlobStore } from '../../storage/blobs/blob-store.js';
 import type { AttachmentStorage } from '../../storage/ports/attachments.js';
 
 /**
- * The blob store as collection needs it: with the time each blob was last
- * written or deduplicated into (both stores have it: src/storage/blobs). The
- * seam's own interface has no such method; collection is the one side that
- * needs it, so it is declared here.
+ * What collection needs of the blob store (src/storage/blobs: the disk and
+ * memory stores fulfil it), declared here, by the side that uses it: the
+ * services see storage only through ports. Beyond the BlobStore seam's own
+ * methods it needs the time each blob was last written, which the seam does
+ * not offer.
  */
-export interface DatedBlobStore extends BlobStore {
+export interface CollectableBlobs {
+  stagedSize(uploadId: string): Promise<number | undefined>;
+  deleteStaged(uploadId: string): Promise<void>;
+  listStaged(): AsyncIterable<string>;
+  blobSize(sha256: string): Promise<number | undefined>;
   /** Unix ms of the blob's last write (commitStaged and putBlob of content already there count), or undefined when there is none. */
   blobWrittenAt(sha256: string): Promise<number | undefined>;
+  deleteBlob(sha256: string): Promise<void>;
+  listBlobs(): AsyncIterable<{ readonly sha256: string; readonly size: number }>;
 }
 
 export interface CountAndBytes {
@@ -38,7 +44,7 @@ export interface CollectionReport {
 
 export interface CollectorDeps {
   readonly storage: AttachmentStorage;
-  readonly blobs: DatedBlobStore;
+  readonly blobs: CollectableBlobs;
   readonly clock: Clock;
   /** attachments.gc_grace_hours in ms. */
   readonly graceMs: number;
