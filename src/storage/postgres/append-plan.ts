@@ -41,6 +41,7 @@ export interface PlannedMessage {
   readonly clientMsgId: string;
   readonly kind: 'text' | 'e2e';
   readonly bodyJson: string;
+  readonly attachments: AppendMessageInput['attachments'];
   readonly now: number;
 }
 
@@ -91,6 +92,7 @@ export function planAppends(inputs: readonly AppendMessageInput[], checks: reado
         clientMsgId: input.clientMsgId,
         kind: input.content.kind,
         bodyJson: input.bodyJson,
+        attachments: input.attachments,
         now: input.now,
       });
       return;

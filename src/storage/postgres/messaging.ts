@@ -130,7 +130,7 @@ SELECT (SELECT stale FROM stale) AS stale, i.ord, d.id IS NOT NULL AS device_fou
        t.id IS NOT NULL AS in_thread, t.last_seq, t.e2e_required, m.left_seq IS NOT NULL AS left,
        coalesce(c.n, 0) AS member_count, a.ids AS approved,
        e.id AS e_id, e.thread_id AS e_thread_id, e.seq AS e_seq, e.sender_user_id AS e_sender_user_id, e.kind AS e_kind,
-       e.body AS e_body, e.created_at AS e_created_at
+       e.body AS e_body, e.created_at AS e_created_at, e.attachments AS e_attachments
   FROM input i
   LEFT JOIN devices d ON d.id = i.device_id
   LEFT JOIN users u ON u.id = d.user_id
@@ -161,6 +161,7 @@ type CheckRow = {
   e_kind: StoredMessage['kind'];
   e_body: string;
   e_created_at: number;
+  e_attachments: string | null;
 };
 
 /** The BatchedUnit's run: one outcome per input, in order. */
@@ -212,6 +213,7 @@ function toCheck(row: CheckRow, input: AppendMessageInput): AppendCheck {
             kind: row.e_kind,
             bodyJson: row.e_body,
             createdAt: Number(row.e_created_at),
+            attachmentsJson: row.e_attachments,
           },
   };
 }

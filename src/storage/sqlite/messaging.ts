@@ -40,6 +40,7 @@ export class SqliteMessagingStorage implements MessagingStorage {
           clientMsgId: input.clientMsgId,
           kind: input.content.kind,
           bodyJson: input.bodyJson,
+          attachments: input.attachments,
           now: input.now,
         },
         view,
