@@ -185,12 +185,13 @@ const MAX_ATTACHMENT_ID_LENGTH = 64;
 function readAttachments(frame: JsonObject): readonly string[] | undefined {
   const value = frame.attachments;
   if (value === undefined) return undefined;
-  const refuse = (message: string): never => {
-    throw new ChatError('invalid_frame', `attachments ${message}`, { field: 'attachments' });
+  // `what` follows the field's name: " must …" for the list, "[n] …" for one entry.
+  const refuse = (what: string): never => {
+    throw new ChatError('invalid_frame', `attachments${what}`, { field: 'attachments' });
   };
-  if (!Array.isArray(value)) return refuse('must be a list of {"id": "<upload id>"}');
-  if (value.length === 0) return refuse('must hold at least one attachment (omit the field for none)');
-  if (value.length > MAX_ATTACHMENTS) return refuse(`must hold at most ${MAX_ATTACHMENTS} attachments, got ${value.length}`);
+  if (!Array.isArray(value)) return refuse(' must be a list of {"id": "<upload id>"}');
+  if (value.length === 0) return refuse(' must hold at least one attachment (omit the field for none)');
+  if (value.length > MAX_ATTACHMENTS) return refuse(` must hold at most ${MAX_ATTACHMENTS} attachments, got ${value.length}`);
   const ids: string[] = [];
   for (const [index, item] of value.entries()) {
     const attachmentId = isObject(item) ? item.id : undefined;
