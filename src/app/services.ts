@@ -65,8 +65,7 @@ export function buildChatServices(deps: ChatServiceDeps) {
   const services = {
     messaging: new MessagingService({
       storage: storage.messaging,
-      // INTERIM until Storage.attachments (the engines' AttachmentStorage, branch att-storage) is on main: nothing is attachable.
-      attachments: { attachable: async () => new Map() },
+      attachments: storage.attachments,
       clock,
       fanout,
       pushes,

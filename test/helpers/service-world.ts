@@ -23,7 +23,7 @@ export async function serviceWorld(options: WorldOptions = {}) {
   const fanout = new RecordingFanout();
   const push = { apns: options.push === true, fcm: false };
   const base = { maxMessages: 1000, readDiffusionAbove: options.readDiffusionAbove ?? 50, push, requireE2e: options.requireE2e === true };
-  const attachments = seededAttachments(fixture.store.db);
+  const attachments = seededAttachments(fixture.store);
   const messaging = new MessagingService({
     storage: fixture.messaging,
     attachments,

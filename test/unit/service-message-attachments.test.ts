@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { isChatError } from '../../src/errors.js';
 import { serviceWorld } from '../helpers/service-world.js';
 
-// Uploads are seeded with raw SQL (test/helpers/seeded-attachments.ts): the service's attachable stands in for the engines'.
+// Uploads are seeded with raw SQL (test/helpers/seeded-attachments.ts); attachable is the SQLite engine's.
 
 async function refused(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
