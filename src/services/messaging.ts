@@ -76,8 +76,8 @@ export class MessagingService {
       throw new ChatError('attachments_disabled', 'this server does not take attachments (attachments.enabled is false)', { field: 'attachments' });
     }
     const content = request.kind === 'text' ? ({ kind: 'text' } as const) : this.sealing(principal, request);
-    // Read before the unit (a networked engine's unit awaits nothing else): an upload deleted in between
-    // fails the unit on its reference, and the resend is told attachment_not_found.
+    // Read before the unit (a networked engine's unit awaits nothing else); the unit checks again that
+    // each upload is still there (deleted or collected in between: attachment_gone).
     const attachments =
       request.attachments === undefined ? undefined : await resolveAttachments(this.deps.attachments, principal.user.id, request.attachments, request.kind);
     const outcome = await storage.appendMessage({
@@ -177,6 +177,8 @@ function sendRefusal(outcome: AppendOutcome & { kind: 'refused' }, request: Send
         details: { missing_devices: missing, extra_devices: extra },
       });
     }
+    case 'attachment_gone':
+      return new ChatError('attachment_not_found', `attachment ${outcome.uploadId} is not an upload you may attach: it was deleted`, { field: 'attachments' });
     case 'no_thread':
       return new ChatError('not_found', `no thread ${request.threadId}`);
     case 'not_member':

@@ -535,6 +535,19 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.equal(stored(outcomes[1] as AppendOutcome).attachmentsJson, null);
     });
 
+    it('refuses a send whose attached upload is gone or incomplete (deleted since the service read it) naming it, and stores nothing', async () => {
+      const w = await world();
+      const photo = await w.f.seedUpload(w.alice, w.aliceDevice, 'upload-photo-000000001');
+      const json = JSON.stringify([{ id: photo }, { id: 'upload-gone-0000000001' }]);
+      const outcome = await w.f.messaging.appendMessage(w.text({ attachments: { json, uploadIds: [photo, 'upload-gone-0000000001'] } }));
+      assert.deepEqual(outcome, { kind: 'refused', reason: 'attachment_gone', uploadId: 'upload-gone-0000000001' });
+      assert.deepEqual(await w.f.attachmentRefs(), []);
+      const page = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual(page?.messages, []);
+      // The next send takes seq 1: nothing was stored.
+      assert.equal(stored(await w.f.messaging.appendMessage(w.text({ attachments: { json: JSON.stringify([{ id: photo }]), uploadIds: [photo] } }))).seq, 1);
+    });
+
     it('a refused send with attachments writes no reference', async () => {
       const w = await world();
       const photo = await w.f.seedUpload(w.carol, w.carolDevice, 'upload-photo-000000001');

@@ -67,6 +67,21 @@ describe('MessagingService: messages with attachments', () => {
     assert.deepEqual(w.refs(), []);
   });
 
+  it('refuses with attachment_not_found, storing nothing, when the upload is deleted between the check and the unit', async () => {
+    const w = await direct();
+    const photo = w.attachments.seed(w.alice.user.id, w.alice.deviceId, 'photo-upload-000000001');
+    const check = w.attachments.attachable.bind(w.attachments);
+    // The upload's owner terminates it (or collection takes it) just after the service read it.
+    w.attachments.attachable = async (userId, ids) => {
+      const found = await check(userId, ids);
+      w.fixture.store.db.prepare('DELETE FROM uploads WHERE id = ?').run(photo);
+      return found;
+    };
+    await refused(w.messaging.send(w.alice, send(w.threadId, 'c1', [photo])), 'attachment_not_found', /attachment photo-upload-000000001 .*deleted/);
+    assert.equal(w.count(), 0);
+    assert.deepEqual(w.refs(), []);
+  });
+
   it('stores only the ids of an end-to-end message: the description is inside the envelope', async () => {
     const w = await direct();
     const a = { ...w.alice, deviceId: await w.fixture.device(w.alice.user.id, { approved: true }) };

@@ -57,6 +57,8 @@ export type AppendRefusal =
   /** The sending device is not among the thread's approved devices (no keys, or not approved). */
   | { readonly reason: 'device_unapproved' }
   | { readonly reason: 'devices_changed'; readonly missing: number[]; readonly extra: number[] }
+  /** An attached upload is gone or not complete any more (deleted or collected since the service checked it): nothing stored. */
+  | { readonly reason: 'attachment_gone'; readonly uploadId: string }
   /** The sender was never a member (or the thread does not exist). */
   | { readonly reason: 'no_thread' }
   /** The sender left or was removed. */

@@ -182,7 +182,12 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
   // (The unique (thread_id, seq) would refuse a stale seq anyway, but then the whole batch rolls back and runs
   // again unit by unit.)
   if (rows[0]?.stale) rows = (await sql.query<CheckRow>(CHECK, values)).rows;
-  const checks = rows.map((row, index): AppendCheck => toCheck(row, inputs[index] as AppendMessageInput));
+  const present = await lockUploads(sql, inputs);
+  const checks = rows.map((row, index): AppendCheck => {
+    const input = inputs[index] as AppendMessageInput;
+    const missingUpload = input.attachments?.uploadIds.find((id) => !present.has(id));
+    return { ...toCheck(row, input), missingUpload };
+  });
   const plan = planAppends(inputs, checks);
   const inboxThreads = [...plan.threads].filter(([, thread]) => thread.memberCount <= settings.readDiffusionAbove).map(([id]) => id);
   const ids = await writeMessages(sql, settings, plan.messages, inboxThreads);
@@ -191,6 +196,19 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
     if (planned.kind === 'final') return planned.outcome;
     return { kind: planned.kind, message: messages[planned.planned] as StoredMessage };
   });
+}
+
+/**
+ * The batch's attached uploads that are complete, locked FOR KEY SHARE (in id
+ * order) to commit: a deletion or collection waits for this transaction, so
+ * every reference the batch writes names an upload that is there. No query
+ * when no send of the batch carries attachments.
+ */
+async function lockUploads(sql: Sql, inputs: readonly AppendMessageInput[]): Promise<ReadonlySet<string>> {
+  const ids = [...new Set(inputs.flatMap((input) => input.attachments?.uploadIds ?? []))].sort();
+  if (ids.length === 0) return new Set();
+  const { rows } = await sql.query<{ id: string }>('SELECT id FROM uploads WHERE id = ANY($1::text[]) AND completed_at IS NOT NULL ORDER BY id FOR KEY SHARE', [ids]);
+  return new Set(rows.map((row) => row.id));
 }
 
 function toCheck(row: CheckRow, input: AppendMessageInput): AppendCheck {

@@ -37,6 +37,7 @@ const COLUMNS = 'id, thread_id, seq, sender_user_id, sender_device_id, client_ms
 export class MessagesRepository {
   private readonly insertStatement;
   private readonly refStatement;
+  private readonly uploadStatement;
   private readonly byClientId;
   private readonly byId;
   private readonly afterStatement;
@@ -49,6 +50,7 @@ export class MessagesRepository {
        ON CONFLICT (client_msg_id, sender_device_id) DO NOTHING`,
     );
     this.refStatement = db.prepare<[string, number, number]>('INSERT INTO attachment_refs (upload_id, thread_id, seq) VALUES (?, ?, ?)');
+    this.uploadStatement = db.prepare<[string], number>('SELECT 1 FROM uploads WHERE id = ? AND completed_at IS NOT NULL').pluck();
     this.byClientId = db.prepare<[number, string], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE sender_device_id = ? AND client_msg_id = ?`);
     this.byId = db.prepare<[number], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`);
     this.afterStatement = db.prepare<[number, number, number, number], MessageRow>(
@@ -64,6 +66,11 @@ export class MessagesRepository {
     const m = message;
     const result = this.insertStatement.run(m.threadId, m.seq, m.senderUserId, m.senderDeviceId, m.clientMsgId, m.kind, m.body, m.now, m.attachments ?? null);
     return result.changes === 1 ? Number(result.lastInsertRowid) : undefined;
+  }
+
+  /** The first of `uploadIds` that is not a complete upload (any more), or undefined. */
+  missingUpload(uploadIds: readonly string[]): string | undefined {
+    return uploadIds.find((id) => this.uploadStatement.get(id) === undefined);
   }
 
   /** Records that the message at (thread, seq) carries these uploads: call in the message's own transaction, after insert stored it. */
