@@ -171,7 +171,7 @@ describe(`messages with attachments over the real server on ${engine.name} (${pr
     thumbnail: { width: 320, height: 240 },
   };
 
-  it('a send with an attachment and no body reaches the other member live and an offline device through its inbox, with the same attachments', async () => {
+  it('a send with an attachment and no body reaches the other member live and an offline device through its inbox, with the same attachments (and history, jump, sync, thread list)', async () => {
     // What the client claims of the file is ignored: the server describes it from its own record.
     const ack = await alice.socket.expect({ type: 'send', thread_id: thread, client_msg_id: 'photo-1', attachments: [{ id: ids.photo, size: 1, mime: 'text/html' }] }, 'ack');
     const live = (await bob.socket.nextEvent('message')).message;
@@ -191,6 +191,10 @@ describe(`messages with attachments over the real server on ${engine.name} (${pr
     assert.deepEqual(history.messages, [live]);
     const threads = await bob.socket.expect({ type: 'threads' }, 'threads');
     assert.deepEqual(threads.threads[0].last_message, live);
+    const jumped = await bob.socket.expect({ type: 'jump', message_id: live.id }, 'messages');
+    assert.deepEqual(jumped.messages, [live]);
+    const synced = await bob.socket.expect({ type: 'sync', cursors: [{ thread_id: thread, seq: 0 }] }, 'sync');
+    assert.deepEqual(synced.threads[0].messages, [live]);
     // A resend is the same ack and stores no second reference.
     const again = await alice.socket.expect({ type: 'send', thread_id: thread, client_msg_id: 'photo-1', attachments: [{ id: ids.photo }] }, 'ack');
     assert.equal(again.duplicate, true);
