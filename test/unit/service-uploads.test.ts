@@ -89,6 +89,7 @@ class StandInBlobs implements Partial<BlobStore> {
 
 /** PNG and PDF by their magic numbers; a "PNG" whose 9th byte is 1 has metadata to strip. */
 const media: UploadMedia = {
+  sniffBytes: 16,
   sniff: (bytes) => (bytes[0] === 0x89 && bytes[1] === 0x50 ? 'image/png' : bytes[0] === 0x25 ? 'application/pdf' : 'application/octet-stream'),
   typeAllowed: (mime, allowed) => allowed === '*' || allowed.split(',').some((rule) => mime.startsWith(rule.trim().replace('*', ''))),
   processImage: async (mime, read, options) => {
@@ -121,8 +122,6 @@ function world(overrides: Partial<UploadSettings> = {}) {
     allowEncrypted: true,
     uploadsPerMinute: 100,
     expiryMs: 3_600_000,
-    maxImagePixels: 1_000_000,
-    thumbnailPixels: 320,
     ...overrides,
   };
   const service = new UploadService({

@@ -26,22 +26,25 @@ export type Upload = UploadRow;
 export interface ImageFacts {
   readonly width: number;
   readonly height: number;
-  /** The image re-encoded without its metadata (location): what is stored and served instead. */
-  readonly rewritten?: Uint8Array | AsyncIterable<Uint8Array>;
+  /** The image re-encoded without its metadata (location): what is stored and served instead (in memory: images are bounded). */
+  readonly rewritten?: Uint8Array;
   readonly thumbnail?: { readonly bytes: Uint8Array; readonly width: number; readonly height: number };
 }
 
 export interface UploadMedia {
+  /** How many first bytes sniff looks at. */
+  readonly sniffBytes: number;
   /** The media type of content starting with `firstBytes` (magic numbers); application/octet-stream when unknown. */
   sniff(firstBytes: Uint8Array): string;
   /** Whether `mime` is in `allowedTypes` (attachments.allowed_types: "*" or a list such as "image/*, application/pdf"). */
   typeAllowed(mime: string, allowedTypes: string): boolean;
-  /** Width, height, thumbnail and a rewrite without metadata; undefined when the content is no image it can read within the limits (stored as a file). Never throws for bad content. */
-  processImage(
-    mime: string,
-    read: () => AsyncIterable<Uint8Array>,
-    options: { readonly maxPixels: number; readonly thumbnailPixels: number; readonly keepMetadata: boolean },
-  ): Promise<ImageFacts | undefined>;
+  /**
+   * Width, height, thumbnail and a rewrite without metadata (within the pixel
+   * and thumbnail limits it was made with); undefined when the content is no
+   * image it can read within them (stored as a file). Never throws for bad
+   * content; rejects when reading fails.
+   */
+  processImage(mime: string, read: () => AsyncIterable<Uint8Array>, options: { readonly keepMetadata: boolean }): Promise<ImageFacts | undefined>;
 }
 
 export interface UploadSettings {
@@ -51,8 +54,6 @@ export interface UploadSettings {
   readonly allowEncrypted: boolean;
   readonly uploadsPerMinute: number;
   readonly expiryMs: number;
-  readonly maxImagePixels: number;
-  readonly thumbnailPixels: number;
 }
 
 export interface UploadServiceDeps {
@@ -73,8 +74,6 @@ export interface UploadProgress {
 }
 
 const OCTET_STREAM = 'application/octet-stream';
-/** Enough for every magic number sniff knows and for telling UTF-8 text from binary. */
-const SNIFF_BYTES = 8192;
 
 export class UploadService {
   /** PATCHes being read, by upload id: a new one for the same upload ends the old (a client that reconnected). */
@@ -250,7 +249,7 @@ export class UploadService {
     const { blobs, media, settings, storage, clock } = this.deps;
     let mime = OCTET_STREAM;
     if (!row.encrypted) {
-      mime = row.length === 0 ? 'text/plain' : media.sniff(await collect(blobs.readStaged(row.id, { start: 0, end: Math.min(row.length, SNIFF_BYTES) - 1 })));
+      mime = row.length === 0 ? 'text/plain' : media.sniff(await collect(blobs.readStaged(row.id, { start: 0, end: Math.min(row.length, media.sniffBytes) - 1 })));
       if (!media.typeAllowed(mime, settings.allowedTypes)) {
         await storage.deleteUpload(row.id, clock.now());
         await blobs.deleteStaged(row.id);
@@ -261,15 +260,11 @@ export class UploadService {
     }
     const image = row.encrypted
       ? undefined
-      : await media.processImage(mime, () => blobs.readStaged(row.id), {
-          maxPixels: settings.maxImagePixels,
-          thumbnailPixels: settings.thumbnailPixels,
-          keepMetadata: row.keepMetadata,
-        });
+      : await media.processImage(mime, () => blobs.readStaged(row.id), { keepMetadata: row.keepMetadata });
     const thumbnail = image?.thumbnail ? { ...(await blobs.putBlob(image.thumbnail.bytes)), width: image.thumbnail.width, height: image.thumbnail.height } : null;
     let stored: { sha256: string; size: number };
     if (image?.rewritten) {
-      stored = await blobs.putBlob(image.rewritten instanceof Uint8Array ? image.rewritten : await collect(image.rewritten));
+      stored = await blobs.putBlob(image.rewritten);
     } else {
       stored = await hashOf(blobs.readStaged(row.id));
       if (stored.size !== row.length) throw new Error(`upload ${row.id}: ${stored.size} bytes staged, ${row.length} expected`);
