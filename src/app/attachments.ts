@@ -1,0 +1,67 @@
+import { join, resolve } from 'node:path';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { Collector } from '../services/attachments/collector.js';
+import { AttachmentDownloads } from '../services/attachments/downloads.js';
+import { ImageProcessor, isProcessableImage } from '../services/attachments/media.js';
+import { SNIFF_BYTES, sniff, typeAllowed } from '../services/attachments/sniff.js';
+import { type UploadMedia, UploadService } from '../services/attachments/uploads.js';
+import type { RateLimitStore } from '../services/limits/rate-limit-store.js';
+import { BLOBS_DIRECTORY, DiskBlobStore } from '../storage/blobs/disk.js';
+import type { Storage } from '../storage/ports/storage.js';
+
+/**
+ * Attachments as a server runs them (docs/attachments.md): the blob store
+ * under the data directory (on SQLite and PostgreSQL alike: with several nodes
+ * the data directory is a volume they share), uploads, downloads, and the
+ * collection timer. Downloads and collection run even when
+ * attachments.enabled is false: what was sent before stays readable, and
+ * what nobody needs is still removed; only the upload routes go.
+ */
+export interface ServerAttachments {
+  /** Undefined when attachments.enabled is false: no upload routes. */
+  readonly uploads: UploadService | undefined;
+  readonly downloads: AttachmentDownloads;
+  readonly collector: Collector;
+  /** Where the blobs are, for the log. */
+  readonly blobsDirectory: string;
+}
+
+export function blobsDirectory(config: Config): string {
+  return resolve(join(config.storage.dir, BLOBS_DIRECTORY));
+}
+
+export function buildAttachments(config: Config, deps: { readonly storage: Pick<Storage, 'attachments'>; readonly clock: Clock; readonly log: Logger; readonly limits: RateLimitStore }): ServerAttachments {
+  const settings = config.attachments;
+  const { storage, clock } = deps;
+  const directory = blobsDirectory(config);
+  const blobs = new DiskBlobStore(directory);
+  const images = new ImageProcessor({ maxPixels: settings.max_image_pixels, thumbnailPixels: settings.thumbnail_pixels });
+  const media: UploadMedia = {
+    sniffBytes: SNIFF_BYTES,
+    sniff,
+    typeAllowed,
+    processImage: (mime, read, options) => (isProcessableImage(mime) ? images.processImage(read(), { mime, keepMetadata: options.keepMetadata }) : Promise.resolve(undefined)),
+  };
+  const uploads = settings.enabled
+    ? new UploadService({
+        storage: storage.attachments,
+        blobs,
+        clock,
+        limits: deps.limits,
+        media,
+        settings: {
+          maxFileBytes: settings.max_file_bytes,
+          quotaBytes: settings.user_quota_bytes,
+          allowedTypes: settings.allowed_types,
+          allowEncrypted: settings.allow_encrypted,
+          uploadsPerMinute: settings.uploads_per_minute,
+          expiryMs: settings.upload_expiry_hours * 3_600_000,
+        },
+      })
+    : undefined;
+  const downloads = new AttachmentDownloads({ attachments: storage.attachments, blobs, now: () => clock.now(), linkTtlSeconds: settings.link_ttl_seconds });
+  const collector = new Collector({ storage: storage.attachments, blobs, clock, graceMs: settings.gc_grace_hours * 3_600_000, log: deps.log });
+  return { uploads, downloads, collector, blobsDirectory: directory };
+}
