@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import * as tus from 'tus-js-client';
 import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
@@ -278,6 +279,33 @@ for (const transport of transports('uploads (tus 1.0)')) describe(`uploads (tus 
     assert.equal((await fetch(`${server.url}${location}`, { method: 'DELETE', headers: auth(token) })).status, 204);
     assert.equal((await head(token, location)).status, 404);
     assert.equal(existsSync(join(data, 'blobs', 'staging', location.split('/').pop() as string)), false);
+  });
+
+  it('stores a photo without its EXIF data unless asked to keep it, with its size and a thumbnail', async () => {
+    const token = await user();
+    const photo = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#336699' } })
+      .jpeg()
+      .withExif({ IFD0: { Copyright: 'where I live', ImageDescription: 'GPS 48.8584 2.2945' } })
+      .toBuffer();
+    assert.ok(photo.includes('where I live'));
+    const described = [];
+    for (const keep of [false, true]) {
+      const metadata = keep ? `keep_metadata ${Buffer.from('1').toString('base64')}` : '';
+      const response = await create(token, photo.length, metadata);
+      const location = response.headers.get('location') as string;
+      assert.equal((await patch(token, location, 0, photo)).status, 204);
+      described.push((await describeUpload(token, location)).attachment);
+    }
+    const [stripped, kept] = described;
+    assert.deepEqual([stripped.mime, stripped.width, stripped.height], ['image/jpeg', 64, 48]);
+    assert.ok(stripped.thumbnail.width <= 320 && stripped.thumbnail.width > 0);
+    assert.notEqual(stripped.sha256, sha256(photo), 'the stored copy is the rewrite');
+    const stored = await fetch(`${server.url}/v1/attachments/${stripped.id}`, { headers: { authorization: `Bearer ${token}` } });
+    const served = Buffer.from(await stored.arrayBuffer());
+    assert.equal(sha256(served), stripped.sha256);
+    assert.equal(served.length, stripped.size);
+    assert.equal(served.includes('where I live'), false, 'no EXIF text in what others download');
+    assert.equal(kept.sha256, sha256(photo), 'kept as sent');
   });
 
   it('takes a file from tus-js-client, which resumes it by its uploadUrl after an abort', async () => {
