@@ -72,7 +72,7 @@ class FakeAttachmentStorage implements Pick<AttachmentStorage, 'collect' | 'orph
 
   async orphansDue(now: number, graceMs: number): Promise<readonly string[]> {
     const due: string[] = [];
-    for (const [sha256, since] of this.orphans) if (since <= now - graceMs && !(await this.blobNamed(sha256))) due.push(sha256);
+    for (const [sha256, since] of this.orphans) if (since < now - graceMs && !(await this.blobNamed(sha256))) due.push(sha256);
     return due;
   }
 
@@ -167,7 +167,7 @@ describe('Collector', () => {
     assert.equal(await blobs.blobSize(lonely), 14, 'an orphan stays for the grace');
     clock.time += GRACE / 2;
     assert.deepEqual(await collector.run(), { ...NOTHING, dryRun: false });
-    clock.time += GRACE / 2;
+    clock.time += GRACE / 2 + 1;
     const third = await collector.run();
     assert.deepEqual(third, { ...NOTHING, dryRun: false, blobsDeleted: { count: 2, bytes: 14 + 4 } });
     assert.equal(await blobs.blobSize(lonely), undefined);

@@ -1,11 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange } from './blob-store.js';
 import { checkHash, checkRange, checkUploadId, isHash, isUploadId } from './names.js';
 
 /** The blob store's directory in a data directory. */
 export const BLOBS_DIRECTORY = 'blobs';
+
+/** The blob store of a data directory (storage.dir): `<dataDir>/blobs`, made at the first write. */
+export function diskBlobStore(dataDir: string): DiskBlobStore {
+  return new DiskBlobStore(resolve(dataDir, BLOBS_DIRECTORY));
+}
 
 /** A staged upload's replacement while rewriteStaged writes it; deleteStaged removes it with the upload. */
 const REWRITE_SUFFIX = '.rewrite';
