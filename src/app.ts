@@ -213,6 +213,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const handlers = chatHandlers(services);
   const choice = await createTransport(config.server.transport, {
     http: http.handler,
+    streamsBody: http.streamsBody,
     maxBodyBytes: config.http.max_body_bytes,
     ...(tls ? { tls } : {}),
     onError: (error, where) => log.error({ err: error, where }, 'a request handler failed; the client got an internal error'),

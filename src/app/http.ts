@@ -23,6 +23,8 @@ export const WS_PATH = '/v1/ws';
 export interface ServerHttp {
   /** What the transport calls for every request that is not a WebSocket upgrade. */
   readonly handler: HttpHandler;
+  /** Whether the route for a request reads its body as a stream (TransportOptions.streamsBody). */
+  readonly streamsBody: (method: string, path: string) => boolean;
   /** Requests being answered now: shutdown waits for them. */
   inFlight(): number;
   readonly metrics: RuntimeMetrics | undefined;
@@ -74,5 +76,5 @@ export function buildHttp(
       inFlight--;
     }
   };
-  return { handler, inFlight: () => inFlight, metrics, metricsRouter };
+  return { handler, streamsBody: (method, path) => router.streamsBody(method, path), inFlight: () => inFlight, metrics, metricsRouter };
 }
