@@ -8,6 +8,7 @@ import { signLink } from '../../src/services/attachments/links.js';
 import { request, signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { GPS_EXIF, bombPng, noiseImage } from '../helpers/images.js';
 import { transports } from '../helpers/transports.js';
 import { type Connected, connectAuthenticated } from '../helpers/ws.js';
 
@@ -112,8 +113,7 @@ for (const transport of transports('attachment downloads')) {
       group = (await aliceSocket.socket.expect({ type: 'group_create', title: 'files', members: ['bob', 'dave'] }, 'thread')).thread.id;
 
       early = await upload(server.url, alice.token, file, 'data.bin');
-      const gps = { IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 2400/100', GPSLongitudeRef: 'E', GPSLongitude: '2/1 21/1 700/100' } };
-      const jpeg = await sharp(randomBytes(200 * 100 * 3), { raw: { width: 200, height: 100, channels: 3 } }).jpeg().withExif(gps).toBuffer();
+      const jpeg = await noiseImage(200, 100).jpeg().withExif(GPS_EXIF).toBuffer();
       photo = await upload(server.url, alice.token, jpeg, 'holiday.jpg');
       await send(group, [early, photo]);
       await aliceSocket.socket.expect({ type: 'group_remove', thread_id: group, user_id: bob.userId }, 'ok');
@@ -211,6 +211,26 @@ for (const transport of transports('attachment downloads')) {
       assert.equal(thumbnail.headers.get('content-type'), 'image/webp');
       const metadata = await sharp(thumbnail.body).metadata();
       assert.deepEqual([metadata.format, metadata.width, metadata.height], ['webp', 64, 32]);
+    });
+
+    it('stores a truncated image and a decompression bomb as plain files, and stays up', async () => {
+      const whole = await noiseImage(300, 200).jpeg().toBuffer();
+      const hostile: [Buffer, string][] = [
+        [whole.subarray(0, whole.length / 2), 'image/jpeg'],
+        [bombPng(20_000, 20_000), 'image/png'],
+        [Buffer.concat([whole.subarray(0, 8), randomBytes(4000)]), 'image/jpeg'],
+      ];
+      for (const [bytes, mime] of hostile) {
+        const stored = await upload(server.url, alice.token, bytes, 'hostile');
+        assert.equal(stored.mime, mime);
+        assert.equal(stored.sha256, sha256(bytes), 'stored as it came');
+        assert.equal(stored.width, undefined);
+        assert.equal(stored.thumbnail, undefined);
+        const served = await download(`${server.url}/v1/attachments/${stored.id}`, { token: alice.token });
+        assert.deepEqual(served.body, bytes);
+        assert.equal((await download(`${server.url}/v1/attachments/${stored.id}/thumbnail`, { token: alice.token })).status, 404);
+      }
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
     });
 
     it('makes signed links that work without a token, and refuses expired and edited ones', async () => {

@@ -1,56 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { ImageProcessor, isProcessableImage } from '../../src/services/attachments/media.js';
+import { GPS_EXIF as GPS, bombPng, noiseImage as noise } from '../helpers/images.js';
 
 const processor = () => new ImageProcessor({ maxPixels: 50_000_000, thumbnailPixels: 64 });
 
-/** A photo-like image (noise: every byte of the JPEG is needed to decode it). */
-function noise(width: number, height: number): sharp.Sharp {
-  return sharp(randomBytes(width * height * 3), { raw: { width, height, channels: 3 } });
-}
-
-const GPS = { IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 2400/100', GPSLongitudeRef: 'E', GPSLongitude: '2/1 21/1 700/100' } };
-
 async function* chunksOf(bytes: Uint8Array, size = 1000): AsyncIterable<Uint8Array> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
-}
-
-/** A PNG chunk: length, type, data, CRC-32 of type and data. */
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/** A one-colour 1-bit greyscale PNG of width × height: 50 MB of pixels in a few tens of KB. */
-function bombPng(width: number, height: number): Buffer {
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([1, 0, 0, 0, 0], 8); // bit depth 1, greyscale, deflate, filter 0, no interlace
-  const row = Buffer.alloc(1 + Math.ceil(width / 8));
-  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)), { level: 9 });
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', header),
-    pngChunk('IDAT', pixels),
-    pngChunk('IEND', new Uint8Array(0)),
-  ]);
 }
 
 describe('ImageProcessor', () => {
