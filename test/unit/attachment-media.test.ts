@@ -1,63 +1,21 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { ImageProcessor, isProcessableImage } from '../../src/services/attachments/media.js';
+import { GPS_EXIF as GPS, bombPng, noiseImage as noise } from '../helpers/images.js';
 
 const processor = () => new ImageProcessor({ maxPixels: 50_000_000, thumbnailPixels: 64 });
 
-/** A photo-like image (noise: every byte of the JPEG is needed to decode it). */
-function noise(width: number, height: number): sharp.Sharp {
-  return sharp(randomBytes(width * height * 3), { raw: { width, height, channels: 3 } });
-}
-
-const GPS = { IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 2400/100', GPSLongitudeRef: 'E', GPSLongitude: '2/1 21/1 700/100' } };
-
 async function* chunksOf(bytes: Uint8Array, size = 1000): AsyncIterable<Uint8Array> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
-}
-
-/** A PNG chunk: length, type, data, CRC-32 of type and data. */
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/** A one-colour 1-bit greyscale PNG of width × height: 50 MB of pixels in a few tens of KB. */
-function bombPng(width: number, height: number): Buffer {
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([1, 0, 0, 0, 0], 8); // bit depth 1, greyscale, deflate, filter 0, no interlace
-  const row = Buffer.alloc(1 + Math.ceil(width / 8));
-  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)), { level: 9 });
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', header),
-    pngChunk('IDAT', pixels),
-    pngChunk('IEND', new Uint8Array(0)),
-  ]);
 }
 
 describe('ImageProcessor', () => {
   it('rewrites a JPEG that carries GPS data without it, and makes a WebP thumbnail', async () => {
     const photo = await noise(400, 300).jpeg().withExif(GPS).toBuffer();
     assert.ok((await sharp(photo).metadata()).exif, 'the test photo has EXIF');
-    const result = await processor().processImage(chunksOf(photo), { mime: 'image/jpeg', keepMetadata: false });
+    const result = await processor().processImage('image/jpeg', () => chunksOf(photo), { keepMetadata: false });
     assert.ok(result?.rewritten, 'rewritten');
     const rewritten = await sharp(result.rewritten).metadata();
     assert.equal(rewritten.format, 'jpeg');
@@ -72,7 +30,7 @@ describe('ImageProcessor', () => {
 
   it('keeps the metadata when the sender asked to (no rewrite), and the thumbnail still has none', async () => {
     const photo = await noise(40, 30).jpeg().withExif(GPS).toBuffer();
-    const result = await processor().processImage(photo, { mime: 'image/jpeg', keepMetadata: true });
+    const result = await processor().processImage('image/jpeg', () => photo, { keepMetadata: true });
     assert.ok(result);
     assert.equal(result.rewritten, undefined);
     assert.equal((await sharp(result.thumbnail.bytes).metadata()).exif, undefined);
@@ -80,7 +38,7 @@ describe('ImageProcessor', () => {
 
   it('leaves an image with no metadata as it is', async () => {
     const plain = await noise(40, 30).jpeg().toBuffer();
-    const result = await processor().processImage(plain, { mime: 'image/jpeg', keepMetadata: false });
+    const result = await processor().processImage('image/jpeg', () => plain, { keepMetadata: false });
     assert.ok(result);
     assert.equal(result.rewritten, undefined);
   });
@@ -90,7 +48,7 @@ describe('ImageProcessor', () => {
     const pixels = await source.clone().raw().toBuffer();
     const png = await source.png().withExif(GPS).toBuffer();
     assert.ok((await sharp(png).metadata()).exif, 'the test PNG has an eXIf chunk');
-    const result = await processor().processImage(png, { mime: 'image/png', keepMetadata: false });
+    const result = await processor().processImage('image/png', () => png, { keepMetadata: false });
     assert.ok(result?.rewritten);
     const metadata = await sharp(result.rewritten).metadata();
     assert.equal(metadata.format, 'png');
@@ -100,7 +58,7 @@ describe('ImageProcessor', () => {
 
   it('applies EXIF orientation 6: width and height swapped, the rewrite turned upright', async () => {
     const photo = await noise(60, 20).jpeg().withMetadata({ orientation: 6 }).toBuffer();
-    const result = await processor().processImage(photo, { mime: 'image/jpeg', keepMetadata: false });
+    const result = await processor().processImage('image/jpeg', () => photo, { keepMetadata: false });
     assert.ok(result?.rewritten);
     assert.deepEqual([result.width, result.height], [20, 60]);
     const rewritten = await sharp(result.rewritten).metadata();
@@ -110,15 +68,15 @@ describe('ImageProcessor', () => {
 
   it('returns undefined for a truncated JPEG', async () => {
     const photo = await noise(300, 200).jpeg().toBuffer();
-    const result = await processor().processImage(photo.subarray(0, photo.length / 2), { mime: 'image/jpeg', keepMetadata: false });
+    const result = await processor().processImage('image/jpeg', () => photo.subarray(0, photo.length / 2), { keepMetadata: false });
     assert.equal(result, undefined);
   });
 
   it('returns undefined for random bytes behind a PNG signature, and for another format than the sniffed one', async () => {
     const fake = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(5000)]);
-    assert.equal(await processor().processImage(fake, { mime: 'image/png', keepMetadata: false }), undefined);
+    assert.equal(await processor().processImage('image/png', () => fake, { keepMetadata: false }), undefined);
     const jpeg = await noise(20, 20).jpeg().toBuffer();
-    assert.equal(await processor().processImage(jpeg, { mime: 'image/png', keepMetadata: false }), undefined);
+    assert.equal(await processor().processImage('image/png', () => jpeg, { keepMetadata: false }), undefined);
   });
 
   it('refuses a decompression bomb (20000 × 20000 of one colour in a small PNG) without decoding it', async () => {
@@ -126,14 +84,14 @@ describe('ImageProcessor', () => {
     assert.ok(bomb.length < 200_000, `the bomb is small: ${bomb.length} bytes`);
     const header = await sharp(bomb, { limitInputPixels: false }).metadata();
     assert.deepEqual([header.width, header.height], [20_000, 20_000]);
-    assert.equal(await processor().processImage(bomb, { mime: 'image/png', keepMetadata: false }), undefined);
+    assert.equal(await processor().processImage('image/png', () => bomb, { keepMetadata: false }), undefined);
   });
 
   it('refuses an image over the pixel limit even when it is an honest one', async () => {
     const small = new ImageProcessor({ maxPixels: 999, thumbnailPixels: 64 });
     const png = await noise(40, 25).png().toBuffer();
-    assert.equal(await small.processImage(png, { mime: 'image/png', keepMetadata: false }), undefined, '1000 pixels > 999');
-    assert.ok(await new ImageProcessor({ maxPixels: 1000, thumbnailPixels: 64 }).processImage(png, { mime: 'image/png', keepMetadata: false }));
+    assert.equal(await small.processImage('image/png', () => png, { keepMetadata: false }), undefined, '1000 pixels > 999');
+    assert.ok(await new ImageProcessor({ maxPixels: 1000, thumbnailPixels: 64 }).processImage('image/png', () => png, { keepMetadata: false }));
   });
 
   it('returns undefined for input past maxInputBytes without reading the rest', async () => {
@@ -145,10 +103,7 @@ describe('ImageProcessor', () => {
         yield chunk;
       }
     }
-    const result = await new ImageProcessor({ maxPixels: 1e6, thumbnailPixels: 64, maxInputBytes: 1000 }).processImage(counted(), {
-      mime: 'image/png',
-      keepMetadata: false,
-    });
+    const result = await new ImageProcessor({ maxPixels: 1e6, thumbnailPixels: 64, maxInputBytes: 1000 }).processImage('image/png', () => counted(), { keepMetadata: false });
     assert.equal(result, undefined);
     assert.equal(read, 1100, 'stopped at the first chunk past the limit');
   });
@@ -158,7 +113,7 @@ describe('ImageProcessor', () => {
     assert.equal(isProcessableImage('image/bmp'), false);
     assert.equal(isProcessableImage('image/avif'), true);
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
-    assert.equal(await processor().processImage(svg, { mime: 'image/svg+xml', keepMetadata: false }), undefined);
+    assert.equal(await processor().processImage('image/svg+xml', () => svg, { keepMetadata: false }), undefined);
   });
 
   it('processes one image at a time: the second input is not read before the first is done', async () => {
@@ -176,10 +131,19 @@ describe('ImageProcessor', () => {
       secondStarted = true;
       yield png;
     }
-    const a = images.processImage(first(), { mime: 'image/png', keepMetadata: false });
-    const b = images.processImage(second(), { mime: 'image/png', keepMetadata: false });
+    const a = images.processImage('image/png', () => first(), { keepMetadata: false });
+    let secondOpened = false;
+    const b = images.processImage(
+      'image/png',
+      () => {
+        secondOpened = true;
+        return second();
+      },
+      { keepMetadata: false },
+    );
     await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(secondStarted, false, 'the second waits for the slot');
+    assert.equal(secondOpened, false, 'the second waits for the slot before its bytes are even opened');
+    assert.equal(secondStarted, false);
     releaseFirst();
     assert.ok(await a);
     assert.ok(await b);
@@ -191,6 +155,6 @@ describe('ImageProcessor', () => {
       yield new Uint8Array(10);
       throw new Error('disk gone');
     }
-    await assert.rejects(processor().processImage(failing(), { mime: 'image/png', keepMetadata: false }), /disk gone/);
+    await assert.rejects(processor().processImage('image/png', () => failing(), { keepMetadata: false }), /disk gone/);
   });
 });

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { SNIFF_BYTES, sniff, typeAllowed } from './sniff.js';
 
 /**
  * What the server does with a finished plaintext image (docs/attachments.md,
@@ -80,19 +81,22 @@ export class ImageProcessor {
   }
 
   /**
-   * `input`: the staged bytes (BlobStore.readStaged), `mime`: what sniff said.
-   * Undefined for a type it does not read, and for any image it cannot
-   * process safely. Rejects only when reading `input` fails.
+   * `mime`: what sniff said; `read`: opens the bytes (BlobStore.readStaged),
+   * called only once this image's turn has come, so nothing is held open while
+   * it waits. Undefined for a type it does not read, and for any image it
+   * cannot process safely. Rejects only when reading fails.
    */
   async processImage(
-    input: AsyncIterable<Uint8Array> | Uint8Array,
-    options: { readonly mime: string; readonly keepMetadata: boolean },
+    mime: string,
+    read: () => AsyncIterable<Uint8Array> | Uint8Array,
+    options: { readonly keepMetadata: boolean },
   ): Promise<ProcessedImage | undefined> {
-    const format = FORMATS[options.mime];
+    const format = FORMATS[mime];
     if (!format) return undefined;
     await this.acquire();
     try {
       // A failure to read the staged bytes is the store's, and the caller's to report: it propagates.
+      const input = read();
       const bytes = input instanceof Uint8Array ? input : await readAtMost(input, this.maxInputBytes);
       if (!bytes || bytes.length > this.maxInputBytes) return undefined;
       try {
@@ -183,4 +187,20 @@ async function readAtMost(input: AsyncIterable<Uint8Array>, max: number): Promis
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, total);
+}
+
+/**
+ * What the upload service's finish pipeline calls (its UploadMedia): sniffing
+ * and the allowed-types check from sniff.ts, images through one
+ * ImageProcessor. The composition root makes one per server.
+ */
+export function attachmentMedia(options: ImageProcessorOptions) {
+  const images = new ImageProcessor(options);
+  return {
+    sniffBytes: SNIFF_BYTES,
+    sniff,
+    typeAllowed,
+    processImage: (mime: string, read: () => AsyncIterable<Uint8Array>, processing: { readonly keepMetadata: boolean }) =>
+      images.processImage(mime, read, processing),
+  };
 }
