@@ -4,9 +4,8 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { Collector } from '../services/attachments/collector.js';
 import { AttachmentDownloads } from '../services/attachments/downloads.js';
-import { ImageProcessor, isProcessableImage } from '../services/attachments/media.js';
-import { SNIFF_BYTES, sniff, typeAllowed } from '../services/attachments/sniff.js';
-import { type UploadMedia, UploadService } from '../services/attachments/uploads.js';
+import { attachmentMedia } from '../services/attachments/media.js';
+import { UploadService } from '../services/attachments/uploads.js';
 import type { RateLimitStore } from '../services/limits/rate-limit-store.js';
 import { BLOBS_DIRECTORY, DiskBlobStore } from '../storage/blobs/disk.js';
 import type { Storage } from '../storage/ports/storage.js';
@@ -37,13 +36,7 @@ export function buildAttachments(config: Config, deps: { readonly storage: Pick<
   const { storage, clock } = deps;
   const directory = blobsDirectory(config);
   const blobs = new DiskBlobStore(directory);
-  const images = new ImageProcessor({ maxPixels: settings.max_image_pixels, thumbnailPixels: settings.thumbnail_pixels });
-  const media: UploadMedia = {
-    sniffBytes: SNIFF_BYTES,
-    sniff,
-    typeAllowed,
-    processImage: (mime, read, options) => (isProcessableImage(mime) ? images.processImage(read(), { mime, keepMetadata: options.keepMetadata }) : Promise.resolve(undefined)),
-  };
+  const media = attachmentMedia({ maxPixels: settings.max_image_pixels, thumbnailPixels: settings.thumbnail_pixels });
   const uploads = settings.enabled
     ? new UploadService({
         storage: storage.attachments,

@@ -16,7 +16,8 @@ import { type Transport, preferredTransport, transports } from '../helpers/trans
  * the tus endpoint's answers, resuming after a cut, deduplication on disk,
  * the limits, and tus-js-client (the reference client library) end to end.
  * Allowed types are "image/*, application/octet-stream": random bytes are
- * accepted, a PDF or text is refused.
+ * accepted, a PDF or text is refused. http.max_body_bytes stays at its
+ * default (64 KiB): PATCH bodies of a MiB pass because they are streamed.
  */
 
 const MAX_FILE = 2 * 1024 * 1024;
@@ -37,8 +38,6 @@ async function start(transport: Transport): Promise<void> {
 registration = "open"
 [rate_limit]
 login_per_address = 100000
-[http]
-max_body_bytes = 4194304
 [attachments]
 max_file_bytes = ${MAX_FILE}
 user_quota_bytes = ${QUOTA}
@@ -170,6 +169,26 @@ for (const transport of transports('uploads (tus 1.0)')) describe(`uploads (tus 
     assert.deepEqual(upload.attachment, { id: upload.id, size: bytes.length, mime: 'application/octet-stream', sha256: sha256(bytes) });
     assert.equal(existsSync(join(data, 'blobs', 'sha256', sha256(bytes).slice(0, 2), sha256(bytes))), true);
   });
+
+  it(
+    'keeps the bytes of a PATCH that arrived before its connection was cut',
+    // uws: the transport errors the body stream at the abort, and a web stream's error drops the chunks still queued
+    // (up to 1 MiB) before the handler reads them (bodyStream in src/transport/uws/server.ts): the client resends them.
+    { todo: transport === 'uws' ? 'the uws body stream drops queued chunks at an abort' : false },
+    async () => {
+      const token = await user();
+      const bytes = file(500_000);
+      const location = await created(token, bytes.length);
+      await cutPatch(token, location, 0, bytes, 300_000);
+      // The server's offset moves past 0 once it has read what arrived: wait for that (bounded), then check it.
+      const deadline = Date.now() + 10_000;
+      let held = 0;
+      while (held === 0 && Date.now() < deadline) held = Number((await head(token, location)).headers.get('upload-offset'));
+      assert.ok(held > 0 && held <= 300_000, `held ${held}`);
+      await resume(token, location, bytes);
+      assert.equal((await describeUpload(token, location)).attachment.sha256, sha256(bytes));
+    },
+  );
 
   it('stores the same content once for two uploads', async () => {
     const token = await user();

@@ -37,7 +37,7 @@ export function addUploadRoutes(
     ),
   );
 
-  addStreamed(router, 'POST', UPLOADS_PATH, tusRoute(async (request, context) => {
+  router.add('POST', UPLOADS_PATH, tusRoute(async (request, context) => {
     const principal = await authenticate(request, context.clientAddress);
     if (request.headers.has('upload-defer-length')) {
       throw new ChatError('invalid_upload', 'Upload-Defer-Length is not supported: send Upload-Length (the size of the file)');
@@ -68,7 +68,7 @@ export function addUploadRoutes(
     return new Response(null, { status: 200, headers: { 'upload-length': String(progress.length), ...progressHeaders(progress) } });
   }));
 
-  addStreamed(router, 'PATCH', `${UPLOADS_PATH}/:id`, tusRoute(async (request, context) => {
+  router.add('PATCH', `${UPLOADS_PATH}/:id`, tusRoute(async (request, context) => {
     const principal = await authenticate(request, context.clientAddress);
     if (!isOffsetStream(request)) {
       throw new ChatError('unsupported_media_type', `send the bytes with "Content-Type: ${OFFSET_STREAM}" (got ${JSON.stringify(request.headers.get('content-type') ?? '')})`);
@@ -179,13 +179,4 @@ function byteCount(value: string | null, header: string): number {
   const count = /^\d{1,16}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
   if (!Number.isSafeInteger(count)) throw new ChatError('invalid_upload', `${header} must be a whole number of bytes, got ${JSON.stringify(value.slice(0, 20))}`, { field: header });
   return count;
-}
-
-/**
- * TEMPORARY stand-in until the streamed-body router (att-transport) lands:
- * registers without the option, so bodies are buffered up to
- * http.max_body_bytes. Replaced by `router.add(..., { streamBody: true })`.
- */
-function addStreamed(router: Router, method: string, path: string, handler: RouteHandler, _options: { readonly streamBody: true }): void {
-  router.add(method, path, handler);
 }
