@@ -1,91 +1,22 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { ChatError } from '../../src/errors.js';
 import { fileName, parseUploadMetadataHeader, readUploadMetadata } from '../../src/services/attachments/upload-metadata.js';
 import { type UploadMedia, UploadService, type UploadSettings } from '../../src/services/attachments/uploads.js';
 import { isUploadId, newUploadId } from '../../src/services/attachments/ids.js';
 import { MemoryRateLimitStore } from '../../src/services/limits/memory-rate-limit-store.js';
 import type { Principal } from '../../src/services/types.js';
-import { BlobStoreError, type BlobStore } from '../../src/storage/blobs/blob-store.js';
-import type { AttachmentStorage, CompletedBlob, NewUpload, UploadRow } from '../../src/storage/ports/attachments.js';
+import { MemoryBlobStore } from '../../src/storage/blobs/memory.js';
+import { SqliteAttachmentStorage } from '../../src/storage/sqlite/attachments.js';
+import { openSqliteMessaging } from '../helpers/sqlite-messaging.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 /**
- * The upload rules with the service's own seams filled by small stand-ins
- * (TEMPORARY: an in-memory AttachmentStorage and BlobStore of just what the
- * service calls, until att-storage's and att-blobs' memory implementations are
- * on main; the engines' behaviour is their contract suites' business).
+ * The upload rules over the real SQLite attachment storage (in memory) and the
+ * in-memory blob store; the media functions are a small fake (the real ones
+ * are C2b's, tested in attachment-media.test.ts and over the server).
  */
-
-class StandInAttachments implements Pick<AttachmentStorage, 'createUpload' | 'upload' | 'completeUpload' | 'deleteUpload' | 'usedBytes'> {
-  readonly rows = new Map<string, UploadRow>();
-  referenced = new Set<string>();
-  async createUpload(input: NewUpload, quotaBytes: number) {
-    const usedBytes = await this.usedBytes(input.userId, input.now);
-    if (usedBytes + input.length > quotaBytes) return { kind: 'over_quota' as const, usedBytes };
-    const { now, ...rest } = input;
-    this.rows.set(input.id, { ...rest, createdAt: now, completedAt: null, blob: null });
-    return { kind: 'created' as const };
-  }
-  async upload(id: string) {
-    return this.rows.get(id);
-  }
-  async completeUpload(id: string, blob: CompletedBlob, now: number) {
-    const row = this.rows.get(id);
-    if (!row) return false;
-    this.rows.set(id, { ...row, completedAt: now, blob });
-    return true;
-  }
-  async deleteUpload(id: string) {
-    if (this.referenced.has(id)) return 'referenced' as const;
-    return this.rows.delete(id) ? ('deleted' as const) : ('missing' as const);
-  }
-  async usedBytes(userId: number, now: number) {
-    let used = 0;
-    for (const row of this.rows.values()) if (row.userId === userId && (row.completedAt !== null || row.expiresAt > now)) used += row.length;
-    return used;
-  }
-}
-
-class StandInBlobs implements Partial<BlobStore> {
-  readonly staged = new Map<string, Buffer>();
-  readonly blobs = new Map<string, Buffer>();
-  async createStaged(id: string) {
-    if (!this.staged.has(id)) this.staged.set(id, Buffer.alloc(0));
-  }
-  async stagedSize(id: string) {
-    return this.staged.get(id)?.length;
-  }
-  async appendStaged(id: string, offset: number, chunks: AsyncIterable<Uint8Array>, maxBytes: number) {
-    if (this.staged.get(id)?.length !== offset) throw new BlobStoreError('offset_mismatch', 'offset');
-    for await (const chunk of chunks) {
-      const held = this.staged.get(id) as Buffer;
-      const room = maxBytes - held.length;
-      this.staged.set(id, Buffer.concat([held, Buffer.from(chunk).subarray(0, room)]));
-      if (chunk.byteLength > room) throw new BlobStoreError('too_long', 'too long');
-    }
-    return (this.staged.get(id) as Buffer).length;
-  }
-  async *readStaged(id: string, range?: { start: number; end: number }) {
-    const held = this.staged.get(id) as Buffer;
-    yield range ? held.subarray(range.start, range.end + 1) : held;
-  }
-  async commitStaged(id: string, sha256: string) {
-    const created = !this.blobs.has(sha256);
-    if (created) this.blobs.set(sha256, this.staged.get(id) as Buffer);
-    this.staged.delete(id);
-    return { created };
-  }
-  async deleteStaged(id: string) {
-    this.staged.delete(id);
-  }
-  async putBlob(bytes: Uint8Array) {
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    this.blobs.set(sha256, Buffer.from(bytes));
-    return { sha256, size: bytes.byteLength };
-  }
-}
 
 /** PNG and PDF by their magic numbers; a "PNG" whose 9th byte is 1 has metadata to strip. */
 const media: UploadMedia = {
@@ -108,13 +39,26 @@ const media: UploadMedia = {
 
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1]);
 
-const alice = { user: { id: 1 }, deviceId: 11 } as unknown as Principal;
-const bob = { user: { id: 2 }, deviceId: 21 } as unknown as Principal;
-
-function world(overrides: Partial<UploadSettings> = {}) {
-  const clock = new FakeClock();
-  const storage = new StandInAttachments();
-  const blobs = new StandInBlobs();
+async function world(overrides: Partial<UploadSettings> = {}) {
+  const clock = new FakeClock(Date.now());
+  const fixture = await openSqliteMessaging({ readDiffusionAbove: 50 });
+  after(() => fixture.close());
+  const principal = async (name: string): Promise<Principal> => {
+    const id = await fixture.user(name);
+    return { user: { id }, deviceId: await fixture.device(id) } as unknown as Principal;
+  };
+  const alice = await principal('alice');
+  const bob = await principal('bob');
+  const storage = new SqliteAttachmentStorage(fixture.store);
+  const blobs = new MemoryBlobStore(clock);
+  const rows = () => (fixture.store.db.prepare('SELECT COUNT(*) AS n FROM uploads').get() as { n: number }).n;
+  /** A message carries the upload: the ref appendMessage writes (test fixture, as in the storage contract). */
+  const reference = async (uploadId: string) => {
+    // No thread is needed for what the service asks (is it referenced?): the foreign key is off for this one row.
+    fixture.store.db.pragma('foreign_keys = OFF');
+    fixture.store.db.prepare('INSERT INTO attachment_refs (upload_id, thread_id, seq) VALUES (?, 1, 1)').run(uploadId);
+    fixture.store.db.pragma('foreign_keys = ON');
+  };
   const settings: UploadSettings = {
     maxFileBytes: 1000,
     quotaBytes: 2000,
@@ -125,14 +69,14 @@ function world(overrides: Partial<UploadSettings> = {}) {
     ...overrides,
   };
   const service = new UploadService({
-    storage: storage as unknown as AttachmentStorage,
-    blobs: blobs as unknown as BlobStore,
+    storage,
+    blobs,
     clock,
     limits: new MemoryRateLimitStore(clock),
     media,
     settings,
   });
-  return { clock, storage, blobs, service };
+  return { clock, storage, blobs, service, alice, bob, rows, reference };
 }
 
 const plain = { name: 'a.bin', declaredType: '', encrypted: false, keepMetadata: false, durationMs: null };
@@ -144,6 +88,12 @@ function body(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
       controller.close();
     },
   });
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return parts;
 }
 
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<ChatError> {
@@ -158,7 +108,7 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<Cha
 
 describe('UploadService', () => {
   it('appends in pieces, refuses a wrong offset with the right one, and finishes with the hash of the bytes', async () => {
-    const { service, blobs } = world();
+    const { service, blobs, alice } = await world();
     const file = Buffer.from('%PDF-1.7 hello world');
     const upload = await service.create(alice, file.length, plain);
     assert.ok(isUploadId(upload.id));
@@ -170,67 +120,69 @@ describe('UploadService', () => {
     const { upload: finished } = await service.describe(alice, upload.id);
     assert.equal(finished.blob?.sha256, createHash('sha256').update(file).digest('hex'));
     assert.equal(finished.blob?.mime, 'application/pdf');
-    assert.equal(blobs.staged.size, 0);
+    assert.equal((await blobs.stats()).staged, 0);
   });
 
   it('stores the same content once for two uploads', async () => {
-    const { service, blobs } = world();
+    const { service, blobs, alice } = await world();
     for (let i = 0; i < 2; i++) {
       const upload = await service.create(alice, 4, plain);
       await service.append(alice, upload.id, 0, body(Buffer.from('%abc')));
     }
-    assert.equal(blobs.blobs.size, 1);
+    assert.equal((await blobs.stats()).blobs, 1);
   });
 
   it('refuses a file over the size limit, a quota overrun and a rate overrun, storing nothing', async () => {
-    const { service, storage, blobs } = world({ uploadsPerMinute: 3 });
+    const { service, blobs, alice, rows } = await world({ uploadsPerMinute: 3 });
     await rejectsWith(service.create(alice, 1001, plain), 'file_too_large');
     await service.create(alice, 1000, plain);
     await service.create(alice, 1000, plain);
     const quota = await rejectsWith(service.create(alice, 1, plain), 'quota_exceeded');
     assert.match(quota.message, /2000 of 2000 bytes/);
-    assert.equal(storage.rows.size, 2);
-    assert.equal(blobs.staged.size, 2);
+    assert.equal(rows(), 2);
+    assert.equal((await blobs.stats()).staged, 2);
     const rate = await rejectsWith(service.create(alice, 1, plain), 'rate_limited');
     assert.ok((rate.retryAfterSeconds ?? 0) >= 1);
   });
 
   it('deletes an upload whose sniffed type is not allowed when its last byte arrives', async () => {
-    const { service, storage, blobs } = world({ allowedTypes: 'image/*' });
+    const { service, blobs, alice, rows } = await world({ allowedTypes: 'image/*' });
     const upload = await service.create(alice, 4, plain);
     await rejectsWith(service.append(alice, upload.id, 0, body(Buffer.from('%PDF'))), 'type_not_allowed');
-    assert.equal(storage.rows.size, 0);
-    assert.equal(blobs.staged.size + blobs.blobs.size, 0);
+    assert.equal(rows(), 0);
+    assert.deepEqual(await blobs.stats(), { blobs: 0, blobBytes: 0, staged: 0, stagedBytes: 0 });
     await rejectsWith(service.progress(alice, upload.id), 'not_found');
   });
 
   it('keeps an encrypted upload as octet-stream whatever its bytes, even when the types are limited', async () => {
-    const { service } = world({ allowedTypes: 'image/*' });
+    const { service, alice } = await world({ allowedTypes: 'image/*' });
     const upload = await service.create(alice, PNG.length, { ...plain, encrypted: true });
     await service.append(alice, upload.id, 0, body(PNG));
     const { upload: finished } = await service.describe(alice, upload.id);
     assert.equal(finished.blob?.mime, 'application/octet-stream');
     assert.equal(finished.blob?.thumbnail, null);
-    await rejectsWith(world({ allowEncrypted: false }).service.create(alice, 1, { ...plain, encrypted: true }), 'encrypted_not_allowed');
+    const refusing = await world({ allowEncrypted: false });
+    await rejectsWith(refusing.service.create(refusing.alice, 1, { ...plain, encrypted: true }), 'encrypted_not_allowed');
   });
 
   it('stores an image rewritten without its metadata, with its thumbnail, unless asked to keep it', async () => {
-    const { service, blobs } = world();
+    const { service, blobs, alice } = await world();
     const stripped = await service.create(alice, PNG.length, plain);
     await service.append(alice, stripped.id, 0, body(PNG));
     const kept = await service.create(alice, PNG.length, { ...plain, keepMetadata: true });
     await service.append(alice, kept.id, 0, body(PNG));
     const a = (await service.describe(alice, stripped.id)).upload.blob;
     const b = (await service.describe(alice, kept.id)).upload.blob;
-    assert.equal(blobs.blobs.get(a?.sha256 ?? '')?.at(8), 0, 'the stored copy is the rewrite');
+    const stored = Buffer.concat(await collect(blobs.readBlob(a?.sha256 ?? '')));
+    assert.equal(stored.at(8), 0, 'the stored copy is the rewrite');
     assert.equal(a?.size, PNG.length);
     assert.equal(b?.sha256, createHash('sha256').update(PNG).digest('hex'));
     assert.deepEqual([a?.width, a?.height, a?.thumbnail?.width], [4, 3, 2]);
-    assert.equal(blobs.staged.size, 0);
+    assert.equal((await blobs.stats()).staged, 0);
   });
 
   it('keeps the bytes up to the length of a body that goes past it, answers file_too_large, and finishes at the next HEAD', async () => {
-    const { service } = world();
+    const { service, alice } = await world();
     const upload = await service.create(alice, 4, plain);
     const error = await rejectsWith(service.append(alice, upload.id, 0, body(Buffer.from('%abcdef'))), 'file_too_large');
     assert.equal(error.details?.offset, 4);
@@ -239,7 +191,7 @@ describe('UploadService', () => {
   });
 
   it('finishes at the next HEAD an upload whose bytes all arrived before the finish failed', async () => {
-    const { service, storage, blobs } = world();
+    const { service, storage, blobs, alice } = await world();
     const upload = await service.create(alice, 4, plain);
     const complete = storage.completeUpload.bind(storage);
     storage.completeUpload = async () => {
@@ -251,11 +203,11 @@ describe('UploadService', () => {
     assert.deepEqual(await service.progress(alice, upload.id), { offset: 0, length: 4, expiresAt: upload.expiresAt });
     await service.append(alice, upload.id, 0, body(Buffer.from('%abc')));
     assert.equal((await service.describe(alice, upload.id)).upload.blob?.size, 4);
-    assert.equal(blobs.blobs.size, 1);
+    assert.equal((await blobs.stats()).blobs, 1);
   });
 
   it('answers another user, an unknown id and a malformed id alike: not_found', async () => {
-    const { service } = world();
+    const { service, alice, bob } = await world();
     const upload = await service.create(alice, 4, plain);
     await rejectsWith(service.progress(bob, upload.id), 'not_found');
     await rejectsWith(service.append(bob, upload.id, 0, body(Buffer.from('%abc'))), 'not_found');
@@ -266,25 +218,26 @@ describe('UploadService', () => {
   });
 
   it('refuses a PATCH after the upload expired with upload_expired', async () => {
-    const { service, clock } = world();
+    const { service, clock, alice } = await world();
     const upload = await service.create(alice, 4, plain);
     clock.advance(3_600_000);
     await rejectsWith(service.append(alice, upload.id, 0, body(Buffer.from('%abc'))), 'upload_expired');
   });
 
   it('terminates an upload unless a message carries it', async () => {
-    const { service, storage, blobs } = world();
+    const { service, blobs, alice, rows, reference } = await world();
     const upload = await service.create(alice, 4, plain);
     await service.append(alice, upload.id, 0, body(Buffer.from('%a')));
     await service.terminate(alice, upload.id);
-    assert.equal(storage.rows.size + blobs.staged.size, 0);
+    assert.equal(rows(), 0);
+    assert.equal((await blobs.stats()).staged, 0);
     const sent = await service.create(alice, 1, plain);
-    storage.referenced.add(sent.id);
+    await reference(sent.id);
     await rejectsWith(service.terminate(alice, sent.id), 'attachment_referenced');
   });
 
   it('ends an earlier PATCH of the same upload that is still being read, and carries on from what it wrote', async () => {
-    const { service } = world();
+    const { service, alice } = await world();
     const upload = await service.create(alice, 6, plain);
     let feed!: ReadableStreamDefaultController<Uint8Array>;
     const stalled = new ReadableStream<Uint8Array>({ start: (controller) => void (feed = controller) });
