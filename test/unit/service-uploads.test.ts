@@ -123,6 +123,14 @@ describe('UploadService', () => {
     assert.equal((await blobs.stats()).staged, 0);
   });
 
+  it('finishes an empty file at its creation', async () => {
+    const { service, alice } = await world();
+    const upload = await service.create(alice, 0, plain);
+    assert.equal(upload.blob?.size, 0);
+    assert.equal(upload.blob?.sha256, createHash('sha256').digest('hex'));
+    assert.deepEqual(await service.progress(alice, upload.id), { offset: 0, length: 0, expiresAt: null });
+  });
+
   it('stores the same content once for two uploads', async () => {
     const { service, blobs, alice } = await world();
     for (let i = 0; i < 2; i++) {

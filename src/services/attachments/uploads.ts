@@ -266,7 +266,7 @@ export class UploadService {
     const { blobs, media, settings, storage, clock } = this.deps;
     let mime = OCTET_STREAM;
     if (!row.encrypted) {
-      mime = row.length === 0 ? 'text/plain' : media.sniff(await collect(blobs.readStaged(row.id, { start: 0, end: Math.min(row.length, media.sniffBytes) - 1 })));
+      mime = media.sniff(row.length === 0 ? new Uint8Array(0) : await collect(blobs.readStaged(row.id, { start: 0, end: Math.min(row.length, media.sniffBytes) - 1 })));
       if (!media.typeAllowed(mime, settings.allowedTypes)) {
         await storage.deleteUpload(row.id, clock.now());
         await blobs.deleteStaged(row.id);
