@@ -1,18 +1,7 @@
 import type { Clock, Timer } from '../../clock.js';
 import type { Logger } from '../../log.js';
-import type { BlobStore } from '../../storage/blobs/blob-store.js';
 import type { AttachmentStorage } from '../../storage/ports/attachments.js';
-
-/**
- * The blob store as collection needs it: with the time each blob was last
- * written or deduplicated into (both stores have it: src/storage/blobs). The
- * seam's own interface has no such method; collection is the one side that
- * needs it, so it is declared here.
- */
-export interface DatedBlobStore extends BlobStore {
-  /** Unix ms of the blob's last write (commitStaged and putBlob of content already there count), or undefined when there is none. */
-  blobWrittenAt(sha256: string): Promise<number | undefined>;
-}
+import type { BlobStore } from '../../storage/ports/blobs.js';
 
 export interface CountAndBytes {
   readonly count: number;
@@ -38,7 +27,7 @@ export interface CollectionReport {
 
 export interface CollectorDeps {
   readonly storage: AttachmentStorage;
-  readonly blobs: DatedBlobStore;
+  readonly blobs: BlobStore;
   readonly clock: Clock;
   /** attachments.gc_grace_hours in ms. */
   readonly graceMs: number;
@@ -147,6 +136,12 @@ export class Collector {
       for (const sha256 of due) {
         const writtenAt = await blobs.blobWrittenAt(sha256);
         if (writtenAt !== undefined && writtenAt > youngSince) continue;
+        // Named again since storage.collect made it an orphan (completeUpload takes it out of
+        // blob_orphans too; this is the last look before the file goes).
+        if (await storage.blobNamed(sha256)) {
+          forget.push(sha256);
+          continue;
+        }
         const size = await blobs.blobSize(sha256);
         if (!dryRun) await blobs.deleteBlob(sha256);
         done.add(sha256);
