@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { ChatError } from '../../errors.js';
 import type { AttachmentStorage, CompletedBlob, UploadRow } from '../../storage/ports/attachments.js';
+import { type BlobStore, BlobStoreError } from '../../storage/ports/blobs.js';
 import type { RateLimitStore } from '../limits/rate-limit-store.js';
 import type { Principal } from '../types.js';
 import { isUploadId, newUploadId } from './ids.js';
@@ -20,23 +21,6 @@ import type { UploadMetadata } from './upload-metadata.js';
  */
 
 export type Upload = UploadRow;
-
-/**
- * The blob store as uploads use it: storage/blobs/blob-store.ts's BlobStore
- * has these (its doc comments are the contract). Declared here because
- * services reach storage through ports; its failures are told apart by their
- * name and code (blobStoreFailure), as the engines' are in errors.ts.
- */
-export interface UploadBlobs {
-  createStaged(uploadId: string): Promise<void>;
-  stagedSize(uploadId: string): Promise<number | undefined>;
-  /** Throws BlobStoreError 'offset_mismatch' or 'too_long'; the bytes read before a failure stay staged. */
-  appendStaged(uploadId: string, offset: number, chunks: AsyncIterable<Uint8Array>, maxBytes: number): Promise<number>;
-  readStaged(uploadId: string, range?: { readonly start: number; readonly end: number }): AsyncIterable<Uint8Array>;
-  commitStaged(uploadId: string, sha256: string): Promise<{ readonly created: boolean }>;
-  deleteStaged(uploadId: string): Promise<void>;
-  putBlob(bytes: Uint8Array): Promise<{ readonly sha256: string; readonly size: number }>;
-}
 
 /** The image facts C2b's media functions find (services/attachments/media.ts), as this service uses them. */
 export interface ImageFacts {
@@ -74,7 +58,7 @@ export interface UploadSettings {
 
 export interface UploadServiceDeps {
   readonly storage: AttachmentStorage;
-  readonly blobs: UploadBlobs;
+  readonly blobs: BlobStore;
   readonly clock: Clock;
   readonly limits: RateLimitStore;
   readonly media: UploadMedia;
@@ -178,7 +162,7 @@ export class UploadService {
     try {
       size = await work;
     } catch (error) {
-      const failure = blobStoreFailure(error);
+      const failure = error instanceof BlobStoreError ? error.code : undefined;
       if (failure === 'offset_mismatch') throw offsetMismatch(offset, (await this.stagedSize(row)) ?? 0);
       if (failure === 'too_long') {
         throw new ChatError('file_too_large', `the body goes past Upload-Length (${row.length} bytes); the bytes up to it are kept`, {
@@ -301,13 +285,6 @@ export class UploadService {
     if (image?.rewritten) await blobs.deleteStaged(row.id);
     return { ...row, completedAt: now, blob };
   }
-}
-
-/** The code of a BlobStoreError (storage/blobs/blob-store.ts), undefined for any other failure. */
-function blobStoreFailure(error: unknown): string | undefined {
-  if (!(error instanceof Error) || error.name !== 'BlobStoreError') return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 function notFound(): ChatError {
