@@ -1,4 +1,3 @@
-import { join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -7,7 +6,7 @@ import { AttachmentDownloads } from '../services/attachments/downloads.js';
 import { attachmentMedia } from '../services/attachments/media.js';
 import { UploadService } from '../services/attachments/uploads.js';
 import type { RateLimitStore } from '../services/limits/rate-limit-store.js';
-import { BLOBS_DIRECTORY, DiskBlobStore } from '../storage/blobs/disk.js';
+import { diskBlobStore } from '../storage/blobs/disk.js';
 import type { Storage } from '../storage/ports/storage.js';
 
 /**
@@ -23,19 +22,13 @@ export interface ServerAttachments {
   readonly uploads: UploadService | undefined;
   readonly downloads: AttachmentDownloads;
   readonly collector: Collector;
-  /** Where the blobs are, for the log. */
-  readonly blobsDirectory: string;
-}
-
-export function blobsDirectory(config: Config): string {
-  return resolve(join(config.storage.dir, BLOBS_DIRECTORY));
 }
 
 export function buildAttachments(config: Config, deps: { readonly storage: Pick<Storage, 'attachments'>; readonly clock: Clock; readonly log: Logger; readonly limits: RateLimitStore }): ServerAttachments {
   const settings = config.attachments;
   const { storage, clock } = deps;
-  const directory = blobsDirectory(config);
-  const blobs = new DiskBlobStore(directory);
+  // The same store the admin commands open (chatd blobs gc, chatd stats): storage.dir/blobs.
+  const blobs = diskBlobStore(config.storage.dir);
   const media = attachmentMedia({ maxPixels: settings.max_image_pixels, thumbnailPixels: settings.thumbnail_pixels });
   const uploads = settings.enabled
     ? new UploadService({
@@ -56,5 +49,5 @@ export function buildAttachments(config: Config, deps: { readonly storage: Pick<
     : undefined;
   const downloads = new AttachmentDownloads({ attachments: storage.attachments, blobs, now: () => clock.now(), linkTtlSeconds: settings.link_ttl_seconds });
   const collector = new Collector({ storage: storage.attachments, blobs, clock, graceMs: settings.gc_grace_hours * 3_600_000, log: deps.log });
-  return { uploads, downloads, collector, blobsDirectory: directory };
+  return { uploads, downloads, collector };
 }
