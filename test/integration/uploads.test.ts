@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import * as tus from 'tus-js-client';
 import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { type PgServer, startPostgres } from '../helpers/postgres.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { type Transport, preferredTransport, transports } from '../helpers/transports.js';
 
@@ -29,10 +30,11 @@ let server: ServerProcess;
 let data: string;
 let users = 0;
 
-/** Starts the server of a describe block (one per transport; blocks run one after the other). */
-async function start(transport: Transport): Promise<void> {
+/** Starts the server of a describe block (one per transport and engine; blocks run one after the other). `storageUrl`: PostgreSQL's. */
+async function start(transport: Transport, storageUrl?: string): Promise<void> {
   const dir = tempDir();
   data = join(dir, 'data');
+  const env = storageUrl ? { env: { CHATD_STORAGE_URL: storageUrl } } : {};
   server = await startServer(['--data', data, '--transport', transport, '--config', writeConfig(dir, `
 [accounts]
 registration = "open"
@@ -43,7 +45,7 @@ max_file_bytes = ${MAX_FILE}
 user_quota_bytes = ${QUOTA}
 allowed_types = "image/*, application/octet-stream"
 uploads_per_minute = ${PER_MINUTE}
-`)]);
+`)], env);
 }
 
 /** A new user's token: each test has its own quota and rate. */
@@ -140,10 +142,29 @@ async function resume(token: string, location: string, bytes: Uint8Array): Promi
   }
 }
 
-for (const transport of transports('uploads (tus 1.0)')) describe(`uploads (tus 1.0) on the ${transport} transport`, () => {
-  before(() => start(transport));
-  after(() => server?.stop());
+for (const transport of transports('uploads (tus 1.0)')) {
+  describe(`uploads (tus 1.0) on the ${transport} transport`, () => {
+    before(() => start(transport));
+    after(() => server?.stop());
+    uploadCases(transport);
+  });
+}
 
+// The same on PostgreSQL: the blobs are under the data directory there too.
+describe('uploads (tus 1.0) on PostgreSQL', { timeout: 300_000 }, () => {
+  let postgres: PgServer | undefined;
+  before(async () => {
+    postgres = await startPostgres();
+    await start(preferredTransport, await postgres.freshDatabase());
+  });
+  after(async () => {
+    await server?.stop();
+    await postgres?.stop();
+  });
+  uploadCases(preferredTransport);
+});
+
+function uploadCases(transport: Transport): void {
   it('answers OPTIONS with the tus version, extensions and largest size', async () => {
     const response = await fetch(`${server.url}/v1/uploads`, { method: 'OPTIONS' });
     assert.equal(response.status, 204);
@@ -363,7 +384,7 @@ for (const transport of transports('uploads (tus 1.0)')) describe(`uploads (tus 
     assert.equal(upload.attachment.sha256, sha256(bytes));
     assert.equal(upload.attachment.name, 'random.bin');
   });
-});
+}
 
 describe('uploads switched off', () => {
   it('answers /v1/uploads with 404 when attachments.enabled is false', async () => {
