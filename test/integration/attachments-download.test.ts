@@ -3,13 +3,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import sharp from 'sharp';
 import { signLink } from '../../src/services/attachments/links.js';
 import { request, signUp } from '../helpers/http.js';
+import { type PgServer, startPostgres } from '../helpers/postgres.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { GPS_EXIF, bombPng, noiseImage } from '../helpers/images.js';
-import { transports } from '../helpers/transports.js';
+import { type Transport, preferredTransport, transports } from '../helpers/transports.js';
 import { type Connected, connectAuthenticated } from '../helpers/ws.js';
 
 /**
@@ -77,8 +79,62 @@ async function download(url: string, options: { token?: string; headers?: Record
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-for (const transport of transports('attachment downloads')) {
-  describe(`attachment downloads (${transport})`, () => {
+/** Where the suite runs: SQLite on each transport, and PostgreSQL (canRead and the link secret are the engine's). */
+interface Deployment {
+  readonly name: string;
+  readonly transport: Transport;
+  /** Environment that picks the engine (none: SQLite in --data). */
+  env(): Promise<Record<string, string>>;
+  /** The link secret as the server stored it (server_secrets), to sign a link with a time already past. */
+  secret(data: string): Promise<Buffer>;
+  stop(): Promise<void>;
+}
+
+const SECRET_QUERY = "SELECT value FROM server_secrets WHERE name = 'attachment_links'";
+
+function sqliteDeployment(transport: Transport): Deployment {
+  return {
+    name: `SQLite, ${transport}`,
+    transport,
+    env: async () => ({}),
+    secret: async (data) => {
+      const db = new Database(join(data, 'chatd.db'), { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare(SECRET_QUERY).get() as { value: Buffer }).value;
+      } finally {
+        db.close();
+      }
+    },
+    stop: async () => {},
+  };
+}
+
+function postgresDeployment(): Deployment {
+  let postgres: PgServer | undefined;
+  let url = '';
+  return {
+    name: `PostgreSQL, ${preferredTransport}`,
+    transport: preferredTransport,
+    env: async () => {
+      postgres = await startPostgres();
+      url = await postgres.freshDatabase();
+      return { CHATD_STORAGE_URL: url };
+    },
+    secret: async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return ((await client.query(SECRET_QUERY)).rows[0] as { value: Buffer }).value;
+      } finally {
+        await client.end();
+      }
+    },
+    stop: async () => postgres?.stop(),
+  };
+}
+
+for (const deployment of [...transports('attachment downloads').map(sqliteDeployment), postgresDeployment()]) {
+  describe(`attachment downloads (${deployment.name})`, { timeout: 300_000 }, () => {
     let server: ServerProcess;
     let data: string;
     let alice: { token: string; userId: number };
@@ -104,7 +160,9 @@ for (const transport of transports('attachment downloads')) {
     before(async () => {
       const dir = tempDir();
       data = join(dir, 'data');
-      server = await startServer(['--data', data, '--transport', transport, '--config', writeConfig(dir, CONFIG)]);
+      server = await startServer(['--data', data, '--transport', deployment.transport, '--config', writeConfig(dir, CONFIG)], {
+        env: await deployment.env(),
+      });
       alice = await signUp(server.url, 'alice');
       bob = await signUp(server.url, 'bob');
       carol = await signUp(server.url, 'carol');
@@ -125,6 +183,7 @@ for (const transport of transports('attachment downloads')) {
     after(async () => {
       aliceSocket?.socket.close();
       await server?.stop();
+      await deployment.stop();
     });
 
     it('serves the uploader and a member the bytes, with the content headers', async () => {
@@ -252,9 +311,7 @@ for (const transport of transports('attachment downloads')) {
       assert.equal(bad.json().error.code, 'link_invalid');
 
       // Expiry without waiting: a link signed with the server's own secret for a time already past.
-      const db = new Database(join(data, 'chatd.db'), { readonly: true, fileMustExist: true });
-      const secret = (db.prepare("SELECT value FROM server_secrets WHERE name = 'attachment_links'").get() as { value: Buffer }).value;
-      db.close();
+      const secret = await deployment.secret(data);
       const past = Math.floor(Date.now() / 1000) - 1;
       const expired = await download(`${server.url}/v1/attachments/${photo.id}?exp=${past}&sig=${signLink(secret, photo.id, 'file', past)}`);
       assert.equal(expired.status, 403);

@@ -67,13 +67,19 @@ function world() {
       return secret;
     },
   };
+  const reads = { opened: 0, closed: 0 };
   const store: BlobReader = {
     blobSize: async (hash) => blobs.get(hash)?.length,
     async *readBlob(hash, range) {
       const bytes = blobs.get(hash);
       if (!bytes) throw new Error('not found');
-      const slice = range ? bytes.subarray(range.start, range.end + 1) : bytes;
-      for (let i = 0; i < slice.length; i += 300) yield slice.subarray(i, i + 300);
+      reads.opened++;
+      try {
+        const slice = range ? bytes.subarray(range.start, range.end + 1) : bytes;
+        for (let i = 0; i < slice.length; i += 300) yield slice.subarray(i, i + 300);
+      } finally {
+        reads.closed++;
+      }
     },
   };
   let now = 1_800_000_000_000;
@@ -90,7 +96,7 @@ function world() {
     if (init.user !== undefined) headers.set('authorization', `Bearer ${init.user}`);
     return router.handle(new Request(`http://chat.test${path}`, { ...init, headers }), { remoteAddress: '127.0.0.1' });
   };
-  return { file, thumb, html, secret, calls, request, setNow: (ms: number) => (now = ms), secretsMade: () => secretsMade };
+  return { file, thumb, html, secret, calls, reads, request, setNow: (ms: number) => (now = ms), secretsMade: () => secretsMade };
 }
 
 async function bytesOf(response: Response): Promise<Buffer> {
@@ -248,5 +254,18 @@ describe('attachment download routes', () => {
     assert.equal(response.status, 206);
     assert.equal(response.headers.get('content-length'), '10');
     await response.body?.cancel();
+    assert.deepEqual(w.reads, { opened: 0, closed: 0 });
+  });
+
+  it('read the blob one chunk per pull, and close it when the client goes away mid-body', async () => {
+    const w = world();
+    const response = await w.request('/v1/attachments/photo', { user: 1 });
+    assert.deepEqual(w.reads, { opened: 0, closed: 0 }, 'nothing opened before the transport reads');
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const first = await reader.read();
+    assert.equal(first.value?.length, 300);
+    assert.deepEqual(w.reads, { opened: 1, closed: 0 });
+    await reader.cancel();
+    assert.deepEqual(w.reads, { opened: 1, closed: 1 }, 'the abort closed the blob');
   });
 });

@@ -56,6 +56,17 @@ describe('ImageProcessor', () => {
     assert.deepEqual(await sharp(result.rewritten).removeAlpha().raw().toBuffer(), pixels);
   });
 
+  it('rewrites an animated WebP with GPS data keeping every frame', async () => {
+    const frame = (colour: string) => sharp({ create: { width: 40, height: 30, channels: 3, background: colour } }).png().toBuffer();
+    const frames = await Promise.all(['#f00', '#0f0', '#00f'].map(frame));
+    const animated = await sharp(frames, { join: { animated: true } }).webp().withExif(GPS).toBuffer();
+    assert.ok((await sharp(animated).metadata()).exif);
+    const result = await processor().processImage('image/webp', () => animated, { keepMetadata: false });
+    assert.ok(result?.rewritten);
+    const metadata = await sharp(result.rewritten).metadata();
+    assert.deepEqual([metadata.format, metadata.pages, metadata.exif, result.width, result.height], ['webp', 3, undefined, 40, 30]);
+  });
+
   it('applies EXIF orientation 6: width and height swapped, the rewrite turned upright', async () => {
     const photo = await noise(60, 20).jpeg().withMetadata({ orientation: 6 }).toBuffer();
     const result = await processor().processImage('image/jpeg', () => photo, { keepMetadata: false });
