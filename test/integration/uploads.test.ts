@@ -187,7 +187,7 @@ function uploadCases(transport: Transport): void {
     const upload = await describeUpload(token, location);
     assert.equal(upload.complete, true);
     assert.equal(upload.offset, bytes.length);
-    assert.deepEqual(upload.attachment, { id: upload.id, size: bytes.length, mime: 'application/octet-stream', sha256: sha256(bytes) });
+    assert.deepEqual(upload.attachment, { id: upload.id, name: '', size: bytes.length, mime: 'application/octet-stream', sha256: sha256(bytes) });
     assert.equal(existsSync(join(data, 'blobs', 'sha256', sha256(bytes).slice(0, 2), sha256(bytes))), true);
   });
 

@@ -1,6 +1,6 @@
 import { ChatError, isChatError } from '../../errors.js';
-import type { AttachmentJson } from '../../protocol/frames.js';
 import { parseUploadMetadataHeader, readUploadMetadata } from '../../services/attachments/upload-metadata.js';
+import { attachmentFields } from '../../services/message-attachments.js';
 import type { Upload, UploadProgress, UploadService } from '../../services/attachments/uploads.js';
 import type { Principal } from '../../services/types.js';
 import { errorResponse, json } from './respond.js';
@@ -90,7 +90,7 @@ export function addUploadRoutes(
   }, { versionRequired: false }));
 }
 
-/** GET /v1/uploads/:id's body. */
+/** GET /v1/uploads/:id's body: `attachment` is what a plaintext message carrying the upload will say of it. */
 export function uploadJson(upload: Upload, offset: number): Record<string, unknown> {
   const complete = upload.completedAt !== null;
   return {
@@ -99,27 +99,7 @@ export function uploadJson(upload: Upload, offset: number): Record<string, unkno
     length: upload.length,
     complete,
     expires_at: complete ? null : upload.expiresAt,
-    ...(complete ? { attachment: attachmentJson(upload) } : {}),
-  };
-}
-
-/** A finished upload as messages and GET /v1/uploads/:id describe it (AttachmentJson): what the server found, never what the client claimed but the name and duration. */
-export function attachmentJson(upload: Upload): AttachmentJson {
-  const blob = upload.blob;
-  return {
-    id: upload.id,
-    ...(upload.name !== '' ? { name: upload.name } : {}),
-    ...(blob
-      ? {
-          size: blob.size,
-          mime: blob.mime,
-          sha256: blob.sha256,
-          ...(blob.width !== null ? { width: blob.width } : {}),
-          ...(blob.height !== null ? { height: blob.height } : {}),
-        }
-      : {}),
-    ...(upload.durationMs !== null ? { duration: upload.durationMs } : {}),
-    ...(blob?.thumbnail ? { thumbnail: { width: blob.thumbnail.width, height: blob.thumbnail.height } } : {}),
+    ...(complete ? { attachment: attachmentFields(upload) } : {}),
   };
 }
 
