@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { type BlobStore, BlobStoreError, type BlobStoreErrorCode } from '../../src/storage/blobs/blob-store.js';
+import { type BlobStore, BlobStoreError, type BlobStoreErrorCode } from '../../src/storage/ports/blobs.js';
 
 export interface BlobStoreFixture {
   readonly store: BlobStore;

@@ -1,24 +1,7 @@
 import type { Clock, Timer } from '../../clock.js';
 import type { Logger } from '../../log.js';
 import type { AttachmentStorage } from '../../storage/ports/attachments.js';
-
-/**
- * What collection needs of the blob store (src/storage/blobs: the disk and
- * memory stores fulfil it), declared here, by the side that uses it: the
- * services see storage only through ports. Beyond the BlobStore seam's own
- * methods it needs the time each blob was last written, which the seam does
- * not offer.
- */
-export interface CollectableBlobs {
-  stagedSize(uploadId: string): Promise<number | undefined>;
-  deleteStaged(uploadId: string): Promise<void>;
-  listStaged(): AsyncIterable<string>;
-  blobSize(sha256: string): Promise<number | undefined>;
-  /** Unix ms of the blob's last write (commitStaged and putBlob of content already there count), or undefined when there is none. */
-  blobWrittenAt(sha256: string): Promise<number | undefined>;
-  deleteBlob(sha256: string): Promise<void>;
-  listBlobs(): AsyncIterable<{ readonly sha256: string; readonly size: number }>;
-}
+import type { BlobStore } from '../../storage/ports/blobs.js';
 
 export interface CountAndBytes {
   readonly count: number;
@@ -44,7 +27,7 @@ export interface CollectionReport {
 
 export interface CollectorDeps {
   readonly storage: AttachmentStorage;
-  readonly blobs: CollectableBlobs;
+  readonly blobs: BlobStore;
   readonly clock: Clock;
   /** attachments.gc_grace_hours in ms. */
   readonly graceMs: number;
@@ -153,6 +136,12 @@ export class Collector {
       for (const sha256 of due) {
         const writtenAt = await blobs.blobWrittenAt(sha256);
         if (writtenAt !== undefined && writtenAt > youngSince) continue;
+        // Named again since storage.collect made it an orphan (completeUpload takes it out of
+        // blob_orphans too; this is the last look before the file goes).
+        if (await storage.blobNamed(sha256)) {
+          forget.push(sha256);
+          continue;
+        }
         const size = await blobs.blobSize(sha256);
         if (!dryRun) await blobs.deleteBlob(sha256);
         done.add(sha256);

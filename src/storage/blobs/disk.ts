@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange } from './blob-store.js';
+import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange } from '../ports/blobs.js';
 import { checkHash, checkRange, checkUploadId, isHash, isUploadId } from './names.js';
 
 /** The blob store's directory in a data directory. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../clock.js';
-import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange } from './blob-store.js';
+import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange } from '../ports/blobs.js';
 import { checkHash, checkRange, checkUploadId } from './names.js';
 
 interface Blob {

@@ -1,4 +1,4 @@
-import { BlobStoreError } from './blob-store.js';
+import { BlobStoreError } from '../ports/blobs.js';
 
 /**
  * The names a blob store accepts. Every path the disk store makes is built
