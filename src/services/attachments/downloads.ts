@@ -1,5 +1,6 @@
 import { ChatError } from '../../errors.js';
 import type { AttachmentStorage, UploadRow } from '../../storage/ports/attachments.js';
+import type { BlobStore, ByteRange } from '../../storage/ports/blobs.js';
 import { LINK_SECRET_NAME, type LinkVariant, checkLink, makeLinkSecret, signLink } from './links.js';
 
 /**
@@ -11,12 +12,8 @@ import { LINK_SECRET_NAME, type LinkVariant, checkLink, makeLinkSecret, signLink
  * same 404 after the same storage call, so ids are never confirmed.
  */
 
-/** The part of the blob store downloads use (declared here: services reach storage through ports and their own seams). */
-export interface BlobReader {
-  blobSize(sha256: string): Promise<number | undefined>;
-  /** The blob, whole or an inclusive range, streamed. */
-  readBlob(sha256: string, range?: { readonly start: number; readonly end: number }): AsyncIterable<Uint8Array>;
-}
+/** The part of the blob store downloads use. */
+export type BlobReader = Pick<BlobStore, 'blobSize' | 'readBlob'>;
 
 /** One variant of one attachment, ready to serve. */
 export interface Download {
@@ -29,7 +26,7 @@ export interface Download {
   readonly mime: string;
   /** The name the uploader gave. */
   readonly name: string;
-  read(range?: { readonly start: number; readonly end: number }): AsyncIterable<Uint8Array>;
+  read(range?: ByteRange): AsyncIterable<Uint8Array>;
 }
 
 export interface SignedLinks {
