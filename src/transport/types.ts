@@ -65,7 +65,20 @@ export interface WebSocketRoute {
 export interface TransportOptions {
   readonly http: HttpHandler;
   readonly websocket: WebSocketRoute;
+  /** Request bodies past this are refused with 413 before the handler runs, except on routes that stream their body. */
   readonly maxBodyBytes: number;
+  /**
+   * Whether the handler for `method` on `path` (the request target; a query is ignored) reads the
+   * request body as a stream (Router.streamsBody; absent: none does). For such requests the
+   * handler's `request.body` is a ReadableStream fed from the socket as the handler reads it (the
+   * socket is not read further while about REQUEST_QUEUE_BYTES wait), maxBodyBytes does not
+   * apply, and a client that goes away mid-body errors the stream with RequestAbortedError.
+   *
+   * Responses need no such flag: one with a body and a Content-Length header is written as the
+   * handler's stream yields it, only as fast as the client reads (HEAD: headers only); any
+   * other response is read whole first, then sent.
+   */
+  readonly streamsBody?: (method: string, path: string) => boolean;
   /**
    * Called with whatever a handler or listener threw that nothing above caught. The transport
    * has already answered (500, or closed the WebSocket with 1011); this only reports it, so a

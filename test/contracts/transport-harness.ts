@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
 import type { Connection, ConnectionListener, HttpHandler, TransportOptions, TransportServer } from '../../src/transport/types.js';
 import { Waiters } from '../helpers/waiters.js';
@@ -29,6 +30,33 @@ export interface SeenRequest {
   readonly header: string | null;
   readonly body: string;
   readonly remoteAddress: string;
+}
+
+/** What the streaming upload handler has read so far, and how its reading ended. */
+export interface StreamedUpload {
+  bytes: number;
+  chunks: number;
+  /** 'whole' once the body ended; the error's name when a read rejected. */
+  outcome: string | undefined;
+  /** SHA-256 (hex) of what was read, once whole. */
+  sha256?: string;
+}
+
+/** The bytes the streamed routes send and the tests expect: 64 KiB chunks, each told apart by its index. */
+export const CHUNK_BYTES = 64 * 1024;
+const PATTERN = Buffer.from(Array.from({ length: CHUNK_BYTES }, (_, i) => (i * 131 + 7) % 251));
+
+export function patternChunk(index: number, size = CHUNK_BYTES): Buffer {
+  const chunk = Buffer.from(PATTERN.subarray(0, size));
+  chunk.writeUInt32BE(index >>> 0, 0);
+  return chunk;
+}
+
+/** SHA-256 (hex) of the first `total` bytes of the pattern. */
+export function patternSha256(total: number): string {
+  const hash = createHash('sha256');
+  for (let index = 0; index * CHUNK_BYTES < total; index++) hash.update(patternChunk(index, Math.min(CHUNK_BYTES, total - index * CHUNK_BYTES)));
+  return hash.digest('hex');
 }
 
 /** One accepted connection and what its listener was told, in order. */
@@ -117,6 +145,14 @@ export class Harness {
   readonly accepted: Accepted[] = [];
   readonly requests: SeenRequest[] = [];
   readonly errors: Array<{ readonly error: unknown; readonly where: string }> = [];
+  /** Every request to POST /stream/upload, in arrival order. */
+  readonly uploads: StreamedUpload[] = [];
+  /** Set by a test: /stream/upload reads nothing until it resolves. */
+  uploadGate: Promise<void> | undefined;
+  /** Bytes the transport has pulled from the bodies of GET /stream/download responses. */
+  pulled = 0;
+  /** Download bodies the transport cancelled (their client went away). */
+  cancelledDownloads = 0;
   readonly waiters = new Waiters();
   private readonly clients: WebSocket[] = [];
   private server: TransportServer | undefined;
@@ -139,6 +175,7 @@ export class Harness {
         },
       },
       maxBodyBytes: MAX_BODY_BYTES,
+      streamsBody: (method, path) => method === 'POST' && path.split('?')[0]?.startsWith('/stream/') === true,
       onError: (error, where) => {
         harness.errors.push({ error, where });
         harness.waiters.notify();
@@ -157,10 +194,17 @@ export class Harness {
     return `${scheme}://127.0.0.1:${this.port}${path}`;
   }
 
-  /** Echoes what it was given on /echo; /throw throws; anything else is 404. */
+  /**
+   * Echoes what it was given on /echo; /throw throws. Streamed: POST /stream/upload hashes the body
+   * as it reads it; POST /stream/refuse answers 413 without reading; GET /stream/download?bytes=N
+   * answers N pattern bytes with a Content-Length. Anything else is 404.
+   */
   private readonly http: HttpHandler = async (request, context) => {
     const url = new URL(request.url);
     if (url.pathname === '/throw') throw new Error('the handler failed');
+    if (url.pathname === '/stream/upload') return this.upload(request);
+    if (url.pathname === '/stream/refuse') return new Response('too large', { status: 413 });
+    if (url.pathname === '/stream/download') return this.download(Number(url.searchParams.get('bytes')));
     if (url.pathname !== '/echo') return new Response('no such path', { status: 404 });
     const seen: SeenRequest = {
       method: request.method,
@@ -172,6 +216,55 @@ export class Harness {
     this.requests.push(seen);
     return new Response(JSON.stringify(seen), { status: 201, headers: { 'content-type': 'application/json', 'x-reply': 'yes' } });
   };
+
+  private async upload(request: Request): Promise<Response> {
+    const seen: StreamedUpload = { bytes: 0, chunks: 0, outcome: undefined };
+    this.uploads.push(seen);
+    this.waiters.notify();
+    await this.uploadGate;
+    const hash = createHash('sha256');
+    const reader = (request.body as ReadableStream<Uint8Array>).getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        seen.bytes += value.byteLength;
+        seen.chunks += 1;
+        hash.update(value);
+        this.waiters.notify();
+      }
+    } catch (error) {
+      seen.outcome = (error as Error).name;
+      this.waiters.notify();
+      return new Response('aborted', { status: 400 });
+    }
+    seen.outcome = 'whole';
+    seen.sha256 = hash.digest('hex');
+    this.waiters.notify();
+    return new Response(JSON.stringify({ bytes: seen.bytes, chunks: seen.chunks, sha256: seen.sha256 }), { headers: { 'content-type': 'application/json' } });
+  }
+
+  private download(total: number): Response {
+    let index = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        const offset = index * CHUNK_BYTES;
+        if (offset >= total) {
+          controller.close();
+          return;
+        }
+        const chunk = patternChunk(index++, Math.min(CHUNK_BYTES, total - offset));
+        this.pulled += chunk.byteLength;
+        this.waiters.notify();
+        controller.enqueue(chunk);
+      },
+      cancel: () => {
+        this.cancelledDownloads += 1;
+        this.waiters.notify();
+      },
+    });
+    return new Response(body, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(total) } });
+  }
 
   /** Opens a client on the WebSocket path and returns it once the transport has accepted it. */
   async connect(headers: Record<string, string> = {}): Promise<Client> {

@@ -1,8 +1,32 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_BODY_BYTES, MAX_BUFFERED_BYTES, type MakeTransport, withTransport } from './transport-harness.js';
+import { createHash } from 'node:crypto';
+import { type Harness, MAX_BODY_BYTES, MAX_BUFFERED_BYTES, type MakeTransport, patternSha256, withTransport } from './transport-harness.js';
+import { RawHttpClient, postPattern } from './transport-raw-client.js';
 
 export type { MakeTransport };
+
+const MIB = 1024 * 1024;
+/** Big enough that the kernel's socket buffers (a few MB on loopback) cannot hide a transport that reads it all. */
+const BIG = 64 * MIB + 12_345;
+/** Waits on tens of megabytes: generous, for a loaded machine. */
+const SLOW_MS = 60_000;
+
+function until<T>(h: Harness, find: () => T | undefined, what: () => string): Promise<T> {
+  return h.waiters.until(find, SLOW_MS, what);
+}
+
+/**
+ * Gives the transport many turns of the event loop with socket I/O in each: `count` requests one
+ * after another. A transport that read ahead regardless of backpressure would have read tens of
+ * megabytes by the end; one that keeps to it cannot, however long it is given.
+ */
+async function roundTrips(h: Harness, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const response = await fetch(h.url('/echo'));
+    await response.arrayBuffer();
+  }
+}
 
 /**
  * What every transport must do for the layers above it (src/transport/types.ts),
@@ -189,6 +213,127 @@ export function transportContract(name: string, create: MakeTransport): void {
         await failed.arrayBuffer();
         assert.equal(h.errors.length, 1, 'the error is reported, and the server carries on');
         assert.equal((await fetch(h.url('/echo'))).status, 201);
+      }));
+    it('streams a 64 MB request body to a streaming route whole and in many chunks, past maxBodyBytes, which still holds elsewhere', () =>
+      withTransport(create, async (h) => {
+        const { status, json } = await postPattern(h.port, '/stream/upload', BIG);
+        assert.equal(status, 200);
+        const answer = json as { bytes: number; chunks: number; sha256: string };
+        assert.equal(answer.bytes, BIG);
+        assert.equal(answer.sha256, patternSha256(BIG), 'the handler hashed the bytes the client sent, in order');
+        assert.ok(answer.chunks >= 16, `the handler read the body as it came (${answer.chunks} chunks), not as one piece`);
+        const empty = await postPattern(h.port, '/stream/upload', 0);
+        assert.deepEqual(empty.json, { bytes: 0, chunks: 0, sha256: createHash('sha256').digest('hex') }, 'an empty streamed body ends at once');
+        const refused = await fetch(h.url('/echo'), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(MAX_BODY_BYTES + 1) });
+        assert.equal(refused.status, 413, 'a route that does not stream keeps maxBodyBytes');
+        await refused.arrayBuffer();
+        assert.deepEqual(h.errors, []);
+      }));
+
+    it('stops reading the socket while the handler does not read the body, and delivers all of it once the handler reads', () =>
+      withTransport(create, async (h) => {
+        let release!: () => void;
+        h.uploadGate = new Promise((resolve) => (release = resolve));
+        const client = await RawHttpClient.open(h.port, () => h.waiters.notify());
+        client.sendHead('POST', '/stream/upload', { 'content-length': BIG });
+        const writing = client.writeBody(BIG);
+        await until(h, () => h.uploads[0], () => 'the handler was not called');
+        await until(h, () => (client.flushed > 0 ? true : undefined), () => 'the client wrote nothing');
+        await roundTrips(h, 50);
+        const flushed = client.flushed;
+        assert.ok(flushed < BIG / 2, `the server took only what its buffers hold while nobody read: ${flushed} of ${BIG} bytes`);
+        release();
+        await writing;
+        const upload = await until(h, () => (h.uploads[0]?.outcome ? h.uploads[0] : undefined), () => `the handler read ${h.uploads[0]?.bytes} bytes`);
+        assert.equal(upload.outcome, 'whole');
+        assert.equal(upload.bytes, BIG);
+        assert.equal(upload.sha256, patternSha256(BIG));
+        client.socket.destroy();
+      }));
+
+    for (const cut of ['closes', 'resets'] as const) {
+      it(`errors the body stream when the client ${cut} the connection mid-body; the handler's read rejects and the server carries on`, () =>
+        withTransport(create, async (h) => {
+          const client = await RawHttpClient.open(h.port, () => h.waiters.notify());
+          client.sendHead('POST', '/stream/upload', { 'content-length': BIG });
+          const writing = client.writeBody(BIG);
+          await until(h, () => ((h.uploads[0]?.bytes ?? 0) >= MIB ? true : undefined), () => `the handler read ${h.uploads[0]?.bytes ?? 0} bytes`);
+          client.stop();
+          if (cut === 'closes') client.socket.destroy();
+          else client.socket.resetAndDestroy();
+          await writing;
+          const upload = await until(h, () => (h.uploads[0]?.outcome ? h.uploads[0] : undefined), () => 'the handler is still reading');
+          assert.equal(upload.outcome, 'RequestAbortedError');
+          assert.ok(upload.bytes < BIG);
+          assert.equal((await fetch(h.url('/echo'))).status, 201);
+          const next = await postPattern(h.port, '/stream/upload', 2 * MIB);
+          assert.equal((next.json as { sha256: string }).sha256, patternSha256(2 * MIB));
+          assert.deepEqual(h.errors, [], 'an abort is not an error of the server');
+        }));
+    }
+
+    it('answers a streaming route that refuses before reading the body, and serves the next request', () =>
+      withTransport(create, async (h) => {
+        const client = await RawHttpClient.open(h.port, () => h.waiters.notify());
+        client.sendHead('POST', '/stream/refuse', { 'content-length': BIG });
+        void client.writeBody(256 * 1024);
+        assert.equal(await until(h, () => client.responseStatus(), () => 'no answer'), 413);
+        client.stop();
+        client.socket.destroy();
+        const next = await postPattern(h.port, '/stream/upload', MIB);
+        assert.equal(next.status, 200);
+        assert.deepEqual(h.errors, []);
+      }));
+
+    it('streams a 64 MB response that has a Content-Length whole; HEAD sends its headers only', () =>
+      withTransport(create, async (h) => {
+        const response = await fetch(h.url(`/stream/download?bytes=${BIG}`));
+        assert.equal(response.status, 200);
+        assert.equal(response.headers.get('content-length'), String(BIG));
+        const hash = createHash('sha256');
+        let bytes = 0;
+        for await (const chunk of response.body as ReadableStream<Uint8Array>) {
+          hash.update(chunk);
+          bytes += chunk.byteLength;
+        }
+        assert.equal(bytes, BIG);
+        assert.equal(hash.digest('hex'), patternSha256(BIG));
+        const pulled = h.pulled;
+        const head = await fetch(h.url(`/stream/download?bytes=${BIG}`), { method: 'HEAD' });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get('content-length'), String(BIG));
+        assert.equal((await head.arrayBuffer()).byteLength, 0);
+        assert.ok(h.pulled - pulled <= 64 * 1024, 'HEAD reads at most the chunk a stream makes ready by itself, not the body');
+        assert.deepEqual(h.errors, []);
+      }));
+
+    it('reads a response no further ahead of a client that reads nothing than the socket buffers hold, then sends the rest', () =>
+      withTransport(create, async (h) => {
+        const client = await RawHttpClient.open(h.port, () => h.waiters.notify());
+        client.socket.pause();
+        client.sendHead('GET', `/stream/download?bytes=${BIG}`);
+        await until(h, () => (h.pulled > 0 ? true : undefined), () => 'the transport pulled nothing');
+        await roundTrips(h, 50);
+        const pulled = h.pulled;
+        assert.ok(pulled < BIG / 2, `the transport pulled ${pulled} of ${BIG} bytes for a client that reads nothing`);
+        client.socket.resume();
+        await until(h, () => (client.bodyBytes >= BIG ? true : undefined), () => `the client has ${client.bodyBytes} of ${BIG} bytes`);
+        assert.equal(client.responseStatus(), 200);
+        assert.equal(client.bodyBytes, BIG);
+        assert.equal(client.bodySha256(), patternSha256(BIG));
+        client.socket.destroy();
+      }));
+
+    it("cancels a streamed response's body when the client goes away, and carries on", () =>
+      withTransport(create, async (h) => {
+        const client = await RawHttpClient.open(h.port, () => h.waiters.notify());
+        client.sendHead('GET', `/stream/download?bytes=${BIG}`);
+        await until(h, () => (client.bodyBytes >= MIB ? true : undefined), () => `the client has ${client.bodyBytes} bytes`);
+        client.socket.destroy();
+        await until(h, () => (h.cancelledDownloads === 1 ? true : undefined), () => 'the body was not cancelled');
+        assert.ok(h.pulled < BIG);
+        assert.equal((await fetch(h.url('/echo'))).status, 201);
+        assert.deepEqual(h.errors, []);
       }));
   });
 }

@@ -35,8 +35,11 @@ export function checkHead(head: IncomingHead): Response | undefined {
   return undefined;
 }
 
-/** The Request for a head that checkHead passed (the transports call it first, before reading a body). */
-export function toRequest(head: IncomingHead, body: Uint8Array | undefined): Incoming {
+/**
+ * The Request for a head that checkHead passed (the transports call it first, before reading a body).
+ * `body` is the whole body, or a stream of it for a route that streams (TransportOptions.streamsBody).
+ */
+export function toRequest(head: IncomingHead, body: Uint8Array | ReadableStream<Uint8Array> | undefined): Incoming {
   const path = requestPath(head.target);
   if (path === undefined) return { ok: false, response: errorResponse(new ChatError('bad_request', 'the request target is not a path')) };
   const headers = new Headers();
@@ -49,7 +52,8 @@ export function toRequest(head: IncomingHead, body: Uint8Array | undefined): Inc
     }
   }
   try {
-    const request = new Request(`http://localhost${path}`, { method: head.method, headers, ...(body ? { body } : {}) });
+    // A stream body needs duplex 'half' (the only value fetch knows): the body is read while the answer is made.
+    const request = new Request(`http://localhost${path}`, { method: head.method, headers, ...(body ? { body, duplex: 'half' } : {}) });
     return { ok: true, request };
   } catch {
     return { ok: false, response: errorResponse(new ChatError('bad_request', 'the request target is not a valid URL path')) };

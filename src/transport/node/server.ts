@@ -6,6 +6,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { CloseCodes, StartupError } from '../../errors.js';
 import { SERVED_METHODS, checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
+import { RequestAbortedError, streamedLength } from '../streaming.js';
 import { type CertificateInfo, readTlsFiles } from '../tls.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 
@@ -215,11 +216,13 @@ async function serveHttp(req: IncomingMessage, res: ServerResponse, options: Tra
   try {
     const refused = checkHead(head);
     if (refused) {
-      await write(res, refused, method);
+      await write(req, res, refused, method);
       return;
     }
-    let body: Buffer | undefined;
-    if (method !== 'GET' && method !== 'HEAD') {
+    let body: Buffer | ReadableStream<Uint8Array> | undefined;
+    if (method !== 'GET' && method !== 'HEAD' && options.streamsBody?.(method, head.target)) {
+      body = bodyStream(req);
+    } else if (method !== 'GET' && method !== 'HEAD') {
       const chunks: Buffer[] = [];
       let size = 0;
       let tooLarge = Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes;
@@ -234,19 +237,48 @@ async function serveHttp(req: IncomingMessage, res: ServerResponse, options: Tra
         }
       }
       if (tooLarge) {
-        await write(res, bodyTooLarge(options.maxBodyBytes), method);
+        await write(req, res, bodyTooLarge(options.maxBodyBytes), method);
         req.destroy();
         return;
       }
       body = Buffer.concat(chunks);
     }
     const incoming = toRequest(head, body);
-    await write(res, incoming.ok ? await options.http(incoming.request, { remoteAddress: remoteAddress(req) }) : incoming.response, method);
+    await write(req, res, incoming.ok ? await options.http(incoming.request, { remoteAddress: remoteAddress(req) }) : incoming.response, method);
   } catch (error) {
     options.onError(error, `${method} ${head.target}`);
-    if (!res.headersSent) await write(res, internalError(), method).catch(() => res.destroy());
+    if (!res.headersSent) await write(req, res, internalError(), method).catch(() => res.destroy());
     else res.destroy();
   }
+}
+
+/**
+ * The request body as the handler reads it: each read pulls from the IncomingMessage, which stops
+ * reading the socket while its own small buffer is full. A client gone mid-body errors it with
+ * RequestAbortedError. The message's iterator is made at the first read, so a body nobody reads
+ * has no 'error' listener and an abort stays silent (Node emits 'error' only to listeners).
+ */
+function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let chunks: AsyncIterator<Buffer> | undefined;
+  return new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      chunks ??= req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch {
+        controller.error(new RequestAbortedError());
+        return;
+      }
+      if (next.done) {
+        // The iterator also ends quietly when the message was destroyed: only a complete one is a whole body.
+        if (req.complete) controller.close();
+        else controller.error(new RequestAbortedError());
+      } else controller.enqueue(new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.byteLength));
+    },
+    // The handler wants no more of it. Nothing to do: destroying the message would cut the socket before
+    // the answer; unread, it stops the socket, and the answer closes the connection (write).
+  });
 }
 
 /**
@@ -263,14 +295,61 @@ function* headerPairs(raw: readonly string[]): Generator<[string, string]> {
   for (let i = 0; i + 1 < raw.length; i += 2) yield [raw[i] as string, raw[i + 1] as string];
 }
 
-async function write(res: ServerResponse, response: Response, method: string): Promise<void> {
-  const body = Buffer.from(await response.arrayBuffer());
+/**
+ * Writes the handler's Response. One with a body and a Content-Length is copied from its stream only
+ * as fast as the socket takes it ('drain'), and cancelled when the client goes away; any other is read
+ * whole, then sent. HEAD gets the headers only.
+ */
+async function write(req: IncomingMessage, res: ServerResponse, response: Response, method: string): Promise<void> {
   const headers: Record<string, string> = {};
   response.headers.forEach((value, key) => {
     headers[key] = value;
   });
+  // Answered before the whole request body arrived (a refusal): close, rather than read the rest of it.
+  if (!req.complete) headers.connection = 'close';
+  const length = streamedLength(response);
+  if (length === undefined || method === 'HEAD') {
+    const body = method === 'HEAD' ? undefined : Buffer.from(await response.arrayBuffer());
+    if (method === 'HEAD') await response.body?.cancel();
+    res.writeHead(response.status, headers);
+    res.end(body);
+    return;
+  }
   res.writeHead(response.status, headers);
-  res.end(method === 'HEAD' ? undefined : body);
+  await pipeResponse(res, response.body as ReadableStream<Uint8Array>);
+}
+
+async function pipeResponse(res: ServerResponse, body: ReadableStream<Uint8Array>): Promise<void> {
+  const reader = body.getReader();
+  // Before end(), 'close' means the client is gone.
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const onDrain = (): void => wake?.();
+  const onClose = (): void => {
+    closed = true;
+    wake?.();
+  };
+  res.on('drain', onDrain).on('close', onClose);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (closed || res.destroyed) {
+        await reader.cancel();
+        return;
+      }
+      // Past the declared length, Node throws (ERR_HTTP_CONTENT_LENGTH_MISMATCH): the catch cuts the socket.
+      if (!res.write(value) && !closed) await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+    res.end();
+  } catch (error) {
+    res.destroy();
+    await reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    res.off('drain', onDrain).off('close', onClose);
+  }
 }
 
 function remoteAddress(req: IncomingMessage): string {

@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_sock
 import { CloseCodes, StartupError } from '../../errors.js';
 import { checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
+import { REQUEST_QUEUE_BYTES, RequestAbortedError, streamedLength } from '../streaming.js';
 import { ListenerLostError, readTlsFiles } from '../tls.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 import type { UwsModule } from './load.js';
@@ -268,33 +269,13 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
  * Nothing that a request carries or a handler throws escapes: uWS would end the process.
  */
 function serveHttp(res: HttpResponse, req: HttpRequest, options: TransportOptions): void {
-  let aborted = false;
-  let answered = false;
+  const state: Exchange = { aborted: false, answered: false, finished: false, bodyDone: false, onAbort: [], onAnswer: [] };
   res.onAborted(() => {
-    aborted = true;
+    state.aborted = true;
+    for (const react of state.onAbort) react();
   });
   const method = req.getCaseSensitiveMethod().toUpperCase();
-
-  const write = (response: Response): void => {
-    if (answered) return;
-    answered = true;
-    response
-      .arrayBuffer()
-      .then((body) => {
-        if (aborted) return;
-        res.cork(() => {
-          res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
-          response.headers.forEach((value, key) => {
-            if (key !== 'content-length') res.writeHeader(key, value);
-          });
-          res.end(method === 'HEAD' ? undefined : body, response.headers.get('connection') === 'close');
-        });
-      })
-      .catch((error: unknown) => {
-        options.onError(error, 'writing an HTTP response');
-        if (!aborted) res.close();
-      });
-  };
+  const write = (response: Response): void => respond(res, state, response, method, options);
 
   try {
     const query = req.getQuery();
@@ -302,7 +283,7 @@ function serveHttp(res: HttpResponse, req: HttpRequest, options: TransportOption
     req.forEach((key, value) => headers.push([key, value]));
     const head = { method, target: `${req.getUrl()}${query ? `?${query}` : ''}`, headers };
     const context = { remoteAddress: remoteAddress(res) };
-    const run = (body: Buffer | undefined): void => {
+    const run = (body: Buffer | ReadableStream<Uint8Array> | undefined): void => {
       const incoming = toRequest(head, body);
       if (!incoming.ok) {
         write(incoming.response);
@@ -323,7 +304,12 @@ function serveHttp(res: HttpResponse, req: HttpRequest, options: TransportOption
       return;
     }
     if (method === 'GET' || method === 'HEAD') {
+      state.bodyDone = true;
       run(undefined);
+      return;
+    }
+    if (options.streamsBody?.(method, req.getUrl())) {
+      run(bodyStream(res, state));
       return;
     }
     const declared = Number(headers.find(([key]) => key === 'content-length')?.[1] ?? 0);
@@ -334,7 +320,7 @@ function serveHttp(res: HttpResponse, req: HttpRequest, options: TransportOption
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
-      if (answered) return;
+      if (state.answered) return;
       size += chunk.byteLength;
       if (size > options.maxBodyBytes) {
         write(bodyTooLarge(options.maxBodyBytes));
@@ -343,6 +329,7 @@ function serveHttp(res: HttpResponse, req: HttpRequest, options: TransportOption
       // The chunk's memory is reused once this callback returns: copy it.
       chunks.push(Buffer.from(chunk.slice(0)));
       if (!isLast) return;
+      state.bodyDone = true;
       try {
         run(Buffer.concat(chunks));
       } catch (error) {
@@ -353,6 +340,212 @@ function serveHttp(res: HttpResponse, req: HttpRequest, options: TransportOption
   } catch (error) {
     options.onError(error, `${method} request`);
     write(internalError());
+  }
+}
+
+/** One request's life, shared by the reading and the writing side. */
+interface Exchange {
+  /** uWS said the client is gone: the HttpResponse must not be touched again. */
+  aborted: boolean;
+  /** A Response is being written: no other may start. */
+  answered: boolean;
+  /** The answer is wholly handed to uWS (end/tryEnd succeeded): the HttpResponse must not be touched again. */
+  finished: boolean;
+  /** The whole request body has arrived (or there is none). */
+  bodyDone: boolean;
+  /** Run once, when uWS reports the abort. */
+  readonly onAbort: Array<() => void>;
+  /** Run once, just before the answer's first write. */
+  readonly onAnswer: Array<() => void>;
+}
+
+/**
+ * The request body as a stream the handler reads: uWS's chunks are copied (it reuses their memory)
+ * and queued; past REQUEST_QUEUE_BYTES the socket is paused, and resumed when the handler reads.
+ * An abort errors the stream with RequestAbortedError.
+ */
+function bodyStream(res: HttpResponse, state: Exchange): ReadableStream<Uint8Array> {
+  let paused = false;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const live = (): boolean => !state.aborted && !state.finished;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start: (c) => {
+        controller = c;
+      },
+      pull: () => {
+        if (paused && live()) {
+          paused = false;
+          res.resume();
+        }
+      },
+      cancel: () => {
+        // The handler wants no more: let the rest flow (and be dropped) rather than stall the socket.
+        // Its answer closes the connection, the body being unfinished (respond).
+        if (paused && live()) {
+          paused = false;
+          res.resume();
+        }
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: REQUEST_QUEUE_BYTES }),
+  );
+  let open = true;
+  state.onAbort.push(() => {
+    if (!open) return;
+    open = false;
+    controller.error(new RequestAbortedError());
+  });
+  // Answered before the whole body came: the rest is read and dropped (a paused socket would stall
+  // the connection); the stream ends short, as the handler no longer reads it.
+  state.onAnswer.push(() => {
+    if (!open) return;
+    open = false;
+    controller.error(new RequestAbortedError());
+    if (paused) {
+      paused = false;
+      res.resume();
+    }
+  });
+  res.onData((chunk, isLast) => {
+    if (isLast) state.bodyDone = true;
+    if (!open) return;
+    try {
+      // The chunk's memory is reused once this callback returns: copy it.
+      if (chunk.byteLength > 0) controller.enqueue(new Uint8Array(chunk.slice(0)));
+      if (isLast) {
+        open = false;
+        controller.close();
+        return;
+      }
+    } catch {
+      // Cancelled by the handler: enqueue throws, and the rest is dropped.
+      open = false;
+      return;
+    }
+    if (!paused && (controller.desiredSize ?? 0) <= 0 && live()) {
+      paused = true;
+      res.pause();
+    }
+  });
+  return stream;
+}
+
+/**
+ * Writes a Response once, unless the client left. One with a body and a Content-Length is sent with
+ * tryEnd as its stream yields, waiting for onWritable under backpressure, its stream cancelled on abort;
+ * any other is read whole, then ended in one corked write. HEAD gets the headers only.
+ */
+function respond(res: HttpResponse, state: Exchange, response: Response, method: string, options: TransportOptions): void {
+  if (state.answered) {
+    void response.body?.cancel().catch(() => {});
+    return;
+  }
+  state.answered = true;
+  const length = streamedLength(response);
+  const headOnly = method === 'HEAD' && length !== undefined;
+  // HEAD of a streamed response: its body is not read at all.
+  const sending: Promise<{ body: ArrayBuffer | undefined }> = headOnly
+    ? (response.body as ReadableStream<Uint8Array>).cancel().then(() => ({ body: undefined }))
+    : length === undefined
+      ? response.arrayBuffer().then((body) => ({ body }))
+      : Promise.resolve({ body: undefined });
+  sending
+    .then(async ({ body }) => {
+      if (state.aborted) {
+        if (length !== undefined && !headOnly) await response.body?.cancel();
+        return;
+      }
+      for (const react of state.onAnswer) react();
+      // A refusal before the whole request body came: close, rather than read the rest of it.
+      const close = response.headers.get('connection') === 'close' || !state.bodyDone;
+      const writeHead = (): void => {
+        res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
+        response.headers.forEach((value, key) => {
+          if (key !== 'content-length' && !(close && key === 'connection')) res.writeHeader(key, value);
+        });
+      };
+      if (headOnly) {
+        res.cork(() => {
+          writeHead();
+          res.endWithoutBody(length, close);
+        });
+        state.finished = true;
+      } else if (length === undefined) {
+        res.cork(() => {
+          writeHead();
+          res.end(method === 'HEAD' ? undefined : body, close);
+        });
+        state.finished = true;
+      } else {
+        await pipeResponse(res, state, response.body as ReadableStream<Uint8Array>, length, writeHead);
+      }
+    })
+    .catch((error: unknown) => {
+      options.onError(error, 'writing an HTTP response');
+      if (!state.aborted && !state.finished) res.close();
+    });
+}
+
+/**
+ * The uWS streaming pattern: tryEnd each chunk with the total length; when it could not all be
+ * written, wait for onWritable and offer the rest from the offset uWS reports. The stream is read
+ * only while the socket takes what it gives.
+ */
+async function pipeResponse(res: HttpResponse, state: Exchange, body: ReadableStream<Uint8Array>, total: number, writeHead: () => void): Promise<void> {
+  const reader = body.getReader();
+  let wake: (() => void) | undefined;
+  state.onAbort.push(() => wake?.());
+  // uWS keeps one writable handler per response; a call after this chunk went out is ignored.
+  let waiting: Uint8Array | undefined;
+  let base = 0;
+  let ok = false;
+  let finished = false;
+  res.onWritable((offset) => {
+    if (!waiting) return true;
+    [ok, finished] = res.tryEnd(waiting.subarray(offset - base), total);
+    if (ok || finished) {
+      waiting = undefined;
+      wake?.();
+    }
+    return ok;
+  });
+  let headWritten = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (state.aborted) {
+        await reader.cancel();
+        return;
+      }
+      if (done) throw new Error(`the response body ended before its Content-Length (${total} bytes)`);
+      res.cork(() => {
+        if (!headWritten) writeHead();
+        headWritten = true;
+        base = res.getWriteOffset();
+        [ok, finished] = res.tryEnd(value, total);
+      });
+      if (!ok && !finished) {
+        waiting = value;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+      if (finished) {
+        state.finished = true;
+        // More than the Content-Length: the rest is not wanted.
+        await reader.cancel();
+        return;
+      }
+      if (state.aborted) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
   }
 }
 
