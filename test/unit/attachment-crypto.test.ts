@@ -77,7 +77,7 @@ describe('encrypted attachments: the file format', () => {
     const plain = new Uint8Array(randomBytes(2 * PLAIN_CHUNK_BYTES + 10));
     const { file, key } = await encrypt(plain);
     const tampered = file.slice();
-    tampered[HEADER_BYTES + PLAIN_CHUNK_BYTES + 100] ^= 1;
+    tampered[HEADER_BYTES + PLAIN_CHUNK_BYTES + 100] = (tampered[HEADER_BYTES + PLAIN_CHUNK_BYTES + 100] as number) ^ 1;
     const sha256 = createHash('sha256').update(tampered).digest('hex');
     corrupt(() => decrypt(tampered, key, { size: plain.length, sha256 }), /does not decrypt/);
   });
