@@ -4,12 +4,13 @@ import { once } from 'node:events';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { type Server, Socket, createServer } from 'node:net';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { after, before, describe, it } from 'node:test';
 import { AccountApi, ChatClient, type ClientMessage } from '../../src/client/node.js';
 import { ClientError } from '../../src/client/errors.js';
 import { encryptedSize } from '../../src/client/file-crypto.js';
 import { ClientEvents } from '../helpers/client-events.js';
-import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 
 /**
@@ -252,5 +253,55 @@ describe('SDK attachments over the real server', { timeout: 120_000 }, () => {
     const sealed = await alice.client.upload(new Uint8Array(randomBytes(100)), { encrypt: true });
     await assert.rejects(alice.client.send(thread.id, null, { attachments: [sealed], encrypted: false }), (error: unknown) => error instanceof ClientError && error.code === 'invalid_field');
     assert.equal(alice.client.pending().length, 0);
+  });
+
+  /** A small PNG made here (the server finds it is an image and makes a thumbnail of a plaintext one). */
+  async function png(name: string): Promise<{ path: string; bytes: Buffer }> {
+    const bytes = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 200, g: 30, b: 90 } } }).png().toBuffer();
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    return { path, bytes };
+  }
+
+  it('chatd chat: /file uploads with a progress line and sends; the peer sees the attachment with a signed link', async () => {
+    const [aliceName, bobName] = [await user('alice'), await user('bob')];
+    const bob = await device(bobName);
+    const { path, bytes } = await png('pic.png');
+    const env = { XDG_STATE_HOME: join(dir, 'xdg') };
+    const sent = await runCli(['chat', '--server', server.url, '--user', aliceName], { input: `correct horse\n/dm ${bobName}\n/file ${path} a picture\n`, env });
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stdout, /uploading pic\.png: 100% \(\d+ B of \d+ B\)/);
+    assert.match(sent.stdout, /^uploaded pic\.png$/m);
+    const thread = (await bob.client.threads()).threads.find((t) => t.peer?.username === aliceName);
+    const received = await withAttachments(bob, thread!.id);
+    assert.deepEqual(received.body, { text: 'a picture' });
+    assert.equal(received.attachments?.[0]?.mime, 'image/png');
+    assert.deepEqual(received.attachments?.[0]?.thumbnail, { width: 64, height: 48 });
+    assert.deepEqual(Buffer.from(await bob.client.download(received.attachments![0]!)), bytes);
+    const shown = await runCli(['chat', '--server', server.url, '--user', aliceName], { input: `/open @${bobName}\n`, env });
+    const line = /^ {2}\[photo pic\.png [\d.]+ (?:B|kB)\] (http:\/\/\S+)$/m.exec(shown.stdout);
+    assert.ok(line, shown.stdout);
+    assert.deepEqual(Buffer.from(await (await fetch(line[1] as string)).arrayBuffer()), bytes);
+  });
+
+  it('chatd chat --encryption: /file encrypts; the peer decrypts; the file shows as encrypted, without a link, and /save decrypts it', async () => {
+    const [aliceName, bobName] = [await user('alice'), await user('bob')];
+    const bob = await device(bobName, { encryption: true });
+    const { path, bytes } = await png('secret.png');
+    const env = { XDG_STATE_HOME: join(dir, 'xdg') };
+    const sent = await runCli(['chat', '--server', server.url, '--user', aliceName, '--encryption'], { input: `correct horse\n/dm ${bobName}\n/file ${path}\n`, env });
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stdout, /^uploaded secret\.png \(encrypted\)$/m);
+    const thread = (await bob.client.threads()).threads.find((t) => t.peer?.username === aliceName);
+    const received = await withAttachments(bob, thread!.id);
+    assert.equal(received.e2e?.status, 'ok');
+    assert.equal(received.body ?? null, null);
+    assert.equal(received.attachments?.[0]?.mime, 'image/png');
+    assert.deepEqual(Buffer.from(await bob.client.download(received.attachments![0]!)), bytes);
+    const saved = join(dir, 'saved.png');
+    const shown = await runCli(['chat', '--server', server.url, '--user', aliceName], { input: `/open @${bobName}\n/save 1 ${saved}\n`, env });
+    assert.match(shown.stdout, /^ {2}\[photo secret\.png [\d.]+ (?:B|kB) \(encrypted\)\]$/m);
+    assert.match(shown.stdout, /^saved secret\.png to /m);
+    assert.deepEqual(readFileSync(saved), bytes);
   });
 });
