@@ -233,7 +233,7 @@ export function messageText(message: MessageJson, names: Names): string {
 }
 
 /** What the SDK gives of a message's attachments (the server's, or the decrypted envelope's). */
-export function attachmentsOf(message: MessageJson): ClientAttachment[] {
+export function attachmentsOf(message: MessageJson): readonly ClientAttachment[] {
   return (message as ClientMessage).attachments ?? [];
 }
 

@@ -25,7 +25,7 @@ export type ClientMessage = Omit<MessageJson, 'attachments'> & {
    * the envelope, each with `encrypted` (its key and hash) for `download`; ids the server lists that the envelope
    * does not are dropped. Absent when there are none.
    */
-  readonly attachments?: ClientAttachment[];
+  readonly attachments?: readonly ClientAttachment[];
   // For an e2e message whose envelope could be read, `sender_device_id` is the envelope's `sender_device` (the
   // device the signature is checked against and `fingerprint` names), not the server's label.
   /** Set for end-to-end encrypted messages; `body` is the decrypted body when `status` is `ok`, the envelope otherwise. */
