@@ -63,8 +63,10 @@ async function create(http: AttachmentHttp, size: number, metadata: Readonly<Rec
       if (!(error instanceof ClientError)) throw error;
       failure = error;
     }
-    if (!failure.retryable || attempt + 1 >= ATTEMPTS) throw failure;
-    await pause(failure.retryAfterMs ?? reconnectDelay(attempt, BACKOFF), signal);
+    // A refusal (429 included: the app decides whether to wait Retry-After) fails at once; a lost server is retried.
+    const lost = failure.code === 'network' || (failure.status !== undefined && failure.status >= 500);
+    if (!lost || attempt + 1 >= ATTEMPTS) throw failure;
+    await pause(reconnectDelay(attempt, BACKOFF), signal);
   }
 }
 
