@@ -29,6 +29,10 @@ export const ErrorCodes = {
   devices_changed: { status: 409, retryable: false },
   key_conflict: { status: 409, retryable: false },
   encryption_required: { status: 403, retryable: false },
+  /** A send named an attachment id that is not an upload the sender may attach (their own complete one, or one they can read). */
+  attachment_not_found: { status: 404, retryable: false },
+  /** attachments.enabled is false: no uploads, no messages that carry them. */
+  attachments_disabled: { status: 404, retryable: false },
   upgrade_required: { status: 426, retryable: false },
   rate_limited: { status: 429, retryable: true },
   internal: { status: 500, retryable: true },
