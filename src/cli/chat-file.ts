@@ -12,11 +12,12 @@ import { humanSize } from './chat-render.js';
 export async function uploadFile(client: ChatClient, path: string, encrypt: boolean, print: (line: string) => void): Promise<UploadedAttachment> {
   const name = basename(path);
   let shownQuarter = -1;
+  const type = typeByExtension(path);
   const attachment = await client.upload({ path }, {
     name,
     encrypt,
-    // The server sniffs a plaintext file's type itself; an encrypted one's type is only what the sender says.
-    ...(encrypt ? { type: typeByExtension(path) } : {}),
+    // The server sniffs a plaintext file's type and makes its thumbnail itself; of an encrypted one it knows nothing.
+    ...(encrypt ? { type, ...(type.startsWith('image/') ? await imageFacts(path) : {}) } : {}),
     onProgress: (sent, total) => {
       const quarter = total === 0 ? 4 : Math.floor((sent / total) * 4);
       if (quarter === shownQuarter) return;
@@ -42,4 +43,22 @@ const TYPES: Readonly<Record<string, string>> = {
 
 function typeByExtension(path: string): string {
   return TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream';
+}
+
+/** An image's size and a small JPEG preview for the envelope (sharp, loaded only here); nothing when sharp cannot read it. */
+async function imageFacts(path: string): Promise<{ width?: number; height?: number; thumbnail?: { bytes: Uint8Array; width: number; height: number; mime: string } }> {
+  try {
+    const { default: sharp } = await import('sharp');
+    const image = sharp(path, { limitInputPixels: 50_000_000 }).rotate();
+    const meta = await image.metadata();
+    const { data, info } = await image.resize(320, 320, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 70 }).toBuffer({ resolveWithObject: true });
+    // EXIF orientation 5 to 8 turns the picture a quarter: its displayed width is the stored height.
+    const turned = (meta.orientation ?? 1) >= 5;
+    return {
+      ...(meta.width && meta.height ? { width: turned ? meta.height : meta.width, height: turned ? meta.width : meta.height } : {}),
+      thumbnail: { bytes: new Uint8Array(data), width: info.width, height: info.height, mime: 'image/jpeg' },
+    };
+  } catch {
+    return {};
+  }
 }

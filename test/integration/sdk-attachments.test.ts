@@ -297,7 +297,11 @@ describe('SDK attachments over the real server', { timeout: 120_000 }, () => {
     assert.equal(received.e2e?.status, 'ok');
     assert.equal(received.body ?? null, null);
     assert.equal(received.attachments?.[0]?.mime, 'image/png');
+    assert.deepEqual([received.attachments?.[0]?.width, received.attachments?.[0]?.height], [64, 48]);
+    assert.deepEqual(received.attachments?.[0]?.thumbnail, { width: 64, height: 48 }, 'the terminal client made and encrypted a preview');
     assert.deepEqual(Buffer.from(await bob.client.download(received.attachments![0]!)), bytes);
+    const preview = await sharp(Buffer.from(await bob.client.download(received.attachments![0]!, { thumbnail: true }))).metadata();
+    assert.equal(preview.format, 'jpeg');
     const saved = join(dir, 'saved.png');
     const shown = await runCli(['chat', '--server', server.url, '--user', aliceName], { input: `/open @${bobName}\n/save 1 ${saved}\n`, env });
     assert.match(shown.stdout, /^ {2}\[photo secret\.png [\d.]+ (?:B|kB) \(encrypted\)\]$/m);
