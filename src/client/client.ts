@@ -49,7 +49,8 @@ export class ChatClient extends ClientCore {
    * contact whose verified identity changed waits in the outbox until
    * `acceptIdentity`.
    *
-   * `attachments`: what `upload` resolved with (1 to 10); `body` may then be
+   * `attachments`: what `upload` resolved with (1 to 10 uploads, an encrypted
+   * thumbnail counting as one); `body` may then be
    * null. An encrypted message takes encrypted uploads only (`upload(…, {
    * encrypt: true })`): their keys and hashes are sealed with the body, the
    * server sees their ids. A plaintext one takes plaintext uploads (or ids,
@@ -80,6 +81,9 @@ export class ChatClient extends ClientCore {
       throw new ClientError('invalid_field', 'an encrypted upload goes in an end-to-end encrypted message (its key travels sealed in it)', false);
     }
     const ids = [...new Set(kind === 'e2e' ? encryptedFiles.flatMap(({ encrypted: info }) => (info.thumbnail ? [info.id, info.thumbnail.id] : [info.id])) : files.map((file) => (typeof file === 'string' ? file : file.id)))];
+    if (ids.length > 10) {
+      throw new ClientError('invalid_field', `a message carries at most 10 uploads; these attachments are ${ids.length} with their encrypted thumbnails`, false);
+    }
     const sealed = kind === 'e2e' && encryptedFiles.length > 0 ? sealedWithAttachments(body, encryptedFiles.map((file) => file.encrypted)) : (body ?? null);
     let json: string;
     try {

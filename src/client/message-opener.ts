@@ -96,12 +96,11 @@ function sealedParts(plain: unknown): Pick<ClientMessage, 'body' | 'attachments'
 }
 
 function withoutAttachments(message: MessageJson): Omit<MessageJson, 'attachments'> {
-  const { attachments: _attachments, ...rest } = message as MessageJson & { attachments?: unknown };
+  const { attachments: _attachments, ...rest } = message;
   return rest;
 }
 
 /** The ids the server lists, for a message that could not be opened. */
 function serverAttachments(message: MessageJson): Pick<ClientMessage, 'attachments'> {
-  const listed = (message as { attachments?: ClientMessage['attachments'] }).attachments;
-  return listed ? { attachments: listed } : {};
+  return message.attachments ? { attachments: message.attachments } : {};
 }
