@@ -49,7 +49,7 @@ async function rejectsWith(promise: Promise<unknown>, code: BlobStoreErrorCode):
 }
 
 /**
- * What every BlobStore must do (src/storage/blobs/blob-store.ts): run against
+ * What every BlobStore must do (src/storage/ports/blobs.ts): run against
  * the disk store and the memory store.
  */
 export function blobStoreContract(name: string, make: () => Promise<BlobStoreFixture>): void {
