@@ -1,5 +1,5 @@
 import type { ChatClient } from '../../src/client/browser.js';
-import { type AttachmentLinks, attachmentCalls } from './attachment-sdk.js';
+import type { AttachmentLinks } from './attachment-sdk.js';
 
 /** A link is asked for again this long before it expires (a page kept open over its lifetime). */
 const EARLY_MS = 60_000;
@@ -52,7 +52,7 @@ export class LinkCache {
   private ask(id: string): Promise<AttachmentLinks> {
     const asking = this.asking.get(id);
     if (asking) return asking;
-    const request = attachmentCalls(this.client)
+    const request = this.client
       .attachmentLinks(id)
       .then((links) => {
         this.links.set(id, links);

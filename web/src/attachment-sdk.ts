@@ -1,47 +1,19 @@
-import type { ChatClient, ClientMessage } from '../../src/client/browser.js';
-import type { AttachmentJson } from '../../src/protocol/frames.js';
+import type { ChatClient, ClientAttachment, ClientMessage, ThumbnailInput, UploadedAttachment } from '../../src/client/browser.js';
 
 /**
- * What the web client uses of the SDK's attachments API (docs/attachments.md,
- * "SDK"), in one place: the screens never speak tus or build a link
- * themselves. Uploads resume inside the SDK; encryption of files in an
- * end-to-end thread happens there too (`encrypt`).
+ * What the web client uses of the SDK's attachments API (docs/client.md,
+ * "Attachments"), in one place: the screens never speak tus or build a link
+ * themselves. Uploads resume inside the SDK; files in an end-to-end thread
+ * are encrypted there too (`encrypt`).
  */
 
-/** What `upload` gives back, and what a message lists: the server's description, plus `encrypted` (key, hash) for an end-to-end one. */
-export type UploadedAttachment = AttachmentJson & { readonly encrypted?: unknown };
+export type { AttachmentLinks, UploadedAttachment } from '../../src/client/browser.js';
 
 /** An image's size and a small preview, made in the browser for an encrypted upload (the server sees only ciphertext). */
 export interface ImageFacts {
   readonly width: number;
   readonly height: number;
-  readonly thumbnail?: { readonly bytes: Blob; readonly width: number; readonly height: number; readonly mime: string };
-}
-
-export interface UploadOptions extends Partial<ImageFacts> {
-  readonly name?: string;
-  readonly type?: string;
-  readonly encrypt?: boolean;
-  readonly durationMs?: number;
-  /** Bytes the server holds, of `total` (the ciphertext's size when encrypting). */
-  readonly onProgress?: (sent: number, total: number) => void;
-  readonly signal?: AbortSignal;
-}
-
-export interface AttachmentLinks {
-  /** Absolute, signed: what goes in `<img src>`, `<audio>`, `<video>`, a download link. */
-  readonly url: string;
-  readonly thumbnailUrl: string | null;
-  /** Unix milliseconds. */
-  readonly expiresAt: number;
-}
-
-/** The SDK's attachment calls (src/client: `upload`, `download`, `attachmentLinks`, `send` with attachments). */
-interface AttachmentCalls {
-  upload(input: Blob, options: UploadOptions): Promise<UploadedAttachment>;
-  download(attachment: UploadedAttachment, options?: { thumbnail?: boolean }): Promise<Uint8Array>;
-  attachmentLinks(id: string): Promise<AttachmentLinks>;
-  send(threadId: number, body: unknown, options: { attachments?: readonly UploadedAttachment[] }): Promise<unknown>;
+  readonly thumbnail?: ThumbnailInput & { readonly bytes: Blob };
 }
 
 /**
@@ -50,13 +22,9 @@ interface AttachmentCalls {
  * puts their keys inside the envelope.
  */
 export function sendWithAttachments(client: ChatClient, threadId: number, text: string, attachments: readonly UploadedAttachment[]): Promise<unknown> {
-  return attachmentCalls(client).send(threadId, text ? { text } : null, { attachments });
+  return client.send(threadId, text ? { text } : null, { attachments });
 }
 
-/** The SDK seen through the calls above (one cast, here, while the SDK and the web client are merged). */
-export function attachmentCalls(client: ChatClient): AttachmentCalls {
-  return client as unknown as AttachmentCalls;
-}
 
 /**
  * An attachment as a message shows it, whether the server described it
@@ -75,14 +43,14 @@ export interface ShownAttachment {
   readonly thumbnail: { readonly width: number; readonly height: number } | undefined;
   readonly encrypted: boolean;
   /** The SDK's record: what `download` takes. */
-  readonly source: UploadedAttachment;
+  readonly source: ClientAttachment;
 }
 
 function count(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
-function shown(record: UploadedAttachment): ShownAttachment | undefined {
+function shown(record: ClientAttachment): ShownAttachment | undefined {
   if (typeof record?.id !== 'string') return undefined;
   const thumbnail = record.thumbnail && count(record.thumbnail.width) && count(record.thumbnail.height) ? record.thumbnail : undefined;
   return {
@@ -107,8 +75,7 @@ function shown(record: UploadedAttachment): ShownAttachment | undefined {
  */
 export function attachmentsOf(message: ClientMessage): ShownAttachment[] {
   if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return [];
-  const listed = (message as { attachments?: unknown }).attachments;
-  return Array.isArray(listed) ? listed.flatMap((record: UploadedAttachment) => shown(record) ?? []) : [];
+  return (message.attachments ?? []).flatMap((record) => shown(record) ?? []);
 }
 
 /** What an upload's failure means to the person who chose the file. */

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ClientMessage } from '../../src/client/browser.js';
-import { type ShownAttachment, attachmentCalls, attachmentsOf, durationText, isVoiceMessage, sizeText } from './attachment-sdk.js';
+import { type ShownAttachment, attachmentsOf, durationText, isVoiceMessage, sizeText } from './attachment-sdk.js';
 import { FileBadge } from './composer.js';
 import type { ChatModel } from './model.js';
 import { Viewer } from './viewer.js';
@@ -160,7 +160,7 @@ function useDecrypted(model: ChatModel, attachment: ShownAttachment, wanted: boo
     if (!wanted) return;
     let url: string | undefined;
     let gone = false;
-    attachmentCalls(model.client)
+    model.client
       .download(attachment.source, preview ? { thumbnail: true } : {})
       .then((bytes) => {
         if (gone) return;
@@ -204,7 +204,7 @@ function EncryptedAttachment({ model, attachment }: { model: ChatModel; attachme
       <FileCard
         attachment={attachment}
         onDownload={async () => {
-          const bytes = await attachmentCalls(model.client).download(attachment.source);
+          const bytes = await model.client.download(attachment.source);
           const local = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: attachment.mime }));
           saveAs(local, attachment.name);
           // The browser has started saving it by then.

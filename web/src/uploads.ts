@@ -1,5 +1,5 @@
 import type { ChatClient } from '../../src/client/browser.js';
-import { type UploadedAttachment, attachmentCalls, uploadErrorText } from './attachment-sdk.js';
+import { type UploadedAttachment, uploadErrorText } from './attachment-sdk.js';
 import { imageFacts } from './image-preview.js';
 
 /** A file on its way to the server from the composer: what its card shows. */
@@ -60,7 +60,7 @@ export class UploadQueue {
     // Through a promise from the start: a call that throws at once fails the card like one that rejects.
     // An encrypted image's size and preview are the sender's to say (the server cannot see them).
     return Promise.resolve(options.encrypt ? imageFacts(file) : undefined)
-      .then((facts) => attachmentCalls(this.client).upload(file, {
+      .then((facts) => this.client.upload(file, {
         ...facts,
         name: options.name,
         ...(file.type ? { type: file.type } : {}),
