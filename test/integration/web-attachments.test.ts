@@ -173,6 +173,8 @@ describe('the web client sends and shows attachments', { skip, timeout: 240_000 
     const inline = '.messages .att-image img';
     assert.equal(await loadedWidth(dave, inline), 300);
     assert.match((await dave.locator(inline).getAttribute('src')) ?? '', /^blob:/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await dave.screenshot({ path: join(ARTIFACTS, 'web-attachments-phone.png') });
     await dave.getByRole('button', { name: 'Open secret.png' }).click();
     await dave.getByRole('dialog', { name: 'secret.png' }).waitFor();
     await dave.getByRole('button', { name: 'Close the image' }).click();
