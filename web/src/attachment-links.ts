@@ -1,8 +1,8 @@
 import type { ChatClient } from '../../src/client/browser.js';
 import type { AttachmentLinks } from './attachment-sdk.js';
 
-/** A link is asked for again this long before it expires (a page kept open over its lifetime). */
-const EARLY_MS = 60_000;
+/** A download started by the user asks for a new link when its link has less than this left. */
+const MARGIN_MS = 5_000;
 /** After an element's load failed, a new link is asked for at most this often (a missing file must not loop). */
 const RETRY_MS = 10_000;
 
@@ -25,10 +25,14 @@ export class LinkCache {
     private readonly changed: () => void,
   ) {}
 
-  /** The current links, if known and not about to expire; otherwise asks for them (a change follows). */
+  /**
+   * The links, if known and not expired; otherwise asks for them (a change
+   * follows). Not asked again before they expire: an element on screen keeps
+   * its URL (a new one would load it again); one that fails calls `refresh`.
+   */
   get(id: string): AttachmentLinks | undefined {
     const links = this.links.get(id);
-    if (links && expiresMs(links) - EARLY_MS > Date.now()) return links;
+    if (links && expiresMs(links) > Date.now()) return links;
     if (Date.now() - (this.failedAt.get(id) ?? 0) > RETRY_MS) void this.ask(id).catch(() => {});
     return links;
   }
@@ -36,7 +40,7 @@ export class LinkCache {
   /** Links for a download started by the user: fresh enough to use now. */
   async fresh(id: string): Promise<AttachmentLinks> {
     const links = this.links.get(id);
-    if (links && expiresMs(links) - EARLY_MS > Date.now()) return links;
+    if (links && expiresMs(links) - MARGIN_MS > Date.now()) return links;
     return this.ask(id);
   }
 
