@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { SNIFF_BYTES, sniff, typeAllowed } from '../../src/services/attachments/sniff.js';
+import { SNIFF_BYTES, narrowByDeclared, sniff, typeAllowed } from '../../src/services/attachments/sniff.js';
 
 function hex(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(text.replace(/\s+/g, ''), 'hex'));
@@ -119,5 +119,22 @@ describe('typeAllowed', () => {
     assert.equal(typeAllowed('text/plain; charset=utf-8', ' TEXT/Plain '), true);
     assert.equal(typeAllowed('text/plain', ''), false);
     assert.equal(typeAllowed('text/plain', ' , '), false);
+  });
+});
+
+describe('narrowByDeclared', () => {
+  it('lets a recorder say its WebM, MP4 or Ogg holds sound alone', () => {
+    assert.equal(narrowByDeclared('video/webm', 'audio/webm;codecs=opus'), 'audio/webm');
+    assert.equal(narrowByDeclared('video/mp4', 'audio/mp4'), 'audio/mp4');
+    assert.equal(narrowByDeclared('video/mp4', 'audio/x-m4a'), 'audio/mp4');
+    assert.equal(narrowByDeclared('video/ogg', 'AUDIO/OGG'), 'audio/ogg');
+  });
+
+  it('never changes the container nor turns a file into something else', () => {
+    assert.equal(narrowByDeclared('video/webm', 'audio/mp4'), 'video/webm');
+    assert.equal(narrowByDeclared('video/webm', 'image/png'), 'video/webm');
+    assert.equal(narrowByDeclared('application/pdf', 'audio/webm'), 'application/pdf');
+    assert.equal(narrowByDeclared('text/plain', 'text/html'), 'text/plain');
+    assert.equal(narrowByDeclared('video/webm', ''), 'video/webm');
   });
 });

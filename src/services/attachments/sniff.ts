@@ -183,3 +183,23 @@ function textType(b: Uint8Array): string {
   const start = text.replace(/^\s*(<\?xml[^>]*\?>\s*)?((<!--[\s\S]*?-->|<!DOCTYPE[^>]*>)\s*)*/i, '');
   return /^<svg[\s>/]/i.test(start) ? 'image/svg+xml' : 'text/plain';
 }
+
+/**
+ * Containers that hold sound alone as readily as pictures (WebM, MP4, Ogg)
+ * sniff as video from their first bytes: a recorder's voice message is
+ * `video/webm` by its header. The client's declared type may narrow such a
+ * video to audio of the same container, and nothing else: it can never
+ * change the container, nor make anything an image or a document.
+ */
+const AUDIO_OF_CONTAINER: Readonly<Record<string, readonly string[]>> = {
+  'video/webm': ['audio/webm'],
+  'video/mp4': ['audio/mp4', 'audio/x-m4a', 'audio/m4a'],
+  'video/ogg': ['audio/ogg'],
+};
+
+export function narrowByDeclared(sniffed: string, declared: string): string {
+  const declaredType = declared.split(';')[0]?.trim().toLowerCase() ?? '';
+  const audio = AUDIO_OF_CONTAINER[sniffed];
+  if (!audio?.includes(declaredType)) return sniffed;
+  return declaredType === 'audio/webm' || declaredType === 'audio/ogg' ? declaredType : 'audio/mp4';
+}

@@ -7,6 +7,7 @@ import type { RateLimitStore } from '../limits/rate-limit-store.js';
 import type { Principal } from '../types.js';
 import { isUploadId, newUploadId } from './ids.js';
 import type { UploadMetadata } from './upload-metadata.js';
+import { narrowByDeclared } from './sniff.js';
 
 /**
  * The rules of uploads (tus 1.0, docs/attachments.md "Uploading"): who may
@@ -250,7 +251,8 @@ export class UploadService {
     const { blobs, media, settings, storage, clock } = this.deps;
     let mime = OCTET_STREAM;
     if (!row.encrypted) {
-      mime = media.sniff(row.length === 0 ? new Uint8Array(0) : await collect(blobs.readStaged(row.id, { start: 0, end: Math.min(row.length, media.sniffBytes) - 1 })));
+      const sniffed = media.sniff(row.length === 0 ? new Uint8Array(0) : await collect(blobs.readStaged(row.id, { start: 0, end: Math.min(row.length, media.sniffBytes) - 1 })));
+      mime = narrowByDeclared(sniffed, row.declaredType);
       if (!media.typeAllowed(mime, settings.allowedTypes)) {
         await storage.deleteUpload(row.id, clock.now());
         await blobs.deleteStaged(row.id);
