@@ -15,6 +15,7 @@ import { ThrottledAuditLog } from './services/audit-throttle.js';
 import { MemoryRateLimitStore } from './services/limits/memory-rate-limit-store.js';
 import { RevocationWatcher } from './services/revocation-watcher.js';
 import { WS_PATH, buildHttp } from './app/http.js';
+import { buildAttachments } from './app/attachments.js';
 import { type OpenedBus, openBusEngine } from './app/bus-engine.js';
 import { openStorageEngine } from './app/storage-engine.js';
 import { NodeWatch } from './services/node-watch.js';
@@ -191,12 +192,14 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     intervalMs: config.storage.revocation_poll_ms,
   });
   broker.run(nodeEvents({ channels, revocations: revocationWatcher, delivery }));
+  const attachments = buildAttachments(config, { storage, clock, log, limits: limitStore });
   let ready = false;
   const http = buildHttp(config, log, {
     storage,
     engines: [opened.health, bus.health],
     accounts: core.accounts,
     pushTokens: services.pushTokens,
+    attachments,
     ready: () => ready,
     connections: () => registry.size,
   });
@@ -304,6 +307,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   }
   ready = true;
   pushes.start();
+  // Every node collects: the database decides in its transaction, and a file another node deleted first is no error.
+  attachments.collector.start(config.attachments.gc_interval_minutes * 60_000);
   if (providers.size > 0) log.info({ providers: [...providers.keys()] }, 'push notifications on');
 
   let lostListener = false;
@@ -323,6 +328,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       clock.clearTimer(sweeper);
       clock.clearTimer(expireInboxes);
       revocationWatcher.stop();
+      await attachments.collector.stop();
       metrics?.stop();
       await metricsListener?.close();
       await services.presence.stop();

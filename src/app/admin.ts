@@ -4,16 +4,20 @@ import { databaseFile, openConfiguredDatabase } from '../app.js';
 import { systemClock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { adminAuditLog } from '../services/admin-audit-file.js';
+import { DiskBlobStore, diskBlobStore } from '../storage/blobs/disk.js';
 import type { AdminService } from '../services/admin.js';
 import { databaseSize, readEpoch, schemaVersion } from '../storage/database.js';
 import { StorageStartError } from '../storage/errors.js';
 import { type PgDatabase, openPostgres } from '../storage/postgres/database.js';
 import { PostgresAdminStorage } from '../storage/postgres/admin.js';
+import { PostgresAttachmentStorage } from '../storage/postgres/attachments.js';
 import { postgresDatabaseBytes, postgresSchemaVersion } from '../storage/postgres/figures.js';
 import { loadPostgresMigrations } from '../storage/postgres/migrate.js';
 import type { AccountsStorage } from '../storage/ports/accounts.js';
 import type { AdminStorage } from '../storage/ports/admin.js';
+import type { AttachmentStorage } from '../storage/ports/attachments.js';
 import { SqliteAdminStorage } from '../storage/sqlite/admin.js';
+import { SqliteAttachmentStorage } from '../storage/sqlite/attachments.js';
 import { Store } from '../storage/store.js';
 import { buildCore } from './core.js';
 
@@ -31,6 +35,9 @@ export interface DatabaseFigures {
 /** What the admin CLI works with: the services over the configured database (SQLite or PostgreSQL), no sockets. */
 export interface AdminContext {
   readonly admin: AdminService;
+  /** For `chatd blobs gc` and `chatd stats`: the uploads' rows, and the bytes in storage.dir's blob store. */
+  readonly attachments: AttachmentStorage;
+  readonly blobs: DiskBlobStore;
   figures(): Promise<DatabaseFigures>;
   /** Resolves once every change is committed and the database is closed. */
   close(): Promise<void>;
@@ -51,15 +58,20 @@ function openSqliteAdmin(config: Config): AdminContext {
   const db = openConfiguredDatabase(config, { upgrade: false });
   const file = databaseFile(config);
   let admin: AdminService;
+  let attachments: AttachmentStorage;
   try {
+    const store = new Store(db);
     // One object serves both: the admin's storage is the accounts' storage plus the admin's own.
-    admin = adminService(config, new SqliteAdminStorage(new Store(db)));
+    admin = adminService(config, new SqliteAdminStorage(store));
+    attachments = new SqliteAttachmentStorage(store);
   } catch (error) {
     db.close();
     throw error;
   }
   return {
     admin,
+    attachments,
+    blobs: diskBlobStore(config.storage.dir),
     figures: async () => ({ engine: 'sqlite', location: file, bytes: databaseSize(file), schemaVersion: schemaVersion(db), epoch: readEpoch(db) }),
     close: async () => {
       db.close();
@@ -84,6 +96,9 @@ async function openPostgresAdmin(config: Config): Promise<AdminContext> {
     const admin = adminService(config, new PostgresAdminStorage(db), { createDirectory: true });
     return {
       admin,
+      attachments: new PostgresAttachmentStorage(db),
+      // On a machine that is not a node, storage.dir must be (or mount) the volume the nodes share for blobs.
+      blobs: diskBlobStore(config.storage.dir),
       figures: async () => {
         const [bytes, version, epoch] = await Promise.all([postgresDatabaseBytes(db.read), postgresSchemaVersion(db.read), db.epoch()]);
         return { engine: 'postgres', location: db.label, bytes, schemaVersion: version, epoch };

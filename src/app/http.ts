@@ -6,13 +6,16 @@ import type { AccountService } from '../services/accounts.js';
 import type { PushTokenService } from '../services/push-tokens.js';
 import type { Storage } from '../storage/ports/storage.js';
 import { addAccountRoutes, bearerAuthenticator } from '../transport/http/accounts.js';
+import { addAttachmentRoutes } from '../transport/http/attachments.js';
 import { addHealthRoutes } from '../transport/http/health.js';
 import { addMetricsRoute } from '../transport/http/metrics.js';
 import { addPushRoutes } from '../transport/http/push.js';
 import { errorResponse } from '../transport/http/respond.js';
 import { Router } from '../transport/http/router.js';
+import { addUploadRoutes } from '../transport/http/uploads.js';
 import { addWebRoutes } from '../transport/http/web.js';
 import type { HttpHandler } from '../transport/types.js';
+import type { ServerAttachments } from './attachments.js';
 import { type EngineHealth, checkEngines } from './engines.js';
 
 export const WS_PATH = '/v1/ws';
@@ -29,7 +32,7 @@ export interface ServerHttp {
   readonly metricsRouter: Router | undefined;
 }
 
-/** The HTTP side of the server: health, metrics, accounts, push tokens, the web client, and the hint for a plain GET of the socket path. */
+/** The HTTP side of the server: health, metrics, accounts, push tokens, attachments, the web client, and the hint for a plain GET of the socket path. */
 export function buildHttp(
   config: Config,
   log: Logger,
@@ -39,6 +42,7 @@ export function buildHttp(
     readonly engines: readonly EngineHealth[];
     readonly accounts: AccountService;
     readonly pushTokens: PushTokenService;
+    readonly attachments: ServerAttachments;
     readonly ready: () => boolean;
     readonly connections: () => number;
   },
@@ -58,7 +62,11 @@ export function buildHttp(
   router.add('GET', WS_PATH, () =>
     errorResponse(new ChatError('upgrade_required', `${WS_PATH} speaks WebSocket only; connect with a WebSocket client`)),
   );
-  addPushRoutes(router, bearerAuthenticator(deps.accounts), deps.pushTokens);
+  const authenticate = bearerAuthenticator(deps.accounts);
+  addPushRoutes(router, authenticate, deps.pushTokens);
+  // attachments.enabled = false: no upload routes (404), while what was sent before stays readable.
+  if (deps.attachments.uploads) addUploadRoutes(router, authenticate, deps.attachments.uploads, { maxFileBytes: config.attachments.max_file_bytes });
+  addAttachmentRoutes(router, { authenticate, downloads: deps.attachments.downloads });
   let inFlight = 0;
   const handler: HttpHandler = async (request, context) => {
     inFlight++;

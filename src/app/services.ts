@@ -65,11 +65,17 @@ export function buildChatServices(deps: ChatServiceDeps) {
   const services = {
     messaging: new MessagingService({
       storage: storage.messaging,
+      attachments: storage.attachments,
       clock,
       fanout,
       pushes,
       sendBudget: new SendBudget(deps.limitStore, config.limits.user_sends_per_second),
-      settings: { push, maxBodyBytes: config.messages.max_body_bytes, requireE2e: config.messages.require_e2e },
+      settings: {
+        push,
+        maxBodyBytes: config.messages.max_body_bytes,
+        requireE2e: config.messages.require_e2e,
+        attachmentsEnabled: config.attachments.enabled,
+      },
     }),
     history: new HistoryService({ storage: storage.history, settings: { pageMax: config.messages.history_page_max } }),
     threads: new ThreadService({

@@ -1,5 +1,5 @@
 import { type Interface, createInterface } from 'node:readline';
-import type { ChatClient, ClientMessage, MessageJson, PresenceJson, StateChange, ThreadJson, UserJson } from '../client/node.js';
+import type { ChatClient, ClientAttachment, ClientMessage, MessageJson, PresenceJson, StateChange, ThreadJson, UserJson } from '../client/node.js';
 import { CliError } from './common.js';
 
 /**
@@ -51,6 +51,8 @@ export class Terminal {
 }
 
 const TYPING_QUIET_MS = 3000;
+/** `/save N` reaches this far back. */
+const KEPT_ATTACHMENTS = 200;
 
 /**
  * Prints what the client reports (messages, presence, typing) and pages of
@@ -65,12 +67,14 @@ export class Renderer {
   /** Users looked up once in vain are not looked up again for every message. */
   private readonly triedUsers = new Set<number>();
   private readonly typingShownAt = new Map<number, number>();
+  /** Attachments in the order they were shown, for `/save N`. */
+  private readonly attachments: ClientAttachment[] = [];
 
   constructor(
     private readonly client: ChatClient,
     private readonly terminal: Terminal,
   ) {
-    client.on('message', (message) => void this.show(async () => [await this.message(message)]));
+    client.on('message', (message) => void this.show(() => this.message(message)));
     client.on('thread', ({ thread }) => this.names.learnThread(thread));
     client.on('presence', (presence) => {
       if (presence.user_id !== client.user?.id) void this.show(async () => [`* ${presenceLine(await this.nameOf(presence.user_id), presence)}`]);
@@ -91,7 +95,7 @@ export class Renderer {
   page(messages: readonly MessageJson[], more: boolean, header: string[], empty: string): Promise<void> {
     return this.show(async () => {
       const lines = [...header, ...(messages.length === 0 ? [empty] : [])];
-      for (const message of messages) lines.push(await this.message(message));
+      for (const message of messages) lines.push(...(await this.message(message)));
       return more ? [...lines, '(older messages: /more)'] : lines;
     });
   }
@@ -114,8 +118,28 @@ export class Renderer {
     return thread ? threadLabel(thread) : `#${threadId}`;
   }
 
-  private async message(message: MessageJson): Promise<string> {
-    return messageLine(await this.label(message.thread_id, userIdsIn(message)), message, this.names);
+  /** The message's line, then one line per attachment: a signed link to a plaintext one (`/save` fetches any). */
+  private async message(message: MessageJson): Promise<string[]> {
+    const lines = [messageLine(await this.label(message.thread_id, userIdsIn(message)), message, this.names)];
+    for (const attachment of attachmentsOf(message)) {
+      this.attachments.push(attachment);
+      if (this.attachments.length > KEPT_ATTACHMENTS) this.attachments.shift();
+      if (attachment.encrypted || !attachment.name) {
+        lines.push(`  ${attachmentLabel(attachment)}`);
+        continue;
+      }
+      const link = await this.client.attachmentLinks(attachment.id).then(
+        (links) => links.url,
+        (error: unknown) => `(no link: ${(error as Error).message})`,
+      );
+      lines.push(`  ${attachmentLabel(attachment)} ${link}`);
+    }
+    return lines;
+  }
+
+  /** The `back`-th attachment shown, counting from the newest (1). */
+  shownAttachment(back: number): ClientAttachment | undefined {
+    return this.attachments[this.attachments.length - back];
   }
 
   /** A user seen in a presence event: a thread peer or a contact, most likely. */
@@ -168,13 +192,15 @@ export const HELP = [
   '  /add USER... /remove USER /leave    change the open group',
   '  /more                    older messages of the open thread',
   '  /read                    mark the open thread read',
+  '  /file PATH [TEXT]        send a file (encrypted in an encrypted thread), with an optional caption',
+  '  /save N PATH             save the Nth newest attachment shown (1: the last) to PATH',
   '  /who  /contacts  /contact USER      presence, your contacts, add a contact',
   '  /logout                  log this device out and forget it here',
   '  /quit                    leave (also: end of input); unsent messages are kept',
   '  //text                   send a line that starts with /',
 ];
 
-export const SHORT_HELP = 'commands: /threads /open /dm /group /add /remove /leave /more /read /who /contacts /contact /verify /devices /approve /share-history /logout /quit (/help explains)';
+export const SHORT_HELP = 'commands: /threads /open /dm /group /add /remove /leave /more /read /file /save /who /contacts /contact /verify /devices /approve /share-history /logout /quit (/help explains)';
 
 /** `@bob` for a direct thread, the title for a group; `(left)` once the user is no longer a member. */
 export function threadLabel(thread: ThreadJson): string {
@@ -199,7 +225,43 @@ export function messageText(message: MessageJson, names: Names): string {
   if (message.kind === 'system') return `* ${describeSystem(message, names)}`;
   const e2e = (message as ClientMessage).e2e;
   if (e2e && e2e.status !== 'ok') return `${names.name(message.sender_id)}: (encrypted message: ${e2e.status})`;
+  const attachments = attachmentsOf(message);
+  if (attachments.length > 0 && (message.body === null || message.body === undefined)) {
+    return `${names.name(message.sender_id)}: ${attachments.map((attachment) => `[${attachmentKind(attachment)} ${attachment.name ?? attachment.id}]`).join(' ')}`;
+  }
   return `${names.name(message.sender_id)}: ${bodyText(message.body)}`;
+}
+
+/** What the SDK gives of a message's attachments (the server's, or the decrypted envelope's). */
+export function attachmentsOf(message: MessageJson): readonly ClientAttachment[] {
+  return (message as ClientMessage).attachments ?? [];
+}
+
+/** `[photo cat.jpg 1.2 MB]`; `[photo cat.jpg 1.2 MB (encrypted)]` for one sealed in an encrypted message (no link: the server has only ciphertext). */
+export function attachmentLabel(attachment: ClientAttachment): string {
+  const size = attachment.size === undefined ? '' : ` ${humanSize(attachment.size)}`;
+  return `[${attachmentKind(attachment)} ${attachment.name ?? attachment.id}${size}${attachment.encrypted ? ' (encrypted)' : ''}]`;
+}
+
+function attachmentKind(attachment: ClientAttachment): string {
+  const mime = attachment.mime ?? '';
+  if (mime.startsWith('image/')) return 'photo';
+  if (mime.startsWith('video/')) return 'video';
+  if (mime.startsWith('audio/')) return 'audio';
+  return 'file';
+}
+
+/** Decimal units, one decimal: `1.2 MB`. */
+export function humanSize(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 999.95 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Every user a message mentions: its sender and, for a group change, the users it names. */

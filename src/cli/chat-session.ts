@@ -1,6 +1,7 @@
-import { type ChatClient, ClientError, type StateChange, type ThreadJson, newClientMsgId } from '../client/node.js';
+import { type ChatClient, ClientError, type StateChange, type ThreadJson, type UploadedAttachment, newClientMsgId } from '../client/node.js';
 import { HELP, Renderer, SHORT_HELP, type Terminal, presenceLine, splitArguments, stateLine, threadLabel, threadLine, userIdsIn } from './chat-render.js';
 import { ChatEncryption, ENCRYPTION_HELP } from './chat-e2e.js';
+import { saveAttachment, uploadFile } from './chat-file.js';
 import { CliError } from './common.js';
 
 const PAGE = 20;
@@ -147,6 +148,22 @@ export class ChatSession {
         const read = await this.client.markRead(thread.id);
         return print(`${threadLabel(thread)} read up to ${read.read_seq}; ${read.total_unread} unread in all`);
       }
+      case '/file': {
+        const thread = this.current();
+        if (args.length < 1) throw new Error('usage: /file PATH [TEXT]');
+        const caption = args.slice(1).join(' ');
+        // With --encryption every thread is encrypted; without, a thread that requires it refuses the send anyway.
+        const encrypt = this.encryption !== undefined || thread.e2e_required;
+        const attachment = await uploadFile(this.client, args[0] as string, encrypt, print);
+        return this.sendMessage(thread, caption === '' ? null : { text: caption }, [attachment]);
+      }
+      case '/save': {
+        const [which = '', path] = args;
+        if (!/^\d+$/.test(which) || !path || args.length !== 2) throw new Error('usage: /save N PATH (N: 1 for the last attachment shown, 2 the one before…)');
+        const attachment = this.renderer.shownAttachment(Number(which));
+        if (!attachment) throw new Error(`no attachment ${which} shown yet`);
+        return print(`saved ${attachment.name ?? attachment.id} to ${path} (${await saveAttachment(this.client, attachment, path)} bytes)`);
+      }
       case '/who':
       case '/contacts': {
         const thread = name === '/who' ? this.open : undefined;
@@ -191,9 +208,13 @@ export class ChatSession {
   private async sendText(text: string): Promise<undefined> {
     const thread = this.open;
     if (!thread) return void this.terminal.print('open a thread first: /dm USER or /open N');
+    return this.sendMessage(thread, { text });
+  }
+
+  private async sendMessage(thread: ThreadJson, body: unknown, attachments: readonly UploadedAttachment[] = []): Promise<undefined> {
     const clientMsgId = newClientMsgId();
     const stored = this.client.once('status', (change) => change.client_msg_id === clientMsgId);
-    const sent = this.client.send(thread.id, { text }, { clientMsgId }).then(
+    const sent = this.client.send(thread.id, body, { clientMsgId, ...(attachments.length > 0 ? { attachments } : {}) }).then(
       () => undefined,
       (error: unknown) => {
         // `closed`: the client stopped before the ack; the message stays in the store for the next run.

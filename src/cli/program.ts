@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { addBlobsCommands } from './blobs.js';
 import { addChatCommand } from './chat-command.js';
 import { VERSION } from './common.js';
 import { addConfigCommands } from './config.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   addDbCommands(program);
   addPushCommands(program);
   addStatsCommand(program);
+  addBlobsCommands(program);
   addConfigCommands(program);
   addChatCommand(program);
   return program;

@@ -1,4 +1,5 @@
 import type { MemberJson, ReceiptEvent, ThreadJson, UserJson, WelcomeFrame } from '../protocol/frames.js';
+import { Attachments } from './attachments.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, reconnectDelay } from './backoff.js';
 import { Connection, type ConnectionEnd, type ReplyOf, type ServerEvent } from './connection.js';
 import { E2eSession } from './e2e.js';
@@ -13,6 +14,7 @@ import { Receiver } from './receiver.js';
 import { type RequestJson, isIdempotent } from './requests.js';
 import { type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
 import { type ClientStore, MemoryStore, type StoreIdentity } from './store.js';
+import { portableSha256 } from './sha256.js';
 import { ThreadList } from './thread-list.js';
 import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, ThreadChange } from './types.js';
 
@@ -23,6 +25,8 @@ import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, Thr
  */
 export abstract class ClientCore extends Emitter<ClientEvents> {
   readonly api: AccountApi;
+  /** Uploads, downloads and links (HTTP, beside the connection). */
+  protected readonly attachments: Attachments;
   protected readonly store: ClientStore;
   private readonly openSocket;
   private readonly backoff: BackoffOptions;
@@ -59,6 +63,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     if (!WebSocketClass) throw new Error('no WebSocket class: pass the `WebSocket` option (in Node, import from chatd/client, which uses the ws package)');
     this.openSocket = socketFactory(WebSocketClass);
     this.api = new AccountApi(options.server, options.token);
+    this.attachments = new Attachments(options.server, options.token, options.sha256 ?? portableSha256);
     this.store = options.store ?? new MemoryStore();
     this.backoff = { ...DEFAULT_BACKOFF, ...options.reconnect };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;

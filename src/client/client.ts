@@ -1,4 +1,9 @@
 import type { ContactsReplyFrame, MemberJson, MessageJson, MessagesFrame, PresenceJson, ReadStateFrame, ThreadJson, UserRefJson } from '../protocol/frames.js';
+import {
+  type AttachmentLinks, type ClientAttachment, type DownloadOptions, type EncryptedFileInfo, type UploadOptions, type UploadedAttachment,
+  sealedWithAttachments,
+} from './attachment-types.js';
+import { type NamedSource, blobSource, bytesSource } from './attachments.js';
 import { ClientCore } from './client-core.js';
 import type { E2eSession } from './e2e.js';
 import type { ClientMessage, DeviceFingerprint, OwnDevice, SafetyNumber } from './e2e-types.js';
@@ -43,37 +48,95 @@ export class ChatClient extends ClientCore {
    * there rejects with `encryption_required`, nothing stored. A send to a
    * contact whose verified identity changed waits in the outbox until
    * `acceptIdentity`.
+   *
+   * `attachments`: what `upload` resolved with (1 to 10 uploads, an encrypted
+   * thumbnail counting as one); `body` may then be
+   * null. An encrypted message takes encrypted uploads only (`upload(…, {
+   * encrypt: true })`): their keys and hashes are sealed with the body, the
+   * server sees their ids. A plaintext one takes plaintext uploads (or ids,
+   * to forward a file).
    */
-  async send(threadId: number, body: unknown, options: { encrypted?: boolean; clientMsgId?: string } = {}): Promise<SentMessage> {
+  async send(
+    threadId: number,
+    body: unknown,
+    options: { encrypted?: boolean; clientMsgId?: string; attachments?: ReadonlyArray<string | ClientAttachment> } = {},
+  ): Promise<SentMessage> {
     if (!this.started) throw new ClientError('closed', 'call start() before send(): the store must be loaded first', false);
     if (this.closing || (this.running && this.current.state === 'stopped')) throw new ClientError('closed', 'the client has stopped', false);
     await this.started;
-    if (body === null || body === undefined) throw new ClientError('invalid_field', 'body must be a JSON value other than null', false);
+    const files = options.attachments ?? [];
+    if (files.length > 10) throw new ClientError('invalid_field', `a message carries at most 10 attachments, not ${files.length}`, false);
+    if ((body === null || body === undefined) && files.length === 0) throw new ClientError('invalid_field', 'body must be a JSON value other than null (or give attachments)', false);
+    const thread = this.threadList.get(threadId);
+    const sticky = this.e2e ? this.e2e.mustEncrypt(threadId, thread) : thread?.e2e_required === true;
+    const encryptedFiles = files.filter((file): file is ClientAttachment & { encrypted: EncryptedFileInfo } => typeof file !== 'string' && file.encrypted !== undefined);
+    if (sticky && options.encrypted === false) {
+      throw new ClientError('encryption_required', `thread ${threadId} is end-to-end encrypted: it never gets plaintext`, false);
+    }
+    const kind = options.encrypted || sticky || (encryptedFiles.length > 0 && options.encrypted === undefined) ? 'e2e' : 'text';
+    if (kind === 'e2e' && encryptedFiles.length < files.length) {
+      throw new ClientError('encryption_required', `thread ${threadId}'s message is end-to-end encrypted: its attachments must be uploaded with encrypt: true`, false);
+    }
+    if (kind === 'text' && encryptedFiles.length > 0) {
+      throw new ClientError('invalid_field', 'an encrypted upload goes in an end-to-end encrypted message (its key travels sealed in it)', false);
+    }
+    const ids = [...new Set(kind === 'e2e' ? encryptedFiles.flatMap(({ encrypted: info }) => (info.thumbnail ? [info.id, info.thumbnail.id] : [info.id])) : files.map((file) => (typeof file === 'string' ? file : file.id)))];
+    if (ids.length > 10) {
+      throw new ClientError('invalid_field', `a message carries at most 10 uploads; these attachments are ${ids.length} with their encrypted thumbnails`, false);
+    }
+    const sealed = kind === 'e2e' && encryptedFiles.length > 0 ? sealedWithAttachments(body, encryptedFiles.map((file) => file.encrypted)) : (body ?? null);
     let json: string;
     try {
-      json = JSON.stringify(body);
+      json = JSON.stringify(sealed);
     } catch (error) {
       throw new ClientError('invalid_field', `body cannot be sent as JSON: ${(error as Error).message}`, false);
     }
     const limit = this.limits?.max_body_bytes;
     const size = new TextEncoder().encode(json).length;
     if (limit !== undefined && size > limit) throw new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${limit}`, false);
-    const thread = this.threadList.get(threadId);
-    const sticky = this.e2e ? this.e2e.mustEncrypt(threadId, thread) : thread?.e2e_required === true;
-    if (sticky && options.encrypted === false) {
-      throw new ClientError('encryption_required', `thread ${threadId} is end-to-end encrypted: it never gets plaintext`, false);
-    }
     const entry: OutboxEntry = {
       client_msg_id: options.clientMsgId ?? newClientMsgId(),
       thread_id: threadId,
-      kind: options.encrypted || sticky ? 'e2e' : 'text',
-      body,
+      kind,
+      body: sealed,
+      ...(ids.length > 0 ? { attachments: ids.map((id) => ({ id })) } : {}),
       created_at: Date.now(),
     };
     // The thread is encrypted from this send on, not from when it is sealed: a send right after it, or
     // one made offline, would otherwise go out in plaintext.
     if (entry.kind === 'e2e') this.e2e?.encryptedSend(threadId);
     return this.outbox.add(entry);
+  }
+
+  // ---- attachments ----
+
+  /**
+   * Uploads a file (tus, resumable: after a dropped connection it asks the
+   * server how much arrived and goes on). Resolves with the server's
+   * description, or with `encrypt`, the file encrypted here under a fresh key
+   * (the server sees only ciphertext) with what `send` seals for the
+   * recipients. Pass the result to `send`.
+   */
+  upload(input: Blob | Uint8Array, options: UploadOptions = {}): Promise<UploadedAttachment> {
+    return this.uploadSource(input instanceof Uint8Array ? bytesSource(input) : blobSource(input), options);
+  }
+
+  /**
+   * An attachment's bytes (the object from `message.attachments`, an upload's
+   * result, or a plaintext attachment's id). An encrypted one is decrypted and
+   * its hash checked: `attachment_corrupt` otherwise, never altered bytes.
+   */
+  download(attachment: string | ClientAttachment, options: DownloadOptions = {}): Promise<Uint8Array> {
+    return this.attachments.download(attachment, options);
+  }
+
+  /** Signed absolute links to a plaintext attachment (and its thumbnail) for `<img>`, `<audio>`, `<video>`. */
+  attachmentLinks(id: string): Promise<AttachmentLinks> {
+    return this.attachments.links(id);
+  }
+
+  protected uploadSource(source: NamedSource, options: UploadOptions): Promise<UploadedAttachment> {
+    return this.attachments.upload(source, options);
   }
 
   /** Messages not yet acked by the server, oldest first. A message joins once it is stored, just before `send` sends it. */

@@ -1,4 +1,5 @@
 import type { MessageJson } from '../protocol/frames.js';
+import type { ClientAttachment } from './attachment-types.js';
 
 /**
  * What the app sees of end-to-end encryption (docs/client.md, "End-to-end
@@ -18,7 +19,13 @@ import type { MessageJson } from '../protocol/frames.js';
 export type E2eStatus = 'ok' | 'undecryptable' | 'bad_signature' | 'unknown_sender' | 'untrusted_sender' | 'replayed';
 
 /** A message as the app gets it: an encrypted one decrypted, with what became of it. */
-export type ClientMessage = MessageJson & {
+export type ClientMessage = Omit<MessageJson, 'attachments'> & {
+  /**
+   * The message's files. Plaintext: the server's descriptions. Encrypted (status `ok`): the sender's, from inside
+   * the envelope, each with `encrypted` (its key and hash) for `download`; ids the server lists that the envelope
+   * does not are dropped. Absent when there are none.
+   */
+  readonly attachments?: readonly ClientAttachment[];
   // For an e2e message whose envelope could be read, `sender_device_id` is the envelope's `sender_device` (the
   // device the signature is checked against and `fingerprint` names), not the server's label.
   /** Set for end-to-end encrypted messages; `body` is the decrypted body when `status` is `ok`, the envelope otherwise. */

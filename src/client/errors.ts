@@ -13,11 +13,16 @@ import type { ErrorCode } from '../errors.js';
  * this user's account key was replaced by a reset this device did not make
  * (`account_reset`: it dropped the old one and waits for approval again);
  * the store holds malformed secrets (`store_corrupt`).
+ *
+ * Attachments add two: the app cancelled an upload or download (`aborted`);
+ * an encrypted attachment does not decrypt, is truncated, or its hash is not
+ * the one its message states (`attachment_corrupt`).
  */
 export type ClientErrorCode =
   | ErrorCode
   | 'disconnected' | 'timeout' | 'closed' | 'bad_reply' | 'network'
-  | 'key_mismatch' | 'untrusted_devices' | 'encryption_downgrade' | 'account_reset' | 'store_corrupt';
+  | 'key_mismatch' | 'untrusted_devices' | 'encryption_downgrade' | 'account_reset' | 'store_corrupt'
+  | 'aborted' | 'attachment_corrupt';
 
 /** What an error frame carries besides its code (`devices_changed`: the devices to add and to drop). */
 export interface ClientErrorDetails {

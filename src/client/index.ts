@@ -12,6 +12,9 @@ export type {
   ThreadChange,
   UserRef,
 } from './client.js';
+export type {
+  AttachmentLinks, ClientAttachment, DownloadOptions, EncryptedFileInfo, EncryptedThumbnailInfo, ThumbnailInput, UploadOptions, UploadedAttachment,
+} from './attachment-types.js';
 export type { BackoffOptions } from './backoff.js';
 export type {
   AccountStanding, ClientMessage, DeviceFingerprint, DeviceRequest, E2eStatus, IdentityChange, KeyChange, OwnDevice, SafetyNumber,
@@ -37,6 +40,7 @@ export {
   type StoredState,
 } from './store.js';
 export type {
+  AttachmentJson,
   MemberJson,
   MessageJson,
   PresenceJson,

@@ -1,4 +1,5 @@
 import type { MessageJson } from '../protocol/frames.js';
+import { readSealedAttachments } from './attachment-types.js';
 import type { DeviceDirectory, Signer } from './device-directory.js';
 import { decode } from './e2e-bytes.js';
 import type { ClientMessage, E2eStatus } from './e2e-types.js';
@@ -40,10 +41,11 @@ export class MessageOpener {
   open(message: MessageJson): ClientMessage {
     const envelope = readEnvelope(message.body);
     const result = (status: E2eStatus, fingerprint?: string, body?: unknown, via?: 'sealed' | 'history'): ClientMessage => ({
-      ...message,
+      ...withoutAttachments(message),
       // The device the envelope names and its signature was checked against, not the server's unsigned label.
       ...(envelope ? { sender_device_id: envelope.sender_device } : {}),
-      body: status === 'ok' ? body : message.body,
+      // Opened: the files are the ones the sender sealed (with their keys); the server's id list says nothing more.
+      ...(status === 'ok' ? sealedParts(body) : { body: message.body, ...serverAttachments(message) }),
       // Protocol 1 history: no key commitment, so a sender (with a colluding server) could show recipients different bodies.
       e2e: { status, fingerprint, ...(via ? { via } : {}), ...(envelope?.v === 1 ? { legacy: true as const } : {}) },
     });
@@ -84,4 +86,21 @@ export class MessageOpener {
     const shared = this.historyKeys.get(message.thread_id, message.seq);
     return shared ? { key: decode(this.sodium, shared), via: 'history' } : undefined;
   }
+}
+
+/** The app's body and the files of a decrypted body (docs/attachments.md, "Encrypted attachments"). */
+function sealedParts(plain: unknown): Pick<ClientMessage, 'body' | 'attachments'> {
+  const sealed = readSealedAttachments(plain);
+  if (!sealed) return { body: plain };
+  return { body: sealed.body, ...(sealed.attachments.length > 0 ? { attachments: sealed.attachments } : {}) };
+}
+
+function withoutAttachments(message: MessageJson): Omit<MessageJson, 'attachments'> {
+  const { attachments: _attachments, ...rest } = message;
+  return rest;
+}
+
+/** The ids the server lists, for a message that could not be opened. */
+function serverAttachments(message: MessageJson): Pick<ClientMessage, 'attachments'> {
+  return message.attachments ? { attachments: message.attachments } : {};
 }

@@ -185,8 +185,9 @@ export class Outbox {
       }
       this.inFlight.add(entry.client_msg_id);
       // Callbacks, not a promise: the ack is handled before the echo of the message that follows it.
+      const attachments = entry.attachments && entry.attachments.length > 0 ? { attachments: entry.attachments } : {};
       connection.send(
-        { type: 'send', thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, kind: entry.kind, body },
+        { type: 'send', thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, kind: entry.kind, ...(body === null ? {} : { body }), ...attachments },
         (ack) => this.acked(entry, ack),
         (error) => this.refused(connection, entry, error),
       );

@@ -10,7 +10,11 @@ export type MemberRef = number | string;
 /** A user reference sits in the frame itself: `user_id` or `username`. */
 export type RequestJson =
   | { readonly type: 'ping' }
-  | { readonly type: 'send'; readonly thread_id: number; readonly client_msg_id: string; readonly kind: 'text' | 'e2e'; readonly body: unknown }
+  /** `body` may be absent when `attachments` are given (1 to 10 upload ids). */
+  | {
+      readonly type: 'send'; readonly thread_id: number; readonly client_msg_id: string; readonly kind: 'text' | 'e2e'; readonly body?: unknown;
+      readonly attachments?: ReadonlyArray<{ readonly id: string }>;
+    }
   | { readonly type: 'delivered'; readonly thread_id: number; readonly seq: number }
   | { readonly type: 'read'; readonly thread_id: number; readonly seq: number }
   /** At most one of before, after, around; none: the newest page. */

@@ -20,6 +20,15 @@ export interface Sodium {
   from_base64(text: string, variant: number): Uint8Array;
   readonly base64_variants: { readonly ORIGINAL: number };
   readonly crypto_aead_xchacha20poly1305_ietf_NPUBBYTES: number;
+  // Encrypted attachments (file-crypto.ts). A state is an opaque handle into libsodium's heap.
+  crypto_secretstream_xchacha20poly1305_keygen(): Uint8Array;
+  crypto_secretstream_xchacha20poly1305_init_push(key: Uint8Array): { state: unknown; header: Uint8Array };
+  crypto_secretstream_xchacha20poly1305_push(state: unknown, message: Uint8Array, additional: Uint8Array | null, tag: number): Uint8Array;
+  crypto_secretstream_xchacha20poly1305_init_pull(header: Uint8Array, key: Uint8Array): unknown;
+  /** False when the chunk does not authenticate. */
+  crypto_secretstream_xchacha20poly1305_pull(state: unknown, ciphertext: Uint8Array, additional: Uint8Array | null): { message: Uint8Array; tag: number } | false;
+  readonly crypto_secretstream_xchacha20poly1305_TAG_MESSAGE: number;
+  readonly crypto_secretstream_xchacha20poly1305_TAG_FINAL: number;
 }
 
 let loading: Promise<Sodium> | undefined;

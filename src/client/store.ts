@@ -13,7 +13,13 @@ export interface OutboxEntry {
   readonly client_msg_id: string;
   readonly thread_id: number;
   readonly kind: 'text' | 'e2e';
+  /**
+   * What is sent (`text`) or sealed (`e2e`): the app's body; null for a text message of attachments only. An e2e
+   * message with attachments seals `{ chatd: 'chatd-attachments-v1', body, attachments: [EncryptedFileInfo] }`.
+   */
   readonly body: unknown;
+  /** The upload ids the `send` frame lists (for an e2e message: ids only, the rest is sealed in `body`). */
+  readonly attachments?: ReadonlyArray<{ readonly id: string }>;
   /** When the app sent it (client clock, ms). */
   readonly created_at: number;
 }

@@ -6,6 +6,7 @@ import type { ClientError } from './errors.js';
 import type { HistoryProgress, HistoryReceived } from './history-share.js';
 import type { StatusChange } from './outbox.js';
 import type { WebSocketConstructor } from './socket.js';
+import type { Sha256Factory } from './sha256.js';
 import type { ClientStore } from './store.js';
 
 /**
@@ -103,6 +104,8 @@ export interface ChatClientOptions {
   readonly maxHistoryMessages?: number;
   /** Largest JSON body of one `history` part, bytes (each goes out as one device message). Default 32 768; from 256 to 40 960. */
   readonly historyPartBytes?: number;
+  /** SHA-256 for encrypted attachments; a portable one by default (the Node entry passes node:crypto's, faster). */
+  readonly sha256?: Sha256Factory;
 }
 
 /** A user to act on: a username, a user id, or the protocol's `{username}` / `{user_id}`. */

@@ -31,14 +31,13 @@ type FieldReaders = { [T in ClientFrameType]: (frame: JsonObject, id: RequestId)
 const readers: FieldReaders = {
   auth: (f, id) => ({ type: 'auth', id, token: requireString(f, 'token', 256) }),
   ping: (_f, id) => ({ type: 'ping', id }),
-  send: (f, id) => ({
-    type: 'send',
-    id,
-    thread_id: requireId(f, 'thread_id'),
-    client_msg_id: requireString(f, 'client_msg_id', 64),
-    kind: optionalEnum(f, 'kind', ['text', 'e2e'] as const) ?? 'text',
-    body_json: requireBody(f),
-  }),
+  send: (f, id) => {
+    const thread_id = requireId(f, 'thread_id');
+    const client_msg_id = requireString(f, 'client_msg_id', 64);
+    const kind = optionalEnum(f, 'kind', ['text', 'e2e'] as const) ?? 'text';
+    const attachments = readAttachments(f);
+    return { type: 'send', id, thread_id, client_msg_id, kind, body_json: requireBody(f, attachments !== undefined), attachments };
+  },
   delivered: (f, id) => ({ type: 'delivered', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   read: (f, id) => ({ type: 'read', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   history: (f, id) => ({ type: 'history', id, thread_id: requireId(f, 'thread_id'), anchor: readAnchor(f), limit: optionalLimit(f) }),
@@ -159,11 +158,50 @@ function optionalLimit(frame: JsonObject, fallback = 50): number {
   return value;
 }
 
-/** The body: any JSON value but null, re-encoded compactly (that text is what is stored and sent). */
-function requireBody(frame: JsonObject): string {
+/**
+ * The body: any JSON value, re-encoded compactly (that text is what is stored
+ * and sent). Required unless the message carries attachments: then absent (or
+ * null) is stored as `null`.
+ */
+function requireBody(frame: JsonObject, hasAttachments: boolean): string {
   const body = frame.body;
-  if (body === undefined || body === null) fail('body', 'is required (any JSON value, e.g. {"text":"hi"})');
+  if (body === undefined || body === null) {
+    if (hasAttachments) return 'null';
+    fail('body', 'is required (any JSON value, e.g. {"text":"hi"}) unless the message carries attachments');
+  }
   return JSON.stringify(body);
+}
+
+/** At most this many attachments a message; an id is at most MAX_ATTACHMENT_ID_LENGTH characters (the server's ids are 22). */
+export const MAX_ATTACHMENTS = 10;
+const MAX_ATTACHMENT_ID_LENGTH = 64;
+
+/**
+ * `attachments`: 1-10 objects `{ "id": "<upload id>" }`, ids distinct (other
+ * keys of each object are ignored: the server describes the file from its own
+ * record). Undefined when absent. A malformed list is `invalid_frame` naming
+ * the field and what is wrong with it.
+ */
+function readAttachments(frame: JsonObject): readonly string[] | undefined {
+  const value = frame.attachments;
+  if (value === undefined) return undefined;
+  // `what` follows the field's name: " must …" for the list, "[n] …" for one entry.
+  const refuse = (what: string): never => {
+    throw new ChatError('invalid_frame', `attachments${what}`, { field: 'attachments' });
+  };
+  if (!Array.isArray(value)) return refuse(' must be a list of {"id": "<upload id>"}');
+  if (value.length === 0) return refuse(' must hold at least one attachment (omit the field for none)');
+  if (value.length > MAX_ATTACHMENTS) return refuse(` must hold at most ${MAX_ATTACHMENTS} attachments, got ${value.length}`);
+  const ids: string[] = [];
+  for (const [index, item] of value.entries()) {
+    const attachmentId = isObject(item) ? item.id : undefined;
+    if (!isTextOfLength(attachmentId, MAX_ATTACHMENT_ID_LENGTH)) {
+      refuse(`[${index}] must be {"id": "<upload id>"} with id a string of 1-${MAX_ATTACHMENT_ID_LENGTH} characters`);
+    }
+    if (ids.includes(attachmentId as string)) refuse(`[${index}] repeats id ${JSON.stringify(attachmentId)}: each attachment once`);
+    ids.push(attachmentId as string);
+  }
+  return ids;
 }
 
 function readAnchor(frame: JsonObject): HistoryFrame['anchor'] {

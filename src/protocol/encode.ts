@@ -1,5 +1,5 @@
 import { ChatError, ErrorCodes } from '../errors.js';
-import type { MessageJson, RequestId, ServerFrame, UserJson } from './frames.js';
+import type { AttachmentJson, MessageJson, RequestId, ServerFrame, UserJson } from './frames.js';
 
 export function encodeFrame(frame: ServerFrame): string {
   return JSON.stringify(frame);
@@ -44,9 +44,11 @@ export interface MessageFields {
   readonly senderDeviceId: number;
   readonly clientMsgId: string;
   readonly kind: MessageJson['kind'];
-  /** Compact JSON text of any value but null: spliced into frames as it is. */
+  /** Compact JSON text (`null` only for a message with attachments and no body): spliced into frames as it is. */
   readonly bodyJson: string;
   readonly createdAt: number;
+  /** Compact JSON text of the AttachmentJson list the server stored, or null for none: spliced as it is. */
+  readonly attachmentsJson: string | null;
 }
 
 export function messageJson(message: MessageFields): MessageJson {
@@ -60,13 +62,14 @@ export function messageJson(message: MessageFields): MessageJson {
     kind: message.kind,
     body: JSON.parse(message.bodyJson) as unknown,
     created_at: message.createdAt,
+    ...(message.attachmentsJson === null ? {} : { attachments: JSON.parse(message.attachmentsJson) as AttachmentJson[] }),
   };
 }
 
 /**
  * The `message` event's text: exactly what encodeFrame({ type: 'message',
  * message: messageJson(message) }) gives (test/unit/wire.test.ts checks it),
- * with the stored body spliced in as it is. Parsing the body only to encode it
+ * with the stored body (and attachments) spliced in as they are. Parsing the body only to encode it
  * again was a large share of the fanout's cost; this is encoded once per
  * message, whatever the number of recipients.
  */
@@ -75,6 +78,8 @@ export function messageEventText(message: MessageFields): string {
     `{"type":"message","message":{"id":${message.id},"thread_id":${message.threadId},"seq":${message.seq},` +
     `"sender_id":${message.senderUserId},"sender_device_id":${message.senderDeviceId},` +
     `"client_msg_id":${JSON.stringify(message.clientMsgId)},"kind":${JSON.stringify(message.kind)},` +
-    `"body":${message.bodyJson},"created_at":${message.createdAt}}}`
+    `"body":${message.bodyJson},"created_at":${message.createdAt}` +
+    (message.attachmentsJson === null ? '' : `,"attachments":${message.attachmentsJson}`) +
+    '}}'
   );
 }

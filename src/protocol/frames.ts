@@ -29,8 +29,10 @@ export interface SendFrame extends Request<'send'> {
   readonly thread_id: number;
   readonly client_msg_id: string;
   readonly kind: 'text' | 'e2e';
-  /** Any JSON value but null, kept as the text the client sent. */
+  /** Any JSON value, kept as the text the client sent; `null` only when the message carries attachments (the body may then be absent). */
   readonly body_json: string;
+  /** Upload ids (1-10, distinct), in the order the client gave them; undefined: none. */
+  readonly attachments: readonly string[] | undefined;
 }
 export interface DeliveredFrame extends Request<'delivered'> {
   readonly thread_id: number;
@@ -233,8 +235,11 @@ export interface MessageJson {
   readonly sender_device_id: number;
   readonly client_msg_id: string;
   readonly kind: 'text' | 'e2e' | 'system';
+  /** null when the message carries attachments and no text. */
   readonly body: unknown;
   readonly created_at: number;
+  /** Omitted when the message carries none. */
+  readonly attachments?: readonly AttachmentJson[];
 }
 
 export interface ThreadJson {

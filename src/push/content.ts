@@ -12,7 +12,7 @@ export interface ContentSettings {
 const PREVIEW_CHARS = 180;
 const GENERIC = 'New message';
 
-type PushedMessage = Pick<DuePush, 'threadId' | 'messageId' | 'seq' | 'kind' | 'body' | 'senderName' | 'threadKind' | 'threadTitle' | 'createdAt'>;
+type PushedMessage = Pick<DuePush, 'threadId' | 'messageId' | 'seq' | 'kind' | 'body' | 'attachments' | 'senderName' | 'threadKind' | 'threadTitle' | 'createdAt'>;
 
 /**
  * The notification for a message. An end-to-end encrypted message's says only
@@ -28,9 +28,35 @@ export function notificationFor(message: PushedMessage, badge: number, settings:
   };
   const common = { badge, collapseKey: `thread-${message.threadId}`, data, expiresAt: message.createdAt + settings.maxAgeMs };
   if (message.kind === 'e2e' || !settings.preview) return { ...common, body: GENERIC };
-  const text = previewOf(message.body) ?? GENERIC;
+  const text = previewOf(message.body) ?? attachmentsPreview(message.attachments) ?? GENERIC;
   if (message.threadKind === 'group') return { ...common, title: message.threadTitle ?? 'Group', body: `${message.senderName}: ${text}` };
   return { ...common, title: message.senderName, body: text };
+}
+
+/**
+ * What a message without text says of its attachments (docs/attachments.md):
+ * the first decides — "Photo", "Video", "Voice message" (audio), else
+ * "File: <name>" — and " (+N)" counts the others. Undefined for none.
+ */
+export function attachmentsPreview(attachmentsJson: string | null): string | undefined {
+  if (attachmentsJson === null) return undefined;
+  let list: unknown;
+  try {
+    list = JSON.parse(attachmentsJson);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(list) || list.length === 0) return undefined;
+  const first = (list[0] ?? {}) as { mime?: unknown; name?: unknown };
+  const mime = typeof first.mime === 'string' ? first.mime : '';
+  const name = typeof first.name === 'string' && first.name.trim() !== '' ? first.name.replace(/\s+/g, ' ').trim() : undefined;
+  const what = mime.startsWith('image/') ? 'Photo' : mime.startsWith('video/') ? 'Video' : mime.startsWith('audio/') ? 'Voice message' : name ? `File: ${clip(name, 80)}` : 'File';
+  return list.length > 1 ? `${what} (+${list.length - 1})` : what;
+}
+
+function clip(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
 
 /** The `text` of a message body, shortened; undefined when the body has none. */

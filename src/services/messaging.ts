@@ -1,8 +1,10 @@
 import type { Clock } from '../clock.js';
 import { ChatError, isChatError } from '../errors.js';
+import type { AttachmentStorage } from '../storage/ports/attachments.js';
 import type { AppendOutcome, MessagingStorage } from '../storage/ports/messaging.js';
 import type { PushPlatforms } from '../storage/ports/push.js';
 import { readEnvelope } from './e2e-envelope.js';
+import { resolveAttachments } from './message-attachments.js';
 import type { SendBudget } from './limits/send-budget.js';
 import { refuseSignedOut } from './revocations.js';
 import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
@@ -13,10 +15,14 @@ export interface MessagingSettings {
   readonly maxBodyBytes: number;
   /** Every thread takes end-to-end encrypted messages only. */
   readonly requireE2e: boolean;
+  /** attachments.enabled: false refuses a send that carries attachments (attachments_disabled). */
+  readonly attachmentsEnabled: boolean;
 }
 
 export interface MessagingDeps {
   readonly storage: MessagingStorage;
+  /** Which uploads a sender may attach (their own complete ones, or ones they can read). */
+  readonly attachments: Pick<AttachmentStorage, 'attachable'>;
   readonly clock: Clock;
   readonly fanout: Fanout;
   readonly pushes: PushQueueListener;
@@ -30,6 +36,8 @@ export interface SendRequest {
   readonly clientMsgId: string;
   readonly kind: Extract<MessageKind, 'text' | 'e2e'>;
   readonly bodyJson: string;
+  /** Upload ids (1-10, distinct: the decoder checked), in the client's order; undefined: none. */
+  readonly attachments?: readonly string[] | undefined;
 }
 
 export interface SendResult {
@@ -64,7 +72,14 @@ export class MessagingService {
     if (Buffer.byteLength(request.bodyJson) > settings.maxBodyBytes) {
       throw new ChatError('payload_too_large', `the message body is larger than the limit of ${settings.maxBodyBytes} bytes`, { field: 'body' });
     }
+    if (request.attachments !== undefined && !settings.attachmentsEnabled) {
+      throw new ChatError('attachments_disabled', 'this server does not take attachments (attachments.enabled is false)', { field: 'attachments' });
+    }
     const content = request.kind === 'text' ? ({ kind: 'text' } as const) : this.sealing(principal, request);
+    // Read before the unit (a networked engine's unit awaits nothing else); the unit checks again that
+    // each upload is still there (deleted or collected in between: attachment_gone).
+    const attachments =
+      request.attachments === undefined ? undefined : await resolveAttachments(this.deps.attachments, principal.user.id, request.attachments, request.kind);
     const outcome = await storage.appendMessage({
       threadId: request.threadId,
       senderUserId: principal.user.id,
@@ -72,6 +87,7 @@ export class MessagingService {
       clientMsgId: request.clientMsgId,
       content: content.kind === 'text' ? content : { kind: 'e2e', sealedTo: content.sealedTo },
       bodyJson: request.bodyJson,
+      ...(attachments === undefined ? {} : { attachments }),
       now: clock.now(),
       requireE2eEverywhere: settings.requireE2e,
     });
@@ -161,6 +177,8 @@ function sendRefusal(outcome: AppendOutcome & { kind: 'refused' }, request: Send
         details: { missing_devices: missing, extra_devices: extra },
       });
     }
+    case 'attachment_gone':
+      return new ChatError('attachment_not_found', `attachment ${outcome.uploadId} is not an upload you may attach: it was deleted`, { field: 'attachments' });
     case 'no_thread':
       return new ChatError('not_found', `no thread ${request.threadId}`);
     case 'not_member':

@@ -236,6 +236,7 @@ export class Session implements ConnectionListener, LiveSession {
       clientMsgId: frame.client_msg_id,
       kind: frame.kind,
       bodyJson: frame.body_json,
+      attachments: frame.attachments,
     });
     this.connection.gather(() => {
       this.send(ackFrame(frame.id, message, duplicate));

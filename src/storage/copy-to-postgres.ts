@@ -32,6 +32,11 @@ export const COPIED_TABLES = [
   'invites',
   'account_keys',
   'device_messages',
+  // Attachments (migration 0014; messages.attachments goes with its table's other columns).
+  'uploads',
+  'attachment_refs',
+  'blob_orphans',
+  'server_secrets',
 ] as const;
 
 /** SQLite's own tables and meta, whose one row (the epoch) the copy replaces by a new one. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import type { DeliveryStorage } from '../../src/storage/ports/delivery.js';
 import type { HistoryAnchor, HistoryStorage } from '../../src/storage/ports/history.js';
 import type { AppendMessageInput, AppendOutcome, MessagingStorage, StoredMessage } from '../../src/storage/ports/messaging.js';
 import type { ThreadStorage } from '../../src/storage/ports/threads.js';
@@ -18,6 +19,8 @@ export interface MessagingFixture {
   readonly messaging: MessagingStorage;
   readonly history: HistoryStorage;
   readonly threads: ThreadStorage;
+  /** The inbox drain reads messages through it. */
+  readonly delivery: DeliveryStorage;
   /** The message path's storage of a second node (process) on the same database: for races between nodes. */
   otherNode(): Promise<{ readonly messaging: MessagingStorage; readonly threads: ThreadStorage }>;
   user(name: string): Promise<number>;
@@ -32,6 +35,13 @@ export interface MessagingFixture {
   overflow(deviceId: number): Promise<void>;
   /** Whether the device is flagged to sync by cursors. */
   overflowed(deviceId: number): Promise<boolean>;
+  /**
+   * Test seeding, raw SQL: a complete upload of the user's (what the upload
+   * endpoint leaves behind), for sends that carry attachments. Its id.
+   */
+  seedUpload(userId: number, deviceId: number, id: string): Promise<string>;
+  /** Every attachment_refs row as [upload id, thread id, seq], sorted. */
+  attachmentRefs(): Promise<Array<[string, number, number]>>;
   close(): Promise<void>;
 }
 
@@ -453,6 +463,99 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       const stillFlagged = await w.f.overflowed(w.bobDevice);
       assert.ok(inSync || inInbox || stillFlagged, `message ${id} is in no sync answer, no inbox row, and the overflow flag is cleared`);
       assert.equal(stillFlagged, false, 'the sync answers the flag');
+    });
+
+    it('stores a send with attachments and its references in the same unit, and every read returns them: history, around, inbox, sync, thread list', async () => {
+      const w = await world();
+      const [photo, file] = [await w.f.seedUpload(w.alice, w.aliceDevice, 'upload-photo-000000001'), await w.f.seedUpload(w.alice, w.aliceDevice, 'upload-file-0000000002')];
+      const plain = stored(await w.f.messaging.appendMessage(w.text()));
+      assert.equal(plain.attachmentsJson, null);
+      const json = JSON.stringify([{ id: photo, name: 'photo.jpg', size: 1000 }, { id: file }]);
+      const message = stored(await w.f.messaging.appendMessage(w.text({ bodyJson: 'null', attachments: { json, uploadIds: [photo, file] } })));
+      assert.equal(message.attachmentsJson, json);
+      assert.equal(message.bodyJson, 'null');
+      assert.deepEqual(await w.f.attachmentRefs(), [
+        [file, w.threadId, 2],
+        [photo, w.threadId, 2],
+      ]);
+      const byId = (messages: readonly StoredMessage[]) => new Map(messages.map((m) => [m.id, m]));
+      const page = await w.f.history.page({ userId: w.bob, threadId: w.threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual(page?.messages.map((m) => [m.seq, m.attachmentsJson, m.bodyJson]), [
+        [1, null, '{"text":"hi"}'],
+        [2, json, 'null'],
+      ]);
+      const around = await w.f.history.page({ userId: w.bob, threadId: w.threadId, anchor: { around: 2 }, size: 10 });
+      assert.equal(byId(around?.messages ?? []).get(message.id)?.attachmentsJson, json);
+      const inbox = await w.f.delivery.inboxPage(w.bobDevice, 0, 10);
+      assert.deepEqual(inbox.messages.map((m) => [m.id, m.attachmentsJson]), [
+        [plain.id, null],
+        [message.id, json],
+      ]);
+      const synced = await w.f.history.sync({ userId: w.bob, deviceId: w.bobDevice, cursors: new Map([[w.threadId, 0]]), pageMax: 10 });
+      assert.deepEqual(synced[0]?.messages.map((m) => m.attachmentsJson), [null, json]);
+      const [summary] = await w.f.threads.list(w.bob);
+      assert.equal(summary?.lastMessage?.attachmentsJson, json);
+      assert.deepEqual(summary?.lastMessage, message);
+    });
+
+    it('a resend of a send with attachments is its duplicate, with the same attachments, and writes no reference twice', async () => {
+      const w = await world();
+      const photo = await w.f.seedUpload(w.alice, w.aliceDevice, 'upload-photo-000000001');
+      const json = JSON.stringify([{ id: photo }]);
+      const send = w.text({ clientMsgId: 'with-photo', attachments: { json, uploadIds: [photo] } });
+      const first = stored(await w.f.messaging.appendMessage(send));
+      // Once after commit, and once in the same batch as another copy (one group commit / one batched unit).
+      const again = await w.f.messaging.appendMessage(send);
+      const [twice, thrice] = await Promise.all([w.f.messaging.appendMessage(send), w.f.messaging.appendMessage(send)]);
+      for (const outcome of [again, twice, thrice]) assert.deepEqual(outcome, { kind: 'duplicate', message: first });
+      assert.deepEqual(await w.f.attachmentRefs(), [[photo, w.threadId, 1]]);
+    });
+
+    it('stores the references of several sends with attachments submitted together, each under its own seq; a forwarded upload gets a reference per message', async () => {
+      const w = await world();
+      const photo = await w.f.seedUpload(w.alice, w.aliceDevice, 'upload-photo-000000001');
+      const other = await w.f.seedUpload(w.alice, w.aliceDevice, 'upload-other-000000002');
+      const outcomes = await Promise.all([
+        w.f.messaging.appendMessage(w.text({ attachments: { json: JSON.stringify([{ id: photo }]), uploadIds: [photo] } })),
+        w.f.messaging.appendMessage(w.text()),
+        w.f.messaging.appendMessage(w.text({ attachments: { json: JSON.stringify([{ id: photo }, { id: other }]), uploadIds: [photo, other] } })),
+        w.f.messaging.appendMessage(w.text({ senderUserId: w.bob, senderDeviceId: w.bobDevice, attachments: { json: JSON.stringify([{ id: photo }]), uploadIds: [photo] } })),
+      ]);
+      const seqs = outcomes.map((outcome) => stored(outcome).seq);
+      assert.deepEqual([...seqs].sort(), [1, 2, 3, 4]);
+      assert.deepEqual(
+        await w.f.attachmentRefs(),
+        [
+          [other, w.threadId, seqs[2]],
+          [photo, w.threadId, seqs[0]],
+          [photo, w.threadId, seqs[2]],
+          [photo, w.threadId, seqs[3]],
+        ].sort((a, b) => String(a[0]).localeCompare(String(b[0])) || Number(a[2]) - Number(b[2])),
+      );
+      assert.equal(stored(outcomes[1] as AppendOutcome).attachmentsJson, null);
+    });
+
+    it('refuses a send whose attached upload is gone or incomplete (deleted since the service read it) naming it, and stores nothing', async () => {
+      const w = await world();
+      const photo = await w.f.seedUpload(w.alice, w.aliceDevice, 'upload-photo-000000001');
+      const json = JSON.stringify([{ id: photo }, { id: 'upload-gone-0000000001' }]);
+      const outcome = await w.f.messaging.appendMessage(w.text({ attachments: { json, uploadIds: [photo, 'upload-gone-0000000001'] } }));
+      assert.deepEqual(outcome, { kind: 'refused', reason: 'attachment_gone', uploadId: 'upload-gone-0000000001' });
+      assert.deepEqual(await w.f.attachmentRefs(), []);
+      const page = await w.f.history.page({ userId: w.alice, threadId: w.threadId, anchor: { after: 0 }, size: 10 });
+      assert.deepEqual(page?.messages, []);
+      // The next send takes seq 1: nothing was stored.
+      assert.equal(stored(await w.f.messaging.appendMessage(w.text({ attachments: { json: JSON.stringify([{ id: photo }]), uploadIds: [photo] } }))).seq, 1);
+    });
+
+    it('a refused send with attachments writes no reference', async () => {
+      const w = await world();
+      const photo = await w.f.seedUpload(w.carol, w.carolDevice, 'upload-photo-000000001');
+      const outcome = await w.f.messaging.appendMessage(
+        w.text({ senderUserId: w.carol, senderDeviceId: w.carolDevice, attachments: { json: JSON.stringify([{ id: photo }]), uploadIds: [photo] } }),
+      );
+      assert.deepEqual(outcome, { kind: 'refused', reason: 'no_thread' });
+      assert.deepEqual(await w.f.attachmentRefs(), []);
     });
 
     it('opens one direct thread per pair, and refuses a group change decided on roles that changed', async () => {

@@ -1,3 +1,4 @@
+import { PostgresDeliveryStorage } from '../../src/storage/postgres/delivery.js';
 import { PostgresHistoryStorage } from '../../src/storage/postgres/history.js';
 import { PostgresMessagingStorage } from '../../src/storage/postgres/messaging.js';
 import { PostgresThreadStorage } from '../../src/storage/postgres/threads.js';
@@ -16,6 +17,7 @@ export async function openPostgresMessaging(settings: FixtureSettings): Promise<
     messaging: new PostgresMessagingStorage(db, append),
     history: new PostgresHistoryStorage(db),
     threads: new PostgresThreadStorage(db, append),
+    delivery: new PostgresDeliveryStorage(db),
     otherNode: async () => {
       const other = await anotherNode(db);
       return { messaging: new PostgresMessagingStorage(other, append), threads: new PostgresThreadStorage(other, append) };
@@ -45,6 +47,20 @@ export async function openPostgresMessaging(settings: FixtureSettings): Promise<
       await db.read.query('WITH dropped AS (DELETE FROM inbox WHERE device_id = $1) UPDATE devices SET inbox_overflow = true, inbox_count = 0 WHERE id = $1', [deviceId]);
     },
     overflowed: async (deviceId) => (await db.read.query('SELECT 1 FROM devices WHERE id = $1 AND inbox_overflow', [deviceId])).rowCount > 0,
+    // Test seeding, as the upload endpoint would leave a complete 640×480 JPEG with a thumbnail.
+    seedUpload: async (userId, deviceId, id) => {
+      await db.read.query(
+        `INSERT INTO uploads (id, user_id, device_id, length, name, declared_type, encrypted, keep_metadata, duration_ms, created_at, expires_at,
+                              completed_at, sha256, size, mime, width, height, thumb_sha256, thumb_width, thumb_height)
+         VALUES ($1, $2, $3, 1000, 'photo.jpg', 'image/jpeg', false, false, NULL, 1, 86400001, 2, $4, 1000, 'image/jpeg', 640, 480, $5, 320, 240)`,
+        [id, userId, deviceId, 'a'.repeat(64), 'b'.repeat(64)],
+      );
+      return id;
+    },
+    attachmentRefs: async () =>
+      (await db.read.query<{ upload_id: string; thread_id: number; seq: number }>('SELECT upload_id, thread_id, seq FROM attachment_refs ORDER BY upload_id, thread_id, seq')).rows.map(
+        (row): [string, number, number] => [row.upload_id, Number(row.thread_id), Number(row.seq)],
+      ),
     // The file's databases close after its tests (postgres-fixture).
     close: async () => {},
   };

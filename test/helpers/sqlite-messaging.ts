@@ -1,3 +1,4 @@
+import { SqliteDeliveryStorage } from '../../src/storage/sqlite/delivery.js';
 import { SqliteHistoryStorage } from '../../src/storage/sqlite/history.js';
 import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
 import { SqliteThreadStorage } from '../../src/storage/sqlite/threads.js';
@@ -6,6 +7,11 @@ import { join } from 'node:path';
 import { Store } from '../../src/storage/store.js';
 import { tempDir } from './tmp.js';
 import type { FixtureSettings, MessagingFixture } from '../contracts/storage-messaging.contract.js';
+
+/** A complete 1000-byte JPEG upload of 640×480 with a thumbnail, as the upload endpoint would leave it (test seeding only). */
+export const SEED_UPLOAD = `INSERT INTO uploads (id, user_id, device_id, length, name, declared_type, encrypted, keep_metadata, duration_ms, created_at, expires_at,
+                      completed_at, sha256, size, mime, width, height, thumb_sha256, thumb_width, thumb_height)
+  VALUES (?, ?, ?, 1000, 'photo.jpg', 'image/jpeg', 0, 0, NULL, 1, 86400001, 2, '${'a'.repeat(64)}', 1000, 'image/jpeg', 640, 480, '${'b'.repeat(64)}', 320, 240)`;
 
 /**
  * The ports over a fresh SQLite database, seeded through the repositories: in
@@ -25,6 +31,7 @@ export async function openSqliteMessaging(settings: FixtureSettings, options: { 
     messaging: new SqliteMessagingStorage(store, append),
     history: new SqliteHistoryStorage(store),
     threads: new SqliteThreadStorage(store, append),
+    delivery: new SqliteDeliveryStorage(store),
     otherNode: async () => {
       if (file === ':memory:') throw new Error('a second node needs the database in a file: openSqliteMessaging(settings, { inFile: true })');
       const other = new Store(openDatabase({ file, synchronous: 'normal', busyTimeoutMs: 1000 }));
@@ -48,6 +55,15 @@ export async function openSqliteMessaging(settings: FixtureSettings, options: { 
       store.inbox.overflow(deviceId);
     },
     overflowed: async (deviceId) => store.inbox.overflowed(deviceId),
+    seedUpload: async (userId, deviceId, id) => {
+      db.prepare(SEED_UPLOAD).run(id, userId, deviceId);
+      return id;
+    },
+    attachmentRefs: async () =>
+      db
+        .prepare<[], { upload_id: string; thread_id: number; seq: number }>('SELECT upload_id, thread_id, seq FROM attachment_refs ORDER BY upload_id, thread_id, seq')
+        .all()
+        .map((row): [string, number, number] => [row.upload_id, row.thread_id, row.seq]),
     close: async () => {
       for (const other of others) other.db.close();
       db.close();

@@ -68,6 +68,7 @@ describe('chatd db copy --to postgres://…', () => {
     } finally {
       await server.stop();
     }
+    addAttachment(join(data, 'chatd.db'));
     const sqlite = new Database(join(data, 'chatd.db'), { readonly: true });
     sqliteEpoch = (sqlite.prepare(`SELECT value FROM meta WHERE key = 'epoch'`).get() as { value: string }).value;
     sqlite.close();
@@ -101,13 +102,52 @@ describe('chatd db copy --to postgres://…', () => {
     b.socket.close();
   }
 
+  /**
+   * An attachment as the server stores it, written with SQL while the server
+   * is stopped (the upload endpoints are other branches of the issue): alice's
+   * complete upload with a thumbnail, carried by her first message (its
+   * attachments column and a ref), an encrypted upload of hers still
+   * incomplete, an orphaned blob, and a secret.
+   */
+  function addAttachment(file: string): void {
+    const sqlite = new Database(file);
+    try {
+      const message = sqlite.prepare(`SELECT id, thread_id, seq, sender_user_id, sender_device_id FROM messages WHERE kind = 'text' ORDER BY id LIMIT 1`).get() as {
+        id: number;
+        thread_id: number;
+        seq: number;
+        sender_user_id: number;
+        sender_device_id: number;
+      };
+      const upload = sqlite.prepare(
+        `INSERT INTO uploads (id, user_id, device_id, length, name, declared_type, encrypted, keep_metadata, duration_ms, created_at, expires_at,
+                              completed_at, sha256, size, mime, width, height, thumb_sha256, thumb_width, thumb_height)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const [file1, thumb, orphan] = ['a', 'b', 'c'].map((c) => c.repeat(64)) as [string, string, string];
+      sqlite.transaction(() => {
+        upload.run('photo-id', message.sender_user_id, message.sender_device_id, 2048, 'photo.jpg', 'image/jpeg', 0, 1, null, 1_700_000_000_000, 1_700_086_400_000,
+          1_700_000_001_000, file1, 2000, 'image/jpeg', 640, 480, thumb, 64, 48);
+        upload.run('secret-id', message.sender_user_id, message.sender_device_id, 4096, 'notes.bin', 'application/octet-stream', 1, 0, 1500, 1_700_000_000_000,
+          1_700_086_400_000, null, null, null, null, null, null, null, null, null);
+        sqlite.prepare('INSERT INTO attachment_refs (upload_id, thread_id, seq) VALUES (?, ?, ?)').run('photo-id', message.thread_id, message.seq);
+        const json = JSON.stringify([{ id: 'photo-id', name: 'photo.jpg', size: 2000, mime: 'image/jpeg', sha256: file1, width: 640, height: 480, thumbnail: { width: 64, height: 48 } }]);
+        sqlite.prepare('UPDATE messages SET attachments = ? WHERE id = ?').run(json, message.id);
+        sqlite.prepare('INSERT INTO blob_orphans (sha256, since) VALUES (?, ?)').run(orphan, 1_700_000_002_000);
+        sqlite.prepare('INSERT INTO server_secrets (name, value) VALUES (?, ?)').run('test_secret', Buffer.from([0, 1, 2, 253, 254, 255]));
+      })();
+    } finally {
+      sqlite.close();
+    }
+  }
+
   it('copies every table with its ids, verifies it, and gives PostgreSQL a new epoch', async () => {
     const url = await postgres.freshDatabase();
     const target = url.replace('postgres@', 'postgres:s3cret@');
     const result = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', target], { env });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /messages: \d+\/\d+ rows \(100%\)/, 'progress on stderr, per table');
-    assert.match(result.stdout, /^copied \d+ rows of 15 tables to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/chatd_test_\d+ in [\d.]+ s$/m);
+    assert.match(result.stdout, /^copied \d+ rows of 19 tables to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/chatd_test_\d+ in [\d.]+ s$/m);
     assert.match(result.stdout, /verified: the rows of every table, and the last seq and messages of each of the 2 threads/);
     assert.doesNotMatch(result.stdout + result.stderr, /s3cret/);
 
@@ -118,7 +158,7 @@ describe('chatd db copy --to postgres://…', () => {
         const [got] = await query<{ n: number }>(url, `SELECT count(*) AS n FROM ${table}`);
         assert.equal(got?.n, want, `rows of ${table}`);
       }
-      for (const table of ['users', 'devices', 'threads', 'thread_members', 'messages', 'device_cursors', 'inbox', 'push_queue', 'account_keys']) {
+      for (const table of ['users', 'devices', 'threads', 'thread_members', 'messages', 'device_cursors', 'inbox', 'push_queue', 'account_keys', 'uploads', 'attachment_refs', 'blob_orphans', 'server_secrets']) {
         assert.ok((sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n > 0, `the source has rows in ${table}: the test covers it`);
       }
       // A sample of rows, column for column.
@@ -133,11 +173,18 @@ describe('chatd db copy --to postgres://…', () => {
         ['messages', 'id'],
         ['device_cursors', 'device_id, thread_id'],
         ['account_keys', 'user_id'],
+        ['uploads', 'id'],
+        ['attachment_refs', 'upload_id'],
+        ['blob_orphans', 'sha256'],
+        ['server_secrets', 'name'],
       ] as const) {
         const want = (sqlite.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).all() as Row[]).map((row) => asPostgres(row, booleans));
         const got = await query(url, `SELECT ${Object.keys(want[0] ?? {}).join(', ')} FROM ${table} ORDER BY ${order}`);
         assert.deepEqual(got, want, `rows of ${table}`);
       }
+      const carrying = sqlite.prepare('SELECT id, attachments FROM messages WHERE attachments IS NOT NULL').all();
+      assert.equal(carrying.length, 1, 'the source has a message with attachments');
+      assert.deepEqual(await query(url, 'SELECT id, attachments FROM messages WHERE attachments IS NOT NULL'), carrying);
       const seqs = sqlite.prepare('SELECT thread_id, max(seq) AS seq FROM messages GROUP BY thread_id ORDER BY thread_id').all();
       assert.deepEqual(await query(url, 'SELECT thread_id, max(seq) AS seq FROM messages GROUP BY thread_id ORDER BY thread_id'), seqs);
       const [{ max } = { max: 0 }] = sqlite.prepare('SELECT max(id) AS max FROM users').all() as Array<{ max: number }>;

@@ -23,6 +23,7 @@ describe('decodeClientFrame', () => {
       client_msg_id: 'c1',
       kind: 'text',
       body_json: '{"text":"hi"}',
+      attachments: undefined,
     });
     assert.deepEqual(decodeClientFrame('{"type":"history","id":"h","thread_id":3}', 1024), {
       type: 'history',
@@ -53,6 +54,43 @@ describe('decodeClientFrame', () => {
       assert.match(error.message, message);
     });
   }
+
+  describe('a send with attachments', () => {
+    const send = (fields: Record<string, unknown>) => JSON.stringify({ type: 'send', id: 's', thread_id: 1, client_msg_id: 'c', ...fields });
+
+    it('reads the ids in order (other keys of each entry ignored), and an absent or null body as the JSON null', () => {
+      const frame = decodeClientFrame(send({ attachments: [{ id: 'a1', name: 'claimed.jpg', size: 1 }, { id: 'b2' }] }), 4096);
+      assert.deepEqual(frame, { type: 'send', id: 's', thread_id: 1, client_msg_id: 'c', kind: 'text', body_json: 'null', attachments: ['a1', 'b2'] });
+      assert.equal(decodeClientFrame(send({ body: null, attachments: [{ id: 'a1' }] }), 4096).type === 'send' && 'null', 'null');
+      const withText = decodeClientFrame(send({ body: { text: 'look' }, attachments: [{ id: 'a1' }] }), 4096);
+      assert.ok(withText.type === 'send');
+      assert.equal(withText.body_json, '{"text":"look"}');
+    });
+
+    const refused: Array<[string, unknown, RegExp]> = [
+      ['a non-array', { id: 'a1' }, /^attachments must be a list of \{"id": "<upload id>"\}$/],
+      ['an empty list', [], /^attachments must hold at least one attachment \(omit the field for none\)$/],
+      ['more than ten', Array.from({ length: 11 }, (_, n) => ({ id: `u${n}` })), /^attachments must hold at most 10 attachments, got 11$/],
+      ['an entry that is a bare string', ['a1'], /^attachments\[0\] must be \{"id": "<upload id>"\} with id a string of 1-64 characters$/],
+      ['a number id', [{ id: 'a1' }, { id: 7 }], /^attachments\[1\] must be \{"id": "<upload id>"\}/],
+      ['an empty id', [{ id: '' }], /^attachments\[0\] must be/],
+      ['an id over 64 characters', [{ id: 'x'.repeat(65) }], /^attachments\[0\] must be .* 1-64 characters$/],
+      ['a repeated id', [{ id: 'a1' }, { id: 'b2' }, { id: 'a1' }], /^attachments\[2\] repeats id "a1": each attachment once$/],
+    ];
+    for (const [name, attachments, message] of refused) {
+      it(`refuses ${name} as invalid_frame naming the field`, () => {
+        const error = failure(send({ body: { text: 'x' }, attachments }), 4096);
+        assert.equal(error.code, 'invalid_frame');
+        assert.equal(error.field, 'attachments');
+        assert.equal(error.requestId, 's');
+        assert.match(error.message, message);
+      });
+    }
+
+    it('still requires a body without attachments, and says attachments would lift that', () => {
+      assert.match(failure(send({})).message, /body is required .* unless the message carries attachments/);
+    });
+  });
 
   // One length rule with the services (thread-rules.ts checkTitle): code points, so an emoji (two UTF-16 units) is one character.
   for (const [type, extra] of [

@@ -75,8 +75,10 @@ describe('migrations', () => {
       INSERT INTO inbox (device_id, message_id, thread_id, seq, created_at) VALUES (2, 7, 1, 1, 10), (2, 9, 1, 2, 11);
     `);
     const before = db.prepare('SELECT * FROM messages ORDER BY id').all();
-    assert.deepEqual(migrate(db), loadMigrations().slice(8).map((m) => m.version));
+    // Compared right after 0009: later migrations may add columns of their own (0014: attachments).
+    assert.deepEqual(migrate(db, loadMigrations().slice(0, 9)), [9]);
     assert.deepEqual(db.prepare('SELECT * FROM messages ORDER BY id').all(), before, 'rows, ids and columns unchanged');
+    assert.deepEqual(migrate(db), loadMigrations().slice(9).map((m) => m.version));
     assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are enforced again after migrating');
     assert.deepEqual(db.pragma('foreign_key_check'), [], 'the inbox still refers to the rebuilt table');
     const unique = (db.pragma('index_list(messages)') as Array<{ name: string; unique: number }>).filter((index) => index.unique === 1);

@@ -24,7 +24,7 @@ const inThread = (lastSeq: number, more: Partial<NonNullable<AppendCheck['thread
   ...more,
 });
 const check = (more: Partial<AppendCheck> = {}): AppendCheck => ({ token: fine, thread: inThread(4), approved: undefined, existing: undefined, ...more });
-const stored: StoredMessage = { id: 90, threadId: 1, seq: 3, senderUserId: 1, senderDeviceId: 11, clientMsgId: 'old', kind: 'text', bodyJson: '{}', createdAt: 1 };
+const stored: StoredMessage = { id: 90, threadId: 1, seq: 3, senderUserId: 1, senderDeviceId: 11, clientMsgId: 'old', kind: 'text', bodyJson: '{}', createdAt: 1, attachmentsJson: null };
 
 describe('the plan of one batch of sends (PostgreSQL)', () => {
   it('decides the inputs in order: seqs follow on per thread, a client id used twice in the batch is stored once', () => {

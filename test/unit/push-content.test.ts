@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { notificationFor, previewOf } from '../../src/push/content.js';
+import { attachmentsPreview, notificationFor, previewOf } from '../../src/push/content.js';
 import { retryDelay, skipReason } from '../../src/push/dispatcher.js';
 
 const message = {
@@ -9,6 +9,7 @@ const message = {
   seq: 3,
   kind: 'text' as const,
   body: JSON.stringify({ text: 'see you at 9' }),
+  attachments: null,
   senderName: 'Alice',
   threadKind: 'direct' as const,
   threadTitle: null,
@@ -17,6 +18,35 @@ const message = {
 const settings = { preview: true, maxAgeMs: 60_000 };
 
 describe('push notification content', () => {
+  it('a plaintext message with attachments and no text says what the first one is, counting the others; with text, the text', () => {
+    const photo = { id: 'p', name: 'beach.jpg', size: 10, mime: 'image/jpeg', sha256: 'x' };
+    const video = { id: 'v', name: 'clip.mp4', size: 10, mime: 'video/mp4', sha256: 'x' };
+    const voice = { id: 'a', name: 'voice.ogg', size: 10, mime: 'audio/ogg', sha256: 'x', duration: 4200 };
+    const pdf = { id: 'f', name: 'Q3   report.pdf', size: 10, mime: 'application/pdf', sha256: 'x' };
+    const table: Array<[unknown[], string]> = [
+      [[photo], 'Photo'],
+      [[video], 'Video'],
+      [[voice], 'Voice message'],
+      [[pdf], 'File: Q3 report.pdf'],
+      [[photo, pdf, video], 'Photo (+2)'],
+      [[pdf, photo], 'File: Q3 report.pdf (+1)'],
+      [[{ id: 'only-an-id' }], 'File'],
+    ];
+    for (const [attachments, expected] of table) {
+      const n = notificationFor({ ...message, body: 'null', attachments: JSON.stringify(attachments) }, 1, settings);
+      assert.deepEqual([n.title, n.body], ['Alice', expected], JSON.stringify(attachments));
+    }
+    const group = notificationFor({ ...message, threadKind: 'group', threadTitle: 'Climbing', body: 'null', attachments: JSON.stringify([photo]) }, 1, settings);
+    assert.equal(group.body, 'Alice: Photo');
+    const withText = notificationFor({ ...message, attachments: JSON.stringify([photo]) }, 1, settings);
+    assert.equal(withText.body, 'see you at 9');
+    // An encrypted one still says only that there is a message, and previews off hide the file name.
+    assert.equal(notificationFor({ ...message, kind: 'e2e', attachments: JSON.stringify([{ id: 'p' }]) }, 1, settings).body, 'New message');
+    assert.equal(notificationFor({ ...message, body: 'null', attachments: JSON.stringify([pdf]) }, 1, { ...settings, preview: false }).body, 'New message');
+    assert.equal(attachmentsPreview(null), undefined);
+    assert.equal(attachmentsPreview('[]'), undefined);
+  });
+
   it('direct: titled with the sender, the text as body; group: titled with the group, the sender before the text', () => {
     const direct = notificationFor(message, 4, settings);
     assert.deepEqual([direct.title, direct.body, direct.badge, direct.collapseKey, direct.expiresAt], ['Alice', 'see you at 9', 4, 'thread-7', 61_000]);

@@ -85,7 +85,8 @@ function node(options: { deliveryStorage?: (inner: SqliteDeliveryStorage) => Del
     fanout: new WireFanout(broker),
     pushes: { pushQueued: () => order.push('push wake') },
     sendBudget: { spend: () => {} },
-    settings: { ...settings, maxBodyBytes: 16_000, requireE2e: false },
+    attachments: { attachable: async () => new Map() },
+    settings: { ...settings, maxBodyBytes: 16_000, requireE2e: false, attachmentsEnabled: true },
   });
   const limitStore = new MemoryRateLimitStore(clock);
   const limits = new ConnectionLimits({

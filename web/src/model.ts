@@ -8,9 +8,12 @@ import {
   type ThreadJson,
   type UserJson,
 } from '../../src/client/browser.js';
+import { LinkCache } from './attachment-links.js';
+import { type UploadedAttachment, sendWithAttachments } from './attachment-sdk.js';
 import { EncryptionModel } from './e2e-model.js';
 import { LocalStorageStore } from './local-store.js';
 import { type Session, forgetSession } from './session.js';
+import { UploadQueue } from './uploads.js';
 
 /** How long a typing indicator shows after the last `typing` event. */
 const TYPING_MS = 5000;
@@ -22,6 +25,8 @@ export interface PendingMessage {
   readonly client_msg_id: string;
   readonly thread_id: number;
   readonly text: string;
+  /** How many files go with it. */
+  readonly attachments: number;
 }
 
 /**
@@ -33,6 +38,10 @@ export class ChatModel {
   readonly client: ChatClient;
   private readonly store: LocalStorageStore;
   readonly e2e: EncryptionModel;
+  /** Files being attached in the composer, per thread. */
+  readonly uploads: UploadQueue;
+  /** Signed links of the attachments on screen. */
+  readonly links: LinkCache;
   /** Why the client cannot run at all (a damaged store: its secrets are left as they are). */
   fatal: string | undefined;
   connection: ConnectionState = 'connecting';
@@ -66,6 +75,8 @@ export class ChatModel {
       server: location.origin, token: session.token, store: this.store, encryption: true, reconnect: { initialDelayMs: 300, maxDelayMs: 10_000 },
     });
     this.e2e = new EncryptionModel(this.client, session.user.id, this.store, () => this.changed(), () => void this.reloadMessages());
+    this.uploads = new UploadQueue(this.client, () => this.changed());
+    this.links = new LinkCache(this.client, () => this.changed());
     this.users.set(session.user.id, session.user);
     const { client } = this;
     client.on('state', (change) => {
@@ -157,7 +168,13 @@ export class ChatModel {
     return this.client
       .pending()
       .filter((entry) => entry.thread_id === threadId && !arrived.has(entry.client_msg_id))
-      .map((entry) => ({ client_msg_id: entry.client_msg_id, thread_id: threadId, text: String((entry.body as { text?: unknown }).text ?? '') }));
+      .map((entry) => {
+        // An encrypted message with files is kept sealed-to-be: { chatd, body, attachments } (the SDK's shape).
+        const sealed = entry.body as { chatd?: unknown; body?: { text?: unknown } | null; attachments?: unknown[]; text?: unknown } | null;
+        const inner = typeof sealed?.chatd === 'string' ? sealed.body : sealed;
+        const files = typeof sealed?.chatd === 'string' ? sealed.attachments : (entry as { attachments?: unknown[] }).attachments;
+        return { client_msg_id: entry.client_msg_id, thread_id: threadId, text: String(inner?.text ?? ''), attachments: files?.length ?? 0 };
+      });
   }
 
   typingIn(threadId: number): UserJson[] {
@@ -259,17 +276,18 @@ export class ChatModel {
     this.add(threadId, page.messages);
   }
 
-  async send(threadId: number, text: string): Promise<void> {
+  /** Sends `text` (may be empty when files go) with the finished uploads. */
+  async send(threadId: number, text: string, attachments: readonly UploadedAttachment[] = []): Promise<void> {
     // The next keystroke is a new message being typed: say so at once.
     this.lastTyping = 0;
     try {
-      const sending = this.client.send(threadId, { text });
+      const sending = attachments.length > 0 ? sendWithAttachments(this.client, threadId, text, attachments) : this.client.send(threadId, { text });
       this.changed();
       await sending;
     } catch (error) {
       // Refused for good (no longer a member, say): kept in view, marked, with why.
       const failed = this.failed.get(threadId) ?? [];
-      this.failed.set(threadId, [...failed, { client_msg_id: `failed-${failed.length}`, thread_id: threadId, text }]);
+      this.failed.set(threadId, [...failed, { client_msg_id: `failed-${failed.length}`, thread_id: threadId, text, attachments: attachments.length }]);
       this.fail(error);
       this.changed();
     }

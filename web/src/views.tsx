@@ -1,7 +1,10 @@
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, MessageStatus, ThreadJson } from '../../src/client/browser.js';
+import { attachmentSummary, attachmentsOf } from './attachment-sdk.js';
+import { MessageAttachments } from './attachments.js';
+import { Composer, attachFiles, useFileDrop } from './composer.js';
 import { DevicesPanel, EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
-import type { ChatModel } from './model.js';
+import type { ChatModel, PendingMessage } from './model.js';
 
 export function ChatScreen({ model }: { model: ChatModel }) {
   const open = model.threads.find((t) => t.id === model.openThread);
@@ -152,9 +155,17 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
     atBottom.current = true;
   }, [thread.id]);
   const peer = thread.peer ? model.presence.get(thread.peer.id) : undefined;
+  const drop = useFileDrop((files) => {
+    if (thread.member) attachFiles(model, thread, files);
+  });
   const subtitle = thread.kind === 'group' ? `${thread.member_count} members` : peer ? (peer.online ? 'online' : lastSeen(peer.last_active_at)) : '';
   return (
-    <section class="thread" aria-label={model.title(thread)}>
+    <section class={`thread${drop.dragging ? ' dragging' : ''}`} aria-label={model.title(thread)} {...drop.handlers}>
+      {drop.dragging && thread.member && (
+        <div class="drop-zone" data-testid="drop-zone" aria-hidden="true">
+          <span>Drop files to send them to {model.title(thread)}</span>
+        </div>
+      )}
       <header>
         <button type="button" class="back" onClick={() => void model.open(undefined)} aria-label="Back to chats">
           ←
@@ -208,13 +219,13 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
         <IdentityWarnings model={model} thread={thread} onVerify={setSafetyWith} />
         {pending.map((message) => (
           <li key={message.client_msg_id} class="message own pending" data-testid="pending">
-            <span class="body">{message.text}</span>
+            <span class="body">{pendingText(message)}</span>
             <span class="meta">sending…</span>
           </li>
         ))}
         {failed.map((message) => (
           <li key={message.client_msg_id} class="message own failed">
-            <span class="body">{message.text}</span>
+            <span class="body">{pendingText(message)}</span>
             <span class="meta">not sent</span>
           </li>
         ))}
@@ -223,7 +234,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
         {typing.length > 0 ? `${typing.map((u) => u.display_name).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ' '}
       </p>
       {thread.member && <HeldNotice model={model} thread={thread} onVerify={setSafetyWith} />}
-      {thread.member ? <Composer model={model} threadId={thread.id} /> : <p class="left-note">You are no longer a member of this group.</p>}
+      {thread.member ? <Composer model={model} thread={thread} /> : <p class="left-note">You are no longer a member of this group.</p>}
     </section>
   );
 }
@@ -234,10 +245,12 @@ function MessageItem({ model, message }: { model: ChatModel; message: ClientMess
   const status = model.tick(message.thread_id, message.seq, model.statuses.get(message.client_msg_id));
   const sender = model.users.get(message.sender_id)?.display_name ?? `user ${message.sender_id}`;
   const problem = message.kind === 'e2e' && message.e2e?.status !== 'ok';
+  const body = textOf(message);
   return (
     <li class={`message${own ? ' own' : ''}${problem ? ' e2e-problem' : ''}`} data-seq={message.seq} data-e2e={message.e2e?.status}>
       {!own && <span class="sender">{sender}</span>}
-      <span class="body">{textOf(message)}</span>
+      <MessageAttachments model={model} message={message} />
+      {body && <span class="body">{body}</span>}
       <span class="meta">
         {time(message.created_at)}
         {own && <Ticks status={status} />}
@@ -294,56 +307,23 @@ function Members({ model, thread, onVerify }: { model: ChatModel; thread: Thread
   );
 }
 
-function Composer({ model, threadId }: { model: ChatModel; threadId: number }) {
-  const [text, setText] = useState('');
-  const input = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => input.current?.focus(), [threadId]);
-  const send = (): void => {
-    const trimmed = text.trim();
-    if (!trimmed) return;
-    setText('');
-    void model.send(threadId, trimmed);
-  };
-  return (
-    <form
-      class="composer"
-      onSubmit={(event) => {
-        event.preventDefault();
-        send();
-      }}
-    >
-      <textarea
-        ref={input}
-        rows={1}
-        value={text}
-        placeholder="Message"
-        aria-label="Message"
-        onInput={(event) => {
-          setText(event.currentTarget.value);
-          model.userTyped(threadId);
-        }}
-        onKeyDown={(event) => {
-          if (event.key === 'Enter' && !event.shiftKey) {
-            event.preventDefault();
-            send();
-          }
-        }}
-      />
-      <button type="submit" disabled={!text.trim()}>
-        Send
-      </button>
-    </form>
-  );
-}
-
 function textOf(message: ClientMessage): string {
   if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return e2eProblem(message.e2e?.status);
   const text = (message.body as { text?: unknown } | null)?.text;
-  return typeof text === 'string' ? text : JSON.stringify(message.body);
+  if (typeof text === 'string') return text;
+  // Files alone: no words to show (the attachments are the message).
+  if (attachmentsOf(message).length > 0 || message.body === null || message.body === undefined) return '';
+  return JSON.stringify(message.body);
 }
 
 function previewOf(message: ClientMessage): string {
-  return message.kind === 'system' ? 'Group changed' : textOf(message);
+  if (message.kind === 'system') return 'Group changed';
+  return textOf(message) || attachmentSummary(attachmentsOf(message));
+}
+
+function pendingText(message: PendingMessage): string {
+  const files = message.attachments > 0 ? `[${message.attachments} ${message.attachments === 1 ? 'file' : 'files'}]` : '';
+  return [files, message.text].filter(Boolean).join(' ');
 }
 
 function systemText(model: ChatModel, message: ClientMessage): string {

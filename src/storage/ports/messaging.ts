@@ -9,9 +9,11 @@ export interface StoredMessage {
   readonly senderDeviceId: number;
   readonly clientMsgId: string;
   readonly kind: MessageKind;
-  /** The body as JSON text, exactly as the client sent it. */
+  /** The body as JSON text, exactly as the client sent it (`null` for attachments without a body). */
   readonly bodyJson: string;
   readonly createdAt: number;
+  /** messages.attachments: the AttachmentJson list as JSON text, as the service built it; null for none. */
+  readonly attachmentsJson: string | null;
 }
 
 /** What the content of a send requires of the thread, checked in the unit. */
@@ -32,6 +34,12 @@ export interface AppendMessageInput {
   readonly clientMsgId: string;
   readonly content: SendContent;
   readonly bodyJson: string;
+  /**
+   * The files the message carries: `json` is stored in messages.attachments as
+   * it is; one attachment_refs (upload_id, thread_id, seq) row per upload id is
+   * written in the same unit as the message. A duplicate (resend) writes neither.
+   */
+  readonly attachments?: { readonly json: string; readonly uploadIds: readonly string[] };
   readonly now: number;
   /** messages.require_e2e: plaintext is refused in every thread. */
   readonly requireE2eEverywhere: boolean;
@@ -49,6 +57,8 @@ export type AppendRefusal =
   /** The sending device is not among the thread's approved devices (no keys, or not approved). */
   | { readonly reason: 'device_unapproved' }
   | { readonly reason: 'devices_changed'; readonly missing: number[]; readonly extra: number[] }
+  /** An attached upload is gone or not complete any more (deleted or collected since the service checked it): nothing stored. */
+  | { readonly reason: 'attachment_gone'; readonly uploadId: string }
   /** The sender was never a member (or the thread does not exist). */
   | { readonly reason: 'no_thread' }
   /** The sender left or was removed. */

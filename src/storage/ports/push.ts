@@ -38,6 +38,8 @@ export interface DuePush {
   readonly seq: number;
   readonly kind: MessageKind;
   readonly body: string;
+  /** The message's attachments (JSON text of the AttachmentJson list), or null: a notification for a photo says "Photo". */
+  readonly attachments: string | null;
   readonly senderName: string;
   readonly threadKind: ThreadKind;
   readonly threadTitle: string | null;

@@ -2,6 +2,7 @@ import type { WriteTotals } from '../write-batcher.js';
 import type { AccountEventsStorage } from './account-events.js';
 import type { AccountsStorage } from './accounts.js';
 import type { AdminStorage } from './admin.js';
+import type { AttachmentStorage } from './attachments.js';
 import type { ContactsStorage } from './contacts.js';
 import type { DeliveryStorage } from './delivery.js';
 import type { DeviceMessagesStorage } from './device-messages.js';
@@ -32,6 +33,7 @@ export interface Storage {
   readonly deviceMessages: DeviceMessagesStorage;
   readonly pushTokens: PushTokensStorage;
   readonly pushQueue: PushQueueStorage;
+  readonly attachments: AttachmentStorage;
   /** Whether the database answers (the health check; a round trip on a networked engine). */
   ping(): Promise<boolean>;
   /** Write transactions run so far (the metrics). */

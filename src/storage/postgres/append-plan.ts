@@ -20,6 +20,8 @@ export interface AppendCheck {
   readonly approved: readonly number[] | undefined;
   /** The message this device already stored under this client id, if any. */
   readonly existing: StoredMessage | undefined;
+  /** The first attached upload that is not (any more) a complete upload; read under a key-share lock for sends with attachments. */
+  readonly missingUpload?: string | undefined;
 }
 
 export interface SenderView {
@@ -41,6 +43,7 @@ export interface PlannedMessage {
   readonly clientMsgId: string;
   readonly kind: 'text' | 'e2e';
   readonly bodyJson: string;
+  readonly attachments: AppendMessageInput['attachments'];
   readonly now: number;
 }
 
@@ -75,7 +78,7 @@ export function planAppends(inputs: readonly AppendMessageInput[], checks: reado
     }
     const key = `${input.senderDeviceId}\u0000${input.clientMsgId}`;
     const member = thread !== undefined && !thread.left;
-    const refusal = member ? contentRefusal(input, thread.e2eRequired, check.approved ?? []) : undefined;
+    const refusal = member ? (contentRefusal(input, thread.e2eRequired, check.approved ?? []) ?? attachmentRefusal(check)) : undefined;
     const earlier = taken.get(key);
     if (member && !refusal && !check.existing && earlier === undefined) {
       const state = threads.get(input.threadId) ?? { lastSeq: thread.lastSeq, memberCount: thread.memberCount };
@@ -91,6 +94,7 @@ export function planAppends(inputs: readonly AppendMessageInput[], checks: reado
         clientMsgId: input.clientMsgId,
         kind: input.content.kind,
         bodyJson: input.bodyJson,
+        attachments: input.attachments,
         now: input.now,
       });
       return;
@@ -109,6 +113,10 @@ export function planAppends(inputs: readonly AppendMessageInput[], checks: reado
     }
   });
   return { messages, outcomes, threads };
+}
+
+function attachmentRefusal(check: AppendCheck): Refusal | undefined {
+  return check.missingUpload === undefined ? undefined : { kind: 'refused', reason: 'attachment_gone', uploadId: check.missingUpload };
 }
 
 /** Why this content may not go into the thread: plaintext where encryption is required; an envelope not sealed to exactly the thread's approved devices. */

@@ -9,7 +9,8 @@ import type { Sql } from './sql.js';
  * whole batch at once: the rows, the threads' last seqs, inbox rows for the
  * devices not live (with their counts), the push notes, the senders' read
  * cursors — ONE statement whatever the batch's size (data-modifying CTEs), plus
- * one more only when an inbox overflows. The caller holds the row locks of
+ * one more only when an inbox overflows and one more only when a message of
+ * the batch carries attachments (their attachment_refs rows). The caller holds the row locks of
  * the messages' threads (taken in id order) and read their last seqs under
  * them, so the seqs it planned follow on without gaps.
  */
@@ -19,7 +20,7 @@ export type { AppendSettings };
 /** The message columns as the ports name them (`m`: the table's alias). */
 export function messageColumns(m: string): string {
   return `${m}.id, ${m}.thread_id AS "threadId", ${m}.seq, ${m}.sender_user_id AS "senderUserId", ${m}.sender_device_id AS "senderDeviceId",
-          ${m}.client_msg_id AS "clientMsgId", ${m}.kind, ${m}.body AS "bodyJson", ${m}.created_at AS "createdAt"`;
+          ${m}.client_msg_id AS "clientMsgId", ${m}.kind, ${m}.body AS "bodyJson", ${m}.created_at AS "createdAt", ${m}.attachments AS "attachmentsJson"`;
 }
 
 /** A message to store, its seq taken under its thread's lock. */
@@ -31,18 +32,20 @@ export interface NewMessage {
   readonly clientMsgId: string;
   readonly kind: MessageKind;
   readonly bodyJson: string;
+  /** What the message carries: messages.attachments, and one attachment_refs row per upload id. */
+  readonly attachments?: { readonly json: string; readonly uploadIds: readonly string[] } | undefined;
   readonly now: number;
 }
 
 const WRITE_MESSAGES = `
 WITH planned AS (
-  SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[])
-    AS p(ord, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at)
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[], $13::text[])
+    AS p(ord, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments)
 ),
 inserted AS (
   -- In batch order: within a thread, ids grow with seqs (the inbox pages by id).
-  INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at)
-  SELECT thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at FROM planned ORDER BY ord
+  INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments)
+  SELECT thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments FROM planned ORDER BY ord
   RETURNING id, thread_id, seq, sender_user_id, sender_device_id, kind, created_at
 ),
 bumped AS (
@@ -93,6 +96,12 @@ read AS (
 )
 SELECT i.thread_id, i.seq, i.id, (SELECT array_agg(id) FROM counted_up WHERE inbox_count > $12) AS overflowed FROM inserted i`;
 
+// Which message references which upload (who may read it follows from these rows): one statement for
+// the batch's every attachment, run only when a message of the batch carries some.
+const WRITE_REFS = `
+INSERT INTO attachment_refs (upload_id, thread_id, seq)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])`;
+
 const OVERFLOW = `
 WITH dropped AS (DELETE FROM inbox WHERE device_id = ANY($1::bigint[]))
 UPDATE devices SET inbox_overflow = true, inbox_count = 0 WHERE id = ANY($1::bigint[])`;
@@ -118,7 +127,12 @@ export async function writeMessages(sql: Sql, settings: AppendSettings, messages
     inboxThreads,
     settings.push.apns || settings.push.fcm,
     settings.maxMessages,
+    column((m) => m.attachments?.json ?? null),
   ]);
+  const refs = messages.flatMap((m) => (m.attachments?.uploadIds ?? []).map((uploadId) => [uploadId, m.threadId, m.seq] as const));
+  if (refs.length > 0) {
+    await sql.query(WRITE_REFS, [refs.map((ref) => ref[0]), refs.map((ref) => ref[1]), refs.map((ref) => ref[2])]);
+  }
   // Past the bound a device's inbox goes whole, and it syncs by cursors (rare: one more round trip).
   const overflowed = (rows[0]?.overflowed ?? []).map(Number);
   if (overflowed.length > 0) await sql.query(OVERFLOW, [overflowed]);
@@ -142,6 +156,7 @@ export function storedMessage(message: NewMessage, id: number): StoredMessage {
     kind: message.kind,
     bodyJson: message.bodyJson,
     createdAt: message.now,
+    attachmentsJson: message.attachments?.json ?? null,
   };
 }
 

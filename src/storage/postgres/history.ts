@@ -137,6 +137,6 @@ function synced(thread: { threadId: number; lastSeq: number; messages: StoredMes
 
 /** The message columns of a row that carries others too. */
 function messageOf(row: StoredMessage): StoredMessage {
-  const { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt } = row;
-  return { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt };
+  const { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson } = row;
+  return { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson };
 }

@@ -130,7 +130,7 @@ SELECT (SELECT stale FROM stale) AS stale, i.ord, d.id IS NOT NULL AS device_fou
        t.id IS NOT NULL AS in_thread, t.last_seq, t.e2e_required, m.left_seq IS NOT NULL AS left,
        coalesce(c.n, 0) AS member_count, a.ids AS approved,
        e.id AS e_id, e.thread_id AS e_thread_id, e.seq AS e_seq, e.sender_user_id AS e_sender_user_id, e.kind AS e_kind,
-       e.body AS e_body, e.created_at AS e_created_at
+       e.body AS e_body, e.created_at AS e_created_at, e.attachments AS e_attachments
   FROM input i
   LEFT JOIN devices d ON d.id = i.device_id
   LEFT JOIN users u ON u.id = d.user_id
@@ -161,6 +161,7 @@ type CheckRow = {
   e_kind: StoredMessage['kind'];
   e_body: string;
   e_created_at: number;
+  e_attachments: string | null;
 };
 
 /** The BatchedUnit's run: one outcome per input, in order. */
@@ -181,7 +182,12 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
   // (The unique (thread_id, seq) would refuse a stale seq anyway, but then the whole batch rolls back and runs
   // again unit by unit.)
   if (rows[0]?.stale) rows = (await sql.query<CheckRow>(CHECK, values)).rows;
-  const checks = rows.map((row, index): AppendCheck => toCheck(row, inputs[index] as AppendMessageInput));
+  const present = await lockUploads(sql, inputs);
+  const checks = rows.map((row, index): AppendCheck => {
+    const input = inputs[index] as AppendMessageInput;
+    const missingUpload = input.attachments?.uploadIds.find((id) => !present.has(id));
+    return { ...toCheck(row, input), missingUpload };
+  });
   const plan = planAppends(inputs, checks);
   const inboxThreads = [...plan.threads].filter(([, thread]) => thread.memberCount <= settings.readDiffusionAbove).map(([id]) => id);
   const ids = await writeMessages(sql, settings, plan.messages, inboxThreads);
@@ -190,6 +196,19 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
     if (planned.kind === 'final') return planned.outcome;
     return { kind: planned.kind, message: messages[planned.planned] as StoredMessage };
   });
+}
+
+/**
+ * The batch's attached uploads that are complete, locked FOR KEY SHARE (in id
+ * order) to commit: a deletion or collection waits for this transaction, so
+ * every reference the batch writes names an upload that is there. No query
+ * when no send of the batch carries attachments.
+ */
+async function lockUploads(sql: Sql, inputs: readonly AppendMessageInput[]): Promise<ReadonlySet<string>> {
+  const ids = [...new Set(inputs.flatMap((input) => input.attachments?.uploadIds ?? []))].sort();
+  if (ids.length === 0) return new Set();
+  const { rows } = await sql.query<{ id: string }>('SELECT id FROM uploads WHERE id = ANY($1::text[]) AND completed_at IS NOT NULL ORDER BY id FOR KEY SHARE', [ids]);
+  return new Set(rows.map((row) => row.id));
 }
 
 function toCheck(row: CheckRow, input: AppendMessageInput): AppendCheck {
@@ -212,6 +231,7 @@ function toCheck(row: CheckRow, input: AppendMessageInput): AppendCheck {
             kind: row.e_kind,
             bodyJson: row.e_body,
             createdAt: Number(row.e_created_at),
+            attachmentsJson: row.e_attachments,
           },
   };
 }

@@ -68,7 +68,7 @@ async function count(sql: Sql, counter: PushCounter): Promise<void> {
 const DUE_COLUMNS = `q.id, q.device_id, q.thread_id, q.message_id, q.created_at, q.attempts,
        d.user_id, d.push_platform, d.push_token, d.push_topic,
        d.live_after IS NOT NULL AS device_live, d.revoked_at IS NOT NULL AS device_revoked,
-       msg.seq, msg.kind, msg.body, u.display_name AS sender_name,
+       msg.seq, msg.kind, msg.body, msg.attachments, u.display_name AS sender_name,
        t.kind AS thread_kind, t.title AS thread_title,
        coalesce(tm.read_seq, 0) AS read_seq, coalesce(tm.muted, false) AS muted,
        tm.left_seq IS NOT NULL AS left, coalesce(c.delivered_seq, 0) AS delivered_seq`;
@@ -95,6 +95,7 @@ interface DuePushRow {
   readonly seq: number;
   readonly kind: DuePush['kind'];
   readonly body: string;
+  readonly attachments: string | null;
   readonly sender_name: string;
   readonly thread_kind: DuePush['threadKind'];
   readonly thread_title: string | null;
@@ -122,6 +123,7 @@ function toDuePush(row: DuePushRow): DuePush {
     seq: row.seq,
     kind: row.kind,
     body: row.body,
+    attachments: row.attachments,
     senderName: row.sender_name,
     threadKind: row.thread_kind,
     threadTitle: row.thread_title,

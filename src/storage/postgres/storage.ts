@@ -1,6 +1,7 @@
 import type { Storage } from '../ports/storage.js';
 import { PostgresAccountEventsStorage } from './account-events.js';
 import { PostgresAdminStorage } from './admin.js';
+import { PostgresAttachmentStorage } from './attachments.js';
 import type { AppendSettings } from './append.js';
 import { PostgresContactsStorage } from './contacts.js';
 import type { PgDatabase } from './database.js';
@@ -45,6 +46,7 @@ export function postgresStorage(db: PgDatabase, settings: AppendSettings, option
     deviceMessages: new PostgresDeviceMessagesStorage(db),
     pushTokens: new PostgresPushTokensStorage(db),
     pushQueue: new PostgresPushQueueStorage(db, { claimant: options.claimant }),
+    attachments: new PostgresAttachmentStorage(db),
     ping: () => db.ping(),
     writes: () => db.writes.totals,
     settle: () => db.writes.settle(),

@@ -36,7 +36,7 @@ SELECT t.id, t.kind, t.title, t.created_at AS "createdAt", t.last_seq AS "lastSe
   LEFT JOIN LATERAL (
     SELECT json_build_object('id', x.id, 'threadId', x.thread_id, 'seq', x.seq, 'senderUserId', x.sender_user_id,
              'senderDeviceId', x.sender_device_id, 'clientMsgId', x.client_msg_id, 'kind', x.kind, 'bodyJson', x.body,
-             'createdAt', x.created_at) AS message
+             'createdAt', x.created_at, 'attachmentsJson', x.attachments) AS message
       FROM messages x
      WHERE x.thread_id = t.id AND x.seq > m.joined_seq AND x.seq <= coalesce(m.left_seq, t.last_seq)
      ORDER BY x.seq DESC LIMIT 1

@@ -14,6 +14,8 @@ export interface MessageRow {
   /** JSON text, as the client sent it. */
   readonly body: string;
   readonly created_at: number;
+  /** JSON text of the AttachmentJson list, or null. */
+  readonly attachments: string | null;
 }
 
 export interface NewMessage {
@@ -24,25 +26,31 @@ export interface NewMessage {
   readonly clientMsgId: string;
   readonly kind: MessageKind;
   readonly body: string;
+  /** JSON text of the attachments; absent or null: none. */
+  readonly attachments?: string | null;
   readonly now: number;
 }
 
-const COLUMNS = 'id, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at';
+const COLUMNS = 'id, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments';
 
 /** Messages by thread and seq. A thread's visible range for a member is (from, to]: joined_seq < seq <= left_seq or last_seq. */
 export class MessagesRepository {
   private readonly insertStatement;
+  private readonly refStatement;
+  private readonly uploadStatement;
   private readonly byClientId;
   private readonly byId;
   private readonly afterStatement;
   private readonly beforeStatement;
 
   constructor(db: Db) {
-    this.insertStatement = db.prepare<[number, number, number, number, string, string, string, number]>(
-      `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    this.insertStatement = db.prepare<[number, number, number, number, string, string, string, number, string | null]>(
+      `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (client_msg_id, sender_device_id) DO NOTHING`,
     );
+    this.refStatement = db.prepare<[string, number, number]>('INSERT INTO attachment_refs (upload_id, thread_id, seq) VALUES (?, ?, ?)');
+    this.uploadStatement = db.prepare<[string], number>('SELECT 1 FROM uploads WHERE id = ? AND completed_at IS NOT NULL').pluck();
     this.byClientId = db.prepare<[number, string], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE sender_device_id = ? AND client_msg_id = ?`);
     this.byId = db.prepare<[number], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`);
     this.afterStatement = db.prepare<[number, number, number, number], MessageRow>(
@@ -56,8 +64,18 @@ export class MessagesRepository {
   /** Stores the message; undefined when its device already used its client id (nothing stored: the caller looks that one up). */
   insert(message: NewMessage): number | undefined {
     const m = message;
-    const result = this.insertStatement.run(m.threadId, m.seq, m.senderUserId, m.senderDeviceId, m.clientMsgId, m.kind, m.body, m.now);
+    const result = this.insertStatement.run(m.threadId, m.seq, m.senderUserId, m.senderDeviceId, m.clientMsgId, m.kind, m.body, m.now, m.attachments ?? null);
     return result.changes === 1 ? Number(result.lastInsertRowid) : undefined;
+  }
+
+  /** The first of `uploadIds` that is not a complete upload (any more), or undefined. */
+  missingUpload(uploadIds: readonly string[]): string | undefined {
+    return uploadIds.find((id) => this.uploadStatement.get(id) === undefined);
+  }
+
+  /** Records that the message at (thread, seq) carries these uploads: call in the message's own transaction, after insert stored it. */
+  addRefs(threadId: number, seq: number, uploadIds: readonly string[]): void {
+    for (const uploadId of uploadIds) this.refStatement.run(uploadId, threadId, seq);
   }
 
   /** The message a device already sent under this client id, if any (idempotent send). */

@@ -21,6 +21,7 @@ export interface DuePushRow {
   readonly seq: number;
   readonly kind: MessageKind;
   readonly body: string;
+  readonly attachments: string | null;
   readonly sender_name: string;
   readonly thread_kind: 'direct' | 'group';
   readonly thread_title: string | null;
@@ -128,7 +129,7 @@ export class PushRepository {
       `SELECT q.id, q.device_id, q.thread_id, q.message_id, q.created_at, q.attempts,
               d.user_id, d.push_platform, d.push_token, d.push_topic,
               d.live_after IS NOT NULL AS device_live, d.revoked_at IS NOT NULL AS device_revoked,
-              msg.seq, msg.kind, msg.body, u.display_name AS sender_name,
+              msg.seq, msg.kind, msg.body, msg.attachments, u.display_name AS sender_name,
               t.kind AS thread_kind, t.title AS thread_title,
               coalesce(tm.read_seq, 0) AS read_seq, coalesce(tm.muted, 0) AS muted,
               tm.left_seq IS NOT NULL AS left, coalesce(c.delivered_seq, 0) AS delivered_seq

@@ -28,6 +28,8 @@ export interface MessageInput {
   readonly clientMsgId: string;
   readonly kind: MessageKind;
   readonly bodyJson: string;
+  /** What the message carries: messages.attachments, and one attachment_refs row per upload id. */
+  readonly attachments?: { readonly json: string; readonly uploadIds: readonly string[] } | undefined;
   readonly now: number;
 }
 
@@ -53,9 +55,12 @@ export function insertMessage(store: Store, settings: AppendSettings, input: Mes
     clientMsgId: input.clientMsgId,
     kind: input.kind,
     body: input.bodyJson,
+    attachments: input.attachments?.json ?? null,
     now: input.now,
   });
   if (id === undefined) return undefined;
+  // Written only when the message itself was (a resend stored nothing above): who may read an upload follows from these rows.
+  if (input.attachments) store.messages.addRefs(input.threadId, seq, input.attachments.uploadIds);
   store.threads.setLastSeq(input.threadId, seq, input.now);
   if (thread.member_count <= settings.readDiffusionAbove) {
     const message = { id, thread_id: input.threadId, seq, sender_device_id: input.senderDeviceId, created_at: input.now };
@@ -77,6 +82,7 @@ export function insertMessage(store: Store, settings: AppendSettings, input: Mes
     kind: input.kind,
     bodyJson: input.bodyJson,
     createdAt: input.now,
+    attachmentsJson: input.attachments?.json ?? null,
   };
 }
 
@@ -118,6 +124,7 @@ export function toStoredMessage(row: MessageRow): StoredMessage {
     kind: row.kind,
     bodyJson: row.body,
     createdAt: row.created_at,
+    attachmentsJson: row.attachments,
   };
 }
 

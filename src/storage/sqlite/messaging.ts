@@ -28,7 +28,7 @@ export class SqliteMessagingStorage implements MessagingStorage {
     // One read for the membership check and everything storing needs: this runs for every message.
     const view = store.threads.senderState(input.senderUserId, input.threadId);
     const member = view !== undefined && view.left_seq === null;
-    const refusal = member ? this.contentRefusal(input, view.e2e_required === 1) : undefined;
+    const refusal = member ? (this.contentRefusal(input, view.e2e_required === 1) ?? this.attachmentRefusal(input)) : undefined;
     if (member && !refusal) {
       const message = insertMessage(
         store,
@@ -40,6 +40,7 @@ export class SqliteMessagingStorage implements MessagingStorage {
           clientMsgId: input.clientMsgId,
           kind: input.content.kind,
           bodyJson: input.bodyJson,
+          attachments: input.attachments,
           now: input.now,
         },
         view,
@@ -54,6 +55,12 @@ export class SqliteMessagingStorage implements MessagingStorage {
     if (refusal) return refusal;
     if (!view) return { kind: 'refused', reason: 'no_thread' };
     return { kind: 'refused', reason: 'not_member' };
+  }
+
+  /** An attached upload deleted or collected since the service read it: refused here rather than failing on its reference. */
+  private attachmentRefusal(input: AppendMessageInput): (AppendOutcome & { kind: 'refused' }) | undefined {
+    const uploadId = input.attachments && this.store.messages.missingUpload(input.attachments.uploadIds);
+    return uploadId === undefined ? undefined : { kind: 'refused', reason: 'attachment_gone', uploadId };
   }
 
   /** Why this content may not go into the thread: plaintext where encryption is required; an envelope not sealed to exactly the thread's approved devices. */

@@ -72,6 +72,7 @@ export function toDuePush(row: DuePushRow): DuePush {
     seq: row.seq,
     kind: row.kind,
     body: row.body,
+    attachments: row.attachments,
     senderName: row.sender_name,
     threadKind: row.thread_kind,
     threadTitle: row.thread_title,

@@ -3,6 +3,7 @@ import type { Storage } from '../ports/storage.js';
 import type { Store } from '../store.js';
 import { SqliteAccountEventsStorage } from './account-events.js';
 import { SqliteAdminStorage } from './admin.js';
+import { SqliteAttachmentStorage } from './attachments.js';
 import type { AppendSettings } from './append.js';
 import { SqliteContactsStorage } from './contacts.js';
 import { SqliteDeliveryStorage } from './delivery.js';
@@ -37,6 +38,7 @@ export function sqliteStorage(store: Store, settings: AppendSettings): Storage {
     deviceMessages: new SqliteDeviceMessagesStorage(store),
     pushTokens: new SqlitePushTokensStorage(store),
     pushQueue: new SqlitePushQueueStorage(store),
+    attachments: new SqliteAttachmentStorage(store),
     ping: async () => store.ping(),
     writes: () => store.batcher.totals,
     settle: async () => {

@@ -49,6 +49,13 @@ export interface BlobStore {
   /** Stores small derived content (a thumbnail) as a blob under its own hash, computed here. */
   putBlob(bytes: Uint8Array): Promise<{ readonly sha256: string; readonly size: number }>;
   blobSize(sha256: string): Promise<number | undefined>;
+  /**
+   * Unix ms of the blob's last write, or undefined when there is none.
+   * commitStaged and putBlob of content already there count as writes: a new
+   * upload deduplicated onto an orphan makes it young again, and collection
+   * deletes no blob younger than its grace.
+   */
+  blobWrittenAt(sha256: string): Promise<number | undefined>;
   /** The blob, whole or a range (inclusive), streamed. Throws BlobStoreError 'not_found' for an unknown hash. */
   readBlob(sha256: string, range?: ByteRange): AsyncIterable<Uint8Array>;
   deleteBlob(sha256: string): Promise<void>;

@@ -1,0 +1,284 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { ChatError } from '../../src/errors.js';
+import { fileName, parseUploadMetadataHeader, readUploadMetadata } from '../../src/services/attachments/upload-metadata.js';
+import { type UploadMedia, UploadService, type UploadSettings } from '../../src/services/attachments/uploads.js';
+import { isUploadId, newUploadId } from '../../src/services/attachments/ids.js';
+import { MemoryRateLimitStore } from '../../src/services/limits/memory-rate-limit-store.js';
+import type { Principal } from '../../src/services/types.js';
+import { MemoryBlobStore } from '../../src/storage/blobs/memory.js';
+import { SqliteAttachmentStorage } from '../../src/storage/sqlite/attachments.js';
+import { openSqliteMessaging } from '../helpers/sqlite-messaging.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+/**
+ * The upload rules over the real SQLite attachment storage (in memory) and the
+ * in-memory blob store; the media functions are a small fake (the real ones
+ * are C2b's, tested in attachment-media.test.ts and over the server).
+ */
+
+/** PNG and PDF by their magic numbers; a "PNG" whose 9th byte is 1 has metadata to strip. */
+const media: UploadMedia = {
+  sniffBytes: 16,
+  sniff: (bytes) => (bytes[0] === 0x89 && bytes[1] === 0x50 ? 'image/png' : bytes[0] === 0x25 ? 'application/pdf' : 'application/octet-stream'),
+  typeAllowed: (mime, allowed) => allowed === '*' || allowed.split(',').some((rule) => mime.startsWith(rule.trim().replace('*', ''))),
+  processImage: async (mime, read, options) => {
+    if (mime !== 'image/png') return undefined;
+    const parts: Uint8Array[] = [];
+    for await (const chunk of read()) parts.push(chunk);
+    const bytes = Buffer.concat(parts);
+    return {
+      width: 4,
+      height: 3,
+      thumbnail: { bytes: Buffer.from('thumb'), width: 2, height: 1 },
+      ...(bytes[8] === 1 && !options.keepMetadata ? { rewritten: Buffer.concat([bytes.subarray(0, 8), Buffer.from([0])]) } : {}),
+    };
+  },
+};
+
+const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1]);
+
+async function world(overrides: Partial<UploadSettings> = {}) {
+  const clock = new FakeClock(Date.now());
+  const fixture = await openSqliteMessaging({ readDiffusionAbove: 50 });
+  after(() => fixture.close());
+  const principal = async (name: string): Promise<Principal> => {
+    const id = await fixture.user(name);
+    return { user: { id }, deviceId: await fixture.device(id) } as unknown as Principal;
+  };
+  const alice = await principal('alice');
+  const bob = await principal('bob');
+  const storage = new SqliteAttachmentStorage(fixture.store);
+  const blobs = new MemoryBlobStore(clock);
+  const rows = () => (fixture.store.db.prepare('SELECT COUNT(*) AS n FROM uploads').get() as { n: number }).n;
+  /** A message carries the upload: the ref appendMessage writes (test fixture, as in the storage contract). */
+  const reference = async (uploadId: string) => {
+    // No thread is needed for what the service asks (is it referenced?): the foreign key is off for this one row.
+    fixture.store.db.pragma('foreign_keys = OFF');
+    fixture.store.db.prepare('INSERT INTO attachment_refs (upload_id, thread_id, seq) VALUES (?, 1, 1)').run(uploadId);
+    fixture.store.db.pragma('foreign_keys = ON');
+  };
+  const settings: UploadSettings = {
+    maxFileBytes: 1000,
+    quotaBytes: 2000,
+    allowedTypes: '*',
+    allowEncrypted: true,
+    uploadsPerMinute: 100,
+    expiryMs: 3_600_000,
+    ...overrides,
+  };
+  const service = new UploadService({
+    storage,
+    blobs,
+    clock,
+    limits: new MemoryRateLimitStore(clock),
+    media,
+    settings,
+  });
+  return { clock, storage, blobs, service, alice, bob, rows, reference };
+}
+
+const plain = { name: 'a.bin', declaredType: '', encrypted: false, keepMetadata: false, durationMs: null };
+
+function body(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return parts;
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<ChatError> {
+  const error = await promise.then(
+    () => assert.fail(`expected ${code}`),
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof ChatError, String(error));
+  assert.equal(error.code, code, error.message);
+  return error;
+}
+
+describe('UploadService', () => {
+  it('appends in pieces, refuses a wrong offset with the right one, and finishes with the hash of the bytes', async () => {
+    const { service, blobs, alice } = await world();
+    const file = Buffer.from('%PDF-1.7 hello world');
+    const upload = await service.create(alice, file.length, plain);
+    assert.ok(isUploadId(upload.id));
+    assert.deepEqual(await service.append(alice, upload.id, 0, body(file.subarray(0, 5))), { offset: 5, length: file.length, expiresAt: upload.expiresAt });
+    const mismatch = await rejectsWith(service.append(alice, upload.id, 4, body(file.subarray(4))), 'offset_mismatch');
+    assert.equal(mismatch.details?.offset, 5);
+    const done = await service.append(alice, upload.id, 5, body(file.subarray(5, 10), file.subarray(10)));
+    assert.deepEqual(done, { offset: file.length, length: file.length, expiresAt: null });
+    const { upload: finished } = await service.describe(alice, upload.id);
+    assert.equal(finished.blob?.sha256, createHash('sha256').update(file).digest('hex'));
+    assert.equal(finished.blob?.mime, 'application/pdf');
+    assert.equal((await blobs.stats()).staged, 0);
+  });
+
+  it('finishes an empty file at its creation', async () => {
+    const { service, alice } = await world();
+    const upload = await service.create(alice, 0, plain);
+    assert.equal(upload.blob?.size, 0);
+    assert.equal(upload.blob?.sha256, createHash('sha256').digest('hex'));
+    assert.deepEqual(await service.progress(alice, upload.id), { offset: 0, length: 0, expiresAt: null });
+  });
+
+  it('stores the same content once for two uploads', async () => {
+    const { service, blobs, alice } = await world();
+    for (let i = 0; i < 2; i++) {
+      const upload = await service.create(alice, 4, plain);
+      await service.append(alice, upload.id, 0, body(Buffer.from('%abc')));
+    }
+    assert.equal((await blobs.stats()).blobs, 1);
+  });
+
+  it('refuses a file over the size limit, a quota overrun and a rate overrun, storing nothing', async () => {
+    const { service, blobs, alice, rows } = await world({ uploadsPerMinute: 3 });
+    await rejectsWith(service.create(alice, 1001, plain), 'file_too_large');
+    await service.create(alice, 1000, plain);
+    await service.create(alice, 1000, plain);
+    const quota = await rejectsWith(service.create(alice, 1, plain), 'quota_exceeded');
+    assert.match(quota.message, /2000 of 2000 bytes/);
+    assert.equal(rows(), 2);
+    assert.equal((await blobs.stats()).staged, 2);
+    const rate = await rejectsWith(service.create(alice, 1, plain), 'rate_limited');
+    assert.ok((rate.retryAfterSeconds ?? 0) >= 1);
+  });
+
+  it('deletes an upload whose sniffed type is not allowed when its last byte arrives', async () => {
+    const { service, blobs, alice, rows } = await world({ allowedTypes: 'image/*' });
+    const upload = await service.create(alice, 4, plain);
+    await rejectsWith(service.append(alice, upload.id, 0, body(Buffer.from('%PDF'))), 'type_not_allowed');
+    assert.equal(rows(), 0);
+    assert.deepEqual(await blobs.stats(), { blobs: 0, blobBytes: 0, staged: 0, stagedBytes: 0 });
+    await rejectsWith(service.progress(alice, upload.id), 'not_found');
+  });
+
+  it('keeps an encrypted upload as octet-stream whatever its bytes, even when the types are limited', async () => {
+    const { service, alice } = await world({ allowedTypes: 'image/*' });
+    const upload = await service.create(alice, PNG.length, { ...plain, encrypted: true });
+    await service.append(alice, upload.id, 0, body(PNG));
+    const { upload: finished } = await service.describe(alice, upload.id);
+    assert.equal(finished.blob?.mime, 'application/octet-stream');
+    assert.equal(finished.blob?.thumbnail, null);
+    const refusing = await world({ allowEncrypted: false });
+    await rejectsWith(refusing.service.create(refusing.alice, 1, { ...plain, encrypted: true }), 'encrypted_not_allowed');
+  });
+
+  it('stores an image rewritten without its metadata, with its thumbnail, unless asked to keep it', async () => {
+    const { service, blobs, alice } = await world();
+    const stripped = await service.create(alice, PNG.length, plain);
+    await service.append(alice, stripped.id, 0, body(PNG));
+    const kept = await service.create(alice, PNG.length, { ...plain, keepMetadata: true });
+    await service.append(alice, kept.id, 0, body(PNG));
+    const a = (await service.describe(alice, stripped.id)).upload.blob;
+    const b = (await service.describe(alice, kept.id)).upload.blob;
+    const stored = Buffer.concat(await collect(blobs.readBlob(a?.sha256 ?? '')));
+    assert.equal(stored.at(8), 0, 'the stored copy is the rewrite');
+    assert.equal(a?.size, PNG.length);
+    assert.equal(b?.sha256, createHash('sha256').update(PNG).digest('hex'));
+    assert.deepEqual([a?.width, a?.height, a?.thumbnail?.width], [4, 3, 2]);
+    assert.equal((await blobs.stats()).staged, 0);
+  });
+
+  it('keeps the bytes up to the length of a body that goes past it, answers file_too_large, and finishes at the next HEAD', async () => {
+    const { service, alice } = await world();
+    const upload = await service.create(alice, 4, plain);
+    const error = await rejectsWith(service.append(alice, upload.id, 0, body(Buffer.from('%abcdef'))), 'file_too_large');
+    assert.equal(error.details?.offset, 4);
+    assert.deepEqual(await service.progress(alice, upload.id), { offset: 4, length: 4, expiresAt: null });
+    assert.ok((await service.describe(alice, upload.id)).upload.blob);
+  });
+
+  it('finishes at the next HEAD an upload whose bytes all arrived before the finish failed', async () => {
+    const { service, storage, blobs, alice } = await world();
+    const upload = await service.create(alice, 4, plain);
+    const complete = storage.completeUpload.bind(storage);
+    storage.completeUpload = async () => {
+      throw new Error('the database went away');
+    };
+    await assert.rejects(service.append(alice, upload.id, 0, body(Buffer.from('%abc'))), /went away/);
+    storage.completeUpload = complete;
+    // The bytes were moved in as a blob before the row could say so: the client is asked for them again.
+    assert.deepEqual(await service.progress(alice, upload.id), { offset: 0, length: 4, expiresAt: upload.expiresAt });
+    await service.append(alice, upload.id, 0, body(Buffer.from('%abc')));
+    assert.equal((await service.describe(alice, upload.id)).upload.blob?.size, 4);
+    assert.equal((await blobs.stats()).blobs, 1);
+  });
+
+  it('answers another user, an unknown id and a malformed id alike: not_found', async () => {
+    const { service, alice, bob } = await world();
+    const upload = await service.create(alice, 4, plain);
+    await rejectsWith(service.progress(bob, upload.id), 'not_found');
+    await rejectsWith(service.append(bob, upload.id, 0, body(Buffer.from('%abc'))), 'not_found');
+    await rejectsWith(service.describe(bob, upload.id), 'not_found');
+    await rejectsWith(service.terminate(bob, upload.id), 'not_found');
+    await rejectsWith(service.progress(alice, newUploadId()), 'not_found');
+    await rejectsWith(service.progress(alice, '../../etc/passwd'), 'not_found');
+  });
+
+  it('refuses a PATCH after the upload expired with upload_expired', async () => {
+    const { service, clock, alice } = await world();
+    const upload = await service.create(alice, 4, plain);
+    clock.advance(3_600_000);
+    await rejectsWith(service.append(alice, upload.id, 0, body(Buffer.from('%abc'))), 'upload_expired');
+  });
+
+  it('terminates an upload unless a message carries it', async () => {
+    const { service, blobs, alice, rows, reference } = await world();
+    const upload = await service.create(alice, 4, plain);
+    await service.append(alice, upload.id, 0, body(Buffer.from('%a')));
+    await service.terminate(alice, upload.id);
+    assert.equal(rows(), 0);
+    assert.equal((await blobs.stats()).staged, 0);
+    const sent = await service.create(alice, 1, plain);
+    await reference(sent.id);
+    await rejectsWith(service.terminate(alice, sent.id), 'attachment_referenced');
+  });
+
+  it('ends an earlier PATCH of the same upload that is still being read, and carries on from what it wrote', async () => {
+    const { service, alice } = await world();
+    const upload = await service.create(alice, 6, plain);
+    let feed!: ReadableStreamDefaultController<Uint8Array>;
+    const stalled = new ReadableStream<Uint8Array>({ start: (controller) => void (feed = controller) });
+    const first = service.append(alice, upload.id, 0, stalled);
+    feed.enqueue(Buffer.from('%ab'));
+    // The stalled body's first chunk is written before the second PATCH looks: wait for it through HEAD.
+    while ((await service.progress(alice, upload.id)).offset < 3) await new Promise((resolve) => setImmediate(resolve));
+    const second = service.append(alice, upload.id, 3, body(Buffer.from('cde')));
+    await rejectsWith(first, 'invalid_upload');
+    assert.equal((await second).offset, 6);
+  });
+});
+
+describe('upload metadata', () => {
+  it('parses tus pairs, with and without values', () => {
+    const header = `filename ${Buffer.from('photo ✓.jpg').toString('base64')},encrypted ${Buffer.from('1').toString('base64')},novalue`;
+    const pairs = parseUploadMetadataHeader(header);
+    assert.deepEqual([...pairs], [['filename', 'photo ✓.jpg'], ['encrypted', '1'], ['novalue', '']]);
+    assert.deepEqual(readUploadMetadata(pairs), { name: 'photo ✓.jpg', declaredType: '', encrypted: true, keepMetadata: false, durationMs: null });
+    assert.throws(() => parseUploadMetadataHeader('a eA==,a eQ=='), /twice/);
+    assert.throws(() => parseUploadMetadataHeader('a b c'), /pairs/);
+    assert.throws(() => readUploadMetadata(new Map([['duration', '-5']])), /duration/);
+    assert.throws(() => readUploadMetadata(new Map([['encrypted', 'yes']])), /encrypted/);
+  });
+
+  it('makes a file name a harmless base name of at most 255 bytes', () => {
+    assert.equal(fileName('../../etc/passwd'), 'passwd');
+    assert.equal(fileName('C:\\Users\\me\\report.pdf'), 'report.pdf');
+    assert.equal(fileName('evil\u202Egpj.exe'), 'evilgpj.exe');
+    assert.equal(fileName('a\u0000b\nc'), 'abc');
+    assert.equal(fileName('..'), '');
+    const long = fileName('é'.repeat(200));
+    assert.equal(Buffer.byteLength(long), 254);
+    assert.equal(long, 'é'.repeat(127));
+  });
+});
