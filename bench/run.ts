@@ -24,10 +24,11 @@ import { e2eCrypto } from './scenarios/e2e-crypto.js';
 import { groupFanout } from './scenarios/group.js';
 import { idleConnections } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/storm.js';
+import { upload } from './scenarios/upload.js';
 import { writerThread } from './scenarios/writer-thread.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, idleConnections, reconnectStorm, coldStart, ceilings, e2eCrypto, writerThread];
+const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, idleConnections, reconnectStorm, coldStart, ceilings, e2eCrypto, upload, writerThread];
 
 function usage(problem?: string): never {
   const lines = [
