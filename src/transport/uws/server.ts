@@ -361,47 +361,70 @@ interface Exchange {
 
 /**
  * The request body as a stream the handler reads: uWS's chunks are copied (it reuses their memory)
- * and queued; past REQUEST_QUEUE_BYTES the socket is paused, and resumed when the handler reads.
- * An abort errors the stream with RequestAbortedError.
+ * and queued here; past REQUEST_QUEUE_BYTES the socket is paused, and resumed as the handler reads.
+ * An abort ends the stream with RequestAbortedError, but only after the handler has read what had
+ * arrived: a tus PATCH cut mid-body keeps every byte that reached the server (the client resumes
+ * from there). The queue is ours, not the stream's, because a web stream's error() drops what it
+ * still holds.
  */
 function bodyStream(res: HttpResponse, state: Exchange): ReadableStream<Uint8Array> {
+  const queue: Uint8Array[] = [];
+  let queuedBytes = 0;
   let paused = false;
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let ended = false;
+  let failure: Error | undefined;
+  /** The pull waiting for the next chunk, end or failure. */
+  let wake: (() => void) | undefined;
   const live = (): boolean => !state.aborted && !state.finished;
+  const notify = (): void => {
+    const waiting = wake;
+    wake = undefined;
+    waiting?.();
+  };
+  const resumeIfDrained = (): void => {
+    if (paused && queuedBytes < REQUEST_QUEUE_BYTES && live()) {
+      paused = false;
+      res.resume();
+    }
+  };
   const stream = new ReadableStream<Uint8Array>(
     {
-      start: (c) => {
-        controller = c;
-      },
-      pull: () => {
-        if (paused && live()) {
-          paused = false;
-          res.resume();
+      pull: async (controller) => {
+        while (queue.length === 0 && !ended && failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
+        const chunk = queue.shift();
+        if (chunk !== undefined) {
+          queuedBytes -= chunk.byteLength;
+          controller.enqueue(chunk);
+          resumeIfDrained();
+          return;
         }
+        if (failure !== undefined) controller.error(failure);
+        else controller.close();
       },
       cancel: () => {
         // The handler wants no more: let the rest flow (and be dropped) rather than stall the socket.
         // Its answer closes the connection, the body being unfinished (respond).
+        ended = true;
+        queue.length = 0;
+        queuedBytes = 0;
         if (paused && live()) {
           paused = false;
           res.resume();
         }
       },
     },
-    new ByteLengthQueuingStrategy({ highWaterMark: REQUEST_QUEUE_BYTES }),
+    { highWaterMark: 0 },
   );
-  let open = true;
-  state.onAbort.push(() => {
-    if (!open) return;
-    open = false;
-    controller.error(new RequestAbortedError());
-  });
+  const fail = (): void => {
+    if (ended || failure !== undefined) return;
+    failure = new RequestAbortedError();
+    notify();
+  };
+  state.onAbort.push(fail);
   // Answered before the whole body came: the rest is read and dropped (a paused socket would stall
   // the connection); the stream ends short, as the handler no longer reads it.
   state.onAnswer.push(() => {
-    if (!open) return;
-    open = false;
-    controller.error(new RequestAbortedError());
+    fail();
     if (paused) {
       paused = false;
       res.resume();
@@ -409,21 +432,15 @@ function bodyStream(res: HttpResponse, state: Exchange): ReadableStream<Uint8Arr
   });
   res.onData((chunk, isLast) => {
     if (isLast) state.bodyDone = true;
-    if (!open) return;
-    try {
-      // The chunk's memory is reused once this callback returns: copy it.
-      if (chunk.byteLength > 0) controller.enqueue(new Uint8Array(chunk.slice(0)));
-      if (isLast) {
-        open = false;
-        controller.close();
-        return;
-      }
-    } catch {
-      // Cancelled by the handler: enqueue throws, and the rest is dropped.
-      open = false;
-      return;
+    if (ended || failure !== undefined) return;
+    // The chunk's memory is reused once this callback returns: copy it.
+    if (chunk.byteLength > 0) {
+      queue.push(new Uint8Array(chunk.slice(0)));
+      queuedBytes += chunk.byteLength;
     }
-    if (!paused && (controller.desiredSize ?? 0) <= 0 && live()) {
+    if (isLast) ended = true;
+    notify();
+    if (!ended && !paused && queuedBytes >= REQUEST_QUEUE_BYTES && live()) {
       paused = true;
       res.pause();
     }
