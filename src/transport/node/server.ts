@@ -315,9 +315,19 @@ async function write(req: IncomingMessage, res: ServerResponse, response: Respon
     res.end(body);
     return;
   }
+  // A stream that ends short of its Content-Length must cut the connection, not end the response
+  // "successfully" and leave the next response on this keep-alive socket misframed.
+  res.strictContentLength = true;
   res.writeHead(response.status, headers);
   await pipeResponse(res, response.body as ReadableStream<Uint8Array>);
 }
+
+/**
+ * A client that stops reading a streamed response is cut after this long without the socket taking
+ * more (uWS's HTTP idle timeout does the same): otherwise each such download would hold its file open
+ * for ever.
+ */
+const RESPONSE_STALL_MS = 10_000;
 
 async function pipeResponse(res: ServerResponse, body: ReadableStream<Uint8Array>): Promise<void> {
   const reader = body.getReader();
@@ -339,7 +349,11 @@ async function pipeResponse(res: ServerResponse, body: ReadableStream<Uint8Array
         return;
       }
       // Past the declared length, Node throws (ERR_HTTP_CONTENT_LENGTH_MISMATCH): the catch cuts the socket.
-      if (!res.write(value) && !closed) await new Promise<void>((resolve) => (wake = resolve));
+      if (!res.write(value) && !closed) {
+        const stalled = setTimeout(() => res.destroy(), RESPONSE_STALL_MS);
+        await new Promise<void>((resolve) => (wake = resolve));
+        clearTimeout(stalled);
+      }
       wake = undefined;
     }
     res.end();
