@@ -314,8 +314,13 @@ export const schema = {
     doc: 'Photos, files and voice notes: uploaded over tus to /v1/uploads, stored once per distinct content under the data directory (docs/attachments.md).',
     keys: {
       enabled: boolean(true, 'Accept uploads. false: /v1/uploads answers 404 and messages with attachments are refused; attachments sent before stay readable.'),
-      max_file_bytes: integer(1024 * MiB, 1024, 64 * 1024 * MiB, 'Largest file accepted; a larger Upload-Length gets 413.'),
-      user_quota_bytes: integer(10 * 1024 * MiB, 1024, Number.MAX_SAFE_INTEGER, "Bytes one user's uploads may hold at once, counted from each upload's creation (deduplicated content still counts for each sender); past it, 413."),
+      max_file_bytes: integer(
+        900 * MiB,
+        1024,
+        64 * 1024 * MiB,
+        'Largest file accepted; a larger Upload-Length gets 413. The default stays under 10^9 bytes, the most the uws transport takes in one request body, so a tus client may send any accepted file in one PATCH; above it, clients must send files in several PATCHes (the SDK and the web client send 4 MiB at a time).',
+      ),
+      user_quota_bytes: integer(10 * 1024 * MiB, 1024, Number.MAX_SAFE_INTEGER, "Bytes one user may have stored: every finished upload by its stored size, for as long as it is kept (a file sent in a message stays; one never sent is freed when collected, after gc_grace_hours), and every unfinished one by its announced length until it expires. Deduplicated content counts for each sender. An upload that would pass it gets 413."),
       allowed_types: text(
         '*',
         'Media types accepted, by what the content is (sniffed), not by the name: a comma-separated list such as "image/*, video/*, audio/*, application/pdf", or * for any. A file of another type gets 415. End-to-end encrypted uploads are ciphertext and are accepted whatever this says, unless allow_encrypted is false.',

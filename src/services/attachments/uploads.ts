@@ -114,7 +114,7 @@ export class UploadService {
       await this.deps.blobs.deleteStaged(id);
       throw new ChatError(
         'quota_exceeded',
-        `this upload of ${length} bytes would pass your quota: ${outcome.usedBytes} of ${settings.quotaBytes} bytes are in use (delete unsent uploads or wait for them to expire)`,
+        `this upload of ${length} bytes would pass your quota: ${outcome.usedBytes} of ${settings.quotaBytes} bytes are in use (every file you have stored counts; an upload never sent in a message is freed once collected, and an unfinished one when it expires)`,
         { details: { limit: 'attachments.user_quota_bytes', used_bytes: outcome.usedBytes, quota_bytes: settings.quotaBytes } },
       );
     }
