@@ -34,6 +34,7 @@ export const ErrorCodes = {
   encryption_required: { status: 403, retryable: false },
   /** A send named an attachment id that is not an upload the sender may attach (their own complete one, or one they can read). */
   attachment_not_found: { status: 404, retryable: false },
+  attachment_mismatch: { status: 400, retryable: false },
   /** attachments.enabled is false: no uploads, no messages that carry them. */
   attachments_disabled: { status: 404, retryable: false },
   upgrade_required: { status: 426, retryable: false },

@@ -32,7 +32,8 @@ export interface MessageAttachments {
  * message carries the server's own description of each file (size, type and
  * hash of the bytes it serves, never what the client claimed); an end-to-end
  * one carries the ids only: the rest is inside the envelope, the server knows
- * nothing else. Throws attachment_not_found naming the first id that is not attachable.
+ * nothing else. Throws attachment_not_found naming the first id that is not attachable, and
+ * attachment_mismatch for an encrypted upload in a plaintext message or the reverse.
  */
 export async function resolveAttachments(
   storage: Pick<AttachmentStorage, 'attachable'>,
@@ -48,6 +49,18 @@ export async function resolveAttachments(
       throw new ChatError('attachment_not_found', `attachment ${id} is not an upload you may attach: finish uploading it first, or attach one you can read`, {
         field: 'attachments',
       });
+    }
+    // Ciphertext in a plaintext message would carry any type past attachments.allowed_types (nothing
+    // sniffed it), and a plaintext file in an end-to-end message would be readable by the server:
+    // each kind of message takes its kind of upload only.
+    if (row.encrypted !== (kind === 'e2e')) {
+      throw new ChatError(
+        'attachment_mismatch',
+        kind === 'e2e'
+          ? `attachment ${id} was uploaded in plaintext: an end-to-end message carries only uploads marked encrypted`
+          : `attachment ${id} was uploaded encrypted: send it in an end-to-end message (kind "e2e")`,
+        { field: 'attachments' },
+      );
     }
     return kind === 'e2e' ? { id } : attachmentFields(row);
   });
