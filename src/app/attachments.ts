@@ -37,6 +37,7 @@ export function buildAttachments(config: Config, deps: { readonly storage: Pick<
         clock,
         limits: deps.limits,
         media,
+        log: deps.log,
         settings: {
           maxFileBytes: settings.max_file_bytes,
           quotaBytes: settings.user_quota_bytes,

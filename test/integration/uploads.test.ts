@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import * as tus from 'tus-js-client';
+import { avifWithLocation, undecodableHeic } from '../helpers/heif.js';
 import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { type PgServer, startPostgres } from '../helpers/postgres.js';
@@ -342,6 +343,27 @@ function uploadCases(transport: Transport): void {
     assert.equal(sha256(served), stripped.sha256);
     assert.equal(served.length, stripped.size);
     assert.equal(served.includes('where I live'), false, 'no EXIF text in what others download');
+    assert.equal(kept.sha256, sha256(photo), 'kept as sent');
+  });
+
+  it('stores a HEIC photo sharp cannot decode with its EXIF and XMP zeroed, same length, unless asked to keep them', async () => {
+    const token = await user();
+    // An iPhone-like HEIC for the prebuilt sharp (no HEVC decoder): undecodable, its location in Exif and XMP items.
+    const photo = undecodableHeic(await avifWithLocation(64, 48));
+    assert.ok(photo.includes('HeifTestCam') && photo.includes('GPSLatitude'));
+    const described = [];
+    for (const keep of [false, true]) {
+      const metadata = keep ? `keep_metadata ${Buffer.from('1').toString('base64')}` : '';
+      const location = (await create(token, photo.length, metadata)).headers.get('location') as string;
+      assert.equal((await patch(token, location, 0, photo)).status, 204);
+      described.push((await describeUpload(token, location)).attachment);
+    }
+    const [stripped, kept] = described;
+    assert.deepEqual([stripped.mime, stripped.size, stripped.width ?? null, stripped.thumbnail ?? null], ['image/heic', photo.length, null, null]);
+    const served = Buffer.from(await (await fetch(`${server.url}/v1/attachments/${stripped.id}`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer());
+    assert.equal(sha256(served), stripped.sha256);
+    assert.equal(served.length, photo.length, 'same length: every offset in the file still holds');
+    assert.equal(served.includes('HeifTestCam') || served.includes('GPSLatitude'), false, 'no EXIF or XMP in what others download');
     assert.equal(kept.sha256, sha256(photo), 'kept as sent');
   });
 

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { ChatError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
 import { fileName, parseUploadMetadataHeader, readUploadMetadata } from '../../src/services/attachments/upload-metadata.js';
 import { type UploadMedia, UploadService, type UploadSettings } from '../../src/services/attachments/uploads.js';
+import { stripHeifMetadata } from '../../src/services/attachments/heif-metadata.js';
 import { isUploadId, newUploadId } from '../../src/services/attachments/ids.js';
 import { MemoryRateLimitStore } from '../../src/services/limits/memory-rate-limit-store.js';
 import type { Principal } from '../../src/services/types.js';
@@ -11,6 +14,7 @@ import { MemoryBlobStore } from '../../src/storage/blobs/memory.js';
 import { SqliteAttachmentStorage } from '../../src/storage/sqlite/attachments.js';
 import { openSqliteMessaging } from '../helpers/sqlite-messaging.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { syntheticHeif } from '../helpers/heif.js';
 
 /**
  * The upload rules over the real SQLite attachment storage (in memory) and the
@@ -18,10 +22,21 @@ import { FakeClock } from '../helpers/fake-clock.js';
  * are C2b's, tested in attachment-media.test.ts and over the server).
  */
 
-/** PNG and PDF by their magic numbers; a "PNG" whose 9th byte is 1 has metadata to strip. */
+/**
+ * PNG, PDF and HEIC by their magic numbers; a "PNG" whose 9th byte is 1 has
+ * metadata to strip; a HEIC is never read (as sharp cannot read an iPhone's)
+ * and goes to the real HEIF metadata stripper.
+ */
 const media: UploadMedia = {
   sniffBytes: 16,
-  sniff: (bytes) => (bytes[0] === 0x89 && bytes[1] === 0x50 ? 'image/png' : bytes[0] === 0x25 ? 'application/pdf' : 'application/octet-stream'),
+  sniff: (bytes) =>
+    bytes[0] === 0x89 && bytes[1] === 0x50
+      ? 'image/png'
+      : bytes[0] === 0x25
+        ? 'application/pdf'
+        : Buffer.from(bytes).toString('latin1', 4, 12) === 'ftypheic'
+          ? 'image/heic'
+          : 'application/octet-stream',
   typeAllowed: (mime, allowed) => allowed === '*' || allowed.split(',').some((rule) => mime.startsWith(rule.trim().replace('*', ''))),
   processImage: async (mime, read, options) => {
     if (mime !== 'image/png') return undefined;
@@ -35,6 +50,7 @@ const media: UploadMedia = {
       ...(bytes[8] === 1 && !options.keepMetadata ? { rewritten: Buffer.concat([bytes.subarray(0, 8), Buffer.from([0])]) } : {}),
     };
   },
+  stripWithoutDecoding: async (mime, file) => (mime === 'image/heic' ? stripHeifMetadata(file) : undefined),
 };
 
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1]);
@@ -68,6 +84,17 @@ async function world(overrides: Partial<UploadSettings> = {}) {
     expiryMs: 3_600_000,
     ...overrides,
   };
+  /** What the service logged, one parsed JSON line each. */
+  const logged: { level: number; msg: string; reason?: string }[] = [];
+  const log = createLogger(
+    'debug',
+    new Writable({
+      write(line: Buffer, _encoding, done) {
+        logged.push(JSON.parse(line.toString()) as { level: number; msg: string });
+        done();
+      },
+    }),
+  );
   const service = new UploadService({
     storage,
     blobs,
@@ -75,8 +102,9 @@ async function world(overrides: Partial<UploadSettings> = {}) {
     limits: new MemoryRateLimitStore(clock),
     media,
     settings,
+    log,
   });
-  return { clock, storage, blobs, service, alice, bob, rows, reference };
+  return { clock, storage, blobs, service, alice, bob, rows, reference, logged };
 }
 
 const plain = { name: 'a.bin', declaredType: '', encrypted: false, keepMetadata: false, durationMs: null };
@@ -186,6 +214,45 @@ describe('UploadService', () => {
     assert.equal(a?.size, PNG.length);
     assert.equal(b?.sha256, createHash('sha256').update(PNG).digest('hex'));
     assert.deepEqual([a?.width, a?.height, a?.thumbnail?.width], [4, 3, 2]);
+    assert.equal((await blobs.stats()).staged, 0);
+  });
+
+  it('blanks the EXIF and XMP of a HEIC it cannot decode, unless asked to keep them; one it cannot parse is stored as sent, with a warning', async () => {
+    const { service, blobs, alice, logged } = await world();
+    const photo = syntheticHeif([
+      { id: 1, type: 'hvc1', data: Buffer.alloc(100, 7) },
+      { id: 2, type: 'Exif', data: Buffer.from('\0\0\0\0MM\0*GPS 48.8567N 2.3508E') },
+      { id: 3, type: 'mime', contentType: 'application/rdf+xml', data: Buffer.from('<x:xmpmeta exif:GPSLatitude="48,51.4N"/>') },
+    ]);
+    const blanked = Buffer.from(photo.bytes);
+    for (const id of [2, 3]) for (const range of photo.extents.get(id) ?? []) blanked.fill(0, range.start, range.end + 1);
+    const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+    const send = async (bytes: Uint8Array, keepMetadata: boolean) => {
+      const upload = await service.create(alice, bytes.length, { ...plain, keepMetadata });
+      await service.append(alice, upload.id, 0, body(bytes.subarray(0, 50), bytes.subarray(50)));
+      const blob = (await service.describe(alice, upload.id)).upload.blob;
+      assert.ok(blob);
+      return { blob, stored: Buffer.concat(await collect(blobs.readBlob(blob.sha256))) };
+    };
+
+    const stripped = await send(photo.bytes, false);
+    assert.equal(stripped.blob.mime, 'image/heic');
+    assert.ok(stripped.stored.equals(blanked), 'stored with the metadata items zeroed, everything else as sent');
+    assert.deepEqual([stripped.blob.size, stripped.blob.sha256], [photo.bytes.length, sha(blanked)]);
+    assert.equal(stripped.stored.indexOf('GPS'), -1);
+
+    const kept = await send(photo.bytes, true);
+    assert.equal(kept.blob.sha256, sha(photo.bytes), 'keep_metadata: as sent');
+    assert.equal(logged.filter((line) => line.level >= 40).length, 0, 'no warning so far');
+
+    const unreadable = Buffer.from(photo.bytes);
+    unreadable.writeUInt32BE(0xffffffff, photo.metaStart); // the meta box's size: past the end of the file
+    const unparsed = await send(unreadable, false);
+    assert.equal(unparsed.blob.sha256, sha(unreadable), 'stored as sent');
+    const warnings = logged.filter((line) => line.level === 40);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]?.msg ?? '', /metadata not removed/);
+    assert.match(warnings[0]?.reason ?? '', /meta/);
     assert.equal((await blobs.stats()).staged, 0);
   });
 

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { type RewritableFile, stripHeifMetadata } from './heif-metadata.js';
 import { SNIFF_BYTES, sniff, typeAllowed } from './sniff.js';
 
 /**
@@ -54,6 +55,9 @@ const FORMATS: Readonly<Record<string, string>> = {
   'image/heif': 'heif',
   'image/tiff': 'tiff',
 };
+
+/** The sniffed HEIF types (sniff.ts): HEIC, HEIF, and AVIF too, whose metadata is laid out the same way. */
+const HEIF_TYPES: ReadonlySet<string> = new Set(['image/heic', 'image/heif', 'image/avif']);
 
 /** Whether `mime` (sniffed) is an image type worth handing to ImageProcessor. */
 export function isProcessableImage(mime: string): boolean {
@@ -202,5 +206,7 @@ export function attachmentMedia(options: ImageProcessorOptions) {
     typeAllowed,
     processImage: (mime: string, read: () => AsyncIterable<Uint8Array>, processing: { readonly keepMetadata: boolean }) =>
       images.processImage(mime, read, processing),
+    /** HEIF files keep metadata as items of their own, which can be zeroed in place (heif-metadata.ts); no other format here. */
+    stripWithoutDecoding: async (mime: string, file: RewritableFile) => (HEIF_TYPES.has(mime) ? stripHeifMetadata(file) : undefined),
   };
 }

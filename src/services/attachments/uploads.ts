@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { ChatError } from '../../errors.js';
+import type { Logger } from '../../log.js';
 import type { AttachmentStorage, CompletedBlob, UploadRow } from '../../storage/ports/attachments.js';
 import { type BlobStore, BlobStoreError } from '../../storage/ports/blobs.js';
 import type { RateLimitStore } from '../limits/rate-limit-store.js';
 import type { Principal } from '../types.js';
+import type { HeifStripOutcome, RewritableFile } from './heif-metadata.js';
 import { isUploadId, newUploadId } from './ids.js';
 import type { UploadMetadata } from './upload-metadata.js';
 import { narrowByDeclared } from './sniff.js';
@@ -46,6 +48,14 @@ export interface UploadMedia {
    * content; rejects when reading fails.
    */
   processImage(mime: string, read: () => AsyncIterable<Uint8Array>, options: { readonly keepMetadata: boolean }): Promise<ImageFacts | undefined>;
+  /**
+   * For an image processImage could not read: overwrites its metadata
+   * (EXIF/XMP) with zeros in `file` without decoding it, where the format
+   * allows (HEIF: HEIC, AVIF); undefined for other formats. 'unparsed': the
+   * structure was not understood and the file is unchanged. Rejects only when
+   * reading or writing fails.
+   */
+  stripWithoutDecoding(mime: string, file: RewritableFile): Promise<HeifStripOutcome | undefined>;
 }
 
 export interface UploadSettings {
@@ -64,6 +74,7 @@ export interface UploadServiceDeps {
   readonly limits: RateLimitStore;
   readonly media: UploadMedia;
   readonly settings: UploadSettings;
+  readonly log: Logger;
 }
 
 /** Where an upload stands, as HEAD and PATCH answer it. */
@@ -264,6 +275,7 @@ export class UploadService {
     const image = row.encrypted
       ? undefined
       : await media.processImage(mime, () => blobs.readStaged(row.id), { keepMetadata: row.keepMetadata });
+    if (!row.encrypted && !image && !row.keepMetadata) await this.stripUndecodable(row, mime);
     const thumbnail = image?.thumbnail ? { ...(await blobs.putBlob(image.thumbnail.bytes)), width: image.thumbnail.width, height: image.thumbnail.height } : null;
     let stored: { sha256: string; size: number };
     if (image?.rewritten) {
@@ -286,6 +298,28 @@ export class UploadService {
     if (!(await storage.completeUpload(row.id, blob, now))) throw notFound();
     if (image?.rewritten) await blobs.deleteStaged(row.id);
     return { ...row, completedAt: now, blob };
+  }
+
+  /**
+   * An image sharp could not read (an iPhone's HEIC: the prebuilt libvips has
+   * no HEVC decoder) keeps its location unless its metadata can be blanked
+   * in the staged bytes, same length, before they are hashed. When its
+   * structure is not understood it is stored as it came: the upload does not
+   * fail for it, and the log says so (docs/attachments.md, "Images"). Run
+   * again by a repeated finish, it blanks what is already blank.
+   */
+  private async stripUndecodable(row: Upload, mime: string): Promise<void> {
+    const { blobs, media, log } = this.deps;
+    const outcome = await media.stripWithoutDecoding(mime, {
+      size: row.length,
+      read: (range) => blobs.readStaged(row.id, range),
+      rewrite: (chunks) => blobs.rewriteStaged(row.id, chunks),
+    });
+    if (outcome?.kind === 'unparsed') {
+      log.warn({ upload: row.id, mime, reason: outcome.reason }, 'image metadata not removed: stored as sent, location data included if it had any');
+    } else if (outcome && outcome.items > 0) {
+      log.debug({ upload: row.id, mime, items: outcome.items }, 'image metadata blanked without decoding');
+    }
   }
 }
 
