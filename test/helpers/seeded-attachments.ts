@@ -10,12 +10,15 @@ import { SEED_UPLOAD } from './sqlite-messaging.js';
  * message path's tests need no upload.
  */
 export function seededAttachments(store: Store): Pick<AttachmentStorage, 'attachable'> & {
-  seed(userId: number, deviceId: number, id: string, options?: { complete?: boolean }): string;
+  seed(userId: number, deviceId: number, id: string, options?: { complete?: boolean; encrypted?: boolean }): string;
 } {
   const storage = new SqliteAttachmentStorage(store);
   return {
     seed: (userId, deviceId, id, options = {}) => {
       store.db.prepare(SEED_UPLOAD).run(id, userId, deviceId);
+      if (options.encrypted === true) {
+        store.db.prepare("UPDATE uploads SET encrypted = 1, mime = 'application/octet-stream', width = NULL, height = NULL, thumb_sha256 = NULL, thumb_width = NULL, thumb_height = NULL WHERE id = ?").run(id);
+      }
       if (options.complete === false) {
         store.db.prepare('UPDATE uploads SET completed_at = NULL, sha256 = NULL, size = NULL, mime = NULL, width = NULL, height = NULL, thumb_sha256 = NULL, thumb_width = NULL, thumb_height = NULL WHERE id = ?').run(id);
       }

@@ -86,8 +86,8 @@ describe('MessagingService: messages with attachments', () => {
     const w = await direct();
     const a = { ...w.alice, deviceId: await w.fixture.device(w.alice.user.id, { approved: true }) };
     const b = await w.fixture.device(w.bob.user.id, { approved: true });
-    const file = w.attachments.seed(w.alice.user.id, a.deviceId, 'cipher-upload-00000001');
-    const thumb = w.attachments.seed(w.alice.user.id, a.deviceId, 'cipher-thumb-000000001');
+    const file = w.attachments.seed(w.alice.user.id, a.deviceId, 'cipher-upload-00000001', { encrypted: true });
+    const thumb = w.attachments.seed(w.alice.user.id, a.deviceId, 'cipher-thumb-000000001', { encrypted: true });
     const b64 = (bytes: number) => Buffer.alloc(bytes, 1).toString('base64');
     const envelope = JSON.stringify({
       v: 2,
@@ -100,6 +100,19 @@ describe('MessagingService: messages with attachments', () => {
     });
     const { message } = await w.messaging.send(a, { threadId: w.threadId, clientMsgId: 'e1', kind: 'e2e', bodyJson: envelope, attachments: [file, thumb] });
     assert.equal(message.attachmentsJson, JSON.stringify([{ id: file }, { id: thumb }]));
+    assert.equal(w.refs().length, 2);
+
+    // Each kind of message takes its kind of upload: a plaintext file in an end-to-end message would be
+    // readable by the server, and ciphertext in a plaintext one would pass allowed_types unsniffed.
+    const plain = w.attachments.seed(w.alice.user.id, a.deviceId, 'plain-upload-000000001');
+    const before = w.count();
+    await refused(
+      w.messaging.send(a, { threadId: w.threadId, clientMsgId: 'e2', kind: 'e2e', bodyJson: envelope, attachments: [plain] }),
+      'attachment_mismatch',
+      /uploaded in plaintext/,
+    );
+    await refused(w.messaging.send(a, send(w.threadId, 't1', [file])), 'attachment_mismatch', /uploaded encrypted/);
+    assert.equal(w.count(), before);
     assert.equal(w.refs().length, 2);
   });
 
