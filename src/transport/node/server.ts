@@ -104,6 +104,9 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
     secure = createHttpsServer({ cert: material.cert, key: material.key }, handle);
   }
   const server: Server = secure ?? createServer(handle);
+  // Node's default requestTimeout (300 s for the whole request) would cut a long upload; bodies that are
+  // not streamed are small (http.max_body_bytes) and keep a deadline of their own (serveHttp).
+  server.requestTimeout = 0;
   const wss = new WebSocketServer({ noServer: true, maxPayload: route.maxPayloadBytes });
 
   // CONNECT (a proxy tunnel) never reaches the request handler: without this, Node drops the socket unanswered.
@@ -210,6 +213,11 @@ function watchLiveness(ws: WebSocket, idleTimeoutSeconds: number): void {
 }
 
 /** Reads the request, runs the handler, writes its Response. Nothing a request carries or a handler throws escapes. */
+/** A streamed request body that brings nothing for this long is cut (uWS's HTTP idle timeout is 10 s). */
+const BODY_IDLE_MS = 30_000;
+/** What Node's requestTimeout gave every request, kept for bodies that are read whole. */
+const SMALL_BODY_DEADLINE_MS = 300_000;
+
 async function serveHttp(req: IncomingMessage, res: ServerResponse, options: TransportOptions): Promise<void> {
   const method = req.method ?? 'GET';
   const head = { method, target: req.url ?? '/', headers: headerPairs(req.rawHeaders) };
@@ -221,8 +229,12 @@ async function serveHttp(req: IncomingMessage, res: ServerResponse, options: Tra
     }
     let body: Buffer | ReadableStream<Uint8Array> | undefined;
     if (method !== 'GET' && method !== 'HEAD' && options.streamsBody?.(method, head.target)) {
+      // A streamed body (an upload) may take as long as the client's line needs: Node's whole-request
+      // deadline is off for it (see createNodeTransport), and a body that stops arriving is cut after
+      // BODY_IDLE_MS instead, so a stalled client holds no file open for long.
       body = bodyStream(req);
     } else if (method !== 'GET' && method !== 'HEAD') {
+      const deadline = setTimeout(() => req.destroy(), SMALL_BODY_DEADLINE_MS);
       const chunks: Buffer[] = [];
       let size = 0;
       let tooLarge = Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes;
@@ -236,6 +248,7 @@ async function serveHttp(req: IncomingMessage, res: ServerResponse, options: Tra
           chunks.push(chunk as Buffer);
         }
       }
+      clearTimeout(deadline);
       if (tooLarge) {
         await write(req, res, bodyTooLarge(options.maxBodyBytes), method);
         req.destroy();
@@ -264,11 +277,15 @@ function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
     pull: async (controller) => {
       chunks ??= req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       let next: IteratorResult<Buffer>;
+      // Only while the handler waits for the client: a handler busy with what it read is not idle time.
+      const idle = setTimeout(() => req.destroy(), BODY_IDLE_MS);
       try {
         next = await chunks.next();
       } catch {
         controller.error(new RequestAbortedError());
         return;
+      } finally {
+        clearTimeout(idle);
       }
       if (next.done) {
         // The iterator also ends quietly when the message was destroyed: only a complete one is a whole body.
