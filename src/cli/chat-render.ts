@@ -35,7 +35,9 @@ export class Terminal {
     return line;
   }
 
-  print(line: string): void {
+  /** Prints one line of output; what others wrote (names, message text, file names) cannot drive the terminal. */
+  print(text: string): void {
+    const line = printable(text);
     if (!this.interactive) return void process.stdout.write(`${line}\n`);
     process.stdout.write(`\r\x1b[K${line}\n`);
     this.rl.prompt(true);
@@ -48,6 +50,15 @@ export class Terminal {
   close(): void {
     this.rl.close();
   }
+}
+
+/**
+ * Text as it may reach a terminal: control characters (escape sequences that move the cursor, retitle
+ * the window or rewrite earlier lines; a carriage return that overprints) and the bidirectional
+ * overrides that make a file name read backwards become U+FFFD. Newlines and tabs stay.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
 }
 
 const TYPING_QUIET_MS = 3000;
