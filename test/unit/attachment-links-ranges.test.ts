@@ -25,7 +25,9 @@ describe('parseRange', () => {
     ['bytes=abc', { kind: 'whole' }],
     ['items=0-9', { kind: 'whole' }],
     ['bytes=1-2-3', { kind: 'whole' }],
-    ['bytes=0-9999999999999999999', { kind: 'whole' }],
+    ['bytes=0-9999999999999999999', { kind: 'partial', start: 0, end: 999 }],
+    ['bytes=99999999999999999999-', { kind: 'unsatisfiable' }],
+    ['bytes=-99999999999999999999', { kind: 'partial', start: 0, end: 999 }],
   ];
   for (const [header, expected] of cases) {
     it(`${JSON.stringify(header)} of 1000 bytes → ${JSON.stringify(expected)}`, () => {

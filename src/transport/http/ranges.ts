@@ -19,7 +19,8 @@ export function parseRange(header: string | null, size: number): RangeRequest {
   if (!match) return WHOLE; // another unit
   const spec = match[1] ?? '';
   if (spec.includes(',')) return WHOLE;
-  const parts = /^(\d{0,15})\s*-\s*(\d{0,15})$/.exec(spec);
+  // Any number of digits: a position past any file (1e20) is still a position, not a malformed range.
+  const parts = /^(\d*)\s*-\s*(\d*)$/.exec(spec);
   if (!parts) return WHOLE;
   const [, first = '', last = ''] = parts;
   if (first === '') {
