@@ -342,6 +342,7 @@ describe('upload metadata', () => {
     assert.equal(fileName('../../etc/passwd'), 'passwd');
     assert.equal(fileName('C:\\Users\\me\\report.pdf'), 'report.pdf');
     assert.equal(fileName('evil\u202Egpj.exe'), 'evilgpj.exe');
+    assert.equal(fileName('\ufeffa\u200bb\u2028c\u061cd.txt'), 'abcd.txt');
     assert.equal(fileName('a\u0000b\nc'), 'abc');
     assert.equal(fileName('..'), '');
     const long = fileName('é'.repeat(200));

@@ -40,7 +40,7 @@ export function readUploadMetadata(pairs: ReadonlyMap<string, string>): UploadMe
 export function fileName(raw: string): string {
   const base = raw.split(/[/\\]/).pop() ?? '';
   // eslint-disable-next-line no-control-regex
-  const clean = base.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '').trim();
+  const clean = base.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, '').trim();
   if (clean === '.' || clean === '..') return '';
   let name = '';
   let bytes = 0;
