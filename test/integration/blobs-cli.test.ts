@@ -109,6 +109,7 @@ function blobsCliSuite(name: string, deploy: () => Promise<Deployment>): void {
         deleted_blobs: { count: 1, bytes: content.gone.byteLength },
         stray_staged: { count: 1, bytes: 33 },
         stray_blobs: { count: 1, bytes: content.strayOld.byteLength },
+        restored_blobs: 0,
         freed_bytes: 500 + content.gone.byteLength + 33 + content.strayOld.byteLength,
       });
       assert.deepEqual(readdirSync(join(data, 'blobs'), { recursive: true }).sort(), before);
@@ -161,6 +162,7 @@ function blobsCliSuite(name: string, deploy: () => Promise<Deployment>): void {
         deleted_blobs: { count: 0, bytes: 0 },
         stray_staged: { count: 0, bytes: 0 },
         stray_blobs: { count: 0, bytes: 0 },
+        restored_blobs: 0,
         freed_bytes: 0,
       });
       const stats = JSON.parse((await chatd(['stats', '--json'])).stdout);
