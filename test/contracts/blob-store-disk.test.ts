@@ -48,9 +48,12 @@ describe('DiskBlobStore', () => {
     const thumbnail = await store.putBlob(new Uint8Array([7, 7, 7]));
     assert.deepEqual(
       tree(join(dataDir, 'blobs')),
-      ['sha256', `sha256/${hash.slice(0, 2)}`, `sha256/${hash.slice(0, 2)}/${hash}`, `sha256/${thumbnail.sha256.slice(0, 2)}`, `sha256/${thumbnail.sha256.slice(0, 2)}/${thumbnail.sha256}`, 'staging'].sort(),
-      'no temporary file is left behind',
+      ['sha256', `sha256/${hash.slice(0, 2)}`, `sha256/${hash.slice(0, 2)}/${hash}`, `sha256/${thumbnail.sha256.slice(0, 2)}`, `sha256/${thumbnail.sha256.slice(0, 2)}/${thumbnail.sha256}`, 'staging', 'staging/up-1'].sort(),
+      'no temporary file is left behind (the staged copy stays until the caller deletes it)',
     );
+    assert.equal(statSync(join(dataDir, 'blobs', 'staging', 'up-1')).nlink, 2, 'a second name for the same file: nothing copied');
+    await store.deleteStaged('up-1');
+    assert.equal(statSync(join(dataDir, 'blobs', 'sha256', hash.slice(0, 2), hash)).nlink, 1);
     assert.equal(statSync(join(dataDir, 'blobs', 'sha256', hash.slice(0, 2), hash)).mode & 0o777, 0o600);
     assert.equal(statSync(join(dataDir, 'blobs', 'sha256')).mode & 0o777, 0o700);
     assert.equal(statSync(join(dataDir, 'blobs', 'staging')).mode & 0o777, 0o700);

@@ -166,7 +166,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       await store.createStaged(ID);
       await store.appendStaged(ID, 0, chunksOf(data, 4096), 10_000);
       assert.deepEqual(await store.commitStaged(ID, hash), { created: true });
-      assert.equal(await store.stagedSize(ID), undefined, 'the staged file became the blob');
+      assert.equal(await store.stagedSize(ID), 10_000, 'the staged copy is kept: the caller deletes it once its row names the blob');
+      await store.deleteStaged(ID);
+      assert.deepEqual(await collect(store.readBlob(hash)), data, 'deleting the staged copy leaves the blob');
       assert.equal(await store.blobSize(hash), 10_000);
       await store.createStaged(OTHER);
       await store.appendStaged(OTHER, 0, chunksOf(data, 1000), 10_000);
@@ -175,9 +177,11 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       assert.deepEqual(await list(store.listBlobs()), [{ sha256: hash, size: 10_000 }]);
       await store.deleteBlob(hash);
       assert.deepEqual(await store.commitStaged(OTHER, hash), { created: true }, 'the kept copy can be committed again when the blob went meanwhile');
-      assert.equal(await store.stagedSize(OTHER), undefined);
+      await store.deleteStaged(OTHER);
+      assert.equal(await store.blobSize(hash), 10_000);
       assert.deepEqual(await collect(store.readBlob(hash)), data);
       await rejectsWith(store.commitStaged(ID, hash), 'not_found');
+      await rejectsWith(store.commitStaged(OTHER, hash), 'not_found');
     });
 
     it('deletes a blob only when the last look, taken with the blob out of reach, says no upload names it', async () => {

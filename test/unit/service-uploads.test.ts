@@ -207,10 +207,10 @@ describe('UploadService', () => {
     };
     await assert.rejects(service.append(alice, upload.id, 0, body(Buffer.from('%abc'))), /went away/);
     storage.completeUpload = complete;
-    // The bytes were moved in as a blob before the row could say so: the client is asked for them again.
-    assert.deepEqual(await service.progress(alice, upload.id), { offset: 0, length: 4, expiresAt: upload.expiresAt });
-    await service.append(alice, upload.id, 0, body(Buffer.from('%abc')));
+    // The blob was stored before the row could say so, and the staged copy kept: the next HEAD finishes it.
+    assert.deepEqual(await service.progress(alice, upload.id), { offset: 4, length: 4, expiresAt: null });
     assert.equal((await service.describe(alice, upload.id)).upload.blob?.size, 4);
+    assert.equal((await blobs.stats()).staged, 0);
     assert.equal((await blobs.stats()).blobs, 1);
   });
 
@@ -250,18 +250,21 @@ describe('UploadService', () => {
       otherNode = undefined;
       return commit(id, hash);
     };
-    // The other node finished it first: the staged file became its blob, and the row says complete.
+    // The other node finished it first: stored the blob, completed the row, deleted the staged file.
     otherNode = async (id) => {
       await commit(id, sha256);
       await storage.completeUpload(id, { sha256, size: file.length, mime: 'application/pdf', width: null, height: null, thumbnail: null }, Date.now());
+      await blobs.deleteStaged(id);
     };
     const first = await service.create(alice, file.length, plain);
     assert.deepEqual(await service.append(alice, first.id, 0, body(file)), { offset: file.length, length: file.length, expiresAt: null });
     assert.equal((await service.describe(alice, first.id)).upload.blob?.sha256, sha256);
     // The other node moved it in but has not recorded it yet (or stopped there): try again.
     const other = Buffer.from('%PDF other');
+    // (A node on a file system without hard links, where the staged file itself becomes the blob.)
     otherNode = async (id) => {
       await commit(id, createHash('sha256').update(other).digest('hex'));
+      await blobs.deleteStaged(id);
     };
     const second = await service.create(alice, other.length, plain);
     const error = await rejectsWith(service.append(alice, second.id, 0, body(other)), 'unavailable');

@@ -217,7 +217,8 @@ export class UploadService {
 
   /**
    * The staged size; a missing staged file of an unfinished upload (a node
-   * that stopped between moving the bytes in as a blob and recording it) is
+   * on a file system without hard links that stopped between moving the
+   * bytes in as a blob and recording it, see BlobStore.commitStaged) is
    * started again empty, so that the client sends the file again (the same
    * content is then stored once).
    */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange, type DeleteBlobOutcome, type TrashSweep } from '../ports/blobs.js';
 import { checkHash, checkRange, checkUploadId, isHash, isUploadId } from './names.js';
@@ -28,8 +28,8 @@ const TRASH = 'trash';
  *                     whether an upload names it (<ms>: when it was moved);
  *                     left only by a process that stopped then (sweepTrash)
  *
- * Every change a reader could see is a rename within `root` (staged → blob,
- * temporary → blob, rewrite → staged), so a blob file is always whole, and
+ * Every change a reader could see is a rename or a hard link within `root`
+ * (staged → blob, temporary → blob, rewrite → staged), so a blob file is always whole, and
  * several nodes can share the directory on one volume. A blob is fsynced
  * before it is renamed in, and the directory after, so the database never
  * names content a crash could lose. Directories are 0700 and files 0600, as
@@ -109,17 +109,27 @@ export class DiskBlobStore implements BlobStore {
       await handle.close();
     }
     if ((await sizeOf(blob)) !== undefined) {
-      // The content is there already: make it young again so collection spares it, and keep the staged
-      // copy: collection may still take the blob before the caller's row names it (the caller checks, then deletes it).
+      // The content is there already: make it young again so collection spares it. The staged copy stays
+      // either way: collection may still take the blob before the caller's row names it (the caller checks, then deletes it).
       await touch(blob);
       return { created: false };
     }
-    // Two nodes committing the same content at once both rename: the second replaces identical bytes.
     await this.makeDirectory(join(blob, '..'));
-    await rename(staged, blob);
+    // A second name for the staged file, so the staged copy stays until the caller's row names the blob
+    // (see the port). Two nodes committing the same content at once: the second finds it there.
+    let created = true;
+    try {
+      await link(staged, blob);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') created = false;
+      // A file system without hard links: the staged file itself becomes the blob (the caller finds it gone).
+      else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') await rename(staged, blob);
+      else throw error;
+    }
     await touch(blob);
     await syncDirectory(join(blob, '..'));
-    return { created: true };
+    return { created };
   }
 
   async deleteStaged(uploadId: string): Promise<void> {

@@ -72,12 +72,11 @@ export class MemoryBlobStore implements BlobStore {
     checkHash(sha256);
     const bytes = concat(this.stagedChunks(uploadId));
     const existing = this.blobs.get(sha256);
+    // The staged copy stays: the caller deletes it once its row names the blob and the blob is still there.
     if (existing !== undefined) {
-      // Kept staged: the caller deletes it once its row names the blob and the blob is still there.
       existing.writtenAt = this.clock.now();
       return { created: false };
     }
-    this.staged.delete(uploadId);
     this.blobs.set(sha256, { bytes, writtenAt: this.clock.now() });
     return { created: true };
   }

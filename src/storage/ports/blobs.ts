@@ -40,13 +40,15 @@ export interface BlobStore {
   /** Replaces the staged bytes with `chunks` (an image rewritten without its location data). */
   rewriteStaged(uploadId: string, chunks: AsyncIterable<Uint8Array>): Promise<number>;
   /**
-   * Moves the staged file in as the blob `sha256` (computed by the caller from
-   * readStaged). When that blob exists already, it is touched (young again:
-   * see blobWrittenAt) and the staged copy is KEPT: the caller deletes it
+   * Stores the staged bytes as the blob `sha256` (computed by the caller from
+   * readStaged); when that blob exists already it is touched instead (young
+   * again: see blobWrittenAt). The staged copy is KEPT: the caller deletes it
    * with deleteStaged once its row names the blob and it has checked the
-   * blob is still there (collection may have taken it between this call and
-   * the row; committing the kept copy again puts it back). `created`: whether
-   * the content was new (the staged file is then gone: it is the blob).
+   * blob is still there (collection may take it between this call and the
+   * row; committing the kept copy again puts it back). `created`: whether
+   * the content was new. (The disk store keeps the copy as a second hard
+   * link; on a file system without hard links the staged file becomes the
+   * blob, and the caller finds it gone.)
    */
   commitStaged(uploadId: string, sha256: string): Promise<{ readonly created: boolean }>;
   deleteStaged(uploadId: string): Promise<void>;
