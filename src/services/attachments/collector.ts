@@ -84,9 +84,16 @@ const FORGET_BATCH = 100;
  * 3. Orphans older than the grace are deleted from the blob store, then
  *    forgotten. Never a blob younger than the grace: an upload that has just
  *    been committed against that content (deduplicated) makes it young
- *    again before its row says complete.
- * 4. Staged files with no upload row, and blobs no upload names that are
- *    neither orphans (step 3 has them) nor younger than the grace.
+ *    again before its row says complete. Every delete takes its last look
+ *    at the database (deleteBlob's stillUnnamed) with the blob out of reach,
+ *    and a finishing upload checks the blob after its row names it: one of
+ *    the two always sees the other, so named content is never lost.
+ * 4. Staged files with no upload row, or of a finished upload (committed
+ *    first when its blob is missing and they are that content).
+ * 5. Only with `sweep` (chatd blobs gc; it reads the whole store): blobs no
+ *    upload names that are neither orphans (step 3 has them) nor younger
+ *    than the grace, and what a deletion that stopped midway left in the
+ *    store's trash (put back when named).
  *
  * The grace is what makes a backup of the database followed by a copy of the
  * blobs directory consistent: content the database named when it was copied
