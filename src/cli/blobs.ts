@@ -11,7 +11,7 @@ export function addBlobsCommands(program: Command): void {
     blobs
       .command('gc')
       .description(
-        'run one pass of collection now, as the server does every attachments.gc_interval_minutes: expired uploads, uploads no message referenced, and content no upload names after attachments.gc_grace_hours',
+        'run one full pass of collection now: what the server does every attachments.gc_interval_minutes (expired uploads, uploads no message referenced, content they alone named after attachments.gc_grace_hours), plus a sweep of the whole blob store for content no upload names',
       )
       .option('--dry-run', 'report what would be removed, changing nothing')
       .option('--json', 'machine-readable output'),
@@ -28,7 +28,8 @@ export function addBlobsCommands(program: Command): void {
       });
       process.stderr.write(`collecting attachments in ${store.root}${options.dryRun ? ' (dry run: nothing is changed)' : ''}\n`);
       const report = await collector
-        .run({ dryRun: options.dryRun === true, progress: (step) => process.stderr.write(`  ${step} …\n`) })
+        // The sweep reads every blob and asks the database about each: by hand, never on the server's timer.
+        .run({ dryRun: options.dryRun === true, sweep: true, progress: (step) => process.stderr.write(`  ${step} …\n`) })
         .catch((error: unknown) => blobStoreFailure(error, store.root));
       if (options.json) return printJson(toJson(report));
       for (const line of describeCollection(report, config.attachments.gc_grace_hours)) console.log(line);
@@ -60,6 +61,7 @@ function toJson(report: CollectionReport): Record<string, unknown> {
     deleted_blobs: pair(report.blobsDeleted),
     stray_staged: pair(report.strayStaged),
     stray_blobs: pair(report.strayBlobs),
+    restored_blobs: report.restoredBlobs,
     freed_bytes: freedBytes(report),
   };
 }
@@ -74,13 +76,14 @@ export function describeCollection(report: CollectionReport, graceHours: number)
     ['expired uploads', pair(report.incompleteUploads)],
     ['unreferenced uploads', String(report.unreferencedUploads)],
     ['unused content', pair(report.blobsDeleted)],
-    ['staged files of no upload', pair(report.strayStaged)],
+    ['staged files of no upload or a finished one', pair(report.strayStaged)],
     ['content no upload names', pair(report.strayBlobs)],
   ];
   const width = Math.max(...rows.map(([label]) => label.length)) + 1;
   return [
     report.dryRun ? 'would remove (dry run):' : 'removed:',
     ...rows.map(([label, value]) => `  ${`${label}:`.padEnd(width)} ${value}`),
+    ...(report.restoredBlobs > 0 ? [`content put back (a deletion stopped midway, an upload names it): ${report.restoredBlobs}`] : []),
     `newly unused content: ${report.orphanedBlobs} (deleted in ${graceHours} h unless an upload names it again)`,
     `${report.dryRun ? 'would free' : 'freed'}: ${formatBytes(freedBytes(report))}`,
   ];

@@ -48,9 +48,12 @@ describe('DiskBlobStore', () => {
     const thumbnail = await store.putBlob(new Uint8Array([7, 7, 7]));
     assert.deepEqual(
       tree(join(dataDir, 'blobs')),
-      ['sha256', `sha256/${hash.slice(0, 2)}`, `sha256/${hash.slice(0, 2)}/${hash}`, `sha256/${thumbnail.sha256.slice(0, 2)}`, `sha256/${thumbnail.sha256.slice(0, 2)}/${thumbnail.sha256}`, 'staging'].sort(),
-      'no temporary file is left behind',
+      ['sha256', `sha256/${hash.slice(0, 2)}`, `sha256/${hash.slice(0, 2)}/${hash}`, `sha256/${thumbnail.sha256.slice(0, 2)}`, `sha256/${thumbnail.sha256.slice(0, 2)}/${thumbnail.sha256}`, 'staging', 'staging/up-1'].sort(),
+      'no temporary file is left behind (the staged copy stays until the caller deletes it)',
     );
+    assert.equal(statSync(join(dataDir, 'blobs', 'staging', 'up-1')).nlink, 2, 'a second name for the same file: nothing copied');
+    await store.deleteStaged('up-1');
+    assert.equal(statSync(join(dataDir, 'blobs', 'sha256', hash.slice(0, 2), hash)).nlink, 1);
     assert.equal(statSync(join(dataDir, 'blobs', 'sha256', hash.slice(0, 2), hash)).mode & 0o777, 0o600);
     assert.equal(statSync(join(dataDir, 'blobs', 'sha256')).mode & 0o777, 0o700);
     assert.equal(statSync(join(dataDir, 'blobs', 'staging')).mode & 0o777, 0o700);
@@ -95,5 +98,45 @@ describe('DiskBlobStore', () => {
     const blobs: string[] = [];
     for await (const blob of store.listBlobs()) blobs.push(blob.sha256);
     assert.deepEqual(blobs, [put.sha256]);
+  });
+});
+
+describe('DiskBlobStore trash', () => {
+  it('moves a blob to trash/ while it asks, and a sweep puts back what a stopped deletion left there when an upload names it, else deletes it', async () => {
+    const root = join(tempDir('chatd-blobs-'), 'blobs');
+    const store = new DiskBlobStore(root);
+    const named = await store.putBlob(new TextEncoder().encode('still wanted'));
+    const unnamed = await store.putBlob(new TextEncoder().encode('nobody wants me'));
+    const young = await store.putBlob(new TextEncoder().encode('being decided'));
+    // A process that stopped while asking: its deleteBlob never returns, the file stays in the trash.
+    const stopped = (): Promise<boolean> => new Promise(() => {});
+    void store.deleteBlob(named.sha256, stopped);
+    void store.deleteBlob(unnamed.sha256, stopped);
+    let moved = '';
+    await store.deleteBlob(young.sha256, async () => {
+      moved = readdirSync(join(root, 'trash')).find((name) => name.startsWith(young.sha256)) ?? '';
+      return false;
+    });
+    assert.match(moved, new RegExp(`^${young.sha256}\\.\\d+\\.[0-9a-f]+$`), 'trash/<sha256>.<ms>.<random>');
+    await new Promise<void>((resolve) => {
+      const wait = (): void => {
+        if (readdirSync(join(root, 'trash')).length === 2) resolve();
+        else setImmediate(wait);
+      };
+      wait();
+    });
+    assert.equal(await store.blobSize(named.sha256), undefined, 'out of reach until swept');
+    const asked: string[] = [];
+    const isNamed = async (sha256: string): Promise<boolean> => {
+      asked.push(sha256);
+      return sha256 === named.sha256;
+    };
+    assert.deepEqual(await store.sweepTrash(Date.now() - 60_000, isNamed), { restored: 0, deleted: 0, deletedBytes: 0 }, 'a deletion that may still be asking is left to decide');
+    assert.deepEqual(asked, []);
+    assert.deepEqual(await store.sweepTrash(Date.now() + 1, isNamed), { restored: 1, deleted: 1, deletedBytes: 15 });
+    assert.equal(await store.blobSize(named.sha256), 12);
+    assert.equal(await store.blobSize(unnamed.sha256), undefined);
+    assert.deepEqual(readdirSync(join(root, 'trash')), []);
+    assert.deepEqual((await store.stats()).blobs, 2, 'the named one and the one kept');
   });
 });

@@ -166,15 +166,58 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       await store.createStaged(ID);
       await store.appendStaged(ID, 0, chunksOf(data, 4096), 10_000);
       assert.deepEqual(await store.commitStaged(ID, hash), { created: true });
-      assert.equal(await store.stagedSize(ID), undefined, 'the staged file became the blob');
+      assert.equal(await store.stagedSize(ID), 10_000, 'the staged copy is kept: the caller deletes it once its row names the blob');
+      await store.deleteStaged(ID);
+      assert.deepEqual(await collect(store.readBlob(hash)), data, 'deleting the staged copy leaves the blob');
       assert.equal(await store.blobSize(hash), 10_000);
       await store.createStaged(OTHER);
       await store.appendStaged(OTHER, 0, chunksOf(data, 1000), 10_000);
       assert.deepEqual(await store.commitStaged(OTHER, hash), { created: false });
-      assert.equal(await store.stagedSize(OTHER), undefined, 'the second copy is gone');
+      assert.equal(await store.stagedSize(OTHER), 10_000, 'the second copy is kept: the caller deletes it once its row names the blob');
       assert.deepEqual(await list(store.listBlobs()), [{ sha256: hash, size: 10_000 }]);
+      await store.deleteBlob(hash);
+      assert.deepEqual(await store.commitStaged(OTHER, hash), { created: true }, 'the kept copy can be committed again when the blob went meanwhile');
+      await store.deleteStaged(OTHER);
+      assert.equal(await store.blobSize(hash), 10_000);
       assert.deepEqual(await collect(store.readBlob(hash)), data);
       await rejectsWith(store.commitStaged(ID, hash), 'not_found');
+      await rejectsWith(store.commitStaged(OTHER, hash), 'not_found');
+    });
+
+    it('deletes a blob only when the last look, taken with the blob out of reach, says no upload names it', async () => {
+      const { store } = await make();
+      const data = bytes(4000, 6);
+      const put = await store.putBlob(data);
+      const seen: Array<number | undefined> = [];
+      const look = (answer: boolean) => async () => {
+        seen.push(await store.blobSize(put.sha256));
+        return answer;
+      };
+      assert.equal(await store.deleteBlob(put.sha256, look(false)), 'kept');
+      assert.deepEqual(seen, [undefined], 'the blob is out of reach while the question is asked');
+      assert.deepEqual(await collect(store.readBlob(put.sha256)), data, 'put back whole');
+      assert.deepEqual(await list(store.listBlobs()), [{ sha256: put.sha256, size: 4000 }]);
+      await assert.rejects(
+        store.deleteBlob(put.sha256, async () => {
+          throw new Error('database away');
+        }),
+        /database away/,
+      );
+      assert.equal(await store.blobSize(put.sha256), 4000, 'a failed question puts the blob back');
+      // A new copy of the same content arrives while the question is asked (an upload finishing): no harm either way.
+      assert.equal(
+        await store.deleteBlob(put.sha256, async () => {
+          await store.putBlob(data);
+          return false;
+        }),
+        'kept',
+      );
+      assert.deepEqual(await collect(store.readBlob(put.sha256)), data);
+      assert.equal(await store.deleteBlob(put.sha256, look(true)), 'deleted');
+      assert.equal(await store.blobSize(put.sha256), undefined);
+      assert.equal(await store.deleteBlob(put.sha256, look(true)), 'missing');
+      assert.deepEqual(await list(store.listBlobs()), []);
+      assert.deepEqual(await store.sweepTrash(Number.MAX_SAFE_INTEGER, async () => true), { restored: 0, deleted: 0, deletedBytes: 0 }, 'nothing was left out of reach');
     });
 
     it('rewrites staged bytes in place before they are committed', async () => {
@@ -202,8 +245,8 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
     it('deletes blobs and staged uploads, and deleting what is not there is harmless', async () => {
       const { store } = await make();
       const put = await store.putBlob(bytes(100));
-      await store.deleteBlob(put.sha256);
-      await store.deleteBlob(put.sha256);
+      assert.equal(await store.deleteBlob(put.sha256), 'deleted');
+      assert.equal(await store.deleteBlob(put.sha256), 'missing');
       assert.equal(await store.blobSize(put.sha256), undefined);
       await rejectsWith(collect(store.readBlob(put.sha256)), 'not_found');
       await store.createStaged(ID);

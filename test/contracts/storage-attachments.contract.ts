@@ -280,6 +280,12 @@ export function attachmentsStorageContract(name: string, open: () => Promise<Att
       assert.equal(await w.f.attachments.blobNamed(sha(1)), false);
       assert.equal(await w.f.attachments.blobNamed(sha(5)), true, 'deduplicated content another upload names');
       assert.equal(await w.f.attachments.blobNamed(sha(4)), true, 'a thumbnail names its blob too');
+      assert.deepEqual(
+        [...(await w.f.attachments.namedBlobs([sha(1), sha(4), sha(5), sha(5), sha(9)]))].sort(),
+        [sha(4), sha(5)].sort(),
+        'namedBlobs: a file, a thumbnail; not what no upload names',
+      );
+      assert.equal((await w.f.attachments.namedBlobs([])).size, 0);
       assert.deepEqual(await w.f.attachments.collect(due, grace, false), empty, 'a second pass finds nothing');
       // The orphans wait for the grace, from when they were left unnamed.
       assert.deepEqual(await w.f.attachments.orphansDue(due + grace - 1, grace), []);

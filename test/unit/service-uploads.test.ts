@@ -274,11 +274,70 @@ describe('UploadService', () => {
     };
     await assert.rejects(service.append(alice, upload.id, 0, body(Buffer.from('%abc'))), /went away/);
     storage.completeUpload = complete;
-    // The bytes were moved in as a blob before the row could say so: the client is asked for them again.
-    assert.deepEqual(await service.progress(alice, upload.id), { offset: 0, length: 4, expiresAt: upload.expiresAt });
-    await service.append(alice, upload.id, 0, body(Buffer.from('%abc')));
+    // The blob was stored before the row could say so, and the staged copy kept: the next HEAD finishes it.
+    assert.deepEqual(await service.progress(alice, upload.id), { offset: 4, length: 4, expiresAt: null });
     assert.equal((await service.describe(alice, upload.id)).upload.blob?.size, 4);
+    assert.equal((await blobs.stats()).staged, 0);
     assert.equal((await blobs.stats()).blobs, 1);
+  });
+
+  it('stores the content again when collection took it between storing it and the row naming it (file, thumbnail, rewritten image)', async () => {
+    const { service, storage, blobs, alice } = await world();
+    const complete = storage.completeUpload.bind(storage);
+    // Collection deleting the blobs in the gap (it may: no row named them yet).
+    storage.completeUpload = async (id, blob, now) => {
+      for (const sha256 of [blob.sha256, blob.thumbnail?.sha256]) if (sha256) await blobs.deleteBlob(sha256);
+      return complete(id, blob, now);
+    };
+    const file = Buffer.from('%PDF deduplicated');
+    await blobs.putBlob(file);
+    const pdf = await service.create(alice, file.length, plain);
+    await service.append(alice, pdf.id, 0, body(file));
+    const image = await service.create(alice, PNG.length, plain);
+    await service.append(alice, image.id, 0, body(PNG));
+    for (const id of [pdf.id, image.id]) {
+      const blob = (await service.describe(alice, id)).upload.blob;
+      assert.ok(blob);
+      for (const sha256 of [blob.sha256, blob.thumbnail?.sha256]) {
+        if (sha256) assert.notEqual(await blobs.blobSize(sha256), undefined, `${id}: ${sha256} is stored`);
+      }
+    }
+    assert.deepEqual(await collect(blobs.readBlob(createHash('sha256').update(file).digest('hex'))), [file]);
+    assert.equal((await blobs.stats()).staged, 0, 'the staged copies went once the blobs were checked');
+  });
+
+  it('answers a finish whose staged file another node moved meanwhile from the row: complete, or a retryable unavailable', async () => {
+    const { service, storage, blobs, alice } = await world();
+    const file = Buffer.from('%PDF twice');
+    const sha256 = createHash('sha256').update(file).digest('hex');
+    const commit = blobs.commitStaged.bind(blobs);
+    let otherNode: ((id: string) => Promise<void>) | undefined;
+    blobs.commitStaged = async (id, hash) => {
+      await otherNode?.(id);
+      otherNode = undefined;
+      return commit(id, hash);
+    };
+    // The other node finished it first: stored the blob, completed the row, deleted the staged file.
+    otherNode = async (id) => {
+      await commit(id, sha256);
+      await storage.completeUpload(id, { sha256, size: file.length, mime: 'application/pdf', width: null, height: null, thumbnail: null }, Date.now());
+      await blobs.deleteStaged(id);
+    };
+    const first = await service.create(alice, file.length, plain);
+    assert.deepEqual(await service.append(alice, first.id, 0, body(file)), { offset: file.length, length: file.length, expiresAt: null });
+    assert.equal((await service.describe(alice, first.id)).upload.blob?.sha256, sha256);
+    // The other node moved it in but has not recorded it yet (or stopped there): try again.
+    const other = Buffer.from('%PDF other');
+    // (A node on a file system without hard links, where the staged file itself becomes the blob.)
+    otherNode = async (id) => {
+      await commit(id, createHash('sha256').update(other).digest('hex'));
+      await blobs.deleteStaged(id);
+    };
+    const second = await service.create(alice, other.length, plain);
+    const error = await rejectsWith(service.append(alice, second.id, 0, body(other)), 'unavailable');
+    assert.equal(error.status, 503);
+    assert.match(error.message, /try again/);
+    assert.equal((await storage.upload(second.id))?.completedAt, null, 'nothing recorded');
   });
 
   it('answers another user, an unknown id and a malformed id alike: not_found', async () => {

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { Clock, Timer } from '../../clock.js';
 import type { Logger } from '../../log.js';
 import type { AttachmentStorage } from '../../storage/ports/attachments.js';
-import type { BlobStore } from '../../storage/ports/blobs.js';
+import { type BlobStore, BlobStoreError } from '../../storage/ports/blobs.js';
 
 export interface CountAndBytes {
   readonly count: number;
@@ -19,10 +20,15 @@ export interface CollectionReport {
   readonly orphanedBlobs: number;
   /** Orphans past the grace, deleted from the blob store. */
   readonly blobsDeleted: CountAndBytes;
-  /** Staged files whose upload row is gone (an upload deleted while a node was down, a crash). */
+  /** Staged files whose upload row is gone (an upload deleted while a node was down, a crash), or is finished (a crash before the staged copy was deleted). */
   readonly strayStaged: CountAndBytes;
-  /** Blobs no upload names and collection never recorded (a crash between storing and completing, an older database restored), older than the grace. */
+  /**
+   * Sweep only: blobs no upload names and collection never recorded (a crash between storing and completing,
+   * an older database restored), older than the grace; and blobs a stopped deletion left out of reach that no upload names.
+   */
   readonly strayBlobs: CountAndBytes;
+  /** Sweep only: blobs a stopped deletion left out of reach that an upload names, put back. */
+  readonly restoredBlobs: number;
 }
 
 export interface CollectorDeps {
@@ -36,8 +42,32 @@ export interface CollectorDeps {
 
 export interface RunOptions {
   readonly dryRun?: boolean;
+  /**
+   * Also list every blob for content no upload names (strayBlobs) and sweep
+   * what a stopped deletion left out of reach: a read of the whole store and
+   * of the database, so `chatd blobs gc` asks for it and the server's timer
+   * does not.
+   */
+  readonly sweep?: boolean;
   /** Told of each step, for the CLI's progress lines. */
   readonly progress?: (message: string) => void;
+}
+
+/** Blobs asked about in one namedBlobs query by the sweep. */
+const NAMED_BATCH = 500;
+
+/** A deletion moved a blob out of reach this long ago at least: it stopped (a deleteBlob decides in one query). */
+const TRASH_MIN_AGE_MS = 10 * 60_000;
+
+/** deleteBlob's last look, after the blob is out of reach: no upload names it. */
+function stillUnnamed(storage: AttachmentStorage, sha256: string): () => Promise<boolean> {
+  return async () => !(await storage.blobNamed(sha256));
+}
+
+async function hashOf(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of chunks) hash.update(chunk);
+  return hash.digest('hex');
 }
 
 /** Orphans forgotten at a time, so an error part-way loses little work (a deleted blob's orphan row is harmless: deleting again is). */
@@ -54,9 +84,16 @@ const FORGET_BATCH = 100;
  * 3. Orphans older than the grace are deleted from the blob store, then
  *    forgotten. Never a blob younger than the grace: an upload that has just
  *    been committed against that content (deduplicated) makes it young
- *    again before its row says complete.
- * 4. Staged files with no upload row, and blobs no upload names that are
- *    neither orphans (step 3 has them) nor younger than the grace.
+ *    again before its row says complete. Every delete takes its last look
+ *    at the database (deleteBlob's stillUnnamed) with the blob out of reach,
+ *    and a finishing upload checks the blob after its row names it: one of
+ *    the two always sees the other, so named content is never lost.
+ * 4. Staged files with no upload row, or of a finished upload (committed
+ *    first when its blob is missing and they are that content).
+ * 5. Only with `sweep` (chatd blobs gc; it reads the whole store): blobs no
+ *    upload names that are neither orphans (step 3 has them) nor younger
+ *    than the grace, and what a deletion that stopped midway left in the
+ *    store's trash (put back when named).
  *
  * The grace is what makes a backup of the database followed by a copy of the
  * blobs directory consistent: content the database named when it was copied
@@ -76,7 +113,7 @@ export class Collector {
   /** One pass at the clock's time; a pass under way is waited for first (passes never overlap). */
   async run(options: RunOptions = {}): Promise<CollectionReport> {
     while (this.running !== undefined) await this.running.catch(() => undefined);
-    const pass = this.pass(options.dryRun === true, options.progress ?? (() => {}));
+    const pass = this.pass(options.dryRun === true, options.sweep === true, options.progress ?? (() => {}));
     this.running = pass;
     try {
       return await pass;
@@ -104,7 +141,7 @@ export class Collector {
   private async tick(): Promise<void> {
     try {
       const report = await this.run();
-      const removed = report.incompleteUploads.count + report.unreferencedUploads + report.blobsDeleted.count + report.strayStaged.count + report.strayBlobs.count;
+      const removed = report.incompleteUploads.count + report.unreferencedUploads + report.blobsDeleted.count + report.strayStaged.count + report.strayBlobs.count + report.restoredBlobs;
       if (removed > 0 || report.orphanedBlobs > 0) this.deps.log.info({ collection: report }, 'attachments collected');
       else this.deps.log.debug({ collection: report }, 'attachments collected: nothing to remove');
     } catch (error) {
@@ -112,7 +149,34 @@ export class Collector {
     }
   }
 
-  private async pass(dryRun: boolean, progress: (message: string) => void): Promise<CollectionReport> {
+  /**
+   * Whether the finished upload `id`'s content is in the blob store, after
+   * committing its staged copy when it is not and the copy is that content
+   * (a finish cut short after collection took the blob). False: keep the
+   * staged file (another request is committing it).
+   */
+  private async stillStored(id: string, sha256: string): Promise<boolean> {
+    const { blobs } = this.deps;
+    if ((await blobs.blobSize(sha256)) !== undefined) return true;
+    let hash: string;
+    try {
+      hash = await hashOf(blobs.readStaged(id));
+    } catch (error) {
+      if (error instanceof BlobStoreError && error.code === 'not_found') return false;
+      throw error;
+    }
+    // Another content (the original of an image stored rewritten): nothing to restore from it.
+    if (hash !== sha256) return true;
+    try {
+      await blobs.commitStaged(id, sha256);
+    } catch (error) {
+      if (error instanceof BlobStoreError && error.code === 'not_found') return false;
+      throw error;
+    }
+    return true;
+  }
+
+  private async pass(dryRun: boolean, sweep: boolean, progress: (message: string) => void): Promise<CollectionReport> {
     const { storage, blobs, graceMs } = this.deps;
     const now = this.deps.clock.now();
     const youngSince = now - graceMs;
@@ -136,20 +200,16 @@ export class Collector {
       for (const sha256 of due) {
         const writtenAt = await blobs.blobWrittenAt(sha256);
         if (writtenAt !== undefined && writtenAt > youngSince) continue;
-        // Named again since storage.collect made it an orphan (completeUpload takes it out of
-        // blob_orphans too; this is the last look before the file goes).
-        if (await storage.blobNamed(sha256)) {
-          forget.push(sha256);
-          continue;
+        // Named again since storage.collect made it an orphan, or already gone: only forgotten.
+        if (writtenAt !== undefined && !(await storage.blobNamed(sha256))) {
+          const size = await blobs.blobSize(sha256);
+          if ((dryRun || (await blobs.deleteBlob(sha256, stillUnnamed(storage, sha256))) === 'deleted') && size !== undefined) {
+            deleted.count += 1;
+            deleted.bytes += size;
+          }
         }
-        const size = await blobs.blobSize(sha256);
-        if (!dryRun) await blobs.deleteBlob(sha256);
         done.add(sha256);
         forget.push(sha256);
-        if (size !== undefined) {
-          deleted.count += 1;
-          deleted.bytes += size;
-        }
         if (!dryRun && forget.length >= FORGET_BATCH) {
           await storage.forgetOrphans(forget);
           forget = [];
@@ -159,28 +219,58 @@ export class Collector {
       if (!dryRun && forget.length > 0) await storage.forgetOrphans(forget);
     }
 
-    progress('looking for staged files with no upload');
+    progress('looking for staged files with no upload, or of a finished upload');
     const incomplete = new Set(collected.incomplete);
     const strayStaged = { count: 0, bytes: 0 };
     for await (const id of blobs.listStaged()) {
-      if (incomplete.has(id) || (await storage.upload(id)) !== undefined) continue;
+      if (incomplete.has(id)) continue;
+      const row = await storage.upload(id);
+      if (row !== undefined && (row.completedAt === null || row.blob === null)) continue;
+      // No row (deleted while a node was down), or a finished one (a node stopped between completing it and
+      // deleting the original, which may hold the location an image was stripped of).
+      const size = (await blobs.stagedSize(id)) ?? 0;
+      if (!dryRun) {
+        if (row?.blob && !(await this.stillStored(id, row.blob.sha256))) continue;
+        await blobs.deleteStaged(id);
+      }
       strayStaged.count += 1;
-      strayStaged.bytes += (await blobs.stagedSize(id)) ?? 0;
-      if (!dryRun) await blobs.deleteStaged(id);
+      strayStaged.bytes += size;
     }
 
-    progress('looking for blobs no upload names');
-    // Every orphan, due or not: those are step 3's, dated by their orphan row rather than by the file.
-    const orphans = new Set([...(await storage.orphansDue(Number.MAX_SAFE_INTEGER, 0)), ...collected.orphanedBlobs]);
     const strayBlobs = { count: 0, bytes: 0 };
-    for await (const blob of blobs.listBlobs()) {
-      if (done.has(blob.sha256) || orphans.has(blob.sha256)) continue;
-      const writtenAt = await blobs.blobWrittenAt(blob.sha256);
-      if (writtenAt === undefined || writtenAt > youngSince) continue;
-      if (await storage.blobNamed(blob.sha256)) continue;
-      strayBlobs.count += 1;
-      strayBlobs.bytes += blob.size;
-      if (!dryRun) await blobs.deleteBlob(blob.sha256);
+    let restoredBlobs = 0;
+    if (sweep) {
+      progress('looking for blobs no upload names');
+      // Every orphan, due or not: those are step 3's, dated by their orphan row rather than by the file.
+      const orphans = new Set([...(await storage.orphansDue(Number.MAX_SAFE_INTEGER, 0)), ...collected.orphanedBlobs]);
+      let batch: Array<{ sha256: string; size: number }> = [];
+      const settle = async (): Promise<void> => {
+        const named = await storage.namedBlobs(batch.map((blob) => blob.sha256));
+        for (const blob of batch) {
+          if (named.has(blob.sha256)) continue;
+          if (dryRun || (await blobs.deleteBlob(blob.sha256, stillUnnamed(storage, blob.sha256))) === 'deleted') {
+            strayBlobs.count += 1;
+            strayBlobs.bytes += blob.size;
+          }
+        }
+        batch = [];
+      };
+      for await (const blob of blobs.listBlobs()) {
+        if (done.has(blob.sha256) || orphans.has(blob.sha256)) continue;
+        const writtenAt = await blobs.blobWrittenAt(blob.sha256);
+        if (writtenAt === undefined || writtenAt > youngSince) continue;
+        batch.push(blob);
+        if (batch.length >= NAMED_BATCH) await settle();
+      }
+      await settle();
+
+      progress('looking for blobs a stopped deletion left out of reach');
+      if (!dryRun) {
+        const trash = await blobs.sweepTrash(now - TRASH_MIN_AGE_MS, (sha256) => storage.blobNamed(sha256));
+        restoredBlobs = trash.restored;
+        strayBlobs.count += trash.deleted;
+        strayBlobs.bytes += trash.deletedBytes;
+      }
     }
 
     return {
@@ -191,6 +281,7 @@ export class Collector {
       blobsDeleted: deleted,
       strayStaged,
       strayBlobs,
+      restoredBlobs,
     };
   }
 }

@@ -228,7 +228,8 @@ export class UploadService {
 
   /**
    * The staged size; a missing staged file of an unfinished upload (a node
-   * that stopped between moving the bytes in as a blob and recording it) is
+   * on a file system without hard links that stopped between moving the
+   * bytes in as a blob and recording it, see BlobStore.commitStaged) is
    * started again empty, so that the client sends the file again (the same
    * content is then stored once).
    */
@@ -245,9 +246,26 @@ export class UploadService {
     const running = this.finishing.get(row.id);
     if (running) return running;
     if ((await this.deps.blobs.stagedSize(row.id)) !== row.length) return row;
-    const finish = this.finish(row).finally(() => this.finishing.delete(row.id));
+    const finish = this.finish(row)
+      .catch((error: unknown) => this.finishedElsewhere(row, error))
+      .finally(() => this.finishing.delete(row.id));
     this.finishing.set(row.id, finish);
     return finish;
+  }
+
+  /**
+   * A finish whose staged file went from under it (BlobStoreError
+   * 'not_found'): another node finished the same upload meanwhile and moved
+   * the staged file in as the blob. The row says how that ended: complete,
+   * it is the answer; otherwise that node is still at it (or stopped midway),
+   * and the client is told to ask again. Any other error passes.
+   */
+  private async finishedElsewhere(row: Upload, error: unknown): Promise<Upload> {
+    if (!(error instanceof BlobStoreError && error.code === 'not_found')) throw error;
+    const now = await this.deps.storage.upload(row.id);
+    if (now === undefined) throw notFound();
+    if (now.completedAt !== null) return now;
+    throw new ChatError('unavailable', 'this upload is being finished by another request at the same moment; try again in a second', { retryAfterSeconds: 1 });
   }
 
   /**
@@ -255,8 +273,9 @@ export class UploadService {
    * finished upload"): type from the content; for a plaintext image, its size,
    * a thumbnail and a copy without metadata; the hash of what is kept, stored
    * once; then the row. Each step may be run again: the staged bytes stay
-   * until the blob is in place (a rewritten image is stored as its own blob,
-   * the original staged bytes deleted after the row says so).
+   * until the row names the blob and the blob is checked to be there (a
+   * rewritten image is stored as its own blob; commitStaged onto content
+   * already stored keeps the staged copy), and are deleted only then.
    */
   private async finish(row: Upload): Promise<Upload> {
     const { blobs, media, settings, storage, clock } = this.deps;
@@ -296,7 +315,15 @@ export class UploadService {
     const now = clock.now();
     // False: terminated or collected meanwhile. The blob just stored is then named by no upload: collection takes it.
     if (!(await storage.completeUpload(row.id, blob, now))) throw notFound();
-    if (image?.rewritten) await blobs.deleteStaged(row.id);
+    // Collection may have deleted the content between storing it and the row naming it (it decides only
+    // after moving a blob out of reach, so from here on it keeps what the row names): store it again from
+    // what is still at hand. Only then does the staged copy go.
+    if ((await blobs.blobSize(stored.sha256)) === undefined) {
+      if (image?.rewritten) await blobs.putBlob(image.rewritten);
+      else if ((await blobs.stagedSize(row.id)) !== undefined) await blobs.commitStaged(row.id, stored.sha256);
+    }
+    if (thumbnail && image?.thumbnail && (await blobs.blobSize(thumbnail.sha256)) === undefined) await blobs.putBlob(image.thumbnail.bytes);
+    await blobs.deleteStaged(row.id);
     return { ...row, completedAt: now, blob };
   }
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange } from '../ports/blobs.js';
+import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange, type DeleteBlobOutcome, type TrashSweep } from '../ports/blobs.js';
 import { checkHash, checkRange, checkUploadId, isHash, isUploadId } from './names.js';
 
 /** The blob store's directory in a data directory. */
@@ -15,14 +15,21 @@ export function diskBlobStore(dataDir: string): DiskBlobStore {
 /** A staged upload's replacement while rewriteStaged writes it; deleteStaged removes it with the upload. */
 const REWRITE_SUFFIX = '.rewrite';
 
+/** Where deleteBlob moves a blob while it asks whether to delete it. */
+const TRASH = 'trash';
+
 /**
  * Attachment bytes on disk, under `root` (`<data_dir>/blobs`):
  *
  *   sha256/ab/ab12…   one file per distinct content, named by its SHA-256
  *   staging/<id>      an upload in progress, appended to in order
+ *   trash/<sha>.<ms>.<random>
+ *                     a blob deleteBlob moved out of reach while it asks
+ *                     whether an upload names it (<ms>: when it was moved);
+ *                     left only by a process that stopped then (sweepTrash)
  *
- * Every change a reader could see is a rename within `root` (staged → blob,
- * temporary → blob, rewrite → staged), so a blob file is always whole, and
+ * Every change a reader could see is a rename or a hard link within `root`
+ * (staged → blob, temporary → blob, rewrite → staged), so a blob file is always whole, and
  * several nodes can share the directory on one volume. A blob is fsynced
  * before it is renamed in, and the directory after, so the database never
  * names content a crash could lose. Directories are 0700 and files 0600, as
@@ -102,17 +109,27 @@ export class DiskBlobStore implements BlobStore {
       await handle.close();
     }
     if ((await sizeOf(blob)) !== undefined) {
-      // The content is there already: keep the one copy, and make it young again so collection spares it.
+      // The content is there already: make it young again so collection spares it. The staged copy stays
+      // either way: collection may still take the blob before the caller's row names it (the caller checks, then deletes it).
       await touch(blob);
-      await unlinkIfThere(staged);
       return { created: false };
     }
-    // Two nodes committing the same content at once both rename: the second replaces identical bytes.
     await this.makeDirectory(join(blob, '..'));
-    await rename(staged, blob);
+    // A second name for the staged file, so the staged copy stays until the caller's row names the blob
+    // (see the port). Two nodes committing the same content at once: the second finds it there.
+    let created = true;
+    try {
+      await link(staged, blob);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') created = false;
+      // A file system without hard links: the staged file itself becomes the blob (the caller finds it gone).
+      else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') await rename(staged, blob);
+      else throw error;
+    }
     await touch(blob);
     await syncDirectory(join(blob, '..'));
-    return { created: true };
+    return { created };
   }
 
   async deleteStaged(uploadId: string): Promise<void> {
@@ -158,8 +175,56 @@ export class DiskBlobStore implements BlobStore {
     yield* readFile(path, range, `no blob ${sha256}`);
   }
 
-  async deleteBlob(sha256: string): Promise<void> {
-    await unlinkIfThere(this.blobPath(sha256));
+  async deleteBlob(sha256: string, stillUnnamed?: () => Promise<boolean>): Promise<DeleteBlobOutcome> {
+    const blob = this.blobPath(sha256);
+    if (stillUnnamed === undefined) return (await unlinkIfThere(blob)) ? 'deleted' : 'missing';
+    const directory = join(this.root, TRASH);
+    await this.makeDirectory(directory);
+    const trash = join(directory, `${sha256}.${Date.now()}.${randomBytes(6).toString('hex')}`);
+    try {
+      await rename(blob, trash);
+    } catch (error) {
+      if (isMissing(error)) return 'missing';
+      throw error;
+    }
+    // Out of reach now: an upload that commits this content from here on stores a new copy (or, having
+    // found the old one, finds it gone after completing and commits its staged copy again).
+    let unnamed: boolean;
+    try {
+      unnamed = await stillUnnamed();
+    } catch (error) {
+      await this.putBack(trash, blob);
+      throw error;
+    }
+    if (unnamed) {
+      await unlinkIfThere(trash);
+      return 'deleted';
+    }
+    await this.putBack(trash, blob);
+    return 'kept';
+  }
+
+  async sweepTrash(before: number, named: (sha256: string) => Promise<boolean>): Promise<TrashSweep> {
+    const directory = join(this.root, TRASH);
+    let restored = 0;
+    let deleted = 0;
+    let deletedBytes = 0;
+    for (const name of await namesIn(directory)) {
+      const [sha256, movedAt] = name.split('.');
+      // A younger one may be a deleteBlob still asking: it decides itself.
+      if (sha256 === undefined || !isHash(sha256) || !(Number(movedAt) < before)) continue;
+      const path = join(directory, name);
+      const size = await sizeOf(path);
+      if (size === undefined) continue;
+      if (await named(sha256)) {
+        await this.putBack(path, this.blobPath(sha256));
+        restored += 1;
+      } else if (await unlinkIfThere(path)) {
+        deleted += 1;
+        deletedBytes += size;
+      }
+    }
+    return { restored, deleted, deletedBytes };
   }
 
   async *listBlobs(): AsyncIterable<{ readonly sha256: string; readonly size: number }> {
@@ -210,6 +275,18 @@ export class DiskBlobStore implements BlobStore {
   private blobPath(sha256: string): string {
     checkHash(sha256);
     return join(this.root, 'sha256', sha256.slice(0, 2), sha256);
+  }
+
+  /** Renames a trash file back as its blob (replacing a copy committed meanwhile: the same bytes). */
+  private async putBack(trash: string, blob: string): Promise<void> {
+    await this.makeDirectory(join(blob, '..'));
+    try {
+      await rename(trash, blob);
+    } catch (error) {
+      // Another node's sweep already decided for it.
+      if (!isMissing(error)) throw error;
+    }
+    await syncDirectory(join(blob, '..'));
   }
 
   private async makeDirectory(path: string): Promise<void> {
@@ -287,11 +364,14 @@ async function namesIn(directory: string): Promise<string[]> {
   }
 }
 
-async function unlinkIfThere(path: string): Promise<void> {
+/** Whether there was a file to delete. */
+async function unlinkIfThere(path: string): Promise<boolean> {
   try {
     await unlink(path);
+    return true;
   } catch (error) {
     if (!isMissing(error)) throw error;
+    return false;
   }
 }
 

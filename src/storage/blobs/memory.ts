@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../clock.js';
-import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange } from '../ports/blobs.js';
+import { type BlobStore, BlobStoreError, type BlobStoreStats, type ByteRange, type DeleteBlobOutcome, type TrashSweep } from '../ports/blobs.js';
 import { checkHash, checkRange, checkUploadId } from './names.js';
 
 interface Blob {
@@ -71,8 +71,8 @@ export class MemoryBlobStore implements BlobStore {
   async commitStaged(uploadId: string, sha256: string): Promise<{ readonly created: boolean }> {
     checkHash(sha256);
     const bytes = concat(this.stagedChunks(uploadId));
-    this.staged.delete(uploadId);
     const existing = this.blobs.get(sha256);
+    // The staged copy stays: the caller deletes it once its row names the blob and the blob is still there.
     if (existing !== undefined) {
       existing.writtenAt = this.clock.now();
       return { created: false };
@@ -110,8 +110,26 @@ export class MemoryBlobStore implements BlobStore {
     yield* pieces(blob.bytes, range);
   }
 
-  async deleteBlob(sha256: string): Promise<void> {
-    this.blobs.delete(checkHash(sha256));
+  async deleteBlob(sha256: string, stillUnnamed?: () => Promise<boolean>): Promise<DeleteBlobOutcome> {
+    const blob = this.blobs.get(checkHash(sha256));
+    if (blob === undefined) return 'missing';
+    this.blobs.delete(sha256);
+    if (stillUnnamed === undefined) return 'deleted';
+    let unnamed: boolean;
+    try {
+      unnamed = await stillUnnamed();
+    } catch (error) {
+      this.putBack(sha256, blob);
+      throw error;
+    }
+    if (unnamed) return 'deleted';
+    this.putBack(sha256, blob);
+    return 'kept';
+  }
+
+  /** Nothing is ever left half-deleted in memory. */
+  async sweepTrash(): Promise<TrashSweep> {
+    return { restored: 0, deleted: 0, deletedBytes: 0 };
   }
 
   async *listBlobs(): AsyncIterable<{ readonly sha256: string; readonly size: number }> {
@@ -128,6 +146,13 @@ export class MemoryBlobStore implements BlobStore {
     let stagedBytes = 0;
     for (const chunks of this.staged.values()) stagedBytes += total(chunks);
     return { blobs: this.blobs.size, blobBytes, staged: this.staged.size, stagedBytes };
+  }
+
+  /** A copy committed while the blob was out of reach is the same content: the newer date stands. */
+  private putBack(sha256: string, blob: Blob): void {
+    const again = this.blobs.get(sha256);
+    if (again === undefined) this.blobs.set(sha256, blob);
+    else again.writtenAt = Math.max(again.writtenAt, blob.writtenAt);
   }
 
   private stagedChunks(uploadId: string): Uint8Array[] {

@@ -111,6 +111,8 @@ export interface AttachmentStorage {
   forgetOrphans(sha256s: readonly string[]): Promise<void>;
   /** Whether any upload names this blob (as file or thumbnail): the blob store's own listing is checked against it. */
   blobNamed(sha256: string): Promise<boolean>;
+  /** Those of `sha256s` some upload names (as file or thumbnail): blobNamed for a batch, in one query where the engine is remote. */
+  namedBlobs(sha256s: readonly string[]): Promise<ReadonlySet<string>>;
   stats(): Promise<AttachmentStats>;
   /** The named secret, created from `make()` by whichever node asks first; every node reads the same value. */
   secret(name: string, make: () => Uint8Array): Promise<Uint8Array>;

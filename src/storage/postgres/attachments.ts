@@ -157,6 +157,16 @@ export class PostgresAttachmentStorage implements AttachmentStorage {
     return rowCount > 0;
   }
 
+  async namedBlobs(sha256s: readonly string[]): Promise<ReadonlySet<string>> {
+    if (sha256s.length === 0) return new Set();
+    const { rows } = await this.db.read.query<{ sha256: string }>(
+      `SELECT sha256 FROM uploads WHERE sha256 = ANY($1::text[])
+       UNION SELECT thumb_sha256 FROM uploads WHERE thumb_sha256 = ANY($1::text[])`,
+      [sha256s],
+    );
+    return new Set(rows.map((row) => row.sha256));
+  }
+
   async stats(): Promise<AttachmentStats> {
     const { rows } = await this.db.read.query<{ uploads: number; incomplete: number; blobs: number; blob_bytes: number; uploaded_bytes: number }>(
       `SELECT (SELECT count(*) FROM uploads) AS uploads,

@@ -113,6 +113,11 @@ export class SqliteAttachmentStorage implements AttachmentStorage {
     return this.attachments.naming(sha256).length > 0;
   }
 
+  /** One indexed lookup each: in-process, so a batch costs no round trips. */
+  async namedBlobs(sha256s: readonly string[]): Promise<ReadonlySet<string>> {
+    return new Set(sha256s.filter((sha256) => this.attachments.naming(sha256).length > 0));
+  }
+
   async stats(): Promise<AttachmentStats> {
     const row = this.attachments.stats();
     return { uploads: row.uploads, incompleteUploads: row.incomplete, blobs: row.blobs, blobBytes: row.blob_bytes, uploadedBytes: row.uploaded_bytes };
