@@ -329,7 +329,7 @@ export const schema = {
       uploads_per_minute: integer(60, 1, 100_000, 'Uploads one user may start per minute; past it, 429 with Retry-After.'),
       upload_expiry_hours: integer(24, 1, 24 * 30, 'An upload not finished within this long is deleted; a client resuming later starts again.'),
       gc_grace_hours: integer(24, 0, 24 * 365, 'A finished upload no message references is deleted after this long, and so is content no upload names any more.'),
-      gc_interval_minutes: integer(60, 1, 24 * 60, 'How often the server collects unreferenced uploads and content (chatd blobs gc runs it by hand).'),
+      gc_interval_minutes: integer(60, 1, 24 * 60, 'How often the server collects unreferenced uploads and content. chatd blobs gc runs the same by hand, and also sweeps the whole blob store for content no upload names (schedule it, e.g. weekly).'),
       max_image_pixels: integer(50_000_000, 1_000_000, 1_000_000_000, 'Images with more pixels than this (width × height) get no thumbnail and are stored as files: the guard against decompression bombs.'),
       thumbnail_pixels: integer(320, 32, 2048, 'Longest side of thumbnails (WebP) made of images in plaintext threads.'),
       link_ttl_seconds: integer(300, 10, 86_400, 'How long a signed attachment link (for <img>, <audio>, <video>) stays valid.'),

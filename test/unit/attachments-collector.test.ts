@@ -93,8 +93,15 @@ function world() {
     blobs,
     clock,
     limits: new MemoryRateLimitStore(clock),
-    media: { sniffBytes: 16, sniff: () => 'application/octet-stream', typeAllowed: () => true, processImage: async () => undefined },
+    media: {
+      sniffBytes: 16,
+      sniff: () => 'application/octet-stream',
+      typeAllowed: () => true,
+      processImage: async () => undefined,
+      stripWithoutDecoding: async () => undefined,
+    },
     settings: { maxFileBytes: 1 << 20, quotaBytes: 1 << 30, allowedTypes: '*', allowEncrypted: true, uploadsPerMinute: 1000, expiryMs: 24 * HOUR },
+    log: createLogger('info', log.stream),
   });
   const alice = { user: { id: userId }, deviceId } as unknown as Principal;
   /** A client uploading `content` in one PATCH, through the service: the finish runs at its last byte. */
