@@ -1,3 +1,4 @@
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createClient } from 'redis';
@@ -30,6 +31,8 @@ export interface ClusterOptions {
   readonly busUrl?: (node: number, redis: RedisServer) => string | Promise<string>;
   /** Extra environment for every node. */
   readonly env?: Record<string, string>;
+  /** Every node's `<data>/blobs` is one directory (a symlink to it), as the shared volume docs/scaling.md asks for. */
+  readonly sharedBlobs?: boolean;
 }
 
 export interface Cluster {
@@ -38,6 +41,8 @@ export interface Cluster {
   /** The database every node shares (its URL has no password). */
   readonly databaseUrl: string;
   readonly size: number;
+  /** The blobs directory every node shares, with sharedBlobs. */
+  readonly blobsDir: string | undefined;
   /** Node i's current process (the restarted one after restart(i)). */
   node(i: number): ServerProcess;
   /** Whether node i is running (not killed or stopped since its last start). */
@@ -76,6 +81,16 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const processes: Array<ServerProcess | undefined> = [];
   const running = new Set<number>();
   const dirs = Array.from({ length: options.nodes }, () => tempDir('chatd-node-'));
+  let blobsDir: string | undefined;
+  if (options.sharedBlobs) {
+    const blobs = join(tempDir('chatd-blobs-'), 'blobs');
+    blobsDir = blobs;
+    mkdirSync(blobs, { mode: 0o700 });
+    for (const dir of dirs) {
+      mkdirSync(join(dir, 'data'), { mode: 0o700 });
+      symlinkSync(blobs, join(dir, 'data', 'blobs'));
+    }
+  }
 
   const launch = async (i: number): Promise<ServerProcess> => {
     const dir = dirs[i] as string;
@@ -122,6 +137,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     redis,
     databaseUrl,
     size: options.nodes,
+    blobsDir,
     node: current,
     alive: (i) => running.has(i),
     liveNodes: () => [...running].sort((a, b) => a - b),
