@@ -80,12 +80,16 @@ describe('ImageProcessor', () => {
     assert.ok(result.thumbnail.height > result.thumbnail.width, 'the thumbnail is upright');
   });
 
-  it('turns a WebP whose EXIF holds an orientation upright with sharp (WebP has no orientation without EXIF)', async () => {
-    const webp = await noise(60, 20).webp().withExif(GPS).withMetadata({ orientation: 6 }).toBuffer();
-    const result = await processor().processImage('image/webp', () => webp, { keepMetadata: false });
-    assert.ok(result?.rewritten);
-    const rewritten = await sharp(result.rewritten).metadata();
-    assert.deepEqual([rewritten.width, rewritten.height, rewritten.exif], [20, 60, undefined]);
+  it('turns a WebP or PNG whose EXIF holds an orientation upright with sharp (neither has an orientation without EXIF)', async () => {
+    for (const [mime, image] of [
+      ['image/webp', await noise(60, 20).webp().withExif(GPS).withMetadata({ orientation: 6 }).toBuffer()],
+      ['image/png', await noise(60, 20).png().withExif(GPS).withMetadata({ orientation: 6 }).toBuffer()],
+    ] as const) {
+      const result = await processor().processImage(mime, () => image, { keepMetadata: false });
+      assert.ok(result?.rewritten, mime);
+      const rewritten = await sharp(result.rewritten).metadata();
+      assert.deepEqual([rewritten.format, rewritten.width, rewritten.height, rewritten.exif], [mime.slice(6), 20, 60, undefined]);
+    }
   });
 
   it('returns undefined for a truncated JPEG without metadata', async () => {

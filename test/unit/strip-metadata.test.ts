@@ -136,10 +136,14 @@ describe('stripMetadata', () => {
     assert.deepEqual(await raw(bytes), await raw(webp));
   });
 
-  it('says when a WebP loses an orientation with its EXIF', async () => {
+  it('says when a WebP or a PNG loses an orientation with its EXIF', async () => {
     const webp = await noise(40, 30).webp().withExif(GPS).withMetadata({ orientation: 6 }).toBuffer();
     assert.equal((await sharp(webp).metadata()).orientation, 6);
     assert.equal(stripped(stripWebp(webp)).droppedOrientation, 6);
+    const png = await noise(40, 30).png().withExif(GPS).withMetadata({ orientation: 8 }).toBuffer();
+    assert.equal((await sharp(png).metadata()).orientation, 8);
+    assert.equal(stripped(stripPng(png)).droppedOrientation, 8);
+    assert.equal(stripped(stripPng(await noise(40, 30).png().withExif(GPS).toBuffer())).droppedOrientation, undefined);
   });
 
   it('answers unparsed, never throwing, for a JPEG cut at each marker before its picture or with a segment past the end', async () => {

@@ -129,7 +129,8 @@ export class ImageProcessor {
    * Metadata goes losslessly where the container allows it (JPEG, PNG, WebP:
    * strip-metadata.ts, no pixel decoded, the picture bytes untouched), even
    * when sharp cannot read the image (over the pixel limit, truncated); sharp
-   * re-encodes only the other formats (and a WebP whose EXIF turned it).
+   * re-encodes only the other formats (and a WebP or PNG whose EXIF turned it:
+   * neither format can say so without EXIF).
    */
   private async process(bytes: Uint8Array, mime: string, format: string, keepMetadata: boolean): Promise<ProcessedImage | undefined> {
     const header = await this.load(bytes).metadata().catch(() => undefined);
@@ -138,7 +139,7 @@ export class ImageProcessor {
     if (keepMetadata) return picture;
     const lossless = stripMetadata(mime, bytes);
     if (lossless !== undefined && lossless !== 'unparsed' && (lossless.droppedOrientation === undefined || !picture)) {
-      // Undecodable, a WebP loses its orientation with its EXIF (no pixels to turn): its location matters more.
+      // Undecodable, a WebP or PNG loses its orientation with its EXIF (no pixels to turn): its location matters more.
       if (lossless.removed === 0) return picture;
       return { ...picture, rewritten: lossless.bytes };
     }

@@ -17,9 +17,9 @@ export interface StrippedImage {
   /** Segments or chunks left out (0: the input had none; `bytes` is then the input itself). */
   readonly removed: number;
   /**
-   * A WebP whose EXIF said Orientation ≠ 1: without its EXIF it shows unrotated
-   * (WebP has no orientation of its own), so the caller may prefer a rewrite
-   * that turns the pixels.
+   * A WebP or PNG whose EXIF said Orientation ≠ 1: without its EXIF it shows
+   * unrotated (neither format has an orientation of its own), so the caller
+   * may prefer a rewrite that turns the pixels.
    */
   readonly droppedOrientation?: number;
 }
@@ -193,6 +193,7 @@ export function stripPng(bytes: Uint8Array): StripResult {
   if (n < 8 || PNG_SIGNATURE.some((byte, i) => bytes[i] !== byte)) return 'unparsed';
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   let removed = 0;
+  let droppedOrientation: number | undefined;
   let pos = 8;
   let sawData = false;
   while (pos < n) {
@@ -208,8 +209,15 @@ export function stripPng(bytes: Uint8Array): StripResult {
       break;
     }
     if (pos === 8 && type !== 'IHDR') return 'unparsed';
-    if (PNG_DROPPED.has(type)) removed++;
-    else parts.push(bytes.subarray(pos, end));
+    if (PNG_DROPPED.has(type)) {
+      removed++;
+      if (type === 'eXIf' && droppedOrientation === undefined) {
+        const orientation = tiffOrientation(bytes.subarray(pos + 8, pos + 8 + length));
+        if (orientation !== undefined && orientation !== 1) droppedOrientation = orientation;
+      }
+    } else {
+      parts.push(bytes.subarray(pos, end));
+    }
     if (type === 'IDAT') sawData = true;
     pos = end;
     if (type === 'IEND') {
@@ -218,7 +226,8 @@ export function stripPng(bytes: Uint8Array): StripResult {
     }
   }
   if (!sawData) return 'unparsed';
-  return removed === 0 ? { bytes, removed: 0 } : { bytes: Buffer.concat(parts), removed };
+  if (removed === 0) return { bytes, removed: 0 };
+  return { bytes: Buffer.concat(parts), removed, ...(droppedOrientation !== undefined ? { droppedOrientation } : {}) };
 }
 
 /** VP8X flag bits (WebP container spec): EXIF and XMP present. */
