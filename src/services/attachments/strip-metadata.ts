@@ -50,9 +50,9 @@ const APP14 = 0xee;
 /**
  * JPEG: of the APPn segments only APP0 (JFIF), APP2 holding an ICC profile and
  * APP14 (Adobe: how to read the colours) stay; APP1 (EXIF, XMP, extended
- * XMP), APP13 (IPTC, Photoshop), COM, an APP2 that is not ICC (MPF, FlashPix)
- * and every other APPn (maker blocks) go, before the first scan and between
- * scans alike. Whatever follows EOI goes too: MPF's extra images (a preview, a
+ * XMP), APP13 (IPTC, Photoshop), COM, an APP2 that is not ICC (MPF, FlashPix),
+ * every other APPn (maker blocks) and any marker no decoder reads go, before
+ * the first scan and between scans alike. Whatever follows EOI goes too: MPF's extra images (a preview, a
  * gain map) sit there, each with its own EXIF. An EXIF Orientation ≠ 1 is
  * written back as a minimal EXIF of that one tag, so the photo still shows
  * upright.
@@ -131,16 +131,35 @@ export function stripJpeg(bytes: Uint8Array): StripResult {
 
 function finishJpeg(parts: Uint8Array[], removed: number, input: Uint8Array, orientation: number | undefined, orientationAt: number, scanned: boolean): StripResult {
   if (!scanned) return 'unparsed';
-  if (removed === 0) return { bytes: input, removed: 0 };
+  if (removed === 0) return leftoverMetadata(input) ? 'unparsed' : { bytes: input, removed: 0 };
+  if (parts.some(leftoverMetadata)) return 'unparsed';
   if (orientation !== undefined && orientation !== 1) parts.splice(orientationAt, 0, orientationExif(orientation));
   return { bytes: Buffer.concat(parts), removed };
+}
+
+/**
+ * The last check: EXIF, XMP or IPTC found in what would be kept (a metadata
+ * block under another marker or chunk type, or inside a size that runs past
+ * the end) makes the file 'unparsed' rather than stored with it: the EXIF
+ * header, a TIFF header with IFD0 right after it (EXIF without that header, as
+ * PNG and WebP keep it), XMP, Photoshop's IPTC. Signatures of 6 bytes and
+ * more: compressed picture data matches one by chance about once in 2^48 bytes.
+ */
+const SIGNATURES = ['Exif\0\0', 'II*\0\x08\0\0\0', 'MM\0*\0\0\0\x08', '<x:xmpmeta', 'http://ns.adobe.com/xap/1.0/', 'Photoshop 3.0\0'].map((text) =>
+  Buffer.from(text, 'latin1'),
+);
+
+function leftoverMetadata(bytes: Uint8Array): boolean {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return SIGNATURES.some((signature) => buffer.includes(signature));
 }
 
 function keepJpegSegment(marker: number, segment: Uint8Array): boolean {
   if (marker === APP0 || marker === APP14) return true;
   if (marker === APP2) return startsWithAscii(segment, 4, 'ICC_PROFILE\0');
-  // Other APPn and COM carry metadata; everything else (SOFn, DHT, DQT, DRI, SOS, DNL, …) is the picture.
-  return !((marker >= 0xe0 && marker <= 0xef) || marker === 0xfe);
+  // The picture: C0–CF (SOFn, DHT, DAC; not C8, reserved) and DA–DF (SOS, DQT, DNL, DRI, DHP, EXP).
+  // Anything else (other APPn, COM, reserved or extension markers) no decoder needs: where makers hide data.
+  return (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc8) || (marker >= 0xda && marker <= 0xdf);
 }
 
 /** APP1 "Exif\0\0" with a little-endian TIFF whose IFD0 holds one entry: Orientation (0x0112, SHORT, 1). */
@@ -184,10 +203,16 @@ export function tiffOrientation(tiff: Uint8Array): number | undefined {
 }
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-/** Text (comments, XMP as iTXt "XML:com.adobe.xmp"), EXIF and the last-modified time; iCCP and every critical chunk stay. */
-const PNG_DROPPED: ReadonlySet<string> = new Set(['eXIf', 'tEXt', 'iTXt', 'zTXt', 'tIME']);
+/**
+ * The ancillary chunks kept: how to show the picture (colour, transparency,
+ * pixel size, APNG frames). Every critical chunk stays too (its type starts
+ * with a capital); every other ancillary one goes: eXIf, tEXt, iTXt (XMP),
+ * zTXt, tIME, and the private chunks where a maker hides data.
+ */
+const PNG_CRITICAL: ReadonlySet<string> = new Set(['IHDR', 'PLTE', 'IDAT', 'IEND']);
+const PNG_KEPT: ReadonlySet<string> = new Set(['tRNS', 'cHRM', 'gAMA', 'iCCP', 'sBIT', 'sRGB', 'cICP', 'mDCV', 'cLLI', 'bKGD', 'hIST', 'pHYs', 'sPLT', 'acTL', 'fcTL', 'fdAT']);
 
-/** PNG: the metadata chunks go, the others are copied with their CRC; anything after IEND goes too. */
+/** PNG: the metadata chunks go, the others are copied with their CRC; anything after IEND goes too. An IDAT-less file is 'unparsed'. */
 export function stripPng(bytes: Uint8Array): StripResult {
   const n = bytes.length;
   if (n < 8 || PNG_SIGNATURE.some((byte, i) => bytes[i] !== byte)) return 'unparsed';
@@ -209,7 +234,10 @@ export function stripPng(bytes: Uint8Array): StripResult {
       break;
     }
     if (pos === 8 && type !== 'IHDR') return 'unparsed';
-    if (PNG_DROPPED.has(type)) {
+    const critical = type.charCodeAt(0) >= 0x41 && type.charCodeAt(0) <= 0x5a;
+    // A critical chunk no decoder knows makes every decoder refuse the file: not a PNG to keep.
+    if (critical && !PNG_CRITICAL.has(type)) return 'unparsed';
+    if (!critical && !PNG_KEPT.has(type)) {
       removed++;
       if (type === 'eXIf' && droppedOrientation === undefined) {
         const orientation = tiffOrientation(bytes.subarray(pos + 8, pos + 8 + length));
@@ -225,7 +253,7 @@ export function stripPng(bytes: Uint8Array): StripResult {
       break;
     }
   }
-  if (!sawData) return 'unparsed';
+  if (!sawData || parts.some(leftoverMetadata)) return 'unparsed';
   if (removed === 0) return { bytes, removed: 0 };
   return { bytes: Buffer.concat(parts), removed, ...(droppedOrientation !== undefined ? { droppedOrientation } : {}) };
 }
@@ -235,8 +263,10 @@ const VP8X_EXIF = 0x08;
 const VP8X_XMP = 0x04;
 /** Chunks holding the picture: a file cut inside one keeps what arrived. */
 const WEBP_PICTURE: ReadonlySet<string> = new Set(['VP8 ', 'VP8L', 'ALPH', 'ANMF']);
+/** The chunks kept: the picture, VP8X, the animation's parameters and the ICC profile. EXIF, XMP and unknown chunks go. */
+const WEBP_KEPT: ReadonlySet<string> = new Set([...WEBP_PICTURE, 'VP8X', 'ANIM', 'ICCP']);
 
-/** WebP (RIFF): the EXIF and XMP chunks go, the VP8X flags that announce them are cleared, the RIFF size follows. */
+/** WebP (RIFF): the EXIF, XMP and unknown chunks go, the VP8X flags that announce EXIF and XMP are cleared, the RIFF size follows. */
 export function stripWebp(bytes: Uint8Array): StripResult {
   const n = bytes.length;
   if (n < 20 || latin1(bytes, 0, 4) !== 'RIFF' || latin1(bytes, 8, 4) !== 'WEBP') return 'unparsed';
@@ -261,7 +291,7 @@ export function stripWebp(bytes: Uint8Array): StripResult {
       if (WEBP_PICTURE.has(type)) {
         parts.push(bytes.subarray(pos, riffEnd));
         sawPicture = true;
-      } else if (type === 'EXIF' || type === 'XMP ') {
+      } else if (!WEBP_KEPT.has(type)) {
         removed++;
       } else if (!(end === riffEnd + 1 && pos + 8 + size === riffEnd)) {
         return 'unparsed';
@@ -272,7 +302,7 @@ export function stripWebp(bytes: Uint8Array): StripResult {
       break;
     }
     const chunk = bytes.subarray(pos, end);
-    if (type === 'EXIF' || type === 'XMP ') {
+    if (!WEBP_KEPT.has(type)) {
       removed++;
       if (type === 'EXIF' && droppedOrientation === undefined) {
         const data = chunk.subarray(8, 8 + size);
@@ -291,7 +321,7 @@ export function stripWebp(bytes: Uint8Array): StripResult {
     }
     pos = end;
   }
-  if (!sawPicture) return 'unparsed';
+  if (!sawPicture || parts.some(leftoverMetadata)) return 'unparsed';
   if (vp8x && vp8x[8]! & (VP8X_EXIF | VP8X_XMP)) {
     vp8x[8] = vp8x[8]! & ~(VP8X_EXIF | VP8X_XMP);
     if (removed === 0) removed++; // the flag announced a chunk that was not there: clearing it is still a change
