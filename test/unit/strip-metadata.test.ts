@@ -99,6 +99,19 @@ describe('stripMetadata', () => {
     assert.deepEqual(Buffer.from(result.bytes.subarray(-1000)), Buffer.from(cut.subarray(-1000)), 'the picture data kept as far as it goes');
   });
 
+  it('keeps the ICC colour profile of a JPEG, PNG and WebP', async () => {
+    for (const [mime, image] of [
+      ['image/jpeg', await noise(32, 32).jpeg().withIccProfile('p3').withExif(GPS).toBuffer()],
+      ['image/png', await noise(32, 32).png().withIccProfile('p3').withExif(GPS).toBuffer()],
+      ['image/webp', await noise(32, 32).webp().withIccProfile('p3').withExif(GPS).toBuffer()],
+    ] as const) {
+      const before = await sharp(image).metadata();
+      assert.ok(before.icc && before.exif, mime);
+      const after = await sharp(stripped(stripMetadata(mime, image)).bytes).metadata();
+      assert.deepEqual([after.exif, after.icc], [undefined, before.icc], mime);
+    }
+  });
+
   it('drops what follows EOI (MPF images carry their own EXIF)', async () => {
     const photo = await noise(16, 16).jpeg().toBuffer();
     const second = await noise(8, 8).jpeg().withExif(GPS).toBuffer();
