@@ -92,6 +92,18 @@ describe('ImageProcessor', () => {
     }
   });
 
+  it('re-encodes a JPEG sharp reads whose EXIF hides under another marker (the lossless strip refuses it)', async () => {
+    const plain = await noise(40, 30).jpeg().toBuffer();
+    const hidden = Buffer.concat([Buffer.from('JFXX\0Exif\0\0where I live'), Buffer.alloc(2)]);
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(hidden.length + 2);
+    const crafted = Buffer.concat([plain.subarray(0, 2), Buffer.from([0xff, 0xe0]), length, hidden, plain.subarray(2)]);
+    assert.equal((await sharp(crafted).metadata()).exif, undefined, 'sharp sees no EXIF');
+    const result = await processor().processImage('image/jpeg', () => crafted, { keepMetadata: false });
+    assert.ok(result?.rewritten && result.thumbnail);
+    assert.ok(!Buffer.from(result.rewritten).includes(Buffer.from('where I live')));
+  });
+
   it('returns undefined for a truncated JPEG without metadata', async () => {
     const photo = await noise(300, 200).jpeg().toBuffer();
     const result = await processor().processImage('image/jpeg', () => photo.subarray(0, photo.length / 2), { keepMetadata: false });

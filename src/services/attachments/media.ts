@@ -143,7 +143,8 @@ export class ImageProcessor {
       if (lossless.removed === 0) return picture;
       return { ...picture, rewritten: lossless.bytes };
     }
-    const carriesMetadata = !header || Boolean(header.exif ?? header.xmp ?? header.iptc);
+    // 'unparsed' may be metadata hidden where sharp does not look for it (strip-metadata's last check): re-encoded then.
+    const carriesMetadata = !header || (lossless === 'unparsed' && picture !== undefined) || Boolean(header.exif ?? header.xmp ?? header.iptc);
     if (!carriesMetadata) return picture;
     if (picture && readable) {
       const animated = (readable.pages ?? 1) > 1;
