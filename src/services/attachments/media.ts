@@ -113,7 +113,11 @@ export class ImageProcessor {
       // A failure to read the staged bytes is the store's, and the caller's to report: it propagates.
       const input = read();
       const bytes = input instanceof Uint8Array ? input : await readAtMost(input, this.maxInputBytes);
-      if (!bytes || bytes.length > this.maxInputBytes) return undefined;
+      if (!bytes || bytes.length > this.maxInputBytes) {
+        // Too large to hold: HEIF files still go to the in-place blanker, which streams; others are stored as sent, and logged.
+        if (options.keepMetadata || HEIF_TYPES.has(mime)) return undefined;
+        return { metadataNotRemoved: `larger than ${this.maxInputBytes} bytes, the most an image is read into memory` };
+      }
       try {
         return await this.process(bytes, mime, format, options.keepMetadata);
       } catch {
