@@ -346,6 +346,24 @@ function uploadCases(transport: Transport): void {
     assert.equal(kept.sha256, sha256(photo), 'kept as sent');
   });
 
+  it('stores a JPEG sharp cannot read (its last bytes missing) without its EXIF all the same, as a file', async () => {
+    const token = await user();
+    const whole = await sharp(randomBytes(200 * 150 * 3), { raw: { width: 200, height: 150, channels: 3 } })
+      .jpeg()
+      .withExif({ IFD0: { ImageDescription: 'where I live' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 2400/100' } })
+      .toBuffer();
+    const photo = whole.subarray(0, whole.length - 400);
+    assert.ok(photo.includes('where I live'));
+    const location = (await create(token, photo.length, '')).headers.get('location') as string;
+    assert.equal((await patch(token, location, 0, photo)).status, 204);
+    const stripped = (await describeUpload(token, location)).attachment;
+    assert.deepEqual([stripped.mime, stripped.width ?? null, stripped.thumbnail ?? null], ['image/jpeg', null, null]);
+    const served = Buffer.from(await (await fetch(`${server.url}/v1/attachments/${stripped.id}`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer());
+    assert.deepEqual([sha256(served), served.length], [stripped.sha256, stripped.size]);
+    assert.equal(served.includes('where I live') || served.includes('Exif\0\0'), false, 'no EXIF in what others download');
+    assert.deepEqual(served.subarray(-5000), photo.subarray(-5000), 'the picture data as sent');
+  });
+
   it('stores a HEIC photo sharp cannot decode with its EXIF and XMP zeroed, same length, unless asked to keep them', async () => {
     const token = await user();
     // An iPhone-like HEIC for the prebuilt sharp (no HEVC decoder): undecodable, its location in Exif and XMP items.

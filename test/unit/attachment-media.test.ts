@@ -22,6 +22,7 @@ describe('ImageProcessor', () => {
     assert.equal(rewritten.exif, undefined, 'no EXIF (no GPS) in what is stored');
     assert.equal(rewritten.xmp, undefined);
     assert.deepEqual([rewritten.width, rewritten.height, result.width, result.height], [400, 300, 400, 300]);
+    assert.ok(result.thumbnail);
     const thumbnail = await sharp(result.thumbnail.bytes).metadata();
     assert.equal(thumbnail.format, 'webp');
     assert.equal(thumbnail.exif, undefined);
@@ -33,6 +34,7 @@ describe('ImageProcessor', () => {
     const result = await processor().processImage('image/jpeg', () => photo, { keepMetadata: true });
     assert.ok(result);
     assert.equal(result.rewritten, undefined);
+    assert.ok(result.thumbnail);
     assert.equal((await sharp(result.thumbnail.bytes).metadata()).exif, undefined);
   });
 
@@ -67,25 +69,79 @@ describe('ImageProcessor', () => {
     assert.deepEqual([metadata.format, metadata.pages, metadata.exif, result.width, result.height], ['webp', 3, undefined, 40, 30]);
   });
 
-  it('applies EXIF orientation 6: width and height swapped, the rewrite turned upright', async () => {
-    const photo = await noise(60, 20).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  it('applies EXIF orientation 6: width and height swapped, the stored JPEG its same pixels with orientation 6 alone', async () => {
+    const photo = await noise(60, 20).jpeg().withExif(GPS).withMetadata({ orientation: 6 }).toBuffer();
     const result = await processor().processImage('image/jpeg', () => photo, { keepMetadata: false });
-    assert.ok(result?.rewritten);
+    assert.ok(result?.rewritten && result.thumbnail);
     assert.deepEqual([result.width, result.height], [20, 60]);
     const rewritten = await sharp(result.rewritten).metadata();
-    assert.deepEqual([rewritten.width, rewritten.height, rewritten.orientation], [20, 60, undefined]);
-    assert.ok(result.thumbnail.height > result.thumbnail.width, 'the thumbnail is upright too');
+    assert.deepEqual([rewritten.width, rewritten.height, rewritten.orientation, rewritten.exif?.length], [60, 20, 6, 32]);
+    assert.deepEqual(await sharp(result.rewritten).raw().toBuffer(), await sharp(photo).raw().toBuffer(), 'not re-encoded');
+    assert.ok(result.thumbnail.height > result.thumbnail.width, 'the thumbnail is upright');
   });
 
-  it('returns undefined for a truncated JPEG', async () => {
+  it('turns a WebP or PNG whose EXIF holds an orientation upright with sharp (neither has an orientation without EXIF)', async () => {
+    for (const [mime, image] of [
+      ['image/webp', await noise(60, 20).webp().withExif(GPS).withMetadata({ orientation: 6 }).toBuffer()],
+      ['image/png', await noise(60, 20).png().withExif(GPS).withMetadata({ orientation: 6 }).toBuffer()],
+    ] as const) {
+      const result = await processor().processImage(mime, () => image, { keepMetadata: false });
+      assert.ok(result?.rewritten, mime);
+      const rewritten = await sharp(result.rewritten).metadata();
+      assert.deepEqual([rewritten.format, rewritten.width, rewritten.height, rewritten.exif], [mime.slice(6), 20, 60, undefined]);
+    }
+  });
+
+  it('re-encodes a JPEG sharp reads whose EXIF hides under another marker (the lossless strip refuses it)', async () => {
+    const plain = await noise(40, 30).jpeg().toBuffer();
+    const hidden = Buffer.concat([Buffer.from('JFXX\0Exif\0\0where I live'), Buffer.alloc(2)]);
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(hidden.length + 2);
+    const crafted = Buffer.concat([plain.subarray(0, 2), Buffer.from([0xff, 0xe0]), length, hidden, plain.subarray(2)]);
+    assert.equal((await sharp(crafted).metadata()).exif, undefined, 'sharp sees no EXIF');
+    const result = await processor().processImage('image/jpeg', () => crafted, { keepMetadata: false });
+    assert.ok(result?.rewritten && result.thumbnail);
+    assert.ok(!Buffer.from(result.rewritten).includes(Buffer.from('where I live')));
+  });
+
+  it('returns undefined for a truncated JPEG without metadata', async () => {
     const photo = await noise(300, 200).jpeg().toBuffer();
     const result = await processor().processImage('image/jpeg', () => photo.subarray(0, photo.length / 2), { keepMetadata: false });
     assert.equal(result, undefined);
   });
 
-  it('returns undefined for random bytes behind a PNG signature, and for another format than the sniffed one', async () => {
+  it('strips the GPS data of a JPEG sharp refuses because its last bytes are missing: stored without it, no size or thumbnail', async () => {
+    const photo = await noise(300, 200).jpeg().withExif(GPS).toBuffer();
+    const cut = photo.subarray(0, photo.length - 300);
+    const result = await processor().processImage('image/jpeg', () => cut, { keepMetadata: false });
+    assert.ok(result?.rewritten);
+    assert.deepEqual([result.width, result.height, result.thumbnail, result.metadataNotRemoved], [undefined, undefined, undefined, undefined]);
+    assert.ok(!Buffer.from(result.rewritten).includes(Buffer.from('Exif\0\0')));
+    assert.equal(await processor().processImage('image/jpeg', () => cut, { keepMetadata: true }), undefined, 'kept: stored as sent');
+  });
+
+  it('strips the GPS data of an 8000 × 8000 JPEG, over max_image_pixels, without decoding it', async () => {
+    const big = await sharp({ create: { width: 8000, height: 8000, channels: 3, background: '#468' } }).jpeg().withExif(GPS).toBuffer();
+    assert.ok((await sharp(big, { limitInputPixels: false }).metadata()).exif);
+    const result = await processor().processImage('image/jpeg', () => chunksOf(big, 65536), { keepMetadata: false });
+    assert.ok(result?.rewritten);
+    assert.equal(result.thumbnail, undefined, 'over the pixel limit: no thumbnail');
+    const stored = await sharp(result.rewritten, { limitInputPixels: false }).metadata();
+    assert.deepEqual([stored.width, stored.height, stored.exif], [8000, 8000, undefined]);
+    const exifAt = big.indexOf(Buffer.from('Exif\0\0')) - 4;
+    assert.equal(result.rewritten.length, big.length - big.readUInt16BE(exifAt + 2) - 2, 'only the EXIF segment left out');
+  });
+
+  it('says why when metadata may be there and neither way removes it (stored as sent, the upload logs it)', async () => {
     const fake = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(5000)]);
-    assert.equal(await processor().processImage('image/png', () => fake, { keepMetadata: false }), undefined);
+    const result = await processor().processImage('image/png', () => fake, { keepMetadata: false });
+    assert.ok(result?.metadataNotRemoved);
+    assert.deepEqual([result.rewritten, result.width, result.thumbnail], [undefined, undefined, undefined]);
+  });
+
+  it('returns undefined for random bytes behind a PNG signature when kept, and for another format than the sniffed one', async () => {
+    const fake = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(5000)]);
+    assert.equal(await processor().processImage('image/png', () => fake, { keepMetadata: true }), undefined);
     const jpeg = await noise(20, 20).jpeg().toBuffer();
     assert.equal(await processor().processImage('image/png', () => jpeg, { keepMetadata: false }), undefined);
   });
@@ -115,7 +171,7 @@ describe('ImageProcessor', () => {
       }
     }
     const result = await new ImageProcessor({ maxPixels: 1e6, thumbnailPixels: 64, maxInputBytes: 1000 }).processImage('image/png', () => counted(), { keepMetadata: false });
-    assert.equal(result, undefined);
+    assert.deepEqual(result, { metadataNotRemoved: 'larger than 1000 bytes, the most an image is read into memory' }, 'stored as sent, and the upload logs it');
     assert.equal(read, 1100, 'stopped at the first chunk past the limit');
   });
 

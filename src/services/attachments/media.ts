@@ -1,16 +1,17 @@
 import sharp from 'sharp';
 import { type RewritableFile, stripHeifMetadata } from './heif-metadata.js';
 import { SNIFF_BYTES, sniff, typeAllowed } from './sniff.js';
+import { stripMetadata } from './strip-metadata.js';
 
 /**
  * What the server does with a finished plaintext image (docs/attachments.md,
  * "Images"): its size after EXIF orientation, a small WebP thumbnail, and —
  * when it carries EXIF, XMP or IPTC metadata the sender did not ask to keep —
- * the same image rewritten without it, so a photo's location never reaches
- * the other members. Anything sharp cannot read safely (truncated, corrupt,
- * crafted, over the pixel limit, too slow) yields `undefined`: the upload is
- * then stored as a plain file with no thumbnail. This never throws for bad
- * input.
+ * the same image without it, so a photo's location never reaches the other
+ * members. An image sharp cannot read safely (truncated, corrupt, crafted,
+ * over the pixel limit, too slow) gets no size or thumbnail and is stored as
+ * a plain file — without its metadata all the same when it is a JPEG, PNG or
+ * WebP whose structure can be walked. This never throws for bad input.
  */
 
 export interface ImageProcessorOptions {
@@ -30,18 +31,26 @@ export interface ImageProcessorOptions {
   readonly timeoutSeconds?: number;
 }
 
-export interface ProcessedImage {
+/** What sharp found: absent from ProcessedImage when it could not decode the image within the limits. */
+interface Picture {
   /** After EXIF orientation (orientations 5–8 swap them), as a viewer shows the image. */
   readonly width: number;
   readonly height: number;
-  /**
-   * The image to store instead of the upload's bytes: same format, orientation
-   * applied, EXIF/XMP/IPTC dropped (the ICC colour profile kept; PNG stays
-   * lossless). Absent when the image had no such metadata or the sender kept it.
-   */
-  readonly rewritten?: Uint8Array;
   /** WebP, longest side at most thumbnailPixels, no metadata. */
   readonly thumbnail: { readonly bytes: Uint8Array; readonly width: number; readonly height: number };
+}
+
+export interface ProcessedImage extends Partial<Picture> {
+  /**
+   * The image to store instead of the upload's bytes, without EXIF/XMP/IPTC:
+   * JPEG, PNG and WebP with only the metadata left out (the same picture
+   * bytes, an EXIF orientation kept as a one-tag EXIF in JPEG), other formats
+   * re-encoded by sharp, turned upright (PNG, GIF, TIFF losslessly). Absent
+   * when there was no such metadata or the sender kept it.
+   */
+  readonly rewritten?: Uint8Array;
+  /** Why metadata this image may carry could not be removed (for the log): it is stored as sent. */
+  readonly metadataNotRemoved?: string;
 }
 
 /** The sniffed types processImage reads (sniff.ts names them); SVG is never among them: it is served as a download. */
@@ -82,6 +91,8 @@ export class ImageProcessor {
     this.timeoutSeconds = options.timeoutSeconds ?? 30;
     // libvips' operation cache keeps decoded images for reuse: every upload is a new image, so it only holds memory.
     sharp.cache(false);
+    // libvips' worker threads per image (default: one per core), each with its own buffers: images wait in this queue instead.
+    sharp.concurrency(1);
   }
 
   /**
@@ -102,9 +113,13 @@ export class ImageProcessor {
       // A failure to read the staged bytes is the store's, and the caller's to report: it propagates.
       const input = read();
       const bytes = input instanceof Uint8Array ? input : await readAtMost(input, this.maxInputBytes);
-      if (!bytes || bytes.length > this.maxInputBytes) return undefined;
+      if (!bytes || bytes.length > this.maxInputBytes) {
+        // Too large to hold: HEIF files still go to the in-place blanker, which streams; others are stored as sent, and logged.
+        if (options.keepMetadata || HEIF_TYPES.has(mime)) return undefined;
+        return { metadataNotRemoved: `larger than ${this.maxInputBytes} bytes, the most an image is read into memory` };
+      }
       try {
-        return await this.process(bytes, format, options.keepMetadata);
+        return await this.process(bytes, mime, format, options.keepMetadata);
       } catch {
         // sharp's errors for bad input are plain Errors with libvips' text: all mean "not an image we can use".
         return undefined;
@@ -114,34 +129,61 @@ export class ImageProcessor {
     }
   }
 
-  private async process(bytes: Uint8Array, format: string, keepMetadata: boolean): Promise<ProcessedImage | undefined> {
-    const { maxPixels, thumbnailPixels } = this.options;
-    const load = (animated = false) =>
-      sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated', animated }).timeout({ seconds: this.timeoutSeconds });
-    // The header alone: a bomb is refused here before a pixel is decoded (limitInputPixels is the second guard).
-    const metadata = await load().metadata();
-    if (metadata.format !== format || !metadata.width || !metadata.height) return undefined;
-    if (metadata.width * metadata.height > maxPixels) return undefined;
-    const swapped = (metadata.orientation ?? 1) >= 5;
-    const width = swapped ? metadata.height : metadata.width;
-    const height = swapped ? metadata.width : metadata.height;
+  /**
+   * Metadata goes losslessly where the container allows it (JPEG, PNG, WebP:
+   * strip-metadata.ts, no pixel decoded, the picture bytes untouched), even
+   * when sharp cannot read the image (over the pixel limit, truncated); sharp
+   * re-encodes only the other formats (and a WebP or PNG whose EXIF turned it:
+   * neither format can say so without EXIF).
+   */
+  private async process(bytes: Uint8Array, mime: string, format: string, keepMetadata: boolean): Promise<ProcessedImage | undefined> {
+    const header = await this.load(bytes).metadata().catch(() => undefined);
+    const readable = header?.format === format && Boolean(header.width && header.height) ? header : undefined;
+    const picture = readable ? await this.picture(bytes, readable).catch(() => undefined) : undefined;
+    if (keepMetadata) return picture;
+    const lossless = stripMetadata(mime, bytes);
+    if (lossless !== undefined && lossless !== 'unparsed' && (lossless.droppedOrientation === undefined || !picture)) {
+      // Undecodable, a WebP or PNG loses its orientation with its EXIF (no pixels to turn): its location matters more.
+      if (lossless.removed === 0) return picture;
+      return { ...picture, rewritten: lossless.bytes };
+    }
+    // 'unparsed' may be metadata hidden where sharp does not look for it (strip-metadata's last check): re-encoded then.
+    const carriesMetadata = !header || (lossless === 'unparsed' && picture !== undefined) || Boolean(header.exif ?? header.xmp ?? header.iptc);
+    if (!carriesMetadata) return picture;
+    if (picture && readable) {
+      const animated = (readable.pages ?? 1) > 1;
+      const rewritten = await reencode(this.load(bytes, animated).rotate().keepIccProfile(), format, readable)
+        .toBuffer()
+        .catch(() => undefined);
+      if (rewritten) return { ...picture, rewritten };
+    }
+    // HEIF files sharp cannot rewrite go to the upload service's in-place blanker (heif-metadata.ts) instead.
+    if (HEIF_TYPES.has(mime)) return undefined;
+    return { ...picture, metadataNotRemoved: lossless === 'unparsed' ? `${format} structure not understood, and sharp could not read it` : `sharp could not read or rewrite this ${format}` };
+  }
 
-    const thumbnail = await load()
+  private load(bytes: Uint8Array, animated = false): sharp.Sharp {
+    // sequentialRead: libvips streams the decode top to bottom instead of holding the whole image for random access.
+    return sharp(bytes, { limitInputPixels: this.options.maxPixels, failOn: 'truncated', animated, sequentialRead: true }).timeout({
+      seconds: this.timeoutSeconds,
+    });
+  }
+
+  /** Size after orientation and the thumbnail; rejects (sharp's plain Errors) for anything it cannot decode within the limits. */
+  private async picture(bytes: Uint8Array, header: sharp.Metadata): Promise<Picture | undefined> {
+    const { maxPixels, thumbnailPixels } = this.options;
+    // The header alone: a bomb is refused here before a pixel is decoded (limitInputPixels is the second guard).
+    if (!header.width || !header.height || header.width * header.height > maxPixels) return undefined;
+    const swapped = (header.orientation ?? 1) >= 5;
+    // resize right after load lets libvips shrink on load (a JPEG decoded at 1/8 scale): a fraction of a full decode's memory.
+    const thumbnail = await this.load(bytes)
       .rotate()
       .resize(thumbnailPixels, thumbnailPixels, { fit: 'inside', withoutEnlargement: true })
       .webp({ quality: 75 })
       .toBuffer({ resolveWithObject: true });
-
-    const carriesMetadata = Boolean(metadata.exif ?? metadata.xmp ?? metadata.iptc);
-    let rewritten: Uint8Array | undefined;
-    if (carriesMetadata && !keepMetadata) {
-      const animated = (metadata.pages ?? 1) > 1;
-      rewritten = await reencode(load(animated).rotate().keepIccProfile(), format, metadata).toBuffer();
-    }
     return {
-      width,
-      height,
-      ...(rewritten ? { rewritten } : {}),
+      width: swapped ? header.height : header.width,
+      height: swapped ? header.width : header.height,
       thumbnail: { bytes: thumbnail.data, width: thumbnail.info.width, height: thumbnail.info.height },
     };
   }

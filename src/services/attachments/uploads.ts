@@ -27,11 +27,14 @@ export type Upload = UploadRow;
 
 /** The image facts C2b's media functions find (services/attachments/media.ts), as this service uses them. */
 export interface ImageFacts {
-  readonly width: number;
-  readonly height: number;
-  /** The image re-encoded without its metadata (location): what is stored and served instead (in memory: images are bounded). */
+  /** Width and height (after orientation): absent, like the thumbnail, when the image could not be decoded within the limits. */
+  readonly width?: number;
+  readonly height?: number;
+  /** The image without its metadata (location): what is stored and served instead (in memory: images are bounded). */
   readonly rewritten?: Uint8Array;
   readonly thumbnail?: { readonly bytes: Uint8Array; readonly width: number; readonly height: number };
+  /** Set when metadata the image may carry could not be removed: it is stored as sent, and the log says why. */
+  readonly metadataNotRemoved?: string;
 }
 
 export interface UploadMedia {
@@ -295,6 +298,9 @@ export class UploadService {
       ? undefined
       : await media.processImage(mime, () => blobs.readStaged(row.id), { keepMetadata: row.keepMetadata });
     if (!row.encrypted && !image && !row.keepMetadata) await this.stripUndecodable(row, mime);
+    if (image?.metadataNotRemoved) {
+      this.deps.log.warn({ upload: row.id, mime, reason: image.metadataNotRemoved }, 'image metadata not removed: stored as sent, location data included if it had any');
+    }
     const thumbnail = image?.thumbnail ? { ...(await blobs.putBlob(image.thumbnail.bytes)), width: image.thumbnail.width, height: image.thumbnail.height } : null;
     let stored: { sha256: string; size: number };
     if (image?.rewritten) {
