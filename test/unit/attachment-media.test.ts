@@ -139,11 +139,14 @@ describe('ImageProcessor', () => {
     assert.deepEqual([result.rewritten, result.width, result.thumbnail], [undefined, undefined, undefined]);
   });
 
-  it('returns undefined for random bytes behind a PNG signature when kept, and for another format than the sniffed one', async () => {
+  it('returns undefined for random bytes behind a PNG signature when kept; another format than the sniffed one is no picture, and said to be unstripped', async () => {
     const fake = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(5000)]);
     assert.equal(await processor().processImage('image/png', () => fake, { keepMetadata: true }), undefined);
     const jpeg = await noise(20, 20).jpeg().toBuffer();
-    assert.equal(await processor().processImage('image/png', () => jpeg, { keepMetadata: false }), undefined);
+    // Not understood and not readable: metadata may be in it, so the upload logs that it stays.
+    const result = await processor().processImage('image/png', () => jpeg, { keepMetadata: false });
+    assert.ok(result?.metadataNotRemoved);
+    assert.deepEqual([result.rewritten, result.width, result.thumbnail], [undefined, undefined, undefined]);
   });
 
   it('refuses a decompression bomb (20000 × 20000 of one colour in a small PNG) without decoding it', async () => {

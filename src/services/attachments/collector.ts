@@ -263,14 +263,16 @@ export class Collector {
         if (batch.length >= NAMED_BATCH) await settle();
       }
       await settle();
+    }
 
-      progress('looking for blobs a stopped deletion left out of reach');
-      if (!dryRun) {
-        const trash = await blobs.sweepTrash(now - TRASH_MIN_AGE_MS, (sha256) => storage.blobNamed(sha256));
-        restoredBlobs = trash.restored;
-        strayBlobs.count += trash.deleted;
-        strayBlobs.bytes += trash.deletedBytes;
-      }
+    // Every pass, not only the sweep: it reads one small directory, and a blob a stopped deletion left
+    // there while an upload names it must come back before anyone asks for it.
+    progress('looking for blobs a stopped deletion left out of reach');
+    if (!dryRun) {
+      const trash = await blobs.sweepTrash(now - TRASH_MIN_AGE_MS, (sha256) => storage.blobNamed(sha256));
+      restoredBlobs = trash.restored;
+      strayBlobs.count += trash.deleted;
+      strayBlobs.bytes += trash.deletedBytes;
     }
 
     return {

@@ -148,7 +148,7 @@ export class ImageProcessor {
       return { ...picture, rewritten: lossless.bytes };
     }
     // 'unparsed' may be metadata hidden where sharp does not look for it (strip-metadata's last check): re-encoded then.
-    const carriesMetadata = !header || (lossless === 'unparsed' && picture !== undefined) || Boolean(header.exif ?? header.xmp ?? header.iptc);
+    const carriesMetadata = !header || lossless === 'unparsed' || Boolean(header.exif ?? header.xmp ?? header.iptc);
     if (!carriesMetadata) return picture;
     if (picture && readable) {
       const animated = (readable.pages ?? 1) > 1;
@@ -157,6 +157,8 @@ export class ImageProcessor {
         .catch(() => undefined);
       if (rewritten) return { ...picture, rewritten };
     }
+    // The re-encode failed where a lossless strip had only the orientation against it: location goes first.
+    if (lossless !== undefined && lossless !== 'unparsed') return { ...picture, rewritten: lossless.bytes };
     // HEIF files sharp cannot rewrite go to the upload service's in-place blanker (heif-metadata.ts) instead.
     if (HEIF_TYPES.has(mime)) return undefined;
     return { ...picture, metadataNotRemoved: lossless === 'unparsed' ? `${format} structure not understood, and sharp could not read it` : `sharp could not read or rewrite this ${format}` };

@@ -108,12 +108,10 @@ export class DiskBlobStore implements BlobStore {
     } finally {
       await handle.close();
     }
-    if ((await sizeOf(blob)) !== undefined) {
-      // The content is there already: make it young again so collection spares it. The staged copy stays
-      // either way: collection may still take the blob before the caller's row names it (the caller checks, then deletes it).
-      await touch(blob);
-      return { created: false };
-    }
+    // The content is there already: make it young again so collection spares it (gone between the two looks:
+    // collection took it, and it is stored afresh below). The staged copy stays either way: collection may
+    // still take the blob before the caller's row names it (the caller checks, then deletes it).
+    if ((await sizeOf(blob)) !== undefined && (await touch(blob))) return { created: false };
     await this.makeDirectory(join(blob, '..'));
     // A second name for the staged file, so the staged copy stays until the caller's row names the blob
     // (see the port). Two nodes committing the same content at once: the second finds it there.
@@ -141,10 +139,7 @@ export class DiskBlobStore implements BlobStore {
   async putBlob(bytes: Uint8Array): Promise<{ readonly sha256: string; readonly size: number }> {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const blob = this.blobPath(sha256);
-    if ((await sizeOf(blob)) !== undefined) {
-      await touch(blob);
-      return { sha256, size: bytes.byteLength };
-    }
+    if ((await sizeOf(blob)) !== undefined && (await touch(blob))) return { sha256, size: bytes.byteLength };
     const directory = join(blob, '..');
     await this.makeDirectory(directory);
     // A dot name: never listed as a blob while it is written.
@@ -375,9 +370,16 @@ async function unlinkIfThere(path: string): Promise<boolean> {
   }
 }
 
-async function touch(path: string): Promise<void> {
+/** Dates the file now; false when it is not there (collection may move a blob away between two looks). */
+async function touch(path: string): Promise<boolean> {
   const now = new Date();
-  await utimes(path, now, now);
+  try {
+    await utimes(path, now, now);
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
 }
 
 /** Makes a rename in `directory` durable. Some filesystems refuse to fsync a directory: the rename still happened. */

@@ -238,17 +238,21 @@ async function serveHttp(req: IncomingMessage, res: ServerResponse, options: Tra
       const chunks: Buffer[] = [];
       let size = 0;
       let tooLarge = Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes;
-      if (!tooLarge) {
-        for await (const chunk of req) {
-          size += (chunk as Buffer).length;
-          if (size > options.maxBodyBytes) {
-            tooLarge = true;
-            break;
+      try {
+        if (!tooLarge) {
+          for await (const chunk of req) {
+            size += (chunk as Buffer).length;
+            if (size > options.maxBodyBytes) {
+              tooLarge = true;
+              break;
+            }
+            chunks.push(chunk as Buffer);
           }
-          chunks.push(chunk as Buffer);
         }
+      } finally {
+        // Also when the client left mid-body: the timer would hold the request for its whole deadline.
+        clearTimeout(deadline);
       }
-      clearTimeout(deadline);
       if (tooLarge) {
         await write(req, res, bodyTooLarge(options.maxBodyBytes), method);
         req.destroy();
@@ -340,11 +344,21 @@ async function write(req: IncomingMessage, res: ServerResponse, response: Respon
 }
 
 /**
- * A client that stops reading a streamed response is cut after this long without the socket taking
- * more (uWS's HTTP idle timeout does the same): otherwise each such download would hold its file open
- * for ever.
+ * A client that stops reading a streamed response is cut once the socket has taken nothing for this
+ * long (uWS's HTTP idle timeout does the same): otherwise each such download would hold its file open
+ * for ever. A slow client still reading is not cut: what counts is progress, not the time to drain a chunk.
  */
 const RESPONSE_STALL_MS = 10_000;
+
+/** Destroys the response when its socket's send buffer has not shrunk over a whole RESPONSE_STALL_MS. */
+function stallWatch(res: ServerResponse): NodeJS.Timeout {
+  let pending = res.socket?.writableLength ?? 0;
+  return setInterval(() => {
+    const now = res.socket?.writableLength ?? 0;
+    if (now >= pending) res.destroy();
+    pending = now;
+  }, RESPONSE_STALL_MS);
+}
 
 async function pipeResponse(res: ServerResponse, body: ReadableStream<Uint8Array>): Promise<void> {
   const reader = body.getReader();
@@ -367,9 +381,9 @@ async function pipeResponse(res: ServerResponse, body: ReadableStream<Uint8Array
       }
       // Past the declared length, Node throws (ERR_HTTP_CONTENT_LENGTH_MISMATCH): the catch cuts the socket.
       if (!res.write(value) && !closed) {
-        const stalled = setTimeout(() => res.destroy(), RESPONSE_STALL_MS);
+        const stalled = stallWatch(res);
         await new Promise<void>((resolve) => (wake = resolve));
-        clearTimeout(stalled);
+        clearInterval(stalled);
       }
       wake = undefined;
     }
