@@ -92,8 +92,9 @@ const FORGET_BATCH = 100;
  *    first when its blob is missing and they are that content).
  * 5. Only with `sweep` (chatd blobs gc; it reads the whole store): blobs no
  *    upload names that are neither orphans (step 3 has them) nor younger
- *    than the grace, and what a deletion that stopped midway left in the
- *    store's trash (put back when named).
+ *    than the grace.
+ * 6. What a deletion that stopped midway left in the store's trash: put
+ *    back when named, deleted otherwise (every pass: one small directory).
  *
  * The grace is what makes a backup of the database followed by a copy of the
  * blobs directory consistent: content the database named when it was copied
