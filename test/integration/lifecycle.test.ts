@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -31,6 +32,37 @@ describe('start and stop', () => {
       assert.equal(check.code, 0, check.stdout);
     });
   }
+
+  it('the same signal again at once (the group\'s and a wrapper\'s forwarded copy, as under npx) is one request: a clean stop', async () => {
+    const dir = tempDir();
+    const server = await startServer(['--data', join(dir, 'data'), '--config', writeConfig(dir, '[accounts]\nregistration = "open"\n')]);
+    const { token } = await signUp(server.url, 'alice');
+    // An upload whose body is still coming keeps the shutdown waiting, so the copy arrives while it runs.
+    const created = await fetch(`${server.url}/v1/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0', 'upload-length': '1000' },
+    });
+    const location = created.headers.get('location') as string;
+    const socket = connect(server.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      `PATCH ${location} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\ntus-resumable: 1.0.0\r\n` +
+        'content-type: application/offset+octet-stream\r\nupload-offset: 0\r\ncontent-length: 1000\r\n\r\n0123456789',
+    );
+    socket.on('error', () => undefined);
+    const offset = async (): Promise<string | null> =>
+      (await fetch(`${server.url}${location}`, { method: 'HEAD', headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0' } })).headers.get('upload-offset');
+    while ((await offset()) !== '10');
+    const pid = server.process.pid as number;
+    process.kill(pid, 'SIGTERM');
+    await server.waitForLog((line) => line.msg === 'shutting down');
+    process.kill(pid, 'SIGTERM');
+    // Once the copy has been handled (it logs nothing), the upload ends and the shutdown can finish.
+    await server.waitForLog((line) => line.msg === 'second signal: exiting without a clean shutdown', 500).catch(() => undefined);
+    socket.destroy();
+    assert.equal(await server.exited, 0);
+    assert.equal(server.logs.at(-1)?.msg, 'stopped');
+  });
 
   it('a user still connected when the server stops is stored as last active then, not when they connected', async () => {
     const dir = tempDir();
