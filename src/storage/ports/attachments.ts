@@ -12,7 +12,7 @@ export interface UploadRow {
   readonly id: string;
   readonly userId: number;
   readonly deviceId: number;
-  /** Upload-Length: what the client said it will send (counted against the quota from creation). */
+  /** Upload-Length: what the client said it will send (counted against the quota until the upload completes, then its stored size). */
   readonly length: number;
   readonly name: string;
   readonly declaredType: string;
@@ -40,19 +40,11 @@ export interface CompletedBlob {
   readonly thumbnail: { readonly sha256: string; readonly width: number; readonly height: number } | null;
 }
 
-export interface NewUpload {
-  readonly id: string;
-  readonly userId: number;
-  readonly deviceId: number;
-  readonly length: number;
-  readonly name: string;
-  readonly declaredType: string;
-  readonly encrypted: boolean;
-  readonly keepMetadata: boolean;
-  readonly durationMs: number | null;
-  readonly now: number;
-  readonly expiresAt: number;
-}
+/** An upload as createUpload takes it: the row's own fields, dated `now`. */
+export type NewUpload = Pick<
+  UploadRow,
+  'id' | 'userId' | 'deviceId' | 'length' | 'name' | 'declaredType' | 'encrypted' | 'keepMetadata' | 'durationMs' | 'expiresAt'
+> & { readonly now: number };
 
 export type CreateUploadOutcome =
   | { readonly kind: 'created' }
