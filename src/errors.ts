@@ -32,6 +32,10 @@ export const ErrorCodes = {
   devices_changed: { status: 409, retryable: false },
   key_conflict: { status: 409, retryable: false },
   encryption_required: { status: 403, retryable: false },
+  /** An edit after messages.edit_window_seconds from the message's sending. */
+  edit_window_passed: { status: 403, retryable: false },
+  /** An edit, reaction or reply-to of a message deleted for everyone. */
+  message_deleted: { status: 409, retryable: false },
   /** A send named an attachment id that is not an upload the sender may attach (their own complete one, or one they can read). */
   attachment_not_found: { status: 404, retryable: false },
   attachment_mismatch: { status: 400, retryable: false },

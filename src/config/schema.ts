@@ -151,6 +151,11 @@ export const schema = {
         'Registration over HTTP. "open": anyone who reaches the server; "invite": only with a code from `chatd invite create`; "closed": only an admin with `chatd user add`. The default keeps a server reachable from the internet from filling with strangers.',
       ),
       password_min_length: integer(8, 6, 128, 'Shortest password accepted (in characters).'),
+      user_search: oneOf(
+        ['prefix', 'exact', 'off'] as const,
+        'prefix',
+        'Finding people (the users_search request). "prefix": by the start of a username or display name, at least 2 characters; "exact": only a whole username; "off": not at all (people must already share a thread or be contacts).',
+      ),
     },
   },
   passwords: {
@@ -256,6 +261,18 @@ export const schema = {
       ),
       history_page_max: integer(200, 10, 10_000, 'Most messages one history or sync request returns.'),
       require_e2e: boolean(false, 'Refuse plaintext messages in every thread: only end-to-end encrypted ones are taken (kind "e2e"; see docs/e2e.md).'),
+      edit_window_seconds: integer(
+        172_800,
+        0,
+        100 * 365 * 86_400,
+        'How long after sending the author may edit a message (seconds; 172800 is 48 hours). 0: no limit. Deleting for everyone has no limit.',
+      ),
+    },
+  },
+  search: {
+    doc: 'Full-text search of messages (docs/search.md). End-to-end encrypted threads are searched on the clients, never on the server.',
+    keys: {
+      enabled: boolean(true, 'Answer search requests. false: a search gets the error not_found (the index is still kept up to date, so turning it back on needs nothing else).'),
     },
   },
   inbox: {

@@ -36,7 +36,8 @@ const readers: FieldReaders = {
     const client_msg_id = requireString(f, 'client_msg_id', 64);
     const kind = optionalEnum(f, 'kind', ['text', 'e2e'] as const) ?? 'text';
     const attachments = readAttachments(f);
-    return { type: 'send', id, thread_id, client_msg_id, kind, body_json: requireBody(f, attachments !== undefined), attachments };
+    // reply_to and mentions: decoded by the messaging-changes work (issue 21); until then a send carries neither.
+    return { type: 'send', id, thread_id, client_msg_id, kind, body_json: requireBody(f, attachments !== undefined), attachments, reply_to: undefined, mentions: undefined };
   },
   delivered: (f, id) => ({ type: 'delivered', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   read: (f, id) => ({ type: 'read', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),

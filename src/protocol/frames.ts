@@ -6,7 +6,7 @@ import type { ErrorCode } from '../errors.js';
  * that id. Server events have no `id`.
  */
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** A request id chosen by the client; echoed in the one reply the request gets. */
 export type RequestId = string;
@@ -33,6 +33,54 @@ export interface SendFrame extends Request<'send'> {
   readonly body_json: string;
   /** Upload ids (1-10, distinct), in the order the client gave them; undefined: none. */
   readonly attachments: readonly string[] | undefined;
+  /** The id of an earlier content message of the same thread this one answers. */
+  readonly reply_to: number | undefined;
+  /** Members of the thread the message mentions (user ids, distinct, at most 50). */
+  readonly mentions: readonly number[] | undefined;
+}
+/** Replace a message's body (its author, within messages.edit_window_seconds): appended as a change message. */
+export interface EditFrame extends Request<'edit'> {
+  readonly message_id: number;
+  readonly client_msg_id: string;
+  /** The target's own kind: an e2e message is edited with a new envelope. */
+  readonly kind: 'text' | 'e2e';
+  readonly body_json: string;
+  readonly mentions: readonly number[] | undefined;
+}
+/** Delete for everyone (a change message: the body is erased) or for me (hidden from the user's own views). */
+export interface DeleteFrame extends Request<'delete'> {
+  readonly message_id: number;
+  readonly for: 'everyone' | 'me';
+  /** Required for everyone (the change message's idempotency key); ignored for me. */
+  readonly client_msg_id: string | undefined;
+}
+/** Add (on) or take back (off) the user's reaction with one emoji. */
+export interface ReactFrame extends Request<'react'> {
+  readonly message_id: number;
+  readonly emoji: string;
+  readonly on: boolean;
+  readonly client_msg_id: string;
+}
+/** The user's messages deleted for them, after a cursor (a device that was away catches up). */
+export interface HiddenFrame extends Request<'hidden'> {
+  readonly after: number;
+  readonly limit: number;
+}
+export interface SearchFrame extends Request<'search'> {
+  readonly query: string;
+  readonly thread_id: number | undefined;
+  readonly sender_id: number | undefined;
+  /** created_at bounds, ms since the epoch: after < created_at < before. */
+  readonly after: number | undefined;
+  readonly before: number | undefined;
+  /** next_cursor of the previous page. */
+  readonly cursor: string | undefined;
+  readonly limit: number;
+}
+/** Find people by the start of a username or display name (accounts.user_search). */
+export interface UsersSearchFrame extends Request<'users_search'> {
+  readonly query: string;
+  readonly limit: number;
 }
 export interface DeliveredFrame extends Request<'delivered'> {
   readonly thread_id: number;
@@ -240,6 +288,43 @@ export interface MessageJson {
   readonly created_at: number;
   /** Omitted when the message carries none. */
   readonly attachments?: readonly AttachmentJson[];
+  /** The message this one answers (an id in the same thread). */
+  readonly reply_to?: number;
+  /** User ids the message mentions. */
+  readonly mentions?: readonly number[];
+  /** When it was last edited (its body is the latest). */
+  readonly edited_at?: number;
+  /** Deleted for everyone: body null, no attachments, reactions or mentions; the seq stays. */
+  readonly deleted?: true;
+  /** Who reacted with what, in the order each emoji was first used. */
+  readonly reactions?: readonly ReactionJson[];
+  /** Present on a change message: what it changed. Edits carry the new body, kind and mentions. */
+  readonly change?: ChangeJson;
+}
+
+export interface ReactionJson {
+  readonly emoji: string;
+  readonly user_ids: readonly number[];
+}
+
+export type ChangeJson =
+  | { readonly type: 'edit'; readonly message_id: number }
+  | { readonly type: 'delete'; readonly message_id: number }
+  | { readonly type: 'reaction'; readonly message_id: number; readonly emoji: string; readonly on: boolean };
+
+/** A message deleted for one user only: `id` is the cursor for the `hidden` request. */
+export interface HiddenJson {
+  readonly id: number;
+  readonly thread_id: number;
+  readonly message_id: number;
+}
+
+export interface SearchResultJson {
+  readonly message: MessageJson;
+  /** Plain text around the first hit (… where cut). */
+  readonly snippet: string;
+  /** [start, end) UTF-16 offsets of the hits in snippet. */
+  readonly highlights: ReadonlyArray<readonly [number, number]>;
 }
 
 export interface ThreadJson {
@@ -406,6 +491,24 @@ export interface DeviceMessagesReplyFrame {
   /** More messages wait after the last one. */
   readonly more: boolean;
 }
+export interface HiddenReplyFrame {
+  readonly type: 'hidden';
+  readonly id: RequestId;
+  readonly items: readonly HiddenJson[];
+  readonly more: boolean;
+}
+export interface SearchResultsFrame {
+  readonly type: 'search_results';
+  readonly id: RequestId;
+  readonly results: readonly SearchResultJson[];
+  /** Pass as `cursor` for the next page; null: no more. */
+  readonly next_cursor: string | null;
+}
+export interface UsersReplyFrame {
+  readonly type: 'users';
+  readonly id: RequestId;
+  readonly users: readonly UserJson[];
+}
 export interface ErrorFrame {
   readonly type: 'error';
   /** The failed request's id; null when the frame was too broken to have one. */
@@ -461,6 +564,11 @@ export interface KeysChangedEvent extends DeviceKeysJson {
 /** A user's account key was set or replaced (a reset): to the owner's devices and everyone sharing a thread with them. */
 export interface AccountChangedEvent extends AccountKeyJson {
   readonly type: 'account_changed';
+}
+/** Messages the user deleted for themselves (on another device, or this one): to the user's devices. */
+export interface HiddenEvent {
+  readonly type: 'hidden';
+  readonly items: readonly HiddenJson[];
 }
 /** A device message for this device was stored. */
 export interface DeviceMessageEvent {
