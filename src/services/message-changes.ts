@@ -188,9 +188,16 @@ function changeRefusal(
       return new ChatError('invalid_field', `emoji: you already reacted to message ${id} with the most emoji one user may (20)`, { field: 'emoji' });
     case 'client_id_in_other_thread':
       return new ChatError('invalid_field', `client_msg_id ${clientMsgId} was already used for a message in another thread`, { field: 'client_msg_id' });
-    default:
-      // The refusals of a send (replies, attachments) and the content's, handled above.
-      return new ChatError('internal', `a change was refused for a reason of a send: ${outcome.reason}`);
+    // A change is never refused for what only a send carries.
+    case 'reply_invalid':
+    case 'attachment_gone':
+      return new ChatError('internal', `a change was refused as a send (${outcome.reason})`);
+    // The content's refusals, answered above.
+    case 'encryption_required':
+    case 'envelope_invalid':
+    case 'device_unapproved':
+    case 'devices_changed':
+      return new ChatError('internal', `a content refusal was not mapped (${outcome.reason})`);
   }
 }
 

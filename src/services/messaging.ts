@@ -157,11 +157,24 @@ function sendRefusal(outcome: AppendOutcome & { kind: 'refused' }, request: Send
     case 'not_member':
       return new ChatError('forbidden', `you are no longer a member of thread ${request.threadId}`);
     case 'reply_invalid':
-      return new ChatError('invalid_field', `reply_to ${request.replyTo} is not a message of thread ${request.threadId} you can answer`, { field: 'reply_to' });
+      return new ChatError('invalid_field', `reply_to ${request.replyTo} is not a message of thread ${request.threadId} you may see`, { field: 'reply_to' });
     case 'mention_not_member':
       return mentionRefusal(outcome.userId, request.threadId);
-    default:
-      // The refusals of a change (a send has no target) and the content's, handled above.
-      return new ChatError('internal', `a send was refused for a reason of a change: ${outcome.reason}`);
+    case 'message_deleted':
+      return new ChatError('message_deleted', `reply_to ${request.replyTo} is a message deleted for everyone`, { field: 'reply_to' });
+    // A send is never refused for its target: these answer changes only.
+    case 'no_message':
+    case 'not_changeable':
+    case 'not_author':
+    case 'edit_window_passed':
+    case 'kind_mismatch':
+    case 'too_many_reactions':
+      return new ChatError('internal', `a send was refused as a change (${outcome.reason})`);
+    // The content's refusals, answered above.
+    case 'encryption_required':
+    case 'envelope_invalid':
+    case 'device_unapproved':
+    case 'devices_changed':
+      return new ChatError('internal', `a content refusal was not mapped (${outcome.reason})`);
   }
 }
