@@ -80,13 +80,13 @@ export class MessageChangeService {
   }
 
   /** Deletes a message for everyone: its author, or an owner or admin of its group. `unchanged` when it was deleted already. */
-  deleteForEveryone(principal: Principal, messageId: number, clientMsgId: string): Promise<ChangeResult> {
+  async deleteForEveryone(principal: Principal, messageId: number, clientMsgId: string): Promise<ChangeResult> {
     this.deps.sendBudget.spend(principal.user.id);
     return this.append(principal, clientMsgId, { type: 'delete', targetId: messageId }, undefined);
   }
 
   /** Turns the principal's reaction with `emoji` on or off. `unchanged` when it already was so. */
-  react(principal: Principal, messageId: number, emoji: string, on: boolean, clientMsgId: string): Promise<ChangeResult> {
+  async react(principal: Principal, messageId: number, emoji: string, on: boolean, clientMsgId: string): Promise<ChangeResult> {
     if (!ONE_EMOJI.test(emoji)) throw new ChatError('invalid_field', `emoji must be exactly one emoji, got ${JSON.stringify(emoji)}`, { field: 'emoji' });
     this.deps.sendBudget.spend(principal.user.id);
     return this.append(principal, clientMsgId, { type: 'reaction', targetId: messageId, emoji, on }, undefined);
