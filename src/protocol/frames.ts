@@ -233,6 +233,7 @@ export type ClientFrame =
   | ContactsFrame
   | ContactAddFrame
   | ContactRemoveFrame
+  | UsersSearchFrame
   | PushRegisterFrame
   | PushUnregisterFrame
   | KeysPublishFrame
@@ -589,6 +590,7 @@ export type ServerFrame =
   | ThreadReplyFrame
   | PresenceReplyFrame
   | ContactsReplyFrame
+  | UsersReplyFrame
   | KeysReplyFrame
   | DeviceMessagesReplyFrame
   | ErrorFrame
