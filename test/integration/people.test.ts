@@ -31,7 +31,7 @@ user_search = "${userSearch}"
 [rate_limit]
 login_per_address = 100000
 `);
-  const env = storageUrl ? { CHATD_STORAGE_URL: storageUrl } : {};
+  const env: Record<string, string> = storageUrl ? { CHATD_STORAGE_URL: storageUrl } : {};
   return { server: await startServer(['--data', data, '--config', config], { env }), config, data, env };
 }
 
