@@ -113,9 +113,10 @@ export class Attention {
   }
 
   private arrived(message: ClientMessage): void {
+    // A group's notices (created, encryption turned on) are not a conversation yet: no offer for them.
+    if (message.kind === 'system' || 'change' in message) return;
     this.noticeActivity();
-    const me = this.model.session.user.id;
-    if (message.sender_id === me || message.kind === 'system' || 'change' in message) return;
+    if (message.sender_id === this.model.session.user.id) return;
     if (document.visibilityState !== 'hidden' || message.created_at < Date.now() - NEWS_MS) return;
     const thread = this.model.threads.find((t) => t.id === message.thread_id);
     if (thread?.muted) return;

@@ -173,7 +173,7 @@ function LoginDevices({ model }: { model: ChatModel }) {
                   Log out
                 </button>
               ) : (
-                <button type="button" class="link" onClick={() => void logOut(device)} aria-label={`Log out ${device.name} (device ${device.id})`}>
+                <button type="button" class="link" onClick={() => void logOut(device)}>
                   Log out this device
                 </button>
               )}
