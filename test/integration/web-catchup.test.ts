@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
@@ -23,6 +24,7 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  */
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
 const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
 
 /**
@@ -108,6 +110,11 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     await page.keyboard.press('Enter');
   }
 
+  async function shot(page: Page, name: string): Promise<void> {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, name) });
+  }
+
   const message = (page: Page, text: string) => page.locator('.messages .message .body', { hasText: text });
   const setHidden = (page: Page, hidden: boolean) => page.evaluate(`window.setHiddenForTest(${hidden})`);
   const notifications = (page: Page) =>
@@ -121,6 +128,7 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     assert.equal(await alice.getByRole('button', { name: 'Turn on notifications' }).count(), 0);
     await say(alice, 'hi bob');
     await alice.getByRole('button', { name: 'Turn on notifications' }).waitFor();
+    await shot(alice, 'web-notifications-offer.png');
     await alice.getByRole('button', { name: 'Not now' }).click();
     await alice.getByRole('button', { name: 'Turn on notifications' }).waitFor({ state: 'detached' });
 
@@ -203,6 +211,7 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     await frank.locator('.thread-item', { hasText: 'erin' }).click();
     const divider = frank.getByTestId('unread-divider');
     await divider.waitFor();
+    await shot(frank, 'web-unread-divider.png');
     // Right before "unread 1", and scrolled into view (the newest message is out of it).
     const next = await frank.evaluate("document.querySelector('.unread-divider').nextElementSibling.querySelector('.body').textContent");
     assert.equal(next, 'unread 1');
@@ -271,6 +280,7 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     const devices = jo.getByRole('list', { name: 'Logged-in devices' }).locator('li');
     await devices.nth(1).waitFor();
     assert.equal(await devices.count(), 2);
+    await shot(jo, 'web-settings.png');
     const marked = jo.locator('.this-device', { hasText: 'This device' });
     assert.equal(await devices.filter({ has: marked }).count(), 1);
     jo.once('dialog', (dialog) => void dialog.accept());
@@ -300,6 +310,8 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     // The field has the keyboard at once.
     await lena.keyboard.type('max');
     const found = lena.getByRole('list', { name: 'People found' });
+    await found.getByRole('button', { name: /maximilian/ }).waitFor();
+    await shot(lena, 'web-people-search.png');
     await found.getByRole('button', { name: /maximilian/ }).click();
     await lena.getByRole('heading', { name: 'maximilian' }).waitFor();
 
@@ -335,6 +347,7 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     await members.locator('li', { hasText: 'oscar' }).getByRole('button', { name: 'Make admin' }).click();
     await members.locator('li', { hasText: '@oscar · admin' }).waitFor();
     await members.locator('li', { hasText: 'oscar' }).getByRole('button', { name: 'Make member' }).waitFor();
+    await shot(nina, 'web-group-members.png');
 
     // Remove asks first: "Cancel" keeps her, "OK" removes her.
     nina.once('dialog', (dialog) => void dialog.dismiss());
