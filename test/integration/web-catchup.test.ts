@@ -227,6 +227,35 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     assert.equal(await frank.getByRole('button', { name: 'Load older messages' }).count(), 0);
   });
 
+  it('the text box grows with its lines up to about eight, then scrolls; Enter sends, Shift+Enter breaks the line, and it shrinks back', async () => {
+    const quinn = await person('quinn', { viewport: { width: 390, height: 800 } });
+    const ruth = await person('ruth');
+    await startChat(quinn, 'ruth');
+    const box = quinn.getByLabel('Message', { exact: true });
+    const height = async (): Promise<number> => (await box.boundingBox())?.height ?? 0;
+    const one = await height();
+    await box.click();
+    await quinn.keyboard.type('first line');
+    for (const line of ['second', 'third']) {
+      await quinn.keyboard.press('Shift+Enter');
+      await quinn.keyboard.type(line);
+    }
+    const three = await height();
+    assert.ok(three > one * 2, `three lines (${three}px) are taller than one (${one}px)`);
+    for (let i = 4; i <= 20; i++) {
+      await quinn.keyboard.press('Shift+Enter');
+      await quinn.keyboard.type(`line ${i}`);
+    }
+    const twenty = await height();
+    assert.ok(twenty > three && twenty < one * 9, `twenty lines stop growing near eight (${twenty}px; one line ${one}px)`);
+    await quinn.keyboard.press('Enter');
+    await ruth.locator('.thread-item', { hasText: 'quinn' }).click();
+    await ruth.locator('.messages .message .body', { hasText: 'line 20' }).waitFor();
+    assert.match((await ruth.locator('.messages .message .body', { hasText: 'line 20' }).textContent()) ?? '', /^first line\nsecond\nthird\nline 4\n/);
+    await quinn.waitForFunction(`document.querySelector('textarea[aria-label=Message]').value === ''`);
+    assert.ok(Math.abs((await height()) - one) < 2, 'one line again once sent');
+  });
+
   it('on a phone, Back closes the open chat, Forward reopens it, and an address naming another chat switches to it', async () => {
     const gina = await person('gina', { viewport: { width: 390, height: 800 } });
     const hank = await person('hank');
