@@ -285,7 +285,7 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     assert.equal(new URL(gina.url()).hash, '');
   });
 
-  it('settings change the display name and log out another device of the account', async () => {
+  it('settings change the display name and the password, and log out another device of the account', async () => {
     const jo = await person('joan');
     // Jo on a second device.
     const other = await (await context()).newPage();
@@ -317,6 +317,15 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     await other.getByRole('button', { name: 'Log in' }).waitFor();
     await devices.nth(1).waitFor({ state: 'detached' });
     assert.equal(await devices.count(), 1);
+
+    // The password: a wrong current one is said so; the right one changes it, and this device stays logged in.
+    await jo.getByLabel('Current password').fill('not my password');
+    await jo.getByLabel('New password', { exact: true }).fill('a better horse');
+    await jo.getByRole('button', { name: 'Change password' }).click();
+    await jo.getByRole('alert').filter({ hasText: 'the password is wrong' }).waitFor();
+    await jo.getByLabel('Current password').fill('correct horse');
+    await jo.getByRole('button', { name: 'Change password' }).click();
+    await jo.getByRole('status').filter({ hasText: 'Password changed.' }).waitFor();
 
     // The new name is the account's: after a reload, and as others see it.
     await jo.reload();
