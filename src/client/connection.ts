@@ -22,6 +22,7 @@ import type {
   ThreadReplyFrame,
   ThreadsReplyFrame,
   TypingEvent,
+  UsersReplyFrame,
   WelcomeFrame,
 } from '../protocol/frames.js';
 import { ClientError } from './errors.js';
@@ -53,6 +54,7 @@ export interface ReplyOf {
   contacts: ContactsReplyFrame;
   contact_add: OkFrame;
   contact_remove: OkFrame;
+  users_search: UsersReplyFrame;
   push_register: OkFrame;
   push_unregister: OkFrame;
   keys_publish: OkFrame;
@@ -69,7 +71,7 @@ const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
   ping: 'pong', send: 'ack', delivered: 'delivered', read: 'read_state', history: 'messages', jump: 'messages',
   sync: 'sync', threads: 'threads', thread_get: 'thread', direct_open: 'thread', group_create: 'thread',
   group_add: 'thread', group_remove: 'ok', group_leave: 'ok', group_rename: 'thread', group_role: 'thread',
-  thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok', push_register: 'ok', push_unregister: 'ok',
+  thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok', users_search: 'users', push_register: 'ok', push_unregister: 'ok',
   keys_publish: 'ok', keys_get: 'keys', require_e2e: 'thread',
   account_publish: 'ok', device_approve: 'ok', device_send: 'ok', device_messages: 'device_messages', device_messages_ack: 'ok',
 };

@@ -36,6 +36,7 @@ export type RequestJson =
   | { readonly type: 'contacts' }
   | ({ readonly type: 'contact_add' } & UserRefJson)
   | { readonly type: 'contact_remove'; readonly user_id: number }
+  | { readonly type: 'users_search'; readonly query: string; readonly limit?: number }
   | { readonly type: 'push_register'; readonly platform: 'apns' | 'fcm'; readonly token: string; readonly topic?: string }
   | { readonly type: 'push_unregister' }
   | {
@@ -60,7 +61,7 @@ export type RequestType = RequestJson['type'];
  */
 const IDEMPOTENT: ReadonlySet<RequestType> = new Set<RequestType>([
   'ping', 'send', 'delivered', 'read', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
-  'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'push_register', 'push_unregister',
+  'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'users_search', 'push_register', 'push_unregister',
   'keys_publish', 'keys_get', 'require_e2e', 'account_publish', 'device_approve', 'device_messages', 'device_messages_ack',
 ]);
 

@@ -237,6 +237,7 @@ export type ClientFrame =
   | ContactsFrame
   | ContactAddFrame
   | ContactRemoveFrame
+  | UsersSearchFrame
   | PushRegisterFrame
   | PushUnregisterFrame
   | KeysPublishFrame
@@ -593,6 +594,7 @@ export type ServerFrame =
   | ThreadReplyFrame
   | PresenceReplyFrame
   | ContactsReplyFrame
+  | UsersReplyFrame
   | KeysReplyFrame
   | DeviceMessagesReplyFrame
   | HiddenReplyFrame
