@@ -106,7 +106,7 @@ function toTarget(row: MessageJsonRow): TargetState {
 /**
  * The targets' new state, in one statement after the change rows are in:
  * each target's row as the batch left it; for those deleted for everyone,
- * their edit rows' bodies erased too (the batch's own among them) and their
+ * their edit rows' bodies and mentions erased too (the batch's own among them) and their
  * attachment_refs deleted (the uploads are then collected after the grace).
  */
 const APPLY = `
@@ -118,7 +118,7 @@ WITH targets AS (
    WHERE m.id = c.id
 ),
 erased AS (
-  UPDATE messages SET body = 'null' WHERE target_id = ANY($8::bigint[]) AND body <> 'null'
+  UPDATE messages SET body = 'null', mentions = NULL WHERE target_id = ANY($8::bigint[]) AND change::jsonb ->> 'type' = 'edit'
 ),
 unreferenced AS (
   DELETE FROM attachment_refs r USING messages m WHERE m.id = ANY($8::bigint[]) AND r.thread_id = m.thread_id AND r.seq = m.seq
