@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AppendOutcome, ChangeInput, SendInput } from '../../src/storage/ports/messaging.js';
+import { PostgresAdminStorage } from '../../src/storage/postgres/admin.js';
 import type { PgDatabase } from '../../src/storage/postgres/database.js';
 import { markDeliveredBatch } from '../../src/storage/postgres/delivered.js';
 import { appendBatch } from '../../src/storage/postgres/messaging.js';
@@ -233,6 +234,9 @@ describe('changes on PostgreSQL, batched with the sends', () => {
     const thread = await w.f.db.read.query<{ last_message_at: number; uncounted: number }>('SELECT last_message_at, uncounted FROM threads WHERE id = $1', [w.direct]);
     assert.deepEqual(thread.rows, [{ last_message_at: NOW, uncounted: 1 }]);
     assert.equal(await w.f.messaging.totalUnread(w.alice), 0, 'a reaction to her message is not unread');
+    assert.equal(await new PostgresAdminStorage(w.f.db).totalUnread(w.alice), 0, "nor in the admin's badge (the same read)");
+    stored(await w.f.messaging.appendMessage(w.text({ senderUserId: w.bob, senderDeviceId: w.bobDevice, now: NOW + 6 })));
+    assert.equal(await new PostgresAdminStorage(w.f.db).totalUnread(w.alice), 1, 'a message after it is');
   });
 
   it('aggregates reaction toggles of one message racing from two nodes: every one counted once', async () => {
