@@ -239,6 +239,27 @@ describe('changes on PostgreSQL, batched with the sends', () => {
     assert.equal(await new PostgresAdminStorage(w.f.db).totalUnread(w.alice), 1, 'a message after it is');
   });
 
+  it('queues no notification for change rows a device going offline did not acknowledge', async () => {
+    const w = await world();
+    const phone = await w.f.device(w.bob);
+    await w.f.db.read.query(`UPDATE devices SET push_platform = 'apns', push_token = 'tok' WHERE id = $1`, [phone]);
+    await w.f.delivery.goLive(phone);
+    const sent = await w.f.messaging.appendMessage(w.text());
+    const message = sent.kind === 'stored' ? sent.message : assert.fail(JSON.stringify(sent));
+    await w.f.messaging.markDelivered({ userId: w.bob, deviceId: phone, threadId: w.direct, seq: message.seq });
+    stored(await w.f.messaging.appendMessage(change(w, { type: 'edit', targetId: message.id, content: { kind: 'text' }, bodyJson: '"again"', editWindowMs: 0 })));
+    stored(await w.f.messaging.appendMessage(change(w, { type: 'reaction', targetId: message.id, emoji: '👍', on: true })));
+    const rules = { readDiffusionAbove: 50, maxMessages: 1000, push: { apns: true, fcm: false }, now: NOW + 10 };
+    const queued = async () => (await w.f.db.read.query<{ message_id: number }>('SELECT message_id FROM push_queue WHERE device_id = $1', [phone])).rows.map((row) => row.message_id);
+    await w.f.delivery.goOffline(phone, rules);
+    assert.deepEqual(await queued(), []);
+    assert.deepEqual((await w.f.delivery.inboxPage(phone, 0, 10)).messages.map((m) => m.change?.type), ['edit', 'reaction'], 'the handover keeps them for the inbox');
+    await w.f.delivery.goLive(phone);
+    const after = await w.f.messaging.appendMessage(w.text());
+    await w.f.delivery.goOffline(phone, rules);
+    assert.deepEqual(await queued(), [after.kind === 'stored' && after.message.id], 'a message after them does');
+  });
+
   it('aggregates reaction toggles of one message racing from two nodes: every one counted once', async () => {
     const w = await world();
     const sent = await w.f.messaging.appendMessage(w.text({ threadId: w.group }));
