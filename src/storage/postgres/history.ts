@@ -19,6 +19,11 @@ const SYNCED = `${notHidden('$1')}
 /** What history and jump show of a message `x` to the user `$2`: content and system messages in their latest state, never change rows. */
 const SHOWN = `x.target_id IS NULL AND ${notHidden('$2')}`;
 
+/** A page's rows: SHOWN, or with $8 (a gap being closed) what sync gives to the user `$2`, change rows included. */
+const PAGED = `(CASE WHEN $8::boolean
+  THEN ${notHidden('$2')} AND (x.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = x.target_id))
+  ELSE ${SHOWN} END)`;
+
 /**
  * A page in one statement (one snapshot): the range (from, to] the user may
  * see, and the messages (change rows and hidden ones left out) below the older bound ($3; null: to + 1) and above
@@ -38,11 +43,11 @@ b AS (
 ),
 older AS (
   SELECT 'older' AS side, x.* FROM b, messages x
-   WHERE x.thread_id = $1 AND x.seq < b.below AND x.seq > b.from_seq AND ${SHOWN} ORDER BY x.seq DESC LIMIT $4
+   WHERE x.thread_id = $1 AND x.seq < b.below AND x.seq > b.from_seq AND ${PAGED} ORDER BY x.seq DESC LIMIT $4
 ),
 newer AS (
   SELECT 'newer' AS side, x.* FROM b, messages x
-   WHERE x.thread_id = $1 AND x.seq > b.above AND x.seq <= b.to_seq AND ${SHOWN} ORDER BY x.seq LIMIT $6
+   WHERE x.thread_id = $1 AND x.seq > b.above AND x.seq <= b.to_seq AND ${PAGED} ORDER BY x.seq LIMIT $6
 )
 SELECT b.from_seq, b.to_seq, m.side, ${COLUMNS}
   FROM b LEFT JOIN LATERAL (SELECT * FROM older UNION ALL SELECT * FROM newer) m ON true
@@ -74,6 +79,7 @@ export class PostgresHistoryStorage implements HistoryStorage {
       newer.bound,
       Math.max(0, newer.limit),
       around,
+      'after' in anchor && anchor.changes === true,
     ]);
     const first = rows[0];
     if (!first) return undefined;
