@@ -27,12 +27,12 @@ END $$;
 DO $$
 DECLARE
   unaccent_schema text := (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'unaccent');
-  collation text := CASE WHEN EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') THEN ' COLLATE "und-x-icu"' ELSE '' END;
+  collate_clause text := CASE WHEN EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') THEN ' COLLATE "und-x-icu"' ELSE '' END;
   unaccented text := CASE WHEN unaccent_schema IS NULL
     THEN $t$translate(t, 'ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿŁłŃńŚśŹźŻżČčĎďĚěŇňŘřŠšŤťŮůŽž', 'AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOOooooooUUUUuuuuYyyLlNnSsZzZzCcDdEeNnRrSsTtUuZz')$t$
     ELSE format('%I.unaccent(%L::regdictionary, t)', unaccent_schema, unaccent_schema || '.unaccent') END;
 BEGIN
-  EXECUTE format('CREATE FUNCTION chatd_search_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$ SELECT lower(%s%s) $f$', unaccented, collation);
+  EXECUTE format('CREATE FUNCTION chatd_search_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$ SELECT lower(%s%s) $f$', unaccented, collate_clause);
 END $$;
 
 -- A query word as a tsquery prefix phrase: its lexemes in order, the last one a prefix
