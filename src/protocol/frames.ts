@@ -217,6 +217,7 @@ export type ClientFrame =
   | ReadFrame
   | HistoryFrame
   | JumpFrame
+  | SearchFrame
   | SyncFrame
   | ThreadsFrame
   | ThreadGetFrame
@@ -584,6 +585,7 @@ export type ServerFrame =
   | DeliveredReplyFrame
   | ReadStateFrame
   | MessagesFrame
+  | SearchResultsFrame
   | SyncReplyFrame
   | ThreadsReplyFrame
   | ThreadReplyFrame

@@ -228,7 +228,7 @@ export function searchStorageContract(name: string, open: () => Promise<SearchFi
       assert.equal(hit?.message.bodyJson, JSON.stringify({ text: long }));
       assert.ok(hit && hit.snippet.length <= 162, `snippet of ${hit?.snippet.length}`);
       assert.ok(hit?.snippet.startsWith('…') && hit.snippet.endsWith('…'));
-      const [[start, end]] = hit?.highlights as Array<[number, number]>;
+      const [start, end] = hit?.highlights[0] as [number, number];
       assert.equal(hit?.snippet.slice(start, end), 'Café');
     });
     it('stores any body: a body the index cannot read is not searchable, and the send still succeeds', async () => {
