@@ -222,6 +222,7 @@ export type ClientFrame =
   | ReadFrame
   | HistoryFrame
   | JumpFrame
+  | SearchFrame
   | SyncFrame
   | ThreadsFrame
   | ThreadGetFrame
@@ -590,6 +591,7 @@ export type ServerFrame =
   | DeliveredReplyFrame
   | ReadStateFrame
   | MessagesFrame
+  | SearchResultsFrame
   | SyncReplyFrame
   | ThreadsReplyFrame
   | ThreadReplyFrame
