@@ -226,7 +226,8 @@ export class E2eSession {
       const encKey = directory.sealKey(device.device_id);
       if (encKey) recipients.push({ device_id: device.device_id, encKey });
     }
-    const binding = { thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, sender_user_id: self.user_id };
+    // An edit is bound to the edited message's client_msg_id (seal_as): the server shows it as that message's body.
+    const binding = { thread_id: entry.thread_id, client_msg_id: entry.seal_as ?? entry.client_msg_id, sender_user_id: self.user_id };
     const body = sealEnvelope(sodium, { device_id: self.device_id, signSecret: own.signSecret() }, binding, entry.body, recipients);
     this.policy.encrypted(entry.thread_id);
     return { body };
