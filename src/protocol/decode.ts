@@ -116,6 +116,8 @@ const readers: FieldReaders = {
   contacts: (_f, id) => ({ type: 'contacts', id }),
   contact_add: (f, id) => ({ type: 'contact_add', id, user: requireUserRef(f) }),
   contact_remove: (f, id) => ({ type: 'contact_remove', id, user_id: requireId(f, 'user_id') }),
+  // A display name is at most 64 characters: a longer prefix can find nobody. The service caps the limit at 20.
+  users_search: (f, id) => ({ type: 'users_search', id, query: requireString(f, 'query', 64), limit: optionalLimit(f, 10) }),
   push_register: (f, id) => ({
     type: 'push_register',
     id,

@@ -238,6 +238,7 @@ export type ClientFrame =
   | ContactsFrame
   | ContactAddFrame
   | ContactRemoveFrame
+  | UsersSearchFrame
   | PushRegisterFrame
   | PushUnregisterFrame
   | KeysPublishFrame
@@ -595,6 +596,7 @@ export type ServerFrame =
   | ThreadReplyFrame
   | PresenceReplyFrame
   | ContactsReplyFrame
+  | UsersReplyFrame
   | KeysReplyFrame
   | DeviceMessagesReplyFrame
   | HiddenReplyFrame
