@@ -45,8 +45,13 @@ export class MessageState {
     this.cursor = hiddenCursor ?? 0;
     const { store, localSearch } = this.options;
     if (localSearch === 'off') return;
-    this.index = await LocalSearch.load(localSearch === 'store' ? await store.loadLocalIndex?.() : undefined);
-    this.savedVersion = this.index.version;
+    try {
+      this.index = await LocalSearch.load(localSearch === 'store' ? await store.loadLocalIndex?.() : undefined);
+      this.savedVersion = this.index.version;
+    } catch (error) {
+      // No index (minisearch not bundled, the saved index unreadable by the store): search is the server's alone.
+      this.options.reportError(error);
+    }
   }
 
   get hiddenCursor(): number {
