@@ -193,10 +193,10 @@ export class Receiver {
     try {
       for (let log = this.logs.get(threadId); log?.hasGap && connection === this.connection; log = this.logs.get(threadId)) {
         const after = log.cursor;
-        const page = await connection.request({ type: 'history', thread_id: threadId, after, limit: connection.welcome?.limits.history_page_max ?? 200 });
+        const messages = await this.pageAfter(connection, threadId, after);
         if (connection !== this.connection || this.logs.get(threadId) !== log) return;
         // An empty page with a message still held: the server says nothing visible lies between; skip the gap.
-        this.release(threadId, page.messages.length > 0 ? log.applyPage(after, page.messages) : log.skipGap());
+        this.release(threadId, messages.length > 0 ? log.applyPage(after, messages) : log.skipGap());
         this.scheduleAck(threadId);
       }
     } catch (error) {
@@ -211,6 +211,17 @@ export class Receiver {
     } finally {
       this.filling.delete(threadId);
     }
+  }
+
+  /**
+   * Every seq of the thread after `after` the device may see, one page. Since protocol 3 a page of `history` leaves
+   * change messages out unless asked for them (`changes`): their seqs would be skipped as invisible, the edits,
+   * deletes and reactions lost.
+   */
+  private async pageAfter(connection: Connection, threadId: number, after: number): Promise<readonly MessageJson[]> {
+    const changes = (connection.welcome?.protocol ?? 0) >= 3 ? { changes: true } : {};
+    const page = await connection.request({ type: 'history', thread_id: threadId, after, limit: connection.welcome?.limits.history_page_max ?? 200, ...changes });
+    return page.messages;
   }
 
   /** Acks with `delivered` what the app has been given, once per thread per moment (coalesced). */
