@@ -229,7 +229,7 @@ export type SkipReason = 'revoked' | 'no_token' | 'online' | 'delivered' | 'read
 
 /** Why a queued notification is no longer wanted, if it is not; pure, for the table test. */
 export function skipReason(
-  row: Pick<DuePush, 'deviceRevoked' | 'pushToken' | 'deviceLive' | 'deliveredSeq' | 'readSeq' | 'seq' | 'muted' | 'left' | 'createdAt'>,
+  row: Pick<DuePush, 'deviceRevoked' | 'pushToken' | 'deviceLive' | 'deliveredSeq' | 'readSeq' | 'seq' | 'muted' | 'mentioned' | 'left' | 'createdAt'>,
   now: number,
   maxAgeMs: number,
 ): SkipReason | undefined {
@@ -241,7 +241,8 @@ export function skipReason(
   if (row.deliveredSeq >= row.seq) return 'delivered';
   // Read on another device meanwhile.
   if (row.readSeq >= row.seq) return 'read';
-  if (row.muted) return 'muted';
+  // Mute does not silence a mention (a mention the sender has since edited away does not count).
+  if (row.muted && !row.mentioned) return 'muted';
   if (row.left) return 'left';
   if (now - row.createdAt > maxAgeMs) return 'expired';
   return undefined;
