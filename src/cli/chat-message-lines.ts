@@ -22,14 +22,20 @@ export function lineText(line: Line, style: (text: string) => string = (text) =>
   return line.map((segment) => (typeof segment === 'string' ? segment : style(segment.mark))).join('');
 }
 
-/** `text` with the half-open UTF-16 ranges marked (overlapping or out-of-range ones are clipped; unsorted ones sorted). */
+/** `text` with the half-open UTF-16 ranges marked: sorted, overlapping or touching ones merged, out-of-range ones clipped. */
 export function markRanges(text: string, ranges: ReadonlyArray<readonly [number, number]>): Segment[] {
-  const segments: Segment[] = [];
-  let at = 0;
+  const merged: Array<[number, number]> = [];
   for (const [rawStart, rawEnd] of [...ranges].sort((a, b) => a[0] - b[0])) {
-    const start = Math.max(at, Math.min(rawStart, text.length));
+    const start = Math.max(0, Math.min(rawStart, text.length));
     const end = Math.min(Math.max(rawEnd, start), text.length);
     if (end <= start) continue;
+    const last = merged.at(-1);
+    if (last && start <= last[1]) last[1] = Math.max(last[1], end);
+    else merged.push([start, end]);
+  }
+  const segments: Segment[] = [];
+  let at = 0;
+  for (const [start, end] of merged) {
     if (start > at) segments.push(text.slice(at, start));
     segments.push({ mark: text.slice(start, end) });
     at = end;

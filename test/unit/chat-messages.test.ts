@@ -91,7 +91,8 @@ describe('chatd chat: message lines', () => {
     ]);
     assert.equal(lineText(line), '(7) [@bob] bob 2026-12-05 14:03: …the **café** opens at **nine**');
     assert.equal(lineText(markRanges('abc', [[5, 9]])), 'abc', 'offsets past the end are ignored');
-    assert.equal(lineText(markRanges('abcdef', [[3, 5], [0, 2], [1, 4]])), '**ab**c**de**f', 'sorted; overlaps clipped');
+    assert.equal(lineText(markRanges('abcdef', [[3, 5], [0, 2], [1, 4]])), '**abcde**f', 'sorted; overlapping ones merged');
+    assert.equal(lineText(markRanges('abcdef', [[4, 5], [0, 2]])), '**ab**cd**e**f');
   });
 
   it('what others wrote cannot style the terminal: their text is made printable before marks are applied', () => {
