@@ -179,9 +179,9 @@ describe('the terminal client, chatd chat', () => {
     await alice.line(/^error: .*emoji/);
 
     // bob's own changes arrive as notices.
-    await bob.edit(question_id(await bob.history(thread)), { text: '@alice café at ten?' }, { mentions: [aliceId] });
+    await bob.edit(questionId(await bob.history(thread)), { text: '@alice café at ten?' }, { mentions: [aliceId] });
     await alice.line(new RegExp(`^\\[@bob\\] \\* bob edited message ${question}: \\*\\*@alice\\*\\* café at ten\\?$`));
-    await bob.deleteMessage(question_id(await bob.history(thread)), { forEveryone: true });
+    await bob.deleteMessage(questionId(await bob.history(thread)), { forEveryone: true });
     await alice.line(new RegExp(`^\\[@bob\\] \\* bob deleted message ${question}$`));
 
     // Shown again: [deleted], (edited), the reply to a deleted message; the numbers are the same.
@@ -209,7 +209,7 @@ describe('the terminal client, chatd chat', () => {
     await alice.line(/^no messages found for "nine"$/);
     assert.deepEqual(await alice.end(), { code: 0, stderr: '' });
 
-    function question_id(page: { messages: readonly MessageJson[] }): number {
+    function questionId(page: { messages: readonly MessageJson[] }): number {
       const found = page.messages.find((m) => m.sender_id !== aliceId && !m.deleted && /café/.test(JSON.stringify(m.body)));
       assert.ok(found, 'bob’s question is in the history');
       return found.id;
