@@ -178,7 +178,7 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       await fixture.close();
     });
 
-    it('a mention of a muted member does not queue the sender, a member who left, or a member whose device has no configured platform', async () => {
+    it('a mention through mute queues neither the sender nor a device on a platform not configured', async () => {
       const fixture = await open();
       const { queue, tokens } = fixture;
       const { threadId, sender, users, append } = await groupWithTokens(fixture, ['bob', 'carol']);
