@@ -92,6 +92,8 @@ export class MessagingService {
       requireE2eEverywhere: settings.requireE2e,
     });
     if (outcome.kind === 'signed_out') refuseSignedOut(outcome.state);
+    // Only a change can change nothing.
+    if (outcome.kind === 'unchanged') throw new Error('a send was answered unchanged');
     if (outcome.kind !== 'refused') return { message: outcome.message, duplicate: outcome.kind === 'duplicate' };
     throw sendRefusal(outcome, request, content.kind === 'e2e' ? content.error : undefined);
   }
@@ -183,5 +185,19 @@ function sendRefusal(outcome: AppendOutcome & { kind: 'refused' }, request: Send
       return new ChatError('not_found', `no thread ${request.threadId}`);
     case 'not_member':
       return new ChatError('forbidden', `you are no longer a member of thread ${request.threadId}`);
+    case 'reply_invalid':
+      return new ChatError('invalid_field', 'reply_to is not a message of this thread you may see', { field: 'reply_to' });
+    case 'mention_not_member':
+      return new ChatError('invalid_field', `user ${outcome.userId} is not a member of this thread`, { field: 'mentions' });
+    case 'message_deleted':
+      return new ChatError('message_deleted', 'reply_to is a message deleted for everyone', { field: 'reply_to' });
+    // A send is never refused for its target: these answer changes only.
+    case 'no_message':
+    case 'not_changeable':
+    case 'not_author':
+    case 'edit_window_passed':
+    case 'kind_mismatch':
+    case 'too_many_reactions':
+      return new ChatError('internal', `a send was refused as a change (${outcome.reason})`);
   }
 }

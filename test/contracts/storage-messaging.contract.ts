@@ -244,6 +244,7 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
           memberCount: 2,
           lastMessage: first.id,
           peer: { id: w.alice, username: 'alice', displayName: 'alice' },
+          uncounted: { atStart: 0, atEnd: 0 },
         },
       );
       assert.deepEqual([groupSummary?.kind, groupSummary?.title, groupSummary?.e2eRequired, groupSummary?.memberCount, groupSummary?.peer, groupSummary?.lastMessage?.kind], ['group', 'g', true, 3, null, 'system']);

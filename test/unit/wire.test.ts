@@ -18,6 +18,7 @@ describe('the message event text', () => {
         bodyJson: JSON.stringify(body),
         createdAt: 1_795_436_940_558,
         attachmentsJson: null,
+        replyTo: null, mentionsJson: null, editedAt: null, deletedAt: null, reactionsJson: null, targetId: null, change: null,
       };
       const text = messageEventText(message);
       assert.equal(text, encodeFrame({ type: 'message', message: messageJson(message) }));
@@ -33,7 +34,7 @@ describe('the message event text of a message with attachments', () => {
       { id: 'AbCdEfGhIjKlMnOpQrStUv', name: 'photo "1".jpg', size: 1234, mime: 'image/jpeg', sha256: 'ab'.repeat(32), width: 640, height: 480, thumbnail: { width: 320, height: 240 } },
       { id: 'second-upload-id-00000', name: 'notes.pdf', size: 99, mime: 'application/pdf', sha256: 'cd'.repeat(32) },
     ];
-    const base: Message = { id: 1, threadId: 2, seq: 3, senderUserId: 4, senderDeviceId: 5, clientMsgId: 'c', kind: 'text', bodyJson: 'null', createdAt: 6, attachmentsJson: null };
+    const base: Message = { id: 1, threadId: 2, seq: 3, senderUserId: 4, senderDeviceId: 5, clientMsgId: 'c', kind: 'text', bodyJson: 'null', createdAt: 6, attachmentsJson: null, replyTo: null, mentionsJson: null, editedAt: null, deletedAt: null, reactionsJson: null, targetId: null, change: null };
     const carrying: Message = { ...base, attachmentsJson: JSON.stringify(attachments) };
     const text = messageEventText(carrying);
     assert.equal(text, JSON.stringify({ type: 'message', message: messageJson(carrying) }));

@@ -16,6 +16,17 @@ export interface MessageRow {
   readonly created_at: number;
   /** JSON text of the AttachmentJson list, or null. */
   readonly attachments: string | null;
+  readonly reply_to: number | null;
+  /** JSON text: the user ids mentioned, or null. */
+  readonly mentions: string | null;
+  readonly edited_at: number | null;
+  readonly deleted_at: number | null;
+  /** JSON text: [{"emoji","user_ids"}] in first-reacted order, or null. */
+  readonly reactions: string | null;
+  /** Change rows only. */
+  readonly target_id: number | null;
+  /** Change rows only: JSON text of the MessageChange. */
+  readonly change: string | null;
 }
 
 export interface NewMessage {
@@ -31,7 +42,16 @@ export interface NewMessage {
   readonly now: number;
 }
 
-const COLUMNS = 'id, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments';
+/** A MessageRow's columns, of table alias `m` when given (a join reads them as they are here). */
+export function messageColumns(alias?: string): string {
+  const names = [
+    ...['id', 'thread_id', 'seq', 'sender_user_id', 'sender_device_id', 'client_msg_id', 'kind', 'body', 'created_at', 'attachments'],
+    ...['reply_to', 'mentions', 'edited_at', 'deleted_at', 'reactions', 'target_id', 'change'],
+  ];
+  return alias === undefined ? names.join(', ') : names.map((name) => `${alias}.${name}`).join(', ');
+}
+
+const COLUMNS = messageColumns();
 
 /** Messages by thread and seq. A thread's visible range for a member is (from, to]: joined_seq < seq <= left_seq or last_seq. */
 export class MessagesRepository {

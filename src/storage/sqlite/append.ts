@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { MessageKind, MessageRow } from '../repositories/messages.js';
 import type { PushPlatforms } from '../repositories/push.js';
 import type { Store } from '../store.js';
-import type { StoredMessage } from '../ports/messaging.js';
+import type { MessageChange, StoredMessage } from '../ports/messaging.js';
 import type { ThreadEvent } from '../ports/threads.js';
-import { unreadCount, visibleRange } from '../ports/visibility.js';
+import { NOTHING_UNCOUNTED, unreadCount, visibleRange } from '../ports/visibility.js';
 
 /**
  * The write every message takes, user-sent or system: next seq, row, inbox
@@ -83,6 +83,13 @@ export function insertMessage(store: Store, settings: AppendSettings, input: Mes
     bodyJson: input.bodyJson,
     createdAt: input.now,
     attachmentsJson: input.attachments?.json ?? null,
+    replyTo: null,
+    mentionsJson: null,
+    editedAt: null,
+    deletedAt: null,
+    reactionsJson: null,
+    targetId: null,
+    change: null,
   };
 }
 
@@ -125,6 +132,13 @@ export function toStoredMessage(row: MessageRow): StoredMessage {
     bodyJson: row.body,
     createdAt: row.created_at,
     attachmentsJson: row.attachments,
+    replyTo: row.reply_to,
+    mentionsJson: row.mentions,
+    editedAt: row.edited_at,
+    deletedAt: row.deleted_at,
+    reactionsJson: row.reactions,
+    targetId: row.target_id,
+    change: row.change === null ? null : (JSON.parse(row.change) as MessageChange),
   };
 }
 
@@ -134,5 +148,5 @@ export function seenRange(row: { readonly joined_seq: number; readonly left_seq:
 }
 
 export function unreadOf(row: { readonly joined_seq: number; readonly left_seq: number | null; readonly read_seq: number }, lastSeq: number): number {
-  return unreadCount({ joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq }, lastSeq);
+  return unreadCount({ joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq }, lastSeq, NOTHING_UNCOUNTED);
 }

@@ -1,4 +1,4 @@
-import type { AppendMessageInput, AppendOutcome, CursorOutcome, Membership, MessagingStorage } from '../ports/messaging.js';
+import type { AppendMessageInput, AppendOutcome, CursorOutcome, HideOutcome, Membership, MessagingStorage, SendInput, StoredHidden } from '../ports/messaging.js';
 import type { Store } from '../store.js';
 import { signedOut } from './signed-out.js';
 import { type AppendSettings, insertMessage, seenRange, toStoredMessage, unreadOf } from './append.js';
@@ -21,6 +21,7 @@ export class SqliteMessagingStorage implements MessagingStorage {
   /** The send's transaction body, synchronous: for the batcher, and for the bench of the send statements alone. */
   append(input: AppendMessageInput): AppendOutcome {
     const { store } = this;
+    if (input.change) throw new Error('message changes: not yet');
     // Checked in the storing transaction: nothing is stored from a device once its revocation has
     // committed, whichever process made it and however late this process hears of it.
     const out = signedOut(store, input.senderDeviceId);
@@ -58,13 +59,13 @@ export class SqliteMessagingStorage implements MessagingStorage {
   }
 
   /** An attached upload deleted or collected since the service read it: refused here rather than failing on its reference. */
-  private attachmentRefusal(input: AppendMessageInput): (AppendOutcome & { kind: 'refused' }) | undefined {
+  private attachmentRefusal(input: SendInput): (AppendOutcome & { kind: 'refused' }) | undefined {
     const uploadId = input.attachments && this.store.messages.missingUpload(input.attachments.uploadIds);
     return uploadId === undefined ? undefined : { kind: 'refused', reason: 'attachment_gone', uploadId };
   }
 
   /** Why this content may not go into the thread: plaintext where encryption is required; an envelope not sealed to exactly the thread's approved devices. */
-  private contentRefusal(input: AppendMessageInput, threadRequires: boolean): (AppendOutcome & { kind: 'refused' }) | undefined {
+  private contentRefusal(input: SendInput, threadRequires: boolean): (AppendOutcome & { kind: 'refused' }) | undefined {
     const { content } = input;
     if (content.kind === 'text') return input.requireE2eEverywhere || threadRequires ? { kind: 'refused', reason: 'encryption_required' } : undefined;
     if (content.sealedTo === 'invalid') return { kind: 'refused', reason: 'envelope_invalid' };
@@ -112,6 +113,14 @@ export class SqliteMessagingStorage implements MessagingStorage {
   async membership(threadId: number, userId: number): Promise<Membership> {
     const row = this.store.threads.membership(threadId, userId);
     return !row ? 'none' : row.left_seq === null ? 'member' : 'left';
+  }
+
+  async hideMessage(_input: { userId: number; messageId: number; now: number }): Promise<HideOutcome> {
+    throw new Error('hideMessage: not yet');
+  }
+
+  async hiddenAfter(_userId: number, _after: number, _limit: number): Promise<{ items: StoredHidden[]; more: boolean }> {
+    throw new Error('hiddenAfter: not yet');
   }
 
   private unreadTotal(userId: number): number {

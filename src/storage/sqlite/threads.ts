@@ -4,6 +4,7 @@ import type { StoredAccount } from '../ports/accounts.js';
 import type { UserThreadRow } from '../repositories/threads.js';
 import type { Store } from '../store.js';
 import { mapped, toStoredAccount } from './rows.js';
+import { NOTHING_UNCOUNTED } from '../ports/visibility.js';
 import { type AppendSettings, insertSystemMessage, seenRange, toStoredMessage } from './append.js';
 
 /** ThreadStorage on SQLite: writes through the WriteBatcher's group commit, multi-query reads in one read transaction. */
@@ -165,6 +166,7 @@ export class SqliteThreadStorage implements ThreadStorage {
       label: row.label,
       memberCount: row.member_count,
       lastMessage: last ? toStoredMessage(last) : null,
+      uncounted: NOTHING_UNCOUNTED,
       peer,
     };
   }
