@@ -2,10 +2,10 @@ import type { DeliveryStorage, InboxPage, OfflineOutcome, OfflineRules } from '.
 import type { StoredMessage } from '../ports/messaging.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
+import { messageColumns } from './append.js';
 
 /** A message row as the ports spell it (the aliases do the mapping). */
-const MESSAGE = `m.id, m.thread_id AS "threadId", m.seq, m.sender_user_id AS "senderUserId", m.sender_device_id AS "senderDeviceId",
-  m.client_msg_id AS "clientMsgId", m.kind, m.body AS "bodyJson", m.created_at AS "createdAt", m.attachments AS "attachmentsJson"`;
+const MESSAGE = messageColumns('m');
 
 // What the fan-in skipped while the device was live and it has not acknowledged: the same
 // conditions as the fan-in, in the threads that still write inboxes (as on SQLite).
