@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PushCounts } from '../ports/admin.js';
 import type { DuePush, PushClaimant, PushCounter, PushPlatform, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
+import type { NewMessage } from './append.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
 
@@ -51,15 +52,6 @@ export async function dropPushToken(sql: Sql, deviceId: number, token: string): 
   return true;
 }
 
-/** A stored message as queueMentionPushes needs it. */
-export interface MentioningMessage {
-  readonly id: number;
-  readonly threadId: number;
-  readonly senderUserId: number;
-  readonly createdAt: number;
-  readonly mentions: readonly number[];
-}
-
 // Mute does not silence a mention: the devices of mentioned members who muted the thread (the expansion leaves
 // them out). One row per device and thread, the newest mention's (two in one batch would make the upsert touch
 // a row twice); locked in key order. Never an older message over a newer one (another node may have queued it).
@@ -84,15 +76,17 @@ ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_i
  * messages queue notifications for members who muted the thread. No query
  * when none mentions anyone. At most 50 users per message: a bounded cost.
  */
-export async function queueMentionPushes(sql: Sql, platforms: PushPlatforms, messages: readonly MentioningMessage[]): Promise<void> {
-  const mentioning = messages.filter((message) => message.mentions.length > 0);
-  if (mentioning.length === 0 || !(platforms.apns || platforms.fcm)) return;
+export async function queueMentionPushes(sql: Sql, platforms: PushPlatforms, messages: readonly NewMessage[], ids: readonly number[]): Promise<void> {
+  if (!(platforms.apns || platforms.fcm)) return;
+  // Content messages that mention someone (change rows push nobody; system messages mention nobody).
+  const mentioning = messages.flatMap((m, index) => (m.change || m.kind === 'system' || !m.mentionsJson || m.mentionsJson === '[]' ? [] : [{ m, id: ids[index] as number }]));
+  if (mentioning.length === 0) return;
   await sql.query(QUEUE_MENTIONS, [
-    mentioning.map((m) => m.id),
-    mentioning.map((m) => m.threadId),
-    mentioning.map((m) => m.senderUserId),
-    mentioning.map((m) => m.createdAt),
-    mentioning.map((m) => JSON.stringify(m.mentions)),
+    mentioning.map(({ id }) => id),
+    mentioning.map(({ m }) => m.threadId),
+    mentioning.map(({ m }) => m.senderUserId),
+    mentioning.map(({ m }) => m.now),
+    mentioning.map(({ m }) => m.mentionsJson),
     platforms.apns,
     platforms.fcm,
   ]);
