@@ -219,22 +219,22 @@ export class PushRepository {
   }
 
   /**
-   * In the message's transaction: the devices of the `mentions` who muted the
+   * In the message's transaction: the devices of the mentioned users (`mentionsJson`, a JSON array of ids) who muted the
    * thread get a notification queued now (the others hear of it through the
    * thread's expansion, which leaves muted members out).
    */
   queueMentions(
     message: { readonly id: number; readonly threadId: number; readonly senderUserId: number; readonly createdAt: number },
-    mentions: readonly number[],
+    mentionsJson: string,
     platforms: PushPlatforms,
   ): void {
-    if (mentions.length === 0) return;
+    if (mentionsJson === '[]') return;
     this.queueMentionsStatement.run({
       id: message.id,
       thread: message.threadId,
       sender: message.senderUserId,
       now: message.createdAt,
-      mentions: JSON.stringify(mentions),
+      mentions: mentionsJson,
       apns: platforms.apns ? 1 : 0,
       fcm: platforms.fcm ? 1 : 0,
     });
