@@ -213,6 +213,10 @@ export type ClientFrame =
   | AuthFrame
   | PingFrame
   | SendFrame
+  | EditFrame
+  | DeleteFrame
+  | ReactFrame
+  | HiddenFrame
   | DeliveredFrame
   | ReadFrame
   | HistoryFrame
@@ -591,6 +595,7 @@ export type ServerFrame =
   | ContactsReplyFrame
   | KeysReplyFrame
   | DeviceMessagesReplyFrame
+  | HiddenReplyFrame
   | ErrorFrame
   | MessageEvent
   | InboxDoneEvent
@@ -599,4 +604,5 @@ export type ServerFrame =
   | PresenceEvent
   | KeysChangedEvent
   | AccountChangedEvent
+  | HiddenEvent
   | DeviceMessageEvent;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeFrame, messageEventText, messageJson, userJson } from '../../src/protocol/encode.js';
+import { type MessageFields, encodeFrame, messageEventText, messageJson, userJson } from '../../src/protocol/encode.js';
 import type { Message, User } from '../../src/services/types.js';
 
 describe('the message event text', () => {
@@ -49,5 +49,47 @@ describe('the user mapper', () => {
   it('gives the same UserJson to frames and HTTP bodies, whatever else the user carries', () => {
     const user: User & { readonly disabled: boolean } = { id: 7, username: 'alice', displayName: 'Alice Liddell', disabled: false };
     assert.deepEqual(userJson(user), { id: 7, username: 'alice', display_name: 'Alice Liddell' });
+  });
+});
+
+describe('the message event text of a changed message (protocol 3)', () => {
+  const base: MessageFields = { id: 31, threadId: 3, seq: 5, senderUserId: 7, senderDeviceId: 12, clientMsgId: 'c', kind: 'text', bodyJson: '{"text":"hi"}', createdAt: 6, attachmentsJson: null };
+  const same = (message: MessageFields) => {
+    const text = messageEventText(message);
+    assert.equal(text, JSON.stringify({ type: 'message', message: messageJson(message) }));
+    return JSON.parse(text).message;
+  };
+
+  it('leaves every new field out of a message that has none', () => {
+    assert.deepEqual(Object.keys(same(base)), ['id', 'thread_id', 'seq', 'sender_id', 'sender_device_id', 'client_msg_id', 'kind', 'body', 'created_at']);
+  });
+
+  it('carries reply_to, mentions, edited_at and reactions after attachments, in MessageJson order', () => {
+    const reactions = [{ emoji: '👍', user_ids: [3, 7] }, { emoji: '🏳️‍🌈', user_ids: [9] }];
+    const message = same({ ...base, attachmentsJson: '[{"id":"u1"}]', replyTo: 30, mentionsJson: '[9,3]', editedAt: 77, reactionsJson: JSON.stringify(reactions) });
+    assert.deepEqual(Object.keys(message).slice(9), ['attachments', 'reply_to', 'mentions', 'edited_at', 'reactions']);
+    assert.equal(message.reply_to, 30);
+    assert.deepEqual(message.mentions, [9, 3]);
+    assert.equal(message.edited_at, 77);
+    assert.deepEqual(message.reactions, reactions);
+  });
+
+  it('shows a message deleted for everyone as deleted with a null body, whatever the row still holds', () => {
+    const message = same({ ...base, attachmentsJson: '[{"id":"u1"}]', mentionsJson: '[9]', reactionsJson: '[{"emoji":"👍","user_ids":[3]}]', deletedAt: 80, replyTo: 30 });
+    assert.equal(message.deleted, true);
+    assert.equal(message.body, null);
+    assert.equal(message.reply_to, 30, 'a deleted reply is still a reply');
+    for (const gone of ['attachments', 'mentions', 'reactions']) assert.equal(gone in message, false, gone);
+  });
+
+  it('gives a change message its change with the target id', () => {
+    assert.deepEqual(same({ ...base, targetId: 20, change: { type: 'edit' }, mentionsJson: '[4]' }).change, { type: 'edit', message_id: 20 });
+    assert.deepEqual(same({ ...base, bodyJson: 'null', targetId: 20, change: { type: 'delete' } }).change, { type: 'delete', message_id: 20 });
+    assert.deepEqual(same({ ...base, bodyJson: 'null', targetId: 20, change: { type: 'reaction', emoji: '👍', on: false } }).change, {
+      type: 'reaction',
+      message_id: 20,
+      emoji: '👍',
+      on: false,
+    });
   });
 });
