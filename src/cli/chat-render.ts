@@ -1,5 +1,5 @@
 import { type Interface, createInterface } from 'node:readline';
-import type { ChatClient, ClientAttachment, ClientMessage, MessageJson, PresenceJson, StateChange, ThreadJson, UserJson } from '../client/node.js';
+import type { ChatClient, ClientAttachment, ClientMessage, MessageChange, MessageJson, PresenceJson, StateChange, ThreadJson, UserJson } from '../client/node.js';
 import { type Line, type Segment, changeNotice, lineText, markMentionsOf, reactionsText, replyText } from './chat-message-lines.js';
 import { MessageNumbers } from './chat-numbers.js';
 import { CliError } from './common.js';
@@ -182,16 +182,17 @@ export class Renderer {
   }
 
   /** A change that arrived live: `[@bob] * bob edited message 12: the new text` (the target's new state kept for /react). */
-  private async changed(event: MessageChangedEvent): Promise<Line[]> {
+  private async changed(event: MessageChange): Promise<Line[]> {
     if (event.message) this.numbers.remember(event.message);
     const number = this.numbers.numberOf(event.messageId, event.threadId);
-    const actor = event.change.sender_id;
+    const actor = event.by.sender_id;
     const label = await this.label(event.threadId, [actor]);
-    const change = event.change.change;
-    if (!change) return [];
+    const { change } = event;
     const notice = changeNotice(this.names.name(actor), change, number);
-    if (change.type === 'edit' && event.message && !event.message.deleted) {
-      return [[`[${label}] ${notice}: `, ...markMentionsOf(messageBodyText(event.message, this.names), this.client.user?.username)]];
+    if (change.type === 'edit') {
+      // The edit message carries the new body (decrypted in an encrypted thread).
+      const edited = event.message && !event.message.deleted ? event.message : event.by;
+      return [[`[${label}] ${notice}: `, ...markMentionsOf(messageBodyText(edited, this.names), this.client.user?.username)]];
     }
     const reactions = change.type === 'reaction' && event.message ? reactionsText(event.message.reactions) : '';
     return [`[${label}] ${notice}${reactions === '' ? '' : ` (now ${reactions})`}`];
@@ -420,10 +421,3 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The SDK's `message_changed` event (docs/client.md): the change row, and the target's new state when the SDK has it. */
-export interface MessageChangedEvent {
-  readonly threadId: number;
-  readonly messageId: number;
-  readonly change: MessageJson;
-  readonly message?: ClientMessage;
-}

@@ -163,7 +163,7 @@ describe('the terminal client, chatd chat', () => {
     await alice.line(new RegExp(`^ {2}↪ reply to ${question}: @alice café at nine\\?$`));
 
     // An edit of her own message reaches bob; her terminal prints the notice.
-    const edited = bob.once('message_changed', (change) => change.messageId === reply.id && change.change.change?.type === 'edit');
+    const edited = bob.once('message_changed', (change) => change.messageId === reply.id && change.change.type === 'edit');
     alice.write(`/edit ${mine} sure, see you at nine`);
     await edited;
     await alice.line(new RegExp(`^\\[@bob\\] \\* alice edited message ${mine}: sure, see you at nine$`));
@@ -192,7 +192,7 @@ describe('the terminal client, chatd chat', () => {
     await alice.line(new RegExp(`^ {2}↪ reply to ${question}: \\[deleted\\]$`));
 
     // Delete for everyone, and for me only.
-    const deleted = bob.once('message_changed', (change) => change.messageId === reply.id && change.change.change?.type === 'delete');
+    const deleted = bob.once('message_changed', (change) => change.messageId === reply.id && change.change.type === 'delete');
     alice.write(`/delete ${mine}`);
     await deleted;
     await alice.line(new RegExp(`^\\[@bob\\] \\* alice deleted message ${mine}$`));
