@@ -1,5 +1,5 @@
-import type { ChatClient, ThreadJson } from '../client/node.js';
-import { hasReacted, mentionIds, searchResultLine } from './chat-message-lines.js';
+import { type ChatClient, type MemberJson, type ThreadJson, parseMentions } from '../client/node.js';
+import { hasReacted, searchResultLine } from './chat-message-lines.js';
 import type { NumberedMessage } from './chat-numbers.js';
 import type { Renderer } from './chat-render.js';
 
@@ -15,8 +15,8 @@ const SEARCH_LIMIT = 20;
  * stays plain text, so it cannot get the line refused).
  */
 export class MessageCommands {
-  /** Each thread's members by lower-case username, fetched once per run (and again after /add or a refusal). */
-  private readonly members = new Map<number, Map<string, number>>();
+  /** Each thread's members, fetched once per run (and again once the thread's members change). */
+  private readonly members = new Map<number, readonly MemberJson[]>();
 
   constructor(
     private readonly client: ChatClient,
@@ -42,15 +42,16 @@ export class MessageCommands {
       case '/edit': {
         const [target, text] = numberAndText('/edit N TEXT');
         if (target.message && target.message.sender_id !== this.client.user?.id) throw new Error(`message ${target.number} is not yours: only its author can edit it`);
-        await this.client.edit(target.id, { text }, { mentions: await this.mentions(target.threadId, text) });
+        this.background(`message ${target.number} not edited`, this.client.edit(target.id, { text }, { mentions: await this.mentions(target.threadId, text) }));
         return true;
       }
       case '/delete': {
         const forMe = args[1] === 'me';
         if (args.length < 1 || args.length > 2 || (args.length === 2 && !forMe)) throw new Error('usage: /delete N [me]');
         const target = this.find(args[0] as string);
-        await this.client.deleteMessage(target.id, { forEveryone: !forMe });
-        if (forMe) this.print(`message ${target.number} deleted for you`);
+        if (!forMe) return this.background(`message ${target.number} not deleted`, this.client.deleteMessage(target.id, { forEveryone: true }));
+        // The SDK tells message_hidden at once (and the user's other devices by the server): the renderer prints it.
+        await this.client.deleteMessage(target.id, { forEveryone: false });
         return true;
       }
       case '/react': {
@@ -58,8 +59,7 @@ export class MessageCommands {
         const target = this.find(args[0] as string);
         const emoji = args[1] as string;
         const on = !(target.message && hasReacted(target.message, emoji, this.client.user?.id));
-        await this.client.react(target.id, emoji, on);
-        return true;
+        return this.background(`no reaction to message ${target.number}`, this.client.react(target.id, emoji, on));
       }
       case '/search': {
         const query = args.join(' ').trim();
@@ -77,13 +77,11 @@ export class MessageCommands {
     if (!text.includes('@')) return [];
     let members = this.members.get(threadId);
     if (!members) {
-      const reply = await this.client.thread(threadId);
-      members = new Map(reply.members.map((member) => [member.user.username.toLowerCase(), member.user.id]));
+      members = (await this.client.thread(threadId)).members;
       this.members.set(threadId, members);
-      for (const member of reply.members) this.renderer.names.learn(member.user);
+      for (const member of members) this.renderer.names.learn(member.user);
     }
-    const known = members;
-    return mentionIds(text, (username) => known.get(username));
+    return parseMentions(text, members);
   }
 
   /** Members changed (an /add, an event): asked again at the next mention. */
@@ -106,6 +104,16 @@ export class MessageCommands {
       const more = nextCursor ? ['(more results: search with more words)'] : [];
       return [`${results.length} result(s) for "${query}":`, ...lines, ...more];
     });
+  }
+
+  /**
+   * A change goes out through the SDK's outbox (retried after a reconnect, kept
+   * for the next run): the next line need not wait for its ack, and its
+   * notice follows when it comes back. A refusal is printed when it comes.
+   */
+  private background(what: string, change: Promise<unknown>): true {
+    change.catch((error: unknown) => this.print(`error: ${what}: ${(error as Error).message}`));
+    return true;
   }
 
   private find(text: string): NumberedMessage {

@@ -57,21 +57,6 @@ function mentionTokens(text: string): Array<{ name: string; start: number; end: 
   return tokens;
 }
 
-/**
- * The user ids a line's `@username`s name, in order, without repeats, at most
- * 50 (the protocol's limit): only users `idOf` knows (the thread's members),
- * so that a mention of someone outside the thread is plain text, not a refusal.
- */
-export function mentionIds(text: string, idOf: (username: string) => number | undefined): number[] {
-  const ids: number[] = [];
-  for (const { name } of mentionTokens(text)) {
-    const id = idOf(name.toLowerCase());
-    if (id !== undefined && !ids.includes(id)) ids.push(id);
-    if (ids.length === 50) break;
-  }
-  return ids;
-}
-
 /** `text` with every `@me` marked (usernames compare without case). */
 export function markMentionsOf(text: string, me: string | undefined): Segment[] {
   if (!me) return [text];

@@ -197,7 +197,7 @@ describe('the terminal client, chatd chat', () => {
     await deleted;
     await alice.line(new RegExp(`^\\[@bob\\] \\* alice deleted message ${mine}$`));
     alice.write(`/delete ${hello} me`);
-    await alice.line(new RegExp(`^message ${hello} deleted for you$`));
+    await alice.line(new RegExp(`^\\[@bob\\] \\* message ${hello} deleted for you$`));
 
     // Search: numbered results with the hit marked; nothing deleted or hidden.
     alice.write('/search bye');

@@ -8,7 +8,6 @@ import {
   lineText,
   markMentionsOf,
   markRanges,
-  mentionIds,
   reactionsText,
   replyText,
   searchResultLine,
@@ -39,14 +38,6 @@ describe('chatd chat: message lines', () => {
     assert.equal(lineText(markMentionsOf('@alice.', 'alice')), '**@alice**.', 'a trailing period is punctuation');
     assert.deepEqual(markMentionsOf('no mention', 'alice'), ['no mention']);
     assert.equal(lineText(['a ', { mark: 'b' }], (text) => `<${text}>`), 'a <b>', 'a terminal styles marks its own way');
-  });
-
-  it('finds the mentioned user ids among the thread’s members: in order, once each, at most 50; unknown names stay text', () => {
-    const members = new Map([['alice', 1], ['bob', 2], ['carol.b', 3]]);
-    assert.deepEqual(mentionIds('@bob @ALICE @bob @carol.b, @dave', (name) => members.get(name)), [2, 1, 3]);
-    assert.deepEqual(mentionIds('mail bob@example.org', (name) => members.get(name)), []);
-    const many = new Map(Array.from({ length: 60 }, (_, i) => [`user${i}`, i + 1]));
-    assert.equal(mentionIds(Array.from({ length: 60 }, (_, i) => `@user${i}`).join(' '), (name) => many.get(name)).length, 50);
   });
 
   it('a line says (edited) after an edited text and [deleted] instead of a deleted one', () => {
