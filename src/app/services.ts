@@ -20,6 +20,7 @@ import { MessageChangeService } from '../services/message-changes.js';
 import { MessagingService } from '../services/messaging.js';
 import { PresenceService } from '../services/presence.js';
 import { PushTokenService } from '../services/push-tokens.js';
+import { SearchService } from '../services/search.js';
 import { ThreadService } from '../services/threads.js';
 import type { Fanout } from '../services/types.js';
 import type { LiveLink } from '../realtime/channels.js';
@@ -93,6 +94,7 @@ export function buildChatServices(deps: ChatServiceDeps) {
       },
     }),
     history: new HistoryService({ storage: storage.history, settings: { pageMax: config.messages.history_page_max } }),
+    search: new SearchService({ storage: storage.search, settings: { enabled: config.search.enabled } }),
     threads: new ThreadService({
       storage: storage.threads,
       clock,

@@ -70,6 +70,18 @@ const readers: FieldReaders = {
   read: (f, id) => ({ type: 'read', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   history: (f, id) => ({ type: 'history', id, thread_id: requireId(f, 'thread_id'), anchor: readAnchor(f), limit: optionalLimit(f) }),
   jump: (f, id) => ({ type: 'jump', id, message_id: requireId(f, 'message_id'), limit: optionalLimit(f) }),
+  search: (f, id) => ({
+    type: 'search',
+    id,
+    // The service checks the length once trimmed (a blank query is refused there too).
+    query: requireString(f, 'query', MAX_SEARCH_QUERY),
+    thread_id: f.thread_id === undefined || f.thread_id === null ? undefined : requireId(f, 'thread_id'),
+    sender_id: f.sender_id === undefined || f.sender_id === null ? undefined : requireId(f, 'sender_id'),
+    after: f.after === undefined || f.after === null ? undefined : requireSeq(f, 'after'),
+    before: f.before === undefined || f.before === null ? undefined : requireSeq(f, 'before'),
+    cursor: optionalString(f, 'cursor', 64),
+    limit: searchLimit(f),
+  }),
   sync: (f, id) => ({ type: 'sync', id, cursors: readCursors(f) }),
   threads: (_f, id) => ({ type: 'threads', id }),
   thread_get: (f, id) => ({ type: 'thread_get', id, thread_id: requireId(f, 'thread_id') }),
@@ -183,6 +195,17 @@ function optionalLimit(frame: JsonObject, fallback = 50): number {
   if (frame.limit === undefined) return fallback;
   const value = frame.limit;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail('limit', 'must be a positive integer');
+  return value;
+}
+
+/** The longest search query, in characters. */
+export const MAX_SEARCH_QUERY = 200;
+
+/** A search page's size: 1-50, 20 when absent. */
+function searchLimit(frame: JsonObject): number {
+  if (frame.limit === undefined || frame.limit === null) return 20;
+  const value = frame.limit;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > 50) fail('limit', 'must be an integer from 1 to 50');
   return value;
 }
 

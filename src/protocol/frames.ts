@@ -221,6 +221,7 @@ export type ClientFrame =
   | ReadFrame
   | HistoryFrame
   | JumpFrame
+  | SearchFrame
   | SyncFrame
   | ThreadsFrame
   | ThreadGetFrame
@@ -588,6 +589,7 @@ export type ServerFrame =
   | DeliveredReplyFrame
   | ReadStateFrame
   | MessagesFrame
+  | SearchResultsFrame
   | SyncReplyFrame
   | ThreadsReplyFrame
   | ThreadReplyFrame

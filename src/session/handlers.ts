@@ -7,6 +7,7 @@ import type { MessagingService } from '../services/messaging.js';
 import type { PresenceService } from '../services/presence.js';
 import type { KeyService } from '../services/keys.js';
 import type { PushTokenService } from '../services/push-tokens.js';
+import type { SearchService } from '../services/search.js';
 import type { ThreadDetails, ThreadService } from '../services/threads.js';
 import type { UserRef } from '../services/users.js';
 import type { Message, Principal } from '../services/types.js';
@@ -24,6 +25,7 @@ export interface ChatServices {
   readonly pushTokens: PushTokenService;
   readonly keys: KeyService;
   readonly deviceMessages: DeviceMessageService;
+  readonly search: SearchService;
 }
 
 /** The requests of an authenticated connection (auth and ping are the session's own). */
@@ -126,6 +128,23 @@ export function chatHandlers(services: ChatServices): Handlers {
         messages: page.messages.map(messageJson),
         has_more_before: page.hasMoreBefore,
         has_more_after: page.hasMoreAfter,
+      };
+    },
+    search: async (f, p) => {
+      const page = await services.search.search(p, {
+        query: f.query,
+        threadId: f.thread_id,
+        senderId: f.sender_id,
+        after: f.after,
+        before: f.before,
+        cursor: f.cursor,
+        limit: f.limit,
+      });
+      return {
+        type: 'search_results',
+        id: f.id,
+        results: page.results.map((hit) => ({ message: messageJson(hit.message), snippet: hit.snippet, highlights: hit.highlights })),
+        next_cursor: page.nextCursor,
       };
     },
     sync: async (f, p) => ({
