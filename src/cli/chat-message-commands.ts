@@ -15,6 +15,8 @@ const SEARCH_LIMIT = 20;
  * stays plain text, so it cannot get the line refused).
  */
 export class MessageCommands {
+  /** The last search, while it has more results: `/search` without words shows the next page. */
+  private lastSearch: { readonly query: string; readonly cursor: string } | undefined;
   /** Each thread's members, fetched once per run (and again once the thread's members change). */
   private readonly members = new Map<number, readonly MemberJson[]>();
 
@@ -63,9 +65,9 @@ export class MessageCommands {
       }
       case '/search': {
         const query = args.join(' ').trim();
-        if (query === '') throw new Error('usage: /search WORDS');
-        await this.search(query);
-        return true;
+        if (query !== '') return this.search(query, undefined);
+        if (!this.lastSearch) throw new Error('usage: /search WORDS (then /search alone for more results)');
+        return this.search(this.lastSearch.query, this.lastSearch.cursor);
       }
       default:
         return false;
@@ -89,8 +91,9 @@ export class MessageCommands {
     this.members.delete(threadId);
   }
 
-  private async search(query: string): Promise<void> {
-    const { results, nextCursor } = await this.client.search(query, { limit: SEARCH_LIMIT });
+  private async search(query: string, cursor: string | undefined): Promise<true> {
+    const { results, nextCursor } = await this.client.search(query, { limit: SEARCH_LIMIT, ...(cursor ? { cursor } : {}) });
+    this.lastSearch = nextCursor ? { query, cursor: nextCursor } : undefined;
     const renderer = this.renderer;
     await renderer.lines(async () => {
       if (results.length === 0) return [`no messages found for "${query}"`];
@@ -101,9 +104,10 @@ export class MessageCommands {
         const label = await renderer.label(message.thread_id, [message.sender_id]);
         lines.push(searchResultLine(number, label, renderer.names.name(message.sender_id), message.created_at, result.snippet, result.highlights));
       }
-      const more = nextCursor ? ['(more results: search with more words)'] : [];
-      return [`${results.length} result(s) for "${query}":`, ...lines, ...more];
+      const more = nextCursor ? ['(more results: /search)'] : [];
+      return [`${results.length} ${cursor ? 'more ' : ''}result(s) for "${query}":`, ...lines, ...more];
     });
+    return true;
   }
 
   /**

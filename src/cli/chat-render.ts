@@ -159,7 +159,7 @@ export class Renderer {
     const number = this.numbers.remember(message as ClientMessage);
     const lines: Line[] = [[`(${number}) [${label}] `, ...messageSegments(message, this.names, this.client.user?.username)]];
     if (message.reply_to !== undefined) {
-      const target = this.numbers.message(message.reply_to);
+      const target = this.numbers.message(message.reply_to) ?? this.client.cachedMessage(message.reply_to);
       const quoted = target && { text: messageBodyText(target, this.names), deleted: target.deleted === true };
       lines.push(`  ${replyText(this.numbers.numberOf(message.reply_to, message.thread_id), quoted)}`);
     }
@@ -259,7 +259,7 @@ export const HELP = [
   '  /edit N TEXT             change the text of your message N',
   '  /delete N [me]           delete message N for everyone (yours; any, as a group admin), or only for you',
   '  /react N EMOJI           add your EMOJI to message N, or take it back',
-  '  /search WORDS            search the messages you can see; results are numbered for the commands above',
+  '  /search WORDS            search the messages you can see (numbered for the commands above); /search alone: more',
   '  /who  /contacts  /contact USER      presence, your contacts, add a contact',
   '  /logout                  log this device out and forget it here',
   '  /quit                    leave (also: end of input); unsent messages are kept',

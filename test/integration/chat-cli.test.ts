@@ -207,6 +207,14 @@ describe('the terminal client, chatd chat', () => {
     await alice.line(/^no messages found for "hello"$/);
     alice.write('/search nine');
     await alice.line(/^no messages found for "nine"$/);
+    // 20 results at a time; /search alone shows the next ones.
+    for (let i = 1; i <= 21; i++) await bob.send(thread, { text: `zebra count ${i}` });
+    await alice.line(/^\(\d+\) \[@bob\] bob: zebra count 21$/);
+    alice.write('/search zebra');
+    await alice.line(/^20 result\(s\) for "zebra":$/);
+    await alice.line(/^\(more results: \/search\)$/);
+    alice.write('/search');
+    await alice.line(/^1 more result\(s\) for "zebra":$/);
     assert.deepEqual(await alice.end(), { code: 0, stderr: '' });
 
     function questionId(page: { messages: readonly MessageJson[] }): number {
