@@ -212,6 +212,17 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       await fixture.close();
     });
 
+    it('a queued notification whose message was deleted for everyone says so (the dispatcher drops it)', async () => {
+      const fixture = await open();
+      const { queue } = fixture;
+      const { append } = await groupWithTokens(fixture, ['bob']);
+      const target = await append({});
+      await append({ change: { type: 'delete', targetId: target } } as Partial<AppendMessageInput>);
+      await queue.expandPending({ limit: 10, now: NOW, platforms: both });
+      assert.deepEqual((await claim(queue, NOW)).map((push) => [push.messageId, push.deleted]), [[target, true]]);
+      await fixture.close();
+    });
+
     it('a device going offline is queued for what it got live and never acked: not for change rows, and in a muted thread only for a mention', async () => {
       const fixture = await open();
       const { queue, delivery } = fixture;

@@ -90,7 +90,7 @@ describe('push notification content', () => {
 });
 
 describe('push queue decisions', () => {
-  const row: Parameters<typeof skipReason>[0] = { deviceRevoked: false, pushToken: 't', deviceLive: false, deliveredSeq: 1, readSeq: 2, seq: 3, muted: false, mentioned: false, left: false, createdAt: 1_000 };
+  const row: Parameters<typeof skipReason>[0] = { deviceRevoked: false, pushToken: 't', deviceLive: false, deliveredSeq: 1, readSeq: 2, seq: 3, deleted: false, muted: false, mentioned: false, left: false, createdAt: 1_000 };
   it('skips a notification the device no longer needs, and says why', () => {
     const table: Array<[Partial<typeof row>, number, string | undefined]> = [
       [{}, 2_000, undefined],
@@ -102,6 +102,7 @@ describe('push queue decisions', () => {
       [{ readSeq: 3 }, 2_000, 'read'],
       [{ muted: true }, 2_000, 'muted'],
       [{ muted: true, mentioned: true }, 2_000, undefined],
+      [{ deleted: true }, 2_000, 'deleted'],
       [{ muted: true, mentioned: true, readSeq: 3 }, 2_000, 'read'],
       [{ muted: true, mentioned: true, left: true }, 2_000, 'left'],
       [{}, 1_000 + 60_001, 'expired'],

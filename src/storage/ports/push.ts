@@ -49,6 +49,8 @@ export interface DuePush {
   readonly muted: boolean;
   /** The message mentions the recipient (now: an edit may have added or removed the mention): a mention goes through mute. */
   readonly mentioned: boolean;
+  /** The message was deleted for everyone since it was queued: nothing to tell any more. */
+  readonly deleted: boolean;
   /** The recipient left the thread since. */
   readonly left: boolean;
   /** How far the device has acknowledged the thread. */

@@ -123,6 +123,7 @@ const DUE_COLUMNS = `q.id, q.device_id, q.thread_id, q.message_id, q.created_at,
        t.kind AS thread_kind, t.title AS thread_title,
        coalesce(tm.read_seq, 0) AS read_seq, coalesce(tm.muted, false) AS muted,
        coalesce(msg.mentions::jsonb @> to_jsonb(d.user_id), false) AS mentioned,
+       msg.deleted_at IS NOT NULL AS deleted,
        tm.left_seq IS NOT NULL AS left, coalesce(c.delivered_seq, 0) AS delivered_seq`;
 const DUE_JOINS = `JOIN devices d ON d.id = q.device_id
   JOIN messages msg ON msg.id = q.message_id
@@ -154,6 +155,7 @@ interface DuePushRow {
   readonly read_seq: number;
   readonly muted: boolean;
   readonly mentioned: boolean;
+  readonly deleted: boolean;
   readonly left: boolean;
   readonly delivered_seq: number;
   readonly [column: string]: unknown;
@@ -183,6 +185,7 @@ function toDuePush(row: DuePushRow): DuePush {
     readSeq: row.read_seq,
     muted: row.muted,
     mentioned: row.mentioned,
+    deleted: row.deleted,
     left: row.left,
     deliveredSeq: row.delivered_seq,
   };

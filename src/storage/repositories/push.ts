@@ -30,6 +30,7 @@ export interface DuePushRow {
   readonly muted: 0 | 1;
   /** The message mentions the recipient: a mention goes through mute. */
   readonly mentioned: 0 | 1;
+  readonly deleted: 0 | 1;
   /** The recipient left the thread since. */
   readonly left: 0 | 1;
   /** How far the device has acknowledged the thread. */
@@ -150,6 +151,7 @@ export class PushRepository {
               t.kind AS thread_kind, t.title AS thread_title,
               coalesce(tm.read_seq, 0) AS read_seq, coalesce(tm.muted, 0) AS muted,
               EXISTS (SELECT 1 FROM json_each(msg.mentions) WHERE value = d.user_id) AS mentioned,
+              msg.deleted_at IS NOT NULL AS deleted,
               tm.left_seq IS NOT NULL AS left, coalesce(c.delivered_seq, 0) AS delivered_seq
          FROM push_queue q
          JOIN devices d ON d.id = q.device_id

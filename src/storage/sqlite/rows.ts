@@ -80,6 +80,7 @@ export function toDuePush(row: DuePushRow): DuePush {
     muted: row.muted === 1,
     left: row.left === 1,
     mentioned: row.mentioned === 1,
+    deleted: row.deleted === 1,
     deliveredSeq: row.delivered_seq,
   };
 }
