@@ -4,11 +4,15 @@ import type { DeliveryStorage } from '../../src/storage/ports/delivery.js';
 import type { HistoryAnchor, HistoryStorage } from '../../src/storage/ports/history.js';
 import type { AppendMessageInput, AppendOutcome, MessagingStorage, StoredMessage } from '../../src/storage/ports/messaging.js';
 import type { ThreadStorage } from '../../src/storage/ports/threads.js';
+import { messageChangesContract } from './storage-message-changes.contract.js';
+import { messageReadsContract } from './storage-message-reads.contract.js';
 
 /** What the engine under test is configured with. */
 export interface FixtureSettings {
   /** Groups with more current members write no inbox rows. */
   readonly readDiffusionAbove: number;
+  /** A push provider is configured (both): messages queue push rows. Default: none. */
+  readonly push?: boolean;
 }
 
 /**
@@ -42,6 +46,10 @@ export interface MessagingFixture {
   seedUpload(userId: number, deviceId: number, id: string): Promise<string>;
   /** Every attachment_refs row as [upload id, thread id, seq], sorted. */
   attachmentRefs(): Promise<Array<[string, number, number]>>;
+  /** Raw SQL: what a message's row holds of content (erasure checks read the row itself, not a port's view of it). */
+  messageRow(messageId: number): Promise<{ body: string; attachments: string | null; mentions: string | null; reactions: string | null } | undefined>;
+  /** Raw SQL: the threads with news for the push worker, as [thread id, message id], by thread. */
+  pushNoted(): Promise<Array<[number, number]>>;
   close(): Promise<void>;
 }
 
@@ -604,5 +612,13 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.equal(details?.members.length, 3);
       assert.equal(details?.summary.title, 'g');
     });
+
+    const fresh = async () => {
+      const f = await open({ readDiffusionAbove: 50, push: true });
+      opened.push(f);
+      return f;
+    };
+    messageChangesContract(fresh);
+    messageReadsContract(fresh);
   });
 }

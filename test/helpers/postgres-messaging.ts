@@ -9,7 +9,8 @@ import type { FixtureSettings, MessagingFixture } from '../contracts/storage-mes
 /** The ports over a fresh PostgreSQL database (on the test file's server), seeded with SQL. */
 export async function openPostgresMessaging(settings: FixtureSettings): Promise<MessagingFixture & { db: PgDatabase }> {
   const db = await freshPostgres();
-  const append = { maxMessages: 1000, readDiffusionAbove: settings.readDiffusionAbove, push: { apns: false, fcm: false } };
+  const push = settings.push === true;
+  const append = { maxMessages: 1000, readDiffusionAbove: settings.readDiffusionAbove, push: { apns: push, fcm: push } };
   let devices = 0;
   const one = async (text: string, values: unknown[]): Promise<number> => (await db.read.query<{ id: number }>(text, values)).rows[0]?.id as number;
   return {
@@ -60,6 +61,17 @@ export async function openPostgresMessaging(settings: FixtureSettings): Promise<
     attachmentRefs: async () =>
       (await db.read.query<{ upload_id: string; thread_id: number; seq: number }>('SELECT upload_id, thread_id, seq FROM attachment_refs ORDER BY upload_id, thread_id, seq')).rows.map(
         (row): [string, number, number] => [row.upload_id, Number(row.thread_id), Number(row.seq)],
+      ),
+    messageRow: async (messageId) =>
+      (
+        await db.read.query<{ body: string; attachments: string | null; mentions: string | null; reactions: string | null }>(
+          'SELECT body::text AS body, attachments::text AS attachments, mentions::text AS mentions, reactions::text AS reactions FROM messages WHERE id = $1',
+          [messageId],
+        )
+      ).rows[0],
+    pushNoted: async () =>
+      (await db.read.query<{ thread_id: number; message_id: number }>('SELECT thread_id, message_id FROM push_threads ORDER BY thread_id')).rows.map(
+        (row): [number, number] => [Number(row.thread_id), Number(row.message_id)],
       ),
     // The file's databases close after its tests (postgres-fixture).
     close: async () => {},

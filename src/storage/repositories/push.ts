@@ -114,7 +114,7 @@ export class PushRepository {
        SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), ?
          FROM inbox i
          JOIN devices d ON d.id = i.device_id
-         JOIN messages msg ON msg.id = i.message_id
+         JOIN messages msg ON msg.id = i.message_id AND msg.change IS NULL
          JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = d.user_id
         WHERE i.device_id = ? AND i.message_id > ? AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system' AND msg.change IS NULL
           AND (m.muted = 0 OR EXISTS (SELECT 1 FROM json_each(msg.mentions) WHERE value = d.user_id)) AND d.push_token IS NOT NULL
