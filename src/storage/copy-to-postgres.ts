@@ -39,8 +39,6 @@ export const COPIED_TABLES = [
   'attachment_refs',
   'blob_orphans',
   'server_secrets',
-  // Message changes (migration 0015; the new messages and threads columns go with their tables' others).
-  'hidden_messages',
 ] as const;
 
 /** SQLite's own tables and meta, whose one row (the epoch) the copy replaces by a new one. */

@@ -1,4 +1,5 @@
 import { type AppendOutcome, type ChangeInput, MAX_REACTIONS_PER_USER, type MessageKind, type SendContent, type SendInput } from '../ports/messaging.js';
+import { toggleReaction } from '../ports/reactions.js';
 import type { Decision, SenderView } from './append-plan.js';
 
 /**
@@ -26,12 +27,6 @@ export interface TargetState {
 }
 
 type Refusal = AppendOutcome & { kind: 'refused' };
-
-/** One emoji's reactions, as messages.reactions holds them. */
-interface Reaction {
-  readonly emoji: string;
-  readonly user_ids: number[];
-}
 
 /** Whether the sender may see the message: one of this thread, after they joined (a current member sees up to the thread's last seq). */
 function visible(message: TargetState | undefined, threadId: number, sender: SenderView): message is TargetState {
@@ -70,9 +65,9 @@ export function decideChange(
   const targetId = target.id;
   switch (change.type) {
     case 'delete': {
-      if (target.deletedAt !== null) return { kind: 'unchanged' };
       const moderator = sender.threadKind === 'group' && (sender.role === 'owner' || sender.role === 'admin');
       if (target.senderUserId !== input.senderUserId && !moderator) return { kind: 'refused', reason: 'not_author' };
+      if (target.deletedAt !== null) return { kind: 'unchanged' };
       return {
         row: { kind: 'text', bodyJson: 'null', attachments: undefined, targetId, change: { type: 'delete' } },
         target: {
@@ -98,36 +93,14 @@ export function decideChange(
     }
     case 'reaction': {
       if (target.deletedAt !== null) return { kind: 'refused', reason: 'message_deleted' };
-      const toggled = toggleReaction(target.reactionsJson, input.senderUserId, change.emoji, change.on);
-      if (toggled === 'unchanged') return { kind: 'unchanged' };
-      if (toggled === 'too_many') return { kind: 'refused', reason: 'too_many_reactions' };
+      // Under the target's row lock (or after an earlier toggle of the batch): concurrent toggles aggregate.
+      const toggled = toggleReaction(target.reactionsJson, input.senderUserId, change.emoji, change.on, MAX_REACTIONS_PER_USER);
+      if (toggled.kind === 'unchanged') return { kind: 'unchanged' };
+      if (toggled.kind === 'too_many') return { kind: 'refused', reason: 'too_many_reactions' };
       return {
         row: { kind: 'text', bodyJson: 'null', attachments: undefined, targetId, change: { type: 'reaction', emoji: change.emoji, on: change.on } },
-        target: { state: { ...target, reactionsJson: toggled }, deleted: false },
+        target: { state: { ...target, reactionsJson: toggled.json }, deleted: false },
       };
     }
   }
-}
-
-/**
- * The reactions after the user's toggle, as compact JSON in first-reacted
- * order (a new emoji last, a new user last in its list; an emoji nobody has
- * any more goes; none left: null), or why nothing changes.
- */
-export function toggleReaction(json: string | null, userId: number, emoji: string, on: boolean): string | null | 'unchanged' | 'too_many' {
-  const reactions = json === null ? [] : (JSON.parse(json) as Reaction[]);
-  const entry = reactions.find((reaction) => reaction.emoji === emoji);
-  if ((entry?.user_ids.includes(userId) ?? false) === on) return 'unchanged';
-  let next: Reaction[];
-  if (on) {
-    if (reactions.filter((reaction) => reaction.user_ids.includes(userId)).length >= MAX_REACTIONS_PER_USER) return 'too_many';
-    next = entry
-      ? reactions.map((reaction) => (reaction === entry ? { emoji, user_ids: [...reaction.user_ids, userId] } : reaction))
-      : [...reactions, { emoji, user_ids: [userId] }];
-  } else {
-    next = reactions
-      .map((reaction) => (reaction === entry ? { emoji, user_ids: reaction.user_ids.filter((id) => id !== userId) } : reaction))
-      .filter((reaction) => reaction.user_ids.length > 0);
-  }
-  return next.length === 0 ? null : JSON.stringify(next);
 }

@@ -17,18 +17,21 @@ import type { Sql } from './sql.js';
  * (NO KEY: the inbox and hidden_messages rows that reference a message take
  * KEY SHARE on it, which need not wait); the replies' targets (unlocked:
  * a change to one takes its thread's lock, which this unit holds); and which
- * of the users mentioned are current members. Rows locked after a wait come
+ * of the users mentioned are current members. Only messages of the batch's
+ * threads are read (one of another thread is no target, and is not locked:
+ * every message this locks is in a thread the unit locked first, so the lock
+ * order stays threads, then messages). Rows locked after a wait come
  * back in their latest version (READ COMMITTED), and this statement starts
  * after the threads' locks, so everything it reads is current.
  */
 const RELATED = `
 WITH locked AS (
   SELECT id, thread_id, seq, sender_user_id, kind, target_id, created_at, body, mentions, attachments, edited_at, deleted_at, reactions
-    FROM messages WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE
+    FROM messages WHERE id = ANY($1::bigint[]) AND thread_id = ANY($5::bigint[]) ORDER BY id FOR NO KEY UPDATE
 ),
 replied AS (
   SELECT id, thread_id, seq, sender_user_id, kind, target_id, created_at, body, mentions, attachments, edited_at, deleted_at, reactions
-    FROM messages WHERE id = ANY($2::bigint[]) AND id <> ALL($1::bigint[])
+    FROM messages WHERE id = ANY($2::bigint[]) AND id <> ALL($1::bigint[]) AND thread_id = ANY($5::bigint[])
 ),
 named AS (
   SELECT m.thread_id, m.user_id FROM thread_members m JOIN unnest($3::bigint[], $4::bigint[]) AS n(thread_id, user_id)
@@ -74,6 +77,7 @@ export async function readRelated(sql: Sql, inputs: readonly AppendMessageInput[
     [...replies],
     mentioned.map(([threadId]) => threadId),
     mentioned.map(([, userId]) => userId),
+    [...new Set(inputs.map((input) => input.threadId))],
   ]);
   const row = rows[0] ?? { messages: [], members: [] };
   const members = new Map<number, Set<number>>();
@@ -106,7 +110,7 @@ function toTarget(row: MessageJsonRow): TargetState {
 /**
  * The targets' new state, in one statement after the change rows are in:
  * each target's row as the batch left it; for those deleted for everyone,
- * their edit rows' bodies erased too (the batch's own among them) and their
+ * their edit rows' bodies and mentions erased too (the batch's own among them) and their
  * attachment_refs deleted (the uploads are then collected after the grace).
  */
 const APPLY = `
@@ -118,7 +122,7 @@ WITH targets AS (
    WHERE m.id = c.id
 ),
 erased AS (
-  UPDATE messages SET body = 'null' WHERE target_id = ANY($8::bigint[]) AND body <> 'null'
+  UPDATE messages SET body = 'null', mentions = NULL WHERE target_id = ANY($8::bigint[]) AND change::jsonb ->> 'type' = 'edit'
 ),
 unreferenced AS (
   DELETE FROM attachment_refs r USING messages m WHERE m.id = ANY($8::bigint[]) AND r.thread_id = m.thread_id AND r.seq = m.seq

@@ -12,6 +12,10 @@ function notHidden(user: string): string {
   return `NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ${user} AND h.message_id = x.id)`;
 }
 
+/** What sync gives of a message `x` to the user `$1`: change rows too, but neither a hidden message nor the changes of one. */
+const SYNCED = `${notHidden('$1')}
+  AND (x.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = x.target_id))`;
+
 /** What history and jump show of a message `x` to the user `$2`: content and system messages in their latest state, never change rows. */
 const SHOWN = `x.target_id IS NULL AND ${notHidden('$2')}`;
 
@@ -79,13 +83,13 @@ export class PostgresHistoryStorage implements HistoryStorage {
   }
 
   async locate(userId: number, messageId: number): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
-    // One statement: one snapshot.
+    // One statement: one snapshot. A change row is not in history, nor a message the user hid: nothing to jump to.
     const { rows } = await this.db.read.query<{ thread_id: number; seq: number; joined_seq: number; left_seq: number | null; last_seq: number }>(
-      `SELECT m.thread_id, m.seq, tm.joined_seq, tm.left_seq, t.last_seq
-         FROM messages m
-         JOIN thread_members tm ON tm.thread_id = m.thread_id AND tm.user_id = $2
-         JOIN threads t ON t.id = m.thread_id
-        WHERE m.id = $1`,
+      `SELECT x.thread_id, x.seq, tm.joined_seq, tm.left_seq, t.last_seq
+         FROM messages x
+         JOIN thread_members tm ON tm.thread_id = x.thread_id AND tm.user_id = $2
+         JOIN threads t ON t.id = x.thread_id
+        WHERE x.id = $1 AND ${SHOWN}`,
       [messageId, userId],
     );
     const row = rows[0];
@@ -120,7 +124,7 @@ export class PostgresHistoryStorage implements HistoryStorage {
        SELECT o.id AS thread, o.visible_to, m.id IS NOT NULL AS message, ${COLUMNS}
          FROM threads_of o
          LEFT JOIN LATERAL (
-           SELECT * FROM messages x WHERE x.thread_id = o.id AND x.seq > o.cursor AND x.seq <= o.visible_to AND ${notHidden('$1')} ORDER BY x.seq LIMIT $5
+           SELECT * FROM messages x WHERE x.thread_id = o.id AND x.seq > o.cursor AND x.seq <= o.visible_to AND ${SYNCED} ORDER BY x.seq LIMIT $5
          ) m ON true
         WHERE o.cursor < o.visible_to
         ORDER BY o.active_at DESC, o.id DESC, m.seq`,
