@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { TestAccount, approvedDevice, envelope, loadSodium } from '../helpers/e2e.js';
 import { logIn, signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -104,6 +105,11 @@ describe('message changes over the real server', () => {
     const deletion = await a.expect({ type: 'delete', message_id: second.message_id, for: 'everyone', client_msg_id: randomUUID() }, 'ack');
     assert.deepEqual([edit.seq, reaction.seq, deletion.seq], [3, 4, 5], 'each change takes the next seq of the thread');
 
+    // On the connection that made it, a change's ack comes before its event, as a send's does.
+    await messageAt(a, threadId, edit.seq);
+    const ackAt = a.arrivals.findIndex((frame: any) => frame.type === 'ack' && frame.seq === edit.seq);
+    const eventAt = a.arrivals.findIndex((frame: any) => frame.type === 'message' && frame.message.seq === edit.seq && frame.message.thread_id === threadId);
+    assert.ok(ackAt >= 0 && ackAt < eventAt, `ack at ${ackAt}, event at ${eventAt}`);
     // A live device gets each change as a message event with its change.
     const liveEdit = await messageAt(b, threadId, edit.seq);
     assert.deepEqual(liveEdit.change, { type: 'edit', message_id: first.message_id });
@@ -341,6 +347,43 @@ describe('message changes over the real server', () => {
     );
     assert.equal(phone.drain('hidden').length, 0, 'one event per hidden message');
     for (const socket of [a, b, phone]) socket.close();
+  });
+});
+
+describe('editing an end-to-end encrypted message', () => {
+  it('takes a new envelope sealed to the thread\'s current devices exactly as a send, and refuses plaintext or a stale one', async () => {
+    await loadSodium();
+    const server = await start();
+    try {
+      const alice = await signUp(server.process.url, 'alice');
+      const bob = await signUp(server.process.url, 'bob');
+      const a = (await connectAuthenticated(server.process.wsUrl, alice.token)).socket;
+      const b = (await connectAuthenticated(server.process.wsUrl, bob.token)).socket;
+      const threadId = await openDirect(a, bob.userId);
+      await approvedDevice(a, alice.userId, alice.deviceId, new TestAccount(alice.userId));
+      await approvedDevice(b, bob.userId, bob.deviceId, new TestAccount(bob.userId));
+      const both = [alice.deviceId, bob.deviceId];
+      const sent = await a.expect({ type: 'send', thread_id: threadId, client_msg_id: randomUUID(), kind: 'e2e', body: envelope(alice.deviceId, both) }, 'ack');
+      const editOf = (extra: Record<string, unknown>) => ({ type: 'edit', message_id: sent.message_id, client_msg_id: randomUUID(), kind: 'e2e', ...extra });
+
+      const stale = await a.expect(editOf({ body: envelope(alice.deviceId, [alice.deviceId]) }), 'error');
+      assert.deepEqual([stale.error.code, stale.error.missing_devices, stale.error.extra_devices], ['devices_changed', [bob.deviceId], []]);
+      const forged = await a.expect(editOf({ body: envelope(bob.deviceId, both) }), 'error');
+      assert.deepEqual([forged.error.code, forged.error.field], ['invalid_field', 'body']);
+      const plain = await a.expect(editOf({ kind: 'text', body: text('in the clear') }), 'error');
+      assert.deepEqual([plain.error.code, plain.error.field], ['invalid_field', 'kind']);
+
+      const fresh = envelope(alice.deviceId, both);
+      const edit = await a.expect(editOf({ body: fresh }), 'ack');
+      const change = await messageAt(b, threadId, edit.seq);
+      assert.deepEqual([change.kind, change.body, change.change], ['e2e', fresh, { type: 'edit', message_id: sent.message_id }]);
+      const [shown] = await history(b, threadId);
+      assert.deepEqual([shown.kind, shown.body, shown.edited_at], ['e2e', fresh, edit.created_at]);
+      a.close();
+      b.close();
+    } finally {
+      await server.process.stop();
+    }
   });
 });
 
