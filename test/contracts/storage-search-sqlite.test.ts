@@ -24,9 +24,7 @@ searchStorageContract('SQLite', async () => {
       insertRow(db, threadId, senderUserId, senderDeviceId, 'text', bodyJson, targetId);
     },
     dropFromIndex: async (messageId) => {
-      for (const index of ['message_words', 'message_trigrams']) {
-        db.prepare(`INSERT INTO ${index} (${index}, rowid, text) SELECT 'delete', id, text FROM message_search_text WHERE id = ?`).run(messageId);
-      }
+      db.prepare(`INSERT INTO message_words (message_words, rowid, text) SELECT 'delete', id, text FROM message_search_text WHERE id = ?`).run(messageId);
     },
     e2eRow: async (threadId, senderUserId, senderDeviceId, bodyJson) => {
       insertRow(db, threadId, senderUserId, senderDeviceId, 'e2e', bodyJson, null);
