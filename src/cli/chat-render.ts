@@ -1,5 +1,7 @@
 import { type Interface, createInterface } from 'node:readline';
-import type { ChatClient, ClientAttachment, ClientMessage, MessageJson, PresenceJson, StateChange, ThreadJson, UserJson } from '../client/node.js';
+import type { ChatClient, ClientAttachment, ClientMessage, MessageChange, MessageJson, PresenceJson, StateChange, ThreadJson, UserJson } from '../client/node.js';
+import { type Line, type Segment, changeNotice, lineText, markMentionsOf, reactionsText, replyText } from './chat-message-lines.js';
+import { MessageNumbers } from './chat-numbers.js';
 import { CliError } from './common.js';
 
 /**
@@ -35,9 +37,14 @@ export class Terminal {
     return line;
   }
 
-  /** Prints one line of output; what others wrote (names, message text, file names) cannot drive the terminal. */
-  print(text: string): void {
-    const line = printable(text);
+  /**
+   * Prints one line of output; what others wrote (names, message text, file
+   * names) cannot drive the terminal. Marked parts (a mention of the reader,
+   * a search hit) are bold on a terminal, `**so**` in a pipe.
+   */
+  print(text: Line): void {
+    const safe = typeof text === 'string' ? printable(text) : text.map((segment): Segment => (typeof segment === 'string' ? printable(segment) : { mark: printable(segment.mark) }));
+    const line = lineText(safe, this.interactive ? (marked) => `\x1b[1;33m${marked}\x1b[0m` : undefined);
     if (!this.interactive) return void process.stdout.write(`${line}\n`);
     process.stdout.write(`\r\x1b[K${line}\n`);
     this.rl.prompt(true);
@@ -80,12 +87,18 @@ export class Renderer {
   private readonly typingShownAt = new Map<number, number>();
   /** Attachments in the order they were shown, for `/save N`. */
   private readonly attachments: ClientAttachment[] = [];
+  /** The number beside each message, for /edit, /delete, /reply, /react. */
+  readonly numbers = new MessageNumbers();
 
   constructor(
     private readonly client: ChatClient,
     private readonly terminal: Terminal,
   ) {
     client.on('message', (message) => void this.show(() => this.message(message)));
+    client.on('message_changed', (event) => void this.show(() => this.changed(event)));
+    client.on('message_hidden', ({ threadId, messageId }) =>
+      void this.show(async () => [`[${await this.label(threadId, [])}] * message ${this.numbers.numberOf(messageId, threadId)} deleted for you`]),
+    );
     client.on('thread', ({ thread }) => this.names.learnThread(thread));
     client.on('presence', (presence) => {
       if (presence.user_id !== client.user?.id) void this.show(async () => [`* ${presenceLine(await this.nameOf(presence.user_id), presence)}`]);
@@ -105,7 +118,7 @@ export class Renderer {
   /** Prints a page of history after what is queued; `empty` when it has no message. */
   page(messages: readonly MessageJson[], more: boolean, header: string[], empty: string): Promise<void> {
     return this.show(async () => {
-      const lines = [...header, ...(messages.length === 0 ? [empty] : [])];
+      const lines: Line[] = [...header, ...(messages.length === 0 ? [empty] : [])];
       for (const message of messages) lines.push(...(await this.message(message)));
       return more ? [...lines, '(older messages: /more)'] : lines;
     });
@@ -129,9 +142,27 @@ export class Renderer {
     return thread ? threadLabel(thread) : `#${threadId}`;
   }
 
-  /** The message's line, then one line per attachment: a signed link to a plaintext one (`/save` fetches any). */
-  private async message(message: MessageJson): Promise<string[]> {
-    const lines = [messageLine(await this.label(message.thread_id, userIdsIn(message)), message, this.names)];
+  /** Lines printed after what is queued (search results, say). */
+  lines(render: () => Promise<Line[]>): Promise<void> {
+    return this.show(render);
+  }
+
+  /**
+   * The message's line, `(12) [@bob] bob: text (edited)` (system messages
+   * unnumbered), then the quoted reply, one line per attachment (a signed
+   * link to a plaintext one; `/save` fetches any), and the reactions.
+   */
+  private async message(message: MessageJson): Promise<Line[]> {
+    if (message.change) return []; // a change row: the SDK reports it as message_changed
+    const label = await this.label(message.thread_id, userIdsIn(message));
+    if (message.kind === 'system') return [messageLine(label, message, this.names)];
+    const number = this.numbers.remember(message as ClientMessage);
+    const lines: Line[] = [[`(${number}) [${label}] `, ...messageSegments(message, this.names, this.client.user?.username)]];
+    if (message.reply_to !== undefined) {
+      const target = this.numbers.message(message.reply_to) ?? this.client.cachedMessage(message.reply_to);
+      const quoted = target && { text: messageBodyText(target, this.names), deleted: target.deleted === true };
+      lines.push(`  ${replyText(this.numbers.numberOf(message.reply_to, message.thread_id), quoted)}`);
+    }
     for (const attachment of attachmentsOf(message)) {
       this.attachments.push(attachment);
       if (this.attachments.length > KEPT_ATTACHMENTS) this.attachments.shift();
@@ -145,7 +176,26 @@ export class Renderer {
       );
       lines.push(`  ${attachmentLabel(attachment)} ${link}`);
     }
+    const reactions = reactionsText(message.reactions);
+    if (reactions !== '') lines.push(`  ${reactions}`);
     return lines;
+  }
+
+  /** A change that arrived live: `[@bob] * bob edited message 12: the new text` (the target's new state kept for /react). */
+  private async changed(event: MessageChange): Promise<Line[]> {
+    if (event.message) this.numbers.remember(event.message);
+    const number = this.numbers.numberOf(event.messageId, event.threadId);
+    const actor = event.by.sender_id;
+    const label = await this.label(event.threadId, [actor]);
+    const { change } = event;
+    const notice = changeNotice(this.names.name(actor), change, number);
+    if (change.type === 'edit') {
+      // The edit message carries the new body (decrypted in an encrypted thread).
+      const edited = event.message && !event.message.deleted ? event.message : event.by;
+      return [[`[${label}] ${notice}: `, ...markMentionsOf(messageBodyText(edited, this.names), this.client.user?.username)]];
+    }
+    const reactions = change.type === 'reaction' && event.message ? reactionsText(event.message.reactions) : '';
+    return [`[${label}] ${notice}${reactions === '' ? '' : ` (now ${reactions})`}`];
   }
 
   /** The `back`-th attachment shown, counting from the newest (1). */
@@ -163,7 +213,7 @@ export class Renderer {
     return this.names.name(userId);
   }
 
-  private show(render: () => Promise<string[]>): Promise<void> {
+  private show(render: () => Promise<Line[]>): Promise<void> {
     this.output = this.output.then(render).then(
       (lines) => lines.forEach((line) => this.terminal.print(line)),
       (error: unknown) => this.terminal.print(`error: ${(error as Error).message}`),
@@ -205,13 +255,18 @@ export const HELP = [
   '  /read                    mark the open thread read',
   '  /file PATH [TEXT]        send a file (encrypted in an encrypted thread), with an optional caption',
   '  /save N PATH             save the Nth newest attachment shown (1: the last) to PATH',
+  '  /reply N TEXT            answer message N (the number in brackets beside each message)',
+  '  /edit N TEXT             change the text of your message N',
+  '  /delete N [me]           delete message N for everyone (yours; any, as a group admin), or only for you',
+  '  /react N EMOJI           add your EMOJI to message N, or take it back',
+  '  /search WORDS            search the messages you can see (numbered for the commands above); /search alone: more',
   '  /who  /contacts  /contact USER      presence, your contacts, add a contact',
   '  /logout                  log this device out and forget it here',
   '  /quit                    leave (also: end of input); unsent messages are kept',
   '  //text                   send a line that starts with /',
 ];
 
-export const SHORT_HELP = 'commands: /threads /open /dm /group /add /remove /leave /more /read /file /save /who /contacts /contact /verify /devices /approve /share-history /logout /quit (/help explains)';
+export const SHORT_HELP = 'commands: /threads /open /dm /group /add /remove /leave /more /read /file /save /reply /edit /delete /react /search /who /contacts /contact /verify /devices /approve /share-history /logout /quit (/help explains)';
 
 /** `@bob` for a direct thread, the title for a group; `(left)` once the user is no longer a member. */
 export function threadLabel(thread: ThreadJson): string {
@@ -234,13 +289,29 @@ export function messageLine(label: string, message: MessageJson, names: Names): 
 /** The message without its thread: for a line, and for the preview in /threads. */
 export function messageText(message: MessageJson, names: Names): string {
   if (message.kind === 'system') return `* ${describeSystem(message, names)}`;
+  return `${names.name(message.sender_id)}: ${messageBodyText(message, names)}`;
+}
+
+/** `bob: text (edited)`, the reader's own `@name` marked; `bob: [deleted]`. */
+export function messageSegments(message: MessageJson, names: Names, me: string | undefined): Segment[] {
+  const sender = `${names.name(message.sender_id)}: `;
+  if (message.deleted) return [`${sender}[deleted]`];
+  const text = messageBodyText(message, names);
+  const readable = message.kind !== 'e2e' || (message as ClientMessage).e2e?.status === 'ok';
+  return [sender, ...(readable ? markMentionsOf(text, me) : [text]), ...(message.edited_at !== undefined ? [' (edited)'] : [])];
+}
+
+/** What a content message says, without its sender: its text, its files, `[deleted]`, or why it cannot be read. */
+export function messageBodyText(message: MessageJson, names: Names): string {
+  if (message.kind === 'system') return describeSystem(message, names);
+  if (message.deleted) return '[deleted]';
   const e2e = (message as ClientMessage).e2e;
-  if (e2e && e2e.status !== 'ok') return `${names.name(message.sender_id)}: (encrypted message: ${e2e.status})`;
+  if (e2e && e2e.status !== 'ok') return `(encrypted message: ${e2e.status})`;
   const attachments = attachmentsOf(message);
   if (attachments.length > 0 && (message.body === null || message.body === undefined)) {
-    return `${names.name(message.sender_id)}: ${attachments.map((attachment) => `[${attachmentKind(attachment)} ${attachment.name ?? attachment.id}]`).join(' ')}`;
+    return attachments.map((attachment) => `[${attachmentKind(attachment)} ${attachment.name ?? attachment.id}]`).join(' ');
   }
-  return `${names.name(message.sender_id)}: ${bodyText(message.body)}`;
+  return bodyText(message.body);
 }
 
 /** What the SDK gives of a message's attachments (the server's, or the decrypted envelope's). */
@@ -275,9 +346,9 @@ export function humanSize(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Every user a message mentions: its sender and, for a group change, the users it names. */
+/** Every user a message names: its sender, those it mentions and, for a group change, the users it names. */
 export function userIdsIn(message: MessageJson): number[] {
-  const ids = [message.sender_id];
+  const ids = [message.sender_id, ...(message.mentions ?? [])];
   if (message.kind !== 'system' || !isRecord(message.body)) return ids;
   const { user_ids: userIds, user_id: userId, new_owner: newOwner } = message.body;
   if (Array.isArray(userIds)) ids.push(...userIds.filter((id): id is number => typeof id === 'number'));
@@ -349,3 +420,4 @@ function describeSystem(message: MessageJson, names: Names): string {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+

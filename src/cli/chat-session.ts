@@ -2,6 +2,7 @@ import { type ChatClient, ClientError, type StateChange, type ThreadJson, type U
 import { HELP, Renderer, SHORT_HELP, type Terminal, presenceLine, splitArguments, stateLine, threadLabel, threadLine, userIdsIn } from './chat-render.js';
 import { ChatEncryption, ENCRYPTION_HELP } from './chat-e2e.js';
 import { saveAttachment, uploadFile } from './chat-file.js';
+import { MessageCommands } from './chat-message-commands.js';
 import { CliError } from './common.js';
 
 const PAGE = 20;
@@ -33,6 +34,8 @@ export class ChatSession {
   private readonly failed = new Promise<never>((_, reject) => (this.fail = reject));
   /** With `--encryption`. */
   private readonly encryption: ChatEncryption | undefined;
+  /** /reply /edit /delete /react /search, and the mentions of what is typed. */
+  private readonly messages: MessageCommands;
 
   constructor(
     private readonly client: ChatClient,
@@ -43,9 +46,11 @@ export class ChatSession {
     this.failed.catch(() => {}); // only ever awaited in races; a failure after the end concerns nobody
     this.renderer = new Renderer(client, terminal);
     this.encryption = encrypted ? new ChatEncryption(client, terminal) : undefined;
+    this.messages = new MessageCommands(client, this.renderer, (line) => terminal.print(line), (thread, body, options) => this.sendMessage(thread, body, [], options));
     client.on('state', (change) => this.stateChanged(change));
-    client.on('thread', ({ thread }) => {
+    client.on('thread', ({ thread, reason }) => {
       if (this.open?.id === thread.id) this.open = thread;
+      if (reason === 'changed') this.messages.forgetMembers(thread.id);
     });
     client.on('status', () => this.wake?.());
   }
@@ -99,7 +104,7 @@ export class ChatSession {
     if (!text.startsWith('/') || text.startsWith('//')) return this.sendText(text.startsWith('//') ? text.slice(1) : text);
     const [name = '', ...args] = splitArguments(text);
     try {
-      return await this.command(name, args, args.map((arg) => arg.replace(/^@/, '')));
+      return await this.command(name, args, args.map((arg) => arg.replace(/^@/, '')), text);
     } catch (error) {
       this.terminal.print(`error: ${(error as Error).message}`);
       return undefined;
@@ -107,7 +112,7 @@ export class ChatSession {
   }
 
   /** `users`: the arguments without a leading @, for the commands that take usernames. */
-  private async command(name: string, args: string[], users: string[]): Promise<Outcome | undefined> {
+  private async command(name: string, args: string[], users: string[], line: string): Promise<Outcome | undefined> {
     const print = (line: string): undefined => void this.terminal.print(line);
     switch (name) {
       case '/help':
@@ -155,7 +160,7 @@ export class ChatSession {
         // With --encryption every thread is encrypted; without, a thread that requires it refuses the send anyway.
         const encrypt = this.encryption !== undefined || thread.e2e_required;
         const attachment = await uploadFile(this.client, args[0] as string, encrypt, print);
-        return this.sendMessage(thread, caption === '' ? null : { text: caption }, [attachment]);
+        return this.sendMessage(thread, caption === '' ? null : { text: caption }, [attachment], { mentions: await this.messages.mentions(thread.id, caption) });
       }
       case '/save': {
         const [which = '', path] = args;
@@ -191,6 +196,7 @@ export class ChatSession {
       case '/quit':
         return 'quit';
       default:
+        if (await this.messages.run(name, args, line)) return undefined;
         if (this.encryption && (await this.encryption.command(name, args, (question) => this.ask(question)))) return undefined;
         if (ENCRYPTION_HELP.some((line) => line.trimStart().startsWith(`${name} `))) return print(`${name} needs end-to-end encryption: run chatd chat with --encryption`);
         return print(`unknown command ${name}; ${SHORT_HELP}`);
@@ -208,13 +214,23 @@ export class ChatSession {
   private async sendText(text: string): Promise<undefined> {
     const thread = this.open;
     if (!thread) return void this.terminal.print('open a thread first: /dm USER or /open N');
-    return this.sendMessage(thread, { text });
+    return this.sendMessage(thread, { text }, [], { mentions: await this.messages.mentions(thread.id, text) });
   }
 
-  private async sendMessage(thread: ThreadJson, body: unknown, attachments: readonly UploadedAttachment[] = []): Promise<undefined> {
+  private async sendMessage(
+    thread: ThreadJson,
+    body: unknown,
+    attachments: readonly UploadedAttachment[] = [],
+    options: { readonly replyTo?: number; readonly mentions?: readonly number[] } = {},
+  ): Promise<undefined> {
     const clientMsgId = newClientMsgId();
     const stored = this.client.once('status', (change) => change.client_msg_id === clientMsgId);
-    const sent = this.client.send(thread.id, body, { clientMsgId, ...(attachments.length > 0 ? { attachments } : {}) }).then(
+    const extra = {
+      ...(attachments.length > 0 ? { attachments } : {}),
+      ...(options.replyTo !== undefined ? { replyTo: options.replyTo } : {}),
+      ...(options.mentions && options.mentions.length > 0 ? { mentions: options.mentions } : {}),
+    };
+    const sent = this.client.send(thread.id, body, { clientMsgId, ...extra }).then(
       () => undefined,
       (error: unknown) => {
         // `closed`: the client stopped before the ack; the message stays in the store for the next run.

@@ -11,13 +11,20 @@ export interface ContentSettings {
 /** Longest text preview, in characters (notification screens show about two lines). */
 const PREVIEW_CHARS = 180;
 const GENERIC = 'New message';
+/** A mention without plaintext (E2E, previews off): no sender, no text — only what the server itself knows. */
+const GENERIC_MENTION = 'You were mentioned';
 
-type PushedMessage = Pick<DuePush, 'threadId' | 'messageId' | 'seq' | 'kind' | 'body' | 'attachments' | 'senderName' | 'threadKind' | 'threadTitle' | 'createdAt'>;
+type PushedMessage = Pick<DuePush, 'threadId' | 'messageId' | 'seq' | 'kind' | 'body' | 'attachments' | 'senderName' | 'threadKind' | 'threadTitle' | 'createdAt'> &
+  Partial<Pick<DuePush, 'mentioned'>>;
 
 /**
  * The notification for a message. An end-to-end encrypted message's says only
  * that there is a new message, and so does every one with previews off: the
  * app learns which thread from the data payload and fetches the rest itself.
+ * A message that mentions the recipient says so ("Alice mentioned you: …";
+ * "You were mentioned" without plaintext — mentions are outside the E2E
+ * envelope, so this tells the provider nothing the server did not know), and
+ * its data carries `mentioned: "true"`.
  */
 export function notificationFor(message: PushedMessage, badge: number, settings: ContentSettings): Notification {
   const data = {
@@ -25,10 +32,15 @@ export function notificationFor(message: PushedMessage, badge: number, settings:
     seq: String(message.seq),
     message_id: String(message.messageId),
     encrypted: message.kind === 'e2e' ? 'true' : 'false',
+    ...(message.mentioned ? { mentioned: 'true' } : {}),
   };
   const common = { badge, collapseKey: `thread-${message.threadId}`, data, expiresAt: message.createdAt + settings.maxAgeMs };
-  if (message.kind === 'e2e' || !settings.preview) return { ...common, body: GENERIC };
+  if (message.kind === 'e2e' || !settings.preview) return { ...common, body: message.mentioned ? GENERIC_MENTION : GENERIC };
   const text = previewOf(message.body) ?? attachmentsPreview(message.attachments) ?? GENERIC;
+  if (message.mentioned) {
+    const title = message.threadKind === 'group' ? (message.threadTitle ?? 'Group') : message.senderName;
+    return { ...common, title, body: `${message.senderName} mentioned you: ${text}` };
+  }
   if (message.threadKind === 'group') return { ...common, title: message.threadTitle ?? 'Group', body: `${message.senderName}: ${text}` };
   return { ...common, title: message.senderName, body: text };
 }

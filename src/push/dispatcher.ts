@@ -225,11 +225,11 @@ export class PushDispatcher implements PushQueueListener {
   }
 }
 
-export type SkipReason = 'revoked' | 'no_token' | 'online' | 'delivered' | 'read' | 'muted' | 'left' | 'expired';
+export type SkipReason = 'revoked' | 'no_token' | 'online' | 'delivered' | 'read' | 'deleted' | 'muted' | 'left' | 'expired';
 
 /** Why a queued notification is no longer wanted, if it is not; pure, for the table test. */
 export function skipReason(
-  row: Pick<DuePush, 'deviceRevoked' | 'pushToken' | 'deviceLive' | 'deliveredSeq' | 'readSeq' | 'seq' | 'muted' | 'left' | 'createdAt'>,
+  row: Pick<DuePush, 'deviceRevoked' | 'pushToken' | 'deviceLive' | 'deliveredSeq' | 'readSeq' | 'seq' | 'deleted' | 'muted' | 'mentioned' | 'left' | 'createdAt'>,
   now: number,
   maxAgeMs: number,
 ): SkipReason | undefined {
@@ -241,7 +241,10 @@ export function skipReason(
   if (row.deliveredSeq >= row.seq) return 'delivered';
   // Read on another device meanwhile.
   if (row.readSeq >= row.seq) return 'read';
-  if (row.muted) return 'muted';
+  // Deleted for everyone meanwhile: its text is gone, and so is the reason to tell.
+  if (row.deleted) return 'deleted';
+  // Mute does not silence a mention (a mention the sender has since edited away does not count).
+  if (row.muted && !row.mentioned) return 'muted';
   if (row.left) return 'left';
   if (now - row.createdAt > maxAgeMs) return 'expired';
   return undefined;

@@ -1,4 +1,6 @@
 import { PostgresAdminStorage } from '../../src/storage/postgres/admin.js';
+import { PostgresDeliveryStorage } from '../../src/storage/postgres/delivery.js';
+import { PostgresMessagingStorage } from '../../src/storage/postgres/messaging.js';
 import { PostgresPushQueueStorage, PostgresPushTokensStorage } from '../../src/storage/postgres/push.js';
 import { muteThread, seedThreadRows } from '../helpers/postgres-seed.js';
 import { anotherNode, freshPostgres } from './postgres-fixture.js';
@@ -14,6 +16,8 @@ pushStorageContract('PostgreSQL', async () => {
     admin,
     seedThread: (members, sender, messages, now) => seedThreadRows(db, members, sender, messages, now),
     mute: (threadId, userId) => muteThread(db, threadId, userId),
+    messaging: new PostgresMessagingStorage(db, { maxMessages: 1000, readDiffusionAbove: 50, push: { apns: true, fcm: true } }),
+    delivery: new PostgresDeliveryStorage(db),
     // Another node: its own pool and group commit, so its claims really race this one's.
     anotherQueue: async () => new PostgresPushQueueStorage(await anotherNode(db)),
     // The fixture closes every pool after the file's tests.

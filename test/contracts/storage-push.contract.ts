@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AccountsStorage } from '../../src/storage/ports/accounts.js';
 import type { AdminStorage } from '../../src/storage/ports/admin.js';
+import type { DeliveryStorage } from '../../src/storage/ports/delivery.js';
+import type { AppendMessageInput, AppendOutcome, MessagingStorage } from '../../src/storage/ports/messaging.js';
 import type { PushQueueStorage, PushTokensStorage } from '../../src/storage/ports/push.js';
 import { seedUser } from './storage-accounts.contract.js';
 
@@ -14,6 +16,10 @@ export interface PushFixture {
   /** A thread of these users with `messages` messages from `sender`, noted for push as the message path does. */
   seedThread(members: readonly number[], sender: { userId: number; deviceId: number }, messages: number, now: number): Promise<{ threadId: number; messageIds: number[] }>;
   mute(threadId: number, userId: number): Promise<void>;
+  /** The message path's storage, as the server configures it with both providers: what it queues is under test. */
+  readonly messaging: MessagingStorage;
+  /** Devices going live and offline (offline queues a notification for what they got live and never acked). */
+  readonly delivery: DeliveryStorage;
   /** Another queue storage on the same database, as another node opens it (another claimant: another name); close() closes it too. */
   anotherQueue(): Promise<PushQueueStorage>;
   /** Async: a networked engine closes its pool. */
@@ -34,6 +40,41 @@ async function queuedForDevices(fixture: PushFixture, devices: number): Promise<
   await fixture.seedThread([alice.userId, bob.userId], { userId: alice.userId, deviceId: alice.deviceIds[0] as number }, 1, NOW);
   assert.equal(await fixture.queue.expandPending({ limit: 10, now: NOW, platforms: both }), 1);
   return { deviceIds: bob.deviceIds };
+}
+
+/**
+ * A group of alice (the sender) and `others`, each with one device with a
+ * token (the users' ids and devices in order), and an append function that
+ * goes through the real message path.
+ */
+async function groupWithTokens(fixture: PushFixture, others: readonly string[]) {
+  const alice = await seedUser(fixture.accounts, 'alice', 1);
+  const sender = { userId: alice.userId, deviceId: alice.deviceIds[0] as number };
+  const users: Array<{ userId: number; deviceId: number }> = [];
+  for (const [index, name] of others.entries()) {
+    const user = await seedUser(fixture.accounts, name, 1);
+    const deviceId = user.deviceIds[0] as number;
+    await fixture.tokens.registerPushToken(deviceId, { platform: index % 2 === 0 ? 'apns' : 'fcm', token: index % 2 === 0 ? apnsToken(index + 1) : `fcm-${deviceId}`, topic: null });
+    users.push({ userId: user.userId, deviceId });
+  }
+  const { threadId } = await fixture.seedThread([sender.userId, ...users.map((user) => user.userId)], sender, 0, NOW);
+  let n = 0;
+  const append = async (input: Partial<AppendMessageInput>): Promise<number> => {
+    const outcome: AppendOutcome = await fixture.messaging.appendMessage({
+      threadId,
+      senderUserId: sender.userId,
+      senderDeviceId: sender.deviceId,
+      clientMsgId: `push-${++n}`,
+      content: { kind: 'text' },
+      bodyJson: '{"text":"hi"}',
+      now: NOW,
+      requireE2eEverywhere: false,
+      ...input,
+    } as AppendMessageInput);
+    assert.ok(outcome.kind === 'stored', JSON.stringify(outcome));
+    return outcome.message.id;
+  };
+  return { threadId, sender, users, append };
 }
 
 /** Push tokens, and the queue as the dispatcher works it: expand, due, settle, retry. */
@@ -110,6 +151,98 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       assert.equal(await tokens.pushRegistration(b1), undefined);
       const counts = await admin.pushCounts();
       assert.deepEqual([counts.sent, counts.skipped, counts.droppedTokens, counts.queued], [1, 1, 1, 0]);
+      await fixture.close();
+    });
+
+    it('mute does not silence a mention: a muted member is queued for the message that mentions them, even after a later message', async () => {
+      const fixture = await open();
+      const { queue } = fixture;
+      const { threadId, users, append } = await groupWithTokens(fixture, ['bob', 'carol', 'dave']);
+      const [bob, carol, dave] = users as [(typeof users)[0], (typeof users)[0], (typeof users)[0]];
+      await fixture.mute(threadId, carol.userId);
+      await fixture.mute(threadId, dave.userId);
+      const mentioning = await append({ bodyJson: '{"text":"@carol look"}', mentions: [carol.userId] });
+      // A later message of the thread takes its push_threads row: the mention must not ride on it.
+      const later = await append({ bodyJson: '{"text":"anyone?"}' });
+      await queue.expandPending({ limit: 10, now: NOW, platforms: both });
+      const due = await claim(queue, NOW);
+      const byDevice = new Map(due.map((push) => [push.deviceId, push]));
+      assert.deepEqual([...byDevice.keys()].sort((a, b) => a - b), [bob.deviceId, carol.deviceId].sort((a, b) => a - b), 'dave muted and not mentioned: none');
+      assert.deepEqual(
+        [byDevice.get(carol.deviceId)?.messageId, byDevice.get(carol.deviceId)?.muted, byDevice.get(carol.deviceId)?.mentioned],
+        [mentioning, true, true],
+        'carol: the message that mentions her, as a mention',
+      );
+      assert.deepEqual([byDevice.get(bob.deviceId)?.messageId, byDevice.get(bob.deviceId)?.mentioned], [later, false], 'bob: the newest, no mention');
+      assert.equal((await fixture.admin.pushCounts()).queued, 2, 'nothing else queued');
+      await fixture.close();
+    });
+
+    it('a mention through mute queues neither the sender nor a device without a token', async () => {
+      const fixture = await open();
+      const { queue, tokens } = fixture;
+      const { threadId, sender, users, append } = await groupWithTokens(fixture, ['bob', 'carol']);
+      const [bob, carol] = users as [(typeof users)[0], (typeof users)[0]];
+      await tokens.registerPushToken(sender.deviceId, { platform: 'apns', token: apnsToken(9), topic: null });
+      await tokens.unregisterPushToken(carol.deviceId);
+      for (const user of [sender, bob, carol]) await fixture.mute(threadId, user.userId);
+      await append({ mentions: [sender.userId, bob.userId, carol.userId] });
+      await queue.expandPending({ limit: 10, now: NOW, platforms: both });
+      const due = await claim(queue, NOW);
+      assert.deepEqual(due.map((push) => [push.deviceId, push.mentioned]), [[bob.deviceId, true]]);
+      await fixture.close();
+    });
+
+    it('change rows (edit, reaction, delete) queue no notification, not even an edit that adds a mention of a muted member', async () => {
+      const fixture = await open();
+      const { queue } = fixture;
+      const { threadId, users, append } = await groupWithTokens(fixture, ['bob', 'carol']);
+      const carol = users[1] as (typeof users)[0];
+      await fixture.mute(threadId, carol.userId);
+      const target = await append({});
+      await queue.expandPending({ limit: 10, now: NOW, platforms: both });
+      for (const push of await claim(queue, NOW)) await queue.settlePush(push, 'sent');
+      assert.equal((await fixture.admin.pushCounts()).queued, 0);
+      await append({ change: { type: 'edit', targetId: target, content: { kind: 'text' }, bodyJson: '{"text":"hi @carol"}', mentions: [carol.userId], editWindowMs: 0 } } as Partial<AppendMessageInput>);
+      await append({ change: { type: 'reaction', targetId: target, emoji: '👍', on: true } } as Partial<AppendMessageInput>);
+      await append({ change: { type: 'delete', targetId: target } } as Partial<AppendMessageInput>);
+      assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: both }), 0, 'no thread noted');
+      assert.deepEqual(await claim(queue, NOW), []);
+      assert.equal((await fixture.admin.pushCounts()).queued, 0);
+      await fixture.close();
+    });
+
+    it('a queued notification whose message was deleted for everyone says so (the dispatcher drops it)', async () => {
+      const fixture = await open();
+      const { queue } = fixture;
+      const { append } = await groupWithTokens(fixture, ['bob']);
+      const target = await append({});
+      await append({ change: { type: 'delete', targetId: target } } as Partial<AppendMessageInput>);
+      await queue.expandPending({ limit: 10, now: NOW, platforms: both });
+      assert.deepEqual((await claim(queue, NOW)).map((push) => [push.messageId, push.deleted]), [[target, true]]);
+      await fixture.close();
+    });
+
+    it('a device going offline is queued for what it got live and never acked: not for change rows, and in a muted thread only for a mention', async () => {
+      const fixture = await open();
+      const { queue, delivery } = fixture;
+      const { threadId, users, append } = await groupWithTokens(fixture, ['bob', 'carol', 'dave']);
+      const [bob, carol, dave] = users as [(typeof users)[0], (typeof users)[0], (typeof users)[0]];
+      await fixture.mute(threadId, carol.userId);
+      await fixture.mute(threadId, dave.userId);
+      for (const user of users) await delivery.goLive(user.deviceId);
+      const mentioning = await append({ mentions: [carol.userId] });
+      const plain = await append({});
+      await append({ change: { type: 'reaction', targetId: plain, emoji: '👍', on: true } } as Partial<AppendMessageInput>);
+      assert.equal(await queue.expandPending({ limit: 10, now: NOW, platforms: both }), 1);
+      assert.deepEqual(await claim(queue, NOW), [], 'live devices: nothing queued while they are');
+      const rules = { readDiffusionAbove: 50, maxMessages: 1000, push: both, now: NOW + 1 };
+      for (const user of users) await delivery.goOffline(user.deviceId, rules);
+      const due = await claim(queue, NOW + 1);
+      const got = new Map(due.map((push) => [push.deviceId, [push.messageId, push.mentioned]]));
+      assert.deepEqual(got.get(bob.deviceId), [plain, false], 'bob: the newest content message, not the reaction after it');
+      assert.deepEqual(got.get(carol.deviceId), [mentioning, true], 'carol (muted): the message that mentions her');
+      assert.equal(got.has(dave.deviceId), false, 'dave (muted, not mentioned): none');
       await fixture.close();
     });
 

@@ -113,10 +113,10 @@ describe('the terminal client, chatd chat', () => {
     alice.write('hello bob');
     const message = await hello;
     assert.deepEqual(message.body, { text: 'hello bob' });
-    await alice.line(/^\[@bob\] alice: hello bob$/); // her own message comes back as an event too
+    await alice.line(/^\(\d+\) \[@bob\] alice: hello bob$/); // her own message comes back as an event too
 
     await bob.send(message.thread_id, { text: 'hi alice' });
-    await alice.line(/^\[@bob\] bob: hi alice$/);
+    await alice.line(/^\(\d+\) \[@bob\] bob: hi alice$/);
     alice.write('/threads');
     await alice.line(/^1\. @bob \(1 unread\) - bob: hi alice$/);
 
@@ -132,10 +132,96 @@ describe('the terminal client, chatd chat', () => {
     const ended = alice.end();
     await alice.line(/^connected as alice /);
     await alice.line(/^--- @bob ---$/);
-    await alice.line(/^\[@bob\] alice: hello bob$/);
-    await alice.line(/^\[@bob\] bob: hi alice$/);
+    await alice.line(/^\(\d+\) \[@bob\] alice: hello bob$/);
+    await alice.line(/^\(\d+\) \[@bob\] bob: hi alice$/);
     assert.deepEqual((await bye).body, { text: 'bye bob' });
     assert.deepEqual(await ended, { code: 0, stderr: '' });
+  });
+
+  it('replies, edits, reacts, deletes and searches by the number beside each message; the other side’s changes arrive as notices; a mention of the reader is marked', { timeout: 60_000 }, async () => {
+    const alice = chat(['--state', aliceState]);
+    const number = (line: string): number => Number(/^\((\d+)\)/.exec(line)?.[1]);
+    alice.write('/help');
+    await alice.line(/^ {2}\/edit N TEXT /);
+    alice.write('/open @bob');
+    await alice.line(/^--- @bob ---$/);
+    const hello = number(await alice.line(/^\(\d+\) \[@bob\] alice: hello bob$/));
+    const bye = number(await alice.line(/^\(\d+\) \[@bob\] alice: bye bob$/));
+    const thread = (await bob.openDirect('alice')).id;
+    const aliceId = (await bob.openDirect('alice')).peer?.id as number;
+
+    // bob mentions alice: marked for her.
+    await bob.send(thread, { text: '@alice café at nine?' }, { mentions: [aliceId] });
+    const question = number(await alice.line(/^\(\d+\) \[@bob\] bob: \*\*@alice\*\* café at nine\?$/));
+
+    // A reply by number: bob gets it with reply_to; alice sees the quote under it.
+    const replied = received('sure');
+    alice.write(`/reply ${question} sure`);
+    const reply = await replied;
+    assert.equal(reply.reply_to, (await bob.history(thread)).messages.find((m) => (m.body as any)?.text === '@alice café at nine?')?.id);
+    const mine = number(await alice.line(/^\(\d+\) \[@bob\] alice: sure$/));
+    await alice.line(new RegExp(`^ {2}↪ reply to ${question}: @alice café at nine\\?$`));
+
+    // An edit of her own message reaches bob; her terminal prints the notice.
+    const edited = bob.once('message_changed', (change) => change.messageId === reply.id && change.change.type === 'edit');
+    alice.write(`/edit ${mine} sure, see you at nine`);
+    await edited;
+    await alice.line(new RegExp(`^\\[@bob\\] \\* alice edited message ${mine}: sure, see you at nine$`));
+    alice.write(`/edit ${question} not mine`);
+    await alice.line(new RegExp(`^error: message ${question} is not yours`));
+
+    // /react toggles: on, then off.
+    alice.write(`/react ${question} 👍`);
+    await alice.line(new RegExp(`^\\[@bob\\] \\* alice reacted 👍 to message ${question} \\(now 👍 1\\)$`));
+    alice.write(`/react ${question} 👍`);
+    await alice.line(new RegExp(`^\\[@bob\\] \\* alice removed 👍 from message ${question}$`));
+    alice.write(`/react ${question} notanemoji`);
+    await alice.line(/^error: .*emoji/);
+
+    // bob's own changes arrive as notices.
+    await bob.edit(questionId(await bob.history(thread)), { text: '@alice café at ten?' }, { mentions: [aliceId] });
+    await alice.line(new RegExp(`^\\[@bob\\] \\* bob edited message ${question}: \\*\\*@alice\\*\\* café at ten\\?$`));
+    await bob.deleteMessage(questionId(await bob.history(thread)), { forEveryone: true });
+    await alice.line(new RegExp(`^\\[@bob\\] \\* bob deleted message ${question}$`));
+
+    // Shown again: [deleted], (edited), the reply to a deleted message; the numbers are the same.
+    alice.write('/open @bob');
+    await alice.line(/^--- @bob ---$/);
+    await alice.line(new RegExp(`^\\(${question}\\) \\[@bob\\] bob: \\[deleted\\]$`));
+    await alice.line(new RegExp(`^\\(${mine}\\) \\[@bob\\] alice: sure, see you at nine \\(edited\\)$`));
+    await alice.line(new RegExp(`^ {2}↪ reply to ${question}: \\[deleted\\]$`));
+
+    // Delete for everyone, and for me only.
+    const deleted = bob.once('message_changed', (change) => change.messageId === reply.id && change.change.type === 'delete');
+    alice.write(`/delete ${mine}`);
+    await deleted;
+    await alice.line(new RegExp(`^\\[@bob\\] \\* alice deleted message ${mine}$`));
+    alice.write(`/delete ${hello} me`);
+    await alice.line(new RegExp(`^\\[@bob\\] \\* message ${hello} deleted for you$`));
+
+    // Search: numbered results with the hit marked; nothing deleted or hidden.
+    alice.write('/search bye');
+    await alice.line(/^1 result\(s\) for "bye":$/);
+    await alice.line(new RegExp(`^\\(${bye}\\) \\[@bob\\] alice \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d: .*\\*\\*bye\\*\\* bob`));
+    alice.write('/search hello');
+    await alice.line(/^no messages found for "hello"$/);
+    alice.write('/search nine');
+    await alice.line(/^no messages found for "nine"$/);
+    // 20 results at a time; /search alone shows the next ones.
+    for (let i = 1; i <= 21; i++) await bob.send(thread, { text: `zebra count ${i}` });
+    await alice.line(/^\(\d+\) \[@bob\] bob: zebra count 21$/);
+    alice.write('/search zebra');
+    await alice.line(/^20 result\(s\) for "zebra":$/);
+    await alice.line(/^\(more results: \/search\)$/);
+    alice.write('/search');
+    await alice.line(/^1 more result\(s\) for "zebra":$/);
+    assert.deepEqual(await alice.end(), { code: 0, stderr: '' });
+
+    function questionId(page: { messages: readonly MessageJson[] }): number {
+      const found = page.messages.find((m) => m.sender_id !== aliceId && !m.deleted && /café/.test(JSON.stringify(m.body)));
+      assert.ok(found, 'bob’s question is in the history');
+      return found.id;
+    }
   });
 
   it('exits 1 with the server’s message when the password is wrong, and saves nothing', async () => {
@@ -191,7 +277,7 @@ describe('the terminal client, chatd chat', () => {
       dana.write('/dm erik');
       await dana.line(/^--- @erik ---$/);
       dana.write('sealed before the new phone');
-      await dana.line(/^\[@erik\] dana: sealed before the new phone$/);
+      await dana.line(/^\(\d+\) \[@erik\] dana: sealed before the new phone$/);
 
       const { client: phone, login } = await ChatClient.login({ server: server.url, username: 'dana', password: PASSWORD, deviceName: 'phone', encryption: true });
       const approved = phone.once('account', ({ state }) => state === 'approved');

@@ -186,6 +186,45 @@ describe('push notifications', { timeout: 120_000 }, () => {
     bobLaptop.socket.close();
   });
 
+  it('mute does not silence a mention: a muted member is pushed when mentioned ("mentioned you"), not otherwise; edits and reactions push nobody', async () => {
+    const w = await world();
+    const bob = await offlineUser(w, 'bob', { platform: 'apns', token: apnsToken(20) });
+    const carol = await offlineUser(w, 'carol', null);
+    const alice = await offlineUser(w, 'alice', null);
+    const a = await online(w, alice.token);
+    const group = (await a.socket.expect({ type: 'group_create', title: 'Climbing', members: [bob.id, carol.id] }, 'thread')).thread.id;
+    const b = await online(w, bob.token);
+    await b.socket.expect({ type: 'thread_settings', thread_id: group, muted: true }, 'thread');
+    b.socket.close();
+    await b.socket.closed;
+    // Not mentioned: nothing. The direct message after it proves it (one notification at a time, in order).
+    await send(a.socket, group, { text: 'anyone free on Saturday?' });
+    const toBob = await direct(a.socket, bob.id);
+    await send(a.socket, toBob, { text: 'first direct' });
+    const [first] = await w.apns.waitForRequests(1);
+    assert.deepEqual(aps(first!).alert, { title: alice.name, body: 'first direct' }, 'nothing for the muted group before it');
+    // Mentioned: pushed through the mute, and the notification says so.
+    const mention = await a.socket.expect(
+      { type: 'send', thread_id: group, client_msg_id: `m${++sends}`, kind: 'text', body: { text: `@${bob.name} you coming?` }, mentions: [bob.id] },
+      'ack',
+    );
+    const [, mentioned] = await w.apns.waitForRequests(2);
+    assert.equal(mentioned?.token, apnsToken(20));
+    assert.deepEqual(aps(mentioned!).alert, { title: 'Climbing', body: `${alice.name} mentioned you: @${bob.name} you coming?` });
+    assert.equal((mentioned?.payload as any).mentioned, 'true');
+    assert.equal((mentioned?.payload as any).message_id, String(mention.message_id));
+    // An edit that mentions him again and a reaction are change rows: no notification (the next direct one comes next).
+    await a.socket.expect(
+      { type: 'edit', message_id: mention.message_id, client_msg_id: `m${++sends}`, kind: 'text', body: { text: `@${bob.name} are you coming?` }, mentions: [bob.id] },
+      'ack',
+    );
+    await a.socket.expect({ type: 'react', message_id: mention.message_id, emoji: '👍', on: true, client_msg_id: `m${++sends}` }, 'ack');
+    await send(a.socket, toBob, { text: 'second direct' });
+    const [, , third] = await w.apns.waitForRequests(3);
+    assert.deepEqual(aps(third!).alert, { title: alice.name, body: 'second direct' }, 'the edit and the reaction pushed nothing');
+    a.socket.close();
+  });
+
   it('an end-to-end encrypted message and previews turned off: no plaintext, only the thread in the data', async () => {
     const w = await world('preview = false');
     const bob = await offlineUser(w, 'bob', { platform: 'fcm', token: fcmToken(1) });

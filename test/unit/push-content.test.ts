@@ -63,6 +63,19 @@ describe('push notification content', () => {
     }
   });
 
+  it('a mention says so: sender and "mentioned you" before the text; without plaintext only "You were mentioned"', () => {
+    const group = notificationFor({ ...message, threadKind: 'group', threadTitle: 'Climbing', mentioned: true }, 1, settings);
+    assert.deepEqual([group.title, group.body], ['Climbing', 'Alice mentioned you: see you at 9']);
+    assert.equal(group.data.mentioned, 'true');
+    const direct = notificationFor({ ...message, mentioned: true }, 1, settings);
+    assert.deepEqual([direct.title, direct.body], ['Alice', 'Alice mentioned you: see you at 9']);
+    for (const n of [notificationFor({ ...message, kind: 'e2e', mentioned: true }, 1, settings), notificationFor({ ...message, mentioned: true }, 1, { ...settings, preview: false })]) {
+      assert.deepEqual([n.title, n.body, n.data.mentioned], [undefined, 'You were mentioned', 'true']);
+      assert.doesNotMatch(JSON.stringify(n), /see you|Alice/);
+    }
+    assert.equal(notificationFor(message, 1, settings).data.mentioned, undefined, 'no mention: no key');
+  });
+
   it('previews: one line, at most 180 characters, none for bodies without text', () => {
     const table: Array<[string, string | undefined]> = [
       [JSON.stringify({ text: 'a\n\n b' }), 'a b'],
@@ -77,7 +90,7 @@ describe('push notification content', () => {
 });
 
 describe('push queue decisions', () => {
-  const row: Parameters<typeof skipReason>[0] = { deviceRevoked: false, pushToken: 't', deviceLive: false, deliveredSeq: 1, readSeq: 2, seq: 3, muted: false, left: false, createdAt: 1_000 };
+  const row: Parameters<typeof skipReason>[0] = { deviceRevoked: false, pushToken: 't', deviceLive: false, deliveredSeq: 1, readSeq: 2, seq: 3, deleted: false, muted: false, mentioned: false, left: false, createdAt: 1_000 };
   it('skips a notification the device no longer needs, and says why', () => {
     const table: Array<[Partial<typeof row>, number, string | undefined]> = [
       [{}, 2_000, undefined],
@@ -88,6 +101,10 @@ describe('push queue decisions', () => {
       [{ left: true }, 2_000, 'left'],
       [{ readSeq: 3 }, 2_000, 'read'],
       [{ muted: true }, 2_000, 'muted'],
+      [{ muted: true, mentioned: true }, 2_000, undefined],
+      [{ deleted: true }, 2_000, 'deleted'],
+      [{ muted: true, mentioned: true, readSeq: 3 }, 2_000, 'read'],
+      [{ muted: true, mentioned: true, left: true }, 2_000, 'left'],
       [{}, 1_000 + 60_001, 'expired'],
     ];
     for (const [change, now, expected] of table) assert.equal(skipReason({ ...row, ...change }, now, 60_000), expected, JSON.stringify(change));

@@ -47,6 +47,10 @@ export interface DuePush {
   readonly readSeq: number;
   /** The recipient muted the thread since. */
   readonly muted: boolean;
+  /** The message mentions the recipient (now: an edit may have added or removed the mention): a mention goes through mute. */
+  readonly mentioned: boolean;
+  /** The message was deleted for everyone since it was queued: nothing to tell any more. */
+  readonly deleted: boolean;
   /** The recipient left the thread since. */
   readonly left: boolean;
   /** How far the device has acknowledged the thread. */
@@ -84,7 +88,8 @@ export interface PushQueueStorage {
    * Turns up to `limit` threads with news into a queued notification per
    * device (not live, with a token for one of `platforms`, not muted, not
    * the sender's); a device's pending row takes the newer message. Resolves
-   * with how many threads it expanded.
+   * with how many threads it expanded. (Members who muted the thread but are
+   * mentioned were queued by the message's own unit: see the engines' append.)
    */
   expandPending(input: { limit: number; now: number; platforms: PushPlatforms }): Promise<number>;
   /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AppendSettings } from '../sqlite/append.js';
 import type { MessageChange, MessageKind, StoredMessage } from '../ports/messaging.js';
 import type { ThreadEvent } from '../ports/threads.js';
+import { queueMentionPushes } from './push.js';
 import type { Sql } from './sql.js';
 
 /**
@@ -180,11 +181,14 @@ export async function writeMessages(sql: Sql, settings: AppendSettings, messages
   const overflowed = (rows[0]?.overflowed ?? []).map(Number);
   if (overflowed.length > 0) await sql.query(OVERFLOW, [overflowed]);
   const ids = new Map(rows.map((row) => [`${row.thread_id}:${row.seq}`, Number(row.id)]));
-  return messages.map((m) => {
+  const stored = messages.map((m) => {
     const id = ids.get(`${m.threadId}:${m.seq}`);
     if (id === undefined) throw new Error(`message ${m.threadId}:${m.seq} was not stored`);
     return id;
   });
+  // Last, after the rows above are locked: mentions reach members who muted the thread (push.ts).
+  await queueMentionPushes(sql, settings.push, messages, stored);
+  return stored;
 }
 
 /** The message as the ports return it, once stored under `id`. */

@@ -22,16 +22,16 @@ const BACKFILL = `INSERT INTO inbox (device_id, message_id, thread_id, seq, crea
   ON CONFLICT DO NOTHING`;
 
 // A notification per thread for the newest message the device got live but never acknowledged (never moving a
-// pending one back to an older message: another node's expansion may have queued a newer one meanwhile).
-// Change rows notify nobody.
+// pending one back to an older message: another node's expansion may have queued a newer one meanwhile). Change
+// rows make none; in a thread the user muted, only a message that mentions them does.
 const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
   SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), $1
     FROM inbox i
     JOIN devices d ON d.id = i.device_id
     JOIN messages msg ON msg.id = i.message_id
     JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = d.user_id
-   WHERE i.device_id = $2 AND i.message_id > $3 AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system' AND msg.target_id IS NULL
-     AND NOT m.muted AND d.push_token IS NOT NULL
+   WHERE i.device_id = $2 AND i.message_id > $3 AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system' AND msg.change IS NULL
+     AND (NOT m.muted OR coalesce(msg.mentions::jsonb @> to_jsonb(d.user_id), false)) AND d.push_token IS NOT NULL
      AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm'))
    GROUP BY d.id, i.thread_id
   ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at

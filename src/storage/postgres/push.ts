@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PushCounts } from '../ports/admin.js';
 import type { DuePush, PushClaimant, PushCounter, PushPlatform, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
+import type { NewMessage } from './append.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
 
@@ -44,10 +45,51 @@ export async function pushRegistration(sql: Sql, deviceId: number): Promise<Push
 
 /** Inside a unit: the provider said the token is dead; removed (with the device's queued rows) unless the device registered another meanwhile. */
 export async function dropPushToken(sql: Sql, deviceId: number, token: string): Promise<boolean> {
+  await lockDeviceRow(sql, deviceId);
   const dropped = await sql.query('UPDATE devices SET push_platform = NULL, push_token = NULL, push_topic = NULL WHERE id = $1 AND push_token = $2', [deviceId, token]);
   if (dropped.rowCount !== 1) return false;
   await sql.query('DELETE FROM push_queue WHERE device_id = $1', [deviceId]);
   return true;
+}
+
+// Mute does not silence a mention: the devices of mentioned members who muted the thread (the expansion leaves
+// them out). One row per device and thread, the newest mention's (two in one batch would make the upsert touch
+// a row twice); locked in key order. Never an older message over a newer one (another node may have queued it).
+const QUEUE_MENTIONS = `
+INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
+SELECT DISTINCT ON (d.id, p.thread_id) d.id, p.thread_id, p.message_id, p.created_at, p.created_at
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS p(message_id, thread_id, sender_user_id, created_at, mentions)
+  JOIN thread_members m ON m.thread_id = p.thread_id
+   AND m.user_id IN (SELECT value::bigint FROM jsonb_array_elements_text(p.mentions::jsonb))
+  JOIN devices d ON d.user_id = m.user_id
+ WHERE m.muted AND m.left_seq IS NULL AND m.user_id <> p.sender_user_id
+   AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
+   AND (($6 AND d.push_platform = 'apns') OR ($7 AND d.push_platform = 'fcm'))
+ ORDER BY d.id, p.thread_id, p.message_id DESC
+ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
+ WHERE push_queue.message_id < excluded.message_id`;
+
+/**
+ * Inside the messages' unit, as its LAST write on push rows (after the
+ * thread's push_threads row and the recipient devices are locked: the order
+ * every unit that takes these follows): the mentions of the batch's content
+ * messages queue notifications for members who muted the thread. No query
+ * when none mentions anyone. At most 50 users per message: a bounded cost.
+ */
+export async function queueMentionPushes(sql: Sql, platforms: PushPlatforms, messages: readonly NewMessage[], ids: readonly number[]): Promise<void> {
+  if (!(platforms.apns || platforms.fcm)) return;
+  // Content messages that mention someone (change rows push nobody; system messages mention nobody).
+  const mentioning = messages.flatMap((m, index) => (m.change || m.kind === 'system' || !m.mentionsJson || m.mentionsJson === '[]' ? [] : [{ m, id: ids[index] as number }]));
+  if (mentioning.length === 0) return;
+  await sql.query(QUEUE_MENTIONS, [
+    mentioning.map(({ id }) => id),
+    mentioning.map(({ m }) => m.threadId),
+    mentioning.map(({ m }) => m.senderUserId),
+    mentioning.map(({ m }) => m.now),
+    mentioning.map(({ m }) => m.mentionsJson),
+    platforms.apns,
+    platforms.fcm,
+  ]);
 }
 
 export async function pushCounts(sql: Sql): Promise<PushCounts> {
@@ -58,6 +100,15 @@ export async function pushCounts(sql: Sql): Promise<PushCounts> {
   const values = new Map(rows.map((row) => [row.name, row.value]));
   const get = (name: string): number => values.get(name) ?? 0;
   return { sent: get('sent'), failed: get('failed'), droppedTokens: get('dropped_tokens'), skipped: get('skipped'), queued: get('') };
+}
+
+/**
+ * The device row before its queued rows, as the message path takes them (it
+ * locks recipient devices, then queues mentions): the other order could
+ * deadlock with a message that mentions the device's user.
+ */
+async function lockDeviceRow(sql: Sql, deviceId: number): Promise<void> {
+  await sql.query('SELECT id FROM devices WHERE id = $1 FOR NO KEY UPDATE', [deviceId]);
 }
 
 async function count(sql: Sql, counter: PushCounter): Promise<void> {
@@ -71,6 +122,8 @@ const DUE_COLUMNS = `q.id, q.device_id, q.thread_id, q.message_id, q.created_at,
        msg.seq, msg.kind, msg.body, msg.attachments, u.display_name AS sender_name,
        t.kind AS thread_kind, t.title AS thread_title,
        coalesce(tm.read_seq, 0) AS read_seq, coalesce(tm.muted, false) AS muted,
+       coalesce(msg.mentions::jsonb @> to_jsonb(d.user_id), false) AS mentioned,
+       msg.deleted_at IS NOT NULL AS deleted,
        tm.left_seq IS NOT NULL AS left, coalesce(c.delivered_seq, 0) AS delivered_seq`;
 const DUE_JOINS = `JOIN devices d ON d.id = q.device_id
   JOIN messages msg ON msg.id = q.message_id
@@ -101,6 +154,8 @@ interface DuePushRow {
   readonly thread_title: string | null;
   readonly read_seq: number;
   readonly muted: boolean;
+  readonly mentioned: boolean;
+  readonly deleted: boolean;
   readonly left: boolean;
   readonly delivered_seq: number;
   readonly [column: string]: unknown;
@@ -129,6 +184,8 @@ function toDuePush(row: DuePushRow): DuePush {
     threadTitle: row.thread_title,
     readSeq: row.read_seq,
     muted: row.muted,
+    mentioned: row.mentioned,
+    deleted: row.deleted,
     left: row.left,
     deliveredSeq: row.delivered_seq,
   };
@@ -223,6 +280,7 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
 
   async dropDeadToken(push: QueuedPush, token: string): Promise<void> {
     await this.db.writes.submit(async (sql) => {
+      await lockDeviceRow(sql, push.deviceId);
       await this.done(sql, push);
       if (await dropPushToken(sql, push.deviceId, token)) await count(sql, 'dropped_tokens');
     });

@@ -28,6 +28,9 @@ export interface DuePushRow {
   /** The recipient's read cursor in the thread, and whether they muted it since. */
   readonly read_seq: number;
   readonly muted: 0 | 1;
+  /** The message mentions the recipient: a mention goes through mute. */
+  readonly mentioned: 0 | 1;
+  readonly deleted: 0 | 1;
   /** The recipient left the thread since. */
   readonly left: 0 | 1;
   /** How far the device has acknowledged the thread. */
@@ -62,6 +65,7 @@ export class PushRepository {
   private readonly expandStatement;
   private readonly expandedStatement;
   private readonly enqueueForDeviceStatement;
+  private readonly queueMentionsStatement;
   private readonly claimStatement;
   private readonly dueStatement;
   private readonly nextDueStatement;
@@ -104,7 +108,7 @@ export class PushRepository {
     );
     this.expandedStatement = db.prepare<[number, number]>('DELETE FROM push_threads WHERE thread_id = ? AND message_id = ?');
     // A device that stopped being live: a notification per thread for the newest message it got live but never acked
-    // (a content message: edits, deletes and reactions make no notification).
+    // (change rows make none; in a thread the user muted, only a message that mentions them does).
     this.enqueueForDeviceStatement = db.prepare<[number, number, number, 0 | 1, 0 | 1]>(
       `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
        SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), ?
@@ -112,10 +116,23 @@ export class PushRepository {
          JOIN devices d ON d.id = i.device_id
          JOIN messages msg ON msg.id = i.message_id AND msg.change IS NULL
          JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = d.user_id
-        WHERE i.device_id = ? AND i.message_id > ? AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system'
-          AND m.muted = 0 AND d.push_token IS NOT NULL
+        WHERE i.device_id = ? AND i.message_id > ? AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system' AND msg.change IS NULL
+          AND (m.muted = 0 OR EXISTS (SELECT 1 FROM json_each(msg.mentions) WHERE value = d.user_id)) AND d.push_token IS NOT NULL
           AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm'))
         GROUP BY i.thread_id
+       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
+    );
+    // Mute does not silence a mention: the devices of mentioned members who muted the thread (the expansion
+    // leaves them out), queued in the message's own transaction — at most 50 users, so a bounded cost — and not
+    // through push_threads, whose one row per thread a later message in it would take over.
+    this.queueMentionsStatement = db.prepare<{ id: number; thread: number; sender: number; now: number; mentions: string; apns: 0 | 1; fcm: 0 | 1 }>(
+      `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
+       SELECT d.id, m.thread_id, :id, :now, :now
+         FROM thread_members m JOIN devices d ON d.user_id = m.user_id
+        WHERE m.thread_id = :thread AND m.muted = 1 AND m.left_seq IS NULL AND m.user_id <> :sender
+          AND m.user_id IN (SELECT value FROM json_each(:mentions))
+          AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
+          AND ((:apns = 1 AND d.push_platform = 'apns') OR (:fcm = 1 AND d.push_platform = 'fcm'))
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
     // Due, and not claimed by another whose lease still runs.
@@ -133,6 +150,8 @@ export class PushRepository {
               msg.seq, msg.kind, msg.body, msg.attachments, u.display_name AS sender_name,
               t.kind AS thread_kind, t.title AS thread_title,
               coalesce(tm.read_seq, 0) AS read_seq, coalesce(tm.muted, 0) AS muted,
+              EXISTS (SELECT 1 FROM json_each(msg.mentions) WHERE value = d.user_id) AS mentioned,
+              msg.deleted_at IS NOT NULL AS deleted,
               tm.left_seq IS NOT NULL AS left, coalesce(c.delivered_seq, 0) AS delivered_seq
          FROM push_queue q
          JOIN devices d ON d.id = q.device_id
@@ -199,6 +218,28 @@ export class PushRepository {
   /** The thread has a new message to notify of (in the message's transaction: one row per thread, whatever its size). */
   noteThread(message: { readonly id: number; readonly threadId: number; readonly senderUserId: number; readonly createdAt: number }): void {
     this.noteThreadStatement.run(message.threadId, message.id, message.senderUserId, message.createdAt);
+  }
+
+  /**
+   * In the message's transaction: the devices of the mentioned users (`mentionsJson`, a JSON array of ids) who muted the
+   * thread get a notification queued now (the others hear of it through the
+   * thread's expansion, which leaves muted members out).
+   */
+  queueMentions(
+    message: { readonly id: number; readonly threadId: number; readonly senderUserId: number; readonly createdAt: number },
+    mentionsJson: string,
+    platforms: PushPlatforms,
+  ): void {
+    if (mentionsJson === '[]') return;
+    this.queueMentionsStatement.run({
+      id: message.id,
+      thread: message.threadId,
+      sender: message.senderUserId,
+      now: message.createdAt,
+      mentions: mentionsJson,
+      apns: platforms.apns ? 1 : 0,
+      fcm: platforms.fcm ? 1 : 0,
+    });
   }
 
   pendingThreads(limit: number): PushThreadRow[] {

@@ -86,7 +86,10 @@ export function insertMessage(store: Store, settings: AppendSettings, input: Mes
   }
   // Offline devices with a push token learn of it by a notification (system messages and changes make none); the push worker finds them.
   if (input.kind !== 'system' && !change && (settings.push.apns || settings.push.fcm)) {
-    store.push.noteThread({ id, threadId: input.threadId, senderUserId: input.senderUserId, createdAt: input.now });
+    const message = { id, threadId: input.threadId, senderUserId: input.senderUserId, createdAt: input.now };
+    store.push.noteThread(message);
+    // Mute does not silence a mention: those members' devices are queued now (repositories/push.ts).
+    if (mentionsJson !== null) store.push.queueMentions(message, mentionsJson, settings.push);
   }
   // Whoever writes has read what came before.
   store.threads.advanceRead(input.threadId, input.senderUserId, seq);

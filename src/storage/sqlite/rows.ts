@@ -79,6 +79,8 @@ export function toDuePush(row: DuePushRow): DuePush {
     readSeq: row.read_seq,
     muted: row.muted === 1,
     left: row.left === 1,
+    mentioned: row.mentioned === 1,
+    deleted: row.deleted === 1,
     deliveredSeq: row.delivered_seq,
   };
 }
