@@ -12,6 +12,8 @@ import { LinkCache } from './attachment-links.js';
 import { type UploadedAttachment, sendWithAttachments } from './attachment-sdk.js';
 import { EncryptionModel } from './e2e-model.js';
 import { LocalStorageStore } from './local-store.js';
+import { MessageFeatures } from './message-model.js';
+import { type SendOptions, messageApi } from './message-sdk.js';
 import { type Session, forgetSession } from './session.js';
 import { UploadQueue } from './uploads.js';
 
@@ -42,6 +44,8 @@ export class ChatModel {
   readonly uploads: UploadQueue;
   /** Signed links of the attachments on screen. */
   readonly links: LinkCache;
+  /** Replies, edits, deletes, reactions, jumps and search. */
+  readonly msg: MessageFeatures;
   /** Why the client cannot run at all (a damaged store: its secrets are left as they are). */
   fatal: string | undefined;
   connection: ConnectionState = 'connecting';
@@ -77,6 +81,7 @@ export class ChatModel {
     this.e2e = new EncryptionModel(this.client, session.user.id, this.store, () => this.changed(), () => void this.reloadMessages());
     this.uploads = new UploadQueue(this.client, () => this.changed());
     this.links = new LinkCache(this.client, () => this.changed());
+    this.msg = new MessageFeatures(this, () => this.changed());
     this.users.set(session.user.id, session.user);
     const { client } = this;
     client.on('state', (change) => {
@@ -276,12 +281,12 @@ export class ChatModel {
     this.add(threadId, page.messages);
   }
 
-  /** Sends `text` (may be empty when files go) with the finished uploads. */
-  async send(threadId: number, text: string, attachments: readonly UploadedAttachment[] = []): Promise<void> {
+  /** Sends `text` (may be empty when files go) with the finished uploads; `options`: the message answered, the members mentioned. */
+  async send(threadId: number, text: string, attachments: readonly UploadedAttachment[] = [], options: SendOptions = {}): Promise<void> {
     // The next keystroke is a new message being typed: say so at once.
     this.lastTyping = 0;
     try {
-      const sending = attachments.length > 0 ? sendWithAttachments(this.client, threadId, text, attachments) : this.client.send(threadId, { text });
+      const sending = attachments.length > 0 ? sendWithAttachments(this.client, threadId, text, attachments, options) : messageApi(this.client).send(threadId, { text }, options);
       this.changed();
       await sending;
     } catch (error) {
@@ -357,7 +362,7 @@ export class ChatModel {
     if (thread.peer) this.users.set(thread.peer.id, thread.peer);
   }
 
-  private add(threadId: number, messages: readonly ClientMessage[]): void {
+  add(threadId: number, messages: readonly ClientMessage[]): void {
     for (const message of messages) if (message.seq > (this.latest.get(threadId)?.seq ?? 0)) this.latest.set(threadId, message);
     const bySeq = new Map((this.messages.get(threadId) ?? []).map((m) => [m.seq, m]));
     for (const message of messages) bySeq.set(message.seq, message);

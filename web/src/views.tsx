@@ -4,7 +4,9 @@ import { attachmentSummary, attachmentsOf } from './attachment-sdk.js';
 import { MessageAttachments } from './attachments.js';
 import { Composer, attachFiles, useFileDrop } from './composer.js';
 import { DevicesPanel, EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
+import { DeletedBody, EditedMark, MessageShell, MessageText, NewerMessages } from './message-parts.js';
 import type { ChatModel, PendingMessage } from './model.js';
+import { SearchBox, SearchResults } from './search.js';
 
 export function ChatScreen({ model }: { model: ChatModel }) {
   const open = model.threads.find((t) => t.id === model.openThread);
@@ -90,8 +92,10 @@ function Sidebar({ model }: { model: ChatModel }) {
           <button type="submit">Create group</button>
         </form>
       )}
+      <SearchBox model={model} />
       {model.error && !model.openThread && <p class="error" role="alert">{model.error}</p>}
-      <nav aria-label="Chats">
+      <SearchResults model={model} />
+      <nav aria-label="Chats" hidden={model.msg.search !== undefined}>
         <ul class="threads">
           {model.threads.map((thread) => (
             <li key={thread.id}>
@@ -142,6 +146,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
   const pending = model.pending(thread.id);
   const typing = model.typingIn(thread.id).filter((u) => u.id !== model.session.user.id);
   const failed = model.failed.get(thread.id) ?? [];
+  const newerAfter = model.msg.newerAfter.get(thread.id);
   const list = useRef<HTMLOListElement>(null);
   const atBottom = useRef(true);
   const fromBottom = useRef(0);
@@ -213,9 +218,10 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
             </button>
           </li>
         )}
-        {messages.map((message) => (
-          <MessageItem key={message.seq} model={model} message={message} />
-        ))}
+        {messages.map((message) => [
+          <MessageItem key={message.seq} model={model} message={message} />,
+          newerAfter === message.seq && <NewerMessages key="newer" model={model} thread={thread} />,
+        ])}
         <IdentityWarnings model={model} thread={thread} onVerify={setSafetyWith} />
         {pending.map((message) => (
           <li key={message.client_msg_id} class="message own pending" data-testid="pending">
@@ -247,15 +253,26 @@ function MessageItem({ model, message }: { model: ChatModel; message: ClientMess
   const problem = message.kind === 'e2e' && message.e2e?.status !== 'ok';
   const body = textOf(message);
   return (
-    <li class={`message${own ? ' own' : ''}${problem ? ' e2e-problem' : ''}`} data-seq={message.seq} data-e2e={message.e2e?.status}>
+    <MessageShell model={model} message={message} className={`message${own ? ' own' : ''}${problem ? ' e2e-problem' : ''}`} attributes={{ 'data-seq': message.seq, 'data-e2e': message.e2e?.status }}>
       {!own && <span class="sender">{sender}</span>}
-      <MessageAttachments model={model} message={message} />
-      {body && <span class="body">{body}</span>}
+      {message.deleted ? (
+        <DeletedBody />
+      ) : (
+        <>
+          <MessageAttachments model={model} message={message} />
+          {body && (
+            <span class="body">
+              <MessageText model={model} message={message} text={body} />
+            </span>
+          )}
+        </>
+      )}
       <span class="meta">
+        <EditedMark message={message} />
         {time(message.created_at)}
         {own && <Ticks status={status} />}
       </span>
-    </li>
+    </MessageShell>
   );
 }
 
@@ -318,6 +335,7 @@ function textOf(message: ClientMessage): string {
 
 function previewOf(message: ClientMessage): string {
   if (message.kind === 'system') return 'Group changed';
+  if (message.deleted) return 'This message was deleted';
   return textOf(message) || attachmentSummary(attachmentsOf(message));
 }
 
