@@ -1,7 +1,7 @@
 import type { ClientMessage, UserJson } from '../../src/client/browser.js';
 import type { UploadedAttachment } from './attachment-sdk.js';
 import { applyChange, plainText } from './message-changes.js';
-import { type MessageChangedEvent, type MessageHiddenEvent, type SearchHit, changeOf, messageApi } from './message-sdk.js';
+import { type MessageChangedEvent, type MessageHiddenEvent, type SearchHit, messageApi } from './message-sdk.js';
 import { parseMentions } from './mentions.js';
 import type { ChatModel } from './model.js';
 
@@ -241,8 +241,9 @@ export class MessageFeatures {
   /** An edit, delete or reaction: the message on screen (and the list's preview) takes it. */
   private onChanged(event: MessageChangedEvent, local?: 'delete' | 'hide'): void {
     if (local === 'hide') return this.onHidden(event);
-    const { change, row } = changeOf(event);
-    const update = (message: ClientMessage): ClientMessage => event.message ?? applyChange(message, change, row);
+    const { change } = event;
+    // The SDK's copy when it holds the message; otherwise the change applied here to what is on screen.
+    const update = (message: ClientMessage): ClientMessage => event.message ?? applyChange(message, change, event.by);
     const list = this.model.messages.get(event.threadId);
     const index = list?.findIndex((m) => m.id === event.messageId) ?? -1;
     if (list && index >= 0) {

@@ -20,13 +20,14 @@ export interface SearchPage {
   readonly nextCursor: string | null;
 }
 
-/** `message_changed`: the target's id, what changed, and its new state when the SDK has it. */
+/** `message_changed`: the target's id, what changed, its new state when the SDK holds it, and the change message. */
 export interface MessageChangedEvent {
   readonly threadId: number;
   readonly messageId: number;
-  /** The change (`{type, message_id, …}`), or the change message carrying it. */
-  readonly change: Change | (ClientMessage & { readonly change: Change });
+  readonly change: Change;
   readonly message?: ClientMessage;
+  /** The change message: who reacted, when; for an edit the new body (decrypted) and mentions. */
+  readonly by?: ClientMessage;
 }
 
 export interface MessageHiddenEvent {
@@ -53,12 +54,4 @@ interface MessageApi {
 /** The client seen through MSG-SPEC §4's names. */
 export function messageApi(client: ChatClient): MessageApi {
   return client as unknown as MessageApi;
-}
-
-/** The change and the change message (when the event carries one) of a `message_changed` event. */
-export function changeOf(event: MessageChangedEvent): { change: Change; row: ClientMessage | undefined } {
-  const { change } = event;
-  if ('type' in change && !('seq' in change)) return { change: change as Change, row: undefined };
-  const row = change as ClientMessage & { change: Change };
-  return { change: row.change, row };
 }
