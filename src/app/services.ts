@@ -16,9 +16,11 @@ import { SendBudget } from '../services/limits/send-budget.js';
 import type { Broker } from '../services/live/broker.js';
 import type { DeviceLinks } from '../services/live/device-links.js';
 import type { PresenceStore } from '../services/live/presence-store.js';
+import { MessageChangeService } from '../services/message-changes.js';
 import { MessagingService } from '../services/messaging.js';
 import { PresenceService } from '../services/presence.js';
 import { PushTokenService } from '../services/push-tokens.js';
+import { SearchService } from '../services/search.js';
 import { ThreadService } from '../services/threads.js';
 import type { Fanout } from '../services/types.js';
 import type { LiveLink } from '../realtime/channels.js';
@@ -62,6 +64,8 @@ export function buildChatServices(deps: ChatServiceDeps) {
       concurrency: config.push.concurrency,
     },
   });
+  // One budget for sends and changes: each is a message stored.
+  const sendBudget = new SendBudget(deps.limitStore, config.limits.user_sends_per_second);
   const services = {
     messaging: new MessagingService({
       storage: storage.messaging,
@@ -69,7 +73,7 @@ export function buildChatServices(deps: ChatServiceDeps) {
       clock,
       fanout,
       pushes,
-      sendBudget: new SendBudget(deps.limitStore, config.limits.user_sends_per_second),
+      sendBudget,
       settings: {
         push,
         maxBodyBytes: config.messages.max_body_bytes,
@@ -77,7 +81,20 @@ export function buildChatServices(deps: ChatServiceDeps) {
         attachmentsEnabled: config.attachments.enabled,
       },
     }),
+    changes: new MessageChangeService({
+      storage: storage.messaging,
+      history: storage.history,
+      clock,
+      fanout,
+      sendBudget,
+      settings: {
+        maxBodyBytes: config.messages.max_body_bytes,
+        editWindowMs: config.messages.edit_window_seconds * 1000,
+        requireE2e: config.messages.require_e2e,
+      },
+    }),
     history: new HistoryService({ storage: storage.history, settings: { pageMax: config.messages.history_page_max } }),
+    search: new SearchService({ storage: storage.search, settings: { enabled: config.search.enabled } }),
     threads: new ThreadService({
       storage: storage.threads,
       clock,

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { readEpoch } from '../storage/database.js';
 import { openPostgres } from '../storage/postgres/database.js';
+import { searchFeatures } from '../storage/postgres/search.js';
 import { postgresStorage } from '../storage/postgres/storage.js';
 import type { Storage } from '../storage/ports/storage.js';
 import type { AppendSettings } from '../storage/sqlite/append.js';
@@ -40,6 +41,10 @@ export async function openStorageEngine(
       applied: (name) => log.info({ migration: name }, 'PostgreSQL schema upgraded'),
     });
     try {
+      // Said once, at start: search works without these extensions, with the fallbacks named (docs/search.md).
+      const search = await searchFeatures(db);
+      if (!search.unaccent) log.warn('search: PostgreSQL extension unaccent is not installed: diacritics are folded for common Latin letters only');
+      if (!search.trigrams) log.warn('search: PostgreSQL extension pg_trgm is not installed: Chinese/Japanese and substring searches scan the searcher\'s messages (LIKE)');
       return { storage: postgresStorage(db, settings, { claimant }), epoch: await db.epoch(), health: postgresEngine(db), where: db.label, shared: true };
     } catch (error) {
       await db.close();

@@ -7,6 +7,8 @@ import type {
   DeviceMessageEvent,
   DeviceMessagesReplyFrame,
   ErrorFrame,
+  HiddenEvent,
+  HiddenReplyFrame,
   InboxDoneEvent,
   KeysChangedEvent,
   KeysReplyFrame,
@@ -18,10 +20,12 @@ import type {
   PresenceReplyFrame,
   ReadStateFrame,
   ReceiptEvent,
+  SearchResultsFrame,
   SyncReplyFrame,
   ThreadReplyFrame,
   ThreadsReplyFrame,
   TypingEvent,
+  UsersReplyFrame,
   WelcomeFrame,
 } from '../protocol/frames.js';
 import { ClientError } from './errors.js';
@@ -63,15 +67,25 @@ export interface ReplyOf {
   device_send: OkFrame;
   device_messages: DeviceMessagesReplyFrame;
   device_messages_ack: OkFrame;
+  edit: AckFrame;
+  /** `ok`: deleted for me, or already deleted. */
+  delete: AckFrame | OkFrame;
+  /** `ok`: the reaction was already so (nothing stored). */
+  react: AckFrame | OkFrame;
+  hidden: HiddenReplyFrame;
+  search: SearchResultsFrame;
+  users_search: UsersReplyFrame;
 }
 
-const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] } = {
+/** The reply types each request may get (one, or a list where the server answers either). */
+const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] | ReadonlyArray<ReplyOf[K]['type']> } = {
   ping: 'pong', send: 'ack', delivered: 'delivered', read: 'read_state', history: 'messages', jump: 'messages',
   sync: 'sync', threads: 'threads', thread_get: 'thread', direct_open: 'thread', group_create: 'thread',
   group_add: 'thread', group_remove: 'ok', group_leave: 'ok', group_rename: 'thread', group_role: 'thread',
   thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok', push_register: 'ok', push_unregister: 'ok',
   keys_publish: 'ok', keys_get: 'keys', require_e2e: 'thread',
   account_publish: 'ok', device_approve: 'ok', device_send: 'ok', device_messages: 'device_messages', device_messages_ack: 'ok',
+  edit: 'ack', delete: ['ack', 'ok'], react: ['ack', 'ok'], hidden: 'hidden', search: 'search_results', users_search: 'users',
 };
 
 /** A request path that resolves with the request's reply (a connection's, or the client's that waits for one). */
@@ -79,7 +93,7 @@ export type Call = <R extends RequestJson>(request: R) => Promise<ReplyOf[R['typ
 
 export type ServerEvent =
   | MessageEvent | InboxDoneEvent | ReceiptEvent | TypingEvent | PresenceEvent
-  | KeysChangedEvent | AccountChangedEvent | DeviceMessageEvent;
+  | KeysChangedEvent | AccountChangedEvent | DeviceMessageEvent | HiddenEvent;
 
 /** Why a connection ended. */
 export interface ConnectionEnd {
@@ -109,7 +123,7 @@ export interface ConnectionOptions {
 }
 
 interface Waiting {
-  readonly expect: string;
+  readonly expect: string | readonly string[];
   readonly resolve: (frame: never) => void;
   readonly reject: (error: ClientError) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -231,8 +245,9 @@ export class Connection {
       if (!waiting) return;
       this.waiting.delete(frame.id);
       clearTimeout(waiting.timer);
-      if (frame.type === waiting.expect) waiting.resolve(frame as never);
-      else waiting.reject(new ClientError('bad_reply', `expected ${waiting.expect}, got ${String(frame.type)}`, false));
+      const expected = typeof waiting.expect === 'string' ? [waiting.expect] : waiting.expect;
+      if (expected.includes(frame.type as string)) waiting.resolve(frame as never);
+      else waiting.reject(new ClientError('bad_reply', `expected ${expected.join(' or ')}, got ${String(frame.type)}`, false));
       return;
     }
     this.options.onEvent(frame as ServerEvent);

@@ -226,7 +226,8 @@ export class E2eSession {
       const encKey = directory.sealKey(device.device_id);
       if (encKey) recipients.push({ device_id: device.device_id, encKey });
     }
-    const binding = { thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, sender_user_id: self.user_id };
+    // An edit is bound to the edited message's client_msg_id (seal_as): the server shows it as that message's body.
+    const binding = { thread_id: entry.thread_id, client_msg_id: entry.seal_as ?? entry.client_msg_id, sender_user_id: self.user_id };
     const body = sealEnvelope(sodium, { device_id: self.device_id, signSecret: own.signSecret() }, binding, entry.body, recipients);
     this.policy.encrypted(entry.thread_id);
     return { body };
@@ -274,10 +275,10 @@ export class E2eSession {
   // ---- receiving ----
 
   /** Decrypts and verifies an e2e message now, if this device is ready and knows the sender; undefined otherwise. */
-  openNow(message: MessageJson): ClientMessage | undefined {
+  openNow(message: MessageJson, editOf?: { readonly client_msg_id: string }): ClientMessage | undefined {
     const opener = this.opener;
     if (!this.settled || !opener || !opener.knowsSender(message)) return undefined;
-    return opener.open(message);
+    return opener.open(message, editOf);
   }
 
   /**
@@ -286,7 +287,7 @@ export class E2eSession {
    * connection's own (it dropped while keys settled, a fetch timed out): the
    * message is then given again later, not marked. A server's error reply marks it.
    */
-  async open(message: MessageJson): Promise<ClientMessage> {
+  async open(message: MessageJson, editOf?: { readonly client_msg_id: string }): Promise<ClientMessage> {
     try {
       await this.whenReady();
     } catch (error) {
@@ -306,7 +307,7 @@ export class E2eSession {
       }
       if (reply) this.learn(reply.accounts, reply.devices, [message.sender_id]);
     }
-    return opener.open(message);
+    return opener.open(message, editOf);
   }
 
   // ---- this user's devices ----

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DocumentStore, type StoredState, documentToState, emptyDocument, parseStoreDocument } from './store.js';
 
@@ -10,6 +10,7 @@ import { DocumentStore, type StoredState, documentToState, emptyDocument, parseS
  */
 export class FileStore extends DocumentStore {
   private writing: Promise<void> | undefined;
+  private indexWriting: Promise<void> | undefined;
   private dirty = false;
 
   constructor(private readonly path: string) {
@@ -39,7 +40,26 @@ export class FileStore extends DocumentStore {
   }
 
   flush(): Promise<void> {
-    return this.writing ?? Promise.resolve();
+    return Promise.all([this.writing, this.indexWriting]).then(() => undefined);
+  }
+
+  /** The local search index: its own file beside the store (`<path>.search`, mode 0600), so cursor writes do not rewrite it. */
+  loadLocalIndex(): Promise<string | undefined> {
+    return readFile(`${this.path}.search`, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+  }
+
+  saveLocalIndex(serialised: string | undefined): Promise<void> {
+    // One at a time, in call order: the last call wins.
+    const previous = this.indexWriting ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => (serialised === undefined ? rm(`${this.path}.search`, { force: true }) : writeAtomically(`${this.path}.search`, serialised)));
+    const tracked: Promise<void> = next.catch(() => undefined).then(() => {
+      if (this.indexWriting === tracked) this.indexWriting = undefined;
+    });
+    this.indexWriting = tracked;
+    return next;
   }
 
   private async writeWhileDirty(): Promise<void> {
@@ -47,21 +67,27 @@ export class FileStore extends DocumentStore {
       await mkdir(dirname(this.path), { recursive: true });
       while (this.dirty) {
         this.dirty = false;
-        const temporary = `${this.path}.tmp`;
-        const file = await open(temporary, 'w', 0o600);
-        try {
-          await file.writeFile(JSON.stringify(this.document));
-          await file.sync();
-        } finally {
-          await file.close();
-        }
-        await rename(temporary, this.path);
-        await syncDirectory(dirname(this.path));
+        await writeAtomically(this.path, JSON.stringify(this.document));
       }
     } finally {
       this.writing = undefined;
     }
   }
+}
+
+/** Written to a temporary file, flushed, renamed over `path`: a crash leaves the old or the new text. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.tmp`;
+  const file = await open(temporary, 'w', 0o600);
+  try {
+    await file.writeFile(text);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temporary, path);
+  await syncDirectory(dirname(path));
 }
 
 /** The rename is durable only once its directory is. Some systems (Windows) cannot open a directory for that: skipped there. */

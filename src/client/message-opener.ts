@@ -7,6 +7,7 @@ import { type Envelope, decryptEnvelope, readEnvelope, signatureValid, unsealKey
 import type { HistoryKeys } from './history-hook.js';
 import type { OwnDevice } from './own-device.js';
 import type { ReplayGuard } from './replay-guard.js';
+import { readSealedEdit } from './sealed-edit.js';
 import type { Sodium } from './sodium.js';
 import type { ThreadEncryptionPolicy } from './thread-encryption.js';
 
@@ -38,7 +39,11 @@ export class MessageOpener {
     return !envelope || this.signer(envelope.sender_device)?.trusted === true;
   }
 
-  open(message: MessageJson): ClientMessage {
+  /**
+   * `editOf`: the message is an e2e edit (a change message) of the message with this client_msg_id: its envelope is
+   * bound to that one (sealed-edit.ts), and what it seals must name this change message's own client_msg_id.
+   */
+  open(message: MessageJson, editOf?: { readonly client_msg_id: string }): ClientMessage {
     const envelope = readEnvelope(message.body);
     const result = (status: E2eStatus, fingerprint?: string, body?: unknown, via?: 'sealed' | 'history'): ClientMessage => ({
       ...withoutAttachments(message),
@@ -52,7 +57,7 @@ export class MessageOpener {
     if (!envelope) return result('bad_signature');
     const signer = this.signer(envelope.sender_device);
     if (!signer) return result('unknown_sender');
-    const binding = { thread_id: message.thread_id, client_msg_id: message.client_msg_id, sender_user_id: message.sender_id };
+    const binding = { thread_id: message.thread_id, client_msg_id: editOf?.client_msg_id ?? message.client_msg_id, sender_user_id: message.sender_id };
     if (signer.user_id !== message.sender_id || !signatureValid(this.sodium, envelope, binding, signer.signKey)) return result('bad_signature', signer.fingerprint);
     if (!signer.trusted) return result('untrusted_sender', signer.fingerprint);
     const opened = this.messageKey(message, envelope);
@@ -60,6 +65,9 @@ export class MessageOpener {
     const decrypted = decryptEnvelope(this.sodium, envelope, binding, opened.key);
     if (decrypted === 'bad_commit') return result('bad_signature', signer.fingerprint);
     if (decrypted === 'undecryptable') return result('undecryptable', signer.fingerprint);
+    // An edit sealed for another change message (the server replaying an older edit as a new one) is refused.
+    if (editOf && readSealedEdit(decrypted.body)?.edit !== message.client_msg_id) return result('bad_signature', signer.fingerprint);
+    // An edit's replay key is its own change message's client_msg_id (its binding's is the edited message's, seen already).
     if (this.replays.isReplay(message.thread_id, envelope.sender_device, message.client_msg_id, message.seq)) return result('replayed', signer.fingerprint);
     this.policy.encrypted(message.thread_id);
     return result('ok', signer.fingerprint, decrypted.body, opened.via);
@@ -90,7 +98,8 @@ export class MessageOpener {
 
 /** The app's body and the files of a decrypted body (docs/attachments.md, "Encrypted attachments"). */
 function sealedParts(plain: unknown): Pick<ClientMessage, 'body' | 'attachments'> {
-  const sealed = readSealedAttachments(plain);
+  // An edited message shows its latest edit's envelope: the body and the files are inside the edit.
+  const sealed = readSealedEdit(plain) ?? readSealedAttachments(plain);
   if (!sealed) return { body: plain };
   return { body: sealed.body, ...(sealed.attachments.length > 0 ? { attachments: sealed.attachments } : {}) };
 }

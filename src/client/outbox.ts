@@ -1,6 +1,7 @@
-import type { AckFrame, ReceiptEvent } from '../protocol/frames.js';
+import type { AckFrame, OkFrame, ReceiptEvent } from '../protocol/frames.js';
 import type { Connection } from './connection.js';
 import { ClientError } from './errors.js';
+import type { RequestJson } from './requests.js';
 import type { ClientStore, OutboxEntry } from './store.js';
 
 /** Where one of the app's messages stands. `delivered` and `read`: by at least one other member. */
@@ -64,7 +65,8 @@ export class Outbox {
   private readonly inFlight = new Set<string>();
   /** Refused for now (busy server, rate limit, no reply): resent when the retry timer fires, not before. */
   private readonly retrying = new Set<string>();
-  private readonly waiters = new Map<string, { resolve: (sent: SentMessage) => void; reject: (error: ClientError) => void }>();
+  /** Resolved with the ack, or undefined when the server answered `ok` (a change that changed nothing). */
+  private readonly waiters = new Map<string, { resolve: (sent: SentMessage | undefined) => void; reject: (error: ClientError) => void }>();
   private readonly watched = new Map<number, Array<{ seq: number; client_msg_id: string; message_id: number; status: MessageStatus }>>();
   private connection: Connection | undefined;
   /** Set once the client stopped: sends still being stored fail like the ones before them. */
@@ -85,10 +87,20 @@ export class Outbox {
 
   /** Stores the message, then sends it when a connection is up. Resolves with the ack. */
   async add(entry: OutboxEntry): Promise<SentMessage> {
+    // A new message is always acked (only changes may be answered ok).
+    return (await this.addChange(entry)) as SentMessage;
+  }
+
+  /**
+   * Stores a message or a change (edit, delete for everyone, reaction), then sends it in its thread's turn like a
+   * message. Resolves with the ack, or undefined when the server stored nothing (`ok`: already deleted, the reaction
+   * was already so).
+   */
+  async addChange(entry: OutboxEntry): Promise<SentMessage | undefined> {
     await this.options.store.putOutbox(entry);
     // The client stopped while this was being stored: it stays stored for the next start, like the others.
     if (this.stopped) throw this.stopped;
-    const sent = new Promise<SentMessage>((resolve, reject) => this.waiters.set(entry.client_msg_id, { resolve, reject }));
+    const sent = new Promise<SentMessage | undefined>((resolve, reject) => this.waiters.set(entry.client_msg_id, { resolve, reject }));
     this.entries.push(entry);
     this.changed(entry, 'pending', undefined, undefined);
     this.flush();
@@ -153,12 +165,13 @@ export class Outbox {
         this.fail(entry, new ClientError('payload_too_large', `the body is ${size} bytes; the server takes at most ${maxBody}`, false));
         continue;
       }
-      if (entry.kind !== 'e2e' && this.options.mustEncrypt?.(entry.thread_id)) {
+      const carriesBody = !entry.change || entry.change.type === 'edit';
+      if (carriesBody && entry.kind !== 'e2e' && this.options.mustEncrypt?.(entry.thread_id)) {
         this.fail(entry, new ClientError('encryption_required', `thread ${entry.thread_id} is end-to-end encrypted now: this message was queued in plaintext and is not sent`, false));
         continue;
       }
       let body = entry.body;
-      if (entry.kind === 'e2e') {
+      if (carriesBody && entry.kind === 'e2e') {
         if (!this.options.seal) {
           this.fail(entry, new ClientError('invalid_field', 'encrypted messages need a client made with encryption: true', false));
           continue;
@@ -185,23 +198,37 @@ export class Outbox {
       }
       this.inFlight.add(entry.client_msg_id);
       // Callbacks, not a promise: the ack is handled before the echo of the message that follows it.
-      const attachments = entry.attachments && entry.attachments.length > 0 ? { attachments: entry.attachments } : {};
       connection.send(
-        { type: 'send', thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, kind: entry.kind, ...(body === null ? {} : { body }), ...attachments },
-        (ack) => this.acked(entry, ack),
+        frameOf(entry, body),
+        (reply: AckFrame | OkFrame) => this.acked(entry, reply),
         (error) => this.refused(connection, entry, error),
       );
     }
   }
 
-  private acked(entry: OutboxEntry, ack: AckFrame): void {
+  private acked(entry: OutboxEntry, reply: AckFrame | OkFrame): void {
     this.inFlight.delete(entry.client_msg_id);
     this.reseals.delete(entry.client_msg_id);
     this.remove(entry);
+    if (reply.type === 'ok') {
+      // A change that changed nothing (already deleted, the reaction already so): nothing was stored.
+      this.changed(entry, 'sent', undefined, undefined);
+      this.waiters.get(entry.client_msg_id)?.resolve(undefined);
+      this.waiters.delete(entry.client_msg_id);
+      this.flush();
+      return;
+    }
+    const ack = reply;
+    // Changes are followed to `sent` only: receipts say nothing about them.
+    if (entry.change) return this.settled(entry, ack);
     const list = this.watched.get(ack.thread_id) ?? [];
     list.push({ seq: ack.seq, client_msg_id: ack.client_msg_id, message_id: ack.message_id, status: 'sent' });
     if (list.length > WATCHED_PER_THREAD) list.shift();
     this.watched.set(ack.thread_id, list);
+    this.settled(entry, ack);
+  }
+
+  private settled(entry: OutboxEntry, ack: AckFrame): void {
     this.changed(entry, 'sent', ack.seq, ack.message_id);
     this.waiters.get(entry.client_msg_id)?.resolve({
       thread_id: ack.thread_id, client_msg_id: ack.client_msg_id, seq: ack.seq, message_id: ack.message_id, created_at: ack.created_at,
@@ -285,5 +312,26 @@ export class Outbox {
 
   private changed(entry: OutboxEntry, status: MessageStatus, seq: number | undefined, messageId: number | undefined, error?: ClientError): void {
     this.options.statusChanged({ thread_id: entry.thread_id, client_msg_id: entry.client_msg_id, status, seq, message_id: messageId, error });
+  }
+}
+
+/** The frame an entry goes out as: `send`, or the change request it stands for. `body`: sealed for e2e. */
+function frameOf(entry: OutboxEntry, body: unknown): RequestJson & { type: 'send' | 'edit' | 'delete' | 'react' } {
+  const { change, client_msg_id } = entry;
+  const mentions = entry.mentions && entry.mentions.length > 0 ? { mentions: entry.mentions } : {};
+  if (!change) {
+    return {
+      type: 'send', thread_id: entry.thread_id, client_msg_id, kind: entry.kind, ...(body === null ? {} : { body }),
+      ...(entry.attachments && entry.attachments.length > 0 ? { attachments: entry.attachments } : {}),
+      ...(entry.reply_to !== undefined ? { reply_to: entry.reply_to } : {}), ...mentions,
+    };
+  }
+  switch (change.type) {
+    case 'edit':
+      return { type: 'edit', message_id: change.message_id, client_msg_id, kind: entry.kind, body, ...mentions };
+    case 'delete':
+      return { type: 'delete', message_id: change.message_id, for: 'everyone', client_msg_id };
+    case 'reaction':
+      return { type: 'react', message_id: change.message_id, emoji: change.emoji, on: change.on, client_msg_id };
   }
 }

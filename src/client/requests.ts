@@ -13,8 +13,21 @@ export type RequestJson =
   /** `body` may be absent when `attachments` are given (1 to 10 upload ids). */
   | {
       readonly type: 'send'; readonly thread_id: number; readonly client_msg_id: string; readonly kind: 'text' | 'e2e'; readonly body?: unknown;
-      readonly attachments?: ReadonlyArray<{ readonly id: string }>;
+      readonly attachments?: ReadonlyArray<{ readonly id: string }>; readonly reply_to?: number; readonly mentions?: readonly number[];
     }
+  /** The change requests (appended to the thread like messages, idempotent by client_msg_id). */
+  | {
+      readonly type: 'edit'; readonly message_id: number; readonly client_msg_id: string; readonly kind: 'text' | 'e2e'; readonly body: unknown;
+      readonly mentions?: readonly number[];
+    }
+  | { readonly type: 'delete'; readonly message_id: number; readonly for: 'everyone' | 'me'; readonly client_msg_id?: string }
+  | { readonly type: 'react'; readonly message_id: number; readonly emoji: string; readonly on: boolean; readonly client_msg_id: string }
+  | { readonly type: 'hidden'; readonly after: number; readonly limit?: number }
+  | {
+      readonly type: 'search'; readonly query: string; readonly thread_id?: number; readonly sender_id?: number; readonly after?: number;
+      readonly before?: number; readonly cursor?: string; readonly limit?: number;
+    }
+  | { readonly type: 'users_search'; readonly query: string; readonly limit?: number }
   | { readonly type: 'delivered'; readonly thread_id: number; readonly seq: number }
   | { readonly type: 'read'; readonly thread_id: number; readonly seq: number }
   /** At most one of before, after, around; none: the newest page. */
@@ -62,6 +75,8 @@ const IDEMPOTENT: ReadonlySet<RequestType> = new Set<RequestType>([
   'ping', 'send', 'delivered', 'read', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
   'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'push_register', 'push_unregister',
   'keys_publish', 'keys_get', 'require_e2e', 'account_publish', 'device_approve', 'device_messages', 'device_messages_ack',
+  // Changes are deduplicated by client_msg_id (a delete for me or a reaction already there is answered ok); the rest read.
+  'edit', 'delete', 'react', 'hidden', 'search', 'users_search',
 ]);
 
 export function isIdempotent(type: RequestType): boolean {

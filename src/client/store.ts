@@ -8,7 +8,17 @@ import { ClientError } from './errors.js';
  * encryption on, the device's secret keys and what it trusts (e2e-records.ts).
  */
 
-/** A message the app sent that the server has not acked yet. */
+/**
+ * What an outbox entry changes, when it is not a new message: an edit, a
+ * delete for everyone, a reaction toggle (each appended to the thread like a
+ * message, docs/protocol.md).
+ */
+export type OutboxChange =
+  | { readonly type: 'edit'; readonly message_id: number }
+  | { readonly type: 'delete'; readonly message_id: number }
+  | { readonly type: 'reaction'; readonly message_id: number; readonly emoji: string; readonly on: boolean };
+
+/** A message (or a change) the app sent that the server has not acked yet. */
 export interface OutboxEntry {
   readonly client_msg_id: string;
   readonly thread_id: number;
@@ -22,6 +32,17 @@ export interface OutboxEntry {
   readonly attachments?: ReadonlyArray<{ readonly id: string }>;
   /** When the app sent it (client clock, ms). */
   readonly created_at: number;
+  /** The message this one answers (send only). */
+  readonly reply_to?: number;
+  /** User ids mentioned (send and edit). */
+  readonly mentions?: readonly number[];
+  /** Absent: a new message (`send`). Present: the `edit`, `delete` or `react` this entry is; `body` is then the new body (edit) or null. */
+  readonly change?: OutboxChange;
+  /**
+   * An e2e edit: the client_msg_id its envelope is bound to, the edited message's (so that the edited message, which
+   * the server shows with this envelope as its body, opens under its own binding; docs/client.md, "Edits in encrypted threads").
+   */
+  readonly seal_as?: string;
 }
 
 /** Whose data a store holds, and of which server database (its epoch). */
@@ -39,6 +60,8 @@ export interface StoredState {
   readonly outbox: readonly OutboxEntry[];
   /** End-to-end encryption: the device's keys, the account key, what is pinned (each field absent until first written). */
   readonly e2e: E2eState;
+  /** The highest `hidden` id (messages deleted for this user) this device has applied; absent: none yet. */
+  readonly hiddenCursor?: number;
 }
 
 /**
@@ -65,6 +88,15 @@ export interface ClientStore {
   setE2e<K extends E2eField>(field: K, value: E2eRecords[K]): Promise<void>;
   /** Forgets identity and cursors (the server's data was replaced); keeps the outbox and the encryption fields. */
   reset(): Promise<void>;
+  /** Optional: keeps the `hidden` cursor (messages deleted for this user); without it a restart asks for every hidden message again. */
+  setHiddenCursor?(id: number): Promise<void>;
+  /**
+   * Optional: the local search index of decrypted messages (local-search.ts), serialised, or undefined to drop it.
+   * It holds the text of end-to-end encrypted messages: keep it where the device's keys are kept. Without these two
+   * methods the index lives as long as the ChatClient.
+   */
+  saveLocalIndex?(serialised: string | undefined): Promise<void>;
+  loadLocalIndex?(): Promise<string | undefined>;
   /** Resolves once every write called so far is durable; `ChatClient.close` awaits it. */
   flush(): Promise<void>;
 }
@@ -83,6 +115,7 @@ export interface StoreDocument {
   grants?: E2eRecords['grants'];
   deviceMessagesSeen?: E2eRecords['deviceMessagesSeen'];
   owedGrants?: E2eRecords['owedGrants'];
+  hiddenCursor?: number;
 }
 
 export function emptyDocument(): StoreDocument {
@@ -95,6 +128,7 @@ export function documentToState(document: StoreDocument): StoredState {
     cursors: new Map(Object.entries(document.cursors).map(([thread, seq]) => [Number(thread), seq])),
     outbox: [...document.outbox],
     e2e: e2eOf(document),
+    ...(document.hiddenCursor !== undefined ? { hiddenCursor: document.hiddenCursor } : {}),
   };
 }
 
@@ -120,7 +154,14 @@ export function parseStoreDocument(text: string, where: string): StoreDocument {
   } catch (error) {
     throw new ClientError('store_corrupt', `${where}: ${(error as Error).message}; the file was left as it is`, false);
   }
-  return { ...(document.identity ? { identity: document.identity } : {}), cursors: document.cursors, outbox: document.outbox, ...e2e };
+  const hidden = document.hiddenCursor;
+  if (hidden !== undefined && (typeof hidden !== 'number' || !Number.isSafeInteger(hidden) || hidden < 0)) {
+    throw new ClientError('store_corrupt', `${where}: hiddenCursor is not a hidden id`, false);
+  }
+  return {
+    ...(document.identity ? { identity: document.identity } : {}), cursors: document.cursors, outbox: document.outbox, ...e2e,
+    ...(hidden !== undefined ? { hiddenCursor: hidden } : {}),
+  };
 }
 
 /** The encryption fields of a document (as they are: FileStore checks them when it loads). */
@@ -174,8 +215,15 @@ export abstract class DocumentStore implements ClientStore {
     return this.persist();
   }
 
+  setHiddenCursor(id: number): Promise<void> {
+    if ((this.document.hiddenCursor ?? 0) >= id) return Promise.resolve();
+    this.document.hiddenCursor = id;
+    return this.persist();
+  }
+
   reset(): Promise<void> {
-    const { identity: _identity, cursors: _cursors, ...kept } = this.document;
+    // Hidden ids are the old data's too.
+    const { identity: _identity, cursors: _cursors, hiddenCursor: _hidden, ...kept } = this.document;
     this.document = { ...kept, cursors: {} };
     return this.persist();
   }
@@ -185,6 +233,17 @@ export abstract class DocumentStore implements ClientStore {
 
 /** The default: kept for the life of the ChatClient object only. */
 export class MemoryStore extends DocumentStore {
+  private localIndex: string | undefined;
+
+  saveLocalIndex(serialised: string | undefined): Promise<void> {
+    this.localIndex = serialised;
+    return Promise.resolve();
+  }
+
+  loadLocalIndex(): Promise<string | undefined> {
+    return Promise.resolve(this.localIndex);
+  }
+
   load(): Promise<StoredState> {
     return Promise.resolve(documentToState(structuredClone(this.document)));
   }

@@ -36,13 +36,52 @@ const readers: FieldReaders = {
     const client_msg_id = requireString(f, 'client_msg_id', 64);
     const kind = optionalEnum(f, 'kind', ['text', 'e2e'] as const) ?? 'text';
     const attachments = readAttachments(f);
-    // reply_to and mentions: decoded by the messaging-changes work (issue 21); until then a send carries neither.
-    return { type: 'send', id, thread_id, client_msg_id, kind, body_json: requireBody(f, attachments !== undefined), attachments, reply_to: undefined, mentions: undefined };
+    const body_json = requireBody(f, attachments !== undefined);
+    const reply_to = f.reply_to === undefined || f.reply_to === null ? undefined : requireId(f, 'reply_to');
+    return { type: 'send', id, thread_id, client_msg_id, kind, body_json, attachments, reply_to, mentions: readMentions(f) };
   },
+  edit: (f, id) => ({
+    type: 'edit',
+    id,
+    message_id: requireId(f, 'message_id'),
+    client_msg_id: requireString(f, 'client_msg_id', 64),
+    kind: optionalEnum(f, 'kind', ['text', 'e2e'] as const) ?? 'text',
+    body_json: requireBody(f, false),
+    mentions: readMentions(f),
+  }),
+  delete: (f, id) => {
+    const message_id = requireId(f, 'message_id');
+    const scope = optionalEnum(f, 'for', ['everyone', 'me'] as const) ?? fail('for', 'is required ("everyone" or "me")');
+    // For everyone the delete is a change message, idempotent by its client_msg_id; for me it is a plain row.
+    const client_msg_id = scope === 'everyone' ? requireString(f, 'client_msg_id', 64) : optionalString(f, 'client_msg_id', 64);
+    return { type: 'delete', id, message_id, for: scope, client_msg_id };
+  },
+  react: (f, id) => ({
+    type: 'react',
+    id,
+    message_id: requireId(f, 'message_id'),
+    // Whether it is one emoji is the service's to judge (one rule, in one place); this bounds the text.
+    emoji: requireString(f, 'emoji', MAX_EMOJI_LENGTH),
+    on: optionalBoolean(f, 'on') ?? true,
+    client_msg_id: requireString(f, 'client_msg_id', 64),
+  }),
+  hidden: (f, id) => ({ type: 'hidden', id, after: f.after === undefined ? 0 : requireSeq(f, 'after'), limit: optionalLimit(f, MAX_HIDDEN_PAGE) }),
   delivered: (f, id) => ({ type: 'delivered', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   read: (f, id) => ({ type: 'read', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   history: (f, id) => ({ type: 'history', id, thread_id: requireId(f, 'thread_id'), anchor: readAnchor(f), limit: optionalLimit(f) }),
   jump: (f, id) => ({ type: 'jump', id, message_id: requireId(f, 'message_id'), limit: optionalLimit(f) }),
+  search: (f, id) => ({
+    type: 'search',
+    id,
+    // The service checks the length once trimmed (a blank query is refused there too).
+    query: requireString(f, 'query', MAX_SEARCH_QUERY),
+    thread_id: f.thread_id === undefined || f.thread_id === null ? undefined : requireId(f, 'thread_id'),
+    sender_id: f.sender_id === undefined || f.sender_id === null ? undefined : requireId(f, 'sender_id'),
+    after: f.after === undefined || f.after === null ? undefined : requireSeq(f, 'after'),
+    before: f.before === undefined || f.before === null ? undefined : requireSeq(f, 'before'),
+    cursor: optionalString(f, 'cursor', 64),
+    limit: searchLimit(f),
+  }),
   sync: (f, id) => ({ type: 'sync', id, cursors: readCursors(f) }),
   threads: (_f, id) => ({ type: 'threads', id }),
   thread_get: (f, id) => ({ type: 'thread_get', id, thread_id: requireId(f, 'thread_id') }),
@@ -159,6 +198,17 @@ function optionalLimit(frame: JsonObject, fallback = 50): number {
   return value;
 }
 
+/** The longest search query, in characters. */
+export const MAX_SEARCH_QUERY = 200;
+
+/** A search page's size: 1-50, 20 when absent. */
+function searchLimit(frame: JsonObject): number {
+  if (frame.limit === undefined || frame.limit === null) return 20;
+  const value = frame.limit;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > 50) fail('limit', 'must be an integer from 1 to 50');
+  return value;
+}
+
 /**
  * The body: any JSON value, re-encoded compactly (that text is what is stored
  * and sent). Required unless the message carries attachments: then absent (or
@@ -171,6 +221,21 @@ function requireBody(frame: JsonObject, hasAttachments: boolean): string {
     fail('body', 'is required (any JSON value, e.g. {"text":"hi"}) unless the message carries attachments');
   }
   return JSON.stringify(body);
+}
+
+/** At most this many users a message mentions. */
+export const MAX_MENTIONS = 50;
+/** The longest emoji text taken (code points): the longest RGI sequences (families, flags of regions) are about 10. */
+const MAX_EMOJI_LENGTH = 32;
+/** The largest page of the `hidden` request (also its default). */
+export const MAX_HIDDEN_PAGE = 500;
+
+/** `mentions`: distinct user ids, at most MAX_MENTIONS; undefined when absent or empty. */
+function readMentions(frame: JsonObject): readonly number[] | undefined {
+  if (frame.mentions === undefined || frame.mentions === null) return undefined;
+  const ids = requireIdList(frame, 'mentions', MAX_MENTIONS);
+  if (new Set(ids).size !== ids.length) fail('mentions', 'must not name a user twice');
+  return ids.length === 0 ? undefined : ids;
 }
 
 /** At most this many attachments a message; an id is at most MAX_ATTACHMENT_ID_LENGTH characters (the server's ids are 22). */

@@ -213,10 +213,15 @@ export type ClientFrame =
   | AuthFrame
   | PingFrame
   | SendFrame
+  | EditFrame
+  | DeleteFrame
+  | ReactFrame
+  | HiddenFrame
   | DeliveredFrame
   | ReadFrame
   | HistoryFrame
   | JumpFrame
+  | SearchFrame
   | SyncFrame
   | ThreadsFrame
   | ThreadGetFrame
@@ -584,6 +589,7 @@ export type ServerFrame =
   | DeliveredReplyFrame
   | ReadStateFrame
   | MessagesFrame
+  | SearchResultsFrame
   | SyncReplyFrame
   | ThreadsReplyFrame
   | ThreadReplyFrame
@@ -591,6 +597,7 @@ export type ServerFrame =
   | ContactsReplyFrame
   | KeysReplyFrame
   | DeviceMessagesReplyFrame
+  | HiddenReplyFrame
   | ErrorFrame
   | MessageEvent
   | InboxDoneEvent
@@ -599,4 +606,5 @@ export type ServerFrame =
   | PresenceEvent
   | KeysChangedEvent
   | AccountChangedEvent
+  | HiddenEvent
   | DeviceMessageEvent;

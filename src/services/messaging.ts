@@ -1,10 +1,10 @@
 import type { Clock } from '../clock.js';
-import { ChatError, isChatError } from '../errors.js';
+import { ChatError } from '../errors.js';
 import type { AttachmentStorage } from '../storage/ports/attachments.js';
 import type { AppendOutcome, MessagingStorage } from '../storage/ports/messaging.js';
 import type { PushPlatforms } from '../storage/ports/push.js';
-import { readEnvelope } from './e2e-envelope.js';
 import { resolveAttachments } from './message-attachments.js';
+import { contentRefusal, mentionRefusal, sealing } from './message-content.js';
 import type { SendBudget } from './limits/send-budget.js';
 import { refuseSignedOut } from './revocations.js';
 import type { Fanout, Message, MessageKind, Principal, PushQueueListener } from './types.js';
@@ -38,6 +38,10 @@ export interface SendRequest {
   readonly bodyJson: string;
   /** Upload ids (1-10, distinct: the decoder checked), in the client's order; undefined: none. */
   readonly attachments?: readonly string[] | undefined;
+  /** The message this one answers (the unit checks it is a content message of the thread the sender may see). */
+  readonly replyTo?: number | undefined;
+  /** User ids mentioned (distinct, at most 50: the decoder checked); the unit checks each is a current member. */
+  readonly mentions?: readonly number[] | undefined;
 }
 
 export interface SendResult {
@@ -75,7 +79,7 @@ export class MessagingService {
     if (request.attachments !== undefined && !settings.attachmentsEnabled) {
       throw new ChatError('attachments_disabled', 'this server does not take attachments (attachments.enabled is false)', { field: 'attachments' });
     }
-    const content = request.kind === 'text' ? ({ kind: 'text' } as const) : this.sealing(principal, request);
+    const content = sealing(principal, request.kind, request.bodyJson);
     // Read before the unit (a networked engine's unit awaits nothing else); the unit checks again that
     // each upload is still there (deleted or collected in between: attachment_gone).
     const attachments =
@@ -85,15 +89,18 @@ export class MessagingService {
       senderUserId: principal.user.id,
       senderDeviceId: principal.deviceId,
       clientMsgId: request.clientMsgId,
-      content: content.kind === 'text' ? content : { kind: 'e2e', sealedTo: content.sealedTo },
+      content: content.content,
       bodyJson: request.bodyJson,
       ...(attachments === undefined ? {} : { attachments }),
+      ...(request.replyTo === undefined ? {} : { replyTo: request.replyTo }),
+      ...(request.mentions === undefined ? {} : { mentions: request.mentions }),
       now: clock.now(),
       requireE2eEverywhere: settings.requireE2e,
     });
     if (outcome.kind === 'signed_out') refuseSignedOut(outcome.state);
-    if (outcome.kind !== 'refused') return { message: outcome.message, duplicate: outcome.kind === 'duplicate' };
-    throw sendRefusal(outcome, request, content.kind === 'e2e' ? content.error : undefined);
+    if (outcome.kind === 'stored' || outcome.kind === 'duplicate') return { message: outcome.message, duplicate: outcome.kind === 'duplicate' };
+    if (outcome.kind === 'unchanged') throw new Error('a send cannot be unchanged');
+    throw sendRefusal(outcome, request, content.error);
   }
 
   /**
@@ -105,26 +112,6 @@ export class MessagingService {
   announce(message: Message): void {
     this.deps.fanout.message(message);
     if (this.deps.settings.push.apns || this.deps.settings.push.fcm) this.deps.pushes.pushQueued();
-  }
-
-  /**
-   * The envelope's sealed device ids, or why it is invalid (malformed, or
-   * claiming another sender). The unit compares the ids with the thread's
-   * approved devices; an invalid envelope is refused there too, so a resend
-   * of a stored message is still answered as a duplicate.
-   */
-  private sealing(principal: Principal, request: SendRequest): { kind: 'e2e'; sealedTo: readonly number[] | 'invalid'; error: ChatError | undefined } {
-    let envelope;
-    try {
-      envelope = readEnvelope(request.bodyJson);
-    } catch (error) {
-      if (!isChatError(error)) throw error;
-      return { kind: 'e2e', sealedTo: 'invalid', error };
-    }
-    if (envelope.senderDevice !== principal.deviceId) {
-      return { kind: 'e2e', sealedTo: 'invalid', error: new ChatError('invalid_field', `sender_device must be this device (${principal.deviceId})`, { field: 'body' }) };
-    }
-    return { kind: 'e2e', sealedTo: envelope.deviceIds, error: undefined };
   }
 
   /** The device has received everything up to `seq` in the thread (cumulative). */
@@ -158,30 +145,36 @@ export class MessagingService {
 
 /** The error a refused send is answered with (today's codes, messages and details: clients and tests rely on them). */
 function sendRefusal(outcome: AppendOutcome & { kind: 'refused' }, request: SendRequest, envelopeError: ChatError | undefined): ChatError {
+  const content = contentRefusal(outcome, envelopeError);
+  if (content) return content;
   switch (outcome.reason) {
     case 'client_id_in_other_thread':
       return new ChatError('invalid_field', `client_msg_id ${request.clientMsgId} was already used for a message in another thread`, { field: 'client_msg_id' });
-    case 'encryption_required':
-      return new ChatError('encryption_required', 'this thread takes end-to-end encrypted messages only (kind "e2e")', { field: 'kind' });
-    case 'envelope_invalid':
-      return envelopeError ?? new ChatError('invalid_field', 'the envelope is not valid', { field: 'body' });
-    case 'device_unapproved':
-      return new ChatError(
-        'invalid_field',
-        'this device has no approved keys: publish them (keys_publish) and have them signed by your account key (account_signature) first',
-        { field: 'body' },
-      );
-    case 'devices_changed': {
-      const { missing, extra } = outcome;
-      return new ChatError('devices_changed', `the thread's devices changed (missing ${missing.join(', ') || 'none'}; extra ${extra.join(', ') || 'none'}): fetch keys and encrypt again`, {
-        details: { missing_devices: missing, extra_devices: extra },
-      });
-    }
     case 'attachment_gone':
       return new ChatError('attachment_not_found', `attachment ${outcome.uploadId} is not an upload you may attach: it was deleted`, { field: 'attachments' });
     case 'no_thread':
       return new ChatError('not_found', `no thread ${request.threadId}`);
     case 'not_member':
       return new ChatError('forbidden', `you are no longer a member of thread ${request.threadId}`);
+    case 'reply_invalid':
+      return new ChatError('invalid_field', `reply_to ${request.replyTo} is not a message of thread ${request.threadId} you may see`, { field: 'reply_to' });
+    case 'mention_not_member':
+      return mentionRefusal(outcome.userId, request.threadId);
+    case 'message_deleted':
+      return new ChatError('message_deleted', `reply_to ${request.replyTo} is a message deleted for everyone`, { field: 'reply_to' });
+    // A send is never refused for its target: these answer changes only.
+    case 'no_message':
+    case 'not_changeable':
+    case 'not_author':
+    case 'edit_window_passed':
+    case 'kind_mismatch':
+    case 'too_many_reactions':
+      return new ChatError('internal', `a send was refused as a change (${outcome.reason})`);
+    // The content's refusals, answered above.
+    case 'encryption_required':
+    case 'envelope_invalid':
+    case 'device_unapproved':
+    case 'devices_changed':
+      return new ChatError('internal', `a content refusal was not mapped (${outcome.reason})`);
   }
 }

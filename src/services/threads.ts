@@ -195,7 +195,7 @@ export class ThreadService {
       member,
       leftSeq: summary.leftSeq,
       readSeq: summary.readSeq,
-      unread: unreadCount(summary, summary.lastSeq),
+      unread: unreadCount(summary, summary.lastSeq, summary.uncounted),
       muted: summary.muted,
       label: summary.label,
       memberCount: member ? summary.memberCount : 0,

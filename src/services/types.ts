@@ -122,6 +122,15 @@ export interface Fanout {
   accountChanged(account: AccountKey, audience: Iterable<number>): void;
   /** A device message was stored for `deviceId`: to that device's live connections. */
   deviceMessage(deviceId: number, message: DeviceMessage): void;
+  /** The user deleted messages for themselves: to every live connection of theirs (the one that asked included). */
+  hidden(userId: number, items: readonly HiddenMessage[]): void;
+}
+
+/** A message deleted for one user only ("delete for me"); `id` grows with each one: the `hidden` request's cursor. */
+export interface HiddenMessage {
+  readonly id: number;
+  readonly threadId: number;
+  readonly messageId: number;
 }
 
 /** A device's public keys for end-to-end encryption (base64): the port's record as it is. */

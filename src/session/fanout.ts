@@ -1,7 +1,7 @@
 import { encodeFrame, messageEventText } from '../protocol/encode.js';
 import { type Broker, deviceChannel, threadChannel, userChannel } from '../services/live/broker.js';
-import type { AccountKey, DeviceKeys, DeviceMessage, Fanout, Message, PresenceView, ReceiptKind } from '../services/types.js';
-import { accountKeyJson, deviceKeysJson, deviceMessageJson, presenceJson } from './wire.js';
+import type { AccountKey, DeviceKeys, DeviceMessage, Fanout, HiddenMessage, Message, PresenceView, ReceiptKind } from '../services/types.js';
+import { accountKeyJson, deviceKeysJson, deviceMessageJson, hiddenJson, presenceJson } from './wire.js';
 
 /**
  * The services' Fanout on the wire: each event is encoded once, then published
@@ -40,6 +40,11 @@ export class WireFanout implements Fanout {
 
   deviceMessage(deviceId: number, message: DeviceMessage): void {
     this.broker.publish(deviceChannel(deviceId), encodeFrame({ type: 'device_message', message: deviceMessageJson(message) }));
+  }
+
+  hidden(userId: number, items: readonly HiddenMessage[]): void {
+    if (items.length === 0) return;
+    this.broker.publish(userChannel(userId), encodeFrame({ type: 'hidden', items: items.map(hiddenJson) }));
   }
 
   presence(presence: PresenceView, audience: Iterable<number>): void {

@@ -2,18 +2,22 @@ import type { ClientFrame, ServerFrame, UserRefJson } from '../protocol/frames.j
 import type { ContactService } from '../services/contacts.js';
 import type { DeviceMessageService } from '../services/device-messages.js';
 import type { HistoryService } from '../services/history.js';
+import type { ChangeResult, MessageChangeService } from '../services/message-changes.js';
 import type { MessagingService } from '../services/messaging.js';
 import type { PresenceService } from '../services/presence.js';
 import type { KeyService } from '../services/keys.js';
 import type { PushTokenService } from '../services/push-tokens.js';
+import type { SearchService } from '../services/search.js';
 import type { ThreadDetails, ThreadService } from '../services/threads.js';
 import type { UserRef } from '../services/users.js';
 import type { Message, Principal } from '../services/types.js';
 import { messageJson, userJson } from '../protocol/encode.js';
-import { accountKeyJson, deviceKeysJson, deviceMessageJson, memberJson, presenceJson, threadJson } from './wire.js';
+import { accountKeyJson, deviceKeysJson, deviceMessageJson, hiddenJson, memberJson, presenceJson, threadJson } from './wire.js';
 
 export interface ChatServices {
   readonly messaging: MessagingService;
+  /** Edits, deletes, reactions, hidden messages. */
+  readonly changes: MessageChangeService;
   readonly history: HistoryService;
   readonly threads: ThreadService;
   readonly contacts: ContactService;
@@ -21,6 +25,7 @@ export interface ChatServices {
   readonly pushTokens: PushTokenService;
   readonly keys: KeyService;
   readonly deviceMessages: DeviceMessageService;
+  readonly search: SearchService;
 }
 
 /** The requests of an authenticated connection (auth and ping are the session's own). */
@@ -29,9 +34,19 @@ export type ChatFrame = Exclude<ClientFrame, { type: 'auth' | 'ping' }>;
 /** The requests answered by one reply frame: all but send, whose answer (ack, then announce) the session writes itself. */
 export type RequestFrame = Exclude<ChatFrame, { type: 'send' }>;
 
+/**
+ * A reply and what must follow it in the same gathered turn: the ack of a
+ * stored change message, then its announcement to the thread (as for send:
+ * the sender hears the ack before the event).
+ */
+export interface AckThenAnnounce {
+  readonly reply: ServerFrame;
+  readonly announce: () => void;
+}
+
 /** Every handler is async: its reply (or its error) is written when the services' promise settles. */
 type Handlers = {
-  [T in RequestFrame['type']]: (frame: Extract<RequestFrame, { type: T }>, principal: Principal) => Promise<ServerFrame>;
+  [T in RequestFrame['type']]: (frame: Extract<RequestFrame, { type: T }>, principal: Principal) => Promise<ServerFrame | AckThenAnnounce>;
 };
 
 /** The ack of a send: what the storing unit reported. */
@@ -54,7 +69,13 @@ export function ackFrame(id: string, message: Message, duplicate: boolean): Serv
  * in the session.
  */
 export function chatHandlers(services: ChatServices): Handlers {
-  const { messaging, history, threads, contacts, presence, pushTokens, keys, deviceMessages } = services;
+  const { messaging, changes, history, threads, contacts, presence, pushTokens, keys, deviceMessages } = services;
+  // A stored change is acked and then announced; a resend is acked again, announced never; no change is `ok`.
+  const changeReply = (id: string, result: ChangeResult): ServerFrame | AckThenAnnounce => {
+    if (result.kind === 'unchanged') return { type: 'ok', id };
+    const reply = ackFrame(id, result.message, result.kind === 'duplicate');
+    return result.kind === 'duplicate' ? reply : { reply, announce: () => changes.announce(result.message) };
+  };
   const threadReply = (id: string, details: ThreadDetails): ServerFrame => ({
     type: 'thread',
     id,
@@ -63,6 +84,21 @@ export function chatHandlers(services: ChatServices): Handlers {
   });
 
   return {
+    edit: async (f, p) =>
+      changeReply(f.id, await changes.edit(p, { messageId: f.message_id, clientMsgId: f.client_msg_id, kind: f.kind, bodyJson: f.body_json, mentions: f.mentions })),
+    delete: async (f, p) => {
+      if (f.for === 'me') {
+        await changes.deleteForMe(p, f.message_id);
+        return { type: 'ok', id: f.id };
+      }
+      // The decoder requires client_msg_id for everyone.
+      return changeReply(f.id, await changes.deleteForEveryone(p, f.message_id, f.client_msg_id ?? ''));
+    },
+    react: async (f, p) => changeReply(f.id, await changes.react(p, f.message_id, f.emoji, f.on, f.client_msg_id)),
+    hidden: async (f, p) => {
+      const page = await changes.hidden(p, f.after, f.limit);
+      return { type: 'hidden', id: f.id, items: page.items.map(hiddenJson), more: page.more };
+    },
     delivered: async (f, p) => {
       const result = await messaging.delivered(p, f.thread_id, f.seq);
       return { type: 'delivered', id: f.id, thread_id: result.threadId, seq: result.seq };
@@ -92,6 +128,23 @@ export function chatHandlers(services: ChatServices): Handlers {
         messages: page.messages.map(messageJson),
         has_more_before: page.hasMoreBefore,
         has_more_after: page.hasMoreAfter,
+      };
+    },
+    search: async (f, p) => {
+      const page = await services.search.search(p, {
+        query: f.query,
+        threadId: f.thread_id,
+        senderId: f.sender_id,
+        after: f.after,
+        before: f.before,
+        cursor: f.cursor,
+        limit: f.limit,
+      });
+      return {
+        type: 'search_results',
+        id: f.id,
+        results: page.results.map((hit) => ({ message: messageJson(hit.message), snippet: hit.snippet, highlights: hit.highlights })),
+        next_cursor: page.nextCursor,
       };
     },
     sync: async (f, p) => ({

@@ -17,7 +17,7 @@ import { TokenBucket } from '../services/limits/token-bucket.js';
 import type { Principal } from '../services/types.js';
 import { clientAddress } from '../transport/client-address.js';
 import type { Connection, ConnectionListener } from '../transport/types.js';
-import { type ChatFrame, type RequestFrame, ackFrame, chatHandlers } from './handlers.js';
+import { type AckThenAnnounce, type ChatFrame, type RequestFrame, ackFrame, chatHandlers } from './handlers.js';
 import { InboxDrain } from './inbox-drain.js';
 import { welcomeFrame } from './wire.js';
 
@@ -218,8 +218,24 @@ export class Session implements ConnectionListener, LiveSession {
       this.sendMessage(frame, principal).catch((error: unknown) => this.fail(frame.id, error));
       return;
     }
-    const handler = this.deps.handlers[frame.type] as (f: RequestFrame, p: Principal) => Promise<ServerFrame>;
-    handler(frame, principal).then((reply) => this.send(reply), (error: unknown) => this.fail(frame.id, error));
+    const handler = this.deps.handlers[frame.type] as (f: RequestFrame, p: Principal) => Promise<ServerFrame | AckThenAnnounce>;
+    handler(frame, principal).then((reply) => this.answer(reply), (error: unknown) => this.fail(frame.id, error));
+  }
+
+  /** A handler's reply; an ack of a stored change is followed, in the same gathered turn, by its announcement (as sendMessage does). */
+  private answer(reply: ServerFrame | AckThenAnnounce): void {
+    if (!('announce' in reply)) {
+      this.send(reply);
+      return;
+    }
+    this.connection.gather(() => {
+      this.send(reply.reply);
+      try {
+        reply.announce();
+      } catch (error) {
+        this.deps.log.error({ err: error }, 'announcing a stored change failed');
+      }
+    });
   }
 
   /**
@@ -237,6 +253,8 @@ export class Session implements ConnectionListener, LiveSession {
       kind: frame.kind,
       bodyJson: frame.body_json,
       attachments: frame.attachments,
+      replyTo: frame.reply_to,
+      mentions: frame.mentions,
     });
     this.connection.gather(() => {
       this.send(ackFrame(frame.id, message, duplicate));

@@ -1,7 +1,7 @@
 import { messageJson, userJson } from '../protocol/encode.js';
 import { PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
-import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson, MemberJson, PresenceJson, ThreadJson } from '../protocol/frames.js';
-import type { AccountKey, DeviceKeys, DeviceMessage, Member, PresenceView, Principal, ThreadView } from '../services/types.js';
+import type { AccountKeyJson, DeviceKeysJson, DeviceMessageJson, HiddenJson, MemberJson, PresenceJson, ThreadJson } from '../protocol/frames.js';
+import type { AccountKey, DeviceKeys, DeviceMessage, HiddenMessage, Member, PresenceView, Principal, ThreadView } from '../services/types.js';
 
 /**
  * Domain values → the JSON shapes of docs/protocol.md. Users and messages are
@@ -73,6 +73,10 @@ export interface WelcomeSettings {
 }
 
 /** The answer to a good auth frame: who this is, and the limits the client must keep (docs/protocol.md, "Connecting"). */
+export function hiddenJson(hidden: HiddenMessage): HiddenJson {
+  return { id: hidden.id, thread_id: hidden.threadId, message_id: hidden.messageId };
+}
+
 export function welcomeFrame(id: string, principal: Principal, epoch: string, settings: WelcomeSettings): ServerFrame {
   return {
     type: 'welcome',

@@ -4,6 +4,7 @@ import { ContactsRepository } from './repositories/contacts.js';
 import { CursorsRepository } from './repositories/cursors.js';
 import { DeviceMessagesRepository } from './repositories/device-messages.js';
 import { DevicesRepository } from './repositories/devices.js';
+import { HiddenMessagesRepository } from './repositories/hidden.js';
 import { InboxRepository } from './repositories/inbox.js';
 import { InvitesRepository } from './repositories/invites.js';
 import { KeysRepository } from './repositories/keys.js';
@@ -22,6 +23,7 @@ export class Store {
   readonly stats: StatsRepository;
   readonly threads: ThreadsRepository;
   readonly messages: MessagesRepository;
+  readonly hidden: HiddenMessagesRepository;
   readonly inbox: InboxRepository;
   readonly cursors: CursorsRepository;
   readonly contacts: ContactsRepository;
@@ -40,6 +42,7 @@ export class Store {
     this.stats = new StatsRepository(db);
     this.threads = new ThreadsRepository(db);
     this.messages = new MessagesRepository(db);
+    this.hidden = new HiddenMessagesRepository(db);
     this.inbox = new InboxRepository(db);
     this.cursors = new CursorsRepository(db);
     this.contacts = new ContactsRepository(db);

@@ -4,6 +4,8 @@ import type { DeliveryStorage } from '../../src/storage/ports/delivery.js';
 import type { HistoryAnchor, HistoryStorage } from '../../src/storage/ports/history.js';
 import type { AppendMessageInput, AppendOutcome, MessagingStorage, StoredMessage } from '../../src/storage/ports/messaging.js';
 import type { ThreadStorage } from '../../src/storage/ports/threads.js';
+import { messageChangesContract } from './storage-message-changes.contract.js';
+import { messageReadsContract } from './storage-message-reads.contract.js';
 
 /** What the engine under test is configured with. */
 export interface FixtureSettings {
@@ -42,6 +44,8 @@ export interface MessagingFixture {
   seedUpload(userId: number, deviceId: number, id: string): Promise<string>;
   /** Every attachment_refs row as [upload id, thread id, seq], sorted. */
   attachmentRefs(): Promise<Array<[string, number, number]>>;
+  /** Raw SQL: what a message's row holds of content (erasure checks read the row itself, not a port's view of it). */
+  messageRow(messageId: number): Promise<{ body: string; attachments: string | null; mentions: string | null; reactions: string | null } | undefined>;
   close(): Promise<void>;
 }
 
@@ -244,6 +248,7 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
           memberCount: 2,
           lastMessage: first.id,
           peer: { id: w.alice, username: 'alice', displayName: 'alice' },
+          uncounted: { atStart: 0, atEnd: 0 },
         },
       );
       assert.deepEqual([groupSummary?.kind, groupSummary?.title, groupSummary?.e2eRequired, groupSummary?.memberCount, groupSummary?.peer, groupSummary?.lastMessage?.kind], ['group', 'g', true, 3, null, 'system']);
@@ -603,5 +608,13 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.equal(details?.members.length, 3);
       assert.equal(details?.summary.title, 'g');
     });
+
+    const fresh = async () => {
+      const f = await open({ readDiffusionAbove: 50 });
+      opened.push(f);
+      return f;
+    };
+    messageChangesContract(fresh);
+    messageReadsContract(fresh);
   });
 }

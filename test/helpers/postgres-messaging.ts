@@ -61,6 +61,13 @@ export async function openPostgresMessaging(settings: FixtureSettings): Promise<
       (await db.read.query<{ upload_id: string; thread_id: number; seq: number }>('SELECT upload_id, thread_id, seq FROM attachment_refs ORDER BY upload_id, thread_id, seq')).rows.map(
         (row): [string, number, number] => [row.upload_id, Number(row.thread_id), Number(row.seq)],
       ),
+    messageRow: async (messageId) =>
+      (
+        await db.read.query<{ body: string; attachments: string | null; mentions: string | null; reactions: string | null }>(
+          'SELECT body::text AS body, attachments::text AS attachments, mentions::text AS mentions, reactions::text AS reactions FROM messages WHERE id = $1',
+          [messageId],
+        )
+      ).rows[0],
     // The file's databases close after its tests (postgres-fixture).
     close: async () => {},
   };

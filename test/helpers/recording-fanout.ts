@@ -30,6 +30,9 @@ export class RecordingFanout implements Fanout, PushQueueListener {
   deviceMessage(deviceId: number): void {
     this.log.push(`device message ${deviceId}`);
   }
+  hidden(userId: number, items: readonly { readonly messageId: number }[]): void {
+    this.log.push(`hidden user ${userId} [${items.map((item) => item.messageId).join(',')}]`);
+  }
   pushQueued(): void {
     this.log.push('push');
   }

@@ -64,6 +64,12 @@ export async function openSqliteMessaging(settings: FixtureSettings, options: { 
         .prepare<[], { upload_id: string; thread_id: number; seq: number }>('SELECT upload_id, thread_id, seq FROM attachment_refs ORDER BY upload_id, thread_id, seq')
         .all()
         .map((row): [string, number, number] => [row.upload_id, row.thread_id, row.seq]),
+    messageRow: async (messageId) =>
+      db
+        .prepare<[number], { body: string; attachments: string | null; mentions: string | null; reactions: string | null }>(
+          'SELECT body, attachments, mentions, reactions FROM messages WHERE id = ?',
+        )
+        .get(messageId),
     close: async () => {
       for (const other of others) other.db.close();
       db.close();

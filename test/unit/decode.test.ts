@@ -24,6 +24,8 @@ describe('decodeClientFrame', () => {
       kind: 'text',
       body_json: '{"text":"hi"}',
       attachments: undefined,
+      reply_to: undefined,
+      mentions: undefined,
     });
     assert.deepEqual(decodeClientFrame('{"type":"history","id":"h","thread_id":3}', 1024), {
       type: 'history',
@@ -60,7 +62,7 @@ describe('decodeClientFrame', () => {
 
     it('reads the ids in order (other keys of each entry ignored), and an absent or null body as the JSON null', () => {
       const frame = decodeClientFrame(send({ attachments: [{ id: 'a1', name: 'claimed.jpg', size: 1 }, { id: 'b2' }] }), 4096);
-      assert.deepEqual(frame, { type: 'send', id: 's', thread_id: 1, client_msg_id: 'c', kind: 'text', body_json: 'null', attachments: ['a1', 'b2'] });
+      assert.deepEqual(frame, { type: 'send', id: 's', thread_id: 1, client_msg_id: 'c', kind: 'text', body_json: 'null', attachments: ['a1', 'b2'], reply_to: undefined, mentions: undefined });
       assert.equal(decodeClientFrame(send({ body: null, attachments: [{ id: 'a1' }] }), 4096).type === 'send' && 'null', 'null');
       const withText = decodeClientFrame(send({ body: { text: 'look' }, attachments: [{ id: 'a1' }] }), 4096);
       assert.ok(withText.type === 'send');
@@ -127,5 +129,76 @@ describe('decodeClientFrame', () => {
     assert.equal(error.code, 'payload_too_large');
     assert.match(error.message, /larger than the limit of 64 bytes/);
     assert.equal(error.requestId, '1', 'answered by id, so the client knows which request failed');
+  });
+  describe('message changes (protocol 3)', () => {
+    const decode = (frame: Record<string, unknown>) => decodeClientFrame(JSON.stringify({ id: 'x', ...frame }), 4096);
+
+    it('reads reply_to and mentions on a send (an empty mentions list is none)', () => {
+      const frame = decode({ type: 'send', thread_id: 1, client_msg_id: 'c', body: { text: '@bob hi' }, reply_to: 40, mentions: [7, 3] });
+      assert.ok(frame.type === 'send');
+      assert.equal(frame.reply_to, 40);
+      assert.deepEqual(frame.mentions, [7, 3]);
+      const plain = decode({ type: 'send', thread_id: 1, client_msg_id: 'c', body: 'x', reply_to: null, mentions: [] });
+      assert.ok(plain.type === 'send');
+      assert.equal(plain.reply_to, undefined);
+      assert.equal(plain.mentions, undefined);
+    });
+
+    it('decodes edit, delete, react and hidden with their defaults', () => {
+      assert.deepEqual(decode({ type: 'edit', message_id: 9, client_msg_id: 'e1', body: { text: 'fixed' }, mentions: [2] }), {
+        type: 'edit',
+        id: 'x',
+        message_id: 9,
+        client_msg_id: 'e1',
+        kind: 'text',
+        body_json: '{"text":"fixed"}',
+        mentions: [2],
+      });
+      assert.deepEqual(decode({ type: 'delete', message_id: 9, for: 'everyone', client_msg_id: 'd1' }), {
+        type: 'delete',
+        id: 'x',
+        message_id: 9,
+        for: 'everyone',
+        client_msg_id: 'd1',
+      });
+      assert.deepEqual(decode({ type: 'delete', message_id: 9, for: 'me' }), { type: 'delete', id: 'x', message_id: 9, for: 'me', client_msg_id: undefined });
+      assert.deepEqual(decode({ type: 'react', message_id: 9, emoji: '👍', client_msg_id: 'r1' }), {
+        type: 'react',
+        id: 'x',
+        message_id: 9,
+        emoji: '👍',
+        on: true,
+        client_msg_id: 'r1',
+      });
+      assert.equal((decode({ type: 'react', message_id: 9, emoji: '👍', on: false, client_msg_id: 'r1' }) as { on: boolean }).on, false);
+      assert.deepEqual(decode({ type: 'hidden' }), { type: 'hidden', id: 'x', after: 0, limit: 500 });
+      assert.deepEqual(decode({ type: 'hidden', after: 12, limit: 20 }), { type: 'hidden', id: 'x', after: 12, limit: 20 });
+    });
+
+    const refused: Array<[string, Record<string, unknown>, string, RegExp]> = [
+      ['a reply_to that is not an id', { type: 'send', thread_id: 1, client_msg_id: 'c', body: 1, reply_to: 'm5' }, 'reply_to', /reply_to must be a positive integer/],
+      ['mentions that are not a list', { type: 'send', thread_id: 1, client_msg_id: 'c', body: 1, mentions: 7 }, 'mentions', /mentions must be a list of at most 50/],
+      ['more than 50 mentions', { type: 'send', thread_id: 1, client_msg_id: 'c', body: 1, mentions: Array.from({ length: 51 }, (_, n) => n + 1) }, 'mentions', /at most 50/],
+      ['a user mentioned twice', { type: 'edit', message_id: 1, client_msg_id: 'c', body: 1, mentions: [4, 4] }, 'mentions', /must not name a user twice/],
+      ['a mention that is not a user id', { type: 'edit', message_id: 1, client_msg_id: 'c', body: 1, mentions: ['bob'] }, 'mentions', /positive integers/],
+      ['an edit without a body', { type: 'edit', message_id: 1, client_msg_id: 'c' }, 'body', /body is required/],
+      ['an edit without message_id', { type: 'edit', client_msg_id: 'c', body: 1 }, 'message_id', /message_id must be a positive integer/],
+      ['an edit of kind system', { type: 'edit', message_id: 1, client_msg_id: 'c', body: 1, kind: 'system' }, 'kind', /kind must be one of text, e2e/],
+      ['a delete without for', { type: 'delete', message_id: 1, client_msg_id: 'c' }, 'for', /for is required \("everyone" or "me"\)/],
+      ['a delete for everyone without client_msg_id', { type: 'delete', message_id: 1, for: 'everyone' }, 'client_msg_id', /client_msg_id must be a string/],
+      ['a reaction without emoji', { type: 'react', message_id: 1, client_msg_id: 'c' }, 'emoji', /emoji must be a string of 1-32/],
+      ['a reaction with a very long emoji text', { type: 'react', message_id: 1, client_msg_id: 'c', emoji: '👍'.repeat(33) }, 'emoji', /emoji must be a string of 1-32/],
+      ['a reaction with on not a boolean', { type: 'react', message_id: 1, client_msg_id: 'c', emoji: '👍', on: 'yes' }, 'on', /on must be true or false/],
+      ['a hidden cursor below 0', { type: 'hidden', after: -1 }, 'after', /after must be an integer of 0 or more/],
+    ];
+    for (const [name, frame, field, message] of refused) {
+      it(`refuses ${name} as invalid_field naming ${field}`, () => {
+        const error = failure(JSON.stringify({ id: 'x', ...frame }), 4096);
+        assert.equal(error.code, 'invalid_field');
+        assert.equal(error.field, field);
+        assert.equal(error.requestId, 'x');
+        assert.match(error.message, message);
+      });
+    }
   });
 });

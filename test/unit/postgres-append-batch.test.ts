@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AppendMessageInput, AppendOutcome } from '../../src/storage/ports/messaging.js';
+import type { AppendOutcome, SendInput } from '../../src/storage/ports/messaging.js';
 import type { PgDatabase } from '../../src/storage/postgres/database.js';
 import { markDeliveredBatch } from '../../src/storage/postgres/delivered.js';
 import { appendBatch } from '../../src/storage/postgres/messaging.js';
@@ -51,7 +51,7 @@ async function world() {
     now: NOW,
   });
   let n = 0;
-  const text = (input: Partial<AppendMessageInput> = {}): AppendMessageInput => ({
+  const text = (input: Partial<SendInput> = {}): SendInput => ({
     threadId: direct,
     senderUserId: alice,
     senderDeviceId: aliceDevice,

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AppendMessageInput, StoredMessage } from '../../src/storage/ports/messaging.js';
+import type { SendInput, StoredMessage } from '../../src/storage/ports/messaging.js';
 import { type AppendCheck, planAppends } from '../../src/storage/postgres/append-plan.js';
+import { UNCHANGED } from '../../src/storage/postgres/append.js';
 
 // Thread 1: alice (user 1, device 11) and bob (user 2, device 12), last seq 4. Thread 2: alice and carol, last seq 0.
-const input = (overrides: Partial<AppendMessageInput>): AppendMessageInput => ({
+const input = (overrides: Partial<SendInput>): SendInput => ({
   threadId: 1,
   senderUserId: 1,
   senderDeviceId: 11,
@@ -24,7 +25,7 @@ const inThread = (lastSeq: number, more: Partial<NonNullable<AppendCheck['thread
   ...more,
 });
 const check = (more: Partial<AppendCheck> = {}): AppendCheck => ({ token: fine, thread: inThread(4), approved: undefined, existing: undefined, ...more });
-const stored: StoredMessage = { id: 90, threadId: 1, seq: 3, senderUserId: 1, senderDeviceId: 11, clientMsgId: 'old', kind: 'text', bodyJson: '{}', createdAt: 1, attachmentsJson: null };
+const stored: StoredMessage = { id: 90, threadId: 1, seq: 3, senderUserId: 1, senderDeviceId: 11, clientMsgId: 'old', kind: 'text', bodyJson: '{}', createdAt: 1, attachmentsJson: null, ...UNCHANGED };
 
 describe('the plan of one batch of sends (PostgreSQL)', () => {
   it('decides the inputs in order: seqs follow on per thread, a client id used twice in the batch is stored once', () => {

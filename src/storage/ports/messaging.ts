@@ -9,12 +9,44 @@ export interface StoredMessage {
   readonly senderDeviceId: number;
   readonly clientMsgId: string;
   readonly kind: MessageKind;
-  /** The body as JSON text, exactly as the client sent it (`null` for attachments without a body). */
+  /**
+   * The body as JSON text, exactly as the client sent it (`null` for attachments
+   * without a body). A content message shows its latest state: the latest
+   * edit's body, or `null` once deleted for everyone. A change row: the new body
+   * for an edit (`null` once its target is deleted), `null` for the others.
+   */
   readonly bodyJson: string;
   readonly createdAt: number;
-  /** messages.attachments: the AttachmentJson list as JSON text, as the service built it; null for none. */
+  /** messages.attachments: the AttachmentJson list as JSON text, as the service built it; null for none (and once deleted). */
   readonly attachmentsJson: string | null;
+  /** The message (same thread) this one replies to; null for none. Content messages only. */
+  readonly replyTo: number | null;
+  /**
+   * The user ids mentioned, as compact JSON text (`[3,7]`), spliced into frames
+   * as it is, like attachmentsJson; null for none (and once deleted). On a
+   * target: the latest edit's. On an edit row: that edit's.
+   */
+  readonly mentionsJson: string | null;
+  /** When the content message was last edited (ms); null if never. */
+  readonly editedAt: number | null;
+  /** When the content message was deleted for everyone (ms): then bodyJson is `null` and attachments, mentions, reactions are null. */
+  readonly deletedAt: number | null;
+  /** The reactions as compact JSON text, `[{"emoji":"👍","user_ids":[3,7]}]` in first-reacted order; null for none. */
+  readonly reactionsJson: string | null;
+  /** Change rows only: the message changed. */
+  readonly targetId: number | null;
+  /** Change rows only: what changed (the wire's ChangeJson is this plus `message_id: targetId`); null for every other message. */
+  readonly change: MessageChange | null;
 }
+
+/** What a change row did to its target (messages.change, JSON). */
+export type MessageChange =
+  | { readonly type: 'edit' }
+  | { readonly type: 'delete' }
+  | { readonly type: 'reaction'; readonly emoji: string; readonly on: boolean };
+
+/** At most this many distinct emoji per user on one message (MSG-SPEC §1); the next is refused `too_many_reactions`. */
+export const MAX_REACTIONS_PER_USER = 20;
 
 /** What the content of a send requires of the thread, checked in the unit. */
 export type SendContent =
@@ -27,11 +59,21 @@ export type SendContent =
    */
   | { readonly kind: 'e2e'; readonly sealedTo: readonly number[] | 'invalid' };
 
-export interface AppendMessageInput {
+/** Who appends, and what every append is checked against: the same for a send and a change. */
+interface AppendCommon {
   readonly threadId: number;
   readonly senderUserId: number;
   readonly senderDeviceId: number;
+  /** Idempotency: (senderDeviceId, clientMsgId) stores one row, a send or a change. */
   readonly clientMsgId: string;
+  readonly now: number;
+  /** messages.require_e2e: plaintext is refused in every thread. */
+  readonly requireE2eEverywhere: boolean;
+}
+
+/** A new content message. */
+export interface SendInput extends AppendCommon {
+  readonly change?: undefined;
   readonly content: SendContent;
   readonly bodyJson: string;
   /**
@@ -40,15 +82,66 @@ export interface AppendMessageInput {
    * written in the same unit as the message. A duplicate (resend) writes neither.
    */
   readonly attachments?: { readonly json: string; readonly uploadIds: readonly string[] };
-  readonly now: number;
-  /** messages.require_e2e: plaintext is refused in every thread. */
-  readonly requireE2eEverywhere: boolean;
+  /** A content message of this thread the sender may see (checked in the unit: `reply_invalid`; deleted for everyone: `message_deleted`). */
+  readonly replyTo?: number;
+  /** User ids, distinct (the protocol checks count and form); each must be a current member (checked in the unit: `mention_not_member`). */
+  readonly mentions?: readonly number[];
 }
+
+/**
+ * A change to a message of `threadId` (the target's own thread: the service
+ * learns it by HistoryStorage.locate), appended as a change row in the same
+ * unit as a send (next seq, inbox rows, idempotency, the sender's read cursor;
+ * no push rows, threads.last_message_at unmoved), with the target updated to
+ * its latest state in that unit. The sender must be a current member and the
+ * target a content message (`text`/`e2e`) of the thread within what the
+ * sender may see.
+ */
+export interface ChangeInput extends AppendCommon {
+  readonly change: ChangeRequest;
+}
+
+export type ChangeRequest =
+  /**
+   * By the author only, within `editWindowMs` of the target's created_at (0:
+   * no limit), not of a deleted message. `content` must be the target's kind
+   * and is checked exactly like a send's (encryption_required,
+   * envelope_invalid, device_unapproved, devices_changed). Sets the target's
+   * body, mentions (none when absent) and edited_at.
+   */
+  | {
+      readonly type: 'edit';
+      readonly targetId: number;
+      readonly content: SendContent;
+      readonly bodyJson: string;
+      readonly mentions?: readonly number[];
+      readonly editWindowMs: number;
+    }
+  /**
+   * By the author, or by an owner/admin of a group (the unit reads the
+   * actor's role). Erases the target (body `null`, attachments, mentions,
+   * reactions NULL, deleted_at), its edit rows' bodies, its attachment_refs.
+   * An already deleted target: `unchanged`.
+   */
+  | { readonly type: 'delete'; readonly targetId: number }
+  /** The sender's reaction `emoji` on or off: the target's reactions rewritten in the unit. Nothing to change: `unchanged`. */
+  | { readonly type: 'reaction'; readonly targetId: number; readonly emoji: string; readonly on: boolean };
+
+/** What appendMessage takes: a send, or a change to a stored message. */
+export type AppendMessageInput = SendInput | ChangeInput;
 
 /** What a message is: a client's plaintext, an end-to-end envelope, or a notice the server wrote. */
 export type MessageKind = 'text' | 'e2e' | 'system';
 
-/** Why a send stored nothing. Checked in this order, after the token (a `signed_out` outcome wins over all); a resend of a stored message wins over the rest. */
+/**
+ * Why an append stored nothing. Checked in this order, after the token (a
+ * `signed_out` outcome wins over all); a resend of a stored message wins over
+ * the rest. A change: membership, then the target (no_message,
+ * not_changeable, message_deleted, not_author, edit_window_passed,
+ * kind_mismatch), then the edit's content as a send's, then mentions, then
+ * too_many_reactions. A send: membership, content, reply_invalid,
+ * message_deleted (of the reply's target), mention_not_member, attachment_gone.
+ */
 export type AppendRefusal =
   /** This (device, client_msg_id) was used for a message in another thread. */
   | { readonly reason: 'client_id_in_other_thread' }
@@ -62,15 +155,48 @@ export type AppendRefusal =
   /** The sender was never a member (or the thread does not exist). */
   | { readonly reason: 'no_thread' }
   /** The sender left or was removed. */
-  | { readonly reason: 'not_member' };
+  | { readonly reason: 'not_member' }
+  /** A change's target: no such message, not in this thread, or outside what the sender may see. */
+  | { readonly reason: 'no_message' }
+  /** A change's target is a system message or a change row. */
+  | { readonly reason: 'not_changeable' }
+  /** An edit or reaction on a message deleted for everyone, or a send replying to one (errors.ts: message_deleted). */
+  | { readonly reason: 'message_deleted' }
+  /** An edit of someone else's message; a delete by someone neither its author nor a group owner/admin. */
+  | { readonly reason: 'not_author' }
+  /** An edit after the window: `windowMs` is the window the unit applied. */
+  | { readonly reason: 'edit_window_passed'; readonly windowMs: number }
+  /** An edit's content is not of the target's kind (text for e2e or e2e for text). */
+  | { readonly reason: 'kind_mismatch' }
+  /** A send's reply_to is not a content message of this thread the sender may see. */
+  | { readonly reason: 'reply_invalid' }
+  /** A mentioned user is not a current member of the thread (the first such one). */
+  | { readonly reason: 'mention_not_member'; readonly userId: number }
+  /** The sender already has MAX_REACTIONS_PER_USER distinct emoji on the message. */
+  | { readonly reason: 'too_many_reactions' };
 
 export type AppendOutcome =
   | { readonly kind: 'stored'; readonly message: StoredMessage }
   /** The same (device, client_msg_id) in the same thread was stored before: that message, nothing new stored. */
   | { readonly kind: 'duplicate'; readonly message: StoredMessage }
+  /** A change that changes nothing (a reaction already so, a delete of a deleted message): nothing stored, answered `ok`. */
+  | { readonly kind: 'unchanged' }
   /** The device's token no longer works (revoked, its user disabled or deleted, or no such device). */
   | SignedOut
   | ({ readonly kind: 'refused' } & AppendRefusal);
+
+/** A message one user deleted for themselves ("delete for me"): `id` orders them, the cursor of hiddenAfter. */
+export interface StoredHidden {
+  readonly id: number;
+  readonly threadId: number;
+  readonly messageId: number;
+}
+
+export type HideOutcome =
+  /** Hidden now, or already (`already`: the row stored before, nothing new stored). */
+  | { readonly kind: 'hidden'; readonly hidden: StoredHidden; readonly already: boolean }
+  /** No such message, a change row, or outside what the user may see (a former member sees up to where they left). */
+  | { readonly kind: 'refused'; readonly reason: 'no_message' };
 
 /** A cursor move: refused when the user was never in the thread. `moved`: it moved and the user is still a member (the thread is told). */
 export type CursorOutcome<T> = ({ readonly kind: 'done'; readonly moved: boolean } & T) | { readonly kind: 'refused'; readonly reason: 'no_thread' };
@@ -88,7 +214,8 @@ export interface MessagingStorage {
    * The send, atomically: token check, the sender's membership, the content's
    * precondition, the thread's next seq (1, 2, … with no gaps), the row, its
    * idempotency, inbox rows for devices not live (none above read diffusion),
-   * push rows, the sender's read cursor. Resolves after commit.
+   * push rows, the sender's read cursor. Resolves after commit. A change
+   * (ChangeInput) is the same unit plus the target's update, minus push rows.
    */
   appendMessage(input: AppendMessageInput): Promise<AppendOutcome>;
   /** The device received up to `seq` (clamped to what the user may see): its cursor, its inbox rows acked, the user's delivered cursor. */
@@ -103,4 +230,8 @@ export interface MessagingStorage {
   totalUnread(userId: number): Promise<number>;
   /** Whether the user is, was, or never was a member of the thread. */
   membership(threadId: number, userId: number): Promise<Membership>;
+  /** "Delete for me": history, jump, search and sync leave the message out for this user from now on. */
+  hideMessage(input: { readonly userId: number; readonly messageId: number; readonly now: number }): Promise<HideOutcome>;
+  /** The user's hidden messages with id > after, oldest first, at most `limit`; `more`: others follow. */
+  hiddenAfter(userId: number, after: number, limit: number): Promise<{ readonly items: StoredHidden[]; readonly more: boolean }>;
 }

@@ -11,6 +11,7 @@ import type { KeysStorage } from './keys.js';
 import type { MessagingStorage } from './messaging.js';
 import type { PresenceStorage } from './presence.js';
 import type { PushQueueStorage, PushTokensStorage } from './push.js';
+import type { SearchStorage } from './search.js';
 import type { ThreadStorage } from './threads.js';
 
 /**
@@ -34,6 +35,7 @@ export interface Storage {
   readonly pushTokens: PushTokensStorage;
   readonly pushQueue: PushQueueStorage;
   readonly attachments: AttachmentStorage;
+  readonly search: SearchStorage;
   /** Whether the database answers (the health check; a round trip on a networked engine). */
   ping(): Promise<boolean>;
   /** Write transactions run so far (the metrics). */

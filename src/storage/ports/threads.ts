@@ -1,5 +1,6 @@
 import type { StoredAccount, UserLookup } from './accounts.js';
 import type { StoredMessage } from './messaging.js';
+import type { Uncounted } from './visibility.js';
 
 export type ThreadKind = 'direct' | 'group';
 export type MemberRole = 'owner' | 'admin' | 'member';
@@ -23,8 +24,10 @@ export interface ThreadSummary {
   readonly label: string | null;
   /** Current members of the thread. */
   readonly memberCount: number;
-  /** The last message the user may see, if any. */
+  /** The last message the user may see, if any: never a change row, nor one the user hid. */
   readonly lastMessage: StoredMessage | null;
+  /** For unreadCount(summary, summary.lastSeq, summary.uncounted): the change rows at the ends of the unread range. */
+  readonly uncounted: Uncounted;
   /** A direct thread's other member. */
   readonly peer: StoredUser | null;
 }

@@ -20,12 +20,33 @@ export function visibleRange(member: Pick<MemberCursors, 'joinedSeq' | 'leftSeq'
 }
 
 /**
- * Messages from others after the member's read cursor, within what they may
- * see. Derived from cursors, never stored, and counted without reading a
- * message: storing a message moves the sender's read cursor to it, so nothing
- * of their own is ever after it.
+ * Change rows (edits, deletes, reactions: never unread) counted up to each end
+ * of the unread range (start, end] of unreadRange(): `atStart` is the
+ * `uncounted` of the row at `start` (0 for seq 0), `atEnd` that of the row at
+ * `end` (threads.uncounted when `end` is the thread's last seq). Engines look
+ * them up (one indexed read, none when the thread's uncounted is 0).
  */
-export function unreadCount(member: MemberCursors, lastSeq: number): number {
+export interface Uncounted {
+  readonly atStart: number;
+  readonly atEnd: number;
+}
+
+/** No change rows in the range (a thread whose uncounted is 0). */
+export const NOTHING_UNCOUNTED: Uncounted = { atStart: 0, atEnd: 0 };
+
+/** The seqs (start, end] whose messages may be unread: after the read cursor, within what the member may see. Empty when start >= end. */
+export function unreadRange(member: MemberCursors, lastSeq: number): { start: number; end: number } {
   const { from, to } = visibleRange(member, lastSeq);
-  return Math.max(0, to - Math.max(member.readSeq, from));
+  return { start: Math.max(member.readSeq, from), end: to };
+}
+
+/**
+ * Messages from others after the member's read cursor, within what they may
+ * see, change rows left out. Derived from cursors, never stored, and counted
+ * without reading a message: storing a message (or a change) moves the
+ * sender's read cursor to it, so nothing of their own is ever after it.
+ */
+export function unreadCount(member: MemberCursors, lastSeq: number, uncounted: Uncounted): number {
+  const { start, end } = unreadRange(member, lastSeq);
+  return Math.max(0, end - start - (uncounted.atEnd - uncounted.atStart));
 }

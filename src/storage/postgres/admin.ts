@@ -1,7 +1,7 @@
 import type { RevocationChange, StoredAccount } from '../ports/accounts.js';
 import type { AdminStorage, NewInvite, PushCounts, StoredInvite, TableCounts } from '../ports/admin.js';
 import type { PushRegistration } from '../ports/push.js';
-import { unreadCount } from '../ports/visibility.js';
+import { NOTHING_UNCOUNTED, unreadCount } from '../ports/visibility.js';
 import { INVITE_COLUMNS, type InviteRow, USER_COLUMNS, type UserRow, toStoredAccount, toStoredInvite } from './account-rows.js';
 import { PostgresAccountsStorage, revokeAllOfUser } from './accounts.js';
 import { dropPushToken, pushCounts, pushRegistration } from './push.js';
@@ -113,7 +113,7 @@ export class PostgresAdminStorage extends PostgresAccountsStorage implements Adm
       `SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $1`,
       [userId],
     );
-    return rows.reduce((total, row) => total + unreadCount({ joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq }, row.last_seq), 0);
+    return rows.reduce((total, row) => total + unreadCount({ joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq }, row.last_seq, NOTHING_UNCOUNTED), 0);
   }
 
   dropPushToken(deviceId: number, token: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { AppendMessageInput, AppendOutcome, StoredMessage } from '../ports/messaging.js';
+import type { SendInput, AppendOutcome, StoredMessage } from '../ports/messaging.js';
 import type { TokenState } from '../ports/token.js';
 
 /**
@@ -43,7 +43,7 @@ export interface PlannedMessage {
   readonly clientMsgId: string;
   readonly kind: 'text' | 'e2e';
   readonly bodyJson: string;
-  readonly attachments: AppendMessageInput['attachments'];
+  readonly attachments: SendInput['attachments'];
   readonly now: number;
 }
 
@@ -61,7 +61,7 @@ export interface AppendPlan {
 
 type Refusal = AppendOutcome & { kind: 'refused' };
 
-export function planAppends(inputs: readonly AppendMessageInput[], checks: readonly AppendCheck[]): AppendPlan {
+export function planAppends(inputs: readonly SendInput[], checks: readonly AppendCheck[]): AppendPlan {
   const messages: PlannedMessage[] = [];
   const outcomes: PlannedOutcome[] = [];
   const threads = new Map<number, { lastSeq: number; memberCount: number }>();
@@ -120,7 +120,7 @@ function attachmentRefusal(check: AppendCheck): Refusal | undefined {
 }
 
 /** Why this content may not go into the thread: plaintext where encryption is required; an envelope not sealed to exactly the thread's approved devices. */
-function contentRefusal(input: AppendMessageInput, threadRequires: boolean, approved: readonly number[]): Refusal | undefined {
+function contentRefusal(input: SendInput, threadRequires: boolean, approved: readonly number[]): Refusal | undefined {
   const { content } = input;
   if (content.kind === 'text') return input.requireE2eEverywhere || threadRequires ? { kind: 'refused', reason: 'encryption_required' } : undefined;
   if (content.sealedTo === 'invalid') return { kind: 'refused', reason: 'envelope_invalid' };

@@ -144,6 +144,13 @@ export async function writeMessages(sql: Sql, settings: AppendSettings, messages
   });
 }
 
+/**
+ * The fields of a message no change has touched (no reply, mentions, edit,
+ * deletion, reactions; not a change row): what every message is until this
+ * engine stores changes (issue 21, PostgreSQL's part).
+ */
+export const UNCHANGED = { replyTo: null, mentionsJson: null, editedAt: null, deletedAt: null, reactionsJson: null, targetId: null, change: null } as const;
+
 /** The message as the ports return it, once stored under `id`. */
 export function storedMessage(message: NewMessage, id: number): StoredMessage {
   return {
@@ -157,6 +164,7 @@ export function storedMessage(message: NewMessage, id: number): StoredMessage {
     bodyJson: message.bodyJson,
     createdAt: message.now,
     attachmentsJson: message.attachments?.json ?? null,
+    ...UNCHANGED,
   };
 }
 

@@ -3,7 +3,7 @@ import type { StoredMessage } from '../ports/messaging.js';
 import { visibleRange } from '../ports/visibility.js';
 import type { PgDatabase } from './database.js';
 import type { Row } from './sql.js';
-import { messageColumns } from './append.js';
+import { messageColumns, UNCHANGED } from './append.js';
 
 const COLUMNS = messageColumns('m');
 
@@ -138,5 +138,5 @@ function synced(thread: { threadId: number; lastSeq: number; messages: StoredMes
 /** The message columns of a row that carries others too. */
 function messageOf(row: StoredMessage): StoredMessage {
   const { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson } = row;
-  return { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson };
+  return { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson, ...UNCHANGED };
 }

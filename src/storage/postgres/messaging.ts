@@ -1,9 +1,10 @@
-import type { AppendMessageInput, AppendOutcome, CursorOutcome, Membership, MessagingStorage, StoredMessage } from '../ports/messaging.js';
-import { unreadCount, visibleRange } from '../ports/visibility.js';
+import type { AppendMessageInput, AppendOutcome, CursorOutcome, HideOutcome, Membership, MessagingStorage, SendInput, StoredHidden, StoredMessage } from '../ports/messaging.js';
+import { NOTHING_UNCOUNTED, unreadCount, visibleRange } from '../ports/visibility.js';
+import { StorageUnavailableError } from '../errors.js';
 import type { BatchedUnit } from './batcher.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
-import { type AppendSettings, storedMessage, writeMessages } from './append.js';
+import { type AppendSettings, storedMessage, UNCHANGED, writeMessages } from './append.js';
 import { type AppendCheck, planAppends } from './append-plan.js';
 import { type DeliveredInput, type DeliveredOutcome, markDeliveredBatch } from './delivered.js';
 
@@ -17,7 +18,7 @@ import { type DeliveredInput, type DeliveredOutcome, markDeliveredBatch } from '
  * inbox overflows. Delivery acks are batched too (one statement: delivered.ts).
  */
 export class PostgresMessagingStorage implements MessagingStorage {
-  private readonly sends: BatchedUnit<AppendMessageInput, AppendOutcome>;
+  private readonly sends: BatchedUnit<SendInput, AppendOutcome>;
   private readonly acks: BatchedUnit<DeliveredInput, DeliveredOutcome> = { name: 'markDelivered', run: markDeliveredBatch };
 
   constructor(
@@ -28,6 +29,7 @@ export class PostgresMessagingStorage implements MessagingStorage {
   }
 
   appendMessage(input: AppendMessageInput): Promise<AppendOutcome> {
+    if (input.change) return Promise.reject(notYet());
     return this.db.writes.submitBatched(this.sends, input);
   }
 
@@ -46,7 +48,8 @@ export class PostgresMessagingStorage implements MessagingStorage {
       const cursors = { joinedSeq: found.joined_seq, leftSeq: found.left_seq };
       const upTo = Math.min(input.seq, visibleRange(cursors, found.last_seq).to);
       const readSeq = Math.max(upTo, found.read_seq);
-      const unread = unreadCount({ ...cursors, readSeq }, found.last_seq);
+      // No change rows on this engine yet: nothing in the range is uncounted.
+      const unread = unreadCount({ ...cursors, readSeq }, found.last_seq, NOTHING_UNCOUNTED);
       return { kind: 'done', moved: found.moved && found.left_seq === null, readSeq, unread, totalUnread: Number(found.elsewhere ?? 0) + unread };
     });
   }
@@ -63,6 +66,19 @@ export class PostgresMessagingStorage implements MessagingStorage {
     const row = rows[0];
     return !row ? 'none' : row.left_seq === null ? 'member' : 'left';
   }
+
+  hideMessage(_input: { userId: number; messageId: number; now: number }): Promise<HideOutcome> {
+    return Promise.reject(notYet());
+  }
+
+  hiddenAfter(_userId: number, _after: number, _limit: number): Promise<{ items: StoredHidden[]; more: boolean }> {
+    return Promise.reject(notYet());
+  }
+}
+
+/** Message changes and "delete for me" (issue 21) are not stored on PostgreSQL yet: the message path answers `unavailable`. */
+function notYet(): StorageUnavailableError {
+  return new StorageUnavailableError('not yet on PostgreSQL');
 }
 
 /** Unread messages over all the user's threads, in one query (MessagingStorage.totalUnread; the admin's badge is the same read). */
@@ -165,7 +181,7 @@ type CheckRow = {
 };
 
 /** The BatchedUnit's run: one outcome per input, in order. */
-export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: readonly AppendMessageInput[]): Promise<AppendOutcome[]> {
+export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: readonly SendInput[]): Promise<AppendOutcome[]> {
   const threadIds = [...new Set(inputs.map((input) => input.threadId))].sort((a, b) => a - b);
   const e2eThreads = [...new Set(inputs.filter((input) => input.content.kind === 'e2e').map((input) => input.threadId))];
   const values = [
@@ -184,7 +200,7 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
   if (rows[0]?.stale) rows = (await sql.query<CheckRow>(CHECK, values)).rows;
   const present = await lockUploads(sql, inputs);
   const checks = rows.map((row, index): AppendCheck => {
-    const input = inputs[index] as AppendMessageInput;
+    const input = inputs[index] as SendInput;
     const missingUpload = input.attachments?.uploadIds.find((id) => !present.has(id));
     return { ...toCheck(row, input), missingUpload };
   });
@@ -204,14 +220,14 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
  * every reference the batch writes names an upload that is there. No query
  * when no send of the batch carries attachments.
  */
-async function lockUploads(sql: Sql, inputs: readonly AppendMessageInput[]): Promise<ReadonlySet<string>> {
+async function lockUploads(sql: Sql, inputs: readonly SendInput[]): Promise<ReadonlySet<string>> {
   const ids = [...new Set(inputs.flatMap((input) => input.attachments?.uploadIds ?? []))].sort();
   if (ids.length === 0) return new Set();
   const { rows } = await sql.query<{ id: string }>('SELECT id FROM uploads WHERE id = ANY($1::text[]) AND completed_at IS NOT NULL ORDER BY id FOR KEY SHARE', [ids]);
   return new Set(rows.map((row) => row.id));
 }
 
-function toCheck(row: CheckRow, input: AppendMessageInput): AppendCheck {
+function toCheck(row: CheckRow, input: SendInput): AppendCheck {
   return {
     token: row.device_found ? { revoked: row.revoked, disabled: row.disabled, deleted: row.deleted } : undefined,
     thread: row.in_thread
@@ -232,6 +248,7 @@ function toCheck(row: CheckRow, input: AppendMessageInput): AppendCheck {
             bodyJson: row.e_body,
             createdAt: Number(row.e_created_at),
             attachmentsJson: row.e_attachments,
+            ...UNCHANGED,
           },
   };
 }

@@ -12,6 +12,7 @@ import { PostgresKeysStorage } from './keys.js';
 import { PostgresMessagingStorage } from './messaging.js';
 import { PostgresPresenceStorage } from './presence.js';
 import { PostgresPushQueueStorage, PostgresPushTokensStorage } from './push.js';
+import { PostgresSearchStorage } from './search.js';
 import { PostgresThreadStorage } from './threads.js';
 
 export interface PostgresStorageOptions {
@@ -47,6 +48,7 @@ export function postgresStorage(db: PgDatabase, settings: AppendSettings, option
     pushTokens: new PostgresPushTokensStorage(db),
     pushQueue: new PostgresPushQueueStorage(db, { claimant: options.claimant }),
     attachments: new PostgresAttachmentStorage(db),
+    search: new PostgresSearchStorage(db),
     ping: () => db.ping(),
     writes: () => db.writes.totals,
     settle: () => db.writes.settle(),

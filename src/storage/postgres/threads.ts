@@ -15,7 +15,8 @@ import type {
 } from '../ports/threads.js';
 import type { PgDatabase } from './database.js';
 import type { Row, Sql } from './sql.js';
-import { type AppendSettings, lockThread, writeSystemMessage } from './append.js';
+import { type AppendSettings, lockThread, UNCHANGED, writeSystemMessage } from './append.js';
+import { NOTHING_UNCOUNTED } from '../ports/visibility.js';
 
 /** The users columns as StoredAccount names them. */
 const ACCOUNT = `id, username, display_name AS "displayName", password_hash AS "passwordHash", disabled, created_at AS "createdAt",
@@ -49,11 +50,12 @@ SELECT t.id, t.kind, t.title, t.created_at AS "createdAt", t.last_seq AS "lastSe
   ) peer ON true
  WHERE m.user_id = $1`;
 
-type SummaryRow = Omit<ThreadSummary, 'lastMessage' | 'peer'> & { message: StoredMessage | null; peer: ThreadSummary['peer'] } & Row;
+type SummaryRow = Omit<ThreadSummary, 'lastMessage' | 'peer' | 'uncounted'> & { message: Omit<StoredMessage, keyof typeof UNCHANGED> | null; peer: ThreadSummary['peer'] } & Row;
 
 function toSummary(row: SummaryRow): ThreadSummary {
   const { message, peer, ...rest } = row;
-  return { ...rest, lastMessage: message, peer };
+  // No change rows on this engine yet: nothing uncounted, no message changed.
+  return { ...rest, lastMessage: message && { ...message, ...UNCHANGED }, peer, uncounted: NOTHING_UNCOUNTED };
 }
 
 const MEMBERS = `

@@ -1,5 +1,5 @@
 import type { Db } from '../database.js';
-import type { MessageRow } from './messages.js';
+import { type MessageRow, messageColumns } from './messages.js';
 
 /**
  * Per-device offline inbox: every message a device has yet to acknowledge, in
@@ -45,7 +45,7 @@ export class InboxRepository {
        RETURNING id, inbox_count`,
     );
     this.pendingStatement = db.prepare<[number, number, number], MessageRow>(
-      `SELECT m.id, m.thread_id, m.seq, m.sender_user_id, m.sender_device_id, m.client_msg_id, m.kind, m.body, m.created_at, m.attachments
+      `SELECT ${messageColumns('m')}
          FROM inbox i JOIN messages m ON m.id = i.message_id
         WHERE i.device_id = ? AND i.message_id > ? ORDER BY i.message_id LIMIT ?`,
     );

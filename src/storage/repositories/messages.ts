@@ -16,6 +16,17 @@ export interface MessageRow {
   readonly created_at: number;
   /** JSON text of the AttachmentJson list, or null. */
   readonly attachments: string | null;
+  readonly reply_to: number | null;
+  /** JSON text: the user ids mentioned, or null. */
+  readonly mentions: string | null;
+  readonly edited_at: number | null;
+  readonly deleted_at: number | null;
+  /** JSON text: [{"emoji","user_ids"}] in first-reacted order, or null. */
+  readonly reactions: string | null;
+  /** Change rows only. */
+  readonly target_id: number | null;
+  /** Change rows only: JSON text of the MessageChange. */
+  readonly change: string | null;
 }
 
 export interface NewMessage {
@@ -28,43 +39,115 @@ export interface NewMessage {
   readonly body: string;
   /** JSON text of the attachments; absent or null: none. */
   readonly attachments?: string | null;
+  readonly replyTo?: number | null;
+  /** JSON text of the user ids mentioned; absent or null: none. */
+  readonly mentions?: string | null;
+  /** A change row: its target and the change (JSON text). */
+  readonly change?: { readonly targetId: number; readonly json: string } | null;
+  /** Change rows of the thread up to and including this one (absent: 0). */
+  readonly uncounted?: number;
   readonly now: number;
 }
 
-const COLUMNS = 'id, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments';
+/** A MessageRow's columns, of table alias `m` when given (a join reads them as they are here). */
+export function messageColumns(alias?: string): string {
+  const names = [
+    ...['id', 'thread_id', 'seq', 'sender_user_id', 'sender_device_id', 'client_msg_id', 'kind', 'body', 'created_at', 'attachments'],
+    ...['reply_to', 'mentions', 'edited_at', 'deleted_at', 'reactions', 'target_id', 'change'],
+  ];
+  return alias === undefined ? names.join(', ') : names.map((name) => `${alias}.${name}`).join(', ');
+}
 
-/** Messages by thread and seq. A thread's visible range for a member is (from, to]: joined_seq < seq <= left_seq or last_seq. */
+const COLUMNS = messageColumns();
+const M_COLUMNS = messageColumns('m');
+/** Not hidden by user `?` ("delete for me"). */
+const NOT_HIDDEN = 'NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ? AND h.message_id = m.id)';
+
+/**
+ * Messages by thread and seq. A thread's visible range for a member is (from, to]: joined_seq < seq <= left_seq or last_seq.
+ * Change rows (target_id set) are in the thread's log but never in history: `visible*` reads leave them out, and the messages the user hid.
+ */
 export class MessagesRepository {
   private readonly insertStatement;
   private readonly refStatement;
   private readonly uploadStatement;
   private readonly byClientId;
   private readonly byId;
-  private readonly afterStatement;
-  private readonly beforeStatement;
+  private readonly visibleAfterStatement;
+  private readonly visibleBeforeStatement;
+  private readonly syncAfterStatement;
+  private readonly uncountedStatement;
+  private readonly notMemberStatement;
+  private readonly editStatement;
+  private readonly eraseStatement;
+  private readonly eraseEditsStatement;
+  private readonly dropRefsStatement;
+  private readonly reactionsStatement;
 
   constructor(db: Db) {
-    this.insertStatement = db.prepare<[number, number, number, number, string, string, string, number, string | null]>(
-      `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    // One statement for every message, a send or a change: its columns are all here.
+    this.insertStatement = db.prepare<[number, number, number, number, string, string, string, number, string | null, number | null, string | null, number | null, string | null, number]>(
+      `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments,
+                             reply_to, mentions, target_id, change, uncounted)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (client_msg_id, sender_device_id) DO NOTHING`,
     );
     this.refStatement = db.prepare<[string, number, number]>('INSERT INTO attachment_refs (upload_id, thread_id, seq) VALUES (?, ?, ?)');
     this.uploadStatement = db.prepare<[string], number>('SELECT 1 FROM uploads WHERE id = ? AND completed_at IS NOT NULL').pluck();
     this.byClientId = db.prepare<[number, string], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE sender_device_id = ? AND client_msg_id = ?`);
     this.byId = db.prepare<[number], MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`);
-    this.afterStatement = db.prepare<[number, number, number, number], MessageRow>(
-      `SELECT ${COLUMNS} FROM messages WHERE thread_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+    this.visibleAfterStatement = db.prepare<[number, number, number, number, number], MessageRow>(
+      `SELECT ${M_COLUMNS} FROM messages m
+        WHERE m.thread_id = ? AND m.seq > ? AND m.seq <= ? AND m.change IS NULL AND ${NOT_HIDDEN} ORDER BY m.seq LIMIT ?`,
     );
-    this.beforeStatement = db.prepare<[number, number, number, number], MessageRow>(
-      `SELECT ${COLUMNS} FROM messages WHERE thread_id = ? AND seq < ? AND seq > ? ORDER BY seq DESC LIMIT ?`,
+    this.visibleBeforeStatement = db.prepare<[number, number, number, number, number], MessageRow>(
+      `SELECT ${M_COLUMNS} FROM messages m
+        WHERE m.thread_id = ? AND m.seq < ? AND m.seq > ? AND m.change IS NULL AND ${NOT_HIDDEN} ORDER BY m.seq DESC LIMIT ?`,
     );
+    // Sync: change rows too (a device that was away learns of edits, deletes, reactions), but not what
+    // the user hid, nor the changes of what they hid.
+    this.syncAfterStatement = db.prepare<[number, number, number, number, number, number], MessageRow>(
+      `SELECT ${M_COLUMNS} FROM messages m
+        WHERE m.thread_id = ? AND m.seq > ? AND m.seq <= ? AND ${NOT_HIDDEN}
+          AND (m.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ? AND h.message_id = m.target_id))
+        ORDER BY m.seq LIMIT ?`,
+    );
+    this.uncountedStatement = db.prepare<[number, number], number>('SELECT uncounted FROM messages WHERE thread_id = ? AND seq = ?').pluck();
+    this.notMemberStatement = db
+      .prepare<[string, number], number>(
+        `SELECT value FROM json_each(?) WHERE value NOT IN (SELECT user_id FROM thread_members WHERE thread_id = ? AND left_seq IS NULL) LIMIT 1`,
+      )
+      .pluck();
+    this.editStatement = db.prepare<[string, string | null, number, number]>('UPDATE messages SET body = ?, mentions = ?, edited_at = ? WHERE id = ?');
+    this.eraseStatement = db.prepare<[number, number]>(
+      `UPDATE messages SET body = 'null', attachments = NULL, reactions = NULL, mentions = NULL, deleted_at = ? WHERE id = ?`,
+    );
+    this.eraseEditsStatement = db.prepare<[number]>(
+      `UPDATE messages SET body = 'null', mentions = NULL WHERE target_id = ? AND json_extract(change, '$.type') = 'edit'`,
+    );
+    this.dropRefsStatement = db.prepare<[number, number]>('DELETE FROM attachment_refs WHERE thread_id = ? AND seq = ?');
+    this.reactionsStatement = db.prepare<[string | null, number]>('UPDATE messages SET reactions = ? WHERE id = ?');
   }
 
   /** Stores the message; undefined when its device already used its client id (nothing stored: the caller looks that one up). */
   insert(message: NewMessage): number | undefined {
     const m = message;
-    const result = this.insertStatement.run(m.threadId, m.seq, m.senderUserId, m.senderDeviceId, m.clientMsgId, m.kind, m.body, m.now, m.attachments ?? null);
+    const result = this.insertStatement.run(
+      m.threadId,
+      m.seq,
+      m.senderUserId,
+      m.senderDeviceId,
+      m.clientMsgId,
+      m.kind,
+      m.body,
+      m.now,
+      m.attachments ?? null,
+      m.replyTo ?? null,
+      m.mentions ?? null,
+      m.change?.targetId ?? null,
+      m.change?.json ?? null,
+      m.uncounted ?? 0,
+    );
     return result.changes === 1 ? Number(result.lastInsertRowid) : undefined;
   }
 
@@ -87,13 +170,48 @@ export class MessagesRepository {
     return this.byId.get(id);
   }
 
-  /** Up to `limit` messages with afterSeq < seq <= maxSeq, ascending. */
-  after(threadId: number, afterSeq: number, maxSeq: number, limit: number): MessageRow[] {
-    return this.afterStatement.all(threadId, afterSeq, maxSeq, limit);
+  /** History: up to `limit` messages with afterSeq < seq <= maxSeq, ascending; no change rows, none the user hid. */
+  visibleAfter(userId: number, threadId: number, afterSeq: number, maxSeq: number, limit: number): MessageRow[] {
+    return this.visibleAfterStatement.all(threadId, afterSeq, maxSeq, userId, limit);
   }
 
-  /** Up to `limit` messages with minSeq < seq < beforeSeq, ascending (the ones nearest beforeSeq). */
-  before(threadId: number, beforeSeq: number, minSeq: number, limit: number): MessageRow[] {
-    return this.beforeStatement.all(threadId, beforeSeq, minSeq, limit).reverse();
+  /** History: up to `limit` messages with minSeq < seq < beforeSeq, ascending (the ones nearest beforeSeq); no change rows, none the user hid. */
+  visibleBefore(userId: number, threadId: number, beforeSeq: number, minSeq: number, limit: number): MessageRow[] {
+    return this.visibleBeforeStatement.all(threadId, beforeSeq, minSeq, userId, limit).reverse();
+  }
+
+  /** Sync: up to `limit` rows with afterSeq < seq <= maxSeq, ascending, change rows included; none the user hid, nor their changes. */
+  syncAfter(userId: number, threadId: number, afterSeq: number, maxSeq: number, limit: number): MessageRow[] {
+    return this.syncAfterStatement.all(threadId, afterSeq, maxSeq, userId, userId, limit);
+  }
+
+  /** The change rows of the thread up to and including `seq` (0 for seq 0). */
+  uncountedAt(threadId: number, seq: number): number {
+    return seq === 0 ? 0 : (this.uncountedStatement.get(threadId, seq) ?? 0);
+  }
+
+  /** The first of `userIds` that is not a current member of the thread, or undefined. */
+  firstNonMember(threadId: number, userIds: readonly number[]): number | undefined {
+    return this.notMemberStatement.get(JSON.stringify(userIds), threadId);
+  }
+
+  /** An edit's new state of its target. */
+  edit(id: number, body: string, mentions: string | null, now: number): void {
+    this.editStatement.run(body, mentions, now, id);
+  }
+
+  /**
+   * Deleted for everyone: the target's content, its edits' bodies and its
+   * attachment references go (the uploads are collected after their grace);
+   * with secure_delete the bytes are overwritten, not left in free space.
+   */
+  erase(target: Pick<MessageRow, 'id' | 'thread_id' | 'seq'>, now: number): void {
+    this.eraseStatement.run(now, target.id);
+    this.eraseEditsStatement.run(target.id);
+    this.dropRefsStatement.run(target.thread_id, target.seq);
+  }
+
+  setReactions(id: number, json: string | null): void {
+    this.reactionsStatement.run(json, id);
   }
 }

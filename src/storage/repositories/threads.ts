@@ -13,6 +13,8 @@ export interface ThreadRow {
   readonly created_by: number | null;
   readonly created_at: number;
   readonly e2e_required: 0 | 1;
+  /** Change rows in the thread so far (the `uncounted` of its last row). */
+  readonly uncounted: number;
 }
 
 export interface MembershipRow {
@@ -44,12 +46,32 @@ export interface SenderState {
   readonly member_count: number;
   readonly e2e_required: 0 | 1;
   readonly left_seq: number | null;
+  /** What the sender may see starts after it (a reply's target must be later). */
+  readonly joined_seq: number;
+  readonly uncounted: number;
 }
 
-/** A thread as one user sees it in their list: the thread, their membership. */
-export type UserThreadRow = ThreadRow & Omit<MembershipRow, 'thread_id' | 'user_id' | 'joined_at'> & { readonly member_count: number };
+/** A thread as a change (edit, delete, reaction) needs it: a sender's, plus who may delete what. */
+export interface ChangerState extends SenderState {
+  readonly kind: ThreadKind;
+  readonly role: MemberRole;
+}
 
-const THREAD = 't.id, t.kind, t.title, t.last_seq, t.last_message_at, t.created_by, t.created_at, t.e2e_required';
+/**
+ * A thread as one user sees it in their list: the thread, their membership,
+ * and the change rows at the two ends of their unread range (ports/visibility.ts, Uncounted).
+ */
+export type UserThreadRow = ThreadRow &
+  Omit<MembershipRow, 'thread_id' | 'user_id' | 'joined_at'> & { readonly member_count: number; readonly uncounted_start: number; readonly uncounted_end: number };
+
+const THREAD = 't.id, t.kind, t.title, t.last_seq, t.last_message_at, t.created_by, t.created_at, t.e2e_required, t.uncounted';
+// The `uncounted` of the rows at max(read, joined) and at the end of what the member sees: no read at all
+// while the thread has no change rows, none for the end while the member is in the thread.
+const UNCOUNTED = `
+  CASE WHEN t.uncounted = 0 THEN 0
+       ELSE coalesce((SELECT x.uncounted FROM messages x WHERE x.thread_id = t.id AND x.seq = max(m.read_seq, m.joined_seq)), 0) END AS uncounted_start,
+  CASE WHEN m.left_seq IS NULL THEN t.uncounted WHEN t.uncounted = 0 THEN 0
+       ELSE coalesce((SELECT x.uncounted FROM messages x WHERE x.thread_id = t.id AND x.seq = m.left_seq), 0) END AS uncounted_end`;
 const MEMBERSHIP = 'thread_id, user_id, role, joined_seq, left_seq, read_seq, delivered_seq, muted, label, joined_at';
 
 export class ThreadsRepository {
@@ -57,6 +79,8 @@ export class ThreadsRepository {
   private readonly byId;
   private readonly byDirectKey;
   private readonly setLastSeqStatement;
+  private readonly setLastChangeStatement;
+  private readonly changerStateStatement;
   private readonly setTitleStatement;
   private readonly requireE2eStatement;
   private readonly membershipStatement;
@@ -82,6 +106,8 @@ export class ThreadsRepository {
     this.byId = db.prepare<[number], ThreadRow>(`SELECT ${THREAD} FROM threads t WHERE t.id = ?`);
     this.byDirectKey = db.prepare<[string], ThreadRow>(`SELECT ${THREAD} FROM threads t WHERE t.direct_key = ?`);
     this.setLastSeqStatement = db.prepare<[number, number, number]>('UPDATE threads SET last_seq = ?, last_message_at = ? WHERE id = ?');
+    // A change row takes a seq but is no activity of the thread's: last_message_at stays.
+    this.setLastChangeStatement = db.prepare<[number, number, number]>('UPDATE threads SET last_seq = ?, uncounted = ? WHERE id = ?');
     this.setTitleStatement = db.prepare<[string, number]>('UPDATE threads SET title = ? WHERE id = ?');
     this.requireE2eStatement = db.prepare<[number]>('UPDATE threads SET e2e_required = 1 WHERE id = ?');
     this.membershipStatement = db.prepare<[number, number], MembershipRow>(
@@ -106,20 +132,26 @@ export class ThreadsRepository {
     );
     this.forUserStatement = db.prepare<[number], UserThreadRow>(
       `SELECT ${THREAD}, m.role, m.joined_seq, m.left_seq, m.read_seq, m.delivered_seq, m.muted, m.label,
-              (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count
+              (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count, ${UNCOUNTED}
          FROM thread_members m JOIN threads t ON t.id = m.thread_id
         WHERE m.user_id = ?
         ORDER BY coalesce(t.last_message_at, t.created_at) DESC, t.id DESC`,
     );
     this.forUserThreadStatement = db.prepare<[number, number], UserThreadRow>(
       `SELECT ${THREAD}, m.role, m.joined_seq, m.left_seq, m.read_seq, m.delivered_seq, m.muted, m.label,
-              (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count
+              (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count, ${UNCOUNTED}
          FROM thread_members m JOIN threads t ON t.id = m.thread_id
         WHERE m.thread_id = ? AND m.user_id = ?`,
     );
     // Only what a send needs (it runs for every message): no more columns than that.
     this.senderStateStatement = db.prepare<[number, number], SenderState>(
-      `SELECT t.last_seq, t.e2e_required, m.left_seq,
+      `SELECT t.last_seq, t.e2e_required, t.uncounted, m.left_seq, m.joined_seq,
+              (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count
+         FROM thread_members m JOIN threads t ON t.id = m.thread_id
+        WHERE m.thread_id = ? AND m.user_id = ?`,
+    );
+    this.changerStateStatement = db.prepare<[number, number], ChangerState>(
+      `SELECT t.last_seq, t.e2e_required, t.uncounted, t.kind, m.left_seq, m.joined_seq, m.role,
               (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS member_count
          FROM thread_members m JOIN threads t ON t.id = m.thread_id
         WHERE m.thread_id = ? AND m.user_id = ?`,
@@ -165,6 +197,11 @@ export class ThreadsRepository {
   /** Records the thread's newest seq (taken in the caller's transaction) and marks the activity time. */
   setLastSeq(threadId: number, seq: number, now: number): void {
     this.setLastSeqStatement.run(seq, now, threadId);
+  }
+
+  /** Records the thread's newest seq, a change row's, and the change rows so far; the activity time stays. */
+  setLastChange(threadId: number, seq: number, uncounted: number): void {
+    this.setLastChangeStatement.run(seq, uncounted, threadId);
   }
 
   requireE2e(threadId: number): void {
@@ -215,6 +252,11 @@ export class ThreadsRepository {
   /** What sending into the thread needs to know of it and of the sender's membership; undefined if never a member. */
   senderState(userId: number, threadId: number): SenderState | undefined {
     return this.senderStateStatement.get(threadId, userId);
+  }
+
+  /** What changing a message of the thread needs: senderState plus the thread's kind and the sender's role. */
+  changerState(userId: number, threadId: number): ChangerState | undefined {
+    return this.changerStateStatement.get(threadId, userId);
   }
 
   /** Threads the user is a member of now. */

@@ -9,22 +9,25 @@ export class SqliteHistoryStorage implements HistoryStorage {
   async page(input: { userId: number; threadId: number; anchor: HistoryAnchor; size: number }): Promise<StoredPage | undefined> {
     const { store } = this;
     return store.read(() => {
-      const { threadId, anchor, size } = input;
+      const { userId, threadId, anchor, size } = input;
       const membership = store.threads.membership(threadId, input.userId);
       const thread = membership ? store.threads.findById(threadId) : undefined;
       if (!membership || !thread) return undefined;
       const { from, to } = seenRange(membership, thread.last_seq);
+      // History shows messages in their latest state: never the change rows, nor what the user hid.
+      const after = (afterSeq: number, limit: number) => store.messages.visibleAfter(userId, threadId, afterSeq, to, limit);
+      const before = (beforeSeq: number, limit: number) => store.messages.visibleBefore(userId, threadId, beforeSeq, from, limit);
       let rows;
       if ('after' in anchor) {
-        rows = store.messages.after(threadId, Math.max(anchor.after, from), to, size);
+        rows = after(Math.max(anchor.after, from), size);
       } else if ('before' in anchor) {
-        rows = store.messages.before(threadId, Math.min(anchor.before, to + 1), from, size);
+        rows = before(Math.min(anchor.before, to + 1), size);
       } else if ('around' in anchor) {
         const center = Math.min(Math.max(anchor.around, from + 1), to);
-        const older = store.messages.before(threadId, center, from, Math.floor((size - 1) / 2));
-        rows = [...older, ...store.messages.after(threadId, center - 1, to, size - older.length)];
+        const older = before(center, Math.floor((size - 1) / 2));
+        rows = [...older, ...after(center - 1, size - older.length)];
       } else {
-        rows = store.messages.before(threadId, to + 1, from, size);
+        rows = before(to + 1, size);
       }
       return { messages: rows.map(toStoredMessage), from, to };
     });
@@ -34,7 +37,9 @@ export class SqliteHistoryStorage implements HistoryStorage {
     const { store } = this;
     return store.read(() => {
       const row = store.messages.findById(messageId);
-      const membership = row && store.threads.membership(row.thread_id, userId);
+      // A change row is not in history, nor a message the user hid: there is nothing to jump to.
+      const shown = row !== undefined && row.change === null && store.hidden.find(userId, messageId) === undefined;
+      const membership = shown ? store.threads.membership(row.thread_id, userId) : undefined;
       const thread = row && membership && store.threads.findById(row.thread_id);
       if (!row || !membership || !thread) return undefined;
       return { threadId: row.thread_id, seq: row.seq, ...seenRange(membership, thread.last_seq) };
@@ -55,7 +60,8 @@ export class SqliteHistoryStorage implements HistoryStorage {
         const { from, to } = seenRange(row, row.last_seq);
         const cursor = Math.max(input.cursors?.get(row.id) ?? acked.get(row.id) ?? 0, from);
         if (cursor >= to) continue;
-        const messages = store.messages.after(row.id, cursor, to, input.pageMax);
+        // Change rows included (a device that was away learns of edits, deletes and reactions); hidden messages not.
+        const messages = store.messages.syncAfter(input.userId, row.id, cursor, to, input.pageMax);
         threads.push({ threadId: row.id, lastSeq: to, messages: messages.map(toStoredMessage), hasMore: (messages.at(-1)?.seq ?? to) < to });
       }
       return threads;

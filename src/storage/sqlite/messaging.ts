@@ -1,7 +1,24 @@
-import type { AppendMessageInput, AppendOutcome, CursorOutcome, Membership, MessagingStorage } from '../ports/messaging.js';
+import type {
+  AppendMessageInput,
+  AppendOutcome,
+  ChangeInput,
+  CursorOutcome,
+  HideOutcome,
+  Membership,
+  MessagingStorage,
+  SendInput,
+  StoredHidden,
+  StoredMessage,
+} from '../ports/messaging.js';
 import type { Store } from '../store.js';
 import { signedOut } from './signed-out.js';
-import { type AppendSettings, insertMessage, seenRange, toStoredMessage, unreadOf } from './append.js';
+import { type AppendSettings, insertMessage, seenRange, toStoredMessage, unreadAfterRead, unreadOf } from './append.js';
+import { applyChange, planChange } from './changes.js';
+import { contentRefusal, mentionRefusal, mentionsJson } from './content.js';
+
+type Refusal = AppendOutcome & { kind: 'refused' };
+/** What an append came to before the idempotency lookup: `collided`: its (device, client id) was taken, nothing stored. */
+type Attempt = { readonly kind: 'stored'; readonly message: StoredMessage } | { readonly kind: 'collided' } | { readonly kind: 'unchanged' } | Refusal;
 
 /**
  * MessagingStorage on SQLite: each write is one synchronous function run in
@@ -18,63 +35,99 @@ export class SqliteMessagingStorage implements MessagingStorage {
     return this.store.batcher.submit(() => this.append(input));
   }
 
-  /** The send's transaction body, synchronous: for the batcher, and for the bench of the send statements alone. */
+  /** The append's transaction body, synchronous: for the batcher, and for the bench of the send statements alone. */
   append(input: AppendMessageInput): AppendOutcome {
-    const { store } = this;
     // Checked in the storing transaction: nothing is stored from a device once its revocation has
     // committed, whichever process made it and however late this process hears of it.
-    const out = signedOut(store, input.senderDeviceId);
+    const out = signedOut(this.store, input.senderDeviceId);
     if (out) return out;
-    // One read for the membership check and everything storing needs: this runs for every message.
-    const view = store.threads.senderState(input.senderUserId, input.threadId);
-    const member = view !== undefined && view.left_seq === null;
-    const refusal = member ? (this.contentRefusal(input, view.e2e_required === 1) ?? this.attachmentRefusal(input)) : undefined;
-    if (member && !refusal) {
-      const message = insertMessage(
-        store,
-        this.settings,
-        {
-          threadId: input.threadId,
-          senderUserId: input.senderUserId,
-          senderDeviceId: input.senderDeviceId,
-          clientMsgId: input.clientMsgId,
-          kind: input.content.kind,
-          bodyJson: input.bodyJson,
-          attachments: input.attachments,
-          now: input.now,
-        },
-        view,
-      );
-      if (message) return { kind: 'stored', message };
-    }
-    // Not stored: a resend of a stored message (answered the same, even to a member who left since, or
-    // after the thread's devices changed), or refused.
-    const existing = store.messages.findByClientId(input.senderDeviceId, input.clientMsgId);
+    const attempt = input.change ? this.change(input) : this.send(input);
+    if (attempt.kind === 'stored') return attempt;
+    // Not stored: a resend of a stored message or change (answered the same, even to a member who left
+    // since, after the thread's devices changed, or after the change it made), or refused, or unchanged.
+    const existing = this.store.messages.findByClientId(input.senderDeviceId, input.clientMsgId);
     if (existing?.thread_id === input.threadId) return { kind: 'duplicate', message: toStoredMessage(existing) };
     if (existing) return { kind: 'refused', reason: 'client_id_in_other_thread' };
-    if (refusal) return refusal;
+    if (attempt.kind === 'collided') throw new Error(`message ${input.clientMsgId} of device ${input.senderDeviceId} collided and is not there`);
+    return attempt;
+  }
+
+  private send(input: SendInput): Attempt {
+    const { store } = this;
+    // One read for the membership check and everything storing needs: this runs for every message.
+    const view = store.threads.senderState(input.senderUserId, input.threadId);
     if (!view) return { kind: 'refused', reason: 'no_thread' };
-    return { kind: 'refused', reason: 'not_member' };
+    if (view.left_seq !== null) return { kind: 'refused', reason: 'not_member' };
+    // Replies and mentions cost a read each, and only when a send has them.
+    const refusal =
+      contentRefusal(store, input, input.content, view.e2e_required === 1) ??
+      this.replyRefusal(input, view.joined_seq) ??
+      mentionRefusal(store, input.threadId, input.mentions) ??
+      this.attachmentRefusal(input);
+    if (refusal) return refusal;
+    const message = insertMessage(
+      store,
+      this.settings,
+      {
+        threadId: input.threadId,
+        senderUserId: input.senderUserId,
+        senderDeviceId: input.senderDeviceId,
+        clientMsgId: input.clientMsgId,
+        kind: input.content.kind,
+        bodyJson: input.bodyJson,
+        attachments: input.attachments,
+        replyTo: input.replyTo,
+        mentionsJson: mentionsJson(input.mentions),
+        now: input.now,
+      },
+      view,
+    );
+    return message ? { kind: 'stored', message } : { kind: 'collided' };
+  }
+
+  /** The change row and the target's new state, in this one unit (planChange, applyChange). */
+  private change(input: ChangeInput): Attempt {
+    const { store } = this;
+    const state = store.threads.changerState(input.senderUserId, input.threadId);
+    if (!state) return { kind: 'refused', reason: 'no_thread' };
+    if (state.left_seq !== null) return { kind: 'refused', reason: 'not_member' };
+    const plan = planChange(store, input, state);
+    if (!('target' in plan)) return plan;
+    const message = insertMessage(
+      store,
+      this.settings,
+      {
+        threadId: input.threadId,
+        senderUserId: input.senderUserId,
+        senderDeviceId: input.senderDeviceId,
+        clientMsgId: input.clientMsgId,
+        kind: plan.kind,
+        bodyJson: plan.bodyJson,
+        mentionsJson: plan.mentionsJson,
+        change: { targetId: plan.target.id, change: plan.change },
+        now: input.now,
+      },
+      state,
+    );
+    if (!message) return { kind: 'collided' };
+    applyChange(store, plan, input.now);
+    return { kind: 'stored', message };
+  }
+
+  /** A reply must be to a content message of this thread the sender may see, not deleted for everyone. */
+  private replyRefusal(input: SendInput, joinedSeq: number): Refusal | undefined {
+    if (input.replyTo === undefined) return undefined;
+    const target = this.store.messages.findById(input.replyTo);
+    if (!target || target.thread_id !== input.threadId || target.seq <= joinedSeq || target.kind === 'system' || target.change !== null) {
+      return { kind: 'refused', reason: 'reply_invalid' };
+    }
+    return target.deleted_at === null ? undefined : { kind: 'refused', reason: 'message_deleted' };
   }
 
   /** An attached upload deleted or collected since the service read it: refused here rather than failing on its reference. */
-  private attachmentRefusal(input: AppendMessageInput): (AppendOutcome & { kind: 'refused' }) | undefined {
+  private attachmentRefusal(input: SendInput): Refusal | undefined {
     const uploadId = input.attachments && this.store.messages.missingUpload(input.attachments.uploadIds);
     return uploadId === undefined ? undefined : { kind: 'refused', reason: 'attachment_gone', uploadId };
-  }
-
-  /** Why this content may not go into the thread: plaintext where encryption is required; an envelope not sealed to exactly the thread's approved devices. */
-  private contentRefusal(input: AppendMessageInput, threadRequires: boolean): (AppendOutcome & { kind: 'refused' }) | undefined {
-    const { content } = input;
-    if (content.kind === 'text') return input.requireE2eEverywhere || threadRequires ? { kind: 'refused', reason: 'encryption_required' } : undefined;
-    if (content.sealedTo === 'invalid') return { kind: 'refused', reason: 'envelope_invalid' };
-    const required = this.store.keys.threadDevices(input.threadId);
-    if (!required.includes(input.senderDeviceId)) return { kind: 'refused', reason: 'device_unapproved' };
-    const have = new Set(content.sealedTo);
-    const want = new Set(required);
-    const missing = required.filter((id) => !have.has(id));
-    const extra = content.sealedTo.filter((id) => !want.has(id));
-    return missing.length === 0 && extra.length === 0 ? undefined : { kind: 'refused', reason: 'devices_changed', missing, extra };
   }
 
   markDelivered(input: { userId: number; deviceId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ seq: number }>> {
@@ -96,11 +149,11 @@ export class SqliteMessagingStorage implements MessagingStorage {
     return store.batcher.submit((): CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }> => {
       const found = this.membershipOf(input.threadId, input.userId);
       if (!found) return { kind: 'refused', reason: 'no_thread' };
-      const { membership, lastSeq } = found;
+      const { membership, lastSeq, thread } = found;
       const upTo = Math.min(input.seq, seenRange(membership, lastSeq).to);
       const moved = store.threads.advanceRead(input.threadId, input.userId, upTo);
       const readSeq = Math.max(upTo, membership.read_seq);
-      const unread = unreadOf({ ...membership, read_seq: readSeq }, lastSeq);
+      const unread = unreadAfterRead(store, { ...membership, read_seq: readSeq }, thread);
       return { kind: 'done', moved: moved && membership.left_seq === null, readSeq, unread, totalUnread: this.unreadTotal(input.userId) };
     });
   }
@@ -114,6 +167,27 @@ export class SqliteMessagingStorage implements MessagingStorage {
     return !row ? 'none' : row.left_seq === null ? 'member' : 'left';
   }
 
+  hideMessage(input: { userId: number; messageId: number; now: number }): Promise<HideOutcome> {
+    const { store } = this;
+    return store.batcher.submit((): HideOutcome => {
+      const message = store.messages.findById(input.messageId);
+      const found = message && message.change === null ? this.membershipOf(message.thread_id, input.userId) : undefined;
+      const range = found && seenRange(found.membership, found.lastSeq);
+      // A change row, or a message outside what the user may see (never a member, joined after it): as if none.
+      if (!message || !range || message.seq <= range.from || message.seq > range.to) return { kind: 'refused', reason: 'no_message' };
+      const id = store.hidden.insert(input.userId, message.id, message.thread_id, input.now);
+      const row = id === undefined ? store.hidden.find(input.userId, message.id) : { id, thread_id: message.thread_id, message_id: message.id };
+      if (!row) throw new Error(`hidden message ${message.id} of user ${input.userId} is not there`);
+      return { kind: 'hidden', hidden: { id: row.id, threadId: row.thread_id, messageId: row.message_id }, already: id === undefined };
+    });
+  }
+
+  async hiddenAfter(userId: number, after: number, limit: number): Promise<{ items: StoredHidden[]; more: boolean }> {
+    const rows = this.store.hidden.after(userId, after, limit + 1);
+    const items = rows.slice(0, limit).map((row) => ({ id: row.id, threadId: row.thread_id, messageId: row.message_id }));
+    return { items, more: rows.length > limit };
+  }
+
   private unreadTotal(userId: number): number {
     return unreadTotal(this.store, userId);
   }
@@ -121,13 +195,13 @@ export class SqliteMessagingStorage implements MessagingStorage {
   private membershipOf(threadId: number, userId: number) {
     const membership = this.store.threads.membership(threadId, userId);
     const thread = membership ? this.store.threads.findById(threadId) : undefined;
-    return membership && thread ? { membership, lastSeq: thread.last_seq } : undefined;
+    return membership && thread ? { membership, thread, lastSeq: thread.last_seq } : undefined;
   }
 }
 
 /** Unread messages over all the user's threads (MessagingStorage.totalUnread; AdminStorage's badge is the same read). */
 export function unreadTotal(store: Pick<Store, 'threads'>, userId: number): number {
   let total = 0;
-  for (const row of store.threads.forUser(userId)) total += unreadOf(row, row.last_seq);
+  for (const row of store.threads.forUser(userId)) total += unreadOf(row);
   return total;
 }

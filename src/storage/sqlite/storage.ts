@@ -13,6 +13,7 @@ import { SqliteKeysStorage } from './keys.js';
 import { SqliteMessagingStorage } from './messaging.js';
 import { SqlitePresenceStorage } from './presence.js';
 import { SqlitePushQueueStorage, SqlitePushTokensStorage } from './push.js';
+import { SqliteSearchStorage } from './search.js';
 import { SqliteThreadStorage } from './threads.js';
 
 /**
@@ -39,6 +40,7 @@ export function sqliteStorage(store: Store, settings: AppendSettings): Storage {
     pushTokens: new SqlitePushTokensStorage(store),
     pushQueue: new SqlitePushQueueStorage(store),
     attachments: new SqliteAttachmentStorage(store),
+    search: new SqliteSearchStorage(store),
     ping: async () => store.ping(),
     writes: () => store.batcher.totals,
     settle: async () => {

@@ -4,7 +4,7 @@ import type { StoredAccount } from '../ports/accounts.js';
 import type { UserThreadRow } from '../repositories/threads.js';
 import type { Store } from '../store.js';
 import { mapped, toStoredAccount } from './rows.js';
-import { type AppendSettings, insertSystemMessage, seenRange, toStoredMessage } from './append.js';
+import { type AppendSettings, insertSystemMessage, seenRange, toStoredMessage, uncountedOf } from './append.js';
 
 /** ThreadStorage on SQLite: writes through the WriteBatcher's group commit, multi-query reads in one read transaction. */
 export class SqliteThreadStorage implements ThreadStorage {
@@ -144,7 +144,8 @@ export class SqliteThreadStorage implements ThreadStorage {
   private summary(userId: number, row: UserThreadRow): ThreadSummary {
     const { store } = this;
     const { from, to } = seenRange(row, row.last_seq);
-    const last = to > from ? store.messages.before(row.id, to + 1, from, 1)[0] : undefined;
+    // The last message in its latest state: never a change row, nor one the user hid.
+    const last = to > from ? store.messages.visibleBefore(userId, row.id, to + 1, from, 1)[0] : undefined;
     let peer: StoredUser | null = null;
     if (row.kind === 'direct') {
       const other = store.threads.members(row.id).find((m) => m.user_id !== userId);
@@ -165,6 +166,7 @@ export class SqliteThreadStorage implements ThreadStorage {
       label: row.label,
       memberCount: row.member_count,
       lastMessage: last ? toStoredMessage(last) : null,
+      uncounted: uncountedOf(row),
       peer,
     };
   }
