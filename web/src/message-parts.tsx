@@ -1,4 +1,4 @@
-import type { ComponentChildren } from 'preact';
+import { type ComponentChildren, Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, ThreadJson, UserJson } from '../../src/client/browser.js';
 import { type MenuStep, MessageMenu, useLongPress } from './message-menu.js';
@@ -78,8 +78,14 @@ export function MessageShell({
   );
 }
 
-/** The text of a message, `@mentions` of the users it mentions drawn highlighted (the user's own more so). */
-export function MessageText({ model, message, text }: { model: ChatModel; message: ClientMessage; text: string }) {
+/**
+ * The text of a message, `@mentions` of the users it mentions drawn
+ * highlighted (the user's own more so); `plain` draws the runs between them
+ * (links made clickable, say).
+ */
+export function MessageText({
+  model, message, text, plain = (run) => run,
+}: { model: ChatModel; message: ClientMessage; text: string; plain?: (text: string) => ComponentChildren }) {
   const mentioned = (message.mentions ?? []).flatMap((id): UserJson[] => {
     const user = model.users.get(id);
     return user ? [user] : [];
@@ -89,7 +95,7 @@ export function MessageText({ model, message, text }: { model: ChatModel; messag
     <>
       {mentionRuns(text, mentioned).map((run, index) =>
         run.userId === undefined ? (
-          run.text
+          <Fragment key={index}>{plain(run.text)}</Fragment>
         ) : (
           <span key={index} class={`mention${run.userId === me ? ' me' : ''}`} title={model.nameOf(run.userId)}>
             {run.text}
