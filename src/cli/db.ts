@@ -19,6 +19,7 @@ import { openPostgres } from '../storage/postgres/database.js';
 import { loadPostgresMigrations } from '../storage/postgres/migrate.js';
 import { DatabaseInUseError, databaseSize, takeExclusively, vacuum } from '../storage/vacuum.js';
 import { addDbCopyCommand } from './db-copy.js';
+import { addDbSearchCommands, checkPostgresSearch, printSqliteSearchCheck } from './db-search.js';
 import { CliError, type DatabaseOptions, EXIT_USAGE, examples, migrationProgress, requireDatabase, resolveConfig, withDatabaseOptions } from './common.js';
 
 /** Opens a database file with the configured settings and without migrating it: these commands take it as it is. */
@@ -49,11 +50,12 @@ export function addDbCommands(program: Command): void {
   const check = withDatabaseOptions(
     db
       .command('check')
-      .description('run integrity_check and foreign_key_check (exit 1 on a problem)')
+      .description('run integrity_check and foreign_key_check, and check the search index against the messages (exit 1 on a problem; PostgreSQL: the search index only)')
       .argument('[file]', 'a database file, such as a backup (default: the data directory\'s)'),
-  ).action((file: string | undefined, options: DatabaseOptions) => {
+  ).action(async (file: string | undefined, options: DatabaseOptions) => {
     const config = resolveConfig(options);
-    refuseOnPostgres(config, 'db check', 'PostgreSQL checks its own pages (amcheck); back it up with pg_dump');
+    if (config.storage.url !== '' && file === undefined) return checkPostgresSearch(config);
+    refuseOnPostgres(config, 'db check FILE', 'PostgreSQL checks its own pages (amcheck); back it up with pg_dump');
     const path = file ? resolve(file) : requireDatabase(config);
     const database = openAsIs(config, path, true);
     try {
@@ -64,12 +66,15 @@ export function addDbCommands(program: Command): void {
       console.log(`  integrity:    ${result.integrity.join('; ')}`);
       console.log(`  foreign keys: ${result.foreignKeyViolations === 0 ? 'ok' : `${result.foreignKeyViolations} violation(s)`}`);
       console.log(`  schema:       version ${version} (this chatd knows up to ${known})`);
+      // Only on a sound file: FTS5 reads its own pages, and a damaged file is for a backup to replace first.
+      const searchOk = result.ok ? await printSqliteSearchCheck(database) : true;
       if (!result.ok) throw new CliError('the database has problems (see above); restore a backup or ask for help with this output');
+      if (!searchOk) throw new CliError('the search index does not match the messages (see above): rebuild it with `chatd db reindex` (stop the server first)');
     } finally {
       database.close();
     }
   });
-  examples(check, ['chatd db check', 'chatd db check /backups/chatd-2026-11-23.db']);
+  examples(check, ['chatd db check', 'chatd db check /backups/chatd-2026-11-23.db', 'CHATD_STORAGE_URL=postgres://chatd:PASSWORD@db/chatd chatd db check']);
 
   const backup = withDatabaseOptions(
     db
@@ -133,6 +138,7 @@ export function addDbCommands(program: Command): void {
   });
   examples(vacuumCommand, ['sudo systemctl stop chatd && chatd db vacuum --data /var/lib/chatd && sudo systemctl start chatd']);
 
+  addDbSearchCommands(db);
   addDbCopyCommand(db);
 }
 

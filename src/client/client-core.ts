@@ -1,12 +1,15 @@
-import type { MemberJson, ReceiptEvent, ThreadJson, UserJson, WelcomeFrame } from '../protocol/frames.js';
+import type { HiddenJson, MemberJson, MessageJson, ReceiptEvent, ThreadJson, UserJson, WelcomeFrame } from '../protocol/frames.js';
 import { Attachments } from './attachments.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, reconnectDelay } from './backoff.js';
 import { Connection, type ConnectionEnd, type ReplyOf, type ServerEvent } from './connection.js';
 import { E2eSession } from './e2e.js';
+import { editedBy, openEdit, openEditNow } from './e2e-edits.js';
 import type { ClientMessage } from './e2e-types.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
 import { HistoryShare } from './history-share.js';
+import { isChange } from './message-changes.js';
+import { MessageState } from './message-state.js';
 import { AccountApi } from './http.js';
 import { OrderedDelivery } from './ordered-delivery.js';
 import { Outbox } from './outbox.js';
@@ -40,6 +43,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   /** `shareHistory` and the `history` device messages (with `encryption` on only). */
   protected readonly historyShare: HistoryShare | undefined;
   private readonly delivery: OrderedDelivery;
+  /** Copies of handed-out messages (changes apply to them), the local search index, hidden messages. */
+  protected readonly messages: MessageState;
   protected current: StateChange = { state: 'stopped', reason: undefined, error: undefined, retry_in_ms: undefined, pending: 0 };
   private connection: Connection | undefined;
   private ready: Connection | undefined;
@@ -103,10 +108,21 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
           error: reportError,
         }, options)
       : undefined;
+    this.messages = new MessageState({
+      store: this.store, cacheSize: options.messageCacheSize ?? 5000, localSearch: options.localSearch ?? 'store', reportError,
+    });
     this.delivery = new OrderedDelivery({
-      // Without encryption an e2e message is given as it came.
-      openNow: (message) => (e2e ? e2e.openNow(message) : message),
-      open: async (message) => (e2e ? e2e.open(message) : message),
+      // Without encryption an e2e message is given as it came. An e2e edit opens against the message it edits.
+      openNow: (message) => {
+        if (!e2e) return message;
+        const edited = editedBy(message);
+        return edited === undefined ? e2e.openNow(message) : openEditNow(e2e, message, this.messages.target(edited));
+      },
+      open: async (message) => {
+        if (!e2e) return message;
+        const edited = editedBy(message);
+        return edited === undefined ? e2e.open(message) : openEdit(e2e, message, () => this.editTarget(edited));
+      },
       emit: (message) => this.emitMessage(message),
       reportError,
     });
@@ -142,6 +158,11 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     return this.welcomeFrame?.device_id;
   }
 
+  /** The server's protocol version, once connected. */
+  get protocol(): number | undefined {
+    return this.welcomeFrame?.protocol;
+  }
+
   get limits(): WelcomeFrame['limits'] | undefined {
     return this.welcomeFrame?.limits;
   }
@@ -157,6 +178,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       if (stored.identity) this.receiver.load(stored.cursors);
       else if (stored.cursors.size > 0) await this.store.reset();
       this.outbox.load(stored.outbox);
+      await this.messages.load(stored.identity ? stored.hiddenCursor : undefined);
       this.running = true;
       void this.run();
     })();
@@ -173,7 +195,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   }
 
   /** A problem worked around (a failed ack, a store write): the app hears of it through `error`. */
-  private reportError(error: unknown): void {
+  protected reportError(error: unknown): void {
     this.emit('error', error instanceof Error ? error : new Error(String(error)));
   }
 
@@ -184,6 +206,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     this.connection?.close();
     this.outbox.abandon(new ClientError('closed', 'the client was closed before the server acked this message; it stays in the store', false));
     this.setState('stopped', { reason: 'closed_by_client' });
+    await this.messages.flush();
     await this.store.flush();
   }
 
@@ -265,6 +288,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       // The data behind our cursors is gone (restored backup) or they are another account's: start afresh.
       this.identity = undefined;
       this.receiver.reset();
+      this.messages.reset();
       // Store writes apply in call order: the cursors the catch-up saves land after this reset.
       this.store.reset().catch((error: unknown) => this.reportError(error));
       const sameDevice = known.user_id === welcome.user.id && known.device_id === welcome.device_id;
@@ -299,6 +323,9 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       case 'inbox_done':
         void this.catchUp(connection);
         return;
+      case 'hidden':
+        this.hiddenArrived(event.items);
+        return;
       case 'receipt':
         this.receipt(event);
         return;
@@ -326,6 +353,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       for (const thread of threads) this.e2e?.threadSeen(thread);
       await this.receiver.catchUp(connection, threads);
       if (connection !== this.connection || !this.welcomeFrame) return;
+      await this.catchUpHidden(connection);
+      if (connection !== this.connection || !this.welcomeFrame) return;
       const identity = { epoch: this.welcomeFrame.epoch, user_id: this.welcomeFrame.user.id, device_id: this.welcomeFrame.device_id };
       if (!this.identity) await this.store.setIdentity(identity);
       this.identity = identity;
@@ -345,11 +374,33 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
 
   private emitMessage(message: ClientMessage): void {
     const ownUserId = this.welcomeFrame?.user.id ?? 0;
+    if (isChange(message)) {
+      // Never a `message` and never unread: applied to the target, told as `message_changed`.
+      const updated = this.messages.changed(message);
+      const thread = this.threadList.changeArrived(message, ownUserId, updated);
+      const { change } = message;
+      this.emit('message_changed', { threadId: message.thread_id, messageId: change.message_id, change, ...(updated ? { message: updated } : {}), by: message });
+      if (thread) this.emit('thread', { thread, reason: 'message' });
+      return;
+    }
+    this.messages.seen(message);
     const thread = this.threadList.messageArrived(message, ownUserId);
     this.emit('message', message);
     if (thread) this.emit('thread', { thread, reason: 'message' });
     if (message.kind === 'system') void this.refreshThread(message.thread_id, 'changed');
   }
+
+  /** Whether `connection` is still the client's current one (a reply to an older one is dropped). */
+  protected isCurrent(connection: Connection): boolean {
+    return connection === this.connection;
+  }
+
+  /** Messages deleted for this user (the `hidden` event, or the list after connecting): client-messages.ts. */
+  protected abstract hiddenArrived(items: ReadonlyArray<Pick<HiddenJson, 'thread_id' | 'message_id'> & { id?: number }>): void;
+  /** After the catch-up: the messages hidden for this user while this device was away. */
+  protected abstract catchUpHidden(connection: Connection): Promise<void>;
+  /** The message an e2e edit changes (its client_msg_id and author). */
+  protected abstract editTarget(messageId: number): Promise<Pick<MessageJson, 'client_msg_id' | 'sender_id'> | undefined>;
 
   private receipt(receipt: ReceiptEvent): void {
     const ownUserId = this.welcomeFrame?.user.id ?? 0;

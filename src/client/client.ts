@@ -4,7 +4,7 @@ import {
   sealedWithAttachments,
 } from './attachment-types.js';
 import { type NamedSource, blobSource, bytesSource } from './attachments.js';
-import { ClientCore } from './client-core.js';
+import { MessagesClient } from './client-messages.js';
 import type { E2eSession } from './e2e.js';
 import type { ClientMessage, DeviceFingerprint, OwnDevice, SafetyNumber } from './e2e-types.js';
 import { ClientError } from './errors.js';
@@ -24,7 +24,7 @@ export type {
  * to the app once and in order, and sends the app's messages until the server
  * has them (docs/client.md).
  */
-export class ChatClient extends ClientCore {
+export class ChatClient extends MessagesClient {
   /** Logs in over HTTP as a new device and returns a client for it (not started) with the login result. */
   static async login(
     options: Omit<ChatClientOptions, 'token'> & { username: string; password: string; deviceName: string; platform?: Platform },
@@ -55,11 +55,19 @@ export class ChatClient extends ClientCore {
    * encrypt: true })`): their keys and hashes are sealed with the body, the
    * server sees their ids. A plaintext one takes plaintext uploads (or ids,
    * to forward a file).
+   *
+   * `replyTo`: the id of an earlier message of the thread this one answers.
+   * `mentions`: user ids of members the text mentions (`parseMentions`); they
+   * are notified even when they muted the thread. Both stay outside the
+   * envelope in an encrypted thread (the server needs them).
    */
   async send(
     threadId: number,
     body: unknown,
-    options: { encrypted?: boolean; clientMsgId?: string; attachments?: ReadonlyArray<string | ClientAttachment> } = {},
+    options: {
+      encrypted?: boolean; clientMsgId?: string; attachments?: ReadonlyArray<string | ClientAttachment>;
+      replyTo?: number; mentions?: readonly number[];
+    } = {},
   ): Promise<SentMessage> {
     if (!this.started) throw new ClientError('closed', 'call start() before send(): the store must be loaded first', false);
     if (this.closing || (this.running && this.current.state === 'stopped')) throw new ClientError('closed', 'the client has stopped', false);
@@ -101,6 +109,8 @@ export class ChatClient extends ClientCore {
       body: sealed,
       ...(ids.length > 0 ? { attachments: ids.map((id) => ({ id })) } : {}),
       created_at: Date.now(),
+      ...(options.replyTo !== undefined ? { reply_to: options.replyTo } : {}),
+      ...(options.mentions && options.mentions.length > 0 ? { mentions: [...new Set(options.mentions)] } : {}),
     };
     // The thread is encrypted from this send on, not from when it is sealed: a send right after it, or
     // one made offline, would otherwise go out in plaintext.
@@ -305,12 +315,15 @@ export class ChatClient extends ClientCore {
     return this.e2e;
   }
 
-  /** A history page, its encrypted messages decrypted. */
+  /** A history page, its encrypted messages decrypted; kept in the client's copies (changes apply to them) and the local index. */
   private async page(reply: MessagesFrame): Promise<HistoryPage> {
     const e2e = this.e2e;
+    // Pages show each message in its latest state; change messages are never in them (kept out should a server send one).
+    const content = reply.messages.filter((message) => !message.change);
     const messages = e2e
-      ? await Promise.all(reply.messages.map((message) => (message.kind === 'e2e' ? this.openForPage(e2e, message) : message)))
-      : reply.messages;
+      ? await Promise.all(content.map((message) => (message.kind === 'e2e' ? this.openForPage(e2e, message) : message)))
+      : content;
+    for (const message of messages) this.messages.seen(message);
     return { thread_id: reply.thread_id, messages, has_more_before: reply.has_more_before, has_more_after: reply.has_more_after };
   }
 

@@ -26,6 +26,10 @@ export { ClientError, type ClientErrorCode, type ClientErrorDetails } from './er
 export type { HistoryProgress, HistoryReceived, ShareResult } from './history-share.js';
 export { AccountApi, type DeviceJson, type LoginResult, type Platform } from './http.js';
 export { newClientMsgId } from './ids.js';
+export type { SearchOptions, SearchPage } from './client-messages.js';
+export type { SearchFilters, SearchResult } from './local-search.js';
+export { type Mentionable, parseMentions } from './mentions.js';
+export type { MessageChange, MessageHidden } from './message-changes.js';
 export type { MessageStatus, SentMessage, StatusChange } from './outbox.js';
 export type { WebSocketConstructor } from './socket.js';
 export {
@@ -34,6 +38,7 @@ export {
   documentToState,
   MemoryStore,
   parseStoreDocument,
+  type OutboxChange,
   type OutboxEntry,
   type StoreDocument,
   type StoreIdentity,
@@ -41,9 +46,12 @@ export {
 } from './store.js';
 export type {
   AttachmentJson,
+  ChangeJson,
+  HiddenJson,
   MemberJson,
   MessageJson,
   PresenceJson,
+  ReactionJson,
   ReceiptEvent,
   ThreadJson,
   TypingEvent,

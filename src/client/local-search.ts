@@ -134,6 +134,11 @@ export class LocalSearch {
     return this.index.has(messageId);
   }
 
+  /** The indexed copy of a message, as it was last put. */
+  message(messageId: number): ClientMessage | undefined {
+    return this.index.getStoredFields(messageId)?.message as ClientMessage | undefined;
+  }
+
   /** Every match, best first (ties: newest first), each with its snippet. */
   search(query: string, filters: SearchFilters = {}): SearchResult[] {
     const matches = this.index.search(query, { filter: (result) => accepts(result.message as ClientMessage, filters) });

@@ -52,6 +52,27 @@ export class ThreadList {
   }
 
   /**
+   * A change message (edit, delete, reaction) was given: the thread's last seq
+   * moves, its unread count does not (change messages are never counted), and
+   * its last message is replaced when that is the one changed (`target`: its new
+   * state). Returns the thread when its last message changed.
+   */
+  changeArrived(row: MessageJson, ownUserId: number, target: MessageJson | undefined): ThreadJson | undefined {
+    const thread = this.threads.get(row.thread_id);
+    if (!thread || row.seq <= thread.last_seq) return undefined;
+    const replaced = target !== undefined && thread.last_message?.id === target.id;
+    const updated: ThreadJson = {
+      ...thread,
+      last_seq: row.seq,
+      ...(replaced ? { last_message: target } : {}),
+      // Like a send, the sender's own change moves their read cursor (and leaves nothing unread below it).
+      ...(row.sender_id === ownUserId ? { read_seq: row.seq, unread: 0 } : {}),
+    };
+    this.threads.set(thread.id, updated);
+    return replaced ? updated : undefined;
+  }
+
+  /**
    * The user's read cursor moved. Returns the updated thread and whether its
    * unread count is exact (only when everything is read; otherwise ask the server).
    */

@@ -7,6 +7,7 @@ import type { HistoryProgress, HistoryReceived } from './history-share.js';
 import type { StatusChange } from './outbox.js';
 import type { WebSocketConstructor } from './socket.js';
 import type { Sha256Factory } from './sha256.js';
+import type { MessageChange, MessageHidden } from './message-changes.js';
 import type { ClientStore } from './store.js';
 
 /**
@@ -56,6 +57,14 @@ export interface ClientEvents {
   history: HistoryReceived;
   /** A part of a `shareHistory` grant was sent (and recorded: a restart continues after it). */
   history_progress: HistoryProgress;
+  /**
+   * A message was edited, deleted for everyone, or reacted to (a change message arrived: live, from the inbox or
+   * sync). `message`: its new state, when the client held it (from `message`, `history`, `jump`); otherwise reload.
+   * Change messages never come as `message` and never count as unread.
+   */
+  message_changed: MessageChange;
+  /** A message was deleted for this user (`deleteMessage(id, { forEveryone: false })` here or on another device): remove it from view. */
+  message_hidden: MessageHidden;
   /** One of the app's own sends moved: pending → sent → delivered → read, or failed. */
   status: StatusChange;
   receipt: ReceiptEvent;
@@ -106,6 +115,13 @@ export interface ChatClientOptions {
   readonly historyPartBytes?: number;
   /** SHA-256 for encrypted attachments; a portable one by default (the Node entry passes node:crypto's, faster). */
   readonly sha256?: Sha256Factory;
+  /** Messages the client keeps copies of, to apply edits, deletes and reactions to (`message_changed`). Default 5000; 0: none. */
+  readonly messageCacheSize?: number;
+  /**
+   * The local search index of decrypted (end-to-end encrypted) messages: `store` (default) keeps it in the store
+   * when the store can (`saveLocalIndex`; FileStore: a file beside it), `memory` for this run only, `off`: none.
+   */
+  readonly localSearch?: 'store' | 'memory' | 'off';
 }
 
 /** A user to act on: a username, a user id, or the protocol's `{username}` / `{user_id}`. */

@@ -24,6 +24,8 @@ export const COPIED_TABLES = [
   'device_cursors',
   'contacts',
   'messages',
+  // Delete for me (migration 0015; the message-change columns go with messages' other columns).
+  'hidden_messages',
   'inbox',
   'push_counters',
   'push_queue',

@@ -218,6 +218,16 @@ export function messageReadsContract(open: () => Promise<MessagingFixture>): voi
       ]);
     });
 
+    it('queues push for a message, none for a change of it (an edit adding a mention neither)', async () => {
+      const w = await world();
+      const message = stored(await w.send(w.alice));
+      assert.deepEqual(await w.f.pushNoted(), [[w.direct, message.id]]);
+      stored(await w.react(w.bob, message.id, '👍'));
+      stored(await w.edit(w.alice, message.id, 'hey bob', { mentions: [w.bob.userId] }));
+      stored(await w.remove(w.alice, message.id));
+      assert.deepEqual(await w.f.pushNoted(), [[w.direct, message.id]], 'still the message, not a change row');
+    });
+
     it('hides a message for its user only, once, within what they may see, and pages the hidden ones by id', async () => {
       const w = await world();
       const messages = [];

@@ -11,6 +11,8 @@ import { messageReadsContract } from './storage-message-reads.contract.js';
 export interface FixtureSettings {
   /** Groups with more current members write no inbox rows. */
   readonly readDiffusionAbove: number;
+  /** A push provider is configured (both): messages queue push rows. Default: none. */
+  readonly push?: boolean;
 }
 
 /**
@@ -46,6 +48,8 @@ export interface MessagingFixture {
   attachmentRefs(): Promise<Array<[string, number, number]>>;
   /** Raw SQL: what a message's row holds of content (erasure checks read the row itself, not a port's view of it). */
   messageRow(messageId: number): Promise<{ body: string; attachments: string | null; mentions: string | null; reactions: string | null } | undefined>;
+  /** Raw SQL: the threads with news for the push worker, as [thread id, message id], by thread. */
+  pushNoted(): Promise<Array<[number, number]>>;
   close(): Promise<void>;
 }
 
@@ -610,7 +614,7 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
     });
 
     const fresh = async () => {
-      const f = await open({ readDiffusionAbove: 50 });
+      const f = await open({ readDiffusionAbove: 50, push: true });
       opened.push(f);
       return f;
     };

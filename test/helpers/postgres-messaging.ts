@@ -9,7 +9,8 @@ import type { FixtureSettings, MessagingFixture } from '../contracts/storage-mes
 /** The ports over a fresh PostgreSQL database (on the test file's server), seeded with SQL. */
 export async function openPostgresMessaging(settings: FixtureSettings): Promise<MessagingFixture & { db: PgDatabase }> {
   const db = await freshPostgres();
-  const append = { maxMessages: 1000, readDiffusionAbove: settings.readDiffusionAbove, push: { apns: false, fcm: false } };
+  const push = settings.push === true;
+  const append = { maxMessages: 1000, readDiffusionAbove: settings.readDiffusionAbove, push: { apns: push, fcm: push } };
   let devices = 0;
   const one = async (text: string, values: unknown[]): Promise<number> => (await db.read.query<{ id: number }>(text, values)).rows[0]?.id as number;
   return {
@@ -68,6 +69,10 @@ export async function openPostgresMessaging(settings: FixtureSettings): Promise<
           [messageId],
         )
       ).rows[0],
+    pushNoted: async () =>
+      (await db.read.query<{ thread_id: number; message_id: number }>('SELECT thread_id, message_id FROM push_threads ORDER BY thread_id')).rows.map(
+        (row): [number, number] => [Number(row.thread_id), Number(row.message_id)],
+      ),
     // The file's databases close after its tests (postgres-fixture).
     close: async () => {},
   };

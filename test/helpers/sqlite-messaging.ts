@@ -18,16 +18,18 @@ export const SEED_UPLOAD = `INSERT INTO uploads (id, user_id, device_id, length,
  * memory, or (`inFile`) in a temp file, so that a second connection — another
  * process, as `otherNode` makes — can open the same database.
  */
-export async function openSqliteMessaging(settings: FixtureSettings, options: { inFile?: boolean } = {}): Promise<MessagingFixture & { store: Store }> {
+export async function openSqliteMessaging(settings: FixtureSettings, options: { inFile?: boolean } = {}): Promise<MessagingFixture & { store: Store; file: string }> {
   const file = options.inFile ? join(tempDir(), 'chatd.db') : ':memory:';
   const db = openDatabase({ file, synchronous: 'normal', busyTimeoutMs: 1000 });
   migrate(db);
   const store = new Store(db);
   const others: Store[] = [];
-  const append = { maxMessages: 1000, readDiffusionAbove: settings.readDiffusionAbove, push: { apns: false, fcm: false } };
+  const push = settings.push === true;
+  const append = { maxMessages: 1000, readDiffusionAbove: settings.readDiffusionAbove, push: { apns: push, fcm: push } };
   let devices = 0;
   return {
     store,
+    file,
     messaging: new SqliteMessagingStorage(store, append),
     history: new SqliteHistoryStorage(store),
     threads: new SqliteThreadStorage(store, append),
@@ -70,6 +72,11 @@ export async function openSqliteMessaging(settings: FixtureSettings, options: { 
           'SELECT body, attachments, mentions, reactions FROM messages WHERE id = ?',
         )
         .get(messageId),
+    pushNoted: async () =>
+      db
+        .prepare<[], { thread_id: number; message_id: number }>('SELECT thread_id, message_id FROM push_threads ORDER BY thread_id')
+        .all()
+        .map((row): [number, number] => [row.thread_id, row.message_id]),
     close: async () => {
       for (const other of others) other.db.close();
       db.close();

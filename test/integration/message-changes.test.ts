@@ -105,6 +105,11 @@ describe('message changes over the real server', () => {
     const deletion = await a.expect({ type: 'delete', message_id: second.message_id, for: 'everyone', client_msg_id: randomUUID() }, 'ack');
     assert.deepEqual([edit.seq, reaction.seq, deletion.seq], [3, 4, 5], 'each change takes the next seq of the thread');
 
+    // On the connection that made it, a change's ack comes before its event, as a send's does.
+    await messageAt(a, threadId, edit.seq);
+    const ackAt = a.arrivals.findIndex((frame: any) => frame.type === 'ack' && frame.seq === edit.seq);
+    const eventAt = a.arrivals.findIndex((frame: any) => frame.type === 'message' && frame.message.seq === edit.seq && frame.message.thread_id === threadId);
+    assert.ok(ackAt >= 0 && ackAt < eventAt, `ack at ${ackAt}, event at ${eventAt}`);
     // A live device gets each change as a message event with its change.
     const liveEdit = await messageAt(b, threadId, edit.seq);
     assert.deepEqual(liveEdit.change, { type: 'edit', message_id: first.message_id });

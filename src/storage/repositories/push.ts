@@ -103,13 +103,14 @@ export class PushRepository {
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
     this.expandedStatement = db.prepare<[number, number]>('DELETE FROM push_threads WHERE thread_id = ? AND message_id = ?');
-    // A device that stopped being live: a notification per thread for the newest message it got live but never acked.
+    // A device that stopped being live: a notification per thread for the newest message it got live but never acked
+    // (a content message: edits, deletes and reactions make no notification).
     this.enqueueForDeviceStatement = db.prepare<[number, number, number, 0 | 1, 0 | 1]>(
       `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
        SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), ?
          FROM inbox i
          JOIN devices d ON d.id = i.device_id
-         JOIN messages msg ON msg.id = i.message_id
+         JOIN messages msg ON msg.id = i.message_id AND msg.change IS NULL
          JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = d.user_id
         WHERE i.device_id = ? AND i.message_id > ? AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system'
           AND m.muted = 0 AND d.push_token IS NOT NULL

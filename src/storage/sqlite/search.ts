@@ -64,7 +64,8 @@ export class SqliteSearchStorage implements SearchStorage {
   /** One prepared statement per shape (index, number of LIKEs): a handful at most. */
   private readonly statements = new Map<string, Database.Statement<Record<string, unknown>, Row>>();
 
-  constructor(private readonly store: Store) {}
+  /** Only the database and its transactions: `chatd db check` builds one on a database of any schema, without the repositories. */
+  constructor(private readonly store: Pick<Store, 'db' | 'read' | 'transaction'>) {}
 
   async search(input: SearchInput): Promise<SearchPage> {
     const plan = planSearch(input.query);
