@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ClientMessage, UserJson } from '../../src/client/index.js';
 import { applyChange, deletedState, toggled } from '../../web/src/message-changes.js';
-import { insertMention, isMentioned, mentionCandidates, mentionQuery, mentionRuns, parseMentions } from '../../web/src/mentions.js';
+import { insertMention, isMentioned, mentionCandidates, mentionQuery, mentionRuns } from '../../web/src/mentions.js';
 import { highlightRuns } from '../../web/src/snippets.js';
 
 /** The web client's pure message helpers: mentions, live changes, snippets. */
@@ -41,11 +41,6 @@ describe('mentions', () => {
     assert.deepEqual(mentionRuns('@BOB!', [bob]), [{ text: '@BOB', userId: 2 }, { text: '!' }]);
     assert.deepEqual(mentionRuns('mail ann@bob', [bob]), [{ text: 'mail ann@bob' }]);
     assert.deepEqual(mentionRuns('no one', []), [{ text: 'no one' }]);
-  });
-
-  it('parses the mentioned members once each', () => {
-    assert.deepEqual(parseMentions('@bob @bobby.t @bob @nobody', [ann, bob, bobby]), [2, 3]);
-    assert.deepEqual(parseMentions('nothing here', [ann, bob]), []);
   });
 
   it('isMentioned: by id, not for own, deleted or change messages', () => {

@@ -1,5 +1,5 @@
 import type { ChatClient, ClientAttachment, ClientMessage, ThumbnailInput, UploadedAttachment } from '../../src/client/browser.js';
-import { type SendOptions, messageApi } from './message-sdk.js';
+import type { SendOptions } from './message-sdk.js';
 
 /**
  * What the web client uses of the SDK's attachments API (docs/client.md,
@@ -23,7 +23,7 @@ export interface ImageFacts {
  * puts their keys inside the envelope.
  */
 export function sendWithAttachments(client: ChatClient, threadId: number, text: string, attachments: readonly UploadedAttachment[], options: SendOptions = {}): Promise<unknown> {
-  return messageApi(client).send(threadId, text ? { text } : null, { ...options, attachments });
+  return client.send(threadId, text ? { text } : null, { ...options, attachments });
 }
 
 

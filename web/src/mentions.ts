@@ -99,12 +99,3 @@ export function isMentioned(message: Pick<ClientMessage, 'mentions' | 'sender_id
   return message.mentions?.includes(myUserId) ?? false;
 }
 
-/**
- * The ids of the members `text` names with `@username` (distinct, in order,
- * at most 50: the server's limit). Until the SDK's `parseMentions` is the
- * one used, this is its equivalent for the web client.
- */
-export function parseMentions(text: string, members: readonly UserJson[]): number[] {
-  const ids = mentionRuns(text, members).flatMap((run) => (run.userId === undefined ? [] : [run.userId]));
-  return [...new Set(ids)].slice(0, 50);
-}

@@ -1,8 +1,7 @@
 import type { ClientMessage, UserJson } from '../../src/client/browser.js';
 import type { UploadedAttachment } from './attachment-sdk.js';
 import { applyChange, plainText } from './message-changes.js';
-import { type MessageChangedEvent, type MessageHiddenEvent, type SearchHit, messageApi } from './message-sdk.js';
-import { parseMentions } from './mentions.js';
+import { type MessageChange, type MessageHidden, type SearchHit, parseMentions } from './message-sdk.js';
 import type { ChatModel } from './model.js';
 
 /** How many messages a jump loads around its target. */
@@ -44,9 +43,8 @@ export class MessageFeatures {
   private searchRun = 0;
 
   constructor(private readonly model: ChatModel, private readonly changed: () => void) {
-    const api = messageApi(model.client);
-    api.on('message_changed', (event) => this.onChanged(event));
-    api.on('message_hidden', (event) => this.onHidden(event));
+    model.client.on('message_changed', (event) => this.onChanged(event));
+    model.client.on('message_hidden', (event) => this.onHidden(event));
   }
 
   private get me(): number {
@@ -92,7 +90,7 @@ export class MessageFeatures {
     const mentions = parseMentions(text, this.membersOf(threadId));
     if (mode?.kind === 'edit') {
       if (text === plainText(mode.message)) return this.changed();
-      await this.model.act(() => messageApi(this.model.client).edit(mode.message.id, { text }, mentions.length > 0 ? { mentions } : {}), { refresh: false });
+      await this.model.act(() => this.model.client.edit(mode.message.id, { text }, mentions.length > 0 ? { mentions } : {}), { refresh: false });
       return;
     }
     await this.model.send(threadId, text, attachments, {
@@ -117,7 +115,7 @@ export class MessageFeatures {
 
   async remove(message: ClientMessage, forEveryone: boolean): Promise<void> {
     if (this.modes.get(message.thread_id)?.message.id === message.id) this.modes.delete(message.thread_id);
-    const done = await this.model.act(() => messageApi(this.model.client).deleteMessage(message.id, { forEveryone }), { refresh: false });
+    const done = await this.model.act(() => this.model.client.deleteMessage(message.id, { forEveryone }), { refresh: false });
     // Gone from this page at once (the SDK's event, when it comes, finds it gone or already a tombstone).
     if (done) this.onChanged({ threadId: message.thread_id, messageId: message.id, change: { type: 'delete', message_id: message.id } }, forEveryone ? 'delete' : 'hide');
   }
@@ -125,7 +123,7 @@ export class MessageFeatures {
   /** Switches the user's `emoji` on the message on or off. */
   async toggleReaction(message: ClientMessage, emoji: string): Promise<void> {
     const on = !(message.reactions?.some((r) => r.emoji === emoji && r.user_ids.includes(this.me)) ?? false);
-    await this.model.act(() => messageApi(this.model.client).react(message.id, emoji, on), { refresh: false });
+    await this.model.act(() => this.model.client.react(message.id, emoji, on), { refresh: false });
   }
 
   // ---- replies and jumps ----
@@ -225,7 +223,7 @@ export class MessageFeatures {
 
   private async fetchResults(run: number, query: string, cursor: string | undefined): Promise<void> {
     try {
-      const page = await messageApi(this.model.client).search(query, { limit: SEARCH_PAGE, ...(cursor ? { cursor } : {}) });
+      const page = await this.model.client.search(query, { limit: SEARCH_PAGE, ...(cursor ? { cursor } : {}) });
       if (run !== this.searchRun) return;
       const before = cursor ? (this.search?.results ?? []) : [];
       this.search = { query, results: [...before, ...page.results], nextCursor: page.nextCursor, loading: false, error: undefined };
@@ -239,7 +237,7 @@ export class MessageFeatures {
   // ---- changes from the SDK ----
 
   /** An edit, delete or reaction: the message on screen (and the list's preview) takes it. */
-  private onChanged(event: MessageChangedEvent, local?: 'delete' | 'hide'): void {
+  private onChanged(event: Pick<MessageChange, 'threadId' | 'messageId' | 'change' | 'message'> & { by?: MessageChange['by'] }, local?: 'delete' | 'hide'): void {
     if (local === 'hide') return this.onHidden(event);
     const { change } = event;
     // The SDK's copy when it holds the message; otherwise the change applied here to what is on screen.
@@ -262,7 +260,7 @@ export class MessageFeatures {
   }
 
   /** Deleted for me (here or on another of the user's devices): gone from the thread. */
-  private onHidden(event: MessageHiddenEvent): void {
+  private onHidden(event: MessageHidden): void {
     const list = this.model.messages.get(event.threadId);
     if (list) this.model.messages.set(event.threadId, list.filter((m) => m.id !== event.messageId));
     if (this.search) this.search = { ...this.search, results: this.search.results.filter((hit) => hit.message.id !== event.messageId) };

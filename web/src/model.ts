@@ -13,7 +13,7 @@ import { type UploadedAttachment, sendWithAttachments } from './attachment-sdk.j
 import { EncryptionModel } from './e2e-model.js';
 import { LocalStorageStore } from './local-store.js';
 import { MessageFeatures } from './message-model.js';
-import { type SendOptions, messageApi } from './message-sdk.js';
+import type { SendOptions } from './message-sdk.js';
 import { type Session, forgetSession } from './session.js';
 import { UploadQueue } from './uploads.js';
 
@@ -172,7 +172,8 @@ export class ChatModel {
     const arrived = new Set((this.messages.get(threadId) ?? []).map((m) => m.client_msg_id));
     return this.client
       .pending()
-      .filter((entry) => entry.thread_id === threadId && !arrived.has(entry.client_msg_id))
+      // Edits, deletes and reactions wait in the same outbox: they are not messages of their own.
+      .filter((entry) => entry.thread_id === threadId && !entry.change && !arrived.has(entry.client_msg_id))
       .map((entry) => {
         // An encrypted message with files is kept sealed-to-be: { chatd, body, attachments } (the SDK's shape).
         const sealed = entry.body as { chatd?: unknown; body?: { text?: unknown } | null; attachments?: unknown[]; text?: unknown } | null;
@@ -286,7 +287,7 @@ export class ChatModel {
     // The next keystroke is a new message being typed: say so at once.
     this.lastTyping = 0;
     try {
-      const sending = attachments.length > 0 ? sendWithAttachments(this.client, threadId, text, attachments, options) : messageApi(this.client).send(threadId, { text }, options);
+      const sending = attachments.length > 0 ? sendWithAttachments(this.client, threadId, text, attachments, options) : this.client.send(threadId, { text }, options);
       this.changed();
       await sending;
     } catch (error) {
