@@ -366,8 +366,11 @@ function systemText(model: ChatModel, message: ClientMessage): string {
   }
 }
 
+/** Made once: each toLocaleTimeString call with options builds a formatter, which cost seconds per burst of messages (every message is drawn again on every event). */
+const TIME = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
+
 function time(ms: number): string {
-  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return TIME.format(ms);
 }
 
 function lastSeen(ms: number | null): string {
