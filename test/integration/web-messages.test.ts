@@ -191,9 +191,9 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     await bob.waitForFunction(`(() => { const el = document.querySelector('.messages .message.highlighted'); const list = document.querySelector('.messages'); if (!el || !list) return false; const a = el.getBoundingClientRect(), b = list.getBoundingClientRect(); return a.top >= b.top && a.bottom <= b.bottom; })()`);
     // In context: the reply after it is there too; the newest ones load on demand.
     await bubble(bob, 'one works for me').waitFor();
+    await bob.screenshot({ path: join(ARTIFACTS, 'web-search.png') });
     await bob.getByRole('button', { name: 'Go to the newest' }).click();
     await bubble(bob, 'filler 60').waitFor();
-    await bob.screenshot({ path: join(ARTIFACTS, 'web-search.png') });
 
     // A reply's quote jumps to the message it answers, loaded in context when it is not on screen.
     await say(alice, 'filler 60 was a lot');

@@ -5,12 +5,10 @@ import { type MenuStep, MessageMenu, useLongPress } from './message-menu.js';
 import { isMentioned, mentionRuns } from './mentions.js';
 import type { ChatModel } from './model.js';
 import { ReactionChips } from './reactions.js';
-import { ReplyQuote } from './reply.js';
 
 /**
  * The parts a message bubble has beside its body and files: the bubble
- * itself with its menu (MessageShell), the quote of the message it
- * answers, its text with mentions highlighted, the "edited" mark, the
+ * itself with its menu and reactions (MessageShell), its text with mentions highlighted, the "edited" mark, the
  * tombstone of a deleted message and the reaction chips.
  */
 
@@ -59,7 +57,6 @@ export function MessageShell({
         open();
       }}
     >
-      <ReplyQuote model={model} message={message} />
       {children}
       <ReactionChips model={model} message={message} />
       <button

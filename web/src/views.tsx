@@ -6,6 +6,7 @@ import { Composer, attachFiles, useFileDrop } from './composer.js';
 import { DevicesPanel, EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
 import { DeletedBody, EditedMark, MessageShell, MessageText, NewerMessages } from './message-parts.js';
 import type { ChatModel, PendingMessage } from './model.js';
+import { ReplyQuote } from './reply.js';
 import { SearchBox, SearchResults } from './search.js';
 
 export function ChatScreen({ model }: { model: ChatModel }) {
@@ -255,6 +256,7 @@ function MessageItem({ model, message }: { model: ChatModel; message: ClientMess
   return (
     <MessageShell model={model} message={message} className={`message${own ? ' own' : ''}${problem ? ' e2e-problem' : ''}`} attributes={{ 'data-seq': message.seq, 'data-e2e': message.e2e?.status }}>
       {!own && <span class="sender">{sender}</span>}
+      <ReplyQuote model={model} message={message} />
       {message.deleted ? (
         <DeletedBody />
       ) : (
