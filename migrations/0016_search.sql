@@ -35,45 +35,68 @@ SELECT id, thread_id, seq, sender_user_id, created_at, text FROM (
    WHERE m.kind = 'text' AND m.change IS NULL AND m.deleted_at IS NULL
 ) WHERE text <> '';
 
--- Two indexes over that view (external content: the text is not stored twice, only the index):
--- words, diacritics folded (cafe finds café), for words and prefixes; and trigrams, for
--- substrings and Chinese/Japanese/Korean, which the word tokenizer takes as one token per run.
+-- The messages written (in part) in a script without spaces between words: Chinese, Japanese,
+-- Korean, Thai, Lao, Khmer, Myanmar. The word tokenizer takes a whole run of them as one
+-- token, so they are found by substring, through trigrams. The ranges are UNSPACED_RANGES in
+-- storage/search/query.ts: a query term with such a character goes to the trigrams, and the
+-- message that holds it is then in this view.
+CREATE VIEW message_search_unspaced (id, text) AS
+SELECT id, text FROM message_search_text
+ WHERE text GLOB '*[ก-໿က-႟ᄀ-ᇿក-៿々-〇ぁ-ヿㄱ-ㆎㇰ-ㇿ㐀-䶿一-鿿가-힯豈-﫿ｦ-ﾟ𠀀-𯿿]*';
+
+-- Two indexes (external content: the text is not stored again, only the index). Words,
+-- diacritics folded (cafe finds café), for words and prefixes, of every searchable message;
+-- trigrams, for substrings, of the messages above only (a trigram index is about four times
+-- the size of a word index, and costs as much again to keep).
 CREATE VIRTUAL TABLE message_words USING fts5 (
   text, content = 'message_search_text', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE VIRTUAL TABLE message_trigrams USING fts5 (
-  text, content = 'message_search_text', content_rowid = 'id', tokenize = 'trigram remove_diacritics 1'
+  text, content = 'message_search_unspaced', content_rowid = 'id', tokenize = 'trigram remove_diacritics 1'
 );
 
--- A deleted message must leave no trace in the file. FTS5 normally records a deletion as a
--- delete marker in a new segment and keeps the old segment (with the word) until a merge;
--- 'secure-delete' removes the entries from the segment b-tree at once, and PRAGMA
--- secure_delete zeroes the freed bytes. Tested at storage level (storage-search-sqlite).
-INSERT INTO message_words (message_words, rank) VALUES ('secure-delete', 1);
-INSERT INTO message_trigrams (message_trigrams, rank) VALUES ('secure-delete', 1);
 
 -- Kept in the message's own transaction, whatever writes it. An external-content index is
 -- told what it held to forget it ('delete' with the old text): BEFORE the row changes the
 -- view still shows the old text; AFTER, the new one.
+--
+-- A deleted or edited message must leave no trace in the file. FTS5 normally records a
+-- deletion as a delete marker and keeps the word in its segment until a merge; with its
+-- 'secure-delete' option on, the flush removes the entries from the segment b-tree itself,
+-- and PRAGMA secure_delete zeroes the freed bytes. The option makes every insert several
+-- times slower, so it is on only around a deletion: on, 'delete', 'flush' (applied now,
+-- while on), off. test/unit/search-erasure.test.ts scans the file for the words.
 CREATE TRIGGER message_search_insert AFTER INSERT ON messages
 WHEN NEW.kind = 'text' AND NEW.change IS NULL AND NEW.deleted_at IS NULL BEGIN
   INSERT INTO message_words (rowid, text) SELECT id, text FROM message_search_text WHERE id = NEW.id;
-  INSERT INTO message_trigrams (rowid, text) SELECT id, text FROM message_search_text WHERE id = NEW.id;
+  INSERT INTO message_trigrams (rowid, text) SELECT id, text FROM message_search_unspaced WHERE id = NEW.id;
 END;
 
 CREATE TRIGGER message_search_forget BEFORE UPDATE OF body, attachments, deleted_at, kind, change ON messages BEGIN
+  INSERT INTO message_words (message_words, rank) SELECT 'secure-delete', 1 FROM message_search_text WHERE id = OLD.id;
   INSERT INTO message_words (message_words, rowid, text) SELECT 'delete', id, text FROM message_search_text WHERE id = OLD.id;
-  INSERT INTO message_trigrams (message_trigrams, rowid, text) SELECT 'delete', id, text FROM message_search_text WHERE id = OLD.id;
+  INSERT INTO message_words (message_words) SELECT 'flush' FROM message_search_text WHERE id = OLD.id;
+  INSERT INTO message_words (message_words, rank) SELECT 'secure-delete', 0 FROM message_search_text WHERE id = OLD.id;
+  INSERT INTO message_trigrams (message_trigrams, rank) SELECT 'secure-delete', 1 FROM message_search_unspaced WHERE id = OLD.id;
+  INSERT INTO message_trigrams (message_trigrams, rowid, text) SELECT 'delete', id, text FROM message_search_unspaced WHERE id = OLD.id;
+  INSERT INTO message_trigrams (message_trigrams) SELECT 'flush' FROM message_search_unspaced WHERE id = OLD.id;
+  INSERT INTO message_trigrams (message_trigrams, rank) SELECT 'secure-delete', 0 FROM message_search_unspaced WHERE id = OLD.id;
 END;
 
 CREATE TRIGGER message_search_update AFTER UPDATE OF body, attachments, deleted_at, kind, change ON messages BEGIN
   INSERT INTO message_words (rowid, text) SELECT id, text FROM message_search_text WHERE id = NEW.id;
-  INSERT INTO message_trigrams (rowid, text) SELECT id, text FROM message_search_text WHERE id = NEW.id;
+  INSERT INTO message_trigrams (rowid, text) SELECT id, text FROM message_search_unspaced WHERE id = NEW.id;
 END;
 
 CREATE TRIGGER message_search_delete BEFORE DELETE ON messages BEGIN
+  INSERT INTO message_words (message_words, rank) SELECT 'secure-delete', 1 FROM message_search_text WHERE id = OLD.id;
   INSERT INTO message_words (message_words, rowid, text) SELECT 'delete', id, text FROM message_search_text WHERE id = OLD.id;
-  INSERT INTO message_trigrams (message_trigrams, rowid, text) SELECT 'delete', id, text FROM message_search_text WHERE id = OLD.id;
+  INSERT INTO message_words (message_words) SELECT 'flush' FROM message_search_text WHERE id = OLD.id;
+  INSERT INTO message_words (message_words, rank) SELECT 'secure-delete', 0 FROM message_search_text WHERE id = OLD.id;
+  INSERT INTO message_trigrams (message_trigrams, rank) SELECT 'secure-delete', 1 FROM message_search_unspaced WHERE id = OLD.id;
+  INSERT INTO message_trigrams (message_trigrams, rowid, text) SELECT 'delete', id, text FROM message_search_unspaced WHERE id = OLD.id;
+  INSERT INTO message_trigrams (message_trigrams) SELECT 'flush' FROM message_search_unspaced WHERE id = OLD.id;
+  INSERT INTO message_trigrams (message_trigrams, rank) SELECT 'secure-delete', 0 FROM message_search_unspaced WHERE id = OLD.id;
 END;
 
 -- The messages stored before this version.

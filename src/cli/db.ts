@@ -67,7 +67,7 @@ export function addDbCommands(program: Command): void {
       console.log(`  foreign keys: ${result.foreignKeyViolations === 0 ? 'ok' : `${result.foreignKeyViolations} violation(s)`}`);
       console.log(`  schema:       version ${version} (this chatd knows up to ${known})`);
       // Only on a sound file: FTS5 reads its own pages, and a damaged file is for a backup to replace first.
-      const searchOk = result.ok ? await printSqliteSearchCheck(database) : true;
+      const searchOk = result.ok ? await printSqliteSearchCheck(database, path) : true;
       if (!result.ok) throw new CliError('the database has problems (see above); restore a backup or ask for help with this output');
       if (!searchOk) throw new CliError('the search index does not match the messages (see above): rebuild it with `chatd db reindex` (stop the server first)');
     } finally {

@@ -109,7 +109,9 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
         }, options)
       : undefined;
     this.messages = new MessageState({
-      store: this.store, cacheSize: options.messageCacheSize ?? 5000, localSearch: options.localSearch ?? 'store', reportError,
+      store: this.store, cacheSize: options.messageCacheSize ?? 5000, reportError,
+      // Only decrypted messages are indexed: without encryption there is nothing to index (and minisearch is not loaded).
+      localSearch: options.encryption ? (options.localSearch ?? 'store') : 'off',
     });
     this.delivery = new OrderedDelivery({
       // Without encryption an e2e message is given as it came. An e2e edit opens against the message it edits.

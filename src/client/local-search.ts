@@ -1,4 +1,5 @@
-import MiniSearch, { type Options, type SearchResult as MiniResult } from 'minisearch';
+import type MiniSearch from 'minisearch';
+import type { Options, SearchResult as MiniResult } from 'minisearch';
 import type { ClientMessage } from './e2e-types.js';
 import { foldText, snippetOf } from './search-snippet.js';
 
@@ -85,26 +86,35 @@ export function searchableText(message: Pick<ClientMessage, 'body' | 'attachment
   return [text, ...names].filter((part) => part.length > 0).join('\n');
 }
 
+type MiniSearchClass = typeof MiniSearch;
+
+/** minisearch, loaded on first use (like libsodium: an app that never decrypts never loads it). */
+let loading: Promise<MiniSearchClass> | undefined;
+function loadMiniSearch(): Promise<MiniSearchClass> {
+  loading ??= import('minisearch').then((module) => ((module as { default?: unknown }).default ?? module) as MiniSearchClass);
+  return loading;
+}
+
 export class LocalSearch {
   private index: MiniSearch<IndexedMessage>;
   /** Bumped by every change: the client saves the index when it moved. */
   version = 0;
 
-  private constructor(index: MiniSearch<IndexedMessage>) {
-    this.index = index;
+  private constructor(private readonly MiniSearch: MiniSearchClass, index?: MiniSearch<IndexedMessage>) {
+    this.index = index ?? new MiniSearch(OPTIONS);
   }
 
-  static empty(): LocalSearch {
-    return new LocalSearch(new MiniSearch(OPTIONS));
-  }
-
-  /** An index saved with `serialise`; an unreadable one is dropped (it is rebuilt as messages are decrypted again). */
-  static load(serialised: string | undefined): LocalSearch {
-    if (serialised === undefined) return LocalSearch.empty();
+  /**
+   * A new index, or one saved with `serialise`; an unreadable one is dropped (it is rebuilt as messages are
+   * decrypted again).
+   */
+  static async load(serialised?: string): Promise<LocalSearch> {
+    const MiniSearch = await loadMiniSearch();
+    if (serialised === undefined) return new LocalSearch(MiniSearch);
     try {
-      return new LocalSearch(MiniSearch.loadJSON(serialised, OPTIONS));
+      return new LocalSearch(MiniSearch, MiniSearch.loadJSON(serialised, OPTIONS));
     } catch {
-      return LocalSearch.empty();
+      return new LocalSearch(MiniSearch);
     }
   }
 
@@ -151,7 +161,7 @@ export class LocalSearch {
   }
 
   clear(): void {
-    this.index = new MiniSearch(OPTIONS);
+    this.index = new this.MiniSearch(OPTIONS);
     this.version++;
   }
 }

@@ -24,7 +24,8 @@ export interface MessageStateOptions {
  */
 export class MessageState {
   readonly cache: MessageCache;
-  private index = LocalSearch.empty();
+  /** Loaded at start unless `localSearch` is off. */
+  private index: LocalSearch | undefined;
   private savedVersion = 0;
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private cursor = 0;
@@ -36,15 +37,15 @@ export class MessageState {
   }
 
   get local(): LocalSearch | undefined {
-    return this.options.localSearch === 'off' ? undefined : this.index;
+    return this.index;
   }
 
   /** At start: the hidden cursor, and the saved index (when the store keeps one). */
   async load(hiddenCursor: number | undefined): Promise<void> {
     this.cursor = hiddenCursor ?? 0;
-    const { store } = this.options;
-    if (this.options.localSearch !== 'store' || !store.loadLocalIndex) return;
-    this.index = LocalSearch.load(await store.loadLocalIndex());
+    const { store, localSearch } = this.options;
+    if (localSearch === 'off') return;
+    this.index = await LocalSearch.load(localSearch === 'store' ? await store.loadLocalIndex?.() : undefined);
     this.savedVersion = this.index.version;
   }
 
@@ -61,7 +62,7 @@ export class MessageState {
 
   /** The target a change or a call is about: the cached copy, else the one in the local index. */
   target(messageId: number): ClientMessage | undefined {
-    return this.cache.get(messageId) ?? this.index.message(messageId);
+    return this.cache.get(messageId) ?? this.index?.message(messageId);
   }
 
   /** A change message: applied to the target when the client holds it; returns the target's new state. */
@@ -69,7 +70,7 @@ export class MessageState {
     const messageId = row.change.message_id;
     if (!this.cache.get(messageId)) {
       // Known only to the index (out of the cache): the index's copy takes the change.
-      const indexed = this.index.message(messageId);
+      const indexed = this.index?.message(messageId);
       if (indexed) this.cache.put(indexed);
     }
     const updated = this.cache.apply(row);
@@ -101,7 +102,7 @@ export class MessageState {
     this.cache.clear();
     this.hiddenNow.clear();
     this.cursor = 0;
-    this.index.clear();
+    this.index?.clear();
     this.saveSoon();
   }
 
@@ -113,19 +114,18 @@ export class MessageState {
   }
 
   private indexed(message: ClientMessage): void {
-    if (this.options.localSearch === 'off') return;
-    this.index.put(message);
+    this.index?.put(message);
     this.saveSoon();
   }
 
   private unindexed(messageId: number): void {
-    this.index.remove(messageId);
+    this.index?.remove(messageId);
     this.saveSoon();
   }
 
   private saveSoon(): void {
     if (this.options.localSearch !== 'store' || !this.options.store.saveLocalIndex || this.saveTimer) return;
-    if (this.index.version === this.savedVersion) return;
+    if (!this.index || this.index.version === this.savedVersion) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
       void this.save();
@@ -136,10 +136,11 @@ export class MessageState {
 
   private async save(): Promise<void> {
     const { store } = this.options;
-    if (this.options.localSearch !== 'store' || !store.saveLocalIndex || this.index.version === this.savedVersion) return;
-    const version = this.index.version;
+    const index = this.index;
+    if (this.options.localSearch !== 'store' || !store.saveLocalIndex || !index || index.version === this.savedVersion) return;
+    const version = index.version;
     try {
-      await store.saveLocalIndex(this.index.size > 0 ? this.index.serialise() : undefined);
+      await store.saveLocalIndex(index.size > 0 ? index.serialise() : undefined);
       this.savedVersion = version;
     } catch (error) {
       this.options.reportError(error);

@@ -193,10 +193,10 @@ export class Receiver {
     try {
       for (let log = this.logs.get(threadId); log?.hasGap && connection === this.connection; log = this.logs.get(threadId)) {
         const after = log.cursor;
-        const page = await connection.request({ type: 'history', thread_id: threadId, after, limit: connection.welcome?.limits.history_page_max ?? 200 });
+        const messages = await this.pageAfter(connection, threadId, after);
         if (connection !== this.connection || this.logs.get(threadId) !== log) return;
         // An empty page with a message still held: the server says nothing visible lies between; skip the gap.
-        this.release(threadId, page.messages.length > 0 ? log.applyPage(after, page.messages) : log.skipGap());
+        this.release(threadId, messages.length > 0 ? log.applyPage(after, messages) : log.skipGap());
         this.scheduleAck(threadId);
       }
     } catch (error) {
@@ -211,6 +211,19 @@ export class Receiver {
     } finally {
       this.filling.delete(threadId);
     }
+  }
+
+  /**
+   * Every seq of the thread after `after` the device may see, one page. Since protocol 3 `history` leaves change
+   * messages out (their seqs would be skipped as invisible): `sync` for the one thread brings them too.
+   */
+  private async pageAfter(connection: Connection, threadId: number, after: number): Promise<readonly MessageJson[]> {
+    if ((connection.welcome?.protocol ?? 0) >= 3) {
+      const reply = await connection.request({ type: 'sync', cursors: [{ thread_id: threadId, seq: after }] });
+      return reply.threads.find((page) => page.thread_id === threadId)?.messages ?? [];
+    }
+    const page = await connection.request({ type: 'history', thread_id: threadId, after, limit: connection.welcome?.limits.history_page_max ?? 200 });
+    return page.messages;
   }
 
   /** Acks with `delivered` what the app has been given, once per thread per moment (coalesced). */

@@ -42,7 +42,12 @@ export const COPIED_TABLES = [
 ] as const;
 
 /** SQLite's own tables and meta, whose one row (the epoch) the copy replaces by a new one. */
-const NOT_COPIED = new Set(['meta', 'sqlite_sequence']);
+const NOT_COPIED = new Set([
+  'meta',
+  'sqlite_sequence',
+  // The search index (migrations/0016_search.sql) and FTS5's shadow tables: PostgreSQL's trigger indexes each copied message.
+  ...['message_words', 'message_trigrams'].flatMap((index) => [index, ...['data', 'idx', 'docsize', 'config', 'content'].map((shadow) => `${index}_${shadow}`)]),
+]);
 
 /** PostgreSQL takes at most 65,535 parameters per statement; fewer rows per INSERT also bound the memory a batch holds. */
 const MAX_PARAMETERS = 30_000;

@@ -125,6 +125,37 @@ export function messageChangesContract(open: () => Promise<MessagingFixture>): v
       }
     });
 
+    it('changes no system message nor change row: edit, delete and reaction refused alike', async () => {
+      const w = await world();
+      const [system] = await w.history(w.alice, w.group);
+      const target = stored(await w.send(w.alice, { threadId: w.group }));
+      const reaction = stored(await w.react(w.bob, target.id, '👍', true, { threadId: w.group }));
+      for (const id of [system?.id as number, reaction.id]) {
+        assert.deepEqual(await w.remove(w.alice, id, { threadId: w.group }), { kind: 'refused', reason: 'not_changeable' });
+        assert.deepEqual(await w.react(w.alice, id, '👍', true, { threadId: w.group }), { kind: 'refused', reason: 'not_changeable' });
+      }
+    });
+
+    it('stores deletes and reactions in a thread that requires encryption (they carry no content), and under require_e2e everywhere', async () => {
+      const w = await world();
+      const [a1, b1, c1] = [await w.f.device(w.alice.userId, { approved: true }), await w.f.device(w.bob.userId, { approved: true }), await w.f.device(w.carol.userId, { approved: true })];
+      const required = await w.f.threads.changeGroup({
+        threadId: w.group,
+        actor: w.alice,
+        expect: { actorRole: 'owner' },
+        change: { kind: 'require_e2e', event: { event: 'e2e_required' } },
+        now: NOW,
+      });
+      assert.equal(required.kind, 'changed');
+      const alice1 = { userId: w.alice.userId, deviceId: a1 };
+      const target = stored(await w.send(alice1, { threadId: w.group, content: { kind: 'e2e', sealedTo: [a1, b1, c1] }, bodyJson: '{"v":1}' }));
+      const everywhere = { threadId: w.group, senderUserId: w.bob.userId, senderDeviceId: w.bob.deviceId, clientMsgId: 'r', now: NOW, requireE2eEverywhere: true };
+      const reaction = stored(await w.f.messaging.appendMessage({ ...everywhere, change: { type: 'reaction', targetId: target.id, emoji: '👍', on: true } }));
+      assert.deepEqual([reaction.kind, reaction.bodyJson], ['text', 'null']);
+      stored(await w.remove(alice1, target.id, { threadId: w.group }));
+      assert.equal((await w.shown(w.bob, target.id, w.group))?.deletedAt, NOW + 1000);
+    });
+
     it('erases a deleted message: body, attachments, mentions, reactions, its edits, its attachment references, in the rows themselves', async () => {
       const w = await world();
       const photo = await w.f.seedUpload(w.alice.userId, w.alice.deviceId, 'upload-photo-000000001');

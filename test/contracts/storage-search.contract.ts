@@ -242,7 +242,8 @@ export function searchStorageContract(name: string, open: () => Promise<SearchFi
 
     it('checks the index against the messages, and rebuilds it with progress', async () => {
       const w = await world();
-      for (let i = 0; i < 7; i++) await w.send(w.group, w.alice, w.aliceDevice, { text: `ibis ${i}` });
+      for (let i = 0; i < 6; i++) await w.send(w.group, w.alice, w.aliceDevice, { text: `ibis ${i}` });
+      const japanese = await w.send(w.group, w.alice, w.aliceDevice, { text: 'ibis は東京の鳥です' });
       const deleted = await w.send(w.group, w.alice, w.aliceDevice, { text: 'ibis gone' });
       await w.f.deleteForEveryone(deleted);
       assert.deepEqual(await w.f.search.check(), { ok: true, searchable: 7, indexed: 7, problems: [] });
@@ -259,6 +260,7 @@ export function searchStorageContract(name: string, open: () => Promise<SearchFi
       assert.equal(done, total);
       assert.deepEqual(await w.f.search.check(), { ok: true, searchable: 7, indexed: 7, problems: [] });
       assert.equal((await w.ids(w.bob, 'ibis')).length, 7);
+      assert.deepEqual(await w.ids(w.bob, '東京の鳥'), [japanese]);
       assert.deepEqual(await w.ids(w.bob, 'gone'), []);
     });
   });

@@ -27,6 +27,7 @@ describe('chatd db check and db reindex: the search index', () => {
       const whileServing = await runCli(['db', 'check', '--data', data, '--config', config]);
       assert.equal(whileServing.code, 0, whileServing.stdout + whileServing.stderr);
       assert.match(whileServing.stdout, /^ {2}search index: ok \(12 messages indexed\)$/m);
+      assert.match(whileServing.stdout, /entries counted; the full comparison with the messages runs when no server has the file open/);
       const refused = await runCli(['db', 'reindex', '--data', data, '--config', config]);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /in use by another process, most likely a running chatd serve: stop it first/);
@@ -35,9 +36,11 @@ describe('chatd db check and db reindex: the search index', () => {
       running = false;
     }
 
-    // Damage: one message's entry leaves the word index, the message stays.
+    // Damage the counts cannot see: one message's entry in the word index says other words.
     const direct = new Database(join(data, 'chatd.db'));
-    direct.prepare(`INSERT INTO message_words (message_words, rowid, text) SELECT 'delete', id, text FROM message_search_text ORDER BY id LIMIT 1`).run();
+    const first = direct.prepare('SELECT id, text FROM message_search_text ORDER BY id LIMIT 1').get() as { id: number; text: string };
+    direct.prepare(`INSERT INTO message_words (message_words, rowid, text) VALUES ('delete', ?, ?)`).run(first.id, first.text);
+    direct.prepare('INSERT INTO message_words (rowid, text) VALUES (?, ?)').run(first.id, 'words it never had');
     direct.close();
     const damaged = await runCli(['db', 'check', '--data', data, '--config', config]);
     assert.equal(damaged.code, 1);
@@ -53,6 +56,7 @@ describe('chatd db check and db reindex: the search index', () => {
     const healed = await runCli(['db', 'check', '--data', data, '--config', config]);
     assert.equal(healed.code, 0, healed.stdout);
     assert.match(healed.stdout, /search index: ok \(12 messages indexed\)/);
+    assert.doesNotMatch(healed.stdout, /entries counted/, 'the full comparison, with the server stopped');
 
     const help = await runCli(['db', 'reindex', '--help']);
     assert.equal(help.code, 0);

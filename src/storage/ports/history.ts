@@ -24,14 +24,22 @@ export interface StoredSync {
   readonly hasMore: boolean;
 }
 
-/** Reads of stored messages for history, jump and sync (HistoryService). Every read is a consistent snapshot. */
+/**
+ * Reads of stored messages for history, jump and sync (HistoryService). Every read is a consistent snapshot.
+ * History and jump show messages in their latest state (edited, deleted, reactions) and never a change row
+ * nor a message the user hid; sync carries change rows too, so a device that was away learns of changes.
+ */
 export interface HistoryStorage {
-  /** Up to `size` messages at the anchor within what the user may see; undefined if the user was never in the thread. */
+  /**
+   * Up to `size` messages at the anchor within what the user may see (change rows and the user's hidden
+   * messages left out: a page is `size` messages, not rows); undefined if the user was never in the thread.
+   */
   page(input: { readonly userId: number; readonly threadId: number; readonly anchor: HistoryAnchor; readonly size: number }): Promise<StoredPage | undefined>;
-  /** A message's thread and seq with the range the user may see of that thread; undefined if there is no such message or the user was never in its thread. */
+  /** A message's thread and seq with the range the user may see of that thread; undefined if there is no such message, it is a change row or hidden by the user, or the user was never in its thread. */
   locate(userId: number, messageId: number): Promise<{ readonly threadId: number; readonly seq: number; readonly from: number; readonly to: number } | undefined>;
   /**
-   * What the device lacks, thread by thread (a page each); clears its
+   * What the device lacks, thread by thread (a page each: change rows included, the user's hidden
+   * messages and their changes not); clears its
    * inbox-overflow flag, committed before the read, so that a message stored
    * meanwhile is in the answer or in the inbox (or both), never in neither.
    */

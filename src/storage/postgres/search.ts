@@ -83,6 +83,7 @@ export class PostgresSearchStorage implements SearchStorage {
     };
   }
 
+  /** Always thorough: one read of both tables, without locks. */
   async check(): Promise<SearchIndexCheck> {
     const { rows } = await this.db.read.query<{ searchable: number; indexed: number; missing: number; extra: number; stale: number }>(
       `SELECT count(e.id)::bigint AS searchable, count(s.message_id)::bigint AS indexed,

@@ -22,8 +22,18 @@ export type SearchPlan =
   /** Nothing to look for (blank). */
   | { readonly kind: 'nothing' };
 
-/** Scripts written without spaces between words: a word index holds a whole run of them as one token. */
-const UNSPACED = /[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}]/u;
+/**
+ * Scripts written without spaces between words (Thai, Lao, Myanmar, Hangul, Khmer, CJK marks,
+ * Hiragana, Katakana, CJK ideographs and their extensions, halfwidth Katakana): a word index
+ * holds a whole run of them as one token. The same ranges as the GLOB of SQLite's
+ * message_search_unspaced view (migrations/0016_search.sql): keep the two in step.
+ */
+export const UNSPACED = /[\u{E01}-\u{EFF}\u{1000}-\u{109F}\u{1100}-\u{11FF}\u{1780}-\u{17FF}\u{3005}-\u{3007}\u{3041}-\u{30FF}\u{3131}-\u{318E}\u{31F0}-\u{31FF}\u{3400}-\u{4DBF}\u{4E00}-\u{9FFF}\u{AC00}-\u{D7AF}\u{F900}-\u{FAFF}\u{FF66}-\u{FF9F}\u{20000}-\u{2FFFF}]/u;
+
+/** Whether `text` holds a character of a script written without spaces. */
+export function hasUnspaced(text: string): boolean {
+  return UNSPACED.test(text);
+}
 
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'word' });
 
