@@ -225,5 +225,17 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     await result.locator('mark').waitFor();
     await result.click();
     await dave.locator('.messages .message.highlighted', { hasText: 'marigold' }).waitFor();
+
+    // The browser keeps its index of what it decrypted: after a reload with no chat open (nothing decrypted
+    // anew) the message is still found, and the words the edit replaced are not.
+    await dave.waitForFunction(`Object.keys(localStorage).some((key) => key.endsWith('.search') && localStorage.getItem(key).includes('marigold'))`);
+    await dave.goto(origin);
+    await dave.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
+    assert.equal(await dave.locator('.messages').count(), 0, 'no chat is open');
+    await dave.getByLabel('Search messages').fill('marigold');
+    await dave.getByTestId('search-results').locator('.search-result', { hasText: 'marigold' }).click();
+    await dave.locator('.messages .message.highlighted', { hasText: 'marigold' }).waitFor();
+    await dave.getByLabel('Search messages').fill('heliotrope');
+    await dave.getByTestId('search-results').getByText('No messages found').waitFor();
   });
 });
