@@ -205,6 +205,44 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     await bob.locator('.messages .message.highlighted', { hasText: 'lunch at one tomorrow?' }).waitFor();
   });
 
+  it('group: the autocomplete lists the members, the one mentioned sees it as theirs; its owner deletes a member\'s message for everyone', async () => {
+    const [gus, hal, ida] = [await browserOf('gus', 'register'), await browserOf('hal', 'register'), await browserOf('ida', 'register')];
+    await gus.getByRole('button', { name: 'New group' }).click();
+    await gus.getByLabel('Group name').fill('Hikers');
+    await gus.getByLabel('Members').fill('hal ida');
+    await gus.getByRole('button', { name: 'Create group' }).click();
+    await gus.getByRole('heading', { level: 2, name: 'Hikers' }).waitFor();
+    await openChat(hal, 'Hikers');
+    await openChat(ida, 'Hikers');
+    // Both others are offered for a bare "@"; ↓ moves to the second, Enter takes it.
+    const box = gus.getByLabel('Message', { exact: true });
+    await box.pressSequentially('bring water @');
+    const options = gus.getByRole('listbox', { name: 'People to mention' }).getByRole('option');
+    await options.nth(1).waitFor();
+    assert.deepEqual((await options.allTextContents()).map((text) => text.replace(/\s+/g, ' ').trim()), ['hal @hal', 'ida @ida']);
+    await gus.keyboard.press('ArrowDown');
+    await gus.getByRole('option', { name: /ida/, selected: true }).waitFor();
+    await gus.keyboard.press('Enter');
+    await box.pressSequentially('please');
+    assert.equal(await box.inputValue(), 'bring water @ida please');
+    await gus.keyboard.press('Enter');
+    await bubble(ida, 'bring water').locator('.mention.me', { hasText: '@ida' }).waitFor();
+    await bubble(hal, 'bring water').locator('.mention', { hasText: '@ida' }).waitFor();
+    assert.equal(await bubble(hal, 'bring water').locator('.mention.me').count(), 0, 'hal is not the one mentioned');
+
+    await say(hal, 'a message the owner removes');
+    await bubble(gus, 'a message the owner removes').waitFor();
+    await menu(gus, 'a message the owner removes', 'Delete…');
+    await gus.getByRole('menuitem', { name: 'Delete for everyone' }).click();
+    for (const page of [hal, ida]) await page.locator('.messages .message.deleted', { hasText: 'This message was deleted' }).waitFor();
+    // A member has no such power over someone else's message: only "for me".
+    await menu(ida, 'bring water', 'Delete…');
+    await ida.getByRole('menuitem', { name: 'Delete for me' }).waitFor();
+    assert.equal(await ida.getByRole('menuitem', { name: 'Delete for everyone' }).count(), 0);
+    await ida.keyboard.press('Escape');
+    await ida.getByRole('menu').waitFor({ state: 'detached' });
+  });
+
   it('encrypted chat: an edit, a reaction and a search (on the device) work the same', async () => {
     const carol = await browserOf('carol', 'register');
     const dave = await browserOf('dave', 'register');
