@@ -109,7 +109,10 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
     const attachments = editing ? [] : model.uploads.takeDone(thread.id);
     wasEditing.current = false;
     setText('');
-    void model.msg.submit(thread.id, trimmed, attachments);
+    // A refused edit (its window passed, say): the text comes back to be copied or sent as a new message.
+    void model.msg.submit(thread.id, trimmed, attachments).then((ok) => {
+      if (!ok) setText(trimmed);
+    });
   };
   return (
     <form

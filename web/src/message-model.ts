@@ -82,21 +82,25 @@ export class MessageFeatures {
   /**
    * What Send does: saves the edit being made, or sends a new message (an
    * answer to the quoted one when replying) with the mentions its text
-   * names among the thread's members.
+   * names among the thread's members. Resolves false when an edit was
+   * refused (the error line says why; the composer gives the text back).
    */
-  async submit(threadId: number, text: string, attachments: readonly UploadedAttachment[]): Promise<void> {
+  async submit(threadId: number, text: string, attachments: readonly UploadedAttachment[]): Promise<boolean> {
     const mode = this.modes.get(threadId);
     this.modes.delete(threadId);
     const mentions = parseMentions(text, this.membersOf(threadId));
     if (mode?.kind === 'edit') {
-      if (text === plainText(mode.message)) return this.changed();
-      await this.model.act(() => this.model.client.edit(mode.message.id, { text }, mentions.length > 0 ? { mentions } : {}), { refresh: false });
-      return;
+      if (text === plainText(mode.message)) {
+        this.changed();
+        return true;
+      }
+      return this.model.act(() => this.model.client.edit(mode.message.id, { text }, mentions.length > 0 ? { mentions } : {}), { refresh: false });
     }
     await this.model.send(threadId, text, attachments, {
       ...(mode?.kind === 'reply' ? { replyTo: mode.message.id } : {}),
       ...(mentions.length > 0 ? { mentions } : {}),
     });
+    return true;
   }
 
   // ---- the menu's actions ----
