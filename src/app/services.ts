@@ -22,6 +22,7 @@ import { PresenceService } from '../services/presence.js';
 import { PushTokenService } from '../services/push-tokens.js';
 import { SearchService } from '../services/search.js';
 import { ThreadService } from '../services/threads.js';
+import { UserSearchService } from '../services/user-search.js';
 import type { Fanout } from '../services/types.js';
 import type { LiveLink } from '../realtime/channels.js';
 import type { Storage } from '../storage/ports/storage.js';
@@ -102,6 +103,7 @@ export function buildChatServices(deps: ChatServiceDeps) {
       settings: { requireE2e: config.messages.require_e2e, maxGroupMembers: config.messages.max_group_members },
     }),
     contacts: new ContactService({ storage: storage.contacts, clock }),
+    people: new UserSearchService({ storage: storage.accounts, mode: config.accounts.user_search }),
     presence: new PresenceService({ storage: storage.presence, clock, fanout, connections: deps.presenceStore, offlineGraceMs: config.presence.offline_grace_ms, node: deps.node }),
     pushTokens: new PushTokenService({ storage: storage.pushTokens, enabled: push }),
     keys: new KeyService({ storage: storage.keys, clock, fanout, checker: deps.keyChecker, audit: deps.audit, passwords: deps.accounts }),

@@ -1,4 +1,4 @@
-import type { HiddenJson, MessageJson, UserJson } from '../protocol/frames.js';
+import type { HiddenJson, MessageJson, SearchResultsFrame } from '../protocol/frames.js';
 import type { EncryptedFileInfo } from './attachment-types.js';
 import { ClientCore } from './client-core.js';
 import type { Connection } from './connection.js';
@@ -9,6 +9,7 @@ import type { SearchFilters, SearchResult } from './local-search.js';
 import type { SentMessage } from './outbox.js';
 import { FIRST_PAGE, decodeSearchCursor, encodeSearchCursor, interleave, localPage } from './search-merge.js';
 import { sealedEdit } from './sealed-edit.js';
+import type { RequestJson } from './requests.js';
 import type { OutboxEntry } from './store.js';
 
 /** The server's rule for an emoji; absent where the regular expression `v` flag is not supported (the server still checks). */
@@ -124,24 +125,28 @@ export abstract class MessagesClient extends ClientCore {
     let server: SearchResult[] = [];
     let serverNext: string | null = null;
     if (position.server !== null && serverHasIt) {
-      const reply = await this.call({
+      const reply = await this.serverSearch({
         type: 'search', query: text, limit,
         ...(filters.threadId !== undefined ? { thread_id: filters.threadId } : {}), ...(filters.senderId !== undefined ? { sender_id: filters.senderId } : {}),
         ...(filters.after !== undefined ? { after: filters.after } : {}), ...(filters.before !== undefined ? { before: filters.before } : {}),
         ...(position.server ? { cursor: position.server } : {}),
       });
-      server = reply.results.map((result) => ({ ...result, source: 'server' as const }));
-      serverNext = reply.next_cursor;
+      server = (reply?.results ?? []).map((result) => ({ ...result, source: 'server' as const }));
+      serverNext = reply?.next_cursor ?? null;
     }
     const local = this.messages.local;
     const page = local && position.local !== null ? localPage(local.search(text, filters), position.local, limit) : { results: [], next: null };
     return { results: interleave(server, page.results), nextCursor: encodeSearchCursor({ server: serverNext, local: page.next }) };
   }
 
-  /** People whose username or display name starts with `prefix` (as the server's `accounts.user_search` allows). */
-  async searchUsers(prefix: string, options: { limit?: number } = {}): Promise<UserJson[]> {
-    const reply = await this.call({ type: 'users_search', query: prefix, ...(options.limit ? { limit: options.limit } : {}) });
-    return [...reply.users];
+  /** The server's page; undefined when the server has search turned off (`not_found`): the local results stand alone. */
+  private async serverSearch(request: RequestJson & { type: 'search' }): Promise<SearchResultsFrame | undefined> {
+    try {
+      return await this.call(request);
+    } catch (error) {
+      if (error instanceof ClientError && error.code === 'not_found') return undefined;
+      throw error;
+    }
   }
 
   /** The client's copy of a message (as last given or changed), when it holds one. */

@@ -1,4 +1,4 @@
-import type { ContactsReplyFrame, MemberJson, MessageJson, MessagesFrame, PresenceJson, ReadStateFrame, ThreadJson, UserRefJson } from '../protocol/frames.js';
+import type { ContactsReplyFrame, MemberJson, MessageJson, MessagesFrame, PresenceJson, ReadStateFrame, ThreadJson, UserJson, UserRefJson } from '../protocol/frames.js';
 import {
   type AttachmentLinks, type ClientAttachment, type DownloadOptions, type EncryptedFileInfo, type UploadOptions, type UploadedAttachment,
   sealedWithAttachments,
@@ -378,6 +378,15 @@ export class ChatClient extends MessagesClient {
 
   async addContact(user: UserRef): Promise<void> {
     await this.call({ type: 'contact_add', ...userRef(user) });
+  }
+
+  /**
+   * People whose username or display name starts with `prefix` (at least 2
+   * characters), as far as the server's accounts.user_search allows
+   * (`forbidden` when it is off; a whole username when it is "exact").
+   */
+  async searchUsers(prefix: string, limit?: number): Promise<UserJson[]> {
+    return [...(await this.call({ type: 'users_search', query: prefix, ...(limit === undefined ? {} : { limit }) })).users];
   }
 
   async removeContact(userId: number): Promise<void> {

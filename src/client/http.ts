@@ -56,6 +56,11 @@ export class AccountApi {
     return this.call('GET', '/v1/me');
   }
 
+  /** Changes this user's display name (1-64 characters). */
+  updateMe(input: { display_name: string }): Promise<{ user: UserJson; device_id: number }> {
+    return this.call('PATCH', '/v1/me', input);
+  }
+
   devices(): Promise<{ devices: DeviceJson[] }> {
     return this.call('GET', '/v1/devices');
   }

@@ -73,10 +73,10 @@ export type RequestType = RequestJson['type'];
  */
 const IDEMPOTENT: ReadonlySet<RequestType> = new Set<RequestType>([
   'ping', 'send', 'delivered', 'read', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
-  'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'push_register', 'push_unregister',
+  'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'users_search', 'push_register', 'push_unregister',
   'keys_publish', 'keys_get', 'require_e2e', 'account_publish', 'device_approve', 'device_messages', 'device_messages_ack',
-  // Changes are deduplicated by client_msg_id (a delete for me or a reaction already there is answered ok); the rest read.
-  'edit', 'delete', 'react', 'hidden', 'search', 'users_search',
+  // Changes are deduplicated by client_msg_id (a delete for me or a reaction already there is answered ok); hidden and search read.
+  'edit', 'delete', 'react', 'hidden', 'search',
 ]);
 
 export function isIdempotent(type: RequestType): boolean {

@@ -116,6 +116,8 @@ const readers: FieldReaders = {
   contacts: (_f, id) => ({ type: 'contacts', id }),
   contact_add: (f, id) => ({ type: 'contact_add', id, user: requireUserRef(f) }),
   contact_remove: (f, id) => ({ type: 'contact_remove', id, user_id: requireId(f, 'user_id') }),
+  // A display name is at most 64 characters: a longer prefix can find nobody. The service caps the limit at 20.
+  users_search: (f, id) => ({ type: 'users_search', id, query: requireString(f, 'query', 64), limit: optionalLimit(f, 10) }),
   push_register: (f, id) => ({
     type: 'push_register',
     id,
@@ -274,9 +276,11 @@ function readAnchor(frame: JsonObject): HistoryFrame['anchor'] {
   const given = (['before', 'after', 'around'] as const).filter((key) => frame[key] !== undefined);
   if (given.length > 1) fail(given[1] as string, `cannot be combined with ${given[0]}; give one of before, after, around`);
   const key = given[0];
+  const changes = optionalBoolean(frame, 'changes') ?? false;
+  if (changes && key !== 'after') fail('changes', 'is only for a page after a seq (give after)');
   if (key === undefined) return { latest: true };
   const seq = requireSeq(frame, key);
-  return key === 'before' ? { before: seq } : key === 'after' ? { after: seq } : { around: seq };
+  return key === 'before' ? { before: seq } : key === 'after' ? { after: seq, changes } : { around: seq };
 }
 
 function readCursors(frame: JsonObject): ReadonlyMap<number, number> | undefined {

@@ -92,7 +92,8 @@ export interface ReadFrame extends Request<'read'> {
 }
 export interface HistoryFrame extends Request<'history'> {
   readonly thread_id: number;
-  readonly anchor: { readonly before: number } | { readonly after: number } | { readonly around: number } | { readonly latest: true };
+  /** `changes` (with `after` only): change messages too, for closing a gap in the live stream. */
+  readonly anchor: { readonly before: number } | { readonly after: number; readonly changes: boolean } | { readonly around: number } | { readonly latest: true };
   readonly limit: number;
 }
 export interface JumpFrame extends Request<'jump'> {
@@ -238,6 +239,7 @@ export type ClientFrame =
   | ContactsFrame
   | ContactAddFrame
   | ContactRemoveFrame
+  | UsersSearchFrame
   | PushRegisterFrame
   | PushUnregisterFrame
   | KeysPublishFrame
@@ -595,6 +597,7 @@ export type ServerFrame =
   | ThreadReplyFrame
   | PresenceReplyFrame
   | ContactsReplyFrame
+  | UsersReplyFrame
   | KeysReplyFrame
   | DeviceMessagesReplyFrame
   | HiddenReplyFrame

@@ -23,6 +23,8 @@ export function checkUsername(username: string, field = 'username'): void {
 export function checkDisplayName(name: string, field = 'display_name'): void {
   const length = [...name.trim()].length;
   if (length < 1 || length > 64) throw invalid(field, 'must be 1-64 characters');
+  // A line break or a control character in a name would break every list and header that shows it.
+  if (/\p{Cc}/u.test(name)) throw invalid(field, 'must not contain line breaks or control characters');
 }
 
 export function checkDeviceName(name: string, field = 'device_name'): void {

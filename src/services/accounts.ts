@@ -257,6 +257,18 @@ export class AccountService {
     return { revokedDevices: revoked.length };
   }
 
+  /**
+   * Sets the user's own display name (trimmed, 1-64 characters). Others see
+   * it wherever they next fetch the user (thread lists, members, searches);
+   * nothing is pushed to their open pages.
+   */
+  async setDisplayName(principal: Principal, displayName: string): Promise<User> {
+    const name = displayName.trim();
+    checkDisplayName(name);
+    if (!(await this.deps.storage.setDisplayName(principal.user.id, name))) throw new ChatError('unauthorized', 'the account is gone; log in again');
+    return { ...principal.user, displayName: name };
+  }
+
   async listDevices(principal: Principal): Promise<Device[]> {
     return (await this.deps.storage.devicesOfUser(principal.user.id, { includeRevoked: false }))
       .map((row) => ({ ...toDevice(row), lastSeenAt: this.lastSeen.get(row.id, row.lastSeenAt) }));

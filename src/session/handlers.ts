@@ -9,6 +9,7 @@ import type { KeyService } from '../services/keys.js';
 import type { PushTokenService } from '../services/push-tokens.js';
 import type { SearchService } from '../services/search.js';
 import type { ThreadDetails, ThreadService } from '../services/threads.js';
+import type { UserSearchService } from '../services/user-search.js';
 import type { UserRef } from '../services/users.js';
 import type { Message, Principal } from '../services/types.js';
 import { messageJson, userJson } from '../protocol/encode.js';
@@ -26,6 +27,7 @@ export interface ChatServices {
   readonly keys: KeyService;
   readonly deviceMessages: DeviceMessageService;
   readonly search: SearchService;
+  readonly people: UserSearchService;
 }
 
 /** The requests of an authenticated connection (auth and ping are the session's own). */
@@ -69,7 +71,7 @@ export function ackFrame(id: string, message: Message, duplicate: boolean): Serv
  * in the session.
  */
 export function chatHandlers(services: ChatServices): Handlers {
-  const { messaging, changes, history, threads, contacts, presence, pushTokens, keys, deviceMessages } = services;
+  const { messaging, changes, history, threads, contacts, presence, pushTokens, keys, deviceMessages, people } = services;
   // A stored change is acked and then announced; a resend is acked again, announced never; no change is `ok`.
   const changeReply = (id: string, result: ChangeResult): ServerFrame | AckThenAnnounce => {
     if (result.kind === 'unchanged') return { type: 'ok', id };
@@ -199,6 +201,7 @@ export function chatHandlers(services: ChatServices): Handlers {
       await contacts.remove(p, f.user_id);
       return { type: 'ok', id: f.id };
     },
+    users_search: async (f, p) => ({ type: 'users', id: f.id, users: (await people.search(p, f.query, f.limit)).map(userJson) }),
     push_register: async (f, p) => {
       await pushTokens.register(p, { platform: f.platform, token: f.token, topic: f.topic });
       return { type: 'ok', id: f.id };

@@ -190,5 +190,47 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       assert.equal(await admin.totalUnread(kim.userId), 0, 'in no thread: nothing unread');
       await close();
     });
+
+    it('changes a display name, but not of a deleted user', async () => {
+      const { accounts, admin, close } = await open();
+      const kim = await seedUser(accounts, 'kim', 0);
+      const gone = await seedUser(accounts, 'gone', 0);
+      await admin.deleteUser({ userId: gone.userId, now: NOW });
+      assert.equal(await accounts.setDisplayName(kim.userId, 'Kim Lee ✨'), true);
+      assert.equal((await accounts.userById(kim.userId))?.displayName, 'Kim Lee ✨');
+      assert.equal(await accounts.setDisplayName(gone.userId, 'Back'), false, 'deleted');
+      assert.equal((await accounts.userById(gone.userId))?.displayName, 'gone');
+      assert.equal(await accounts.setDisplayName(999_999, 'Nobody'), false, 'unknown');
+      await close();
+    });
+
+    it('finds people by a prefix of the username, the display name or a word of it, never disabled, deleted or the searcher', async () => {
+      const { accounts, admin, close } = await open();
+      const me = await seedUser(accounts, 'alex', 0);
+      const ids = new Map<string, number>();
+      for (const name of ['alexandra', 'Al', 'bob', 'carol', 'al_x', 'alxx', 'gone', 'off']) ids.set(name, (await seedUser(accounts, name, 0)).userId);
+      await accounts.setDisplayName(ids.get('bob') as number, 'Albert Bob');
+      await accounts.setDisplayName(ids.get('carol') as number, 'Carol Alvarez');
+      await accounts.setDisplayName(ids.get('gone') as number, 'Alfred Gone');
+      await accounts.setDisplayName(ids.get('off') as number, 'Alma Off');
+      await admin.deleteUser({ userId: ids.get('gone') as number, now: NOW });
+      await admin.disableUser({ userId: ids.get('off') as number, now: NOW });
+      const names = async (match: 'prefix' | 'exact', query: string, limit = 10): Promise<string[]> =>
+        (await accounts.findUsers({ match, query, excludeUserId: me.userId, limit })).map((user) => user.username);
+      // A whole-username match first ("Al" for "al"), then by username, case folded; a word of a display name counts ("Alvarez").
+      assert.deepEqual(await names('prefix', 'al'), ['Al', 'al_x', 'alexandra', 'alxx', 'bob', 'carol']);
+      assert.deepEqual(await names('prefix', 'AL', 3), ['Al', 'al_x', 'alexandra']);
+      assert.deepEqual(await names('prefix', 'alb'), ['bob'], 'display name prefix');
+      // LIKE's wildcards are literal: "al_" is not "al" and any character.
+      assert.deepEqual(await names('prefix', 'al_'), ['al_x']);
+      assert.deepEqual(await names('prefix', '%'), []);
+      assert.deepEqual(await names('prefix', 'ale'), ['alexandra'], 'the searcher is never found');
+      assert.deepEqual(await names('prefix', 'alf'), [], 'deleted');
+      assert.deepEqual(await names('prefix', 'alm'), [], 'disabled');
+      assert.deepEqual(await names('exact', 'ALEXANDRA'), ['alexandra']);
+      assert.deepEqual(await names('exact', 'alexand'), [], 'exact is the whole username');
+      assert.deepEqual(await names('exact', 'off'), [], 'disabled');
+      await close();
+    });
   });
 }

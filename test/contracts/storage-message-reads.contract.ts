@@ -204,6 +204,26 @@ export function messageReadsContract(open: () => Promise<MessagingFixture>): voi
       assert.deepEqual(page.map((t) => [t.lastSeq, t.messages.map((m) => m.id), t.hasMore]), [[5, [a.id, editA.id], true]]);
     });
 
+    it('pages after a seq with the change rows when asked (closing a gap in the live stream), as sync gives them', async () => {
+      const w = await world();
+      const a = stored(await w.send(w.alice));
+      const b = stored(await w.send(w.alice));
+      const editA = stored(await w.edit(w.alice, a.id, 'a2'));
+      const reactB = stored(await w.react(w.alice, b.id, '👍'));
+      const c = stored(await w.send(w.alice));
+      assert.equal((await w.f.messaging.hideMessage({ userId: w.bob.userId, messageId: b.id, now: NOW })).kind, 'hidden');
+      const rows = async (who: typeof w.bob, after: number, size = 10) =>
+        (await w.f.history.page({ userId: who.userId, threadId: w.direct, anchor: { after, changes: true }, size }))?.messages.map((m) => m.id);
+      assert.deepEqual(await rows(w.alice, 0), [a.id, b.id, editA.id, reactB.id, c.id]);
+      assert.deepEqual(await rows(w.alice, b.seq, 1), [editA.id], 'a gap of one change row is closed by it');
+      assert.deepEqual(await rows(w.bob, 0), [a.id, editA.id, c.id], "not bob's hidden message nor its changes");
+      assert.deepEqual(
+        (await w.f.history.page({ userId: w.alice.userId, threadId: w.direct, anchor: { after: 0, changes: false }, size: 10 }))?.messages.map((m) => m.id),
+        [a.id, b.id, c.id],
+        'without it, messages only',
+      );
+    });
+
     it('writes inbox rows for change rows (the offline devices learn of them in order), none for the changer, and the inbox carries them', async () => {
       const w = await world();
       const a = stored(await w.send(w.alice));

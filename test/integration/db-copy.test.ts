@@ -69,6 +69,7 @@ describe('chatd db copy --to postgres://…', () => {
       await server.stop();
     }
     addAttachment(join(data, 'chatd.db'));
+    addChanges(join(data, 'chatd.db'));
     const sqlite = new Database(join(data, 'chatd.db'), { readonly: true });
     sqliteEpoch = (sqlite.prepare(`SELECT value FROM meta WHERE key = 'epoch'`).get() as { value: string }).value;
     sqlite.close();
@@ -141,13 +142,58 @@ describe('chatd db copy --to postgres://…', () => {
     }
   }
 
+  /**
+   * Message changes as the SQLite engine stores them (MSG-SPEC §1), written
+   * with SQL while the server is stopped (the edit, react and delete frames
+   * are other branches of the issue): in the group, bob's reaction to a
+   * message and alice's edit of it, then her delete of another message (its
+   * tombstone and its erased earlier edit), a reply with mentions, and bob
+   * hiding a message for himself. Change rows count in `uncounted`.
+   */
+  function addChanges(file: string): void {
+    const sqlite = new Database(file);
+    try {
+      const thread = sqlite.prepare(`SELECT id, last_seq, uncounted FROM threads WHERE kind = 'group'`).get() as { id: number; last_seq: number; uncounted: number };
+      const [edited, deleted] = sqlite
+        .prepare(`SELECT id, seq, sender_user_id, sender_device_id FROM messages WHERE thread_id = ? AND kind = 'text' ORDER BY seq LIMIT 2`)
+        .all(thread.id) as Array<{ id: number; seq: number; sender_user_id: number; sender_device_id: number }>;
+      const bob = sqlite.prepare(`SELECT u.id AS user, d.id AS device FROM users u JOIN devices d ON d.user_id = u.id WHERE u.username = 'bob'`).get() as { user: number; device: number };
+      if (!edited || !deleted) throw new Error('the group has fewer than two messages');
+      const insert = sqlite.prepare(
+        `INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, reply_to, mentions, target_id, change, uncounted)
+         VALUES (?, ?, ?, ?, ?, 'text', ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      let seq = thread.last_seq;
+      let uncounted = thread.uncounted;
+      const at = 1_700_000_100_000;
+      const change = (sender: { user: number; device: number }, targetId: number, body: string, json: string): number => {
+        uncounted++;
+        return Number(insert.run(thread.id, ++seq, sender.user, sender.device, `change-${seq}`, body, at + seq, null, null, targetId, json, uncounted).lastInsertRowid);
+      };
+      const alice = { user: edited.sender_user_id, device: edited.sender_device_id };
+      sqlite.transaction(() => {
+        change(bob, edited.id, 'null', '{"type":"reaction","emoji":"👍","on":true}');
+        change(alice, edited.id, '{"text":"edited"}', '{"type":"edit"}');
+        sqlite.prepare(`UPDATE messages SET body = '{"text":"edited"}', edited_at = ?, reactions = ? WHERE id = ?`).run(at, `[{"emoji":"👍","user_ids":[${bob.user}]}]`, edited.id);
+        change(alice, deleted.id, 'null', '{"type":"edit"}');
+        change(alice, deleted.id, 'null', '{"type":"delete"}');
+        sqlite.prepare(`UPDATE messages SET body = 'null', attachments = NULL, deleted_at = ? WHERE id = ?`).run(at + 1, deleted.id);
+        insert.run(thread.id, ++seq, bob.user, bob.device, 'reply-1', '{"text":"a reply"}', at + seq, edited.id, `[${alice.user}]`, null, null, uncounted);
+        sqlite.prepare('UPDATE threads SET last_seq = ?, uncounted = ? WHERE id = ?').run(seq, uncounted, thread.id);
+        sqlite.prepare('INSERT INTO hidden_messages (user_id, message_id, thread_id, hidden_at) VALUES (?, ?, ?, ?)').run(bob.user, edited.id, thread.id, at + 2);
+      })();
+    } finally {
+      sqlite.close();
+    }
+  }
+
   it('copies every table with its ids, verifies it, and gives PostgreSQL a new epoch', async () => {
     const url = await postgres.freshDatabase();
     const target = url.replace('postgres@', 'postgres:s3cret@');
     const result = await runCli(['db', 'copy', '--data', data, '--config', config, '--to', target], { env });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /messages: \d+\/\d+ rows \(100%\)/, 'progress on stderr, per table');
-    assert.match(result.stdout, /^copied \d+ rows of 19 tables to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/chatd_test_\d+ in [\d.]+ s$/m);
+    assert.match(result.stdout, /^copied \d+ rows of 20 tables to postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/chatd_test_\d+ in [\d.]+ s$/m);
     assert.match(result.stdout, /verified: the rows of every table, and the last seq and messages of each of the 2 threads/);
     assert.doesNotMatch(result.stdout + result.stderr, /s3cret/);
 
@@ -158,7 +204,7 @@ describe('chatd db copy --to postgres://…', () => {
         const [got] = await query<{ n: number }>(url, `SELECT count(*) AS n FROM ${table}`);
         assert.equal(got?.n, want, `rows of ${table}`);
       }
-      for (const table of ['users', 'devices', 'threads', 'thread_members', 'messages', 'device_cursors', 'inbox', 'push_queue', 'account_keys', 'uploads', 'attachment_refs', 'blob_orphans', 'server_secrets']) {
+      for (const table of ['users', 'devices', 'threads', 'thread_members', 'messages', 'device_cursors', 'inbox', 'push_queue', 'account_keys', 'uploads', 'attachment_refs', 'blob_orphans', 'server_secrets', 'hidden_messages']) {
         assert.ok((sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n > 0, `the source has rows in ${table}: the test covers it`);
       }
       // A sample of rows, column for column.
@@ -177,6 +223,7 @@ describe('chatd db copy --to postgres://…', () => {
         ['attachment_refs', 'upload_id'],
         ['blob_orphans', 'sha256'],
         ['server_secrets', 'name'],
+        ['hidden_messages', 'id'],
       ] as const) {
         const want = (sqlite.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).all() as Row[]).map((row) => asPostgres(row, booleans));
         const got = await query(url, `SELECT ${Object.keys(want[0] ?? {}).join(', ')} FROM ${table} ORDER BY ${order}`);
@@ -185,11 +232,25 @@ describe('chatd db copy --to postgres://…', () => {
       const carrying = sqlite.prepare('SELECT id, attachments FROM messages WHERE attachments IS NOT NULL').all();
       assert.equal(carrying.length, 1, 'the source has a message with attachments');
       assert.deepEqual(await query(url, 'SELECT id, attachments FROM messages WHERE attachments IS NOT NULL'), carrying);
+      const changes = sqlite.prepare('SELECT count(*) AS n FROM messages WHERE target_id IS NOT NULL').get() as { n: number };
+      assert.equal(changes.n, 4, 'the source has change rows: a reaction, two edits, a delete');
+      const changed = `SELECT id, body, reply_to, mentions, edited_at, deleted_at, reactions, target_id, change, uncounted FROM messages
+        WHERE target_id IS NOT NULL OR edited_at IS NOT NULL OR deleted_at IS NOT NULL OR reply_to IS NOT NULL ORDER BY id`;
+      assert.deepEqual(await query(url, changed), sqlite.prepare(changed).all());
+      const threadCounts = 'SELECT id, last_seq, uncounted FROM threads ORDER BY id';
+      assert.deepEqual(await query(url, threadCounts), sqlite.prepare(threadCounts).all());
       const seqs = sqlite.prepare('SELECT thread_id, max(seq) AS seq FROM messages GROUP BY thread_id ORDER BY thread_id').all();
       assert.deepEqual(await query(url, 'SELECT thread_id, max(seq) AS seq FROM messages GROUP BY thread_id ORDER BY thread_id'), seqs);
       const [{ max } = { max: 0 }] = sqlite.prepare('SELECT max(id) AS max FROM users').all() as Array<{ max: number }>;
       const [next] = await query<{ id: number }>(url, `INSERT INTO users (username, display_name, created_at) VALUES ('dave', 'Dave', 0) RETURNING id`);
       assert.ok((next?.id ?? 0) > max, 'a new user gets an id past the copied ones');
+      const [{ hiddenMax } = { hiddenMax: 0 }] = sqlite.prepare('SELECT max(id) AS hiddenMax FROM hidden_messages').all() as Array<{ hiddenMax: number }>;
+      const [hidden] = await query<{ id: number }>(
+        url,
+        `INSERT INTO hidden_messages (user_id, message_id, thread_id, hidden_at) SELECT $1, id, thread_id, 0 FROM messages WHERE target_id IS NULL ORDER BY id DESC LIMIT 1 RETURNING id`,
+        [next?.id],
+      );
+      assert.ok((hidden?.id ?? 0) > hiddenMax, 'a new hidden message gets an id past the copied ones');
     } finally {
       sqlite.close();
     }

@@ -158,6 +158,10 @@ describe('the SDK: changing and finding messages', { timeout: 120_000 }, () => {
     assert.deepEqual(result?.highlights.map(([start, end]) => result.snippet.slice(start, end)), ['café']);
     assert.equal(page.nextCursor, null);
     await assert.rejects(b.client.search('   '), { code: 'invalid_field' });
+    // Nothing from a thread the searcher is not in.
+    const c = await device(await user('carol'));
+    assert.deepEqual((await c.client.search('cafe')).results, []);
+    assert.deepEqual((await c.client.searchUsers(alice.slice(0, 4), 20)).map((u) => u.username).includes(alice), true, 'people by prefix');
   });
 
   it('in an encrypted thread: edits are sealed and open on the other side and in history; the local index follows them', async () => {

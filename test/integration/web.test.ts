@@ -130,6 +130,8 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     await carol.getByRole('button', { name: 'Members' }).click();
     await carol.locator('.members li', { hasText: 'erin' }).waitFor();
     // Owners manage members: erin is removed and can no longer write there; frank is added.
+    // Remove asks first (web-catchup.test.ts checks the question): yes.
+    carol.once('dialog', (dialog) => void dialog.accept());
     await carol.locator('.members li', { hasText: 'erin' }).getByRole('button', { name: 'Remove' }).click();
     await erin.getByText('You are no longer a member of this group.').waitFor();
     await person('frank2');

@@ -6,6 +6,10 @@ import { FIRST_PAGE, decodeSearchCursor, encodeSearchCursor, interleave, localPa
 import { MessageState } from '../../src/client/message-state.js';
 import { snippetOf } from '../../src/client/search-snippet.js';
 import { MemoryStore } from '../../src/client/store.js';
+import { FileStore } from '../../src/client/file-store.js';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/tmp.js';
 
 const decrypted = (id: number, text: string, extra: Partial<ClientMessage> = {}): ClientMessage => ({
   id, thread_id: 1, seq: id, sender_id: 7, sender_device_id: 70, client_msg_id: `c${id}`, kind: 'e2e', body: { text }, created_at: 1000 + id,
@@ -167,5 +171,23 @@ describe('MessageState', () => {
     second.reset();
     await second.flush();
     assert.equal(await store.loadLocalIndex(), undefined, 'a reset drops the saved index');
+  });
+});
+
+describe('FileStore and the local index', () => {
+  it('keeps the index in its own file beside the store (mode 0600), the last save winning; undefined removes it', async () => {
+    const path = join(tempDir(), 'client.json');
+    const store = new FileStore(path);
+    await store.load();
+    assert.equal(await store.loadLocalIndex(), undefined);
+    void store.saveLocalIndex('first');
+    await store.saveLocalIndex('second');
+    await store.flush();
+    assert.equal(await new FileStore(path).loadLocalIndex(), 'second');
+    assert.equal(statSync(`${path}.search`).mode & 0o777, 0o600);
+    await store.setCursor(1, 5);
+    assert.equal(await new FileStore(path).loadLocalIndex(), 'second', 'a cursor write leaves the index file alone');
+    await store.saveLocalIndex(undefined);
+    assert.equal(existsSync(`${path}.search`), false);
   });
 });

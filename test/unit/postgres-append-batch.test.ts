@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AppendOutcome, SendInput } from '../../src/storage/ports/messaging.js';
+import type { AppendOutcome, ChangeInput, SendInput } from '../../src/storage/ports/messaging.js';
+import { PostgresAdminStorage } from '../../src/storage/postgres/admin.js';
 import type { PgDatabase } from '../../src/storage/postgres/database.js';
 import { markDeliveredBatch } from '../../src/storage/postgres/delivered.js';
 import { appendBatch } from '../../src/storage/postgres/messaging.js';
@@ -167,6 +168,120 @@ describe('sends on PostgreSQL, batched', () => {
     }
     const after = stored(await w.f.messaging.appendMessage(w.text({ threadId: w.group })));
     assert.equal(after, 3, 'the next send follows the removal');
+  });
+});
+
+describe('changes on PostgreSQL, batched with the sends', () => {
+  const change = (w: Awaited<ReturnType<typeof world>>, request: ChangeInput['change'], input: Partial<ChangeInput> = {}): ChangeInput => ({
+    threadId: w.direct,
+    senderUserId: w.alice,
+    senderDeviceId: w.aliceDevice,
+    clientMsgId: `change-${Math.random()}`,
+    now: NOW + 1,
+    requireE2eEverywhere: false,
+    change: request,
+    ...input,
+  });
+
+  it('takes two statements more only for a batch with changes, replies or mentions: one to read and lock what they name, one to write the targets', async () => {
+    const w = await world();
+    const first = await counted(w.f.db, (sql) => appendBatch(sql, settings(), [w.text(), w.text()]));
+    const [a, b] = first.value.map((o) => (o.kind === 'stored' ? o.message.id : -1)) as [number, number];
+    const reply = await counted(w.f.db, (sql) => appendBatch(sql, settings(), [w.text({ replyTo: a, mentions: [w.bob] })]));
+    assert.equal(reply.statements, 3, 'a reply: read what it names, no target written');
+    assert.equal(reply.value[0]?.kind === 'stored' && reply.value[0].message.replyTo, a);
+    const changes = await counted(w.f.db, (sql) =>
+      appendBatch(sql, settings(), [
+        change(w, { type: 'reaction', targetId: a, emoji: '👍', on: true }),
+        change(w, { type: 'reaction', targetId: a, emoji: '👍', on: true }, { senderUserId: w.bob, senderDeviceId: w.bobDevice }),
+        change(w, { type: 'edit', targetId: b, content: { kind: 'text' }, bodyJson: '{"text":"edited"}', editWindowMs: 0 }),
+        change(w, { type: 'delete', targetId: b }),
+        change(w, { type: 'reaction', targetId: b, emoji: '👍', on: true }),
+        w.text(),
+      ]),
+    );
+    assert.equal(changes.statements, 4);
+    assert.deepEqual(
+      changes.value.map((o) => (o.kind === 'stored' ? [o.message.seq, o.message.change?.type ?? 'send'] : o)),
+      [[4, 'reaction'], [5, 'reaction'], [6, 'edit'], [7, 'delete'], { kind: 'refused', reason: 'message_deleted' }, [8, 'send']],
+      'the batch decides one after another: the reaction after the delete sees it',
+    );
+    const rows = await w.f.db.read.query<{ seq: number; body: string; reactions: string | null; deleted_at: number | null; uncounted: number }>(
+      'SELECT seq, body, reactions, deleted_at, uncounted FROM messages WHERE thread_id = $1 ORDER BY seq',
+      [w.direct],
+    );
+    assert.deepEqual(rows.rows, [
+      { seq: 1, body: '{"text":"hi"}', reactions: `[{"emoji":"👍","user_ids":[${w.alice},${w.bob}]}]`, deleted_at: null, uncounted: 0 },
+      { seq: 2, body: 'null', reactions: null, deleted_at: NOW + 1, uncounted: 0 },
+      { seq: 3, body: '{"text":"hi"}', reactions: null, deleted_at: null, uncounted: 0 },
+      { seq: 4, body: 'null', reactions: null, deleted_at: null, uncounted: 1 },
+      { seq: 5, body: 'null', reactions: null, deleted_at: null, uncounted: 2 },
+      { seq: 6, body: 'null', reactions: null, deleted_at: null, uncounted: 3 },
+      { seq: 7, body: 'null', reactions: null, deleted_at: null, uncounted: 4 },
+      { seq: 8, body: '{"text":"hi"}', reactions: null, deleted_at: null, uncounted: 4 },
+    ], "the batch's own edit of the deleted message is erased with it");
+    const thread = await w.f.db.read.query<{ last_seq: number; uncounted: number; last_message_at: number }>('SELECT last_seq, uncounted, last_message_at FROM threads WHERE id = $1', [w.direct]);
+    assert.deepEqual(thread.rows, [{ last_seq: 8, uncounted: 4, last_message_at: NOW }]);
+  });
+
+  it('moves neither the push note nor the thread\'s activity for a batch of change rows only', async () => {
+    const w = await world();
+    const sent = await w.f.messaging.appendMessage(w.text({ now: NOW }));
+    const id = sent.kind === 'stored' ? sent.message.id : -1;
+    const before = await w.f.db.read.query('SELECT thread_id, message_id FROM push_threads ORDER BY thread_id');
+    await counted(w.f.db, (sql) => appendBatch(sql, settings(), [change(w, { type: 'reaction', targetId: id, emoji: '🎉', on: true }, { now: NOW + 5, senderUserId: w.bob, senderDeviceId: w.bobDevice })]));
+    assert.deepEqual((await w.f.db.read.query('SELECT thread_id, message_id FROM push_threads ORDER BY thread_id')).rows, before.rows);
+    const thread = await w.f.db.read.query<{ last_message_at: number; uncounted: number }>('SELECT last_message_at, uncounted FROM threads WHERE id = $1', [w.direct]);
+    assert.deepEqual(thread.rows, [{ last_message_at: NOW, uncounted: 1 }]);
+    assert.equal(await w.f.messaging.totalUnread(w.alice), 0, 'a reaction to her message is not unread');
+    assert.equal(await new PostgresAdminStorage(w.f.db).totalUnread(w.alice), 0, "nor in the admin's badge (the same read)");
+    stored(await w.f.messaging.appendMessage(w.text({ senderUserId: w.bob, senderDeviceId: w.bobDevice, now: NOW + 6 })));
+    assert.equal(await new PostgresAdminStorage(w.f.db).totalUnread(w.alice), 1, 'a message after it is');
+  });
+
+  it('queues no notification for change rows a device going offline did not acknowledge', async () => {
+    const w = await world();
+    const phone = await w.f.device(w.bob);
+    await w.f.db.read.query(`UPDATE devices SET push_platform = 'apns', push_token = 'tok' WHERE id = $1`, [phone]);
+    await w.f.delivery.goLive(phone);
+    const sent = await w.f.messaging.appendMessage(w.text());
+    const message = sent.kind === 'stored' ? sent.message : assert.fail(JSON.stringify(sent));
+    await w.f.messaging.markDelivered({ userId: w.bob, deviceId: phone, threadId: w.direct, seq: message.seq });
+    stored(await w.f.messaging.appendMessage(change(w, { type: 'edit', targetId: message.id, content: { kind: 'text' }, bodyJson: '"again"', editWindowMs: 0 })));
+    stored(await w.f.messaging.appendMessage(change(w, { type: 'reaction', targetId: message.id, emoji: '👍', on: true })));
+    const rules = { readDiffusionAbove: 50, maxMessages: 1000, push: { apns: true, fcm: false }, now: NOW + 10 };
+    const queued = async () => (await w.f.db.read.query<{ message_id: number }>('SELECT message_id FROM push_queue WHERE device_id = $1', [phone])).rows.map((row) => row.message_id);
+    await w.f.delivery.goOffline(phone, rules);
+    assert.deepEqual(await queued(), []);
+    assert.deepEqual((await w.f.delivery.inboxPage(phone, 0, 10)).messages.map((m) => m.change?.type), ['edit', 'reaction'], 'the handover keeps them for the inbox');
+    await w.f.delivery.goLive(phone);
+    const after = await w.f.messaging.appendMessage(w.text());
+    await w.f.delivery.goOffline(phone, rules);
+    assert.deepEqual(await queued(), [after.kind === 'stored' && after.message.id], 'a message after them does');
+  });
+
+  it('aggregates reaction toggles of one message racing from two nodes: every one counted once', async () => {
+    const w = await world();
+    const sent = await w.f.messaging.appendMessage(w.text({ threadId: w.group }));
+    const target = sent.kind === 'stored' ? sent.message.id : -1;
+    const other = await w.f.otherNode();
+    const emoji = ['👍', '🎉', '😀', '🙂', '🚀', '❤️', '🔥', '👀'];
+    const toggles = emoji.flatMap((e, n) => [
+      (n % 2 === 0 ? w.f.messaging : other.messaging).appendMessage(
+        change(w, { type: 'reaction', targetId: target, emoji: e, on: true }, { threadId: w.group }),
+      ),
+      (n % 2 === 0 ? other.messaging : w.f.messaging).appendMessage(
+        change(w, { type: 'reaction', targetId: target, emoji: e, on: true }, { threadId: w.group, senderUserId: w.bob, senderDeviceId: w.bobDevice }),
+      ),
+    ]);
+    const outcomes = await Promise.all(toggles);
+    assert.ok(outcomes.every((o) => o.kind === 'stored'), JSON.stringify(outcomes));
+    const row = await w.f.db.read.query<{ reactions: string }>('SELECT reactions FROM messages WHERE id = $1', [target]);
+    const reactions = JSON.parse(row.rows[0]?.reactions ?? '[]') as Array<{ emoji: string; user_ids: number[] }>;
+    assert.deepEqual(reactions.map((r) => r.emoji).sort(), [...emoji].sort());
+    assert.ok(reactions.every((r) => [...r.user_ids].sort((a, b) => a - b).join() === [w.alice, w.bob].sort((a, b) => a - b).join()));
+    const seqs = outcomes.map((o) => (o.kind === 'stored' ? o.message.seq : -1)).sort((a, b) => a - b);
+    assert.deepEqual(seqs, Array.from({ length: 16 }, (_, i) => i + 3), 'after the system message and the send, no gaps');
   });
 });
 

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SendInput, StoredMessage } from '../../src/storage/ports/messaging.js';
 import { type AppendCheck, planAppends } from '../../src/storage/postgres/append-plan.js';
-import { UNCHANGED } from '../../src/storage/postgres/append.js';
 
 // Thread 1: alice (user 1, device 11) and bob (user 2, device 12), last seq 4. Thread 2: alice and carol, last seq 0.
 const input = (overrides: Partial<SendInput>): SendInput => ({
@@ -22,10 +21,14 @@ const inThread = (lastSeq: number, more: Partial<NonNullable<AppendCheck['thread
   memberCount: 2,
   e2eRequired: false,
   left: false,
+  joinedSeq: 0,
+  role: 'member',
+  threadKind: 'group',
   ...more,
 });
 const check = (more: Partial<AppendCheck> = {}): AppendCheck => ({ token: fine, thread: inThread(4), approved: undefined, existing: undefined, ...more });
-const stored: StoredMessage = { id: 90, threadId: 1, seq: 3, senderUserId: 1, senderDeviceId: 11, clientMsgId: 'old', kind: 'text', bodyJson: '{}', createdAt: 1, attachmentsJson: null, ...UNCHANGED };
+const stored: StoredMessage = { id: 90, threadId: 1, seq: 3, senderUserId: 1, senderDeviceId: 11, clientMsgId: 'old', kind: 'text', bodyJson: '{}', createdAt: 1, attachmentsJson: null,
+  replyTo: null, mentionsJson: null, editedAt: null, deletedAt: null, reactionsJson: null, targetId: null, change: null };
 
 describe('the plan of one batch of sends (PostgreSQL)', () => {
   it('decides the inputs in order: seqs follow on per thread, a client id used twice in the batch is stored once', () => {

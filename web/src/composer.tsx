@@ -1,6 +1,7 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ThreadJson } from '../../src/client/browser.js';
 import { durationText, sizeText } from './attachment-sdk.js';
+import { growToFit } from './grow.js';
 import { useMentionAutocomplete } from './mention-input.js';
 import { plainText } from './message-changes.js';
 import type { ChatModel } from './model.js';
@@ -81,6 +82,8 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
   const input = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
   useEffect(() => input.current?.focus(), [thread.id]);
+  // The box grows with what is typed (Shift+Enter for a new line), and shrinks back once sent.
+  useLayoutEffect(() => growToFit(input.current), [text]);
   const uploads = model.uploads.list(thread.id);
   const uploading = model.uploads.uploading(thread.id);
   const finished = uploads.some((u) => u.state === 'done');

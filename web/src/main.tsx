@@ -17,12 +17,20 @@ function App() {
     const off = model.subscribe(() => setVersion((v) => v + 1));
     const shown = (): void => {
       if (document.visibilityState === 'visible') model.pageShown();
+      // The open chat's unread counts in the title only while the page is hidden.
+      model.notify();
     };
+    // Back, Forward and an edited #thread-N: the chat the address names (navigation.ts).
+    const follow = (): void => model.followLocation();
     document.addEventListener('visibilitychange', shown);
+    window.addEventListener('popstate', follow);
+    window.addEventListener('hashchange', follow);
     void model.start();
     return () => {
       off();
       document.removeEventListener('visibilitychange', shown);
+      window.removeEventListener('popstate', follow);
+      window.removeEventListener('hashchange', follow);
     };
   }, [model]);
   if (!model) return <LoginScreen onSession={(session: Session) => setModel(new ChatModel(session))} />;

@@ -10,17 +10,21 @@ import {
 } from '../../src/client/browser.js';
 import { LinkCache } from './attachment-links.js';
 import { type UploadedAttachment, sendWithAttachments } from './attachment-sdk.js';
+import { Attention } from './attention.js';
 import { EncryptionModel } from './e2e-model.js';
+import { type ThreadHistoryMode, pushThreadEntry, threadInLocation } from './navigation.js';
 import { LocalStorageStore } from './local-store.js';
 import { MessageFeatures } from './message-model.js';
 import type { SendOptions } from './message-sdk.js';
-import { type Session, forgetSession } from './session.js';
+import { type Session, forgetSession, saveSession } from './session.js';
 import { UploadQueue } from './uploads.js';
 
 /** How long a typing indicator shows after the last `typing` event. */
 const TYPING_MS = 5000;
 /** At most one `typing` request per this many ms while the user types. */
 const TYPING_EVERY_MS = 3000;
+/** Pages of 50 fetched at most, when a chat opens, to reach its first unread message. */
+const UNREAD_PAGES = 10;
 
 /** A message the user sent that is not back from the server yet. */
 export interface PendingMessage {
@@ -46,6 +50,8 @@ export class ChatModel {
   readonly links: LinkCache;
   /** Replies, edits, deletes, reactions, jumps and search. */
   readonly msg: MessageFeatures;
+  /** Title, favicon, notifications and sound. */
+  readonly attention: Attention;
   /** Why the client cannot run at all (a damaged store: its secrets are left as they are). */
   fatal: string | undefined;
   connection: ConnectionState = 'connecting';
@@ -55,6 +61,8 @@ export class ChatModel {
   /** Per thread, the newest message as the client gave it (decrypted): the list's preview. */
   readonly latest = new Map<number, ClientMessage>();
   readonly hasOlder = new Map<number, boolean>();
+  /** Per thread, the read cursor when it was opened with unread messages: the "New messages" divider goes after it. */
+  readonly unreadFrom = new Map<number, number>();
   readonly statuses = new Map<string, MessageStatus>();
   readonly users = new Map<number, UserJson>();
   readonly presence = new Map<number, PresenceJson>();
@@ -68,10 +76,12 @@ export class ChatModel {
   readonly failed = new Map<number, PendingMessage[]>();
   openThread: number | undefined;
   error: string | undefined;
+  /** The server refused a people search (accounts.user_search = "off"): no more suggestions are asked for. */
+  peopleSearchOff = false;
   private lastTyping = 0;
   private readonly listeners = new Set<() => void>();
 
-  constructor(readonly session: Session) {
+  constructor(public session: Session) {
     this.store = new LocalStorageStore(`chatd.store.${session.user.id}.${session.deviceId}`);
     // Encryption on: the device's keys live in the same localStorage document (a reload keeps its identity);
     // libsodium loads as a separate chunk once the client starts.
@@ -82,6 +92,8 @@ export class ChatModel {
     this.uploads = new UploadQueue(this.client, () => this.changed());
     this.links = new LinkCache(this.client, () => this.changed());
     this.msg = new MessageFeatures(this, () => this.changed());
+    this.attention = new Attention(this);
+    this.subscribe(() => this.attention.refresh());
     this.users.set(session.user.id, session.user);
     const { client } = this;
     client.on('state', (change) => {
@@ -146,9 +158,16 @@ export class ChatModel {
     }
     this.threads = this.client.cachedThreads();
     this.changed();
-    // The chat that was open before a reload.
-    const open = Number(/^#thread-(\d+)$/.exec(location.hash)?.[1]);
-    if (open) void this.open(open);
+    this.attention.refresh();
+    // The chat that was open before a reload: under an entry of the list, so that Back leads there.
+    const open = threadInLocation();
+    if (open !== undefined) void this.open(open, 'reload');
+  }
+
+  /** Follows Back, Forward and a changed #thread-N: the page shows what the address names. */
+  followLocation(): void {
+    const named = threadInLocation();
+    if (named !== this.openThread) void this.open(named, 'none');
   }
 
   /** How far the others have got in the thread: what ticks own messages. */
@@ -192,14 +211,26 @@ export class ChatModel {
     return thread.kind === 'direct' ? (thread.peer?.display_name ?? 'Direct chat') : (thread.title ?? 'Group');
   }
 
-  async open(threadId: number | undefined): Promise<void> {
+  /**
+   * Shows the thread (undefined: the list). `mode` says what the browser's
+   * history gets (navigation.ts): by default an entry of its own, so that
+   * Back closes the chat.
+   */
+  async open(threadId: number | undefined, mode: ThreadHistoryMode = 'push'): Promise<void> {
+    const previous = this.openThread;
     this.openThread = threadId;
     this.error = undefined;
-    history.replaceState(null, '', threadId === undefined ? location.pathname : `#thread-${threadId}`);
+    pushThreadEntry(previous, threadId, mode);
+    const thread = this.threads.find((t) => t.id === threadId);
+    if (threadId !== undefined && threadId !== previous) {
+      if (thread && thread.unread > 0 && document.visibilityState !== 'hidden') this.unreadFrom.set(threadId, thread.read_seq);
+      else this.unreadFrom.delete(threadId);
+    }
     this.changed();
     if (threadId === undefined) return;
     try {
       if (!this.historyLoaded.has(threadId)) await this.loadLatest(threadId);
+      await this.loadUnread(threadId);
       const { members } = await this.client.thread(threadId);
       this.members.set(threadId, members);
       const others = members.filter((m) => m.user.id !== this.session.user.id);
@@ -270,16 +301,56 @@ export class ChatModel {
   private async loadLatest(threadId: number): Promise<void> {
     const page = await this.client.history(threadId, 'latest', 50);
     this.historyLoaded.add(threadId);
-    this.hasOlder.set(threadId, page.has_more_before);
     this.add(threadId, page.messages);
+    this.setHasOlder(threadId, page.has_more_before);
   }
 
   async loadOlder(threadId: number): Promise<void> {
     const first = this.messages.get(threadId)?.[0];
     if (!first) return this.loadLatest(threadId);
     const page = await this.client.history(threadId, { before: first.seq }, 50);
-    this.hasOlder.set(threadId, page.has_more_before);
     this.add(threadId, page.messages);
+    this.setHasOlder(threadId, page.has_more_before);
+  }
+
+  /**
+   * Older pages until the first unread message is on screen (the divider
+   * goes there), at most UNREAD_PAGES of them: past that the divider sits at
+   * the top and "Load older messages" fetches the rest.
+   */
+  private async loadUnread(threadId: number): Promise<void> {
+    const from = this.unreadFrom.get(threadId);
+    if (from === undefined) return;
+    for (let page = 0; page < UNREAD_PAGES; page++) {
+      const first = this.messages.get(threadId)?.[0];
+      if (!first || first.seq <= from + 1 || !this.hasOlder.get(threadId)) return;
+      await this.loadOlder(threadId);
+    }
+  }
+
+  /**
+   * Whether "Load older messages" shows. A page can say there is more before
+   * it while messages that came live already fill the gap down to the first
+   * seq: then nothing older exists.
+   */
+  private setHasOlder(threadId: number, serverSays: boolean): void {
+    const first = this.messages.get(threadId)?.[0];
+    this.hasOlder.set(threadId, serverSays && first !== undefined && first.seq > 1);
+  }
+
+  /** The seq before which the "New messages" divider shows in the open thread, if any. */
+  firstUnread(threadId: number): number | undefined {
+    const from = this.unreadFrom.get(threadId);
+    if (from === undefined) return undefined;
+    return this.messages.get(threadId)?.find((message) => message.seq > from && message.sender_id !== this.session.user.id)?.seq;
+  }
+
+  /** The user's own display name changed (settings): kept for this page and the next visit. */
+  renamed(user: UserJson): void {
+    this.session = { ...this.session, user };
+    saveSession(this.session);
+    this.users.set(user.id, user);
+    this.changed();
   }
 
   /** Sends `text` (may be empty when files go) with the finished uploads; `options`: the message answered, the members mentioned. */
@@ -373,6 +444,11 @@ export class ChatModel {
 
   private fail(error: unknown): void {
     this.error = error instanceof Error ? error.message : String(error);
+  }
+
+  /** Tells the screens that something they show changed. */
+  notify(): void {
+    this.changed();
   }
 
   private changed(): void {

@@ -21,8 +21,13 @@ export async function logIn(username: string, password: string): Promise<Session
   const api = new AccountApi(location.origin);
   const login = await api.login({ username, password, device_name: `Web (${navigator.platform || 'browser'})`, platform: 'web' });
   const session = { token: login.token, user: login.user, deviceId: login.device.id };
-  localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  saveSession(session);
   return session;
+}
+
+/** Keeps the login (and the user as last known: a changed display name) for the next visit. */
+export function saveSession(session: Session): void {
+  localStorage.setItem(SESSION_KEY, JSON.stringify(session));
 }
 
 export async function register(username: string, password: string, invite: string | undefined): Promise<Session> {

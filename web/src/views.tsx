@@ -1,19 +1,26 @@
-import { useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { Fragment } from 'preact';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, MessageStatus, ThreadJson } from '../../src/client/browser.js';
 import { attachmentSummary, attachmentsOf } from './attachment-sdk.js';
 import { MessageAttachments } from './attachments.js';
 import { Composer, attachFiles, useFileDrop } from './composer.js';
 import { DevicesPanel, EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
+import { GroupPanel } from './group-panel.js';
+import { Linkified } from './links.js';
 import { DeletedBody, EditedMark, MessageShell, MessageText, NewerMessages } from './message-parts.js';
 import type { ChatModel, PendingMessage } from './model.js';
+import { Suggestions, lastWord, useUserSuggestions, withLastWord } from './people.js';
 import { ReplyQuote } from './reply.js';
 import { SearchBox, SearchResults } from './search.js';
+import { SettingsPanel } from './settings.js';
+import { NotificationBanner, UnreadDivider, useScrollToDivider } from './thread-extras.js';
 
 export function ChatScreen({ model }: { model: ChatModel }) {
   const open = model.threads.find((t) => t.id === model.openThread);
   return (
     <div class="shell" data-standing={model.e2e.standing}>
       <EncryptionBanners model={model} />
+      <NotificationBanner model={model} />
       <div class="chat" data-view={open ? 'thread' : 'list'}>
         <Sidebar model={model} />
         {open ? <ThreadView model={model} thread={open} /> : <section class="thread empty">Pick a chat, or start one.</section>}
@@ -41,13 +48,21 @@ function ConnectionBadge({ model }: { model: ChatModel }) {
 }
 
 function Sidebar({ model }: { model: ChatModel }) {
-  const [form, setForm] = useState<'direct' | 'group' | 'devices' | undefined>();
-  const startDirect = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    const username = String(new FormData(event.currentTarget as HTMLFormElement).get('username') ?? '').trim();
+  const [form, setForm] = useState<'direct' | 'group' | 'devices' | 'settings' | undefined>();
+  const [directName, setDirectName] = useState('');
+  const [groupMembers, setGroupMembers] = useState('');
+  const directSuggestions = useUserSuggestions(model, form === 'direct' ? directName : '');
+  const memberSuggestions = useUserSuggestions(model, form === 'group' ? lastWord(groupMembers) : '');
+  // The form just opened takes the keyboard (autofocus does not work once the page has a focused element).
+  const opened = useRef<HTMLFormElement>(null);
+  useEffect(() => opened.current?.querySelector('input')?.focus(), [form]);
+  const startDirect = async (event: Event | undefined, picked?: string): Promise<void> => {
+    event?.preventDefault();
+    const username = (picked ?? directName).trim();
     let thread: ThreadJson | undefined;
     if (await model.act(async () => (thread = await model.startDirect(username)), { refresh: false }) && thread) {
       setForm(undefined);
+      setDirectName('');
       model.putThread(thread);
       await model.open(thread.id);
     }
@@ -55,10 +70,11 @@ function Sidebar({ model }: { model: ChatModel }) {
   const startGroup = async (event: Event): Promise<void> => {
     event.preventDefault();
     const data = new FormData(event.currentTarget as HTMLFormElement);
-    const members = String(data.get('members') ?? '').split(/[\s,]+/).filter(Boolean);
+    const members = groupMembers.split(/[\s,]+/).filter(Boolean);
     let thread: ThreadJson | undefined;
     if (await model.act(async () => (thread = await model.startGroup(String(data.get('title') ?? ''), members)), { refresh: false }) && thread) {
       setForm(undefined);
+      setGroupMembers('');
       model.putThread(thread);
       await model.open(thread.id);
     }
@@ -68,6 +84,9 @@ function Sidebar({ model }: { model: ChatModel }) {
       <header>
         <strong>{model.session.user.display_name}</strong>
         <ConnectionBadge model={model} />
+        <button type="button" class="link" onClick={() => setForm(form === 'settings' ? undefined : 'settings')} aria-expanded={form === 'settings'}>
+          Settings
+        </button>
         <button type="button" class="link" onClick={() => model.logOut()}>
           Log out
         </button>
@@ -80,16 +99,36 @@ function Sidebar({ model }: { model: ChatModel }) {
         </button>
       </div>
       {form === 'devices' && <DevicesPanel model={model} />}
+      {form === 'settings' && <SettingsPanel model={model} />}
       {form === 'direct' && (
-        <form class="inline" onSubmit={startDirect}>
-          <input name="username" placeholder="username" aria-label="Username to chat with" required autofocus />
-          <button type="submit">Start</button>
+        <form class="inline stacked" ref={opened} onSubmit={(event) => void startDirect(event)}>
+          <div class="inline-row">
+            <input
+              name="username"
+              value={directName}
+              onInput={(event) => setDirectName(event.currentTarget.value)}
+              placeholder="name or username"
+              aria-label="Username to chat with"
+              autocomplete="off"
+              required
+            />
+            <button type="submit">Start</button>
+          </div>
+          <Suggestions users={directSuggestions} label="People found" onPick={(user) => void startDirect(undefined, user.username)} />
         </form>
       )}
       {form === 'group' && (
-        <form class="inline stacked" onSubmit={startGroup}>
-          <input name="title" placeholder="group name" aria-label="Group name" required autofocus />
-          <input name="members" placeholder="usernames, separated by spaces" aria-label="Members" />
+        <form class="inline stacked" ref={opened} onSubmit={startGroup}>
+          <input name="title" placeholder="group name" aria-label="Group name" required />
+          <input
+            name="members"
+            value={groupMembers}
+            onInput={(event) => setGroupMembers(event.currentTarget.value)}
+            placeholder="usernames, separated by spaces"
+            aria-label="Members"
+            autocomplete="off"
+          />
+          <Suggestions users={memberSuggestions} label="People to add" onPick={(user) => setGroupMembers(withLastWord(groupMembers, user.username))} />
           <button type="submit">Create group</button>
         </form>
       )}
@@ -113,7 +152,7 @@ function ThreadItem({ model, thread }: { model: ChatModel; thread: ThreadJson })
   const last = thread.last_message;
   // The list's last message comes from the server as sent: an encrypted one is shown as this page opened it, when it did.
   const shown: ClientMessage | undefined = last ? (model.latest.get(thread.id)?.seq === last.seq ? model.latest.get(thread.id) : last) : undefined;
-  const preview = shown ? previewOf(shown) : 'No messages yet';
+  const preview = shown ? previewOf(model, shown) : 'No messages yet';
   const peerOnline = thread.peer ? model.presence.get(thread.peer.id)?.online : undefined;
   const unread = model.unreadShown(thread);
   return (
@@ -160,6 +199,8 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
   useLayoutEffect(() => {
     atBottom.current = true;
   }, [thread.id]);
+  const firstUnread = model.firstUnread(thread.id);
+  useScrollToDivider(list, thread.id, firstUnread, { atBottom, fromBottom });
   const peer = thread.peer ? model.presence.get(thread.peer.id) : undefined;
   const drop = useFileDrop((files) => {
     if (thread.member) attachFiles(model, thread, files);
@@ -199,7 +240,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
           </button>
         )}
       </header>
-      {showMembers && <Members model={model} thread={thread} onVerify={setSafetyWith} />}
+      {showMembers && <GroupPanel model={model} thread={thread} onVerify={setSafetyWith} />}
       {safetyWith !== undefined && <SafetyNumberPanel key={safetyWith} model={model} userId={safetyWith} name={model.nameOf(safetyWith)} onClose={() => setSafetyWith(undefined)} />}
       {model.error && <p class="error" role="alert">{model.error}</p>}
       <ol
@@ -219,10 +260,13 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
             </button>
           </li>
         )}
-        {messages.map((message) => [
-          <MessageItem key={message.seq} model={model} message={message} />,
-          newerAfter === message.seq && <NewerMessages key="newer" model={model} thread={thread} />,
-        ])}
+        {messages.map((message) => (
+          <Fragment key={message.seq}>
+            {message.seq === firstUnread && <UnreadDivider />}
+            <MessageItem model={model} message={message} />
+            {newerAfter === message.seq && <NewerMessages model={model} thread={thread} />}
+          </Fragment>
+        ))}
         <IdentityWarnings model={model} thread={thread} onVerify={setSafetyWith} />
         {pending.map((message) => (
           <li key={message.client_msg_id} class="message own pending" data-testid="pending">
@@ -264,7 +308,7 @@ function MessageItem({ model, message }: { model: ChatModel; message: ClientMess
           <MessageAttachments model={model} message={message} />
           {body && (
             <span class="body">
-              <MessageText model={model} message={message} text={body} />
+              <MessageText model={model} message={message} text={body} plain={(run) => <Linkified text={run} />} />
             </span>
           )}
         </>
@@ -285,47 +329,6 @@ function Ticks({ status }: { status: MessageStatus }) {
   return <span class="ticks" title="sent" data-testid="ticks">✓</span>;
 }
 
-function Members({ model, thread, onVerify }: { model: ChatModel; thread: ThreadJson; onVerify: (userId: number) => void }) {
-  const members = model.members.get(thread.id) ?? [];
-  const add = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    const form = event.currentTarget as HTMLFormElement;
-    const names = String(new FormData(form).get('username') ?? '').split(/[\s,]+/).filter(Boolean);
-    if (await model.act(() => model.client.addMembers(thread.id, names))) {
-      form.reset();
-      await model.open(thread.id);
-    }
-  };
-  return (
-    <div class="members">
-      <ul>
-        {members.map((member) => (
-          <li key={member.user.id}>
-            {member.user.display_name} <small>@{member.user.username} · {member.role}</small>
-            {model.e2e.isVerified(member.user.id) && <VerifiedBadge />}
-            {member.user.id !== model.session.user.id && model.e2e.standing !== 'pending' && (
-              <button type="button" class="link" onClick={() => onVerify(member.user.id)}>
-                Safety number
-              </button>
-            )}
-            {member.user.id !== model.session.user.id && (thread.role === 'owner' || thread.role === 'admin') && (
-              <button type="button" class="link" onClick={() => void model.act(() => model.client.removeMember(thread.id, member.user.id)).then(() => model.open(thread.id))}>
-                Remove
-              </button>
-            )}
-          </li>
-        ))}
-      </ul>
-      {(thread.role === 'owner' || thread.role === 'admin') && (
-        <form class="inline" onSubmit={add}>
-          <input name="username" placeholder="username to add" aria-label="Username to add" required />
-          <button type="submit">Add</button>
-        </form>
-      )}
-    </div>
-  );
-}
-
 function textOf(message: ClientMessage): string {
   if (message.kind === 'e2e' && message.e2e?.status !== 'ok') return e2eProblem(message.e2e?.status);
   const text = (message.body as { text?: unknown } | null)?.text;
@@ -335,8 +338,8 @@ function textOf(message: ClientMessage): string {
   return JSON.stringify(message.body);
 }
 
-function previewOf(message: ClientMessage): string {
-  if (message.kind === 'system') return 'Group changed';
+function previewOf(model: ChatModel, message: ClientMessage): string {
+  if (message.kind === 'system') return systemText(model, message);
   if (message.deleted) return 'This message was deleted';
   return textOf(message) || attachmentSummary(attachmentsOf(message));
 }
@@ -347,7 +350,7 @@ function pendingText(message: PendingMessage): string {
 }
 
 function systemText(model: ChatModel, message: ClientMessage): string {
-  const body = message.body as { event?: string; title?: string; user_ids?: number[]; user_id?: number };
+  const body = message.body as { event?: string; title?: string; user_ids?: number[]; user_id?: number; role?: string };
   const actor = model.users.get(message.sender_id)?.display_name ?? 'Someone';
   const name = (id: number | undefined): string => (id === undefined ? 'someone' : (model.users.get(id)?.display_name ?? `user ${id}`));
   switch (body.event) {
@@ -361,6 +364,8 @@ function systemText(model: ChatModel, message: ClientMessage): string {
       return `${name(body.user_id)} left`;
     case 'renamed':
       return `${actor} renamed the group to “${body.title ?? ''}”`;
+    case 'role_changed':
+      return body.role === 'owner' ? `${actor} made ${name(body.user_id)} the owner` : `${actor} made ${name(body.user_id)} ${body.role === 'admin' ? 'an admin' : 'a member'}`;
     case 'e2e_required':
       return `${actor} turned on end-to-end encryption`;
     default:

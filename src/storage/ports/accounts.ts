@@ -52,6 +52,20 @@ export type CreateUserOutcome =
   | { readonly kind: 'created'; readonly userId: number; readonly inviteId: number | undefined }
   | { readonly kind: 'refused'; readonly reason: 'invite_invalid' | 'username_taken' };
 
+/**
+ * Who a people search looks for: `prefix`, users whose username, display
+ * name or a word of the display name starts with `query`; `exact`, the user
+ * whose username is `query`. Case-insensitive for ASCII letters on every
+ * engine (other letters as the engine's collation folds them). Disabled and
+ * deleted users are never found, nor `excludeUserId` (the searcher).
+ */
+export interface UserQuery {
+  readonly match: 'prefix' | 'exact';
+  readonly query: string;
+  readonly excludeUserId: number;
+  readonly limit: number;
+}
+
 export type AddDeviceOutcome = { readonly kind: 'added'; readonly deviceId: number } | { readonly kind: 'refused'; readonly reason: 'account_disabled' };
 
 /**
@@ -83,6 +97,10 @@ export interface AccountsStorage extends UserLookup {
   changePassword(input: { userId: number; passwordHash: string; revoke: { keepDeviceId: number | null } | null; now: number }): Promise<RevocationChange>;
   /** Revokes those of `deviceIds` still live (a `device_revoked` event each); the others are left out of the answer. */
   revokeDevices(input: { userId: number; deviceIds: readonly number[]; now: number }): Promise<RevocationChange>;
+  /** Sets the display name of a user that is not deleted; resolves false when there is none. */
+  setDisplayName(userId: number, displayName: string): Promise<boolean>;
+  /** Users matching the query: a whole-username match first, then by username; at most `limit`. */
+  findUsers(query: UserQuery): Promise<StoredAccount[]>;
   /** When the device was last seen (group-committed with whatever else commits). */
   touchDevice(deviceId: number, at: number): Promise<void>;
 }

@@ -1,6 +1,14 @@
 import type { StoredMessage } from './messaging.js';
 
-export type HistoryAnchor = { readonly before: number } | { readonly after: number } | { readonly around: number } | { readonly latest: true };
+/**
+ * Where a page starts. `after` with `changes`: change rows too (edits, deletes, reactions, as sync gives
+ * them), for a client closing a gap in the live stream, which must not miss a change.
+ */
+export type HistoryAnchor =
+  | { readonly before: number }
+  | { readonly after: number; readonly changes?: boolean }
+  | { readonly around: number }
+  | { readonly latest: true };
 
 /** A page of the seqs (from, to] the user may see: `from` joined, `to` left or the thread's last. */
 export interface StoredPage {

@@ -1,4 +1,5 @@
-import type { AccountsStorage, AddDeviceOutcome, CreateUserOutcome, DeviceWithUser, RevocationChange, StoredAccount, StoredDevice } from '../ports/accounts.js';
+import type { AccountsStorage, AddDeviceOutcome, CreateUserOutcome, DeviceWithUser, RevocationChange, StoredAccount, StoredDevice, UserQuery } from '../ports/accounts.js';
+import { escapeLike } from '../like-pattern.js';
 import type { TokenState } from '../ports/token.js';
 import { DEVICE_COLUMNS, type DeviceRow, USER_COLUMNS, type UserRow, toStoredAccount, toStoredDevice } from './account-rows.js';
 import type { PgDatabase } from './database.js';
@@ -130,6 +131,31 @@ export class PostgresAccountsStorage implements AccountsStorage {
       const deviceIds = [...new Set(input.deviceIds)].filter((id) => revoked.has(id));
       return { deviceIds, events: await recordRevocationEvents(sql, { userId: input.userId, deviceIds, reason: 'device_revoked', now: input.now }) };
     });
+  }
+
+  async setDisplayName(userId: number, displayName: string): Promise<boolean> {
+    const result = await this.db.writes.submit((sql) => sql.query('UPDATE users SET display_name = $1 WHERE id = $2 AND deleted_at IS NULL', [displayName, userId]));
+    return result.rowCount === 1;
+  }
+
+  /** lower()/ILIKE fold ASCII case as SQLite's NOCASE and LIKE do (more letters under a non-C collation). */
+  async findUsers(query: UserQuery): Promise<StoredAccount[]> {
+    if (query.match === 'exact') {
+      const { rows } = await this.db.read.query<UserRow>(
+        `SELECT ${USER_COLUMNS} FROM users WHERE lower(username) = lower($1) AND deleted_at IS NULL AND NOT disabled AND id <> $2`,
+        [query.query, query.excludeUserId],
+      );
+      return rows.slice(0, query.limit).map(toStoredAccount);
+    }
+    const escaped = escapeLike(query.query);
+    const { rows } = await this.db.read.query<UserRow>(
+      `SELECT ${USER_COLUMNS} FROM users
+        WHERE deleted_at IS NULL AND NOT disabled AND id <> $4
+          AND (username ILIKE $2 ESCAPE '\\' OR display_name ILIKE $2 ESCAPE '\\' OR display_name ILIKE $3 ESCAPE '\\')
+        ORDER BY lower(username) = lower($1) DESC, lower(username) LIMIT $5`,
+      [query.query, `${escaped}%`, `% ${escaped}%`, query.excludeUserId, query.limit],
+    );
+    return rows.map(toStoredAccount);
   }
 
   async touchDevice(deviceId: number, at: number): Promise<void> {

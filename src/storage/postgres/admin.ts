@@ -1,9 +1,9 @@
 import type { RevocationChange, StoredAccount } from '../ports/accounts.js';
 import type { AdminStorage, NewInvite, PushCounts, StoredInvite, TableCounts } from '../ports/admin.js';
 import type { PushRegistration } from '../ports/push.js';
-import { NOTHING_UNCOUNTED, unreadCount } from '../ports/visibility.js';
 import { INVITE_COLUMNS, type InviteRow, USER_COLUMNS, type UserRow, toStoredAccount, toStoredInvite } from './account-rows.js';
 import { PostgresAccountsStorage, revokeAllOfUser } from './accounts.js';
+import { totalUnread } from './messaging.js';
 import { dropPushToken, pushCounts, pushRegistration } from './push.js';
 import { recordRevocationEvents } from './revocation-events.js';
 
@@ -107,13 +107,9 @@ export class PostgresAdminStorage extends PostgresAccountsStorage implements Adm
     return pushRegistration(this.db.read, deviceId);
   }
 
-  /** The badge: unread over the user's threads, by the one rule (ports/visibility.ts). */
-  async totalUnread(userId: number): Promise<number> {
-    const { rows } = await this.db.read.query<{ joined_seq: number; left_seq: number | null; read_seq: number; last_seq: number }>(
-      `SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $1`,
-      [userId],
-    );
-    return rows.reduce((total, row) => total + unreadCount({ joinedSeq: row.joined_seq, leftSeq: row.left_seq, readSeq: row.read_seq }, row.last_seq, NOTHING_UNCOUNTED), 0);
+  /** The badge: unread over the user's threads, change rows left out (the same read as MessagingStorage.totalUnread). */
+  totalUnread(userId: number): Promise<number> {
+    return totalUnread(this.db.read, userId);
   }
 
   dropPushToken(deviceId: number, token: string): Promise<boolean> {

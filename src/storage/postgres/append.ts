@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AppendSettings } from '../sqlite/append.js';
-import type { MessageKind, StoredMessage } from '../ports/messaging.js';
+import type { MessageChange, MessageKind, StoredMessage } from '../ports/messaging.js';
 import type { ThreadEvent } from '../ports/threads.js';
 import type { Sql } from './sql.js';
 
@@ -13,14 +13,39 @@ import type { Sql } from './sql.js';
  * the batch carries attachments (their attachment_refs rows). The caller holds the row locks of
  * the messages' threads (taken in id order) and read their last seqs under
  * them, so the seqs it planned follow on without gaps.
+ *
+ * A change row (an edit, a delete, a reaction: MSG-SPEC §1) goes through the
+ * same statement: it gets a seq, inbox rows and the sender's read cursor like
+ * any message, but no push note, it does not move threads.last_message_at,
+ * and it counts in `uncounted` (the thread's, and the running count on each
+ * row) so that unread leaves it out. Its target's new state is the caller's
+ * to write (changes.ts).
  */
 
 export type { AppendSettings };
 
-/** The message columns as the ports name them (`m`: the table's alias). */
+/** The message columns as the ports name them (`m`: the table's alias); `change` is parsed by the driver (json). */
 export function messageColumns(m: string): string {
   return `${m}.id, ${m}.thread_id AS "threadId", ${m}.seq, ${m}.sender_user_id AS "senderUserId", ${m}.sender_device_id AS "senderDeviceId",
-          ${m}.client_msg_id AS "clientMsgId", ${m}.kind, ${m}.body AS "bodyJson", ${m}.created_at AS "createdAt", ${m}.attachments AS "attachmentsJson"`;
+          ${m}.client_msg_id AS "clientMsgId", ${m}.kind, ${m}.body AS "bodyJson", ${m}.created_at AS "createdAt", ${m}.attachments AS "attachmentsJson",
+          ${m}.reply_to AS "replyTo", ${m}.mentions AS "mentionsJson", ${m}.edited_at AS "editedAt", ${m}.deleted_at AS "deletedAt",
+          ${m}.reactions AS "reactionsJson", ${m}.target_id AS "targetId", ${m}.change::json AS "change"`;
+}
+
+/** The same columns as one JSON object (for a message nested in another row); numbers stay numbers, `change` an object. */
+export function messageObject(x: string): string {
+  return `json_build_object('id', ${x}.id, 'threadId', ${x}.thread_id, 'seq', ${x}.seq, 'senderUserId', ${x}.sender_user_id,
+             'senderDeviceId', ${x}.sender_device_id, 'clientMsgId', ${x}.client_msg_id, 'kind', ${x}.kind, 'bodyJson', ${x}.body,
+             'createdAt', ${x}.created_at, 'attachmentsJson', ${x}.attachments, 'replyTo', ${x}.reply_to, 'mentionsJson', ${x}.mentions,
+             'editedAt', ${x}.edited_at, 'deletedAt', ${x}.deleted_at, 'reactionsJson', ${x}.reactions, 'targetId', ${x}.target_id,
+             'change', ${x}.change::json)`;
+}
+
+/** The message fields of a row that carries other columns too (selected with messageColumns). */
+export function messageOf(row: StoredMessage): StoredMessage {
+  const { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson } = row;
+  const { replyTo, mentionsJson, editedAt, deletedAt, reactionsJson, targetId, change } = row;
+  return { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson, replyTo, mentionsJson, editedAt, deletedAt, reactionsJson, targetId, change };
 }
 
 /** A message to store, its seq taken under its thread's lock. */
@@ -35,22 +60,35 @@ export interface NewMessage {
   /** What the message carries: messages.attachments, and one attachment_refs row per upload id. */
   readonly attachments?: { readonly json: string; readonly uploadIds: readonly string[] } | undefined;
   readonly now: number;
+  /** A send's reply_to and mentions (compact JSON), an edit row's mentions. */
+  readonly replyTo?: number | undefined;
+  readonly mentionsJson?: string | undefined;
+  /** A change row's target and what it did. */
+  readonly targetId?: number | undefined;
+  readonly change?: MessageChange | undefined;
 }
 
 const WRITE_MESSAGES = `
 WITH planned AS (
-  SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[], $13::text[])
-    AS p(ord, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments)
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[], $13::text[],
+                       $14::bigint[], $15::text[], $16::bigint[], $17::text[])
+    AS p(ord, thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments, reply_to, mentions, target_id, change)
 ),
 inserted AS (
-  -- In batch order: within a thread, ids grow with seqs (the inbox pages by id).
-  INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments)
-  SELECT thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments FROM planned ORDER BY ord
-  RETURNING id, thread_id, seq, sender_user_id, sender_device_id, kind, created_at
+  -- In batch order: within a thread, ids grow with seqs (the inbox pages by id). uncounted: the thread's
+  -- change rows up to this one (the thread's row is locked by the caller, so t.uncounted is its latest).
+  INSERT INTO messages (thread_id, seq, sender_user_id, sender_device_id, client_msg_id, kind, body, created_at, attachments, reply_to, mentions, target_id, change, uncounted)
+  SELECT p.thread_id, p.seq, p.sender_user_id, p.sender_device_id, p.client_msg_id, p.kind, p.body, p.created_at, p.attachments, p.reply_to, p.mentions, p.target_id, p.change,
+         t.uncounted + sum((p.change IS NOT NULL)::int) OVER (PARTITION BY p.thread_id ORDER BY p.seq)
+    FROM planned p JOIN threads t ON t.id = p.thread_id ORDER BY p.ord
+  RETURNING id, thread_id, seq, sender_user_id, sender_device_id, kind, created_at, change
 ),
 bumped AS (
-  UPDATE threads t SET last_seq = l.seq, last_message_at = l.created_at
-    FROM (SELECT DISTINCT ON (thread_id) thread_id, seq, created_at FROM planned ORDER BY thread_id, seq DESC) l
+  -- A change row moves the seq, not the thread's activity time: it is not the thread's last message.
+  UPDATE threads t SET last_seq = l.seq, last_message_at = coalesce(l.content_at, t.last_message_at), uncounted = t.uncounted + l.changes
+    FROM (SELECT thread_id, max(seq) AS seq, (array_agg(created_at ORDER BY seq DESC) FILTER (WHERE change IS NULL))[1] AS content_at,
+                 count(change) AS changes
+            FROM planned GROUP BY thread_id) l
    WHERE t.id = l.thread_id
 ),
 fanned AS (
@@ -75,9 +113,10 @@ counted_up AS (
   RETURNING d.id, d.inbox_count
 ),
 noted AS (
+  -- Change rows notify nobody (an edit's new mentions neither).
   INSERT INTO push_threads (thread_id, message_id, sender_user_id, created_at)
   SELECT DISTINCT ON (thread_id) thread_id, id, sender_user_id, created_at FROM inserted
-   WHERE $11::boolean AND kind <> 'system' ORDER BY thread_id, seq DESC
+   WHERE $11::boolean AND kind <> 'system' AND change IS NULL ORDER BY thread_id, seq DESC
   ON CONFLICT (thread_id) DO UPDATE SET message_id = excluded.message_id, sender_user_id = excluded.sender_user_id, created_at = excluded.created_at
 ),
 readers AS (SELECT thread_id, sender_user_id AS user_id, max(seq) AS seq FROM planned GROUP BY thread_id, sender_user_id),
@@ -128,6 +167,10 @@ export async function writeMessages(sql: Sql, settings: AppendSettings, messages
     settings.push.apns || settings.push.fcm,
     settings.maxMessages,
     column((m) => m.attachments?.json ?? null),
+    column((m) => m.replyTo ?? null),
+    column((m) => m.mentionsJson ?? null),
+    column((m) => m.targetId ?? null),
+    column((m) => (m.change ? JSON.stringify(m.change) : null)),
   ]);
   const refs = messages.flatMap((m) => (m.attachments?.uploadIds ?? []).map((uploadId) => [uploadId, m.threadId, m.seq] as const));
   if (refs.length > 0) {
@@ -144,13 +187,6 @@ export async function writeMessages(sql: Sql, settings: AppendSettings, messages
   });
 }
 
-/**
- * The fields of a message no change has touched (no reply, mentions, edit,
- * deletion, reactions; not a change row): what every message is until this
- * engine stores changes (issue 21, PostgreSQL's part).
- */
-export const UNCHANGED = { replyTo: null, mentionsJson: null, editedAt: null, deletedAt: null, reactionsJson: null, targetId: null, change: null } as const;
-
 /** The message as the ports return it, once stored under `id`. */
 export function storedMessage(message: NewMessage, id: number): StoredMessage {
   return {
@@ -164,7 +200,13 @@ export function storedMessage(message: NewMessage, id: number): StoredMessage {
     bodyJson: message.bodyJson,
     createdAt: message.now,
     attachmentsJson: message.attachments?.json ?? null,
-    ...UNCHANGED,
+    replyTo: message.replyTo ?? null,
+    mentionsJson: message.mentionsJson ?? null,
+    editedAt: null,
+    deletedAt: null,
+    reactionsJson: null,
+    targetId: message.targetId ?? null,
+    change: message.change ?? null,
   };
 }
 

@@ -2,10 +2,10 @@ import type { DeliveryStorage, InboxPage, OfflineOutcome, OfflineRules } from '.
 import type { StoredMessage } from '../ports/messaging.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
+import { messageColumns } from './append.js';
 
 /** A message row as the ports spell it (the aliases do the mapping). */
-const MESSAGE = `m.id, m.thread_id AS "threadId", m.seq, m.sender_user_id AS "senderUserId", m.sender_device_id AS "senderDeviceId",
-  m.client_msg_id AS "clientMsgId", m.kind, m.body AS "bodyJson", m.created_at AS "createdAt", m.attachments AS "attachmentsJson"`;
+const MESSAGE = messageColumns('m');
 
 // What the fan-in skipped while the device was live and it has not acknowledged: the same
 // conditions as the fan-in, in the threads that still write inboxes (as on SQLite).
@@ -23,13 +23,14 @@ const BACKFILL = `INSERT INTO inbox (device_id, message_id, thread_id, seq, crea
 
 // A notification per thread for the newest message the device got live but never acknowledged (never moving a
 // pending one back to an older message: another node's expansion may have queued a newer one meanwhile).
+// Change rows notify nobody.
 const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
   SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), $1
     FROM inbox i
     JOIN devices d ON d.id = i.device_id
     JOIN messages msg ON msg.id = i.message_id
     JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = d.user_id
-   WHERE i.device_id = $2 AND i.message_id > $3 AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system'
+   WHERE i.device_id = $2 AND i.message_id > $3 AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system' AND msg.target_id IS NULL
      AND NOT m.muted AND d.push_token IS NOT NULL
      AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm'))
    GROUP BY d.id, i.thread_id

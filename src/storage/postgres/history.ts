@@ -3,13 +3,30 @@ import type { StoredMessage } from '../ports/messaging.js';
 import { visibleRange } from '../ports/visibility.js';
 import type { PgDatabase } from './database.js';
 import type { Row } from './sql.js';
-import { messageColumns, UNCHANGED } from './append.js';
+import { messageColumns, messageOf } from './append.js';
 
 const COLUMNS = messageColumns('m');
 
+/** A message `x` the user (parameter `user`) did not delete for themselves. */
+function notHidden(user: string): string {
+  return `NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ${user} AND h.message_id = x.id)`;
+}
+
+/** What sync gives of a message `x` to the user `$1`: change rows too, but neither a hidden message nor the changes of one. */
+const SYNCED = `${notHidden('$1')}
+  AND (x.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = x.target_id))`;
+
+/** What history and jump show of a message `x` to the user `$2`: content and system messages in their latest state, never change rows. */
+const SHOWN = `x.target_id IS NULL AND ${notHidden('$2')}`;
+
+/** A page's rows: SHOWN, or with $8 (a gap being closed) what sync gives to the user `$2`, change rows included. */
+const PAGED = `(CASE WHEN $8::boolean
+  THEN ${notHidden('$2')} AND (x.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = x.target_id))
+  ELSE ${SHOWN} END)`;
+
 /**
  * A page in one statement (one snapshot): the range (from, to] the user may
- * see, and the messages below the older bound ($3; null: to + 1) and above
+ * see, and the messages (change rows and hidden ones left out) below the older bound ($3; null: to + 1) and above
  * the newer one ($5; clamped to from), or both around message $7 (the
  * center clamped into the range). Nothing when the user was never a member.
  */
@@ -26,11 +43,11 @@ b AS (
 ),
 older AS (
   SELECT 'older' AS side, x.* FROM b, messages x
-   WHERE x.thread_id = $1 AND x.seq < b.below AND x.seq > b.from_seq ORDER BY x.seq DESC LIMIT $4
+   WHERE x.thread_id = $1 AND x.seq < b.below AND x.seq > b.from_seq AND ${PAGED} ORDER BY x.seq DESC LIMIT $4
 ),
 newer AS (
   SELECT 'newer' AS side, x.* FROM b, messages x
-   WHERE x.thread_id = $1 AND x.seq > b.above AND x.seq <= b.to_seq ORDER BY x.seq LIMIT $6
+   WHERE x.thread_id = $1 AND x.seq > b.above AND x.seq <= b.to_seq AND ${PAGED} ORDER BY x.seq LIMIT $6
 )
 SELECT b.from_seq, b.to_seq, m.side, ${COLUMNS}
   FROM b LEFT JOIN LATERAL (SELECT * FROM older UNION ALL SELECT * FROM newer) m ON true
@@ -62,6 +79,7 @@ export class PostgresHistoryStorage implements HistoryStorage {
       newer.bound,
       Math.max(0, newer.limit),
       around,
+      'after' in anchor && anchor.changes === true,
     ]);
     const first = rows[0];
     if (!first) return undefined;
@@ -71,13 +89,13 @@ export class PostgresHistoryStorage implements HistoryStorage {
   }
 
   async locate(userId: number, messageId: number): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
-    // One statement: one snapshot.
+    // One statement: one snapshot. A change row is not in history, nor a message the user hid: nothing to jump to.
     const { rows } = await this.db.read.query<{ thread_id: number; seq: number; joined_seq: number; left_seq: number | null; last_seq: number }>(
-      `SELECT m.thread_id, m.seq, tm.joined_seq, tm.left_seq, t.last_seq
-         FROM messages m
-         JOIN thread_members tm ON tm.thread_id = m.thread_id AND tm.user_id = $2
-         JOIN threads t ON t.id = m.thread_id
-        WHERE m.id = $1`,
+      `SELECT x.thread_id, x.seq, tm.joined_seq, tm.left_seq, t.last_seq
+         FROM messages x
+         JOIN thread_members tm ON tm.thread_id = x.thread_id AND tm.user_id = $2
+         JOIN threads t ON t.id = x.thread_id
+        WHERE x.id = $1 AND ${SHOWN}`,
       [messageId, userId],
     );
     const row = rows[0];
@@ -95,7 +113,8 @@ export class PostgresHistoryStorage implements HistoryStorage {
     if (flagged.rowCount > 0) await db.writes.submit((sql) => sql.query('UPDATE devices SET inbox_overflow = false WHERE id = $1', [input.deviceId]));
     const cursors = [...(input.cursors ?? new Map<number, number>())];
     // Every thread of the user with a page of what the device lacks, in one statement (one snapshot):
-    // the device's cursor is its own (the request's) where it gave one, else its acks.
+    // the device's cursor is its own (the request's) where it gave one, else its acks. Change rows are
+    // in it (the device applies them in seq order); messages the user hid are not.
     const { rows } = await db.read.query<StoredMessage & Row & { thread: number; visible_to: number; message: boolean }>(
       `WITH given AS (SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS g(thread_id, seq)),
        threads_of AS (
@@ -111,7 +130,7 @@ export class PostgresHistoryStorage implements HistoryStorage {
        SELECT o.id AS thread, o.visible_to, m.id IS NOT NULL AS message, ${COLUMNS}
          FROM threads_of o
          LEFT JOIN LATERAL (
-           SELECT * FROM messages x WHERE x.thread_id = o.id AND x.seq > o.cursor AND x.seq <= o.visible_to ORDER BY x.seq LIMIT $5
+           SELECT * FROM messages x WHERE x.thread_id = o.id AND x.seq > o.cursor AND x.seq <= o.visible_to AND ${SYNCED} ORDER BY x.seq LIMIT $5
          ) m ON true
         WHERE o.cursor < o.visible_to
         ORDER BY o.active_at DESC, o.id DESC, m.seq`,
@@ -133,10 +152,4 @@ export class PostgresHistoryStorage implements HistoryStorage {
 
 function synced(thread: { threadId: number; lastSeq: number; messages: StoredMessage[] }): StoredSync {
   return { ...thread, hasMore: (thread.messages.at(-1)?.seq ?? thread.lastSeq) < thread.lastSeq };
-}
-
-/** The message columns of a row that carries others too. */
-function messageOf(row: StoredMessage): StoredMessage {
-  const { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson } = row;
-  return { id, threadId, seq, senderUserId, senderDeviceId, clientMsgId, kind, bodyJson, createdAt, attachmentsJson, ...UNCHANGED };
 }

@@ -1,24 +1,30 @@
-import type { AppendMessageInput, AppendOutcome, CursorOutcome, HideOutcome, Membership, MessagingStorage, SendInput, StoredHidden, StoredMessage } from '../ports/messaging.js';
-import { NOTHING_UNCOUNTED, unreadCount, visibleRange } from '../ports/visibility.js';
-import { StorageUnavailableError } from '../errors.js';
+import type { AppendMessageInput, AppendOutcome, CursorOutcome, HideOutcome, Membership, MessagingStorage, StoredHidden, StoredMessage } from '../ports/messaging.js';
+import { unreadCount, visibleRange } from '../ports/visibility.js';
 import type { BatchedUnit } from './batcher.js';
 import type { PgDatabase } from './database.js';
+import type { MemberRole, ThreadKind } from '../ports/threads.js';
 import type { Sql } from './sql.js';
-import { type AppendSettings, storedMessage, UNCHANGED, writeMessages } from './append.js';
+import { type AppendSettings, messageObject, storedMessage, writeMessages } from './append.js';
 import { type AppendCheck, planAppends } from './append-plan.js';
+import { applyChanges, readRelated } from './changes.js';
 import { type DeliveredInput, type DeliveredOutcome, markDeliveredBatch } from './delivered.js';
+import { hiddenAfter, hideMessage } from './hidden.js';
+import { UNREAD_END, uncountedAt, unreadSql, unreadStart } from './unread.js';
 
 /**
- * MessagingStorage on PostgreSQL. Sends are one BatchedUnit: every send of a
- * turn goes to one `run` in the batcher's group transaction, which takes two
- * round trips whatever the batch's size — lock the threads (id order) and
- * check everything (token, membership, thread, e2e devices, idempotency) in
- * one statement, write everything in one more (see append.ts) — plus one
- * when a thread changed while the batch waited for its lock, and one when an
- * inbox overflows. Delivery acks are batched too (one statement: delivered.ts).
+ * MessagingStorage on PostgreSQL. Appends (sends and changes) are one
+ * BatchedUnit: every append of a turn goes to one `run` in the batcher's
+ * group transaction, which takes two round trips whatever the batch's size —
+ * lock the threads (id order) and check everything (token, membership,
+ * thread, e2e devices, idempotency) in one statement, write everything in one
+ * more (see append.ts) — plus one when a thread changed while the batch
+ * waited for its lock, one when an inbox overflows, and, only for a batch
+ * with changes, replies or mentions, one to read (and lock) what they name
+ * and one to write the targets' new state (changes.ts). Delivery acks are
+ * batched too (one statement: delivered.ts).
  */
 export class PostgresMessagingStorage implements MessagingStorage {
-  private readonly sends: BatchedUnit<SendInput, AppendOutcome>;
+  private readonly sends: BatchedUnit<AppendMessageInput, AppendOutcome>;
   private readonly acks: BatchedUnit<DeliveredInput, DeliveredOutcome> = { name: 'markDelivered', run: markDeliveredBatch };
 
   constructor(
@@ -29,7 +35,6 @@ export class PostgresMessagingStorage implements MessagingStorage {
   }
 
   appendMessage(input: AppendMessageInput): Promise<AppendOutcome> {
-    if (input.change) return Promise.reject(notYet());
     return this.db.writes.submitBatched(this.sends, input);
   }
 
@@ -39,17 +44,22 @@ export class PostgresMessagingStorage implements MessagingStorage {
 
   markRead(input: { userId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> {
     return this.db.writes.submit(async (sql): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> => {
-      const { rows } = await sql.query<{ joined_seq: number; left_seq: number | null; read_seq: number; last_seq: number; moved: boolean; elsewhere: number | null }>(
-        MARK_READ,
-        [input.threadId, input.userId, input.seq],
-      );
+      const { rows } = await sql.query<{
+        joined_seq: number;
+        left_seq: number | null;
+        read_seq: number;
+        last_seq: number;
+        moved: boolean;
+        elsewhere: number | null;
+        uncounted_start: number;
+        uncounted_end: number;
+      }>(MARK_READ, [input.threadId, input.userId, input.seq]);
       const found = rows[0];
       if (!found) return { kind: 'refused', reason: 'no_thread' };
       const cursors = { joinedSeq: found.joined_seq, leftSeq: found.left_seq };
       const upTo = Math.min(input.seq, visibleRange(cursors, found.last_seq).to);
       const readSeq = Math.max(upTo, found.read_seq);
-      // No change rows on this engine yet: nothing in the range is uncounted.
-      const unread = unreadCount({ ...cursors, readSeq }, found.last_seq, NOTHING_UNCOUNTED);
+      const unread = unreadCount({ ...cursors, readSeq }, found.last_seq, { atStart: Number(found.uncounted_start), atEnd: Number(found.uncounted_end) });
       return { kind: 'done', moved: found.moved && found.left_seq === null, readSeq, unread, totalUnread: Number(found.elsewhere ?? 0) + unread };
     });
   }
@@ -67,49 +77,47 @@ export class PostgresMessagingStorage implements MessagingStorage {
     return !row ? 'none' : row.left_seq === null ? 'member' : 'left';
   }
 
-  hideMessage(_input: { userId: number; messageId: number; now: number }): Promise<HideOutcome> {
-    return Promise.reject(notYet());
+  hideMessage(input: { userId: number; messageId: number; now: number }): Promise<HideOutcome> {
+    return this.db.writes.submit((sql) => hideMessage(sql, input));
   }
 
-  hiddenAfter(_userId: number, _after: number, _limit: number): Promise<{ items: StoredHidden[]; more: boolean }> {
-    return Promise.reject(notYet());
+  hiddenAfter(userId: number, after: number, limit: number): Promise<{ items: StoredHidden[]; more: boolean }> {
+    return hiddenAfter(this.db.read, userId, after, limit);
   }
 }
 
-/** Message changes and "delete for me" (issue 21) are not stored on PostgreSQL yet: the message path answers `unavailable`. */
-function notYet(): StorageUnavailableError {
-  return new StorageUnavailableError('not yet on PostgreSQL');
-}
-
-/** Unread messages over all the user's threads, in one query (MessagingStorage.totalUnread; the admin's badge is the same read). */
+/** Unread messages over all the user's threads, change rows left out, in one query (MessagingStorage.totalUnread; the admin's badge is the same read). */
 export async function totalUnread(sql: Sql, userId: number): Promise<number> {
   const { rows } = await sql.query<{ total: number | string | null }>(
-    `SELECT sum(${UNREAD}) AS total FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $1`,
+    `SELECT sum(${unreadSql()}) AS total FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $1`,
     [userId],
   );
   return Number(rows[0]?.total ?? 0);
 }
 
-/** unreadCount (ports/visibility.ts) in SQL, of thread_members `m` joined with its thread `t`: max(0, to - max(read, from)). */
-const UNREAD = 'greatest(0, coalesce(m.left_seq, t.last_seq) - greatest(m.read_seq, m.joined_seq))';
-
 /**
  * The read cursor moved (clamped, forward only) in one statement, with what
- * the answer needs: the cursors as they were, whether it moved, the unread
+ * the answer needs: the cursors as they were, whether it moved, the change
+ * rows at the ends of this thread's unread range after the move, the unread
  * of the user's other threads (this one's is counted after the move, from them).
  */
+/** The start of the unread range once the cursor moved (found's columns as `m`). */
+const NEW_START = unreadStart('greatest(m.read_seq, m.up_to)');
+
 const MARK_READ = `
 WITH found AS (
-  SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq, least($3::bigint, coalesce(m.left_seq, t.last_seq)) AS up_to
+  SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq, t.uncounted, least($3::bigint, coalesce(m.left_seq, t.last_seq)) AS up_to
     FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.thread_id = $1 AND m.user_id = $2
 ),
 moved AS (
   UPDATE thread_members m SET read_seq = f.up_to FROM found f
    WHERE m.thread_id = $1 AND m.user_id = $2 AND m.read_seq < f.up_to RETURNING 1
 )
-SELECT f.joined_seq, f.left_seq, f.read_seq, f.last_seq, EXISTS (SELECT 1 FROM moved) AS moved,
-       (SELECT sum(${UNREAD}) FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $2 AND m.thread_id <> $1) AS elsewhere
-  FROM found f`;
+SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq, EXISTS (SELECT 1 FROM moved) AS moved,
+       CASE WHEN ${NEW_START} >= ${UNREAD_END} THEN 0 ELSE ${uncountedAt(NEW_START)} END AS uncounted_start,
+       CASE WHEN ${NEW_START} >= ${UNREAD_END} THEN 0 ELSE ${uncountedAt(UNREAD_END)} END AS uncounted_end,
+       (SELECT sum(${unreadSql()}) FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $2 AND m.thread_id <> $1) AS elsewhere
+  FROM found m, (SELECT $1::bigint AS id, last_seq, uncounted FROM found) t`;
 
 /**
  * Everything the batch's decisions need, per input, in the same statement that
@@ -143,10 +151,9 @@ approved AS (
 )
 SELECT (SELECT stale FROM stale) AS stale, i.ord, d.id IS NOT NULL AS device_found, d.revoked_at IS NOT NULL AS revoked,
        coalesce(u.disabled, false) AS disabled, u.deleted_at IS NOT NULL AS deleted,
-       t.id IS NOT NULL AS in_thread, t.last_seq, t.e2e_required, m.left_seq IS NOT NULL AS left,
+       t.id IS NOT NULL AS in_thread, t.last_seq, t.e2e_required, t.kind AS thread_kind, m.left_seq IS NOT NULL AS left, m.joined_seq, m.role,
        coalesce(c.n, 0) AS member_count, a.ids AS approved,
-       e.id AS e_id, e.thread_id AS e_thread_id, e.seq AS e_seq, e.sender_user_id AS e_sender_user_id, e.kind AS e_kind,
-       e.body AS e_body, e.created_at AS e_created_at, e.attachments AS e_attachments
+       CASE WHEN e.id IS NULL THEN NULL ELSE ${messageObject('e')} END AS existing
   FROM input i
   LEFT JOIN devices d ON d.id = i.device_id
   LEFT JOIN users u ON u.id = d.user_id
@@ -167,23 +174,20 @@ type CheckRow = {
   in_thread: boolean;
   last_seq: number | null;
   e2e_required: boolean | null;
+  thread_kind: ThreadKind | null;
   left: boolean;
+  joined_seq: number | null;
+  role: MemberRole | null;
   member_count: number | string;
   approved: Array<number | string> | null;
-  e_id: number | null;
-  e_thread_id: number;
-  e_seq: number;
-  e_sender_user_id: number;
-  e_kind: StoredMessage['kind'];
-  e_body: string;
-  e_created_at: number;
-  e_attachments: string | null;
+  existing: StoredMessage | null;
 };
 
 /** The BatchedUnit's run: one outcome per input, in order. */
-export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: readonly SendInput[]): Promise<AppendOutcome[]> {
+export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: readonly AppendMessageInput[]): Promise<AppendOutcome[]> {
   const threadIds = [...new Set(inputs.map((input) => input.threadId))].sort((a, b) => a - b);
-  const e2eThreads = [...new Set(inputs.filter((input) => input.content.kind === 'e2e').map((input) => input.threadId))];
+  // The threads whose approved devices are read: those of an e2e send or an e2e edit.
+  const e2eThreads = [...new Set(inputs.filter((input) => (input.change ? input.change.type === 'edit' && input.change.content.kind === 'e2e' : input.content.kind === 'e2e')).map((input) => input.threadId))];
   const values = [
     inputs.map((_, index) => index),
     inputs.map((input) => input.threadId),
@@ -198,15 +202,19 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
   // (The unique (thread_id, seq) would refuse a stale seq anyway, but then the whole batch rolls back and runs
   // again unit by unit.)
   if (rows[0]?.stale) rows = (await sql.query<CheckRow>(CHECK, values)).rows;
+  // After the threads' locks: the change targets locked and read in their latest state (none for plain sends).
+  const related = await readRelated(sql, inputs);
   const present = await lockUploads(sql, inputs);
   const checks = rows.map((row, index): AppendCheck => {
-    const input = inputs[index] as SendInput;
-    const missingUpload = input.attachments?.uploadIds.find((id) => !present.has(id));
-    return { ...toCheck(row, input), missingUpload };
+    const input = inputs[index] as AppendMessageInput;
+    const missingUpload = input.change ? undefined : input.attachments?.uploadIds.find((id) => !present.has(id));
+    return { ...toCheck(row), missingUpload };
   });
-  const plan = planAppends(inputs, checks);
+  const plan = planAppends(inputs, checks, related);
   const inboxThreads = [...plan.threads].filter(([, thread]) => thread.memberCount <= settings.readDiffusionAbove).map(([id]) => id);
   const ids = await writeMessages(sql, settings, plan.messages, inboxThreads);
+  // After the change rows are in: a delete erases the batch's own edits of its target too.
+  await applyChanges(sql, plan.targets, plan.deleted);
   const messages = plan.messages.map((message, index) => storedMessage(message, ids[index] as number));
   return plan.outcomes.map((planned): AppendOutcome => {
     if (planned.kind === 'final') return planned.outcome;
@@ -220,36 +228,28 @@ export async function appendBatch(sql: Sql, settings: AppendSettings, inputs: re
  * every reference the batch writes names an upload that is there. No query
  * when no send of the batch carries attachments.
  */
-async function lockUploads(sql: Sql, inputs: readonly SendInput[]): Promise<ReadonlySet<string>> {
-  const ids = [...new Set(inputs.flatMap((input) => input.attachments?.uploadIds ?? []))].sort();
+async function lockUploads(sql: Sql, inputs: readonly AppendMessageInput[]): Promise<ReadonlySet<string>> {
+  const ids = [...new Set(inputs.flatMap((input) => (input.change ? [] : (input.attachments?.uploadIds ?? []))))].sort();
   if (ids.length === 0) return new Set();
   const { rows } = await sql.query<{ id: string }>('SELECT id FROM uploads WHERE id = ANY($1::text[]) AND completed_at IS NOT NULL ORDER BY id FOR KEY SHARE', [ids]);
   return new Set(rows.map((row) => row.id));
 }
 
-function toCheck(row: CheckRow, input: SendInput): AppendCheck {
+function toCheck(row: CheckRow): AppendCheck {
   return {
     token: row.device_found ? { revoked: row.revoked, disabled: row.disabled, deleted: row.deleted } : undefined,
     thread: row.in_thread
-      ? { lastSeq: Number(row.last_seq), memberCount: Number(row.member_count), e2eRequired: row.e2e_required === true, left: row.left }
+      ? {
+          lastSeq: Number(row.last_seq),
+          memberCount: Number(row.member_count),
+          e2eRequired: row.e2e_required === true,
+          left: row.left,
+          joinedSeq: Number(row.joined_seq),
+          role: row.role as MemberRole,
+          threadKind: row.thread_kind as ThreadKind,
+        }
       : undefined,
     approved: row.approved?.map(Number),
-    existing:
-      row.e_id === null
-        ? undefined
-        : {
-            id: Number(row.e_id),
-            threadId: Number(row.e_thread_id),
-            seq: Number(row.e_seq),
-            senderUserId: Number(row.e_sender_user_id),
-            senderDeviceId: input.senderDeviceId,
-            clientMsgId: input.clientMsgId,
-            kind: row.e_kind,
-            bodyJson: row.e_body,
-            createdAt: Number(row.e_created_at),
-            attachmentsJson: row.e_attachments,
-            ...UNCHANGED,
-          },
+    existing: row.existing ?? undefined,
   };
 }
-

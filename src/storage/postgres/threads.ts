@@ -15,8 +15,8 @@ import type {
 } from '../ports/threads.js';
 import type { PgDatabase } from './database.js';
 import type { Row, Sql } from './sql.js';
-import { type AppendSettings, lockThread, UNCHANGED, writeSystemMessage } from './append.js';
-import { NOTHING_UNCOUNTED } from '../ports/visibility.js';
+import { type AppendSettings, lockThread, messageObject, writeSystemMessage } from './append.js';
+import { uncountedColumns } from './unread.js';
 
 /** The users columns as StoredAccount names them. */
 const ACCOUNT = `id, username, display_name AS "displayName", password_hash AS "passwordHash", disabled, created_at AS "createdAt",
@@ -24,22 +24,23 @@ const ACCOUNT = `id, username, display_name AS "displayName", password_hash AS "
 
 /**
  * A thread as one user sees it in their list, with its member count, its last
- * visible message and a direct thread's peer: one statement for any number of
- * threads (`$1`: the user; the caller adds the WHERE and ORDER BY).
+ * visible message, the change rows at the ends of its unread range (unread.ts)
+ * and a direct thread's peer: one statement for any number of threads (`$1`:
+ * the user; the caller adds the WHERE and ORDER BY).
  */
 const SUMMARY = `
 SELECT t.id, t.kind, t.title, t.created_at AS "createdAt", t.last_seq AS "lastSeq", t.e2e_required AS "e2eRequired",
        m.role, m.joined_seq AS "joinedSeq", m.left_seq AS "leftSeq", m.read_seq AS "readSeq", m.muted, m.label,
        (SELECT count(*) FROM thread_members c WHERE c.thread_id = t.id AND c.left_seq IS NULL) AS "memberCount",
-       last.message, peer.peer
+       last.message, peer.peer, ${uncountedColumns()}
   FROM thread_members m
   JOIN threads t ON t.id = m.thread_id
   LEFT JOIN LATERAL (
-    SELECT json_build_object('id', x.id, 'threadId', x.thread_id, 'seq', x.seq, 'senderUserId', x.sender_user_id,
-             'senderDeviceId', x.sender_device_id, 'clientMsgId', x.client_msg_id, 'kind', x.kind, 'bodyJson', x.body,
-             'createdAt', x.created_at, 'attachmentsJson', x.attachments) AS message
+    -- Never a change row, nor one the user hid: the last message as history shows it.
+    SELECT ${messageObject('x')} AS message
       FROM messages x
-     WHERE x.thread_id = t.id AND x.seq > m.joined_seq AND x.seq <= coalesce(m.left_seq, t.last_seq)
+     WHERE x.thread_id = t.id AND x.seq > m.joined_seq AND x.seq <= coalesce(m.left_seq, t.last_seq) AND x.target_id IS NULL
+       AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = x.id)
      ORDER BY x.seq DESC LIMIT 1
   ) last ON true
   LEFT JOIN LATERAL (
@@ -50,12 +51,16 @@ SELECT t.id, t.kind, t.title, t.created_at AS "createdAt", t.last_seq AS "lastSe
   ) peer ON true
  WHERE m.user_id = $1`;
 
-type SummaryRow = Omit<ThreadSummary, 'lastMessage' | 'peer' | 'uncounted'> & { message: Omit<StoredMessage, keyof typeof UNCHANGED> | null; peer: ThreadSummary['peer'] } & Row;
+type SummaryRow = Omit<ThreadSummary, 'lastMessage' | 'peer' | 'uncounted'> & {
+  message: StoredMessage | null;
+  peer: ThreadSummary['peer'];
+  uncounted_start: number;
+  uncounted_end: number;
+} & Row;
 
 function toSummary(row: SummaryRow): ThreadSummary {
-  const { message, peer, ...rest } = row;
-  // No change rows on this engine yet: nothing uncounted, no message changed.
-  return { ...rest, lastMessage: message && { ...message, ...UNCHANGED }, peer, uncounted: NOTHING_UNCOUNTED };
+  const { message, peer, uncounted_start, uncounted_end, ...rest } = row;
+  return { ...rest, lastMessage: message, peer, uncounted: { atStart: Number(uncounted_start), atEnd: Number(uncounted_end) } };
 }
 
 const MEMBERS = `

@@ -1,4 +1,5 @@
 import type { Db } from '../database.js';
+import { escapeLike } from '../like-pattern.js';
 
 export interface UserRow {
   readonly id: number;
@@ -29,6 +30,9 @@ export class UsersRepository {
   private readonly setDisabledStatement;
   private readonly markDeletedStatement;
   private readonly activeStatement;
+  private readonly setNameStatement;
+  private readonly prefixStatement;
+  private readonly exactStatement;
 
   constructor(db: Db) {
     this.insertStatement = db.prepare<[string, string, string, number]>(
@@ -40,6 +44,17 @@ export class UsersRepository {
     this.setHash = db.prepare<[string, number]>('UPDATE users SET password_hash = ? WHERE id = ? AND deleted_at IS NULL');
     this.setDisabledStatement = db.prepare<[0 | 1, number]>('UPDATE users SET disabled = ? WHERE id = ? AND deleted_at IS NULL');
     this.activeStatement = db.prepare<[number, number]>('UPDATE users SET last_active_at = ? WHERE id = ?');
+    this.setNameStatement = db.prepare<[string, number]>('UPDATE users SET display_name = ? WHERE id = ? AND deleted_at IS NULL');
+    // username is COLLATE NOCASE and LIKE folds ASCII case: both case-insensitive, as PostgreSQL's lower()/ILIKE.
+    this.prefixStatement = db.prepare<{ exact: string; prefix: string; word: string; exclude: number; limit: number }, UserRow>(
+      `SELECT ${COLUMNS} FROM users
+        WHERE deleted_at IS NULL AND disabled = 0 AND id <> @exclude
+          AND (username LIKE @prefix ESCAPE '\\' OR display_name LIKE @prefix ESCAPE '\\' OR display_name LIKE @word ESCAPE '\\')
+        ORDER BY username = @exact DESC, username LIMIT @limit`,
+    );
+    this.exactStatement = db.prepare<[string, number], UserRow>(
+      `SELECT ${COLUMNS} FROM users WHERE username = ? AND deleted_at IS NULL AND disabled = 0 AND id <> ?`,
+    );
     this.markDeletedStatement = db.prepare<[number, number]>(
       'UPDATE users SET deleted_at = ?, password_hash = NULL, disabled = 1 WHERE id = ? AND deleted_at IS NULL',
     );
@@ -75,6 +90,21 @@ export class UsersRepository {
 
   markDeleted(id: number, now: number): boolean {
     return this.markDeletedStatement.run(now, id).changes === 1;
+  }
+
+  setDisplayName(id: number, displayName: string): boolean {
+    return this.setNameStatement.run(displayName, id).changes === 1;
+  }
+
+  /** Users whose username, display name or a word of it starts with `query` (ASCII case folded); the whole username first. */
+  findByPrefix(query: string, excludeUserId: number, limit: number): UserRow[] {
+    const escaped = escapeLike(query);
+    return this.prefixStatement.all({ exact: query, prefix: `${escaped}%`, word: `% ${escaped}%`, exclude: excludeUserId, limit });
+  }
+
+  /** The user named exactly `username` (any case), when enabled and not deleted. */
+  findExact(username: string, excludeUserId: number): UserRow | undefined {
+    return this.exactStatement.get(username, excludeUserId);
   }
 
   /** When the user was last seen online (presence). */

@@ -1,4 +1,4 @@
-import type { AccountsStorage, AddDeviceOutcome, CreateUserOutcome, DeviceWithUser, RevocationChange, StoredDevice, StoredAccount } from '../ports/accounts.js';
+import type { AccountsStorage, AddDeviceOutcome, CreateUserOutcome, DeviceWithUser, RevocationChange, StoredDevice, StoredAccount, UserQuery } from '../ports/accounts.js';
 import type { TokenState } from '../ports/token.js';
 import type { Store } from '../store.js';
 import { recordRevocationEvents } from './revocation-events.js';
@@ -85,6 +85,16 @@ export class SqliteAccountsStorage implements AccountsStorage {
       const deviceIds = input.deviceIds.filter((id) => store.devices.revoke(id, input.now));
       return { deviceIds, events: recordRevocationEvents(store, { userId: input.userId, deviceIds, reason: 'device_revoked', now: input.now }) };
     });
+  }
+
+  setDisplayName(userId: number, displayName: string): Promise<boolean> {
+    return this.store.batcher.submit(() => this.store.users.setDisplayName(userId, displayName));
+  }
+
+  async findUsers(query: UserQuery): Promise<StoredAccount[]> {
+    const { users } = this.store;
+    const rows = query.match === 'exact' ? [users.findExact(query.query, query.excludeUserId)].filter((row) => row !== undefined) : users.findByPrefix(query.query, query.excludeUserId, query.limit);
+    return rows.slice(0, query.limit).map(toStoredAccount);
   }
 
   async touchDevice(deviceId: number, at: number): Promise<void> {

@@ -18,7 +18,10 @@ export class SqliteHistoryStorage implements HistoryStorage {
       const after = (afterSeq: number, limit: number) => store.messages.visibleAfter(userId, threadId, afterSeq, to, limit);
       const before = (beforeSeq: number, limit: number) => store.messages.visibleBefore(userId, threadId, beforeSeq, from, limit);
       let rows;
-      if ('after' in anchor) {
+      if ('after' in anchor && anchor.changes) {
+        // Closing a gap: everything sync would give, change rows included.
+        rows = store.messages.syncAfter(userId, threadId, Math.max(anchor.after, from), to, size);
+      } else if ('after' in anchor) {
         rows = after(Math.max(anchor.after, from), size);
       } else if ('before' in anchor) {
         rows = before(Math.min(anchor.before, to + 1), size);

@@ -63,6 +63,13 @@ export function addAccountRoutes(router: Router, accounts: AccountService): void
     return json(200, { user: userJson(principal.user), device_id: principal.deviceId });
   });
 
+  router.add('PATCH', '/v1/me', async (request, context) => {
+    const principal = await authenticate(request, context.clientAddress);
+    const body = await readJsonObject(request);
+    const user = await accounts.setDisplayName(principal, readString(body, 'display_name', TEXT));
+    return json(200, { user: userJson(user), device_id: principal.deviceId });
+  });
+
   router.add('POST', '/v1/me/password', async (request, context) => {
     const principal = await authenticate(request, context.clientAddress);
     const body = await readJsonObject(request);
