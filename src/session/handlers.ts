@@ -26,8 +26,8 @@ export interface ChatServices {
   readonly pushTokens: PushTokenService;
   readonly keys: KeyService;
   readonly deviceMessages: DeviceMessageService;
-  readonly search: SearchService;
   readonly people: UserSearchService;
+  readonly search: SearchService;
 }
 
 /** The requests of an authenticated connection (auth and ping are the session's own). */
