@@ -214,15 +214,13 @@ export class Receiver {
   }
 
   /**
-   * Every seq of the thread after `after` the device may see, one page. Since protocol 3 `history` leaves change
-   * messages out (their seqs would be skipped as invisible): `sync` for the one thread brings them too.
+   * Every seq of the thread after `after` the device may see, one page. Since protocol 3 a page of `history` leaves
+   * change messages out unless asked for them (`changes`): their seqs would be skipped as invisible, the edits,
+   * deletes and reactions lost.
    */
   private async pageAfter(connection: Connection, threadId: number, after: number): Promise<readonly MessageJson[]> {
-    if ((connection.welcome?.protocol ?? 0) >= 3) {
-      const reply = await connection.request({ type: 'sync', cursors: [{ thread_id: threadId, seq: after }] });
-      return reply.threads.find((page) => page.thread_id === threadId)?.messages ?? [];
-    }
-    const page = await connection.request({ type: 'history', thread_id: threadId, after, limit: connection.welcome?.limits.history_page_max ?? 200 });
+    const changes = (connection.welcome?.protocol ?? 0) >= 3 ? { changes: true } : {};
+    const page = await connection.request({ type: 'history', thread_id: threadId, after, limit: connection.welcome?.limits.history_page_max ?? 200, ...changes });
     return page.messages;
   }
 

@@ -31,7 +31,11 @@ export type RequestJson =
   | { readonly type: 'delivered'; readonly thread_id: number; readonly seq: number }
   | { readonly type: 'read'; readonly thread_id: number; readonly seq: number }
   /** At most one of before, after, around; none: the newest page. */
-  | { readonly type: 'history'; readonly thread_id: number; readonly limit?: number; readonly before?: number; readonly after?: number; readonly around?: number }
+  /** `changes` (with `after` only, protocol 3): change messages too, for closing a gap in the live stream. */
+  | {
+      readonly type: 'history'; readonly thread_id: number; readonly limit?: number; readonly before?: number; readonly after?: number; readonly around?: number;
+      readonly changes?: boolean;
+    }
   | { readonly type: 'jump'; readonly message_id: number; readonly limit?: number }
   | { readonly type: 'sync'; readonly cursors: ReadonlyArray<{ readonly thread_id: number; readonly seq: number }> }
   | { readonly type: 'threads' }

@@ -10,7 +10,7 @@ const message = (seq: number, change?: MessageJson['change']): MessageJson => ({
   ...(change ? { change } : {}),
 });
 
-it('fills a gap with sync for the one thread on a protocol 3 server, so the change messages history leaves out are not skipped', { timeout: 5000 }, async () => {
+it('fills a gap with history asking for change messages on a protocol 3 server, so they are not skipped as invisible seqs', { timeout: 5000 }, async () => {
   const requests: RequestJson[] = [];
   const delivered: number[] = [];
   let filled: () => void = () => undefined;
@@ -23,11 +23,12 @@ it('fills a gap with sync for the one thread on a protocol 3 server, so the chan
     request: async (request: RequestJson) => {
       requests.push(request);
       if (request.type === 'delivered') return { type: 'delivered' };
-      assert.equal(request.type, 'sync', 'no history request: it would skip seq 2, a change message');
-      const cursor = request.cursors.find((c) => c.thread_id === 4)?.seq ?? 0;
-      // The server's sync brings every seq after the cursor, the change message included.
-      const messages = cursor === 1 ? [message(2, { type: 'reaction', message_id: 101, emoji: '👍', on: true }), message(3)] : [];
-      return { type: 'sync', threads: [{ thread_id: 4, last_seq: 3, messages, has_more: false }] };
+      if (request.type === 'sync') return { type: 'sync', threads: [] };
+      assert.equal(request.type, 'history');
+      assert.equal(request.changes, true, 'without changes: true the page would skip seq 2, a change message');
+      // The server's page brings every seq after the cursor, the change message included.
+      const messages = request.after === 1 ? [message(2, { type: 'reaction', message_id: 101, emoji: '👍', on: true }), message(3)] : [];
+      return { type: 'messages', thread_id: 4, messages, has_more_before: true, has_more_after: false };
     },
   } as unknown as Connection;
   const receiver = new Receiver({
@@ -48,5 +49,5 @@ it('fills a gap with sync for the one thread on a protocol 3 server, so the chan
   receiver.offer(message(3)); // live, above a gap: seq 2 was a change message that did not reach this connection
   await done;
   assert.deepEqual(delivered, [1, 2, 3]);
-  assert.deepEqual(requests.filter((r) => r.type === 'sync').at(-1), { type: 'sync', cursors: [{ thread_id: 4, seq: 1 }] });
+  assert.deepEqual(requests.filter((r) => r.type === 'history'), [{ type: 'history', thread_id: 4, after: 1, limit: 200, changes: true }]);
 });
