@@ -1,4 +1,5 @@
 import type { ChatClient, ClientAttachment, ClientMessage, ThumbnailInput, UploadedAttachment } from '../../src/client/browser.js';
+import type { SendOptions } from './message-sdk.js';
 
 /**
  * What the web client uses of the SDK's attachments API (docs/client.md,
@@ -21,8 +22,8 @@ export interface ImageFacts {
  * server describes them from its own records; in an encrypted one the SDK
  * puts their keys inside the envelope.
  */
-export function sendWithAttachments(client: ChatClient, threadId: number, text: string, attachments: readonly UploadedAttachment[]): Promise<unknown> {
-  return client.send(threadId, text ? { text } : null, { attachments });
+export function sendWithAttachments(client: ChatClient, threadId: number, text: string, attachments: readonly UploadedAttachment[], options: SendOptions = {}): Promise<unknown> {
+  return client.send(threadId, text ? { text } : null, { ...options, attachments });
 }
 
 

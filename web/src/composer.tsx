@@ -2,7 +2,10 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ThreadJson } from '../../src/client/browser.js';
 import { durationText, sizeText } from './attachment-sdk.js';
 import { growToFit } from './grow.js';
+import { useMentionAutocomplete } from './mention-input.js';
+import { plainText } from './message-changes.js';
 import type { ChatModel } from './model.js';
+import { ComposerBanner } from './reply.js';
 import type { PendingUpload } from './uploads.js';
 import { VoiceError, VoiceRecorder } from './voice.js';
 
@@ -84,13 +87,35 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
   const uploads = model.uploads.list(thread.id);
   const uploading = model.uploads.uploading(thread.id);
   const finished = uploads.some((u) => u.state === 'done');
-  const canSend = !uploading && (text.trim() !== '' || finished);
+  // Replying, or editing (the text box holds the message's text; files stay for the next message).
+  const mode = model.msg.modes.get(thread.id);
+  const editing = mode?.kind === 'edit';
+  const canSend = editing ? text.trim() !== '' : !uploading && (text.trim() !== '' || finished);
+  const mentions = useMentionAutocomplete(model, thread, input, text, setText);
+  const editedId = editing ? mode.message.id : undefined;
+  const wasEditing = useRef(false);
+  useEffect(() => {
+    if (editedId !== undefined && mode) {
+      setText(plainText(mode.message) ?? '');
+      input.current?.focus();
+    } else if (wasEditing.current) {
+      setText('');
+    }
+    wasEditing.current = editedId !== undefined;
+  }, [editedId]);
+  useEffect(() => {
+    if (mode?.kind === 'reply') input.current?.focus();
+  }, [mode]);
   const send = (): void => {
     if (!canSend) return;
     const trimmed = text.trim();
-    const attachments = model.uploads.takeDone(thread.id);
+    const attachments = editing ? [] : model.uploads.takeDone(thread.id);
+    wasEditing.current = false;
     setText('');
-    void model.send(thread.id, trimmed, attachments);
+    // A refused edit (its window passed, say): the text comes back to be copied or sent as a new message.
+    void model.msg.submit(thread.id, trimmed, attachments).then((ok) => {
+      if (!ok) setText(trimmed);
+    });
   };
   return (
     <form
@@ -100,6 +125,8 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
         send();
       }}
     >
+      <ComposerBanner model={model} thread={thread} />
+      {mentions.list}
       {uploads.length > 0 && (
         <ul class="uploads" aria-label="Attachments to send">
           {uploads.map((upload) => (
@@ -132,8 +159,11 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
           aria-label="Message"
           onInput={(event) => {
             setText(event.currentTarget.value);
+            mentions.onCaret();
             model.userTyped(thread.id);
           }}
+          onKeyUp={mentions.onCaret}
+          onClick={mentions.onCaret}
           onPaste={(event) => {
             const files = [...(event.clipboardData?.files ?? [])];
             if (files.length === 0) return;
@@ -142,6 +172,21 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
             attachFiles(model, thread, files);
           }}
           onKeyDown={(event) => {
+            if (mentions.onKeyDown(event)) return;
+            // The keyboard's way to the message features: ↑ in an empty box edits the last own message, Esc stops.
+            if (event.key === 'ArrowUp' && text === '' && !mode) {
+              const last = model.msg.lastEditable(thread.id);
+              if (last) {
+                event.preventDefault();
+                model.msg.edit(last);
+              }
+              return;
+            }
+            if (event.key === 'Escape' && mode) {
+              event.preventDefault();
+              model.msg.cancel(thread.id);
+              return;
+            }
             if (event.key === 'Enter' && !event.shiftKey) {
               event.preventDefault();
               send();
@@ -149,8 +194,8 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
           }}
         />
         <VoiceButton model={model} thread={thread} onError={setVoiceError} />
-        <button type="submit" disabled={!canSend} title={uploading ? 'Waiting for the attachments to upload' : undefined}>
-          Send
+        <button type="submit" disabled={!canSend} title={uploading && !editing ? 'Waiting for the attachments to upload' : undefined}>
+          {editing ? 'Save' : 'Send'}
         </button>
       </div>
       {voiceError && (

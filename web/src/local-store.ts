@@ -41,8 +41,34 @@ export class LocalStorageStore extends DocumentStore {
     return this.document.e2eThreads ?? {};
   }
 
+  /**
+   * The SDK's search index of the encrypted messages this browser decrypted,
+   * beside the document (it holds their text, as the document holds the
+   * keys that open them): a reload still finds them. When localStorage is
+   * full the index is dropped rather than the write failing: it is a cache
+   * the SDK rebuilds from what it decrypts next.
+   */
+  saveLocalIndex(serialised: string | undefined): Promise<void> {
+    try {
+      if (serialised === undefined) localStorage.removeItem(this.indexKey);
+      else localStorage.setItem(this.indexKey, serialised);
+    } catch {
+      localStorage.removeItem(this.indexKey);
+    }
+    return Promise.resolve();
+  }
+
+  loadLocalIndex(): Promise<string | undefined> {
+    return Promise.resolve(localStorage.getItem(this.indexKey) ?? undefined);
+  }
+
+  private get indexKey(): string {
+    return `${this.key}.search`;
+  }
+
   /** Forgets everything (logout). */
   clear(): void {
     localStorage.removeItem(this.key);
+    localStorage.removeItem(this.indexKey);
   }
 }

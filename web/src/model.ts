@@ -14,6 +14,8 @@ import { Attention } from './attention.js';
 import { EncryptionModel } from './e2e-model.js';
 import { type ThreadHistoryMode, pushThreadEntry, threadInLocation } from './navigation.js';
 import { LocalStorageStore } from './local-store.js';
+import { MessageFeatures } from './message-model.js';
+import type { SendOptions } from './message-sdk.js';
 import { type Session, forgetSession, saveSession } from './session.js';
 import { UploadQueue } from './uploads.js';
 
@@ -46,6 +48,8 @@ export class ChatModel {
   readonly uploads: UploadQueue;
   /** Signed links of the attachments on screen. */
   readonly links: LinkCache;
+  /** Replies, edits, deletes, reactions, jumps and search. */
+  readonly msg: MessageFeatures;
   /** Title, favicon, notifications and sound. */
   readonly attention: Attention;
   /** Why the client cannot run at all (a damaged store: its secrets are left as they are). */
@@ -87,6 +91,7 @@ export class ChatModel {
     this.e2e = new EncryptionModel(this.client, session.user.id, this.store, () => this.changed(), () => void this.reloadMessages());
     this.uploads = new UploadQueue(this.client, () => this.changed());
     this.links = new LinkCache(this.client, () => this.changed());
+    this.msg = new MessageFeatures(this, () => this.changed());
     this.attention = new Attention(this);
     this.subscribe(() => this.attention.refresh());
     this.users.set(session.user.id, session.user);
@@ -186,7 +191,8 @@ export class ChatModel {
     const arrived = new Set((this.messages.get(threadId) ?? []).map((m) => m.client_msg_id));
     return this.client
       .pending()
-      .filter((entry) => entry.thread_id === threadId && !arrived.has(entry.client_msg_id))
+      // Edits, deletes and reactions wait in the same outbox: they are not messages of their own.
+      .filter((entry) => entry.thread_id === threadId && !entry.change && !arrived.has(entry.client_msg_id))
       .map((entry) => {
         // An encrypted message with files is kept sealed-to-be: { chatd, body, attachments } (the SDK's shape).
         const sealed = entry.body as { chatd?: unknown; body?: { text?: unknown } | null; attachments?: unknown[]; text?: unknown } | null;
@@ -347,12 +353,12 @@ export class ChatModel {
     this.changed();
   }
 
-  /** Sends `text` (may be empty when files go) with the finished uploads. */
-  async send(threadId: number, text: string, attachments: readonly UploadedAttachment[] = []): Promise<void> {
+  /** Sends `text` (may be empty when files go) with the finished uploads; `options`: the message answered, the members mentioned. */
+  async send(threadId: number, text: string, attachments: readonly UploadedAttachment[] = [], options: SendOptions = {}): Promise<void> {
     // The next keystroke is a new message being typed: say so at once.
     this.lastTyping = 0;
     try {
-      const sending = attachments.length > 0 ? sendWithAttachments(this.client, threadId, text, attachments) : this.client.send(threadId, { text });
+      const sending = attachments.length > 0 ? sendWithAttachments(this.client, threadId, text, attachments, options) : this.client.send(threadId, { text }, options);
       this.changed();
       await sending;
     } catch (error) {
@@ -428,7 +434,7 @@ export class ChatModel {
     if (thread.peer) this.users.set(thread.peer.id, thread.peer);
   }
 
-  private add(threadId: number, messages: readonly ClientMessage[]): void {
+  add(threadId: number, messages: readonly ClientMessage[]): void {
     for (const message of messages) if (message.seq > (this.latest.get(threadId)?.seq ?? 0)) this.latest.set(threadId, message);
     const bySeq = new Map((this.messages.get(threadId) ?? []).map((m) => [m.seq, m]));
     for (const message of messages) bySeq.set(message.seq, message);

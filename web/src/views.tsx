@@ -7,8 +7,11 @@ import { Composer, attachFiles, useFileDrop } from './composer.js';
 import { DevicesPanel, EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
 import { GroupPanel } from './group-panel.js';
 import { Linkified } from './links.js';
+import { DeletedBody, EditedMark, MessageShell, MessageText, NewerMessages } from './message-parts.js';
 import type { ChatModel, PendingMessage } from './model.js';
 import { Suggestions, lastWord, useUserSuggestions, withLastWord } from './people.js';
+import { ReplyQuote } from './reply.js';
+import { SearchBox, SearchResults } from './search.js';
 import { SettingsPanel } from './settings.js';
 import { NotificationBanner, UnreadDivider, useScrollToDivider } from './thread-extras.js';
 
@@ -129,8 +132,10 @@ function Sidebar({ model }: { model: ChatModel }) {
           <button type="submit">Create group</button>
         </form>
       )}
+      <SearchBox model={model} />
       {model.error && !model.openThread && <p class="error" role="alert">{model.error}</p>}
-      <nav aria-label="Chats">
+      <SearchResults model={model} />
+      <nav aria-label="Chats" hidden={model.msg.search !== undefined}>
         <ul class="threads">
           {model.threads.map((thread) => (
             <li key={thread.id}>
@@ -181,6 +186,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
   const pending = model.pending(thread.id);
   const typing = model.typingIn(thread.id).filter((u) => u.id !== model.session.user.id);
   const failed = model.failed.get(thread.id) ?? [];
+  const newerAfter = model.msg.newerAfter.get(thread.id);
   const list = useRef<HTMLOListElement>(null);
   const atBottom = useRef(true);
   const fromBottom = useRef(0);
@@ -258,6 +264,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
           <Fragment key={message.seq}>
             {message.seq === firstUnread && <UnreadDivider />}
             <MessageItem model={model} message={message} />
+            {newerAfter === message.seq && <NewerMessages model={model} thread={thread} />}
           </Fragment>
         ))}
         <IdentityWarnings model={model} thread={thread} onVerify={setSafetyWith} />
@@ -291,19 +298,27 @@ function MessageItem({ model, message }: { model: ChatModel; message: ClientMess
   const problem = message.kind === 'e2e' && message.e2e?.status !== 'ok';
   const body = textOf(message);
   return (
-    <li class={`message${own ? ' own' : ''}${problem ? ' e2e-problem' : ''}`} data-seq={message.seq} data-e2e={message.e2e?.status}>
+    <MessageShell model={model} message={message} className={`message${own ? ' own' : ''}${problem ? ' e2e-problem' : ''}`} attributes={{ 'data-seq': message.seq, 'data-e2e': message.e2e?.status }}>
       {!own && <span class="sender">{sender}</span>}
-      <MessageAttachments model={model} message={message} />
-      {body && (
-        <span class="body">
-          <Linkified text={body} />
-        </span>
+      <ReplyQuote model={model} message={message} />
+      {message.deleted ? (
+        <DeletedBody />
+      ) : (
+        <>
+          <MessageAttachments model={model} message={message} />
+          {body && (
+            <span class="body">
+              <MessageText model={model} message={message} text={body} plain={(run) => <Linkified text={run} />} />
+            </span>
+          )}
+        </>
       )}
       <span class="meta">
+        <EditedMark message={message} />
         {time(message.created_at)}
         {own && <Ticks status={status} />}
       </span>
-    </li>
+    </MessageShell>
   );
 }
 
@@ -325,6 +340,7 @@ function textOf(message: ClientMessage): string {
 
 function previewOf(model: ChatModel, message: ClientMessage): string {
   if (message.kind === 'system') return systemText(model, message);
+  if (message.deleted) return 'This message was deleted';
   return textOf(message) || attachmentSummary(attachmentsOf(message));
 }
 
@@ -357,8 +373,11 @@ function systemText(model: ChatModel, message: ClientMessage): string {
   }
 }
 
+/** Made once: each toLocaleTimeString call with options builds a formatter, which cost seconds per burst of messages (every message is drawn again on every event). */
+const TIME = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
+
 function time(ms: number): string {
-  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return TIME.format(ms);
 }
 
 function lastSeen(ms: number | null): string {
