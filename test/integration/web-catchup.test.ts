@@ -10,7 +10,7 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
 /**
  * The web client's catch-up (issue 21) in headless Chromium against the real
  * server: the unread count in the title and favicon, a notification for a
- * message that arrives while the tab is hidden (none for a muted chat),
+ * message that arrives while the tab is hidden (none for a muted chat, unless it mentions you),
  * clickable links, the unread divider, Back closing a chat on a phone,
  * settings (display name, logging out another device), people found by
  * prefix, and group rename, roles, remove and leave.
@@ -120,7 +120,7 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
   const notifications = (page: Page) =>
     page.evaluate('window.notificationsForTest.map(({ title, body, tag }) => ({ title, body, tag }))') as Promise<Array<{ title: string; body?: string; tag?: string }>>;
 
-  it('the title and favicon count unread messages; a hidden tab gets a notification, none for a muted chat; clicking it opens the chat', async () => {
+  it('the title and favicon count unread messages; a hidden tab gets a notification, none for a muted chat unless it mentions you; clicking it opens the chat', async () => {
     const alice = await person('alice');
     const bob = await person('bob', { notifications: true });
     await startChat(alice, 'bob');
@@ -168,6 +168,11 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     await message(bob, 'quiet please').waitFor();
     assert.equal((await notifications(bob)).length, 1, 'no notification for a muted chat');
     assert.equal(await bob.title(), 'chatd', 'a muted chat does not count in the title');
+
+    // Mute silences the chat, not a mention of bob in it.
+    await say(alice, '@bob look at this');
+    await bob.waitForFunction('window.notificationsForTest.length === 2');
+    assert.equal((await notifications(bob))[1]?.body, '@bob look at this');
   });
 
   it('links are clickable, open in a new tab without a handle on chatd, and only http(s) ones', async () => {

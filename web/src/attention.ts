@@ -1,5 +1,6 @@
 import type { ClientMessage } from '../../src/client/browser.js';
 import { attachmentSummary, attachmentsOf } from './attachment-sdk.js';
+import { isMentioned } from './mentions.js';
 import type { ChatModel } from './model.js';
 
 /** The user's choices about being alerted, kept per browser. */
@@ -119,7 +120,8 @@ export class Attention {
     if (message.sender_id === this.model.session.user.id) return;
     if (document.visibilityState !== 'hidden' || message.created_at < Date.now() - NEWS_MS) return;
     const thread = this.model.threads.find((t) => t.id === message.thread_id);
-    if (thread?.muted) return;
+    // Mute silences a chat, never a mention of you in it (as push does).
+    if (thread?.muted && !isMentioned(message, this.model.session.user.id)) return;
     this.showNotification(message);
     if (this.preferences.sound) this.beep();
   }
