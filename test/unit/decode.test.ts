@@ -34,6 +34,13 @@ describe('decodeClientFrame', () => {
       anchor: { latest: true },
       limit: 50,
     });
+    assert.deepEqual(decodeClientFrame('{"type":"history","id":"h","thread_id":3,"after":4,"changes":true}', 1024), {
+      type: 'history',
+      id: 'h',
+      thread_id: 3,
+      anchor: { after: 4, changes: true },
+      limit: 50,
+    });
   });
 
   const cases: Array<[string, string, string | null, RegExp]> = [
@@ -47,6 +54,8 @@ describe('decodeClientFrame', () => {
     ['a missing type', '{"id":"9"}', '9', /type is required; known: auth, ping, send/],
     ['a send without a body', '{"type":"send","id":"s","thread_id":1,"client_msg_id":"c"}', 's', /body is required/],
     ['a history with two anchors', '{"type":"history","id":"h","thread_id":1,"before":5,"after":2}', 'h', /cannot be combined/],
+    ['a history asking for changes without after', '{"type":"history","id":"h","thread_id":1,"before":5,"changes":true}', 'h', /changes is only for a page after a seq/],
+    ['a history with changes that is not a boolean', '{"type":"history","id":"h","thread_id":1,"after":5,"changes":1}', 'h', /changes/],
     ['a member that is neither id nor name', '{"type":"group_create","id":"g","title":"t","members":[true]}', 'g', /members must hold user ids/],
   ];
   for (const [name, text, id, message] of cases) {
