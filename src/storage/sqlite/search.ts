@@ -35,14 +35,6 @@ function shapeOf(plan: Exclude<SearchPlan, { kind: 'nothing' }>): Shape {
 }
 
 /**
- * Matches looked at per search: the newest this many messages of the whole server that hold the words (before
- * visibility and filters). A word in 100,000 messages took 360 ms of the event loop without this bound and 70 ms
- * with it (2-core machine); a word in more messages than this is looked for among the newest of them (docs/search.md).
- * CROSS JOIN keeps the matches the outer loop: otherwise SQLite may walk the user's messages and probe the matches.
- */
-export const MAX_CANDIDATES = 20_000;
-
-/**
  * The search as one statement. Visibility is in the SQL: the user's
  * memberships (current or past) bound the seqs, hidden messages are left
  * out, and the view holds only content messages of kind 'text' that are not
@@ -50,28 +42,22 @@ export const MAX_CANDIDATES = 20_000;
  * then newest.
  */
 function searchSql(shape: Shape): string {
-  // The index's newest MAX_CANDIDATES matches, ranked there: FTS5 walks a term's entries newest first and stops at
-  // the limit, so a word in most messages costs a bounded time of the event loop (SQLite reads are synchronous).
-  const from = shape.index
-    ? `c CROSS JOIN message_search_text s ON s.id = c.id`
-    : 'message_search_text s';
+  const from = shape.index ? `${shape.index} JOIN message_search_text s ON s.id = ${shape.index}.rowid` : 'message_search_text s';
   const likes = shape.likes.map((_, i) => `AND s.text LIKE @like${i} ESCAPE '\\'`).join(' ');
-  const candidates = shape.index
-    ? `WITH c AS MATERIALIZED (SELECT rowid AS id, bm25(${shape.index}) AS score FROM ${shape.index} WHERE ${shape.index} MATCH @match ORDER BY rowid DESC LIMIT ${MAX_CANDIDATES})`
-    : '';
-  return `${candidates}
+  return `
 SELECT m.*, s.text AS search_text
   FROM ${from}
   JOIN thread_members tm ON tm.thread_id = s.thread_id AND tm.user_id = @user
   JOIN messages m ON m.id = s.id
- WHERE s.seq > tm.joined_seq AND (tm.left_seq IS NULL OR s.seq <= tm.left_seq)
+ WHERE ${shape.index ? `${shape.index} MATCH @match AND` : ''}
+       s.seq > tm.joined_seq AND (tm.left_seq IS NULL OR s.seq <= tm.left_seq)
    AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = @user AND h.message_id = s.id)
    AND (@thread IS NULL OR s.thread_id = @thread)
    AND (@sender IS NULL OR s.sender_user_id = @sender)
    AND (@after IS NULL OR s.created_at > @after)
    AND (@before IS NULL OR s.created_at < @before)
    ${likes}
- ORDER BY ${shape.index ? 'c.score,' : ''} s.id DESC
+ ORDER BY ${shape.index ? `bm25(${shape.index}),` : ''} s.id DESC
  LIMIT @limit OFFSET @offset`;
 }
 
