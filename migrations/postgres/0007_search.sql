@@ -109,8 +109,15 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE TRIGGER message_search_sync AFTER INSERT OR UPDATE OF body, attachments, deleted_at, kind, change ON messages
+CREATE TRIGGER message_search_insert AFTER INSERT ON messages
   FOR EACH ROW EXECUTE FUNCTION chatd_message_search_sync();
+-- A change unit rewrites its target's row whole (a reaction sets the same body again): re-index only when what
+-- the index holds can differ.
+CREATE TRIGGER message_search_update AFTER UPDATE OF body, attachments, deleted_at, kind, change ON messages
+  FOR EACH ROW
+  WHEN (OLD.body IS DISTINCT FROM NEW.body OR OLD.attachments IS DISTINCT FROM NEW.attachments OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at
+        OR OLD.kind IS DISTINCT FROM NEW.kind OR OLD.change IS DISTINCT FROM NEW.change)
+  EXECUTE FUNCTION chatd_message_search_sync();
 
 -- The messages stored before this version.
 INSERT INTO message_search (message_id, thread_id, seq, sender_user_id, created_at, text)
