@@ -182,6 +182,11 @@ function changeRefusal(
       return new ChatError('edit_window_passed', `messages can be edited for ${inWords(outcome.windowMs)} after they are sent (messages.edit_window_seconds); this one is older`);
     case 'kind_mismatch':
       return new ChatError('invalid_field', `kind must be the message's own: message ${id} is ${change.type === 'edit' && change.content.kind === 'text' ? 'e2e' : 'text'}`, { field: 'kind' });
+    case 'unseen_by_members':
+      return new ChatError(
+        'forbidden',
+        `message ${id} can no longer be edited: members who joined the thread after it cannot see it, and an edit would show them its text; send a new message instead`,
+      );
     case 'mention_not_member':
       return mentionRefusal(outcome.userId, threadId);
     case 'too_many_reactions':

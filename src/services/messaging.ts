@@ -168,6 +168,7 @@ function sendRefusal(outcome: AppendOutcome & { kind: 'refused' }, request: Send
     case 'not_author':
     case 'edit_window_passed':
     case 'kind_mismatch':
+    case 'unseen_by_members':
     case 'too_many_reactions':
       return new ChatError('internal', `a send was refused as a change (${outcome.reason})`);
     // The content's refusals, answered above.

@@ -78,6 +78,25 @@ export function messageChangesContract(open: () => Promise<MessagingFixture>): v
       assert.deepEqual(await w.react(w.bob, inGroup.id, '👍', true, { threadId: w.group }), { kind: 'refused', reason: 'not_member' });
     });
 
+    it('refuses an edit of a message a current member cannot see (they joined after it): the edit would show them its text', async () => {
+      const w = await world();
+      const before = stored(await w.send(w.alice, { threadId: w.group }));
+      const added = await w.f.threads.changeGroup({
+        threadId: w.group,
+        actor: w.alice,
+        expect: { actorRole: 'owner' },
+        change: { kind: 'add', userIds: [w.dave.userId], maxMembers: 10, event: { event: 'members_added' } },
+        now: NOW,
+      });
+      assert.equal(added.kind, 'changed');
+      assert.deepEqual(await w.edit(w.alice, before.id, 'now dave would read this', { threadId: w.group }), { kind: 'refused', reason: 'unseen_by_members' });
+      const after = stored(await w.send(w.alice, { threadId: w.group }));
+      assert.equal(stored(await w.edit(w.alice, after.id, 'everyone saw it', { threadId: w.group })).change?.type, 'edit', 'a message every member sees stays editable');
+      // Deleting and reacting carry no text: still allowed.
+      stored(await w.react(w.bob, before.id, '👍', true, { threadId: w.group }));
+      stored(await w.remove(w.alice, before.id, { threadId: w.group }));
+    });
+
     it('checks an e2e edit exactly like an e2e send: sealed to the approved devices, refused as plaintext where encryption is required', async () => {
       const w = await world();
       const [a1, b1] = [await w.f.device(w.alice.userId, { approved: true }), await w.f.device(w.bob.userId, { approved: true })];

@@ -22,6 +22,7 @@ describe('the rules of a change on PostgreSQL (decideChange)', () => {
     senderUserId: 1,
     kind: 'text',
     isChange: false,
+    unseenByMembers: false,
     createdAt: 1000,
     bodyJson: '"hi"',
     mentionsJson: null,

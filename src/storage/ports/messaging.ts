@@ -138,7 +138,7 @@ export type MessageKind = 'text' | 'e2e' | 'system';
  * `signed_out` outcome wins over all); a resend of a stored message wins over
  * the rest. A change: membership, then the target (no_message,
  * not_changeable, message_deleted, not_author, edit_window_passed,
- * kind_mismatch), then the edit's content as a send's, then mentions, then
+ * kind_mismatch, unseen_by_members), then the edit's content as a send's, then mentions, then
  * too_many_reactions. A send: membership, content, reply_invalid,
  * message_deleted (of the reply's target), mention_not_member, attachment_gone.
  */
@@ -168,6 +168,11 @@ export type AppendRefusal =
   | { readonly reason: 'edit_window_passed'; readonly windowMs: number }
   /** An edit's content is not of the target's kind (text for e2e or e2e for text). */
   | { readonly reason: 'kind_mismatch' }
+  /**
+   * An edit of a message some current member cannot see (they joined after it): the edit, a message of its
+   * own, would reach them with the text that history keeps from them.
+   */
+  | { readonly reason: 'unseen_by_members' }
   /** A send's reply_to is not a content message of this thread the sender may see. */
   | { readonly reason: 'reply_invalid' }
   /** A mentioned user is not a current member of the thread (the first such one). */

@@ -24,6 +24,8 @@ export interface TargetState {
   readonly editedAt: number | null;
   readonly deletedAt: number | null;
   readonly reactionsJson: string | null;
+  /** A current member joined at or after it and cannot see it (an edit would show it to them). */
+  readonly unseenByMembers: boolean;
 }
 
 type Refusal = AppendOutcome & { kind: 'refused' };
@@ -83,6 +85,7 @@ export function decideChange(
         return { kind: 'refused', reason: 'edit_window_passed', windowMs: change.editWindowMs };
       }
       if (change.content.kind !== target.kind) return { kind: 'refused', reason: 'kind_mismatch' };
+      if (target.unseenByMembers) return { kind: 'refused', reason: 'unseen_by_members' };
       const refusal = content(input, change.content) ?? mentionRefusal(change.mentions, members);
       if (refusal) return refusal;
       const mentionsJson = change.mentions !== undefined && change.mentions.length > 0 ? JSON.stringify(change.mentions) : undefined;

@@ -26,11 +26,12 @@ import type { Sql } from './sql.js';
  */
 const RELATED = `
 WITH locked AS (
-  SELECT id, thread_id, seq, sender_user_id, kind, target_id, created_at, body, mentions, attachments, edited_at, deleted_at, reactions
+  SELECT id, thread_id, seq, sender_user_id, kind, target_id, created_at, body, mentions, attachments, edited_at, deleted_at, reactions,
+         EXISTS (SELECT 1 FROM thread_members tm WHERE tm.thread_id = messages.thread_id AND tm.left_seq IS NULL AND tm.joined_seq >= messages.seq) AS unseen
     FROM messages WHERE id = ANY($1::bigint[]) AND thread_id = ANY($5::bigint[]) ORDER BY id FOR NO KEY UPDATE
 ),
 replied AS (
-  SELECT id, thread_id, seq, sender_user_id, kind, target_id, created_at, body, mentions, attachments, edited_at, deleted_at, reactions
+  SELECT id, thread_id, seq, sender_user_id, kind, target_id, created_at, body, mentions, attachments, edited_at, deleted_at, reactions, false AS unseen
     FROM messages WHERE id = ANY($2::bigint[]) AND id <> ALL($1::bigint[]) AND thread_id = ANY($5::bigint[])
 ),
 named AS (
@@ -55,6 +56,8 @@ interface MessageJsonRow {
   edited_at: number | null;
   deleted_at: number | null;
   reactions: string | null;
+  /** A current member joined at or after it (read for change targets; false for replies). */
+  unseen: boolean;
 }
 
 /** What the batch's changes, replies and mentions name; no statement when none does. */
@@ -95,6 +98,7 @@ function toTarget(row: MessageJsonRow): TargetState {
     threadId: row.thread_id,
     seq: row.seq,
     senderUserId: row.sender_user_id,
+    unseenByMembers: row.unseen,
     kind: row.kind,
     isChange: row.target_id !== null,
     createdAt: row.created_at,

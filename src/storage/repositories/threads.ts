@@ -80,6 +80,7 @@ export class ThreadsRepository {
   private readonly byDirectKey;
   private readonly setLastSeqStatement;
   private readonly setLastChangeStatement;
+  private readonly joinedSinceStatement;
   private readonly changerStateStatement;
   private readonly setTitleStatement;
   private readonly requireE2eStatement;
@@ -108,6 +109,7 @@ export class ThreadsRepository {
     this.setLastSeqStatement = db.prepare<[number, number, number]>('UPDATE threads SET last_seq = ?, last_message_at = ? WHERE id = ?');
     // A change row takes a seq but is no activity of the thread's: last_message_at stays.
     this.setLastChangeStatement = db.prepare<[number, number, number]>('UPDATE threads SET last_seq = ?, uncounted = ? WHERE id = ?');
+    this.joinedSinceStatement = db.prepare<[number, number], number>('SELECT 1 FROM thread_members WHERE thread_id = ? AND left_seq IS NULL AND joined_seq >= ? LIMIT 1').pluck();
     this.setTitleStatement = db.prepare<[string, number]>('UPDATE threads SET title = ? WHERE id = ?');
     this.requireE2eStatement = db.prepare<[number]>('UPDATE threads SET e2e_required = 1 WHERE id = ?');
     this.membershipStatement = db.prepare<[number, number], MembershipRow>(
@@ -200,6 +202,11 @@ export class ThreadsRepository {
   }
 
   /** Records the thread's newest seq, a change row's, and the change rows so far; the activity time stays. */
+  /** Whether a current member joined at or after `seq`: one who cannot see the message there. */
+  joinedSince(threadId: number, seq: number): boolean {
+    return this.joinedSinceStatement.get(threadId, seq) !== undefined;
+  }
+
   setLastChange(threadId: number, seq: number, uncounted: number): void {
     this.setLastChangeStatement.run(seq, uncounted, threadId);
   }

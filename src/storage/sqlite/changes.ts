@@ -28,7 +28,7 @@ export interface ChangePlan {
 }
 
 /** The plan, or why nothing is stored (refused, or `unchanged`). The sender is a current member (`state`). */
-export function planChange(store: Pick<Store, 'messages' | 'keys'>, input: ChangeInput, state: ChangerState): ChangePlan | Refusal | { kind: 'unchanged' } {
+export function planChange(store: Pick<Store, 'messages' | 'keys' | 'threads'>, input: ChangeInput, state: ChangerState): ChangePlan | Refusal | { kind: 'unchanged' } {
   const { change } = input;
   const target = store.messages.findById(change.targetId);
   // Another thread's message, or one from before the sender joined, is answered like one that does not exist.
@@ -44,6 +44,7 @@ export function planChange(store: Pick<Store, 'messages' | 'keys'>, input: Chang
         return { kind: 'refused', reason: 'edit_window_passed', windowMs: change.editWindowMs };
       }
       if (change.content.kind !== target.kind) return { kind: 'refused', reason: 'kind_mismatch' };
+      if (store.threads.joinedSince(input.threadId, target.seq)) return { kind: 'refused', reason: 'unseen_by_members' };
       const refusal = contentRefusal(store, input, change.content, state.e2e_required === 1) ?? mentionRefusal(store, input.threadId, change.mentions);
       if (refusal) return refusal;
       return { target, change: { type: 'edit' }, kind: change.content.kind, bodyJson: change.bodyJson, mentionsJson: mentionsJson(change.mentions) };
