@@ -1,6 +1,6 @@
 import type { ClientMessage, UserJson } from '../../src/client/browser.js';
 import type { UploadedAttachment } from './attachment-sdk.js';
-import { applyChange, plainText } from './message-changes.js';
+import { changedMessage, plainText } from './message-changes.js';
 import { type MessageChange, type MessageHidden, type SearchHit, parseMentions } from './message-sdk.js';
 import type { ChatModel } from './model.js';
 
@@ -245,7 +245,7 @@ export class MessageFeatures {
     if (local === 'hide') return this.onHidden(event);
     const { change } = event;
     // The SDK's copy when it holds the message; otherwise the change applied here to what is on screen.
-    const update = (message: ClientMessage): ClientMessage => event.message ?? applyChange(message, change, event.by);
+    const update = (message: ClientMessage): ClientMessage => event.message ?? changedMessage(message, change, event.by);
     const list = this.model.messages.get(event.threadId);
     const index = list?.findIndex((m) => m.id === event.messageId) ?? -1;
     if (list && index >= 0) {
