@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ClientMessage, type UserJson, deletedState, toggled } from '../../src/client/index.js';
-import { changedMessage } from '../../web/src/message-changes.js';
+import { type ClientMessage, type SearchResult, type UserJson, deletedState, toggled } from '../../src/client/index.js';
+import { changedMessage, hitsAfterChange } from '../../web/src/message-changes.js';
 import { insertMention, isMentioned, mentionCandidates, mentionQuery, mentionRuns } from '../../web/src/mentions.js';
 import { highlightRuns } from '../../web/src/snippets.js';
 
@@ -94,6 +94,36 @@ describe('live changes', () => {
     assert.deepEqual(toggled(start, '👍', 1, true), start, 'on twice is once');
     assert.deepEqual(toggled([{ emoji: '👍', user_ids: [1, 2] }], '👍', 1, true), [{ emoji: '👍', user_ids: [1, 2] }], 'on again does not move the user last');
     assert.deepEqual(toggled(start, '🙏', 3, false), start);
+  });
+});
+
+describe('search results after a change', () => {
+  const hit = (m: ClientMessage): SearchResult => ({ message: m, snippet: 'say hi', highlights: [[4, 6]], source: 'server' });
+  const other = hit(message({ id: 11, seq: 4 }));
+  const results = [hit(message()), other];
+  const apply = (change: Parameters<typeof changedMessage>[1], changeBy?: ClientMessage) => hitsAfterChange(results, 10, change, (m) => changedMessage(m, change, changeBy));
+
+  it('a message deleted for everyone is no longer a hit', () => {
+    assert.deepEqual(apply({ type: 'delete', message_id: 10 }), [other]);
+  });
+
+  it('an edited hit stays, with its new message and text, unmarked', () => {
+    const [edited, rest] = apply({ type: 'edit', message_id: 10 }, message({ id: 20, seq: 9, created_at: 2000, body: { text: 'hello there' } }));
+    assert.deepEqual(edited?.message.body, { text: 'hello there' });
+    assert.equal(edited?.message.edited_at, 2000);
+    assert.equal(edited?.snippet, 'hello there');
+    assert.deepEqual(edited?.highlights, []);
+    assert.equal(rest, other);
+    const long = 'x'.repeat(159) + '😀' + 'y'.repeat(50);
+    const [clipped] = apply({ type: 'edit', message_id: 10 }, message({ id: 20, body: { text: long } }));
+    assert.equal(clipped?.snippet, `${'x'.repeat(159)}…`, 'cut, not between the halves of an emoji');
+  });
+
+  it('a reaction keeps the snippet and its marks', () => {
+    const [liked] = apply({ type: 'reaction', message_id: 10, emoji: '👍', on: true }, message({ id: 20, sender_id: 2, body: null }));
+    assert.deepEqual(liked?.message.reactions, [{ emoji: '👍', user_ids: [2] }]);
+    assert.equal(liked?.snippet, 'say hi');
+    assert.deepEqual(liked?.highlights, [[4, 6]]);
   });
 });
 
