@@ -29,7 +29,7 @@ export { newClientMsgId } from './ids.js';
 export type { SearchOptions, SearchPage } from './client-messages.js';
 export type { SearchFilters, SearchResult } from './local-search.js';
 export { type Mentionable, parseMentions } from './mentions.js';
-export type { MessageChange, MessageHidden } from './message-changes.js';
+export { applyChange, deletedState, type MessageChange, type MessageHidden, toggled } from './message-changes.js';
 export type { MessageStatus, SentMessage, StatusChange } from './outbox.js';
 export type { WebSocketConstructor } from './socket.js';
 export {

@@ -54,10 +54,8 @@ export function applyChange(target: ClientMessage, row: ClientMessage & { readon
         ...(row.e2e ? { e2e: row.e2e } : target.e2e ? { e2e: target.e2e } : {}),
       };
     }
-    case 'delete': {
-      const { attachments: _a, reactions: _r, mentions: _m, e2e: _e, edited_at: _t, ...rest } = target;
-      return { ...rest, body: null, deleted: true };
-    }
+    case 'delete':
+      return deletedState(target);
     case 'reaction': {
       if (target.deleted) return target;
       const reactions = toggled(target.reactions ?? [], change.emoji, row.sender_id, change.on);
@@ -65,6 +63,12 @@ export function applyChange(target: ClientMessage, row: ClientMessage & { readon
       return reactions.length > 0 ? { ...rest, reactions } : rest;
     }
   }
+}
+
+/** A message deleted for everyone: a tombstone that keeps its place (seq, sender, time), nothing of what it said or carried. */
+export function deletedState(target: ClientMessage): ClientMessage {
+  const { attachments: _a, reactions: _r, mentions: _m, e2e: _e, edited_at: _t, ...rest } = target;
+  return { ...rest, body: null, deleted: true };
 }
 
 /** Reactions in first-used order; an emoji nobody uses any more is dropped. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ClientMessage, UserJson } from '../../src/client/index.js';
-import { applyChange, deletedState, toggled } from '../../web/src/message-changes.js';
+import { type ClientMessage, type SearchResult, type UserJson, deletedState, toggled } from '../../src/client/index.js';
+import { changedMessage, hitsAfterChange } from '../../web/src/message-changes.js';
 import { insertMention, isMentioned, mentionCandidates, mentionQuery, mentionRuns } from '../../web/src/mentions.js';
 import { highlightRuns } from '../../web/src/snippets.js';
 
@@ -54,25 +54,37 @@ describe('mentions', () => {
 });
 
 describe('live changes', () => {
+  const by = (fields: Partial<ClientMessage> = {}): ClientMessage => message({ id: 20, seq: 9, body: null, ...fields });
+
   it('an edit takes the new body, mentions and time; a reaction toggles the reactor', () => {
-    const edited = applyChange(message({ mentions: [2] }), { type: 'edit', message_id: 10 }, { sender_id: 1, created_at: 2000, body: { text: 'hello' }, mentions: undefined, e2e: undefined });
+    const edited = changedMessage(message({ mentions: [2] }), { type: 'edit', message_id: 10 }, by({ created_at: 2000, body: { text: 'hello' } }));
     assert.deepEqual(edited.body, { text: 'hello' });
     assert.equal(edited.edited_at, 2000);
     assert.equal(edited.mentions, undefined);
-    const liked = applyChange(edited, { type: 'reaction', message_id: 10, emoji: '👍', on: true }, { sender_id: 2, created_at: 3000, body: null, mentions: undefined, e2e: undefined });
+    const liked = changedMessage(edited, { type: 'reaction', message_id: 10, emoji: '👍', on: true }, by({ sender_id: 2, created_at: 3000 }));
     assert.deepEqual(liked.reactions, [{ emoji: '👍', user_ids: [2] }]);
-    const unliked = applyChange(liked, { type: 'reaction', message_id: 10, emoji: '👍', on: false }, { sender_id: 2, created_at: 3001, body: null, mentions: undefined, e2e: undefined });
+    const unliked = changedMessage(liked, { type: 'reaction', message_id: 10, emoji: '👍', on: false }, by({ sender_id: 2, created_at: 3001 }));
     assert.equal(unliked.reactions, undefined);
+    assert.equal(changedMessage(edited, { type: 'edit', message_id: 10 }, undefined), edited, 'an edit without its change message changes nothing');
+  });
+
+  it('an encrypted edit brings the files it carries inside (the SDK\'s rule)', () => {
+    const ok = { status: 'ok' } as ClientMessage['e2e'];
+    const files = [{ id: 'new', name: 'b.png' }] as ClientMessage['attachments'];
+    const target = message({ kind: 'e2e', e2e: ok, attachments: [{ id: 'old', name: 'a.png' }] as ClientMessage['attachments'] });
+    const edited = changedMessage(target, { type: 'edit', message_id: 10 }, by({ kind: 'e2e', e2e: ok, body: { text: 'new' }, attachments: files }));
+    assert.deepEqual(edited.attachments, files);
   });
 
   it('a delete leaves a tombstone that later edits and reactions do not bring back', () => {
-    const gone = applyChange(message({ reactions: [{ emoji: '👍', user_ids: [2] }], mentions: [2], edited_at: 5 }), { type: 'delete', message_id: 10 }, undefined);
+    const gone = changedMessage(message({ reactions: [{ emoji: '👍', user_ids: [2] }], mentions: [2], edited_at: 5 }), { type: 'delete', message_id: 10 }, undefined);
     assert.deepEqual(gone, deletedState(message()));
     assert.equal(gone.body, null);
     assert.equal(gone.deleted, true);
     assert.equal(gone.reactions, undefined);
-    const late = applyChange(gone, { type: 'edit', message_id: 10 }, { sender_id: 1, created_at: 9, body: { text: 'back?' }, mentions: undefined, e2e: undefined });
+    const late = changedMessage(gone, { type: 'edit', message_id: 10 }, by({ created_at: 9, body: { text: 'back?' } }));
     assert.equal(late.body, null);
+    assert.equal(changedMessage(gone, { type: 'reaction', message_id: 10, emoji: '👍', on: true }, by({ sender_id: 2 })).reactions, undefined);
   });
 
   it('toggles keep first-reacted order and drop an emoji nobody uses', () => {
@@ -80,7 +92,38 @@ describe('live changes', () => {
     assert.deepEqual(toggled(start, '😂', 1, true), [{ emoji: '👍', user_ids: [1] }, { emoji: '😂', user_ids: [2, 1] }]);
     assert.deepEqual(toggled(start, '👍', 1, false), [{ emoji: '😂', user_ids: [2] }]);
     assert.deepEqual(toggled(start, '👍', 1, true), start, 'on twice is once');
+    assert.deepEqual(toggled([{ emoji: '👍', user_ids: [1, 2] }], '👍', 1, true), [{ emoji: '👍', user_ids: [1, 2] }], 'on again does not move the user last');
     assert.deepEqual(toggled(start, '🙏', 3, false), start);
+  });
+});
+
+describe('search results after a change', () => {
+  const hit = (m: ClientMessage): SearchResult => ({ message: m, snippet: 'say hi', highlights: [[4, 6]], source: 'server' });
+  const other = hit(message({ id: 11, seq: 4 }));
+  const results = [hit(message()), other];
+  const apply = (change: Parameters<typeof changedMessage>[1], changeBy?: ClientMessage) => hitsAfterChange(results, 10, change, (m) => changedMessage(m, change, changeBy));
+
+  it('a message deleted for everyone is no longer a hit', () => {
+    assert.deepEqual(apply({ type: 'delete', message_id: 10 }), [other]);
+  });
+
+  it('an edited hit stays, with its new message and text, unmarked', () => {
+    const [edited, rest] = apply({ type: 'edit', message_id: 10 }, message({ id: 20, seq: 9, created_at: 2000, body: { text: 'hello there' } }));
+    assert.deepEqual(edited?.message.body, { text: 'hello there' });
+    assert.equal(edited?.message.edited_at, 2000);
+    assert.equal(edited?.snippet, 'hello there');
+    assert.deepEqual(edited?.highlights, []);
+    assert.equal(rest, other);
+    const long = 'x'.repeat(159) + '😀' + 'y'.repeat(50);
+    const [clipped] = apply({ type: 'edit', message_id: 10 }, message({ id: 20, body: { text: long } }));
+    assert.equal(clipped?.snippet, `${'x'.repeat(159)}…`, 'cut, not between the halves of an emoji');
+  });
+
+  it('a reaction keeps the snippet and its marks', () => {
+    const [liked] = apply({ type: 'reaction', message_id: 10, emoji: '👍', on: true }, message({ id: 20, sender_id: 2, body: null }));
+    assert.deepEqual(liked?.message.reactions, [{ emoji: '👍', user_ids: [2] }]);
+    assert.equal(liked?.snippet, 'say hi');
+    assert.deepEqual(liked?.highlights, [[4, 6]]);
   });
 });
 

@@ -1,70 +1,46 @@
-import type { ClientMessage } from '../../src/client/browser.js';
-
-/** One emoji's reactions: who, in the order they reacted. */
-export type ReactionJson = NonNullable<ClientMessage['reactions']>[number];
+import { type ChangeJson, type ClientMessage, type SearchResult, applyChange, deletedState } from '../../src/client/browser.js';
 
 /**
  * How a message on screen takes a change (an edit, a delete for everyone, a
- * reaction toggled) that arrived live: pure functions, tested alone. The
- * server's history already gives each message in its latest state; these
- * keep the messages already on screen in step with it without fetching
- * them again.
+ * reaction toggled) that arrived live, by the SDK's own rules (its
+ * `applyChange`): pure functions, tested alone. The server's history
+ * already gives each message in its latest state; these keep the messages
+ * already on screen, and the search results, in step with it without
+ * fetching them again.
  */
 
-/** What a change message says (docs/protocol.md, "Requests: changing messages"). */
-export type Change =
-  | { readonly type: 'edit'; readonly message_id: number }
-  | { readonly type: 'delete'; readonly message_id: number }
-  | { readonly type: 'reaction'; readonly message_id: number; readonly emoji: string; readonly on: boolean };
+/** About as long as the snippets search gives (the SDK's, src/client/search-snippet.ts). */
+const SNIPPET_LENGTH = 160;
 
 /**
- * The message after `change`, made by `row` (the change message: its sender
- * reacted, its body is the edit's new body). Edits and reactions to a
- * deleted message change nothing (the server refuses them; a late one must
- * not bring a body back).
+ * `target` after `change`, made by `by` (the change message: its sender
+ * reacted, its body is the edit's new body). A delete needs no `by` (the
+ * user's own, shown at once); an edit or reaction without it changes nothing.
  */
-export function applyChange(target: ClientMessage, change: Change, row: Pick<ClientMessage, 'sender_id' | 'created_at' | 'body' | 'mentions' | 'e2e'> | undefined): ClientMessage {
+export function changedMessage(target: ClientMessage, change: ChangeJson, by: ClientMessage | undefined): ClientMessage {
   if (change.type === 'delete') return deletedState(target);
-  if (target.deleted) return target;
-  if (change.type === 'reaction') {
-    if (!row) return target;
-    const reactions = toggled(target.reactions ?? [], change.emoji, row.sender_id, change.on);
-    const { reactions: _old, ...rest } = target;
-    return reactions.length > 0 ? { ...rest, reactions } : rest;
-  }
-  if (!row) return target;
-  const { mentions: _old, ...rest } = target;
-  return {
-    ...rest,
-    body: row.body,
-    edited_at: row.created_at,
-    ...(row.mentions && row.mentions.length > 0 ? { mentions: row.mentions } : {}),
-    // An encrypted edit is opened like a message: a failure to open it shows as the message's problem.
-    ...(target.e2e && row.e2e ? { e2e: row.e2e } : {}),
-  };
+  return by ? applyChange(target, { ...by, change }) : target;
 }
 
-/** A message deleted for everyone: a tombstone that keeps its place (seq, sender, time), nothing of what it said. */
-export function deletedState(message: ClientMessage): ClientMessage {
-  const { attachments: _a, reactions: _r, mentions: _m, edited_at: _e, ...rest } = message;
-  return { ...rest, body: null, deleted: true };
-}
-
-/** The reactions with `userId`'s `emoji` switched on or off, first-reacted order kept, empty emoji gone. */
-export function toggled(reactions: readonly ReactionJson[], emoji: string, userId: number, on: boolean): ReactionJson[] {
-  const out: ReactionJson[] = [];
-  let found = false;
-  for (const reaction of reactions) {
-    if (reaction.emoji !== emoji) {
-      out.push(reaction);
+/**
+ * Search results after one message changed (`update` gives its new state).
+ * A message deleted for everyone is no longer a hit. An edited one stays
+ * where it was, showing its new text without marks: the words found were in
+ * the old text, and the search is not run again (the new text may no longer
+ * match; running the search again finds what does). A reaction shows nothing
+ * here: the hit only takes the new message.
+ */
+export function hitsAfterChange(results: readonly SearchResult[], messageId: number, change: ChangeJson, update: (message: ClientMessage) => ClientMessage): SearchResult[] {
+  const out: SearchResult[] = [];
+  for (const hit of results) {
+    if (hit.message.id !== messageId) {
+      out.push(hit);
       continue;
     }
-    found = true;
-    const others = reaction.user_ids.filter((id) => id !== userId);
-    const users = on ? [...others, userId] : others;
-    if (users.length > 0) out.push({ emoji, user_ids: users });
+    const message = update(hit.message);
+    if (change.type === 'delete' || message.deleted) continue;
+    out.push(change.type === 'edit' ? { ...hit, message, snippet: clipped(plainText(message) ?? ''), highlights: [] } : { ...hit, message });
   }
-  if (!found && on) out.push({ emoji, user_ids: [userId] });
   return out;
 }
 
@@ -77,4 +53,13 @@ export function reacted(message: Pick<ClientMessage, 'reactions'>, emoji: string
 export function plainText(message: Pick<ClientMessage, 'body'>): string | undefined {
   const text = (message.body as { text?: unknown } | null)?.text;
   return typeof text === 'string' ? text : undefined;
+}
+
+/** The start of `text`, `…` where cut, never between the halves of a surrogate pair. */
+function clipped(text: string): string {
+  if (text.length <= SNIPPET_LENGTH) return text;
+  let end = SNIPPET_LENGTH;
+  const code = text.charCodeAt(end);
+  if (code >= 0xdc00 && code <= 0xdfff) end -= 1;
+  return `${text.slice(0, end)}…`;
 }

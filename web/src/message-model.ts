@@ -1,6 +1,6 @@
 import type { ClientMessage, UserJson } from '../../src/client/browser.js';
 import type { UploadedAttachment } from './attachment-sdk.js';
-import { applyChange, plainText } from './message-changes.js';
+import { changedMessage, hitsAfterChange, plainText } from './message-changes.js';
 import { type MessageChange, type MessageHidden, type SearchHit, parseMentions } from './message-sdk.js';
 import type { ChatModel } from './model.js';
 
@@ -240,12 +240,12 @@ export class MessageFeatures {
 
   // ---- changes from the SDK ----
 
-  /** An edit, delete or reaction: the message on screen (and the list's preview) takes it. */
+  /** An edit, delete or reaction: the message on screen (and the list's preview, a quote of it, its search hit) takes it. */
   private onChanged(event: Pick<MessageChange, 'threadId' | 'messageId' | 'change' | 'message'> & { by?: MessageChange['by'] }, local?: 'delete' | 'hide'): void {
     if (local === 'hide') return this.onHidden(event);
     const { change } = event;
     // The SDK's copy when it holds the message; otherwise the change applied here to what is on screen.
-    const update = (message: ClientMessage): ClientMessage => event.message ?? applyChange(message, change, event.by);
+    const update = (message: ClientMessage): ClientMessage => event.message ?? changedMessage(message, change, event.by);
     const list = this.model.messages.get(event.threadId);
     const index = list?.findIndex((m) => m.id === event.messageId) ?? -1;
     if (list && index >= 0) {
@@ -257,6 +257,8 @@ export class MessageFeatures {
     if (latest?.id === event.messageId) this.model.latest.set(event.threadId, update(latest));
     const quoted = this.quoted.get(event.messageId);
     if (typeof quoted === 'object') this.quoted.set(event.messageId, update(quoted));
+    // A hit deleted for everyone goes; an edited one shows its new text, unmarked (the search is not run again).
+    if (this.search) this.search = { ...this.search, results: hitsAfterChange(this.search.results, event.messageId, change, update) };
     for (const [threadId, mode] of this.modes) {
       if (mode.message.id === event.messageId && change.type === 'delete') this.modes.delete(threadId);
     }
