@@ -37,14 +37,8 @@ export class HistoryService {
     const page = await this.deps.storage.page({ userId: principal.user.id, threadId, anchor, size });
     // A thread the user was never in is indistinguishable from one that does not exist.
     if (!page) throw new ChatError('not_found', `no thread ${threadId}`);
-    const first = page.messages[0]?.seq;
-    const last = page.messages.at(-1)?.seq;
-    return {
-      threadId,
-      messages: page.messages,
-      hasMoreBefore: first === undefined ? false : first > page.from + 1,
-      hasMoreAfter: last === undefined ? false : last < page.to,
-    };
+    // From the rows such a page would hold, not from seqs: change rows and hidden messages are no more.
+    return { threadId, messages: page.messages, hasMoreBefore: page.moreBefore, hasMoreAfter: page.moreAfter };
   }
 
   /** The seq of a message the caller may see, for "jump to message". */

@@ -178,6 +178,56 @@ export function messageReadsContract(open: () => Promise<MessagingFixture>): voi
       assert.equal((await w.f.history.locate(w.alice.userId, c.id))?.seq, c.seq);
     });
 
+    it('says whether there is more from the messages the page would show, not from seqs: change rows and hidden messages at either end are no more', async () => {
+      const w = await world();
+      const flags = async (who: typeof w.bob, anchor: Parameters<typeof w.f.history.page>[0]['anchor'], size = 10) => {
+        const page = await w.f.history.page({ userId: who.userId, threadId: w.direct, anchor, size });
+        return page && [page.messages.map((m) => m.id), page.moreBefore, page.moreAfter];
+      };
+      // One message, then a reaction: the newest seq is a change row, which no page of history holds.
+      const a = stored(await w.send(w.alice));
+      const reaction = stored(await w.react(w.bob, a.id, '👍'));
+      assert.deepEqual(await flags(w.bob, { latest: true }), [[a.id], false, false], 'the reaction is no newer message');
+      assert.deepEqual(await flags(w.bob, { after: 0 }, 1), [[a.id], false, false]);
+      assert.deepEqual(await flags(w.bob, { around: a.seq }), [[a.id], false, false]);
+      assert.deepEqual(await flags(w.bob, { after: a.seq }), [[], true, false], 'an empty page looks from its anchor');
+      assert.deepEqual(await flags(w.bob, { after: 0, changes: true }, 1), [[a.id], false, true], 'with changes, the reaction is more');
+      assert.deepEqual(await flags(w.bob, { after: a.seq, changes: true }), [[reaction.id], true, false]);
+      // Bob hides the first message: it is no older message for him, but still one for alice.
+      const b = stored(await w.send(w.alice));
+      const c = stored(await w.send(w.alice));
+      assert.equal((await w.f.messaging.hideMessage({ userId: w.bob.userId, messageId: a.id, now: NOW })).kind, 'hidden');
+      assert.deepEqual(await flags(w.bob, { latest: true }, 2), [[b.id, c.id], false, false], 'the hidden first message is no older one');
+      assert.deepEqual(await flags(w.bob, { before: c.seq }, 1), [[b.id], false, true]);
+      assert.deepEqual(await flags(w.bob, { after: 0, changes: true }, 1), [[b.id], false, true], 'nor with changes (its reaction neither)');
+      assert.deepEqual(await flags(w.alice, { latest: true }, 2), [[b.id, c.id], true, false], 'alice did not hide it');
+      // The ordinary cases still say there is more.
+      const d = stored(await w.send(w.alice));
+      assert.deepEqual(await flags(w.bob, { after: 0 }, 2), [[b.id, c.id], false, true]);
+      assert.deepEqual(await flags(w.bob, { around: c.seq }, 1), [[c.id], true, true]);
+      assert.deepEqual(await flags(w.bob, { before: d.seq }, 1), [[c.id], true, true]);
+      assert.deepEqual(await flags(w.bob, { latest: true }, 2), [[c.id, d.id], true, false]);
+    });
+
+    it('says a sync has more only when a row it would give is left, not when the last rows are hidden', async () => {
+      const w = await world();
+      const a = stored(await w.send(w.alice));
+      const b = stored(await w.send(w.alice));
+      stored(await w.react(w.alice, b.id, '👍'));
+      assert.equal((await w.f.messaging.hideMessage({ userId: w.bob.userId, messageId: b.id, now: NOW })).kind, 'hidden');
+      const sync = async (pageMax: number) =>
+        (await w.f.history.sync({ userId: w.bob.userId, deviceId: w.bob.deviceId, cursors: new Map([[w.direct, 0]]), pageMax })).map((t) => [
+          t.lastSeq,
+          t.messages.map((m) => m.id),
+          t.hasMore,
+        ]);
+      assert.deepEqual(await sync(100), [[3, [a.id], false]], 'the hidden message and its reaction are no more');
+      assert.deepEqual(await sync(1), [[3, [a.id], false]]);
+      const c = stored(await w.send(w.alice));
+      assert.deepEqual(await sync(1), [[4, [a.id], true]]);
+      assert.deepEqual(await sync(2), [[4, [a.id, c.id], false]]);
+    });
+
     it("syncs change rows (a device that was away learns of every change) but not the user's hidden messages nor their changes", async () => {
       const w = await world();
       const a = stored(await w.send(w.alice));

@@ -15,6 +15,13 @@ export interface StoredPage {
   readonly messages: StoredMessage[];
   readonly from: number;
   readonly to: number;
+  /**
+   * Whether a row such a page would hold (the same filter: messages only, or with `changes` change rows
+   * too; never a hidden one) lies before the first returned / after the last, within (from, to], read in
+   * the same snapshot as the page. An empty page looks from its anchor.
+   */
+  readonly moreBefore: boolean;
+  readonly moreAfter: boolean;
 }
 
 export interface SyncInput {
@@ -29,6 +36,7 @@ export interface StoredSync {
   readonly threadId: number;
   readonly lastSeq: number;
   readonly messages: StoredMessage[];
+  /** A row sync would give lies after the last returned (not merely a seq: hidden rows at the end are no more). */
   readonly hasMore: boolean;
 }
 

@@ -25,10 +25,10 @@ const PAGED = `(CASE WHEN $8::boolean
   ELSE ${SHOWN} END)`;
 
 /**
- * A page in one statement (one snapshot): the range (from, to] the user may
- * see, and the messages (change rows and hidden ones left out) below the older bound ($3; null: to + 1) and above
- * the newer one ($5; clamped to from), or both around message $7 (the
- * center clamped into the range). Nothing when the user was never a member.
+ * A page in one statement (one snapshot): the range (from, to] the user may see, split at a seq (before $3,
+ * after $5 + 1, around $7, else to + 1; clamped into from + 1 .. to + 1), and the rows (PAGED) nearest the
+ * split on each side: up to $4 + 1 below it and $6 + 1 from it up. The one row more on a side says whether
+ * there is more there. Nothing when the user was never a member.
  */
 const PAGE = `
 WITH r AS (
@@ -37,17 +37,18 @@ WITH r AS (
 ),
 b AS (
   SELECT from_seq, to_seq,
-         CASE WHEN $7::bigint IS NULL THEN least($3::bigint, to_seq + 1) ELSE least(greatest($7::bigint, from_seq + 1), to_seq) END AS below,
-         CASE WHEN $7::bigint IS NULL THEN greatest($5::bigint, from_seq) ELSE least(greatest($7::bigint, from_seq + 1), to_seq) - 1 END AS above
+         least(greatest(CASE WHEN $7::bigint IS NOT NULL THEN least($7::bigint, to_seq)
+                             WHEN $5::bigint IS NOT NULL THEN $5::bigint + 1
+                             ELSE least($3::bigint, to_seq + 1) END, from_seq + 1), to_seq + 1) AS split
     FROM r
 ),
 older AS (
   SELECT 'older' AS side, x.* FROM b, messages x
-   WHERE x.thread_id = $1 AND x.seq < b.below AND x.seq > b.from_seq AND ${PAGED} ORDER BY x.seq DESC LIMIT $4
+   WHERE x.thread_id = $1 AND x.seq < b.split AND x.seq > b.from_seq AND ${PAGED} ORDER BY x.seq DESC LIMIT $4::bigint + 1
 ),
 newer AS (
   SELECT 'newer' AS side, x.* FROM b, messages x
-   WHERE x.thread_id = $1 AND x.seq > b.above AND x.seq <= b.to_seq AND ${PAGED} ORDER BY x.seq LIMIT $6
+   WHERE x.thread_id = $1 AND x.seq >= b.split AND x.seq <= b.to_seq AND ${PAGED} ORDER BY x.seq LIMIT $6::bigint + 1
 )
 SELECT b.from_seq, b.to_seq, m.side, ${COLUMNS}
   FROM b LEFT JOIN LATERAL (SELECT * FROM older UNION ALL SELECT * FROM newer) m ON true
@@ -59,8 +60,9 @@ export class PostgresHistoryStorage implements HistoryStorage {
 
   async page(input: { userId: number; threadId: number; anchor: HistoryAnchor; size: number }): Promise<StoredPage | undefined> {
     const { anchor, size } = input;
-    // The older side (seq below a bound, nearest it first) and the newer side (seq above a bound), each
-    // with its limit: one side for before/after/latest, both around a message (newer trimmed below).
+    // The older side (seq below the split, nearest it first) and the newer side (from the split up), each
+    // with its limit: one side for before/after/latest, both around a message (newer trimmed below). Each
+    // side reads one row more (the other side too, with limit 0): whether there is more there.
     let older: { bound: number | null; limit: number } = { bound: null, limit: 0 };
     let newer: { bound: number | null; limit: number } = { bound: null, limit: 0 };
     let around: number | null = null;
@@ -83,9 +85,18 @@ export class PostgresHistoryStorage implements HistoryStorage {
     ]);
     const first = rows[0];
     if (!first) return undefined;
+    // Each side came with one row more than it may give: the nearest the split are kept.
     const olderRows = rows.filter((row) => row.side === 'older').map(messageOf);
     const newerRows = rows.filter((row) => row.side === 'newer').map(messageOf);
-    return { messages: [...olderRows, ...newerRows.slice(0, size - olderRows.length)], from: first.from_seq, to: first.to_seq };
+    const olderKept = olderRows.slice(olderRows.length - Math.min(olderRows.length, Math.max(0, older.limit)));
+    const newerKept = newerRows.slice(0, Math.max(0, Math.min(newer.limit, size - olderKept.length)));
+    return {
+      messages: [...olderKept, ...newerKept],
+      from: first.from_seq,
+      to: first.to_seq,
+      moreBefore: olderRows.length > olderKept.length,
+      moreAfter: newerRows.length > newerKept.length,
+    };
   }
 
   async locate(userId: number, messageId: number): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
@@ -114,7 +125,8 @@ export class PostgresHistoryStorage implements HistoryStorage {
     const cursors = [...(input.cursors ?? new Map<number, number>())];
     // Every thread of the user with a page of what the device lacks, in one statement (one snapshot):
     // the device's cursor is its own (the request's) where it gave one, else its acks. Change rows are
-    // in it (the device applies them in seq order); messages the user hid are not.
+    // in it (the device applies them in seq order); messages the user hid are not. One row more than a
+    // page says whether there is more (hidden rows at the end are not).
     const { rows } = await db.read.query<StoredMessage & Row & { thread: number; visible_to: number; message: boolean }>(
       `WITH given AS (SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS g(thread_id, seq)),
        threads_of AS (
@@ -130,7 +142,7 @@ export class PostgresHistoryStorage implements HistoryStorage {
        SELECT o.id AS thread, o.visible_to, m.id IS NOT NULL AS message, ${COLUMNS}
          FROM threads_of o
          LEFT JOIN LATERAL (
-           SELECT * FROM messages x WHERE x.thread_id = o.id AND x.seq > o.cursor AND x.seq <= o.visible_to AND ${SYNCED} ORDER BY x.seq LIMIT $5
+           SELECT * FROM messages x WHERE x.thread_id = o.id AND x.seq > o.cursor AND x.seq <= o.visible_to AND ${SYNCED} ORDER BY x.seq LIMIT $5::bigint + 1
          ) m ON true
         WHERE o.cursor < o.visible_to
         ORDER BY o.active_at DESC, o.id DESC, m.seq`,
@@ -140,16 +152,16 @@ export class PostgresHistoryStorage implements HistoryStorage {
     let current: { threadId: number; lastSeq: number; messages: StoredMessage[] } | undefined;
     for (const row of rows) {
       if (current?.threadId !== row.thread) {
-        if (current) threads.push(synced(current));
+        if (current) threads.push(synced(current, input.pageMax));
         current = { threadId: row.thread, lastSeq: row.visible_to, messages: [] };
       }
       if (row.message) current.messages.push(messageOf(row));
     }
-    if (current) threads.push(synced(current));
+    if (current) threads.push(synced(current, input.pageMax));
     return threads;
   }
 }
 
-function synced(thread: { threadId: number; lastSeq: number; messages: StoredMessage[] }): StoredSync {
-  return { ...thread, hasMore: (thread.messages.at(-1)?.seq ?? thread.lastSeq) < thread.lastSeq };
+function synced(thread: { threadId: number; lastSeq: number; messages: StoredMessage[] }, pageMax: number): StoredSync {
+  return { ...thread, messages: thread.messages.slice(0, pageMax), hasMore: thread.messages.length > pageMax };
 }

@@ -76,6 +76,7 @@ export class MessagesRepository {
   private readonly visibleAfterStatement;
   private readonly visibleBeforeStatement;
   private readonly syncAfterStatement;
+  private readonly syncBeforeStatement;
   private readonly uncountedStatement;
   private readonly notMemberStatement;
   private readonly editStatement;
@@ -111,6 +112,12 @@ export class MessagesRepository {
         WHERE m.thread_id = ? AND m.seq > ? AND m.seq <= ? AND ${NOT_HIDDEN}
           AND (m.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ? AND h.message_id = m.target_id))
         ORDER BY m.seq LIMIT ?`,
+    );
+    this.syncBeforeStatement = db.prepare<[number, number, number, number, number, number], MessageRow>(
+      `SELECT ${M_COLUMNS} FROM messages m
+        WHERE m.thread_id = ? AND m.seq < ? AND m.seq > ? AND ${NOT_HIDDEN}
+          AND (m.target_id IS NULL OR NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ? AND h.message_id = m.target_id))
+        ORDER BY m.seq DESC LIMIT ?`,
     );
     this.uncountedStatement = db.prepare<[number, number], number>('SELECT uncounted FROM messages WHERE thread_id = ? AND seq = ?').pluck();
     this.notMemberStatement = db
@@ -183,6 +190,11 @@ export class MessagesRepository {
   /** Sync: up to `limit` rows with afterSeq < seq <= maxSeq, ascending, change rows included; none the user hid, nor their changes. */
   syncAfter(userId: number, threadId: number, afterSeq: number, maxSeq: number, limit: number): MessageRow[] {
     return this.syncAfterStatement.all(threadId, afterSeq, maxSeq, userId, userId, limit);
+  }
+
+  /** Sync's rows before a seq: up to `limit` with minSeq < seq < beforeSeq, ascending (the ones nearest beforeSeq); change rows included, none the user hid, nor their changes. */
+  syncBefore(userId: number, threadId: number, beforeSeq: number, minSeq: number, limit: number): MessageRow[] {
+    return this.syncBeforeStatement.all(threadId, beforeSeq, minSeq, userId, userId, limit).reverse();
   }
 
   /** The change rows of the thread up to and including `seq` (0 for seq 0). */

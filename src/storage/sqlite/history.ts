@@ -14,25 +14,36 @@ export class SqliteHistoryStorage implements HistoryStorage {
       const thread = membership ? store.threads.findById(threadId) : undefined;
       if (!membership || !thread) return undefined;
       const { from, to } = seenRange(membership, thread.last_seq);
-      // History shows messages in their latest state: never the change rows, nor what the user hid.
-      const after = (afterSeq: number, limit: number) => store.messages.visibleAfter(userId, threadId, afterSeq, to, limit);
-      const before = (beforeSeq: number, limit: number) => store.messages.visibleBefore(userId, threadId, beforeSeq, from, limit);
-      let rows;
-      if ('after' in anchor && anchor.changes) {
-        // Closing a gap: everything sync would give, change rows included.
-        rows = store.messages.syncAfter(userId, threadId, Math.max(anchor.after, from), to, size);
-      } else if ('after' in anchor) {
-        rows = after(Math.max(anchor.after, from), size);
-      } else if ('before' in anchor) {
-        rows = before(Math.min(anchor.before, to + 1), size);
-      } else if ('around' in anchor) {
-        const center = Math.min(Math.max(anchor.around, from + 1), to);
-        const older = before(center, Math.floor((size - 1) / 2));
-        rows = [...older, ...after(center - 1, size - older.length)];
-      } else {
-        rows = before(to + 1, size);
-      }
-      return { messages: rows.map(toStoredMessage), from, to };
+      // History shows messages in their latest state: never the change rows, nor what the user hid. Closing a
+      // gap (`after` with `changes`): everything sync would give, change rows included.
+      const changes = 'after' in anchor && anchor.changes === true;
+      const after = (afterSeq: number, limit: number) =>
+        changes ? store.messages.syncAfter(userId, threadId, afterSeq, to, limit) : store.messages.visibleAfter(userId, threadId, afterSeq, to, limit);
+      const before = (beforeSeq: number, limit: number) =>
+        changes ? store.messages.syncBefore(userId, threadId, beforeSeq, from, limit) : store.messages.visibleBefore(userId, threadId, beforeSeq, from, limit);
+      // The page splits (from, to] at a seq: up to `olderMax` rows below it (the nearest), then rows from it
+      // up (after and around), `size` rows in all. One row more on each side says whether there is more there;
+      // an empty page so looks from its anchor.
+      let split: number;
+      let olderMax = 0;
+      let newer = false;
+      if ('after' in anchor) [split, newer] = [anchor.after + 1, true];
+      else if ('before' in anchor) [split, olderMax] = [anchor.before, size];
+      else if ('around' in anchor) [split, olderMax, newer] = [Math.min(anchor.around, to), Math.floor((size - 1) / 2), true];
+      else [split, olderMax] = [to + 1, size];
+      split = Math.min(Math.max(split, from + 1), to + 1);
+      const olderRows = before(split, olderMax + 1);
+      const older = olderRows.slice(olderRows.length - Math.min(olderRows.length, olderMax));
+      const newerMax = newer ? size - older.length : 0;
+      const newerRows = after(split - 1, newerMax + 1);
+      const newest = newerRows.slice(0, newerMax);
+      return {
+        messages: [...older, ...newest].map(toStoredMessage),
+        from,
+        to,
+        moreBefore: olderRows.length > older.length,
+        moreAfter: newerRows.length > newest.length,
+      };
     });
   }
 
@@ -64,8 +75,10 @@ export class SqliteHistoryStorage implements HistoryStorage {
         const cursor = Math.max(input.cursors?.get(row.id) ?? acked.get(row.id) ?? 0, from);
         if (cursor >= to) continue;
         // Change rows included (a device that was away learns of edits, deletes and reactions); hidden messages not.
-        const messages = store.messages.syncAfter(input.userId, row.id, cursor, to, input.pageMax);
-        threads.push({ threadId: row.id, lastSeq: to, messages: messages.map(toStoredMessage), hasMore: (messages.at(-1)?.seq ?? to) < to });
+        // One row more than a page says whether there is more (hidden rows at the end are not).
+        const rows = store.messages.syncAfter(input.userId, row.id, cursor, to, input.pageMax + 1);
+        const messages = rows.slice(0, input.pageMax);
+        threads.push({ threadId: row.id, lastSeq: to, messages: messages.map(toStoredMessage), hasMore: rows.length > messages.length });
       }
       return threads;
     });
