@@ -32,7 +32,8 @@ export function applyChange(target: ClientMessage, change: Change, row: Pick<Cli
     const { reactions: _old, ...rest } = target;
     return reactions.length > 0 ? { ...rest, reactions } : rest;
   }
-  if (!row) return target;
+  // An erased edit (body null: the message was deleted for everyone since) changes nothing; its delete follows.
+  if (!row || row.body === null) return target;
   const { mentions: _old, ...rest } = target;
   return {
     ...rest,
