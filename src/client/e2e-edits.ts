@@ -16,14 +16,26 @@ export function editedBy(message: MessageJson): number | undefined {
 
 type Target = Pick<MessageJson, 'client_msg_id' | 'sender_id'>;
 
+/**
+ * An edit of a message deleted for everyone since: the server erased its body
+ * (docs/protocol.md, "Change messages"). There is nothing to open, and nothing
+ * forged: it is given as it came (applyChange ignores it; the delete that
+ * follows carries the state).
+ */
+export function isErasedEdit(message: MessageJson): boolean {
+  return message.change?.type === 'edit' && message.body === null;
+}
+
 /** Opens it now when the target and the sender's keys are at hand; undefined: it must wait (`openEdit`). */
 export function openEditNow(e2e: E2eSession, message: MessageJson, target: Target | undefined): ClientMessage | undefined {
+  if (isErasedEdit(message)) return message;
   if (!target) return undefined;
   return refused(message, target) ?? e2e.openNow(message, target);
 }
 
 /** Opens it, the target found by `findTarget` (a cached copy, or the server's `jump`): `undecryptable` without one. */
 export async function openEdit(e2e: E2eSession, message: MessageJson, findTarget: () => Promise<Target | undefined>): Promise<ClientMessage> {
+  if (isErasedEdit(message)) return message;
   const target = await findTarget();
   if (!target) return { ...message, e2e: { status: 'undecryptable', fingerprint: undefined } };
   return refused(message, target) ?? e2e.open(message, target);

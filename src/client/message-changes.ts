@@ -34,14 +34,16 @@ export function isChange(message: { readonly change?: ChangeJson }): message is 
  * The target after a change message. An edit takes the new body and mentions
  * (attachments are not edited: an encrypted edit carries the files again
  * inside, and those are the ones that open); one that did not open (`e2e`
- * status other than ok) leaves the message showing that status. A delete
+ * status other than ok) leaves the message showing that status; an erased one
+ * (`body: null`: the message was deleted for everyone since) is ignored. A delete
  * leaves a tombstone. A reaction adds or takes back the change sender's.
  */
 export function applyChange(target: ClientMessage, row: ClientMessage & { readonly change: ChangeJson }): ClientMessage {
   const change = row.change;
   switch (change.type) {
     case 'edit': {
-      if (target.deleted) return target;
+      // An erased edit (the message was deleted for everyone since) changes nothing: its delete follows.
+      if (target.deleted || row.body === null) return target;
       const { mentions: _mentions, e2e: _e2e, ...rest } = target;
       const attachments = row.kind === 'e2e' ? (row.attachments ?? target.attachments) : target.attachments;
       const { attachments: _attachments, ...withoutFiles } = rest;

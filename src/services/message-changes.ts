@@ -125,8 +125,11 @@ export class MessageChangeService {
    * there, not stored.
    */
   private async append(principal: Principal, clientMsgId: string, change: ChangeRequest, envelopeError: ChatError | undefined): Promise<ChangeResult> {
-    const found = await this.deps.history.locate(principal.user.id, change.targetId);
-    // A message the caller cannot see is answered like one that does not exist (as jump does).
+    // Hidden messages and change rows included: "delete for me" does not take away the right to change a
+    // message (nor the ack of a change stored before: the unit finds a resend by its client_msg_id first),
+    // and the unit refuses a change row as such (`not_changeable`).
+    const found = await this.deps.history.locate(principal.user.id, change.targetId, { anyRow: true });
+    // A message outside what the caller may see of its thread is answered like one that does not exist (as jump does).
     if (!found || found.seq <= found.from || found.seq > found.to) throw new ChatError('not_found', `no message ${change.targetId}`);
     const outcome = await this.deps.storage.appendMessage({
       threadId: found.threadId,

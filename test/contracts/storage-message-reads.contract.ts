@@ -176,6 +176,12 @@ export function messageReadsContract(open: () => Promise<MessagingFixture>): voi
       assert.equal(await w.f.history.locate(w.bob.userId, edit.id), undefined, 'a change row is nowhere in history');
       assert.equal(await w.f.history.locate(w.bob.userId, c.id), undefined, 'nor a message bob hid');
       assert.equal((await w.f.history.locate(w.alice.userId, c.id))?.seq, c.seq);
+      // A change request's target is found whatever the user hid, a change row too (the unit refuses that).
+      assert.deepEqual(
+        [(await w.f.history.locate(w.bob.userId, edit.id, { anyRow: true }))?.seq, (await w.f.history.locate(w.bob.userId, c.id, { anyRow: true }))?.seq],
+        [edit.seq, c.seq],
+      );
+      assert.equal(await w.f.history.locate(w.bob.userId, 1_000_000, { anyRow: true }), undefined, 'no such message');
     });
 
     it('says whether there is more from the messages the page would show, not from seqs: change rows and hidden messages at either end are no more', async () => {

@@ -241,6 +241,58 @@ describe('message changes over the real server', () => {
     for (const socket of [o, m, x]) socket.close();
   });
 
+  it('lets an owner delete for everyone a message the owner hid for themself', async () => {
+    const owner = await signUp(server.process.url, 'owner8');
+    const member = await signUp(server.process.url, 'member8');
+    const o = (await connectAuthenticated(server.process.wsUrl, owner.token)).socket;
+    const m = (await connectAuthenticated(server.process.wsUrl, member.token)).socket;
+    const threadId = await createGroup(o, [member.userId]);
+    const sent = await send(m, threadId, 'spam');
+    await o.expect({ type: 'delete', message_id: sent.message_id, for: 'me' }, 'ok');
+    const ack = await o.expect({ type: 'delete', message_id: sent.message_id, for: 'everyone', client_msg_id: randomUUID() }, 'ack');
+    assert.equal(ack.duplicate, false);
+    const shown = (await history(m, threadId)).filter((message: any) => message.kind === 'text');
+    assert.deepEqual(shown.map((message: any) => [message.id, message.deleted, message.body]), [[sent.message_id, true, null]]);
+    o.close();
+    m.close();
+  });
+
+  it('acks a resent reaction as a duplicate after its target was hidden', async () => {
+    const alice = await signUp(server.process.url, 'alice9');
+    const bob = await signUp(server.process.url, 'bob9');
+    const a = (await connectAuthenticated(server.process.wsUrl, alice.token)).socket;
+    const threadId = await openDirect(a, bob.userId);
+    const sent = await send(a, threadId, 'react, then hide');
+    const reaction = { type: 'react', message_id: sent.message_id, emoji: '👍', client_msg_id: randomUUID() };
+    const first = await a.expect(reaction, 'ack');
+    assert.equal(first.duplicate, false);
+    await a.expect({ type: 'delete', message_id: sent.message_id, for: 'me' }, 'ok');
+    // The ack was lost: the outbox sends the reaction again.
+    const again = await a.expect(reaction, 'ack');
+    assert.equal(again.duplicate, true);
+    assert.deepEqual([again.message_id, again.seq], [first.message_id, first.seq]);
+    a.close();
+  });
+
+  it('refuses an edit, a delete or a reaction of a change message naming message_id', async () => {
+    const alice = await signUp(server.process.url, 'alice10');
+    const bob = await signUp(server.process.url, 'bob10');
+    const a = (await connectAuthenticated(server.process.wsUrl, alice.token)).socket;
+    const threadId = await openDirect(a, bob.userId);
+    const sent = await send(a, threadId, 'react to me');
+    const reaction = await a.expect({ type: 'react', message_id: sent.message_id, emoji: '👍', client_msg_id: randomUUID() }, 'ack');
+    for (const request of [
+      { type: 'react', message_id: reaction.message_id, emoji: '👍', client_msg_id: randomUUID() },
+      { type: 'edit', message_id: reaction.message_id, client_msg_id: randomUUID(), body: text('no') },
+      { type: 'delete', message_id: reaction.message_id, for: 'everyone', client_msg_id: randomUUID() },
+    ]) {
+      const refused = await a.expect(request, 'error');
+      assert.equal(refused.error.code, 'invalid_field', request.type);
+      assert.equal(refused.error.field, 'message_id', request.type);
+    }
+    a.close();
+  });
+
   it('refuses a reaction that is not one emoji naming the field, and answers a toggle that changes nothing with ok', async () => {
     const alice = await signUp(server.process.url, 'alice5');
     const bob = await signUp(server.process.url, 'bob5');

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { E2eSession } from '../../src/client/e2e.js';
+import { openEdit, openEditNow } from '../../src/client/e2e-edits.js';
 import type { ClientMessage } from '../../src/client/e2e-types.js';
 import { MessageCache, applyChange, toggled } from '../../src/client/message-changes.js';
 import { parseMentions } from '../../src/client/mentions.js';
@@ -70,6 +72,35 @@ describe('applyChange', () => {
     const updated = applyChange(target, row);
     assert.equal(updated.e2e?.status, 'undecryptable');
     assert.deepEqual(updated.body, { v: 2 });
+  });
+});
+
+describe('an erased edit (its message deleted for everyone since: body null)', () => {
+  const target = content(1, 'old', { kind: 'e2e', e2e: { status: 'ok', fingerprint: 'f' } });
+  const erased = change(5, { type: 'edit', message_id: 1 }, { kind: 'e2e', body: null });
+  // What opening a row without an envelope comes to (message-opener.ts): a forgery status.
+  const opened: ClientMessage[] = [];
+  const e2e = {
+    open: async (message: ClientMessage) => (opened.push(message), { ...message, e2e: { status: 'bad_signature', fingerprint: undefined } }),
+    openNow: (message: ClientMessage) => (opened.push(message), { ...message, e2e: { status: 'bad_signature', fingerprint: undefined } }),
+  } as unknown as E2eSession;
+
+  it('is given as it came, not opened (no forgery status), with or without its target at hand', async () => {
+    assert.deepEqual(await openEdit(e2e, erased, async () => target), erased);
+    assert.deepEqual(await openEdit(e2e, erased, async () => undefined), erased);
+    assert.deepEqual(openEditNow(e2e, erased, target), erased);
+    assert.deepEqual(openEditNow(e2e, erased, undefined), erased);
+    assert.deepEqual(opened, []);
+  });
+
+  it('changes nothing: the delete that follows carries the state', () => {
+    assert.equal(applyChange(target, erased), target);
+    const plain = content(2, 'old');
+    assert.equal(applyChange(plain, change(6, { type: 'edit', message_id: 2 }, { body: null })), plain);
+    const cache = new MessageCache();
+    cache.put(target);
+    assert.equal(cache.apply(erased), target);
+    assert.equal(cache.apply(change(7, { type: 'delete', message_id: 1 }))?.deleted, true);
   });
 });
 

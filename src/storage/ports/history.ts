@@ -51,8 +51,18 @@ export interface HistoryStorage {
    * messages left out: a page is `size` messages, not rows); undefined if the user was never in the thread.
    */
   page(input: { readonly userId: number; readonly threadId: number; readonly anchor: HistoryAnchor; readonly size: number }): Promise<StoredPage | undefined>;
-  /** A message's thread and seq with the range the user may see of that thread; undefined if there is no such message, it is a change row or hidden by the user, or the user was never in its thread. */
-  locate(userId: number, messageId: number): Promise<{ readonly threadId: number; readonly seq: number; readonly from: number; readonly to: number } | undefined>;
+  /**
+   * A message's thread and seq with the range the user may see of that thread; undefined if there is no such
+   * message, it is a change row or hidden by the user, or the user was never in its thread. With `anyRow`, a
+   * change row or a message the user hid is found too: a change request needs its target's thread whatever
+   * the user hid (a resend is acked again, an admin deletes what they hid) and leaves the refusal of a change
+   * row to the unit of work (`not_changeable`).
+   */
+  locate(
+    userId: number,
+    messageId: number,
+    options?: { readonly anyRow?: boolean },
+  ): Promise<{ readonly threadId: number; readonly seq: number; readonly from: number; readonly to: number } | undefined>;
   /**
    * What the device lacks, thread by thread (a page each: change rows included, the user's hidden
    * messages and their changes not); clears its

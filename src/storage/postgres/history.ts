@@ -99,14 +99,14 @@ export class PostgresHistoryStorage implements HistoryStorage {
     };
   }
 
-  async locate(userId: number, messageId: number): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
-    // One statement: one snapshot. A change row is not in history, nor a message the user hid: nothing to jump to.
+  async locate(userId: number, messageId: number, options?: { readonly anyRow?: boolean }): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
+    // One statement: one snapshot. A change row is not in history, nor a message the user hid: nothing to jump to (unless anyRow).
     const { rows } = await this.db.read.query<{ thread_id: number; seq: number; joined_seq: number; left_seq: number | null; last_seq: number }>(
       `SELECT x.thread_id, x.seq, tm.joined_seq, tm.left_seq, t.last_seq
          FROM messages x
          JOIN thread_members tm ON tm.thread_id = x.thread_id AND tm.user_id = $2
          JOIN threads t ON t.id = x.thread_id
-        WHERE x.id = $1 AND ${SHOWN}`,
+        WHERE x.id = $1 AND ${options?.anyRow === true ? 'true' : SHOWN}`,
       [messageId, userId],
     );
     const row = rows[0];

@@ -47,12 +47,12 @@ export class SqliteHistoryStorage implements HistoryStorage {
     });
   }
 
-  async locate(userId: number, messageId: number): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
+  async locate(userId: number, messageId: number, options?: { readonly anyRow?: boolean }): Promise<{ threadId: number; seq: number; from: number; to: number } | undefined> {
     const { store } = this;
     return store.read(() => {
       const row = store.messages.findById(messageId);
-      // A change row is not in history, nor a message the user hid: there is nothing to jump to.
-      const shown = row !== undefined && row.change === null && store.hidden.find(userId, messageId) === undefined;
+      // A change row is not in history, nor a message the user hid: there is nothing to jump to (unless anyRow).
+      const shown = row !== undefined && (options?.anyRow === true || (row.change === null && store.hidden.find(userId, messageId) === undefined));
       const membership = shown ? store.threads.membership(row.thread_id, userId) : undefined;
       const thread = row && membership && store.threads.findById(row.thread_id);
       if (!row || !membership || !thread) return undefined;
