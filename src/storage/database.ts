@@ -58,8 +58,9 @@ export function openDatabase(options: OpenOptions): Db {
     db.pragma(`synchronous = ${options.synchronous.toUpperCase()}`);
     db.pragma('foreign_keys = ON');
     // A message deleted for everyone (and its edits) is overwritten in place: with this on, SQLite zeroes
-    // the bytes it frees instead of leaving them in free pages and cells, so after a checkpoint the erased
-    // text is in neither the database file nor the WAL (MSG-SPEC §1). It costs writes of freed space only.
+    // the bytes it frees instead of leaving them in free pages and cells, so the erased text leaves the
+    // database file; the WAL keeps old page images until it is emptied, which the messaging storage does
+    // soon after each erasure (SqliteMessagingStorage.eraseFromLog). It costs writes of freed space only.
     db.pragma('secure_delete = ON');
     if (options.walCheckpointPages !== undefined) db.pragma(`wal_autocheckpoint = ${options.walCheckpointPages}`);
   } catch (error) {

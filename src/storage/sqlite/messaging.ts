@@ -25,14 +25,42 @@ type Attempt = { readonly kind: 'stored'; readonly message: StoredMessage } | { 
  * the WriteBatcher's next group transaction (one IMMEDIATE transaction, one
  * fsync for every write of the turn), resolving after its commit.
  */
+/** How soon after a delete or an edit the WAL is emptied; erasures within it share one checkpoint. */
+const ERASE_DELAY_MS = 200;
+
 export class SqliteMessagingStorage implements MessagingStorage {
+  /** A truncation of the WAL waiting to run (erasing text), coalesced: at most one per ERASE_DELAY_MS. */
+  private erasing: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly settings: AppendSettings,
   ) {}
 
-  appendMessage(input: AppendMessageInput): Promise<AppendOutcome> {
-    return this.store.batcher.submit(() => this.append(input));
+  async appendMessage(input: AppendMessageInput): Promise<AppendOutcome> {
+    const outcome = await this.store.batcher.submit(() => this.append(input));
+    if (outcome.kind === 'stored' && (input.change?.type === 'delete' || input.change?.type === 'edit')) this.eraseFromLog();
+    return outcome;
+  }
+
+  /**
+   * A delete or an edit overwrote text in place (zeroed: secure_delete), but the pages that held it stay in the
+   * WAL until later writes reuse its frames: the automatic checkpoints copy pages into the database file and
+   * leave the log as it is. A TRUNCATE checkpoint soon after empties it, so the text is gone from the disk,
+   * not only from the database file. Busy (a reader holds an old snapshot): tried again.
+   */
+  private eraseFromLog(): void {
+    if (this.erasing) return;
+    this.erasing = setTimeout(() => {
+      this.erasing = undefined;
+      try {
+        const [result] = this.store.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+        if (result?.busy) this.eraseFromLog();
+      } catch {
+        // Closed meanwhile (a shutdown checkpoints the same way), or the disk refused: the next erasure tries again.
+      }
+    }, ERASE_DELAY_MS);
+    this.erasing.unref();
   }
 
   /** The append's transaction body, synchronous: for the batcher, and for the bench of the send statements alone. */
