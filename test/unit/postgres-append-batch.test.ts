@@ -188,7 +188,7 @@ describe('changes on PostgreSQL, batched with the sends', () => {
     const first = await counted(w.f.db, (sql) => appendBatch(sql, settings(), [w.text(), w.text()]));
     const [a, b] = first.value.map((o) => (o.kind === 'stored' ? o.message.id : -1)) as [number, number];
     const reply = await counted(w.f.db, (sql) => appendBatch(sql, settings(), [w.text({ replyTo: a, mentions: [w.bob] })]));
-    assert.equal(reply.statements, 3, 'a reply: read what it names, no target written');
+    assert.equal(reply.statements, 4, "a reply with a mention: read what they name, queue the mention's pushes (push is configured); no target written");
     assert.equal(reply.value[0]?.kind === 'stored' && reply.value[0].message.replyTo, a);
     const changes = await counted(w.f.db, (sql) =>
       appendBatch(sql, settings(), [
