@@ -95,7 +95,11 @@ export function buildChatServices(deps: ChatServiceDeps) {
       },
     }),
     history: new HistoryService({ storage: storage.history, settings: { pageMax: config.messages.history_page_max } }),
-    search: new SearchService({ storage: storage.search, settings: { enabled: config.search.enabled } }),
+    search: new SearchService({
+      storage: storage.search,
+      settings: { enabled: config.search.enabled, perMinute: config.search.searches_per_minute },
+      limits: deps.limitStore,
+    }),
     threads: new ThreadService({
       storage: storage.threads,
       clock,

@@ -273,6 +273,12 @@ export const schema = {
     doc: 'Full-text search of messages (docs/search.md). End-to-end encrypted threads are searched on the clients, never on the server.',
     keys: {
       enabled: boolean(true, 'Answer search requests. false: a search gets the error not_found (the index is still kept up to date, so turning it back on needs nothing else).'),
+      searches_per_minute: integer(
+        60,
+        1,
+        100_000,
+        "Searches one user may make per minute (a burst of 10); past it a search gets rate_limited. On SQLite a search holds the server's one thread while it runs, so this bounds what one user can take of it.",
+      ),
     },
   },
   inbox: {
