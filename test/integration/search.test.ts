@@ -10,6 +10,8 @@ const CONFIG = `
 registration = "open"
 [rate_limit]
 login_per_address = 100000
+[search]
+searches_per_minute = 100000
 `;
 
 /** The search request over raw WebSocket frames, on the built server (SQLite). */
@@ -114,7 +116,7 @@ describe('search over the protocol', () => {
 describe('search turned off', () => {
   it('answers not_found', async () => {
     const dir = tempDir();
-    const server = await startServer(['--data', `${dir}/data`, '--config', writeConfig(dir, `${CONFIG}\n[search]\nenabled = false\n`)]);
+    const server = await startServer(['--data', `${dir}/data`, '--config', writeConfig(dir, CONFIG.replace('[search]', '[search]\nenabled = false'))]);
     try {
       const account = await signUp(server.url, 'dora');
       const { socket } = await connectAuthenticated(server.wsUrl, account.token);
