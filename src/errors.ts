@@ -42,6 +42,10 @@ export const ErrorCodes = {
   /** attachments.enabled is false: no uploads, no messages that carry them. */
   attachments_disabled: { status: 404, retryable: false },
   upgrade_required: { status: 426, retryable: false },
+  /** A /v1/stream request names a session that does not exist, has ended, or belongs to another device. */
+  stream_not_found: { status: 404, retryable: false },
+  /** A stream resume asked for frames the session no longer keeps: open a new session (its inbox and sync bring what was missed). */
+  resume_failed: { status: 409, retryable: false },
   // Uploads (docs/attachments.md, "Uploading").
   invalid_upload: { status: 400, retryable: false },
   encrypted_not_allowed: { status: 403, retryable: false },

@@ -208,6 +208,21 @@ export const schema = {
       ),
     },
   },
+  stream: {
+    doc: 'The fallback transport for networks that break WebSockets: an event stream down and batched POSTs up (/v1/stream; docs/protocol.md, "The stream transport"). The same session rules as /v1/ws apply (websocket.* limits, heartbeats, slow consumers).',
+    keys: {
+      enabled: boolean(true, 'Offer /v1/stream. false: clients that cannot open a WebSocket cannot connect.'),
+      resume_frames: integer(
+        1024,
+        16,
+        1_000_000,
+        'Frames each stream session keeps after sending them, so that a client whose stream was cut resumes (Last-Event-ID) without loss; one that asks for an older frame is told to open a new session (its inbox and sync bring what it missed). Bounded in bytes too, by websocket.max_buffered_bytes.',
+      ),
+      keepalive_ms: integer(20_000, 50, 600_000, 'A comment line is written to an idle event stream this often, so that proxies do not take it for dead.'),
+      poll_timeout_ms: integer(25_000, 50, 600_000, 'How long a long-poll request waits for a frame before it is answered empty (the client asks again at once).'),
+      max_batch_frames: integer(100, 1, 10_000, 'Frames one POST may carry. A larger batch is refused whole (413) and the session carries on. Its bytes are bounded by websocket.max_frame_bytes per frame and http.max_body_bytes in all.'),
+    },
+  },
   limits: {
     doc: 'Limits per client address, user and device, across connections; counted per server process (docs/protocol.md, "Limits").',
     keys: {
@@ -388,6 +403,18 @@ export const schema = {
     keys: {
       service_account_file: text('', 'Path of the Firebase service account key (JSON) of the project.', { nonEmpty: false }),
       connect_to: text('', "host:port to connect to instead of Google's servers (a local test server). Empty: Google's.", { nonEmpty: false }),
+    },
+  },
+  webpush: {
+    doc: 'Web Push to browsers (VAPID), the fourth kind of push token beside APNs and FCM (docs/push.md, "Web Push").',
+    keys: {
+      enabled: boolean(true, 'Send Web Push notifications to browsers that subscribed. The VAPID keys are made at the first start and kept in the data directory (vapid.json), or made with `chatd push vapid`.'),
+      vapid_file: text('', 'Path of the VAPID key pair (JSON, made by `chatd push vapid`). Empty: vapid.json in the data directory, made at the first start.', { nonEmpty: false }),
+      subject: text('', 'Who push services may contact about this server\'s notifications: a mailto: or https: URL. Empty: mailto:chatd@ followed by the host name.', { nonEmpty: false }),
+      allowed_hosts: text(
+        'fcm.googleapis.com,*.push.services.mozilla.com,*.notify.windows.com,*.push.apple.com',
+        'Push services a browser subscription may point at (comma-separated host names; *. matches subdomains). chatd POSTs to the subscription\'s endpoint, so any other host is refused at registration: it would let a user make the server send requests inside your network.',
+      ),
     },
   },
   web: {

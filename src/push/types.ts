@@ -29,14 +29,18 @@ export interface Notification {
  * What a provider answered:
  * - `sent`: accepted (`id`: the provider's id for it, when it gives one);
  * - `dead_token`: the token will never work again (the app was uninstalled, or it is malformed);
- * - `retry`: a failure that may pass (5xx, 429, timeout, network);
- * - `failed`: refused for good (bad payload, bad credentials): retrying cannot help.
+ * - `retry`: a failure that may pass (5xx, 429, timeout, network); `retryAfterMs`: how long the provider
+ *   asked everyone to wait (a 429's or 503's Retry-After), which holds the whole provider, not only this token;
+ * - `failed`: this notification is refused for good (bad payload): retrying cannot help;
+ * - `provider_error`: the provider refuses this server, whatever the token (credentials, a disabled API, a
+ *   wrong APNs topic or environment): no token is removed, the provider is paused and an admin is told.
  */
 export type PushOutcome =
   | { readonly kind: 'sent'; readonly id: string | undefined }
   | { readonly kind: 'dead_token'; readonly reason: string }
-  | { readonly kind: 'retry'; readonly reason: string }
-  | { readonly kind: 'failed'; readonly reason: string };
+  | { readonly kind: 'retry'; readonly reason: string; readonly retryAfterMs?: number }
+  | { readonly kind: 'failed'; readonly reason: string }
+  | { readonly kind: 'provider_error'; readonly reason: string };
 
 /** One push service (APNs, FCM). */
 export interface PushProvider {
