@@ -292,7 +292,8 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     // (These functions run in the page: its localStorage, typed here without the DOM library.)
     const damage = (): string => {
       const storage = (globalThis as unknown as { localStorage: PageStorage }).localStorage;
-      const key = Object.keys(storage).find((name) => name.startsWith('chatd.store.')) as string;
+      // The store's document, not the search index beside it (`<key>.search`, there once a message was decrypted).
+      const key = Object.keys(storage).find((name) => /^chatd\.store\.\d+\.\d+$/.test(name)) as string;
       const document = JSON.parse(storage.getItem(key) as string) as { deviceSecrets: { sign_secret: string } };
       document.deviceSecrets.sign_secret = 'not a key';
       storage.setItem(key, JSON.stringify(document));
@@ -368,7 +369,8 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     // another device than lou's. The server takes both (it cannot tell); lou's page must not show them as text.
     const accountSecret = await max.evaluate(() => {
       const storage = (globalThis as unknown as { localStorage: PageStorage }).localStorage;
-      const key = Object.keys(storage).find((name) => name.startsWith('chatd.store.')) as string;
+      // The store's document, not the search index beside it (`<key>.search`, there once a message was decrypted).
+      const key = Object.keys(storage).find((name) => /^chatd\.store\.\d+\.\d+$/.test(name)) as string;
       return (JSON.parse(storage.getItem(key) as string) as { account: { account_secret: string } }).account.account_secret;
     });
     const login = await logIn(server.url, 'max', 'correct horse', 'forger');
