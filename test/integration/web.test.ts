@@ -79,6 +79,18 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     await page.keyboard.press('Enter');
   }
 
+  /**
+   * Opens the thread titled `title` once `text` (its newest message) has reached the page, shown as the list's
+   * preview. The first message a page receives also brings the offer of notifications, a banner over the whole
+   * screen that moves the list down: a click on a thread made while it appears can end elsewhere, and the thread
+   * stays closed.
+   */
+  async function openOnArrival(page: Page, title: string, text: string): Promise<void> {
+    const item = page.locator('.thread-item', { hasText: title });
+    await item.locator('.preview', { hasText: text }).waitFor();
+    await item.click();
+  }
+
   const message = (page: Page, text: string) => page.locator('.messages .message .body', { hasText: text });
 
   it('two people chat both ways; the unread badge appears and clears; ticks turn to read', async () => {
@@ -118,7 +130,7 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     await carol.getByRole('heading', { name: 'Climbing' }).waitFor();
     await say(carol, 'Saturday at nine?');
     for (const page of [dave, erin]) {
-      await page.locator('.thread-item', { hasText: 'Climbing' }).click();
+      await openOnArrival(page, 'Climbing', 'Saturday at nine?');
       await message(page, 'Saturday at nine?').waitFor();
     }
     await say(dave, 'I am in');
@@ -172,7 +184,7 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     const gina = await person('gina');
     await startChat(frank, 'gina');
     await say(frank, 'before the restart');
-    await gina.locator('.thread-item', { hasText: 'frank' }).click();
+    await openOnArrival(gina, 'frank', 'before the restart');
     await message(gina, 'before the restart').waitFor();
     await server.stop();
     await frank.getByTestId('connection').filter({ hasText: /Offline|Connecting/ }).waitFor();
