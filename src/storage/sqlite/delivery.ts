@@ -52,7 +52,7 @@ export class SqliteDeliveryStorage implements DeliveryStorage {
     const { inbox, push } = this.store;
     const { overflowed, liveAfter } = inbox.goOffline(deviceId, rules.readDiffusionAbove, rules.maxMessages);
     const pushesQueued = liveAfter !== null && (rules.push.apns || rules.push.fcm);
-    if (pushesQueued) push.enqueueUnacked(deviceId, liveAfter, rules.now, rules.push);
+    if (pushesQueued) push.enqueueUnacked(deviceId, liveAfter, rules.now, rules.push, rules.readDiffusionAbove);
     if (overflowed) inbox.overflow(deviceId);
     return { wasLive: liveAfter !== null, overflowed, pushesQueued };
   }
