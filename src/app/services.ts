@@ -57,7 +57,7 @@ export function buildChatServices(deps: ChatServiceDeps) {
     clock,
     log: deps.log,
     providers: deps.providers,
-    badge: (userId) => storage.messaging.totalUnread(userId),
+    badge: (userId) => storage.pushQueue.badgeCount(userId),
     settings: {
       preview: config.push.preview,
       maxAgeMs: config.push.max_age_seconds * 1000,

@@ -18,7 +18,7 @@ export interface DispatcherDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly providers: Providers;
-  /** The user's total unread messages: the badge. */
+  /** The user's badge (unread, muted threads left out); read once per user in a pass. */
   readonly badge: (userId: number) => Promise<number>;
   readonly settings: DispatcherSettings;
 }
@@ -141,13 +141,15 @@ export class PushDispatcher implements PushQueueListener {
     const now = clock.now();
     // Rows in flight come back too (claimed by this node): ask for enough to fill every free slot.
     const claimed = await storage.claimDuePushes({ now, limit: settings.concurrency, leaseMs: CLAIM_LEASE_MS });
+    // One badge read per user in a pass: a user's several devices (or threads) share it.
+    const badges = new Map<number, Promise<number>>();
     for (const row of claimed) {
       if (this.stopped) return;
       if (this.inFlight.size >= settings.concurrency) break;
       const key = `${row.deviceId}:${row.threadId}`;
       if (this.inFlight.has(key)) continue;
       this.inFlight.add(key);
-      void this.handle(row, now)
+      void this.handle(row, now, badges)
         .catch(async (error: unknown) => {
           if (this.stopped) return;
           this.deps.log.error({ err: error, device: row.deviceId }, 'push failed in chatd');
@@ -166,7 +168,7 @@ export class PushDispatcher implements PushQueueListener {
     if (next !== null) this.wakeAt(next);
   }
 
-  private async handle(row: DuePush, now: number): Promise<void> {
+  private async handle(row: DuePush, now: number, badges: Map<number, Promise<number>>): Promise<void> {
     const { settings, providers } = this.deps;
     const skipped = skipReason(row, now, settings.maxAgeMs);
     if (skipped) {
@@ -180,10 +182,21 @@ export class PushDispatcher implements PushQueueListener {
       this.deps.log.warn({ device: row.deviceId, platform: row.pushPlatform }, 'push not sent: no provider configured for the device\'s platform');
       return;
     }
-    const notification = notificationFor(row, await this.deps.badge(row.userId), settings);
+    const notification = notificationFor(row, await this.badgeOf(row.userId, badges), settings);
     const outcome = await provider.send({ platform: row.pushPlatform, token: row.pushToken, topic: row.pushTopic }, notification);
     if (this.stopped) return;
     await this.record(row, row.pushToken, outcome);
+  }
+
+  /** The user's badge, read once per pass (a failed read is not kept: the next row of the user tries again). */
+  private badgeOf(userId: number, badges: Map<number, Promise<number>>): Promise<number> {
+    let badge = badges.get(userId);
+    if (!badge) {
+      badge = this.deps.badge(userId);
+      badges.set(userId, badge);
+      badge.catch(() => badges.delete(userId));
+    }
+    return badge;
   }
 
   private async record(row: DuePush, token: string, outcome: PushOutcome): Promise<void> {

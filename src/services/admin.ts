@@ -165,14 +165,14 @@ export class AdminService {
     return this.deps.storage.pushCounts();
   }
 
-  /** Where a device's notifications go, and its user's badge (total unread), for a test notification. */
+  /** Where a device's notifications go, and its user's badge (unread, muted threads left out), for a test notification. */
   async pushTarget(deviceId: number): Promise<{ registration: PushRegistration; badge: number }> {
     const { storage } = this.deps;
     const device = await storage.deviceById(deviceId);
     if (!device || device.revokedAt !== null) throw new ChatError('not_found', `no device ${deviceId} that is logged in (see chatd device list USER)`);
     const registration = await storage.pushRegistration(deviceId);
     if (!registration) throw new ChatError('not_found', `device ${deviceId} has no push token: the app registers one (push_register, or PUT /v1/me/push)`);
-    return { registration, badge: await storage.totalUnread(device.userId) };
+    return { registration, badge: await storage.badgeCount(device.userId) };
   }
 
   /** The provider said the device's token is dead: it is removed (unless replaced meanwhile). */

@@ -187,7 +187,7 @@ export function accountsStorageContract(name: string, open: () => Promise<Accoun
       // Real booleans, whatever the engine stores.
       assert.deepEqual((await admin.listUsers()).map((user) => [user.username, user.disabled]), [['kim', true], ['lee', false]]);
       assert.deepEqual(await admin.pushCounts(), { sent: 0, failed: 0, droppedTokens: 0, skipped: 0, queued: 0 });
-      assert.equal(await admin.totalUnread(kim.userId), 0, 'in no thread: nothing unread');
+      assert.equal(await admin.badgeCount(kim.userId), 0, 'in no thread: nothing unread');
       await close();
     });
 

@@ -4,9 +4,10 @@ import { PostgresMessagingStorage } from '../../src/storage/postgres/messaging.j
 import { PostgresPushQueueStorage, PostgresPushTokensStorage } from '../../src/storage/postgres/push.js';
 import { muteThread, seedThreadRows } from '../helpers/postgres-seed.js';
 import { anotherNode, freshPostgres } from './postgres-fixture.js';
-import { pushStorageContract } from './storage-push.contract.js';
+import { pushQueueContract } from './storage-push-queue.contract.js';
+import { type PushFixture, pushStorageContract } from './storage-push.contract.js';
 
-pushStorageContract('PostgreSQL', async () => {
+const open = async (): Promise<PushFixture> => {
   const db = await freshPostgres();
   const admin = new PostgresAdminStorage(db);
   return {
@@ -23,4 +24,7 @@ pushStorageContract('PostgreSQL', async () => {
     // The fixture closes every pool after the file's tests.
     close: async () => {},
   };
-});
+};
+
+pushStorageContract('PostgreSQL', open);
+pushQueueContract('PostgreSQL', open);

@@ -3,9 +3,10 @@ import { SqliteDeliveryStorage } from '../../src/storage/sqlite/delivery.js';
 import { SqliteMessagingStorage } from '../../src/storage/sqlite/messaging.js';
 import { SqlitePushQueueStorage, SqlitePushTokensStorage } from '../../src/storage/sqlite/push.js';
 import { memoryStore, seedThread } from './sqlite-fixture.js';
-import { pushStorageContract } from './storage-push.contract.js';
+import { pushQueueContract } from './storage-push-queue.contract.js';
+import { type PushFixture, pushStorageContract } from './storage-push.contract.js';
 
-pushStorageContract('SQLite in memory', async () => {
+const open = async (): Promise<PushFixture> => {
   const store = memoryStore();
   const admin = new SqliteAdminStorage(store);
   return {
@@ -23,4 +24,7 @@ pushStorageContract('SQLite in memory', async () => {
       store.db.close();
     },
   };
-});
+};
+
+pushStorageContract('SQLite in memory', open);
+pushQueueContract('SQLite in memory', open);

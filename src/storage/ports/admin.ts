@@ -1,6 +1,5 @@
 import type { AccountsStorage, RevocationChange, StoredAccount } from './accounts.js';
-import type { MessagingStorage } from './messaging.js';
-import type { PushRegistration } from './push.js';
+import type { PushQueueStorage, PushRegistration } from './push.js';
 
 /** An invite as every engine returns it (its code is never stored, only its hash and a prefix to recognise it by). */
 export interface StoredInvite {
@@ -49,7 +48,7 @@ export interface PushCounts {
 export interface AdminStorage
   extends Pick<AccountsStorage, 'userByUsername' | 'deviceById' | 'devicesOfUser' | 'changePassword' | 'revokeDevices'>,
     /** The badge of a test notification: the same count as a notification's. */
-    Pick<MessagingStorage, 'totalUnread'> {
+    Pick<PushQueueStorage, 'badgeCount'> {
   /** Every user that is not deleted, by username. */
   listUsers(): Promise<StoredAccount[]>;
   /**

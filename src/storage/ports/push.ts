@@ -23,6 +23,14 @@ export interface PushRegistration {
   readonly topic: string | null;
 }
 
+/**
+ * A thread with more than this many current members (when its notification
+ * is queued) is large: its notifications are claimed after those of small
+ * threads that are due (docs/push.md, "Fairness"), so one large group does
+ * not hold up a direct message. The default read_diffusion_above.
+ */
+export const LARGE_THREAD_MEMBERS = 100;
+
 /** The push worker's counters (`chatd stats`). */
 export type PushCounter = 'sent' | 'failed' | 'dropped_tokens' | 'skipped';
 
@@ -101,7 +109,9 @@ export interface PushQueueStorage {
   expandPending(input: { limit: number; now: number; platforms: PushPlatforms }): Promise<number>;
   /**
    * Claims up to `limit` due notifications (one per device and thread),
-   * oldest due first, until `now + leaseMs`: rows claimed by another claimant
+   * small threads' first (those of threads of more than
+   * LARGE_THREAD_MEMBERS members after every other due one), oldest due
+   * first within each, until `now + leaseMs`: rows claimed by another claimant
    * whose lease has not run out are not due; this claimant's own are (those
    * still in flight the dispatcher skips). A unit of work (it writes the claim).
    */
@@ -118,6 +128,13 @@ export interface PushQueueStorage {
   dropDeadToken(push: QueuedPush, token: string): Promise<void>;
   /** One more failed attempt: due again at `notBefore`, its claim released. */
   retryPush(pushId: number, notBefore: number, error: string): Promise<void>;
+  /**
+   * The badge of a notification to the user: their unread messages over
+   * their threads (the threads list's arithmetic, change rows left out),
+   * muted threads left out. One statement whose cost is the user's
+   * memberships, not the size of their groups.
+   */
+  badgeCount(userId: number): Promise<number>;
   /** At a clean stop: this claimant's claims are released, so another node (or this one, restarted) sends them without waiting for the lease. */
   releaseClaims(): Promise<void>;
 }

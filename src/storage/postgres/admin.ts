@@ -3,7 +3,7 @@ import type { AdminStorage, NewInvite, PushCounts, StoredInvite, TableCounts } f
 import type { PushRegistration } from '../ports/push.js';
 import { INVITE_COLUMNS, type InviteRow, USER_COLUMNS, type UserRow, toStoredAccount, toStoredInvite } from './account-rows.js';
 import { PostgresAccountsStorage, revokeAllOfUser } from './accounts.js';
-import { totalUnread } from './messaging.js';
+import { badgeCount } from './badge.js';
 import { dropPushToken, pushCounts, pushRegistration } from './push.js';
 import { recordRevocationEvents } from './revocation-events.js';
 
@@ -107,9 +107,9 @@ export class PostgresAdminStorage extends PostgresAccountsStorage implements Adm
     return pushRegistration(this.db.read, deviceId);
   }
 
-  /** The badge: unread over the user's threads, change rows left out (the same read as MessagingStorage.totalUnread). */
-  totalUnread(userId: number): Promise<number> {
-    return totalUnread(this.db.read, userId);
+  /** The badge of a test notification: the same read as a notification's (PushQueueStorage.badgeCount). */
+  badgeCount(userId: number): Promise<number> {
+    return badgeCount(this.db.read, userId);
   }
 
   dropPushToken(deviceId: number, token: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import type { StoredMessage } from '../ports/messaging.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
 import { messageColumns } from './append.js';
+import { laneOf } from './push.js';
 
 /** A message row as the ports spell it (the aliases do the mapping). */
 const MESSAGE = messageColumns('m');
@@ -25,8 +26,8 @@ const BACKFILL = `INSERT INTO inbox (device_id, message_id, thread_id, seq, crea
 // A notification per thread for the newest message the device got live but never acknowledged (never moving a
 // pending one back to an older message: another node's expansion may have queued a newer one meanwhile). Change
 // rows make none; in a thread the user muted, only a message that mentions them does.
-const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
-  SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), $1
+const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before, lane)
+  SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), $1, ${laneOf('i.thread_id')}
     FROM inbox i
     JOIN devices d ON d.id = i.device_id
     JOIN messages msg ON msg.id = i.message_id
@@ -35,6 +36,29 @@ const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_i
      AND (NOT m.muted OR coalesce(msg.mentions::jsonb @> to_jsonb(d.user_id), false)) AND d.push_token IS NOT NULL
      AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm') OR ($6 AND d.push_platform = 'webpush'))
    GROUP BY d.id, i.thread_id
+  ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
+   WHERE push_queue.message_id < excluded.message_id`;
+
+// The same for the threads that write no inbox (read diffusion: more than $6 current members), from thread
+// state: per current membership, the newest content message from another user the device got live (after $3)
+// and has not acked (after its delivery cursor), nor read; in a muted thread the newest that mentions the user.
+// One backwards look-up by (thread_id, seq) per thread with something unacked.
+const ENQUEUE_UNACKED_FROM_THREADS = `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before, lane)
+  SELECT d.id, tm.thread_id, msg.id, msg.created_at, $1, ${laneOf('tm.thread_id')}
+    FROM devices d
+    JOIN thread_members tm ON tm.user_id = d.user_id AND tm.left_seq IS NULL
+    JOIN threads t ON t.id = tm.thread_id
+    LEFT JOIN device_cursors c ON c.device_id = d.id AND c.thread_id = tm.thread_id
+    JOIN LATERAL (
+      SELECT x.id, x.created_at FROM messages x
+       WHERE x.thread_id = tm.thread_id AND x.seq > greatest(tm.joined_seq, tm.read_seq, coalesce(c.delivered_seq, 0)) AND x.id > $3
+         AND x.change IS NULL AND x.kind <> 'system' AND x.sender_user_id <> d.user_id
+         AND (NOT tm.muted OR coalesce(x.mentions::jsonb @> to_jsonb(d.user_id), false))
+       ORDER BY x.seq DESC LIMIT 1) msg ON true
+   WHERE d.id = $2 AND d.push_token IS NOT NULL
+     AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm') OR ($7 AND d.push_platform = 'webpush'))
+     AND t.last_seq > greatest(tm.joined_seq, tm.read_seq, coalesce(c.delivered_seq, 0))
+     AND EXISTS (SELECT 1 FROM thread_members x WHERE x.thread_id = tm.thread_id AND x.left_seq IS NULL OFFSET $6)
   ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
    WHERE push_queue.message_id < excluded.message_id`;
 
@@ -148,7 +172,10 @@ export class PostgresDeliveryStorage implements DeliveryStorage {
     );
     const overflowed = (rows[0]?.inbox_count ?? 0) > rules.maxMessages;
     const pushesQueued = anyPushPlatform(rules.push);
-    if (pushesQueued) await sql.query(ENQUEUE_UNACKED, [rules.now, deviceId, liveAfter, rules.push.apns, rules.push.fcm, rules.push.webpush === true]);
+    if (pushesQueued) {
+      await sql.query(ENQUEUE_UNACKED, [rules.now, deviceId, liveAfter, rules.push.apns, rules.push.fcm, rules.push.webpush === true]);
+      await sql.query(ENQUEUE_UNACKED_FROM_THREADS, [rules.now, deviceId, liveAfter, rules.push.apns, rules.push.fcm, rules.readDiffusionAbove, rules.push.webpush === true]);
+    }
     if (overflowed) await overflow(sql, [deviceId]);
     return { wasLive: true, overflowed, pushesQueued };
   }

@@ -1,9 +1,42 @@
 import { randomUUID } from 'node:crypto';
 import type { PushCounts } from '../ports/admin.js';
-import { type DuePush, type PushClaimant, type PushCounter, type PushPlatform, type PushPlatforms, type PushQueueStorage, type PushRegistration, type PushTokensStorage, type QueuedPush, anyPushPlatform } from '../ports/push.js';
+import {
+  type DuePush,
+  LARGE_THREAD_MEMBERS,
+  type PushClaimant,
+  type PushCounter,
+  type PushPlatform,
+  type PushPlatforms,
+  type PushQueueStorage,
+  type PushRegistration,
+  type PushTokensStorage,
+  type QueuedPush,
+  anyPushPlatform,
+} from '../ports/push.js';
 import type { NewMessage } from './append.js';
+import { badgeCount } from './badge.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
+
+/**
+ * 1 when the thread (an expression) has more than LARGE_THREAD_MEMBERS
+ * current members, else 0: the row's lane (small threads are claimed first).
+ * Stops at the first member past the bound: a bounded cost, whatever the size.
+ */
+export function laneOf(thread: string): string {
+  return `CASE WHEN EXISTS (SELECT 1 FROM thread_members x WHERE x.thread_id = ${thread} AND x.left_seq IS NULL OFFSET ${LARGE_THREAD_MEMBERS}) THEN 1 ELSE 0 END`;
+}
+
+/**
+ * Due ($1) and not claimed by another ($3) whose lease still runs, in `lane`,
+ * oldest due first, at most $2: one range of push_queue_due, locked as read
+ * (SKIP LOCKED: rows another node is claiming now are left to it).
+ */
+function dueInLane(lane: 0 | 1): string {
+  return `SELECT id FROM (SELECT id FROM push_queue
+            WHERE lane = ${lane} AND not_before <= $1 AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by = $3)
+            ORDER BY not_before, id LIMIT $2 FOR UPDATE SKIP LOCKED) lane${lane}`;
+}
 
 /** PushTokensStorage on PostgreSQL: one token belongs to one device. */
 export class PostgresPushTokensStorage implements PushTokensStorage {
@@ -224,10 +257,11 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
         `WITH picked AS (
            SELECT thread_id, message_id, sender_user_id, created_at FROM push_threads
             ORDER BY thread_id LIMIT $1 FOR UPDATE SKIP LOCKED),
+         sized AS (SELECT p.*, ${laneOf('p.thread_id')} AS lane FROM picked p),
          queued AS (
-           INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
-           SELECT d.id, p.thread_id, p.message_id, p.created_at, $2
-             FROM picked p
+           INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before, lane)
+           SELECT d.id, p.thread_id, p.message_id, p.created_at, $2, p.lane
+             FROM sized p
              JOIN thread_members m ON m.thread_id = p.thread_id
              JOIN devices d ON d.user_id = m.user_id
             WHERE m.left_seq IS NULL AND NOT m.muted AND m.user_id <> p.sender_user_id
@@ -244,18 +278,16 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
     });
   }
 
+  /** Small threads first: the second lane is read only when the first has fewer than `limit` due rows (a LIMIT over UNION ALL stops pulling). */
   claimDuePushes(input: { now: number; limit: number; leaseMs: number }): Promise<DuePush[]> {
     return this.db.writes.submit(async (sql) => {
       const { rows } = await sql.query<DuePushRow>(
-        `WITH due AS (
-           SELECT id FROM push_queue
-            WHERE not_before <= $1 AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by = $3)
-            ORDER BY not_before, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+        `WITH due AS (${dueInLane(0)} UNION ALL ${dueInLane(1)} LIMIT $2),
          q AS (
            UPDATE push_queue SET claimed_by = $3, claimed_until = $4 FROM due WHERE push_queue.id = due.id
            RETURNING push_queue.*)
          SELECT ${DUE_COLUMNS} FROM q ${DUE_JOINS}
-          ORDER BY q.not_before, q.id`,
+          ORDER BY q.lane, q.not_before, q.id`,
         [input.now, input.limit, this.claimant, input.now + input.leaseMs],
       );
       return rows.map(toDuePush);
@@ -265,7 +297,8 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
   async nextDueAfter(now: number): Promise<number | null> {
     const { rows } = await this.db.read.query<{ due: number | null }>(
       `SELECT least(
-         (SELECT min(not_before) FROM push_queue WHERE not_before > $1 AND (claimed_until IS NULL OR claimed_until <= $1)),
+         (SELECT min(not_before) FROM push_queue WHERE lane = 0 AND not_before > $1 AND (claimed_until IS NULL OR claimed_until <= $1)),
+         (SELECT min(not_before) FROM push_queue WHERE lane = 1 AND not_before > $1 AND (claimed_until IS NULL OR claimed_until <= $1)),
          (SELECT min(greatest(not_before, claimed_until)) FROM push_queue WHERE claimed_until > $1)) AS due`,
       [now],
     );
@@ -295,6 +328,10 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
         pushId,
       ]),
     );
+  }
+
+  badgeCount(userId: number): Promise<number> {
+    return badgeCount(this.db.read, userId);
   }
 
   async releaseClaims(): Promise<void> {

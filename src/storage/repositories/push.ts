@@ -1,5 +1,6 @@
 import type { Db } from '../database.js';
-import type { PushCounter, PushPlatform, PushPlatforms, PushRegistration } from '../ports/push.js';
+import { LARGE_THREAD_MEMBERS, type PushCounter, type PushPlatform, type PushPlatforms, type PushRegistration } from '../ports/push.js';
+import { BADGE_SQL } from './badge.js';
 import type { MessageKind } from './messages.js';
 
 export type { PushCounter, PushPlatform, PushPlatforms, PushRegistration };
@@ -46,6 +47,22 @@ export interface PushThreadRow {
 }
 
 
+/**
+ * 1 when the thread (an expression) has more than LARGE_THREAD_MEMBERS
+ * current members, else 0: the row's lane (small threads are claimed first).
+ * Stops at the first member past the bound: a bounded cost, whatever the size.
+ */
+function laneOf(thread: string): string {
+  return `EXISTS (SELECT 1 FROM thread_members x WHERE x.thread_id = ${thread} AND x.left_seq IS NULL LIMIT 1 OFFSET ${LARGE_THREAD_MEMBERS})`;
+}
+
+/** Due and not claimed by another whose lease still runs, in `lane`, oldest due first: one range of push_queue_due. */
+function dueInLane(lane: 0 | 1): string {
+  return `SELECT id FROM (SELECT id FROM push_queue
+            WHERE lane = ${lane} AND not_before <= :now AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :claimant)
+            ORDER BY not_before, id LIMIT :limit)`;
+}
+
 export interface PushCounts {
   readonly sent: number;
   readonly failed: number;
@@ -64,6 +81,8 @@ export class PushRepository {
   private readonly pendingThreadsStatement;
   private readonly expandStatement;
   private readonly expandedStatement;
+  private readonly laneStatement;
+  private readonly enqueueFromThreadsStatement;
   private readonly enqueueForDeviceStatement;
   private readonly queueMentionsStatement;
   private readonly claimStatement;
@@ -78,6 +97,7 @@ export class PushRepository {
   private readonly countersStatement;
   private readonly depthStatement;
   private readonly registrationStatement;
+  private readonly badgeStatement;
 
   constructor(db: Db) {
     this.takeTokenStatement = db.prepare<[string, number]>(
@@ -97,21 +117,22 @@ export class PushRepository {
     this.pendingThreadsStatement = db.prepare<[number], PushThreadRow>('SELECT thread_id, message_id, sender_user_id, created_at FROM push_threads LIMIT ?');
     // Every device of the other current members that has a token for a configured provider,
     // is not live and has not muted the thread; a device's pending row takes the newer message.
-    this.expandStatement = db.prepare<[number, number, number, number, number, 0 | 1, 0 | 1, 0 | 1]>(
-      `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
-       SELECT d.id, m.thread_id, ?, ?, ?
+    this.expandStatement = db.prepare<[number, number, number, 0 | 1, number, number, 0 | 1, 0 | 1, 0 | 1]>(
+      `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before, lane)
+       SELECT d.id, m.thread_id, ?, ?, ?, ?
          FROM thread_members m JOIN devices d ON d.user_id = m.user_id
         WHERE m.thread_id = ? AND m.left_seq IS NULL AND m.muted = 0 AND m.user_id <> ?
           AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
           AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm') OR (? = 1 AND d.push_platform = 'webpush'))
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
+    this.laneStatement = db.prepare<[number], 0 | 1>(`SELECT ${laneOf('?')}`).pluck();
     this.expandedStatement = db.prepare<[number, number]>('DELETE FROM push_threads WHERE thread_id = ? AND message_id = ?');
     // A device that stopped being live: a notification per thread for the newest message it got live but never acked
     // (change rows make none; in a thread the user muted, only a message that mentions them does).
     this.enqueueForDeviceStatement = db.prepare<[number, number, number, 0 | 1, 0 | 1, 0 | 1]>(
-      `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
-       SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), ?
+      `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before, lane)
+       SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), ?, ${laneOf('i.thread_id')}
          FROM inbox i
          JOIN devices d ON d.id = i.device_id
          JOIN messages msg ON msg.id = i.message_id AND msg.change IS NULL
@@ -120,6 +141,29 @@ export class PushRepository {
           AND (m.muted = 0 OR EXISTS (SELECT 1 FROM json_each(msg.mentions) WHERE value = d.user_id)) AND d.push_token IS NOT NULL
           AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm') OR (? = 1 AND d.push_platform = 'webpush'))
         GROUP BY i.thread_id
+       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
+    );
+    // The same for the threads that write no inbox (read diffusion: more than :above current members), from
+    // thread state: per current membership, the newest content message from another user the device got live
+    // (after :live) and has not acked (after its delivery cursor), nor read; in a muted thread the newest that
+    // mentions the user. One backwards look-up by (thread_id, seq) per thread with something unacked.
+    this.enqueueFromThreadsStatement = db.prepare<{ device: number; live: number; now: number; above: number; apns: 0 | 1; fcm: 0 | 1; webpush: 0 | 1 }>(
+      `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before, lane)
+       SELECT d.id, tm.thread_id, msg.id, msg.created_at, :now, ${laneOf('tm.thread_id')}
+         FROM devices d
+         JOIN thread_members tm ON tm.user_id = d.user_id AND tm.left_seq IS NULL
+         JOIN threads t ON t.id = tm.thread_id
+         LEFT JOIN device_cursors c ON c.device_id = d.id AND c.thread_id = tm.thread_id
+         JOIN messages msg ON msg.id = (
+                SELECT x.id FROM messages x
+                 WHERE x.thread_id = tm.thread_id AND x.seq > max(tm.joined_seq, tm.read_seq, coalesce(c.delivered_seq, 0)) AND x.id > :live
+                   AND x.change IS NULL AND x.kind <> 'system' AND x.sender_user_id <> d.user_id
+                   AND (tm.muted = 0 OR EXISTS (SELECT 1 FROM json_each(x.mentions) WHERE value = d.user_id))
+                 ORDER BY x.seq DESC LIMIT 1)
+        WHERE d.id = :device AND d.push_token IS NOT NULL
+          AND ((:apns = 1 AND d.push_platform = 'apns') OR (:fcm = 1 AND d.push_platform = 'fcm') OR (:webpush = 1 AND d.push_platform = 'webpush'))
+          AND t.last_seq > max(tm.joined_seq, tm.read_seq, coalesce(c.delivered_seq, 0))
+          AND EXISTS (SELECT 1 FROM thread_members x WHERE x.thread_id = tm.thread_id AND x.left_seq IS NULL LIMIT 1 OFFSET :above)
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
     // Mute does not silence a mention: the devices of mentioned members who muted the thread (the expansion
@@ -138,9 +182,7 @@ export class PushRepository {
     // Due, and not claimed by another whose lease still runs.
     this.claimStatement = db.prepare<{ claimant: string; until: number; now: number; limit: number }, { id: number }>(
       `UPDATE push_queue SET claimed_by = :claimant, claimed_until = :until
-        WHERE id IN (SELECT id FROM push_queue
-                      WHERE not_before <= :now AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :claimant)
-                      ORDER BY not_before, id LIMIT :limit)
+        WHERE id IN (${dueInLane(0)} UNION ALL ${dueInLane(1)} LIMIT :limit)
        RETURNING id`,
     );
     this.dueStatement = db.prepare<[string], DuePushRow>(
@@ -161,15 +203,17 @@ export class PushRepository {
          LEFT JOIN thread_members tm ON tm.thread_id = q.thread_id AND tm.user_id = d.user_id
          LEFT JOIN device_cursors c ON c.device_id = q.device_id AND c.thread_id = q.thread_id
         WHERE q.id IN (SELECT value FROM json_each(?))
-        ORDER BY q.not_before, q.id`,
+        ORDER BY q.lane, q.not_before, q.id`,
     );
-    // Two index lookups: the next not_before of the unclaimed rows, the next end of a claim.
+    // Index lookups: the next not_before of the unclaimed rows in each lane, the next end of a claim.
     this.nextDueStatement = db
-      .prepare<[number, number, number], number | null>(
+      .prepare<{ now: number }, number | null>(
         `SELECT min(due) FROM (
-           SELECT min(not_before) AS due FROM push_queue WHERE not_before > ? AND (claimed_until IS NULL OR claimed_until <= ?)
+           SELECT min(not_before) AS due FROM push_queue WHERE lane = 0 AND not_before > :now AND (claimed_until IS NULL OR claimed_until <= :now)
            UNION ALL
-           SELECT min(max(not_before, claimed_until)) FROM push_queue WHERE claimed_until > ?)`,
+           SELECT min(not_before) FROM push_queue WHERE lane = 1 AND not_before > :now AND (claimed_until IS NULL OR claimed_until <= :now)
+           UNION ALL
+           SELECT min(max(not_before, claimed_until)) FROM push_queue WHERE claimed_until > :now)`,
       )
       .pluck();
     // Unless a newer message took the row meanwhile: that one is still to go.
@@ -188,6 +232,12 @@ export class PushRepository {
     this.registrationStatement = db.prepare<[number], { push_platform: PushPlatform | null; push_token: string | null; push_topic: string | null }>(
       'SELECT push_platform, push_token, push_topic FROM devices WHERE id = ?',
     );
+    this.badgeStatement = db.prepare<[number], number>(BADGE_SQL).pluck();
+  }
+
+  /** The user's badge: unread over their threads, muted ones left out (see badge.ts). */
+  badge(userId: number): number {
+    return this.badgeStatement.get(userId) ?? 0;
   }
 
   /** Registers (or replaces) the device's token; the same token on any other device is removed. */
@@ -249,16 +299,23 @@ export class PushRepository {
 
   /** Turns a thread's news into a queued notification per device that should get one. */
   expand(thread: PushThreadRow, now: number, platforms: PushPlatforms): void {
-    this.expandStatement.run(thread.message_id, thread.created_at, now, thread.thread_id, thread.sender_user_id, ...platformFlags(platforms));
+    const lane = this.laneStatement.get(thread.thread_id) ?? 0;
+    this.expandStatement.run(thread.message_id, thread.created_at, now, lane, thread.thread_id, thread.sender_user_id, ...platformFlags(platforms));
     this.expandedStatement.run(thread.thread_id, thread.message_id);
   }
 
-  /** Queues notifications for what a device got live after message `liveAfter` and never acked (it just went offline). */
-  enqueueUnacked(deviceId: number, liveAfter: number, now: number, platforms: PushPlatforms): void {
-    this.enqueueForDeviceStatement.run(now, deviceId, liveAfter, ...platformFlags(platforms));
+  /**
+   * Queues notifications for what a device got live after message `liveAfter` and never acked (it just went
+   * offline): from its inbox rows in the threads that write them, from thread state in those of more than
+   * `readDiffusionAbove` members (the going offline wrote no inbox rows there).
+   */
+  enqueueUnacked(deviceId: number, liveAfter: number, now: number, platforms: PushPlatforms, readDiffusionAbove: number): void {
+    const [apns, fcm, webpush] = platformFlags(platforms);
+    this.enqueueForDeviceStatement.run(now, deviceId, liveAfter, apns, fcm, webpush);
+    this.enqueueFromThreadsStatement.run({ device: deviceId, live: liveAfter, now, above: readDiffusionAbove, apns, fcm, webpush });
   }
 
-  /** Claims up to `limit` due pushes (one per device and thread), oldest due first, for `claimant` until `until`; returns them. */
+  /** Claims up to `limit` due pushes (one per device and thread), small threads' first, oldest due first, for `claimant` until `until`; returns them. */
   claimDue(claimant: string, now: number, until: number, limit: number): DuePushRow[] {
     const ids = this.claimStatement.all({ claimant, until, now, limit }).map((row) => row.id);
     return ids.length === 0 ? [] : this.dueStatement.all(JSON.stringify(ids));
@@ -266,7 +323,7 @@ export class PushRepository {
 
   /** When the earliest push not due at `now` becomes due (its not_before, or the end of a claim), or null when none will. */
   nextDueAfter(now: number): number | null {
-    return this.nextDueStatement.get(now, now, now) ?? null;
+    return this.nextDueStatement.get({ now }) ?? null;
   }
 
   /**

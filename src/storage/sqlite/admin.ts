@@ -2,7 +2,6 @@ import type { RevocationChange, StoredAccount } from '../ports/accounts.js';
 import type { AdminStorage, NewInvite, PushCounts, StoredInvite, TableCounts } from '../ports/admin.js';
 import type { PushRegistration } from '../ports/push.js';
 import { SqliteAccountsStorage } from './accounts.js';
-import { unreadTotal } from './messaging.js';
 import { recordRevocationEvents } from './revocation-events.js';
 import { mapped, toStoredAccount, toStoredInvite } from './rows.js';
 
@@ -74,8 +73,8 @@ export class SqliteAdminStorage extends SqliteAccountsStorage implements AdminSt
     return this.store.push.registration(deviceId);
   }
 
-  async totalUnread(userId: number): Promise<number> {
-    return unreadTotal(this.store, userId);
+  async badgeCount(userId: number): Promise<number> {
+    return this.store.push.badge(userId);
   }
 
   dropPushToken(deviceId: number, token: string): Promise<boolean> {

@@ -53,7 +53,7 @@ export class SqliteDeliveryStorage implements DeliveryStorage {
     const { inbox, push } = this.store;
     const { overflowed, liveAfter } = inbox.goOffline(deviceId, rules.readDiffusionAbove, rules.maxMessages);
     const pushesQueued = liveAfter !== null && anyPushPlatform(rules.push);
-    if (pushesQueued) push.enqueueUnacked(deviceId, liveAfter, rules.now, rules.push);
+    if (pushesQueued) push.enqueueUnacked(deviceId, liveAfter, rules.now, rules.push, rules.readDiffusionAbove);
     if (overflowed) inbox.overflow(deviceId);
     return { wasLive: liveAfter !== null, overflowed, pushesQueued };
   }

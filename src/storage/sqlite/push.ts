@@ -74,6 +74,10 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
     await this.store.batcher.submit(() => this.store.push.retryAt(pushId, notBefore, error));
   }
 
+  async badgeCount(userId: number): Promise<number> {
+    return this.store.push.badge(userId);
+  }
+
   async releaseClaims(): Promise<void> {
     await this.store.batcher.submit(() => this.store.push.releaseClaims(this.claimant));
   }
