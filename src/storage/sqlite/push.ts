@@ -74,6 +74,11 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
     await this.store.batcher.submit(() => this.store.push.retryAt(pushId, notBefore, error));
   }
 
+  async deferPushes(pushIds: readonly number[], notBefore: number): Promise<void> {
+    if (pushIds.length === 0) return;
+    await this.store.batcher.submit(() => this.store.push.defer(pushIds, notBefore));
+  }
+
   async releaseClaims(): Promise<void> {
     await this.store.batcher.submit(() => this.store.push.releaseClaims(this.claimant));
   }
