@@ -310,7 +310,7 @@ export class PushDispatcher implements PushQueueListener {
     await storage.deferPushes([row.id], until);
     if (pausedNow) {
       log.error(
-        { platform, reason, check: CHECK[platform] ?? `the [${platform}] settings` },
+        { platform, reason: gate.state().reason ?? reason, check: CHECK[platform] ?? `the [${platform}] settings` },
         `push provider paused: ${platform} refuses this server whatever the device; no token is removed, notifications wait and go out once a probe is accepted`,
       );
     } else {

@@ -107,7 +107,7 @@ export class ProviderGate {
         return { pausedNow: false, resumed };
       }
       case 'provider_error':
-        return { pausedNow: this.pause(outcome.reason, now), resumed: false };
+        return { pausedNow: this.pause(outcome.reason, now, wasProbe), resumed: false };
       case 'retry':
         if (outcome.retryAfterMs !== undefined) this.until = Math.max(this.until, now + outcome.retryAfterMs);
         // A probe that met a passing failure: the provider stays paused, probed again later.
@@ -121,22 +121,30 @@ export class ProviderGate {
   /** A dead_token answer for `deviceId`: remove the token, keep it for later, or trip the breaker (then the provider is paused). */
   deadToken(deviceId: number, outcome: Extract<PushOutcome, { kind: 'dead_token' }>, now: number): { readonly verdict: DeadTokenVerdict; readonly pausedNow: boolean } {
     const { reason } = outcome;
+    const wasProbe = this.probing;
     this.probing = false;
     this.deadRun.add(deviceId);
     if (this.paused || this.deadRun.size >= this.breakerRun) {
-      const pausedNow = this.pause(`${this.deadRun.size} devices in a row answered as dead tokens, none accepted between them (last: ${reason})`, now);
+      const pausedNow = this.pause(`${this.deadRun.size} devices in a row answered as dead tokens, none accepted between them (last: ${reason})`, now, wasProbe);
       return { verdict: 'trip', pausedNow };
     }
     return { verdict: this.proven || !isSuspect(outcome) ? 'drop' : 'hold', pausedNow: false };
   }
 
-  /** Paused (again): the next probe after the backoff. Returns whether it was running before. */
-  private pause(reason: string, now: number): boolean {
+  /**
+   * Paused, or a probe failed: the next probe after the backoff (answers of
+   * requests already on their way when the pause began change nothing).
+   * Returns whether it was running before.
+   */
+  private pause(reason: string, now: number, wasProbe: boolean): boolean {
     const pausedNow = !this.paused;
     this.paused = true;
     this.proven = false;
-    if (pausedNow) this.reason = reason;
-    this.until = Math.max(this.until, now + this.probeDelay(++this.failedProbes));
+    if (pausedNow) {
+      this.reason = reason;
+      this.failedProbes = 0;
+    }
+    if (pausedNow || wasProbe) this.until = Math.max(this.until, now + this.probeDelay(++this.failedProbes));
     return pausedNow;
   }
 }
