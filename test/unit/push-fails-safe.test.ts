@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
+import { RuntimeMetrics } from '../../src/metrics.js';
 import { type DispatcherSettings, PushDispatcher } from '../../src/push/dispatcher.js';
 import { suspectDeadToken } from '../../src/push/provider-gate.js';
 import type { Notification, PushOutcome, PushProvider, PushTarget } from '../../src/push/types.js';
@@ -117,6 +118,17 @@ describe('push that fails safe (fake clock)', () => {
     assert.equal(paused?.platform, 'apns');
     assert.match(String(paused?.check), /apns\.bundle_id.*apns\.environment/);
     assert.deepEqual(dispatcher.providerStates().get('apns')?.paused, true);
+    const metrics = new RuntimeMetrics({
+      writes: () => ({ transactions: 0, writes: 0, seconds: 0 }),
+      connections: () => 0,
+      engines: async () => [],
+      pushProviders: () => dispatcher.providerStates(),
+    });
+    try {
+      assert.ok((await metrics.render()).split('\n').includes('chatd_push_provider_paused{platform="apns"} 1'), 'the pause on /metrics');
+    } finally {
+      metrics.stop();
+    }
 
     // The first probe (one request) fails: still paused, no second error line.
     clock.advance(1_000);
