@@ -203,6 +203,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     attachments,
     ready: () => ready,
     connections: () => registry.size,
+    pushProviders: () => pushes.providerStates(),
   });
   const { metrics, metricsRouter } = http;
   // One node: the devices still marked live when it last stopped get their handover now. With several, the

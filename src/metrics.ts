@@ -15,6 +15,8 @@ export interface MetricSources {
   connections(): number;
   /** The storage and bus engines, pinged now (src/app/engines.ts). */
   engines(): Promise<readonly EngineSample[]>;
+  /** Whether each configured push provider is paused on this node (it refuses this server: docs/push.md, "The pause"). */
+  pushProviders?(): ReadonlyMap<string, { readonly paused: boolean }>;
 }
 
 /** One engine's state as the composition root reports it. */
@@ -109,6 +111,13 @@ export class RuntimeMetrics {
       'counter',
       'Round trips timed since the start (chatd_engine_latency_seconds is computed over the most recent of them).',
       measured.map((state) => [`{${engine(state)}}`, state.latency?.count ?? 0]),
+    );
+    const providers = [...(this.sources.pushProviders?.() ?? new Map<string, { paused: boolean }>())];
+    family(
+      'chatd_push_provider_paused',
+      'gauge',
+      'Whether the push provider is paused on this node because it refuses this server whatever the device (1): its notifications wait, the log says what to check.',
+      providers.map(([platform, state]) => [`{platform="${platform}"}`, state.paused ? 1 : 0]),
     );
     family('process_cpu_seconds_total', 'counter', 'User and system CPU time of the process.', [['', (cpu.user + cpu.system) / 1e6]]);
     family('process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]]);

@@ -47,13 +47,15 @@ export function buildHttp(
     readonly attachments: ServerAttachments;
     readonly ready: () => boolean;
     readonly connections: () => number;
+    /** The push providers' pauses, for /metrics. */
+    readonly pushProviders?: () => ReadonlyMap<string, { readonly paused: boolean }>;
   },
 ): ServerHttp {
   const router = new Router(log, config.http.trust_proxy);
   const engines = () => checkEngines(deps.engines);
   addHealthRoutes(router, { databaseReachable: () => deps.storage.ping(), ready: deps.ready, engines });
   const metrics = config.metrics.enabled
-    ? new RuntimeMetrics({ writes: () => deps.storage.writes(), connections: deps.connections, engines })
+    ? new RuntimeMetrics({ writes: () => deps.storage.writes(), connections: deps.connections, engines, ...(deps.pushProviders ? { pushProviders: deps.pushProviders } : {}) })
     : undefined;
   // With a listener of its own, /metrics is on that one only: the main port answers 404 like any unknown path.
   const metricsRouter = metrics && config.metrics.listen !== '' ? new Router(log, false) : undefined;

@@ -64,6 +64,7 @@ export function buildChatServices(deps: ChatServiceDeps) {
       maxAttempts: config.push.max_attempts,
       retryBaseMs: config.push.retry_base_ms,
       concurrency: config.push.concurrency,
+      breakerDeadTokens: config.push.breaker_dead_tokens,
     },
   });
   // One budget for sends and changes: each is a message stored.

@@ -1,4 +1,5 @@
 import apn from '@parse/node-apn';
+import { suspectDeadToken } from './provider-gate.js';
 import type { Notification, PushOutcome, PushProvider, PushTarget } from './types.js';
 
 export interface ApnsSettings {
@@ -14,8 +15,36 @@ export interface ApnsSettings {
   readonly requestTimeoutMs: number;
 }
 
-/** Apple's reasons that mean the token will never work again. */
-const DEAD_TOKEN_REASONS = new Set(['Unregistered', 'BadDeviceToken', 'DeviceTokenNotForTopic', 'ExpiredToken']);
+/**
+ * Apple's reasons that mean the token will never work again (with 410
+ * Unregistered and ExpiredToken), but which are also what EVERY token answers
+ * when apns.environment (BadDeviceToken) or apns.bundle_id
+ * (DeviceTokenNotForTopic) is wrong: suspect, so the dispatcher's circuit
+ * breaker decides (provider-gate.ts, docs/push.md).
+ */
+const SUSPECT_DEAD_REASONS = new Set(['BadDeviceToken', 'DeviceTokenNotForTopic']);
+/**
+ * Reasons that refuse this server whatever the token (Apple's "Handling
+ * notification responses from APNs"): the provider token (key, key id, team
+ * id, its environment; ExpiredProviderToken too, which node-apn answers by
+ * signing a new one, so the next probe passes unless the clock is off), a
+ * certificate, a wrong host or path (apns.connect_to).
+ */
+const PROVIDER_REASONS = new Set([
+  'InvalidProviderToken',
+  'ExpiredProviderToken',
+  'MissingProviderToken',
+  'UnrelatedKeyIdInToken',
+  'BadEnvironmentKeyIdInToken',
+  'BadEnvironmentKeyInToken',
+  'BadCertificate',
+  'BadCertificateEnvironment',
+  'Forbidden',
+  'BadPath',
+  'MethodNotAllowed',
+]);
+/** Topic refusals: the whole provider's when the topic is apns.bundle_id, one device's when it registered its own. */
+const TOPIC_REASONS = new Set(['TopicDisallowed', 'BadTopic', 'MissingTopic']);
 
 /**
  * APNs over HTTP/2 with token authentication (@parse/node-apn). One provider
@@ -55,15 +84,37 @@ export class ApnsProvider implements PushProvider {
     }
     const failure = result.failed[0];
     if (!failure) return { kind: 'sent', id: undefined };
-    const reason = failure.response?.reason;
-    const described = `APNs ${failure.status ?? 'no answer'}${reason ? ` ${reason}` : ''}${failure.error ? `: ${failure.error.message}` : ''}`;
-    if (failure.status === 410 || (reason !== undefined && DEAD_TOKEN_REASONS.has(reason))) return { kind: 'dead_token', reason: described };
-    // No status: the request timed out or the connection failed.
-    if (failure.status === undefined || failure.status === 429 || failure.status >= 500) return { kind: 'retry', reason: described };
-    return { kind: 'failed', reason: described };
+    return classifyApns(failure, target.topic !== null);
   }
 
   async close(): Promise<void> {
     await this.provider.shutdown();
   }
+}
+
+/**
+ * What an APNs failure means for chatd (exported for the table test).
+ * `ownTopic`: the device registered a topic of its own (not apns.bundle_id).
+ */
+export function classifyApns(
+  failure: Pick<apn.ResponseFailure, 'status' | 'response' | 'error'> & { readonly retryAfter?: unknown },
+  ownTopic: boolean,
+): PushOutcome {
+  const reason = failure.response?.reason;
+  const described = `APNs ${failure.status ?? 'no answer'}${reason ? ` ${reason}` : ''}${failure.error ? `: ${failure.error.message}` : ''}`;
+  // ExpiredProviderToken comes as an error named after it, with no response body.
+  const named = reason ?? (failure.status === 403 ? failure.error?.message : undefined);
+  if (failure.status === 410 || named === 'Unregistered' || named === 'ExpiredToken') return { kind: 'dead_token', reason: described };
+  if (named !== undefined && SUSPECT_DEAD_REASONS.has(named)) return suspectDeadToken(described);
+  if (named !== undefined && PROVIDER_REASONS.has(named)) return { kind: 'provider_error', reason: described };
+  if (named !== undefined && TOPIC_REASONS.has(named)) return ownTopic ? { kind: 'failed', reason: described } : { kind: 'provider_error', reason: described };
+  // No status: the request timed out or the connection failed. 429 TooManyRequests is about one token (too many
+  // notifications to it in a row); Apple documents no Retry-After, and node-apn cannot read one (it looks for the
+  // header under a capitalised name, which HTTP/2 never delivers), but one that comes through is honoured.
+  if (failure.status === undefined || failure.status === 429 || failure.status >= 500) {
+    const seconds = typeof failure.retryAfter === 'string' || typeof failure.retryAfter === 'number' ? Number(failure.retryAfter) : NaN;
+    return Number.isFinite(seconds) && seconds > 0 ? { kind: 'retry', reason: described, retryAfterMs: seconds * 1000 } : { kind: 'retry', reason: described };
+  }
+  if (failure.status === 403) return { kind: 'provider_error', reason: described };
+  return { kind: 'failed', reason: described };
 }

@@ -3,13 +3,17 @@ import type { Clock, Timer } from '../clock.js';
 import type { PushQueueListener } from '../services/types.js';
 import type { DuePush, PushCounter, PushQueueStorage } from '../storage/ports/push.js';
 import { type ContentSettings, notificationFor } from './content.js';
+import { type GateState, ProviderGate } from './provider-gate.js';
 import type { Providers } from './providers.js';
-import type { PushOutcome } from './types.js';
+import type { PushOutcome, PushPlatform } from './types.js';
 
 export interface DispatcherSettings extends ContentSettings {
+  /** Attempts per notification before it is given up; 0: no count, only its lifetime (maxAgeMs). */
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
   readonly concurrency: number;
+  /** Dead-token answers from this many devices in a row, none accepted between them, pause the provider (default 20). */
+  readonly breakerDeadTokens?: number;
 }
 
 export interface DispatcherDeps {
@@ -23,8 +27,16 @@ export interface DispatcherDeps {
   readonly settings: DispatcherSettings;
 }
 
-/** Longest wait between two attempts of one notification. */
+/** Longest wait between two attempts of one notification, and between two probes of a paused provider. */
 const MAX_RETRY_MS = 5 * 60_000;
+const DEFAULT_BREAKER_DEAD_TOKENS = 20;
+/** What an admin should check when a provider refuses this server, by platform. */
+const CHECK: Readonly<Record<string, string>> = {
+  apns:
+    'apns.bundle_id (the app\'s bundle id), apns.environment (sandbox for development builds, production for TestFlight and the App Store), and apns.key_file, key_id, team_id (a key of that team, enabled for APNs)',
+  fcm: 'the Firebase project of fcm.service_account_file: the Firebase Cloud Messaging API (V1) enabled, the service account allowed to send (cloudmessaging.messages.create, e.g. the Firebase Cloud Messaging API Admin role), its key not revoked; for iOS devices, the APNs key uploaded to the project',
+  webpush: 'the VAPID keys (webpush.vapid_file) and webpush.subject',
+};
 /** Threads with news expanded to their devices per transaction. */
 const EXPAND_BATCH = 100;
 /**
@@ -58,9 +70,20 @@ export class PushDispatcher implements PushQueueListener {
   private passing = false;
   private passAgain = false;
   private readonly platforms;
+  /** Each provider's pause, Retry-After and dead-token breaker. */
+  private readonly gates = new Map<PushPlatform, ProviderGate>();
 
   constructor(private readonly deps: DispatcherDeps) {
     this.platforms = { apns: deps.providers.has('apns'), fcm: deps.providers.has('fcm'), webpush: deps.providers.has('webpush') };
+    const { settings } = deps;
+    for (const platform of deps.providers.keys()) {
+      this.gates.set(platform, new ProviderGate(settings.breakerDeadTokens ?? DEFAULT_BREAKER_DEAD_TOKENS, (n) => retryDelay(settings.retryBaseMs, n)));
+    }
+  }
+
+  /** Each configured provider's pause (this node's view): for metrics and the log. */
+  providerStates(): ReadonlyMap<PushPlatform, GateState> {
+    return new Map([...this.gates].map(([platform, gate]) => [platform, gate.state()]));
   }
 
   /** Starts with what the queue already holds (pushes pending at the last stop). */
@@ -143,11 +166,21 @@ export class PushDispatcher implements PushQueueListener {
     const claimed = await storage.claimDuePushes({ now, limit: settings.concurrency, leaseMs: CLAIM_LEASE_MS });
     // One badge read per user in a pass: a user's several devices (or threads) share it.
     const badges = new Map<number, Promise<number>>();
+    const waiting = new Map<number, number[]>();
     for (const row of claimed) {
       if (this.stopped) return;
       if (this.inFlight.size >= settings.concurrency) break;
       const key = `${row.deviceId}:${row.threadId}`;
       if (this.inFlight.has(key)) continue;
+      const gate = row.pushPlatform ? this.gates.get(row.pushPlatform) : undefined;
+      // Rows of a paused (or waiting) provider are put back until its next probe, their attempts untouched; while
+      // the probe is on its way they stay claimed (its end wakes us). The skip checks can wait with them.
+      const admission = gate?.admit(now) ?? { kind: 'send' };
+      if (admission.kind === 'busy') continue;
+      if (admission.kind === 'wait') {
+        waiting.set(admission.until, [...(waiting.get(admission.until) ?? []), row.id]);
+        continue;
+      }
       this.inFlight.add(key);
       void this.handle(row, now, badges)
         .catch(async (error: unknown) => {
@@ -157,10 +190,16 @@ export class PushDispatcher implements PushQueueListener {
           await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.max(1000, settings.retryBaseMs)));
         })
         .finally(() => {
+          if (admission.kind === 'probe') gate?.probeEnded();
           this.inFlight.delete(key);
           // A slot is free, and a newer notification of the same thread may be waiting.
           this.wake();
         });
+    }
+    for (const [until, ids] of waiting) {
+      if (this.stopped) return;
+      await storage.deferPushes(ids, until);
+      this.wakeAt(until);
     }
     // Due rows not taken now are in flight or wait for a slot: their completions wake us.
     if (this.stopped) return;
@@ -200,37 +239,97 @@ export class PushDispatcher implements PushQueueListener {
   }
 
   private async record(row: DuePush, token: string, outcome: PushOutcome): Promise<void> {
-    const { storage, log, settings } = this.deps;
+    const { storage, log, clock } = this.deps;
+    const platform = row.pushPlatform as PushPlatform;
+    const gate = this.gates.get(platform) as ProviderGate;
     const context = { device: row.deviceId, thread: row.threadId, message: row.messageId };
+    const now = clock.now();
     switch (outcome.kind) {
-      case 'sent':
+      case 'sent': {
+        const { resumed } = gate.answered(outcome, now);
         await this.settle(row, 'sent');
         log.debug({ ...context, id: outcome.id }, 'push sent');
+        if (resumed) {
+          log.warn({ platform }, 'push provider resumed: it accepted a notification; the ones that waited go out now');
+          this.wake();
+        }
         return;
-      case 'dead_token':
-        await storage.dropDeadToken(row, token);
-        log.warn({ ...context, reason: outcome.reason }, 'push token removed: the provider says it is no longer valid');
+      }
+      case 'dead_token': {
+        const { verdict, pausedNow } = gate.deadToken(row.deviceId, outcome, now);
+        if (verdict === 'drop') {
+          await storage.dropDeadToken(row, token);
+          log.warn({ ...context, reason: outcome.reason }, 'push token removed: the provider says it is no longer valid');
+        } else if (verdict === 'hold') {
+          log.info({ ...context, reason: outcome.reason }, 'push token kept for now: the provider calls it dead, but has accepted no notification since chatd started');
+          await this.retry(row, outcome.reason, now);
+        } else {
+          await this.paused(row, platform, gate, pausedNow, outcome.reason);
+        }
         return;
+      }
+      case 'provider_error': {
+        const { pausedNow } = gate.answered(outcome, now);
+        await this.paused(row, platform, gate, pausedNow, outcome.reason);
+        return;
+      }
       case 'failed':
+        gate.answered(outcome, now);
         await this.settle(row, 'failed');
         log.warn({ ...context, reason: outcome.reason }, 'push refused by the provider; not retried');
         return;
       case 'retry': {
-        const attempts = row.attempts + 1;
-        if (attempts >= settings.maxAttempts) {
-          await this.settle(row, 'failed');
-          log.warn({ ...context, attempts, reason: outcome.reason }, 'push given up after repeated provider failures');
-          return;
+        gate.answered(outcome, now);
+        if (outcome.retryAfterMs !== undefined) {
+          log.info({ platform, retry_after_ms: outcome.retryAfterMs, reason: outcome.reason }, 'push provider asked to wait (Retry-After): its notifications wait until then');
         }
-        // Not sooner than the provider asked (a 429's or 503's Retry-After).
-        const delay = Math.max(retryDelay(settings.retryBaseMs, attempts), outcome.retryAfterMs ?? 0);
-        const at = this.deps.clock.now() + delay;
-        await storage.retryPush(row.id, at, outcome.reason);
-        log.info({ ...context, attempts, retry_in_ms: delay, reason: outcome.reason }, 'push failed for now; will retry');
-        this.wakeAt(at);
+        await this.retry(row, outcome.reason, now);
         return;
       }
     }
+  }
+
+  /**
+   * One more attempt later: backoff (doubling, at most 5 minutes), not before
+   * the provider's own wait; given up once the notification's lifetime
+   * (push.max_age_seconds after its message) would end first, or after
+   * push.max_attempts when that is set.
+   */
+  private async retry(row: DuePush, reason: string, now: number): Promise<void> {
+    const { storage, log, settings } = this.deps;
+    const context = { device: row.deviceId, thread: row.threadId, message: row.messageId };
+    const attempts = row.attempts + 1;
+    if (settings.maxAttempts > 0 && attempts >= settings.maxAttempts) {
+      await this.settle(row, 'failed');
+      log.warn({ ...context, attempts, reason }, 'push given up after repeated provider failures');
+      return;
+    }
+    const wait = this.gates.get(row.pushPlatform as PushPlatform)?.state().until ?? 0;
+    const at = Math.max(now + retryDelay(settings.retryBaseMs, attempts), wait);
+    if (at > row.createdAt + settings.maxAgeMs) {
+      await this.settle(row, 'failed');
+      log.warn({ ...context, attempts, reason }, 'push given up: its lifetime (push.max_age_seconds) ends before the provider takes it');
+      return;
+    }
+    await storage.retryPush(row.id, at, reason);
+    log.info({ ...context, attempts, retry_in_ms: at - now, reason }, 'push failed for now; will retry');
+    this.wakeAt(at);
+  }
+
+  /** The provider refuses this server: the row waits for the next probe, nothing removed, no attempt counted; logged once per pause. */
+  private async paused(row: DuePush, platform: PushPlatform, gate: ProviderGate, pausedNow: boolean, reason: string): Promise<void> {
+    const { storage, log } = this.deps;
+    const { until } = gate.state();
+    await storage.deferPushes([row.id], until);
+    if (pausedNow) {
+      log.error(
+        { platform, reason: gate.state().reason ?? reason, check: CHECK[platform] ?? `the [${platform}] settings` },
+        `push provider paused: ${platform} refuses this server whatever the device; no token is removed, notifications wait and go out once a probe is accepted`,
+      );
+    } else {
+      log.info({ platform, reason, next_probe_in_ms: until - this.deps.clock.now() }, 'push provider still paused');
+    }
+    this.wakeAt(until);
   }
 
   /** The notification (and the older ones of its thread it stood for) leaves the queue, counted. */

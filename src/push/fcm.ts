@@ -1,7 +1,9 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { type App, cert, deleteApp, initializeApp } from 'firebase-admin/app';
 import { type Message, type Messaging, getMessaging } from 'firebase-admin/messaging';
+import { suspectDeadToken } from './provider-gate.js';
 import type { Notification, PushOutcome, PushProvider, PushTarget } from './types.js';
 
 /** The fields of a service account key file that sending needs. */
@@ -30,6 +32,20 @@ const TRANSIENT_CODES = new Set([
   'app/network-error',
   'app/network-timeout',
 ]);
+/**
+ * Refusals of this server whatever the token: our access token refused (401,
+ * or FCM's APNs key for iOS devices: both are `third-party-auth-error`), a
+ * 401/403 without a JSON body, an Android package the project does not know.
+ */
+const PROVIDER_CODES = new Set(['messaging/third-party-auth-error', 'messaging/authentication-error', 'messaging/invalid-package-name']);
+/** Codes whose Retry-After (429 quota, 503) holds the whole project, not one token. */
+const WAIT_CODES = new Set(['messaging/message-rate-exceeded', 'messaging/server-unavailable']);
+/**
+ * The token endpoint's answers that mean the service account itself is bad
+ * (revoked or deleted key, a clock far off, a file that does not parse); any
+ * other failure to fetch an access token (network, timeout, a 5xx) passes.
+ */
+const BAD_CREDENTIAL = /invalid_grant|invalid_client|unauthorized_client|Failed to parse/i;
 
 /** Names each firebase-admin app: the library keeps apps in a process-wide registry by name. */
 let appCount = 0;
@@ -44,15 +60,18 @@ export class FcmProvider implements PushProvider {
   readonly platform = 'fcm' as const;
   private readonly app: App;
   private readonly messaging: Messaging;
+  /** The last Retry-After FCM sent (ms), read off the responses: firebase-admin's errors drop the headers. */
+  private readonly retryAfter: RetryAfterSeen = { ms: undefined };
 
   constructor(private readonly settings: FcmSettings) {
-    const agent = settings.connectTo ? redirectingAgent(settings.connectTo.host, settings.connectTo.port) : undefined;
+    const redirect = settings.connectTo ? redirectingAgent(settings.connectTo.host, settings.connectTo.port) : undefined;
     const account = settings.serviceAccount;
     this.app = initializeApp(
       {
-        credential: cert(settings.serviceAccountFile, agent),
+        credential: cert(settings.serviceAccountFile, redirect),
         projectId: account.projectId,
-        ...(agent ? { httpAgent: agent } : {}),
+        // Sends go through this agent (HTTP/1.1): it is where a 429's Retry-After can be seen.
+        httpAgent: watchRetryAfter(redirect ?? new https.Agent({ keepAlive: true }), this.retryAfter),
       },
       `chatd-fcm-${++appCount}`,
     );
@@ -82,7 +101,7 @@ export class FcmProvider implements PushProvider {
     });
     const sent = this.messaging.send(message).then(
       (name): PushOutcome => ({ kind: 'sent', id: name }),
-      (error: unknown): PushOutcome => classify(error),
+      (error: unknown): PushOutcome => classify(error, this.retryAfter.ms),
     );
     try {
       return await Promise.race([sent, timeout]);
@@ -96,15 +115,60 @@ export class FcmProvider implements PushProvider {
   }
 }
 
-function classify(error: unknown): PushOutcome {
+/**
+ * What a firebase-admin error means for chatd (exported for the table test).
+ * `retryAfterMs`: the Retry-After of the response, when one was seen.
+ */
+export function classify(error: unknown, retryAfterMs?: number): PushOutcome {
   const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'unknown';
-  const reason = `FCM ${code}: ${(error as Error)?.message ?? String(error)}`;
+  const message = (error as Error)?.message ?? String(error);
+  const reason = `FCM ${code}: ${message}`;
   if (DEAD_TOKEN_CODES.has(code)) return { kind: 'dead_token', reason };
-  // FCM v1 answers a malformed token with INVALID_ARGUMENT, and one of another Firebase project with SENDER_ID_MISMATCH.
-  if (code === 'messaging/invalid-argument' && /registration token/i.test(reason)) return { kind: 'dead_token', reason };
-  if (code === 'messaging/mismatched-credential') return { kind: 'dead_token', reason };
-  if (TRANSIENT_CODES.has(code) || code === 'unknown') return { kind: 'retry', reason };
+  // FCM v1 answers a malformed token with INVALID_ARGUMENT ("The registration token is not a valid FCM registration token").
+  if (code === 'messaging/invalid-argument' && /registration token/i.test(message)) return { kind: 'dead_token', reason };
+  if (code === 'messaging/mismatched-credential') {
+    // firebase-admin gives this code to a token of another Firebase project (SENDER_ID_MISMATCH, "SenderId mismatch")
+    // AND to a bare 403 PERMISSION_DENIED: the FCM API disabled for the project, or the service account lost the
+    // permission to send. Only the first is about the token; the second would remove every token.
+    // A mismatch for every token means a service account of another project: suspect, for the circuit breaker.
+    return /sender ?id mismatch/i.test(message) ? suspectDeadToken(reason) : { kind: 'provider_error', reason };
+  }
+  if (PROVIDER_CODES.has(code)) return { kind: 'provider_error', reason };
+  // firebase-admin wraps every failure to get an access token in app/invalid-credential, a network blip included.
+  if (code === 'app/invalid-credential') return BAD_CREDENTIAL.test(message) ? { kind: 'provider_error', reason } : { kind: 'retry', reason };
+  if (TRANSIENT_CODES.has(code) || code === 'unknown') {
+    return WAIT_CODES.has(code) && retryAfterMs !== undefined ? { kind: 'retry', reason, retryAfterMs } : { kind: 'retry', reason };
+  }
   return { kind: 'failed', reason };
+}
+
+interface RetryAfterSeen {
+  ms: number | undefined;
+}
+
+/**
+ * Notes the Retry-After of each 429/503 response that goes through `agent`
+ * (and forgets it on any other answer), for the error that follows:
+ * firebase-admin turns the response into an error without its headers.
+ */
+function watchRetryAfter(agent: https.Agent, seen: RetryAfterSeen): https.Agent {
+  const withRequests = agent as unknown as { addRequest(request: ClientRequest, options: unknown): void };
+  const addRequest = withRequests.addRequest.bind(agent);
+  withRequests.addRequest = (request, options) => {
+    request.once('response', (response: IncomingMessage) => {
+      seen.ms = response.statusCode === 429 || response.statusCode === 503 ? parseRetryAfter(response.headers['retry-after'], Date.now()) : undefined;
+    });
+    addRequest(request, options);
+  };
+  return agent;
+}
+
+/** Retry-After as seconds or an HTTP date, in ms from `now`; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /**

@@ -154,6 +154,41 @@ export function pushStorageContract(name: string, open: () => Promise<PushFixtur
       await fixture.close();
     });
 
+    it('a newer message taking over a row in backoff starts afresh (attempts 0, due now); a deferred row keeps its attempts', async () => {
+      const fixture = await open();
+      const { queue } = fixture;
+      const { threadId, users, append } = await groupWithTokens(fixture, ['bob', 'carol']);
+      const [bob, carol] = users as [(typeof users)[0], (typeof users)[0]];
+      await fixture.mute(threadId, carol.userId);
+      // bob through the thread's expansion, carol (muted) through a mention: both upserts.
+      await append({ bodyJson: '{"text":"@carol first"}', mentions: [carol.userId] });
+      await queue.expandPending({ limit: 10, now: NOW, platforms: both });
+      const first = await claim(queue, NOW);
+      assert.equal(first.length, 2);
+      for (const row of first) await queue.retryPush(row.id, NOW + 300_000, 'provider busy');
+      for (const row of await claim(queue, NOW + 300_000)) await queue.retryPush(row.id, NOW + 600_000, 'provider busy');
+      // New messages of the thread take both rows while they back off.
+      await append({ bodyJson: '{"text":"@carol second"}', mentions: [carol.userId], now: NOW + 1_000 });
+      await queue.expandPending({ limit: 10, now: NOW + 1_000, platforms: both });
+      const taken = await claim(queue, NOW + 1_000);
+      assert.deepEqual(
+        taken.map((row) => [row.deviceId, row.attempts]).sort((a, b) => (a[0] as number) - (b[0] as number)),
+        [[bob.deviceId, 0], [carol.deviceId, 0]].sort((a, b) => (a[0] as number) - (b[0] as number)),
+        'due at once, and the older message\'s failures do not count against the newer one',
+      );
+      assert.ok(taken.every((row) => !first.some((old) => old.messageId === row.messageId)), 'the newer message');
+      // A paused provider puts rows back without counting an attempt; never earlier than they were due.
+      const row = taken[0]!;
+      await queue.retryPush(row.id, NOW + 2_000, 'provider busy');
+      await queue.deferPushes([row.id], NOW + 50_000);
+      assert.deepEqual((await claim(queue, NOW + 49_999)).map((due) => due.id).filter((id) => id === row.id), []);
+      const deferred = (await claim(queue, NOW + 50_000)).find((due) => due.id === row.id);
+      assert.equal(deferred?.attempts, 1);
+      await queue.deferPushes([row.id], NOW + 10_000);
+      assert.deepEqual((await claim(queue, NOW + 49_999, 10, 0)).map((due) => due.id).filter((id) => id === row.id), [], 'a defer never moves a row earlier');
+      await fixture.close();
+    });
+
     it('mute does not silence a mention: a muted member is queued for the message that mentions them, even after a later message', async () => {
       const fixture = await open();
       const { queue } = fixture;

@@ -52,6 +52,12 @@ export interface FakeFcm {
   /** TLS connections accepted so far. */
   readonly connections: number;
   respondWith(responder: Responder<FcmRequest, FcmReply>): void;
+  /**
+   * The next `count` requests to the token endpoint fail as an outage does
+   * (503 with a JSON error that is not about the credential), then it issues
+   * tokens again.
+   */
+  failTokenRequests(count: number): void;
   waitForRequests(count: number, timeoutMs?: number): Promise<readonly FcmRecord[]>;
   /** Closes every connection (hung requests end with it) and the server. */
   close(): Promise<void>;
@@ -93,6 +99,7 @@ export async function startFakeFcm(pki: TestPki, options: FakeFcmOptions): Promi
   const log = new RequestLog<FcmRecord>();
   const answers = new Answers<FcmRequest, FcmReply>();
   let tokenRequests = 0;
+  let tokenFailures = 0;
   let unauthorized = 0;
   let connections = 0;
 
@@ -109,6 +116,11 @@ export async function startFakeFcm(pki: TestPki, options: FakeFcmOptions): Promi
 
   const issueToken = (body: string, response: ServerResponse): void => {
     tokenRequests += 1;
+    if (tokenFailures > 0) {
+      tokenFailures -= 1;
+      json(response, 503, { error: 'temporarily_unavailable', error_description: 'The service is currently unavailable.' });
+      return;
+    }
     const form = new URLSearchParams(body);
     const jwt = verifiedJwt(form.get('assertion') ?? '', 'RS256', accountKey);
     const claims = jwt?.claims;
@@ -199,6 +211,9 @@ export async function startFakeFcm(pki: TestPki, options: FakeFcmOptions): Promi
       return connections;
     },
     respondWith: (responder) => answers.set(responder),
+    failTokenRequests: (count) => {
+      tokenFailures = count;
+    },
     waitForRequests: (count, timeoutMs = 5000) => log.waitFor(count, timeoutMs, 'fake FCM'),
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -135,6 +135,8 @@ export interface PushQueueStorage {
    * memberships, not the size of their groups.
    */
   badgeCount(userId: number): Promise<number>;
+  /** Not an attempt: the provider is paused or asked to wait, so these rows are due again at `notBefore`, their claims released and attempts kept. */
+  deferPushes(pushIds: readonly number[], notBefore: number): Promise<void>;
   /** At a clean stop: this claimant's claims are released, so another node (or this one, restarted) sends them without waiting for the lease. */
   releaseClaims(): Promise<void>;
 }

@@ -99,7 +99,8 @@ SELECT DISTINCT ON (d.id, p.thread_id) d.id, p.thread_id, p.message_id, p.create
    AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
    AND (($6 AND d.push_platform = 'apns') OR ($7 AND d.push_platform = 'fcm') OR ($8 AND d.push_platform = 'webpush'))
  ORDER BY d.id, p.thread_id, p.message_id DESC
-ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
+ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at,
+   attempts = 0, not_before = least(push_queue.not_before, excluded.not_before)
  WHERE push_queue.message_id < excluded.message_id`;
 
 /**
@@ -267,7 +268,8 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
             WHERE m.left_seq IS NULL AND NOT m.muted AND m.user_id <> p.sender_user_id
               AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
               AND (($3 AND d.push_platform = 'apns') OR ($4 AND d.push_platform = 'fcm') OR ($5 AND d.push_platform = 'webpush'))
-           ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
+           ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at,
+             attempts = 0, not_before = least(push_queue.not_before, excluded.not_before)
             WHERE push_queue.message_id < excluded.message_id),
          expanded AS (
            DELETE FROM push_threads w USING picked p WHERE w.thread_id = p.thread_id AND w.message_id = p.message_id)
@@ -332,6 +334,13 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
 
   badgeCount(userId: number): Promise<number> {
     return badgeCount(this.db.read, userId);
+  }
+
+  async deferPushes(pushIds: readonly number[], notBefore: number): Promise<void> {
+    if (pushIds.length === 0) return;
+    await this.db.writes.submit((sql) =>
+      sql.query('UPDATE push_queue SET not_before = greatest(not_before, $1), claimed_by = NULL, claimed_until = NULL WHERE id = ANY($2::bigint[])', [notBefore, pushIds]),
+    );
   }
 
   async releaseClaims(): Promise<void> {

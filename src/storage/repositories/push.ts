@@ -71,6 +71,15 @@ export interface PushCounts {
   readonly queued: number;
 }
 
+/**
+ * A newer message taking over a device's row for a thread starts afresh: no
+ * attempts counted, and due now if the row was backing off (its wait was for
+ * the older message's failures). The done() guard on message_id keeps an
+ * in-flight send of the older message from settling the newer one.
+ */
+const TAKE_OVER = `attempts = CASE WHEN message_id <> excluded.message_id THEN 0 ELSE attempts END,
+  not_before = CASE WHEN message_id <> excluded.message_id THEN min(not_before, excluded.not_before) ELSE not_before END`;
+
 /** Push tokens of devices, the push queue and its counters. */
 export class PushRepository {
   private readonly takeTokenStatement;
@@ -93,6 +102,7 @@ export class PushRepository {
   private readonly releaseAllStatement;
   private readonly forgetDeviceStatement;
   private readonly retryStatement;
+  private readonly deferStatement;
   private readonly bumpStatement;
   private readonly countersStatement;
   private readonly depthStatement;
@@ -124,7 +134,7 @@ export class PushRepository {
         WHERE m.thread_id = ? AND m.left_seq IS NULL AND m.muted = 0 AND m.user_id <> ?
           AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
           AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm') OR (? = 1 AND d.push_platform = 'webpush'))
-       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
+       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at, ${TAKE_OVER}`,
     );
     this.laneStatement = db.prepare<[number], 0 | 1>(`SELECT ${laneOf('?')}`).pluck();
     this.expandedStatement = db.prepare<[number, number]>('DELETE FROM push_threads WHERE thread_id = ? AND message_id = ?');
@@ -141,7 +151,7 @@ export class PushRepository {
           AND (m.muted = 0 OR EXISTS (SELECT 1 FROM json_each(msg.mentions) WHERE value = d.user_id)) AND d.push_token IS NOT NULL
           AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm') OR (? = 1 AND d.push_platform = 'webpush'))
         GROUP BY i.thread_id
-       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
+       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at, ${TAKE_OVER}`,
     );
     // The same for the threads that write no inbox (read diffusion: more than :above current members), from
     // thread state: per current membership, the newest content message from another user the device got live
@@ -177,7 +187,7 @@ export class PushRepository {
           AND m.user_id IN (SELECT value FROM json_each(:mentions))
           AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
           AND ((:apns = 1 AND d.push_platform = 'apns') OR (:fcm = 1 AND d.push_platform = 'fcm') OR (:webpush = 1 AND d.push_platform = 'webpush'))
-       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
+       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at, ${TAKE_OVER}`,
     );
     // Due, and not claimed by another whose lease still runs.
     this.claimStatement = db.prepare<{ claimant: string; until: number; now: number; limit: number }, { id: number }>(
@@ -223,6 +233,9 @@ export class PushRepository {
     this.forgetDeviceStatement = db.prepare<[number]>('DELETE FROM push_queue WHERE device_id = ?');
     this.retryStatement = db.prepare<[number, string, number]>(
       'UPDATE push_queue SET attempts = attempts + 1, not_before = ?, last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?',
+    );
+    this.deferStatement = db.prepare<[number, string]>(
+      'UPDATE push_queue SET not_before = max(not_before, ?), claimed_by = NULL, claimed_until = NULL WHERE id IN (SELECT value FROM json_each(?))',
     );
     this.bumpStatement = db.prepare<[string, number]>(
       'INSERT INTO push_counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
@@ -344,6 +357,11 @@ export class PushRepository {
 
   retryAt(pushId: number, notBefore: number, error: string): void {
     this.retryStatement.run(notBefore, error.slice(0, 500), pushId);
+  }
+
+  /** Due again at `notBefore` (a paused provider), attempts kept. */
+  defer(pushIds: readonly number[], notBefore: number): void {
+    this.deferStatement.run(notBefore, JSON.stringify(pushIds));
   }
 
   count(counter: PushCounter, by = 1): void {

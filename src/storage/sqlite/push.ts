@@ -78,6 +78,11 @@ export class SqlitePushQueueStorage implements PushQueueStorage {
     return this.store.push.badge(userId);
   }
 
+  async deferPushes(pushIds: readonly number[], notBefore: number): Promise<void> {
+    if (pushIds.length === 0) return;
+    await this.store.batcher.submit(() => this.store.push.defer(pushIds, notBefore));
+  }
+
   async releaseClaims(): Promise<void> {
     await this.store.batcher.submit(() => this.store.push.releaseClaims(this.claimant));
   }
