@@ -36,7 +36,8 @@ const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_i
      AND (NOT m.muted OR coalesce(msg.mentions::jsonb @> to_jsonb(d.user_id), false)) AND d.push_token IS NOT NULL
      AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm') OR ($6 AND d.push_platform = 'webpush'))
    GROUP BY d.id, i.thread_id
-  ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
+  ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at,
+    attempts = 0, not_before = least(push_queue.not_before, excluded.not_before)
    WHERE push_queue.message_id < excluded.message_id`;
 
 // The same for the threads that write no inbox (read diffusion: more than $6 current members), from thread
@@ -59,7 +60,8 @@ const ENQUEUE_UNACKED_FROM_THREADS = `INSERT INTO push_queue (device_id, thread_
      AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm') OR ($7 AND d.push_platform = 'webpush'))
      AND t.last_seq > greatest(tm.joined_seq, tm.read_seq, coalesce(c.delivered_seq, 0))
      AND EXISTS (SELECT 1 FROM thread_members x WHERE x.thread_id = tm.thread_id AND x.left_seq IS NULL OFFSET $6)
-  ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
+  ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at,
+    attempts = 0, not_before = least(push_queue.not_before, excluded.not_before)
    WHERE push_queue.message_id < excluded.message_id`;
 
 /**

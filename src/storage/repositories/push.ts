@@ -174,7 +174,7 @@ export class PushRepository {
           AND ((:apns = 1 AND d.push_platform = 'apns') OR (:fcm = 1 AND d.push_platform = 'fcm') OR (:webpush = 1 AND d.push_platform = 'webpush'))
           AND t.last_seq > max(tm.joined_seq, tm.read_seq, coalesce(c.delivered_seq, 0))
           AND EXISTS (SELECT 1 FROM thread_members x WHERE x.thread_id = tm.thread_id AND x.left_seq IS NULL LIMIT 1 OFFSET :above)
-       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
+       ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at, ${TAKE_OVER}`,
     );
     // Mute does not silence a mention: the devices of mentioned members who muted the thread (the expansion
     // leaves them out), queued in the message's own transaction — at most 50 users, so a bounded cost — and not
