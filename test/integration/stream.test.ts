@@ -174,13 +174,16 @@ for (const transport of transports('the stream transport')) {
     });
 
     it('closes a stream session whose client does not take its frames (slow consumer, 4005), and tells it on its next response', async () => {
-      const { stream, ws, thread } = await pair();
+      const { alice, stream, ws, thread } = await pair();
       stream.cut();
       const big = 'x'.repeat(1000);
-      for (let index = 0; index < 20; index++) {
+      for (let index = 0; index < 40; index++) {
         const reply = await ws.request({ type: 'send', thread_id: thread, client_msg_id: `big${index}`, body: { text: big } });
         assert.equal(reply.type, 'ack');
       }
+      // The registry's sweep finds what waits for the absent client over websocket.max_buffered_bytes.
+      const devices = (line: Record<string, unknown>) => line.msg === 'slow consumer disconnected' && line.device === alice.deviceId;
+      await server.waitForLog(devices, 20_000);
       const resumed = await stream.resume();
       assert.equal(resumed.status, 200);
       assert.equal((await stream.closed()).code, 4005);
