@@ -259,3 +259,18 @@ for (const transport of transports('the stream transport')) {
     }
   });
 }
+
+describe('the stream transport switched off', () => {
+  it('answers /v1/stream with 404 when stream.enabled is false', async () => {
+    const dir = tempDir();
+    const server = await startServer(['--data', `${dir}/data`, '--transport', 'node', '--config', writeConfig(dir, `${CONFIG}\n`.replace('[stream]', '[stream]\nenabled = false'))]);
+    try {
+      const alice = await signUp(server.url, 'switchedoff');
+      const response = await StreamClient.openRaw(server.url, [{ type: 'auth', id: 'a', token: alice.token }]);
+      assert.equal(response.status, 404);
+      await response.text();
+    } finally {
+      await server.stop();
+    }
+  });
+});
