@@ -274,3 +274,22 @@ describe('the stream transport switched off', () => {
     }
   });
 });
+
+for (const transport of transports('stream sessions at shutdown')) {
+  describe(`stream sessions at shutdown (${transport})`, () => {
+    it('ends every stream with event: close 1001 (going away) when the server stops', async () => {
+      const dir = tempDir();
+      const server = await startServer(['--data', `${dir}/data`, '--transport', transport, '--config', writeConfig(dir, CONFIG)]);
+      try {
+        const alice = await signUp(server.url, `shutdown${transport}`);
+        const { client } = await StreamClient.connect(server.url, alice.token);
+        const stopped = server.stop();
+        const close = await client.closed();
+        assert.deepEqual([close.code, close.reason], [1001, 'going_away']);
+        assert.equal(await stopped, 0);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}
