@@ -246,6 +246,18 @@ for (const transport of transports('the stream transport')) {
       ws.close();
     });
 
+    it('takes frames posted right after the open, before the welcome, from the device that opened it', async () => {
+      const alice = await user();
+      const client = await StreamClient.open(server.url, alice.token, { more: [{ type: 'ping', id: 'in-open' }] });
+      // Not waiting for the welcome: the session is matched by the open's token until it knows its device.
+      const pong = await client.request({ type: 'ping' });
+      assert.equal(pong.type, 'pong');
+      const frames = client.arrivals.map((arrival) => arrival.frame.type);
+      assert.equal(frames[0], 'welcome');
+      assert.ok(frames.includes('pong'));
+      client.close();
+    });
+
     it('refuses a token that does not work down the stream, as the WebSocket does (error, then close 4002)', async () => {
       const client = await StreamClient.open(server.url, 'not-a-token');
       const error = await client.next();
