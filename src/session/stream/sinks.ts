@@ -110,11 +110,13 @@ export class StreamSink implements Sink {
 
 /**
  * Poll mode: one waiting request, answered with every waiting frame as soon as there are any (the
- * frames of one turn together), or empty after the poll timeout, or empty when a newer poll takes its place.
+ * frames of one turn together), or empty after the poll timeout, or empty when a newer poll takes
+ * its place. The answer is an event stream that ends once answered: its headers leave at once, and
+ * a client that leaves before the answer cancels it, so no frame is handed to a response nobody reads.
  */
 export class PollSink implements Sink {
   readonly response: Promise<Response>;
-  private resolve!: (response: Response) => void;
+  private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   private answered = false;
   private scheduled = false;
   private readonly timer: NodeJS.Timeout;
@@ -122,9 +124,21 @@ export class PollSink implements Sink {
   constructor(
     private readonly owner: SinkOwner,
     timeoutMs: number,
-    private readonly headers: Record<string, string>,
+    headers: Record<string, string>,
   ) {
-    this.response = new Promise((resolve) => (this.resolve = resolve));
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.controller = controller;
+        controller.enqueue(utf8(OPENED));
+      },
+      cancel: () => {
+        if (this.answered) return;
+        this.answered = true;
+        clearTimeout(this.timer);
+        this.owner.detach(this);
+      },
+    });
+    this.response = Promise.resolve(new Response(body, { status: 200, headers }));
     this.timer = setTimeout(() => this.answer(), timeoutMs);
     this.timer.unref();
   }
@@ -158,7 +172,8 @@ export class PollSink implements Sink {
     }
     body += closeText;
     this.owner.detach(this);
-    this.resolve(new Response(body === '' ? null : body, { status: 200, headers: this.headers }));
+    if (body !== '') this.controller?.enqueue(utf8(body));
+    this.controller?.close();
     if (took) this.owner.drained();
   }
 }
