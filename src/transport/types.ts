@@ -75,8 +75,11 @@ export interface TransportOptions {
    * apply, and a client that goes away mid-body errors the stream with RequestAbortedError.
    *
    * Responses need no such flag: one with a body and a Content-Length header is written as the
-   * handler's stream yields it, only as fast as the client reads (HEAD: headers only); any
-   * other response is read whole first, then sent.
+   * handler's stream yields it, only as fast as the client reads (HEAD: headers only); one with
+   * Content-Type text/event-stream is written likewise without a length (chunked, each chunk
+   * flushed; its headers leave with its first non-empty chunk) and its stream is cancelled as soon
+   * as the client goes away, even while it waits for its next chunk (isEventStream); any other
+   * response is read whole first, then sent.
    */
   readonly streamsBody?: (method: string, path: string) => boolean;
   /**
