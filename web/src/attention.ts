@@ -79,6 +79,8 @@ export class Attention {
     if (this.permission() === 'unsupported') return;
     await Notification.requestPermission();
     this.model.notify();
+    // Allowed: notifications can come while no tab is open too (Web Push).
+    await this.model.push.start();
   }
 
   dismissBanner(): void {

@@ -11,6 +11,7 @@ import {
 import { LinkCache } from './attachment-links.js';
 import { type UploadedAttachment, sendWithAttachments } from './attachment-sdk.js';
 import { Attention } from './attention.js';
+import { BackgroundPush } from './background-push.js';
 import { EncryptionModel } from './e2e-model.js';
 import { type ThreadHistoryMode, pushThreadEntry, threadInLocation } from './navigation.js';
 import { LocalStorageStore } from './local-store.js';
@@ -52,9 +53,13 @@ export class ChatModel {
   readonly msg: MessageFeatures;
   /** Title, favicon, notifications and sound. */
   readonly attention: Attention;
+  /** Web Push: notifications while no tab is open. */
+  readonly push: BackgroundPush;
   /** Why the client cannot run at all (a damaged store: its secrets are left as they are). */
   fatal: string | undefined;
   connection: ConnectionState = 'connecting';
+  /** What the client is connected over: 'websocket', or a fallback ('stream', 'poll') where the network blocks WebSockets. */
+  transport: string | undefined;
   pendingCount = 0;
   threads: ThreadJson[] = [];
   readonly messages = new Map<number, ClientMessage[]>();
@@ -92,18 +97,20 @@ export class ChatModel {
     this.uploads = new UploadQueue(this.client, () => this.changed());
     this.links = new LinkCache(this.client, () => this.changed());
     this.msg = new MessageFeatures(this, () => this.changed());
+    this.push = new BackgroundPush(this.client, () => this.changed());
     this.attention = new Attention(this);
     this.subscribe(() => this.attention.refresh());
     this.users.set(session.user.id, session.user);
     const { client } = this;
     client.on('state', (change) => {
       this.connection = change.state;
+      this.transport = (client as { transport?: string }).transport;
       this.pendingCount = change.pending;
       if (change.state === 'online') {
         void this.refreshThreads();
         void this.e2e.refreshRequests();
       }
-      if (change.state === 'stopped' && (change.reason === 'auth_failed' || change.reason === 'device_revoked')) this.logOut();
+      if (change.state === 'stopped' && (change.reason === 'auth_failed' || change.reason === 'device_revoked')) void this.logOut();
       this.changed();
     });
     client.on('message', (message) => {
@@ -162,6 +169,10 @@ export class ChatModel {
     // The chat that was open before a reload: under an entry of the list, so that Back leads there.
     const open = threadInLocation();
     if (open !== undefined) void this.open(open, 'reload');
+    // A clicked background notification, with a chatd tab open: that tab opens the chat.
+    this.push.onOpenThread((threadId) => void this.open(threadId));
+    // Notifications allowed before (this visit or an earlier one): keep the subscription registered.
+    void this.push.start();
   }
 
   /** Follows Back, Forward and a changed #thread-N: the page shows what the address names. */
@@ -178,7 +189,9 @@ export class ChatModel {
     return status ?? 'sent';
   }
 
-  logOut(): void {
+  async logOut(): Promise<void> {
+    // Before the token goes: the server forgets the subscription, the browser drops it.
+    await this.push.stop();
     void this.client.api.logout().catch(() => {});
     void this.client.close();
     this.store.clear();
