@@ -61,6 +61,8 @@ export class Attention {
     this.shownCount = count;
     document.title = count > 0 ? `(${count}) ${this.baseTitle}` : this.baseTitle;
     drawFavicon(count);
+    // The installed app's icon (where the system has badges): the same count the service worker sets from a push.
+    void navigator.setAppBadge?.(count).catch(() => {});
   }
 
   /** What the notification settings show: unsupported, blocked, on, or not asked yet. */

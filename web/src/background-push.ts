@@ -91,6 +91,13 @@ export class BackgroundPush {
     await navigator.setAppBadge?.(0).catch(() => {});
   }
 
+  /** Closes the worker's notifications of a chat (it was opened here). */
+  async closeNotifications(threadId: number): Promise<void> {
+    if (!('serviceWorker' in navigator)) return;
+    const registration = await navigator.serviceWorker.getRegistration('/').catch(() => undefined);
+    for (const notification of (await registration?.getNotifications({ tag: `chatd-thread-${threadId}` }).catch(() => [])) ?? []) notification.close();
+  }
+
   private async run(): Promise<void> {
     if (!BackgroundPush.supported()) {
       return this.set({ kind: 'unavailable', why: window.isSecureContext ? 'it has no push support' : 'the page is not secure (https:// or localhost)' });

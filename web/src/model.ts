@@ -241,6 +241,8 @@ export class ChatModel {
     }
     this.changed();
     if (threadId === undefined) return;
+    // The chat is on screen: its background notification has said what it had to.
+    void this.push.closeNotifications(threadId);
     try {
       if (!this.historyLoaded.has(threadId)) await this.loadLatest(threadId);
       await this.loadUnread(threadId);
