@@ -15,11 +15,24 @@ import { OrderedDelivery } from './ordered-delivery.js';
 import { Outbox } from './outbox.js';
 import { Receiver } from './receiver.js';
 import { type RequestJson, isIdempotent } from './requests.js';
-import { type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
+import { type SocketFactory, type SocketLike, type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
+import { StreamSocket } from './stream-socket.js';
+import { DEFAULT_TRANSPORTS, type TransportKind, TransportPolicy, platformClock } from './transport-policy.js';
 import { type ClientStore, MemoryStore, type StoreIdentity } from './store.js';
 import { portableSha256 } from './sha256.js';
 import { ThreadList } from './thread-list.js';
 import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, ThreadChange } from './types.js';
+
+/** One connection attempt: its transport, its socket, when it authenticated. */
+interface Attempt {
+  readonly kind: TransportKind;
+  socket: SocketLike | undefined;
+  welcomedAt: number | undefined;
+  connectTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** A connection that ends sooner than this after its welcome, with a cut, counts against its transport. */
+const SHORT_LIVED_MS = 3000;
 
 /**
  * The life of a ChatClient: connect, catch up, stay connected, reconnect; the
@@ -31,7 +44,17 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   /** Uploads, downloads and links (HTTP, beside the connection). */
   protected readonly attachments: Attachments;
   protected readonly store: ClientStore;
-  private readonly openSocket;
+  private readonly openWebSocket: SocketFactory | undefined;
+  /** Which transport each connection attempt uses; tries the WebSocket again in the background while on a fallback. */
+  private readonly policy: TransportPolicy;
+  private readonly connectTimeoutMs: number;
+  private readonly attempts = new WeakMap<Connection, Attempt>();
+  /** The transport of the connection that authenticated last. */
+  private transportNow: TransportKind | undefined;
+  /** A background try of the WebSocket beside a fallback that is up: it takes over once authenticated. */
+  private probe: Connection | undefined;
+  /** Ends the connect loop's wait for the current connection. */
+  private endAttempt: ((result: { end: ConnectionEnd; caughtUp: boolean }) => void) | undefined;
   private readonly backoff: BackoffOptions;
   private readonly requestTimeoutMs: number;
   private readonly heartbeatReplyTimeoutMs: number;
@@ -64,9 +87,21 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
 
   constructor(private readonly options: ChatClientOptions) {
     super();
+    const transports = options.transports ?? DEFAULT_TRANSPORTS;
     const WebSocketClass = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!WebSocketClass) throw new Error('no WebSocket class: pass the `WebSocket` option (in Node, import from chatd/client, which uses the ws package)');
-    this.openSocket = socketFactory(WebSocketClass);
+    if (!WebSocketClass && transports.includes('websocket')) {
+      throw new Error('no WebSocket class: pass the `WebSocket` option (in Node, import from chatd/client, which uses the ws package)');
+    }
+    this.openWebSocket = WebSocketClass ? socketFactory(WebSocketClass) : undefined;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.policy = new TransportPolicy({
+      transports,
+      retryPreferredMs: options.websocketRetryMs ?? 60_000,
+      shortLivedMs: SHORT_LIVED_MS,
+      failuresToFallBack: 2,
+      clock: platformClock,
+      probe: () => this.startProbe(),
+    });
     this.api = new AccountApi(options.server, options.token);
     this.attachments = new Attachments(options.server, options.token, options.sha256 ?? portableSha256);
     this.store = options.store ?? new MemoryStore();
@@ -160,6 +195,17 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     return this.welcomeFrame?.device_id;
   }
 
+  /**
+   * How the client reaches the server: `websocket`, or a fallback for networks
+   * that break WebSockets, `stream` (an event stream down, POSTs up) or `poll`
+   * (long polls down, for proxies that buffer streams). The transport of the
+   * last connection that authenticated; undefined before the first. The
+   * `transport` event says when it changes.
+   */
+  get transport(): TransportKind | undefined {
+    return this.transportNow;
+  }
+
   /** The server's protocol version, once connected. */
   get protocol(): number | undefined {
     return this.welcomeFrame?.protocol;
@@ -205,6 +251,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   async close(): Promise<void> {
     this.closing = true;
     this.wake?.();
+    this.policy.stop();
+    this.probe?.close();
     this.connection?.close();
     this.outbox.abandon(new ClientError('closed', 'the client was closed before the server acked this message; it stays in the store', false));
     this.setState('stopped', { reason: 'closed_by_client' });
@@ -240,12 +288,14 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     }
   }
 
-  /** One connection, from opening to its end. */
+  /** One connection, from opening to its end (or to the end of the one that took over from it: see startProbe). */
   private connectOnce(): Promise<{ end: ConnectionEnd; caughtUp: boolean }> {
     return new Promise((resolve) => {
+      this.endAttempt = resolve;
+      const kind = this.policy.next;
       let connection: Connection;
       try {
-        connection = this.newConnection(resolve);
+        connection = this.newConnection(kind);
       } catch (error) {
         // The WebSocket constructor refused the URL (a bad scheme; wss required on an https page): retrying cannot help.
         const refusal = new ClientError('network', `cannot open a WebSocket to ${this.options.server}: ${(error as Error).message}`, false);
@@ -254,32 +304,107 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
       }
       this.connection = connection;
       connection
-        .open((welcome) => this.welcomed(connection, welcome))
+        .open((welcome) => {
+          this.authenticated(connection);
+          this.welcomed(connection, welcome);
+        })
         .catch(() => {
           // The connection's end (already reported or on its way) says why.
         });
     });
   }
 
-  private newConnection(resolve: (result: { end: ConnectionEnd; caughtUp: boolean }) => void): Connection {
+  private newConnection(kind: TransportKind): Connection {
+    const attempt: Attempt = { kind, socket: undefined, welcomedAt: undefined, connectTimer: undefined };
+    const { server } = this.options;
     const connection: Connection = new Connection({
-      url: webSocketUrl(this.options.server),
+      url: kind === 'websocket' ? webSocketUrl(server) : server,
       token: this.options.token,
-      openSocket: this.openSocket,
+      openSocket: (url) => {
+        attempt.socket = kind === 'websocket'
+          ? (this.openWebSocket as SocketFactory)(url)
+          : new StreamSocket({ server, mode: kind, ...(this.options.fetch ? { fetch: this.options.fetch } : {}) });
+        return attempt.socket;
+      },
       requestTimeoutMs: this.requestTimeoutMs,
       heartbeatReplyTimeoutMs: this.heartbeatReplyTimeoutMs,
       onEvent: (event) => this.receive(connection, event),
-      onEnd: (end) => {
-        if (this.connection === connection) {
-          this.connection = undefined;
-          this.ready = undefined;
-          this.receiver.detach();
-          this.outbox.detach();
-        }
-        resolve({ end, caughtUp: this.caughtUpOn === connection && this.droppedToRedeliver !== connection });
-      },
+      onEnd: (end) => this.connectionEnded(connection, attempt, end),
     });
+    this.attempts.set(connection, attempt);
+    // A WebSocket that never opens, a stream a buffering proxy holds back: no welcome in time is a failure of the transport.
+    attempt.connectTimer = setTimeout(() => {
+      if (attempt.welcomedAt === undefined) connection.abandon('no_reply');
+    }, this.connectTimeoutMs);
     return connection;
+  }
+
+  private connectionEnded(connection: Connection, attempt: Attempt, end: ConnectionEnd): void {
+    clearTimeout(attempt.connectTimer);
+    if (connection === this.probe) {
+      // A background try that never took over: the fallback carries on.
+      this.probe = undefined;
+      this.policy.probeEnded(false);
+      return;
+    }
+    const failure = attempt.socket instanceof StreamSocket ? attempt.socket.failure : undefined;
+    this.policy.ended(attempt.kind, { welcomedAt: attempt.welcomedAt, endedAt: Date.now(), code: end.code, failure });
+    // Replaced by a background try that took over (startProbe): that one carries on.
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    this.ready = undefined;
+    this.receiver.detach();
+    this.outbox.detach();
+    this.probe?.close();
+    this.endAttempt?.({ end, caughtUp: this.caughtUpOn === connection && this.droppedToRedeliver !== connection });
+  }
+
+  /** A connection got its welcome: its transport is the client's now. */
+  private authenticated(connection: Connection): void {
+    const attempt = this.attempts.get(connection) as Attempt;
+    attempt.welcomedAt = Date.now();
+    clearTimeout(attempt.connectTimer);
+    this.policy.up(attempt.kind);
+    const previous = this.transportNow;
+    this.transportNow = attempt.kind;
+    if (previous !== attempt.kind) this.emit('transport', { transport: attempt.kind, previous });
+  }
+
+  /**
+   * While on a fallback, the policy's periodic try of the WebSocket: a second
+   * connection beside the one that is up. Once it is authenticated it takes
+   * over (make before break) and the fallback is closed; what was in flight on
+   * the fallback is sent again, and the new connection's inbox and catch-up
+   * bring whatever the fallback had not acknowledged, so nothing is lost and
+   * nothing given twice (the receiver drops what it already has). Until then,
+   * and if it fails, the fallback carries on untouched.
+   */
+  private startProbe(): void {
+    if (this.closing || !this.ready || this.probe) return this.policy.probeEnded(false);
+    let probe: Connection;
+    try {
+      probe = this.newConnection(this.policy.preferred);
+    } catch {
+      return this.policy.probeEnded(false);
+    }
+    this.probe = probe;
+    probe
+      .open((welcome) => {
+        const old = this.connection;
+        if (this.probe !== probe || this.closing || !old) return probe.close();
+        this.probe = undefined;
+        this.policy.probeEnded(true);
+        this.receiver.detach();
+        this.outbox.detach();
+        this.connection = probe;
+        this.ready = undefined;
+        old.close();
+        this.authenticated(probe);
+        this.welcomed(probe, welcome);
+      })
+      .catch(() => {
+        // Its end says why (connectionEnded).
+      });
   }
 
   /** Runs in the turn `welcome` arrives: the receiver must be ready for the inbox frames right behind it. */

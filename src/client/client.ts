@@ -16,7 +16,7 @@ import type { OutboxEntry } from './store.js';
 import type { ChatClientOptions, HistoryAnchor, HistoryPage, UserRef } from './types.js';
 
 export type {
-  ChatClientOptions, ClientEvents, ConnectionState, HistoryAnchor, HistoryPage, StateChange, ThreadChange, UserRef,
+  ChatClientOptions, ClientEvents, ConnectionState, HistoryAnchor, HistoryPage, StateChange, ThreadChange, TransportChange, TransportKind, UserRef,
 } from './types.js';
 
 /**

@@ -10,6 +10,8 @@ export type {
   HistoryPage,
   StateChange,
   ThreadChange,
+  TransportChange,
+  TransportKind,
   UserRef,
 } from './client.js';
 export type {

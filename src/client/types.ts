@@ -9,6 +9,17 @@ import type { WebSocketConstructor } from './socket.js';
 import type { Sha256Factory } from './sha256.js';
 import type { MessageChange, MessageHidden } from './message-changes.js';
 import type { ClientStore } from './store.js';
+import type { FetchFunction } from './stream-socket.js';
+import type { TransportKind } from './transport-policy.js';
+
+export type { TransportKind } from './transport-policy.js';
+
+/** The `transport` event: the client now reaches the server another way. */
+export interface TransportChange {
+  readonly transport: TransportKind;
+  /** undefined for the first connection. */
+  readonly previous: TransportKind | undefined;
+}
 
 /**
  * `connecting`: opening the socket and authenticating. `syncing`: connected,
@@ -39,6 +50,8 @@ export interface ThreadChange {
 
 export interface ClientEvents {
   state: StateChange;
+  /** The client reaches the server another way than before (`client.transport`): fell back from the WebSocket, or switched back to it. */
+  transport: TransportChange;
   /** Every message of every thread, once each, in seq order per thread: live, from the inbox, from sync and gap fills. Encrypted ones decrypted (see `e2e`). */
   message: ClientMessage;
   /** A device of someone this user shares a thread with (or of this user) appeared, rotated, was refused (`changed`) or revoked. */
@@ -90,6 +103,18 @@ export interface ChatClientOptions {
   readonly store?: ClientStore;
   /** The WebSocket class; the platform's by default (`ws` in Node, the global one in browsers). */
   readonly WebSocket?: WebSocketConstructor;
+  /**
+   * The ways to reach the server, in order of preference (docs/client.md, "Transports"). The client falls back
+   * to the next when one fails twice in a row, and tries the first again in the background. Default
+   * `['websocket', 'stream', 'poll']`.
+   */
+  readonly transports?: readonly TransportKind[];
+  /** While on a fallback, how often the WebSocket (the first of `transports`) is tried again, ms. Default 60 000. */
+  readonly websocketRetryMs?: number;
+  /** How long a connection may take from opening to the server's welcome before its transport is taken to have failed, ms. Default 10 000. */
+  readonly connectTimeoutMs?: number;
+  /** The `fetch` the stream and poll transports use; the platform's by default. */
+  readonly fetch?: FetchFunction;
   readonly reconnect?: Partial<BackoffOptions>;
   /** How long a request may wait for its reply (and for a connection), ms. Default 15 000. */
   readonly requestTimeoutMs?: number;
