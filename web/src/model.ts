@@ -1,11 +1,13 @@
 import {
   ChatClient,
   type ClientMessage,
+  type ChatClientOptions,
   type ConnectionState,
   type MemberJson,
   type MessageStatus,
   type PresenceJson,
   type ThreadJson,
+  type TransportKind,
   type UserJson,
 } from '../../src/client/browser.js';
 import { LinkCache } from './attachment-links.js';
@@ -26,6 +28,13 @@ const TYPING_MS = 5000;
 const TYPING_EVERY_MS = 3000;
 /** Pages of 50 fetched at most, when a chat opens, to reach its first unread message. */
 const UNREAD_PAGES = 10;
+
+declare global {
+  interface Window {
+    /** Test-only injection point (see the constructor): the transport timings of the SDK. */
+    chatdTestClientOptions?: Pick<ChatClientOptions, 'websocketRetryMs' | 'connectTimeoutMs'>;
+  }
+}
 
 /** A message the user sent that is not back from the server yet. */
 export interface PendingMessage {
@@ -59,7 +68,7 @@ export class ChatModel {
   fatal: string | undefined;
   connection: ConnectionState = 'connecting';
   /** What the client is connected over: 'websocket', or a fallback ('stream', 'poll') where the network blocks WebSockets. */
-  transport: string | undefined;
+  transport: TransportKind | undefined;
   pendingCount = 0;
   threads: ThreadJson[] = [];
   readonly messages = new Map<number, ClientMessage[]>();
@@ -92,6 +101,8 @@ export class ChatModel {
     // libsodium loads as a separate chunk once the client starts.
     this.client = new ChatClient({
       server: location.origin, token: session.token, store: this.store, encryption: true, reconnect: { initialDelayMs: 300, maxDelayMs: 10_000 },
+      // Test-only: a test's init script shortens how often a blocked WebSocket is tried again (nothing in the app sets it).
+      ...window.chatdTestClientOptions,
     });
     this.e2e = new EncryptionModel(this.client, session.user.id, this.store, () => this.changed(), () => void this.reloadMessages());
     this.uploads = new UploadQueue(this.client, () => this.changed());
@@ -104,13 +115,16 @@ export class ChatModel {
     const { client } = this;
     client.on('state', (change) => {
       this.connection = change.state;
-      this.transport = (client as { transport?: string }).transport;
       this.pendingCount = change.pending;
       if (change.state === 'online') {
         void this.refreshThreads();
         void this.e2e.refreshRequests();
       }
       if (change.state === 'stopped' && (change.reason === 'auth_failed' || change.reason === 'device_revoked')) void this.logOut();
+      this.changed();
+    });
+    client.on('transport', (change) => {
+      this.transport = change.transport;
       this.changed();
     });
     client.on('message', (message) => {
