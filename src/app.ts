@@ -8,7 +8,7 @@ import { createKeyChecker } from './crypto/keys.js';
 import type { Logger } from './log.js';
 import { ChannelRegistry } from './realtime/channels.js';
 import { nodeEvents } from './realtime/node-events.js';
-import { createProviders } from './push/providers.js';
+import { createProviders, platformsOf, webPushPublicKey } from './push/providers.js';
 import { SessionRegistry } from './realtime/sessions.js';
 import { PinoAuditLog } from './services/audit.js';
 import { ThrottledAuditLog } from './services/audit-throttle.js';
@@ -107,7 +107,7 @@ function tlsFiles(config: Config): TlsFiles | undefined {
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const file = databaseFile(config);
   // Key files are checked before anything else: a bad one names its key and stops start-up.
-  const providers = await createProviders(config);
+  const providers = await createProviders(config, log);
   const tls = tlsFiles(config);
   if (tls) readTlsFiles(tls);
   const keyChecker = createKeyChecker();
@@ -118,7 +118,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     {
       maxMessages: config.inbox.max_messages,
       readDiffusionAbove: config.messages.read_diffusion_above,
-      push: { apns: providers.has('apns'), fcm: providers.has('fcm') },
+      push: platformsOf(providers),
     },
     log,
     {
@@ -199,6 +199,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     engines: [opened.health, bus.health],
     accounts: core.accounts,
     pushTokens: services.pushTokens,
+    webPushKey: webPushPublicKey(providers),
     attachments,
     ready: () => ready,
     connections: () => registry.size,

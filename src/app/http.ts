@@ -42,6 +42,8 @@ export function buildHttp(
     readonly engines: readonly EngineHealth[];
     readonly accounts: AccountService;
     readonly pushTokens: PushTokenService;
+    /** The VAPID public key served at GET /v1/push/webpush; undefined: Web Push is off (404 there). */
+    readonly webPushKey?: string | undefined;
     readonly attachments: ServerAttachments;
     readonly ready: () => boolean;
     readonly connections: () => number;
@@ -63,7 +65,7 @@ export function buildHttp(
     errorResponse(new ChatError('upgrade_required', `${WS_PATH} speaks WebSocket only; connect with a WebSocket client`)),
   );
   const authenticate = bearerAuthenticator(deps.accounts);
-  addPushRoutes(router, authenticate, deps.pushTokens);
+  addPushRoutes(router, authenticate, deps.pushTokens, deps.webPushKey);
   // attachments.enabled = false: no upload routes (404), while what was sent before stays readable.
   if (deps.attachments.uploads) addUploadRoutes(router, authenticate, deps.attachments.uploads, { maxFileBytes: config.attachments.max_file_bytes });
   addAttachmentRoutes(router, { authenticate, downloads: deps.attachments.downloads });

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { KeyChecker } from '../crypto/keys.js';
 import type { Logger } from '../log.js';
 import { PushDispatcher } from '../push/dispatcher.js';
-import type { Providers } from '../push/providers.js';
+import { type Providers, platformsOf } from '../push/providers.js';
 import type { AccountService } from '../services/accounts.js';
 import type { AuditLog } from '../services/audit.js';
 import { ContactService } from '../services/contacts.js';
@@ -20,6 +20,7 @@ import { MessageChangeService } from '../services/message-changes.js';
 import { MessagingService } from '../services/messaging.js';
 import { PresenceService } from '../services/presence.js';
 import { PushTokenService } from '../services/push-tokens.js';
+import { allowedHostsOf } from '../services/webpush-subscription.js';
 import { SearchService } from '../services/search.js';
 import { ThreadService } from '../services/threads.js';
 import { UserSearchService } from '../services/user-search.js';
@@ -50,7 +51,7 @@ export interface ChatServiceDeps {
 /** The services of the chat (what the session's handlers call), the delivery of inboxes, and the push worker they wake. */
 export function buildChatServices(deps: ChatServiceDeps) {
   const { config, storage, clock, fanout } = deps;
-  const push = { apns: deps.providers.has('apns'), fcm: deps.providers.has('fcm') };
+  const push = platformsOf(deps.providers);
   const pushes = new PushDispatcher({
     storage: storage.pushQueue,
     clock,
@@ -109,7 +110,7 @@ export function buildChatServices(deps: ChatServiceDeps) {
     contacts: new ContactService({ storage: storage.contacts, clock }),
     people: new UserSearchService({ storage: storage.accounts, mode: config.accounts.user_search }),
     presence: new PresenceService({ storage: storage.presence, clock, fanout, connections: deps.presenceStore, offlineGraceMs: config.presence.offline_grace_ms, node: deps.node }),
-    pushTokens: new PushTokenService({ storage: storage.pushTokens, enabled: push }),
+    pushTokens: new PushTokenService({ storage: storage.pushTokens, enabled: push, webPushHosts: allowedHostsOf(config.webpush.allowed_hosts) }),
     keys: new KeyService({ storage: storage.keys, clock, fanout, checker: deps.keyChecker, audit: deps.audit, passwords: deps.accounts }),
     deviceMessages: new DeviceMessageService({
       storage: storage.deviceMessages,

@@ -398,7 +398,7 @@ export class ChatClient extends MessagesClient {
    * FCM notifications while it is offline. `topic`: the APNs bundle id, when
    * not the server's configured one.
    */
-  async registerPush(registration: { platform: 'apns' | 'fcm'; token: string; topic?: string }): Promise<void> {
+  async registerPush(registration: { platform: 'apns' | 'fcm' | 'webpush'; token: string; topic?: string }): Promise<void> {
     await this.call({ type: 'push_register', ...registration });
   }
 

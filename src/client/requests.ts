@@ -53,7 +53,7 @@ export type RequestJson =
   | { readonly type: 'contacts' }
   | ({ readonly type: 'contact_add' } & UserRefJson)
   | { readonly type: 'contact_remove'; readonly user_id: number }
-  | { readonly type: 'push_register'; readonly platform: 'apns' | 'fcm'; readonly token: string; readonly topic?: string }
+  | { readonly type: 'push_register'; readonly platform: 'apns' | 'fcm' | 'webpush'; readonly token: string; readonly topic?: string }
   | { readonly type: 'push_unregister' }
   | {
       readonly type: 'keys_publish'; readonly enc_key: string; readonly sign_key: string; readonly counter: number;

@@ -121,7 +121,7 @@ const readers: FieldReaders = {
   push_register: (f, id) => ({
     type: 'push_register',
     id,
-    platform: optionalEnum(f, 'platform', ['apns', 'fcm'] as const) ?? fail('platform', 'is required ("apns" or "fcm")'),
+    platform: optionalEnum(f, 'platform', ['apns', 'fcm', 'webpush'] as const) ?? fail('platform', 'is required ("apns", "fcm" or "webpush")'),
     token: requireString(f, 'token', 4096),
     topic: optionalString(f, 'topic', 200),
   }),

@@ -158,7 +158,8 @@ export interface ContactRemoveFrame extends Request<'contact_remove'> {
 }
 
 export interface PushRegisterFrame extends Request<'push_register'> {
-  readonly platform: 'apns' | 'fcm';
+  readonly platform: 'apns' | 'fcm' | 'webpush';
+  /** webpush: the JSON of the browser's PushSubscription (subscription.toJSON()). */
   readonly token: string;
   /** APNs: the app's bundle id, when not the server's configured one. */
   readonly topic: string | undefined;

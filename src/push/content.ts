@@ -85,3 +85,44 @@ export function previewOf(bodyJson: string): string | undefined {
   const chars = [...oneLine];
   return chars.length <= PREVIEW_CHARS ? oneLine : `${chars.slice(0, PREVIEW_CHARS - 1).join('')}…`;
 }
+
+/**
+ * What a browser's service worker receives (docs/push.md, "Web Push"): the
+ * notification's own fields and nothing else, so an end-to-end encrypted
+ * thread's says "New message" and its thread, as on APNs and FCM. `tag` is
+ * one per thread (a newer notification replaces the older one), `badge` the
+ * user's unread total (navigator.setAppBadge).
+ */
+export interface WebPushPayload {
+  readonly title?: string;
+  readonly body: string;
+  readonly tag: string;
+  readonly badge: number;
+  readonly thread_id: number;
+  readonly seq: number;
+  readonly message_id: number;
+  readonly encrypted: boolean;
+  readonly mentioned?: true;
+  /** Other string data a notification carries (a test notification's `test`). */
+  readonly data?: Readonly<Record<string, string>>;
+}
+
+const PAYLOAD_NUMBERS = ['thread_id', 'seq', 'message_id'] as const;
+
+export function webPushPayload(notification: Notification): WebPushPayload {
+  const { data } = notification;
+  const rest = Object.fromEntries(Object.entries(data).filter(([key]) => !(PAYLOAD_NUMBERS as readonly string[]).includes(key) && key !== 'encrypted' && key !== 'mentioned'));
+  const number = (key: (typeof PAYLOAD_NUMBERS)[number]): number => Number(data[key] ?? 0);
+  return {
+    ...(notification.title === undefined ? {} : { title: notification.title }),
+    body: notification.body,
+    tag: notification.collapseKey,
+    badge: notification.badge,
+    thread_id: number('thread_id'),
+    seq: number('seq'),
+    message_id: number('message_id'),
+    encrypted: data.encrypted === 'true',
+    ...(data.mentioned === 'true' ? { mentioned: true as const } : {}),
+    ...(Object.keys(rest).length > 0 ? { data: rest } : {}),
+  };
+}

@@ -60,7 +60,7 @@ export class PushDispatcher implements PushQueueListener {
   private readonly platforms;
 
   constructor(private readonly deps: DispatcherDeps) {
-    this.platforms = { apns: deps.providers.has('apns'), fcm: deps.providers.has('fcm') };
+    this.platforms = { apns: deps.providers.has('apns'), fcm: deps.providers.has('fcm'), webpush: deps.providers.has('webpush') };
   }
 
   /** Starts with what the queue already holds (pushes pending at the last stop). */

@@ -1,8 +1,14 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { StartupError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { allowedHostsOf } from '../services/webpush-subscription.js';
+import { loadVapidKeys } from './vapid.js';
 import type { ServiceAccount } from './fcm.js';
+import type { PushPlatforms } from '../storage/ports/push.js';
 import type { PushPlatform, PushProvider } from './types.js';
 
 /** The configured providers by platform; a platform without configuration has none. */
@@ -14,7 +20,7 @@ export type Providers = ReadonlyMap<PushPlatform, PushProvider>;
  * failing at the first notification. The client libraries (firebase-admin is
  * large) load only for a configured provider.
  */
-export async function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'push'>): Promise<Providers> {
+export async function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'push' | 'webpush' | 'storage'>, log?: Logger): Promise<Providers> {
   const providers = new Map<PushPlatform, PushProvider>();
   const timeout = config.push.request_timeout_ms;
   const apns = config.apns;
@@ -51,7 +57,39 @@ export async function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'pus
       }),
     );
   }
+  if (config.webpush.enabled) providers.set('webpush', await createWebPush(config, log));
   return providers;
+}
+
+/**
+ * Web Push is on by default: it needs no account anywhere, only a VAPID key
+ * pair, made at the first start in the data directory when webpush.vapid_file
+ * names none.
+ */
+async function createWebPush(config: Pick<Config, 'push' | 'webpush' | 'storage'>, log: Logger | undefined): Promise<PushProvider> {
+  const subject = config.webpush.subject.trim() === '' ? `mailto:chatd@${hostname()}` : config.webpush.subject.trim();
+  if (!/^(mailto:|https:\/\/)\S+$/.test(subject)) {
+    throw new StartupError(`webpush.subject must be a mailto: or https: URL push services can reach you at, got ${JSON.stringify(subject)}`);
+  }
+  const { keys, path, made } = loadVapidKeys(config.webpush.vapid_file, resolve(config.storage.dir));
+  if (made) log?.info({ file: path }, 'made the VAPID key pair for Web Push; back it up with the data directory');
+  // Each node would otherwise make its own pair, and push services refuse a subscription's notifications signed by another.
+  if (made && config.storage.url !== '') {
+    log?.warn({ file: path }, 'with several nodes, every node needs the same VAPID key pair: copy this file to each and set webpush.vapid_file (docs/push.md)');
+  }
+  const { WebPushProvider } = await import('./webpush.js');
+  return new WebPushProvider({ vapid: keys, subject, allowedHosts: allowedHostsOf(config.webpush.allowed_hosts), requestTimeoutMs: config.push.request_timeout_ms });
+}
+
+/** Which platforms have a provider: devices registered with another get nothing queued. */
+export function platformsOf(providers: Providers): PushPlatforms {
+  return { apns: providers.has('apns'), fcm: providers.has('fcm'), webpush: providers.has('webpush') };
+}
+
+/** The VAPID public key browsers subscribe with, when Web Push is on (GET /v1/push/webpush). */
+export function webPushPublicKey(providers: Providers): string | undefined {
+  const provider = providers.get('webpush') as (PushProvider & { readonly publicKey?: string }) | undefined;
+  return provider?.publicKey;
 }
 
 function readFile(key: string, path: string): string {

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { ChatError } from '../errors.js';
 import type { AttachmentStorage } from '../storage/ports/attachments.js';
 import type { AppendOutcome, MessagingStorage } from '../storage/ports/messaging.js';
-import type { PushPlatforms } from '../storage/ports/push.js';
+import { type PushPlatforms, anyPushPlatform } from '../storage/ports/push.js';
 import { resolveAttachments } from './message-attachments.js';
 import { contentRefusal, mentionRefusal, sealing } from './message-content.js';
 import type { SendBudget } from './limits/send-budget.js';
@@ -111,7 +111,7 @@ export class MessagingService {
    */
   announce(message: Message): void {
     this.deps.fanout.message(message);
-    if (this.deps.settings.push.apns || this.deps.settings.push.fcm) this.deps.pushes.pushQueued();
+    if (anyPushPlatform(this.deps.settings.push)) this.deps.pushes.pushQueued();
   }
 
   /** The device has received everything up to `seq` in the thread (cumulative). */

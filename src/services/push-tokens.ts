@@ -1,11 +1,14 @@
 import { ChatError } from '../errors.js';
 import type { PushPlatform, PushPlatforms, PushRegistration, PushTokensStorage } from '../storage/ports/push.js';
 import type { Principal } from './types.js';
+import { parseWebPushSubscription } from './webpush-subscription.js';
 
 export interface PushTokenDeps {
   readonly storage: PushTokensStorage;
   /** Which providers this server is configured for. */
   readonly enabled: PushPlatforms;
+  /** Hosts a Web Push endpoint may name (webpush.allowed_hosts, parsed). */
+  readonly webPushHosts: readonly string[];
 }
 
 export interface PushTokenRequest {
@@ -14,7 +17,7 @@ export interface PushTokenRequest {
   readonly topic: string | undefined;
 }
 
-const PROVIDER_NAMES: Record<PushPlatform, string> = { apns: 'APNs', fcm: 'FCM' };
+const PROVIDER_NAMES: Record<PushPlatform, string> = { apns: 'APNs', fcm: 'FCM', webpush: 'Web Push' };
 /** APNs device tokens are hex (32 bytes today; Apple says they may grow). */
 const APNS_TOKEN = /^[0-9a-f]{64,200}$/i;
 /** FCM registration tokens: URL-safe base64 with ':' and '-'. */
@@ -33,10 +36,11 @@ export class PushTokenService {
     if (!this.deps.enabled[request.platform]) {
       throw new ChatError(
         'invalid_field',
-        `this server sends no ${PROVIDER_NAMES[request.platform]} notifications: its [${request.platform}] configuration is empty`,
+        `this server sends no ${PROVIDER_NAMES[request.platform]} notifications: ${request.platform === 'webpush' ? 'webpush.enabled is false' : `its [${request.platform}] configuration is empty`}`,
         { field: 'platform' },
       );
     }
+    if (request.platform === 'webpush') return this.registerWebPush(principal, request);
     const apns = request.platform === 'apns';
     if (!(apns ? APNS_TOKEN : FCM_TOKEN).test(request.token)) {
       throw new ChatError('invalid_field', apns ? 'an APNs device token is 64 or more hex digits' : 'that is not an FCM registration token', {
@@ -49,6 +53,13 @@ export class PushTokenService {
       });
     }
     const registration = { platform: request.platform, token: apns ? request.token.toLowerCase() : request.token, topic: request.topic ?? null };
+    await this.deps.storage.registerPushToken(principal.deviceId, registration);
+    return registration;
+  }
+
+  private async registerWebPush(principal: Principal, request: PushTokenRequest): Promise<PushRegistration> {
+    if (request.topic !== undefined) throw new ChatError('invalid_field', 'topic is for APNs only', { field: 'topic' });
+    const registration = { platform: 'webpush' as const, token: parseWebPushSubscription(request.token, this.deps.webPushHosts), topic: null };
     await this.deps.storage.registerPushToken(principal.deviceId, registration);
     return registration;
   }

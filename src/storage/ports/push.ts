@@ -1,18 +1,25 @@
 import type { MessageKind } from './messaging.js';
 import type { ThreadKind } from './threads.js';
 
-export type PushPlatform = 'apns' | 'fcm';
+export type PushPlatform = 'apns' | 'fcm' | 'webpush';
 
 /** The providers configured: devices registered with another get no notifications queued. */
 export interface PushPlatforms {
   readonly apns: boolean;
   readonly fcm: boolean;
+  /** Optional (absent: off) so that the many engine tests written before Web Push need not name it. */
+  readonly webpush?: boolean;
+}
+
+/** Whether any provider is configured: without one, nothing is queued at all. */
+export function anyPushPlatform(platforms: PushPlatforms): boolean {
+  return platforms.apns || platforms.fcm || platforms.webpush === true;
 }
 
 export interface PushRegistration {
   readonly platform: PushPlatform;
   readonly token: string;
-  /** APNs: the app's bundle id (the notification's topic); null for FCM or the configured default. */
+  /** APNs: the app's bundle id (the notification's topic); null for FCM, Web Push or the configured default. */
   readonly topic: string | null;
 }
 

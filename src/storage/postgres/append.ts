@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { anyPushPlatform } from '../ports/push.js';
 import type { AppendSettings } from '../sqlite/append.js';
 import type { MessageChange, MessageKind, StoredMessage } from '../ports/messaging.js';
 import type { ThreadEvent } from '../ports/threads.js';
@@ -165,7 +166,7 @@ export async function writeMessages(sql: Sql, settings: AppendSettings, messages
     column((m) => m.bodyJson),
     column((m) => m.now),
     inboxThreads,
-    settings.push.apns || settings.push.fcm,
+    anyPushPlatform(settings.push),
     settings.maxMessages,
     column((m) => m.attachments?.json ?? null),
     column((m) => m.replyTo ?? null),

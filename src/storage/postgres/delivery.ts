@@ -1,4 +1,5 @@
 import type { DeliveryStorage, InboxPage, OfflineOutcome, OfflineRules } from '../ports/delivery.js';
+import { anyPushPlatform } from '../ports/push.js';
 import type { StoredMessage } from '../ports/messaging.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
@@ -32,7 +33,7 @@ const ENQUEUE_UNACKED = `INSERT INTO push_queue (device_id, thread_id, message_i
     JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = d.user_id
    WHERE i.device_id = $2 AND i.message_id > $3 AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system' AND msg.change IS NULL
      AND (NOT m.muted OR coalesce(msg.mentions::jsonb @> to_jsonb(d.user_id), false)) AND d.push_token IS NOT NULL
-     AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm'))
+     AND (($4 AND d.push_platform = 'apns') OR ($5 AND d.push_platform = 'fcm') OR ($6 AND d.push_platform = 'webpush'))
    GROUP BY d.id, i.thread_id
   ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
    WHERE push_queue.message_id < excluded.message_id`;
@@ -146,8 +147,8 @@ export class PostgresDeliveryStorage implements DeliveryStorage {
       [added, deviceId],
     );
     const overflowed = (rows[0]?.inbox_count ?? 0) > rules.maxMessages;
-    const pushesQueued = rules.push.apns || rules.push.fcm;
-    if (pushesQueued) await sql.query(ENQUEUE_UNACKED, [rules.now, deviceId, liveAfter, rules.push.apns, rules.push.fcm]);
+    const pushesQueued = anyPushPlatform(rules.push);
+    if (pushesQueued) await sql.query(ENQUEUE_UNACKED, [rules.now, deviceId, liveAfter, rules.push.apns, rules.push.fcm, rules.push.webpush === true]);
     if (overflowed) await overflow(sql, [deviceId]);
     return { wasLive: true, overflowed, pushesQueued };
   }

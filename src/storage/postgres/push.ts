@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PushCounts } from '../ports/admin.js';
-import type { DuePush, PushClaimant, PushCounter, PushPlatform, PushPlatforms, PushQueueStorage, PushRegistration, PushTokensStorage, QueuedPush } from '../ports/push.js';
+import { type DuePush, type PushClaimant, type PushCounter, type PushPlatform, type PushPlatforms, type PushQueueStorage, type PushRegistration, type PushTokensStorage, type QueuedPush, anyPushPlatform } from '../ports/push.js';
 import type { NewMessage } from './append.js';
 import type { PgDatabase } from './database.js';
 import type { Sql } from './sql.js';
@@ -64,7 +64,7 @@ SELECT DISTINCT ON (d.id, p.thread_id) d.id, p.thread_id, p.message_id, p.create
   JOIN devices d ON d.user_id = m.user_id
  WHERE m.muted AND m.left_seq IS NULL AND m.user_id <> p.sender_user_id
    AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
-   AND (($6 AND d.push_platform = 'apns') OR ($7 AND d.push_platform = 'fcm'))
+   AND (($6 AND d.push_platform = 'apns') OR ($7 AND d.push_platform = 'fcm') OR ($8 AND d.push_platform = 'webpush'))
  ORDER BY d.id, p.thread_id, p.message_id DESC
 ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
  WHERE push_queue.message_id < excluded.message_id`;
@@ -77,7 +77,7 @@ ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_i
  * when none mentions anyone. At most 50 users per message: a bounded cost.
  */
 export async function queueMentionPushes(sql: Sql, platforms: PushPlatforms, messages: readonly NewMessage[], ids: readonly number[]): Promise<void> {
-  if (!(platforms.apns || platforms.fcm)) return;
+  if (!anyPushPlatform(platforms)) return;
   // Content messages that mention someone (change rows push nobody; system messages mention nobody).
   const mentioning = messages.flatMap((m, index) => (m.change || m.kind === 'system' || !m.mentionsJson || m.mentionsJson === '[]' ? [] : [{ m, id: ids[index] as number }]));
   if (mentioning.length === 0) return;
@@ -89,6 +89,7 @@ export async function queueMentionPushes(sql: Sql, platforms: PushPlatforms, mes
     mentioning.map(({ m }) => m.mentionsJson),
     platforms.apns,
     platforms.fcm,
+    platforms.webpush === true,
   ]);
 }
 
@@ -231,13 +232,13 @@ export class PostgresPushQueueStorage implements PushQueueStorage {
              JOIN devices d ON d.user_id = m.user_id
             WHERE m.left_seq IS NULL AND NOT m.muted AND m.user_id <> p.sender_user_id
               AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
-              AND (($3 AND d.push_platform = 'apns') OR ($4 AND d.push_platform = 'fcm'))
+              AND (($3 AND d.push_platform = 'apns') OR ($4 AND d.push_platform = 'fcm') OR ($5 AND d.push_platform = 'webpush'))
            ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
             WHERE push_queue.message_id < excluded.message_id),
          expanded AS (
            DELETE FROM push_threads w USING picked p WHERE w.thread_id = p.thread_id AND w.message_id = p.message_id)
          SELECT count(*) AS expanded FROM picked`,
-        [input.limit, input.now, input.platforms.apns, input.platforms.fcm],
+        [input.limit, input.now, input.platforms.apns, input.platforms.fcm, input.platforms.webpush === true],
       );
       return rows[0]?.expanded ?? 0;
     });

@@ -97,19 +97,19 @@ export class PushRepository {
     this.pendingThreadsStatement = db.prepare<[number], PushThreadRow>('SELECT thread_id, message_id, sender_user_id, created_at FROM push_threads LIMIT ?');
     // Every device of the other current members that has a token for a configured provider,
     // is not live and has not muted the thread; a device's pending row takes the newer message.
-    this.expandStatement = db.prepare<[number, number, number, number, number, 0 | 1, 0 | 1]>(
+    this.expandStatement = db.prepare<[number, number, number, number, number, 0 | 1, 0 | 1, 0 | 1]>(
       `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
        SELECT d.id, m.thread_id, ?, ?, ?
          FROM thread_members m JOIN devices d ON d.user_id = m.user_id
         WHERE m.thread_id = ? AND m.left_seq IS NULL AND m.muted = 0 AND m.user_id <> ?
           AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
-          AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm'))
+          AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm') OR (? = 1 AND d.push_platform = 'webpush'))
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
     this.expandedStatement = db.prepare<[number, number]>('DELETE FROM push_threads WHERE thread_id = ? AND message_id = ?');
     // A device that stopped being live: a notification per thread for the newest message it got live but never acked
     // (change rows make none; in a thread the user muted, only a message that mentions them does).
-    this.enqueueForDeviceStatement = db.prepare<[number, number, number, 0 | 1, 0 | 1]>(
+    this.enqueueForDeviceStatement = db.prepare<[number, number, number, 0 | 1, 0 | 1, 0 | 1]>(
       `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
        SELECT d.id, i.thread_id, max(i.message_id), max(i.created_at), ?
          FROM inbox i
@@ -118,21 +118,21 @@ export class PushRepository {
          JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = d.user_id
         WHERE i.device_id = ? AND i.message_id > ? AND msg.sender_user_id <> d.user_id AND msg.kind <> 'system' AND msg.change IS NULL
           AND (m.muted = 0 OR EXISTS (SELECT 1 FROM json_each(msg.mentions) WHERE value = d.user_id)) AND d.push_token IS NOT NULL
-          AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm'))
+          AND ((? = 1 AND d.push_platform = 'apns') OR (? = 1 AND d.push_platform = 'fcm') OR (? = 1 AND d.push_platform = 'webpush'))
         GROUP BY i.thread_id
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
     // Mute does not silence a mention: the devices of mentioned members who muted the thread (the expansion
     // leaves them out), queued in the message's own transaction — at most 50 users, so a bounded cost — and not
     // through push_threads, whose one row per thread a later message in it would take over.
-    this.queueMentionsStatement = db.prepare<{ id: number; thread: number; sender: number; now: number; mentions: string; apns: 0 | 1; fcm: 0 | 1 }>(
+    this.queueMentionsStatement = db.prepare<{ id: number; thread: number; sender: number; now: number; mentions: string; apns: 0 | 1; fcm: 0 | 1; webpush: 0 | 1 }>(
       `INSERT INTO push_queue (device_id, thread_id, message_id, created_at, not_before)
        SELECT d.id, m.thread_id, :id, :now, :now
          FROM thread_members m JOIN devices d ON d.user_id = m.user_id
         WHERE m.thread_id = :thread AND m.muted = 1 AND m.left_seq IS NULL AND m.user_id <> :sender
           AND m.user_id IN (SELECT value FROM json_each(:mentions))
           AND d.revoked_at IS NULL AND d.live_after IS NULL AND d.push_token IS NOT NULL
-          AND ((:apns = 1 AND d.push_platform = 'apns') OR (:fcm = 1 AND d.push_platform = 'fcm'))
+          AND ((:apns = 1 AND d.push_platform = 'apns') OR (:fcm = 1 AND d.push_platform = 'fcm') OR (:webpush = 1 AND d.push_platform = 'webpush'))
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
     );
     // Due, and not claimed by another whose lease still runs.
@@ -239,6 +239,7 @@ export class PushRepository {
       mentions: mentionsJson,
       apns: platforms.apns ? 1 : 0,
       fcm: platforms.fcm ? 1 : 0,
+      webpush: platforms.webpush ? 1 : 0,
     });
   }
 
@@ -248,13 +249,13 @@ export class PushRepository {
 
   /** Turns a thread's news into a queued notification per device that should get one. */
   expand(thread: PushThreadRow, now: number, platforms: PushPlatforms): void {
-    this.expandStatement.run(thread.message_id, thread.created_at, now, thread.thread_id, thread.sender_user_id, platforms.apns ? 1 : 0, platforms.fcm ? 1 : 0);
+    this.expandStatement.run(thread.message_id, thread.created_at, now, thread.thread_id, thread.sender_user_id, ...platformFlags(platforms));
     this.expandedStatement.run(thread.thread_id, thread.message_id);
   }
 
   /** Queues notifications for what a device got live after message `liveAfter` and never acked (it just went offline). */
   enqueueUnacked(deviceId: number, liveAfter: number, now: number, platforms: PushPlatforms): void {
-    this.enqueueForDeviceStatement.run(now, deviceId, liveAfter, platforms.apns ? 1 : 0, platforms.fcm ? 1 : 0);
+    this.enqueueForDeviceStatement.run(now, deviceId, liveAfter, ...platformFlags(platforms));
   }
 
   /** Claims up to `limit` due pushes (one per device and thread), oldest due first, for `claimant` until `until`; returns them. */
@@ -297,4 +298,9 @@ export class PushRepository {
     const get = (name: PushCounter): number => values.get(name) ?? 0;
     return { sent: get('sent'), failed: get('failed'), dropped_tokens: get('dropped_tokens'), skipped: get('skipped'), queued: this.depthStatement.get() ?? 0 };
   }
+}
+
+/** The statements' apns, fcm and webpush parameters, in that order. */
+function platformFlags(platforms: PushPlatforms): [0 | 1, 0 | 1, 0 | 1] {
+  return [platforms.apns ? 1 : 0, platforms.fcm ? 1 : 0, platforms.webpush ? 1 : 0];
 }

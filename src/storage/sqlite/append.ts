@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { MessageKind, MessageRow } from '../repositories/messages.js';
+import { anyPushPlatform } from '../ports/push.js';
 import type { PushPlatforms } from '../repositories/push.js';
 import type { Store } from '../store.js';
 import type { MessageChange, StoredMessage } from '../ports/messaging.js';
@@ -85,7 +86,7 @@ export function insertMessage(store: Store, settings: AppendSettings, input: Mes
     for (const deviceId of store.inbox.add(message, settings.maxMessages)) store.inbox.overflow(deviceId);
   }
   // Offline devices with a push token learn of it by a notification (system messages and changes make none); the push worker finds them.
-  if (input.kind !== 'system' && !change && (settings.push.apns || settings.push.fcm)) {
+  if (input.kind !== 'system' && !change && anyPushPlatform(settings.push)) {
     const message = { id, threadId: input.threadId, senderUserId: input.senderUserId, createdAt: input.now };
     store.push.noteThread(message);
     // Mute does not silence a mention: those members' devices are queued now (repositories/push.ts).

@@ -1,4 +1,5 @@
 import type { DeliveryStorage, InboxPage, OfflineOutcome, OfflineRules } from '../ports/delivery.js';
+import { anyPushPlatform } from '../ports/push.js';
 import type { Store } from '../store.js';
 import { toStoredMessage } from './append.js';
 
@@ -51,7 +52,7 @@ export class SqliteDeliveryStorage implements DeliveryStorage {
   private writeOffline(deviceId: number, rules: OfflineRules): OfflineOutcome {
     const { inbox, push } = this.store;
     const { overflowed, liveAfter } = inbox.goOffline(deviceId, rules.readDiffusionAbove, rules.maxMessages);
-    const pushesQueued = liveAfter !== null && (rules.push.apns || rules.push.fcm);
+    const pushesQueued = liveAfter !== null && anyPushPlatform(rules.push);
     if (pushesQueued) push.enqueueUnacked(deviceId, liveAfter, rules.now, rules.push);
     if (overflowed) inbox.overflow(deviceId);
     return { wasLive: liveAfter !== null, overflowed, pushesQueued };
