@@ -183,9 +183,10 @@ describe('the web client takes background notifications (Web Push)', { skip, tim
     await openSettings(bob);
     const state = bob.getByTestId('background-push');
     await state.and(bob.locator('[data-state=unavailable]')).waitFor();
-    assert.match((await state.textContent()) ?? '', /^Background notifications are not available in this browser \(.+\)\. Notifications still come while chatd is open in a tab\.$/);
+    assert.match((await state.textContent()) ?? '', /^Background notifications are not available in this browser: it could not subscribe to a push service \(“.+”\)\. Notifications still come while chatd is open in a tab\.$/);
     assert.equal(await pushRegistration(bob), null, 'no subscription was registered');
     mkdirSync(ARTIFACTS, { recursive: true });
+    await state.scrollIntoViewIfNeeded();
     await bob.screenshot({ path: join(ARTIFACTS, 'web-push-unavailable.png') });
 
     // In-tab notifications are unaffected.

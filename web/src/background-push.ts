@@ -17,6 +17,7 @@ export type BackgroundPushState =
   | { readonly kind: 'off' }
   | { readonly kind: 'starting' }
   | { readonly kind: 'on' }
+  /** `why` completes "not available in this browser: …". */
   | { readonly kind: 'unavailable'; readonly why: string }
   | { readonly kind: 'server_off' };
 
@@ -100,7 +101,7 @@ export class BackgroundPush {
 
   private async run(): Promise<void> {
     if (!BackgroundPush.supported()) {
-      return this.set({ kind: 'unavailable', why: window.isSecureContext ? 'it has no push support' : 'the page is not secure (https:// or localhost)' });
+      return this.set({ kind: 'unavailable', why: window.isSecureContext ? 'it has no push support' : 'they need a secure page (https://)' });
     }
     this.set({ kind: 'starting' });
     try {
@@ -111,13 +112,13 @@ export class BackgroundPush {
       try {
         subscription = await withTimeout(this.subscribe(registration, key), SUBSCRIBE_TIMEOUT_MS);
       } catch (error) {
-        return this.set({ kind: 'unavailable', why: messageOf(error) });
+        return this.set({ kind: 'unavailable', why: `it could not subscribe to a push service (“${messageOf(error)}”)` });
       }
       await this.client.registerPush({ platform: 'webpush', token: JSON.stringify(subscription) });
       this.set({ kind: 'on' });
     } catch (error) {
       // The server refused the subscription, or the worker did not register: say so rather than pretend.
-      this.set({ kind: 'unavailable', why: messageOf(error) });
+      this.set({ kind: 'unavailable', why: `they could not be set up (“${messageOf(error)}”)` });
     }
   }
 

@@ -137,7 +137,7 @@ function BackgroundPushState({ model }: { model: ChatModel }) {
     state.kind === 'on'
       ? 'Background notifications are on: they come even while chatd is closed.'
       : state.kind === 'unavailable'
-        ? `Background notifications are not available in this browser (${state.why}). Notifications still come while chatd is open in a tab.`
+        ? `Background notifications are not available in this browser: ${state.why}. Notifications still come while chatd is open in a tab.`
         : state.kind === 'server_off'
           ? 'This server does not send background notifications. Notifications come while chatd is open in a tab.'
           : state.kind === 'starting'
