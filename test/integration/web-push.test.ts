@@ -218,14 +218,15 @@ describe('the web client takes background notifications (Web Push)', { skip, tim
     const threadId = await startChat(carol, 'dave');
     await say(carol, 'hello dave');
     await dave.locator('.thread-item', { hasText: 'carol' }).waitFor();
-    await deliverPush(dave, { title: 'carol', body: 'hello dave', thread_id: threadId, badge: 2, tag: `chatd-thread-${threadId}` });
+    // The payload as the server makes it (src/push/content.ts, webPushPayload).
+    await deliverPush(dave, { title: 'carol', body: 'hello dave', tag: `thread-${threadId}`, badge: 2, thread_id: threadId, seq: 2, message_id: 2, encrypted: false });
     const [shown] = await workerNotifications(dave, 1);
     assert.equal(shown?.title, 'carol');
     assert.equal(shown?.body, 'hello dave');
     assert.equal(shown?.tag, `chatd-thread-${threadId}`);
     assert.deepEqual(shown?.data, { thread_id: threadId });
     // An encrypted chat's push carries no text and no title: the worker shows what it got, never more.
-    await deliverPush(dave, { body: 'New message', thread_id: threadId + 1000, badge: 3 });
+    await deliverPush(dave, { body: 'New message', tag: `thread-${threadId + 1000}`, badge: 3, thread_id: threadId + 1000, seq: 1, message_id: 9, encrypted: true });
     const both = await workerNotifications(dave, 2);
     const plain = both.find((n) => n.data && (n.data as { thread_id: number }).thread_id === threadId + 1000);
     assert.deepEqual({ title: plain?.title, body: plain?.body, tag: plain?.tag }, { title: 'chatd', body: 'New message', tag: `chatd-thread-${threadId + 1000}` });

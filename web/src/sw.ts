@@ -11,7 +11,7 @@
  * libraries cannot be loaded together).
  */
 
-/** What the server's Web Push payload holds (src/push/webpush.ts). */
+/** What the worker uses of the server's Web Push payload (src/push/content.ts, WebPushPayload). */
 export interface PushPayload {
   readonly title?: string;
   readonly body: string;
@@ -82,8 +82,9 @@ export function readPayload(text: string | undefined): PushPayload {
 }
 
 async function showPush(payload: PushPayload): Promise<void> {
-  const tag = payload.tag ?? (payload.thread_id !== undefined ? `chatd-thread-${payload.thread_id}` : 'chatd');
-  // The same tag as the page's own notifications: a newer message of a chat replaces the older one.
+  // One per chat, with the tag the page's own notifications use: a newer message of a chat replaces the older one,
+  // whichever showed it, and opening the chat in a tab closes it (background-push.ts).
+  const tag = payload.thread_id !== undefined ? `chatd-thread-${payload.thread_id}` : (payload.tag ?? 'chatd');
   await scope.registration.showNotification(payload.title ?? 'chatd', { body: payload.body, tag, data: { thread_id: payload.thread_id } });
   // The app's icon shows the unread count where the system has badges (an installed app); elsewhere nothing happens.
   const { navigator } = scope;
