@@ -1,11 +1,19 @@
 import { once } from 'node:events';
 import { type Server, Socket, createServer } from 'node:net';
+import { ResponseFramer, requestHead } from './http-framing.js';
 
 interface Pair {
   readonly client: Socket;
   readonly upstream: Socket;
   /** Bytes from the server are dropped; with `requests` too, bytes to it. Neither side learns when the other closes. */
   stalled: 'no' | 'replies' | 'both';
+  /** The response the server is sending on it is an event stream that has not ended. */
+  streaming: boolean;
+}
+
+export interface ProxyOptions {
+  /** Hold each HTTP response until it is complete, as a buffering proxy does: an event stream never gets through (long polls do). */
+  readonly bufferStreams?: boolean;
 }
 
 /**
@@ -14,21 +22,32 @@ interface Pair {
  * frame), `stall` (it stays open but nothing gets through, as behind a dead NAT),
  * `refuse` (the server cannot be reached). Listens on a free port; the server
  * behind it can change (`target`) when the test restarts it on another port.
+ *
+ * And the proxies that break WebSockets and streams, for the fallback
+ * transports: `refuseUpgrades` (403 to a WebSocket upgrade, toggled at run
+ * time), `bufferStreams` (responses held until complete), `cutStreams` and
+ * `stallStreams` (only the connections carrying an event stream, as a proxy
+ * that times out long responses does). It reads the HTTP it carries for
+ * these; the bytes it passes on are the same as before.
  */
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private refusing = false;
+  private refusingUpgrades = false;
   /** Connections accepted so far. */
   accepted = 0;
+  /** WebSocket upgrades answered 403. */
+  upgradesRefused = 0;
 
   private constructor(
     private readonly server: Server,
     private targetPort: number,
+    private readonly options: ProxyOptions,
   ) {}
 
-  static async start(targetPort: number): Promise<TcpProxy> {
+  static async start(targetPort: number, options: ProxyOptions = {}): Promise<TcpProxy> {
     const server = createServer();
-    const proxy = new TcpProxy(server, targetPort);
+    const proxy = new TcpProxy(server, targetPort, options);
     server.on('connection', (client) => proxy.accept(client));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -73,6 +92,35 @@ export class TcpProxy {
     this.refusing = on;
   }
 
+  /** While on, a request to upgrade to a WebSocket is answered `403 Forbidden` (WebSockets already open stay). */
+  refuseUpgrades(on: boolean): void {
+    this.refusingUpgrades = on;
+  }
+
+  /** Cuts (as `cut`) only the connections carrying an event stream; requests on others go on. Returns how many. */
+  cutStreams(): number {
+    let cut = 0;
+    for (const pair of [...this.pairs]) {
+      if (!pair.streaming) continue;
+      cut++;
+      pair.client.resetAndDestroy();
+      pair.upstream.destroy();
+      this.pairs.delete(pair);
+    }
+    return cut;
+  }
+
+  /** Drops (as `stall('replies')`) what the server sends on the connections carrying an event stream. Returns how many. */
+  stallStreams(): number {
+    let stalled = 0;
+    for (const pair of this.pairs) {
+      if (!pair.streaming) continue;
+      stalled++;
+      pair.stalled = 'replies';
+    }
+    return stalled;
+  }
+
   async close(): Promise<void> {
     this.cut();
     this.server.close();
@@ -86,23 +134,57 @@ export class TcpProxy {
       return;
     }
     const upstream = new Socket();
-    const pair: Pair = { client, upstream, stalled: 'no' };
+    const pair: Pair = { client, upstream, stalled: 'no', streaming: false };
     this.pairs.add(pair);
-    const forward = (from: Socket, to: Socket, blockedWhen: ReadonlyArray<Pair['stalled']>): void => {
-      from.on('data', (chunk) => {
-        if (!blockedWhen.includes(pair.stalled) && !to.destroyed) to.write(chunk);
+    /** With bufferStreams: the bytes of the response not yet complete. */
+    const held: Buffer[] = [];
+    const forward = (from: Socket, to: Socket, blockedWhen: ReadonlyArray<Pair['stalled']>, write: (chunk: Buffer) => void): void => {
+      from.on('data', (chunk: Buffer) => {
+        if (!blockedWhen.includes(pair.stalled) && !to.destroyed) write(chunk);
       });
       from.on('close', () => {
         if (pair.stalled !== 'no') return;
         this.pairs.delete(pair);
+        if (to === client && held.length > 0 && !client.destroyed) client.write(Buffer.concat(held.splice(0)));
         to.destroy();
       });
       from.on('error', () => {
         // Reported through 'close'.
       });
     };
-    forward(client, upstream, ['both']);
-    forward(upstream, client, ['both', 'replies']);
+    // The first request's head is read whole before any of it goes on, to refuse an upgrade.
+    let head: Buffer | undefined = Buffer.alloc(0);
+    forward(client, upstream, ['both'], (chunk) => {
+      if (head === undefined) return void upstream.write(chunk);
+      head = Buffer.concat([head, chunk]);
+      const request = requestHead(head);
+      if (!request.complete) return;
+      const bytes = head;
+      head = undefined;
+      if (request.upgrade && this.refusingUpgrades) {
+        this.upgradesRefused++;
+        this.pairs.delete(pair);
+        upstream.destroy();
+        client.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 25\r\nConnection: close\r\n\r\nno WebSockets through me\n');
+        return;
+      }
+      upstream.write(bytes);
+    });
+    const framer = new ResponseFramer();
+    let raw = false;
+    forward(upstream, client, ['both', 'replies'], (chunk) => {
+      if (raw) return void client.write(chunk);
+      for (const piece of framer.push(chunk)) {
+        pair.streaming = piece.eventStream && !piece.ends;
+        if (piece.upgraded) raw = true;
+        if (!this.options.bufferStreams || piece.upgraded) {
+          client.write(piece.bytes);
+          continue;
+        }
+        held.push(piece.bytes);
+        if (piece.ends) client.write(Buffer.concat(held.splice(0)));
+      }
+    });
     upstream.connect(this.targetPort, '127.0.0.1');
   }
 }
