@@ -209,7 +209,8 @@ export class PushDispatcher implements PushQueueListener {
           log.warn({ ...context, attempts, reason: outcome.reason }, 'push given up after repeated provider failures');
           return;
         }
-        const delay = retryDelay(settings.retryBaseMs, attempts);
+        // Not sooner than the provider asked (a 429's or 503's Retry-After).
+        const delay = Math.max(retryDelay(settings.retryBaseMs, attempts), outcome.retryAfterMs ?? 0);
         const at = this.deps.clock.now() + delay;
         await storage.retryPush(row.id, at, outcome.reason);
         log.info({ ...context, attempts, retry_in_ms: delay, reason: outcome.reason }, 'push failed for now; will retry');

@@ -119,7 +119,7 @@ export function loadVapidKeys(vapidFile: string, dataDir: string): { keys: Vapid
 }
 
 /** The data directory, 0700, when this runs before the storage made it (the first start). */
-function createDataDirectory(dir: string): void {
+export function createDataDirectory(dir: string): void {
   if (existsSync(dir)) return;
   mkdirSync(dirname(dir), { recursive: true });
   try {
