@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
-import { createECDH, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, type Page, chromium } from 'playwright-core';
+import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { PushService } from '../helpers/push-service.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
+import { connectAuthenticated } from '../helpers/ws.js';
 
 /**
  * Background notifications in the web client (issue 22, Web Push) in
- * headless Chromium against the real server.
+ * headless Chromium against the real server, which pushes to a local HTTPS
+ * push service (test/helpers/push-service.ts) that decrypts what it gets.
  *
  * What headless Chromium can and cannot do here, and how the test gets
  * round it:
@@ -18,11 +21,13 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  *   ("Registration failed - permission denied"; it reaches no push service
  *   anyway). That is the refusal the settings must report. The rest uses a
  *   test-only injection point of the page (window.chatdTestSubscription, set
- *   by an init script) that stands in for subscribe() with a subscription
- *   made here (a P-256 key and an auth secret, as a browser makes them).
- * - A push reaches the service worker through CDP
- *   (ServiceWorker.deliverPushMessage): the worker's real `push` handler
- *   runs and shows the notification, read back with
+ *   by an init script) that stands in for subscribe() with a subscription at
+ *   the local push service (a P-256 key and an auth secret, as a browser
+ *   makes them).
+ * - The push service cannot reach the browser: the payload it decrypted is
+ *   handed to the service worker through CDP
+ *   (ServiceWorker.deliverPushMessage), so the worker's real `push` handler
+ *   runs on what the server sent; its notifications are read back with
  *   registration.getNotifications().
  * - Notifications have no window to click in headless Chromium: the click is
  *   a NotificationEvent dispatched inside the worker (Playwright's
@@ -57,31 +62,32 @@ const BACKGROUNDABLE = `
 })();
 `;
 
-/** What a browser's PushSubscription.toJSON() gives, with keys made as a browser makes them. */
-function fakeSubscription(): { endpoint: string; keys: { p256dh: string; auth: string } } {
-  const ecdh = createECDH('prime256v1');
-  ecdh.generateKeys();
-  return {
-    endpoint: `https://127.0.0.1:9/push/${randomBytes(12).toString('base64url')}`,
-    keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') },
-  };
-}
-
 describe('the web client takes background notifications (Web Push)', { skip, timeout: 240_000 }, () => {
   let browser: Browser;
   let server: ServerProcess;
+  let pushService: PushService;
   /** Per page, the WebSocket frames it sent (text). */
   const frames = new Map<Page, string[]>();
   const framesOf = (page: Page): string[] => frames.get(page) ?? [];
+  function recordFrames(page: Page): void {
+    const sent: string[] = [];
+    frames.set(page, sent);
+    page.on('websocket', (socket) => socket.on('framesent', (frame) => sent.push(String(frame.payload))));
+  }
 
   before(async () => {
     const dir = tempDir();
-    server = await startServer([
-      '--data',
-      join(dir, 'data'),
-      '--config',
-      writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n[webpush]\nallowed_hosts = "127.0.0.1"\n'),
-    ]);
+    pushService = await PushService.start(dir);
+    server = await startServer(
+      [
+        '--data',
+        join(dir, 'data'),
+        '--config',
+        writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n[push]\nretry_base_ms = 20\n[webpush]\nallowed_hosts = "127.0.0.1"\n'),
+      ],
+      // The server trusts the local push service's self-signed certificate.
+      { env: { NODE_EXTRA_CA_CERTS: pushService.certFile } },
+    );
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -91,6 +97,7 @@ describe('the web client takes background notifications (Web Push)', { skip, tim
   after(async () => {
     await browser?.close();
     await server?.stop();
+    await pushService?.close();
   });
 
   async function person(username: string, options: { notifications?: boolean; subscription?: object } = {}): Promise<Page> {
@@ -103,9 +110,7 @@ describe('the web client takes background notifications (Web Push)', { skip, tim
     }
     const page = await context.newPage();
     page.setDefaultTimeout(20_000);
-    const sent: string[] = [];
-    frames.set(page, sent);
-    page.on('websocket', (socket) => socket.on('framesent', (frame) => sent.push(String(frame.payload))));
+    recordFrames(page);
     await page.goto(server.url);
     await page.getByRole('button', { name: 'No account yet? Create one' }).click();
     await page.getByLabel('Username').fill(username);
@@ -196,11 +201,12 @@ describe('the web client takes background notifications (Web Push)', { skip, tim
     await bob.waitForFunction("window.notificationsForTest.some((n) => n.body === 'still here?')");
   });
 
-  it('a subscription is registered as a webpush token; a push shows its notification, a click opens the chat; logout unregisters', async () => {
-    const subscription = fakeSubscription();
+  it('a subscription is registered as a webpush token; the server\'s pushes, shown by the worker, carry no plaintext for an encrypted chat; a click opens the chat; logout unregisters', async () => {
+    const subscriber = pushService.browser();
     const carol = await person('carol');
-    // Dave allows notifications from settings (not in advance): that is when the worker registers and the subscription is made.
-    const dave = await person('dave', { subscription });
+    // Dave allows notifications from settings: that is when the worker registers and the subscription is made
+    // (the stand-in for subscribe() gives the push service's subscription).
+    let dave = await person('dave', { subscription: subscriber.subscription });
     assert.equal(await dave.evaluate("navigator.serviceWorker.getRegistration('/').then((r) => r === undefined)"), true, 'no worker before permission');
     await openSettings(dave);
     const turnOn = dave.getByRole('button', { name: 'Turn on notifications' });
@@ -214,38 +220,69 @@ describe('the web client takes background notifications (Web Push)', { skip, tim
     assert.equal(await dave.evaluate('window.subscribedWithKeyForTest'), key.public_key, 'subscribed with the server key');
     assert.deepEqual(await pushRegistration(dave), { platform: 'webpush', topic: null });
 
-    // A push as the server sends it: the worker shows it (title, body, one tag per chat) with nothing added.
+    // Carol's chat with dave is end-to-end encrypted (both are web devices); erin (no encryption keys) writes in plain.
     const threadId = await startChat(carol, 'dave');
     await say(carol, 'hello dave');
     await dave.locator('.thread-item', { hasText: 'carol' }).waitFor();
-    // The payload as the server makes it (src/push/content.ts, webPushPayload).
-    await deliverPush(dave, { title: 'carol', body: 'hello dave', tag: `thread-${threadId}`, badge: 2, thread_id: threadId, seq: 2, message_id: 2, encrypted: false });
-    const [shown] = await workerNotifications(dave, 1);
-    assert.equal(shown?.title, 'carol');
-    assert.equal(shown?.body, 'hello dave');
-    assert.equal(shown?.tag, `chatd-thread-${threadId}`);
-    assert.deepEqual(shown?.data, { thread_id: threadId });
-    // An encrypted chat's push carries no text and no title: the worker shows what it got, never more.
-    await deliverPush(dave, { body: 'New message', tag: `thread-${threadId + 1000}`, badge: 3, thread_id: threadId + 1000, seq: 1, message_id: 9, encrypted: true });
-    const both = await workerNotifications(dave, 2);
-    const plain = both.find((n) => n.data && (n.data as { thread_id: number }).thread_id === threadId + 1000);
-    assert.deepEqual({ title: plain?.title, body: plain?.body, tag: plain?.tag }, { title: 'chatd', body: 'New message', tag: `chatd-thread-${threadId + 1000}` });
+    const erin = await signUp(server.url, 'erin');
+    const erinSocket = (await connectAuthenticated(server.wsUrl, erin.token)).socket;
+    const daveId = (await dave.evaluate("JSON.parse(localStorage.getItem('chatd.session')).user.id")) as number;
+    const plainThread = (await erinSocket.expect({ type: 'direct_open', user_id: daveId }, 'thread')).thread.id as number;
 
-    // The click: the worker's notificationclick handler, with the chat list on screen: the tab opens the chat.
+    // Dave closes chatd: what comes now is pushed by the server to the push service, which decrypts it here.
+    const daveToken = await token(dave);
+    await dave.close();
+    await say(carol, 'the secret plans');
+    erinSocket.send({ type: 'send', id: 'e1', thread_id: plainThread, client_msg_id: 'e1', kind: 'text', body: { text: 'lunch at noon?' } });
+    const deliveries = await pushService.waitForDeliveries(2);
+    const encrypted = deliveries.find((d) => d.payload.thread_id === threadId);
+    const plain = deliveries.find((d) => d.payload.thread_id === plainThread);
+    assert.ok(encrypted && plain, `one push per chat: ${deliveries.map((d) => d.plaintext).join(' | ')}`);
+    assert.equal(encrypted.payload.body, 'New message');
+    assert.equal(encrypted.payload.title, undefined);
+    assert.doesNotMatch(encrypted.plaintext, /secret|plans|carol/, 'no plaintext for an encrypted chat');
+    assert.equal(plain.payload.title, 'erin');
+    assert.equal(plain.payload.body, 'lunch at noon?');
+    erinSocket.close();
+
+    // The pushes reach dave's worker (CDP stands in for the push service's delivery to the browser): it shows what came.
+    dave = await dave.context().newPage();
+    dave.setDefaultTimeout(20_000);
+    recordFrames(dave);
+    await dave.goto(server.url);
+    await dave.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
+    await deliverPush(dave, encrypted.payload);
+    await deliverPush(dave, plain.payload);
+    const shown = await workerNotifications(dave, 2);
+    const byThread = (id: number) => shown.find((n) => (n.data as { thread_id?: number } | null)?.thread_id === id);
+    assert.deepEqual(
+      { title: byThread(threadId)?.title, body: byThread(threadId)?.body, tag: byThread(threadId)?.tag },
+      { title: 'chatd', body: 'New message', tag: `chatd-thread-${threadId}` },
+      'the worker adds nothing to an encrypted chat\'s push',
+    );
+    assert.deepEqual(
+      { title: byThread(plainThread)?.title, body: byThread(plainThread)?.body, tag: byThread(plainThread)?.tag },
+      { title: 'erin', body: 'lunch at noon?', tag: `chatd-thread-${plainThread}` },
+    );
+
+    // The click: the worker's notificationclick handler, with the chat list on screen: the tab opens the chat,
+    // decrypted as usual, and the clicked notification is gone.
     assert.equal(await dave.getByRole('heading', { level: 2 }).count(), 0);
-    const worker = dave.context().serviceWorkers().find((w) => w.url() === `${server.url}/sw.js`);
-    assert.ok(worker, 'Playwright sees the worker');
+    const worker = dave.context().serviceWorkers().find((w) => w.url() === `${server.url}/sw.js`) ?? (await dave.context().waitForEvent('serviceworker'));
     await worker.evaluate(`self.registration.getNotifications({ tag: 'chatd-thread-${threadId}' }).then(([n]) => { self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n })); })`);
     await dave.getByRole('heading', { name: 'carol' }).waitFor();
-    await dave.locator('.messages .message .body', { hasText: 'hello dave' }).waitFor();
+    await dave.locator('.messages .message .body', { hasText: 'the secret plans' }).waitFor();
     assert.match(dave.url(), new RegExp(`#thread-${threadId}$`));
-    await workerNotifications(dave, 1); // the clicked one was closed
+    const left = await workerNotifications(dave, 1);
+    assert.equal(left[0]?.tag, `chatd-thread-${plainThread}`);
 
     // Logout: push_unregister goes (and is answered) before the token is revoked.
-    const unregistered = framesOf(dave).length;
+    const before = framesOf(dave).length;
     await dave.getByRole('button', { name: 'Log out' }).first().click();
     await dave.getByRole('button', { name: 'Log in' }).waitFor();
-    const after = framesOf(dave).slice(unregistered).map((text) => JSON.parse(text) as { type?: string });
-    assert.ok(after.some((frame) => frame.type === 'push_unregister'), `push_unregister was sent: ${JSON.stringify(after.map((f) => f.type))}`);
+    const sent = framesOf(dave).slice(before).map((text) => JSON.parse(text) as { type?: string });
+    assert.ok(sent.some((frame) => frame.type === 'push_unregister'), `push_unregister was sent: ${JSON.stringify(sent.map((f) => f.type))}`);
+    const gone = await fetch(`${server.url}/v1/me/push`, { headers: { authorization: `Bearer ${daveToken}` } });
+    assert.equal(gone.status, 401, 'the device was logged out');
   });
 });
