@@ -25,11 +25,12 @@ import { connectionLimitsOf, sessionSettingsOf } from './app/settings.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
 import { Session } from './session/session.js';
+import { StreamSessions } from './session/stream/stream-sessions.js';
 import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, latestVersion, loadMigrations, migrate, openDatabase, schemaVersion } from './storage/database.js';
 import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
 import { createTransport } from './transport/select.js';
 import { type CertificateInfo, ListenerLostError, type TlsFiles, readTlsFiles } from './transport/tls.js';
-import type { TransportKind } from './transport/types.js';
+import type { Connection, TransportKind } from './transport/types.js';
 
 /** The composition root: the one place that builds every object and wires them together. */
 
@@ -193,6 +194,35 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   });
   broker.run(nodeEvents({ channels, revocations: revocationWatcher, delivery }));
   const attachments = buildAttachments(config, { storage, clock, log, limits: limitStore });
+  const handlers = chatHandlers(services);
+  // One Session class for both transports of the chat protocol: a WebSocket, or a /v1/stream session.
+  const acceptSession = (connection: Connection): Session =>
+    new Session(connection, {
+      accounts: core.accounts,
+      limits: connectionLimits,
+      services,
+      handlers,
+      registry,
+      channels,
+      links,
+      delivery,
+      linkKey: () => `${node}:${++linkCount}`,
+      clock,
+      log,
+      audit,
+      epoch,
+      settings: sessionSettings,
+    });
+  const onTransportError = (error: unknown, where: string): void => log.error({ err: error, where }, 'a request handler failed; the client got an internal error');
+  // Sessions register in `registry` themselves: connections(), revocations and shutdown reach stream sessions too.
+  const streams = config.stream.enabled
+    ? new StreamSessions(node, acceptSession, {
+        resumeFrames: config.stream.resume_frames,
+        keepaliveMs: config.stream.keepalive_ms,
+        pollTimeoutMs: config.stream.poll_timeout_ms,
+        maxBufferedBytes: ws.max_buffered_bytes,
+      }, onTransportError)
+    : undefined;
   let ready = false;
   const http = buildHttp(config, log, {
     storage,
@@ -203,6 +233,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     attachments,
     ready: () => ready,
     connections: () => registry.size,
+    streams,
   });
   const { metrics, metricsRouter } = http;
   // One node: the devices still marked live when it last stopped get their handover now. With several, the
@@ -211,13 +242,12 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     const recovered = await delivery.recoverLiveDevices();
     if (recovered > 0) log.info({ devices: recovered }, 'inbox entries written for the devices still connected when the server last stopped');
   }
-  const handlers = chatHandlers(services);
   const choice = await createTransport(config.server.transport, {
     http: http.handler,
     streamsBody: http.streamsBody,
     maxBodyBytes: config.http.max_body_bytes,
     ...(tls ? { tls } : {}),
-    onError: (error, where) => log.error({ err: error, where }, 'a request handler failed; the client got an internal error'),
+    onError: onTransportError,
     websocket: {
       path: WS_PATH,
       // Frames up to twice the limit reach the session, which answers them with an error and carries on;
@@ -226,27 +256,17 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       // Above our own slow-consumer limit, so that the sweep cuts a slow reader before the library starts dropping its frames.
       maxBufferedBytes: 2 * ws.max_buffered_bytes,
       idleTimeoutSeconds: Math.min(960, Math.max(8, Math.ceil((2 * ws.heartbeat_timeout_ms) / 1000))),
-      accept: (connection) =>
-        new Session(connection, {
-          accounts: core.accounts,
-          limits: connectionLimits,
-          services,
-          handlers,
-          registry,
-          channels,
-          links,
-          delivery,
-          linkKey: () => `${node}:${++linkCount}`,
-          clock,
-          log,
-          audit,
-          epoch,
-          settings: sessionSettings,
-        }),
+      accept: acceptSession,
     },
   });
   const transport = choice.server;
-  publish = (topic, text) => transport.publish(topic, text);
+  // A thread's events reach its WebSockets (the transport's topics) and its stream sessions (their own table).
+  publish = streams
+    ? (topic, text) => {
+        transport.publish(topic, text);
+        streams.publish(topic, text);
+      }
+    : (topic, text) => transport.publish(topic, text);
   const expireInboxes = clock.setInterval(() => {
     delivery.expireInboxes().then(
       (devices) => {

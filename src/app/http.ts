@@ -10,6 +10,7 @@ import { addAttachmentRoutes } from '../transport/http/attachments.js';
 import { addHealthRoutes } from '../transport/http/health.js';
 import { addMetricsRoute } from '../transport/http/metrics.js';
 import { addPushRoutes } from '../transport/http/push.js';
+import { type StreamEndpoint, addStreamRoutes } from '../transport/http/stream.js';
 import { errorResponse } from '../transport/http/respond.js';
 import { Router } from '../transport/http/router.js';
 import { addUploadRoutes } from '../transport/http/uploads.js';
@@ -47,6 +48,8 @@ export function buildHttp(
     readonly attachments: ServerAttachments;
     readonly ready: () => boolean;
     readonly connections: () => number;
+    /** The /v1/stream sessions; undefined when stream.enabled is false (the routes answer 404). */
+    readonly streams: StreamEndpoint | undefined;
   },
 ): ServerHttp {
   const router = new Router(log, config.http.trust_proxy);
@@ -66,6 +69,9 @@ export function buildHttp(
   );
   const authenticate = bearerAuthenticator(deps.accounts);
   addPushRoutes(router, authenticate, deps.pushTokens, deps.webPushKey);
+  if (deps.streams) {
+    addStreamRoutes(router, deps.streams, authenticate, { maxBatchFrames: config.stream.max_batch_frames, maxBodyBytes: config.http.max_body_bytes });
+  }
   // attachments.enabled = false: no upload routes (404), while what was sent before stays readable.
   if (deps.attachments.uploads) addUploadRoutes(router, authenticate, deps.attachments.uploads, { maxFileBytes: config.attachments.max_file_bytes });
   addAttachmentRoutes(router, { authenticate, downloads: deps.attachments.downloads });

@@ -30,3 +30,13 @@ export function streamedLength(response: Response): number | undefined {
   const length = Number(declared);
   return length > 0 ? length : undefined;
 }
+
+/**
+ * Whether a response is an event stream of unknown length (text/event-stream: /v1/stream): written
+ * chunk by chunk as its body yields (chunked transfer encoding, each chunk flushed), only as fast as
+ * the client reads, and its body cancelled when the client goes away. Its headers leave with the
+ * first non-empty chunk, so a producer that wants them out at once writes something first.
+ */
+export function isEventStream(response: Response): boolean {
+  return response.body !== null && /^text\/event-stream\s*(;|$)/i.test(response.headers.get('content-type') ?? '');
+}

@@ -153,6 +153,12 @@ export class Harness {
   pulled = 0;
   /** Download bodies the transport cancelled (their client went away). */
   cancelledDownloads = 0;
+  /** The controllers of GET /stream/events?mode=manual bodies, in request order: a test writes and closes them. */
+  readonly eventStreams: Array<ReadableStreamDefaultController<Uint8Array>> = [];
+  /** Bytes the transport has pulled from GET /stream/events?mode=flood bodies. */
+  eventBytesPulled = 0;
+  /** Event-stream bodies the transport cancelled (their client went away). */
+  cancelledEventStreams = 0;
   readonly waiters = new Waiters();
   private readonly clients: WebSocket[] = [];
   private server: TransportServer | undefined;
@@ -205,6 +211,7 @@ export class Harness {
     if (url.pathname === '/stream/upload') return this.upload(request);
     if (url.pathname === '/stream/refuse') return new Response('too large', { status: 413 });
     if (url.pathname === '/stream/download') return this.download(Number(url.searchParams.get('bytes')));
+    if (url.pathname === '/stream/events') return this.events(url.searchParams.get('mode') === 'flood');
     if (url.pathname !== '/echo') return new Response('no such path', { status: 404 });
     const seen: SeenRequest = {
       method: request.method,
@@ -264,6 +271,38 @@ export class Harness {
       },
     });
     return new Response(body, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(total) } });
+  }
+
+  /**
+   * A text/event-stream of unknown length. Manual: the test writes each chunk (eventStreams); flood: an
+   * endless source of 64 KiB chunks, pulled only as the transport asks.
+   */
+  private events(flood: boolean): Response {
+    const cancel = (): void => {
+      this.cancelledEventStreams += 1;
+      this.waiters.notify();
+    };
+    const chunk = new TextEncoder().encode(`data: ${'x'.repeat(CHUNK_BYTES - 9)}\n\n`);
+    const body = flood
+      ? new ReadableStream<Uint8Array>(
+          {
+            pull: (controller) => {
+              this.eventBytesPulled += chunk.byteLength;
+              this.waiters.notify();
+              controller.enqueue(chunk);
+            },
+            cancel,
+          },
+          { highWaterMark: 0 },
+        )
+      : new ReadableStream<Uint8Array>({
+          start: (controller) => {
+            this.eventStreams.push(controller);
+            this.waiters.notify();
+          },
+          cancel,
+        });
+    return new Response(body, { headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' } });
   }
 
   /** Opens a client on the WebSocket path and returns it once the transport has accepted it. */

@@ -335,5 +335,70 @@ export function transportContract(name: string, create: MakeTransport): void {
         assert.equal((await fetch(h.url('/echo'))).status, 201);
         assert.deepEqual(h.errors, []);
       }));
+
+    it('writes a text/event-stream response of unknown length chunk by chunk as its body yields, and ends it when the body ends', () =>
+      withTransport(create, async (h) => {
+        const response = await fetchEvents(h);
+        assert.equal(response.status, 200);
+        assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+        assert.equal(response.headers.get('content-length'), null);
+        const controller = h.eventStreams[0] as ReadableStreamDefaultController<Uint8Array>;
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        const decoder = new TextDecoder();
+        let text = '';
+        // Each chunk must arrive while the body is still open: a transport that buffered it to the end would never answer.
+        for (const event of ['data: two\n\n', 'data: three\n\n']) {
+          controller.enqueue(new TextEncoder().encode(event));
+          while (!text.endsWith(event)) {
+            const { done, value } = await reader.read();
+            assert.equal(done, false, 'the body ended early');
+            text += decoder.decode(value, { stream: true });
+          }
+        }
+        assert.equal(text, 'data: one\n\ndata: two\n\ndata: three\n\n');
+        controller.close();
+        assert.equal((await reader.read()).done, true);
+        assert.equal((await fetch(h.url('/echo'))).status, 201);
+        assert.deepEqual(h.errors, []);
+      }));
+
+    it('reads an event stream no further ahead of a client that reads nothing than the socket buffers hold, then sends more as it reads', () =>
+      withTransport(create, async (h) => {
+        const client = await RawHttpClient.open(h.port, () => h.waiters.notify());
+        client.socket.pause();
+        client.sendHead('GET', '/stream/events?mode=flood');
+        await until(h, () => (h.eventBytesPulled > 0 ? true : undefined), () => 'the transport pulled nothing');
+        await roundTrips(h, 50);
+        const pulled = h.eventBytesPulled;
+        assert.ok(pulled < 48 * MIB, `the transport pulled ${pulled} bytes of an endless stream for a client that reads nothing`);
+        client.socket.resume();
+        await until(h, () => (client.bodyBytes >= pulled + 8 * MIB ? true : undefined), () => `the client has ${client.bodyBytes} bytes`);
+        assert.equal(client.responseStatus(), 200);
+        client.socket.destroy();
+        await until(h, () => (h.cancelledEventStreams === 1 ? true : undefined), () => 'the endless body was not cancelled');
+      }));
+
+    it('cancels an idle event stream as soon as the client goes away, and carries on', () =>
+      withTransport(create, async (h) => {
+        const abort = new AbortController();
+        const response = await fetchEvents(h, abort.signal);
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        assert.equal(new TextDecoder().decode((await reader.read()).value), 'data: one\n\n');
+        abort.abort();
+        await reader.read().catch(() => undefined);
+        // Nothing more is written to it: only the client's going away can end it.
+        await until(h, () => (h.cancelledEventStreams === 1 ? true : undefined), () => 'the idle event stream was not cancelled');
+        assert.equal((await fetch(h.url('/echo'))).status, 201);
+        assert.deepEqual(h.errors, []);
+      }));
   });
+}
+
+/** Opens GET /stream/events (manual) and writes its first chunk, so that the headers go out. */
+async function fetchEvents(h: Harness, signal?: AbortSignal): Promise<Response> {
+  const index = h.eventStreams.length;
+  const pending = fetch(h.url('/stream/events'), signal ? { signal } : {});
+  const controller = await until(h, () => h.eventStreams[index], () => 'the handler made no event stream');
+  controller.enqueue(new TextEncoder().encode('data: one\n\n'));
+  return pending;
 }

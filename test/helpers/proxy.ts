@@ -152,16 +152,22 @@ export class TcpProxy {
         // Reported through 'close'.
       });
     };
-    // The first request's head is read whole before any of it goes on, to refuse an upgrade.
-    let head: Buffer | undefined = Buffer.alloc(0);
+    // Only HTTP is read (the proxy also carries Redis in other tests): the first bytes from the client say which.
+    let http: boolean | undefined;
+    // With upgrades refused, the first request's head is read whole before any of it goes on.
+    let head: Buffer | undefined;
     forward(client, upstream, ['both'], (chunk) => {
+      if (http === undefined) {
+        http = /^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /.test(chunk.subarray(0, 8).toString('latin1'));
+        if (http && this.refusingUpgrades) head = Buffer.alloc(0);
+      }
       if (head === undefined) return void upstream.write(chunk);
       head = Buffer.concat([head, chunk]);
       const request = requestHead(head);
       if (!request.complete) return;
       const bytes = head;
       head = undefined;
-      if (request.upgrade && this.refusingUpgrades) {
+      if (request.upgrade) {
         this.upgradesRefused++;
         this.pairs.delete(pair);
         upstream.destroy();
@@ -173,12 +179,15 @@ export class TcpProxy {
     const framer = new ResponseFramer();
     let raw = false;
     forward(upstream, client, ['both', 'replies'], (chunk) => {
-      if (raw) return void client.write(chunk);
-      for (const piece of framer.push(chunk)) {
-        pair.streaming = piece.eventStream && !piece.ends;
-        if (piece.upgraded) raw = true;
-        if (!this.options.bufferStreams || piece.upgraded) {
-          client.write(piece.bytes);
+      if (raw || !http) return void client.write(chunk);
+      const pieces = framer.push(chunk);
+      const last = pieces[pieces.length - 1];
+      if (last) pair.streaming = last.eventStream && !last.ends;
+      if (pieces.some((piece) => piece.upgraded)) raw = true;
+      if (!this.options.bufferStreams) return void client.write(chunk);
+      for (const piece of pieces) {
+        if (piece.upgraded) {
+          client.write(Buffer.concat([...held.splice(0), piece.bytes]));
           continue;
         }
         held.push(piece.bytes);

@@ -6,7 +6,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { CloseCodes, StartupError } from '../../errors.js';
 import { SERVED_METHODS, checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
-import { RequestAbortedError, streamedLength } from '../streaming.js';
+import { RequestAbortedError, isEventStream, streamedLength } from '../streaming.js';
 import { type CertificateInfo, readTlsFiles } from '../tls.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 
@@ -317,9 +317,9 @@ function* headerPairs(raw: readonly string[]): Generator<[string, string]> {
 }
 
 /**
- * Writes the handler's Response. One with a body and a Content-Length is copied from its stream only
- * as fast as the socket takes it ('drain'), and cancelled when the client goes away; any other is read
- * whole, then sent. HEAD gets the headers only.
+ * Writes the handler's Response. One with a body and a Content-Length, or an event stream (chunked,
+ * no length), is copied from its stream only as fast as the socket takes it ('drain'), and cancelled
+ * when the client goes away; any other is read whole, then sent. HEAD gets the headers only.
  */
 async function write(req: IncomingMessage, res: ServerResponse, response: Response, method: string): Promise<void> {
   const headers: Record<string, string> = {};
@@ -328,6 +328,13 @@ async function write(req: IncomingMessage, res: ServerResponse, response: Respon
   });
   // Answered before the whole request body arrived (a refusal): close, rather than read the rest of it.
   if (!req.complete) headers.connection = 'close';
+  if (isEventStream(response) && method !== 'HEAD') {
+    // No length: chunked, each chunk flushed as it comes (Node writes at once; nothing waits to fill a buffer).
+    delete headers['content-length'];
+    res.writeHead(response.status, headers);
+    await pipeResponse(res, response.body as ReadableStream<Uint8Array>);
+    return;
+  }
   const length = streamedLength(response);
   if (length === undefined || method === 'HEAD') {
     const body = method === 'HEAD' ? undefined : Buffer.from(await response.arrayBuffer());
@@ -369,12 +376,15 @@ async function pipeResponse(res: ServerResponse, body: ReadableStream<Uint8Array
   const onClose = (): void => {
     closed = true;
     wake?.();
+    // An event stream may wait long for its next chunk: cancelling now ends that read (and tells the producer).
+    if (!res.writableFinished) reader.cancel().catch(() => {});
   };
   res.on('drain', onDrain).on('close', onClose);
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      if (value.byteLength === 0) continue;
       if (closed || res.destroyed) {
         await reader.cancel();
         return;
@@ -387,6 +397,7 @@ async function pipeResponse(res: ServerResponse, body: ReadableStream<Uint8Array
       }
       wake = undefined;
     }
+    if (closed) return;
     res.end();
   } catch (error) {
     res.destroy();

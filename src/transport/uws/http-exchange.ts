@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
-import { REQUEST_QUEUE_BYTES, RequestAbortedError, streamedLength } from '../streaming.js';
+import { REQUEST_QUEUE_BYTES, RequestAbortedError, isEventStream, streamedLength } from '../streaming.js';
 import type { TransportOptions } from '../types.js';
 
 /*
@@ -208,6 +208,13 @@ function respond(res: HttpResponse, state: Exchange, response: Response, method:
     return;
   }
   state.answered = true;
+  if (isEventStream(response) && method !== 'HEAD') {
+    pipeEventStream(res, state, response).catch((error: unknown) => {
+      options.onError(error, 'writing an event stream');
+      if (!state.aborted && !state.finished) res.close();
+    });
+    return;
+  }
   const length = streamedLength(response);
   const headOnly = method === 'HEAD' && length !== undefined;
   // HEAD of a streamed response: its body is not read at all.
@@ -313,6 +320,64 @@ async function pipeResponse(res: HttpResponse, state: Exchange, body: ReadableSt
     await reader.cancel().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * An event stream (no length): each chunk goes out with write(), which uWS sends in chunked encoding
+ * at once, buffering what the socket does not take; while it holds any, the stream is not read until
+ * onWritable. An abort cancels the stream at once, also while its read waits for the next chunk.
+ */
+async function pipeEventStream(res: HttpResponse, state: Exchange, response: Response): Promise<void> {
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  let wake: (() => void) | undefined;
+  const cancel = (): void => {
+    wake?.();
+    reader.cancel().catch(() => {});
+  };
+  if (state.aborted) {
+    cancel();
+    return;
+  }
+  state.onAbort.push(cancel);
+  for (const react of state.onAnswer) react();
+  res.onWritable(() => {
+    wake?.();
+    return true;
+  });
+  let headWritten = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (state.aborted) return;
+    if (done) break;
+    // A zero-length write would end uWS's chunked body.
+    if (value.byteLength === 0) continue;
+    let ok = false;
+    res.cork(() => {
+      if (!headWritten) {
+        res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
+        response.headers.forEach((value, key) => {
+          if (key !== 'content-length') res.writeHeader(key, value);
+        });
+        headWritten = true;
+      }
+      ok = res.write(value);
+    });
+    if (!ok) {
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      if (state.aborted) return;
+    }
+  }
+  res.cork(() => {
+    if (!headWritten) {
+      res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
+      response.headers.forEach((value, key) => {
+        if (key !== 'content-length') res.writeHeader(key, value);
+      });
+    }
+    res.end(undefined, !state.bodyDone);
+  });
+  state.finished = true;
 }
 
 export function remoteAddress(res: HttpResponse): string {

@@ -1,0 +1,164 @@
+import type { ResumeBuffer } from './resume-buffer.js';
+import { KEEPALIVE, OPENED, frameEvent, utf8 } from './sse.js';
+
+/** Where a stream session's frames go while a client is there to take them: one live response at a time. */
+export interface Sink {
+  /** Writes waiting frames, as many as the response takes now. */
+  flush(): void;
+  /** Bytes written into the response that the transport has not taken yet. */
+  queued(): number;
+  /** Ends the response: after the waiting frames and `closeText` when the session ended; at once when another response replaces it. */
+  end(closeText?: string): void;
+}
+
+/** What a sink needs of its connection. */
+export interface SinkOwner {
+  readonly buffer: ResumeBuffer;
+  /** The response went away (the client left) or was answered: the session carries on without it. */
+  detach(sink: Sink): void;
+  /** Frames left the buffer for the response: the session may send more (its inbox drain waits for this). */
+  drained(): void;
+}
+
+export const EVENT_STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-store',
+  // nginx buffers proxied responses unless told not to.
+  'x-accel-buffering': 'no',
+} as const;
+
+/** How much a stream response holds before the session's frames wait in the buffer (and count as unwritten). */
+const RESPONSE_QUEUE_BYTES = 64 * 1024;
+
+/**
+ * Stream mode: one open response; frames written as the transport reads (the web stream's
+ * backpressure), a keepalive comment when nothing was written for a whole interval.
+ */
+export class StreamSink implements Sink {
+  readonly body: ReadableStream<Uint8Array>;
+  private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  private ended = false;
+  private wroteSinceTick = true;
+  private readonly keepalive: NodeJS.Timeout;
+
+  constructor(
+    private readonly owner: SinkOwner,
+    keepaliveMs: number,
+  ) {
+    this.body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.controller = controller;
+          controller.enqueue(utf8(OPENED));
+        },
+        pull: () => this.flush(),
+        cancel: () => this.gone(),
+      },
+      { highWaterMark: RESPONSE_QUEUE_BYTES, size: (chunk) => chunk.byteLength },
+    );
+    this.keepalive = setInterval(() => {
+      if (!this.wroteSinceTick) this.write(KEEPALIVE);
+      this.wroteSinceTick = false;
+    }, keepaliveMs);
+    this.keepalive.unref();
+  }
+
+  flush(): void {
+    if (this.ended) return;
+    let took = false;
+    while ((this.controller?.desiredSize ?? 0) > 0) {
+      const frame = this.owner.buffer.takeNext();
+      if (!frame) break;
+      this.write(frameEvent(frame.id, frame.text));
+      took = true;
+    }
+    if (took) this.owner.drained();
+  }
+
+  queued(): number {
+    if (this.ended) return 0;
+    return Math.max(0, RESPONSE_QUEUE_BYTES - (this.controller?.desiredSize ?? RESPONSE_QUEUE_BYTES));
+  }
+
+  end(closeText?: string): void {
+    if (this.ended) return;
+    if (closeText !== undefined) {
+      // The last frames (an error frame before the close) must reach the client, past the queue's mark.
+      for (let frame = this.owner.buffer.takeNext(); frame; frame = this.owner.buffer.takeNext()) this.write(frameEvent(frame.id, frame.text));
+      this.write(closeText);
+    }
+    this.stop();
+    this.controller?.close();
+  }
+
+  private write(text: string): void {
+    this.wroteSinceTick = true;
+    this.controller?.enqueue(utf8(text));
+  }
+
+  private gone(): void {
+    if (this.ended) return;
+    this.stop();
+    this.owner.detach(this);
+  }
+
+  private stop(): void {
+    this.ended = true;
+    clearInterval(this.keepalive);
+  }
+}
+
+/**
+ * Poll mode: one waiting request, answered with every waiting frame as soon as there are any (the
+ * frames of one turn together), or empty after the poll timeout, or empty when a newer poll takes its place.
+ */
+export class PollSink implements Sink {
+  readonly response: Promise<Response>;
+  private resolve!: (response: Response) => void;
+  private answered = false;
+  private scheduled = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly owner: SinkOwner,
+    timeoutMs: number,
+    private readonly headers: Record<string, string>,
+  ) {
+    this.response = new Promise((resolve) => (this.resolve = resolve));
+    this.timer = setTimeout(() => this.answer(), timeoutMs);
+    this.timer.unref();
+  }
+
+  flush(): void {
+    if (this.answered || this.scheduled || this.owner.buffer.unwrittenBytes === 0) return;
+    // A frame rarely comes alone (an ack and its fanout, the welcome and the inbox): answer at the end of this turn.
+    this.scheduled = true;
+    setImmediate(() => this.answer());
+  }
+
+  queued(): number {
+    return 0;
+  }
+
+  end(closeText?: string): void {
+    this.answer(closeText ?? '', closeText === undefined);
+  }
+
+  private answer(closeText = '', empty = false): void {
+    if (this.answered) return;
+    this.answered = true;
+    clearTimeout(this.timer);
+    let body = '';
+    let took = false;
+    if (!empty) {
+      for (let frame = this.owner.buffer.takeNext(); frame; frame = this.owner.buffer.takeNext()) {
+        body += frameEvent(frame.id, frame.text);
+        took = true;
+      }
+    }
+    body += closeText;
+    this.owner.detach(this);
+    this.resolve(new Response(body === '' ? null : body, { status: 200, headers: this.headers }));
+    if (took) this.owner.drained();
+  }
+}

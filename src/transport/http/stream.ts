@@ -1,0 +1,111 @@
+import { ChatError } from '../../errors.js';
+import type { Principal } from '../../services/types.js';
+import { errorResponse, noContent } from './respond.js';
+import type { Router } from './router.js';
+
+/**
+ * /v1/stream: the fallback transport for networks that break WebSockets — an event stream down,
+ * batched POSTs up, the same JSON frames as /v1/ws (docs/protocol.md, "The stream transport").
+ * These routes read and check HTTP (body, token, headers); the sessions live behind StreamEndpoint.
+ */
+
+export const STREAM_PATH = '/v1/stream';
+
+export type StreamMode = 'stream' | 'poll';
+
+/** The socket's peer, as a WebSocket connection has it. */
+export interface StreamPeer {
+  readonly remoteAddress: string;
+  readonly forwardedFor: string | undefined;
+}
+
+/** What the routes need of the stream sessions (src/session/stream). Refusals are ChatErrors. */
+export interface StreamEndpoint {
+  /** Opens a session with client frames (the first is auth; `token` is its token); the response carries its frames down. */
+  open(frames: readonly string[], token: string | undefined, mode: StreamMode, peer: StreamPeer): Promise<Response>;
+  /** Hands frames to session `sid` of the device that sent `token`, in order; stream_not_found when it has none such. */
+  post(sid: string, deviceId: number, token: string, frames: readonly string[]): void;
+  /** The frames after `lastEventId`, then live (stream) or as soon as there are any (poll); bad_request, resume_failed, stream_not_found. */
+  resume(sid: string, deviceId: number, token: string, lastEventId: number, mode: StreamMode): Promise<Response>;
+}
+
+export interface StreamLimits {
+  readonly maxBatchFrames: number;
+  /** http.max_body_bytes: the transport refuses larger bodies before the route runs; checked here too for the text read. */
+  readonly maxBodyBytes: number;
+}
+
+export function addStreamRoutes(
+  router: Router,
+  endpoint: StreamEndpoint,
+  authenticate: (request: Request, address?: string) => Promise<Principal>,
+  limits: StreamLimits,
+): void {
+  router.add('GET', STREAM_PATH, () =>
+    errorResponse(new ChatError('method_not_allowed', `open a stream session with POST ${STREAM_PATH} (a JSON array of frames, the first an auth frame)`), {
+      allow: 'POST',
+    }),
+  );
+
+  router.add('POST', STREAM_PATH, async (request, context) => {
+    const mode = modeOf(request);
+    const frames = await readFrames(request, limits);
+    const first = frames[0];
+    if (typeof first !== 'object' || first === null || Array.isArray(first) || (first as { type?: unknown }).type !== 'auth') {
+      throw new ChatError('bad_request', 'the first frame must be the auth frame: [{"type":"auth","id":"…","token":"…"}, …]');
+    }
+    const token = (first as { token?: unknown }).token;
+    return endpoint.open(
+      frames.map((frame) => JSON.stringify(frame)),
+      typeof token === 'string' ? token : undefined,
+      mode,
+      // The router's client address already applied http.trust_proxy: the session gets it as the peer.
+      { remoteAddress: context.clientAddress, forwardedFor: undefined },
+    );
+  });
+
+  router.add('POST', `${STREAM_PATH}/:sid`, async (request, context) => {
+    const principal = await authenticate(request, context.clientAddress);
+    const frames = await readFrames(request, limits);
+    endpoint.post(context.params.sid ?? '', principal.deviceId, bearerToken(request), frames.map((frame) => JSON.stringify(frame)));
+    return noContent();
+  });
+
+  router.add('GET', `${STREAM_PATH}/:sid`, async (request, context) => {
+    const principal = await authenticate(request, context.clientAddress);
+    const header = request.headers.get('last-event-id');
+    const value = (header ?? '0').trim();
+    if (!/^\d{1,15}$/.test(value)) throw new ChatError('bad_request', `Last-Event-ID must be the id of the last frame received (0 for none), not "${header}"`);
+    return endpoint.resume(context.params.sid ?? '', principal.deviceId, bearerToken(request), Number(value), modeOf(request));
+  });
+}
+
+function modeOf(request: Request): StreamMode {
+  const mode = new URL(request.url).searchParams.get('mode') ?? 'stream';
+  if (mode !== 'stream' && mode !== 'poll') throw new ChatError('bad_request', `mode must be "stream" or "poll", not "${mode}"`);
+  return mode;
+}
+
+function bearerToken(request: Request): string {
+  return /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '')?.[1] ?? '';
+}
+
+/** The body: a JSON array of 1..maxBatchFrames frames, refused whole otherwise. */
+async function readFrames(request: Request, limits: StreamLimits): Promise<unknown[]> {
+  const text = await request.text();
+  if (Buffer.byteLength(text) > limits.maxBodyBytes) {
+    throw new ChatError('payload_too_large', `the request body is larger than the limit of ${limits.maxBodyBytes} bytes (http.max_body_bytes)`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ChatError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(value)) throw new ChatError('invalid_json', 'the request body must be a JSON array of frames');
+  if (value.length === 0) throw new ChatError('bad_request', 'the batch is empty; send at least one frame');
+  if (value.length > limits.maxBatchFrames) {
+    throw new ChatError('payload_too_large', `${value.length} frames in one batch; the limit is ${limits.maxBatchFrames} (stream.max_batch_frames)`);
+  }
+  return value;
+}
