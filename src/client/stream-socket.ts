@@ -48,7 +48,7 @@ export class StreamSocket implements SocketLike {
   failure: 'unreachable' | 'refused' | undefined;
   private readonly endpoint: string;
   private readonly fetch: FetchFunction;
-  private readonly maxBatch: number;
+  private maxBatch: number;
   private readonly abort = new AbortController();
   private readonly queue: string[] = [];
   private sid: string | undefined;
@@ -150,6 +150,13 @@ export class StreamSocket implements SocketLike {
     }
     void discard(response);
     if (this.closed) return;
+    if (response.status === 413 && frames.length > 1) {
+      // More frames than the server's stream.max_batch_frames (nothing of the batch was handled): smaller batches from now on.
+      this.maxBatch = Math.max(1, Math.floor(frames.length / 2));
+      this.queue.unshift(...frames);
+      this.posting = false;
+      return this.flush();
+    }
     // 404: the session ended (its close event is on its way, or was lost with a cut). Others are a bug or a broken proxy.
     if (!response.ok) return this.lost();
     this.posting = false;

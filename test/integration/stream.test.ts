@@ -16,10 +16,14 @@ login_per_address = 100000
 frames_per_second = 500
 heartbeat_interval_ms = 1000
 heartbeat_timeout_ms = 20000
+max_buffered_bytes = 16384
+max_frame_bytes = 8192
+[messages]
+max_body_bytes = 4096
 [stream]
 keepalive_ms = 100
 resume_frames = 16
-poll_timeout_ms = 400
+poll_timeout_ms = 2000
 max_batch_frames = 5
 [http]
 max_body_bytes = 4096
@@ -95,6 +99,158 @@ for (const transport of transports('the stream transport')) {
       await stream.until(() => (stream.comments >= comments + 2 ? true : undefined), 'keepalive comments');
       stream.close();
       ws.close();
+    });
+
+    /** Ids received are 1..n, each once. */
+    const assertEachIdOnce = (stream: StreamClient): void => {
+      const ids = stream.arrivals.map((arrival) => arrival.id);
+      assert.deepEqual(ids, ids.map((_, index) => index + 1), 'an id came twice or was skipped');
+    };
+
+    it('resumes a stream cut in the middle with Last-Event-ID: nothing lost and nothing twice', async () => {
+      const { stream, ws, thread } = await pair();
+      const texts = Array.from({ length: 10 }, (_, index) => `m${index}`);
+      // Half before the cut, half while the client is away (they wait in the session's buffer).
+      for (const text of texts.slice(0, 5)) await ws.expect({ type: 'send', thread_id: thread, client_msg_id: text, body: { text } }, 'ack');
+      await stream.until(() => (stream.arrivals.filter((arrival) => arrival.frame.type === 'message').length >= 2 ? true : undefined), 'the first messages');
+      stream.cut();
+      for (const text of texts.slice(5)) await ws.expect({ type: 'send', thread_id: thread, client_msg_id: text, body: { text } }, 'ack');
+      const resumed = await stream.resume();
+      assert.equal(resumed.status, 200);
+      assert.equal(resumed.headers.get('chatd-stream'), stream.sid);
+      await stream.until(() => (stream.arrivals.filter((arrival) => arrival.frame.type === 'message').length >= 10 ? true : undefined), 'every message');
+      const bodies = stream.arrivals.filter((arrival) => arrival.frame.type === 'message').map((arrival) => arrival.frame.message.body.text);
+      assert.deepEqual(bodies, texts);
+      assertEachIdOnce(stream);
+      // The session lives on: it still sends and receives.
+      await stream.expect({ type: 'send', thread_id: thread, client_msg_id: 'after', body: { text: 'after' } }, 'ack');
+      assert.equal((await ws.nextEvent((frame: { type: string; message?: { body: { text: string } } }) => frame.message?.body.text === 'after')).type, 'message');
+      stream.close();
+      ws.close();
+    });
+
+    it('refuses a resume from a frame no longer kept with 409 resume_failed, ends the session, and a new session brings what was missed', async () => {
+      const { alice, stream, ws, thread } = await pair();
+      const from = stream.lastId;
+      const texts = Array.from({ length: 20 }, (_, index) => `lost${index}`);
+      for (const text of texts) await ws.expect({ type: 'send', thread_id: thread, client_msg_id: text, body: { text } }, 'ack');
+      await stream.until(() => (stream.arrivals.filter((arrival) => arrival.frame.type === 'message').length >= 20 ? true : undefined), 'the messages');
+      stream.cut();
+      // As if what came after `from` never reached the client: more than resume_frames (16) ago.
+      const refused = await stream.resumeRaw(from, { mode: 'stream' });
+      assert.equal(refused.status, 409);
+      assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'resume_failed');
+      assert.equal((await stream.post([{ type: 'ping', id: 'p' }])).status, 404, 'the session ended');
+      // Never acknowledged, the messages went back to the inbox: the next session drains them.
+      const next = await StreamClient.connect(server.url, alice.token);
+      assert.deepEqual(
+        next.inbox.map((frame) => frame.message.body.text),
+        texts,
+      );
+      next.client.close();
+      ws.close();
+    });
+
+    it('long-polls end to end: frames both ways, empty answers when idle, each frame once', async () => {
+      const { stream, ws, thread } = await pair('poll');
+      assert.equal(stream.mode, 'poll');
+      await stream.expect({ type: 'send', thread_id: thread, client_msg_id: 'p1', body: { text: 'polled up' } }, 'ack');
+      assert.deepEqual((await ws.nextEvent('message')).message.body, { text: 'polled up' });
+      for (const text of ['one', 'two', 'three']) {
+        await ws.expect({ type: 'send', thread_id: thread, client_msg_id: text, body: { text } }, 'ack');
+        assert.deepEqual((await stream.nextEvent((frame) => frame.type === 'message' && frame.message.body.text === text)).message.body, { text });
+      }
+      // An idle poll is answered empty after poll_timeout_ms, and the client asks again.
+      const responses = stream.ended;
+      await stream.until(() => (stream.ended >= responses + 1 ? true : undefined), 'an empty poll answer');
+      await ws.expect({ type: 'send', thread_id: thread, client_msg_id: 'late', body: { text: 'late' } }, 'ack');
+      await stream.nextEvent((frame) => frame.type === 'message' && frame.message.body.text === 'late');
+      assertEachIdOnce(stream);
+      // A frame already fetched is not kept once a poll says it has it: an older Last-Event-ID is refused.
+      const old = await stream.resumeRaw(1, { mode: 'poll' });
+      assert.equal(old.status, 409);
+      stream.close();
+      ws.close();
+    });
+
+    it('closes a stream session whose client does not take its frames (slow consumer, 4005), and tells it on its next response', async () => {
+      const { alice, stream, ws, thread } = await pair();
+      stream.cut();
+      const big = 'x'.repeat(1000);
+      for (let index = 0; index < 40; index++) {
+        const reply = await ws.request({ type: 'send', thread_id: thread, client_msg_id: `big${index}`, body: { text: big } });
+        assert.equal(reply.type, 'ack');
+      }
+      // The registry's sweep finds what waits for the absent client over websocket.max_buffered_bytes.
+      const devices = (line: Record<string, unknown>) => line.msg === 'slow consumer disconnected' && line.device === alice.deviceId;
+      await server.waitForLog(devices, 20_000);
+      const resumed = await stream.resume();
+      assert.equal(resumed.status, 200);
+      assert.equal((await stream.closed()).code, 4005);
+      assert.equal(stream.closeEvent?.reason, 'slow_consumer');
+      assert.equal((await stream.post([{ type: 'ping', id: 'p' }])).status, 404);
+      ws.close();
+    });
+
+    it('ends the stream with event: close 4006 when the device is revoked', async () => {
+      const { alice, stream, ws } = await pair();
+      const revoked = await request(`${server.url}/v1/devices/${alice.deviceId}`, { method: 'DELETE', token: alice.token });
+      assert.equal(revoked.status, 204);
+      const close = await stream.closed();
+      assert.equal(close.code, 4006);
+      assert.equal(close.reason, 'device_revoked');
+      await stream.until(() => (stream.ended >= 1 ? true : undefined), 'the end of the response');
+      ws.close();
+    });
+
+    it('refuses bad input with clear errors and leaves the session it names undisturbed', async () => {
+      const { bob, stream, ws, thread } = await pair();
+      const codeOf = (text: string): string => (JSON.parse(text) as { error: { code: string } }).error.code;
+      const unknown = await stream.post([{ type: 'ping', id: 'x' }], { sid: `${stream.sid}x` });
+      assert.deepEqual([unknown.status, codeOf(unknown.text)], [404, 'stream_not_found']);
+      const foreign = await stream.post([{ type: 'send', id: 'f', thread_id: thread, client_msg_id: 'foreign', body: { text: 'not mine' } }], { token: bob.token });
+      assert.deepEqual([foreign.status, codeOf(foreign.text)], [404, 'stream_not_found']);
+      const anonymous = await stream.post([{ type: 'ping', id: 'x' }], { token: null });
+      assert.equal(anonymous.status, 401);
+      const send = (index: number) => ({ type: 'send', id: `b${index}`, thread_id: thread, client_msg_id: `batch${index}`, body: { text: 'refused' } });
+      const tooMany = await stream.post(Array.from({ length: 6 }, (_, index) => send(index)));
+      assert.deepEqual([tooMany.status, codeOf(tooMany.text)], [413, 'payload_too_large']);
+      const tooLarge = await stream.post([{ ...send(9), body: { text: 'y'.repeat(5000) } }]);
+      assert.deepEqual([tooLarge.status, codeOf(tooLarge.text)], [413, 'payload_too_large']);
+      const notArray = await stream.post({ type: 'ping', id: 'x' });
+      assert.deepEqual([notArray.status, codeOf(notArray.text)], [400, 'invalid_json']);
+      const notJson = await stream.post('[{');
+      assert.deepEqual([notJson.status, codeOf(notJson.text)], [400, 'invalid_json']);
+      const future = await stream.resumeRaw(stream.lastId + 99, { mode: 'stream' });
+      assert.equal(future.status, 400);
+      const futureBody = (await future.json()) as { error: { code: string; message: string } };
+      assert.equal(futureBody.error.code, 'bad_request');
+      assert.match(futureBody.error.message, /Last-Event-ID \d+ is after the last frame sent, \d+/);
+      const alsoForeign = await stream.resumeRaw(0, { token: bob.token });
+      assert.equal(alsoForeign.status, 404);
+      const noAuth = await StreamClient.openRaw(server.url, [{ type: 'ping', id: 'x' }]);
+      assert.deepEqual([noAuth.status, codeOf(await noAuth.text())], [400, 'bad_request']);
+      const empty = await StreamClient.openRaw(server.url, []);
+      assert.equal(empty.status, 400);
+      const plainGet = await fetch(`${server.url}/v1/stream`);
+      assert.equal(plainGet.status, 405);
+      await plainGet.text();
+      // The session carries on: nothing of the refused batches was handled, and it chats both ways.
+      const ack = await stream.expect({ type: 'send', thread_id: thread, client_msg_id: 'ok', body: { text: 'still here' } }, 'ack');
+      assert.equal(ack.seq, 1, 'no refused frame was handled');
+      assert.deepEqual((await ws.nextEvent('message')).message.body, { text: 'still here' });
+      await ws.expect({ type: 'send', thread_id: thread, client_msg_id: 'back', body: { text: 'back' } }, 'ack');
+      await stream.nextEvent((frame) => frame.type === 'message' && frame.message.body.text === 'back');
+      assertEachIdOnce(stream);
+      stream.close();
+      ws.close();
+    });
+
+    it('refuses a token that does not work down the stream, as the WebSocket does (error, then close 4002)', async () => {
+      const client = await StreamClient.open(server.url, 'not-a-token');
+      const error = await client.next();
+      assert.equal(error.type, 'error');
+      assert.equal((await client.closed()).code, 4002);
     });
 
     async function whoAmI(token: string): Promise<number> {

@@ -99,6 +99,23 @@ describe('the stream socket', () => {
     socket.close();
   });
 
+  it('sends smaller batches after a 413 (more frames than the server takes in one), the same frames in the same order', async () => {
+    const { server, socket, opened } = socketOn();
+    await opened;
+    socket.send(auth);
+    (await server.call(0)).respond(200, { 'Chatd-Stream': 'n1.abc' });
+    for (let i = 0; i < 5; i++) socket.send(`{"n":${i}}`);
+    const big = await server.call(1);
+    assert.equal(JSON.parse(big.body as string).length, 5);
+    big.respond(413).end();
+    const first = await server.call(2);
+    assert.deepEqual(JSON.parse(first.body as string), [{ n: 0 }, { n: 1 }]);
+    first.respond(204);
+    const second = await server.call(3);
+    assert.deepEqual(JSON.parse(second.body as string), [{ n: 2 }, { n: 3 }]);
+    socket.close();
+  });
+
   it('resumes a cut stream with Last-Event-ID and gives each frame once, without a close', async () => {
     const { server, socket, received, closes, messages, opened } = socketOn();
     await opened;
