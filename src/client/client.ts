@@ -394,9 +394,10 @@ export class ChatClient extends MessagesClient {
   }
 
   /**
-   * Registers (or replaces) this device's push token, so that it gets APNs or
-   * FCM notifications while it is offline. `topic`: the APNs bundle id, when
-   * not the server's configured one.
+   * Registers (or replaces) this device's push token, so that it gets APNs,
+   * FCM or Web Push notifications while it is offline. `topic`: the APNs
+   * bundle id, when not the server's configured one. Web Push: the token is
+   * `JSON.stringify(subscription.toJSON())` of the browser's PushSubscription.
    */
   async registerPush(registration: { platform: 'apns' | 'fcm' | 'webpush'; token: string; topic?: string }): Promise<void> {
     await this.call({ type: 'push_register', ...registration });

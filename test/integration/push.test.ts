@@ -401,7 +401,8 @@ describe('push notifications', { timeout: 120_000 }, () => {
     assert.equal((await refused({ platform: 'fcm', token: fcmToken(9) })).error.field, 'platform');
     assert.equal((await refused({ platform: 'apns', token: 'not-hex' })).error.field, 'token');
     assert.equal((await refused({ platform: 'apns', token: apnsToken(9), topic: 'bad topic!' })).error.field, 'topic');
-    assert.equal((await refused({ platform: 'webpush', token: 'x' })).error.field, 'platform');
+    assert.equal((await refused({ platform: 'webpush', token: 'x' })).error.field, 'token', 'webpush is a kind of token now (test/integration/webpush.test.ts)');
+    assert.equal((await refused({ platform: 'sms', token: 'x' })).error.field, 'platform');
     await b.socket.expect({ type: 'push_register', platform: 'apns', token: apnsToken(9), topic: 'org.example.beta' }, 'ok');
     assert.deepEqual((await request(`${server.url}/v1/me/push`, { token: bob.token })).body, { push: { platform: 'apns', topic: 'org.example.beta' } });
     // The same token registered by another login on the same phone moves there.

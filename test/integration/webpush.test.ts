@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { TestAccount, approvedDevice, envelope, loadSodium } from '../helpers/e2e.js';
 import { request, signUp } from '../helpers/http.js';
 import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { PushService, type TestBrowser } from '../helpers/push-service.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { type TestSocket, connectAuthenticated } from '../helpers/ws.js';
@@ -46,11 +47,11 @@ ${webpush}
 `;
 }
 
-async function world(webpush = ''): Promise<World> {
+async function world(webpush = '', extraEnv: Record<string, string> = {}): Promise<World> {
   const dir = tempDir();
   const service = await PushService.start(dir);
   const configFile = writeConfig(dir, config(webpush));
-  const env = { NODE_EXTRA_CA_CERTS: service.certFile };
+  const env = { NODE_EXTRA_CA_CERTS: service.certFile, ...extraEnv };
   const data = join(dir, 'data');
   const server = await startServer(['--data', data, '--config', configFile], { env });
   const w: World = { dir, data, service, configFile, env, server };
@@ -246,6 +247,27 @@ describe('Web Push', () => {
     const [delivery] = await w.service.waitForDeliveries(1);
     assert.equal(delivery?.vapidKey, first);
     assert.equal(delivery?.payload.body, 'after the restart');
+    a.socket.close();
+  });
+
+  it('on PostgreSQL too: a webpush device is queued, sent to, and removed when gone; the pair made at the first start is logged with the several-nodes warning', async () => {
+    const postgres = await startPostgres();
+    cleanups.push(() => postgres.stop());
+    const w = await world('', { CHATD_STORAGE_URL: await postgres.freshDatabase() });
+    await w.server.waitForLog((line) => /every node needs the same VAPID key pair/.test(String(line.msg)));
+    const browser = w.service.browser();
+    w.service.answer(browser, [{ status: 201 }, { status: 410 }]);
+    const bob = await user(w, 'bob', browser);
+    const alice = await user(w, 'alice');
+    const a = await connectAuthenticated(w.server.wsUrl, alice.token);
+    const thread = await direct(a.socket, bob.id);
+    await send(a.socket, thread, { text: 'over postgres' });
+    const [first] = await w.service.waitForDeliveries(1);
+    assert.equal(first?.payload.body, 'over postgres');
+    await send(a.socket, thread, { text: 'again' });
+    await w.service.waitForDeliveries(2);
+    await w.server.waitForLog((line) => line.msg === 'push token removed: the provider says it is no longer valid' && line.device === bob.deviceId);
+    assert.deepEqual((await request(`${w.server.url}/v1/me/push`, { token: bob.token })).body, { push: null });
     a.socket.close();
   });
 

@@ -4,11 +4,13 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WebPushError } from 'web-push';
-import { ChatError } from '../../src/errors.js';
-import { StartupError } from '../../src/errors.js';
+import { ChatError, StartupError } from '../../src/errors.js';
 import { notificationFor, webPushPayload } from '../../src/push/content.js';
 import { loadVapidKeys, readVapidFile, writeVapidFile, generateVapidKeys } from '../../src/push/vapid.js';
 import { classify, retryAfterOf } from '../../src/push/webpush.js';
+import { PushTokenService } from '../../src/services/push-tokens.js';
+import type { Principal } from '../../src/services/types.js';
+import type { PushRegistration, PushTokensStorage } from '../../src/storage/ports/push.js';
 import { allowedHostsOf, hostAllowed, parseWebPushSubscription } from '../../src/services/webpush-subscription.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -145,5 +147,27 @@ describe('VAPID keys', () => {
     assert.deepEqual(readVapidFile(file, 'f'), b);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.match(readFileSync(file, 'utf8'), /"public_key"/);
+  });
+});
+
+describe('PushTokenService with webpush', () => {
+  const principal = { deviceId: 7 } as unknown as Principal;
+  const stored: Array<[number, PushRegistration]> = [];
+  const storage: PushTokensStorage = {
+    registerPushToken: async (deviceId, registration) => void stored.push([deviceId, registration]),
+    unregisterPushToken: async () => {},
+    pushRegistration: async () => undefined,
+  };
+  const keys = browserKeys();
+  const token = JSON.stringify({ endpoint: 'https://fcm.googleapis.com/fcm/send/x', keys });
+
+  it('stores the canonical subscription; refuses a topic, and the kind when webpush is off', async () => {
+    const on = new PushTokenService({ storage, enabled: { apns: false, fcm: false, webpush: true }, webPushHosts: HOSTS });
+    assert.deepEqual(await on.register(principal, { platform: 'webpush', token: ` ${token}`, topic: undefined }), { platform: 'webpush', token, topic: null });
+    assert.deepEqual(stored, [[7, { platform: 'webpush', token, topic: null }]]);
+    await assert.rejects(on.register(principal, { platform: 'webpush', token, topic: 'org.example' }), (e: unknown) => e instanceof ChatError && e.field === 'topic');
+    const off = new PushTokenService({ storage, enabled: { apns: true, fcm: true }, webPushHosts: HOSTS });
+    await assert.rejects(off.register(principal, { platform: 'webpush', token, topic: undefined }), (e: unknown) => e instanceof ChatError && e.field === 'platform' && /webpush\.enabled is false/.test(e.message));
+    assert.equal(stored.length, 1, 'nothing stored by a refusal');
   });
 });
