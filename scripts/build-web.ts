@@ -33,6 +33,21 @@ const result = await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+// The service worker on its own: one classic script with nothing shared with the page's chunks, served at /sw.js
+// (src/transport/http/web.ts) so that its scope is the whole app.
+const worker = await build({
+  entryPoints: { sw: join(root, 'web/src/sw.ts') },
+  bundle: true,
+  format: 'iife',
+  outdir: out,
+  minify: true,
+  target: ['es2020'],
+  platform: 'browser',
+  metafile: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+Object.assign(result.metafile.outputs, worker.metafile.outputs);
 for (const file of ['index.html', 'style.css']) copyFileSync(join(root, 'web', file), join(out, file));
 if (process.argv.includes('--sizes')) {
   for (const file of Object.keys(result.metafile.outputs)) {

@@ -61,6 +61,8 @@ export class Attention {
     this.shownCount = count;
     document.title = count > 0 ? `(${count}) ${this.baseTitle}` : this.baseTitle;
     drawFavicon(count);
+    // The installed app's icon (where the system has badges): the same count the service worker sets from a push.
+    void navigator.setAppBadge?.(count).catch(() => {});
   }
 
   /** What the notification settings show: unsupported, blocked, on, or not asked yet. */
@@ -79,6 +81,8 @@ export class Attention {
     if (this.permission() === 'unsupported') return;
     await Notification.requestPermission();
     this.model.notify();
+    // Allowed: notifications can come while no tab is open too (Web Push).
+    await this.model.push.start();
   }
 
   dismissBanner(): void {

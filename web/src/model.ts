@@ -1,16 +1,19 @@
 import {
   ChatClient,
   type ClientMessage,
+  type ChatClientOptions,
   type ConnectionState,
   type MemberJson,
   type MessageStatus,
   type PresenceJson,
   type ThreadJson,
+  type TransportKind,
   type UserJson,
 } from '../../src/client/browser.js';
 import { LinkCache } from './attachment-links.js';
 import { type UploadedAttachment, sendWithAttachments } from './attachment-sdk.js';
 import { Attention } from './attention.js';
+import { BackgroundPush } from './background-push.js';
 import { EncryptionModel } from './e2e-model.js';
 import { type ThreadHistoryMode, pushThreadEntry, threadInLocation } from './navigation.js';
 import { LocalStorageStore } from './local-store.js';
@@ -25,6 +28,13 @@ const TYPING_MS = 5000;
 const TYPING_EVERY_MS = 3000;
 /** Pages of 50 fetched at most, when a chat opens, to reach its first unread message. */
 const UNREAD_PAGES = 10;
+
+declare global {
+  interface Window {
+    /** Test-only injection point (see the constructor): the transport timings of the SDK. */
+    chatdTestClientOptions?: Pick<ChatClientOptions, 'websocketRetryMs' | 'connectTimeoutMs'>;
+  }
+}
 
 /** A message the user sent that is not back from the server yet. */
 export interface PendingMessage {
@@ -52,9 +62,13 @@ export class ChatModel {
   readonly msg: MessageFeatures;
   /** Title, favicon, notifications and sound. */
   readonly attention: Attention;
+  /** Web Push: notifications while no tab is open. */
+  readonly push: BackgroundPush;
   /** Why the client cannot run at all (a damaged store: its secrets are left as they are). */
   fatal: string | undefined;
   connection: ConnectionState = 'connecting';
+  /** What the client is connected over: 'websocket', or a fallback ('stream', 'poll') where the network blocks WebSockets. */
+  transport: TransportKind | undefined;
   pendingCount = 0;
   threads: ThreadJson[] = [];
   readonly messages = new Map<number, ClientMessage[]>();
@@ -87,11 +101,14 @@ export class ChatModel {
     // libsodium loads as a separate chunk once the client starts.
     this.client = new ChatClient({
       server: location.origin, token: session.token, store: this.store, encryption: true, reconnect: { initialDelayMs: 300, maxDelayMs: 10_000 },
+      // Test-only: a test's init script shortens how often a blocked WebSocket is tried again (nothing in the app sets it).
+      ...window.chatdTestClientOptions,
     });
     this.e2e = new EncryptionModel(this.client, session.user.id, this.store, () => this.changed(), () => void this.reloadMessages());
     this.uploads = new UploadQueue(this.client, () => this.changed());
     this.links = new LinkCache(this.client, () => this.changed());
     this.msg = new MessageFeatures(this, () => this.changed());
+    this.push = new BackgroundPush(this.client, () => this.changed());
     this.attention = new Attention(this);
     this.subscribe(() => this.attention.refresh());
     this.users.set(session.user.id, session.user);
@@ -103,7 +120,11 @@ export class ChatModel {
         void this.refreshThreads();
         void this.e2e.refreshRequests();
       }
-      if (change.state === 'stopped' && (change.reason === 'auth_failed' || change.reason === 'device_revoked')) this.logOut();
+      if (change.state === 'stopped' && (change.reason === 'auth_failed' || change.reason === 'device_revoked')) void this.logOut();
+      this.changed();
+    });
+    client.on('transport', (change) => {
+      this.transport = change.transport;
       this.changed();
     });
     client.on('message', (message) => {
@@ -162,6 +183,10 @@ export class ChatModel {
     // The chat that was open before a reload: under an entry of the list, so that Back leads there.
     const open = threadInLocation();
     if (open !== undefined) void this.open(open, 'reload');
+    // A clicked background notification, with a chatd tab open: that tab opens the chat.
+    this.push.onOpenThread((threadId) => void this.open(threadId));
+    // Notifications allowed before (this visit or an earlier one): keep the subscription registered.
+    void this.push.start();
   }
 
   /** Follows Back, Forward and a changed #thread-N: the page shows what the address names. */
@@ -178,7 +203,9 @@ export class ChatModel {
     return status ?? 'sent';
   }
 
-  logOut(): void {
+  async logOut(): Promise<void> {
+    // Before the token goes: the server forgets the subscription, the browser drops it.
+    await this.push.stop();
     void this.client.api.logout().catch(() => {});
     void this.client.close();
     this.store.clear();
@@ -228,6 +255,8 @@ export class ChatModel {
     }
     this.changed();
     if (threadId === undefined) return;
+    // The chat is on screen: its background notification has said what it had to.
+    void this.push.closeNotifications(threadId);
     try {
       if (!this.historyLoaded.has(threadId)) await this.loadLatest(threadId);
       await this.loadUnread(threadId);

@@ -121,11 +121,33 @@ function AlertSettings({ model }: { model: ChatModel }) {
           Turn on notifications
         </button>
       )}
+      {permission === 'granted' && <BackgroundPushState model={model} />}
       <label class="check">
         <input type="checkbox" checked={attention.sound} onChange={(event) => attention.setSound(event.currentTarget.checked)} /> Play a sound with each notification
       </label>
       <p class="hint">Muted chats never notify. The tab’s title and icon show how many messages are unread.</p>
     </div>
+  );
+}
+
+/** Whether notifications also come while no chatd tab is open (Web Push, background-push.ts). */
+function BackgroundPushState({ model }: { model: ChatModel }) {
+  const { state } = model.push;
+  const text =
+    state.kind === 'on'
+      ? 'Background notifications are on: they come even while chatd is closed.'
+      : state.kind === 'unavailable'
+        ? `Background notifications are not available in this browser: ${state.why}. Notifications still come while chatd is open in a tab.`
+        : state.kind === 'server_off'
+          ? 'This server does not send background notifications. Notifications come while chatd is open in a tab.'
+          : state.kind === 'starting'
+            ? 'Turning on background notifications…'
+            : undefined;
+  if (!text) return null;
+  return (
+    <p data-testid="background-push" data-state={state.kind}>
+      {text}
+    </p>
   );
 }
 

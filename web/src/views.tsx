@@ -37,11 +37,22 @@ const STATE_TEXT: Record<string, string> = {
   stopped: 'Stopped',
 };
 
+/** On a fallback transport the badge names it, and its tooltip says why (docs/web.md). */
+const FALLBACK_TEXT: Record<string, { name: string; how: string }> = {
+  stream: { name: 'stream', how: 'an event stream over HTTP' },
+  poll: { name: 'long poll', how: 'long polling over HTTP, which is slower' },
+};
+
 function ConnectionBadge({ model }: { model: ChatModel }) {
   const pending = model.pendingCount > 0 && model.connection !== 'online' ? ` · ${model.pendingCount} waiting to send` : '';
+  const fallback = model.connection === 'online' && model.transport !== undefined ? FALLBACK_TEXT[model.transport] : undefined;
+  const title = fallback
+    ? `This network blocks WebSockets, so chatd uses ${fallback.how}. Messages still arrive; chatd tries WebSockets again every minute and switches back when they work.`
+    : undefined;
   return (
-    <span class={`connection ${model.connection}`} role="status" data-testid="connection">
+    <span class={`connection ${model.connection}`} role="status" data-testid="connection" data-transport={model.transport} title={title}>
       {STATE_TEXT[model.connection] ?? model.connection}
+      {fallback && ` (fallback: ${fallback.name})`}
       {pending}
     </span>
   );

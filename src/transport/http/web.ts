@@ -31,7 +31,7 @@ interface Asset {
 
 /**
  * Serves the web client: `/` is its page, `/web/<file>` its scripts and
- * styles. The files are small: read once at start-up, gzipped once (when first
+ * styles, `/sw.js` its service worker. The files are small: read once at start-up, gzipped once (when first
  * asked for), and
  * revalidated by ETag (no-cache), so a new chatd version is picked up at once.
  * Returns false when the client was not built (the routes then say so).
@@ -62,5 +62,7 @@ export function addWebRoutes(router: Router, dir: string = WEB_DIR): boolean {
   };
   router.add('GET', '/', (request) => serve(request, 'index.html'));
   router.add('GET', '/web/:file', (request, context) => serve(request, context.params.file ?? ''));
+  // The service worker (Web Push, docs/web.md) from the root: a worker's scope is at most the folder it is served from.
+  router.add('GET', '/sw.js', (request) => serve(request, 'sw.js'));
   return assets.size > 0;
 }
