@@ -1,4 +1,4 @@
-import { createECDH } from 'node:crypto';
+import { type ECDH, createECDH } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { StartupError } from '../errors.js';
@@ -26,7 +26,18 @@ export const VAPID_FILE = 'vapid.json';
 export function generateVapidKeys(): VapidKeys {
   const ecdh = createECDH('prime256v1');
   ecdh.generateKeys();
-  return { publicKey: ecdh.getPublicKey('base64url', 'uncompressed'), privateKey: ecdh.getPrivateKey('base64url') };
+  return keysOf(ecdh);
+}
+
+/**
+ * The pair of `ecdh` with the private scalar at its full 32 bytes: Node gives it without its leading
+ * zero bytes (1 key in 256 has one), which web-push and the push services refuse as a wrong length.
+ */
+export function keysOf(ecdh: ECDH): VapidKeys {
+  const scalar = Buffer.alloc(32);
+  const raw = ecdh.getPrivateKey();
+  raw.copy(scalar, 32 - raw.length);
+  return { publicKey: ecdh.getPublicKey('base64url', 'uncompressed'), privateKey: scalar.toString('base64url') };
 }
 
 /** The file's text: snake case like the rest of chatd's JSON, with a line that says what it is. */
@@ -91,15 +102,16 @@ export function readVapidFile(path: string, key: string): VapidKeys {
   const ecdh = createECDH('prime256v1');
   try {
     const scalar = Buffer.from(privateKey, 'base64url');
-    if (scalar.length !== 32) throw new Error(`the private key is ${scalar.length} bytes, not 32`);
-    ecdh.setPrivateKey(scalar);
+    // Shorter is a scalar written without its leading zero bytes, as Node's getPrivateKey gives it.
+    if (scalar.length === 0 || scalar.length > 32) throw new Error(`the private key is ${scalar.length} bytes, not 32`);
+    ecdh.setPrivateKey(Buffer.concat([Buffer.alloc(32 - scalar.length), scalar]));
   } catch (error) {
     throw new StartupError(`${key}: the private_key in ${path} is not a P-256 private key: ${(error as Error).message}`);
   }
   if (ecdh.getPublicKey('base64url', 'uncompressed') !== publicKey.replace(/=+$/, '')) {
     throw new StartupError(`${key}: the public_key in ${path} is not the private_key's; make a new pair with \`chatd push vapid\` (browsers then subscribe again)`);
   }
-  return { publicKey: ecdh.getPublicKey('base64url', 'uncompressed'), privateKey: ecdh.getPrivateKey('base64url') };
+  return keysOf(ecdh);
 }
 
 /**

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { WebPushError } from 'web-push';
 import { ChatError, StartupError } from '../../src/errors.js';
 import { notificationFor, webPushPayload } from '../../src/push/content.js';
-import { loadVapidKeys, readVapidFile, writeVapidFile, generateVapidKeys } from '../../src/push/vapid.js';
+import { generateVapidKeys, keysOf, loadVapidKeys, readVapidFile, writeVapidFile } from '../../src/push/vapid.js';
 import { classify, retryAfterOf } from '../../src/push/webpush.js';
 import { PushTokenService } from '../../src/services/push-tokens.js';
 import type { Principal } from '../../src/services/types.js';
@@ -121,6 +121,21 @@ describe('VAPID keys', () => {
     const again = loadVapidKeys('', dir);
     assert.equal(again.made, false);
     assert.deepEqual(again.keys, first.keys);
+  });
+
+  it('keep a private scalar with a leading zero byte at 32 bytes, written and read back (1 key in 256 has one)', () => {
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(Buffer.concat([Buffer.alloc(1), randomBytes(31)]));
+    assert.equal(ecdh.getPrivateKey().length <= 31, true, "Node drops the leading zero: what this test is about");
+    const keys = keysOf(ecdh);
+    assert.equal(Buffer.from(keys.privateKey, 'base64url').length, 32);
+    const path = join(tempDir(), 'vapid.json');
+    assert.equal(writeVapidFile(path, keys), true);
+    assert.deepEqual(readVapidFile(path, 'webpush.vapid_file'), keys);
+    // A file holding the short form (as Node gives it) is read as the same pair.
+    const short = join(tempDir(), 'short.json');
+    writeFileSync(short, JSON.stringify({ public_key: keys.publicKey, private_key: ecdh.getPrivateKey('base64url') }));
+    assert.deepEqual(readVapidFile(short, 'webpush.vapid_file'), keys);
   });
 
   it('a named file must exist and hold a pair; a mismatched pair is refused naming the file', () => {
