@@ -81,6 +81,7 @@ function format(name: string, value: number): string {
   if (name.endsWith(' ms')) return formatMs(value);
   if (name.endsWith(' %')) return formatPercent(value);
   if (name.endsWith(' KB')) return value.toFixed(2);
+  if (name.endsWith('/POST')) return Number.isFinite(value) ? value.toFixed(1) : '–';
   if (name.endsWith('/msg')) return Number.isFinite(value) ? value.toFixed(2) : '–';
   if (name.includes('µs')) return Number.isFinite(value) ? value.toFixed(1) : '–';
   return formatCount(value);

@@ -47,4 +47,7 @@ export interface WorkerReport {
   errors: number;
   /** group: [message key, sent at, last delivery seen by this worker] (absolute ms). */
   lastDelivery: Array<[number, number, number]>;
+  /** Stream transport: the POSTs sent up over the whole run and the frames they carried. */
+  posts?: number;
+  postedFrames?: number;
 }

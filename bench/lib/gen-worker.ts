@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import WebSocket from 'ws';
 import type { GenTask, Transport, WorkerReport } from './gen-protocol.js';
-import { RawStream, type StreamAgents, streamAgents } from './raw-stream.js';
+import { RawStream, type StreamAgents, streamAgents, upCounts } from './raw-stream.js';
 import { RawWebSocket, frameType, numberIn } from './raw-ws.js';
 
 const task = workerData as GenTask;
@@ -181,6 +181,8 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
   running = false;
   clearInterval(ticker);
   report.errors += streamErrors;
+  report.posts = upCounts.posts;
+  report.postedFrames = upCounts.frames;
   port.postMessage({ type: 'result', report });
 }
 

@@ -8,6 +8,9 @@ import { Agent, type IncomingMessage, request } from 'node:http';
  * batches, one POST in flight per device, as the SDK does: what is sent while a
  * POST is out waits for its 204 and goes in the next batch (in order).
  */
+/** This thread's POSTs and the frames they carried (how well the batching works). */
+export const upCounts = { posts: 0, frames: 0 };
+
 export class RawStream {
   /** A frame's JSON, as it came in the event's data line. */
   onFrame: (text: string) => void = () => {};
@@ -96,6 +99,8 @@ export class RawStream {
     const batch = this.queued.length <= this.maxBatch ? this.queued : this.queued.slice(0, this.maxBatch);
     this.queued = batch === this.queued ? [] : this.queued.slice(this.maxBatch);
     const body = `[${batch.join(',')}]`;
+    upCounts.posts++;
+    upCounts.frames += batch.length;
     const req = request(
       {
         host: this.base.hostname,

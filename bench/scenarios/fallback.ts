@@ -1,9 +1,14 @@
-import type { Transport } from '../lib/gen-protocol.js';
+import type { Transport, WorkerReport } from '../lib/gen-protocol.js';
 import { type Result, type Scenario, generatorBound } from '../lib/scenario.js';
 import { startDeployment } from '../lib/deployment.js';
 import { percentiles } from '../lib/stats.js';
 import { measure, preparePairs, sum } from './direct.js';
 import { measureIdle } from './idle.js';
+
+const postedFrames = (reports: readonly WorkerReport[]): number => {
+  const posts = reports.reduce((total, report) => total + (report.posts ?? 0), 0);
+  return posts > 0 ? reports.reduce((total, report) => total + (report.postedFrames ?? 0), 0) / posts : Number.NaN;
+};
 
 const PAIRS = 200;
 const WINDOW = 32;
@@ -59,6 +64,8 @@ export const fallback: Scenario = {
             // The server's CPU per message acked: what the transport adds to each message, told apart from the load.
             'server cpu µs/msg': acked > 0 ? (run.serverCpu * 1e6) / acked : Number.NaN,
             'GC %': run.loop['GC %'] ?? Number.NaN,
+            // Over the whole run, warm-up included: how many frames each POST up carried (senders' sends, receivers' delivered acks).
+            ...(transport === 'websocket' ? {} : { 'frames/POST': postedFrames(run.reports) }),
           },
           serverCpu: run.serverCpu,
           generatorCpu: run.generatorCpu,
