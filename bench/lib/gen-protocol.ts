@@ -1,3 +1,6 @@
+/** How a device reaches the server: the WebSocket, or the stream transport's event stream or long poll (/v1/stream). */
+export type Transport = 'websocket' | 'stream' | 'poll';
+
 /** What the bench's main thread asks of a load-generator thread, and what it reports. */
 export type GenTask =
   | {
@@ -9,6 +12,8 @@ export type GenTask =
       readonly mode: { readonly kind: 'window'; readonly window: number } | { readonly kind: 'rate'; readonly perSecond: number };
       readonly padBytes: number;
       readonly warmupMs: number;
+      /** The devices' transport (default websocket); the stream's URL is wsUrl's host over http. */
+      readonly transport?: Transport;
     }
   | {
       readonly kind: 'group';
@@ -20,7 +25,7 @@ export type GenTask =
       readonly padBytes: number;
       readonly warmupMs: number;
     }
-  | { readonly kind: 'idle'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[]; readonly heartbeatMs: number }
+  | { readonly kind: 'idle'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[]; readonly heartbeatMs: number; readonly transport?: Transport }
   | { readonly kind: 'storm'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[] }
   /** Bare uWS: `echo` connections each keep `window` messages in flight; `publish`: `connections` subscribers, the first `publishers` of them publishing. */
   | {
@@ -42,4 +47,7 @@ export interface WorkerReport {
   errors: number;
   /** group: [message key, sent at, last delivery seen by this worker] (absolute ms). */
   lastDelivery: Array<[number, number, number]>;
+  /** Stream transport: the POSTs sent up over the whole run and the frames they carried. */
+  posts?: number;
+  postedFrames?: number;
 }

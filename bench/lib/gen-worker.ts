@@ -6,23 +6,33 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import WebSocket from 'ws';
-import type { GenTask, WorkerReport } from './gen-protocol.js';
+import type { GenTask, Transport, WorkerReport } from './gen-protocol.js';
+import { RawStream, type StreamAgents, streamAgents, upCounts } from './raw-stream.js';
 import { RawWebSocket, frameType, numberIn } from './raw-ws.js';
 
 const task = workerData as GenTask;
 const now = (): number => performance.timeOrigin + performance.now();
 const port = parentPort as NonNullable<typeof parentPort>;
 
-/** A connection that has authenticated and drained its inbox. */
+/** A connection that has authenticated and drained its inbox, on whichever transport. */
 interface Conn {
-  readonly ws: WebSocket;
+  send(text: string): void;
+  close(): void;
   onFrame: (text: string) => void;
 }
 
+const transport: Transport = (task.kind === 'pairs' || task.kind === 'idle' ? task.transport : undefined) ?? 'websocket';
+/** The stream clients of this thread share keep-alive agents; the POSTs get about one socket per device that sends. */
+let agents: StreamAgents | undefined;
+
 function open(token: string, onInbox?: (count: number) => void, url = task.wsUrl): Promise<Conn> {
+  return transport === 'websocket' ? openWebSocket(token, onInbox, url) : openStream(token, transport, onInbox, url);
+}
+
+function openWebSocket(token: string, onInbox: ((count: number) => void) | undefined, url: string): Promise<Conn> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
-    const conn: Conn = { ws, onFrame: () => {} };
+    const conn: Conn = { send: (text) => ws.send(text), close: () => ws.terminate(), onFrame: () => {} };
     let inbox = 0;
     ws.on('error', reject);
     ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', id: 'a', token })));
@@ -42,6 +52,39 @@ function open(token: string, onInbox?: (count: number) => void, url = task.wsUrl
     });
   });
 }
+
+/** The same, on /v1/stream (raw-stream.ts): the server's http URL is the WebSocket URL's host. */
+function openStream(token: string, mode: 'stream' | 'poll', onInbox: ((count: number) => void) | undefined, url: string): Promise<Conn> {
+  const { host } = new URL(url);
+  agents ??= streamAgents(task.kind === 'pairs' ? task.pairs.length * 2 : 16);
+  return new Promise((resolve, reject) => {
+    let inbox = 0;
+    let live = false;
+    const conn: Conn = { send: () => {}, close: () => {}, onFrame: () => {} };
+    RawStream.open(`http://${host}`, token, mode, agents as StreamAgents, {
+      onFrame: (text) => {
+        if (live) return conn.onFrame(text);
+        if (text.startsWith('{"type":"message"')) inbox++;
+        else if (text.startsWith('{"type":"error"')) reject(new Error(text));
+        else if (text.startsWith('{"type":"inbox_done"')) {
+          live = true;
+          onInbox?.(inbox);
+          resolve(conn);
+        }
+      },
+      onClose: (why) => {
+        if (!live) reject(new Error(`stream ${why} before inbox_done`));
+        else streamErrors++;
+      },
+    }).then((stream) => {
+      conn.send = (text) => stream.send(text);
+      conn.close = () => stream.destroy();
+    }, reject);
+  });
+}
+
+/** Stream sessions that failed after they were up (a refused POST, a closed session): counted as errors. */
+let streamErrors = 0;
 
 /** The number after `"key":` in a frame, without parsing the frame. */
 function numberAfter(text: string, key: string, from = 0): number {
@@ -83,7 +126,7 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
     const n = ++seq;
     sentAt[n & 0xffff] = now();
     sender.inFlight++;
-    sender.conn.ws.send(`{"type":"send","id":"${n}","thread_id":${sender.threadId},"client_msg_id":"${RUN}-${n}","body":{"t":${now()},"p":"${PAD}"}}`);
+    sender.conn.send(`{"type":"send","id":"${n}","thread_id":${sender.threadId},"client_msg_id":"${RUN}-${n}","body":{"t":${now()},"p":"${PAD}"}}`);
   };
   await Promise.all(
     t.pairs.map(async (pair) => {
@@ -110,7 +153,7 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
         // Acknowledge as a client would, so the receiver's inbox stays small.
         if (++unacked >= 200) {
           unacked = 0;
-          receiverConn.ws.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${numberAfter(text, '"seq":')}}`);
+          receiverConn.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${numberAfter(text, '"seq":')}}`);
         }
       };
     }),
@@ -137,6 +180,9 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
   counting = false;
   running = false;
   clearInterval(ticker);
+  report.errors += streamErrors;
+  report.posts = upCounts.posts;
+  report.postedFrames = upCounts.frames;
   port.postMessage({ type: 'result', report });
 }
 
@@ -232,11 +278,11 @@ async function runIdle(t: Extract<GenTask, { kind: 'idle' }>): Promise<void> {
   let next = 0;
   const ping = setInterval(() => {
     const due = Math.floor(((now() - started) / t.heartbeatMs) * conns.length);
-    for (; next < due; next++) conns[next % conns.length]?.ws.send('{"type":"ping","id":"p"}');
+    for (; next < due; next++) conns[next % conns.length]?.send('{"type":"ping","id":"p"}');
   }, 20);
   await new Promise<void>((resolve) => port.once('message', () => resolve())); // stop
   clearInterval(ping);
-  for (const conn of conns) conn.ws.terminate();
+  for (const conn of conns) conn.close();
   // acked: heartbeats answered while running.
   port.postMessage({ type: 'result', report: { acked: pongs, delivered: conns.length, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] } });
 }
@@ -256,7 +302,7 @@ async function runStorm(t: Extract<GenTask, { kind: 'storm' }>): Promise<void> {
       }),
     ),
   );
-  for (const conn of conns) conn?.ws.terminate();
+  for (const conn of conns) conn?.close();
   port.postMessage({ type: 'result', report });
 }
 

@@ -6,7 +6,7 @@ import { type Context, type Result, type Scenario, generatorBound } from '../lib
 import { type Deployment, type DeploymentOptions, describeDeployment, startDeployment } from '../lib/deployment.js';
 import type { BenchServer } from '../lib/server.js';
 import { percentiles } from '../lib/stats.js';
-import type { WorkerReport } from '../lib/gen-protocol.js';
+import type { Transport, WorkerReport } from '../lib/gen-protocol.js';
 
 const PAIRS = 200;
 const WINDOW = 32;
@@ -27,7 +27,7 @@ function durability(deployment: DeploymentOptions, synchronous: 'full' | 'normal
   return deployment.storage === 'sqlite' ? `synchronous=${synchronous}` : describeDeployment(deployment);
 }
 
-interface Pair {
+export interface Pair {
   readonly senderToken: string;
   readonly receiverToken: string;
   readonly threadId: number;
@@ -35,7 +35,7 @@ interface Pair {
 }
 
 /** The pairs, made through the first node; with several nodes the senders stay on the first and the receivers go to the second. */
-async function preparePairs(deployment: Deployment, pairs: number): Promise<Pair[]> {
+export async function preparePairs(deployment: Deployment, pairs: number): Promise<Pair[]> {
   const [first, second] = deployment.nodes as [BenchServer, ...BenchServer[]];
   const senders = await createDevices(first.process.url, 's', pairs);
   const receivers = await createDevices(first.process.url, 'r', pairs);
@@ -49,13 +49,14 @@ async function preparePairs(deployment: Deployment, pairs: number): Promise<Pair
   });
 }
 
-/** Runs the pairs for `seconds` (after a warm-up) and measures what the server and the generator did. */
-async function measure(
+/** Runs the pairs for `seconds` (after a warm-up) on `transport` and measures what the server and the generator did. */
+export async function measure(
   context: Context,
   deployment: Deployment,
   pairs: readonly Pair[],
   mode: { kind: 'window'; window: number } | { kind: 'rate'; perSecond: number },
   seconds: number,
+  transport: Transport = 'websocket',
 ): Promise<{ reports: WorkerReport[]; serverCpu: number; generatorCpu: number; seconds: number; loop: Record<string, number> }> {
   const groups = split(pairs, context.workers);
   const warmupMs = context.quick ? 500 : 1500;
@@ -68,6 +69,7 @@ async function measure(
       mode: mode.kind === 'rate' ? { kind: 'rate' as const, perSecond: mode.perSecond / groups.length } : mode,
       padBytes: PAD,
       warmupMs,
+      transport,
     })),
   );
   generator.start();
@@ -85,7 +87,7 @@ async function measure(
   return { reports, serverCpu: window.serverCpu, generatorCpu, seconds: elapsed, loop };
 }
 
-const sum = (reports: WorkerReport[], key: 'acked' | 'delivered' | 'errors'): number => reports.reduce((total, report) => total + report[key], 0);
+export const sum = (reports: WorkerReport[], key: 'acked' | 'delivered' | 'errors'): number => reports.reduce((total, report) => total + report[key], 0);
 
 export const directThroughput: Scenario = {
   name: 'direct-throughput',

@@ -1,59 +1,73 @@
 import { createDevices } from '../lib/accounts.js';
+import type { Transport } from '../lib/gen-protocol.js';
 import { Generator, split } from '../lib/generator.js';
 import { fileLimit, ownCpuMs } from '../lib/machine.js';
-import { type Scenario, generatorBound } from '../lib/scenario.js';
+import { type Context, type Result, type Scenario, generatorBound } from '../lib/scenario.js';
 import { startBenchServer } from '../lib/server.js';
 
 const HEARTBEAT_MS = 25_000;
+
+/**
+ * Opens up to `wanted` authenticated devices on `transport` against a fresh server (with `toml`),
+ * lets them idle with heartbeats, and measures the server's RSS per device and heartbeat CPU.
+ */
+export async function measureIdle(context: Context, options: { scenario: string; wanted: number; transport: Transport; toml?: string; settingPrefix?: string }): Promise<Result> {
+  // Each side holds one socket per device (the stream: plus a few kept-alive POST connections per
+  // generator thread): both processes must stay under the open-file limit.
+  const limit = fileLimit();
+  const count = Math.min(options.wanted, limit - (options.transport === 'websocket' ? 300 : 300 + 16 * context.workers));
+  const server = await startBenchServer(context, `[websocket]\nheartbeat_interval_ms = ${HEARTBEAT_MS}\nheartbeat_timeout_ms = ${HEARTBEAT_MS * 3}\n${options.toml ?? ''}`);
+  try {
+    const devices = await createDevices(server.process.url, 'idle', count, (done) => context.log(`  ${done} devices`));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const before = server.rssBytes();
+    const generator = await Generator.prepare(
+      split(devices.map((device) => device.token), context.workers).map((tokens, worker) => ({
+        kind: 'idle' as const,
+        worker,
+        wsUrl: server.process.wsUrl,
+        tokens,
+        heartbeatMs: HEARTBEAT_MS,
+        transport: options.transport,
+      })),
+    );
+    const startedAt = performance.now();
+    generator.start();
+    // Let allocation settle before reading memory; then a quiet period with heartbeats only.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const after = server.rssBytes();
+    const mark = server.mark();
+    const ownMark = ownCpuMs();
+    const seconds = context.quick ? 5 : 20;
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    const serverCpu = server.cpuShareSince(mark);
+    const generatorCpu = (ownCpuMs() - ownMark) / (seconds * 1000) / context.placement.generatorCoreCount;
+    const reports = await generator.stop();
+    const connected = reports.reduce((total, report) => total + report.delivered, 0);
+    // Counted, not assumed: the pongs that came back during the measured window (pings are spread over the interval).
+    const heartbeatsPerSecond = reports.reduce((total, report) => total + report.acked, 0) / ((performance.now() - startedAt) / 1000);
+    return {
+      scenario: options.scenario,
+      setting: `${options.settingPrefix ?? ''}${connected.toLocaleString('en-US')} devices${count < options.wanted ? ` (open-file limit ${limit} on each side)` : ''}, heartbeat every ${HEARTBEAT_MS / 1000} s`,
+      figures: {
+        'RSS per device KB': (after - before) / connected / 1024,
+        'server RSS MB': after / 2 ** 20,
+        'heartbeats/s': heartbeatsPerSecond,
+        'cpu per 1k heartbeats ms': ((serverCpu * 1000) / heartbeatsPerSecond) * 1000,
+      },
+      serverCpu,
+      generatorCpu,
+      valid: !generatorBound(serverCpu, generatorCpu),
+    };
+  } finally {
+    await server.stop();
+  }
+}
 
 export const idleConnections: Scenario = {
   name: 'idle-connections',
   summary: 'up to 20,000 authenticated idle devices sending heartbeats: server RSS per connection, heartbeat CPU',
   async run(context) {
-    // Each side holds one socket per device: both processes must stay under the open-file limit.
-    const limit = fileLimit();
-    const wanted = context.quick ? 2_000 : 20_000;
-    const count = Math.min(wanted, limit - 300);
-    const server = await startBenchServer(context, `[websocket]\nheartbeat_interval_ms = ${HEARTBEAT_MS}\nheartbeat_timeout_ms = ${HEARTBEAT_MS * 3}\n`);
-    try {
-      const devices = await createDevices(server.process.url, 'idle', count, (done) => context.log(`  ${done} devices`));
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const before = server.rssBytes();
-      const generator = await Generator.prepare(
-        split(devices.map((device) => device.token), context.workers).map((tokens, worker) => ({ kind: 'idle' as const, worker, wsUrl: server.process.wsUrl, tokens, heartbeatMs: HEARTBEAT_MS })),
-      );
-      const startedAt = performance.now();
-      generator.start();
-      // Let allocation settle before reading memory; then a quiet period with heartbeats only.
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      const after = server.rssBytes();
-      const mark = server.mark();
-      const ownMark = ownCpuMs();
-      const seconds = context.quick ? 5 : 20;
-      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-      const serverCpu = server.cpuShareSince(mark);
-      const generatorCpu = (ownCpuMs() - ownMark) / (seconds * 1000) / context.placement.generatorCoreCount;
-      const reports = await generator.stop();
-      const connected = reports.reduce((total, report) => total + report.delivered, 0);
-      // Counted, not assumed: the pongs that came back during the measured window (pings are spread over the interval).
-      const heartbeatsPerSecond = reports.reduce((total, report) => total + report.acked, 0) / ((performance.now() - startedAt) / 1000);
-      return [
-        {
-          scenario: 'idle-connections',
-          setting: `${connected.toLocaleString('en-US')} devices${count < wanted ? ` (open-file limit ${limit} on each side)` : ''}, heartbeat every ${HEARTBEAT_MS / 1000} s`,
-          figures: {
-            'RSS per device KB': (after - before) / connected / 1024,
-            'server RSS MB': after / 2 ** 20,
-            'heartbeats/s': heartbeatsPerSecond,
-            'cpu per 1k heartbeats ms': ((serverCpu * 1000) / heartbeatsPerSecond) * 1000,
-          },
-          serverCpu,
-          generatorCpu,
-          valid: !generatorBound(serverCpu, generatorCpu),
-        },
-      ];
-    } finally {
-      await server.stop();
-    }
+    return [await measureIdle(context, { scenario: 'idle-connections', wanted: context.quick ? 2_000 : 20_000, transport: 'websocket' })];
   },
 };
