@@ -101,8 +101,8 @@ describe('the web client falls back when WebSockets are blocked', { skip, timeou
 
   it('two people chat both ways on the stream, the badge says so; WebSockets allowed again, both switch back with nothing lost and nothing twice', async () => {
     const blocking = await proxy();
-    const alice = await person(blocking.url, 'alice', 'Online (fallback: stream)');
-    const bob = await person(blocking.url, 'bob', 'Online (fallback: stream)');
+    const alice = await person(blocking.url, 'alice', 'Online (stream)');
+    const bob = await person(blocking.url, 'bob', 'Online (stream)');
     assert.ok(blocking.upgradesRefused >= 2, 'the WebSocket was tried and refused');
     const badge = alice.getByTestId('connection');
     assert.equal(await badge.getAttribute('data-transport'), 'stream');
@@ -141,8 +141,8 @@ describe('the web client falls back when WebSockets are blocked', { skip, timeou
 
   it('behind a proxy that also buffers responses, long poll carries the chat and the badge says so', async () => {
     const buffering = await proxy({ bufferStreams: true });
-    const carol = await person(buffering.url, 'carol', 'Online (fallback: long poll)');
-    const dave = await person((await proxy()).url, 'dave', 'Online (fallback: stream)');
+    const carol = await person(buffering.url, 'carol', 'Online (long poll)');
+    const dave = await person((await proxy()).url, 'dave', 'Online (stream)');
     assert.equal(await carol.getByTestId('connection').getAttribute('data-transport'), 'poll');
     await carol.screenshot({ path: join(ARTIFACTS, 'web-fallback-poll.png') });
     await startChat(carol, 'dave');

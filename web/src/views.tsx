@@ -52,7 +52,7 @@ function ConnectionBadge({ model }: { model: ChatModel }) {
   return (
     <span class={`connection ${model.connection}`} role="status" data-testid="connection" data-transport={model.transport} title={title}>
       {STATE_TEXT[model.connection] ?? model.connection}
-      {fallback && ` (fallback: ${fallback.name})`}
+      {fallback && ` (${fallback.name})`}
       {pending}
     </span>
   );
