@@ -53,6 +53,7 @@ export class StreamSessions {
       topics: this.topics,
       resumeFrames: this.settings.resumeFrames,
       maxBufferedBytes: this.settings.maxBufferedBytes,
+      // The longest a client may take to come back: a poller between polls, a stream client that notices its stream went quiet.
       lingerMs: Math.max(this.settings.pollTimeoutMs, this.settings.keepaliveMs),
       forget: (ended) => {
         if (this.byId.get(ended.sid) === ended) this.byId.delete(ended.sid);
