@@ -272,6 +272,84 @@ for (const transport of transports('the stream transport')) {
   });
 }
 
+/**
+ * DELETE /v1/stream/<sid>: a client ends its session rather than leaving it to the heartbeat deadline
+ * (20 s here, far beyond what any wait below allows). One connection per device, so a session that
+ * lingers refuses the next one.
+ */
+for (const transport of transports('closing a stream session')) {
+  describe(`closing a stream session (${transport})`, () => {
+    let server: ServerProcess;
+    before(async () => {
+      const dir = tempDir();
+      server = await startServer(['--data', `${dir}/data`, '--transport', transport, '--config', writeConfig(dir, `${CONFIG}[limits]\nmax_connections_per_device = 1\n`)]);
+    });
+    after(() => server.stop());
+
+    const user = async (): Promise<{ token: string; userId: number; deviceId: number }> => signUp(server.url, `closer${++userCount}`);
+    const codeOf = (text: string): string => (JSON.parse(text) as { error: { code: string } }).error.code;
+
+    it('ends the session at once: its stream gets event: close 1000, later requests 404, and the device may connect again', async () => {
+      const alice = await user();
+      const { client: stream } = await StreamClient.connect(server.url, alice.token);
+      const ended = await stream.end();
+      assert.equal(ended.status, 204);
+      const close = await stream.closed();
+      assert.deepEqual([close.code, close.reason], [1000, 'normal']);
+      await stream.until(() => (stream.ended >= 1 ? true : undefined), 'the end of the response');
+      const post = await stream.post([{ type: 'ping', id: 'p' }]);
+      assert.deepEqual([post.status, codeOf(post.text)], [404, 'stream_not_found']);
+      const again = await stream.end();
+      assert.deepEqual([again.status, codeOf(again.text)], [404, 'stream_not_found']);
+      // Its connection slot is free (max_connections_per_device = 1): a new session and a WebSocket are let in now.
+      const next = await StreamClient.connect(server.url, alice.token);
+      assert.equal(next.welcome.type, 'welcome');
+      assert.equal((await next.client.end()).status, 204);
+      const socket = await connectAuthenticated(server.wsUrl, alice.token);
+      assert.equal(socket.welcome.type, 'welcome');
+      socket.socket.close();
+    });
+
+    it('refuses another device’s token (404) and no token (401), and the session carries on', async () => {
+      const alice = await user();
+      const bob = await user();
+      const { client: stream } = await StreamClient.connect(server.url, alice.token);
+      const socket = await connectAuthenticated(server.wsUrl, bob.token);
+      const ws = socket.socket;
+      const thread = (await stream.expect({ type: 'direct_open', user_id: bob.userId }, 'thread')).thread.id as number;
+      const foreign = await stream.end({ token: bob.token });
+      assert.deepEqual([foreign.status, codeOf(foreign.text)], [404, 'stream_not_found']);
+      const anonymous = await stream.end({ token: null });
+      assert.equal(anonymous.status, 401);
+      const unknown = await stream.end({ sid: `${stream.sid}x` });
+      assert.deepEqual([unknown.status, codeOf(unknown.text)], [404, 'stream_not_found']);
+      await stream.expect({ type: 'send', thread_id: thread, client_msg_id: 'still', body: { text: 'still here' } }, 'ack');
+      assert.deepEqual((await ws.nextEvent('message')).message.body, { text: 'still here' });
+      await ws.expect({ type: 'send', thread_id: thread, client_msg_id: 'back', body: { text: 'back' } }, 'ack');
+      await stream.nextEvent((frame) => frame.type === 'message' && frame.message.body.text === 'back');
+      assert.equal(stream.closeEvent, undefined);
+      assert.equal((await stream.end()).status, 204);
+      ws.close();
+    });
+
+    it('hands what the session got live and did not acknowledge over to the inbox of the next session', async () => {
+      const alice = await user();
+      const bob = await user();
+      const { client: stream } = await StreamClient.connect(server.url, alice.token);
+      const socket = await connectAuthenticated(server.wsUrl, bob.token);
+      const ws = socket.socket;
+      const thread = (await stream.expect({ type: 'direct_open', user_id: bob.userId }, 'thread')).thread.id as number;
+      await ws.expect({ type: 'send', thread_id: thread, client_msg_id: 'unacked', body: { text: 'never acked' } }, 'ack');
+      await stream.nextEvent((frame) => frame.type === 'message' && frame.message.body.text === 'never acked');
+      assert.equal((await stream.end()).status, 204);
+      const next = await StreamClient.connect(server.url, alice.token);
+      assert.deepEqual(next.inbox.map((frame) => frame.message.body.text), ['never acked']);
+      await next.client.end();
+      ws.close();
+    });
+  });
+}
+
 describe('the stream transport switched off', () => {
   it('answers /v1/stream with 404 when stream.enabled is false', async () => {
     const dir = tempDir();

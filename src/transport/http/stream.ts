@@ -27,6 +27,8 @@ export interface StreamEndpoint {
   post(sid: string, deviceId: number, token: string, frames: readonly string[]): void;
   /** The frames after `lastEventId`, then live (stream) or as soon as there are any (poll); bad_request, resume_failed, stream_not_found. */
   resume(sid: string, deviceId: number, token: string, lastEventId: number, mode: StreamMode): Promise<Response>;
+  /** Ends session `sid` of the device that sent `token` as its client's close (1000); stream_not_found when it has none such. */
+  end(sid: string, deviceId: number, token: string): void;
 }
 
 export interface StreamLimits {
@@ -68,6 +70,14 @@ export function addStreamRoutes(
     const principal = await authenticate(request, context.clientAddress);
     const frames = await readFrames(request, limits);
     endpoint.post(context.params.sid ?? '', principal.deviceId, bearerToken(request), frames.map((frame) => JSON.stringify(frame)));
+    return noContent();
+  });
+
+  // The client's close: without it a session the client left would hold its connection slot and take
+  // frames until the heartbeat deadline.
+  router.add('DELETE', `${STREAM_PATH}/:sid`, async (request, context) => {
+    const principal = await authenticate(request, context.clientAddress);
+    endpoint.end(context.params.sid ?? '', principal.deviceId, bearerToken(request));
     return noContent();
   });
 
