@@ -60,6 +60,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   private wake: (() => void) | undefined;
   /** The last connection that got all the way online. */
   private caughtUpOn: Connection | undefined;
+  /** The connection whose catch-up has started (it runs once per connection). */
   private catchingUp: Connection | undefined;
   /** A connection dropped to have a held-back message delivered again: it does not count as a good one for the backoff. */
   private droppedToRedeliver: Connection | undefined;
