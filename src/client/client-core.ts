@@ -15,24 +15,14 @@ import { OrderedDelivery } from './ordered-delivery.js';
 import { Outbox } from './outbox.js';
 import { Receiver } from './receiver.js';
 import { type RequestJson, isIdempotent } from './requests.js';
-import { type SocketFactory, type SocketLike, type WebSocketConstructor, socketFactory, webSocketUrl } from './socket.js';
+import { type SocketFactory, type WebSocketConstructor, socketFactory } from './socket.js';
 import { StreamSocket } from './stream-socket.js';
-import { DEFAULT_TRANSPORTS, type TransportKind, TransportPolicy, platformClock } from './transport-policy.js';
+import { DEFAULT_TRANSPORTS, type TransportKind, platformClock } from './transport-policy.js';
+import { TransportSwitch } from './transport-switch.js';
 import { type ClientStore, MemoryStore, type StoreIdentity } from './store.js';
 import { portableSha256 } from './sha256.js';
 import { ThreadList } from './thread-list.js';
 import type { ChatClientOptions, ClientEvents, ConnectionState, StateChange, ThreadChange } from './types.js';
-
-/** One connection attempt: its transport, its socket, when it authenticated. */
-interface Attempt {
-  readonly kind: TransportKind;
-  socket: SocketLike | undefined;
-  welcomedAt: number | undefined;
-  connectTimer: ReturnType<typeof setTimeout> | undefined;
-}
-
-/** A connection that ends sooner than this after its welcome, with a cut, counts against its transport. */
-const SHORT_LIVED_MS = 3000;
 
 /**
  * The life of a ChatClient: connect, catch up, stay connected, reconnect; the
@@ -44,20 +34,12 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   /** Uploads, downloads and links (HTTP, beside the connection). */
   protected readonly attachments: Attachments;
   protected readonly store: ClientStore;
-  private readonly openWebSocket: SocketFactory | undefined;
-  /** Which transport each connection attempt uses; tries the WebSocket again in the background while on a fallback. */
-  private readonly policy: TransportPolicy;
-  private readonly connectTimeoutMs: number;
-  private readonly attempts = new WeakMap<Connection, Attempt>();
-  /** The transport of the connection that authenticated last. */
-  private transportNow: TransportKind | undefined;
-  /** A background try of the WebSocket beside a fallback that is up: it takes over once authenticated. */
-  private probe: Connection | undefined;
+  /** Makes each connection on the transport the policy picks; tries the WebSocket again in the background while on a fallback. */
+  private readonly transports: TransportSwitch;
   /** Ends the connect loop's wait for the current connection. */
   private endAttempt: ((result: { end: ConnectionEnd; caughtUp: boolean }) => void) | undefined;
   private readonly backoff: BackoffOptions;
   private readonly requestTimeoutMs: number;
-  private readonly heartbeatReplyTimeoutMs: number;
   protected readonly receiver: Receiver;
   protected readonly outbox: Outbox;
   protected readonly threadList = new ThreadList();
@@ -78,6 +60,8 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   private wake: (() => void) | undefined;
   /** The last connection that got all the way online. */
   private caughtUpOn: Connection | undefined;
+  /** The connection whose catch-up has started (it runs once per connection). */
+  private catchingUp: Connection | undefined;
   /** A connection dropped to have a held-back message delivered again: it does not count as a good one for the backoff. */
   private droppedToRedeliver: Connection | undefined;
   /** With encryption: settles once this connection's keys are published and the directory loaded (never rejects). */
@@ -92,22 +76,30 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     if (!WebSocketClass && transports.includes('websocket')) {
       throw new Error('no WebSocket class: pass the `WebSocket` option (in Node, import from chatd/client, which uses the ws package)');
     }
-    this.openWebSocket = WebSocketClass ? socketFactory(WebSocketClass) : undefined;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-    this.policy = new TransportPolicy({
+    const openWebSocket: SocketFactory | undefined = WebSocketClass ? socketFactory(WebSocketClass) : undefined;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+    this.transports = new TransportSwitch({
+      server: options.server,
+      token: options.token,
       transports,
-      retryPreferredMs: options.websocketRetryMs ?? 60_000,
-      shortLivedMs: SHORT_LIVED_MS,
-      failuresToFallBack: 2,
+      websocketRetryMs: options.websocketRetryMs ?? 60_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      requestTimeoutMs: this.requestTimeoutMs,
+      heartbeatReplyTimeoutMs: options.heartbeatReplyTimeoutMs ?? 10_000,
       clock: platformClock,
-      probe: () => this.startProbe(),
+      openSocket: (kind, url) => kind === 'websocket'
+        ? (openWebSocket as SocketFactory)(url)
+        : new StreamSocket({ server: options.server, mode: kind, ...(options.fetch ? { fetch: options.fetch } : {}) }),
+      ready: () => this.ready,
+      onEvent: (connection, event) => this.receive(connection, event),
+      onEnd: (connection, end) => this.connectionEnded(connection, end),
+      takeOver: (connection, welcome) => this.takeOver(connection, welcome),
+      transportChanged: (change) => this.emit('transport', change),
     });
     this.api = new AccountApi(options.server, options.token);
     this.attachments = new Attachments(options.server, options.token, options.sha256 ?? portableSha256);
     this.store = options.store ?? new MemoryStore();
     this.backoff = { ...DEFAULT_BACKOFF, ...options.reconnect };
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
-    this.heartbeatReplyTimeoutMs = options.heartbeatReplyTimeoutMs ?? 10_000;
     const reportError = (error: unknown): void => this.reportError(error);
     this.receiver = new Receiver({
       deliver: (message) => this.delivery.deliver(message),
@@ -203,7 +195,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
    * `transport` event says when it changes.
    */
   get transport(): TransportKind | undefined {
-    return this.transportNow;
+    return this.transports.transport;
   }
 
   /** The server's protocol version, once connected. */
@@ -251,8 +243,7 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   async close(): Promise<void> {
     this.closing = true;
     this.wake?.();
-    this.policy.stop();
-    this.probe?.close();
+    this.transports.stop();
     this.connection?.close();
     this.outbox.abandon(new ClientError('closed', 'the client was closed before the server acked this message; it stays in the store', false));
     this.setState('stopped', { reason: 'closed_by_client' });
@@ -288,123 +279,43 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     }
   }
 
-  /** One connection, from opening to its end (or to the end of the one that took over from it: see startProbe). */
+  /** One connection, from opening to its end (or to the end of the one that took over from it: see takeOver). */
   private connectOnce(): Promise<{ end: ConnectionEnd; caughtUp: boolean }> {
     return new Promise((resolve) => {
       this.endAttempt = resolve;
-      const kind = this.policy.next;
-      let connection: Connection;
       try {
-        connection = this.newConnection(kind);
+        this.connection = this.transports.connect((connection, welcome) => this.welcomed(connection, welcome));
       } catch (error) {
         // The WebSocket constructor refused the URL (a bad scheme; wss required on an https page): retrying cannot help.
         const refusal = new ClientError('network', `cannot open a WebSocket to ${this.options.server}: ${(error as Error).message}`, false);
         resolve({ end: { code: 0, reason: 'cannot_connect', reconnect: false, error: refusal }, caughtUp: false });
-        return;
       }
-      this.connection = connection;
-      connection
-        .open((welcome) => {
-          this.authenticated(connection);
-          this.welcomed(connection, welcome);
-        })
-        .catch(() => {
-          // The connection's end (already reported or on its way) says why.
-        });
     });
   }
 
-  private newConnection(kind: TransportKind): Connection {
-    const attempt: Attempt = { kind, socket: undefined, welcomedAt: undefined, connectTimer: undefined };
-    const { server } = this.options;
-    const connection: Connection = new Connection({
-      url: kind === 'websocket' ? webSocketUrl(server) : server,
-      token: this.options.token,
-      openSocket: (url) => {
-        attempt.socket = kind === 'websocket'
-          ? (this.openWebSocket as SocketFactory)(url)
-          : new StreamSocket({ server, mode: kind, ...(this.options.fetch ? { fetch: this.options.fetch } : {}) });
-        return attempt.socket;
-      },
-      requestTimeoutMs: this.requestTimeoutMs,
-      heartbeatReplyTimeoutMs: this.heartbeatReplyTimeoutMs,
-      onEvent: (event) => this.receive(connection, event),
-      onEnd: (end) => this.connectionEnded(connection, attempt, end),
-    });
-    this.attempts.set(connection, attempt);
-    // A WebSocket that never opens, a stream a buffering proxy holds back: no welcome in time is a failure of the transport.
-    attempt.connectTimer = setTimeout(() => {
-      if (attempt.welcomedAt === undefined) connection.abandon('no_reply');
-    }, this.connectTimeoutMs);
-    return connection;
-  }
-
-  private connectionEnded(connection: Connection, attempt: Attempt, end: ConnectionEnd): void {
-    clearTimeout(attempt.connectTimer);
-    if (connection === this.probe) {
-      // A background try that never took over: the fallback carries on.
-      this.probe = undefined;
-      this.policy.probeEnded(false);
-      return;
-    }
-    const failure = attempt.socket instanceof StreamSocket ? attempt.socket.failure : undefined;
-    this.policy.ended(attempt.kind, { welcomedAt: attempt.welcomedAt, endedAt: Date.now(), code: end.code, failure });
-    // Replaced by a background try that took over (startProbe): that one carries on.
+  private connectionEnded(connection: Connection, end: ConnectionEnd): void {
+    // Taken over from by a background try (takeOver): that one carries on.
     if (this.connection !== connection) return;
     this.connection = undefined;
     this.ready = undefined;
     this.receiver.detach();
     this.outbox.detach();
-    this.probe?.close();
     this.endAttempt?.({ end, caughtUp: this.caughtUpOn === connection && this.droppedToRedeliver !== connection });
   }
 
-  /** A connection got its welcome: its transport is the client's now. */
-  private authenticated(connection: Connection): void {
-    const attempt = this.attempts.get(connection) as Attempt;
-    attempt.welcomedAt = Date.now();
-    clearTimeout(attempt.connectTimer);
-    this.policy.up(attempt.kind);
-    const previous = this.transportNow;
-    this.transportNow = attempt.kind;
-    if (previous !== attempt.kind) this.emit('transport', { transport: attempt.kind, previous });
-  }
-
   /**
-   * While on a fallback, the policy's periodic try of the WebSocket: a second
-   * connection beside the one that is up. Once it is authenticated it takes
-   * over (make before break) and the fallback is closed; what was in flight on
-   * the fallback is sent again, and the new connection's inbox and catch-up
-   * bring whatever the fallback had not acknowledged, so nothing is lost and
-   * nothing given twice (the receiver drops what it already has). Until then,
-   * and if it fails, the fallback carries on untouched.
+   * A background try of the WebSocket takes over from the fallback
+   * (transport-switch.ts): requests go to it from now on; the outbox sends
+   * again what was in flight, and as its inbox went by while the fallback was
+   * still the client's (which got the same events), the catch-up starts at once.
    */
-  private startProbe(): void {
-    if (this.closing || !this.ready || this.probe) return this.policy.probeEnded(false);
-    let probe: Connection;
-    try {
-      probe = this.newConnection(this.policy.preferred);
-    } catch {
-      return this.policy.probeEnded(false);
-    }
-    this.probe = probe;
-    probe
-      .open((welcome) => {
-        const old = this.connection;
-        if (this.probe !== probe || this.closing || !old) return probe.close();
-        this.probe = undefined;
-        this.policy.probeEnded(true);
-        this.receiver.detach();
-        this.outbox.detach();
-        this.connection = probe;
-        this.ready = undefined;
-        old.close();
-        this.authenticated(probe);
-        this.welcomed(probe, welcome);
-      })
-      .catch(() => {
-        // Its end says why (connectionEnded).
-      });
+  private takeOver(connection: Connection, welcome: WelcomeFrame): void {
+    this.receiver.detach();
+    this.outbox.detach();
+    this.connection = connection;
+    this.ready = undefined;
+    this.welcomed(connection, welcome);
+    void this.catchUp(connection);
   }
 
   /** Runs in the turn `welcome` arrives: the receiver must be ready for the inbox frames right behind it. */
@@ -473,6 +384,9 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   }
 
   private async catchUp(connection: Connection): Promise<void> {
+    // Once per connection: after a take-over it starts at once, and a late `inbox_done` must not start it again.
+    if (this.catchingUp === connection) return;
+    this.catchingUp = connection;
     try {
       const { threads } = await connection.request({ type: 'threads' });
       if (connection !== this.connection) return;

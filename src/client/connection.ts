@@ -151,6 +151,8 @@ export class Connection {
   private refusal: ClientError | undefined;
   /** retry_after_ms of the last rate_limited error: the pause a 4004 that follows asks for. */
   private lastRetryAfterMs: number | undefined;
+  /** Set by `closeWhenIdle`: closes when this fires or the last waiting request is answered. */
+  private retireTimer: ReturnType<typeof setTimeout> | undefined;
   welcome: WelcomeFrame | undefined;
 
   constructor(private readonly options: ConnectionOptions) {
@@ -208,6 +210,7 @@ export class Connection {
       waiting.timer = setTimeout(() => {
         this.waiting.delete(id);
         onError(new ClientError('timeout', `no reply to ${request.type} within ${timeoutMs} ms`, true));
+        this.closeIfIdle();
       }, timeoutMs);
     });
   }
@@ -221,6 +224,24 @@ export class Connection {
       // Closing a socket that never opened throws in some implementations.
     }
     this.end({ code: 1000, reason: 'closed_by_client', reconnect: false, error: undefined });
+  }
+
+  /**
+   * Closes once no request waits for its reply any more (at once when none
+   * does), or after `timeoutMs` at the latest: for a connection another has
+   * taken over from, whose callers should get their replies rather than
+   * `disconnected`. New requests belong on the other one meanwhile.
+   */
+  closeWhenIdle(timeoutMs: number): void {
+    if (this.ended || this.retireTimer !== undefined) return;
+    // No more heartbeats: a ping would keep it busy, and silence no longer matters.
+    clearInterval(this.heartbeat);
+    this.retireTimer = setTimeout(() => this.close(), timeoutMs);
+    this.closeIfIdle();
+  }
+
+  private closeIfIdle(): void {
+    if (this.retireTimer !== undefined && this.waiting.size === 0) this.close();
   }
 
   private write(text: string, urgent: boolean, written?: () => void): void {
@@ -248,6 +269,7 @@ export class Connection {
       const expected = typeof waiting.expect === 'string' ? [waiting.expect] : waiting.expect;
       if (expected.includes(frame.type as string)) waiting.resolve(frame as never);
       else waiting.reject(new ClientError('bad_reply', `expected ${expected.join(' or ')}, got ${String(frame.type)}`, false));
+      this.closeIfIdle();
       return;
     }
     this.options.onEvent(frame as ServerEvent);
@@ -271,6 +293,7 @@ export class Connection {
     // A refused auth is followed by close 4002; keep the reason for it.
     if (frame.id === 'auth') this.refusal = error;
     waiting.reject(error);
+    this.closeIfIdle();
   }
 
   private startHeartbeat(intervalMs: number): void {
@@ -314,6 +337,7 @@ export class Connection {
     this.ended = true;
     clearInterval(this.heartbeat);
     clearTimeout(this.silenceCheck);
+    clearTimeout(this.retireTimer);
     this.pacer.stop();
     this.socket.onmessage = null;
     this.socket.onclose = null;

@@ -207,6 +207,8 @@ export class Outbox {
   }
 
   private acked(entry: OutboxEntry, reply: AckFrame | OkFrame): void {
+    // Sent again on a connection that took over while the first one's ack was on its way: the second ack is a repeat.
+    if (!this.entries.includes(entry)) return;
     this.inFlight.delete(entry.client_msg_id);
     this.reseals.delete(entry.client_msg_id);
     this.remove(entry);

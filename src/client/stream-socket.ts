@@ -156,10 +156,21 @@ export class StreamSocket implements SocketLike {
       // Whether the server got these frames is unknown: like frames on a dead WebSocket, they are the Connection's to send again.
       return this.lost(true);
     }
+    if (response.status === 413 && frames.length === 1 && !this.closed) {
+      // One frame the server never takes (past its http.max_body_bytes): sending it again cannot help, and
+      // dropping the session for it would only send it again after the reconnect, for ever. Its request
+      // fails as over a WebSocket, with the server's error frame; the session goes on.
+      const message = await errorMessage(response);
+      if (this.closed) return;
+      this.refuse(frames[0] as string, message);
+      this.posting = false;
+      return this.flush();
+    }
     void discard(response);
     if (this.closed) return;
     if (response.status === 413 && frames.length > 1) {
-      // More frames than the server's stream.max_batch_frames (nothing of the batch was handled): smaller batches from now on.
+      // More frames than the server's stream.max_batch_frames, or a body past its size limit (nothing of the batch
+      // was handled): smaller batches from now on, down to one frame.
       this.maxBatch = Math.max(1, Math.floor(frames.length / 2));
       this.queue.unshift(...frames);
       this.posting = false;
@@ -181,11 +192,38 @@ export class StreamSocket implements SocketLike {
         if (this.closed) return;
       }
       response = await this.next();
-      if (response === undefined) {
-        await new Promise((resolve) => setTimeout(resolve, this.retryMs));
+      if (response === undefined && !this.closed) {
+        await this.sleep(this.retryMs);
         this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
       }
     }
+  }
+
+  /** Waits `ms`, or until the socket closes: a timer left behind would keep a Node process alive after close(). */
+  private sleep(ms: number): Promise<void> {
+    const { signal } = this.abort;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
+    });
+  }
+
+  /** The server's error frame for a request it refused before reading it: what a WebSocket would have been sent. */
+  private refuse(frame: string, message: string): void {
+    let id: unknown = null;
+    try {
+      id = (JSON.parse(frame) as { id?: unknown }).id;
+    } catch {
+      // No id to answer: the request, if there was one, times out.
+    }
+    const error = { type: 'error', id: typeof id === 'string' ? id : null, error: { code: 'payload_too_large', message, retryable: false } };
+    this.onmessage?.({ data: JSON.stringify(error) });
   }
 
   /** The next response down (a resume, or the next poll); undefined when it could not be had now (try again). */
@@ -297,6 +335,17 @@ export class StreamSocket implements SocketLike {
     this.queue.length = 0;
     this.abort.abort();
   }
+}
+
+/** The message of the server's JSON error body, or a plain one. */
+async function errorMessage(response: Response): Promise<string> {
+  try {
+    const body = (await response.json()) as { error?: { message?: unknown } };
+    if (typeof body.error?.message === 'string') return body.error.message;
+  } catch {
+    // Not the server's JSON (a proxy's page).
+  }
+  return 'the frame is larger than the server takes in one request (http.max_body_bytes)';
 }
 
 /** Lets go of a response not read, so its connection can be reused. */

@@ -41,6 +41,8 @@ export interface TransportPolicyOptions {
   readonly clock: PolicyClock;
   /** Called when it is time to try the first transport again beside the fallback that is up. */
   readonly probe: () => void;
+  /** Called when that try has been authenticated for `shortLivedMs` and is still up: time to move to it. */
+  readonly switchBack: () => void;
 }
 
 /** Codes the server closes with on purpose (a rate limit, a revoked device…): they say nothing about the transport. */
@@ -56,7 +58,10 @@ const SERVER_CODES = new Set<number>(Object.values(CloseCodes).map((entry) => en
  * does a fallback whose open could not reach the server at all: the server
  * is down, not the WebSocket blocked, and the WebSocket is tried first again.
  * While a fallback is up the first transport is tried in the background every
- * `retryPreferredMs`; the client switches back when such a try authenticates.
+ * `retryPreferredMs`; the client switches back when such a try has been
+ * authenticated for `shortLivedMs` and is still up (one a proxy kills right
+ * after its welcome never takes over: the fallback goes on untouched, no
+ * flapping between the two).
  * Closes the server chose (rate limits, a revoked device, a restart) do not
  * count either way.
  */
@@ -68,6 +73,7 @@ export class TransportPolicy {
   private nextProbeAt = 0;
   private probeTimer: unknown;
   private probing = false;
+  private switchTimer: unknown;
 
   constructor(private readonly options: TransportPolicyOptions) {
     if (options.transports.length === 0) throw new Error('transports: give at least one of websocket, stream, poll');
@@ -105,9 +111,19 @@ export class TransportPolicy {
     if (++this.failures >= this.options.failuresToFallBack) this.moveTo(this.index + 1 < this.options.transports.length ? this.index + 1 : 0);
   }
 
-  /** The background try of the first transport authenticated (`switched`), or did not: the next is due `retryPreferredMs` later. */
+  /** The background try of the first transport was welcomed: `switchBack` is called if it is still up `shortLivedMs` later. */
+  probeWelcomed(): void {
+    if (!this.probing || this.switchTimer !== undefined) return;
+    this.switchTimer = this.options.clock.setTimeout(() => {
+      this.switchTimer = undefined;
+      if (this.probing) this.options.switchBack();
+    }, this.options.shortLivedMs);
+  }
+
+  /** The background try of the first transport took over (`switched`), or ended without: the next is due `retryPreferredMs` later. */
   probeEnded(switched: boolean): void {
     this.probing = false;
+    this.clearSwitch();
     if (switched) {
       this.moveTo(0);
       this.upOn = this.preferred;
@@ -120,6 +136,12 @@ export class TransportPolicy {
   /** The client is closing: no more background tries. */
   stop(): void {
     this.down();
+    this.clearSwitch();
+  }
+
+  private clearSwitch(): void {
+    if (this.switchTimer !== undefined) this.options.clock.clearTimer(this.switchTimer);
+    this.switchTimer = undefined;
   }
 
   private down(): void {

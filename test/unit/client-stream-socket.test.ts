@@ -247,4 +247,42 @@ describe('the stream socket', () => {
     assert.equal((await server.call(3)).headers['last-event-id'], '3');
     socket.close();
   });
+  it('fails a single frame the server refuses as too large (413) with the error frame a WebSocket would get, and keeps the session', async () => {
+    const { server, socket, received, closes, messages, opened } = socketOn();
+    await opened;
+    socket.send(auth);
+    (await server.call(0)).respond(200, { 'Chatd-Stream': 'n1.abc' });
+    socket.send('{"type":"group_create","id":"7","title":"huge"}');
+    const big = await server.call(1);
+    const refusal = big.respond(413, { 'Content-Type': 'application/json' });
+    refusal.write(JSON.stringify({ error: { code: 'payload_too_large', message: 'the request body is larger than the limit of 1048576 bytes (http.max_body_bytes)' } }));
+    refusal.end();
+    await messages(1);
+    assert.deepEqual(JSON.parse(received[0] as string), {
+      type: 'error', id: '7',
+      error: { code: 'payload_too_large', message: 'the request body is larger than the limit of 1048576 bytes (http.max_body_bytes)', retryable: false },
+    });
+    // The session goes on: no close (which would make the client reconnect and send the frame again, for ever), and the next frame goes up.
+    socket.send('{"type":"ping","id":"8"}');
+    const next = await server.call(2);
+    assert.equal(next.url, 'http://chat.test/v1/stream/n1.abc');
+    assert.deepEqual(JSON.parse(next.body as string), [{ type: 'ping', id: '8' }]);
+    assert.deepEqual(closes, []);
+    socket.close();
+  });
+
+  it('lets go of its retry timer when closed while waiting to resume (nothing keeps a Node process alive)', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+    const { server, socket, opened } = socketOn();
+    await opened;
+    socket.send(auth);
+    (await server.call(0)).respond(200, { 'Chatd-Stream': 'n1.abc' }).end();
+    const before = timers();
+    (await server.call(1)).fail(); // the resume cannot reach the server: it is tried again after a pause
+    while (timers() === before) await new Promise((resolve) => setImmediate(resolve));
+    socket.close();
+    assert.equal(timers(), before, 'the pause ends with close()');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(server.calls.slice(2).map((call) => call.method), ['DELETE'], 'and no resume follows it (only the end of the session)');
+  });
 });

@@ -15,8 +15,10 @@ describe('the transport policy', () => {
   function world(transports: readonly TransportKind[] = ['websocket', 'stream', 'poll']) {
     const clock = new FakeClock();
     const probes: number[] = [];
+    const switches: number[] = [];
     const policy = new TransportPolicy({
-      transports, retryPreferredMs: RETRY, shortLivedMs: 3000, failuresToFallBack: 2, clock, probe: () => probes.push(clock.now()),
+      transports, retryPreferredMs: RETRY, shortLivedMs: 3000, failuresToFallBack: 2, clock,
+      probe: () => probes.push(clock.now()), switchBack: () => switches.push(clock.now()),
     });
     /** One attempt on the transport the policy picks, scripted; returns the transport it used. */
     const attempt = (script: 'never_opened' | 'silent' | 'cut_at_once' | 'lived' | 'unreachable' | 'rate_limited' | 'up'): TransportKind => {
@@ -37,7 +39,7 @@ describe('the transport policy', () => {
       }
       return kind;
     };
-    return { clock, policy, probes, attempt };
+    return { clock, policy, probes, switches, attempt };
   }
 
   it('falls back to the stream after the WebSocket fails to open twice in a row, not once', () => {
@@ -123,6 +125,36 @@ describe('the transport policy', () => {
     attempt('up');
     clock.advance(0);
     assert.equal(probes.length, 1, 'overdue: tried as soon as the fallback is up again');
+  });
+
+  it('switches back only to a try that is still up 3 s after its welcome: one cut right after it never takes over (no flapping)', () => {
+    const { attempt, policy, probes, switches, clock } = world();
+    attempt('never_opened');
+    attempt('never_opened');
+    assert.equal(attempt('up'), 'stream');
+    clock.advance(RETRY);
+    assert.equal(probes.length, 1);
+    // A proxy that kills upgraded connections: welcomed, cut 50 ms later.
+    policy.probeWelcomed();
+    clock.advance(50);
+    policy.probeEnded(false);
+    clock.advance(3000);
+    assert.deepEqual(switches, [], 'a try cut right after its welcome is not switched to');
+    assert.equal(policy.next, 'stream', 'the fallback carries on');
+    clock.advance(RETRY - 3000 - 1);
+    assert.equal(probes.length, 1);
+    clock.advance(1);
+    assert.equal(probes.length, 2, 'the next try, a retry interval after the last one ended');
+    // This one lives.
+    const welcomedAt = clock.now();
+    policy.probeWelcomed();
+    clock.advance(2999);
+    assert.deepEqual(switches, []);
+    clock.advance(1);
+    assert.deepEqual(switches, [welcomedAt + 3000]);
+    policy.probeEnded(true);
+    assert.equal(policy.next, 'websocket');
+    assert.equal(clock.pending, 0);
   });
 
   it('with one transport never changes, and never tries anything in the background', () => {
