@@ -72,7 +72,11 @@ export function buildHttp(
   const authenticate = bearerAuthenticator(deps.accounts);
   addPushRoutes(router, authenticate, deps.pushTokens, deps.webPushKey);
   if (deps.streams) {
-    addStreamRoutes(router, deps.streams, authenticate, { maxBatchFrames: config.stream.max_batch_frames, maxBodyBytes: config.http.max_body_bytes });
+    addStreamRoutes(router, deps.streams, authenticate, {
+      maxBatchFrames: config.stream.max_batch_frames,
+      maxBodyBytes: config.http.max_body_bytes,
+      maxFrameBytes: config.websocket.max_frame_bytes,
+    });
   }
   // attachments.enabled = false: no upload routes (404), while what was sent before stays readable.
   if (deps.attachments.uploads) addUploadRoutes(router, authenticate, deps.attachments.uploads, { maxFileBytes: config.attachments.max_file_bytes });

@@ -57,6 +57,8 @@ export class StreamSocket implements SocketLike {
   private posting = false;
   private flushQueued = false;
   private closed = false;
+  /** The server was told to end the session (release). */
+  private released = false;
   /** The id of the last frame received: what a resume or the next poll asks to continue after. */
   private lastId = 0;
   private retryMs = RETRY_FIRST_MS;
@@ -88,6 +90,7 @@ export class StreamSocket implements SocketLike {
   close(code = 1000, reason = ''): void {
     if (this.closed) return;
     this.stop();
+    this.release();
     // As a WebSocket's: the close event comes after close() returned.
     queueMicrotask(() => this.onclose?.({ code, reason }));
   }
@@ -122,8 +125,13 @@ export class StreamSocket implements SocketLike {
       this.failure = 'unreachable';
       return this.lost();
     }
-    if (this.closed) return discard(response);
     const sid = response.headers.get('Chatd-Stream');
+    if (this.closed) {
+      // Closed while the open was on its way: the session it opened is ended at once.
+      if (response.ok && sid) this.sid = sid;
+      this.release();
+      return discard(response);
+    }
     if (!response.ok || !sid) {
       this.failure = 'refused';
       void discard(response);
@@ -146,7 +154,7 @@ export class StreamSocket implements SocketLike {
       });
     } catch {
       // Whether the server got these frames is unknown: like frames on a dead WebSocket, they are the Connection's to send again.
-      return this.lost();
+      return this.lost(true);
     }
     void discard(response);
     if (this.closed) return;
@@ -157,8 +165,9 @@ export class StreamSocket implements SocketLike {
       this.posting = false;
       return this.flush();
     }
-    // 404: the session ended (its close event is on its way, or was lost with a cut). Others are a bug or a broken proxy.
-    if (!response.ok) return this.lost();
+    // 404: the session ended (its close event is on its way, or was lost with a cut). Others are a bug or a broken
+    // proxy, and the session may still be there.
+    if (!response.ok) return this.lost(response.status !== 404);
     this.posting = false;
     this.flush();
   }
@@ -203,7 +212,7 @@ export class StreamSocket implements SocketLike {
     // A server or proxy in trouble: try again. 409 resume_failed, 404 stream_not_found (and anything else):
     // this session is over, and a new one catches up on what it missed.
     if (response.status >= 500) return undefined;
-    this.lost();
+    this.lost(response.status !== 404 && response.status !== 409);
     return undefined;
   }
 
@@ -249,14 +258,37 @@ export class StreamSocket implements SocketLike {
     this.end(code, reason);
   }
 
-  private lost(): void {
+  /** `alive`: the server may still hold the session (it did not say it ended), so it is told to end it. */
+  private lost(alive = false): void {
+    if (this.closed) return;
     this.end(1006, 'connection lost');
+    if (alive) this.release();
   }
 
   private end(code: number, reason: string): void {
     if (this.closed) return;
     this.stop();
     this.onclose?.({ code, reason });
+  }
+
+  /**
+   * Tells the server this session is over (DELETE, the client's close), so it ends it now (its
+   * unacknowledged messages go back to the inbox) rather than at its heartbeat deadline, holding one
+   * of the device's connections and taking frames meanwhile. Best effort and not awaited: a client
+   * that cannot reach the server leaves it to that deadline. A session whose open was not answered
+   * yet has no sid to name: it is left to the deadline too.
+   */
+  private release(): void {
+    const sid = this.sid;
+    if (sid === undefined || this.released) return;
+    this.released = true;
+    this.fetch(`${this.endpoint}/${encodeURIComponent(sid)}`, {
+      method: 'DELETE',
+      // The token in a header, never in the URL (URLs end up in logs).
+      headers: { Authorization: `Bearer ${this.token}` },
+      // Outlives the page that closes the client as it unloads (logout, then away).
+      keepalive: true,
+    }).then(discard, () => undefined);
   }
 
   private stop(): void {

@@ -220,7 +220,7 @@ export const schema = {
       ),
       keepalive_ms: integer(20_000, 50, 600_000, 'A comment line is written to an idle event stream this often, so that proxies do not take it for dead.'),
       poll_timeout_ms: integer(25_000, 50, 600_000, 'How long a long-poll request waits for a frame before it is answered empty (the client asks again at once).'),
-      max_batch_frames: integer(100, 1, 10_000, 'Frames one POST may carry. A larger batch is refused whole (413) and the session carries on. Its bytes are bounded by websocket.max_frame_bytes per frame and http.max_body_bytes in all.'),
+      max_batch_frames: integer(100, 1, 10_000, 'Frames one POST may carry. A larger batch is refused whole (413) and the session carries on. Its bytes are bounded by websocket.max_frame_bytes per frame and, in all, by the larger of http.max_body_bytes and websocket.max_frame_bytes + 1 KiB (so that any frame the WebSocket takes fits in a POST).'),
     },
   },
   limits: {

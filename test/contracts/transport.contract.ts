@@ -378,6 +378,19 @@ export function transportContract(name: string, create: MakeTransport): void {
         await until(h, () => (h.cancelledEventStreams === 1 ? true : undefined), () => 'the endless body was not cancelled');
       }));
 
+    it('answers HEAD of an event stream with its headers only and cancels its body, which may never end', () =>
+      withTransport(create, async (h) => {
+        const answer = fetch(h.url('/stream/events'), { method: 'HEAD' });
+        // Nothing is ever written to this body: a transport that read it whole would neither cancel it nor answer.
+        await until(h, () => (h.cancelledEventStreams === 1 ? true : undefined), () => 'the event stream of a HEAD was not cancelled');
+        const head = await answer;
+        assert.equal(head.status, 200);
+        assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/);
+        assert.equal(await head.text(), '');
+        assert.equal((await fetch(h.url('/echo'))).status, 201);
+        assert.deepEqual(h.errors, []);
+      }));
+
     it('cancels an idle event stream as soon as the client goes away, and carries on', () =>
       withTransport(create, async (h) => {
         const abort = new AbortController();

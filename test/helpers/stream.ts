@@ -135,6 +135,16 @@ export class StreamClient {
     return { status: response.status, text: await response.text() };
   }
 
+  /** DELETE /v1/stream/<sid>: the client's close of this session (or of `sid`); the response status and body text. */
+  async end(options: { sid?: string; token?: string | null } = {}): Promise<{ status: number; text: string }> {
+    const token = options.token === undefined ? this.token : options.token;
+    const response = await fetch(`${this.baseUrl}/v1/stream/${encodeURIComponent(options.sid ?? this.sid)}`, {
+      method: 'DELETE',
+      headers: token === null ? {} : { authorization: `Bearer ${token}` },
+    });
+    return { status: response.status, text: await response.text() };
+  }
+
   send(frame: Frame): Promise<void> {
     return this.post([frame]).then(({ status, text }) => {
       if (status !== 204) throw new Error(`POST: ${status} ${text}`);

@@ -132,6 +132,47 @@ poll_timeout_ms = 1000
       assert.deepEqual(b.texts(thread.id).filter((text) => text.startsWith('across')), Array.from({ length: 20 }, (_, i) => `across ${i}`), 'in the order sent');
     });
 
+    it('leaves no stream session on the server once it switches back to the WebSocket, or is closed', { timeout: 60_000 }, async () => {
+      const proxy = await line();
+      const alice = await login('alice');
+      const bob = await login('bob');
+      const aliceFetch = new RecordingFetch();
+      const bobFetch = new RecordingFetch();
+      const a = await device(proxy, alice.token, { fetch: aliceFetch.fetch });
+      const b = await device(proxy, bob.token, { fetch: bobFetch.fetch });
+      assert.equal(a.client.transport, 'stream');
+      assert.equal(b.client.transport, 'stream');
+      const [aliceSid] = aliceFetch.sids;
+      const [bobSid] = bobFetch.sids;
+      assert.ok(aliceSid && bobSid, 'each opened a stream session');
+
+      // Switched back: the stream session is ended (DELETE, the token in a header), not left to its heartbeat deadline.
+      const switched = a.client.once('transport', (change) => change.transport === 'websocket');
+      proxy.refuseUpgrades(false);
+      await switched;
+      const ended = await aliceFetch.deleted(aliceSid);
+      assert.equal(ended.status, 204);
+      assert.equal(ended.authorization, `Bearer ${alice.token}`);
+      assert.ok(!ended.url.includes(alice.token), 'the token is never in a URL');
+      assert.equal(await postTo(aliceSid, alice.token), 404, 'the server has no such session any more');
+
+      // Closed by the app (a logout): likewise. Bob's client may have switched meanwhile; either way his stream session ends.
+      await b.client.close();
+      assert.equal((await bobFetch.deleted(bobSid)).status, 204);
+      assert.equal(await postTo(bobSid, bob.token), 404);
+    });
+
+    /** The status of a ping POSTed to stream session `sid` straight to the server: 404 once the session is gone. */
+    async function postTo(sid: string, token: string): Promise<number> {
+      const response = await fetch(`${server.url}/v1/stream/${encodeURIComponent(sid)}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: '[{"type":"ping","id":"probe"}]',
+      });
+      await response.text();
+      return response.status;
+    }
+
     it('ends on long polls behind a proxy that buffers responses, and chats', { timeout: 60_000 }, async () => {
       const proxy = await line({ bufferStreams: true });
       const alice = await login('alice');
@@ -194,6 +235,38 @@ poll_timeout_ms = 1000
       assert.equal(b.client.transport, 'stream');
     });
   });
+}
+
+/** The SDK's fetch, recording the stream sessions it opened and the DELETEs that ended them (with the server's answer). */
+class RecordingFetch {
+  readonly sids: string[] = [];
+  private readonly deletes: Array<{ readonly url: string; readonly status: number; readonly authorization: string | undefined }> = [];
+  private readonly watchers = new Set<() => void>();
+
+  readonly fetch = async (input: string, init: RequestInit): Promise<Response> => {
+    const response = await globalThis.fetch(input, init);
+    const sid = response.headers.get('chatd-stream');
+    if (init.method === 'POST' && sid && !this.sids.includes(sid)) this.sids.push(sid);
+    if (init.method === 'DELETE') {
+      this.deletes.push({ url: input, status: response.status, authorization: (init.headers as Record<string, string> | undefined)?.Authorization });
+      for (const watch of [...this.watchers]) watch();
+    }
+    return response;
+  };
+
+  /** Resolves once the SDK's DELETE of session `sid` was answered. */
+  deleted(sid: string): Promise<{ readonly url: string; readonly status: number; readonly authorization: string | undefined }> {
+    return new Promise((resolve) => {
+      const watch = (): void => {
+        const found = this.deletes.find((entry) => entry.url.endsWith(`/v1/stream/${encodeURIComponent(sid)}`));
+        if (!found) return;
+        this.watchers.delete(watch);
+        resolve(found);
+      };
+      this.watchers.add(watch);
+      watch();
+    });
+  }
 }
 
 /** What a client emitted, with its transports and waits on messages by seq. */

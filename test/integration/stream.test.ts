@@ -215,7 +215,8 @@ for (const transport of transports('the stream transport')) {
       const send = (index: number) => ({ type: 'send', id: `b${index}`, thread_id: thread, client_msg_id: `batch${index}`, body: { text: 'refused' } });
       const tooMany = await stream.post(Array.from({ length: 6 }, (_, index) => send(index)));
       assert.deepEqual([tooMany.status, codeOf(tooMany.text)], [413, 'payload_too_large']);
-      const tooLarge = await stream.post([{ ...send(9), body: { text: 'y'.repeat(5000) } }]);
+      // The POST limit: the larger of http.max_body_bytes (4096) and websocket.max_frame_bytes (8192) + 1024.
+      const tooLarge = await stream.post([{ ...send(9), body: { text: 'y'.repeat(9300) } }]);
       assert.deepEqual([tooLarge.status, codeOf(tooLarge.text)], [413, 'payload_too_large']);
       const notArray = await stream.post({ type: 'ping', id: 'x' });
       assert.deepEqual([notArray.status, codeOf(notArray.text)], [400, 'invalid_json']);
@@ -278,6 +279,75 @@ for (const transport of transports('the stream transport')) {
       ws.close();
     });
 
+    it('takes a frame larger than http.max_body_bytes up to websocket.max_frame_bytes, as the WebSocket does', async () => {
+      const { stream, ws, thread } = await pair();
+      const text = 'z'.repeat(4060);
+      const frame = { type: 'send', id: 'big', thread_id: thread, client_msg_id: 'big', body: { text } };
+      assert.ok(JSON.stringify([frame]).length > 4096, 'the batch is over http.max_body_bytes');
+      const posted = await stream.post([frame]);
+      assert.equal(posted.status, 204, posted.text);
+      assert.equal((await stream.nextEvent((reply) => reply.id === 'big')).type, 'ack');
+      assert.equal((await ws.nextEvent('message')).message.body.text, text);
+      stream.close();
+      ws.close();
+    });
+
+    it('answers HEAD on /v1/stream and /v1/stream/<sid> with 405 and leaves the live stream alone', { timeout: 30_000 }, async () => {
+      const { stream, ws, thread } = await pair();
+      const responses = stream.ended;
+      for (const path of [`/v1/stream/${stream.sid}`, '/v1/stream']) {
+        const head = await fetch(`${server.url}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${stream.token}`, 'last-event-id': String(stream.lastId) } });
+        assert.equal(head.status, 405, path);
+        assert.ok(head.headers.get('allow'), `no Allow on ${path}`);
+        assert.ok(!/HEAD/.test(head.headers.get('allow') ?? ''), `HEAD allowed on ${path}`);
+      }
+      // The frames after the HEADs still come down the stream the client has open.
+      await ws.expect({ type: 'send', thread_id: thread, client_msg_id: 'after-head', body: { text: 'after head' } }, 'ack');
+      await stream.until(() => (stream.arrivals.some((arrival) => arrival.frame.message?.body.text === 'after head') ? true : undefined), 'the message after the HEAD', 10_000);
+      assert.equal(stream.ended, responses, 'a response of the session ended');
+      assertEachIdOnce(stream);
+      stream.close();
+      ws.close();
+    });
+
+    it('keeps a lost poll answer fetchable: an answer carries at most resume_frames frames, and a repeat poll gets them again', async () => {
+      const alice = await user();
+      const bob = await user();
+      const { socket: ws } = await connectAuthenticated(server.wsUrl, bob.token);
+      const thread = (await ws.expect({ type: 'direct_open', user_id: alice.userId }, 'thread')).thread.id as number;
+      const texts = Array.from({ length: 20 }, (_, index) => `inbox${index}`);
+      for (const text of texts) await ws.expect({ type: 'send', thread_id: thread, client_msg_id: text, body: { text } }, 'ack');
+      // The first poll (the open) carries the welcome and the inbox: more than resume_frames (16) frames.
+      const opened = await StreamClient.openRaw(server.url, [{ type: 'auth', id: 'a', token: alice.token }], 'poll');
+      assert.equal(opened.status, 200);
+      const sid = opened.headers.get('chatd-stream') as string;
+      const idsOf = (text: string): number[] => [...text.matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]));
+      const first = await opened.text();
+      const firstIds = idsOf(first);
+      assert.ok(firstIds.length > 0 && firstIds.length <= 16, `the first answer carried ${firstIds.length} frames`);
+      // That answer is lost: the client polls again from 0 and gets the same frames.
+      const poll = (after: number) =>
+        fetch(`${server.url}/v1/stream/${sid}?mode=poll`, { headers: { authorization: `Bearer ${alice.token}`, 'last-event-id': String(after) } });
+      const again = await poll(0);
+      assert.equal(again.status, 200, 'a repeat of the first poll was refused');
+      assert.equal(await again.text(), first);
+      // Polling on brings the rest: every message once, in order.
+      let text = first;
+      let last = firstIds.at(-1) as number;
+      while (!text.includes('inbox_done')) {
+        const answer = await poll(last);
+        assert.equal(answer.status, 200);
+        const body = await answer.text();
+        text += body;
+        last = idsOf(body).at(-1) ?? last;
+      }
+      const bodies = [...text.matchAll(/"text":"(inbox\d+)"/g)].map((match) => match[1]);
+      assert.deepEqual(bodies, texts);
+      assert.deepEqual(idsOf(text), idsOf(text).map((_, index) => index + 1));
+      await (await fetch(`${server.url}/v1/stream/${sid}`, { method: 'DELETE', headers: { authorization: `Bearer ${alice.token}` } })).text();
+      ws.close();
+    });
+
     it('takes frames posted right after the open, before the welcome, from the device that opened it', async () => {
       const alice = await user();
       const client = await StreamClient.open(server.url, alice.token, { more: [{ type: 'ping', id: 'in-open' }] });
@@ -301,6 +371,84 @@ for (const transport of transports('the stream transport')) {
       const me = await request(`${server.url}/v1/me`, { token });
       return me.body.user.id as number;
     }
+  });
+}
+
+/**
+ * DELETE /v1/stream/<sid>: a client ends its session rather than leaving it to the heartbeat deadline
+ * (20 s here, far beyond what any wait below allows). One connection per device, so a session that
+ * lingers refuses the next one.
+ */
+for (const transport of transports('closing a stream session')) {
+  describe(`closing a stream session (${transport})`, () => {
+    let server: ServerProcess;
+    before(async () => {
+      const dir = tempDir();
+      server = await startServer(['--data', `${dir}/data`, '--transport', transport, '--config', writeConfig(dir, `${CONFIG}[limits]\nmax_connections_per_device = 1\n`)]);
+    });
+    after(() => server.stop());
+
+    const user = async (): Promise<{ token: string; userId: number; deviceId: number }> => signUp(server.url, `closer${++userCount}`);
+    const codeOf = (text: string): string => (JSON.parse(text) as { error: { code: string } }).error.code;
+
+    it('ends the session at once: its stream gets event: close 1000, later requests 404, and the device may connect again', async () => {
+      const alice = await user();
+      const { client: stream } = await StreamClient.connect(server.url, alice.token);
+      const ended = await stream.end();
+      assert.equal(ended.status, 204);
+      const close = await stream.closed();
+      assert.deepEqual([close.code, close.reason], [1000, 'normal']);
+      await stream.until(() => (stream.ended >= 1 ? true : undefined), 'the end of the response');
+      const post = await stream.post([{ type: 'ping', id: 'p' }]);
+      assert.deepEqual([post.status, codeOf(post.text)], [404, 'stream_not_found']);
+      const again = await stream.end();
+      assert.deepEqual([again.status, codeOf(again.text)], [404, 'stream_not_found']);
+      // Its connection slot is free (max_connections_per_device = 1): a new session and a WebSocket are let in now.
+      const next = await StreamClient.connect(server.url, alice.token);
+      assert.equal(next.welcome.type, 'welcome');
+      assert.equal((await next.client.end()).status, 204);
+      const socket = await connectAuthenticated(server.wsUrl, alice.token);
+      assert.equal(socket.welcome.type, 'welcome');
+      socket.socket.close();
+    });
+
+    it('refuses another device’s token (404) and no token (401), and the session carries on', async () => {
+      const alice = await user();
+      const bob = await user();
+      const { client: stream } = await StreamClient.connect(server.url, alice.token);
+      const socket = await connectAuthenticated(server.wsUrl, bob.token);
+      const ws = socket.socket;
+      const thread = (await stream.expect({ type: 'direct_open', user_id: bob.userId }, 'thread')).thread.id as number;
+      const foreign = await stream.end({ token: bob.token });
+      assert.deepEqual([foreign.status, codeOf(foreign.text)], [404, 'stream_not_found']);
+      const anonymous = await stream.end({ token: null });
+      assert.equal(anonymous.status, 401);
+      const unknown = await stream.end({ sid: `${stream.sid}x` });
+      assert.deepEqual([unknown.status, codeOf(unknown.text)], [404, 'stream_not_found']);
+      await stream.expect({ type: 'send', thread_id: thread, client_msg_id: 'still', body: { text: 'still here' } }, 'ack');
+      assert.deepEqual((await ws.nextEvent('message')).message.body, { text: 'still here' });
+      await ws.expect({ type: 'send', thread_id: thread, client_msg_id: 'back', body: { text: 'back' } }, 'ack');
+      await stream.nextEvent((frame) => frame.type === 'message' && frame.message.body.text === 'back');
+      assert.equal(stream.closeEvent, undefined);
+      assert.equal((await stream.end()).status, 204);
+      ws.close();
+    });
+
+    it('hands what the session got live and did not acknowledge over to the inbox of the next session', async () => {
+      const alice = await user();
+      const bob = await user();
+      const { client: stream } = await StreamClient.connect(server.url, alice.token);
+      const socket = await connectAuthenticated(server.wsUrl, bob.token);
+      const ws = socket.socket;
+      const thread = (await stream.expect({ type: 'direct_open', user_id: bob.userId }, 'thread')).thread.id as number;
+      await ws.expect({ type: 'send', thread_id: thread, client_msg_id: 'unacked', body: { text: 'never acked' } }, 'ack');
+      await stream.nextEvent((frame) => frame.type === 'message' && frame.message.body.text === 'never acked');
+      assert.equal((await stream.end()).status, 204);
+      const next = await StreamClient.connect(server.url, alice.token);
+      assert.deepEqual(next.inbox.map((frame) => frame.message.body.text), ['never acked']);
+      await next.client.end();
+      ws.close();
+    });
   });
 }
 

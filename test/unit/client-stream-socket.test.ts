@@ -159,6 +159,45 @@ describe('the stream socket', () => {
     assert.equal(server.calls.length, 2, 'nothing more is asked of a session that is over');
   });
 
+  it('ends its session on the server when closed (DELETE, the token in a header), once, and not one the server already ended', async () => {
+    const { server, socket, closes, opened } = socketOn();
+    await opened;
+    socket.send(auth);
+    (await server.call(0)).respond(200, { 'Chatd-Stream': 'n1.abc' });
+    socket.close(4000, 'no_reply');
+    socket.close();
+    const end = await server.call(1);
+    assert.equal(end.method, 'DELETE');
+    assert.equal(end.url, 'http://chat.test/v1/stream/n1.abc');
+    assert.equal(end.headers.authorization, 'Bearer secret-token');
+    end.fail(); // Best effort: a failure is ignored.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(closes, [{ code: 4000, reason: 'no_reply' }]);
+    assert.equal(server.calls.length, 2, 'one DELETE');
+
+    // A POST the network lost leaves a session the server may still hold: it is ended too.
+    const lost = socketOn();
+    await lost.opened;
+    lost.socket.send(auth);
+    (await lost.server.call(0)).respond(200, { 'Chatd-Stream': 'n1.def' });
+    lost.socket.send('{"type":"ping","id":"1"}');
+    (await lost.server.call(1)).fail();
+    const lostEnd = await lost.server.call(2);
+    assert.deepEqual([lostEnd.method, lostEnd.url], ['DELETE', 'http://chat.test/v1/stream/n1.def']);
+
+    // 404 on a POST: the server ended it already; nothing more is asked.
+    const gone = socketOn();
+    await gone.opened;
+    gone.socket.send(auth);
+    (await gone.server.call(0)).respond(200, { 'Chatd-Stream': 'n1.ghi' });
+    gone.socket.send('{"type":"ping","id":"1"}');
+    (await gone.server.call(1)).respond(404).end();
+    await new Promise<void>((resolve) => (gone.socket.onclose = () => resolve()));
+    gone.socket.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(gone.server.calls.length, 2);
+  });
+
   it('passes on the server’s close (event: close) with its code and reason', async () => {
     const { server, socket, opened } = socketOn();
     await opened;

@@ -87,6 +87,24 @@ export class ResumeBuffer {
     return frame;
   }
 
+  /**
+   * The unwritten frames one poll answer carries, marked written: at most `maxFrames` of them and
+   * `maxBytes` in all (one frame at least), so that every frame of an answer stays kept once written
+   * and an answer that is lost can be asked for again whole. The rest wait for the next answer.
+   */
+  takeBatch(): BufferedFrame[] {
+    const batch: BufferedFrame[] = [];
+    let bytes = 0;
+    while (batch.length < this.maxFrames) {
+      const first = this.frames[0]?.id ?? this.lastId + 1;
+      const next = this.frames[this.writtenId + 1 - first];
+      if (!next || (batch.length > 0 && bytes + next.bytes > this.maxBytes)) break;
+      bytes += next.bytes;
+      batch.push(this.takeNext() as BufferedFrame);
+    }
+    return batch;
+  }
+
   private trim(): void {
     while (this.frames.length > 0) {
       const oldest = this.frames[0] as BufferedFrame;

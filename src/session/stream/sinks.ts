@@ -1,4 +1,4 @@
-import type { ResumeBuffer } from './resume-buffer.js';
+import type { BufferedFrame, ResumeBuffer } from './resume-buffer.js';
 import { KEEPALIVE, OPENED, frameEvent, utf8 } from './sse.js';
 import type { KeepaliveMember, StreamTurns, TurnMember } from './turns.js';
 
@@ -129,8 +129,8 @@ export class StreamSink implements Sink, TurnMember, KeepaliveMember {
 }
 
 /**
- * Poll mode: one waiting request, answered with every waiting frame as soon as there are any (the
- * frames of one turn together), or empty after the poll timeout, or empty when a newer poll takes
+ * Poll mode: one waiting request, answered with the waiting frames as soon as there are any (the
+ * frames of one turn together, up to what the resume buffer keeps), or empty after the poll timeout, or empty when a newer poll takes
  * its place. The answer is an event stream that ends once answered: its headers leave at once, and
  * a client that leaves before the answer cancels it, so no frame is handed to a response nobody reads.
  */
@@ -185,15 +185,22 @@ export class PollSink implements Sink {
     let body = '';
     let took = false;
     if (!empty) {
-      for (let frame = this.owner.buffer.takeNext(); frame; frame = this.owner.buffer.takeNext()) {
-        body += frameEvent(frame.id, frame.text);
-        took = true;
-      }
+      // The last answer carries every frame before the close event; any other only as many as the
+      // buffer keeps, so that a lost answer can be polled for again (the client polls at once for the rest).
+      const frames = closeText === '' ? this.owner.buffer.takeBatch() : this.takeAll();
+      for (const frame of frames) body += frameEvent(frame.id, frame.text);
+      took = frames.length > 0;
     }
     body += closeText;
     this.owner.detach(this);
     if (body !== '') this.controller?.enqueue(utf8(body));
     this.controller?.close();
     if (took) this.owner.drained();
+  }
+
+  private takeAll(): BufferedFrame[] {
+    const frames: BufferedFrame[] = [];
+    for (let frame = this.owner.buffer.takeNext(); frame; frame = this.owner.buffer.takeNext()) frames.push(frame);
+    return frames;
   }
 }

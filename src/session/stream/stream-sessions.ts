@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ChatError } from '../../errors.js';
+import { ChatError, CloseCodes } from '../../errors.js';
 import type { Connection } from '../../transport/types.js';
 import { EVENT_STREAM_HEADERS, PollSink, type Sink, StreamSink } from './sinks.js';
 import { StreamConnection, type StreamListener } from './stream-connection.js';
@@ -57,6 +57,7 @@ export class StreamSessions {
       topics: this.topics,
       resumeFrames: this.settings.resumeFrames,
       maxBufferedBytes: this.settings.maxBufferedBytes,
+      // The longest a client may take to come back: a poller between polls, a stream client that notices its stream went quiet.
       lingerMs: Math.max(this.settings.pollTimeoutMs, this.settings.keepaliveMs),
       forget: (ended) => {
         if (this.byId.get(ended.sid) === ended) this.byId.delete(ended.sid);
@@ -87,6 +88,15 @@ export class StreamSessions {
 
   post(sid: string, deviceId: number, token: string, frames: readonly string[]): void {
     this.find(sid, deviceId, token).receive(frames);
+  }
+
+  /**
+   * The client closes its session (DELETE), as a WebSocket client's close frame with 1000 would: the
+   * Session's onClose hands what it had live and unacknowledged over to the inbox and frees the
+   * device's connection slot; an open response gets the close event and ends.
+   */
+  end(sid: string, deviceId: number, token: string): void {
+    this.find(sid, deviceId, token).close(CloseCodes.normal.code, 'the client closed the session');
   }
 
   resume(sid: string, deviceId: number, token: string, lastEventId: number, mode: StreamMode): Promise<Response> {

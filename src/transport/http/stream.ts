@@ -33,12 +33,28 @@ export interface StreamEndpoint {
   post(sid: string, deviceId: number, token: string, frames: readonly string[]): void;
   /** The frames after `lastEventId`, then live (stream) or as soon as there are any (poll); bad_request, resume_failed, stream_not_found. */
   resume(sid: string, deviceId: number, token: string, lastEventId: number, mode: StreamMode): Promise<Response>;
+  /** Ends session `sid` of the device that sent `token` as its client's close (1000); stream_not_found when it has none such. */
+  end(sid: string, deviceId: number, token: string): void;
 }
 
 export interface StreamLimits {
   readonly maxBatchFrames: number;
-  /** http.max_body_bytes: the transport refuses larger bodies before the route runs; checked here too for the text read. */
+  /** http.max_body_bytes. */
   readonly maxBodyBytes: number;
+  /** websocket.max_frame_bytes: any frame the WebSocket takes must also fit in a POST of its own. */
+  readonly maxFrameBytes: number;
+}
+
+/** Room in a POST body beyond one frame of websocket.max_frame_bytes: the brackets, and a little for a second small frame. */
+const BATCH_SLACK_BYTES = 1024;
+
+/**
+ * The largest body a /v1/stream POST may have: http.max_body_bytes, but never less than one frame of
+ * websocket.max_frame_bytes (with room to spare), or a frame the WebSocket takes could never go up
+ * the stream (413 each time, however the client splits its batches).
+ */
+function streamBodyLimit(limits: StreamLimits): number {
+  return Math.max(limits.maxBodyBytes, limits.maxFrameBytes + BATCH_SLACK_BYTES);
 }
 
 export function addStreamRoutes(
@@ -53,22 +69,29 @@ export function addStreamRoutes(
     }),
   );
 
-  router.add('POST', STREAM_PATH, async (request, context) => {
-    const mode = modeOf(request);
-    const frames = await readFrames(request, limits);
-    const first = frames[0];
-    if (typeof first !== 'object' || first === null || Array.isArray(first) || (first as { type?: unknown }).type !== 'auth') {
-      throw new ChatError('bad_request', 'the first frame must be the auth frame: [{"type":"auth","id":"…","token":"…"}, …]');
-    }
-    const token = (first as { token?: unknown }).token;
-    return endpoint.open(
-      frames.map((frame) => JSON.stringify(frame)),
-      typeof token === 'string' ? token : undefined,
-      mode,
-      // The router's client address already applied http.trust_proxy: the session gets it as the peer.
-      { remoteAddress: context.clientAddress, forwardedFor: undefined },
-    );
-  });
+  // The POST routes read their body themselves, to their own limit (streamBodyLimit), not http.max_body_bytes.
+  const bodyLimit = streamBodyLimit(limits);
+  router.add(
+    'POST',
+    STREAM_PATH,
+    async (request, context) => {
+      const mode = modeOf(request);
+      const frames = await readFrames(request, limits.maxBatchFrames, bodyLimit);
+      const first = frames[0];
+      if (typeof first !== 'object' || first === null || Array.isArray(first) || (first as { type?: unknown }).type !== 'auth') {
+        throw new ChatError('bad_request', 'the first frame must be the auth frame: [{"type":"auth","id":"…","token":"…"}, …]');
+      }
+      const token = (first as { token?: unknown }).token;
+      return endpoint.open(
+        frames.map((frame) => JSON.stringify(frame)),
+        typeof token === 'string' ? token : undefined,
+        mode,
+        // The router's client address already applied http.trust_proxy: the session gets it as the peer.
+        { remoteAddress: context.clientAddress, forwardedFor: undefined },
+      );
+    },
+    { streamBody: true },
+  );
 
   /**
    * The device behind the request's token. A live session's own token needs no lookup (the session
@@ -81,15 +104,35 @@ export function addStreamRoutes(
     return (token === '' ? undefined : endpoint.deviceBearing(sid, token)) ?? (await authenticate(request, address)).deviceId;
   };
 
-  router.add('POST', `${STREAM_PATH}/:sid`, async (request, context) => {
-    const sid = context.params.sid ?? '';
-    const deviceId = await deviceOf(request, sid, context.clientAddress);
-    const frames = await readFrames(request, limits);
-    endpoint.post(sid, deviceId, bearerToken(request), frames.map((frame) => JSON.stringify(frame)));
+  router.add(
+    'POST',
+    `${STREAM_PATH}/:sid`,
+    async (request, context) => {
+      const sid = context.params.sid ?? '';
+      const deviceId = await deviceOf(request, sid, context.clientAddress);
+      const frames = await readFrames(request, limits.maxBatchFrames, bodyLimit);
+      endpoint.post(sid, deviceId, bearerToken(request), frames.map((frame) => JSON.stringify(frame)));
+      return noContent();
+    },
+    { streamBody: true },
+  );
+
+  // The client's close: without it a session the client left would hold its connection slot and take
+  // frames until the heartbeat deadline.
+  router.add('DELETE', `${STREAM_PATH}/:sid`, async (request, context) => {
+    const principal = await authenticate(request, context.clientAddress);
+    endpoint.end(context.params.sid ?? '', principal.deviceId, bearerToken(request));
     return noContent();
   });
 
   router.add('GET', `${STREAM_PATH}/:sid`, async (request, context) => {
+    // The router answers HEAD with this route: a HEAD would attach a response and end the client's live one.
+    if (request.method === 'HEAD') {
+      return errorResponse(
+        new ChatError('method_not_allowed', `HEAD is not supported on ${STREAM_PATH}/<sid>; resume with GET, send frames with POST, close with DELETE`),
+        { allow: 'GET, POST, DELETE' },
+      );
+    }
     const principal = { deviceId: await deviceOf(request, context.params.sid ?? '', context.clientAddress) };
     const header = request.headers.get('last-event-id');
     const value = (header ?? '0').trim();
@@ -108,12 +151,9 @@ function bearerToken(request: Request): string {
   return /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '')?.[1] ?? '';
 }
 
-/** The body: a JSON array of 1..maxBatchFrames frames, refused whole otherwise. */
-async function readFrames(request: Request, limits: StreamLimits): Promise<unknown[]> {
-  const text = await request.text();
-  if (Buffer.byteLength(text) > limits.maxBodyBytes) {
-    throw new ChatError('payload_too_large', `the request body is larger than the limit of ${limits.maxBodyBytes} bytes (http.max_body_bytes)`);
-  }
+/** The body: a JSON array of 1..maxBatchFrames frames of at most `maxBytes` in all, refused whole otherwise. */
+async function readFrames(request: Request, maxBatchFrames: number, maxBytes: number): Promise<unknown[]> {
+  const text = await readText(request, maxBytes);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -122,8 +162,30 @@ async function readFrames(request: Request, limits: StreamLimits): Promise<unkno
   }
   if (!Array.isArray(value)) throw new ChatError('invalid_json', 'the request body must be a JSON array of frames');
   if (value.length === 0) throw new ChatError('bad_request', 'the batch is empty; send at least one frame');
-  if (value.length > limits.maxBatchFrames) {
-    throw new ChatError('payload_too_large', `${value.length} frames in one batch; the limit is ${limits.maxBatchFrames} (stream.max_batch_frames)`);
+  if (value.length > maxBatchFrames) {
+    throw new ChatError('payload_too_large', `${value.length} frames in one batch; the limit is ${maxBatchFrames} (stream.max_batch_frames)`);
   }
   return value;
+}
+
+/** The body as text, read no further than `maxBytes` (the transport does not bound a streamBody route's body). */
+async function readText(request: Request, maxBytes: number): Promise<string> {
+  const tooLarge = (): ChatError =>
+    new ChatError('payload_too_large', `the request body is larger than the limit of ${maxBytes} bytes (the larger of http.max_body_bytes and websocket.max_frame_bytes + ${BATCH_SLACK_BYTES})`);
+  if (Number(request.headers.get('content-length') ?? 0) > maxBytes) throw tooLarge();
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

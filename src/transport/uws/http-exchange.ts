@@ -216,8 +216,8 @@ function respond(res: HttpResponse, state: Exchange, response: Response, method:
     return;
   }
   const length = streamedLength(response);
-  const headOnly = method === 'HEAD' && length !== undefined;
-  // HEAD of a streamed response: its body is not read at all.
+  // HEAD of a streamed response or of an event stream (which may never end): its body is not read at all.
+  const headOnly = method === 'HEAD' && (length !== undefined || isEventStream(response));
   const sending: Promise<{ body: ArrayBuffer | undefined }> = headOnly
     ? (response.body as ReadableStream<Uint8Array>).cancel().then(() => ({ body: undefined }))
     : length === undefined
@@ -232,26 +232,21 @@ function respond(res: HttpResponse, state: Exchange, response: Response, method:
       for (const react of state.onAnswer) react();
       // A refusal before the whole request body came: close, rather than read the rest of it.
       const close = response.headers.get('connection') === 'close' || !state.bodyDone;
-      const writeHead = (): void => {
-        res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
-        response.headers.forEach((value, key) => {
-          if (key !== 'content-length' && !(close && key === 'connection')) res.writeHeader(key, value);
-        });
-      };
+      const head = (): void => writeHead(res, response, close);
       if (headOnly) {
         res.cork(() => {
-          writeHead();
+          head();
           res.endWithoutBody(length, close);
         });
         state.finished = true;
       } else if (length === undefined) {
         res.cork(() => {
-          writeHead();
+          head();
           res.end(method === 'HEAD' ? undefined : body, close);
         });
         state.finished = true;
       } else {
-        await pipeResponse(res, state, response.body as ReadableStream<Uint8Array>, length, writeHead);
+        await pipeResponse(res, state, response.body as ReadableStream<Uint8Array>, length, head);
       }
     })
     .catch((error: unknown) => {
@@ -353,13 +348,8 @@ async function pipeEventStream(res: HttpResponse, state: Exchange, response: Res
     if (value.byteLength === 0) continue;
     let ok = false;
     res.cork(() => {
-      if (!headWritten) {
-        res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
-        response.headers.forEach((value, key) => {
-          if (key !== 'content-length') res.writeHeader(key, value);
-        });
-        headWritten = true;
-      }
+      if (!headWritten) writeHead(res, response, false);
+      headWritten = true;
       ok = res.write(value);
     });
     if (!ok) {
@@ -369,15 +359,18 @@ async function pipeEventStream(res: HttpResponse, state: Exchange, response: Res
     }
   }
   res.cork(() => {
-    if (!headWritten) {
-      res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
-      response.headers.forEach((value, key) => {
-        if (key !== 'content-length') res.writeHeader(key, value);
-      });
-    }
+    if (!headWritten) writeHead(res, response, false);
     res.end(undefined, !state.bodyDone);
   });
   state.finished = true;
+}
+
+/** The status line and headers (uWS adds the length or chunked encoding itself); `close` leaves out a Connection header, as uWS writes its own. */
+function writeHead(res: HttpResponse, response: Response, close: boolean): void {
+  res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ''}`);
+  response.headers.forEach((value, key) => {
+    if (key !== 'content-length' && !(close && key === 'connection')) res.writeHeader(key, value);
+  });
 }
 
 export function remoteAddress(res: HttpResponse): string {
