@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { request, signUp } from '../helpers/http.js';
+import { logIn, request, signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { StreamClient } from '../helpers/stream.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -244,6 +244,38 @@ for (const transport of transports('the stream transport')) {
       await stream.nextEvent((frame) => frame.type === 'message' && frame.message.body.text === 'back');
       assertEachIdOnce(stream);
       stream.close();
+      ws.close();
+    });
+
+    it('refuses a POST or resume whose token is not the session\'s as before the session-token shortcut: 401 for a bad token on any sid, 404 for another device', async () => {
+      const { alice, bob, stream, ws, thread } = await pair();
+      const codeOf = (text: string): string => (JSON.parse(text) as { error: { code: string } }).error.code;
+      const ping = [{ type: 'ping', id: 'p' }];
+      // One character off the session's own token (same length): refused as unknown, exactly as on a sid that does not exist.
+      const last = alice.token.at(-1) === 'A' ? 'B' : 'A';
+      const forged = `${alice.token.slice(0, -1)}${last}`;
+      const onSession = await stream.post(ping, { token: forged });
+      const onNothing = await stream.post(ping, { token: forged, sid: `${stream.sid}x` });
+      assert.deepEqual([onSession.status, codeOf(onSession.text)], [401, 'unauthorized']);
+      assert.equal(onSession.text, onNothing.text, 'a wrong token says nothing about the sid');
+      const resumed = await stream.resumeRaw(stream.lastId, { token: forged });
+      assert.equal(resumed.status, 401);
+      await resumed.text();
+      // A good token of another device, the same user's included: not this session.
+      const second = await logIn(server.url, alice.name, 'correct horse', 'second');
+      for (const token of [bob.token, second.token]) {
+        const other = await stream.post([{ type: 'send', id: 'o', thread_id: thread, client_msg_id: `other-${token.slice(0, 6)}`, body: { text: 'not mine' } }], { token });
+        assert.deepEqual([other.status, codeOf(other.text)], [404, 'stream_not_found']);
+      }
+      // The session's own token goes through, and nothing of the refused POSTs was handled.
+      const ack = await stream.expect({ type: 'send', thread_id: thread, client_msg_id: 'mine', body: { text: 'mine' } }, 'ack');
+      assert.equal(ack.seq, 1);
+      // Revoked: the session closes, and its token is refused in full again.
+      const revoked = await request(`${server.url}/v1/devices/${alice.deviceId}`, { method: 'DELETE', token: alice.token });
+      assert.equal(revoked.status, 204);
+      await stream.closed();
+      const afterRevoke = await stream.post(ping);
+      assert.deepEqual([afterRevoke.status, codeOf(afterRevoke.text)], [401, 'unauthorized']);
       ws.close();
     });
 

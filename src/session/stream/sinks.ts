@@ -1,5 +1,6 @@
 import type { BufferedFrame, ResumeBuffer } from './resume-buffer.js';
 import { KEEPALIVE, OPENED, frameEvent, utf8 } from './sse.js';
+import type { KeepaliveMember, StreamTurns, TurnMember } from './turns.js';
 
 /** Where a stream session's frames go while a client is there to take them: one live response at a time. */
 export interface Sink {
@@ -31,19 +32,20 @@ export const EVENT_STREAM_HEADERS = {
 const RESPONSE_QUEUE_BYTES = 64 * 1024;
 
 /**
- * Stream mode: one open response; frames written as the transport reads (the web stream's
- * backpressure), a keepalive comment when nothing was written for a whole interval.
+ * Stream mode: one open response; the frames a session sends in one event-loop turn written as one
+ * chunk at the turn's end, as much as the transport reads (the web stream's backpressure); a
+ * keepalive comment when nothing was written for a whole interval (one sweep for all responses).
  */
-export class StreamSink implements Sink {
+export class StreamSink implements Sink, TurnMember, KeepaliveMember {
   readonly body: ReadableStream<Uint8Array>;
   private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   private ended = false;
+  private scheduled = false;
   private wroteSinceTick = true;
-  private readonly keepalive: NodeJS.Timeout;
 
   constructor(
     private readonly owner: SinkOwner,
-    keepaliveMs: number,
+    private readonly turns: StreamTurns,
   ) {
     this.body = new ReadableStream<Uint8Array>(
       {
@@ -51,28 +53,29 @@ export class StreamSink implements Sink {
           this.controller = controller;
           controller.enqueue(utf8(OPENED));
         },
-        pull: () => this.flush(),
+        // The reader took some: what waits can go now, not at a turn's end.
+        pull: () => this.writeWaiting(),
         cancel: () => this.gone(),
       },
       { highWaterMark: RESPONSE_QUEUE_BYTES, size: (chunk) => chunk.byteLength },
     );
-    this.keepalive = setInterval(() => {
-      if (!this.wroteSinceTick) this.write(KEEPALIVE);
-      this.wroteSinceTick = false;
-    }, keepaliveMs);
-    this.keepalive.unref();
+    turns.keepAlive(this);
   }
 
   flush(): void {
-    if (this.ended) return;
-    let took = false;
-    while ((this.controller?.desiredSize ?? 0) > 0) {
-      const frame = this.owner.buffer.takeNext();
-      if (!frame) break;
-      this.write(frameEvent(frame.id, frame.text));
-      took = true;
-    }
-    if (took) this.owner.drained();
+    if (this.ended || this.scheduled) return;
+    this.scheduled = true;
+    this.turns.atEndOfTurn(this);
+  }
+
+  endOfTurn(): void {
+    this.scheduled = false;
+    this.writeWaiting();
+  }
+
+  tick(): void {
+    if (!this.wroteSinceTick) this.write(KEEPALIVE);
+    this.wroteSinceTick = false;
   }
 
   queued(): number {
@@ -84,11 +87,28 @@ export class StreamSink implements Sink {
     if (this.ended) return;
     if (closeText !== undefined) {
       // The last frames (an error frame before the close) must reach the client, past the queue's mark.
-      for (let frame = this.owner.buffer.takeNext(); frame; frame = this.owner.buffer.takeNext()) this.write(frameEvent(frame.id, frame.text));
-      this.write(closeText);
+      let text = '';
+      for (let frame = this.owner.buffer.takeNext(); frame; frame = this.owner.buffer.takeNext()) text += frameEvent(frame.id, frame.text);
+      this.write(text + closeText);
     }
     this.stop();
     this.controller?.close();
+  }
+
+  /** The waiting frames, as many as the response's queue has room for, in one chunk. */
+  private writeWaiting(): void {
+    if (this.ended) return;
+    let room = this.controller?.desiredSize ?? 0;
+    let text = '';
+    while (room > 0) {
+      const frame = this.owner.buffer.takeNext();
+      if (!frame) break;
+      text += frameEvent(frame.id, frame.text);
+      room -= frame.bytes;
+    }
+    if (text === '') return;
+    this.write(text);
+    this.owner.drained();
   }
 
   private write(text: string): void {
@@ -104,7 +124,7 @@ export class StreamSink implements Sink {
 
   private stop(): void {
     this.ended = true;
-    clearInterval(this.keepalive);
+    this.turns.release(this);
   }
 }
 

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { Connection, ConnectionListener, SendStatus } from '../../transport/types.js';
 import { ResumeBuffer } from './resume-buffer.js';
 import type { Sink, SinkOwner } from './sinks.js';
@@ -37,8 +38,12 @@ export class StreamConnection implements Connection, SinkOwner {
     readonly sid: string,
     readonly remoteAddress: string,
     readonly forwardedFor: string | undefined,
-    /** The open's auth token, until the session knows its device: a POST that comes before the welcome is matched by it. */
-    private openToken: string | undefined,
+    /**
+     * The open's auth token: a POST that comes before the welcome is matched by it, and once the
+     * session is authenticated (with this token, its first frame) a request that bears it is the
+     * session's device without a lookup (a revoked device's sessions are closed).
+     */
+    private readonly openToken: string | undefined,
     private readonly deps: StreamConnectionDeps,
   ) {
     this.buffer = new ResumeBuffer(deps.resumeFrames, deps.maxBufferedBytes);
@@ -56,11 +61,19 @@ export class StreamConnection implements Connection, SinkOwner {
   /** Whether the device that sent `token` (authenticated as `deviceId`) is this session's. */
   belongsTo(deviceId: number, token: string): boolean {
     const own = this.listener?.deviceId;
-    if (own !== undefined) {
-      this.openToken = undefined;
-      return own === deviceId;
-    }
-    return this.openToken !== undefined && this.openToken === token;
+    if (own !== undefined) return own === deviceId;
+    return this.openToken !== undefined && sameSecret(this.openToken, token);
+  }
+
+  /**
+   * The session's device when it is open, authenticated, and `token` is the token it authenticated
+   * with (compared in constant time); undefined otherwise — the caller then checks the token as for
+   * any request, so that a wrong token is answered exactly as before.
+   */
+  deviceBearing(token: string): number | undefined {
+    const own = this.listener?.deviceId;
+    if (this.closed || own === undefined || this.openToken === undefined) return undefined;
+    return sameSecret(this.openToken, token) ? own : undefined;
   }
 
   /** Hands client frames to the session in order, as a WebSocket hands text frames; stops if the session closes. */
@@ -169,4 +182,11 @@ export class StreamConnection implements Connection, SinkOwner {
       this.close(1011, 'internal server error');
     }
   }
+}
+
+/** Equal strings, compared in time that does not depend on where they differ (a token's length is no secret: all have the same). */
+function sameSecret(expected: string, given: string): boolean {
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

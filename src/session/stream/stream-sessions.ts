@@ -4,6 +4,7 @@ import type { Connection } from '../../transport/types.js';
 import { EVENT_STREAM_HEADERS, PollSink, type Sink, StreamSink } from './sinks.js';
 import { StreamConnection, type StreamListener } from './stream-connection.js';
 import { StreamTopics } from './topics.js';
+import { StreamTurns } from './turns.js';
 
 /** As the /v1/stream routes' StreamEndpoint has them (declared there; the session implements it without importing the routes). */
 export type StreamMode = 'stream' | 'poll';
@@ -29,6 +30,7 @@ export interface StreamSettings {
 export class StreamSessions {
   private readonly byId = new Map<string, StreamConnection>();
   readonly topics = new StreamTopics();
+  private readonly turns: StreamTurns;
 
   constructor(
     private readonly node: string,
@@ -36,7 +38,9 @@ export class StreamSessions {
     private readonly accept: (connection: Connection) => StreamListener,
     private readonly settings: StreamSettings,
     private readonly onError: (error: unknown, where: string) => void,
-  ) {}
+  ) {
+    this.turns = new StreamTurns(settings.keepaliveMs);
+  }
 
   /** Open stream sessions, the ended ones still waiting to tell their client included. */
   get size(): number {
@@ -77,6 +81,11 @@ export class StreamSessions {
     return response;
   }
 
+  /** The device of open session `sid` when `token` is the one it authenticated with; undefined when the token must be checked as usual. */
+  deviceBearing(sid: string, token: string): number | undefined {
+    return this.byId.get(sid)?.deviceBearing(token);
+  }
+
   post(sid: string, deviceId: number, token: string, frames: readonly string[]): void {
     this.find(sid, deviceId, token).receive(frames);
   }
@@ -113,7 +122,7 @@ export class StreamSessions {
       const sink = new PollSink(connection, this.settings.pollTimeoutMs, headers);
       return { sink, response: sink.response };
     }
-    const sink = new StreamSink(connection, this.settings.keepaliveMs);
+    const sink = new StreamSink(connection, this.turns);
     return { sink, response: Promise.resolve(new Response(sink.body, { status: 200, headers })) };
   }
 

@@ -23,6 +23,12 @@ export interface StreamPeer {
 export interface StreamEndpoint {
   /** Opens a session with client frames (the first is auth; `token` is its token); the response carries its frames down. */
   open(frames: readonly string[], token: string | undefined, mode: StreamMode, peer: StreamPeer): Promise<Response>;
+  /**
+   * The device of this node's open, authenticated session `sid` when `token` is the token it
+   * authenticated with; undefined otherwise (unknown sid, another token): the request's token is then
+   * checked as any other's, so the answers stay those of the full check.
+   */
+  deviceBearing(sid: string, token: string): number | undefined;
   /** Hands frames to session `sid` of the device that sent `token`, in order; stream_not_found when it has none such. */
   post(sid: string, deviceId: number, token: string, frames: readonly string[]): void;
   /** The frames after `lastEventId`, then live (stream) or as soon as there are any (poll); bad_request, resume_failed, stream_not_found. */
@@ -87,13 +93,25 @@ export function addStreamRoutes(
     { streamBody: true },
   );
 
+  /**
+   * The device behind the request's token. A live session's own token needs no lookup (the session
+   * checked it when it opened, and is closed when its device is revoked); any other token is checked
+   * in full, so that an unknown sid, another device's session and a bad token get the answers they
+   * always got (404 stream_not_found, 401), and a wrong token says nothing about the sid.
+   */
+  const deviceOf = async (request: Request, sid: string, address: string): Promise<number> => {
+    const token = bearerToken(request);
+    return (token === '' ? undefined : endpoint.deviceBearing(sid, token)) ?? (await authenticate(request, address)).deviceId;
+  };
+
   router.add(
     'POST',
     `${STREAM_PATH}/:sid`,
     async (request, context) => {
-      const principal = await authenticate(request, context.clientAddress);
+      const sid = context.params.sid ?? '';
+      const deviceId = await deviceOf(request, sid, context.clientAddress);
       const frames = await readFrames(request, limits.maxBatchFrames, bodyLimit);
-      endpoint.post(context.params.sid ?? '', principal.deviceId, bearerToken(request), frames.map((frame) => JSON.stringify(frame)));
+      endpoint.post(sid, deviceId, bearerToken(request), frames.map((frame) => JSON.stringify(frame)));
       return noContent();
     },
     { streamBody: true },
@@ -115,7 +133,7 @@ export function addStreamRoutes(
         { allow: 'GET, POST, DELETE' },
       );
     }
-    const principal = await authenticate(request, context.clientAddress);
+    const principal = { deviceId: await deviceOf(request, context.params.sid ?? '', context.clientAddress) };
     const header = request.headers.get('last-event-id');
     const value = (header ?? '0').trim();
     if (!/^\d{1,15}$/.test(value)) throw new ChatError('bad_request', `Last-Event-ID must be the id of the last frame received (0 for none), not "${header}"`);
