@@ -9,6 +9,18 @@ import type { CertificateInfo, TlsFiles } from './tls.js';
 
 export type TransportKind = 'uws' | 'node';
 
+/**
+ * What a handler errors an event stream's body with to drop its connection at once instead of ending
+ * the response: the transport closes the socket, discarding whatever it and the kernel still hold for a
+ * client that may never read it (a newer response of the same session replaced this one), and logs nothing.
+ */
+export class ResponseCutError extends Error {
+  constructor() {
+    super('the response was cut: a newer one took its place');
+    this.name = 'ResponseCutError';
+  }
+}
+
 export interface HttpContext {
   /** The peer's IP address as the socket sees it (a proxy's, behind one). */
   readonly remoteAddress: string;

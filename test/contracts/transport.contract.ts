@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
 import { type Harness, MAX_BODY_BYTES, MAX_BUFFERED_BYTES, type MakeTransport, patternSha256, withTransport } from './transport-harness.js';
 import { RawHttpClient, postPattern } from './transport-raw-client.js';
+import { ResponseCutError } from '../../src/transport/types.js';
 
 export type { MakeTransport };
 
@@ -387,6 +388,21 @@ export function transportContract(name: string, create: MakeTransport): void {
         assert.equal(head.status, 200);
         assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/);
         assert.equal(await head.text(), '');
+        assert.equal((await fetch(h.url('/echo'))).status, 201);
+        assert.deepEqual(h.errors, []);
+      }));
+
+    it('cuts the connection of an event stream its handler errors with ResponseCutError, without reporting it, and carries on', () =>
+      withTransport(create, async (h) => {
+        const response = await fetchEvents(h);
+        const controller = h.eventStreams[0] as ReadableStreamDefaultController<Uint8Array>;
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        assert.equal(new TextDecoder().decode((await reader.read()).value), 'data: one\n\n');
+        controller.error(new ResponseCutError());
+        // Cut, not ended: the client sees the connection fail, as after a network cut (a clean end would say the stream is over).
+        await assert.rejects(async () => {
+          for (;;) if ((await reader.read()).done) return;
+        });
         assert.equal((await fetch(h.url('/echo'))).status, 201);
         assert.deepEqual(h.errors, []);
       }));

@@ -129,6 +129,27 @@ for (const transport of transports('the stream transport')) {
       ws.close();
     });
 
+    it('cuts the connection of a response a newer resume replaces, so that what it still held goes with it; the newer one carries on', async () => {
+      const { stream, ws, thread } = await pair();
+      stream.cut();
+      const older = await stream.resumeRaw(stream.lastId, { mode: 'stream' });
+      assert.equal(older.status, 200);
+      const olderReader = (older.body as ReadableStream<Uint8Array>).getReader();
+      await olderReader.read();
+      const newer = await stream.resumeRaw(stream.lastId, { mode: 'stream' });
+      assert.equal(newer.status, 200);
+      // Cut, not ended: a response ended cleanly would be flushed first, however much it held for a client that never reads.
+      await assert.rejects(async () => {
+        for (;;) if ((await olderReader.read()).done) return;
+      });
+      const newerReader = (newer.body as ReadableStream<Uint8Array>).getReader();
+      await ws.expect({ type: 'send', thread_id: thread, client_msg_id: 'after-cut', body: { text: 'after the cut' } }, 'ack');
+      let text = '';
+      while (!text.includes('after the cut')) text += new TextDecoder().decode((await newerReader.read()).value);
+      await newerReader.cancel();
+      ws.close();
+    });
+
     it('refuses a resume from a frame no longer kept with 409 resume_failed, ends the session, and a new session brings what was missed', async () => {
       const { alice, stream, ws, thread } = await pair();
       const from = stream.lastId;

@@ -36,4 +36,14 @@ describe('a long-poll answer', () => {
     assert.deepEqual(await poll(buffer, 4), [5]);
     assert.deepEqual(await poll(buffer, 5), [6]);
   });
+
+  it('carries at most 64 KiB of frames however much the buffer keeps: a repeated poll for old frames costs the server no more than that', async () => {
+    const buffer = new ResumeBuffer(1024, 1 << 20);
+    for (let index = 0; index < 40; index++) buffer.push(JSON.stringify({ n: index, text: 'x'.repeat(15_000) }));
+    const first = await poll(buffer, 0);
+    // 15 kB frames: four fit in 64 KiB; the client polls again at once for the rest.
+    assert.deepEqual(first, [1, 2, 3, 4]);
+    assert.deepEqual(await poll(buffer, 0), [1, 2, 3, 4]);
+    assert.deepEqual(await poll(buffer, 4), [5, 6, 7, 8]);
+  });
 });

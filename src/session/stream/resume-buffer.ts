@@ -92,13 +92,14 @@ export class ResumeBuffer {
    * `maxBytes` in all (one frame at least), so that every frame of an answer stays kept once written
    * and an answer that is lost can be asked for again whole. The rest wait for the next answer.
    */
-  takeBatch(): BufferedFrame[] {
+  takeBatch(maxBytes = this.maxBytes): BufferedFrame[] {
     const batch: BufferedFrame[] = [];
+    const limit = Math.min(maxBytes, this.maxBytes);
     let bytes = 0;
     while (batch.length < this.maxFrames) {
       const first = this.frames[0]?.id ?? this.lastId + 1;
       const next = this.frames[this.writtenId + 1 - first];
-      if (!next || (batch.length > 0 && bytes + next.bytes > this.maxBytes)) break;
+      if (!next || (batch.length > 0 && bytes + next.bytes > limit)) break;
       bytes += next.bytes;
       batch.push(this.takeNext() as BufferedFrame);
     }

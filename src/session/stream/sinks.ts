@@ -1,3 +1,4 @@
+import { ResponseCutError } from '../../transport/types.js';
 import type { BufferedFrame, ResumeBuffer } from './resume-buffer.js';
 import { KEEPALIVE, OPENED, frameEvent, utf8 } from './sse.js';
 import type { KeepaliveMember, StreamTurns, TurnMember } from './turns.js';
@@ -90,9 +91,15 @@ export class StreamSink implements Sink, TurnMember, KeepaliveMember {
       let text = '';
       for (let frame = this.owner.buffer.takeNext(); frame; frame = this.owner.buffer.takeNext()) text += frameEvent(frame.id, frame.text);
       this.write(text + closeText);
+      this.stop();
+      this.controller?.close();
+      return;
     }
+    // Replaced by a newer response (or the session was lost): cut, so that what this one still holds
+    // in the transport and the kernel goes with its socket. A client that opened several resumes and
+    // reads none of them would otherwise pin a copy of the buffer in each.
     this.stop();
-    this.controller?.close();
+    this.controller?.error(new ResponseCutError());
   }
 
   /** The waiting frames, as many as the response's queue has room for, in one chunk. */
@@ -187,7 +194,7 @@ export class PollSink implements Sink {
     if (!empty) {
       // The last answer carries every frame before the close event; any other only as many as the
       // buffer keeps, so that a lost answer can be polled for again (the client polls at once for the rest).
-      const frames = closeText === '' ? this.owner.buffer.takeBatch() : this.takeAll();
+      const frames = closeText === '' ? this.owner.buffer.takeBatch(RESPONSE_QUEUE_BYTES) : this.takeAll();
       for (const frame of frames) body += frameEvent(frame.id, frame.text);
       took = frames.length > 0;
     }

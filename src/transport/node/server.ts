@@ -8,7 +8,7 @@ import { SERVED_METHODS, checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
 import { RequestAbortedError, isEventStream, streamedLength } from '../streaming.js';
 import { type CertificateInfo, readTlsFiles } from '../tls.js';
-import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
+import { type Connection, type ConnectionListener, ResponseCutError, type SendStatus, type TransportOptions, type TransportServer } from '../types.js';
 
 /** Topic subscriptions, kept by hand: `ws` has no publish/subscribe of its own. */
 class Topics {
@@ -263,6 +263,8 @@ async function serveHttp(req: IncomingMessage, res: ServerResponse, options: Tra
     const incoming = toRequest(head, body);
     await write(req, res, incoming.ok ? await options.http(incoming.request, { remoteAddress: remoteAddress(req) }) : incoming.response, method);
   } catch (error) {
+    // A cut event stream (pipeResponse destroyed its socket): on purpose, nothing to report.
+    if (error instanceof ResponseCutError) return;
     options.onError(error, `${method} ${head.target}`);
     if (!res.headersSent) await write(req, res, internalError(), method).catch(() => res.destroy());
     else res.destroy();

@@ -3,7 +3,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
 import { REQUEST_QUEUE_BYTES, RequestAbortedError, isEventStream, streamedLength } from '../streaming.js';
-import type { TransportOptions } from '../types.js';
+import { ResponseCutError, type TransportOptions } from '../types.js';
 
 /*
  * One HTTP request on uWS, from its head to the last byte of the answer: the
@@ -210,7 +210,7 @@ function respond(res: HttpResponse, state: Exchange, response: Response, method:
   state.answered = true;
   if (isEventStream(response) && method !== 'HEAD') {
     pipeEventStream(res, state, response).catch((error: unknown) => {
-      options.onError(error, 'writing an event stream');
+      if (!(error instanceof ResponseCutError)) options.onError(error, 'writing an event stream');
       if (!state.aborted && !state.finished) res.close();
     });
     return;
