@@ -55,6 +55,13 @@ export interface GateState {
  * answers after a start would otherwise remove them. Dead-token answers
  * from `breakerRun` different devices in a row, with no notification accepted
  * between them, pause the provider instead.
+ *
+ * Whether an answer is the probe's is the dispatcher's to say (it admitted
+ * that row as the probe): an answer to a request sent before the pause may
+ * arrive while the probe is out, and must neither end the probe nor count as
+ * its failure. A device whose probe failed waits behind the devices not yet
+ * probed in this pause (see notBefore), so that one bad subscription or token
+ * cannot be the probe every time while others would be accepted.
  */
 export class ProviderGate {
   private paused = false;
@@ -64,6 +71,8 @@ export class ProviderGate {
   private probing = false;
   private proven = false;
   private readonly deadRun = new Set<number>();
+  /** Devices whose probe failed in this pause, and how many times: they wait that many ms past the next probe. */
+  private readonly failedDevices = new Map<number, number>();
 
   constructor(
     private readonly breakerRun: number,
@@ -75,12 +84,25 @@ export class ProviderGate {
     return { paused: this.paused, until: this.until, reason: this.reason };
   }
 
-  admit(now: number): Admission {
+  admit(now: number, deviceId: number): Admission {
     if (this.probing) return { kind: 'busy' };
-    if (now < this.until) return { kind: 'wait', until: this.until };
+    const until = this.notBefore(deviceId);
+    if (now < until) return { kind: 'wait', until };
     if (!this.paused) return { kind: 'send' };
     this.probing = true;
     return { kind: 'probe' };
+  }
+
+  /**
+   * When a notification for `deviceId` may go next: the pause's (or
+   * Retry-After's) end; for a device whose probe failed in this pause, a few
+   * ms later, one per failed probe. The queue hands out due rows oldest
+   * first (by not_before, then id), so a row deferred to this time comes
+   * after every row not yet probed, and the probes go round the devices
+   * rather than asking the same one each time.
+   */
+  notBefore(deviceId: number): number {
+    return this.paused ? this.until + (this.failedDevices.get(deviceId) ?? 0) : this.until;
   }
 
   /** The probe ended without an answer of the provider (the row was skipped, or chatd failed). */
@@ -89,12 +111,12 @@ export class ProviderGate {
   }
 
   /**
-   * Records an answer; returns whether it paused the provider just now (the
-   * dispatcher logs that once, at error level).
+   * Records an answer for `deviceId` (`probe`: the row was admitted as the
+   * probe); returns whether it paused the provider just now (the dispatcher
+   * logs that once, at error level).
    */
-  answered(outcome: PushOutcome, now: number): { readonly pausedNow: boolean; readonly resumed: boolean } {
-    const wasProbe = this.probing;
-    this.probing = false;
+  answered(outcome: PushOutcome, now: number, deviceId: number, probe: boolean): { readonly pausedNow: boolean; readonly resumed: boolean } {
+    if (probe) this.probing = false;
     switch (outcome.kind) {
       case 'sent': {
         const resumed = this.paused;
@@ -104,14 +126,15 @@ export class ProviderGate {
         this.failedProbes = 0;
         this.proven = true;
         this.deadRun.clear();
+        this.failedDevices.clear();
         return { pausedNow: false, resumed };
       }
       case 'provider_error':
-        return { pausedNow: this.pause(outcome.reason, now, wasProbe), resumed: false };
+        return { pausedNow: this.pause(outcome.reason, now, probe ? deviceId : undefined), resumed: false };
       case 'retry':
         if (outcome.retryAfterMs !== undefined) this.until = Math.max(this.until, now + outcome.retryAfterMs);
         // A probe that met a passing failure: the provider stays paused, probed again later.
-        if (wasProbe && this.paused) this.until = Math.max(this.until, now + this.probeDelay(++this.failedProbes));
+        if (probe && this.paused) this.probeFailed(deviceId, now);
         return { pausedNow: false, resumed: false };
       default:
         return { pausedNow: false, resumed: false };
@@ -119,32 +142,45 @@ export class ProviderGate {
   }
 
   /** A dead_token answer for `deviceId`: remove the token, keep it for later, or trip the breaker (then the provider is paused). */
-  deadToken(deviceId: number, outcome: Extract<PushOutcome, { kind: 'dead_token' }>, now: number): { readonly verdict: DeadTokenVerdict; readonly pausedNow: boolean } {
+  deadToken(
+    deviceId: number,
+    outcome: Extract<PushOutcome, { kind: 'dead_token' }>,
+    now: number,
+    probe: boolean,
+  ): { readonly verdict: DeadTokenVerdict; readonly pausedNow: boolean } {
     const { reason } = outcome;
-    const wasProbe = this.probing;
-    this.probing = false;
+    if (probe) this.probing = false;
     this.deadRun.add(deviceId);
     if (this.paused || this.deadRun.size >= this.breakerRun) {
-      const pausedNow = this.pause(`${this.deadRun.size} devices in a row answered as dead tokens, none accepted between them (last: ${reason})`, now, wasProbe);
+      const pausedNow = this.pause(`${this.deadRun.size} devices in a row answered as dead tokens, none accepted between them (last: ${reason})`, now, probe ? deviceId : undefined);
       return { verdict: 'trip', pausedNow };
     }
     return { verdict: this.proven || !isSuspect(outcome) ? 'drop' : 'hold', pausedNow: false };
   }
 
   /**
-   * Paused, or a probe failed: the next probe after the backoff (answers of
-   * requests already on their way when the pause began change nothing).
-   * Returns whether it was running before.
+   * Paused, or the probe (of `probedDevice`) failed: the next probe after the
+   * backoff (answers of requests already on their way when the pause began
+   * change nothing). Returns whether it was running before.
    */
-  private pause(reason: string, now: number, wasProbe: boolean): boolean {
+  private pause(reason: string, now: number, probedDevice: number | undefined): boolean {
     const pausedNow = !this.paused;
     this.paused = true;
     this.proven = false;
     if (pausedNow) {
       this.reason = reason;
       this.failedProbes = 0;
+      this.failedDevices.clear();
+      this.until = Math.max(this.until, now + this.probeDelay(++this.failedProbes));
+    } else if (probedDevice !== undefined) {
+      this.probeFailed(probedDevice, now);
     }
-    if (pausedNow || wasProbe) this.until = Math.max(this.until, now + this.probeDelay(++this.failedProbes));
     return pausedNow;
+  }
+
+  /** The probe failed: the next one after a longer wait, and another device first. */
+  private probeFailed(deviceId: number, now: number): void {
+    this.until = Math.max(this.until, now + this.probeDelay(++this.failedProbes));
+    this.failedDevices.set(deviceId, (this.failedDevices.get(deviceId) ?? 0) + 1);
   }
 }
