@@ -3,7 +3,7 @@ import type { Clock, Timer } from '../clock.js';
 import type { PushQueueListener } from '../services/types.js';
 import type { DuePush, PushCounter, PushQueueStorage } from '../storage/ports/push.js';
 import { type ContentSettings, notificationFor } from './content.js';
-import { type GateState, ProviderGate } from './provider-gate.js';
+import { type GateState, MAX_RETRY_AFTER_MS, ProviderGate } from './provider-gate.js';
 import type { Providers } from './providers.js';
 import type { PushOutcome, PushPlatform } from './types.js';
 
@@ -12,7 +12,7 @@ export interface DispatcherSettings extends ContentSettings {
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
   readonly concurrency: number;
-  /** Dead-token answers from this many devices in a row, none accepted between them, pause the provider (default 20). */
+  /** Suspect dead-token answers from this many users in a row, none accepted between them, pause the provider (default 20). */
   readonly breakerDeadTokens?: number;
 }
 
@@ -77,7 +77,9 @@ export class PushDispatcher implements PushQueueListener {
     this.platforms = { apns: deps.providers.has('apns'), fcm: deps.providers.has('fcm'), webpush: deps.providers.has('webpush') };
     const { settings } = deps;
     for (const platform of deps.providers.keys()) {
-      this.gates.set(platform, new ProviderGate(settings.breakerDeadTokens ?? DEFAULT_BREAKER_DEAD_TOKENS, (n) => retryDelay(settings.retryBaseMs, n)));
+      // A Web Push endpoint is a URL a user chose: its Retry-After holds that subscription, never the provider.
+      const scope = platform === 'webpush' ? 'subscription' : 'provider';
+      this.gates.set(platform, new ProviderGate(settings.breakerDeadTokens ?? DEFAULT_BREAKER_DEAD_TOKENS, (n) => retryDelay(settings.retryBaseMs, n), scope));
     }
   }
 
@@ -257,7 +259,7 @@ export class PushDispatcher implements PushQueueListener {
         return;
       }
       case 'dead_token': {
-        const { verdict, pausedNow } = gate.deadToken(row.deviceId, outcome, now, probe);
+        const { verdict, pausedNow } = gate.deadToken(row.deviceId, row.userId, outcome, now, probe);
         if (verdict === 'drop') {
           await storage.dropDeadToken(row, token);
           log.warn({ ...context, reason: outcome.reason }, 'push token removed: the provider says it is no longer valid');
@@ -282,7 +284,12 @@ export class PushDispatcher implements PushQueueListener {
       case 'retry': {
         gate.answered(outcome, now, row.deviceId, probe);
         if (outcome.retryAfterMs !== undefined) {
-          log.info({ platform, retry_after_ms: outcome.retryAfterMs, reason: outcome.reason }, 'push provider asked to wait (Retry-After): its notifications wait until then');
+          const waitMs = Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS);
+          if (platform === 'webpush') {
+            log.info({ ...context, platform, retry_after_ms: waitMs, reason: outcome.reason }, 'push subscription asked to wait (Retry-After): its notifications wait until then');
+          } else {
+            log.info({ platform, retry_after_ms: waitMs, reason: outcome.reason }, 'push provider asked to wait (Retry-After): its notifications wait until then');
+          }
         }
         await this.retry(row, outcome.reason, now);
         return;

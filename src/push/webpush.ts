@@ -86,12 +86,15 @@ export function classify(error: unknown, now: number = Date.now()): PushOutcome 
     const retryAfterMs = retryAfterOf(headerOf(error.headers, 'retry-after'), now);
     return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, retryAfterMs };
   }
-  // 403 (RFC 8292 §4.2): the subscription was made with another application server key: a stale one after
-  // the key pair changed, or one a user made so on purpose. About that subscription, so it is a dead token;
-  // but a new pair of ours makes every subscription answer so: suspect, for the dead-token circuit breaker.
-  if (status === 403) return suspectDeadToken(`${reason} (the subscription was made with another VAPID key than webpush.vapid_file's)`);
-  // 401: the push service refuses this server's VAPID signature (the key pair or webpush.subject), whatever the subscription.
-  if (status === 401) return { kind: 'provider_error', reason: `${reason} (check the VAPID keys, webpush.vapid_file, and webpush.subject)` };
+  // 403 (RFC 8292 §4.2), and 401 (Mozilla's autopush answers so for the same case): the subscription was made
+  // with another application server key: a stale one after the key pair changed, or one a user made so on
+  // purpose. The endpoint is the user's choice, so its answer speaks for that subscription only, never for
+  // the provider: a dead token; but a new pair of ours (or a VAPID signature a push service refuses) makes
+  // every subscription answer so: suspect, for the dead-token circuit breaker, which pauses Web Push only when
+  // subscriptions of many different users answer so in a row.
+  if (status === 403 || status === 401) {
+    return suspectDeadToken(`${reason} (the subscription was made with another VAPID key than webpush.vapid_file's, or the push service refuses this server's VAPID signature: check webpush.vapid_file and webpush.subject)`);
+  }
   // 400, 413 (payload too large) and the rest: this request will not do better.
   return { kind: 'failed', reason };
 }

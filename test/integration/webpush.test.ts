@@ -179,6 +179,36 @@ describe('Web Push', () => {
     a.socket.close();
   });
 
+  it('one user\'s subscriptions cannot hold Web Push for others: a 401 pauses nothing, a Retry-After of an hour holds that subscription only', async () => {
+    const w = await world();
+    // Mallory subscribed with another VAPID key (Mozilla's answer: 401); Eve's endpoint asks for an hour's wait.
+    const mallorys = w.service.browser();
+    const eves = w.service.browser();
+    const bobs = w.service.browser();
+    w.service.answer(mallorys, () => ({ status: 401 }));
+    w.service.answer(eves, () => ({ status: 429, headers: { 'retry-after': '3600' } }));
+    const mallory = await user(w, 'mallory', mallorys);
+    const eve = await user(w, 'eve', eves);
+    const bob = await user(w, 'bob', bobs);
+    const alice = await user(w, 'alice');
+    const a = await connectAuthenticated(w.server.wsUrl, alice.token);
+    await send(a.socket, await direct(a.socket, mallory.id), { text: 'to mallory' });
+    await w.service.waitForDeliveries(1);
+    await send(a.socket, await direct(a.socket, eve.id), { text: 'to eve' });
+    await w.server.waitForLog((line) => String(line.msg).startsWith('push subscription asked to wait') && line.device === eve.deviceId);
+    await send(a.socket, await direct(a.socket, bob.id), { text: 'to bob' });
+    let count = 1;
+    while (!w.service.deliveries.entries.some((delivery) => delivery.browserId === bobs.id)) await w.service.waitForDeliveries(++count);
+    const toBob = w.service.deliveries.entries.find((delivery) => delivery.browserId === bobs.id);
+    assert.equal(toBob?.status, 201);
+    assert.equal(toBob?.payload.body, 'to bob');
+    const wait = w.server.logs.find((line) => String(line.msg).startsWith('push subscription asked to wait'));
+    assert.equal(wait?.retry_after_ms, 300_000, 'the hour is capped at 5 minutes');
+    assert.equal(w.server.logs.filter((line) => String(line.msg).startsWith('push provider')).length, 0, 'Web Push was neither paused nor held');
+    assert.equal(w.service.deliveries.entries.filter((delivery) => delivery.browserId === eves.id).length, 1, 'Eve\'s subscription waits');
+    a.socket.close();
+  });
+
   it('refuses registrations it could not or must not send to, with the part at fault named, and keeps the previous one', async () => {
     const w = await world();
     const browser = w.service.browser();

@@ -111,7 +111,7 @@ describe('the provider gate', () => {
     gate.answered({ kind: 'retry', reason: '503' }, until, 2, false);
     assert.equal(gate.state().until, until, 'no backoff for a probe that has not answered');
     assert.equal(gate.admit(until, 4).kind, 'busy', 'still one request at a time while the probe is out');
-    gate.deadToken(5, { kind: 'dead_token', reason: '410' }, until, false);
+    gate.deadToken(5, 5, suspectDeadToken('APNs 400 BadDeviceToken'), until, false);
     assert.equal(gate.admit(until, 4).kind, 'busy');
     assert.deepEqual(gate.answered(SENT, until, 3, true), { pausedNow: false, resumed: true });
     assert.equal(gate.admit(until, 4).kind, 'send');
@@ -170,7 +170,7 @@ describe('push that fails safe (fake clock)', () => {
     await dispatcher.stop();
   });
 
-  it('a Retry-After holds the whole provider: no notification goes to it before then', async () => {
+  it('an APNs or FCM Retry-After holds the whole provider: no notification goes to it before then', async () => {
     const { admin, clock, provider, dispatcher, logged } = await setUp(2, (_token, call) => (call === 1 ? { kind: 'retry', reason: 'FCM 429', retryAfterMs: 30_000 } : SENT));
     dispatcher.start();
     await provider.called(1);
@@ -227,7 +227,7 @@ describe('push that fails safe (fake clock)', () => {
     }
     assert.equal(await registered(), 3, 'no token removed');
     assert.equal((await admin.pushCounts()).droppedTokens, 0);
-    assert.match(String(logged(/^push provider paused/)[0]?.reason), /3 devices in a row/);
+    assert.match(String(logged(/^push provider paused/)[0]?.reason), /3 users in a row/);
     fixed = true;
     clock.advance(300_000);
     await turnsUntil(async () => (await admin.pushCounts()).sent === 3, 'all three delivered after the probe');

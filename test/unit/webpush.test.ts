@@ -85,7 +85,7 @@ describe('Web Push subscriptions', () => {
 describe('Web Push provider', () => {
   const error = (status: number, headers: Record<string, string> = {}) => new WebPushError('Received unexpected response code', status, headers, 'why', 'https://x');
 
-  it('classifies push service answers: 404/410 dead, 403 a suspect dead token, 429/5xx retry with Retry-After, 401 provider_error, other failed', () => {
+  it('classifies push service answers: 404/410 dead, 401/403 a suspect dead token, 429/5xx retry with Retry-After, other failed', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     assert.equal(classify(error(410), now).kind, 'dead_token');
     assert.equal(classify(error(404), now).kind, 'dead_token');
@@ -96,8 +96,12 @@ describe('Web Push provider', () => {
     const forbidden = classify(error(403), now);
     assert.equal(forbidden.kind, 'dead_token');
     assert.ok(isSuspect(forbidden), 'a 403 for every subscription trips the dead-token breaker instead of removing them all');
-    assert.equal(classify(error(401), now).kind, 'provider_error');
-    assert.match((classify(error(401), now) as { reason: string }).reason, /VAPID/);
+    // A 401 too (Mozilla's autopush answers so for a subscription made with another key): the endpoint is the
+    // user's choice, so its answer never pauses Web Push on its own say; only the breaker does, across users.
+    const unauthorized = classify(error(401), now);
+    assert.equal(unauthorized.kind, 'dead_token');
+    assert.ok(isSuspect(unauthorized));
+    assert.match((unauthorized as { reason: string }).reason, /VAPID/);
     assert.equal(classify(error(413), now).kind, 'failed');
     assert.equal(classify(error(400), now).kind, 'failed');
     assert.equal(classify(new Error('socket hang up'), now).kind, 'retry');
