@@ -173,8 +173,9 @@ describe('Web Push', () => {
     const [limited, failed, sent] = await w.service.waitForDeliveries(3);
     assert.deepEqual([limited?.status, failed?.status, sent?.status], [429, 500, 201]);
     assert.equal(sent?.payload.body, 'try again');
-    // The wait the 429 asked for held the provider, and the retry was scheduled no sooner (what was recorded, not a measured time).
-    await w.server.waitForLog((line) => String(line.msg).startsWith('push provider asked to wait (Retry-After)') && line.retry_after_ms === 2000);
+    // The wait the 429 asked for held that subscription (not the provider), and the retry was scheduled no sooner
+    // (what was recorded, not a measured time).
+    await w.server.waitForLog((line) => String(line.msg).startsWith('push subscription asked to wait (Retry-After)') && line.retry_after_ms === 2000 && line.device === bob.deviceId);
     const retried = await w.server.waitForLog((line) => line.msg === 'push failed for now; will retry' && line.device === bob.deviceId && /Web Push 429/.test(String(line.reason)));
     assert.ok(Number(retried.retry_in_ms) >= 2000, `retry scheduled ${retried.retry_in_ms} ms ahead for a Retry-After of 2 s`);
     assert.equal(pushRow(w, bob.deviceId).push_platform, 'webpush', 'a transient failure keeps the subscription');
