@@ -20,6 +20,10 @@ export function isSuspect(outcome: PushOutcome): boolean {
   return suspects.has(outcome);
 }
 
+/** How much later than the next probe a device whose probe failed may be probed, per failed probe, and at most how many steps. */
+const HELD_STEP_MS = 1_000;
+const MAX_HELD_STEPS = 60;
+
 /** What the dispatcher may do with a notification for a provider now. */
 export type Admission =
   /** Send it. */
@@ -93,7 +97,7 @@ export class ProviderGate {
   private readonly deadRunUsers = new Set<number>();
   /** Their devices: probed after the others once the breaker trips. */
   private readonly deadRunDevices = new Set<number>();
-  /** Devices whose probe failed in this pause, and how many times: they wait that many ms past the next probe. */
+  /** Devices whose probe failed in this pause, and how many times: they wait that many steps (HELD_STEP_MS) past the next probe. */
   private readonly failedDevices = new Map<number, number>();
   /** Subscriptions (devices) asked to wait by their own Retry-After (scope 'subscription'): until when. */
   private readonly deviceWaits = new Map<number, number>();
@@ -120,14 +124,16 @@ export class ProviderGate {
 
   /**
    * When a notification for `deviceId` may go next: the pause's (or
-   * Retry-After's) end; for a device whose probe failed in this pause, a few
-   * ms later, one per failed probe. The queue hands out due rows oldest
-   * first (by not_before, then id), so a row deferred to this time comes
-   * after every row not yet probed, and the probes go round the devices
-   * rather than asking the same one each time.
+   * Retry-After's) end; for a device whose probe failed in this pause, a
+   * second later per failed probe (at most a minute). At the probe's time
+   * its rows are not due yet, whatever their lane, so the probe goes to a
+   * device not yet probed when there is one; among those that failed, the
+   * one that failed least goes first. The probes go round the devices rather
+   * than asking the same one each time.
    */
   notBefore(deviceId: number): number {
-    const provider = this.paused ? this.until + (this.failedDevices.get(deviceId) ?? 0) : this.until;
+    const failed = this.paused ? (this.failedDevices.get(deviceId) ?? 0) : 0;
+    const provider = this.until + Math.min(failed, MAX_HELD_STEPS) * HELD_STEP_MS;
     return Math.max(provider, this.deviceWaits.get(deviceId) ?? 0);
   }
 
