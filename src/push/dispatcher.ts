@@ -203,6 +203,9 @@ export class PushDispatcher implements PushQueueListener {
       await storage.deferPushes(ids, until);
       this.wakeAt(until);
     }
+    // A full batch of which some only waited: more rows may be due now (a late timer, several waits passed at
+    // once). Deferring them frees no slot and ends no request, so nothing else would come back for them.
+    if (waiting.size > 0 && claimed.length >= settings.concurrency) this.passAgain = true;
     // Due rows not taken now are in flight or wait for a slot: their completions wake us.
     if (this.stopped) return;
     const next = await storage.nextDueAfter(now);

@@ -75,7 +75,7 @@ const userOf = (token: string): number => Number(/^u(\d+)/.exec(token)?.[1]);
  * Recipients `users[i]` devices each (user i+1, in that order: their notifications are queued in that
  * order), every device registered on `platform`, each user in a thread of their own with alice.
  */
-async function setUp(platform: PushPlatform, users: readonly number[], answer: (token: string) => PushOutcome, settings: Partial<DispatcherSettings> = {}) {
+async function setUp(platform: PushPlatform, users: readonly number[], answer: (token: string) => PushOutcome, settings: Partial<DispatcherSettings> = {}, threadsPerUser = 1) {
   const store = memoryStore();
   const admin = new SqliteAdminStorage(store);
   const tokens = new SqlitePushTokensStorage(store);
@@ -88,7 +88,9 @@ async function setUp(platform: PushPlatform, users: readonly number[], answer: (
       await tokens.registerPushToken(deviceId, { platform, token: tokenOf(index + 1, n + 1), topic: null });
       devices.push(deviceId);
     }
-    seedThread(store, [alice.userId, user.userId], { userId: alice.userId, deviceId: alice.deviceIds[0] as number }, 1, clock.now());
+    for (let thread = 0; thread < threadsPerUser; thread++) {
+      seedThread(store, [alice.userId, user.userId], { userId: alice.userId, deviceId: alice.deviceIds[0] as number }, 1, clock.now());
+    }
   }
   const provider = new ScriptedProvider(platform, answer);
   const lines: Array<Record<string, unknown>> = [];
@@ -163,6 +165,23 @@ describe('one user cannot stop push for everyone (fake clock)', () => {
     assert.equal(provider.calls.length, 2, 'user 1 waits');
     clock.advance(1);
     await turnsUntil(async () => (await admin.pushCounts()).sent === 2, 'user 1 served after 5 minutes, not an hour');
+    await dispatcher.stop();
+  });
+
+  it('F2: rows that only wait (a subscription\'s Retry-After) do not hold up the due rows behind them', async () => {
+    // User 1's subscription asks to wait at its first notification; its second one waits too, and must not keep
+    // user 2's (due, queued after both) from going out now: with concurrency 1 a pass claims one row at a time.
+    const { admin, provider, dispatcher } = await setUp(
+      'webpush',
+      [1, 1],
+      (token) => (userOf(token) === 1 ? webPush(429, { 'retry-after': '60' }) : SENT),
+      {},
+      2,
+    );
+    dispatcher.start();
+    await turnsUntil(async () => (await admin.pushCounts()).sent >= 1, 'user 2 served without waiting for user 1\'s minute');
+    assert.deepEqual(provider.calls.slice(0, 1), ['u1d1']);
+    assert.ok(provider.calls.includes('u2d1'));
     await dispatcher.stop();
   });
 
