@@ -392,7 +392,7 @@ export const schema = {
         20,
         1,
         100_000,
-        'Circuit breaker: when this many devices in a row get a "dead token" answer from one provider with no notification accepted between them, chatd stops removing tokens and pauses that provider (a wrong apns.bundle_id or environment makes every token look dead).',
+        'Circuit breaker: when devices of this many different users in a row get a suspect "dead token" answer from one provider (one a configuration mistake gives every token: APNs BadDeviceToken or DeviceTokenNotForTopic, FCM SENDER_ID_MISMATCH, Web Push 401 or 403) with no notification accepted between them, chatd stops removing tokens and pauses that provider. Users, not devices: one user\'s many logins count once.',
       ),
       concurrency: integer(32, 1, 1_000, 'Notifications waiting for a provider answer at once.'),
       request_timeout_ms: integer(10_000, 100, 120_000, 'A provider that has not answered within this long counts as failed for a while: the notification is retried.'),

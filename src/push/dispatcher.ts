@@ -3,7 +3,7 @@ import type { Clock, Timer } from '../clock.js';
 import type { PushQueueListener } from '../services/types.js';
 import type { DuePush, PushCounter, PushQueueStorage } from '../storage/ports/push.js';
 import { type ContentSettings, notificationFor } from './content.js';
-import { type GateState, ProviderGate } from './provider-gate.js';
+import { type GateState, MAX_RETRY_AFTER_MS, ProviderGate } from './provider-gate.js';
 import type { Providers } from './providers.js';
 import type { PushOutcome, PushPlatform } from './types.js';
 
@@ -12,7 +12,7 @@ export interface DispatcherSettings extends ContentSettings {
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
   readonly concurrency: number;
-  /** Dead-token answers from this many devices in a row, none accepted between them, pause the provider (default 20). */
+  /** Suspect dead-token answers from this many users in a row, none accepted between them, pause the provider (default 20). */
   readonly breakerDeadTokens?: number;
 }
 
@@ -77,7 +77,9 @@ export class PushDispatcher implements PushQueueListener {
     this.platforms = { apns: deps.providers.has('apns'), fcm: deps.providers.has('fcm'), webpush: deps.providers.has('webpush') };
     const { settings } = deps;
     for (const platform of deps.providers.keys()) {
-      this.gates.set(platform, new ProviderGate(settings.breakerDeadTokens ?? DEFAULT_BREAKER_DEAD_TOKENS, (n) => retryDelay(settings.retryBaseMs, n)));
+      // A Web Push endpoint is a URL a user chose: its Retry-After holds that subscription, never the provider.
+      const scope = platform === 'webpush' ? 'subscription' : 'provider';
+      this.gates.set(platform, new ProviderGate(settings.breakerDeadTokens ?? DEFAULT_BREAKER_DEAD_TOKENS, (n) => retryDelay(settings.retryBaseMs, n), scope));
     }
   }
 
@@ -175,14 +177,14 @@ export class PushDispatcher implements PushQueueListener {
       const gate = row.pushPlatform ? this.gates.get(row.pushPlatform) : undefined;
       // Rows of a paused (or waiting) provider are put back until its next probe, their attempts untouched; while
       // the probe is on its way they stay claimed (its end wakes us). The skip checks can wait with them.
-      const admission = gate?.admit(now) ?? { kind: 'send' };
+      const admission = gate?.admit(now, row.deviceId) ?? { kind: 'send' };
       if (admission.kind === 'busy') continue;
       if (admission.kind === 'wait') {
         waiting.set(admission.until, [...(waiting.get(admission.until) ?? []), row.id]);
         continue;
       }
       this.inFlight.add(key);
-      void this.handle(row, now, badges)
+      void this.handle(row, now, badges, admission.kind === 'probe')
         .catch(async (error: unknown) => {
           if (this.stopped) return;
           this.deps.log.error({ err: error, device: row.deviceId }, 'push failed in chatd');
@@ -201,13 +203,17 @@ export class PushDispatcher implements PushQueueListener {
       await storage.deferPushes(ids, until);
       this.wakeAt(until);
     }
+    // A full batch of which some only waited: more rows may be due now (a late timer, several waits passed at
+    // once). Deferring them frees no slot and ends no request, so nothing else would come back for them.
+    if (waiting.size > 0 && claimed.length >= settings.concurrency) this.passAgain = true;
     // Due rows not taken now are in flight or wait for a slot: their completions wake us.
     if (this.stopped) return;
     const next = await storage.nextDueAfter(now);
     if (next !== null) this.wakeAt(next);
   }
 
-  private async handle(row: DuePush, now: number, badges: Map<number, Promise<number>>): Promise<void> {
+  /** `probe`: the row was admitted as the probe of its paused provider. */
+  private async handle(row: DuePush, now: number, badges: Map<number, Promise<number>>, probe: boolean): Promise<void> {
     const { settings, providers } = this.deps;
     const skipped = skipReason(row, now, settings.maxAgeMs);
     if (skipped) {
@@ -224,7 +230,7 @@ export class PushDispatcher implements PushQueueListener {
     const notification = notificationFor(row, await this.badgeOf(row.userId, badges), settings);
     const outcome = await provider.send({ platform: row.pushPlatform, token: row.pushToken, topic: row.pushTopic }, notification);
     if (this.stopped) return;
-    await this.record(row, row.pushToken, outcome);
+    await this.record(row, row.pushToken, outcome, probe);
   }
 
   /** The user's badge, read once per pass (a failed read is not kept: the next row of the user tries again). */
@@ -238,7 +244,7 @@ export class PushDispatcher implements PushQueueListener {
     return badge;
   }
 
-  private async record(row: DuePush, token: string, outcome: PushOutcome): Promise<void> {
+  private async record(row: DuePush, token: string, outcome: PushOutcome, probe: boolean): Promise<void> {
     const { storage, log, clock } = this.deps;
     const platform = row.pushPlatform as PushPlatform;
     const gate = this.gates.get(platform) as ProviderGate;
@@ -246,7 +252,7 @@ export class PushDispatcher implements PushQueueListener {
     const now = clock.now();
     switch (outcome.kind) {
       case 'sent': {
-        const { resumed } = gate.answered(outcome, now);
+        const { resumed } = gate.answered(outcome, now, row.deviceId, probe);
         await this.settle(row, 'sent');
         log.debug({ ...context, id: outcome.id }, 'push sent');
         if (resumed) {
@@ -256,7 +262,7 @@ export class PushDispatcher implements PushQueueListener {
         return;
       }
       case 'dead_token': {
-        const { verdict, pausedNow } = gate.deadToken(row.deviceId, outcome, now);
+        const { verdict, pausedNow } = gate.deadToken(row.deviceId, row.userId, outcome, now, probe);
         if (verdict === 'drop') {
           await storage.dropDeadToken(row, token);
           log.warn({ ...context, reason: outcome.reason }, 'push token removed: the provider says it is no longer valid');
@@ -269,19 +275,24 @@ export class PushDispatcher implements PushQueueListener {
         return;
       }
       case 'provider_error': {
-        const { pausedNow } = gate.answered(outcome, now);
+        const { pausedNow } = gate.answered(outcome, now, row.deviceId, probe);
         await this.paused(row, platform, gate, pausedNow, outcome.reason);
         return;
       }
       case 'failed':
-        gate.answered(outcome, now);
+        gate.answered(outcome, now, row.deviceId, probe);
         await this.settle(row, 'failed');
         log.warn({ ...context, reason: outcome.reason }, 'push refused by the provider; not retried');
         return;
       case 'retry': {
-        gate.answered(outcome, now);
+        gate.answered(outcome, now, row.deviceId, probe);
         if (outcome.retryAfterMs !== undefined) {
-          log.info({ platform, retry_after_ms: outcome.retryAfterMs, reason: outcome.reason }, 'push provider asked to wait (Retry-After): its notifications wait until then');
+          const waitMs = Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS);
+          if (platform === 'webpush') {
+            log.info({ ...context, platform, retry_after_ms: waitMs, reason: outcome.reason }, 'push subscription asked to wait (Retry-After): its notifications wait until then');
+          } else {
+            log.info({ platform, retry_after_ms: waitMs, reason: outcome.reason }, 'push provider asked to wait (Retry-After): its notifications wait until then');
+          }
         }
         await this.retry(row, outcome.reason, now);
         return;
@@ -304,7 +315,7 @@ export class PushDispatcher implements PushQueueListener {
       log.warn({ ...context, attempts, reason }, 'push given up after repeated provider failures');
       return;
     }
-    const wait = this.gates.get(row.pushPlatform as PushPlatform)?.state().until ?? 0;
+    const wait = this.gates.get(row.pushPlatform as PushPlatform)?.notBefore(row.deviceId) ?? 0;
     const at = Math.max(now + retryDelay(settings.retryBaseMs, attempts), wait);
     if (at > row.createdAt + settings.maxAgeMs) {
       await this.settle(row, 'failed');
@@ -319,7 +330,8 @@ export class PushDispatcher implements PushQueueListener {
   /** The provider refuses this server: the row waits for the next probe, nothing removed, no attempt counted; logged once per pause. */
   private async paused(row: DuePush, platform: PushPlatform, gate: ProviderGate, pausedNow: boolean, reason: string): Promise<void> {
     const { storage, log } = this.deps;
-    const { until } = gate.state();
+    // A failed probe's row goes behind the others (notBefore): the next probe asks another device.
+    const until = gate.notBefore(row.deviceId);
     await storage.deferPushes([row.id], until);
     if (pausedNow) {
       log.error(

@@ -1,8 +1,10 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { type App, cert, deleteApp, initializeApp } from 'firebase-admin/app';
 import { type Message, type Messaging, getMessaging } from 'firebase-admin/messaging';
+import type { Logger } from '../log.js';
 import { suspectDeadToken } from './provider-gate.js';
 import type { Notification, PushOutcome, PushProvider, PushTarget } from './types.js';
 
@@ -20,6 +22,8 @@ export interface FcmSettings {
   /** Instead of Google's hosts (a local test server). */
   readonly connectTo: { readonly host: string; readonly port: number } | undefined;
   readonly requestTimeoutMs: number;
+  /** Where the refusals of the project's APNs key are told (at error level, at most once per APNS_KEY_LOG_MS). */
+  readonly log?: Logger;
 }
 
 const DEAD_TOKEN_CODES = new Set(['messaging/registration-token-not-registered', 'messaging/invalid-registration-token']);
@@ -33,9 +37,10 @@ const TRANSIENT_CODES = new Set([
   'app/network-timeout',
 ]);
 /**
- * Refusals of this server whatever the token: our access token refused (401,
- * or FCM's APNs key for iOS devices: both are `third-party-auth-error`), a
- * 401/403 without a JSON body, an Android package the project does not know.
+ * Refusals of this server whatever the token: our access token refused (a 401
+ * UNAUTHENTICATED, which firebase-admin also calls `third-party-auth-error`:
+ * see apnsKeyRefused), a 401/403 without a JSON body, an Android package the
+ * project does not know.
  */
 const PROVIDER_CODES = new Set(['messaging/third-party-auth-error', 'messaging/authentication-error', 'messaging/invalid-package-name']);
 /** Codes whose Retry-After (429 quota, 503) holds the whole project, not one token. */
@@ -46,6 +51,19 @@ const WAIT_CODES = new Set(['messaging/message-rate-exceeded', 'messaging/server
  * other failure to fetch an access token (network, timeout, a 5xx) passes.
  */
 const BAD_CREDENTIAL = /invalid_grant|invalid_client|unauthorized_client|Failed to parse/i;
+/** The APNs key refusal is told at most this often: it comes with every notification to an iOS device. */
+const APNS_KEY_LOG_MS = 60 * 60_000;
+
+/**
+ * FCM's THIRD_PARTY_AUTH_ERROR ("Auth error from APNS or Web Push Service"):
+ * Apple refused the APNs key (or certificate) stored in the Firebase project,
+ * so only iOS devices are affected. firebase-admin gives the same code to a
+ * bare 401 UNAUTHENTICATED (our access token refused, every device), telling
+ * them apart only by the message.
+ */
+function apnsKeyRefused(code: string, message: string): boolean {
+  return code === 'messaging/third-party-auth-error' && /APNS|Web Push/i.test(message);
+}
 
 /** Names each firebase-admin app: the library keeps apps in a process-wide registry by name. */
 let appCount = 0;
@@ -60,8 +78,10 @@ export class FcmProvider implements PushProvider {
   readonly platform = 'fcm' as const;
   private readonly app: App;
   private readonly messaging: Messaging;
-  /** The last Retry-After FCM sent (ms), read off the responses: firebase-admin's errors drop the headers. */
-  private readonly retryAfter: RetryAfterSeen = { ms: undefined };
+  /** Each send's own Retry-After (ms), read off its responses: firebase-admin's errors drop the headers. */
+  private readonly retryAfter = new AsyncLocalStorage<RetryAfterSeen>();
+  /** When the APNs key refusal was last logged (Unix ms). */
+  private apnsKeyLoggedAt = -Infinity;
 
   constructor(private readonly settings: FcmSettings) {
     const redirect = settings.connectTo ? redirectingAgent(settings.connectTo.host, settings.connectTo.port) : undefined;
@@ -99,9 +119,15 @@ export class FcmProvider implements PushProvider {
     const timeout = new Promise<PushOutcome>((resolve) => {
       timer = setTimeout(() => resolve({ kind: 'retry', reason: `FCM: no answer within ${this.settings.requestTimeoutMs} ms` }), this.settings.requestTimeoutMs);
     });
-    const sent = this.messaging.send(message).then(
+    // The responses to this send (and only those) note their Retry-After here: with several sends at once, another's does not count.
+    const seen: RetryAfterSeen = { ms: undefined };
+    const sent = this.retryAfter.run(seen, () => this.messaging.send(message)).then(
       (name): PushOutcome => ({ kind: 'sent', id: name }),
-      (error: unknown): PushOutcome => classify(error, this.retryAfter.ms),
+      (error: unknown): PushOutcome => {
+        const outcome = classify(error, seen.ms);
+        if (outcome.kind === 'failed' && apnsKeyRefused(codeOf(error), (error as Error)?.message ?? '')) this.apnsKeyRefused(outcome.reason);
+        return outcome;
+      },
     );
     try {
       return await Promise.race([sent, timeout]);
@@ -113,6 +139,25 @@ export class FcmProvider implements PushProvider {
   async close(): Promise<void> {
     await deleteApp(this.app);
   }
+
+  /** Every iOS device's notification fails while Apple refuses the project's APNs key: said at error level, once an hour. */
+  private apnsKeyRefused(reason: string): void {
+    const now = Date.now();
+    if (now - this.apnsKeyLoggedAt < APNS_KEY_LOG_MS) return;
+    this.apnsKeyLoggedAt = now;
+    this.settings.log?.error(
+      {
+        platform: 'fcm',
+        reason,
+        check: `the APNs authentication key (or certificate) uploaded to the Firebase project ${this.settings.serviceAccount.projectId} (Project settings, Cloud Messaging, Apple app configuration): its key id and team id, not revoked`,
+      },
+      'push to iOS devices through FCM refused: Apple refuses the APNs key stored in the Firebase project; their notifications fail, Android devices are not affected (said at most once an hour)',
+    );
+  }
+}
+
+function codeOf(error: unknown): string {
+  return typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'unknown';
 }
 
 /**
@@ -120,7 +165,7 @@ export class FcmProvider implements PushProvider {
  * `retryAfterMs`: the Retry-After of the response, when one was seen.
  */
 export function classify(error: unknown, retryAfterMs?: number): PushOutcome {
-  const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'unknown';
+  const code = codeOf(error);
   const message = (error as Error)?.message ?? String(error);
   const reason = `FCM ${code}: ${message}`;
   if (DEAD_TOKEN_CODES.has(code)) return { kind: 'dead_token', reason };
@@ -133,6 +178,8 @@ export function classify(error: unknown, retryAfterMs?: number): PushOutcome {
     // A mismatch for every token means a service account of another project: suspect, for the circuit breaker.
     return /sender ?id mismatch/i.test(message) ? suspectDeadToken(reason) : { kind: 'provider_error', reason };
   }
+  // FCM's APNs key for the project refused: iOS devices only, so no pause (Android goes on); this notification fails.
+  if (apnsKeyRefused(code, message)) return { kind: 'failed', reason };
   if (PROVIDER_CODES.has(code)) return { kind: 'provider_error', reason };
   // firebase-admin wraps every failure to get an access token in app/invalid-credential, a network blip included.
   if (code === 'app/invalid-credential') return BAD_CREDENTIAL.test(message) ? { kind: 'provider_error', reason } : { kind: 'retry', reason };
@@ -148,15 +195,18 @@ interface RetryAfterSeen {
 
 /**
  * Notes the Retry-After of each 429/503 response that goes through `agent`
- * (and forgets it on any other answer), for the error that follows:
- * firebase-admin turns the response into an error without its headers.
+ * (and forgets it on any other answer) in the RetryAfterSeen of the send that
+ * made the request (`current`, set around each send; the request is made in
+ * its async context), for the error that follows: firebase-admin turns the
+ * response into an error without its headers.
  */
-function watchRetryAfter(agent: https.Agent, seen: RetryAfterSeen): https.Agent {
+function watchRetryAfter(agent: https.Agent, current: AsyncLocalStorage<RetryAfterSeen>): https.Agent {
   const withRequests = agent as unknown as { addRequest(request: ClientRequest, options: unknown): void };
   const addRequest = withRequests.addRequest.bind(agent);
   withRequests.addRequest = (request, options) => {
+    const seen = current.getStore();
     request.once('response', (response: IncomingMessage) => {
-      seen.ms = response.statusCode === 429 || response.statusCode === 503 ? parseRetryAfter(response.headers['retry-after'], Date.now()) : undefined;
+      if (seen) seen.ms = response.statusCode === 429 || response.statusCode === 503 ? parseRetryAfter(response.headers['retry-after'], Date.now()) : undefined;
     });
     addRequest(request, options);
   };

@@ -53,6 +53,7 @@ export async function createProviders(config: Pick<Config, 'apns' | 'fcm' | 'pus
         serviceAccountFile: fcm.service_account_file,
         serviceAccount: readServiceAccount(fcm.service_account_file),
         connectTo: parseHostPort('fcm.connect_to', fcm.connect_to),
+        log,
         requestTimeoutMs: timeout,
       }),
     );

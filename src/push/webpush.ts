@@ -1,6 +1,7 @@
 import webpush, { WebPushError } from 'web-push';
 import { hostAllowed, webPushSubscriptionOf } from '../services/webpush-subscription.js';
 import { webPushPayload } from './content.js';
+import { suspectDeadToken } from './provider-gate.js';
 import type { Notification, PushOutcome, PushProvider, PushTarget } from './types.js';
 import type { VapidKeys } from './vapid.js';
 
@@ -85,8 +86,15 @@ export function classify(error: unknown, now: number = Date.now()): PushOutcome 
     const retryAfterMs = retryAfterOf(headerOf(error.headers, 'retry-after'), now);
     return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, retryAfterMs };
   }
-  // The push service refuses this server's VAPID signature: the key pair or webpush.subject, not the subscription.
-  if (status === 401 || status === 403) return { kind: 'provider_error', reason: `${reason} (check the VAPID keys, webpush.vapid_file, and webpush.subject)` };
+  // 403 (RFC 8292 §4.2), and 401 (Mozilla's autopush answers so for the same case): the subscription was made
+  // with another application server key: a stale one after the key pair changed, or one a user made so on
+  // purpose. The endpoint is the user's choice, so its answer speaks for that subscription only, never for
+  // the provider: a dead token; but a new pair of ours (or a VAPID signature a push service refuses) makes
+  // every subscription answer so: suspect, for the dead-token circuit breaker, which pauses Web Push only when
+  // subscriptions of many different users answer so in a row.
+  if (status === 403 || status === 401) {
+    return suspectDeadToken(`${reason} (the subscription was made with another VAPID key than webpush.vapid_file's, or the push service refuses this server's VAPID signature: check webpush.vapid_file and webpush.subject)`);
+  }
   // 400, 413 (payload too large) and the rest: this request will not do better.
   return { kind: 'failed', reason };
 }

@@ -167,6 +167,34 @@ describe('push that fails safe', { timeout: 120_000 }, () => {
     a.close();
   });
 
+  it("FCM's APNs key refused (THIRD_PARTY_AUTH_ERROR, iOS devices only) fails that notification without pausing FCM: Android devices go on, one error line", async () => {
+    const w = await world('');
+    const iosToken = fcmToken(5);
+    w.fcm.respondWith((request) => (request.message.token === iosToken ? { status: 401, errorCode: 'THIRD_PARTY_AUTH_ERROR' } : undefined));
+    const ios = await offlineUser(w, { platform: 'fcm', token: iosToken });
+    const android = await offlineUser(w, { platform: 'fcm', token: fcmToken(6) });
+    const a = await sender(w);
+    await sendTo(a, ios.id, 'to the iPhone');
+    const refused = await w.server.waitForLog((line) => line.msg === 'push refused by the provider; not retried' && line.device === ios.deviceId);
+    assert.match(String(refused.reason), /third-party-auth-error/);
+    const told = await w.server.waitForLog((line) => String(line.msg).startsWith('push to iOS devices through FCM refused'));
+    assert.equal(told.level, 50, 'error level');
+    assert.match(String(told.check), /APNs authentication key .* Firebase project/);
+    await sendTo(a, ios.id, 'to the iPhone again');
+    await sendTo(a, android.id, 'to the Android phone');
+    const records = await w.fcm.waitForRequests(3);
+    assert.deepEqual(records.map((record) => [record.message.token, record.reply]).sort(), [
+      [iosToken, { status: 401, errorCode: 'THIRD_PARTY_AUTH_ERROR' }],
+      [iosToken, { status: 401, errorCode: 'THIRD_PARTY_AUTH_ERROR' }],
+      [fcmToken(6), { status: 200 }],
+    ].sort(), 'each iOS notification asked once (not retried), the Android one sent');
+    assert.equal(w.server.logs.filter((line) => String(line.msg).startsWith('push provider paused')).length, 0, 'FCM not paused');
+    assert.equal(w.server.logs.filter((line) => String(line.msg).startsWith('push to iOS devices through FCM refused')).length, 1, 'told once');
+    const registered = await request(`${w.server.url}/v1/me/push`, { token: ios.token });
+    assert.equal(registered.body.push?.platform, 'fcm', 'the iOS token stays');
+    a.close();
+  });
+
   it('FCM 429 with Retry-After holds FCM until then, and the notification goes out after it', async () => {
     const w = await world('');
     w.fcm.respondWith([{ status: 429, errorCode: 'QUOTA_EXCEEDED', retryAfter: 1 }]);

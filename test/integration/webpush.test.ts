@@ -173,9 +173,71 @@ describe('Web Push', () => {
     const [limited, failed, sent] = await w.service.waitForDeliveries(3);
     assert.deepEqual([limited?.status, failed?.status, sent?.status], [429, 500, 201]);
     assert.equal(sent?.payload.body, 'try again');
-    // The service noted the 429 before it answered; the server scheduled the retry after reading the answer.
-    assert.ok(failed!.at - limited!.at >= 2000, `retried ${failed!.at - limited!.at} ms after a Retry-After of 2 s`);
+    // The wait the 429 asked for held that subscription (not the provider), and the retry was scheduled no sooner
+    // (what was recorded, not a measured time).
+    await w.server.waitForLog((line) => String(line.msg).startsWith('push subscription asked to wait (Retry-After)') && line.retry_after_ms === 2000 && line.device === bob.deviceId);
+    const retried = await w.server.waitForLog((line) => line.msg === 'push failed for now; will retry' && line.device === bob.deviceId && /Web Push 429/.test(String(line.reason)));
+    assert.ok(Number(retried.retry_in_ms) >= 2000, `retry scheduled ${retried.retry_in_ms} ms ahead for a Retry-After of 2 s`);
     assert.equal(pushRow(w, bob.deviceId).push_platform, 'webpush', 'a transient failure keeps the subscription');
+    a.socket.close();
+  });
+
+  it('one user\'s subscriptions cannot hold Web Push for others: a 401 pauses nothing, a Retry-After of an hour holds that subscription only', async () => {
+    const w = await world();
+    // Mallory subscribed with another VAPID key (Mozilla's answer: 401); Eve's endpoint asks for an hour's wait.
+    const mallorys = w.service.browser();
+    const eves = w.service.browser();
+    const bobs = w.service.browser();
+    w.service.answer(mallorys, () => ({ status: 401 }));
+    w.service.answer(eves, () => ({ status: 429, headers: { 'retry-after': '3600' } }));
+    const mallory = await user(w, 'mallory', mallorys);
+    const eve = await user(w, 'eve', eves);
+    const bob = await user(w, 'bob', bobs);
+    const alice = await user(w, 'alice');
+    const a = await connectAuthenticated(w.server.wsUrl, alice.token);
+    await send(a.socket, await direct(a.socket, mallory.id), { text: 'to mallory' });
+    await w.service.waitForDeliveries(1);
+    await send(a.socket, await direct(a.socket, eve.id), { text: 'to eve' });
+    await w.server.waitForLog((line) => String(line.msg).startsWith('push subscription asked to wait') && line.device === eve.deviceId);
+    await send(a.socket, await direct(a.socket, bob.id), { text: 'to bob' });
+    let count = 1;
+    while (!w.service.deliveries.entries.some((delivery) => delivery.browserId === bobs.id)) await w.service.waitForDeliveries(++count);
+    const toBob = w.service.deliveries.entries.find((delivery) => delivery.browserId === bobs.id);
+    assert.equal(toBob?.status, 201);
+    assert.equal(toBob?.payload.body, 'to bob');
+    const wait = w.server.logs.find((line) => String(line.msg).startsWith('push subscription asked to wait'));
+    assert.equal(wait?.retry_after_ms, 300_000, 'the hour is capped at 5 minutes');
+    assert.equal(w.server.logs.filter((line) => String(line.msg).startsWith('push provider')).length, 0, 'Web Push was neither paused nor held');
+    assert.equal(w.service.deliveries.entries.filter((delivery) => delivery.browserId === eves.id).length, 1, 'Eve\'s subscription waits');
+    a.socket.close();
+  });
+
+  it('a 403 for one subscription (made with another VAPID key) holds no other browser; it is removed once the service has accepted one', async () => {
+    const w = await world();
+    const stale = w.service.browser();
+    const fresh = w.service.browser();
+    w.service.answer(stale, () => ({ status: 403 }));
+    const mallory = await user(w, 'mallory', stale);
+    const bob = await user(w, 'bob', fresh);
+    const alice = await user(w, 'alice');
+    const a = await connectAuthenticated(w.server.wsUrl, alice.token);
+    const toMallory = await direct(a.socket, mallory.id);
+    await send(a.socket, toMallory, { text: 'to mallory' });
+    const [refused] = await w.service.waitForDeliveries(1);
+    assert.equal(refused?.status, 403);
+    // Nothing accepted since the start: the subscription is kept for now, and the provider is not paused.
+    await w.server.waitForLog((line) => String(line.msg).startsWith('push token kept for now') && line.device === mallory.deviceId);
+    await send(a.socket, await direct(a.socket, bob.id), { text: 'to bob' });
+    // Mallory's retries may come between: wait for the service's requests until bob's is among them (or it times out).
+    let toBob;
+    for (let count = 2; !toBob; count++) toBob = (await w.service.waitForDeliveries(count)).find((delivery) => delivery.browserId === fresh.id);
+    assert.equal(toBob?.status, 201);
+    assert.equal(toBob?.payload.body, 'to bob');
+    // The service has accepted a notification: the next 403 removes that subscription, as a gone one.
+    await send(a.socket, toMallory, { text: 'to mallory again' });
+    await w.server.waitForLog((line) => line.msg === 'push token removed: the provider says it is no longer valid' && line.device === mallory.deviceId);
+    assert.deepEqual(pushRow(w, mallory.deviceId), { push_platform: null, push_token: null });
+    assert.equal(pushRow(w, bob.deviceId).push_platform, 'webpush');
     a.socket.close();
   });
 

@@ -23,6 +23,8 @@ describe('FCM answers', () => {
     ['messaging/mismatched-credential', 'Error.', 'provider_error'],
     ['messaging/mismatched-credential', 'Permission \'cloudmessaging.messages.create\' denied on resource', 'provider_error'],
     ['messaging/third-party-auth-error', 'Request had invalid authentication credentials.', 'provider_error'],
+    // THIRD_PARTY_AUTH_ERROR: Apple refuses the APNs key stored in the Firebase project, for iOS devices only: no pause (Android goes on).
+    ['messaging/third-party-auth-error', 'Auth error from APNS or Web Push Service', 'failed'],
     ['app/invalid-credential', 'Credential implementation provided to initializeApp() via the "credential" property failed to fetch a valid Google OAuth2 access token with the following error: "invalid_grant: Invalid JWT Signature.".', 'provider_error'],
     ['app/invalid-credential', 'Credential implementation provided to initializeApp() via the "credential" property failed to fetch a valid Google OAuth2 access token with the following error: "getaddrinfo EAI_AGAIN oauth2.googleapis.com".', 'retry'],
     ['app/invalid-credential', 'Credential implementation provided to initializeApp() via the "credential" property failed to fetch a valid Google OAuth2 access token with the following error: "Request failed with status code 503".', 'retry'],

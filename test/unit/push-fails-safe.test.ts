@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { RuntimeMetrics } from '../../src/metrics.js';
 import { type DispatcherSettings, PushDispatcher } from '../../src/push/dispatcher.js';
-import { suspectDeadToken } from '../../src/push/provider-gate.js';
+import { ProviderGate, suspectDeadToken } from '../../src/push/provider-gate.js';
 import type { Notification, PushOutcome, PushProvider, PushTarget } from '../../src/push/types.js';
 import { SqliteAdminStorage } from '../../src/storage/sqlite/admin.js';
 import { SqlitePushQueueStorage, SqlitePushTokensStorage } from '../../src/storage/sqlite/push.js';
@@ -99,6 +99,25 @@ async function setUp(recipients: number, answer: (token: string, call: number) =
   return { store, admin, clock, provider, dispatcher, devices, registered, attempts, logged, lines };
 }
 
+describe('the provider gate', () => {
+  it('an answer to a request sent before the pause, arriving while the probe is out, is not the probe\'s', () => {
+    const gate = new ProviderGate(20, (n) => 1_000 * 2 ** n);
+    assert.equal(gate.admit(0, 1).kind, 'send');
+    assert.equal(gate.admit(0, 2).kind, 'send');
+    gate.answered({ kind: 'provider_error', reason: 'refused' }, 0, 1, false);
+    const { until } = gate.state();
+    assert.equal(gate.admit(until, 3).kind, 'probe');
+    // Device 2's request, sent before the pause, is answered now: neither the probe's end nor its failure.
+    gate.answered({ kind: 'retry', reason: '503' }, until, 2, false);
+    assert.equal(gate.state().until, until, 'no backoff for a probe that has not answered');
+    assert.equal(gate.admit(until, 4).kind, 'busy', 'still one request at a time while the probe is out');
+    gate.deadToken(5, 5, suspectDeadToken('APNs 400 BadDeviceToken'), until, false);
+    assert.equal(gate.admit(until, 4).kind, 'busy');
+    assert.deepEqual(gate.answered(SENT, until, 3, true), { pausedNow: false, resumed: true });
+    assert.equal(gate.admit(until, 4).kind, 'send');
+  });
+});
+
 describe('push that fails safe (fake clock)', () => {
   it('a provider that refuses this server is paused: nothing removed, no attempt counted, one error line; probed with backoff; all delivered once it accepts', async () => {
     let fixed = false;
@@ -151,7 +170,7 @@ describe('push that fails safe (fake clock)', () => {
     await dispatcher.stop();
   });
 
-  it('a Retry-After holds the whole provider: no notification goes to it before then', async () => {
+  it('an APNs or FCM Retry-After holds the whole provider: no notification goes to it before then', async () => {
     const { admin, clock, provider, dispatcher, logged } = await setUp(2, (_token, call) => (call === 1 ? { kind: 'retry', reason: 'FCM 429', retryAfterMs: 30_000 } : SENT));
     dispatcher.start();
     await provider.called(1);
@@ -208,12 +227,36 @@ describe('push that fails safe (fake clock)', () => {
     }
     assert.equal(await registered(), 3, 'no token removed');
     assert.equal((await admin.pushCounts()).droppedTokens, 0);
-    assert.match(String(logged(/^push provider paused/)[0]?.reason), /3 devices in a row/);
+    assert.match(String(logged(/^push provider paused/)[0]?.reason), /3 users in a row/);
     fixed = true;
     clock.advance(300_000);
     await turnsUntil(async () => (await admin.pushCounts()).sent === 3, 'all three delivered after the probe');
     assert.equal(await registered(), 3);
     assert.ok(provider.calls.length >= 4);
+    await dispatcher.stop();
+  });
+
+  it('one device whose probe keeps failing does not hold the provider: the next probe asks another device', async () => {
+    // The first answer pauses the provider; the device of the first probe is refused whatever happens (a
+    // provider_error for its token alone); the other device would be accepted.
+    let bad: string | undefined;
+    const refused: PushOutcome = { kind: 'provider_error', reason: 'refused' };
+    const { admin, clock, provider, dispatcher, registered, logged } = await setUp(2, (t, call) => {
+      if (call === 2) bad = t;
+      return call === 1 || t === bad ? refused : SENT;
+    });
+    dispatcher.start();
+    await provider.called(1);
+    // Both rows wait for the first probe (the queue hands out the oldest due first, then the lowest id).
+    await turnsUntil(() => logged(/^push provider paused/).length === 1, 'the pause logged');
+    await settled();
+    for (let round = 0; round < 8 && (await admin.pushCounts()).sent === 0; round++) {
+      clock.advance(300_000);
+      await settled();
+    }
+    assert.equal((await admin.pushCounts()).sent, 1, `device 2 was probed and accepted (probed: ${provider.calls.map((call) => call.token.slice(0, 1)).join(',')})`);
+    assert.equal(provider.calls.filter((call) => call.token === bad).length <= 3, true, 'the failed device is not asked every time');
+    assert.equal(await registered(), 2, 'nothing removed');
     await dispatcher.stop();
   });
 

@@ -7,6 +7,7 @@ import { WebPushError } from 'web-push';
 import { ChatError, StartupError } from '../../src/errors.js';
 import { notificationFor, webPushPayload } from '../../src/push/content.js';
 import { generateVapidKeys, keysOf, loadVapidKeys, readVapidFile, writeVapidFile } from '../../src/push/vapid.js';
+import { isSuspect } from '../../src/push/provider-gate.js';
 import { classify, retryAfterOf } from '../../src/push/webpush.js';
 import { PushTokenService } from '../../src/services/push-tokens.js';
 import type { Principal } from '../../src/services/types.js';
@@ -84,15 +85,23 @@ describe('Web Push subscriptions', () => {
 describe('Web Push provider', () => {
   const error = (status: number, headers: Record<string, string> = {}) => new WebPushError('Received unexpected response code', status, headers, 'why', 'https://x');
 
-  it('classifies push service answers: 404/410 dead, 429/5xx retry with Retry-After, 401/403 provider_error, other failed', () => {
+  it('classifies push service answers: 404/410 dead, 401/403 a suspect dead token, 429/5xx retry with Retry-After, other failed', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     assert.equal(classify(error(410), now).kind, 'dead_token');
     assert.equal(classify(error(404), now).kind, 'dead_token');
     assert.deepEqual(classify(error(429, { 'retry-after': '7' }), now), { kind: 'retry', reason: 'Web Push 429: why', retryAfterMs: 7000 });
     assert.deepEqual(classify(error(503, { 'retry-after': 'Thu, 01 Jan 2026 00:00:30 GMT' }), now), { kind: 'retry', reason: 'Web Push 503: why', retryAfterMs: 30_000 });
     assert.deepEqual(classify(error(500), now), { kind: 'retry', reason: 'Web Push 500: why' });
-    assert.equal(classify(error(403), now).kind, 'provider_error');
-    assert.match((classify(error(401), now) as { reason: string }).reason, /VAPID/);
+    // RFC 8292 §4.2: a 403 is about the subscription (made with another key); suspect, since a new key pair makes every one answer so.
+    const forbidden = classify(error(403), now);
+    assert.equal(forbidden.kind, 'dead_token');
+    assert.ok(isSuspect(forbidden), 'a 403 for every subscription trips the dead-token breaker instead of removing them all');
+    // A 401 too (Mozilla's autopush answers so for a subscription made with another key): the endpoint is the
+    // user's choice, so its answer never pauses Web Push on its own say; only the breaker does, across users.
+    const unauthorized = classify(error(401), now);
+    assert.equal(unauthorized.kind, 'dead_token');
+    assert.ok(isSuspect(unauthorized));
+    assert.match((unauthorized as { reason: string }).reason, /VAPID/);
     assert.equal(classify(error(413), now).kind, 'failed');
     assert.equal(classify(error(400), now).kind, 'failed');
     assert.equal(classify(new Error('socket hang up'), now).kind, 'retry');
