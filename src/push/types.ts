@@ -30,7 +30,8 @@ export interface Notification {
  * - `sent`: accepted (`id`: the provider's id for it, when it gives one);
  * - `dead_token`: the token will never work again (the app was uninstalled, or it is malformed);
  * - `retry`: a failure that may pass (5xx, 429, timeout, network); `retryAfterMs`: how long the provider
- *   asked everyone to wait (a 429's or 503's Retry-After), which holds the whole provider, not only this token;
+ *   asked to wait (a 429's or 503's Retry-After): for APNs and FCM, whose one endpoint serves everyone, the
+ *   whole provider waits; for Web Push, whose endpoints users choose, only that subscription; at most 5 minutes;
  * - `failed`: this notification is refused for good (bad payload): retrying cannot help;
  * - `provider_error`: the provider refuses this server, whatever the token (credentials, a disabled API, a
  *   wrong APNs topic or environment): no token is removed, the provider is paused and an admin is told.
