@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type JSHandle, type Page, chromium } from 'playwright-core';
+import type { Browser, JSHandle, Page } from 'playwright-core';
 import sharp from 'sharp';
+import { ARTIFACTS, launchChromium, onChatScreen, openChat, skipWithoutChromium, startChat, waitForKeys } from '../helpers/browser.js';
 import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -21,9 +21,7 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  * artifacts/.
  */
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
-const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
-const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+const skip = skipWithoutChromium;
 /** The server's largest file in this test: small, so the refusal is quick to provoke. */
 const MAX_FILE_BYTES = 2_000_000;
 
@@ -42,12 +40,8 @@ describe('the web client sends and shows attachments', { skip, timeout: 240_000 
       writeConfig(dir, `[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n[attachments]\nmax_file_bytes = ${MAX_FILE_BYTES}\n`),
     ]);
     origin = `http://127.0.0.1:${server.port}/`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // A fake microphone (a beep) for the contexts granted one; the others are refused.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions', '--use-fake-device-for-media-stream'],
-    });
+    // A fake microphone (a beep) for the contexts granted one; the others are refused.
+    browser = await launchChromium(['--use-fake-device-for-media-stream']);
   });
   after(async () => {
     await browser?.close();
@@ -56,29 +50,9 @@ describe('the web client sends and shows attachments', { skip, timeout: 240_000 
 
   /** A browser on the chat screen as `username`: registered through the page, or logging in to an account made over HTTP. */
   async function browserOf(username: string, mode: 'register' | 'login', options: { microphone?: boolean; viewport?: { width: number; height: number } } = {}): Promise<Page> {
-    const context = await browser.newContext({ viewport: options.viewport ?? { width: 1100, height: 760 }, ...(options.microphone ? { permissions: ['microphone'] } : {}) });
-    const page = await context.newPage();
-    page.setDefaultTimeout(20_000);
-    await page.goto(origin);
-    if (mode === 'register') await page.getByRole('button', { name: 'No account yet? Create one' }).click();
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill('correct horse');
-    await page.getByRole('button', { name: mode === 'register' ? 'Create account' : 'Log in' }).click();
-    await page.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
-    await page.locator('.shell[data-standing=created]').waitFor();
+    const page = await onChatScreen(browser, origin, username, mode, { viewport: options.viewport ?? { width: 1100, height: 760 }, ...(options.microphone ? { permissions: ['microphone'] } : {}) });
+    await waitForKeys(page);
     return page;
-  }
-
-  async function startChat(page: Page, username: string): Promise<void> {
-    await page.getByRole('button', { name: 'New chat' }).click();
-    await page.getByLabel('Username to chat with').fill(username);
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByRole('heading', { level: 2, name: username }).waitFor();
-  }
-
-  async function openChat(page: Page, title: string): Promise<void> {
-    await page.locator('.thread-item', { hasText: title }).click();
-    await page.getByRole('heading', { level: 2, name: title }).waitFor();
   }
 
   /** A DataTransfer in the page carrying one file, as a drag from the desktop has. */
@@ -108,7 +82,7 @@ describe('the web client sends and shows attachments', { skip, timeout: 240_000 
     // bob has no device with keys yet when alice starts the chat: it is plain, and stays plain.
     await signUp(server.url, 'bob');
     const alice = await browserOf('alice', 'register');
-    await startChat(alice, 'bob');
+    await startChat(alice, 'bob', { named: true });
     await alice.getByTestId('encryption').filter({ hasText: 'Not encrypted' }).waitFor();
     const bob = await browserOf('bob', 'login');
 
@@ -163,7 +137,7 @@ describe('the web client sends and shows attachments', { skip, timeout: 240_000 
   it('in an encrypted chat the photo is decrypted in the page and shown from an object URL', async () => {
     const carol = await browserOf('carol', 'register');
     const dave = await browserOf('dave', 'register', { viewport: { width: 390, height: 740 } });
-    await startChat(carol, 'dave');
+    await startChat(carol, 'dave', { named: true });
     await carol.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await carol.getByTestId('file-input').setInputFiles({ name: 'secret.png', mimeType: 'image/png', buffer: await photo(300, 200) });
     await carol.getByTestId('upload').and(carol.locator('[data-state=done]')).waitFor();
@@ -184,7 +158,7 @@ describe('the web client sends and shows attachments', { skip, timeout: 240_000 
   it('a file over the server limit says so on its card and is not sent; a refused microphone is said in words', async () => {
     const erin = await browserOf('erin', 'register');
     await signUp(server.url, 'frank');
-    await startChat(erin, 'frank');
+    await startChat(erin, 'frank', { named: true });
     await erin.getByTestId('file-input').setInputFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(MAX_FILE_BYTES + 1, 7) });
     const card = erin.getByTestId('upload').filter({ hasText: 'huge.bin' });
     await card.and(erin.locator('[data-state=failed]')).waitFor();
@@ -201,7 +175,7 @@ describe('the web client sends and shows attachments', { skip, timeout: 240_000 
     // A plaintext chat (as in the first case): the server sniffs the recording, and names WebM video/webm.
     await signUp(server.url, 'hank');
     const gina = await browserOf('gina', 'register', { microphone: true });
-    await startChat(gina, 'hank');
+    await startChat(gina, 'hank', { named: true });
     await gina.getByTestId('encryption').filter({ hasText: 'Not encrypted' }).waitFor();
     const hank = await browserOf('hank', 'login');
     await gina.getByRole('button', { name: 'Record a voice message' }).click();

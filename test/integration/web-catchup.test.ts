@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { ARTIFACTS, backgroundableScript, launchChromium, messageBody as message, register, say, skipWithoutChromium, startChat } from '../helpers/browser.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 
@@ -23,34 +23,10 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  * creates the real one).
  */
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
-const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
-const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+const skip = skipWithoutChromium;
 
-/**
- * Runs in the page before its scripts: a switchable visibility, and a record
- * of notifications. A string: this file is type-checked without the DOM's types.
- */
-const BACKGROUNDABLE = `
-(() => {
-  let hidden = false;
-  Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
-  Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => hidden });
-  window.setHiddenForTest = (value) => {
-    hidden = value;
-    document.dispatchEvent(new Event('visibilitychange'));
-  };
-  const notifications = [];
-  window.notificationsForTest = notifications;
-  const Real = window.Notification;
-  window.Notification = class Recorded extends Real {
-    constructor(title, options) {
-      super(title, options);
-      notifications.push({ title, body: options && options.body, tag: options && options.tag, instance: this });
-    }
-  };
-})();
-`;
+/** A switchable visibility and a record of the page's notifications (kept, to click them). */
+const BACKGROUNDABLE = backgroundableScript({ keepInstance: true });
 
 describe('the web client catches up', { skip, timeout: 240_000 }, () => {
   let browser: Browser;
@@ -65,11 +41,7 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
       '--config',
       writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n[limits]\nuser_sends_per_second = 1000\n'),
     ]);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -88,26 +60,8 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
   async function person(username: string, options: Parameters<typeof context>[0] = {}): Promise<Page> {
     const page = await (await context(options)).newPage();
     page.setDefaultTimeout(20_000);
-    await page.goto(server.url);
-    await page.getByRole('button', { name: 'No account yet? Create one' }).click();
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill('correct horse');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
-    await page.locator('.shell[data-standing=created]').waitFor();
+    await register(page, server.url, username);
     return page;
-  }
-
-  async function startChat(page: Page, username: string): Promise<void> {
-    await page.getByRole('button', { name: 'New chat' }).click();
-    await page.getByLabel('Username to chat with').fill(username);
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByRole('heading', { level: 2 }).waitFor();
-  }
-
-  async function say(page: Page, text: string): Promise<void> {
-    await page.getByLabel('Message', { exact: true }).fill(text);
-    await page.keyboard.press('Enter');
   }
 
   async function shot(page: Page, name: string): Promise<void> {
@@ -115,7 +69,6 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     await page.screenshot({ path: join(ARTIFACTS, name) });
   }
 
-  const message = (page: Page, text: string) => page.locator('.messages .message .body', { hasText: text });
   const setHidden = (page: Page, hidden: boolean) => page.evaluate(`window.setHiddenForTest(${hidden})`);
   const notifications = (page: Page) =>
     page.evaluate('window.notificationsForTest.map(({ title, body, tag }) => ({ title, body, tag }))') as Promise<Array<{ title: string; body?: string; tag?: string }>>;

@@ -3,9 +3,9 @@ import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, launchChromium, messageBody as message, onChatScreen, openOnArrival, say, skipWithoutChromium, startChat, waitForKeys } from '../helpers/browser.js';
 import { TestDevice, deviceBytes, envelope, loadSodium, sealEnvelope } from '../helpers/e2e.js';
 import { logIn } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
@@ -44,9 +44,7 @@ function accountPublication(userId: number): { account_key: string; signature: s
   return { account_key: key, signature: sign(null, Buffer.from(JSON.stringify(['chatd-account-v2', userId, key])), privateKey).toString('base64') };
 }
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
-const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
-const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+const skip = skipWithoutChromium;
 
 describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   let browser: Browser;
@@ -64,11 +62,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
     ]);
     origin = `http://127.0.0.1:${server.port}/`;
     await loadSodium();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -77,50 +71,16 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
 
   /** A fresh browser profile on the chat screen, logged in (or registered first) as `username`. */
   async function browserOf(username: string, mode: 'register' | 'login'): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(20_000);
-    await page.goto(origin);
-    if (mode === 'register') await page.getByRole('button', { name: 'No account yet? Create one' }).click();
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill('correct horse');
-    await page.getByRole('button', { name: mode === 'register' ? 'Create account' : 'Log in' }).click();
-    await page.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
-    return page;
+    return onChatScreen(browser, origin, username, mode, { viewport: { width: 1100, height: 760 } });
   }
 
   /** A new user whose first device made the account key (so others can encrypt to them). */
   async function person(username: string): Promise<Page> {
     const page = await browserOf(username, 'register');
-    await page.locator('.shell[data-standing=created]').waitFor();
+    await waitForKeys(page);
     return page;
   }
 
-  async function startChat(page: Page, username: string): Promise<void> {
-    await page.getByRole('button', { name: 'New chat' }).click();
-    await page.getByLabel('Username to chat with').fill(username);
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByRole('heading', { level: 2, name: username }).waitFor();
-  }
-
-  async function say(page: Page, text: string): Promise<void> {
-    await page.getByLabel('Message', { exact: true }).fill(text);
-    await page.keyboard.press('Enter');
-  }
-
-  /**
-   * Opens the thread titled `title` once `text` (its newest message) has reached the page, shown as the list's
-   * preview. The first message a page receives also brings the offer of notifications, a banner over the whole
-   * screen that moves the list down: a click on a thread made while it appears can end elsewhere, and the thread
-   * stays closed.
-   */
-  async function openOnArrival(page: Page, title: string, text: string): Promise<void> {
-    const item = page.locator('.thread-item', { hasText: title });
-    await item.locator('.preview', { hasText: text }).waitFor();
-    await item.click();
-  }
-
-  const message = (page: Page, text: string) => page.locator('.messages .message .body', { hasText: text });
   const digits = async (page: Page, testId: string): Promise<string> => ((await page.getByTestId(testId).textContent()) ?? '').replace(/\s+/g, '');
 
   async function safetyNumber(page: Page): Promise<string> {
@@ -146,7 +106,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   it('two people chat in an encrypted direct thread: the lock shows, the server holds no plaintext, the safety numbers match, verified shows', async () => {
     const alice = await person('alice');
     const bob = await person('bob');
-    await startChat(alice, 'bob');
+    await startChat(alice, 'bob', { named: true });
     await alice.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await alice.locator('.thread .heading').getByTestId('lock').waitFor();
     const said = ['the meeting point is the old mill', 'bring the blue folder'];
@@ -205,7 +165,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   it('a second browser of the same user waits for approval, is approved after comparing its code, reads new messages, and can be removed; a device whose code does not match is rejected', async () => {
     const carol = await person('carol');
     const dan = await person('dan');
-    await startChat(carol, 'dan');
+    await startChat(carol, 'dan', { named: true });
     await carol.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await say(carol, 'before the new device');
     await openOnArrival(dan, 'carol', 'before the new device');
@@ -260,7 +220,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   it("a contact's safety number changes: the thread warns, and sends to a verified contact wait until the new number is accepted", async () => {
     const erin = await person('erin');
     const fay = await person('fay');
-    await startChat(erin, 'fay');
+    await startChat(erin, 'fay', { named: true });
     await erin.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await say(erin, 'first words');
     await openOnArrival(fay, 'erin', 'first words');
@@ -333,7 +293,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   it('after approving a new device, its owner shares the message history: the new device reads what came before it', async () => {
     const gus = await person('gus');
     const hal = await person('hal');
-    await startChat(gus, 'hal');
+    await startChat(gus, 'hal', { named: true });
     await gus.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await say(gus, 'old news from gus');
     await openOnArrival(hal, 'gus', 'old news from gus');
@@ -358,7 +318,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   it('messages that do not open show why (forged, not encrypted for this device), never the envelope', async () => {
     const lou = await person('lou');
     const max = await person('max');
-    await startChat(lou, 'max');
+    await startChat(lou, 'max', { named: true });
     await lou.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await say(lou, 'the real one');
     await openOnArrival(max, 'lou', 'the real one');
@@ -400,7 +360,7 @@ describe('the web client encrypts', { skip, timeout: 240_000 }, () => {
   it('a waiting device whose other devices are lost starts over with a new account key: the old device is warned, the contact sees a new safety number', async () => {
     const olga = await person('olga');
     const pia = await person('pia');
-    await startChat(olga, 'pia');
+    await startChat(olga, 'pia', { named: true });
     await olga.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await say(olga, 'from the old phone');
     await openOnArrival(pia, 'olga', 'from the old phone');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, launchChromium, say, skipWithoutChromium, startChat, submitAccount, waitForKeys } from '../helpers/browser.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { TcpProxy } from '../helpers/proxy.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -23,9 +23,7 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  * window.chatdTestClientOptions.
  */
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
-const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
-const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+const skip = skipWithoutChromium;
 
 describe('the web client falls back when WebSockets are blocked', { skip, timeout: 240_000 }, () => {
   let browser: Browser;
@@ -40,11 +38,7 @@ describe('the web client falls back when WebSockets are blocked', { skip, timeou
       '--config',
       writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n[limits]\nuser_sends_per_second = 1000\n'),
     ]);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -65,30 +59,14 @@ describe('the web client falls back when WebSockets are blocked', { skip, timeou
     await context.addInitScript({ content: 'window.chatdTestClientOptions = { websocketRetryMs: 1500 };' });
     const page = await context.newPage();
     page.setDefaultTimeout(30_000);
-    await page.goto(url);
-    await page.getByRole('button', { name: 'No account yet? Create one' }).click();
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill('correct horse');
-    await page.getByRole('button', { name: 'Create account' }).click();
+    await submitAccount(page, url, username, 'register');
     await badgeSays(page, badge);
-    await page.locator('.shell[data-standing=created]').waitFor();
+    await waitForKeys(page);
     return page;
   }
 
   async function badgeSays(page: Page, text: string): Promise<void> {
     await page.getByTestId('connection').filter({ hasText: new RegExp(`^${text.replace(/[()]/g, '\\$&')}$`) }).waitFor();
-  }
-
-  async function startChat(page: Page, username: string): Promise<void> {
-    await page.getByRole('button', { name: 'New chat' }).click();
-    await page.getByLabel('Username to chat with').fill(username);
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByRole('heading', { level: 2 }).waitFor();
-  }
-
-  async function say(page: Page, text: string): Promise<void> {
-    await page.getByLabel('Message', { exact: true }).fill(text);
-    await page.keyboard.press('Enter');
   }
 
   /** The open chat's test messages (a1, b2…) in order, once there are `count` of them (a repeat would show twice). */

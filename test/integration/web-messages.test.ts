@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type Locator, type Page, chromium } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { ChatClient } from '../../src/client/node.js';
+import { ARTIFACTS, launchChromium, onChatScreen, openChat, say as send, skipWithoutChromium, startChat, waitForKeys } from '../helpers/browser.js';
 import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -21,9 +21,7 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  * user's view. Screenshots go to artifacts/.
  */
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
-const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
-const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+const skip = skipWithoutChromium;
 
 describe('the web client edits, deletes, replies, reacts, mentions and searches', { skip, timeout: 300_000 }, () => {
   let browser: Browser;
@@ -35,11 +33,7 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     const dir = tempDir();
     server = await startServer(['--data', join(dir, 'data'), '--config', writeConfig(dir, '[accounts]\nregistration = "open"\n[rate_limit]\nlogin_per_address = 100000\n[limits]\nuser_sends_per_second = 1000\n')]);
     origin = `http://127.0.0.1:${server.port}/`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await Promise.all(clients.map((client) => client.close()));
@@ -49,34 +43,14 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
 
   /** A browser on the chat screen as `username`: registered through the page, or logging in to an account made over HTTP. */
   async function browserOf(username: string, mode: 'register' | 'login'): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(20_000);
-    await page.goto(origin);
-    if (mode === 'register') await page.getByRole('button', { name: 'No account yet? Create one' }).click();
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill('correct horse');
-    await page.getByRole('button', { name: mode === 'register' ? 'Create account' : 'Log in' }).click();
-    await page.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
-    await page.locator('.shell[data-standing=created]').waitFor();
+    const page = await onChatScreen(browser, origin, username, mode, { viewport: { width: 1100, height: 760 } });
+    await waitForKeys(page);
     return page;
   }
 
-  async function startChat(page: Page, username: string): Promise<void> {
-    await page.getByRole('button', { name: 'New chat' }).click();
-    await page.getByLabel('Username to chat with').fill(username);
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByRole('heading', { level: 2, name: username }).waitFor();
-  }
-
-  async function openChat(page: Page, title: string): Promise<void> {
-    await page.locator('.thread-item', { hasText: title }).click();
-    await page.getByRole('heading', { level: 2, name: title }).waitFor();
-  }
-
+  /** Sends `text` and waits for its bubble. */
   async function say(page: Page, text: string): Promise<void> {
-    await page.getByLabel('Message', { exact: true }).fill(text);
-    await page.keyboard.press('Enter');
+    await send(page, text);
     await bubble(page, text).waitFor();
   }
 
@@ -96,7 +70,7 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     // bob has no device with keys when alice starts the chat: it is plain (the server searches it).
     const bobDevice = await signUp(server.url, 'bob');
     const alice = await browserOf('alice', 'register');
-    await startChat(alice, 'bob');
+    await startChat(alice, 'bob', { named: true });
     await alice.getByTestId('encryption').filter({ hasText: 'Not encrypted' }).waitFor();
     const bob = await browserOf('bob', 'login');
 
@@ -246,7 +220,7 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
   it('encrypted chat: an edit, a reaction and a search (on the device) work the same', async () => {
     const carol = await browserOf('carol', 'register');
     const dave = await browserOf('dave', 'register');
-    await startChat(carol, 'dave');
+    await startChat(carol, 'dave', { named: true });
     await carol.getByTestId('encryption').filter({ hasText: 'End-to-end encrypted' }).waitFor();
     await say(carol, 'the code word is heliotrope');
     await openChat(dave, 'carol');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, backgroundableScript, launchChromium, register, say, skipWithoutChromium, startChat as startChatWith } from '../helpers/browser.js';
 import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { PushService } from '../helpers/push-service.js';
@@ -36,31 +36,10 @@ import { connectAuthenticated } from '../helpers/ws.js';
  *   tab or open a window: the path tested is an open tab told by message.
  */
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
-const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
-const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+const skip = skipWithoutChromium;
 
-/** A switchable visibility and a record of the page's own notifications (as in web-catchup.test.ts). */
-const BACKGROUNDABLE = `
-(() => {
-  let hidden = false;
-  Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
-  Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => hidden });
-  window.setHiddenForTest = (value) => {
-    hidden = value;
-    document.dispatchEvent(new Event('visibilitychange'));
-  };
-  const notifications = [];
-  window.notificationsForTest = notifications;
-  const Real = window.Notification;
-  window.Notification = class Recorded extends Real {
-    constructor(title, options) {
-      super(title, options);
-      notifications.push({ title, body: options && options.body, tag: options && options.tag });
-    }
-  };
-})();
-`;
+/** A switchable visibility and a record of the page's notifications. */
+const BACKGROUNDABLE = backgroundableScript();
 
 describe('the web client takes background notifications (Web Push)', { skip, timeout: 240_000 }, () => {
   let browser: Browser;
@@ -88,11 +67,7 @@ describe('the web client takes background notifications (Web Push)', { skip, tim
       // The server trusts the local push service's self-signed certificate.
       { env: { NODE_EXTRA_CA_CERTS: pushService.certFile } },
     );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -111,27 +86,14 @@ describe('the web client takes background notifications (Web Push)', { skip, tim
     const page = await context.newPage();
     page.setDefaultTimeout(20_000);
     recordFrames(page);
-    await page.goto(server.url);
-    await page.getByRole('button', { name: 'No account yet? Create one' }).click();
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill('correct horse');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
-    await page.locator('.shell[data-standing=created]').waitFor();
+    await register(page, server.url, username);
     return page;
   }
 
+  /** Starts a chat with `username` and returns its thread's id (from the page's address). */
   async function startChat(page: Page, username: string): Promise<number> {
-    await page.getByRole('button', { name: 'New chat' }).click();
-    await page.getByLabel('Username to chat with').fill(username);
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByRole('heading', { level: 2 }).waitFor();
+    await startChatWith(page, username);
     return Number(/#thread-(\d+)$/.exec(page.url())?.[1]);
-  }
-
-  async function say(page: Page, text: string): Promise<void> {
-    await page.getByLabel('Message', { exact: true }).fill(text);
-    await page.keyboard.press('Enter');
   }
 
   async function openSettings(page: Page): Promise<void> {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { ARTIFACTS, launchChromium, messageBody as message, openOnArrival, register, say, skipWithoutChromium, startChat } from '../helpers/browser.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { TcpProxy } from '../helpers/proxy.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -15,9 +15,7 @@ import { tempDir, writeConfig } from '../helpers/tmp.js';
  * restart. A screenshot of the main screen goes to artifacts/.
  */
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
-const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
-const skip = CHROMIUM ? false : 'Chromium is not installed (apt-get install chromium; .ci/run does it)';
+const skip = skipWithoutChromium;
 
 describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
   let browser: Browser;
@@ -38,11 +36,7 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     dir = tempDir();
     server = await startServer(serverArgs());
     proxy = await TcpProxy.start(server.port);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions'],
-    });
+    browser = await launchChromium(['--disable-quic']);
   });
   after(async () => {
     await browser?.close();
@@ -56,42 +50,9 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     contexts.push(context);
     const page = await context.newPage();
     page.setDefaultTimeout(20_000);
-    await page.goto(proxy.url);
-    await page.getByRole('button', { name: 'No account yet? Create one' }).click();
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill('correct horse');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByTestId('connection').filter({ hasText: 'Online' }).waitFor();
-    // Its keys made and published: a chat started with this person is encrypted, never by the luck of timing.
-    await page.locator('.shell[data-standing=created]').waitFor();
+    await register(page, proxy.url, username);
     return page;
   }
-
-  async function startChat(page: Page, username: string): Promise<void> {
-    await page.getByRole('button', { name: 'New chat' }).click();
-    await page.getByLabel('Username to chat with').fill(username);
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByRole('heading', { level: 2 }).waitFor();
-  }
-
-  async function say(page: Page, text: string): Promise<void> {
-    await page.getByLabel('Message', { exact: true }).fill(text);
-    await page.keyboard.press('Enter');
-  }
-
-  /**
-   * Opens the thread titled `title` once `text` (its newest message) has reached the page, shown as the list's
-   * preview. The first message a page receives also brings the offer of notifications, a banner over the whole
-   * screen that moves the list down: a click on a thread made while it appears can end elsewhere, and the thread
-   * stays closed.
-   */
-  async function openOnArrival(page: Page, title: string, text: string): Promise<void> {
-    const item = page.locator('.thread-item', { hasText: title });
-    await item.locator('.preview', { hasText: text }).waitFor();
-    await item.click();
-  }
-
-  const message = (page: Page, text: string) => page.locator('.messages .message .body', { hasText: text });
 
   it('two people chat both ways; the unread badge appears and clears; ticks turn to read', async () => {
     const alice = await person('alice');
