@@ -15,9 +15,10 @@ export function addPushCommands(program: Command): void {
   ).action(async (id: string, options: DatabaseOptions) => {
     const deviceId = parsePositiveInteger(id, 'device id');
     const config = resolveConfig(options);
-    const providers = await createProviders(config);
-    try {
-      await withAdmin(options, async ({ admin }) => {
+    await withAdmin(options, async ({ admin }) => {
+      // After the database opened: a mistyped --data is refused before anything (a VAPID key pair) is made there.
+      const providers = await createProviders(config);
+      try {
         const { registration, badge } = await admin.pushTarget(deviceId);
         const provider = providers.get(registration.platform);
         if (!provider) {
@@ -46,10 +47,10 @@ export function addPushCommands(program: Command): void {
           case 'provider_error':
             throw new CliError(`not sent: the provider refuses this server's credentials or settings, whatever the token (${outcome.reason})`);
         }
-      });
-    } finally {
-      await Promise.all([...providers.values()].map((provider) => provider.close()));
-    }
+      } finally {
+        await Promise.all([...providers.values()].map((provider) => provider.close()));
+      }
+    });
   });
   examples(test, ['chatd push test 42', 'chatd push test 42 --config /etc/chatd/config.toml']);
 

@@ -200,8 +200,10 @@ export async function nonEmptyTargetTables(client: pg.ClientBase): Promise<Array
     `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1::text[])`,
     [COPIED_TABLES],
   );
+  const present = new Set(existing.map((row) => row.table_name));
   const nonEmpty: Array<{ table: string; rows: number }> = [];
-  for (const { table_name: table } of existing) {
+  // In the copy's order (users first), whatever order the catalog lists them in: the message reads the same each time.
+  for (const table of COPIED_TABLES.filter((name) => present.has(name))) {
     const rows = await countTarget(client, table);
     if (rows > 0) nonEmpty.push({ table, rows });
   }

@@ -140,13 +140,13 @@ describe('files the world cannot read', () => {
     process.umask(umask);
   });
 
-  it('with umask 000, the data directory is 0700 and the database, its WAL and shared memory, the lock files and a backup are 0600', { timeout: 60_000 }, async () => {
+  it('with umask 000, the data directory is 0700 and the database, its WAL and shared memory, the lock files, the VAPID keys and a backup are 0600', { timeout: 60_000 }, async () => {
     const dir = tempDir();
     const data = join(dir, 'data');
     const server = await startServer(['--data', data]);
     try {
       assert.equal(mode(data), '0700');
-      const files = ['chatd.db', 'chatd.db-wal', 'chatd.db-shm', 'chatd.lock', 'chatd.lock.json'];
+      const files = ['chatd.db', 'chatd.db-wal', 'chatd.db-shm', 'chatd.lock', 'chatd.lock.json', 'vapid.json'];
       assert.deepEqual(readdirSync(data).sort(), files.sort(), 'these are all the files');
       for (const file of files) assert.equal(mode(join(data, file)), '0600', file);
       const backup = join(dir, 'backup.db');
