@@ -131,16 +131,20 @@ function Sidebar({ model }: { model: ChatModel }) {
       {form === 'group' && (
         <form class="inline stacked" ref={opened} onSubmit={startGroup}>
           <input name="title" placeholder="group name" aria-label="Group name" required />
-          <input
-            name="members"
-            value={groupMembers}
-            onInput={(event) => setGroupMembers(event.currentTarget.value)}
-            placeholder="usernames, separated by spaces"
-            aria-label="Members"
-            autocomplete="off"
-          />
+          {/* The button beside the field and the suggestions below both, as in New chat: suggestions that
+              arrive while the pointer is on its way to the button do not move it. */}
+          <div class="inline-row">
+            <input
+              name="members"
+              value={groupMembers}
+              onInput={(event) => setGroupMembers(event.currentTarget.value)}
+              placeholder="usernames, separated by spaces"
+              aria-label="Members"
+              autocomplete="off"
+            />
+            <button type="submit">Create group</button>
+          </div>
           <Suggestions users={memberSuggestions} label="People to add" onPick={(user) => setGroupMembers(withLastWord(groupMembers, user.username))} />
-          <button type="submit">Create group</button>
         </form>
       )}
       <SearchBox model={model} />
