@@ -186,6 +186,10 @@ level = "debug"
 
     cutBus();
     for (const text of ['lost 1', 'lost 2', 'lost 3']) await send(a.socket, thread, text);
+    // An ack leaves before its message is published (store, ack, then fan out): node B misses the messages
+    // only if the bus carries them before B is back. Alice's connection, on node A, gets them back from
+    // Redis as every follower does: once it has them, so has the bus, while B was still cut.
+    assert.deepEqual(await nextSeqs(a.socket, 4), [1, 2, 3, 4], 'alice, on node A, got her messages back from the bus');
     await healBus(a.socket, b.socket, thread);
     assert.deepEqual(b.socket.drain('message'), [], 'bob got nothing live while node B had no Redis');
 
