@@ -24,6 +24,11 @@ export type GenTask =
       readonly window: number;
       readonly padBytes: number;
       readonly warmupMs: number;
+      /**
+       * Every member device acks `delivered` as the SDK's receiver does: after each socket read, one ack per thread
+       * with the highest seq seen, at most one in flight per thread (what arrives meanwhile goes in the next one).
+       */
+      readonly acks?: boolean;
     }
   | { readonly kind: 'idle'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[]; readonly heartbeatMs: number; readonly transport?: Transport }
   | { readonly kind: 'storm'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[] }
@@ -50,4 +55,8 @@ export interface WorkerReport {
   /** Stream transport: the POSTs sent up over the whole run and the frames they carried. */
   posts?: number;
   postedFrames?: number;
+  /** Group with acks, in the measured window: `receipt` frames received by any device of this worker. */
+  receipts?: number;
+  /** The same: `delivered` replies whose seq moved past the device's previous one (its user's cursor moved: one device per user). */
+  cursorMoves?: number;
 }

@@ -195,6 +195,7 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
 async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
   const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
   const T = Buffer.from('"t":');
+  const SEQ = Buffer.from('"seq":');
   let counting = false;
   let running = false;
   interface Group { last: number[]; sent: number[]; members: Array<{ count: number; startAt: number; stopAt: number }> }
@@ -214,8 +215,18 @@ async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
       g.members.push(state);
       const sender = member.senderIndex === undefined ? undefined : { ws, threadId: member.threadId, index: member.senderIndex, n: 0 };
       if (sender) senders.push(sender);
+      // The device's acks, as the SDK's receiver sends them: the highest seq seen, the last one the server confirmed.
+      const ack = { seen: 0, acked: 0, inFlight: false };
+      let live = false;
+      if (t.acks) {
+        // After a socket read's frames: one `delivered` for the thread, unless one is still out (its reply frees the slot).
+        ws.onChunkDone = () => {
+          if (!live || ack.inFlight || ack.seen <= ack.acked) return;
+          ack.inFlight = true;
+          ws.send(`{"type":"delivered","id":"d","thread_id":${member.threadId},"seq":${ack.seen}}`);
+        };
+      }
       await new Promise<void>((resolve, reject) => {
-        let live = false;
         ws.onClose = () => {
           if (live) report.errors++; // cut off during the run (a slow consumer): its member's figures stop there
           else reject(new Error('the server closed a group member connection before inbox_done'));
@@ -236,9 +247,24 @@ async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
             if ((g.last[index] ?? 0) < at) g.last[index] = at;
             if (reader) g.sent[index] = numberIn(buffer, start, end, T);
             if (counting) report.delivered++;
+            // Messages come in seq order with every member online: the highest seen is the highest without a gap.
+            if (t.acks) ack.seen = Math.max(ack.seen, numberIn(buffer, start, end, SEQ));
           } else if (sender && type === 'ack') {
             if (counting) report.acked++;
             if (running) send(sender);
+          } else if (type === 'receipt') {
+            if (counting) report.receipts = (report.receipts ?? 0) + 1;
+          } else if (type === 'delivered') {
+            ack.inFlight = false;
+            const seq = numberIn(buffer, start, end, SEQ);
+            if (seq > ack.acked) {
+              ack.acked = seq;
+              if (counting) report.cursorMoves = (report.cursorMoves ?? 0) + 1;
+            }
+          } else if (buffer[start + 9] === 0x65 /* e */ && buffer[start + 10] === 0x72 /* r */) {
+            // An error reply (a refused ack or send) while live.
+            report.errors++;
+            ack.inFlight = false;
           }
         };
         ws.send(`{"type":"auth","id":"a","token":"${member.token}"}`);
