@@ -83,6 +83,7 @@ function format(name: string, value: number): string {
   if (name.endsWith(' %')) return formatPercent(value);
   if (name.endsWith(' KB')) return value.toFixed(2);
   if (name.endsWith('/POST')) return Number.isFinite(value) ? value.toFixed(1) : '–';
+  if (name.endsWith(' ×')) return Number.isFinite(value) ? value.toFixed(2) : '–';
   if (name.endsWith('/delivery')) return Number.isFinite(value) ? value.toPrecision(3) : '–';
   if (name.endsWith('/msg')) return Number.isFinite(value) ? value.toFixed(2) : '–';
   if (name.includes('µs')) return Number.isFinite(value) ? value.toFixed(1) : '–';
