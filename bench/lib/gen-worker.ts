@@ -120,6 +120,7 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
   const senders: Array<{ conn: Conn; threadId: number; next: number; inFlight: number }> = [];
   let running = false;
   let seq = 0;
+  const sdkAcks = t.receiverAcks === 'sdk';
   /** Send times by request id, in a ring: an ack carries the id of its send. */
   const sentAt = new Float64Array(1 << 16);
   const send = (sender: (typeof senders)[number]): void => {
@@ -144,14 +145,36 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
         } else if (text.startsWith('{"type":"error"')) report.errors++;
       };
       let unacked = 0;
+      // SDK-like acks: the highest seq seen, the highest the server confirmed, one ack out at a time.
+      const ack = { seen: 0, acked: 0, inFlight: false, due: false };
+      const sendAck = (): void => {
+        ack.due = false;
+        if (ack.inFlight || ack.seen <= ack.acked) return;
+        ack.inFlight = true;
+        receiverConn.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${ack.seen}}`);
+      };
+      // After the frames of this socket read (the `ws` package hands them over in one go), as the SDK's setTimeout 0.
+      const ackSoon = (): void => {
+        if (ack.due) return;
+        ack.due = true;
+        setImmediate(sendAck);
+      };
       receiverConn.onFrame = (text) => {
+        if (sdkAcks && text.startsWith('{"type":"delivered"')) {
+          ack.inFlight = false;
+          ack.acked = Math.max(ack.acked, numberAfter(text, '"seq":'));
+          return ackSoon();
+        }
         if (!text.startsWith('{"type":"message"')) return;
         if (counting) {
           report.delivered++;
           sample(report.deliverLatencies, now() - numberAfter(text, '"t":'));
         }
-        // Acknowledge as a client would, so the receiver's inbox stays small.
-        if (++unacked >= 200) {
+        if (sdkAcks) {
+          ack.seen = Math.max(ack.seen, numberAfter(text, '"seq":'));
+          ackSoon();
+        } else if (++unacked >= 200) {
+          // Acknowledge now and then, so the receiver's inbox stays small.
           unacked = 0;
           receiverConn.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${numberAfter(text, '"seq":')}}`);
         }
