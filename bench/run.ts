@@ -23,13 +23,14 @@ import { directLatency, directThroughput } from './scenarios/direct.js';
 import { e2eCrypto } from './scenarios/e2e-crypto.js';
 import { fallback } from './scenarios/fallback.js';
 import { groupFanout } from './scenarios/group.js';
+import { groupAcks } from './scenarios/group-acks.js';
 import { idleConnections } from './scenarios/idle.js';
 import { reconnectStorm } from './scenarios/storm.js';
 import { upload } from './scenarios/upload.js';
 import { writerThread } from './scenarios/writer-thread.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, idleConnections, fallback, reconnectStorm, coldStart, ceilings, e2eCrypto, upload, writerThread];
+const SCENARIOS: readonly Scenario[] = [directThroughput, directLatency, groupFanout, groupAcks, idleConnections, fallback, reconnectStorm, coldStart, ceilings, e2eCrypto, upload, writerThread];
 
 function usage(problem?: string): never {
   const lines = [
@@ -82,6 +83,8 @@ function format(name: string, value: number): string {
   if (name.endsWith(' %')) return formatPercent(value);
   if (name.endsWith(' KB')) return value.toFixed(2);
   if (name.endsWith('/POST')) return Number.isFinite(value) ? value.toFixed(1) : '–';
+  if (name.endsWith(' ×')) return Number.isFinite(value) ? value.toFixed(2) : '–';
+  if (name.endsWith('/delivery')) return Number.isFinite(value) ? value.toPrecision(3) : '–';
   if (name.endsWith('/msg')) return Number.isFinite(value) ? value.toFixed(2) : '–';
   if (name.includes('µs')) return Number.isFinite(value) ? value.toFixed(1) : '–';
   return formatCount(value);

@@ -1,6 +1,13 @@
 /** How a device reaches the server: the WebSocket, or the stream transport's event stream or long poll (/v1/stream). */
 export type Transport = 'websocket' | 'stream' | 'poll';
 
+/**
+ * How the direct receivers ack `delivered`: every 200th message (enough to keep their inbox small; the direct
+ * scenarios' historical figures), or as the SDK's receiver does: once per moment (after the frames of a socket read),
+ * the highest seq seen, one ack in flight (what arrives meanwhile goes in the next).
+ */
+export type ReceiverAcks = 'every-200' | 'sdk';
+
 /** What the bench's main thread asks of a load-generator thread, and what it reports. */
 export type GenTask =
   | {
@@ -14,6 +21,8 @@ export type GenTask =
       readonly warmupMs: number;
       /** The devices' transport (default websocket); the stream's URL is wsUrl's host over http. */
       readonly transport?: Transport;
+      /** How receivers ack `delivered` (default every 200 messages). */
+      readonly receiverAcks?: ReceiverAcks;
     }
   | {
       readonly kind: 'group';
@@ -24,6 +33,11 @@ export type GenTask =
       readonly window: number;
       readonly padBytes: number;
       readonly warmupMs: number;
+      /**
+       * Every member device acks `delivered` as the SDK's receiver does: after each socket read, one ack per thread
+       * with the highest seq seen, at most one in flight per thread (what arrives meanwhile goes in the next one).
+       */
+      readonly acks?: boolean;
     }
   | { readonly kind: 'idle'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[]; readonly heartbeatMs: number; readonly transport?: Transport }
   | { readonly kind: 'storm'; readonly worker: number; readonly wsUrl: string; readonly tokens: readonly string[] }
@@ -50,4 +64,8 @@ export interface WorkerReport {
   /** Stream transport: the POSTs sent up over the whole run and the frames they carried. */
   posts?: number;
   postedFrames?: number;
+  /** Group with acks, in the measured window: `receipt` frames received by any device of this worker. */
+  receipts?: number;
+  /** The same: `delivered` replies whose seq moved past the device's previous one (its user's cursor moved: one device per user). */
+  cursorMoves?: number;
 }

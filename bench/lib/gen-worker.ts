@@ -120,6 +120,7 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
   const senders: Array<{ conn: Conn; threadId: number; next: number; inFlight: number }> = [];
   let running = false;
   let seq = 0;
+  const sdkAcks = t.receiverAcks === 'sdk';
   /** Send times by request id, in a ring: an ack carries the id of its send. */
   const sentAt = new Float64Array(1 << 16);
   const send = (sender: (typeof senders)[number]): void => {
@@ -144,14 +145,36 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
         } else if (text.startsWith('{"type":"error"')) report.errors++;
       };
       let unacked = 0;
+      // SDK-like acks: the highest seq seen, the highest the server confirmed, one ack out at a time.
+      const ack = { seen: 0, acked: 0, inFlight: false, due: false };
+      const sendAck = (): void => {
+        ack.due = false;
+        if (ack.inFlight || ack.seen <= ack.acked) return;
+        ack.inFlight = true;
+        receiverConn.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${ack.seen}}`);
+      };
+      // After the frames of this socket read (the `ws` package hands them over in one go), as the SDK's setTimeout 0.
+      const ackSoon = (): void => {
+        if (ack.due) return;
+        ack.due = true;
+        setImmediate(sendAck);
+      };
       receiverConn.onFrame = (text) => {
+        if (sdkAcks && text.startsWith('{"type":"delivered"')) {
+          ack.inFlight = false;
+          ack.acked = Math.max(ack.acked, numberAfter(text, '"seq":'));
+          return ackSoon();
+        }
         if (!text.startsWith('{"type":"message"')) return;
         if (counting) {
           report.delivered++;
           sample(report.deliverLatencies, now() - numberAfter(text, '"t":'));
         }
-        // Acknowledge as a client would, so the receiver's inbox stays small.
-        if (++unacked >= 200) {
+        if (sdkAcks) {
+          ack.seen = Math.max(ack.seen, numberAfter(text, '"seq":'));
+          ackSoon();
+        } else if (++unacked >= 200) {
+          // Acknowledge now and then, so the receiver's inbox stays small.
           unacked = 0;
           receiverConn.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${numberAfter(text, '"seq":')}}`);
         }
@@ -195,6 +218,7 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
 async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
   const report: WorkerReport = { acked: 0, delivered: 0, ackLatencies: [], deliverLatencies: [], errors: 0, lastDelivery: [] };
   const T = Buffer.from('"t":');
+  const SEQ = Buffer.from('"seq":');
   let counting = false;
   let running = false;
   interface Group { last: number[]; sent: number[]; members: Array<{ count: number; startAt: number; stopAt: number }> }
@@ -214,8 +238,18 @@ async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
       g.members.push(state);
       const sender = member.senderIndex === undefined ? undefined : { ws, threadId: member.threadId, index: member.senderIndex, n: 0 };
       if (sender) senders.push(sender);
+      // The device's acks, as the SDK's receiver sends them: the highest seq seen, the last one the server confirmed.
+      const ack = { seen: 0, acked: 0, inFlight: false };
+      let live = false;
+      if (t.acks) {
+        // After a socket read's frames: one `delivered` for the thread, unless one is still out (its reply frees the slot).
+        ws.onChunkDone = () => {
+          if (!live || ack.inFlight || ack.seen <= ack.acked) return;
+          ack.inFlight = true;
+          ws.send(`{"type":"delivered","id":"d","thread_id":${member.threadId},"seq":${ack.seen}}`);
+        };
+      }
       await new Promise<void>((resolve, reject) => {
-        let live = false;
         ws.onClose = () => {
           if (live) report.errors++; // cut off during the run (a slow consumer): its member's figures stop there
           else reject(new Error('the server closed a group member connection before inbox_done'));
@@ -236,9 +270,24 @@ async function runGroup(t: Extract<GenTask, { kind: 'group' }>): Promise<void> {
             if ((g.last[index] ?? 0) < at) g.last[index] = at;
             if (reader) g.sent[index] = numberIn(buffer, start, end, T);
             if (counting) report.delivered++;
+            // Messages come in seq order with every member online: the highest seen is the highest without a gap.
+            if (t.acks) ack.seen = Math.max(ack.seen, numberIn(buffer, start, end, SEQ));
           } else if (sender && type === 'ack') {
             if (counting) report.acked++;
             if (running) send(sender);
+          } else if (type === 'receipt') {
+            if (counting) report.receipts = (report.receipts ?? 0) + 1;
+          } else if (type === 'delivered') {
+            ack.inFlight = false;
+            const seq = numberIn(buffer, start, end, SEQ);
+            if (seq > ack.acked) {
+              ack.acked = seq;
+              if (counting) report.cursorMoves = (report.cursorMoves ?? 0) + 1;
+            }
+          } else if (buffer[start + 9] === 0x65 /* e */ && buffer[start + 10] === 0x72 /* r */) {
+            // An error reply (a refused ack or send) while live.
+            report.errors++;
+            ack.inFlight = false;
           }
         };
         ws.send(`{"type":"auth","id":"a","token":"${member.token}"}`);

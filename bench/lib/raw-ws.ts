@@ -123,11 +123,15 @@ export class RawWebSocket {
  * The server frame's type, told by its first letters without making a string:
  * every server frame starts with `{"type":"` (9 bytes), so byte 9 and 10 name it.
  */
-export function frameType(buffer: Buffer, start: number): 'message' | 'ack' | 'inbox_done' | 'other' {
+export function frameType(buffer: Buffer, start: number): 'message' | 'ack' | 'inbox_done' | 'receipt' | 'delivered' | 'other' {
   const first = buffer[start + 9];
   if (first === 0x6d /* m */ && buffer[start + 10] === 0x65 /* e */) return 'message';
   if (first === 0x61 /* a */ && buffer[start + 10] === 0x63 /* c */) return 'ack';
   if (first === 0x69 /* i */ && buffer[start + 10] === 0x6e /* n */) return 'inbox_done';
+  // `rec` is receipt or receipts (a reply, only when asked): the quote after `receipt` tells them apart; not read_state.
+  if (first === 0x72 /* r */ && buffer[start + 11] === 0x63 /* c */) return buffer[start + 16] === 0x22 /* " */ ? 'receipt' : 'other';
+  // `deli` is the delivered reply: not delete, device_message(s).
+  if (first === 0x64 /* d */ && buffer[start + 12] === 0x69 /* i */ && buffer[start + 11] === 0x6c /* l */) return 'delivered';
   return 'other';
 }
 

@@ -6,7 +6,7 @@ import { type Context, type Result, type Scenario, generatorBound } from '../lib
 import { type Deployment, type DeploymentOptions, describeDeployment, startDeployment } from '../lib/deployment.js';
 import type { BenchServer } from '../lib/server.js';
 import { percentiles } from '../lib/stats.js';
-import type { Transport, WorkerReport } from '../lib/gen-protocol.js';
+import type { ReceiverAcks, Transport, WorkerReport } from '../lib/gen-protocol.js';
 
 const PAIRS = 200;
 const WINDOW = 32;
@@ -57,6 +57,7 @@ export async function measure(
   mode: { kind: 'window'; window: number } | { kind: 'rate'; perSecond: number },
   seconds: number,
   transport: Transport = 'websocket',
+  receiverAcks: ReceiverAcks = 'every-200',
 ): Promise<{ reports: WorkerReport[]; serverCpu: number; generatorCpu: number; seconds: number; loop: Record<string, number> }> {
   const groups = split(pairs, context.workers);
   const warmupMs = context.quick ? 500 : 1500;
@@ -70,6 +71,7 @@ export async function measure(
       padBytes: PAD,
       warmupMs,
       transport,
+      receiverAcks,
     })),
   );
   generator.start();
@@ -89,6 +91,19 @@ export async function measure(
 
 export const sum = (reports: WorkerReport[], key: 'acked' | 'delivered' | 'errors'): number => reports.reduce((total, report) => total + report[key], 0);
 
+/**
+ * The server's CPU time (from /proc, user + system, every server-side process) over the measured window, per
+ * message acked in it: what a message costs the server at that load, whatever the wall clock did.
+ */
+export const cpuPerMessage = (serverCpu: number, ackedPerSecond: number): number => (ackedPerSecond > 0 ? (serverCpu * 1e6) / ackedPerSecond : Number.NaN);
+
+/** Issue 23: the rates at which the cost per message is compared with the cost at saturation. */
+const COST_RATES = [200, 2_000, 20_000];
+
+/** The words of a row whose receivers ack as the SDK does (one ack per moment), not every 200 messages. */
+const SDK_ACKS = 'receivers ack as the SDK';
+const acksLabel = (acks: ReceiverAcks): string => (acks === 'sdk' ? `, ${SDK_ACKS}` : '');
+
 export const directThroughput: Scenario = {
   name: 'direct-throughput',
   summary: `${PAIRS} pairs of devices, each sender keeping ${WINDOW} messages of about 200 bytes unacked`,
@@ -96,27 +111,34 @@ export const directThroughput: Scenario = {
   async run(context) {
     const results: Result[] = [];
     // SQLite's two durability settings; PostgreSQL runs with its durable defaults (fsync and synchronous_commit on).
-    const settings = context.deployment.storage === 'sqlite' ? (['full', 'normal'] as const) : (['full'] as const);
-    for (const synchronous of settings) {
+    // The first row is the maximum direct-latency scales its rates by; the last, receivers acking as the SDK does,
+    // is the saturation cost its SDK rows are set against.
+    const settings: ReadonlyArray<{ synchronous: 'full' | 'normal'; acks: ReceiverAcks }> = [
+      { synchronous: 'full', acks: 'every-200' },
+      ...(context.deployment.storage === 'sqlite' ? [{ synchronous: 'normal' as const, acks: 'every-200' as const }] : []),
+      { synchronous: 'full', acks: 'sdk' },
+    ];
+    for (const { synchronous, acks } of settings) {
       const server = await startDeployment(context, serverToml(synchronous));
       try {
         const pairs = await preparePairs(server, context.quick ? 50 : PAIRS);
-        const run = await measure(context, server, pairs, { kind: 'window', window: WINDOW }, context.quick ? 3 : 10);
+        const run = await measure(context, server, pairs, { kind: 'window', window: WINDOW }, context.quick ? 3 : 10, 'websocket', acks);
         const acked = sum(run.reports, 'acked') / run.seconds;
         const delivered = sum(run.reports, 'delivered') / run.seconds;
         const ack = percentiles(run.reports.flatMap((report) => report.ackLatencies));
         results.push({
           scenario: 'direct-throughput',
-          setting: `${durability(context.deployment, synchronous)}, ${pairs.length} pairs × window ${WINDOW}`,
+          setting: `${durability(context.deployment, synchronous)}, ${pairs.length} pairs × window ${WINDOW}${acksLabel(acks)}`,
           figures: {
             'acked msg/s': acked, 'delivered msg/s': delivered, 'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99, errors: sum(run.reports, 'errors'),
+            'server cpu µs/msg': cpuPerMessage(run.serverCpu, acked),
             ...run.loop,
           },
           serverCpu: run.serverCpu,
           generatorCpu: run.generatorCpu,
           valid: !generatorBound(run.serverCpu, run.generatorCpu),
         });
-        context.log(`  ${durability(context.deployment, synchronous)}: ${Math.round(acked)} acked/s, ${Math.round(delivered)} delivered/s`);
+        context.log(`  ${durability(context.deployment, synchronous)}${acksLabel(acks)}: ${Math.round(acked)} acked/s, ${Math.round(delivered)} delivered/s`);
       } finally {
         await server.stop();
       }
@@ -127,38 +149,59 @@ export const directThroughput: Scenario = {
 
 export const directLatency: Scenario = {
   name: 'direct-latency',
-  summary: 'the same pairs at a fixed total rate (20% and 50% of the measured maximum, and 20,000/s): send→ack and send→deliver',
+  summary: 'the same pairs at fixed total rates (200, 2,000 and 20,000/s, and 20% and 50% of the measured maximum; 200, 2,000 and 20,000/s again with receivers acking as the SDK): send→ack and send→deliver, server CPU per message against its cost at saturation',
   anyDeployment: true,
   async run(context) {
     // The durable row's maximum: synchronous=full on SQLite (its first row), the only row on PostgreSQL.
-    const maximum = context.earlier.get('direct-throughput')?.[0]?.figures['acked msg/s'];
-    const rates = maximum ? [Math.round(maximum * 0.2), Math.round(maximum * 0.5), 20_000] : [1_000, 2_000, 20_000];
+    const earlier = context.earlier.get('direct-throughput');
+    const maximum = earlier?.[0]?.figures['acked msg/s'];
+    // The server's CPU per message at saturation with the same receivers, for the ratio issue 23 asks of lower rates
+    // (target ≤ 1.5 at 2,000/s).
+    const saturationCost = (acks: ReceiverAcks): number | undefined =>
+      earlier?.find((row) => row.setting.includes(SDK_ACKS) === (acks === 'sdk') && !row.setting.includes('normal'))?.figures['server cpu µs/msg'];
+    const rates = [...new Set([...COST_RATES, ...(maximum ? [Math.round(maximum * 0.2), Math.round(maximum * 0.5)] : [1_000])])];
+    // By rate, each of issue 23's rates twice: receivers acking every 200 messages, then as the SDK.
+    const runs = [...rates.map((rate) => ({ rate, acks: 'every-200' as ReceiverAcks })), ...COST_RATES.map((rate) => ({ rate, acks: 'sdk' as ReceiverAcks }))].sort(
+      (a, b) => a.rate - b.rate || (a.acks === 'sdk' ? 1 : 0) - (b.acks === 'sdk' ? 1 : 0),
+    );
     const results: Result[] = [];
     const server = await startDeployment(context, serverToml('full'));
     try {
       const pairs = await preparePairs(server, context.quick ? 50 : PAIRS);
-      for (const rate of rates) {
-        const run = await measure(context, server, pairs, { kind: 'rate', perSecond: rate }, context.quick ? 3 : 8);
+      for (const { rate, acks } of runs) {
+        const saturation = saturationCost(acks);
+        const run = await measure(context, server, pairs, { kind: 'rate', perSecond: rate }, context.quick ? 3 : 8, 'websocket', acks);
         const delivered = sum(run.reports, 'delivered') / run.seconds;
         const ack = percentiles(run.reports.flatMap((report) => report.ackLatencies));
         const deliver = percentiles(run.reports.flatMap((report) => report.deliverLatencies));
         // A rate the server cannot sustain shows as a backlog: latencies grow with the run, they are not the server's at that rate.
         const kept = delivered >= rate * 0.95;
+        const cost = cpuPerMessage(run.serverCpu, sum(run.reports, 'acked') / run.seconds);
+        const ratio = saturation ? cost / saturation : Number.NaN;
+        const notes = [
+          ...(kept ? [] : ['rate not sustained: the server fell behind, latencies include the growing backlog']),
+          ...(rate === 2_000 && saturation
+            ? [`server CPU per message ${cost.toFixed(1)} µs, ${ratio.toFixed(2)}× the ${saturation.toFixed(1)} µs at saturation (direct-throughput, synchronous=full${acksLabel(acks)}; issue 23's target ≤ 1.5×)`]
+            : []),
+        ];
         results.push({
           scenario: 'direct-latency',
-          setting: `${rate.toLocaleString('en-US')} msg/s offered${maximum ? ` (${Math.round((rate / maximum) * 100)}% of max)` : ''}, ${durability(context.deployment, 'full')}`,
+          setting: `${rate.toLocaleString('en-US')} msg/s offered${maximum ? ` (${Math.round((rate / maximum) * 100)}% of max)` : ''}, ${durability(context.deployment, 'full')}${acksLabel(acks)}`,
           figures: {
             'delivered msg/s': delivered,
             'ack p50 ms': ack.p50, 'ack p99 ms': ack.p99,
             'deliver p50 ms': deliver.p50, 'deliver p95 ms': deliver.p95, 'deliver p99 ms': deliver.p99, 'deliver max ms': deliver.max,
+            'server cpu µs/msg': cost,
+            // Against the same cost at saturation; only when direct-throughput ran before in this invocation.
+            ...(saturation ? { 'µs/msg vs saturation ×': ratio } : {}),
             ...run.loop,
           },
           serverCpu: run.serverCpu,
           generatorCpu: run.generatorCpu,
           valid: !generatorBound(run.serverCpu, run.generatorCpu),
-          ...(kept ? {} : { note: 'rate not sustained: the server fell behind, latencies include the growing backlog' }),
+          ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
         });
-        context.log(`  ${rate}/s offered: ${Math.round(delivered)}/s delivered, deliver p99 ${deliver.p99.toFixed(1)} ms`);
+        context.log(`  ${rate}/s offered${acksLabel(acks)}: ${Math.round(delivered)}/s delivered, deliver p99 ${deliver.p99.toFixed(1)} ms, server ${cost.toFixed(1)} µs/msg`);
       }
     } finally {
       await server.stop();
