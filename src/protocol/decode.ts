@@ -68,6 +68,7 @@ const readers: FieldReaders = {
   hidden: (f, id) => ({ type: 'hidden', id, after: f.after === undefined ? 0 : requireSeq(f, 'after'), limit: optionalLimit(f, MAX_HIDDEN_PAGE) }),
   delivered: (f, id) => ({ type: 'delivered', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   read: (f, id) => ({ type: 'read', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
+  receipts: (f, id) => ({ type: 'receipts', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   history: (f, id) => ({ type: 'history', id, thread_id: requireId(f, 'thread_id'), anchor: readAnchor(f), limit: optionalLimit(f) }),
   jump: (f, id) => ({ type: 'jump', id, message_id: requireId(f, 'message_id'), limit: optionalLimit(f) }),
   search: (f, id) => ({

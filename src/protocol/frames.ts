@@ -6,7 +6,7 @@ import type { ErrorCode } from '../errors.js';
  * that id. Server events have no `id`.
  */
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** A request id chosen by the client; echoed in the one reply the request gets. */
 export type RequestId = string;
@@ -87,6 +87,11 @@ export interface DeliveredFrame extends Request<'delivered'> {
   readonly seq: number;
 }
 export interface ReadFrame extends Request<'read'> {
+  readonly thread_id: number;
+  readonly seq: number;
+}
+/** Who has received and read message `seq` ("message info"), answered from the members' cursors (protocol 4). */
+export interface ReceiptsFrame extends Request<'receipts'> {
   readonly thread_id: number;
   readonly seq: number;
 }
@@ -221,6 +226,7 @@ export type ClientFrame =
   | HiddenFrame
   | DeliveredFrame
   | ReadFrame
+  | ReceiptsFrame
   | HistoryFrame
   | JumpFrame
   | SearchFrame
@@ -418,6 +424,21 @@ export interface DeliveredReplyFrame {
   readonly thread_id: number;
   readonly seq: number;
 }
+/**
+ * The answer to `receipts`: the current members who may see message `seq`,
+ * its author left out, each in one list by their cursors: `read` (read cursor
+ * at or past `seq`), `delivered` (a device of theirs received it, not read
+ * yet), `pending` (neither). User ids, in joining order.
+ */
+export interface ReceiptsReplyFrame {
+  readonly type: 'receipts';
+  readonly id: RequestId;
+  readonly thread_id: number;
+  readonly seq: number;
+  readonly read: readonly number[];
+  readonly delivered: readonly number[];
+  readonly pending: readonly number[];
+}
 export interface ReadStateFrame {
   readonly type: 'read_state';
   readonly id: RequestId;
@@ -590,6 +611,7 @@ export type ServerFrame =
   | OkFrame
   | AckFrame
   | DeliveredReplyFrame
+  | ReceiptsReplyFrame
   | ReadStateFrame
   | MessagesFrame
   | SearchResultsFrame
