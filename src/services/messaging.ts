@@ -57,6 +57,15 @@ export interface ReadResult {
   readonly totalUnread: number;
 }
 
+/** Who has a message (MessagingService.receipts): user ids, each in one list, in joining order. */
+export interface ReceiptsResult {
+  readonly threadId: number;
+  readonly seq: number;
+  readonly read: readonly number[];
+  readonly delivered: readonly number[];
+  readonly pending: readonly number[];
+}
+
 /**
  * The message path: send (stored with its seq in one unit of work, acked after
  * commit by the caller, then announced: fanout, then the push wake-up),
@@ -118,16 +127,34 @@ export class MessagingService {
   async delivered(principal: Principal, threadId: number, seq: number): Promise<{ threadId: number; seq: number }> {
     const outcome = await this.deps.storage.markDelivered({ userId: principal.user.id, deviceId: principal.deviceId, threadId, seq });
     if (outcome.kind === 'refused') throw new ChatError('not_found', `no thread ${threadId}`);
-    if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'delivered', outcome.seq);
+    // To the authors of what it passed; the user's own devices know what they acked.
+    if (outcome.moved && outcome.authors.length > 0) this.deps.fanout.receipt(threadId, principal.user.id, 'delivered', outcome.seq, outcome.authors);
     return { threadId, seq: outcome.seq };
   }
 
-  /** The user has read up to `seq`: moves the read cursor (forward only) and tells the thread. */
+  /**
+   * The user has read up to `seq`: moves the read cursor (forward only) and
+   * tells the authors of what it passed, and the user's own devices (their
+   * unread badges follow).
+   */
   async read(principal: Principal, threadId: number, seq: number): Promise<ReadResult> {
     const outcome = await this.deps.storage.markRead({ userId: principal.user.id, threadId, seq });
     if (outcome.kind === 'refused') throw new ChatError('not_found', `no thread ${threadId}`);
-    if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'read', outcome.readSeq);
+    if (outcome.moved) this.deps.fanout.receipt(threadId, principal.user.id, 'read', outcome.readSeq, [...outcome.authors, principal.user.id]);
     return { threadId, readSeq: outcome.readSeq, unread: outcome.unread, totalUnread: outcome.totalUnread };
+  }
+
+  /**
+   * Who has read, received, or not yet received message `seq` ("message
+   * info"): any current member may ask about a message they may see (the
+   * cursors are theirs to see in thread_get already).
+   */
+  async receipts(principal: Principal, threadId: number, seq: number): Promise<ReceiptsResult> {
+    const outcome = await this.deps.storage.receiptsOf(threadId, seq, principal.user.id);
+    if (outcome.kind === 'refused') {
+      throw new ChatError('not_found', outcome.reason === 'no_thread' ? `no thread ${threadId}` : `no message ${seq} in thread ${threadId}`);
+    }
+    return { threadId, seq, read: outcome.read, delivered: outcome.delivered, pending: outcome.pending };
   }
 
   /** Unread messages over all the user's threads, muted ones included (clients may subtract them). */

@@ -102,8 +102,12 @@ export interface PresenceView {
 export interface Fanout {
   /** A committed message, to every live device following its thread. */
   message(message: Message): void;
-  /** A member's delivered or read cursor moved. */
-  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void;
+  /**
+   * A member's delivered or read cursor moved to `seq`: to the live devices of
+   * each of `audience` (the authors of the messages it passed; for `read`, the
+   * reader too), on whatever node they are, whether or not they follow the thread.
+   */
+  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number, audience: readonly number[]): void;
   /**
    * Membership changed: live devices of `joined` start following the thread,
    * those of `left` stop (after this thread's last event). `joinedBy`: the

@@ -1,6 +1,7 @@
 import { encodeFrame, messageEventText } from '../protocol/encode.js';
 import { type Broker, deviceChannel, threadChannel, userChannel } from '../services/live/broker.js';
 import type { AccountKey, DeviceKeys, DeviceMessage, Fanout, HiddenMessage, Message, PresenceView, ReceiptKind } from '../services/types.js';
+import { type CoalescedReceipt, ReceiptBatch, type TurnScheduler } from './receipt-batch.js';
 import { accountKeyJson, deviceKeysJson, deviceMessageJson, hiddenJson, presenceJson } from './wire.js';
 
 /**
@@ -10,14 +11,27 @@ import { accountKeyJson, deviceKeysJson, deviceMessageJson, hiddenJson, presence
  * connections' subscriptions.
  */
 export class WireFanout implements Fanout {
-  constructor(private readonly broker: Pick<Broker, 'publish' | 'publishControl'>) {}
+  private readonly receipts: ReceiptBatch;
+
+  /** `schedule`: when a turn's coalesced receipts go out (the end of the event-loop turn; tests pass their own). */
+  constructor(
+    private readonly broker: Pick<Broker, 'publish' | 'publishControl'>,
+    schedule?: TurnScheduler,
+  ) {
+    this.receipts = new ReceiptBatch((receipt) => this.publishReceipt(receipt), schedule);
+  }
 
   message(message: Message): void {
     this.broker.publish(threadChannel(message.threadId), messageEventText(message));
   }
 
-  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void {
-    this.broker.publish(threadChannel(threadId), encodeFrame({ type: 'receipt', thread_id: threadId, user_id: userId, kind, seq }));
+  /**
+   * Protocol 4: to the audience's user channels (every live device of each, on
+   * any node, following the thread or not), never to the whole thread;
+   * coalesced per event-loop turn (ReceiptBatch).
+   */
+  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number, audience: readonly number[]): void {
+    this.receipts.add(threadId, userId, kind, seq, audience);
   }
 
   membership(threadId: number, joined: readonly number[], left: readonly number[], joinedBy?: Message): void {
@@ -49,6 +63,10 @@ export class WireFanout implements Fanout {
 
   presence(presence: PresenceView, audience: Iterable<number>): void {
     this.toUsers(audience, encodeFrame({ type: 'presence_update', ...presenceJson(presence) }));
+  }
+
+  private publishReceipt({ threadId, userId, kind, seq, audience }: CoalescedReceipt): void {
+    this.toUsers(audience, encodeFrame({ type: 'receipt', thread_id: threadId, user_id: userId, kind, seq }));
   }
 
   private toUsers(audience: Iterable<number>, text: string): void {

@@ -109,6 +109,10 @@ export function chatHandlers(services: ChatServices): Handlers {
       const result = await messaging.read(p, f.thread_id, f.seq);
       return { type: 'read_state', id: f.id, thread_id: result.threadId, read_seq: result.readSeq, unread: result.unread, total_unread: result.totalUnread };
     },
+    receipts: async (f, p) => {
+      const result = await messaging.receipts(p, f.thread_id, f.seq);
+      return { type: 'receipts', id: f.id, thread_id: result.threadId, seq: result.seq, read: result.read, delivered: result.delivered, pending: result.pending };
+    },
     history: async (f, p) => {
       const page = await history.history(p, f.thread_id, f.anchor, f.limit);
       return {

@@ -93,12 +93,13 @@ export function messageReadsContract(open: () => Promise<MessagingFixture>): voi
       assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob.userId, threadId: w.direct, seq: first.seq }), {
         kind: 'done',
         moved: true,
+        authors: [w.alice.userId],
         readSeq: 1,
         unread: 1,
         totalUnread: 1,
       });
       // Read up to the reaction (a change row): the same one message left.
-      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob.userId, threadId: w.direct, seq: 2 }), { kind: 'done', moved: true, readSeq: 2, unread: 1, totalUnread: 1 });
+      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob.userId, threadId: w.direct, seq: 2 }), { kind: 'done', moved: true, authors: [], readSeq: 2, unread: 1, totalUnread: 1 }, 'a change row makes nobody an author');
       const later = (await w.f.threads.list(w.bob.userId)).find((t) => t.id === w.direct);
       assert.equal(later && unreadCount(later, later.lastSeq, later.uncounted), 1);
       // Bob's own reaction moves his read cursor, as a send does.
@@ -115,7 +116,7 @@ export function messageReadsContract(open: () => Promise<MessagingFixture>): voi
       stored(await w.react(w.carol, target.id, '🎉', true, { threadId: w.group }));
       // Bob's read cursor on a change row: what comes after it is counted from there.
       const read = await w.f.messaging.markRead({ userId: w.bob.userId, threadId: w.group, seq: reaction.seq });
-      assert.deepEqual(read, { kind: 'done', moved: true, readSeq: reaction.seq, unread: 1, totalUnread: 1 });
+      assert.deepEqual(read, { kind: 'done', moved: true, authors: [w.alice.userId], readSeq: reaction.seq, unread: 1, totalUnread: 1 });
       const left = await w.f.threads.changeGroup({
         threadId: w.group,
         actor: w.alice,

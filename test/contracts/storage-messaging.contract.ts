@@ -6,6 +6,7 @@ import type { AppendMessageInput, AppendOutcome, MessagingStorage, StoredMessage
 import type { ThreadStorage } from '../../src/storage/ports/threads.js';
 import { messageChangesContract } from './storage-message-changes.contract.js';
 import { messageReadsContract } from './storage-message-reads.contract.js';
+import { receiptsContract } from './storage-receipts.contract.js';
 
 /** What the engine under test is configured with. */
 export interface FixtureSettings {
@@ -180,7 +181,7 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.equal(stored(outcomes[5] as AppendOutcome).seq, 1, 'the other thread has its own seqs');
       assert.equal(stored(outcomes[6] as AppendOutcome).seq, 2);
       assert.deepEqual(await w.f.inbox(w.bobDevice), [first.id], "bob's inbox: alice's message, not his own");
-      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 0 }), { kind: 'done', moved: false, readSeq: 2, unread: 0, totalUnread: 0 });
+      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 0 }), { kind: 'done', moved: false, authors: [], readSeq: 2, unread: 0, totalUnread: 0 });
       assert.equal(await w.f.messaging.totalUnread(w.alice), 1, "bob's message is alice's one unread");
     });
 
@@ -402,12 +403,13 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
       assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 99 }), {
         kind: 'done',
         moved: true,
+        authors: [w.alice],
         readSeq: 3,
         unread: 0,
         totalUnread: 0,
       });
-      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 1 }), { kind: 'done', moved: false, readSeq: 3, unread: 0, totalUnread: 0 });
-      assert.deepEqual(await w.f.messaging.markDelivered({ userId: w.bob, deviceId: w.bobDevice, threadId: w.threadId, seq: 2 }), { kind: 'done', seq: 2, moved: true });
+      assert.deepEqual(await w.f.messaging.markRead({ userId: w.bob, threadId: w.threadId, seq: 1 }), { kind: 'done', moved: false, authors: [], readSeq: 3, unread: 0, totalUnread: 0 });
+      assert.deepEqual(await w.f.messaging.markDelivered({ userId: w.bob, deviceId: w.bobDevice, threadId: w.threadId, seq: 2 }), { kind: 'done', seq: 2, moved: true, authors: [w.alice] });
       assert.deepEqual(await w.f.inbox(w.bobDevice).then((ids) => ids.length), 1, 'acked rows leave the inbox');
       assert.deepEqual(await w.f.messaging.markDelivered({ userId: w.carol, deviceId: w.carolDevice, threadId: w.threadId, seq: 2 }), { kind: 'refused', reason: 'no_thread' });
       assert.equal(await w.f.messaging.membership(w.threadId, w.carol), 'none');
@@ -620,5 +622,6 @@ export function messagingStorageContract(name: string, open: (settings: FixtureS
     };
     messageChangesContract(fresh);
     messageReadsContract(fresh);
+    receiptsContract(fresh);
   });
 }

@@ -9,8 +9,8 @@ export class RecordingFanout implements Fanout, PushQueueListener {
     this.messages.push(message);
     this.log.push(`message ${message.threadId}:${message.seq}`);
   }
-  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number): void {
-    this.log.push(`${kind} ${threadId} user ${userId} seq ${seq}`);
+  receipt(threadId: number, userId: number, kind: ReceiptKind, seq: number, audience: readonly number[]): void {
+    this.log.push(`${kind} ${threadId} user ${userId} seq ${seq} to [${audience.join(',')}]`);
   }
   membership(threadId: number, joined: readonly number[], left: readonly number[], joinedBy?: Message): void {
     this.log.push(`membership ${threadId} +[${joined.join(',')}] -[${left.join(',')}]${joinedBy ? ` with ${joinedBy.threadId}:${joinedBy.seq}` : ''}`);

@@ -128,10 +128,10 @@ describe('sends on PostgreSQL, batched', () => {
     const { value, statements } = await counted(w.f.db, (sql) => markDeliveredBatch(sql, acks));
     assert.equal(statements, 1);
     assert.deepEqual(value, [
-      { kind: 'done', seq: 2, moved: true },
-      { kind: 'done', seq: 3, moved: true },
-      { kind: 'done', seq: 1, moved: false },
-      { kind: 'done', seq: 4, moved: true },
+      { kind: 'done', seq: 2, moved: true, authors: [w.alice] },
+      { kind: 'done', seq: 3, moved: true, authors: [w.alice] },
+      { kind: 'done', seq: 1, moved: false, authors: [] },
+      { kind: 'done', seq: 4, moved: true, authors: [w.alice] },
       { kind: 'refused', reason: 'no_thread' },
     ]);
     const left = await w.f.db.read.query<{ device_id: number; seq: number }>('SELECT device_id, seq FROM inbox WHERE thread_id = $1 ORDER BY device_id, seq', [w.direct]);

@@ -117,13 +117,14 @@ describe('MessagingService in process', () => {
     assert.equal(sent.message.kind, 'e2e');
   });
 
-  it('moves delivered and read cursors, telling the thread only when they moved', async () => {
+  it('moves delivered and read cursors, telling a receipt only when they moved', async () => {
     const w = await direct();
     for (const id of ['1', '2', '3']) await w.messaging.send(w.alice, text(w.threadId, id));
     assert.deepEqual(await w.messaging.delivered(w.bob, w.threadId, 2), { threadId: w.threadId, seq: 2 });
     assert.deepEqual(await w.messaging.read(w.bob, w.threadId, 10), { threadId: w.threadId, readSeq: 3, unread: 0, totalUnread: 0 });
     assert.deepEqual(await w.messaging.read(w.bob, w.threadId, 1), { threadId: w.threadId, readSeq: 3, unread: 0, totalUnread: 0 });
-    assert.deepEqual(w.fanout.log, [`delivered ${w.threadId} user ${w.bob.user.id} seq 2`, `read ${w.threadId} user ${w.bob.user.id} seq 3`]);
+    const [alice, bob] = [w.alice.user.id, w.bob.user.id];
+    assert.deepEqual(w.fanout.log, [`delivered ${w.threadId} user ${bob} seq 2 to [${alice}]`, `read ${w.threadId} user ${bob} seq 3 to [${alice},${bob}]`]);
     assert.equal(await w.messaging.totalUnread(w.alice.user.id), 0, 'their own messages are never unread');
     const carol: Principal = await w.principal('carol');
     await refused(w.messaging.read(carol, w.threadId, 1), 'not_found');
@@ -163,5 +164,22 @@ describe('MessagingService in process', () => {
     assert.deepEqual(w.fanout.log, [`typing ${w.threadId} user ${w.alice.user.id} device ${w.alice.deviceId}`]);
     const carol = await w.principal('carol');
     await refused(w.messaging.typing(carol, w.threadId), 'not_found');
+  });
+
+  it('tells a receipt to the authors of what the cursor passed (and, of a read, to the reader), never the thread; answers who has a message', async () => {
+    const w = await direct();
+    const first = await w.messaging.send(w.alice, text(w.threadId, 'c1'));
+    await w.messaging.send(w.alice, text(w.threadId, 'c2'));
+    w.fanout.log.length = 0;
+    await w.messaging.delivered(w.bob, w.threadId, first.message.seq);
+    await w.messaging.delivered(w.bob, w.threadId, first.message.seq);
+    await w.messaging.read(w.bob, w.threadId, 2);
+    await w.messaging.read(w.alice, w.threadId, 2);
+    const [alice, bob] = [w.alice.user.id, w.bob.user.id];
+    assert.deepEqual(w.fanout.log, [`delivered ${w.threadId} user ${bob} seq 1 to [${alice}]`, `read ${w.threadId} user ${bob} seq 2 to [${alice},${bob}]`]);
+    assert.deepEqual(await w.messaging.receipts(w.alice, w.threadId, 1), { threadId: w.threadId, seq: 1, read: [bob], delivered: [], pending: [] });
+    const carol = await w.principal('carol');
+    await refused(w.messaging.receipts(carol, w.threadId, 1), 'not_found', { message: `no thread ${w.threadId}` });
+    await refused(w.messaging.receipts(w.bob, w.threadId, 3), 'not_found', { message: `no message 3 in thread ${w.threadId}` });
   });
 });

@@ -203,8 +203,46 @@ export type HideOutcome =
   /** No such message, a change row, or outside what the user may see (a former member sees up to where they left). */
   | { readonly kind: 'refused'; readonly reason: 'no_message' };
 
-/** A cursor move: refused when the user was never in the thread. `moved`: it moved and the user is still a member (the thread is told). */
-export type CursorOutcome<T> = ({ readonly kind: 'done'; readonly moved: boolean } & T) | { readonly kind: 'refused'; readonly reason: 'no_thread' };
+/**
+ * A cursor move: refused when the user was never in the thread. `moved`: it
+ * moved and the user is still a member (a receipt is due). `authors`: who the
+ * receipt is for, read in the unit that moved it: the distinct senders of the
+ * messages the move passed (old < seq <= new), the mover left out, and neither
+ * system messages (the server's notices) nor change rows (receipts say nothing
+ * of edits and reactions) count; ascending; empty when `moved` is false.
+ */
+export type CursorOutcome<T> =
+  | ({ readonly kind: 'done'; readonly moved: boolean; readonly authors: readonly number[] } & T)
+  | { readonly kind: 'refused'; readonly reason: 'no_thread' };
+
+/**
+ * Who has received and read message `seq` (the `receipts` request), from the
+ * members' cursors: the current members who may see it (joined before it),
+ * its author left out, each in one list, every list in joining order.
+ * Refused: the asker is not a current member (`no_thread`), or there is no
+ * message `seq` they may see (`no_message`).
+ */
+export type ReceiptsOutcome =
+  | { readonly kind: 'found'; readonly read: number[]; readonly delivered: number[]; readonly pending: number[] }
+  | { readonly kind: 'refused'; readonly reason: 'no_thread' | 'no_message' };
+
+/** A member's cursors, as receiptsOf reads them (in joining order). */
+export interface MemberReceiptCursors {
+  readonly userId: number;
+  readonly readSeq: number;
+  readonly deliveredSeq: number;
+}
+
+/** The one rule of the `receipts` lists, for both engines: read (read cursor at or past seq), else delivered, else pending. */
+export function receiptLists(members: readonly MemberReceiptCursors[], seq: number): ReceiptsOutcome & { kind: 'found' } {
+  const lists = { kind: 'found' as const, read: [] as number[], delivered: [] as number[], pending: [] as number[] };
+  for (const member of members) {
+    if (member.readSeq >= seq) lists.read.push(member.userId);
+    else if (member.deliveredSeq >= seq) lists.delivered.push(member.userId);
+    else lists.pending.push(member.userId);
+  }
+  return lists;
+}
 
 export type Membership = 'none' | 'member' | 'left';
 
@@ -231,6 +269,8 @@ export interface MessagingStorage {
     readonly threadId: number;
     readonly seq: number;
   }): Promise<CursorOutcome<{ readonly readSeq: number; readonly unread: number; readonly totalUnread: number }>>;
+  /** Who has received and read message `seq` of the thread, asked by `requesterUserId` (ReceiptsOutcome). */
+  receiptsOf(threadId: number, seq: number, requesterUserId: number): Promise<ReceiptsOutcome>;
   /** Unread messages over all the user's threads. */
   totalUnread(userId: number): Promise<number>;
   /** Whether the user is, was, or never was a member of the thread. */

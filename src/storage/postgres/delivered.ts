@@ -4,7 +4,8 @@ import type { Sql } from './sql.js';
 /**
  * Delivery acks (markDelivered) as a BatchedUnit: every ack of a turn in ONE
  * statement — the clamp to what the member may see, the devices' cursors,
- * their inbox rows up to them (and the counts), the users' delivered cursors.
+ * their inbox rows up to them (and the counts), the users' delivered cursors,
+ * and each moving ack's receipt authors (CursorOutcome.authors).
  * Acks are the most frequent write after sends (one per message received).
  */
 
@@ -23,7 +24,7 @@ WITH input AS (
 ),
 found AS (
   SELECT i.ord, i.user_id, i.device_id, i.thread_id, least(i.seq, coalesce(m.left_seq, t.last_seq)) AS up_to,
-         m.left_seq IS NOT NULL AS left, m.delivered_seq
+         m.left_seq IS NOT NULL AS left, m.delivered_seq, m.joined_seq
     FROM input i
     JOIN thread_members m ON m.thread_id = i.thread_id AND m.user_id = i.user_id
     JOIN threads t ON t.id = i.thread_id
@@ -60,14 +61,28 @@ moved AS (
     FROM per_user p JOIN locked_members l ON l.thread_id = p.thread_id AND l.user_id = p.user_id
    WHERE m.thread_id = p.thread_id AND m.user_id = p.user_id AND m.delivered_seq < p.up_to
   RETURNING m.thread_id, m.user_id
+),
+-- The user's delivered cursor as each ack finds it (the acks before it in the batch as committed first),
+-- or where what they may see starts: the receipt's authors are of the messages after it.
+ranged AS (
+  SELECT f.*, greatest(f.delivered_seq, f.joined_seq,
+           coalesce(max(f.up_to) OVER (PARTITION BY f.thread_id, f.user_id ORDER BY f.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS after
+    FROM found f
+),
+told AS (
+  SELECT r.*, EXISTS (SELECT 1 FROM moved v WHERE v.thread_id = r.thread_id AND v.user_id = r.user_id) AS moved FROM ranged r
 )
-SELECT f.ord, f.up_to, f.left, f.delivered_seq,
-       EXISTS (SELECT 1 FROM moved v WHERE v.thread_id = f.thread_id AND v.user_id = f.user_id) AS moved
-  FROM found f`;
+SELECT r.ord, r.up_to, r.left, r.delivered_seq, r.moved,
+       CASE WHEN r.moved AND NOT r.left AND r.up_to > r.after THEN ARRAY(
+         SELECT DISTINCT x.sender_user_id FROM messages x
+          WHERE x.thread_id = r.thread_id AND x.seq > r.after AND x.seq <= r.up_to
+            AND x.kind <> 'system' AND x.change IS NULL AND x.sender_user_id <> r.user_id
+          ORDER BY 1) END AS authors
+  FROM told r`;
 
 /** The BatchedUnit's run: one outcome per input, in order, each as if the acks before it in the batch had committed first. */
 export async function markDeliveredBatch(sql: Sql, inputs: readonly DeliveredInput[]): Promise<DeliveredOutcome[]> {
-  const { rows } = await sql.query<{ ord: number; up_to: number; left: boolean; delivered_seq: number; moved: boolean }>(MARK_DELIVERED, [
+  const { rows } = await sql.query<{ ord: number; up_to: number; left: boolean; delivered_seq: number; moved: boolean; authors: Array<number | string> | null }>(MARK_DELIVERED, [
     inputs.map((_, index) => index),
     inputs.map((input) => input.userId),
     inputs.map((input) => input.deviceId),
@@ -83,7 +98,8 @@ export async function markDeliveredBatch(sql: Sql, inputs: readonly DeliveredInp
     const key = `${input.threadId}:${input.userId}`;
     const before = cursors.get(key) ?? row.delivered_seq;
     cursors.set(key, Math.max(before, row.up_to));
-    // A former member's cursors still move (their unread counts), but the thread is no longer told.
-    return { kind: 'done', seq: row.up_to, moved: row.moved && row.up_to > before && !row.left };
+    // A former member's cursors still move (their unread counts), but nobody is told.
+    const moved = row.moved && row.up_to > before && !row.left;
+    return { kind: 'done', seq: row.up_to, moved, authors: moved ? (row.authors ?? []).map(Number) : [] };
   });
 }

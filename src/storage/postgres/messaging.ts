@@ -1,4 +1,16 @@
-import type { AppendMessageInput, AppendOutcome, CursorOutcome, HideOutcome, Membership, MessagingStorage, StoredHidden, StoredMessage } from '../ports/messaging.js';
+import type {
+  AppendMessageInput,
+  AppendOutcome,
+  CursorOutcome,
+  HideOutcome,
+  MemberReceiptCursors,
+  Membership,
+  MessagingStorage,
+  ReceiptsOutcome,
+  StoredHidden,
+  StoredMessage,
+} from '../ports/messaging.js';
+import { receiptLists } from '../ports/messaging.js';
 import { unreadCount, visibleRange } from '../ports/visibility.js';
 import type { BatchedUnit } from './batcher.js';
 import type { PgDatabase } from './database.js';
@@ -53,6 +65,7 @@ export class PostgresMessagingStorage implements MessagingStorage {
         elsewhere: number | null;
         uncounted_start: number;
         uncounted_end: number;
+        authors: Array<number | string> | null;
       }>(MARK_READ, [input.threadId, input.userId, input.seq]);
       const found = rows[0];
       if (!found) return { kind: 'refused', reason: 'no_thread' };
@@ -60,8 +73,24 @@ export class PostgresMessagingStorage implements MessagingStorage {
       const upTo = Math.min(input.seq, visibleRange(cursors, found.last_seq).to);
       const readSeq = Math.max(upTo, found.read_seq);
       const unread = unreadCount({ ...cursors, readSeq }, found.last_seq, { atStart: Number(found.uncounted_start), atEnd: Number(found.uncounted_end) });
-      return { kind: 'done', moved: found.moved && found.left_seq === null, readSeq, unread, totalUnread: Number(found.elsewhere ?? 0) + unread };
+      const moved = found.moved && found.left_seq === null;
+      const authors = moved ? (found.authors ?? []).map(Number) : [];
+      return { kind: 'done', moved, authors, readSeq, unread, totalUnread: Number(found.elsewhere ?? 0) + unread };
     });
+  }
+
+  async receiptsOf(threadId: number, seq: number, requesterUserId: number): Promise<ReceiptsOutcome> {
+    const { rows } = await this.db.read.query<{ asker: boolean; author: number | string | null; members: MemberReceiptCursors[] | null }>(RECEIPTS, [
+      threadId,
+      seq,
+      requesterUserId,
+    ]);
+    const found = rows[0];
+    if (!found?.asker) return { kind: 'refused', reason: 'no_thread' };
+    if (found.author === null) return { kind: 'refused', reason: 'no_message' };
+    const author = Number(found.author);
+    const members = (found.members ?? []).map((m) => ({ userId: Number(m.userId), readSeq: Number(m.readSeq), deliveredSeq: Number(m.deliveredSeq) }));
+    return receiptLists(members.filter((member) => member.userId !== author), seq);
   }
 
   totalUnread(userId: number): Promise<number> {
@@ -96,8 +125,24 @@ export async function totalUnread(sql: Sql, userId: number): Promise<number> {
 }
 
 /**
+ * The `receipts` request in one read: whether the asker is a current member,
+ * the author of message $2 if the asker may see it (joined before it, at or
+ * below the thread's last seq), and the cursors of the current members who
+ * joined before it, in joining order (as thread_get lists them).
+ */
+const RECEIPTS = `
+WITH asker AS (
+  SELECT joined_seq FROM thread_members WHERE thread_id = $1 AND user_id = $3 AND left_seq IS NULL
+)
+SELECT EXISTS (SELECT 1 FROM asker) AS asker,
+       (SELECT x.sender_user_id FROM messages x, asker a WHERE x.thread_id = $1 AND x.seq = $2 AND x.seq > a.joined_seq) AS author,
+       (SELECT json_agg(json_build_object('userId', m.user_id, 'readSeq', m.read_seq, 'deliveredSeq', m.delivered_seq) ORDER BY m.joined_at, m.user_id)
+          FROM thread_members m WHERE m.thread_id = $1 AND m.left_seq IS NULL AND m.joined_seq < $2) AS members`;
+
+/**
  * The read cursor moved (clamped, forward only) in one statement, with what
- * the answer needs: the cursors as they were, whether it moved, the change
+ * the answer needs: the cursors as they were, whether it moved, the receipt's
+ * authors (the senders of the messages it passed), the change
  * rows at the ends of this thread's unread range after the move, the unread
  * of the user's other threads (this one's is counted after the move, from them).
  */
@@ -114,6 +159,11 @@ moved AS (
    WHERE m.thread_id = $1 AND m.user_id = $2 AND m.read_seq < f.up_to RETURNING 1
 )
 SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq, EXISTS (SELECT 1 FROM moved) AS moved,
+       CASE WHEN EXISTS (SELECT 1 FROM moved) AND m.left_seq IS NULL THEN ARRAY(
+         SELECT DISTINCT x.sender_user_id FROM messages x
+          WHERE x.thread_id = $1 AND x.seq > greatest(m.read_seq, m.joined_seq) AND x.seq <= m.up_to
+            AND x.kind <> 'system' AND x.change IS NULL AND x.sender_user_id <> $2
+          ORDER BY 1) END AS authors,
        CASE WHEN ${NEW_START} >= ${UNREAD_END} THEN 0 ELSE ${uncountedAt(NEW_START)} END AS uncounted_start,
        CASE WHEN ${NEW_START} >= ${UNREAD_END} THEN 0 ELSE ${uncountedAt(UNREAD_END)} END AS uncounted_end,
        (SELECT sum(${unreadSql()}) FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $2 AND m.thread_id <> $1) AS elsewhere

@@ -84,6 +84,8 @@ export class MessagesRepository {
   private readonly eraseEditsStatement;
   private readonly dropRefsStatement;
   private readonly reactionsStatement;
+  private readonly authorsStatement;
+  private readonly senderAtStatement;
 
   constructor(db: Db) {
     // One statement for every message, a send or a change: its columns are all here.
@@ -134,6 +136,29 @@ export class MessagesRepository {
     );
     this.dropRefsStatement = db.prepare<[number, number]>('DELETE FROM attachment_refs WHERE thread_id = ? AND seq = ?');
     this.reactionsStatement = db.prepare<[string | null, number]>('UPDATE messages SET reactions = ? WHERE id = ?');
+    // A range of the (thread_id, seq) index: as long as the cursor move it follows.
+    this.authorsStatement = db
+      .prepare<[number, number, number, number], number>(
+        `SELECT DISTINCT sender_user_id FROM messages
+          WHERE thread_id = ? AND seq > ? AND seq <= ? AND kind <> 'system' AND change IS NULL AND sender_user_id <> ?
+          ORDER BY sender_user_id`,
+      )
+      .pluck();
+    this.senderAtStatement = db.prepare<[number, number], number>('SELECT sender_user_id FROM messages WHERE thread_id = ? AND seq = ?').pluck();
+  }
+
+  /**
+   * A receipt's authors (CursorOutcome.authors): the distinct senders of the
+   * messages with after < seq <= upTo, `mover` left out, system messages and
+   * change rows neither; ascending.
+   */
+  authorsBetween(threadId: number, after: number, upTo: number, mover: number): number[] {
+    return upTo > after ? this.authorsStatement.all(threadId, after, upTo, mover) : [];
+  }
+
+  /** The sender of the message at (thread, seq), if there is one. */
+  senderAt(threadId: number, seq: number): number | undefined {
+    return this.senderAtStatement.get(threadId, seq);
   }
 
   /** Stores the message; undefined when its device already used its client id (nothing stored: the caller looks that one up). */

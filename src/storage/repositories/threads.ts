@@ -99,6 +99,7 @@ export class ThreadsRepository {
   private readonly setSettingsStatement;
   private readonly sharedUsersStatement;
   private readonly everSharedUsersStatement;
+  private readonly receiptCursorsStatement;
 
   constructor(db: Db) {
     this.insertStatement = db.prepare<[string, string | null, string | null, number, number]>(
@@ -182,6 +183,11 @@ export class ThreadsRepository {
           WHERE m.user_id = ? AND o.user_id <> ?`,
       )
       .pluck();
+    // Joining order as thread_get lists members.
+    this.receiptCursorsStatement = db.prepare<[number, number], { userId: number; readSeq: number; deliveredSeq: number }>(
+      `SELECT user_id AS userId, read_seq AS readSeq, delivered_seq AS deliveredSeq FROM thread_members
+        WHERE thread_id = ? AND left_seq IS NULL AND joined_seq < ? ORDER BY joined_at, user_id`,
+    );
   }
 
   insert(kind: ThreadKind, title: string | null, directKey: string | null, createdBy: number, now: number): number {
@@ -279,6 +285,11 @@ export class ThreadsRepository {
   /** Moves the user's delivered cursor forward only; true when it moved. */
   advanceDelivered(threadId: number, userId: number, seq: number): boolean {
     return this.setDeliveredStatement.run(seq, threadId, userId, seq).changes === 1;
+  }
+
+  /** The cursors of the current members who may see message `seq` (joined before it), in joining order. */
+  receiptCursors(threadId: number, seq: number): Array<{ userId: number; readSeq: number; deliveredSeq: number }> {
+    return this.receiptCursorsStatement.all(threadId, seq);
   }
 
   setSettings(threadId: number, userId: number, muted: boolean, label: string | null): void {

@@ -6,10 +6,12 @@ import type {
   HideOutcome,
   Membership,
   MessagingStorage,
+  ReceiptsOutcome,
   SendInput,
   StoredHidden,
   StoredMessage,
 } from '../ports/messaging.js';
+import { receiptLists } from '../ports/messaging.js';
 import type { Store } from '../store.js';
 import { signedOut } from './signed-out.js';
 import { type AppendSettings, insertMessage, seenRange, toStoredMessage, unreadAfterRead, unreadOf } from './append.js';
@@ -163,12 +165,14 @@ export class SqliteMessagingStorage implements MessagingStorage {
     return store.batcher.submit((): CursorOutcome<{ seq: number }> => {
       const found = this.membershipOf(input.threadId, input.userId);
       if (!found) return { kind: 'refused', reason: 'no_thread' };
-      const upTo = Math.min(input.seq, seenRange(found.membership, found.lastSeq).to);
+      const { membership } = found;
+      const upTo = Math.min(input.seq, seenRange(membership, found.lastSeq).to);
       store.cursors.advance(input.deviceId, input.threadId, upTo);
       store.inbox.acknowledge(input.deviceId, input.threadId, upTo);
-      const moved = store.threads.advanceDelivered(input.threadId, input.userId, upTo);
-      // A former member's cursors still move (their unread counts), but the thread is no longer told.
-      return { kind: 'done', seq: upTo, moved: moved && found.membership.left_seq === null };
+      // A former member's cursors still move (their unread counts), but nobody is told.
+      const moved = store.threads.advanceDelivered(input.threadId, input.userId, upTo) && membership.left_seq === null;
+      const authors = moved ? store.messages.authorsBetween(input.threadId, Math.max(membership.delivered_seq, membership.joined_seq), upTo, input.userId) : [];
+      return { kind: 'done', seq: upTo, moved, authors };
     });
   }
 
@@ -179,11 +183,25 @@ export class SqliteMessagingStorage implements MessagingStorage {
       if (!found) return { kind: 'refused', reason: 'no_thread' };
       const { membership, lastSeq, thread } = found;
       const upTo = Math.min(input.seq, seenRange(membership, lastSeq).to);
-      const moved = store.threads.advanceRead(input.threadId, input.userId, upTo);
+      const moved = store.threads.advanceRead(input.threadId, input.userId, upTo) && membership.left_seq === null;
+      const authors = moved ? store.messages.authorsBetween(input.threadId, Math.max(membership.read_seq, membership.joined_seq), upTo, input.userId) : [];
       const readSeq = Math.max(upTo, membership.read_seq);
       const unread = unreadAfterRead(store, { ...membership, read_seq: readSeq }, thread);
-      return { kind: 'done', moved: moved && membership.left_seq === null, readSeq, unread, totalUnread: this.unreadTotal(input.userId) };
+      return { kind: 'done', moved, authors, readSeq, unread, totalUnread: this.unreadTotal(input.userId) };
     });
+  }
+
+  async receiptsOf(threadId: number, seq: number, requesterUserId: number): Promise<ReceiptsOutcome> {
+    const { store } = this;
+    const found = this.membershipOf(threadId, requesterUserId);
+    if (!found || found.membership.left_seq !== null) return { kind: 'refused', reason: 'no_thread' };
+    const range = seenRange(found.membership, found.lastSeq);
+    const author = seq > range.from && seq <= range.to ? store.messages.senderAt(threadId, seq) : undefined;
+    if (author === undefined) return { kind: 'refused', reason: 'no_message' };
+    return receiptLists(
+      store.threads.receiptCursors(threadId, seq).filter((member) => member.userId !== author),
+      seq,
+    );
   }
 
   async totalUnread(userId: number): Promise<number> {
