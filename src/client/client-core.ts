@@ -453,6 +453,9 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
     this.outbox.receipt(receipt, ownUserId);
     this.emit('receipt', receipt);
     if (receipt.user_id !== ownUserId || receipt.kind !== 'read') return;
+    // This device's own markRead reply got there first (protocol 4 publishes receipts at the end of the server's
+    // turn, after the reply): the count is the reply's, exact; asking thread_get again would add nothing.
+    if (receipt.seq <= (this.threadList.get(receipt.thread_id)?.read_seq ?? -1)) return;
     // Another device of ours (or this one) read: the unread count follows.
     const moved = this.threadList.readMoved(receipt.thread_id, receipt.seq);
     if (!moved) return;

@@ -8,7 +8,9 @@ import type { SocketLike, WebSocketConstructor } from '../../src/client/socket.j
  * `client.receipts(threadId, seq)` ("message info") without a server: a fake
  * WebSocket answers as a server of a given protocol. A server older than
  * protocol 4 does not know the request: the client refuses it before
- * sending anything, with the code that server would answer.
+ * sending anything, with the code that server would answer. Also the
+ * receipt of this user's own read, which protocol 4 sends after the read's
+ * reply rather than before it.
  */
 
 type Frame = Record<string, any>;
@@ -17,7 +19,10 @@ type Frame = Record<string, any>;
 interface FakeServer {
   readonly sent: Frame[];
   protocol: number;
+  /** The reply to a request, or nothing. */
   answer: (frame: Frame) => Frame | undefined;
+  /** Sends an event on the open socket. */
+  push: (frame: Frame) => void;
 }
 
 function fakeWebSocket(server: FakeServer): WebSocketConstructor {
@@ -29,6 +34,7 @@ function fakeWebSocket(server: FakeServer): WebSocketConstructor {
     onerror: ((event: unknown) => void) | null = null;
 
     constructor(_url: string) {
+      server.push = (frame) => this.onmessage?.({ data: JSON.stringify(frame) });
       queueMicrotask(() => {
         this.readyState = 1;
         this.onopen?.({});
@@ -60,7 +66,7 @@ const clients: ChatClient[] = [];
 
 /** A started client on a fake server of `protocol`, once it is connected (welcomed; the catch-up is not needed). */
 async function connectedTo(protocol: number, answer: FakeServer['answer']): Promise<{ client: ChatClient; server: FakeServer }> {
-  const server: FakeServer = { sent: [], protocol, answer };
+  const server: FakeServer = { sent: [], protocol, answer, push: () => undefined };
   const client = new ChatClient({ server: 'http://chat.invalid', token: 't', WebSocket: fakeWebSocket(server), transports: ['websocket'], requestTimeoutMs: 2000 });
   clients.push(client);
   const syncing = client.once('state', (change) => change.state === 'syncing');
@@ -99,8 +105,36 @@ describe('client.receipts', () => {
     assert.deepEqual(server.sent.filter((frame) => frame.type === 'receipts'), []);
   });
 
+  it('a receipt of this user\'s own read that comes after the read_state reply (as protocol 4 sends it) leaves the exact count; one from another device moves it', async () => {
+    /** The thread as the server has it: 10 messages, read up to `read`. */
+    let read = 0;
+    const thread = (): Frame => ({
+      id: 7, kind: 'group', title: 'g', peer: null, created_at: 0, last_seq: 10, last_message: null, role: 'member', member: true, left_seq: null,
+      read_seq: read, unread: 10 - read, muted: false, label: null, member_count: 3, e2e_required: false,
+    });
+    const ownRead = (seq: number): Frame => ({ type: 'receipt', thread_id: 7, user_id: 1, kind: 'read', seq });
+    const { client, server } = await connectedTo(4, (frame) => {
+      if (frame.type === 'thread_get') return { type: 'thread', id: frame.id, thread: thread(), members: [] };
+      if (frame.type !== 'read') return undefined;
+      read = frame.seq;
+      return { type: 'read_state', id: frame.id, thread_id: 7, read_seq: read, unread: 10 - read, total_unread: 10 - read };
+    });
+    await client.thread(7);
+    await client.markRead(7, 4);
+    // The receipt of the move comes after the reply: the server publishes it at the end of its turn.
+    server.push(ownRead(4));
+    assert.equal(client.unread(7), 6);
+    // Another device of this user read further: the count follows (not exact here: thread_get asks).
+    const changed = client.once('thread', (change) => change.reason === 'read' && change.thread.read_seq === 8);
+    read = 8;
+    server.push(ownRead(8));
+    await changed;
+    assert.equal(client.unread(7), 2);
+    assert.equal(server.sent.filter((frame) => frame.type === 'thread_get').length, 2, 'the first, and the one for the read made elsewhere: none for the receipt of this device\'s own read');
+  });
+
   it('before start, rejects with closed', async () => {
-    const client = new ChatClient({ server: 'http://chat.invalid', token: 't', WebSocket: fakeWebSocket({ sent: [], protocol: 4, answer: () => undefined }) });
+    const client = new ChatClient({ server: 'http://chat.invalid', token: 't', WebSocket: fakeWebSocket({ sent: [], protocol: 4, answer: () => undefined, push: () => undefined }) });
     await assert.rejects(client.receipts(7, 12), (error: unknown) => error instanceof ClientError && error.code === 'closed');
   });
 });
