@@ -20,14 +20,18 @@ export function MessageInfo({ model, message, onClose }: { model: ChatModel; mes
   closing.current = onClose;
   useEffect(() => {
     let shown = true;
+    /** Only the newest question's answer is shown (an older one may come back later). */
+    let asked = 0;
     const load = (): void => {
+      const question = ++asked;
+      const current = (): boolean => shown && question === asked;
       model.client.receipts(message.thread_id, message.seq).then(
         (answer) => {
-          if (!shown) return;
+          if (!current()) return;
           setReceipts(answer);
           setError(undefined);
         },
-        (failure: unknown) => shown && setError(failure instanceof Error ? failure.message : String(failure)),
+        (failure: unknown) => current() && setError(failure instanceof Error ? failure.message : String(failure)),
       );
     };
     load();
