@@ -202,6 +202,13 @@ for (const { title, deploy, cluster } of deployments) {
         history.messages.map((m: any) => m.seq),
         [1, 2, 3],
       );
+      // Protocol 4: m1's delivered receipt goes to the authors of what it passed (the owner's seq 3; seq 2 is
+      // m1's own), on whichever node their devices are: not to m1's devices, nor to m2 (who wrote none of it).
+      await devices[2]!.socket.expect({ type: 'delivered', thread_id: threadId, seq: 3 }, 'delivered');
+      const receipt = { type: 'receipt', thread_id: threadId, user_id: m1.id, kind: 'delivered', seq: 3 };
+      for (const index of [0, 1]) assert.deepEqual(await devices[index]!.socket.nextEvent('receipt'), receipt);
+      await Promise.all(devices.map((device) => device.socket.expect({ type: 'ping' }, 'pong')));
+      for (const index of [2, 3, 4]) assert.deepEqual(devices[index]!.socket.drain('receipt'), [], 'nobody else hears of it');
       for (const device of devices) device.socket.close();
     });
 

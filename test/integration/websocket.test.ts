@@ -29,7 +29,7 @@ heartbeat_timeout_ms = 900
       const alice = await signUp(server.url, 'alice');
       const { socket, welcome } = await connectAuthenticated(server.wsUrl, alice.token);
       assert.equal(welcome.id, 'auth');
-      assert.equal(welcome.protocol, 3);
+      assert.equal(welcome.protocol, 4);
       assert.match(welcome.epoch, /^[0-9a-f]{32}$/);
       assert.equal(welcome.heartbeat_interval_ms, 300);
       assert.equal(welcome.heartbeat_timeout_ms, 900);
