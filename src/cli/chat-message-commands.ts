@@ -9,7 +9,7 @@ export type SendFn = (thread: ThreadJson, body: unknown, options: { readonly rep
 const SEARCH_LIMIT = 20;
 
 /**
- * `/reply`, `/edit`, `/delete`, `/react` and `/search` of `chatd chat`. N is
+ * `/reply`, `/edit`, `/delete`, `/react`, `/info` and `/search` of `chatd chat`. N is
  * the number printed beside each message (chat-numbers.ts). Mentions are
  * parsed from `@username` among the thread's members (anyone else's name
  * stays plain text, so it cannot get the line refused).
@@ -63,6 +63,8 @@ export class MessageCommands {
         const on = !(target.message && hasReacted(target.message, emoji, this.client.user?.id));
         return this.background(`no reaction to message ${target.number}`, this.client.react(target.id, emoji, on));
       }
+      case '/info':
+        return this.info(this.find(single(args, '/info N')));
       case '/search': {
         const query = args.join(' ').trim();
         if (query !== '') return this.search(query, undefined);
@@ -77,13 +79,34 @@ export class MessageCommands {
   /** The user ids `text` mentions among the thread's current members (none for a thread this user cannot see). */
   async mentions(threadId: number, text: string): Promise<number[]> {
     if (!text.includes('@')) return [];
+    return parseMentions(text, await this.membersOf(threadId));
+  }
+
+  /** Its usernames learned on the way. */
+  private async membersOf(threadId: number): Promise<readonly MemberJson[]> {
     let members = this.members.get(threadId);
     if (!members) {
       members = (await this.client.thread(threadId)).members;
       this.members.set(threadId, members);
       for (const member of members) this.renderer.names.learn(member.user);
     }
-    return parseMentions(text, members);
+    return members;
+  }
+
+  /** Who has read message N, whose devices have it, who is still waiting for it (the server's answer, by the members' cursors). */
+  private async info(target: NumberedMessage): Promise<true> {
+    const seq = (target.message ?? this.client.cachedMessage(target.id) ?? (await this.client.jump(target.id, 1)).messages.find((m) => m.id === target.id))?.seq;
+    if (seq === undefined) throw new Error(`message ${target.number} is not one you can see any more`);
+    const receipts = await this.client.receipts(target.threadId, seq);
+    await this.membersOf(target.threadId);
+    const names = (ids: readonly number[]): string => (ids.length === 0 ? 'nobody' : ids.map((id) => this.renderer.names.name(id)).join(', '));
+    await this.renderer.lines(async () => [
+      `message ${target.number}:`,
+      `  read by: ${names(receipts.read)}`,
+      `  delivered to: ${names(receipts.delivered)}`,
+      `  waiting: ${names(receipts.pending)}`,
+    ]);
+    return true;
   }
 
   /** Members changed (an /add, an event): asked again at the next mention. */
@@ -132,3 +155,7 @@ export class MessageCommands {
   }
 }
 
+function single(args: readonly string[], usage: string): string {
+  if (args.length !== 1) throw new Error(`usage: ${usage}`);
+  return args[0] as string;
+}

@@ -259,6 +259,7 @@ export const HELP = [
   '  /edit N TEXT             change the text of your message N',
   '  /delete N [me]           delete message N for everyone (yours; any, as a group admin), or only for you',
   '  /react N EMOJI           add your EMOJI to message N, or take it back',
+  '  /info N                  who has read message N, whose devices have it, who is still waiting',
   '  /search WORDS            search the messages you can see (numbered for the commands above); /search alone: more',
   '  /who  /contacts  /contact USER      presence, your contacts, add a contact',
   '  /logout                  log this device out and forget it here',
@@ -266,7 +267,7 @@ export const HELP = [
   '  //text                   send a line that starts with /',
 ];
 
-export const SHORT_HELP = 'commands: /threads /open /dm /group /add /remove /leave /more /read /file /save /reply /edit /delete /react /search /who /contacts /contact /verify /devices /approve /share-history /logout /quit (/help explains)';
+export const SHORT_HELP = 'commands: /threads /open /dm /group /add /remove /leave /more /read /file /save /reply /edit /delete /react /info /search /who /contacts /contact /verify /devices /approve /share-history /logout /quit (/help explains)';
 
 /** `@bob` for a direct thread, the title for a group; `(left)` once the user is no longer a member. */
 export function threadLabel(thread: ThreadJson): string {

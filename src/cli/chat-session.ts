@@ -34,7 +34,7 @@ export class ChatSession {
   private readonly failed = new Promise<never>((_, reject) => (this.fail = reject));
   /** With `--encryption`. */
   private readonly encryption: ChatEncryption | undefined;
-  /** /reply /edit /delete /react /search, and the mentions of what is typed. */
+  /** /reply /edit /delete /react /info /search, and the mentions of what is typed. */
   private readonly messages: MessageCommands;
 
   constructor(

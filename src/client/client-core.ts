@@ -443,11 +443,19 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
   /** The message an e2e edit changes (its client_msg_id and author). */
   protected abstract editTarget(messageId: number): Promise<Pick<MessageJson, 'client_msg_id' | 'sender_id'> | undefined>;
 
+  /**
+   * A receipt (protocol 4: one about a message of this user's, or this user's own read cursor; protocol 3 servers
+   * also sent other members' receipts about others' messages, which nothing here needs): the outbox follows its
+   * messages' ticks, this user's own `read` moves the unread count.
+   */
   private receipt(receipt: ReceiptEvent): void {
     const ownUserId = this.welcomeFrame?.user.id ?? 0;
     this.outbox.receipt(receipt, ownUserId);
     this.emit('receipt', receipt);
     if (receipt.user_id !== ownUserId || receipt.kind !== 'read') return;
+    // This device's own markRead reply got there first (protocol 4 publishes receipts at the end of the server's
+    // turn, after the reply): the count is the reply's, exact; asking thread_get again would add nothing.
+    if (receipt.seq <= (this.threadList.get(receipt.thread_id)?.read_seq ?? -1)) return;
     // Another device of ours (or this one) read: the unread count follows.
     const moved = this.threadList.readMoved(receipt.thread_id, receipt.seq);
     if (!moved) return;
@@ -482,11 +490,18 @@ export abstract class ClientCore extends Emitter<ClientEvents> {
    * Sends a request once a connection is ready (waiting up to the request
    * timeout for one). Idempotent requests are repeated on the next connection
    * when the one they went out on ends; others fail with `disconnected`.
+   * `sinceProtocol`: the protocol version that brought the request; a
+   * connection to an older server refuses it here, before sending, with the
+   * `unknown_type` that server would answer (not retryable).
    */
-  protected async call<R extends RequestJson>(request: R): Promise<ReplyOf[R['type']]> {
+  protected async call<R extends RequestJson>(request: R, sinceProtocol = 0): Promise<ReplyOf[R['type']]> {
     const deadline = Date.now() + this.requestTimeoutMs;
     for (;;) {
       const connection = await this.readyConnection(deadline);
+      const protocol = connection.welcome?.protocol ?? 0;
+      if (protocol < sinceProtocol) {
+        throw new ClientError('unknown_type', `the server speaks protocol ${protocol}; ${request.type} needs protocol ${sinceProtocol} or later`, false);
+      }
       try {
         return await connection.request(request);
       } catch (error) {

@@ -34,6 +34,16 @@ export interface SearchPage {
   readonly nextCursor: string | null;
 }
 
+/** Who has received and read a message (`receipts`): user ids, each in one list, in joining order. */
+export interface MessageReceipts {
+  /** Their read cursor is at or past the message. */
+  readonly read: number[];
+  /** A device of theirs received it; not read yet. */
+  readonly delivered: number[];
+  /** Neither yet. */
+  readonly pending: number[];
+}
+
 /**
  * The calls that change messages (edit, delete, react) and find them
  * (search), on top of the connection's life (ClientCore). Changes go through
@@ -137,6 +147,18 @@ export abstract class MessagesClient extends ClientCore {
     const local = this.messages.local;
     const page = local && position.local !== null ? localPage(local.search(text, filters), position.local, limit) : { results: [], next: null };
     return { results: interleave(server, page.results), nextCursor: encodeSearchCursor({ server: serverNext, local: page.next }) };
+  }
+
+  /**
+   * Who has received and read message `seq` of a thread ("message info"): the thread's current members who may
+   * see it (joined at or before it), its author left out. Any member may ask. Since protocol 4 a client is told by
+   * `receipt` events only about its own messages, so this is how to show others' progress on any message.
+   * `not_found`: not a member of the thread, or no message `seq` this user may see; `unknown_type`: the server is
+   * older than protocol 4 (refused here, before anything is sent).
+   */
+  async receipts(threadId: number, seq: number): Promise<MessageReceipts> {
+    const reply = await this.call({ type: 'receipts', thread_id: threadId, seq }, 4);
+    return { read: [...reply.read], delivered: [...reply.delivered], pending: [...reply.pending] };
   }
 
   /** The server's page; undefined when the server has search turned off (`not_found`): the local results stand alone. */

@@ -20,6 +20,7 @@ import type {
   PresenceReplyFrame,
   ReadStateFrame,
   ReceiptEvent,
+  ReceiptsReplyFrame,
   SearchResultsFrame,
   SyncReplyFrame,
   ThreadReplyFrame,
@@ -39,6 +40,7 @@ export interface ReplyOf {
   send: AckFrame;
   delivered: DeliveredReplyFrame;
   read: ReadStateFrame;
+  receipts: ReceiptsReplyFrame;
   history: MessagesFrame;
   jump: MessagesFrame;
   sync: SyncReplyFrame;
@@ -79,7 +81,7 @@ export interface ReplyOf {
 
 /** The reply types each request may get (one, or a list where the server answers either). */
 const REPLY_TYPE: { readonly [K in RequestType]: ReplyOf[K]['type'] | ReadonlyArray<ReplyOf[K]['type']> } = {
-  ping: 'pong', send: 'ack', delivered: 'delivered', read: 'read_state', history: 'messages', jump: 'messages',
+  ping: 'pong', send: 'ack', delivered: 'delivered', read: 'read_state', receipts: 'receipts', history: 'messages', jump: 'messages',
   sync: 'sync', threads: 'threads', thread_get: 'thread', direct_open: 'thread', group_create: 'thread',
   group_add: 'thread', group_remove: 'ok', group_leave: 'ok', group_rename: 'thread', group_role: 'thread',
   thread_settings: 'thread', typing: 'ok', presence: 'presence', contacts: 'contacts', contact_add: 'ok', contact_remove: 'ok', push_register: 'ok', push_unregister: 'ok',

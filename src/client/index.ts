@@ -28,7 +28,7 @@ export { ClientError, type ClientErrorCode, type ClientErrorDetails } from './er
 export type { HistoryProgress, HistoryReceived, ShareResult } from './history-share.js';
 export { AccountApi, type DeviceJson, type LoginResult, type Platform } from './http.js';
 export { newClientMsgId } from './ids.js';
-export type { SearchOptions, SearchPage } from './client-messages.js';
+export type { MessageReceipts, SearchOptions, SearchPage } from './client-messages.js';
 export type { SearchFilters, SearchResult } from './local-search.js';
 export { type Mentionable, parseMentions } from './mentions.js';
 export { applyChange, deletedState, type MessageChange, type MessageHidden, toggled } from './message-changes.js';

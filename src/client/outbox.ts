@@ -121,7 +121,11 @@ export class Outbox {
     this.retryTimer = undefined;
   }
 
-  /** Another member's cursor moved: their receipt covers every one of our messages up to its seq. */
+  /**
+   * Another member's cursor moved: their receipt covers every one of our messages up to its seq. The server sends
+   * the author every receipt whose move passes one of the author's messages (protocol 4 sends no others), so
+   * each watched message hears of each member that gets to it.
+   */
   receipt(receipt: ReceiptEvent, ownUserId: number): void {
     if (receipt.user_id === ownUserId) return;
     const list = this.watched.get(receipt.thread_id);

@@ -30,6 +30,8 @@ export type RequestJson =
   | { readonly type: 'users_search'; readonly query: string; readonly limit?: number }
   | { readonly type: 'delivered'; readonly thread_id: number; readonly seq: number }
   | { readonly type: 'read'; readonly thread_id: number; readonly seq: number }
+  /** Protocol 4: who has received and read message `seq`. */
+  | { readonly type: 'receipts'; readonly thread_id: number; readonly seq: number }
   /** At most one of before, after, around; none: the newest page. */
   /** `changes` (with `after` only, protocol 3): change messages too, for closing a gap in the live stream. */
   | {
@@ -76,7 +78,7 @@ export type RequestType = RequestJson['type'];
  * among them: a repeat would queue the payload twice).
  */
 const IDEMPOTENT: ReadonlySet<RequestType> = new Set<RequestType>([
-  'ping', 'send', 'delivered', 'read', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
+  'ping', 'send', 'delivered', 'read', 'receipts', 'history', 'jump', 'sync', 'threads', 'thread_get', 'direct_open',
   'thread_settings', 'presence', 'contacts', 'contact_add', 'contact_remove', 'users_search', 'push_register', 'push_unregister',
   'keys_publish', 'keys_get', 'require_e2e', 'account_publish', 'device_approve', 'device_messages', 'device_messages_ack',
   // Changes are deduplicated by client_msg_id (a delete for me or a reaction already there is answered ok); hidden and search read.

@@ -80,6 +80,10 @@ export interface ClientEvents {
   message_hidden: MessageHidden;
   /** One of the app's own sends moved: pending → sent → delivered → read, or failed. */
   status: StatusChange;
+  /**
+   * A member's delivered or read cursor moved past one of this user's messages, or this user's read cursor moved
+   * (another device read). Protocol 4 servers send no others: `receipts()` asks about any message.
+   */
   receipt: ReceiptEvent;
   /** Someone is typing (never this device itself). Show it for a few seconds. */
   typing: TypingEvent;

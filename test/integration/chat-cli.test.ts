@@ -224,6 +224,42 @@ describe('the terminal client, chatd chat', () => {
     }
   });
 
+  it('/info N lists by username who has read a group message, whose devices have it and who is still waiting', { timeout: 60_000 }, async () => {
+    const api = new AccountApi(server.url);
+    // fred never logs in: nothing of his has the message.
+    for (const username of ['carol', 'fred']) await api.register({ username, password: PASSWORD });
+    const { client: carol } = await ChatClient.login({ server: server.url, username: 'carol', password: PASSWORD, deviceName: 'test' });
+    // A second device of alice's hears the receipts about her messages: how the test knows carol's device has acked.
+    const { client: watcher } = await ChatClient.login({ server: server.url, username: 'alice', password: PASSWORD, deviceName: 'watcher' });
+    try {
+      for (const client of [carol, watcher]) {
+        await client.start();
+        await client.whenOnline();
+      }
+      const alice = chat(['--state', aliceState]);
+      alice.write('/group Trio bob carol fred');
+      await alice.line(/^--- Trio ---$/);
+      const arrived = received('who has seen this?');
+      const carolAcked = watcher.once('receipt', (receipt) => receipt.user_id === carol.user?.id && receipt.kind === 'delivered');
+      alice.write('who has seen this?');
+      const message = await arrived;
+      await bob.markRead(message.thread_id, message.seq);
+      await carolAcked;
+      const number = Number(/^\((\d+)\)/.exec(await alice.line(/^\(\d+\) \[Trio\] alice: who has seen this\?$/))?.[1]);
+      alice.write(`/info ${number}`);
+      await alice.line(new RegExp(`^message ${number}:$`));
+      await alice.line(/^ {2}read by: bob$/);
+      await alice.line(/^ {2}delivered to: carol$/);
+      await alice.line(/^ {2}waiting: fred$/);
+      alice.write('/info 9999');
+      await alice.line(/^error: no message 9999 shown yet$/);
+      assert.deepEqual(await alice.end(), { code: 0, stderr: '' });
+    } finally {
+      await carol.close();
+      await watcher.close();
+    }
+  });
+
   it('exits 1 with the server’s message when the password is wrong, and saves nothing', async () => {
     const state = join(dir, 'wrong', 'state.json');
     const alice = chat(['--user', 'alice', '--state', state]);

@@ -162,6 +162,31 @@ offline_grace_ms = 100
     assert.ok(statuses.indexOf('a0:delivered') < statuses.indexOf('a0:read'));
   });
 
+  it('answers receipts(): who has read a message, whose devices have it, who is still waiting; any member may ask, others get not_found', { timeout: 30_000 }, async () => {
+    const alice = await device(await register('alice'));
+    const bob = await device(await register('bob'));
+    const carol = await device(await register('carol'));
+    const dave = await registerOn(server, 'dave'); // no device: nothing of his has anything
+    const outsider = await device(await register('eve'));
+    const group = await alice.client.createGroup('info', [bob.client.user!.username, carol.client.user!.username, dave]);
+    const carolId = carol.client.user!.id;
+    // The author hears every receipt about her message: how the test knows carol's device has acked it.
+    const carolAcked = alice.client.once('receipt', (receipt) => receipt.user_id === carolId && receipt.kind === 'delivered' && receipt.seq >= 2);
+    const ack = await alice.client.send(group.id, { text: 'who has this?' });
+    await bob.untilMessages((messages) => messages.some((m) => m.seq === ack.seq));
+    await bob.client.markRead(group.id, ack.seq);
+    await carolAcked;
+
+    const { members } = await alice.client.thread(group.id);
+    const daveId = members.find((member) => member.user.username === dave)!.user.id;
+    const expected = { read: [bob.client.user!.id], delivered: [carolId], pending: [daveId] };
+    assert.deepEqual(await alice.client.receipts(group.id, ack.seq), expected, 'the author is left out');
+    assert.deepEqual(await carol.client.receipts(group.id, ack.seq), expected, 'any member may ask');
+    for (const refused of [outsider.client.receipts(group.id, ack.seq), alice.client.receipts(group.id, ack.seq + 100)]) {
+      await assert.rejects(refused, (error: Error & { code?: string }) => error.code === 'not_found');
+    }
+  });
+
   it('reports typing, presence, thread changes and unread counts as typed events', { timeout: 30_000 }, async () => {
     const alice = await device(await register('alice'));
     const bob = await device(await register('bob'));

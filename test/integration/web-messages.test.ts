@@ -217,6 +217,51 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     await ida.getByRole('menu').waitFor({ state: 'detached' });
   });
 
+  it('group: Message info on one\'s own message lists who read it, whose device has it and who is still waiting; not offered on others\' messages', async () => {
+    // otto and pia are SDK devices: otto reads, pia's device only receives (the SDK acks delivered by itself).
+    const device = async (username: string): Promise<ChatClient> => {
+      const client = new ChatClient({ server: server.url, token: (await signUp(server.url, username)).token });
+      clients.push(client);
+      await client.start();
+      await client.whenOnline();
+      return client;
+    };
+    const otto = await device('otto');
+    const pia = await device('pia');
+    const nora = await browserOf('nora', 'register');
+    await nora.getByRole('button', { name: 'New group' }).click();
+    await nora.getByLabel('Group name').fill('Readers');
+    await nora.getByLabel('Members').fill('otto pia');
+    await nora.getByRole('button', { name: 'Create group' }).click();
+    await nora.getByRole('heading', { level: 2, name: 'Readers' }).waitFor();
+    const ottoGot = otto.once('message', (message) => (message.body as { text?: string } | null)?.text === 'did you all see this?');
+    await say(nora, 'did you all see this?');
+    const message = await ottoGot;
+    await otto.markRead(message.thread_id, message.seq);
+    // otto's read receipt has reached nora's page.
+    await bubble(nora, 'did you all see this?').locator('.ticks.read').waitFor();
+
+    await menu(nora, 'did you all see this?', 'Message info');
+    const info = nora.getByRole('dialog', { name: 'Message info' });
+    await info.getByRole('region', { name: 'Read by' }).getByText('otto', { exact: true }).waitFor();
+    // pia's ack may land after the panel asked: it asks again when her receipt arrives.
+    await info.getByRole('region', { name: 'Delivered to' }).getByText('pia', { exact: true }).waitFor();
+    await info.getByRole('region', { name: 'Waiting' }).getByText('Nobody').waitFor();
+    assert.equal(await info.getByRole('region', { name: 'Read by' }).getByRole('listitem').count(), 1, 'the author is not listed');
+    // Escape closes it; the focus is back on the message's ⋯ button.
+    await nora.keyboard.press('Escape');
+    await info.waitFor({ state: 'detached' });
+    await nora.waitForFunction(`document.activeElement?.getAttribute('aria-label') === 'Message actions'`);
+
+    // Someone else's message has no Message info.
+    await pia.send(message.thread_id, { text: 'seen it' });
+    await bubble(nora, 'seen it').hover();
+    await bubble(nora, 'seen it').getByRole('button', { name: 'Message actions' }).click();
+    await nora.getByRole('menu', { name: 'Message actions' }).getByRole('menuitem', { name: 'Copy text' }).waitFor();
+    assert.equal(await nora.getByRole('menuitem', { name: 'Message info' }).count(), 0);
+    await nora.keyboard.press('Escape');
+  });
+
   it('encrypted chat: an edit, a reaction and a search (on the device) work the same', async () => {
     const carol = await browserOf('carol', 'register');
     const dave = await browserOf('dave', 'register');

@@ -7,7 +7,8 @@ import { ReactionPicker } from './reactions.js';
 /**
  * The menu of a message: opened with its ⋯ button (hover, or Tab to it),
  * a right click, or a long press on a touch screen. It offers a reaction,
- * Reply, Edit (own messages), Copy text and Delete…, which asks which:
+ * Reply, Edit (own messages), Copy text, Message info (own messages in
+ * groups: who has read it, message-info.tsx) and Delete…, which asks which:
  * for everyone (the author, or a group's owner or admin) or for me.
  * Arrow keys move between its items, Escape closes it and gives the focus
  * back to the ⋯ button.
@@ -76,6 +77,11 @@ export function MessageMenu({
           {!deleted && text && (
             <button type="button" role="menuitem" onClick={act(() => navigator.clipboard?.writeText(text).catch(() => {}))}>
               Copy text
+            </button>
+          )}
+          {model.msg.canShowInfo(message) && (
+            <button type="button" role="menuitem" onClick={act(() => model.msg.showInfo(message))}>
+              Message info
             </button>
           )}
           <button type="button" role="menuitem" class="danger" onClick={() => onStep('delete')}>

@@ -35,6 +35,8 @@ export class MessageFeatures {
    * messages are not loaded yet (a "Show newer messages" button stands there).
    */
   readonly newerAfter = new Map<number, number>();
+  /** The own group message whose "Message info" is open (message-info.tsx). */
+  info: ClientMessage | undefined;
   /** The message a jump or a search result brought into view, drawn highlighted. */
   highlighted: { readonly threadId: number; readonly messageId: number } | undefined;
   /** Messages quoted by replies that are not in the loaded pages, fetched once each. */
@@ -115,6 +117,17 @@ export class MessageFeatures {
     if (message.sender_id === this.me) return true;
     const thread = this.model.threads.find((t) => t.id === message.thread_id);
     return thread?.kind === 'group' && (thread.role === 'owner' || thread.role === 'admin');
+  }
+
+  /** "Message info" (who has read it): the user's own messages in groups; in a direct chat the ticks say it all. */
+  canShowInfo(message: ClientMessage): boolean {
+    if (message.sender_id !== this.me || message.deleted || message.kind === 'system') return false;
+    return this.model.threads.find((t) => t.id === message.thread_id)?.kind === 'group';
+  }
+
+  showInfo(message: ClientMessage | undefined): void {
+    this.info = message;
+    this.changed();
   }
 
   async remove(message: ClientMessage, forEveryone: boolean): Promise<void> {

@@ -82,7 +82,12 @@ export class ChatModel {
   readonly presence = new Map<number, PresenceJson>();
   readonly typing = new Map<number, Map<number, number>>();
   readonly members = new Map<number, MemberJson[]>();
-  /** Per thread, how far the other members have read and received (from members' cursors and live receipts): the ticks. */
+  /**
+   * Per thread, how far the other members have read and received (from members' cursors and live receipts): the
+   * ticks of the user's own messages. Receipts reach the author of every message a cursor passes (protocol 4
+   * sends no others), so for each own message the highest cursor among the others is exact: the peer's in a
+   * direct chat, "at least one other member" in a group (as the SDK's status; Message info says who).
+   */
   readonly others = new Map<number, { read: number; delivered: number }>();
   /** Threads whose newest history page was fetched (live arrivals alone do not make a history). */
   private readonly historyLoaded = new Set<number>();
@@ -249,6 +254,8 @@ export class ChatModel {
     this.error = undefined;
     pushThreadEntry(previous, threadId, mode);
     const thread = this.threads.find((t) => t.id === threadId);
+    // Message info belongs to the chat it was opened in.
+    if (threadId !== previous) this.msg.info = undefined;
     if (threadId !== undefined && threadId !== previous) {
       if (thread && thread.unread > 0 && document.visibilityState !== 'hidden') this.unreadFrom.set(threadId, thread.read_seq);
       else this.unreadFrom.delete(threadId);

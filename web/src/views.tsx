@@ -7,6 +7,7 @@ import { Composer, attachFiles, useFileDrop } from './composer.js';
 import { DevicesPanel, EncryptionBanners, HeldNotice, IdentityWarnings, LockMark, SafetyNumberPanel, VerifiedBadge, e2eProblem } from './e2e-views.js';
 import { GroupPanel } from './group-panel.js';
 import { Linkified } from './links.js';
+import { MessageInfo } from './message-info.js';
 import { DeletedBody, EditedMark, MessageShell, MessageText, NewerMessages } from './message-parts.js';
 import type { ChatModel, PendingMessage } from './model.js';
 import { Suggestions, lastWord, useUserSuggestions, withLastWord } from './people.js';
@@ -256,6 +257,7 @@ function ThreadView({ model, thread }: { model: ChatModel; thread: ThreadJson })
         )}
       </header>
       {showMembers && <GroupPanel model={model} thread={thread} onVerify={setSafetyWith} />}
+      {model.msg.info?.thread_id === thread.id && <MessageInfo key={model.msg.info.id} model={model} message={model.msg.info} onClose={() => model.msg.showInfo(undefined)} />}
       {safetyWith !== undefined && <SafetyNumberPanel key={safetyWith} model={model} userId={safetyWith} name={model.nameOf(safetyWith)} onClose={() => setSafetyWith(undefined)} />}
       {model.error && <p class="error" role="alert">{model.error}</p>}
       <ol

@@ -1,0 +1,110 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { ClientMessage, MessageReceipts } from '../../src/client/browser.js';
+import type { ChatModel } from './model.js';
+
+/**
+ * "Message info" of one of the user's own messages in a group (from its
+ * menu): who has read it, whose devices have it, who is still waiting, by
+ * display name, as the server counts them from the members' cursors
+ * (`client.receipts`). Asked when it opens, and again whenever another
+ * member's receipt reaches or passes the message while it is open (those
+ * about one's own messages all reach this device). Escape or Close closes it
+ * and gives the focus back to what opened it (the message's ⋯ button).
+ */
+export function MessageInfo({ model, message, onClose }: { model: ChatModel; message: ClientMessage; onClose: () => void }) {
+  const [receipts, setReceipts] = useState<MessageReceipts>();
+  const [error, setError] = useState<string>();
+  const close = useRef<HTMLButtonElement>(null);
+  // The keyboard handler is installed once (the focus moves only when the panel opens and closes).
+  const closing = useRef(onClose);
+  closing.current = onClose;
+  useEffect(() => {
+    let shown = true;
+    /** Only the newest question's answer is shown (an older one may come back later). */
+    let asked = 0;
+    const load = (): void => {
+      const question = ++asked;
+      const current = (): boolean => shown && question === asked;
+      model.client.receipts(message.thread_id, message.seq).then(
+        (answer) => {
+          if (!current()) return;
+          setReceipts(answer);
+          setError(undefined);
+        },
+        (failure: unknown) => current() && setError(failure instanceof Error ? failure.message : String(failure)),
+      );
+    };
+    load();
+    const off = model.client.on('receipt', (receipt) => {
+      if (receipt.thread_id === message.thread_id && receipt.seq >= message.seq && receipt.user_id !== model.session.user.id) load();
+    });
+    return () => {
+      shown = false;
+      off();
+    };
+  }, [message.thread_id, message.seq]);
+  useEffect(() => {
+    const opener = document.activeElement as HTMLElement | null;
+    close.current?.focus();
+    const onKey = (event: KeyboardEvent): void => {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        event.stopPropagation();
+        closing.current();
+      }
+      // Modal: its one control keeps the focus.
+      if (event.key === 'Tab') {
+        event.preventDefault();
+        close.current?.focus();
+      }
+    };
+    document.addEventListener('keydown', onKey, true);
+    return () => {
+      document.removeEventListener('keydown', onKey, true);
+      opener?.focus({ preventScroll: true });
+    };
+  }, []);
+  return (
+    <div
+      class="message-info-backdrop"
+      onClick={(event) => {
+        if (event.target === event.currentTarget) onClose();
+      }}
+    >
+      <div class="message-info" role="dialog" aria-modal="true" aria-label="Message info" data-testid="message-info">
+        <header>
+          <strong>Message info</strong>
+          <button type="button" class="link" ref={close} onClick={onClose}>
+            Close
+          </button>
+        </header>
+        {error && <p class="error" role="alert">{error}</p>}
+        {!receipts && !error && <p>Loading…</p>}
+        {receipts && (
+          <>
+            <People model={model} title="Read by" ids={receipts.read} />
+            <People model={model} title="Delivered to" ids={receipts.delivered} />
+            <People model={model} title="Waiting" ids={receipts.pending} />
+          </>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function People({ model, title, ids }: { model: ChatModel; title: string; ids: readonly number[] }) {
+  return (
+    <section aria-label={title}>
+      <h3>{title}</h3>
+      {ids.length === 0 ? (
+        <p class="hint">Nobody</p>
+      ) : (
+        <ul>
+          {ids.map((id) => (
+            <li key={id}>{model.nameOf(id)}</li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
