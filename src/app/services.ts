@@ -48,6 +48,13 @@ export interface ChatServiceDeps {
   readonly providers: Providers;
 }
 
+/**
+ * How long the push worker lets the sends of a burst gather before its pass (its expansion and claim are two
+ * commits): a notification goes out at most this much later, and a lightly loaded server pays two commits per
+ * pass instead of per message (docs/performance.md, "CPU per message at moderate load").
+ */
+const PUSH_GATHER_MS = 50;
+
 /** The services of the chat (what the session's handlers call), the delivery of inboxes, and the push worker they wake. */
 export function buildChatServices(deps: ChatServiceDeps) {
   const { config, storage, clock, fanout } = deps;
@@ -65,6 +72,7 @@ export function buildChatServices(deps: ChatServiceDeps) {
       retryBaseMs: config.push.retry_base_ms,
       concurrency: config.push.concurrency,
       breakerDeadTokens: config.push.breaker_dead_tokens,
+      gatherMs: PUSH_GATHER_MS,
     },
   });
   // One budget for sends and changes: each is a message stored.

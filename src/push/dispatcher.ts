@@ -14,6 +14,12 @@ export interface DispatcherSettings extends ContentSettings {
   readonly concurrency: number;
   /** Suspect dead-token answers from this many users in a row, none accepted between them, pause the provider (default 20). */
   readonly breakerDeadTokens?: number;
+  /**
+   * How long a wake-up by a stored message waits (ms), so that the messages of a burst share one pass: a pass
+   * is two write transactions (the expansion, the claim), each its own commit and fsync when the server is not
+   * busy enough to gather them with other writes. 0 (the default): the next turn of the event loop.
+   */
+  readonly gatherMs?: number;
 }
 
 export interface DispatcherDeps {
@@ -63,6 +69,8 @@ export class PushDispatcher implements PushQueueListener {
   /** `device:thread` of the notifications waiting for a provider. */
   private readonly inFlight = new Set<string>();
   private immediate = false;
+  /** The gathering wait of pushQueued, while it runs. */
+  private gathering: Timer | undefined;
   private timer: Timer | undefined;
   private timerAt: number | undefined;
   private stopped = false;
@@ -94,7 +102,13 @@ export class PushDispatcher implements PushQueueListener {
   }
 
   pushQueued(): void {
-    this.wake();
+    const gatherMs = this.deps.settings.gatherMs ?? 0;
+    if (gatherMs <= 0) return this.wake();
+    if (this.stopped || this.gathering) return;
+    this.gathering = this.deps.clock.setTimeout(() => {
+      this.gathering = undefined;
+      this.wake();
+    }, gatherMs);
   }
 
   /**
@@ -104,6 +118,7 @@ export class PushDispatcher implements PushQueueListener {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) this.deps.clock.clearTimer(this.timer);
+    if (this.gathering) this.deps.clock.clearTimer(this.gathering);
     await Promise.all([...this.deps.providers.values()].map((provider) => provider.close().catch(() => {})));
     // Storage gone: the claims end with their lease instead.
     await this.deps.storage.releaseClaims().catch((error: unknown) => this.deps.log.warn({ err: error }, 'push claims not released; they end with their lease'));

@@ -1,4 +1,5 @@
 import type { Db } from '../database.js';
+import { byLimit } from './by-limit.js';
 import { type MessageRow, messageColumns } from './messages.js';
 
 /**
@@ -44,10 +45,13 @@ export class InboxRepository {
           AND revoked_at IS NULL AND inbox_overflow = 0 AND live_after IS NULL AND id <> ?
        RETURNING id, inbox_count`,
     );
-    this.pendingStatement = db.prepare<[number, number, number], MessageRow>(
-      `SELECT ${messageColumns('m')}
-         FROM inbox i JOIN messages m ON m.id = i.message_id
-        WHERE i.device_id = ? AND i.message_id > ? ORDER BY i.message_id LIMIT ?`,
+    // The page size is written into the text (by-limit.ts): a bound LIMIT made SQLite plan this again at every page.
+    this.pendingStatement = byLimit((limit) =>
+      db.prepare<[number, number], MessageRow>(
+        `SELECT ${messageColumns('m')}
+           FROM inbox i JOIN messages m ON m.id = i.message_id
+          WHERE i.device_id = ? AND i.message_id > ? ORDER BY i.message_id LIMIT ${limit}`,
+      ),
     );
     this.ackStatement = db.prepare<[number, number, number]>('DELETE FROM inbox WHERE device_id = ? AND thread_id = ? AND seq <= ?');
     this.countDownStatement = db.prepare<[number, number]>('UPDATE devices SET inbox_count = max(0, inbox_count - ?) WHERE id = ?');
@@ -130,7 +134,7 @@ export class InboxRepository {
 
   /** A page of the device's inbox after message `afterId`, oldest first (seq order within each thread). */
   pending(deviceId: number, afterId: number, limit: number): MessageRow[] {
-    return this.pendingStatement.all(deviceId, afterId, limit);
+    return this.pendingStatement(limit).all(deviceId, afterId);
   }
 
   /** Drops the device's rows of a thread up to seq (its cumulative ack). */

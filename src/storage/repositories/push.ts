@@ -1,6 +1,7 @@
 import type { Db } from '../database.js';
 import { LARGE_THREAD_MEMBERS, type PushCounter, type PushPlatform, type PushPlatforms, type PushRegistration } from '../ports/push.js';
 import { BADGE_SQL } from './badge.js';
+import { byLimit } from './by-limit.js';
 import type { MessageKind } from './messages.js';
 
 export type { PushCounter, PushPlatform, PushPlatforms, PushRegistration };
@@ -57,10 +58,10 @@ function laneOf(thread: string): string {
 }
 
 /** Due and not claimed by another whose lease still runs, in `lane`, oldest due first: one range of push_queue_due. */
-function dueInLane(lane: 0 | 1): string {
+function dueInLane(lane: 0 | 1, limit: number): string {
   return `SELECT id FROM (SELECT id FROM push_queue
             WHERE lane = ${lane} AND not_before <= :now AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :claimant)
-            ORDER BY not_before, id LIMIT :limit)`;
+            ORDER BY not_before, id LIMIT ${limit})`;
 }
 
 export interface PushCounts {
@@ -124,7 +125,8 @@ export class PushRepository {
       `INSERT INTO push_threads (thread_id, message_id, sender_user_id, created_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (thread_id) DO UPDATE SET message_id = excluded.message_id, sender_user_id = excluded.sender_user_id, created_at = excluded.created_at`,
     );
-    this.pendingThreadsStatement = db.prepare<[number], PushThreadRow>('SELECT thread_id, message_id, sender_user_id, created_at FROM push_threads LIMIT ?');
+    // The limits are written into the text (by-limit.ts): a bound LIMIT made SQLite plan these again at every run.
+    this.pendingThreadsStatement = byLimit((limit) => db.prepare<[], PushThreadRow>(`SELECT thread_id, message_id, sender_user_id, created_at FROM push_threads LIMIT ${limit}`));
     // Every device of the other current members that has a token for a configured provider,
     // is not live and has not muted the thread; a device's pending row takes the newer message.
     this.expandStatement = db.prepare<[number, number, number, 0 | 1, number, number, 0 | 1, 0 | 1, 0 | 1]>(
@@ -190,10 +192,12 @@ export class PushRepository {
        ON CONFLICT (device_id, thread_id) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at, ${TAKE_OVER}`,
     );
     // Due, and not claimed by another whose lease still runs.
-    this.claimStatement = db.prepare<{ claimant: string; until: number; now: number; limit: number }, { id: number }>(
-      `UPDATE push_queue SET claimed_by = :claimant, claimed_until = :until
-        WHERE id IN (${dueInLane(0)} UNION ALL ${dueInLane(1)} LIMIT :limit)
-       RETURNING id`,
+    this.claimStatement = byLimit((limit) =>
+      db.prepare<{ claimant: string; until: number; now: number }, { id: number }>(
+        `UPDATE push_queue SET claimed_by = :claimant, claimed_until = :until
+          WHERE id IN (${dueInLane(0, limit)} UNION ALL ${dueInLane(1, limit)} LIMIT ${limit})
+         RETURNING id`,
+      ),
     );
     this.dueStatement = db.prepare<[string], DuePushRow>(
       `SELECT q.id, q.device_id, q.thread_id, q.message_id, q.created_at, q.attempts,
@@ -307,7 +311,7 @@ export class PushRepository {
   }
 
   pendingThreads(limit: number): PushThreadRow[] {
-    return this.pendingThreadsStatement.all(limit);
+    return this.pendingThreadsStatement(limit).all();
   }
 
   /** Turns a thread's news into a queued notification per device that should get one. */
@@ -330,7 +334,7 @@ export class PushRepository {
 
   /** Claims up to `limit` due pushes (one per device and thread), small threads' first, oldest due first, for `claimant` until `until`; returns them. */
   claimDue(claimant: string, now: number, until: number, limit: number): DuePushRow[] {
-    const ids = this.claimStatement.all({ claimant, until, now, limit }).map((row) => row.id);
+    const ids = this.claimStatement(limit).all({ claimant, until, now }).map((row) => row.id);
     return ids.length === 0 ? [] : this.dueStatement.all(JSON.stringify(ids));
   }
 
