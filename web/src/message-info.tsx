@@ -1,15 +1,18 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, MessageReceipts } from '../../src/client/browser.js';
+import { type HeldReceipts, holdReceipt, receiptsAfter, receiptsWithHeld } from './message-receipts.js';
 import type { ChatModel } from './model.js';
 
 /**
  * "Message info" of one of the user's own messages in a group (from its
  * menu): who has read it, whose devices have it, who is still waiting, by
  * display name, as the server counts them from the members' cursors
- * (`client.receipts`). Asked when it opens, and again whenever another
- * member's receipt reaches or passes the message while it is open (those
- * about one's own messages all reach this device). Escape or Close closes it
- * and gives the focus back to what opened it (the message's ⋯ button).
+ * (`client.receipts`). Asked once, when it opens; after that each member's
+ * receipt that reaches or passes the message moves them forward in the lists
+ * here (those about one's own messages all reach this device), so a large
+ * group's receipts cost no further requests in the SDK's rate-limited queue.
+ * Escape or Close closes it and gives the focus back to what opened it (the
+ * message's ⋯ button).
  */
 export function MessageInfo({ model, message, onClose }: { model: ChatModel; message: ClientMessage; onClose: () => void }) {
   const [receipts, setReceipts] = useState<MessageReceipts>();
@@ -20,24 +23,25 @@ export function MessageInfo({ model, message, onClose }: { model: ChatModel; mes
   closing.current = onClose;
   useEffect(() => {
     let shown = true;
-    /** Only the newest question's answer is shown (an older one may come back later). */
-    let asked = 0;
-    const load = (): void => {
-      const question = ++asked;
-      const current = (): boolean => shown && question === asked;
-      model.client.receipts(message.thread_id, message.seq).then(
-        (answer) => {
-          if (!current()) return;
-          setReceipts(answer);
-          setError(undefined);
-        },
-        (failure: unknown) => current() && setError(failure instanceof Error ? failure.message : String(failure)),
-      );
-    };
-    load();
+    /** Receipts that arrive before the answer, applied to it when it comes; undefined once it has. */
+    let held: HeldReceipts | undefined = new Map();
     const off = model.client.on('receipt', (receipt) => {
-      if (receipt.thread_id === message.thread_id && receipt.seq >= message.seq && receipt.user_id !== model.session.user.id) load();
+      if (!shown || receipt.thread_id !== message.thread_id || receipt.seq < message.seq) return;
+      if (held) holdReceipt(held, receipt);
+      else setReceipts((current) => current && receiptsAfter(current, receipt, message.seq));
     });
+    model.client.receipts(message.thread_id, message.seq).then(
+      (answer) => {
+        if (!shown || !held) return;
+        setReceipts(receiptsWithHeld(answer, held, message.seq));
+        held = undefined;
+      },
+      (failure: unknown) => {
+        if (!shown) return;
+        held = undefined;
+        setError(failure instanceof Error ? failure.message : String(failure));
+      },
+    );
     return () => {
       shown = false;
       off();
