@@ -151,7 +151,7 @@ export abstract class MessagesClient extends ClientCore {
 
   /**
    * Who has received and read message `seq` of a thread ("message info"): the thread's current members who may
-   * see it (joined at or before it), its author left out. Any member may ask. Since protocol 4 a client is told by
+   * see it (joined before it), its author left out. Any member may ask. Since protocol 4 a client is told by
    * `receipt` events only about its own messages, so this is how to show others' progress on any message.
    * `not_found`: not a member of the thread, or no message `seq` this user may see; `unknown_type`: the server is
    * older than protocol 4 (refused here, before anything is sent).
