@@ -31,16 +31,20 @@ export interface LiveLink extends Link {
   close(reason: 'device_revoked', message: string): void;
 }
 
+/** The thread channels a joined connection follows: none, one, or a set of two or more. */
+type Threads = Channel | Set<Channel> | undefined;
+
 /** Sends one text to every connection following a topic (the transport's publish). */
 export type Publish = (topic: string, text: string) => void;
 
 export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
   /**
-   * Each joined connection, with the thread channels it follows (made at the
-   * first thread: an idle connection in no thread pays for no set). Its user's
-   * and device's channels go without saying.
+   * Each joined connection, with the thread channels it follows: none, the one
+   * channel itself, or a set from the second on (most idle connections follow
+   * none or one thread, and a set costs each of them about 200 bytes). Its
+   * user's and device's channels go without saying.
    */
-  private readonly following = new Map<LiveLink, Set<Channel> | undefined>();
+  private readonly following = new Map<LiveLink, Threads>();
   /** Joined connections of this node per channel: the broker subscription lives while this is above 0. */
   private readonly counts = new Map<Channel, number>();
   /**
@@ -86,7 +90,8 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     this.following.delete(link);
     this.release(deviceChannel(link.deviceId));
     this.release(userChannel(link.userId));
-    for (const channel of threads ?? []) this.release(channel);
+    if (typeof threads === 'string') this.release(threads);
+    else for (const channel of threads ?? []) this.release(channel);
   }
 
   /** Every connection here of these users starts following the thread (one not joined yet: once it joins). */
@@ -125,16 +130,23 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
   }
 
   private unfollowThread(link: LiveLink, channel: Channel): void {
-    if (!this.following.get(link)?.delete(channel)) return;
+    const threads = this.following.get(link);
+    if (threads === channel) this.following.set(link, undefined);
+    else if (typeof threads === 'string' || !threads?.delete(channel)) return;
     link.follower.unsubscribe(channel);
     this.release(channel);
   }
 
   private followThread(link: LiveLink, channel: Channel): void {
-    let threads = this.following.get(link);
-    if (threads?.has(channel)) return;
-    if (!threads) this.following.set(link, (threads = new Set()));
-    threads.add(channel);
+    const threads = this.following.get(link);
+    if (threads === undefined) this.following.set(link, channel);
+    else if (typeof threads === 'string') {
+      if (threads === channel) return;
+      this.following.set(link, new Set([threads, channel]));
+    } else {
+      if (threads.has(channel)) return;
+      threads.add(channel);
+    }
     link.follower.subscribe(channel);
     this.retain(channel);
   }

@@ -61,3 +61,36 @@ describe('ChannelRegistry: membership changes before a connection joins', () => 
     assert.equal(broker.subscribed('t:7'), false);
   });
 });
+
+describe('ChannelRegistry: the threads a joined connection follows', () => {
+  it('holds none, one or several threads alike: each followed once, unfollowed once, and all of them released when it leaves', async () => {
+    const { broker, links, channels } = registry();
+    const bob = link('n:1', 2, 20);
+    const dave = link('n:2', 4, 40);
+    links.attach(bob);
+    links.attach(dave);
+    channels.join(bob, [1]);
+    channels.join(dave, [1]);
+    // One thread, followed again: still one subscription, and dave keeps the node's.
+    channels.follow([2], 1);
+    channels.unfollow([2], 1);
+    assert.equal(bob.topics.has('t:1'), false);
+    assert.equal(broker.subscribed('t:1'), true, 'dave still follows it');
+    channels.unfollow([2], 1);
+    // None, then one, then two, then back to one and to two.
+    channels.follow([2], 2);
+    channels.follow([2], 3);
+    channels.follow([2], 3);
+    channels.unfollow([2], 2);
+    channels.follow([2], 4);
+    assert.deepEqual([...bob.topics].sort(), ['t:3', 't:4', 'u:2']);
+    channels.unfollow([2], 9);
+    assert.deepEqual([2, 3, 4].map((id) => broker.subscribed(`t:${id}`)), [false, true, true]);
+    channels.leave(bob);
+    assert.deepEqual([1, 3, 4].map((id) => broker.subscribed(`t:${id}`)), [true, false, false]);
+    assert.equal(broker.subscribed('u:2'), false);
+    assert.equal(broker.subscribed('d:20'), false);
+    channels.leave(dave);
+    assert.equal(broker.subscribed('t:1'), false);
+  });
+});
