@@ -3,17 +3,20 @@ import type { DeviceLinks, Link } from '../services/live/device-links.js';
 
 /**
  * The channel registry: the topics this node's connections follow, and the
- * node's broker subscriptions that feed them. A connection follows its user's
- * channel and its threads' channels once its inbox is through (join); the node
- * subscribes a channel at the broker while any of its connections follows it
- * (a count per channel) and hands each publication to the transport's
- * publish, which copies the bytes to every follower (in C++ with uWS): a group
- * message is encoded once, not once per member.
+ * node's broker subscriptions that feed them. A connection follows its
+ * device's, its user's and its threads' channels once its inbox is through
+ * (join); the node subscribes a channel at the broker while any of its
+ * connections follows it (a count per channel) and hands each thread
+ * publication to the transport's publish, which copies the bytes to every
+ * follower (in C++ with uWS): a group message is encoded once, not once per member.
  *
- * Device channels (`d:<id>`, device messages) are not transport topics: a
- * topic per connected device would cost every idle connection memory for a
- * rare event. The node subscribes them while the device has a joined
- * connection here and hands each publication to the device's links.
+ * Device and user channels (`d:<id>`: device messages; `u:<id>`: a user's
+ * events, presence, receipts) are not transport topics: a uWS topic and its
+ * subscription cost every idle connection about 0.5 KB of native memory, for
+ * a channel with a handful of followers at most (a user's devices). The node
+ * subscribes them at the broker while the device or user has a joined
+ * connection here and hands each publication to those links, whose sends
+ * keep the order of what the transport's topics already queued for them.
  */
 
 /** What the registry needs of a live connection. */
@@ -25,7 +28,7 @@ export interface Follower {
 /** A device's authenticated connection, as the live seams hold it. */
 export interface LiveLink extends Link {
   readonly follower: Follower;
-  /** An encoded event for this device alone (dropped before its inbox is through). */
+  /** An encoded event of its device's or user's channel (dropped before its inbox is through). */
   deliver(text: string): void;
   /** Closes the connection (a revocation). */
   close(reason: 'device_revoked', message: string): void;
@@ -69,9 +72,7 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     if (this.following.has(link)) return;
     this.following.set(link, undefined);
     this.retain(deviceChannel(link.deviceId));
-    const user = userChannel(link.userId);
-    link.follower.subscribe(user);
-    this.retain(user);
+    this.retain(userChannel(link.userId));
     for (const id of threadIds) this.followThread(link, threadChannel(id));
     const early = this.early.get(link);
     if (!early) return;
@@ -104,13 +105,14 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     this.membershipChanged(userIds, threadChannel(threadId), false);
   }
 
-  /** From the broker: to the transport's followers of the topic, or to a device's joined links. */
+  /** From the broker: a thread's to the transport's followers of the topic, a device's or a user's to their joined links. */
   publication(channel: Channel, text: string): void {
-    if (!channel.startsWith('d:')) {
+    if (channel.startsWith('t:')) {
       this.publishText(channel, text);
       return;
     }
-    for (const link of this.links.ofDevice(Number(channel.slice(2)))) if (this.following.has(link)) link.deliver(text);
+    const id = Number(channel.slice(2));
+    for (const link of channel.startsWith('d:') ? this.links.ofDevice(id) : this.links.ofUser(id)) if (this.following.has(link)) link.deliver(text);
   }
 
   private membershipChanged(userIds: Iterable<number>, channel: Channel, follows: boolean, frames: readonly string[] = []): void {

@@ -199,7 +199,11 @@ export class Session implements ConnectionListener, LiveSession {
     else this.close('auth_timeout', `not authenticated within ${this.deps.settings.authTimeoutMs} ms`);
   }
 
-  /** A device message (or other event for this device alone); before the inbox is through, the client fetches those itself. */
+  /**
+   * An event of the device's or the user's channel (a device message, presence, a receipt); before the inbox is
+   * through, the client fetches those itself. A direct send: the transport sends what its topics queued for this
+   * connection first, so the order of the connection's frames is kept.
+   */
   deliver(text: string): void {
     if (this.following) this.sendText(text);
   }
