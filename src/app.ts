@@ -24,7 +24,7 @@ import { buildChatServices } from './app/services.js';
 import { connectionLimitsOf, sessionSettingsOf } from './app/settings.js';
 import { WireFanout } from './session/fanout.js';
 import { chatHandlers } from './session/handlers.js';
-import { Session } from './session/session.js';
+import { Session, type SessionDeps } from './session/session.js';
 import { StreamSessions } from './session/stream/stream-sessions.js';
 import { DATABASE_FILE, DatabaseError, type Db, type MigrationProgress, latestVersion, loadMigrations, migrate, openDatabase, schemaVersion } from './storage/database.js';
 import { type MetricsListener, listenForMetrics } from './transport/metrics-listener.js';
@@ -196,23 +196,24 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const attachments = buildAttachments(config, { storage, clock, log, limits: limitStore });
   const handlers = chatHandlers(services);
   // One Session class for both transports of the chat protocol: a WebSocket, or a /v1/stream session.
-  const acceptSession = (connection: Connection): Session =>
-    new Session(connection, {
-      accounts: core.accounts,
-      limits: connectionLimits,
-      services,
-      handlers,
-      registry,
-      channels,
-      links,
-      delivery,
-      linkKey: () => `${node}:${++linkCount}`,
-      clock,
-      log,
-      audit,
-      epoch,
-      settings: sessionSettings,
-    });
+  // One dependencies object for every session: each idle connection holds a reference, not a copy.
+  const sessionDeps: SessionDeps = {
+    accounts: core.accounts,
+    limits: connectionLimits,
+    services,
+    handlers,
+    registry,
+    channels,
+    links,
+    delivery,
+    linkKey: () => `${node}:${++linkCount}`,
+    clock,
+    log,
+    audit,
+    epoch,
+    settings: sessionSettings,
+  };
+  const acceptSession = (connection: Connection): Session => new Session(connection, sessionDeps);
   const onTransportError = (error: unknown, where: string): void => log.error({ err: error, where }, 'a request handler failed; the client got an internal error');
   // Sessions register in `registry` themselves: connections(), revocations and shutdown reach stream sessions too.
   const streams = config.stream.enabled

@@ -3,17 +3,20 @@ import type { DeviceLinks, Link } from '../services/live/device-links.js';
 
 /**
  * The channel registry: the topics this node's connections follow, and the
- * node's broker subscriptions that feed them. A connection follows its user's
- * channel and its threads' channels once its inbox is through (join); the node
- * subscribes a channel at the broker while any of its connections follows it
- * (a count per channel) and hands each publication to the transport's
- * publish, which copies the bytes to every follower (in C++ with uWS): a group
- * message is encoded once, not once per member.
+ * node's broker subscriptions that feed them. A connection follows its
+ * device's, its user's and its threads' channels once its inbox is through
+ * (join); the node subscribes a channel at the broker while any of its
+ * connections follows it (a count per channel) and hands each thread
+ * publication to the transport's publish, which copies the bytes to every
+ * follower (in C++ with uWS): a group message is encoded once, not once per member.
  *
- * Device channels (`d:<id>`, device messages) are not transport topics: a
- * topic per connected device would cost every idle connection memory for a
- * rare event. The node subscribes them while the device has a joined
- * connection here and hands each publication to the device's links.
+ * Device and user channels (`d:<id>`: device messages; `u:<id>`: a user's
+ * events, presence, receipts) are not transport topics: a uWS topic and its
+ * subscription cost every idle connection about 0.5 KB of native memory, for
+ * a channel with a handful of followers at most (a user's devices). The node
+ * subscribes them at the broker while the device or user has a joined
+ * connection here and hands each publication to those links, whose sends
+ * keep the order of what the transport's topics already queued for them.
  */
 
 /** What the registry needs of a live connection. */
@@ -25,22 +28,26 @@ export interface Follower {
 /** A device's authenticated connection, as the live seams hold it. */
 export interface LiveLink extends Link {
   readonly follower: Follower;
-  /** An encoded event for this device alone (dropped before its inbox is through). */
+  /** An encoded event of its device's or user's channel (dropped before its inbox is through). */
   deliver(text: string): void;
   /** Closes the connection (a revocation). */
   close(reason: 'device_revoked', message: string): void;
 }
+
+/** The thread channels a joined connection follows: none, one, or a set of two or more. */
+type Threads = Channel | Set<Channel> | undefined;
 
 /** Sends one text to every connection following a topic (the transport's publish). */
 export type Publish = (topic: string, text: string) => void;
 
 export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
   /**
-   * Each joined connection, with the thread channels it follows (made at the
-   * first thread: an idle connection in no thread pays for no set). Its user's
-   * and device's channels go without saying.
+   * Each joined connection, with the thread channels it follows: none, the one
+   * channel itself, or a set from the second on (most idle connections follow
+   * none or one thread, and a set costs each of them about 200 bytes). Its
+   * user's and device's channels go without saying.
    */
-  private readonly following = new Map<LiveLink, Set<Channel> | undefined>();
+  private readonly following = new Map<LiveLink, Threads>();
   /** Joined connections of this node per channel: the broker subscription lives while this is above 0. */
   private readonly counts = new Map<Channel, number>();
   /**
@@ -65,9 +72,7 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     if (this.following.has(link)) return;
     this.following.set(link, undefined);
     this.retain(deviceChannel(link.deviceId));
-    const user = userChannel(link.userId);
-    link.follower.subscribe(user);
-    this.retain(user);
+    this.retain(userChannel(link.userId));
     for (const id of threadIds) this.followThread(link, threadChannel(id));
     const early = this.early.get(link);
     if (!early) return;
@@ -86,7 +91,8 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     this.following.delete(link);
     this.release(deviceChannel(link.deviceId));
     this.release(userChannel(link.userId));
-    for (const channel of threads ?? []) this.release(channel);
+    if (typeof threads === 'string') this.release(threads);
+    else for (const channel of threads ?? []) this.release(channel);
   }
 
   /** Every connection here of these users starts following the thread (one not joined yet: once it joins). */
@@ -99,13 +105,14 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     this.membershipChanged(userIds, threadChannel(threadId), false);
   }
 
-  /** From the broker: to the transport's followers of the topic, or to a device's joined links. */
+  /** From the broker: a thread's to the transport's followers of the topic, a device's or a user's to their joined links. */
   publication(channel: Channel, text: string): void {
-    if (!channel.startsWith('d:')) {
+    if (channel.startsWith('t:')) {
       this.publishText(channel, text);
       return;
     }
-    for (const link of this.links.ofDevice(Number(channel.slice(2)))) if (this.following.has(link)) link.deliver(text);
+    const id = Number(channel.slice(2));
+    for (const link of channel.startsWith('d:') ? this.links.ofDevice(id) : this.links.ofUser(id)) if (this.following.has(link)) link.deliver(text);
   }
 
   private membershipChanged(userIds: Iterable<number>, channel: Channel, follows: boolean, frames: readonly string[] = []): void {
@@ -125,16 +132,23 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
   }
 
   private unfollowThread(link: LiveLink, channel: Channel): void {
-    if (!this.following.get(link)?.delete(channel)) return;
+    const threads = this.following.get(link);
+    if (threads === channel) this.following.set(link, undefined);
+    else if (typeof threads === 'string' || !threads?.delete(channel)) return;
     link.follower.unsubscribe(channel);
     this.release(channel);
   }
 
   private followThread(link: LiveLink, channel: Channel): void {
-    let threads = this.following.get(link);
-    if (threads?.has(channel)) return;
-    if (!threads) this.following.set(link, (threads = new Set()));
-    threads.add(channel);
+    const threads = this.following.get(link);
+    if (threads === undefined) this.following.set(link, channel);
+    else if (typeof threads === 'string') {
+      if (threads === channel) return;
+      this.following.set(link, new Set([threads, channel]));
+    } else {
+      if (threads.has(channel)) return;
+      threads.add(channel);
+    }
     link.follower.subscribe(channel);
     this.retain(channel);
   }

@@ -86,8 +86,11 @@ export class Session implements ConnectionListener, LiveSession {
   private following = false;
   /** Frames refused in a row (rate limit or garbage); a streak past the limit closes the connection. */
   private refusedInARow = 0;
-  /** The limits this connection was refused by, audited once each: a flood would otherwise write a line per frame. */
-  private readonly auditedLimits = new Set<string>();
+  /**
+   * The limits this connection was refused by, audited once each: a flood would otherwise write a line per frame.
+   * Made at the first refusal: an idle connection pays for no set.
+   */
+  private auditedLimits: Set<string> | undefined;
   private readonly limiter: TokenBucket;
   /** What this connection holds of the limits across connections; undefined when it was refused at open. */
   private readonly slot: ConnectionSlot | undefined;
@@ -196,7 +199,11 @@ export class Session implements ConnectionListener, LiveSession {
     else this.close('auth_timeout', `not authenticated within ${this.deps.settings.authTimeoutMs} ms`);
   }
 
-  /** A device message (or other event for this device alone); before the inbox is through, the client fetches those itself. */
+  /**
+   * An event of the device's or the user's channel (a device message, presence, a receipt); before the inbox is
+   * through, the client fetches those itself. A direct send: the transport sends what its topics queued for this
+   * connection first, so the order of the connection's frames is kept.
+   */
   deliver(text: string): void {
     if (this.following) this.sendText(text);
   }
@@ -318,8 +325,8 @@ export class Session implements ConnectionListener, LiveSession {
   /** Audits a refusal by a limit, once per limit and connection; the limit's config key travels in the error's details. */
   private auditLimit(error: ChatError): void {
     const limit = typeof error.details?.limit === 'string' ? error.details.limit : 'unknown';
-    if (this.auditedLimits.has(limit)) return;
-    this.auditedLimits.add(limit);
+    if (this.auditedLimits?.has(limit)) return;
+    (this.auditedLimits ??= new Set()).add(limit);
     this.deps.audit.record('rate_limited', {
       limit,
       reason: 'refused',

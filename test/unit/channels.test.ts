@@ -5,15 +5,17 @@ import { MemoryBroker } from '../../src/realtime/memory-broker.js';
 import { MemoryDeviceLinks } from '../../src/realtime/memory-device-links.js';
 
 /** A link whose follower records its topics. */
-function link(key: string, userId: number, deviceId: number): LiveLink & { topics: Set<string> } {
+function link(key: string, userId: number, deviceId: number): LiveLink & { topics: Set<string>; delivered: string[] } {
   const topics = new Set<string>();
+  const delivered: string[] = [];
   return {
     key,
     userId,
     deviceId,
     topics,
+    delivered,
     follower: { subscribe: (topic) => topics.add(topic), unsubscribe: (topic) => topics.delete(topic) },
-    deliver: () => {},
+    deliver: (text) => delivered.push(text),
     close: () => {},
   };
 }
@@ -21,7 +23,10 @@ function link(key: string, userId: number, deviceId: number): LiveLink & { topic
 function registry() {
   const broker = new MemoryBroker();
   const links = new MemoryDeviceLinks<LiveLink>();
-  return { broker, links, channels: new ChannelRegistry(broker, links, () => {}) };
+  const published: Array<[string, string]> = [];
+  const channels = new ChannelRegistry(broker, links, (topic, text) => published.push([topic, text]));
+  broker.run({ publication: (channel, text) => channels.publication(channel, text), control: () => {} });
+  return { broker, links, channels, published };
 }
 
 describe('ChannelRegistry: membership changes before a connection joins', () => {
@@ -37,7 +42,7 @@ describe('ChannelRegistry: membership changes before a connection joins', () => 
     channels.follow([2], 5);
     channels.unfollow([2], 5);
     channels.join(bob, [1, 2]);
-    assert.deepEqual([...bob.topics].sort(), ['t:2', 't:3', 't:4', 'u:2']);
+    assert.deepEqual([...bob.topics].sort(), ['t:2', 't:3', 't:4']);
     assert.deepEqual([1, 2, 3, 4, 5].map((id) => broker.subscribed(`t:${id}`)), [false, true, true, true, false]);
     // Once joined, a change acts at once, and nothing recorded earlier comes back.
     channels.unfollow([2], 3);
@@ -59,5 +64,61 @@ describe('ChannelRegistry: membership changes before a connection joins', () => 
     channels.join(bob, []);
     assert.equal(bob.topics.has('t:7'), false, 'dropped at leave');
     assert.equal(broker.subscribed('t:7'), false);
+  });
+});
+
+describe('ChannelRegistry: the threads a joined connection follows', () => {
+  it('holds none, one or several threads alike: each followed once, unfollowed once, and all of them released when it leaves', async () => {
+    const { broker, links, channels } = registry();
+    const bob = link('n:1', 2, 20);
+    const dave = link('n:2', 4, 40);
+    links.attach(bob);
+    links.attach(dave);
+    channels.join(bob, [1]);
+    channels.join(dave, [1]);
+    // One thread, followed again: still one subscription, and dave keeps the node's.
+    channels.follow([2], 1);
+    channels.unfollow([2], 1);
+    assert.equal(bob.topics.has('t:1'), false);
+    assert.equal(broker.subscribed('t:1'), true, 'dave still follows it');
+    channels.unfollow([2], 1);
+    // None, then one, then two, then back to one and to two.
+    channels.follow([2], 2);
+    channels.follow([2], 3);
+    channels.follow([2], 3);
+    channels.unfollow([2], 2);
+    channels.follow([2], 4);
+    assert.deepEqual([...bob.topics].sort(), ['t:3', 't:4']);
+    channels.unfollow([2], 9);
+    assert.deepEqual([2, 3, 4].map((id) => broker.subscribed(`t:${id}`)), [false, true, true]);
+    channels.leave(bob);
+    assert.deepEqual([1, 3, 4].map((id) => broker.subscribed(`t:${id}`)), [true, false, false]);
+    assert.equal(broker.subscribed('u:2'), false);
+    assert.equal(broker.subscribed('d:20'), false);
+    channels.leave(dave);
+    assert.equal(broker.subscribed('t:1'), false);
+  });
+});
+
+describe("ChannelRegistry: a user's channel", () => {
+  it("is no transport topic: its publications go to the user's joined connections here, and only to them", async () => {
+    const { broker, links, channels, published } = registry();
+    const phone = link('n:1', 2, 20);
+    const laptop = link('n:2', 2, 21);
+    const joining = link('n:3', 2, 22);
+    const carol = link('n:4', 3, 30);
+    for (const each of [phone, laptop, joining, carol]) links.attach(each);
+    channels.join(phone, [1]);
+    channels.join(laptop, []);
+    channels.join(carol, [1]);
+    assert.equal(broker.subscribed('u:2'), true);
+    broker.publish('u:2', 'presence');
+    broker.publish('t:1', 'message');
+    assert.deepEqual([phone.delivered, laptop.delivered, joining.delivered, carol.delivered], [['presence'], ['presence'], [], []]);
+    assert.deepEqual(published, [['t:1', 'message']], "only the thread's publication is a transport topic's");
+    assert.deepEqual([...phone.topics, ...laptop.topics], ['t:1']);
+    channels.leave(phone);
+    channels.leave(laptop);
+    assert.equal(broker.subscribed('u:2'), false, 'nobody of the user joined here any more');
   });
 });

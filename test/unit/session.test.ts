@@ -197,11 +197,15 @@ describe('Session in process', () => {
     await until(() => connection.types().includes('inbox_done'), 'inbox_done');
     assert.deepEqual(connection.types(), ['welcome', 'message', 'message', 'message', 'inbox_done']);
     assert.deepEqual(connection.frames().at(-1), { type: 'inbox_done', count: 3, overflow: false });
-    assert.deepEqual([...connection.topics].sort(), [`t:${n.thread}`, `u:${n.bob}`]);
+    assert.deepEqual([...connection.topics], [`t:${n.thread}`], 'its thread is a transport topic; its user and device channels come through its link');
     assert.equal(n.broker.subscribed(`d:${n.bobPhone}`), true, "the node follows the device's channel");
+    assert.equal(n.broker.subscribed(`u:${n.bob}`), true, "the node follows the user's channel");
     await until(() => n.store.inbox.liveDevices().includes(n.bobPhone), 'the live mark');
     n.broker.publish(`t:${n.thread}`, 'live');
     assert.deepEqual(n.published, [[`t:${n.thread}`, 'live']], "to the transport's topic, in the same turn");
+    n.broker.publish(`u:${n.bob}`, '{"type":"hidden","items":[]}');
+    assert.equal(connection.types().at(-1), 'hidden', "the user's event, in the same turn");
+    assert.equal(n.published.length, 1, 'not through a transport topic');
     n.db.close();
   });
 

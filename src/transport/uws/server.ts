@@ -55,10 +55,7 @@ class UwsConnection implements Connection {
       work();
       return;
     }
-    if (!this.ownTopic) {
-      this.ownTopic = `c:${++connectionCount}`;
-      this.ws.subscribe(this.ownTopic);
-    }
+    this.holdOwnTopic();
     this.gathering = true;
     try {
       work();
@@ -72,7 +69,18 @@ class UwsConnection implements Connection {
   }
 
   unsubscribe(topic: string): void {
-    if (!this.closed) this.ws.unsubscribe(topic);
+    if (this.closed) return;
+    // uWS frees a socket's subscriber with its last topic, and with it the frames its topics queued for
+    // the socket in this iteration (a removed member's last message of the thread it leaves). The own
+    // topic keeps it: a connection that leaves a thread pays for it, an idle one never does.
+    this.holdOwnTopic();
+    this.ws.unsubscribe(topic);
+  }
+
+  private holdOwnTopic(): void {
+    if (this.ownTopic) return;
+    this.ownTopic = `c:${++connectionCount}`;
+    this.ws.subscribe(this.ownTopic);
   }
 
   close(code: number, reason: string): void {
