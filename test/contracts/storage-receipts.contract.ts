@@ -85,6 +85,30 @@ export function receiptsContract(open: () => Promise<MessagingFixture>): void {
       assert.deepEqual(await w.delivered(w.carol, 7), { kind: 'done', seq: 7, moved: false, authors: [] });
     });
 
+    it('names only current members as authors: a former member who wrote in the range is told nothing, on either cursor', async () => {
+      const w = await world();
+      stored(await w.send(w.bob, { threadId: w.group })); // 3
+      stored(await w.send(w.alice, { threadId: w.group })); // 4
+      await w.change(w.bob, { kind: 'end', userId: w.bob.userId, newOwner: null, event: { event: 'member_left' } }); // 5: bob's own leaving
+      assert.deepEqual(await w.delivered(w.carol, 5), { kind: 'done', seq: 5, moved: true, authors: [w.alice.userId] }, 'bob left');
+      assert.deepEqual(await w.read(w.carol, 5), { moved: true, authors: [w.alice.userId] }, 'bob left');
+    });
+
+    it('names as authors of a move past more than 1,000 messages only the senders of its last 1,000', async () => {
+      const w = await world();
+      const sendAll = async (who: Who, count: number) => {
+        for (let sent = 0; sent < count; sent += 100) {
+          await Promise.all(Array.from({ length: Math.min(100, count - sent) }, () => w.send(who, { threadId: w.group }).then(stored)));
+        }
+      };
+      await sendAll(w.bob, 1); // 3: one seq too early for a move to 1,003
+      await sendAll(w.alice, 1000); // 4 to 1,003
+      // Carol's cursors are at 2: the move passes 1,001 messages; only the last 1,000 count.
+      assert.deepEqual(await w.delivered(w.carol, 1003), { kind: 'done', seq: 1003, moved: true, authors: [w.alice.userId] });
+      await sendAll(w.bob, 1); // 1,004
+      assert.deepEqual(await w.read(w.carol, 1004), { moved: true, authors: [w.alice.userId, w.bob.userId].sort((a, b) => a - b) }, 'from 4 on');
+    });
+
     it('lists who has read, received, or not yet received a message: current members who may see it, its author left out, in joining order', async () => {
       const w = await world();
       const erin: Who = { userId: await w.f.user('erin'), deviceId: 0 };
@@ -120,6 +144,19 @@ export function receiptsContract(open: () => Promise<MessagingFixture>): void {
         { kind: 'found', read: [], delivered: [w.carol.userId], pending: [erin.userId] },
         'a former member is left out',
       );
+    });
+
+    it('answers no_message for a change row (an edit, a reaction, a delete), as hide does', async () => {
+      const w = await world();
+      const message = stored(await w.send(w.alice));
+      const changes = [
+        stored(await w.react(w.bob, message.id, '👍')),
+        stored(await w.edit(w.alice, message.id, 'again')),
+        stored(await w.remove(w.alice, message.id)),
+      ];
+      for (const change of changes) {
+        assert.deepEqual(await w.f.messaging.receiptsOf(w.direct, change.seq, w.bob.userId), { kind: 'refused', reason: 'no_message' }, `seq ${change.seq}`);
+      }
     });
 
     it('answers for a direct thread from the peer\'s cursors', async () => {

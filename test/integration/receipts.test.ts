@@ -200,6 +200,31 @@ describe('receipts in protocol 4', { timeout: 120_000 }, () => {
     for (const p of [author, reader, receiver, waiting, later, outsider]) p.devices[0]!.close();
   });
 
+  it('a former member who wrote in the range a member acks and reads past gets no receipt; the authors still in the group do', async () => {
+    const [author, leaver, reader] = [await person('author'), await person('leaver'), await person('reader')];
+    const a = author.devices[0]!;
+    const [l, r] = [leaver.devices[0]!, reader.devices[0]!];
+    const group = (await a.expect({ type: 'group_create', title: 'Leaving', members: [leaver.id, reader.id] }, 'thread')).thread.id;
+    await send(l, group, 'from the one who leaves');
+    const { seq } = await send(a, group, 'from the one who stays');
+    await l.expect({ type: 'group_leave', thread_id: group }, 'ok');
+    await r.nextEvent((f) => f.type === 'message' && f.message.seq === seq);
+    await r.expect({ type: 'delivered', thread_id: group, seq }, 'delivered');
+    await r.expect({ type: 'read', thread_id: group, seq }, 'read_state');
+    // The author's read receipt: the server has published the receipts of both moves.
+    await a.nextEvent((f) => isReceipt(f) && f.kind === 'read');
+    await drained([a, l, r]);
+    assert.deepEqual(
+      receiptsOf(a).map((f) => [f.kind, f.user_id, f.seq]),
+      [
+        ['delivered', reader.id, seq],
+        ['read', reader.id, seq],
+      ],
+    );
+    assert.deepEqual(receiptsOf(l), [], 'the former member learns nothing of how far the group got');
+    for (const socket of [a, l, r]) socket.close();
+  });
+
   it("1-1: the peer's delivered and read receipts reach the author; the read also the reader's other device; the acking device gets no delivered receipt", async () => {
     const alice = await person('alice');
     const bob = await person('bob', 2);

@@ -204,12 +204,25 @@ export type HideOutcome =
   | { readonly kind: 'refused'; readonly reason: 'no_message' };
 
 /**
+ * How many seqs, at most, a cursor move's authors are read from: the last
+ * RECEIPT_AUTHORS_SPAN of the move. The read runs in the unit that moves the
+ * cursor (inside SQLite's group commit, in front of every send), so a
+ * catch-up past 200,000 messages must not scan them all; the authors of the
+ * older messages learn how far the member got from `receipts` or
+ * `thread_get` instead of a receipt.
+ */
+export const RECEIPT_AUTHORS_SPAN = 1000;
+
+/**
  * A cursor move: refused when the user was never in the thread. `moved`: it
  * moved and the user is still a member (a receipt is due). `authors`: who the
  * receipt is for, read in the unit that moved it: the distinct senders of the
- * messages the move passed (old < seq <= new), the mover left out, and neither
- * system messages (the server's notices) nor change rows (receipts say nothing
- * of edits and reactions) count; ascending; empty when `moved` is false.
+ * messages the move passed (old < seq <= new, only the last
+ * RECEIPT_AUTHORS_SPAN seqs of it) who are current members of the thread (a
+ * former member learns nothing of the group's progress), the mover left out,
+ * and neither system messages (the server's notices) nor change rows
+ * (receipts say nothing of edits and reactions) count; ascending; empty when
+ * `moved` is false.
  */
 export type CursorOutcome<T> =
   | ({ readonly kind: 'done'; readonly moved: boolean; readonly authors: readonly number[] } & T)

@@ -1,4 +1,5 @@
 import type { CursorOutcome } from '../ports/messaging.js';
+import { receiptAuthorsSql } from './receipt-authors.js';
 import type { Sql } from './sql.js';
 
 /**
@@ -73,11 +74,8 @@ told AS (
   SELECT r.*, EXISTS (SELECT 1 FROM moved v WHERE v.thread_id = r.thread_id AND v.user_id = r.user_id) AS moved FROM ranged r
 )
 SELECT r.ord, r.up_to, r.left, r.delivered_seq, r.moved,
-       CASE WHEN r.moved AND NOT r.left AND r.up_to > r.after THEN ARRAY(
-         SELECT DISTINCT x.sender_user_id FROM messages x
-          WHERE x.thread_id = r.thread_id AND x.seq > r.after AND x.seq <= r.up_to
-            AND x.kind <> 'system' AND x.change IS NULL AND x.sender_user_id <> r.user_id
-          ORDER BY 1) END AS authors
+       CASE WHEN r.moved AND NOT r.left AND r.up_to > r.after
+         THEN ${receiptAuthorsSql({ threadId: 'r.thread_id', mover: 'r.user_id', after: 'r.after', upTo: 'r.up_to' })} END AS authors
   FROM told r`;
 
 /** The BatchedUnit's run: one outcome per input, in order, each as if the acks before it in the batch had committed first. */

@@ -21,6 +21,7 @@ import { type AppendCheck, planAppends } from './append-plan.js';
 import { applyChanges, readRelated } from './changes.js';
 import { type DeliveredInput, type DeliveredOutcome, markDeliveredBatch } from './delivered.js';
 import { hiddenAfter, hideMessage } from './hidden.js';
+import { receiptAuthorsSql } from './receipt-authors.js';
 import { UNREAD_END, uncountedAt, unreadSql, unreadStart } from './unread.js';
 
 /**
@@ -127,15 +128,16 @@ export async function totalUnread(sql: Sql, userId: number): Promise<number> {
 /**
  * The `receipts` request in one read: whether the asker is a current member,
  * the author of message $2 if the asker may see it (joined before it, at or
- * below the thread's last seq), and the cursors of the current members who
- * joined before it, in joining order (as thread_get lists them).
+ * below the thread's last seq) and it is no change row (as hide refuses
+ * them), and the cursors of the current members who joined before it, in
+ * joining order (as thread_get lists them).
  */
 const RECEIPTS = `
 WITH asker AS (
   SELECT joined_seq FROM thread_members WHERE thread_id = $1 AND user_id = $3 AND left_seq IS NULL
 )
 SELECT EXISTS (SELECT 1 FROM asker) AS asker,
-       (SELECT x.sender_user_id FROM messages x, asker a WHERE x.thread_id = $1 AND x.seq = $2 AND x.seq > a.joined_seq) AS author,
+       (SELECT x.sender_user_id FROM messages x, asker a WHERE x.thread_id = $1 AND x.seq = $2 AND x.seq > a.joined_seq AND x.change IS NULL) AS author,
        (SELECT json_agg(json_build_object('userId', m.user_id, 'readSeq', m.read_seq, 'deliveredSeq', m.delivered_seq) ORDER BY m.joined_at, m.user_id)
           FROM thread_members m WHERE m.thread_id = $1 AND m.left_seq IS NULL AND m.joined_seq < $2) AS members`;
 
@@ -159,11 +161,8 @@ moved AS (
    WHERE m.thread_id = $1 AND m.user_id = $2 AND m.read_seq < f.up_to RETURNING 1
 )
 SELECT m.joined_seq, m.left_seq, m.read_seq, t.last_seq, EXISTS (SELECT 1 FROM moved) AS moved,
-       CASE WHEN EXISTS (SELECT 1 FROM moved) AND m.left_seq IS NULL THEN ARRAY(
-         SELECT DISTINCT x.sender_user_id FROM messages x
-          WHERE x.thread_id = $1 AND x.seq > greatest(m.read_seq, m.joined_seq) AND x.seq <= m.up_to
-            AND x.kind <> 'system' AND x.change IS NULL AND x.sender_user_id <> $2
-          ORDER BY 1) END AS authors,
+       CASE WHEN EXISTS (SELECT 1 FROM moved) AND m.left_seq IS NULL
+         THEN ${receiptAuthorsSql({ threadId: '$1', mover: '$2', after: 'greatest(m.read_seq, m.joined_seq)', upTo: 'm.up_to' })} END AS authors,
        CASE WHEN ${NEW_START} >= ${UNREAD_END} THEN 0 ELSE ${uncountedAt(NEW_START)} END AS uncounted_start,
        CASE WHEN ${NEW_START} >= ${UNREAD_END} THEN 0 ELSE ${uncountedAt(UNREAD_END)} END AS uncounted_end,
        (SELECT sum(${unreadSql()}) FROM thread_members m JOIN threads t ON t.id = m.thread_id WHERE m.user_id = $2 AND m.thread_id <> $1) AS elsewhere

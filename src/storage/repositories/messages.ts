@@ -1,5 +1,5 @@
 import type { Db } from '../database.js';
-import type { MessageKind } from '../ports/messaging.js';
+import { type MessageKind, RECEIPT_AUTHORS_SPAN } from '../ports/messaging.js';
 
 export type { MessageKind };
 
@@ -136,27 +136,34 @@ export class MessagesRepository {
     );
     this.dropRefsStatement = db.prepare<[number, number]>('DELETE FROM attachment_refs WHERE thread_id = ? AND seq = ?');
     this.reactionsStatement = db.prepare<[string | null, number]>('UPDATE messages SET reactions = ? WHERE id = ?');
-    // A range of the (thread_id, seq) index: as long as the cursor move it follows.
+    // A range of the (thread_id, seq) index, at most RECEIPT_AUTHORS_SPAN long (authorsBetween), its senders
+    // then kept if they are current members: the thread's members by their primary key.
     this.authorsStatement = db
-      .prepare<[number, number, number, number], number>(
-        `SELECT DISTINCT sender_user_id FROM messages
-          WHERE thread_id = ? AND seq > ? AND seq <= ? AND kind <> 'system' AND change IS NULL AND sender_user_id <> ?
-          ORDER BY sender_user_id`,
+      .prepare<[number, number, number, number, number], number>(
+        `SELECT m.user_id FROM thread_members m
+          WHERE m.thread_id = ? AND m.left_seq IS NULL AND m.user_id <> ?
+            AND m.user_id IN (SELECT x.sender_user_id FROM messages x
+                               WHERE x.thread_id = ? AND x.seq > ? AND x.seq <= ? AND x.kind <> 'system' AND x.change IS NULL)
+          ORDER BY m.user_id`,
       )
       .pluck();
-    this.senderAtStatement = db.prepare<[number, number], number>('SELECT sender_user_id FROM messages WHERE thread_id = ? AND seq = ?').pluck();
+    this.senderAtStatement = db
+      .prepare<[number, number], number>('SELECT sender_user_id FROM messages WHERE thread_id = ? AND seq = ? AND change IS NULL')
+      .pluck();
   }
 
   /**
    * A receipt's authors (CursorOutcome.authors): the distinct senders of the
-   * messages with after < seq <= upTo, `mover` left out, system messages and
-   * change rows neither; ascending.
+   * messages with after < seq <= upTo, only the last RECEIPT_AUTHORS_SPAN
+   * seqs of it, who are current members, `mover` left out, system messages
+   * and change rows neither; ascending.
    */
   authorsBetween(threadId: number, after: number, upTo: number, mover: number): number[] {
-    return upTo > after ? this.authorsStatement.all(threadId, after, upTo, mover) : [];
+    const from = Math.max(after, upTo - RECEIPT_AUTHORS_SPAN);
+    return upTo > from ? this.authorsStatement.all(threadId, mover, threadId, from, upTo) : [];
   }
 
-  /** The sender of the message at (thread, seq), if there is one. */
+  /** The sender of the message at (thread, seq), if there is one and it is no change row. */
   senderAt(threadId: number, seq: number): number | undefined {
     return this.senderAtStatement.get(threadId, seq);
   }
