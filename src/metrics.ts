@@ -36,32 +36,47 @@ const DELAY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1,
 /** The part of a histogram of intervals that the bucket counts read (node's IntervalHistogram has it). */
 export interface IntervalCounts {
   readonly count: number;
+  readonly min: number;
   readonly max: number;
   readonly mean: number;
   percentile(percentile: number): number;
 }
 
+/** A histogram of intervals whose window can be started again (node's IntervalHistogram and RecordableHistogram). */
+export interface IntervalWindow extends IntervalCounts {
+  reset(): void;
+}
+
+/** The delay histogram in Prometheus' terms: cumulative counts per bound, the count of all runs, the sum of their delays in seconds. */
+export interface DelayCounts {
+  readonly cumulative: number[];
+  readonly count: number;
+  readonly sum: number;
+}
+
 /**
  * The delay histogram from libuv's: `intervals` holds the nanoseconds between runs of a timer due every
- * `resolutionMs`, so a run's delay is what its interval took past that. Returns the cumulative count of runs
- * whose delay was at most each bound (in seconds), then the count of all runs and the sum of their delays in
- * seconds. A count is found by bisecting the percentiles, so it is as exact as the histogram's values (three
- * significant digits): a run within 0.1% of a bound may be counted on either side of it.
+ * `resolutionMs`, so a run's delay is what its interval took past that (an idle loop records about the
+ * resolution itself). Returns the cumulative count of runs whose delay was at most each bound (in seconds),
+ * then the count of all runs and the sum of their delays in seconds. A count is found by bisecting the
+ * percentiles, so it is as exact as the histogram's values (three significant digits): a run within 0.1% of a
+ * bound may be counted on either side of it. The bisection stops once its interval is narrower than a quarter
+ * of one run (about log2(count) + 3 steps), so a bound costs few `percentile` calls and none when every run
+ * is on one side of it.
  */
-export function delayHistogram(
-  intervals: IntervalCounts,
-  resolutionMs: number,
-  bounds: readonly number[],
-): { readonly cumulative: number[]; readonly count: number; readonly sum: number } {
+export function delayHistogram(intervals: IntervalCounts, resolutionMs: number, bounds: readonly number[]): DelayCounts {
   const count = intervals.count;
   if (count === 0) return { cumulative: bounds.map(() => 0), count: 0, sum: 0 };
   const resolutionNs = resolutionMs * 1e6;
   const cumulative = bounds.map((bound) => {
     const limit = resolutionNs + bound * 1e9;
     if (intervals.max <= limit) return count;
+    if (intervals.min > limit) return 0;
+    // The bound lies at percentile k/count * 100 for the k runs at most it; once the interval is under a
+    // quarter of a run wide, rounding `below` gives k. The step cap only guards against a histogram that lies.
     let below = 0;
     let above = 100;
-    for (let step = 0; step < 40; step += 1) {
+    for (let step = 0; step < 64 && (above - below) * count >= 25; step += 1) {
       const middle = (below + above) / 2;
       if (intervals.percentile(middle) <= limit) below = middle;
       else above = middle;
@@ -72,10 +87,41 @@ export function delayHistogram(
   return { cumulative, count, sum };
 }
 
+/**
+ * The delay histogram since the start, from windows of libuv's: each `take` reads the window, starts a new
+ * one (so the `max`/`min` shortcuts see only the runs since the last scrape, not one slow tick from hours
+ * ago), and adds it to the totals, which only grow (Prometheus counters).
+ */
+export class DelayTotals {
+  private readonly cumulative: number[];
+  private count = 0;
+  private sum = 0;
+
+  constructor(
+    private readonly resolutionMs: number,
+    private readonly bounds: readonly number[],
+  ) {
+    this.cumulative = bounds.map(() => 0);
+  }
+
+  /** Reads and resets `intervals`; returns the totals with its window added. */
+  take(intervals: IntervalWindow): DelayCounts {
+    const window = delayHistogram(intervals, this.resolutionMs, this.bounds);
+    intervals.reset();
+    window.cumulative.forEach((runs, index) => {
+      this.cumulative[index] = (this.cumulative[index] as number) + runs;
+    });
+    this.count += window.count;
+    this.sum += window.sum;
+    return { cumulative: [...this.cumulative], count: this.count, sum: this.sum };
+  }
+}
+
 export class RuntimeMetrics {
   private gcSeconds = 0;
   /** Sampled by a libuv timer, not a JS one: no JS runs for it between scrapes (a 10 ms JS timer was 100 wake-ups of JS a second, 1–2% of a quiet server's CPU). */
   private readonly delay: IntervalHistogram;
+  private readonly delayTotals = new DelayTotals(DELAY_SAMPLE_MS, DELAY_BUCKETS);
   private readonly gc: PerformanceObserver;
 
   constructor(private readonly sources: MetricSources) {
@@ -103,7 +149,7 @@ export class RuntimeMetrics {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [suffix, value] of samples) lines.push(`${name}${suffix} ${value}`);
     };
-    const delay = delayHistogram(this.delay, DELAY_SAMPLE_MS, DELAY_BUCKETS);
+    const delay = this.delayTotals.take(this.delay);
     const buckets: Array<[string, number]> = DELAY_BUCKETS.map((bound, index) => [`_bucket{le="${bound}"}`, delay.cumulative[index] as number]);
     family(
       'chatd_event_loop_delay_seconds',

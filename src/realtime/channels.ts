@@ -135,6 +135,11 @@ export class ChannelRegistry implements Pick<BrokerHandler, 'publication'> {
     const threads = this.following.get(link);
     if (threads === channel) this.following.set(link, undefined);
     else if (typeof threads === 'string' || !threads?.delete(channel)) return;
+    else if (threads.size <= 1) {
+      // Back to the shape a connection with one thread or none has (the set is for two or more).
+      const [remaining] = threads;
+      this.following.set(link, remaining);
+    }
     link.follower.unsubscribe(channel);
     this.release(channel);
   }

@@ -29,6 +29,11 @@ async function roundTrips(h: Harness, count: number): Promise<void> {
   }
 }
 
+/** Resolves in a later turn of the event loop, outside whatever callback of the transport ran the code before. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /**
  * What every transport must do for the layers above it (src/transport/types.ts),
  * whatever socket library it adapts: run against uWebSockets.js and node:http + ws.
@@ -157,6 +162,37 @@ export function transportContract(name: string, create: MakeTransport): void {
         connection.send('after');
         assert.deepEqual(statuses, ['sent', 'sent']);
         assert.deepEqual(await client.received(5), ['ack 1', 'message 1', 'ack 2', 'message 2', 'after']);
+      }));
+
+    it('sends a frame published to a topic of the connection and a direct send after it in call order, outside any callback of the transport', () =>
+      withTransport(create, async (h) => {
+        const client = await h.connect();
+        const { connection } = client.accepted;
+        connection.subscribe('thread:1');
+        // A turn later, as after a group commit: uWS queues the publish for the socket, and a direct send must flush it first.
+        await nextTurn();
+        h.transport.publish('thread:1', 'message');
+        connection.send('receipt');
+        h.transport.publish('thread:1', 'message 2');
+        connection.send('receipt 2');
+        assert.deepEqual(await client.received(4), ['message', 'receipt', 'message 2', 'receipt 2']);
+      }));
+
+    it("still sends a frame published to a connection's last topic just before it unsubscribes from it, and nothing published after", () =>
+      withTransport(create, async (h) => {
+        const client = await h.connect();
+        const { connection } = client.accepted;
+        connection.subscribe('thread:1');
+        await nextTurn();
+        // A removed member's last frame of the thread: uWS frees what a socket's topics queued with its last topic,
+        // so the connection must hold a topic of its own across the unsubscribe.
+        h.transport.publish('thread:1', 'member_removed');
+        connection.unsubscribe('thread:1');
+        h.transport.publish('thread:1', 'after removal');
+        connection.send('direct');
+        assert.deepEqual(await client.received(2), ['member_removed', 'direct']);
+        connection.send('marker');
+        assert.deepEqual(await client.received(3), ['member_removed', 'direct', 'marker'], 'nothing published after the unsubscribe');
       }));
 
     it('counts unsent bytes in bufferedAmount while the peer does not read, drops sends past the limit, and empties once it reads', () =>

@@ -98,6 +98,37 @@ describe('ChannelRegistry: the threads a joined connection follows', () => {
     channels.leave(dave);
     assert.equal(broker.subscribed('t:1'), false);
   });
+
+  it('goes from one thread to two and back to one and none, and from none to two and back to none, subscribed to exactly what it follows', async () => {
+    // The registry holds one thread directly and a set only from two on; the shape is private, so this checks what it does.
+    const { broker, links, channels } = registry();
+    const bob = link('n:1', 2, 20);
+    links.attach(bob);
+    channels.join(bob, [1]);
+    channels.follow([2], 2);
+    assert.deepEqual([...bob.topics].filter((topic) => topic.startsWith('t:')).sort(), ['t:1', 't:2']);
+    channels.unfollow([2], 1);
+    assert.deepEqual([...bob.topics].filter((topic) => topic.startsWith('t:')), ['t:2']);
+    // With one left, following it again changes nothing and unfollowing it once releases it.
+    channels.follow([2], 2);
+    channels.unfollow([2], 2);
+    assert.deepEqual([...bob.topics].filter((topic) => topic.startsWith('t:')), []);
+    assert.deepEqual([1, 2].map((id) => broker.subscribed(`t:${id}`)), [false, false]);
+    channels.unfollow([2], 2);
+    // None, then two at once, then none again.
+    channels.follow([2], 3);
+    channels.follow([2], 4);
+    channels.unfollow([2], 4);
+    channels.unfollow([2], 3);
+    assert.deepEqual([...bob.topics].filter((topic) => topic.startsWith('t:')), []);
+    assert.deepEqual([3, 4].map((id) => broker.subscribed(`t:${id}`)), [false, false]);
+    // And it still follows from there: one thread, then a second.
+    channels.follow([2], 5);
+    channels.follow([2], 6);
+    assert.deepEqual([...bob.topics].filter((topic) => topic.startsWith('t:')).sort(), ['t:5', 't:6']);
+    channels.leave(bob);
+    assert.deepEqual([5, 6].map((id) => broker.subscribed(`t:${id}`)), [false, false]);
+  });
 });
 
 describe("ChannelRegistry: a user's channel", () => {
