@@ -2,32 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { PushDispatcher } from '../../src/push/dispatcher.js';
-import type { Notification, PushOutcome, PushProvider } from '../../src/push/types.js';
 import { SqliteAdminStorage } from '../../src/storage/sqlite/admin.js';
 import { SqlitePushQueueStorage, SqlitePushTokensStorage } from '../../src/storage/sqlite/push.js';
 import { memoryStore, seedThread } from '../contracts/sqlite-fixture.js';
 import { seedUser } from '../contracts/storage-accounts.contract.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-
-/** Sends everything, and lets the test wait for its n-th notification. */
-class RecordingProvider implements PushProvider {
-  readonly platform = 'fcm' as const;
-  readonly sent: Notification[] = [];
-  private waiters: Array<{ count: number; done: () => void }> = [];
-
-  async send(_target: unknown, notification: Notification): Promise<PushOutcome> {
-    this.sent.push(notification);
-    for (const waiter of this.waiters.filter((w) => w.count <= this.sent.length)) waiter.done();
-    return { kind: 'sent', id: undefined };
-  }
-
-  async close(): Promise<void> {}
-
-  called(count: number): Promise<void> {
-    if (this.sent.length >= count) return Promise.resolve();
-    return new Promise((done) => this.waiters.push({ count, done }));
-  }
-}
+import { RecordingProvider } from '../helpers/recording-provider.js';
 
 describe('PushDispatcher: the badge', () => {
   it("reads a user's badge once for the notifications of one pass (three devices, two threads), and again in a later pass", async () => {

@@ -2,32 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { PushDispatcher } from '../../src/push/dispatcher.js';
-import type { Notification, PushOutcome, PushProvider } from '../../src/push/types.js';
 import { SqliteAdminStorage } from '../../src/storage/sqlite/admin.js';
 import { SqlitePushQueueStorage, SqlitePushTokensStorage } from '../../src/storage/sqlite/push.js';
 import type { PushQueueStorage } from '../../src/storage/ports/push.js';
 import { memoryStore, seedThread } from '../contracts/sqlite-fixture.js';
 import { seedUser } from '../contracts/storage-accounts.contract.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-
-class RecordingProvider implements PushProvider {
-  readonly platform = 'fcm' as const;
-  readonly sent: Notification[] = [];
-  private waiters: Array<{ count: number; done: () => void }> = [];
-
-  async send(_target: unknown, notification: Notification): Promise<PushOutcome> {
-    this.sent.push(notification);
-    for (const waiter of this.waiters.filter((w) => w.count <= this.sent.length)) waiter.done();
-    return { kind: 'sent', id: undefined };
-  }
-
-  async close(): Promise<void> {}
-
-  called(count: number): Promise<void> {
-    if (this.sent.length >= count) return Promise.resolve();
-    return new Promise((done) => this.waiters.push({ count, done }));
-  }
-}
+import { RecordingProvider } from '../helpers/recording-provider.js';
 
 const turns = async (count: number): Promise<void> => {
   for (let index = 0; index < count; index++) await new Promise((next) => setImmediate(next));
