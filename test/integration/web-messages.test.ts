@@ -196,9 +196,22 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     assert.deepEqual((await options.allTextContents()).map((text) => text.replace(/\s+/g, ' ').trim()), ['hal @hal', 'ida @ida']);
     await gus.keyboard.press('ArrowDown');
     await gus.getByRole('option', { name: /ida/, selected: true }).waitFor();
+    // The keys typed right after taking a mention go after it, whenever the next frame comes: frames are held
+    // back here until the typing is done (the caret used to be set in a frame, behind what was typed by then).
+    await gus.evaluate(`{
+      const held = [];
+      const original = window.requestAnimationFrame.bind(window);
+      window.requestAnimationFrame = (callback) => (held.push(callback), 0);
+      window.releaseFrames = () => {
+        window.requestAnimationFrame = original;
+        for (const callback of held.splice(0)) callback(performance.now());
+      };
+    }`);
     await gus.keyboard.press('Enter');
     await box.pressSequentially('please');
+    await gus.evaluate('window.releaseFrames()');
     assert.equal(await box.inputValue(), 'bring water @ida please');
+    assert.equal(await gus.evaluate('document.activeElement.selectionStart'), 'bring water @ida please'.length, 'the caret is after what was typed');
     await gus.keyboard.press('Enter');
     await bubble(ida, 'bring water').locator('.mention.me', { hasText: '@ida' }).waitFor();
     await bubble(hal, 'bring water').locator('.mention', { hasText: '@ida' }).waitFor();

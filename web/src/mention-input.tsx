@@ -28,14 +28,16 @@ export function useMentionAutocomplete(
   const take = (mention: MentionQuery, user: UserJson): void => {
     const element = input.current;
     const next = insertMention(text, mention, caret, user.username);
+    // The element's text and caret are set now, not after the next render: a key pressed
+    // before that render would land before the caret set later ("@ida leasep" for "please").
+    if (element) {
+      element.value = next.text;
+      element.focus();
+      element.setSelectionRange(next.caret, next.caret);
+    }
     setText(next.text);
     setCaret(next.caret);
     setActive(0);
-    // After the text is in the element: the caret just after the name.
-    requestAnimationFrame(() => {
-      element?.focus();
-      element?.setSelectionRange(next.caret, next.caret);
-    });
   };
   const onCaret = (): void => {
     const element = input.current;
