@@ -279,6 +279,30 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     await nora.keyboard.press('Escape');
   });
 
+  it('choosing Edit gives the composer the message\'s text in the same update that shows the editing bar', async () => {
+    // Text typed right after choosing Edit, before the next frame, is the edit: it is not replaced by the old text.
+    await signUp(server.url, 'finn');
+    const erin = await browserOf('erin', 'register');
+    await startChat(erin, 'finn', { named: true });
+    await say(erin, 'see you at eight');
+    const target = bubble(erin, 'see you at eight');
+    await target.hover();
+    await target.getByRole('button', { name: 'Message actions' }).click();
+    await erin.getByRole('menu', { name: 'Message actions' }).getByRole('menuitem', { name: 'Edit', exact: true }).waitFor();
+    // One task: choose Edit, let the update it starts run (microtasks only, no frame), read the box.
+    const seen = (await erin.evaluate(`(async () => {
+      [...document.querySelectorAll('.message-menu [role=menuitem]')].find((item) => item.textContent.trim() === 'Edit').click();
+      for (let i = 0; i < 50 && !document.querySelector('[data-testid=composer-banner]'); i += 1) await Promise.resolve();
+      return { banner: document.querySelector('[data-testid=composer-banner]')?.textContent ?? '', text: document.querySelector('textarea[aria-label=Message]').value };
+    })()`)) as { banner: string; text: string };
+    assert.match(seen.banner, /Editing/);
+    assert.equal(seen.text, 'see you at eight');
+    const box = erin.getByLabel('Message', { exact: true });
+    await box.fill('see you at nine');
+    await erin.keyboard.press('Enter');
+    await bubble(erin, 'see you at nine').locator('.edited').waitFor();
+  });
+
   it('encrypted chat: an edit, a reaction and a search (on the device) work the same', async () => {
     const carol = await browserOf('carol', 'register');
     const dave = await browserOf('dave', 'register');
@@ -288,7 +312,10 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     await openChat(dave, 'carol');
     await bubble(dave, 'heliotrope').waitFor();
     await menu(carol, 'heliotrope', 'Edit');
-    await carol.getByLabel('Message', { exact: true }).fill('the code word is marigold');
+    await carol.getByTestId('composer-banner').filter({ hasText: 'Editing' }).waitFor();
+    const box = carol.getByLabel('Message', { exact: true });
+    assert.equal(await box.inputValue(), 'the code word is heliotrope');
+    await box.fill('the code word is marigold');
     await carol.keyboard.press('Enter');
     await bubble(dave, 'marigold').locator('.edited').waitFor();
     assert.equal(await bubble(dave, 'heliotrope').count(), 0);

@@ -94,7 +94,10 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
   const mentions = useMentionAutocomplete(model, thread, input, text, setText);
   const editedId = editing ? mode.message.id : undefined;
   const wasEditing = useRef(false);
-  useEffect(() => {
+  // A layout effect, run in the same update that draws the editing bar: the box holds the message's text (or
+  // is emptied after an edit) before any later input event. As a plain effect it ran after the next frame, and
+  // text typed in between (a fast typist, a busy machine) was overwritten by the old text, saved as no change.
+  useLayoutEffect(() => {
     if (editedId !== undefined && mode) {
       setText(plainText(mode.message) ?? '');
       input.current?.focus();
