@@ -221,6 +221,9 @@ for (const { title, deploy, cluster } of deployments) {
       const phone = await connect(bob.tokens[0] as string);
       assert.deepEqual(bodies(phone.inbox), [1, 2, 3, 4, 5].map((i) => ({ text: `m${i}` })));
       assert.equal(phone.overflow, false);
+      // On two nodes the phone's node may only now subscribe to the thread: 'live' must not be published before
+      // (a publication before it is lost there by design, and with no later message nothing would fill it in).
+      await deployment.listening(thread);
       await send(a.socket, thread, 'live');
       assert.deepEqual((await phone.socket.nextEvent('message')).message.body, { text: 'live' });
       // Acknowledged messages leave the inbox; the other device still has all of them.

@@ -223,8 +223,17 @@ describe('the web client edits, deletes, replies, reacts, mentions and searches'
     await gus.getByRole('menuitem', { name: 'Delete for everyone' }).click();
     for (const page of [hal, ida]) await page.locator('.messages .message.deleted', { hasText: 'This message was deleted' }).waitFor();
     // A member has no such power over someone else's message: only "for me".
-    await menu(ida, 'bring water', 'Delete…');
-    await ida.getByRole('menuitem', { name: 'Delete for me' }).waitFor();
+    await bubble(ida, 'bring water').hover();
+    await bubble(ida, 'bring water').getByRole('button', { name: 'Message actions' }).click();
+    await ida.getByRole('menuitem', { name: 'Delete…' }).waitFor();
+    // The next step's first item has the focus as soon as it is drawn, before any frame, so that a key pressed
+    // at once reaches the menu (Escape once reached no menu: the focused "Delete…" was gone).
+    const focused = await ida.evaluate(`(async () => {
+      [...document.querySelectorAll('[role=menuitem]')].find((item) => item.textContent.trim() === 'Delete…').click();
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+      return document.activeElement?.getAttribute('role') + ': ' + document.activeElement?.textContent.trim();
+    })()`);
+    assert.equal(focused, 'menuitem: Delete for me');
     assert.equal(await ida.getByRole('menuitem', { name: 'Delete for everyone' }).count(), 0);
     await ida.keyboard.press('Escape');
     await ida.getByRole('menu').waitFor({ state: 'detached' });

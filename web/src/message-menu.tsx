@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
 import type { ClientMessage } from '../../src/client/browser.js';
 import { plainText } from './message-changes.js';
 import type { ChatModel } from './model.js';
@@ -25,8 +25,10 @@ export function MessageMenu({
   model, message, step, up, onStep, onClose,
 }: { model: ChatModel; message: ClientMessage; step: MenuStep; up: boolean; onStep: (step: MenuStep) => void; onClose: () => void }) {
   const ref = useRef<HTMLDivElement>(null);
-  // The first item takes the focus, so the keyboard goes on from the ⋯ button into the menu.
-  useEffect(() => {
+  // The first item takes the focus, so the keyboard goes on from the ⋯ button into the menu: in the same
+  // update that draws the items (a layout effect), since a key pressed before a later frame would reach no
+  // menu (after "Delete…" the focused button is gone, and Escape then did not close the menu).
+  useLayoutEffect(() => {
     ref.current?.querySelector<HTMLElement>('[role=menuitem]')?.focus();
   }, [step]);
   // A press anywhere else closes it.
