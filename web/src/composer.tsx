@@ -81,7 +81,8 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
   const [voiceError, setVoiceError] = useState<string>();
   const input = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
-  useEffect(() => input.current?.focus(), [thread.id]);
+  // Layout effects, as for the editing bar below: a key pressed right after opening a chat or choosing Reply reaches the box.
+  useLayoutEffect(() => input.current?.focus(), [thread.id]);
   // The box grows with what is typed (Shift+Enter for a new line), and shrinks back once sent.
   useLayoutEffect(() => growToFit(input.current), [text]);
   const uploads = model.uploads.list(thread.id);
@@ -106,7 +107,7 @@ export function Composer({ model, thread }: { model: ChatModel; thread: ThreadJs
     }
     wasEditing.current = editedId !== undefined;
   }, [editedId]);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (mode?.kind === 'reply') input.current?.focus();
   }, [mode]);
   const send = (): void => {

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, MessageReceipts } from '../../src/client/browser.js';
 import { type HeldReceipts, holdReceipt, receiptsAfter, receiptsWithHeld } from './message-receipts.js';
 import type { ChatModel } from './model.js';
+import { useModalKeys } from './modal.js';
 
 /**
  * "Message info" of one of the user's own messages in a group (from its
@@ -18,9 +19,7 @@ export function MessageInfo({ model, message, onClose }: { model: ChatModel; mes
   const [receipts, setReceipts] = useState<MessageReceipts>();
   const [error, setError] = useState<string>();
   const close = useRef<HTMLButtonElement>(null);
-  // The keyboard handler is installed once (the focus moves only when the panel opens and closes).
-  const closing = useRef(onClose);
-  closing.current = onClose;
+  const dialog = useRef<HTMLDivElement>(null);
   useEffect(() => {
     let shown = true;
     /** Receipts that arrive before the answer, applied to it when it comes; undefined once it has. */
@@ -47,27 +46,7 @@ export function MessageInfo({ model, message, onClose }: { model: ChatModel; mes
       off();
     };
   }, [message.thread_id, message.seq]);
-  useEffect(() => {
-    const opener = document.activeElement as HTMLElement | null;
-    close.current?.focus();
-    const onKey = (event: KeyboardEvent): void => {
-      if (event.key === 'Escape') {
-        event.preventDefault();
-        event.stopPropagation();
-        closing.current();
-      }
-      // Modal: its one control keeps the focus.
-      if (event.key === 'Tab') {
-        event.preventDefault();
-        close.current?.focus();
-      }
-    };
-    document.addEventListener('keydown', onKey, true);
-    return () => {
-      document.removeEventListener('keydown', onKey, true);
-      opener?.focus({ preventScroll: true });
-    };
-  }, []);
+  useModalKeys(dialog, close, onClose);
   return (
     <div
       class="message-info-backdrop"
@@ -75,7 +54,7 @@ export function MessageInfo({ model, message, onClose }: { model: ChatModel; mes
         if (event.target === event.currentTarget) onClose();
       }}
     >
-      <div class="message-info" role="dialog" aria-modal="true" aria-label="Message info" data-testid="message-info">
+      <div class="message-info" ref={dialog} role="dialog" aria-modal="true" aria-label="Message info" data-testid="message-info">
         <header>
           <strong>Message info</strong>
           <button type="button" class="link" ref={close} onClick={onClose}>

@@ -1,4 +1,5 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useRef } from 'preact/hooks';
+import { useModalKeys } from './modal.js';
 
 /**
  * An image at full size over the page: Esc, the close button or a click
@@ -8,35 +9,7 @@ import { useEffect, useRef } from 'preact/hooks';
 export function Viewer({ name, src, download, onClose, onError }: { name: string; src: string | undefined; download: string | undefined; onClose: () => void; onError?: () => void }) {
   const close = useRef<HTMLButtonElement>(null);
   const dialog = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    const opener = document.activeElement as HTMLElement | null;
-    close.current?.focus();
-    const onKey = (event: KeyboardEvent): void => {
-      if (event.key === 'Escape') {
-        event.preventDefault();
-        onClose();
-      }
-      // Modal: Tab goes round the viewer's own controls, never to the chat behind it.
-      if (event.key === 'Tab' && dialog.current) {
-        const controls = [...dialog.current.querySelectorAll<HTMLElement>('a[href], button')];
-        const first = controls[0];
-        const last = controls[controls.length - 1];
-        if (!first || !last) return;
-        if (event.shiftKey && document.activeElement === first) {
-          event.preventDefault();
-          last.focus();
-        } else if (!event.shiftKey && document.activeElement === last) {
-          event.preventDefault();
-          first.focus();
-        }
-      }
-    };
-    document.addEventListener('keydown', onKey);
-    return () => {
-      document.removeEventListener('keydown', onKey);
-      opener?.focus();
-    };
-  }, []);
+  useModalKeys(dialog, close, onClose);
   return (
     <div
       ref={dialog}

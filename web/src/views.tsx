@@ -1,5 +1,5 @@
 import { Fragment } from 'preact';
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ClientMessage, MessageStatus, ThreadJson } from '../../src/client/browser.js';
 import { attachmentSummary, attachmentsOf } from './attachment-sdk.js';
 import { MessageAttachments } from './attachments.js';
@@ -65,9 +65,11 @@ function Sidebar({ model }: { model: ChatModel }) {
   const [groupMembers, setGroupMembers] = useState('');
   const directSuggestions = useUserSuggestions(model, form === 'direct' ? directName : '');
   const memberSuggestions = useUserSuggestions(model, form === 'group' ? lastWord(groupMembers) : '');
-  // The form just opened takes the keyboard (autofocus does not work once the page has a focused element).
+  // The form just opened takes the keyboard (autofocus does not work once the page has a focused element), in
+  // the same update that draws it: as a plain effect the focus moved a frame later, and keys typed at once
+  // after the click (a fast typist, a busy machine) went nowhere.
   const opened = useRef<HTMLFormElement>(null);
-  useEffect(() => opened.current?.querySelector('input')?.focus(), [form]);
+  useLayoutEffect(() => opened.current?.querySelector('input')?.focus(), [form]);
   const startDirect = async (event: Event | undefined, picked?: string): Promise<void> => {
     event?.preventDefault();
     const username = (picked ?? directName).trim();
