@@ -96,7 +96,7 @@ const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
 function mainThreadWriter(dir: string): Writer {
   const { db, store, settings } = openWriter(dir);
   const send = sendUnit(store, settings);
-  const batcher = new WriteBatcher(db, MAX_BATCH);
+  const batcher = new WriteBatcher(db, { maxBatch: MAX_BATCH });
   return {
     submit: (command) => batcher.submit(() => send(command)),
     get commits() {

@@ -108,7 +108,7 @@ export const schema = {
       synchronous: oneOf(
         ['full', 'normal'] as const,
         'full',
-        'SQLite durability. "full": no acknowledged message is lost to a crash or a power cut. "normal": faster; a power cut (not a process crash) may lose the last moments.',
+        'SQLite durability. "full": no acknowledged message is lost to a crash or a power cut (delivery acks are stored as with "normal": losing one only repeats messages). "normal": faster; a power cut (not a process crash) may lose the last moments.',
       ),
       busy_timeout_ms: integer(5_000, 0, 600_000, 'SQLite: how long a writer waits for the database lock (the admin CLI and the server share the file).'),
       wal_checkpoint_pages: integer(

@@ -10,10 +10,28 @@ export interface WriteTotals {
   readonly seconds: number;
 }
 
+/**
+ * How a write must reach the disk before its promise settles. `durable`: as the
+ * database is set (`synchronous = FULL`: fsynced). `lazy`: committed (a crash of
+ * the process loses nothing), but on a power cut it may be lost until a later
+ * durable commit or checkpoint has synced it; for writes whose loss only
+ * repeats something (a delivered cursor: the device gets those messages again
+ * and dedupes them by seq).
+ */
+export type Durability = 'durable' | 'lazy';
+
 interface Pending<T> {
   readonly work: () => T;
+  readonly durability: Durability;
   readonly resolve: (value: T) => void;
   readonly reject: (error: unknown) => void;
+}
+
+export interface WriteBatcherOptions {
+  /** Most writes per transaction: bounds how long one commit holds the event loop. */
+  readonly maxBatch?: number;
+  /** How long lazy writes wait for a durable write to commit with before they commit alone. */
+  readonly lazyDelayMs?: number;
 }
 
 /**
@@ -28,19 +46,36 @@ interface Pending<T> {
  * the batch rolled back and run again with a savepoint around each write (two
  * statements per write that the common case does without). Writes are pure
  * database work, so running one again changes nothing but the outcome.
+ *
+ * Lazy writes (delivered cursors) do not start a transaction of their own at
+ * once: they wait up to `lazyDelayMs` and ride in the next durable write's
+ * transaction. At moderate load a send arrives every few milliseconds, so a
+ * device's ack costs no commit and no fsync of its own (each was a second
+ * commit per message); when none comes, they commit together without an fsync.
  */
 export class WriteBatcher {
   private queue: Array<Pending<unknown>> = [];
-  private scheduled = false;
+  /** What will flush the queue: the next turn (a durable write waits), a timer (lazy writes only), or nothing yet. */
+  private scheduled: 'turn' | 'timer' | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private readonly counted = { transactions: 0, writes: 0, seconds: 0 };
   private readonly runInSavepoints;
   private readonly runPlainly;
+  private readonly maxBatch: number;
+  private readonly lazyDelayMs: number;
+  /** Statements that lift the fsync for a transaction of lazy writes only, and put it back; none when the database does not fsync at commit. */
+  private readonly lazySync: { readonly lift: () => void; readonly restore: () => void } | undefined;
 
   constructor(
     private readonly db: Db,
-    /** Most writes per transaction: bounds how long one commit holds the event loop. */
-    private readonly maxBatch = 1000,
+    options: WriteBatcherOptions = {},
   ) {
+    this.maxBatch = options.maxBatch ?? 1000;
+    this.lazyDelayMs = options.lazyDelayMs ?? 5;
+    // 2 = FULL, 3 = EXTRA: a commit fsyncs the WAL. NORMAL in WAL mode fsyncs only at checkpoints.
+    const level = db.pragma('synchronous', { simple: true }) as number;
+    // Run each time, never prepared once: SQLite applies this pragma when it compiles it, not when it runs it.
+    if (level >= 2) this.lazySync = { lift: () => db.exec('PRAGMA synchronous = NORMAL'), restore: () => db.exec(`PRAGMA synchronous = ${level}`) };
     this.runPlainly = db.transaction((batch: Array<Pending<unknown>>) => batch.map((item) => ({ ok: true as const, value: item.work() })));
     this.runInSavepoints = db.transaction((batch: Array<Pending<unknown>>) => {
       const outcomes: Outcome[] = [];
@@ -59,15 +94,28 @@ export class WriteBatcher {
     });
   }
 
-  /** Runs `work` (synchronous) in the next group transaction; resolves with its result after commit. */
-  submit<T>(work: () => T): Promise<T> {
+  /**
+   * Runs `work` (synchronous) in a group transaction; resolves with its result after commit. A durable write goes
+   * in the next turn's transaction; a lazy one in the first transaction within `lazyDelayMs` (see the class).
+   */
+  submit<T>(work: () => T, durability: Durability = 'durable'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve, reject } as Pending<unknown>);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
+      this.queue.push({ work, durability, resolve, reject } as Pending<unknown>);
+      if (durability === 'durable') this.flushNextTurn();
+      else if (this.scheduled === undefined) {
+        this.scheduled = 'timer';
+        this.timer = setTimeout(() => this.flush(), this.lazyDelayMs);
       }
     });
+  }
+
+  /** Whatever waits goes in the next turn's transaction, lazy writes included (a shutdown, a test settling). */
+  flushNextTurn(): void {
+    if (this.scheduled === 'turn') return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.scheduled = 'turn';
+    setImmediate(() => this.flush());
   }
 
   /** Number of writes waiting for the next transaction. */
@@ -80,14 +128,21 @@ export class WriteBatcher {
   }
 
   private flush(): void {
+    this.timer = undefined;
     const batch = this.queue.splice(0, this.maxBatch);
     // More than one batch's worth waiting: the rest goes in the next turn, after other I/O.
     if (this.queue.length > 0) setImmediate(() => this.flush());
-    else this.scheduled = false;
+    else this.scheduled = undefined;
     const started = performance.now();
+    const lazyOnly = this.lazySync !== undefined && batch.every((item) => item.durability === 'lazy');
     let outcomes: Outcome[];
     try {
-      outcomes = this.run(batch);
+      if (lazyOnly) this.lazySync?.lift();
+      try {
+        outcomes = this.run(batch);
+      } finally {
+        if (lazyOnly) this.lazySync?.restore();
+      }
     } catch (error) {
       // The transaction failed as a whole (disk full, I/O error): nothing of the batch is stored.
       for (const item of batch) item.reject(error);

@@ -91,4 +91,70 @@ describe('WriteBatcher (group commit)', () => {
     );
     assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 0, 'nothing stored that was not acknowledged');
   });
+
+  describe('lazy writes (delivered cursors)', () => {
+    /** The connection's synchronous level as a write sees it inside its transaction: 2 = FULL, 1 = NORMAL. */
+    const level = (db: Database.Database): number => db.pragma('synchronous', { simple: true }) as number;
+
+    it('ride in the transaction of a durable write that comes within the delay, at the durable level', async () => {
+      const { db } = open();
+      db.pragma('synchronous = FULL');
+      const batcher = new WriteBatcher(db, { lazyDelayMs: 60_000 });
+      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+      const seen: Array<[string, number]> = [];
+      const lazy = batcher.submit(() => (seen.push(['lazy', level(db)]), insert.run('cursor')), 'lazy');
+      // A later turn: the lazy write is waiting for its timer when the durable one comes.
+      await new Promise((done) => setImmediate(done));
+      assert.equal(batcher.totals.transactions, 0, 'a lazy write alone does not commit at the next turn');
+      const durable = batcher.submit(() => (seen.push(['durable', level(db)]), insert.run('message')));
+      await Promise.all([lazy, durable]);
+      assert.deepEqual(seen, [['lazy', 2], ['durable', 2]], 'in submission order, in one fsynced transaction');
+      assert.deepEqual([batcher.totals.transactions, batcher.totals.writes], [1, 2]);
+    });
+
+    it('commit together without an fsync when no durable write comes, and the connection is back at FULL after', async () => {
+      const { db } = open();
+      db.pragma('synchronous = FULL');
+      const batcher = new WriteBatcher(db, { lazyDelayMs: 1 });
+      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+      const levels: number[] = [];
+      await Promise.all(['a', 'b'].map((v) => batcher.submit(() => (levels.push(level(db)), insert.run(v)), 'lazy')));
+      assert.deepEqual(levels, [1, 1], 'NORMAL: committed, fsynced by a later durable commit or checkpoint');
+      assert.equal(batcher.totals.transactions, 1);
+      assert.equal(level(db), 2);
+      await batcher.submit(() => levels.push(level(db)));
+      assert.equal(levels[2], 2, 'the next durable write is fsynced again');
+    });
+
+    it('on a database set to NORMAL, run as every write does', async () => {
+      const { db } = open();
+      db.pragma('synchronous = NORMAL');
+      const batcher = new WriteBatcher(db, { lazyDelayMs: 1 });
+      const levels: number[] = [];
+      await batcher.submit(() => levels.push(level(db)), 'lazy');
+      assert.deepEqual([levels, level(db)], [[1], 1]);
+    });
+
+    it('go at the next turn when asked (a shutdown settling the writes)', async () => {
+      const { db } = open();
+      const batcher = new WriteBatcher(db, { lazyDelayMs: 60_000 });
+      const lazy = batcher.submit(() => 'stored', 'lazy');
+      batcher.flushNextTurn();
+      assert.equal(await lazy, 'stored');
+      assert.equal(batcher.pending, 0);
+    });
+
+    it('a failing lazy write rejects alone and leaves the connection at FULL', async () => {
+      const { db } = open();
+      db.pragma('synchronous = FULL');
+      const batcher = new WriteBatcher(db, { lazyDelayMs: 1 });
+      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+      const results = await Promise.allSettled([
+        batcher.submit(() => insert.run('same'), 'lazy'),
+        batcher.submit(() => insert.run('same'), 'lazy'),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected']);
+      assert.equal(level(db), 2);
+    });
+  });
 });

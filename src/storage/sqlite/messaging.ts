@@ -160,6 +160,10 @@ export class SqliteMessagingStorage implements MessagingStorage {
     return uploadId === undefined ? undefined : { kind: 'refused', reason: 'attachment_gone', uploadId };
   }
 
+  /**
+   * A lazy write (see WriteBatcher): it commits with the next send, with no commit or fsync of its own. A power cut
+   * may lose the move until then: the device gets those messages again, and dedupes them.
+   */
   markDelivered(input: { userId: number; deviceId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ seq: number }>> {
     const { store } = this;
     return store.batcher.submit((): CursorOutcome<{ seq: number }> => {
@@ -173,7 +177,7 @@ export class SqliteMessagingStorage implements MessagingStorage {
       const moved = store.threads.advanceDelivered(input.threadId, input.userId, upTo) && membership.left_seq === null;
       const authors = moved ? store.messages.authorsBetween(input.threadId, Math.max(membership.delivered_seq, membership.joined_seq), upTo, input.userId) : [];
       return { kind: 'done', seq: upTo, moved, authors };
-    });
+    }, 'lazy');
   }
 
   markRead(input: { userId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ readSeq: number; unread: number; totalUnread: number }>> {

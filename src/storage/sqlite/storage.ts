@@ -44,7 +44,11 @@ export function sqliteStorage(store: Store, settings: AppendSettings): Storage {
     ping: async () => store.ping(),
     writes: () => store.batcher.totals,
     settle: async () => {
-      while (store.batcher.pending > 0) await new Promise((done) => setImmediate(done));
+      while (store.batcher.pending > 0) {
+        // Lazy writes waiting for company go now.
+        store.batcher.flushNextTurn();
+        await new Promise((done) => setImmediate(done));
+      }
     },
     close: () => {
       checkpoint(store.db);
