@@ -39,8 +39,8 @@ export interface WriteBatcherOptions {
  * that arrived while the previous transaction was committing) run in one
  * IMMEDIATE transaction: one fsync for all of them. A write that throws is
  * rolled back alone and rejects alone; the others commit. Every promise settles
- * only after the commit, so a caller that awaits its write acknowledges nothing
- * that is not on disk.
+ * only after the commit, so a caller that awaits its (durable) write
+ * acknowledges nothing that is not on disk.
  *
  * Writes rarely throw, so a batch first runs plainly; only when one throws is
  * the batch rolled back and run again with a savepoint around each write (two
@@ -51,7 +51,10 @@ export interface WriteBatcherOptions {
  * once: they wait up to `lazyDelayMs` and ride in the next durable write's
  * transaction. At moderate load a send arrives every few milliseconds, so a
  * device's ack costs no commit and no fsync of its own (each was a second
- * commit per message); when none comes, they commit together without an fsync.
+ * commit per message); when none comes, they commit together without an fsync,
+ * and reach the disk with the next durable commit or checkpoint. A kill of the
+ * process loses none of them once committed; a power cut may lose those not
+ * yet synced (the WAL keeps its order, so only the newest).
  */
 export class WriteBatcher {
   private queue: Array<Pending<unknown>> = [];
@@ -65,6 +68,8 @@ export class WriteBatcher {
   private readonly lazyDelayMs: number;
   /** Statements that lift the fsync for a transaction of lazy writes only, and put it back; none when the database does not fsync at commit. */
   private readonly lazySync: { readonly lift: () => void; readonly restore: () => void } | undefined;
+  /** Whether the connection runs without the fsync at commit now (between a lazy batch and putting it back). */
+  private lifted = false;
 
   constructor(
     private readonly db: Db,
@@ -131,18 +136,18 @@ export class WriteBatcher {
     this.timer = undefined;
     const batch = this.queue.splice(0, this.maxBatch);
     // More than one batch's worth waiting: the rest goes in the next turn, after other I/O.
-    if (this.queue.length > 0) setImmediate(() => this.flush());
-    else this.scheduled = undefined;
+    if (this.queue.length > 0) {
+      this.scheduled = 'turn';
+      setImmediate(() => this.flush());
+    } else this.scheduled = undefined;
+    if (batch.length === 0) return;
     const started = performance.now();
-    const lazyOnly = this.lazySync !== undefined && batch.every((item) => item.durability === 'lazy');
+    const lazyOnly = batch.every((item) => item.durability === 'lazy');
     let outcomes: Outcome[];
     try {
-      if (lazyOnly) this.lazySync?.lift();
-      try {
-        outcomes = this.run(batch);
-      } finally {
-        if (lazyOnly) this.lazySync?.restore();
-      }
+      // A durable batch first makes sure the fsync is back (a no-op unless putting it back failed after a lazy one).
+      this.liftSync(lazyOnly);
+      outcomes = this.run(batch);
     } catch (error) {
       // The transaction failed as a whole (disk full, I/O error): nothing of the batch is stored.
       for (const item of batch) item.reject(error);
@@ -151,12 +156,27 @@ export class WriteBatcher {
       this.counted.transactions++;
       this.counted.writes += batch.length;
       this.counted.seconds += (performance.now() - started) / 1000;
+      if (lazyOnly) {
+        try {
+          this.liftSync(false);
+        } catch {
+          // The next durable batch tries again before it runs, and fails whole if it cannot.
+        }
+      }
     }
     outcomes.forEach((outcome, index) => {
       const item = batch[index] as Pending<unknown>;
       if (outcome.ok) item.resolve(outcome.value);
       else item.reject(outcome.error);
     });
+  }
+
+  /** Lifts the fsync at commit (lazy writes only) or puts it back; nothing to do when the database does not fsync at commit. */
+  private liftSync(lifted: boolean): void {
+    if (this.lazySync === undefined || this.lifted === lifted) return;
+    if (lifted) this.lazySync.lift();
+    else this.lazySync.restore();
+    this.lifted = lifted;
   }
 
   /** Each write's outcome; throws when the transaction failed as a whole. */

@@ -69,13 +69,13 @@ describe('the web client catches up', { skip, timeout: 240_000 }, () => {
     await page.screenshot({ path: join(ARTIFACTS, name) });
   }
 
-  /** Runs `act` while the page draws no frame: requestAnimationFrame callbacks wait until it ends. */
+  /** Runs `act` while the page draws no frame: requestAnimationFrame callbacks are held, and asked for again after it. */
   async function withoutFrames(page: Page, act: () => Promise<void>): Promise<void> {
-    await page.evaluate(`window.realFrame = window.requestAnimationFrame; window.requestAnimationFrame = () => 0`);
+    await page.evaluate(`window.realFrame = window.requestAnimationFrame; window.heldFrames = []; window.requestAnimationFrame = (callback) => window.heldFrames.push(callback)`);
     try {
       await act();
     } finally {
-      await page.evaluate(`window.requestAnimationFrame = window.realFrame`);
+      await page.evaluate(`window.requestAnimationFrame = window.realFrame; for (const callback of window.heldFrames) window.requestAnimationFrame(callback)`);
     }
   }
 

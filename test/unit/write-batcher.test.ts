@@ -102,10 +102,12 @@ describe('WriteBatcher (group commit)', () => {
       const batcher = new WriteBatcher(db, { lazyDelayMs: 60_000 });
       const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
       const seen: Array<[string, number]> = [];
-      const lazy = batcher.submit(() => (seen.push(['lazy', level(db)]), insert.run('cursor')), 'lazy');
+      let settled = false;
+      const lazy = batcher.submit(() => (seen.push(['lazy', level(db)]), insert.run('cursor')), 'lazy').finally(() => (settled = true));
       // A later turn: the lazy write is waiting for its timer when the durable one comes.
       await new Promise((done) => setImmediate(done));
       assert.equal(batcher.totals.transactions, 0, 'a lazy write alone does not commit at the next turn');
+      assert.equal(settled, false, 'nor is it answered before it commits');
       const durable = batcher.submit(() => (seen.push(['durable', level(db)]), insert.run('message')));
       await Promise.all([lazy, durable]);
       assert.deepEqual(seen, [['lazy', 2], ['durable', 2]], 'in submission order, in one fsynced transaction');
@@ -154,6 +156,36 @@ describe('WriteBatcher (group commit)', () => {
         batcher.submit(() => insert.run('same'), 'lazy'),
       ]);
       assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected']);
+      assert.equal(level(db), 2);
+    });
+
+    it('waiting beyond one batch, all go in full batches, with no empty transaction, when a durable write comes after', async () => {
+      const { db } = open();
+      const batcher = new WriteBatcher(db, { maxBatch: 2, lazyDelayMs: 1 });
+      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+      const lazy = ['a', 'b', 'c'].map((v) => batcher.submit(() => insert.run(v), 'lazy'));
+      // The timer's batch takes two; the third waits for the next turn, where the durable write joins it.
+      await lazy[0];
+      await Promise.all([...lazy, batcher.submit(() => insert.run('d'))]);
+      // Any flush scheduled meanwhile has run by the next turn's end.
+      for (let turn = 0; turn < 2; turn++) await new Promise((done) => setImmediate(done));
+      assert.deepEqual(db.prepare('SELECT v FROM t ORDER BY id').pluck().all(), ['a', 'b', 'c', 'd']);
+      assert.deepEqual([batcher.totals.transactions, batcher.totals.writes], [2, 4]);
+      assert.equal(batcher.pending, 0);
+    });
+
+    it('when their transaction is lost whole (disk full), reject, store nothing, and the connection is back at FULL', async () => {
+      const { db } = open();
+      db.pragma('synchronous = FULL');
+      const batcher = new WriteBatcher(db, { lazyDelayMs: 1 });
+      const insert = db.prepare('INSERT INTO t (v, b) VALUES (?, ?)');
+      db.pragma(`max_page_count = ${(db.pragma('page_count', { simple: true }) as number) + 30}`);
+      const results = await Promise.allSettled([
+        batcher.submit(() => insert.run('small', Buffer.alloc(1000)), 'lazy'),
+        batcher.submit(() => insert.run('huge', Buffer.alloc(200_000)), 'lazy'),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+      assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 0);
       assert.equal(level(db), 2);
     });
   });

@@ -11,7 +11,9 @@ import { useLayoutEffect, useRef } from 'preact/hooks';
  * pressed at once (a fast typist, a busy machine) reaches the dialog. As a
  * plain effect it ran after the next frame, and such a key went to the page
  * behind. The handler listens in the capture phase and stops Escape there, so
- * that Escape closes this dialog and nothing below it.
+ * that Escape closes this dialog and not what is below it (a message menu's
+ * own handler, the chat's). Closing gives the focus back without scrolling:
+ * the list may have moved while the dialog was open.
  */
 export function useModalKeys(dialog: RefObject<HTMLElement>, first: RefObject<HTMLElement>, onClose: () => void): void {
   // Installed once; the newest onClose is the one called.
