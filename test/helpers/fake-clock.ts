@@ -16,6 +16,7 @@ export class FakeClock implements Clock {
   private current: number;
   private nextId = 1;
   private readonly timers = new Map<number, Scheduled>();
+  private waiters: Array<() => void> = [];
 
   constructor(start = 1_000_000) {
     this.current = start;
@@ -52,6 +53,15 @@ export class FakeClock implements Clock {
     return this.timers.size;
   }
 
+  /**
+   * Resolves once a timer waits to fire (at once if one does): for code that sets its timer after database round
+   * trips, which no count of event-loop turns bounds.
+   */
+  timerWaiting(): Promise<void> {
+    if (this.timers.size > 0) return Promise.resolve();
+    return new Promise((done) => this.waiters.push(done));
+  }
+
   /** Moves time forward by `ms`, firing what comes due on the way. */
   advance(ms: number): void {
     const until = this.current + ms;
@@ -74,6 +84,9 @@ export class FakeClock implements Clock {
   private schedule(run: () => void, ms: number, every: number | undefined): Timer {
     const id = this.nextId++;
     this.timers.set(id, { id, at: this.current + Math.max(0, ms), every, run });
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const done of waiting) done();
     return id as unknown as Timer;
   }
 }
