@@ -66,7 +66,7 @@ export class WriteBatcher {
   private readonly runPlainly;
   private readonly maxBatch: number;
   private readonly lazyDelayMs: number;
-  /** Statements that lift the fsync for a transaction of lazy writes only, and put it back; none when the database does not fsync at commit. */
+  /** Lifts the fsync at commit for a transaction of lazy writes only, and puts it back; none when the database does not fsync at commit. */
   private readonly lazySync: { readonly lift: () => void; readonly restore: () => void } | undefined;
   /** Whether the connection runs without the fsync at commit now (between a lazy batch and putting it back). */
   private lifted = false;

@@ -161,8 +161,9 @@ export class SqliteMessagingStorage implements MessagingStorage {
   }
 
   /**
-   * A lazy write (see WriteBatcher): it commits with the next send, with no commit or fsync of its own. A power cut
-   * may lose the move until then: the device gets those messages again, and dedupes them.
+   * A lazy write (see WriteBatcher): it commits with a send that comes within 5 ms, or alone without an fsync. A
+   * power cut may lose the move until a later commit has synced it: the device gets those messages again, and
+   * dedupes them.
    */
   markDelivered(input: { userId: number; deviceId: number; threadId: number; seq: number }): Promise<CursorOutcome<{ seq: number }>> {
     const { store } = this;
