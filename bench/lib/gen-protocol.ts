@@ -4,9 +4,10 @@ export type Transport = 'websocket' | 'stream' | 'poll';
 /**
  * How the direct receivers ack `delivered`: every 200th message (enough to keep their inbox small; the direct
  * scenarios' historical figures), or as the SDK's receiver does: once per moment (after the frames of a socket read),
- * the highest seq seen, one ack in flight (what arrives meanwhile goes in the next).
+ * the highest seq seen, one ack in flight (what arrives meanwhile goes in the next); `sdk-read`: the same, and a
+ * `read` of the same seq the same way, as the web client does for a chat that is open and visible.
  */
-export type ReceiverAcks = 'every-200' | 'sdk';
+export type ReceiverAcks = 'every-200' | 'sdk' | 'sdk-read';
 
 /** What the bench's main thread asks of a load-generator thread, and what it reports. */
 export type GenTask =

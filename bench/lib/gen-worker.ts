@@ -120,7 +120,8 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
   const senders: Array<{ conn: Conn; threadId: number; next: number; inFlight: number }> = [];
   let running = false;
   let seq = 0;
-  const sdkAcks = t.receiverAcks === 'sdk';
+  const sdkAcks = t.receiverAcks === 'sdk' || t.receiverAcks === 'sdk-read';
+  const sdkReads = t.receiverAcks === 'sdk-read';
   /** Send times by request id, in a ring: an ack carries the id of its send. */
   const sentAt = new Float64Array(1 << 16);
   const send = (sender: (typeof senders)[number]): void => {
@@ -145,13 +146,19 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
         } else if (text.startsWith('{"type":"error"')) report.errors++;
       };
       let unacked = 0;
-      // SDK-like acks: the highest seq seen, the highest the server confirmed, one ack out at a time.
+      // SDK-like acks: the highest seq seen, the highest the server confirmed, one ack out at a time; reads alike.
       const ack = { seen: 0, acked: 0, inFlight: false, due: false };
+      const read = { acked: 0, inFlight: false };
       const sendAck = (): void => {
         ack.due = false;
-        if (ack.inFlight || ack.seen <= ack.acked) return;
-        ack.inFlight = true;
-        receiverConn.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${ack.seen}}`);
+        if (!ack.inFlight && ack.seen > ack.acked) {
+          ack.inFlight = true;
+          receiverConn.send(`{"type":"delivered","id":"d","thread_id":${pair.threadId},"seq":${ack.seen}}`);
+        }
+        if (sdkReads && !read.inFlight && ack.seen > read.acked) {
+          read.inFlight = true;
+          receiverConn.send(`{"type":"read","id":"r","thread_id":${pair.threadId},"seq":${ack.seen}}`);
+        }
       };
       // After the frames of this socket read (the `ws` package hands them over in one go), as the SDK's setTimeout 0.
       const ackSoon = (): void => {
@@ -163,6 +170,11 @@ async function runPairs(t: Extract<GenTask, { kind: 'pairs' }>): Promise<void> {
         if (sdkAcks && text.startsWith('{"type":"delivered"')) {
           ack.inFlight = false;
           ack.acked = Math.max(ack.acked, numberAfter(text, '"seq":'));
+          return ackSoon();
+        }
+        if (sdkReads && text.startsWith('{"type":"read_state"')) {
+          read.inFlight = false;
+          read.acked = Math.max(read.acked, numberAfter(text, '"read_seq":'));
           return ackSoon();
         }
         if (!text.startsWith('{"type":"message"')) return;
