@@ -167,7 +167,8 @@ export const directLatency: Scenario = {
         ? undefined
         : earlier?.find((row) => row.setting.includes(SDK_ACKS) === (acks === 'sdk') && !row.setting.includes('normal'))?.figures['server cpu µs/msg'];
     const rates = [...new Set([...COST_RATES, ...(maximum ? [Math.round(maximum * 0.2), Math.round(maximum * 0.5)] : [1_000])])];
-    // By rate, each of issue 23's rates twice: receivers acking every 200 messages, then as the SDK.
+    // By rate, each of issue 23's rates twice: receivers acking every 200 messages, then as the SDK; then, at 200 and
+    // 2,000/s, receivers that also read.
     const order: Record<ReceiverAcks, number> = { 'every-200': 0, sdk: 1, 'sdk-read': 2 };
     const runs = [
       ...rates.map((rate) => ({ rate, acks: 'every-200' as ReceiverAcks })),
