@@ -383,6 +383,19 @@ describe('UploadService', () => {
     await rejectsWith(first, 'invalid_upload');
     assert.equal((await second).offset, 6);
   });
+
+  it('lets an older PATCH whose storage read ends after a newer one arrived give up, never ending the newer one', async () => {
+    const { service, alice } = await world();
+    const upload = await service.create(alice, 6, plain);
+    // Both start before either has read its upload row: the older one's connection was cut, its client resumed.
+    const older = service.append(alice, upload.id, 0, body(Buffer.from('%ab')));
+    const newer = service.append(alice, upload.id, 0, body(Buffer.from('%abcde')));
+    const refused = await rejectsWith(older, 'invalid_upload');
+    assert.match(refused.message, /a newer PATCH/);
+    assert.equal((await newer).offset, 6, 'the newer PATCH, the one its client waits for, wrote the file');
+    const { upload: finished } = await service.describe(alice, upload.id);
+    assert.equal(finished.length, 6);
+  });
 });
 
 describe('upload metadata', () => {

@@ -93,6 +93,13 @@ const OCTET_STREAM = 'application/octet-stream';
 export class UploadService {
   /** PATCHes being read, by upload id: a new one for the same upload ends the old (a client that reconnected). */
   private readonly appending = new Map<string, { readonly abort: AbortController; readonly done: Promise<unknown> }>();
+  /**
+   * The newest PATCH to arrive, by upload id, numbered in arrival order. Storage round trips can let an older
+   * PATCH (its connection already cut) reach the file after a newer one: it then gives up instead of ending
+   * the newer one, whose client is the one still there.
+   */
+  private readonly newestPatch = new Map<string, number>();
+  private patches = 0;
   /** Finishes running, by upload id: HEAD, PATCH and GET of one upload wait for the same one. */
   private readonly finishing = new Map<string, Promise<Upload>>();
 
@@ -151,7 +158,19 @@ export class UploadService {
    * is cut there and answered `file_too_large`.
    */
   async append(principal: Principal, id: string, offset: number, body: ReadableStream<Uint8Array> | null): Promise<UploadProgress> {
+    // Numbered before any await: the order the PATCHes came in, whatever order their round trips end in.
+    const arrival = ++this.patches;
+    this.newestPatch.set(id, arrival);
+    try {
+      return await this.appendInOrder(principal, id, offset, body, arrival);
+    } finally {
+      if (this.newestPatch.get(id) === arrival) this.newestPatch.delete(id);
+    }
+  }
+
+  private async appendInOrder(principal: Principal, id: string, offset: number, body: ReadableStream<Uint8Array> | null, arrival: number): Promise<UploadProgress> {
     let row = await this.owned(principal, id);
+    this.refuseSuperseded(id, arrival, body);
     // An earlier PATCH of this upload still being read is a connection the client has given up on: end it first.
     const earlier = this.appending.get(id);
     if (earlier) {
@@ -168,6 +187,8 @@ export class UploadService {
     this.refuseExpired(row);
     const staged = (await this.stagedSize(row)) ?? 0;
     if (offset !== staged) throw offsetMismatch(offset, staged);
+    // Checked again with nothing awaited until this PATCH is registered: no newer one can be reading meanwhile.
+    this.refuseSuperseded(id, arrival, body);
     const abort = new AbortController();
     const bodyFailed = { value: false };
     const work = this.deps.blobs.appendStaged(id, offset, readBody(body, abort.signal, bodyFailed), row.length);
@@ -196,6 +217,13 @@ export class UploadService {
     if (size < row.length) return { offset: size, length: row.length, expiresAt: row.expiresAt };
     const finished = await this.settle(row);
     return { offset: finished.length, length: finished.length, expiresAt: null };
+  }
+
+  /** A newer PATCH of the upload has come since this one: this one's client has moved on, and it ends here. */
+  private refuseSuperseded(id: string, arrival: number, body: ReadableStream<Uint8Array> | null): void {
+    if (this.newestPatch.get(id) === arrival) return;
+    void body?.cancel().catch(() => {});
+    throw new ChatError('invalid_upload', 'a newer PATCH of this upload came while this one waited: this one ended, nothing of it was written; HEAD for the offset, then resume');
   }
 
   /** DELETE (tus termination): the upload and its bytes go, unless a message carries it. */
