@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -20,7 +20,11 @@ export interface PgServer {
   freshDatabase(): Promise<string>;
   /** Fast shutdown; resolves when it has exited. */
   stop(): Promise<void>;
-  /** SIGKILL, as a crash: the next start recovers from the WAL. */
+  /**
+   * SIGKILL to the postmaster and every backend, as a crash of the server: resolves when none of them runs, so
+   * that nothing sent after it can still be answered (a backend outlives its postmaster until its next wait).
+   * The next start recovers from the WAL.
+   */
   kill(): Promise<void>;
   /** Starts it again on the same port and data (after stop or kill). */
   start(): Promise<void>;
@@ -78,6 +82,37 @@ function template(bin: string, owner: { uid: number; gid: number } | undefined):
   return dir;
 }
 
+/** The state letter and parent of a process, from /proc; undefined once it is gone. */
+function processState(pid: number): { state: string; ppid: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after its last ')'.
+  const [state = '', ppid = '0'] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state, ppid: Number(ppid) };
+}
+
+/** The processes `parent` started (a postmaster's backends and its workers). */
+function childrenOf(parent: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => processState(pid)?.ppid === parent);
+}
+
+/** Resolves once none of `pids` runs: gone, or dead and not yet reaped by whoever adopted it. */
+async function allGone(pids: readonly number[]): Promise<void> {
+  const running = (pid: number): boolean => {
+    const state = processState(pid)?.state;
+    return state !== undefined && state !== 'Z' && state !== 'X';
+  };
+  // Orphans are not our children: there is no exit event to wait for, so look again each few milliseconds.
+  while (pids.some(running)) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 export async function startPostgres(options: PostgresOptions = {}): Promise<PgServer> {
   const bin = postgresBin();
   const owner = runAs();
@@ -114,8 +149,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<PgSe
   };
   /** Start again on the same port (clients reconnect to the URL they know). */
   const relaunch = async (): Promise<void> => {
-    // After a kill the old backends exit once they notice their postmaster is gone (at their next wait):
-    // until then a new postmaster refuses the shared memory they hold. Tried again until they have.
+    // A new postmaster refuses shared memory that processes of the old one still hold: kill() waits for them, but a
+    // server stopped otherwise may leave backends that exit only at their next wait. Tried again until they have.
     for (let attempt = 0; ; attempt++) {
       try {
         const started = await spawnUntilReady(join(bin, 'postgres'), args(), { ...(owner ?? {}) }, /database system is ready to accept connections/);
@@ -160,9 +195,19 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<PgSe
       if (!child) return;
       const running = child;
       child = undefined;
+      // Stopped first, so that it forks no backend between the look at its children and the kill.
+      running.kill('SIGSTOP');
+      const backends = running.pid === undefined ? [] : childrenOf(running.pid);
       running.kill('SIGKILL');
+      for (const pid of backends) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
       await exited(running);
-      // The postmaster's backends notice it is gone and exit; the next start waits for its shared memory to be free.
+      await allGone(backends);
     },
     async start() {
       if (child) return;
