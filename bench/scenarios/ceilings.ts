@@ -1,28 +1,13 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { Generator, split } from '../lib/generator.js';
 import { ownCpuMs, processCpuMs } from '../lib/machine.js';
 import { type Context, type Result, type Scenario, generatorBound } from '../lib/scenario.js';
-
-const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
-
-/** A helper script run like the server: pinned to the server's core, under tsx. */
-function pinned(context: Context, script: string, args: string[]): string[] {
-  const node = [process.execPath, '--import', 'tsx', here(script), ...args];
-  return context.placement.serverCores ? ['taskset', '-c', context.placement.serverCores, ...node] : node;
-}
+import { pinned, startPinnedListener } from '../lib/pinned.js';
+import { relayComparison, relayFloor } from './relay-floor.js';
 
 async function rawUws(context: Context, mode: 'echo' | 'publish'): Promise<Result> {
-  const [program, ...args] = pinned(context, '../lib/uws-child.ts', [mode]);
-  const child: ChildProcess = spawn(program as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, url } = await startPinnedListener(context, './uws-child.ts', [mode], 'the uWS ceiling server');
   try {
-    const exited = once(child, 'exit').then(([code]) => {
-      throw new Error(`the uWS ceiling server exited (${String(code)}) before listening`);
-    });
-    const [line] = (await Promise.race([once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line'), exited])) as [string];
-    const url = `ws://127.0.0.1:${(JSON.parse(line) as { port: number }).port}/`;
     const connections = mode === 'echo' ? 200 : context.quick ? 200 : 1000;
     const perWorker = split(Array.from({ length: connections }, (_, i) => i), context.workers).map((list) => list.length);
     const warmupMs = 500;
@@ -58,7 +43,7 @@ async function rawUws(context: Context, mode: 'echo' | 'publish'): Promise<Resul
 }
 
 function sqliteInserts(context: Context): Result[] {
-  const [program, ...args] = pinned(context, '../lib/sqlite-child.ts', [context.quick ? '1' : '3']);
+  const [program, ...args] = pinned(context, './sqlite-child.ts', [context.quick ? '1' : '3']);
   const rates = JSON.parse(execFileSync(program as string, args, { encoding: 'utf8' })) as Record<string, number>;
   const row = (setting: string, value: number | undefined): Result => ({
     scenario: 'ceilings', setting, figures: { 'rows/s': value ?? Number.NaN }, serverCpu: 1, generatorCpu: 0, valid: true,
@@ -75,7 +60,7 @@ function sqliteInserts(context: Context): Result[] {
  * per commit size, the messages/s they alone allow and their cost per message.
  */
 function sendStatements(context: Context): Result[] {
-  const [program, ...args] = pinned(context, '../lib/send-sql-child.ts', [context.quick ? '1' : '3']);
+  const [program, ...args] = pinned(context, './send-sql-child.ts', [context.quick ? '1' : '3']);
   const runs = JSON.parse(execFileSync(program as string, args, { encoding: 'utf8' })) as Array<{ perCommit: number; wallUs: number; cpuUs: number }>;
   return runs.map((run) => ({
     scenario: 'ceilings',
@@ -89,10 +74,12 @@ function sendStatements(context: Context): Result[] {
 
 export const ceilings: Scenario = {
   name: 'ceilings',
-  summary: "on the same core: bare uWS echo and publish, SQLite inserts, chatd's send statements alone; chatd figures of this run as a fraction of them",
+  summary: "on the same core: bare uWS echo and publish, SQLite inserts, chatd's send statements alone, the relay floor (chatd's direct frames with no storage, at direct-latency's rates); chatd figures of this run as a fraction of them",
   async run(context) {
     const statements = sendStatements(context);
     const results = [await rawUws(context, 'echo'), await rawUws(context, 'publish'), ...sqliteInserts(context), ...statements];
+    const relay = await relayFloor(context);
+    results.push(...relay);
     /** The highest of the figure over this run's rows whose setting starts so (the group's rows differ by window). */
     const figure = (scenario: string, setting: string, name: string): number | undefined => {
       const values = (context.earlier.get(scenario) ?? []).filter((result) => result.setting.startsWith(setting)).map((result) => result.figures[name] ?? Number.NaN);
@@ -112,6 +99,7 @@ export const ceilings: Scenario = {
     fraction('chatd direct acked msg/s vs its send statements alone, 1,000 per commit', direct('acked msg/s'), statements[0], 'msg/s');
     fraction('chatd direct delivered msg/s vs bare uWS echo', direct('delivered msg/s'), results[0], 'echoes/s');
     fraction('chatd group deliveries/s (1 group, best row) vs bare uWS publish', figure('group-fanout', '1 group', 'deliveries/s'), results[1], 'deliveries/s');
+    results.push(...relayComparison(context, relay));
     return results;
   },
 };

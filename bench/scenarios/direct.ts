@@ -3,13 +3,13 @@ import { type Device, createDevices, inParallel } from '../lib/accounts.js';
 import { Generator, split } from '../lib/generator.js';
 import { ownCpuMs } from '../lib/machine.js';
 import { type Context, type Result, type Scenario, generatorBound } from '../lib/scenario.js';
-import { type Deployment, type DeploymentOptions, describeDeployment, startDeployment } from '../lib/deployment.js';
+import { type Deployment, type DeploymentOptions, type Window, describeDeployment, startDeployment } from '../lib/deployment.js';
 import type { BenchServer } from '../lib/server.js';
 import { percentiles } from '../lib/stats.js';
 import type { ReceiverAcks, Transport, WorkerReport } from '../lib/gen-protocol.js';
 
-const PAIRS = 200;
-const WINDOW = 32;
+export const PAIRS = 200;
+export const WINDOW = 32;
 /** Padding that makes the body about 200 bytes. */
 const PAD = 170;
 
@@ -49,10 +49,18 @@ export async function preparePairs(deployment: Deployment, pairs: number): Promi
   });
 }
 
+/** What `measure` needs of the server side: chatd's deployment, or the relay floor (ceilings). */
+export interface Measured<Mark> {
+  /** The first node takes the senders (and the receivers, unless a pair names its own URL). */
+  readonly nodes: ReadonlyArray<{ readonly process: { readonly wsUrl: string } }>;
+  mark(): Promise<Mark>;
+  since(mark: Mark): Promise<Window>;
+}
+
 /** Runs the pairs for `seconds` (after a warm-up) on `transport` and measures what the server and the generator did. */
-export async function measure(
+export async function measure<Mark>(
   context: Context,
-  deployment: Deployment,
+  deployment: Measured<Mark>,
   pairs: readonly Pair[],
   mode: { kind: 'window'; window: number } | { kind: 'rate'; perSecond: number },
   seconds: number,
@@ -65,7 +73,7 @@ export async function measure(
     groups.map((group, worker) => ({
       kind: 'pairs' as const,
       worker,
-      wsUrl: (deployment.nodes[0] as BenchServer).process.wsUrl,
+      wsUrl: (deployment.nodes[0] as Measured<Mark>['nodes'][number]).process.wsUrl,
       pairs: group,
       mode: mode.kind === 'rate' ? { kind: 'rate' as const, perSecond: mode.perSecond / groups.length } : mode,
       padBytes: PAD,
@@ -98,7 +106,7 @@ export const sum = (reports: WorkerReport[], key: 'acked' | 'delivered' | 'error
 export const cpuPerMessage = (serverCpu: number, ackedPerSecond: number): number => (ackedPerSecond > 0 ? (serverCpu * 1e6) / ackedPerSecond : Number.NaN);
 
 /** Issue 23: the rates at which the cost per message is compared with the cost at saturation. */
-const COST_RATES = [200, 2_000, 20_000];
+export const COST_RATES = [200, 2_000, 20_000];
 
 /** The words of a row whose receivers ack as the SDK does (one ack per moment), not every 200 messages. */
 const SDK_ACKS = 'receivers ack as the SDK';

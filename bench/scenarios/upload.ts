@@ -1,21 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { signUp } from '../../test/helpers/http.js';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { processCpuMs, processRssBytes } from '../lib/machine.js';
+import { startPinnedListener } from '../lib/pinned.js';
 import type { Context, Result, Scenario } from '../lib/scenario.js';
 import { startBenchServer } from '../lib/server.js';
 
 const MIB = 1024 * 1024;
 /** What the client writes per call: one buffer, sent again and again (the bytes' content does not matter here). */
 const CHUNK = Buffer.alloc(MIB, 0x5a);
-const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 /** The server's RSS every 50 ms while `work` runs: before, and the peak. */
 async function sampleRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; before: number; peak: number }> {
@@ -102,12 +99,9 @@ async function diskWrite(dir: string, total: number): Promise<Result> {
 
 /** The transport alone (lib/upload-child.ts): a streamed route that writes the body to a file and fsyncs it. */
 async function transportUpload(context: Context, kind: 'uws' | 'node', dir: string, total: number): Promise<Result> {
-  const node = [process.execPath, '--import', 'tsx', here('../lib/upload-child.ts'), kind, dir];
-  const [program, ...args] = context.placement.serverCores ? ['taskset', '-c', context.placement.serverCores, ...node] : node;
-  const child: ChildProcess = spawn(program as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, url } = await startPinnedListener(context, './upload-child.ts', [kind, dir], `the ${kind} upload child`);
   try {
-    const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
-    const port = (JSON.parse(line) as { port: number }).port;
+    const port = new URL(url).port;
     const pid = child.pid as number;
     const chunked = total > UWS_MAX_CONTENT_LENGTH;
     const cpu = processCpuMs(pid);

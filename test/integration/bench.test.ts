@@ -25,7 +25,7 @@ describe('npm run bench', () => {
     for (const heading of ['## cold-start', '## group-fanout', '## ceilings']) assert.ok(markdown.includes(heading), `${heading} is in the results`);
     assert.ok(markdown.includes(`server: node ${DOCKER_NODE_FLAGS.join(' ')} bin/chatd serve (as the Docker image runs it)`), 'the header says how the servers ran');
     assert.match(markdown, /\| 1 group of 200, 4 sender\(s\) each, window 4 \| [\d,]+ \| [\d,]+ \|/, 'the fanout row has its figures');
-    const json = JSON.parse(readFileSync(`${ROOT}/${written}.json`, 'utf8')) as { results: Record<string, Array<{ figures: Record<string, number> }>> };
+    const json = JSON.parse(readFileSync(`${ROOT}/${written}.json`, 'utf8')) as { results: Record<string, Array<{ setting: string; figures: Record<string, number> }>> };
     const fanout = json.results['group-fanout']?.[0]?.figures['deliveries/s'] ?? 0;
     assert.ok(fanout > 0, 'messages were delivered');
     // The server's own counters (GET /metrics) over the measured window: where its event loop's time went.
@@ -39,6 +39,12 @@ describe('npm run bench', () => {
     assert.ok(ceiling('percent of ceiling') > 0, 'chatd figures of the run are shown as a share of a ceiling');
     const statements = json.results.ceilings?.find((row) => 'cpu µs per msg' in row.figures)?.figures ?? {};
     assert.ok((statements['msg/s'] ?? 0) > 0 && (statements['cpu µs per msg'] ?? 0) > 0, `chatd's send statements were measured: ${JSON.stringify(statements)}`);
+    // The relay floor answered the direct pairs' generator at each rate (acks and deliveries came back, no error frame).
+    const relay = json.results.ceilings?.filter((row) => row.setting.startsWith('relay floor')) ?? [];
+    assert.deepEqual(relay.map((row) => /(\d[\d,]*) msg\/s offered|saturated/.exec(row.setting)?.[0]), ['200 msg/s offered', '2,000 msg/s offered', '20,000 msg/s offered', 'saturated']);
+    for (const row of relay) {
+      assert.ok((row.figures['acked msg/s'] ?? 0) > 0 && (row.figures['server cpu µs/msg'] ?? 0) > 0 && row.figures['errors'] === 0, `the relay floor was measured: ${JSON.stringify(row)}`);
+    }
   });
 
   it('runs its servers with the Node.js flags of the Docker image', () => {
