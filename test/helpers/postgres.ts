@@ -23,7 +23,7 @@ export interface PgServer {
   /**
    * SIGKILL to the postmaster and every backend, as a crash of the server: resolves when none of them runs, so
    * that nothing sent after it can still be answered (a backend outlives its postmaster until its next wait).
-   * The next start recovers from the WAL.
+   * The next start recovers from the WAL. Reads /proc: Linux only, as the rest of this helper (Debian's packages).
    */
   kill(): Promise<void>;
   /** Starts it again on the same port and data (after stop or kill). */
@@ -82,35 +82,47 @@ function template(bin: string, owner: { uid: number; gid: number } | undefined):
   return dir;
 }
 
-/** The state letter and parent of a process, from /proc; undefined once it is gone. */
-function processState(pid: number): { state: string; ppid: number } | undefined {
+/** A process as /proc shows it: its state letter, its parent, and when it started (which tells a reused pid apart). */
+interface ProcessInfo {
+  readonly pid: number;
+  readonly state: string;
+  readonly ppid: number;
+  readonly started: string;
+}
+
+/** From /proc (the helper runs on Linux); undefined once the process is gone. */
+function processInfo(pid: number): ProcessInfo | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after its last ')'.
-  const [state = '', ppid = '0'] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state, ppid: Number(ppid) };
+  // "pid (comm) state ppid ... starttime ...": comm may hold spaces and parentheses, so read after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { pid, state: fields[0] ?? '', ppid: Number(fields[1]), started: fields[19] ?? '' };
 }
 
 /** The processes `parent` started (a postmaster's backends and its workers). */
-function childrenOf(parent: number): number[] {
+function childrenOf(parent: number): ProcessInfo[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
-    .map(Number)
-    .filter((pid) => processState(pid)?.ppid === parent);
+    .map((name) => processInfo(Number(name)))
+    .filter((info): info is ProcessInfo => info?.ppid === parent);
 }
 
-/** Resolves once none of `pids` runs: gone, or dead and not yet reaped by whoever adopted it. */
-async function allGone(pids: readonly number[]): Promise<void> {
-  const running = (pid: number): boolean => {
-    const state = processState(pid)?.state;
-    return state !== undefined && state !== 'Z' && state !== 'X';
+/** Resolves once none of `processes` runs (gone, dead and not yet reaped, or its pid now another's); rejects after 30 s. */
+async function allGone(processes: readonly ProcessInfo[]): Promise<void> {
+  const running = (info: ProcessInfo): boolean => {
+    const now = processInfo(info.pid);
+    return now !== undefined && now.started === info.started && now.state !== 'Z' && now.state !== 'X';
   };
+  const deadline = Date.now() + 30_000;
   // Orphans are not our children: there is no exit event to wait for, so look again each few milliseconds.
-  while (pids.some(running)) await new Promise((resolve) => setTimeout(resolve, 5));
+  while (processes.some(running)) {
+    if (Date.now() > deadline) throw new Error(`PostgreSQL processes still run 30 s after SIGKILL: ${processes.filter(running).map((info) => info.pid).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 export async function startPostgres(options: PostgresOptions = {}): Promise<PgServer> {
@@ -195,17 +207,20 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<PgSe
       if (!child) return;
       const running = child;
       child = undefined;
-      // Stopped first, so that it forks no backend between the look at its children and the kill.
+      // Already dead and reaped: its pid may be another process's now, whose children are not ours to kill.
+      if (running.exitCode !== null || running.signalCode !== null || running.pid === undefined) return;
+      // Stopped first, so that it forks no backend between the look at its children and the kill; its backends
+      // are killed while it still holds them (a stopped parent reaps nothing, so their pids cannot be reused).
       running.kill('SIGSTOP');
-      const backends = running.pid === undefined ? [] : childrenOf(running.pid);
-      running.kill('SIGKILL');
-      for (const pid of backends) {
+      const backends = childrenOf(running.pid);
+      for (const backend of backends) {
         try {
-          process.kill(pid, 'SIGKILL');
+          process.kill(backend.pid, 'SIGKILL');
         } catch {
           // Already gone.
         }
       }
+      running.kill('SIGKILL');
       await exited(running);
       await allGone(backends);
     },
