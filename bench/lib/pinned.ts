@@ -6,9 +6,9 @@ import type { Context } from './scenario.js';
 
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
-/** A helper script of bench/lib (`./name.ts`) run like the server: pinned to the server's core, under tsx. */
+/** A helper script of bench/lib (`./name.ts`) run like the server: pinned to the server's core, with its Node.js flags, under tsx. */
 export function pinned(context: Context, script: string, args: string[]): string[] {
-  const node = [process.execPath, '--import', 'tsx', here(script), ...args];
+  const node = [process.execPath, ...context.serverNodeFlags, '--import', 'tsx', here(script), ...args];
   return context.placement.serverCores ? ['taskset', '-c', context.placement.serverCores, ...node] : node;
 }
 

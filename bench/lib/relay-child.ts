@@ -11,7 +11,7 @@
  * {"port": N} when listening.
  *
  * Tokens are `s:<n>` (the sender of thread n) and `r:<n>` (its receiver):
- * see relayPairs in the ceilings scenario.
+ * see relayPairs in bench/scenarios/relay-floor.ts.
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { loadNativeUws } from '../../src/transport/uws/load.js';
@@ -19,6 +19,8 @@ import { loadNativeUws } from '../../src/transport/uws/load.js';
 interface Device {
   thread: number;
   side: 's' | 'r';
+  /** uWS throws on a send to a closed socket: frames queued for it in the turn are dropped (as chatd's connection does). */
+  closed?: boolean;
 }
 
 const loaded = loadNativeUws();
@@ -29,14 +31,15 @@ if (!loaded.ok) {
 const app = loaded.uws.App();
 const receivers = new Map<number, WebSocket<Device>>();
 const seqs = new Map<number, number>();
-let queued: Array<[WebSocket<Device>, string]> = [];
+let queued: Array<[WebSocket<Device>, Device, string]> = [];
 const writeQueued = (): void => {
   const frames = queued;
   queued = [];
-  for (const [ws, text] of frames) ws.send(text, false);
+  for (const [ws, device, text] of frames) if (!device.closed) ws.send(text, false);
 };
 const answer = (ws: WebSocket<Device>, text: string): void => {
-  queued.push([ws, text]);
+  // The socket's data is read now: a closed uWS socket throws on every method, getUserData too.
+  queued.push([ws, ws.getUserData(), text]);
   if (queued.length === 1) setImmediate(writeQueued);
 };
 
@@ -74,6 +77,7 @@ app.ws<Device>('/*', {
   },
   close: (ws) => {
     const device = ws.getUserData();
+    device.closed = true;
     if (device.side === 'r' && receivers.get(device.thread) === ws) receivers.delete(device.thread);
   },
 });

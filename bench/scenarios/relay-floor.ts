@@ -28,8 +28,8 @@ function measured(relay: PinnedListener): Parameters<typeof measure<{ cpuMs: num
  * server that does chatd's network work and nothing else, at the same fixed
  * rates and at saturation. At a fixed rate a message is its own socket read
  * and writes and its own event-loop turn, whatever the server stores; this is
- * what a message costs there before any storage, and its ratio to the cost at
- * saturation is the least any server with one connection per device can show.
+ * what a message costs there before any storage: the network's share of
+ * chatd's cost at each rate, which no commit policy changes.
  */
 export async function relayFloor(context: Context): Promise<Result[]> {
   const relay = await startPinnedListener(context, './relay-child.ts', [], 'the relay floor');
@@ -71,7 +71,7 @@ export async function relayFloor(context: Context): Promise<Result[]> {
 export function relayComparison(context: Context, relay: readonly Result[]): Result[] {
   const cost = (rows: readonly Result[] | undefined, match: (setting: string) => boolean): number | undefined =>
     rows?.find((row) => match(row.setting))?.figures['server cpu µs/msg'];
-  const relayCost = (label: string): number | undefined => cost(relay, (setting) => setting.endsWith(label));
+  const relayCost = (label: string): number | undefined => cost(relay, (setting) => setting.endsWith(`, ${label}`));
   const chatdSaturated = cost(context.earlier.get('direct-throughput'), (setting) => setting.startsWith('synchronous=full') && !setting.includes('receivers'));
   const relaySaturated = relayCost(`saturated (window ${WINDOW})`);
   if (chatdSaturated === undefined || relaySaturated === undefined) return [];
