@@ -3,8 +3,9 @@ import { type RunningServer, startServer } from '../app.js';
 import { createLogger } from '../log.js';
 import { VERSION, examples, resolveConfig, withDatabaseOptions } from './common.js';
 import { takeDataDirectory, warnAboutReadableKeyFiles } from './serve-files.js';
+import { type StopRequest, shutdownRequests } from './shutdown-requests.js';
 
-/** A second copy of the first signal within this long is the same request (see the shutdown handler). */
+/** A second copy of the first signal within this long is the same request (see shutdownRequests). */
 const DUPLICATE_SIGNAL_MS = 1_000;
 
 interface ServeOptions {
@@ -57,17 +58,11 @@ async function serve(options: ServeOptions): Promise<void> {
   }
   lock.describe({ port: server.port, host: config.server.host });
 
-  let signals = 0;
-  let first: { signal: NodeJS.Signals | 'parent gone'; at: number } | undefined;
-  const shutdown = (signal: NodeJS.Signals | 'parent gone'): void => {
-    // npm's shell dies of the signal that also reached us (Ctrl-C reaches the whole process group): not a second request.
-    if (signal === 'parent gone' && signals > 0) return;
-    // The same signal again at once is one request delivered twice: a signal to the process group reaches
-    // chatd, and npx (or another wrapper) forwards its own copy. A person asking twice takes longer.
-    if (first?.signal === signal && performance.now() - first.at < DUPLICATE_SIGNAL_MS) return;
-    first ??= { signal, at: performance.now() };
-    signals++;
-    if (signals > 1) {
+  const step = shutdownRequests(() => performance.now(), DUPLICATE_SIGNAL_MS);
+  const shutdown = (signal: StopRequest): void => {
+    const next = step(signal);
+    if (next === 'ignore') return;
+    if (next === 'exit now') {
       log.warn({ signal }, 'second signal: exiting without a clean shutdown');
       process.exit(130);
     }

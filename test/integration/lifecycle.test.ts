@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { latestVersion, loadMigrations, migrate, openDatabase } from '../../src/storage/database.js';
 import { request, signUp } from '../helpers/http.js';
-import { runCli, startServer } from '../helpers/processes.js';
+import { CHATD_BIN, type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { transports } from '../helpers/transports.js';
 import { connectAuthenticated } from '../helpers/ws.js';
@@ -36,31 +36,34 @@ describe('start and stop', () => {
   it('the same signal again at once (the group\'s and a wrapper\'s forwarded copy, as under npx) is one request: a clean stop', async () => {
     const dir = tempDir();
     const server = await startServer(['--data', join(dir, 'data'), '--config', writeConfig(dir, '[accounts]\nregistration = "open"\n')]);
-    const { token } = await signUp(server.url, 'alice');
-    // An upload whose body is still coming keeps the shutdown waiting, so the copy arrives while it runs.
-    const created = await fetch(`${server.url}/v1/uploads`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0', 'upload-length': '1000' },
-    });
-    const location = created.headers.get('location') as string;
-    const socket = connect(server.port, '127.0.0.1');
-    await once(socket, 'connect');
-    socket.write(
-      `PATCH ${location} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\ntus-resumable: 1.0.0\r\n` +
-        'content-type: application/offset+octet-stream\r\nupload-offset: 0\r\ncontent-length: 1000\r\n\r\n0123456789',
-    );
-    socket.on('error', () => undefined);
-    const offset = async (): Promise<string | null> =>
-      (await fetch(`${server.url}${location}`, { method: 'HEAD', headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0' } })).headers.get('upload-offset');
-    while ((await offset()) !== '10');
+    const upload = await holdShutdown(server);
     const pid = server.process.pid as number;
     process.kill(pid, 'SIGTERM');
     await server.waitForLog((line) => line.msg === 'shutting down');
     process.kill(pid, 'SIGTERM');
     // Once the copy has been handled (it logs nothing), the upload ends and the shutdown can finish.
     await server.waitForLog((line) => line.msg === 'second signal: exiting without a clean shutdown', 500).catch(() => undefined);
-    socket.destroy();
+    upload.destroy();
     assert.equal(await server.exited, 0);
+    assert.equal(server.logs.at(-1)?.msg, 'stopped');
+  });
+
+  it('the parent gone under npm, then the group\'s signal (npm\'s shell died of it first) is one request: a clean stop', async () => {
+    const dir = tempDir();
+    // A shell that forks chatd and waits, as npm's `sh -c` does; npm_lifecycle_event says npm started it.
+    const server = await startServer(['--data', join(dir, 'data'), '--config', writeConfig(dir, '[accounts]\nregistration = "open"\n')], {
+      command: ['sh', '-c', `"${process.execPath}" "${CHATD_BIN}" "$@"; exit $?`, 'sh'],
+      env: { npm_lifecycle_event: 'npx' },
+    });
+    const shell = server.process.pid as number;
+    const chatd = Number(readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim());
+    const upload = await holdShutdown(server);
+    process.kill(shell, 'SIGTERM');
+    await server.waitForLog((line) => line.msg === 'shutting down' && line['signal'] === 'parent gone');
+    process.kill(chatd, 'SIGTERM');
+    await server.waitForLog((line) => line.msg === 'second signal: exiting without a clean shutdown', 500).catch(() => undefined);
+    upload.destroy();
+    await server.exited;
     assert.equal(server.logs.at(-1)?.msg, 'stopped');
   });
 
@@ -194,3 +197,24 @@ describe('start and stop', () => {
   });
   }
 });
+
+/** Starts an upload whose body is still coming, which keeps a shutdown waiting until the returned socket is destroyed. */
+async function holdShutdown(server: ServerProcess): Promise<Socket> {
+  const { token } = await signUp(server.url, 'alice');
+  const created = await fetch(`${server.url}/v1/uploads`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0', 'upload-length': '1000' },
+  });
+  const location = created.headers.get('location') as string;
+  const socket = connect(server.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(
+    `PATCH ${location} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\ntus-resumable: 1.0.0\r\n` +
+      'content-type: application/offset+octet-stream\r\nupload-offset: 0\r\ncontent-length: 1000\r\n\r\n0123456789',
+  );
+  socket.on('error', () => undefined);
+  const offset = async (): Promise<string | null> =>
+    (await fetch(`${server.url}${location}`, { method: 'HEAD', headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0' } })).headers.get('upload-offset');
+  while ((await offset()) !== '10');
+  return socket;
+}
