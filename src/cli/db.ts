@@ -36,9 +36,11 @@ export function addDbCommands(program: Command): void {
       if (config.storage.url !== '') return migratePostgres(config.storage.url, resolve(config.storage.dir));
       const database = openAsIs(config, requireDatabase(config), true);
       try {
+        // Before the migrations: a schema changed with no audit line must not happen (adminAuditLog checks it can write).
+        const audit = adminAuditLog(resolve(config.storage.dir));
         const applied = migrate(database, undefined, migrationProgress);
         const version = schemaVersion(database);
-        if (applied.length > 0) adminAuditLog(resolve(config.storage.dir)).record('admin_database_migrated', { schemaVersion: version });
+        if (applied.length > 0) audit.record('admin_database_migrated', { schemaVersion: version });
         console.log(applied.length === 0 ? `schema is up to date (version ${version})` : `applied migration(s) ${applied.join(', ')}; schema version ${version}`);
       } finally {
         database.close();

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
+import { latestVersion, loadMigrations, migrate, openDatabase } from '../../src/storage/database.js';
 import { logIn, request } from '../helpers/http.js';
 import { CHATD_BIN, type ServerProcess, cleanEnv, runCli, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -257,5 +258,36 @@ describe('the admin audit log', () => {
     assert.match(asService.stderr, /cannot write the admin audit log .*audit\.log/);
     const list = await runCli(['user', 'list', '--json', ...args]);
     assert.equal(JSON.parse(list.stdout)[0].disabled, false, 'bob was not disabled');
+  });
+
+  it('stops `db migrate` on SQLite before it migrates when its audit line could not be written', async (t) => {
+    const nobody = 65534;
+    const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CHATD_BIN)}, require('fs').constants.R_OK)`], { uid: nobody, gid: nobody });
+    if (process.getuid?.() !== 0 || probe.status !== 0) {
+      t.skip('needs root, and a checkout that another account may read, to run the command as another account');
+      return;
+    }
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    // A database one migration behind, the service account's; an audit.log that an earlier `sudo chatd …` left to root.
+    const migrations = loadMigrations();
+    const old = openDatabase({ file: join(data, 'chatd.db'), synchronous: 'full', busyTimeoutMs: 1_000 });
+    migrate(old, migrations.slice(0, -1));
+    old.close();
+    writeFileSync(join(data, 'audit.log'), '', { mode: 0o600 });
+    for (const file of readdirSync(data)) if (file !== 'audit.log') chownSync(join(data, file), nobody, nobody);
+    chownSync(data, nobody, nobody);
+    const args = ['db', 'migrate', '--data', data, '--config', writeConfig(dir, '')];
+    const asService = spawnSync(process.execPath, [CHATD_BIN, ...args], { uid: nobody, gid: nobody, env: cleanEnv(), encoding: 'utf8' });
+    assert.notEqual(asService.status, 0);
+    assert.match(asService.stderr, /cannot write the admin audit log .*audit\.log/);
+    const db = new Database(join(data, 'chatd.db'), { readonly: true });
+    try {
+      assert.equal(db.pragma('user_version', { simple: true }), latestVersion(migrations) - 1, 'no migration was applied');
+    } finally {
+      db.close();
+    }
   });
 });
