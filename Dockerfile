@@ -80,8 +80,10 @@ USER node
 VOLUME /data
 EXPOSE 8080
 
+# `chatd health` finds the server as it runs (its port and address in /data/chatd.lock.json, HTTPS with [tls]),
+# so a port, host or certificate set in a mounted config file keeps the check right.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CHATD_SERVER_PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "/app/bin/chatd", "health", "--timeout", "4000"]
 
 ENTRYPOINT ["node", "/app/bin/chatd"]
 CMD ["serve"]

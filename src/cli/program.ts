@@ -5,6 +5,7 @@ import { VERSION } from './common.js';
 import { addConfigCommands } from './config.js';
 import { addDbCommands } from './db.js';
 import { addDeviceCommands } from './device.js';
+import { addHealthCommand } from './health.js';
 import { addInviteCommands } from './invite.js';
 import { addPushCommands } from './push.js';
 import { addServeCommand } from './serve.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   addDbCommands(program);
   addPushCommands(program);
   addStatsCommand(program);
+  addHealthCommand(program);
   addBlobsCommands(program);
   addConfigCommands(program);
   addChatCommand(program);

@@ -94,6 +94,11 @@ export function lockDataDirectory(dir: string): DataDirectoryLock {
   };
 }
 
+/** Who serves the data directory `dir`, as its note says; undefined when no server holds it (or one is between its lock and its note). */
+export function readLockHolder(dir: string): LockHolder | undefined {
+  return readHolder(join(dir, LOCK_NOTE_FILE));
+}
+
 function readHolder(note: string): LockHolder | undefined {
   try {
     const value = JSON.parse(readFileSync(note, 'utf8')) as Partial<LockHolder>;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { loadNativeUws } from '../../src/transport/uws/load.js';
-import { type ServerProcess, startServer } from '../helpers/processes.js';
+import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { type SelfSigned, freePort, httpsJson, selfSigned, servedFingerprint } from '../helpers/tls.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 import { TestSocket } from '../helpers/ws.js';
@@ -57,6 +57,13 @@ for (const transport of ['uws', 'node'] as const) {
       assert.deepEqual([health.status, health.body], [200, { status: 'ok' }]);
       const logged = await server.waitForLog((line) => line.msg === 'serving HTTPS and WSS with this certificate');
       assert.equal(logged.fingerprint256, first.fingerprint256);
+    });
+
+    it('`chatd health` asks over HTTPS, whatever the certificate (a probe on the server\'s own machine)', async () => {
+      const config = join(dir, 'config.toml');
+      const result = await runCli(['health', '--data', join(dir, 'data'), '--config', config]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `ok: https://127.0.0.1:${port}/healthz answered {"status":"ok"}\n`);
     });
 
     it('serves a new certificate after SIGHUP, keeps the connections made before, and delivers between the two', async () => {
