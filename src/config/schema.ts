@@ -65,7 +65,7 @@ export const schema = {
       transport: oneOf(
         ['auto', 'uws', 'node'] as const,
         'auto',
-        'Socket implementation. "uws" is uWebSockets.js (fast; its native addon exists for Node 20 only), "node" is node:http + ws. "auto" uses uws when its native addon loads and node otherwise, with a warning.',
+        'Socket implementation. "uws" is uWebSockets.js (fast; its native addon loads on Node 20 to 25 where the C library is recent enough: see the table in the README), "node" is node:http + ws. "auto" uses uws when its native addon loads and node otherwise, with a warning.',
         '--transport',
       ),
       shutdown_timeout_ms: integer(
