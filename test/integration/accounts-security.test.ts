@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { type TestContext, after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { latestVersion, loadMigrations, migrate, openDatabase } from '../../src/storage/database.js';
@@ -235,14 +235,19 @@ frames_per_second = 5
   });
 });
 
+/** The uid to run a command as another account (nobody), or undefined with the test skipped where that cannot be done. */
+function anotherAccount(t: TestContext): number | undefined {
+  const nobody = 65534;
+  const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CHATD_BIN)}, require('fs').constants.R_OK)`], { uid: nobody, gid: nobody });
+  if (process.getuid?.() === 0 && probe.status === 0) return nobody;
+  t.skip('needs root, and a checkout that another account may read, to run the command as another account');
+  return undefined;
+}
+
 describe('the admin audit log', () => {
   it('stops an admin command before it changes anything when its audit line could not be written', async (t) => {
-    const nobody = 65534;
-    const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CHATD_BIN)}, require('fs').constants.R_OK)`], { uid: nobody, gid: nobody });
-    if (process.getuid?.() !== 0 || probe.status !== 0) {
-      t.skip('needs root, and a checkout that another account may read, to run the command as another account');
-      return;
-    }
+    const nobody = anotherAccount(t);
+    if (nobody === undefined) return;
     const dir = tempDir();
     chmodSync(dir, 0o755);
     const data = join(dir, 'data');
@@ -261,12 +266,8 @@ describe('the admin audit log', () => {
   });
 
   it('stops `db migrate` on SQLite before it migrates when its audit line could not be written', async (t) => {
-    const nobody = 65534;
-    const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CHATD_BIN)}, require('fs').constants.R_OK)`], { uid: nobody, gid: nobody });
-    if (process.getuid?.() !== 0 || probe.status !== 0) {
-      t.skip('needs root, and a checkout that another account may read, to run the command as another account');
-      return;
-    }
+    const nobody = anotherAccount(t);
+    if (nobody === undefined) return;
     const dir = tempDir();
     chmodSync(dir, 0o755);
     const data = join(dir, 'data');
