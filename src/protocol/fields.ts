@@ -44,6 +44,15 @@ export function fail(field: string, message: string): never {
 
 // ---- frame readers (decode.ts): a missing field reads as undefined ----
 
+/**
+ * An optional field left out, or given as null: the same to the server. Many
+ * JSON encoders write an unset optional as null (Swift's, Kotlin's, Go's
+ * pointers). The one field where null says something is thread_settings' label.
+ */
+export function isAbsent(frame: JsonObject, field: string): boolean {
+  return frame[field] === undefined || frame[field] === null;
+}
+
 /** A required string of 1-max code points. */
 export function requireString(frame: JsonObject, field: string, max: number): string {
   const value = frame[field];
@@ -53,7 +62,7 @@ export function requireString(frame: JsonObject, field: string, max: number): st
 
 /** Absent or null reads as undefined; otherwise as requireString. */
 export function optionalString(frame: JsonObject, field: string, max: number): string | undefined {
-  return frame[field] === undefined || frame[field] === null ? undefined : requireString(frame, field, max);
+  return isAbsent(frame, field) ? undefined : requireString(frame, field, max);
 }
 
 /** A positive integer id. */
@@ -70,16 +79,18 @@ export function requireSeq(frame: JsonObject, field: string): number {
   return value;
 }
 
+/** Absent or null reads as undefined. */
 export function optionalBoolean(frame: JsonObject, field: string): boolean | undefined {
+  if (isAbsent(frame, field)) return undefined;
   const value = frame[field];
-  if (value === undefined) return undefined;
   if (typeof value !== 'boolean') fail(field, 'must be true or false');
   return value;
 }
 
+/** Absent or null reads as undefined. */
 export function optionalEnum<V extends string>(frame: JsonObject, field: string, values: readonly V[]): V | undefined {
+  if (isAbsent(frame, field)) return undefined;
   const value = frame[field];
-  if (value === undefined) return undefined;
   if (typeof value !== 'string' || !values.includes(value as V)) fail(field, `must be one of ${values.join(', ')}`);
   return value as V;
 }

@@ -133,6 +133,40 @@ describe('decodeClientFrame', () => {
     assert.match(failure(JSON.stringify({ type: 'group_create', id: 'g', title: 't', members: ['😀'.repeat(65)] }), 4096).message, /members must hold/);
   });
 
+  it('reads an optional field given as null as left out (but a label: null clears it)', () => {
+    const decode = (frame: Record<string, unknown>) => decodeClientFrame(JSON.stringify({ id: 'n', ...frame }), 4096);
+    const withNulls: Array<Record<string, unknown>> = [
+      { type: 'send', thread_id: 1, client_msg_id: 'c', body: 'x', kind: null, reply_to: null, mentions: null, attachments: null },
+      { type: 'edit', message_id: 1, client_msg_id: 'c', body: 'x', kind: null, mentions: null },
+      { type: 'delete', message_id: 1, for: 'me', client_msg_id: null },
+      { type: 'react', message_id: 1, emoji: 'x', client_msg_id: 'c', on: null },
+      { type: 'hidden', after: null, limit: null },
+      { type: 'search', query: 'q', thread_id: null, sender_id: null, after: null, before: null, limit: null },
+      { type: 'history', thread_id: 1, before: null, after: null, around: null, changes: null, limit: null },
+      { type: 'history', thread_id: 1, before: null, after: 5, around: null },
+      { type: 'jump', message_id: 1, limit: null },
+      { type: 'sync', cursors: null },
+      { type: 'group_create', title: 't', members: null, e2e_required: null },
+      { type: 'direct_open', user_id: null, username: 'bob' },
+      { type: 'thread_settings', thread_id: 1, muted: null },
+      { type: 'users_search', query: 'a', limit: null },
+      { type: 'push_register', platform: 'fcm', token: 't', topic: null },
+      { type: 'keys_publish', enc_key: 'e', sign_key: 's', counter: 1, signature: 'g', account_signature: null },
+      { type: 'account_publish', account_key: 'a', signature: 's', reset: null, password: null },
+      { type: 'keys_get', user_ids: null },
+      { type: 'device_messages', after: null, limit: null },
+    ];
+    for (const frame of withNulls) {
+      const leftOut = Object.fromEntries(Object.entries(frame).filter(([, value]) => value !== null));
+      assert.deepEqual(decode(frame), decode(leftOut), JSON.stringify(frame));
+    }
+    // A required field is still required when null.
+    assert.throws(() => decode({ type: 'delete', message_id: 1, for: null }), /for is required/);
+    const cleared = decode({ type: 'thread_settings', thread_id: 1, label: null });
+    assert.ok(cleared.type === 'thread_settings');
+    assert.equal(cleared.label, null);
+  });
+
   it('refuses a frame over the size limit before parsing it', () => {
     const error = failure(JSON.stringify({ type: 'ping', id: '1', pad: 'x'.repeat(100) }), 64);
     assert.equal(error.code, 'payload_too_large');
