@@ -318,8 +318,13 @@ function readMembers(frame: JsonObject, required: boolean): UserRefJson[] {
   });
 }
 
-/** The request id of a frame refused for its size, when it has a readable one. */
-function readableId(text: string): RequestId | null {
+/**
+ * The request id of a frame refused before it is read (over the size or the
+ * rate limit), when it has a readable one, so that the client knows which
+ * request failed. The transport bounds a frame at twice max_frame_bytes, and a
+ * streak of refused frames closes the connection: the parse is bounded.
+ */
+export function readableId(text: string): RequestId | null {
   try {
     const value: unknown = JSON.parse(text);
     const id = isObject(value) ? value.id : undefined;

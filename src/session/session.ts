@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { ChatError, type CloseReason, CloseCodes, isChatError, unavailableError } from '../errors.js';
-import { FrameError, decodeClientFrame } from '../protocol/decode.js';
+import { FrameError, decodeClientFrame, readableId } from '../protocol/decode.js';
 import { encodeFrame, errorFrame } from '../protocol/encode.js';
 import type { AuthFrame, ClientFrame, ServerFrame } from '../protocol/frames.js';
 import type { ChannelRegistry, Follower, LiveLink } from '../realtime/channels.js';
@@ -131,7 +131,7 @@ export class Session implements ConnectionListener, LiveSession {
   }
 
   onMessage(text: string): void {
-    if (this.closed || !this.admit()) return;
+    if (this.closed || !this.admit(text)) return;
     let frame: ClientFrame;
     try {
       frame = decodeClientFrame(text, this.deps.settings.maxFrameBytes);
@@ -308,9 +308,10 @@ export class Session implements ConnectionListener, LiveSession {
    * Spends the rate limit on a frame before anything else is done with it, so
    * that frames of every kind count, refused ones (binary, unreadable, before
    * auth) included: otherwise garbage would be a way past the limit. False when
-   * the frame is over the limit (it was answered with rate_limited, unread).
+   * the frame is over the limit: it was answered with rate_limited, carrying
+   * its id when it has a readable one, and not handled.
    */
-  private admit(): boolean {
+  private admit(text?: string): boolean {
     const allowed = this.limiter.take();
     if (allowed.allowed) return true;
     const refused = new ChatError('rate_limited', `more than ${this.deps.settings.framesPerSecond} frames per second`, {
@@ -318,7 +319,7 @@ export class Session implements ConnectionListener, LiveSession {
       details: { limit: 'websocket.frames_per_second' },
     });
     this.auditLimit(refused);
-    this.refuse('rate_limited', null, refused);
+    this.refuse('rate_limited', text === undefined ? null : readableId(text), refused);
     return false;
   }
 

@@ -53,7 +53,8 @@ heartbeat_timeout_ms = 900
         sendIt(socket);
         assert.equal((await socket.next()).error?.code, code);
         const next = await socket.call({ type: 'ping', id: 'after' });
-        assert.deepEqual([next.type, next.id, next.error?.code], ['error', null, 'rate_limited'], 'the auth frame and the refused one used the burst of two');
+        // Refused by the limit before it is handled, the frame is still answered by its id.
+        assert.deepEqual([next.type, next.id, next.error?.code], ['error', 'after', 'rate_limited'], 'the auth frame and the refused one used the burst of two');
         assert.ok(next.error.retry_after_ms >= 1000);
         socket.close();
       });
@@ -64,7 +65,11 @@ heartbeat_timeout_ms = 900
       assert.equal((await socket.call({ type: 'ping', id: 'early' })).error.code, 'unauthorized');
       assert.equal((await socket.call({ type: 'ping', id: 'early again' })).error.code, 'unauthorized');
       const auth = await socket.call({ type: 'auth', id: 'a', token });
-      assert.deepEqual([auth.id, auth.error?.code], [null, 'rate_limited']);
+      assert.deepEqual([auth.id, auth.error?.code], ['a', 'rate_limited']);
+      // Over the limit and unreadable: no id to answer by.
+      socket.send('{nope');
+      const unreadable = await socket.next();
+      assert.deepEqual([unreadable.id, unreadable.error?.code], [null, 'rate_limited']);
       socket.close();
     });
 
