@@ -129,7 +129,18 @@ interface Waiting {
   readonly resolve: (frame: never) => void;
   readonly reject: (error: ClientError) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Writes the request again (after the pacer's pause); absent for auth, written by the socket's open. */
+  readonly resend?: () => void;
+  /** Times it was refused by the frame rate limit and written again. */
+  resent: number;
 }
+
+/**
+ * A request refused by the server's frame rate limit was not handled at all,
+ * so writing it again after the pause is safe whatever it asks; after this
+ * many refusals the caller gets the error.
+ */
+const MAX_RATE_RESENDS = 3;
 
 const CLOSE_REASONS = new Map<number, CloseReason>(
   Object.entries(CloseCodes).map(([name, entry]) => [entry.code, name as CloseReason]),
@@ -181,7 +192,7 @@ export class Connection {
         onWelcome(welcome);
         resolve(welcome);
       };
-      this.waiting.set('auth', { expect: 'welcome', resolve: welcomed as (frame: never) => void, reject, timer });
+      this.waiting.set('auth', { expect: 'welcome', resolve: welcomed as (frame: never) => void, reject, timer, resent: 0 });
     });
     this.socket.onopen = () => this.write(JSON.stringify({ type: 'auth', id: 'auth', token: this.options.token }), true);
     return authenticated;
@@ -205,16 +216,19 @@ export class Connection {
   ): void {
     if (this.ended) return onError(new ClientError('disconnected', 'not connected', true));
     const id = String(this.nextId++);
-    const waiting: Waiting = { expect: REPLY_TYPE[request.type], resolve: onReply as (frame: never) => void, reject: onError, timer: undefined };
-    this.waiting.set(id, waiting);
+    const text = JSON.stringify({ ...request, id });
     // The clock starts when the frame is written, not while it waits for the pacer.
-    this.write(JSON.stringify({ ...request, id }), request.type === 'ping', () => {
-      waiting.timer = setTimeout(() => {
-        this.waiting.delete(id);
-        onError(new ClientError('timeout', `no reply to ${request.type} within ${timeoutMs} ms`, true));
-        this.closeIfIdle();
-      }, timeoutMs);
-    });
+    const write = (): void =>
+      this.write(text, request.type === 'ping', () => {
+        waiting.timer = setTimeout(() => {
+          this.waiting.delete(id);
+          onError(new ClientError('timeout', `no reply to ${request.type} within ${timeoutMs} ms`, true));
+          this.closeIfIdle();
+        }, timeoutMs);
+      });
+    const waiting: Waiting = { expect: REPLY_TYPE[request.type], resolve: onReply as (frame: never) => void, reject: onError, timer: undefined, resend: write, resent: 0 };
+    this.waiting.set(id, waiting);
+    write();
   }
 
   /** Closes the connection from this side; `onEnd` is called with `closed_by_client`. */
@@ -290,8 +304,14 @@ export class Connection {
     }
     const waiting = frame.id === null ? undefined : this.waiting.get(frame.id);
     if (!waiting) return;
-    this.waiting.delete(frame.id as string);
     clearTimeout(waiting.timer);
+    if (code === 'rate_limited' && limit === 'websocket.frames_per_second' && waiting.resend && waiting.resent < MAX_RATE_RESENDS) {
+      // Queued behind the pause just set.
+      waiting.resent++;
+      waiting.resend();
+      return;
+    }
+    this.waiting.delete(frame.id as string);
     // A refused auth is followed by close 4002; keep the reason for it.
     if (frame.id === 'auth') this.refusal = error;
     waiting.reject(error);

@@ -8,7 +8,8 @@ import type { SocketLike } from '../../src/client/socket.js';
  * A full device-message queue at the receiver is not this connection's rate:
  * a rate_limited reply naming an e2e.max_device_queue_* limit
  * must not pause every other request, even if a server sent retry_after_ms.
- * A genuine rate limit still does.
+ * A genuine rate limit still does, and the request it refused (not handled
+ * by the server) is written again after the pause.
  */
 
 class FakeSocket implements SocketLike {
@@ -45,8 +46,8 @@ async function connected(): Promise<{ connection: Connection; socket: FakeSocket
   return { connection, socket };
 }
 
-function rateLimited(id: string, limit: string) {
-  return { type: 'error', id, error: { code: 'rate_limited', message: 'full', retryable: true, retry_after_ms: 60_000, limit } };
+function rateLimited(id: string, limit: string, retryAfterMs = 60_000) {
+  return { type: 'error', id, error: { code: 'rate_limited', message: 'full', retryable: true, retry_after_ms: retryAfterMs, limit } };
 }
 
 describe('connection: rate_limited replies', () => {
@@ -60,12 +61,33 @@ describe('connection: rate_limited replies', () => {
     connection.close();
   });
 
-  it('a connection rate limit still pauses the requests that follow', async () => {
+  it('a connection rate limit pauses the requests that follow, and writes the refused one again after the pause', async () => {
     const { connection, socket } = await connected();
-    socket.answer = (frame) => (frame.type === 'device_send' ? rateLimited(frame.id, 'websocket.frames_per_second') : undefined);
-    await assert.rejects(connection.request({ type: 'device_send', device_id: 3, payload: 'AA==' }));
-    void connection.request({ type: 'device_messages_ack', up_to: 1 }).catch(() => undefined);
+    let refusals = 0;
+    socket.answer = (frame) => {
+      if (frame.type !== 'device_send') return frame.type === 'ping' ? undefined : { type: 'ok', id: frame.id };
+      // The server did not handle the refused frame: the same request, with the same id, comes again.
+      return refusals++ === 0 ? rateLimited(frame.id, 'websocket.frames_per_second', 20) : { type: 'ok', id: frame.id };
+    };
+    const sent = connection.request({ type: 'device_send', device_id: 3, payload: 'AA==' });
+    // The refusal arrives in a microtask; the next request is written only after the pause, behind the resend.
+    await new Promise((resolve) => queueMicrotask(() => resolve(undefined)));
+    const next = connection.request({ type: 'device_messages_ack', up_to: 1 });
     assert.notEqual(socket.sent.at(-1)?.type, 'device_messages_ack', 'held by the pause');
+    assert.equal((await sent).type, 'ok');
+    await next;
+    const sends = socket.sent.filter((frame) => frame.type === 'device_send');
+    assert.equal(sends.length, 2);
+    assert.equal(sends[0]?.id, sends[1]?.id);
+    assert.deepEqual(socket.sent.slice(-2).map((frame) => frame.type), ['device_send', 'device_messages_ack'], 'the resend goes first');
+    connection.close();
+  });
+
+  it('a request the rate limit keeps refusing fails with rate_limited after three resends', async () => {
+    const { connection, socket } = await connected();
+    socket.answer = (frame) => (frame.type === 'device_send' ? rateLimited(frame.id, 'websocket.frames_per_second', 1) : undefined);
+    await assert.rejects(connection.request({ type: 'device_send', device_id: 3, payload: 'AA==' }), (error: ClientError) => error.code === 'rate_limited');
+    assert.equal(socket.sent.filter((frame) => frame.type === 'device_send').length, 4);
     connection.close();
   });
 });
