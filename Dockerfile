@@ -80,8 +80,8 @@ USER node
 VOLUME /data
 EXPOSE 8080
 
-# `chatd health` finds the server as it runs (its port and address in /data/chatd.lock.json, HTTPS with [tls]),
-# so a port, host or certificate set in a mounted config file keeps the check right.
+# `chatd health` finds the server as it runs (its port, address and scheme in /data/chatd.lock.json), so a
+# port, host or [tls] set in a mounted config file keeps the check right; a server given another --data needs its own.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "/app/bin/chatd", "health", "--timeout", "4000"]
 

@@ -56,7 +56,7 @@ async function serve(options: ServeOptions): Promise<void> {
     lock.release();
     throw error;
   }
-  lock.describe({ port: server.port, host: config.server.host });
+  lock.describe({ port: server.port, host: config.server.host, tls: server.tls !== undefined });
 
   const step = shutdownRequests(() => performance.now(), DUPLICATE_SIGNAL_MS);
   const shutdown = (signal: StopRequest): void => {
@@ -105,7 +105,7 @@ async function serve(options: ServeOptions): Promise<void> {
       }
       // Nothing accepts connections any more: stop, and let the supervisor start chatd again.
       log.fatal({ signal: 'SIGHUP', err: error }, 'the listening socket was lost in a TLS certificate reload; stopping');
-      shutdown('SIGHUP');
+      shutdown('listening socket lost');
     }
   });
 

@@ -29,8 +29,8 @@ import type {
   UsersReplyFrame,
   WelcomeFrame,
 } from '../protocol/frames.js';
-import { ClientError } from './errors.js';
-import { Pacer } from './pacer.js';
+import { ClientError, isFrameRateRefusal } from './errors.js';
+import { Pacer, type QueuePlace } from './pacer.js';
 import type { RequestJson, RequestType } from './requests.js';
 import type { SocketFactory, SocketLike } from './socket.js';
 
@@ -129,8 +129,8 @@ interface Waiting {
   readonly resolve: (frame: never) => void;
   readonly reject: (error: ClientError) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
-  /** Writes the request again (after the pacer's pause); absent for auth, written by the socket's open. */
-  readonly resend?: () => void;
+  /** Writes the request again, ahead of what was never sent (after the pacer's pause). */
+  readonly resend: () => void;
   /** Times it was refused by the frame rate limit and written again. */
   resent: number;
 }
@@ -192,9 +192,12 @@ export class Connection {
         onWelcome(welcome);
         resolve(welcome);
       };
-      this.waiting.set('auth', { expect: 'welcome', resolve: welcomed as (frame: never) => void, reject, timer, resent: 0 });
+      // Its timer runs from the start, the connecting included, and through a resend.
+      const resend = (): void => this.write(auth, 'urgent');
+      this.waiting.set('auth', { expect: 'welcome', resolve: welcomed as (frame: never) => void, reject, timer, resend, resent: 0 });
     });
-    this.socket.onopen = () => this.write(JSON.stringify({ type: 'auth', id: 'auth', token: this.options.token }), true);
+    const auth = JSON.stringify({ type: 'auth', id: 'auth', token: this.options.token });
+    this.socket.onopen = () => this.write(auth, 'urgent');
     return authenticated;
   }
 
@@ -218,17 +221,21 @@ export class Connection {
     const id = String(this.nextId++);
     const text = JSON.stringify({ ...request, id });
     // The clock starts when the frame is written, not while it waits for the pacer.
-    const write = (): void =>
-      this.write(text, request.type === 'ping', () => {
+    const write = (place: QueuePlace): void =>
+      this.write(text, place, () => {
         waiting.timer = setTimeout(() => {
           this.waiting.delete(id);
           onError(new ClientError('timeout', `no reply to ${request.type} within ${timeoutMs} ms`, true));
           this.closeIfIdle();
         }, timeoutMs);
       });
-    const waiting: Waiting = { expect: REPLY_TYPE[request.type], resolve: onReply as (frame: never) => void, reject: onError, timer: undefined, resend: write, resent: 0 };
+    const resend = (): void => {
+      clearTimeout(waiting.timer);
+      write('again');
+    };
+    const waiting: Waiting = { expect: REPLY_TYPE[request.type], resolve: onReply as (frame: never) => void, reject: onError, timer: undefined, resend, resent: 0 };
     this.waiting.set(id, waiting);
-    write();
+    write(request.type === 'ping' ? 'urgent' : 'last');
   }
 
   /** Closes the connection from this side; `onEnd` is called with `closed_by_client`. */
@@ -260,12 +267,12 @@ export class Connection {
     if (this.retireTimer !== undefined && this.waiting.size === 0) this.close();
   }
 
-  private write(text: string, urgent: boolean, written?: () => void): void {
+  private write(text: string, place: QueuePlace, written?: () => void): void {
     this.pacer.run(() => {
       if (this.ended) return;
       this.socket.send(text);
       written?.();
-    }, urgent);
+    }, place);
   }
 
   private receive(data: unknown): void {
@@ -304,13 +311,13 @@ export class Connection {
     }
     const waiting = frame.id === null ? undefined : this.waiting.get(frame.id);
     if (!waiting) return;
-    clearTimeout(waiting.timer);
-    if (code === 'rate_limited' && limit === 'websocket.frames_per_second' && waiting.resend && waiting.resent < MAX_RATE_RESENDS) {
-      // Queued behind the pause just set.
+    if (isFrameRateRefusal(error) && waiting.resent < MAX_RATE_RESENDS) {
+      // Behind the pause just set, ahead of what was never sent.
       waiting.resent++;
       waiting.resend();
       return;
     }
+    clearTimeout(waiting.timer);
     this.waiting.delete(frame.id as string);
     // A refused auth is followed by close 4002; keep the reason for it.
     if (frame.id === 'auth') this.refusal = error;

@@ -49,3 +49,12 @@ export class ClientError extends Error {
     this.name = 'ClientError';
   }
 }
+
+/**
+ * A request the server's frame rate limit refused (`websocket.frames_per_second`):
+ * the server did not handle it, so it may be written again as it is, and a later
+ * try may succeed.
+ */
+export function isFrameRateRefusal(error: unknown): error is ClientError {
+  return error instanceof ClientError && error.code === 'rate_limited' && error.details?.limit === 'websocket.frames_per_second';
+}

@@ -1,6 +1,6 @@
 import type { MessageJson } from '../protocol/frames.js';
 import type { ClientMessage } from './e2e-types.js';
-import { ClientError } from './errors.js';
+import { ClientError, isFrameRateRefusal } from './errors.js';
 
 export interface OrderedDeliveryOptions {
   /** Decrypts now when it can (undefined: it cannot without fetching keys). */
@@ -13,13 +13,14 @@ export interface OrderedDeliveryOptions {
 
 /**
  * Whether a message could not be opened for a reason of this connection's own
- * (it dropped while keys were settling, a key fetch that timed out): then it is
- * not given out at all, but held back for the next connection. A server's error
- * reply (internal, unavailable, rate_limited…) is not: a new connection would
- * most likely get the same answer, and holding for it would redeliver forever.
+ * (it dropped while keys were settling, a key fetch that timed out or that the
+ * frame rate limit kept refusing, unhandled): then it is not given out at all,
+ * but held back for the next connection. A server's answer (internal,
+ * unavailable, a limit on what the request asks…) is not: a new connection
+ * would most likely get the same answer, and holding for it would redeliver forever.
  */
 export function isTransient(error: unknown): error is ClientError {
-  return error instanceof ClientError && (error.code === 'disconnected' || error.code === 'timeout');
+  return (error instanceof ClientError && (error.code === 'disconnected' || error.code === 'timeout')) || isFrameRateRefusal(error);
 }
 
 /** One thread's turn order. */

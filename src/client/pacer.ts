@@ -4,10 +4,19 @@
  * bucket of one second's worth of frames. The server allows bursts of twice
  * the rate; staying at one second's worth leaves room for timer jitter.
  */
+/**
+ * Where a write joins the queue: `urgent` (auth, heartbeats) before all, `again`
+ * (a request the server refused for the rate, written again) before what was
+ * never sent, `last` behind everything; in the order they came within each.
+ */
+export type QueuePlace = 'urgent' | 'again' | 'last';
+
+const RANK: Record<QueuePlace, number> = { urgent: 0, again: 1, last: 2 };
+
 export class Pacer {
   private tokens: number;
   private refilledAt: number;
-  private readonly queue: Array<() => void> = [];
+  private readonly queue: Array<{ readonly write: () => void; readonly rank: number }> = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private pausedUntil = 0;
 
@@ -19,10 +28,12 @@ export class Pacer {
     this.refilledAt = now();
   }
 
-  /** Runs `write` now if the rate allows, else when it does; `urgent` writes go first. */
-  run(write: () => void, urgent = false): void {
-    if (urgent) this.queue.unshift(write);
-    else this.queue.push(write);
+  /** Runs `write` now if the rate allows, else when it does, in its place in the queue. */
+  run(write: () => void, place: QueuePlace = 'last'): void {
+    const rank = RANK[place];
+    let at = this.queue.length;
+    while (at > 0 && (this.queue[at - 1] as { rank: number }).rank > rank) at--;
+    this.queue.splice(at, 0, { write, rank });
     this.drain();
   }
 
@@ -52,7 +63,7 @@ export class Pacer {
       this.refilledAt = now;
       while (this.queue.length > 0 && this.tokens >= 1) {
         this.tokens -= 1;
-        this.queue.shift()?.();
+        this.queue.shift()?.write();
       }
     } else {
       this.refilledAt = now;

@@ -21,6 +21,13 @@ import { type AckThenAnnounce, type ChatFrame, type RequestFrame, ackFrame, chat
 import { InboxDrain } from './inbox-drain.js';
 import { welcomeFrame } from './wire.js';
 
+/**
+ * A frame the rate limit refuses is answered with its id when it is at most
+ * this long (characters, so at most 3 bytes each): a request, or a send of a
+ * short message. Longer ones are answered with id null.
+ */
+export const RATE_REFUSED_ID_MAX_LENGTH = 1024;
+
 export interface SessionSettings {
   readonly authTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
@@ -319,7 +326,10 @@ export class Session implements ConnectionListener, LiveSession {
       details: { limit: 'websocket.frames_per_second' },
     });
     this.auditLimit(refused);
-    this.refuse('rate_limited', text === undefined ? null : readableId(text), refused);
+    // Its id only when small: reading it costs a parse, and frames over the limit must stay cheap to refuse
+    // (a streak of them is cut short by any frame let through, so the streak's limit does not bound it).
+    const id = text !== undefined && text.length <= RATE_REFUSED_ID_MAX_LENGTH ? readableId(text) : null;
+    this.refuse('rate_limited', id, refused);
     return false;
   }
 

@@ -13,7 +13,16 @@ export interface LockHolder {
   /** Null until the holder listens. */
   readonly port: number | null;
   readonly host: string | null;
+  /** Whether it serves HTTPS; null until it listens, and in notes of a chatd that did not say. */
+  readonly tls: boolean | null;
   readonly since: string;
+}
+
+/** Where the holder listens, once it does. */
+export interface HolderAddress {
+  readonly port: number | null;
+  readonly host: string | null;
+  readonly tls: boolean | null;
 }
 
 /** Another process serves this data directory. */
@@ -33,7 +42,7 @@ export class DataDirectoryLockedError extends Error {
 
 export interface DataDirectoryLock {
   /** Writes who holds the lock, for a second server to name; again once the port is known. */
-  describe(holder: { port: number | null; host: string | null }): void;
+  describe(holder: HolderAddress): void;
   /** Removes the note, then lets go of the lock. The lock file stays (see lockDataDirectory). */
   release(): void;
 }
@@ -73,13 +82,13 @@ export function lockDataDirectory(dir: string): DataDirectoryLock {
     throw error;
   }
   const since = new Date().toISOString();
-  const describe = (holder: { port: number | null; host: string | null }): void => {
+  const describe = (holder: HolderAddress): void => {
     // Written aside and renamed into place, so that a reader never sees half of it.
     const temporary = `${note}.${process.pid}`;
-    writeFileSync(temporary, `${JSON.stringify({ pid: process.pid, port: holder.port, host: holder.host, since })}\n`, { mode: PRIVATE_FILE_MODE });
+    writeFileSync(temporary, `${JSON.stringify({ pid: process.pid, port: holder.port, host: holder.host, tls: holder.tls, since })}\n`, { mode: PRIVATE_FILE_MODE });
     renameSync(temporary, note);
   };
-  describe({ port: null, host: null });
+  describe({ port: null, host: null, tls: null });
   let held = true;
   return {
     describe,
@@ -94,18 +103,45 @@ export function lockDataDirectory(dir: string): DataDirectoryLock {
   };
 }
 
-/** Who serves the data directory `dir`, as its note says; undefined when no server holds it (or one is between its lock and its note). */
+/**
+ * Who serves the data directory `dir`, as its note says; undefined when there
+ * is no note (no server holds it, or one is between its lock and its note) or
+ * it is not chatd's. Throws when the note is there but cannot be read (another
+ * account's, mode 0600): that says nothing about whether a server runs.
+ */
 export function readLockHolder(dir: string): LockHolder | undefined {
-  return readHolder(join(dir, LOCK_NOTE_FILE));
+  let text: string;
+  try {
+    text = readFileSync(join(dir, LOCK_NOTE_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return parseHolder(text);
 }
 
 function readHolder(note: string): LockHolder | undefined {
   try {
-    const value = JSON.parse(readFileSync(note, 'utf8')) as Partial<LockHolder>;
-    if (typeof value.pid !== 'number' || typeof value.since !== 'string') return undefined;
-    return { pid: value.pid, port: typeof value.port === 'number' ? value.port : null, host: typeof value.host === 'string' ? value.host : null, since: value.since };
+    return parseHolder(readFileSync(note, 'utf8'));
   } catch {
-    // No note yet (the holder is between its lock and its note), or not ours.
+    // No note yet (the holder is between its lock and its note), or one this process may not read.
     return undefined;
   }
+}
+
+function parseHolder(text: string): LockHolder | undefined {
+  let value: Partial<LockHolder>;
+  try {
+    value = JSON.parse(text) as Partial<LockHolder>;
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || typeof value.pid !== 'number' || typeof value.since !== 'string') return undefined;
+  return {
+    pid: value.pid,
+    port: typeof value.port === 'number' ? value.port : null,
+    host: typeof value.host === 'string' ? value.host : null,
+    tls: typeof value.tls === 'boolean' ? value.tls : null,
+    since: value.since,
+  };
 }

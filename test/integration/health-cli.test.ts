@@ -38,9 +38,13 @@ describe('chatd health', () => {
     assert.match(stopped.stderr, /^chatd: no chatd serves .*data: there is no chatd\.lock\.json in it/);
   });
 
-  it('refuses a timeout that is not a whole number of milliseconds', async () => {
-    const result = await runCli(['health', '--data', join(tempDir(), 'data'), '--timeout', 'soon']);
+  it('refuses a timeout that is not a whole number of milliseconds, and a data directory that does not exist', async () => {
+    const data = join(tempDir(), 'data');
+    const result = await runCli(['health', '--data', data, '--timeout', 'soon']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--timeout must be a whole number of milliseconds/);
+    const missing = await runCli(['health', '--data', data]);
+    assert.equal(missing.code, 2);
+    assert.equal(missing.stderr, `chatd: the data directory ${data} does not exist: give the server's (--data, or storage.dir / CHATD_STORAGE_DIR)\n`);
   });
 });

@@ -66,10 +66,13 @@ heartbeat_timeout_ms = 900
       assert.equal((await socket.call({ type: 'ping', id: 'early again' })).error.code, 'unauthorized');
       const auth = await socket.call({ type: 'auth', id: 'a', token });
       assert.deepEqual([auth.id, auth.error?.code], ['a', 'rate_limited']);
-      // Over the limit and unreadable: no id to answer by.
+      // Over the limit and unreadable, or too long to be worth parsing (over 1,024 characters): no id to answer by.
       socket.send('{nope');
       const unreadable = await socket.next();
       assert.deepEqual([unreadable.id, unreadable.error?.code], [null, 'rate_limited']);
+      socket.send({ type: 'ping', id: 'long', pad: 'x'.repeat(1024) });
+      const long = await socket.next();
+      assert.deepEqual([long.id, long.error?.code], [null, 'rate_limited']);
       socket.close();
     });
 

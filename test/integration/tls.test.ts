@@ -60,8 +60,8 @@ for (const transport of ['uws', 'node'] as const) {
     });
 
     it('`chatd health` asks over HTTPS, whatever the certificate (a probe on the server\'s own machine)', async () => {
-      const config = join(dir, 'config.toml');
-      const result = await runCli(['health', '--data', join(dir, 'data'), '--config', config]);
+      // Without the server's config file: its lock note says it serves HTTPS, as `serve --config` in a container would leave it.
+      const result = await runCli(['health', '--data', join(dir, 'data')]);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout, `ok: https://127.0.0.1:${port}/healthz answered {"status":"ok"}\n`);
     });

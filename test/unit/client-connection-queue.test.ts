@@ -32,13 +32,13 @@ class FakeSocket implements SocketLike {
   close(): void {}
 }
 
-async function connected(): Promise<{ connection: Connection; socket: FakeSocket }> {
+async function connected(framesPerSecond = 1000): Promise<{ connection: Connection; socket: FakeSocket }> {
   const socket = new FakeSocket();
   const connection = new Connection({ url: 'ws://x', token: 't', openSocket: () => socket, requestTimeoutMs: 2000, heartbeatReplyTimeoutMs: 2000, onEvent: () => {}, onEnd: () => {} });
   socket.answer = (frame) =>
     frame.type === 'auth'
       ? { type: 'welcome', id: 'auth', protocol: 2, epoch: 'e', user: { id: 1 }, device_id: 2, heartbeat_interval_ms: 600_000, heartbeat_timeout_ms: 600_000,
-          limits: { max_frame_bytes: 65536, max_body_bytes: 16384, frames_per_second: 1000, history_page_max: 100, max_group_members: 10, user_sends_per_second: 10, max_connections_per_device: 5 } }
+          limits: { max_frame_bytes: 65536, max_body_bytes: 16384, frames_per_second: framesPerSecond, history_page_max: 100, max_group_members: 10, user_sends_per_second: 10, max_connections_per_device: 5 } }
       : undefined;
   const opened = connection.open(() => {});
   socket.onopen?.({});
@@ -61,25 +61,33 @@ describe('connection: rate_limited replies', () => {
     connection.close();
   });
 
-  it('a connection rate limit pauses the requests that follow, and writes the refused one again after the pause', async () => {
-    const { connection, socket } = await connected();
+  it('a connection rate limit pauses the requests that follow; the refused one goes out again first, those queued before keep their order', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+    const { connection, socket } = await connected(1);
     let refusals = 0;
     socket.answer = (frame) => {
-      if (frame.type !== 'device_send') return frame.type === 'ping' ? undefined : { type: 'ok', id: frame.id };
-      // The server did not handle the refused frame: the same request, with the same id, comes again.
-      return refusals++ === 0 ? rateLimited(frame.id, 'websocket.frames_per_second', 20) : { type: 'ok', id: frame.id };
+      if (frame.type === 'device_send' && frame.payload === 'AA==' && refusals++ === 0) return rateLimited(frame.id, 'websocket.frames_per_second', 1000);
+      return frame.type === 'ping' ? undefined : { type: 'ok', id: frame.id };
     };
-    const sent = connection.request({ type: 'device_send', device_id: 3, payload: 'AA==' });
-    // The refusal arrives in a microtask; the next request is written only after the pause, behind the resend.
-    await new Promise((resolve) => queueMicrotask(() => resolve(undefined)));
-    const next = connection.request({ type: 'device_messages_ack', up_to: 1 });
-    assert.notEqual(socket.sent.at(-1)?.type, 'device_messages_ack', 'held by the pause');
-    assert.equal((await sent).type, 'ok');
-    await next;
-    const sends = socket.sent.filter((frame) => frame.type === 'device_send');
-    assert.equal(sends.length, 2);
-    assert.equal(sends[0]?.id, sends[1]?.id);
-    assert.deepEqual(socket.sent.slice(-2).map((frame) => frame.type), ['device_send', 'device_messages_ack'], 'the resend goes first');
+    t.mock.timers.tick(1000);
+    // One frame a second: the first send goes out, the next two wait in the queue when its refusal comes back.
+    const replies = [
+      connection.request({ type: 'device_send', device_id: 3, payload: 'AA==' }),
+      connection.request({ type: 'device_send', device_id: 3, payload: 'BB==' }),
+      connection.request({ type: 'device_messages_ack', up_to: 1 }),
+    ];
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(refusals, 1, 'the first was refused');
+    for (let i = 0; i < 4; i++) {
+      t.mock.timers.tick(1000);
+      // Each frame written is answered in a microtask, before the next second.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (const reply of replies) assert.equal((await reply).type, 'ok');
+    const written = socket.sent.slice(1);
+    // The server did not handle the refused frame: the same request, with the same id, comes again, before the others.
+    assert.deepEqual(written.map((frame) => frame.payload ?? frame.type), ['AA==', 'AA==', 'BB==', 'device_messages_ack']);
+    assert.equal(written[0]?.id, written[1]?.id);
     connection.close();
   });
 

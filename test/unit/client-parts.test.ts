@@ -33,14 +33,24 @@ describe('client frame pacing', () => {
     assert.deepEqual(sent, [0, 1, 2, 9], 'stop drops what was queued; a second later the bucket is full again');
     pacer.stop();
   });
-  it('puts urgent frames (heartbeats) before queued ones', () => {
-    const now = 0;
+  it('sends urgent frames (auth, heartbeats) first, then requests written again, then the rest, each in the order they came', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let now = 0;
     const sent: string[] = [];
     const pacer = new Pacer(1, () => now);
     pacer.run(() => sent.push('a'));
     pacer.run(() => sent.push('b'));
-    pacer.run(() => sent.push('ping'), true);
-    assert.deepEqual(sent, ['a']);
+    pacer.run(() => sent.push('again 1'), 'again');
+    pacer.run(() => sent.push('c'));
+    pacer.run(() => sent.push('ping'), 'urgent');
+    pacer.run(() => sent.push('again 2'), 'again');
+    pacer.run(() => sent.push('auth'), 'urgent');
+    assert.deepEqual(sent, ['a'], 'one frame a second');
+    for (let i = 0; i < 6; i++) {
+      now += 1000;
+      t.mock.timers.tick(1000);
+    }
+    assert.deepEqual(sent, ['a', 'ping', 'auth', 'again 1', 'again 2', 'b', 'c']);
     pacer.stop();
   });
 });

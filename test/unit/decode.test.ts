@@ -133,7 +133,7 @@ describe('decodeClientFrame', () => {
     assert.match(failure(JSON.stringify({ type: 'group_create', id: 'g', title: 't', members: ['😀'.repeat(65)] }), 4096).message, /members must hold/);
   });
 
-  it('reads an optional field given as null as left out (but a label: null clears it)', () => {
+  it('reads an optional field given as null as left out, in every frame that has one (but a label: null clears it)', () => {
     const decode = (frame: Record<string, unknown>) => decodeClientFrame(JSON.stringify({ id: 'n', ...frame }), 4096);
     const withNulls: Array<Record<string, unknown>> = [
       { type: 'send', thread_id: 1, client_msg_id: 'c', body: 'x', kind: null, reply_to: null, mentions: null, attachments: null },
@@ -148,6 +148,9 @@ describe('decodeClientFrame', () => {
       { type: 'sync', cursors: null },
       { type: 'group_create', title: 't', members: null, e2e_required: null },
       { type: 'direct_open', user_id: null, username: 'bob' },
+      { type: 'group_remove', thread_id: 1, user_id: null, username: 'bob' },
+      { type: 'group_role', thread_id: 1, user_id: 2, username: null, role: 'admin' },
+      { type: 'contact_add', user_id: null, username: 'bob' },
       { type: 'thread_settings', thread_id: 1, muted: null },
       { type: 'users_search', query: 'a', limit: null },
       { type: 'push_register', platform: 'fcm', token: 't', topic: null },

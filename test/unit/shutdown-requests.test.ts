@@ -21,6 +21,10 @@ describe('the requests that stop chatd serve', () => {
     assert.deepEqual(steps([['parent gone', 0], ['SIGTERM', 5_000]]), ['begin', 'ignore']);
   });
 
+  it('take a signal after chatd stopped itself (a TLS reload lost its socket) as the first request', () => {
+    assert.deepEqual(steps([['listening socket lost', 0], ['SIGTERM', 5_000], ['SIGTERM', 9_000]]), ['begin', 'ignore', 'exit now']);
+  });
+
   it('take a copy of the first signal at once (npx forwarding it) as the same request', () => {
     assert.deepEqual(steps([['SIGINT', 0], ['SIGINT', 999], ['parent gone', 1_200]]), ['begin', 'ignore', 'ignore']);
   });
@@ -29,6 +33,6 @@ describe('the requests that stop chatd serve', () => {
     assert.deepEqual(steps([['SIGTERM', 0], ['SIGINT', 1]]), ['begin', 'exit now']);
     assert.deepEqual(steps([['SIGINT', 0], ['SIGINT', 1_000]]), ['begin', 'exit now']);
     assert.deepEqual(steps([['parent gone', 0], ['SIGINT', 10], ['SIGINT', 2_000]]), ['begin', 'ignore', 'exit now']);
-    assert.deepEqual(steps([['SIGHUP', 0], ['SIGTERM', 10]]), ['begin', 'exit now']);
+    assert.deepEqual(steps([['SIGTERM', 0], ['SIGHUP', 10]]), ['begin', 'exit now']);
   });
 });
