@@ -35,18 +35,53 @@ async function readFirstLine(): Promise<string> {
   return '';
 }
 
+/**
+ * Reads a line from the terminal without echoing it, in raw mode. Not through
+ * readline: it redraws its line with cursor moves written straight to the
+ * terminal (to column 1, clear to the end of the screen), which erased a
+ * prompt written beside it, so people saw an empty line and did not know it
+ * waited for a password.
+ */
 function askHidden(prompt: string): Promise<string> {
-  return new Promise((resolve) => {
-    const output = process.stderr;
-    const rl = createInterface({ input: process.stdin, output, terminal: true });
-    // Echo the prompt, then nothing: readline writes typed characters through _writeToOutput.
-    const writer = rl as unknown as { _writeToOutput: (text: string) => void };
-    output.write(prompt);
-    writer._writeToOutput = () => {};
-    rl.question('', (answer) => {
-      rl.close();
+  const input = process.stdin;
+  const output = process.stderr;
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    let escape = false;
+    const end = (): void => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
       output.write('\n');
-      resolve(answer);
-    });
+    };
+    const onData = (chunk: string): void => {
+      for (const character of chunk) {
+        // The rest of an escape sequence (an arrow key, a function key): up to its final letter or ~.
+        if (escape) {
+          if (/[A-Za-z~]/.test(character)) escape = false;
+          continue;
+        }
+        if (character === '\r' || character === '\n') {
+          end();
+          resolve(answer);
+          return;
+        }
+        if (character === '\u0003' || (character === '\u0004' && answer === '')) {
+          end();
+          reject(character === '\u0003' ? new CliError('interrupted', 130) : new CliError('no password given'));
+          return;
+        }
+        if (character === '\u007f' || character === '\b') answer = [...answer].slice(0, -1).join('');
+        else if (character === '\u0015') answer = '';
+        else if (character === '\u001b') escape = true;
+        else if (character >= ' ') answer += character;
+      }
+    };
+    // Raw (no echo) before the prompt shows: an answer typed at once must not be echoed.
+    input.setEncoding('utf8');
+    input.setRawMode(true);
+    output.write(prompt);
+    input.on('data', onData);
+    input.resume();
   });
 }

@@ -31,6 +31,33 @@ export async function runCli(args: string[], options: { input?: string; env?: Re
   return { code, stdout, stderr };
 }
 
+/**
+ * Runs `chatd ARGS` on a pseudo-terminal (util-linux's `script`), as a person
+ * at a terminal would: each answer is typed once the text before it (a prompt)
+ * has appeared after the previous one. Resolves with everything the terminal
+ * showed, cursor controls included.
+ */
+export async function runOnTerminal(args: string[], answers: ReadonlyArray<{ readonly after: string; readonly type: string }>): Promise<{ code: number | null; output: string }> {
+  const quote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
+  const command = [process.execPath, CHATD_BIN, ...args].map(quote).join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], { env: cleanEnv(), stdio: 'pipe' });
+  let output = '';
+  let from = 0;
+  let next = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    for (let answer = answers[next]; answer !== undefined; answer = answers[next]) {
+      const at = output.indexOf(answer.after, from);
+      if (at === -1) break;
+      from = at + answer.after.length;
+      child.stdin.write(answer.type);
+      next++;
+    }
+  });
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, output };
+}
+
 export interface ServerProcess {
   readonly process: ChildProcess;
   readonly port: number;

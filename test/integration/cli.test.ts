@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } fro
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { logIn, request } from '../helpers/http.js';
-import { CHATD_BIN, type ServerProcess, cleanEnv, runCli, startServer } from '../helpers/processes.js';
+import { CHATD_BIN, type ServerProcess, cleanEnv, runCli, runOnTerminal, startServer } from '../helpers/processes.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
 
 describe('the admin CLI, on the database of a running server', () => {
@@ -26,6 +26,34 @@ describe('the admin CLI, on the database of a running server', () => {
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stdout, /created user alice \(id \d+\)/);
     await logIn(server.url, 'alice', 'wonderland');
+  });
+
+  it('asks for a password on a terminal: the prompts stay on screen, nothing typed is echoed, a mismatch is refused', async () => {
+    const added = await runOnTerminal(['user', 'add', 'grace', ...args], [
+      { after: 'Password for grace: ', type: 'grace-hopper-1\r' },
+      { after: 'Repeat the password: ', type: 'grace-hopper-1\r' },
+    ]);
+    assert.equal(added.code, 0, added.output);
+    // readline redrew its empty line over the prompt (to column 1, clear to the end of the screen): people saw nothing.
+    assert.doesNotMatch(added.output, /\x1b\[\d*[GJK]/, 'no cursor control after a prompt erases it');
+    assert.ok(!added.output.includes('grace-hopper'), 'the password is not shown');
+    assert.match(added.output, /Password for grace: \r?\nRepeat the password: \r?\ncreated user grace/);
+    await logIn(server.url, 'grace', 'grace-hopper-1');
+
+    // A typing mistake taken back with backspace is not part of the password.
+    const corrected = await runOnTerminal(['user', 'add', 'heidi', ...args], [
+      { after: 'Password for heidi: ', type: 'heidi-secret-2x\x7f\r' },
+      { after: 'Repeat the password: ', type: 'heidi-secret-2\r' },
+    ]);
+    assert.equal(corrected.code, 0, corrected.output);
+    await logIn(server.url, 'heidi', 'heidi-secret-2');
+
+    const mismatch = await runOnTerminal(['user', 'add', 'ivan', ...args], [
+      { after: 'Password for ivan: ', type: 'ivan-secret-2\r' },
+      { after: 'Repeat the password: ', type: 'ivan-secret-3\r' },
+    ]);
+    assert.equal(mismatch.code, 1);
+    assert.match(mismatch.output, /the passwords do not match/);
   });
 
   it('lists users as a table and as JSON', async () => {
