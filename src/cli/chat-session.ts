@@ -36,6 +36,10 @@ export class ChatSession {
   private readonly encryption: ChatEncryption | undefined;
   /** /reply /edit /delete /react /info /search, and the mentions of what is typed. */
   private readonly messages: MessageCommands;
+  /** The read marks of the open thread, in order; what shows unread counts waits for them. */
+  private reading: Promise<void> = Promise.resolve();
+  /** The highest seq of the open thread marked read (or asked to be). */
+  private readUpTo = 0;
 
   constructor(
     private readonly client: ChatClient,
@@ -53,6 +57,17 @@ export class ChatSession {
       if (reason === 'changed') this.messages.forgetMembers(thread.id);
     });
     client.on('status', () => this.wake?.());
+    // The open thread is the one on screen: what arrives in it is read, as in a chat app with that chat open.
+    client.on('message', (message) => {
+      if (this.open?.id === message.thread_id && message.sender_id !== client.user?.id) this.markRead(message.thread_id, message.seq);
+    });
+  }
+
+  /** Marks the thread read up to `seq`, after the marks before it; a failure (the connection dropped) is left for /read. */
+  private markRead(threadId: number, seq: number): void {
+    if (seq <= this.readUpTo) return;
+    this.readUpTo = seq;
+    this.reading = this.reading.then(() => this.client.markRead(threadId, seq).then(() => undefined, () => undefined));
   }
 
   async run(): Promise<Outcome> {
@@ -119,6 +134,7 @@ export class ChatSession {
         HELP.forEach(print);
         return void (this.encryption ? ENCRYPTION_HELP.forEach(print) : print('  (/verify /devices /approve /share-history: run with --encryption)'));
       case '/threads': {
+        await this.reading;
         const threads = await this.refreshThreads();
         this.listed = threads.map((thread) => thread.id);
         if (threads.length === 0) return print('no threads yet: /dm USER or /group TITLE USER...');
@@ -295,8 +311,11 @@ export class ChatSession {
     for (const member of members) this.renderer.names.learn(member.user);
     const page = await this.client.history(threadId, 'latest', PAGE);
     this.open = thread;
+    this.readUpTo = 0;
     this.oldestSeq = page.messages[0]?.seq ?? thread.last_seq + 1;
     await this.renderer.page(page.messages, page.has_more_before, [`--- ${threadLabel(thread)} ---`], '(no messages yet)');
+    const newest = page.messages.at(-1)?.seq ?? 0;
+    if (thread.unread > 0 && newest > 0) this.markRead(threadId, newest);
     return undefined;
   }
 

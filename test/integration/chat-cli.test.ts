@@ -117,8 +117,13 @@ describe('the terminal client, chatd chat', () => {
 
     await bob.send(message.thread_id, { text: 'hi alice' });
     await alice.line(/^\(\d+\) \[@bob\] bob: hi alice$/);
+    // The open thread is on screen: what arrives in it is read. Another thread keeps its unread count.
+    const group = await bob.createGroup('Plans', ['alice']);
+    await bob.send(group.id, { text: 'later?' });
+    await alice.line(/^\(\d+\) \[Plans\] bob: later\?$/);
     alice.write('/threads');
-    await alice.line(/^1\. @bob \(1 unread\) - bob: hi alice$/);
+    await alice.line(/^1\. Plans \(\d+ unread\) - bob: later\?$/);
+    await alice.line(/^2\. @bob - bob: hi alice$/);
 
     assert.deepEqual(await alice.end(), { code: 0, stderr: '' });
     assert.equal(statSync(`${aliceState}.token`).mode & 0o777, 0o600, 'the token file is readable by its owner only');
