@@ -308,6 +308,8 @@ export function messageBodyText(message: MessageJson, names: Names): string {
   if (message.deleted) return '[deleted]';
   const e2e = (message as ClientMessage).e2e;
   if (e2e && e2e.status !== 'ok') return `(encrypted message: ${e2e.status})`;
+  // A client made without encryption gets the envelope as it is: ciphertext is no use on a screen.
+  if (message.kind === 'e2e' && !e2e) return '(encrypted message: run chatd chat with --encryption to read it)';
   const attachments = attachmentsOf(message);
   if (attachments.length > 0 && (message.body === null || message.body === undefined)) {
     return attachments.map((attachment) => `[${attachmentKind(attachment)} ${attachment.name ?? attachment.id}]`).join(' ');
@@ -413,6 +415,8 @@ function describeSystem(message: MessageJson, names: Names): string {
       return `${actor} renamed the group to "${String(body.title)}"`;
     case 'role_changed':
       return `${actor} made ${user(body.user_id)} ${String(body.role)}`;
+    case 'e2e_required':
+      return `${actor} turned on end-to-end encryption: only encrypted messages from now on`;
     default:
       return `${actor}: ${JSON.stringify(body)}`;
   }

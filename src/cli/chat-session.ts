@@ -239,6 +239,8 @@ export class ChatSession {
     attachments: readonly UploadedAttachment[] = [],
     options: { readonly replyTo?: number; readonly mentions?: readonly number[] } = {},
   ): Promise<undefined> {
+    const needsEncryption = `error: not sent: ${threadLabel(thread)} takes end-to-end encrypted messages only; run chatd chat with --encryption`;
+    if (thread.e2e_required && !this.encryption) return void this.terminal.print(needsEncryption);
     const clientMsgId = newClientMsgId();
     const stored = this.client.once('status', (change) => change.client_msg_id === clientMsgId);
     const extra = {
@@ -250,7 +252,10 @@ export class ChatSession {
       () => undefined,
       (error: unknown) => {
         // `closed`: the client stopped before the ack; the message stays in the store for the next run.
-        if (!(error instanceof ClientError && error.code === 'closed')) this.terminal.print(`error: not sent to ${threadLabel(thread)}: ${(error as Error).message}`);
+        if (error instanceof ClientError && error.code === 'closed') return;
+        // The thread turned encrypted after this session last heard of it: the server (or the outbox) refused.
+        if (error instanceof ClientError && error.code === 'encryption_required' && !this.encryption) return this.terminal.print(needsEncryption);
+        this.terminal.print(`error: not sent to ${threadLabel(thread)}: ${(error as Error).message}`);
       },
     );
     this.sends.add(sent);

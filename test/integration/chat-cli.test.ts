@@ -349,6 +349,19 @@ describe('the terminal client, chatd chat', () => {
     }
   });
 
+  it('without --encryption: a thread turned encrypted says so, and what is typed there is refused saying what to run', async () => {
+    const group = await bob.createGroup('Sealed', ['alice']);
+    const alice = chat(['--state', aliceState]);
+    await alice.line(/^connected as alice /);
+    alice.write(`/open #${group.id}`);
+    await alice.line(/^--- Sealed ---$/);
+    await bob.requireEncryption(group.id);
+    await alice.line(/^\[Sealed\] \* bob turned on end-to-end encryption: only encrypted messages from now on$/);
+    alice.write('can you read this?');
+    await alice.line(/^error: not sent: Sealed takes end-to-end encrypted messages only; run chatd chat with --encryption$/);
+    assert.deepEqual(await alice.end(), { code: 0, stderr: '' });
+  });
+
   it('refuses to start without --user when no login is saved, with the usage exit code', async () => {
     const { code, stderr } = await chat(['--state', join(dir, 'nobody', 'state.json')]).end();
     assert.equal(code, 2);

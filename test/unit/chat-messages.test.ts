@@ -47,6 +47,15 @@ describe('chatd chat: message lines', () => {
     assert.equal(lineText(messageSegments(message(), names, 'carol')), 'bob: see you @alice at 9', 'not the reader: not marked');
   });
 
+  it('an encrypted message a client without encryption got says how to read it, not its ciphertext; turning encryption on is a notice', () => {
+    const sealed = message({ kind: 'e2e', body: { v: 2, sender_device: 20, nonce: 'n', ciphertext: 'c', keys: {}, signature: 's' } });
+    assert.equal(lineText(messageSegments(sealed, names, 'alice')), 'bob: (encrypted message: run chatd chat with --encryption to read it)');
+    assert.equal(messageText(sealed, names), 'bob: (encrypted message: run chatd chat with --encryption to read it)', 'also in /threads');
+    const opened = { ...sealed, body: { text: 'hi' }, e2e: { status: 'ok' } } as MessageJson;
+    assert.equal(lineText(messageSegments(opened, names, 'alice')), 'bob: hi');
+    assert.equal(messageText(message({ kind: 'system', body: { event: 'e2e_required' } }), names), '* bob turned on end-to-end encryption: only encrypted messages from now on');
+  });
+
   it('reactions: "👍 2 ❤️ 1" in first-used order; a toggle knows whether the reader reacted', () => {
     const reactions = [
       { emoji: '👍', user_ids: [1, 2] },
