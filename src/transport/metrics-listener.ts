@@ -1,6 +1,7 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StartupError } from '../errors.js';
+import { whyNotListening } from './listen-failure.js';
 import type { HttpHandler } from './types.js';
 
 export interface MetricsListener {
@@ -18,8 +19,7 @@ export function listenForMetrics(host: string, port: number, handle: HttpHandler
   const server = createServer((req, res) => void answer(req, res, handle));
   return new Promise((resolve, reject) => {
     const fail = (error: NodeJS.ErrnoException): void => {
-      const why = error.code === 'EADDRINUSE' ? 'the port is in use' : error.code === 'EADDRNOTAVAIL' ? "the address is not one of this machine's" : error.message;
-      reject(new StartupError(`cannot listen for /metrics on ${host}:${port} (metrics.listen): ${why}`));
+      reject(new StartupError(`cannot listen for /metrics on ${host}:${port}: ${whyNotListening(error.code ?? '', error.message, 'metrics.listen')}`));
     };
     server.once('error', fail);
     server.listen(port, host, () => {

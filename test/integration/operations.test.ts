@@ -76,7 +76,7 @@ describe('one server per data directory and per port', () => {
         assert.equal(first.port, port);
         const second = await runBounded(['serve', '--host', '127.0.0.1', '--port', String(port), '--transport', transport, '--data', join(dir, 'second')]);
         assert.equal(second.code, 1, second.stderr);
-        assert.match(second.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`));
+        assert.match(second.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use.*\\(--port and --host, or server\\.port and server\\.host\\)`));
         // Shared, the kernel would hand some connections to the second server, whose database knows no such token.
         const { token } = await signUp(first.url, 'alice');
         for (let i = 0; i < 12; i++) assert.equal((await request(`${first.url}/v1/me`, { token })).status, 200);

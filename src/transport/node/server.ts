@@ -6,6 +6,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { CloseCodes, StartupError } from '../../errors.js';
 import { SERVED_METHODS, checkHead, toRequest } from '../http/incoming.js';
 import { bodyTooLarge, internalError } from '../http/respond.js';
+import { SERVER_ADDRESS_SETTINGS, whyNotListening } from '../listen-failure.js';
 import { RequestAbortedError, isEventStream, streamedLength } from '../streaming.js';
 import { type CertificateInfo, readTlsFiles } from '../tls.js';
 import { type Connection, type ConnectionListener, ResponseCutError, type SendStatus, type TransportOptions, type TransportServer } from '../types.js';
@@ -164,8 +165,7 @@ export function createNodeTransport(options: TransportOptions): TransportServer 
     listen: (host, port) =>
       new Promise((resolve, reject) => {
         const fail = (error: NodeJS.ErrnoException): void => {
-          const why = error.code === 'EADDRINUSE' ? 'the port is in use' : error.code === 'EADDRNOTAVAIL' ? "the address is not one of this machine's" : error.message;
-          reject(new StartupError(`cannot listen on ${host}:${port}: ${why}`));
+          reject(new StartupError(`cannot listen on ${host}:${port}: ${whyNotListening(error.code ?? '', error.message, SERVER_ADDRESS_SETTINGS)}`));
         };
         server.once('error', fail);
         server.listen(port, host, () => {

@@ -1,5 +1,6 @@
 import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { CloseCodes, StartupError } from '../../errors.js';
+import { SERVER_ADDRESS_SETTINGS, whyNotListening } from '../listen-failure.js';
 import { ListenerLostError, readTlsFiles } from '../tls.js';
 import type { Connection, ConnectionListener, SendStatus, TransportOptions, TransportServer } from '../types.js';
 import { remoteAddress, serveHttp } from './http-exchange.js';
@@ -218,7 +219,7 @@ export function createUwsTransport(uws: UwsModule, options: TransportOptions): T
       new Promise((resolve, reject) => {
         const socket = bind(current, host, port);
         if (!socket) {
-          reject(new StartupError(`cannot listen on ${host}:${port}: the port is in use, or the address is not one of this machine's`));
+          reject(new StartupError(`cannot listen on ${host}:${port}: ${whyNotListening(undefined, undefined, SERVER_ADDRESS_SETTINGS)}`));
           return;
         }
         const bound = uws.us_socket_local_port(socket);
