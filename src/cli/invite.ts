@@ -67,12 +67,12 @@ export function addInviteCommands(program: Command): void {
   examples(list, ['chatd invite list', 'chatd invite list --json']);
 
   const revoke = withDatabaseOptions(
-    invite.command('revoke').description('make an invite unusable').argument('<id-or-code>', 'the id from `chatd invite list`, or the whole code'),
+    invite.command('revoke').description('make an invite unusable').argument('<id-or-code>', 'the id from `chatd invite list`, the prefix it shows (abcd-…), or the whole code'),
   ).action((idOrCode: string, options: DatabaseOptions) =>
     withAdmin(options, async ({ admin }) => {
       const revoked = await admin.revokeInvite(idOrCode);
       console.log(`invite ${revoked.id} (${revoked.prefix}-…) revoked`);
     }),
   );
-  examples(revoke, ['chatd invite revoke 3', 'chatd invite revoke abcd-efgh-jkmn-pqrs']);
+  examples(revoke, ['chatd invite revoke 3', 'chatd invite revoke abcd', 'chatd invite revoke abcd-efgh-jkmn-pqrs']);
 }

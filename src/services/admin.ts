@@ -147,11 +147,22 @@ export class AdminService {
     return (await this.deps.storage.listInvites()).map((row) => this.toInvite(row));
   }
 
-  /** By the id `invite list` shows, or by the code itself. */
+  /**
+   * By the id `invite list` shows, by the code itself, or by the prefix the
+   * list shows (`abcd`, or `abcd-…` as shown) when one invite not yet revoked has it.
+   */
   async revokeInvite(idOrCode: string): Promise<Invite> {
     const { storage, clock } = this.deps;
-    const row = await storage.invite(/^\d{1,15}$/.test(idOrCode) ? { id: Number(idOrCode) } : { codeHash: hashInviteCode(idOrCode) });
-    if (!row) throw new ChatError('not_found', `no invite ${idOrCode} (give the id from \`chatd invite list\`, or the whole code)`);
+    const shown = /^([a-z0-9]{4})(?:-(?:…|\.\.\.)?)?$/i.exec(idOrCode.trim());
+    let row: StoredInvite | undefined;
+    if (/^\d{1,15}$/.test(idOrCode)) row = await storage.invite({ id: Number(idOrCode) });
+    else if (shown) {
+      const prefix = inviteCodePrefix(shown[1] as string);
+      const matches = (await storage.listInvites()).filter((invite) => invite.codePrefix === prefix && invite.revokedAt === null);
+      if (matches.length > 1) throw new ChatError('bad_request', `${matches.length} invites start with ${prefix} (ids ${matches.map((invite) => invite.id).join(', ')}): give the id`);
+      row = matches[0];
+    } else row = await storage.invite({ codeHash: hashInviteCode(idOrCode) });
+    if (!row) throw new ChatError('not_found', `no invite ${idOrCode} (give the id from \`chatd invite list\`, the prefix it shows of one not revoked, or the whole code)`);
     if (!(await storage.revokeInvite(row.id, clock.now()))) throw new ChatError('not_found', `invite ${row.id} is already revoked`);
     this.deps.audit.record('admin_invite_revoked', { inviteId: row.id });
     return this.toInvite({ ...row, revokedAt: clock.now() });

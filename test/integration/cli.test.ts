@@ -29,28 +29,28 @@ describe('the admin CLI, on the database of a running server', () => {
   });
 
   it('asks for a password on a terminal: the prompts stay on screen, nothing typed is echoed, a mismatch is refused', async () => {
-    const added = await runOnTerminal(['user', 'add', 'grace', ...args], [
-      { after: 'Password for grace: ', type: 'grace-hopper-1\r' },
-      { after: 'Repeat the password: ', type: 'grace-hopper-1\r' },
+    const added = await runOnTerminal(['user', 'add', 'tess', ...args], [
+      { after: 'Password for tess: ', type: 'tess-tesla-1\r' },
+      { after: 'Repeat the password: ', type: 'tess-tesla-1\r' },
     ]);
     assert.equal(added.code, 0, added.output);
     // readline redrew its empty line over the prompt (to column 1, clear to the end of the screen): people saw nothing.
     assert.doesNotMatch(added.output, /\x1b\[\d*[GJK]/, 'no cursor control after a prompt erases it');
-    assert.ok(!added.output.includes('grace-hopper'), 'the password is not shown');
-    assert.match(added.output, /Password for grace: \r?\nRepeat the password: \r?\ncreated user grace/);
-    await logIn(server.url, 'grace', 'grace-hopper-1');
+    assert.ok(!added.output.includes('tess-tesla'), 'the password is not shown');
+    assert.match(added.output, /Password for tess: \r?\nRepeat the password: \r?\ncreated user tess/);
+    await logIn(server.url, 'tess', 'tess-tesla-1');
 
     // A typing mistake taken back with backspace is not part of the password.
-    const corrected = await runOnTerminal(['user', 'add', 'heidi', ...args], [
-      { after: 'Password for heidi: ', type: 'heidi-secret-2x\x7f\r' },
-      { after: 'Repeat the password: ', type: 'heidi-secret-2\r' },
+    const corrected = await runOnTerminal(['user', 'add', 'uma', ...args], [
+      { after: 'Password for uma: ', type: 'uma-secret-2x\x7f\r' },
+      { after: 'Repeat the password: ', type: 'uma-secret-2\r' },
     ]);
     assert.equal(corrected.code, 0, corrected.output);
-    await logIn(server.url, 'heidi', 'heidi-secret-2');
+    await logIn(server.url, 'uma', 'uma-secret-2');
 
-    const mismatch = await runOnTerminal(['user', 'add', 'ivan', ...args], [
-      { after: 'Password for ivan: ', type: 'ivan-secret-2\r' },
-      { after: 'Repeat the password: ', type: 'ivan-secret-3\r' },
+    const mismatch = await runOnTerminal(['user', 'add', 'vera', ...args], [
+      { after: 'Password for vera: ', type: 'vera-secret-2\r' },
+      { after: 'Repeat the password: ', type: 'vera-secret-3\r' },
     ]);
     assert.equal(mismatch.code, 1);
     assert.match(mismatch.output, /the passwords do not match/);
@@ -164,6 +164,14 @@ describe('the admin CLI, on the database of a running server', () => {
     const again = await chatd(['invite', 'revoke', invite.code.toUpperCase()]);
     assert.equal(again.code, 1, 'found by its code, in any case');
     assert.match(again.stderr, /is already revoked/);
+    // By the prefix the list shows, as shown or alone, when one invite not yet revoked has it.
+    const second = JSON.parse((await chatd(['invite', 'create', '--json'])).stdout);
+    const byPrefix = await chatd(['invite', 'revoke', `${second.prefix}-…`]);
+    assert.equal(byPrefix.code, 0, byPrefix.stderr);
+    assert.match(byPrefix.stdout, new RegExp(`invite ${second.id} \\(${second.prefix}-…\\) revoked`));
+    const gone = await chatd(['invite', 'revoke', second.prefix]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /no invite .*the prefix it shows of one not revoked/);
     const badUses = await chatd(['invite', 'create', '--uses', '0']);
     assert.equal(badUses.code, 2);
     const badExpiry = await chatd(['invite', 'create', '--expires', 'soon']);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PasswordHasher } from '../../src/crypto/passwords.js';
+import { hashInviteCode } from '../../src/crypto/tokens.js';
 import { ChatError } from '../../src/errors.js';
 import { AccountService, type AccountSettings } from '../../src/services/accounts.js';
 import { AdminService } from '../../src/services/admin.js';
@@ -136,5 +137,19 @@ describe('AccountService in process', () => {
     await admin.deleteUser('fin');
     await assert.rejects(admin.deleteUser('fin'), refusal('not_found', 'no user "fin"'));
     await assert.rejects(accounts.createUser({ username: 'fin', password: 'password-1' }), refusal('username_taken', /taken/), 'the name stays reserved');
+  });
+
+  it('revokes an invite by the prefix the list shows only when one invite not yet revoked has it', async () => {
+    const { admin, store } = setUp();
+    const storage = new SqliteAdminStorage(store);
+    // Two codes with the same first four letters (about one pair in a thousand invites).
+    const ids = [];
+    for (const code of ['abcd-2222-3333-4444', 'abcd-5555-6666-7777']) {
+      ids.push(await storage.createInvite({ codeHash: hashInviteCode(code), codePrefix: 'abcd', now: 1, expiresAt: null, maxUses: 1, note: '' }));
+    }
+    await assert.rejects(admin.revokeInvite('abcd-…'), refusal('bad_request', `2 invites start with abcd (ids ${ids.join(', ')}): give the id`));
+    await admin.revokeInvite(String(ids[0]));
+    assert.equal((await admin.revokeInvite('ABCD')).id, ids[1], 'the one left not revoked; in any case');
+    await assert.rejects(admin.revokeInvite('abcd'), refusal('not_found', /^no invite abcd/));
   });
 });
