@@ -71,14 +71,14 @@ function readConfigFile(file: string, problems: string[]): Record<string, Record
   try {
     source = readFileSync(file, 'utf8');
   } catch (error) {
-    problems.push(`cannot read config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    problems.push(`cannot read config file ${file}: ${readFailure(error as NodeJS.ErrnoException)}`);
     return {};
   }
   let document: Record<string, Raw>;
   try {
     document = parseToml(source) as Record<string, Raw>;
   } catch (error) {
-    problems.push(describeTomlError(file, error));
+    problems.push(describeTomlError(file, error, source));
     return {};
   }
   const known = new Map(sections().map((s) => [s.name, new Set(s.keys.map(([k]) => k))]));
@@ -86,7 +86,8 @@ function readConfigFile(file: string, problems: string[]): Record<string, Record
   for (const [name, value] of Object.entries(document)) {
     const keys = known.get(name);
     if (keys === undefined) {
-      problems.push(`${file}: unknown ${isTable(value) ? 'section' : 'key'} "${name}"; known sections: ${[...known.keys()].join(', ')}`);
+      const near = closest(name, [...known.keys()]);
+      problems.push(`${file}: unknown ${isTable(value) ? 'section' : 'key'} "${name}"${near ? ` (did you mean [${near}]?)` : ''}; known sections: ${[...known.keys()].join(', ')}`);
       continue;
     }
     if (!isTable(value)) {
@@ -94,7 +95,9 @@ function readConfigFile(file: string, problems: string[]): Record<string, Record
       continue;
     }
     for (const key of Object.keys(value)) {
-      if (!keys.has(key)) problems.push(`${file}: unknown key ${name}.${key}; keys in [${name}]: ${[...keys].join(', ')}`);
+      if (keys.has(key)) continue;
+      const near = closest(key, [...keys]);
+      problems.push(`${file}: unknown key ${name}.${key}${near ? ` (did you mean ${name}.${near}?)` : ''}; keys in [${name}]: ${[...keys].join(', ')}`);
     }
     out[name] = value;
   }
@@ -105,7 +108,7 @@ function readConfigFile(file: string, problems: string[]): Record<string, Record
  * "FILE, line 5, column 16: not valid TOML: invalid value", then the parser's excerpt with a
  * caret under the column, indented to sit under the problem in ConfigError's list.
  */
-function describeTomlError(file: string, error: unknown): string {
+function describeTomlError(file: string, error: unknown, source: string): string {
   if (!(error instanceof TomlError)) return `${file} is not valid TOML: ${String(error)}`;
   // smol-toml's message is "Invalid TOML document: <what>", a blank line, then its code block.
   const what = error.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'invalid';
@@ -114,7 +117,49 @@ function describeTomlError(file: string, error: unknown): string {
     .filter((line) => line.trim() !== '')
     .map((line) => `      ${maskStrings(line)}`)
     .join('\n');
-  return `${file}, line ${error.line}, column ${error.column}: not valid TOML: ${what}${excerpt ? `\n${excerpt}` : ''}`;
+  return `${file}, line ${error.line}, column ${error.column}: not valid TOML: ${what}${unquotedHint(source.split('\n')[error.line - 1])}${excerpt ? `\n${excerpt}` : ''}`;
+}
+
+/**
+ * `host = 127.0.0.1` or `level = info`: text without quotes, the usual slip
+ * (smol-toml then speaks of numeric literals or invalid values). The value is
+ * not repeated: the line may hold a secret.
+ */
+function unquotedHint(line: string | undefined): string {
+  const match = /^\s*([A-Za-z0-9_-]+)\s*=\s*([^\s"'[{#][^#]*?)\s*(#.*)?$/.exec(line ?? '');
+  // A value that begins as a number or a boolean went wrong some other way.
+  if (!match || /^(true|false|[+-]?\d[\d_]*(\.\d+)?)(\s|$)/.test(match[2] as string)) return '';
+  return ` (text is quoted in TOML: ${match[1]} = "…")`;
+}
+
+/** The name nearest `word` within two edits, for a "did you mean"; undefined when none is. */
+function closest(word: string, names: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of names) {
+    const distance = editDistance(word, name);
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/** Why a config file could not be read, in words. */
+function readFailure(error: NodeJS.ErrnoException): string {
+  if (error.code === 'ENOENT') return 'no such file';
+  if (error.code === 'EACCES') return 'permission denied (run chatd as a user who may read it)';
+  if (error.code === 'EISDIR') return 'it is a directory, not a file';
+  return error.code ?? String(error);
 }
 
 /**

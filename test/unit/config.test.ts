@@ -48,12 +48,14 @@ describe('configuration', () => {
 
   it('names an unknown key and lists the known ones', () => {
     const [problem] = problemsOf(() => loadConfig({ file: file('[server]\nprot = 1\n') }));
-    assert.match(problem ?? '', /unknown key server\.prot; keys in \[server\]: host, port/);
+    assert.match(problem ?? '', /unknown key server\.prot \(did you mean server\.port\?\); keys in \[server\]: host, port/);
+    const [far] = problemsOf(() => loadConfig({ file: file('[server]\nbanana = 1\n') }));
+    assert.match(far ?? '', /unknown key server\.banana; keys in/, 'no guess when nothing is near');
   });
 
   it('names an unknown section', () => {
     const [problem] = problemsOf(() => loadConfig({ file: file('[serevr]\nport = 1\n') }));
-    assert.match(problem ?? '', /unknown section "serevr"; known sections: server/);
+    assert.match(problem ?? '', /unknown section "serevr" \(did you mean \[server\]\?\); known sections: server/);
   });
 
   it('names a wrong type with what is allowed and where it came from', () => {
@@ -101,12 +103,21 @@ describe('configuration', () => {
     const [problem] = problemsOf(() => loadConfig({ file: file('[metrics]\ntoken = "s3cret-metrics-token-123"\nenabled = yes\n') }));
     assert.doesNotMatch(problem ?? '', /s3cret/);
     assert.match(problem ?? '', /token = "\*{24}"/);
-    assert.match(problem ?? '', /line 3, column 11: not valid TOML/);
+    assert.match(problem ?? '', /line 3, column 11: not valid TOML: invalid value \(text is quoted in TOML: enabled = "…"\)/);
+  });
+
+  it('says text is quoted when a value is left bare, without repeating the value', () => {
+    for (const line of ['host = 127.0.0.1', 'host = localhost']) {
+      const [problem] = problemsOf(() => loadConfig({ file: file(`[server]\n${line}\n`) }));
+      assert.match(problem ?? '', /not valid TOML: .* \(text is quoted in TOML: host = "…"\)/, line);
+    }
+    const [number] = problemsOf(() => loadConfig({ file: file('[server]\nport = 80 80\n') }));
+    assert.doesNotMatch(number ?? '', /quoted/, 'a number is not text');
   });
 
   it('refuses a missing file', () => {
     const [problem] = problemsOf(() => loadConfig({ file: '/nonexistent/chatd.toml' }));
-    assert.match(problem ?? '', /cannot read config file \/nonexistent\/chatd\.toml: ENOENT/);
+    assert.match(problem ?? '', /cannot read config file \/nonexistent\/chatd\.toml: no such file/);
   });
 
   it('checks rules between keys: the heartbeat timeout must exceed the interval', () => {
