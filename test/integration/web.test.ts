@@ -54,6 +54,21 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     return page;
   }
 
+  it('a failed log-in says why, and the error goes when the form changes to creating an account', async () => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    await page.goto(proxy.url);
+    await page.getByLabel('Username').fill('nobody-here');
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'wrong username or password' }).waitFor();
+    await page.getByRole('button', { name: 'No account yet? Create one' }).click();
+    await page.getByRole('button', { name: 'Create account' }).waitFor();
+    assert.equal(await page.getByRole('alert').count(), 0, 'the log-in error is not shown on the account form');
+  });
+
   it('two people chat both ways; the unread badge appears and clears; ticks turn to read', async () => {
     const alice = await person('alice');
     const bob = await person('bob');

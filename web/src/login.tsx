@@ -40,7 +40,11 @@ export function LoginScreen({ onSession }: { onSession: (session: Session) => vo
         <button type="submit" disabled={busy}>
           {mode === 'login' ? 'Log in' : 'Create account'}
         </button>
-        <button type="button" class="link" onClick={() => setMode(mode === 'login' ? 'register' : 'login')}>
+        <button type="button" class="link" onClick={() => {
+            // The other form's error does not concern this one.
+            setError(undefined);
+            setMode(mode === 'login' ? 'register' : 'login');
+          }}>
           {mode === 'login' ? 'No account yet? Create one' : 'I have an account: log in'}
         </button>
       </form>

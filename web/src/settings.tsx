@@ -125,7 +125,7 @@ function AlertSettings({ model }: { model: ChatModel }) {
       <label class="check">
         <input type="checkbox" checked={attention.sound} onChange={(event) => attention.setSound(event.currentTarget.checked)} /> Play a sound with each notification
       </label>
-      <p class="hint">Muted chats never notify. The tab’s title and icon show how many messages are unread.</p>
+      <p class="hint">Muted chats notify only for a message that mentions you. The tab’s title and icon show how many messages are unread.</p>
     </div>
   );
 }
