@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ARTIFACTS, launchChromium, messageBody as message, openOnArrival, register, say, skipWithoutChromium, startChat } from '../helpers/browser.js';
+import { signUp } from '../helpers/http.js';
 import { type ServerProcess, startServer } from '../helpers/processes.js';
 import { TcpProxy } from '../helpers/proxy.js';
 import { tempDir, writeConfig } from '../helpers/tmp.js';
@@ -67,6 +68,14 @@ describe('the web client in a browser', { skip, timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'No account yet? Create one' }).click();
     await page.getByRole('button', { name: 'Create account' }).waitFor();
     assert.equal(await page.getByRole('alert').count(), 0, 'the log-in error is not shown on the account form');
+  });
+
+  it('the safety number with someone who never used an encrypting client says so, by name', async () => {
+    await signUp(server.url, 'termie');
+    const page = await person('keen');
+    await startChat(page, 'termie', { named: true });
+    await page.getByRole('button', { name: 'Verify safety number' }).click();
+    await page.getByTestId('safety-panel').getByText('termie has no device that encrypts yet').waitFor();
   });
 
   it('two people chat both ways; the unread badge appears and clears; ticks turn to read', async () => {

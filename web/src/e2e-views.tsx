@@ -163,7 +163,9 @@ export function SafetyNumberPanel({ model, userId, name, onClose }: { model: Cha
       const { renderSVG } = await import('uqr');
       setQr(renderSVG(safety.qr));
     } catch (failure) {
-      setError((failure as Error).message);
+      // No account key yet: the other person has never used a client that encrypts.
+      const noKey = (failure as { code?: string }).code === 'not_found';
+      setError(noKey ? `${name} has no device that encrypts yet: there is no safety number until they use one (this web client, or an app with end-to-end encryption).` : (failure as Error).message);
     }
   };
   useEffect(() => {
