@@ -147,7 +147,7 @@ export class ChatSession {
         return this.openThread((await this.client.openDirect(single(users, '/dm USER'))).id);
       case '/group':
         if (users.length < 2) throw new Error('usage: /group TITLE USER...');
-        return this.openThread((await this.client.createGroup(args[0] as string, users.slice(1))).id);
+        return this.openNewGroup(await this.client.createGroup(args[0] as string, users.slice(1)));
       case '/add':
         if (users.length === 0) throw new Error('usage: /add USER...');
         return void (await this.client.addMembers(this.current().id, users));
@@ -309,6 +309,15 @@ export class ChatSession {
     const direct = (await this.refreshThreads()).find((thread) => thread.kind === 'direct' && thread.peer?.username.toLowerCase() === username.toLowerCase());
     if (!direct) throw new Error(`no thread with ${username} yet: /dm ${username} starts one`);
     return direct.id;
+  }
+
+  /** A group just made: its one message, the creation, arrives live; a page of history would show it twice. */
+  private async openNewGroup(thread: ThreadJson): Promise<undefined> {
+    this.open = thread;
+    this.readUpTo = 0;
+    this.oldestSeq = thread.last_seq + 1;
+    await this.renderer.lines(async () => [`--- ${threadLabel(thread)} ---`]);
+    return undefined;
   }
 
   private async openThread(threadId: number): Promise<undefined> {

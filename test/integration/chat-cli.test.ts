@@ -36,6 +36,11 @@ class ChatProcess {
     this.child.stdin.write(`${line}\n`);
   }
 
+  /** Every output line so far. */
+  printed(): readonly string[] {
+    return this.lines;
+  }
+
   /** Ends standard input and resolves with the exit code and what went to stderr. */
   async end(): Promise<{ code: number | null; stderr: string }> {
     this.child.stdin.end();
@@ -259,6 +264,8 @@ describe('the terminal client, chatd chat', () => {
       alice.write('/info 9999');
       await alice.line(/^error: no message 9999 shown yet$/);
       assert.deepEqual(await alice.end(), { code: 0, stderr: '' });
+      const created = alice.printed().filter((line) => / created the group "Trio"/.test(line));
+      assert.deepEqual(created, ['[Trio] * alice created the group "Trio" with bob, carol, fred'], 'the creation is shown once, as it arrived');
     } finally {
       await carol.close();
       await watcher.close();
