@@ -1,4 +1,4 @@
-import { type ChatClient, ClientError, type StateChange, type ThreadJson, type UploadedAttachment, newClientMsgId } from '../client/node.js';
+import { type ChatClient, ClientError, type ClientMessage, type MessageJson, type StateChange, type ThreadJson, type UploadedAttachment, newClientMsgId } from '../client/node.js';
 import { HELP, Renderer, SHORT_HELP, type Terminal, presenceLine, splitArguments, stateLine, threadLabel, threadLine, userIdsIn } from './chat-render.js';
 import { ChatEncryption, ENCRYPTION_HELP } from './chat-e2e.js';
 import { saveAttachment, uploadFile } from './chat-file.js';
@@ -36,10 +36,12 @@ export class ChatSession {
   private readonly encryption: ChatEncryption | undefined;
   /** /reply /edit /delete /react /info /search, and the mentions of what is typed. */
   private readonly messages: MessageCommands;
-  /** The read marks of the open thread, in order; what shows unread counts waits for them. */
+  /** The read mark on its way, if any; what shows unread counts waits for it. */
   private reading: Promise<void> = Promise.resolve();
-  /** The highest seq of the open thread marked read (or asked to be). */
+  /** The highest seq of the open thread marked read, or asked to be. */
   private readUpTo = 0;
+  /** The mark to send once the one on its way is answered: only the latest counts. */
+  private nextRead: { threadId: number; seq: number } | undefined;
 
   constructor(
     private readonly client: ChatClient,
@@ -58,16 +60,30 @@ export class ChatSession {
     });
     client.on('status', () => this.wake?.());
     // The open thread is the one on screen: what arrives in it is read, as in a chat app with that chat open.
+    // A message shown as unreadable (encrypted, and not opened here) is not read: a later one that is moves the mark.
     client.on('message', (message) => {
-      if (this.open?.id === message.thread_id && message.sender_id !== client.user?.id) this.markRead(message.thread_id, message.seq);
+      if (this.open?.id === message.thread_id && message.sender_id !== client.user?.id && isReadable(message)) this.markRead(message.thread_id, message.seq);
     });
   }
 
-  /** Marks the thread read up to `seq`, after the marks before it; a failure (the connection dropped) is left for /read. */
+  /**
+   * Marks the thread read up to `seq`: at once when no mark is on its way, else
+   * once it is answered, only the latest. A failure (the connection dropped) is
+   * left for /read.
+   */
   private markRead(threadId: number, seq: number): void {
     if (seq <= this.readUpTo) return;
     this.readUpTo = seq;
-    this.reading = this.reading.then(() => this.client.markRead(threadId, seq).then(() => undefined, () => undefined));
+    const idle = this.nextRead === undefined;
+    this.nextRead = { threadId, seq };
+    if (!idle) return;
+    const send = async (): Promise<void> => {
+      for (let mark = this.nextRead; mark !== undefined; mark = this.nextRead) {
+        await this.client.markRead(mark.threadId, mark.seq).catch(() => undefined);
+        if (this.nextRead === mark) this.nextRead = undefined;
+      }
+    };
+    this.reading = send();
   }
 
   async run(): Promise<Outcome> {
@@ -173,8 +189,9 @@ export class ChatSession {
         const thread = this.current();
         if (args.length < 1) throw new Error('usage: /file PATH [TEXT]');
         const caption = args.slice(1).join(' ');
-        // With --encryption every thread is encrypted; without, a thread that requires it refuses the send anyway.
-        const encrypt = this.encryption !== undefined || thread.e2e_required;
+        // With --encryption every thread is encrypted; without, a thread that requires it is refused before the upload.
+        if (thread.e2e_required && !this.encryption) throw new Error(`${threadLabel(thread)} takes end-to-end encrypted messages only; run chatd chat with --encryption`);
+        const encrypt = this.encryption !== undefined;
         const attachment = await uploadFile(this.client, args[0] as string, encrypt, print);
         return this.sendMessage(thread, caption === '' ? null : { text: caption }, [attachment], { mentions: await this.messages.mentions(thread.id, caption) });
       }
@@ -328,7 +345,7 @@ export class ChatSession {
     this.readUpTo = 0;
     this.oldestSeq = page.messages[0]?.seq ?? thread.last_seq + 1;
     await this.renderer.page(page.messages, page.has_more_before, [`--- ${threadLabel(thread)} ---`], '(no messages yet)');
-    const newest = page.messages.at(-1)?.seq ?? 0;
+    const newest = page.messages.findLast(isReadable)?.seq ?? 0;
     if (thread.unread > 0 && newest > 0) this.markRead(threadId, newest);
     return undefined;
   }
@@ -338,4 +355,9 @@ export class ChatSession {
 function single(args: readonly string[], usage: string): string {
   if (args.length !== 1) throw new Error(`usage: ${usage}`);
   return args[0] as string;
+}
+
+/** Whether the message was shown as what it says: not an encrypted one this client could not open. */
+function isReadable(message: MessageJson): boolean {
+  return message.kind !== 'e2e' || (message as ClientMessage).e2e?.status === 'ok';
 }

@@ -48,7 +48,10 @@ export class Identities {
     if (!this.directory.pinnedAccount(userId)) await this.fetchKeys([userId]);
     const theirs = this.directory.accountKeyOf(userId);
     const ownKey = this.own.accountKey;
-    if (!ownKey || !theirs) throw new ClientError('not_found', `no account key is known for user ${userId} (they have no encrypting device yet)`, false);
+    // Two cases a caller tells apart by the code: this device has no account key yet (it waits for approval,
+    // or encryption is not set up), or the other user has never had an encrypting device.
+    if (!ownKey) throw new ClientError('bad_request', 'this device has no account key yet: a safety number needs encryption set up here (and this device approved)', false);
+    if (!theirs) throw new ClientError('not_found', `no account key is known for user ${userId} (they have no encrypting device yet)`, false);
     return { own: { user_id: this.own.user, account_key: ownKey }, theirs: { user_id: userId, account_key: theirs } };
   }
 }

@@ -117,19 +117,26 @@ function describeTomlError(file: string, error: unknown, source: string): string
     .filter((line) => line.trim() !== '')
     .map((line) => `      ${maskStrings(line)}`)
     .join('\n');
-  return `${file}, line ${error.line}, column ${error.column}: not valid TOML: ${what}${unquotedHint(source.split('\n')[error.line - 1])}${excerpt ? `\n${excerpt}` : ''}`;
+  return `${file}, line ${error.line}, column ${error.column}: not valid TOML: ${what}${bareValueHint(source.split('\n'), error.line - 1)}${excerpt ? `\n${excerpt}` : ''}`;
 }
 
 /**
- * `host = 127.0.0.1` or `level = info`: text without quotes, the usual slip
- * (smol-toml then speaks of numeric literals or invalid values). The value is
- * not repeated: the line may hold a secret.
+ * `host = 127.0.0.1`, `level = info`, `enabled = yes`: a value written bare, the
+ * usual slip (smol-toml then speaks of numeric literals or invalid values). The
+ * hint follows the key's type in the schema: text is quoted, a switch is true or
+ * false, a number is digits. The value is not repeated: the line may hold a secret.
  */
-function unquotedHint(line: string | undefined): string {
-  const match = /^\s*([A-Za-z0-9_-]+)\s*=\s*([^\s"'[{#][^#]*?)\s*(#.*)?$/.exec(line ?? '');
+function bareValueHint(lines: readonly string[], index: number): string {
+  const match = /^\s*([A-Za-z0-9_-]+)\s*=\s*([^\s"'[{#][^#]*?)\s*(#.*)?$/.exec(lines[index] ?? '');
   // A value that begins as a number or a boolean went wrong some other way.
   if (!match || /^(true|false|[+-]?\d[\d_]*(\.\d+)?)(\s|$)/.test(match[2] as string)) return '';
-  return ` (text is quoted in TOML: ${match[1]} = "…")`;
+  const key = match[1] as string;
+  let section: string | undefined;
+  for (let at = index - 1; at >= 0 && section === undefined; at--) section = /^\s*\[\s*([A-Za-z0-9_-]+)\s*\]/.exec(lines[at] ?? '')?.[1];
+  const spec = sections().find((known) => known.name === section)?.keys.find(([name]) => name === key)?.[1];
+  if (spec?.type === 'boolean') return ` (${section}.${key} is true or false)`;
+  if (spec?.type === 'integer') return ` (${section}.${key} is a whole number)`;
+  return ` (text is quoted in TOML: ${key} = "…")`;
 }
 
 /** The name nearest `word` within two edits, for a "did you mean"; undefined when none is. */

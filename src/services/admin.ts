@@ -149,23 +149,32 @@ export class AdminService {
 
   /**
    * By the id `invite list` shows, by the code itself, or by the prefix the
-   * list shows (`abcd`, or `abcd-…` as shown) when one invite not yet revoked has it.
+   * list shows (`abcd`, or `abcd-…` as shown) when one invite not yet revoked
+   * has it. Four digits may be either an id or a prefix (codes use 2-9): taken
+   * as whichever exists, refused when both do.
    */
   async revokeInvite(idOrCode: string): Promise<Invite> {
     const { storage, clock } = this.deps;
-    const shown = /^([a-z0-9]{4})(?:-(?:…|\.\.\.)?)?$/i.exec(idOrCode.trim());
-    let row: StoredInvite | undefined;
-    if (/^\d{1,15}$/.test(idOrCode)) row = await storage.invite({ id: Number(idOrCode) });
-    else if (shown) {
-      const prefix = inviteCodePrefix(shown[1] as string);
-      const matches = (await storage.listInvites()).filter((invite) => invite.codePrefix === prefix && invite.revokedAt === null);
-      if (matches.length > 1) throw new ChatError('bad_request', `${matches.length} invites start with ${prefix} (ids ${matches.map((invite) => invite.id).join(', ')}): give the id`);
-      row = matches[0];
-    } else row = await storage.invite({ codeHash: hashInviteCode(idOrCode) });
+    const text = idOrCode.trim();
+    const shown = /^([a-z0-9]{4})(-(?:…|\.\.\.)?)?$/i.exec(text);
+    const isId = shown?.[2] === undefined && /^\d{1,15}$/.test(text);
+    const byId = isId ? await storage.invite({ id: Number(text) }) : undefined;
+    const byPrefix = shown ? await this.inviteByPrefix(inviteCodePrefix(shown[1] as string)) : undefined;
+    if (byId && byPrefix) {
+      throw new ChatError('bad_request', `${text} is both the id of invite ${byId.id} and the prefix of invite ${byPrefix.id}: give ${text}-… for the prefix, or the whole code`);
+    }
+    const row = byId ?? byPrefix ?? (shown || isId ? undefined : await storage.invite({ codeHash: hashInviteCode(text) }));
     if (!row) throw new ChatError('not_found', `no invite ${idOrCode} (give the id from \`chatd invite list\`, the prefix it shows of one not revoked, or the whole code)`);
     if (!(await storage.revokeInvite(row.id, clock.now()))) throw new ChatError('not_found', `invite ${row.id} is already revoked`);
     this.deps.audit.record('admin_invite_revoked', { inviteId: row.id });
     return this.toInvite({ ...row, revokedAt: clock.now() });
+  }
+
+  /** The one invite not yet revoked whose code starts with `prefix`; refuses when several do. */
+  private async inviteByPrefix(prefix: string): Promise<StoredInvite | undefined> {
+    const matches = (await this.deps.storage.listInvites()).filter((invite) => invite.codePrefix === prefix && invite.revokedAt === null);
+    if (matches.length > 1) throw new ChatError('bad_request', `${matches.length} invites start with ${prefix} (ids ${matches.map((invite) => invite.id).join(', ')}): give the id`);
+    return matches[0];
   }
 
   counts(): Promise<TableCounts> {

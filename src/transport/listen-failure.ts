@@ -7,7 +7,7 @@ export function whyNotListening(code: string | undefined, message: string | unde
   if (code === 'EADDRINUSE') return `the port is in use: stop what uses it, or choose another (${settings})`;
   if (code === 'EADDRNOTAVAIL') return `the address is not one of this machine's (${settings})`;
   if (code === undefined) return `the port is in use, or the address is not one of this machine's (${settings})`;
-  return message ?? code;
+  return `${message ?? code} (${settings})`;
 }
 
 /** The settings of the main listener, as `serve` takes them. */

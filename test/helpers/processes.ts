@@ -37,7 +37,11 @@ export async function runCli(args: string[], options: { input?: string; env?: Re
  * has appeared after the previous one. Resolves with everything the terminal
  * showed, cursor controls included.
  */
-export async function runOnTerminal(args: string[], answers: ReadonlyArray<{ readonly after: string; readonly type: string }>): Promise<{ code: number | null; output: string }> {
+export async function runOnTerminal(
+  args: string[],
+  answers: ReadonlyArray<{ readonly after: string; readonly type: string }>,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; output: string }> {
   const quote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
   const command = [process.execPath, CHATD_BIN, ...args].map(quote).join(' ');
   const child = spawn('script', ['-qec', command, '/dev/null'], { env: cleanEnv(), stdio: 'pipe' });
@@ -54,7 +58,11 @@ export async function runOnTerminal(args: string[], answers: ReadonlyArray<{ rea
       next++;
     }
   });
+  // A prompt that never comes would leave the command waiting for input: fail, saying which.
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  if (code === null) throw new Error(`chatd ${args.join(' ')} did not end within ${timeoutMs} ms, waiting for ${JSON.stringify(answers[next]?.after ?? 'its end')}:\n${output}`);
   return { code, output };
 }
 

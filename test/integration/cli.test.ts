@@ -48,6 +48,11 @@ describe('the admin CLI, on the database of a running server', () => {
     assert.equal(corrected.code, 0, corrected.output);
     await logIn(server.url, 'uma', 'uma-secret-2');
 
+    // An arrow key and a stray Esc type nothing (and Enter still answers); both answers pasted at once, with \r\n.
+    const pasted = await runOnTerminal(['user', 'add', 'wendy', ...args], [{ after: 'Password for wendy: ', type: '\x1b[Awendy-secret-4\x1b\r\nwendy-secret-4\r\n' }]);
+    assert.equal(pasted.code, 0, pasted.output);
+    await logIn(server.url, 'wendy', 'wendy-secret-4');
+
     const mismatch = await runOnTerminal(['user', 'add', 'vera', ...args], [
       { after: 'Password for vera: ', type: 'vera-secret-2\r' },
       { after: 'Repeat the password: ', type: 'vera-secret-3\r' },

@@ -103,7 +103,7 @@ describe('configuration', () => {
     const [problem] = problemsOf(() => loadConfig({ file: file('[metrics]\ntoken = "s3cret-metrics-token-123"\nenabled = yes\n') }));
     assert.doesNotMatch(problem ?? '', /s3cret/);
     assert.match(problem ?? '', /token = "\*{24}"/);
-    assert.match(problem ?? '', /line 3, column 11: not valid TOML: invalid value \(text is quoted in TOML: enabled = "…"\)/);
+    assert.match(problem ?? '', /line 3, column 11: not valid TOML: invalid value \(metrics\.enabled is true or false\)/);
   });
 
   it('says text is quoted when a value is left bare, without repeating the value', () => {
@@ -111,6 +111,8 @@ describe('configuration', () => {
       const [problem] = problemsOf(() => loadConfig({ file: file(`[server]\n${line}\n`) }));
       assert.match(problem ?? '', /not valid TOML: .* \(text is quoted in TOML: host = "…"\)/, line);
     }
+    const [port] = problemsOf(() => loadConfig({ file: file('[server]\nport = eighty\n') }));
+    assert.match(port ?? '', /not valid TOML: .* \(server\.port is a whole number\)/, 'a number is not quoted');
     const [number] = problemsOf(() => loadConfig({ file: file('[server]\nport = 80 80\n') }));
     assert.doesNotMatch(number ?? '', /quoted/, 'a number is not text');
   });

@@ -151,5 +151,14 @@ describe('AccountService in process', () => {
     await admin.revokeInvite(String(ids[0]));
     assert.equal((await admin.revokeInvite('ABCD')).id, ids[1], 'the one left not revoked; in any case');
     await assert.rejects(admin.revokeInvite('abcd'), refusal('not_found', /^no invite abcd/));
+
+    // Four digits may be an id or a prefix: whichever exists; both, refused; "-…" says prefix.
+    const digits = await storage.createInvite({ codeHash: hashInviteCode('2345-aaaa-bbbb-cccc'), codePrefix: '2345', now: 1, expiresAt: null, maxUses: 1, note: '' });
+    assert.equal((await admin.revokeInvite('2345')).id, digits, 'no invite has id 2345: the prefix');
+    const third = await storage.createInvite({ codeHash: hashInviteCode('0003-aaaa-bbbb-cccc'), codePrefix: `000${ids.length + 2}`, now: 1, expiresAt: null, maxUses: 1, note: '' });
+    const clash = `000${ids.length + 2}`;
+    assert.equal(third, ids.length + 2, `invite ${clash} is also the id of this one`);
+    await assert.rejects(admin.revokeInvite(clash), refusal('bad_request', `${clash} is both the id of invite ${third} and the prefix of invite ${third}: give ${clash}-… for the prefix, or the whole code`));
+    assert.equal((await admin.revokeInvite(`${clash}-…`)).id, third);
   });
 });
