@@ -1,10 +1,4 @@
 /**
- * Keeps a connection's outgoing frames under the server's `frames_per_second`
- * (announced in `welcome`), so the server never has to refuse one: a token
- * bucket of one second's worth of frames. The server allows bursts of twice
- * the rate; staying at one second's worth leaves room for timer jitter.
- */
-/**
  * Where a write joins the queue: `urgent` (auth, heartbeats) before all, `again`
  * (a request the server refused for the rate, written again) before what was
  * never sent, `last` behind everything; in the order they came within each.
@@ -13,6 +7,12 @@ export type QueuePlace = 'urgent' | 'again' | 'last';
 
 const RANK: Record<QueuePlace, number> = { urgent: 0, again: 1, last: 2 };
 
+/**
+ * Keeps a connection's outgoing frames under the server's `frames_per_second`
+ * (announced in `welcome`), so the server never has to refuse one: a token
+ * bucket of one second's worth of frames. The server allows bursts of twice
+ * the rate; staying at one second's worth leaves room for timer jitter.
+ */
 export class Pacer {
   private tokens: number;
   private refilledAt: number;
