@@ -1,6 +1,6 @@
+import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { LOCK_NOTE_FILE, type LockHolder, readLockHolder } from '../storage/directory-lock.js';
