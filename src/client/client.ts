@@ -165,9 +165,11 @@ export class ChatClient extends MessagesClient {
     return this.page(await this.call({ type: 'jump', message_id: messageId, ...(limit ? { limit } : {}) }));
   }
 
-  /** Marks the thread read up to `seq` (default: its last message). */
+  /** Marks the thread read up to `seq` (default: the last message this device has of it). */
   async markRead(threadId: number, seq?: number): Promise<ReadStateFrame> {
-    const upTo = seq ?? this.threadList.get(threadId)?.last_seq ?? this.receiver.cursors().get(threadId) ?? 0;
+    // Everything this device has: the thread list's last seq can lag what was given to the app (a thread_get
+    // answered before messages that were delivered ahead of its reply), the receiver's cursor cannot.
+    const upTo = seq ?? Math.max(this.threadList.get(threadId)?.last_seq ?? 0, this.receiver.cursors().get(threadId) ?? 0);
     const reply = await this.call({ type: 'read', thread_id: threadId, seq: upTo });
     const moved = this.threadList.readMoved(threadId, reply.read_seq, reply.unread);
     if (moved) this.emit('thread', { thread: moved.thread, reason: 'read' });

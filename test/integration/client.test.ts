@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { AccountApi, ChatClient, type ChatClientOptions, FileStore, type MessageJson } from '../../src/client/node.js';
+import type { SocketLike, WebSocketConstructor } from '../../src/client/socket.js';
 import { type ServerProcess, runCli, startServer } from '../helpers/processes.js';
 import { ClientEvents } from '../helpers/client-events.js';
 import { TcpProxy } from '../helpers/proxy.js';
@@ -160,6 +162,22 @@ offline_grace_ms = 100
     await read;
     assert.ok(statuses.indexOf('a0:sent') < statuses.indexOf('a0:delivered'));
     assert.ok(statuses.indexOf('a0:delivered') < statuses.indexOf('a0:read'));
+  });
+
+  it('marks read everything the app was given, when a thread’s details arrive behind its messages', { timeout: 30_000 }, async () => {
+    const alice = await device(await register('alice'));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const carol = await device(await register('carol'), { WebSocket: holdingThreadReplies(released) });
+    const group = await alice.client.createGroup('late details', [carol.client.user!.username]);
+    for (let i = 0; i < 5; i++) await alice.client.send(group.id, { text: `late ${i}` });
+    await carol.untilMessages((messages) => messages.filter((message) => message.thread_id === group.id).length >= 6);
+    // The thread_get carol's SDK made on the group's first message was answered then, with last_seq 1.
+    const details = carol.client.once('thread', ({ thread }) => thread.id === group.id);
+    release();
+    await details;
+    const state = await carol.client.markRead(group.id);
+    assert.equal(state.read_seq, 6, 'read up to the last message carol was given, not the stale last_seq');
   });
 
   it('answers receipts(): who has read a message, whose devices have it, who is still waiting; any member may ask, others get not_found', { timeout: 30_000 }, async () => {
@@ -398,4 +416,43 @@ class Recorded extends ClientEvents {
   seqs(threadId: number): number[] {
     return this.messages.filter((m) => m.thread_id === threadId).map((m) => m.seq);
   }
+}
+
+/**
+ * A WebSocket (the ws package) whose `thread` replies wait for `released`:
+ * the frames behind them, messages sent meanwhile, reach the client first, as
+ * they can when the server answered a thread_get before those messages committed.
+ */
+function holdingThreadReplies(released: Promise<void>): WebSocketConstructor {
+  return class implements SocketLike {
+    onopen: SocketLike['onopen'] = null;
+    onmessage: SocketLike['onmessage'] = null;
+    onclose: SocketLike['onclose'] = null;
+    onerror: SocketLike['onerror'] = null;
+    private readonly socket: WebSocket;
+
+    constructor(url: string) {
+      this.socket = new WebSocket(url);
+      this.socket.onopen = (event) => this.onopen?.(event);
+      this.socket.onclose = (event) => this.onclose?.({ code: event.code, reason: event.reason });
+      this.socket.onerror = (event) => this.onerror?.(event);
+      this.socket.onmessage = (event) => {
+        const deliver = (): void => this.onmessage?.({ data: event.data });
+        if (String(event.data).includes('"type":"thread"')) void released.then(deliver);
+        else deliver();
+      };
+    }
+
+    get readyState(): number {
+      return this.socket.readyState;
+    }
+
+    send(data: string): void {
+      this.socket.send(data);
+    }
+
+    close(code?: number, reason?: string): void {
+      this.socket.close(code, reason);
+    }
+  };
 }
