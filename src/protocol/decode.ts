@@ -38,7 +38,7 @@ const readers: FieldReaders = {
     const kind = optionalEnum(f, 'kind', ['text', 'e2e'] as const) ?? 'text';
     const attachments = readAttachments(f);
     const body_json = requireBody(f, attachments !== undefined);
-    const reply_to = isAbsent(f, 'reply_to') ? undefined : requireId(f, 'reply_to');
+    const reply_to = isAbsent(f.reply_to) ? undefined : requireId(f, 'reply_to');
     return { type: 'send', id, thread_id, client_msg_id, kind, body_json, attachments, reply_to, mentions: readMentions(f) };
   },
   edit: (f, id) => ({
@@ -66,7 +66,7 @@ const readers: FieldReaders = {
     on: optionalBoolean(f, 'on') ?? true,
     client_msg_id: requireString(f, 'client_msg_id', 64),
   }),
-  hidden: (f, id) => ({ type: 'hidden', id, after: isAbsent(f, 'after') ? 0 : requireSeq(f, 'after'), limit: optionalLimit(f, MAX_HIDDEN_PAGE) }),
+  hidden: (f, id) => ({ type: 'hidden', id, after: isAbsent(f.after) ? 0 : requireSeq(f, 'after'), limit: optionalLimit(f, MAX_HIDDEN_PAGE) }),
   delivered: (f, id) => ({ type: 'delivered', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   read: (f, id) => ({ type: 'read', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
   receipts: (f, id) => ({ type: 'receipts', id, thread_id: requireId(f, 'thread_id'), seq: requireSeq(f, 'seq') }),
@@ -77,10 +77,10 @@ const readers: FieldReaders = {
     id,
     // The service checks the length once trimmed (a blank query is refused there too).
     query: requireString(f, 'query', MAX_SEARCH_QUERY),
-    thread_id: isAbsent(f, 'thread_id') ? undefined : requireId(f, 'thread_id'),
-    sender_id: isAbsent(f, 'sender_id') ? undefined : requireId(f, 'sender_id'),
-    after: isAbsent(f, 'after') ? undefined : requireSeq(f, 'after'),
-    before: isAbsent(f, 'before') ? undefined : requireSeq(f, 'before'),
+    thread_id: isAbsent(f.thread_id) ? undefined : requireId(f, 'thread_id'),
+    sender_id: isAbsent(f.sender_id) ? undefined : requireId(f, 'sender_id'),
+    after: isAbsent(f.after) ? undefined : requireSeq(f, 'after'),
+    before: isAbsent(f.before) ? undefined : requireSeq(f, 'before'),
     cursor: optionalString(f, 'cursor', 64),
     limit: searchLimit(f),
   }),
@@ -147,10 +147,10 @@ const readers: FieldReaders = {
     password: optionalString(f, 'password', 1024),
   }),
   device_approve: (f, id) => ({ type: 'device_approve', id, device_id: requireId(f, 'device_id'), account_signature: requireString(f, 'account_signature', 128) }),
-  keys_get: (f, id) => ({ type: 'keys_get', id, user_ids: isAbsent(f, 'user_ids') ? undefined : requireIdList(f, 'user_ids', 1000) }),
+  keys_get: (f, id) => ({ type: 'keys_get', id, user_ids: isAbsent(f.user_ids) ? undefined : requireIdList(f, 'user_ids', 1000) }),
   // The payload's size is the service's to judge (e2e.max_device_message_bytes); the frame limit bounds the text.
   device_send: (f, id) => ({ type: 'device_send', id, device_id: requireId(f, 'device_id'), payload: typeof f.payload === 'string' && f.payload !== '' ? f.payload : fail('payload', 'is required: the message in base64') }),
-  device_messages: (f, id) => ({ type: 'device_messages', id, after: isAbsent(f, 'after') ? 0 : requireSeq(f, 'after'), limit: optionalLimit(f, 100) }),
+  device_messages: (f, id) => ({ type: 'device_messages', id, after: isAbsent(f.after) ? 0 : requireSeq(f, 'after'), limit: optionalLimit(f, 100) }),
   device_messages_ack: (f, id) => ({ type: 'device_messages_ack', id, up_to: requireId(f, 'up_to') }),
   require_e2e: (f, id) => ({ type: 'require_e2e', id, thread_id: requireId(f, 'thread_id') }),
 };
@@ -197,7 +197,7 @@ export function decodeClientFrame(text: string, maxBytes: number): ClientFrame {
 
 /** The page size asked for; the service caps it (history_page_max, 100 for device messages). */
 function optionalLimit(frame: JsonObject, fallback = 50): number {
-  if (isAbsent(frame, 'limit')) return fallback;
+  if (isAbsent(frame.limit)) return fallback;
   const value = frame.limit;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail('limit', 'must be a positive integer');
   return value;
@@ -208,7 +208,7 @@ export const MAX_SEARCH_QUERY = 200;
 
 /** A search page's size: 1-50, 20 when absent. */
 function searchLimit(frame: JsonObject): number {
-  if (isAbsent(frame, 'limit')) return 20;
+  if (isAbsent(frame.limit)) return 20;
   const value = frame.limit;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > 50) fail('limit', 'must be an integer from 1 to 50');
   return value;
@@ -220,7 +220,7 @@ function searchLimit(frame: JsonObject): number {
  * null) is stored as `null`.
  */
 function requireBody(frame: JsonObject, hasAttachments: boolean): string {
-  if (isAbsent(frame, 'body')) {
+  if (isAbsent(frame.body)) {
     if (hasAttachments) return 'null';
     fail('body', 'is required (any JSON value, e.g. {"text":"hi"}) unless the message carries attachments');
   }
@@ -236,7 +236,7 @@ export const MAX_HIDDEN_PAGE = 500;
 
 /** `mentions`: distinct user ids, at most MAX_MENTIONS; undefined when absent or empty. */
 function readMentions(frame: JsonObject): readonly number[] | undefined {
-  if (isAbsent(frame, 'mentions')) return undefined;
+  if (isAbsent(frame.mentions)) return undefined;
   const ids = requireIdList(frame, 'mentions', MAX_MENTIONS);
   if (new Set(ids).size !== ids.length) fail('mentions', 'must not name a user twice');
   return ids.length === 0 ? undefined : ids;
@@ -253,7 +253,7 @@ const MAX_ATTACHMENT_ID_LENGTH = 64;
  * the field and what is wrong with it.
  */
 function readAttachments(frame: JsonObject): readonly string[] | undefined {
-  if (isAbsent(frame, 'attachments')) return undefined;
+  if (isAbsent(frame.attachments)) return undefined;
   const value = frame.attachments;
   // `what` follows the field's name: " must …" for the list, "[n] …" for one entry.
   const refuse = (what: string): never => {
@@ -275,7 +275,7 @@ function readAttachments(frame: JsonObject): readonly string[] | undefined {
 }
 
 function readAnchor(frame: JsonObject): HistoryFrame['anchor'] {
-  const given = (['before', 'after', 'around'] as const).filter((key) => !isAbsent(frame, key));
+  const given = (['before', 'after', 'around'] as const).filter((key) => !isAbsent(frame[key]));
   if (given.length > 1) fail(given[1] as string, `cannot be combined with ${given[0]}; give one of before, after, around`);
   const key = given[0];
   const changes = optionalBoolean(frame, 'changes') ?? false;
@@ -286,7 +286,7 @@ function readAnchor(frame: JsonObject): HistoryFrame['anchor'] {
 }
 
 function readCursors(frame: JsonObject): ReadonlyMap<number, number> | undefined {
-  if (isAbsent(frame, 'cursors')) return undefined;
+  if (isAbsent(frame.cursors)) return undefined;
   const value = frame.cursors;
   if (!Array.isArray(value) || value.length > 100_000) fail('cursors', 'must be a list of {"thread_id": N, "seq": N}');
   const cursors = new Map<number, number>();
@@ -299,14 +299,14 @@ function readCursors(frame: JsonObject): ReadonlyMap<number, number> | undefined
 
 /** `user_id` or `username`. */
 function requireUserRef(frame: JsonObject): UserRefJson {
-  if (!isAbsent(frame, 'user_id')) return { user_id: requireId(frame, 'user_id') };
-  if (!isAbsent(frame, 'username')) return { username: requireString(frame, 'username', 64) };
+  if (!isAbsent(frame.user_id)) return { user_id: requireId(frame, 'user_id') };
+  if (!isAbsent(frame.username)) return { username: requireString(frame, 'username', 64) };
   return fail('user_id', 'is required (or username)');
 }
 
 /** `members`: a list of user ids (numbers) or usernames (strings). */
 function readMembers(frame: JsonObject, required: boolean): UserRefJson[] {
-  if (isAbsent(frame, 'members') && !required) return [];
+  if (isAbsent(frame.members) && !required) return [];
   const value = frame.members;
   if (!Array.isArray(value) || (required && value.length === 0) || value.length > 100_000) {
     fail('members', 'must be a list of user ids or usernames');

@@ -49,8 +49,8 @@ export function fail(field: string, message: string): never {
  * JSON encoders write an unset optional as null (Swift's, Kotlin's, Go's
  * pointers). The one field where null says something is thread_settings' label.
  */
-export function isAbsent(frame: JsonObject, field: string): boolean {
-  return frame[field] === undefined || frame[field] === null;
+export function isAbsent(value: unknown): value is undefined | null {
+  return value === undefined || value === null;
 }
 
 /** A required string of 1-max code points. */
@@ -62,7 +62,7 @@ export function requireString(frame: JsonObject, field: string, max: number): st
 
 /** Absent or null reads as undefined; otherwise as requireString. */
 export function optionalString(frame: JsonObject, field: string, max: number): string | undefined {
-  return isAbsent(frame, field) ? undefined : requireString(frame, field, max);
+  return isAbsent(frame[field]) ? undefined : requireString(frame, field, max);
 }
 
 /** A positive integer id. */
@@ -81,16 +81,16 @@ export function requireSeq(frame: JsonObject, field: string): number {
 
 /** Absent or null reads as undefined. */
 export function optionalBoolean(frame: JsonObject, field: string): boolean | undefined {
-  if (isAbsent(frame, field)) return undefined;
   const value = frame[field];
+  if (isAbsent(value)) return undefined;
   if (typeof value !== 'boolean') fail(field, 'must be true or false');
   return value;
 }
 
 /** Absent or null reads as undefined. */
 export function optionalEnum<V extends string>(frame: JsonObject, field: string, values: readonly V[]): V | undefined {
-  if (isAbsent(frame, field)) return undefined;
   const value = frame[field];
+  if (isAbsent(value)) return undefined;
   if (typeof value !== 'string' || !values.includes(value as V)) fail(field, `must be one of ${values.join(', ')}`);
   return value as V;
 }
